@@ -1,0 +1,83 @@
+# omnirouter: `make` builds every program; `make test`, `make run`, `make bench`, `make install`, `make clean`.
+# Sources are found by folder, so a new file or connector needs no edit here:
+#   libomni/*.c -> libomni.a    daemon/*.c -> omnirouted    ctl/*.c -> omnictl    tools/X.c -> X
+#   connectors/N/*.c -> omni-N (N/main.c holds main(); the rest is libconn-N.a, which its tests link)
+#   tests/unit/D/test_X.c -> a cmocka binary linking libomni.a, plus libdaemon.a (D=daemon) or libconn-D.a
+#   bench/X.c -> a bench program
+PREFIX  ?= /usr/local
+BUILD   ?= build/release
+SAN     ?=
+PKGS    := libzmq hiredis yaml-0.1 jansson libcurl libsystemd libmicrohttpd gmime-3.0 libcrypto libidn2
+OPT     := $(if $(SAN),-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all,-O2 -g)
+CFLAGS  += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror $(OPT) \
+           -Iinclude -Ilibomni -Idaemon $(shell pkg-config --cflags $(PKGS))
+LDFLAGS += $(if $(SAN),-fsanitize=address,undefined)
+LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm
+
+LIB_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(wildcard libomni/*.c))
+DMN_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(filter-out daemon/main.c,$(wildcard daemon/*.c))) $(BUILD)/gen/scripts.o
+CONNS     := $(notdir $(patsubst %/,%,$(wildcard connectors/*/)))
+TOOLS     := $(basename $(notdir $(wildcard tools/*.c)))
+PROGS     := $(addprefix $(BUILD)/bin/,omnirouted omnictl $(addprefix omni-,$(CONNS)) $(TOOLS))
+UNIT      := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/*/test_*.c))
+BENCH     := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+
+all: $(PROGS)
+.PHONY: all deps test check run bench install clean
+
+$(BUILD)/%.o: %.c $(wildcard include/omni/*.h libomni/*.h daemon/*.h) | deps-ok
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -c -o $@ $<
+$(BUILD)/gen/scripts.c: $(wildcard daemon/lua/*.lua) scripts/embed-lua
+	@mkdir -p $(@D)
+	scripts/embed-lua $(wildcard daemon/lua/*.lua) > $@
+$(BUILD)/gen/scripts.o: $(BUILD)/gen/scripts.c
+	$(CC) $(CFLAGS) -c -o $@ $<
+$(BUILD)/libomni.a: $(LIB_OBJ)
+	$(AR) rcs $@ $^
+$(BUILD)/libdaemon.a: $(DMN_OBJ)
+	$(AR) rcs $@ $^
+$(BUILD)/bin/omnirouted: $(BUILD)/daemon/main.o $(BUILD)/libdaemon.a $(BUILD)/libomni.a
+$(BUILD)/bin/omnictl: $(patsubst %.c,$(BUILD)/%.o,$(wildcard ctl/*.c)) $(BUILD)/libdaemon.a $(BUILD)/libomni.a
+$(BUILD)/bin/%: $(BUILD)/tools/%.o $(BUILD)/libomni.a
+define CONNECTOR
+$(BUILD)/libconn-$(1).a: $(patsubst %.c,$(BUILD)/%.o,$(filter-out connectors/$(1)/main.c,$(wildcard connectors/$(1)/*.c)))
+	$$(AR) rcs $$@ $$^
+$(BUILD)/bin/omni-$(1): $(BUILD)/connectors/$(1)/main.o $(BUILD)/libconn-$(1).a $(BUILD)/libomni.a
+$(BUILD)/tests/$(1)/%: $(BUILD)/tests/unit/$(1)/%.o $(BUILD)/libconn-$(1).a $(BUILD)/libomni.a
+endef
+$(foreach c,$(CONNS),$(eval $(call CONNECTOR,$(c))))
+$(BUILD)/tests/lib/%: $(BUILD)/tests/unit/lib/%.o $(BUILD)/libomni.a
+$(BUILD)/tests/daemon/%: $(BUILD)/tests/unit/daemon/%.o $(BUILD)/libdaemon.a $(BUILD)/libomni.a
+$(BUILD)/tests/%:
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libdaemon.a $(BUILD)/libomni.a
+$(BUILD)/bin/% $(BUILD)/bench/%:
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+deps:
+	@scripts/install-deps
+deps-ok:
+	@pkg-config --exists $(PKGS) || { echo "missing build packages: run scripts/install-deps (as root)"; exit 1; }
+
+# Tests build everything with AddressSanitizer and UBSan into build/asan and run against real servers.
+test: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 check
+check: $(PROGS) $(UNIT)
+	@tests/run $(BUILD)
+run: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/run-demo $(BUILD)
+bench: deps
+	@$(MAKE) --no-print-directory all $(BENCH)
+	@bench/run $(BUILD)
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/omnirouter $(DESTDIR)/etc/omnirouter
+	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 conf/omnirouter.yaml $(DESTDIR)$(PREFIX)/share/omnirouter/omnirouter.yaml.sample
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system && install -m 644 systemd/*.service $(DESTDIR)$(PREFIX)/lib/systemd/system/
+clean:
+	rm -rf build
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,58 @@
+/* omnirouted's configuration: YAML read with libyaml against one declarative table of keys, each with its
+ * type, default, bounds and validator (after Redis's config.c). Every error names file:line:column.
+ * Unknown keys, wrong types, out-of-range values and duplicate keys are errors; a config with any error is
+ * never used. docs/configuration.md lists every key; `omnirouted --config-reference` prints the table. */
+#ifndef OMNI_DAEMON_CONFIG_H
+#define OMNI_DAEMON_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include "omni/message.h"
+
+typedef struct router_config {
+    char *source; /* the file it was read from */
+    struct {
+        char **ingest;            /* endpoints the ROUTER socket binds: "ipc://PATH", "tcp://HOST:PORT" */
+        size_t n_ingest;
+        char *state_dir;          /* embedded Redis, sockets; relative paths are relative to the config file */
+        int log_level;            /* omni_log_level_t */
+        int tick_ms;              /* period of the cron tick */
+        int max_inflight;         /* messages waiting for Redis before new ones get BUSY */
+        int busy_retry_ms;        /* retry hint sent with BUSY */
+        int peer_violation_limit; /* protocol violations before a peer is dropped */
+        int peer_ban_s;           /* how long a dropped peer's frames are ignored */
+    } router;
+    struct {
+        char *address;    /* NULL: embedded. "tcp://HOST:PORT" or "unix:PATH" */
+        char *password;   /* NULL: no AUTH */
+        int database;     /* SELECT n */
+        char *key_prefix; /* every key the router writes starts with it; default "omni:" */
+        int timeout_ms;   /* a command unanswered this long drops the connection */
+        int reconnect_ms; /* first reconnect delay; doubles up to 5 s */
+        char *server;     /* embedded: the redis-server binary; default "redis-server" */
+    } redis;
+    omni_limits_t limits;
+    struct {
+        char *default_country; /* ISO 3166 alpha-2 for national phone numbers, e.g. "US"; NULL: none */
+    } identity;
+    struct {
+        char *default_queue; /* queue new conversations join until the routing engine lands */
+    } conversations;
+} router_config_t;
+
+typedef struct config_errors {
+    char **lines; /* "conf/omnirouter.yaml:12:5: router.tick_ms: 0 is below the minimum 1" */
+    size_t n;
+} config_errors_t;
+
+/* Reads path, applies overrides ("router.state_dir=/tmp/x", located as "command line:N" in errors), checks
+ * everything. Returns a new config (caller owns; config_destroy) or NULL with every error in *errs. */
+router_config_t *config_load(const char *path, const char *const *overrides, size_t n_overrides,
+                             config_errors_t *errs);
+/* Frees and sets *cfg = NULL. */
+void config_destroy(router_config_t **cfg);
+void config_errors_free(config_errors_t *errs);
+/* Prints every key with its type, default, bounds and description (the reference in docs/configuration.md). */
+void config_print_reference(FILE *out);
+
+#endif

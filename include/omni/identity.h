@@ -1,0 +1,46 @@
+/* Customer identities: one normalized string per sender, whatever the channel.
+ *
+ * An identity key is "<kind>:<value>", where the kind is the identity's namespace, not the channel:
+ *   email    -> email:<addr-spec lowercased; IDN domain in punycode>
+ *   sms, phone -> phone:<E.164, "+" and 8..15 digits>   (one number texting and calling is one identity)
+ *   twitter  -> twitter:<numeric user id>
+ *   facebook -> facebook:<numeric page-scoped user id>
+ *   x-<name> -> x-<name>:<value as given, trimmed, 1..256 bytes, no control characters>
+ */
+#ifndef OMNI_IDENTITY_H
+#define OMNI_IDENTITY_H
+
+#include <stddef.h>
+
+#define OMNI_IDENTITY_MAX 320 /* longest key including kind, ':' and NUL */
+
+/* Each normalizer writes the normalized value (NUL-terminated) into out and returns 0, or returns -1
+ * and points *why at a static sentence saying which rule was broken ("no '@'", "too many digits"). */
+
+/* "Ann <Ann.Lee@Example.COM>" or " ann.lee@example.com " -> "ann.lee@example.com". Lowercases the whole
+ * address (DESIGN.md: email identities are lowercased), converts a non-ASCII domain to punycode. */
+int omni_email_normalize(const char *raw, char *out, size_t outsz, const char **why);
+
+/* Phone number to E.164. Accepts "+44 20 7946 0958", "0044 20...", "(415) 555-0100", "tel:+1-415-...".
+ * A number without an international prefix is read in default_country (ISO 3166 alpha-2, e.g. "US",
+ * "GB", "DE"), dropping that country's national trunk prefix. default_country may be NULL: then a
+ * national number is an error. Returns -1 for an unknown country code too. */
+int omni_phone_e164(const char *raw, const char *default_country, char *out, size_t outsz, const char **why);
+
+/* Twitter / Facebook ids: decimal digits only, 1..32 of them, no leading zero. */
+int omni_numeric_id(const char *raw, char *out, size_t outsz, const char **why);
+
+/* Identity kind for a channel: "email", "phone", "twitter", "facebook", the channel itself for "x-..."
+ * channels, or NULL for an unknown channel. */
+const char *omni_identity_kind(const char *channel);
+
+/* Full key for a sender on a channel: "phone:+14155550100". Returns 0 or -1 with *why. */
+int omni_identity_key(const char *channel, const char *raw, const char *default_country,
+                      char *out, size_t outsz, const char **why);
+
+/* Parses a key given by a person ("email:a@b.c", "phone:+1 415 555 0100", or a bare address or number
+ * whose kind is guessed) and normalizes it. Returns 0 or -1 with *why. */
+int omni_identity_parse_key(const char *text, const char *default_country, char *out, size_t outsz,
+                            const char **why);
+
+#endif
