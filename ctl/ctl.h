@@ -1,0 +1,33 @@
+/* omnictl's shared state: a blocking Redis connection (a command-line tool may wait) and the router's
+ * configuration, read from the same file the router uses so both agree on Redis and the key prefix. */
+#ifndef OMNI_CTL_H
+#define OMNI_CTL_H
+
+#include <hiredis/hiredis.h>
+#include "config.h"
+
+typedef struct ctl {
+    router_config_t *cfg;
+    redisContext *redis;
+    const char *prefix;
+} ctl_t;
+
+/* Runs a command built like printf for hiredis, with the key prefix available as %s first argument is
+ * up to the caller. Exits with a message on a connection error; returns the reply (caller frees). */
+redisReply *ctl_cmd(ctl_t *c, const char *fmt, ...);
+redisReply *ctl_cmd_argv(ctl_t *c, int argc, const char **argv);
+/* Runs an embedded script by name with ARGV = prefix + args. Returns the reply (caller frees). */
+redisReply *ctl_script(ctl_t *c, const char *name, int argc, const char **argv);
+/* Formats a ms-since-epoch string as RFC 3339 into buf; "-" when absent. */
+const char *ctl_time(const char *ms, char *buf, size_t bufsz);
+/* Normalizes a person's identity argument ("ann@example.com", "phone:+1 415...") or exits 2 saying why. */
+void ctl_identity(ctl_t *c, const char *arg, char *out, size_t outsz);
+/* Field value of an HGETALL reply, or NULL. Borrowed from the reply. */
+const char *ctl_field(const redisReply *hash, const char *field);
+
+int ctl_customer(ctl_t *c, int argc, char **argv);
+int ctl_conversation(ctl_t *c, int argc, char **argv);
+int ctl_status(ctl_t *c);
+int ctl_watch(ctl_t *c);
+
+#endif

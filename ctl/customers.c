@@ -1,0 +1,181 @@
+/* omnictl customer show|link|unlink and conversation show. */
+#include <getopt.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "omni/identity.h"
+#include "omni/util.h"
+
+/* Who did it, for the link record: --by, else the login behind sudo, else the user. */
+static const char *actor(const char *by)
+{
+    if (by)
+        return by;
+    const char *u = getenv("SUDO_USER");
+    if (u && *u)
+        return u;
+    struct passwd *pw = getpwuid(getuid());
+    return pw ? pw->pw_name : "unknown";
+}
+
+static int customer_show(ctl_t *c, const char *arg)
+{
+    char ident[OMNI_IDENTITY_MAX], t[40], key[600];
+    ctl_identity(c, arg, ident, sizeof ident);
+    redisReply *cust = ctl_cmd(c, "HGET %sidentity:%s customer", c->prefix, ident);
+    if (cust->type != REDIS_REPLY_STRING) {
+        printf("%s: no customer (never seen, never linked)\n", ident);
+        freeReplyObject(cust);
+        return 1;
+    }
+    const char *id = cust->str;
+    redisReply *h = ctl_cmd(c, "HGETALL %scustomer:%s", c->prefix, id);
+    printf("customer %s\n  created     %s\n", id, ctl_time(ctl_field(h, "created_at"), t, sizeof t));
+    redisReply *ids = ctl_cmd(c, "SMEMBERS %scustomer:%s:identities", c->prefix, id);
+    printf("  identities\n");
+    for (size_t i = 0; i < ids->elements; i++) {
+        const char *m = ids->element[i]->str;
+        redisReply *ih = ctl_cmd(c, "HGETALL %sidentity:%s", c->prefix, m);
+        printf("    %-40s first seen %s\n", m, ctl_time(ctl_field(ih, "first_seen"), t, sizeof t));
+        freeReplyObject(ih);
+        redisReply *links = ctl_cmd(c, "SMEMBERS %slinks:%s", c->prefix, m);
+        for (size_t j = 0; j < links->elements; j++) {
+            const char *o = links->element[j]->str;
+            if (strcmp(m, o) > 0)
+                continue; /* print each link once */
+            snprintf(key, sizeof key, "%slink:%s|%s", c->prefix, m, o);
+            const char *argv[] = { "HGETALL", key };
+            redisReply *lh = ctl_cmd_argv(c, 2, argv);
+            const char *note = ctl_field(lh, "note");
+            printf("      linked to %s by %s at %s%s%s%s\n", o, ctl_field(lh, "by") ? ctl_field(lh, "by") : "?",
+                   ctl_time(ctl_field(lh, "at"), t, sizeof t), note && *note ? " (\"" : "", note && *note ? note : "",
+                   note && *note ? "\")" : "");
+            freeReplyObject(lh);
+        }
+        freeReplyObject(links);
+    }
+    const char *open = ctl_field(h, "open_conversation");
+    printf("  open conversation %s\n", open ? open : "none");
+    redisReply *convs = ctl_cmd(c, "SMEMBERS %scustomer:%s:conversations", c->prefix, id);
+    printf("  conversations");
+    for (size_t i = 0; i < convs->elements; i++) {
+        redisReply *st = ctl_cmd(c, "HGET %sconversation:%s status", c->prefix, convs->element[i]->str);
+        printf(" %s (%s)", convs->element[i]->str, st->type == REDIS_REPLY_STRING ? st->str : "?");
+        freeReplyObject(st);
+    }
+    printf("\n");
+    freeReplyObject(convs);
+    freeReplyObject(ids);
+    freeReplyObject(h);
+    freeReplyObject(cust);
+    return 0;
+}
+
+static int customer_link(ctl_t *c, int link, int argc, char **argv)
+{
+    static const struct option longopts[] = { { "by", required_argument, 0, 'b' },
+                                              { "note", required_argument, 0, 'n' }, { 0, 0, 0, 0 } };
+    const char *by = NULL, *note = "";
+    int opt;
+    optind = 0;
+    while ((opt = getopt_long(argc, argv, "+b:n:", longopts, NULL)) != -1) {
+        if (opt == 'b')
+            by = optarg;
+        else if (opt == 'n')
+            note = optarg;
+        else
+            return 2;
+    }
+    if (argc - optind != 2) {
+        fprintf(stderr, "omnictl: customer %s takes two identities\n", link ? "link" : "unlink");
+        return 2;
+    }
+    char a[OMNI_IDENTITY_MAX], b[OMNI_IDENTITY_MAX], now[24];
+    ctl_identity(c, argv[optind], a, sizeof a);
+    ctl_identity(c, argv[optind + 1], b, sizeof b);
+    snprintf(now, sizeof now, "%lld", (long long)omni_wall_ms());
+    const char *args[] = { a, b, actor(by), now, note };
+    redisReply *r = ctl_script(c, link ? "link" : "unlink", link ? 5 : 4, args);
+    int rc = 0;
+    if (r->type == REDIS_REPLY_ERROR) {
+        fprintf(stderr, "omnictl: %s\n", r->str + (strncmp(r->str, "ERR ", 4) == 0 ? 4 : 0));
+        rc = 1;
+    } else if (link) {
+        printf(r->element[0]->integer ? "linked %s and %s: customer %s\n" : "%s and %s were already linked: customer %s\n",
+               a, b, r->element[1]->str);
+    } else if (strcmp(r->element[0]->str, r->element[1]->str) == 0) {
+        printf("unlinked %s and %s; other links still join them: customer %s\n", a, b, r->element[0]->str);
+    } else {
+        printf("unlinked %s and %s: customers %s and %s (%lld messages moved back)\n", a, b, r->element[0]->str,
+               r->element[1]->str, r->element[2]->integer);
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int ctl_customer(ctl_t *c, int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[0], "show"))
+        return customer_show(c, argv[1]);
+    if (argc >= 1 && !strcmp(argv[0], "link"))
+        return customer_link(c, 1, argc, argv);
+    if (argc >= 1 && !strcmp(argv[0], "unlink"))
+        return customer_link(c, 0, argc, argv);
+    fprintf(stderr, "omnictl: customer show IDENTITY | link A B | unlink A B\n");
+    return 2;
+}
+
+static void print_messages(ctl_t *c, const char *conv)
+{
+    char t[40];
+    redisReply *ids = ctl_cmd(c, "LRANGE %sconversation:%s:messages 0 -1", c->prefix, conv);
+    for (size_t i = 0; i < ids->elements; i++) {
+        redisReply *m = ctl_cmd(c, "HGETALL %smsg:%s", c->prefix, ids->element[i]->str);
+        const char *json = ctl_field(m, "json");
+        json_error_t e;
+        json_t *doc = json ? json_loadb(json, strlen(json), 0, &e) : NULL;
+        const char *text = json_string_value(json_object_get(doc, "text"));
+        const char *subject = json_string_value(json_object_get(doc, "subject"));
+        printf("    %s  %-8s %-32s %s\n      %s%s%.*s%s\n", ctl_time(ctl_field(m, "stored_at"), t, sizeof t),
+               ctl_field(m, "channel") ? ctl_field(m, "channel") : "?", ctl_field(m, "identity") ? ctl_field(m, "identity") : "?",
+               ids->element[i]->str, subject ? subject : "", subject ? ": " : "", 100, text ? text : "",
+               text && strlen(text) > 100 ? "..." : "");
+        json_decref(doc);
+        freeReplyObject(m);
+    }
+    freeReplyObject(ids);
+}
+
+int ctl_conversation(ctl_t *c, int argc, char **argv)
+{
+    if (argc != 2 || strcmp(argv[0], "show")) {
+        fprintf(stderr, "omnictl: conversation show ID\n");
+        return 2;
+    }
+    char t[40];
+    redisReply *h = ctl_cmd(c, "HGETALL %sconversation:%s", c->prefix, argv[1]);
+    if (h->elements == 0) {
+        printf("conversation %s: no such conversation\n", argv[1]);
+        freeReplyObject(h);
+        return 1;
+    }
+    const char *into = ctl_field(h, "merged_into");
+    printf("conversation %s: %s%s%s, customer %s, queue %s\n  opened %s from %s on %s\n", argv[1],
+           ctl_field(h, "status"), into ? " into " : "", into ? into : "", ctl_field(h, "customer"),
+           ctl_field(h, "queue"), ctl_time(ctl_field(h, "opened_at"), t, sizeof t), ctl_field(h, "first_identity"),
+           ctl_field(h, "channel"));
+    printf("  messages\n");
+    print_messages(c, argv[1]);
+    redisReply *merged = ctl_cmd(c, "SMEMBERS %sconversation:%s:merged", c->prefix, argv[1]);
+    for (size_t i = 0; i < merged->elements; i++) {
+        printf("  merged conversation %s\n", merged->element[i]->str);
+        print_messages(c, merged->element[i]->str);
+    }
+    freeReplyObject(merged);
+    freeReplyObject(h);
+    return 0;
+}

@@ -1,0 +1,188 @@
+/* omnictl: the operator's command line. Talks to the Redis the router uses; changes go through the
+ * same Lua scripts as the router's, so they are atomic and safe while routers run. */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "embedded.h"
+#include "omni/identity.h"
+#include "omni/util.h"
+#include "scripts.h"
+
+#define DEFAULT_CONFIG "/etc/omnirouter/omnirouter.yaml"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: omnictl [-c FILE] [-D KEY=VALUE] COMMAND\n"
+            "\n"
+            "  status                              routers alive, Redis, counters, queues\n"
+            "  watch                               follow events (messages stored, links) as they happen\n"
+            "  customer show IDENTITY              the customer an identity belongs to\n"
+            "  customer link IDENTITY IDENTITY [--by WHO] [--note TEXT]\n"
+            "                                      the two identities are one person\n"
+            "  customer unlink IDENTITY IDENTITY [--by WHO]\n"
+            "                                      undo a link; conversations go back with their identities\n"
+            "  conversation show ID                a conversation and its messages\n"
+            "\n"
+            "IDENTITY is email:ADDR, phone:NUMBER, twitter:ID, facebook:ID, x-NAME:VALUE, or a bare email\n"
+            "address or phone number. -c names the router's configuration (default " DEFAULT_CONFIG ").\n");
+}
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("omnictl: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+static redisReply *checked(ctl_t *c, redisReply *r)
+{
+    if (!r)
+        die("redis: %s", c->redis->errstr);
+    return r;
+}
+
+redisReply *ctl_cmd(ctl_t *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c->redis, fmt, ap);
+    va_end(ap);
+    return checked(c, r);
+}
+
+redisReply *ctl_cmd_argv(ctl_t *c, int argc, const char **argv)
+{
+    return checked(c, redisCommandArgv(c->redis, argc, argv, NULL));
+}
+
+redisReply *ctl_script(ctl_t *c, const char *name, int argc, const char **argv)
+{
+    const char *body = NULL;
+    for (int i = 0; omni_lua_scripts[i].name; i++)
+        if (strcmp(omni_lua_scripts[i].name, name) == 0)
+            body = omni_lua_scripts[i].body;
+    if (!body)
+        die("no script %s (a build problem)", name);
+    const char *av[argc + 4];
+    av[0] = "EVAL", av[1] = body, av[2] = "0", av[3] = c->prefix;
+    for (int i = 0; i < argc; i++)
+        av[i + 4] = argv[i];
+    return ctl_cmd_argv(c, argc + 4, av);
+}
+
+const char *ctl_time(const char *ms, char *buf, size_t bufsz)
+{
+    if (!ms)
+        return "-";
+    return omni_rfc3339(strtoll(ms, NULL, 10), buf, bufsz);
+}
+
+void ctl_identity(ctl_t *c, const char *arg, char *out, size_t outsz)
+{
+    const char *why = NULL;
+    if (omni_identity_parse_key(arg, c->cfg->identity.default_country, out, outsz, &why) != 0) {
+        fprintf(stderr, "omnictl: identity \"%s\": %s\n", arg, why ? why : "not understood");
+        exit(2);
+    }
+}
+
+const char *ctl_field(const redisReply *h, const char *field)
+{
+    if (!h || h->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    for (size_t i = 0; i + 1 < h->elements; i += 2)
+        if (strcmp(h->element[i]->str, field) == 0)
+            return h->element[i + 1]->str;
+    return NULL;
+}
+
+static void connect_redis(ctl_t *c)
+{
+    const router_config_t *cfg = c->cfg;
+    struct timeval tv = { 5, 0 };
+    if (cfg->redis.address && *cfg->redis.address) {
+        if (strncmp(cfg->redis.address, "unix:", 5) == 0) {
+            c->redis = redisConnectUnixWithTimeout(cfg->redis.address + 5, tv);
+        } else {
+            char host[256];
+            int port;
+            if (sscanf(cfg->redis.address, "tcp://%255[^:]:%d", host, &port) != 2)
+                die("redis.address %s: expected tcp://HOST:PORT or unix:PATH", cfg->redis.address);
+            c->redis = redisConnectWithTimeout(host, port, tv);
+        }
+    } else {
+        char *sock = embedded_socket_path(cfg->router.state_dir);
+        c->redis = redisConnectUnixWithTimeout(sock, tv);
+        free(sock);
+    }
+    if (!c->redis || c->redis->err)
+        die("cannot reach Redis (%s): %s; is omnirouted running with this configuration?",
+            cfg->redis.address && *cfg->redis.address ? cfg->redis.address : "embedded",
+            c->redis ? c->redis->errstr : "out of memory");
+    if (cfg->redis.password)
+        freeReplyObject(ctl_cmd(c, "AUTH %s", cfg->redis.password));
+    if (cfg->redis.database)
+        freeReplyObject(ctl_cmd(c, "SELECT %d", cfg->redis.database));
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = { { "config", required_argument, 0, 'c' },
+                                              { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
+    const char *path = DEFAULT_CONFIG, *overrides[64];
+    size_t n_overrides = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "+c:D:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': path = optarg; break;
+        case 'D':
+            if (n_overrides < 64)
+                overrides[n_overrides++] = optarg;
+            break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    config_errors_t errs = { 0 };
+    ctl_t c = { .cfg = config_load(path, overrides, n_overrides, &errs) };
+    if (!c.cfg) {
+        for (size_t i = 0; i < errs.n; i++)
+            fprintf(stderr, "%s\n", errs.lines[i]);
+        config_errors_free(&errs);
+        return 1;
+    }
+    c.prefix = c.cfg->redis.key_prefix;
+    const char *cmd = argv[optind];
+    int rc = 2;
+    if (!strcmp(cmd, "status") || !strcmp(cmd, "watch") || !strcmp(cmd, "customer") ||
+        !strcmp(cmd, "conversation")) {
+        connect_redis(&c);
+        if (!strcmp(cmd, "status"))
+            rc = ctl_status(&c);
+        else if (!strcmp(cmd, "watch"))
+            rc = ctl_watch(&c);
+        else if (!strcmp(cmd, "customer"))
+            rc = ctl_customer(&c, argc - optind - 1, argv + optind + 1);
+        else
+            rc = ctl_conversation(&c, argc - optind - 1, argv + optind + 1);
+        redisFree(c.redis);
+    } else {
+        fprintf(stderr, "omnictl: unknown command %s\n", cmd);
+        usage(stderr);
+    }
+    config_destroy(&c.cfg);
+    return rc;
+}

@@ -1,0 +1,76 @@
+/* omnictl status and watch. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+
+int ctl_status(ctl_t *c)
+{
+    char t[40];
+    redisReply *info = ctl_cmd(c, "INFO persistence");
+    int aof = info->type == REDIS_REPLY_STRING && strstr(info->str, "aof_enabled:1");
+    freeReplyObject(info);
+    redisReply *fs = ctl_cmd(c, "CONFIG GET appendfsync");
+    const char *fsync = fs->type == REDIS_REPLY_ARRAY && fs->elements == 2 ? fs->element[1]->str : "?";
+    printf("redis: reachable, append-only %s, appendfsync %s%s\n", aof ? "on" : "OFF", fsync,
+           aof && !strcmp(fsync, "always") ? "" : "  (WARNING: an ACKed message can be lost on a crash)");
+    freeReplyObject(fs);
+    redisReply *keys = ctl_cmd(c, "KEYS %srouter:*", c->prefix); /* a handful of keys, expiring */
+    printf("routers: %zu alive\n", keys->elements);
+    for (size_t i = 0; i < keys->elements; i++) {
+        redisReply *h = ctl_cmd(c, "HGETALL %s", keys->element[i]->str);
+        printf("  %s  pid %s  updated %s\n    received %s  stored %s  duplicates %s  nacked %s  busy %s  "
+               "violations %s  inflight %s\n",
+               keys->element[i]->str + strlen(c->prefix) + 7, ctl_field(h, "pid"),
+               ctl_time(ctl_field(h, "updated_at"), t, sizeof t), ctl_field(h, "received"), ctl_field(h, "stored"),
+               ctl_field(h, "duplicates"), ctl_field(h, "nacked"), ctl_field(h, "busy"), ctl_field(h, "violations"),
+               ctl_field(h, "inflight"));
+        freeReplyObject(h);
+    }
+    freeReplyObject(keys);
+    redisReply *st = ctl_cmd(c, "HGETALL %sstats", c->prefix);
+    redisReply *cu = ctl_cmd(c, "GET %sseq:customer", c->prefix);
+    redisReply *cv = ctl_cmd(c, "GET %sseq:conversation", c->prefix);
+    printf("stored messages %s, duplicates %s, customers %s, conversations %s\n",
+           ctl_field(st, "messages") ? ctl_field(st, "messages") : "0",
+           ctl_field(st, "duplicates") ? ctl_field(st, "duplicates") : "0", cu->str ? cu->str : "0",
+           cv->str ? cv->str : "0");
+    freeReplyObject(st);
+    freeReplyObject(cu);
+    freeReplyObject(cv);
+    redisReply *q = ctl_cmd(c, "ZCARD %squeue:%s", c->prefix, c->cfg->conversations.default_queue);
+    printf("queue %s: %lld conversations waiting\n", c->cfg->conversations.default_queue, q->integer);
+    freeReplyObject(q);
+    return 0;
+}
+
+int ctl_watch(ctl_t *c)
+{
+    char key[256], last[64] = "$";
+    snprintf(key, sizeof key, "%sevents", c->prefix);
+    printf("following %s (Ctrl-C stops)\n", key);
+    fflush(stdout);
+    for (;;) {
+        /* blocks a second at a time, well inside the connection's 5 s read timeout */
+        const char *argv[] = { "XREAD", "BLOCK", "1000", "STREAMS", key, last };
+        redisReply *rep = redisCommandArgv(c->redis, 6, argv, NULL);
+        if (!rep) {
+            fprintf(stderr, "omnictl: redis: %s\n", c->redis->errstr);
+            return 1;
+        }
+        if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1) {
+            redisReply *entries = rep->element[0]->element[1];
+            for (size_t i = 0; i < entries->elements; i++) {
+                redisReply *e = entries->element[i];
+                snprintf(last, sizeof last, "%s", e->element[0]->str);
+                redisReply *f = e->element[1];
+                for (size_t j = 0; j + 1 < f->elements; j += 2)
+                    printf("%s%s=%s", j ? " " : "", f->element[j]->str, f->element[j + 1]->str);
+                printf("\n");
+            }
+            fflush(stdout);
+        }
+        freeReplyObject(rep);
+    }
+}

@@ -1,0 +1,29 @@
+/* The embedded default: with no redis.address configured, omnirouted runs its own redis-server on a unix
+ * socket in <state_dir>/redis/ (append-only file on, appendfsync always, no TCP port), restarts it when
+ * it dies, and stops it on exit. The child gets SIGTERM if the router dies, even by SIGKILL
+ * (PR_SET_PDEATHSIG), so a killed router never leaves a second writer on the same files. */
+#ifndef OMNI_DAEMON_EMBEDDED_H
+#define OMNI_DAEMON_EMBEDDED_H
+
+#include <sys/types.h>
+
+typedef struct embedded embedded_t;
+
+/* server: the redis-server binary (borrowed for the call). state_dir must exist. Returns NULL with a
+ * logged error when the directory cannot be prepared. */
+embedded_t *embedded_new(const char *server, const char *state_dir);
+/* Stops the server (SIGTERM, waits up to 10 s, then SIGKILL), frees, sets *e = NULL. */
+void embedded_destroy(embedded_t **e);
+
+/* Starts the server now if it is not running. Returns 0 or -1 (logged). */
+int embedded_start(embedded_t *e);
+/* From the cron tick: reaps a dead server and restarts it with backoff (0.1 s doubling to 5 s). */
+void embedded_tick(embedded_t *e);
+/* The socket path clients connect to (borrowed). */
+const char *embedded_socket(const embedded_t *e);
+pid_t embedded_pid(const embedded_t *e);
+
+/* The socket path the embedded server of state_dir uses, for omnictl (a new string the caller frees). */
+char *embedded_socket_path(const char *state_dir);
+
+#endif

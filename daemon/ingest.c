@@ -1,0 +1,303 @@
+/* See ingest.h. One message's path: recv frames -> decode -> validate -> normalize identity ->
+ * EVALSHA ingest (pipelined with every other message in flight) -> reply callback -> ACK. */
+#include "ingest.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "omni/identity.h"
+#include "omni/log.h"
+#include "omni/message.h"
+#include "omni/protocol.h"
+#include "omni/util.h"
+#include "peers.h"
+
+#define MAX_FRAMES 8   /* more than any OMNI/1 message has; the rest is drained and refused */
+#define RECV_BATCH 512 /* messages read per wake-up, so replies and Redis get their turn */
+
+struct ingest {
+    void *socket;
+    loop_t *loop;
+    store_t *store;
+    const router_config_t *cfg;
+    peers_t peers;
+    ingest_stats_t stats;
+    size_t inflight;
+};
+
+/* One message waiting for Redis. */
+typedef struct pending {
+    ingest_t *ingest;
+    size_t peer_len;
+    unsigned char peer[PEER_ID_MAX];
+    char id[OMNI_MSG_ID_MAX + 1];
+    char identity[OMNI_IDENTITY_MAX]; /* for the log line */
+} pending_t;
+
+/* --- replies --- */
+
+/* Sends routing id + OMNI/1 + the given frames. A peer that is gone or whose queue is full loses the
+ * reply: it resends after its timeout and deduplication makes that harmless. */
+static void reply(ingest_t *in, const void *peer, size_t peer_len, int n, const char *const *frames)
+{
+    if (zmq_send(in->socket, peer, peer_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        omni_debug("ingest: reply to a peer that is gone: %s", zmq_strerror(errno));
+        return;
+    }
+    zmq_send(in->socket, OMNI_PROTO_VERSION, strlen(OMNI_PROTO_VERSION), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    for (int i = 0; i < n; i++)
+        zmq_send(in->socket, frames[i], strlen(frames[i]), (i + 1 < n ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT);
+}
+
+static void send_ack(ingest_t *in, const void *peer, size_t len, const char *id)
+{
+    const char *f[] = { OMNI_CMD_ACK, id };
+    reply(in, peer, len, 2, f);
+}
+
+static void send_nack(ingest_t *in, const void *peer, size_t len, const char *id, const char *reason)
+{
+    const char *f[] = { OMNI_CMD_NACK, id && *id ? id : OMNI_NO_ID, reason };
+    in->stats.nacked++;
+    reply(in, peer, len, 3, f);
+}
+
+static void send_busy(ingest_t *in, const void *peer, size_t len, const char *id)
+{
+    char ms[16];
+    snprintf(ms, sizeof ms, "%d", in->cfg->router.busy_retry_ms);
+    const char *f[] = { OMNI_CMD_BUSY, id, ms };
+    in->stats.busy++;
+    reply(in, peer, len, 3, f);
+}
+
+/* A protocol break: NACK it, count it, and drop the peer when it keeps at it. */
+static void violation(ingest_t *in, const void *peer, size_t len, const char *reason)
+{
+    char hex[2 * 16 + 1];
+    in->stats.violations++;
+    send_nack(in, peer, len, OMNI_NO_ID, reason);
+    omni_warn("ingest: peer %s: protocol violation: %s", peers_hex(peer, len < 16 ? len : 16, hex, sizeof hex),
+              reason);
+    if (peers_violation(&in->peers, peer, len, omni_mono_ms())) {
+        in->stats.peers_dropped++;
+        omni_warn("ingest: peer %s dropped for %d s after %d protocol violations", hex, in->cfg->router.peer_ban_s,
+                  in->cfg->router.peer_violation_limit);
+    }
+}
+
+/* --- the store's answer --- */
+
+static void on_stored(store_t *store, redisReply *r, void *data)
+{
+    (void)store;
+    pending_t *p = data;
+    ingest_t *in = p->ingest;
+    in->inflight--;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 5) {
+        /* Not known to be stored: BUSY, so the connector keeps it and tries again. */
+        in->stats.store_failures++;
+        if (r)
+            omni_warn("ingest: message %s: store answered %s", p->id,
+                      r->type == REDIS_REPLY_ERROR ? r->str : "an unexpected reply");
+        send_busy(in, p->peer, p->peer_len, p->id);
+        free(p);
+        return;
+    }
+    long long stored = r->element[0]->integer;
+    const char *cust = r->element[1]->type == REDIS_REPLY_STRING ? r->element[1]->str : "?";
+    const char *conv = r->element[2]->type == REDIS_REPLY_STRING ? r->element[2]->str : "?";
+    if (stored) {
+        in->stats.stored++;
+        char opened[96] = "";
+        if (r->element[3]->integer)
+            snprintf(opened, sizeof opened, " (opened, queued on %s)", in->cfg->conversations.default_queue);
+        omni_info("stored %s from %s: customer %s%s, conversation %s%s", p->id, p->identity, cust,
+                  r->element[4]->integer ? " (new)" : "", conv, opened);
+    } else {
+        in->stats.duplicates++;
+        omni_info("duplicate %s: already stored in conversation %s; acknowledged again", p->id, conv);
+    }
+    send_ack(in, p->peer, p->peer_len, p->id);
+    free(p);
+}
+
+/* --- decoding --- */
+
+/* The id of a document that failed validation, when it has one, so the NACK reaches the right spool
+ * entry: a NACK without the id would leave the connector resending forever. */
+static void salvage_id(const char *buf, size_t len, char *id, size_t idsz)
+{
+    json_error_t e;
+    json_t *doc = json_loadb(buf, len, 0, &e);
+    const char *s = doc ? json_string_value(json_object_get(doc, "id")) : NULL;
+    if (s && strlen(s) < idsz && omni_utf8_valid(s, strlen(s), NULL))
+        snprintf(id, idsz, "%s", s);
+    json_decref(doc);
+}
+
+static void handle_msg(ingest_t *in, const unsigned char *peer, size_t peer_len, const char *buf, size_t len)
+{
+    omni_msg_error_t err;
+    memset(&err, 0, sizeof err);
+    in->stats.received++;
+    omni_msg_t *msg = omni_msg_parse(buf, len, &in->cfg->limits, &err);
+    if (!msg) {
+        char line[600];
+        if (!err.id[0] && len <= OMNI_FRAME_HARD_MAX)
+            salvage_id(buf, len, err.id, sizeof err.id);
+        snprintf(line, sizeof line, "%s%s%s", err.field, err.field[0] ? ": " : "", err.reason);
+        omni_warn("refused message %s: %s", err.id[0] ? err.id : "(no id)", line);
+        send_nack(in, peer, peer_len, err.id, line);
+        return;
+    }
+    char ident[OMNI_IDENTITY_MAX];
+    const char *why = NULL;
+    if (omni_identity_key(msg->channel, msg->from_id, in->cfg->identity.default_country, ident, sizeof ident,
+                          &why) != 0) {
+        char line[400];
+        snprintf(line, sizeof line, "from.id: %s", why ? why : "not a valid identity for this channel");
+        omni_warn("refused message %s: %s", msg->id, line);
+        send_nack(in, peer, peer_len, msg->id, line);
+        omni_msg_destroy(&msg);
+        return;
+    }
+    if (!store_up(in->store) || in->inflight >= (size_t)in->cfg->router.max_inflight) {
+        send_busy(in, peer, peer_len, msg->id);
+        omni_msg_destroy(&msg);
+        return;
+    }
+    pending_t *p = omni_malloc(sizeof *p);
+    p->ingest = in;
+    p->peer_len = peer_len;
+    memcpy(p->peer, peer, peer_len);
+    snprintf(p->id, sizeof p->id, "%s", msg->id);
+    snprintf(p->identity, sizeof p->identity, "%s", ident);
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)omni_wall_ms());
+    const char *argv[] = { in->cfg->redis.key_prefix, msg->id, ident, msg->channel, msg->received_at, buf, now,
+                           in->cfg->conversations.default_queue };
+    size_t argl[] = { strlen(argv[0]), strlen(argv[1]), strlen(argv[2]), strlen(argv[3]), strlen(argv[4]), len,
+                      strlen(now), strlen(argv[7]) };
+    if (store_script(in->store, "ingest", 8, argv, argl, on_stored, p) != 0) {
+        send_busy(in, peer, peer_len, msg->id);
+        free(p);
+    } else {
+        in->inflight++;
+    }
+    omni_msg_destroy(&msg);
+}
+
+static int frame_is(zmq_msg_t *f, const char *s)
+{
+    size_t n = strlen(s);
+    return zmq_msg_size(f) == n && memcmp(zmq_msg_data(f), s, n) == 0;
+}
+
+/* Reads one multipart message. Returns the number of frames (routing id included), 0 when none was
+ * waiting; frames beyond MAX_FRAMES are read and dropped but counted. */
+static int recv_frames(void *sock, zmq_msg_t *f)
+{
+    int n = 0, more = 1;
+    while (more) {
+        zmq_msg_t *slot = &f[n < MAX_FRAMES ? n : MAX_FRAMES];
+        zmq_msg_init(slot);
+        if (zmq_msg_recv(slot, sock, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+            zmq_msg_close(slot);
+            return n;
+        }
+        more = zmq_msg_more(slot);
+        if (n >= MAX_FRAMES)
+            zmq_msg_close(slot);
+        n++;
+    }
+    return n;
+}
+
+static void handle_one(ingest_t *in, zmq_msg_t *f, int n)
+{
+    const unsigned char *peer = zmq_msg_data(&f[0]);
+    size_t peer_len = zmq_msg_size(&f[0]);
+    if (peer_len > PEER_ID_MAX)
+        peer_len = PEER_ID_MAX;
+    if (peers_banned(&in->peers, peer, peer_len, omni_mono_ms()))
+        return; /* dropped: not obeyed, not answered */
+    if (n < 3 || !frame_is(&f[1], OMNI_PROTO_VERSION)) {
+        violation(in, peer, peer_len, n < 3 ? "protocol: expected OMNI/1 and a command" : "protocol: version frame is not OMNI/1");
+        return;
+    }
+    if (frame_is(&f[2], OMNI_CMD_PING) && n == 3) {
+        const char *fr[] = { OMNI_CMD_PONG };
+        reply(in, peer, peer_len, 1, fr);
+    } else if (frame_is(&f[2], OMNI_CMD_PONG) && n == 3) {
+        /* liveness answer; nothing to do */
+    } else if (frame_is(&f[2], OMNI_CMD_MSG)) {
+        if (n != 4)
+            violation(in, peer, peer_len, n < 4 ? "protocol: MSG without a message frame" : "protocol: MSG with extra frames");
+        else
+            handle_msg(in, peer, peer_len, zmq_msg_data(&f[3]), zmq_msg_size(&f[3]));
+    } else {
+        violation(in, peer, peer_len, "protocol: unknown command or wrong frame count");
+    }
+}
+
+static void on_readable(loop_t *loop, int fd, int events, void *data)
+{
+    (void)loop, (void)fd, (void)events;
+    ingest_t *in = data;
+    zmq_msg_t f[MAX_FRAMES + 1];
+    for (int batch = 0; batch < RECV_BATCH; batch++) {
+        int n = recv_frames(in->socket, f);
+        if (n == 0)
+            break;
+        handle_one(in, f, n > MAX_FRAMES ? MAX_FRAMES + 1 : n);
+        for (int i = 0; i < n && i < MAX_FRAMES; i++)
+            zmq_msg_close(&f[i]);
+    }
+}
+
+ingest_t *ingest_new(void *zctx, loop_t *loop, store_t *store, const router_config_t *cfg, char *err,
+                     size_t errsz)
+{
+    ingest_t *in = omni_calloc(1, sizeof *in);
+    in->loop = loop;
+    in->store = store;
+    in->cfg = cfg;
+    peers_init(&in->peers, cfg->router.peer_violation_limit, cfg->router.peer_ban_s);
+    in->socket = zmq_socket(zctx, ZMQ_ROUTER);
+    int one = 1, zero = 0;
+    int64_t maxsize = OMNI_FRAME_HARD_MAX;
+    zmq_setsockopt(in->socket, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    zmq_setsockopt(in->socket, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(in->socket, ZMQ_MAXMSGSIZE, &maxsize, sizeof maxsize);
+    for (size_t i = 0; i < cfg->router.n_ingest; i++) {
+        if (zmq_bind(in->socket, cfg->router.ingest[i]) != 0) {
+            snprintf(err, errsz, "cannot bind %s: %s", cfg->router.ingest[i], zmq_strerror(errno));
+            ingest_destroy(&in);
+            return NULL;
+        }
+    }
+    loop_add_socket(loop, in->socket, LOOP_READ, on_readable, in);
+    return in;
+}
+
+void ingest_destroy(ingest_t **ingest)
+{
+    if (!ingest || !*ingest)
+        return;
+    ingest_t *in = *ingest;
+    if (in->socket) {
+        loop_del_socket(in->loop, in->socket);
+        zmq_close(in->socket);
+    }
+    peers_free(&in->peers);
+    free(in);
+    *ingest = NULL;
+}
+
+void ingest_tick(ingest_t *in) { peers_expire(&in->peers, omni_mono_ms()); }
+const ingest_stats_t *ingest_stats(const ingest_t *in) { return &in->stats; }
+size_t ingest_inflight(const ingest_t *in) { return in->inflight; }

@@ -1,0 +1,32 @@
+/* OMNI/1 ingest: the ROUTER socket connectors talk to. Each MSG is decoded strictly, validated, its
+ * sender identity normalized, then stored by the ingest script; the ACK goes out only when Redis has
+ * answered (with appendfsync always, after the write is on disk). Invalid input gets a NACK naming the
+ * field and the rule; a store that is down or saturated gets BUSY; a peer that keeps breaking the
+ * protocol is ignored for router.peer_ban_s. Nothing a peer sends can stop the router. */
+#ifndef OMNI_DAEMON_INGEST_H
+#define OMNI_DAEMON_INGEST_H
+
+#include "config.h"
+#include "loop.h"
+#include "store.h"
+
+typedef struct ingest ingest_t;
+
+typedef struct ingest_stats {
+    unsigned long long received, stored, duplicates, nacked, busy, violations, peers_dropped, store_failures;
+} ingest_stats_t;
+
+/* Binds every cfg->router.ingest endpoint on a new ROUTER socket of zctx. cfg and store are borrowed and
+ * must outlive the ingest. Returns NULL with a sentence in err. */
+ingest_t *ingest_new(void *zctx, loop_t *loop, store_t *store, const router_config_t *cfg, char *err,
+                     size_t errsz);
+/* Closes the socket (outstanding store callbacks must have run: destroy the store first), frees, NULLs. */
+void ingest_destroy(ingest_t **ingest);
+
+/* From the cron tick: forgets expired peer bans. */
+void ingest_tick(ingest_t *ingest);
+const ingest_stats_t *ingest_stats(const ingest_t *ingest);
+/* Messages handed to Redis and not yet answered. */
+size_t ingest_inflight(const ingest_t *ingest);
+
+#endif

@@ -1,0 +1,112 @@
+-- Makes customers and open conversations agree with the identity link graph after a link or an unlink.
+-- A customer is a connected component of identities; its id is the smallest "home" customer among them,
+-- so undoing every link gives each identity its own first customer back. A customer has one open
+-- conversation; conversations joined by a link are marked merged into the oldest, and an unlink gives
+-- each conversation back to the side of the identity that opened it, with the messages that arrived on
+-- the other side's identities while joined.
+
+local function component(start)
+  local seen, list, i = { [start] = true }, { start }, 1
+  while i <= #list do
+    for _, n in ipairs(redis.call('SMEMBERS', k('links', list[i]))) do
+      if not seen[n] then seen[n] = true; list[#list + 1] = n end
+    end
+    i = i + 1
+  end
+  return list
+end
+
+local function customer_of(ident) return redis.call('HGET', k('identity', ident), 'customer') end
+
+local function regroup(seeds, now)
+  local done, touched = {}, {}
+  for _, seed in ipairs(seeds) do
+    if not done[seed] then
+      local members, target = component(seed), nil
+      for _, m in ipairs(members) do
+        done[m] = true
+        local home = tonumber(redis.call('HGET', k('identity', m), 'home'))
+        if not target or home < target then target = home end
+      end
+      target = tostring(target)
+      touched[target] = true
+      for _, m in ipairs(members) do
+        local old = customer_of(m)
+        if old ~= target then
+          touched[old] = true
+          redis.call('HSET', k('identity', m), 'customer', target)
+          redis.call('SMOVE', k('customer', old, 'identities'), k('customer', target, 'identities'), m)
+        end
+      end
+    end
+  end
+  -- Customers left without identities point to where their first identity went; live ones lose that.
+  local pool = {}
+  for c in pairs(touched) do
+    local ck = k('customer', c)
+    if redis.call('SCARD', k('customer', c, 'identities')) == 0 then
+      redis.call('HSET', ck, 'merged_into', customer_of(redis.call('HGET', ck, 'first_identity')))
+    else
+      redis.call('HDEL', ck, 'merged_into')
+    end
+    local open = redis.call('HGET', ck, 'open_conversation')
+    if open then
+      pool[#pool + 1] = open
+      for _, m in ipairs(redis.call('SMEMBERS', k('conversation', open, 'merged'))) do pool[#pool + 1] = m end
+      redis.call('HDEL', ck, 'open_conversation')
+    end
+  end
+  table.sort(pool, function(x, y) return tonumber(x) < tonumber(y) end)
+  -- Each conversation goes to the side of the identity that opened it; per side the oldest stays open.
+  local heads, side_of = {}, {}
+  for _, cv in ipairs(pool) do
+    local ck = k('conversation', cv)
+    local side = customer_of(redis.call('HGET', ck, 'first_identity'))
+    side_of[cv] = side
+    local was = redis.call('HGET', ck, 'customer')
+    if was ~= side then
+      redis.call('SMOVE', k('customer', was, 'conversations'), k('customer', side, 'conversations'), cv)
+      redis.call('HSET', ck, 'customer', side)
+    end
+    redis.call('DEL', k('conversation', cv, 'merged'))
+    local queue = redis.call('HGET', ck, 'queue')
+    if not heads[side] then
+      heads[side] = cv
+      redis.call('HSET', ck, 'status', 'open')
+      redis.call('HDEL', ck, 'merged_into')
+      redis.call('HSET', k('customer', side), 'open_conversation', cv)
+      redis.call('ZADD', k('queue', queue), 'NX', redis.call('HGET', ck, 'opened_at'), cv)
+    else
+      redis.call('HSET', ck, 'status', 'merged', 'merged_into', heads[side])
+      redis.call('SADD', k('conversation', heads[side], 'merged'), cv)
+      redis.call('ZREM', k('queue', queue), cv)
+    end
+  end
+  -- Messages follow the identity they came from.
+  local moved = 0
+  for _, cv in ipairs(pool) do
+    local lk = k('conversation', cv, 'messages')
+    for _, id in ipairs(redis.call('LRANGE', lk, 0, -1)) do
+      local mk = k('msg', id)
+      local ident = redis.call('HGET', mk, 'identity')
+      local side = customer_of(ident)
+      if side ~= side_of[cv] then
+        if not heads[side] then
+          local queue = redis.call('HGET', k('conversation', cv), 'queue')
+          heads[side] = open_conversation(side, ident, redis.call('HGET', mk, 'channel'), queue, now)
+          side_of[heads[side]] = side
+        end
+        redis.call('LREM', lk, 1, id)
+        redis.call('RPUSH', k('conversation', heads[side], 'messages'), id)
+        redis.call('HSET', mk, 'conversation', heads[side])
+        moved = moved + 1
+      end
+    end
+  end
+  return moved
+end
+
+local function link_key(a, b)
+  if a < b then return k('link', a .. '|' .. b) end
+  return k('link', b .. '|' .. a)
+end

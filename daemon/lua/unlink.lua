@@ -1,0 +1,16 @@
+-- Undoes a link (omnictl customer unlink): the two identities are two customers again unless other
+-- links still join them. Conversations and messages go back with the identities they came from.
+-- ARGV: prefix, identity a, identity b, who, now (ms)
+-- Returns {customer of a, customer of b, messages moved}
+local a, b, who, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local lk = link_key(a, b)
+if redis.call('EXISTS', lk) == 0 then
+  return redis.error_reply('ERR ' .. a .. ' and ' .. b .. ' are not linked to each other')
+end
+redis.call('SREM', k('links', a), b)
+redis.call('SREM', k('links', b), a)
+redis.call('DEL', lk)
+local moved = regroup({ a, b }, now)
+local ca, cb = customer_of(a), customer_of(b)
+event('unlink', 'a', a, 'b', b, 'by', who, 'customer_a', ca, 'customer_b', cb)
+return {ca, cb, moved}

@@ -1,0 +1,215 @@
+/* See router.h. Start-up order: state dir, embedded Redis (if any), store, ingest socket, then the loop.
+ * READY=1 goes to systemd once ingest is bound and Redis has answered with the scripts loaded. */
+#include "router.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "embedded.h"
+#include "ingest.h"
+#include "loop.h"
+#include "omni/log.h"
+#include "omni/util.h"
+#include "store.h"
+
+#define STATUS_EVERY_MS 1000
+#define DRAIN_MS 3000 /* on shutdown, how long to wait for Redis to answer messages in flight */
+
+typedef struct router {
+    const router_config_t *cfg;
+    loop_t *loop;
+    void *zctx;
+    embedded_t *embedded;
+    store_t *store;
+    ingest_t *ingest;
+    int sigfd;
+    int ready_sent;
+    int stopping;
+    int exit_status;
+    char name[128];
+    uint64_t watchdog_usec;
+    int64_t next_watchdog, next_status;
+} router_t;
+
+static void on_store_state(store_t *store, int up, void *data)
+{
+    router_t *r = data;
+    if (up && !r->ready_sent) {
+        r->ready_sent = 1;
+        sd_notify(0, "READY=1\nSTATUS=accepting messages");
+        for (size_t i = 0; i < r->cfg->router.n_ingest; i++)
+            omni_info("ready: ingest on %s, redis at %s", r->cfg->router.ingest[i], store_address(store));
+    } else if (up) {
+        sd_notify(0, "STATUS=accepting messages");
+        omni_info("redis is back: acknowledging messages again");
+    } else if (!r->stopping) {
+        sd_notify(0, "STATUS=redis unreachable; answering BUSY");
+        omni_warn("redis unreachable: answering BUSY until it is back");
+    }
+}
+
+static void on_status_reply(store_t *store, redisReply *reply, void *data)
+{
+    (void)store, (void)reply, (void)data; /* best effort: the next tick writes it again */
+}
+
+static void publish_status(router_t *r)
+{
+    const ingest_stats_t *st = ingest_stats(r->ingest);
+    char v[9][24];
+    unsigned long long vals[] = { st->received, st->stored, st->duplicates, st->nacked, st->busy,
+                                  st->violations, (unsigned long long)ingest_inflight(r->ingest),
+                                  (unsigned long long)getpid(), (unsigned long long)omni_wall_ms() };
+    for (int i = 0; i < 9; i++)
+        snprintf(v[i], sizeof v[i], "%llu", vals[i]);
+    const char *argv[] = { r->cfg->redis.key_prefix, r->name, "10", "received", v[0], "stored", v[1],
+                           "duplicates", v[2], "nacked", v[3], "busy", v[4], "violations", v[5], "inflight",
+                           v[6], "pid", v[7], "updated_at", v[8], "redis", store_address(r->store) };
+    store_script(r->store, "status", (int)(sizeof argv / sizeof *argv), argv, NULL, on_status_reply, NULL);
+}
+
+static void tick(loop_t *loop, void *data)
+{
+    (void)loop;
+    router_t *r = data;
+    int64_t now = omni_mono_ms();
+    if (r->embedded)
+        embedded_tick(r->embedded);
+    store_tick(r->store);
+    ingest_tick(r->ingest);
+    if (r->watchdog_usec && now >= r->next_watchdog) {
+        sd_notify(0, "WATCHDOG=1");
+        r->next_watchdog = now + (int64_t)(r->watchdog_usec / 2000);
+    }
+    if (now >= r->next_status && store_up(r->store)) {
+        publish_status(r);
+        r->next_status = now + STATUS_EVERY_MS;
+    }
+}
+
+static void on_signal(loop_t *loop, int fd, int events, void *data)
+{
+    (void)events;
+    router_t *r = data;
+    struct signalfd_siginfo si;
+    while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        switch (si.ssi_signo) {
+        case SIGINT:
+        case SIGTERM:
+            omni_info("%s: shutting down", strsignal((int)si.ssi_signo));
+            r->stopping = 1;
+            loop_stop(loop);
+            break;
+        case SIGCHLD:
+            if (r->embedded)
+                embedded_tick(r->embedded); /* reap now; it restarts on a later tick */
+            break;
+        case SIGHUP:
+            omni_info("SIGHUP: configuration is read at start-up; restart the service to apply changes");
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static int setup_signals(router_t *r)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    r->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (r->sigfd < 0)
+        return -1;
+    loop_add_fd(r->loop, r->sigfd, LOOP_READ, on_signal, r);
+    return 0;
+}
+
+static int open_store(router_t *r)
+{
+    const router_config_t *cfg = r->cfg;
+    store_opts_t opts = { .password = cfg->redis.password, .database = cfg->redis.database,
+                          .timeout_ms = cfg->redis.timeout_ms, .reconnect_ms = cfg->redis.reconnect_ms,
+                          .on_state = on_store_state, .data = r };
+    char *owned = NULL;
+    if (cfg->redis.address && *cfg->redis.address) {
+        if (store_parse_address(cfg->redis.address, &opts, &owned) != 0) {
+            omni_error("redis.address %s: expected tcp://HOST:PORT or unix:PATH", cfg->redis.address);
+            return -1;
+        }
+    } else {
+        r->embedded = embedded_new(cfg->redis.server, cfg->router.state_dir);
+        if (!r->embedded || embedded_start(r->embedded) != 0)
+            return -1;
+        opts.unix_path = embedded_socket(r->embedded);
+    }
+    r->store = store_new(r->loop, &opts);
+    free(owned);
+    return 0;
+}
+
+/* After the loop stops: give Redis a moment to answer what is in flight, so those connectors get their
+ * ACK now rather than resending later. */
+static void drain(router_t *r)
+{
+    int64_t deadline = omni_mono_ms() + DRAIN_MS;
+    while (ingest_inflight(r->ingest) > 0 && store_up(r->store) && omni_mono_ms() < deadline)
+        if (loop_once(r->loop, 50) != 0)
+            break;
+}
+
+int router_run(const router_config_t *cfg)
+{
+    router_t r = { .cfg = cfg, .sigfd = -1, .exit_status = 0 };
+    char host[64] = "host";
+    gethostname(host, sizeof host - 1);
+    snprintf(r.name, sizeof r.name, "%s:%d", host, (int)getpid());
+    if (omni_mkdir_p(cfg->router.state_dir, 0750) != 0)
+        omni_fatal("router.state_dir %s: %s", cfg->router.state_dir, strerror(errno));
+    r.loop = loop_new();
+    r.zctx = zmq_ctx_new();
+    if (setup_signals(&r) != 0)
+        omni_fatal("signalfd: %s", strerror(errno));
+    if (open_store(&r) != 0) {
+        r.exit_status = 1;
+        goto out;
+    }
+    char err[512];
+    r.ingest = ingest_new(r.zctx, r.loop, r.store, cfg, err, sizeof err);
+    if (!r.ingest) {
+        omni_error("ingest: %s", err);
+        r.exit_status = 1;
+        goto out;
+    }
+    if (sd_watchdog_enabled(0, &r.watchdog_usec) <= 0)
+        r.watchdog_usec = 0;
+    loop_set_tick(r.loop, cfg->router.tick_ms, tick, &r);
+    store_tick(r.store); /* connect now rather than one tick from now */
+    if (loop_run(r.loop) != 0)
+        r.exit_status = 1;
+    sd_notify(0, "STOPPING=1");
+    if (r.ingest)
+        drain(&r);
+out:
+    store_destroy(&r.store); /* fails what is still in flight: those connectors resend */
+    ingest_destroy(&r.ingest);
+    embedded_destroy(&r.embedded);
+    if (r.sigfd >= 0)
+        close(r.sigfd);
+    zmq_ctx_term(r.zctx);
+    loop_destroy(&r.loop);
+    omni_info("stopped");
+    return r.exit_status;
+}

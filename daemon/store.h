@@ -1,0 +1,56 @@
+/* The router's connection to Redis: asynchronous (hiredis) inside the router's loop, commands pipelined,
+ * the Lua scripts loaded on every (re)connect, reconnect with backoff, and a deadline on every command so
+ * a stalled server cannot hold messages forever. The store never blocks the loop. */
+#ifndef OMNI_DAEMON_STORE_H
+#define OMNI_DAEMON_STORE_H
+
+#include <stddef.h>
+#include <hiredis/hiredis.h>
+#include "loop.h"
+
+typedef struct store store_t;
+
+/* reply is NULL when the command failed without an answer (connection lost, timed out): the caller must
+ * treat the command as not done (it may or may not have run; every script is idempotent for that reason).
+ * reply is borrowed for the call. */
+typedef void store_reply_fn(store_t *store, redisReply *reply, void *data);
+/* Called when the store becomes usable (connected, authenticated, scripts loaded) or unusable. */
+typedef void store_state_fn(store_t *store, int up, void *data);
+
+typedef struct store_opts {
+    const char *tcp_host;     /* one of tcp_host+tcp_port or unix_path */
+    int tcp_port;
+    const char *unix_path;
+    const char *password;     /* NULL: no AUTH */
+    int database;
+    int timeout_ms;
+    int reconnect_ms;
+    store_state_fn *on_state;
+    void *data;
+} store_opts_t;
+
+/* Copies what it needs from opts; starts connecting on the next store_tick(). */
+store_t *store_new(loop_t *loop, const store_opts_t *opts);
+/* Fails every outstanding command (callbacks get NULL), disconnects, frees, sets *store = NULL. */
+void store_destroy(store_t **store);
+
+/* 1 when connected with scripts loaded. */
+int store_up(const store_t *store);
+/* Commands sent and not yet answered. */
+size_t store_inflight(const store_t *store);
+
+/* Runs a script from scripts.h by name with no KEYS and argc arguments (binary safe; copied). Returns 0, or
+ * -1 when the store is not up (fn is not called then). */
+int store_script(store_t *store, const char *script, int argc, const char **argv, const size_t *argvlen,
+                 store_reply_fn *fn, void *data);
+
+/* Periodic work from the cron tick: connect or reconnect when due, expire stalled commands. */
+void store_tick(store_t *store);
+/* Human-readable address for logs: "unix:/var/lib/omnirouter/redis/redis.sock" (borrowed). */
+const char *store_address(const store_t *store);
+
+/* Parses "tcp://host:port" or "unix:PATH" into opts (pointers into a copy the caller frees via *owned).
+ * Returns 0 or -1. */
+int store_parse_address(const char *address, store_opts_t *opts, char **owned);
+
+#endif
