@@ -8,10 +8,11 @@ PREFIX  ?= /usr/local
 BUILD   ?= build/release
 SAN     ?=
 PKGS    := libzmq hiredis yaml-0.1 jansson libcurl libsystemd libmicrohttpd gmime-3.0 libcrypto libidn2
-OPT     := $(if $(SAN),-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all,-O2 -g)
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+OPT     := $(if $(SAN),-O1 -g $(SANFLAGS),-O2 -g)
 CFLAGS  += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror $(OPT) \
            -Iinclude -Ilibomni -Idaemon $(shell pkg-config --cflags $(PKGS))
-LDFLAGS += $(if $(SAN),-fsanitize=address,undefined)
+LDFLAGS += $(if $(SAN),$(SANFLAGS))
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm
 
 LIB_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(wildcard libomni/*.c))
@@ -27,7 +28,8 @@ all: $(PROGS)
 
 $(BUILD)/%.o: %.c $(wildcard include/omni/*.h libomni/*.h daemon/*.h) | deps-ok
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -MMD -c -o $@ $<
+	@echo "  CC  $<"
+	@$(CC) $(CFLAGS) -MMD -c -o $@ $<
 $(BUILD)/gen/scripts.c: $(wildcard daemon/lua/*.lua) scripts/embed-lua
 	@mkdir -p $(@D)
 	scripts/embed-lua $(wildcard daemon/lua/*.lua) > $@

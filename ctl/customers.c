@@ -81,8 +81,8 @@ static int customer_link(ctl_t *c, int link, int argc, char **argv)
                                               { "note", required_argument, 0, 'n' }, { 0, 0, 0, 0 } };
     const char *by = NULL, *note = "";
     int opt;
-    optind = 0;
-    while ((opt = getopt_long(argc, argv, "+b:n:", longopts, NULL)) != -1) {
+    optind = 0; /* GNU getopt: start over, and permute so options may follow the identities */
+    while ((opt = getopt_long(argc, argv, "b:n:", longopts, NULL)) != -1) {
         if (opt == 'b')
             by = optarg;
         else if (opt == 'n')

@@ -187,6 +187,7 @@ static void handle_msg(ingest_t *in, const unsigned char *peer, size_t peer_len,
         free(p);
     } else {
         in->inflight++;
+        omni_debug("message %s from %s: handed to redis", p->id, p->identity);
     }
     omni_msg_destroy(&msg);
 }

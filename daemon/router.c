@@ -154,6 +154,7 @@ static int open_store(router_t *r)
         if (!r->embedded || embedded_start(r->embedded) != 0)
             return -1;
         opts.unix_path = embedded_socket(r->embedded);
+        opts.grace_ms = 5000; /* redis-server needs a moment to create its socket */
     }
     r->store = store_new(r->loop, &opts);
     free(owned);

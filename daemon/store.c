@@ -34,6 +34,8 @@ struct store {
     size_t inflight;
     int64_t last_progress; /* last reply, or when the first outstanding command was sent */
     int logged_down;       /* say "unreachable" once per outage, not on every attempt */
+    int closing;           /* store_destroy() is running: a disconnect is expected */
+    int64_t quiet_until;   /* failures before this are expected (a server still starting) */
 };
 
 typedef struct cmd {
@@ -55,10 +57,12 @@ static void set_state(store_t *s, int state)
         s->opts.on_state(s, state == UP, s->opts.data);
 }
 
+static int quiet(const store_t *s) { return s->closing || omni_mono_ms() < s->quiet_until; }
+
 /* The connection is gone (hiredis frees the context itself after the callbacks that tell us so). */
 static void lost(store_t *s, const char *why)
 {
-    if (s->ac) {
+    if (s->ac && !quiet(s)) {
         if (!s->logged_down)
             omni_warn("redis: %s: %s; retrying every %d ms at most", s->address, why, BACKOFF_MAX_MS);
         s->logged_down = 1;
@@ -163,9 +167,12 @@ static void connect_now(store_t *s)
     redisAsyncContext *ac = s->opts.unix_path ? redisAsyncConnectUnix(s->opts.unix_path)
                                               : redisAsyncConnect(s->opts.tcp_host, s->opts.tcp_port);
     if (!ac || ac->err) {
-        if (!s->logged_down)
+        if (quiet(s))
+            omni_debug("redis: %s: %s (still starting)", s->address, ac ? ac->errstr : "out of memory");
+        else if (!s->logged_down)
             omni_warn("redis: %s: %s", s->address, ac ? ac->errstr : "out of memory");
-        s->logged_down = 1;
+        if (!quiet(s))
+            s->logged_down = 1;
         if (ac)
             redisAsyncFree(ac);
         s->next_attempt = omni_mono_ms() + s->backoff_ms;
@@ -225,6 +232,7 @@ store_t *store_new(loop_t *loop, const store_opts_t *opts)
     else
         snprintf(s->address, sizeof s->address, "tcp://%s:%d", s->opts.tcp_host, s->opts.tcp_port);
     s->next_attempt = omni_mono_ms();
+    s->quiet_until = omni_mono_ms() + (opts->grace_ms > 0 ? opts->grace_ms : 0);
     return s;
 }
 
@@ -234,6 +242,7 @@ void store_destroy(store_t **store)
         return;
     store_t *s = *store;
     s->opts.on_state = NULL; /* the owner is going away; do not call back into it */
+    s->closing = 1;
     if (s->ac)
         redisAsyncFree(s->ac); /* fails outstanding commands, then on_disconnect -> lost() */
     free(s->owned_host);

@@ -25,6 +25,7 @@ typedef struct store_opts {
     int database;
     int timeout_ms;
     int reconnect_ms;
+    int grace_ms;             /* connection failures in the first grace_ms are expected (embedded start) */
     store_state_fn *on_state;
     void *data;
 } store_opts_t;

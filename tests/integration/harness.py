@@ -1,0 +1,200 @@
+"""Real processes for the integration tests: redis-server, omnirouted, omni-submit, raw OMNI/1 peers.
+
+Every wait is on a condition with a deadline (a socket answers, a log line appears), never a bare sleep.
+"""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import redis
+import zmq
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("OMNI_BUILD", os.path.join(ROOT, "build", "asan"))
+BIN = os.path.join(BUILD, "bin")
+
+
+def wait_for(cond, timeout=10.0, what="condition", interval=0.02):
+    """Polls cond() until it returns a true value, which is returned; fails after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    """A private redis-server on a unix socket, append-only with fsync always, like production."""
+
+    def __init__(self, directory):
+        self.dir = directory
+        self.sock = os.path.join(directory, "redis.sock")
+        self.proc = None
+
+    def start(self):
+        os.makedirs(self.dir, exist_ok=True)
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", "0", "--unixsocket", self.sock, "--unixsocketperm", "700",
+             "--dir", self.dir, "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+             "--logfile", os.path.join(self.dir, "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(self._pings, 10, "redis-server to answer PING")
+        return self
+
+    def _pings(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("redis-server exited; see " + os.path.join(self.dir, "redis.log"))
+        try:
+            return self.client().ping()
+        except (redis.ConnectionError, FileNotFoundError):
+            return False
+
+    def client(self):
+        return redis.Redis(unix_socket_path=self.sock, decode_responses=True, socket_timeout=10)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=15)
+        self.proc = None
+
+    @property
+    def address(self):
+        return "unix:" + self.sock
+
+
+class Router:
+    """omnirouted with a config written for the test; its stderr goes to a log file the test can read."""
+
+    def __init__(self, directory, redis_address=None, extra=None, name="router"):
+        self.dir = directory
+        self.name = name
+        self.state = os.path.join(directory, name + "-state")
+        self.endpoint = "ipc://" + os.path.join(directory, "ingest.sock")
+        self.log_path = os.path.join(directory, name + ".log")
+        self.config = os.path.join(directory, name + ".yaml")
+        self.prefix = "omni:"
+        lines = [
+            "router:",
+            f"  ingest: [\"{self.endpoint}\"]",
+            f"  state_dir: \"{self.state}\"",
+            "  log_level: debug",
+            "  tick_ms: 20",
+            "redis:",
+            f"  address: \"{redis_address or ''}\"",
+            "  timeout_ms: 2000",
+            "  reconnect_ms: 20",
+            "identity:",
+            "  default_country: US",
+        ]
+        for section, values in (extra or {}).items():
+            lines.append(section + ":")
+            lines += [f"  {k}: {json.dumps(v)}" for k, v in values.items()]
+        with open(self.config, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.proc = None
+        self._log = None
+
+    def start(self, wait_ready=True):
+        self._log = open(self.log_path, "ab")
+        self.log_offset = os.path.getsize(self.log_path)
+        self.proc = subprocess.Popen([os.path.join(BIN, "omnirouted"), "--config", self.config],
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+        if wait_ready:
+            self.wait_log(r"ready: ingest on", 20)
+        return self
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            f.seek(self.log_offset)
+            return f.read().decode("utf-8", "replace")
+
+    def wait_log(self, pattern, timeout=10):
+        def seen():
+            if self.proc.poll() is not None and self.proc.returncode not in (None,):
+                raise AssertionError(f"omnirouted exited {self.proc.returncode}:\n{self.log()}")
+            return re.search(pattern, self.log())
+        return wait_for(seen, timeout, f"router log line /{pattern}/")
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=20)
+        if self._log:
+            self._log.close()
+            self._log = None
+
+    def stop(self):
+        """SIGTERM, and the router must exit 0 on its own."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            rc = self.proc.wait(timeout=20)
+            assert rc == 0, f"omnirouted exited {rc}:\n{self.log()}"
+        self.kill()
+
+    def ctl(self, *args, check=True):
+        r = subprocess.run([os.path.join(BIN, "omnictl"), "-c", self.config, *args],
+                           capture_output=True, text=True, timeout=30)
+        if check:
+            assert r.returncode == 0, f"omnictl {' '.join(args)} -> {r.returncode}\n{r.stdout}{r.stderr}"
+        return r
+
+
+class Peer:
+    """A raw OMNI/1 DEALER, for speaking the protocol (and breaking it) frame by frame."""
+
+    def __init__(self, endpoint):
+        self.ctx = zmq.Context.instance()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.connect(endpoint)
+
+    def send(self, *frames):
+        self.sock.send_multipart([f if isinstance(f, bytes) else f.encode() for f in frames])
+
+    def submit(self, msg):
+        body = msg if isinstance(msg, (bytes, str)) else json.dumps(msg)
+        self.send("OMNI/1", "MSG", body)
+
+    def recv(self, timeout=10):
+        if not self.sock.poll(int(timeout * 1000)):
+            raise AssertionError(f"no reply within {timeout}s")
+        return [f.decode() for f in self.sock.recv_multipart()]
+
+    def silent(self, timeout=0.5):
+        """True when nothing arrives within timeout (used only to show a dropped peer is ignored)."""
+        return not self.sock.poll(int(timeout * 1000))
+
+    def close(self):
+        self.sock.close(0)
+
+
+def message(id, channel="email", frm="ann@example.com", text="hello", **extra):
+    m = {"id": id, "channel": channel, "from": {"id": frm}, "received_at": "2026-11-22T08:00:00Z",
+         "text": text}
+    m.update(extra)
+    return m
+
+
+def submit(endpoint, spool, messages, timeout=30, check=True):
+    """Runs omni-submit (the real libomni client) over messages; returns (exit code, stdout)."""
+    data = "".join(json.dumps(m) + "\n" for m in messages)
+    r = subprocess.run([os.path.join(BIN, "omni-submit"), "--endpoint", endpoint, "--spool", spool,
+                        "--timeout", str(timeout)], input=data, capture_output=True, text=True,
+                       timeout=timeout + 30)
+    if check:
+        assert r.returncode == 0, f"omni-submit -> {r.returncode}\n{r.stdout}\n{r.stderr}"
+    return r.returncode, r.stdout + r.stderr

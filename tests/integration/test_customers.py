@@ -1,0 +1,118 @@
+"""Customers and conversations: identity resolution, link and unlink through omnictl."""
+import os
+import subprocess
+
+from harness import BIN, Peer, message
+
+
+def ack(peer, m):
+    peer.submit(m)
+    assert peer.recv() == ["OMNI/1", "ACK", m["id"]]
+
+
+def customer(r, ident):
+    return r.redis.hget(f"omni:identity:{ident}", "customer")
+
+
+def open_conv(r, cust):
+    return r.redis.hget(f"omni:customer:{cust}", "open_conversation")
+
+
+def msgs(r, conv):
+    return r.redis.lrange(f"omni:conversation:{conv}:messages", 0, -1)
+
+
+def test_messages_of_one_identity_share_one_open_conversation(router):
+    p = Peer(router.endpoint)
+    ack(p, message("e:1", frm="Ann.Lee@Example.COM"))
+    ack(p, message("e:2", frm="ann.lee@example.com"))
+    cust = customer(router, "email:ann.lee@example.com")
+    assert msgs(router, open_conv(router, cust)) == ["e:1", "e:2"]
+    # SMS and a missed call from the same number are the same identity
+    ack(p, message("s:1", channel="sms", frm="+1 415-555-0100"))
+    ack(p, message("p:1", channel="phone", frm="(415) 555-0100", text=""))
+    assert customer(router, "phone:+14155550100") != cust
+    assert msgs(router, open_conv(router, customer(router, "phone:+14155550100"))) == ["s:1", "p:1"]
+    p.close()
+
+
+def test_link_joins_email_and_sms_and_unlink_splits_them_again(router):
+    p = Peer(router.endpoint)
+    ack(p, message("mail:1", frm="bob@example.com", text="my order is late"))
+    ack(p, message("sms:1", channel="sms", frm="+14155550111", text="any news on my order?"))
+    e, s = customer(router, "email:bob@example.com"), customer(router, "phone:+14155550111")
+    assert e != s
+
+    out = router.ctl("customer", "link", "bob@example.com", "phone:+1 415 555 0111", "--by", "alice",
+                     "--note", "same order number").stdout
+    assert "linked email:bob@example.com and phone:+14155550111" in out
+    assert customer(router, "email:bob@example.com") == customer(router, "phone:+14155550111") == e
+    conv = open_conv(router, e)
+    merged = router.redis.smembers(f"omni:conversation:{conv}:merged")
+    assert len(merged) == 1
+    other = merged.pop()
+    assert router.redis.hget(f"omni:conversation:{other}", "status") == "merged"
+    assert open_conv(router, s) is None
+    show = router.ctl("conversation", "show", conv).stdout
+    assert "mail:1" in show and "sms:1" in show, show
+    cust_show = router.ctl("customer", "show", "phone:+14155550111").stdout
+    assert f"customer {e}" in cust_show and "by alice" in cust_show and "same order number" in cust_show
+
+    # a message on either channel now joins the one open conversation
+    ack(p, message("sms:2", channel="sms", frm="+14155550111", text="hello?"))
+    assert msgs(router, conv) == ["mail:1", "sms:2"]
+    assert router.redis.zcard("omni:queue:default") == 1
+
+    out = router.ctl("customer", "unlink", "email:bob@example.com", "phone:+14155550111").stdout
+    assert "customers" in out and "1 messages moved back" in out, out
+    e2, s2 = customer(router, "email:bob@example.com"), customer(router, "phone:+14155550111")
+    assert (e2, s2) == (e, s)
+    assert msgs(router, open_conv(router, e)) == ["mail:1"]
+    assert msgs(router, open_conv(router, s)) == ["sms:1", "sms:2"]
+    assert router.redis.hget(f"omni:customer:{s}", "merged_into") is None
+    assert router.redis.zcard("omni:queue:default") == 2
+    p.close()
+
+
+def test_link_before_any_message_and_errors(router):
+    out = router.ctl("customer", "link", "carol@example.com", "twitter:12345").stdout
+    assert "linked" in out
+    p = Peer(router.endpoint)
+    ack(p, message("tw:1", channel="twitter", frm="12345"))
+    assert customer(router, "twitter:12345") == customer(router, "email:carol@example.com")
+    r = router.ctl("customer", "unlink", "carol@example.com", "dave@example.com", check=False)
+    assert r.returncode == 1 and "not linked" in r.stderr
+    r = router.ctl("customer", "link", "not-an-identity", "carol@example.com", check=False)
+    assert r.returncode == 2 and "not-an-identity" in r.stderr
+    p.close()
+
+
+def test_unlink_keeps_customers_joined_through_another_link(router):
+    for a, b in (("a@x.io", "b@x.io"), ("b@x.io", "c@x.io"), ("a@x.io", "c@x.io")):
+        router.ctl("customer", "link", a, b)
+    out = router.ctl("customer", "unlink", "a@x.io", "b@x.io").stdout
+    assert "other links still join them" in out
+    assert customer(router, "email:a@x.io") == customer(router, "email:b@x.io") == customer(router, "email:c@x.io")
+
+
+def test_status_reports_router_and_counters(router):
+    p = Peer(router.endpoint)
+    ack(p, message("st:1"))
+    out = router.ctl("status").stdout
+    assert "appendfsync always" in out and "stored messages 1" in out, out
+    p.close()
+
+
+def test_check_config(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text("router:\n  tick_ms: 50\n")
+    r = subprocess.run([os.path.join(BIN, "omnirouted"), "--check-config", str(good)], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "configuration OK"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("router:\n  tick_ms: 0\n  tikc_ms: 5\nredis:\n  database: many\n")
+    r = subprocess.run([os.path.join(BIN, "omnirouted"), "--check-config", str(bad)], capture_output=True, text=True)
+    assert r.returncode != 0
+    assert f"{bad}:2:12:" in r.stderr and f"{bad}:3:3:" in r.stderr and f"{bad}:5:13:" in r.stderr, r.stderr
+    sample = os.path.join(os.path.dirname(BIN), "..", "..", "conf", "omnirouter.yaml")
+    r = subprocess.run([os.path.join(BIN, "omnirouted"), "--check-config", sample], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr

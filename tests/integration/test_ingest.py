@@ -1,0 +1,224 @@
+"""OMNI/1 ingest against a real omnirouted and a real redis-server."""
+import json
+import os
+import signal
+import subprocess
+import threading
+
+import pytest
+
+from harness import BIN, Peer, Router, message, submit, wait_for
+
+
+def stored(r, id):
+    return r.redis.hgetall(f"omni:msg:{id}")
+
+
+def test_ack_stores_the_message(router, tmp_path):
+    rc, out = submit(router.endpoint, str(tmp_path / "spool"), [message("email:acct:1:1")])
+    assert "ACK email:acct:1:1" in out
+    m = stored(router, "email:acct:1:1")
+    assert m["identity"] == "email:ann@example.com"
+    assert json.loads(m["json"])["text"] == "hello"
+
+
+def test_same_id_again_is_acked_and_stored_once(router, tmp_path):
+    peer = Peer(router.endpoint)
+    for _ in range(3):
+        peer.submit(message("sms:SM1", channel="sms", frm="+1 (415) 555-0100"))
+        assert peer.recv() == ["OMNI/1", "ACK", "sms:SM1"]
+    conv = stored(router, "sms:SM1")["conversation"]
+    assert router.redis.lrange(f"omni:conversation:{conv}:messages", 0, -1) == ["sms:SM1"]
+    assert router.redis.hget("omni:stats", "messages") == "1"
+    assert router.redis.hget("omni:stats", "duplicates") == "2"
+    peer.close()
+
+
+BAD = [
+    # (frame body, id the NACK must carry, words its reason must contain)
+    (b"{not json", "-", "JSON"),
+    (json.dumps({"id": "x:1", "channel": "email", "received_at": "2026-11-22T08:00:00Z", "text": ""}),
+     "x:1", "from"),
+    (json.dumps(message("x:2", channel="pigeon")), "x:2", "channel"),
+    (json.dumps(message("x:3", received_at="yesterday")), "x:3", "received_at"),
+    (json.dumps(message("x:4", text=42)), "x:4", "text"),
+    (b'{"id":"x:5","channel":"email","from":{"id":"a@b.c"},"received_at":"2026-11-22T08:00:00Z","text":"\xff\xfe"}',
+     "x:5", "UTF-8"),
+    (json.dumps(message("x:6", text="a" * 70000)), "x:6", "text"),
+    (json.dumps(message("x:7", frm="not an address")), "x:7", "from.id"),
+    (json.dumps(message("x:8", channel="sms", frm="12")), "x:8", "from.id"),
+    (json.dumps(message("x:9", surprise=1)), "x:9", "surprise"),
+    (json.dumps(message("x:10", meta={"k": "v" * 300000})), "x:10", ""),
+    (json.dumps([1, 2]), "-", "object"),
+]
+
+
+@pytest.mark.parametrize("body,want_id,words", BAD, ids=[f"bad{i}" for i in range(len(BAD))])
+def test_bad_input_is_nacked_with_its_reason_and_others_go_on(router, body, want_id, words):
+    bad, good = Peer(router.endpoint), Peer(router.endpoint)
+    bad.send("OMNI/1", "MSG", body)
+    reply = bad.recv()
+    assert reply[:3] == ["OMNI/1", "NACK", want_id], reply
+    assert len(reply) == 4 and reply[3], reply
+    assert words.lower() in reply[3].lower(), reply
+    good.submit(message("good:1"))
+    assert good.recv() == ["OMNI/1", "ACK", "good:1"]
+    assert not router.redis.exists(f"omni:msg:{want_id}")
+    bad.close(), good.close()
+
+
+@pytest.mark.parametrize("frames,words", [
+    (["OMNI/2", "MSG", "{}"], "version"),
+    (["OMNI/1", "HELLO"], "unknown"),
+    (["OMNI/1", "MSG"], "message frame"),
+    (["OMNI/1", "MSG", "{}", "extra"], "extra"),
+    (["OMNI/1"], "command"),
+])
+def test_protocol_breaks_are_nacked(router, frames, words):
+    p = Peer(router.endpoint)
+    p.send(*frames)
+    reply = p.recv()
+    assert reply[:3] == ["OMNI/1", "NACK", "-"] and words in reply[3], reply
+    p.send("OMNI/1", "PING")
+    assert p.recv() == ["OMNI/1", "PONG"]
+    p.close()
+
+
+def test_a_peer_that_keeps_breaking_the_protocol_is_dropped(tmp_path, redis_server):
+    r = Router(str(tmp_path), redis_server.address).start()
+    try:
+        rude, polite = Peer(r.endpoint), Peer(r.endpoint)
+        for _ in range(10):  # router.peer_violation_limit defaults to 10
+            rude.send("OMNI/9", "junk")
+            assert rude.recv()[1] == "NACK"
+        r.wait_log(r"dropped for 60 s")
+        rude.send("OMNI/1", "PING")
+        assert rude.silent(0.5), "a dropped peer must not be answered"
+        polite.send("OMNI/1", "PING")
+        assert polite.recv() == ["OMNI/1", "PONG"]
+        rude.close(), polite.close()
+    finally:
+        r.stop()
+
+
+def test_redis_down_gives_busy_and_acks_resume_when_it_is_back(router):
+    p = Peer(router.endpoint)
+    router.redis_server.stop()
+    router.wait_log(r"redis unreachable")
+    p.submit(message("busy:1"))
+    reply = p.recv()
+    assert reply[:3] == ["OMNI/1", "BUSY", "busy:1"] and int(reply[3]) > 0, reply
+    router.redis_server.start()
+    router.wait_log(r"redis is back", 20)
+    p.submit(message("busy:1"))
+    assert p.recv() == ["OMNI/1", "ACK", "busy:1"]
+    assert router.redis_server.client().exists("omni:msg:busy:1")
+    p.close()
+
+
+def test_kill_9_between_submit_and_ack_stores_exactly_once(router, tmp_path):
+    """The router dies while Redis holds the write back; the client resends to the new router."""
+    admin = router.redis_server.client()
+    admin.execute_command("CLIENT", "PAUSE", "60000", "WRITE")
+    spool = str(tmp_path / "spool")
+    proc = subprocess.Popen([os.path.join(BIN, "omni-submit"), "--endpoint", router.endpoint, "--spool", spool,
+                             "--timeout", "60"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    proc.stdin.write(json.dumps(message("k9:1")) + "\n")
+    proc.stdin.close()
+    router.wait_log(r"k9:1 .*handed to redis", 10)
+    router.kill(signal.SIGKILL)
+    admin.execute_command("CLIENT", "UNPAUSE")
+    router.start()
+    out, _ = proc.communicate(timeout=90)
+    assert proc.returncode == 0, out
+    assert "ACK k9:1" in out
+    conv = admin.hget("omni:msg:k9:1", "conversation")
+    assert admin.lrange(f"omni:conversation:{conv}:messages", 0, -1).count("k9:1") == 1
+    assert admin.hget("omni:stats", "messages") == "1"
+
+
+def test_kill_9_during_a_stream_loses_nothing_and_stores_nothing_twice(router, tmp_path):
+    n = 3000
+    msgs = [message(f"burst:{i}", frm=f"c{i % 50}@example.com") for i in range(n)]
+    spool = str(tmp_path / "spool")
+    proc = subprocess.Popen([os.path.join(BIN, "omni-submit"), "--endpoint", router.endpoint, "--spool", spool,
+                             "--timeout", "120", "--quiet"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    feeder = threading.Thread(target=lambda: (proc.stdin.write("".join(json.dumps(m) + "\n" for m in msgs)),
+                                              proc.stdin.close()))
+    feeder.start()
+    admin = router.redis_server.client()
+    wait_for(lambda: int(admin.hget("omni:stats", "messages") or 0) > 200, 60, "some messages stored")
+    router.kill(signal.SIGKILL)
+    router.start()
+    out, _ = proc.communicate(timeout=150)
+    feeder.join()
+    assert proc.returncode == 0, out
+    assert int(admin.hget("omni:stats", "messages")) == n
+    total = 0
+    for cust in range(1, 51):
+        conv = admin.hget(f"omni:customer:{cust}", "open_conversation")
+        ids = admin.lrange(f"omni:conversation:{conv}:messages", 0, -1)
+        assert len(ids) == len(set(ids))
+        total += len(ids)
+    assert total == n
+
+
+def test_restarted_connector_resends_from_its_spool(tmp_path, redis_server):
+    r = Router(str(tmp_path), redis_server.address)
+    spool = str(tmp_path / "spool")
+    # no router yet: the client spools and gives up waiting, messages still pending
+    rc, out = submit(r.endpoint, spool, [message(f"sp:{i}") for i in range(5)], timeout=1, check=False)
+    assert rc == 1 and "pending=5" in out, out
+    r.start()
+    try:
+        rc, out = submit(r.endpoint, spool, [], timeout=30)
+        for i in range(5):
+            assert f"ACK sp:{i}" in out
+        assert redis_server.client().hget("omni:stats", "messages") == "5"
+    finally:
+        r.stop()
+
+
+def test_connector_killed_mid_batch_resends_after_restart(router, tmp_path):
+    admin = router.redis_server.client()
+    admin.execute_command("CLIENT", "PAUSE", "60000", "WRITE")  # nothing gets an answer
+    spool = str(tmp_path / "spool")
+    proc = subprocess.Popen([os.path.join(BIN, "omni-submit"), "--endpoint", router.endpoint, "--spool", spool,
+                             "--timeout", "60"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    proc.stdin.write("".join(json.dumps(message(f"ck:{i}")) + "\n" for i in range(20)))
+    proc.stdin.close()
+    wait_for(lambda: os.path.exists(os.path.join(spool, "spool.log")) and
+             os.path.getsize(os.path.join(spool, "spool.log")) > 2000, 10, "the spool to hold the batch")
+    proc.kill()
+    proc.wait()
+    admin.execute_command("CLIENT", "UNPAUSE")
+    rc, out = submit(router.endpoint, spool, [], timeout=30)
+    assert sum(1 for i in range(20) if f"ACK ck:{i}" in out) == 20, out
+    assert admin.hget("omni:stats", "messages") == "20"
+
+
+def test_embedded_redis_keeps_acked_messages_across_kill_9(tmp_path):
+    r = Router(str(tmp_path), None).start()
+    try:
+        p = Peer(r.endpoint)
+        p.submit(message("emb:1"))
+        assert p.recv() == ["OMNI/1", "ACK", "emb:1"]
+        assert os.path.isdir(os.path.join(r.state, "redis"))
+        r.kill(signal.SIGKILL)
+        r.start()
+        out = r.ctl("conversation", "show", "1").stdout
+        assert "emb:1" in out, out
+        p.submit(message("emb:1"))
+        assert p.recv() == ["OMNI/1", "ACK", "emb:1"]
+        p.close()
+    finally:
+        r.stop()
+    assert "embedded redis: stopped" in r.log()
+
+
+def test_sigterm_exits_cleanly(router):
+    router.stop()
+    assert "stopped" in router.log()
