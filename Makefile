@@ -23,6 +23,9 @@ PROGS     := $(addprefix $(BUILD)/bin/,omnirouted omnictl $(addprefix omni-,$(CO
 UNIT      := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/*/test_*.c))
 BENCH     := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
+# Pattern rules each need their own recipe (make does not merge them as it does explicit rules).
+LINK = @mkdir -p $(@D) && echo "  LD  $@" && $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 all: $(PROGS)
 .PHONY: all deps test check run bench install clean
 
@@ -32,32 +35,34 @@ $(BUILD)/%.o: %.c $(wildcard include/omni/*.h libomni/*.h daemon/*.h) | deps-ok
 	@$(CC) $(CFLAGS) -MMD -c -o $@ $<
 $(BUILD)/gen/scripts.c: $(wildcard daemon/lua/*.lua) scripts/embed-lua
 	@mkdir -p $(@D)
-	scripts/embed-lua $(wildcard daemon/lua/*.lua) > $@
+	@scripts/embed-lua $(wildcard daemon/lua/*.lua) > $@
 $(BUILD)/gen/scripts.o: $(BUILD)/gen/scripts.c
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@$(CC) $(CFLAGS) -c -o $@ $<
 $(BUILD)/libomni.a: $(LIB_OBJ)
-	$(AR) rcs $@ $^
+	@$(AR) rcs $@ $^
 $(BUILD)/libdaemon.a: $(DMN_OBJ)
-	$(AR) rcs $@ $^
+	@$(AR) rcs $@ $^
 $(BUILD)/bin/omnirouted: $(BUILD)/daemon/main.o $(BUILD)/libdaemon.a $(BUILD)/libomni.a
 $(BUILD)/bin/omnictl: $(patsubst %.c,$(BUILD)/%.o,$(wildcard ctl/*.c)) $(BUILD)/libdaemon.a $(BUILD)/libomni.a
 $(BUILD)/bin/%: $(BUILD)/tools/%.o $(BUILD)/libomni.a
+	$(LINK)
 define CONNECTOR
 $(BUILD)/libconn-$(1).a: $(patsubst %.c,$(BUILD)/%.o,$(filter-out connectors/$(1)/main.c,$(wildcard connectors/$(1)/*.c)))
-	$$(AR) rcs $$@ $$^
+	@$$(AR) rcs $$@ $$^
 $(BUILD)/bin/omni-$(1): $(BUILD)/connectors/$(1)/main.o $(BUILD)/libconn-$(1).a $(BUILD)/libomni.a
+	$$(LINK)
 $(BUILD)/tests/$(1)/%: $(BUILD)/tests/unit/$(1)/%.o $(BUILD)/libconn-$(1).a $(BUILD)/libomni.a
+	$$(LINK) -lcmocka
 endef
 $(foreach c,$(CONNS),$(eval $(call CONNECTOR,$(c))))
 $(BUILD)/tests/lib/%: $(BUILD)/tests/unit/lib/%.o $(BUILD)/libomni.a
+	$(LINK) -lcmocka
 $(BUILD)/tests/daemon/%: $(BUILD)/tests/unit/daemon/%.o $(BUILD)/libdaemon.a $(BUILD)/libomni.a
-$(BUILD)/tests/%:
-	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(LINK) -lcmocka
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libdaemon.a $(BUILD)/libomni.a
-$(BUILD)/bin/% $(BUILD)/bench/%:
-	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(LINK)
+$(BUILD)/bin/omnirouted $(BUILD)/bin/omnictl:
+	$(LINK)
 
 deps:
 	@scripts/install-deps

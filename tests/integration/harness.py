@@ -189,6 +189,18 @@ def message(id, channel="email", frm="ann@example.com", text="hello", **extra):
     return m
 
 
+def start_submit(endpoint, spool, messages, timeout=60, quiet=False):
+    """Starts omni-submit in the background on a file of messages; returns the Popen (stdout text)."""
+    os.makedirs(spool, exist_ok=True)
+    path = os.path.join(os.path.dirname(spool), os.path.basename(spool) + "-input.jsonl")
+    with open(path, "w") as f:
+        f.write("".join(json.dumps(m) + "\n" for m in messages))
+    args = [os.path.join(BIN, "omni-submit"), "--endpoint", endpoint, "--spool", spool, "--timeout", str(timeout)]
+    if quiet:
+        args.append("--quiet")
+    return subprocess.Popen(args + [path], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
 def submit(endpoint, spool, messages, timeout=30, check=True):
     """Runs omni-submit (the real libomni client) over messages; returns (exit code, stdout)."""
     data = "".join(json.dumps(m) + "\n" for m in messages)

@@ -2,12 +2,10 @@
 import json
 import os
 import signal
-import subprocess
-import threading
 
 import pytest
 
-from harness import BIN, Peer, Router, message, submit, wait_for
+from harness import Peer, Router, message, start_submit, submit, wait_for
 
 
 def stored(r, id):
@@ -120,12 +118,7 @@ def test_kill_9_between_submit_and_ack_stores_exactly_once(router, tmp_path):
     """The router dies while Redis holds the write back; the client resends to the new router."""
     admin = router.redis_server.client()
     admin.execute_command("CLIENT", "PAUSE", "60000", "WRITE")
-    spool = str(tmp_path / "spool")
-    proc = subprocess.Popen([os.path.join(BIN, "omni-submit"), "--endpoint", router.endpoint, "--spool", spool,
-                             "--timeout", "60"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    proc.stdin.write(json.dumps(message("k9:1")) + "\n")
-    proc.stdin.close()
+    proc = start_submit(router.endpoint, str(tmp_path / "spool"), [message("k9:1")])
     router.wait_log(r"k9:1 .*handed to redis", 10)
     router.kill(signal.SIGKILL)
     admin.execute_command("CLIENT", "UNPAUSE")
@@ -141,19 +134,12 @@ def test_kill_9_between_submit_and_ack_stores_exactly_once(router, tmp_path):
 def test_kill_9_during_a_stream_loses_nothing_and_stores_nothing_twice(router, tmp_path):
     n = 3000
     msgs = [message(f"burst:{i}", frm=f"c{i % 50}@example.com") for i in range(n)]
-    spool = str(tmp_path / "spool")
-    proc = subprocess.Popen([os.path.join(BIN, "omni-submit"), "--endpoint", router.endpoint, "--spool", spool,
-                             "--timeout", "120", "--quiet"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    feeder = threading.Thread(target=lambda: (proc.stdin.write("".join(json.dumps(m) + "\n" for m in msgs)),
-                                              proc.stdin.close()))
-    feeder.start()
+    proc = start_submit(router.endpoint, str(tmp_path / "spool"), msgs, timeout=120, quiet=True)
     admin = router.redis_server.client()
     wait_for(lambda: int(admin.hget("omni:stats", "messages") or 0) > 200, 60, "some messages stored")
     router.kill(signal.SIGKILL)
     router.start()
     out, _ = proc.communicate(timeout=150)
-    feeder.join()
     assert proc.returncode == 0, out
     assert int(admin.hget("omni:stats", "messages")) == n
     total = 0
@@ -185,11 +171,7 @@ def test_connector_killed_mid_batch_resends_after_restart(router, tmp_path):
     admin = router.redis_server.client()
     admin.execute_command("CLIENT", "PAUSE", "60000", "WRITE")  # nothing gets an answer
     spool = str(tmp_path / "spool")
-    proc = subprocess.Popen([os.path.join(BIN, "omni-submit"), "--endpoint", router.endpoint, "--spool", spool,
-                             "--timeout", "60"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    proc.stdin.write("".join(json.dumps(message(f"ck:{i}")) + "\n" for i in range(20)))
-    proc.stdin.close()
+    proc = start_submit(router.endpoint, spool, [message(f"ck:{i}") for i in range(20)])
     wait_for(lambda: os.path.exists(os.path.join(spool, "spool.log")) and
              os.path.getsize(os.path.join(spool, "spool.log")) > 2000, 10, "the spool to hold the batch")
     proc.kill()
