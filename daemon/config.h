@@ -45,12 +45,16 @@ typedef struct config_errors {
     size_t n;
 } config_errors_t;
 
-/* Reads path, applies overrides ("router.state_dir=/tmp/x", located as "command line:N" in errors), checks
- * everything. Returns a new config (caller owns; config_destroy) or NULL with every error in *errs. */
+/* Reads path (NULL: no file, defaults only), applies overrides ("router.state_dir=/tmp/x", located as
+ * "command line:N:1" in errors, N counting from 1), checks everything. Returns a new config (caller owns;
+ * config_destroy) or NULL with every error in *errs. *errs is overwritten, not appended to: free it with
+ * config_errors_free after each call; errs may be NULL. Relative paths come back resolved: state_dir
+ * absolute, relative ipc:// endpoints inside state_dir. path and overrides are borrowed for the call. */
 router_config_t *config_load(const char *path, const char *const *overrides, size_t n_overrides,
                              config_errors_t *errs);
-/* Frees and sets *cfg = NULL. */
+/* Frees and sets *cfg = NULL; NULL and *cfg == NULL are fine. */
 void config_destroy(router_config_t **cfg);
+/* Frees the lines and leaves *errs empty (reusable). */
 void config_errors_free(config_errors_t *errs);
 /* Prints every key with its type, default, bounds and description (the reference in docs/configuration.md). */
 void config_print_reference(FILE *out);

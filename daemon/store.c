@@ -316,7 +316,10 @@ int store_parse_address(const char *address, store_opts_t *opts, char **owned)
         long port = strtol(colon + 1, &end, 10);
         if (*end || port < 1 || port > 65535)
             return -1;
-        *owned = omni_strndup(hp, (size_t)(colon - hp));
+        if (hp[0] == '[' && colon[-1] == ']') /* [IPv6]:port */
+            *owned = omni_strndup(hp + 1, (size_t)(colon - hp) - 2);
+        else
+            *owned = omni_strndup(hp, (size_t)(colon - hp));
         opts->tcp_host = *owned;
         opts->tcp_port = (int)port;
         return 0;

@@ -69,6 +69,10 @@ static void test_store_address(void **state)
     assert_string_equal(o.tcp_host, "10.0.0.5");
     assert_int_equal(o.tcp_port, 6380);
     free(owned);
+    memset(&o, 0, sizeof o);
+    assert_int_equal(store_parse_address("tcp://[::1]:6379", &o, &owned), 0);
+    assert_string_equal(o.tcp_host, "::1");
+    free(owned);
     const char *bad[] = { "redis://x:1", "tcp://host", "tcp://:6379", "tcp://h:0", "tcp://h:70000", "tcp://h:12x",
                           "unix:", "" };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {

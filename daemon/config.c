@@ -1,0 +1,349 @@
+/* omnirouted's keys: the one table every value, default, bound and check lives in, plus what only makes
+ * sense once everything is read (paths resolved against the file and state_dir). The machinery that
+ * reads YAML against a table is in config_schema.c; docs/configuration.md is config_print_reference(). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include "config_schema.h"
+#include "embedded.h"
+#include "omni/log.h"
+#include "omni/util.h"
+
+/* Longest path a unix socket (ipc:// endpoint, unix: address) can bind or connect to. */
+#define UNIX_PATH_MAX_LEN (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+
+static const char command_line[] = CFG_COMMAND_LINE;
+
+/* "HOST:PORT" after a scheme: a host (a name, an address, [IPv6], or * to bind every interface) and a
+ * port 1..65535. Returns NULL or the reason in buf. */
+static const char *check_host_port(const char *value, const char *hp, const char *form, char *buf, size_t bufsz)
+{
+    const char *colon = strrchr(hp, ':');
+    bool bracketed = hp[0] == '[';
+    const char *host_end = bracketed ? strchr(hp, ']') : colon;
+    long port = 0;
+    const char *p = colon ? colon + 1 : "";
+    while (*p >= '0' && *p <= '9' && port <= 65535)
+        port = port * 10 + (*p++ - '0');
+    if (colon == NULL || colon == hp || host_end == NULL || (bracketed && host_end + 1 != colon) ||
+        (!bracketed && memchr(hp, ':', (size_t)(colon - hp)) != NULL) || *p != '\0' || colon[1] == '\0' ||
+        port < 1 || port > 65535) {
+        snprintf(buf, bufsz, "\"%s\" is not %s (a host, then a port 1..65535)", value, form);
+        return buf;
+    }
+    return NULL;
+}
+
+static const char *check_endpoint(const char *value, char *buf, size_t bufsz)
+{
+    if (strncmp(value, "ipc://", 6) == 0)
+        return value[6] ? NULL : "an ipc:// endpoint needs a path, e.g. ipc://omnirouter-ingest.sock";
+    if (strncmp(value, "tcp://", 6) == 0)
+        return check_host_port(value, value + 6, "tcp://HOST:PORT", buf, bufsz);
+    snprintf(buf, bufsz, "\"%s\" is not an endpoint: write ipc://PATH or tcp://HOST:PORT", value);
+    return buf;
+}
+
+static const char *check_redis_address(const char *value, char *buf, size_t bufsz)
+{
+    if (strncmp(value, "tcp://", 6) == 0)
+        return check_host_port(value, value + 6, "tcp://HOST:PORT", buf, bufsz);
+    if (strncmp(value, "unix:", 5) == 0) {
+        if (value[5] != '/')
+            return "a unix: address needs an absolute path, e.g. unix:/run/redis/redis.sock";
+        if (strlen(value + 5) > UNIX_PATH_MAX_LEN) {
+            snprintf(buf, bufsz, "the socket path is %zu bytes, more than the %zu a unix socket allows",
+                     strlen(value + 5), UNIX_PATH_MAX_LEN);
+            return buf;
+        }
+        return NULL;
+    }
+    snprintf(buf, bufsz, "\"%s\" is not a Redis address: write tcp://HOST:PORT or unix:/PATH, or leave it "
+             "empty for the embedded Redis", value);
+    return buf;
+}
+
+static const char *check_country(const char *value, char *buf, size_t bufsz)
+{
+    if (strlen(value) == 2 && value[0] >= 'A' && value[0] <= 'Z' && value[1] >= 'A' && value[1] <= 'Z')
+        return NULL;
+    snprintf(buf, bufsz, "\"%s\" is not an ISO 3166 alpha-2 country code: two capital letters, e.g. US", value);
+    return buf;
+}
+
+static const char *check_key_prefix(const char *value, char *buf, size_t bufsz)
+{
+    (void)buf;
+    (void)bufsz;
+    if (strlen(value) > 64)
+        return "is longer than 64 bytes; every key the router writes carries it";
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+        if (*p <= ' ' || *p == 0x7f)
+            return "must not contain spaces or control characters (keys are typed in redis-cli)";
+    return NULL;
+}
+
+static const char *check_queue(const char *value, char *buf, size_t bufsz)
+{
+    size_t len = strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789_-");
+    if (value[len] == '\0' && len <= 64)
+        return NULL;
+    snprintf(buf, bufsz, "\"%s\" is not a queue name: 1..64 of a-z, 0-9, _ and -", value);
+    return buf;
+}
+
+static void router_init(void *obj)
+{
+    /* Message limits are libomni's, so connectors and the router agree by default. */
+    omni_limits_default(&((router_config_t *)obj)->limits);
+}
+
+static const char *const log_levels[] = { "debug", "info", "warn", "error", NULL };
+
+#define OFF(field) offsetof(router_config_t, field)
+
+static const cfg_key_t router_keys[] = {
+    { .path = "router.ingest", .type = CFG_STRLIST, .offset = OFF(router.ingest), .count_offset = OFF(router.n_ingest),
+      .min = 1, .max = 64, .def = "[ipc://omnirouter-ingest.sock]", .check = check_endpoint, .flags = CFG_UNIQUE,
+      .doc = "Endpoints the router binds for connectors: ipc://PATH or tcp://HOST:PORT. A relative ipc path "
+             "is inside router.state_dir (ipc://omnirouter-ingest.sock is STATE_DIR/omnirouter-ingest.sock)." },
+    { .path = "router.state_dir", .type = CFG_STRING, .offset = OFF(router.state_dir), .def = "/var/lib/omnirouter",
+      .doc = "Directory for the embedded Redis and ipc sockets. A relative path is relative to the config "
+             "file's directory (to the working directory when given on the command line)." },
+    { .path = "router.log_level", .type = CFG_ENUM, .offset = OFF(router.log_level), .def = "info",
+      .names = log_levels, .parse = omni_log_level_parse,
+      .doc = "Least important level logged: debug shows every message and decision." },
+    { .path = "router.tick_ms", .type = CFG_DURATION, .offset = OFF(router.tick_ms), .min = 1, .max = 1000,
+      .def = "100", .unit_ms = 1,
+      .doc = "Period of the cron tick that checks timeouts, retries, reconnects and queues." },
+    { .path = "router.max_inflight", .type = CFG_INT, .offset = OFF(router.max_inflight), .min = 1,
+      .max = 1000000, .def = "10000",
+      .doc = "Messages received but not yet stored in Redis; beyond it new messages get BUSY, so memory "
+             "stays bounded while Redis is slow or down." },
+    { .path = "router.busy_retry_ms", .type = CFG_DURATION, .offset = OFF(router.busy_retry_ms), .min = 1,
+      .max = 600000, .def = "1000", .unit_ms = 1,
+      .doc = "Retry hint sent with BUSY: how long a connector waits before resending." },
+    { .path = "router.peer_violation_limit", .type = CFG_INT, .offset = OFF(router.peer_violation_limit),
+      .min = 1, .max = 1000, .def = "10",
+      .doc = "Protocol violations (frames that break OMNI/1) a connector may make before it is dropped." },
+    { .path = "router.peer_ban_s", .type = CFG_DURATION, .offset = OFF(router.peer_ban_s), .min = 0,
+      .max = 86400, .def = "60", .unit_ms = 1000,
+      .doc = "How long a dropped connector's frames are ignored; 0 forgets it at once." },
+
+    { .path = "redis.address", .type = CFG_STRING, .offset = OFF(redis.address), .flags = CFG_NULLABLE,
+      .check = check_redis_address,
+      .doc = "The Redis to use: tcp://HOST:PORT or unix:/PATH. Empty: omnirouted runs and supervises its "
+             "own redis-server on a unix socket in STATE_DIR/redis." },
+    { .path = "redis.password", .type = CFG_STRING, .offset = OFF(redis.password), .flags = CFG_NULLABLE,
+      .doc = "Sent with AUTH after connecting; empty: no AUTH. Keep the file readable by the router only." },
+    { .path = "redis.database", .type = CFG_INT, .offset = OFF(redis.database), .min = 0, .max = 15, .def = "0",
+      .doc = "Database number SELECTed after connecting." },
+    { .path = "redis.key_prefix", .type = CFG_STRING, .offset = OFF(redis.key_prefix), .def = "omni:",
+      .check = check_key_prefix,
+      .doc = "Every key the router writes starts with it, so several deployments can share one Redis." },
+    { .path = "redis.timeout_ms", .type = CFG_DURATION, .offset = OFF(redis.timeout_ms), .min = 100,
+      .max = 600000, .def = "5000", .unit_ms = 1,
+      .doc = "A command unanswered this long drops the connection (and the router reconnects)." },
+    { .path = "redis.reconnect_ms", .type = CFG_DURATION, .offset = OFF(redis.reconnect_ms), .min = 10,
+      .max = 60000, .def = "200", .unit_ms = 1,
+      .doc = "First delay before reconnecting; it doubles after each failure up to 5 s." },
+    { .path = "redis.server", .type = CFG_STRING, .offset = OFF(redis.server), .def = "redis-server",
+      .doc = "The redis-server binary the embedded Redis runs, looked up in PATH unless it holds a slash." },
+
+    { .path = "limits.message_bytes", .type = CFG_SIZE, .offset = OFF(limits.message_bytes), .min = 1024,
+      .max = 16777216, .doc = "Largest message frame (the whole JSON) accepted; larger ones are NACKed." },
+    { .path = "limits.text_bytes", .type = CFG_SIZE, .offset = OFF(limits.text_bytes), .min = 64,
+      .max = 16777216, .doc = "Largest \"text\" (the body) accepted." },
+    { .path = "limits.field_bytes", .type = CFG_SIZE, .offset = OFF(limits.field_bytes), .min = 256,
+      .max = 1048576, .doc = "Largest other string: subject, thread, names, urls, meta values." },
+    { .path = "limits.attachments", .type = CFG_COUNT, .offset = OFF(limits.attachments), .min = 0, .max = 1024,
+      .doc = "Most entries in \"attachments\"; 0 refuses messages with attachments." },
+    { .path = "limits.meta_bytes", .type = CFG_SIZE, .offset = OFF(limits.meta_bytes), .min = 64,
+      .max = 16777216, .doc = "Largest \"meta\" object, serialized compactly." },
+    { .path = "limits.depth", .type = CFG_COUNT, .offset = OFF(limits.depth), .min = 1, .max = 64,
+      .doc = "Deepest JSON nesting inside \"meta\"." },
+
+    { .path = "identity.default_country", .type = CFG_STRING, .offset = OFF(identity.default_country),
+      .flags = CFG_NULLABLE, .check = check_country,
+      .doc = "ISO 3166 alpha-2 country (e.g. US) in which phone numbers written without +country code "
+             "are read. Empty: such numbers are refused as identities." },
+
+    { .path = "conversations.default_queue", .type = CFG_STRING, .offset = OFF(conversations.default_queue),
+      .def = "default", .check = check_queue,
+      .doc = "Queue new conversations join (1..64 of a-z, 0-9, _ and -)." },
+    { .path = NULL },
+};
+
+static const cfg_table_t router_table = { .keys = router_keys, .size = sizeof(router_config_t),
+                                          .init = router_init };
+
+/* The absolute directory holding path, or the working directory for NULL. Returns a new string (caller
+ * frees) or NULL with errno. */
+static char *base_dir(const char *path)
+{
+    char cwd[PATH_MAX];
+    while (path && path[0] == '.' && path[1] == '/')
+        path += 2;
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    if (slash == path && path != NULL)
+        return omni_strdup("/");
+    if (slash && path[0] == '/')
+        return omni_strndup(path, (size_t)(slash - path));
+    if (getcwd(cwd, sizeof cwd) == NULL)
+        return NULL;
+    if (slash == NULL)
+        return omni_strdup(cwd);
+    return omni_asprintf("%s/%.*s", cwd, (int)(slash - path), path);
+}
+
+/* Resolves what depends on other keys: state_dir against its origin's directory, relative ipc paths
+ * against state_dir, and socket paths against the unix limit. Errors point where the value was set. */
+static void finalize(router_config_t *cfg, const char *path, const cfg_where_t *where, config_errors_t *errs)
+{
+    const cfg_where_t *w_dir = &where[cfg_key_index(&router_table, "router.state_dir")];
+    const cfg_where_t *w_ingest = &where[cfg_key_index(&router_table, "router.ingest")];
+    char *dir = cfg->router.state_dir;
+    for (size_t len = strlen(dir); len > 1 && dir[len - 1] == '/'; len--)
+        dir[len - 1] = '\0';
+    if (dir[0] != '/') {
+        char *base = base_dir(w_dir->file == command_line ? NULL : path);
+        if (base == NULL) {
+            cfg_error_at(errs, w_dir, "router.state_dir", "cannot resolve the relative path: %s", strerror(errno));
+            return;
+        }
+        const char *rel = dir;
+        while (rel[0] == '.' && rel[1] == '/')
+            rel += 2;
+        cfg->router.state_dir = strcmp(rel, ".") == 0 ? omni_strdup(base) : omni_asprintf("%s/%s", base, rel);
+        free(base);
+        free(dir);
+    }
+    if (cfg->redis.address == NULL) {
+        char *sock = embedded_socket_path(cfg->router.state_dir);
+        if (strlen(sock) > UNIX_PATH_MAX_LEN)
+            cfg_error_at(errs, w_dir, "router.state_dir", "too long for the embedded Redis: its socket %s would be "
+                         "%zu bytes, more than the %zu a unix socket allows", sock, strlen(sock), UNIX_PATH_MAX_LEN);
+        free(sock);
+    }
+    for (size_t i = 0; i < cfg->router.n_ingest; i++) {
+        char *ep = cfg->router.ingest[i];
+        const char *ipc = strncmp(ep, "ipc://", 6) == 0 ? ep + 6 : NULL;
+        if (ipc == NULL)
+            continue;
+        if (ipc[0] != '/' && ipc[0] != '@') { /* '@': Linux's abstract namespace, no file */
+            cfg->router.ingest[i] = omni_asprintf("ipc://%s/%s", cfg->router.state_dir, ipc);
+            free(ep);
+            ipc = cfg->router.ingest[i] + 6;
+        }
+        if (strlen(ipc) > UNIX_PATH_MAX_LEN) {
+            char *key = omni_asprintf("router.ingest[%zu]", i);
+            cfg_error_at(errs, w_ingest->line > 0 ? w_ingest : w_dir, key, "the ipc path %s is %zu bytes, more than "
+                         "the %zu a unix socket allows", ipc, strlen(ipc), UNIX_PATH_MAX_LEN);
+            free(key);
+        }
+    }
+}
+
+/* Reads the whole file into a new string (caller frees) of *len bytes, or NULL with errno. */
+static char *read_file(const char *path, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = omni_malloc(cap);
+    for (;;) {
+        if (n == cap)
+            buf = omni_realloc(buf, cap *= 2);
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int e = errno;
+            free(buf);
+            close(fd);
+            errno = e;
+            return NULL;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    *len = n;
+    return buf;
+}
+
+router_config_t *config_load(const char *path, const char *const *overrides, size_t n_overrides,
+                             config_errors_t *errs)
+{
+    config_errors_t mine = { 0 };
+    if (errs == NULL)
+        errs = &mine;
+    *errs = (config_errors_t){ 0 };
+    router_config_t *cfg = omni_calloc(1, sizeof *cfg);
+    cfg_defaults(&router_table, cfg);
+    size_t n_keys = 0;
+    while (router_keys[n_keys].path)
+        n_keys++;
+    cfg_where_t *where = omni_calloc(n_keys, sizeof *where);
+    cfg_ctx_t ctx = { .errs = errs, .file = path, .root = &router_table, .where = where };
+    if (path) {
+        size_t len;
+        char *text = read_file(path, &len);
+        cfg->source = omni_strdup(path);
+        if (text == NULL) {
+            /* No line or column exists to name; still one line per error, starting with the file. */
+            errs->lines = omni_realloc(errs->lines, (errs->n + 1) * sizeof *errs->lines);
+            errs->lines[errs->n++] = omni_asprintf("%s: cannot read: %s", path, strerror(errno));
+        } else {
+            cfg_load_text(&ctx, &router_table, cfg, text, len);
+            free(text);
+        }
+    }
+    ctx.file = command_line;
+    for (size_t i = 0; i < n_overrides; i++) {
+        ctx.fixed_line = (long)i + 1;
+        cfg_apply_override(&ctx, &router_table, cfg, overrides[i]);
+    }
+    if (errs->n == 0)
+        finalize(cfg, path, where, errs);
+    free(where);
+    if (errs->n > 0) {
+        config_destroy(&cfg);
+        config_errors_free(&mine);
+    }
+    return cfg;
+}
+
+void config_destroy(router_config_t **cfg)
+{
+    if (cfg == NULL || *cfg == NULL)
+        return;
+    cfg_free(&router_table, *cfg);
+    free((*cfg)->source);
+    free(*cfg);
+    *cfg = NULL;
+}
+
+void config_errors_free(config_errors_t *errs)
+{
+    if (errs == NULL)
+        return;
+    for (size_t i = 0; i < errs->n; i++)
+        free(errs->lines[i]);
+    free(errs->lines);
+    errs->lines = NULL;
+    errs->n = 0;
+}
+
+void config_print_reference(FILE *out)
+{
+    cfg_print_table(&router_table, out);
+}

@@ -1,0 +1,163 @@
+/* libyaml for the config: one document per text, every node with its mark, anchors and aliases refused,
+ * and the error lines "FILE:LINE:COL: KEY: MESSAGE" (1-based, as editors count). */
+#include "config_schema.h"
+
+#include <stdarg.h>
+#include <string.h>
+#include "omni/util.h"
+
+static void push(config_errors_t *errs, char *line)
+{
+    errs->lines = omni_realloc(errs->lines, (errs->n + 1) * sizeof *errs->lines);
+    errs->lines[errs->n++] = line;
+}
+
+static char *vformat(const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    char *s = omni_malloc((size_t)(n < 0 ? 0 : n) + 1);
+    vsnprintf(s, (size_t)(n < 0 ? 0 : n) + 1, fmt, ap);
+    return s;
+}
+
+void cfg_error(cfg_ctx_t *ctx, const yaml_mark_t *mark, const char *key, const char *fmt, ...)
+{
+    long line = 1, col = 1;
+    if (ctx->fixed_line > 0) {
+        line = ctx->fixed_line;
+    } else if (mark) {
+        line = (long)mark->line + 1;
+        col = (long)mark->column + 1;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = vformat(fmt, ap);
+    va_end(ap);
+    const char *file = ctx->file ? ctx->file : "(no file)";
+    if (key)
+        push(ctx->errs, omni_asprintf("%s:%ld:%ld: %s: %s", file, line, col, key, msg));
+    else
+        push(ctx->errs, omni_asprintf("%s:%ld:%ld: %s", file, line, col, msg));
+    free(msg);
+}
+
+void cfg_error_at(config_errors_t *errs, const cfg_where_t *w, const char *key, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = vformat(fmt, ap);
+    va_end(ap);
+    if (w->line > 0)
+        push(errs, omni_asprintf("%s:%ld:%ld: %s: %s", w->file, w->line, w->col, key, msg));
+    else
+        push(errs, omni_asprintf("%s: %s: %s", w->file ? w->file : "default", key, msg));
+    free(msg);
+}
+
+/* The mark of a byte offset: libyaml's reader errors (bad UTF-8) come with an offset, not a mark.
+ * Columns count characters, as libyaml's do. */
+static yaml_mark_t mark_of_offset(const char *text, size_t len, size_t offset)
+{
+    yaml_mark_t m = { offset, 0, 0 };
+    for (size_t i = 0; i < offset && i < len; i++) {
+        if (text[i] == '\n') {
+            m.line++;
+            m.column = 0;
+        } else if (((unsigned char)text[i] & 0xc0) != 0x80) {
+            m.column++;
+        }
+    }
+    return m;
+}
+
+static void syntax_error(cfg_ctx_t *ctx, const char *key, const yaml_parser_t *p, const char *text, size_t len)
+{
+    const char *problem = p->problem ? p->problem : p->error == YAML_MEMORY_ERROR ? "out of memory" : "cannot parse";
+    if (p->error == YAML_READER_ERROR) {
+        yaml_mark_t m = mark_of_offset(text, len, p->problem_offset);
+        if (p->problem_value >= 0)
+            cfg_error(ctx, &m, key, "syntax error: %s (#%X)", problem, (unsigned)p->problem_value);
+        else
+            cfg_error(ctx, &m, key, "syntax error: %s", problem);
+    } else if (p->context) {
+        cfg_error(ctx, &p->problem_mark, key, "syntax error: %s (%s at line %zu column %zu)", problem, p->context,
+                  p->context_mark.line + 1, p->context_mark.column + 1);
+    } else {
+        cfg_error(ctx, &p->problem_mark, key, "syntax error: %s", problem);
+    }
+}
+
+/* An event pass before loading: yaml_parser_load resolves aliases into shared nodes and keeps no trace
+ * of them, so this is the only place they can be seen. They are refused because a key table has no use
+ * for them, and because a walker following shared nodes can be made to do exponential work. */
+static void scan(cfg_ctx_t *ctx, const char *key, const char *text, size_t len, int *docs)
+{
+    yaml_parser_t p;
+    yaml_event_t ev;
+    yaml_parser_initialize(&p);
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    *docs = 0;
+    for (bool done = false; !done;) {
+        if (!yaml_parser_parse(&p, &ev)) {
+            syntax_error(ctx, key, &p, text, len);
+            break;
+        }
+        const yaml_char_t *anchor = NULL;
+        switch (ev.type) {
+        case YAML_ALIAS_EVENT:
+            cfg_error(ctx, &ev.start_mark, key, "aliases (*%s) are not supported; write the value out",
+                      (const char *)ev.data.alias.anchor);
+            break;
+        case YAML_SCALAR_EVENT:
+            anchor = ev.data.scalar.anchor;
+            break;
+        case YAML_SEQUENCE_START_EVENT:
+            anchor = ev.data.sequence_start.anchor;
+            break;
+        case YAML_MAPPING_START_EVENT:
+            anchor = ev.data.mapping_start.anchor;
+            break;
+        case YAML_DOCUMENT_START_EVENT:
+            if (++*docs == 2)
+                cfg_error(ctx, &ev.start_mark, key, "a second YAML document (---); a config file holds one");
+            break;
+        case YAML_STREAM_END_EVENT:
+            done = true;
+            break;
+        default:
+            break;
+        }
+        if (anchor)
+            cfg_error(ctx, &ev.start_mark, key, "anchors (&%s) are not supported", (const char *)anchor);
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&p);
+}
+
+int cfg_yaml_parse(cfg_ctx_t *ctx, const char *key, const char *text, size_t len, yaml_document_t *doc)
+{
+    size_t before = ctx->errs->n;
+    int docs;
+    scan(ctx, key, text, len, &docs);
+    if (ctx->errs->n != before)
+        return -1;
+    if (docs == 0)
+        return 0;
+    yaml_parser_t p;
+    yaml_parser_initialize(&p);
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    int ok = yaml_parser_load(&p, doc);
+    if (!ok)
+        syntax_error(ctx, key, &p, text, len);
+    yaml_parser_delete(&p);
+    if (!ok)
+        return -1;
+    if (yaml_document_get_root_node(doc) == NULL) {
+        yaml_document_delete(doc);
+        return 0;
+    }
+    return 1;
+}
