@@ -79,11 +79,11 @@ class RedisServer:
 class Router:
     """omnirouted with a config written for the test; its stderr goes to a log file the test can read."""
 
-    def __init__(self, directory, redis_address=None, extra=None, name="router"):
+    def __init__(self, directory, redis_address=None, extra=None, name="router", endpoint=None):
         self.dir = directory
         self.name = name
         self.state = os.path.join(directory, name + "-state")
-        self.endpoint = "ipc://" + os.path.join(directory, "ingest.sock")
+        self.endpoint = endpoint or "ipc://" + os.path.join(directory, "ingest.sock")
         self.log_path = os.path.join(directory, name + ".log")
         self.config = os.path.join(directory, name + ".yaml")
         self.prefix = "omni:"
