@@ -7,7 +7,7 @@
 PREFIX  ?= /usr/local
 BUILD   ?= build/release
 SAN     ?=
-PKGS    := libzmq hiredis yaml-0.1 jansson libcurl libsystemd libmicrohttpd gmime-3.0 libcrypto libidn2
+PKGS    := libzmq hiredis yaml-0.1 jansson libcurl libsystemd libmicrohttpd gmime-3.0 libcrypto libidn2 libpcre2-8
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 OPT     := $(if $(SAN),-O1 -g $(SANFLAGS),-O2 -g)
 CFLAGS  += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror $(OPT) \

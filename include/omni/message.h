@@ -55,13 +55,15 @@ int omni_msg_set(omni_msg_t *msg, const char *field, const char *value);
 /* Appends an attachment; strings are copied, url may be NULL. */
 void omni_msg_add_attachment(omni_msg_t *msg, const char *name, const char *type, long long size,
                              const char *url);
-/* Sets meta[key] = value. Takes ownership of value (a jansson reference). */
+/* Sets meta[key] = value. Takes ownership of value (a jansson reference); key is copied. value NULL
+ * removes meta[key] (so a json_string() that failed on bad UTF-8 drops the key instead of crashing). */
 void omni_msg_set_meta(omni_msg_t *msg, const char *key, json_t *value);
 
 /* Validates a built message against lim. Returns 0, or -1 with *err filled. */
 int omni_msg_validate(const omni_msg_t *msg, const omni_limits_t *lim, omni_msg_error_t *err);
 
-/* Compact JSON, keys sorted. Returns a new string the caller frees; *len (if not NULL) gets its length. */
+/* Compact JSON, keys sorted. Returns a new string the caller frees; *len (if not NULL) gets its length.
+ * Returns NULL for a built message holding bytes that are not UTF-8 (omni_msg_validate names the field). */
 char *omni_msg_serialize(const omni_msg_t *msg, size_t *len);
 
 /* Frees the message and sets *msg to NULL. NULL and *msg == NULL are fine. */

@@ -1,0 +1,344 @@
+/* The normalized message: parsing a frame, building one in a connector, serializing it.
+ * The rules themselves are in message_check.c. Pointer arguments of the static helpers are borrowed for
+ * the call, except put(), which takes over the jansson reference it is given. */
+#include "message_int.h"
+#include "omni/log.h"
+#include "omni/util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void omni_limits_default(omni_limits_t *lim)
+{
+    lim->message_bytes = 262144;
+    lim->text_bytes = 65536;
+    lim->field_bytes = 4096;
+    lim->attachments = 32;
+    lim->meta_bytes = 16384;
+    lim->depth = 8;
+}
+
+/* Copies src into dst (dstsz bytes), replacing control characters and bytes that are not valid UTF-8
+ * with '?', and never ending in the middle of a character. */
+static void copy_clean(char *dst, size_t dstsz, const char *src)
+{
+    const unsigned char *s = (const unsigned char *)src;
+    size_t o = 0, len = strlen(src);
+    for (size_t i = 0; i < len && o + 1 < dstsz;) {
+        size_t n = s[i] < 0x80 ? 1 : s[i] >= 0xF0 ? 4 : s[i] >= 0xE0 ? 3 : 2;
+        if (n > 1 && (i + n > len || !omni_utf8_valid(src + i, n, NULL)))
+            n = 0;   /* not a whole valid character: one '?' for this byte */
+        if (n == 0 || (n == 1 && (s[i] < 0x20 || s[i] == 0x7F)) || omni__has_control(src + i, n)) {
+            dst[o++] = '?';
+            i++;
+            continue;
+        }
+        if (o + n >= dstsz)
+            break;
+        memcpy(dst + o, src + i, n);
+        o += n;
+        i += n;
+    }
+    dst[o] = '\0';
+}
+
+int omni__msg_fail(omni_msg_error_t *err, const char *field, const char *fmt, ...)
+{
+    char reason[sizeof err->reason + 8];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    copy_clean(err->field, sizeof err->field, field);
+    copy_clean(err->reason, sizeof err->reason, reason);
+    return -1;
+}
+
+char *omni__msg_quote(const char *str, size_t len, char *out, size_t outsz)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t o = 0, i = 0;
+    out[o++] = '"';
+    /* Reserve room for the closing "...\"" and NUL. */
+    while (i < len && i < OMNI_MSG_QUOTE_MAX && o + 12 < outsz) {
+        unsigned c = s[i];
+        size_t n = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c == '\n' || c == '\r' || c == '\t') {
+            out[o++] = '\\';
+            out[o++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+        } else if (c < 0x20 || c == 0x7F) {
+            o += (size_t)snprintf(out + o, outsz - o, "\\u%04x", c);
+        } else if (c < 0x80) {
+            out[o++] = (char)c;
+        } else if (i + n <= len && omni_utf8_valid(str + i, n, NULL) && !omni__has_control(str + i, n)) {
+            if (i + n > OMNI_MSG_QUOTE_MAX || o + n + 12 >= outsz)
+                break;   /* cut before a character that does not fit whole */
+            memcpy(out + o, str + i, n);
+            o += n;
+            i += n;
+            continue;
+        } else {
+            o += (size_t)snprintf(out + o, outsz - o, "\\x%02x", c);
+        }
+        i++;
+    }
+    if (i < len) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o++] = '"';
+    out[o] = '\0';
+    return out;
+}
+
+const char *omni_msg_error_str(const omni_msg_error_t *err, char *buf, size_t bufsz)
+{
+    if (err->id[0] != '\0' && err->field[0] != '\0')
+        snprintf(buf, bufsz, "message %s: %s: %s", err->id, err->field, err->reason);
+    else if (err->id[0] != '\0')
+        snprintf(buf, bufsz, "message %s: %s", err->id, err->reason);
+    else if (err->field[0] != '\0')
+        snprintf(buf, bufsz, "%s: %s", err->field, err->reason);
+    else
+        snprintf(buf, bufsz, "%s", err->reason);
+    return buf;
+}
+
+/* Points the message's field pointers into its document; called after every change, because replacing
+ * a value in the document frees the string a pointer was borrowing. */
+static void bind(omni_msg_t *msg)
+{
+    json_t *j = msg->json, *from = json_object_get(j, "from");
+    msg->id = json_string_value(json_object_get(j, "id"));
+    msg->channel = json_string_value(json_object_get(j, "channel"));
+    msg->from_id = json_string_value(json_object_get(from, "id"));
+    msg->from_name = json_string_value(json_object_get(from, "name"));
+    msg->received_at = json_string_value(json_object_get(j, "received_at"));
+    msg->text = json_string_value(json_object_get(j, "text"));
+    msg->subject = json_string_value(json_object_get(j, "subject"));
+    msg->thread = json_string_value(json_object_get(j, "thread"));
+    msg->to = json_string_value(json_object_get(j, "to"));
+    msg->lang = json_string_value(json_object_get(j, "lang"));
+}
+
+/* A frame that cannot be accepted (too big, bad UTF-8) may still carry a readable id, and the connector
+ * needs that id in the NACK to retire the message from its spool. Parses a copy with every byte that is
+ * not valid UTF-8 replaced by '?' (same length, so nothing shifts) and keeps the id only if it passes the
+ * id rules and holds no '?', i.e. no replaced byte could be part of it. */
+static void salvage_id(const char *buf, size_t len, omni_msg_error_t *err)
+{
+    char *copy = omni_malloc(len ? len : 1);
+    memcpy(copy, buf, len);
+    size_t off = 0, bad;
+    while (off < len && !omni_utf8_valid(copy + off, len - off, &bad)) {
+        copy[off + bad] = '?';
+        off += bad + 1;
+    }
+    json_t *root = json_loadb(copy, len, JSON_REJECT_DUPLICATES, NULL);
+    free(copy);
+    json_t *id = json_object_get(root, "id");
+    if (json_is_string(id) && strchr(json_string_value(id), '?') == NULL) {
+        /* The check copies a valid id before anything else can fail; the rest of its verdict is moot. */
+        omni_msg_error_t scratch = { .id = "" };
+        omni_limits_t lim;
+        omni_limits_default(&lim);
+        omni__msg_check(root, &lim, &scratch);
+        memcpy(err->id, scratch.id, sizeof err->id);
+    }
+    json_decref(root);
+}
+
+omni_msg_t *omni_msg_parse(const char *buf, size_t len, const omni_limits_t *lim, omni_msg_error_t *err)
+{
+    omni_limits_t defaults;
+    if (lim == NULL) {
+        omni_limits_default(&defaults);
+        lim = &defaults;
+    }
+    memset(err, 0, sizeof *err);
+    if (buf == NULL)
+        buf = "";
+    if (len > lim->message_bytes) {
+        /* Reading the id costs a parse; bound it so a huge frame cannot make the refusal expensive. */
+        if (len <= 4 * lim->message_bytes)
+            salvage_id(buf, len, err);
+        omni__msg_fail(err, "", "message is %zu bytes, over the limit of %zu", len, lim->message_bytes);
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        size_t bad;
+        if (json_error_code(&jerr) == json_error_invalid_utf8) {
+            if (omni_utf8_valid(buf, len, &bad))
+                bad = (size_t)jerr.position;   /* jansson and we disagree: trust its position */
+            salvage_id(buf, len, err);
+            omni__msg_fail(err, "", "invalid UTF-8 at byte %zu", bad);
+        } else {
+            omni__msg_fail(err, "", "not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
+                           jerr.column);
+        }
+        return NULL;
+    }
+    if (omni__msg_check(root, lim, err) != 0) {
+        json_decref(root);
+        return NULL;
+    }
+    omni_msg_t *msg = omni_calloc(1, sizeof *msg);
+    msg->json = root;
+    bind(msg);
+    return msg;
+}
+
+/* A jansson string that is not checked for UTF-8 here, so that omni_msg_validate can name the field
+ * holding bad bytes instead of the value silently going missing (json_string returns NULL). */
+static json_t *str_new(const char *s)
+{
+    json_t *v = json_string_nocheck(s);
+    if (v == NULL)
+        omni_fatal("out of memory building a message");
+    return v;
+}
+
+/* obj[key] = value: takes over the reference to value (key is copied); out of memory is fatal. */
+static void put(json_t *obj, const char *key, json_t *value)
+{
+    if (json_object_set_new_nocheck(obj, key, value) != 0)
+        omni_fatal("out of memory building a message");
+}
+
+omni_msg_t *omni_msg_new(const char *id, const char *channel, const char *from_id, const char *received_at,
+                         const char *text)
+{
+    omni_msg_t *msg = omni_calloc(1, sizeof *msg);
+    msg->json = json_object();
+    json_t *from = json_object();
+    if (msg->json == NULL || from == NULL)
+        omni_fatal("out of memory building a message");
+    /* A NULL argument leaves its field out; omni_msg_validate then reports it as missing. */
+    if (id != NULL) put(msg->json, "id", str_new(id));
+    if (channel != NULL) put(msg->json, "channel", str_new(channel));
+    if (from_id != NULL) put(from, "id", str_new(from_id));
+    put(msg->json, "from", from);
+    if (received_at != NULL) put(msg->json, "received_at", str_new(received_at));
+    if (text != NULL) put(msg->json, "text", str_new(text));
+    bind(msg);
+    return msg;
+}
+
+int omni_msg_set(omni_msg_t *msg, const char *field, const char *value)
+{
+    json_t *obj = msg->json;
+    const char *key = field;
+    if (strcmp(field, "from.name") == 0) {
+        obj = json_object_get(msg->json, "from");
+        key = "name";
+        if (!json_is_object(obj))
+            return -1;
+    } else if (strcmp(field, "subject") != 0 && strcmp(field, "thread") != 0 && strcmp(field, "to") != 0 &&
+               strcmp(field, "lang") != 0) {
+        return -1;
+    }
+    if (value == NULL)
+        json_object_del(obj, key);
+    else
+        put(obj, key, str_new(value));
+    bind(msg);
+    return 0;
+}
+
+void omni_msg_add_attachment(omni_msg_t *msg, const char *name, const char *type, long long size,
+                             const char *url)
+{
+    json_t *list = json_object_get(msg->json, "attachments");
+    if (!json_is_array(list)) {
+        list = json_array();
+        if (list == NULL)
+            omni_fatal("out of memory building a message");
+        put(msg->json, "attachments", list);
+    }
+    json_t *a = json_object();
+    json_t *sz = json_integer((json_int_t)size);
+    if (a == NULL || sz == NULL)
+        omni_fatal("out of memory building a message");
+    if (name != NULL) put(a, "name", str_new(name));
+    if (type != NULL) put(a, "type", str_new(type));
+    put(a, "size", sz);
+    if (url != NULL) put(a, "url", str_new(url));
+    if (json_array_append_new(list, a) != 0)
+        omni_fatal("out of memory building a message");
+}
+
+void omni_msg_set_meta(omni_msg_t *msg, const char *key, json_t *value)
+{
+    json_t *meta = json_object_get(msg->json, "meta");
+    if (value == NULL) {
+        json_object_del(meta, key);
+        return;
+    }
+    if (!json_is_object(meta)) {
+        meta = json_object();
+        if (meta == NULL)
+            omni_fatal("out of memory building a message");
+        put(msg->json, "meta", meta);
+    }
+    put(meta, key, value);
+}
+
+int omni_msg_validate(const omni_msg_t *msg, const omni_limits_t *lim, omni_msg_error_t *err)
+{
+    omni_limits_t defaults;
+    if (lim == NULL) {
+        omni_limits_default(&defaults);
+        lim = &defaults;
+    }
+    memset(err, 0, sizeof *err);
+    if (omni__msg_check(msg->json, lim, err) != 0)
+        return -1;
+    /* The frame the router will see is this serialization: check it against the same limit. */
+    size_t n = json_dumpb(msg->json, NULL, 0, JSON_COMPACT | JSON_SORT_KEYS);
+    if (n > lim->message_bytes)
+        return omni__msg_fail(err, "", "message is %zu bytes, over the limit of %zu", n, lim->message_bytes);
+    return 0;
+}
+
+char *omni_msg_serialize(const omni_msg_t *msg, size_t *len)
+{
+    char *s = json_dumps(msg->json, JSON_COMPACT | JSON_SORT_KEYS);
+    if (len != NULL)
+        *len = s != NULL ? strlen(s) : 0;
+    return s;
+}
+
+void omni_msg_destroy(omni_msg_t **msg)
+{
+    if (msg == NULL || *msg == NULL)
+        return;
+    json_decref((*msg)->json);
+    free(*msg);
+    *msg = NULL;
+}
+
+int omni_channel_valid(const char *channel)
+{
+    static const char *const known[] = { "email", "sms", "twitter", "facebook", "phone" };
+    if (channel == NULL)
+        return 0;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(channel, known[i]) == 0)
+            return 1;
+    if (strncmp(channel, "x-", 2) != 0)
+        return 0;
+    size_t n = strlen(channel + 2);
+    if (n < 1 || n > 32)
+        return 0;
+    for (const char *p = channel + 2; *p != '\0'; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+            return 0;
+    return 1;
+}

@@ -1,0 +1,30 @@
+/* Internals shared by message.c and message_check.c; not part of the public API. */
+#ifndef OMNI_MESSAGE_INT_H
+#define OMNI_MESSAGE_INT_H
+
+#include "omni/message.h"
+
+#include <stdbool.h>
+
+/* How many bytes of an offending value an error reason quotes before cutting it with "...". */
+#define OMNI_MSG_QUOTE_MAX 60
+
+/* Fills err->field and err->reason (printf-style) and returns -1. err->id is left alone. Both are cut
+ * to fit and made safe to put in a NACK frame: valid UTF-8, no control characters. err is borrowed. */
+int omni__msg_fail(omni_msg_error_t *err, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Writes s[0..len) into out as a double-quoted string with JSON-style escapes, cut after
+ * OMNI_MSG_QUOTE_MAX bytes (on a character boundary) with "..." before the closing quote. Bytes that
+ * are not valid UTF-8 come out as \xNN. out (outsz >= 16) is the caller's; returns out. */
+char *omni__msg_quote(const char *s, size_t len, char *out, size_t outsz);
+
+/* Checks the document against every rule of the normalized message except the frame size. When the id
+ * is valid it is copied into err->id first, even if a later rule fails. root and lim are borrowed.
+ * Returns 0, or -1 with err->field and err->reason filled. */
+int omni__msg_check(const json_t *root, const omni_limits_t *lim, omni_msg_error_t *err);
+
+/* True when s[0..len) (borrowed) has a C0 control character, DEL or a C1 control (U+0080..U+009F). */
+bool omni__has_control(const char *s, size_t len);
+
+#endif
