@@ -11,7 +11,8 @@
  * One client owns a spool directory (an flock on spool.log); a second one fails to open it.
  *
  * Threading: one client is used by one thread. It never blocks longer than the timeout given to
- * omni_client_poll(), except for the fsync in omni_client_sync(). */
+ * omni_client_poll(), except for the fsync in omni_client_sync() and, rarely, a spool compaction inside
+ * omni_client_poll() (a rewrite of the unanswered messages once answered ones fill most of the file). */
 #ifndef OMNI_CLIENT_H
 #define OMNI_CLIENT_H
 
@@ -43,7 +44,10 @@ void omni_client_destroy(omni_client_t **client);
 
 /* Appends one message (its JSON and id) to the spool and queues it for sending. Not yet fsynced: call
  * omni_client_sync() once for a whole batch. A message whose id is already spooled and unanswered is
- * not added twice. Returns 0, or -1 with errno (EAGAIN over max_spooled, EIO on a write error). */
+ * not added twice. The JSON must be an object whose "id" is id (the router answers by that id; full
+ * validation is the router's, which NACKs). Returns 0, or -1 with errno (EAGAIN over max_spooled, EIO on
+ * a write error, EINVAL for an empty id, one over OMNI_MSG_ID_MAX bytes or JSON that does not carry it,
+ * EMSGSIZE over OMNI_FRAME_HARD_MAX). id and json are borrowed (copied). */
 int omni_client_submit(omni_client_t *client, const char *id, const char *json, size_t len);
 
 /* fsyncs everything submitted so far (one fsync for the batch). Returns 0 or -1 with errno. */
@@ -57,7 +61,9 @@ int omni_client_poll(omni_client_t *client, int timeout_ms);
 /* Messages spooled and not yet answered by ACK or NACK. */
 size_t omni_client_pending(const omni_client_t *client);
 
-/* Counters since the client was made. */
+/* Counters since the client was made. sent: first sends of messages submitted to this client; resent:
+ * every other send (after resend_ms, BUSY, a reconnect, or of a message replayed from the spool); busy:
+ * BUSY replies for pending messages; pings: PINGs this client sent. */
 typedef struct omni_client_stats {
     unsigned long long submitted, sent, resent, acked, nacked, busy, pings;
 } omni_client_stats_t;
@@ -68,7 +74,8 @@ void omni_client_stats(const omni_client_t *client, omni_client_stats_t *out);
 int omni_client_next_timeout(const omni_client_t *client);
 
 /* The file descriptor that becomes readable when omni_client_poll() may have replies (ZMQ_FD of the DEALER;
- * edge-triggered as ZeroMQ documents, so call omni_client_poll(c, 0) whenever it fires). */
+ * edge-triggered as ZeroMQ documents, so call omni_client_poll(c, 0) whenever it fires). It stays the same
+ * for the client's life: a reconnect reuses the socket. */
 int omni_client_fd(const omni_client_t *client);
 
 #endif

@@ -1,13 +1,14 @@
 /* The OMNI/1 client against a scripted router: a plain ROUTER socket on an ipc path in a temp directory.
  * Both ends run in this thread: every wait pumps the client and the peer until a condition or a deadline. */
+#define _XOPEN_SOURCE 700 /* nftw */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,27 +41,23 @@ typedef struct pmsg { /* one message as the peer got it */
     size_t len[6];
 } pmsg_t;
 
+/* The callbacks keep score in the fixture. */
 static void on_ack(void *user, const char *id)
 {
     fx_t *fx = user;
-    fx->acks++;
-    snprintf(fx->last_id, sizeof fx->last_id, "%s", id);
+    fx->acks++, snprintf(fx->last_id, sizeof fx->last_id, "%s", id);
 }
 
 static void on_nack(void *user, const char *id, const char *reason)
 {
     fx_t *fx = user;
-    fx->nacks++;
-    snprintf(fx->last_id, sizeof fx->last_id, "%s", id);
-    snprintf(fx->last_reason, sizeof fx->last_reason, "%s", reason);
+    fx->nacks++, snprintf(fx->last_reason, sizeof fx->last_reason, "%s: %s", id, reason);
 }
 
 static void on_busy(void *user, const char *id, int retry_ms)
 {
     fx_t *fx = user;
-    fx->busys++;
-    fx->last_retry = retry_ms;
-    snprintf(fx->last_id, sizeof fx->last_id, "%s", id);
+    fx->busys++, fx->last_retry = retry_ms, snprintf(fx->last_id, sizeof fx->last_id, "%s", id);
 }
 
 static void peer_bind(fx_t *fx)
@@ -99,24 +96,10 @@ static int setup(void **state)
     return 0;
 }
 
-static void rm_dir(const char *dir)
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d != NULL && (e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char *p = omni_asprintf("%s/%s", dir, e->d_name);
-        struct stat st;
-        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-            rm_dir(p);
-        else
-            unlink(p);
-        free(p);
-    }
-    if (d != NULL)
-        closedir(d);
-    rmdir(dir);
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
 }
 
 static int teardown(void **state)
@@ -125,7 +108,7 @@ static int teardown(void **state)
     omni_client_destroy(&fx->c);
     zmq_close(fx->peer);
     zmq_ctx_term(fx->ctx);
-    rm_dir(fx->dir);
+    nftw(fx->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
     free(fx->dir), free(fx->spool), free(fx->endpoint), free(fx);
     return 0;
 }
@@ -143,10 +126,11 @@ static bool peer_recv(fx_t *fx, pmsg_t *m, int ms)
         int more = 1, i = -1;
         memset(m, 0, sizeof *m);
         for (; more; i++) {
+            assert_true(i < 6);
             char *buf = i < 0 ? m->rid : m->f[i];
             size_t cap = i < 0 ? sizeof m->rid : sizeof m->f[0] - 1;
             int n = zmq_recv(fx->peer, buf, cap, 0);
-            assert_true(n >= 0 && (size_t)n <= cap && i < 6);
+            assert_true(n >= 0 && (size_t)n <= cap);
             *(i < 0 ? &m->ridlen : &m->len[i]) = (size_t)n;
             size_t sz = sizeof more;
             zmq_getsockopt(fx->peer, ZMQ_RCVMORE, &more, &sz);
@@ -200,6 +184,13 @@ static void pump_until_pending(fx_t *fx, size_t n)
     assert_int_equal(omni_client_pending(fx->c), n);
 }
 
+static omni_client_stats_t stats(fx_t *fx)
+{
+    omni_client_stats_t st;
+    omni_client_stats(fx->c, &st);
+    return st;
+}
+
 static void submit(fx_t *fx, const char *id)
 {
     char *j = omni_asprintf("{\"id\":\"%s\",\"channel\":\"sms\",\"text\":\"hi\"}", id);
@@ -225,8 +216,7 @@ static void test_ack(void **state)
     pump_until_pending(fx, 0);
     assert_int_equal(fx->acks, 1);
     assert_string_equal(fx->last_id, "sms:1");
-    omni_client_stats_t st;
-    omni_client_stats(fx->c, &st);
+    omni_client_stats_t st = stats(fx);
     assert_true(st.submitted == 1 && st.sent == 1 && st.resent == 0 && st.acked == 1);
     omni_client_destroy(&fx->c);
     assert_null(fx->c);
@@ -244,7 +234,7 @@ static void test_nack_goes_to_dead_letter(void **state)
     peer_send(fx, &m, OMNI_PROTO_VERSION, OMNI_CMD_NACK, "sms:2", "from.id: not E.164", NULL);
     pump_until_pending(fx, 0);
     assert_int_equal(fx->nacks, 1);
-    assert_string_equal(fx->last_reason, "from.id: not E.164");
+    assert_string_equal(fx->last_reason, "sms:2: from.id: not E.164");
     char *p = omni_asprintf("%s/dead-letter.jsonl", fx->spool);
     json_t *d = json_load_file(p, 0, NULL);
     free(p);
@@ -271,13 +261,12 @@ static void test_busy_resends_after_the_hint(void **state)
     expect_msg(fx, "sms:3", &m);
     int64_t waited = omni_mono_ms() - t0;
     assert_true(waited >= 60);
-    assert_true(waited < 1000);
+    assert_true(waited < 2500); /* the hint, not resend_ms (5 s) */
     assert_int_equal(fx->busys, 1);
     assert_int_equal(fx->last_retry, 60);
     peer_send(fx, &m, OMNI_PROTO_VERSION, OMNI_CMD_ACK, "sms:3", NULL);
     pump_until_pending(fx, 0);
-    omni_client_stats_t st;
-    omni_client_stats(fx->c, &st);
+    omni_client_stats_t st = stats(fx);
     assert_true(st.sent == 1 && st.resent == 1 && st.busy == 1 && st.acked == 1);
     /* hints are clamped to 10 ms .. 60 s; an ACK still settles a message waiting out its BUSY */
     submit(fx, "sms:4");
@@ -296,13 +285,12 @@ static void test_resend_without_answer(void **state)
     pmsg_t m;
     fx->opts.resend_ms = 40;
     client_new(fx);
+    int64_t t0 = omni_mono_ms(); /* the first send is after this, the resend 40 ms after that */
     submit(fx, "sms:5");
     expect_msg(fx, "sms:5", &m);
-    int64_t t0 = omni_mono_ms();
     expect_msg(fx, "sms:5", &m);
-    assert_true(omni_mono_ms() - t0 >= 35); /* clock granularity: sent at t0 - a ms or so */
-    omni_client_stats_t st;
-    omni_client_stats(fx->c, &st);
+    assert_true(omni_mono_ms() - t0 >= 40);
+    omni_client_stats_t st = stats(fx);
     assert_true(st.sent == 1 && st.resent >= 1);
     peer_send(fx, &m, OMNI_PROTO_VERSION, OMNI_CMD_ACK, "sms:5", NULL);
     pump_until_pending(fx, 0);
@@ -313,6 +301,7 @@ static void test_ping_and_pong(void **state)
     fx_t *fx = *state;
     pmsg_t m;
     fx->opts.ping_ms = 30;
+    fx->opts.dead_ms = 5000; /* a loaded machine must not make the client give up on us mid-test */
     client_new(fx);
     assert_true(peer_expect(fx, OMNI_CMD_PING, &m, WAIT_MS)); /* idle: the client pings */
     assert_int_equal(m.n, 2);
@@ -320,8 +309,7 @@ static void test_ping_and_pong(void **state)
     peer_send(fx, &m, OMNI_PROTO_VERSION, OMNI_CMD_PING, NULL);
     assert_true(peer_expect(fx, OMNI_CMD_PONG, &m, WAIT_MS)); /* and answers a PING */
     assert_int_equal(m.n, 2);
-    omni_client_stats_t st;
-    omni_client_stats(fx->c, &st);
+    omni_client_stats_t st = stats(fx);
     assert_true(st.pings >= 1);
 }
 
@@ -344,8 +332,7 @@ static void test_malformed_replies_are_ignored(void **state)
     peer_send(fx, &m, OMNI_PROTO_VERSION, OMNI_CMD_PING, NULL); /* replies are handled in order, so... */
     assert_true(peer_expect(fx, OMNI_CMD_PONG, &m, WAIT_MS)); /* ...this PONG means all of them were */
     assert_int_equal(omni_client_pending(fx->c), 1);
-    omni_client_stats_t st;
-    omni_client_stats(fx->c, &st);
+    omni_client_stats_t st = stats(fx);
     assert_true(st.acked == 0 && st.nacked == 0 && st.busy == 0);
     assert_int_equal(fx->acks + fx->nacks + fx->busys, 0);
     peer_send(fx, &m, OMNI_PROTO_VERSION, OMNI_CMD_ACK, "sms:6", NULL);
@@ -393,8 +380,7 @@ static void test_new_client_resends_unanswered(void **state)
     assert_int_equal(omni_client_pending(fx->c), 2);
     expect_msg(fx, "r:1", &m); /* oldest first */
     expect_msg(fx, "r:3", &m);
-    omni_client_stats_t st;
-    omni_client_stats(fx->c, &st);
+    omni_client_stats_t st = stats(fx);
     assert_true(st.sent == 0 && st.resent == 2 && st.submitted == 0);
     peer_send(fx, &m, OMNI_PROTO_VERSION, OMNI_CMD_ACK, "r:1", NULL);
     peer_send(fx, &m, OMNI_PROTO_VERSION, OMNI_CMD_ACK, "r:3", NULL);
@@ -419,9 +405,8 @@ static void test_silent_router_means_reconnect_and_resend(void **state)
     int64_t t0 = omni_mono_ms();
     expect_msg(fx, "d:1", &m);
     assert_true(omni_mono_ms() - t0 < 2000);
-    omni_client_stats_t st;
-    omni_client_stats(fx->c, &st);
-    assert_true(st.sent == 1 && st.resent == 1);
+    omni_client_stats_t st = stats(fx);
+    assert_true(st.sent == 1 && st.resent >= 1); /* a slow machine may go through two reconnects */
     peer_send(fx, &m, OMNI_PROTO_VERSION, OMNI_CMD_ACK, "d:1", NULL);
     pump_until_pending(fx, 0);
 }
@@ -446,8 +431,7 @@ static void test_submit_rules(void **state)
     const char *third = "{\"id\":\"s:3\"}";
     assert_int_equal(omni_client_submit(fx->c, "s:3", third, strlen(third)), -1);
     assert_int_equal(errno, EAGAIN);
-    omni_client_stats_t st;
-    omni_client_stats(fx->c, &st);
+    omni_client_stats_t st = stats(fx);
     assert_int_equal(st.submitted, 2);
     char err[256] = "";
     assert_null(omni_client_new(&fx->opts, err, sizeof err)); /* one client per spool */

@@ -1,0 +1,431 @@
+/* The OMNI/1 client (include/omni/client.h): the pending set, the send window, timers and the DEALER.
+ * Frames and replies are client_wire.c's; the disk is spool.c's.
+ *
+ * Every pending message is in the hash (by id), in the submit-order queue, and in exactly one of three
+ * lists that say what it waits for:
+ *   ready     to be sent as soon as the window and the socket allow; kept in submit order, so the oldest
+ *             goes first after a timeout, a BUSY or a reconnect
+ *   inflight  sent, waiting for an answer; in send order, so the head times out first (resend_ms is fixed)
+ *   backoff   BUSY: not before due_ms (the router's hint plus jitter)
+ * The window counts inflight only. */
+#include "client_int.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "omni/log.h"
+#include "omni/message.h"
+#include "omni/protocol.h"
+#include "omni/util.h"
+
+/* ---- the pending set -------------------------------------------------------------------------------- */
+
+static uint64_t hash_id(const char *id)
+{
+    uint64_t h = 14695981039346656037ull; /* FNV-1a */
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 1099511628211ull;
+    return h;
+}
+
+omni_pend_t *omni__pend_find(const omni_client_t *c, const char *id)
+{
+    omni_pend_t *p = c->buckets[hash_id(id) & (c->nbuckets - 1)];
+    while (p != NULL && strcmp(p->rec.id, id) != 0)
+        p = p->hnext;
+    return p;
+}
+
+static void hash_grow(omni_client_t *c)
+{
+    size_t n = c->nbuckets * 2;
+    omni_pend_t **b = omni_calloc(n, sizeof *b);
+    for (omni_pend_t *p = c->all_head; p != NULL; p = p->all_next) {
+        omni_pend_t **slot = &b[hash_id(p->rec.id) & (n - 1)];
+        p->hnext = *slot;
+        *slot = p;
+    }
+    free(c->buckets);
+    c->buckets = b;
+    c->nbuckets = n;
+}
+
+void omni__list_remove(omni_client_t *c, omni_pend_t *p)
+{
+    omni_plist_t *l = p->q == Q_READY ? &c->ready : p->q == Q_INFLIGHT ? &c->inflight : &c->backoff;
+    if (p->q == Q_NONE)
+        return;
+    *(p->prev ? &p->prev->next : &l->head) = p->next;
+    *(p->next ? &p->next->prev : &l->tail) = p->prev;
+    p->prev = p->next = NULL;
+    p->q = Q_NONE;
+    l->n--;
+}
+
+/* Appends p (in no list) to the tail of list q. */
+static void list_push(omni_client_t *c, omni_pend_t *p, int q)
+{
+    omni_plist_t *l = q == Q_READY ? &c->ready : q == Q_INFLIGHT ? &c->inflight : &c->backoff;
+    p->prev = l->tail;
+    p->next = NULL;
+    *(l->tail ? &l->tail->next : &l->head) = p;
+    l->tail = p;
+    p->q = q;
+    l->n++;
+}
+
+/* Moves p to ready at its place by submit order. The ones that come back (timed out, BUSY) are old, so
+ * the walk from the head is short: it passes only others that came back. */
+void omni__make_ready(omni_client_t *c, omni_pend_t *p)
+{
+    omni__list_remove(c, p);
+    omni_pend_t *at = c->ready.head;
+    while (at != NULL && at->seq < p->seq)
+        at = at->next;
+    if (at == NULL) {
+        list_push(c, p, Q_READY);
+        return;
+    }
+    p->q = Q_READY;
+    p->next = at;
+    p->prev = at->prev;
+    *(at->prev ? &at->prev->next : &c->ready.head) = p;
+    at->prev = p;
+    c->ready.n++;
+}
+
+void omni__make_backoff(omni_client_t *c, omni_pend_t *p, int64_t due)
+{
+    omni__list_remove(c, p);
+    p->due_ms = due;
+    list_push(c, p, Q_BACKOFF);
+    if (c->backoff.n == 1 || due < c->backoff_due)
+        c->backoff_due = due;
+}
+
+/* Adds a message; takes rec's strings. */
+static void pend_add(omni_client_t *c, omni_spool_rec_t *rec, bool sent_before)
+{
+    if (c->npending >= c->nbuckets)
+        hash_grow(c);
+    omni_pend_t *p = omni_calloc(1, sizeof *p);
+    p->rec = *rec;
+    *rec = (omni_spool_rec_t){0};
+    p->seq = c->next_seq++;
+    p->sent_before = sent_before;
+    omni_pend_t **slot = &c->buckets[hash_id(p->rec.id) & (c->nbuckets - 1)];
+    p->hnext = *slot;
+    *slot = p;
+    p->all_prev = c->all_tail;
+    *(c->all_tail ? &c->all_tail->all_next : &c->all_head) = p;
+    c->all_tail = p;
+    c->npending++;
+    list_push(c, p, Q_READY);
+}
+
+void omni__pend_drop(omni_client_t *c, omni_pend_t *p)
+{
+    omni__list_remove(c, p);
+    omni_pend_t **slot = &c->buckets[hash_id(p->rec.id) & (c->nbuckets - 1)];
+    while (*slot != p)
+        slot = &(*slot)->hnext;
+    *slot = p->hnext;
+    *(p->all_prev ? &p->all_prev->all_next : &c->all_head) = p->all_next;
+    *(p->all_next ? &p->all_next->all_prev : &c->all_tail) = p->all_prev;
+    c->npending--;
+    free(p->rec.id), free(p->rec.json);
+    free(p);
+}
+
+/* ---- the socket ------------------------------------------------------------------------------------- */
+
+static int sock_open(omni_client_t *c, char *err, size_t errsz)
+{
+    int zero = 0, one = 1;
+    int64_t max = OMNI_FRAME_HARD_MAX;
+    c->sock = zmq_socket(c->ctx, ZMQ_DEALER);
+    if (c->sock == NULL || zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
+        zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &max, sizeof max) != 0 ||
+        zmq_setsockopt(c->sock, ZMQ_IMMEDIATE, &one, sizeof one) != 0 || zmq_connect(c->sock, c->endpoint) != 0) {
+        snprintf(err, errsz, "cannot connect to %s: %s", c->endpoint, zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    return 0;
+}
+
+/* The router went silent: drop the connection and everything queued on it, connect again and send every
+ * pending message again, oldest first. The socket is kept (disconnect + connect) so that the descriptor
+ * from omni_client_fd() stays valid for callers that registered it. */
+static int reconnect(omni_client_t *c, int64_t now)
+{
+    if (!c->dead_warned)
+        omni_warn("router %s silent for %d ms: reconnecting (%zu messages pending)", c->endpoint,
+                  c->o.dead_ms, c->npending);
+    c->dead_warned = true;
+    zmq_disconnect(c->sock, c->endpoint); /* fails only when zmq already dropped it, which is as good */
+    if (zmq_connect(c->sock, c->endpoint) != 0) {
+        omni_error("cannot reconnect to %s: %s", c->endpoint, zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    c->ready = c->inflight = c->backoff = (omni_plist_t){0};
+    for (omni_pend_t *p = c->all_head; p != NULL; p = p->all_next) {
+        p->q = Q_NONE;
+        list_push(c, p, Q_READY);
+    }
+    c->last_rx = now;
+    c->ping_outstanding = false;
+    return 0;
+}
+
+/* Sends what is ready, oldest first, while the window has room. Returns 0 or -1 (fatal, errno). */
+static int flush(omni_client_t *c, int64_t now)
+{
+    c->send_blocked = false;
+    while (c->ready.head != NULL && c->inflight.n < c->o.window) {
+        omni_pend_t *p = c->ready.head;
+        const char *f[] = {OMNI_PROTO_VERSION, OMNI_CMD_MSG, p->rec.json};
+        size_t l[] = {strlen(f[0]), strlen(f[1]), p->rec.len};
+        int rc = omni__send(c, f, l, 3);
+        if (rc != 0) {
+            c->send_blocked = rc > 0;
+            return rc > 0 ? 0 : -1;
+        }
+        if (p->sent_before)
+            c->st.resent++;
+        else
+            c->st.sent++;
+        p->sent_before = true;
+        omni__list_remove(c, p);
+        p->due_ms = now + c->o.resend_ms;
+        list_push(c, p, Q_INFLIGHT);
+    }
+    return 0;
+}
+
+static int run_timers(omni_client_t *c, int64_t now)
+{
+    if ((c->npending > 0 || c->ping_outstanding) && now - c->last_rx >= c->o.dead_ms && reconnect(c, now) != 0)
+        return -1;
+    while (c->inflight.head != NULL && c->inflight.head->due_ms <= now)
+        omni__make_ready(c, c->inflight.head);
+    if (c->backoff.head != NULL && c->backoff_due <= now) {
+        int64_t next = INT64_MAX;
+        for (omni_pend_t *p = c->backoff.head, *n; p != NULL; p = n) {
+            n = p->next;
+            if (p->due_ms <= now)
+                omni__make_ready(c, p);
+            else if (p->due_ms < next)
+                next = p->due_ms;
+        }
+        c->backoff_due = next;
+    }
+    int64_t heard = c->last_rx > c->last_ping ? c->last_rx : c->last_ping;
+    if (now - heard >= c->o.ping_ms) {
+        const char *f[] = {OMNI_PROTO_VERSION, OMNI_CMD_PING};
+        size_t l[] = {strlen(f[0]), strlen(f[1])};
+        int rc = omni__send(c, f, l, 2);
+        if (rc < 0)
+            return -1;
+        c->last_ping = now; /* also when not sent (no peer): try again in ping_ms, do not spin */
+        if (rc == 0) {
+            c->ping_outstanding = true;
+            c->st.pings++;
+        }
+    }
+    return 0;
+}
+
+/* Time until the earliest timed work, 0 when there is work now. Never -1: a PING is always scheduled. */
+static int64_t next_due(const omni_client_t *c, int64_t now)
+{
+    if (c->ready.head != NULL && c->inflight.n < c->o.window && !c->send_blocked)
+        return 0;
+    int64_t heard = c->last_rx > c->last_ping ? c->last_rx : c->last_ping, due = heard + c->o.ping_ms;
+    if (c->inflight.head != NULL && c->inflight.head->due_ms < due)
+        due = c->inflight.head->due_ms;
+    if (c->backoff.head != NULL && c->backoff_due < due)
+        due = c->backoff_due;
+    if ((c->npending > 0 || c->ping_outstanding) && c->last_rx + c->o.dead_ms < due)
+        due = c->last_rx + c->o.dead_ms;
+    return due <= now ? 0 : due - now;
+}
+
+int omni_client_next_timeout(const omni_client_t *c)
+{
+    int64_t t = next_due(c, omni_mono_ms());
+    return t > INT_MAX ? INT_MAX : (int)t;
+}
+
+/* Rewrites the spool once answered records dominate it; the live set is ours, in submit order. */
+static void maybe_compact(omni_client_t *c)
+{
+    if (!omni_spool_wants_compact(c->spool))
+        return;
+    const omni_spool_rec_t **live = omni_malloc((c->npending + 1) * sizeof *live);
+    size_t n = 0;
+    for (omni_pend_t *p = c->all_head; p != NULL; p = p->all_next)
+        live[n++] = &p->rec;
+    omni_spool_compact(c->spool, live, n); /* on failure the old file stays correct; it logs why */
+    free(live);
+}
+
+int omni_client_poll(omni_client_t *c, int timeout_ms)
+{
+    int64_t deadline = timeout_ms < 0 ? -1 : omni_mono_ms() + timeout_ms;
+    int handled = 0, rounds = 0;
+    for (;;) {
+        int64_t now = omni_mono_ms();
+        if (run_timers(c, now) != 0 || flush(c, now) != 0)
+            return -1;
+        /* Receiving comes last and until EAGAIN: a send may consume the edge of ZMQ_FD, and a caller
+         * waiting on that descriptor would then sleep through replies already queued. */
+        int n = omni__recv_all(c);
+        if (n < 0)
+            return -1;
+        if (n > 0) {
+            handled += n;
+            maybe_compact(c);
+            /* Answers freed window slots: go round to send, then read again; but not forever, or a long
+             * backlog would keep the caller from its other work. The last step was a drained recv, and
+             * omni_client_next_timeout() says 0 while there is something to send. */
+            if (++rounds < 8)
+                continue;
+            return handled;
+        }
+        if (handled > 0)
+            return handled;
+        now = omni_mono_ms();
+        if (deadline >= 0 && now >= deadline)
+            return handled;
+        int64_t wait = next_due(c, now);
+        if (deadline >= 0 && (wait < 0 || wait > deadline - now))
+            wait = deadline - now;
+        zmq_pollitem_t it = {.socket = c->sock, .events = ZMQ_POLLIN};
+        if (c->ready.head != NULL && c->inflight.n < c->o.window)
+            it.events |= ZMQ_POLLOUT; /* blocked on the socket: wake when a peer can take it */
+        if (zmq_poll(&it, 1, wait > INT_MAX ? INT_MAX : (long)wait) < 0)
+            return errno == EINTR ? handled : -1; /* a signal: let the caller look at its flags */
+    }
+}
+
+/* ---- the API ---------------------------------------------------------------------------------------- */
+
+omni_client_t *omni_client_new(const omni_client_opts_t *opts, char *err, size_t errsz)
+{
+    if (opts == NULL || opts->endpoint == NULL || opts->spool_dir == NULL) {
+        snprintf(err, errsz, "an endpoint and a spool directory are required");
+        return NULL;
+    }
+    omni_client_t *c = omni_calloc(1, sizeof *c);
+    c->o = *opts;
+    c->o.resend_ms = opts->resend_ms > 0 ? opts->resend_ms : 5000;
+    c->o.ping_ms = opts->ping_ms > 0 ? opts->ping_ms : 10000;
+    int64_t twice = 2 * (int64_t)c->o.ping_ms, dead = opts->dead_ms > 0 ? opts->dead_ms : 3 * (int64_t)c->o.ping_ms;
+    if (dead < twice) { /* else a quiet, healthy router would be taken for dead between two pings */
+        omni_warn("dead_ms %lld is under twice ping_ms: using %lld", (long long)dead, (long long)twice);
+        dead = twice;
+    }
+    c->o.dead_ms = dead > INT_MAX ? INT_MAX : (int)dead;
+    c->o.window = opts->window > 0 ? opts->window : 1000;
+    c->o.max_spooled = opts->max_spooled > 0 ? opts->max_spooled : 1000000;
+    c->endpoint = omni_strdup(opts->endpoint);
+    c->o.endpoint = c->endpoint;
+    c->o.spool_dir = NULL; /* borrowed for the call only */
+    c->nbuckets = 64;
+    c->buckets = omni_calloc(c->nbuckets, sizeof *c->buckets);
+    c->rng = (uint32_t)omni_mono_ms() ^ (uint32_t)getpid() << 16 ^ 0x9e3779b9u;
+    c->last_rx = c->last_ping = omni_mono_ms();
+    omni_spool_rec_t *live;
+    size_t nlive;
+    c->spool = omni_spool_open(opts->spool_dir, &live, &nlive, err, errsz);
+    if (c->spool == NULL) {
+        omni_client_destroy(&c);
+        return NULL;
+    }
+    for (size_t i = 0; i < nlive; i++)
+        pend_add(c, &live[i], true); /* sent by an earlier run, perhaps: count it as a resend */
+    free(live);
+    c->ctx = zmq_ctx_new();
+    if (c->ctx == NULL || sock_open(c, err, errsz) != 0) {
+        omni_client_destroy(&c);
+        return NULL;
+    }
+    return c;
+}
+
+void omni_client_destroy(omni_client_t **client)
+{
+    if (client == NULL || *client == NULL)
+        return;
+    omni_client_t *c = *client;
+    if (c->sock != NULL)
+        zmq_close(c->sock); /* ZMQ_LINGER 0: what was queued is dropped; the spool still has it */
+    if (c->ctx != NULL)
+        zmq_ctx_term(c->ctx);
+    omni_spool_close(&c->spool);
+    while (c->all_head != NULL)
+        omni__pend_drop(c, c->all_head);
+    free(c->buckets);
+    free(c->endpoint);
+    free(c);
+    *client = NULL;
+}
+
+int omni_client_submit(omni_client_t *c, const char *id, const char *json, size_t len)
+{
+    size_t idlen = id ? strlen(id) : 0;
+    if (json == NULL || idlen == 0 || idlen > OMNI_MSG_ID_MAX) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (len > OMNI_FRAME_HARD_MAX) { /* the router would drop the connection, not answer */
+        errno = EMSGSIZE;
+        return -1;
+    }
+    if (omni__pend_find(c, id) != NULL)
+        return 0;
+    if (c->npending >= c->o.max_spooled) {
+        errno = EAGAIN;
+        return -1;
+    }
+    /* The router answers by the id inside the JSON; a message whose id it cannot read would be NACKed
+     * under "-" and never matched, so it would be resent forever. Refuse it here instead. */
+    json_t *doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, NULL);
+    json_t *jid = json_object_get(doc, "id");
+    bool same = json_is_string(jid) && json_string_length(jid) == idlen && memcmp(json_string_value(jid), id,
+                                                                                  idlen) == 0;
+    json_decref(doc);
+    if (!same) {
+        omni_error("submit %s: not a JSON object whose \"id\" is that id", id);
+        errno = EINVAL;
+        return -1;
+    }
+    if (omni_spool_submit(c->spool, id, json, len) != 0)
+        return -1;
+    omni_spool_rec_t rec = {.id = omni_strdup(id), .json = omni_malloc(len + 1), .len = len};
+    memcpy(rec.json, json, len);
+    rec.json[len] = '\0';
+    pend_add(c, &rec, false);
+    c->st.submitted++;
+    return 0;
+}
+
+int omni_client_sync(omni_client_t *c) { return omni_spool_sync(c->spool); }
+
+size_t omni_client_pending(const omni_client_t *c) { return c->npending; }
+
+void omni_client_stats(const omni_client_t *c, omni_client_stats_t *out) { *out = c->st; }
+
+int omni_client_fd(const omni_client_t *c)
+{
+    int fd = -1;
+    size_t sz = sizeof fd;
+    if (zmq_getsockopt(c->sock, ZMQ_FD, &fd, &sz) != 0)
+        return -1;
+    return fd;
+}

@@ -1,0 +1,209 @@
+/* The OMNI/1 client on the wire: sending frames, and strict decoding of what the router sends back.
+ * A reply that breaks the protocol (wrong version, command or frame count, a bad id or number) is logged
+ * and ignored: acting on half of a bad frame could drop a message that was never stored. */
+#include "client_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "omni/log.h"
+#include "omni/message.h"
+#include "omni/protocol.h"
+#include "omni/util.h"
+
+#define MAX_FRAMES 4       /* the longest valid reply; more frames are counted and dropped */
+#define REASON_MAX 1024    /* longer NACK reasons are cut: they go to logs and the dead-letter file */
+#define BUSY_MIN_MS 10     /* a router hint below this would make us spin */
+#define BUSY_MAX_MS 60000  /* above this, a confused router could park messages for hours */
+
+int omni__send(omni_client_t *c, const char *const *frames, const size_t *lens, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (zmq_send(c->sock, frames[i], lens[i], ZMQ_DONTWAIT | (i < n - 1 ? ZMQ_SNDMORE : 0)) >= 0)
+            continue;
+        /* ZeroMQ takes the later parts of a message once it took the first, so only i == 0 can be
+         * refused for want of room. */
+        if (i == 0 && (errno == EAGAIN || errno == EINTR))
+            return 1;
+        omni_error("cannot send to %s: %s", c->endpoint, zmq_strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static bool frame_is(zmq_msg_t *m, const char *s)
+{
+    size_t n = strlen(s);
+    return zmq_msg_size(m) == n && memcmp(zmq_msg_data(m), s, n) == 0;
+}
+
+/* Copies a frame into out (outsz bytes with the NUL) with anything unprintable as '?', for log lines
+ * and callbacks: a router's bytes must not inject lines or escapes. */
+static char *printable(zmq_msg_t *m, char *out, size_t outsz)
+{
+    size_t size = zmq_msg_size(m), n = size < outsz - 1 ? size : outsz - 1;
+    const unsigned char *d = zmq_msg_data(m);
+    while (n > 0 && n < size && (d[n] & 0xc0) == 0x80) /* do not cut a character in two */
+        n--;
+    bool utf8 = omni_utf8_valid((const char *)d, n, NULL);
+    for (size_t i = 0; i < n; i++)
+        out[i] = d[i] < 0x20 || d[i] == 0x7f || (d[i] >= 0x80 && !utf8) ? '?' : (char)d[i];
+    out[n] = '\0';
+    return out;
+}
+
+static int malformed(omni_client_t *c, zmq_msg_t *f, int nf, const char *why)
+{
+    char a[24] = "", b[24] = "";
+    omni_warn("router %s: ignoring a malformed reply (%s): %d frames, \"%s\" \"%s\"", c->endpoint, why, nf,
+              nf > 0 ? printable(&f[0], a, sizeof a) : "", nf > 1 ? printable(&f[1], b, sizeof b) : "");
+    return 0;
+}
+
+/* Reads "<retry ms>": 1..9 decimal digits, nothing else. */
+static bool parse_ms(zmq_msg_t *m, int *ms)
+{
+    size_t n = zmq_msg_size(m);
+    const char *d = zmq_msg_data(m);
+    if (n == 0 || n > 9)
+        return false;
+    int v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (d[i] < '0' || d[i] > '9')
+            return false;
+        v = v * 10 + (d[i] - '0');
+    }
+    *ms = v;
+    return true;
+}
+
+static uint32_t next_rand(omni_client_t *c)
+{
+    uint32_t x = c->rng ? c->rng : 0x9e3779b9u;
+    x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+    return c->rng = x;
+}
+
+static void on_ack(omni_client_t *c, omni_pend_t *p, const char *id)
+{
+    omni_spool_ack(c->spool, id, p->rec.len); /* a lost answer record costs one deduplicated resend */
+    omni__pend_drop(c, p);
+    c->st.acked++;
+    if (c->o.on_ack)
+        c->o.on_ack(c->o.user, id);
+}
+
+static void on_nack(omni_client_t *c, omni_pend_t *p, const char *id, zmq_msg_t *why)
+{
+    char reason[REASON_MAX];
+    printable(why, reason, sizeof reason);
+    /* When the dead letter cannot be written the message stays pending: the next resend gets NACKed
+     * again and the write is tried again, so the refused message is never lost. */
+    if (omni_spool_nack(c->spool, id, reason, p->rec.json, p->rec.len) != 0)
+        return;
+    omni_warn("message %s refused by router %s: %s (kept in the dead-letter file)", id, c->endpoint, reason);
+    omni__pend_drop(c, p);
+    c->st.nacked++;
+    if (c->o.on_nack)
+        c->o.on_nack(c->o.user, id, reason);
+}
+
+static void on_busy(omni_client_t *c, omni_pend_t *p, const char *id, int ms)
+{
+    ms = ms < BUSY_MIN_MS ? BUSY_MIN_MS : ms > BUSY_MAX_MS ? BUSY_MAX_MS : ms;
+    /* Up to a quarter more, so connectors told the same thing do not all come back at once. */
+    int jitter = (int)(next_rand(c) % (uint32_t)(ms / 4 + 1));
+    omni__make_backoff(c, p, omni_mono_ms() + ms + jitter);
+    c->st.busy++;
+    if (c->o.on_busy)
+        c->o.on_busy(c->o.user, id, ms);
+}
+
+/* Decodes one reply of nf frames (only the first MAX_FRAMES are in f). Returns 1 when it was well-formed,
+ * 0 when it was ignored, -1 on a fatal error. */
+static int handle(omni_client_t *c, zmq_msg_t *f, int nf)
+{
+    static const struct { const char *cmd; int frames; } cmds[] = {
+        {OMNI_CMD_ACK, 3}, {OMNI_CMD_NACK, 4}, {OMNI_CMD_BUSY, 4}, {OMNI_CMD_PING, 2}, {OMNI_CMD_PONG, 2}};
+    if (nf < 2)
+        return malformed(c, f, nf, "too few frames");
+    if (!frame_is(&f[0], OMNI_PROTO_VERSION))
+        return malformed(c, f, nf, "not " OMNI_PROTO_VERSION);
+    size_t k = 0;
+    while (k < sizeof cmds / sizeof cmds[0] && !frame_is(&f[1], cmds[k].cmd))
+        k++;
+    if (k == sizeof cmds / sizeof cmds[0])
+        return malformed(c, f, nf, "unknown command");
+    if (nf != cmds[k].frames)
+        return malformed(c, f, nf, "wrong number of frames");
+    if (nf == 2) {
+        if (frame_is(&f[1], OMNI_CMD_PONG)) {
+            c->ping_outstanding = false;
+            return 1;
+        }
+        const char *pong[] = {OMNI_PROTO_VERSION, OMNI_CMD_PONG};
+        size_t l[] = {strlen(pong[0]), strlen(pong[1])};
+        return omni__send(c, pong, l, 2) < 0 ? -1 : 1; /* no room for a PONG: the router pings again */
+    }
+    char id[OMNI_MSG_ID_MAX + 1];
+    size_t idlen = zmq_msg_size(&f[2]);
+    if (idlen == 0 || idlen > OMNI_MSG_ID_MAX || memchr(zmq_msg_data(&f[2]), '\0', idlen) != NULL)
+        return malformed(c, f, nf, "bad id");
+    memcpy(id, zmq_msg_data(&f[2]), idlen);
+    id[idlen] = '\0';
+    int ms = 0;
+    if (frame_is(&f[1], OMNI_CMD_BUSY) && !parse_ms(&f[3], &ms))
+        return malformed(c, f, nf, "bad retry time");
+    omni_pend_t *p = omni__pend_find(c, id);
+    if (p == NULL) { /* an answer to a resend of something answered already */
+        omni_debug("router %s: %.*s for %s, which is not pending", c->endpoint, (int)zmq_msg_size(&f[1]),
+                   (const char *)zmq_msg_data(&f[1]), strcmp(id, OMNI_NO_ID) ? "a message" : OMNI_NO_ID);
+        return 1;
+    }
+    if (frame_is(&f[1], OMNI_CMD_ACK))
+        on_ack(c, p, id);
+    else if (frame_is(&f[1], OMNI_CMD_NACK))
+        on_nack(c, p, id, &f[3]);
+    else
+        on_busy(c, p, id, ms);
+    return 1;
+}
+
+int omni__recv_all(omni_client_t *c)
+{
+    int handled = 0;
+    for (;;) {
+        zmq_msg_t f[MAX_FRAMES];
+        int nf = 0, rc = 0;
+        bool more = true;
+        while (more) {
+            zmq_msg_t spare, *m = nf < MAX_FRAMES ? &f[nf] : &spare;
+            zmq_msg_init(m);
+            if (zmq_msg_recv(m, c->sock, ZMQ_DONTWAIT) < 0) {
+                int e = errno;
+                zmq_msg_close(m);
+                for (int i = 0; i < nf && i < MAX_FRAMES; i++)
+                    zmq_msg_close(&f[i]);
+                if (nf == 0 && (e == EAGAIN || e == EINTR))
+                    return handled;
+                omni_error("cannot receive from %s: %s", c->endpoint, zmq_strerror(e));
+                errno = e;
+                return -1;
+            }
+            more = zmq_msg_more(m);
+            if (m == &spare)
+                zmq_msg_close(m);
+            nf++;
+        }
+        c->last_rx = omni_mono_ms(); /* any frame at all shows the router is alive */
+        c->dead_warned = false;
+        rc = handle(c, f, nf);
+        for (int i = 0; i < nf && i < MAX_FRAMES; i++)
+            zmq_msg_close(&f[i]);
+        if (rc < 0)
+            return -1;
+        handled += rc;
+    }
+}

@@ -1,0 +1,411 @@
+/* The OMNI/1 client's spool: an append-only log of submitted and answered messages.
+ *
+ * Record format (spool.log is a sequence of these, nothing else):
+ *
+ *     OMS1 <type> <idlen> <bodylen> <crc>\n<id><body>\n
+ *
+ *   type     M = message submitted (body: the message JSON), A = acked, N = nacked (body empty)
+ *   idlen    decimal, 1..OMNI_MSG_ID_MAX;  bodylen: decimal, 0..OMNI_FRAME_HARD_MAX
+ *   crc      CRC-32 (IEEE, as zlib) over "OMS1 <type> <idlen> <bodylen>", the id and the body, as 8
+ *            lowercase hex digits, so a damaged length is caught as surely as a damaged body
+ *   the final \n is part of the record: a record is complete only when it is there.
+ *
+ * Records are self-delimiting and the file stays readable with less(1). Replay reads from the start: an
+ * M makes a message live, a later A or N for its id makes it dead; the live ones, in the order of their
+ * M records, are what the client sends again. A record that runs past the end of the file, or a bad one
+ * with no good record after it, is a torn write from a crash: the file is truncated there. A bad record
+ * followed by good ones is real damage: replay stops there, the file is kept aside as
+ * spool.log.corrupt-<ms> for an operator, and spool.log is rewritten with what was read before it.
+ *
+ * Durability: submit records are written and made durable in batches by omni_spool_sync (one fdatasync).
+ * Answer records are never synced on their own: losing one costs a resend the router deduplicates. A NACK
+ * first goes to dead-letter.jsonl, fsynced, so a refused message is never lost between the two files. */
+#include "spool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "omni/log.h"
+#include "omni/util.h"
+
+struct omni_spool {
+    char *dir, *path, *tmp_path, *dl_path;
+    int fd;            /* spool.log, O_APPEND, flocked */
+    int dl_fd;         /* dead-letter.jsonl, opened on the first NACK; -1 until then */
+    size_t file_bytes; /* the end of the last good record */
+    size_t live_bytes; /* bytes of M records not yet answered */
+    size_t compact_min;
+    bool broken;       /* a failed write could not be rolled back: refuse further appends */
+};
+
+/* Builds a whole record. Returns a new buffer (caller frees) and its length in *n. */
+static char *record_build(char type, const char *id, size_t idlen, const char *body, size_t bodylen,
+                          size_t *n)
+{
+    char hdr[OMNI_SPOOL_HDR_MAX];
+    int p = snprintf(hdr, sizeof hdr, OMNI_SPOOL_MAGIC "%c %zu %zu", type, idlen, bodylen);
+    uint32_t crc = omni_spool_crc32(0, hdr, (size_t)p);
+    crc = omni_spool_crc32(crc, id, idlen);
+    crc = omni_spool_crc32(crc, body, bodylen);
+    p += snprintf(hdr + p, sizeof hdr - (size_t)p, " %08x\n", (unsigned)crc);
+    *n = (size_t)p + idlen + bodylen + 1;
+    char *rec = omni_malloc(*n);
+    memcpy(rec, hdr, (size_t)p);
+    memcpy(rec + p, id, idlen);
+    if (bodylen > 0)
+        memcpy(rec + p + idlen, body, bodylen);
+    rec[*n - 1] = '\n';
+    return rec;
+}
+
+static size_t record_size(size_t idlen, size_t bodylen)
+{
+    return (size_t)snprintf(NULL, 0, OMNI_SPOOL_MAGIC "M %zu %zu", idlen, bodylen) + 10 + idlen + bodylen + 1;
+}
+
+/* ---- open, close ------------------------------------------------------------------------------------ */
+
+/* Opens and locks spool.log. A compaction elsewhere may have renamed a new file over the path between
+ * our open and our flock; the inode check catches that and tries again. */
+static int open_locked(omni_spool_t *sp, char *err, size_t errsz)
+{
+    for (int tries = 0; tries < 10; tries++) {
+        bool created = true;
+        int fd = open(sp->path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 && errno == EEXIST) {
+            created = false;
+            fd = open(sp->path, O_RDWR | O_APPEND | O_CLOEXEC);
+        }
+        if (fd < 0) {
+            snprintf(err, errsz, "cannot open spool %s: %s", sp->path, strerror(errno));
+            return -1;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            if (errno == EWOULDBLOCK)
+                snprintf(err, errsz, "spool %s is in use by another client (locked)", sp->path);
+            else
+                snprintf(err, errsz, "cannot lock spool %s: %s", sp->path, strerror(errno));
+            close(fd);
+            return -1;
+        }
+        struct stat a, b;
+        if (fstat(fd, &a) == 0 && stat(sp->path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+            /* A file whose name may vanish in a crash must not hold messages we promised to keep. */
+            if (created && omni_fsync_dir(sp->dir) != 0) {
+                snprintf(err, errsz, "cannot fsync spool directory %s: %s", sp->dir, strerror(errno));
+                close(fd);
+                return -1;
+            }
+            sp->fd = fd;
+            return 0;
+        }
+        close(fd);
+    }
+    snprintf(err, errsz, "spool %s keeps being replaced while opening it", sp->path);
+    return -1;
+}
+
+/* Acts on how the replay ended. Returns 0, or -1 with err filled. */
+static int repair(omni_spool_t *sp, omni_replay_t *rp, char *err, size_t errsz)
+{
+    size_t lost = rp->file_bytes - rp->good_bytes;
+    if (rp->end == OMNI_REPLAY_TORN) {
+        omni_warn("spool %s: torn record at offset %zu (%zu bytes, a write cut short by a crash): truncated",
+                  sp->path, rp->good_bytes, lost);
+        if (ftruncate(sp->fd, (off_t)rp->good_bytes) != 0 || fdatasync(sp->fd) != 0) {
+            snprintf(err, errsz, "cannot truncate spool %s: %s", sp->path, strerror(errno));
+            return -1;
+        }
+    } else if (rp->end == OMNI_REPLAY_DAMAGED) {
+        /* Appending after the damage would hide every later record from the next replay, so the file is
+         * rewritten; the damaged one is kept for an operator, since messages may sit after the damage. */
+        char *aside = omni_asprintf("%s.corrupt-%lld", sp->path, (long long)omni_wall_ms());
+        bool kept = link(sp->path, aside) == 0;
+        omni_warn("spool %s: corrupt record at offset %zu: replay keeps the %zu unanswered messages before it "
+                  "and skips the %zu bytes after (damaged file %s %s)", sp->path, rp->good_bytes, rp->nlive,
+                  lost, kept ? "kept as" : "could not be kept as", aside);
+        free(aside);
+    }
+    if (rp->end == OMNI_REPLAY_DAMAGED || omni_spool_wants_compact(sp)) {
+        const omni_spool_rec_t **ptrs = omni_malloc((rp->nlive + 1) * sizeof *ptrs);
+        for (size_t i = 0; i < rp->nlive; i++)
+            ptrs[i] = &rp->live[i];
+        int rc = omni_spool_compact(sp, ptrs, rp->nlive);
+        free(ptrs);
+        if (rc != 0 && rp->end == OMNI_REPLAY_DAMAGED) {
+            snprintf(err, errsz, "cannot rewrite damaged spool %s: %s", sp->path, strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* fsyncs the directory holding dir, which was just created. */
+static void sync_parent(const char *dir)
+{
+    char *parent = omni_strdup(dir);
+    size_t n = strlen(parent);
+    while (n > 1 && parent[n - 1] == '/')
+        parent[--n] = '\0';
+    char *slash = strrchr(parent, '/');
+    const char *p = slash == NULL ? "." : slash == parent ? "/" : (*slash = '\0', parent);
+    if (omni_fsync_dir(p) != 0)
+        omni_warn("cannot fsync %s after creating %s: %s", p, dir, strerror(errno));
+    free(parent);
+}
+
+omni_spool_t *omni_spool_open(const char *dir, omni_spool_rec_t **live, size_t *nlive, char *err,
+                              size_t errsz)
+{
+    *live = NULL;
+    *nlive = 0;
+    struct stat st;
+    bool fresh = stat(dir, &st) != 0;
+    if (omni_mkdir_p(dir, 0700) != 0) {
+        snprintf(err, errsz, "cannot create spool directory %s: %s", dir, strerror(errno));
+        return NULL;
+    }
+    if (fresh) /* a directory whose name may vanish in a crash would take the messages with it */
+        sync_parent(dir);
+    omni_spool_t *sp = omni_calloc(1, sizeof *sp);
+    sp->dir = omni_strdup(dir);
+    sp->path = omni_asprintf("%s/spool.log", dir);
+    sp->tmp_path = omni_asprintf("%s/spool.log.tmp", dir);
+    sp->dl_path = omni_asprintf("%s/dead-letter.jsonl", dir);
+    sp->fd = sp->dl_fd = -1;
+    sp->compact_min = 1024 * 1024;
+    if (open_locked(sp, err, errsz) != 0) {
+        omni_spool_close(&sp);
+        return NULL;
+    }
+    omni_replay_t rp;
+    if (omni_spool_replay(sp->fd, &rp) != 0) {
+        snprintf(err, errsz, "cannot read spool %s: %s", sp->path, strerror(errno));
+        omni_spool_close(&sp);
+        return NULL;
+    }
+    sp->file_bytes = rp.good_bytes;
+    sp->live_bytes = rp.live_bytes;
+    if (repair(sp, &rp, err, errsz) != 0) {
+        omni_spool_recs_free(&rp.live, rp.nlive);
+        omni_spool_close(&sp);
+        return NULL;
+    }
+    if (rp.nlive > 0)
+        omni_info("spool %s: unanswered messages to send again: %zu", sp->path, rp.nlive);
+    *live = rp.live;
+    *nlive = rp.nlive;
+    return sp;
+}
+
+void omni_spool_close(omni_spool_t **spool)
+{
+    if (spool == NULL || *spool == NULL)
+        return;
+    omni_spool_t *sp = *spool;
+    if (sp->fd >= 0)
+        close(sp->fd);
+    if (sp->dl_fd >= 0)
+        close(sp->dl_fd);
+    free(sp->dir), free(sp->path), free(sp->tmp_path), free(sp->dl_path);
+    free(sp);
+    *spool = NULL;
+}
+
+/* ---- writing ---------------------------------------------------------------------------------------- */
+
+static int write_all(int fd, const char *buf, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, buf, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        buf += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Appends one record. A failed write is cut back off the file: a torn record left in the middle would
+ * make the next replay stop there and lose everything appended after it. */
+static int append(omni_spool_t *sp, char type, const char *id, const char *body, size_t bodylen)
+{
+    if (sp->broken) {
+        errno = EIO;
+        return -1;
+    }
+    size_t n;
+    char *rec = record_build(type, id, strlen(id), body, bodylen, &n);
+    int rc = write_all(sp->fd, rec, n);
+    free(rec);
+    if (rc != 0) {
+        int e = errno;
+        if (ftruncate(sp->fd, (off_t)sp->file_bytes) != 0)
+            sp->broken = true;
+        omni_error("spool %s: cannot append: %s%s", sp->path, strerror(e),
+                   sp->broken ? "; cannot truncate it either, refusing further writes" : "");
+        errno = EIO;
+        return -1;
+    }
+    sp->file_bytes += n;
+    return 0;
+}
+
+int omni_spool_submit(omni_spool_t *sp, const char *id, const char *json, size_t len)
+{
+    if (append(sp, 'M', id, json, len) != 0)
+        return -1;
+    sp->live_bytes += record_size(strlen(id), len);
+    return 0;
+}
+
+/* The answered message's M record is dead weight from now on. */
+static void forget(omni_spool_t *sp, const char *id, size_t json_len)
+{
+    size_t n = record_size(strlen(id), json_len);
+    sp->live_bytes = sp->live_bytes > n ? sp->live_bytes - n : 0;
+}
+
+int omni_spool_ack(omni_spool_t *sp, const char *id, size_t json_len)
+{
+    if (append(sp, 'A', id, NULL, 0) != 0)
+        return -1;
+    forget(sp, id, json_len);
+    return 0;
+}
+
+/* Opens dead-letter.jsonl for appending, durably created. A line cut short by an earlier crash gets its
+ * newline, so the next entry does not run into it. Returns 0 or -1 (errno). */
+static int dead_letter_open(omni_spool_t *sp)
+{
+    bool created = true;
+    int fd = open(sp->dl_path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST) {
+        created = false;
+        fd = open(sp->dl_path, O_RDWR | O_APPEND | O_CLOEXEC);
+    }
+    if (fd < 0)
+        return -1;
+    char last = '\n';
+    off_t end = lseek(fd, 0, SEEK_END);
+    bool ok = end >= 0 && (end == 0 || pread(fd, &last, 1, end - 1) == 1);
+    ok = ok && (last == '\n' || write_all(fd, "\n", 1) == 0);
+    ok = ok && (!created || omni_fsync_dir(sp->dir) == 0);
+    if (!ok) {
+        int e = errno;
+        close(fd);
+        if (created)
+            unlink(sp->dl_path); /* an entry that may vanish in a crash must not be counted on */
+        errno = e;
+        return -1;
+    }
+    sp->dl_fd = fd;
+    return 0;
+}
+
+static int dead_letter(omni_spool_t *sp, const char *id, const char *reason, const char *json, size_t len)
+{
+    if (sp->dl_fd < 0 && dead_letter_open(sp) != 0)
+        return -1;
+    char when[40];
+    json_t *msg = json_loadb(json, len, 0, NULL);
+    if (msg == NULL)
+        msg = json_stringn(json, len); /* NULL when not UTF-8 (submit refuses those): stored as null */
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:o?}", "id", id, "reason", reason, "nacked_at",
+                            omni_rfc3339(omni_wall_ms(), when, sizeof when), "message", msg);
+    char *line = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (line == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    size_t n = strlen(line);
+    line[n] = '\n'; /* replaces the NUL: the buffer is written by length */
+    off_t end = lseek(sp->dl_fd, 0, SEEK_END);
+    int rc = end >= 0 && write_all(sp->dl_fd, line, n + 1) == 0 && fdatasync(sp->dl_fd) == 0 ? 0 : -1;
+    if (rc != 0 && end >= 0) { /* cut a partial line back off, as append() does */
+        int e = errno;
+        if (ftruncate(sp->dl_fd, end) != 0)
+            omni_warn("spool %s: cannot cut a partial line: %s", sp->dl_path, strerror(errno));
+        errno = e;
+    }
+    free(line);
+    return rc;
+}
+
+int omni_spool_nack(omni_spool_t *sp, const char *id, const char *reason, const char *json, size_t len)
+{
+    if (dead_letter(sp, id, reason, json, len) != 0) {
+        int e = errno;
+        omni_error("spool %s: cannot write dead letter for %s: %s", sp->dl_path, id, strerror(e));
+        errno = e;
+        return -1;
+    }
+    if (append(sp, 'N', id, NULL, 0) != 0)
+        return -1;
+    forget(sp, id, len);
+    return 0;
+}
+
+int omni_spool_sync(omni_spool_t *sp)
+{
+    if (sp->broken) {
+        errno = EIO;
+        return -1;
+    }
+    return fdatasync(sp->fd);
+}
+
+bool omni_spool_wants_compact(const omni_spool_t *sp)
+{
+    return sp->file_bytes > sp->compact_min && sp->file_bytes - sp->live_bytes > sp->file_bytes / 2;
+}
+
+void omni_spool_set_compact_min(omni_spool_t *sp, size_t bytes) { sp->compact_min = bytes; }
+
+size_t omni_spool_size(const omni_spool_t *sp) { return sp->file_bytes; }
+
+int omni_spool_compact(omni_spool_t *sp, const omni_spool_rec_t *const *live, size_t n)
+{
+    size_t bytes = 0;
+    int fd = open(sp->tmp_path, O_RDWR | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    /* Locked before it takes the name, so no other client can ever hold the new spool.log. */
+    bool ok = fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0;
+    for (size_t i = 0; ok && i < n; i++) {
+        size_t rn;
+        char *rec = record_build('M', live[i]->id, strlen(live[i]->id), live[i]->json, live[i]->len, &rn);
+        ok = write_all(fd, rec, rn) == 0;
+        free(rec);
+        bytes += rn;
+    }
+    ok = ok && fsync(fd) == 0 && rename(sp->tmp_path, sp->path) == 0;
+    if (!ok) {
+        int e = errno;
+        if (fd >= 0) {
+            close(fd);
+            unlink(sp->tmp_path);
+        }
+        omni_warn("spool %s: compaction failed, going on with the old file: %s", sp->path, strerror(e));
+        errno = e;
+        return -1;
+    }
+    if (omni_fsync_dir(sp->dir) != 0) /* either file is a correct spool: only the size gain may be lost */
+        omni_warn("spool %s: cannot fsync the directory after compaction: %s", sp->dir, strerror(errno));
+    omni_info("spool %s: compacted %zu bytes to %zu (%zu unanswered messages)", sp->path, sp->file_bytes,
+              bytes, n);
+    close(sp->fd);
+    sp->fd = fd;
+    sp->file_bytes = sp->live_bytes = bytes;
+    sp->broken = false;
+    return 0;
+}
