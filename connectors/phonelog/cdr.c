@@ -1,0 +1,297 @@
+/* Call record to message (cdr.h). The rules that decide what becomes callback work are in cdr_outcome();
+ * the rest is careful formatting: every string taken from the log is made valid UTF-8 first, because one
+ * bad byte in a caller's name must not cost the customer the callback. */
+#include "cdr.h"
+#include "omni/identity.h"
+#include "omni/util.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+static const char *val(const cdr_t *c, col_role_t r)
+{
+    return c->f[r] != NULL ? c->f[r] : "";
+}
+
+static bool in(const char *s, const char *const *list)
+{
+    for (; *list != NULL; list++)
+        if (strcasecmp(s, *list) == 0)
+            return true;
+    return false;
+}
+
+cdr_outcome_t cdr_outcome(const cdr_t *c, const char **reason)
+{
+    static const char *const missed[] = { "NO ANSWER", "NO_ANSWER", "NO_USER_RESPONSE", "ALLOTTED_TIMEOUT", NULL };
+    static const char *const busy[] = { "BUSY", "USER_BUSY", "CALL_REJECTED", NULL };
+    static const char *const congestion[] = { "CONGESTION", "SWITCH_CONGESTION", "NORMAL_CIRCUIT_CONGESTION", NULL };
+    static const char *const elsewhere[] = { "LOSE_RACE", "PICKED_OFF", NULL };
+    const char *d = val(c, COL_DISPOSITION);
+    *reason = "answered";
+    if (strcasecmp(d, "ANSWERED") == 0 || in(d, elsewhere))
+        return OUTCOME_ANSWERED;
+    if (strcasecmp(d, "ORIGINATOR_CANCEL") == 0) {
+        *reason = "caller hung up before an answer";
+        return OUTCOME_MISSED;
+    }
+    if (in(d, missed)) {
+        *reason = "no answer";
+        return OUTCOME_MISSED;
+    }
+    if (in(d, busy)) {
+        *reason = strcasecmp(d, "CALL_REJECTED") == 0 ? "call rejected" : "line busy";
+        return OUTCOME_BUSY;
+    }
+    if (in(d, congestion)) {
+        *reason = "congestion";
+        return OUTCOME_FAILED;
+    }
+    /* FreeSWITCH: the cause says how the call ended, the answer time whether it was answered. Asterisk's
+     * dispositions are all handled above, so this only sees hangup causes. */
+    if (strcasecmp(d, "FAILED") != 0 && c->f[COL_ANSWER] != NULL && c->f[COL_ANSWER][0] != '\0')
+        return OUTCOME_ANSWERED;
+    if (strcasecmp(d, "NORMAL_CLEARING") == 0) {
+        *reason = "no answer";
+        return OUTCOME_MISSED;
+    }
+    *reason = "call failed";
+    return OUTCOME_FAILED;
+}
+
+/* A copy of s made valid UTF-8 without control characters ('?' for each bad byte). Caller frees. */
+static char *clean(const char *s)
+{
+    size_t len = strlen(s), o = 0;
+    char *out = omni_malloc(len + 1);
+    for (size_t i = 0; i < len;) {
+        unsigned char b = (unsigned char)s[i];
+        size_t n = b < 0x80 ? 1 : b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2;
+        if (b < 0x20 || b == 0x7F || i + n > len || (n > 1 && !omni_utf8_valid(s + i, n, NULL))) {
+            out[o++] = '?';
+            i++;
+            continue;
+        }
+        memcpy(out + o, s + i, n);
+        o += n;
+        i += n;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static void meta_str(omni_msg_t *m, const char *key, const char *s)
+{
+    if (s == NULL || s[0] == '\0')
+        return;
+    char *c = clean(s);
+    omni_msg_set_meta(m, key, json_string(c));
+    free(c);
+}
+
+static void meta_int(omni_msg_t *m, const char *key, const char *s)
+{
+    char *end;
+    long long v = s != NULL ? strtoll(s, &end, 10) : 0;
+    if (s != NULL && s[0] != '\0' && *end == '\0')
+        omni_msg_set_meta(m, key, json_integer((json_int_t)v));
+    else
+        meta_str(m, key, s); /* keep what the PBX wrote rather than drop it */
+}
+
+/* "2026-11-20 09:14:03" (local or UTC per utc) -> ms since the epoch. Returns 0 or -1. */
+static int parse_stamp(const char *s, bool utc, int64_t *ms)
+{
+    struct tm tm = { 0 };
+    int n = 0;
+    if (sscanf(s, "%4d-%2d-%2d %2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+               &tm.tm_sec, &n) != 6 || (s[n] != '\0' && s[n] != '.'))
+        return -1;
+    if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+        tm.tm_min > 59 || tm.tm_sec > 60)
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    tm.tm_isdst = -1; /* local time: let the zone rules say whether DST applied */
+    time_t t = utc ? timegm(&tm) : mktime(&tm);
+    if (t == (time_t)-1)
+        return -1;
+    *ms = (int64_t)t * 1000;
+    return 0;
+}
+
+/* The number inside clid's "<...>", copied into out; "" when there is none. */
+static void clid_number(const char *clid, char *out, size_t outsz)
+{
+    const char *lt = strrchr(clid, '<'), *gt = lt ? strchr(lt, '>') : NULL;
+    size_t n = lt && gt ? (size_t)(gt - lt - 1) : 0;
+    snprintf(out, outsz, "%.*s", (int)(n < outsz ? n : outsz - 1), lt ? lt + 1 : "");
+}
+
+/* The display name of clid ("\"Ana \"\"Nina\"\" Ruiz\" <0612345678>" -> Ana "Nina" Ruiz); caller frees. */
+static char *clid_name(const char *clid)
+{
+    const char *lt = strrchr(clid, '<');
+    size_t len = lt ? (size_t)(lt - clid) : strlen(clid);
+    while (len > 0 && isspace((unsigned char)clid[len - 1]))
+        len--;
+    char *out = omni_malloc(len + 1);
+    size_t o = 0, i = 0;
+    while (i < len && isspace((unsigned char)clid[i]))
+        i++;
+    bool quoted = i < len && clid[i] == '"' && len - i >= 2 && clid[len - 1] == '"';
+    if (quoted) {
+        i++;
+        len--;
+    }
+    for (; i < len; i++) {
+        if (quoted && (clid[i] == '"' || clid[i] == '\\') && i + 1 < len && clid[i + 1] == '"')
+            i++; /* "" or \" inside the quoted name: one quote */
+        out[o++] = clid[i];
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static bool withheld(const char *raw)
+{
+    static const char *const words[] = { "anonymous", "restricted", "private", "unknown", "unavailable",
+                                         "withheld", NULL };
+    return raw[0] == '\0' || in(raw, words);
+}
+
+static bool is_voicemail(const cdr_t *c, const cdr_opts_t *o)
+{
+    if (strcasecmp(val(c, COL_LASTAPP), "VoiceMail") == 0)
+        return true;
+    for (size_t i = 0; i < o->n_voicemail; i++)
+        if (c->f[COL_DST] != NULL && strcmp(c->f[COL_DST], o->voicemail[i]) == 0)
+            return true;
+    return false;
+}
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ ((const unsigned char *)p)[i]) * 1099511628211ULL;
+    return h;
+}
+
+static void make_id(const cdr_t *c, const cdr_opts_t *o, const cdr_where_t *w, char *id, size_t idsz)
+{
+    const char *u = val(c, COL_UNIQUEID), *seq = val(c, COL_SEQUENCE);
+    int n = -1;
+    if (u[0] != '\0')
+        n = snprintf(id, idsz, "phone:%s:%s%s%s", o->pbx, u, seq[0] ? ":" : "", seq);
+    if (n >= 0 && (size_t)n < idsz && !omni_utf8_valid(id, (size_t)n, NULL))
+        n = -1; /* an id must be clean text: fall back to the hash */
+    if (n < 0 || (size_t)n >= idsz || (size_t)n > OMNI_MSG_ID_MAX) {
+        char num[64];
+        uint64_t h = fnv1a(14695981039346656037ULL, w->file, strlen(w->file) + 1);
+        int k = snprintf(num, sizeof num, "%" PRIu64 ":%" PRIu64 ":", w->ino, w->offset);
+        h = fnv1a(fnv1a(h, num, (size_t)k), w->raw, w->raw_len);
+        snprintf(id, idsz, "phone:%s:h%016" PRIx64, o->pbx, h);
+    }
+}
+
+int cdr_message(const cdr_t *c, const cdr_opts_t *o, const cdr_where_t *w, omni_msg_t **msg, char *why,
+                size_t whysz)
+{
+    *msg = NULL;
+    const char *reason;
+    cdr_outcome_t out = cdr_outcome(c, &reason);
+    bool vm = is_voicemail(c, o);
+    bool callback = out != OUTCOME_ANSWERED || vm;
+    if (!callback && !o->log_answered) {
+        snprintf(why, whysz, "answered call");
+        return 1;
+    }
+    char raw[128], e164[64];
+    snprintf(raw, sizeof raw, "%s", val(c, COL_SRC));
+    if (raw[0] == '\0' && c->f[COL_CLID] != NULL)
+        clid_number(c->f[COL_CLID], raw, sizeof raw);
+    const char *bad;
+    if (withheld(raw)) {
+        snprintf(why, whysz, "caller withheld (\"%s\")", raw);
+        return 1;
+    }
+    if (omni_phone_e164(raw, o->default_country, e164, sizeof e164, &bad) != 0) {
+        char *c_raw = clean(raw);
+        snprintf(why, whysz, "caller \"%s\" is not a phone number (%s)", c_raw, bad);
+        free(c_raw);
+        return -1;
+    }
+    const char *start = c->f[COL_START] != NULL && c->f[COL_START][0] ? c->f[COL_START] : val(c, COL_END);
+    int64_t at_ms;
+    char at[40], when[64];
+    if (parse_stamp(start, o->utc, &at_ms) == 0) {
+        snprintf(when, sizeof when, "%.19s", start);
+    } else {
+        at_ms = omni_wall_ms(); /* no usable date in the record: when we read it is the best we know */
+        snprintf(when, sizeof when, "an unknown time");
+    }
+    omni_rfc3339(at_ms, at, sizeof at);
+
+    char text[512], mailbox[128] = "";
+    if (vm && strcasecmp(val(c, COL_LASTAPP), "VoiceMail") == 0) {
+        char *mb = clean(val(c, COL_LASTDATA));
+        snprintf(mailbox, sizeof mailbox, "%.*s", (int)strcspn(mb, ","), mb);
+        free(mb);
+    }
+    if (vm && out == OUTCOME_ANSWERED)
+        snprintf(text, sizeof text, "Voicemail from %s at %s (%s%s%s%s s); please call back", e164, when,
+                 mailbox[0] ? "mailbox " : "", mailbox, mailbox[0] ? ", " : "", val(c, COL_BILLSEC)[0] ? val(c, COL_BILLSEC) : "0");
+    else if (out == OUTCOME_ANSWERED)
+        snprintf(text, sizeof text, "Answered call from %s at %s (%s s)", e164, when,
+                 val(c, COL_BILLSEC)[0] ? val(c, COL_BILLSEC) : "0");
+    else
+        snprintf(text, sizeof text, "Missed call from %s at %s (%s%s); please call back", e164, when, reason,
+                 vm ? ", sent to voicemail" : "");
+    /* the billsec column comes from the log: keep the text valid whatever it holds */
+    char *text_clean = clean(text);
+
+    char id[OMNI_MSG_ID_MAX + 64];
+    make_id(c, o, w, id, sizeof id);
+    omni_msg_t *m = omni_msg_new(id, "phone", e164, at, text_clean);
+    free(text_clean);
+    char *name = c->f[COL_NAME] != NULL ? omni_strdup(c->f[COL_NAME])
+               : c->f[COL_CLID] != NULL ? clid_name(c->f[COL_CLID]) : omni_strdup("");
+    char *name_clean = clean(name);
+    char name_e164[64];
+    if (name_clean[0] != '\0' && strcmp(name_clean, raw) != 0 && strcmp(name_clean, e164) != 0 &&
+        !(omni_phone_e164(name_clean, o->default_country, name_e164, sizeof name_e164, &bad) == 0 &&
+          strcmp(name_e164, e164) == 0))
+        omni_msg_set(m, "from.name", name_clean); /* a name that is only the number again is no name */
+    free(name);
+    free(name_clean);
+    if (c->f[COL_DST] != NULL && c->f[COL_DST][0] != '\0') {
+        char *dst = clean(c->f[COL_DST]);
+        omni_msg_set(m, "to", dst);
+        free(dst);
+    }
+    static const char *const outcome_names[] = { "answered", "missed", "busy", "failed" };
+    omni_msg_set_meta(m, "outcome", json_string(outcome_names[out]));
+    omni_msg_set_meta(m, "callback", json_boolean(callback));
+    omni_msg_set_meta(m, "voicemail", json_boolean(vm));
+    meta_str(m, "disposition", c->f[COL_DISPOSITION]);
+    meta_int(m, "duration", c->f[COL_DURATION]);
+    meta_int(m, "billsec", c->f[COL_BILLSEC]);
+    meta_str(m, "dst", c->f[COL_DST]);
+    meta_str(m, "caller_raw", raw);
+    meta_str(m, "mailbox", mailbox);
+    meta_str(m, "uniqueid", c->f[COL_UNIQUEID]);
+    meta_str(m, "linkedid", c->f[COL_LINKEDID]);
+    meta_str(m, "userfield", c->f[COL_USERFIELD]);
+    meta_str(m, "accountcode", c->f[COL_ACCOUNTCODE]);
+    meta_str(m, "pbx", o->pbx);
+    meta_str(m, "cdr_file", w->file);
+    omni_msg_set_meta(m, "cdr_line", json_integer((json_int_t)w->line));
+    meta_str(m, "cdr_layout", c->layout);
+    *msg = m;
+    return 0;
+}

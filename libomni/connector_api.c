@@ -1,0 +1,121 @@
+/* The connector runtime's calls for connectors (connector.h "inside the callbacks"): submit and commit,
+ * scheduling, status, and typed config getters. */
+#include "connector_int.h"
+#include "omni/log.h"
+#include "omni/util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void omni_connector_set_user(omni_connector_t *ctx, void *user) { ctx->user = user; }
+void *omni_connector_user(const omni_connector_t *ctx) { return ctx->user; }
+
+int omni_connector_submit(omni_connector_t *ctx, const omni_msg_t *msg)
+{
+    omni_msg_error_t err;
+    char buf[512];
+    if (omni_msg_validate(msg, &ctx->limits, &err) != 0) {
+        ctx->st.invalid++;
+        omni_warn("invalid message not sent: %s", omni_msg_error_str(&err, buf, sizeof buf));
+        return OMNI_SUBMIT_INVALID;
+    }
+    if (strcmp(msg->channel, ctx->def->channel) != 0) {
+        ctx->st.invalid++;
+        omni_warn("invalid message not sent: message %s: channel: \"%s\" is not this connector's channel \"%s\"",
+                  msg->id, msg->channel, ctx->def->channel);
+        return OMNI_SUBMIT_INVALID;
+    }
+    size_t len = 0;
+    char *json = omni_msg_serialize(msg, &len);
+    int rc = omni_client_submit(ctx->client, msg->id, json, len);
+    int e = errno;
+    free(json);
+    if (rc != 0) {
+        if (e == EAGAIN && !ctx->spool_full)
+            omni_warn("spool full (%zu messages wait for the router): pausing the source",
+                      omni_client_pending(ctx->client));
+        ctx->spool_full = e == EAGAIN;
+        errno = e;
+        return -1;
+    }
+    if (ctx->spool_full)
+        omni_info("spool has room again: reading the source");
+    ctx->spool_full = false;
+    ctx->dirty = true;
+    ctx->st.submitted++;
+    return 0;
+}
+
+int omni_connector_commit(omni_connector_t *ctx)
+{
+    if (!ctx->dirty)
+        return 0;
+    if (omni_client_sync(ctx->client) != 0)
+        return -1;
+    ctx->dirty = false;
+    ctx->st.commits++;
+    return 0;
+}
+
+void omni_connector_poll_in(omni_connector_t *ctx, int ms)
+{
+    int64_t t = omni_mono_ms() + (ms > 0 ? ms : 0);
+    if (t < ctx->next_poll)
+        ctx->next_poll = t;
+}
+
+void omni_connector_watch_fd(omni_connector_t *ctx, int fd) { ctx->watch_fd = fd; }
+
+void omni_connector_status(omni_connector_t *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->status, sizeof ctx->status, fmt, ap);
+    va_end(ap);
+    for (char *p = ctx->status; *p; p++)
+        if (*p == '\n')
+            *p = ' '; /* one sd_notify assignment per line */
+}
+
+static const conn_slot_t *own(const omni_connector_t *ctx, const char *key, int t1, int t2, int t3)
+{
+    const conn_slot_t *s = conn_config_own(ctx->cfg, key);
+    if (s == NULL)
+        omni_panic("connector %s: no config key %s", ctx->def->name, key);
+    int t = (int)s->key->type;
+    if (t != t1 && t != t2 && t != t3)
+        omni_panic("connector %s: config key %s read with the wrong type", ctx->def->name, key);
+    return s;
+}
+
+const char *omni_connector_cfg_str(const omni_connector_t *ctx, const char *key)
+{
+    return own(ctx, key, OMNI_KEY_STRING, OMNI_KEY_PATH, OMNI_KEY_ENUM)->str;
+}
+long long omni_connector_cfg_int(const omni_connector_t *ctx, const char *key)
+{
+    return own(ctx, key, OMNI_KEY_INT, -1, -1)->num;
+}
+bool omni_connector_cfg_bool(const omni_connector_t *ctx, const char *key)
+{
+    return own(ctx, key, OMNI_KEY_BOOL, -1, -1)->flag;
+}
+size_t omni_connector_cfg_list(const omni_connector_t *ctx, const char *key, const char *const **items)
+{
+    const conn_slot_t *s = own(ctx, key, OMNI_KEY_LIST, -1, -1);
+    static const char *const empty[1] = { NULL };
+    *items = s->list != NULL ? (const char *const *)s->list : empty;
+    return s->n_list;
+}
+
+const char *omni_connector_name(const omni_connector_t *ctx) { return ctx->def->name; }
+const char *omni_connector_channel(const omni_connector_t *ctx) { return ctx->def->channel; }
+const char *omni_connector_default_country(const omni_connector_t *ctx) { return ctx->cfg->default_country; }
+const char *omni_connector_state_dir(const omni_connector_t *ctx) { return ctx->cfg->state_dir; }
+int omni_connector_poll_ms(const omni_connector_t *ctx) { return ctx->cfg->poll_ms; }
+omni_client_t *omni_connector_client(const omni_connector_t *ctx) { return ctx->client; }
+
+void omni_connector_stats(const omni_connector_t *ctx, omni_connector_stats_t *out) { *out = ctx->st; }

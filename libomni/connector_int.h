@@ -1,0 +1,28 @@
+/* Internal to the connector runtime: the runtime's state, shared by connector.c (life cycle and loop)
+ * and connector_api.c (what the callbacks call). */
+#ifndef OMNI_CONNECTOR_INT_H
+#define OMNI_CONNECTOR_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "connector_config.h"
+#include "omni/connector.h"
+
+struct omni_connector {
+    const omni_connector_def_t *def;
+    conn_config_t *cfg;
+    omni_client_t *client;
+    omni_limits_t limits;
+    void *user;
+    int sigfd, watch_fd;
+    enum { PHASE_NEW, PHASE_OPEN, PHASE_FAILED } phase;
+    bool ready, stopping, dirty, spool_full;
+    int stop_status;
+    int64_t next_poll;   /* monotonic ms */
+    int backoff_ms;      /* pause after source errors; 0 while the source works */
+    int64_t wd_every_ms, next_wd, next_status;
+    char status[256], sent_status[512];
+    omni_connector_stats_t st;
+};
+
+#endif

@@ -1,0 +1,144 @@
+"""omni-phonelog and the Python example connector (docs/examples/omni_connector.py) against a real
+omnirouted and redis-server.
+
+Written with the connector SDK; it relies only on the `router` fixture of conftest.py (a running
+omnirouted with .endpoint, and .redis, a client of its Redis) and on harness.py's BIN, ROOT and wait_for.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+
+from harness import BIN, ROOT, wait_for
+
+FIXTURE = os.path.join(ROOT, "tests", "unit", "phonelog", "fixtures", "asterisk-Master.sample.csv")
+EXAMPLE = os.path.join(ROOT, "docs", "examples", "omni_connector.py")
+# The fixture's calls that are callback work (the first one was answered: skipped by default).
+CALLBACK_IDS = ["phone:pbx:1763630411.3", "phone:pbx:1763631115.5", "phone:pbx:1763632920.7",
+                "phone:pbx:1763633740.9"]
+
+
+def cdr(uniqueid, caller="+14155550199", disposition="NO ANSWER"):
+    """One 18-field Asterisk Master.csv line."""
+    return (f'"","{caller}","6000","from-pstn","""X"" <{caller}>","PJSIP/t","","Dial","","2026-11-21 14:03:12",,'
+            f'"2026-11-21 14:03:30",18,0,"{disposition}","DOCUMENTATION","{uniqueid}",""\n')
+
+
+class Phonelog:
+    """omni-phonelog following tmp/Master.csv, its output in a log file the test can read."""
+
+    def __init__(self, tmp_path, endpoint):
+        self.dir = str(tmp_path)
+        self.csv = os.path.join(self.dir, "Master.csv")
+        self.config = os.path.join(self.dir, "phonelog.yaml")
+        self.log_path = os.path.join(self.dir, "phonelog.log")
+        with open(self.config, "w") as f:
+            f.write(f"router:\n  endpoint: \"{endpoint}\"\n  resend_ms: 500\n"
+                    "spool_dir: spool\npoll_ms: 50\nlog_level: debug\ndefault_country: FR\n"
+                    "phonelog:\n  path: Master.csv\n  start: beginning\n")
+        self.proc = None
+
+    def start(self):
+        check = subprocess.run([os.path.join(BIN, "omni-phonelog"), "--config", self.config, "--check-config"],
+                               capture_output=True, text=True, timeout=30)
+        assert check.returncode == 0, check.stderr
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([os.path.join(BIN, "omni-phonelog"), "--config", self.config],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        return self
+
+    def output(self):
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        """SIGTERM: the connector must exit 0 on its own."""
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=20)
+        self.log.close()
+        assert rc == 0, f"omni-phonelog exited {rc}:\n{self.output()}"
+
+
+def stored(router, id):
+    return router.redis.hgetall(f"omni:msg:{id}")
+
+
+def wait_stored(router, ids, conn):
+    def all_there():
+        assert conn.proc.poll() is None, f"omni-phonelog exited:\n{conn.output()}"
+        return all(router.redis.exists(f"omni:msg:{i}") for i in ids)
+    wait_for(all_there, 20, f"messages {ids}")
+
+
+def test_phonelog_feeds_callbacks_through_rotation_and_restart(router, tmp_path):
+    shutil.copy(FIXTURE, tmp_path / "Master.csv")
+    conn = Phonelog(tmp_path, router.endpoint).start()
+    try:
+        wait_stored(router, CALLBACK_IDS, conn)
+        assert not router.redis.exists("omni:msg:phone:pbx:1763630043.1")  # answered: skipped
+        vm = stored(router, "phone:pbx:1763632920.7")
+        assert vm["identity"] == "phone:+33612345678"  # national number, default_country FR
+        doc = json.loads(vm["json"])
+        assert doc["channel"] == "phone" and doc["meta"]["voicemail"] is True
+        assert doc["from"]["name"] == 'Ana "Nina" Ruiz'
+        assert doc["meta"]["cdr_line"] == 4
+        busy = json.loads(stored(router, "phone:pbx:1763631115.5")["json"])
+        assert busy["from"]["name"] == "Acme, Ltd" and busy["meta"]["outcome"] == "busy"
+
+        with open(tmp_path / "Master.csv", "a") as f:  # a malformed line never stops the feed
+            f.write('"broken\n' + cdr("1763640000.1"))
+        wait_stored(router, ["phone:pbx:1763640000.1"], conn)
+        assert "Master.csv:6: malformed record skipped" in conn.output()
+
+        # Rotation: rename, a new file, and a late line written to the old one.
+        os.rename(tmp_path / "Master.csv", tmp_path / "Master.csv.1")
+        (tmp_path / "Master.csv").write_text(cdr("1763650000.1"))
+        with open(tmp_path / "Master.csv.1", "a") as f:
+            f.write(cdr("1763640000.2"))
+        wait_stored(router, ["phone:pbx:1763640000.2", "phone:pbx:1763650000.1"], conn)
+    finally:
+        conn.stop()
+
+    # Restart: the saved position means nothing is sent twice.
+    messages = router.redis.hget("omni:stats", "messages")
+    with open(tmp_path / "Master.csv", "a") as f:
+        f.write(cdr("1763650000.2", caller="0033 6 12 34 56 78", disposition="BUSY"))
+    conn = Phonelog(tmp_path, router.endpoint).start()
+    try:
+        wait_stored(router, ["phone:pbx:1763650000.2"], conn)
+        assert stored(router, "phone:pbx:1763650000.2")["identity"] == "phone:+33612345678"
+        assert int(router.redis.hget("omni:stats", "messages")) == int(messages) + 1
+        assert router.redis.hget("omni:stats", "duplicates") in (None, "0")
+    finally:
+        conn.stop()
+
+
+def run_example(router, spool, path):
+    r = subprocess.run(["/usr/bin/python3", EXAMPLE, "--endpoint", router.endpoint, "--spool", spool,
+                        "--wait", "30", path], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_python_example_connector(router, tmp_path):
+    spool = str(tmp_path / "pyspool")
+    src = tmp_path / "input.txt"
+    src.write_text("alice\thello from python\nbob\tsecond line\nbob\t" + "x" * 70000 + "\n")
+    out = run_example(router, spool, str(src))
+    acks = [line.split()[1] for line in out.splitlines() if line.startswith("ACK ")]
+    nacks = [line for line in out.splitlines() if line.startswith("NACK ")]
+    assert len(acks) == 2 and len(nacks) == 1 and "text" in nacks[0], out
+    first = stored(router, acks[0])
+    assert first["identity"] == "x-python:alice"
+    assert json.loads(first["json"])["text"] == "hello from python"
+    with open(os.path.join(spool, "dead-letter.jsonl")) as f:
+        dead = [json.loads(line) for line in f]
+    assert len(dead) == 1 and dead[0]["message"]["from"]["id"] == "bob"
+    assert os.path.getsize(os.path.join(spool, "spool.jsonl")) == 0  # all answered: compacted
+
+    # The same file again: the same ids, acknowledged as duplicates, stored once.
+    messages = router.redis.hget("omni:stats", "messages")
+    out = run_example(router, spool, str(src))
+    assert sorted(line.split()[1] for line in out.splitlines() if line.startswith("ACK ")) == sorted(acks)
+    assert router.redis.hget("omni:stats", "messages") == messages

@@ -1,0 +1,301 @@
+/* What a call record means: outcome mapping, E.164 with the default country, voicemail, ids, text, meta. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../../../connectors/phonelog/cdr.h"
+
+static csv_record_t rec;
+static cdr_t cdr;
+static omni_msg_t *msg;
+static char why[512];
+static layout_t ast;
+static cdr_opts_t opts;
+static cdr_where_t where;
+
+/* Fixture lines (fixtures/phonelog/asterisk-Master.sample.csv). */
+static const char *const L_JANE_ANSWERED = "\"\",\"+14155550101\",\"6000\",\"from-pstn\",\"\"\"Jane Roe\"\" <+14155550101>\","
+    "\"PJSIP/trunk-00000001\",\"PJSIP/6000-00000002\",\"Dial\",\"PJSIP/6000,30,t\",\"2026-11-20 09:14:03\","
+    "\"2026-11-20 09:14:09\",\"2026-11-20 09:17:41\",218,212,\"ANSWERED\",\"DOCUMENTATION\",\"1763630043.1\",\"\"";
+static const char *const L_NO_ANSWER = "\"\",\"+14155550102\",\"6000\",\"from-pstn\",\"\"\"+14155550102\"\" <+14155550102>\","
+    "\"PJSIP/trunk-00000003\",\"PJSIP/6000-00000004\",\"Dial\",\"PJSIP/6000,30,t\",\"2026-11-20 09:20:11\",,"
+    "\"2026-11-20 09:20:41\",30,0,\"NO ANSWER\",\"DOCUMENTATION\",\"1763630411.3\",\"\"";
+static const char *const L_ACME_BUSY = "\"\",\"+442079460123\",\"6001\",\"from-pstn\",\"\"\"Acme, Ltd\"\" <+442079460123>\","
+    "\"PJSIP/trunk-00000005\",\"\",\"Dial\",\"PJSIP/6001,30,t\",\"2026-11-20 09:31:55\",,\"2026-11-20 09:31:57\","
+    "2,0,\"BUSY\",\"DOCUMENTATION\",\"1763631115.5\",\"vip\"";
+static const char *const L_ANA_VM = "\"\",\"0612345678\",\"6000\",\"from-pstn\",\"\"\"Ana \"\"\"\"Nina\"\"\"\" Ruiz\"\" "
+    "<0612345678>\",\"PJSIP/trunk-00000007\",\"\",\"VoiceMail\",\"6000@default\",\"2026-11-20 10:02:00\","
+    "\"2026-11-20 10:02:03\",\"2026-11-20 10:03:10\",70,67,\"ANSWERED\",\"DOCUMENTATION\",\"1763632920.7\",\"voicemail\"";
+static const char *const L_FAILED = "\"\",\"+14155550101\",\"6002\",\"from-pstn\",\"\"\"Jane Roe\"\" <+14155550101>\","
+    "\"PJSIP/trunk-00000009\",\"\",\"Dial\",\"PJSIP/6002,30,t\",\"2026-11-20 10:15:40\",,\"2026-11-20 10:15:40\","
+    "0,0,\"FAILED\",\"DOCUMENTATION\",\"1763633740.9\",\"\"";
+
+static int setup(void **state)
+{
+    (void)state;
+    setenv("TZ", "UTC", 1); /* "local" dates in these tests are UTC */
+    tzset();
+    assert_int_equal(layout_init(&ast, "asterisk", NULL, 0, why, sizeof why), 0);
+    memset(&opts, 0, sizeof opts);
+    opts.pbx = "pbx1";
+    opts.default_country = "FR";
+    where = (cdr_where_t){ "/var/log/asterisk/cdr-csv/Master.csv", 7, 1234, 900, "raw", 3 };
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    omni_msg_destroy(&msg);
+    csv_record_free(&rec);
+    return 0;
+}
+
+static int build(const char *line)
+{
+    assert_int_equal(csv_parse(line, strlen(line), &rec, why, sizeof why), 0);
+    assert_int_equal(layout_map(&ast, &rec, &cdr, why, sizeof why), 0);
+    omni_msg_destroy(&msg);
+    return cdr_message(&cdr, &opts, &where, &msg, why, sizeof why);
+}
+
+static const char *meta_s(const char *key)
+{
+    return json_string_value(json_object_get(json_object_get(msg->json, "meta"), key));
+}
+static json_t *meta(const char *key)
+{
+    return json_object_get(json_object_get(msg->json, "meta"), key);
+}
+
+static void outcome_mapping(void **state)
+{
+    (void)state;
+    static const struct { const char *disp, *answer; cdr_outcome_t out; const char *reason; } cases[] = {
+        { "ANSWERED", "", OUTCOME_ANSWERED, "answered" },
+        { "NO ANSWER", "", OUTCOME_MISSED, "no answer" },
+        { "BUSY", "", OUTCOME_BUSY, "line busy" },
+        { "FAILED", "", OUTCOME_FAILED, "call failed" },
+        { "CONGESTION", "", OUTCOME_FAILED, "congestion" },
+        { "UNKNOWN", "", OUTCOME_FAILED, "call failed" },
+        { "NO_ANSWER", "", OUTCOME_MISSED, "no answer" },
+        { "NO_USER_RESPONSE", "", OUTCOME_MISSED, "no answer" },
+        { "ORIGINATOR_CANCEL", "", OUTCOME_MISSED, "caller hung up before an answer" },
+        { "USER_BUSY", "", OUTCOME_BUSY, "line busy" },
+        { "CALL_REJECTED", "", OUTCOME_BUSY, "call rejected" },
+        { "NORMAL_CLEARING", "", OUTCOME_MISSED, "no answer" },
+        { "NORMAL_CLEARING", "2026-11-20 09:14:09", OUTCOME_ANSWERED, "answered" },
+        { "LOSE_RACE", "", OUTCOME_ANSWERED, "answered" },
+        { "NORMAL_TEMPORARY_FAILURE", "", OUTCOME_FAILED, "call failed" },
+        { "SWITCH_CONGESTION", "", OUTCOME_FAILED, "congestion" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cdr_t c = { 0 };
+        c.f[COL_DISPOSITION] = cases[i].disp;
+        c.f[COL_ANSWER] = cases[i].answer;
+        const char *reason;
+        assert_int_equal(cdr_outcome(&c, &reason), cases[i].out);
+        assert_string_equal(reason, cases[i].reason);
+    }
+}
+
+static void missed_call_message(void **state)
+{
+    (void)state;
+    assert_int_equal(build(L_NO_ANSWER), 0);
+    assert_string_equal(msg->id, "phone:pbx1:1763630411.3");
+    assert_string_equal(msg->channel, "phone");
+    assert_string_equal(msg->from_id, "+14155550102");
+    assert_null(msg->from_name); /* the name is only the number again */
+    assert_string_equal(msg->received_at, "2026-11-20T09:20:11.000Z");
+    assert_string_equal(msg->text, "Missed call from +14155550102 at 2026-11-20 09:20:11 (no answer); please call back");
+    assert_string_equal(msg->to, "6000");
+    assert_string_equal(meta_s("disposition"), "NO ANSWER");
+    assert_string_equal(meta_s("outcome"), "missed");
+    assert_true(json_is_true(meta("callback")));
+    assert_true(json_is_false(meta("voicemail")));
+    assert_int_equal(json_integer_value(meta("duration")), 30);
+    assert_int_equal(json_integer_value(meta("billsec")), 0);
+    assert_string_equal(meta_s("dst"), "6000");
+    assert_string_equal(meta_s("uniqueid"), "1763630411.3");
+    assert_string_equal(meta_s("cdr_file"), "/var/log/asterisk/cdr-csv/Master.csv");
+    assert_int_equal(json_integer_value(meta("cdr_line")), 7);
+    assert_string_equal(meta_s("cdr_layout"), "asterisk-18");
+    omni_msg_error_t err;
+    assert_int_equal(omni_msg_validate(msg, NULL, &err), 0);
+}
+
+static void busy_failed_and_names(void **state)
+{
+    (void)state;
+    assert_int_equal(build(L_ACME_BUSY), 0);
+    assert_string_equal(msg->from_id, "+442079460123");
+    assert_string_equal(msg->from_name, "Acme, Ltd");
+    assert_string_equal(msg->text, "Missed call from +442079460123 at 2026-11-20 09:31:55 (line busy); please call back");
+    assert_string_equal(meta_s("outcome"), "busy");
+    assert_string_equal(meta_s("userfield"), "vip");
+    assert_int_equal(build(L_FAILED), 0);
+    assert_string_equal(msg->from_name, "Jane Roe");
+    assert_string_equal(meta_s("outcome"), "failed");
+    assert_string_equal(msg->text, "Missed call from +14155550101 at 2026-11-20 10:15:40 (call failed); please call back");
+}
+
+static void voicemail_and_national_number(void **state)
+{
+    (void)state;
+    assert_int_equal(build(L_ANA_VM), 0); /* answered by VoiceMail: callback work */
+    assert_string_equal(msg->from_id, "+33612345678"); /* 0612345678 read in FR */
+    assert_string_equal(msg->from_name, "Ana \"Nina\" Ruiz");
+    assert_string_equal(msg->text, "Voicemail from +33612345678 at 2026-11-20 10:02:00 (mailbox 6000@default, 67 s); "
+                                   "please call back");
+    assert_true(json_is_true(meta("voicemail")));
+    assert_true(json_is_true(meta("callback")));
+    assert_string_equal(meta_s("mailbox"), "6000@default");
+    assert_string_equal(meta_s("caller_raw"), "0612345678");
+    opts.default_country = "NL";
+    assert_int_equal(build(L_ANA_VM), 0);
+    assert_string_equal(msg->from_id, "+31612345678");
+    opts.default_country = NULL; /* no default country: a national number cannot be read */
+    assert_int_equal(build(L_ANA_VM), -1);
+    assert_null(msg);
+    assert_non_null(strstr(why, "caller \"0612345678\" is not a phone number"));
+}
+
+static void voicemail_by_extension(void **state)
+{
+    (void)state;
+    static const char *const vm[] = { "*97", "6000" };
+    opts.voicemail = vm;
+    opts.n_voicemail = 2;
+    assert_int_equal(build(L_NO_ANSWER), 0); /* dst 6000 is a voicemail extension, but nobody answered */
+    assert_true(json_is_true(meta("voicemail")));
+    assert_string_equal(msg->text, "Missed call from +14155550102 at 2026-11-20 09:20:11 (no answer, sent to voicemail); "
+                                   "please call back");
+    assert_int_equal(build(L_JANE_ANSWERED), 0); /* answered at 6000 = the voicemail extension */
+    assert_string_equal(msg->text, "Voicemail from +14155550101 at 2026-11-20 09:14:03 (212 s); please call back");
+}
+
+static void answered_skip_or_log(void **state)
+{
+    (void)state;
+    assert_int_equal(build(L_JANE_ANSWERED), 1);
+    assert_null(msg);
+    assert_string_equal(why, "answered call");
+    opts.log_answered = true;
+    assert_int_equal(build(L_JANE_ANSWERED), 0);
+    assert_string_equal(msg->text, "Answered call from +14155550101 at 2026-11-20 09:14:03 (212 s)");
+    assert_true(json_is_false(meta("callback")));
+    assert_string_equal(meta_s("outcome"), "answered");
+}
+
+static void withheld_and_garbage_callers(void **state)
+{
+    (void)state;
+    cdr_t c = { 0 };
+    c.f[COL_DISPOSITION] = "NO ANSWER";
+    c.f[COL_SRC] = "anonymous";
+    assert_int_equal(cdr_message(&c, &opts, &where, &msg, why, sizeof why), 1);
+    assert_string_equal(why, "caller withheld (\"anonymous\")");
+    c.f[COL_SRC] = "";
+    c.f[COL_CLID] = "\"Bob\" <+14155550100>"; /* src empty: the number in clid */
+    assert_int_equal(cdr_message(&c, &opts, &where, &msg, why, sizeof why), 0);
+    assert_string_equal(msg->from_id, "+14155550100");
+    assert_string_equal(msg->from_name, "Bob");
+    assert_string_equal(msg->text, "Missed call from +14155550100 at an unknown time (no answer); please call back");
+    omni_msg_destroy(&msg);
+    c.f[COL_SRC] = "sip:abc";
+    assert_int_equal(cdr_message(&c, &opts, &where, &msg, why, sizeof why), -1);
+    assert_non_null(strstr(why, "caller \"sip:abc\" is not a phone number"));
+    c.f[COL_SRC] = "+14155550100";
+    c.f[COL_CLID] = "\"Bj\xf6rn\" <+14155550100>"; /* Latin-1 name: cleaned, the message still valid */
+    assert_int_equal(cdr_message(&c, &opts, &where, &msg, why, sizeof why), 0);
+    assert_string_equal(msg->from_name, "Bj?rn");
+    omni_msg_error_t err;
+    assert_int_equal(omni_msg_validate(msg, NULL, &err), 0);
+}
+
+static void ids_are_stable(void **state)
+{
+    (void)state;
+    cdr_t c = { 0 };
+    c.f[COL_DISPOSITION] = "BUSY";
+    c.f[COL_SRC] = "+14155550100";
+    c.f[COL_UNIQUEID] = "1763630043.1";
+    c.f[COL_SEQUENCE] = "42";
+    assert_int_equal(cdr_message(&c, &opts, &where, &msg, why, sizeof why), 0);
+    assert_string_equal(msg->id, "phone:pbx1:1763630043.1:42"); /* 21-field layout: uniqueid + sequence */
+    omni_msg_destroy(&msg);
+    c.f[COL_UNIQUEID] = NULL; /* no uniqueid: a hash of file, inode, offset and raw line */
+    assert_int_equal(cdr_message(&c, &opts, &where, &msg, why, sizeof why), 0);
+    char first[300];
+    snprintf(first, sizeof first, "%s", msg->id);
+    assert_int_equal(strncmp(first, "phone:pbx1:h", 12), 0);
+    assert_int_equal(strlen(first), 12 + 16);
+    omni_msg_destroy(&msg);
+    assert_int_equal(cdr_message(&c, &opts, &where, &msg, why, sizeof why), 0);
+    assert_string_equal(msg->id, first); /* same record, same place: same id */
+    omni_msg_destroy(&msg);
+    where.offset = 901;
+    assert_int_equal(cdr_message(&c, &opts, &where, &msg, why, sizeof why), 0);
+    assert_string_not_equal(msg->id, first); /* an identical line elsewhere is another call */
+}
+
+static void utc_and_local_dates(void **state)
+{
+    (void)state;
+    setenv("TZ", "Europe/Paris", 1);
+    tzset();
+    assert_int_equal(build(L_NO_ANSWER), 0); /* 09:20:11 in Paris (CET, UTC+1 in November) */
+    assert_string_equal(msg->received_at, "2026-11-20T08:20:11.000Z");
+    assert_non_null(strstr(msg->text, "at 2026-11-20 09:20:11"));
+    opts.utc = true;
+    assert_int_equal(build(L_NO_ANSWER), 0);
+    assert_string_equal(msg->received_at, "2026-11-20T09:20:11.000Z");
+    setenv("TZ", "UTC", 1);
+    tzset();
+}
+
+static void freeswitch_records(void **state)
+{
+    (void)state;
+    layout_t fs;
+    assert_int_equal(layout_init(&fs, "freeswitch", NULL, 0, why, sizeof why), 0);
+    static const char *const line = "\"Jane Roe\",\"4155550101\",\"6000\",\"default\",\"2026-11-20 09:14:03\",\"\","
+        "\"2026-11-20 09:14:33\",\"30\",\"0\",\"ORIGINATOR_CANCEL\",\"5b1e-uuid\",\"\",\"\",\"PCMU\",\"PCMU\"";
+    assert_int_equal(csv_parse(line, strlen(line), &rec, why, sizeof why), 0);
+    assert_int_equal(layout_map(&fs, &rec, &cdr, why, sizeof why), 0);
+    opts.default_country = "US";
+    assert_int_equal(cdr_message(&cdr, &opts, &where, &msg, why, sizeof why), 0);
+    assert_string_equal(msg->id, "phone:pbx1:5b1e-uuid");
+    assert_string_equal(msg->from_id, "+14155550101");
+    assert_string_equal(msg->from_name, "Jane Roe");
+    assert_string_equal(msg->text, "Missed call from +14155550101 at 2026-11-20 09:14:03 (caller hung up before an "
+                                   "answer); please call back");
+    assert_string_equal(meta_s("disposition"), "ORIGINATOR_CANCEL");
+    assert_int_equal(json_integer_value(meta("duration")), 30); /* quoted numbers still become integers */
+    assert_string_equal(meta_s("cdr_layout"), "freeswitch");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(outcome_mapping, setup, teardown),
+        cmocka_unit_test_setup_teardown(missed_call_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(busy_failed_and_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(voicemail_and_national_number, setup, teardown),
+        cmocka_unit_test_setup_teardown(voicemail_by_extension, setup, teardown),
+        cmocka_unit_test_setup_teardown(answered_skip_or_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(withheld_and_garbage_callers, setup, teardown),
+        cmocka_unit_test_setup_teardown(ids_are_stable, setup, teardown),
+        cmocka_unit_test_setup_teardown(utc_and_local_dates, setup, teardown),
+        cmocka_unit_test_setup_teardown(freeswitch_records, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,411 @@
+/* The phone-log feed end to end without a router: plog_t reads a real file in a temp directory and hands
+ * messages to a fake spool. Rotation, truncation, partial lines, malformed lines, saved positions. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../../connectors/phonelog/follow.h"
+#include "../../../connectors/phonelog/phonelog.h"
+#include "omni/util.h"
+
+#define MAX_SEEN 64
+
+typedef struct sink {
+    char *ids[MAX_SEEN];
+    long lines[MAX_SEEN];  /* meta.cdr_line */
+    int n;
+    int accept_max;        /* submit answers EAGAIN after this many (-1: never) */
+    bool commit_fails;
+    int commits;
+} sink_t;
+
+static sink_t sink;
+static char dir[64], path[128];
+static plog_t *p;
+static const char *country = "US";
+
+static int fake_submit(void *user, const omni_msg_t *msg)
+{
+    sink_t *s = user;
+    if (s->accept_max >= 0 && s->n >= s->accept_max) {
+        errno = EAGAIN;
+        return -1;
+    }
+    assert_true(s->n < MAX_SEEN);
+    s->ids[s->n] = omni_strdup(msg->id);
+    s->lines[s->n] = (long)json_integer_value(json_object_get(json_object_get(msg->json, "meta"), "cdr_line"));
+    s->n++;
+    return 0;
+}
+
+static int fake_commit(void *user)
+{
+    sink_t *s = user;
+    s->commits++;
+    if (s->commit_fails) {
+        errno = EIO;
+        return -1;
+    }
+    return 0;
+}
+
+/* An 18-field missed call whose uniqueid is "u<n>" and caller +1415555<n>. */
+static char *rec_line(int n)
+{
+    static char buf[512];
+    snprintf(buf, sizeof buf, "\"\",\"+1415555%04d\",\"6000\",\"from-pstn\",\"\",\"PJSIP/t\",\"\",\"Dial\",\"\","
+             "\"2026-11-20 09:20:11\",,\"2026-11-20 09:20:41\",30,0,\"NO ANSWER\",\"DOCUMENTATION\",\"u%d\",\"\"\n", n, n);
+    return buf;
+}
+
+static void put(const char *file, const char *mode, const char *text)
+{
+    FILE *f = fopen(file, mode);
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static plog_t *make(bool start_at_end)
+{
+    plog_opts_t o = { 0 };
+    char why[256];
+    assert_int_equal(layout_init(&o.layout, "asterisk", NULL, 0, why, sizeof why), 0);
+    o.path = path;
+    o.state_dir = dir;
+    o.cdr.pbx = "p";
+    o.cdr.default_country = country;
+    o.start_at_end = start_at_end;
+    o.max_batch = 100;
+    o.submit = fake_submit;
+    o.commit = fake_commit;
+    o.user = &sink;
+    char err[256];
+    plog_t *r = plog_new(&o, err, sizeof err);
+    assert_non_null(r);
+    return r;
+}
+
+/* Polls until the sink holds want messages, at most max_polls times (no clocks: polls are synchronous). */
+static void poll_until(int want, int max_polls)
+{
+    for (int i = 0; i < max_polls && sink.n < want; i++) {
+        bool more;
+        assert_int_equal(plog_poll(p, &more), 0);
+    }
+    assert_int_equal(sink.n, want);
+}
+
+static void poll_once(int rc_want)
+{
+    bool more;
+    assert_int_equal(plog_poll(p, &more), rc_want);
+}
+
+static void expect_ids(const int *want, int n)
+{
+    assert_int_equal(sink.n, n);
+    for (int i = 0; i < n; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "phone:p:u%d", want[i]);
+        assert_string_equal(sink.ids[i], id);
+    }
+}
+
+/* stderr captured into a file while a test looks for a warning. */
+static int saved_err = -1;
+static char errfile[160];
+static void capture_begin(void)
+{
+    snprintf(errfile, sizeof errfile, "%s/stderr.txt", dir);
+    int fd = open(errfile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    saved_err = dup(2);
+    dup2(fd, 2);
+    close(fd);
+}
+static char *capture_end(void)
+{
+    dup2(saved_err, 2);
+    close(saved_err);
+    FILE *f = fopen(errfile, "r");
+    static char text[8192];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    setenv("TZ", "UTC", 1);
+    snprintf(dir, sizeof dir, "/tmp/omni-plog-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/Master.csv", dir);
+    memset(&sink, 0, sizeof sink);
+    sink.accept_max = -1;
+    p = NULL;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    plog_destroy(&p);
+    for (int i = 0; i < sink.n; i++)
+        free(sink.ids[i]);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    return 0;
+}
+
+static void fixture_with_malformed_lines(void **state)
+{
+    (void)state;
+    FILE *in = fopen("tests/unit/phonelog/fixtures/asterisk-Master.sample.csv", "r");
+    assert_non_null(in);
+    char text[8192] = "", line[2048];
+    int n = 0;
+    while (fgets(line, sizeof line, in) != NULL) {
+        strcat(text, line);
+        if (++n == 2)
+            strcat(text, "\"broken,\"x\n\n\"a\",\"b\",\"c\"\n"); /* lines 3 and 5 are bad, 4 is blank */
+    }
+    fclose(in);
+    put(path, "w", text);
+    country = "FR"; /* the voicemail's caller, 0612345678, is a French mobile number */
+    p = make(false);
+    country = "US";
+    capture_begin();
+    bool more;
+    int rc = plog_poll(p, &more);
+    char *err = capture_end();
+    assert_int_equal(rc, 0);
+    /* Jane answered (skipped); no-answer, busy, voicemail and failed are callback work. */
+    static const char *const ids[] = { "phone:p:1763630411.3", "phone:p:1763631115.5", "phone:p:1763632920.7",
+                                       "phone:p:1763633740.9" };
+    static const long lines[] = { 2, 6, 7, 8 };
+    assert_int_equal(sink.n, 4);
+    for (int i = 0; i < 4; i++) {
+        assert_string_equal(sink.ids[i], ids[i]);
+        assert_int_equal(sink.lines[i], lines[i]);
+    }
+    plog_stats_t st;
+    plog_stats(p, &st);
+    assert_int_equal(st.lines, 8);
+    assert_int_equal(st.malformed, 2);
+    assert_int_equal(st.messages, 4);
+    assert_int_equal(st.skipped, 2); /* the blank line and the answered call */
+    assert_non_null(strstr(err, "Master.csv:3: malformed record skipped: text after the closing quote at column 10"));
+    assert_non_null(strstr(err, "Master.csv:5: malformed record skipped: 3 fields; Asterisk layouts have 16, 17, 18 or 21"));
+}
+
+static void partial_line_waits_for_its_newline(void **state)
+{
+    (void)state;
+    char l2[512];
+    snprintf(l2, sizeof l2, "%s", rec_line(2));
+    put(path, "w", rec_line(1));
+    put(path, "a", "\"\",\"+14155550002\",\"6000\""); /* the writer is mid-line */
+    p = make(false);
+    poll_until(1, 1);
+    poll_once(0);
+    assert_int_equal(sink.n, 1);
+    l2[strlen(l2) - 1] = '\0';
+    put(path, "a", l2 + strlen("\"\",\"+14155550002\",\"6000\""));
+    put(path, "a", "\r\n"); /* CRLF ends a line too */
+    poll_until(2, 1);
+    static const int want[] = { 1, 2 };
+    expect_ids(want, 2);
+}
+
+static void rotation_rename_and_new_file(void **state)
+{
+    (void)state;
+    char text[2048] = "";
+    strcat(text, rec_line(1));
+    strcat(text, rec_line(2));
+    put(path, "w", text);
+    p = make(false);
+    poll_until(2, 1);
+    char old[160];
+    snprintf(old, sizeof old, "%s.1", path);
+    assert_int_equal(rename(path, old), 0);
+    put(path, "w", rec_line(4));  /* the new file */
+    put(old, "a", rec_line(3));   /* a late write to the old one: still read */
+    put(old, "a", "\"\",\"+1415"); /* and a last line that never gets its newline */
+    capture_begin();
+    for (int i = 0; i < 4 && sink.n < 4; i++)
+        poll_once(0);
+    char *err = capture_end();
+    static const int want[] = { 1, 2, 3, 4 };
+    expect_ids(want, 4);
+    assert_non_null(strstr(err, "rotated"));
+    assert_non_null(strstr(err, "line 4 of the rotated file has no newline: dropped (9 bytes)"));
+    assert_int_equal(sink.lines[3], 1); /* line numbers start again in the new file */
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    char *saved = NULL;
+    assert_int_equal(omni_state_read(dir, "phonelog.offset", &saved, NULL), 0);
+    char expect[64];
+    snprintf(expect, sizeof expect, "v1 %llu %zu 1 ", (unsigned long long)st.st_ino, strlen(rec_line(4)));
+    assert_int_equal(strncmp(saved, expect, strlen(expect)), 0);
+    free(saved);
+    put(path, "a", rec_line(5));
+    poll_until(5, 1);
+    poll_once(0);
+    assert_int_equal(sink.n, 5); /* nothing twice */
+}
+
+static void truncation_and_rewrite_in_place(void **state)
+{
+    (void)state;
+    char text[4096] = "";
+    for (int i = 1; i <= 3; i++)
+        strcat(text, rec_line(i));
+    put(path, "w", text);
+    p = make(false);
+    poll_until(3, 1);
+    put(path, "w", rec_line(4)); /* truncated (copytruncate), then one new record */
+    poll_until(4, 1);
+    text[0] = '\0';
+    for (int i = 5; i <= 8; i++)
+        strcat(text, rec_line(i));
+    put(path, "w", text); /* rewritten: longer than the position, other first bytes */
+    poll_until(8, 1);
+    static const int want[] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+    expect_ids(want, 8);
+}
+
+static void resume_without_duplicates(void **state)
+{
+    (void)state;
+    char text[2048] = "";
+    strcat(text, rec_line(1));
+    strcat(text, rec_line(2));
+    put(path, "w", text);
+    p = make(false);
+    poll_until(2, 1);
+    plog_destroy(&p); /* a restart */
+    put(path, "a", rec_line(3));
+    p = make(false);
+    poll_until(3, 1);
+    poll_once(0);
+    static const int want[] = { 1, 2, 3 };
+    expect_ids(want, 3);
+    assert_int_equal(sink.lines[2], 3);
+    plog_destroy(&p);
+    /* While it was down the file was replaced by a new one (new inode): read from its start. */
+    char tmp[160];
+    snprintf(tmp, sizeof tmp, "%s.new", path);
+    put(tmp, "w", rec_line(9));
+    assert_int_equal(rename(tmp, path), 0);
+    p = make(false);
+    poll_until(4, 1);
+    assert_string_equal(sink.ids[3], "phone:p:u9");
+}
+
+static void start_at_end_skips_history(void **state)
+{
+    (void)state;
+    char text[2048] = "";
+    strcat(text, rec_line(1));
+    strcat(text, rec_line(2));
+    strcat(text, "\"\",\"+1"); /* an unfinished line is not history yet */
+    put(path, "w", text);
+    p = make(true);
+    poll_once(0);
+    assert_int_equal(sink.n, 0);
+    put(path, "a", rec_line(3) + 6);
+    poll_until(1, 1);
+    assert_string_equal(sink.ids[0], "phone:p:u3");
+    assert_int_equal(sink.lines[0], 3);
+}
+
+static void failed_commit_reads_again(void **state)
+{
+    (void)state;
+    char text[2048] = "";
+    strcat(text, rec_line(1));
+    strcat(text, rec_line(2));
+    put(path, "w", text);
+    p = make(false);
+    sink.commit_fails = true;
+    poll_once(-1);
+    assert_int_equal(sink.n, 2);
+    char *saved = NULL;
+    assert_int_equal(omni_state_read(dir, "phonelog.offset", &saved, NULL), 1); /* nothing acknowledged */
+    sink.commit_fails = false;
+    poll_once(0);
+    poll_once(0);
+    static const int want[] = { 1, 2, 1, 2 }; /* the same ids again: the spool and router deduplicate */
+    expect_ids(want, 4);
+}
+
+static void full_spool_stops_before_the_line(void **state)
+{
+    (void)state;
+    char text[2048] = "";
+    for (int i = 1; i <= 3; i++)
+        strcat(text, rec_line(i));
+    put(path, "w", text);
+    p = make(false);
+    sink.accept_max = 1;
+    poll_once(0); /* EAGAIN is back-pressure, not a failure */
+    assert_int_equal(sink.n, 1);
+    sink.accept_max = -1;
+    poll_until(3, 1);
+    static const int want[] = { 1, 2, 3 };
+    expect_ids(want, 3);
+}
+
+static void long_line_skipped_and_missing_file(void **state)
+{
+    (void)state;
+    p = make(false);
+    poll_once(0); /* no file yet: waiting is not an error */
+    assert_int_equal(sink.n, 0);
+    char *big = omni_malloc(FOLLOW_LINE_MAX + 100);
+    memset(big, 'x', FOLLOW_LINE_MAX + 98);
+    big[FOLLOW_LINE_MAX + 98] = '\n';
+    big[FOLLOW_LINE_MAX + 99] = '\0';
+    put(path, "w", big);
+    free(big);
+    put(path, "a", rec_line(1));
+    capture_begin();
+    bool more;
+    int rc = plog_poll(p, &more);
+    char *err = capture_end();
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(err, "line 1 is longer than 65536 bytes: skipped"));
+    assert_int_equal(sink.n, 1);
+    assert_int_equal(sink.lines[0], 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(fixture_with_malformed_lines, setup, teardown),
+        cmocka_unit_test_setup_teardown(partial_line_waits_for_its_newline, setup, teardown),
+        cmocka_unit_test_setup_teardown(rotation_rename_and_new_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(truncation_and_rewrite_in_place, setup, teardown),
+        cmocka_unit_test_setup_teardown(resume_without_duplicates, setup, teardown),
+        cmocka_unit_test_setup_teardown(start_at_end_skips_history, setup, teardown),
+        cmocka_unit_test_setup_teardown(failed_commit_reads_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(full_spool_stops_before_the_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(long_line_skipped_and_missing_file, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,220 @@
+/* The connector runtime's command line, config checking and state files, through the template's keys. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../../connectors/template/template.h"
+#include "omni/util.h"
+
+static char dir[64], cfg[128], out[16384];
+
+static void put(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Runs omni_connector_new with argv (NULL-terminated), its stderr and stdout captured into out. */
+static omni_connector_t *run_new(int *status, char **argv)
+{
+    int argc = 0;
+    while (argv[argc] != NULL)
+        argc++;
+    char file[128];
+    snprintf(file, sizeof file, "%s/out.txt", dir);
+    int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0600), e = dup(2), o = dup(1);
+    fflush(stdout);
+    dup2(fd, 2);
+    dup2(fd, 1);
+    close(fd);
+    omni_connector_t *c = omni_connector_new(&template_connector, argc, argv, status);
+    fflush(stdout);
+    dup2(e, 2);
+    dup2(o, 1);
+    close(e);
+    close(o);
+    FILE *f = fopen(file, "r");
+    size_t n = fread(out, 1, sizeof out - 1, f);
+    out[n] = '\0';
+    fclose(f);
+    return c;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/omni-rt-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(cfg, sizeof cfg, "%s/c.yaml", dir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    return 0;
+}
+
+static void config_errors_name_file_line_column(void **state)
+{
+    (void)state;
+    put(cfg, "poll_ms: 5\n"
+             "router:\n"
+             "  endpoint: [a, b]\n"
+             "  resend: 10\n"
+             "log_level: loud\n"
+             "max_spooled: many\n"
+             "template:\n"
+             "  path: in.txt\n"
+             "  path: again.txt\n"
+             "  max_batch: 1000000\n");
+    int status = -1;
+    char *argv[] = { "omni-template", "--config", cfg, "--check-config", NULL };
+    assert_null(run_new(&status, argv));
+    assert_int_equal(status, 1);
+    char want[256];
+    static const char *const errs[] = {
+        "c.yaml:1:10: poll_ms: 5 is below the minimum 10",
+        "c.yaml:3:13: router.endpoint: expected a string, got a list",
+        "c.yaml:4:3: router.resend: unknown key",
+        "c.yaml:5:12: log_level: \"loud\" is not one of debug|info|warn|error",
+        "c.yaml:6:14: max_spooled: \"many\" is not an integer",
+        "c.yaml:9:3: template.path: duplicate key",
+        "c.yaml:10:14: template.max_batch: 1000000 is above the maximum 100000",
+    };
+    for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
+        snprintf(want, sizeof want, "%s/%s", dir, errs[i]);
+        if (strstr(out, want) == NULL)
+            fail_msg("missing \"%s\" in:\n%s", want, out);
+    }
+    put(cfg, "template:\n  path: [unclosed\n");
+    assert_null(run_new(&status, argv));
+    assert_int_equal(status, 1);
+    snprintf(want, sizeof want, "%s/c.yaml:3:1: ", dir); /* libyaml's own position */
+    assert_non_null(strstr(out, want));
+}
+
+static void required_key_and_overrides(void **state)
+{
+    (void)state;
+    put(cfg, "poll_ms: 100\n");
+    int status = -1;
+    char *argv[] = { "omni-template", "--config", cfg, "--check-config", NULL };
+    assert_null(run_new(&status, argv));
+    assert_int_equal(status, 1);
+    assert_non_null(strstr(out, "c.yaml: template.path: missing (required)"));
+    char *argv2[] = { "omni-template", "--config", cfg, "-D", "template.path=x.txt", "-Dnope=1",
+                      "-D", "poll_ms=abc", "--check-config", NULL };
+    assert_null(run_new(&status, argv2));
+    assert_int_equal(status, 1);
+    assert_non_null(strstr(out, "command line:2: nope: unknown key"));
+    assert_non_null(strstr(out, "command line:3: poll_ms: \"abc\" is not an integer"));
+    char *argv3[] = { "omni-template", "--config", cfg, "-D", "template.path=x.txt", "--check-config", NULL };
+    assert_null(run_new(&status, argv3));
+    assert_int_equal(status, 0);
+    assert_non_null(strstr(out, "config OK"));
+}
+
+static void values_defaults_and_paths(void **state)
+{
+    (void)state;
+    char yaml[512];
+    snprintf(yaml, sizeof yaml, "router:\n  endpoint: ipc://%s/r.sock\nspool_dir: sp\ndefault_country: fr\n"
+             "template:\n  path: in.txt\n  sender: ~\n", dir);
+    put(cfg, yaml);
+    int status = -1;
+    char *argv[] = { "omni-template", "--config", cfg, "-D", "template.max_batch=7", "-D", "poll_ms=50", NULL };
+    omni_connector_t *c = run_new(&status, argv);
+    assert_non_null(c);
+    assert_int_equal(status, 0);
+    char want[160];
+    snprintf(want, sizeof want, "%s/in.txt", dir); /* relative to the config file */
+    assert_string_equal(omni_connector_cfg_str(c, "path"), want);
+    assert_string_equal(omni_connector_cfg_str(c, "sender"), "template-user"); /* null: the default */
+    assert_int_equal(omni_connector_cfg_int(c, "max_batch"), 7);
+    assert_int_equal(omni_connector_poll_ms(c), 50);
+    assert_string_equal(omni_connector_default_country(c), "FR");
+    snprintf(want, sizeof want, "%s/sp", dir);
+    assert_string_equal(omni_connector_state_dir(c), want); /* state_dir defaults to spool_dir */
+    assert_string_equal(omni_connector_name(c), "template");
+    assert_string_equal(omni_connector_channel(c), "x-template");
+    struct stat st;
+    assert_int_equal(stat(want, &st), 0);
+    omni_connector_destroy(&c);
+    assert_null(c);
+}
+
+static void help_and_usage(void **state)
+{
+    (void)state;
+    int status = -1;
+    char *help[] = { "omni-template", "--help", NULL };
+    assert_null(run_new(&status, help));
+    assert_int_equal(status, 0);
+    assert_non_null(strstr(out, "usage: omni-template"));
+    assert_non_null(strstr(out, "template.max_batch"));
+    char *bad[] = { "omni-template", "--frobnicate", NULL };
+    assert_null(run_new(&status, bad));
+    assert_int_equal(status, 2);
+    char *missing[] = { "omni-template", "--config", NULL };
+    assert_null(run_new(&status, missing));
+    assert_int_equal(status, 2);
+}
+
+static void state_files(void **state)
+{
+    (void)state;
+    char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(omni_state_read(dir, "s", &data, &len), 1);
+    assert_null(data);
+    assert_int_equal(omni_state_write(dir, "s", "one", 3), 0);
+    assert_int_equal(omni_state_write(dir, "s", "second", 6), 0);
+    assert_int_equal(omni_state_read(dir, "s", &data, &len), 0);
+    assert_int_equal(len, 6);
+    assert_string_equal(data, "second");
+    free(data);
+    char tmp[128];
+    snprintf(tmp, sizeof tmp, "%s/.s.tmp", dir);
+    assert_int_equal(access(tmp, F_OK), -1); /* renamed away */
+    errno = 0;
+    assert_int_equal(omni_state_write(dir, "a/b", "x", 1), -1);
+    assert_int_equal(errno, EINVAL);
+    char *big = omni_calloc(1, OMNI_STATE_MAX + 1);
+    assert_int_equal(omni_state_write(dir, "big", big, OMNI_STATE_MAX + 1), -1);
+    assert_int_equal(errno, EFBIG);
+    snprintf(tmp, sizeof tmp, "%s/big", dir);
+    FILE *f = fopen(tmp, "w");
+    fwrite(big, 1, OMNI_STATE_MAX + 1, f);
+    fclose(f);
+    free(big);
+    assert_int_equal(omni_state_read(dir, "big", &data, &len), -1);
+    assert_int_equal(errno, EFBIG);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(config_errors_name_file_line_column, setup, teardown),
+        cmocka_unit_test_setup_teardown(required_key_and_overrides, setup, teardown),
+        cmocka_unit_test_setup_teardown(values_defaults_and_paths, setup, teardown),
+        cmocka_unit_test_setup_teardown(help_and_usage, setup, teardown),
+        cmocka_unit_test_setup_teardown(state_files, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
