@@ -13,6 +13,7 @@
 #include "omni/message.h"
 #include "omni/protocol.h"
 #include "omni/util.h"
+#include "clock.h"
 #include "peers.h"
 
 #define MAX_FRAMES 8   /* more than any OMNI/1 message has; the rest is drained and refused */
@@ -26,6 +27,8 @@ struct ingest {
     peers_t peers;
     ingest_stats_t stats;
     size_t inflight;
+    ingest_opened_fn *on_opened;
+    void *opened_data;
 };
 
 /* One message waiting for Redis. */
@@ -34,8 +37,15 @@ typedef struct pending {
     size_t peer_len;
     unsigned char peer[PEER_ID_MAX];
     char id[OMNI_MSG_ID_MAX + 1];
-    char identity[OMNI_IDENTITY_MAX]; /* for the log line */
+    char identity[OMNI_IDENTITY_MAX];
+    omni_msg_t *msg; /* owned: kept for routing the conversation it may open */
 } pending_t;
+
+static void pending_free(pending_t *p)
+{
+    omni_msg_destroy(&p->msg);
+    free(p);
+}
 
 /* --- replies --- */
 
@@ -104,7 +114,7 @@ static void on_stored(store_t *store, redisReply *r, void *data)
             omni_warn("ingest: message %s: store answered %s", p->id,
                       r->type == REDIS_REPLY_ERROR ? r->str : "an unexpected reply");
         send_busy(in, p->peer, p->peer_len, p->id);
-        free(p);
+        pending_free(p);
         return;
     }
     long long stored = r->element[0]->integer;
@@ -122,7 +132,12 @@ static void on_stored(store_t *store, redisReply *r, void *data)
         omni_info("duplicate %s: already stored in conversation %s; acknowledged again", p->id, conv);
     }
     send_ack(in, p->peer, p->peer_len, p->id);
-    free(p);
+    /* ACKed first: the message is durable whatever routing does; an unrouted conversation is picked up again */
+    if (stored && r->element[3]->integer && in->on_opened && r->elements >= 8)
+        in->on_opened(in->opened_data, conv, p->msg, p->identity, (long)r->element[5]->integer,
+                      r->element[6]->type == REDIS_REPLY_STRING ? r->element[6]->str : "",
+                      r->element[7]->type == REDIS_REPLY_STRING ? r->element[7]->str : "");
+    pending_free(p);
 }
 
 /* --- decoding --- */
@@ -170,26 +185,36 @@ static void handle_msg(ingest_t *in, const unsigned char *peer, size_t peer_len,
         omni_msg_destroy(&msg);
         return;
     }
-    pending_t *p = omni_malloc(sizeof *p);
+    pending_t *p = omni_calloc(1, sizeof *p);
     p->ingest = in;
     p->peer_len = peer_len;
     memcpy(p->peer, peer, peer_len);
     snprintf(p->id, sizeof p->id, "%s", msg->id);
     snprintf(p->identity, sizeof p->identity, "%s", ident);
     char now[24];
-    snprintf(now, sizeof now, "%lld", (long long)omni_wall_ms());
+    snprintf(now, sizeof now, "%lld", (long long)clock_now());
     const char *argv[] = { in->cfg->redis.key_prefix, msg->id, ident, msg->channel, msg->received_at, buf, now,
-                           in->cfg->conversations.default_queue };
+                           in->cfg->conversations.default_queue, in->on_opened ? "1" : "0" };
     size_t argl[] = { strlen(argv[0]), strlen(argv[1]), strlen(argv[2]), strlen(argv[3]), strlen(argv[4]), len,
-                      strlen(now), strlen(argv[7]) };
-    if (store_script(in->store, "ingest", 8, argv, argl, on_stored, p) != 0) {
+                      strlen(now), strlen(argv[7]), 1 };
+    if (store_script(in->store, "ingest", 9, argv, argl, on_stored, p) != 0) {
         send_busy(in, peer, peer_len, msg->id);
+        omni_msg_destroy(&msg);
         free(p);
-    } else {
-        in->inflight++;
-        omni_debug("message %s from %s: handed to redis", p->id, p->identity);
+        return;
     }
-    omni_msg_destroy(&msg);
+    in->inflight++;
+    omni_debug("message %s from %s: handed to redis", p->id, p->identity);
+    if (in->on_opened)
+        p->msg = msg; /* kept until the answer: it may have opened a conversation to route */
+    else
+        omni_msg_destroy(&msg);
+}
+
+void ingest_on_opened(ingest_t *in, ingest_opened_fn *fn, void *data)
+{
+    in->on_opened = fn;
+    in->opened_data = data;
 }
 
 static int frame_is(zmq_msg_t *f, const char *s)

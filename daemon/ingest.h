@@ -7,6 +7,7 @@
 #define OMNI_DAEMON_INGEST_H
 
 #include "config.h"
+#include "omni/message.h"
 #include "loop.h"
 #include "store.h"
 
@@ -22,6 +23,13 @@ ingest_t *ingest_new(void *zctx, loop_t *loop, store_t *store, const router_conf
                      size_t errsz);
 /* Closes the socket (outstanding store callbacks must have run: destroy the store first), frees, NULLs. */
 void ingest_destroy(ingest_t **ingest);
+
+/* Called when a stored message opened a new conversation, with the message (borrowed for the call), its
+ * identity key, and what ingest.lua said of the customer. Setting it also makes ingest mark new
+ * conversations unrouted until the callback's decision is committed. */
+typedef void ingest_opened_fn(void *data, const char *conversation, const omni_msg_t *msg, const char *identity,
+                              long conversations, const char *tier, const char *last_owner);
+void ingest_on_opened(ingest_t *ingest, ingest_opened_fn *fn, void *data);
 
 /* From the cron tick: forgets expired peer bans. */
 void ingest_tick(ingest_t *ingest);

@@ -72,14 +72,18 @@ local function regroup(seeds, now)
     local queue = redis.call('HGET', ck, 'queue')
     if not heads[side] then
       heads[side] = cv
-      redis.call('HSET', ck, 'status', 'open')
+      -- reopened by an unlink: it is routed again (an owner it kept stays with it)
+      local was = redis.call('HGET', ck, 'status')
+      if was == 'merged' then redis.call('HSET', ck, 'status', 'open') end
       redis.call('HDEL', ck, 'merged_into')
       redis.call('HSET', k('customer', side), 'open_conversation', cv)
       redis.call('ZADD', k('queue', queue), 'NX', redis.call('HGET', ck, 'opened_at'), cv)
     else
+      release(cv) -- its owner's capacity goes back: the work continues in the open conversation
       redis.call('HSET', ck, 'status', 'merged', 'merged_into', heads[side])
       redis.call('SADD', k('conversation', heads[side], 'merged'), cv)
       redis.call('ZREM', k('queue', queue), cv)
+      redis.call('ZREM', k('unrouted'), cv)
     end
   end
   -- Messages follow the identity they came from.

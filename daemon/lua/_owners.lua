@@ -1,0 +1,173 @@
+-- Owners, capacity, queues: the live half of routing. A plan (built in C by route.c) lists each target
+-- team with the agents that could take the work by skills, language and channel; these functions check
+-- presence, load, contract caps, quotas, queue length and predicted wait, and commit one decision. Being
+-- inside one script call is what keeps capacity from ever being exceeded, even with several routers.
+
+local function agent_key(id) return k('agent', id) end
+
+-- Gives back what an owner held for a conversation. Safe to call when there is no owner.
+local function release(cv)
+  local ck = k('conversation', cv)
+  local owner, team, ch = unpack(redis.call('HMGET', ck, 'owner', 'team', 'channel_kind'))
+  if owner then
+    local kind, id = owner:match('^(%a+):(.+)$')
+    if kind == 'agent' then
+      redis.call('HINCRBY', agent_key(id), 'load:' .. (ch or 'other'), -1)
+      redis.call('HINCRBY', agent_key(id), 'load', -1)
+      redis.call('SREM', k('agent', id, 'conversations'), cv)
+    end
+    if team then
+      redis.call('HINCRBY', k('team', team), 'load', -1)
+      redis.call('SREM', k('team', team, 'conversations'), cv)
+    end
+    redis.call('HSET', ck, 'previous_owner', owner)
+    redis.call('HDEL', ck, 'owner', 'team', 'assigned_at')
+  end
+  local qteam, qprio = unpack(redis.call('HMGET', ck, 'queued_on', 'queued_prio'))
+  if qteam then
+    redis.call('ZREM', k('queue', qteam, 'p' .. qprio), cv)
+    redis.call('HDEL', ck, 'queued_on', 'queued_prio')
+  end
+  redis.call('ZREM', k('timers'), cv)
+end
+
+local function queue_length(team)
+  local n = 0
+  for p = 1, 4 do n = n + redis.call('ZCARD', k('queue', team, 'p' .. p)) end
+  return n
+end
+
+local function available(id) return (redis.call('HGET', agent_key(id), 'presence') or 'available') == 'available' end
+
+-- The next instant something must happen to a conversation: its target's timeout, its escalation, its
+-- SLA due time. Kept in one sorted set the cron tick reads (due.lua).
+local function schedule(cv, now)
+  local ck = k('conversation', cv)
+  local f = redis.call('HMGET', ck, 'timeout_at', 'escalate_at', 'due', 'escalated', 'breached', 'first_response_at')
+  if f[6] then redis.call('ZREM', k('timers'), cv); return end
+  local next = nil
+  local function consider(t) t = tonumber(t); if t and t > 0 and (not next or t < next) then next = t end end
+  consider(f[1])
+  if not f[4] then consider(f[2]) end
+  if not f[5] then consider(f[3]) end
+  if next then redis.call('ZADD', k('timers'), next, cv) else redis.call('ZREM', k('timers'), cv) end
+end
+
+-- Picks one of a target's agents, or nil; skipped gets the reason each other agent was passed over.
+local function pick_agent(t, plan, skipped)
+  local ch, best, best_key = plan.channel, nil, nil
+  local rr = tonumber(redis.call('HGET', k('team', t.team), 'rr') or '0')
+  for i, id in ipairs(t.agents) do
+    local a = redis.call('HMGET', agent_key(id), 'presence', 'load:' .. ch, 'load', 'last_assigned_at')
+    local presence, load = a[1] or 'available', tonumber(a[2] or '0')
+    if presence ~= 'available' then
+      skipped[id] = presence
+    elseif load >= t.cap[id] then
+      skipped[id] = 'at capacity (' .. load .. '/' .. t.cap[id] .. ' ' .. ch .. ')'
+    else
+      local key
+      if plan.prefer == id then key = -1e18                                   -- the customer's previous owner
+      elseif t.strategy == 'round-robin' then key = (i - rr - 1) % #t.agents  -- next after the last one chosen
+      elseif t.strategy == 'longest-idle' then key = tonumber(a[4] or '0')
+      else key = tonumber(a[3] or '0') * 1000 / t.cap[id] end                 -- least loaded, relative to capacity
+      if not best or key < best_key then best, best_key = id, key end
+    end
+  end
+  return best
+end
+
+-- The first of the plan's targets that can take the work now: returns target, owner ("agent:ID" or
+-- "team:NAME") or nil, and what was tried (for the decision record). Changes nothing.
+local function find_owner(plan, days)
+  local tried = {}
+  for _, t in ipairs(plan.targets) do
+    local why, owner = nil, nil
+    local qlen = queue_length(t.team)
+    local load = tonumber(redis.call('HGET', k('team', t.team), 'load') or '0')
+    local day = (days and days[t.team]) or t.day
+    if t.queue_below > 0 and qlen >= t.queue_below then
+      why = 'queue ' .. qlen .. ' >= ' .. t.queue_below
+    end
+    if not why and t.wait_below > 0 and not t.team_level then
+      local n = 0
+      for _, id in ipairs(t.agents) do if available(id) then n = n + 1 end end
+      local wait = math.floor(qlen * t.handle_time / math.max(1, n))
+      if wait >= t.wait_below then
+        why = 'predicted wait ' .. math.floor(wait / 1000) .. ' s >= ' .. math.floor(t.wait_below / 1000) .. ' s'
+      end
+    end
+    if not why and t.max_concurrent > 0 and load >= t.max_concurrent then
+      why = 'contract: ' .. load .. ' of ' .. t.max_concurrent .. ' concurrent'
+    end
+    if not why and t.quota > 0 and tonumber(redis.call('GET', k('team', t.team, 'quota', day)) or '0') >= t.quota then
+      why = 'contract: daily quota ' .. t.quota .. ' reached'
+    end
+    local skipped = {}
+    if not why then
+      if t.team_level then owner = 'team:' .. t.team
+      else
+        local id = pick_agent(t, plan, skipped)
+        if id then owner = 'agent:' .. id else why = 'no agent available with capacity' end
+      end
+    end
+    tried[#tried + 1] = { team = t.team, target = t.i, skipped = why, agents = skipped }
+    if owner then return t, owner, tried, day end
+  end
+  return nil, nil, tried, nil
+end
+
+local function record(cv, decision)
+  redis.call('RPUSH', k('conversation', cv, 'decisions'), cjson.encode(decision))
+end
+
+local function commit_assign(plan, t, owner, tried, day, now)
+  local cv = plan.conv
+  local ck = k('conversation', cv)
+  release(cv)
+  local id = owner:match('^agent:(.+)$')
+  if id then
+    redis.call('HINCRBY', agent_key(id), 'load:' .. plan.channel, 1)
+    redis.call('HINCRBY', agent_key(id), 'load', 1)
+    redis.call('HSET', agent_key(id), 'last_assigned_at', now)
+    redis.call('SADD', k('agent', id, 'conversations'), cv)
+  end
+  if t.strategy == 'round-robin' and id then
+    for i, a in ipairs(t.agents) do if a == id then redis.call('HSET', k('team', t.team), 'rr', i) end end
+  end
+  redis.call('HINCRBY', k('team', t.team), 'load', 1)
+  redis.call('HINCRBY', k('team', t.team), 'assigned', 1)
+  redis.call('SADD', k('team', t.team, 'conversations'), cv)
+  if t.quota > 0 then
+    local qk = k('team', t.team, 'quota', day)
+    redis.call('INCR', qk)
+    redis.call('EXPIRE', qk, 3 * 86400)
+  end
+  redis.call('HSET', ck, 'status', 'assigned', 'owner', owner, 'team', t.team, 'target', t.i, 'assigned_at', now,
+             'channel_kind', plan.channel)
+  redis.call('HINCRBY', ck, 'assignments', 1)
+  if t.timeout > 0 then redis.call('HSET', ck, 'timeout_at', now + t.timeout) else redis.call('HDEL', ck, 'timeout_at') end
+  record(cv, { at = now, reason = plan.reason, rule = plan.rule, outcome = 'assigned', owner = owner, tried = tried,
+               plan = plan.trace, category = plan.category, prio = plan.prio, tier = plan.tier })
+  schedule(cv, now)
+  redis.call('ZREM', k('unrouted'), cv)
+  event('assigned', 'conversation', cv, 'owner', owner, 'team', t.team, 'reason', plan.reason)
+  return { 'assigned', owner }
+end
+
+local function commit_queue(plan, tried, now, default_queue)
+  local cv = plan.conv
+  local ck = k('conversation', cv)
+  release(cv)
+  local team = plan.queue or default_queue
+  local score = plan.due > 0 and plan.due or now + 1e11 -- work without an SLA waits behind work with one
+  redis.call('ZADD', k('queue', team, 'p' .. plan.prio), score, cv)
+  redis.call('HSET', ck, 'status', 'queued', 'queued_on', team, 'queued_prio', plan.prio, 'channel_kind', plan.channel)
+  redis.call('HSETNX', ck, 'queued_at', now)
+  redis.call('HDEL', ck, 'timeout_at', 'target')
+  record(cv, { at = now, reason = plan.reason, rule = plan.rule, outcome = 'queued', queue = team, tried = tried,
+               plan = plan.trace, category = plan.category, prio = plan.prio, tier = plan.tier })
+  schedule(cv, now)
+  redis.call('ZREM', k('unrouted'), cv)
+  event('queued', 'conversation', cv, 'queue', team, 'prio', plan.prio, 'reason', plan.reason)
+  return { 'queued', team }
+end

@@ -1,0 +1,28 @@
+-- Routes one conversation by a plan from route.c: the first target that can take it now gets it, else it
+-- waits in its rule's queue. Used for new conversations and for moves (escalation, timeout, owner
+-- offline). The plan carries the conversation's version as the router read it: if another router
+-- changed the conversation since, nothing is done ("stale"), so two routers never assign it twice.
+-- ARGV: prefix, plan JSON, default queue, days JSON ({team: "YYYY-MM-DD"} for quotas)
+-- Returns {"assigned", owner} | {"queued", team} | {"stale", version} | {"gone", status}
+local plan = cjson.decode(ARGV[2])
+local default_queue, days = ARGV[3], cjson.decode(ARGV[4])
+local cv, now = plan.conv, plan.now
+local ck = k('conversation', cv)
+local st = redis.call('HMGET', ck, 'status', 'version', 'queue')
+if not st[1] then return redis.error_reply('ERR no conversation ' .. cv) end
+if st[1] == 'merged' or st[1] == 'resolved' then
+  redis.call('ZREM', k('unrouted'), cv)
+  return { 'gone', st[1] }
+end
+if (st[2] or '0') ~= plan.version then return { 'stale', st[2] or '0' } end
+redis.call('HINCRBY', ck, 'version', 1)
+if st[3] then redis.call('ZREM', k('queue', st[3]), cv) end -- off the arrival queue: routing owns it now
+redis.call('HSET', ck, 'plan', ARGV[2], 'category', plan.category, 'prio', plan.prio, 'tier', plan.tier)
+if plan.rule then redis.call('HSET', ck, 'rule', plan.rule) end
+-- the SLA clock starts once, when the conversation is first routed
+redis.call('HSETNX', ck, 'due', plan.due)
+redis.call('HSETNX', ck, 'escalate_at', plan.escalate_at)
+plan.due = tonumber(redis.call('HGET', ck, 'due'))
+local t, owner, tried, day = find_owner(plan, days)
+if owner then return commit_assign(plan, t, owner, tried, day, now) end
+return commit_queue(plan, tried, now, default_queue)

@@ -1,0 +1,66 @@
+-- What needs the router now: conversations whose target timed out or whose SLA escalation point passed,
+-- conversations stored but never routed (a router died between storing and routing), and conversations
+-- of agents offline past the grace period. SLA breaches are counted here directly.
+-- ARGV: prefix, now, limit, offline grace ms, unrouted after ms
+-- Returns a flat list, 10 strings per item: conversation, kind ("timeout", "escalation", "new",
+-- "owner offline"), version, target index (-1: none), owner, first message JSON, its identity,
+-- the customer's conversation count, the customer's stored tier, the customer's previous owner.
+local now, limit, grace, unrouted_after =
+  tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local out, seen = {}, {}
+
+local function item(cv, kind)
+  if seen[cv] then return end
+  seen[cv] = true
+  local ck = k('conversation', cv)
+  local c = redis.call('HMGET', ck, 'version', 'target', 'owner', 'customer')
+  local first = redis.call('LINDEX', k('conversation', cv, 'messages'), 0)
+  local m = first and redis.call('HMGET', k('msg', first), 'json', 'identity') or {}
+  local cust = c[4] or ''
+  local cu = redis.call('HMGET', k('customer', cust), 'tier', 'last_owner')
+  local n = redis.call('SCARD', k('customer', cust, 'conversations'))
+  for _, v in ipairs({ cv, kind, c[1] or '0', c[2] or '-1', c[3] or '', m[1] or '', m[2] or '', tostring(n),
+                       cu[1] or '', cu[2] or '' }) do out[#out + 1] = v end
+end
+
+for _, cv in ipairs(redis.call('ZRANGEBYSCORE', k('timers'), '-inf', now, 'LIMIT', 0, limit)) do
+  local ck = k('conversation', cv)
+  local f = redis.call('HMGET', ck, 'status', 'timeout_at', 'escalate_at', 'due', 'escalated', 'breached',
+                       'first_response_at', 'queued_on', 'queued_prio')
+  if (f[1] ~= 'assigned' and f[1] ~= 'queued') or f[7] then
+    redis.call('ZREM', k('timers'), cv)
+  else
+    local due = tonumber(f[4])
+    if due and due > 0 and now >= due and not f[6] then
+      redis.call('HSET', ck, 'breached', 1)
+      redis.call('HINCRBY', k('stats'), 'sla_breached', 1)
+      event('sla_breached', 'conversation', cv)
+      if f[8] and f[9] ~= '1' then -- waiting work past its SLA jumps to the most urgent level
+        redis.call('ZREM', k('queue', f[8], 'p' .. f[9]), cv)
+        redis.call('ZADD', k('queue', f[8], 'p1'), due, cv)
+        redis.call('HSET', ck, 'queued_prio', 1)
+      end
+    end
+    local timeout, esc = tonumber(f[2]), tonumber(f[3])
+    if timeout and now >= timeout then
+      redis.call('HDEL', ck, 'timeout_at')
+      item(cv, 'timeout')
+    elseif esc and esc > 0 and now >= esc and not f[5] then
+      redis.call('HSET', ck, 'escalated', 1)
+      redis.call('HINCRBY', k('stats'), 'sla_escalated', 1)
+      item(cv, 'escalation')
+    end
+    schedule(cv, now)
+  end
+end
+
+for _, cv in ipairs(redis.call('ZRANGEBYSCORE', k('unrouted'), '-inf', now - unrouted_after, 'LIMIT', 0, limit)) do
+  redis.call('ZADD', k('unrouted'), now, cv) -- not handed to another router for a while
+  item(cv, 'new')
+end
+
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', k('agents', 'offline'), '-inf', now - grace, 'LIMIT', 0, limit)) do
+  redis.call('ZREM', k('agents', 'offline'), id)
+  for _, cv in ipairs(redis.call('SMEMBERS', k('agent', id, 'conversations'))) do item(cv, 'owner offline') end
+end
+return out

@@ -1,0 +1,22 @@
+-- Resolves a conversation: its owner's capacity is freed (the next drain fills it), the customer's next
+-- message opens a new conversation, and the owner is remembered for the customer's next one.
+-- ARGV: prefix, conversation, who, now   Returns {previous owner or "", assignments it took}
+local cv, who, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local ck = k('conversation', cv)
+local f = redis.call('HMGET', ck, 'status', 'owner', 'customer', 'queue', 'assignments')
+if not f[1] then return redis.error_reply('ERR no conversation ' .. cv) end
+if f[1] == 'resolved' or f[1] == 'merged' then
+  return redis.error_reply('ERR conversation ' .. cv .. ' is ' .. f[1])
+end
+release(cv)
+if f[4] then redis.call('ZREM', k('queue', f[4]), cv) end
+redis.call('ZREM', k('unrouted'), cv)
+redis.call('HINCRBY', ck, 'version', 1)
+redis.call('HSET', ck, 'status', 'resolved', 'resolved_at', now, 'resolved_by', who)
+local cust = k('customer', f[3])
+if redis.call('HGET', cust, 'open_conversation') == cv then redis.call('HDEL', cust, 'open_conversation') end
+if f[2] and f[2]:match('^agent:') then redis.call('HSET', cust, 'last_owner', f[2]:sub(7)) end
+redis.call('HINCRBY', k('stats'), 'resolved', 1)
+if tonumber(f[5] or '0') == 1 then redis.call('HINCRBY', k('stats'), 'first_contact_resolved', 1) end
+event('resolved', 'conversation', cv, 'by', who, 'owner', f[2] or '')
+return { f[2] or '', tonumber(f[5] or '0') }

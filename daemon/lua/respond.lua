@@ -1,0 +1,23 @@
+-- Records the first response to a conversation (the agent API will call it; omnictl does now): the SLA
+-- is met or was breached, and no escalation or target timeout applies any more.
+-- ARGV: prefix, conversation, who, now   Returns {"met"|"breached"|"no sla"|"already", ms since opened}
+local cv, who, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local ck = k('conversation', cv)
+local f = redis.call('HMGET', ck, 'status', 'first_response_at', 'due', 'opened_at')
+if not f[1] then return redis.error_reply('ERR no conversation ' .. cv) end
+if f[2] then return { 'already', tonumber(f[2]) - tonumber(f[4]) } end
+redis.call('HSET', ck, 'first_response_at', now, 'first_response_by', who)
+redis.call('HDEL', ck, 'timeout_at')
+redis.call('ZREM', k('timers'), cv)
+local due, outcome = tonumber(f[3] or '-1'), 'no sla'
+if due and due > 0 then
+  outcome = now <= due and 'met' or 'breached'
+  if outcome == 'met' then
+    redis.call('HINCRBY', k('stats'), 'sla_met', 1)
+  elseif not redis.call('HGET', ck, 'breached') then -- counted here when no tick saw it first
+    redis.call('HSET', ck, 'breached', 1)
+    redis.call('HINCRBY', k('stats'), 'sla_breached', 1)
+  end
+end
+event('responded', 'conversation', cv, 'by', who, 'sla', outcome)
+return { outcome, now - tonumber(f[4]) }
