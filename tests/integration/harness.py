@@ -79,7 +79,9 @@ class RedisServer:
 class Router:
     """omnirouted with a config written for the test; its stderr goes to a log file the test can read."""
 
-    def __init__(self, directory, redis_address=None, extra=None, name="router", endpoint=None):
+    def __init__(self, directory, redis_address=None, extra=None, name="router", endpoint=None, policy=None,
+                 env=None):
+        os.makedirs(directory, exist_ok=True)
         self.dir = directory
         self.name = name
         self.state = os.path.join(directory, name + "-state")
@@ -104,7 +106,8 @@ class Router:
             lines.append(section + ":")
             lines += [f"  {k}: {json.dumps(v)}" for k, v in values.items()]
         with open(self.config, "w") as f:
-            f.write("\n".join(lines) + "\n")
+            f.write("\n".join(lines) + "\n" + (policy or ""))
+        self.env = dict(os.environ, **(env or {}))
         self.proc = None
         self._log = None
 
@@ -112,7 +115,7 @@ class Router:
         self._log = open(self.log_path, "ab")
         self.log_offset = os.path.getsize(self.log_path)
         self.proc = subprocess.Popen([os.path.join(BIN, "omnirouted"), "--config", self.config],
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+                                     stdout=self._log, stderr=subprocess.STDOUT, env=self.env)
         if wait_ready:
             self.wait_log(r"ready: ingest on", 20)
         return self
