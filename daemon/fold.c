@@ -1,0 +1,69 @@
+/* See fold.h. */
+#include "fold.h"
+
+#include <stddef.h>
+#include <string.h>
+
+static uint64_t fnv1a(const unsigned char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* Lowercases ASCII, keeps UTF-8 bytes of other scripts as they are, and makes every run of anything else
+ * one space, trimmed. Returns the length written to out (at most outsz). */
+static size_t normalize(const char *text, unsigned char *out, size_t outsz)
+{
+    size_t n = 0;
+    int space = 1;
+    for (const unsigned char *p = (const unsigned char *)text; *p && n < outsz; p++) {
+        unsigned char c = *p;
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c >= 0x80) {
+            out[n++] = c;
+            space = 0;
+        } else if (c >= 'A' && c <= 'Z') {
+            out[n++] = (unsigned char)(c - 'A' + 'a');
+            space = 0;
+        } else if (!space) {
+            out[n++] = ' ';
+            space = 1;
+        }
+    }
+    while (n > 0 && out[n - 1] == ' ')
+        n--;
+    return n;
+}
+
+uint64_t fold_hash(const char *text)
+{
+    static unsigned char buf[16384]; /* the first 16 KiB decide: enough to tell copies apart */
+    if (!text)
+        return 0;
+    size_t n = normalize(text, buf, sizeof buf);
+    if (n < FOLD_MIN_CHARS)
+        return 0;
+    int votes[64] = { 0 };
+    for (size_t i = 0; i + 4 <= n; i++) {
+        uint64_t h = fnv1a(buf + i, 4);
+        for (int b = 0; b < 64; b++)
+            votes[b] += (h >> b) & 1 ? 1 : -1;
+    }
+    uint64_t out = 0;
+    for (int b = 0; b < 64; b++)
+        if (votes[b] > 0)
+            out |= 1ULL << b;
+    return out ? out : 1; /* 0 means "too short" */
+}
+
+int fold_max_bits(int pct)
+{
+    if (pct >= 100)
+        return 0;
+    if (pct < 50)
+        pct = 50;
+    return (100 - pct) * 64 / 100;
+}
+
+int fold_distance(uint64_t a, uint64_t b) { return __builtin_popcountll(a ^ b); }
