@@ -28,6 +28,12 @@ const char *ctl_field(const redisReply *hash, const char *field);
 int ctl_customer(ctl_t *c, int argc, char **argv);
 int ctl_conversation(ctl_t *c, int argc, char **argv);
 int ctl_status(ctl_t *c);
+int ctl_agent(ctl_t *c, int argc, char **argv);
+int ctl_queue(ctl_t *c, int argc, char **argv);
+int ctl_explain(ctl_t *c, const char *message_id);
+int ctl_clock(ctl_t *c, int argc, char **argv);
+/* what: "respond" or "resolve"; by may be NULL (the login). */
+int ctl_conversation_act(ctl_t *c, const char *what, const char *conv, const char *by);
 int ctl_watch(ctl_t *c);
 
 #endif

@@ -152,8 +152,11 @@ static void print_messages(ctl_t *c, const char *conv)
 
 int ctl_conversation(ctl_t *c, int argc, char **argv)
 {
+    if ((argc == 2 || (argc == 4 && !strcmp(argv[2], "--by"))) &&
+        (!strcmp(argv[0], "respond") || !strcmp(argv[0], "resolve")))
+        return ctl_conversation_act(c, argv[0], argv[1], argc == 4 ? argv[3] : NULL);
     if (argc != 2 || strcmp(argv[0], "show")) {
-        fprintf(stderr, "omnictl: conversation show ID\n");
+        fprintf(stderr, "omnictl: conversation show ID | respond ID [--by WHO] | resolve ID [--by WHO]\n");
         return 2;
     }
     char t[40];
@@ -163,11 +166,23 @@ int ctl_conversation(ctl_t *c, int argc, char **argv)
         freeReplyObject(h);
         return 1;
     }
-    const char *into = ctl_field(h, "merged_into");
+    const char *into = ctl_field(h, "merged_into"), *owner = ctl_field(h, "owner");
     printf("conversation %s: %s%s%s, customer %s, queue %s\n  opened %s from %s on %s\n", argv[1],
            ctl_field(h, "status"), into ? " into " : "", into ? into : "", ctl_field(h, "customer"),
            ctl_field(h, "queue"), ctl_time(ctl_field(h, "opened_at"), t, sizeof t), ctl_field(h, "first_identity"),
            ctl_field(h, "channel"));
+    if (owner)
+        printf("  owner %s (team %s) since %s\n", owner, ctl_field(h, "team"),
+               ctl_time(ctl_field(h, "assigned_at"), t, sizeof t));
+    if (ctl_field(h, "queued_on") && !strcmp(ctl_field(h, "status"), "queued"))
+        printf("  waiting in the queue of team %s\n", ctl_field(h, "queued_on"));
+    if (ctl_field(h, "category"))
+        printf("  category %s, priority %s, tier %s\n", ctl_field(h, "category"), ctl_field(h, "prio"),
+               ctl_field(h, "tier"));
+    const char *due = ctl_field(h, "due");
+    if (due && strtoll(due, NULL, 10) > 0)
+        printf("  first response due %s%s%s\n", ctl_time(due, t, sizeof t),
+               ctl_field(h, "first_response_at") ? ", answered" : "", ctl_field(h, "breached") ? ", BREACHED" : "");
     printf("  messages\n");
     print_messages(c, argv[1]);
     redisReply *merged = ctl_cmd(c, "SMEMBERS %sconversation:%s:merged", c->prefix, argv[1]);

@@ -26,7 +26,14 @@ static void usage(FILE *out)
             "                                      the two identities are one person\n"
             "  customer unlink IDENTITY IDENTITY [--by WHO]\n"
             "                                      undo a link; conversations go back with their identities\n"
-            "  conversation show ID                a conversation and its messages\n"
+            "  conversation show ID                a conversation, its owner, SLA and messages\n"
+            "  conversation respond ID [--by WHO]  record the first response (stops SLA escalation)\n"
+            "  conversation resolve ID [--by WHO]  resolve it: its owner's capacity is freed\n"
+            "  agent presence ID available|away|offline\n"
+            "  agent show ID                       presence, load and conversations of an agent\n"
+            "  queue [TEAM]                        each team's load and waiting conversations by priority\n"
+            "  explain MESSAGE-ID                  every routing decision for the message's conversation, and why\n"
+            "  clock advance DURATION              move the test clock (routers run with OMNIROUTER_TEST_CLOCK=1)\n"
             "\n"
             "IDENTITY is email:ADDR, phone:NUMBER, twitter:ID, facebook:ID, x-NAME:VALUE, or a bare email\n"
             "address or phone number. -c names the router's configuration (default " DEFAULT_CONFIG ").\n");
@@ -167,17 +174,33 @@ int main(int argc, char **argv)
     c.prefix = c.cfg->redis.key_prefix;
     const char *cmd = argv[optind];
     int rc = 2;
-    if (!strcmp(cmd, "status") || !strcmp(cmd, "watch") || !strcmp(cmd, "customer") ||
-        !strcmp(cmd, "conversation")) {
+    static const char *const commands[] = { "status", "watch", "customer", "conversation", "agent", "queue",
+                                            "explain", "clock", NULL };
+    int known = 0;
+    for (int i = 0; commands[i]; i++)
+        known |= !strcmp(cmd, commands[i]);
+    int nargs = argc - optind - 1;
+    char **args = argv + optind + 1;
+    if (known) {
         connect_redis(&c);
         if (!strcmp(cmd, "status"))
             rc = ctl_status(&c);
         else if (!strcmp(cmd, "watch"))
             rc = ctl_watch(&c);
         else if (!strcmp(cmd, "customer"))
-            rc = ctl_customer(&c, argc - optind - 1, argv + optind + 1);
+            rc = ctl_customer(&c, nargs, args);
+        else if (!strcmp(cmd, "conversation"))
+            rc = ctl_conversation(&c, nargs, args);
+        else if (!strcmp(cmd, "agent"))
+            rc = ctl_agent(&c, nargs, args);
+        else if (!strcmp(cmd, "queue"))
+            rc = ctl_queue(&c, nargs, args);
+        else if (!strcmp(cmd, "explain") && nargs == 1)
+            rc = ctl_explain(&c, args[0]);
+        else if (!strcmp(cmd, "clock"))
+            rc = ctl_clock(&c, nargs, args);
         else
-            rc = ctl_conversation(&c, argc - optind - 1, argv + optind + 1);
+            usage(stderr);
         redisFree(c.redis);
     } else {
         fprintf(stderr, "omnictl: unknown command %s\n", cmd);

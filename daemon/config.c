@@ -177,6 +177,55 @@ static const cfg_key_t router_keys[] = {
     { .path = "conversations.default_queue", .type = CFG_STRING, .offset = OFF(conversations.default_queue),
       .def = "default", .check = check_queue,
       .doc = "Queue new conversations join (1..64 of a-z, 0-9, _ and -)." },
+
+    /* The hybrid-staffing policy (policy.h): element tables in policy_config.c, semantics in docs/routing.md. */
+    { .path = "calendars", .type = CFG_OBJLIST, .offset = OFF(policy.calendars),
+      .count_offset = OFF(policy.n_calendars), .max = 256, .sub = &policy_calendar_table,
+      .doc = "Business calendars: a time zone, weekly opening hours and holidays, named by teams, conditions and "
+             "SLA targets." },
+    { .path = "teams", .type = CFG_OBJLIST, .offset = OFF(policy.teams), .count_offset = OFF(policy.n_teams),
+      .max = 1024, .sub = &policy_team_table,
+      .doc = "Teams: in-house (our staff) or outsourced (a partner, bound by its contract)." },
+    { .path = "agents", .type = CFG_OBJLIST, .offset = OFF(policy.agents), .count_offset = OFF(policy.n_agents),
+      .max = 100000, .sub = &policy_agent_table,
+      .doc = "The people who take work: their teams, skills, languages and capacity per channel." },
+    { .path = "classification.rules", .type = CFG_OBJLIST, .offset = OFF(policy.classify),
+      .count_offset = OFF(policy.n_classify), .max = 1024, .sub = &policy_classify_table,
+      .doc = "Rules setting a conversation's category, priority and required skills, looked at in order." },
+    { .path = "classification.default_category", .type = CFG_STRING, .offset = OFF(policy.default_category),
+      .def = "general", .check = policy_check_name, .doc = "Category of work no rule gave one." },
+    { .path = "classification.default_priority", .type = CFG_STRING, .offset = OFF(policy.default_priority),
+      .def = "normal", .check = policy_check_priority, .doc = "Priority of work no rule gave one." },
+    { .path = "routing.rules", .type = CFG_OBJLIST, .offset = OFF(policy.routes), .count_offset = OFF(policy.n_routes),
+      .max = 1024, .sub = &policy_route_table,
+      .doc = "Which teams new work goes to, first matching rule wins. None: new work joins "
+             "conversations.default_queue. Some: the last must have no `when` (the catch-all)." },
+    { .path = "sla.targets", .type = CFG_OBJLIST, .offset = OFF(policy.sla), .count_offset = OFF(policy.n_sla),
+      .max = 1024, .sub = &policy_sla_table,
+      .doc = "First-response targets, first matching wins; work no target matches has no SLA clock." },
+    { .path = "sla.escalate_at", .type = CFG_INT, .offset = OFF(policy.sla_escalate_pct), .min = 1, .max = 100,
+      .def = "80", .doc = "Percent of the target used up at which work moves on to the rule's next target." },
+    { .path = "ownership.offline_grace", .type = CFG_DURATION, .offset = OFF(policy.offline_grace_ms), .min = 0,
+      .max = 604800000, .def = "15m", .unit_ms = 1,
+      .doc = "An owner offline this long loses their conversations back to routing; 0: at once." },
+    { .path = "ownership.prefer_previous_owner", .type = CFG_BOOL, .offset = OFF(policy.prefer_previous_owner),
+      .def = "true", .doc = "A returning customer's new conversation goes to the agent who last helped them when "
+                            "that agent can take it." },
+    { .path = "queues.aging_every", .type = CFG_DURATION, .offset = OFF(policy.aging_every_ms), .min = 0,
+      .max = 604800000, .def = "10m", .unit_ms = 1,
+      .doc = "Waiting work gains one priority level per this much waiting, so low priority is never starved; "
+             "0: no aging." },
+    { .path = "folding.window", .type = CFG_DURATION, .offset = OFF(policy.fold_window_ms), .min = 0,
+      .max = 86400000, .def = "10m", .unit_ms = 1,
+      .doc = "Near-identical messages one customer sends over several channels within this fold into one "
+             "conversation; 0: no folding." },
+    { .path = "folding.similarity", .type = CFG_INT, .offset = OFF(policy.fold_similarity_pct), .min = 1,
+      .max = 100, .def = "90", .doc = "Percent of text two messages must share to fold." },
+    { .path = "customers.vip", .type = CFG_STRLIST, .offset = OFF(policy.vip), .count_offset = OFF(policy.n_vip),
+      .check = policy_check_identity_glob, .flags = CFG_UNIQUE,
+      .doc = "Identity globs of VIP customers: email:*@bigcorp.com, phone:+4420794609*." },
+    { .path = "customers.repeat_after", .type = CFG_INT, .offset = OFF(policy.repeat_after), .min = 0, .max = 1000000,
+      .def = "3", .doc = "Conversations after which a customer's tier is repeat; 0: never." },
     { .path = NULL },
 };
 
@@ -248,6 +297,7 @@ static void finalize(router_config_t *cfg, const char *path, const cfg_where_t *
             free(key);
         }
     }
+    policy_compile(&cfg->policy, errs); /* cross-section checks; errors name where each item was written */
 }
 
 /* Reads the whole file into a new string (caller frees) of *len bytes, or NULL with errno. */
@@ -298,6 +348,7 @@ router_config_t *config_load(const char *path, const char *const *overrides, siz
         size_t len;
         char *text = read_file(path, &len);
         cfg->source = omni_strdup(path);
+        ctx.file = cfg->source; /* the policy keeps where items were written as long as the config lives */
         if (text == NULL) {
             /* No line or column exists to name; still one line per error, starting with the file. */
             errs->lines = omni_realloc(errs->lines, (errs->n + 1) * sizeof *errs->lines);
@@ -326,6 +377,7 @@ void config_destroy(router_config_t **cfg)
 {
     if (cfg == NULL || *cfg == NULL)
         return;
+    policy_release(&(*cfg)->policy); /* compiled state first: it points into what cfg_free frees */
     cfg_free(&router_table, *cfg);
     free((*cfg)->source);
     free(*cfg);

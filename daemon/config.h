@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include "omni/message.h"
+#include "policy.h"
 
 typedef struct router_config {
     char *source; /* the file it was read from */
@@ -38,6 +39,7 @@ typedef struct router_config {
     struct {
         char *default_queue; /* queue new conversations join until the routing engine lands */
     } conversations;
+    policy_t policy; /* calendars, teams, agents, classification, routing, sla, ...: see policy.h */
 } router_config_t;
 
 typedef struct config_errors {

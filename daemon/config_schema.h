@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <yaml.h>
 #include "config.h"
+#include "config_where.h"
 
 typedef enum {
     CFG_STRING,   /* char *: owned copy; "" and null are NULL with CFG_NULLABLE, refused otherwise */
@@ -47,11 +48,6 @@ enum {
 
 typedef struct cfg_table cfg_table_t;
 
-/* Where a value came from, for errors found after the walk. line 0: the default. */
-typedef struct cfg_where {
-    const char *file; /* borrowed: the cfg_ctx's file */
-    long line, col;
-} cfg_where_t;
 
 /* Checks one string (a CFG_STRING value or each CFG_STRLIST entry). Returns NULL when it is fine, else the
  * reason, usually formatted into buf (bufsz bytes). value is borrowed for the call. */

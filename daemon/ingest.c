@@ -14,6 +14,7 @@
 #include "omni/protocol.h"
 #include "omni/util.h"
 #include "clock.h"
+#include "fold.h"
 #include "peers.h"
 
 #define MAX_FRAMES 8   /* more than any OMNI/1 message has; the rest is drained and refused */
@@ -120,7 +121,12 @@ static void on_stored(store_t *store, redisReply *r, void *data)
     long long stored = r->element[0]->integer;
     const char *cust = r->element[1]->type == REDIS_REPLY_STRING ? r->element[1]->str : "?";
     const char *conv = r->element[2]->type == REDIS_REPLY_STRING ? r->element[2]->str : "?";
-    if (stored) {
+    if (stored && r->elements >= 9 && r->element[8]->type == REDIS_REPLY_STRING) {
+        in->stats.stored++;
+        in->stats.folded++;
+        omni_info("stored %s from %s: a near-copy of %s, folded into conversation %s", p->id, p->identity,
+                  r->element[8]->str, conv);
+    } else if (stored) {
         in->stats.stored++;
         char opened[96] = "";
         if (r->element[3]->integer)
@@ -193,11 +199,19 @@ static void handle_msg(ingest_t *in, const unsigned char *peer, size_t peer_len,
     snprintf(p->identity, sizeof p->identity, "%s", ident);
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)clock_now());
+    /* near-duplicate folding (fold.h): the fingerprint is compared inside the script, atomically */
+    const policy_t *pol = &in->cfg->policy;
+    char fp[17] = "", window[16], bits[8];
+    uint64_t h = pol->fold_window_ms > 0 ? fold_hash(msg->text) : 0;
+    if (h)
+        snprintf(fp, sizeof fp, "%016llx", (unsigned long long)h);
+    snprintf(window, sizeof window, "%d", pol->fold_window_ms);
+    snprintf(bits, sizeof bits, "%d", fold_max_bits(pol->fold_similarity_pct));
     const char *argv[] = { in->cfg->redis.key_prefix, msg->id, ident, msg->channel, msg->received_at, buf, now,
-                           in->cfg->conversations.default_queue, in->on_opened ? "1" : "0" };
+                           in->cfg->conversations.default_queue, in->on_opened ? "1" : "0", fp, window, bits };
     size_t argl[] = { strlen(argv[0]), strlen(argv[1]), strlen(argv[2]), strlen(argv[3]), strlen(argv[4]), len,
-                      strlen(now), strlen(argv[7]), 1 };
-    if (store_script(in->store, "ingest", 9, argv, argl, on_stored, p) != 0) {
+                      strlen(now), strlen(argv[7]), 1, strlen(fp), strlen(window), strlen(bits) };
+    if (store_script(in->store, "ingest", 12, argv, argl, on_stored, p) != 0) {
         send_busy(in, peer, peer_len, msg->id);
         omni_msg_destroy(&msg);
         free(p);

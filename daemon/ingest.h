@@ -14,7 +14,7 @@
 typedef struct ingest ingest_t;
 
 typedef struct ingest_stats {
-    unsigned long long received, stored, duplicates, nacked, busy, violations, peers_dropped, store_failures;
+    unsigned long long received, stored, duplicates, folded, nacked, busy, violations, peers_dropped, store_failures;
 } ingest_stats_t;
 
 /* Binds every cfg->router.ingest endpoint on a new ROUTER socket of zctx. cfg and store are borrowed and

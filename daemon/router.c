@@ -17,6 +17,7 @@
 #include "loop.h"
 #include "omni/log.h"
 #include "omni/util.h"
+#include "routing.h"
 #include "store.h"
 
 #define STATUS_EVERY_MS 1000
@@ -29,6 +30,7 @@ typedef struct router {
     embedded_t *embedded;
     store_t *store;
     ingest_t *ingest;
+    routing_t *routing;
     int sigfd;
     int ready_sent;
     int stopping;
@@ -75,6 +77,14 @@ static void publish_status(router_t *r)
     store_script(r->store, "status", (int)(sizeof argv / sizeof *argv), argv, NULL, on_status_reply, NULL);
 }
 
+static void on_opened(void *data, const char *conv, const omni_msg_t *msg, const char *identity, long conversations,
+                      const char *tier, const char *last_owner)
+{
+    router_t *r = data;
+    routing_customer_t cu = { .conversations = conversations, .tier = tier, .last_owner = last_owner };
+    routing_new_conversation(r->routing, conv, msg, identity, &cu);
+}
+
 static void tick(loop_t *loop, void *data)
 {
     (void)loop;
@@ -84,6 +94,7 @@ static void tick(loop_t *loop, void *data)
         embedded_tick(r->embedded);
     store_tick(r->store);
     ingest_tick(r->ingest);
+    routing_tick(r->routing);
     if (r->watchdog_usec && now >= r->next_watchdog) {
         sd_notify(0, "WATCHDOG=1");
         r->next_watchdog = now + (int64_t)(r->watchdog_usec / 2000);
@@ -157,6 +168,7 @@ static int open_store(router_t *r)
         opts.grace_ms = 5000; /* redis-server needs a moment to create its socket */
     }
     r->store = store_new(r->loop, &opts);
+    r->routing = routing_new(r->store, cfg);
     free(owned);
     return 0;
 }
@@ -194,6 +206,13 @@ int router_run(const router_config_t *cfg)
         r.exit_status = 1;
         goto out;
     }
+    if (routing_enabled(r.routing)) {
+        ingest_on_opened(r.ingest, on_opened, &r);
+        omni_info("routing: %zu rules, %zu teams, %zu agents", cfg->policy.n_routes, cfg->policy.n_teams,
+                  cfg->policy.n_agents);
+    } else {
+        omni_info("routing: no routing rules; new conversations wait on queue %s", cfg->conversations.default_queue);
+    }
     if (sd_watchdog_enabled(0, &r.watchdog_usec) <= 0)
         r.watchdog_usec = 0;
     loop_set_tick(r.loop, cfg->router.tick_ms, tick, &r);
@@ -205,6 +224,7 @@ int router_run(const router_config_t *cfg)
         drain(&r);
 out:
     store_destroy(&r.store); /* fails what is still in flight: those connectors resend */
+    routing_destroy(&r.routing); /* after the store: its callbacks use it */
     ingest_destroy(&r.ingest);
     embedded_destroy(&r.embedded);
     if (r.sigfd >= 0)

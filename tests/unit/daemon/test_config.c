@@ -115,7 +115,8 @@ static void test_sample_loads(void **state)
         while (dot > p + 3 && dot[-1] != '.')
             dot--;
         char leaf[128];
-        snprintf(leaf, sizeof leaf, "\n  %.*s:", (int)(end - dot), dot);
+        /* a top-level list ("teams") is written at the start of a line */
+        snprintf(leaf, sizeof leaf, dot == p + 3 ? "\n%.*s:" : "\n  %.*s:", (int)(end - dot), dot);
         if (strstr(sample, leaf) == NULL)
             fail_msg("the sample does not show %.*s", (int)(end - p - 3), p + 3);
     }
@@ -379,7 +380,7 @@ static void test_paths(void **state)
 
 /* A test-only table in the shape the routing engine's sections will have: a list of objects, each with
  * a required name, an enum, a list of strings, a nested section, a bool, and a whole-object check. */
-typedef struct team {
+typedef struct test_team {
     char *name;
     int kind;
     char **members;
@@ -387,11 +388,11 @@ typedef struct team {
     int max_load;
     bool open;
     cfg_where_t where;
-} team_t;
+} test_team_t;
 
 typedef struct test_cfg {
     int tick;
-    team_t *teams;
+    test_team_t *teams;
     size_t n_teams;
     struct { int a; char *b; } box;
 } test_cfg_t;
@@ -400,7 +401,7 @@ static const char *const kinds[] = { "in-house", "partner", NULL };
 
 static const char *team_check(const void *obj, char *buf, size_t bufsz)
 {
-    const team_t *t = obj;
+    const test_team_t *t = obj;
     if (t->kind == 1 && t->n_members > 0) {
         snprintf(buf, bufsz, "team %s is a partner: its people are the partner's, list no members", t->name);
         return buf;
@@ -409,17 +410,17 @@ static const char *team_check(const void *obj, char *buf, size_t bufsz)
 }
 
 static const cfg_key_t team_keys[] = {
-    { .path = "name", .type = CFG_STRING, .offset = offsetof(team_t, name), .flags = CFG_REQUIRED, .doc = "Name." },
-    { .path = "kind", .type = CFG_ENUM, .offset = offsetof(team_t, kind), .names = kinds, .def = "in-house", .doc = "Kind." },
-    { .path = "members", .type = CFG_STRLIST, .offset = offsetof(team_t, members),
-      .count_offset = offsetof(team_t, n_members), .flags = CFG_UNIQUE, .doc = "Agents." },
-    { .path = "limits.max_load", .type = CFG_INT, .offset = offsetof(team_t, max_load), .min = 1, .max = 100,
+    { .path = "name", .type = CFG_STRING, .offset = offsetof(test_team_t, name), .flags = CFG_REQUIRED, .doc = "Name." },
+    { .path = "kind", .type = CFG_ENUM, .offset = offsetof(test_team_t, kind), .names = kinds, .def = "in-house", .doc = "Kind." },
+    { .path = "members", .type = CFG_STRLIST, .offset = offsetof(test_team_t, members),
+      .count_offset = offsetof(test_team_t, n_members), .flags = CFG_UNIQUE, .doc = "Agents." },
+    { .path = "limits.max_load", .type = CFG_INT, .offset = offsetof(test_team_t, max_load), .min = 1, .max = 100,
       .def = "10", .doc = "Load." },
-    { .path = "open", .type = CFG_BOOL, .offset = offsetof(team_t, open), .def = "true", .doc = "Open." },
+    { .path = "open", .type = CFG_BOOL, .offset = offsetof(test_team_t, open), .def = "true", .doc = "Open." },
     { .path = NULL },
 };
-static const cfg_table_t team_table = { .keys = team_keys, .size = sizeof(team_t), .check = team_check,
-                                        .has_where = true, .where_offset = offsetof(team_t, where) };
+static const cfg_table_t team_table = { .keys = team_keys, .size = sizeof(test_team_t), .check = team_check,
+                                        .has_where = true, .where_offset = offsetof(test_team_t, where) };
 static const cfg_key_t box_keys[] = {
     { .path = "a", .type = CFG_INT, .offset = offsetof(test_cfg_t, box.a) - offsetof(test_cfg_t, box), .min = 0,
       .max = 9, .doc = "A." },

@@ -1,0 +1,241 @@
+/* See route.h. */
+#include "route.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "omni/util.h"
+
+static bool has_language(char *const *langs, size_t n, const char *lang)
+{
+    if (!lang || !*lang || n == 0)
+        return true; /* no language known, or the agent or team did not say: no constraint */
+    size_t primary = strcspn(lang, "-_");
+    for (size_t i = 0; i < n; i++)
+        if (strlen(langs[i]) == primary && strncasecmp(langs[i], lang, primary) == 0)
+            return true;
+    return false;
+}
+
+static bool has_item(char *const *list, size_t n, const char *item)
+{
+    for (size_t i = 0; i < n; i++)
+        if (item && strcmp(list[i], item) == 0)
+            return true;
+    return false;
+}
+
+static int skill_level(const agent_t *a, const char *name)
+{
+    for (size_t i = 0; i < a->n_skill; i++)
+        if (strcmp(a->skill[i].name, name) == 0)
+            return a->skill[i].level;
+    return 0;
+}
+
+/* Why a team as a whole cannot take this work, or NULL. */
+static const char *team_refuses(const team_t *t, const route_target_t *tg, const facts_t *f, char *buf, size_t bufsz)
+{
+    if (tg->when_open && t->cal && !calendar_open_at(t->cal->cal, f->now)) {
+        snprintf(buf, bufsz, "closed (calendar %s)", t->cal->name);
+        return buf;
+    }
+    if (t->kind == TEAM_OUTSOURCED) {
+        const contract_t *c = &t->contract;
+        if (!has_item(c->categories, c->n_categories, f->category)) {
+            snprintf(buf, bufsz, "contract does not cover category %s", f->category ? f->category : "(none)");
+            return buf;
+        }
+        if (f->tier && strcmp(f->tier, "vip") == 0 && !c->allow_vip)
+            return "contract does not allow VIP customers";
+        char *const *langs = c->n_languages ? c->languages : t->languages;
+        size_t n = c->n_languages ? c->n_languages : t->n_languages;
+        if (!has_language(langs, n, f->language)) {
+            snprintf(buf, bufsz, "contract does not cover language %s", f->language);
+            return buf;
+        }
+    } else if (!has_language(t->languages, t->n_languages, f->language)) {
+        snprintf(buf, bufsz, "team does not speak %s", f->language);
+        return buf;
+    }
+    return NULL;
+}
+
+/* Why an agent cannot take this work (static reasons only), or NULL. */
+static const char *agent_refuses(const agent_t *a, int kind, const classification_t *cls, const facts_t *f,
+                                 const char *exclude, char *buf, size_t bufsz)
+{
+    if (exclude && strcmp(a->id, exclude) == 0)
+        return "lost this conversation already";
+    if (a->capacity[kind] <= 0) {
+        snprintf(buf, bufsz, "takes no %s work", policy_channel_kind_name(kind));
+        return buf;
+    }
+    for (size_t i = 0; i < cls->n_skills; i++) {
+        int have = skill_level(a, cls->skills[i].name);
+        if (have < cls->skills[i].level) {
+            snprintf(buf, bufsz, "skill %s %d < %d", cls->skills[i].name, have, cls->skills[i].level);
+            return buf;
+        }
+    }
+    if (!has_language(a->languages, a->n_languages, f->language)) {
+        snprintf(buf, bufsz, "does not speak %s", f->language);
+        return buf;
+    }
+    return NULL;
+}
+
+static const route_rule_t *match_rule(const policy_t *p, const facts_t *f, json_t *trace)
+{
+    json_t *tried = json_array();
+    json_object_set_new(trace, "rules_tried", tried);
+    for (size_t i = 0; i < p->n_routes; i++) {
+        char why[256] = "";
+        if (cond_eval(&p->routes[i].when, f, why, sizeof why))
+            return &p->routes[i];
+        json_array_append_new(tried, json_pack("{s:s, s:s}", "rule", p->routes[i].name, "failed", why));
+    }
+    return NULL;
+}
+
+/* f: the facts with classification filled in. exclude: an agent not to offer it to (NULL: none). */
+static json_t *plan_target(const policy_t *p, const route_target_t *tg, size_t index, int kind,
+                           const classification_t *cls, const facts_t *f, const char *exclude, json_t *trace_targets)
+{
+    const team_t *t = tg->t;
+    char buf[256];
+    json_t *tr = json_pack("{s:s, s:i}", "team", t->name, "target", (int)index);
+    json_array_append_new(trace_targets, tr);
+    const char *why = team_refuses(t, tg, f, buf, sizeof buf);
+    if (why) {
+        json_object_set_new(tr, "skipped", json_string(why));
+        return NULL;
+    }
+    json_t *agents = json_array(), *caps = json_object(), *skipped = json_object();
+    for (size_t i = 0; i < p->n_agents; i++) {
+        const agent_t *a = &p->agents[i];
+        if (!has_item(a->teams, a->n_teams, t->name))
+            continue;
+        const char *no = agent_refuses(a, kind, cls, f, exclude, buf, sizeof buf);
+        if (no) {
+            json_object_set_new(skipped, a->id, json_string(no));
+            continue;
+        }
+        json_array_append_new(agents, json_string(a->id));
+        json_object_set_new(caps, a->id, json_integer(a->capacity[kind]));
+    }
+    json_object_set_new(tr, "agents_skipped", skipped);
+    /* An outsourced team with no agents listed is itself the assignee: the partner distributes inside. */
+    bool team_level = t->kind == TEAM_OUTSOURCED && json_array_size(agents) == 0 && json_object_size(skipped) == 0;
+    if (!team_level && json_array_size(agents) == 0) {
+        json_object_set_new(tr, "skipped", json_string("no agent with the skills, language and channel"));
+        json_decref(agents), json_decref(caps);
+        return NULL;
+    }
+    /* The partner's daily quota counts per local day in its own calendar (UTC without one). */
+    char day[40] = "";
+    if (t->kind == TEAM_OUTSOURCED && t->contract.daily_quota > 0) {
+        if (t->cal) {
+            cal_local_t l;
+            calendar_local(t->cal->cal, f->now, &l);
+            snprintf(day, sizeof day, "%04d-%02d-%02d", l.year, l.month, l.day);
+        } else {
+            omni_rfc3339(f->now, day, sizeof day);
+            day[10] = 0;
+        }
+    }
+    return json_pack("{s:i, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:o, s:o, s:b}", "i", (int)index, "team",
+                     t->name, "strategy",
+                     t->strategy == STRATEGY_ROUND_ROBIN   ? "round-robin"
+                     : t->strategy == STRATEGY_LONGEST_IDLE ? "longest-idle"
+                                                            : "least-loaded",
+                     "timeout", tg->timeout_ms, "queue_below", tg->queue_below, "wait_below", tg->wait_below_ms,
+                     "handle_time", t->handle_time_ms, "max_concurrent",
+                     t->kind == TEAM_OUTSOURCED ? t->contract.max_concurrent : 0, "quota",
+                     t->kind == TEAM_OUTSOURCED ? t->contract.daily_quota : 0, "day", day, "agents", agents, "cap", caps,
+                     "team_level", team_level);
+}
+
+void route_sla(const policy_t *p, const facts_t *f, const team_t *team, int64_t now, int64_t *due,
+               int64_t *escalate_at, const char **target_desc)
+{
+    *due = *escalate_at = -1;
+    for (size_t i = 0; i < p->n_sla; i++) {
+        const sla_target_t *s = &p->sla[i];
+        if (!cond_eval(&s->when, f, NULL, 0))
+            continue;
+        int64_t target = s->first_response_ms, part = target * p->sla_escalate_pct / 100;
+        const calendar_cfg_t *cal = s->cal ? s->cal : team ? team->cal : NULL;
+        if (s->business_hours && cal) {
+            *due = calendar_add_business(cal->cal, now, target);
+            *escalate_at = calendar_add_business(cal->cal, now, part);
+        } else {
+            *due = now + target;
+            *escalate_at = now + part;
+        }
+        if (target_desc)
+            *target_desc = s->business_hours ? "business hours" : "clock hours";
+        return;
+    }
+}
+
+json_t *route_plan(const policy_t *p, const route_input_t *in)
+{
+    facts_t f = in->facts;
+    classification_t cls;
+    classify(p, &f, &cls);
+    f.category = cls.category;
+    f.priority = cls.priority;
+    int kind = policy_channel_kind(f.channel);
+    if (kind < 0)
+        kind = CHANNEL_OTHER;
+
+    json_t *trace = json_object(), *rules = json_array(), *skills = json_array();
+    for (size_t i = 0; i < cls.n_rules; i++)
+        json_array_append_new(rules, json_string(cls.rules[i]));
+    for (size_t i = 0; i < cls.n_skills; i++)
+        json_array_append_new(skills, json_sprintf("%s:%d", cls.skills[i].name, cls.skills[i].level));
+    json_object_set_new(trace, "classified_by", rules);
+    json_object_set_new(trace, "reason", json_string(in->reason));
+
+    const route_rule_t *rule = match_rule(p, &f, trace);
+    json_t *targets = json_array(), *trace_targets = json_array();
+    json_object_set_new(trace, "targets", trace_targets);
+    const team_t *queue_team = NULL;
+    if (rule) {
+        json_object_set_new(trace, "rule", json_string(rule->name));
+        for (size_t i = (size_t)in->from_target; i < rule->n_targets; i++) {
+            json_t *t = plan_target(p, &rule->targets[i], i, kind, &cls, &f, in->exclude_agent, trace_targets);
+            if (t)
+                json_array_append_new(targets, t);
+        }
+        queue_team = rule->queue_team ? rule->queue_team : rule->n_targets ? rule->targets[0].t : NULL;
+        /* Moved past its last target: it waits in the rule's queue, and the queue's own team must still be
+         * able to take it when capacity frees, or it would wait forever. Nobody is excluded there. */
+        if (json_array_size(targets) == 0 && in->from_target > 0 && queue_team) {
+            for (size_t i = 0; i < rule->n_targets; i++)
+                if (rule->targets[i].t == queue_team) {
+                    json_t *t = plan_target(p, &rule->targets[i], i, kind, &cls, &f, NULL, trace_targets);
+                    if (t) {
+                        json_object_set_new(t, "timeout", json_integer(0)); /* no further moves */
+                        json_array_append_new(targets, t);
+                    }
+                }
+        }
+    }
+    int64_t due, escalate_at;
+    const char *sla_desc = NULL;
+    route_sla(p, &f, queue_team, f.now, &due, &escalate_at, &sla_desc);
+    json_t *plan = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s*, s:s*, s:I, s:I, s:I, s:o, s:s*, s:s*, s:o, s:o, "
+                             "s:i}",
+                             "conv", in->conversation, "version", in->version ? in->version : "0", "channel",
+                             policy_channel_kind_name(kind), "category", cls.category, "prio", cls.priority, "tier",
+                             f.tier ? f.tier : "new", "reason", in->reason, "rule", rule ? rule->name : NULL, "queue",
+                             queue_team ? queue_team->name : NULL, "now", (json_int_t)f.now, "due", (json_int_t)due,
+                             "escalate_at", (json_int_t)escalate_at, "targets", targets, "prefer", in->prefer_agent,
+                             "exclude", in->exclude_agent, "skills", skills, "trace", trace, "aging",
+                             p->aging_every_ms);
+    if (sla_desc)
+        json_object_set_new(trace, "sla", json_string(sla_desc));
+    return plan;
+}

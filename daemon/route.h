@@ -1,0 +1,33 @@
+/* Routing, the part that needs no live state: classify a new conversation, pick its routing rule, and
+ * list for each of the rule's targets the agents that could take it by skills, language and channel,
+ * with the reason each other agent or team was passed over. The result, a plan, goes to assign.lua, which
+ * checks live state (presence, load, quotas, queues) and commits the decision atomically. Keeping the
+ * regexes and calendars in C and the counters in Redis is what makes one decision one atomic unit. */
+#ifndef OMNI_DAEMON_ROUTE_H
+#define OMNI_DAEMON_ROUTE_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include "policy.h"
+
+/* What is known about the conversation to route. Strings are borrowed for the call. */
+typedef struct route_input {
+    const char *conversation;  /* id */
+    const char *version;       /* the conversation's version when read ("0" for a new one) */
+    facts_t facts;             /* from its first message; tier filled by the caller */
+    int from_target;           /* 0 for a new conversation; the next target when escalating */
+    const char *exclude_agent; /* an owner who lost it (offline, timed out); NULL */
+    const char *prefer_agent;  /* the customer's previous owner when the policy prefers it; NULL */
+    const char *reason;        /* "new", "escalation", "timeout", "owner offline", "requeue" */
+} route_input_t;
+
+/* Builds the plan for assign.lua (see its header for the fields) and appends the static part of the
+ * decision trace to it. Returns a new JSON object the caller owns. */
+json_t *route_plan(const policy_t *p, const route_input_t *in);
+
+/* The SLA deadline and the escalation instant for facts (with category and priority) routed to team
+ * (NULL: not known yet). Both -1 when no SLA target matches. */
+void route_sla(const policy_t *p, const facts_t *f, const team_t *team, int64_t now, int64_t *due,
+               int64_t *escalate_at, const char **target_desc);
+
+#endif

@@ -1,0 +1,276 @@
+/* See routing.h. */
+#include "routing.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "omni/log.h"
+#include "omni/util.h"
+#include "route.h"
+
+#define DUE_BATCH 200          /* due items handled per tick */
+#define DRAIN_BATCH 50         /* queued items looked at per team per tick */
+#define UNROUTED_AFTER_MS 3000 /* a new conversation not routed by then is picked up by any router */
+
+struct routing {
+    store_t *store;
+    const router_config_t *cfg;
+    const policy_t *p;
+    routing_stats_t stats;
+    int due_busy, drains_busy, clock_busy;
+    bool seeded; /* agents' starting presence written since the store came up */
+};
+
+routing_t *routing_new(store_t *store, const router_config_t *cfg)
+{
+    routing_t *r = omni_calloc(1, sizeof *r);
+    r->store = store;
+    r->cfg = cfg;
+    r->p = &cfg->policy;
+    return r;
+}
+
+void routing_destroy(routing_t **r)
+{
+    if (!r || !*r)
+        return;
+    free(*r);
+    *r = NULL;
+}
+
+bool routing_enabled(const routing_t *r) { return r->p->n_routes > 0; }
+const routing_stats_t *routing_stats(const routing_t *r) { return &r->stats; }
+
+/* {"team": "YYYY-MM-DD"}: today in each partner's own calendar, for daily quotas. Caller frees. */
+static char *quota_days(const routing_t *r, int64_t now)
+{
+    json_t *days = json_object();
+    for (size_t i = 0; i < r->p->n_teams; i++) {
+        const team_t *t = &r->p->teams[i];
+        if (t->kind != TEAM_OUTSOURCED || t->contract.daily_quota <= 0)
+            continue;
+        char day[40];
+        if (t->cal) {
+            cal_local_t l;
+            calendar_local(t->cal->cal, now, &l);
+            snprintf(day, sizeof day, "%04d-%02d-%02d", l.year, l.month, l.day);
+        } else {
+            omni_rfc3339(now, day, sizeof day);
+            day[10] = 0;
+        }
+        json_object_set_new(days, t->name, json_string(day));
+    }
+    char *s = json_dumps(days, JSON_COMPACT);
+    json_decref(days);
+    return s;
+}
+
+typedef struct decision_ctx {
+    routing_t *r;
+    char conv[32];
+    char reason[32];
+} decision_ctx_t;
+
+static void on_decided(store_t *store, redisReply *rep, void *data)
+{
+    (void)store;
+    decision_ctx_t *c = data;
+    routing_t *r = c->r;
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
+        /* Not decided: the conversation stays unrouted, or keeps its owner, until due.lua hands it out again. */
+        omni_warn("routing: conversation %s (%s): %s", c->conv, c->reason,
+                  rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "no answer from redis; it will be retried");
+        free(c);
+        return;
+    }
+    const char *what = rep->element[0]->str, *who = rep->element[1]->str;
+    if (!strcmp(what, "assigned")) {
+        r->stats.assigned++;
+        omni_info("conversation %s: assigned to %s (%s)", c->conv, who, c->reason);
+    } else if (!strcmp(what, "queued")) {
+        r->stats.queued++;
+        omni_info("conversation %s: queued on %s (%s); nobody can take it now", c->conv, who, c->reason);
+    } else if (!strcmp(what, "stale")) {
+        r->stats.stale++;
+        omni_debug("conversation %s: changed by someone else meanwhile; left as it is", c->conv);
+    } else {
+        omni_debug("conversation %s: %s; not routed", c->conv, who);
+    }
+    free(c);
+}
+
+/* Sends a plan to assign.lua. Takes ownership of plan. */
+static void decide(routing_t *r, json_t *plan, const char *conv, const char *reason)
+{
+    char *body = json_dumps(plan, JSON_COMPACT), *days = quota_days(r, clock_now());
+    json_decref(plan);
+    decision_ctx_t *c = omni_calloc(1, sizeof *c);
+    c->r = r;
+    snprintf(c->conv, sizeof c->conv, "%s", conv);
+    snprintf(c->reason, sizeof c->reason, "%s", reason);
+    const char *argv[] = { r->cfg->redis.key_prefix, body, r->cfg->conversations.default_queue, days };
+    if (store_script(r->store, "assign", 4, argv, NULL, on_decided, c) != 0) {
+        omni_debug("routing: conversation %s waits for redis", conv);
+        free(c);
+    } else {
+        r->stats.routed++;
+    }
+    free(body);
+    free(days);
+}
+
+static const char *tier_of(const routing_t *r, const char *identity, long conversations, const char *stored)
+{
+    if (stored && *stored)
+        return stored;
+    return policy_tier(r->p, identity, conversations);
+}
+
+void routing_new_conversation(routing_t *r, const char *conversation, const omni_msg_t *msg, const char *identity,
+                              const routing_customer_t *cu)
+{
+    if (!routing_enabled(r))
+        return;
+    route_input_t in = {
+        .conversation = conversation, .version = "0", .from_target = 0, .reason = "new",
+        .prefer_agent = r->p->prefer_previous_owner && cu->last_owner && *cu->last_owner ? cu->last_owner : NULL,
+        .facts = { .channel = msg->channel, .identity = identity, .text = msg->text, .subject = msg->subject,
+                   .language = msg->lang, .tier = tier_of(r, identity, cu->conversations, cu->tier),
+                   .now = clock_now() },
+    };
+    decide(r, route_plan(r->p, &in), conversation, "new");
+}
+
+/* One item of due.lua's answer: 10 strings (see due.lua). */
+static void route_due(routing_t *r, redisReply **f)
+{
+    const char *conv = f[0]->str, *kind = f[1]->str, *version = f[2]->str, *owner = f[4]->str;
+    long target = strtol(f[3]->str, NULL, 10);
+    json_error_t e;
+    json_t *m = json_loads(f[5]->str, 0, &e);
+    if (!m) {
+        omni_warn("routing: conversation %s: its first message cannot be read (%s); left as it is", conv, e.text);
+        return;
+    }
+    const char *exclude = NULL;
+    if (!strncmp(owner, "agent:", 6) && strcmp(kind, "escalation") != 0)
+        exclude = owner + 6; /* timed out or went offline: not that agent again */
+    route_input_t in = {
+        .conversation = conv, .version = version, .reason = kind, .exclude_agent = exclude,
+        .from_target = (!strcmp(kind, "timeout") || !strcmp(kind, "escalation")) && target >= 0 ? (int)target + 1 : 0,
+        .prefer_agent = r->p->prefer_previous_owner && *f[9]->str ? f[9]->str : NULL,
+        .facts = { .channel = json_string_value(json_object_get(m, "channel")), .identity = f[6]->str,
+                   .text = json_string_value(json_object_get(m, "text")),
+                   .subject = json_string_value(json_object_get(m, "subject")),
+                   .language = json_string_value(json_object_get(m, "lang")),
+                   .tier = tier_of(r, f[6]->str, strtol(f[7]->str, NULL, 10), f[8]->str), .now = clock_now() },
+    };
+    json_t *plan = route_plan(r->p, &in);
+    if (!strcmp(kind, "escalation") && target < 0) { /* waiting work escalates by getting more urgent */
+        json_int_t prio = json_integer_value(json_object_get(plan, "prio"));
+        json_object_set_new(plan, "prio", json_integer(prio > 1 ? prio - 1 : 1));
+    }
+    if (strcmp(kind, "new"))
+        r->stats.moved++;
+    omni_info("conversation %s: %s; routing it again%s%s", conv, kind, exclude ? " without " : "",
+              exclude ? exclude : "");
+    decide(r, plan, conv, kind);
+    json_decref(m);
+}
+
+static void on_due(store_t *store, redisReply *rep, void *data)
+{
+    (void)store;
+    routing_t *r = data;
+    r->due_busy = 0;
+    if (!rep || rep->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t i = 0; i + 10 <= rep->elements; i += 10)
+        route_due(r, rep->element + i);
+}
+
+static void on_drained(store_t *store, redisReply *rep, void *data)
+{
+    (void)store;
+    routing_t *r = data;
+    r->drains_busy--;
+    if (rep && rep->type == REDIS_REPLY_INTEGER && rep->integer > 0) {
+        r->stats.drained += (unsigned long long)rep->integer;
+        omni_info("queues: %lld waiting conversations assigned", rep->integer);
+    } else if (rep && rep->type == REDIS_REPLY_ERROR) {
+        omni_warn("routing: drain: %s", rep->str);
+    }
+}
+
+static void on_clock(store_t *store, redisReply *rep, void *data)
+{
+    (void)store;
+    routing_t *r = data;
+    r->clock_busy = 0;
+    if (rep && rep->type == REDIS_REPLY_STRING)
+        clock_set_offset(strtoll(rep->str, NULL, 10));
+}
+
+static void on_seeded(store_t *store, redisReply *rep, void *data)
+{
+    (void)store;
+    routing_t *r = data;
+    r->seeded = rep && rep->type == REDIS_REPLY_INTEGER;
+}
+
+/* Agents start with the presence the policy gives them, unless Redis already has one. */
+static void seed_agents(routing_t *r)
+{
+    size_t n = r->p->n_agents;
+    const char **argv = omni_calloc(1 + 2 * n, sizeof *argv);
+    static const char *const names[] = { "available", "away", "offline" };
+    argv[0] = r->cfg->redis.key_prefix;
+    for (size_t i = 0; i < n; i++) {
+        argv[1 + 2 * i] = r->p->agents[i].id;
+        argv[2 + 2 * i] = names[r->p->agents[i].presence];
+    }
+    r->seeded = store_script(r->store, "seed", (int)(1 + 2 * n), argv, NULL, on_seeded, r) == 0;
+    free(argv);
+}
+
+void routing_tick(routing_t *r)
+{
+    if (!store_up(r->store)) {
+        r->seeded = false;
+        return;
+    }
+    const char *prefix = r->cfg->redis.key_prefix;
+    if (!r->seeded && r->p->n_agents)
+        seed_agents(r);
+    if (clock_test_mode() && !r->clock_busy) {
+        const char *argv[] = { prefix };
+        if (store_script(r->store, "clock", 1, argv, NULL, on_clock, r) == 0)
+            r->clock_busy = 1;
+    }
+    if (!routing_enabled(r))
+        return;
+    int64_t now = clock_now();
+    char snow[24], limit[16], grace[24], after[24];
+    snprintf(snow, sizeof snow, "%lld", (long long)now);
+    if (!r->due_busy) {
+        snprintf(limit, sizeof limit, "%d", DUE_BATCH);
+        snprintf(grace, sizeof grace, "%d", r->p->offline_grace_ms);
+        snprintf(after, sizeof after, "%d", UNROUTED_AFTER_MS);
+        const char *argv[] = { prefix, snow, limit, grace, after };
+        if (store_script(r->store, "due", 5, argv, NULL, on_due, r) == 0)
+            r->due_busy = 1;
+    }
+    if (r->drains_busy == 0) {
+        char *days = quota_days(r, now), max[16], aging[16];
+        snprintf(max, sizeof max, "%d", DRAIN_BATCH);
+        snprintf(aging, sizeof aging, "%d", r->p->aging_every_ms);
+        for (size_t i = 0; i < r->p->n_teams; i++) {
+            const char *argv[] = { prefix, r->p->teams[i].name, snow, max, aging, days };
+            if (store_script(r->store, "drain", 6, argv, NULL, on_drained, r) == 0)
+                r->drains_busy++;
+        }
+        free(days);
+    }
+}

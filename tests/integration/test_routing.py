@@ -1,0 +1,273 @@
+"""The routing engine end to end: a real router, a real Redis, a small hybrid-staffing policy, and the test
+clock (OMNIROUTER_TEST_CLOCK=1, moved with `omnictl clock advance`) so no test waits for real minutes."""
+import collections
+import threading
+
+import pytest
+
+from harness import Peer, Router, message, wait_for
+
+POLICY = """
+calendars:
+  - name: always
+    timezone: UTC
+    hours: ["mon-sun 00:00-24:00"]
+teams:
+  - name: core
+    kind: in-house
+    strategy: least-loaded
+    calendar: always
+    languages: [en, fr]
+  - name: tier2
+    kind: in-house
+    strategy: longest-idle
+    calendar: always
+  - name: bpo
+    kind: outsourced
+    strategy: round-robin
+    calendar: always
+    languages: [en, es]
+    contract:
+      categories: [basic, order-status]
+      max_concurrent: 2
+      daily_quota: 3
+      mask_contact: true
+agents:
+  - id: alice
+    teams: [core]
+    skills: ["technical:3"]
+    languages: [en, fr]
+    capacity: {email: 1, sms: 1, twitter: 1}
+  - id: bob
+    teams: [core]
+    languages: [en]
+    capacity: {email: 1, sms: 1, twitter: 1}
+  - id: tina
+    teams: [tier2]
+    skills: ["technical:5"]
+    capacity: {email: 3, sms: 3, twitter: 3}
+classification:
+  rules:
+    - name: technical
+      when: {text: ["crash", "error"]}
+      category: technical
+      priority: high
+      skills: ["technical:2"]
+    - name: orders
+      when: {text: ["order"]}
+      category: order-status
+  default_category: basic
+routing:
+  rules:
+    - name: vip-and-technical-in-house
+      when:
+        any: [{tier: [vip]}, {category: [technical]}]
+      targets:
+        - {team: core, timeout: 20m}
+        - {team: tier2}
+      queue: core
+    - name: basic-partner-first
+      targets:
+        - {team: bpo}
+        - {team: core}
+      queue: core
+sla:
+  targets:
+    - when: {channel: [twitter, facebook]}
+      first_response: 1h
+    - first_response: 24h
+  escalate_at: 50
+customers:
+  vip: ["email:*@vip.example"]
+ownership:
+  offline_grace: 15m
+"""
+
+
+@pytest.fixture
+def rt(tmp_path, redis_server):
+    r = Router(str(tmp_path), redis_server.address, policy=POLICY, env={"OMNIROUTER_TEST_CLOCK": "1"}).start()
+    r.redis = redis_server.client()
+    r.peer = Peer(r.endpoint)
+    yield r
+    r.peer.close()
+    r.stop()
+
+
+def send(r, id, frm, text, channel="email"):
+    r.peer.submit(message(id, channel=channel, frm=frm, text=text))
+    assert r.peer.recv() == ["OMNI/1", "ACK", id]
+    return r.redis.hget(f"omni:msg:{id}", "conversation")
+
+
+def settled(r, conv):
+    """Waits until the conversation is assigned or queued; returns its hash."""
+    return wait_for(lambda: (lambda h: h if h.get("status") in ("assigned", "queued") else None)(
+        r.redis.hgetall(f"omni:conversation:{conv}")), 10, f"conversation {conv} routed")
+
+
+def test_technical_work_goes_to_the_skilled_agent_and_explains_why(rt):
+    conv = send(rt, "m1", "ann@example.com", "The app shows an error on login")
+    h = settled(rt, conv)
+    assert h["owner"] == "agent:alice" and h["team"] == "core" and h["category"] == "technical"
+    out = rt.ctl("explain", "m1").stdout
+    assert "rule vip-and-technical-in-house" in out
+    assert "agent bob passed over: skill technical 0 < 2" in out, out
+    assert "=> assigned to agent:alice" in out
+
+
+def test_vip_never_reaches_a_partner(rt):
+    conv = send(rt, "v1", "boss@vip.example", "where is my order")
+    h = settled(rt, conv)
+    assert h["team"] == "core" and h["tier"] == "vip"
+
+
+def test_partner_first_then_in_house_overflow_then_queue_then_drain(rt):
+    convs = [send(rt, f"b{i}", f"c{i}@example.com", "do you ship to Spain?") for i in range(5)]
+    owners = [settled(rt, c) for c in convs]
+    teams = collections.Counter(h.get("team") or "queued" for h in owners)
+    assert teams == {"bpo": 2, "core": 2, "queued": 1}, teams  # contract cap 2, then alice and bob (1 each)
+    queued = [c for c, h in zip(convs, owners) if h["status"] == "queued"][0]
+    assert rt.redis.hget(f"omni:conversation:{queued}", "queued_on") == "core"
+    # resolving in-house work frees capacity: the queued one is assigned by the next drain
+    busy = [c for c, h in zip(convs, owners) if h.get("team") == "core"][0]
+    rt.ctl("conversation", "resolve", busy)
+    wait_for(lambda: rt.redis.hget(f"omni:conversation:{queued}", "status") == "assigned", 10, "drain")
+    assert rt.redis.hget(f"omni:conversation:{queued}", "owner") in ("agent:alice", "agent:bob", "team:bpo")
+
+
+def test_partner_daily_quota_is_never_exceeded(rt):
+    for i in range(3):
+        c = send(rt, f"q{i}", f"q{i}@example.com", "hello")
+        assert settled(rt, c)["team"] == "bpo"
+        rt.ctl("conversation", "resolve", c)
+    c = send(rt, "q3", "q3@example.com", "hello")
+    h = settled(rt, c)
+    assert h.get("team") != "bpo", h
+    assert rt.redis.get(f"omni:team:bpo:quota:{__import__('datetime').datetime.utcnow():%Y-%m-%d}") == "3"
+
+
+def test_capacity_is_never_exceeded(rt):
+    convs = [send(rt, f"t{i}", f"+1415555{i:04d}", "crash again", channel="sms") for i in range(6)]
+    hs = [settled(rt, c) for c in convs]
+    owners = collections.Counter(h.get("owner") or "queued" for h in hs)
+    assert owners == {"agent:alice": 1, "agent:tina": 3, "queued": 2}, owners  # sms capacities 1 and 3
+    assert rt.redis.hget("omni:agent:alice", "load:sms") == "1"
+    assert rt.redis.hget("omni:agent:tina", "load:sms") == "3"
+
+
+def test_target_timeout_moves_the_work_to_the_next_target(rt):
+    conv = send(rt, "to1", "tim@example.com", "crash on start")
+    assert settled(rt, conv)["owner"] == "agent:alice"
+    rt.ctl("clock", "advance", "19m")
+    assert rt.redis.hget(f"omni:conversation:{conv}", "owner") == "agent:alice"
+    rt.ctl("clock", "advance", "2m")
+    wait_for(lambda: rt.redis.hget(f"omni:conversation:{conv}", "owner") == "agent:tina", 10, "timeout re-route")
+    assert rt.redis.hget("omni:agent:alice", "load:email") == "0"
+    out = rt.ctl("explain", "to1").stdout
+    assert "decision 2" in out and ": timeout" in out and "target 1, team tier2" in out, out
+    assert "=> assigned to agent:tina" in out
+
+
+def test_work_past_its_last_target_waits_and_is_drained(rt):
+    conv = send(rt, "lt1", "lea@example.com", "crash on start")
+    assert settled(rt, conv)["owner"] == "agent:alice"
+    rt.ctl("agent", "presence", "tina", "away")
+    rt.ctl("clock", "advance", "21m")
+    wait_for(lambda: rt.redis.hget(f"omni:conversation:{conv}", "status") == "queued", 10, "queued after timeout")
+    rt.ctl("agent", "presence", "tina", "available")
+    wait_for(lambda: rt.redis.hget(f"omni:conversation:{conv}", "owner") == "agent:tina", 10, "drained to tina")
+
+
+def test_first_response_stops_escalation_and_sla_is_counted(rt):
+    conv = send(rt, "s1", "12345", "crash!!", channel="twitter")
+    h = settled(rt, conv)
+    assert int(h["due"]) - int(h["escalate_at"]) == 30 * 60 * 1000  # 1 h target, escalate at 50 %
+    out = rt.ctl("conversation", "respond", conv).stdout
+    assert "SLA met" in out
+    rt.ctl("clock", "advance", "2h")
+    wait_for(lambda: rt.redis.hget("omni:stats", "sla_met") == "1", 5, "sla met counted")
+    assert rt.redis.hget(f"omni:conversation:{conv}", "owner") == "agent:alice"  # nothing moved
+    assert not rt.redis.hget("omni:stats", "sla_breached")
+
+
+def test_sla_escalation_and_breach(rt):
+    conv = send(rt, "s2", "777", "where is my order", channel="twitter")
+    settled(rt, conv)
+    rt.ctl("clock", "advance", "31m")
+    wait_for(lambda: rt.redis.hget(f"omni:conversation:{conv}", "escalated") == "1", 10, "escalation")
+    rt.ctl("clock", "advance", "30m")
+    wait_for(lambda: rt.redis.hget("omni:stats", "sla_breached") == "1", 10, "breach counted")
+
+
+def test_owner_offline_past_grace_loses_the_work(rt):
+    conv = send(rt, "o1", "olga@example.com", "crash report")
+    assert settled(rt, conv)["owner"] == "agent:alice"
+    rt.ctl("agent", "presence", "alice", "offline")
+    rt.ctl("clock", "advance", "10m")
+    # within the grace period nothing moves
+    wait_for(lambda: rt.redis.hget("omni:router:" + rt.redis.keys("omni:router:*")[0][12:], "updated_at"), 5, "tick")
+    assert rt.redis.hget(f"omni:conversation:{conv}", "owner") == "agent:alice"
+    rt.ctl("clock", "advance", "6m")
+    wait_for(lambda: rt.redis.hget(f"omni:conversation:{conv}", "owner") == "agent:tina", 10, "re-route")
+    assert rt.redis.hget("omni:agent:alice", "load") == "0"
+    assert "owner offline" in rt.ctl("explain", "o1").stdout
+
+
+def test_sticky_owner_across_channels(rt):
+    conv = send(rt, "st1", "sam@example.com", "crash in the app")
+    assert settled(rt, conv)["owner"] == "agent:alice"
+    rt.ctl("customer", "link", "sam@example.com", "+14155550123")
+    conv2 = send(rt, "st2", "+14155550123", "any news?", channel="sms")
+    assert conv2 == conv
+    assert rt.redis.hget(f"omni:conversation:{conv}", "owner") == "agent:alice"
+    assert rt.redis.hget("omni:agent:alice", "load") == "1"
+
+
+def test_two_routers_on_one_redis_never_double_assign(tmp_path, redis_server):
+    a = Router(str(tmp_path / "a"), redis_server.address, policy=POLICY, name="a").start()
+    b = Router(str(tmp_path / "b"), redis_server.address, policy=POLICY, name="b").start()
+    try:
+        rs = redis_server.client()
+        def feed(router, start):
+            p = Peer(router.endpoint)
+            for i in range(start, start + 60):
+                p.submit(message(f"two:{i}", frm=f"u{i}@example.com", text="crash" if i % 3 else "order"))
+                assert p.recv()[1] == "ACK"
+            p.close()
+        threads = [threading.Thread(target=feed, args=(r, s)) for r, s in ((a, 0), (b, 60))]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        def all_routed():
+            return all(rs.hget(f"omni:conversation:{c}", "status") in ("assigned", "queued")
+                       for c in range(1, 121))
+        wait_for(all_routed, 20, "all 120 conversations routed")
+        owners = collections.Counter(rs.hget(f"omni:conversation:{c}", "owner") for c in range(1, 121))
+        assert owners["agent:alice"] == 1 and owners["agent:bob"] <= 1 and owners["team:bpo"] <= 2
+        assert rs.hget("omni:agent:alice", "load") == "1"
+        for c in range(1, 121):
+            h = rs.hgetall(f"omni:conversation:{c}")
+            in_queue = sum(rs.zscore(f"omni:queue:core:p{p}", c) is not None for p in range(1, 5))
+            assert (h["status"] == "queued") == (in_queue == 1), h
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_near_duplicates_across_channels_are_folded_not_routed_again(rt):
+    rt.ctl("customer", "link", "fay@example.com", "+14155550999")
+    c1 = send(rt, "f1", "fay@example.com", "My parcel 7781 never arrived, where is it?")
+    settled(rt, c1)
+    c2 = send(rt, "f2", "+14155550999", "my parcel 7781 never arrived - where is it", channel="sms")
+    assert c2 == c1
+    assert rt.redis.hget("omni:msg:f2", "folded_into") == "f1"
+    assert rt.redis.hget("omni:stats", "folded") == "1"
+    assert "folded: a near-duplicate of f1" in rt.ctl("explain", "f2").stdout
+    assert rt.redis.llen(f"omni:conversation:{c1}:decisions") == 1
+    # resolved meanwhile: a late copy still folds into it instead of opening new work
+    rt.ctl("conversation", "resolve", c1)
+    c3 = send(rt, "f3", "fay@example.com", "My parcel 7781 never arrived, where is it??")
+    assert c3 == c1 and rt.redis.hget("omni:msg:f3", "folded_into") == "f1"
+    # a different question opens a new conversation
+    c4 = send(rt, "f4", "fay@example.com", "Can I change the delivery address for order 9912?")
+    assert c4 != c1 and rt.redis.hget("omni:msg:f4", "folded_into") is None

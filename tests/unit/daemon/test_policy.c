@@ -1,0 +1,368 @@
+/* The policy sections of the config: the sample compiles into what it says, configs without a policy
+ * stay valid, and every cross-check names FILE:LINE:COLUMN: KEY exactly. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "omni/util.h"
+
+/* Loads text from a temp file; *path (caller frees, already unlinked) names it in the expected lines. */
+static router_config_t *load(const char *text, config_errors_t *errs, char **path)
+{
+    *path = omni_strdup("/tmp/test_policy_XXXXXX");
+    int fd = mkstemp(*path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    router_config_t *cfg = config_load(*path, NULL, 0, errs);
+    unlink(*path);
+    return cfg;
+}
+
+/* Asserts that text fails with exactly the lines want (NULL-terminated; "%1$s" stands for the path). */
+static void fails(const char *text, const char *const *want)
+{
+    config_errors_t errs;
+    char *path;
+    router_config_t *cfg = load(text, &errs, &path);
+    size_t n = 0;
+    bool same = cfg == NULL;
+    char lines[16][512];
+    for (; want[n]; n++) {
+        snprintf(lines[n], sizeof lines[n], want[n], path);
+        same = same && n < errs.n && strcmp(errs.lines[n], lines[n]) == 0;
+    }
+    if (!same || n != errs.n) {
+        for (size_t i = 0; i < errs.n; i++)
+            print_message("  got: %s\n", errs.lines[i]);
+        for (size_t i = 0; i < n; i++)
+            print_message(" want: %s\n", lines[i]);
+        fail();
+    }
+    config_errors_free(&errs);
+    free(path);
+}
+
+#define LINES(...) ((const char *const[]){ __VA_ARGS__, NULL })
+
+static void test_sample(void **state)
+{
+    (void)state;
+    config_errors_t errs;
+    router_config_t *cfg = config_load("conf/omnirouter.yaml", NULL, 0, &errs);
+    for (size_t i = 0; i < errs.n; i++)
+        print_message("  %s\n", errs.lines[i]);
+    assert_non_null(cfg);
+    const policy_t *p = &cfg->policy;
+    assert_int_equal(p->n_calendars, 3);
+    assert_int_equal(p->n_teams, 4);
+    const team_t *core = policy_team(p, "core"), *acme = policy_team(p, "acme-bpo");
+    assert_non_null(core);
+    assert_non_null(acme);
+    assert_int_equal(core->kind, TEAM_INHOUSE);
+    assert_ptr_equal(core->cal, policy_calendar(p, "paris-office"));
+    assert_int_equal(core->handle_time_ms, 12 * 60000);
+    assert_int_equal(acme->kind, TEAM_OUTSOURCED);
+    assert_int_equal(acme->strategy, STRATEGY_ROUND_ROBIN);
+    assert_int_equal(acme->contract.max_concurrent, 40);
+    assert_true(acme->contract.mask_contact);
+    assert_false(acme->contract.allow_vip);
+    assert_null(policy_team(p, "nobody"));
+    /* where outlives the load: it points at the config's own copy of the path */
+    assert_ptr_equal(acme->where.file, cfg->source);
+    assert_true(acme->where.line > 0);
+    /* the partners never see technical or VIP work: no routing rule for them targets a partner */
+    for (size_t i = 0; i < p->n_routes; i++) {
+        const route_rule_t *r = &p->routes[i];
+        bool sensitive = (r->when.n_category && strcmp(r->when.category[0], "technical") == 0) ||
+                         (r->when.n_tier && strcmp(r->when.tier[0], "vip") == 0);
+        for (size_t j = 0; sensitive && j < r->n_targets; j++)
+            assert_int_equal(r->targets[j].t->kind, TEAM_INHOUSE);
+        assert_non_null(r->queue_team);
+    }
+    assert_int_equal(p->n_agents, 5);
+    assert_int_equal(p->agents[2].n_skill, 2);
+    assert_string_equal(p->agents[2].skill[0].name, "technical");
+    assert_int_equal(p->agents[2].skill[0].level, 4);
+    assert_int_equal(p->agents[0].capacity[CHANNEL_TWITTER], 4);
+    assert_int_equal(p->agents[4].presence, PRESENCE_AWAY);
+    assert_int_equal(p->sla_escalate_pct, 80);
+    assert_true(p->sla[3].business_hours);
+
+    /* A French outage on Twitter from a VIP: technical, urgent? No: vip came first and set high. */
+    facts_t f = { .channel = "twitter", .identity = "email:x@bigcorp.example", .language = "fr",
+                  .text = "Le site est en PANNE depuis ce matin", .now = 1795000000000 };
+    f.tier = policy_tier(p, f.identity, 0);
+    assert_string_equal(f.tier, "vip");
+    classification_t c;
+    classify(p, &f, &c);
+    assert_string_equal(c.category, "technical");
+    assert_int_equal(c.priority, PRIO_HIGH);
+    assert_int_equal(c.n_rules, 2);
+    assert_string_equal(c.rules[1], "outage");
+    /* Spanish order status goes to classification's order-status, then routing's "spanish" rule. */
+    facts_t g = { .channel = "email", .language = "es-MX", .tier = "new", .text = "¿Dónde está mi pedido?",
+                  .now = 1795000000000 };
+    classify(p, &g, &c);
+    assert_string_equal(c.category, "order-status");
+    g.category = c.category;
+    g.priority = c.priority;
+    size_t r = 0;
+    char trace[256];
+    while (r < p->n_routes && !cond_eval(&p->routes[r].when, &g, trace, sizeof trace))
+        r++;
+    assert_true(r < p->n_routes);
+    assert_string_equal(p->routes[r].name, "spanish");
+    assert_string_equal(trace, "language es-MX matches es");
+    config_destroy(&cfg);
+    config_errors_free(&errs);
+}
+
+static void test_no_policy(void **state)
+{
+    (void)state;
+    /* The integration tests' small configs: no policy section at all is valid, and means no rules. */
+    config_errors_t errs;
+    char *path;
+    router_config_t *cfg = load("router:\n  tick_ms: 50\nconversations:\n  default_queue: inbox\n", &errs, &path);
+    assert_non_null(cfg);
+    const policy_t *p = &cfg->policy;
+    assert_int_equal(p->n_teams + p->n_agents + p->n_routes + p->n_classify + p->n_sla + p->n_calendars, 0);
+    assert_string_equal(p->default_category, "general");
+    assert_string_equal(p->default_priority, "normal");
+    assert_int_equal(p->sla_escalate_pct, 80);
+    assert_int_equal(p->offline_grace_ms, 15 * 60000);
+    assert_true(p->prefer_previous_owner);
+    assert_int_equal(p->aging_every_ms, 10 * 60000);
+    assert_int_equal(p->fold_window_ms, 10 * 60000);
+    assert_int_equal(p->fold_similarity_pct, 90);
+    assert_int_equal(p->repeat_after, 3);
+    config_destroy(&cfg);
+    config_errors_free(&errs);
+    free(path);
+    /* Defaults only (no file) too. */
+    cfg = config_load(NULL, NULL, 0, NULL);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->policy.n_routes, 0);
+    config_destroy(&cfg);
+}
+
+static void test_teams_and_agents(void **state)
+{
+    (void)state;
+    fails("calendars:\n"
+          "  - {name: office, timezone: Europe/Paris, hours: [mon-fri 09:00-18:00]}\n"
+          "  - {name: office, timezone: UTC, hours: [mon-sun 00:00-24:00]}\n"
+          "teams:\n"
+          "  - {name: core, calendar: ofice}\n"
+          "  - {name: core}\n"
+          "  - {name: night, calendar: nights}\n"
+          "agents:\n"
+          "  - {id: ann, teams: [cor, night]}\n"
+          "  - {id: ann, teams: [core], skills: ['billing:2', 'billing:3']}\n",
+          LINES("%s:3:5: calendars[1].name: calendar \"office\" is defined twice (first at line 2 column 5)",
+                "%s:5:5: teams[0].calendar: unknown calendar \"ofice\" (did you mean office?)",
+                "%s:6:5: teams[1].name: team \"core\" is defined twice (first at line 5 column 5)",
+                "%s:7:5: teams[2].calendar: unknown calendar \"nights\"",
+                "%s:9:5: agents[0].teams[0]: unknown team \"cor\" (did you mean core?)",
+                "%s:10:5: agents[1].id: agent \"ann\" is defined twice (first at line 9 column 5)",
+                "%s:10:5: agents[1].skills[1]: skill billing is listed twice"));
+}
+
+/* Values wrong on their own are caught while the file is read, at the exact entry. */
+static void test_value_errors(void **state)
+{
+    (void)state;
+    fails("teams:\n"
+          "  - name: acme\n"
+          "    kind: outsourced\n"
+          "  - name: core\n"
+          "    contract: {categories: [general]}\n"
+          "  - name: Bad Name\n"
+          "agents:\n"
+          "  - {id: ann, teams: [core], skills: ['technical:7', 'x:0'], languages: [en_US]}\n"
+          "  - {id: bob}\n"
+          "  - {id: cid, teams: []}\n",
+          LINES("%s:2:5: teams[0]: team acme is outsourced: it needs a contract (categories, limits)",
+                "%s:4:5: teams[1]: team core is in-house: contracts are for outsourced teams (kind: outsourced)",
+                "%s:6:11: teams[2].name: \"Bad Name\" is not a name: 1..64 of a-z, 0-9, '.', '_' and '-'",
+                "%s:8:39: agents[0].skills[0]: \"technical:7\": the level after ':' is 1..5 (1 basic, 5 expert)",
+                "%s:8:54: agents[0].skills[1]: \"x:0\": the level after ':' is 1..5 (1 basic, 5 expert)",
+                "%s:8:74: agents[0].languages[0]: \"en_US\" is not a language tag: e.g. en, fr, pt-BR",
+                "%s:9:5: agents[1].teams: required key missing",
+                "%s:10:22: agents[2].teams: has 0 entries; at least 1 needed"));
+    fails("classification:\n"
+          "  rules:\n"
+          "    - {name: r1, when: {text: ['ref(und'], channel: [fax], priority: [hi], tier: [gold], sender: ['mail:*']}, category: b}\n"
+          "    - {name: r2}\n"
+          "    - {name: r3, when: {zone: Europe/Paris}, stop: true}\n"
+          "    - {name: r4, when: {local_time: '9-5', weekdays: [monday], zone: Mars/Base}, stop: true}\n"
+          "    - {name: r5, when: {any: [{not: [{any: [{tier: [vip]}]}]}]}, stop: true}\n"
+          "    - {name: r6, when: {text: ['café(', '[z-a]']}, stop: true}\n",
+          LINES("%s:3:32: classification.rules[0].when.text[0]: \"ref(und\" is not a valid regular expression: missing "
+                "closing parenthesis (at offset 7 in the pattern)",
+                "%s:3:54: classification.rules[0].when.channel[0]: \"fax\" is not a channel: email, sms, phone, twitter, "
+                "facebook, x-NAME (x-* for any third-party channel)",
+                "%s:3:71: classification.rules[0].when.priority[0]: \"hi\" is not a priority: urgent, high, normal or low",
+                "%s:3:83: classification.rules[0].when.tier[0]: \"gold\" is not a tier: vip, repeat or new",
+                "%s:3:99: classification.rules[0].when.sender[0]: \"mail:*\" is not an identity glob: KIND:PATTERN with "
+                "KIND email, phone, twitter, facebook or x-NAME, e.g. email:*@bigcorp.com, phone:+44*",
+                "%s:4:7: classification.rules[1]: rule r2 sets nothing: give it a category, a priority, skills or stop",
+                "%s:5:24: classification.rules[2].when: zone is only read by local_time and weekdays; write one of them "
+                "or remove zone",
+                "%s:6:37: classification.rules[3].when.local_time: \"9-5\" is not a time span: HH:MM-HH:MM, e.g. "
+                "09:00-18:00, or 22:00-06:00 across midnight (00:00-24:00 is the whole day)",
+                "%s:6:55: classification.rules[3].when.weekdays[0]: \"monday\" is not a weekday: mon, tue, wed, thu, fri, "
+                "sat, sun or a range such as mon-fri",
+                "%s:6:70: classification.rules[3].when.zone: \"Mars/Base\" is not a time zone: zone \"Mars/Base\": "
+                "/usr/share/zoneinfo/Mars/Base: no such zone",
+                /* conditions nest three deep: when, its any/not, and theirs */
+                "%s:7:39: classification.rules[4].when.any[0].not[0].any: unknown key",
+                /* the offset counts characters: "café(" fails after 5 of them (6 bytes) */
+                "%s:8:32: classification.rules[5].when.text[0]: \"café(\" is not a valid regular expression: missing "
+                "closing parenthesis (at offset 5 in the pattern)",
+                "%s:8:41: classification.rules[5].when.text[1]: \"[z-a]\" is not a valid regular expression: range out "
+                "of order in character class (at offset 3 in the pattern)"));
+    fails("sla:\n"
+          "  targets:\n"
+          "    - {first_response: 1h, calendar: x}\n"
+          "    - {when: {channel: [sms]}}\n"
+          "    - {first_response: 30s}\n"
+          "  escalate_at: 0\n"
+          "customers:\n"
+          "  vip: ['email:*@x.com', 'bob@x.com']\n",
+          LINES("%s:3:7: sla.targets[0]: calendar is only read with business_hours: true",
+                "%s:4:7: sla.targets[1].first_response: required key missing",
+                "%s:5:24: sla.targets[2].first_response: 30s (30000) is below the minimum 60000",
+                "%s:6:16: sla.escalate_at: 0 is below the minimum 1",
+                "%s:8:26: customers.vip[1]: \"bob@x.com\" is not an identity glob: KIND:PATTERN with KIND email, phone, "
+                "twitter, facebook or x-NAME, e.g. email:*@bigcorp.com, phone:+44*"));
+}
+
+/* Calendar lines are checked by the calendar's own parser; the place is ours, the wording its. */
+static void test_calendar_errors(void **state)
+{
+    (void)state;
+    config_errors_t errs;
+    char *path;
+    router_config_t *cfg = load("calendars:\n"
+                                "  - {name: c1, timezone: Europe/Pariss, hours: ['mon-fry 09:00-18:00'], holidays: [2026-02-30]}\n"
+                                "  - {name: c2, timezone: UTC}\n", &errs, &path);
+    assert_null(cfg);
+    static const char *const where[] = { "%s:2:26: calendars[0].timezone: ", "%s:2:49: calendars[0].hours[0]: ",
+                                         "%s:2:84: calendars[0].holidays[0]: ", "%s:3:5: calendars[1].hours: " };
+    assert_int_equal(errs.n, 4);
+    for (size_t i = 0; i < 4; i++) {
+        char want[256];
+        snprintf(want, sizeof want, where[i], path);
+        if (strncmp(errs.lines[i], want, strlen(want)) != 0)
+            fail_msg("got %s, want %s...", errs.lines[i], want);
+    }
+    config_errors_free(&errs);
+    free(path);
+}
+
+/* References between sections, checked once everything is read. */
+static void test_routing_errors(void **state)
+{
+    (void)state;
+    fails("classification:\n"
+          "  rules:\n"
+          "    - {name: t, when: {text: [crash]}, category: technical}\n"
+          "teams:\n"
+          "  - {name: core}\n"
+          "  - {name: acme, kind: outsourced, contract: {categories: [technical, basic]}}\n"
+          "routing:\n"
+          "  rules:\n"
+          "    - name: tech\n"
+          "      when: {category: [technical, billing]}\n"
+          "      targets:\n"
+          "        - {team: core}\n"
+          "        - {team: core, timeout: 5m}\n"
+          "        - {team: acmee}\n"
+          "      queue: nobody\n"
+          "    - name: tech\n"
+          "      when: {open_in: office}\n"
+          "      targets: [{team: core}]\n",
+          LINES("%s:6:46: teams[1].contract.categories[1]: no classification rule sets the category \"basic\" (nor is it "
+                "classification.default_category)",
+                "%s:10:13: routing.rules[0].when.category[1]: no classification rule sets the category \"billing\" (nor "
+                "is it classification.default_category), so this can never hold",
+                "%s:13:11: routing.rules[0].targets[1].team: team core is already targets[0] of this rule; to wait "
+                "longer for it, raise that target's timeout",
+                "%s:14:11: routing.rules[0].targets[2].team: unknown team \"acmee\" (did you mean acme?)",
+                "%s:9:7: routing.rules[0].queue: unknown team \"nobody\"",
+                "%s:16:7: routing.rules[1].name: rule \"tech\" is defined twice (first at line 9 column 7)",
+                "%s:17:13: routing.rules[1].when.open_in: unknown calendar \"office\" (no calendars are defined)",
+                "%s:16:7: routing.rules: no rule takes all work: end the list with a rule without `when` (a "
+                "catch-all), so no conversation is left without a team"));
+    fails("teams:\n"
+          "  - {name: core}\n"
+          "routing:\n"
+          "  rules:\n"
+          "    - name: first\n"
+          "      when: {channel: [sms]}\n"
+          "      targets: [{team: core}]\n"
+          "    - {name: all, targets: [{team: core}]}\n"
+          "    - {name: late, when: {channel: [email]}, targets: [{team: core}]}\n",
+          LINES("%s:9:7: routing.rules[2]: rule late is never used: rule all before it has no `when` and takes all work"));
+    fails("routing:\n  rules:\n    - {name: empty, targets: []}\n",
+          LINES("%s:3:30: routing.rules[0].targets: has 0 entries; at least 1 needed"));
+    fails("routing:\n  rules:\n    - {name: x, targets: [{team: core}]}\n",
+          LINES("%s:3:27: routing.rules[0].targets[0].team: unknown team \"core\" (no teams are defined)"));
+}
+
+static void test_skill_limit(void **state)
+{
+    (void)state;
+    /* classification_t has room for 16 distinct skills: a 17th could be dropped silently, so it is refused. */
+    char text[2048] = "classification:\n  rules:\n";
+    for (int i = 1; i <= 17; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "    - {name: r%d, skills: [s%d, 'common:2']}\n", i,
+                 i);
+    fails(text, LINES("%s:18:7: classification.rules[15].skills[0]: skill s16 goes beyond the 16 distinct skills "
+                      "classification rules may ask for",
+                      "%s:19:7: classification.rules[16].skills[0]: skill s17 goes beyond the 16 distinct skills "
+                      "classification rules may ask for"));
+}
+
+/* The compiled policy can be released and compiled again (policy_compile starts afresh). */
+static void test_recompile(void **state)
+{
+    (void)state;
+    config_errors_t errs = { 0 };
+    router_config_t *cfg = config_load("conf/omnirouter.yaml", NULL, 0, &errs);
+    assert_non_null(cfg);
+    assert_int_equal(policy_compile(&cfg->policy, &errs), 0);
+    assert_int_equal(errs.n, 0);
+    policy_release(&cfg->policy);
+    policy_release(&cfg->policy);
+    assert_null(cfg->policy.calendars[0].cal);
+    assert_null(cfg->policy.routes[0].when.compiled);
+    assert_int_equal(policy_compile(&cfg->policy, &errs), 0);
+    assert_non_null(cfg->policy.routes[0].targets[0].t);
+    config_destroy(&cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sample),
+        cmocka_unit_test(test_no_policy),
+        cmocka_unit_test(test_teams_and_agents),
+        cmocka_unit_test(test_value_errors),
+        cmocka_unit_test(test_calendar_errors),
+        cmocka_unit_test(test_routing_errors),
+        cmocka_unit_test(test_skill_limit),
+        cmocka_unit_test(test_recompile),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
