@@ -167,10 +167,12 @@ int ctl_conversation(ctl_t *c, int argc, char **argv)
         return 1;
     }
     const char *into = ctl_field(h, "merged_into"), *owner = ctl_field(h, "owner");
-    printf("conversation %s: %s%s%s, customer %s, queue %s\n  opened %s from %s on %s\n", argv[1],
-           ctl_field(h, "status"), into ? " into " : "", into ? into : "", ctl_field(h, "customer"),
-           ctl_field(h, "queue"), ctl_time(ctl_field(h, "opened_at"), t, sizeof t), ctl_field(h, "first_identity"),
-           ctl_field(h, "channel"));
+    const char *status = ctl_field(h, "status");
+    printf("conversation %s: %s%s%s, customer %s\n  opened %s from %s on %s\n", argv[1], status,
+           into ? " into " : "", into ? into : "", ctl_field(h, "customer"),
+           ctl_time(ctl_field(h, "opened_at"), t, sizeof t), ctl_field(h, "first_identity"), ctl_field(h, "channel"));
+    if (!strcmp(status, "open"))
+        printf("  not routed: waiting on queue %s\n", ctl_field(h, "queue"));
     if (owner)
         printf("  owner %s (team %s) since %s\n", owner, ctl_field(h, "team"),
                ctl_time(ctl_field(h, "assigned_at"), t, sizeof t));

@@ -100,7 +100,7 @@ int ctl_queue(ctl_t *c, int argc, char **argv)
         for (int prio = 1; prio <= PRIO_LEVELS; prio++) {
             redisReply *q = ctl_cmd(c, "ZRANGE %squeue:%s:p%d 0 -1", c->prefix, team, prio);
             if (q->elements) {
-                printf("  %-7s", policy_priority_name(prio));
+                printf("  waiting, %-6s: conversations", policy_priority_name(prio));
                 for (size_t j = 0; j < q->elements; j++)
                     printf(" %s", q->element[j]->str);
                 printf("\n");

@@ -129,7 +129,9 @@ static void on_stored(store_t *store, redisReply *r, void *data)
     } else if (stored) {
         in->stats.stored++;
         char opened[96] = "";
-        if (r->element[3]->integer)
+        if (r->element[3]->integer && in->on_opened)
+            snprintf(opened, sizeof opened, " (opened; routing it)");
+        else if (r->element[3]->integer)
             snprintf(opened, sizeof opened, " (opened, queued on %s)", in->cfg->conversations.default_queue);
         omni_info("stored %s from %s: customer %s%s, conversation %s%s", p->id, p->identity, cust,
                   r->element[4]->integer ? " (new)" : "", conv, opened);
