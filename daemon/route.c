@@ -2,8 +2,11 @@
 #include "route.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "omni/log.h"
+#include "omni/message.h"
 #include "omni/util.h"
 
 static bool has_language(char *const *langs, size_t n, const char *lang)
@@ -31,6 +34,19 @@ static int skill_level(const agent_t *a, const char *name)
         if (strcmp(a->skill[i].name, name) == 0)
             return a->skill[i].level;
     return 0;
+}
+
+/* The partner's daily quota counts per local day in its own calendar (UTC without one): "YYYY-MM-DD". */
+static void team_day(const team_t *t, int64_t now, char *day, size_t daysz)
+{
+    if (t->cal) {
+        cal_local_t l;
+        calendar_local(t->cal->cal, now, &l);
+        snprintf(day, daysz, "%04d-%02d-%02d", l.year, l.month, l.day);
+    } else {
+        omni_rfc3339(now, day, daysz);
+        day[10] = 0;
+    }
 }
 
 /* Why a team as a whole cannot take this work, or NULL. */
@@ -132,18 +148,9 @@ static json_t *plan_target(const policy_t *p, const route_target_t *tg, size_t i
         json_decref(agents), json_decref(caps);
         return NULL;
     }
-    /* The partner's daily quota counts per local day in its own calendar (UTC without one). */
     char day[40] = "";
-    if (t->kind == TEAM_OUTSOURCED && t->contract.daily_quota > 0) {
-        if (t->cal) {
-            cal_local_t l;
-            calendar_local(t->cal->cal, f->now, &l);
-            snprintf(day, sizeof day, "%04d-%02d-%02d", l.year, l.month, l.day);
-        } else {
-            omni_rfc3339(f->now, day, sizeof day);
-            day[10] = 0;
-        }
-    }
+    if (t->kind == TEAM_OUTSOURCED && t->contract.daily_quota > 0)
+        team_day(t, f->now, day, sizeof day);
     return json_pack("{s:i, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:o, s:o, s:b}", "i", (int)index, "team",
                      t->name, "strategy",
                      t->strategy == STRATEGY_ROUND_ROBIN   ? "round-robin"
@@ -238,4 +245,69 @@ json_t *route_plan(const policy_t *p, const route_input_t *in)
     if (sla_desc)
         json_object_set_new(trace, "sla", json_string(sla_desc));
     return plan;
+}
+
+static const char *tier_of(const policy_t *p, const char *identity, long conversations, const char *stored)
+{
+    return stored && *stored ? stored : policy_tier(p, identity, conversations);
+}
+
+json_t *route_plan_new(const policy_t *p, const char *conversation, const omni_msg_t *msg, const char *identity,
+                       long conversations, const char *tier, const char *last_owner, int64_t now)
+{
+    route_input_t in = {
+        .conversation = conversation, .version = "0", .from_target = 0, .reason = "new",
+        .prefer_agent = p->prefer_previous_owner && last_owner && *last_owner ? last_owner : NULL,
+        .facts = { .channel = msg->channel, .identity = identity, .text = msg->text, .subject = msg->subject,
+                   .language = msg->lang, .tier = tier_of(p, identity, conversations, tier), .now = now },
+    };
+    return route_plan(p, &in);
+}
+
+json_t *route_plan_due(const policy_t *p, const char *const f[10], int64_t now)
+{
+    const char *conv = f[0], *kind = f[1], *owner = f[4];
+    long target = strtol(f[3], NULL, 10);
+    json_error_t e;
+    json_t *m = json_loads(f[5], 0, &e);
+    if (!m) {
+        omni_warn("routing: conversation %s: its first message cannot be read (%s); left as it is", conv, e.text);
+        return NULL;
+    }
+    const char *exclude = NULL;
+    if (!strncmp(owner, "agent:", 6) && strcmp(kind, "escalation") != 0)
+        exclude = owner + 6; /* timed out or went offline: not that agent again */
+    route_input_t in = {
+        .conversation = conv, .version = f[2], .reason = kind, .exclude_agent = exclude,
+        .from_target = (!strcmp(kind, "timeout") || !strcmp(kind, "escalation")) && target >= 0 ? (int)target + 1 : 0,
+        .prefer_agent = p->prefer_previous_owner && *f[9] ? f[9] : NULL,
+        .facts = { .channel = json_string_value(json_object_get(m, "channel")), .identity = f[6],
+                   .text = json_string_value(json_object_get(m, "text")),
+                   .subject = json_string_value(json_object_get(m, "subject")),
+                   .language = json_string_value(json_object_get(m, "lang")),
+                   .tier = tier_of(p, f[6], strtol(f[7], NULL, 10), f[8]), .now = now },
+    };
+    json_t *plan = route_plan(p, &in);
+    if (!strcmp(kind, "escalation") && target < 0) { /* waiting work escalates by getting more urgent */
+        json_int_t prio = json_integer_value(json_object_get(plan, "prio"));
+        json_object_set_new(plan, "prio", json_integer(prio > 1 ? prio - 1 : 1));
+    }
+    json_decref(m);
+    return plan;
+}
+
+char *route_quota_days(const policy_t *p, int64_t now)
+{
+    json_t *days = json_object();
+    for (size_t i = 0; i < p->n_teams; i++) {
+        const team_t *t = &p->teams[i];
+        if (t->kind != TEAM_OUTSOURCED || t->contract.daily_quota <= 0)
+            continue;
+        char day[40];
+        team_day(t, now, day, sizeof day);
+        json_object_set_new(days, t->name, json_string(day));
+    }
+    char *s = json_dumps(days, JSON_COMPACT);
+    json_decref(days);
+    return s;
 }

@@ -25,6 +25,20 @@ typedef struct route_input {
  * decision trace to it. Returns a new JSON object the caller owns. */
 json_t *route_plan(const policy_t *p, const route_input_t *in);
 
+/* The plan for a conversation ingest just opened with msg (borrowed) from identity; conversations, tier
+ * ("" when none stored) and last_owner ("" when none) are what ingest.lua said of the customer. */
+struct omni_msg;
+json_t *route_plan_new(const policy_t *p, const char *conversation, const struct omni_msg *msg, const char *identity,
+                       long conversations, const char *tier, const char *last_owner, int64_t now);
+
+/* The plan for one item of due.lua's answer, its 10 fields as strings (see due.lua). NULL when its first
+ * message cannot be read (logged). */
+json_t *route_plan_due(const policy_t *p, const char *const f[10], int64_t now);
+
+/* {"team": "YYYY-MM-DD"}: today in each partner's own calendar, for daily quotas (assign.lua, drain.lua).
+ * A new string the caller frees. */
+char *route_quota_days(const policy_t *p, int64_t now);
+
 /* The SLA deadline and the escalation instant for facts (with category and priority) routed to team
  * (NULL: not known yet). Both -1 when no SLA target matches. */
 void route_sla(const policy_t *p, const facts_t *f, const team_t *team, int64_t now, int64_t *due,

@@ -43,30 +43,6 @@ void routing_destroy(routing_t **r)
 bool routing_enabled(const routing_t *r) { return r->p->n_routes > 0; }
 const routing_stats_t *routing_stats(const routing_t *r) { return &r->stats; }
 
-/* {"team": "YYYY-MM-DD"}: today in each partner's own calendar, for daily quotas. Caller frees. */
-static char *quota_days(const routing_t *r, int64_t now)
-{
-    json_t *days = json_object();
-    for (size_t i = 0; i < r->p->n_teams; i++) {
-        const team_t *t = &r->p->teams[i];
-        if (t->kind != TEAM_OUTSOURCED || t->contract.daily_quota <= 0)
-            continue;
-        char day[40];
-        if (t->cal) {
-            cal_local_t l;
-            calendar_local(t->cal->cal, now, &l);
-            snprintf(day, sizeof day, "%04d-%02d-%02d", l.year, l.month, l.day);
-        } else {
-            omni_rfc3339(now, day, sizeof day);
-            day[10] = 0;
-        }
-        json_object_set_new(days, t->name, json_string(day));
-    }
-    char *s = json_dumps(days, JSON_COMPACT);
-    json_decref(days);
-    return s;
-}
-
 typedef struct decision_ctx {
     routing_t *r;
     char conv[32];
@@ -104,7 +80,7 @@ static void on_decided(store_t *store, redisReply *rep, void *data)
 /* Sends a plan to assign.lua. Takes ownership of plan. */
 static void decide(routing_t *r, json_t *plan, const char *conv, const char *reason)
 {
-    char *body = json_dumps(plan, JSON_COMPACT), *days = quota_days(r, clock_now());
+    char *body = json_dumps(plan, JSON_COMPACT), *days = route_quota_days(r->p, clock_now());
     json_decref(plan);
     decision_ctx_t *c = omni_calloc(1, sizeof *c);
     c->r = r;
@@ -121,63 +97,29 @@ static void decide(routing_t *r, json_t *plan, const char *conv, const char *rea
     free(days);
 }
 
-static const char *tier_of(const routing_t *r, const char *identity, long conversations, const char *stored)
-{
-    if (stored && *stored)
-        return stored;
-    return policy_tier(r->p, identity, conversations);
-}
-
 void routing_new_conversation(routing_t *r, const char *conversation, const omni_msg_t *msg, const char *identity,
                               const routing_customer_t *cu)
 {
     if (!routing_enabled(r))
         return;
-    route_input_t in = {
-        .conversation = conversation, .version = "0", .from_target = 0, .reason = "new",
-        .prefer_agent = r->p->prefer_previous_owner && cu->last_owner && *cu->last_owner ? cu->last_owner : NULL,
-        .facts = { .channel = msg->channel, .identity = identity, .text = msg->text, .subject = msg->subject,
-                   .language = msg->lang, .tier = tier_of(r, identity, cu->conversations, cu->tier),
-                   .now = clock_now() },
-    };
-    decide(r, route_plan(r->p, &in), conversation, "new");
+    decide(r, route_plan_new(r->p, conversation, msg, identity, cu->conversations, cu->tier, cu->last_owner,
+                             clock_now()),
+           conversation, "new");
 }
 
 /* One item of due.lua's answer: 10 strings (see due.lua). */
 static void route_due(routing_t *r, redisReply **f)
 {
-    const char *conv = f[0]->str, *kind = f[1]->str, *version = f[2]->str, *owner = f[4]->str;
-    long target = strtol(f[3]->str, NULL, 10);
-    json_error_t e;
-    json_t *m = json_loads(f[5]->str, 0, &e);
-    if (!m) {
-        omni_warn("routing: conversation %s: its first message cannot be read (%s); left as it is", conv, e.text);
+    const char *s[10];
+    for (int i = 0; i < 10; i++)
+        s[i] = f[i]->str;
+    json_t *plan = route_plan_due(r->p, s, clock_now());
+    if (!plan)
         return;
-    }
-    const char *exclude = NULL;
-    if (!strncmp(owner, "agent:", 6) && strcmp(kind, "escalation") != 0)
-        exclude = owner + 6; /* timed out or went offline: not that agent again */
-    route_input_t in = {
-        .conversation = conv, .version = version, .reason = kind, .exclude_agent = exclude,
-        .from_target = (!strcmp(kind, "timeout") || !strcmp(kind, "escalation")) && target >= 0 ? (int)target + 1 : 0,
-        .prefer_agent = r->p->prefer_previous_owner && *f[9]->str ? f[9]->str : NULL,
-        .facts = { .channel = json_string_value(json_object_get(m, "channel")), .identity = f[6]->str,
-                   .text = json_string_value(json_object_get(m, "text")),
-                   .subject = json_string_value(json_object_get(m, "subject")),
-                   .language = json_string_value(json_object_get(m, "lang")),
-                   .tier = tier_of(r, f[6]->str, strtol(f[7]->str, NULL, 10), f[8]->str), .now = clock_now() },
-    };
-    json_t *plan = route_plan(r->p, &in);
-    if (!strcmp(kind, "escalation") && target < 0) { /* waiting work escalates by getting more urgent */
-        json_int_t prio = json_integer_value(json_object_get(plan, "prio"));
-        json_object_set_new(plan, "prio", json_integer(prio > 1 ? prio - 1 : 1));
-    }
-    if (strcmp(kind, "new"))
+    if (strcmp(s[1], "new"))
         r->stats.moved++;
-    omni_info("conversation %s: %s; routing it again%s%s", conv, kind, exclude ? " without " : "",
-              exclude ? exclude : "");
-    decide(r, plan, conv, kind);
-    json_decref(m);
+    omni_info("conversation %s: %s; routing it again", s[0], s[1]);
+    decide(r, plan, s[0], s[1]);
 }
 
 static void on_due(store_t *store, redisReply *rep, void *data)
@@ -196,9 +138,9 @@ static void on_drained(store_t *store, redisReply *rep, void *data)
     (void)store;
     routing_t *r = data;
     r->drains_busy--;
-    if (rep && rep->type == REDIS_REPLY_INTEGER && rep->integer > 0) {
-        r->stats.drained += (unsigned long long)rep->integer;
-        omni_info("queues: %lld waiting conversations assigned", rep->integer);
+    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements > 0) {
+        r->stats.drained += rep->elements;
+        omni_info("queues: %zu waiting conversations assigned", rep->elements);
     } else if (rep && rep->type == REDIS_REPLY_ERROR) {
         omni_warn("routing: drain: %s", rep->str);
     }
@@ -263,7 +205,7 @@ void routing_tick(routing_t *r)
             r->due_busy = 1;
     }
     if (r->drains_busy == 0) {
-        char *days = quota_days(r, now), max[16], aging[16];
+        char *days = route_quota_days(r->p, now), max[16], aging[16];
         snprintf(max, sizeof max, "%d", DRAIN_BATCH);
         snprintf(aging, sizeof aging, "%d", r->p->aging_every_ms);
         for (size_t i = 0; i < r->p->n_teams; i++) {

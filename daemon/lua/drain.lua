@@ -2,7 +2,7 @@
 -- item gains one priority level per aging period, then the earliest SLA due time. An item nobody can
 -- take now stays where it is (no decision recorded) and the next one is tried.
 -- ARGV: prefix, team, now, max items looked at, aging period ms (0: none), days JSON
--- Returns the number assigned.
+-- Returns the conversations it assigned.
 local team, now, max, aging = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local days = cjson.decode(ARGV[6])
 local items = {}
@@ -20,7 +20,7 @@ table.sort(items, function(a, b)
   if a.eff ~= b.eff then return a.eff < b.eff end
   return a.score < b.score
 end)
-local assigned = 0
+local assigned = {}
 for i = 1, math.min(#items, max) do
   local cv = items[i].cv
   local raw = redis.call('HGET', k('conversation', cv), 'plan')
@@ -32,7 +32,7 @@ for i = 1, math.min(#items, max) do
     if owner then
       redis.call('HINCRBY', k('conversation', cv), 'version', 1)
       commit_assign(plan, t, owner, tried, day, now)
-      assigned = assigned + 1
+      assigned[#assigned + 1] = cv
     end
   end
 end
