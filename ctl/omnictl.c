@@ -11,6 +11,7 @@
 #include "omni/identity.h"
 #include "omni/util.h"
 #include "scripts.h"
+#include "simulate.h"
 
 #define DEFAULT_CONFIG "/etc/omnirouter/omnirouter.yaml"
 
@@ -34,6 +35,9 @@ static void usage(FILE *out)
             "  queue [TEAM]                        each team's load and waiting conversations by priority\n"
             "  explain MESSAGE-ID                  every routing decision for the message's conversation, and why\n"
             "  clock advance DURATION              move the test clock (routers run with OMNIROUTER_TEST_CLOCK=1)\n"
+            "  simulate --config FILE --input MESSAGES.jsonl [--handle-time DURATION]\n"
+            "                                      replay messages through a policy on a scratch Redis, simulated\n"
+            "                                      clock; prints where the work went, queue peaks, SLA outcomes\n"
             "\n"
             "IDENTITY is email:ADDR, phone:NUMBER, twitter:ID, facebook:ID, x-NAME:VALUE, or a bare email\n"
             "address or phone number. -c names the router's configuration (default " DEFAULT_CONFIG ").\n");
@@ -163,6 +167,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (!strcmp(argv[optind], "simulate")) /* its own config and its own scratch Redis: never the live one */
+        return ctl_simulate(argc - optind, argv + optind);
     config_errors_t errs = { 0 };
     ctl_t c = { .cfg = config_load(path, overrides, n_overrides, &errs) };
     if (!c.cfg) {

@@ -230,6 +230,18 @@ json_t *route_plan(const policy_t *p, const route_input_t *in)
                 }
         }
     }
+    /* A plan depends on which calendars are open now: it is good until the next opening or closing of a
+     * team it names. A queued conversation is planned again then (due.lua, "replan"). */
+    int64_t valid_until = -1;
+    for (size_t i = 0; rule && i < rule->n_targets; i++) {
+        const team_t *t = rule->targets[i].t;
+        if (!rule->targets[i].when_open || !t->cal)
+            continue;
+        int64_t next = calendar_open_at(t->cal->cal, f.now) ? calendar_next_close(t->cal->cal, f.now)
+                                                             : calendar_next_open(t->cal->cal, f.now);
+        if (next > 0 && (valid_until < 0 || next < valid_until))
+            valid_until = next;
+    }
     int64_t due, escalate_at;
     const char *sla_desc = NULL;
     route_sla(p, &f, queue_team, f.now, &due, &escalate_at, &sla_desc);
@@ -244,6 +256,7 @@ json_t *route_plan(const policy_t *p, const route_input_t *in)
                              p->aging_every_ms);
     if (sla_desc)
         json_object_set_new(trace, "sla", json_string(sla_desc));
+    json_object_set_new(plan, "valid_until", json_integer(valid_until));
     return plan;
 }
 

@@ -43,10 +43,15 @@ local function available(id) return (redis.call('HGET', agent_key(id), 'presence
 -- SLA due time. Kept in one sorted set the cron tick reads (due.lua).
 local function schedule(cv, now)
   local ck = k('conversation', cv)
-  local f = redis.call('HMGET', ck, 'timeout_at', 'escalate_at', 'due', 'escalated', 'breached', 'first_response_at')
-  if f[6] then redis.call('ZREM', k('timers'), cv); return end
+  local f = redis.call('HMGET', ck, 'timeout_at', 'escalate_at', 'due', 'escalated', 'breached', 'first_response_at',
+                       'status', 'valid_until')
   local next = nil
   local function consider(t) t = tonumber(t); if t and t > 0 and (not next or t < next) then next = t end end
+  if f[7] == 'queued' then consider(f[8]) end -- its plan expires: a calendar opens or closes
+  if f[6] then
+    if next then redis.call('ZADD', k('timers'), next, cv) else redis.call('ZREM', k('timers'), cv) end
+    return
+  end
   consider(f[1])
   if not f[4] then consider(f[2]) end
   if not f[5] then consider(f[3]) end
@@ -144,6 +149,7 @@ local function commit_assign(plan, t, owner, tried, day, now)
   end
   redis.call('HSET', ck, 'status', 'assigned', 'owner', owner, 'team', t.team, 'target', t.i, 'assigned_at', now,
              'channel_kind', plan.channel)
+  redis.call('HDEL', ck, 'valid_until')
   redis.call('HINCRBY', ck, 'assignments', 1)
   if t.timeout > 0 then redis.call('HSET', ck, 'timeout_at', now + t.timeout) else redis.call('HDEL', ck, 'timeout_at') end
   record(cv, { at = now, reason = plan.reason, rule = plan.rule, outcome = 'assigned', owner = owner, tried = tried,
@@ -164,6 +170,8 @@ local function commit_queue(plan, tried, now, default_queue)
   redis.call('HSET', ck, 'status', 'queued', 'queued_on', team, 'queued_prio', plan.prio, 'channel_kind', plan.channel)
   redis.call('HSETNX', ck, 'queued_at', now)
   redis.call('HDEL', ck, 'timeout_at', 'target')
+  if plan.valid_until and plan.valid_until > 0 then redis.call('HSET', ck, 'valid_until', plan.valid_until)
+  else redis.call('HDEL', ck, 'valid_until') end
   record(cv, { at = now, reason = plan.reason, rule = plan.rule, outcome = 'queued', queue = team, tried = tried,
                plan = plan.trace, category = plan.category, prio = plan.prio, tier = plan.tier })
   schedule(cv, now)

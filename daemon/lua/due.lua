@@ -1,8 +1,9 @@
 -- What needs the router now: conversations whose target timed out or whose SLA escalation point passed,
+-- queued conversations whose plan expired (a team's calendar opened or closed: "replan"),
 -- conversations stored but never routed (a router died between storing and routing), and conversations
 -- of agents offline past the grace period. SLA breaches are counted here directly.
 -- ARGV: prefix, now, limit, offline grace ms, unrouted after ms
--- Returns a flat list, 10 strings per item: conversation, kind ("timeout", "escalation", "new",
+-- Returns a flat list, 10 strings per item: conversation, kind ("timeout", "escalation", "replan", "new",
 -- "owner offline"), version, target index (-1: none), owner, first message JSON, its identity,
 -- the customer's conversation count, the customer's stored tier, the customer's previous owner.
 local now, limit, grace, unrouted_after =
@@ -26,9 +27,13 @@ end
 for _, cv in ipairs(redis.call('ZRANGEBYSCORE', k('timers'), '-inf', now, 'LIMIT', 0, limit)) do
   local ck = k('conversation', cv)
   local f = redis.call('HMGET', ck, 'status', 'timeout_at', 'escalate_at', 'due', 'escalated', 'breached',
-                       'first_response_at', 'queued_on', 'queued_prio')
+                       'first_response_at', 'queued_on', 'queued_prio', 'valid_until')
+  if f[1] == 'queued' and tonumber(f[10]) and now >= tonumber(f[10]) then
+    redis.call('HDEL', ck, 'valid_until')
+    item(cv, 'replan')
+  end
   if (f[1] ~= 'assigned' and f[1] ~= 'queued') or f[7] then
-    redis.call('ZREM', k('timers'), cv)
+    schedule(cv, now)
   else
     local due = tonumber(f[4])
     if due and due > 0 and now >= due and not f[6] then

@@ -1,0 +1,266 @@
+/* floor: the least a durable OMNI/1 ingest can do, to measure the router against. It binds a ROUTER
+ * socket like the router, and for each `OMNI/1 MSG <json>` reads the id (jansson), pipelines
+ * `SET floor:dedup:<id> 1 NX` and `RPUSH floor:log <json>` over hiredis's asynchronous API plugged into
+ * its one zmq_poll loop (the router's shape), and answers `OMNI/1 ACK <id>` when the RPUSH reply
+ * arrives: on one connection replies come in order, so by then the SET is done too, and with
+ * appendfsync always Redis answers only after both are fsynced. No validation, identity, conversation
+ * or event: that difference is what the ratio prices.
+ *
+ * Usage: floor --endpoint EP --redis unix:/path.sock|tcp://host:port
+ * Logs "floor: ready" once bound and Redis has answered a PING; SIGTERM or SIGINT stop it. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <hiredis/async.h>
+#include <jansson.h>
+#include <zmq.h>
+
+#include "omni/protocol.h"
+#include "omni/util.h"
+#include "store.h" /* store_parse_address only: the router's own address syntax */
+
+#define RECV_BATCH 512 /* the router's per-wake-up batch, so both share Redis and replies the same way */
+#define PEER_MAX 256
+
+typedef struct floor_state {
+    void *sock;
+    redisAsyncContext *ac;
+    int want_read, want_write;
+    unsigned long long received, acked, refused;
+} floor_t;
+
+typedef struct pending {
+    floor_t *fl;
+    size_t peer_len, id_len;
+    unsigned char peer[PEER_MAX];
+    char id[]; /* not NUL-terminated; id_len bytes */
+} pending_t;
+
+static volatile sig_atomic_t stopping;
+static void on_signal(int sig) { (void)sig, stopping = 1; }
+
+/* --- the hiredis adapter: hooks only record the interest; the loop polls the fd for it --- */
+static void add_read(void *p) { ((floor_t *)p)->want_read = 1; }
+static void del_read(void *p) { ((floor_t *)p)->want_read = 0; }
+static void add_write(void *p) { ((floor_t *)p)->want_write = 1; }
+static void del_write(void *p) { ((floor_t *)p)->want_write = 0; }
+static void cleanup(void *p) { ((floor_t *)p)->want_read = ((floor_t *)p)->want_write = 0; }
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    if (stopping)
+        return;
+    fprintf(stderr, "floor: redis disconnected: %s\n", status == REDIS_OK ? "by request" : ac->errstr);
+    exit(1); /* a bench must not report a figure over a broken store */
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    if (status != REDIS_OK) {
+        fprintf(stderr, "floor: redis: %s\n", ac->errstr);
+        exit(1);
+    }
+}
+
+static void on_ping(redisAsyncContext *ac, void *r, void *data)
+{
+    (void)ac, (void)data;
+    if (!r && stopping)
+        return;
+    if (!r || ((redisReply *)r)->type == REDIS_REPLY_ERROR) {
+        fprintf(stderr, "floor: redis did not answer PING\n");
+        exit(1);
+    }
+    fprintf(stderr, "floor: ready\n");
+}
+
+static void send_frames(floor_t *fl, const void *peer, size_t peer_len, int n, const char *const *f,
+                        const size_t *len)
+{
+    /* DONTWAIT: a gone peer loses its answer and resends, exactly as with the router. */
+    if (zmq_send(fl->sock, peer, peer_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return;
+    zmq_send(fl->sock, OMNI_PROTO_VERSION, strlen(OMNI_PROTO_VERSION), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    for (int i = 0; i < n; i++)
+        zmq_send(fl->sock, f[i], len[i], (i + 1 < n ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT);
+}
+
+static void on_appended(redisAsyncContext *ac, void *r, void *data)
+{
+    (void)ac;
+    pending_t *p = data;
+    redisReply *reply = r;
+    if (!reply && stopping) { /* redisAsyncFree at exit fails what is still in flight */
+        free(p);
+        return;
+    }
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        fprintf(stderr, "floor: RPUSH failed: %s\n", reply ? reply->str : "no reply");
+        exit(1);
+    }
+    const char *f[] = { OMNI_CMD_ACK, p->id };
+    size_t len[] = { strlen(OMNI_CMD_ACK), p->id_len };
+    send_frames(p->fl, p->peer, p->peer_len, 2, f, len);
+    p->fl->acked++;
+    free(p);
+}
+
+static void refuse(floor_t *fl, zmq_msg_t *peer, const char *reason)
+{
+    const char *f[] = { OMNI_CMD_NACK, OMNI_NO_ID, reason };
+    size_t len[] = { strlen(f[0]), strlen(f[1]), strlen(f[2]) };
+    fl->refused++;
+    send_frames(fl, zmq_msg_data(peer), zmq_msg_size(peer), 3, f, len);
+}
+
+static int frame_is(zmq_msg_t *f, const char *s)
+{
+    return zmq_msg_size(f) == strlen(s) && memcmp(zmq_msg_data(f), s, strlen(s)) == 0;
+}
+
+static void handle(floor_t *fl, zmq_msg_t *f, int n)
+{
+    fl->received++;
+    if (n != 4 || !frame_is(&f[1], OMNI_PROTO_VERSION) || !frame_is(&f[2], OMNI_CMD_MSG) ||
+        zmq_msg_size(&f[0]) > PEER_MAX) {
+        refuse(fl, &f[0], "floor: only OMNI/1 MSG <json>");
+        return;
+    }
+    const char *json = zmq_msg_data(&f[3]);
+    size_t json_len = zmq_msg_size(&f[3]);
+    json_error_t e;
+    json_t *doc = json_loadb(json, json_len, 0, &e);
+    const char *id = json_string_value(json_object_get(doc, "id"));
+    if (!id) {
+        json_decref(doc);
+        refuse(fl, &f[0], "floor: no id");
+        return;
+    }
+    size_t id_len = strlen(id);
+    pending_t *p = omni_malloc(sizeof *p + id_len);
+    p->fl = fl;
+    p->peer_len = zmq_msg_size(&f[0]);
+    memcpy(p->peer, zmq_msg_data(&f[0]), p->peer_len);
+    p->id_len = id_len;
+    memcpy(p->id, id, id_len);
+    char *key = omni_asprintf("floor:dedup:%s", id);
+    json_decref(doc);
+    const char *set[] = { "SET", key, "1", "NX" };
+    size_t set_len[] = { 3, strlen(key), 1, 2 };
+    const char *push[] = { "RPUSH", "floor:log", json };
+    size_t push_len[] = { 5, 9, json_len };
+    /* The SET's reply is read and dropped by hiredis; the RPUSH's callback is the ACK. */
+    if (redisAsyncCommandArgv(fl->ac, NULL, NULL, 4, set, set_len) != REDIS_OK ||
+        redisAsyncCommandArgv(fl->ac, on_appended, p, 3, push, push_len) != REDIS_OK) {
+        fprintf(stderr, "floor: redis: %s\n", fl->ac->errstr);
+        exit(1);
+    }
+    free(key);
+}
+
+static void on_readable(floor_t *fl)
+{
+    zmq_msg_t f[5];
+    for (int batch = 0; batch < RECV_BATCH; batch++) {
+        int n = 0, more = 1;
+        while (more) {
+            zmq_msg_t extra, *slot = n < 5 ? &f[n] : &extra;
+            zmq_msg_init(slot);
+            if (zmq_msg_recv(slot, fl->sock, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+                /* nothing waiting (n == 0), or interrupted: a multipart message arrives whole */
+                zmq_msg_close(slot);
+                for (int i = 0; i < n && i < 5; i++)
+                    zmq_msg_close(&f[i]);
+                return;
+            }
+            more = zmq_msg_more(slot);
+            if (slot == &extra)
+                zmq_msg_close(slot);
+            n++;
+        }
+        handle(fl, f, n);
+        for (int i = 0; i < n && i < 5; i++)
+            zmq_msg_close(&f[i]);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "endpoint", required_argument, 0, 'e' }, { "redis", required_argument, 0, 'r' }, { 0, 0, 0, 0 },
+    };
+    const char *endpoint = NULL, *redis = NULL;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (opt == 'e')
+            endpoint = optarg;
+        else if (opt == 'r')
+            redis = optarg;
+        else
+            break;
+    }
+    store_opts_t addr = { 0 };
+    char *owned = NULL;
+    if (!endpoint || !redis || optind != argc || store_parse_address(redis, &addr, &owned) != 0) {
+        fprintf(stderr, "usage: floor --endpoint EP --redis unix:/path.sock|tcp://host:port\n");
+        return 2;
+    }
+    /* No SA_RESTART: the signal must interrupt zmq_poll so the loop sees `stopping`. */
+    struct sigaction sa = { .sa_handler = on_signal };
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+
+    floor_t fl = { 0 };
+    void *ctx = zmq_ctx_new();
+    fl.sock = zmq_socket(ctx, ZMQ_ROUTER);
+    int one = 1, zero = 0;
+    zmq_setsockopt(fl.sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    zmq_setsockopt(fl.sock, ZMQ_LINGER, &zero, sizeof zero);
+    if (zmq_bind(fl.sock, endpoint) != 0) {
+        fprintf(stderr, "floor: bind %s: %s\n", endpoint, zmq_strerror(errno));
+        return 1;
+    }
+    fl.ac = addr.unix_path ? redisAsyncConnectUnix(addr.unix_path) : redisAsyncConnect(addr.tcp_host, addr.tcp_port);
+    if (!fl.ac || fl.ac->err) {
+        fprintf(stderr, "floor: redis %s: %s\n", redis, fl.ac ? fl.ac->errstr : "out of memory");
+        return 1;
+    }
+    free(owned);
+    fl.ac->ev.data = &fl;
+    fl.ac->ev.addRead = add_read;
+    fl.ac->ev.delRead = del_read;
+    fl.ac->ev.addWrite = add_write;
+    fl.ac->ev.delWrite = del_write;
+    fl.ac->ev.cleanup = cleanup;
+    redisAsyncSetConnectCallback(fl.ac, on_connect);
+    redisAsyncSetDisconnectCallback(fl.ac, on_disconnect);
+    redisAsyncCommand(fl.ac, on_ping, NULL, "PING");
+
+    while (!stopping) {
+        zmq_pollitem_t items[2] = {
+            { .socket = fl.sock, .events = ZMQ_POLLIN },
+            { .fd = fl.ac->c.fd,
+              .events = (short)((fl.want_read ? ZMQ_POLLIN : 0) | (fl.want_write ? ZMQ_POLLOUT : 0)) },
+        };
+        if (zmq_poll(items, 2, 1000) < 0) {
+            if (errno == EINTR)
+                continue;
+            fprintf(stderr, "floor: zmq_poll: %s\n", zmq_strerror(errno));
+            return 1;
+        }
+        if (items[1].revents & ZMQ_POLLIN)
+            redisAsyncHandleRead(fl.ac);
+        if (items[1].revents & ZMQ_POLLOUT)
+            redisAsyncHandleWrite(fl.ac);
+        if (items[0].revents & ZMQ_POLLIN)
+            on_readable(&fl);
+    }
+    fprintf(stderr, "floor: stopped: received=%llu acked=%llu refused=%llu\n", fl.received, fl.acked, fl.refused);
+    redisAsyncFree(fl.ac);
+    zmq_close(fl.sock);
+    zmq_ctx_term(ctx);
+    return 0;
+}

@@ -1,0 +1,288 @@
+/* omnictl simulate: replays messages through a policy on a scratch redis-server of its own, with a
+ * simulated clock, and reports where the work went. It runs the router's own code on the way: the same
+ * validation and identity normalization, ingest.lua, route.c's plans, assign/due/drain/resolve scripts.
+ *
+ * The model of the people: an agent or partner answers a conversation when it reaches them (the first
+ * response) and resolves it after its team's handle_time (or --handle-time). Time jumps from event to
+ * event: message arrivals, resolutions, timers (timeouts, escalations, SLA deadlines). Live state is never
+ * touched: the scratch server lives in a temporary directory and is stopped at the end. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "fold.h"
+#include "omni/identity.h"
+#include "omni/message.h"
+#include "omni/util.h"
+#include "route.h"
+#include "scripts.h"
+#include "simulate.h"
+
+static int start_scratch(sim_t *s)
+{
+    char tmpl[] = "/tmp/omnictl-simulate-XXXXXX";
+    if (!mkdtemp(tmpl))
+        return -1;
+    s->dir = omni_strdup(tmpl);
+    s->sock = omni_asprintf("%s/redis.sock", s->dir);
+    s->redis_pid = fork();
+    if (s->redis_pid == 0) {
+        execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", s->sock, "--dir", s->dir, "--save", "",
+               "--appendonly", "no", "--loglevel", "warning", "--logfile", "redis.log", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 250; i++) { /* up to 5 s for the server to listen */
+        struct timeval tv = { 1, 0 };
+        s->rc = redisConnectUnixWithTimeout(s->sock, tv);
+        if (s->rc && !s->rc->err)
+            return 0;
+        redisFree(s->rc);
+        s->rc = NULL;
+        usleep(20000);
+    }
+    return -1;
+}
+
+static void stop_scratch(sim_t *s)
+{
+    if (s->rc)
+        redisFree(s->rc);
+    if (s->redis_pid > 0) {
+        kill(s->redis_pid, SIGTERM);
+        waitpid(s->redis_pid, NULL, 0);
+    }
+    if (s->dir) {
+        char *log = omni_asprintf("%s/redis.log", s->dir);
+        unlink(log);
+        unlink(s->sock);
+        rmdir(s->dir);
+        free(log);
+    }
+    free(s->dir);
+    free(s->sock);
+}
+
+/* Runs a script with ARGV = prefix + args. Exits on a scratch-server failure (nothing to save). */
+static redisReply *run(sim_t *s, const char *name, int argc, const char **argv)
+{
+    int idx = -1;
+    for (int i = 0; omni_lua_scripts[i].name; i++)
+        if (!strcmp(omni_lua_scripts[i].name, name))
+            idx = i;
+    if (!s->sha[idx][0]) {
+        redisReply *r = redisCommand(s->rc, "SCRIPT LOAD %s", omni_lua_scripts[idx].body);
+        if (!r || r->type != REDIS_REPLY_STRING) {
+            fprintf(stderr, "omnictl: simulate: scratch redis: %s\n", r ? r->str : s->rc->errstr);
+            exit(1);
+        }
+        snprintf(s->sha[idx], sizeof s->sha[idx], "%s", r->str);
+        freeReplyObject(r);
+    }
+    const char *av[argc + 4];
+    av[0] = "EVALSHA", av[1] = s->sha[idx], av[2] = "0", av[3] = "omni:";
+    memcpy(av + 4, argv, (size_t)argc * sizeof *argv);
+    redisReply *r = redisCommandArgv(s->rc, argc + 4, av, NULL);
+    if (!r) {
+        fprintf(stderr, "omnictl: simulate: scratch redis: %s\n", s->rc->errstr);
+        exit(1);
+    }
+    return r;
+}
+
+static void schedule_resolution(sim_t *s, int64_t t, const char *conv)
+{
+    if (s->n_res == s->cap_res) {
+        s->cap_res = s->cap_res ? 2 * s->cap_res : 256;
+        s->res = omni_realloc(s->res, s->cap_res * sizeof *s->res);
+    }
+    size_t i = s->n_res++; /* kept sorted by time, latest last: insertion from the end */
+    while (i > 0 && s->res[i - 1].t > t) {
+        s->res[i] = s->res[i - 1];
+        i--;
+    }
+    s->res[i].t = t;
+    snprintf(s->res[i].conv, sizeof s->res[i].conv, "%s", conv);
+}
+
+/* A conversation got an owner at now: it answers now and resolves after the handle time. */
+static void assigned(sim_t *s, const char *conv, int64_t now)
+{
+    redisReply *h = redisCommand(s->rc, "HMGET omni:conversation:%s owner team", conv);
+    const char *owner = h->element[0]->str, *team = h->element[1]->str;
+    if (owner && team) {
+        sim_count(&s->owners, owner, 1);
+        sim_count(&s->teams, team, 1);
+        const team_t *t = policy_team(s->p, team);
+        int64_t handle = s->handle_ms > 0 ? s->handle_ms : t ? t->handle_time_ms : 600000;
+        char snow[24];
+        snprintf(snow, sizeof snow, "%lld", (long long)now);
+        const char *args[] = { conv, "simulate", snow };
+        redisReply *r = run(s, "respond", 3, args);
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && strcmp(r->element[0]->str, "already"))
+            sim_delay(s, r->element[1]->integer);
+        freeReplyObject(r);
+        schedule_resolution(s, now + handle, conv);
+    }
+    freeReplyObject(h);
+}
+
+static void decide(sim_t *s, json_t *plan, int64_t now)
+{
+    char *body = json_dumps(plan, JSON_COMPACT), *days = route_quota_days(s->p, now);
+    const char *conv = json_string_value(json_object_get(plan, "conv"));
+    const char *args[] = { body, s->cfg->conversations.default_queue, days };
+    redisReply *r = run(s, "assign", 3, args);
+    if (r->type == REDIS_REPLY_ARRAY && !strcmp(r->element[0]->str, "assigned"))
+        assigned(s, conv, now);
+    freeReplyObject(r);
+    free(body);
+    free(days);
+    json_decref(plan);
+}
+
+/* Everything that happens at instant now besides arrivals: resolutions due, timers, drains. */
+static void step(sim_t *s, int64_t now)
+{
+    char snow[24];
+    snprintf(snow, sizeof snow, "%lld", (long long)now);
+    size_t done = 0;
+    while (done < s->n_res && s->res[done].t <= now) {
+        const char *args[] = { s->res[done].conv, "simulate", snow };
+        freeReplyObject(run(s, "resolve", 3, args)); /* merged or resolved meanwhile: nothing to do */
+        s->resolved++;
+        done++;
+    }
+    memmove(s->res, s->res + done, (s->n_res - done) * sizeof *s->res);
+    s->n_res -= done;
+    char grace[24];
+    snprintf(grace, sizeof grace, "%d", s->p->offline_grace_ms);
+    const char *dargs[] = { snow, "1000", grace, "0" };
+    redisReply *due = run(s, "due", 4, dargs);
+    for (size_t i = 0; due->type == REDIS_REPLY_ARRAY && i + 10 <= due->elements; i += 10) {
+        const char *f[10];
+        for (int j = 0; j < 10; j++)
+            f[j] = due->element[i + j]->str;
+        json_t *plan = route_plan_due(s->p, f, now);
+        if (plan)
+            decide(s, plan, now);
+    }
+    freeReplyObject(due);
+    char *days = route_quota_days(s->p, now), aging[16];
+    snprintf(aging, sizeof aging, "%d", s->p->aging_every_ms);
+    for (size_t t = 0; t < s->p->n_teams; t++) {
+        const char *args[] = { s->p->teams[t].name, snow, "50", aging, days };
+        redisReply *r = run(s, "drain", 5, args);
+        for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+            assigned(s, r->element[i]->str, now);
+        freeReplyObject(r);
+    }
+    free(days);
+}
+
+/* Moves the clock to until, stopping at every resolution and timer on the way. */
+static void advance(sim_t *s, int64_t until)
+{
+    for (;;) {
+        int64_t next = s->n_res ? s->res[0].t : INT64_MAX;
+        redisReply *t = redisCommand(s->rc, "ZRANGE omni:timers 0 0 WITHSCORES");
+        if (t->type == REDIS_REPLY_ARRAY && t->elements == 2) {
+            int64_t tt = strtoll(t->element[1]->str, NULL, 10);
+            if (tt < next)
+                next = tt;
+        }
+        freeReplyObject(t);
+        if (next > until || next == INT64_MAX)
+            break;
+        step(s, next);
+    }
+}
+
+static void arrive(sim_t *s, const sim_msg_t *m)
+{
+    const omni_msg_t *msg = m->msg;
+    char snow[24], fp[17] = "", window[16], bits[8];
+    snprintf(snow, sizeof snow, "%lld", (long long)m->t);
+    uint64_t h = s->p->fold_window_ms > 0 ? fold_hash(msg->text) : 0;
+    if (h)
+        snprintf(fp, sizeof fp, "%016llx", (unsigned long long)h);
+    snprintf(window, sizeof window, "%d", s->p->fold_window_ms);
+    snprintf(bits, sizeof bits, "%d", fold_max_bits(s->p->fold_similarity_pct));
+    const char *args[] = { msg->id, m->identity, msg->channel, msg->received_at, m->json, snow,
+                           s->cfg->conversations.default_queue, s->p->n_routes ? "1" : "0", fp, window, bits };
+    redisReply *r = run(s, "ingest", 11, args);
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 8) {
+        if (r->elements >= 9 && r->element[8]->type == REDIS_REPLY_STRING)
+            s->folded++;
+        else if (r->element[0]->integer == 0)
+            s->duplicates++;
+        if (r->element[3]->integer && s->p->n_routes) {
+            s->conversations++;
+            decide(s, route_plan_new(s->p, r->element[2]->str, msg, m->identity, (long)r->element[5]->integer,
+                                     r->element[6]->str, r->element[7]->str, m->t),
+                   m->t);
+        } else if (r->element[3]->integer) {
+            s->conversations++;
+        }
+    }
+    freeReplyObject(r);
+    step(s, m->t);
+    sim_measure_queues(s);
+}
+
+int ctl_simulate(int argc, char **argv)
+{
+    static const struct option longopts[] = { { "config", required_argument, 0, 'c' },
+                                              { "input", required_argument, 0, 'i' },
+                                              { "handle-time", required_argument, 0, 'H' },
+                                              { 0, 0, 0, 0 } };
+    const char *config = NULL, *input = NULL;
+    sim_t s = { .handle_ms = 0 };
+    int opt;
+    optind = 0;
+    while ((opt = getopt_long(argc, argv, "c:i:H:", longopts, NULL)) != -1) {
+        if (opt == 'c')
+            config = optarg;
+        else if (opt == 'i')
+            input = optarg;
+        else if (opt == 'H' && (s.handle_ms = sim_duration(optarg)) > 0)
+            ;
+        else
+            return fprintf(stderr, "omnictl: simulate --config FILE --input MESSAGES.jsonl [--handle-time 10m]\n"), 2;
+    }
+    if (!config || !input)
+        return fprintf(stderr, "omnictl: simulate --config FILE --input MESSAGES.jsonl [--handle-time 10m]\n"), 2;
+    config_errors_t errs = { 0 };
+    s.cfg = config_load(config, NULL, 0, &errs);
+    if (!s.cfg) {
+        for (size_t i = 0; i < errs.n; i++)
+            fprintf(stderr, "%s\n", errs.lines[i]);
+        config_errors_free(&errs);
+        return 1;
+    }
+    s.p = &s.cfg->policy;
+    int rc = 1;
+    if (sim_load(&s, input) == 0) {
+        if (start_scratch(&s) != 0) {
+            fprintf(stderr, "omnictl: simulate: cannot start a scratch redis-server: %s\n", strerror(errno));
+        } else {
+            for (size_t i = 0; i < s.n_msgs; i++) {
+                advance(&s, s.msgs[i].t);
+                arrive(&s, &s.msgs[i]);
+            }
+            if (s.n_msgs) /* let the work that is left play out, up to 30 days */
+                advance(&s, s.msgs[s.n_msgs - 1].t + 30LL * 86400000);
+            sim_report(&s, stdout);
+            rc = 0;
+        }
+    }
+    stop_scratch(&s);
+    sim_free(&s);
+    config_destroy(&s.cfg);
+    return rc;
+}

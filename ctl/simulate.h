@@ -1,0 +1,59 @@
+/* omnictl simulate's state, shared by simulate.c (the replay) and simulate_report.c (input and report). */
+#ifndef OMNI_CTL_SIMULATE_H
+#define OMNI_CTL_SIMULATE_H
+
+#include <hiredis/hiredis.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "omni/identity.h"
+#include "omni/message.h"
+
+typedef struct sim_msg {
+    omni_msg_t *msg; /* owned */
+    char *json;      /* owned: the line as read */
+    char identity[OMNI_IDENTITY_MAX];
+    int64_t t;       /* received_at, the simulated arrival time */
+    size_t line;
+} sim_msg_t;
+
+typedef struct sim_counter {
+    char **names;
+    long *counts;
+    size_t n;
+} sim_counter_t;
+
+typedef struct sim {
+    router_config_t *cfg; /* owned */
+    const policy_t *p;
+    int64_t handle_ms;     /* --handle-time; 0: each team's handle_time */
+    char *dir, *sock;      /* the scratch server's */
+    pid_t redis_pid;
+    redisContext *rc;
+    char sha[32][41];
+    sim_msg_t *msgs;
+    size_t n_msgs, invalid;
+    struct { int64_t t; char conv[24]; } *res; /* resolutions to come, by time */
+    size_t n_res, cap_res;
+    sim_counter_t owners, teams, queue_peaks;
+    int64_t *delays; /* first-response delays, ms */
+    size_t n_delays, cap_delays;
+    long conversations, folded, duplicates, resolved;
+} sim_t;
+
+int ctl_simulate(int argc, char **argv);
+/* Reads and validates the JSON lines (bad lines reported as FILE:LINE: reason and skipped), sorted by time. */
+int sim_load(sim_t *s, const char *path);
+void sim_count(sim_counter_t *c, const char *name, long add);
+/* Keeps the larger of the stored and the given value. */
+void sim_peak(sim_counter_t *c, const char *name, long value);
+void sim_delay(sim_t *s, int64_t ms);
+void sim_measure_queues(sim_t *s);
+void sim_report(sim_t *s, FILE *out);
+void sim_free(sim_t *s);
+/* "90s", "10m", "2h", "1d", or plain ms; -1 when unreadable. */
+long long sim_duration(const char *text);
+
+#endif
