@@ -1,3 +1,4 @@
+-- needs: _owners
 -- Routes one conversation by a plan from route.c: the first target that can take it now gets it, else it
 -- waits in its rule's queue. Used for new conversations and for moves (escalation, timeout, owner
 -- offline). The plan carries the conversation's version as the router read it: if another router

@@ -1,3 +1,4 @@
+-- needs: _owners
 -- Assigns queued work of one team's queue as capacity allows: the most urgent first, where a waiting
 -- item gains one priority level per aging period, then the earliest SLA due time. An item nobody can
 -- take now stays where it is (no decision recorded) and the next one is tried.

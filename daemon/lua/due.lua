@@ -1,3 +1,4 @@
+-- needs: _owners
 -- What needs the router now: conversations whose target timed out or whose SLA escalation point passed,
 -- queued conversations whose plan expired (a team's calendar opened or closed: "replan"),
 -- conversations stored but never routed (a router died between storing and routing), and conversations

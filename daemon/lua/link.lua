@@ -1,3 +1,4 @@
+-- needs: _owners _regroup
 -- Links two identities as one person (omnictl customer link). Identities never seen are created.
 -- ARGV: prefix, identity a, identity b, who, now (ms), note
 -- Returns {1 linked (0 already linked), customer}

@@ -1,3 +1,4 @@
+-- needs: _owners
 -- Resolves a conversation: its owner's capacity is freed (the next drain fills it), the customer's next
 -- message opens a new conversation, and the owner is remembered for the customer's next one.
 -- ARGV: prefix, conversation, who, now   Returns {previous owner or "", assignments it took}

@@ -1,3 +1,4 @@
+-- needs: _owners _regroup
 -- Undoes a link (omnictl customer unlink): the two identities are two customers again unless other
 -- links still join them. Conversations and messages go back with the identities they came from.
 -- ARGV: prefix, identity a, identity b, who, now (ms)

@@ -1,7 +1,6 @@
 """Table-driven tests of the live half of routing: assign.lua and drain.lua run in a real redis-server on
 hand-written plans (the plans route.c would build), so strategies, capacity, contract caps, quotas,
 queue conditions, aging and queue order are checked one by one without the C side."""
-import glob
 import json
 import os
 
@@ -13,9 +12,11 @@ LUA = os.path.join(ROOT, "daemon", "lua")
 
 
 def script(name):
-    """The script as scripts/embed-lua embeds it: the _*.lua prelude, then the script."""
-    prelude = "".join(open(f).read() for f in sorted(glob.glob(os.path.join(LUA, "_*.lua"))))
-    return prelude + open(os.path.join(LUA, name + ".lua")).read()
+    """The script as scripts/embed-lua embeds it: _common.lua, the preludes its "-- needs:" line names, then
+    the script."""
+    body = open(os.path.join(LUA, name + ".lua")).read()
+    needs = next((line[len("-- needs:"):].split() for line in body.splitlines() if line.startswith("-- needs:")), [])
+    return "".join(open(os.path.join(LUA, n + ".lua")).read() for n in ["_common"] + needs) + body
 
 
 NOW = 1_800_000_000_000
