@@ -44,13 +44,24 @@ uint64_t fold_hash(const char *text)
     size_t n = normalize(text, buf, sizeof buf);
     if (n < FOLD_MIN_CHARS)
         return 0;
-    /* A bit of the fingerprint is set when most 4-grams' hashes have it set; counting ones (no branch) is
-     * the same vote as adding +1/-1 and runs on every message. */
-    unsigned ones[64] = { 0 }, grams = 0;
+    /* A bit of the fingerprint is set when most 4-grams' hashes have it set. The 64 counts are kept as
+     * byte lanes of 8 words (word j counts bits j, j+8, ..., j+56), so one gram costs 8 additions, not 64;
+     * lanes are emptied into ones[] before they could overflow. This runs for every message. */
+    const uint64_t lane = 0x0101010101010101ULL;
+    uint64_t acc[8] = { 0 };
+    unsigned ones[64] = { 0 }, grams = 0, pending = 0;
     for (size_t i = 0; i + 4 <= n; i++, grams++) {
         uint64_t h = fnv1a(buf + i, 4);
-        for (int b = 0; b < 64; b++)
-            ones[b] += (unsigned)((h >> b) & 1);
+        for (int j = 0; j < 8; j++)
+            acc[j] += (h >> j) & lane;
+        if (++pending == 255 || i + 5 > n) {
+            for (int j = 0; j < 8; j++) {
+                for (int byte = 0; byte < 8; byte++)
+                    ones[8 * byte + j] += (unsigned)((acc[j] >> (8 * byte)) & 0xFF);
+                acc[j] = 0;
+            }
+            pending = 0;
+        }
     }
     uint64_t out = 0;
     for (int b = 0; b < 64; b++)

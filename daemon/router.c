@@ -38,6 +38,8 @@ typedef struct router {
     char name[128];
     uint64_t watchdog_usec;
     int64_t next_watchdog, next_status;
+    unsigned long long stored_published; /* stored messages already added to stats.messages */
+    int status_busy;                     /* a status update is in flight: the next waits for it */
 } router_t;
 
 static void on_store_state(store_t *store, int up, void *data)
@@ -45,9 +47,9 @@ static void on_store_state(store_t *store, int up, void *data)
     router_t *r = data;
     if (up && !r->ready_sent) {
         r->ready_sent = 1;
-        sd_notify(0, "READY=1\nSTATUS=accepting messages");
         for (size_t i = 0; i < r->cfg->router.n_ingest; i++)
             omni_info("ready: ingest on %s, redis at %s", r->cfg->router.ingest[i], store_address(store));
+        sd_notify(0, "READY=1\nSTATUS=accepting messages");
     } else if (up) {
         sd_notify(0, "STATUS=accepting messages");
         omni_info("redis is back: acknowledging messages again");
@@ -57,9 +59,19 @@ static void on_store_state(store_t *store, int up, void *data)
     }
 }
 
+typedef struct status_ctx {
+    router_t *r;
+    unsigned long long stored; /* the stored count this update publishes */
+} status_ctx_t;
+
 static void on_status_reply(store_t *store, redisReply *reply, void *data)
 {
-    (void)store, (void)reply, (void)data; /* best effort: the next tick writes it again */
+    (void)store;
+    status_ctx_t *c = data;
+    if (reply && reply->type == REDIS_REPLY_INTEGER) /* else the next update adds the same delta again */
+        c->r->stored_published = c->stored;
+    c->r->status_busy = 0;
+    free(c);
 }
 
 static void publish_status(router_t *r)
@@ -71,10 +83,17 @@ static void publish_status(router_t *r)
                                   (unsigned long long)getpid(), (unsigned long long)omni_wall_ms() };
     for (int i = 0; i < 9; i++)
         snprintf(v[i], sizeof v[i], "%llu", vals[i]);
-    const char *argv[] = { r->cfg->redis.key_prefix, r->name, "10", "received", v[0], "stored", v[1],
+    char delta[24];
+    snprintf(delta, sizeof delta, "%llu", st->stored - r->stored_published);
+    status_ctx_t *c = omni_malloc(sizeof *c);
+    *c = (status_ctx_t){ r, st->stored };
+    const char *argv[] = { r->cfg->redis.key_prefix, r->name, "10", delta, "received", v[0], "stored", v[1],
                            "duplicates", v[2], "nacked", v[3], "busy", v[4], "violations", v[5], "inflight",
                            v[6], "pid", v[7], "updated_at", v[8], "redis", store_address(r->store) };
-    store_script(r->store, "status", (int)(sizeof argv / sizeof *argv), argv, NULL, on_status_reply, NULL);
+    if (store_script(r->store, "status", (int)(sizeof argv / sizeof *argv), argv, NULL, on_status_reply, c) != 0)
+        free(c);
+    else
+        r->status_busy = 1;
 }
 
 static void on_opened(void *data, const char *conv, const omni_msg_t *msg, const char *identity, long conversations,
@@ -99,7 +118,7 @@ static void tick(loop_t *loop, void *data)
         sd_notify(0, "WATCHDOG=1");
         r->next_watchdog = now + (int64_t)(r->watchdog_usec / 2000);
     }
-    if (now >= r->next_status && store_up(r->store)) {
+    if (now >= r->next_status && store_up(r->store) && !r->status_busy) {
         publish_status(r);
         r->next_status = now + STATUS_EVERY_MS;
     }
@@ -181,6 +200,13 @@ static void drain(router_t *r)
     while (ingest_inflight(r->ingest) > 0 && store_up(r->store) && omni_mono_ms() < deadline)
         if (loop_once(r->loop, 50) != 0)
             break;
+    /* the last counts: what was stored since the last status update */
+    while (r->status_busy && store_up(r->store) && omni_mono_ms() < deadline)
+        loop_once(r->loop, 50);
+    if (store_up(r->store))
+        publish_status(r);
+    while (r->status_busy && store_up(r->store) && omni_mono_ms() < deadline)
+        loop_once(r->loop, 50);
 }
 
 int router_run(const router_config_t *cfg)

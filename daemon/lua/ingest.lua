@@ -1,7 +1,7 @@
 -- Stores one message: deduplicate by id, resolve the sender to a customer, fold a near-copy of a recent
 -- message, attach to the customer's open conversation or open one. One atomic unit: a crash or a second
 -- router sees all of it or none. This runs for every message, so it makes as few calls as it can
--- (docs/benchmarks.md): the common path is 7 of them.
+-- (docs/benchmarks.md): the common path is 3 writes and a few reads.
 -- ARGV: prefix, id, identity key, channel, received_at (kept in the JSON), message JSON, now (ms),
 --       default queue, routing on ("1": a new conversation is marked unrouted until assign.lua routes it),
 --       optional: text fingerprint (16 hex digits, "" for none; fold.h), folding window ms, max differing bits
@@ -11,7 +11,7 @@
 local id, ident, channel, json, now, queue, routing =
   ARGV[2], ARGV[3], ARGV[4], ARGV[6], tonumber(ARGV[7]), ARGV[8], ARGV[9]
 local fingerprint, window, max_bits = ARGV[10] or '', tonumber(ARGV[11] or '0'), tonumber(ARGV[12] or '0')
-local RECENT_MAX = 8 -- fingerprints kept per customer: a burst or a cross-post is a handful of copies
+local RECENT_MAX = 2 -- messages compared for folding: each copy of a burst or a cross-post matches its predecessor
 
 local mk = k('msg', id)
 local conv = redis.call('HGET', mk, 'conversation')
@@ -20,51 +20,47 @@ if conv then
   return {0, '', conv, 0, 0, 0, '', ''}
 end
 
-local function popcount16(x)
-  local c = 0
-  while x > 0 do c = c + x % 2; x = math.floor(x / 2) end
-  return c
+-- Bits set in a 32-bit value, by halves, nibbles and bytes (no loop: this runs for every message).
+local band, rshift = bit.band, bit.rshift
+local function popcount32(x)
+  x = x - band(rshift(x, 1), 0x55555555)
+  x = band(x, 0x33333333) + band(rshift(x, 2), 0x33333333)
+  x = band(x + rshift(x, 4), 0x0F0F0F0F)
+  x = x + rshift(x, 8) -- no multiply: Lua's bit library converts only smaller products exactly
+  return band(x + rshift(x, 16), 0x3F)
 end
 
--- Hamming distance of two 16-hex-digit fingerprints, 16 bits at a time (Lua numbers hold 53 bits).
+-- Hamming distance of two 16-hex-digit fingerprints, 32 bits at a time (Lua numbers hold 53 bits).
 local function distance(a, b)
-  local d = 0
-  for i = 1, 16, 4 do
-    d = d + popcount16(bit.bxor(tonumber(a:sub(i, i + 3), 16), tonumber(b:sub(i, i + 3), 16)))
-  end
-  return d
+  return popcount32(bit.bxor(tonumber(a:sub(1, 8), 16), tonumber(b:sub(1, 8), 16))) +
+         popcount32(bit.bxor(tonumber(a:sub(9, 16), 16), tonumber(b:sub(9, 16), 16)))
 end
 
 local cust, created = ensure_identity(ident, now)
 local ck = k('customer', cust)
-local c = redis.call('HMGET', ck, 'open_conversation', 'recent')
+local c = redis.call('HMGET', ck, 'open_conversation', 'last_conversation')
 
--- Folding: the customer's recent fingerprints live in one field, "ms\tfingerprint\tid" entries joined by
--- "\n" (ids hold no control characters), newest last, only those inside the window kept.
-if fingerprint ~= '' and window > 0 then
-  local original, recent = nil, {}
-  for e in string.gmatch(c[2] or '', '[^\n]+') do
-    local ts, h, orig = e:match('^(%d+)\t(%x+)\t(.+)$')
-    if ts and tonumber(ts) >= now - window then
-      if not original and distance(h, fingerprint) <= max_bits then original = orig end
-      recent[#recent + 1] = e
+-- Folding: compared with the last RECENT_MAX messages of the customer's open conversation (or the one
+-- resolved last), newest first, whose fingerprints are in their own hashes. Reads only: a write here
+-- would cost more than all of them on this per-message path.
+if fingerprint ~= '' and window > 0 and (c[1] or c[2]) then
+  local fc = c[1] or c[2]
+  local recent = redis.call('LRANGE', k('conversation', fc, 'messages'), -RECENT_MAX, -1)
+  for i = #recent, 1, -1 do
+    local m = redis.call('HMGET', k('msg', recent[i]), 'fp', 'stored_at', 'folded_into')
+    if not m[2] or tonumber(m[2]) < now - window then break end -- older ones are older still
+    if m[1] and distance(m[1], fingerprint) <= max_bits then
+      -- Stored with the first copy's conversation (even if that one is resolved meanwhile) and routed no
+      -- further: the customer asked once, on several channels.
+      local original = m[3] or recent[i]
+      redis.call('HSET', mk, 'json', json, 'identity', ident, 'channel', channel, 'conversation', fc,
+                 'stored_at', now, 'folded_into', original)
+      redis.call('RPUSH', k('conversation', fc, 'messages'), id)
+      redis.call('HINCRBY', k('stats'), 'folded', 1)
+      event('folded', 'id', id, 'into', original, 'conversation', fc)
+      return {1, cust, fc, 0, 0, 0, '', '', original}
     end
   end
-  if original then
-    -- Stored with the first copy's conversation (even if that one is resolved meanwhile) and routed no
-    -- further: the customer asked once, on several channels.
-    local fcv = redis.call('HGET', k('msg', original), 'conversation')
-    redis.call('HSET', mk, 'json', json, 'identity', ident, 'channel', channel, 'conversation', fcv,
-               'stored_at', now, 'folded_into', original)
-    redis.call('RPUSH', k('conversation', fcv, 'messages'), id)
-    redis.call('HINCRBY', k('stats'), 'messages', 1)
-    redis.call('HINCRBY', k('stats'), 'folded', 1)
-    event('folded', 'id', id, 'into', original, 'conversation', fcv)
-    return {1, cust, fcv, 0, 0, 0, '', '', original}
-  end
-  recent[#recent + 1] = now .. '\t' .. fingerprint .. '\t' .. id
-  if #recent > RECENT_MAX then table.remove(recent, 1) end
-  redis.call('HSET', ck, 'recent', table.concat(recent, '\n'))
 end
 
 local cv, opened = c[1], 0
@@ -74,10 +70,16 @@ if not cv then
   -- a router that dies before routing it leaves it here; any router's tick picks it up (due.lua)
   if routing == '1' then redis.call('ZADD', k('unrouted'), now, cv) end
 end
-redis.call('HSET', mk, 'json', json, 'identity', ident, 'channel', channel, 'conversation', cv, 'stored_at', now)
+if fingerprint ~= '' then
+  redis.call('HSET', mk, 'json', json, 'identity', ident, 'channel', channel, 'conversation', cv, 'stored_at', now,
+             'fp', fingerprint)
+else
+  redis.call('HSET', mk, 'json', json, 'identity', ident, 'channel', channel, 'conversation', cv, 'stored_at', now)
+end
 redis.call('RPUSH', k('conversation', cv, 'messages'), id)
-redis.call('HINCRBY', k('stats'), 'messages', 1)
-event('message', 'id', id, 'conversation', cv)
+-- stats.messages is added by each router once a second (status.lua), not here: one write less per message
+-- no event per message: the stream carries what happens to conversations (opened, assigned, queued, ...)
+if opened == 1 then event('opened', 'conversation', cv, 'customer', cust, 'channel', channel) end
 local new_customer = created and 1 or 0
 if opened == 0 then return {1, cust, cv, 0, new_customer, 0, '', ''} end
 local cu = redis.call('HMGET', ck, 'tier', 'last_owner')

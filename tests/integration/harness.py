@@ -185,6 +185,11 @@ class Peer:
         self.sock.close(0)
 
 
+def stored_count(r, prefix="omni:"):
+    """Messages stored, exactly: their keys. (stats.messages is added by each router once a second.)"""
+    return sum(1 for _ in r.scan_iter(match=prefix + "msg:*", count=1000))
+
+
 def message(id, channel="email", frm="ann@example.com", text="hello", **extra):
     m = {"id": id, "channel": channel, "from": {"id": frm}, "received_at": "2026-11-22T08:00:00Z",
          "text": text}

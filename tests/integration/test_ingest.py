@@ -5,7 +5,7 @@ import signal
 
 import pytest
 
-from harness import Peer, Router, message, start_submit, submit, wait_for
+from harness import Peer, Router, message, start_submit, stored_count, submit, wait_for
 
 
 def stored(r, id):
@@ -27,7 +27,7 @@ def test_same_id_again_is_acked_and_stored_once(router, tmp_path):
         assert peer.recv() == ["OMNI/1", "ACK", "sms:SM1"]
     conv = stored(router, "sms:SM1")["conversation"]
     assert router.redis.lrange(f"omni:conversation:{conv}:messages", 0, -1) == ["sms:SM1"]
-    assert router.redis.hget("omni:stats", "messages") == "1"
+    assert stored_count(router.redis) == 1
     assert router.redis.hget("omni:stats", "duplicates") == "2"
     peer.close()
 
@@ -128,7 +128,7 @@ def test_kill_9_between_submit_and_ack_stores_exactly_once(router, tmp_path):
     assert "ACK k9:1" in out
     conv = admin.hget("omni:msg:k9:1", "conversation")
     assert admin.lrange(f"omni:conversation:{conv}:messages", 0, -1).count("k9:1") == 1
-    assert admin.hget("omni:stats", "messages") == "1"
+    assert stored_count(admin) == 1
 
 
 def test_kill_9_during_a_stream_loses_nothing_and_stores_nothing_twice(router, tmp_path):
@@ -136,12 +136,12 @@ def test_kill_9_during_a_stream_loses_nothing_and_stores_nothing_twice(router, t
     msgs = [message(f"burst:{i}", frm=f"c{i % 50}@example.com") for i in range(n)]
     proc = start_submit(router.endpoint, str(tmp_path / "spool"), msgs, timeout=120, quiet=True)
     admin = router.redis_server.client()
-    wait_for(lambda: int(admin.hget("omni:stats", "messages") or 0) > 200, 60, "some messages stored")
+    wait_for(lambda: stored_count(admin) > 200, 60, "some messages stored")
     router.kill(signal.SIGKILL)
     router.start()
     out, _ = proc.communicate(timeout=150)
     assert proc.returncode == 0, out
-    assert int(admin.hget("omni:stats", "messages")) == n
+    assert stored_count(admin) == n
     total = 0
     for cust in range(1, 51):
         conv = admin.hget(f"omni:customer:{cust}", "open_conversation")
@@ -162,7 +162,7 @@ def test_restarted_connector_resends_from_its_spool(tmp_path, redis_server):
         rc, out = submit(r.endpoint, spool, [], timeout=30)
         for i in range(5):
             assert f"ACK sp:{i}" in out
-        assert redis_server.client().hget("omni:stats", "messages") == "5"
+        assert stored_count(redis_server.client()) == 5
     finally:
         r.stop()
 
@@ -179,7 +179,7 @@ def test_connector_killed_mid_batch_resends_after_restart(router, tmp_path):
     admin.execute_command("CLIENT", "UNPAUSE")
     rc, out = submit(router.endpoint, spool, [], timeout=30)
     assert sum(1 for i in range(20) if f"ACK ck:{i}" in out) == 20, out
-    assert admin.hget("omni:stats", "messages") == "20"
+    assert stored_count(admin) == 20
 
 
 def test_embedded_redis_keeps_acked_messages_across_kill_9(tmp_path):

@@ -10,7 +10,7 @@ import shutil
 import signal
 import subprocess
 
-from harness import BIN, ROOT, wait_for
+from harness import BIN, ROOT, stored_count, wait_for
 
 FIXTURE = os.path.join(ROOT, "tests", "unit", "phonelog", "fixtures", "asterisk-Master.sample.csv")
 EXAMPLE = os.path.join(ROOT, "docs", "examples", "omni_connector.py")
@@ -101,14 +101,14 @@ def test_phonelog_feeds_callbacks_through_rotation_and_restart(router, tmp_path)
         conn.stop()
 
     # Restart: the saved position means nothing is sent twice.
-    messages = router.redis.hget("omni:stats", "messages")
+    messages = stored_count(router.redis)
     with open(tmp_path / "Master.csv", "a") as f:
         f.write(cdr("1763650000.2", caller="0033 6 12 34 56 78", disposition="BUSY"))
     conn = Phonelog(tmp_path, router.endpoint).start()
     try:
         wait_stored(router, ["phone:pbx:1763650000.2"], conn)
         assert stored(router, "phone:pbx:1763650000.2")["identity"] == "phone:+33612345678"
-        assert int(router.redis.hget("omni:stats", "messages")) == int(messages) + 1
+        assert stored_count(router.redis) == messages + 1
         assert router.redis.hget("omni:stats", "duplicates") in (None, "0")
     finally:
         conn.stop()
@@ -138,7 +138,7 @@ def test_python_example_connector(router, tmp_path):
     assert os.path.getsize(os.path.join(spool, "spool.jsonl")) == 0  # all answered: compacted
 
     # The same file again: the same ids, acknowledged as duplicates, stored once.
-    messages = router.redis.hget("omni:stats", "messages")
+    messages = stored_count(router.redis)
     out = run_example(router, spool, str(src))
     assert sorted(line.split()[1] for line in out.splitlines() if line.startswith("ACK ")) == sorted(acks)
-    assert router.redis.hget("omni:stats", "messages") == messages
+    assert stored_count(router.redis) == messages

@@ -1,0 +1,288 @@
+/* The email connector's settings (see email_config.h for the mailbox entries' syntax). */
+#include "email_config.h"
+#include "omni/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PASSWORD_MAX 4096
+
+const omni_connector_key_t email_keys[] = {
+    {"url", OMNI_KEY_STRING, NULL, false, 0, 1024, NULL, "imaps://host[:port] or imap://host[:port] (entries may override)"},
+    {"user", OMNI_KEY_STRING, NULL, false, 0, 320, NULL, "IMAP login"},
+    {"password", OMNI_KEY_STRING, NULL, false, 0, PASSWORD_MAX, NULL, "IMAP password (prefer password_file)"},
+    {"password_file", OMNI_KEY_PATH, NULL, false, 0, 0, NULL, "file holding the IMAP password"},
+    {"account", OMNI_KEY_STRING, NULL, false, 0, 64, NULL, "account name in message ids; default: user"},
+    {"address", OMNI_KEY_STRING, NULL, false, 0, 320, NULL, "our address, the messages' \"to\"; default: user"},
+    {"tls", OMNI_KEY_ENUM, "starttls", false, 0, 0, "starttls|none", "for imap:// URLs: require STARTTLS, or none"},
+    {"ca_file", OMNI_KEY_PATH, NULL, false, 0, 0, NULL, "CA bundle for the server certificate; default: system"},
+    {"mailboxes", OMNI_KEY_LIST, "INBOX", false, 0, 100, NULL, "mailbox names, or \"key=value ...\" entries"},
+    {"initial", OMNI_KEY_ENUM, "unseen", false, 0, 0, "unseen|all|none", "mail already there on first sight"},
+    {"mark_seen", OMNI_KEY_BOOL, "true", false, 0, 0, NULL, "set \\Seen once a message is spooled"},
+    {"batch", OMNI_KEY_INT, "50", false, 1, 10000, NULL, "messages per mailbox per commit"},
+    {"connect_timeout_ms", OMNI_KEY_INT, "10000", false, 100, 600000, NULL, "IMAP connect timeout"},
+    {"timeout_ms", OMNI_KEY_INT, "60000", false, 1000, 3600000, NULL, "longest one IMAP command may take"},
+    {"max_fetch_bytes", OMNI_KEY_INT, "33554432", false, 65536, 1073741824, NULL, "bytes of one message fetched at most"},
+    {"max_text_bytes", OMNI_KEY_INT, "65536", false, 1, 16777216, NULL, "text kept; the router's limits.text_bytes"},
+    {NULL, OMNI_KEY_STRING, NULL, false, 0, 0, NULL, NULL},
+};
+
+static const char *const FIELDS[] = {"account", "url", "user", "password", "password_file", "mailbox",
+                                     "address", "tls", "ca_file"};
+
+static char **field_slot(email_box_t *b, size_t i)
+{
+    char **slots[] = {&b->account, &b->url, &b->user, &b->password, &b->password_file, &b->mailbox,
+                      &b->address, NULL, &b->ca_file};
+    return slots[i];
+}
+
+static void set(char **slot, const char *v)
+{
+    free(*slot);
+    *slot = v ? omni_strdup(v) : NULL;
+}
+
+/* True when entry is written as fields ("key=..."), not as a bare mailbox name. */
+static bool has_fields(const char *entry)
+{
+    for (size_t i = 0; i < sizeof FIELDS / sizeof FIELDS[0]; i++) {
+        size_t n = strlen(FIELDS[i]);
+        if (strncmp(entry, FIELDS[i], n) == 0 && entry[n] == '=')
+            return true;
+    }
+    return false;
+}
+
+/* Reads one value at *p (quoted or up to a blank) into a new string; advances *p. NULL: bad quoting. */
+static char *value(const char **p)
+{
+    const char *s = *p;
+    size_t n = 0;
+    char *out = omni_malloc(strlen(s) + 1);
+    if (*s == '"') {
+        for (s++; *s && *s != '"'; s++) {
+            if (*s == '\\' && (s[1] == '"' || s[1] == '\\'))
+                s++;
+            out[n++] = *s;
+        }
+        if (*s != '"') {
+            free(out);
+            return NULL;
+        }
+        s++;
+    } else {
+        while (*s && *s != ' ' && *s != '\t')
+            out[n++] = *s++;
+    }
+    out[n] = '\0';
+    *p = s;
+    return out;
+}
+
+static int read_password(email_box_t *b, char *err, size_t errsz)
+{
+    FILE *f = fopen(b->password_file, "r");
+    if (!f) {
+        snprintf(err, errsz, "password_file %s: %s", b->password_file, strerror(errno));
+        return -1;
+    }
+    char *buf = omni_malloc(PASSWORD_MAX + 2);
+    size_t n = fread(buf, 1, PASSWORD_MAX + 1, f);
+    fclose(f);
+    if (n > PASSWORD_MAX) {
+        free(buf);
+        snprintf(err, errsz, "password_file %s: longer than %d bytes", b->password_file, PASSWORD_MAX);
+        return -1;
+    }
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    buf[n] = '\0';
+    free(b->password);
+    b->password = buf;
+    return 0;
+}
+
+static bool account_ok(const char *a)
+{
+    size_t n = strlen(a);
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = a[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("._@+-", c)))
+            return false;
+    }
+    return true;
+}
+
+/* Checks and completes a box whose fields are all set; err names the problem. */
+static int finish_box(email_box_t *b, bool read_pw, char *err, size_t errsz)
+{
+    if (!b->url || (strncmp(b->url, "imap://", 7) != 0 && strncmp(b->url, "imaps://", 8) != 0)) {
+        snprintf(err, errsz, "url: \"%s\" is not imap://host or imaps://host", b->url ? b->url : "");
+        return -1;
+    }
+    if (strncmp(b->url, "imaps://", 8) == 0)
+        b->tls = IMAP_TLS_IMPLICIT;
+    if (!b->user || !*b->user) {
+        snprintf(err, errsz, "user: missing");
+        return -1;
+    }
+    if ((b->password != NULL) == (b->password_file != NULL)) {
+        snprintf(err, errsz, "give exactly one of password and password_file");
+        return -1;
+    }
+    if (!b->mailbox)
+        set(&b->mailbox, "INBOX");
+    if (!*b->mailbox || strpbrk(b->mailbox, "\r\n")) {
+        snprintf(err, errsz, "mailbox: must be a non-empty name without line breaks");
+        return -1;
+    }
+    if (!b->account)
+        set(&b->account, b->user);
+    if (!account_ok(b->account)) {
+        snprintf(err, errsz, "account: \"%s\" is not 1..64 of A-Z a-z 0-9 . _ @ + -", b->account);
+        return -1;
+    }
+    if (!b->address && strchr(b->user, '@'))
+        set(&b->address, b->user);
+    free(b->key);
+    b->key = omni_asprintf("%s/%s", b->account, b->mailbox);
+    if (read_pw && b->password_file)
+        return read_password(b, err, errsz);
+    return 0;
+}
+
+int email_box_parse(const char *entry, const email_box_t *d, bool read_pw, email_box_t *b, char *err,
+                    size_t errsz)
+{
+    memset(b, 0, sizeof *b);
+    b->tls = d->tls;
+    for (size_t i = 0; i < sizeof FIELDS / sizeof FIELDS[0]; i++)
+        if (field_slot(b, i))
+            set(field_slot(b, i), *field_slot((email_box_t *)d, i));
+    if (!has_fields(entry)) {
+        set(&b->mailbox, entry);
+    } else {
+        bool own_pw = false;
+        for (const char *p = entry; *p;) {
+            if (*p == ' ' || *p == '\t') {
+                p++;
+                continue;
+            }
+            size_t n = strcspn(p, "= \t"), f = 0;
+            while (f < sizeof FIELDS / sizeof FIELDS[0] && !(strlen(FIELDS[f]) == n && strncmp(p, FIELDS[f], n) == 0))
+                f++;
+            if (f == sizeof FIELDS / sizeof FIELDS[0] || p[n] != '=') {
+                snprintf(err, errsz, "\"%.*s\" is not a field (%s)", (int)n, p,
+                         "account url user password password_file mailbox address tls ca_file");
+                email_box_free(b);
+                return -1;
+            }
+            p += n + 1;
+            char *v = value(&p);
+            if (!v) {
+                snprintf(err, errsz, "%s: unterminated quote", FIELDS[f]);
+                email_box_free(b);
+                return -1;
+            }
+            if (strcmp(FIELDS[f], "tls") == 0) {
+                bool none = strcmp(v, "none") == 0;
+                if (!none && strcmp(v, "starttls") != 0) {
+                    snprintf(err, errsz, "tls: \"%s\" is not starttls or none", v);
+                    free(v);
+                    email_box_free(b);
+                    return -1;
+                }
+                b->tls = none ? IMAP_TLS_NONE : IMAP_TLS_STARTTLS;
+            } else if ((strcmp(FIELDS[f], "password_file") == 0 || strcmp(FIELDS[f], "ca_file") == 0) &&
+                       v[0] != '/') {
+                snprintf(err, errsz, "%s: \"%s\" must be an absolute path in an entry", FIELDS[f], v);
+                free(v);
+                email_box_free(b);
+                return -1;
+            } else {
+                /* An entry's own password or password_file replaces both of the section's. */
+                if (!own_pw && (strcmp(FIELDS[f], "password") == 0 || strcmp(FIELDS[f], "password_file") == 0)) {
+                    set(&b->password, NULL);
+                    set(&b->password_file, NULL);
+                    own_pw = true;
+                }
+                set(field_slot(b, f), v);
+            }
+            free(v);
+        }
+    }
+    if (finish_box(b, read_pw, err, errsz) != 0) {
+        email_box_free(b);
+        return -1;
+    }
+    return 0;
+}
+
+void email_box_free(email_box_t *b)
+{
+    for (size_t i = 0; i < sizeof FIELDS / sizeof FIELDS[0]; i++)
+        if (field_slot(b, i))
+            set(field_slot(b, i), NULL);
+    free(b->key);
+    b->key = NULL;
+}
+
+int email_config_load(const omni_connector_t *ctx, bool read_pw, email_config_t *c, char *err, size_t errsz)
+{
+    memset(c, 0, sizeof *c);
+    email_box_t d = {0};
+    const char *keys[] = {"account", "url", "user", "password", "password_file", NULL, "address", NULL, "ca_file"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (keys[i])
+            set(field_slot(&d, i), omni_connector_cfg_str(ctx, keys[i]));
+    d.tls = strcmp(omni_connector_cfg_str(ctx, "tls"), "none") == 0 ? IMAP_TLS_NONE : IMAP_TLS_STARTTLS;
+    const char *const *items;
+    size_t n = omni_connector_cfg_list(ctx, "mailboxes", &items);
+    int rc = 0;
+    if (n == 0) {
+        snprintf(err, errsz, "email.mailboxes: no mailbox");
+        rc = -1;
+    }
+    c->boxes = omni_calloc(n ? n : 1, sizeof *c->boxes);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char why[400];
+        if (email_box_parse(items[i], &d, read_pw, &c->boxes[i], why, sizeof why) != 0) {
+            snprintf(err, errsz, "email.mailboxes[%zu]: %s", i, why);
+            rc = -1;
+            break;
+        }
+        c->n++;
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(c->boxes[k].key, c->boxes[i].key) == 0) {
+                snprintf(err, errsz, "email.mailboxes[%zu]: %s is already entry %zu", i, c->boxes[i].key, k);
+                rc = -1;
+            }
+    }
+    email_box_free(&d);
+    const char *init = omni_connector_cfg_str(ctx, "initial");
+    c->initial = strcmp(init, "all") == 0 ? UID_INITIAL_ALL : strcmp(init, "none") == 0 ? UID_INITIAL_NONE
+                                                                                         : UID_INITIAL_UNSEEN;
+    c->mark_seen = omni_connector_cfg_bool(ctx, "mark_seen");
+    c->batch = (size_t)omni_connector_cfg_int(ctx, "batch");
+    c->connect_timeout_ms = (long)omni_connector_cfg_int(ctx, "connect_timeout_ms");
+    c->timeout_ms = (long)omni_connector_cfg_int(ctx, "timeout_ms");
+    c->max_fetch = (size_t)omni_connector_cfg_int(ctx, "max_fetch_bytes");
+    c->max_text = (size_t)omni_connector_cfg_int(ctx, "max_text_bytes");
+    if (rc != 0)
+        email_config_free(c);
+    return rc;
+}
+
+void email_config_free(email_config_t *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        email_box_free(&c->boxes[i]);
+    free(c->boxes);
+    c->boxes = NULL;
+    c->n = 0;
+}

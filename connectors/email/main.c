@@ -1,0 +1,336 @@
+/* omni-email: IMAP mailboxes to omnirouted. Each poll, per mailbox: SELECT, reconcile the UID cursor
+ * (uidstate.h), UID SEARCH the next range, fetch each message without \Seen (imap.h), parse (mime.h),
+ * build (email_build.h), submit; then commit (fsync), save the cursor, and only then set \Seen.
+ * The runtime (connector.h) does the rest: config, signals, the spool and the router. */
+#include "email_build.h"
+#include "email_config.h"
+#include "imap.h"
+#include "mime.h"
+#include "uidstate.h"
+#include "omni/connector.h"
+#include "omni/log.h"
+#include "omni/util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#define SEARCH_SPAN 1000          /* UIDs per search range: keeps each SEARCH answer small */
+#define SEARCHES_PER_POLL 20      /* ranges searched per mailbox per poll (sparse UIDs, a seen backlog) */
+#define BOX_RETRY_MAX_MS 60000    /* a failing mailbox is retried at most this far apart */
+
+typedef struct box {
+    email_box_t *cfg;        /* borrowed from email_conn_t.cfg */
+    imap_t *imap;            /* owned */
+    uid_cursor_t cur;
+    bool known;              /* cur holds a cursor (from the state file or a reconcile) */
+    bool failing;
+    int backoff_ms;
+    int64_t next_try_ms;     /* monotonic; a failing mailbox waits until then */
+} box_t;
+
+typedef struct email_conn {
+    email_config_t cfg;
+    box_t *boxes;
+    uidstate_t *state;       /* owned */
+    omni_limits_t lim;
+} email_conn_t;
+
+/* UIDs of one batch. taken: spooled, they get \Seen after the commit. The fallback fetch (imap.h) sets
+ * \Seen itself; of the messages that were unread before it, seen_taken were spooled and seen_lost were
+ * not: those lose \Seen again, and so do seen_taken when the commit fails or mark_seen is off. */
+typedef struct batch {
+    uint32_t *taken, *seen_taken, *seen_lost;
+    size_t n_taken, n_seen_taken, n_seen_lost;
+} batch_t;
+
+static void push(uint32_t **v, size_t *n, uint32_t uid)
+{
+    *v = omni_realloc(*v, (*n + 1) * sizeof **v);
+    (*v)[(*n)++] = uid;
+}
+
+static int check(omni_connector_t *ctx, char *err, size_t errsz)
+{
+    email_config_t c;
+    if (email_config_load(ctx, false, &c, err, errsz) != 0)
+        return -1;
+    email_config_free(&c);
+    return 0;
+}
+
+static int save_state(omni_connector_t *ctx, email_conn_t *ec, box_t *b)
+{
+    uidstate_put(ec->state, b->cfg->key, &b->cur);
+    size_t len;
+    char *data = uidstate_serialize(ec->state, &len);
+    int rc = omni_connector_state_save(ctx, UIDSTATE_FILE, data, len);
+    if (rc != 0)
+        omni_error("%s: cannot save %s: %s", b->cfg->key, UIDSTATE_FILE, strerror(errno));
+    free(data);
+    return rc;
+}
+
+/* Fetches, parses, builds and submits one message. Returns 0 (taken or skipped for good: the cursor may
+ * pass it), 1 when the spool is full, 2 when UIDVALIDITY changed (both: stop here, do not pass it),
+ * -1 on an error (logged). */
+static int take(omni_connector_t *ctx, email_conn_t *ec, box_t *b, uint32_t uid, batch_t *bt)
+{
+    imap_message_t m;
+    int r = imap_fetch(b->imap, b->cfg->mailbox, b->cur.uidvalidity, uid, &m);
+    if (r == IMAP_GONE) {
+        omni_info("%s: UID %u was expunged before it could be read", b->cfg->key, uid);
+        return 0;
+    }
+    if (r == IMAP_CHANGED)
+        return 2;
+    if (r != IMAP_OK) {
+        omni_warn("%s: fetching UID %u: %s", b->cfg->key, uid, imap_error(b->imap));
+        return -1;
+    }
+    bool marked = m.seen_set && !m.meta.seen;
+    email_parsed_t *p = email_parse(m.raw, m.len);
+    char key[65];
+    email_content_key(m.raw, m.len, key);
+    email_source_t src = {
+        .account = b->cfg->account, .mailbox = b->cfg->mailbox, .address = b->cfg->address,
+        .uidvalidity = b->cur.uidvalidity, .uid = uid, .has_internaldate = m.meta.has_internaldate,
+        .internaldate_ms = m.meta.internaldate_ms, .now_ms = omni_wall_ms(),
+        .size = m.meta.size >= 0 ? m.meta.size : (long long)m.len, .fetch_truncated = m.truncated,
+        .max_text = ec->cfg.max_text,
+    };
+    omni_msg_t *msg = email_build(p, key, &src, &ec->lim);
+    r = omni_connector_submit(ctx, msg);
+    int saved = errno;
+    if (r == 0 || r == OMNI_SUBMIT_INVALID)
+        omni_debug("%s: UID %u -> %s%s", b->cfg->key, uid, msg->id, r ? " (invalid, not sent)" : "");
+    omni_msg_destroy(&msg);
+    email_parsed_destroy(&p);
+    free(m.raw);
+    if (r == 0 || r == OMNI_SUBMIT_INVALID) {
+        if (r == 0)
+            push(&bt->taken, &bt->n_taken, uid);
+        if (marked && r == 0)
+            push(&bt->seen_taken, &bt->n_seen_taken, uid);
+        else if (marked) /* not sent: left unread, for a person to look at */
+            push(&bt->seen_lost, &bt->n_seen_lost, uid);
+        if (m.meta.has_internaldate && (!b->cur.has_last_date || m.meta.internaldate_ms > b->cur.last_date_ms)) {
+            b->cur.has_last_date = true;
+            b->cur.last_date_ms = m.meta.internaldate_ms;
+        }
+        return 0;
+    }
+    if (marked)
+        push(&bt->seen_lost, &bt->n_seen_lost, uid);
+    if (saved == EAGAIN)
+        return 1;
+    omni_error("%s: cannot spool UID %u: %s", b->cfg->key, uid, strerror(saved));
+    return -1;
+}
+
+/* One mailbox's turn. Returns 0 (reached; *more when it stopped at the batch size) or -1 (failed). */
+static int poll_box(omni_connector_t *ctx, email_conn_t *ec, box_t *b, bool *more)
+{
+    uint32_t uv, un;
+    if (imap_status(b->imap, b->cfg->mailbox, &uv, &un) != IMAP_OK) {
+        omni_warn("%s: SELECT: %s", b->cfg->key, imap_error(b->imap));
+        return -1;
+    }
+    uint32_t old_uv = b->cur.uidvalidity;
+    uid_change_t ch = uidstate_reconcile(&b->cur, b->known, uv, un, ec->cfg.initial);
+    b->known = true;
+    if (ch == UID_FIRST)
+        omni_info("%s: first sight (UIDVALIDITY %u, UIDNEXT %u): taking UIDs up to %u that match \"%s\"",
+                  b->cfg->key, uv, un, b->cur.backlog_until, b->cur.backlog[0] ? b->cur.backlog : "nothing");
+    if (ch == UID_RESET)
+        omni_warn("%s: UIDVALIDITY changed from %u to %u: every UID is new; re-reading UIDs up to %u that "
+                  "match \"%s\" (mail already routed comes again with the same ids and the router drops it)",
+                  b->cfg->key, old_uv, uv, b->cur.backlog_until, b->cur.backlog[0] ? b->cur.backlog : "nothing");
+    if (ch != UID_SAME && save_state(ctx, ec, b) != 0)
+        return -1;
+
+    uid_cursor_t before = b->cur;
+    batch_t bt = {0};
+    size_t done = 0, searches = 0;
+    int rc = 0;
+    bool stop = false;
+    char crit[96];
+    uint32_t end;
+    while (!stop && done < ec->cfg.batch &&
+           uidstate_next_search(&b->cur, un, SEARCH_SPAN, crit, sizeof crit, &end)) {
+        if (searches++ == SEARCHES_PER_POLL) {
+            *more = true;
+            break;
+        }
+        uint32_t first = b->cur.last_uid + 1, *uids;
+        size_t n;
+        int r = imap_search(b->imap, b->cfg->mailbox, uv, crit, &uids, &n);
+        if (r == IMAP_CHANGED) {
+            *more = true; /* the next poll reconciles the new UIDVALIDITY */
+            break;
+        }
+        if (r != IMAP_OK) {
+            omni_warn("%s: UID SEARCH %s: %s", b->cfg->key, crit, imap_error(b->imap));
+            rc = -1;
+            break;
+        }
+        size_t i = 0;
+        for (; i < n && !stop; i++) {
+            if (uids[i] < first || uids[i] > end)
+                continue; /* outside the range asked for: not ours to take now */
+            if (done == ec->cfg.batch)
+                break;
+            int t = take(ctx, ec, b, uids[i], &bt);
+            if (t != 0) {
+                stop = true;
+                rc = t < 0 ? -1 : 0;
+                *more = *more || t == 2; /* the next poll reconciles the new UIDVALIDITY */
+                break;
+            }
+            uidstate_advance(&b->cur, uids[i]);
+            done++;
+        }
+        if (!stop && i == n)
+            uidstate_advance(&b->cur, end); /* the whole range is done, matches or not */
+        free(uids);
+    }
+    if (done == ec->cfg.batch)
+        *more = true;
+
+    bool committed = false;
+    if (omni_connector_commit(ctx) != 0) {
+        omni_error("%s: commit: %s", b->cfg->key, strerror(errno));
+        rc = -1;
+    } else if (!uidstate_cursor_eq(&before, &b->cur) && save_state(ctx, ec, b) != 0) {
+        rc = -1;
+    } else {
+        committed = true;
+        if (bt.n_taken)
+            omni_info("%s: spooled %zu message(s), now after UID %u", b->cfg->key, bt.n_taken, b->cur.last_uid);
+        if (ec->cfg.mark_seen && bt.n_taken &&
+            imap_set_seen(b->imap, b->cfg->mailbox, uv, bt.taken, bt.n_taken, true) != IMAP_OK)
+            omni_warn("%s: setting \\Seen: %s (the messages are spooled all the same)", b->cfg->key,
+                      imap_error(b->imap));
+    }
+    if (!committed || !ec->cfg.mark_seen)
+        for (size_t i = 0; i < bt.n_seen_taken; i++)
+            push(&bt.seen_lost, &bt.n_seen_lost, bt.seen_taken[i]);
+    if (bt.n_seen_lost &&
+        imap_set_seen(b->imap, b->cfg->mailbox, uv, bt.seen_lost, bt.n_seen_lost, false) != IMAP_OK)
+        omni_warn("%s: clearing \\Seen set by a fallback fetch: %s", b->cfg->key, imap_error(b->imap));
+    free(bt.taken);
+    free(bt.seen_taken);
+    free(bt.seen_lost);
+    return rc;
+}
+
+static int email_poll(omni_connector_t *ctx)
+{
+    email_conn_t *ec = omni_connector_user(ctx);
+    int64_t now = omni_mono_ms();
+    size_t tried = 0, failed = 0, failing = 0;
+    bool more = false;
+    for (size_t i = 0; i < ec->cfg.n; i++) {
+        box_t *b = &ec->boxes[i];
+        if (b->failing && now < b->next_try_ms) {
+            failing++;
+            continue;
+        }
+        tried++;
+        if (poll_box(ctx, ec, b, &more) == 0) {
+            if (b->failing)
+                omni_info("%s: reachable again", b->cfg->key);
+            b->failing = false;
+            b->backoff_ms = 0;
+            continue;
+        }
+        /* Each mailbox is paced on its own, so one broken account does not slow the others. */
+        failed++;
+        failing++;
+        b->failing = true;
+        int base = omni_connector_poll_ms(ctx);
+        b->backoff_ms = b->backoff_ms ? b->backoff_ms * 2 : base;
+        if (b->backoff_ms > BOX_RETRY_MAX_MS)
+            b->backoff_ms = BOX_RETRY_MAX_MS > base ? BOX_RETRY_MAX_MS : base;
+        b->next_try_ms = omni_mono_ms() + b->backoff_ms;
+    }
+    omni_connector_status(ctx, "%zu mailbox(es), %zu failing", ec->cfg.n, failing);
+    if (more)
+        omni_connector_poll_in(ctx, 0);
+    return tried > 0 && failed == tried ? -1 : 0;
+}
+
+static int email_open(omni_connector_t *ctx)
+{
+    email_conn_t *ec = omni_calloc(1, sizeof *ec);
+    char err[512];
+    if (email_config_load(ctx, true, &ec->cfg, err, sizeof err) != 0) {
+        omni_error("%s", err);
+        free(ec);
+        return -1;
+    }
+    char *data = NULL;
+    size_t len = 0;
+    int r = omni_connector_state_load(ctx, UIDSTATE_FILE, &data, &len);
+    ec->state = r == 0 ? uidstate_parse(data, len, err, sizeof err) : r == 1 ? uidstate_new() : NULL;
+    free(data);
+    if (!ec->state) {
+        /* Starting over would re-read whole mailboxes: a person should look at it first. */
+        omni_error("%s/%s: %s", omni_connector_state_dir(ctx), UIDSTATE_FILE, r < 0 ? strerror(errno) : err);
+        email_config_free(&ec->cfg);
+        free(ec);
+        return -1;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        omni_fatal("curl_global_init failed");
+    email_mime_init();
+    omni_limits_default(&ec->lim);
+    ec->boxes = omni_calloc(ec->cfg.n, sizeof *ec->boxes);
+    for (size_t i = 0; i < ec->cfg.n; i++) {
+        box_t *b = &ec->boxes[i];
+        b->cfg = &ec->cfg.boxes[i];
+        imap_opts_t o = {.url = b->cfg->url, .user = b->cfg->user, .password = b->cfg->password,
+                         .tls = b->cfg->tls, .ca_file = b->cfg->ca_file,
+                         .connect_timeout_ms = ec->cfg.connect_timeout_ms, .timeout_ms = ec->cfg.timeout_ms,
+                         .max_fetch = ec->cfg.max_fetch};
+        b->imap = imap_new(&o);
+        b->known = uidstate_get(ec->state, b->cfg->key, &b->cur) == 0;
+    }
+    omni_connector_set_user(ctx, ec);
+    omni_info("watching %zu mailbox(es)", ec->cfg.n);
+    return 0;
+}
+
+static void email_close(omni_connector_t *ctx)
+{
+    email_conn_t *ec = omni_connector_user(ctx);
+    if (!ec)
+        return;
+    for (size_t i = 0; i < ec->cfg.n; i++)
+        imap_destroy(&ec->boxes[i].imap);
+    free(ec->boxes);
+    uidstate_destroy(&ec->state);
+    email_config_free(&ec->cfg);
+    free(ec);
+    omni_connector_set_user(ctx, NULL);
+    email_mime_shutdown();
+    curl_global_cleanup();
+}
+
+static const omni_connector_def_t email_connector = {
+    .name = "email",
+    .channel = "email",
+    .summary = "Reads IMAP mailboxes and hands each new message to omnirouted.",
+    .keys = email_keys,
+    .check = check,
+    .open = email_open,
+    .poll = email_poll,
+    .close = email_close,
+};
+
+int main(int argc, char **argv)
+{
+    return omni_connector_main(&email_connector, argc, argv);
+}

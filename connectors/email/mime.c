@@ -1,0 +1,438 @@
+/* The MIME layer on GMime 3 (see mime.h for what it extracts and why). */
+#include "mime.h"
+#include "mime_text.h"
+#include "omni/util.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <gmime/gmime.h>
+
+typedef struct { char *p; size_t len; } text_t;
+
+/* What a walk over one message collects. */
+typedef struct walk {
+    bool want_atts;           /* the top-level message lists attachments; forwarded ones do not */
+    bool have_body;
+    text_t body;              /* owned */
+    email_attachment_t *atts; /* owned */
+    size_t n_atts, cap_atts;
+    GMimeMessage **fwd;       /* forwarded messages in order; borrowed from the GMime tree */
+    size_t n_fwd, cap_fwd;
+} walk_t;
+
+void email_mime_init(void) { g_mime_init(); }
+void email_mime_shutdown(void) { g_mime_shutdown(); }
+
+/* Header values come back decoded by GMime; this guarantees valid UTF-8 on one line. */
+static char *one_line(const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t len;
+    char *u = mt_to_utf8("UTF-8", s, strlen(s), &len);
+    size_t w = 0;
+    for (size_t r = 0; r < len; r++) {
+        char c = u[r];
+        if (c == '\r' || c == '\n')
+            continue; /* unfolding: a folded line's break goes, its leading blank stays */
+        u[w++] = c == '\t' ? ' ' : c;
+    }
+    while (w > 0 && u[w - 1] == ' ')
+        w--;
+    size_t lead = 0;
+    while (lead < w && u[lead] == ' ')
+        lead++;
+    memmove(u, u + lead, w - lead);
+    u[w - lead] = '\0';
+    return u;
+}
+
+static char *lower_type(GMimeObject *o)
+{
+    GMimeContentType *ct = g_mime_object_get_content_type(o);
+    char *s = ct ? g_mime_content_type_get_mime_type(ct) : NULL;
+    char *r = omni_strdup(s ? s : "application/octet-stream");
+    g_free(s);
+    for (char *p = r; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    return r;
+}
+
+static void add_att(walk_t *w, char *name, char *type, long long size)
+{
+    if (!w->want_atts) {
+        free(name);
+        free(type);
+        return;
+    }
+    if (w->n_atts == w->cap_atts) {
+        w->cap_atts = w->cap_atts ? w->cap_atts * 2 : 8;
+        w->atts = omni_realloc(w->atts, w->cap_atts * sizeof *w->atts);
+    }
+    w->atts[w->n_atts++] = (email_attachment_t){.name = name, .type = type, .size = size};
+}
+
+/* Decoded content of a leaf part. Caller frees the result (NUL-terminated) with g_free. */
+static char *part_bytes(GMimePart *part, size_t *len)
+{
+    GMimeDataWrapper *dw = g_mime_part_get_content(part);
+    GMimeStream *mem = g_mime_stream_mem_new();
+    if (dw)
+        g_mime_data_wrapper_write_to_stream(dw, mem);
+    GByteArray *ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
+    *len = ba->len;
+    char *r = g_malloc(ba->len + 1);
+    if (ba->len)
+        memcpy(r, ba->data, ba->len);
+    r[ba->len] = '\0';
+    g_object_unref(mem);
+    return r;
+}
+
+/* Bytes a writer produces for an object: the decoded size of a part, or the transmitted size of a
+ * whole message, without holding them in memory. */
+static long long counted_size(GMimeObject *o, bool decoded)
+{
+    GMimeStream *null = g_mime_stream_null_new();
+    if (decoded) {
+        GMimeDataWrapper *dw = g_mime_part_get_content(GMIME_PART(o));
+        if (dw)
+            g_mime_data_wrapper_write_to_stream(dw, null);
+    } else {
+        g_mime_object_write_to_stream(o, NULL, null);
+    }
+    long long n = (long long)GMIME_STREAM_NULL(null)->written;
+    g_object_unref(null);
+    return n;
+}
+
+static bool is_type(GMimeObject *o, const char *type, const char *sub)
+{
+    GMimeContentType *ct = g_mime_object_get_content_type(o);
+    return ct && g_mime_content_type_is_type(ct, type, sub);
+}
+
+/* True when o is, or a multipart holding, a part of type text/sub. */
+static bool holds(GMimeObject *o, const char *sub, int depth)
+{
+    if (depth > EMAIL_MIME_MAX_DEPTH)
+        return false;
+    if (GMIME_IS_MULTIPART(o)) {
+        GMimeMultipart *mp = GMIME_MULTIPART(o);
+        for (int i = 0; i < g_mime_multipart_get_count(mp); i++)
+            if (holds(g_mime_multipart_get_part(mp, i), sub, depth + 1))
+                return true;
+        return false;
+    }
+    return GMIME_IS_PART(o) && is_type(o, "text", sub);
+}
+
+static bool is_attachment(GMimeObject *o)
+{
+    GMimeContentDisposition *d = g_mime_object_get_content_disposition(o);
+    return d && g_mime_content_disposition_is_attachment(d);
+}
+
+static void set_body(walk_t *w, GMimePart *part, bool html)
+{
+    size_t len;
+    char *raw = part_bytes(part, &len);
+    const char *cs = g_mime_object_get_content_type_parameter(GMIME_OBJECT(part), "charset");
+    char *u = mt_to_utf8(cs, raw, len, &len);
+    g_free(raw);
+    if (html) {
+        char *t = mt_html_to_text(u, len);
+        free(u);
+        u = t;
+        len = strlen(u);
+    }
+    mt_normalize_newlines(u, &len);
+    w->body = (text_t){u, len};
+    w->have_body = true;
+}
+
+static void walk(walk_t *w, GMimeObject *o, const char *section, int depth);
+
+/* Every child in order: in multipart/mixed, /related (its root comes first), /report, /signed... the
+ * first text part is the body and the rest are attachments. */
+static void walk_children(walk_t *w, GMimeMultipart *mp, const char *section, int depth)
+{
+    for (int i = 0; i < g_mime_multipart_get_count(mp); i++) {
+        char sub[256];
+        snprintf(sub, sizeof sub, "%s%s%d", section, *section ? "." : "", i + 1);
+        walk(w, g_mime_multipart_get_part(mp, i), sub, depth + 1);
+    }
+}
+
+static void walk(walk_t *w, GMimeObject *o, const char *section, int depth)
+{
+    const char *sec = *section ? section : "1";
+    if (depth > EMAIL_MIME_MAX_DEPTH) {
+        add_att(w, omni_asprintf("part-%s", sec), lower_type(o), counted_size(o, false));
+        return;
+    }
+    if (GMIME_IS_MULTIPART(o)) {
+        GMimeMultipart *mp = GMIME_MULTIPART(o);
+        int n = g_mime_multipart_get_count(mp);
+        if (n == 0) {
+            /* No boundary found: GMime keeps the text as the preface. Read it as the text/plain it is. */
+            const char *pre = g_mime_multipart_get_prologue(mp);
+            if (!w->have_body && pre) {
+                size_t len;
+                char *u = mt_to_utf8(NULL, pre, strlen(pre), &len);
+                mt_normalize_newlines(u, &len);
+                w->body = (text_t){u, len};
+                w->have_body = true;
+            }
+            return;
+        }
+        if (is_type(o, "multipart", "alternative") && !w->have_body) {
+            int pick = n - 1;
+            for (int i = n - 1; i >= 0; i--) /* the first alternative holding html, then plain, wins */
+                if (holds(g_mime_multipart_get_part(mp, i), "html", depth))
+                    pick = i;
+            for (int i = n - 1; i >= 0; i--)
+                if (holds(g_mime_multipart_get_part(mp, i), "plain", depth))
+                    pick = i;
+            char sub[256];
+            snprintf(sub, sizeof sub, "%s%s%d", section, *section ? "." : "", pick + 1);
+            walk(w, g_mime_multipart_get_part(mp, pick), sub, depth + 1);
+            return;
+        }
+        walk_children(w, mp, section, depth);
+        return;
+    }
+    if (GMIME_IS_MESSAGE_PART(o)) {
+        GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(o));
+        const char *fn = g_mime_object_get_content_disposition_parameter(o, "filename");
+        const char *subj = inner ? g_mime_message_get_subject(inner) : NULL;
+        char *name = fn ? omni_strdup(fn) : subj && *subj ? omni_asprintf("%s.eml", subj)
+                                                          : omni_asprintf("part-%s.eml", sec);
+        add_att(w, one_line(name), lower_type(o), inner ? counted_size(GMIME_OBJECT(inner), false) : 0);
+        free(name);
+        if (inner) {
+            if (w->n_fwd == w->cap_fwd) {
+                w->cap_fwd = w->cap_fwd ? w->cap_fwd * 2 : 4;
+                w->fwd = omni_realloc(w->fwd, w->cap_fwd * sizeof *w->fwd);
+            }
+            w->fwd[w->n_fwd++] = inner;
+        }
+        return;
+    }
+    if (!GMIME_IS_PART(o))
+        return; /* GMime only builds multiparts, message parts and parts; nothing else to read */
+    GMimePart *part = GMIME_PART(o);
+    bool plain = is_type(o, "text", "plain"), html = is_type(o, "text", "html");
+    if (!w->have_body && (plain || html) && !is_attachment(o)) {
+        set_body(w, part, html);
+        return;
+    }
+    const char *fn = g_mime_part_get_filename(part);
+    char *name = fn && *fn ? one_line(fn) : omni_asprintf("part-%s", sec);
+    add_att(w, name, lower_type(o), counted_size(o, true));
+}
+
+static void text_add(text_t *t, const char *s, size_t n)
+{
+    t->p = omni_realloc(t->p, t->len + n + 1);
+    memcpy(t->p + t->len, s, n);
+    t->len += n;
+    t->p[t->len] = '\0';
+}
+
+static void header_line(text_t *t, const char *label, const char *value)
+{
+    char *v = one_line(value);
+    if (v && *v) {
+        text_add(t, label, strlen(label));
+        text_add(t, v, strlen(v));
+        text_add(t, "\n", 1);
+    }
+    free(v);
+}
+
+/* Text of a message: its body, then each forwarded message's headers and text, recursively. */
+static text_t message_text(GMimeMessage *m, walk_t *w, int depth)
+{
+    GMimeObject *top = g_mime_message_get_mime_part(m);
+    if (top)
+        walk(w, top, "", depth);
+    text_t t = w->body;
+    w->body = (text_t){NULL, 0};
+    if (!t.p)
+        text_add(&t, "", 0);
+    for (size_t i = 0; i < w->n_fwd; i++) {
+        GMimeMessage *in = w->fwd[i];
+        text_add(&t, t.len ? "\n\n" : "", t.len ? 2 : 0);
+        static const char SEP[] = "---------- Forwarded message ----------\n";
+        text_add(&t, SEP, sizeof SEP - 1);
+        GMimeObject *io = GMIME_OBJECT(in);
+        InternetAddressList *from = g_mime_message_get_from(in);
+        char *fs = from && internet_address_list_length(from) > 0
+                       ? internet_address_list_to_string(from, NULL, FALSE) : NULL;
+        header_line(&t, "From: ", fs);
+        g_free(fs);
+        header_line(&t, "Date: ", g_mime_object_get_header(io, "Date"));
+        header_line(&t, "Subject: ", g_mime_message_get_subject(in));
+        InternetAddressList *to = g_mime_message_get_to(in);
+        char *ts = to && internet_address_list_length(to) > 0
+                       ? internet_address_list_to_string(to, NULL, FALSE) : NULL;
+        header_line(&t, "To: ", ts);
+        g_free(ts);
+        text_add(&t, "\n", 1);
+        walk_t sub = {.want_atts = false};
+        text_t it = depth < EMAIL_MIME_MAX_DEPTH ? message_text(in, &sub, depth + 1) : (text_t){0};
+        if (it.p)
+            text_add(&t, it.p, it.len);
+        free(it.p);
+        free(sub.fwd);
+    }
+    return t;
+}
+
+/* First msg-id of a References or In-Reply-To value, without brackets. Caller frees. */
+static char *first_id(GMimeParserOptions *opts, const char *value)
+{
+    if (!value)
+        return NULL;
+    GMimeReferences *refs = g_mime_references_parse(opts, value);
+    char *r = NULL;
+    if (refs && g_mime_references_length(refs) > 0)
+        r = one_line(g_mime_references_get_message_id(refs, 0));
+    if (refs)
+        g_mime_references_free(refs);
+    return r;
+}
+
+/* The first mailbox of an address list (a group's first member) that has a domain: "From: xx" names
+ * nobody an agent could answer, and the next header may. */
+static InternetAddressMailbox *first_mailbox(InternetAddressList *l)
+{
+    for (int i = 0; l && i < internet_address_list_length(l); i++) {
+        InternetAddress *a = internet_address_list_get_address(l, i);
+        if (INTERNET_ADDRESS_IS_MAILBOX(a)) {
+            const char *addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(a));
+            if (addr && strchr(addr, '@'))
+                return INTERNET_ADDRESS_MAILBOX(a);
+            continue;
+        }
+        if (INTERNET_ADDRESS_IS_GROUP(a)) {
+            InternetAddressMailbox *m = first_mailbox(internet_address_group_get_members(
+                INTERNET_ADDRESS_GROUP(a)));
+            if (m)
+                return m;
+        }
+    }
+    return NULL;
+}
+
+/* From, else Sender, else Reply-To, else Return-Path: the sender an agent can answer. */
+static void sender(GMimeMessage *m, GMimeParserOptions *opts, email_parsed_t *r)
+{
+    InternetAddressList *lists[] = {g_mime_message_get_from(m), g_mime_message_get_sender(m),
+                                    g_mime_message_get_reply_to(m)};
+    InternetAddressList *rp = NULL;
+    const char *rph = g_mime_object_get_header(GMIME_OBJECT(m), "Return-Path");
+    if (rph)
+        rp = internet_address_list_parse(opts, rph);
+    InternetAddressMailbox *mb = NULL;
+    for (size_t i = 0; i < 3 && !mb; i++)
+        mb = first_mailbox(lists[i]);
+    if (!mb)
+        mb = first_mailbox(rp);
+    if (mb) {
+        const char *addr = internet_address_mailbox_get_addr(mb);
+        const char *name = internet_address_get_name(INTERNET_ADDRESS(mb));
+        r->from_addr = addr && *addr ? one_line(addr) : NULL;
+        r->from_name = name && *name ? one_line(name) : NULL;
+    }
+    if (rp)
+        g_object_unref(rp);
+}
+
+email_parsed_t *email_parse(const char *raw, size_t len)
+{
+    GMimeParserOptions *opts = g_mime_parser_options_new();
+    /* Raw 8-bit header bytes: UTF-8 when valid, else the Western legacy charset (as for bodies). */
+    const char *fallback[] = {"UTF-8", "windows-1252", NULL};
+    g_mime_parser_options_set_fallback_charsets(opts, fallback);
+    g_mime_parser_options_set_rfc2047_compliance_mode(opts, GMIME_RFC_COMPLIANCE_LOOSE);
+    g_mime_parser_options_set_parameter_compliance_mode(opts, GMIME_RFC_COMPLIANCE_LOOSE);
+    GMimeStream *st = g_mime_stream_mem_new_with_buffer(raw, len);
+    GMimeParser *parser = g_mime_parser_new_with_stream(st);
+    g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
+    GMimeMessage *m = g_mime_parser_construct_message(parser, opts);
+    g_object_unref(parser);
+    g_object_unref(st);
+    email_parsed_t *r = omni_calloc(1, sizeof *r);
+    if (!m) {
+        /* Not even a header block (GMime found none): the bytes are all we have; keep them as text. */
+        r->text = mt_to_utf8(NULL, raw, len, &r->text_len);
+        mt_normalize_newlines(r->text, &r->text_len);
+        g_mime_parser_options_free(opts);
+        return r;
+    }
+    GMimeObject *mo = GMIME_OBJECT(m);
+    const char *subject = g_mime_message_get_subject(m);
+    r->subject = subject ? one_line(subject) : NULL;
+    sender(m, opts, r);
+    const char *mid = g_mime_message_get_message_id(m);
+    r->message_id = mid && *mid ? one_line(mid) : NULL;
+    r->in_reply_to = first_id(opts, g_mime_object_get_header(mo, "In-Reply-To"));
+    char *root = first_id(opts, g_mime_object_get_header(mo, "References"));
+    r->thread = root ? root : r->in_reply_to ? omni_strdup(r->in_reply_to)
+                            : r->message_id ? omni_strdup(r->message_id) : NULL;
+    GDateTime *date = g_mime_message_get_date(m);
+    if (date) {
+        r->has_date = true;
+        r->date_ms = (int64_t)g_date_time_to_unix(date) * 1000 + g_date_time_get_microsecond(date) / 1000;
+    }
+
+    walk_t w = {.want_atts = true};
+    text_t t = message_text(m, &w, 0);
+    r->text = t.p;
+    r->text_len = t.len;
+    r->atts = w.atts;
+    r->n_atts = w.n_atts;
+    free(w.fwd);
+
+    GMimeObject *top = g_mime_message_get_mime_part(m);
+    char *ctype = top ? lower_type(top) : NULL;
+    const char *report = top ? g_mime_object_get_content_type_parameter(top, "report-type") : NULL;
+    const char *autoreply = g_mime_object_get_header(mo, "X-Autoreply");
+    if (!autoreply)
+        autoreply = g_mime_object_get_header(mo, "X-Autorespond");
+    const char *why = NULL;
+    r->auto_kind = email_classify(ctype, report, r->from_addr, g_mime_object_get_header(mo, "Auto-Submitted"),
+                                  autoreply, g_mime_object_get_header(mo, "Precedence"),
+                                  g_mime_object_get_header(mo, "List-Unsubscribe"), &why);
+    r->auto_reason = r->auto_kind ? why : NULL;
+    free(ctype);
+    g_object_unref(m);
+    g_mime_parser_options_free(opts);
+    return r;
+}
+
+void email_parsed_destroy(email_parsed_t **pp)
+{
+    if (!pp || !*pp)
+        return;
+    email_parsed_t *p = *pp;
+    free(p->subject);
+    free(p->from_addr);
+    free(p->from_name);
+    free(p->message_id);
+    free(p->in_reply_to);
+    free(p->thread);
+    free(p->text);
+    for (size_t i = 0; i < p->n_atts; i++) {
+        free(p->atts[i].name);
+        free(p->atts[i].type);
+    }
+    free(p->atts);
+    free(p);
+    *pp = NULL;
+}

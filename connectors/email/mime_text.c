@@ -1,0 +1,380 @@
+/* Charset conversion and text normalization for the email connector (see mime_text.h). */
+#include "mime_text.h"
+#include "omni/log.h"
+#include "omni/util.h"
+
+#include <errno.h>
+#include <iconv.h>
+#include <stdbool.h>
+#include <string.h>
+#include <strings.h>
+
+#include <gmime/gmime.h>
+
+/* A growing byte buffer; always NUL-terminated once anything was appended. */
+typedef struct { char *p; size_t len, cap; } buf_t;
+
+static void buf_reserve(buf_t *b, size_t more)
+{
+    if (b->len + more + 1 <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < b->len + more + 1)
+        cap *= 2;
+    b->p = omni_realloc(b->p, cap);
+    b->cap = cap;
+}
+
+static void buf_add(buf_t *b, const char *s, size_t n)
+{
+    buf_reserve(b, n);
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static const char REPLACEMENT[] = "\xEF\xBF\xBD"; /* U+FFFD */
+
+/* Labels whose bytes mail clients (and browsers, per the WHATWG Encoding standard) read with a superset:
+ * mail that says iso-8859-1 is routinely windows-1252, and Korean mail labelled ks_c_5601-1987 is CP949. */
+static const struct { const char *label, *iconv_name; } ALIASES[] = {
+    {"us-ascii", "WINDOWS-1252"}, {"ascii", "WINDOWS-1252"}, {"iso-8859-1", "WINDOWS-1252"},
+    {"iso8859-1", "WINDOWS-1252"}, {"latin1", "WINDOWS-1252"}, {"iso-8859-9", "WINDOWS-1254"},
+    {"ks_c_5601-1987", "CP949"}, {"ks_c_5601", "CP949"}, {"ksc5601", "CP949"}, {"euc-kr", "CP949"},
+    {"gb2312", "GBK"}, {"x-gbk", "GBK"}, {"tis-620", "CP874"}, {"shift_jis", "CP932"}, {"sjis", "CP932"},
+    {"x-sjis", "CP932"}, {"utf8", "UTF-8"},
+};
+
+/* Converts with iconv from the named charset; returns false when iconv does not know it. */
+static bool convert(const char *from, const char *in, size_t len, buf_t *out)
+{
+    iconv_t cd = iconv_open("UTF-8", from);
+    if (cd == (iconv_t)-1)
+        return false;
+    char *src = (char *)in;
+    size_t left = len;
+    buf_reserve(out, len + 16);
+    while (left > 0) {
+        char *dst = out->p + out->len;
+        size_t room = out->cap - out->len - 1;
+        size_t r = iconv(cd, &src, &left, &dst, &room);
+        out->len = (size_t)(dst - out->p);
+        if (r != (size_t)-1)
+            break;
+        if (errno == E2BIG) {
+            buf_reserve(out, left * 4 + 16);
+        } else if (errno == EILSEQ) {
+            /* One undecodable byte becomes one U+FFFD; the decoder resynchronizes on the next byte. */
+            buf_add(out, REPLACEMENT, 3);
+            src++;
+            left--;
+        } else { /* EINVAL: the input ends inside a character */
+            buf_add(out, REPLACEMENT, 3);
+            break;
+        }
+    }
+    /* Stateful encodings (ISO-2022-JP) may owe a final shift sequence; harmless for others. */
+    for (;;) {
+        buf_reserve(out, 16);
+        char *dst = out->p + out->len;
+        size_t room = out->cap - out->len - 1;
+        size_t r = iconv(cd, NULL, NULL, &dst, &room);
+        out->len = (size_t)(dst - out->p);
+        if (r != (size_t)-1 || errno != E2BIG)
+            break;
+    }
+    out->p[out->len] = '\0';
+    iconv_close(cd);
+    return true;
+}
+
+char *mt_to_utf8(const char *charset, const char *in, size_t len, size_t *outlen)
+{
+    buf_t out = {0};
+    buf_reserve(&out, len);
+    out.p[0] = '\0';
+    const char *name = NULL;
+    if (charset && *charset) {
+        for (size_t i = 0; i < sizeof ALIASES / sizeof ALIASES[0] && !name; i++)
+            if (strcasecmp(charset, ALIASES[i].label) == 0)
+                name = ALIASES[i].iconv_name;
+        if (!name)
+            name = g_mime_charset_iconv_name(charset); /* GMime's table of MIME names to iconv names */
+    }
+    bool done = name && convert(name, in, len, &out);
+    if (!done) {
+        out.len = 0;
+        /* No usable label: 8-bit mail without one is UTF-8 today, or else a Western legacy charset. */
+        if (!convert(omni_utf8_valid(in, len, NULL) ? "UTF-8" : "WINDOWS-1252", in, len, &out))
+            omni_panic("iconv cannot convert UTF-8 or WINDOWS-1252");
+    }
+    /* A NUL would end the text early for every C string and JSON consumer: it is undecodable too. */
+    if (memchr(out.p, '\0', out.len)) {
+        buf_t clean = {0};
+        buf_add(&clean, "", 0);
+        for (size_t i = 0; i < out.len; i++)
+            buf_add(&clean, out.p[i] ? out.p + i : REPLACEMENT, out.p[i] ? 1 : 3);
+        free(out.p);
+        out = clean;
+    }
+    if (outlen)
+        *outlen = out.len;
+    return out.p;
+}
+
+void mt_normalize_newlines(char *s, size_t *len)
+{
+    size_t w = 0;
+    for (size_t r = 0; r < *len; r++) {
+        if (s[r] == '\r') {
+            s[w++] = '\n';
+            if (r + 1 < *len && s[r + 1] == '\n')
+                r++;
+        } else {
+            s[w++] = s[r];
+        }
+    }
+    s[w] = '\0';
+    *len = w;
+}
+
+size_t mt_utf8_cut(const char *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    size_t n = max;
+    /* Back off continuation bytes (10xxxxxx): the cut then falls just before a lead byte. */
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return n;
+}
+
+/* ---- HTML to text ---- */
+
+static const char *const LATIN1[96] = { /* U+00A0 .. U+00FF */
+    "nbsp", "iexcl", "cent", "pound", "curren", "yen", "brvbar", "sect", "uml", "copy", "ordf", "laquo",
+    "not", "shy", "reg", "macr", "deg", "plusmn", "sup2", "sup3", "acute", "micro", "para", "middot",
+    "cedil", "sup1", "ordm", "raquo", "frac14", "frac12", "frac34", "iquest", "Agrave", "Aacute", "Acirc",
+    "Atilde", "Auml", "Aring", "AElig", "Ccedil", "Egrave", "Eacute", "Ecirc", "Euml", "Igrave", "Iacute",
+    "Icirc", "Iuml", "ETH", "Ntilde", "Ograve", "Oacute", "Ocirc", "Otilde", "Ouml", "times", "Oslash",
+    "Ugrave", "Uacute", "Ucirc", "Uuml", "Yacute", "THORN", "szlig", "agrave", "aacute", "acirc", "atilde",
+    "auml", "aring", "aelig", "ccedil", "egrave", "eacute", "ecirc", "euml", "igrave", "iacute", "icirc",
+    "iuml", "eth", "ntilde", "ograve", "oacute", "ocirc", "otilde", "ouml", "divide", "oslash", "ugrave",
+    "uacute", "ucirc", "uuml", "yacute", "thorn", "yuml",
+};
+
+static const struct { const char *name; unsigned cp; } NAMED[] = {
+    {"quot", 34}, {"amp", 38}, {"apos", 39}, {"lt", 60}, {"gt", 62}, {"OElig", 338}, {"oelig", 339},
+    {"Scaron", 352}, {"scaron", 353}, {"Yuml", 376}, {"fnof", 402}, {"circ", 710}, {"tilde", 732},
+    {"ensp", 8194}, {"emsp", 8195}, {"thinsp", 8201}, {"zwnj", 8204}, {"zwj", 8205}, {"lrm", 8206},
+    {"rlm", 8207}, {"ndash", 8211}, {"mdash", 8212}, {"lsquo", 8216}, {"rsquo", 8217}, {"sbquo", 8218},
+    {"ldquo", 8220}, {"rdquo", 8221}, {"bdquo", 8222}, {"dagger", 8224}, {"Dagger", 8225}, {"bull", 8226},
+    {"hellip", 8230}, {"permil", 8240}, {"prime", 8242}, {"Prime", 8243}, {"lsaquo", 8249},
+    {"rsaquo", 8250}, {"oline", 8254}, {"frasl", 8260}, {"euro", 8364}, {"trade", 8482}, {"larr", 8592},
+    {"uarr", 8593}, {"rarr", 8594}, {"darr", 8595}, {"harr", 8596}, {"minus", 8722}, {"infin", 8734},
+    {"asymp", 8776}, {"ne", 8800}, {"le", 8804}, {"ge", 8805},
+};
+
+static void add_cp(buf_t *b, unsigned cp)
+{
+    char u[4];
+    if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+        buf_add(b, REPLACEMENT, 3);
+    } else if (cp < 0x80) {
+        u[0] = (char)cp;
+        buf_add(b, u, 1);
+    } else if (cp < 0x800) {
+        u[0] = (char)(0xC0 | cp >> 6); u[1] = (char)(0x80 | (cp & 0x3F));
+        buf_add(b, u, 2);
+    } else if (cp < 0x10000) {
+        u[0] = (char)(0xE0 | cp >> 12); u[1] = (char)(0x80 | (cp >> 6 & 0x3F));
+        u[2] = (char)(0x80 | (cp & 0x3F));
+        buf_add(b, u, 3);
+    } else {
+        u[0] = (char)(0xF0 | cp >> 18); u[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+        u[2] = (char)(0x80 | (cp >> 6 & 0x3F)); u[3] = (char)(0x80 | (cp & 0x3F));
+        buf_add(b, u, 4);
+    }
+}
+
+/* Decodes the character reference at s[0] == '&'. Returns its code point and sets *used, or 0 when it
+ * is not a reference we know (then the '&' is text). */
+static unsigned entity(const char *s, size_t len, size_t *used)
+{
+    size_t semi = 1;
+    while (semi < len && semi < 12 && s[semi] != ';')
+        semi++;
+    if (semi >= len || s[semi] != ';' || semi == 1)
+        return 0;
+    *used = semi + 1;
+    if (s[1] == '#') {
+        bool hex = semi > 2 && (s[2] == 'x' || s[2] == 'X');
+        unsigned long v = 0;
+        size_t i = hex ? 3 : 2;
+        if (i == semi)
+            return 0;
+        for (; i < semi; i++) {
+            char c = s[i];
+            int d = c >= '0' && c <= '9' ? c - '0' : hex && c >= 'a' && c <= 'f' ? c - 'a' + 10
+                  : hex && c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+            if (d < 0)
+                return 0;
+            v = v * (hex ? 16 : 10) + (unsigned long)d;
+            if (v > 0x10FFFF)
+                v = 0x110000; /* stays out of range: add_cp writes U+FFFD */
+        }
+        return v ? (unsigned)v : 0xFFFD;
+    }
+    size_t n = semi - 1;
+    for (size_t i = 0; i < 96; i++)
+        if (strlen(LATIN1[i]) == n && memcmp(LATIN1[i], s + 1, n) == 0)
+            return i == 0 ? ' ' : 0xA0 + (unsigned)i; /* nbsp reads as a plain space */
+    for (size_t i = 0; i < sizeof NAMED / sizeof NAMED[0]; i++)
+        if (strlen(NAMED[i].name) == n && memcmp(NAMED[i].name, s + 1, n) == 0)
+            return NAMED[i].cp;
+    return 0;
+}
+
+static bool tag_in(const char *name, const char *list)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ' ');
+        size_t m = e ? (size_t)(e - p) : strlen(p);
+        if (m == n && strncasecmp(p, name, n) == 0)
+            return true;
+        p += m + (e != NULL);
+    }
+    return false;
+}
+
+/* Ends the current line (and leaves a blank one when para) unless the output already does. */
+static void line_break(buf_t *b, bool para)
+{
+    if (b->len == 0)
+        return;
+    if (b->p[b->len - 1] != '\n')
+        buf_add(b, "\n", 1);
+    if (para && (b->len < 2 || b->p[b->len - 2] != '\n'))
+        buf_add(b, "\n", 1);
+}
+
+/* Final pass: trims trailing blanks of each line, keeps at most one blank line in a row, drops
+ * leading and trailing blank lines. */
+static char *tidy(buf_t *in)
+{
+    buf_t out = {0};
+    buf_add(&out, "", 0);
+    size_t blank = 0;
+    const char *p = in->p ? in->p : "";
+    const char *end = p + in->len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl : end;
+        const char *te = le;
+        while (te > p && (te[-1] == ' ' || te[-1] == '\t'))
+            te--;
+        if (te == p) {
+            blank++;
+        } else {
+            if (out.len > 0)
+                buf_add(&out, "\n\n", blank > 0 ? 2 : 1);
+            buf_add(&out, p, (size_t)(te - p));
+            blank = 0;
+        }
+        p = nl ? nl + 1 : end;
+    }
+    free(in->p);
+    return out.p;
+}
+
+char *mt_html_to_text(const char *h, size_t len)
+{
+    buf_t b = {0};
+    int pre = 0;
+    bool space = false;
+    for (size_t i = 0; i < len;) {
+        char c = h[i];
+        if (c == '<') {
+            if (len - i >= 4 && memcmp(h + i, "<!--", 4) == 0) {
+                const char *e = NULL;
+                for (size_t k = i + 4; k + 2 < len && !e; k++)
+                    if (memcmp(h + k, "-->", 3) == 0)
+                        e = h + k;
+                i = e ? (size_t)(e - h) + 3 : len;
+                continue;
+            }
+            size_t k = i + 1;
+            bool closing = k < len && h[k] == '/';
+            k += closing;
+            char name[16];
+            size_t n = 0;
+            while (k < len && ((h[k] >= 'a' && h[k] <= 'z') || (h[k] >= 'A' && h[k] <= 'Z') ||
+                               (h[k] >= '0' && h[k] <= '9'))) {
+                if (n < sizeof name - 1)
+                    name[n++] = h[k];
+                k++;
+            }
+            name[n] = '\0';
+            bool markup = n > 0 || (k < len && (h[k] == '!' || h[k] == '?'));
+            char quote = 0;
+            while (markup && k < len && (quote || h[k] != '>')) {
+                if (quote && h[k] == quote)
+                    quote = 0;
+                else if (!quote && (h[k] == '"' || h[k] == '\''))
+                    quote = h[k];
+                k++;
+            }
+            if (!markup || k >= len) { /* a lone '<' is text, as in a browser */
+                goto text;
+            }
+            i = k + 1;
+            if (!closing && tag_in(name, "script style title template")) {
+                /* Their content is not shown: skip to the matching end tag. */
+                size_t e = i;
+                while (e < len && !(h[e] == '<' && e + 2 + n <= len && h[e + 1] == '/' &&
+                                    strncasecmp(h + e + 2, name, n) == 0))
+                    e++;
+                i = e;
+                continue;
+            }
+            if (tag_in(name, "br")) {
+                buf_add(&b, "\n", 1);
+                space = false;
+            } else if (tag_in(name, "p h1 h2 h3 h4 h5 h6 blockquote ul ol dl table pre")) {
+                line_break(&b, true);
+                space = false;
+                if (tag_in(name, "pre"))
+                    pre += closing ? (pre > 0 ? -1 : 0) : 1;
+            } else if (tag_in(name, "div li tr dt dd hr address section article header footer nav "
+                                    "aside form fieldset center caption")) {
+                line_break(&b, false);
+                space = false;
+                if (!closing && tag_in(name, "li"))
+                    buf_add(&b, "- ", 2);
+            } else if (tag_in(name, "td th")) {
+                space = true;
+            }
+            continue;
+        }
+    text:
+        if (!pre && (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f')) {
+            space = true;
+            i++;
+            continue;
+        }
+        if (space && b.len > 0 && b.p[b.len - 1] != '\n')
+            buf_add(&b, " ", 1);
+        space = false;
+        size_t used = 1;
+        unsigned cp = c == '&' ? entity(h + i, len - i, &used) : 0;
+        if (cp)
+            add_cp(&b, cp);
+        else if (c == '\r') /* only inside <pre>: CRLF and CR are one line break */
+            buf_add(&b, "\n", i + 1 < len && h[i + 1] == '\n' ? 0 : 1);
+        else
+            buf_add(&b, h + i, 1);
+        i += cp ? used : 1;
+    }
+    return tidy(&b);
+}

@@ -1,0 +1,32 @@
+/* Text helpers of the email connector's MIME layer: charset conversion to UTF-8 that never drops a byte,
+ * HTML to plain text, newline normalization and cutting UTF-8 at a character boundary.
+ * All functions are pure (no GMime objects) so they are unit-tested directly. */
+#ifndef EMAIL_MIME_TEXT_H
+#define EMAIL_MIME_TEXT_H
+
+#include <stddef.h>
+
+/* Converts len bytes written in charset (a MIME charset name as found in Content-Type; NULL or "" when
+ * absent) to UTF-8. Never fails and never drops input: each byte the charset cannot decode becomes one
+ * U+FFFD. Names are mapped the way browsers do (WHATWG Encoding): us-ascii and iso-8859-1 are read as
+ * windows-1252, ks_c_5601-1987 and euc-kr as CP949, gb2312 as GBK. An absent or unknown charset reads
+ * the bytes as UTF-8 when they are valid UTF-8, else as windows-1252 (8-bit mail without a label).
+ * A NUL byte also becomes U+FFFD: C strings and the JSON consumers downstream would end the text there.
+ * Returns a NUL-terminated string the caller frees; *outlen (may be NULL) gets its length. */
+char *mt_to_utf8(const char *charset, const char *in, size_t len, size_t *outlen);
+
+/* Replaces every CRLF and lone CR in s[0..*len) with LF, in place; updates *len and NUL-terminates. */
+void mt_normalize_newlines(char *s, size_t *len);
+
+/* The largest n <= max such that s[0..n) ends on a UTF-8 character boundary (s is valid UTF-8). */
+size_t mt_utf8_cut(const char *s, size_t len, size_t max);
+
+/* Plain text of an HTML document (UTF-8 in, UTF-8 out): tags removed; script, style, head and comments
+ * dropped; <br> and the ends of block elements (p, div, li, tr, h1..h6, blockquote, table, ...) become
+ * line breaks, <li> starts "- ", other whitespace collapses as a browser shows it (kept inside <pre>);
+ * character references decoded (numeric, and the named ones of HTML 4: Latin-1, symbols, typography; an
+ * unknown name stays as written, as browsers do); at most one blank line in a row; no trailing blanks.
+ * Returns a new NUL-terminated string the caller frees. */
+char *mt_html_to_text(const char *html, size_t len);
+
+#endif

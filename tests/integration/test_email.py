@@ -1,0 +1,443 @@
+"""omni-email against a real Dovecot (dovecot.py) loaded with every email fixture.
+
+Most tests talk to a small OMNI/1 peer written here with python3-zmq (FakeRouter, fixture fake_router):
+a ROUTER socket that ACKs every MSG, answers PING, records every copy it got, and can be taken down and
+brought back; so they see the wire itself (resends included). The last tests run the same flows into the
+real omnirouted and its Redis (conftest's `router`: .endpoint, .redis, .key_prefix), where the router's
+dedup by id is what makes "each message once" true.
+
+What is checked: every fixture arrives once with the subject, sender and text Python's email package
+decodes (tests/unit/email/fixtures_expected.json, shared with the unit test); SIGKILL in the middle of a
+batch loses nothing and creates no second id; with the router away the spool grows, then drains; a
+UIDVALIDITY change re-reads mail without losing or duplicating any; fetching never sets \\Seen before the
+spool has the message, even when a body line forces the fallback fetch; big messages arrive whole.
+Every wait has a deadline (dovecot.wait_for); nothing sleeps blindly.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+import zmq
+
+from dovecot import FIXTURES, TOP, Dovecot, wait_for
+
+BUILD = Path(os.environ.get("OMNI_BUILD", TOP / "build" / "asan"))
+BINARY = BUILD / "bin" / "omni-email"
+EXPECTED = TOP / "tests" / "unit" / "email" / "fixtures_expected.json"
+WAIT = 30  # seconds; generous for ASan builds
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="Dovecot needs root to drop to its mail user")
+
+
+class FakeRouter:
+    """An OMNI/1 ROUTER that ACKs everything and records each MSG (every copy, resends included)."""
+
+    def __init__(self, endpoint):
+        self.endpoint = endpoint
+        self.ctx = zmq.Context()
+        self.lock = threading.Lock()
+        self.received = []  # message dicts in arrival order
+        self.thread = None
+        self.running = False
+
+    def start(self):
+        self.running = True
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+        if not self.ready.wait(5):
+            raise RuntimeError("the fake router did not bind " + self.endpoint)
+
+    def _serve(self):
+        sock = self.ctx.socket(zmq.ROUTER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.bind(self.endpoint)
+        self.ready.set()
+        try:
+            while self.running:
+                if not sock.poll(50):
+                    continue
+                frames = sock.recv_multipart()
+                peer, rest = frames[0], frames[1:]
+                if len(rest) >= 3 and rest[0] == b"OMNI/1" and rest[1] == b"MSG":
+                    msg = json.loads(rest[2])
+                    with self.lock:
+                        self.received.append(msg)
+                    sock.send_multipart([peer, b"OMNI/1", b"ACK", msg["id"].encode()])
+                elif len(rest) >= 2 and rest[1] == b"PING":
+                    sock.send_multipart([peer, b"OMNI/1", b"PONG"])
+        finally:
+            sock.close(0)
+
+    def stop(self):
+        """The router goes away: the socket is closed, nothing is answered until start()."""
+        self.running = False
+        if self.thread:
+            self.thread.join(5)
+
+    def by_id(self):
+        with self.lock:
+            out = {}
+            for m in self.received:
+                out.setdefault(m["id"], m)
+            return out
+
+    def copies(self):
+        with self.lock:
+            return len(self.received)
+
+    def close(self):
+        self.stop()
+        self.ctx.term()
+
+
+class Connector:
+    """omni-email as a child process with its config, spool and log in a scratch directory."""
+
+    def __init__(self, workdir, endpoint, dovecot, **extra):
+        self.dir = workdir
+        self.log = workdir / "omni-email.log"
+        self.spool = workdir / "spool"
+        self.conf = workdir / "email.yaml"
+        self.proc = None
+        email = {"url": dovecot.url(), "tls": "none", "user": "alice", "password": "secret",
+                 "account": "support", "address": "support@example.com", "batch": 10}
+        email.update(extra)
+        lines = ["router:", "  endpoint: %s" % endpoint, "  resend_ms: 300", "  ping_ms: 300",
+                 "spool_dir: %s" % self.spool, "poll_ms: 100", "retry_max_ms: 500", "log_level: debug",
+                 "email:"]
+        lines += ["  %s: %s" % (k, str(v).lower() if isinstance(v, bool) else json.dumps(v))
+                  for k, v in email.items()]  # JSON scalars and lists are YAML too
+        self.conf.write_text("\n".join(lines) + "\n")
+
+    def set_url(self, url):
+        text = self.conf.read_text().splitlines()
+        self.conf.write_text("\n".join('  url: "%s"' % url if l.startswith("  url:") else l for l in text) + "\n")
+
+    def start(self):
+        out = open(self.log, "ab")
+        self.proc = subprocess.Popen([str(BINARY), "--config", str(self.conf)], stdout=out, stderr=out,
+                                     stdin=subprocess.DEVNULL)
+        out.close()
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def terminate(self):
+        """SIGTERM; returns the exit status (0 expected: a clean stop, and no sanitizer report)."""
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(WAIT)
+
+    def state(self):
+        try:
+            return json.loads((self.spool / "email-state.json").read_text())["mailboxes"]["support/INBOX"]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def log_text(self):
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+@pytest.fixture
+def workdir():
+    # Short and under /tmp: an ipc:// path must fit in a sockaddr_un.
+    d = Path(tempfile.mkdtemp(prefix="omni-email-"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def dovecot():
+    d = Dovecot({"alice": "secret"}).start()
+    yield d
+    d.cleanup()
+
+
+@pytest.fixture
+def fake_router(workdir):
+    r = FakeRouter("ipc://%s/router.sock" % workdir)
+    r.start()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def connector(workdir, dovecot):
+    """make(endpoint, **email_keys) -> a Connector (not started) talking to the router at endpoint."""
+    made = []
+
+    def make(endpoint, **extra):
+        c = Connector(workdir, endpoint, dovecot, **extra)
+        made.append(c)
+        return c
+    yield make
+    for c in made:
+        if c.proc and c.proc.poll() is None:
+            c.proc.kill()
+            c.proc.wait(10)
+        print(c.log_text())  # pytest shows it when the test failed
+    print(dovecot.log_text())
+
+
+def expectations():
+    return json.loads(EXPECTED.read_text())["fixtures"]
+
+
+def check_text(e, text):
+    """The same comparison as tests/unit/email/test_mime.c (see the JSON's "compare" and "why")."""
+    mode = e["compare"]
+    if mode == "python_none":
+        assert text == e["ours_text"], e["file"]
+        return
+    py = e["text"].replace("\r\n", "\n")
+    if mode == "exact":
+        assert text == py, e["file"]
+    elif mode == "python_prefix":
+        assert text.startswith(py) and "---------- Forwarded message ----------\n" in text[len(py):], e["file"]
+    elif mode == "ours_prefix":
+        assert text and py.startswith(text), e["file"]
+    else:
+        raise AssertionError("unknown compare mode " + mode)
+
+
+def deliver_fixtures(dovecot):
+    """Delivers every fixture in order; returns {uid: expectation}."""
+    by_uid = {}
+    for e in expectations():
+        uid = dovecot.deliver("alice", (FIXTURES / "email" / e["file"]).read_bytes())
+        by_uid[uid] = e
+    return by_uid
+
+
+def synthetic(i, body="hello"):
+    return ("From: Customer %d <c%d@example.org>\r\nTo: support@example.com\r\nSubject: load %04d\r\n"
+            "Message-ID: <load-%d@example.org>\r\nDate: Sun, 22 Nov 2026 08:00:00 +0000\r\n\r\n%s %d\r\n"
+            % (i, i, i, i, body, i)).encode()
+
+
+def test_every_fixture_arrives_once(dovecot, fake_router, connector):
+    by_uid = deliver_fixtures(dovecot)
+    c = connector(fake_router.endpoint)
+    c.start()
+    wait_for(lambda: len(fake_router.by_id()) >= len(by_uid), WAIT, "every fixture at the router")
+    got = fake_router.by_id()
+    assert len(got) == len(by_uid)
+    uids = sorted(m["meta"]["uid"] for m in got.values())
+    assert uids == sorted(by_uid)  # each message once: one id per UID, none missing
+    for m in got.values():
+        e = by_uid[m["meta"]["uid"]]
+        assert m["channel"] == "email"
+        assert m["to"] == "support@example.com"
+        assert m["meta"]["account"] == "support" and m["meta"]["mailbox"] == "INBOX"
+        assert m["id"].startswith("email:support:")
+        assert m.get("subject") == e["subject"], e["file"]
+        if e["from_addr"]:
+            assert m["from"]["id"] == e["from_addr"].lower(), e["file"]
+        else:
+            assert m["from"]["id"].endswith("@no-sender.invalid") and m["meta"]["no_sender"] is True
+        assert m["from"].get("name") == e["from_name"], e["file"]
+        check_text(e, m["text"])
+        if e["file"] == "cpython/msg_16.txt":
+            assert m["meta"]["auto"] == "bounce"
+        if e["file"] == "mikel-mail/raw_email_bad_time.eml":
+            assert m["meta"]["date_ignored"] is True and not m["received_at"].startswith("3609")
+    # \Seen is set once the messages are spooled, and only then.
+    wait_for(lambda: dovecot.search("alice", "UNSEEN") == [], WAIT, "every message marked \\Seen")
+    assert c.terminate() == 0
+
+
+def test_sigkill_mid_batch_loses_nothing_and_duplicates_nothing(dovecot, fake_router, connector):
+    n = 150
+    for i in range(n):
+        dovecot.deliver("alice", synthetic(i), sync=False)
+    dovecot.status("alice")  # numbers them all
+    c = connector(fake_router.endpoint, batch=10)
+    c.start()
+    wait_for(lambda: len(fake_router.by_id()) >= 25, WAIT, "a first part of the mail at the router")
+    c.kill()
+    assert len(fake_router.by_id()) < n, "the kill came too late to be in the middle of the work"
+    c.start()
+    wait_for(lambda: len(fake_router.by_id()) >= n, WAIT * 2, "all mail at the router after the restart")
+    got = fake_router.by_id()
+    subjects = {}
+    for m in got.values():
+        subjects.setdefault(m["subject"], set()).add(m["id"])
+    assert sorted(subjects) == ["load %04d" % i for i in range(n)]       # nothing lost
+    assert all(len(ids) == 1 for ids in subjects.values())               # nothing under two ids
+    assert len(got) == n
+    assert c.terminate() == 0
+
+
+def test_router_away_spool_grows_then_drains(dovecot, fake_router, connector):
+    for i in range(5):
+        dovecot.deliver("alice", synthetic(i))
+    c = connector(fake_router.endpoint)
+    c.start()
+    wait_for(lambda: len(fake_router.by_id()) == 5, WAIT, "the first mail at the router")
+    fake_router.stop()
+    spool_log = c.spool / "spool.log"
+    before = spool_log.stat().st_size
+    for i in range(5, 25):
+        dovecot.deliver("alice", synthetic(i))
+    # The connector keeps reading: the cursor passes the new mail while the router is away.
+    wait_for(lambda: (c.state() or {}).get("last_uid", 0) >= 25, WAIT, "the new mail spooled")
+    assert spool_log.stat().st_size > before
+    assert len(fake_router.by_id()) == 5
+    fake_router.start()
+    wait_for(lambda: len(fake_router.by_id()) == 25, WAIT, "the spool to drain into the router")
+    assert sorted(m["subject"] for m in fake_router.by_id().values()) == ["load %04d" % i for i in range(25)]
+    assert c.terminate() == 0
+
+
+def test_uidvalidity_change_neither_loses_nor_duplicates(dovecot, fake_router, connector):
+    """The mailbox is rebuilt under a running connector: the server goes away, comes back with a new
+    UIDVALIDITY and every message renumbered, plus new mail."""
+    deliver_fixtures(dovecot)
+    c = connector(fake_router.endpoint)
+    c.start()
+    wait_for(lambda: len(fake_router.by_id()) == 14, WAIT, "every fixture at the router")
+    old_ids = set(fake_router.by_id())
+    uv_before = dovecot.status("alice")[0]
+    copies = fake_router.copies()
+    dovecot.stop()
+    dovecot.reset_uids("alice")
+    dovecot.start(same_port=True)
+    dovecot.deliver("alice", synthetic(1, "after the change"))
+    dovecot.deliver("alice", synthetic(2, "after the change"))
+    assert dovecot.status("alice")[0] != uv_before
+    wait_for(lambda: len(fake_router.by_id()) >= 16, WAIT, "the two new messages at the router")
+    wait_for(lambda: "UIDVALIDITY changed" in c.log_text(), WAIT, "the change to be logged")
+    got = fake_router.by_id()
+    assert len(got) == 16
+    assert old_ids < set(got)  # the old mail came again under the same ids: the router drops it
+    wait_for(lambda: fake_router.copies() >= copies + 16, WAIT, "the re-read mail to come again")
+    assert c.terminate() == 0
+
+
+def test_full_spool_pauses_reading_without_losing_mail(dovecot, fake_router, connector):
+    """With the router away and the spool at max_spooled, the connector stops taking mail (the cursor
+    stays before what it could not spool) and takes the rest once the router drained the spool."""
+    fake_router.stop()
+    for i in range(12):
+        dovecot.deliver("alice", synthetic(i))
+    c = connector(fake_router.endpoint)
+    c.conf.write_text(c.conf.read_text().replace("poll_ms: 100", "poll_ms: 100\nmax_spooled: 5"))
+    c.start()
+    wait_for(lambda: (c.state() or {}).get("last_uid", 0) >= 5, WAIT, "the spool to fill")
+    wait_for(lambda: "poll" in c.log_text(), WAIT, "a few polls")  # polls go on, taking nothing
+    assert c.state()["last_uid"] == 5
+    assert len(dovecot.search("alice", "UNSEEN")) == 7  # only what was spooled is marked \Seen
+    fake_router.start()
+    wait_for(lambda: len(fake_router.by_id()) == 12, WAIT, "all mail once the router is back")
+    assert c.state()["last_uid"] == 12
+    assert c.terminate() == 0
+
+
+def test_body_line_like_the_tag_falls_back_and_is_not_lost(dovecot, fake_router, connector):
+    body = "".join("%s%03d OK looks like a tagged reply\r\n" % (t, n) for t in "AB" for n in range(1, 80))
+    raw = ("From: a@example.org\r\nSubject: tricky\r\n\r\n" + body).encode()
+    dovecot.deliver("alice", raw)
+    c = connector(fake_router.endpoint)
+    c.start()
+    wait_for(lambda: len(fake_router.by_id()) == 1, WAIT, "the tricky message at the router")
+    m = next(iter(fake_router.by_id().values()))
+    assert m["text"] == body.replace("\r\n", "\n")
+    assert "fetching with BODY[]" in c.log_text()
+    assert c.terminate() == 0
+
+
+def test_big_message_arrives_whole_and_says_it_was_cut(dovecot, fake_router, connector):
+    line = "x" * 400000  # one line longer than curl's buffer would allow in one piece
+    raw = ("From: big@example.org\r\nSubject: big\r\n\r\nstart\r\n" + line + "\r\nend\r\n").encode()
+    dovecot.deliver("alice", raw)
+    c = connector(fake_router.endpoint)
+    c.start()
+    wait_for(lambda: len(fake_router.by_id()) == 1, WAIT, "the big message at the router")
+    m = next(iter(fake_router.by_id().values()))
+    assert m["meta"]["truncated"] is True
+    assert m["meta"]["text_bytes"] == len("start\n" + line + "\nend\n")
+    assert len(m["text"].encode()) == 65536 and m["text"].startswith("start\nxxx")
+    assert m["meta"]["size"] == len(raw)
+    assert "fetching with BODY[]" not in c.log_text()  # chunked PEEK, no fallback
+    assert c.terminate() == 0
+
+
+def test_tls_starttls_and_imaps(fake_router, connector, workdir):
+    """Two entries of email.mailboxes read one INBOX, one over STARTTLS and one over imaps, trusting the
+    test's own CA; a third entry that does not trust it fails alone and does not stop the others."""
+    d = Dovecot({"alice": "secret"}, tls=True).start()
+    try:
+        n = 3
+        for i in range(n):
+            d.deliver("alice", synthetic(i))
+        ca = str(d.ca_file())
+        c = connector(fake_router.endpoint, url=d.url(), mailboxes=[
+            "account=starttls tls=starttls ca_file=%s mailbox=INBOX" % ca,
+            "account=imaps url=%s ca_file=%s mailbox=INBOX" % (d.imaps_url(), ca),
+            "account=untrusted url=%s mailbox=INBOX" % d.imaps_url(),
+        ], mark_seen=False)
+        c.start()
+        wait_for(lambda: len(fake_router.by_id()) == 2 * n, WAIT, "the mail read over both TLS entries")
+        accounts = sorted(m["meta"]["account"] for m in fake_router.by_id().values())
+        assert accounts == ["imaps"] * n + ["starttls"] * n
+        wait_for(lambda: "untrusted/INBOX: SELECT" in c.log_text(), WAIT, "the untrusted entry to fail")
+        assert len(d.search("alice", "UNSEEN")) == n  # mark_seen: false leaves the flags alone
+        assert c.terminate() == 0
+    finally:
+        d.cleanup()
+
+
+def stored_messages(router):
+    """{id: message JSON} of every message omnirouted stored."""
+    prefix = router.key_prefix + "msg:"
+    out = {}
+    for key in router.redis.scan_iter(prefix + "*"):
+        rest = key[len(prefix):]
+        data = router.redis.hget(key, "json")
+        if data:
+            out[rest] = json.loads(data)
+    return out
+
+
+def router_stat(router, name):
+    return int(router.redis.hget(router.key_prefix + "stats", name) or 0)
+
+
+def test_real_router_stores_every_fixture_once(dovecot, router, connector):
+    by_uid = deliver_fixtures(dovecot)
+    c = connector(router.endpoint)
+    c.start()
+    wait_for(lambda: router_stat(router, "messages") >= len(by_uid), WAIT, "every fixture stored by omnirouted")
+    got = stored_messages(router)
+    assert len(got) == len(by_uid)
+    for id, m in got.items():
+        e = by_uid[m["meta"]["uid"]]
+        assert m["id"] == id
+        assert m.get("subject") == e["subject"], e["file"]
+        check_text(e, m["text"])
+    assert c.terminate() == 0
+
+
+def test_real_router_uidvalidity_change_stores_nothing_twice(dovecot, router, connector):
+    deliver_fixtures(dovecot)
+    c = connector(router.endpoint)
+    c.start()
+    wait_for(lambda: router_stat(router, "messages") == 14, WAIT, "every fixture stored")
+    assert c.terminate() == 0
+    dovecot.stop()
+    dovecot.reset_uids("alice")
+    dovecot.start(same_port=True)
+    c.set_url(dovecot.url())
+    dovecot.deliver("alice", synthetic(1, "after the change"))
+    c.start()
+    wait_for(lambda: router_stat(router, "messages") == 15, WAIT, "the new message stored")
+    wait_for(lambda: router_stat(router, "duplicates") >= 14, WAIT, "the re-read mail dropped as duplicates")
+    assert len(stored_messages(router)) == 15
+    assert c.terminate() == 0

@@ -1,0 +1,332 @@
+/* The MIME layer on every email fixture (../shared/fixtures/email), against what Python's email package
+ * decodes (tests/unit/email/fixtures_expected.json, generated once with /usr/bin/python3 and
+ * policy=email.policy.default: its "generated_by" says exactly how). Python keeps CRLF in bodies of CRLF
+ * files; we give LF, so its text is compared with CRLF turned into LF. Where GMime and Python
+ * legitimately differ the JSON says so ("compare" and "why"); the modes are explained in check_text.
+ * Run from the repository root (tests/run does); OMNI_FIXTURES overrides the fixtures folder. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../../connectors/email/mime.h"
+
+#define EXPECTED "tests/unit/email/fixtures_expected.json"
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open %s (run from the repository root)", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    buf[n] = '\0';
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+static const char *fixtures_dir(void)
+{
+    const char *d = getenv("OMNI_FIXTURES");
+    return d ? d : "../shared/fixtures";
+}
+
+static email_parsed_t *parse_fixture(const char *rel, char **raw, size_t *len)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/email/%s", fixtures_dir(), rel);
+    *raw = slurp(path, len);
+    email_parsed_t *p = email_parse(*raw, *len);
+    assert_non_null(p);
+    return p;
+}
+
+static char *crlf_to_lf(const char *s)
+{
+    char *r = strdup(s), *w = r;
+    for (const char *p = s; *p; p++)
+        if (!(p[0] == '\r' && p[1] == '\n'))
+            *w++ = *p;
+    *w = '\0';
+    return r;
+}
+
+static void check_str(const char *file, const char *what, json_t *want, const char *got)
+{
+    if (json_is_null(want)) {
+        if (got)
+            fail_msg("%s: %s: expected none, got \"%s\"", file, what, got);
+        return;
+    }
+    if (!got || strcmp(got, json_string_value(want)) != 0)
+        fail_msg("%s: %s: expected \"%s\", got \"%s\"", file, what, json_string_value(want), got ? got : "(none)");
+}
+
+/* exact:         our text is Python's.
+ * python_prefix: ours begins with Python's and goes on with an appended forwarded message.
+ * ours_prefix:   Python's begins with ours (GMime ended the part at a boundary Python reads as text).
+ * python_none:   Python finds no body; ours is the hand-written ours_text. */
+static void check_text(const char *file, json_t *e, const email_parsed_t *p)
+{
+    const char *mode = json_string_value(json_object_get(e, "compare"));
+    assert_int_equal(strlen(p->text), p->text_len);
+    if (strcmp(mode, "python_none") == 0) {
+        assert_true(json_is_null(json_object_get(e, "text")));
+        check_str(file, "text", json_object_get(e, "ours_text"), p->text);
+        return;
+    }
+    char *py = crlf_to_lf(json_string_value(json_object_get(e, "text")));
+    if (strcmp(mode, "exact") == 0) {
+        if (strcmp(py, p->text) != 0)
+            fail_msg("%s: text: expected [%s], got [%s]", file, py, p->text);
+    } else if (strcmp(mode, "python_prefix") == 0) {
+        if (strncmp(py, p->text, strlen(py)) != 0)
+            fail_msg("%s: text does not begin with Python's [%s]: [%s]", file, py, p->text);
+        assert_non_null(strstr(p->text + strlen(py), "---------- Forwarded message ----------\n"));
+    } else if (strcmp(mode, "ours_prefix") == 0) {
+        if (p->text_len == 0 || strncmp(py, p->text, p->text_len) != 0)
+            fail_msg("%s: Python's text does not begin with ours [%s]", file, p->text);
+    } else {
+        fail_msg("%s: unknown compare mode %s", file, mode);
+    }
+    free(py);
+}
+
+/* Every fixture file has an expectation: a new fixture without one fails here instead of going untested. */
+static void check_all_listed(json_t *list)
+{
+    static const struct { const char *dir, *prefix, *suffix; } SETS[] = {
+        {"cpython", "msg_", ".txt"}, {"mikel-mail", "", ".eml"}};
+    for (size_t s = 0; s < 2; s++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/email/%s", fixtures_dir(), SETS[s].dir);
+        DIR *d = opendir(path);
+        if (!d)
+            fail_msg("cannot list %s (run from the repository root)", path);
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            size_t n = strlen(e->d_name), ls = strlen(SETS[s].suffix);
+            if (strncmp(e->d_name, SETS[s].prefix, strlen(SETS[s].prefix)) != 0 || n < ls ||
+                strcmp(e->d_name + n - ls, SETS[s].suffix) != 0)
+                continue;
+            char rel[300];
+            snprintf(rel, sizeof rel, "%s/%s", SETS[s].dir, e->d_name);
+            bool found = false;
+            size_t i;
+            json_t *x;
+            json_array_foreach(list, i, x)
+                found = found || strcmp(json_string_value(json_object_get(x, "file")), rel) == 0;
+            if (!found)
+                fail_msg("%s has no expectation in %s", rel, EXPECTED);
+        }
+        closedir(d);
+    }
+}
+
+static void test_every_fixture(void **state)
+{
+    (void)state;
+    json_error_t je;
+    json_t *root = json_load_file(EXPECTED, 0, &je);
+    if (!root)
+        fail_msg("%s: %s (run from the repository root)", EXPECTED, je.text);
+    json_t *list = json_object_get(root, "fixtures");
+    assert_true(json_array_size(list) >= 14);
+    check_all_listed(list);
+    size_t i;
+    json_t *e;
+    json_array_foreach(list, i, e) {
+        const char *file = json_string_value(json_object_get(e, "file"));
+        char *raw;
+        size_t len;
+        email_parsed_t *p = parse_fixture(file, &raw, &len);
+        check_str(file, "subject", json_object_get(e, "subject"), p->subject);
+        check_str(file, "from address", json_object_get(e, "from_addr"), p->from_addr);
+        check_str(file, "from name", json_object_get(e, "from_name"), p->from_name);
+        check_text(file, e, p);
+        email_parsed_destroy(&p);
+        assert_null(p);
+        free(raw);
+    }
+    json_decref(root);
+}
+
+/* Attachments: names decoded (RFC 2047 inside a parameter), types, decoded sizes (what Python's
+ * len(part.get_content()) gives for these), a forwarded message listed as "<subject>.eml". */
+static void test_attachments(void **state)
+{
+    (void)state;
+    static const struct { const char *file; size_t n; const char *name, *type; long long size; } want[] = {
+        {"cpython/msg_07.txt", 1, "dingusfish.gif", "image/gif", 3512},
+        {"mikel-mail/attachment_with_base64_encoded_name.eml", 1, "This is a test.pdf", "application/pdf", 399},
+        {"cpython/msg_46.txt", 1, "GroupwiseForwardingTest.eml", "message/rfc822", 375},
+        {"cpython/msg_10.txt", 4, "part-2", "text/html", 45},
+        {"cpython/msg_16.txt", 2, "part-2", "message/delivery-status", 265},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        char *raw;
+        size_t len;
+        email_parsed_t *p = parse_fixture(want[i].file, &raw, &len);
+        assert_int_equal(p->n_atts, want[i].n);
+        assert_string_equal(p->atts[0].name, want[i].name);
+        assert_string_equal(p->atts[0].type, want[i].type);
+        assert_int_equal(p->atts[0].size, want[i].size);
+        email_parsed_destroy(&p);
+        free(raw);
+    }
+    char *raw;
+    size_t len;
+    email_parsed_t *p = parse_fixture("cpython/msg_10.txt", &raw, &len);
+    /* the base64 parts decode to 33 and 34 bytes, the one without an encoding is as written */
+    assert_int_equal(p->atts[1].size, 33);
+    assert_int_equal(p->atts[2].size, 34);
+    assert_int_equal(p->atts[3].size, 47);
+    email_parsed_destroy(&p);
+    free(raw);
+    p = parse_fixture("cpython/msg_16.txt", &raw, &len);
+    assert_string_equal(p->atts[1].name, "[scr] yeah for Ians!!.eml");
+    assert_string_equal(p->atts[1].type, "message/rfc822");
+    email_parsed_destroy(&p);
+    free(raw);
+}
+
+/* Thread keys, ids and dates from the headers. */
+static void test_headers(void **state)
+{
+    (void)state;
+    char *raw;
+    size_t len;
+    email_parsed_t *p = parse_fixture("mikel-mail/attachment_with_base64_encoded_name.eml", &raw, &len);
+    assert_string_equal(p->message_id, "e85734b90505081209eaaa17b@mail.gmail.com");
+    assert_string_equal(p->in_reply_to, "F6E2D0B4-CC35-4A91-BA4C-C7C712B10C13@mac.com");
+    assert_string_equal(p->thread, "F6E2D0B4-CC35-4A91-BA4C-C7C712B10C13@mac.com"); /* References' first */
+    assert_true(p->has_date);
+    assert_int_equal(p->date_ms, 1115579351000LL); /* Sun, 8 May 2005 14:09:11 -0500 */
+    email_parsed_destroy(&p);
+    free(raw);
+    p = parse_fixture("mikel-mail/ks_c_5601-1987.eml", &raw, &len);
+    assert_string_equal(p->thread, "from@example.com"); /* no References, no In-Reply-To: Message-ID */
+    assert_null(p->in_reply_to);
+    email_parsed_destroy(&p);
+    free(raw);
+    p = parse_fixture("mikel-mail/raw_email_bad_time.eml", &raw, &len);
+    assert_true(p->has_date); /* year 3609: parsed here, refused by email_build */
+    assert_true(p->date_ms > 4102444800000LL);
+    email_parsed_destroy(&p);
+    free(raw);
+    p = parse_fixture("mikel-mail/japanese_iso_2022.eml", &raw, &len);
+    assert_false(p->has_date);
+    assert_null(p->message_id);
+    assert_null(p->thread);
+    email_parsed_destroy(&p);
+    free(raw);
+}
+
+static void test_auto_kinds(void **state)
+{
+    (void)state;
+    char *raw;
+    size_t len;
+    email_parsed_t *p = parse_fixture("cpython/msg_16.txt", &raw, &len); /* postmaster, multipart/report */
+    assert_string_equal(p->auto_kind, "bounce");
+    email_parsed_destroy(&p);
+    free(raw);
+    p = parse_fixture("cpython/msg_07.txt", &raw, &len);
+    assert_null(p->auto_kind);
+    email_parsed_destroy(&p);
+    free(raw);
+
+    const char *why;
+    assert_string_equal(email_classify("multipart/report", "delivery-status", "a@b.c", NULL, NULL, NULL, NULL, &why),
+                        "bounce");
+    assert_string_equal(email_classify(NULL, NULL, "MAILER-DAEMON@mx.example", NULL, NULL, NULL, NULL, &why),
+                        "bounce");
+    assert_string_equal(email_classify(NULL, NULL, "a@b.c", "auto-replied", NULL, "bulk", NULL, &why),
+                        "auto-reply");
+    assert_null(email_classify(NULL, NULL, "a@b.c", " No ", NULL, NULL, NULL, &why));
+    assert_string_equal(email_classify(NULL, NULL, "a@b.c", NULL, "yes", NULL, NULL, &why), "auto-reply");
+    assert_string_equal(email_classify("multipart/report", "disposition-notification", "a@b.c", NULL, NULL,
+                                       NULL, NULL, &why), "auto-reply");
+    assert_string_equal(email_classify(NULL, NULL, "a@b.c", NULL, NULL, "junk", NULL, &why), "bulk");
+    assert_string_equal(email_classify(NULL, NULL, "a@b.c", NULL, NULL, NULL, "<mailto:u@x>", &why), "bulk");
+    assert_null(email_classify(NULL, NULL, "a@b.c", NULL, NULL, "first-class", NULL, &why));
+    assert_null(email_classify(NULL, NULL, "postmaster-team@b.c", NULL, NULL, NULL, NULL, &why));
+}
+
+/* The content key ignores trace headers and line ends: the file as stored (LF) and as an IMAP server
+ * sends it (CRLF, a Received line added) give one key; another body gives another. */
+static void test_content_key(void **state)
+{
+    (void)state;
+    const char *lf = "From: a@b.c\nSubject: Hi\n  there\nMessage-ID: <1@b.c>\n\nbody\n";
+    const char *crlf = "Received: from x by y\r\nFrom: a@b.c\r\nSubject: Hi\r\n  there\r\n"
+                       "Message-ID: <1@b.c>\r\n\r\nbody\r\n";
+    const char *other = "From: a@b.c\nSubject: Hi there\nMessage-ID: <1@b.c>\n\nbody!\n";
+    char k1[65], k2[65], k3[65];
+    email_content_key(lf, strlen(lf), k1);
+    email_content_key(crlf, strlen(crlf), k2);
+    email_content_key(other, strlen(other), k3);
+    assert_int_equal(strlen(k1), 64);
+    assert_string_equal(k1, k2);
+    assert_string_not_equal(k1, k3);
+}
+
+/* Bytes that are not a message (no header block) are kept as text, never dropped. */
+static void test_not_a_message(void **state)
+{
+    (void)state;
+    email_parsed_t *p = email_parse("just words\n", 11);
+    assert_non_null(p);
+    assert_non_null(strstr(p->text, "just words"));
+    email_parsed_destroy(&p);
+    p = email_parse("", 0);
+    assert_non_null(p);
+    assert_string_equal(p->text, "");
+    email_parsed_destroy(&p);
+}
+
+/* An HTML-only message gets its text from the HTML; a text/plain alternative wins over HTML. */
+static void test_html_and_alternatives(void **state)
+{
+    (void)state;
+    const char *html = "From: a@b.c\nContent-Type: text/html; charset=utf-8\n\n"
+                       "<html><head><style>p{}</style></head><body><p>Hello&nbsp;<b>you</b></p><p>Bye &amp; "
+                       "thanks</p></body></html>\n";
+    email_parsed_t *p = email_parse(html, strlen(html));
+    assert_string_equal(p->text, "Hello you\n\nBye & thanks");
+    email_parsed_destroy(&p);
+    const char *alt = "From: a@b.c\nContent-Type: multipart/alternative; boundary=X\n\n--X\n"
+                      "Content-Type: text/html\n\n<p>html</p>\n--X\nContent-Type: text/plain\n\nplain\n--X--\n";
+    p = email_parse(alt, strlen(alt));
+    assert_string_equal(p->text, "plain");
+    assert_int_equal(p->n_atts, 0); /* the other alternative is the same text, not an attachment */
+    email_parsed_destroy(&p);
+}
+
+int main(void)
+{
+    email_mime_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_fixture),
+        cmocka_unit_test(test_attachments),
+        cmocka_unit_test(test_headers),
+        cmocka_unit_test(test_auto_kinds),
+        cmocka_unit_test(test_content_key),
+        cmocka_unit_test(test_not_a_message),
+        cmocka_unit_test(test_html_and_alternatives),
+    };
+    int r = cmocka_run_group_tests(tests, NULL, NULL);
+    email_mime_shutdown();
+    return r;
+}
