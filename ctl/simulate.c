@@ -213,7 +213,7 @@ static void arrive(sim_t *s, const sim_msg_t *m)
         snprintf(fp, sizeof fp, "%016llx", (unsigned long long)h);
     snprintf(window, sizeof window, "%d", s->p->fold_window_ms);
     snprintf(bits, sizeof bits, "%d", fold_max_bits(s->p->fold_similarity_pct));
-    const char *args[] = { msg->id, m->identity, msg->channel, msg->received_at, m->json, snow,
+    const char *args[] = { msg->id, m->identity, msg->channel, "", m->json, snow,
                            s->cfg->conversations.default_queue, s->p->n_routes ? "1" : "0", fp, window, bits };
     redisReply *r = run(s, "ingest", 11, args);
     if (r->type == REDIS_REPLY_ARRAY && r->elements >= 8) {

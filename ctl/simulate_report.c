@@ -188,7 +188,7 @@ void sim_report(sim_t *s, FILE *out)
             stat(s, "sla_breached"), stat(s, "sla_escalated"), waiting);
     if (s->n_delays) {
         qsort(s->delays, s->n_delays, sizeof *s->delays, cmp_i64);
-        char p50[16], p90[16], p99[16], max[16];
+        char p50[32], p90[32], p99[32], max[32];
         fprintf(out, "first response: median %s, 90%% %s, 99%% %s, longest %s\n",
                 human(s->delays[s->n_delays / 2], p50, sizeof p50),
                 human(s->delays[s->n_delays * 9 / 10], p90, sizeof p90),

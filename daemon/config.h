@@ -30,6 +30,7 @@ typedef struct router_config {
         char *key_prefix; /* every key the router writes starts with it; default "omni:" */
         int timeout_ms;   /* a command unanswered this long drops the connection */
         int reconnect_ms; /* first reconnect delay; doubles up to 5 s */
+        int connections;  /* connections the router keeps to Redis (more commands per fsync) */
         char *server;     /* embedded: the redis-server binary; default "redis-server" */
     } redis;
     omni_limits_t limits;

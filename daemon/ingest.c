@@ -209,11 +209,12 @@ static void handle_msg(ingest_t *in, const unsigned char *peer, size_t peer_len,
         snprintf(fp, sizeof fp, "%016llx", (unsigned long long)h);
     snprintf(window, sizeof window, "%d", pol->fold_window_ms);
     snprintf(bits, sizeof bits, "%d", fold_max_bits(pol->fold_similarity_pct));
-    const char *argv[] = { in->cfg->redis.key_prefix, msg->id, ident, msg->channel, msg->received_at, buf, now,
+    const char *argv[] = { in->cfg->redis.key_prefix, msg->id, ident, msg->channel, "", buf, now,
                            in->cfg->conversations.default_queue, in->on_opened ? "1" : "0", fp, window, bits };
     size_t argl[] = { strlen(argv[0]), strlen(argv[1]), strlen(argv[2]), strlen(argv[3]), strlen(argv[4]), len,
                       strlen(now), strlen(argv[7]), 1, strlen(fp), strlen(window), strlen(bits) };
-    if (store_script(in->store, "ingest", 12, argv, argl, on_stored, p) != 0) {
+    /* one sender's messages on one connection: stored in the order they came */
+    if (store_script_for(in->store, ident, "ingest", 12, argv, argl, on_stored, p) != 0) {
         send_busy(in, peer, peer_len, msg->id);
         omni_msg_destroy(&msg);
         free(p);

@@ -172,6 +172,7 @@ static int open_store(router_t *r)
     const router_config_t *cfg = r->cfg;
     store_opts_t opts = { .password = cfg->redis.password, .database = cfg->redis.database,
                           .timeout_ms = cfg->redis.timeout_ms, .reconnect_ms = cfg->redis.reconnect_ms,
+                          .connections = cfg->redis.connections,
                           .on_state = on_store_state, .data = r };
     char *owned = NULL;
     if (cfg->redis.address && *cfg->redis.address) {

@@ -1,8 +1,12 @@
-/* Redis through hiredis's asynchronous API, with the router's loop as its event library.
+/* Redis through hiredis's asynchronous API, with the router's loop as its event library, over a small pool
+ * of connections. Why a pool: Redis reads about 16 KiB from each client per turn of its event loop and,
+ * with appendfsync always, fsyncs once per turn; more connections put more commands behind each fsync.
+ * Every change is one atomic script, so the order in which connections deliver them does not matter.
  *
- * States: DOWN -> (connect) -> LOADING (AUTH, SELECT, SCRIPT LOAD pipelined right behind the connect) ->
- * UP once the last SCRIPT LOAD answers. Any error or a lost connection fails every outstanding command
- * (their callbacks get NULL) and goes back to DOWN; store_tick() reconnects with doubling backoff. */
+ * Each connection: DOWN -> (connect) -> LOADING (AUTH, SELECT, SCRIPT LOAD pipelined right behind the
+ * connect) -> UP once the last SCRIPT LOAD answers. Any error or a lost connection fails that connection's
+ * outstanding commands (their callbacks get NULL) and it goes back to DOWN; store_tick() reconnects with
+ * doubling backoff. The store is up while all its connections are. */
 #include "store.h"
 
 #include <errno.h>
@@ -18,67 +22,86 @@ enum { DOWN, LOADING, UP };
 #define MAX_SCRIPTS 16
 #define BACKOFF_MAX_MS 5000
 
-struct store {
-    loop_t *loop;
-    store_opts_t opts;
-    char *owned_host, *owned_unix, *owned_password;
-    char address[512];
+typedef struct conn {
+    store_t *store;
+    int index;
     redisAsyncContext *ac;
     int fd;
     int state;
     int loads_pending;
-    char sha[MAX_SCRIPTS][41];
     int backoff_ms;
     int64_t next_attempt;
     int force_reconnect;
     size_t inflight;
     int64_t last_progress; /* last reply, or when the first outstanding command was sent */
+} conn_t;
+
+struct store {
+    loop_t *loop;
+    store_opts_t opts;
+    char *owned_host, *owned_unix, *owned_password;
+    char address[512];
+    conn_t conns[STORE_CONNECTIONS_MAX];
+    int n_conns;
+    int next;              /* round robin */
+    int up;                /* all connections up, as last reported to on_state */
+    char sha[MAX_SCRIPTS][41];
     int logged_down;       /* say "unreachable" once per outage, not on every attempt */
     int closing;           /* store_destroy() is running: a disconnect is expected */
     int64_t quiet_until;   /* failures before this are expected (a server still starting) */
 };
 
 typedef struct cmd {
-    store_t *store;
+    conn_t *conn;
     store_reply_fn *fn;
     void *data;
 } cmd_t;
 
-static void set_state(store_t *s, int state)
-{
-    int was_up = s->state == UP;
-    s->state = state;
-    if (state == UP) {
-        s->backoff_ms = s->opts.reconnect_ms;
-        s->logged_down = 0;
-        omni_info("redis: connected to %s", s->address);
-    }
-    if (was_up != (state == UP) && s->opts.on_state)
-        s->opts.on_state(s, state == UP, s->opts.data);
-}
-
 static int quiet(const store_t *s) { return s->closing || omni_mono_ms() < s->quiet_until; }
 
-/* The connection is gone (hiredis frees the context itself after the callbacks that tell us so). */
-static void lost(store_t *s, const char *why)
+/* Reports a change of the store as a whole to its owner. */
+static void update(store_t *s)
 {
-    if (s->ac && !quiet(s)) {
-        if (!s->logged_down)
-            omni_warn("redis: %s: %s; retrying every %d ms at most", s->address, why, BACKOFF_MAX_MS);
+    int up = 1;
+    for (int i = 0; i < s->n_conns; i++)
+        up &= s->conns[i].state == UP;
+    if (up == s->up)
+        return;
+    s->up = up;
+    if (up) {
+        s->logged_down = 0;
+        omni_info("redis: connected to %s (%d connection%s)", s->address, s->n_conns, s->n_conns == 1 ? "" : "s");
+    }
+    if (s->opts.on_state)
+        s->opts.on_state(s, up, s->opts.data);
+}
+
+static void backoff(conn_t *c)
+{
+    c->next_attempt = omni_mono_ms() + c->backoff_ms;
+    c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
+}
+
+/* The connection is gone (hiredis frees the context itself after the callbacks that tell us so). */
+static void lost(conn_t *c, const char *why)
+{
+    store_t *s = c->store;
+    if (c->ac && !quiet(s) && !s->logged_down) {
+        omni_warn("redis: %s: %s; retrying every %d ms at most", s->address, why, BACKOFF_MAX_MS);
         s->logged_down = 1;
     }
-    s->ac = NULL;
-    s->next_attempt = omni_mono_ms() + s->backoff_ms;
-    s->backoff_ms = s->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->backoff_ms * 2;
-    set_state(s, DOWN);
+    c->ac = NULL;
+    c->state = DOWN;
+    backoff(c);
+    update(s);
 }
 
 /* --- hiredis event hooks: the context asks for read/write interest on its fd --- */
 static void hook(void *p, int add, int ev)
 {
-    store_t *s = p;
-    int cur = loop_fd_events(s->loop, s->fd);
-    loop_set_fd_events(s->loop, s->fd, add ? (cur | ev) : (cur & ~ev));
+    conn_t *c = p;
+    int cur = loop_fd_events(c->store->loop, c->fd);
+    loop_set_fd_events(c->store->loop, c->fd, add ? (cur | ev) : (cur & ~ev));
 }
 static void add_read(void *p) { hook(p, 1, LOOP_READ); }
 static void del_read(void *p) { hook(p, 0, LOOP_READ); }
@@ -86,84 +109,88 @@ static void add_write(void *p) { hook(p, 1, LOOP_WRITE); }
 static void del_write(void *p) { hook(p, 0, LOOP_WRITE); }
 static void cleanup(void *p)
 {
-    store_t *s = p;
-    loop_del_fd(s->loop, s->fd);
-    s->fd = -1;
+    conn_t *c = p;
+    loop_del_fd(c->store->loop, c->fd);
+    c->fd = -1;
 }
 
 static void on_io(loop_t *loop, int fd, int events, void *data)
 {
     (void)loop, (void)fd;
-    store_t *s = data;
-    if ((events & LOOP_READ) && s->ac)
-        redisAsyncHandleRead(s->ac);
-    if ((events & LOOP_WRITE) && s->ac) /* the read may have closed the connection */
-        redisAsyncHandleWrite(s->ac);
+    conn_t *c = data;
+    if ((events & LOOP_READ) && c->ac)
+        redisAsyncHandleRead(c->ac);
+    if ((events & LOOP_WRITE) && c->ac) /* the read may have closed the connection */
+        redisAsyncHandleWrite(c->ac);
 }
 
 static void on_connect(const redisAsyncContext *ac, int status)
 {
-    store_t *s = ac->data;
     if (status != REDIS_OK)
-        lost(s, ac->errstr);
+        lost(ac->data, ac->errstr);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
 {
-    store_t *s = ac->data;
-    lost(s, status == REDIS_OK ? "disconnected" : ac->errstr);
+    lost(ac->data, status == REDIS_OK ? "disconnected" : ac->errstr);
 }
 
 /* --- commands --- */
 static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     (void)ac;
-    cmd_t *c = privdata;
-    store_t *s = c->store;
+    cmd_t *cmd = privdata;
+    conn_t *c = cmd->conn;
     redisReply *reply = r;
-    s->inflight--;
-    s->last_progress = omni_mono_ms();
+    c->inflight--;
+    c->last_progress = omni_mono_ms();
     if (reply && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0) {
         omni_warn("redis: scripts vanished (SCRIPT FLUSH?); reconnecting to load them again");
-        s->force_reconnect = 1;
+        c->force_reconnect = 1;
     }
-    c->fn(s, reply, c->data);
-    free(c);
+    cmd->fn(c->store, reply, cmd->data);
+    free(cmd);
 }
 
-static int send_argv(store_t *s, int argc, const char **argv, const size_t *len, store_reply_fn *fn, void *data)
+static int send_argv(conn_t *c, int argc, const char **argv, const size_t *len, store_reply_fn *fn, void *data)
 {
-    cmd_t *c = omni_malloc(sizeof *c);
-    *c = (cmd_t){ s, fn, data };
-    if (redisAsyncCommandArgv(s->ac, on_reply, c, argc, argv, len) != REDIS_OK) {
-        free(c);
+    cmd_t *cmd = omni_malloc(sizeof *cmd);
+    *cmd = (cmd_t){ c, fn, data };
+    if (redisAsyncCommandArgv(c->ac, on_reply, cmd, argc, argv, len) != REDIS_OK) {
+        free(cmd);
         return -1;
     }
-    if (s->inflight++ == 0)
-        s->last_progress = omni_mono_ms();
+    if (c->inflight++ == 0)
+        c->last_progress = omni_mono_ms();
     return 0;
 }
 
+/* data: the connection's index * MAX_SCRIPTS + the script's index, or -1 for AUTH and SELECT. */
 static void on_setup_reply(store_t *s, redisReply *reply, void *data)
 {
-    long idx = (long)(intptr_t)data; /* -1: AUTH or SELECT; else the script's index */
+    long tag = (long)(intptr_t)data;
     if (!reply)
         return; /* connection lost; lost() already ran or will */
+    conn_t *c = &s->conns[tag < 0 ? -tag - 1 : tag / MAX_SCRIPTS];
     if (reply->type == REDIS_REPLY_ERROR) {
         omni_warn("redis: %s: setup failed: %s", s->address, reply->str);
-        s->force_reconnect = 1;
+        c->force_reconnect = 1;
         return;
     }
-    if (idx >= 0 && reply->type == REDIS_REPLY_STRING && reply->len == 40) {
-        memcpy(s->sha[idx], reply->str, 40);
-        s->sha[idx][40] = 0;
-        if (--s->loads_pending == 0 && s->state == LOADING)
-            set_state(s, UP);
+    if (tag >= 0 && reply->type == REDIS_REPLY_STRING && reply->len == 40) {
+        memcpy(s->sha[tag % MAX_SCRIPTS], reply->str, 40);
+        s->sha[tag % MAX_SCRIPTS][40] = 0;
+        if (--c->loads_pending == 0 && c->state == LOADING) {
+            c->state = UP;
+            c->backoff_ms = s->opts.reconnect_ms;
+            update(s);
+        }
     }
 }
 
-static void connect_now(store_t *s)
+static void connect_now(conn_t *c)
 {
+    store_t *s = c->store;
     redisAsyncContext *ac = s->opts.unix_path ? redisAsyncConnectUnix(s->opts.unix_path)
                                               : redisAsyncConnect(s->opts.tcp_host, s->opts.tcp_port);
     if (!ac || ac->err) {
@@ -175,38 +202,38 @@ static void connect_now(store_t *s)
             s->logged_down = 1;
         if (ac)
             redisAsyncFree(ac);
-        s->next_attempt = omni_mono_ms() + s->backoff_ms;
-        s->backoff_ms = s->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->backoff_ms * 2;
+        backoff(c);
         return;
     }
-    s->ac = ac;
-    s->fd = ac->c.fd;
-    ac->data = s;
-    ac->ev.data = s;
+    c->ac = ac;
+    c->fd = ac->c.fd;
+    ac->data = c;
+    ac->ev.data = c;
     ac->ev.addRead = add_read;
     ac->ev.delRead = del_read;
     ac->ev.addWrite = add_write;
     ac->ev.delWrite = del_write;
     ac->ev.cleanup = cleanup;
-    loop_add_fd(s->loop, s->fd, 0, on_io, s);
+    loop_add_fd(s->loop, c->fd, 0, on_io, c);
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    s->state = LOADING;
+    c->state = LOADING;
+    long setup = -(long)c->index - 1;
     if (s->opts.password) {
         const char *argv[] = { "AUTH", s->opts.password };
-        send_argv(s, 2, argv, NULL, on_setup_reply, (void *)(intptr_t)-1);
+        send_argv(c, 2, argv, NULL, on_setup_reply, (void *)(intptr_t)setup);
     }
     if (s->opts.database) {
         char db[16];
         snprintf(db, sizeof db, "%d", s->opts.database);
         const char *argv[] = { "SELECT", db };
-        send_argv(s, 2, argv, NULL, on_setup_reply, (void *)(intptr_t)-1);
+        send_argv(c, 2, argv, NULL, on_setup_reply, (void *)(intptr_t)setup);
     }
-    s->loads_pending = 0;
+    c->loads_pending = 0;
     for (long i = 0; omni_lua_scripts[i].name && i < MAX_SCRIPTS; i++) {
         const char *argv[] = { "SCRIPT", "LOAD", omni_lua_scripts[i].body };
-        if (send_argv(s, 3, argv, NULL, on_setup_reply, (void *)(intptr_t)i) == 0)
-            s->loads_pending++;
+        if (send_argv(c, 3, argv, NULL, on_setup_reply, (void *)(intptr_t)(c->index * MAX_SCRIPTS + i)) == 0)
+            c->loads_pending++;
     }
 }
 
@@ -215,7 +242,6 @@ store_t *store_new(loop_t *loop, const store_opts_t *opts)
     store_t *s = omni_calloc(1, sizeof *s);
     s->loop = loop;
     s->opts = *opts;
-    s->fd = -1;
     if (opts->tcp_host)
         s->opts.tcp_host = s->owned_host = omni_strdup(opts->tcp_host);
     if (opts->unix_path)
@@ -226,12 +252,15 @@ store_t *store_new(loop_t *loop, const store_opts_t *opts)
         s->opts.reconnect_ms = 200;
     if (s->opts.timeout_ms <= 0)
         s->opts.timeout_ms = 5000;
-    s->backoff_ms = s->opts.reconnect_ms;
+    s->n_conns = opts->connections < 1 ? 1 : opts->connections > STORE_CONNECTIONS_MAX ? STORE_CONNECTIONS_MAX
+                                                                                       : opts->connections;
+    for (int i = 0; i < s->n_conns; i++)
+        s->conns[i] = (conn_t){ .store = s, .index = i, .fd = -1, .backoff_ms = s->opts.reconnect_ms,
+                                .next_attempt = omni_mono_ms() };
     if (s->opts.unix_path)
         snprintf(s->address, sizeof s->address, "unix:%s", s->opts.unix_path);
     else
         snprintf(s->address, sizeof s->address, "tcp://%s:%d", s->opts.tcp_host, s->opts.tcp_port);
-    s->next_attempt = omni_mono_ms();
     s->quiet_until = omni_mono_ms() + (opts->grace_ms > 0 ? opts->grace_ms : 0);
     return s;
 }
@@ -243,8 +272,9 @@ void store_destroy(store_t **store)
     store_t *s = *store;
     s->opts.on_state = NULL; /* the owner is going away; do not call back into it */
     s->closing = 1;
-    if (s->ac)
-        redisAsyncFree(s->ac); /* fails outstanding commands, then on_disconnect -> lost() */
+    for (int i = 0; i < s->n_conns; i++)
+        if (s->conns[i].ac)
+            redisAsyncFree(s->conns[i].ac); /* fails outstanding commands, then on_disconnect -> lost() */
     free(s->owned_host);
     free(s->owned_unix);
     free(s->owned_password);
@@ -252,14 +282,21 @@ void store_destroy(store_t **store)
     *store = NULL;
 }
 
-int store_up(const store_t *store) { return store->state == UP; }
-size_t store_inflight(const store_t *store) { return store->inflight; }
+int store_up(const store_t *store) { return store->up; }
 const char *store_address(const store_t *store) { return store->address; }
 
-int store_script(store_t *s, const char *script, int argc, const char **argv, const size_t *argvlen,
-                 store_reply_fn *fn, void *data)
+size_t store_inflight(const store_t *store)
 {
-    if (s->state != UP || !s->ac)
+    size_t n = 0;
+    for (int i = 0; i < store->n_conns; i++)
+        n += store->conns[i].inflight;
+    return n;
+}
+
+static int send_script(store_t *s, conn_t *c, const char *script, int argc, const char **argv,
+                       const size_t *argvlen, store_reply_fn *fn, void *data)
+{
+    if (!s->up || !c->ac || c->state != UP)
         return -1;
     long idx = -1;
     for (long i = 0; omni_lua_scripts[i].name; i++)
@@ -276,27 +313,47 @@ int store_script(store_t *s, const char *script, int argc, const char **argv, co
         av[i + 3] = argv[i];
         len[i + 3] = argvlen ? argvlen[i] : strlen(argv[i]);
     }
-    return send_argv(s, argc + 3, av, len, fn, data);
+    return send_argv(c, argc + 3, av, len, fn, data);
+}
+
+int store_script(store_t *s, const char *script, int argc, const char **argv, const size_t *argvlen,
+                 store_reply_fn *fn, void *data)
+{
+    conn_t *c = &s->conns[s->next];
+    s->next = (s->next + 1) % s->n_conns;
+    return send_script(s, c, script, argc, argv, argvlen, fn, data);
+}
+
+int store_script_for(store_t *s, const char *affinity, const char *script, int argc, const char **argv,
+                     const size_t *argvlen, store_reply_fn *fn, void *data)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)affinity; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return send_script(s, &s->conns[h % (uint32_t)s->n_conns], script, argc, argv, argvlen, fn, data);
 }
 
 void store_tick(store_t *s)
 {
     int64_t now = omni_mono_ms();
-    if (s->ac && s->inflight > 0 && now - s->last_progress > s->opts.timeout_ms) {
-        omni_warn("redis: %s: no answer for %d ms to %zu commands; dropping the connection", s->address,
-                  s->opts.timeout_ms, s->inflight);
-        s->force_reconnect = 1;
+    for (int i = 0; i < s->n_conns; i++) {
+        conn_t *c = &s->conns[i];
+        if (c->ac && c->inflight > 0 && now - c->last_progress > s->opts.timeout_ms) {
+            omni_warn("redis: %s: no answer for %d ms to %zu commands; dropping the connection", s->address,
+                      s->opts.timeout_ms, c->inflight);
+            c->force_reconnect = 1;
+        }
+        if (c->ac && c->force_reconnect) {
+            c->force_reconnect = 0;
+            redisAsyncContext *ac = c->ac;
+            redisAsyncFree(ac); /* callbacks get NULL; on_disconnect runs lost() if it was connected */
+            if (c->ac == ac)
+                lost(c, "connection reset");
+            continue;
+        }
+        if (!c->ac && now >= c->next_attempt)
+            connect_now(c);
     }
-    if (s->ac && s->force_reconnect) {
-        s->force_reconnect = 0;
-        redisAsyncContext *ac = s->ac;
-        redisAsyncFree(ac); /* callbacks get NULL; on_disconnect runs lost() if it was connected */
-        if (s->ac == ac)
-            lost(s, "connection reset");
-        return;
-    }
-    if (!s->ac && now >= s->next_attempt)
-        connect_now(s);
 }
 
 int store_parse_address(const char *address, store_opts_t *opts, char **owned)

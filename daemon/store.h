@@ -10,6 +10,8 @@
 
 typedef struct store store_t;
 
+#define STORE_CONNECTIONS_MAX 8
+
 /* reply is NULL when the command failed without an answer (connection lost, timed out): the caller must
  * treat the command as not done (it may or may not have run; every script is idempotent for that reason).
  * reply is borrowed for the call. */
@@ -26,6 +28,7 @@ typedef struct store_opts {
     int timeout_ms;
     int reconnect_ms;
     int grace_ms;             /* connection failures in the first grace_ms are expected (embedded start) */
+    int connections;          /* connections in the pool, 1..STORE_CONNECTIONS_MAX */
     store_state_fn *on_state;
     void *data;
 } store_opts_t;
@@ -44,6 +47,11 @@ size_t store_inflight(const store_t *store);
  * -1 when the store is not up (fn is not called then). */
 int store_script(store_t *store, const char *script, int argc, const char **argv, const size_t *argvlen,
                  store_reply_fn *fn, void *data);
+
+/* The same, on the connection the affinity string maps to: the commands for one affinity (a sender's
+ * identity) reach Redis in the order they were sent, as on a single connection. */
+int store_script_for(store_t *store, const char *affinity, const char *script, int argc, const char **argv,
+                     const size_t *argvlen, store_reply_fn *fn, void *data);
 
 /* Periodic work from the cron tick: connect or reconnect when due, expire stalled commands. */
 void store_tick(store_t *store);

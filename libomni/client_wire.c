@@ -23,9 +23,10 @@ int omni__send(omni_client_t *c, const char *const *frames, const size_t *lens, 
     for (int i = 0; i < n; i++) {
         if (zmq_send(c->sock, frames[i], lens[i], ZMQ_DONTWAIT | (i < n - 1 ? ZMQ_SNDMORE : 0)) >= 0)
             continue;
-        /* ZeroMQ takes the later parts of a message once it took the first, so only i == 0 can be
-         * refused for want of room. */
-        if (i == 0 && (errno == EAGAIN || errno == EINTR))
+        /* Usually only the first part can be refused for want of room; a later part is refused when the
+         * router went away between parts, and ZeroMQ then drops the incomplete message. Either way the
+         * message stays pending and goes again: not an error. */
+        if (errno == EAGAIN || errno == EINTR)
             return 1;
         omni_error("cannot send to %s: %s", c->endpoint, zmq_strerror(errno));
         return -1;

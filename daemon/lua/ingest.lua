@@ -2,7 +2,7 @@
 -- message, attach to the customer's open conversation or open one. One atomic unit: a crash or a second
 -- router sees all of it or none. This runs for every message, so it makes as few calls as it can
 -- (docs/benchmarks.md): the common path is 3 writes and a few reads.
--- ARGV: prefix, id, identity key, channel, received_at (kept in the JSON), message JSON, now (ms),
+-- ARGV: prefix, id, identity key, channel, (unused: received_at is in the JSON), message JSON, now (ms),
 --       default queue, routing on ("1": a new conversation is marked unrouted until assign.lua routes it),
 --       optional: text fingerprint (16 hex digits, "" for none; fold.h), folding window ms, max differing bits
 -- Returns {stored (1) or duplicate (0), customer, conversation, opened (1/0), new customer (1/0),
@@ -11,7 +11,6 @@
 local id, ident, channel, json, now, queue, routing =
   ARGV[2], ARGV[3], ARGV[4], ARGV[6], tonumber(ARGV[7]), ARGV[8], ARGV[9]
 local fingerprint, window, max_bits = ARGV[10] or '', tonumber(ARGV[11] or '0'), tonumber(ARGV[12] or '0')
-local RECENT_MAX = 2 -- messages compared for folding: each copy of a burst or a cross-post matches its predecessor
 
 local mk = k('msg', id)
 local conv = redis.call('HGET', mk, 'conversation')
@@ -40,26 +39,23 @@ local cust, created = ensure_identity(ident, now)
 local ck = k('customer', cust)
 local c = redis.call('HMGET', ck, 'open_conversation', 'last_conversation')
 
--- Folding: compared with the last RECENT_MAX messages of the customer's open conversation (or the one
--- resolved last), newest first, whose fingerprints are in their own hashes. Reads only: a write here
--- would cost more than all of them on this per-message path.
+-- Folding: compared with the newest message of the customer's open conversation (or of the one resolved
+-- last), whose fingerprint is in its own hash. Each copy of a burst or a cross-post matches the one before
+-- it, so the newest is enough. Reads only: a write here would cost more than they do on this path.
 if fingerprint ~= '' and window > 0 and (c[1] or c[2]) then
   local fc = c[1] or c[2]
-  local recent = redis.call('LRANGE', k('conversation', fc, 'messages'), -RECENT_MAX, -1)
-  for i = #recent, 1, -1 do
-    local m = redis.call('HMGET', k('msg', recent[i]), 'fp', 'stored_at', 'folded_into')
-    if not m[2] or tonumber(m[2]) < now - window then break end -- older ones are older still
-    if m[1] and distance(m[1], fingerprint) <= max_bits then
-      -- Stored with the first copy's conversation (even if that one is resolved meanwhile) and routed no
-      -- further: the customer asked once, on several channels.
-      local original = m[3] or recent[i]
-      redis.call('HSET', mk, 'json', json, 'identity', ident, 'channel', channel, 'conversation', fc,
-                 'stored_at', now, 'folded_into', original)
-      redis.call('RPUSH', k('conversation', fc, 'messages'), id)
-      redis.call('HINCRBY', k('stats'), 'folded', 1)
-      event('folded', 'id', id, 'into', original, 'conversation', fc)
-      return {1, cust, fc, 0, 0, 0, '', '', original}
-    end
+  local last = redis.call('LINDEX', k('conversation', fc, 'messages'), -1)
+  local m = last and redis.call('HMGET', k('msg', last), 'fp', 'stored_at', 'folded_into')
+  if m and m[1] and tonumber(m[2]) >= now - window and distance(m[1], fingerprint) <= max_bits then
+    -- Stored with the first copy's conversation (even if that one is resolved meanwhile) and routed no
+    -- further: the customer asked once, on several channels.
+    local original = m[3] or last
+    redis.call('HSET', mk, 'json', json, 'identity', ident, 'channel', channel, 'conversation', fc,
+               'stored_at', now, 'folded_into', original, 'fp', fingerprint)
+    redis.call('RPUSH', k('conversation', fc, 'messages'), id)
+    redis.call('HINCRBY', k('stats'), 'folded', 1)
+    event('folded', 'id', id, 'into', original, 'conversation', fc)
+    return {1, cust, fc, 0, 0, 0, '', '', original}
   end
 end
 

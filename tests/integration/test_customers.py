@@ -2,7 +2,7 @@
 import os
 import subprocess
 
-from harness import BIN, Peer, message
+from harness import BIN, Peer, message, wait_for
 
 
 def ack(peer, m):
@@ -98,8 +98,9 @@ def test_unlink_keeps_customers_joined_through_another_link(router):
 def test_status_reports_router_and_counters(router):
     p = Peer(router.endpoint)
     ack(p, message("st:1"))
-    out = router.ctl("status").stdout
-    assert "appendfsync always" in out and "stored messages 1" in out, out
+    out = wait_for(lambda: (lambda o: o if "stored messages 1" in o else None)(router.ctl("status").stdout), 10,
+                   "stats flushed by the router's status update")
+    assert "appendfsync always" in out, out
     p.close()
 
 
