@@ -154,9 +154,9 @@ static const cfg_key_t router_keys[] = {
       .max = 60000, .def = "200", .unit_ms = 1,
       .doc = "First delay before reconnecting; it doubles after each failure up to 5 s." },
     { .path = "redis.connections", .type = CFG_INT, .offset = OFF(redis.connections), .min = 1, .max = 8,
-      .def = "2",
+      .def = "4",
       .doc = "Connections the router keeps to Redis. Redis fsyncs once per turn of its loop and reads about "
-             "16 KiB per connection per turn, so two put twice the messages behind each fsync." },
+             "16 KiB per connection per turn, so more put more messages behind each fsync." },
     { .path = "redis.server", .type = CFG_STRING, .offset = OFF(redis.server), .def = "redis-server",
       .doc = "The redis-server binary the embedded Redis runs, looked up in PATH unless it holds a slash." },
 
