@@ -287,13 +287,18 @@ json_t *route_plan_due(const policy_t *p, const char *const f[10], int64_t now)
         omni_warn("routing: conversation %s: its first message cannot be read (%s); left as it is", conv, e.text);
         return NULL;
     }
-    const char *exclude = NULL;
-    if (!strncmp(owner, "agent:", 6) && strcmp(kind, "escalation") != 0)
-        exclude = owner + 6; /* timed out or went offline: not that agent again */
+    /* Timed out: not that agent again for this move. Gone offline: the presence check keeps them out while
+     * they are away, and when the policy prefers previous owners, the work waiting in a queue goes back to
+     * them first when they return. */
+    const char *agent = !strncmp(owner, "agent:", 6) ? owner + 6 : NULL;
+    const char *exclude = agent && !strcmp(kind, "timeout") ? agent : NULL;
+    const char *prefer = p->prefer_previous_owner && *f[9] ? f[9] : NULL;
+    if (agent && !strcmp(kind, "owner offline") && p->prefer_previous_owner)
+        prefer = agent;
     route_input_t in = {
         .conversation = conv, .version = f[2], .reason = kind, .exclude_agent = exclude,
         .from_target = (!strcmp(kind, "timeout") || !strcmp(kind, "escalation")) && target >= 0 ? (int)target + 1 : 0,
-        .prefer_agent = p->prefer_previous_owner && *f[9] ? f[9] : NULL,
+        .prefer_agent = prefer,
         .facts = { .channel = json_string_value(json_object_get(m, "channel")), .identity = f[6],
                    .text = json_string_value(json_object_get(m, "text")),
                    .subject = json_string_value(json_object_get(m, "subject")),

@@ -4,7 +4,15 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import RedisServer, Router  # noqa: E402
+from harness import LIVE_ROUTERS, RedisServer, Router  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def no_router_outlives_its_test():
+    """A test that fails half-way must not leave a router (and its embedded Redis) running."""
+    yield
+    while LIVE_ROUTERS:
+        LIVE_ROUTERS.pop().kill()
 
 
 @pytest.fixture

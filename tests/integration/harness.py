@@ -76,12 +76,16 @@ class RedisServer:
         return "unix:" + self.sock
 
 
+LIVE_ROUTERS = []  # every Router made; conftest kills those a failed test left running
+
+
 class Router:
     """omnirouted with a config written for the test; its stderr goes to a log file the test can read."""
 
     def __init__(self, directory, redis_address=None, extra=None, name="router", endpoint=None, policy=None,
                  env=None):
         os.makedirs(directory, exist_ok=True)
+        LIVE_ROUTERS.append(self)
         self.dir = directory
         self.name = name
         self.state = os.path.join(directory, name + "-state")

@@ -86,3 +86,50 @@ def test_ingest_endpoint_in_use_is_a_clear_error(tmp_path, redis_server):
         assert f"cannot bind {ep}: Address already in use" in r.stderr, r.stderr
     finally:
         a.stop()
+
+
+def test_external_redis_over_tcp_with_a_password(tmp_path):
+    port = free_port()
+    d = tmp_path / "tcp-redis"
+    d.mkdir()
+    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--requirepass", "s3cret",
+                               "--dir", str(d), "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
+                              stdout=subprocess.DEVNULL)
+    try:
+        import redis
+        client = redis.Redis(host="127.0.0.1", port=port, password="s3cret", decode_responses=True)
+        wait_for(lambda: _pings(client), 10, "redis-server on tcp")
+        r = Router(str(tmp_path), f"tcp://127.0.0.1:{port}")
+        with_password(r.config, "s3cret", "  database: 3\n")
+        r.start()
+        p = Peer(r.endpoint)
+        p.submit(message("tcp:1"))
+        assert p.recv() == ["OMNI/1", "ACK", "tcp:1"]
+        client3 = redis.Redis(host="127.0.0.1", port=port, password="s3cret", db=3, decode_responses=True)
+        assert client3.exists("omni:msg:tcp:1") and not client.exists("omni:msg:tcp:1")
+        p.close()
+        r.stop()
+        bad = Router(str(tmp_path / "bad"), f"tcp://127.0.0.1:{port}")
+        with_password(bad.config, "wrong")
+        try:
+            bad.start(wait_ready=False)
+            bad.wait_log(r"setup failed: (WRONGPASS|ERR invalid password)")
+        finally:
+            bad.kill()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def with_password(path, password, more=""):
+    with open(path) as f:
+        text = f.read()
+    with open(path, "w") as f:
+        f.write(text.replace("redis:\n", f"redis:\n  password: \"{password}\"\n{more}"))
+
+
+def _pings(client):
+    try:
+        return client.ping()
+    except Exception:
+        return False

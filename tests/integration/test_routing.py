@@ -214,6 +214,17 @@ def test_owner_offline_past_grace_loses_the_work(rt):
     assert "owner offline" in rt.ctl("explain", "o1").stdout
 
 
+def test_work_waiting_goes_back_to_its_owner_when_they_return(rt):
+    conv = send(rt, "ob1", "omar@example.com", "crash report")
+    assert settled(rt, conv)["owner"] == "agent:alice"
+    rt.ctl("agent", "presence", "tina", "away")  # nobody else can take technical work
+    rt.ctl("agent", "presence", "alice", "offline")
+    rt.ctl("clock", "advance", "16m")
+    wait_for(lambda: rt.redis.hget(f"omni:conversation:{conv}", "status") == "queued", 10, "queued while away")
+    rt.ctl("agent", "presence", "alice", "available")
+    wait_for(lambda: rt.redis.hget(f"omni:conversation:{conv}", "owner") == "agent:alice", 10, "back to alice")
+
+
 def test_sticky_owner_across_channels(rt):
     conv = send(rt, "st1", "sam@example.com", "crash in the app")
     assert settled(rt, conv)["owner"] == "agent:alice"
