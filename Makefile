@@ -83,7 +83,7 @@ bench: deps
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/omnirouter $(DESTDIR)/etc/omnirouter
 	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 conf/omnirouter.yaml $(DESTDIR)$(PREFIX)/share/omnirouter/omnirouter.yaml.sample
+	for f in conf/*.yaml; do install -m 644 $$f $(DESTDIR)$(PREFIX)/share/omnirouter/$$(basename $$f).sample; done
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system && install -m 644 systemd/*.service $(DESTDIR)$(PREFIX)/lib/systemd/system/
 clean:
 	rm -rf build

@@ -4,7 +4,7 @@ import signal
 import socket
 import subprocess
 
-from harness import BIN, Peer, Router, free_port, message, wait_for
+from harness import BIN, ROOT, Peer, Router, free_port, message, wait_for
 
 
 def test_ready_and_watchdog_reach_systemd(tmp_path, redis_server):
@@ -133,3 +133,14 @@ def _pings(client):
         return client.ping()
     except Exception:
         return False
+
+
+def test_every_sample_configuration_checks(tmp_path):
+    """The commented samples in conf/ are what operators start from: each must be accepted as it is."""
+    conf = os.path.join(ROOT, "conf")
+    for program, name in (("omnirouted", "omnirouter.yaml"), ("omni-email", "omni-email.yaml"),
+                          ("omni-phonelog", "omni-phonelog.yaml")):
+        flag = ["--check-config", os.path.join(conf, name)] if program == "omnirouted" else \
+            ["--check-config", "--config", os.path.join(conf, name), "-D", f"spool_dir={tmp_path / program}"]
+        r = subprocess.run([os.path.join(BIN, program), *flag], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, f"{program} {name}: {r.stdout}{r.stderr}"
