@@ -28,6 +28,7 @@ LINK = @mkdir -p $(@D) && echo "  LD  $@" && $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 all: $(PROGS)
 .PHONY: all deps test check run bench install clean
+.SECONDARY: # keep intermediate objects: no rebuild on the next make
 
 $(BUILD)/%.o: %.c $(wildcard include/omni/*.h libomni/*.h daemon/*.h) | deps-ok
 	@mkdir -p $(@D)
