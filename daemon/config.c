@@ -20,6 +20,8 @@
 
 static const char command_line[] = CFG_COMMAND_LINE;
 
+#define CONFIG_FILE_MAX (16 * 1024 * 1024) /* a policy of thousands of agents is far below this */
+
 /* "HOST:PORT" after a scheme: a host (a name, an address, [IPv6], or * to bind every interface) and a
  * port 1..65535. Returns NULL or the reason in buf. */
 static const char *check_host_port(const char *value, const char *hp, const char *form, char *buf, size_t bufsz)
@@ -304,36 +306,6 @@ static void finalize(router_config_t *cfg, const char *path, const cfg_where_t *
     policy_compile(&cfg->policy, errs); /* cross-section checks; errors name where each item was written */
 }
 
-/* Reads the whole file into a new string (caller frees) of *len bytes, or NULL with errno. */
-static char *read_file(const char *path, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    size_t cap = 4096, n = 0;
-    char *buf = omni_malloc(cap);
-    for (;;) {
-        if (n == cap)
-            buf = omni_realloc(buf, cap *= 2);
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int e = errno;
-            free(buf);
-            close(fd);
-            errno = e;
-            return NULL;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    *len = n;
-    return buf;
-}
-
 router_config_t *config_load(const char *path, const char *const *overrides, size_t n_overrides,
                              config_errors_t *errs)
 {
@@ -350,7 +322,7 @@ router_config_t *config_load(const char *path, const char *const *overrides, siz
     cfg_ctx_t ctx = { .errs = errs, .file = path, .root = &router_table, .where = where };
     if (path) {
         size_t len;
-        char *text = read_file(path, &len);
+        char *text = omni_read_file(path, CONFIG_FILE_MAX, &len);
         cfg->source = omni_strdup(path);
         ctx.file = cfg->source; /* the policy keeps where items were written as long as the config lives */
         if (text == NULL) {

@@ -82,46 +82,10 @@ int omni_state_read(const char *dir, const char *name, char **data, size_t *len)
         errno = ENAMETOOLONG;
         return -1;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    size_t n = 0;
+    char *buf = omni_read_file(path, OMNI_STATE_MAX, &n);
+    if (!buf)
         return errno == ENOENT ? 1 : -1;
-    struct stat st = { 0 };
-    if (fstat(fd, &st) != 0 || st.st_size > OMNI_STATE_MAX) {
-        int e = st.st_size > OMNI_STATE_MAX ? EFBIG : errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    /* Read to EOF rather than trusting st_size: nothing else writes it, but reading is not costlier. */
-    size_t cap = (size_t)st.st_size + 1, n = 0;
-    char *buf = omni_malloc(cap + 1);
-    for (;;) {
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int e = errno;
-            free(buf);
-            close(fd);
-            errno = e;
-            return -1;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-        if (n == cap) {
-            if (cap > OMNI_STATE_MAX) {
-                free(buf);
-                close(fd);
-                errno = EFBIG;
-                return -1;
-            }
-            cap *= 2;
-            buf = omni_realloc(buf, cap + 1);
-        }
-    }
-    close(fd);
-    buf[n] = '\0';
     *data = buf;
     if (len != NULL)
         *len = n;

@@ -268,3 +268,39 @@ int omni_fsync_dir(const char *dir)
     errno = saved_errno;
     return rc;
 }
+
+static char *read_fail(char *buf, int fd, int e)
+{
+    free(buf);
+    close(fd);
+    errno = e;
+    return NULL;
+}
+
+char *omni_read_file(const char *path, size_t max, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = omni_malloc(cap + 1);
+    for (;;) {
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return read_fail(buf, fd, errno);
+        if (r == 0)
+            break;
+        n += (size_t)r;
+        if (n > max)
+            return read_fail(buf, fd, EFBIG);
+        if (n == cap)
+            buf = omni_realloc(buf, (cap *= 2) + 1);
+    }
+    close(fd);
+    buf[n] = '\0';
+    if (len)
+        *len = n;
+    return buf;
+}

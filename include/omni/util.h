@@ -31,6 +31,9 @@ char *omni_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Creates dir and its parents with mode (like mkdir -p). Returns 0 or -1 with errno. */
 int omni_mkdir_p(const char *dir, unsigned mode);
+/* Reads a whole file into a new NUL-terminated string (caller frees); *len (if not NULL) gets its length.
+ * Returns NULL with errno on failure, EFBIG when it holds more than max bytes. */
+char *omni_read_file(const char *path, size_t max, size_t *len);
 /* fsyncs a directory so a rename or create inside it is durable. Returns 0 or -1 with errno. */
 int omni_fsync_dir(const char *dir);
 

@@ -320,9 +320,32 @@ static void test_clocks(void **state)
     assert_true(w > now - 2000 && w < now + 2000);
 }
 
+static void test_read_file(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/test_util_read_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "hello\0world", 11), 11);
+    close(fd);
+    size_t len = 0;
+    char *s = omni_read_file(path, 100, &len);
+    assert_non_null(s);
+    assert_int_equal(len, 11);
+    assert_memory_equal(s, "hello\0world", 12); /* NUL-terminated after the data */
+    free(s);
+    errno = 0;
+    assert_null(omni_read_file(path, 10, &len));
+    assert_int_equal(errno, EFBIG);
+    unlink(path);
+    assert_null(omni_read_file(path, 100, NULL));
+    assert_int_equal(errno, ENOENT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_read_file),
         cmocka_unit_test(test_rfc3339_parse_good),
         cmocka_unit_test(test_rfc3339_parse_bad),
         cmocka_unit_test(test_rfc3339_format),
