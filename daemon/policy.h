@@ -75,10 +75,13 @@ typedef struct team {
     int strategy;                        /* STRATEGY_* */
     char *calendar;                      /* calendar name; NULL: always open */
     char **languages; size_t n_languages;
+    char **skills; size_t n_skills;      /* what the team covers, "technical:3"; for a partner listed without
+                                            agents (the team is the owner) work needing other skills skips it */
     int handle_time_ms;                  /* average handling time estimate, for predicted wait */
     contract_t contract;                 /* outsourced teams */
     cfg_where_t where;
     const calendar_cfg_t *cal;           /* compiled; NULL: always open */
+    struct skill *skill; size_t n_skill; /* compiled from skills */
 } team_t;
 
 typedef struct skill {

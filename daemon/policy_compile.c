@@ -150,6 +150,9 @@ static void compile_teams(policy_t *p, config_errors_t *errs)
     for (size_t i = 0; i < p->n_teams; i++) {
         team_t *t = &p->teams[i];
         DUPLICATE("teams", "team", p->teams, i, team_t, name);
+        char *tkey = omni_asprintf("teams[%zu]", i);
+        compile_skills(t->skills, t->n_skills, &t->skill, &t->n_skill, &t->where, tkey, errs);
+        free(tkey);
         if (t->calendar && (t->cal = policy_calendar(p, t->calendar)) == NULL) {
             char *key = omni_asprintf("teams[%zu].calendar", i);
             unknown(errs, &t->where, key, "calendar", t->calendar, p->calendars, p->n_calendars,
@@ -304,8 +307,10 @@ void policy_release(policy_t *p)
 {
     for (size_t i = 0; i < p->n_calendars; i++)
         calendar_destroy(&p->calendars[i].cal);
-    for (size_t i = 0; i < p->n_teams; i++)
+    for (size_t i = 0; i < p->n_teams; i++) {
         p->teams[i].cal = NULL;
+        free_skills(&p->teams[i].skill, &p->teams[i].n_skill);
+    }
     for (size_t i = 0; i < p->n_agents; i++)
         free_skills(&p->agents[i].skill, &p->agents[i].n_skill);
     for (size_t i = 0; i < p->n_classify; i++) {

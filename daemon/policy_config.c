@@ -171,6 +171,10 @@ static const cfg_key_t team_keys[] = {
       .flags = CFG_NULLABLE, .doc = "Its working hours, a calendar's name; empty: always open." },
     { .path = "languages", .type = CFG_STRLIST, .offset = TOFF(languages), .count_offset = TOFF(n_languages),
       .check = policy_check_language, .flags = CFG_UNIQUE, .doc = "Languages it answers in; empty: any." },
+    { .path = "skills", .type = CFG_STRLIST, .offset = TOFF(skills), .count_offset = TOFF(n_skills),
+      .check = policy_check_skill, .flags = CFG_UNIQUE,
+      .doc = "What the team covers, NAME:LEVEL. A partner listed without agents is itself the owner of its "
+             "work: then work needing a skill it does not list at that level skips it." },
     { .path = "handle_time", .type = CFG_DURATION, .offset = TOFF(handle_time_ms), .min = 1000, .max = 86400000,
       .def = "10m", .unit_ms = 1, .doc = "Average handling time, from which its predicted wait is estimated." },
     { .path = "contract", .type = CFG_OBJECT, .offset = TOFF(contract), .sub = &contract_table,

@@ -141,8 +141,21 @@ static json_t *plan_target(const policy_t *p, const route_target_t *tg, size_t i
         json_object_set_new(caps, a->id, json_integer(a->capacity[kind]));
     }
     json_object_set_new(tr, "agents_skipped", skipped);
-    /* An outsourced team with no agents listed is itself the assignee: the partner distributes inside. */
+    /* An outsourced team with no agents listed is itself the assignee: the partner distributes inside, so
+     * the skills it covers are the team's own. */
     bool team_level = t->kind == TEAM_OUTSOURCED && json_array_size(agents) == 0 && json_object_size(skipped) == 0;
+    for (size_t i = 0; team_level && i < cls->n_skills; i++) {
+        int have = 0;
+        for (size_t j = 0; j < t->n_skill; j++)
+            if (!strcmp(t->skill[j].name, cls->skills[i].name))
+                have = t->skill[j].level;
+        if (have < cls->skills[i].level) {
+            snprintf(buf, sizeof buf, "team covers skill %s %d < %d", cls->skills[i].name, have, cls->skills[i].level);
+            json_object_set_new(tr, "skipped", json_string(buf));
+            json_decref(agents), json_decref(caps); /* skipped belongs to tr */
+            return NULL;
+        }
+    }
     if (!team_level && json_array_size(agents) == 0) {
         json_object_set_new(tr, "skipped", json_string("no agent with the skills, language and channel"));
         json_decref(agents), json_decref(caps);

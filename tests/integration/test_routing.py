@@ -27,6 +27,7 @@ teams:
     strategy: round-robin
     calendar: always
     languages: [en, es]
+    skills: ["orders:1"]
     contract:
       categories: [basic, order-status]
       max_concurrent: 2
@@ -56,6 +57,10 @@ classification:
     - name: orders
       when: {text: ["order"]}
       category: order-status
+    - name: returns
+      when: {text: ["return label"]}
+      category: order-status
+      skills: ["orders:2"]
   default_category: basic
 routing:
   rules:
@@ -282,3 +287,12 @@ def test_near_duplicates_across_channels_are_folded_not_routed_again(rt):
     # a different question opens a new conversation
     c4 = send(rt, "f4", "fay@example.com", "Can I change the delivery address for order 9912?")
     assert c4 != c1 and rt.redis.hget("omni:msg:f4", "folded_into") is None
+
+
+def test_a_partner_without_agents_takes_only_work_its_skills_cover(rt):
+    covered = send(rt, "sk1", "sky@example.com", "where is my order")
+    assert settled(rt, covered)["owner"] == "team:bpo"
+    beyond = send(rt, "sk2", "kim@example.com", "I need a return label for my order")
+    h = settled(rt, beyond)
+    assert h.get("owner") != "team:bpo", h
+    assert "team covers skill orders 1 < 2" in rt.ctl("explain", "sk2").stdout
