@@ -74,7 +74,10 @@ local function regroup(seeds, now)
       heads[side] = cv
       -- reopened by an unlink: it is routed again (an owner it kept stays with it)
       local was = redis.call('HGET', ck, 'status')
-      if was == 'merged' then redis.call('HSET', ck, 'status', 'open') end
+      if was == 'merged' then
+        redis.call('HSET', ck, 'status', 'open')
+        redis.call('ZADD', k('unrouted'), now, cv) -- routers pick it up (due.lua) when a policy routes
+      end
       redis.call('HDEL', ck, 'merged_into')
       redis.call('HSET', k('customer', side), 'open_conversation', cv)
       redis.call('ZADD', k('queue', queue), 'NX', redis.call('HGET', ck, 'opened_at'), cv)
@@ -99,6 +102,7 @@ local function regroup(seeds, now)
           local queue = redis.call('HGET', k('conversation', cv), 'queue')
           heads[side] = open_conversation(side, ident, redis.call('HGET', mk, 'channel'), queue, now)
           side_of[heads[side]] = side
+          redis.call('ZADD', k('unrouted'), now, heads[side])
         end
         redis.call('LREM', lk, 1, id)
         redis.call('RPUSH', k('conversation', heads[side], 'messages'), id)

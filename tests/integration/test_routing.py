@@ -296,3 +296,15 @@ def test_a_partner_without_agents_takes_only_work_its_skills_cover(rt):
     h = settled(rt, beyond)
     assert h.get("owner") != "team:bpo", h
     assert "team covers skill orders 1 < 2" in rt.ctl("explain", "sk2").stdout
+
+
+def test_unlink_routes_the_conversations_it_gives_back(rt):
+    c1 = send(rt, "ul1", "uma@example.com", "crash when saving")
+    c2 = send(rt, "ul2", "+14155550777", "crash when saving too, from my phone", channel="sms")
+    settled(rt, c1), settled(rt, c2)
+    rt.ctl("customer", "link", "uma@example.com", "+14155550777")
+    assert rt.redis.hget(f"omni:conversation:{c2}", "status") == "merged"
+    rt.ctl("customer", "unlink", "uma@example.com", "+14155550777")
+    rt.ctl("clock", "advance", "5s")  # past the grace for unrouted work
+    wait_for(lambda: rt.redis.hget(f"omni:conversation:{c2}", "status") in ("assigned", "queued"), 10,
+             "the reopened conversation routed again")
