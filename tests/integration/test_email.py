@@ -155,9 +155,11 @@ def workdir():
 
 @pytest.fixture
 def dovecot():
-    d = Dovecot({"alice": "secret"}).start()
-    yield d
-    d.cleanup()
+    d = Dovecot({"alice": "secret"})
+    try:  # a Dovecot that fails to start still leaves its directory to remove
+        yield d.start()
+    finally:
+        d.cleanup()
 
 
 @pytest.fixture
@@ -372,8 +374,9 @@ def test_big_message_arrives_whole_and_says_it_was_cut(dovecot, fake_router, con
 def test_tls_starttls_and_imaps(fake_router, connector, workdir):
     """Two entries of email.mailboxes read one INBOX, one over STARTTLS and one over imaps, trusting the
     test's own CA; a third entry that does not trust it fails alone and does not stop the others."""
-    d = Dovecot({"alice": "secret"}, tls=True).start()
+    d = Dovecot({"alice": "secret"}, tls=True)
     try:
+        d.start()
         n = 3
         for i in range(n):
             d.deliver("alice", synthetic(i))
