@@ -121,8 +121,16 @@ local function find_owner(plan, days)
   return nil, nil, tried, nil
 end
 
-local function record(cv, decision)
-  redis.call('RPUSH', k('conversation', cv, 'decisions'), cjson.encode(decision))
+-- The common end of every decision: kept for explain (the outcome's own fields in `extra`), timers set
+-- again, no longer unrouted, and told to watchers.
+local function decided(plan, tried, now, outcome, extra, ...)
+  local d = { at = now, reason = plan.reason, rule = plan.rule, outcome = outcome, tried = tried,
+              plan = plan.trace, category = plan.category, prio = plan.prio, tier = plan.tier }
+  for key, v in pairs(extra) do d[key] = v end
+  redis.call('RPUSH', k('conversation', plan.conv, 'decisions'), cjson.encode(d))
+  schedule(plan.conv, now)
+  redis.call('ZREM', k('unrouted'), plan.conv)
+  event(outcome, 'conversation', plan.conv, 'reason', plan.reason, ...)
 end
 
 local function commit_assign(plan, t, owner, tried, day, now)
@@ -152,11 +160,7 @@ local function commit_assign(plan, t, owner, tried, day, now)
   redis.call('HDEL', ck, 'valid_until')
   redis.call('HINCRBY', ck, 'assignments', 1)
   if t.timeout > 0 then redis.call('HSET', ck, 'timeout_at', now + t.timeout) else redis.call('HDEL', ck, 'timeout_at') end
-  record(cv, { at = now, reason = plan.reason, rule = plan.rule, outcome = 'assigned', owner = owner, tried = tried,
-               plan = plan.trace, category = plan.category, prio = plan.prio, tier = plan.tier })
-  schedule(cv, now)
-  redis.call('ZREM', k('unrouted'), cv)
-  event('assigned', 'conversation', cv, 'owner', owner, 'team', t.team, 'reason', plan.reason)
+  decided(plan, tried, now, 'assigned', { owner = owner }, 'owner', owner, 'team', t.team)
   return { 'assigned', owner }
 end
 
@@ -172,10 +176,6 @@ local function commit_queue(plan, tried, now, default_queue)
   redis.call('HDEL', ck, 'timeout_at', 'target')
   if plan.valid_until and plan.valid_until > 0 then redis.call('HSET', ck, 'valid_until', plan.valid_until)
   else redis.call('HDEL', ck, 'valid_until') end
-  record(cv, { at = now, reason = plan.reason, rule = plan.rule, outcome = 'queued', queue = team, tried = tried,
-               plan = plan.trace, category = plan.category, prio = plan.prio, tier = plan.tier })
-  schedule(cv, now)
-  redis.call('ZREM', k('unrouted'), cv)
-  event('queued', 'conversation', cv, 'queue', team, 'prio', plan.prio, 'reason', plan.reason)
+  decided(plan, tried, now, 'queued', { queue = team }, 'queue', team, 'prio', plan.prio)
   return { 'queued', team }
 end
