@@ -22,6 +22,10 @@ redisReply *ctl_script(ctl_t *c, const char *name, int argc, const char **argv);
 const char *ctl_time(const char *ms, char *buf, size_t bufsz);
 /* Normalizes a person's identity argument ("ann@example.com", "phone:+1 415...") or exits 2 saying why. */
 void ctl_identity(ctl_t *c, const char *arg, char *out, size_t outsz);
+/* "90", "500ms", "30s", "15m", "2h", "1d" -> milliseconds; -1 when unreadable. */
+long long ctl_duration(const char *text);
+/* Who does it, for records: by when given, else the login behind sudo, else the user (borrowed). */
+const char *ctl_actor(const char *by);
 /* Field value of an HGETALL reply, or NULL. Borrowed from the reply. */
 const char *ctl_field(const redisReply *hash, const char *field);
 

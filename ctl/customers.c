@@ -1,6 +1,5 @@
 /* omnictl customer show|link|unlink and conversation show. */
 #include <getopt.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,18 +8,6 @@
 #include "ctl.h"
 #include "omni/identity.h"
 #include "omni/util.h"
-
-/* Who did it, for the link record: --by, else the login behind sudo, else the user. */
-static const char *actor(const char *by)
-{
-    if (by)
-        return by;
-    const char *u = getenv("SUDO_USER");
-    if (u && *u)
-        return u;
-    struct passwd *pw = getpwuid(getuid());
-    return pw ? pw->pw_name : "unknown";
-}
 
 static int customer_show(ctl_t *c, const char *arg)
 {
@@ -98,7 +85,7 @@ static int customer_link(ctl_t *c, int link, int argc, char **argv)
     ctl_identity(c, argv[optind], a, sizeof a);
     ctl_identity(c, argv[optind + 1], b, sizeof b);
     snprintf(now, sizeof now, "%lld", (long long)omni_wall_ms());
-    const char *args[] = { a, b, actor(by), now, note };
+    const char *args[] = { a, b, ctl_actor(by), now, note };
     redisReply *r = ctl_script(c, link ? "link" : "unlink", link ? 5 : 4, args);
     int rc = 0;
     if (r->type == REDIS_REPLY_ERROR) {

@@ -1,10 +1,12 @@
 /* omnictl: the operator's command line. Talks to the Redis the router uses; changes go through the
  * same Lua scripts as the router's, so they are atomic and safe while routers run. */
 #include <getopt.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ctl.h"
 #include "embedded.h"
@@ -104,6 +106,32 @@ void ctl_identity(ctl_t *c, const char *arg, char *out, size_t outsz)
         fprintf(stderr, "omnictl: identity \"%s\": %s\n", arg, why ? why : "not understood");
         exit(2);
     }
+}
+
+long long ctl_duration(const char *s)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || v < 0)
+        return -1;
+    static const struct { const char *unit; long long ms; } units[] = {
+        { "", 1 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { "d", 86400000 },
+    };
+    for (size_t i = 0; i < sizeof units / sizeof *units; i++)
+        if (!strcmp(end, units[i].unit))
+            return v * units[i].ms;
+    return -1;
+}
+
+const char *ctl_actor(const char *by)
+{
+    if (by)
+        return by;
+    const char *u = getenv("SUDO_USER");
+    if (u && *u)
+        return u;
+    struct passwd *pw = getpwuid(getuid());
+    return pw ? pw->pw_name : "unknown";
 }
 
 const char *ctl_field(const redisReply *h, const char *field)

@@ -9,12 +9,6 @@
 #include "omni/util.h"
 #include "policy.h"
 
-static const char *actor_or(const char *by)
-{
-    const char *u = getenv("SUDO_USER");
-    return by ? by : u && *u ? u : getenv("USER") ? getenv("USER") : "omnictl";
-}
-
 static int script_result(redisReply *r, const char *ok_fmt)
 {
     int rc = 0;
@@ -75,7 +69,7 @@ int ctl_conversation_act(ctl_t *c, const char *what, const char *conv, const cha
 {
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)ctl_now(c));
-    const char *args[] = { conv, actor_or(by), now };
+    const char *args[] = { conv, ctl_actor(by), now };
     redisReply *r = ctl_script(c, what, 3, args);
     if (r->type == REDIS_REPLY_ARRAY && !strcmp(what, "respond"))
         printf("conversation %s: first response after %lld s (SLA %s)\n", conv, r->element[1]->integer / 1000,
@@ -191,29 +185,9 @@ int ctl_explain(ctl_t *c, const char *id)
     return 0;
 }
 
-/* "90", "500ms", "30s", "15m", "2h", "1d" -> ms; -1 when unreadable. */
-static long long parse_duration(const char *s)
-{
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || v < 0)
-        return -1;
-    if (!*end || !strcmp(end, "ms"))
-        return v;
-    if (!strcmp(end, "s"))
-        return v * 1000;
-    if (!strcmp(end, "m"))
-        return v * 60000;
-    if (!strcmp(end, "h"))
-        return v * 3600000;
-    if (!strcmp(end, "d"))
-        return v * 86400000;
-    return -1;
-}
-
 int ctl_clock(ctl_t *c, int argc, char **argv)
 {
-    long long d = argc == 2 && !strcmp(argv[0], "advance") ? parse_duration(argv[1]) : -1;
+    long long d = argc == 2 && !strcmp(argv[0], "advance") ? ctl_duration(argv[1]) : -1;
     if (d < 0) {
         fprintf(stderr, "omnictl: clock advance DURATION (e.g. 90s, 15m, 2h); routers must run with "
                         "OMNIROUTER_TEST_CLOCK=1\n");

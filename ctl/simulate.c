@@ -250,7 +250,7 @@ int ctl_simulate(int argc, char **argv)
             config = optarg;
         else if (opt == 'i')
             input = optarg;
-        else if (opt == 'H' && (s.handle_ms = sim_duration(optarg)) > 0)
+        else if (opt == 'H' && (s.handle_ms = ctl_duration(optarg)) > 0)
             ;
         else
             return fprintf(stderr, "omnictl: simulate --config FILE --input MESSAGES.jsonl [--handle-time 10m]\n"), 2;

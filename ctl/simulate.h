@@ -53,7 +53,5 @@ void sim_delay(sim_t *s, int64_t ms);
 void sim_measure_queues(sim_t *s);
 void sim_report(sim_t *s, FILE *out);
 void sim_free(sim_t *s);
-/* "90s", "10m", "2h", "1d", or plain ms; -1 when unreadable. */
-long long sim_duration(const char *text);
 
 #endif

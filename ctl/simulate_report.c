@@ -5,21 +5,6 @@
 #include "simulate.h"
 #include "omni/util.h"
 
-long long sim_duration(const char *s)
-{
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || v < 0)
-        return -1;
-    static const struct { const char *unit; long long ms; } units[] = {
-        { "", 1 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { "d", 86400000 },
-    };
-    for (size_t i = 0; i < sizeof units / sizeof *units; i++)
-        if (!strcmp(end, units[i].unit))
-            return v * units[i].ms;
-    return -1;
-}
-
 static int by_time(const void *a, const void *b)
 {
     const sim_msg_t *x = a, *y = b;
