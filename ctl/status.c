@@ -20,12 +20,13 @@ int ctl_status(ctl_t *c)
     printf("routers: %zu alive\n", keys->elements);
     for (size_t i = 0; i < keys->elements; i++) {
         redisReply *h = ctl_cmd(c, "HGETALL %s", keys->element[i]->str);
-        printf("  %s  pid %s  updated %s\n    received %s  stored %s  duplicates %s  nacked %s  busy %s  "
-               "violations %s  inflight %s\n",
+        printf("  %s  pid %s  updated %s\n    received %s  stored %s  duplicates %s  folded %s  nacked %s  busy %s  "
+               "violations %s  inflight %s\n    routed %s  assigned %s  queued %s  moved %s  drained from queues %s\n",
                keys->element[i]->str + strlen(c->prefix) + 7, ctl_field(h, "pid"),
                ctl_time(ctl_field(h, "updated_at"), t, sizeof t), ctl_field(h, "received"), ctl_field(h, "stored"),
-               ctl_field(h, "duplicates"), ctl_field(h, "nacked"), ctl_field(h, "busy"), ctl_field(h, "violations"),
-               ctl_field(h, "inflight"));
+               ctl_field(h, "duplicates"), ctl_field(h, "folded"), ctl_field(h, "nacked"), ctl_field(h, "busy"),
+               ctl_field(h, "violations"), ctl_field(h, "inflight"), ctl_field(h, "routed"),
+               ctl_field(h, "assigned"), ctl_field(h, "queued"), ctl_field(h, "moved"), ctl_field(h, "drained"));
         freeReplyObject(h);
     }
     freeReplyObject(keys);

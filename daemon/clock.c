@@ -6,11 +6,10 @@
 
 #include "omni/util.h"
 
-static int64_t offset_ms, fixed_ms = -1;
+static int64_t offset_ms;
 
-int64_t clock_now(void) { return fixed_ms >= 0 ? fixed_ms : omni_wall_ms() + offset_ms; }
+int64_t clock_now(void) { return omni_wall_ms() + offset_ms; }
 void clock_set_offset(int64_t offset) { offset_ms = offset; }
-void clock_set_fixed(int64_t t) { fixed_ms = t; }
 
 bool clock_test_mode(void)
 {

@@ -77,20 +77,28 @@ static void on_status_reply(store_t *store, redisReply *reply, void *data)
 static void publish_status(router_t *r)
 {
     const ingest_stats_t *st = ingest_stats(r->ingest);
-    char v[9][24];
-    unsigned long long vals[] = { st->received, st->stored, st->duplicates, st->nacked, st->busy,
-                                  st->violations, (unsigned long long)ingest_inflight(r->ingest),
-                                  (unsigned long long)getpid(), (unsigned long long)omni_wall_ms() };
-    for (int i = 0; i < 9; i++)
-        snprintf(v[i], sizeof v[i], "%llu", vals[i]);
-    char delta[24];
+    const routing_stats_t *rs = routing_stats(r->routing);
+    const struct { const char *name; unsigned long long value; } fields[] = {
+        { "received", st->received }, { "stored", st->stored }, { "duplicates", st->duplicates },
+        { "folded", st->folded }, { "nacked", st->nacked }, { "busy", st->busy }, { "violations", st->violations },
+        { "inflight", ingest_inflight(r->ingest) }, { "routed", rs->routed }, { "assigned", rs->assigned },
+        { "queued", rs->queued }, { "moved", rs->moved }, { "drained", rs->drained },
+        { "pid", (unsigned long long)getpid() }, { "updated_at", (unsigned long long)omni_wall_ms() },
+    };
+    enum { N = sizeof fields / sizeof *fields };
+    char values[N][24], delta[24];
+    const char *argv[4 + 2 * N + 2];
     snprintf(delta, sizeof delta, "%llu", st->stored - r->stored_published);
+    argv[0] = r->cfg->redis.key_prefix, argv[1] = r->name, argv[2] = "10", argv[3] = delta;
+    for (int i = 0; i < N; i++) {
+        snprintf(values[i], sizeof values[i], "%llu", fields[i].value);
+        argv[4 + 2 * i] = fields[i].name;
+        argv[5 + 2 * i] = values[i];
+    }
+    argv[4 + 2 * N] = "redis", argv[5 + 2 * N] = store_address(r->store);
     status_ctx_t *c = omni_malloc(sizeof *c);
     *c = (status_ctx_t){ r, st->stored };
-    const char *argv[] = { r->cfg->redis.key_prefix, r->name, "10", delta, "received", v[0], "stored", v[1],
-                           "duplicates", v[2], "nacked", v[3], "busy", v[4], "violations", v[5], "inflight",
-                           v[6], "pid", v[7], "updated_at", v[8], "redis", store_address(r->store) };
-    if (store_script(r->store, "status", (int)(sizeof argv / sizeof *argv), argv, NULL, on_status_reply, c) != 0)
+    if (store_script(r->store, "status", 4 + 2 * N + 2, argv, NULL, on_status_reply, c) != 0)
         free(c);
     else
         r->status_busy = 1;

@@ -285,14 +285,6 @@ void store_destroy(store_t **store)
 int store_up(const store_t *store) { return store->up; }
 const char *store_address(const store_t *store) { return store->address; }
 
-size_t store_inflight(const store_t *store)
-{
-    size_t n = 0;
-    for (int i = 0; i < store->n_conns; i++)
-        n += store->conns[i].inflight;
-    return n;
-}
-
 static int send_script(store_t *s, conn_t *c, const char *script, int argc, const char **argv,
                        const size_t *argvlen, store_reply_fn *fn, void *data)
 {

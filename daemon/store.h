@@ -40,8 +40,6 @@ void store_destroy(store_t **store);
 
 /* 1 when connected with scripts loaded. */
 int store_up(const store_t *store);
-/* Commands sent and not yet answered. */
-size_t store_inflight(const store_t *store);
 
 /* Runs a script from scripts.h by name with no KEYS and argc arguments (binary safe; copied). Returns 0, or
  * -1 when the store is not up (fn is not called then). */
