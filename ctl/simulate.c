@@ -162,8 +162,8 @@ static void step(sim_t *s, int64_t now)
     s->n_res -= done;
     char grace[24];
     snprintf(grace, sizeof grace, "%d", s->p->offline_grace_ms);
-    const char *dargs[] = { snow, "1000", grace, "0" };
-    redisReply *due = run(s, "due", 4, dargs);
+    const char *dargs[] = { snow, "1000", grace, "0", "1000" }; /* lease: see routing.c */
+    redisReply *due = run(s, "due", 5, dargs);
     for (size_t i = 0; due->type == REDIS_REPLY_ARRAY && i + 10 <= due->elements; i += 10) {
         const char *f[10];
         for (int j = 0; j < 10; j++)
@@ -176,7 +176,7 @@ static void step(sim_t *s, int64_t now)
     char *days = route_quota_days(s->p, now), aging[16];
     snprintf(aging, sizeof aging, "%d", s->p->aging_every_ms);
     for (size_t t = 0; t < s->p->n_teams; t++) {
-        const char *args[] = { s->p->teams[t].name, snow, "50", aging, days };
+        const char *args[] = { s->p->teams[t].name, snow, "1000", aging, days };
         redisReply *r = run(s, "drain", 5, args);
         for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
             assigned(s, r->element[i]->str, now);

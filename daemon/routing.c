@@ -11,8 +11,9 @@
 #include "route.h"
 
 #define DUE_BATCH 200          /* due items handled per tick */
-#define DRAIN_BATCH 50         /* queued items looked at per team per tick */
+#define DRAIN_SCAN 1000        /* queued items looked at per team and priority level per drain */
 #define UNROUTED_AFTER_MS 3000 /* a new conversation not routed by then is picked up by any router */
+#define LEASE_MS 5000          /* a due trigger handed to a router comes due again if not acted on by then */
 
 struct routing {
     store_t *store;
@@ -197,16 +198,18 @@ void routing_tick(routing_t *r)
     char snow[24], limit[16], grace[24], after[24];
     snprintf(snow, sizeof snow, "%lld", (long long)now);
     if (!r->due_busy) {
+        char lease[16];
         snprintf(limit, sizeof limit, "%d", DUE_BATCH);
         snprintf(grace, sizeof grace, "%d", r->p->offline_grace_ms);
         snprintf(after, sizeof after, "%d", UNROUTED_AFTER_MS);
-        const char *argv[] = { prefix, snow, limit, grace, after };
-        if (store_script(r->store, "due", 5, argv, NULL, on_due, r) == 0)
+        snprintf(lease, sizeof lease, "%d", LEASE_MS);
+        const char *argv[] = { prefix, snow, limit, grace, after, lease };
+        if (store_script(r->store, "due", 6, argv, NULL, on_due, r) == 0)
             r->due_busy = 1;
     }
     if (r->drains_busy == 0) {
         char *days = route_quota_days(r->p, now), max[16], aging[16];
-        snprintf(max, sizeof max, "%d", DRAIN_BATCH);
+        snprintf(max, sizeof max, "%d", DRAIN_SCAN);
         snprintf(aging, sizeof aging, "%d", r->p->aging_every_ms);
         for (size_t i = 0; i < r->p->n_teams; i++) {
             const char *argv[] = { prefix, r->p->teams[i].name, snow, max, aging, days };

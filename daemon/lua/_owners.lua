@@ -37,6 +37,13 @@ local function queue_length(team)
   return n
 end
 
+-- Triggers are leases. A trigger that comes due (a timer, an unrouted conversation, an agent offline past
+-- its grace) is never removed by the scan that finds it (due.lua): the scan re-scores it so that it comes
+-- due again `lease` later, and hands it to a router. Only the decision acting on it removes or re-sets it,
+-- in the same script that commits that decision (assign.lua, drain.lua). A router killed in between, or a
+-- decision that fails or comes back stale, leaves the trigger to be found again by any router.
+local function claim(zset, member, due_again_at) redis.call('ZADD', zset, due_again_at, member) end
+
 local function available(id) return (redis.call('HGET', agent_key(id), 'presence') or 'available') == 'available' end
 
 -- The next instant something must happen to a conversation: its target's timeout, its escalation, its
@@ -81,19 +88,35 @@ local function pick_agent(t, plan, skipped)
   return best
 end
 
+-- What makes a target of a plan able or unable to take work, as a short string: the rule's target (team
+-- and index: the same policy entry), the channel, and the agents the plan lists for it. Two plans whose
+-- target has the same key meet the same live checks.
+local function target_key(t, channel)
+  if not t.key then
+    t.key = t.team .. '|' .. t.i .. '|' .. channel .. '|' .. redis.sha1hex(table.concat(t.agents, ','))
+  end
+  return t.key
+end
+
 -- The first of the plan's targets that can take the work now: returns target, owner ("agent:ID" or
 -- "team:NAME") or nil, and what was tried (for the decision record). Changes nothing.
-local function find_owner(plan, days)
+-- waiting: the work is already waiting (a drain): a target's queue_below and wait_below decide whether new
+-- work overflows past it, not whether waiting work is served, so they are not checked.
+-- full: nil, or a table the caller keeps across calls in one script: targets found unable to take work
+-- (taking capacity only ever makes that truer within one script), so a long queue costs little to scan.
+local function find_owner(plan, days, waiting, full)
   local tried = {}
   for _, t in ipairs(plan.targets) do
     local why, owner = nil, nil
-    local qlen = queue_length(t.team)
-    local load = tonumber(redis.call('HGET', k('team', t.team), 'load') or '0')
+    local memo = full and target_key(t, plan.channel)
+    if memo and full[memo] then why = full[memo] end
+    local qlen = (not why and not waiting) and queue_length(t.team) or 0
+    local load = not why and tonumber(redis.call('HGET', k('team', t.team), 'load') or '0') or 0
     local day = (days and days[t.team]) or t.day
-    if t.queue_below > 0 and qlen >= t.queue_below then
+    if not why and not waiting and t.queue_below > 0 and qlen >= t.queue_below then
       why = 'queue ' .. qlen .. ' >= ' .. t.queue_below
     end
-    if not why and t.wait_below > 0 and not t.team_level then
+    if not why and not waiting and t.wait_below > 0 and not t.team_level then
       local n = 0
       for _, id in ipairs(t.agents) do if available(id) then n = n + 1 end end
       local wait = math.floor(qlen * t.handle_time / math.max(1, n))
@@ -115,6 +138,7 @@ local function find_owner(plan, days)
         if id then owner = 'agent:' .. id else why = 'no agent available with capacity' end
       end
     end
+    if why and memo then full[memo] = why end
     tried[#tried + 1] = { team = t.team, target = t.i, skipped = why, agents = skipped }
     if owner then return t, owner, tried, day end
   end
@@ -157,7 +181,7 @@ local function commit_assign(plan, t, owner, tried, day, now)
   end
   redis.call('HSET', ck, 'status', 'assigned', 'owner', owner, 'team', t.team, 'target', t.i, 'assigned_at', now,
              'channel_kind', plan.channel)
-  redis.call('HDEL', ck, 'valid_until')
+  redis.call('HDEL', ck, 'valid_until', 'needs')
   redis.call('HINCRBY', ck, 'assignments', 1)
   if t.timeout > 0 then redis.call('HSET', ck, 'timeout_at', now + t.timeout) else redis.call('HDEL', ck, 'timeout_at') end
   decided(plan, tried, now, 'assigned', { owner = owner }, 'owner', owner, 'team', t.team)
@@ -171,7 +195,11 @@ local function commit_queue(plan, tried, now, default_queue)
   local team = plan.queue or default_queue
   local score = plan.due > 0 and plan.due or now + 1e11 -- work without an SLA waits behind work with one
   redis.call('ZADD', k('queue', team, 'p' .. plan.prio), score, cv)
-  redis.call('HSET', ck, 'status', 'queued', 'queued_on', team, 'queued_prio', plan.prio, 'channel_kind', plan.channel)
+  -- what a drain needs to know it can skip this item without reading its plan (drain.lua)
+  local needs = {}
+  for i, t in ipairs(plan.targets) do needs[i] = target_key(t, plan.channel) end
+  redis.call('HSET', ck, 'status', 'queued', 'queued_on', team, 'queued_prio', plan.prio, 'channel_kind', plan.channel,
+             'needs', table.concat(needs, ' '))
   redis.call('HSETNX', ck, 'queued_at', now)
   redis.call('HDEL', ck, 'timeout_at', 'target')
   if plan.valid_until and plan.valid_until > 0 then redis.call('HSET', ck, 'valid_until', plan.valid_until)

@@ -1,35 +1,51 @@
 -- needs: _owners
--- Assigns queued work of one team's queue as capacity allows: the most urgent first, where a waiting
--- item gains one priority level per aging period, then the earliest SLA due time. An item nobody can
--- take now stays where it is (no decision recorded) and the next one is tried.
--- ARGV: prefix, team, now, max items looked at, aging period ms (0: none), days JSON
+-- Assigns one team's waiting work as capacity allows, in the documented serving order (docs/routing.md):
+-- effective priority (a waiting item gains one level per aging period), then SLA due time, then arrival.
+-- An item nobody can take now stays where it is (no decision recorded) and the next one is tried, so work
+-- that cannot be served never hides work behind it that can; targets found full are remembered for the
+-- rest of the call, which keeps a long queue cheap to scan. An item whose plan expired (a calendar opened
+-- or closed since it was made) is left to its re-plan (due.lua): a drain never assigns by a stale plan.
+-- ARGV: prefix, team, now, items looked at per priority level, aging period ms (0: none), days JSON
 -- Returns the conversations it assigned.
 local team, now, max, aging = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local days = cjson.decode(ARGV[6])
-local items = {}
+local items, full = {}, {}
 for p = 1, 4 do
   local r = redis.call('ZRANGE', k('queue', team, 'p' .. p), 0, max - 1, 'WITHSCORES')
   for i = 1, #r, 2 do
     local cv = r[i]
-    local queued_at = tonumber(redis.call('HGET', k('conversation', cv), 'queued_at') or now)
-    local eff = p
-    if aging > 0 then eff = math.max(1, p - math.floor((now - queued_at) / aging)) end
-    items[#items + 1] = { cv = cv, eff = eff, score = tonumber(r[i + 1]) }
+    local f = redis.call('HMGET', k('conversation', cv), 'queued_at', 'valid_until', 'needs')
+    local queued_at, valid = tonumber(f[1] or now), tonumber(f[2] or '-1')
+    if not (valid > 0 and now >= valid) then
+      local eff = p
+      if aging > 0 then eff = math.max(1, p - math.floor((now - queued_at) / aging)) end
+      items[#items + 1] = { cv = cv, eff = eff, score = tonumber(r[i + 1]), at = queued_at, n = tonumber(cv) or 0,
+                            needs = f[3] }
+    end
   end
 end
 table.sort(items, function(a, b)
   if a.eff ~= b.eff then return a.eff < b.eff end
-  return a.score < b.score
+  if a.score ~= b.score then return a.score < b.score end
+  if a.at ~= b.at then return a.at < b.at end
+  return a.n < b.n
 end)
+-- True when every target the item's plan names is known to be full in this call.
+local function blocked(needs)
+  if not needs then return false end
+  for key in needs:gmatch('%S+') do if not full[key] then return false end end
+  return true
+end
+
 local assigned = {}
-for i = 1, math.min(#items, max) do
-  local cv = items[i].cv
-  local raw = redis.call('HGET', k('conversation', cv), 'plan')
+for _, it in ipairs(items) do
+  local cv = it.cv
+  local raw = not blocked(it.needs) and redis.call('HGET', k('conversation', cv), 'plan')
   if raw then
     local plan = cjson.decode(raw)
     plan.now, plan.reason = now, 'capacity freed'
     plan.due = tonumber(redis.call('HGET', k('conversation', cv), 'due') or '-1')
-    local t, owner, tried, day = find_owner(plan, days)
+    local t, owner, tried, day = find_owner(plan, days, true, full)
     if owner then
       redis.call('HINCRBY', k('conversation', cv), 'version', 1)
       commit_assign(plan, t, owner, tried, day, now)

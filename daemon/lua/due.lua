@@ -3,12 +3,14 @@
 -- queued conversations whose plan expired (a team's calendar opened or closed: "replan"),
 -- conversations stored but never routed (a router died between storing and routing), and conversations
 -- of agents offline past the grace period. SLA breaches are counted here directly.
--- ARGV: prefix, now, limit, offline grace ms, unrouted after ms
+-- Every trigger found is leased, not removed (claim() in _owners.lua): it stays until the decision acting
+-- on it commits (assign.lua), and comes due again for any router if that does not happen within the lease.
+-- ARGV: prefix, now, limit, offline grace ms, unrouted after ms, lease ms
 -- Returns a flat list, 10 strings per item: conversation, kind ("timeout", "escalation", "replan", "new",
 -- "owner offline"), version, target index (-1: none), owner, first message JSON, its identity,
 -- the customer's conversation count, the customer's stored tier, the customer's previous owner.
-local now, limit, grace, unrouted_after =
-  tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local now, limit, grace, unrouted_after, lease_ms =
+  tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local out, seen = {}, {}
 
 local function item(cv, kind)
@@ -29,15 +31,10 @@ for _, cv in ipairs(redis.call('ZRANGEBYSCORE', k('timers'), '-inf', now, 'LIMIT
   local ck = k('conversation', cv)
   local f = redis.call('HMGET', ck, 'status', 'timeout_at', 'escalate_at', 'due', 'escalated', 'breached',
                        'first_response_at', 'queued_on', 'queued_prio', 'valid_until')
-  if f[1] == 'queued' and tonumber(f[10]) and now >= tonumber(f[10]) then
-    redis.call('HDEL', ck, 'valid_until')
-    item(cv, 'replan')
-  end
-  if (f[1] ~= 'assigned' and f[1] ~= 'queued') or f[7] then
-    schedule(cv, now)
-  else
+  local kind = nil
+  if f[1] == 'assigned' or f[1] == 'queued' then
     local due = tonumber(f[4])
-    if due and due > 0 and now >= due and not f[6] then
+    if due and due > 0 and now >= due and not f[6] and not f[7] then
       redis.call('HSET', ck, 'breached', 1)
       redis.call('HINCRBY', k('stats'), 'sla_breached', 1)
       event('sla_breached', 'conversation', cv)
@@ -47,26 +44,32 @@ for _, cv in ipairs(redis.call('ZRANGEBYSCORE', k('timers'), '-inf', now, 'LIMIT
         redis.call('HSET', ck, 'queued_prio', 1)
       end
     end
-    local timeout, esc = tonumber(f[2]), tonumber(f[3])
-    if timeout and now >= timeout then
-      redis.call('HDEL', ck, 'timeout_at')
-      item(cv, 'timeout')
-    elseif esc and esc > 0 and now >= esc and not f[5] then
-      redis.call('HSET', ck, 'escalated', 1)
-      redis.call('HINCRBY', k('stats'), 'sla_escalated', 1)
-      item(cv, 'escalation')
-    end
+    local timeout, esc, valid = tonumber(f[2]), tonumber(f[3]), tonumber(f[10])
+    if f[1] == 'queued' and valid and valid > 0 and now >= valid then kind = 'replan'
+    elseif f[7] then kind = nil -- answered: no timeout or escalation applies any more
+    elseif timeout and now >= timeout then kind = 'timeout'
+    elseif esc and esc > 0 and now >= esc and not f[5] then kind = 'escalation' end
+  end
+  if kind then
+    item(cv, kind)
+    claim(k('timers'), cv, now + lease_ms)
+  else
     schedule(cv, now)
   end
 end
 
 for _, cv in ipairs(redis.call('ZRANGEBYSCORE', k('unrouted'), '-inf', now - unrouted_after, 'LIMIT', 0, limit)) do
-  redis.call('ZADD', k('unrouted'), now, cv) -- not handed to another router for a while
   item(cv, 'new')
+  claim(k('unrouted'), cv, now - unrouted_after + lease_ms) -- scored by when it was put there
 end
 
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', k('agents', 'offline'), '-inf', now - grace, 'LIMIT', 0, limit)) do
-  redis.call('ZREM', k('agents', 'offline'), id)
-  for _, cv in ipairs(redis.call('SMEMBERS', k('agent', id, 'conversations'))) do item(cv, 'owner offline') end
+  local owned = redis.call('SMEMBERS', k('agent', id, 'conversations'))
+  if #owned == 0 then
+    redis.call('ZREM', k('agents', 'offline'), id) -- everything it held has moved on: the trigger is spent
+  else
+    for _, cv in ipairs(owned) do item(cv, 'owner offline') end
+    claim(k('agents', 'offline'), id, now - grace + lease_ms) -- scored by when it went offline
+  end
 end
 return out

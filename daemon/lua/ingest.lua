@@ -1,5 +1,5 @@
 -- Stores one message: deduplicate by id, resolve the sender to a customer, fold a near-copy of a recent
--- message, attach to the customer's open conversation or open one. One atomic unit: a crash or a second
+-- message in the customer's open conversation, attach to that conversation or open one. One atomic unit: a crash or a second
 -- router sees all of it or none. This runs for every message, so it makes as few calls as it can
 -- (docs/benchmarks.md): the common path is 3 writes and a few reads.
 -- ARGV: prefix, id, identity key, channel, (unused: received_at is in the JSON), message JSON, now (ms),
@@ -37,42 +37,44 @@ end
 
 local cust, created = ensure_identity(ident, now)
 local ck = k('customer', cust)
-local c = redis.call('HMGET', ck, 'open_conversation', 'last_conversation')
+local cv = redis.call('HGET', ck, 'open_conversation')
 
--- Folding: compared with the newest message of the customer's open conversation (or of the one resolved
--- last), whose fingerprint is in its own hash. Each copy of a burst or a cross-post matches the one before
--- it, so the newest is enough. Reads only: a write here would cost more than they do on this path.
-if fingerprint ~= '' and window > 0 and (c[1] or c[2]) then
-  local fc = c[1] or c[2]
-  local last = redis.call('LINDEX', k('conversation', fc, 'messages'), -1)
-  local m = last and redis.call('HMGET', k('msg', last), 'fp', 'stored_at', 'folded_into')
+-- The message hash is the deduplication marker, so it is written last: Redis does not roll a script back,
+-- and an error between two writes must never leave a message "already stored" in no conversation. A
+-- resend after such an error finds the id already at the end of the list and does not add it twice.
+local function attach(conv, ...)
+  local lk = k('conversation', conv, 'messages')
+  if redis.call('LINDEX', lk, -1) ~= id then redis.call('RPUSH', lk, id) end
+  redis.call('HSET', mk, 'json', json, 'identity', ident, 'channel', channel, 'conversation', conv, 'stored_at', now,
+             ...)
+end
+
+-- Folding: compared with the newest message of the customer's open conversation, whose fingerprint is in
+-- its own hash. Each copy of a burst or a cross-post matches the one before it, so the newest is enough.
+-- Reads only: a write here would cost more than they do on this path. Only an open conversation folds:
+-- one resolved meanwhile has nobody on it, so a late copy opens new work like any other message.
+if fingerprint ~= '' and window > 0 and cv then
+  local last = redis.call('LINDEX', k('conversation', cv, 'messages'), -1)
+  local m = last and last ~= id and redis.call('HMGET', k('msg', last), 'fp', 'stored_at', 'folded_into')
   if m and m[1] and tonumber(m[2]) >= now - window and distance(m[1], fingerprint) <= max_bits then
-    -- Stored with the first copy's conversation (even if that one is resolved meanwhile) and routed no
-    -- further: the customer asked once, on several channels.
+    -- Stored with the first copy's conversation and routed no further: the customer asked once, on
+    -- several channels.
     local original = m[3] or last
-    redis.call('HSET', mk, 'json', json, 'identity', ident, 'channel', channel, 'conversation', fc,
-               'stored_at', now, 'folded_into', original, 'fp', fingerprint)
-    redis.call('RPUSH', k('conversation', fc, 'messages'), id)
+    attach(cv, 'folded_into', original, 'fp', fingerprint)
     redis.call('HINCRBY', k('stats'), 'folded', 1)
-    event('folded', 'id', id, 'into', original, 'conversation', fc)
-    return {1, cust, fc, 0, 0, 0, '', '', original}
+    event('folded', 'id', id, 'into', original, 'conversation', cv)
+    return {1, cust, cv, 0, 0, 0, '', '', original}
   end
 end
 
-local cv, opened = c[1], 0
+local opened = 0
 if not cv then
   cv = open_conversation(cust, ident, channel, queue, now)
   opened = 1
   -- a router that dies before routing it leaves it here; any router's tick picks it up (due.lua)
   if routing == '1' then redis.call('ZADD', k('unrouted'), now, cv) end
 end
-if fingerprint ~= '' then
-  redis.call('HSET', mk, 'json', json, 'identity', ident, 'channel', channel, 'conversation', cv, 'stored_at', now,
-             'fp', fingerprint)
-else
-  redis.call('HSET', mk, 'json', json, 'identity', ident, 'channel', channel, 'conversation', cv, 'stored_at', now)
-end
-redis.call('RPUSH', k('conversation', cv, 'messages'), id)
+if fingerprint ~= '' then attach(cv, 'fp', fingerprint) else attach(cv) end
 -- stats.messages is added by each router once a second (status.lua), not here: one write less per message
 -- no event per message: the stream carries what happens to conversations (opened, assigned, queued, ...)
 if opened == 1 then event('opened', 'conversation', cv, 'customer', cust, 'channel', channel) end

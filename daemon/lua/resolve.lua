@@ -16,7 +16,7 @@ redis.call('HINCRBY', ck, 'version', 1)
 redis.call('HSET', ck, 'status', 'resolved', 'resolved_at', now, 'resolved_by', who)
 local cust = k('customer', f[3])
 if redis.call('HGET', cust, 'open_conversation') == cv then redis.call('HDEL', cust, 'open_conversation') end
-redis.call('HSET', cust, 'last_conversation', cv) -- a late near-copy still folds into it (ingest.lua)
+redis.call('HSET', cust, 'last_conversation', cv)
 if f[2] and f[2]:match('^agent:') then redis.call('HSET', cust, 'last_owner', f[2]:sub(7)) end
 redis.call('HINCRBY', k('stats'), 'resolved', 1)
 if tonumber(f[5] or '0') == 1 then redis.call('HINCRBY', k('stats'), 'first_contact_resolved', 1) end

@@ -1,3 +1,4 @@
+-- needs: _owners
 -- Records the first response to a conversation (the agent API will call it; omnictl does now): the SLA
 -- is met or was breached, and no escalation or target timeout applies any more.
 -- ARGV: prefix, conversation, who, now   Returns {"met"|"breached"|"no sla"|"already", ms since opened}
@@ -8,7 +9,7 @@ if not f[1] then return redis.error_reply('ERR no conversation ' .. cv) end
 if f[2] then return { 'already', tonumber(f[2]) - tonumber(f[4]) } end
 redis.call('HSET', ck, 'first_response_at', now, 'first_response_by', who)
 redis.call('HDEL', ck, 'timeout_at')
-redis.call('ZREM', k('timers'), cv)
+schedule(cv, now) -- no timeout or escalation any more; a queued plan's expiry stays
 local due, outcome = tonumber(f[3] or '-1'), 'no sla'
 if due and due > 0 then
   outcome = now <= due and 'met' or 'breached'

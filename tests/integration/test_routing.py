@@ -281,13 +281,21 @@ def test_near_duplicates_across_channels_are_folded_not_routed_again(rt):
     assert rt.redis.hget("omni:stats", "folded") == "1"
     assert "folded: a near-duplicate of f1" in rt.ctl("explain", "f2").stdout
     assert rt.redis.llen(f"omni:conversation:{c1}:decisions") == 1
-    # resolved meanwhile: a late copy still folds into it instead of opening new work
-    rt.ctl("conversation", "resolve", c1)
-    c3 = send(rt, "f3", "fay@example.com", "My parcel 7781 never arrived, where is it??")
-    assert c3 == c1 and rt.redis.hget("omni:msg:f3", "folded_into") == "f1"
-    # a different question opens a new conversation
+    # a different question in the same open conversation is not folded
     c4 = send(rt, "f4", "fay@example.com", "Can I change the delivery address for order 9912?")
-    assert c4 != c1 and rt.redis.hget("omni:msg:f4", "folded_into") is None
+    assert c4 == c1 and rt.redis.hget("omni:msg:f4", "folded_into") is None
+
+
+def test_a_late_copy_after_resolution_opens_routed_work(rt):
+    """A near-copy arriving after its conversation was resolved is not parked in the resolved conversation
+    (nobody would own it): it opens a new conversation, which is routed."""
+    c1 = send(rt, "lc1", "lou@example.com", "My parcel 7781 never arrived, where is it?")
+    settled(rt, c1)
+    rt.ctl("conversation", "resolve", c1)
+    c2 = send(rt, "lc2", "lou@example.com", "My parcel 7781 never arrived, where is it??")
+    assert c2 != c1 and rt.redis.hget("omni:msg:lc2", "folded_into") is None
+    h = settled(rt, c2)
+    assert h.get("owner") or h["status"] == "queued", h
 
 
 def test_a_partner_without_agents_takes_only_work_its_skills_cover(rt):
@@ -309,3 +317,43 @@ def test_unlink_routes_the_conversations_it_gives_back(rt):
     rt.ctl("clock", "advance", "5s")  # past the grace for unrouted work
     wait_for(lambda: rt.redis.hget(f"omni:conversation:{c2}", "status") in ("assigned", "queued"), 10,
              "the reopened conversation routed again")
+
+
+HOL_POLICY = """
+teams:
+  - {name: core, kind: in-house}
+  - {name: tier2, kind: in-house}
+agents:
+  - {id: alice, teams: [core], capacity: {email: 1}}
+  - {id: tina, teams: [tier2], skills: ["technical:1"], capacity: {email: 5}, presence: away}
+classification:
+  rules:
+    - {name: technical, when: {text: ["crash"]}, category: technical, skills: ["technical:1"]}
+  default_category: basic
+routing:
+  rules:
+    - {name: tech, when: {category: [technical]}, targets: [{team: tier2}], queue: core}
+    - {name: basic, targets: [{team: core}], queue: core}
+sla:
+  targets:
+    - first_response: 24h
+"""
+
+
+def test_work_nobody_can_take_does_not_hide_work_someone_can(tmp_path, redis_server):
+    """60 technical conversations wait on core for tier2 (away); a basic one behind them is served as soon as
+    alice is free, not hidden behind work nobody can take."""
+    r = Router(str(tmp_path), redis_server.address, policy=HOL_POLICY, env={"OMNIROUTER_TEST_CLOCK": "1"}).start()
+    r.redis, r.peer = redis_server.client(), Peer(r.endpoint)
+    try:
+        first = send(r, "h0", "h0@example.com", "how do I log in")
+        assert settled(r, first)["owner"] == "agent:alice"
+        blocked = [send(r, f"hb{i}", f"hb{i}@example.com", "crash on start") for i in range(60)]
+        behind = send(r, "h1", "h1@example.com", "how do I log out")
+        assert all(settled(r, c)["status"] == "queued" for c in blocked + [behind])
+        r.ctl("conversation", "resolve", first)
+        wait_for(lambda: r.redis.hget(f"omni:conversation:{behind}", "owner") == "agent:alice", 10,
+                 "the basic conversation behind 60 blocked ones drained to alice")
+    finally:
+        r.peer.close()
+        r.stop()

@@ -1,0 +1,170 @@
+"""Triggers are leases, drains follow the plan's validity and the serving order, and ingest is safe against
+an error between its writes: due.lua, drain.lua, assign.lua and ingest.lua run in a real redis-server on
+hand-written plans (test_assign_lua.py has the helpers), one defect of issue #7 per test."""
+import json
+
+import pytest
+import redis
+
+from test_assign_lua import NOW, Lua, target
+
+LEASE = 5000
+GRACE = 15 * 60000
+
+
+@pytest.fixture
+def lua(redis_server):
+    lua = Lua(redis_server.client())
+    for n in ("due", "respond"):
+        lua.sha[n] = lua.r.script_load(__import__("test_assign_lua").script(n))
+    return lua
+
+
+def due(lua, now, unrouted_after=3000):
+    """due.lua's items as (conversation, kind) pairs."""
+    flat = lua.call("due", now, 200, GRACE, unrouted_after, LEASE)
+    return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 10)]
+
+
+def plan_for(lua, conv, reason, targets, now, prio=3, **kw):
+    """What route.c would send for a due item: the version as due.lua read it."""
+    p = {"conv": conv, "version": lua.r.hget(f"omni:conversation:{conv}", "version") or "0", "channel": "email",
+         "category": "basic", "prio": prio, "tier": "new", "reason": reason, "rule": "r", "queue": "core",
+         "now": now, "due": -1, "escalate_at": -1, "targets": targets, "skills": [], "trace": {}, "aging": 0}
+    p.update(kw)
+    return lua.call("assign", json.dumps(p), "default", "{}")
+
+
+def test_a_timeout_stays_until_the_move_commits_and_comes_back_after_the_lease(lua):
+    c = lua.conversation()
+    lua.assign(c, [target(agents=("a",), timeout=1000), target(agents=("b",), i=1)])
+    assert due(lua, NOW + 2000) == [(c, "timeout")]
+    # the router that got it died: nothing was removed, and nobody else takes it during the lease
+    assert lua.r.hget(f"omni:conversation:{c}", "timeout_at") == str(NOW + 1000)
+    assert due(lua, NOW + 2000 + LEASE - 1) == []
+    assert due(lua, NOW + 2000 + LEASE) == [(c, "timeout")]
+    # the move commits: the trigger is spent
+    assert plan_for(lua, c, "timeout", [target(agents=("b",), i=1)], NOW + 2000 + LEASE) == ["assigned", "agent:b"]
+    assert lua.r.hget(f"omni:conversation:{c}", "timeout_at") is None
+    assert due(lua, NOW + 100 * LEASE) == []
+
+
+def test_a_stale_decision_leaves_the_trigger_for_the_next_scan(lua):
+    c = lua.conversation()
+    lua.assign(c, [target(agents=("a",), timeout=1000), target(agents=("b",), i=1)])
+    assert due(lua, NOW + 2000) == [(c, "timeout")]
+    p = {"version": "0"}  # another router changed it meanwhile
+    assert plan_for(lua, c, "timeout", [target(agents=("b",), i=1)], NOW + 2000, **p)[0] == "stale"
+    assert due(lua, NOW + 2000 + LEASE) == [(c, "timeout")]
+
+
+def test_escalation_is_marked_when_the_move_commits_not_when_found(lua):
+    c = lua.conversation()
+    lua.assign(c, [target(agents=("a",))])
+    lua.r.hset(f"omni:conversation:{c}", "escalate_at", NOW + 1000)
+    lua.r.zadd("omni:timers", {c: NOW + 1000})
+    assert due(lua, NOW + 2000) == [(c, "escalation")]
+    assert lua.r.hget(f"omni:conversation:{c}", "escalated") is None
+    assert due(lua, NOW + 2000 + LEASE) == [(c, "escalation")]
+    plan_for(lua, c, "escalation", [target(agents=("b",), i=1)], NOW + 2000 + LEASE)
+    assert lua.r.hget(f"omni:conversation:{c}", "escalated") == "1"
+    assert lua.r.hget("omni:stats", "sla_escalated") == "1"
+    assert due(lua, NOW + 100 * LEASE) == []
+
+
+def test_an_owner_offline_past_grace_stays_a_trigger_until_its_work_moved(lua):
+    c = lua.conversation()
+    lua.assign(c, [target(agents=("a",))])
+    lua.call("presence", "a", "offline", NOW)
+    assert due(lua, NOW + GRACE) == [(c, "owner offline")]
+    assert lua.r.zscore("omni:agents:offline", "a") is not None
+    assert due(lua, NOW + GRACE + 1) == []
+    assert due(lua, NOW + GRACE + LEASE) == [(c, "owner offline")]
+    plan_for(lua, c, "owner offline", [target(agents=("b",))], NOW + GRACE + LEASE)
+    assert due(lua, NOW + GRACE + 2 * LEASE) == []
+    assert lua.r.zscore("omni:agents:offline", "a") is None  # nothing left with it: spent
+
+
+def test_a_replan_keeps_the_expiry_until_the_new_plan_commits(lua):
+    c = lua.conversation()
+    full = target(agents=("a",), cap=0)
+    plan_for(lua, c, "new", [full], NOW, valid_until=NOW + 1000)
+    assert lua.r.hget(f"omni:conversation:{c}", "status") == "queued"
+    assert due(lua, NOW + 1000) == [(c, "replan")]
+    assert lua.r.hget(f"omni:conversation:{c}", "valid_until") == str(NOW + 1000)
+    assert due(lua, NOW + 1000 + LEASE) == [(c, "replan")]
+    plan_for(lua, c, "replan", [full], NOW + 1000 + LEASE, valid_until=NOW + 10 * LEASE)
+    assert due(lua, NOW + 3 * LEASE) == []
+
+
+def test_a_drain_does_not_assign_by_an_expired_plan(lua):
+    c = lua.conversation()
+    closed_later = target(agents=("a",), cap=1)
+    lua.call("presence", "a", "away", NOW)
+    plan_for(lua, c, "new", [closed_later], NOW, valid_until=NOW + 1000)  # the team closes at NOW + 1000
+    lua.call("presence", "a", "available", NOW + 2000)
+    assert lua.call("drain", "core", NOW + 2000, 1000, 0, "{}") == []  # waits for its re-plan
+    assert lua.r.hget(f"omni:conversation:{c}", "status") == "queued"
+    assert lua.call("drain", "core", NOW + 500, 1000, 0, "{}") == [c]  # within the plan's validity
+
+
+def test_work_nobody_can_take_does_not_hide_work_behind_it(lua):
+    lua.call("presence", "x", "away", NOW)
+    blocked = target(agents=("x",), cap=5, team="tier2")
+    for i in range(120):
+        plan_for(lua, lua.conversation(), "new", [blocked], NOW, due=NOW + i)
+    takeable = lua.conversation()
+    free = target(agents=("a",), cap=1)
+    lua.call("presence", "a", "away", NOW)
+    plan_for(lua, takeable, "new", [free], NOW, due=NOW + 1000)
+    lua.call("presence", "a", "available", NOW)
+    # the router looks at up to 1,000 a level (routing.c DRAIN_SCAN)
+    assert lua.call("drain", "core", NOW, 1000, 0, "{}") == [takeable]
+
+
+def test_overflow_conditions_do_not_starve_their_own_queue(lua):
+    waiting = []
+    core = target(agents=("a",), cap=1, queue_below=1)
+    lua.call("presence", "a", "away", NOW)
+    for i in range(3):
+        c = lua.conversation()
+        plan_for(lua, c, "new", [core], NOW, due=NOW + i)
+        waiting.append(c)
+    lua.call("presence", "a", "available", NOW)
+    assert lua.call("drain", "core", NOW, 1000, 0, "{}") == [waiting[0]]
+
+
+def test_a_replan_keeps_what_escalation_and_breach_gave(lua):
+    c = lua.conversation()
+    full = target(agents=("a",), cap=0)
+    plan_for(lua, c, "new", [full], NOW, prio=3)
+    plan_for(lua, c, "escalation", [full], NOW + 1, prio=2)
+    assert lua.r.hget(f"omni:conversation:{c}", "queued_prio") == "2"
+    plan_for(lua, c, "replan", [full], NOW + 2, prio=3)
+    assert lua.r.hget(f"omni:conversation:{c}", "queued_prio") == "2"
+    lua.r.hset(f"omni:conversation:{c}", "breached", 1)
+    plan_for(lua, c, "replan", [full], NOW + 3, prio=3)
+    assert lua.r.hget(f"omni:conversation:{c}", "queued_prio") == "1"
+
+
+def test_responding_to_queued_work_keeps_its_plan_expiry(lua):
+    c = lua.conversation()
+    plan_for(lua, c, "new", [target(agents=("a",), cap=0)], NOW, valid_until=NOW + 1000)
+    lua.call("respond", c, "test", NOW + 10)
+    assert lua.r.zscore("omni:timers", c) == NOW + 1000
+    assert due(lua, NOW + 1000) == [(c, "replan")]
+
+
+def test_an_error_between_ingest_writes_never_leaves_a_message_stored_nowhere(lua):
+    c = lua.conversation()  # customer c1@x.io, message m1
+    lua.r.delete(f"omni:conversation:{c}:messages")
+    lua.r.set(f"omni:conversation:{c}:messages", "not a list")  # the next write to it fails
+    doc = json.dumps({"id": "late", "channel": "email", "from": {"id": "c1@x.io"},
+                      "received_at": "2026-11-22T08:00:00Z", "text": "again"})
+    args = ("late", "email:c1@x.io", "email", "", doc, NOW, "default", "1")
+    with pytest.raises(redis.ResponseError):
+        lua.call("ingest", *args)
+    assert not lua.r.exists("omni:msg:late")  # not "already stored": a resend stores it
+    lua.r.delete(f"omni:conversation:{c}:messages")
+    assert lua.call("ingest", *args)[0] == 1
+    assert lua.r.lrange(f"omni:conversation:{c}:messages", 0, -1) == ["late"]
