@@ -203,8 +203,8 @@ void routing_tick(routing_t *r)
         snprintf(grace, sizeof grace, "%d", r->p->offline_grace_ms);
         snprintf(after, sizeof after, "%d", UNROUTED_AFTER_MS);
         snprintf(lease, sizeof lease, "%d", LEASE_MS);
-        const char *argv[] = { prefix, snow, limit, grace, after, lease };
-        if (store_script(r->store, "due", 6, argv, NULL, on_due, r) == 0)
+        const char *argv[] = { prefix, snow, limit, grace, after, lease, clock_test_mode() ? "1" : "0" };
+        if (store_script(r->store, "due", 7, argv, NULL, on_due, r) == 0)
             r->due_busy = 1;
     }
     if (r->drains_busy == 0) {

@@ -26,7 +26,7 @@ local function release(cv)
   local qteam, qprio = unpack(redis.call('HMGET', ck, 'queued_on', 'queued_prio'))
   if qteam then
     redis.call('ZREM', k('queue', qteam, 'p' .. qprio), cv)
-    redis.call('HDEL', ck, 'queued_on', 'queued_prio')
+    redis.call('HDEL', ck, 'queued_on', 'queued_prio', 'needs')
   end
   redis.call('ZREM', k('timers'), cv)
 end

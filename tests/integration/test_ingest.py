@@ -32,6 +32,7 @@ def test_same_id_again_is_acked_and_stored_once(router, tmp_path):
     peer.close()
 
 
+BIG_META = {f"k{i}": "v" * 100 for i in range(200)}
 BAD = [
     # (frame body, id the NACK must carry, words its reason must contain)
     (b"{not json", "-", "JSON"),
@@ -46,7 +47,10 @@ BAD = [
     (json.dumps(message("x:7", frm="not an address")), "x:7", "from.id"),
     (json.dumps(message("x:8", channel="sms", frm="12")), "x:8", "from.id"),
     (json.dumps(message("x:9", surprise=1)), "x:9", "surprise"),
-    (json.dumps(message("x:10", meta={"k": "v" * 300000})), "x:10", ""),
+    # over the meta limit (16 KiB), each string under its own limit and the whole message well under its limit
+    # (256 KiB): the meta check must be what refuses it
+    (json.dumps(message("x:10", meta=BIG_META)), "x:10",
+     f"meta: is {len(json.dumps(BIG_META, separators=(',', ':')))} bytes as compact JSON, over the limit of 16384"),
     (json.dumps([1, 2]), "-", "object"),
 ]
 
