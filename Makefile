@@ -11,7 +11,7 @@ PKGS    := libzmq hiredis yaml-0.1 jansson libcurl libsystemd libmicrohttpd gmim
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 OPT     := $(if $(SAN),-O1 -g $(SANFLAGS),-O2 -g)
 CFLAGS  += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror $(OPT) \
-           -Iinclude -Ilibomni -Idaemon $(shell pkg-config --cflags $(PKGS))
+           -Iinclude -Ilibomni -Idaemon -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS))
 LDFLAGS += $(if $(SAN),$(SANFLAGS))
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm
 
@@ -30,13 +30,18 @@ all: $(PROGS)
 .PHONY: all deps test check run bench install clean
 .SECONDARY: # keep intermediate objects: no rebuild on the next make
 
-$(BUILD)/%.o: %.c $(wildcard include/omni/*.h libomni/*.h daemon/*.h) | deps-ok
+$(BUILD)/%.o: %.c $(wildcard include/omni/*.h libomni/*.h daemon/*.h) $(BUILD)/gen/lua_contract.h | deps-ok
 	@mkdir -p $(@D)
 	@echo "  CC  $<"
 	@$(CC) $(CFLAGS) -MMD -c -o $@ $<
+# The Lua scripts: C for the daemon, their contract as a header, and each as Redis runs it for the tests.
 $(BUILD)/gen/scripts.c: $(wildcard daemon/lua/*.lua) scripts/embed-lua
 	@mkdir -p $(@D)
-	@scripts/embed-lua $(wildcard daemon/lua/*.lua) > $@
+	@scripts/embed-lua c $(wildcard daemon/lua/*.lua) > $@
+	@scripts/embed-lua lua $(BUILD)/gen/lua $(wildcard daemon/lua/*.lua)
+$(BUILD)/gen/lua_contract.h: $(wildcard daemon/lua/*.lua) scripts/embed-lua
+	@mkdir -p $(@D)
+	@scripts/embed-lua h $(wildcard daemon/lua/*.lua) > $@
 $(BUILD)/gen/scripts.o: $(BUILD)/gen/scripts.c
 	@$(CC) $(CFLAGS) -c -o $@ $<
 $(BUILD)/libomni.a: $(LIB_OBJ)

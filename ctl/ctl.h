@@ -5,6 +5,7 @@
 
 #include <hiredis/hiredis.h>
 #include "config.h"
+#include "scripts.h"
 
 typedef struct ctl {
     router_config_t *cfg;
@@ -17,7 +18,9 @@ typedef struct ctl {
 redisReply *ctl_cmd(ctl_t *c, const char *fmt, ...);
 redisReply *ctl_cmd_argv(ctl_t *c, int argc, const char **argv);
 /* Runs an embedded script by name with ARGV = prefix + args. Returns the reply (caller frees). */
-redisReply *ctl_script(ctl_t *c, const char *name, int argc, const char **argv);
+/* Runs a script (scripts.h) with argv as its "@args" line declares them; argv[0], the key prefix, is filled
+ * in here. Exits when Redis fails or the reply does not match the script's declaration. */
+redisReply *ctl_script(ctl_t *c, int script, int argc, const char **argv);
 /* Formats a ms-since-epoch string as RFC 3339 into buf; "-" when absent. */
 const char *ctl_time(const char *ms, char *buf, size_t bufsz);
 /* Normalizes a person's identity argument ("ann@example.com", "phone:+1 415...") or exits 2 saying why. */

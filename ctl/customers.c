@@ -85,17 +85,21 @@ static int customer_link(ctl_t *c, int link, int argc, char **argv)
     ctl_identity(c, argv[optind], a, sizeof a);
     ctl_identity(c, argv[optind + 1], b, sizeof b);
     snprintf(now, sizeof now, "%lld", (long long)omni_wall_ms());
-    const char *args[] = { a, b, ctl_actor(by), now, note };
-    redisReply *r = ctl_script(c, link ? "link" : "unlink", link ? 5 : 4, args);
+    const char *args[LINK_NARGS] = { [LINK_ARG_A] = a, [LINK_ARG_B] = b, [LINK_ARG_WHO] = ctl_actor(by),
+                                     [LINK_ARG_NOW] = now, [LINK_ARG_NOTE] = note };
+    _Static_assert((int)UNLINK_ARG_NOW == (int)LINK_ARG_NOW && (int)UNLINK_NARGS == (int)LINK_NARGS - 1, "unlink takes link's first args");
+    redisReply *r = ctl_script(c, link ? LUA_LINK : LUA_UNLINK, link ? LINK_NARGS : UNLINK_NARGS, args);
     int rc = 0;
     if (r->type == REDIS_REPLY_ERROR) {
         fprintf(stderr, "omnictl: %s\n", r->str + (strncmp(r->str, "ERR ", 4) == 0 ? 4 : 0));
         rc = 1;
     } else if (link) {
-        printf(r->element[0]->integer ? "linked %s and %s: customer %s\n" : "%s and %s were already linked: customer %s\n",
-               a, b, r->element[1]->str);
-    } else if (strcmp(r->element[0]->str, r->element[1]->str) == 0) {
-        printf("unlinked %s and %s; other links still join them: customer %s\n", a, b, r->element[0]->str);
+        printf(r->element[LINK_REPLY_LINKED]->integer ? "linked %s and %s: customer %s\n"
+                                                      : "%s and %s were already linked: customer %s\n",
+               a, b, r->element[LINK_REPLY_CUSTOMER]->str);
+    } else if (strcmp(r->element[UNLINK_REPLY_CUSTOMER_A]->str, r->element[UNLINK_REPLY_CUSTOMER_B]->str) == 0) {
+        printf("unlinked %s and %s; other links still join them: customer %s\n", a, b,
+               r->element[UNLINK_REPLY_CUSTOMER_A]->str);
     } else {
         printf("unlinked %s and %s: customers %s and %s (%lld messages moved back)\n", a, b, r->element[0]->str,
                r->element[1]->str, r->element[2]->integer);

@@ -77,19 +77,14 @@ redisReply *ctl_cmd_argv(ctl_t *c, int argc, const char **argv)
     return checked(c, redisCommandArgv(c->redis, argc, argv, NULL));
 }
 
-redisReply *ctl_script(ctl_t *c, const char *name, int argc, const char **argv)
+redisReply *ctl_script(ctl_t *c, int script, int argc, const char **argv)
 {
-    const char *body = NULL;
-    for (int i = 0; omni_lua_scripts[i].name; i++)
-        if (strcmp(omni_lua_scripts[i].name, name) == 0)
-            body = omni_lua_scripts[i].body;
-    if (!body)
-        die("no script %s (a build problem)", name);
-    const char *av[argc + 4];
-    av[0] = "EVAL", av[1] = body, av[2] = "0", av[3] = c->prefix;
-    for (int i = 0; i < argc; i++)
-        av[i + 4] = argv[i];
-    return ctl_cmd_argv(c, argc + 4, av);
+    char err[256];
+    argv[0] = c->prefix; /* every script's first argument */
+    redisReply *r = lua_call(c->redis, script, argc, argv, err, sizeof err);
+    if (!r)
+        die("redis: %s", err);
+    return r;
 }
 
 const char *ctl_time(const char *ms, char *buf, size_t bufsz)

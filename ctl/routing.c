@@ -41,8 +41,9 @@ int ctl_agent(ctl_t *c, int argc, char **argv)
         }
         char now[24];
         snprintf(now, sizeof now, "%lld", (long long)ctl_now(c));
-        const char *args[] = { argv[1], p, now };
-        redisReply *r = ctl_script(c, "presence", 3, args);
+        const char *args[PRESENCE_NARGS] = { [PRESENCE_ARG_AGENT] = argv[1], [PRESENCE_ARG_PRESENCE] = p,
+                                             [PRESENCE_ARG_NOW] = now };
+        redisReply *r = ctl_script(c, LUA_PRESENCE, PRESENCE_NARGS, args);
         if (r->type == REDIS_REPLY_STRING)
             printf("agent %s: %s (was %s)\n", argv[1], p, r->str);
         return script_result(r, NULL);
@@ -69,13 +70,18 @@ int ctl_conversation_act(ctl_t *c, const char *what, const char *conv, const cha
 {
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)ctl_now(c));
-    const char *args[] = { conv, ctl_actor(by), now };
-    redisReply *r = ctl_script(c, what, 3, args);
-    if (r->type == REDIS_REPLY_ARRAY && !strcmp(what, "respond"))
-        printf("conversation %s: first response after %lld s (SLA %s)\n", conv, r->element[1]->integer / 1000,
-               r->element[0]->str);
+    /* respond and resolve take the same arguments */
+    _Static_assert((int)RESPOND_NARGS == (int)RESOLVE_NARGS && (int)RESPOND_ARG_NOW == (int)RESOLVE_ARG_NOW, "same arguments");
+    const char *args[RESPOND_NARGS] = { [RESPOND_ARG_CONVERSATION] = conv, [RESPOND_ARG_WHO] = ctl_actor(by),
+                                        [RESPOND_ARG_NOW] = now };
+    bool respond = !strcmp(what, "respond");
+    redisReply *r = ctl_script(c, respond ? LUA_RESPOND : LUA_RESOLVE, RESPOND_NARGS, args);
+    if (r->type == REDIS_REPLY_ARRAY && respond)
+        printf("conversation %s: first response after %lld s (SLA %s)\n", conv,
+               r->element[RESPOND_REPLY_MS]->integer / 1000, r->element[RESPOND_REPLY_OUTCOME]->str);
     else if (r->type == REDIS_REPLY_ARRAY)
-        printf("conversation %s resolved%s%s\n", conv, *r->element[0]->str ? "; freed " : "", r->element[0]->str);
+        printf("conversation %s resolved%s%s\n", conv, *r->element[RESOLVE_REPLY_OWNER]->str ? "; freed " : "",
+               r->element[RESOLVE_REPLY_OWNER]->str);
     return script_result(r, NULL);
 }
 

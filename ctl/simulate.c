@@ -68,28 +68,15 @@ static void stop_scratch(sim_t *s)
     free(s->sock);
 }
 
-/* Runs a script with ARGV = prefix + args. Exits on a scratch-server failure (nothing to save). */
-static redisReply *run(sim_t *s, const char *name, int argc, const char **argv)
+/* Runs a script with argv as its "@args" line declares them (argv[0], the prefix, filled in here). Exits on
+ * a scratch-server failure (nothing to save). */
+static redisReply *run(sim_t *s, int script, int argc, const char **argv)
 {
-    int idx = -1;
-    for (int i = 0; omni_lua_scripts[i].name; i++)
-        if (!strcmp(omni_lua_scripts[i].name, name))
-            idx = i;
-    if (!s->sha[idx][0]) {
-        redisReply *r = redisCommand(s->rc, "SCRIPT LOAD %s", omni_lua_scripts[idx].body);
-        if (!r || r->type != REDIS_REPLY_STRING) {
-            fprintf(stderr, "omnictl: simulate: scratch redis: %s\n", r ? r->str : s->rc->errstr);
-            exit(1);
-        }
-        snprintf(s->sha[idx], sizeof s->sha[idx], "%s", r->str);
-        freeReplyObject(r);
-    }
-    const char *av[argc + 4];
-    av[0] = "EVALSHA", av[1] = s->sha[idx], av[2] = "0", av[3] = "omni:";
-    memcpy(av + 4, argv, (size_t)argc * sizeof *argv);
-    redisReply *r = redisCommandArgv(s->rc, argc + 4, av, NULL);
+    char err[256];
+    argv[0] = "omni:";
+    redisReply *r = lua_call(s->rc, script, argc, argv, err, sizeof err);
     if (!r) {
-        fprintf(stderr, "omnictl: simulate: scratch redis: %s\n", s->rc->errstr);
+        fprintf(stderr, "omnictl: simulate: scratch redis: %s\n", err);
         exit(1);
     }
     return r;
@@ -122,10 +109,11 @@ static void assigned(sim_t *s, const char *conv, int64_t now)
         int64_t handle = s->handle_ms > 0 ? s->handle_ms : t ? t->handle_time_ms : 600000;
         char snow[24];
         snprintf(snow, sizeof snow, "%lld", (long long)now);
-        const char *args[] = { conv, "simulate", snow };
-        redisReply *r = run(s, "respond", 3, args);
-        if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && strcmp(r->element[0]->str, "already"))
-            sim_delay(s, r->element[1]->integer);
+        const char *args[RESPOND_NARGS] = { [RESPOND_ARG_CONVERSATION] = conv, [RESPOND_ARG_WHO] = "simulate",
+                                            [RESPOND_ARG_NOW] = snow };
+        redisReply *r = run(s, LUA_RESPOND, RESPOND_NARGS, args);
+        if (r->type == REDIS_REPLY_ARRAY && strcmp(r->element[RESPOND_REPLY_OUTCOME]->str, "already"))
+            sim_delay(s, r->element[RESPOND_REPLY_MS]->integer);
         freeReplyObject(r);
         schedule_resolution(s, now + handle, conv);
     }
@@ -136,9 +124,11 @@ static void decide(sim_t *s, json_t *plan, int64_t now)
 {
     char *body = json_dumps(plan, JSON_COMPACT), *days = route_quota_days(s->p, now);
     const char *conv = json_string_value(json_object_get(plan, "conv"));
-    const char *args[] = { body, s->cfg->conversations.default_queue, days };
-    redisReply *r = run(s, "assign", 3, args);
-    if (r->type == REDIS_REPLY_ARRAY && !strcmp(r->element[0]->str, "assigned"))
+    const char *args[ASSIGN_NARGS] = { [ASSIGN_ARG_PLAN] = body,
+                                       [ASSIGN_ARG_DEFAULT_QUEUE] = s->cfg->conversations.default_queue,
+                                       [ASSIGN_ARG_DAYS] = days };
+    redisReply *r = run(s, LUA_ASSIGN, ASSIGN_NARGS, args);
+    if (r->type == REDIS_REPLY_ARRAY && !strcmp(r->element[ASSIGN_REPLY_OUTCOME]->str, "assigned"))
         assigned(s, conv, now);
     freeReplyObject(r);
     free(body);
@@ -153,8 +143,9 @@ static void step(sim_t *s, int64_t now)
     snprintf(snow, sizeof snow, "%lld", (long long)now);
     size_t done = 0;
     while (done < s->n_res && s->res[done].t <= now) {
-        const char *args[] = { s->res[done].conv, "simulate", snow };
-        freeReplyObject(run(s, "resolve", 3, args)); /* merged or resolved meanwhile: nothing to do */
+        const char *args[RESOLVE_NARGS] = { [RESOLVE_ARG_CONVERSATION] = s->res[done].conv,
+                                            [RESOLVE_ARG_WHO] = "simulate", [RESOLVE_ARG_NOW] = snow };
+        freeReplyObject(run(s, LUA_RESOLVE, RESOLVE_NARGS, args)); /* merged or resolved meanwhile: nothing to do */
         s->resolved++;
         done++;
     }
@@ -162,11 +153,14 @@ static void step(sim_t *s, int64_t now)
     s->n_res -= done;
     char grace[24];
     snprintf(grace, sizeof grace, "%d", s->p->offline_grace_ms);
-    const char *dargs[] = { snow, "1000", grace, "0", "1000" }; /* lease: see routing.c */
-    redisReply *due = run(s, "due", 5, dargs);
-    for (size_t i = 0; due->type == REDIS_REPLY_ARRAY && i + 10 <= due->elements; i += 10) {
-        const char *f[10];
-        for (int j = 0; j < 10; j++)
+    const char *dargs[DUE_NARGS] = { [DUE_ARG_NOW] = snow, [DUE_ARG_LIMIT] = "1000", [DUE_ARG_GRACE_MS] = grace,
+                                     [DUE_ARG_UNROUTED_AFTER_MS] = "0", [DUE_ARG_LEASE_MS] = "1000",
+                                     [DUE_ARG_TEST_CLOCK] = "0" };
+    redisReply *due = run(s, LUA_DUE, DUE_NARGS, dargs);
+    for (size_t i = 0; due->type == REDIS_REPLY_ARRAY && i + DUE_REPLY_FIELDS <= due->elements;
+         i += DUE_REPLY_FIELDS) {
+        const char *f[DUE_REPLY_FIELDS];
+        for (int j = 0; j < DUE_REPLY_FIELDS; j++)
             f[j] = due->element[i + j]->str;
         json_t *plan = route_plan_due(s->p, f, now);
         if (plan)
@@ -176,8 +170,10 @@ static void step(sim_t *s, int64_t now)
     char *days = route_quota_days(s->p, now), aging[16];
     snprintf(aging, sizeof aging, "%d", s->p->aging_every_ms);
     for (size_t t = 0; t < s->p->n_teams; t++) {
-        const char *args[] = { s->p->teams[t].name, snow, "1000", aging, days };
-        redisReply *r = run(s, "drain", 5, args);
+        const char *args[DRAIN_NARGS] = { [DRAIN_ARG_TEAM] = s->p->teams[t].name, [DRAIN_ARG_NOW] = snow,
+                                          [DRAIN_ARG_SCAN] = "1000", [DRAIN_ARG_AGING_MS] = aging,
+                                          [DRAIN_ARG_DAYS] = days };
+        redisReply *r = run(s, LUA_DRAIN, DRAIN_NARGS, args);
         for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
             assigned(s, r->element[i]->str, now);
         freeReplyObject(r);
@@ -213,20 +209,26 @@ static void arrive(sim_t *s, const sim_msg_t *m)
         snprintf(fp, sizeof fp, "%016llx", (unsigned long long)h);
     snprintf(window, sizeof window, "%d", s->p->fold_window_ms);
     snprintf(bits, sizeof bits, "%d", fold_max_bits(s->p->fold_similarity_pct));
-    const char *args[] = { msg->id, m->identity, msg->channel, "", m->json, snow,
-                           s->cfg->conversations.default_queue, s->p->n_routes ? "1" : "0", fp, window, bits };
-    redisReply *r = run(s, "ingest", 11, args);
-    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 8) {
-        if (r->elements >= 9 && r->element[8]->type == REDIS_REPLY_STRING)
+    const char *args[INGEST_NARGS] = {
+        [INGEST_ARG_ID] = msg->id, [INGEST_ARG_IDENTITY] = m->identity, [INGEST_ARG_CHANNEL] = msg->channel,
+        [INGEST_ARG_MESSAGE] = m->json, [INGEST_ARG_NOW] = snow,
+        [INGEST_ARG_QUEUE] = s->cfg->conversations.default_queue, [INGEST_ARG_ROUTING] = s->p->n_routes ? "1" : "0",
+        [INGEST_ARG_FINGERPRINT] = fp, [INGEST_ARG_FOLD_WINDOW_MS] = window, [INGEST_ARG_FOLD_MAX_BITS] = bits,
+    };
+    redisReply *r = run(s, LUA_INGEST, INGEST_NARGS, args);
+    redisReply **f = r->element;
+    if (r->type == REDIS_REPLY_ARRAY) {
+        if (r->elements > INGEST_REPLY_FOLDED_INTO)
             s->folded++;
-        else if (r->element[0]->integer == 0)
+        else if (f[INGEST_REPLY_STORED]->integer == 0)
             s->duplicates++;
-        if (r->element[3]->integer && s->p->n_routes) {
+        if (f[INGEST_REPLY_OPENED]->integer && s->p->n_routes) {
             s->conversations++;
-            decide(s, route_plan_new(s->p, r->element[2]->str, msg, m->identity, (long)r->element[5]->integer,
-                                     r->element[6]->str, r->element[7]->str, m->t),
+            decide(s, route_plan_new(s->p, f[INGEST_REPLY_CONVERSATION]->str, msg, m->identity,
+                                     (long)f[INGEST_REPLY_CONVERSATIONS]->integer, f[INGEST_REPLY_TIER]->str,
+                                     f[INGEST_REPLY_LAST_OWNER]->str, m->t),
                    m->t);
-        } else if (r->element[3]->integer) {
+        } else if (f[INGEST_REPLY_OPENED]->integer) {
             s->conversations++;
         }
     }

@@ -32,7 +32,6 @@ typedef struct sim {
     char *dir, *sock;      /* the scratch server's */
     pid_t redis_pid;
     redisContext *rc;
-    char sha[32][41];
     sim_msg_t *msgs;
     size_t n_msgs, invalid;
     struct { int64_t t; char conv[24]; } *res; /* resolutions to come, by time */

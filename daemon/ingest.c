@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "fold.h"
 #include "peers.h"
+#include "scripts.h"
 
 #define MAX_FRAMES 8   /* more than any OMNI/1 message has; the rest is drained and refused */
 #define RECV_BATCH 512 /* messages read per wake-up, so replies and Redis get their turn */
@@ -108,43 +109,42 @@ static void on_stored(store_t *store, redisReply *r, void *data)
     pending_t *p = data;
     ingest_t *in = p->ingest;
     in->inflight--;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 5) {
+    if (!r || r->type == REDIS_REPLY_ERROR) {
         /* Not known to be stored: BUSY, so the connector keeps it and tries again. */
         in->stats.store_failures++;
         if (r)
-            omni_warn("ingest: message %s: store answered %s", p->id,
-                      r->type == REDIS_REPLY_ERROR ? r->str : "an unexpected reply");
+            omni_warn("ingest: message %s: store answered %s", p->id, r->str);
         send_busy(in, p->peer, p->peer_len, p->id);
         pending_free(p);
         return;
     }
-    long long stored = r->element[0]->integer;
-    const char *cust = r->element[1]->type == REDIS_REPLY_STRING ? r->element[1]->str : "?";
-    const char *conv = r->element[2]->type == REDIS_REPLY_STRING ? r->element[2]->str : "?";
-    if (stored && r->elements >= 9 && r->element[8]->type == REDIS_REPLY_STRING) {
+    /* checked against ingest.lua's "@reply" declaration by the store */
+    redisReply **f = r->element;
+    long long stored = f[INGEST_REPLY_STORED]->integer, opened = f[INGEST_REPLY_OPENED]->integer;
+    const char *cust = f[INGEST_REPLY_CUSTOMER]->str, *conv = f[INGEST_REPLY_CONVERSATION]->str;
+    if (stored && r->elements > INGEST_REPLY_FOLDED_INTO) {
         in->stats.stored++;
         in->stats.folded++;
         omni_info("stored %s from %s: a near-copy of %s, folded into conversation %s", p->id, p->identity,
-                  r->element[8]->str, conv);
+                  f[INGEST_REPLY_FOLDED_INTO]->str, conv);
     } else if (stored) {
         in->stats.stored++;
-        char opened[96] = "";
-        if (r->element[3]->integer && in->on_opened)
-            snprintf(opened, sizeof opened, " (opened; routing it)");
-        else if (r->element[3]->integer)
-            snprintf(opened, sizeof opened, " (opened, queued on %s)", in->cfg->conversations.default_queue);
+        char note[96] = "";
+        if (opened && in->on_opened)
+            snprintf(note, sizeof note, " (opened; routing it)");
+        else if (opened)
+            snprintf(note, sizeof note, " (opened, queued on %s)", in->cfg->conversations.default_queue);
         omni_info("stored %s from %s: customer %s%s, conversation %s%s", p->id, p->identity, cust,
-                  r->element[4]->integer ? " (new)" : "", conv, opened);
+                  f[INGEST_REPLY_NEW_CUSTOMER]->integer ? " (new)" : "", conv, note);
     } else {
         in->stats.duplicates++;
         omni_info("duplicate %s: already stored in conversation %s; acknowledged again", p->id, conv);
     }
     send_ack(in, p->peer, p->peer_len, p->id);
     /* ACKed first: the message is durable whatever routing does; an unrouted conversation is picked up again */
-    if (stored && r->element[3]->integer && in->on_opened && r->elements >= 8)
-        in->on_opened(in->opened_data, conv, p->msg, p->identity, (long)r->element[5]->integer,
-                      r->element[6]->type == REDIS_REPLY_STRING ? r->element[6]->str : "",
-                      r->element[7]->type == REDIS_REPLY_STRING ? r->element[7]->str : "");
+    if (stored && opened && in->on_opened)
+        in->on_opened(in->opened_data, conv, p->msg, p->identity, (long)f[INGEST_REPLY_CONVERSATIONS]->integer,
+                      f[INGEST_REPLY_TIER]->str, f[INGEST_REPLY_LAST_OWNER]->str);
     pending_free(p);
 }
 
@@ -209,12 +209,17 @@ static void handle_msg(ingest_t *in, const unsigned char *peer, size_t peer_len,
         snprintf(fp, sizeof fp, "%016llx", (unsigned long long)h);
     snprintf(window, sizeof window, "%d", pol->fold_window_ms);
     snprintf(bits, sizeof bits, "%d", fold_max_bits(pol->fold_similarity_pct));
-    const char *argv[] = { in->cfg->redis.key_prefix, msg->id, ident, msg->channel, "", buf, now,
-                           in->cfg->conversations.default_queue, in->on_opened ? "1" : "0", fp, window, bits };
-    size_t argl[] = { strlen(argv[0]), strlen(argv[1]), strlen(argv[2]), strlen(argv[3]), strlen(argv[4]), len,
-                      strlen(now), strlen(argv[7]), 1, strlen(fp), strlen(window), strlen(bits) };
+    const char *argv[INGEST_NARGS] = {
+        [INGEST_ARG_PREFIX] = in->cfg->redis.key_prefix, [INGEST_ARG_ID] = msg->id, [INGEST_ARG_IDENTITY] = ident,
+        [INGEST_ARG_CHANNEL] = msg->channel, [INGEST_ARG_MESSAGE] = buf, [INGEST_ARG_NOW] = now,
+        [INGEST_ARG_QUEUE] = in->cfg->conversations.default_queue, [INGEST_ARG_ROUTING] = in->on_opened ? "1" : "0",
+        [INGEST_ARG_FINGERPRINT] = fp, [INGEST_ARG_FOLD_WINDOW_MS] = window, [INGEST_ARG_FOLD_MAX_BITS] = bits,
+    };
+    size_t argl[INGEST_NARGS];
+    for (int i = 0; i < INGEST_NARGS; i++)
+        argl[i] = i == INGEST_ARG_MESSAGE ? len : strlen(argv[i]);
     /* one sender's messages on one connection: stored in the order they came */
-    if (store_script_for(in->store, ident, "ingest", 12, argv, argl, on_stored, p) != 0) {
+    if (store_script_for(in->store, ident, LUA_INGEST, INGEST_NARGS, argv, argl, on_stored, p) != 0) {
         send_busy(in, peer, peer_len, msg->id);
         omni_msg_destroy(&msg);
         free(p);

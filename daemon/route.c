@@ -290,12 +290,12 @@ json_t *route_plan_new(const policy_t *p, const char *conversation, const omni_m
     return route_plan(p, &in);
 }
 
-json_t *route_plan_due(const policy_t *p, const char *const f[10], int64_t now)
+json_t *route_plan_due(const policy_t *p, const char *const f[DUE_REPLY_FIELDS], int64_t now)
 {
-    const char *conv = f[0], *kind = f[1], *owner = f[4];
-    long target = strtol(f[3], NULL, 10);
+    const char *conv = f[DUE_REPLY_CONVERSATION], *kind = f[DUE_REPLY_KIND], *owner = f[DUE_REPLY_OWNER];
+    long target = strtol(f[DUE_REPLY_TARGET], NULL, 10);
     json_error_t e;
-    json_t *m = json_loads(f[5], 0, &e);
+    json_t *m = json_loads(f[DUE_REPLY_FIRST_MESSAGE], 0, &e);
     if (!m) {
         omni_warn("routing: conversation %s: its first message cannot be read (%s); left as it is", conv, e.text);
         return NULL;
@@ -305,18 +305,18 @@ json_t *route_plan_due(const policy_t *p, const char *const f[10], int64_t now)
      * them first when they return. */
     const char *agent = !strncmp(owner, "agent:", 6) ? owner + 6 : NULL;
     const char *exclude = agent && !strcmp(kind, "timeout") ? agent : NULL;
-    const char *prefer = p->prefer_previous_owner && *f[9] ? f[9] : NULL;
+    const char *prefer = p->prefer_previous_owner && *f[DUE_REPLY_LAST_OWNER] ? f[DUE_REPLY_LAST_OWNER] : NULL;
     if (agent && !strcmp(kind, "owner offline") && p->prefer_previous_owner)
         prefer = agent;
     route_input_t in = {
-        .conversation = conv, .version = f[2], .reason = kind, .exclude_agent = exclude,
+        .conversation = conv, .version = f[DUE_REPLY_VERSION], .reason = kind, .exclude_agent = exclude,
         .from_target = (!strcmp(kind, "timeout") || !strcmp(kind, "escalation")) && target >= 0 ? (int)target + 1 : 0,
         .prefer_agent = prefer,
-        .facts = { .channel = json_string_value(json_object_get(m, "channel")), .identity = f[6],
+        .facts = { .channel = json_string_value(json_object_get(m, "channel")), .identity = f[DUE_REPLY_IDENTITY],
                    .text = json_string_value(json_object_get(m, "text")),
                    .subject = json_string_value(json_object_get(m, "subject")),
                    .language = json_string_value(json_object_get(m, "lang")),
-                   .tier = tier_of(p, f[6], strtol(f[7], NULL, 10), f[8]), .now = now },
+                   .tier = tier_of(p, f[DUE_REPLY_IDENTITY], strtol(f[DUE_REPLY_CONVERSATIONS], NULL, 10), f[DUE_REPLY_TIER]), .now = now },
     };
     json_t *plan = route_plan(p, &in);
     if (!strcmp(kind, "escalation") && target < 0) { /* waiting work escalates by getting more urgent */

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stdint.h>
 #include "policy.h"
+#include "scripts.h"
 
 /* What is known about the conversation to route. Strings are borrowed for the call. */
 typedef struct route_input {
@@ -31,9 +32,9 @@ struct omni_msg;
 json_t *route_plan_new(const policy_t *p, const char *conversation, const struct omni_msg *msg, const char *identity,
                        long conversations, const char *tier, const char *last_owner, int64_t now);
 
-/* The plan for one item of due.lua's answer, its 10 fields as strings (see due.lua). NULL when its first
- * message cannot be read (logged). */
-json_t *route_plan_due(const policy_t *p, const char *const f[10], int64_t now);
+/* The plan for one record of due.lua's answer, its fields as strings (DUE_REPLY_X indexes). NULL when its
+ * first message cannot be read (logged). */
+json_t *route_plan_due(const policy_t *p, const char *const f[DUE_REPLY_FIELDS], int64_t now);
 
 /* {"team": "YYYY-MM-DD"}: today in each partner's own calendar, for daily quotas (assign.lua, drain.lua).
  * A new string the caller frees. */

@@ -18,6 +18,7 @@
 #include "omni/log.h"
 #include "omni/util.h"
 #include "routing.h"
+#include "scripts.h"
 #include "store.h"
 
 #define STATUS_EVERY_MS 1000
@@ -87,18 +88,19 @@ static void publish_status(router_t *r)
     };
     enum { N = sizeof fields / sizeof *fields };
     char values[N][24], delta[24];
-    const char *argv[4 + 2 * N + 2];
+    const char *argv[STATUS_NARGS + 2 * N + 2];
     snprintf(delta, sizeof delta, "%llu", st->stored - r->stored_published);
-    argv[0] = r->cfg->redis.key_prefix, argv[1] = r->name, argv[2] = "10", argv[3] = delta;
-    for (int i = 0; i < N; i++) {
+    argv[STATUS_ARG_PREFIX] = r->cfg->redis.key_prefix, argv[STATUS_ARG_ROUTER] = r->name;
+    argv[STATUS_ARG_TTL_S] = "10", argv[STATUS_ARG_STORED] = delta;
+    for (int i = 0; i < N; i++) { /* then field / value pairs */
         snprintf(values[i], sizeof values[i], "%llu", fields[i].value);
-        argv[4 + 2 * i] = fields[i].name;
-        argv[5 + 2 * i] = values[i];
+        argv[STATUS_NARGS + 2 * i] = fields[i].name;
+        argv[STATUS_NARGS + 2 * i + 1] = values[i];
     }
-    argv[4 + 2 * N] = "redis", argv[5 + 2 * N] = store_address(r->store);
+    argv[STATUS_NARGS + 2 * N] = "redis", argv[STATUS_NARGS + 2 * N + 1] = store_address(r->store);
     status_ctx_t *c = omni_malloc(sizeof *c);
     *c = (status_ctx_t){ r, st->stored };
-    if (store_script(r->store, "status", 4 + 2 * N + 2, argv, NULL, on_status_reply, c) != 0)
+    if (store_script(r->store, LUA_STATUS, STATUS_NARGS + 2 * N + 2, argv, NULL, on_status_reply, c) != 0)
         free(c);
     else
         r->status_busy = 1;

@@ -9,6 +9,7 @@
 #include "omni/log.h"
 #include "omni/util.h"
 #include "route.h"
+#include "scripts.h"
 
 #define DUE_BATCH 200          /* due items handled per tick */
 #define DRAIN_SCAN 1000        /* queued items looked at per team and priority level per drain */
@@ -55,14 +56,14 @@ static void on_decided(store_t *store, redisReply *rep, void *data)
     (void)store;
     decision_ctx_t *c = data;
     routing_t *r = c->r;
-    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
+    if (!rep || rep->type == REDIS_REPLY_ERROR) {
         /* Not decided: the conversation stays unrouted, or keeps its owner, until due.lua hands it out again. */
         omni_warn("routing: conversation %s (%s): %s", c->conv, c->reason,
                   rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "no answer from redis; it will be retried");
         free(c);
         return;
     }
-    const char *what = rep->element[0]->str, *who = rep->element[1]->str;
+    const char *what = rep->element[ASSIGN_REPLY_OUTCOME]->str, *who = rep->element[ASSIGN_REPLY_DETAIL]->str;
     if (!strcmp(what, "assigned")) {
         r->stats.assigned++;
         omni_info("conversation %s: assigned to %s (%s)", c->conv, who, c->reason);
@@ -87,8 +88,10 @@ static void decide(routing_t *r, json_t *plan, const char *conv, const char *rea
     c->r = r;
     snprintf(c->conv, sizeof c->conv, "%s", conv);
     snprintf(c->reason, sizeof c->reason, "%s", reason);
-    const char *argv[] = { r->cfg->redis.key_prefix, body, r->cfg->conversations.default_queue, days };
-    if (store_script(r->store, "assign", 4, argv, NULL, on_decided, c) != 0) {
+    const char *argv[ASSIGN_NARGS] = { [ASSIGN_ARG_PREFIX] = r->cfg->redis.key_prefix, [ASSIGN_ARG_PLAN] = body,
+                                       [ASSIGN_ARG_DEFAULT_QUEUE] = r->cfg->conversations.default_queue,
+                                       [ASSIGN_ARG_DAYS] = days };
+    if (store_script(r->store, LUA_ASSIGN, ASSIGN_NARGS, argv, NULL, on_decided, c) != 0) {
         omni_debug("routing: conversation %s waits for redis", conv);
         free(c);
     } else {
@@ -108,19 +111,19 @@ void routing_new_conversation(routing_t *r, const char *conversation, const omni
            conversation, "new");
 }
 
-/* One item of due.lua's answer: 10 strings (see due.lua). */
+/* One record of due.lua's answer (DUE_REPLY_FIELDS strings, checked by the store). */
 static void route_due(routing_t *r, redisReply **f)
 {
-    const char *s[10];
-    for (int i = 0; i < 10; i++)
+    const char *s[DUE_REPLY_FIELDS];
+    for (int i = 0; i < DUE_REPLY_FIELDS; i++)
         s[i] = f[i]->str;
     json_t *plan = route_plan_due(r->p, s, clock_now());
     if (!plan)
         return;
-    if (strcmp(s[1], "new"))
+    if (strcmp(s[DUE_REPLY_KIND], "new"))
         r->stats.moved++;
-    omni_info("conversation %s: %s; routing it again", s[0], s[1]);
-    decide(r, plan, s[0], s[1]);
+    omni_info("conversation %s: %s; routing it again", s[DUE_REPLY_CONVERSATION], s[DUE_REPLY_KIND]);
+    decide(r, plan, s[DUE_REPLY_CONVERSATION], s[DUE_REPLY_KIND]);
 }
 
 static void on_due(store_t *store, redisReply *rep, void *data)
@@ -130,7 +133,7 @@ static void on_due(store_t *store, redisReply *rep, void *data)
     r->due_busy = 0;
     if (!rep || rep->type != REDIS_REPLY_ARRAY)
         return;
-    for (size_t i = 0; i + 10 <= rep->elements; i += 10)
+    for (size_t i = 0; i + DUE_REPLY_FIELDS <= rep->elements; i += DUE_REPLY_FIELDS)
         route_due(r, rep->element + i);
 }
 
@@ -139,7 +142,7 @@ static void on_drained(store_t *store, redisReply *rep, void *data)
     (void)store;
     routing_t *r = data;
     r->drains_busy--;
-    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements > 0) {
+    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements > 0) { /* DRAIN_REPLY_FIELDS == 1 */
         r->stats.drained += rep->elements;
         omni_info("queues: %zu waiting conversations assigned", rep->elements);
     } else if (rep && rep->type == REDIS_REPLY_ERROR) {
@@ -167,14 +170,14 @@ static void on_seeded(store_t *store, redisReply *rep, void *data)
 static void seed_agents(routing_t *r)
 {
     size_t n = r->p->n_agents;
-    const char **argv = omni_calloc(1 + 2 * n, sizeof *argv);
+    const char **argv = omni_calloc(SEED_NARGS + 2 * n, sizeof *argv);
     static const char *const names[] = { "available", "away", "offline" };
-    argv[0] = r->cfg->redis.key_prefix;
-    for (size_t i = 0; i < n; i++) {
-        argv[1 + 2 * i] = r->p->agents[i].id;
-        argv[2 + 2 * i] = names[r->p->agents[i].presence];
+    argv[SEED_ARG_PREFIX] = r->cfg->redis.key_prefix;
+    for (size_t i = 0; i < n; i++) { /* then the agents, id / presence pairs */
+        argv[SEED_NARGS + 2 * i] = r->p->agents[i].id;
+        argv[SEED_NARGS + 2 * i + 1] = names[r->p->agents[i].presence];
     }
-    r->seeded = store_script(r->store, "seed", (int)(1 + 2 * n), argv, NULL, on_seeded, r) == 0;
+    r->seeded = store_script(r->store, LUA_SEED, (int)(SEED_NARGS + 2 * n), argv, NULL, on_seeded, r) == 0;
     free(argv);
 }
 
@@ -188,8 +191,8 @@ void routing_tick(routing_t *r)
     if (!r->seeded && r->p->n_agents)
         seed_agents(r);
     if (clock_test_mode() && !r->clock_busy) {
-        const char *argv[] = { prefix };
-        if (store_script(r->store, "clock", 1, argv, NULL, on_clock, r) == 0)
+        const char *argv[CLOCK_NARGS] = { [CLOCK_ARG_PREFIX] = prefix };
+        if (store_script(r->store, LUA_CLOCK, CLOCK_NARGS, argv, NULL, on_clock, r) == 0)
             r->clock_busy = 1;
     }
     if (!routing_enabled(r))
@@ -203,8 +206,11 @@ void routing_tick(routing_t *r)
         snprintf(grace, sizeof grace, "%d", r->p->offline_grace_ms);
         snprintf(after, sizeof after, "%d", UNROUTED_AFTER_MS);
         snprintf(lease, sizeof lease, "%d", LEASE_MS);
-        const char *argv[] = { prefix, snow, limit, grace, after, lease, clock_test_mode() ? "1" : "0" };
-        if (store_script(r->store, "due", 7, argv, NULL, on_due, r) == 0)
+        const char *argv[DUE_NARGS] = { [DUE_ARG_PREFIX] = prefix, [DUE_ARG_NOW] = snow, [DUE_ARG_LIMIT] = limit,
+                                        [DUE_ARG_GRACE_MS] = grace, [DUE_ARG_UNROUTED_AFTER_MS] = after,
+                                        [DUE_ARG_LEASE_MS] = lease,
+                                        [DUE_ARG_TEST_CLOCK] = clock_test_mode() ? "1" : "0" };
+        if (store_script(r->store, LUA_DUE, DUE_NARGS, argv, NULL, on_due, r) == 0)
             r->due_busy = 1;
     }
     if (r->drains_busy == 0) {
@@ -212,8 +218,10 @@ void routing_tick(routing_t *r)
         snprintf(max, sizeof max, "%d", DRAIN_SCAN);
         snprintf(aging, sizeof aging, "%d", r->p->aging_every_ms);
         for (size_t i = 0; i < r->p->n_teams; i++) {
-            const char *argv[] = { prefix, r->p->teams[i].name, snow, max, aging, days };
-            if (store_script(r->store, "drain", 6, argv, NULL, on_drained, r) == 0)
+            const char *argv[DRAIN_NARGS] = { [DRAIN_ARG_PREFIX] = prefix, [DRAIN_ARG_TEAM] = r->p->teams[i].name,
+                                              [DRAIN_ARG_NOW] = snow, [DRAIN_ARG_SCAN] = max,
+                                              [DRAIN_ARG_AGING_MS] = aging, [DRAIN_ARG_DAYS] = days };
+            if (store_script(r->store, LUA_DRAIN, DRAIN_NARGS, argv, NULL, on_drained, r) == 0)
                 r->drains_busy++;
         }
         free(days);

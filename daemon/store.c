@@ -19,7 +19,7 @@
 #include "scripts.h"
 
 enum { DOWN, LOADING, UP };
-#define MAX_SCRIPTS 16
+#define MAX_SCRIPTS LUA_NSCRIPTS
 #define BACKOFF_MAX_MS 5000
 
 typedef struct conn {
@@ -55,6 +55,7 @@ typedef struct cmd {
     conn_t *conn;
     store_reply_fn *fn;
     void *data;
+    int script; /* its reply is checked against the script's declaration; -1: not a script */
 } cmd_t;
 
 static int quiet(const store_t *s) { return s->closing || omni_mono_ms() < s->quiet_until; }
@@ -148,14 +149,20 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
         omni_warn("redis: scripts vanished (SCRIPT FLUSH?); reconnecting to load them again");
         c->force_reconnect = 1;
     }
+    char err[200];
+    if (reply && cmd->script >= 0 && lua_reply_check(&omni_lua_scripts[cmd->script], reply, err, sizeof err) != 0) {
+        omni_error("redis: %s; treated as not done", err); /* a script and its caller disagree: a bug */
+        reply = NULL;
+    }
     cmd->fn(c->store, reply, cmd->data);
     free(cmd);
 }
 
-static int send_argv(conn_t *c, int argc, const char **argv, const size_t *len, store_reply_fn *fn, void *data)
+static int send_cmd(conn_t *c, int script, int argc, const char **argv, const size_t *len, store_reply_fn *fn,
+                    void *data)
 {
     cmd_t *cmd = omni_malloc(sizeof *cmd);
-    *cmd = (cmd_t){ c, fn, data };
+    *cmd = (cmd_t){ c, fn, data, script };
     if (redisAsyncCommandArgv(c->ac, on_reply, cmd, argc, argv, len) != REDIS_OK) {
         free(cmd);
         return -1;
@@ -163,6 +170,11 @@ static int send_argv(conn_t *c, int argc, const char **argv, const size_t *len, 
     if (c->inflight++ == 0)
         c->last_progress = omni_mono_ms();
     return 0;
+}
+
+static int send_argv(conn_t *c, int argc, const char **argv, const size_t *len, store_reply_fn *fn, void *data)
+{
+    return send_cmd(c, -1, argc, argv, len, fn, data);
 }
 
 /* data: the connection's index * MAX_SCRIPTS + the script's index, or -1 for AUTH and SELECT. */
@@ -230,7 +242,7 @@ static void connect_now(conn_t *c)
         send_argv(c, 2, argv, NULL, on_setup_reply, (void *)(intptr_t)setup);
     }
     c->loads_pending = 0;
-    for (long i = 0; omni_lua_scripts[i].name && i < MAX_SCRIPTS; i++) {
+    for (long i = 0; i < LUA_NSCRIPTS; i++) {
         const char *argv[] = { "SCRIPT", "LOAD", omni_lua_scripts[i].body };
         if (send_argv(c, 3, argv, NULL, on_setup_reply, (void *)(intptr_t)(c->index * MAX_SCRIPTS + i)) == 0)
             c->loads_pending++;
@@ -285,17 +297,16 @@ void store_destroy(store_t **store)
 int store_up(const store_t *store) { return store->up; }
 const char *store_address(const store_t *store) { return store->address; }
 
-static int send_script(store_t *s, conn_t *c, const char *script, int argc, const char **argv,
+static int send_script(store_t *s, conn_t *c, int script, int argc, const char **argv,
                        const size_t *argvlen, store_reply_fn *fn, void *data)
 {
+    const struct omni_lua_script *sc = &omni_lua_scripts[script];
+    if (argc < sc->nargs || (!sc->variadic && argc != sc->nargs))
+        omni_panic("store_script: %s called with %d arguments, declared %d%s", sc->name, argc, sc->nargs,
+                   sc->variadic ? " or more" : "");
     if (!s->up || !c->ac || c->state != UP)
         return -1;
-    long idx = -1;
-    for (long i = 0; omni_lua_scripts[i].name; i++)
-        if (strcmp(omni_lua_scripts[i].name, script) == 0)
-            idx = i;
-    if (idx < 0)
-        omni_panic("store_script: no script named %s", script);
+    long idx = script;
     const char *av[argc + 3];
     size_t len[argc + 3];
     av[0] = "EVALSHA", len[0] = 7;
@@ -305,10 +316,10 @@ static int send_script(store_t *s, conn_t *c, const char *script, int argc, cons
         av[i + 3] = argv[i];
         len[i + 3] = argvlen ? argvlen[i] : strlen(argv[i]);
     }
-    return send_argv(c, argc + 3, av, len, fn, data);
+    return send_cmd(c, script, argc + 3, av, len, fn, data);
 }
 
-int store_script(store_t *s, const char *script, int argc, const char **argv, const size_t *argvlen,
+int store_script(store_t *s, int script, int argc, const char **argv, const size_t *argvlen,
                  store_reply_fn *fn, void *data)
 {
     conn_t *c = &s->conns[s->next];
@@ -316,7 +327,7 @@ int store_script(store_t *s, const char *script, int argc, const char **argv, co
     return send_script(s, c, script, argc, argv, argvlen, fn, data);
 }
 
-int store_script_for(store_t *s, const char *affinity, const char *script, int argc, const char **argv,
+int store_script_for(store_t *s, const char *affinity, int script, int argc, const char **argv,
                      const size_t *argvlen, store_reply_fn *fn, void *data)
 {
     uint32_t h = 2166136261u;

@@ -41,14 +41,16 @@ void store_destroy(store_t **store);
 /* 1 when connected with scripts loaded. */
 int store_up(const store_t *store);
 
-/* Runs a script from scripts.h by name with no KEYS and argc arguments (binary safe; copied). Returns 0, or
- * -1 when the store is not up (fn is not called then). */
-int store_script(store_t *store, const char *script, int argc, const char **argv, const size_t *argvlen,
+/* Runs a script (enum lua_script_id, scripts.h) with no KEYS and argc arguments (binary safe; copied), as its
+ * "@args" line declares them (NAME_ARG_X indexes; a wrong count is a bug and panics). The reply fn gets has
+ * been checked against the script's "@reply" line: one that does not match is logged and given as NULL.
+ * Returns 0, or -1 when the store is not up (fn is not called then). */
+int store_script(store_t *store, int script, int argc, const char **argv, const size_t *argvlen,
                  store_reply_fn *fn, void *data);
 
 /* The same, on the connection the affinity string maps to: the commands for one affinity (a sender's
  * identity) reach Redis in the order they were sent, as on a single connection. */
-int store_script_for(store_t *store, const char *affinity, const char *script, int argc, const char **argv,
+int store_script_for(store_t *store, const char *affinity, int script, int argc, const char **argv,
                      const size_t *argvlen, store_reply_fn *fn, void *data);
 
 /* Periodic work from the cron tick: connect or reconnect when due, expire stalled commands. */

@@ -4,6 +4,40 @@
 local P = ARGV[1]
 local function k(...) return P .. table.concat({...}, ':') end
 
+-- A script's arguments, decoded by its declaration: scripts/embed-lua turns the script's "-- @args" line
+-- into `local A = args(NAME, SPEC)`. By name; "int" as a number, "json" decoded (the text kept as
+-- A.NAME_json), "bool" from "1" or "0", a last "...name" takes the rest as a list. A missing, extra or
+-- malformed argument is an error reply naming the script and the argument: nothing is written.
+local function args(script, spec)
+  local a, i = {}, 0
+  local function bad(why) error({ err = 'ERR ' .. script .. ': ' .. why }) end
+  for name, ty in spec:gmatch('(%S+):(%a+)') do
+    i = i + 1
+    if name:sub(1, 3) == '...' then
+      a[name:sub(4)] = { unpack(ARGV, i) }
+      return a
+    end
+    local v = ARGV[i]
+    if v == nil then bad(#ARGV .. ' arguments, expected ' .. select(2, spec:gsub(':', '')) .. ' (' .. name .. ' missing)') end
+    if ty == 'int' then
+      local n = tonumber(v)
+      if not n or n ~= math.floor(n) then bad('argument ' .. name .. ' is not an integer: ' .. v:sub(1, 40)) end
+      v = n
+    elseif ty == 'bool' then
+      if v ~= '0' and v ~= '1' then bad('argument ' .. name .. ' is not 0 or 1: ' .. v:sub(1, 40)) end
+      v = v == '1'
+    elseif ty == 'json' then
+      local ok, doc = pcall(cjson.decode, v)
+      if not ok then bad('argument ' .. name .. ' is not JSON: ' .. v:sub(1, 40)) end
+      a[name .. '_json'] = v
+      v = doc
+    end
+    a[name] = v
+  end
+  if #ARGV > i then bad(#ARGV .. ' arguments, expected ' .. i) end
+  return a
+end
+
 local function event(kind, ...)
   redis.call('XADD', k('events'), 'MAXLEN', '~', 100000, '*', 'type', kind, ...)
 end

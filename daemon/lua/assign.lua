@@ -3,10 +3,10 @@
 -- waits in its rule's queue. Used for new conversations and for moves (escalation, timeout, owner
 -- offline). The plan carries the conversation's version as the router read it: if another router
 -- changed the conversation since, nothing is done ("stale"), so two routers never assign it twice.
--- ARGV: prefix, plan JSON, default queue, days JSON ({team: "YYYY-MM-DD"} for quotas)
--- Returns {"assigned", owner} | {"queued", team} | {"stale", version} | {"gone", status}
-local plan = cjson.decode(ARGV[2])
-local default_queue, days = ARGV[3], cjson.decode(ARGV[4])
+-- days: {team: "YYYY-MM-DD"} for quotas. outcome/detail: assigned/owner, queued/team, stale/version, gone/status
+-- @args prefix:str plan:json default_queue:str days:json
+-- @reply outcome:str detail:str
+local plan, default_queue, days = A.plan, A.default_queue, A.days
 local cv, now = plan.conv, plan.now
 local ck = k('conversation', cv)
 local st = redis.call('HMGET', ck, 'status', 'version', 'queue')
@@ -26,7 +26,7 @@ local kept = redis.call('HMGET', ck, 'prio', 'breached')
 if kept[2] then plan.prio = 1
 elseif plan.reason ~= 'new' and tonumber(kept[1]) and tonumber(kept[1]) < plan.prio then plan.prio = tonumber(kept[1]) end
 if st[3] then redis.call('ZREM', k('queue', st[3]), cv) end -- off the arrival queue: routing owns it now
-redis.call('HSET', ck, 'plan', ARGV[2], 'category', plan.category, 'prio', plan.prio, 'tier', plan.tier)
+redis.call('HSET', ck, 'plan', A.plan_json, 'category', plan.category, 'prio', plan.prio, 'tier', plan.tier)
 if plan.rule then redis.call('HSET', ck, 'rule', plan.rule) end
 -- the SLA clock starts once, when the conversation is first routed
 redis.call('HSETNX', ck, 'due', plan.due)

@@ -5,10 +5,11 @@
 -- that cannot be served never hides work behind it that can; targets found full are remembered for the
 -- rest of the call, which keeps a long queue cheap to scan. An item whose plan expired (a calendar opened
 -- or closed since it was made) is left to its re-plan (due.lua): a drain never assigns by a stale plan.
--- ARGV: prefix, team, now, items looked at per priority level, aging period ms (0: none), days JSON
+-- scan: items looked at per priority level; aging_ms: 0 for none; days: as assign.lua's.
 -- Returns the conversations it assigned.
-local team, now, max, aging = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local days = cjson.decode(ARGV[6])
+-- @args prefix:str team:str now:int scan:int aging_ms:int days:json
+-- @reply each conversation:str
+local team, now, max, aging, days = A.team, A.now, A.scan, A.aging_ms, A.days
 local items, full = {}, {}
 for p = 1, 4 do
   local r = redis.call('ZRANGE', k('queue', team, 'p' .. p), 0, max - 1, 'WITHSCORES')

@@ -5,14 +5,14 @@
 -- of agents offline past the grace period. SLA breaches are counted here directly.
 -- Every trigger found is leased, not removed (claim() in _owners.lua): it stays until the decision acting
 -- on it commits (assign.lua), and comes due again for any router if that does not happen within the lease.
--- ARGV: prefix, now, limit, offline grace ms, unrouted after ms, lease ms, test clock ("1": record `now` in
---       due:scanned, so a test knows a scan has seen the time it set)
--- Returns a flat list, 10 strings per item: conversation, kind ("timeout", "escalation", "replan", "new",
--- "owner offline"), version, target index (-1: none), owner, first message JSON, its identity,
--- the customer's conversation count, the customer's stored tier, the customer's previous owner.
-local now, limit, grace, unrouted_after, lease_ms =
-  tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-if ARGV[7] == '1' then redis.call('SET', k('due', 'scanned'), now) end
+-- test_clock: record `now` in due:scanned, so a test knows a scan has seen the time it set.
+-- Returns one record per item: kind is "timeout", "escalation", "replan", "new" or "owner offline";
+-- target the index of the owner's target (-1: none); first_message the JSON of the conversation's first
+-- message and identity its sender; conversations, tier and last_owner what is stored of the customer.
+-- @args prefix:str now:int limit:int grace_ms:int unrouted_after_ms:int lease_ms:int test_clock:bool
+-- @reply each conversation:str kind:str version:str target:str owner:str first_message:str identity:str conversations:str tier:str last_owner:str
+local now, limit, grace, unrouted_after, lease_ms = A.now, A.limit, A.grace_ms, A.unrouted_after_ms, A.lease_ms
+if A.test_clock then redis.call('SET', k('due', 'scanned'), now) end
 local out, seen = {}, {}
 
 local function item(cv, kind)

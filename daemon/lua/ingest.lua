@@ -2,15 +2,14 @@
 -- message in the customer's open conversation, attach to that conversation or open one. One atomic unit: a crash or a second
 -- router sees all of it or none. This runs for every message, so it makes as few calls as it can
 -- (docs/benchmarks.md): the common path is 3 writes and a few reads.
--- ARGV: prefix, id, identity key, channel, (unused: received_at is in the JSON), message JSON, now (ms),
---       default queue, routing on ("1": a new conversation is marked unrouted until assign.lua routes it),
---       optional: text fingerprint (16 hex digits, "" for none; fold.h), folding window ms, max differing bits
--- Returns {stored (1) or duplicate (0), customer, conversation, opened (1/0), new customer (1/0),
---          and when opened: the customer's conversation count, its stored tier, its previous owner;
---          when folded, a 9th element: the id of the message it is a copy of}
-local id, ident, channel, json, now, queue, routing =
-  ARGV[2], ARGV[3], ARGV[4], ARGV[6], tonumber(ARGV[7]), ARGV[8], ARGV[9]
-local fingerprint, window, max_bits = ARGV[10] or '', tonumber(ARGV[11] or '0'), tonumber(ARGV[12] or '0')
+-- routing: a new conversation is marked unrouted until assign.lua routes it. fingerprint: the text's (16 hex
+-- digits, "" for none; fold.h). Replies: stored 1 (0: a duplicate), opened 1 when the message opened the
+-- conversation, and then the customer's conversation count, stored tier and previous owner; folded_into
+-- only when the message was folded: the id of the message it is a copy of.
+-- @args prefix:str id:str identity:str channel:str message:str now:int queue:str routing:bool fingerprint:str fold_window_ms:int fold_max_bits:int
+-- @reply stored:int customer:str conversation:str opened:int new_customer:int conversations:int tier:str last_owner:str ?folded_into:str
+local id, ident, channel, json, now, queue, routing = A.id, A.identity, A.channel, A.message, A.now, A.queue, A.routing
+local fingerprint, window, max_bits = A.fingerprint, A.fold_window_ms, A.fold_max_bits
 
 local mk = k('msg', id)
 local conv = redis.call('HGET', mk, 'conversation')
@@ -72,7 +71,7 @@ if not cv then
   cv = open_conversation(cust, ident, channel, queue, now)
   opened = 1
   -- a router that dies before routing it leaves it here; any router's tick picks it up (due.lua)
-  if routing == '1' then redis.call('ZADD', k('unrouted'), now, cv) end
+  if routing then redis.call('ZADD', k('unrouted'), now, cv) end
 end
 if fingerprint ~= '' then attach(cv, 'fp', fingerprint) else attach(cv) end
 -- stats.messages is added by each router once a second (status.lua), not here: one write less per message

@@ -1,8 +1,9 @@
 -- needs: _owners _regroup
 -- Links two identities as one person (omnictl customer link). Identities never seen are created.
--- ARGV: prefix, identity a, identity b, who, now (ms), note
--- Returns {1 linked (0 already linked), customer}
-local a, b, who, now, note = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+-- linked: 1, or 0 when they were linked already.
+-- @args prefix:str a:str b:str who:str now:int note:str
+-- @reply linked:int customer:str
+local a, b, who, now, note = A.a, A.b, A.who, A.now, A.note
 if a == b then return redis.error_reply('ERR an identity cannot be linked to itself') end
 ensure_identity(a, now)
 ensure_identity(b, now)

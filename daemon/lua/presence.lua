@@ -1,7 +1,12 @@
 -- Sets an agent's presence. Going offline starts the grace period after which its conversations are
 -- routed again (due.lua); coming back cancels it. Capacity freed by coming back is used by the next drain.
--- ARGV: prefix, agent, presence ("available", "away", "offline"), now   Returns the previous presence.
-local id, presence, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
+-- presence: "available", "away" or "offline". Returns the previous presence.
+-- @args prefix:str agent:str presence:str now:int
+-- @reply one was:str
+local id, presence, now = A.agent, A.presence, A.now
+if presence ~= 'available' and presence ~= 'away' and presence ~= 'offline' then
+  return redis.error_reply('ERR presence: not available, away or offline: ' .. presence)
+end
 local ak = k('agent', id)
 local was = redis.call('HGET', ak, 'presence') or 'available'
 redis.call('HSET', ak, 'presence', presence)

@@ -1,8 +1,10 @@
 -- needs: _owners
 -- Resolves a conversation: its owner's capacity is freed (the next drain fills it), the customer's next
 -- message opens a new conversation, and the owner is remembered for the customer's next one.
--- ARGV: prefix, conversation, who, now   Returns {previous owner or "", assignments it took}
-local cv, who, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
+-- owner: the previous owner or "".
+-- @args prefix:str conversation:str who:str now:int
+-- @reply owner:str assignments:int
+local cv, who, now = A.conversation, A.who, A.now
 local ck = k('conversation', cv)
 local f = redis.call('HMGET', ck, 'status', 'owner', 'customer', 'queue', 'assignments')
 if not f[1] then return redis.error_reply('ERR no conversation ' .. cv) end

@@ -1,8 +1,10 @@
 -- needs: _owners
 -- Records the first response to a conversation (the agent API will call it; omnictl does now): the SLA
 -- is met or was breached, and no escalation or target timeout applies any more.
--- ARGV: prefix, conversation, who, now   Returns {"met"|"breached"|"no sla"|"already", ms since opened}
-local cv, who, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
+-- outcome: "met", "breached", "no sla" or "already"; ms: since the conversation opened.
+-- @args prefix:str conversation:str who:str now:int
+-- @reply outcome:str ms:int
+local cv, who, now = A.conversation, A.who, A.now
 local ck = k('conversation', cv)
 local f = redis.call('HMGET', ck, 'status', 'first_response_at', 'due', 'opened_at')
 if not f[1] then return redis.error_reply('ERR no conversation ' .. cv) end

@@ -1,8 +1,10 @@
 -- Gives agents named in the policy the presence the policy starts them with, unless they already have
 -- one in Redis (presence is live state: what an agent or omnictl set last wins over the file).
--- ARGV: prefix, then agent id / presence pairs   Returns how many were set.
-local n = 0
-for i = 2, #ARGV - 1, 2 do
-  n = n + redis.call('HSETNX', k('agent', ARGV[i]), 'presence', ARGV[i + 1])
+-- agents: agent id / presence pairs. Returns how many were set.
+-- @args prefix:str ...agents:str
+-- @reply one set:int
+local n, pairs_ = 0, A.agents
+for i = 1, #pairs_ - 1, 2 do
+  n = n + redis.call('HSETNX', k('agent', pairs_[i]), 'presence', pairs_[i + 1])
 end
 return n

@@ -1,9 +1,9 @@
 -- needs: _owners _regroup
 -- Undoes a link (omnictl customer unlink): the two identities are two customers again unless other
 -- links still join them. Conversations and messages go back with the identities they came from.
--- ARGV: prefix, identity a, identity b, who, now (ms)
--- Returns {customer of a, customer of b, messages moved}
-local a, b, who, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+-- @args prefix:str a:str b:str who:str now:int
+-- @reply customer_a:str customer_b:str moved:int
+local a, b, who, now = A.a, A.b, A.who, A.now
 local lk = link_key(a, b)
 if redis.call('EXISTS', lk) == 0 then
   return redis.error_reply('ERR ' .. a .. ' and ' .. b .. ' are not linked to each other')

@@ -2,42 +2,26 @@
 hand-written plans (the plans route.c would build), so strategies, capacity, contract caps, quotas,
 queue conditions, aging and queue order are checked one by one without the C side."""
 import json
-import os
 
 import pytest
 
-from harness import ROOT
-
-LUA = os.path.join(ROOT, "daemon", "lua")
-
-
-def script(name):
-    """The script as scripts/embed-lua embeds it: _common.lua, the preludes its "-- needs:" line names, then
-    the script."""
-    body = open(os.path.join(LUA, name + ".lua")).read()
-    needs = next((line[len("-- needs:"):].split() for line in body.splitlines() if line.startswith("-- needs:")), [])
-    return "".join(open(os.path.join(LUA, n + ".lua")).read() for n in ["_common"] + needs) + body
-
+from lua_contract import Scripts
 
 NOW = 1_800_000_000_000
 
 
-class Lua:
+class Lua(Scripts):
     def __init__(self, r):
-        self.r = r
-        self.sha = {n: r.script_load(script(n)) for n in ("ingest", "assign", "drain", "resolve", "presence")}
+        super().__init__(r)
         self.n = 0
-
-    def call(self, name, *args):
-        return self.r.evalsha(self.sha[name], 0, "omni:", *[str(a) for a in args])
 
     def conversation(self, channel="email"):
         """Stores a message through ingest.lua so a real conversation exists; returns its id."""
         self.n += 1
         doc = json.dumps({"id": f"m{self.n}", "channel": channel, "from": {"id": f"c{self.n}@x.io"},
                           "received_at": "2026-11-22T08:00:00Z", "text": "hi"})
-        r = self.call("ingest", f"m{self.n}", f"email:c{self.n}@x.io", channel, "2026-11-22T08:00:00Z", doc, NOW,
-                      "default", "1")
+        r = self.call("ingest", id=f"m{self.n}", identity=f"email:c{self.n}@x.io", channel=channel, message=doc,
+                      now=NOW, queue="default", routing=True, fingerprint="", fold_window_ms=0, fold_max_bits=0)
         return r[2]
 
     def assign(self, conv, targets, prio=3, now=NOW, due=-1, queue="core", days=None, prefer=None, version=None):
@@ -175,3 +159,16 @@ def test_resolve_frees_capacity_and_remembers_the_owner(lua):
     assert lua.r.hget("omni:stats", "first_contact_resolved") == "1"
     with pytest.raises(Exception, match="is resolved"):
         lua.call("resolve", c, "alice", NOW)
+
+
+def test_arguments_are_decoded_by_the_declaration_and_refused_when_they_do_not_match(lua):
+    """Every script decodes ARGV by its "@args" line: a malformed, missing or extra argument is an error reply
+    naming the script and the argument, and nothing is written."""
+    sha = lua.r.script_load(lua.body("presence"))
+    for argv, words in [(("omni:", "a", "away", "soon"), "presence: argument now is not an integer: soon"),
+                        (("omni:", "a", "away"), "presence: 3 arguments, expected 4 (now missing)"),
+                        (("omni:", "a", "away", NOW, "x"), "presence: 5 arguments, expected 4"),
+                        (("omni:", "a", "busy", NOW), "presence: not available, away or offline: busy")]:
+        with pytest.raises(Exception, match=words.replace("(", r"\(").replace(")", r"\)")):
+            lua.r.evalsha(sha, 0, *argv)
+    assert not lua.r.exists("omni:agent:a")

@@ -14,15 +14,13 @@ GRACE = 15 * 60000
 
 @pytest.fixture
 def lua(redis_server):
-    lua = Lua(redis_server.client())
-    for n in ("due", "respond"):
-        lua.sha[n] = lua.r.script_load(__import__("test_assign_lua").script(n))
-    return lua
+    return Lua(redis_server.client())
 
 
 def due(lua, now, unrouted_after=3000):
     """due.lua's items as (conversation, kind) pairs."""
-    flat = lua.call("due", now, 200, GRACE, unrouted_after, LEASE)
+    flat = lua.call("due", now=now, limit=200, grace_ms=GRACE, unrouted_after_ms=unrouted_after, lease_ms=LEASE,
+                    test_clock=False)
     return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 10)]
 
 
@@ -161,10 +159,11 @@ def test_an_error_between_ingest_writes_never_leaves_a_message_stored_nowhere(lu
     lua.r.set(f"omni:conversation:{c}:messages", "not a list")  # the next write to it fails
     doc = json.dumps({"id": "late", "channel": "email", "from": {"id": "c1@x.io"},
                       "received_at": "2026-11-22T08:00:00Z", "text": "again"})
-    args = ("late", "email:c1@x.io", "email", "", doc, NOW, "default", "1")
+    args = dict(id="late", identity="email:c1@x.io", channel="email", message=doc, now=NOW, queue="default",
+                routing=True, fingerprint="", fold_window_ms=0, fold_max_bits=0)
     with pytest.raises(redis.ResponseError):
-        lua.call("ingest", *args)
+        lua.call("ingest", **args)
     assert not lua.r.exists("omni:msg:late")  # not "already stored": a resend stores it
     lua.r.delete(f"omni:conversation:{c}:messages")
-    assert lua.call("ingest", *args)[0] == 1
+    assert lua.call("ingest", **args)[0] == 1
     assert lua.r.lrange(f"omni:conversation:{c}:messages", 0, -1) == ["late"]
