@@ -35,11 +35,11 @@ $(BUILD)/%.o: %.c $(wildcard include/omni/*.h libomni/*.h daemon/*.h) $(BUILD)/g
 	@echo "  CC  $<"
 	@$(CC) $(CFLAGS) -MMD -c -o $@ $<
 # The Lua scripts: C for the daemon, their contract as a header, and each as Redis runs it for the tests.
-$(BUILD)/gen/scripts.c: $(wildcard daemon/lua/*.lua) scripts/embed-lua
+$(BUILD)/gen/scripts.c: $(wildcard daemon/lua/*.lua) daemon/lua/keys.def scripts/embed-lua
 	@mkdir -p $(@D)
 	@scripts/embed-lua c $(wildcard daemon/lua/*.lua) > $@
 	@scripts/embed-lua lua $(BUILD)/gen/lua $(wildcard daemon/lua/*.lua)
-$(BUILD)/gen/lua_contract.h: $(wildcard daemon/lua/*.lua) scripts/embed-lua
+$(BUILD)/gen/lua_contract.h: $(wildcard daemon/lua/*.lua) daemon/lua/keys.def scripts/embed-lua
 	@mkdir -p $(@D)
 	@scripts/embed-lua h $(wildcard daemon/lua/*.lua) > $@
 $(BUILD)/gen/scripts.o: $(BUILD)/gen/scripts.c

@@ -3,37 +3,37 @@
 -- presence, load, contract caps, quotas, queue length and predicted wait, and commit one decision. Being
 -- inside one script call is what keeps capacity from ever being exceeded, even with several routers.
 
-local function agent_key(id) return k('agent', id) end
+local function agent_key(id) return K.agent(id) end
 
 -- Gives back what an owner held for a conversation. Safe to call when there is no owner.
 local function release(cv)
-  local ck = k('conversation', cv)
+  local ck = K.conversation(cv)
   local owner, team, ch = unpack(redis.call('HMGET', ck, 'owner', 'team', 'channel_kind'))
   if owner then
     local kind, id = owner:match('^(%a+):(.+)$')
     if kind == 'agent' then
       redis.call('HINCRBY', agent_key(id), 'load:' .. (ch or 'other'), -1)
       redis.call('HINCRBY', agent_key(id), 'load', -1)
-      redis.call('SREM', k('agent', id, 'conversations'), cv)
+      redis.call('SREM', K.agent_conversations(id), cv)
     end
     if team then
-      redis.call('HINCRBY', k('team', team), 'load', -1)
-      redis.call('SREM', k('team', team, 'conversations'), cv)
+      redis.call('HINCRBY', K.team(team), 'load', -1)
+      redis.call('SREM', K.team_conversations(team), cv)
     end
     redis.call('HSET', ck, 'previous_owner', owner)
     redis.call('HDEL', ck, 'owner', 'team', 'assigned_at')
   end
   local qteam, qprio = unpack(redis.call('HMGET', ck, 'queued_on', 'queued_prio'))
   if qteam then
-    redis.call('ZREM', k('queue', qteam, 'p' .. qprio), cv)
+    redis.call('ZREM', K.team_queue(qteam, qprio), cv)
     redis.call('HDEL', ck, 'queued_on', 'queued_prio', 'needs')
   end
-  redis.call('ZREM', k('timers'), cv)
+  redis.call('ZREM', K.timers(), cv)
 end
 
 local function queue_length(team)
   local n = 0
-  for p = 1, 4 do n = n + redis.call('ZCARD', k('queue', team, 'p' .. p)) end
+  for p = 1, 4 do n = n + redis.call('ZCARD', K.team_queue(team, p)) end
   return n
 end
 
@@ -49,26 +49,26 @@ local function available(id) return (redis.call('HGET', agent_key(id), 'presence
 -- The next instant something must happen to a conversation: its target's timeout, its escalation, its
 -- SLA due time. Kept in one sorted set the cron tick reads (due.lua).
 local function schedule(cv, now)
-  local ck = k('conversation', cv)
+  local ck = K.conversation(cv)
   local f = redis.call('HMGET', ck, 'timeout_at', 'escalate_at', 'due', 'escalated', 'breached', 'first_response_at',
                        'status', 'valid_until')
   local next = nil
   local function consider(t) t = tonumber(t); if t and t > 0 and (not next or t < next) then next = t end end
   if f[7] == 'queued' then consider(f[8]) end -- its plan expires: a calendar opens or closes
   if f[6] then
-    if next then redis.call('ZADD', k('timers'), next, cv) else redis.call('ZREM', k('timers'), cv) end
+    if next then redis.call('ZADD', K.timers(), next, cv) else redis.call('ZREM', K.timers(), cv) end
     return
   end
   consider(f[1])
   if not f[4] then consider(f[2]) end
   if not f[5] then consider(f[3]) end
-  if next then redis.call('ZADD', k('timers'), next, cv) else redis.call('ZREM', k('timers'), cv) end
+  if next then redis.call('ZADD', K.timers(), next, cv) else redis.call('ZREM', K.timers(), cv) end
 end
 
 -- Picks one of a target's agents, or nil; skipped gets the reason each other agent was passed over.
 local function pick_agent(t, plan, skipped)
   local ch, best, best_key = plan.channel, nil, nil
-  local rr = tonumber(redis.call('HGET', k('team', t.team), 'rr') or '0')
+  local rr = tonumber(redis.call('HGET', K.team(t.team), 'rr') or '0')
   for i, id in ipairs(t.agents) do
     local a = redis.call('HMGET', agent_key(id), 'presence', 'load:' .. ch, 'load', 'last_assigned_at')
     local presence, load = a[1] or 'available', tonumber(a[2] or '0')
@@ -111,7 +111,7 @@ local function find_owner(plan, days, waiting, full)
     local memo = full and target_key(t, plan.channel)
     if memo and full[memo] then why = full[memo] end
     local qlen = (not why and not waiting) and queue_length(t.team) or 0
-    local load = not why and tonumber(redis.call('HGET', k('team', t.team), 'load') or '0') or 0
+    local load = not why and tonumber(redis.call('HGET', K.team(t.team), 'load') or '0') or 0
     local day = (days and days[t.team]) or t.day
     if not why and not waiting and t.queue_below > 0 and qlen >= t.queue_below then
       why = 'queue ' .. qlen .. ' >= ' .. t.queue_below
@@ -127,7 +127,7 @@ local function find_owner(plan, days, waiting, full)
     if not why and t.max_concurrent > 0 and load >= t.max_concurrent then
       why = 'contract: ' .. load .. ' of ' .. t.max_concurrent .. ' concurrent'
     end
-    if not why and t.quota > 0 and tonumber(redis.call('GET', k('team', t.team, 'quota', day)) or '0') >= t.quota then
+    if not why and t.quota > 0 and tonumber(redis.call('GET', K.team_quota(t.team, day)) or '0') >= t.quota then
       why = 'contract: daily quota ' .. t.quota .. ' reached'
     end
     local skipped = {}
@@ -151,31 +151,31 @@ local function decided(plan, tried, now, outcome, extra, ...)
   local d = { at = now, reason = plan.reason, rule = plan.rule, outcome = outcome, tried = tried,
               plan = plan.trace, category = plan.category, prio = plan.prio, tier = plan.tier }
   for key, v in pairs(extra) do d[key] = v end
-  redis.call('RPUSH', k('conversation', plan.conv, 'decisions'), cjson.encode(d))
+  redis.call('RPUSH', K.conversation_decisions(plan.conv), cjson.encode(d))
   schedule(plan.conv, now)
-  redis.call('ZREM', k('unrouted'), plan.conv)
+  redis.call('ZREM', K.unrouted(), plan.conv)
   event(outcome, 'conversation', plan.conv, 'reason', plan.reason, ...)
 end
 
 local function commit_assign(plan, t, owner, tried, day, now)
   local cv = plan.conv
-  local ck = k('conversation', cv)
+  local ck = K.conversation(cv)
   release(cv)
   local id = owner:match('^agent:(.+)$')
   if id then
     redis.call('HINCRBY', agent_key(id), 'load:' .. plan.channel, 1)
     redis.call('HINCRBY', agent_key(id), 'load', 1)
     redis.call('HSET', agent_key(id), 'last_assigned_at', now)
-    redis.call('SADD', k('agent', id, 'conversations'), cv)
+    redis.call('SADD', K.agent_conversations(id), cv)
   end
   if t.strategy == 'round-robin' and id then
-    for i, a in ipairs(t.agents) do if a == id then redis.call('HSET', k('team', t.team), 'rr', i) end end
+    for i, a in ipairs(t.agents) do if a == id then redis.call('HSET', K.team(t.team), 'rr', i) end end
   end
-  redis.call('HINCRBY', k('team', t.team), 'load', 1)
-  redis.call('HINCRBY', k('team', t.team), 'assigned', 1)
-  redis.call('SADD', k('team', t.team, 'conversations'), cv)
+  redis.call('HINCRBY', K.team(t.team), 'load', 1)
+  redis.call('HINCRBY', K.team(t.team), 'assigned', 1)
+  redis.call('SADD', K.team_conversations(t.team), cv)
   if t.quota > 0 then
-    local qk = k('team', t.team, 'quota', day)
+    local qk = K.team_quota(t.team, day)
     redis.call('INCR', qk)
     redis.call('EXPIRE', qk, 3 * 86400)
   end
@@ -190,11 +190,11 @@ end
 
 local function commit_queue(plan, tried, now, default_queue)
   local cv = plan.conv
-  local ck = k('conversation', cv)
+  local ck = K.conversation(cv)
   release(cv)
   local team = plan.queue or default_queue
   local score = plan.due > 0 and plan.due or now + 1e11 -- work without an SLA waits behind work with one
-  redis.call('ZADD', k('queue', team, 'p' .. plan.prio), score, cv)
+  redis.call('ZADD', K.team_queue(team, plan.prio), score, cv)
   -- what a drain needs to know it can skip this item without reading its plan (drain.lua)
   local needs = {}
   for i, t in ipairs(plan.targets) do needs[i] = target_key(t, plan.channel) end

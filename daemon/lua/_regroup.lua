@@ -8,7 +8,7 @@
 local function component(start)
   local seen, list, i = { [start] = true }, { start }, 1
   while i <= #list do
-    for _, n in ipairs(redis.call('SMEMBERS', k('links', list[i]))) do
+    for _, n in ipairs(redis.call('SMEMBERS', K.links(list[i]))) do
       if not seen[n] then seen[n] = true; list[#list + 1] = n end
     end
     i = i + 1
@@ -16,7 +16,7 @@ local function component(start)
   return list
 end
 
-local function customer_of(ident) return redis.call('HGET', k('identity', ident), 'customer') end
+local function customer_of(ident) return redis.call('HGET', K.identity(ident), 'customer') end
 
 local function regroup(seeds, now)
   local done, touched = {}, {}
@@ -25,7 +25,7 @@ local function regroup(seeds, now)
       local members, target = component(seed), nil
       for _, m in ipairs(members) do
         done[m] = true
-        local home = tonumber(redis.call('HGET', k('identity', m), 'home'))
+        local home = tonumber(redis.call('HGET', K.identity(m), 'home'))
         if not target or home < target then target = home end
       end
       target = tostring(target)
@@ -34,8 +34,8 @@ local function regroup(seeds, now)
         local old = customer_of(m)
         if old ~= target then
           touched[old] = true
-          redis.call('HSET', k('identity', m), 'customer', target)
-          redis.call('SMOVE', k('customer', old, 'identities'), k('customer', target, 'identities'), m)
+          redis.call('HSET', K.identity(m), 'customer', target)
+          redis.call('SMOVE', K.customer_identities(old), K.customer_identities(target), m)
         end
       end
     end
@@ -43,8 +43,8 @@ local function regroup(seeds, now)
   -- Customers left without identities point to where their first identity went; live ones lose that.
   local pool = {}
   for c in pairs(touched) do
-    local ck = k('customer', c)
-    if redis.call('SCARD', k('customer', c, 'identities')) == 0 then
+    local ck = K.customer(c)
+    if redis.call('SCARD', K.customer_identities(c)) == 0 then
       redis.call('HSET', ck, 'merged_into', customer_of(redis.call('HGET', ck, 'first_identity')))
     else
       redis.call('HDEL', ck, 'merged_into')
@@ -52,7 +52,7 @@ local function regroup(seeds, now)
     local open = redis.call('HGET', ck, 'open_conversation')
     if open then
       pool[#pool + 1] = open
-      for _, m in ipairs(redis.call('SMEMBERS', k('conversation', open, 'merged'))) do pool[#pool + 1] = m end
+      for _, m in ipairs(redis.call('SMEMBERS', K.conversation_merged(open))) do pool[#pool + 1] = m end
       redis.call('HDEL', ck, 'open_conversation')
     end
   end
@@ -60,15 +60,15 @@ local function regroup(seeds, now)
   -- Each conversation goes to the side of the identity that opened it; per side the oldest stays open.
   local heads, side_of = {}, {}
   for _, cv in ipairs(pool) do
-    local ck = k('conversation', cv)
+    local ck = K.conversation(cv)
     local side = customer_of(redis.call('HGET', ck, 'first_identity'))
     side_of[cv] = side
     local was = redis.call('HGET', ck, 'customer')
     if was ~= side then
-      redis.call('SMOVE', k('customer', was, 'conversations'), k('customer', side, 'conversations'), cv)
+      redis.call('SMOVE', K.customer_conversations(was), K.customer_conversations(side), cv)
       redis.call('HSET', ck, 'customer', side)
     end
-    redis.call('DEL', k('conversation', cv, 'merged'))
+    redis.call('DEL', K.conversation_merged(cv))
     local queue = redis.call('HGET', ck, 'queue')
     if not heads[side] then
       heads[side] = cv
@@ -76,36 +76,36 @@ local function regroup(seeds, now)
       local was = redis.call('HGET', ck, 'status')
       if was == 'merged' then
         redis.call('HSET', ck, 'status', 'open')
-        redis.call('ZADD', k('unrouted'), now, cv) -- routers pick it up (due.lua) when a policy routes
+        redis.call('ZADD', K.unrouted(), now, cv) -- routers pick it up (due.lua) when a policy routes
       end
       redis.call('HDEL', ck, 'merged_into')
-      redis.call('HSET', k('customer', side), 'open_conversation', cv)
-      redis.call('ZADD', k('queue', queue), 'NX', redis.call('HGET', ck, 'opened_at'), cv)
+      redis.call('HSET', K.customer(side), 'open_conversation', cv)
+      redis.call('ZADD', K.queue(queue), 'NX', redis.call('HGET', ck, 'opened_at'), cv)
     else
       release(cv) -- its owner's capacity goes back: the work continues in the open conversation
       redis.call('HSET', ck, 'status', 'merged', 'merged_into', heads[side])
-      redis.call('SADD', k('conversation', heads[side], 'merged'), cv)
-      redis.call('ZREM', k('queue', queue), cv)
-      redis.call('ZREM', k('unrouted'), cv)
+      redis.call('SADD', K.conversation_merged(heads[side]), cv)
+      redis.call('ZREM', K.queue(queue), cv)
+      redis.call('ZREM', K.unrouted(), cv)
     end
   end
   -- Messages follow the identity they came from.
   local moved = 0
   for _, cv in ipairs(pool) do
-    local lk = k('conversation', cv, 'messages')
+    local lk = K.conversation_messages(cv)
     for _, id in ipairs(redis.call('LRANGE', lk, 0, -1)) do
-      local mk = k('msg', id)
+      local mk = K.msg(id)
       local ident = redis.call('HGET', mk, 'identity')
       local side = customer_of(ident)
       if side ~= side_of[cv] then
         if not heads[side] then
-          local queue = redis.call('HGET', k('conversation', cv), 'queue')
+          local queue = redis.call('HGET', K.conversation(cv), 'queue')
           heads[side] = open_conversation(side, ident, redis.call('HGET', mk, 'channel'), queue, now)
           side_of[heads[side]] = side
-          redis.call('ZADD', k('unrouted'), now, heads[side])
+          redis.call('ZADD', K.unrouted(), now, heads[side])
         end
         redis.call('LREM', lk, 1, id)
-        redis.call('RPUSH', k('conversation', heads[side], 'messages'), id)
+        redis.call('RPUSH', K.conversation_messages(heads[side]), id)
         redis.call('HSET', mk, 'conversation', heads[side])
         moved = moved + 1
       end
@@ -115,6 +115,6 @@ local function regroup(seeds, now)
 end
 
 local function link_key(a, b)
-  if a < b then return k('link', a .. '|' .. b) end
-  return k('link', b .. '|' .. a)
+  if a < b then return K.link(a, b) end
+  return K.link(b, a)
 end

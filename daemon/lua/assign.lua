@@ -8,24 +8,24 @@
 -- @reply outcome:str detail:str
 local plan, default_queue, days = A.plan, A.default_queue, A.days
 local cv, now = plan.conv, plan.now
-local ck = k('conversation', cv)
+local ck = K.conversation(cv)
 local st = redis.call('HMGET', ck, 'status', 'version', 'queue')
 if not st[1] then return redis.error_reply('ERR no conversation ' .. cv) end
 if st[1] == 'merged' or st[1] == 'resolved' then
-  redis.call('ZREM', k('unrouted'), cv)
+  redis.call('ZREM', K.unrouted(), cv)
   return { 'gone', st[1] }
 end
 if (st[2] or '0') ~= plan.version then return { 'stale', st[2] or '0' } end
 redis.call('HINCRBY', ck, 'version', 1)
 -- The trigger this decision acts on is spent here, when the decision commits (due.lua only leased it).
 if plan.reason == 'escalation' and redis.call('HSETNX', ck, 'escalated', 1) == 1 then
-  redis.call('HINCRBY', k('stats'), 'sla_escalated', 1)
+  redis.call('HINCRBY', K.stats(), 'sla_escalated', 1)
 end
 -- A new plan never makes work less urgent than escalation and breach made it.
 local kept = redis.call('HMGET', ck, 'prio', 'breached')
 if kept[2] then plan.prio = 1
 elseif plan.reason ~= 'new' and tonumber(kept[1]) and tonumber(kept[1]) < plan.prio then plan.prio = tonumber(kept[1]) end
-if st[3] then redis.call('ZREM', k('queue', st[3]), cv) end -- off the arrival queue: routing owns it now
+if st[3] then redis.call('ZREM', K.queue(st[3]), cv) end -- off the arrival queue: routing owns it now
 redis.call('HSET', ck, 'plan', A.plan_json, 'category', plan.category, 'prio', plan.prio, 'tier', plan.tier)
 if plan.rule then redis.call('HSET', ck, 'rule', plan.rule) end
 -- the SLA clock starts once, when the conversation is first routed

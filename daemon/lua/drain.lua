@@ -12,10 +12,10 @@
 local team, now, max, aging, days = A.team, A.now, A.scan, A.aging_ms, A.days
 local items, full = {}, {}
 for p = 1, 4 do
-  local r = redis.call('ZRANGE', k('queue', team, 'p' .. p), 0, max - 1, 'WITHSCORES')
+  local r = redis.call('ZRANGE', K.team_queue(team, p), 0, max - 1, 'WITHSCORES')
   for i = 1, #r, 2 do
     local cv = r[i]
-    local f = redis.call('HMGET', k('conversation', cv), 'queued_at', 'valid_until', 'needs')
+    local f = redis.call('HMGET', K.conversation(cv), 'queued_at', 'valid_until', 'needs')
     local queued_at, valid = tonumber(f[1] or now), tonumber(f[2] or '-1')
     if not (valid > 0 and now >= valid) then
       local eff = p
@@ -41,14 +41,14 @@ end
 local assigned = {}
 for _, it in ipairs(items) do
   local cv = it.cv
-  local raw = not blocked(it.needs) and redis.call('HGET', k('conversation', cv), 'plan')
+  local raw = not blocked(it.needs) and redis.call('HGET', K.conversation(cv), 'plan')
   if raw then
     local plan = cjson.decode(raw)
     plan.now, plan.reason = now, 'capacity freed'
-    plan.due = tonumber(redis.call('HGET', k('conversation', cv), 'due') or '-1')
+    plan.due = tonumber(redis.call('HGET', K.conversation(cv), 'due') or '-1')
     local t, owner, tried, day = find_owner(plan, days, true, full)
     if owner then
-      redis.call('HINCRBY', k('conversation', cv), 'version', 1)
+      redis.call('HINCRBY', K.conversation(cv), 'version', 1)
       commit_assign(plan, t, owner, tried, day, now)
       assigned[#assigned + 1] = cv
     end

@@ -12,25 +12,25 @@
 -- @args prefix:str now:int limit:int grace_ms:int unrouted_after_ms:int lease_ms:int test_clock:bool
 -- @reply each conversation:str kind:str version:str target:str owner:str first_message:str identity:str conversations:str tier:str last_owner:str
 local now, limit, grace, unrouted_after, lease_ms = A.now, A.limit, A.grace_ms, A.unrouted_after_ms, A.lease_ms
-if A.test_clock then redis.call('SET', k('due', 'scanned'), now) end
+if A.test_clock then redis.call('SET', K.due_scanned(), now) end
 local out, seen = {}, {}
 
 local function item(cv, kind)
   if seen[cv] then return end
   seen[cv] = true
-  local ck = k('conversation', cv)
+  local ck = K.conversation(cv)
   local c = redis.call('HMGET', ck, 'version', 'target', 'owner', 'customer')
-  local first = redis.call('LINDEX', k('conversation', cv, 'messages'), 0)
-  local m = first and redis.call('HMGET', k('msg', first), 'json', 'identity') or {}
+  local first = redis.call('LINDEX', K.conversation_messages(cv), 0)
+  local m = first and redis.call('HMGET', K.msg(first), 'json', 'identity') or {}
   local cust = c[4] or ''
-  local cu = redis.call('HMGET', k('customer', cust), 'tier', 'last_owner')
-  local n = redis.call('SCARD', k('customer', cust, 'conversations'))
+  local cu = redis.call('HMGET', K.customer(cust), 'tier', 'last_owner')
+  local n = redis.call('SCARD', K.customer_conversations(cust))
   for _, v in ipairs({ cv, kind, c[1] or '0', c[2] or '-1', c[3] or '', m[1] or '', m[2] or '', tostring(n),
                        cu[1] or '', cu[2] or '' }) do out[#out + 1] = v end
 end
 
-for _, cv in ipairs(redis.call('ZRANGEBYSCORE', k('timers'), '-inf', now, 'LIMIT', 0, limit)) do
-  local ck = k('conversation', cv)
+for _, cv in ipairs(redis.call('ZRANGEBYSCORE', K.timers(), '-inf', now, 'LIMIT', 0, limit)) do
+  local ck = K.conversation(cv)
   local f = redis.call('HMGET', ck, 'status', 'timeout_at', 'escalate_at', 'due', 'escalated', 'breached',
                        'first_response_at', 'queued_on', 'queued_prio', 'valid_until')
   local kind = nil
@@ -38,11 +38,11 @@ for _, cv in ipairs(redis.call('ZRANGEBYSCORE', k('timers'), '-inf', now, 'LIMIT
     local due = tonumber(f[4])
     if due and due > 0 and now >= due and not f[6] and not f[7] then
       redis.call('HSET', ck, 'breached', 1)
-      redis.call('HINCRBY', k('stats'), 'sla_breached', 1)
+      redis.call('HINCRBY', K.stats(), 'sla_breached', 1)
       event('sla_breached', 'conversation', cv)
       if f[8] and f[9] ~= '1' then -- waiting work past its SLA jumps to the most urgent level
-        redis.call('ZREM', k('queue', f[8], 'p' .. f[9]), cv)
-        redis.call('ZADD', k('queue', f[8], 'p1'), due, cv)
+        redis.call('ZREM', K.team_queue(f[8], f[9]), cv)
+        redis.call('ZADD', K.team_queue(f[8], 1), due, cv)
         redis.call('HSET', ck, 'queued_prio', 1)
       end
     end
@@ -54,24 +54,24 @@ for _, cv in ipairs(redis.call('ZRANGEBYSCORE', k('timers'), '-inf', now, 'LIMIT
   end
   if kind then
     item(cv, kind)
-    claim(k('timers'), cv, now + lease_ms)
+    claim(K.timers(), cv, now + lease_ms)
   else
     schedule(cv, now)
   end
 end
 
-for _, cv in ipairs(redis.call('ZRANGEBYSCORE', k('unrouted'), '-inf', now - unrouted_after, 'LIMIT', 0, limit)) do
+for _, cv in ipairs(redis.call('ZRANGEBYSCORE', K.unrouted(), '-inf', now - unrouted_after, 'LIMIT', 0, limit)) do
   item(cv, 'new')
-  claim(k('unrouted'), cv, now - unrouted_after + lease_ms) -- scored by when it was put there
+  claim(K.unrouted(), cv, now - unrouted_after + lease_ms) -- scored by when it was put there
 end
 
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', k('agents', 'offline'), '-inf', now - grace, 'LIMIT', 0, limit)) do
-  local owned = redis.call('SMEMBERS', k('agent', id, 'conversations'))
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.agents_offline(), '-inf', now - grace, 'LIMIT', 0, limit)) do
+  local owned = redis.call('SMEMBERS', K.agent_conversations(id))
   if #owned == 0 then
-    redis.call('ZREM', k('agents', 'offline'), id) -- everything it held has moved on: the trigger is spent
+    redis.call('ZREM', K.agents_offline(), id) -- everything it held has moved on: the trigger is spent
   else
     for _, cv in ipairs(owned) do item(cv, 'owner offline') end
-    claim(k('agents', 'offline'), id, now - grace + lease_ms) -- scored by when it went offline
+    claim(K.agents_offline(), id, now - grace + lease_ms) -- scored by when it went offline
   end
 end
 return out

@@ -11,10 +11,10 @@
 local id, ident, channel, json, now, queue, routing = A.id, A.identity, A.channel, A.message, A.now, A.queue, A.routing
 local fingerprint, window, max_bits = A.fingerprint, A.fold_window_ms, A.fold_max_bits
 
-local mk = k('msg', id)
+local mk = K.msg(id)
 local conv = redis.call('HGET', mk, 'conversation')
 if conv then
-  redis.call('HINCRBY', k('stats'), 'duplicates', 1)
+  redis.call('HINCRBY', K.stats(), 'duplicates', 1)
   return {0, '', conv, 0, 0, 0, '', ''}
 end
 
@@ -35,14 +35,14 @@ local function distance(a, b)
 end
 
 local cust, created = ensure_identity(ident, now)
-local ck = k('customer', cust)
+local ck = K.customer(cust)
 local cv = redis.call('HGET', ck, 'open_conversation')
 
 -- The message hash is the deduplication marker, so it is written last: Redis does not roll a script back,
 -- and an error between two writes must never leave a message "already stored" in no conversation. A
 -- resend after such an error finds the id already at the end of the list and does not add it twice.
 local function attach(conv, ...)
-  local lk = k('conversation', conv, 'messages')
+  local lk = K.conversation_messages(conv)
   if redis.call('LINDEX', lk, -1) ~= id then redis.call('RPUSH', lk, id) end
   redis.call('HSET', mk, 'json', json, 'identity', ident, 'channel', channel, 'conversation', conv, 'stored_at', now,
              ...)
@@ -53,14 +53,14 @@ end
 -- Reads only: a write here would cost more than they do on this path. Only an open conversation folds:
 -- one resolved meanwhile has nobody on it, so a late copy opens new work like any other message.
 if fingerprint ~= '' and window > 0 and cv then
-  local last = redis.call('LINDEX', k('conversation', cv, 'messages'), -1)
-  local m = last and last ~= id and redis.call('HMGET', k('msg', last), 'fp', 'stored_at', 'folded_into')
+  local last = redis.call('LINDEX', K.conversation_messages(cv), -1)
+  local m = last and last ~= id and redis.call('HMGET', K.msg(last), 'fp', 'stored_at', 'folded_into')
   if m and m[1] and tonumber(m[2]) >= now - window and distance(m[1], fingerprint) <= max_bits then
     -- Stored with the first copy's conversation and routed no further: the customer asked once, on
     -- several channels.
     local original = m[3] or last
     attach(cv, 'folded_into', original, 'fp', fingerprint)
-    redis.call('HINCRBY', k('stats'), 'folded', 1)
+    redis.call('HINCRBY', K.stats(), 'folded', 1)
     event('folded', 'id', id, 'into', original, 'conversation', cv)
     return {1, cust, cv, 0, 0, 0, '', '', original}
   end
@@ -71,7 +71,7 @@ if not cv then
   cv = open_conversation(cust, ident, channel, queue, now)
   opened = 1
   -- a router that dies before routing it leaves it here; any router's tick picks it up (due.lua)
-  if routing then redis.call('ZADD', k('unrouted'), now, cv) end
+  if routing then redis.call('ZADD', K.unrouted(), now, cv) end
 end
 if fingerprint ~= '' then attach(cv, 'fp', fingerprint) else attach(cv) end
 -- stats.messages is added by each router once a second (status.lua), not here: one write less per message
@@ -80,5 +80,5 @@ if opened == 1 then event('opened', 'conversation', cv, 'customer', cust, 'chann
 local new_customer = created and 1 or 0
 if opened == 0 then return {1, cust, cv, 0, new_customer, 0, '', ''} end
 local cu = redis.call('HMGET', ck, 'tier', 'last_owner')
-return {1, cust, cv, 1, new_customer, redis.call('SCARD', k('customer', cust, 'conversations')),
+return {1, cust, cv, 1, new_customer, redis.call('SCARD', K.customer_conversations(cust)),
         cu[1] or '', cu[2] or ''}

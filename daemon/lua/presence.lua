@@ -7,17 +7,17 @@ local id, presence, now = A.agent, A.presence, A.now
 if presence ~= 'available' and presence ~= 'away' and presence ~= 'offline' then
   return redis.error_reply('ERR presence: not available, away or offline: ' .. presence)
 end
-local ak = k('agent', id)
+local ak = K.agent(id)
 local was = redis.call('HGET', ak, 'presence') or 'available'
 redis.call('HSET', ak, 'presence', presence)
 if presence == 'offline' then
   if was ~= 'offline' then
     redis.call('HSET', ak, 'offline_since', now)
-    redis.call('ZADD', k('agents', 'offline'), now, id)
+    redis.call('ZADD', K.agents_offline(), now, id)
   end
 else
   redis.call('HDEL', ak, 'offline_since')
-  redis.call('ZREM', k('agents', 'offline'), id)
+  redis.call('ZREM', K.agents_offline(), id)
 end
 event('presence', 'agent', id, 'presence', presence, 'was', was)
 return was

@@ -5,22 +5,22 @@
 -- @args prefix:str conversation:str who:str now:int
 -- @reply owner:str assignments:int
 local cv, who, now = A.conversation, A.who, A.now
-local ck = k('conversation', cv)
+local ck = K.conversation(cv)
 local f = redis.call('HMGET', ck, 'status', 'owner', 'customer', 'queue', 'assignments')
 if not f[1] then return redis.error_reply('ERR no conversation ' .. cv) end
 if f[1] == 'resolved' or f[1] == 'merged' then
   return redis.error_reply('ERR conversation ' .. cv .. ' is ' .. f[1])
 end
 release(cv)
-if f[4] then redis.call('ZREM', k('queue', f[4]), cv) end
-redis.call('ZREM', k('unrouted'), cv)
+if f[4] then redis.call('ZREM', K.queue(f[4]), cv) end
+redis.call('ZREM', K.unrouted(), cv)
 redis.call('HINCRBY', ck, 'version', 1)
 redis.call('HSET', ck, 'status', 'resolved', 'resolved_at', now, 'resolved_by', who)
-local cust = k('customer', f[3])
+local cust = K.customer(f[3])
 if redis.call('HGET', cust, 'open_conversation') == cv then redis.call('HDEL', cust, 'open_conversation') end
 redis.call('HSET', cust, 'last_conversation', cv)
 if f[2] and f[2]:match('^agent:') then redis.call('HSET', cust, 'last_owner', f[2]:sub(7)) end
-redis.call('HINCRBY', k('stats'), 'resolved', 1)
-if tonumber(f[5] or '0') == 1 then redis.call('HINCRBY', k('stats'), 'first_contact_resolved', 1) end
+redis.call('HINCRBY', K.stats(), 'resolved', 1)
+if tonumber(f[5] or '0') == 1 then redis.call('HINCRBY', K.stats(), 'first_contact_resolved', 1) end
 event('resolved', 'conversation', cv, 'by', who, 'owner', f[2] or '')
 return { f[2] or '', tonumber(f[5] or '0') }

@@ -5,7 +5,7 @@
 -- @args prefix:str conversation:str who:str now:int
 -- @reply outcome:str ms:int
 local cv, who, now = A.conversation, A.who, A.now
-local ck = k('conversation', cv)
+local ck = K.conversation(cv)
 local f = redis.call('HMGET', ck, 'status', 'first_response_at', 'due', 'opened_at')
 if not f[1] then return redis.error_reply('ERR no conversation ' .. cv) end
 if f[2] then return { 'already', tonumber(f[2]) - tonumber(f[4]) } end
@@ -16,10 +16,10 @@ local due, outcome = tonumber(f[3] or '-1'), 'no sla'
 if due and due > 0 then
   outcome = now <= due and 'met' or 'breached'
   if outcome == 'met' then
-    redis.call('HINCRBY', k('stats'), 'sla_met', 1)
+    redis.call('HINCRBY', K.stats(), 'sla_met', 1)
   elseif not redis.call('HGET', ck, 'breached') then -- counted here when no tick saw it first
     redis.call('HSET', ck, 'breached', 1)
-    redis.call('HINCRBY', k('stats'), 'sla_breached', 1)
+    redis.call('HINCRBY', K.stats(), 'sla_breached', 1)
   end
 end
 event('responded', 'conversation', cv, 'by', who, 'sla', outcome)

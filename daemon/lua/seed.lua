@@ -5,6 +5,6 @@
 -- @reply one set:int
 local n, pairs_ = 0, A.agents
 for i = 1, #pairs_ - 1, 2 do
-  n = n + redis.call('HSETNX', k('agent', pairs_[i]), 'presence', pairs_[i + 1])
+  n = n + redis.call('HSETNX', K.agent(pairs_[i]), 'presence', pairs_[i + 1])
 end
 return n

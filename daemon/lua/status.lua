@@ -4,8 +4,8 @@
 -- stored: messages stored since the last call; fields: field/value pairs.
 -- @args prefix:str router:str ttl_s:int stored:int ...fields:str
 -- @reply one ok:int
-local key = k('router', A.router)
-if A.stored > 0 then redis.call('HINCRBY', k('stats'), 'messages', A.stored) end
+local key = K.router(A.router)
+if A.stored > 0 then redis.call('HINCRBY', K.stats(), 'messages', A.stored) end
 redis.call('HSET', key, unpack(A.fields))
 redis.call('EXPIRE', key, A.ttl_s)
 return 1

@@ -8,8 +8,8 @@ local lk = link_key(a, b)
 if redis.call('EXISTS', lk) == 0 then
   return redis.error_reply('ERR ' .. a .. ' and ' .. b .. ' are not linked to each other')
 end
-redis.call('SREM', k('links', a), b)
-redis.call('SREM', k('links', b), a)
+redis.call('SREM', K.links(a), b)
+redis.call('SREM', K.links(b), a)
 redis.call('DEL', lk)
 local moved = regroup({ a, b }, now)
 local ca, cb = customer_of(a), customer_of(b)
