@@ -79,12 +79,7 @@ redisReply *ctl_cmd_argv(ctl_t *c, int argc, const char **argv)
 
 redisReply *ctl_script(ctl_t *c, const char *name, int argc, const char **argv)
 {
-    const char *body = NULL;
-    for (int i = 0; omni_lua_scripts[i].name; i++)
-        if (strcmp(omni_lua_scripts[i].name, name) == 0)
-            body = omni_lua_scripts[i].body;
-    if (!body)
-        die("no script %s (a build problem)", name);
+    const char *body = omni_lua_scripts[omni_lua_script_index(name)].body;
     const char *av[argc + 4];
     av[0] = "EVAL", av[1] = body, av[2] = "0", av[3] = c->prefix;
     for (int i = 0; i < argc; i++)
@@ -149,15 +144,8 @@ static void connect_redis(ctl_t *c)
     const router_config_t *cfg = c->cfg;
     struct timeval tv = { 5, 0 };
     if (cfg->redis.address && *cfg->redis.address) {
-        if (strncmp(cfg->redis.address, "unix:", 5) == 0) {
-            c->redis = redisConnectUnixWithTimeout(cfg->redis.address + 5, tv);
-        } else {
-            char host[256];
-            int port;
-            if (sscanf(cfg->redis.address, "tcp://%255[^:]:%d", host, &port) != 2)
-                die("redis.address %s: expected tcp://HOST:PORT or unix:PATH", cfg->redis.address);
-            c->redis = redisConnectWithTimeout(host, port, tv);
-        }
+        const redis_address_t *a = &cfg->redis.addr; /* parsed and resolved with the configuration */
+        c->redis = a->path[0] ? redisConnectUnixWithTimeout(a->path, tv) : redisConnectWithTimeout(a->host, a->port, tv);
     } else {
         char *sock = embedded_socket_path(cfg->router.state_dir);
         c->redis = redisConnectUnixWithTimeout(sock, tv);

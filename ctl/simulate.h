@@ -10,6 +10,7 @@
 #include "config.h"
 #include "omni/identity.h"
 #include "omni/message.h"
+#include "scripts.h"
 
 typedef struct sim_msg {
     omni_msg_t *msg; /* owned */
@@ -32,7 +33,7 @@ typedef struct sim {
     char *dir, *sock;      /* the scratch server's */
     pid_t redis_pid;
     redisContext *rc;
-    char sha[32][41];
+    char sha[OMNI_LUA_SCRIPTS_MAX][41]; /* by omni_lua_script_index; "" until loaded */
     sim_msg_t *msgs;
     size_t n_msgs, invalid;
     struct { int64_t t; char conv[24]; } *res; /* resolutions to come, by time */
@@ -53,5 +54,8 @@ void sim_delay(sim_t *s, int64_t ms);
 void sim_measure_queues(sim_t *s);
 void sim_report(sim_t *s, FILE *out);
 void sim_free(sim_t *s);
+/* A command on the scratch server (printf-like, as redisCommand); exits on a connection error: the
+ * scratch server holds nothing worth saving. The caller frees the reply. */
+redisReply *sim_cmd(sim_t *s, const char *fmt, ...);
 
 #endif

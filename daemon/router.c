@@ -1,5 +1,7 @@
 /* See router.h. Start-up order: state dir, embedded Redis (if any), store, ingest socket, then the loop.
- * READY=1 goes to systemd once ingest is bound and Redis has answered with the scripts loaded. */
+ * READY=1 goes to systemd once ingest is bound and Redis has answered with the scripts loaded and its
+ * durability checked. Shutdown (SIGTERM, SIGINT): stop taking messages (new ones get BUSY), let Redis
+ * answer what is in flight (up to DRAIN_MS), then exit. */
 #include "router.h"
 
 #include <errno.h>
@@ -22,6 +24,7 @@
 
 #define STATUS_EVERY_MS 1000
 #define DRAIN_MS 3000 /* on shutdown, how long to wait for Redis to answer messages in flight */
+#define SETTLE_MS 100 /* on shutdown, exit only after this long without a new message to answer BUSY */
 
 typedef struct router {
     const router_config_t *cfg;
@@ -42,6 +45,7 @@ typedef struct router {
     int status_busy;                     /* a status update is in flight: the next waits for it */
 } router_t;
 
+/* The store logs its own changes (one line each); the router tells systemd. */
 static void on_store_state(store_t *store, int up, void *data)
 {
     router_t *r = data;
@@ -52,10 +56,9 @@ static void on_store_state(store_t *store, int up, void *data)
         sd_notify(0, "READY=1\nSTATUS=accepting messages");
     } else if (up) {
         sd_notify(0, "STATUS=accepting messages");
-        omni_info("redis is back: acknowledging messages again");
     } else if (!r->stopping) {
-        sd_notify(0, "STATUS=redis unreachable; answering BUSY");
-        omni_warn("redis unreachable: answering BUSY until it is back");
+        sd_notify(0, store_connected(store) ? "STATUS=redis durability not verified; answering BUSY"
+                                            : "STATUS=redis unreachable; answering BUSY");
     }
 }
 
@@ -87,7 +90,7 @@ static void publish_status(router_t *r)
     };
     enum { N = sizeof fields / sizeof *fields };
     char values[N][24], delta[24];
-    const char *argv[4 + 2 * N + 2];
+    const char *argv[4 + 2 * N + 6];
     snprintf(delta, sizeof delta, "%llu", st->stored - r->stored_published);
     argv[0] = r->cfg->redis.key_prefix, argv[1] = r->name, argv[2] = "10", argv[3] = delta;
     for (int i = 0; i < N; i++) {
@@ -96,9 +99,12 @@ static void publish_status(router_t *r)
         argv[5 + 2 * i] = values[i];
     }
     argv[4 + 2 * N] = "redis", argv[5 + 2 * N] = store_address(r->store);
+    argv[6 + 2 * N] = "durability", argv[7 + 2 * N] = store_durability(r->store);
+    argv[8 + 2 * N] = "durability_mode";
+    argv[9 + 2 * N] = r->cfg->redis.durability == REDIS_DURABILITY_RELAXED ? "relaxed" : "strict";
     status_ctx_t *c = omni_malloc(sizeof *c);
     *c = (status_ctx_t){ r, st->stored };
-    if (store_script(r->store, "status", 4 + 2 * N + 2, argv, NULL, on_status_reply, c) != 0)
+    if (store_script(r->store, "status", 4 + 2 * N + 6, argv, NULL, on_status_reply, c) != 0)
         free(c);
     else
         r->status_busy = 1;
@@ -126,7 +132,7 @@ static void tick(loop_t *loop, void *data)
         sd_notify(0, "WATCHDOG=1");
         r->next_watchdog = now + (int64_t)(r->watchdog_usec / 2000);
     }
-    if (now >= r->next_status && store_up(r->store) && !r->status_busy) {
+    if (now >= r->next_status && store_connected(r->store) && !r->status_busy) {
         publish_status(r);
         r->next_status = now + STATUS_EVERY_MS;
     }
@@ -141,8 +147,13 @@ static void on_signal(loop_t *loop, int fd, int events, void *data)
         switch (si.ssi_signo) {
         case SIGINT:
         case SIGTERM:
-            omni_info("%s: shutting down", strsignal((int)si.ssi_signo));
+            if (r->stopping)
+                break;
+            omni_info("%s: shutting down: new messages get BUSY; answering the %zu in flight",
+                      strsignal((int)si.ssi_signo), r->ingest ? ingest_inflight(r->ingest) : (size_t)0);
             r->stopping = 1;
+            sd_notify(0, "STOPPING=1");
+            store_drain(r->store);
             loop_stop(loop);
             break;
         case SIGCHLD:
@@ -181,12 +192,18 @@ static int open_store(router_t *r)
     store_opts_t opts = { .password = cfg->redis.password, .database = cfg->redis.database,
                           .timeout_ms = cfg->redis.timeout_ms, .reconnect_ms = cfg->redis.reconnect_ms,
                           .connections = cfg->redis.connections,
+                          .relaxed = cfg->redis.durability == REDIS_DURABILITY_RELAXED,
                           .on_state = on_store_state, .data = r };
-    char *owned = NULL;
+    if (opts.relaxed)
+        omni_warn("redis.durability is relaxed: messages are ACKed even when Redis does not fsync every write, "
+                  "so an ACKed message can be lost if Redis dies");
     if (cfg->redis.address && *cfg->redis.address) {
-        if (store_parse_address(cfg->redis.address, &opts, &owned) != 0) {
-            omni_error("redis.address %s: expected tcp://HOST:PORT or unix:PATH", cfg->redis.address);
-            return -1;
+        /* resolved to a number when the configuration was read: connecting never waits on DNS */
+        if (cfg->redis.addr.path[0]) {
+            opts.unix_path = cfg->redis.addr.path;
+        } else {
+            opts.tcp_host = cfg->redis.addr.host;
+            opts.tcp_port = cfg->redis.addr.port;
         }
     } else {
         r->embedded = embedded_new(cfg->redis.server, cfg->router.state_dir);
@@ -197,24 +214,36 @@ static int open_store(router_t *r)
     }
     r->store = store_new(r->loop, &opts);
     r->routing = routing_new(r->store, cfg);
-    free(owned);
     return 0;
 }
 
-/* After the loop stops: give Redis a moment to answer what is in flight, so those connectors get their
- * ACK now rather than resending later. */
+/* After the loop stops (the store already takes nothing new): let Redis answer what is in flight, so
+ * those connectors get their ACK now rather than resending later, and answer BUSY to messages still
+ * arriving until none came for SETTLE_MS, all within DRAIN_MS. */
 static void drain(router_t *r)
 {
-    int64_t deadline = omni_mono_ms() + DRAIN_MS;
-    while (ingest_inflight(r->ingest) > 0 && store_up(r->store) && omni_mono_ms() < deadline)
-        if (loop_once(r->loop, 50) != 0)
+    int64_t deadline = omni_mono_ms() + DRAIN_MS, quiet_since = omni_mono_ms();
+    unsigned long long seen = ingest_stats(r->ingest)->received;
+    while (omni_mono_ms() < deadline) {
+        if (ingest_stats(r->ingest)->received != seen) {
+            seen = ingest_stats(r->ingest)->received;
+            quiet_since = omni_mono_ms();
+        }
+        int waiting = ingest_inflight(r->ingest) > 0 && store_connected(r->store);
+        if (!waiting && omni_mono_ms() - quiet_since >= SETTLE_MS)
             break;
+        if (loop_once(r->loop, 20) != 0)
+            break;
+    }
+    if (ingest_inflight(r->ingest) > 0)
+        omni_warn("shutdown: %zu messages still unanswered by redis; they get BUSY and their connectors resend",
+                  ingest_inflight(r->ingest));
     /* the last counts: what was stored since the last status update */
-    while (r->status_busy && store_up(r->store) && omni_mono_ms() < deadline)
+    while (r->status_busy && store_connected(r->store) && omni_mono_ms() < deadline)
         loop_once(r->loop, 50);
-    if (store_up(r->store))
+    if (store_connected(r->store))
         publish_status(r);
-    while (r->status_busy && store_up(r->store) && omni_mono_ms() < deadline)
+    while (r->status_busy && store_connected(r->store) && omni_mono_ms() < deadline)
         loop_once(r->loop, 50);
 }
 
@@ -254,7 +283,10 @@ int router_run(const router_config_t *cfg)
     store_tick(r.store); /* connect now rather than one tick from now */
     if (loop_run(r.loop) != 0)
         r.exit_status = 1;
-    sd_notify(0, "STOPPING=1");
+    if (!r.stopping) { /* the loop failed: stop taking messages all the same */
+        sd_notify(0, "STOPPING=1");
+        store_drain(r.store);
+    }
     if (r.ingest)
         drain(&r);
 out:
