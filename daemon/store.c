@@ -74,7 +74,8 @@ typedef struct cmd {
     void *data;
 } cmd_t;
 
-static int quiet(const store_t *s) { return s->closing || omni_mono_ms() < s->quiet_until; }
+/* Failures are not news while closing, or while a server is still starting (before the store was ever up). */
+static int quiet(const store_t *s) { return s->closing || (s->said == SAID_NOTHING && omni_mono_ms() < s->quiet_until); }
 
 /* Recomputes the store's state from its connections: logs a change once, tells the owner when store_up()
  * changes. */
@@ -95,7 +96,8 @@ static void update(store_t *s)
             omni_info("redis: connected to %s (%d %s), durability verified: %s", s->address, s->n_conns, conns,
                       s->durability);
         else if (said == SAID_UP)
-            omni_info("redis is back at %s (%d %s): acknowledging messages again", s->address, s->n_conns, conns);
+            omni_info("redis is back at %s (%d %s), durability verified: %s; acknowledging messages again",
+                      s->address, s->n_conns, conns, s->durability);
         else if (s->opts.relaxed)
             omni_warn("redis at %s does not fsync every write before answering (%s): an ACKed message can be "
                       "lost if Redis dies; acknowledging anyway (redis.durability: relaxed)", s->address,
