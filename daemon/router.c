@@ -257,6 +257,8 @@ int router_run(const router_config_t *cfg)
         omni_fatal("router.state_dir %s: %s", cfg->router.state_dir, strerror(errno));
     r.loop = loop_new();
     r.zctx = zmq_ctx_new();
+    if (!r.zctx)
+        omni_fatal("zmq_ctx_new: %s", zmq_strerror(errno));
     if (setup_signals(&r) != 0)
         omni_fatal("signalfd: %s", strerror(errno));
     if (open_store(&r) != 0) {

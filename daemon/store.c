@@ -372,7 +372,6 @@ void store_destroy(store_t **store)
 
 int store_up(const store_t *store) { return store->up; }
 int store_connected(const store_t *store) { return store->connected; }
-int store_durable(const store_t *store) { return store->connected && store->said == SAID_UP; }
 const char *store_durability(const store_t *store) { return store->durability; }
 
 void store_drain(store_t *s)

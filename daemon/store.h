@@ -47,8 +47,6 @@ int store_up(const store_t *store);
 int store_connected(const store_t *store);
 /* Stop taking new work for good (shutdown): store_up() becomes 0, commands in flight still complete. */
 void store_drain(store_t *store);
-/* 1 when every connection last saw appendonly yes and appendfsync always. */
-int store_durable(const store_t *store);
 /* What Redis said about its durability, for logs and status: "appendonly yes, appendfsync always",
  * "appendonly no, appendfsync everysec", "unknown: CONFIG GET answered ERR ..." (borrowed). */
 const char *store_durability(const store_t *store);
