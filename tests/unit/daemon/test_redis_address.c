@@ -85,6 +85,8 @@ static void test_bad_input(void **state)
     bad("tcp://[::1]x:6379", tcp);
     bad("tcp://[]:6379", tcp);
     bad("unix:redis.sock", "a unix: address needs an absolute path");
+    bad("unix:", "a unix: address needs an absolute path");
+    bad("redis://x:1", "is not a Redis address");
     bad("unix:/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
         "more than the 107 a unix socket allows");
     bad("http://x", "\"http://x\" is not a Redis address: write tcp://HOST:PORT or unix:/PATH");
