@@ -37,7 +37,7 @@ $(BUILD)/%.o: %.c $(wildcard include/omni/*.h libomni/*.h daemon/*.h) | deps-ok
 $(BUILD)/gen/scripts.c: $(wildcard daemon/lua/*.lua) scripts/embed-lua
 	@mkdir -p $(@D)
 	@scripts/embed-lua $(wildcard daemon/lua/*.lua) > $@
-$(BUILD)/gen/scripts.o: $(BUILD)/gen/scripts.c
+$(BUILD)/gen/scripts.o: $(BUILD)/gen/scripts.c daemon/scripts.h
 	@$(CC) $(CFLAGS) -c -o $@ $<
 $(BUILD)/libomni.a: $(LIB_OBJ)
 	@$(AR) rcs $@ $^
