@@ -145,7 +145,8 @@ static void connect_redis(ctl_t *c)
     struct timeval tv = { 5, 0 };
     if (cfg->redis.address && *cfg->redis.address) {
         const redis_address_t *a = &cfg->redis.addr; /* parsed and resolved with the configuration */
-        c->redis = a->path[0] ? redisConnectUnixWithTimeout(a->path, tv) : redisConnectWithTimeout(a->host, a->port, tv);
+        c->redis = a->path[0] ? redisConnectUnixWithTimeout(a->path, tv)
+                              : redisConnectWithTimeout(a->host, a->port, tv);
     } else {
         char *sock = embedded_socket_path(cfg->router.state_dir);
         c->redis = redisConnectUnixWithTimeout(sock, tv);

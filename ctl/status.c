@@ -19,9 +19,9 @@ int ctl_status(ctl_t *c)
     freeReplyObject(fs);
     /* the registry status.lua keeps, scored by expiry on Redis's clock: never KEYS on a live server */
     redisReply *now = ctl_cmd(c, "TIME");
-    long long now_ms = now->type == REDIS_REPLY_ARRAY && now->elements == 2
-                           ? strtoll(now->element[0]->str, NULL, 10) * 1000 + strtoll(now->element[1]->str, NULL, 10) / 1000
-                           : 0;
+    long long now_ms = 0;
+    if (now->type == REDIS_REPLY_ARRAY && now->elements == 2) /* seconds, microseconds */
+        now_ms = strtoll(now->element[0]->str, NULL, 10) * 1000 + strtoll(now->element[1]->str, NULL, 10) / 1000;
     freeReplyObject(now);
     redisReply *names = ctl_cmd(c, "ZRANGEBYSCORE %srouters %lld +inf", c->prefix, now_ms);
     size_t n = names->type == REDIS_REPLY_ARRAY ? names->elements : 0, alive = 0;

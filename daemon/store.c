@@ -75,7 +75,10 @@ typedef struct cmd {
 } cmd_t;
 
 /* Failures are not news while closing, or while a server is still starting (before the store was ever up). */
-static int quiet(const store_t *s) { return s->closing || (s->said == SAID_NOTHING && omni_mono_ms() < s->quiet_until); }
+static int quiet(const store_t *s)
+{
+    return s->closing || (s->said == SAID_NOTHING && omni_mono_ms() < s->quiet_until);
+}
 
 /* Recomputes the store's state from its connections: logs a change once, tells the owner when store_up()
  * changes. */
@@ -251,21 +254,21 @@ static void on_setup_reply(store_t *s, redisReply *reply, void *data)
         return; /* connection lost; lost() already ran or will */
     conn_t *c = &s->conns[tag / TAG_STRIDE];
     int what = (int)(tag % TAG_STRIDE);
+    int bad_sha = what < TAG_AUTH && reply->type != REDIS_REPLY_ERROR &&
+                  (reply->type != REDIS_REPLY_STRING || reply->len != 40);
     if (what == TAG_CONFIG) {
         read_durability(c, reply);
-    } else if (reply->type == REDIS_REPLY_ERROR) {
+    } else if (reply->type == REDIS_REPLY_ERROR || bad_sha) {
+        const char *why = bad_sha ? "SCRIPT LOAD answered something other than a SHA-1" : reply->str;
         /* A server loading its data answers LOADING for a moment: expected after a restart, not news. */
-        int loading = strncmp(reply->str, "LOADING", 7) == 0;
-        if (!loading && !s->setup_logged && !quiet(s)) {
-            omni_warn("redis: %s: setup failed: %s", s->address, reply->str);
+        if (strncmp(why, "LOADING", 7) != 0 && !s->setup_logged && !quiet(s)) {
+            omni_warn("redis: %s: setup failed: %s", s->address, why);
             s->setup_logged = 1;
         }
-        failed(s, reply->str);
+        failed(s, why);
         c->force_reconnect = 1;
         return;
     } else if (what < TAG_AUTH) {
-        if (reply->type != REDIS_REPLY_STRING || reply->len != 40)
-            omni_panic("redis: SCRIPT LOAD answered something other than a SHA-1");
         memcpy(s->sha[what], reply->str, 40);
         s->sha[what][40] = 0;
     }
