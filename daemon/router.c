@@ -235,9 +235,6 @@ static void drain(router_t *r)
         if (loop_once(r->loop, 20) != 0)
             break;
     }
-    if (ingest_inflight(r->ingest) > 0)
-        omni_warn("shutdown: %zu messages still unanswered by redis; they get BUSY and their connectors resend",
-                  ingest_inflight(r->ingest));
     /* the last counts: what was stored since the last status update */
     while (r->status_busy && store_connected(r->store) && omni_mono_ms() < deadline)
         loop_once(r->loop, 50);
@@ -245,6 +242,16 @@ static void drain(router_t *r)
         publish_status(r);
     while (r->status_busy && store_connected(r->store) && omni_mono_ms() < deadline)
         loop_once(r->loop, 50);
+    if (ingest_inflight(r->ingest) > 0) {
+        /* Redis is gone or slower than DRAIN_MS: answer BUSY now (the connectors resend), and give the
+         * answers a moment to leave before the ingest socket closes, which drops what it still holds. */
+        omni_warn("shutdown: %zu messages unanswered by redis get BUSY; their connectors resend them",
+                  ingest_inflight(r->ingest));
+        store_close(r->store);
+        for (int64_t until = omni_mono_ms() + SETTLE_MS; omni_mono_ms() < until;)
+            if (loop_once(r->loop, 20) != 0)
+                break;
+    }
 }
 
 int router_run(const router_config_t *cfg)

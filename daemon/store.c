@@ -356,16 +356,21 @@ store_t *store_new(loop_t *loop, const store_opts_t *opts)
     return s;
 }
 
+void store_close(store_t *s)
+{
+    s->closing = 1;
+    for (int i = 0; i < s->n_conns; i++)
+        if (s->conns[i].ac)
+            redisAsyncFree(s->conns[i].ac); /* fails outstanding commands, then on_disconnect -> lost() */
+}
+
 void store_destroy(store_t **store)
 {
     if (!store || !*store)
         return;
     store_t *s = *store;
     s->opts.on_state = NULL; /* the owner is going away; do not call back into it */
-    s->closing = 1;
-    for (int i = 0; i < s->n_conns; i++)
-        if (s->conns[i].ac)
-            redisAsyncFree(s->conns[i].ac); /* fails outstanding commands, then on_disconnect -> lost() */
+    store_close(s);
     free(s->owned_host);
     free(s->owned_unix);
     free(s->owned_password);
@@ -421,6 +426,8 @@ int store_script_for(store_t *s, const char *affinity, const char *script, int a
 
 void store_tick(store_t *s)
 {
+    if (s->closing)
+        return;
     int64_t now = omni_mono_ms();
     for (int i = 0; i < s->n_conns; i++) {
         conn_t *c = &s->conns[i];

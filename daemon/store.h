@@ -47,6 +47,9 @@ int store_up(const store_t *store);
 int store_connected(const store_t *store);
 /* Stop taking new work for good (shutdown): store_up() becomes 0, commands in flight still complete. */
 void store_drain(store_t *store);
+/* The end of a drain: fails every outstanding command now (callbacks get NULL) and disconnects for good;
+ * the store stays valid until store_destroy(). */
+void store_close(store_t *store);
 /* What Redis said about its durability, for logs and status: "appendonly yes, appendfsync always",
  * "appendonly no, appendfsync everysec", "unknown: CONFIG GET answered ERR ..." (borrowed). */
 const char *store_durability(const store_t *store);

@@ -238,3 +238,30 @@ def test_redis_host_name_is_resolved_when_the_configuration_is_read(tmp_path):
         assert f"{bad}:2:12: redis.address: cannot resolve the host no-such-host.invalid" in c.stderr, c.stderr
     finally:
         server.stop()
+
+
+def test_sigterm_with_redis_stalled_answers_busy_within_the_bound(tmp_path, redis_server):
+    """Waiting for Redis on shutdown is bounded (3 s): what it never answered gets BUSY, so the connector
+    keeps it, and the router still exits 0."""
+    r = Router(str(tmp_path), redis_server.address)
+    with open(r.config) as f:
+        text = f.read()
+    with open(r.config, "w") as f:  # Redis's own timeout longer than the shutdown bound
+        f.write(text.replace("timeout_ms: 2000", "timeout_ms: 20000"))
+    r.start()
+    s = Stream(r.endpoint, "z", window=50)
+    try:
+        s.run(lambda: len(s.acked()) >= 100)
+        redis_server.proc.send_signal(signal.SIGSTOP)
+        s.run(lambda: s.outstanding() == 50, timeout=10)  # in flight, unanswered
+        r.proc.send_signal(signal.SIGTERM)
+        t0 = time.monotonic()
+        s.drain(timeout=10)
+        assert r.proc.wait(timeout=10) == 0
+        assert time.monotonic() - t0 < 6
+        assert len(s.busy()) >= 50
+        assert "messages unanswered by redis get BUSY" in r.log()
+    finally:
+        redis_server.proc.send_signal(signal.SIGCONT)
+        s.peer.close()
+        r.kill()
