@@ -42,7 +42,7 @@ $(BUILD)/gen/scripts.c: $(wildcard daemon/lua/*.lua) daemon/lua/keys.def scripts
 $(BUILD)/gen/lua_contract.h: $(wildcard daemon/lua/*.lua) daemon/lua/keys.def scripts/embed-lua
 	@mkdir -p $(@D)
 	@scripts/embed-lua h $(wildcard daemon/lua/*.lua) > $@
-$(BUILD)/gen/scripts.o: $(BUILD)/gen/scripts.c
+$(BUILD)/gen/scripts.o: $(BUILD)/gen/scripts.c daemon/scripts.h
 	@$(CC) $(CFLAGS) -c -o $@ $<
 $(BUILD)/libomni.a: $(LIB_OBJ)
 	@$(AR) rcs $@ $^

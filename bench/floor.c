@@ -20,7 +20,7 @@
 
 #include "omni/protocol.h"
 #include "omni/util.h"
-#include "store.h" /* store_parse_address only: the router's own address syntax */
+#include "redis_address.h" /* the router's own address syntax */
 
 #define RECV_BATCH 512 /* the router's per-wake-up batch, so both share Redis and replies the same way */
 #define PEER_MAX 256
@@ -202,10 +202,12 @@ int main(int argc, char **argv)
         else
             break;
     }
-    store_opts_t addr = { 0 };
-    char *owned = NULL;
-    if (!endpoint || !redis || optind != argc || store_parse_address(redis, &addr, &owned) != 0) {
-        fprintf(stderr, "usage: floor --endpoint EP --redis unix:/path.sock|tcp://host:port\n");
+    redis_address_t addr;
+    char why[400] = "";
+    if (!endpoint || !redis || optind != argc || redis_address_parse(redis, &addr, why, sizeof why) != 0 ||
+        redis_address_resolve(&addr, why, sizeof why) != 0) {
+        fprintf(stderr, "%s%susage: floor --endpoint EP --redis unix:/path.sock|tcp://host:port\n", why,
+                why[0] ? "\n" : "");
         return 2;
     }
     /* No SA_RESTART: the signal must interrupt zmq_poll so the loop sees `stopping`. */
@@ -223,12 +225,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "floor: bind %s: %s\n", endpoint, zmq_strerror(errno));
         return 1;
     }
-    fl.ac = addr.unix_path ? redisAsyncConnectUnix(addr.unix_path) : redisAsyncConnect(addr.tcp_host, addr.tcp_port);
+    fl.ac = addr.path[0] ? redisAsyncConnectUnix(addr.path) : redisAsyncConnect(addr.host, addr.port);
     if (!fl.ac || fl.ac->err) {
         fprintf(stderr, "floor: redis %s: %s\n", redis, fl.ac ? fl.ac->errstr : "out of memory");
         return 1;
     }
-    free(owned);
     fl.ac->ev.data = &fl;
     fl.ac->ev.addRead = add_read;
     fl.ac->ev.delRead = del_read;

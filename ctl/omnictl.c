@@ -144,15 +144,9 @@ static void connect_redis(ctl_t *c)
     const router_config_t *cfg = c->cfg;
     struct timeval tv = { 5, 0 };
     if (cfg->redis.address && *cfg->redis.address) {
-        if (strncmp(cfg->redis.address, "unix:", 5) == 0) {
-            c->redis = redisConnectUnixWithTimeout(cfg->redis.address + 5, tv);
-        } else {
-            char host[256];
-            int port;
-            if (sscanf(cfg->redis.address, "tcp://%255[^:]:%d", host, &port) != 2)
-                die("redis.address %s: expected tcp://HOST:PORT or unix:PATH", cfg->redis.address);
-            c->redis = redisConnectWithTimeout(host, port, tv);
-        }
+        const redis_address_t *a = &cfg->redis.addr; /* parsed and resolved with the configuration */
+        c->redis = a->path[0] ? redisConnectUnixWithTimeout(a->path, tv)
+                              : redisConnectWithTimeout(a->host, a->port, tv);
     } else {
         char *sock = embedded_socket_path(cfg->router.state_dir);
         c->redis = redisConnectUnixWithTimeout(sock, tv);

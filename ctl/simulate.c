@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "embedded.h"
 #include "fold.h"
 #include "omni/identity.h"
 #include "omni/message.h"
@@ -31,12 +33,9 @@ static int start_scratch(sim_t *s)
         return -1;
     s->dir = omni_strdup(tmpl);
     s->sock = omni_asprintf("%s/redis.sock", s->dir);
-    s->redis_pid = fork();
-    if (s->redis_pid == 0) {
-        execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", s->sock, "--dir", s->dir, "--save", "",
-               "--appendonly", "no", "--loglevel", "warning", "--logfile", "redis.log", (char *)NULL);
-        _exit(127);
-    }
+    s->redis_pid = redis_spawn(s->cfg->redis.server, s->dir, s->sock, 0);
+    if (s->redis_pid < 0)
+        return -1;
     for (int i = 0; i < 250; i++) { /* up to 5 s for the server to listen */
         struct timeval tv = { 1, 0 };
         s->rc = redisConnectUnixWithTimeout(s->sock, tv);
@@ -66,6 +65,19 @@ static void stop_scratch(sim_t *s)
     }
     free(s->dir);
     free(s->sock);
+}
+
+redisReply *sim_cmd(sim_t *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(s->rc, fmt, ap);
+    va_end(ap);
+    if (!r) {
+        fprintf(stderr, "omnictl: simulate: scratch redis: %s\n", s->rc->errstr);
+        exit(1);
+    }
+    return r;
 }
 
 /* Runs a script with argv as its "@args" line declares them (argv[0], the prefix, filled in here). Exits on
@@ -100,7 +112,7 @@ static void schedule_resolution(sim_t *s, int64_t t, const char *conv)
 /* A conversation got an owner at now: it answers now and resolves after the handle time. */
 static void assigned(sim_t *s, const char *conv, int64_t now)
 {
-    redisReply *h = redisCommand(s->rc, "HMGET omni:conversation:%s owner team", conv);
+    redisReply *h = sim_cmd(s, "HMGET omni:conversation:%s owner team", conv);
     const char *owner = h->element[0]->str, *team = h->element[1]->str;
     if (owner && team) {
         sim_count(&s->owners, owner, 1);
@@ -122,7 +134,7 @@ static void assigned(sim_t *s, const char *conv, int64_t now)
 
 static void decide(sim_t *s, json_t *plan, int64_t now)
 {
-    char *body = json_dumps(plan, JSON_COMPACT), *days = route_quota_days(s->p, now);
+    char *body = omni_json_dumps(plan, JSON_COMPACT), *days = route_quota_days(s->p, now);
     const char *conv = json_string_value(json_object_get(plan, "conv"));
     const char *args[ASSIGN_NARGS] = { [ASSIGN_ARG_PLAN] = body,
                                        [ASSIGN_ARG_DEFAULT_QUEUE] = s->cfg->conversations.default_queue,
@@ -172,7 +184,7 @@ static void step(sim_t *s, int64_t now)
     for (size_t t = 0; t < s->p->n_teams; t++) {
         const char *args[DRAIN_NARGS] = { [DRAIN_ARG_TEAM] = s->p->teams[t].name, [DRAIN_ARG_NOW] = snow,
                                           [DRAIN_ARG_SCAN] = "1000", [DRAIN_ARG_AGING_MS] = aging,
-                                          [DRAIN_ARG_DAYS] = days };
+                                          [DRAIN_ARG_DAYS] = days, [DRAIN_ARG_FORCE] = "1" };
         redisReply *r = run(s, LUA_DRAIN, DRAIN_NARGS, args);
         for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
             assigned(s, r->element[i]->str, now);
@@ -186,7 +198,7 @@ static void advance(sim_t *s, int64_t until)
 {
     for (;;) {
         int64_t next = s->n_res ? s->res[0].t : INT64_MAX;
-        redisReply *t = redisCommand(s->rc, "ZRANGE omni:timers 0 0 WITHSCORES");
+        redisReply *t = sim_cmd(s, "ZRANGE omni:timers 0 0 WITHSCORES");
         if (t->type == REDIS_REPLY_ARRAY && t->elements == 2) {
             int64_t tt = strtoll(t->element[1]->str, NULL, 10);
             if (tt < next)

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "omni/identity.h"
 #include "omni/message.h"
+#include "scripts.h"
 
 typedef struct sim_msg {
     omni_msg_t *msg; /* owned */
@@ -52,5 +53,8 @@ void sim_delay(sim_t *s, int64_t ms);
 void sim_measure_queues(sim_t *s);
 void sim_report(sim_t *s, FILE *out);
 void sim_free(sim_t *s);
+/* A command on the scratch server (printf-like, as redisCommand); exits on a connection error: the
+ * scratch server holds nothing worth saving. The caller frees the reply. */
+redisReply *sim_cmd(sim_t *s, const char *fmt, ...);
 
 #endif

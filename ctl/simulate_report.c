@@ -95,21 +95,29 @@ void sim_delay(sim_t *s, int64_t ms)
     s->delays[s->n_delays++] = ms;
 }
 
+/* Conversations waiting on a team's queues, all priorities (pipelined: one round trip). */
+static long team_waiting(sim_t *s, const char *team)
+{
+    for (int p = 1; p <= PRIO_LEVELS; p++)
+        redisAppendCommand(s->rc, "ZCARD omni:queue:%s:p%d", team, p);
+    long n = 0;
+    for (int p = 1; p <= PRIO_LEVELS; p++) {
+        redisReply *r = NULL;
+        if (redisGetReply(s->rc, (void **)&r) != REDIS_OK || !r) {
+            fprintf(stderr, "omnictl: simulate: scratch redis: %s\n", s->rc->errstr);
+            exit(1);
+        }
+        if (r->type == REDIS_REPLY_INTEGER)
+            n += r->integer;
+        freeReplyObject(r);
+    }
+    return n;
+}
+
 void sim_measure_queues(sim_t *s)
 {
     for (size_t t = 0; t < s->p->n_teams; t++)
-        for (int p = 1; p <= 4; p++)
-            redisAppendCommand(s->rc, "ZCARD omni:queue:%s:p%d", s->p->teams[t].name, p);
-    for (size_t t = 0; t < s->p->n_teams; t++) {
-        long n = 0;
-        for (int p = 1; p <= 4; p++) {
-            redisReply *r = NULL;
-            if (redisGetReply(s->rc, (void **)&r) == REDIS_OK && r && r->type == REDIS_REPLY_INTEGER)
-                n += r->integer;
-            freeReplyObject(r);
-        }
-        sim_peak(&s->queue_peaks, s->p->teams[t].name, n);
-    }
+        sim_peak(&s->queue_peaks, s->p->teams[t].name, team_waiting(s, s->p->teams[t].name));
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -131,8 +139,8 @@ static const char *human(int64_t ms, char *buf, size_t sz)
 
 static long stat(sim_t *s, const char *field)
 {
-    redisReply *r = redisCommand(s->rc, "HGET omni:stats %s", field);
-    long v = r && r->type == REDIS_REPLY_STRING ? atol(r->str) : 0;
+    redisReply *r = sim_cmd(s, "HGET omni:stats %s", field);
+    long v = r->type == REDIS_REPLY_STRING ? atol(r->str) : 0;
     freeReplyObject(r);
     return v;
 }
@@ -161,14 +169,9 @@ void sim_report(sim_t *s, FILE *out)
     fprintf(out, "\n%-24s %10s\n", "owner", "assigned");
     for (size_t i = 0; i < s->owners.n; i++)
         fprintf(out, "%-24s %10ld\n", s->owners.names[i], s->owners.counts[i]);
-    redisReply *q = redisCommand(s->rc, "KEYS omni:queue:*:p*");
-    long waiting = 0;
-    for (size_t i = 0; q && i < q->elements; i++) {
-        redisReply *n = redisCommand(s->rc, "ZCARD %s", q->element[i]->str);
-        waiting += n->integer;
-        freeReplyObject(n);
-    }
-    freeReplyObject(q);
+    long waiting = 0; /* the policy names every team, so no need to look for queue keys */
+    for (size_t t = 0; t < s->p->n_teams; t++)
+        waiting += team_waiting(s, s->p->teams[t].name);
     fprintf(out, "\nSLA: %ld met, %ld breached, %ld escalated; still waiting at the end: %ld\n", stat(s, "sla_met"),
             stat(s, "sla_breached"), stat(s, "sla_escalated"), waiting);
     if (s->n_delays) {

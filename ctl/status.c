@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "omni/util.h"
 
 int ctl_status(ctl_t *c)
 {
@@ -16,20 +17,41 @@ int ctl_status(ctl_t *c)
     printf("redis: reachable, append-only %s, appendfsync %s%s\n", aof ? "on" : "OFF", fsync,
            aof && !strcmp(fsync, "always") ? "" : "  (WARNING: an ACKed message can be lost on a crash)");
     freeReplyObject(fs);
-    redisReply *keys = ctl_cmd(c, "KEYS %srouter:*", c->prefix); /* a handful of keys, expiring */
-    printf("routers: %zu alive\n", keys->elements);
-    for (size_t i = 0; i < keys->elements; i++) {
-        redisReply *h = ctl_cmd(c, "HGETALL %s", keys->element[i]->str);
-        printf("  %s  pid %s  updated %s\n    received %s  stored %s  duplicates %s  folded %s  nacked %s  busy %s  "
+    /* the registry status.lua keeps, scored by expiry on Redis's clock: never KEYS on a live server */
+    redisReply *now = ctl_cmd(c, "TIME");
+    long long now_ms = 0;
+    if (now->type == REDIS_REPLY_ARRAY && now->elements == 2) /* seconds, microseconds */
+        now_ms = strtoll(now->element[0]->str, NULL, 10) * 1000 + strtoll(now->element[1]->str, NULL, 10) / 1000;
+    freeReplyObject(now);
+    redisReply *names = ctl_cmd(c, "ZRANGEBYSCORE %srouters %lld +inf", c->prefix, now_ms);
+    size_t n = names->type == REDIS_REPLY_ARRAY ? names->elements : 0, alive = 0;
+    redisReply **hashes = omni_calloc(n, sizeof *hashes);
+    for (size_t i = 0; i < n; i++) {
+        hashes[i] = ctl_cmd(c, "HGETALL %srouter:%s", c->prefix, names->element[i]->str);
+        alive += hashes[i]->type == REDIS_REPLY_ARRAY && hashes[i]->elements > 0; /* else expired meanwhile */
+    }
+    printf("routers: %zu alive\n", alive);
+    for (size_t i = 0; i < n; i++) {
+        redisReply *h = hashes[i];
+        if (h->type != REDIS_REPLY_ARRAY || h->elements == 0) {
+            freeReplyObject(h);
+            continue;
+        }
+        const char *mode = ctl_field(h, "durability_mode"), *seen = ctl_field(h, "durability");
+        printf("  %s  pid %s  updated %s\n    durability %s: redis says %s%s\n"
+               "    received %s  stored %s  duplicates %s  folded %s  nacked %s  busy %s  "
                "violations %s  inflight %s\n    routed %s  assigned %s  queued %s  moved %s  drained from queues %s\n",
-               keys->element[i]->str + strlen(c->prefix) + 7, ctl_field(h, "pid"),
-               ctl_time(ctl_field(h, "updated_at"), t, sizeof t), ctl_field(h, "received"), ctl_field(h, "stored"),
+               names->element[i]->str, ctl_field(h, "pid"), ctl_time(ctl_field(h, "updated_at"), t, sizeof t),
+               mode ? mode : "?", seen ? seen : "?",
+               mode && !strcmp(mode, "relaxed") ? "  (WARNING: relaxed: ACKs without the fsync check)" : "",
+               ctl_field(h, "received"), ctl_field(h, "stored"),
                ctl_field(h, "duplicates"), ctl_field(h, "folded"), ctl_field(h, "nacked"), ctl_field(h, "busy"),
                ctl_field(h, "violations"), ctl_field(h, "inflight"), ctl_field(h, "routed"),
                ctl_field(h, "assigned"), ctl_field(h, "queued"), ctl_field(h, "moved"), ctl_field(h, "drained"));
         freeReplyObject(h);
     }
-    freeReplyObject(keys);
+    free(hashes);
+    freeReplyObject(names);
     redisReply *st = ctl_cmd(c, "HGETALL %sstats", c->prefix);
     redisReply *cu = ctl_cmd(c, "GET %sseq:customer", c->prefix);
     redisReply *cv = ctl_cmd(c, "GET %sseq:conversation", c->prefix);

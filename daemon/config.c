@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "config_schema.h"
 #include "embedded.h"
+#include "redis_address.h"
 #include "omni/log.h"
 #include "omni/util.h"
 
@@ -26,16 +27,9 @@ static const char command_line[] = CFG_COMMAND_LINE;
  * port 1..65535. Returns NULL or the reason in buf. */
 static const char *check_host_port(const char *value, const char *hp, const char *form, char *buf, size_t bufsz)
 {
-    const char *colon = strrchr(hp, ':');
-    bool bracketed = hp[0] == '[';
-    const char *host_end = bracketed ? strchr(hp, ']') : colon;
-    long port = 0;
-    const char *p = colon ? colon + 1 : "";
-    while (*p >= '0' && *p <= '9' && port <= 65535)
-        port = port * 10 + (*p++ - '0');
-    if (colon == NULL || colon == hp || host_end == NULL || (bracketed && host_end + 1 != colon) ||
-        (!bracketed && memchr(hp, ':', (size_t)(colon - hp)) != NULL) || *p != '\0' || colon[1] == '\0' ||
-        port < 1 || port > 65535) {
+    char host[REDIS_ADDRESS_HOST_MAX + 1];
+    int port;
+    if (redis_address_host_port(hp, host, sizeof host, &port) != 0) {
         snprintf(buf, bufsz, "\"%s\" is not %s (a host, then a port 1..65535)", value, form);
         return buf;
     }
@@ -54,21 +48,8 @@ static const char *check_endpoint(const char *value, char *buf, size_t bufsz)
 
 static const char *check_redis_address(const char *value, char *buf, size_t bufsz)
 {
-    if (strncmp(value, "tcp://", 6) == 0)
-        return check_host_port(value, value + 6, "tcp://HOST:PORT", buf, bufsz);
-    if (strncmp(value, "unix:", 5) == 0) {
-        if (value[5] != '/')
-            return "a unix: address needs an absolute path, e.g. unix:/run/redis/redis.sock";
-        if (strlen(value + 5) > UNIX_PATH_MAX_LEN) {
-            snprintf(buf, bufsz, "the socket path is %zu bytes, more than the %zu a unix socket allows",
-                     strlen(value + 5), UNIX_PATH_MAX_LEN);
-            return buf;
-        }
-        return NULL;
-    }
-    snprintf(buf, bufsz, "\"%s\" is not a Redis address: write tcp://HOST:PORT or unix:/PATH, or leave it "
-             "empty for the embedded Redis", value);
-    return buf;
+    redis_address_t addr;
+    return redis_address_parse(value, &addr, buf, bufsz) == 0 ? NULL : buf;
 }
 
 static const char *check_country(const char *value, char *buf, size_t bufsz)
@@ -107,6 +88,7 @@ static void router_init(void *obj)
 }
 
 static const char *const log_levels[] = { "debug", "info", "warn", "error", NULL };
+static const char *const durabilities[] = { "strict", "relaxed", NULL }; /* REDIS_DURABILITY_* */
 
 #define OFF(field) offsetof(router_config_t, field)
 
@@ -140,8 +122,16 @@ static const cfg_key_t router_keys[] = {
 
     { .path = "redis.address", .type = CFG_STRING, .offset = OFF(redis.address), .flags = CFG_NULLABLE,
       .check = check_redis_address,
-      .doc = "The Redis to use: tcp://HOST:PORT or unix:/PATH. Empty: omnirouted runs and supervises its "
-             "own redis-server on a unix socket in STATE_DIR/redis." },
+      .doc = "The Redis to use: tcp://HOST:PORT (a name, an IPv4 address or an [IPv6] address in brackets) or "
+             "unix:/PATH. A name is resolved once, when the configuration is read (a name that does not resolve "
+             "is an error), never while the router runs. Empty: omnirouted runs and supervises its own "
+             "redis-server on a unix socket in STATE_DIR/redis." },
+    { .path = "redis.durability", .type = CFG_ENUM, .offset = OFF(redis.durability), .def = "strict",
+      .names = durabilities,
+      .doc = "strict: on every connection the router checks (CONFIG GET) that Redis runs with appendonly yes "
+             "and appendfsync always, and until it has seen so it answers every message BUSY, never ACK. "
+             "relaxed: it ACKs on whatever Redis is configured with (a warning at start, shown by omnictl "
+             "status); an ACKed message may then be lost when Redis dies (docs/redis.md)." },
     { .path = "redis.password", .type = CFG_STRING, .offset = OFF(redis.password), .flags = CFG_NULLABLE,
       .doc = "Sent with AUTH after connecting; empty: no AUTH. Keep the file readable by the router only." },
     { .path = "redis.database", .type = CFG_INT, .offset = OFF(redis.database), .min = 0, .max = 15, .def = "0",
@@ -285,6 +275,13 @@ static void finalize(router_config_t *cfg, const char *path, const cfg_where_t *
             cfg_error_at(errs, w_dir, "router.state_dir", "too long for the embedded Redis: its socket %s would be "
                          "%zu bytes, more than the %zu a unix socket allows", sock, strlen(sock), UNIX_PATH_MAX_LEN);
         free(sock);
+    }
+    if (cfg->redis.address) { /* resolved here, once: never by a blocking getaddrinfo inside the loop */
+        char why[400];
+        const cfg_where_t *w_addr = &where[cfg_key_index(&router_table, "redis.address")];
+        if (redis_address_parse(cfg->redis.address, &cfg->redis.addr, why, sizeof why) != 0 ||
+            redis_address_resolve(&cfg->redis.addr, why, sizeof why) != 0)
+            cfg_error_at(errs, w_addr, "redis.address", "%s", why);
     }
     for (size_t i = 0; i < cfg->router.n_ingest; i++) {
         char *ep = cfg->router.ingest[i];

@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include "omni/message.h"
 #include "policy.h"
+#include "redis_address.h"
+
+enum { REDIS_DURABILITY_STRICT, REDIS_DURABILITY_RELAXED };
 
 typedef struct router_config {
     char *source; /* the file it was read from */
@@ -24,7 +27,9 @@ typedef struct router_config {
         int peer_ban_s;           /* how long a dropped peer's frames are ignored */
     } router;
     struct {
-        char *address;    /* NULL: embedded. "tcp://HOST:PORT" or "unix:PATH" */
+        char *address;    /* NULL: embedded. "tcp://HOST:PORT" or "unix:PATH", as written */
+        redis_address_t addr; /* address parsed, its host resolved to a number at load (unset: embedded) */
+        int durability;   /* REDIS_DURABILITY_STRICT: ACK only on a Redis seen to fsync every write */
         char *password;   /* NULL: no AUTH */
         int database;     /* SELECT n */
         char *key_prefix; /* every key the router writes starts with it; default "omni:" */

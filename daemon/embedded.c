@@ -66,31 +66,44 @@ embedded_t *embedded_new(const char *server, const char *state_dir)
     return e;
 }
 
+pid_t redis_spawn(const char *server, const char *dir, const char *sock, int durable)
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent)
+        _exit(1); /* the parent died before prctl took effect */
+    setpgid(0, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    const char *common[] = { server, "--port", "0", "--unixsocket", sock, "--unixsocketperm", "700", "--dir", dir,
+                             "--save", "", "--daemonize", "no", "--loglevel", "warning", "--logfile", "redis.log" };
+    const char *durable_args[] = { "--pidfile", "redis.pid", "--appendonly", "yes", "--appendfsync", "always" };
+    const char *scratch_args[] = { "--appendonly", "no" };
+    enum { NC = sizeof common / sizeof *common, ND = sizeof durable_args / sizeof *durable_args };
+    const char *argv[NC + ND + 1];
+    memcpy(argv, common, sizeof common);
+    if (durable)
+        memcpy(argv + NC, durable_args, sizeof durable_args), argv[NC + ND] = NULL;
+    else
+        memcpy(argv + NC, scratch_args, sizeof scratch_args), argv[NC + 2] = NULL;
+    execvp(server, (char *const *)argv);
+    fprintf(stderr, "redis-server: cannot run %s: %s\n", server, strerror(errno));
+    _exit(127);
+}
+
 int embedded_start(embedded_t *e)
 {
     if (e->pid > 0)
         return 0;
     unlink(e->socket); /* a stale socket file would make clients fail instead of wait */
-    pid_t parent = getpid();
-    pid_t pid = fork();
+    pid_t pid = redis_spawn(e->server, e->dir, e->socket, 1);
     if (pid < 0) {
         omni_error("embedded redis: fork: %s", strerror(errno));
         return -1;
-    }
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid() != parent)
-            _exit(1); /* the router died before prctl took effect */
-        setpgid(0, 0); /* a terminal's Ctrl-C goes to the router, which stops redis in order */
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        execlp(e->server, e->server, "--port", "0", "--unixsocket", e->socket, "--unixsocketperm", "700",
-               "--dir", e->dir, "--pidfile", e->pidfile, "--appendonly", "yes", "--appendfsync", "always",
-               "--save", "", "--daemonize", "no", "--loglevel", "warning", "--logfile", "redis.log",
-               (char *)NULL);
-        fprintf(stderr, "embedded redis: cannot run %s: %s\n", e->server, strerror(errno));
-        _exit(127);
     }
     e->pid = pid;
     e->started_at = omni_mono_ms();

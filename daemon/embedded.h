@@ -23,6 +23,14 @@ void embedded_tick(embedded_t *e);
 const char *embedded_socket(const embedded_t *e);
 pid_t embedded_pid(const embedded_t *e);
 
+/* Starts a private redis-server (server: the binary, looked up in PATH unless it holds a slash) with its
+ * files in dir, on the unix socket sock (mode 700) and no TCP port, no snapshots, logging to dir/redis.log.
+ * durable: append-only file, fsync always, pid file dir/redis.pid (the embedded Redis); else nothing on
+ * disk (omnictl simulate's scratch server). The child runs in its own process group (a terminal's Ctrl-C
+ * goes to the caller, which stops it in order) and gets SIGTERM when the caller dies, even by SIGKILL
+ * (PR_SET_PDEATHSIG). All strings are borrowed for the call. Returns the pid, or -1 with errno. */
+pid_t redis_spawn(const char *server, const char *dir, const char *sock, int durable);
+
 /* The socket path the embedded server of state_dir uses, for omnictl (a new string the caller frees). */
 char *embedded_socket_path(const char *state_dir);
 

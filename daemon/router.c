@@ -1,5 +1,7 @@
 /* See router.h. Start-up order: state dir, embedded Redis (if any), store, ingest socket, then the loop.
- * READY=1 goes to systemd once ingest is bound and Redis has answered with the scripts loaded. */
+ * READY=1 goes to systemd once ingest is bound and Redis has answered with the scripts loaded and its
+ * durability checked. Shutdown (SIGTERM, SIGINT): stop taking messages (new ones get BUSY), let Redis
+ * answer what is in flight (up to DRAIN_MS), then exit. */
 #include "router.h"
 
 #include <errno.h>
@@ -23,6 +25,7 @@
 
 #define STATUS_EVERY_MS 1000
 #define DRAIN_MS 3000 /* on shutdown, how long to wait for Redis to answer messages in flight */
+#define SETTLE_MS 100 /* on shutdown, exit only after this long without a new message to answer BUSY */
 
 typedef struct router {
     const router_config_t *cfg;
@@ -43,6 +46,7 @@ typedef struct router {
     int status_busy;                     /* a status update is in flight: the next waits for it */
 } router_t;
 
+/* The store logs its own changes (one line each); the router tells systemd. */
 static void on_store_state(store_t *store, int up, void *data)
 {
     router_t *r = data;
@@ -53,10 +57,9 @@ static void on_store_state(store_t *store, int up, void *data)
         sd_notify(0, "READY=1\nSTATUS=accepting messages");
     } else if (up) {
         sd_notify(0, "STATUS=accepting messages");
-        omni_info("redis is back: acknowledging messages again");
     } else if (!r->stopping) {
-        sd_notify(0, "STATUS=redis unreachable; answering BUSY");
-        omni_warn("redis unreachable: answering BUSY until it is back");
+        sd_notify(0, store_connected(store) ? "STATUS=redis durability not verified; answering BUSY"
+                                            : "STATUS=redis unreachable; answering BUSY");
     }
 }
 
@@ -88,7 +91,7 @@ static void publish_status(router_t *r)
     };
     enum { N = sizeof fields / sizeof *fields };
     char values[N][24], delta[24];
-    const char *argv[STATUS_NARGS + 2 * N + 2];
+    const char *argv[STATUS_NARGS + 2 * N + 6];
     snprintf(delta, sizeof delta, "%llu", st->stored - r->stored_published);
     argv[STATUS_ARG_PREFIX] = r->cfg->redis.key_prefix, argv[STATUS_ARG_ROUTER] = r->name;
     argv[STATUS_ARG_TTL_S] = "10", argv[STATUS_ARG_STORED] = delta;
@@ -97,10 +100,14 @@ static void publish_status(router_t *r)
         argv[STATUS_NARGS + 2 * i] = fields[i].name;
         argv[STATUS_NARGS + 2 * i + 1] = values[i];
     }
-    argv[STATUS_NARGS + 2 * N] = "redis", argv[STATUS_NARGS + 2 * N + 1] = store_address(r->store);
+    const int n = STATUS_NARGS + 2 * N; /* then the store's own fields */
+    argv[n] = "redis", argv[n + 1] = store_address(r->store);
+    argv[n + 2] = "durability", argv[n + 3] = store_durability(r->store);
+    argv[n + 4] = "durability_mode";
+    argv[n + 5] = r->cfg->redis.durability == REDIS_DURABILITY_RELAXED ? "relaxed" : "strict";
     status_ctx_t *c = omni_malloc(sizeof *c);
     *c = (status_ctx_t){ r, st->stored };
-    if (store_script(r->store, LUA_STATUS, STATUS_NARGS + 2 * N + 2, argv, NULL, on_status_reply, c) != 0)
+    if (store_script(r->store, LUA_STATUS, n + 6, argv, NULL, on_status_reply, c) != 0)
         free(c);
     else
         r->status_busy = 1;
@@ -128,7 +135,7 @@ static void tick(loop_t *loop, void *data)
         sd_notify(0, "WATCHDOG=1");
         r->next_watchdog = now + (int64_t)(r->watchdog_usec / 2000);
     }
-    if (now >= r->next_status && store_up(r->store) && !r->status_busy) {
+    if (now >= r->next_status && store_connected(r->store) && !r->status_busy) {
         publish_status(r);
         r->next_status = now + STATUS_EVERY_MS;
     }
@@ -143,8 +150,13 @@ static void on_signal(loop_t *loop, int fd, int events, void *data)
         switch (si.ssi_signo) {
         case SIGINT:
         case SIGTERM:
-            omni_info("%s: shutting down", strsignal((int)si.ssi_signo));
+            if (r->stopping)
+                break;
+            omni_info("%s: shutting down: new messages get BUSY; answering the %zu in flight",
+                      strsignal((int)si.ssi_signo), r->ingest ? ingest_inflight(r->ingest) : (size_t)0);
             r->stopping = 1;
+            sd_notify(0, "STOPPING=1");
+            store_drain(r->store);
             loop_stop(loop);
             break;
         case SIGCHLD:
@@ -183,12 +195,18 @@ static int open_store(router_t *r)
     store_opts_t opts = { .password = cfg->redis.password, .database = cfg->redis.database,
                           .timeout_ms = cfg->redis.timeout_ms, .reconnect_ms = cfg->redis.reconnect_ms,
                           .connections = cfg->redis.connections,
+                          .relaxed = cfg->redis.durability == REDIS_DURABILITY_RELAXED,
                           .on_state = on_store_state, .data = r };
-    char *owned = NULL;
+    if (opts.relaxed)
+        omni_warn("redis.durability is relaxed: messages are ACKed even when Redis does not fsync every write, "
+                  "so an ACKed message can be lost if Redis dies");
     if (cfg->redis.address && *cfg->redis.address) {
-        if (store_parse_address(cfg->redis.address, &opts, &owned) != 0) {
-            omni_error("redis.address %s: expected tcp://HOST:PORT or unix:PATH", cfg->redis.address);
-            return -1;
+        /* resolved to a number when the configuration was read: connecting never waits on DNS */
+        if (cfg->redis.addr.path[0]) {
+            opts.unix_path = cfg->redis.addr.path;
+        } else {
+            opts.tcp_host = cfg->redis.addr.host;
+            opts.tcp_port = cfg->redis.addr.port;
         }
     } else {
         r->embedded = embedded_new(cfg->redis.server, cfg->router.state_dir);
@@ -199,25 +217,44 @@ static int open_store(router_t *r)
     }
     r->store = store_new(r->loop, &opts);
     r->routing = routing_new(r->store, cfg);
-    free(owned);
     return 0;
 }
 
-/* After the loop stops: give Redis a moment to answer what is in flight, so those connectors get their
- * ACK now rather than resending later. */
+/* After the loop stops (the store already takes nothing new): let Redis answer what is in flight, so
+ * those connectors get their ACK now rather than resending later, and answer BUSY to messages still
+ * arriving until none came for SETTLE_MS, all within DRAIN_MS. */
 static void drain(router_t *r)
 {
-    int64_t deadline = omni_mono_ms() + DRAIN_MS;
-    while (ingest_inflight(r->ingest) > 0 && store_up(r->store) && omni_mono_ms() < deadline)
-        if (loop_once(r->loop, 50) != 0)
+    int64_t deadline = omni_mono_ms() + DRAIN_MS, quiet_since = omni_mono_ms();
+    unsigned long long seen = ingest_stats(r->ingest)->received;
+    while (omni_mono_ms() < deadline) {
+        if (ingest_stats(r->ingest)->received != seen) {
+            seen = ingest_stats(r->ingest)->received;
+            quiet_since = omni_mono_ms();
+        }
+        int waiting = ingest_inflight(r->ingest) > 0 && store_connected(r->store);
+        if (!waiting && omni_mono_ms() - quiet_since >= SETTLE_MS)
             break;
+        if (loop_once(r->loop, 20) != 0)
+            break;
+    }
     /* the last counts: what was stored since the last status update */
-    while (r->status_busy && store_up(r->store) && omni_mono_ms() < deadline)
+    while (r->status_busy && store_connected(r->store) && omni_mono_ms() < deadline)
         loop_once(r->loop, 50);
-    if (store_up(r->store))
+    if (store_connected(r->store))
         publish_status(r);
-    while (r->status_busy && store_up(r->store) && omni_mono_ms() < deadline)
+    while (r->status_busy && store_connected(r->store) && omni_mono_ms() < deadline)
         loop_once(r->loop, 50);
+    if (ingest_inflight(r->ingest) > 0) {
+        /* Redis is gone or slower than DRAIN_MS: answer BUSY now (the connectors resend), and give the
+         * answers a moment to leave before the ingest socket closes, which drops what it still holds. */
+        omni_warn("shutdown: %zu messages unanswered by redis get BUSY; their connectors resend them",
+                  ingest_inflight(r->ingest));
+        store_close(r->store);
+        for (int64_t until = omni_mono_ms() + SETTLE_MS; omni_mono_ms() < until;)
+            if (loop_once(r->loop, 20) != 0)
+                break;
+    }
 }
 
 int router_run(const router_config_t *cfg)
@@ -230,6 +267,8 @@ int router_run(const router_config_t *cfg)
         omni_fatal("router.state_dir %s: %s", cfg->router.state_dir, strerror(errno));
     r.loop = loop_new();
     r.zctx = zmq_ctx_new();
+    if (!r.zctx)
+        omni_fatal("zmq_ctx_new: %s", zmq_strerror(errno));
     if (setup_signals(&r) != 0)
         omni_fatal("signalfd: %s", strerror(errno));
     if (open_store(&r) != 0) {
@@ -256,7 +295,10 @@ int router_run(const router_config_t *cfg)
     store_tick(r.store); /* connect now rather than one tick from now */
     if (loop_run(r.loop) != 0)
         r.exit_status = 1;
-    sd_notify(0, "STOPPING=1");
+    if (!r.stopping) { /* the loop failed: stop taking messages all the same */
+        sd_notify(0, "STOPPING=1");
+        store_drain(r.store);
+    }
     if (r.ingest)
         drain(&r);
 out:

@@ -13,6 +13,7 @@
 
 #define DUE_BATCH 200          /* due items handled per tick */
 #define DRAIN_SCAN 1000        /* queued items looked at per team and priority level per drain */
+#define DRAIN_FORCE_MS 1000    /* a drain runs at least this often even when no capacity was freed */
 #define UNROUTED_AFTER_MS 3000 /* a new conversation not routed by then is picked up by any router */
 #define LEASE_MS 5000          /* a due trigger handed to a router comes due again if not acted on by then */
 
@@ -22,6 +23,8 @@ struct routing {
     const policy_t *p;
     routing_stats_t stats;
     int due_busy, drains_busy, clock_busy;
+    bool clock_known; /* test clock: its offset read at least once, so decisions carry the test time */
+    int64_t next_forced_drain; /* monotonic ms */
     bool seeded; /* agents' starting presence written since the store came up */
 };
 
@@ -104,8 +107,8 @@ static void decide(routing_t *r, json_t *plan, const char *conv, const char *rea
 void routing_new_conversation(routing_t *r, const char *conversation, const omni_msg_t *msg, const char *identity,
                               const routing_customer_t *cu)
 {
-    if (!routing_enabled(r))
-        return;
+    if (!routing_enabled(r) || (clock_test_mode() && !r->clock_known))
+        return; /* stays unrouted: the tick routes it once the test clock is known */
     decide(r, route_plan_new(r->p, conversation, msg, identity, cu->conversations, cu->tier, cu->last_owner,
                              clock_now()),
            conversation, "new");
@@ -155,8 +158,10 @@ static void on_clock(store_t *store, redisReply *rep, void *data)
     (void)store;
     routing_t *r = data;
     r->clock_busy = 0;
-    if (rep && rep->type == REDIS_REPLY_STRING)
+    if (rep && rep->type == REDIS_REPLY_STRING) {
         clock_set_offset(strtoll(rep->str, NULL, 10));
+        r->clock_known = true;
+    }
 }
 
 static void on_seeded(store_t *store, redisReply *rep, void *data)
@@ -195,7 +200,7 @@ void routing_tick(routing_t *r)
         if (store_script(r->store, LUA_CLOCK, CLOCK_NARGS, argv, NULL, on_clock, r) == 0)
             r->clock_busy = 1;
     }
-    if (!routing_enabled(r))
+    if (!routing_enabled(r) || (clock_test_mode() && !r->clock_known))
         return;
     int64_t now = clock_now();
     char snow[24], limit[16], grace[24], after[24];
@@ -214,13 +219,19 @@ void routing_tick(routing_t *r)
             r->due_busy = 1;
     }
     if (r->drains_busy == 0) {
+        /* Drains run when capacity was freed (drain.lua checks), and now and then regardless: a partner's
+         * day can start, giving its quota back, with nothing freed. */
+        bool force = omni_mono_ms() >= r->next_forced_drain;
+        if (force)
+            r->next_forced_drain = omni_mono_ms() + DRAIN_FORCE_MS;
         char *days = route_quota_days(r->p, now), max[16], aging[16];
         snprintf(max, sizeof max, "%d", DRAIN_SCAN);
         snprintf(aging, sizeof aging, "%d", r->p->aging_every_ms);
         for (size_t i = 0; i < r->p->n_teams; i++) {
             const char *argv[DRAIN_NARGS] = { [DRAIN_ARG_PREFIX] = prefix, [DRAIN_ARG_TEAM] = r->p->teams[i].name,
                                               [DRAIN_ARG_NOW] = snow, [DRAIN_ARG_SCAN] = max,
-                                              [DRAIN_ARG_AGING_MS] = aging, [DRAIN_ARG_DAYS] = days };
+                                              [DRAIN_ARG_AGING_MS] = aging, [DRAIN_ARG_DAYS] = days,
+                                              [DRAIN_ARG_FORCE] = force ? "1" : "0" };
             if (store_script(r->store, LUA_DRAIN, DRAIN_NARGS, argv, NULL, on_drained, r) == 0)
                 r->drains_busy++;
         }

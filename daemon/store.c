@@ -3,10 +3,15 @@
  * with appendfsync always, fsyncs once per turn; more connections put more commands behind each fsync.
  * Every change is one atomic script, so the order in which connections deliver them does not matter.
  *
- * Each connection: DOWN -> (connect) -> LOADING (AUTH, SELECT, SCRIPT LOAD pipelined right behind the
- * connect) -> UP once the last SCRIPT LOAD answers. Any error or a lost connection fails that connection's
- * outstanding commands (their callbacks get NULL) and it goes back to DOWN; store_tick() reconnects with
- * doubling backoff. The store is up while all its connections are. */
+ * Each connection: DOWN -> (connect) -> LOADING (AUTH, SELECT, CONFIG GET append*, SCRIPT LOAD pipelined
+ * right behind the connect) -> UP once all of them answered. Any error or a lost connection fails that
+ * connection's outstanding commands (their callbacks get NULL) and it goes back to DOWN; store_tick()
+ * reconnects with doubling backoff. CONFIG GET tells whether Redis writes every change to its append-only
+ * file and fsyncs it before answering: an ACK promises the message survives Redis dying, so unless the
+ * store is relaxed it is up only when every connection saw appendonly yes and appendfsync always.
+ *
+ * Logging: one line per change of the store's state (unreachable, back, not durable), never one per
+ * connection, script or retry, so a Redis restart under a pool of connections logs two lines. */
 #include "store.h"
 
 #include <errno.h>
@@ -19,8 +24,13 @@
 #include "scripts.h"
 
 enum { DOWN, LOADING, UP };
-#define MAX_SCRIPTS LUA_NSCRIPTS
+/* The state last logged: nothing yet, up, unreachable, up but not seen to be durable. */
+enum { SAID_NOTHING, SAID_UP, SAID_DOWN, SAID_NOT_DURABLE };
 #define BACKOFF_MAX_MS 5000
+/* Setup replies carry (connection index * TAG_STRIDE + what) as their data. */
+#define TAG_STRIDE (LUA_NSCRIPTS + 2)
+#define TAG_AUTH LUA_NSCRIPTS       /* AUTH and SELECT */
+#define TAG_CONFIG (LUA_NSCRIPTS + 1) /* CONFIG GET append* */
 
 typedef struct conn {
     store_t *store;
@@ -28,7 +38,8 @@ typedef struct conn {
     redisAsyncContext *ac;
     int fd;
     int state;
-    int loads_pending;
+    int pending;       /* setup replies still to come */
+    int durable;       /* this connection's CONFIG GET said appendonly yes, appendfsync always */
     int backoff_ms;
     int64_t next_attempt;
     int force_reconnect;
@@ -44,9 +55,15 @@ struct store {
     conn_t conns[STORE_CONNECTIONS_MAX];
     int n_conns;
     int next;              /* round robin */
-    int up;                /* all connections up, as last reported to on_state */
-    char sha[MAX_SCRIPTS][41];
-    int logged_down;       /* say "unreachable" once per outage, not on every attempt */
+    int up;                /* store_up(), as last reported to on_state */
+    int connected;         /* every connection UP */
+    int draining;          /* store_drain(): no new work */
+    int said;              /* SAID_*: the state last logged */
+    int failed;            /* a connection failed since the store was last up: it is down, not starting */
+    char why[256];         /* the first failure's reason, for the one "unreachable" line */
+    int setup_logged;      /* a setup error was logged in this outage */
+    char sha[LUA_NSCRIPTS][41];
+    char durability[160];  /* what the last CONFIG GET said */
     int closing;           /* store_destroy() is running: a disconnect is expected */
     int64_t quiet_until;   /* failures before this are expected (a server still starting) */
 };
@@ -58,21 +75,51 @@ typedef struct cmd {
     int script; /* its reply is checked against the script's declaration; -1: not a script */
 } cmd_t;
 
-static int quiet(const store_t *s) { return s->closing || omni_mono_ms() < s->quiet_until; }
+/* Failures are not news while closing, or while a server is still starting (before the store was ever up). */
+static int quiet(const store_t *s)
+{
+    return s->closing || (s->said == SAID_NOTHING && omni_mono_ms() < s->quiet_until);
+}
 
-/* Reports a change of the store as a whole to its owner. */
+/* Recomputes the store's state from its connections: logs a change once, tells the owner when store_up()
+ * changes. */
 static void update(store_t *s)
 {
-    int up = 1;
-    for (int i = 0; i < s->n_conns; i++)
-        up &= s->conns[i].state == UP;
+    int connected = 1, durable = 1;
+    for (int i = 0; i < s->n_conns; i++) {
+        connected &= s->conns[i].state == UP;
+        durable &= s->conns[i].durable;
+    }
+    s->connected = connected;
+    int said = connected ? (durable ? SAID_UP : SAID_NOT_DURABLE) : s->failed ? SAID_DOWN : s->said;
+    if (said != s->said && !s->closing) {
+        const char *conns = s->n_conns == 1 ? "connection" : "connections";
+        if (said == SAID_DOWN)
+            omni_warn("redis unreachable at %s (%s): answering BUSY until it is back", s->address, s->why);
+        else if (said == SAID_UP && s->said == SAID_NOTHING)
+            omni_info("redis: connected to %s (%d %s), durability verified: %s", s->address, s->n_conns, conns,
+                      s->durability);
+        else if (said == SAID_UP)
+            omni_info("redis is back at %s (%d %s), durability verified: %s; acknowledging messages again",
+                      s->address, s->n_conns, conns, s->durability);
+        else if (s->opts.relaxed)
+            omni_warn("redis at %s does not fsync every write before answering (%s): an ACKed message can be "
+                      "lost if Redis dies; acknowledging anyway (redis.durability: relaxed)", s->address,
+                      s->durability);
+        else
+            omni_error("redis at %s does not fsync every write before answering (%s): answering BUSY, never "
+                       "ACK, until it runs with appendonly yes and appendfsync always (or set redis.durability: "
+                       "relaxed to accept the risk)", s->address, s->durability);
+        s->said = said;
+    }
+    if (connected) {
+        s->failed = 0;
+        s->setup_logged = 0;
+    }
+    int up = connected && (durable || s->opts.relaxed) && !s->draining;
     if (up == s->up)
         return;
     s->up = up;
-    if (up) {
-        s->logged_down = 0;
-        omni_info("redis: connected to %s (%d connection%s)", s->address, s->n_conns, s->n_conns == 1 ? "" : "s");
-    }
     if (s->opts.on_state)
         s->opts.on_state(s, up, s->opts.data);
 }
@@ -83,16 +130,24 @@ static void backoff(conn_t *c)
     c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
 }
 
+/* A connection failed (why: the reason). Failures while the server is still starting are expected. */
+static void failed(store_t *s, const char *why)
+{
+    if (quiet(s) || s->failed)
+        return;
+    s->failed = 1;
+    snprintf(s->why, sizeof s->why, "%s", why);
+}
+
 /* The connection is gone (hiredis frees the context itself after the callbacks that tell us so). */
 static void lost(conn_t *c, const char *why)
 {
     store_t *s = c->store;
-    if (c->ac && !quiet(s) && !s->logged_down) {
-        omni_warn("redis: %s: %s; retrying every %d ms at most", s->address, why, BACKOFF_MAX_MS);
-        s->logged_down = 1;
-    }
+    if (c->ac)
+        failed(s, why);
     c->ac = NULL;
     c->state = DOWN;
+    c->durable = 0;
     backoff(c);
     update(s);
 }
@@ -145,8 +200,10 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
     redisReply *reply = r;
     c->inflight--;
     c->last_progress = omni_mono_ms();
-    if (reply && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0) {
-        omni_warn("redis: scripts vanished (SCRIPT FLUSH?); reconnecting to load them again");
+    if (reply && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0 &&
+        !c->force_reconnect) {
+        omni_debug("redis: connection %d: scripts vanished (SCRIPT FLUSH?); reconnecting to load them", c->index);
+        failed(c->store, "its scripts vanished (SCRIPT FLUSH?); loading them again");
         c->force_reconnect = 1;
     }
     char err[200];
@@ -177,26 +234,60 @@ static int send_argv(conn_t *c, int argc, const char **argv, const size_t *len, 
     return send_cmd(c, -1, argc, argv, len, fn, data);
 }
 
-/* data: the connection's index * MAX_SCRIPTS + the script's index, or -1 for AUTH and SELECT. */
+/* Reads CONFIG GET append*: a flat list of name, value (RESP2). An error (CONFIG renamed or disabled)
+ * leaves the durability unknown, which is not durable. */
+static void read_durability(conn_t *c, const redisReply *reply)
+{
+    store_t *s = c->store;
+    const char *aof = NULL, *fsync = NULL;
+    if (reply->type == REDIS_REPLY_ARRAY)
+        for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+            const redisReply *k = reply->element[i], *v = reply->element[i + 1];
+            if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+                continue;
+            if (strcmp(k->str, "appendonly") == 0)
+                aof = v->str;
+            else if (strcmp(k->str, "appendfsync") == 0)
+                fsync = v->str;
+        }
+    if (reply->type == REDIS_REPLY_ERROR)
+        snprintf(s->durability, sizeof s->durability, "unknown: CONFIG GET answered %.100s", reply->str);
+    else if (!aof || !fsync)
+        snprintf(s->durability, sizeof s->durability, "unknown: CONFIG GET did not tell appendonly and appendfsync");
+    else
+        snprintf(s->durability, sizeof s->durability, "appendonly %s, appendfsync %s", aof, fsync);
+    c->durable = aof && fsync && strcmp(aof, "yes") == 0 && strcmp(fsync, "always") == 0;
+}
+
 static void on_setup_reply(store_t *s, redisReply *reply, void *data)
 {
     long tag = (long)(intptr_t)data;
     if (!reply)
         return; /* connection lost; lost() already ran or will */
-    conn_t *c = &s->conns[tag < 0 ? -tag - 1 : tag / MAX_SCRIPTS];
-    if (reply->type == REDIS_REPLY_ERROR) {
-        omni_warn("redis: %s: setup failed: %s", s->address, reply->str);
+    conn_t *c = &s->conns[tag / TAG_STRIDE];
+    int what = (int)(tag % TAG_STRIDE);
+    int bad_sha = what < TAG_AUTH && reply->type != REDIS_REPLY_ERROR &&
+                  (reply->type != REDIS_REPLY_STRING || reply->len != 40);
+    if (what == TAG_CONFIG) {
+        read_durability(c, reply);
+    } else if (reply->type == REDIS_REPLY_ERROR || bad_sha) {
+        const char *why = bad_sha ? "SCRIPT LOAD answered something other than a SHA-1" : reply->str;
+        /* A server loading its data answers LOADING for a moment: expected after a restart, not news. */
+        if (strncmp(why, "LOADING", 7) != 0 && !s->setup_logged && !quiet(s)) {
+            omni_warn("redis: %s: setup failed: %s", s->address, why);
+            s->setup_logged = 1;
+        }
+        failed(s, why);
         c->force_reconnect = 1;
         return;
+    } else if (what < TAG_AUTH) {
+        memcpy(s->sha[what], reply->str, 40);
+        s->sha[what][40] = 0;
     }
-    if (tag >= 0 && reply->type == REDIS_REPLY_STRING && reply->len == 40) {
-        memcpy(s->sha[tag % MAX_SCRIPTS], reply->str, 40);
-        s->sha[tag % MAX_SCRIPTS][40] = 0;
-        if (--c->loads_pending == 0 && c->state == LOADING) {
-            c->state = UP;
-            c->backoff_ms = s->opts.reconnect_ms;
-            update(s);
-        }
+    if (--c->pending == 0 && c->state == LOADING && !c->force_reconnect) {
+        c->state = UP;
+        c->backoff_ms = s->opts.reconnect_ms;
+        update(s);
     }
 }
 
@@ -206,15 +297,12 @@ static void connect_now(conn_t *c)
     redisAsyncContext *ac = s->opts.unix_path ? redisAsyncConnectUnix(s->opts.unix_path)
                                               : redisAsyncConnect(s->opts.tcp_host, s->opts.tcp_port);
     if (!ac || ac->err) {
-        if (quiet(s))
-            omni_debug("redis: %s: %s (still starting)", s->address, ac ? ac->errstr : "out of memory");
-        else if (!s->logged_down)
-            omni_warn("redis: %s: %s", s->address, ac ? ac->errstr : "out of memory");
-        if (!quiet(s))
-            s->logged_down = 1;
+        omni_debug("redis: %s: connection %d: %s", s->address, c->index, ac ? ac->errstr : "out of memory");
+        failed(s, ac ? ac->errstr : "out of memory");
         if (ac)
             redisAsyncFree(ac);
         backoff(c);
+        update(s);
         return;
     }
     c->ac = ac;
@@ -230,22 +318,24 @@ static void connect_now(conn_t *c)
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     c->state = LOADING;
-    long setup = -(long)c->index - 1;
+    c->pending = 0;
+    c->durable = 0;
+    long tag = (long)c->index * TAG_STRIDE;
     if (s->opts.password) {
         const char *argv[] = { "AUTH", s->opts.password };
-        send_argv(c, 2, argv, NULL, on_setup_reply, (void *)(intptr_t)setup);
+        c->pending += send_argv(c, 2, argv, NULL, on_setup_reply, (void *)(intptr_t)(tag + TAG_AUTH)) == 0;
     }
     if (s->opts.database) {
         char db[16];
         snprintf(db, sizeof db, "%d", s->opts.database);
         const char *argv[] = { "SELECT", db };
-        send_argv(c, 2, argv, NULL, on_setup_reply, (void *)(intptr_t)setup);
+        c->pending += send_argv(c, 2, argv, NULL, on_setup_reply, (void *)(intptr_t)(tag + TAG_AUTH)) == 0;
     }
-    c->loads_pending = 0;
-    for (long i = 0; i < LUA_NSCRIPTS; i++) {
+    const char *config[] = { "CONFIG", "GET", "append*" };
+    c->pending += send_argv(c, 3, config, NULL, on_setup_reply, (void *)(intptr_t)(tag + TAG_CONFIG)) == 0;
+    for (size_t i = 0; i < LUA_NSCRIPTS; i++) {
         const char *argv[] = { "SCRIPT", "LOAD", omni_lua_scripts[i].body };
-        if (send_argv(c, 3, argv, NULL, on_setup_reply, (void *)(intptr_t)(c->index * MAX_SCRIPTS + i)) == 0)
-            c->loads_pending++;
+        c->pending += send_argv(c, 3, argv, NULL, on_setup_reply, (void *)(intptr_t)(tag + (long)i)) == 0;
     }
 }
 
@@ -274,7 +364,16 @@ store_t *store_new(loop_t *loop, const store_opts_t *opts)
     else
         snprintf(s->address, sizeof s->address, "tcp://%s:%d", s->opts.tcp_host, s->opts.tcp_port);
     s->quiet_until = omni_mono_ms() + (opts->grace_ms > 0 ? opts->grace_ms : 0);
+    snprintf(s->durability, sizeof s->durability, "unknown: not connected yet");
     return s;
+}
+
+void store_close(store_t *s)
+{
+    s->closing = 1;
+    for (int i = 0; i < s->n_conns; i++)
+        if (s->conns[i].ac)
+            redisAsyncFree(s->conns[i].ac); /* fails outstanding commands, then on_disconnect -> lost() */
 }
 
 void store_destroy(store_t **store)
@@ -283,10 +382,7 @@ void store_destroy(store_t **store)
         return;
     store_t *s = *store;
     s->opts.on_state = NULL; /* the owner is going away; do not call back into it */
-    s->closing = 1;
-    for (int i = 0; i < s->n_conns; i++)
-        if (s->conns[i].ac)
-            redisAsyncFree(s->conns[i].ac); /* fails outstanding commands, then on_disconnect -> lost() */
+    store_close(s);
     free(s->owned_host);
     free(s->owned_unix);
     free(s->owned_password);
@@ -295,6 +391,14 @@ void store_destroy(store_t **store)
 }
 
 int store_up(const store_t *store) { return store->up; }
+int store_connected(const store_t *store) { return store->connected; }
+const char *store_durability(const store_t *store) { return store->durability; }
+
+void store_drain(store_t *s)
+{
+    s->draining = 1;
+    update(s);
+}
 const char *store_address(const store_t *store) { return store->address; }
 
 static int send_script(store_t *s, conn_t *c, int script, int argc, const char **argv,
@@ -304,7 +408,7 @@ static int send_script(store_t *s, conn_t *c, int script, int argc, const char *
     if (argc < sc->nargs || (!sc->variadic && argc != sc->nargs))
         omni_panic("store_script: %s called with %d arguments, declared %d%s", sc->name, argc, sc->nargs,
                    sc->variadic ? " or more" : "");
-    if (!s->up || !c->ac || c->state != UP)
+    if (!s->connected || !c->ac || c->state != UP)
         return -1;
     long idx = script;
     const char *av[argc + 3];
@@ -338,12 +442,16 @@ int store_script_for(store_t *s, const char *affinity, int script, int argc, con
 
 void store_tick(store_t *s)
 {
+    if (s->closing)
+        return;
     int64_t now = omni_mono_ms();
     for (int i = 0; i < s->n_conns; i++) {
         conn_t *c = &s->conns[i];
-        if (c->ac && c->inflight > 0 && now - c->last_progress > s->opts.timeout_ms) {
-            omni_warn("redis: %s: no answer for %d ms to %zu commands; dropping the connection", s->address,
-                      s->opts.timeout_ms, c->inflight);
+        if (c->ac && c->inflight > 0 && now - c->last_progress > s->opts.timeout_ms && !c->force_reconnect) {
+            char why[128];
+            snprintf(why, sizeof why, "no answer for %d ms to %zu commands", s->opts.timeout_ms, c->inflight);
+            omni_debug("redis: connection %d: %s; dropping it", c->index, why);
+            failed(s, why);
             c->force_reconnect = 1;
         }
         if (c->ac && c->force_reconnect) {
@@ -357,32 +465,4 @@ void store_tick(store_t *s)
         if (!c->ac && now >= c->next_attempt)
             connect_now(c);
     }
-}
-
-int store_parse_address(const char *address, store_opts_t *opts, char **owned)
-{
-    *owned = NULL;
-    if (strncmp(address, "unix:", 5) == 0 && address[5]) {
-        *owned = omni_strdup(address + 5);
-        opts->unix_path = *owned;
-        return 0;
-    }
-    if (strncmp(address, "tcp://", 6) == 0) {
-        const char *hp = address + 6;
-        const char *colon = strrchr(hp, ':');
-        if (!colon || colon == hp || !colon[1])
-            return -1;
-        char *end;
-        long port = strtol(colon + 1, &end, 10);
-        if (*end || port < 1 || port > 65535)
-            return -1;
-        if (hp[0] == '[' && colon[-1] == ']') /* [IPv6]:port */
-            *owned = omni_strndup(hp + 1, (size_t)(colon - hp) - 2);
-        else
-            *owned = omni_strndup(hp, (size_t)(colon - hp));
-        opts->tcp_host = *owned;
-        opts->tcp_port = (int)port;
-        return 0;
-    }
-    return -1;
 }

@@ -16,11 +16,11 @@ typedef struct store store_t;
  * treat the command as not done (it may or may not have run; every script is idempotent for that reason).
  * reply is borrowed for the call. */
 typedef void store_reply_fn(store_t *store, redisReply *reply, void *data);
-/* Called when the store becomes usable (connected, authenticated, scripts loaded) or unusable. */
+/* Called when store_up() changes. */
 typedef void store_state_fn(store_t *store, int up, void *data);
 
 typedef struct store_opts {
-    const char *tcp_host;     /* one of tcp_host+tcp_port or unix_path */
+    const char *tcp_host;     /* one of tcp_host+tcp_port or unix_path; tcp_host numeric (no DNS in the loop) */
     int tcp_port;
     const char *unix_path;
     const char *password;     /* NULL: no AUTH */
@@ -29,6 +29,7 @@ typedef struct store_opts {
     int reconnect_ms;
     int grace_ms;             /* connection failures in the first grace_ms are expected (embedded start) */
     int connections;          /* connections in the pool, 1..STORE_CONNECTIONS_MAX */
+    int relaxed;              /* 1: up even when Redis is not seen to fsync every write (redis.durability) */
     store_state_fn *on_state;
     void *data;
 } store_opts_t;
@@ -38,13 +39,25 @@ store_t *store_new(loop_t *loop, const store_opts_t *opts);
 /* Fails every outstanding command (callbacks get NULL), disconnects, frees, sets *store = NULL. */
 void store_destroy(store_t **store);
 
-/* 1 when connected with scripts loaded. */
+/* 1 when new messages may be stored: every connection up with its scripts loaded, Redis seen to run with
+ * appendonly yes and appendfsync always on each (or the store is relaxed), and not draining. Ingest
+ * answers BUSY while it is 0. */
 int store_up(const store_t *store);
+/* 1 when every connection is up with its scripts loaded, durable or not, draining or not: scripts run. */
+int store_connected(const store_t *store);
+/* Stop taking new work for good (shutdown): store_up() becomes 0, commands in flight still complete. */
+void store_drain(store_t *store);
+/* The end of a drain: fails every outstanding command now (callbacks get NULL) and disconnects for good;
+ * the store stays valid until store_destroy(). */
+void store_close(store_t *store);
+/* What Redis said about its durability, for logs and status: "appendonly yes, appendfsync always",
+ * "appendonly no, appendfsync everysec", "unknown: CONFIG GET answered ERR ..." (borrowed). */
+const char *store_durability(const store_t *store);
 
 /* Runs a script (enum lua_script_id, scripts.h) with no KEYS and argc arguments (binary safe; copied), as its
- * "@args" line declares them (NAME_ARG_X indexes; a wrong count is a bug and panics). The reply fn gets has
+ * "@args" line declares them (NAME_ARG_X indexes; a wrong count is a bug and panics). The reply fn gets
  * been checked against the script's "@reply" line: one that does not match is logged and given as NULL.
- * Returns 0, or -1 when the store is not up (fn is not called then). */
+ * Returns 0, or -1 when the store is not connected (fn is not called then). */
 int store_script(store_t *store, int script, int argc, const char **argv, const size_t *argvlen,
                  store_reply_fn *fn, void *data);
 
@@ -57,9 +70,5 @@ int store_script_for(store_t *store, const char *affinity, int script, int argc,
 void store_tick(store_t *store);
 /* Human-readable address for logs: "unix:/var/lib/omnirouter/redis/redis.sock" (borrowed). */
 const char *store_address(const store_t *store);
-
-/* Parses "tcp://host:port" or "unix:PATH" into opts (pointers into a copy the caller frees via *owned).
- * Returns 0 or -1. */
-int store_parse_address(const char *address, store_opts_t *opts, char **owned);
 
 #endif

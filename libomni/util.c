@@ -4,6 +4,7 @@
 #include "omni/log.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -196,6 +197,14 @@ void *omni_realloc(void *p, size_t n)
 char *omni_strdup(const char *s)
 {
     return omni_strndup(s, strlen(s));
+}
+
+char *omni_json_dumps(const json_t *json, size_t flags)
+{
+    char *s = json_dumps(json, flags);
+    if (!s)
+        omni_fatal("cannot serialize JSON: out of memory (or not an object or array)");
+    return s;
 }
 
 char *omni_strndup(const char *s, size_t n)

@@ -20,13 +20,15 @@ local function release(cv)
       redis.call('HINCRBY', K.team(team), 'load', -1)
       redis.call('SREM', K.team_conversations(team), cv)
     end
+    redis.call('INCR', K.drain_epoch()) -- capacity freed: the next drains look at their queues again
     redis.call('HSET', ck, 'previous_owner', owner)
     redis.call('HDEL', ck, 'owner', 'team', 'assigned_at')
   end
   local qteam, qprio = unpack(redis.call('HMGET', ck, 'queued_on', 'queued_prio'))
   if qteam then
     redis.call('ZREM', K.team_queue(qteam, qprio), cv)
-    redis.call('HDEL', ck, 'queued_on', 'queued_prio', 'needs')
+    redis.call('HDEL', K.team_queue_info(qteam), cv)
+    redis.call('HDEL', ck, 'queued_on', 'queued_prio')
   end
   redis.call('ZREM', K.timers(), cv)
 end
@@ -181,7 +183,7 @@ local function commit_assign(plan, t, owner, tried, day, now)
   end
   redis.call('HSET', ck, 'status', 'assigned', 'owner', owner, 'team', t.team, 'target', t.i, 'assigned_at', now,
              'channel_kind', plan.channel)
-  redis.call('HDEL', ck, 'valid_until', 'needs')
+  redis.call('HDEL', ck, 'valid_until')
   redis.call('HINCRBY', ck, 'assignments', 1)
   if t.timeout > 0 then redis.call('HSET', ck, 'timeout_at', now + t.timeout) else redis.call('HDEL', ck, 'timeout_at') end
   decided(plan, tried, now, 'assigned', { owner = owner }, 'owner', owner, 'team', t.team)
@@ -195,12 +197,14 @@ local function commit_queue(plan, tried, now, default_queue)
   local team = plan.queue or default_queue
   local score = plan.due > 0 and plan.due or now + 1e11 -- work without an SLA waits behind work with one
   redis.call('ZADD', K.team_queue(team, plan.prio), score, cv)
-  -- what a drain needs to know it can skip this item without reading its plan (drain.lua)
-  local needs = {}
-  for i, t in ipairs(plan.targets) do needs[i] = target_key(t, plan.channel) end
-  redis.call('HSET', ck, 'status', 'queued', 'queued_on', team, 'queued_prio', plan.prio, 'channel_kind', plan.channel,
-             'needs', table.concat(needs, ' '))
+  redis.call('HSET', ck, 'status', 'queued', 'queued_on', team, 'queued_prio', plan.prio, 'channel_kind', plan.channel)
   redis.call('HSETNX', ck, 'queued_at', now)
+  -- What a drain reads of each waiting item, one hash per team so it is one read for many items: when it
+  -- was queued (aging), until when its plan holds, and its targets' keys, to pass over the item without
+  -- reading its plan when all of them are full (drain.lua).
+  local info = { redis.call('HGET', ck, 'queued_at'), plan.valid_until or -1 }
+  for _, t in ipairs(plan.targets) do info[#info + 1] = target_key(t, plan.channel) end
+  redis.call('HSET', K.team_queue_info(team), cv, table.concat(info, ' '))
   redis.call('HDEL', ck, 'timeout_at', 'target')
   if plan.valid_until and plan.valid_until > 0 then redis.call('HSET', ck, 'valid_until', plan.valid_until)
   else redis.call('HDEL', ck, 'valid_until') end

@@ -5,23 +5,32 @@
 -- that cannot be served never hides work behind it that can; targets found full are remembered for the
 -- rest of the call, which keeps a long queue cheap to scan. An item whose plan expired (a calendar opened
 -- or closed since it was made) is left to its re-plan (due.lua): a drain never assigns by a stale plan.
--- scan: items looked at per priority level; aging_ms: 0 for none; days: as assign.lua's.
+-- scan: items looked at per priority level; aging_ms: 0 for none; days: as assign.lua's; force: drain even
+-- when no capacity was freed since this team's last drain (a day's quota starts, a periodic check).
 -- Returns the conversations it assigned.
--- @args prefix:str team:str now:int scan:int aging_ms:int days:json
+-- @args prefix:str team:str now:int scan:int aging_ms:int days:json force:bool
 -- @reply each conversation:str
 local team, now, max, aging, days = A.team, A.now, A.scan, A.aging_ms, A.days
+-- Nothing freed since this team's last drain (no resolution, move or agent back): nothing new can be taken.
+local epoch = redis.call('GET', K.drain_epoch()) or '0'
+if not A.force and redis.call('HGET', K.team(team), 'drained') == epoch then return {} end
+redis.call('HSET', K.team(team), 'drained', epoch)
+
 local items, full = {}, {}
 for p = 1, 4 do
   local r = redis.call('ZRANGE', K.team_queue(team, p), 0, max - 1, 'WITHSCORES')
-  for i = 1, #r, 2 do
-    local cv = r[i]
-    local f = redis.call('HMGET', K.conversation(cv), 'queued_at', 'valid_until', 'needs')
-    local queued_at, valid = tonumber(f[1] or now), tonumber(f[2] or '-1')
+  local ids = {}
+  for i = 1, #r, 2 do ids[#ids + 1] = r[i] end
+  local info = #ids > 0 and redis.call('HMGET', K.team_queue_info(team), unpack(ids)) or {}
+  for j, cv in ipairs(ids) do
+    -- "queued_at valid_until key key ...", or nothing for an item queued by an older version
+    local queued_at, valid, needs = (info[j] or ''):match('^(%S+) (%S+) ?(.*)$')
+    queued_at, valid = tonumber(queued_at) or now, tonumber(valid) or -1
     if not (valid > 0 and now >= valid) then
       local eff = p
       if aging > 0 then eff = math.max(1, p - math.floor((now - queued_at) / aging)) end
-      items[#items + 1] = { cv = cv, eff = eff, score = tonumber(r[i + 1]), at = queued_at, n = tonumber(cv) or 0,
-                            needs = f[3] }
+      items[#items + 1] = { cv = cv, eff = eff, score = tonumber(r[2 * j]), at = queued_at, n = tonumber(cv) or 0,
+                            needs = info[j] and needs }
     end
   end
 end

@@ -10,6 +10,7 @@ end
 local ak = K.agent(id)
 local was = redis.call('HGET', ak, 'presence') or 'available'
 redis.call('HSET', ak, 'presence', presence)
+if presence == 'available' and was ~= 'available' then redis.call('INCR', K.drain_epoch()) end
 if presence == 'offline' then
   if was ~= 'offline' then
     redis.call('HSET', ak, 'offline_since', now)

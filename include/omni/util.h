@@ -26,6 +26,10 @@ void *omni_calloc(size_t n, size_t size);
 void *omni_realloc(void *p, size_t n);
 char *omni_strdup(const char *s);
 char *omni_strndup(const char *s, size_t n);
+/* json_dumps (jansson) that never returns NULL: out of memory (or a json that is not an object or array,
+ * a programming error) is fatal like the above. Returns a new string the caller frees. */
+struct json_t;
+char *omni_json_dumps(const struct json_t *json, size_t flags);
 /* Safe formatted string building: returns a new string the caller frees. */
 char *omni_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

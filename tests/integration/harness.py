@@ -36,20 +36,29 @@ def free_port():
         return s.getsockname()[1]
 
 
-class RedisServer:
-    """A private redis-server on a unix socket, append-only with fsync always, like production."""
+DURABLE = ["--appendonly", "yes", "--appendfsync", "always"]
 
-    def __init__(self, directory):
+
+class RedisServer:
+    """A private redis-server on a unix socket, append-only with fsync always like production unless
+    durability says otherwise (e.g. ["--appendonly", "no"]); port: also on TCP, on 127.0.0.1 and ::1.
+    Started again on the same directory it loads what its append-only file holds."""
+
+    def __init__(self, directory, durability=None, port=None, extra=()):
         self.dir = directory
         self.sock = os.path.join(directory, "redis.sock")
+        self.durability = DURABLE if durability is None else durability
+        self.port = port
+        self.extra = list(extra)
         self.proc = None
 
     def start(self):
         os.makedirs(self.dir, exist_ok=True)
+        tcp = ["--port", str(self.port), "--bind", "127.0.0.1", "-::1"] if self.port else ["--port", "0"]
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", "0", "--unixsocket", self.sock, "--unixsocketperm", "700",
-             "--dir", self.dir, "--appendonly", "yes", "--appendfsync", "always", "--save", "",
-             "--logfile", os.path.join(self.dir, "redis.log")],
+            ["redis-server", *tcp, "--unixsocket", self.sock, "--unixsocketperm", "700",
+             "--dir", self.dir, *self.durability, "--save", "",
+             "--logfile", os.path.join(self.dir, "redis.log"), *self.extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(self._pings, 10, "redis-server to answer PING")
         return self

@@ -140,11 +140,11 @@ def test_drain_assigns_most_urgent_then_earliest_due_and_ages(lua):
     lua.assign(normal_early, [full], prio=2, due=NOW + 1000)
     lua.call("resolve", "1", "test", NOW)
     lua.r.hset("omni:agent:a", "presence", "available")
-    assert lua.call("drain", "core", NOW, 50, 600000, "{}") == [low_old]
+    assert lua.call("drain", "core", NOW, 50, 600000, "{}", True) == [low_old]
     # low_old aged to urgent (4 - 4 -> 1), beats the high ones
     assert lua.r.hget(f"omni:conversation:{low_old}", "owner") == "agent:a"
     lua.call("resolve", low_old, "test", NOW)
-    assert lua.call("drain", "core", NOW, 50, 600000, "{}") == [normal_early]
+    assert lua.call("drain", "core", NOW, 50, 600000, "{}", True) == [normal_early]
     assert lua.r.hget(f"omni:conversation:{normal_early}", "owner") == "agent:a"  # same level: earlier due first
     assert lua.r.hget(f"omni:conversation:{high}", "status") == "queued"
 

@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from harness import Router, start_submit, stored_count, wait_for
-from test_assign_lua import script
+from lua_contract import Scripts
 
 CAP = {"a": {"email": 4, "sms": 3, "phone": 1, "twitter": 3, "facebook": 3},
        "t": {"email": 3, "sms": 2, "phone": 1, "twitter": 2, "facebook": 2},
@@ -115,12 +115,12 @@ class Invariants:
 
 def resolver(r, stop, resolved):
     """Agents at work: resolves assigned conversations (oldest first) while messages arrive."""
-    sha = r.script_load(script("resolve"))
+    scripts = Scripts(r)
     while not stop.wait(0.02):
         for key in r.keys("omni:agent:*:conversations")[:20] + r.keys("omni:team:bpo1:conversations"):
             for cv in list(r.smembers(key))[:2]:
                 try:
-                    r.evalsha(sha, 0, "omni:", cv, "scenario", str(1_800_000_000_000))
+                    scripts.call("resolve", conversation=cv, who="scenario", now=1_800_000_000_000)
                     resolved.append(cv)
                 except Exception:
                     pass  # resolved or moved meanwhile by a router

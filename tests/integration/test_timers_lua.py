@@ -101,9 +101,9 @@ def test_a_drain_does_not_assign_by_an_expired_plan(lua):
     lua.call("presence", "a", "away", NOW)
     plan_for(lua, c, "new", [closed_later], NOW, valid_until=NOW + 1000)  # the team closes at NOW + 1000
     lua.call("presence", "a", "available", NOW + 2000)
-    assert lua.call("drain", "core", NOW + 2000, 1000, 0, "{}") == []  # waits for its re-plan
+    assert lua.call("drain", "core", NOW + 2000, 1000, 0, "{}", True) == []  # waits for its re-plan
     assert lua.r.hget(f"omni:conversation:{c}", "status") == "queued"
-    assert lua.call("drain", "core", NOW + 500, 1000, 0, "{}") == [c]  # within the plan's validity
+    assert lua.call("drain", "core", NOW + 500, 1000, 0, "{}", True) == [c]  # within the plan's validity
 
 
 def test_work_nobody_can_take_does_not_hide_work_behind_it(lua):
@@ -117,7 +117,7 @@ def test_work_nobody_can_take_does_not_hide_work_behind_it(lua):
     plan_for(lua, takeable, "new", [free], NOW, due=NOW + 1000)
     lua.call("presence", "a", "available", NOW)
     # the router looks at up to 1,000 a level (routing.c DRAIN_SCAN)
-    assert lua.call("drain", "core", NOW, 1000, 0, "{}") == [takeable]
+    assert lua.call("drain", "core", NOW, 1000, 0, "{}", True) == [takeable]
 
 
 def test_overflow_conditions_do_not_starve_their_own_queue(lua):
@@ -129,7 +129,7 @@ def test_overflow_conditions_do_not_starve_their_own_queue(lua):
         plan_for(lua, c, "new", [core], NOW, due=NOW + i)
         waiting.append(c)
     lua.call("presence", "a", "available", NOW)
-    assert lua.call("drain", "core", NOW, 1000, 0, "{}") == [waiting[0]]
+    assert lua.call("drain", "core", NOW, 1000, 0, "{}", True) == [waiting[0]]
 
 
 def test_a_replan_keeps_what_escalation_and_breach_gave(lua):
@@ -167,3 +167,15 @@ def test_an_error_between_ingest_writes_never_leaves_a_message_stored_nowhere(lu
     lua.r.delete(f"omni:conversation:{c}:messages")
     assert lua.call("ingest", **args)[0] == 1
     assert lua.r.lrange(f"omni:conversation:{c}:messages", 0, -1) == ["late"]
+
+
+def test_a_drain_looks_at_its_queue_again_only_when_capacity_was_freed(lua):
+    a = target(agents=("a",), cap=1)
+    first, waiting = lua.conversation(), lua.conversation()
+    plan_for(lua, first, "new", [a], NOW)
+    plan_for(lua, waiting, "new", [a], NOW)
+    assert lua.call("drain", "core", NOW, 1000, 0, "{}", True) == []  # a is full
+    assert lua.call("drain", "core", NOW, 1000, 0, "{}", False) == []  # nothing freed since: not even read
+    lua.call("resolve", first, "test", NOW)  # capacity freed
+    assert lua.call("drain", "core", NOW, 1000, 0, "{}", False) == [waiting]
+    assert lua.r.hget("omni:queue:core:info", waiting) is None  # no longer waiting

@@ -1,4 +1,4 @@
-/* Unit tests for small daemon parts: peer policing, Redis address parsing, the loop's fds and tick. */
+/* Unit tests for small daemon parts: peer policing, the loop's fds and tick (Redis addresses: test_redis_address.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -9,7 +9,6 @@
 
 #include "loop.h"
 #include "peers.h"
-#include "store.h"
 
 static void test_peer_banned_at_limit_and_forgiven(void **state)
 {
@@ -53,32 +52,6 @@ static void test_peer_table_full_forgets_oldest(void **state)
     char hex[16];
     assert_string_equal(peers_hex("\x00\xab\x10", 3, hex, sizeof hex), "00ab10");
     assert_string_equal(peers_hex("\x01\x02\x03\x04\x05\x06\x07\x08", 8, hex, 9), "01020304");
-}
-
-static void test_store_address(void **state)
-{
-    (void)state;
-    store_opts_t o;
-    char *owned;
-    memset(&o, 0, sizeof o);
-    assert_int_equal(store_parse_address("unix:/run/redis.sock", &o, &owned), 0);
-    assert_string_equal(o.unix_path, "/run/redis.sock");
-    free(owned);
-    memset(&o, 0, sizeof o);
-    assert_int_equal(store_parse_address("tcp://10.0.0.5:6380", &o, &owned), 0);
-    assert_string_equal(o.tcp_host, "10.0.0.5");
-    assert_int_equal(o.tcp_port, 6380);
-    free(owned);
-    memset(&o, 0, sizeof o);
-    assert_int_equal(store_parse_address("tcp://[::1]:6379", &o, &owned), 0);
-    assert_string_equal(o.tcp_host, "::1");
-    free(owned);
-    const char *bad[] = { "redis://x:1", "tcp://host", "tcp://:6379", "tcp://h:0", "tcp://h:70000", "tcp://h:12x",
-                          "unix:", "" };
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        assert_int_equal(store_parse_address(bad[i], &o, &owned), -1);
-        assert_null(owned);
-    }
 }
 
 static int fired, ticks;
@@ -128,7 +101,6 @@ int main(void)
         cmocka_unit_test(test_peer_banned_at_limit_and_forgiven),
         cmocka_unit_test(test_peer_violations_outside_window_do_not_add_up),
         cmocka_unit_test(test_peer_table_full_forgets_oldest),
-        cmocka_unit_test(test_store_address),
         cmocka_unit_test(test_loop_dispatches_fds_and_ticks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
