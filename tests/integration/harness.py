@@ -83,7 +83,7 @@ class Router:
     """omnirouted with a config written for the test; its stderr goes to a log file the test can read."""
 
     def __init__(self, directory, redis_address=None, extra=None, name="router", endpoint=None, policy=None,
-                 env=None):
+                 env=None, router_extra=None):
         os.makedirs(directory, exist_ok=True)
         LIVE_ROUTERS.append(self)
         self.dir = directory
@@ -99,6 +99,7 @@ class Router:
             f"  state_dir: \"{self.state}\"",
             "  log_level: debug",
             "  tick_ms: 20",
+            *[f"  {k}: {json.dumps(v)}" for k, v in (router_extra or {}).items()],
             "redis:",
             f"  address: \"{redis_address or ''}\"",
             "  timeout_ms: 2000",
