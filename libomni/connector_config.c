@@ -331,7 +331,9 @@ static void fill_curve(conn_config_t *cfg, conn_slot_t *s, conn_errors_t *errs)
         free(s[10].str);
         s[10].str = path;
     }
-    if (s[11].str != NULL && omni_curve_is_key(strrchr(s[11].str, '/') ? strrchr(s[11].str, '/') + 1 : s[11].str))
+    /* A Z85 key may hold '/', so it was joined to the config's directory like a path: look at the tail. */
+    size_t n = s[11].str != NULL ? strlen(s[11].str) : 0;
+    if (n >= OMNI_CURVE_Z85_LEN && access(s[11].str, F_OK) != 0 && omni_curve_is_key(s[11].str + n - OMNI_CURVE_Z85_LEN))
         add_error(errs, "%s: router.curve_secret_key_file: this is a key, not a file: a secret key is never written "
                   "in the config; put it in a file of mode 0600 and name that file", src);
     if (s[10].str != NULL && s[11].str == NULL)

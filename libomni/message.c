@@ -3,6 +3,7 @@
  * the call, except put(), which takes over the jansson reference it is given. */
 #include "message_int.h"
 #include "omni/log.h"
+#include "omni/protocol.h"
 #include "omni/util.h"
 
 #include <stdarg.h>
@@ -157,9 +158,9 @@ omni_msg_t *omni_msg_parse(const char *buf, size_t len, const omni_limits_t *lim
     if (buf == NULL)
         buf = "";
     bool too_big = len > lim->message_bytes;
-    /* Reading the id costs the parse; bounded, so a huge frame cannot make the refusal expensive. (The
-     * router's socket already cuts frames a little over the limit: see OMNI_FRAME_ALLOWANCE.) */
-    if (too_big && len > 4 * lim->message_bytes) {
+    /* Reading the id costs the parse; bounded, so a huge frame cannot make the refusal expensive. Up to
+     * OMNI_FRAME_ALLOWANCE over is always read: that is what the router's socket lets through to be NACKed. */
+    if (too_big && len > 4 * lim->message_bytes && len - lim->message_bytes > OMNI_FRAME_ALLOWANCE) {
         omni__msg_fail(err, "", "message is %zu bytes, over the limit of %zu", len, lim->message_bytes);
         return NULL;
     }

@@ -162,12 +162,15 @@ class Router:
 
 
 class Peer:
-    """A raw OMNI/1 DEALER, for speaking the protocol (and breaking it) frame by frame."""
+    """A raw OMNI/1 DEALER, for speaking the protocol (and breaking it) frame by frame. curve: (server public
+    key, own public key, own secret key), Z85 bytes, for a router's tcp endpoint with CURVE."""
 
-    def __init__(self, endpoint):
+    def __init__(self, endpoint, curve=None):
         self.ctx = zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
+        if curve:
+            self.sock.curve_serverkey, self.sock.curve_publickey, self.sock.curve_secretkey = curve
         self.sock.connect(endpoint)
 
     def send(self, *frames):
@@ -214,11 +217,12 @@ def start_submit(endpoint, spool, messages, timeout=60, quiet=False):
     return subprocess.Popen(args + [path], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def submit(endpoint, spool, messages, timeout=30, check=True):
-    """Runs omni-submit (the real libomni client) over messages; returns (exit code, stdout)."""
+def submit(endpoint, spool, messages, timeout=30, check=True, args=()):
+    """Runs omni-submit (the real libomni client) over messages; returns (exit code, stdout). args: more options
+    (the CURVE keys)."""
     data = "".join(json.dumps(m) + "\n" for m in messages)
     r = subprocess.run([os.path.join(BIN, "omni-submit"), "--endpoint", endpoint, "--spool", spool,
-                        "--timeout", str(timeout)], input=data, capture_output=True, text=True,
+                        "--timeout", str(timeout), *args], input=data, capture_output=True, text=True,
                        timeout=timeout + 30)
     if check:
         assert r.returncode == 0, f"omni-submit -> {r.returncode}\n{r.stdout}\n{r.stderr}"
