@@ -138,7 +138,8 @@ static const cfg_key_t router_keys[] = {
     { .path = "router.ingest", .type = CFG_STRLIST, .offset = OFF(router.ingest), .count_offset = OFF(router.n_ingest),
       .min = 1, .max = 64, .def = "[ipc://omnirouter-ingest.sock]", .check = check_endpoint, .flags = CFG_UNIQUE,
       .doc = "Endpoints the router binds for connectors: ipc://PATH or tcp://HOST:PORT. A relative ipc path "
-             "is inside router.state_dir (ipc://omnirouter-ingest.sock is STATE_DIR/omnirouter-ingest.sock)." },
+             "is inside router.state_dir (ipc://omnirouter-ingest.sock is STATE_DIR/omnirouter-ingest.sock). "
+             "tcp:// needs router.curve or router.insecure_tcp." },
     { .path = "router.state_dir", .type = CFG_STRING, .offset = OFF(router.state_dir), .def = "/var/lib/omnirouter",
       .doc = "Directory for the embedded Redis and ipc sockets. A relative path is relative to the config "
              "file's directory (to the working directory when given on the command line)." },
@@ -208,7 +209,8 @@ static const cfg_key_t router_keys[] = {
       .doc = "The redis-server binary the embedded Redis runs, looked up in PATH unless it holds a slash." },
 
     { .path = "limits.message_bytes", .type = CFG_SIZE, .offset = OFF(limits.message_bytes), .min = 1024,
-      .max = 16777216, .doc = "Largest message frame (the whole JSON) accepted; larger ones are NACKed." },
+      .max = 16777216, .doc = "Largest message frame (the whole JSON) accepted; larger ones are NACKed. A frame more than "
+                              "64 KiB over it is cut by ZeroMQ: the connection is dropped, nothing is answered." },
     { .path = "limits.text_bytes", .type = CFG_SIZE, .offset = OFF(limits.text_bytes), .min = 64,
       .max = 16777216, .doc = "Largest \"text\" (the body) accepted." },
     { .path = "limits.field_bytes", .type = CFG_SIZE, .offset = OFF(limits.field_bytes), .min = 256,
