@@ -9,7 +9,7 @@ import pytest
 import zmq
 import zmq.utils.z85
 
-from harness import BIN, Peer, Router, free_port, message, stored_count, submit
+from harness import BIN, Peer, Router, free_port, message, stored_count, submit, wait_for
 
 
 def keygen(directory, name):
@@ -171,11 +171,39 @@ def test_a_connector_config_never_holds_a_secret_inline(tmp_path, keys):
     with open(keys["conn"][1]) as f:
         secret = f.read().strip()
     conf = tmp_path / "template.yaml"
-    conf.write_text(f"router:\n  server_public_key: {keys['router'][2]}\n  curve_secret_key_file: \"{secret}\"\n")
-    r = subprocess.run([os.path.join(BIN, "omni-template"), "--config", str(conf), "--check-config"],
-                       capture_output=True, text=True, timeout=20)
-    assert r.returncode != 0 and "never written in the config" in r.stderr, r.stderr
-    conf.write_text(f"router:\n  server_public_key: {keys['router'][2]}\n")
-    r = subprocess.run([os.path.join(BIN, "omni-template"), "--config", str(conf), "--check-config"],
-                       capture_output=True, text=True, timeout=20)
-    assert r.returncode != 0 and "curve_secret_key_file" in r.stderr, r.stderr
+
+    def check(router_lines):
+        conf.write_text("router:\n" + "".join(f"  {line}\n" for line in router_lines) +
+                        f"template:\n  path: {tmp_path}/in.txt\n")
+        return subprocess.run([os.path.join(BIN, "omni-template"), "--config", str(conf), "--check-config"],
+                              capture_output=True, text=True, timeout=20)
+    server = f"server_public_key: {keys['router'][2]}"
+    r = check([server, f"curve_secret_key_file: {keys['conn'][1]}"])
+    assert r.returncode == 0, r.stderr
+    r = check([server, f"curve_secret_key_file: \"{secret}\""])
+    assert r.returncode == 1 and "never written in the config" in r.stderr, r.stderr
+    r = check([server])
+    assert r.returncode == 1 and "router.curve_secret_key_file" in r.stderr, r.stderr
+
+
+def test_a_connector_submits_over_curve(tmp_path, redis_server, keys):
+    """The connector runtime (omni-template) with the common CURVE keys, end to end."""
+    r = curve_router(tmp_path, redis_server, keys).start()
+    src = tmp_path / "in.txt"
+    src.write_text("")
+    conf = tmp_path / "template.yaml"
+    conf.write_text(f"router:\n  endpoint: {r.endpoint}\n  server_public_key: {keys['router'][2]}\n"
+                    f"  curve_secret_key_file: {keys['conn'][1]}\n  curve_public_key_file: {keys['conn'][2]}\n"
+                    f"spool_dir: {tmp_path}/tspool\npoll_ms: 20\ntemplate:\n  path: {src}\n")
+    proc = subprocess.Popen([os.path.join(BIN, "omni-template"), "--config", str(conf)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        with open(src, "a") as f:
+            f.write("ann@example.com\thello over curve\n")
+        client = redis_server.client()
+        wait_for(lambda: stored_count(client) == 1, 20, "the template's line stored")
+        r.wait_log(r"stored x-template:")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        r.stop()
