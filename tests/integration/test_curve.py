@@ -1,4 +1,5 @@
 """OMNI/1 over tcp with CURVE, ipc socket permissions, and omnictl keygen (docs/protocol.md "Security")."""
+import grp
 import hashlib
 import os
 import re
@@ -147,15 +148,21 @@ def test_ipc_socket_file_gets_the_configured_mode(tmp_path, redis_server):
         assert stat.S_IMODE(os.stat(r.endpoint[6:]).st_mode) == 0o660  # the default
     finally:
         r.stop()
-    r = Router(str(tmp_path / "b"), redis_server.address, router_extra={"ipc_mode": "0600"}).start()
+    group = grp.getgrgid(os.getgid()).gr_name
+    r = Router(str(tmp_path / "b"), redis_server.address, router_extra={"ipc_mode": "0600", "ipc_group": group}).start()
     try:
-        assert stat.S_IMODE(os.stat(r.endpoint[6:]).st_mode) == 0o600
+        st = os.stat(r.endpoint[6:])
+        assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_gid == os.getgid()
         p = Peer(r.endpoint)
         p.send("OMNI/1", "PING")
         assert p.recv() == ["OMNI/1", "PONG"]
         p.close()
     finally:
         r.stop()
+    bad = Router(str(tmp_path / "c"), redis_server.address, router_extra={"ipc_group": "no-such-group-omni"})
+    proc = subprocess.run([os.path.join(BIN, "omnirouted"), "--config", bad.config], capture_output=True, text=True,
+                          timeout=20)
+    assert proc.returncode == 1 and "router.ipc_group: no group named no-such-group-omni" in proc.stderr, proc.stderr
 
 
 def test_a_secret_key_others_can_read_is_refused(tmp_path, redis_server, keys):
