@@ -181,6 +181,9 @@ static int curve_setup(omni_client_t *c, char *err, size_t errsz)
             goto out;
         }
     }
+    omni_curve_fingerprint(pub, c->key_fp);
+    if (omni__monitor_open(c, err, errsz) != 0)
+        goto out;
     if (zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, server, OMNI_CURVE_Z85_LEN + 1) != 0 ||
         zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, pub, OMNI_CURVE_Z85_LEN + 1) != 0 ||
         zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, secret, OMNI_CURVE_Z85_LEN + 1) != 0) {
@@ -338,6 +341,7 @@ int omni_client_poll(omni_client_t *c, int timeout_ms)
         int n = omni__recv_all(c);
         if (n < 0)
             return -1;
+        omni__monitor_drain(c);
         if (n > 0) {
             handled += n;
             maybe_compact(c);
@@ -356,10 +360,10 @@ int omni_client_poll(omni_client_t *c, int timeout_ms)
         int64_t wait = next_due(c, now);
         if (deadline >= 0 && (wait < 0 || wait > deadline - now))
             wait = deadline - now;
-        zmq_pollitem_t it = {.socket = c->sock, .events = ZMQ_POLLIN};
+        zmq_pollitem_t it[2] = {{.socket = c->sock, .events = ZMQ_POLLIN}, {.socket = c->mon, .events = ZMQ_POLLIN}};
         if (c->ready.head != NULL && c->inflight.n < c->o.window)
-            it.events |= ZMQ_POLLOUT; /* blocked on the socket: wake when a peer can take it */
-        if (zmq_poll(&it, 1, wait > INT_MAX ? INT_MAX : (long)wait) < 0)
+            it[0].events |= ZMQ_POLLOUT; /* blocked on the socket: wake when a peer can take it */
+        if (zmq_poll(it, c->mon != NULL ? 2 : 1, wait > INT_MAX ? INT_MAX : (long)wait) < 0)
             return errno == EINTR ? handled : -1; /* a signal: let the caller look at its flags */
     }
 }
@@ -418,6 +422,10 @@ void omni_client_destroy(omni_client_t **client)
     if (client == NULL || *client == NULL)
         return;
     omni_client_t *c = *client;
+    if (c->mon != NULL) {
+        zmq_socket_monitor(c->sock, NULL, 0);
+        zmq_close(c->mon);
+    }
     if (c->sock != NULL)
         zmq_close(c->sock); /* ZMQ_LINGER 0: what was queued is dropped; the spool still has it */
     if (c->ctx != NULL)

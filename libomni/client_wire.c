@@ -161,3 +161,48 @@ int omni__recv_all(omni_client_t *c)
         handled += rc;
     }
 }
+
+int omni__monitor_open(omni_client_t *c, char *err, size_t errsz)
+{
+    char ep[64];
+    int zero = 0;
+    snprintf(ep, sizeof ep, "inproc://omni-client-monitor-%p", (void *)c);
+    /* not FAILED_NO_DETAIL: a router going away mid-handshake says nothing about our key */
+    if (zmq_socket_monitor(c->sock, ep, ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                                            ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0 ||
+        (c->mon = zmq_socket(c->ctx, ZMQ_PAIR)) == NULL ||
+        zmq_setsockopt(c->mon, ZMQ_LINGER, &zero, sizeof zero) != 0 || zmq_connect(c->mon, ep) != 0) {
+        snprintf(err, errsz, "cannot watch the CURVE handshake: %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    return 0;
+}
+
+void omni__monitor_drain(omni_client_t *c)
+{
+    if (c->mon == NULL)
+        return;
+    omni_frames_t fr;
+    while (omni_frames_recv(c->mon, &fr) > 0) {
+        /* an event is two frames: 16-bit event and 32-bit value, then the endpoint */
+        uint16_t event = 0;
+        uint32_t value = 0;
+        if (fr.kept >= 1 && zmq_msg_size(&fr.f[0]) >= 6) {
+            memcpy(&event, zmq_msg_data(&fr.f[0]), 2);
+            memcpy(&value, (char *)zmq_msg_data(&fr.f[0]) + 2, 4);
+        }
+        omni_frames_close(&fr);
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            if (c->auth_warned)
+                omni_info("router %s accepted our CURVE key now", c->endpoint);
+            c->auth_warned = false;
+        } else if (event != 0 && !c->auth_warned) {
+            c->auth_warned = true;
+            omni_warn("router %s refused the CURVE handshake (%s): is our public key (fingerprint %s) in its "
+                      "router.curve.allowed_keys, and router.server_public_key the router's key? Messages stay "
+                      "spooled and go once it admits us", c->endpoint,
+                      event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? (value == 400 ? "key not allowed" : "authentication")
+                                                               : "protocol error", c->key_fp);
+        }
+    }
+}

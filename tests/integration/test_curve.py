@@ -96,6 +96,13 @@ def test_allowed_key_gets_acks_unknown_key_is_refused_and_logged(tmp_path, redis
         bad.submit(message("curve:3"))
         assert bad.silent(1.0), "an unknown key must not be answered"
         r.wait_log(re.escape(f"CURVE key {stranger_pub.decode()} (fingerprint {fingerprint(stranger_pub)})"))
+        # the real client with a key nobody allowed: its messages stay spooled, and it says why
+        spub, skey, _, _ = keygen(str(tmp_path), "stranger")
+        rc, out = submit(r.endpoint, str(tmp_path / "spool2"), [message("curve:5")], timeout=2, check=False,
+                         args=["--server-key", router_pub.decode(), "--curve-secret", skey])
+        assert rc == 1 and "pending=1" in out, out
+        assert f"refused the CURVE handshake (key not allowed): is our public key (fingerprint {fingerprint(spub)})" \
+            in out, out
         # a plain (no CURVE) peer on the tcp endpoint gets nothing either
         plain = Peer(r.endpoint)
         plain.submit(message("curve:4"))
@@ -110,6 +117,7 @@ def test_allowed_key_gets_acks_unknown_key_is_refused_and_logged(tmp_path, redis
         assert ok.recv() == ["OMNI/1", "PONG"]
         assert not redis_server.client().exists("omni:msg:curve:3") and not redis_server.client().exists("omni:msg:curve:4")
         assert stored_count(redis_server.client()) == 2
+        assert r.log().count(fingerprint(spub)) == 1
         ok.close(), bad.close(), plain.close()
     finally:
         r.stop()
