@@ -18,6 +18,7 @@
 #include <jansson.h>
 #include <zmq.h>
 
+#include "omni/frames.h"
 #include "omni/protocol.h"
 #include "omni/util.h"
 #include "redis_address.h" /* the router's own address syntax */
@@ -108,42 +109,41 @@ static void on_appended(redisAsyncContext *ac, void *r, void *data)
     free(p);
 }
 
-static void refuse(floor_t *fl, zmq_msg_t *peer, const char *reason)
+static void refuse(floor_t *fl, const void *peer, size_t peer_len, const char *reason)
 {
     const char *f[] = { OMNI_CMD_NACK, OMNI_NO_ID, reason };
     size_t len[] = { strlen(f[0]), strlen(f[1]), strlen(f[2]) };
     fl->refused++;
-    send_frames(fl, zmq_msg_data(peer), zmq_msg_size(peer), 3, f, len);
+    send_frames(fl, peer, peer_len, 3, f, len);
 }
 
-static int frame_is(zmq_msg_t *f, const char *s)
+static void handle(floor_t *fl, const omni_frames_t *fr)
 {
-    return zmq_msg_size(f) == strlen(s) && memcmp(zmq_msg_data(f), s, strlen(s)) == 0;
-}
-
-static void handle(floor_t *fl, zmq_msg_t *f, int n)
-{
+    omni_frame_t f[OMNI_FRAMES_KEEP];
+    omni_decoded_t d;
+    omni_frames_view(fr, f);
     fl->received++;
-    if (n != 4 || !frame_is(&f[1], OMNI_PROTO_VERSION) || !frame_is(&f[2], OMNI_CMD_MSG) ||
-        zmq_msg_size(&f[0]) > PEER_MAX) {
-        refuse(fl, &f[0], "floor: only OMNI/1 MSG <json>");
+    if (omni_frames_decode(OMNI_FROM_CONNECTOR, f, fr->n, &d) != NULL || d.kind != OMNI_DEC_MSG ||
+        d.peer_len > PEER_MAX) {
+        if (d.peer != NULL && d.peer_len <= PEER_MAX)
+            refuse(fl, d.peer, d.peer_len, "floor: only OMNI/1 MSG <json>");
         return;
     }
-    const char *json = zmq_msg_data(&f[3]);
-    size_t json_len = zmq_msg_size(&f[3]);
+    const char *json = d.arg[0];
+    size_t json_len = d.arg_len[0];
     json_error_t e;
     json_t *doc = json_loadb(json, json_len, 0, &e);
     const char *id = json_string_value(json_object_get(doc, "id"));
     if (!id) {
         json_decref(doc);
-        refuse(fl, &f[0], "floor: no id");
+        refuse(fl, d.peer, d.peer_len, "floor: no id");
         return;
     }
     size_t id_len = strlen(id);
     pending_t *p = omni_malloc(sizeof *p + id_len);
     p->fl = fl;
-    p->peer_len = zmq_msg_size(&f[0]);
-    memcpy(p->peer, zmq_msg_data(&f[0]), p->peer_len);
+    p->peer_len = d.peer_len;
+    memcpy(p->peer, d.peer, d.peer_len);
     p->id_len = id_len;
     memcpy(p->id, id, id_len);
     char *key = omni_asprintf("floor:dedup:%s", id);
@@ -163,27 +163,10 @@ static void handle(floor_t *fl, zmq_msg_t *f, int n)
 
 static void on_readable(floor_t *fl)
 {
-    zmq_msg_t f[5];
-    for (int batch = 0; batch < RECV_BATCH; batch++) {
-        int n = 0, more = 1;
-        while (more) {
-            zmq_msg_t extra, *slot = n < 5 ? &f[n] : &extra;
-            zmq_msg_init(slot);
-            if (zmq_msg_recv(slot, fl->sock, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
-                /* nothing waiting (n == 0), or interrupted: a multipart message arrives whole */
-                zmq_msg_close(slot);
-                for (int i = 0; i < n && i < 5; i++)
-                    zmq_msg_close(&f[i]);
-                return;
-            }
-            more = zmq_msg_more(slot);
-            if (slot == &extra)
-                zmq_msg_close(slot);
-            n++;
-        }
-        handle(fl, f, n);
-        for (int i = 0; i < n && i < 5; i++)
-            zmq_msg_close(&f[i]);
+    omni_frames_t fr;
+    for (int batch = 0; batch < RECV_BATCH && omni_frames_recv(fl->sock, &fr) > 0; batch++) {
+        handle(fl, &fr);
+        omni_frames_close(&fr);
     }
 }
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "omni/frames.h"
 #include "omni/protocol.h"
 #include "omni/util.h"
 
@@ -156,64 +157,44 @@ static long id_number(const gen_t *g, const char *id, size_t len)
     return *end || n < 0 || (uint32_t)n >= g->messages ? -1 : n;
 }
 
-static int frame_is(zmq_msg_t *f, const char *s)
-{
-    return zmq_msg_size(f) == strlen(s) && memcmp(zmq_msg_data(f), s, strlen(s)) == 0;
-}
-
 /* Reads one answer if one is waiting. Returns 1 when it answered a message sent on this socket (the
  * window has room again), 0 for anything else, -1 when none was waiting. */
 static int recv_answer(gen_t *g, void *sock)
 {
-    zmq_msg_t f[4];
-    int n = 0, more = 1;
-    while (more) {
-        zmq_msg_t extra, *slot = n < 4 ? &f[n] : &extra;
-        zmq_msg_init(slot);
-        if (zmq_msg_recv(slot, sock, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
-            /* nothing waiting (n == 0), or interrupted: a multipart message arrives whole */
-            zmq_msg_close(slot);
-            for (int i = 0; i < n && i < 4; i++)
-                zmq_msg_close(&f[i]);
-            return -1;
-        }
-        more = zmq_msg_more(slot);
-        if (slot == &extra)
-            zmq_msg_close(slot);
-        n++;
-    }
+    omni_frames_t fr;
+    if (omni_frames_recv(sock, &fr) <= 0)
+        return -1;
+    omni_frame_t f[OMNI_FRAMES_KEEP];
+    omni_decoded_t d;
+    omni_frames_view(&fr, f);
     int rc = 0;
-    long num = n >= 3 && frame_is(&f[0], OMNI_PROTO_VERSION)
-                   ? id_number(g, zmq_msg_data(&f[2]), zmq_msg_size(&f[2]))
+    long num = omni_frames_decode(OMNI_FROM_ROUTER, f, fr.n, &d) == NULL && d.arg[0] != NULL
+                   ? id_number(g, d.arg[0], d.arg_len[0])
                    : -1;
     if (num < 0) {
         g->stray++;
-    } else if (frame_is(&f[1], OMNI_CMD_ACK)) {
+    } else if (d.kind == OMNI_DEC_ACK) {
         if (!g->done[num]) {
             g->acked++;
             g->done[num] = 1;
         }
         rc = 1;
-    } else if (frame_is(&f[1], OMNI_CMD_BUSY) && n >= 4) {
-        char ms[16] = "";
-        memcpy(ms, zmq_msg_data(&f[3]), zmq_msg_size(&f[3]) < 15 ? zmq_msg_size(&f[3]) : 15);
+    } else if (d.kind == OMNI_DEC_BUSY) {
         g->busy++;
-        heap_push(&g->retries, (retry_t){ omni_mono_ms() + atoi(ms), (uint32_t)num });
+        heap_push(&g->retries, (retry_t){ omni_mono_ms() + d.retry_ms, (uint32_t)num });
         rc = 1;
-    } else if (frame_is(&f[1], OMNI_CMD_NACK)) {
+    } else if (d.kind == OMNI_DEC_NACK) {
         if (!g->done[num]) {
             g->nacked++;
-            if (g->nacked == 1 && n >= 4)
-                fprintf(stderr, "loadgen: first NACK: message %ld: %.*s\n", num, (int)zmq_msg_size(&f[3]),
-                        (const char *)zmq_msg_data(&f[3]));
+            if (g->nacked == 1)
+                fprintf(stderr, "loadgen: first NACK: message %ld: %.*s\n", num, (int)d.arg_len[1], d.arg[1]);
         }
         g->done[num] = 2;
         rc = 1;
     } else {
         g->stray++;
     }
-    for (int i = 0; i < n && i < 4; i++)
-        zmq_msg_close(&f[i]);
+    omni_frames_close(&fr);
     return rc;
 }
 

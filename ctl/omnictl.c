@@ -36,6 +36,8 @@ static void usage(FILE *out)
             "  agent show ID                       presence, load and conversations of an agent\n"
             "  queue [TEAM]                        each team's load and waiting conversations by priority\n"
             "  explain MESSAGE-ID                  every routing decision for the message's conversation, and why\n"
+            "  keygen NAME                         a CURVE key pair for OMNI/1 over tcp: NAME.key (secret, 0600),\n"
+            "                                      NAME.pub; prints the public key and its fingerprint\n"
             "  clock advance DURATION              move the test clock (routers run with OMNIROUTER_TEST_CLOCK=1)\n"
             "  simulate --config FILE --input MESSAGES.jsonl [--handle-time DURATION]\n"
             "                                      replay messages through a policy on a scratch Redis, simulated\n"
@@ -186,6 +188,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[optind], "simulate")) /* its own config and its own scratch Redis: never the live one */
         return ctl_simulate(argc - optind, argv + optind);
+    if (!strcmp(argv[optind], "keygen")) /* files only: no config, no Redis */
+        return ctl_keygen(argc - optind, argv + optind);
     config_errors_t errs = { 0 };
     ctl_t c = { .cfg = config_load(path, overrides, n_overrides, &errs) };
     if (!c.cfg) {

@@ -6,12 +6,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include "config_schema.h"
 #include "embedded.h"
+#include "omni/curve.h"
 #include "redis_address.h"
 #include "omni/log.h"
 #include "omni/util.h"
@@ -81,6 +83,28 @@ static const char *check_queue(const char *value, char *buf, size_t bufsz)
     return buf;
 }
 
+static const char *check_mode(const char *value, char *buf, size_t bufsz)
+{
+    char *end;
+    long mode = strtol(value, &end, 8);
+    if (value[0] == '0' && strlen(value) == 4 && *end == '\0' && mode >= 0 && mode <= 0777)
+        return NULL;
+    snprintf(buf, bufsz, "\"%s\" is not a file mode: four octal digits such as 0660 (no setuid, setgid or sticky "
+             "bits)", value);
+    return buf;
+}
+
+/* An entry of router.curve.allowed_keys: a Z85 public key, or a path (checked when the router starts:
+ * the file may be readable by the router only). */
+static const char *check_allowed_key(const char *value, char *buf, size_t bufsz)
+{
+    if (omni_curve_is_key(value) || (strlen(value) != OMNI_CURVE_Z85_LEN && value[0] != '\0'))
+        return NULL;
+    snprintf(buf, bufsz, "\"%s\" is 40 characters but not a Z85 CURVE key (or name a .pub file or a directory of "
+             "them)", value);
+    return buf;
+}
+
 static void router_init(void *obj)
 {
     /* Message limits are libomni's, so connectors and the router agree by default. */
@@ -96,7 +120,8 @@ static const cfg_key_t router_keys[] = {
     { .path = "router.ingest", .type = CFG_STRLIST, .offset = OFF(router.ingest), .count_offset = OFF(router.n_ingest),
       .min = 1, .max = 64, .def = "[ipc://omnirouter-ingest.sock]", .check = check_endpoint, .flags = CFG_UNIQUE,
       .doc = "Endpoints the router binds for connectors: ipc://PATH or tcp://HOST:PORT. A relative ipc path "
-             "is inside router.state_dir (ipc://omnirouter-ingest.sock is STATE_DIR/omnirouter-ingest.sock)." },
+             "is inside router.state_dir (ipc://omnirouter-ingest.sock is STATE_DIR/omnirouter-ingest.sock). "
+             "tcp:// needs router.curve or router.insecure_tcp." },
     { .path = "router.state_dir", .type = CFG_STRING, .offset = OFF(router.state_dir), .def = "/var/lib/omnirouter",
       .doc = "Directory for the embedded Redis and ipc sockets. A relative path is relative to the config "
              "file's directory (to the working directory when given on the command line)." },
@@ -119,6 +144,27 @@ static const cfg_key_t router_keys[] = {
     { .path = "router.peer_ban_s", .type = CFG_DURATION, .offset = OFF(router.peer_ban_s), .min = 0,
       .max = 86400, .def = "60", .unit_ms = 1000,
       .doc = "How long a dropped connector's frames are ignored; 0 forgets it at once." },
+    { .path = "router.curve.secret_key_file", .type = CFG_STRING, .offset = OFF(router.curve.secret_key_file),
+      .flags = CFG_NULLABLE,
+      .doc = "The router's CURVE secret key (a file from `omnictl keygen`, mode 0600; never the key itself). "
+             "Set: every tcp:// endpoint encrypts and admits only router.curve.allowed_keys. A relative path is "
+             "relative to the config file's directory." },
+    { .path = "router.curve.allowed_keys", .type = CFG_STRLIST, .offset = OFF(router.curve.allowed_keys),
+      .count_offset = OFF(router.curve.n_allowed_keys), .max = 100000, .check = check_allowed_key,
+      .flags = CFG_UNIQUE,
+      .doc = "Connectors admitted over tcp://: each entry a public key (40 Z85 characters), a .pub file, or a "
+             "directory whose *.pub files are read. Read when the router starts." },
+    { .path = "router.insecure_tcp", .type = CFG_BOOL, .offset = OFF(router.insecure_tcp), .def = "false",
+      .doc = "Allow tcp:// endpoints without CURVE: anyone who can reach the port can submit, and messages "
+             "cross the network in clear. Without it, such an endpoint is a config error." },
+    { .path = "router.ipc_mode", .type = CFG_STRING, .offset = OFF(router.ipc_mode), .def = "0660",
+      .check = check_mode,
+      .doc = "Mode of the ipc:// socket files: over ipc, file permissions are the only access control, so "
+             "only the owner and group may connect by default." },
+    { .path = "router.ipc_owner", .type = CFG_STRING, .offset = OFF(router.ipc_owner), .flags = CFG_NULLABLE,
+      .doc = "User the ipc:// socket files are given (changing it needs root); empty: the router's." },
+    { .path = "router.ipc_group", .type = CFG_STRING, .offset = OFF(router.ipc_group), .flags = CFG_NULLABLE,
+      .doc = "Group the ipc:// socket files are given, e.g. the group connectors run in; empty: the router's." },
 
     { .path = "redis.address", .type = CFG_STRING, .offset = OFF(redis.address), .flags = CFG_NULLABLE,
       .check = check_redis_address,
@@ -153,7 +199,8 @@ static const cfg_key_t router_keys[] = {
       .doc = "The redis-server binary the embedded Redis runs, looked up in PATH unless it holds a slash." },
 
     { .path = "limits.message_bytes", .type = CFG_SIZE, .offset = OFF(limits.message_bytes), .min = 1024,
-      .max = 16777216, .doc = "Largest message frame (the whole JSON) accepted; larger ones are NACKed." },
+      .max = 16777216, .doc = "Largest message frame (the whole JSON) accepted; larger ones are NACKed. A frame more than "
+                              "64 KiB over it is cut by ZeroMQ: the connection is dropped, nothing is answered." },
     { .path = "limits.text_bytes", .type = CFG_SIZE, .offset = OFF(limits.text_bytes), .min = 64,
       .max = 16777216, .doc = "Largest \"text\" (the body) accepted." },
     { .path = "limits.field_bytes", .type = CFG_SIZE, .offset = OFF(limits.field_bytes), .min = 256,
@@ -247,6 +294,52 @@ static char *base_dir(const char *path)
     return omni_asprintf("%s/%.*s", cwd, (int)(slash - path), path);
 }
 
+/* path made absolute against the directory of where it was written (the config file, or the working
+ * directory for the command line). Frees *p and replaces it. */
+static void resolve_against(char **p, const char *config_path, const cfg_where_t *w)
+{
+    if ((*p)[0] == '/')
+        return;
+    char *base = base_dir(w->file == command_line ? NULL : config_path);
+    if (base == NULL)
+        return; /* left relative: the error when it is opened names it */
+    char *abs = omni_asprintf("%s/%s", base, *p);
+    free(base);
+    free(*p);
+    *p = abs;
+}
+
+/* Over tcp, CURVE or an explicit opt-out: a router must not end up listening in clear by accident. Key
+ * paths are resolved here; the files are read when the router starts (omnictl need not read them). */
+static void check_transport(router_config_t *cfg, const char *path, const cfg_where_t *where, config_errors_t *errs)
+{
+    const cfg_where_t *w_ingest = &where[cfg_key_index(&router_table, "router.ingest")];
+    const cfg_where_t *w_secret = &where[cfg_key_index(&router_table, "router.curve.secret_key_file")];
+    const cfg_where_t *w_allowed = &where[cfg_key_index(&router_table, "router.curve.allowed_keys")];
+    if (cfg->router.curve.secret_key_file != NULL)
+        resolve_against(&cfg->router.curve.secret_key_file, path, w_secret);
+    for (size_t i = 0; i < cfg->router.curve.n_allowed_keys; i++)
+        if (!omni_curve_is_key(cfg->router.curve.allowed_keys[i]))
+            resolve_against(&cfg->router.curve.allowed_keys[i], path, w_allowed);
+    bool tcp = false;
+    for (size_t i = 0; i < cfg->router.n_ingest; i++) {
+        if (strncmp(cfg->router.ingest[i], "tcp://", 6) != 0)
+            continue;
+        tcp = true;
+        if (cfg->router.curve.secret_key_file == NULL && !cfg->router.insecure_tcp) {
+            char *key = omni_asprintf("router.ingest[%zu]", i);
+            cfg_error_at(errs, w_ingest, key, "%s would accept anyone who can reach it, in clear: set "
+                         "router.curve.secret_key_file and router.curve.allowed_keys (see docs/protocol.md), or "
+                         "router.insecure_tcp: true to mean it", cfg->router.ingest[i]);
+            free(key);
+        }
+    }
+    if (tcp && cfg->router.curve.secret_key_file != NULL && cfg->router.curve.n_allowed_keys == 0)
+        cfg_error_at(errs, w_secret->line > 0 ? w_secret : w_allowed, "router.curve.allowed_keys",
+                     "empty: no connector could connect over tcp; list their public keys (omnictl keygen NAME "
+                     "writes NAME.pub)");
+}
+
 /* Resolves what depends on other keys: state_dir against its origin's directory, relative ipc paths
  * against state_dir, and socket paths against the unix limit. Errors point where the value was set. */
 static void finalize(router_config_t *cfg, const char *path, const cfg_where_t *where, config_errors_t *errs)
@@ -300,6 +393,7 @@ static void finalize(router_config_t *cfg, const char *path, const cfg_where_t *
             free(key);
         }
     }
+    check_transport(cfg, path, where, errs);
     policy_compile(&cfg->policy, errs); /* cross-section checks; errors name where each item was written */
 }
 

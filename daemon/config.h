@@ -5,6 +5,7 @@
 #ifndef OMNI_DAEMON_CONFIG_H
 #define OMNI_DAEMON_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include "omni/message.h"
@@ -25,6 +26,14 @@ typedef struct router_config {
         int busy_retry_ms;        /* retry hint sent with BUSY */
         int peer_violation_limit; /* protocol violations before a peer is dropped */
         int peer_ban_s;           /* how long a dropped peer's frames are ignored */
+        struct {
+            char *secret_key_file; /* the router's CURVE secret key (a file, 0600); NULL: no CURVE */
+            char **allowed_keys;   /* connectors' public keys: Z85 keys, .pub files, directories of them */
+            size_t n_allowed_keys;
+        } curve;                   /* tcp:// endpoints; relative paths come back resolved like state_dir */
+        bool insecure_tcp;         /* tcp:// without CURVE is allowed (anyone who reaches the port may submit) */
+        char *ipc_mode;            /* octal mode of ipc:// socket files, e.g. "0660" */
+        char *ipc_owner, *ipc_group; /* user and group the ipc:// socket files are given; NULL: the router's */
     } router;
     struct {
         char *address;    /* NULL: embedded. "tcp://HOST:PORT" or "unix:PATH", as written */

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "omni/curve.h"
+#include "omni/frames.h"
 #include "omni/identity.h"
 #include "omni/log.h"
 #include "omni/message.h"
@@ -17,8 +19,8 @@
 #include "fold.h"
 #include "peers.h"
 #include "scripts.h"
+#include "transport.h"
 
-#define MAX_FRAMES 8   /* more than any OMNI/1 message has; the rest is drained and refused */
 #define RECV_BATCH 512 /* messages read per wake-up, so replies and Redis get their turn */
 
 struct ingest {
@@ -27,6 +29,7 @@ struct ingest {
     store_t *store;
     const router_config_t *cfg;
     peers_t peers;
+    zap_t *zap; /* NULL unless tcp endpoints use CURVE */
     ingest_stats_t stats;
     size_t inflight;
     ingest_opened_fn *on_opened;
@@ -86,17 +89,58 @@ static void send_busy(ingest_t *in, const void *peer, size_t len, const char *id
     reply(in, peer, len, 3, f);
 }
 
-/* A protocol break: NACK it, count it, and drop the peer when it keeps at it. */
-static void violation(ingest_t *in, const void *peer, size_t len, const char *reason)
+/* Who a frame is counted against: over CURVE the sender's public key (the ZAP handler made it the
+ * User-Id), so a peer that reconnects with a new routing id is still known; elsewhere the routing id.
+ * A key starts with a NUL and is longer than 5 bytes, which no routing id can be (ZeroMQ reserves a
+ * leading NUL for its own 5-byte ids), so the two never collide. Writes into key (PEER_ID_MAX bytes);
+ * returns its length, 0 when the message has no usable routing id. */
+static size_t peer_key(const omni_frames_t *fr, char *key)
 {
+    if (fr->kept == 0)
+        return 0;
+    const char *user = zmq_msg_gets((zmq_msg_t *)&fr->f[0], "User-Id");
+    if ((user == NULL || !*user) && fr->kept > 1)
+        user = zmq_msg_gets((zmq_msg_t *)&fr->f[1], "User-Id");
+    if (user != NULL && *user) {
+        size_t n = strlen(user) < PEER_ID_MAX - 7 ? strlen(user) : PEER_ID_MAX - 7;
+        memcpy(key, "\0curve:", 7);
+        memcpy(key + 7, user, n);
+        return n + 7;
+    }
+    size_t n = zmq_msg_size((zmq_msg_t *)&fr->f[0]);
+    if (n == 0 || n > PEER_ID_MAX)
+        return 0;
+    memcpy(key, zmq_msg_data((zmq_msg_t *)&fr->f[0]), n);
+    return n;
+}
+
+/* How a peer key reads in the log: the CURVE key's fingerprint, or the routing id in hex. */
+static const char *key_str(const char *key, size_t len, char *buf, size_t bufsz)
+{
+    if (len > 7 && memcmp(key, "\0curve:", 7) == 0) {
+        char z85[OMNI_CURVE_Z85_LEN + 1], fp[OMNI_CURVE_FP_LEN + 1];
+        snprintf(z85, sizeof z85, "%.*s", (int)(len - 7), key + 7);
+        snprintf(buf, bufsz, "with key %s", omni_curve_fingerprint(z85, fp) == 0 ? fp : z85);
+        return buf;
+    }
     char hex[2 * 16 + 1];
+    snprintf(buf, bufsz, "%s", peers_hex(key, len < 16 ? len : 16, hex, sizeof hex));
+    return buf;
+}
+
+/* A protocol break: NACK it to the routing id, count it against the peer's key, and drop the peer when it
+ * keeps at it. */
+static void violation(ingest_t *in, const char *key, size_t key_len, const void *peer, size_t peer_len,
+                      const char *reason)
+{
+    char who[64];
     in->stats.violations++;
-    send_nack(in, peer, len, OMNI_NO_ID, reason);
-    omni_warn("ingest: peer %s: protocol violation: %s", peers_hex(peer, len < 16 ? len : 16, hex, sizeof hex),
-              reason);
-    if (peers_violation(&in->peers, peer, len, omni_mono_ms())) {
+    send_nack(in, peer, peer_len, OMNI_NO_ID, reason);
+    key_str(key, key_len, who, sizeof who);
+    omni_warn("ingest: peer %s: protocol violation: %s", who, reason);
+    if (peers_violation(&in->peers, key, key_len, omni_mono_ms())) {
         in->stats.peers_dropped++;
-        omni_warn("ingest: peer %s dropped for %d s after %d protocol violations", hex, in->cfg->router.peer_ban_s,
+        omni_warn("ingest: peer %s dropped for %d s after %d protocol violations", who, in->cfg->router.peer_ban_s,
                   in->cfg->router.peer_violation_limit);
     }
 }
@@ -150,18 +194,6 @@ static void on_stored(store_t *store, redisReply *r, void *data)
 
 /* --- decoding --- */
 
-/* The id of a document that failed validation, when it has one, so the NACK reaches the right spool
- * entry: a NACK without the id would leave the connector resending forever. */
-static void salvage_id(const char *buf, size_t len, char *id, size_t idsz)
-{
-    json_error_t e;
-    json_t *doc = json_loadb(buf, len, 0, &e);
-    const char *s = doc ? json_string_value(json_object_get(doc, "id")) : NULL;
-    if (s && strlen(s) < idsz && omni_utf8_valid(s, strlen(s), NULL))
-        snprintf(id, idsz, "%s", s);
-    json_decref(doc);
-}
-
 static void handle_msg(ingest_t *in, const unsigned char *peer, size_t peer_len, const char *buf, size_t len)
 {
     omni_msg_error_t err;
@@ -170,8 +202,6 @@ static void handle_msg(ingest_t *in, const unsigned char *peer, size_t peer_len,
     omni_msg_t *msg = omni_msg_parse(buf, len, &in->cfg->limits, &err);
     if (!msg) {
         char line[600];
-        if (!err.id[0] && len <= OMNI_FRAME_HARD_MAX)
-            salvage_id(buf, len, err.id, sizeof err.id);
         snprintf(line, sizeof line, "%s%s%s", err.field, err.field[0] ? ": " : "", err.reason);
         omni_warn("refused message %s: %s", err.id[0] ? err.id : "(no id)", line);
         send_nack(in, peer, peer_len, err.id, line);
@@ -239,71 +269,39 @@ void ingest_on_opened(ingest_t *in, ingest_opened_fn *fn, void *data)
     in->opened_data = data;
 }
 
-static int frame_is(zmq_msg_t *f, const char *s)
+/* Every frame is refused unread while its sender is banned; then decoded (omni_frames_decode), then
+ * handled. The ban is checked first so a banned peer costs one recv and one lookup, nothing more. */
+static void handle_one(ingest_t *in, const omni_frames_t *fr)
 {
-    size_t n = strlen(s);
-    return zmq_msg_size(f) == n && memcmp(zmq_msg_data(f), s, n) == 0;
-}
-
-/* Reads one multipart message. Returns the number of frames (routing id included), 0 when none was
- * waiting; frames beyond MAX_FRAMES are read and dropped but counted. */
-static int recv_frames(void *sock, zmq_msg_t *f)
-{
-    int n = 0, more = 1;
-    while (more) {
-        zmq_msg_t *slot = &f[n < MAX_FRAMES ? n : MAX_FRAMES];
-        zmq_msg_init(slot);
-        if (zmq_msg_recv(slot, sock, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
-            zmq_msg_close(slot);
-            return n;
-        }
-        more = zmq_msg_more(slot);
-        if (n >= MAX_FRAMES)
-            zmq_msg_close(slot);
-        n++;
-    }
-    return n;
-}
-
-static void handle_one(ingest_t *in, zmq_msg_t *f, int n)
-{
-    const unsigned char *peer = zmq_msg_data(&f[0]);
-    size_t peer_len = zmq_msg_size(&f[0]);
-    if (peer_len > PEER_ID_MAX)
-        peer_len = PEER_ID_MAX;
-    if (peers_banned(&in->peers, peer, peer_len, omni_mono_ms()))
-        return; /* dropped: not obeyed, not answered */
-    if (n < 3 || !frame_is(&f[1], OMNI_PROTO_VERSION)) {
-        violation(in, peer, peer_len, n < 3 ? "protocol: expected OMNI/1 and a command" : "protocol: version frame is not OMNI/1");
+    omni_frame_t f[OMNI_FRAMES_KEEP];
+    omni_frames_view(fr, f);
+    char key[PEER_ID_MAX];
+    size_t key_len = peer_key(fr, key);
+    if (key_len > 0 && peers_banned(&in->peers, key, key_len, omni_mono_ms()))
+        return; /* dropped: not parsed, not obeyed, not answered */
+    omni_decoded_t d;
+    const char *why = omni_frames_decode(OMNI_FROM_CONNECTOR, f, fr->n, &d);
+    if (why != NULL) {
+        if (d.peer != NULL)
+            violation(in, key, key_len, d.peer, d.peer_len, why);
         return;
     }
-    if (frame_is(&f[2], OMNI_CMD_PING) && n == 3) {
-        const char *fr[] = { OMNI_CMD_PONG };
-        reply(in, peer, peer_len, 1, fr);
-    } else if (frame_is(&f[2], OMNI_CMD_PONG) && n == 3) {
-        /* liveness answer; nothing to do */
-    } else if (frame_is(&f[2], OMNI_CMD_MSG)) {
-        if (n != 4)
-            violation(in, peer, peer_len, n < 4 ? "protocol: MSG without a message frame" : "protocol: MSG with extra frames");
-        else
-            handle_msg(in, peer, peer_len, zmq_msg_data(&f[3]), zmq_msg_size(&f[3]));
-    } else {
-        violation(in, peer, peer_len, "protocol: unknown command or wrong frame count");
-    }
+    if (d.kind == OMNI_DEC_PING) {
+        const char *pong[] = { OMNI_CMD_PONG };
+        reply(in, d.peer, d.peer_len, 1, pong);
+    } else if (d.kind == OMNI_DEC_MSG) {
+        handle_msg(in, d.peer, d.peer_len, d.arg[0], d.arg_len[0]);
+    } /* PONG: a liveness answer, nothing to do */
 }
 
 static void on_readable(loop_t *loop, int fd, int events, void *data)
 {
     (void)loop, (void)fd, (void)events;
     ingest_t *in = data;
-    zmq_msg_t f[MAX_FRAMES + 1];
-    for (int batch = 0; batch < RECV_BATCH; batch++) {
-        int n = recv_frames(in->socket, f);
-        if (n == 0)
-            break;
-        handle_one(in, f, n > MAX_FRAMES ? MAX_FRAMES + 1 : n);
-        for (int i = 0; i < n && i < MAX_FRAMES; i++)
-            zmq_msg_close(&f[i]);
+    omni_frames_t fr;
+    for (int batch = 0; batch < RECV_BATCH && omni_frames_recv(in->socket, &fr) > 0; batch++) {
+        handle_one(in, &fr);
+        omni_frames_close(&fr);
     }
 }
 
@@ -317,16 +315,16 @@ ingest_t *ingest_new(void *zctx, loop_t *loop, store_t *store, const router_conf
     peers_init(&in->peers, cfg->router.peer_violation_limit, cfg->router.peer_ban_s);
     in->socket = zmq_socket(zctx, ZMQ_ROUTER);
     int one = 1, zero = 0;
-    int64_t maxsize = OMNI_FRAME_HARD_MAX;
+    /* A frame far over the message limit is cut by ZeroMQ before it costs memory or a parse */
+    int64_t maxsize = (int64_t)cfg->limits.message_bytes + OMNI_FRAME_ALLOWANCE;
     zmq_setsockopt(in->socket, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     zmq_setsockopt(in->socket, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(in->socket, ZMQ_MAXMSGSIZE, &maxsize, sizeof maxsize);
-    for (size_t i = 0; i < cfg->router.n_ingest; i++) {
-        if (zmq_bind(in->socket, cfg->router.ingest[i]) != 0) {
-            snprintf(err, errsz, "cannot bind %s: %s", cfg->router.ingest[i], zmq_strerror(errno));
-            ingest_destroy(&in);
-            return NULL;
-        }
+    if (transport_bind(zctx, in->socket, loop, cfg, &in->zap, err, errsz) != 0) {
+        zmq_close(in->socket);
+        in->socket = NULL; /* not watched yet */
+        ingest_destroy(&in);
+        return NULL;
     }
     loop_add_socket(loop, in->socket, LOOP_READ, on_readable, in);
     return in;
@@ -341,6 +339,7 @@ void ingest_destroy(ingest_t **ingest)
         loop_del_socket(in->loop, in->socket);
         zmq_close(in->socket);
     }
+    zap_destroy(&in->zap); /* after the socket whose handshakes it answered */
     peers_free(&in->peers);
     free(in);
     *ingest = NULL;

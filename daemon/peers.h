@@ -1,5 +1,7 @@
-/* Protocol violations per peer (ZeroMQ routing id), so a peer that keeps breaking OMNI/1 is dropped:
- * its frames are ignored for a while instead of obeyed. Only misbehaving peers get an entry. */
+/* Protocol violations per peer, so a peer that keeps breaking OMNI/1 is dropped: its frames are ignored
+ * for a while instead of obeyed. A peer is named by bytes the caller chooses (ingest.c: the CURVE public
+ * key when there is one, so a reconnect does not shed a ban; else the ZeroMQ routing id). Only
+ * misbehaving peers get an entry. */
 #ifndef OMNI_DAEMON_PEERS_H
 #define OMNI_DAEMON_PEERS_H
 

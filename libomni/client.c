@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "omni/curve.h"
 #include "omni/log.h"
 #include "omni/message.h"
 #include "omni/protocol.h"
@@ -144,11 +145,64 @@ void omni__pend_drop(omni_client_t *c, omni_pend_t *p)
 
 /* ---- the socket ------------------------------------------------------------------------------------- */
 
+/* CURVE (omni/curve.h): the router's public key and this client's key pair, read from files (the
+ * public ones may be given inline). Keys are wiped from memory once ZeroMQ has them. */
+static int curve_setup(omni_client_t *c, char *err, size_t errsz)
+{
+    const omni_client_opts_t *o = &c->o;
+    if (o->server_public_key == NULL) {
+        if (o->curve_secret_key_file != NULL || o->curve_public_key_file != NULL) {
+            snprintf(err, errsz, "a CURVE key pair is given but no server_public_key (the router's .pub)");
+            return -1;
+        }
+        return 0;
+    }
+    if (o->curve_secret_key_file == NULL) {
+        snprintf(err, errsz, "server_public_key is given but no curve_secret_key_file (omnictl keygen NAME "
+                 "writes NAME.key and NAME.pub)");
+        return -1;
+    }
+    char server[OMNI_CURVE_Z85_LEN + 1], secret[OMNI_CURVE_Z85_LEN + 1], pub[OMNI_CURVE_Z85_LEN + 1];
+    char given[OMNI_CURVE_Z85_LEN + 1];
+    int rc = -1;
+    if (omni_curve_read_public(o->server_public_key, server, "server_public_key", err, errsz) != 0 ||
+        omni_curve_read_secret(o->curve_secret_key_file, secret, "curve_secret_key_file", err, errsz) != 0)
+        goto out;
+    if (omni_curve_public_of(secret, pub) != 0) {
+        snprintf(err, errsz, "curve_secret_key_file: %s: not a usable key", o->curve_secret_key_file);
+        goto out;
+    }
+    if (o->curve_public_key_file != NULL) {
+        if (omni_curve_read_public(o->curve_public_key_file, given, "curve_public_key_file", err, errsz) != 0)
+            goto out;
+        if (strcmp(given, pub) != 0) {
+            snprintf(err, errsz, "curve_public_key_file: %s is not the public key of %s", o->curve_public_key_file,
+                     o->curve_secret_key_file);
+            goto out;
+        }
+    }
+    omni_curve_fingerprint(pub, c->key_fp);
+    if (omni__monitor_open(c, err, errsz) != 0)
+        goto out;
+    if (zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, server, OMNI_CURVE_Z85_LEN + 1) != 0 ||
+        zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, pub, OMNI_CURVE_Z85_LEN + 1) != 0 ||
+        zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, secret, OMNI_CURVE_Z85_LEN + 1) != 0) {
+        snprintf(err, errsz, "cannot use CURVE: %s", zmq_strerror(zmq_errno()));
+        goto out;
+    }
+    rc = 0;
+out:
+    explicit_bzero(secret, sizeof secret);
+    return rc;
+}
+
 static int sock_open(omni_client_t *c, char *err, size_t errsz)
 {
     int zero = 0, one = 1;
     int64_t max = OMNI_FRAME_HARD_MAX;
     c->sock = zmq_socket(c->ctx, ZMQ_DEALER);
+    if (c->sock != NULL && curve_setup(c, err, errsz) != 0)
+        return -1;
     if (c->sock == NULL || zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
         zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &max, sizeof max) != 0 ||
         zmq_setsockopt(c->sock, ZMQ_IMMEDIATE, &one, sizeof one) != 0 || zmq_connect(c->sock, c->endpoint) != 0) {
@@ -287,6 +341,7 @@ int omni_client_poll(omni_client_t *c, int timeout_ms)
         int n = omni__recv_all(c);
         if (n < 0)
             return -1;
+        omni__monitor_drain(c);
         if (n > 0) {
             handled += n;
             maybe_compact(c);
@@ -305,10 +360,10 @@ int omni_client_poll(omni_client_t *c, int timeout_ms)
         int64_t wait = next_due(c, now);
         if (deadline >= 0 && (wait < 0 || wait > deadline - now))
             wait = deadline - now;
-        zmq_pollitem_t it = {.socket = c->sock, .events = ZMQ_POLLIN};
+        zmq_pollitem_t it[2] = {{.socket = c->sock, .events = ZMQ_POLLIN}, {.socket = c->mon, .events = ZMQ_POLLIN}};
         if (c->ready.head != NULL && c->inflight.n < c->o.window)
-            it.events |= ZMQ_POLLOUT; /* blocked on the socket: wake when a peer can take it */
-        if (zmq_poll(&it, 1, wait > INT_MAX ? INT_MAX : (long)wait) < 0)
+            it[0].events |= ZMQ_POLLOUT; /* blocked on the socket: wake when a peer can take it */
+        if (zmq_poll(it, c->mon != NULL ? 2 : 1, wait > INT_MAX ? INT_MAX : (long)wait) < 0)
             return errno == EINTR ? handled : -1; /* a signal: let the caller look at its flags */
     }
 }
@@ -351,7 +406,11 @@ omni_client_t *omni_client_new(const omni_client_opts_t *opts, char *err, size_t
         pend_add(c, &live[i], true); /* sent by an earlier run, perhaps: count it as a resend */
     free(live);
     c->ctx = zmq_ctx_new();
-    if (c->ctx == NULL || sock_open(c, err, errsz) != 0) {
+    int rc = c->ctx == NULL ? -1 : sock_open(c, err, errsz);
+    c->o.server_public_key = c->o.curve_secret_key_file = c->o.curve_public_key_file = NULL; /* borrowed */
+    if (rc != 0) {
+        if (c->ctx == NULL)
+            snprintf(err, errsz, "cannot make a ZeroMQ context: %s", zmq_strerror(zmq_errno()));
         omni_client_destroy(&c);
         return NULL;
     }
@@ -363,6 +422,10 @@ void omni_client_destroy(omni_client_t **client)
     if (client == NULL || *client == NULL)
         return;
     omni_client_t *c = *client;
+    if (c->mon != NULL) {
+        zmq_socket_monitor(c->sock, NULL, 0);
+        zmq_close(c->mon);
+    }
     if (c->sock != NULL)
         zmq_close(c->sock); /* ZMQ_LINGER 0: what was queued is dropped; the spool still has it */
     if (c->ctx != NULL)

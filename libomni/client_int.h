@@ -42,6 +42,9 @@ struct omni_client {
     int64_t backoff_due;            /* the earliest due_ms in backoff */
     bool ping_outstanding, send_blocked, dead_warned;
     uint32_t rng;                   /* xorshift state, for BUSY jitter */
+    void *mon;                      /* CURVE only: a PAIR reading the DEALER's handshake events, else NULL */
+    bool auth_warned;               /* the refused handshake was logged; again only after one succeeds */
+    char key_fp[17];                /* CURVE: our public key's fingerprint, for that log line */
     omni_client_stats_t st;
 };
 
@@ -61,5 +64,10 @@ int omni__send(omni_client_t *c, const char *const *frames, const size_t *lens, 
 /* Reads and handles every reply waiting on the socket. Returns how many well-formed ones there were, or
  * -1 on a fatal error (errno). */
 int omni__recv_all(omni_client_t *c);
+/* CURVE: watches c->sock's handshakes (before it connects), so a key the router refuses is logged rather
+ * than met with silence. Returns 0 or -1 with a sentence in err. */
+int omni__monitor_open(omni_client_t *c, char *err, size_t errsz);
+/* Logs what the handshakes did since the last call (never blocks); a no-op without a monitor. */
+void omni__monitor_drain(omni_client_t *c);
 
 #endif

@@ -8,12 +8,12 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "omni/frames.h"
 #include "omni/log.h"
 #include "omni/message.h"
 #include "omni/protocol.h"
 #include "omni/util.h"
 
-#define MAX_FRAMES 4       /* the longest valid reply; more frames are counted and dropped */
 #define REASON_MAX 1024    /* longer NACK reasons are cut: they go to logs and the dead-letter file */
 #define BUSY_MIN_MS 10     /* a router hint below this would make us spin */
 #define BUSY_MAX_MS 60000  /* above this, a confused router could park messages for hours */
@@ -34,16 +34,11 @@ int omni__send(omni_client_t *c, const char *const *frames, const size_t *lens, 
     return 0;
 }
 
-static bool frame_is(zmq_msg_t *m, const char *s)
-{
-    size_t n = strlen(s);
-    return zmq_msg_size(m) == n && memcmp(zmq_msg_data(m), s, n) == 0;
-}
-
 /* Copies a frame into out (outsz bytes with the NUL) with anything unprintable as '?', for log lines
  * and callbacks: a router's bytes must not inject lines or escapes. */
-static char *printable(zmq_msg_t *m, char *out, size_t outsz)
+static char *printable(const zmq_msg_t *cm, char *out, size_t outsz)
 {
+    zmq_msg_t *m = (zmq_msg_t *)cm; /* zmq_msg_size/data take no const */
     size_t size = zmq_msg_size(m), n = size < outsz - 1 ? size : outsz - 1;
     const unsigned char *d = zmq_msg_data(m);
     while (n > 0 && n < size && (d[n] & 0xc0) == 0x80) /* do not cut a character in two */
@@ -55,29 +50,13 @@ static char *printable(zmq_msg_t *m, char *out, size_t outsz)
     return out;
 }
 
-static int malformed(omni_client_t *c, zmq_msg_t *f, int nf, const char *why)
+static int malformed(omni_client_t *c, const omni_frames_t *fr, const char *why)
 {
     char a[24] = "", b[24] = "";
-    omni_warn("router %s: ignoring a malformed reply (%s): %d frames, \"%s\" \"%s\"", c->endpoint, why, nf,
-              nf > 0 ? printable(&f[0], a, sizeof a) : "", nf > 1 ? printable(&f[1], b, sizeof b) : "");
+    zmq_msg_t *f = (zmq_msg_t *)fr->f;
+    omni_warn("router %s: ignoring a malformed reply (%s): %d frames, \"%s\" \"%s\"", c->endpoint, why, fr->n,
+              fr->kept > 0 ? printable(&f[0], a, sizeof a) : "", fr->kept > 1 ? printable(&f[1], b, sizeof b) : "");
     return 0;
-}
-
-/* Reads "<retry ms>": 1..9 decimal digits, nothing else. */
-static bool parse_ms(zmq_msg_t *m, int *ms)
-{
-    size_t n = zmq_msg_size(m);
-    const char *d = zmq_msg_data(m);
-    if (n == 0 || n > 9)
-        return false;
-    int v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (d[i] < '0' || d[i] > '9')
-            return false;
-        v = v * 10 + (d[i] - '0');
-    }
-    *ms = v;
-    return true;
 }
 
 static uint32_t next_rand(omni_client_t *c)
@@ -96,7 +75,7 @@ static void on_ack(omni_client_t *c, omni_pend_t *p, const char *id)
         c->o.on_ack(c->o.user, id);
 }
 
-static void on_nack(omni_client_t *c, omni_pend_t *p, const char *id, zmq_msg_t *why)
+static void on_nack(omni_client_t *c, omni_pend_t *p, const char *id, const zmq_msg_t *why)
 {
     char reason[REASON_MAX];
     printable(why, reason, sizeof reason);
@@ -122,53 +101,40 @@ static void on_busy(omni_client_t *c, omni_pend_t *p, const char *id, int ms)
         c->o.on_busy(c->o.user, id, ms);
 }
 
-/* Decodes one reply of nf frames (only the first MAX_FRAMES are in f). Returns 1 when it was well-formed,
- * 0 when it was ignored, -1 on a fatal error. */
-static int handle(omni_client_t *c, zmq_msg_t *f, int nf)
+/* Handles one reply. Returns 1 when it was well-formed, 0 when it was ignored, -1 on a fatal error. */
+static int handle(omni_client_t *c, const omni_frames_t *fr)
 {
-    static const struct { const char *cmd; int frames; } cmds[] = {
-        {OMNI_CMD_ACK, 3}, {OMNI_CMD_NACK, 4}, {OMNI_CMD_BUSY, 4}, {OMNI_CMD_PING, 2}, {OMNI_CMD_PONG, 2}};
-    if (nf < 2)
-        return malformed(c, f, nf, "too few frames");
-    if (!frame_is(&f[0], OMNI_PROTO_VERSION))
-        return malformed(c, f, nf, "not " OMNI_PROTO_VERSION);
-    size_t k = 0;
-    while (k < sizeof cmds / sizeof cmds[0] && !frame_is(&f[1], cmds[k].cmd))
-        k++;
-    if (k == sizeof cmds / sizeof cmds[0])
-        return malformed(c, f, nf, "unknown command");
-    if (nf != cmds[k].frames)
-        return malformed(c, f, nf, "wrong number of frames");
-    if (nf == 2) {
-        if (frame_is(&f[1], OMNI_CMD_PONG)) {
-            c->ping_outstanding = false;
-            return 1;
-        }
+    omni_frame_t f[OMNI_FRAMES_KEEP];
+    omni_frames_view(fr, f);
+    omni_decoded_t d;
+    const char *why = omni_frames_decode(OMNI_FROM_ROUTER, f, fr->n, &d);
+    if (why != NULL)
+        return malformed(c, fr, why);
+    if (d.kind == OMNI_DEC_PONG) {
+        c->ping_outstanding = false;
+        return 1;
+    }
+    if (d.kind == OMNI_DEC_PING) {
         const char *pong[] = {OMNI_PROTO_VERSION, OMNI_CMD_PONG};
         size_t l[] = {strlen(pong[0]), strlen(pong[1])};
         return omni__send(c, pong, l, 2) < 0 ? -1 : 1; /* no room for a PONG: the router pings again */
     }
     char id[OMNI_MSG_ID_MAX + 1];
-    size_t idlen = zmq_msg_size(&f[2]);
-    if (idlen == 0 || idlen > OMNI_MSG_ID_MAX || memchr(zmq_msg_data(&f[2]), '\0', idlen) != NULL)
-        return malformed(c, f, nf, "bad id");
-    memcpy(id, zmq_msg_data(&f[2]), idlen);
-    id[idlen] = '\0';
-    int ms = 0;
-    if (frame_is(&f[1], OMNI_CMD_BUSY) && !parse_ms(&f[3], &ms))
-        return malformed(c, f, nf, "bad retry time");
+    memcpy(id, d.arg[0], d.arg_len[0]);
+    id[d.arg_len[0]] = '\0';
     omni_pend_t *p = omni__pend_find(c, id);
     if (p == NULL) { /* an answer to a resend of something answered already */
-        omni_debug("router %s: %.*s for %s, which is not pending", c->endpoint, (int)zmq_msg_size(&f[1]),
-                   (const char *)zmq_msg_data(&f[1]), strcmp(id, OMNI_NO_ID) ? "a message" : OMNI_NO_ID);
+        omni_debug("router %s: %s for %s, which is not pending", c->endpoint,
+                   d.kind == OMNI_DEC_ACK ? "ACK" : d.kind == OMNI_DEC_NACK ? "NACK" : "BUSY",
+                   strcmp(id, OMNI_NO_ID) ? "a message" : OMNI_NO_ID);
         return 1;
     }
-    if (frame_is(&f[1], OMNI_CMD_ACK))
+    if (d.kind == OMNI_DEC_ACK)
         on_ack(c, p, id);
-    else if (frame_is(&f[1], OMNI_CMD_NACK))
-        on_nack(c, p, id, &f[3]);
+    else if (d.kind == OMNI_DEC_NACK)
+        on_nack(c, p, id, &fr->f[3]);
     else
-        on_busy(c, p, id, ms);
+        on_busy(c, p, id, d.retry_ms);
     return 1;
 }
 
@@ -176,35 +142,67 @@ int omni__recv_all(omni_client_t *c)
 {
     int handled = 0;
     for (;;) {
-        zmq_msg_t f[MAX_FRAMES];
-        int nf = 0, rc = 0;
-        bool more = true;
-        while (more) {
-            zmq_msg_t spare, *m = nf < MAX_FRAMES ? &f[nf] : &spare;
-            zmq_msg_init(m);
-            if (zmq_msg_recv(m, c->sock, ZMQ_DONTWAIT) < 0) {
-                int e = errno;
-                zmq_msg_close(m);
-                for (int i = 0; i < nf && i < MAX_FRAMES; i++)
-                    zmq_msg_close(&f[i]);
-                if (nf == 0 && (e == EAGAIN || e == EINTR))
-                    return handled;
-                omni_error("cannot receive from %s: %s", c->endpoint, zmq_strerror(e));
-                errno = e;
-                return -1;
-            }
-            more = zmq_msg_more(m);
-            if (m == &spare)
-                zmq_msg_close(m);
-            nf++;
+        omni_frames_t fr;
+        int n = omni_frames_recv(c->sock, &fr);
+        if (n == 0)
+            return handled;
+        if (n < 0) {
+            int e = errno;
+            omni_error("cannot receive from %s: %s", c->endpoint, zmq_strerror(e));
+            errno = e;
+            return -1;
         }
         c->last_rx = omni_mono_ms(); /* any frame at all shows the router is alive */
         c->dead_warned = false;
-        rc = handle(c, f, nf);
-        for (int i = 0; i < nf && i < MAX_FRAMES; i++)
-            zmq_msg_close(&f[i]);
+        int rc = handle(c, &fr);
+        omni_frames_close(&fr);
         if (rc < 0)
             return -1;
         handled += rc;
+    }
+}
+
+int omni__monitor_open(omni_client_t *c, char *err, size_t errsz)
+{
+    char ep[64];
+    int zero = 0;
+    snprintf(ep, sizeof ep, "inproc://omni-client-monitor-%p", (void *)c);
+    /* not FAILED_NO_DETAIL: a router going away mid-handshake says nothing about our key */
+    if (zmq_socket_monitor(c->sock, ep, ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                                            ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0 ||
+        (c->mon = zmq_socket(c->ctx, ZMQ_PAIR)) == NULL ||
+        zmq_setsockopt(c->mon, ZMQ_LINGER, &zero, sizeof zero) != 0 || zmq_connect(c->mon, ep) != 0) {
+        snprintf(err, errsz, "cannot watch the CURVE handshake: %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    return 0;
+}
+
+void omni__monitor_drain(omni_client_t *c)
+{
+    if (c->mon == NULL)
+        return;
+    omni_frames_t fr;
+    while (omni_frames_recv(c->mon, &fr) > 0) {
+        /* an event is two frames: 16-bit event and 32-bit value, then the endpoint */
+        uint16_t event = 0;
+        uint32_t value = 0;
+        if (fr.kept >= 1 && zmq_msg_size(&fr.f[0]) >= 6) {
+            memcpy(&event, zmq_msg_data(&fr.f[0]), 2);
+            memcpy(&value, (char *)zmq_msg_data(&fr.f[0]) + 2, 4);
+        }
+        omni_frames_close(&fr);
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            if (c->auth_warned)
+                omni_info("router %s accepted our CURVE key now", c->endpoint);
+            c->auth_warned = false;
+        } else if (event != 0 && !c->auth_warned) {
+            c->auth_warned = true;
+            omni_warn("router %s refused the CURVE handshake (%s): is our public key (fingerprint %s) in its "
+                      "router.curve.allowed_keys, and router.server_public_key the router's key? Messages stay "
+                      "spooled and go once it admits us", c->endpoint,
+                      event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? (value == 400 ? "key not allowed" : "authentication")
+                                                               : "protocol error", c->key_fp);
+        }
     }
 }

@@ -149,6 +149,9 @@ omni_connector_t *omni_connector_new(const omni_connector_def_t *def, int argc, 
         omni_client_opts_t o = { .endpoint = cfg->endpoint, .spool_dir = cfg->spool_dir,
                                  .resend_ms = cfg->resend_ms, .ping_ms = cfg->ping_ms,
                                  .max_spooled = cfg->max_spooled, .on_nack = on_nack, .on_busy = on_busy,
+                                 .server_public_key = cfg->server_public_key,
+                                 .curve_secret_key_file = cfg->curve_secret_key_file,
+                                 .curve_public_key_file = cfg->curve_public_key_file,
                                  .user = ctx };
         ctx->client = omni_client_new(&o, err, sizeof err);
         if (ctx->client == NULL)

@@ -3,6 +3,7 @@
  * -D value, a default), goes through the same parser, so a default and a config value can never be read
  * differently. All errors are collected, not only the first, so one run shows everything to fix. */
 #include "connector_config.h"
+#include "omni/curve.h"
 #include "omni/log.h"
 #include "omni/util.h"
 
@@ -15,7 +16,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#define CONN_COMMON_KEYS 10
+#define CONN_COMMON_KEYS 13
 static const omni_connector_key_t common_keys[CONN_COMMON_KEYS] = {
     { "router.endpoint", OMNI_KEY_STRING, "ipc:///var/lib/omnirouter/omnirouter-ingest.sock", false, 1, 1024, NULL,
       "OMNI/1 endpoint of omnirouted (ipc://PATH or tcp://HOST:PORT)" },
@@ -34,6 +35,12 @@ static const omni_connector_key_t common_keys[CONN_COMMON_KEYS] = {
     { "log_level", OMNI_KEY_ENUM, "info", false, 0, 0, "debug|info|warn|error", "least severe level logged" },
     { "default_country", OMNI_KEY_STRING, NULL, false, 2, 2, NULL,
       "ISO 3166 alpha-2 country for national phone numbers (e.g. US); default none" },
+    { "router.server_public_key", OMNI_KEY_STRING, NULL, false, 1, 4096, NULL,
+      "CURVE over tcp: the router's public key, 40 Z85 characters or a file holding them (its .pub)" },
+    { "router.curve_secret_key_file", OMNI_KEY_PATH, NULL, false, 0, 4096, NULL,
+      "CURVE: this connector's secret key, a file of mode 0600 (omnictl keygen NAME writes NAME.key)" },
+    { "router.curve_public_key_file", OMNI_KEY_PATH, NULL, false, 0, 4096, NULL,
+      "CURVE: this connector's public key file (NAME.pub), checked against the secret key; optional" },
 };
 
 static const char *const type_names[] = { "string", "path", "integer", "boolean", "choice", "list" };
@@ -315,6 +322,31 @@ static void apply_override(conn_config_t *cfg, const char *ov, size_t idx, const
     free(path);
 }
 
+/* CURVE keys: all or nothing, the router's public key inline or a file, secrets in files only. */
+static void fill_curve(conn_config_t *cfg, conn_slot_t *s, conn_errors_t *errs)
+{
+    const char *src = cfg->source ? cfg->source : "config";
+    if (s[10].str != NULL && !omni_curve_is_key(s[10].str)) {
+        char *path = resolve_path(cfg->base_dir, s[10].str); /* a file, relative to the config's directory */
+        free(s[10].str);
+        s[10].str = path;
+    }
+    /* A Z85 key may hold '/', so it was joined to the config's directory like a path: look at the tail. */
+    size_t n = s[11].str != NULL ? strlen(s[11].str) : 0;
+    if (n >= OMNI_CURVE_Z85_LEN && access(s[11].str, F_OK) != 0 && omni_curve_is_key(s[11].str + n - OMNI_CURVE_Z85_LEN))
+        add_error(errs, "%s: router.curve_secret_key_file: this is a key, not a file: a secret key is never written "
+                  "in the config; put it in a file of mode 0600 and name that file", src);
+    if (s[10].str != NULL && s[11].str == NULL)
+        add_error(errs, "%s: router.server_public_key is set but router.curve_secret_key_file is not (omnictl keygen "
+                  "NAME writes a key pair)", src);
+    if (s[10].str == NULL && (s[11].str != NULL || s[12].str != NULL))
+        add_error(errs, "%s: a CURVE key file is set but router.server_public_key (the router's public key) is not",
+                  src);
+    cfg->server_public_key = s[10].str;
+    cfg->curve_secret_key_file = s[11].str;
+    cfg->curve_public_key_file = s[12].str;
+}
+
 static void fill_common(conn_config_t *cfg, const omni_connector_def_t *def, conn_errors_t *errs)
 {
     conn_slot_t *s = cfg->slots;
@@ -340,6 +372,7 @@ static void fill_common(conn_config_t *cfg, const omni_connector_def_t *def, con
         c[1] = (char)toupper((unsigned char)c[1]);
     }
     cfg->default_country = s[9].str;
+    fill_curve(cfg, s, errs);
 }
 
 conn_config_t *conn_config_load(const omni_connector_def_t *def, const char *path,

@@ -3,6 +3,7 @@
  * the call, except put(), which takes over the jansson reference it is given. */
 #include "message_int.h"
 #include "omni/log.h"
+#include "omni/protocol.h"
 #include "omni/util.h"
 
 #include <stdarg.h>
@@ -126,33 +127,26 @@ static void bind(omni_msg_t *msg)
     msg->lang = json_string_value(json_object_get(j, "lang"));
 }
 
-/* A frame that cannot be accepted (too big, bad UTF-8) may still carry a readable id, and the connector
- * needs that id in the NACK to retire the message from its spool. Parses a copy with every byte that is
- * not valid UTF-8 replaced by '?' (same length, so nothing shifts) and keeps the id only if it passes the
- * id rules and holds no '?', i.e. no replaced byte could be part of it. */
-static void salvage_id(const char *buf, size_t len, omni_msg_error_t *err)
+/* A copy of buf[0..len) with every byte that is not valid UTF-8 replaced by '?' (same length, so
+ * nothing shifts), from the first bad one at offset bad. Caller frees. */
+static char *utf8_scrubbed(const char *buf, size_t len, size_t bad)
 {
     char *copy = omni_malloc(len ? len : 1);
     memcpy(copy, buf, len);
-    size_t off = 0, bad;
-    while (off < len && !omni_utf8_valid(copy + off, len - off, &bad)) {
-        copy[off + bad] = '?';
-        off += bad + 1;
+    for (size_t off = bad; off < len;) {
+        copy[off] = '?';
+        off++;
+        if (off < len && omni_utf8_valid(copy + off, len - off, &bad))
+            break;
+        off += bad;
     }
-    json_t *root = json_loadb(copy, len, JSON_REJECT_DUPLICATES, NULL);
-    free(copy);
-    json_t *id = json_object_get(root, "id");
-    if (json_is_string(id) && strchr(json_string_value(id), '?') == NULL) {
-        /* The check copies a valid id before anything else can fail; the rest of its verdict is moot. */
-        omni_msg_error_t scratch = { .id = "" };
-        omni_limits_t lim;
-        omni_limits_default(&lim);
-        omni__msg_check(root, &lim, &scratch);
-        memcpy(err->id, scratch.id, sizeof err->id);
-    }
-    json_decref(root);
+    return copy;
 }
 
+/* The document is parsed once, whatever happens. A frame that cannot be accepted as a whole (over the
+ * size limit, bad UTF-8) is still parsed, so that the id it carries reaches the NACK: the connector needs
+ * it to retire the message from its spool. Bad bytes are parsed as '?' (utf8_scrubbed), and an id holding
+ * a '?' then is not trusted: a replaced byte could be part of it. */
 omni_msg_t *omni_msg_parse(const char *buf, size_t len, const omni_limits_t *lim, omni_msg_error_t *err)
 {
     omni_limits_t defaults;
@@ -163,26 +157,39 @@ omni_msg_t *omni_msg_parse(const char *buf, size_t len, const omni_limits_t *lim
     memset(err, 0, sizeof *err);
     if (buf == NULL)
         buf = "";
-    if (len > lim->message_bytes) {
-        /* Reading the id costs a parse; bound it so a huge frame cannot make the refusal expensive. */
-        if (len <= 4 * lim->message_bytes)
-            salvage_id(buf, len, err);
+    bool too_big = len > lim->message_bytes;
+    /* Reading the id costs the parse; bounded, so a huge frame cannot make the refusal expensive. Up to
+     * OMNI_FRAME_ALLOWANCE over is always read: that is what the router's socket lets through to be NACKed. */
+    if (too_big && len > 4 * lim->message_bytes && len - lim->message_bytes > OMNI_FRAME_ALLOWANCE) {
         omni__msg_fail(err, "", "message is %zu bytes, over the limit of %zu", len, lim->message_bytes);
         return NULL;
     }
+    size_t bad = 0;
+    bool utf8 = omni_utf8_valid(buf, len, &bad);
+    char *scrubbed = utf8 ? NULL : utf8_scrubbed(buf, len, bad);
     json_error_t jerr;
-    json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = json_loadb(utf8 ? buf : scrubbed, len, JSON_REJECT_DUPLICATES, &jerr);
+    free(scrubbed);
+    if (root != NULL && (too_big || !utf8)) {
+        omni_msg_error_t scratch;
+        memset(&scratch, 0, sizeof scratch);
+        omni__msg_check(root, lim, &scratch); /* copies a valid id before anything else can fail */
+        if (utf8 || strchr(scratch.id, '?') == NULL)
+            memcpy(err->id, scratch.id, sizeof err->id);
+    }
+    if (too_big) {
+        json_decref(root);
+        omni__msg_fail(err, "", "message is %zu bytes, over the limit of %zu", len, lim->message_bytes);
+        return NULL;
+    }
+    if (!utf8 || (root == NULL && json_error_code(&jerr) == json_error_invalid_utf8)) {
+        json_decref(root);
+        /* jansson and we may disagree on a sequence: then trust its position */
+        omni__msg_fail(err, "", "invalid UTF-8 at byte %zu", utf8 ? (size_t)jerr.position : bad);
+        return NULL;
+    }
     if (root == NULL) {
-        size_t bad;
-        if (json_error_code(&jerr) == json_error_invalid_utf8) {
-            if (omni_utf8_valid(buf, len, &bad))
-                bad = (size_t)jerr.position;   /* jansson and we disagree: trust its position */
-            salvage_id(buf, len, err);
-            omni__msg_fail(err, "", "invalid UTF-8 at byte %zu", bad);
-        } else {
-            omni__msg_fail(err, "", "not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
-                           jerr.column);
-        }
+        omni__msg_fail(err, "", "not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line, jerr.column);
         return NULL;
     }
     if (omni__msg_check(root, lim, err) != 0) {

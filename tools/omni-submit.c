@@ -15,7 +15,8 @@
 #define SYNC_EVERY 256 /* lines per fsync: one disk flush per batch, not per message */
 
 static const char usage[] =
-    "usage: omni-submit --endpoint EP --spool DIR [--timeout SEC] [--quiet] [FILE.jsonl ...]\n"
+    "usage: omni-submit --endpoint EP --spool DIR [--timeout SEC] [--quiet]\n"
+    "                   [--server-key KEY|FILE --curve-secret FILE [--curve-public FILE]] [FILE.jsonl ...]\n"
     "\n"
     "Submits normalized messages (one JSON object per line; standard input when no FILE is given) to\n"
     "omnirouted over OMNI/1 and waits until the router has answered every one of them.\n"
@@ -26,6 +27,9 @@ static const char usage[] =
     "                  Messages a previous run left unanswered in DIR are sent again first.\n"
     "  --timeout SEC   how long to wait for answers after the input is read (default 30)\n"
     "  --quiet         print only the summary line and errors\n"
+    "  --server-key K  CURVE, for a router's tcp:// endpoint: its public key (40 Z85 characters) or .pub file\n"
+    "  --curve-secret F  this client's secret key file (mode 0600; omnictl keygen NAME writes NAME.key)\n"
+    "  --curve-public F  this client's public key file, checked against the secret (optional)\n"
     "  --help          this text\n"
     "\n"
     "Each line is validated with the default limits first; a bad line is reported as FILE:LINE: reason\n"
@@ -144,7 +148,9 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         {"endpoint", required_argument, NULL, 'e'}, {"spool", required_argument, NULL, 's'},
         {"timeout", required_argument, NULL, 't'},  {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+        {"help", no_argument, NULL, 'h'},           {"server-key", required_argument, NULL, 'K'},
+        {"curve-secret", required_argument, NULL, 'S'}, {"curve-public", required_argument, NULL, 'P'},
+        {NULL, 0, NULL, 0}};
     omni_client_opts_t opts = {0};
     run_t r = {0};
     double timeout = 30;
@@ -155,6 +161,9 @@ int main(int argc, char **argv)
         case 'e': opts.endpoint = optarg; break;
         case 's': opts.spool_dir = optarg; break;
         case 'q': r.quiet = true; break;
+        case 'K': opts.server_public_key = optarg; break;
+        case 'S': opts.curve_secret_key_file = optarg; break;
+        case 'P': opts.curve_public_key_file = optarg; break;
         case 'h': fputs(usage, stdout); return 0;
         case 't':
             errno = 0;

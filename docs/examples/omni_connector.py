@@ -138,6 +138,9 @@ class Connector:
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.SNDHWM, WINDOW * 2)
+        # Over ipc the socket file's permissions decide who connects. For a router's tcp:// endpoint (CURVE),
+        # set before connect: sock.curve_serverkey = the router's .pub, sock.curve_secretkey = our .key (a
+        # file of mode 0600, never in code), sock.curve_publickey = zmq.curve_public(that secret).
         self.sock.connect(self.endpoint)
         self.sent_at.clear()  # a new connection: everything unanswered goes again
         self.heard = time.monotonic()

@@ -28,6 +28,11 @@ typedef struct omni_client_opts {
     int dead_ms;            /* no reply to anything for this long -> reconnect, resend all; 0 -> 3 * ping_ms */
     size_t window;          /* at most this many unanswered messages on the wire; 0 -> 1000 */
     size_t max_spooled;     /* submit refuses (returns -1, errno EAGAIN) past this many; 0 -> 1000000 */
+    /* CURVE, for a router's tcp:// endpoint (docs/protocol.md "Security"); all NULL: none (ipc://). All
+     * borrowed, read when the client is made. */
+    const char *server_public_key;     /* the router's public key: 40 Z85 characters, or a file holding them */
+    const char *curve_secret_key_file; /* this client's secret key: a file only (mode 0600; omnictl keygen) */
+    const char *curve_public_key_file; /* optional: checked against the secret key's public key */
     /* Optional callbacks, called from omni_client_poll(); ids and reasons are borrowed for the call. */
     void (*on_ack)(void *user, const char *id);
     void (*on_nack)(void *user, const char *id, const char *reason);

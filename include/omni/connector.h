@@ -38,6 +38,9 @@
  *         retry_max_ms      longest pause after source errors  default 60000   (10 .. 3600000)
  *         log_level         debug|info|warn|error              default info
  *         default_country   ISO 3166 alpha-2 for national phone numbers, e.g. US; default: none
+ *         router.server_public_key      CURVE over tcp: the router's public key (Z85 or its .pub file)
+ *         router.curve_secret_key_file  CURVE: this connector's secret key file (0600; never the key inline)
+ *         router.curve_public_key_file  CURVE: its public key file, checked against the secret (optional)
  *     and the connector's own keys in a mapping named after it ("phonelog:"). Relative paths are
  *     relative to the config file's directory. Without --config the defaults and -D are used.
  *   - logging (log.h) under the ident omni-<name>;

@@ -43,7 +43,12 @@ typedef struct omni_msg {
 } omni_msg_t;
 
 /* Parses and validates len bytes of JSON. Returns a new message (caller owns; omni_msg_destroy) or NULL
- * with *err filled. Unknown top-level fields are refused (they would be silently lost otherwise). */
+ * with *err filled. Unknown top-level fields are refused (they would be silently lost otherwise).
+ * err->id is the message's id whenever the document parsed far enough to read a valid one, even when the
+ * frame is refused as a whole (over limits.message_bytes by up to OMNI_FRAME_ALLOWANCE or up to 4 times it;
+ * bad UTF-8 outside the id): the
+ * caller needs no parse of its own to address the NACK. It is "" for text that is not JSON (duplicate keys
+ * included), has no valid id, or is bigger than that. The document is parsed once in every case. */
 omni_msg_t *omni_msg_parse(const char *buf, size_t len, const omni_limits_t *lim, omni_msg_error_t *err);
 
 /* Builds a message for a connector. All strings are copied. text may be "" (a missed call). */

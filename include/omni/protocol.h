@@ -14,8 +14,14 @@
 /* A NACK for a frame whose message id could not be read carries this id. */
 #define OMNI_NO_ID "-"
 
-/* The largest frame a router or client accepts at the socket level (ZMQ_MAXMSGSIZE); a peer sending more
- * is disconnected by ZeroMQ. Frames between limits.message_bytes and this are read and NACKed. */
+/* The router's socket cuts any frame over limits.message_bytes + OMNI_FRAME_ALLOWANCE (ZMQ_MAXMSGSIZE):
+ * ZeroMQ disconnects the peer without the frame reaching the router, so a huge frame costs no memory or
+ * parse. A frame over the limit but within the allowance is read and NACKed with its id, so a connector
+ * whose message is a little too big learns why instead of being cut off and resending forever. */
+#define OMNI_FRAME_ALLOWANCE (64 * 1024)
+
+/* The largest message a client spools and sends (and the largest frame it accepts, ZMQ_MAXMSGSIZE): the
+ * largest limits.message_bytes a router can be configured with. */
 #define OMNI_FRAME_HARD_MAX (16 * 1024 * 1024)
 
 #endif

@@ -92,7 +92,7 @@ class Router:
     """omnirouted with a config written for the test; its stderr goes to a log file the test can read."""
 
     def __init__(self, directory, redis_address=None, extra=None, name="router", endpoint=None, policy=None,
-                 env=None):
+                 env=None, router_extra=None):
         os.makedirs(directory, exist_ok=True)
         LIVE_ROUTERS.append(self)
         self.dir = directory
@@ -108,6 +108,7 @@ class Router:
             f"  state_dir: \"{self.state}\"",
             "  log_level: debug",
             "  tick_ms: 20",
+            *[f"  {k}: {json.dumps(v)}" for k, v in (router_extra or {}).items()],
             "redis:",
             f"  address: \"{redis_address or ''}\"",
             "  timeout_ms: 2000",
@@ -170,12 +171,15 @@ class Router:
 
 
 class Peer:
-    """A raw OMNI/1 DEALER, for speaking the protocol (and breaking it) frame by frame."""
+    """A raw OMNI/1 DEALER, for speaking the protocol (and breaking it) frame by frame. curve: (server public
+    key, own public key, own secret key), Z85 bytes, for a router's tcp endpoint with CURVE."""
 
-    def __init__(self, endpoint):
+    def __init__(self, endpoint, curve=None):
         self.ctx = zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
+        if curve:
+            self.sock.curve_serverkey, self.sock.curve_publickey, self.sock.curve_secretkey = curve
         self.sock.connect(endpoint)
 
     def send(self, *frames):
@@ -222,11 +226,12 @@ def start_submit(endpoint, spool, messages, timeout=60, quiet=False):
     return subprocess.Popen(args + [path], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def submit(endpoint, spool, messages, timeout=30, check=True):
-    """Runs omni-submit (the real libomni client) over messages; returns (exit code, stdout)."""
+def submit(endpoint, spool, messages, timeout=30, check=True, args=()):
+    """Runs omni-submit (the real libomni client) over messages; returns (exit code, stdout). args: more options
+    (the CURVE keys)."""
     data = "".join(json.dumps(m) + "\n" for m in messages)
     r = subprocess.run([os.path.join(BIN, "omni-submit"), "--endpoint", endpoint, "--spool", spool,
-                        "--timeout", str(timeout)], input=data, capture_output=True, text=True,
+                        "--timeout", str(timeout), *args], input=data, capture_output=True, text=True,
                        timeout=timeout + 30)
     if check:
         assert r.returncode == 0, f"omni-submit -> {r.returncode}\n{r.stdout}\n{r.stderr}"

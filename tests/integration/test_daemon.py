@@ -77,9 +77,9 @@ def test_bad_config_never_starts(tmp_path):
 
 def test_ingest_endpoint_in_use_is_a_clear_error(tmp_path, redis_server):
     ep = f"tcp://127.0.0.1:{free_port()}"
-    a = Router(str(tmp_path), redis_server.address, name="a", endpoint=ep).start()
+    a = Router(str(tmp_path), redis_server.address, name="a", endpoint=ep, router_extra={"insecure_tcp": True}).start()
     try:
-        b = Router(str(tmp_path), redis_server.address, name="b", endpoint=ep)
+        b = Router(str(tmp_path), redis_server.address, name="b", endpoint=ep, router_extra={"insecure_tcp": True})
         r = subprocess.run([os.path.join(BIN, "omnirouted"), "--config", b.config], capture_output=True, text=True,
                            timeout=20)
         assert r.returncode == 1

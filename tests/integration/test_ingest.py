@@ -208,3 +208,37 @@ def test_embedded_redis_keeps_acked_messages_across_kill_9(tmp_path):
 def test_sigterm_exits_cleanly(router):
     router.stop()
     assert "stopped" in router.log()
+
+
+def test_the_socket_cuts_frames_far_over_the_message_limit(tmp_path, redis_server):
+    """limits.message_bytes + 64 KiB (OMNI_FRAME_ALLOWANCE) is the socket's ZMQ_MAXMSGSIZE: a little over the
+    limit is read and NACKed with its id; far over is cut by ZeroMQ, unread, and nobody else notices."""
+    limit = 8192
+    r = Router(str(tmp_path), redis_server.address, extra={"limits": {"message_bytes": limit}}).start()
+    try:
+        def sized(id, size):
+            m = message(id, text="")
+            m["text"] = "a" * (size - len(json.dumps(m)))
+            body = json.dumps(m)
+            assert len(body) == size
+            return body
+        p, other = Peer(r.endpoint), Peer(r.endpoint)
+        p.submit(sized("size:under", limit))
+        assert p.recv() == ["OMNI/1", "ACK", "size:under"]
+        p.submit(sized("size:over", limit + 1))
+        reply = p.recv()
+        assert reply[:3] == ["OMNI/1", "NACK", "size:over"] and f"over the limit of {limit}" in reply[3], reply
+        p.submit(sized("size:within-allowance", limit + 60 * 1024))
+        assert p.recv()[:3] == ["OMNI/1", "NACK", "size:within-allowance"]
+        p.submit(sized("size:far", limit + 64 * 1024 + 1000))
+        assert p.silent(1.0), "a frame over the socket's limit must not be read"
+        other.submit(message("size:other"))
+        assert other.recv() == ["OMNI/1", "ACK", "size:other"]
+        assert not redis_server.client().exists("omni:msg:size:far")
+        assert "size:far" not in r.log()  # never parsed, so never named
+        # the cut peer's socket reconnects by itself and is served again
+        p.send("OMNI/1", "PING")
+        assert p.recv() == ["OMNI/1", "PONG"]
+        p.close(), other.close()
+    finally:
+        r.stop()

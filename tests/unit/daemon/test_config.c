@@ -117,7 +117,10 @@ static void test_sample_loads(void **state)
         char leaf[128];
         /* a top-level list ("teams") is written at the start of a line */
         snprintf(leaf, sizeof leaf, dot == p + 3 ? "\n%.*s:" : "\n  %.*s:", (int)(end - dot), dot);
-        if (strstr(sample, leaf) == NULL)
+        char nested[132]; /* a key of a section inside a section ("router.curve.allowed_keys") */
+        snprintf(nested, sizeof nested, "\n    %.*s:", (int)(end - dot), dot);
+        if (strstr(sample, leaf) == NULL && (dot - p - 3 < 2 || memchr(p + 3, '.', (size_t)(dot - p - 4)) == NULL ||
+                                             strstr(sample, nested) == NULL))
             fail_msg("the sample does not show %.*s", (int)(end - p - 3), p + 3);
     }
     free(ref);
@@ -174,7 +177,7 @@ static void test_values(void **state)
     config_errors_t errs;
     char *path;
     router_config_t *cfg = load("router:\n  ingest: tcp://*:5555\n  tick_ms: 1s\n  busy_retry_ms: 2m\n"
-                                "  peer_ban_s: 1h\n  log_level: debug\n"
+                                "  peer_ban_s: 1h\n  log_level: debug\n  insecure_tcp: yes\n"
                                 "redis:\n  address: \"unix:/run/redis.sock\"\n  password: ~\n  database: 15\n"
                                 "limits:\n  message_bytes: 1m\n  text_bytes: 4KiB\n  attachments: 0\n"
                                 "identity: {default_country: GB}\n",
@@ -298,8 +301,8 @@ static void test_overrides(void **state)
     char *path;
     const char *ov[] = { "router.tick_ms=7", "redis.address=tcp://127.0.0.1:6379",
                          "router.ingest=[tcp://*:5555, ipc:///tmp/x.sock]", "identity.default_country=",
-                         "redis.password=p@ss: #word", "router={max_inflight: 5}" };
-    router_config_t *cfg = load("router:\n  tick_ms: 50\nidentity:\n  default_country: US\n", ov, 6, &errs, &path);
+                         "redis.password=p@ss: #word", "router={max_inflight: 5}", "router.insecure_tcp=true" };
+    router_config_t *cfg = load("router:\n  tick_ms: 50\nidentity:\n  default_country: US\n", ov, 7, &errs, &path);
     expect(&errs, path, LINES(NULL));
     assert_int_equal(cfg->router.tick_ms, 7);
     assert_int_equal(cfg->router.max_inflight, 5);
@@ -330,6 +333,41 @@ static void test_overrides(void **state)
     cfg = load("redis:\n  database: 16\n", one, 1, &errs, &path);
     expect(&errs, path, LINES("%s:2:13: redis.database: 16 is above the maximum 15",
                               "command line:1:1: router.tick_ms: 0 is below the minimum 1"));
+    done(path, &cfg, &errs);
+}
+
+/* tcp:// needs CURVE or an explicit opt-out, named where the endpoint was written; CURVE needs allowed keys;
+ * key paths resolve against the config file's directory; ipc_mode is four octal digits. */
+static void test_transport(void **state)
+{
+    (void)state;
+    fails("router:\n  ingest: [ipc://a.sock, \"tcp://*:5555\"]\n",
+          LINES("%s:2:11: router.ingest[1]: tcp://*:5555 would accept anyone who can reach it, in clear: set "
+                "router.curve.secret_key_file and router.curve.allowed_keys (see docs/protocol.md), or "
+                "router.insecure_tcp: true to mean it"));
+    fails("router:\n  ingest: \"tcp://*:5555\"\n  curve:\n    secret_key_file: r.key\n",
+          LINES("%s:4:22: router.curve.allowed_keys: empty: no connector could connect over tcp; list their public "
+                "keys (omnictl keygen NAME writes NAME.pub)"));
+    fails("router:\n  ipc_mode: 755\n  curve:\n    allowed_keys: [\"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf\\\"\"]\n",
+          LINES("%s:2:13: router.ipc_mode: \"755\" is not a file mode: four octal digits such as 0660 (no setuid, "
+                "setgid or sticky bits)",
+                "%s:4:20: router.curve.allowed_keys[0]: \"rq:rM>}U?@Lns47E1%%kR.o@n%%FcmmsL/@{H8]yf\"\" is 40 characters "
+                "but not a Z85 CURVE key (or name a .pub file or a directory of them)"));
+    config_errors_t errs;
+    char *path;
+    router_config_t *cfg = load("router:\n  ingest: \"tcp://*:5555\"\n  curve:\n    secret_key_file: keys/r.key\n"
+                                "    allowed_keys: [conn.pub, \"/etc/k\", \"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\"]\n",
+                                NULL, 0, &errs, &path);
+    expect(&errs, path, LINES(NULL));
+    char want[4200];
+    snprintf(want, sizeof want, "%.*s/keys/r.key", (int)(strrchr(path, '/') - path), path);
+    assert_string_equal(cfg->router.curve.secret_key_file, want);
+    snprintf(want, sizeof want, "%.*s/conn.pub", (int)(strrchr(path, '/') - path), path);
+    assert_string_equal(cfg->router.curve.allowed_keys[0], want);
+    assert_string_equal(cfg->router.curve.allowed_keys[1], "/etc/k");
+    assert_string_equal(cfg->router.curve.allowed_keys[2], "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7");
+    assert_false(cfg->router.insecure_tcp);
+    assert_string_equal(cfg->router.ipc_mode, "0660");
     done(path, &cfg, &errs);
 }
 
@@ -541,7 +579,8 @@ int main(void)
         cmocka_unit_test(test_validators),     cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_unknown_keys),   cmocka_unit_test(test_syntax_errors),
         cmocka_unit_test(test_duplicates),     cmocka_unit_test(test_overrides),
-        cmocka_unit_test(test_paths),          cmocka_unit_test(test_list_of_objects),
+        cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_transport),          cmocka_unit_test(test_list_of_objects),
         cmocka_unit_test(test_reference_matches_docs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
