@@ -188,9 +188,9 @@ static void make_id(const cdr_t *c, const cdr_opts_t *o, const cdr_where_t *w, c
     int n = -1;
     if (u[0] != '\0')
         n = snprintf(id, idsz, "phone:%s:%s%s%s", o->pbx, u, seq[0] ? ":" : "", seq);
-    if (n >= 0 && (size_t)n < idsz && !omni_utf8_valid(id, (size_t)n, NULL))
-        n = -1; /* an id must be clean text: fall back to the hash */
-    if (n < 0 || (size_t)n >= idsz || (size_t)n > OMNI_MSG_ID_MAX) {
+    /* An id must pass the router's check (UTF-8, no control character, not too long), else the record
+     * would be refused and the callback lost: fall back to the hash. */
+    if (n < 0 || (size_t)n >= idsz || !omni_msg_id_valid(id, (size_t)n)) {
         char num[64];
         uint64_t h = fnv1a(14695981039346656037ULL, w->file, strlen(w->file) + 1);
         int k = snprintf(num, sizeof num, "%" PRIu64 ":%" PRIu64 ":", w->ino, w->offset);
