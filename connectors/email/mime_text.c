@@ -149,6 +149,46 @@ size_t mt_utf8_cut(const char *s, size_t len, size_t max)
     return n;
 }
 
+/* ---- format=flowed (RFC 3676) ---- */
+
+char *mt_unflow(const char *s, size_t len, bool delsp, size_t *outlen)
+{
+    buf_t out = {0};
+    buf_add(&out, "", 0);
+    long open = -1; /* quote depth of the flowed line being continued; -1 when none */
+    for (size_t i = 0; i < len;) {
+        const char *nl = memchr(s + i, '\n', len - i);
+        size_t end = nl ? (size_t)(nl - s) : len, p = i, depth = 0;
+        while (p < end && s[p] == '>')
+            depth++, p++;
+        if (p < end && s[p] == ' ')
+            p++; /* space-stuffing (4.4), removed after the quote marks are counted (4.5) */
+        size_t n = end - p;
+        bool sig = n == 3 && memcmp(s + p, "-- ", 3) == 0;
+        bool flowed = !sig && n > 0 && s[end - 1] == ' ';
+        if (open >= 0 && ((size_t)open != depth || sig)) {
+            buf_add(&out, "\n", 1); /* a flowed line before another depth, or the separator, is fixed */
+            open = -1;
+        }
+        if (open < 0) {
+            for (size_t d = 0; d < depth; d++)
+                buf_add(&out, ">", 1);
+            if (depth > 0 && n > 0)
+                buf_add(&out, " ", 1);
+        }
+        buf_add(&out, s + p, flowed && delsp ? n - 1 : n);
+        open = flowed ? (long)depth : -1;
+        if (!flowed && nl)
+            buf_add(&out, "\n", 1);
+        i = nl ? end + 1 : len;
+    }
+    if (open >= 0 && len > 0 && s[len - 1] == '\n')
+        buf_add(&out, "\n", 1); /* the text ended on a flowed line: keep its final newline */
+    if (outlen)
+        *outlen = out.len;
+    return out.p;
+}
+
 /* ---- HTML to text ---- */
 
 static const char *const LATIN1[96] = { /* U+00A0 .. U+00FF */
