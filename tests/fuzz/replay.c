@@ -52,10 +52,12 @@ static void add_dir(const char *dir, struct CMUnitTest **t, size_t *n)
     closedir(d);
 }
 
-static void no_inputs(void **state)
+/* A target with no seeds yet still runs once, on the empty input, so a new fuzz/X.c is tested from the
+ * start; its seeds belong under fuzz/corpus/X/. */
+static void empty_input(void **state)
 {
-    fail_msg("no inputs for fuzz target %s: add seeds under fuzz/corpus/%s/", (const char *)*state,
-             (const char *)*state);
+    (void)state;
+    LLVMFuzzerTestOneInput((const uint8_t *)"", 0);
 }
 
 int main(int argc, char **argv)
@@ -73,7 +75,7 @@ int main(int argc, char **argv)
     qsort(tests, n, sizeof *tests, by_name);
     if (n == 0) {
         tests = omni_realloc(tests, sizeof *tests);
-        tests[n++] = (struct CMUnitTest){ .name = "inputs", .test_func = no_inputs, .initial_state = (void *)target };
+        tests[n++] = (struct CMUnitTest){ .name = "empty input", .test_func = empty_input };
     }
     char *group = omni_asprintf("fuzz-%s", target);
     int rc = _cmocka_run_group_tests(group, tests, n, NULL, NULL);
