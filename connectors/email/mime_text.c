@@ -108,12 +108,23 @@ char *mt_to_utf8(const char *charset, const char *in, size_t len, size_t *outlen
         if (!convert(omni_utf8_valid(in, len, NULL) ? "UTF-8" : "WINDOWS-1252", in, len, &out))
             omni_panic("iconv cannot convert UTF-8 or WINDOWS-1252");
     }
-    /* A NUL would end the text early for every C string and JSON consumer: it is undecodable too. */
-    if (memchr(out.p, '\0', out.len)) {
+    /* A NUL would end the text early for every C string and JSON consumer: it is undecodable too. And
+     * glibc's UTF-8 decoder passes sequences above U+10FFFF (F5..F7 lead bytes) through, which no JSON
+     * consumer accepts (found by fuzzing, tests/fuzz/regressions/mime): each such byte is one U+FFFD. */
+    size_t bad;
+    if (memchr(out.p, '\0', out.len) || !omni_utf8_valid(out.p, out.len, &bad)) {
         buf_t clean = {0};
         buf_add(&clean, "", 0);
-        for (size_t i = 0; i < out.len; i++)
-            buf_add(&clean, out.p[i] ? out.p + i : REPLACEMENT, out.p[i] ? 1 : 3);
+        for (size_t i = 0; i < out.len;) {
+            size_t ok = omni_utf8_valid(out.p + i, out.len - i, &bad) ? out.len - i : bad;
+            const char *nul = memchr(out.p + i, '\0', ok);
+            if (nul)
+                ok = (size_t)(nul - (out.p + i));
+            buf_add(&clean, out.p + i, ok);
+            if (i + ok < out.len)
+                buf_add(&clean, REPLACEMENT, 3);
+            i += ok + 1;
+        }
         free(out.p);
         out = clean;
     }
