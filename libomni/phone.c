@@ -128,7 +128,7 @@ int omni_phone_e164(const char *raw, const char *default_country, char *out, siz
      * dropped above is a typo ("+46 00 ..."). Refused: dropping it too would give a key that normalizes
      * to another key when read again (found by fuzzing, tests/fuzz/regressions/identity). */
     if (home != NULL && omni__prefix_match(home->trunk, intl + cclen, true) > 0) {
-        *why = "starts with the trunk prefix 0 again after the country code and trunk prefix";
+        *why = "has the trunk prefix 0 twice after the country code";
         return -1;
     }
     size_t total = strlen(intl);
