@@ -1,9 +1,11 @@
-# omnirouter: `make` builds every program; `make test`, `make run`, `make bench`, `make install`, `make clean`.
+# omnirouter: `make` builds every program; `make test`, `make run`, `make bench`, `make fuzz`, `make install`,
+# `make clean`.
 # Sources are found by folder, so a new file or connector needs no edit here:
 #   libomni/*.c -> libomni.a    daemon/*.c -> omnirouted    ctl/*.c -> omnictl    tools/X.c -> X
 #   connectors/N/*.c -> omni-N (N/main.c holds main(); the rest is libconn-N.a, which its tests link)
 #   tests/unit/D/test_X.c -> a cmocka binary linking libomni.a, plus libdaemon.a (D=daemon) or libconn-D.a
 #   bench/X.c -> a bench program
+#   fuzz/X.c -> a libFuzzer target (make fuzz, clang) and BUILD/tests/fuzz/test_X replaying its inputs (gcc)
 PREFIX  ?= /usr/local
 BUILD   ?= build/release
 SAN     ?=
@@ -20,14 +22,16 @@ DMN_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(filter-out daemon/main.c,$(wildcard d
 CONNS     := $(notdir $(patsubst %/,%,$(wildcard connectors/*/)))
 TOOLS     := $(basename $(notdir $(wildcard tools/*.c)))
 PROGS     := $(addprefix $(BUILD)/bin/,omnirouted omnictl $(addprefix omni-,$(CONNS)) $(TOOLS))
-UNIT      := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/*/test_*.c))
+FUZZ      := $(basename $(notdir $(wildcard fuzz/*.c)))
+UNIT      := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/*/test_*.c)) \
+             $(FUZZ:%=$(BUILD)/tests/fuzz/test_%)
 BENCH     := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
 # Pattern rules each need their own recipe (make does not merge them as it does explicit rules).
 LINK = @mkdir -p $(@D) && echo "  LD  $@" && $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 all: $(PROGS)
-.PHONY: all deps test check run bench install clean
+.PHONY: all deps test check run bench fuzz install clean
 .SECONDARY: # keep intermediate objects: no rebuild on the next make
 
 $(BUILD)/%.o: %.c $(wildcard include/omni/*.h libomni/*.h daemon/*.h) $(BUILD)/gen/lua_contract.h | deps-ok
@@ -69,6 +73,11 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libdaemon.a $(BUILD)/libomni.a
 	$(LINK)
 $(BUILD)/bin/omnirouted $(BUILD)/bin/omnictl:
 	$(LINK)
+FUZZ_LIBS  = $(BUILD)/libdaemon.a $(CONNS:%=$(BUILD)/libconn-%.a) $(BUILD)/libomni.a
+$(BUILD)/tests/fuzz/test_%: $(BUILD)/fuzz/%.o $(BUILD)/tests/fuzz/replay.o $(FUZZ_LIBS)
+	$(LINK) -lcmocka
+$(BUILD)/fuzz/bin/%: $(BUILD)/fuzz/%.o $(FUZZ_LIBS)
+	$(LINK) -fsanitize=fuzzer
 
 deps:
 	@scripts/install-deps
@@ -86,6 +95,13 @@ run: deps
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH)
 	@bench/run $(BUILD)
+# Each target in fuzz/ for FUZZ_SECONDS under libFuzzer (clang; docs/fuzzing.md). FUZZ="mime cdr" picks some.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@scripts/install-deps fuzz
+	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang SAN=1 SANFLAGS='$(SANFLAGS) -fsanitize=fuzzer-no-link' \
+	    $(FUZZ:%=build/fuzz/fuzz/bin/%)
+	@fuzz/run build/fuzz $(FUZZ_SECONDS) $(FUZZ)
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/omnirouter $(DESTDIR)/etc/omnirouter
 	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/

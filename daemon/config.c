@@ -397,8 +397,9 @@ static void finalize(router_config_t *cfg, const char *path, const cfg_where_t *
     policy_compile(&cfg->policy, errs); /* cross-section checks; errors name where each item was written */
 }
 
-router_config_t *config_load(const char *path, const char *const *overrides, size_t n_overrides,
-                             config_errors_t *errs)
+/* config_load's body: the text of path (NULL: none, or text given in memory under that name). */
+static router_config_t *load(const char *path, const char *text, size_t len, const char *const *overrides,
+                             size_t n_overrides, config_errors_t *errs)
 {
     config_errors_t mine = { 0 };
     if (errs == NULL)
@@ -412,17 +413,16 @@ router_config_t *config_load(const char *path, const char *const *overrides, siz
     cfg_where_t *where = omni_calloc(n_keys, sizeof *where);
     cfg_ctx_t ctx = { .errs = errs, .file = path, .root = &router_table, .where = where };
     if (path) {
-        size_t len;
-        char *text = omni_read_file(path, CONFIG_FILE_MAX, &len);
+        char *owned = text ? NULL : omni_read_file(path, CONFIG_FILE_MAX, &len);
         cfg->source = omni_strdup(path);
         ctx.file = cfg->source; /* the policy keeps where items were written as long as the config lives */
-        if (text == NULL) {
+        if (text == NULL && owned == NULL) {
             /* No line or column exists to name; still one line per error, starting with the file. */
             errs->lines = omni_realloc(errs->lines, (errs->n + 1) * sizeof *errs->lines);
             errs->lines[errs->n++] = omni_asprintf("%s: cannot read: %s", path, strerror(errno));
         } else {
-            cfg_load_text(&ctx, &router_table, cfg, text, len);
-            free(text);
+            cfg_load_text(&ctx, &router_table, cfg, text ? text : owned, len);
+            free(owned);
         }
     }
     ctx.file = command_line;
@@ -438,6 +438,17 @@ router_config_t *config_load(const char *path, const char *const *overrides, siz
         config_errors_free(&mine);
     }
     return cfg;
+}
+
+router_config_t *config_load(const char *path, const char *const *overrides, size_t n_overrides,
+                             config_errors_t *errs)
+{
+    return load(path, NULL, 0, overrides, n_overrides, errs);
+}
+
+router_config_t *config_load_text(const char *name, const char *text, size_t len, config_errors_t *errs)
+{
+    return load(name, text, len, NULL, 0, errs);
 }
 
 void config_destroy(router_config_t **cfg)

@@ -69,6 +69,9 @@ typedef struct config_errors {
  * absolute, relative ipc:// endpoints inside state_dir. path and overrides are borrowed for the call. */
 router_config_t *config_load(const char *path, const char *const *overrides, size_t n_overrides,
                              config_errors_t *errs);
+/* The same for a config already in memory (the fuzzer, tests): len bytes of text, which need no NUL, named
+ * name in errors and for relative paths; no overrides. name and text are borrowed for the call. */
+router_config_t *config_load_text(const char *name, const char *text, size_t len, config_errors_t *errs);
 /* Frees and sets *cfg = NULL; NULL and *cfg == NULL are fine. */
 void config_destroy(router_config_t **cfg);
 /* Frees the lines and leaves *errs empty (reusable). */

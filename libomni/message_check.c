@@ -74,6 +74,15 @@ static int check_id(const json_t *v, omni_msg_error_t *err)
     return 0;
 }
 
+bool omni_msg_id_valid(const char *id, size_t len)
+{
+    json_t *v = json_stringn_nocheck(id, len); /* the very check parsing applies, on a C string */
+    omni_msg_error_t err;
+    bool ok = v != NULL && check_id(v, &err) == 0;
+    json_decref(v);
+    return ok;
+}
+
 /* Language tag, BCP 47-ish: subtags of 1..8 letters or digits joined by '-', the first all letters.
  * Full RFC 5646 validation needs the IANA registry; this shape is enough to keep garbage out of the
  * classifier's language rules. */

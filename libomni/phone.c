@@ -116,13 +116,20 @@ int omni_phone_e164(const char *raw, const char *default_country, char *out, siz
         *why = "unknown country calling code";
         return -1;
     }
+    const omni_country_t *home = omni__country_by_code(code);
     if (!national) {
         /* "+44 (0)20 7946 0958" is how many people write numbers: the country's trunk 0 after the
          * country code. Drop it where the trunk prefix is a 0 (never in Italy, Ivory Coast..., which
          * have none and keep the 0 as part of the number). */
-        const omni_country_t *home = omni__country_by_code(code);
         size_t t = home != NULL ? omni__prefix_match(home->trunk, intl + cclen, true) : 0;
         memmove(intl + cclen, intl + cclen + t, strlen(intl + cclen + t) + 1);
+    }
+    /* Where the trunk prefix is a 0 no national number starts with it, so one still there after the one
+     * dropped above is a typo ("+46 00 ..."). Refused: dropping it too would give a key that normalizes
+     * to another key when read again (found by fuzzing, tests/fuzz/regressions/identity). */
+    if (home != NULL && omni__prefix_match(home->trunk, intl + cclen, true) > 0) {
+        *why = "has the trunk prefix 0 twice after the country code";
+        return -1;
     }
     size_t total = strlen(intl);
     if (total < 8) {

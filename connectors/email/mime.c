@@ -150,6 +150,13 @@ static void set_body(walk_t *w, GMimePart *part, bool html)
         len = strlen(u);
     }
     mt_normalize_newlines(u, &len);
+    const char *format = g_mime_object_get_content_type_parameter(GMIME_OBJECT(part), "format");
+    if (!html && format && g_ascii_strcasecmp(format, "flowed") == 0) {
+        const char *delsp = g_mime_object_get_content_type_parameter(GMIME_OBJECT(part), "delsp");
+        char *t = mt_unflow(u, len, delsp && g_ascii_strcasecmp(delsp, "yes") == 0, &len);
+        free(u);
+        u = t;
+    }
     w->body = (text_t){u, len};
     w->have_body = true;
 }

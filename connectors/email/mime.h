@@ -13,7 +13,8 @@
  *     "---------- Forwarded message ----------" and its From/Date/Subject/To lines, so an agent reads a
  *     forwarded mail without opening it. Its own attachments are not listed (they are inside the .eml);
  *   - a multipart without a boundary (broken mail) is read as text/plain;
- *   - charsets are converted to UTF-8 with U+FFFD for undecodable bytes (mt_to_utf8), newlines are LF.
+ *   - charsets are converted to UTF-8 with U+FFFD for undecodable bytes (mt_to_utf8), newlines are LF;
+ *   - text/plain; format=flowed is unwrapped (RFC 3676, DelSp included; mt_unflow in mime_text.h).
  * Limits: parts nested deeper than EMAIL_MIME_MAX_DEPTH are listed as attachments, not walked. The text
  * is returned whole; cutting it to the router's limit is the caller's job (email_build.h). */
 #ifndef EMAIL_MIME_H

@@ -108,12 +108,23 @@ char *mt_to_utf8(const char *charset, const char *in, size_t len, size_t *outlen
         if (!convert(omni_utf8_valid(in, len, NULL) ? "UTF-8" : "WINDOWS-1252", in, len, &out))
             omni_panic("iconv cannot convert UTF-8 or WINDOWS-1252");
     }
-    /* A NUL would end the text early for every C string and JSON consumer: it is undecodable too. */
-    if (memchr(out.p, '\0', out.len)) {
+    /* A NUL would end the text early for every C string and JSON consumer: it is undecodable too. And
+     * glibc's UTF-8 decoder passes sequences above U+10FFFF (F5..F7 lead bytes) through, which no JSON
+     * consumer accepts (found by fuzzing, tests/fuzz/regressions/mime): each such byte is one U+FFFD. */
+    size_t bad;
+    if (memchr(out.p, '\0', out.len) || !omni_utf8_valid(out.p, out.len, &bad)) {
         buf_t clean = {0};
         buf_add(&clean, "", 0);
-        for (size_t i = 0; i < out.len; i++)
-            buf_add(&clean, out.p[i] ? out.p + i : REPLACEMENT, out.p[i] ? 1 : 3);
+        for (size_t i = 0; i < out.len;) {
+            size_t ok = omni_utf8_valid(out.p + i, out.len - i, &bad) ? out.len - i : bad;
+            const char *nul = memchr(out.p + i, '\0', ok);
+            if (nul)
+                ok = (size_t)(nul - (out.p + i));
+            buf_add(&clean, out.p + i, ok);
+            if (i + ok < out.len)
+                buf_add(&clean, REPLACEMENT, 3);
+            i += ok + 1;
+        }
         free(out.p);
         out = clean;
     }
@@ -147,6 +158,46 @@ size_t mt_utf8_cut(const char *s, size_t len, size_t max)
     while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
         n--;
     return n;
+}
+
+/* ---- format=flowed (RFC 3676) ---- */
+
+char *mt_unflow(const char *s, size_t len, bool delsp, size_t *outlen)
+{
+    buf_t out = {0};
+    buf_add(&out, "", 0);
+    long open = -1; /* quote depth of the flowed line being continued; -1 when none */
+    for (size_t i = 0; i < len;) {
+        const char *nl = memchr(s + i, '\n', len - i);
+        size_t end = nl ? (size_t)(nl - s) : len, p = i, depth = 0;
+        while (p < end && s[p] == '>')
+            depth++, p++;
+        if (p < end && s[p] == ' ')
+            p++; /* space-stuffing (4.4), removed after the quote marks are counted (4.5) */
+        size_t n = end - p;
+        bool sig = n == 3 && memcmp(s + p, "-- ", 3) == 0;
+        bool flowed = !sig && n > 0 && s[end - 1] == ' ';
+        if (open >= 0 && ((size_t)open != depth || sig)) {
+            buf_add(&out, "\n", 1); /* a flowed line before another depth, or the separator, is fixed */
+            open = -1;
+        }
+        if (open < 0) {
+            for (size_t d = 0; d < depth; d++)
+                buf_add(&out, ">", 1);
+            if (depth > 0 && n > 0)
+                buf_add(&out, " ", 1);
+        }
+        buf_add(&out, s + p, flowed && delsp ? n - 1 : n);
+        open = flowed ? (long)depth : -1;
+        if (!flowed && nl)
+            buf_add(&out, "\n", 1);
+        i = nl ? end + 1 : len;
+    }
+    if (open >= 0 && len > 0 && s[len - 1] == '\n')
+        buf_add(&out, "\n", 1); /* the text ended on a flowed line: keep its final newline */
+    if (outlen)
+        *outlen = out.len;
+    return out.p;
 }
 
 /* ---- HTML to text ---- */

@@ -4,6 +4,7 @@
 #ifndef EMAIL_MIME_TEXT_H
 #define EMAIL_MIME_TEXT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Converts len bytes written in charset (a MIME charset name as found in Content-Type; NULL or "" when
@@ -20,6 +21,15 @@ void mt_normalize_newlines(char *s, size_t *len);
 
 /* The largest n <= max such that s[0..n) ends on a UTF-8 character boundary (s is valid UTF-8). */
 size_t mt_utf8_cut(const char *s, size_t len, size_t max);
+
+/* Unwraps a text/plain; format=flowed body (RFC 3676) given as UTF-8 with LF newlines. Per line: its quote
+ * depth is the count of leading '>'; then one space after them is space-stuffing and goes. A line then
+ * ending in a space is flowed (a soft break): it joins the next line when that has the same depth; under
+ * delsp (DelSp=yes) that trailing space is deleted first. Lines of different depths are never joined (a
+ * flowed line before a change of depth ends there), and the signature separator "-- " is never flowed and
+ * always a line of its own. Quoted lines come out as the depth's '>' and one space before the text.
+ * Returns a new NUL-terminated string the caller frees; *outlen (may be NULL) gets its length. */
+char *mt_unflow(const char *s, size_t len, bool delsp, size_t *outlen);
 
 /* Plain text of an HTML document (UTF-8 in, UTF-8 out): tags removed; script, style, head and comments
  * dropped; <br> and the ends of block elements (p, div, li, tr, h1..h6, blockquote, table, ...) become

@@ -104,15 +104,21 @@ static void meta_int(omni_msg_t *m, const char *key, const char *s)
         meta_str(m, key, s); /* keep what the PBX wrote rather than drop it */
 }
 
-/* "2026-11-20 09:14:03" (local or UTC per utc) -> ms since the epoch. Returns 0 or -1. */
+/* "2026-11-20 09:14:03" (local or UTC per utc) -> ms since the epoch. Returns 0 or -1. Only digits where
+ * the form has them (sscanf's %d alone would read "-026" or " +26" as a year) and years 1970..9998, so
+ * the time is one that RFC 3339 can write in any zone (a year -26 once became a received_at the router refused). */
 static int parse_stamp(const char *s, bool utc, int64_t *ms)
 {
+    static const char form[] = "dddd-dd-dd dd:dd:dd";
+    for (size_t i = 0; i < sizeof form - 1; i++)
+        if (form[i] == 'd' ? !isdigit((unsigned char)s[i]) : s[i] != form[i])
+            return -1;
     struct tm tm = { 0 };
     int n = 0;
     if (sscanf(s, "%4d-%2d-%2d %2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
                &tm.tm_sec, &n) != 6 || (s[n] != '\0' && s[n] != '.'))
         return -1;
-    if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+    if (tm.tm_year < 1970 || tm.tm_year > 9998 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
         tm.tm_min > 59 || tm.tm_sec > 60)
         return -1;
     tm.tm_year -= 1900;
@@ -188,9 +194,9 @@ static void make_id(const cdr_t *c, const cdr_opts_t *o, const cdr_where_t *w, c
     int n = -1;
     if (u[0] != '\0')
         n = snprintf(id, idsz, "phone:%s:%s%s%s", o->pbx, u, seq[0] ? ":" : "", seq);
-    if (n >= 0 && (size_t)n < idsz && !omni_utf8_valid(id, (size_t)n, NULL))
-        n = -1; /* an id must be clean text: fall back to the hash */
-    if (n < 0 || (size_t)n >= idsz || (size_t)n > OMNI_MSG_ID_MAX) {
+    /* An id must pass the router's check (UTF-8, no control character, not too long), else the record
+     * would be refused and the callback lost: fall back to the hash. */
+    if (n < 0 || (size_t)n >= idsz || !omni_msg_id_valid(id, (size_t)n)) {
         char num[64];
         uint64_t h = fnv1a(14695981039346656037ULL, w->file, strlen(w->file) + 1);
         int k = snprintf(num, sizeof num, "%" PRIu64 ":%" PRIu64 ":", w->ino, w->offset);

@@ -6,6 +6,7 @@
 #ifndef OMNI_MESSAGE_H
 #define OMNI_MESSAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <jansson.h>
 
@@ -73,6 +74,10 @@ char *omni_msg_serialize(const omni_msg_t *msg, size_t *len);
 
 /* Frees the message and sets *msg to NULL. NULL and *msg == NULL are fine. */
 void omni_msg_destroy(omni_msg_t **msg);
+
+/* True when id[0..len) would pass as a message's "id" (1..OMNI_MSG_ID_MAX bytes of UTF-8, no control
+ * character): a connector building ids from what it read checks with this before falling back. */
+bool omni_msg_id_valid(const char *id, size_t len);
 
 /* True for "email", "sms", "twitter", "facebook", "phone" and "x-<name>" (name: 1..32 of [a-z0-9-]). */
 int omni_channel_valid(const char *channel);

@@ -38,6 +38,8 @@ static void test_invalid_bytes_become_fffd(void **state)
 {
     (void)state;
     conv("utf-8", "a\xff" "b", 3, "a\xEF\xBF\xBD" "b");
+    /* glibc's decoder passes F5..F7 sequences (above U+10FFFF) through: each byte is one U+FFFD too. */
+    conv("utf-8", "a\xf6\xb2\x96\x8d" "b", 6, "a\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD" "b");
     conv("utf-8", "a\xc3", 2, "a\xEF\xBF\xBD");                    /* cut in the middle of a character */
     conv("utf-8", "\xed\xa0\x80", 3, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"); /* a surrogate: 3 bytes, 3 marks */
     conv("windows-1252", "x\x81y", 3, "x\xEF\xBF\xBDy");           /* a byte 1252 leaves undefined */
