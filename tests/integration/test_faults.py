@@ -26,7 +26,7 @@ import redis
 
 from fault_figures import FIGURES, Model, figures, report, router_now, snapshot
 from fault_load import Agents, LoadClient
-from harness import Router, stored_count, wait_for
+from harness import Peer, Router, message, stored_count, wait_for
 from test_phonelog import Phonelog, cdr
 
 pytestmark = pytest.mark.faults
@@ -194,7 +194,8 @@ class FaultRun:
         assert len(acked) > 300 and len(calls) > 50
         assert moves["timeout"] > 0 and moves["escalation"] > 0, "no timer fell due: the run tests nothing"
         for f in FIGURES:
-            assert not bad.get(f), f"{f}={len(bad[f])}: " + "; ".join(bad[f][:3])
+            n = len(bad.get(f, []))
+            assert n == 0, f"{f}={n}: " + "; ".join(bad[f][:3])
 
     def settle(self, ledger, seconds=30):
         """Gives the router up to `seconds` to act on what fell due. Each look judges the timers against
@@ -280,3 +281,34 @@ def test_phonelog_killed_mid_batch_loses_nothing(router, tmp_path):
     finally:
         admin.execute_command("CLIENT", "UNPAUSE")
         conn.stop()
+
+
+def test_the_figures_see_each_offence(tmp_path, redis_server):
+    """The checker must be able to fail: offences planted in a real router's Redis each show in their figure."""
+    router = router_for(tmp_path, redis_server.address)
+    r = redis_server.client()
+    peer = Peer(router.endpoint)
+    ids = [f"fig:{i}" for i in range(4)]
+    for i, text in zip(ids, ["crash on start", "the app shows an error", "where is my order", "hello"]):
+        peer.submit(message(i, frm=i[4:] + "@example.com", text=text))
+        assert peer.recv() == ["OMNI/1", "ACK", i]
+    peer.close()
+    wait_for(lambda: all(r.hget(f"omni:conversation:{c}", "status") == "assigned" for c in range(1, 5)), 10,
+             "the four conversations assigned")
+    router.stop()  # from here Redis holds still
+    now = router_now(r)
+
+    def count(ledger=ids, at=now):
+        bad = figures(snapshot(r, MODEL, ledger), MODEL, at)
+        return {f: len(bad.get(f, [])) for f in FIGURES}
+    assert count() == dict.fromkeys(FIGURES, 0)
+    # an hour on with no router: each one's target timeout, escalation point and due time passed, none acted on
+    assert count(at=now + 60 * MIN)["timers_stranded"] == 12
+    r.rpush("omni:conversation:2:messages", "fig:3")  # fig:3 is conversation 4's
+    r.hset("omni:conversation:3", "status", "open")  # a partner's: no agent counter involved
+    owner = r.hget("omni:conversation:2", "owner")[len("agent:"):]
+    other = "a1" if owner != "a1" else "a2"
+    r.sadd(f"omni:agent:{other}:conversations", 2)  # held by a second agent, whose load says nothing of it
+    r.hset(f"omni:agent:{owner}", "load:email", 5)  # over capacity 2, and not what it holds
+    assert count(ids + ["fig:never-stored"]) == {"lost": 1, "stored_twice": 1, "unowned": 1, "owned_twice": 1,
+                                                  "over_capacity": 1, "counters_off": 2, "timers_stranded": 0}
