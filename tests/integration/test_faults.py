@@ -1,8 +1,8 @@
 """The core promises under faults (`make test-faults`; also part of `make test`).
 
 Three OMNI/1 clients keep a steady load and a ledger of every ACKed id, omni-phonelog follows a growing
-call log, agents answer and resolve work through omnictl, and the test clock moves a little at a time so
-target timeouts, SLA escalations and breaches keep falling due. Meanwhile: on an external redis-server,
+call log, agents answer and resolve work through omnictl, and the test clock moves on (in small steps, and
+in a jump just before each fault) so target timeouts, SLA escalations and breaches keep falling due. Meanwhile: on an external redis-server,
 the router is killed with SIGKILL 20 times and Redis 3 times (restarted from its append-only file); on the
 embedded Redis, Redis is killed 2 more times under a running router, which restarts it; the connector is
 killed mid-batch in both. Then the load stops, the router is given a bounded time to settle, and the
@@ -107,7 +107,8 @@ class CallLog(threading.Thread):
 
 
 class FaultRun:
-    """One store under load and faults: start(), fault(kind) as often as wanted, then finish()."""
+    """One store under load and faults: start(), run(schedule of fault kinds), then finish() settles, prints
+    the figures and asserts them."""
 
     def __init__(self, label, router, client, tmp_path, seed, redis_server=None):
         self.label, self.router, self.r, self.redis_server = label, router, client, redis_server
