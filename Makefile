@@ -1,5 +1,5 @@
-# omnirouter: `make` builds every program; `make test`, `make run`, `make bench`, `make fuzz`, `make install`,
-# `make clean`.
+# omnirouter: `make` builds every program; `make test`, `make test-faults`, `make run`, `make bench`, `make fuzz`,
+# `make install`, `make clean`.
 # Sources are found by folder, so a new file or connector needs no edit here:
 #   libomni/*.c -> libomni.a    daemon/*.c -> omnirouted    ctl/*.c -> omnictl    tools/X.c -> X
 #   connectors/N/*.c -> omni-N (N/main.c holds main(); the rest is libconn-N.a, which its tests link)
@@ -31,7 +31,7 @@ BENCH     := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 LINK = @mkdir -p $(@D) && echo "  LD  $@" && $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 all: $(PROGS)
-.PHONY: all deps test check run bench fuzz install clean
+.PHONY: all deps test test-faults check run bench fuzz install clean
 .SECONDARY: # keep intermediate objects: no rebuild on the next make
 
 $(BUILD)/%.o: %.c $(wildcard include/omni/*.h libomni/*.h daemon/*.h) $(BUILD)/gen/lua_contract.h | deps-ok
@@ -88,7 +88,10 @@ deps-ok:
 test: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 check
 check: $(PROGS) $(UNIT)
-	@tests/run $(BUILD)
+	@tests/run $(BUILD) $(PYTEST_ARGS)
+# The fault suite alone (tests/integration/test_faults.py, marked `faults`); `make test` runs it too, once.
+test-faults: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 check PYTEST_ARGS="-m faults"
 run: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/run-demo $(BUILD)

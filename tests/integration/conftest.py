@@ -31,3 +31,7 @@ def router(tmp_path, redis_server):
     r.key_prefix = r.prefix
     yield r
     r.stop()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "faults: the fault suite (test_faults.py), `make test-faults` runs it alone")
