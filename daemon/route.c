@@ -342,3 +342,72 @@ char *route_quota_days(const policy_t *p, int64_t now)
     json_decref(days);
     return s;
 }
+
+/* Checks doc against one of the declarations of daemon/lua/_plan.lua (as Lua's check_fields does). */
+static int check_fields(const json_t *doc, const char *spec, const char *where, char *err, size_t errsz)
+{
+    if (!json_is_object(doc)) {
+        snprintf(err, errsz, "%s: not an object", where);
+        return -1;
+    }
+    size_t declared = 0;
+    for (const char *p = spec; *p;) {
+        char word[64], name[48], type[16];
+        size_t len = strcspn(p, " ");
+        snprintf(word, sizeof word, "%.*s", (int)len, p);
+        p += len + (p[len] == ' ');
+        bool optional = word[0] == '?';
+        if (sscanf(word + optional, "%47[^:]:%15s", name, type) != 2)
+            continue;
+        const json_t *v = json_object_get(doc, name);
+        if (!v || json_is_null(v)) {
+            if (!optional) {
+                snprintf(err, errsz, "%s.%s: missing", where, name);
+                return -1;
+            }
+            continue;
+        }
+        declared++;
+        bool ok = !strcmp(type, "str")    ? json_is_string(v)
+                  : !strcmp(type, "int")  ? json_is_integer(v)
+                  : !strcmp(type, "bool") ? json_is_boolean(v)
+                  : !strcmp(type, "obj")  ? json_is_object(v)
+                                          : json_is_array(v);
+        if (!ok) {
+            snprintf(err, errsz, "%s.%s: not a%s %s", where, name, type[0] == 'i' || type[0] == 'o' ? "n" : "", type);
+            return -1;
+        }
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) {
+            char at[160];
+            snprintf(at, sizeof at, "%s.%s[%zu]", where, name, i + 1);
+            if (!strcmp(type, "[str]") && !json_is_string(e)) {
+                snprintf(err, errsz, "%s: not a string", at);
+                return -1;
+            }
+            if (!strcmp(type, "[target]") && check_fields(e, LUA_PLAN_TARGET_SPEC, at, err, errsz) != 0)
+                return -1;
+        }
+    }
+    if (json_object_size(doc) != declared) {
+        const char *key;
+        json_t *v;
+        json_object_foreach((json_t *)doc, key, v) {
+            char spaced[1024], probe[64], probe_opt[64];
+            snprintf(spaced, sizeof spaced, " %s", spec);
+            snprintf(probe, sizeof probe, " %s:", key);
+            snprintf(probe_opt, sizeof probe_opt, " ?%s:", key);
+            if (!strstr(spaced, probe) && !strstr(spaced, probe_opt)) {
+                snprintf(err, errsz, "%s.%s: not a plan field", where, key);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+int route_plan_check(const json_t *plan, char *err, size_t errsz)
+{
+    return check_fields(plan, LUA_PLAN_SPEC, "plan", err, errsz);
+}

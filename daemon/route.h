@@ -36,6 +36,10 @@ json_t *route_plan_new(const policy_t *p, const char *conversation, const struct
  * first message cannot be read (logged). */
 json_t *route_plan_due(const policy_t *p, const char *const f[DUE_REPLY_FIELDS], int64_t now);
 
+/* Checks a plan against its declaration in daemon/lua/_plan.lua (the one assign.lua and drain.lua check it
+ * against too). Returns 0, or -1 with the first field that does not match in err. */
+int route_plan_check(const json_t *plan, char *err, size_t errsz);
+
 /* {"team": "YYYY-MM-DD"}: today in each partner's own calendar, for daily quotas (assign.lua, drain.lua).
  * A new string the caller frees. */
 char *route_quota_days(const policy_t *p, int64_t now);

@@ -1,4 +1,4 @@
--- needs: _owners
+-- needs: _owners _plan
 -- Routes one conversation by a plan from route.c: the first target that can take it now gets it, else it
 -- waits in its rule's queue. Used for new conversations and for moves (escalation, timeout, owner
 -- offline). The plan carries the conversation's version as the router read it: if another router
@@ -7,6 +7,7 @@
 -- @args prefix:str plan:json default_queue:str days:json
 -- @reply outcome:str detail:str
 local plan, default_queue, days = A.plan, A.default_queue, A.days
+check_plan('assign', plan)
 local cv, now = plan.conv, plan.now
 local ck = K.conversation(cv)
 local st = redis.call('HMGET', ck, 'status', 'version', 'queue')

@@ -1,4 +1,4 @@
--- needs: _owners
+-- needs: _owners _plan
 -- Assigns one team's waiting work as capacity allows, in the documented serving order (docs/routing.md):
 -- effective priority (a waiting item gains one level per aging period), then SLA due time, then arrival.
 -- An item nobody can take now stays where it is (no decision recorded) and the next one is tried, so work
@@ -53,6 +53,7 @@ for _, it in ipairs(items) do
   local raw = not blocked(it.needs) and redis.call('HGET', K.conversation(cv), 'plan')
   if raw then
     local plan = cjson.decode(raw)
+    check_plan('drain', plan)
     plan.now, plan.reason = now, 'capacity freed'
     plan.due = tonumber(redis.call('HGET', K.conversation(cv), 'due') or '-1')
     local t, owner, tried, day = find_owner(plan, days, true, full)

@@ -28,7 +28,7 @@ class Lua(Scripts):
         plan = {"conv": conv, "version": version or self.r.hget(f"omni:conversation:{conv}", "version") or "0",
                 "channel": "email", "category": "basic", "prio": prio, "tier": "new", "reason": "new",
                 "rule": "r", "queue": queue, "now": now, "due": due, "escalate_at": -1, "targets": targets,
-                "skills": [], "trace": {}, "aging": 600000}
+                "skills": [], "trace": {}, "aging": 600000, "valid_until": -1}
         if prefer:
             plan["prefer"] = prefer
         return self.call("assign", json.dumps(plan), "default", json.dumps(days or {}))

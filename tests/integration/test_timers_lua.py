@@ -28,7 +28,8 @@ def plan_for(lua, conv, reason, targets, now, prio=3, **kw):
     """What route.c would send for a due item: the version as due.lua read it."""
     p = {"conv": conv, "version": lua.r.hget(f"omni:conversation:{conv}", "version") or "0", "channel": "email",
          "category": "basic", "prio": prio, "tier": "new", "reason": reason, "rule": "r", "queue": "core",
-         "now": now, "due": -1, "escalate_at": -1, "targets": targets, "skills": [], "trace": {}, "aging": 0}
+         "now": now, "due": -1, "escalate_at": -1, "targets": targets, "skills": [], "trace": {}, "aging": 0,
+         "valid_until": -1}
     p.update(kw)
     return lua.call("assign", json.dumps(p), "default", "{}")
 

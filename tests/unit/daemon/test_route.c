@@ -1,0 +1,195 @@
+/* route.c, the static half of a routing decision, on a small policy: which rule, which targets and why
+ * others were skipped, which agents and why others were passed over, the SLA clock, the plan's validity
+ * across a calendar change, and how due work (timeout, escalation, owner offline) is planned. Every plan
+ * is checked against its declaration in daemon/lua/_plan.lua, the one assign.lua checks it against. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "config.h"
+#include "omni/message.h"
+#include "route.h"
+
+/* Monday 2026-11-30 10:00 UTC; the office (Europe/Paris, 09-18 Mon-Fri) is open, closes at 17:00 UTC. */
+#define MON_10H 1796032800000LL
+#define HOUR 3600000LL
+
+static const char POLICY[] =
+    "calendars:\n"
+    "  - {name: paris, timezone: Europe/Paris, hours: [\"mon-fri 09:00-18:00\"]}\n"
+    "teams:\n"
+    "  - {name: core, kind: in-house, calendar: paris, languages: [en, fr]}\n"
+    "  - {name: tier2, kind: in-house}\n"
+    "  - name: bpo\n"
+    "    kind: outsourced\n"
+    "    languages: [en, es]\n"
+    "    contract: {categories: [basic], max_concurrent: 2}\n"
+    "agents:\n"
+    "  - {id: alice, teams: [core], skills: [\"technical:3\"], languages: [en, fr], capacity: {email: 2, sms: 1}}\n"
+    "  - {id: bob, teams: [core], languages: [en], capacity: {email: 2}}\n"
+    "  - {id: tina, teams: [tier2], skills: [\"technical:5\"], capacity: {email: 3}}\n"
+    "classification:\n"
+    "  rules:\n"
+    "    - {name: technical, when: {text: [crash]}, category: technical, priority: high, skills: [\"technical:2\"]}\n"
+    "  default_category: basic\n"
+    "routing:\n"
+    "  rules:\n"
+    "    - name: tech\n"
+    "      when: {category: [technical]}\n"
+    "      targets: [{team: core, timeout: 20m}, {team: tier2}]\n"
+    "      queue: core\n"
+    "    - name: rest\n"
+    "      targets: [{team: bpo}, {team: core}]\n"
+    "sla:\n"
+    "  targets:\n"
+    "    - {first_response: 1h}\n"
+    "  escalate_at: 50\n";
+
+static router_config_t *cfg;
+
+static int setup(void **state)
+{
+    (void)state;
+    config_errors_t errs;
+    cfg = config_load_text("policy.yaml", POLICY, strlen(POLICY), &errs);
+    for (size_t i = 0; !cfg && i < errs.n; i++)
+        print_message("%s\n", errs.lines[i]);
+    config_errors_free(&errs);
+    return cfg ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    config_destroy(&cfg);
+    return 0;
+}
+
+static json_t *plan_for(const char *channel, const char *from, const char *text, const char *lang, int64_t now)
+{
+    omni_msg_t *m = omni_msg_new("m1", channel, strchr(from, ':') + 1, "2026-11-30T10:00:00Z", text);
+    assert_non_null(m);
+    if (lang)
+        omni_msg_set(m, "lang", lang);
+    json_t *plan = route_plan_new(&cfg->policy, "7", m, from, 1, "", "", now);
+    omni_msg_destroy(&m);
+    char err[200] = "";
+    if (route_plan_check(plan, err, sizeof err) != 0)
+        fail_msg("plan does not match daemon/lua/_plan.lua: %s", err);
+    return plan;
+}
+
+static const char *str(const json_t *o, const char *path)
+{
+    return json_string_value(json_object_get(o, path));
+}
+
+static json_t *target(const json_t *plan, size_t i) { return json_array_get(json_object_get(plan, "targets"), i); }
+
+static void test_technical_work_to_skilled_agents_with_reasons(void **state)
+{
+    (void)state;
+    json_t *p = plan_for("email", "email:ann@example.com", "the app shows a crash", NULL, MON_10H);
+    assert_string_equal(str(p, "rule"), "tech");
+    assert_string_equal(str(p, "category"), "technical");
+    assert_int_equal(json_integer_value(json_object_get(p, "prio")), 2);
+    json_t *t0 = target(p, 0);
+    assert_string_equal(str(t0, "team"), "core");
+    assert_int_equal(json_array_size(json_object_get(t0, "agents")), 1); /* alice only */
+    assert_string_equal(json_string_value(json_array_get(json_object_get(t0, "agents"), 0)), "alice");
+    assert_int_equal(json_integer_value(json_object_get(t0, "timeout")), 20 * 60000);
+    json_t *skipped = json_object_get(json_array_get(json_object_get(json_object_get(p, "trace"), "targets"), 0),
+                                      "agents_skipped");
+    assert_string_equal(str(skipped, "bob"), "skill technical 0 < 2");
+    /* SLA: 1 h, escalation at 50 % */
+    assert_int_equal(json_integer_value(json_object_get(p, "due")), MON_10H + HOUR);
+    assert_int_equal(json_integer_value(json_object_get(p, "escalate_at")), MON_10H + HOUR / 2);
+    /* valid until core's calendar closes: 18:00 Paris = 17:00 UTC */
+    assert_int_equal(json_integer_value(json_object_get(p, "valid_until")), MON_10H + 7 * HOUR);
+    json_decref(p);
+}
+
+static void test_closed_team_and_partner_contract_skip_targets(void **state)
+{
+    (void)state;
+    /* Saturday: core is closed; basic work goes to the partner only */
+    json_t *p = plan_for("email", "email:sam@example.com", "where is my parcel", NULL, MON_10H + 5 * 24 * HOUR);
+    assert_string_equal(str(p, "rule"), "rest");
+    assert_int_equal(json_array_size(json_object_get(p, "targets")), 1);
+    assert_string_equal(str(target(p, 0), "team"), "bpo");
+    assert_true(json_boolean_value(json_object_get(target(p, 0), "team_level")));
+    json_t *tr = json_array_get(json_object_get(json_object_get(p, "trace"), "targets"), 1);
+    assert_string_equal(str(tr, "skipped"), "closed (calendar paris)");
+    /* opens Monday 09:00 Paris = 08:00 UTC */
+    assert_int_equal(json_integer_value(json_object_get(p, "valid_until")), MON_10H + 7 * 24 * HOUR - 2 * HOUR);
+    json_decref(p);
+    /* a language the partner's contract does not cover */
+    p = plan_for("email", "email:luc@example.com", "bonjour", "fr", MON_10H);
+    json_t *first = json_array_get(json_object_get(json_object_get(p, "trace"), "targets"), 0);
+    assert_string_equal(str(first, "skipped"), "contract does not cover language fr");
+    assert_string_equal(str(target(p, 0), "team"), "core");
+    json_decref(p);
+}
+
+static void test_due_work_is_planned_from_the_next_target(void **state)
+{
+    (void)state;
+    const char *msg = "{\"id\":\"m1\",\"channel\":\"email\",\"from\":{\"id\":\"ann@example.com\"},"
+                      "\"received_at\":\"2026-11-30T10:00:00Z\",\"text\":\"crash again\"}";
+    const char *f[DUE_REPLY_FIELDS] = {
+        [DUE_REPLY_CONVERSATION] = "7", [DUE_REPLY_KIND] = "timeout", [DUE_REPLY_VERSION] = "3",
+        [DUE_REPLY_TARGET] = "0", [DUE_REPLY_OWNER] = "agent:alice", [DUE_REPLY_FIRST_MESSAGE] = msg,
+        [DUE_REPLY_IDENTITY] = "email:ann@example.com", [DUE_REPLY_CONVERSATIONS] = "1", [DUE_REPLY_TIER] = "",
+        [DUE_REPLY_LAST_OWNER] = "",
+    };
+    char err[200];
+    json_t *p = route_plan_due(&cfg->policy, f, MON_10H);
+    assert_int_equal(route_plan_check(p, err, sizeof err), 0);
+    assert_string_equal(str(p, "version"), "3");
+    assert_string_equal(str(p, "exclude"), "alice"); /* timed out: not her again for this move */
+    assert_int_equal(json_array_size(json_object_get(p, "targets")), 1);
+    assert_string_equal(str(target(p, 0), "team"), "tier2");
+    json_decref(p);
+    /* waiting work escalates by becoming more urgent */
+    f[DUE_REPLY_KIND] = "escalation", f[DUE_REPLY_TARGET] = "-1", f[DUE_REPLY_OWNER] = "";
+    p = route_plan_due(&cfg->policy, f, MON_10H);
+    assert_int_equal(route_plan_check(p, err, sizeof err), 0);
+    assert_int_equal(json_integer_value(json_object_get(p, "prio")), 1);
+    json_decref(p);
+    /* a first message that cannot be read: no plan, logged */
+    f[DUE_REPLY_FIRST_MESSAGE] = "{not json";
+    assert_null(route_plan_due(&cfg->policy, f, MON_10H));
+}
+
+static void test_the_check_refuses_what_lua_would(void **state)
+{
+    (void)state;
+    json_t *p = plan_for("email", "email:ann@example.com", "hello", NULL, MON_10H);
+    char err[200];
+    json_object_set_new(p, "surprise", json_true());
+    assert_int_equal(route_plan_check(p, err, sizeof err), -1);
+    assert_string_equal(err, "plan.surprise: not a plan field");
+    json_object_del(p, "surprise");
+    json_object_set_new(target(p, 0), "timeout", json_string("20m"));
+    assert_int_equal(route_plan_check(p, err, sizeof err), -1);
+    assert_string_equal(err, "plan.targets[1].timeout: not an int");
+    json_object_del(p, "conv");
+    assert_int_equal(route_plan_check(p, err, sizeof err), -1);
+    assert_string_equal(err, "plan.conv: missing");
+    json_decref(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_technical_work_to_skilled_agents_with_reasons),
+        cmocka_unit_test(test_closed_team_and_partner_contract_skip_targets),
+        cmocka_unit_test(test_due_work_is_planned_from_the_next_target),
+        cmocka_unit_test(test_the_check_refuses_what_lua_would),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
