@@ -13,28 +13,28 @@ static int customer_show(ctl_t *c, const char *arg)
 {
     char ident[OMNI_IDENTITY_MAX], t[40], key[600];
     ctl_identity(c, arg, ident, sizeof ident);
-    redisReply *cust = ctl_cmd(c, "HGET %sidentity:%s customer", c->prefix, ident);
+    redisReply *cust = ctl_cmd(c, "HGET %s" KEY_IDENTITY " customer", c->prefix, ident);
     if (cust->type != REDIS_REPLY_STRING) {
         printf("%s: no customer (never seen, never linked)\n", ident);
         freeReplyObject(cust);
         return 1;
     }
     const char *id = cust->str;
-    redisReply *h = ctl_cmd(c, "HGETALL %scustomer:%s", c->prefix, id);
+    redisReply *h = ctl_cmd(c, "HGETALL %s" KEY_CUSTOMER, c->prefix, id);
     printf("customer %s\n  created     %s\n", id, ctl_time(ctl_field(h, "created_at"), t, sizeof t));
-    redisReply *ids = ctl_cmd(c, "SMEMBERS %scustomer:%s:identities", c->prefix, id);
+    redisReply *ids = ctl_cmd(c, "SMEMBERS %s" KEY_CUSTOMER_IDENTITIES, c->prefix, id);
     printf("  identities\n");
     for (size_t i = 0; i < ids->elements; i++) {
         const char *m = ids->element[i]->str;
-        redisReply *ih = ctl_cmd(c, "HGETALL %sidentity:%s", c->prefix, m);
+        redisReply *ih = ctl_cmd(c, "HGETALL %s" KEY_IDENTITY, c->prefix, m);
         printf("    %-40s first seen %s\n", m, ctl_time(ctl_field(ih, "first_seen"), t, sizeof t));
         freeReplyObject(ih);
-        redisReply *links = ctl_cmd(c, "SMEMBERS %slinks:%s", c->prefix, m);
+        redisReply *links = ctl_cmd(c, "SMEMBERS %s" KEY_LINKS, c->prefix, m);
         for (size_t j = 0; j < links->elements; j++) {
             const char *o = links->element[j]->str;
             if (strcmp(m, o) > 0)
                 continue; /* print each link once */
-            snprintf(key, sizeof key, "%slink:%s|%s", c->prefix, m, o);
+            snprintf(key, sizeof key, "%s" KEY_LINK, c->prefix, m, o);
             const char *argv[] = { "HGETALL", key };
             redisReply *lh = ctl_cmd_argv(c, 2, argv);
             const char *note = ctl_field(lh, "note");
@@ -47,10 +47,10 @@ static int customer_show(ctl_t *c, const char *arg)
     }
     const char *open = ctl_field(h, "open_conversation");
     printf("  open conversation %s\n", open ? open : "none");
-    redisReply *convs = ctl_cmd(c, "SMEMBERS %scustomer:%s:conversations", c->prefix, id);
+    redisReply *convs = ctl_cmd(c, "SMEMBERS %s" KEY_CUSTOMER_CONVERSATIONS, c->prefix, id);
     printf("  conversations");
     for (size_t i = 0; i < convs->elements; i++) {
-        redisReply *st = ctl_cmd(c, "HGET %sconversation:%s status", c->prefix, convs->element[i]->str);
+        redisReply *st = ctl_cmd(c, "HGET %s" KEY_CONVERSATION " status", c->prefix, convs->element[i]->str);
         printf(" %s (%s)", convs->element[i]->str, st->type == REDIS_REPLY_STRING ? st->str : "?");
         freeReplyObject(st);
     }
@@ -123,9 +123,9 @@ int ctl_customer(ctl_t *c, int argc, char **argv)
 static void print_messages(ctl_t *c, const char *conv)
 {
     char t[40];
-    redisReply *ids = ctl_cmd(c, "LRANGE %sconversation:%s:messages 0 -1", c->prefix, conv);
+    redisReply *ids = ctl_cmd(c, "LRANGE %s" KEY_CONVERSATION_MESSAGES " 0 -1", c->prefix, conv);
     for (size_t i = 0; i < ids->elements; i++) {
-        redisReply *m = ctl_cmd(c, "HGETALL %smsg:%s", c->prefix, ids->element[i]->str);
+        redisReply *m = ctl_cmd(c, "HGETALL %s" KEY_MSG, c->prefix, ids->element[i]->str);
         const char *json = ctl_field(m, "json");
         json_error_t e;
         json_t *doc = json ? json_loadb(json, strlen(json), 0, &e) : NULL;
@@ -151,7 +151,7 @@ int ctl_conversation(ctl_t *c, int argc, char **argv)
         return 2;
     }
     char t[40];
-    redisReply *h = ctl_cmd(c, "HGETALL %sconversation:%s", c->prefix, argv[1]);
+    redisReply *h = ctl_cmd(c, "HGETALL %s" KEY_CONVERSATION, c->prefix, argv[1]);
     if (h->elements == 0) {
         printf("conversation %s: no such conversation\n", argv[1]);
         freeReplyObject(h);
@@ -178,7 +178,7 @@ int ctl_conversation(ctl_t *c, int argc, char **argv)
                ctl_field(h, "first_response_at") ? ", answered" : "", ctl_field(h, "breached") ? ", BREACHED" : "");
     printf("  messages\n");
     print_messages(c, argv[1]);
-    redisReply *merged = ctl_cmd(c, "SMEMBERS %sconversation:%s:merged", c->prefix, argv[1]);
+    redisReply *merged = ctl_cmd(c, "SMEMBERS %s" KEY_CONVERSATION_MERGED, c->prefix, argv[1]);
     for (size_t i = 0; i < merged->elements; i++) {
         printf("  merged conversation %s\n", merged->element[i]->str);
         print_messages(c, merged->element[i]->str);

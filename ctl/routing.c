@@ -25,7 +25,7 @@ static int script_result(redisReply *r, const char *ok_fmt)
 /* The test clock's wall time (ms) as omnictl sees it: wall clock plus the offset stored in Redis. */
 static int64_t ctl_now(ctl_t *c)
 {
-    redisReply *r = ctl_cmd(c, "GET %sclock:offset", c->prefix);
+    redisReply *r = ctl_cmd(c, "GET %s" KEY_CLOCK_OFFSET, c->prefix);
     int64_t off = r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
     freeReplyObject(r);
     return omni_wall_ms() + off;
@@ -49,12 +49,12 @@ int ctl_agent(ctl_t *c, int argc, char **argv)
         return script_result(r, NULL);
     }
     if (argc == 2 && !strcmp(argv[0], "show")) {
-        redisReply *h = ctl_cmd(c, "HGETALL %sagent:%s", c->prefix, argv[1]);
+        redisReply *h = ctl_cmd(c, "HGETALL %s" KEY_AGENT, c->prefix, argv[1]);
         printf("agent %s\n", argv[1]);
         for (size_t i = 0; i + 1 < h->elements; i += 2)
             printf("  %-18s %s\n", h->element[i]->str, h->element[i + 1]->str);
         freeReplyObject(h);
-        redisReply *s = ctl_cmd(c, "SMEMBERS %sagent:%s:conversations", c->prefix, argv[1]);
+        redisReply *s = ctl_cmd(c, "SMEMBERS %s" KEY_AGENT_CONVERSATIONS, c->prefix, argv[1]);
         printf("  conversations     ");
         for (size_t i = 0; i < s->elements; i++)
             printf("%s ", s->element[i]->str);
@@ -92,13 +92,15 @@ int ctl_queue(ctl_t *c, int argc, char **argv)
         const char *team = p->teams[i].name;
         if (argc > 0 && strcmp(argv[0], team))
             continue;
-        redisReply *h = ctl_cmd(c, "HMGET %steam:%s load assigned", c->prefix, team);
+        redisReply *h = ctl_cmd(c, "HMGET %s" KEY_TEAM " load assigned", c->prefix, team);
         printf("team %s (%s): holding %s, assigned in all %s\n", team,
                p->teams[i].kind == TEAM_OUTSOURCED ? "outsourced" : "in-house",
                h->element[0]->str ? h->element[0]->str : "0", h->element[1]->str ? h->element[1]->str : "0");
         freeReplyObject(h);
         for (int prio = 1; prio <= PRIO_LEVELS; prio++) {
-            redisReply *q = ctl_cmd(c, "ZRANGE %squeue:%s:p%d 0 -1", c->prefix, team, prio);
+            char level[4];
+            snprintf(level, sizeof level, "%d", prio);
+            redisReply *q = ctl_cmd(c, "ZRANGE %s" KEY_TEAM_QUEUE " 0 -1", c->prefix, team, level);
             if (q->elements) {
                 printf("  waiting, %-6s: conversations", policy_priority_name(prio));
                 for (size_t j = 0; j < q->elements; j++)
@@ -163,7 +165,7 @@ static void print_decision(json_t *d, int n)
 
 int ctl_explain(ctl_t *c, const char *id)
 {
-    redisReply *m = ctl_cmd(c, "HMGET %smsg:%s conversation identity channel", c->prefix, id);
+    redisReply *m = ctl_cmd(c, "HMGET %s" KEY_MSG " conversation identity channel", c->prefix, id);
     if (!m->element[0]->str) {
         printf("message %s: not stored\n", id);
         freeReplyObject(m);
@@ -173,11 +175,11 @@ int ctl_explain(ctl_t *c, const char *id)
     snprintf(conv, sizeof conv, "%s", m->element[0]->str);
     printf("message %s: %s from %s, in conversation %s\n", id, m->element[2]->str, m->element[1]->str, conv);
     freeReplyObject(m);
-    redisReply *f = ctl_cmd(c, "HMGET %smsg:%s folded_into", c->prefix, id);
+    redisReply *f = ctl_cmd(c, "HMGET %s" KEY_MSG " folded_into", c->prefix, id);
     if (f->element[0]->str)
         printf("  folded: a near-duplicate of %s, not routed again\n", f->element[0]->str);
     freeReplyObject(f);
-    redisReply *ds = ctl_cmd(c, "LRANGE %sconversation:%s:decisions 0 -1", c->prefix, conv);
+    redisReply *ds = ctl_cmd(c, "LRANGE %s" KEY_CONVERSATION_DECISIONS " 0 -1", c->prefix, conv);
     if (ds->elements == 0)
         printf("  no routing decision recorded (no routing rules, or not routed yet)\n");
     for (size_t i = 0; i < ds->elements; i++) {
@@ -199,7 +201,7 @@ int ctl_clock(ctl_t *c, int argc, char **argv)
                         "OMNIROUTER_TEST_CLOCK=1\n");
         return 2;
     }
-    redisReply *r = ctl_cmd(c, "INCRBY %sclock:offset %lld", c->prefix, d);
+    redisReply *r = ctl_cmd(c, "INCRBY %s" KEY_CLOCK_OFFSET " %lld", c->prefix, d);
     printf("test clock offset now %lld ms\n", r->integer);
     freeReplyObject(r);
     return 0;

@@ -112,7 +112,7 @@ static void schedule_resolution(sim_t *s, int64_t t, const char *conv)
 /* A conversation got an owner at now: it answers now and resolves after the handle time. */
 static void assigned(sim_t *s, const char *conv, int64_t now)
 {
-    redisReply *h = sim_cmd(s, "HMGET omni:conversation:%s owner team", conv);
+    redisReply *h = sim_cmd(s, "HMGET omni:" KEY_CONVERSATION " owner team", conv);
     const char *owner = h->element[0]->str, *team = h->element[1]->str;
     if (owner && team) {
         sim_count(&s->owners, owner, 1);
@@ -198,7 +198,7 @@ static void advance(sim_t *s, int64_t until)
 {
     for (;;) {
         int64_t next = s->n_res ? s->res[0].t : INT64_MAX;
-        redisReply *t = sim_cmd(s, "ZRANGE omni:timers 0 0 WITHSCORES");
+        redisReply *t = sim_cmd(s, "ZRANGE omni:" KEY_TIMERS " 0 0 WITHSCORES");
         if (t->type == REDIS_REPLY_ARRAY && t->elements == 2) {
             int64_t tt = strtoll(t->element[1]->str, NULL, 10);
             if (tt < next)

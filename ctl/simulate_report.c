@@ -98,8 +98,11 @@ void sim_delay(sim_t *s, int64_t ms)
 /* Conversations waiting on a team's queues, all priorities (pipelined: one round trip). */
 static long team_waiting(sim_t *s, const char *team)
 {
-    for (int p = 1; p <= PRIO_LEVELS; p++)
-        redisAppendCommand(s->rc, "ZCARD omni:queue:%s:p%d", team, p);
+    for (int p = 1; p <= PRIO_LEVELS; p++) {
+        char level[4];
+        snprintf(level, sizeof level, "%d", p);
+        redisAppendCommand(s->rc, "ZCARD omni:" KEY_TEAM_QUEUE, team, level);
+    }
     long n = 0;
     for (int p = 1; p <= PRIO_LEVELS; p++) {
         redisReply *r = NULL;
@@ -139,7 +142,7 @@ static const char *human(int64_t ms, char *buf, size_t sz)
 
 static long stat(sim_t *s, const char *field)
 {
-    redisReply *r = sim_cmd(s, "HGET omni:stats %s", field);
+    redisReply *r = sim_cmd(s, "HGET omni:" KEY_STATS " %s", field);
     long v = r->type == REDIS_REPLY_STRING ? atol(r->str) : 0;
     freeReplyObject(r);
     return v;

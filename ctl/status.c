@@ -27,7 +27,7 @@ int ctl_status(ctl_t *c)
     size_t n = names->type == REDIS_REPLY_ARRAY ? names->elements : 0, alive = 0;
     redisReply **hashes = omni_calloc(n, sizeof *hashes);
     for (size_t i = 0; i < n; i++) {
-        hashes[i] = ctl_cmd(c, "HGETALL %srouter:%s", c->prefix, names->element[i]->str);
+        hashes[i] = ctl_cmd(c, "HGETALL %s" KEY_ROUTER, c->prefix, names->element[i]->str);
         alive += hashes[i]->type == REDIS_REPLY_ARRAY && hashes[i]->elements > 0; /* else expired meanwhile */
     }
     printf("routers: %zu alive\n", alive);
@@ -53,8 +53,8 @@ int ctl_status(ctl_t *c)
     free(hashes);
     freeReplyObject(names);
     redisReply *st = ctl_cmd(c, "HGETALL %sstats", c->prefix);
-    redisReply *cu = ctl_cmd(c, "GET %sseq:customer", c->prefix);
-    redisReply *cv = ctl_cmd(c, "GET %sseq:conversation", c->prefix);
+    redisReply *cu = ctl_cmd(c, "GET %s" KEY_SEQ, c->prefix, "customer");
+    redisReply *cv = ctl_cmd(c, "GET %s" KEY_SEQ, c->prefix, "conversation");
     printf("stored messages %s, duplicates %s, customers %s, conversations %s\n",
            ctl_field(st, "messages") ? ctl_field(st, "messages") : "0",
            ctl_field(st, "duplicates") ? ctl_field(st, "duplicates") : "0", cu->str ? cu->str : "0",
@@ -62,7 +62,7 @@ int ctl_status(ctl_t *c)
     freeReplyObject(st);
     freeReplyObject(cu);
     freeReplyObject(cv);
-    redisReply *q = ctl_cmd(c, "ZCARD %squeue:%s", c->prefix, c->cfg->conversations.default_queue);
+    redisReply *q = ctl_cmd(c, "ZCARD %s" KEY_QUEUE, c->prefix, c->cfg->conversations.default_queue);
     printf("queue %s: %lld conversations waiting\n", c->cfg->conversations.default_queue, q->integer);
     freeReplyObject(q);
     return 0;
@@ -71,7 +71,7 @@ int ctl_status(ctl_t *c)
 int ctl_watch(ctl_t *c)
 {
     char key[256], last[64] = "$";
-    snprintf(key, sizeof key, "%sevents", c->prefix);
+    snprintf(key, sizeof key, "%s" KEY_EVENTS, c->prefix);
     printf("following %s (Ctrl-C stops)\n", key);
     fflush(stdout);
     for (;;) {

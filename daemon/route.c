@@ -338,7 +338,7 @@ char *route_quota_days(const policy_t *p, int64_t now)
         team_day(t, now, day, sizeof day);
         json_object_set_new(days, t->name, json_string(day));
     }
-    char *s = json_dumps(days, JSON_COMPACT);
+    char *s = omni_json_dumps(days, JSON_COMPACT);
     json_decref(days);
     return s;
 }

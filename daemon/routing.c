@@ -85,7 +85,7 @@ static void on_decided(store_t *store, redisReply *rep, void *data)
 /* Sends a plan to assign.lua. Takes ownership of plan. */
 static void decide(routing_t *r, json_t *plan, const char *conv, const char *reason)
 {
-    char *body = json_dumps(plan, JSON_COMPACT), *days = route_quota_days(r->p, clock_now());
+    char *body = omni_json_dumps(plan, JSON_COMPACT), *days = route_quota_days(r->p, clock_now());
     json_decref(plan);
     decision_ctx_t *c = omni_calloc(1, sizeof *c);
     c->r = r;

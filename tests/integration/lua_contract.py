@@ -57,3 +57,19 @@ def check_reply(name, reply):
         assert len(required) <= len(reply) <= len(fields), (name, reply)
     for i, v in enumerate(reply):
         assert isinstance(v, types[fields[i % len(fields)][1]]), (name, i, v)
+
+
+def key_patterns():
+    """daemon/lua/keys.def: {name: pattern}."""
+    out = {}
+    for line in open(os.path.join(LUA, "keys.def")):
+        if line.strip() and not line.startswith("#"):
+            name, pattern = line.split()
+            out[name] = pattern
+    return out
+
+
+def key(name, *parts, prefix="omni:"):
+    """A key as Lua's K.NAME(...) and C's KEY_NAME build it."""
+    it = iter(parts)
+    return prefix + re.sub(r"<[a-z]+>", lambda _: str(next(it)), key_patterns()[name])
