@@ -98,7 +98,7 @@ int ctl_queue(ctl_t *c, int argc, char **argv)
                h->element[0]->str ? h->element[0]->str : "0", h->element[1]->str ? h->element[1]->str : "0");
         freeReplyObject(h);
         for (int prio = 1; prio <= PRIO_LEVELS; prio++) {
-            char level[4];
+            char level[12];
             snprintf(level, sizeof level, "%d", prio);
             redisReply *q = ctl_cmd(c, "ZRANGE %s" KEY_TEAM_QUEUE " 0 -1", c->prefix, team, level);
             if (q->elements) {

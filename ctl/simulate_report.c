@@ -99,7 +99,7 @@ void sim_delay(sim_t *s, int64_t ms)
 static long team_waiting(sim_t *s, const char *team)
 {
     for (int p = 1; p <= PRIO_LEVELS; p++) {
-        char level[4];
+        char level[12];
         snprintf(level, sizeof level, "%d", p);
         redisAppendCommand(s->rc, "ZCARD omni:" KEY_TEAM_QUEUE, team, level);
     }
