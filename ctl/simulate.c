@@ -1,6 +1,6 @@
 /* omnictl simulate: replays messages through a policy on a scratch redis-server of its own, with a
  * simulated clock, and reports where the work went. It runs the router's own code on the way: the same
- * validation and identity normalization, ingest.lua, route.c's plans, assign/due/drain/resolve scripts.
+ * validation and identity normalization, ingest.lua, plan.c's plans, assign/due/drain/resolve scripts.
  *
  * The model of the people: an agent or partner answers a conversation when it reaches them (the first
  * response) and resolves it after its team's handle_time (or --handle-time). Time jumps from event to
@@ -22,7 +22,7 @@
 #include "omni/identity.h"
 #include "omni/message.h"
 #include "omni/util.h"
-#include "route.h"
+#include "plan.h"
 #include "scripts.h"
 #include "simulate.h"
 

@@ -1,6 +1,6 @@
 /* The router's one clock. Everything that decides by time (SLA deadlines, timeouts, calendars, aging)
  * reads clock_now(), so tests can move time instead of waiting for it (`omnictl simulate` passes its
- * simulated time to route.c and the scripts explicitly).
+ * simulated time to plan.c and the scripts explicitly).
  * Normally it is the wall clock. With OMNIROUTER_TEST_CLOCK=1 in the environment, the router adds an
  * offset it reads from Redis (<prefix>clock:offset, ms) on every tick; `omnictl clock advance 30m` moves
  * every router sharing that Redis at once. Never set it in production. */

@@ -1,4 +1,4 @@
-/* omnirouted: the omnirouter daemon. Reads its configuration, then runs the router (router.c). */
+/* omnirouted: the omnirouter daemon. Reads its configuration, then runs the router (server.c). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,7 +6,7 @@
 
 #include "config.h"
 #include "omni/log.h"
-#include "router.h"
+#include "server.h"
 
 #define DEFAULT_CONFIG "/etc/omnirouter/omnirouter.yaml"
 #define MAX_OVERRIDES 64

@@ -1,4 +1,4 @@
--- Owners, capacity, queues: the live half of routing. A plan (built in C by route.c) lists each target
+-- Owners, capacity, queues: the live half of routing. A plan (built in C by plan.c) lists each target
 -- team with the agents that could take the work by skills, language and channel; these functions check
 -- presence, load, contract caps, quotas, queue length and predicted wait, and commit one decision. Being
 -- inside one script call is what keeps capacity from ever being exceeded, even with several routers.

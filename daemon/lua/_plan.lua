@@ -1,6 +1,6 @@
--- The plan: what route.c writes and assign.lua and drain.lua read, declared once here. scripts/embed-lua gives
--- the same two lines to C (LUA_PLAN_SPEC, LUA_PLAN_TARGET_SPEC: route.c's output is checked against them
--- in tests/unit/daemon/test_route.c) and the tests read them too (lua_contract.py). Types: str, int, bool,
+-- The plan: what plan.c writes and assign.lua and drain.lua read, declared once here. scripts/embed-lua gives
+-- the same two lines to C (LUA_PLAN_SPEC, LUA_PLAN_TARGET_SPEC: plan.c's output is checked against them
+-- in tests/unit/daemon/test_plan.c) and the tests read them too (lua_contract.py). Types: str, int, bool,
 -- obj (any JSON object), [str] (array of strings), [target] (array of targets); "?" before a name: may be
 -- absent. Fields not declared are refused, so the two sides cannot drift apart unnoticed.
 local PLAN_SPEC = 'conv:str version:str channel:str category:str prio:int tier:str reason:str ?rule:str ?queue:str now:int due:int escalate_at:int targets:[target] ?prefer:str ?exclude:str skills:[str] trace:obj aging:int valid_until:int'

@@ -1,5 +1,5 @@
 -- needs: _owners _plan
--- Routes one conversation by a plan from route.c: the first target that can take it now gets it, else it
+-- Routes one conversation by a plan from plan.c: the first target that can take it now gets it, else it
 -- waits in its rule's queue. Used for new conversations and for moves (escalation, timeout, owner
 -- offline). The plan carries the conversation's version as the router read it: if another router
 -- changed the conversation since, nothing is done ("stale"), so two routers never assign it twice.

@@ -1,5 +1,5 @@
 """Table-driven tests of the live half of routing: assign.lua and drain.lua run in a real redis-server on
-hand-written plans (the plans route.c would build), so strategies, capacity, contract caps, quotas,
+hand-written plans (the plans plan.c would build), so strategies, capacity, contract caps, quotas,
 queue conditions, aging and queue order are checked one by one without the C side."""
 import json
 

@@ -25,7 +25,7 @@ def due(lua, now, unrouted_after=3000):
 
 
 def plan_for(lua, conv, reason, targets, now, prio=3, **kw):
-    """What route.c would send for a due item: the version as due.lua read it."""
+    """What plan.c would send for a due item: the version as due.lua read it."""
     p = {"conv": conv, "version": lua.r.hget(f"omni:conversation:{conv}", "version") or "0", "channel": "email",
          "category": "basic", "prio": prio, "tier": "new", "reason": reason, "rule": "r", "queue": "core",
          "now": now, "due": -1, "escalate_at": -1, "targets": targets, "skills": [], "trace": {}, "aging": 0,
@@ -117,7 +117,7 @@ def test_work_nobody_can_take_does_not_hide_work_behind_it(lua):
     lua.call("presence", "a", "away", NOW)
     plan_for(lua, takeable, "new", [free], NOW, due=NOW + 1000)
     lua.call("presence", "a", "available", NOW)
-    # the router looks at up to 1,000 a level (routing.c DRAIN_SCAN)
+    # the router looks at up to 1,000 a level (dispatch.c DRAIN_SCAN)
     assert lua.call("drain", "core", NOW, 1000, 0, "{}", True) == [takeable]
 
 

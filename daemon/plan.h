@@ -3,8 +3,8 @@
  * with the reason each other agent or team was passed over. The result, a plan, goes to assign.lua, which
  * checks live state (presence, load, quotas, queues) and commits the decision atomically. Keeping the
  * regexes and calendars in C and the counters in Redis is what makes one decision one atomic unit. */
-#ifndef OMNI_DAEMON_ROUTE_H
-#define OMNI_DAEMON_ROUTE_H
+#ifndef OMNI_DAEMON_PLAN_H
+#define OMNI_DAEMON_PLAN_H
 
 #include <jansson.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-/* route.c, the static half of a routing decision, on a small policy: which rule, which targets and why
+/* plan.c, the static half of a routing decision, on a small policy: which rule, which targets and why
  * others were skipped, which agents and why others were passed over, the SLA clock, the plan's validity
  * across a calendar change, and how due work (timeout, escalation, owner offline) is planned. Every plan
  * is checked against its declaration in daemon/lua/_plan.lua, the one assign.lua checks it against. */
@@ -12,7 +12,7 @@
 
 #include "config.h"
 #include "omni/message.h"
-#include "route.h"
+#include "plan.h"
 
 /* Monday 2026-11-30 10:00 UTC; the office (Europe/Paris, 09-18 Mon-Fri) is open, closes at 17:00 UTC. */
 #define MON_10H 1796032800000LL

@@ -1,5 +1,5 @@
-/* See routing.h. */
-#include "routing.h"
+/* See dispatch.h. */
+#include "dispatch.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +8,7 @@
 #include "clock.h"
 #include "omni/log.h"
 #include "omni/util.h"
-#include "route.h"
+#include "plan.h"
 #include "scripts.h"
 
 #define DUE_BATCH 200          /* due items handled per tick */

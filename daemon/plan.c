@@ -1,5 +1,5 @@
-/* See route.h. */
-#include "route.h"
+/* See plan.h. */
+#include "plan.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,8 +1,8 @@
-/* See router.h. Start-up order: state dir, embedded Redis (if any), store, ingest socket, then the loop.
+/* See server.h. Start-up order: state dir, embedded Redis (if any), store, ingest socket, then the loop.
  * READY=1 goes to systemd once ingest is bound and Redis has answered with the scripts loaded and its
  * durability checked. Shutdown (SIGTERM, SIGINT): stop taking messages (new ones get BUSY), let Redis
  * answer what is in flight (up to DRAIN_MS), then exit. */
-#include "router.h"
+#include "server.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -19,7 +19,7 @@
 #include "loop.h"
 #include "omni/log.h"
 #include "omni/util.h"
-#include "routing.h"
+#include "dispatch.h"
 #include "scripts.h"
 #include "store.h"
 

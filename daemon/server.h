@@ -1,7 +1,7 @@
 /* The running router (after Redis's server.c): owns the loop, the store, the embedded Redis, ingest,
  * and the cron tick that does every piece of periodic work. */
-#ifndef OMNI_DAEMON_ROUTER_H
-#define OMNI_DAEMON_ROUTER_H
+#ifndef OMNI_DAEMON_SERVER_H
+#define OMNI_DAEMON_SERVER_H
 
 #include "config.h"
 

@@ -1,9 +1,9 @@
 /* Routing in the running router: routes each new conversation right after ingest stored it, and from the
  * cron tick handles what is due (timeouts, SLA escalations, unrouted conversations, owners offline past
  * the grace period) and drains the team queues. Decisions are made by assign.lua / drain.lua on plans
- * from route.c. With no routing rules in the policy, new conversations stay on the default queue. */
-#ifndef OMNI_DAEMON_ROUTING_H
-#define OMNI_DAEMON_ROUTING_H
+ * from plan.c. With no routing rules in the policy, new conversations stay on the default queue. */
+#ifndef OMNI_DAEMON_DISPATCH_H
+#define OMNI_DAEMON_DISPATCH_H
 
 #include <stdbool.h>
 #include "config.h"
