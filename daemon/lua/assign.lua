@@ -33,6 +33,12 @@ if plan.rule then redis.call('HSET', ck, 'rule', plan.rule) end
 redis.call('HSETNX', ck, 'due', plan.due)
 redis.call('HSETNX', ck, 'escalate_at', plan.escalate_at)
 plan.due = tonumber(redis.call('HGET', ck, 'due'))
+-- A re-plan (a calendar opened or closed) only renews the plan of work already waiting: which of the waiting
+-- work is served first is the drain's to decide, in the serving order, not the order re-plans come in.
+if plan.reason == 'replan' then
+  redis.call('INCR', K.drain_epoch())
+  return commit_queue(plan, {}, now, default_queue)
+end
 local t, owner, tried, day = find_owner(plan, days)
 if owner then return commit_assign(plan, t, owner, tried, day, now) end
 return commit_queue(plan, tried, now, default_queue)

@@ -180,3 +180,17 @@ def test_a_drain_looks_at_its_queue_again_only_when_capacity_was_freed(lua):
     lua.call("resolve", first, "test", NOW)  # capacity freed
     assert lua.call("drain", "core", NOW, 1000, 0, "{}", False) == [waiting]
     assert lua.r.hget("omni:queue:core:info", waiting) is None  # no longer waiting
+
+
+def test_a_replan_leaves_the_serving_order_to_the_drain(lua):
+    """An office opening re-plans its waiting work one conversation at a time, in whatever order the timers
+    come; who is served first is still the most urgent, then the earliest due."""
+    a = target(agents=("a",), cap=1)
+    lua.call("presence", "a", "away", NOW)
+    late, urgent, early = lua.conversation(), lua.conversation(), lua.conversation()
+    for c, prio, due in ((late, 3, NOW + 9000), (urgent, 1, NOW + 50000), (early, 3, NOW + 1000)):
+        plan_for(lua, c, "new", [a], NOW, prio=prio, due=due, valid_until=NOW + 100)
+    lua.call("presence", "a", "available", NOW + 100)
+    for c, prio, due in ((late, 3, NOW + 9000), (early, 3, NOW + 1000), (urgent, 1, NOW + 50000)):
+        assert plan_for(lua, c, "replan", [a], NOW + 100, prio=prio, due=due)[0] == "queued"
+    assert lua.call("drain", "core", NOW + 100, 1000, 0, "{}", False) == [urgent]
