@@ -337,6 +337,10 @@ void ingest_destroy(ingest_t **ingest)
     ingest_t *in = *ingest;
     if (in->socket) {
         loop_del_socket(in->loop, in->socket);
+        /* the last answers (ACK, BUSY) still queued get a moment to leave; one that does not is resent by its
+         * connector and deduplicated, so this bounds the exit, it does not guard a promise */
+        int linger = 500;
+        zmq_setsockopt(in->socket, ZMQ_LINGER, &linger, sizeof linger);
         zmq_close(in->socket);
     }
     zap_destroy(&in->zap); /* after the socket whose handshakes it answered */
