@@ -113,16 +113,113 @@ int ctl_queue(ctl_t *c, int argc, char **argv)
     return 0;
 }
 
-static void print_decision(json_t *d, int n)
+/* A span of seconds as a person reads it: "45 s", "12 min", "2 h 5 min". */
+static const char *span(long long s, char *buf, size_t sz)
 {
-    char t[40];
-    json_t *plan = json_object_get(d, "plan");
-    printf("decision %d at %s: %s\n", n, omni_rfc3339(json_integer_value(json_object_get(d, "at")), t, sizeof t),
-           json_string_value(json_object_get(d, "reason")));
+    if (s < 60)
+        snprintf(buf, sz, "%lld s", s);
+    else if (s < 3600)
+        snprintf(buf, sz, "%lld min", s / 60);
+    else if (s % 3600 >= 60)
+        snprintf(buf, sz, "%lld h %lld min", s / 3600, s % 3600 / 60);
+    else
+        snprintf(buf, sz, "%lld h", s / 3600);
+    return buf;
+}
+
+/* A live reason (find_owner in daemon/lua/_owners.lua writes them short, once per decision) in words a person
+ * reads next to the static ones. Unknown wording is shown as it is. */
+static const char *say_live(const char *why, char *buf, size_t sz)
+{
+    long long a, b;
+    char x[32], y[32];
+    if (sscanf(why, "queue %lld >= %lld", &a, &b) == 2)
+        snprintf(buf, sz, "queue holds %lld, at or over queue_below %lld: new work overflows past it", a, b);
+    else if (sscanf(why, "predicted wait %lld s >= %lld s", &a, &b) == 2)
+        snprintf(buf, sz, "predicted wait %s, at or over wait_below %s: new work overflows past it",
+                 span(a, x, sizeof x), span(b, y, sizeof y));
+    else if (sscanf(why, "contract: %lld of %lld concurrent", &a, &b) == 2)
+        snprintf(buf, sz, "contract: holds %lld of the %lld it may hold at once (max_concurrent)", a, b);
+    else if (sscanf(why, "contract: daily quota %lld reached", &a) == 1)
+        snprintf(buf, sz, "contract: daily quota of %lld used up today", a);
+    else if (!strcmp(why, "no agent available with capacity"))
+        snprintf(buf, sz, "no agent free now");
+    else
+        snprintf(buf, sz, "%s", why);
+    return buf;
+}
+
+/* A string field, "" when missing (records from older versions lack some). */
+static const char *str_of(json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+static long long int_of(json_t *o, const char *key) { return json_integer_value(json_object_get(o, key)); }
+
+/* When a decision's plan was made: its trace says (plans before that field: the decision's own time). */
+static long long planned_at(json_t *d)
+{
+    json_t *at = json_object_get(json_object_get(d, "plan"), "planned_at");
+    return at ? json_integer_value(at) : int_of(d, "at");
+}
+
+/* The live half of one target: what find_owner found when it tried it (agents, then the team). */
+static void print_tried(json_t *v, bool took)
+{
+    char buf[256];
+    const char *id;
+    json_t *reason;
+    json_object_foreach(json_object_get(v, "agents"), id, reason)
+        printf("    now: agent %s: %s\n", id, say_live(json_string_value(reason), buf, sizeof buf));
+    const char *why = json_string_value(json_object_get(v, "skipped"));
+    if (why)
+        printf("    now: %s\n", say_live(why, buf, sizeof buf));
+    else if (took)
+        printf("    now: takes it\n");
+}
+
+/* True when every target in the trace refuses the work at any hour: nobody can ever take it. */
+static bool never_served(json_t *trace_targets)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(trace_targets, i, v) if (!json_is_true(json_object_get(v, "never"))) return false;
+    return json_array_size(trace_targets) > 0;
+}
+
+/* One decision (ds[n]) for a person: each target with its static reasons (the plan's trace, made by plan.c
+ * when the plan was made) and under them its live ones (the decision's `tried`, made by the script when it
+ * decided). ds: every decision of the conversation, to say which plan a drain used and which plan a
+ * re-plan replaced. */
+static void print_decision(json_t *ds, size_t n)
+{
+    char t[40], t2[40];
+    json_t *d = json_array_get(ds, n), *plan = json_object_get(d, "plan");
+    long long at = int_of(d, "at"), made = planned_at(d);
+    printf("decision %zu at %s: %s\n", n + 1, omni_rfc3339(at, t, sizeof t), str_of(d, "reason"));
+    if (made != at) { /* a drain decides by the plan made earlier */
+        size_t k = n;
+        while (k > 0 && !(planned_at(json_array_get(ds, k - 1)) == made &&
+                          strcmp(str_of(json_array_get(ds, k - 1), "reason"), "capacity freed")))
+            k--;
+        printf("  by the plan made at %s", omni_rfc3339(made, t, sizeof t));
+        if (k > 0)
+            printf(" (decision %zu, %s)", k, str_of(json_array_get(ds, k - 1), "reason"));
+        printf(": the static reasons below are as of then\n");
+    }
+    for (size_t j = n + 1; j < json_array_size(ds); j++) {
+        json_t *later = json_array_get(ds, j);
+        if (planned_at(later) <= made)
+            continue;
+        if (!strcmp(str_of(later, "reason"), "replan"))
+            printf("  planned at %s, re-planned at %s (decision %zu): what follows is the plan before that\n",
+                   omni_rfc3339(made, t, sizeof t), omni_rfc3339(planned_at(later), t2, sizeof t2), j + 1);
+        break;
+    }
     json_t *by = json_object_get(plan, "classified_by");
-    printf("  classified: category %s, priority %s, tier %s", json_string_value(json_object_get(d, "category")),
-           policy_priority_name((int)json_integer_value(json_object_get(d, "prio"))),
-           json_string_value(json_object_get(d, "tier")));
+    printf("  classified: category %s, priority %s, tier %s", str_of(d, "category"),
+           policy_priority_name((int)int_of(d, "prio")), str_of(d, "tier"));
     if (json_array_size(by)) {
         printf(" (rules:");
         size_t i;
@@ -131,36 +228,57 @@ static void print_decision(json_t *d, int n)
         printf(")");
     }
     printf("\n");
-    size_t i;
-    json_t *v;
+    size_t i, j;
+    json_t *v, *w;
     json_array_foreach(json_object_get(plan, "rules_tried"), i, v)
-        printf("  rule %s does not apply: %s\n", json_string_value(json_object_get(v, "rule")),
-               json_string_value(json_object_get(v, "failed")));
-    const char *rule = json_string_value(json_object_get(d, "rule"));
-    printf("  rule %s\n", rule ? rule : "(none matched: default queue)");
-    json_array_foreach(json_object_get(plan, "targets"), i, v) {
+        printf("  rule %s does not apply: %s\n", str_of(v, "rule"), str_of(v, "failed"));
+    const char *rule = str_of(d, "rule");
+    printf("  rule %s\n", *rule ? rule : "(none matched: default queue)");
+    bool assigned = !strcmp(str_of(d, "outcome"), "assigned");
+    json_t *targets = json_object_get(plan, "targets"), *tried = json_object_get(d, "tried");
+    size_t n_tried = json_is_array(tried) ? json_array_size(tried) : 0; /* a re-plan tries nothing: {} */
+    json_array_foreach(targets, i, v) {
+        long long index = int_of(v, "target");
         const char *why = json_string_value(json_object_get(v, "skipped"));
-        printf("  target %lld, team %s: %s\n", json_integer_value(json_object_get(v, "target")),
-               json_string_value(json_object_get(v, "team")), why ? why : "considered");
+        printf("  target %lld, team %s: ", index, str_of(v, "team"));
+        if (!why)
+            printf("eligible\n");
+        else if (json_is_true(json_object_get(v, "never")))
+            printf("cannot take it at any hour: %s\n", why);
+        else if (json_object_get(v, "never"))
+            printf("cannot take it now: %s\n", why);
+        else
+            printf("skipped: %s\n", why);
         const char *id;
         json_t *reason;
         json_object_foreach(json_object_get(v, "agents_skipped"), id, reason)
-            printf("    agent %s passed over: %s\n", id, json_string_value(reason));
+            printf("    agent %s: %s\n", id, json_string_value(reason));
+        bool last = true; /* the live lines go under the last trace entry of this target (a re-added queue team) */
+        json_array_foreach(targets, j, w) if (j > i && int_of(w, "target") == index) last = false;
+        for (j = 0; last && j < n_tried; j++) {
+            w = json_array_get(tried, j);
+            if (int_of(w, "target") == index)
+                print_tried(w, assigned && j + 1 == n_tried);
+        }
     }
-    json_array_foreach(json_object_get(d, "tried"), i, v) {
-        const char *why = json_string_value(json_object_get(v, "skipped"));
-        const char *id;
-        json_t *reason;
-        json_object_foreach(json_object_get(v, "agents"), id, reason)
-            printf("    now: agent %s passed over: %s\n", id, json_string_value(reason));
-        if (why)
-            printf("  now: team %s passed over: %s\n", json_string_value(json_object_get(v, "team")), why);
+    for (j = 0; j < n_tried; j++) { /* tried but not in the trace (a record from an older version) */
+        w = json_array_get(tried, j);
+        bool shown = false;
+        json_array_foreach(targets, i, v) shown |= int_of(v, "target") == int_of(w, "target");
+        if (!shown) {
+            printf("  target %lld, team %s:\n", int_of(w, "target"), str_of(w, "team"));
+            print_tried(w, assigned && j + 1 == n_tried);
+        }
     }
-    const char *outcome = json_string_value(json_object_get(d, "outcome"));
-    if (outcome && !strcmp(outcome, "assigned"))
-        printf("  => assigned to %s\n", json_string_value(json_object_get(d, "owner")));
-    else
-        printf("  => queued on %s\n", json_string_value(json_object_get(d, "queue")));
+    if (!strcmp(str_of(d, "reason"), "replan"))
+        printf("  re-planned: nothing tried now; the next drain serves it in the serving order\n");
+    if (assigned) {
+        printf("  => assigned to %s\n", str_of(d, "owner"));
+        return;
+    }
+    printf("  => queued on %s\n", str_of(d, "queue"));
+    if (never_served(targets))
+        printf("  nobody can ever take it with this policy: no target of rule %s can, at any hour\n", rule);
 }
 
 int ctl_explain(ctl_t *c, const char *id)
@@ -179,17 +297,23 @@ int ctl_explain(ctl_t *c, const char *id)
     if (f->element[0]->str)
         printf("  folded: a near-duplicate of %s, not routed again\n", f->element[0]->str);
     freeReplyObject(f);
-    redisReply *ds = ctl_cmd(c, "LRANGE %s" KEY_CONVERSATION_DECISIONS " 0 -1", c->prefix, conv);
-    if (ds->elements == 0)
-        printf("  no routing decision recorded (no routing rules, or not routed yet)\n");
-    for (size_t i = 0; i < ds->elements; i++) {
+    redisReply *r = ctl_cmd(c, "LRANGE %s" KEY_CONVERSATION_DECISIONS " 0 -1", c->prefix, conv);
+    json_t *ds = json_array();
+    for (size_t i = 0; i < r->elements; i++) {
         json_error_t e;
-        json_t *d = json_loads(ds->element[i]->str, 0, &e);
-        if (d)
-            print_decision(d, (int)i + 1);
+        json_t *d = json_loads(r->element[i]->str, 0, &e);
+        if (json_is_object(d))
+            json_array_append(ds, d);
+        else
+            fprintf(stderr, "omnictl: conversation %s: decision %zu cannot be read: %s\n", conv, i + 1, e.text);
         json_decref(d);
     }
-    freeReplyObject(ds);
+    freeReplyObject(r);
+    if (json_array_size(ds) == 0)
+        printf("  no routing decision recorded (no routing rules, or not routed yet)\n");
+    for (size_t i = 0; i < json_array_size(ds); i++)
+        print_decision(ds, i);
+    json_decref(ds);
     return 0;
 }
 

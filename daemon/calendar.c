@@ -72,6 +72,23 @@ void calendar_destroy(calendar_t **cal)
 
 const char *calendar_zone(const calendar_t *cal) { return cal->zone; }
 
+const char *calendar_day_name(int weekday)
+{
+    static const char *const names[7] = { "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun" };
+    return names[((weekday % 7) + 7) % 7];
+}
+
+void calendar_describe(const calendar_t *cal, int64_t t, bool with_date, char *buf, size_t bufsz)
+{
+    cal_local_t l;
+    calendar_local(cal, t, &l);
+    char date[24] = "";
+    if (with_date)
+        snprintf(date, sizeof date, "%04d-%02d-%02d ", l.year, l.month, l.day);
+    snprintf(buf, bufsz, "%s %s%02d:%02d %s", calendar_day_name(l.weekday), date, l.minute_of_day / 60,
+             l.minute_of_day % 60, cal->zone);
+}
+
 int calendar_add_hours(calendar_t *cal, int wd, int start_min, int end_min)
 {
     if (wd < 0 || wd > 6 || start_min < 0 || start_min >= end_min || end_min > 1440)

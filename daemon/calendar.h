@@ -51,5 +51,10 @@ int64_t calendar_add_business(const calendar_t *cal, int64_t start, int64_t busi
 int64_t calendar_business_between(const calendar_t *cal, int64_t a, int64_t b);
 /* The zone name it was made with (borrowed). */
 const char *calendar_zone(const calendar_t *cal);
+/* "Mon" .. "Sun" for weekday 0 (Monday) .. 6 (static). */
+const char *calendar_day_name(int weekday);
+/* t as a person reads it in the calendar's zone: "Mon 09:00 Europe/Paris", or with the local date
+ * ("Mon 2027-01-04 09:00 Europe/Paris") when with_date. */
+void calendar_describe(const calendar_t *cal, int64_t t, bool with_date, char *buf, size_t bufsz);
 
 #endif

@@ -31,7 +31,6 @@ typedef struct compiled {
     unsigned weekdays;                /* bit 0 Monday .. bit 6 Sunday; 0: no weekdays condition */
 } compiled_t;
 
-static const char *const day_shown[7] = { "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun" };
 
 /* ---- the walk-time check of a pattern: alone, so the error points at the exact entry ---- */
 
@@ -265,10 +264,9 @@ static bool lang_match(const char *e, const char *v)
 
 static void tr_local(trace_t *t, const calendar_t *cal, int64_t now)
 {
-    cal_local_t l;
-    calendar_local(cal, now, &l);
-    tr_add(t, "%s %02d:%02d %s", day_shown[l.weekday % 7], l.minute_of_day / 60, l.minute_of_day % 60,
-           calendar_zone(cal));
+    char when[96];
+    calendar_describe(cal, now, false, when, sizeof when);
+    tr_add(t, "%s", when);
 }
 
 static int calendar_state(const calendar_cfg_t *cc, const facts_t *f, trace_t *t, bool want_open)
@@ -293,7 +291,7 @@ static int k_weekdays(const cond_t *c, const compiled_t *k, const facts_t *f, tr
     cal_local_t l;
     calendar_local(k->zone, f->now, &l);
     bool in = (k->weekdays >> (l.weekday % 7)) & 1u;
-    tr_add(t, "weekday %s (%s) %s ", day_shown[l.weekday % 7], calendar_zone(k->zone), in ? "in" : "not in");
+    tr_add(t, "weekday %s (%s) %s ", calendar_day_name(l.weekday), calendar_zone(k->zone), in ? "in" : "not in");
     tr_list(t, c->weekdays, c->n_weekdays);
     return in;
 }

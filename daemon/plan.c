@@ -49,17 +49,19 @@ static void team_day(const team_t *t, int64_t now, char *day, size_t daysz)
     }
 }
 
-/* Why a team as a whole cannot take this work, or NULL. */
-static const char *team_refuses(const team_t *t, const route_target_t *tg, const facts_t *f, char *buf, size_t bufsz)
+/* Why a team as a whole cannot take this work at any hour (its contract, its languages), or NULL. Opening
+ * hours are the caller's: they refuse only until the team opens. */
+static const char *team_refuses(const team_t *t, const facts_t *f, char *buf, size_t bufsz)
 {
-    if (tg->when_open && t->cal && !calendar_open_at(t->cal->cal, f->now)) {
-        snprintf(buf, bufsz, "closed (calendar %s)", t->cal->name);
-        return buf;
-    }
     if (t->kind == TEAM_OUTSOURCED) {
         const contract_t *c = &t->contract;
         if (!has_item(c->categories, c->n_categories, f->category)) {
-            snprintf(buf, bufsz, "contract does not cover category %s", f->category ? f->category : "(none)");
+            int n = snprintf(buf, bufsz, "contract does not cover category %s (covers",
+                             f->category ? f->category : "(none)");
+            for (size_t i = 0; i < c->n_categories && n > 0 && (size_t)n < bufsz; i++)
+                n += snprintf(buf + n, bufsz - (size_t)n, "%s %s", i ? "," : "", c->categories[i]);
+            if (n > 0 && (size_t)n < bufsz)
+                snprintf(buf + n, bufsz - (size_t)n, ")");
             return buf;
         }
         if (f->tier && strcmp(f->tier, "vip") == 0 && !c->allow_vip)
@@ -77,20 +79,29 @@ static const char *team_refuses(const team_t *t, const route_target_t *tg, const
     return NULL;
 }
 
+/* "lacks skill S (needs level N)" or "has skill S at level H (needs N)", after prefix. */
+static void skill_gap(char *buf, size_t bufsz, const char *prefix, const char *skill, int have, int need)
+{
+    if (have <= 0)
+        snprintf(buf, bufsz, "%slacks skill %s (needs level %d)", prefix, skill, need);
+    else
+        snprintf(buf, bufsz, "%shas skill %s at level %d (needs %d)", prefix, skill, have, need);
+}
+
 /* Why an agent cannot take this work (static reasons only), or NULL. */
 static const char *agent_refuses(const agent_t *a, int kind, const classification_t *cls, const facts_t *f,
                                  const char *exclude, char *buf, size_t bufsz)
 {
     if (exclude && strcmp(a->id, exclude) == 0)
-        return "lost this conversation already";
+        return "timed out on this conversation already";
     if (a->capacity[kind] <= 0) {
-        snprintf(buf, bufsz, "takes no %s work", policy_channel_kind_name(kind));
+        snprintf(buf, bufsz, "takes no %s work (capacity 0)", policy_channel_kind_name(kind));
         return buf;
     }
     for (size_t i = 0; i < cls->n_skills; i++) {
         int have = skill_level(a, cls->skills[i].name);
         if (have < cls->skills[i].level) {
-            snprintf(buf, bufsz, "skill %s %d < %d", cls->skills[i].name, have, cls->skills[i].level);
+            skill_gap(buf, bufsz, "", cls->skills[i].name, have, cls->skills[i].level);
             return buf;
         }
     }
@@ -114,7 +125,32 @@ static const route_rule_t *match_rule(const policy_t *p, const facts_t *f, json_
     return NULL;
 }
 
-/* f: the facts with classification filled in. exclude: an agent not to offer it to (NULL: none). */
+/* Why a closed team cannot take work now: "closed until Mon 09:00 Europe/Paris (calendar paris)". */
+static const char *closed_until(const team_t *t, int64_t now, char *buf, size_t bufsz)
+{
+    int64_t open = calendar_next_open(t->cal->cal, now);
+    if (open < 0) {
+        snprintf(buf, bufsz, "closed: calendar %s never opens", t->cal->name);
+        return buf;
+    }
+    char when[96];
+    calendar_describe(t->cal->cal, open, open - now >= 6 * 86400000LL, when, sizeof when);
+    snprintf(buf, bufsz, "closed until %s (calendar %s)", when, t->cal->name);
+    return buf;
+}
+
+/* Records in the trace entry why the target is skipped; never: true when no hour of the day would change it
+ * (skills, languages, channel, contract), false when it is only for now (closed, a timed-out agent). */
+static json_t *skip(json_t *tr, const char *why, bool never)
+{
+    json_object_set_new(tr, "skipped", json_string(why));
+    json_object_set_new(tr, "never", json_boolean(never));
+    return NULL;
+}
+
+/* f: the facts with classification filled in. exclude: an agent not to offer it to (NULL: none). The
+ * reasons that hold at any hour are looked for first, even when the team is closed: "closed" would tell a
+ * person to wait for the opening when the work can never go there. */
 static json_t *plan_target(const policy_t *p, const route_target_t *tg, size_t index, int kind,
                            const classification_t *cls, const facts_t *f, const char *exclude, json_t *trace_targets)
 {
@@ -122,18 +158,20 @@ static json_t *plan_target(const policy_t *p, const route_target_t *tg, size_t i
     char buf[256];
     json_t *tr = json_pack("{s:s, s:i}", "team", t->name, "target", (int)index);
     json_array_append_new(trace_targets, tr);
-    const char *why = team_refuses(t, tg, f, buf, sizeof buf);
-    if (why) {
-        json_object_set_new(tr, "skipped", json_string(why));
-        return NULL;
-    }
+    const char *why = team_refuses(t, f, buf, sizeof buf);
+    if (why)
+        return skip(tr, why, true);
     json_t *agents = json_array(), *caps = json_object(), *skipped = json_object();
+    size_t members = 0;
+    bool excluded = false; /* an agent refused only for this move */
     for (size_t i = 0; i < p->n_agents; i++) {
         const agent_t *a = &p->agents[i];
         if (!has_item(a->teams, a->n_teams, t->name))
             continue;
+        members++;
         const char *no = agent_refuses(a, kind, cls, f, exclude, buf, sizeof buf);
         if (no) {
+            excluded |= exclude && !strcmp(a->id, exclude);
             json_object_set_new(skipped, a->id, json_string(no));
             continue;
         }
@@ -143,23 +181,28 @@ static json_t *plan_target(const policy_t *p, const route_target_t *tg, size_t i
     json_object_set_new(tr, "agents_skipped", skipped);
     /* An outsourced team with no agents listed is itself the assignee: the partner distributes inside, so
      * the skills it covers are the team's own. */
-    bool team_level = t->kind == TEAM_OUTSOURCED && json_array_size(agents) == 0 && json_object_size(skipped) == 0;
-    for (size_t i = 0; team_level && i < cls->n_skills; i++) {
+    bool team_level = t->kind == TEAM_OUTSOURCED && members == 0;
+    why = NULL;
+    for (size_t i = 0; team_level && !why && i < cls->n_skills; i++) {
         int have = 0;
         for (size_t j = 0; j < t->n_skill; j++)
             if (!strcmp(t->skill[j].name, cls->skills[i].name))
                 have = t->skill[j].level;
         if (have < cls->skills[i].level) {
-            snprintf(buf, sizeof buf, "team covers skill %s %d < %d", cls->skills[i].name, have, cls->skills[i].level);
-            json_object_set_new(tr, "skipped", json_string(buf));
-            json_decref(agents), json_decref(caps); /* skipped belongs to tr */
-            return NULL;
+            char prefix[80];
+            snprintf(prefix, sizeof prefix, "team %s ", t->name);
+            skill_gap(buf, sizeof buf, prefix, cls->skills[i].name, have, cls->skills[i].level);
+            why = buf;
         }
     }
-    if (!team_level && json_array_size(agents) == 0) {
-        json_object_set_new(tr, "skipped", json_string("no agent with the skills, language and channel"));
-        json_decref(agents), json_decref(caps);
-        return NULL;
+    if (!team_level && json_array_size(agents) == 0)
+        why = members ? "no agent qualifies (each one's reason below)" : "the team has no agents";
+    bool never = !excluded;
+    if (!why && tg->when_open && t->cal && !calendar_open_at(t->cal->cal, f->now))
+        why = closed_until(t, f->now, buf, sizeof buf), never = false;
+    if (why) {
+        json_decref(agents), json_decref(caps); /* skipped belongs to tr */
+        return skip(tr, why, never);
     }
     char day[40] = "";
     if (t->kind == TEAM_OUTSOURCED && t->contract.daily_quota > 0)
@@ -199,6 +242,31 @@ void route_sla(const policy_t *p, const facts_t *f, const team_t *team, int64_t 
     }
 }
 
+/* Why no target of the rule can take the work at any hour ("team core: ...; team bpo: ..."), or NULL when one
+ * could once it opens or once this move is over. trace_targets: the plan's trace of its targets. Caller frees. */
+static char *unservable(const route_rule_t *rule, json_t *trace_targets)
+{
+    if (json_array_size(trace_targets) == 0)
+        return omni_asprintf("rule %s has no target left to try", rule->name);
+    size_t i;
+    json_t *v;
+    char buf[1024] = "";
+    size_t len = 0;
+    json_array_foreach(trace_targets, i, v) {
+        if (!json_is_true(json_object_get(v, "never")))
+            return NULL;
+        const char *team = json_string_value(json_object_get(v, "team"));
+        const char *why = json_string_value(json_object_get(v, "skipped"));
+        size_t tl = strlen(team);
+        /* "team bpo lacks skill ..." names its team already */
+        bool named = !strncmp(why, "team ", 5) && !strncmp(why + 5, team, tl) && why[5 + tl] == ' ';
+        int n = snprintf(buf + len, sizeof buf - len, "%s%s%s%s%s", i ? "; " : "", named ? "" : "team ",
+                         named ? "" : team, named ? "" : ": ", why);
+        len = n > 0 && len + (size_t)n < sizeof buf ? len + (size_t)n : len;
+    }
+    return omni_strdup(buf);
+}
+
 json_t *route_plan(const policy_t *p, const route_input_t *in)
 {
     facts_t f = in->facts;
@@ -217,6 +285,7 @@ json_t *route_plan(const policy_t *p, const route_input_t *in)
         json_array_append_new(skills, json_sprintf("%s:%d", cls.skills[i].name, cls.skills[i].level));
     json_object_set_new(trace, "classified_by", rules);
     json_object_set_new(trace, "reason", json_string(in->reason));
+    json_object_set_new(trace, "planned_at", json_integer(f.now)); /* a drain decides later by this plan */
 
     const route_rule_t *rule = match_rule(p, &f, trace);
     json_t *targets = json_array(), *trace_targets = json_array();
@@ -269,6 +338,10 @@ json_t *route_plan(const policy_t *p, const route_input_t *in)
                              p->aging_every_ms);
     if (sla_desc)
         json_object_set_new(trace, "sla", json_string(sla_desc));
+    char *never = rule && json_array_size(targets) == 0 ? unservable(rule, trace_targets) : NULL;
+    if (never)
+        json_object_set_new(plan, "unservable", json_string(never));
+    free(never);
     json_object_set_new(plan, "valid_until", json_integer(valid_until));
     return plan;
 }

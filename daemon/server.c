@@ -42,7 +42,6 @@ typedef struct router {
     char name[128];
     uint64_t watchdog_usec;
     int64_t next_watchdog, next_status;
-    unsigned long long stored_published; /* stored messages already added to stats.messages */
     int status_busy;                     /* a status update is in flight: the next waits for it */
 } router_t;
 
@@ -63,21 +62,15 @@ static void on_store_state(store_t *store, int up, void *data)
     }
 }
 
-typedef struct status_ctx {
-    router_t *r;
-    unsigned long long stored; /* the stored count this update publishes */
-} status_ctx_t;
-
 static void on_status_reply(store_t *store, redisReply *reply, void *data)
 {
-    (void)store;
-    status_ctx_t *c = data;
-    if (reply && reply->type == REDIS_REPLY_INTEGER) /* else the next update adds the same delta again */
-        c->r->stored_published = c->stored;
-    c->r->status_busy = 0;
-    free(c);
+    (void)store, (void)reply;
+    router_t *r = data;
+    r->status_busy = 0;
 }
 
+/* This router's own counters, for omnictl status: as of the last update (once a second). The totals that
+ * must be exact when read (stats.messages, queues, loads) are kept in Redis by the scripts that change them. */
 static void publish_status(router_t *r)
 {
     const ingest_stats_t *st = ingest_stats(r->ingest);
@@ -90,11 +83,10 @@ static void publish_status(router_t *r)
         { "pid", (unsigned long long)getpid() }, { "updated_at", (unsigned long long)omni_wall_ms() },
     };
     enum { N = sizeof fields / sizeof *fields };
-    char values[N][24], delta[24];
+    char values[N][24];
     const char *argv[STATUS_NARGS + 2 * N + 6];
-    snprintf(delta, sizeof delta, "%llu", st->stored - r->stored_published);
     argv[STATUS_ARG_PREFIX] = r->cfg->redis.key_prefix, argv[STATUS_ARG_ROUTER] = r->name;
-    argv[STATUS_ARG_TTL_S] = "10", argv[STATUS_ARG_STORED] = delta;
+    argv[STATUS_ARG_TTL_S] = "10";
     for (int i = 0; i < N; i++) { /* then field / value pairs */
         snprintf(values[i], sizeof values[i], "%llu", fields[i].value);
         argv[STATUS_NARGS + 2 * i] = fields[i].name;
@@ -105,11 +97,7 @@ static void publish_status(router_t *r)
     argv[n + 2] = "durability", argv[n + 3] = store_durability(r->store);
     argv[n + 4] = "durability_mode";
     argv[n + 5] = r->cfg->redis.durability == REDIS_DURABILITY_RELAXED ? "relaxed" : "strict";
-    status_ctx_t *c = omni_malloc(sizeof *c);
-    *c = (status_ctx_t){ r, st->stored };
-    if (store_script(r->store, LUA_STATUS, n + 6, argv, NULL, on_status_reply, c) != 0)
-        free(c);
-    else
+    if (store_script(r->store, LUA_STATUS, n + 6, argv, NULL, on_status_reply, r) == 0)
         r->status_busy = 1;
 }
 
@@ -238,7 +226,7 @@ static void drain(router_t *r)
         if (loop_once(r->loop, 20) != 0)
             break;
     }
-    /* the last counts: what was stored since the last status update */
+    /* the last counts, for omnictl status while the entry lasts */
     while (r->status_busy && store_connected(r->store) && omni_mono_ms() < deadline)
         loop_once(r->loop, 50);
     if (store_connected(r->store))

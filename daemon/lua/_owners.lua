@@ -29,6 +29,7 @@ local function release(cv)
     redis.call('ZREM', K.team_queue(qteam, qprio), cv)
     redis.call('HDEL', K.team_queue_info(qteam), cv)
     redis.call('HDEL', ck, 'queued_on', 'queued_prio')
+    redis.call('SREM', K.unservable(), cv)
   end
   redis.call('ZREM', K.timers(), cv)
 end
@@ -193,8 +194,14 @@ end
 local function commit_queue(plan, tried, now, default_queue)
   local cv = plan.conv
   local ck = K.conversation(cv)
+  local known = redis.call('SISMEMBER', K.unservable(), cv) == 1
   release(cv)
   local team = plan.queue or default_queue
+  -- No target of its rule can take it at any hour (plan.c says why): listed, and counted once per conversation.
+  if plan.unservable then
+    redis.call('SADD', K.unservable(), cv)
+    if not known then redis.call('HINCRBY', K.stats(), 'unservable', 1) end
+  end
   local score = plan.due > 0 and plan.due or now + 1e11 -- work without an SLA waits behind work with one
   redis.call('ZADD', K.team_queue(team, plan.prio), score, cv)
   redis.call('HSET', ck, 'status', 'queued', 'queued_on', team, 'queued_prio', plan.prio, 'channel_kind', plan.channel)

@@ -134,7 +134,7 @@ def test_technical_work_goes_to_the_skilled_agent_and_explains_why(rt):
     assert h["owner"] == "agent:alice" and h["team"] == "core" and h["category"] == "technical"
     out = rt.ctl("explain", "m1").stdout
     assert "rule vip-and-technical-in-house" in out
-    assert "agent bob passed over: skill technical 0 < 2" in out, out
+    assert "    agent bob: lacks skill technical (needs level 2)" in out, out
     assert "=> assigned to agent:alice" in out
     wait_for(lambda: "routed 1  assigned 1  queued 0" in rt.ctl("status").stdout, 10, "routing counters in status")
 
@@ -324,7 +324,7 @@ def test_a_partner_without_agents_takes_only_work_its_skills_cover(rt):
     beyond = send(rt, "sk2", "kim@example.com", "I need a return label for my order")
     h = settled(rt, beyond)
     assert h.get("owner") != "team:bpo", h
-    assert "team covers skill orders 1 < 2" in rt.ctl("explain", "sk2").stdout
+    assert "cannot take it at any hour: team bpo has skill orders at level 1 (needs 2)" in rt.ctl("explain", "sk2").stdout
 
 
 def test_unlink_routes_the_conversations_it_gives_back(rt):

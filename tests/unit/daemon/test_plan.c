@@ -104,7 +104,7 @@ static void test_technical_work_to_skilled_agents_with_reasons(void **state)
     assert_int_equal(json_integer_value(json_object_get(t0, "timeout")), 20 * 60000);
     json_t *skipped = json_object_get(json_array_get(json_object_get(json_object_get(p, "trace"), "targets"), 0),
                                       "agents_skipped");
-    assert_string_equal(str(skipped, "bob"), "skill technical 0 < 2");
+    assert_string_equal(str(skipped, "bob"), "lacks skill technical (needs level 2)");
     /* SLA: 1 h, escalation at 50 % */
     assert_int_equal(json_integer_value(json_object_get(p, "due")), MON_10H + HOUR);
     assert_int_equal(json_integer_value(json_object_get(p, "escalate_at")), MON_10H + HOUR / 2);
@@ -123,7 +123,9 @@ static void test_closed_team_and_partner_contract_skip_targets(void **state)
     assert_string_equal(str(target(p, 0), "team"), "bpo");
     assert_true(json_boolean_value(json_object_get(target(p, 0), "team_level")));
     json_t *tr = json_array_get(json_object_get(json_object_get(p, "trace"), "targets"), 1);
-    assert_string_equal(str(tr, "skipped"), "closed (calendar paris)");
+    assert_string_equal(str(tr, "skipped"), "closed until Mon 09:00 Europe/Paris (calendar paris)");
+    assert_false(json_is_true(json_object_get(tr, "never"))); /* only until it opens */
+    assert_null(json_object_get(p, "unservable"));
     /* opens Monday 09:00 Paris = 08:00 UTC */
     assert_int_equal(json_integer_value(json_object_get(p, "valid_until")), MON_10H + 7 * 24 * HOUR - 2 * HOUR);
     json_decref(p);
@@ -131,8 +133,28 @@ static void test_closed_team_and_partner_contract_skip_targets(void **state)
     p = plan_for("email", "email:luc@example.com", "bonjour", "fr", MON_10H);
     json_t *first = json_array_get(json_object_get(json_object_get(p, "trace"), "targets"), 0);
     assert_string_equal(str(first, "skipped"), "contract does not cover language fr");
+    assert_true(json_is_true(json_object_get(first, "never")));
     assert_string_equal(str(target(p, 0), "team"), "core");
     json_decref(p);
+}
+
+static void test_work_no_target_can_ever_take_is_marked_unservable(void **state)
+{
+    (void)state;
+    /* German: the partner's contract and core's languages refuse it at any hour, even on a Saturday, when
+     * core is closed as well: the trace gives the reason that lasts, not "closed" */
+    int64_t when[] = { MON_10H, MON_10H + 5 * 24 * HOUR };
+    for (size_t i = 0; i < 2; i++) {
+        json_t *p = plan_for("email", "email:udo@example.com", "wo ist mein Paket", "de", when[i]);
+        char err[200];
+        assert_int_equal(route_plan_check(p, err, sizeof err), 0);
+        assert_int_equal(json_array_size(json_object_get(p, "targets")), 0);
+        assert_string_equal(str(p, "unservable"),
+                            "team bpo: contract does not cover language de; team core: team does not speak de");
+        json_t *core = json_array_get(json_object_get(json_object_get(p, "trace"), "targets"), 1);
+        assert_string_equal(str(core, "skipped"), "team does not speak de");
+        json_decref(p);
+    }
 }
 
 static void test_due_work_is_planned_from_the_next_target(void **state)
@@ -188,6 +210,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_technical_work_to_skilled_agents_with_reasons),
         cmocka_unit_test(test_closed_team_and_partner_contract_skip_targets),
+        cmocka_unit_test(test_work_no_target_can_ever_take_is_marked_unservable),
         cmocka_unit_test(test_due_work_is_planned_from_the_next_target),
         cmocka_unit_test(test_the_check_refuses_what_lua_would),
     };
