@@ -5,6 +5,7 @@
 
 #include "ctl.h"
 #include "omni/util.h"
+#include "policy.h"
 
 int ctl_status(ctl_t *c)
 {
@@ -52,7 +53,7 @@ int ctl_status(ctl_t *c)
     }
     free(hashes);
     freeReplyObject(names);
-    redisReply *st = ctl_cmd(c, "HGETALL %sstats", c->prefix);
+    redisReply *st = ctl_cmd(c, "HGETALL %s" KEY_STATS, c->prefix);
     redisReply *cu = ctl_cmd(c, "GET %s" KEY_SEQ, c->prefix, "customer");
     redisReply *cv = ctl_cmd(c, "GET %s" KEY_SEQ, c->prefix, "conversation");
     printf("stored messages %s, duplicates %s, customers %s, conversations %s\n",
@@ -62,6 +63,32 @@ int ctl_status(ctl_t *c)
     freeReplyObject(st);
     freeReplyObject(cu);
     freeReplyObject(cv);
+    /* Routing as it stands now, from the keys the scripts change in the same step as each decision (the
+     * routers' own lines above are as of their last update, once a second). */
+    const policy_t *p = &c->cfg->policy;
+    if (p->n_routes > 0) {
+        long long held = 0, waiting = 0;
+        for (size_t i = 0; i < p->n_teams; i++) {
+            redisReply *l = ctl_cmd(c, "HGET %s" KEY_TEAM " load", c->prefix, p->teams[i].name);
+            held += l->str ? strtoll(l->str, NULL, 10) : 0;
+            freeReplyObject(l);
+            for (int prio = 1; prio <= PRIO_LEVELS; prio++) {
+                char level[12];
+                snprintf(level, sizeof level, "%d", prio);
+                redisReply *z = ctl_cmd(c, "ZCARD %s" KEY_TEAM_QUEUE, c->prefix, p->teams[i].name, level);
+                waiting += z->integer;
+                freeReplyObject(z);
+            }
+        }
+        redisReply *un = ctl_cmd(c, "ZCARD %s" KEY_UNROUTED, c->prefix);
+        redisReply *never = ctl_cmd(c, "SCARD %s" KEY_UNSERVABLE, c->prefix);
+        redisReply *found = ctl_cmd(c, "HGET %s" KEY_STATS " unservable", c->prefix);
+        printf("routing now: %lld held by teams, %lld waiting in team queues, %lld not routed yet, unservable %lld "
+               "waiting (%s found in all)\n", held, waiting, un->integer, never->integer, found->str ? found->str : "0");
+        freeReplyObject(un);
+        freeReplyObject(never);
+        freeReplyObject(found);
+    }
     redisReply *q = ctl_cmd(c, "ZCARD %s" KEY_QUEUE, c->prefix, c->cfg->conversations.default_queue);
     printf("queue %s: %lld conversations waiting\n", c->cfg->conversations.default_queue, q->integer);
     freeReplyObject(q);

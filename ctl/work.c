@@ -85,34 +85,6 @@ int ctl_conversation_act(ctl_t *c, const char *what, const char *conv, const cha
     return script_result(r, NULL);
 }
 
-int ctl_queue(ctl_t *c, int argc, char **argv)
-{
-    const policy_t *p = &c->cfg->policy;
-    for (size_t i = 0; i < p->n_teams; i++) {
-        const char *team = p->teams[i].name;
-        if (argc > 0 && strcmp(argv[0], team))
-            continue;
-        redisReply *h = ctl_cmd(c, "HMGET %s" KEY_TEAM " load assigned", c->prefix, team);
-        printf("team %s (%s): holding %s, assigned in all %s\n", team,
-               p->teams[i].kind == TEAM_OUTSOURCED ? "outsourced" : "in-house",
-               h->element[0]->str ? h->element[0]->str : "0", h->element[1]->str ? h->element[1]->str : "0");
-        freeReplyObject(h);
-        for (int prio = 1; prio <= PRIO_LEVELS; prio++) {
-            char level[12];
-            snprintf(level, sizeof level, "%d", prio);
-            redisReply *q = ctl_cmd(c, "ZRANGE %s" KEY_TEAM_QUEUE " 0 -1", c->prefix, team, level);
-            if (q->elements) {
-                printf("  waiting, %-6s: conversations", policy_priority_name(prio));
-                for (size_t j = 0; j < q->elements; j++)
-                    printf(" %s", q->element[j]->str);
-                printf("\n");
-            }
-            freeReplyObject(q);
-        }
-    }
-    return 0;
-}
-
 /* A span of seconds as a person reads it: "45 s", "12 min", "2 h 5 min". */
 static const char *span(long long s, char *buf, size_t sz)
 {
@@ -156,6 +128,122 @@ static const char *str_of(json_t *o, const char *key)
     return s ? s : "";
 }
 static long long int_of(json_t *o, const char *key) { return json_integer_value(json_object_get(o, key)); }
+
+/* Whether team could take a waiting item, by the item's plan (its targets are the teams that may take it;
+ * its trace says why each other team of its rule may not). Returns NULL when team is among its targets, else
+ * the reason (borrowed from plan) and *never: true when no hour of the day changes it. */
+static const char *queue_refusal(json_t *plan, const char *team, bool *never)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(plan, "targets"), i, v) if (!strcmp(str_of(v, "team"), team)) return NULL;
+    const char *why = NULL;
+    *never = true;
+    json_array_foreach(json_object_get(json_object_get(plan, "trace"), "targets"), i, v)
+        if (!strcmp(str_of(v, "team"), team) && json_string_value(json_object_get(v, "skipped"))) {
+            why = str_of(v, "skipped"); /* the last entry: a queue team re-added after a move is tried last */
+            *never = !json_is_false(json_object_get(v, "never"));
+        }
+    return why ? why : "not a target of its rule (it only waits here)";
+}
+
+/* One team's queues for a person: the work it could take, by priority; the work waiting here that it cannot
+ * take, with the reason (not now: it is closed; never: skills, languages, contract); work nobody can ever
+ * take, flagged; and work waiting on other teams' queues that it could take. */
+static void print_team_queue(ctl_t *c, const team_t *team)
+{
+    const policy_t *p = &c->cfg->policy;
+    redisReply *h = ctl_cmd(c, "HMGET %s" KEY_TEAM " load assigned", c->prefix, team->name);
+    printf("team %s (%s): holding %s, assigned in all %s\n", team->name,
+           team->kind == TEAM_OUTSOURCED ? "outsourced" : "in-house",
+           h->element[0]->str ? h->element[0]->str : "0", h->element[1]->str ? h->element[1]->str : "0");
+    freeReplyObject(h);
+    for (int prio = 1; prio <= PRIO_LEVELS; prio++) {
+        char level[12];
+        snprintf(level, sizeof level, "%d", prio);
+        redisReply *q = ctl_cmd(c, "ZRANGE %s" KEY_TEAM_QUEUE " 0 -1", c->prefix, team->name, level);
+        json_t **plans = omni_calloc(q->elements + 1, sizeof *plans);
+        bool listed = false;
+        for (size_t j = 0; j < q->elements; j++) { /* first the work this team can take */
+            redisReply *raw = ctl_cmd(c, "HGET %s" KEY_CONVERSATION " plan", c->prefix, q->element[j]->str);
+            plans[j] = raw->str ? json_loads(raw->str, 0, NULL) : NULL;
+            freeReplyObject(raw);
+            bool never;
+            if (plans[j] && queue_refusal(plans[j], team->name, &never))
+                continue;
+            if (!listed)
+                printf("  waiting, %-6s: conversations", policy_priority_name(prio));
+            printf(" %s", q->element[j]->str);
+            listed = true;
+        }
+        if (listed)
+            printf("\n");
+        for (size_t j = 0; j < q->elements; j++) { /* then what waits here that it cannot take, and why */
+            bool never = false;
+            const char *why = plans[j] ? queue_refusal(plans[j], team->name, &never) : NULL;
+            if (why)
+                printf("  waiting here, %s: conversation %s, which %s %s: %s\n", policy_priority_name(prio),
+                       q->element[j]->str, team->name, never ? "can never take" : "cannot take now", why);
+            const char *nobody = why ? json_string_value(json_object_get(plans[j], "unservable")) : NULL;
+            if (nobody)
+                printf("    UNSERVABLE: nobody can ever take it with this policy: %s\n", nobody);
+            json_decref(plans[j]);
+        }
+        free(plans);
+        freeReplyObject(q);
+    }
+    /* Work on other teams' queues whose plan names this team: their drains offer it here too. The queue's
+     * info hash lists each item's target keys ("team|index|channel|agents"), so no plan is read. */
+    for (size_t i = 0; i < p->n_teams; i++) {
+        if (&p->teams[i] == team)
+            continue;
+        redisReply *info = ctl_cmd(c, "HGETALL %s" KEY_TEAM_QUEUE_INFO, c->prefix, p->teams[i].name);
+        bool listed = false;
+        for (size_t j = 0; j + 1 < info->elements; j += 2) {
+            char *rest = info->element[j + 1]->str, *save = NULL;
+            bool here = false;
+            int field = 0;
+            for (char *w = strtok_r(rest, " ", &save); w; w = strtok_r(NULL, " ", &save), field++) {
+                size_t len = strcspn(w, "|");
+                here |= field >= 2 && len == strlen(team->name) && !strncmp(w, team->name, len);
+            }
+            if (!here)
+                continue;
+            if (!listed)
+                printf("  waiting on %s's queue, which %s can take too: conversations", p->teams[i].name, team->name);
+            printf(" %s", info->element[j]->str);
+            listed = true;
+        }
+        if (listed)
+            printf("\n");
+        freeReplyObject(info);
+    }
+}
+
+int ctl_queue(ctl_t *c, int argc, char **argv)
+{
+    const policy_t *p = &c->cfg->policy;
+    bool found = false;
+    for (size_t i = 0; i < p->n_teams; i++) {
+        if (argc > 0 && strcmp(argv[0], p->teams[i].name))
+            continue;
+        found = true;
+        print_team_queue(c, &p->teams[i]);
+    }
+    if (argc > 0 && !found) {
+        fprintf(stderr, "omnictl: queue %s: no such team in the configuration\n", argv[0]);
+        return 1;
+    }
+    redisReply *n = ctl_cmd(c, "SCARD %s" KEY_UNSERVABLE, c->prefix);
+    redisReply *all = ctl_cmd(c, "HGET %s" KEY_STATS " unservable", c->prefix);
+    if (argc == 0 || n->integer > 0)
+        printf("unservable: %lld waiting that no target of their rule can ever take (%s found in all)\n",
+               n->integer, all->str ? all->str : "0");
+    freeReplyObject(n);
+    freeReplyObject(all);
+    return 0;
+}
+
 
 /* When a decision's plan was made: its trace says (plans before that field: the decision's own time). */
 static long long planned_at(json_t *d)

@@ -23,7 +23,8 @@
 #include "scripts.h"
 #include "store.h"
 
-#define STATUS_EVERY_MS 1000
+#define STATUS_EVERY_MS 1000 /* a router's counters are published at least this often */
+#define STATUS_SOON_MS 100    /* and this soon after they changed, so status is not a second behind traffic */
 #define DRAIN_MS 3000 /* on shutdown, how long to wait for Redis to answer messages in flight */
 #define SETTLE_MS 100 /* on shutdown, exit only after this long without a new message to answer BUSY */
 
@@ -41,7 +42,8 @@ typedef struct router {
     int exit_status;
     char name[128];
     uint64_t watchdog_usec;
-    int64_t next_watchdog, next_status;
+    int64_t next_watchdog, next_status, last_status;
+    unsigned long long published; /* the counters' sum at the last update: a change publishes soon */
     int status_busy;                     /* a status update is in flight: the next waits for it */
 } router_t;
 
@@ -71,10 +73,20 @@ static void on_status_reply(store_t *store, redisReply *reply, void *data)
 
 /* This router's own counters, for omnictl status: as of the last update (once a second). The totals that
  * must be exact when read (stats.messages, queues, loads) are kept in Redis by the scripts that change them. */
+/* The sum of the counters publish_status sends: it moves whenever one of them does. */
+static unsigned long long counters_sum(router_t *r)
+{
+    const ingest_stats_t *st = ingest_stats(r->ingest);
+    const routing_stats_t *rs = routing_stats(r->routing);
+    return st->received + st->stored + st->duplicates + st->folded + st->nacked + st->busy + st->violations +
+           ingest_inflight(r->ingest) + rs->routed + rs->assigned + rs->queued + rs->moved + rs->drained;
+}
+
 static void publish_status(router_t *r)
 {
     const ingest_stats_t *st = ingest_stats(r->ingest);
     const routing_stats_t *rs = routing_stats(r->routing);
+    r->published = counters_sum(r);
     const struct { const char *name; unsigned long long value; } fields[] = {
         { "received", st->received }, { "stored", st->stored }, { "duplicates", st->duplicates },
         { "folded", st->folded }, { "nacked", st->nacked }, { "busy", st->busy }, { "violations", st->violations },
@@ -123,8 +135,10 @@ static void tick(loop_t *loop, void *data)
         sd_notify(0, "WATCHDOG=1");
         r->next_watchdog = now + (int64_t)(r->watchdog_usec / 2000);
     }
-    if (now >= r->next_status && store_connected(r->store) && !r->status_busy) {
+    bool due = now >= r->next_status || (now >= r->last_status + STATUS_SOON_MS && counters_sum(r) != r->published);
+    if (due && store_connected(r->store) && !r->status_busy) {
         publish_status(r);
+        r->last_status = now;
         r->next_status = now + STATUS_EVERY_MS;
     }
 }

@@ -101,8 +101,8 @@ def rt(tmp_path, redis_server):
     r.stop()
 
 
-def send(r, id, frm, text, channel="email"):
-    r.peer.submit(message(id, channel=channel, frm=frm, text=text))
+def send(r, id, frm, text, channel="email", **extra):
+    r.peer.submit(message(id, channel=channel, frm=frm, text=text, **extra))
     assert r.peer.recv() == ["OMNI/1", "ACK", id]
     return r.redis.hget(f"omni:msg:{id}", "conversation")
 
@@ -374,6 +374,100 @@ def test_work_nobody_can_take_does_not_hide_work_someone_can(tmp_path, redis_ser
         r.ctl("conversation", "resolve", first)
         wait_for(lambda: r.redis.hget(f"omni:conversation:{behind}", "owner") == "agent:alice", 10,
                  "the basic conversation behind 60 blocked ones drained to alice")
+    finally:
+        r.peer.close()
+        r.stop()
+
+
+def test_explain_prints_each_targets_live_reasons_under_it(rt):
+    first = send(rt, "ex1", "eve@example.com", "crash on start")
+    assert settled(rt, first)["owner"] == "agent:alice"
+    second = send(rt, "ex2", "ed@example.com", "crash on save")
+    assert settled(rt, second)["owner"] == "agent:tina"
+    out = rt.ctl("explain", "ex2").stdout
+    lines = out.splitlines()
+    block = lines[lines.index("  target 0, team core: eligible"):]
+    assert block[:4] == ["  target 0, team core: eligible",
+                         "    agent bob: lacks skill technical (needs level 2)",
+                         "    now: agent alice: at capacity (1/1 email)",
+                         "    now: no agent free now"], out
+    assert block[4:7] == ["  target 1, team tier2: eligible", "    now: takes it", "  => assigned to agent:tina"], out
+
+
+def test_status_counts_are_current_the_moment_the_acks_are_in(rt):
+    """No wait: stats.messages is counted by the script that stores each message, and the routing line reads
+    the keys each decision changes."""
+    convs = [send(rt, f"cur{i}", f"cur{i}@example.com", "hello") for i in range(7)]
+    out = rt.ctl("status").stdout
+    assert "stored messages 7," in out, out
+    [settled(rt, c) for c in convs]  # bpo takes 2 (its cap), core 2, 3 wait on core
+    out = rt.ctl("status").stdout
+    assert "routing now: 4 held by teams, 3 waiting in team queues, 0 not routed yet, unservable 0 waiting" in out, out
+
+
+def test_queue_lists_what_the_team_can_take_and_flags_work_nobody_can(rt):
+    waiting = [send(rt, f"qq{i}", f"qq{i}@example.com", "do you ship to Spain?") for i in range(5)]
+    hs = [settled(rt, c) for c in waiting]
+    queued = [c for c, h in zip(waiting, hs) if h["status"] == "queued"]
+    assert len(queued) == 1
+    # German: the partner's contract and core's languages refuse it at any hour
+    lost = send(rt, "qde", "udo@example.com", "wo ist mein Paket", lang="de")
+    assert settled(rt, lost)["queued_on"] == "core"
+    out = rt.ctl("queue", "core").stdout
+    assert f"  waiting, normal: conversations {queued[0]}\n" in out, out  # not the German one
+    assert (f"  waiting here, normal: conversation {lost}, which core can never take: team does not speak de\n"
+            "    UNSERVABLE: nobody can ever take it with this policy: team bpo: contract does not cover language de; "
+            "team core: team does not speak de\n") in out, out
+    out = rt.ctl("queue", "bpo").stdout
+    assert f"  waiting on core's queue, which bpo can take too: conversations {queued[0]}\n" in out, out
+    assert lost not in out.split("waiting on core's queue")[1], out
+    assert "unservable 1 waiting (1 found in all)" in rt.ctl("status").stdout
+    assert "nobody can ever take it with this policy" in rt.ctl("explain", "qde").stdout
+    rt.ctl("conversation", "resolve", lost)  # an operator closes it: no longer waiting, still counted
+    assert "unservable 0 waiting (1 found in all)" in rt.ctl("status").stdout
+
+
+def office_policy(opens_at):
+    """A team whose office opens at opens_at (UTC, "HH:MM") for two hours every day."""
+    h, m = map(int, opens_at.split(":"))
+    closes = (h * 60 + m + 120) % 1440
+    return f"""
+calendars:
+  - {{name: office, timezone: UTC, hours: ["mon-sun {opens_at}-{closes // 60:02d}:{closes % 60:02d}"]}}
+teams:
+  - {{name: desk, kind: in-house, calendar: office}}
+agents:
+  - {{id: dan, teams: [desk], capacity: {{email: 2}}}}
+classification:
+  default_category: general
+routing:
+  rules:
+    - {{name: all, targets: [{{team: desk}}]}}
+"""
+
+
+def test_explain_marks_a_plan_made_before_a_re_plan(tmp_path, redis_server):
+    """Work arriving while the office is closed is queued (decision 1); at the opening it is re-planned (2) and
+    drained (3): decision 1 says it was re-planned, decision 3 says which plan it used."""
+    rs = redis_server.client()
+    opens = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=10)
+    r = Router(str(tmp_path), redis_server.address, policy=office_policy(f"{opens:%H:%M}"),
+               env={"OMNIROUTER_TEST_CLOCK": "1"}).start()
+    r.redis, r.peer = rs, Peer(r.endpoint)
+    try:
+        conv = send(r, "rp1", "rita@example.com", "hello")
+        assert settled(r, conv)["status"] == "queued"
+        out = r.ctl("explain", "rp1").stdout
+        assert f"target 0, team desk: cannot take it now: closed until {opens:%a %H:%M} UTC (calendar office)" in out, out
+        r.ctl("clock", "advance", "11m")
+        wait_for(lambda: rs.hget(f"omni:conversation:{conv}", "owner") == "agent:dan", 10, "drained at the opening")
+        out = r.ctl("explain", "rp1").stdout
+        d1, d2, d3 = out.split("\ndecision ")[1:]
+        assert ", re-planned at " in d1 and "(decision 2): what follows is the plan before that" in d1, out
+        assert d2.split("\n")[0].endswith(": replan") and "team desk: eligible" in d2, out
+        assert d3.split("\n")[0].endswith(": capacity freed"), out
+        assert "(decision 2, replan): the static reasons below are as of then" in d3, out
+        assert "    now: takes it" in d3 and "=> assigned to agent:dan" in d3, out
     finally:
         r.peer.close()
         r.stop()
