@@ -71,8 +71,6 @@ static void on_status_reply(store_t *store, redisReply *reply, void *data)
     r->status_busy = 0;
 }
 
-/* This router's own counters, for omnictl status: as of the last update (once a second). The totals that
- * must be exact when read (stats.messages, queues, loads) are kept in Redis by the scripts that change them. */
 /* The sum of the counters publish_status sends: it moves whenever one of them does. */
 static unsigned long long counters_sum(router_t *r)
 {
@@ -82,6 +80,9 @@ static unsigned long long counters_sum(router_t *r)
            ingest_inflight(r->ingest) + rs->routed + rs->assigned + rs->queued + rs->moved + rs->drained;
 }
 
+/* This router's own counters, for omnictl status: as of the last update (tick() sends one once a second,
+ * and STATUS_SOON_MS after they change). The totals that must be exact when read (stats.messages, queues,
+ * loads) are kept in Redis by the scripts that change them, in the same step. */
 static void publish_status(router_t *r)
 {
     const ingest_stats_t *st = ingest_stats(r->ingest);

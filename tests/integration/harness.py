@@ -203,7 +203,7 @@ class Peer:
 
 
 def stored_count(r, prefix="omni:"):
-    """Messages stored, exactly: their keys. (stats.messages is added by each router once a second.)"""
+    """Messages stored, exactly: their keys (the same as stats.messages, which ingest.lua counts as it stores)."""
     return sum(1 for _ in r.scan_iter(match=prefix + "msg:*", count=1000))
 
 
