@@ -122,6 +122,11 @@ static void test_sample(void **state)
     assert_true(r < p->n_routes);
     assert_string_equal(p->routes[r].name, "spanish");
     assert_string_equal(trace, "language es-MX matches es");
+    config_errors_t w = { 0 };
+    config_warnings(cfg, &w); /* the sample's partners list the skills its out-of-hours rule needs */
+    for (size_t i = 0; i < w.n; i++)
+        print_message("  %s\n", w.lines[i]);
+    assert_int_equal(w.n, 0);
     config_destroy(&cfg);
     config_errors_free(&errs);
 }
@@ -322,6 +327,142 @@ static void test_routing_errors(void **state)
           LINES("%s:3:34: routing.rules[0].targets[0].team: unknown team \"core\" (no teams are defined)"));
 }
 
+/* One pass reports every error of every kind, each at its own entry, in file order: a value error in one
+ * section hides neither the unknown keys of another nor the references checked once all is read. */
+static void test_every_error_at_once(void **state)
+{
+    (void)state;
+    fails("router:\n"
+          "  tick_ms: 0\n"
+          "redis: {databse: 2}\n"
+          "calendars:\n"
+          "  - {name: office, timezone: UTC, hours: [mon-fri 09:00-18:00]}\n"
+          "teams:\n"
+          "  - {name: core, calendar: ofice, handle_time: fast}\n"
+          "  - {name: acme, kind: outsourced, contract: {categories: [basic]}, colour: red}\n"
+          "agents:\n"
+          "  - {id: ann, teams: [core, tech], languages: [en_US]}\n"
+          "  - {id: bob, teams: [core, Tech]}\n"
+          "classification:\n"
+          "  rules:\n"
+          "    - {name: t, when: {category: [billing]}, category: technical}\n"
+          "routing:\n"
+          "  rules:\n"
+          "    - name: all\n"
+          "      targets: [{team: core}, {team: nosuch}]\n"
+          "      queue: acme\n"
+          "sla:\n"
+          "  targets:\n"
+          "    - {first_response: 5, calendar: offfice, business_hours: true}\n",
+          LINES("%s:2:12: router.tick_ms: 0 is below the minimum 1",
+                "%s:3:9: redis.databse: unknown key (did you mean redis.database?)",
+                "%s:7:28: teams[0].calendar: unknown calendar \"ofice\" (did you mean office?)",
+                "%s:7:48: teams[0].handle_time: expected a duration in milliseconds (500, 500ms, 5s), got \"fast\"",
+                "%s:8:60: teams[1].contract.categories[0]: no classification rule sets the category \"basic\" (nor is "
+                "it classification.default_category)",
+                "%s:8:69: teams[1].colour: unknown key",
+                "%s:10:29: agents[0].teams[1]: unknown team \"tech\"",
+                "%s:10:48: agents[0].languages[0]: \"en_US\" is not a language tag: e.g. en, fr, pt-BR",
+                "%s:11:29: agents[1].teams[1]: \"Tech\" is not a name: 1..64 of a-z, 0-9, '.', '_' and '-'",
+                "%s:14:35: classification.rules[0].when.category[0]: no classification rule sets the category "
+                "\"billing\" (nor is it classification.default_category), so this can never hold",
+                "%s:18:38: routing.rules[0].targets[1].team: unknown team \"nosuch\"",
+                "%s:22:24: sla.targets[0].first_response: 5 is below the minimum 60000",
+                "%s:22:37: sla.targets[0].calendar: unknown calendar \"offfice\" (did you mean office?)"));
+}
+
+/* Loads text, which must be valid, and asserts its warnings are exactly want ("%1$s": the path). */
+static void warns(const char *text, const char *const *want)
+{
+    config_errors_t errs, w = { 0 };
+    char *path;
+    router_config_t *cfg = load(text, &errs, &path);
+    for (size_t i = 0; i < errs.n; i++)
+        print_message("  error: %s\n", errs.lines[i]);
+    assert_non_null(cfg);
+    config_warnings(cfg, &w);
+    size_t n = 0;
+    bool same = true;
+    char lines[16][1024];
+    for (; want[n]; n++) {
+        snprintf(lines[n], sizeof lines[n], want[n], path);
+        same = same && n < w.n && strcmp(w.lines[n], lines[n]) == 0;
+    }
+    if (!same || n != w.n) {
+        for (size_t i = 0; i < w.n; i++)
+            print_message("  got: %s\n", w.lines[i]);
+        for (size_t i = 0; i < n; i++)
+            print_message(" want: %s\n", lines[i]);
+        fail();
+    }
+    config_errors_free(&w);
+    config_errors_free(&errs);
+    config_destroy(&cfg);
+    free(path);
+}
+
+/* Routing rules that can be given work none of their targets can ever take, by skills or language. */
+static void test_warnings(void **state)
+{
+    (void)state;
+    warns("teams:\n"
+          "  - {name: core, languages: [en]}\n"
+          "  - {name: tech}\n"
+          "  - name: partner\n"
+          "    kind: outsourced\n"
+          "    languages: [en]\n"
+          "    contract: {categories: [technical, basic]}\n"
+          "  - name: skilled\n"
+          "    kind: outsourced\n"
+          "    skills: [technical:4, french]\n"
+          "    contract: {categories: [technical, basic, billing]}\n"
+          "agents:\n"
+          "  - {id: ann, teams: [core], skills: ['billing:1'], languages: [en]}\n"
+          "  - {id: bob, teams: [tech], skills: ['technical:2'], languages: [en, fr]}\n"
+          "classification:\n"
+          "  rules:\n"
+          "    - {name: outage, when: {text: [down]}, category: technical, skills: ['technical:3']}\n"
+          "    - {name: bill, when: {text: [refund]}, category: billing, skills: ['billing:2']}\n"
+          "    - {name: french, when: {language: [fr]}, skills: [french]}\n"
+          "    - {name: german, when: {language: [de]}, category: basic}\n"
+          "  default_category: basic\n"
+          "routing:\n"
+          "  rules:\n"
+          "    - {name: tech, when: {category: [technical]}, targets: [{team: tech}, {team: partner}]}\n"
+          "    - {name: tech2, when: {category: [technical], channel: [sms]}, targets: [{team: skilled}]}\n"
+          "    - {name: es, when: {language: [es]}, targets: [{team: core}, {team: tech}]}\n"
+          "    - {name: all, targets: [{team: core}, {team: partner}]}\n",
+          /* none for tech2: its partner lists technical:4 and french, and all of outage's technical work is
+           * taken by tech before it (a rule whose only condition is the category) */
+          LINES("%s:24:7: warning: routing.rules[0]: rule tech can be given work that classification rule outage asks"
+                " skill technical:3 for (category technical), but none of its targets can ever take it: no agent of "
+                "tech has technical:3 or more; partner, a partner without agents, does not list technical:3 or more "
+                "in its skills",
+                "%s:24:7: warning: routing.rules[0]: rule tech can be given work that classification rule french asks"
+                " skill french:1 for (any category), but none of its targets can ever take it: no agent of tech has "
+                "french:1 or more; partner, a partner without agents, does not list french:1 or more in its skills",
+                "%s:26:7: warning: routing.rules[2]: rule es can be given work that classification rule bill asks "
+                "skill billing:2 for (category billing), but none of its targets can ever take it: no agent of core "
+                "has billing:2 or more; no agent of tech has billing:2 or more",
+                "%s:26:7: warning: routing.rules[2]: rule es can be given work that classification rule french asks "
+                "skill french:1 for (any category), but none of its targets can ever take it: no agent of core has "
+                "french:1 or more; no agent of tech has french:1 or more",
+                "%s:26:7: warning: routing.rules[2]: rule es takes work in language es (its when), but none of its "
+                "targets can ever take it: core does not cover es; no agent of tech speaks es",
+                "%s:27:7: warning: routing.rules[3]: rule all can be given work that classification rule bill asks "
+                "skill billing:2 for (category billing), but none of its targets can ever take it: no agent of core "
+                "has billing:2 or more; partner's contract does not cover billing",
+                "%s:27:7: warning: routing.rules[3]: rule all can be given work that classification rule french asks "
+                "skill french:1 for (any category), but none of its targets can ever take it: no agent of core has "
+                "french:1 or more; partner, a partner without agents, does not list french:1 or more in its skills",
+                "%s:27:7: warning: routing.rules[3]: rule all takes work in language fr (classification rule french's"
+                " when, any category), but none of its targets can ever take it: core does not cover fr; partner does"
+                " not cover fr",
+                "%s:27:7: warning: routing.rules[3]: rule all takes work in language de (classification rule german's"
+                " when, category basic), but none of its targets can ever take it: core does not cover de; partner "
+                "does not cover de"));
+}
+
 static void test_skill_limit(void **state)
 {
     (void)state;
@@ -363,6 +504,8 @@ int main(void)
         cmocka_unit_test(test_value_errors),
         cmocka_unit_test(test_calendar_errors),
         cmocka_unit_test(test_routing_errors),
+        cmocka_unit_test(test_every_error_at_once),
+        cmocka_unit_test(test_warnings),
         cmocka_unit_test(test_skill_limit),
         cmocka_unit_test(test_recompile),
     };
