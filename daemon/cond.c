@@ -141,7 +141,7 @@ int cond_compile(cond_t *c, const policy_t *p, const char *key, config_errors_t 
     for (size_t i = 0; i < c->n_weekdays; i++)
         policy_parse_weekdays(c->weekdays[i], &k->weekdays);
     for (size_t i = 0; i < c->n_category; i++) {
-        if (!policy_has_category(p, c->category[i])) {
+        if (*c->category[i] && !policy_has_category(p, c->category[i])) { /* "": refused in the walk */
             char *kc = omni_asprintf("%s.category[%zu]", key, i);
             cfg_error_key(errs, &c->where, kc, "no classification rule sets the category \"%s\" (nor is it "
                          "classification.default_category), so this can never hold", c->category[i]);

@@ -1,8 +1,8 @@
 /* The walker: matches a YAML tree against a key table and fills the described struct (see config_schema.h).
  * Values are replaced only when they are wholly valid, so a struct is always consistent and freeable,
- * even half-way through a config full of errors. Lists of objects are the exception that proves it: each
- * element is itself consistent, so the list is kept with its faulty elements (marked where.bad) and the
- * checks across sections can still run in the same pass. */
+ * even half-way through a config full of errors. Lists are the exception: a list of objects is kept with
+ * its faulty elements (each consistent on its own, marked where.bad), a list of strings with "" for each
+ * refused entry, so the checks across sections still run on the rest, in the same pass. */
 #include "config_schema.h"
 
 #include <string.h>
@@ -220,6 +220,8 @@ static void set_strlist(cfg_ctx_t *ctx, const cfg_key_t *k, void *obj, const cha
         for (size_t j = 0; list[i] && (k->flags & CFG_UNIQUE) && j < i; j++) {
             if (list[j] && strcmp(list[j], list[i]) == 0) {
                 cfg_error(ctx, &e->start_mark, edisp, "\"%s\" is listed twice (first as entry %zu)", list[i], j);
+                free(list[i]);
+                list[i] = NULL;
                 break;
             }
         }
@@ -228,13 +230,14 @@ static void set_strlist(cfg_ctx_t *ctx, const cfg_key_t *k, void *obj, const cha
     check_count(ctx, k, disp, node, n);
     char ***field = FIELD(obj, k->offset);
     size_t *count = FIELD(obj, k->count_offset);
-    if (ctx->errs->n == before) {
-        free_strlist(*field, *count);
-        *field = list;
-        *count = n;
-    } else {
-        free_strlist(list, n);
-    }
+    /* With errors, each refused entry becomes "" in its place: the checks after the walk still see the
+     * others (an unknown team next to a misspelt one) and name them by their index; they skip "". */
+    for (size_t i = 0; ctx->errs->n != before && i < n; i++)
+        if (list[i] == NULL)
+            list[i] = omni_strdup("");
+    free_strlist(*field, *count);
+    *field = list;
+    *count = n;
     free(items);
 }
 

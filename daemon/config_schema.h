@@ -35,7 +35,8 @@ typedef enum {
     CFG_DURATION, /* int counted in units of unit_ms (1 for *_ms keys, 1000 for *_s); also "500ms", "5s", "2m", "1h" */
     CFG_BOOL,     /* bool: true/false, yes/no, on/off */
     CFG_ENUM,     /* int: one of names; the value is parse(name), or the index in names when parse is NULL */
-    CFG_STRLIST,  /* char ** at offset, size_t at count_offset; min..max entries; a lone string is a list of one */
+    CFG_STRLIST,  /* char ** at offset, size_t at count_offset; min..max entries; a lone string is a list of one.
+                     After errors, a refused entry is "" in its place (checks after the walk skip it) */
     CFG_OBJECT,   /* a struct embedded at offset, described by sub */
     CFG_OBJLIST,  /* sub->size-byte structs: array pointer at offset, size_t count at count_offset; min..max */
 } cfg_type_t;

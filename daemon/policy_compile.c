@@ -114,6 +114,8 @@ static void compile_skills(char **text, size_t n, skill_t **out, size_t *n_out, 
     *n_out = 0;
     for (size_t i = 0; i < n; i++) {
         skill_t s;
+        if (*text[i] == '\0') /* refused in the walk (config_schema.h, CFG_STRLIST) */
+            continue;
         char *k = omni_asprintf("%s.skills[%zu]", key, i);
         if (policy_skill_parse(text[i], &s, err, sizeof err) < 0) {
             cfg_error_key(errs, w, k, "%s", err); /* refused in the walk; kept for a hand-made policy */
@@ -155,14 +157,14 @@ static void compile_calendars(policy_t *p, config_errors_t *errs)
         free(key);
         /* Hours and holidays were tried one by one in the walk; a failure here is the same error. */
         for (size_t j = 0; c->cal && j < c->n_hours; j++) {
-            if (calendar_parse_hours(c->cal, c->hours[j], err, sizeof err) < 0) {
+            if (*c->hours[j] && calendar_parse_hours(c->cal, c->hours[j], err, sizeof err) < 0) {
                 key = omni_asprintf("calendars[%zu].hours[%zu]", i, j);
                 cfg_error_key(errs, &c->where, key, "%s", err);
                 free(key);
             }
         }
         for (size_t j = 0; c->cal && j < c->n_holidays; j++) {
-            if (calendar_add_holiday(c->cal, c->holidays[j], err, sizeof err) < 0) {
+            if (*c->holidays[j] && calendar_add_holiday(c->cal, c->holidays[j], err, sizeof err) < 0) {
                 key = omni_asprintf("calendars[%zu].holidays[%zu]", i, j);
                 cfg_error_key(errs, &c->where, key, "%s", err);
                 free(key);
@@ -186,7 +188,7 @@ static void compile_teams(policy_t *p, config_errors_t *errs)
             free(key);
         }
         for (size_t j = 0; j < t->contract.n_categories; j++) {
-            if (policy_has_category(p, t->contract.categories[j]))
+            if (!*t->contract.categories[j] || policy_has_category(p, t->contract.categories[j]))
                 continue;
             char *key = omni_asprintf("teams[%zu].contract.categories[%zu]", i, j);
             cfg_error_key(errs, &t->contract.where, key, "no classification rule sets the category \"%s\" (nor is "
@@ -203,7 +205,7 @@ static void compile_agents(policy_t *p, config_errors_t *errs)
         DUPLICATE("agents", "agent", p->agents, i, agent_t, id);
         char *key = omni_asprintf("agents[%zu]", i);
         for (size_t j = 0; j < a->n_teams; j++) {
-            if (policy_team(p, a->teams[j]))
+            if (!*a->teams[j] || policy_team(p, a->teams[j]))
                 continue;
             char *k = omni_asprintf("%s.teams[%zu]", key, j);
             UNKNOWN_TEAM(&a->where, k, a->teams[j]);

@@ -519,7 +519,9 @@ static void test_list_of_objects(void **state)
     assert_null(c.teams[0].name);
     assert_true(c.teams[0].where.bad);
     assert_string_equal(c.teams[1].name, "b");
-    assert_int_equal(c.teams[1].n_members, 0); /* a list with a bad entry keeps its default */
+    assert_int_equal(c.teams[1].n_members, 2); /* a refused entry is "" in its place */
+    assert_string_equal(c.teams[1].members[0], "a");
+    assert_string_equal(c.teams[1].members[1], "");
     assert_true(c.teams[1].where.bad);
     assert_string_equal(c.teams[2].name, "p");
     assert_true(c.teams[3].where.bad);

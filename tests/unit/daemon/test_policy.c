@@ -342,7 +342,7 @@ static void test_every_error_at_once(void **state)
           "  - {name: acme, kind: outsourced, contract: {categories: [basic]}, colour: red}\n"
           "agents:\n"
           "  - {id: ann, teams: [core, tech], languages: [en_US]}\n"
-          "  - {id: bob, teams: [core, Tech]}\n"
+          "  - {id: bob, teams: [Tech, nobody]}\n"
           "classification:\n"
           "  rules:\n"
           "    - {name: t, when: {category: [billing]}, category: technical}\n"
@@ -363,7 +363,9 @@ static void test_every_error_at_once(void **state)
                 "%s:8:69: teams[1].colour: unknown key",
                 "%s:10:29: agents[0].teams[1]: unknown team \"tech\"",
                 "%s:10:48: agents[0].languages[0]: \"en_US\" is not a language tag: e.g. en, fr, pt-BR",
-                "%s:11:29: agents[1].teams[1]: \"Tech\" is not a name: 1..64 of a-z, 0-9, '.', '_' and '-'",
+                /* a refused entry hides neither its neighbours nor what is checked of them later */
+                "%s:11:23: agents[1].teams[0]: \"Tech\" is not a name: 1..64 of a-z, 0-9, '.', '_' and '-'",
+                "%s:11:29: agents[1].teams[1]: unknown team \"nobody\"",
                 "%s:14:35: classification.rules[0].when.category[0]: no classification rule sets the category "
                 "\"billing\" (nor is it classification.default_category), so this can never hold",
                 "%s:18:38: routing.rules[0].targets[1].team: unknown team \"nosuch\"",
