@@ -172,7 +172,9 @@ typedef struct facts {
 
 struct config_errors;
 /* Compiles what the config loader read: regexes, skills, calendars, references between sections. Errors
- * are appended to errs as "FILE:LINE:COL: KEY: WHY" using each item's where. Returns 0 or -1. */
+ * are appended to errs as "FILE:LINE:COL: KEY: WHY", at the entry KEY names when errs->source holds the
+ * file (during config_load), else at the item's where. Items the walk marked bad are compiled as far as
+ * they go, without errors that would only echo theirs. Returns 0 or -1. */
 int policy_compile(policy_t *p, struct config_errors *errs);
 /* Frees compiled state (not the config strings, which the config loader owns). */
 void policy_release(policy_t *p);

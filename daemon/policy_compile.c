@@ -1,7 +1,8 @@
 /* policy_compile: what can only be checked once the whole policy is read (names that must exist,
  * duplicates, the routing catch-all), and what is built once for every message to use (calendars,
- * skills, regexes, references between sections). Each error names FILE:LINE:COL of the item at fault.
- * config.c's finalize calls it; the value-by-value checks happened earlier, in the walk. */
+ * skills, regexes, references between sections). Each error names FILE:LINE:COL of the entry at fault
+ * (cfg_error_key). config.c's finalize calls it, even after the walk found errors, so that every error
+ * comes out in one pass; the value-by-value checks happened earlier, in the walk. */
 #include "policy.h"
 
 #include <stdlib.h>
