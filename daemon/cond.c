@@ -66,15 +66,17 @@ static void unknown_calendar(const policy_t *p, const cfg_where_t *w, const char
                              config_errors_t *errs)
 {
     const char **names = omni_calloc(p->n_calendars + 1, sizeof *names);
+    size_t n = 0;
     for (size_t i = 0; i < p->n_calendars; i++)
-        names[i] = p->calendars[i].name;
-    const char *sugg = cfg_suggest(name, names, p->n_calendars);
+        if (p->calendars[i].name) /* NULL: a calendar whose name the walk refused */
+            names[n++] = p->calendars[i].name;
+    const char *sugg = cfg_suggest(name, names, n);
     if (sugg)
-        cfg_error_at(errs, w, key, "unknown calendar \"%s\" (did you mean %s?)", name, sugg);
+        cfg_error_key(errs, w, key, "unknown calendar \"%s\" (did you mean %s?)", name, sugg);
     else if (p->n_calendars == 0)
-        cfg_error_at(errs, w, key, "unknown calendar \"%s\" (no calendars are defined)", name);
+        cfg_error_key(errs, w, key, "unknown calendar \"%s\" (no calendars are defined)", name);
     else
-        cfg_error_at(errs, w, key, "unknown calendar \"%s\"", name);
+        cfg_error_key(errs, w, key, "unknown calendar \"%s\"", name);
     free(names);
 }
 
@@ -87,7 +89,7 @@ static int compile_rx(char **pats, size_t n, pcre2_code ***out, const cond_t *c,
     for (size_t i = 0; i < n; i++) {
         if (((*out)[i] = rx_compile(pats[i], err, sizeof err)) == NULL) {
             char *k = omni_asprintf("%s.%s[%zu]", key, what, i);
-            cfg_error_at(errs, &c->where, k, "%s", err);
+            cfg_error_key(errs, &c->where, k, "%s", err);
             free(k);
             rc = -1;
         }
@@ -128,7 +130,7 @@ int cond_compile(cond_t *c, const policy_t *p, const char *key, config_errors_t 
         /* A calendar without hours is just a zone: calendar_local gives the weekday and the minute. */
         if ((k->zone = calendar_new(c->zone ? c->zone : "UTC", err, sizeof err)) == NULL) {
             char *kz = omni_asprintf("%s.zone", key);
-            cfg_error_at(errs, &c->where, kz, "%s", err);
+            cfg_error_key(errs, &c->where, kz, "%s", err);
             free(kz);
             rc = -1;
         }
@@ -138,9 +140,9 @@ int cond_compile(cond_t *c, const policy_t *p, const char *key, config_errors_t 
     for (size_t i = 0; i < c->n_weekdays; i++)
         policy_parse_weekdays(c->weekdays[i], &k->weekdays);
     for (size_t i = 0; i < c->n_category; i++) {
-        if (!policy_has_category(p, c->category[i])) {
+        if (*c->category[i] && !policy_has_category(p, c->category[i])) { /* "": refused in the walk */
             char *kc = omni_asprintf("%s.category[%zu]", key, i);
-            cfg_error_at(errs, &c->where, kc, "no classification rule sets the category \"%s\" (nor is it "
+            cfg_error_key(errs, &c->where, kc, "no classification rule sets the category \"%s\" (nor is it "
                          "classification.default_category), so this can never hold", c->category[i]);
             free(kc);
             rc = -1;

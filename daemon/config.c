@@ -328,7 +328,7 @@ static void check_transport(router_config_t *cfg, const char *path, const cfg_wh
         tcp = true;
         if (cfg->router.curve.secret_key_file == NULL && !cfg->router.insecure_tcp) {
             char *key = omni_asprintf("router.ingest[%zu]", i);
-            cfg_error_at(errs, w_ingest, key, "%s would accept anyone who can reach it, in clear: set "
+            cfg_error_key(errs, w_ingest, key, "%s would accept anyone who can reach it, in clear: set "
                          "router.curve.secret_key_file and router.curve.allowed_keys (see docs/protocol.md), or "
                          "router.insecure_tcp: true to mean it", cfg->router.ingest[i]);
             free(key);
@@ -388,7 +388,7 @@ static void finalize(router_config_t *cfg, const char *path, const cfg_where_t *
         }
         if (strlen(ipc) > UNIX_PATH_MAX_LEN) {
             char *key = omni_asprintf("router.ingest[%zu]", i);
-            cfg_error_at(errs, w_ingest->line > 0 ? w_ingest : w_dir, key, "the ipc path %s is %zu bytes, more than "
+            cfg_error_key(errs, w_ingest->line > 0 ? w_ingest : w_dir, key, "the ipc path %s is %zu bytes, more than "
                          "the %zu a unix socket allows", ipc, strlen(ipc), UNIX_PATH_MAX_LEN);
             free(key);
         }
@@ -412,6 +412,8 @@ static router_config_t *load(const char *path, const char *text, size_t len, con
         n_keys++;
     cfg_where_t *where = omni_calloc(n_keys, sizeof *where);
     cfg_ctx_t ctx = { .errs = errs, .file = path, .root = &router_table, .where = where };
+    cfg_source_t src;
+    bool kept = false;
     if (path) {
         char *owned = text ? NULL : omni_read_file(path, CONFIG_FILE_MAX, &len);
         cfg->source = omni_strdup(path);
@@ -421,7 +423,7 @@ static router_config_t *load(const char *path, const char *text, size_t len, con
             errs->lines = omni_realloc(errs->lines, (errs->n + 1) * sizeof *errs->lines);
             errs->lines[errs->n++] = omni_asprintf("%s: cannot read: %s", path, strerror(errno));
         } else {
-            cfg_load_text(&ctx, &router_table, cfg, text ? text : owned, len);
+            kept = cfg_load_source(&ctx, &router_table, cfg, text ? text : owned, len, &src);
             free(owned);
         }
     }
@@ -430,8 +432,14 @@ static router_config_t *load(const char *path, const char *text, size_t len, con
         ctx.fixed_line = (long)i + 1;
         cfg_apply_override(&ctx, &router_table, cfg, overrides[i]);
     }
-    if (errs->n == 0)
-        finalize(cfg, path, where, errs);
+    /* Even after errors: every value left is valid on its own (a bad one kept its default), so the checks
+     * across keys and sections report their errors in the same pass (docs/configuration.md). */
+    errs->source = kept ? &src : NULL;
+    finalize(cfg, path, where, errs);
+    errs->source = NULL;
+    if (kept)
+        yaml_document_delete(&src.doc);
+    cfg_errors_sort(errs, cfg->source);
     free(where);
     if (errs->n > 0) {
         config_destroy(&cfg);
@@ -471,6 +479,11 @@ void config_errors_free(config_errors_t *errs)
     free(errs->lines);
     errs->lines = NULL;
     errs->n = 0;
+}
+
+void config_warnings(const router_config_t *cfg, config_errors_t *warns)
+{
+    policy_warnings(&cfg->policy, warns);
 }
 
 void config_print_reference(FILE *out)

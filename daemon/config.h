@@ -57,9 +57,13 @@ typedef struct router_config {
     policy_t policy; /* calendars, teams, agents, classification, routing, sla, ...: see policy.h */
 } router_config_t;
 
+struct cfg_source;
 typedef struct config_errors {
     char **lines; /* "conf/omnirouter.yaml:12:5: router.tick_ms: 0 is below the minimum 1" */
     size_t n;
+    /* Internal to a load: the file as parsed, so errors found after the walk (policy_compile's) point at
+     * the entry their key names; NULL outside config_load. Borrowed, never freed through errs. */
+    const struct cfg_source *source;
 } config_errors_t;
 
 /* Reads path (NULL: no file, defaults only), applies overrides ("router.state_dir=/tmp/x", located as
@@ -76,6 +80,10 @@ router_config_t *config_load_text(const char *name, const char *text, size_t len
 void config_destroy(router_config_t **cfg);
 /* Frees the lines and leaves *errs empty (reusable). */
 void config_errors_free(config_errors_t *errs);
+/* Appends to *warns (config_errors_free frees it) what a config that loaded may still do wrong: routing
+ * rules whose work none of their targets can ever take (docs/routing.md, "Warnings"), each line
+ * "FILE:LINE:COLUMN: warning: KEY: WHY". cfg is borrowed for the call. */
+void config_warnings(const router_config_t *cfg, config_errors_t *warns);
 /* Prints every key with its type, default, bounds and description (the reference in docs/configuration.md). */
 void config_print_reference(FILE *out);
 

@@ -1,6 +1,8 @@
 /* The walker: matches a YAML tree against a key table and fills the described struct (see config_schema.h).
  * Values are replaced only when they are wholly valid, so a struct is always consistent and freeable,
- * even half-way through a config full of errors. */
+ * even half-way through a config full of errors. Lists are the exception: a list of objects is kept with
+ * its faulty elements (each consistent on its own, marked where.bad), a list of strings with "" for each
+ * refused entry, so the checks across sections still run on the rest, in the same pass. */
 #include "config_schema.h"
 
 #include <string.h>
@@ -142,6 +144,8 @@ static void walk_object(cfg_ctx_t *ctx, const cfg_table_t *t, void *obj, const c
     const char *why;
     if (ctx->errs->n == before && t->check && (why = t->check(obj, buf, sizeof buf)) != NULL)
         cfg_error(ctx, &map->start_mark, *disp ? disp : NULL, "%s", why);
+    if (t->has_where)
+        ((cfg_where_t *)FIELD(obj, t->where_offset))->bad = ctx->errs->n != before;
 }
 
 /* The items of a list node: a sequence's, a lone scalar as a list of one, nothing for null. Returns false
@@ -216,6 +220,8 @@ static void set_strlist(cfg_ctx_t *ctx, const cfg_key_t *k, void *obj, const cha
         for (size_t j = 0; list[i] && (k->flags & CFG_UNIQUE) && j < i; j++) {
             if (list[j] && strcmp(list[j], list[i]) == 0) {
                 cfg_error(ctx, &e->start_mark, edisp, "\"%s\" is listed twice (first as entry %zu)", list[i], j);
+                free(list[i]);
+                list[i] = NULL;
                 break;
             }
         }
@@ -224,20 +230,21 @@ static void set_strlist(cfg_ctx_t *ctx, const cfg_key_t *k, void *obj, const cha
     check_count(ctx, k, disp, node, n);
     char ***field = FIELD(obj, k->offset);
     size_t *count = FIELD(obj, k->count_offset);
-    if (ctx->errs->n == before) {
-        free_strlist(*field, *count);
-        *field = list;
-        *count = n;
-    } else {
-        free_strlist(list, n);
-    }
+    /* With errors, each refused entry becomes "" in its place: the checks after the walk still see the
+     * others (an unknown team next to a misspelt one) and name them by their index; they skip "". */
+    for (size_t i = 0; ctx->errs->n != before && i < n; i++)
+        if (list[i] == NULL)
+            list[i] = omni_strdup("");
+    free_strlist(*field, *count);
+    *field = list;
+    *count = n;
     free(items);
 }
 
 static void set_objlist(cfg_ctx_t *ctx, const cfg_key_t *k, void *obj, const char *disp, yaml_node_t *node)
 {
     yaml_node_t **items;
-    size_t n, before = ctx->errs->n, size = k->sub->size;
+    size_t n, size = k->sub->size;
     char buf[96];
     if (!list_items(ctx, node, false, &items, &n)) {
         cfg_error(ctx, &node->start_mark, disp, "expected a list of mappings, got %s", cfg_describe(node, buf, sizeof buf));
@@ -247,23 +254,26 @@ static void set_objlist(cfg_ctx_t *ctx, const cfg_key_t *k, void *obj, const cha
     for (size_t i = 0; i < n; i++) {
         char *edisp = omni_asprintf("%s[%zu]", disp, i);
         cfg_defaults(k->sub, arr + i * size);
-        if (items[i]->type == YAML_MAPPING_NODE)
+        if (items[i]->type == YAML_MAPPING_NODE) {
             walk_object(ctx, k->sub, arr + i * size, edisp, items[i]);
-        else
+        } else {
             cfg_error(ctx, &items[i]->start_mark, edisp, "expected a mapping, got %s",
                       cfg_describe(items[i], buf, sizeof buf));
+            if (k->sub->has_where) /* an element with only defaults: no name, nothing to check it by */
+                *(cfg_where_t *)FIELD(arr + i * size, k->sub->where_offset) =
+                    (cfg_where_t){ ctx->file, ctx->fixed_line > 0 ? ctx->fixed_line : (long)items[i]->start_mark.line + 1,
+                                   ctx->fixed_line > 0 ? 1 : (long)items[i]->start_mark.column + 1, true };
+        }
         free(edisp);
     }
     check_count(ctx, k, disp, node, n);
+    /* Kept even with errors: each element is consistent (a bad value left its default), so the checks
+     * across sections still run on the rest and report their errors in the same pass. */
     char **field = FIELD(obj, k->offset);
     size_t *count = FIELD(obj, k->count_offset);
-    if (ctx->errs->n == before) {
-        free_objlist(k->sub, *field, *count);
-        *field = arr;
-        *count = n;
-    } else {
-        free_objlist(k->sub, arr, n);
-    }
+    free_objlist(k->sub, *field, *count);
+    *field = arr;
+    *count = n;
     free(items);
 }
 
@@ -331,9 +341,16 @@ void cfg_defaults(const cfg_table_t *t, void *obj)
 size_t cfg_load_text(cfg_ctx_t *ctx, const cfg_table_t *t, void *obj, const char *text, size_t len)
 {
     size_t before = ctx->errs->n;
+    cfg_load_source(ctx, t, obj, text, len, NULL);
+    return ctx->errs->n - before;
+}
+
+bool cfg_load_source(cfg_ctx_t *ctx, const cfg_table_t *t, void *obj, const char *text, size_t len,
+                     cfg_source_t *keep)
+{
     yaml_document_t doc;
     if (cfg_yaml_parse(ctx, NULL, text, len, &doc) <= 0)
-        return ctx->errs->n - before;
+        return false;
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     char buf[96];
     ctx->doc = &doc;
@@ -343,8 +360,13 @@ size_t cfg_load_text(cfg_ctx_t *ctx, const cfg_table_t *t, void *obj, const char
         cfg_error(ctx, &root->start_mark, NULL, "expected a mapping of keys at the top level, got %s",
                   cfg_describe(root, buf, sizeof buf));
     ctx->doc = NULL;
-    yaml_document_delete(&doc);
-    return ctx->errs->n - before;
+    if (keep == NULL) {
+        yaml_document_delete(&doc);
+        return false;
+    }
+    keep->file = ctx->file;
+    keep->doc = doc;
+    return true;
 }
 
 void cfg_apply_override(cfg_ctx_t *ctx, const cfg_table_t *t, void *obj, const char *arg)

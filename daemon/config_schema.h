@@ -35,7 +35,8 @@ typedef enum {
     CFG_DURATION, /* int counted in units of unit_ms (1 for *_ms keys, 1000 for *_s); also "500ms", "5s", "2m", "1h" */
     CFG_BOOL,     /* bool: true/false, yes/no, on/off */
     CFG_ENUM,     /* int: one of names; the value is parse(name), or the index in names when parse is NULL */
-    CFG_STRLIST,  /* char ** at offset, size_t at count_offset; min..max entries; a lone string is a list of one */
+    CFG_STRLIST,  /* char ** at offset, size_t at count_offset; min..max entries; a lone string is a list of one.
+                     After errors, a refused entry is "" in its place (checks after the walk skip it) */
     CFG_OBJECT,   /* a struct embedded at offset, described by sub */
     CFG_OBJLIST,  /* sub->size-byte structs: array pointer at offset, size_t count at count_offset; min..max */
 } cfg_type_t;
@@ -94,6 +95,12 @@ typedef struct cfg_ctx {
 
 #define CFG_COMMAND_LINE "command line"
 
+/* A file as parsed, kept until the checks after the walk are done (config_errors_t.source). */
+typedef struct cfg_source {
+    const char *file;     /* borrowed: the name errors of this file carry (cfg_where_t.file, compared as a pointer) */
+    yaml_document_t doc;  /* owned: yaml_document_delete */
+} cfg_source_t;
+
 /* config_schema.c */
 
 /* Sets every field of obj (zeroed by the caller) to its default. A default that fails its own key's rules
@@ -102,6 +109,10 @@ void cfg_defaults(const cfg_table_t *t, void *obj);
 /* Reads YAML text (len bytes, borrowed) into obj: its top level must be a mapping of t's paths; an empty
  * document leaves obj alone. Errors go to ctx; returns how many this call added. */
 size_t cfg_load_text(cfg_ctx_t *ctx, const cfg_table_t *t, void *obj, const char *text, size_t len);
+/* The same, keeping the parsed document in *keep (caller deletes keep->doc) when it returns true; false:
+ * nothing to keep (an empty or unparsable text). */
+bool cfg_load_source(cfg_ctx_t *ctx, const cfg_table_t *t, void *obj, const char *text, size_t len,
+                     cfg_source_t *keep);
 /* Applies one "path=value" (borrowed). Scalars take the value literally ("" for nothing); lists and
  * objects read it as YAML ("[a, b]", "{name: x}"). ctx->fixed_line should be the override's index. */
 void cfg_apply_override(cfg_ctx_t *ctx, const cfg_table_t *t, void *obj, const char *arg);
@@ -141,6 +152,17 @@ void cfg_error(cfg_ctx_t *ctx, const yaml_mark_t *mark, const char *key, const c
 /* The same at a recorded place; a default (line 0) is reported as "FILE: KEY: MESSAGE". */
 void cfg_error_at(config_errors_t *errs, const cfg_where_t *w, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* The same at the entry key names ("routing.rules[0].targets[2].team": that value, "agents[1].teams[0]":
+ * that list entry) when w comes from the file errs->source holds and the key is written there; else at
+ * w. For errors found after the walk, whose item's where is only the mapping holding the entry. */
+void cfg_error_key(config_errors_t *errs, const cfg_where_t *w, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* The place cfg_error_key would report: the entry key names, or w. */
+cfg_where_t cfg_where_key(const config_errors_t *errs, const cfg_where_t *w, const char *key);
+/* Puts the lines in the order of the places they name: file (the name errors of the file carry; NULL:
+ * none) by line and column, then the command line, then lines naming no place, each group keeping the
+ * order found. The walk and the checks after it find errors in different orders; a reader wants one. */
+void cfg_errors_sort(config_errors_t *errs, const char *file);
 /* Parses text into *doc after refusing anchors, aliases and a second document. Returns 1 with a document
  * (caller owns; yaml_document_delete), 0 for an empty text (nothing to delete), -1 after reporting. key
  * names the errors (NULL for a whole file). */

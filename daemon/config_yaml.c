@@ -3,6 +3,7 @@
 #include "config_schema.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include "omni/util.h"
 
@@ -55,6 +56,113 @@ void cfg_error_at(config_errors_t *errs, const cfg_where_t *w, const char *key, 
     else
         push(errs, omni_asprintf("%s: %s: %s", w->file ? w->file : "default", key, msg));
     free(msg);
+}
+
+/* The node key names in doc ("a.b[2].c"; a lone scalar stands for a list of one: "[0]" is itself), or
+ * NULL when it is not written there. */
+static const yaml_node_t *locate(yaml_document_t *doc, const char *key)
+{
+    yaml_node_t *n = yaml_document_get_root_node(doc);
+    const char *p = key;
+    while (n && *p) {
+        if (*p == '[') {
+            char *end;
+            unsigned long i = strtoul(p + 1, &end, 10);
+            if (*end != ']')
+                return NULL;
+            p = end + 1;
+            if (n->type == YAML_SCALAR_NODE && i == 0)
+                continue;
+            if (n->type != YAML_SEQUENCE_NODE || i >= (unsigned long)(n->data.sequence.items.top -
+                                                                      n->data.sequence.items.start))
+                return NULL;
+            n = yaml_document_get_node(doc, n->data.sequence.items.start[i]);
+            continue;
+        }
+        if (*p == '.')
+            p++;
+        size_t len = strcspn(p, ".[");
+        if (n->type != YAML_MAPPING_NODE)
+            return NULL;
+        yaml_node_t *found = NULL;
+        for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top && !found; pr++) {
+            yaml_node_t *k = yaml_document_get_node(doc, pr->key);
+            if (k->type == YAML_SCALAR_NODE && k->data.scalar.length == len &&
+                memcmp(k->data.scalar.value, p, len) == 0)
+                found = yaml_document_get_node(doc, pr->value);
+        }
+        n = found;
+        p += len;
+    }
+    return n;
+}
+
+cfg_where_t cfg_where_key(const config_errors_t *errs, const cfg_where_t *w, const char *key)
+{
+    cfg_where_t at = *w;
+    const cfg_source_t *src = errs->source;
+    const yaml_node_t *n = src && w->file == src->file && w->line > 0 ? locate((yaml_document_t *)&src->doc, key) : NULL;
+    if (n) {
+        at.line = (long)n->start_mark.line + 1;
+        at.col = (long)n->start_mark.column + 1;
+    }
+    return at;
+}
+
+void cfg_error_key(config_errors_t *errs, const cfg_where_t *w, const char *key, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = vformat(fmt, ap);
+    va_end(ap);
+    cfg_where_t at = cfg_where_key(errs, w, key);
+    cfg_error_at(errs, &at, key, "%s", msg);
+    free(msg);
+}
+
+/* Where an error line points, for sorting: group 0 the file (by line and column), 1 the command line (by
+ * override), 2 anything else (no place: kept last, in the order found). */
+typedef struct placed {
+    char *line;
+    int group;
+    long l, c;
+    size_t i;
+} placed_t;
+
+static int by_place(const void *a, const void *b)
+{
+    const placed_t *x = a, *y = b;
+    if (x->group != y->group)
+        return x->group < y->group ? -1 : 1;
+    if (x->l != y->l)
+        return x->l < y->l ? -1 : 1;
+    if (x->c != y->c)
+        return x->c < y->c ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+static bool parse_place(const char *line, const char *file, long *l, long *c)
+{
+    size_t len = strlen(file);
+    if (strncmp(line, file, len) != 0 || line[len] != ':')
+        return false;
+    return sscanf(line + len + 1, "%ld:%ld:", l, c) == 2;
+}
+
+void cfg_errors_sort(config_errors_t *errs, const char *file)
+{
+    placed_t *p = omni_calloc(errs->n + 1, sizeof *p);
+    for (size_t i = 0; i < errs->n; i++) {
+        p[i] = (placed_t){ errs->lines[i], 2, 0, 0, i };
+        if (file && parse_place(errs->lines[i], file, &p[i].l, &p[i].c))
+            p[i].group = 0;
+        else if (parse_place(errs->lines[i], CFG_COMMAND_LINE, &p[i].l, &p[i].c))
+            p[i].group = 1;
+    }
+    qsort(p, errs->n, sizeof *p, by_place);
+    for (size_t i = 0; i < errs->n; i++)
+        errs->lines[i] = p[i].line;
+    free(p);
 }
 
 /* The mark of a byte offset: libyaml's reader errors (bad UTF-8) come with an offset, not a mark.

@@ -19,7 +19,7 @@ static void usage(FILE *out)
             "       omnirouted --config-reference\n"
             "\n"
             "  -c, --config FILE        configuration file (default " DEFAULT_CONFIG ")\n"
-            "  -t, --check-config FILE  check FILE, print \"configuration OK\" or every error, and exit\n"
+            "  -t, --check-config FILE  check FILE, print every warning and \"configuration OK\", or every error, and exit\n"
             "  -D KEY=VALUE             override one key, e.g. -D router.state_dir=/tmp/omni\n"
             "      --config-reference   print every configuration key with its type, default and bounds\n"
             "  -h, --help               this text\n"
@@ -68,12 +68,21 @@ int main(int argc, char **argv)
         config_errors_free(&errs);
         return 1;
     }
+    /* Warnings do not stop the router: what they describe may be meant (work waiting in a queue). */
+    config_errors_t warns = { 0 };
+    config_warnings(cfg, &warns);
     if (check) {
+        for (size_t i = 0; i < warns.n; i++)
+            fprintf(stderr, "%s\n", warns.lines[i]);
+        config_errors_free(&warns);
         printf("configuration OK\n");
         config_destroy(&cfg);
         return 0;
     }
     omni_log_set_level((omni_log_level_t)cfg->router.log_level);
+    for (size_t i = 0; i < warns.n; i++)
+        omni_warn("%s", warns.lines[i]);
+    config_errors_free(&warns);
     omni_info("starting with %s", cfg->source);
     int status = router_run(cfg);
     config_destroy(&cfg);

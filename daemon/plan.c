@@ -9,31 +9,12 @@
 #include "omni/message.h"
 #include "omni/util.h"
 
-static bool has_language(char *const *langs, size_t n, const char *lang)
-{
-    if (!lang || !*lang || n == 0)
-        return true; /* no language known, or the agent or team did not say: no constraint */
-    size_t primary = strcspn(lang, "-_");
-    for (size_t i = 0; i < n; i++)
-        if (strlen(langs[i]) == primary && strncasecmp(langs[i], lang, primary) == 0)
-            return true;
-    return false;
-}
-
 static bool has_item(char *const *list, size_t n, const char *item)
 {
     for (size_t i = 0; i < n; i++)
         if (item && strcmp(list[i], item) == 0)
             return true;
     return false;
-}
-
-static int skill_level(const agent_t *a, const char *name)
-{
-    for (size_t i = 0; i < a->n_skill; i++)
-        if (strcmp(a->skill[i].name, name) == 0)
-            return a->skill[i].level;
-    return 0;
 }
 
 /* The partner's daily quota counts per local day in its own calendar (UTC without one): "YYYY-MM-DD". */
@@ -68,11 +49,11 @@ static const char *team_refuses(const team_t *t, const facts_t *f, char *buf, si
             return "contract does not allow VIP customers";
         char *const *langs = c->n_languages ? c->languages : t->languages;
         size_t n = c->n_languages ? c->n_languages : t->n_languages;
-        if (!has_language(langs, n, f->language)) {
+        if (!policy_speaks(langs, n, f->language)) {
             snprintf(buf, bufsz, "contract does not cover language %s", f->language);
             return buf;
         }
-    } else if (!has_language(t->languages, t->n_languages, f->language)) {
+    } else if (!policy_speaks(t->languages, t->n_languages, f->language)) {
         snprintf(buf, bufsz, "team does not speak %s", f->language);
         return buf;
     }
@@ -99,13 +80,13 @@ static const char *agent_refuses(const agent_t *a, int kind, const classificatio
         return buf;
     }
     for (size_t i = 0; i < cls->n_skills; i++) {
-        int have = skill_level(a, cls->skills[i].name);
+        int have = policy_skill_level(a->skill, a->n_skill, cls->skills[i].name);
         if (have < cls->skills[i].level) {
             skill_gap(buf, bufsz, "", cls->skills[i].name, have, cls->skills[i].level);
             return buf;
         }
     }
-    if (!has_language(a->languages, a->n_languages, f->language)) {
+    if (!policy_speaks(a->languages, a->n_languages, f->language)) {
         snprintf(buf, bufsz, "does not speak %s", f->language);
         return buf;
     }
@@ -184,10 +165,7 @@ static json_t *plan_target(const policy_t *p, const route_target_t *tg, size_t i
     bool team_level = t->kind == TEAM_OUTSOURCED && members == 0;
     why = NULL;
     for (size_t i = 0; team_level && !why && i < cls->n_skills; i++) {
-        int have = 0;
-        for (size_t j = 0; j < t->n_skill; j++)
-            if (!strcmp(t->skill[j].name, cls->skills[i].name))
-                have = t->skill[j].level;
+        int have = policy_skill_level(t->skill, t->n_skill, cls->skills[i].name);
         if (have < cls->skills[i].level) {
             char prefix[80];
             snprintf(prefix, sizeof prefix, "team %s ", t->name);

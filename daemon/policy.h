@@ -170,9 +170,11 @@ typedef struct facts {
     int64_t now;                         /* wall ms */
 } facts_t;
 
-/* Compiles what the config loader read: regexes, skills, calendars, references between sections. Errors
- * are appended to errs as "FILE:LINE:COL: KEY: WHY" using each item's where. Returns 0 or -1. */
 struct config_errors;
+/* Compiles what the config loader read: regexes, skills, calendars, references between sections. Errors
+ * are appended to errs as "FILE:LINE:COL: KEY: WHY", at the entry KEY names when errs->source holds the
+ * file (during config_load), else at the item's where. Items the walk marked bad are compiled as far as
+ * they go, without errors that would only echo theirs. Returns 0 or -1. */
 int policy_compile(policy_t *p, struct config_errors *errs);
 /* Frees compiled state (not the config strings, which the config loader owns). */
 void policy_release(policy_t *p);
@@ -205,6 +207,14 @@ const char *policy_tier(const policy_t *p, const char *identity, long conversati
 bool policy_glob(const char *pattern, const char *s);
 /* True when classification can produce category `name`: a rule's category or the default category. */
 bool policy_has_category(const policy_t *p, const char *name);
+/* True when someone listing langs (n entries; none listed: any) takes work in lang (NULL or "": no
+ * language known, no constraint). "fr" takes "fr-CA" and "fr_CA"; matched on the primary subtag. */
+bool policy_speaks(char *const *langs, size_t n, const char *lang);
+/* The level of skill name in skills (n entries), 0 when it is not there. */
+int policy_skill_level(const skill_t *skills, size_t n, const char *name);
+/* Appends to warns (policy_warn.c) a line "FILE:LINE:COL: warning: routing.rules[N]: WHY" for each routing
+ * rule that can be given work none of its targets can ever take (skills, languages); p must be compiled. */
+void policy_warnings(const policy_t *p, struct config_errors *warns);
 /* "technical:3", or "billing" for level 1, into out (out->name: a new string the caller frees).
  * Returns 0, or -1 with the reason in err. */
 int policy_skill_parse(const char *text, skill_t *out, char *err, size_t errsz);

@@ -1,20 +1,23 @@
 /* policy_compile: what can only be checked once the whole policy is read (names that must exist,
  * duplicates, the routing catch-all), and what is built once for every message to use (calendars,
- * skills, regexes, references between sections). Each error names FILE:LINE:COL of the item at fault.
- * config.c's finalize calls it; the value-by-value checks happened earlier, in the walk. */
+ * skills, regexes, references between sections). Each error names FILE:LINE:COL of the entry at fault
+ * (cfg_error_key). config.c's finalize calls it, even after the walk found errors, so that every error
+ * comes out in one pass; the value-by-value checks happened earlier, in the walk. */
 #include "policy.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "config_schema.h"
 #include "omni/util.h"
 
 enum { MAX_CLASS_SKILLS = sizeof(((classification_t *)0)->skills) / sizeof(skill_t) };
 
+/* Names may be NULL in a policy that failed its walk (a required name missing): such items match nothing. */
 const calendar_cfg_t *policy_calendar(const policy_t *p, const char *name)
 {
     for (size_t i = 0; name && i < p->n_calendars; i++)
-        if (strcmp(p->calendars[i].name, name) == 0)
+        if (p->calendars[i].name && strcmp(p->calendars[i].name, name) == 0)
             return &p->calendars[i];
     return NULL;
 }
@@ -22,7 +25,7 @@ const calendar_cfg_t *policy_calendar(const policy_t *p, const char *name)
 const team_t *policy_team(const policy_t *p, const char *name)
 {
     for (size_t i = 0; name && i < p->n_teams; i++)
-        if (strcmp(p->teams[i].name, name) == 0)
+        if (p->teams[i].name && strcmp(p->teams[i].name, name) == 0)
             return &p->teams[i];
     return NULL;
 }
@@ -37,21 +40,42 @@ bool policy_has_category(const policy_t *p, const char *name)
     return false;
 }
 
+bool policy_speaks(char *const *langs, size_t n, const char *lang)
+{
+    if (!lang || !*lang || n == 0)
+        return true;
+    size_t primary = strcspn(lang, "-_");
+    for (size_t i = 0; i < n; i++)
+        if (strlen(langs[i]) == primary && strncasecmp(langs[i], lang, primary) == 0)
+            return true;
+    return false;
+}
+
+int policy_skill_level(const skill_t *skills, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(skills[i].name, name) == 0)
+            return skills[i].level;
+    return 0;
+}
+
 /* "unknown team \"x\"" with the closest name when it looks like a typo. names: count entries, each a
  * char * at name_off in elements of size bytes. */
 static void unknown(config_errors_t *errs, const cfg_where_t *w, const char *key, const char *what,
                     const char *name, const void *arr, size_t count, size_t size, size_t name_off)
 {
     const char **names = omni_calloc(count + 1, sizeof *names);
+    size_t n = 0;
     for (size_t i = 0; i < count; i++)
-        names[i] = *(char *const *)((const char *)arr + i * size + name_off);
-    const char *sugg = cfg_suggest(name, names, count);
+        if ((names[n] = *(char *const *)((const char *)arr + i * size + name_off)) != NULL)
+            n++;
+    const char *sugg = cfg_suggest(name, names, n);
     if (sugg)
-        cfg_error_at(errs, w, key, "unknown %s \"%s\" (did you mean %s?)", what, name, sugg);
+        cfg_error_key(errs, w, key, "unknown %s \"%s\" (did you mean %s?)", what, name, sugg);
     else if (count == 0)
-        cfg_error_at(errs, w, key, "unknown %s \"%s\" (no %ss are defined)", what, name, what);
+        cfg_error_key(errs, w, key, "unknown %s \"%s\" (no %ss are defined)", what, name, what);
     else
-        cfg_error_at(errs, w, key, "unknown %s \"%s\"", what, name);
+        cfg_error_key(errs, w, key, "unknown %s \"%s\"", what, name);
     free(names);
 }
 
@@ -64,14 +88,15 @@ static void duplicate(config_errors_t *errs, const char *section, const char *fi
                       const void *arr, size_t i, size_t size, size_t name_off, size_t where_off)
 {
     const char *e = (const char *)arr + i * size, *name = *(char *const *)(e + name_off);
-    for (size_t j = 0; j < i; j++) {
-        const char *f = (const char *)arr + j * size;
-        if (strcmp(*(char *const *)(f + name_off), name) != 0)
+    for (size_t j = 0; name && j < i; j++) {
+        const char *f = (const char *)arr + j * size, *other = *(char *const *)(f + name_off);
+        if (other == NULL || strcmp(other, name) != 0)
             continue;
-        const cfg_where_t *first = (const cfg_where_t *)(f + where_off);
-        char *key = omni_asprintf("%s[%zu].%s", section, i, field);
-        cfg_error_at(errs, (const cfg_where_t *)(e + where_off), key, "%s \"%s\" is defined twice (first at line "
-                     "%ld column %ld)", what, name, first->line, first->col);
+        char *key = omni_asprintf("%s[%zu].%s", section, i, field), *fkey = omni_asprintf("%s[%zu].%s", section, j, field);
+        cfg_where_t first = cfg_where_key(errs, (const cfg_where_t *)(f + where_off), fkey);
+        cfg_error_key(errs, (const cfg_where_t *)(e + where_off), key, "%s \"%s\" is defined twice (first at line "
+                     "%ld column %ld)", what, name, first.line, first.col);
+        free(fkey);
         free(key);
         return;
     }
@@ -90,15 +115,17 @@ static void compile_skills(char **text, size_t n, skill_t **out, size_t *n_out, 
     *n_out = 0;
     for (size_t i = 0; i < n; i++) {
         skill_t s;
+        if (*text[i] == '\0') /* refused in the walk (config_schema.h, CFG_STRLIST) */
+            continue;
         char *k = omni_asprintf("%s.skills[%zu]", key, i);
         if (policy_skill_parse(text[i], &s, err, sizeof err) < 0) {
-            cfg_error_at(errs, w, k, "%s", err); /* refused in the walk; kept for a hand-made policy */
+            cfg_error_key(errs, w, k, "%s", err); /* refused in the walk; kept for a hand-made policy */
         } else {
             bool twice = false;
             for (size_t j = 0; j < *n_out && !twice; j++)
                 twice = strcmp((*out)[j].name, s.name) == 0;
             if (twice) {
-                cfg_error_at(errs, w, k, "skill %s is listed twice", s.name);
+                cfg_error_key(errs, w, k, "skill %s is listed twice", s.name);
                 free(s.name);
             } else {
                 (*out)[(*n_out)++] = s;
@@ -124,21 +151,23 @@ static void compile_calendars(policy_t *p, config_errors_t *errs)
         calendar_cfg_t *c = &p->calendars[i];
         DUPLICATE("calendars", "calendar", p->calendars, i, calendar_cfg_t, name);
         char *key = omni_asprintf("calendars[%zu].timezone", i);
-        if ((c->cal = calendar_new(c->timezone, err, sizeof err)) == NULL)
-            cfg_error_at(errs, &c->where, key, "%s", err);
+        if (c->timezone == NULL) /* refused in the walk: its hours cannot be checked without it */
+            c->cal = NULL;
+        else if ((c->cal = calendar_new(c->timezone, err, sizeof err)) == NULL)
+            cfg_error_key(errs, &c->where, key, "%s", err);
         free(key);
         /* Hours and holidays were tried one by one in the walk; a failure here is the same error. */
         for (size_t j = 0; c->cal && j < c->n_hours; j++) {
-            if (calendar_parse_hours(c->cal, c->hours[j], err, sizeof err) < 0) {
+            if (*c->hours[j] && calendar_parse_hours(c->cal, c->hours[j], err, sizeof err) < 0) {
                 key = omni_asprintf("calendars[%zu].hours[%zu]", i, j);
-                cfg_error_at(errs, &c->where, key, "%s", err);
+                cfg_error_key(errs, &c->where, key, "%s", err);
                 free(key);
             }
         }
         for (size_t j = 0; c->cal && j < c->n_holidays; j++) {
-            if (calendar_add_holiday(c->cal, c->holidays[j], err, sizeof err) < 0) {
+            if (*c->holidays[j] && calendar_add_holiday(c->cal, c->holidays[j], err, sizeof err) < 0) {
                 key = omni_asprintf("calendars[%zu].holidays[%zu]", i, j);
-                cfg_error_at(errs, &c->where, key, "%s", err);
+                cfg_error_key(errs, &c->where, key, "%s", err);
                 free(key);
             }
         }
@@ -160,10 +189,10 @@ static void compile_teams(policy_t *p, config_errors_t *errs)
             free(key);
         }
         for (size_t j = 0; j < t->contract.n_categories; j++) {
-            if (policy_has_category(p, t->contract.categories[j]))
+            if (!*t->contract.categories[j] || policy_has_category(p, t->contract.categories[j]))
                 continue;
             char *key = omni_asprintf("teams[%zu].contract.categories[%zu]", i, j);
-            cfg_error_at(errs, &t->contract.where, key, "no classification rule sets the category \"%s\" (nor is "
+            cfg_error_key(errs, &t->contract.where, key, "no classification rule sets the category \"%s\" (nor is "
                          "it classification.default_category)", t->contract.categories[j]);
             free(key);
         }
@@ -177,13 +206,13 @@ static void compile_agents(policy_t *p, config_errors_t *errs)
         DUPLICATE("agents", "agent", p->agents, i, agent_t, id);
         char *key = omni_asprintf("agents[%zu]", i);
         for (size_t j = 0; j < a->n_teams; j++) {
-            if (policy_team(p, a->teams[j]))
+            if (!*a->teams[j] || policy_team(p, a->teams[j]))
                 continue;
             char *k = omni_asprintf("%s.teams[%zu]", key, j);
             UNKNOWN_TEAM(&a->where, k, a->teams[j]);
             free(k);
         }
-        if (a->n_teams == 0) /* the walk requires teams; kept for a hand-made policy */
+        if (a->n_teams == 0 && !a->where.bad) /* the walk requires teams; kept for a hand-made policy */
             cfg_error_at(errs, &a->where, key, "agent %s is in no team, so no work can reach it", a->id);
         compile_skills(a->skills, a->n_skills, &a->skill, &a->n_skill, &a->where, key, errs);
         free(key);
@@ -209,7 +238,7 @@ static void compile_classification(policy_t *p, config_errors_t *errs)
                 continue;
             if (n_seen == MAX_CLASS_SKILLS) {
                 char *ks = omni_asprintf("%s.skills[%zu]", key, j);
-                cfg_error_at(errs, &r->where, ks, "skill %s goes beyond the %d distinct skills classification rules "
+                cfg_error_key(errs, &r->where, ks, "skill %s goes beyond the %d distinct skills classification rules "
                              "may ask for", r->skill[j].name, MAX_CLASS_SKILLS);
                 free(ks);
                 continue;
@@ -231,27 +260,32 @@ static bool cond_empty(const cond_t *c)
 static void compile_routes(policy_t *p, config_errors_t *errs)
 {
     const route_rule_t *catch_all = NULL;
+    bool unsure = false; /* a rule with errors in its `when` may have been meant as the catch-all or not */
     for (size_t i = 0; i < p->n_routes; i++) {
         route_rule_t *r = &p->routes[i];
         DUPLICATE("routing.rules", "rule", p->routes, i, route_rule_t, name);
         char *key = omni_asprintf("routing.rules[%zu]", i), *k;
         /* A rule after the catch-all can never be used: surely not what the operator meant. */
-        if (catch_all)
+        if (catch_all && !r->where.bad)
             cfg_error_at(errs, &r->where, key, "rule %s is never used: rule %s before it has no `when` and takes "
                          "all work", r->name, catch_all->name);
-        else if (cond_empty(&r->when))
+        else if (r->where.bad)
+            unsure = true;
+        else if (!catch_all && cond_empty(&r->when))
             catch_all = r;
         k = omni_asprintf("%s.when", key);
         cond_compile(&r->when, p, k, errs);
         free(k);
         for (size_t j = 0; j < r->n_targets; j++) {
             route_target_t *t = &r->targets[j];
+            if (t->team == NULL) /* missing: reported by the walk */
+                continue;
             k = omni_asprintf("%s.targets[%zu].team", key, j);
             if ((t->t = policy_team(p, t->team)) == NULL)
                 UNKNOWN_TEAM(&t->where, k, t->team);
             for (size_t m = 0; m < j; m++) {
-                if (strcmp(r->targets[m].team, t->team) == 0) {
-                    cfg_error_at(errs, &t->where, k, "team %s is already targets[%zu] of this rule; to wait longer "
+                if (r->targets[m].team && strcmp(r->targets[m].team, t->team) == 0) {
+                    cfg_error_key(errs, &t->where, k, "team %s is already targets[%zu] of this rule; to wait longer "
                                  "for it, raise that target's timeout", t->team, m);
                     break;
                 }
@@ -268,7 +302,7 @@ static void compile_routes(policy_t *p, config_errors_t *errs)
     }
     /* Without any rule, new work joins conversations.default_queue as before. With rules, work that none
      * matches would have no team at all, which the promises forbid: a catch-all is required. */
-    if (p->n_routes > 0 && catch_all == NULL)
+    if (p->n_routes > 0 && catch_all == NULL && !unsure)
         cfg_error_at(errs, &p->routes[p->n_routes - 1].where, "routing.rules", "no rule takes all work: end the "
                      "list with a rule without `when` (a catch-all), so no conversation is left without a team");
 }

@@ -1,8 +1,9 @@
 """Customers and conversations: identity resolution, link and unlink through omnictl."""
 import os
+import re
 import subprocess
 
-from harness import BIN, Peer, message, wait_for
+from harness import BIN, Peer, Router, message, wait_for
 
 
 def ack(peer, m):
@@ -104,6 +105,11 @@ def test_status_reports_router_and_counters(router):
     p.close()
 
 
+WARNED_POLICY = ("teams:\n  - {name: core}\nagents:\n  - {id: ann, teams: [core]}\nclassification:\n  rules:\n"
+                 "    - {name: tech, category: technical, skills: ['technical:2']}\nrouting:\n  rules:\n"
+                 "    - {name: all, targets: [{team: core}]}\n")
+
+
 def test_check_config(tmp_path):
     good = tmp_path / "good.yaml"
     good.write_text("router:\n  tick_ms: 50\n")
@@ -117,3 +123,29 @@ def test_check_config(tmp_path):
     sample = os.path.join(os.path.dirname(BIN), "..", "..", "conf", "omnirouter.yaml")
     r = subprocess.run([os.path.join(BIN, "omnirouted"), "--check-config", sample], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+    assert "warning" not in r.stderr, r.stderr
+    # Several errors of different kinds, cross-references included, all in one pass and in file order.
+    many = tmp_path / "many.yaml"
+    many.write_text("router:\n  tick_ms: 0\nteams:\n  - {name: core, kind: inhouse}\nagents:\n"
+                    "  - {id: ann, teams: [cor]}\nrouting:\n  rules:\n    - {name: all, targets: [{team: nosuch}]}\n")
+    r = subprocess.run([os.path.join(BIN, "omnirouted"), "--check-config", str(many)], capture_output=True, text=True)
+    assert r.returncode == 1, r.stderr
+    places = [line.split(": ")[0] for line in r.stderr.splitlines()[:-1]]
+    assert places == [f"{many}:2:12", f"{many}:4:24", f"{many}:6:23", f"{many}:9:36"], r.stderr
+    assert r.stderr.splitlines()[-1] == "omnirouted: 4 configuration errors; not started", r.stderr
+    # Work no target can take is a warning: the file is still fine.
+    warned = tmp_path / "warned.yaml"
+    warned.write_text(WARNED_POLICY)
+    r = subprocess.run([os.path.join(BIN, "omnirouted"), "--check-config", str(warned)], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "configuration OK", r.stdout + r.stderr
+    assert r.stderr == (f"{warned}:10:7: warning: routing.rules[0]: rule all can be given work that classification "
+                        "rule tech asks skill technical:2 for (category technical), but none of its targets can ever "
+                        "take it: no agent of core has technical:2 or more\n"), r.stderr
+
+
+def test_start_logs_warnings(tmp_path, redis_server):
+    """The warnings --check-config prints are logged when the router starts, and it starts all the same."""
+    r = Router(str(tmp_path), redis_server.address, policy=WARNED_POLICY).start()
+    r.wait_log(re.escape(r.config) + r":\d+:7: warning: routing\.rules\[0\]: rule all can be given work that "
+               r"classification rule tech asks skill technical:2 for \(category technical\)")
+    r.stop()

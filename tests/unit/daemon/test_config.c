@@ -342,7 +342,7 @@ static void test_transport(void **state)
 {
     (void)state;
     fails("router:\n  ingest: [ipc://a.sock, \"tcp://*:5555\"]\n",
-          LINES("%s:2:11: router.ingest[1]: tcp://*:5555 would accept anyone who can reach it, in clear: set "
+          LINES("%s:2:26: router.ingest[1]: tcp://*:5555 would accept anyone who can reach it, in clear: set "
                 "router.curve.secret_key_file and router.curve.allowed_keys (see docs/protocol.md), or "
                 "router.insecure_tcp: true to mean it"));
     fails("router:\n  ingest: \"tcp://*:5555\"\n  curve:\n    secret_key_file: r.key\n",
@@ -504,7 +504,8 @@ static void test_list_of_objects(void **state)
     assert_int_equal(c.box.a, 4);
     assert_string_equal(c.box.b, "x");
 
-    /* Broken elements: each error names the element; the list read before stays as it was. */
+    /* Broken elements: each error names the element. The list is kept, each element with what was right in
+     * it and marked bad, so that the checks across sections can still run in the same pass. */
     const char *bad = "teams:\n  - nmae: x\n  - name: b\n    members: [a, a]\n  - name: p\n    kind: partner\n"
                       "    members: [z]\n  - oops\nbox: {a: 10}\n";
     assert_int_equal(cfg_load_text(&ctx, &test_table, &c, bad, strlen(bad)), 6);
@@ -514,8 +515,17 @@ static void test_list_of_objects(void **state)
                             "t.yaml:5:5: teams[2]: team p is a partner: its people are the partner's, list no members",
                             "t.yaml:8:5: teams[3]: expected a mapping, got \"oops\"",
                             "t.yaml:9:10: box.a: 10 is above the maximum 9"));
-    assert_int_equal(c.n_teams, 2);
-    assert_string_equal(c.teams[0].name, "support");
+    assert_int_equal(c.n_teams, 4);
+    assert_null(c.teams[0].name);
+    assert_true(c.teams[0].where.bad);
+    assert_string_equal(c.teams[1].name, "b");
+    assert_int_equal(c.teams[1].n_members, 2); /* a refused entry is "" in its place */
+    assert_string_equal(c.teams[1].members[0], "a");
+    assert_string_equal(c.teams[1].members[1], "");
+    assert_true(c.teams[1].where.bad);
+    assert_string_equal(c.teams[2].name, "p");
+    assert_true(c.teams[3].where.bad);
+    assert_int_equal(c.teams[3].where.line, 8);
     config_errors_free(&errs);
 
     /* An override replaces the whole list, in YAML flow syntax. */

@@ -122,6 +122,11 @@ static void test_sample(void **state)
     assert_true(r < p->n_routes);
     assert_string_equal(p->routes[r].name, "spanish");
     assert_string_equal(trace, "language es-MX matches es");
+    config_errors_t w = { 0 };
+    config_warnings(cfg, &w); /* the sample's partners list the skills its out-of-hours rule needs */
+    for (size_t i = 0; i < w.n; i++)
+        print_message("  %s\n", w.lines[i]);
+    assert_int_equal(w.n, 0);
     config_destroy(&cfg);
     config_errors_free(&errs);
 }
@@ -168,13 +173,13 @@ static void test_teams_and_agents(void **state)
           "agents:\n"
           "  - {id: ann, teams: [cor, night]}\n"
           "  - {id: ann, teams: [core], skills: ['billing:2', 'billing:3']}\n",
-          LINES("%s:3:5: calendars[1].name: calendar \"office\" is defined twice (first at line 2 column 5)",
-                "%s:5:5: teams[0].calendar: unknown calendar \"ofice\" (did you mean office?)",
-                "%s:6:5: teams[1].name: team \"core\" is defined twice (first at line 5 column 5)",
-                "%s:7:5: teams[2].calendar: unknown calendar \"nights\"",
-                "%s:9:5: agents[0].teams[0]: unknown team \"cor\" (did you mean core?)",
-                "%s:10:5: agents[1].id: agent \"ann\" is defined twice (first at line 9 column 5)",
-                "%s:10:5: agents[1].skills[1]: skill billing is listed twice"));
+          LINES("%s:3:12: calendars[1].name: calendar \"office\" is defined twice (first at line 2 column 12)",
+                "%s:5:28: teams[0].calendar: unknown calendar \"ofice\" (did you mean office?)",
+                "%s:6:12: teams[1].name: team \"core\" is defined twice (first at line 5 column 12)",
+                "%s:7:29: teams[2].calendar: unknown calendar \"nights\"",
+                "%s:9:23: agents[0].teams[0]: unknown team \"cor\" (did you mean core?)",
+                "%s:10:10: agents[1].id: agent \"ann\" is defined twice (first at line 9 column 10)",
+                "%s:10:52: agents[1].skills[1]: skill billing is listed twice"));
 }
 
 /* Values wrong on their own are caught while the file is read, at the exact entry. */
@@ -240,6 +245,8 @@ static void test_value_errors(void **state)
           "customers:\n"
           "  vip: ['email:*@x.com', 'bob@x.com']\n",
           LINES("%s:3:7: sla.targets[0]: calendar is only read with business_hours: true",
+                /* found after the walk, yet in the same pass and in file order */
+                "%s:3:38: sla.targets[0].calendar: unknown calendar \"x\" (no calendars are defined)",
                 "%s:4:7: sla.targets[1].first_response: required key missing",
                 "%s:5:24: sla.targets[2].first_response: 30s (30000) is below the minimum 60000",
                 "%s:6:16: sla.escalate_at: 0 is below the minimum 1",
@@ -292,18 +299,18 @@ static void test_routing_errors(void **state)
           "    - name: tech\n"
           "      when: {open_in: office}\n"
           "      targets: [{team: core}]\n",
-          LINES("%s:6:46: teams[1].contract.categories[1]: no classification rule sets the category \"basic\" (nor is it "
+          LINES("%s:6:71: teams[1].contract.categories[1]: no classification rule sets the category \"basic\" (nor is it "
                 "classification.default_category)",
-                "%s:10:13: routing.rules[0].when.category[1]: no classification rule sets the category \"billing\" (nor "
+                "%s:10:36: routing.rules[0].when.category[1]: no classification rule sets the category \"billing\" (nor "
                 "is it classification.default_category), so this can never hold",
-                "%s:13:11: routing.rules[0].targets[1].team: team core is already targets[0] of this rule; to wait "
+                "%s:13:18: routing.rules[0].targets[1].team: team core is already targets[0] of this rule; to wait "
                 "longer for it, raise that target's timeout",
-                "%s:14:11: routing.rules[0].targets[2].team: unknown team \"acmee\" (did you mean acme?)",
-                "%s:9:7: routing.rules[0].queue: unknown team \"nobody\"",
-                "%s:16:7: routing.rules[1].name: rule \"tech\" is defined twice (first at line 9 column 7)",
-                "%s:17:13: routing.rules[1].when.open_in: unknown calendar \"office\" (no calendars are defined)",
+                "%s:14:18: routing.rules[0].targets[2].team: unknown team \"acmee\" (did you mean acme?)",
+                "%s:15:14: routing.rules[0].queue: unknown team \"nobody\"",
                 "%s:16:7: routing.rules: no rule takes all work: end the list with a rule without `when` (a "
-                "catch-all), so no conversation is left without a team"));
+                "catch-all), so no conversation is left without a team",
+                "%s:16:13: routing.rules[1].name: rule \"tech\" is defined twice (first at line 9 column 13)",
+                "%s:17:23: routing.rules[1].when.open_in: unknown calendar \"office\" (no calendars are defined)"));
     fails("teams:\n"
           "  - {name: core}\n"
           "routing:\n"
@@ -317,7 +324,145 @@ static void test_routing_errors(void **state)
     fails("routing:\n  rules:\n    - {name: empty, targets: []}\n",
           LINES("%s:3:30: routing.rules[0].targets: has 0 entries; at least 1 needed"));
     fails("routing:\n  rules:\n    - {name: x, targets: [{team: core}]}\n",
-          LINES("%s:3:27: routing.rules[0].targets[0].team: unknown team \"core\" (no teams are defined)"));
+          LINES("%s:3:34: routing.rules[0].targets[0].team: unknown team \"core\" (no teams are defined)"));
+}
+
+/* One pass reports every error of every kind, each at its own entry, in file order: a value error in one
+ * section hides neither the unknown keys of another nor the references checked once all is read. */
+static void test_every_error_at_once(void **state)
+{
+    (void)state;
+    fails("router:\n"
+          "  tick_ms: 0\n"
+          "redis: {databse: 2}\n"
+          "calendars:\n"
+          "  - {name: office, timezone: UTC, hours: [mon-fri 09:00-18:00]}\n"
+          "teams:\n"
+          "  - {name: core, calendar: ofice, handle_time: fast}\n"
+          "  - {name: acme, kind: outsourced, contract: {categories: [basic]}, colour: red}\n"
+          "agents:\n"
+          "  - {id: ann, teams: [core, tech], languages: [en_US]}\n"
+          "  - {id: bob, teams: [Tech, nobody]}\n"
+          "classification:\n"
+          "  rules:\n"
+          "    - {name: t, when: {category: [billing]}, category: technical}\n"
+          "routing:\n"
+          "  rules:\n"
+          "    - name: all\n"
+          "      targets: [{team: core}, {team: nosuch}]\n"
+          "      queue: acme\n"
+          "sla:\n"
+          "  targets:\n"
+          "    - {first_response: 5, calendar: offfice, business_hours: true}\n",
+          LINES("%s:2:12: router.tick_ms: 0 is below the minimum 1",
+                "%s:3:9: redis.databse: unknown key (did you mean redis.database?)",
+                "%s:7:28: teams[0].calendar: unknown calendar \"ofice\" (did you mean office?)",
+                "%s:7:48: teams[0].handle_time: expected a duration in milliseconds (500, 500ms, 5s), got \"fast\"",
+                "%s:8:60: teams[1].contract.categories[0]: no classification rule sets the category \"basic\" (nor is "
+                "it classification.default_category)",
+                "%s:8:69: teams[1].colour: unknown key",
+                "%s:10:29: agents[0].teams[1]: unknown team \"tech\"",
+                "%s:10:48: agents[0].languages[0]: \"en_US\" is not a language tag: e.g. en, fr, pt-BR",
+                /* a refused entry hides neither its neighbours nor what is checked of them later */
+                "%s:11:23: agents[1].teams[0]: \"Tech\" is not a name: 1..64 of a-z, 0-9, '.', '_' and '-'",
+                "%s:11:29: agents[1].teams[1]: unknown team \"nobody\"",
+                "%s:14:35: classification.rules[0].when.category[0]: no classification rule sets the category "
+                "\"billing\" (nor is it classification.default_category), so this can never hold",
+                "%s:18:38: routing.rules[0].targets[1].team: unknown team \"nosuch\"",
+                "%s:22:24: sla.targets[0].first_response: 5 is below the minimum 60000",
+                "%s:22:37: sla.targets[0].calendar: unknown calendar \"offfice\" (did you mean office?)"));
+}
+
+/* Loads text, which must be valid, and asserts its warnings are exactly want ("%1$s": the path). */
+static void warns(const char *text, const char *const *want)
+{
+    config_errors_t errs, w = { 0 };
+    char *path;
+    router_config_t *cfg = load(text, &errs, &path);
+    for (size_t i = 0; i < errs.n; i++)
+        print_message("  error: %s\n", errs.lines[i]);
+    assert_non_null(cfg);
+    config_warnings(cfg, &w);
+    size_t n = 0;
+    bool same = true;
+    char lines[16][1024];
+    for (; want[n]; n++) {
+        snprintf(lines[n], sizeof lines[n], want[n], path);
+        same = same && n < w.n && strcmp(w.lines[n], lines[n]) == 0;
+    }
+    if (!same || n != w.n) {
+        for (size_t i = 0; i < w.n; i++)
+            print_message("  got: %s\n", w.lines[i]);
+        for (size_t i = 0; i < n; i++)
+            print_message(" want: %s\n", lines[i]);
+        fail();
+    }
+    config_errors_free(&w);
+    config_errors_free(&errs);
+    config_destroy(&cfg);
+    free(path);
+}
+
+/* Routing rules that can be given work none of their targets can ever take, by skills or language. */
+static void test_warnings(void **state)
+{
+    (void)state;
+    warns("teams:\n"
+          "  - {name: core, languages: [en]}\n"
+          "  - {name: tech}\n"
+          "  - name: partner\n"
+          "    kind: outsourced\n"
+          "    languages: [en]\n"
+          "    contract: {categories: [technical, basic]}\n"
+          "  - name: skilled\n"
+          "    kind: outsourced\n"
+          "    skills: [technical:4, french]\n"
+          "    contract: {categories: [technical, basic, billing]}\n"
+          "agents:\n"
+          "  - {id: ann, teams: [core], skills: ['billing:1'], languages: [en]}\n"
+          "  - {id: bob, teams: [tech], skills: ['technical:2'], languages: [en, fr]}\n"
+          "classification:\n"
+          "  rules:\n"
+          "    - {name: outage, when: {text: [down]}, category: technical, skills: ['technical:3']}\n"
+          "    - {name: bill, when: {text: [refund]}, category: billing, skills: ['billing:2']}\n"
+          "    - {name: french, when: {language: [fr]}, skills: [french]}\n"
+          "    - {name: german, when: {language: [de]}, category: basic}\n"
+          "  default_category: basic\n"
+          "routing:\n"
+          "  rules:\n"
+          "    - {name: tech, when: {category: [technical]}, targets: [{team: tech}, {team: partner}]}\n"
+          "    - {name: tech2, when: {category: [technical], channel: [sms]}, targets: [{team: skilled}]}\n"
+          "    - {name: es, when: {language: [es]}, targets: [{team: core}, {team: tech}]}\n"
+          "    - {name: all, targets: [{team: core}, {team: partner}]}\n",
+          /* none for tech2: its partner lists technical:4 and french, and all of outage's technical work is
+           * taken by tech before it (a rule whose only condition is the category) */
+          LINES("%s:24:7: warning: routing.rules[0]: rule tech can be given work that classification rule outage asks"
+                " skill technical:3 for (category technical), but none of its targets can ever take it: no agent of "
+                "tech has technical:3 or more; partner, a partner without agents, does not list technical:3 or more "
+                "in its skills",
+                "%s:24:7: warning: routing.rules[0]: rule tech can be given work that classification rule french asks"
+                " skill french:1 for (any category), but none of its targets can ever take it: no agent of tech has "
+                "french:1 or more; partner, a partner without agents, does not list french:1 or more in its skills",
+                "%s:26:7: warning: routing.rules[2]: rule es can be given work that classification rule bill asks "
+                "skill billing:2 for (category billing), but none of its targets can ever take it: no agent of core "
+                "has billing:2 or more; no agent of tech has billing:2 or more",
+                "%s:26:7: warning: routing.rules[2]: rule es can be given work that classification rule french asks "
+                "skill french:1 for (any category), but none of its targets can ever take it: no agent of core has "
+                "french:1 or more; no agent of tech has french:1 or more",
+                "%s:26:7: warning: routing.rules[2]: rule es takes work in language es (its when), but none of its "
+                "targets can ever take it: core does not cover es; no agent of tech speaks es",
+                "%s:27:7: warning: routing.rules[3]: rule all can be given work that classification rule bill asks "
+                "skill billing:2 for (category billing), but none of its targets can ever take it: no agent of core "
+                "has billing:2 or more; partner's contract does not cover billing",
+                "%s:27:7: warning: routing.rules[3]: rule all can be given work that classification rule french asks "
+                "skill french:1 for (any category), but none of its targets can ever take it: no agent of core has "
+                "french:1 or more; partner, a partner without agents, does not list french:1 or more in its skills",
+                "%s:27:7: warning: routing.rules[3]: rule all takes work in language fr (classification rule french's"
+                " when, any category), but none of its targets can ever take it: core does not cover fr; partner does"
+                " not cover fr",
+                "%s:27:7: warning: routing.rules[3]: rule all takes work in language de (classification rule german's"
+                " when, category basic), but none of its targets can ever take it: core does not cover de; partner "
+                "does not cover de"));
 }
 
 static void test_skill_limit(void **state)
@@ -328,9 +473,9 @@ static void test_skill_limit(void **state)
     for (int i = 1; i <= 17; i++)
         snprintf(text + strlen(text), sizeof text - strlen(text), "    - {name: r%d, skills: [s%d, 'common:2']}\n", i,
                  i);
-    fails(text, LINES("%s:18:7: classification.rules[15].skills[0]: skill s16 goes beyond the 16 distinct skills "
+    fails(text, LINES("%s:18:28: classification.rules[15].skills[0]: skill s16 goes beyond the 16 distinct skills "
                       "classification rules may ask for",
-                      "%s:19:7: classification.rules[16].skills[0]: skill s17 goes beyond the 16 distinct skills "
+                      "%s:19:28: classification.rules[16].skills[0]: skill s17 goes beyond the 16 distinct skills "
                       "classification rules may ask for"));
 }
 
@@ -361,6 +506,8 @@ int main(void)
         cmocka_unit_test(test_value_errors),
         cmocka_unit_test(test_calendar_errors),
         cmocka_unit_test(test_routing_errors),
+        cmocka_unit_test(test_every_error_at_once),
+        cmocka_unit_test(test_warnings),
         cmocka_unit_test(test_skill_limit),
         cmocka_unit_test(test_recompile),
     };
