@@ -5,8 +5,8 @@
  * The model of the people: an agent or partner answers a conversation --answer-after (default 0) after it
  * reaches them (the first response) and resolves it after its team's handle_time (or --handle-time), each
  * only while it still holds that assignment; presence changes come from the input. Time jumps from event
- * to event: message arrivals, the people's events, timers (timeouts, escalations, SLA deadlines), unrouted
- * work and owners offline past the grace period. At each instant it runs the router's tick (dispatch.c's
+ * to event: message arrivals, the people's events, timers (timeouts, escalations, SLA deadlines, plan
+ * expiries), unrouted work, owners offline past the grace period and a partner's new quota day. At each instant it runs the router's tick (dispatch.c's
  * argument builders, its order) until nothing more happens. Live state is never touched: the scratch
  * server lives in a temporary directory and is stopped at the end. */
 #include <errno.h>
@@ -229,6 +229,7 @@ static void people(sim_t *s, int64_t now)
 /* Everything that happens at instant now besides arrivals: the people's events, then the router's ticks. */
 static void step(sim_t *s, int64_t now)
 {
+    s->clock = now;
     people(s, now);
     settle(s, now);
 }
@@ -244,6 +245,25 @@ static int64_t first_score(sim_t *s, const char *key, int64_t add)
     return v;
 }
 
+/* The first instant after now at which a partner with a daily quota starts a new local day (its quota comes
+ * back, which the router sees at its next forced drain, within a second); INT64_MAX when none has a quota. */
+static int64_t next_quota_day(sim_t *s, int64_t now)
+{
+    char *today = route_quota_days(s->p, now);
+    int64_t lo = now, hi = now + 26 * 3600000LL; /* a local day is at most 25 h (daylight saving time) */
+    char *d = route_quota_days(s->p, hi);
+    bool changes = strcmp(today, "{}") && strcmp(today, d);
+    free(d);
+    while (changes && hi - lo > 1) { /* the first instant whose days differ from today's */
+        int64_t mid = lo + (hi - lo) / 2;
+        d = route_quota_days(s->p, mid);
+        *(strcmp(today, d) ? &hi : &lo) = mid;
+        free(d);
+    }
+    free(today);
+    return changes ? hi : INT64_MAX;
+}
+
 /* Moves the clock to until, stopping at every event on the way: the people's, and each trigger the router's
  * due scan looks at (timers, unrouted work, agents offline past the grace period). */
 static void advance(sim_t *s, int64_t until)
@@ -256,6 +276,8 @@ static void advance(sim_t *s, int64_t until)
         if ((v = first_score(s, "omni:" KEY_UNROUTED, ROUTING_UNROUTED_AFTER_MS)) < next)
             next = v;
         if ((v = first_score(s, "omni:" KEY_AGENTS_OFFLINE, s->p->offline_grace_ms)) < next)
+            next = v;
+        if (s->clock && (v = next_quota_day(s, s->clock)) < next)
             next = v;
         if (next > until || next == INT64_MAX)
             break;
@@ -284,6 +306,7 @@ static void seed(sim_t *s)
 static void arrive(sim_t *s, const sim_msg_t *m)
 {
     const omni_msg_t *msg = m->msg;
+    s->clock = m->t;
     char snow[24], fp[17] = "", window[16], bits[8];
     snprintf(snow, sizeof snow, "%lld", (long long)m->t);
     uint64_t h = s->p->fold_window_ms > 0 ? fold_hash(msg->text) : 0;

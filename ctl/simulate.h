@@ -42,6 +42,7 @@ typedef struct sim_counter {
 typedef struct sim {
     router_config_t *cfg; /* owned */
     const policy_t *p;
+    int64_t clock;         /* the simulated time: the last instant stepped to */
     int64_t handle_ms;     /* --handle-time; 0: each team's handle_time */
     char *dir, *sock;      /* the scratch server's */
     pid_t redis_pid;
