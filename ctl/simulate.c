@@ -6,9 +6,9 @@
  * reaches them (the first response) and resolves it after its team's handle_time (or --handle-time), each
  * only while it still holds that assignment; presence changes come from the input. Time jumps from event
  * to event: message arrivals, the people's events, timers (timeouts, escalations, SLA deadlines, plan
- * expiries), unrouted work, owners offline past the grace period and a partner's new quota day. At each instant it runs the router's tick (dispatch.c's
- * argument builders, its order) until nothing more happens. Live state is never touched: the scratch
- * server lives in a temporary directory and is stopped at the end. */
+ * expiries), unrouted work, owners offline past the grace period and a partner's new quota day. At each
+ * instant it runs the router's tick (dispatch.c's argument builders, its order) until nothing more happens.
+ * Live state is never touched: the scratch server lives in a temporary directory and is stopped at the end. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>

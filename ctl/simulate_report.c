@@ -238,11 +238,12 @@ static void report_waiting(sim_t *s, FILE *out)
             redisReply *q = sim_cmd(s, "ZRANGE omni:" KEY_TEAM_QUEUE " 0 -1", s->p->teams[t].name, level);
             for (size_t i = 0; q->type == REDIS_REPLY_ARRAY && i < q->elements; i++) {
                 json_t *d = last_decision(s, q->element[i]->str);
+                const char *reason = json_string_value(json_object_get(d, "reason"));
                 char at[40], why[1024];
-                fprintf(out, "  conversation %s waits on %s (priority %d); last decided %s (%s): %s\n", q->element[i]->str,
-                        s->p->teams[t].name, p, omni_rfc3339(json_integer_value(json_object_get(d, "at")), at, sizeof at),
-                        json_string_value(json_object_get(d, "reason")) ? json_string_value(json_object_get(d, "reason")) : "?",
-                        why_not(json_object_get(d, "tried"), why, sizeof why));
+                fprintf(out, "  conversation %s waits on %s (priority %d); last decided %s (%s): %s\n",
+                        q->element[i]->str, s->p->teams[t].name, p,
+                        omni_rfc3339(json_integer_value(json_object_get(d, "at")), at, sizeof at),
+                        reason ? reason : "?", why_not(json_object_get(d, "tried"), why, sizeof why));
                 json_decref(d);
             }
             freeReplyObject(q);

@@ -5,8 +5,9 @@ every conversation the same way, decision by decision (reason, outcome, team, ag
 How the live side is driven, and why it matches the simulation by construction:
 - The live router's clock is the wall clock plus the test offset, so it moves while the test works: a decision
   the simulation makes at T happens live at T + e, e a few seconds. Every duration here is a whole number of
-  hours and the arrivals are 95 s apart within one hour, so any two distinct instants of the simulation are at
-  least ~95 s apart; the test groups what is due within WINDOW of the earliest pending instant into one
+  hours and the arrivals are 95 s apart within one hour (the presence changes 45 s after one), so every
+  instant of the simulation is an input's time plus whole hours, and any two distinct ones are at least 45 s
+  apart; the test groups what is due within WINDOW of the earliest pending instant into one
   instant, as the simulation does, and e stays well below WINDOW.
 - At each instant the simulation applies the people's events (answers, resolutions, presence) and then runs
   router ticks to a fixed point, then the arrivals. Live, the test moves the clock to just before the instant
