@@ -352,7 +352,8 @@ static const char usage[] =
     "                         {\"presence\": {\"agent\": ID, \"status\": available|away|offline, \"at\": TIME}}\n"
     "  --handle-time D        an owner resolves work this long after getting it (default: its team's handle_time)\n"
     "  --answer-after D       an owner's first response comes this long after getting the work (default 0)\n"
-    "  --trace FILE           one JSON line per decision: conversation, at, reason, outcome, team, agent, why\n"
+    "  --trace FILE           one JSON line per decision: conversation, at, reason, outcome, team, target,\n"
+    "                         agent, why\n"
     "  --help                 this text\n";
 
 int ctl_simulate(int argc, char **argv)

@@ -215,10 +215,12 @@ void sim_trace(sim_t *s, const char *conv)
     const char *owner = json_string_value(json_object_get(d, "owner"));
     redisReply *h = sim_cmd(s, "HGET omni:" KEY_CONVERSATION " team", conv);
     const char *team = owner ? h->str : json_string_value(json_object_get(d, "queue"));
-    json_t *line = json_pack("{s:s, s:s, s:O, s:O, s:s?, s:s?, s:s}", "conversation", conv, "at",
+    json_t *tried = json_object_get(d, "tried"), *last = json_array_get(tried, json_array_size(tried) - 1);
+    json_t *line = json_pack("{s:s, s:s, s:O, s:O, s:s?, s:O?, s:s?, s:s}", "conversation", conv, "at",
                              omni_rfc3339(json_integer_value(json_object_get(d, "at")), at, sizeof at), "reason",
                              json_object_get(d, "reason"), "outcome", json_object_get(d, "outcome"), "team", team,
-                             "agent", owner, "why", why_not(json_object_get(d, "tried"), why, sizeof why));
+                             "target", owner ? json_object_get(last, "target") : NULL, "agent", owner, "why",
+                             why_not(tried, why, sizeof why));
     char *text = line ? omni_json_dumps(line, JSON_COMPACT) : NULL;
     if (text)
         fprintf(s->trace, "%s\n", text);

@@ -11,7 +11,6 @@
 #include "plan.h"
 #include "scripts.h"
 
-
 struct routing {
     store_t *store;
     const router_config_t *cfg;

@@ -80,11 +80,11 @@ def test_simulate_traces_each_decision_takes_presence_and_names_waiting_work(tmp
     lines = [json.loads(line) for line in trace.read_text().splitlines()]
     first = [d for d in lines if d["reason"] == "new"]
     assert len(first) == 5 and {tuple(sorted(d)) for d in lines} == {
-        ("agent", "at", "conversation", "outcome", "reason", "team", "why")}, lines
+        ("agent", "at", "conversation", "outcome", "reason", "target", "team", "why")}, lines
     assert [d["outcome"] for d in first] == ["assigned", "assigned", "queued", "queued", "queued"], first
     assert first[0] == {"conversation": "1", "at": "2026-11-23T09:01:00.000Z", "reason": "new", "outcome": "assigned",
-                        "team": "bpo", "agent": "team:bpo", "why": "bpo: considered"}
-    assert first[2]["team"] == "core" and first[2]["agent"] is None, first[2]
+                        "team": "bpo", "target": 0, "agent": "team:bpo", "why": "bpo: considered"}
+    assert first[2]["team"] == "core" and first[2]["agent"] is None and first[2]["target"] is None, first[2]
     assert "bpo: contract: 2 of 2 concurrent" in first[2]["why"], first[2]
     assert "core: no agent available with capacity" in first[2]["why"], first[2]
     # the partner resolves its two after 2 h and takes one more (daily quota 3); the other two escalate and get

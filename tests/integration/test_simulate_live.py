@@ -1,6 +1,6 @@
 """`omnictl simulate` is the live router, replayed: one policy, one input (messages and a presence change),
 one people model, run through the simulation and through a real router driven by the test clock, must place
-every conversation the same way, decision by decision (reason, outcome, team, agent).
+every conversation the same way, decision by decision (reason, outcome, team, target, agent).
 
 How the live side is driven, and why it matches the simulation by construction:
 - The live router's clock is the wall clock plus the test offset, so it moves while the test works: a decision
@@ -231,8 +231,9 @@ def live_decisions(live):
     for c in live.convs:
         for raw in live.redis.lrange(f"omni:conversation:{c}:decisions", 0, -1):
             d = json.loads(raw)  # an assignment's team is the last target tried
-            team = d["tried"][-1]["team"] if d["outcome"] == "assigned" else d.get("queue")
-            out.setdefault(c, []).append((d["reason"], d["outcome"], team, d.get("owner"), d["at"]))
+            last = d["tried"][-1] if d["outcome"] == "assigned" else {"team": d.get("queue"), "target": None}
+            out.setdefault(c, []).append((d["reason"], d["outcome"], last["team"], last["target"], d.get("owner"),
+                                          d["at"]))
     return out
 
 
@@ -259,10 +260,10 @@ def test_simulate_places_every_conversation_as_the_live_router_does(tmp_path, re
 
     assert sorted(got, key=int) == sorted(sim, key=int), "the same conversations"
     for c, decisions in sim.items():
-        want = [(d["reason"], d["outcome"], d["team"], d.get("agent")) for d in decisions]
-        have = [(reason, outcome, team, owner) for reason, outcome, team, owner, _ in got[c]]
+        want = [(d["reason"], d["outcome"], d["team"], d["target"], d["agent"]) for d in decisions]
+        have = [g[:5] for g in got[c]]
         assert have == want, f"conversation {c}: live {have} != simulated {want}"
-        for d, (_, _, _, _, at) in zip(decisions, got[c]):  # the same instants, up to the live clock's drift
+        for d, (*_, at) in zip(decisions, got[c]):  # the same instants, up to the live clock's drift
             sim_at = int(datetime.datetime.fromisoformat(d["at"].replace("Z", "+00:00")).timestamp() * 1000)
             assert -1000 <= at - sim_at < WINDOW, (c, d, at)
         last = decisions[-1]
