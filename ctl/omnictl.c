@@ -39,9 +39,10 @@ static void usage(FILE *out)
             "  keygen NAME                         a CURVE key pair for OMNI/1 over tcp: NAME.key (secret, 0600),\n"
             "                                      NAME.pub; prints the public key and its fingerprint\n"
             "  clock advance DURATION              move the test clock (routers run with OMNIROUTER_TEST_CLOCK=1)\n"
-            "  simulate --config FILE --input MESSAGES.jsonl [--handle-time DURATION]\n"
-            "                                      replay messages through a policy on a scratch Redis, simulated\n"
-            "                                      clock; prints where the work went, queue peaks, SLA outcomes\n"
+            "  simulate --config FILE --input FILE [--handle-time D] [--answer-after D] [--trace FILE]\n"
+            "                                      replay messages and presence changes through a policy on a\n"
+            "                                      scratch Redis, simulated clock; prints where the work went, queue\n"
+            "                                      peaks, SLA outcomes, what still waits and why (simulate --help)\n"
             "\n"
             "IDENTITY is email:ADDR, phone:NUMBER, twitter:ID, facebook:ID, x-NAME:VALUE, or a bare email\n"
             "address or phone number. -c names the router's configuration (default " DEFAULT_CONFIG ").\n");

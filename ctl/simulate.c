@@ -2,10 +2,13 @@
  * simulated clock, and reports where the work went. It runs the router's own code on the way: the same
  * validation and identity normalization, ingest.lua, plan.c's plans, assign/due/drain/resolve scripts.
  *
- * The model of the people: an agent or partner answers a conversation when it reaches them (the first
- * response) and resolves it after its team's handle_time (or --handle-time). Time jumps from event to
- * event: message arrivals, resolutions, timers (timeouts, escalations, SLA deadlines). Live state is never
- * touched: the scratch server lives in a temporary directory and is stopped at the end. */
+ * The model of the people: an agent or partner answers a conversation --answer-after (default 0) after it
+ * reaches them (the first response) and resolves it after its team's handle_time (or --handle-time), each
+ * only while it still holds that assignment; presence changes come from the input. Time jumps from event
+ * to event: message arrivals, the people's events, timers (timeouts, escalations, SLA deadlines, plan
+ * expiries), unrouted work, owners offline past the grace period and a partner's new quota day. At each
+ * instant it runs the router's tick (dispatch.c's argument builders, its order) until nothing more happens.
+ * Live state is never touched: the scratch server lives in a temporary directory and is stopped at the end. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -17,6 +20,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "dispatch.h"
 #include "embedded.h"
 #include "fold.h"
 #include "omni/identity.h"
@@ -80,9 +84,7 @@ redisReply *sim_cmd(sim_t *s, const char *fmt, ...)
     return r;
 }
 
-/* Runs a script with argv as its "@args" line declares them (argv[0], the prefix, filled in here). Exits on
- * a scratch-server failure (nothing to save). */
-static redisReply *run(sim_t *s, int script, int argc, const char **argv)
+redisReply *sim_run(sim_t *s, int script, int argc, const char **argv)
 {
     char err[256];
     argv[0] = "omni:";
@@ -94,126 +96,217 @@ static redisReply *run(sim_t *s, int script, int argc, const char **argv)
     return r;
 }
 
-static void schedule_resolution(sim_t *s, int64_t t, const char *conv)
-{
-    if (s->n_res == s->cap_res) {
-        s->cap_res = s->cap_res ? 2 * s->cap_res : 256;
-        s->res = omni_realloc(s->res, s->cap_res * sizeof *s->res);
-    }
-    size_t i = s->n_res++; /* kept sorted by time, latest last: insertion from the end */
-    while (i > 0 && s->res[i - 1].t > t) {
-        s->res[i] = s->res[i - 1];
-        i--;
-    }
-    s->res[i].t = t;
-    snprintf(s->res[i].conv, sizeof s->res[i].conv, "%s", conv);
-}
-
-/* A conversation got an owner at now: it answers now and resolves after the handle time. */
+/* A conversation got an owner at now: the people model schedules its first response and its resolution. */
 static void assigned(sim_t *s, const char *conv, int64_t now)
 {
-    redisReply *h = sim_cmd(s, "HMGET omni:" KEY_CONVERSATION " owner team", conv);
-    const char *owner = h->element[0]->str, *team = h->element[1]->str;
+    redisReply *h = sim_cmd(s, "HMGET omni:" KEY_CONVERSATION " owner team assignments", conv);
+    const char *owner = h->element[0]->str, *team = h->element[1]->str, *n = h->element[2]->str;
     if (owner && team) {
         sim_count(&s->owners, owner, 1);
         sim_count(&s->teams, team, 1);
         const team_t *t = policy_team(s->p, team);
         int64_t handle = s->handle_ms > 0 ? s->handle_ms : t ? t->handle_time_ms : 600000;
-        char snow[24];
-        snprintf(snow, sizeof snow, "%lld", (long long)now);
-        const char *args[RESPOND_NARGS] = { [RESPOND_ARG_CONVERSATION] = conv, [RESPOND_ARG_WHO] = "simulate",
-                                            [RESPOND_ARG_NOW] = snow };
-        redisReply *r = run(s, LUA_RESPOND, RESPOND_NARGS, args);
-        if (r->type == REDIS_REPLY_ARRAY && strcmp(r->element[RESPOND_REPLY_OUTCOME]->str, "already"))
-            sim_delay(s, r->element[RESPOND_REPLY_MS]->integer);
-        freeReplyObject(r);
-        schedule_resolution(s, now + handle, conv);
+        sim_event_t e = { .t = now + s->answer_ms, .kind = SIM_RESPOND, .assignment = n ? atoll(n) : 0 };
+        snprintf(e.conv, sizeof e.conv, "%s", conv);
+        snprintf(e.owner, sizeof e.owner, "%s", owner);
+        sim_schedule(s, &e);
+        e.t = now + handle;
+        e.kind = SIM_RESOLVE;
+        sim_schedule(s, &e);
     }
     freeReplyObject(h);
 }
 
+/* Sends plan (taken) to assign.lua, as the router's decide() does. */
 static void decide(sim_t *s, json_t *plan, int64_t now)
 {
     char *body = omni_json_dumps(plan, JSON_COMPACT), *days = route_quota_days(s->p, now);
-    const char *conv = json_string_value(json_object_get(plan, "conv"));
+    char conv[24];
+    snprintf(conv, sizeof conv, "%s", json_string_value(json_object_get(plan, "conv")));
+    json_decref(plan);
     const char *args[ASSIGN_NARGS] = { [ASSIGN_ARG_PLAN] = body,
                                        [ASSIGN_ARG_DEFAULT_QUEUE] = s->cfg->conversations.default_queue,
                                        [ASSIGN_ARG_DAYS] = days };
-    redisReply *r = run(s, LUA_ASSIGN, ASSIGN_NARGS, args);
-    if (r->type == REDIS_REPLY_ARRAY && !strcmp(r->element[ASSIGN_REPLY_OUTCOME]->str, "assigned"))
+    redisReply *r = sim_run(s, LUA_ASSIGN, ASSIGN_NARGS, args);
+    const char *what = r->type == REDIS_REPLY_ARRAY ? r->element[ASSIGN_REPLY_OUTCOME]->str : "";
+    if (!strcmp(what, "assigned") || !strcmp(what, "queued"))
+        sim_trace(s, conv);
+    if (!strcmp(what, "assigned"))
         assigned(s, conv, now);
     freeReplyObject(r);
     free(body);
     free(days);
-    json_decref(plan);
 }
 
-/* Everything that happens at instant now besides arrivals: resolutions due, timers, drains. */
-static void step(sim_t *s, int64_t now)
+/* One of the router's ticks at now, in its order (daemon/dispatch.c, routing_tick): the due scan, the
+ * drains of every team, then the decisions on what the scan handed out (their answers come back after
+ * the drains were sent). Drains are forced: the router forces one every ROUTING_DRAIN_FORCE_MS, well
+ * within any one instant of a simulation. Returns how many decisions it made. */
+static size_t tick(sim_t *s, int64_t now)
 {
-    char snow[24];
-    snprintf(snow, sizeof snow, "%lld", (long long)now);
-    size_t done = 0;
-    while (done < s->n_res && s->res[done].t <= now) {
-        const char *args[RESOLVE_NARGS] = { [RESOLVE_ARG_CONVERSATION] = s->res[done].conv,
-                                            [RESOLVE_ARG_WHO] = "simulate", [RESOLVE_ARG_NOW] = snow };
-        freeReplyObject(run(s, LUA_RESOLVE, RESOLVE_NARGS, args)); /* merged or resolved meanwhile: nothing to do */
-        s->resolved++;
-        done++;
+    routing_argbuf_t b;
+    const char *dargs[DUE_NARGS];
+    routing_due_argv(&b, "omni:", s->p, now, false, dargs);
+    redisReply *due = sim_run(s, LUA_DUE, DUE_NARGS, dargs);
+    size_t made = 0;
+    char *days = route_quota_days(s->p, now);
+    for (size_t t = 0; t < s->p->n_teams; t++) {
+        const char *args[DRAIN_NARGS];
+        routing_drain_argv(&b, "omni:", s->p, s->p->teams[t].name, now, days, true, args);
+        redisReply *r = sim_run(s, LUA_DRAIN, DRAIN_NARGS, args);
+        for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+            sim_trace(s, r->element[i]->str);
+            assigned(s, r->element[i]->str, now);
+            made++;
+        }
+        freeReplyObject(r);
     }
-    memmove(s->res, s->res + done, (s->n_res - done) * sizeof *s->res);
-    s->n_res -= done;
-    char grace[24];
-    snprintf(grace, sizeof grace, "%d", s->p->offline_grace_ms);
-    const char *dargs[DUE_NARGS] = { [DUE_ARG_NOW] = snow, [DUE_ARG_LIMIT] = "1000", [DUE_ARG_GRACE_MS] = grace,
-                                     [DUE_ARG_UNROUTED_AFTER_MS] = "0", [DUE_ARG_LEASE_MS] = "1000",
-                                     [DUE_ARG_TEST_CLOCK] = "0" };
-    redisReply *due = run(s, LUA_DUE, DUE_NARGS, dargs);
+    free(days);
     for (size_t i = 0; due->type == REDIS_REPLY_ARRAY && i + DUE_REPLY_FIELDS <= due->elements;
          i += DUE_REPLY_FIELDS) {
         const char *f[DUE_REPLY_FIELDS];
         for (int j = 0; j < DUE_REPLY_FIELDS; j++)
             f[j] = due->element[i + j]->str;
         json_t *plan = route_plan_due(s->p, f, now);
-        if (plan)
+        if (plan) {
             decide(s, plan, now);
+            made++;
+        }
     }
     freeReplyObject(due);
-    char *days = route_quota_days(s->p, now), aging[16];
-    snprintf(aging, sizeof aging, "%d", s->p->aging_every_ms);
-    for (size_t t = 0; t < s->p->n_teams; t++) {
-        const char *args[DRAIN_NARGS] = { [DRAIN_ARG_TEAM] = s->p->teams[t].name, [DRAIN_ARG_NOW] = snow,
-                                          [DRAIN_ARG_SCAN] = "1000", [DRAIN_ARG_AGING_MS] = aging,
-                                          [DRAIN_ARG_DAYS] = days, [DRAIN_ARG_FORCE] = "1" };
-        redisReply *r = run(s, LUA_DRAIN, DRAIN_NARGS, args);
-        for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
-            assigned(s, r->element[i]->str, now);
-        freeReplyObject(r);
-    }
-    free(days);
+    return made;
 }
 
-/* Moves the clock to until, stopping at every resolution and timer on the way. */
+/* Ticks at now until nothing more happens, as the running router does while its clock stays at one
+ * instant (a test holding the test clock, or seconds of real time between events). */
+static void settle(sim_t *s, int64_t now)
+{
+    for (int i = 0; i < 100 && tick(s, now) > 0; i++)
+        ;
+}
+
+/* The people's events due at now, in time order. */
+static void people(sim_t *s, int64_t now)
+{
+    char snow[24];
+    snprintf(snow, sizeof snow, "%lld", (long long)now);
+    size_t done = 0;
+    for (; done < s->n_ev && s->ev[done].t <= now; done++) {
+        const sim_event_t *e = &s->ev[done];
+        if (e->kind == SIM_PRESENCE) {
+            const char *args[PRESENCE_NARGS] = { [PRESENCE_ARG_AGENT] = e->agent, [PRESENCE_ARG_PRESENCE] = e->status,
+                                                 [PRESENCE_ARG_NOW] = snow };
+            freeReplyObject(sim_run(s, LUA_PRESENCE, PRESENCE_NARGS, args));
+            continue;
+        }
+        /* Only the owner who was given the work answers or resolves it, and only while that assignment holds:
+         * work moved on (timeout, escalation, owner offline) is the next owner's to answer. */
+        redisReply *h = sim_cmd(s, "HMGET omni:" KEY_CONVERSATION " owner assignments status", e->conv);
+        bool holds = h->element[0]->str && !strcmp(h->element[0]->str, e->owner) && h->element[1]->str &&
+                     atoll(h->element[1]->str) == e->assignment && h->element[2]->str &&
+                     !strcmp(h->element[2]->str, "assigned");
+        freeReplyObject(h);
+        if (!holds)
+            continue;
+        if (e->kind == SIM_RESPOND) {
+            const char *args[RESPOND_NARGS] = { [RESPOND_ARG_CONVERSATION] = e->conv, [RESPOND_ARG_WHO] = "simulate",
+                                                [RESPOND_ARG_NOW] = snow };
+            redisReply *r = sim_run(s, LUA_RESPOND, RESPOND_NARGS, args);
+            if (r->type == REDIS_REPLY_ARRAY && strcmp(r->element[RESPOND_REPLY_OUTCOME]->str, "already"))
+                sim_delay(s, r->element[RESPOND_REPLY_MS]->integer);
+            freeReplyObject(r);
+        } else {
+            const char *args[RESOLVE_NARGS] = { [RESOLVE_ARG_CONVERSATION] = e->conv, [RESOLVE_ARG_WHO] = "simulate",
+                                                [RESOLVE_ARG_NOW] = snow };
+            freeReplyObject(sim_run(s, LUA_RESOLVE, RESOLVE_NARGS, args));
+            s->resolved++;
+        }
+    }
+    memmove(s->ev, s->ev + done, (s->n_ev - done) * sizeof *s->ev);
+    s->n_ev -= done;
+}
+
+/* Everything that happens at instant now besides arrivals: the people's events, then the router's ticks. */
+static void step(sim_t *s, int64_t now)
+{
+    s->clock = now;
+    people(s, now);
+    settle(s, now);
+}
+
+/* The earliest score of a sorted set plus add; INT64_MAX when empty. */
+static int64_t first_score(sim_t *s, const char *key, int64_t add)
+{
+    redisReply *t = sim_cmd(s, "ZRANGE %s 0 0 WITHSCORES", key);
+    int64_t v = INT64_MAX;
+    if (t->type == REDIS_REPLY_ARRAY && t->elements == 2)
+        v = strtoll(t->element[1]->str, NULL, 10) + add;
+    freeReplyObject(t);
+    return v;
+}
+
+/* The first instant after now at which a partner with a daily quota starts a new local day (its quota comes
+ * back, which the router sees at its next forced drain, within a second); INT64_MAX when none has a quota. */
+static int64_t next_quota_day(sim_t *s, int64_t now)
+{
+    char *today = route_quota_days(s->p, now);
+    int64_t lo = now, hi = now + 26 * 3600000LL; /* a local day is at most 25 h (daylight saving time) */
+    char *d = route_quota_days(s->p, hi);
+    bool changes = strcmp(today, "{}") && strcmp(today, d);
+    free(d);
+    while (changes && hi - lo > 1) { /* the first instant whose days differ from today's */
+        int64_t mid = lo + (hi - lo) / 2;
+        d = route_quota_days(s->p, mid);
+        *(strcmp(today, d) ? &hi : &lo) = mid;
+        free(d);
+    }
+    free(today);
+    return changes ? hi : INT64_MAX;
+}
+
+/* Moves the clock to until, stopping at every event on the way: the people's, and each trigger the router's
+ * due scan looks at (timers, unrouted work, agents offline past the grace period). */
 static void advance(sim_t *s, int64_t until)
 {
-    for (;;) {
-        int64_t next = s->n_res ? s->res[0].t : INT64_MAX;
-        redisReply *t = sim_cmd(s, "ZRANGE omni:" KEY_TIMERS " 0 0 WITHSCORES");
-        if (t->type == REDIS_REPLY_ARRAY && t->elements == 2) {
-            int64_t tt = strtoll(t->element[1]->str, NULL, 10);
-            if (tt < next)
-                next = tt;
-        }
-        freeReplyObject(t);
+    int64_t prev = INT64_MIN;
+    for (int same = 0;;) {
+        int64_t next = s->n_ev ? s->ev[0].t : INT64_MAX, v;
+        if ((v = first_score(s, "omni:" KEY_TIMERS, 0)) < next)
+            next = v;
+        if ((v = first_score(s, "omni:" KEY_UNROUTED, ROUTING_UNROUTED_AFTER_MS)) < next)
+            next = v;
+        if ((v = first_score(s, "omni:" KEY_AGENTS_OFFLINE, s->p->offline_grace_ms)) < next)
+            next = v;
+        if (s->clock && (v = next_quota_day(s, s->clock)) < next)
+            next = v;
         if (next > until || next == INT64_MAX)
             break;
+        same = next <= prev ? same + 1 : 0;
+        if (same > 3) /* a trigger nothing acts on: its lease brings it back later, as in the router */
+            next = prev + ROUTING_LEASE_MS;
         step(s, next);
+        prev = next;
     }
+}
+
+/* Agents start with the presence the policy gives them, as the router seeds them (dispatch.c). */
+static void seed(sim_t *s)
+{
+    static const char *const names[] = { "available", "away", "offline" };
+    size_t n = s->p->n_agents;
+    const char **argv = omni_calloc(SEED_NARGS + 2 * n, sizeof *argv);
+    for (size_t i = 0; i < n; i++) {
+        argv[SEED_NARGS + 2 * i] = s->p->agents[i].id;
+        argv[SEED_NARGS + 2 * i + 1] = names[s->p->agents[i].presence];
+    }
+    freeReplyObject(sim_run(s, LUA_SEED, (int)(SEED_NARGS + 2 * n), argv));
+    free(argv);
 }
 
 static void arrive(sim_t *s, const sim_msg_t *m)
 {
     const omni_msg_t *msg = m->msg;
+    s->clock = m->t;
     char snow[24], fp[17] = "", window[16], bits[8];
     snprintf(snow, sizeof snow, "%lld", (long long)m->t);
     uint64_t h = s->p->fold_window_ms > 0 ? fold_hash(msg->text) : 0;
@@ -227,7 +320,7 @@ static void arrive(sim_t *s, const sim_msg_t *m)
         [INGEST_ARG_QUEUE] = s->cfg->conversations.default_queue, [INGEST_ARG_ROUTING] = s->p->n_routes ? "1" : "0",
         [INGEST_ARG_FINGERPRINT] = fp, [INGEST_ARG_FOLD_WINDOW_MS] = window, [INGEST_ARG_FOLD_MAX_BITS] = bits,
     };
-    redisReply *r = run(s, LUA_INGEST, INGEST_NARGS, args);
+    redisReply *r = sim_run(s, LUA_INGEST, INGEST_NARGS, args);
     redisReply **f = r->element;
     if (r->type == REDIS_REPLY_ARRAY) {
         if (r->elements > INGEST_REPLY_FOLDED_INTO)
@@ -245,32 +338,57 @@ static void arrive(sim_t *s, const sim_msg_t *m)
         }
     }
     freeReplyObject(r);
-    step(s, m->t);
+    settle(s, m->t);
     sim_measure_queues(s);
 }
+
+static const char usage[] =
+    "usage: omnictl simulate --config FILE --input FILE [--handle-time DURATION] [--answer-after DURATION]\n"
+    "                        [--trace FILE]\n"
+    "Replays the input's messages and presence changes through FILE's policy on a scratch redis-server with a\n"
+    "simulated clock, and reports where each conversation went (docs/routing.md, \"Simulate\").\n"
+    "  --config FILE          the router's configuration (its policy)\n"
+    "  --input FILE           JSON lines: messages (docs/protocol.md) and presence changes\n"
+    "                         {\"presence\": {\"agent\": ID, \"status\": available|away|offline, \"at\": TIME}}\n"
+    "  --handle-time D        an owner resolves work this long after getting it (default: its team's handle_time)\n"
+    "  --answer-after D       an owner's first response comes this long after getting the work (default 0)\n"
+    "  --trace FILE           one JSON line per decision: conversation, at, reason, outcome, team, target,\n"
+    "                         agent, why\n"
+    "  --help                 this text\n";
 
 int ctl_simulate(int argc, char **argv)
 {
     static const struct option longopts[] = { { "config", required_argument, 0, 'c' },
                                               { "input", required_argument, 0, 'i' },
                                               { "handle-time", required_argument, 0, 'H' },
+                                              { "answer-after", required_argument, 0, 'A' },
+                                              { "trace", required_argument, 0, 't' },
+                                              { "help", no_argument, 0, 'h' },
                                               { 0, 0, 0, 0 } };
-    const char *config = NULL, *input = NULL;
+    const char *config = NULL, *input = NULL, *trace = NULL;
     sim_t s = { .handle_ms = 0 };
     int opt;
     optind = 0;
-    while ((opt = getopt_long(argc, argv, "c:i:H:", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:i:H:A:t:h", longopts, NULL)) != -1) {
+        if (opt == 'h')
+            return fputs(usage, stdout), 0;
         if (opt == 'c')
             config = optarg;
         else if (opt == 'i')
             input = optarg;
-        else if (opt == 'H' && (s.handle_ms = ctl_duration(optarg)) > 0)
-            ;
-        else
-            return fprintf(stderr, "omnictl: simulate --config FILE --input MESSAGES.jsonl [--handle-time 10m]\n"), 2;
+        else if (opt == 't')
+            trace = optarg;
+        else if (opt == 'H' && (s.handle_ms = ctl_duration(optarg)) <= 0)
+            return fprintf(stderr, "omnictl: simulate: --handle-time %s: not a duration (10m, 1h)\n", optarg), 2;
+        else if (opt == 'A' && (s.answer_ms = ctl_duration(optarg)) < 0)
+            return fprintf(stderr, "omnictl: simulate: --answer-after %s: not a duration (0, 5m, 1h)\n", optarg), 2;
+        else if (opt == '?') /* getopt named the option */
+            return fputs(usage, stderr), 2;
     }
+    if (optind < argc)
+        return fprintf(stderr, "omnictl: simulate: unexpected argument %s\n%s", argv[optind], usage), 2;
     if (!config || !input)
-        return fprintf(stderr, "omnictl: simulate --config FILE --input MESSAGES.jsonl [--handle-time 10m]\n"), 2;
+        return fprintf(stderr, "omnictl: simulate: --config and --input are required\n%s", usage), 2;
     config_errors_t errs = { 0 };
     s.cfg = config_load(config, NULL, 0, &errs);
     if (!s.cfg) {
@@ -280,11 +398,17 @@ int ctl_simulate(int argc, char **argv)
         return 1;
     }
     s.p = &s.cfg->policy;
+    if (trace && !(s.trace = fopen(trace, "w"))) {
+        fprintf(stderr, "omnictl: simulate: --trace %s: %s\n", trace, strerror(errno));
+        config_destroy(&s.cfg);
+        return 1;
+    }
     int rc = 1;
     if (sim_load(&s, input) == 0) {
         if (start_scratch(&s) != 0) {
             fprintf(stderr, "omnictl: simulate: cannot start a scratch redis-server: %s\n", strerror(errno));
         } else {
+            seed(&s);
             for (size_t i = 0; i < s.n_msgs; i++) {
                 advance(&s, s.msgs[i].t);
                 arrive(&s, &s.msgs[i]);
@@ -294,6 +418,10 @@ int ctl_simulate(int argc, char **argv)
             sim_report(&s, stdout);
             rc = 0;
         }
+    }
+    if (s.trace && fclose(s.trace) != 0) {
+        fprintf(stderr, "omnictl: simulate: --trace %s: %s\n", trace, strerror(errno));
+        rc = 1;
     }
     stop_scratch(&s);
     sim_free(&s);

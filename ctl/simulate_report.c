@@ -1,4 +1,5 @@
 /* omnictl simulate: reading the input, counting, and the report. */
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,55 @@ static int by_time(const void *a, const void *b)
     if (x->t != y->t)
         return x->t < y->t ? -1 : 1;
     return x->line < y->line ? -1 : x->line > y->line; /* stable: file order for equal times */
+}
+
+void sim_schedule(sim_t *s, const sim_event_t *e)
+{
+    if (s->n_ev == s->cap_ev) {
+        s->cap_ev = s->cap_ev ? 2 * s->cap_ev : 256;
+        s->ev = omni_realloc(s->ev, s->cap_ev * sizeof *s->ev);
+    }
+    size_t i = s->n_ev++; /* kept sorted by time, latest last: insertion from the end */
+    while (i > 0 && s->ev[i - 1].t > e->t) {
+        s->ev[i] = s->ev[i - 1];
+        i--;
+    }
+    s->ev[i] = *e;
+}
+
+/* A presence line, {"presence": {"agent": ID, "status": available|away|offline, "at": RFC3339}}: 1 and the
+ * event scheduled; 0 when the line is no presence line; -1 with why when it is a bad one. */
+static int presence_line(sim_t *s, const char *line, size_t len, char *why, size_t whysz)
+{
+    json_t *root = json_loadb(line, len, 0, NULL), *p = json_object_get(root, "presence");
+    if (!p) {
+        json_decref(root);
+        return 0;
+    }
+    const char *agent = json_string_value(json_object_get(p, "agent")),
+               *status = json_string_value(json_object_get(p, "status")),
+               *at = json_string_value(json_object_get(p, "at"));
+    sim_event_t e = { .kind = SIM_PRESENCE };
+    int rc = -1;
+    bool known = false;
+    for (size_t i = 0; agent && i < s->p->n_agents; i++)
+        known |= !strcmp(s->p->agents[i].id, agent);
+    if (!json_is_object(p) || json_object_size(p) != 3 || !agent || !status || !at)
+        snprintf(why, whysz, "presence: needs exactly agent, status and at, all strings");
+    else if (!known)
+        snprintf(why, whysz, "presence.agent: \"%.64s\" is no agent of the policy", agent);
+    else if (strcmp(status, "available") && strcmp(status, "away") && strcmp(status, "offline"))
+        snprintf(why, whysz, "presence.status: \"%.32s\" is not available, away or offline", status);
+    else if (omni_rfc3339_parse(at, &e.t) != 0)
+        snprintf(why, whysz, "presence.at: \"%.40s\" is not an RFC 3339 time", at);
+    else {
+        snprintf(e.agent, sizeof e.agent, "%s", agent);
+        snprintf(e.status, sizeof e.status, "%s", status);
+        sim_schedule(s, &e); /* file order for equal times: input is read in order, the schedule is stable */
+        rc = 1;
+    }
+    json_decref(root);
+    return rc;
 }
 
 int sim_load(sim_t *s, const char *path)
@@ -28,6 +78,14 @@ int sim_load(sim_t *s, const char *path)
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
             line[--len] = 0;
         if (len == 0)
+            continue;
+        char bad[200];
+        int pres = presence_line(s, line, (size_t)len, bad, sizeof bad);
+        if (pres < 0) {
+            fprintf(stderr, "%s:%zu: %s\n", path, lineno, bad);
+            s->invalid++;
+        }
+        if (pres != 0)
             continue;
         omni_msg_error_t err;
         omni_msg_t *m = omni_msg_parse(line, (size_t)len, &s->cfg->limits, &err);
@@ -123,6 +181,77 @@ void sim_measure_queues(sim_t *s)
         sim_peak(&s->queue_peaks, s->p->teams[t].name, team_waiting(s, s->p->teams[t].name));
 }
 
+/* "team: why; team: why" from a decision's tried targets (borrowed), into buf. */
+static const char *why_not(json_t *tried, char *buf, size_t sz)
+{
+    size_t i, len = 0;
+    json_t *t;
+    buf[0] = 0;
+    json_array_foreach(tried, i, t) {
+        const char *why = json_string_value(json_object_get(t, "skipped"));
+        len += (size_t)snprintf(buf + len, len < sz ? sz - len : 0, "%s%s: %s", len ? "; " : "",
+                                json_string_value(json_object_get(t, "team")), why ? why : "considered");
+        if (len >= sz)
+            break;
+    }
+    return buf;
+}
+
+/* The newest decision recorded on conv, decoded; NULL when none. The caller owns it. */
+static json_t *last_decision(sim_t *s, const char *conv)
+{
+    redisReply *r = sim_cmd(s, "LINDEX omni:" KEY_CONVERSATION_DECISIONS " -1", conv);
+    json_t *d = r->type == REDIS_REPLY_STRING ? json_loads(r->str, 0, NULL) : NULL;
+    freeReplyObject(r);
+    return d;
+}
+
+void sim_trace(sim_t *s, const char *conv)
+{
+    json_t *d = s->trace ? last_decision(s, conv) : NULL;
+    if (!d)
+        return;
+    char at[40], why[1024];
+    const char *owner = json_string_value(json_object_get(d, "owner"));
+    redisReply *h = sim_cmd(s, "HGET omni:" KEY_CONVERSATION " team", conv);
+    const char *team = owner ? h->str : json_string_value(json_object_get(d, "queue"));
+    json_t *tried = json_object_get(d, "tried"), *last = json_array_get(tried, json_array_size(tried) - 1);
+    json_t *line = json_pack("{s:s, s:s, s:O, s:O, s:s?, s:O?, s:s?, s:s}", "conversation", conv, "at",
+                             omni_rfc3339(json_integer_value(json_object_get(d, "at")), at, sizeof at), "reason",
+                             json_object_get(d, "reason"), "outcome", json_object_get(d, "outcome"), "team", team,
+                             "target", owner ? json_object_get(last, "target") : NULL, "agent", owner, "why",
+                             why_not(tried, why, sizeof why));
+    char *text = line ? omni_json_dumps(line, JSON_COMPACT) : NULL;
+    if (text)
+        fprintf(s->trace, "%s\n", text);
+    free(text);
+    json_decref(line);
+    freeReplyObject(h);
+    json_decref(d);
+}
+
+/* Each conversation still queued at the end, with where it waits and why its last decision left it there. */
+static void report_waiting(sim_t *s, FILE *out)
+{
+    for (size_t t = 0; t < s->p->n_teams; t++)
+        for (int p = 1; p <= PRIO_LEVELS; p++) {
+            char level[12];
+            snprintf(level, sizeof level, "%d", p);
+            redisReply *q = sim_cmd(s, "ZRANGE omni:" KEY_TEAM_QUEUE " 0 -1", s->p->teams[t].name, level);
+            for (size_t i = 0; q->type == REDIS_REPLY_ARRAY && i < q->elements; i++) {
+                json_t *d = last_decision(s, q->element[i]->str);
+                const char *reason = json_string_value(json_object_get(d, "reason"));
+                char at[40], why[1024];
+                fprintf(out, "  conversation %s waits on %s (priority %d); last decided %s (%s): %s\n",
+                        q->element[i]->str, s->p->teams[t].name, p,
+                        omni_rfc3339(json_integer_value(json_object_get(d, "at")), at, sizeof at),
+                        reason ? reason : "?", why_not(json_object_get(d, "tried"), why, sizeof why));
+                json_decref(d);
+            }
+            freeReplyObject(q);
+        }
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -177,6 +306,7 @@ void sim_report(sim_t *s, FILE *out)
         waiting += team_waiting(s, s->p->teams[t].name);
     fprintf(out, "\nSLA: %ld met, %ld breached, %ld escalated; still waiting at the end: %ld\n", stat(s, "sla_met"),
             stat(s, "sla_breached"), stat(s, "sla_escalated"), waiting);
+    report_waiting(s, out);
     if (s->n_delays) {
         qsort(s->delays, s->n_delays, sizeof *s->delays, cmp_i64);
         char p50[32], p90[32], p99[32], max[32];
@@ -203,7 +333,7 @@ void sim_free(sim_t *s)
         free(s->msgs[i].json);
     }
     free(s->msgs);
-    free(s->res);
+    free(s->ev);
     free(s->delays);
     counter_free(&s->owners);
     counter_free(&s->teams);

@@ -11,12 +11,6 @@
 #include "plan.h"
 #include "scripts.h"
 
-#define DUE_BATCH 200          /* due items handled per tick */
-#define DRAIN_SCAN 1000        /* queued items looked at per team and priority level per drain */
-#define DRAIN_FORCE_MS 1000    /* a drain runs at least this often even when no capacity was freed */
-#define UNROUTED_AFTER_MS 3000 /* a new conversation not routed by then is picked up by any router */
-#define LEASE_MS 5000          /* a due trigger handed to a router comes due again if not acted on by then */
-
 struct routing {
     store_t *store;
     const router_config_t *cfg;
@@ -186,6 +180,38 @@ static void seed_agents(routing_t *r)
     free(argv);
 }
 
+void routing_due_argv(routing_argbuf_t *b, const char *prefix, const policy_t *p, int64_t now, bool test_clock,
+                      const char *argv[DUE_NARGS])
+{
+    snprintf(b->now, sizeof b->now, "%lld", (long long)now);
+    snprintf(b->limit, sizeof b->limit, "%d", ROUTING_DUE_BATCH);
+    snprintf(b->grace, sizeof b->grace, "%d", p->offline_grace_ms);
+    snprintf(b->after, sizeof b->after, "%d", ROUTING_UNROUTED_AFTER_MS);
+    snprintf(b->lease, sizeof b->lease, "%d", ROUTING_LEASE_MS);
+    argv[DUE_ARG_PREFIX] = prefix;
+    argv[DUE_ARG_NOW] = b->now;
+    argv[DUE_ARG_LIMIT] = b->limit;
+    argv[DUE_ARG_GRACE_MS] = b->grace;
+    argv[DUE_ARG_UNROUTED_AFTER_MS] = b->after;
+    argv[DUE_ARG_LEASE_MS] = b->lease;
+    argv[DUE_ARG_TEST_CLOCK] = test_clock ? "1" : "0";
+}
+
+void routing_drain_argv(routing_argbuf_t *b, const char *prefix, const policy_t *p, const char *team, int64_t now,
+                        const char *days, bool force, const char *argv[DRAIN_NARGS])
+{
+    snprintf(b->now, sizeof b->now, "%lld", (long long)now);
+    snprintf(b->scan, sizeof b->scan, "%d", ROUTING_DRAIN_SCAN);
+    snprintf(b->aging, sizeof b->aging, "%d", p->aging_every_ms);
+    argv[DRAIN_ARG_PREFIX] = prefix;
+    argv[DRAIN_ARG_TEAM] = team;
+    argv[DRAIN_ARG_NOW] = b->now;
+    argv[DRAIN_ARG_SCAN] = b->scan;
+    argv[DRAIN_ARG_AGING_MS] = b->aging;
+    argv[DRAIN_ARG_DAYS] = days;
+    argv[DRAIN_ARG_FORCE] = force ? "1" : "0";
+}
+
 void routing_tick(routing_t *r)
 {
     if (!store_up(r->store)) {
@@ -203,18 +229,10 @@ void routing_tick(routing_t *r)
     if (!routing_enabled(r) || (clock_test_mode() && !r->clock_known))
         return;
     int64_t now = clock_now();
-    char snow[24], limit[16], grace[24], after[24];
-    snprintf(snow, sizeof snow, "%lld", (long long)now);
+    routing_argbuf_t b;
     if (!r->due_busy) {
-        char lease[16];
-        snprintf(limit, sizeof limit, "%d", DUE_BATCH);
-        snprintf(grace, sizeof grace, "%d", r->p->offline_grace_ms);
-        snprintf(after, sizeof after, "%d", UNROUTED_AFTER_MS);
-        snprintf(lease, sizeof lease, "%d", LEASE_MS);
-        const char *argv[DUE_NARGS] = { [DUE_ARG_PREFIX] = prefix, [DUE_ARG_NOW] = snow, [DUE_ARG_LIMIT] = limit,
-                                        [DUE_ARG_GRACE_MS] = grace, [DUE_ARG_UNROUTED_AFTER_MS] = after,
-                                        [DUE_ARG_LEASE_MS] = lease,
-                                        [DUE_ARG_TEST_CLOCK] = clock_test_mode() ? "1" : "0" };
+        const char *argv[DUE_NARGS];
+        routing_due_argv(&b, prefix, r->p, now, clock_test_mode(), argv);
         if (store_script(r->store, LUA_DUE, DUE_NARGS, argv, NULL, on_due, r) == 0)
             r->due_busy = 1;
     }
@@ -223,15 +241,11 @@ void routing_tick(routing_t *r)
          * day can start, giving its quota back, with nothing freed. */
         bool force = omni_mono_ms() >= r->next_forced_drain;
         if (force)
-            r->next_forced_drain = omni_mono_ms() + DRAIN_FORCE_MS;
-        char *days = route_quota_days(r->p, now), max[16], aging[16];
-        snprintf(max, sizeof max, "%d", DRAIN_SCAN);
-        snprintf(aging, sizeof aging, "%d", r->p->aging_every_ms);
+            r->next_forced_drain = omni_mono_ms() + ROUTING_DRAIN_FORCE_MS;
+        char *days = route_quota_days(r->p, now);
         for (size_t i = 0; i < r->p->n_teams; i++) {
-            const char *argv[DRAIN_NARGS] = { [DRAIN_ARG_PREFIX] = prefix, [DRAIN_ARG_TEAM] = r->p->teams[i].name,
-                                              [DRAIN_ARG_NOW] = snow, [DRAIN_ARG_SCAN] = max,
-                                              [DRAIN_ARG_AGING_MS] = aging, [DRAIN_ARG_DAYS] = days,
-                                              [DRAIN_ARG_FORCE] = force ? "1" : "0" };
+            const char *argv[DRAIN_NARGS];
+            routing_drain_argv(&b, prefix, r->p, r->p->teams[i].name, now, days, force, argv);
             if (store_script(r->store, LUA_DRAIN, DRAIN_NARGS, argv, NULL, on_drained, r) == 0)
                 r->drains_busy++;
         }

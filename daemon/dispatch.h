@@ -8,7 +8,27 @@
 #include <stdbool.h>
 #include "config.h"
 #include "omni/message.h"
+#include "scripts.h"
 #include "store.h"
+
+/* How the router's tick calls due.lua and drain.lua. omnictl simulate builds its calls with the same
+ * functions, so a simulation scans, leases and drains exactly as the running router does. */
+#define ROUTING_DUE_BATCH 200          /* due items handled per tick */
+#define ROUTING_DRAIN_SCAN 1000        /* queued items looked at per team and priority level per drain */
+#define ROUTING_DRAIN_FORCE_MS 1000    /* a drain runs at least this often even when no capacity was freed */
+#define ROUTING_UNROUTED_AFTER_MS 3000 /* a new conversation not routed by then is picked up by any router */
+#define ROUTING_LEASE_MS 5000          /* a due trigger handed to a router comes due again if not acted on by then */
+
+/* The number strings a tick's script arguments point into; filled by routing_due_argv/routing_drain_argv. */
+typedef struct routing_argbuf {
+    char now[24], limit[16], grace[24], after[24], lease[16], scan[16], aging[16];
+} routing_argbuf_t;
+/* Fills argv for due.lua at now; argv points into b and prefix (both borrowed, must outlive argv). */
+void routing_due_argv(routing_argbuf_t *b, const char *prefix, const policy_t *p, int64_t now, bool test_clock,
+                      const char *argv[DUE_NARGS]);
+/* Fills argv for drain.lua of team at now; argv points into b, prefix, team and days (borrowed). */
+void routing_drain_argv(routing_argbuf_t *b, const char *prefix, const policy_t *p, const char *team, int64_t now,
+                        const char *days, bool force, const char *argv[DRAIN_NARGS]);
 
 typedef struct routing routing_t;
 

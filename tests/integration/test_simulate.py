@@ -56,3 +56,52 @@ def test_simulate_refuses_a_bad_policy(tmp_path):
     r = subprocess.run([os.path.join(BIN, "omnictl"), "simulate", "--config", str(conf), "--input",
                         str(tmp_path / "in.jsonl")], capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and f"{conf}:2:" in r.stderr, r.stderr
+
+
+def test_simulate_help_and_unknown_options():
+    r = subprocess.run([os.path.join(BIN, "omnictl"), "simulate", "--help"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout.startswith("usage: omnictl simulate") and "--trace FILE" in r.stdout, r
+    assert "--answer-after" in r.stdout and '"presence"' in r.stdout
+    r = subprocess.run([os.path.join(BIN, "omnictl"), "simulate", "--traec", "x"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 2 and "'--traec'" in r.stderr and "usage: omnictl simulate" in r.stderr, r.stderr
+
+
+def test_simulate_traces_each_decision_takes_presence_and_names_waiting_work(tmp_path):
+    """bob and alice both go offline: the basic work the partner cannot take (cap 2, quota 3 a day) waits on
+    core; the trace has one line per decision, with why."""
+    msgs = [at(i, i) for i in (1, 3, 5, 7, 9)]  # five basic ones: bpo takes two, core the rest if anyone is there
+    pres = [{"presence": {"agent": a, "status": "offline", "at": "2026-11-23T08:59:00Z"}} for a in ("alice", "bob")]
+    bad = {"presence": {"agent": "zed", "status": "offline", "at": "2026-11-23T09:00:00Z"}}
+    trace = tmp_path / "trace.jsonl"
+    r = run(tmp_path, msgs + pres + [bad], "--handle-time", "2h", "--trace", str(trace))
+    assert r.returncode == 0, r.stderr
+    assert 'in.jsonl:8: presence.agent: "zed" is no agent of the policy' in r.stderr, r.stderr
+    lines = [json.loads(line) for line in trace.read_text().splitlines()]
+    first = [d for d in lines if d["reason"] == "new"]
+    assert len(first) == 5 and {tuple(sorted(d)) for d in lines} == {
+        ("agent", "at", "conversation", "outcome", "reason", "target", "team", "why")}, lines
+    assert [d["outcome"] for d in first] == ["assigned", "assigned", "queued", "queued", "queued"], first
+    assert first[0] == {"conversation": "1", "at": "2026-11-23T09:01:00.000Z", "reason": "new", "outcome": "assigned",
+                        "team": "bpo", "target": 0, "agent": "team:bpo", "why": "bpo: considered"}
+    assert first[2]["team"] == "core" and first[2]["agent"] is None and first[2]["target"] is None, first[2]
+    assert "bpo: contract: 2 of 2 concurrent" in first[2]["why"], first[2]
+    assert "core: no agent available with capacity" in first[2]["why"], first[2]
+    # the partner resolves its two after 2 h and takes one more (daily quota 3); the other two escalate and get
+    # the partner's places when its new day starts at midnight, as the router's forced drain gives them
+    assert [d["reason"] for d in lines if d["conversation"] == "5"] == ["new", "escalation", "capacity freed"], lines
+    assert "bpo: contract: daily quota 3 reached" in lines[-3]["why"], lines
+    assert lines[-1]["at"] == "2026-11-24T00:00:00.000Z" and lines[-1]["agent"] == "team:bpo", lines
+    assert "still waiting at the end: 0" in r.stdout, r.stdout
+
+
+def test_simulate_summary_names_the_work_still_waiting(tmp_path):
+    msgs = [at(i, i) for i in (0, 2)]  # technical: core (alice) or tier2 (tina), both offline all along
+    pres = [{"presence": {"agent": a, "status": "offline", "at": "2026-11-23T08:00:00Z"}} for a in ("alice", "tina")]
+    r = run(tmp_path, msgs + pres)
+    assert r.returncode == 0, r.stderr
+    assert "still waiting at the end: 2" in r.stdout, r.stdout
+    # escalated at 50 % of its 24 h target, then breached: the most urgent level, still nobody to take it
+    assert ("  conversation 1 waits on core (priority 1); last decided 2026-11-23T21:00:00.000Z (escalation): core: "
+            "no agent available with capacity; tier2: no agent available with capacity") in r.stdout, r.stdout
+    assert "  conversation 2 waits on core" in r.stdout, r.stdout
