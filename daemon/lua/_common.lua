@@ -3,38 +3,29 @@
 -- family, so several routers and omnictl can share one Redis. Keys are documented in docs/redis.md.
 local P = ARGV[1]
 
--- A script's arguments, decoded by its declaration: scripts/embed-lua turns the script's "-- @args" line
--- into `local A = args(NAME, SPEC)`. By name; "int" as a number, "json" decoded (the text kept as
+-- A script's arguments, decoded by its declaration: scripts/embed-lua turns the script's "-- @args" line into
+-- `local A = {...}` built with these, by name: "int" as a number, "json" decoded (the text kept as
 -- A.NAME_json), "bool" from "1" or "0", a last "...name" takes the rest as a list. A missing, extra or
 -- malformed argument is an error reply naming the script and the argument: nothing is written.
-local function args(script, spec)
-  local a, i = {}, 0
-  local function bad(why) error({ err = 'ERR ' .. script .. ': ' .. why }) end
-  for name, ty in spec:gmatch('(%S+):(%a+)') do
-    i = i + 1
-    if name:sub(1, 3) == '...' then
-      a[name:sub(4)] = { unpack(ARGV, i) }
-      return a
-    end
-    local v = ARGV[i]
-    if v == nil then bad(#ARGV .. ' arguments, expected ' .. select(2, spec:gsub(':', '')) .. ' (' .. name .. ' missing)') end
-    if ty == 'int' then
-      local n = tonumber(v)
-      if not n or n ~= math.floor(n) then bad('argument ' .. name .. ' is not an integer: ' .. v:sub(1, 40)) end
-      v = n
-    elseif ty == 'bool' then
-      if v ~= '0' and v ~= '1' then bad('argument ' .. name .. ' is not 0 or 1: ' .. v:sub(1, 40)) end
-      v = v == '1'
-    elseif ty == 'json' then
-      local ok, doc = pcall(cjson.decode, v)
-      if not ok then bad('argument ' .. name .. ' is not JSON: ' .. v:sub(1, 40)) end
-      a[name .. '_json'] = v
-      v = doc
-    end
-    a[name] = v
-  end
-  if #ARGV > i then bad(#ARGV .. ' arguments, expected ' .. i) end
-  return a
+local function arg_bad(script, why) error({ err = 'ERR ' .. script .. ': ' .. why }) end
+local function arg_count(script, n, names)
+  local i, missing = 0, nil
+  for name in names:gmatch('%S+') do i = i + 1; if i == #ARGV + 1 then missing = name end end
+  arg_bad(script, #ARGV .. ' arguments, expected ' .. n .. (missing and ' (' .. missing .. ' missing)' or ''))
+end
+local function arg_int(script, name, v)
+  local n = tonumber(v)
+  if not n or n ~= math.floor(n) then arg_bad(script, 'argument ' .. name .. ' is not an integer: ' .. v:sub(1, 40)) end
+  return n
+end
+local function arg_bool(script, name, v)
+  if v ~= '0' and v ~= '1' then arg_bad(script, 'argument ' .. name .. ' is not 0 or 1: ' .. v:sub(1, 40)) end
+  return v == '1'
+end
+local function arg_json(script, name, v)
+  local ok, doc = pcall(cjson.decode, v)
+  if not ok then arg_bad(script, 'argument ' .. name .. ' is not JSON: ' .. v:sub(1, 40)) end
+  return doc
 end
 
 local function event(kind, ...)

@@ -74,7 +74,7 @@ static void test_every_script_declares_its_boundary(void **state)
         assert_true(s->nargs >= 1);
         assert_true(strncmp(s->args, "prefix:str", 10) == 0); /* the key prefix first, always */
         assert_true(strchr(s->reply, ':') != NULL);
-        assert_non_null(strstr(s->body, "local A = args('"));
+        assert_non_null(strstr(s->body, "local A = { prefix = ARGV[1],")); /* ARGV decoded by the declaration */
     }
 }
 
