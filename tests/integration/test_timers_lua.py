@@ -6,6 +6,7 @@ import json
 import pytest
 import redis
 
+from lua_contract import key
 from test_assign_lua import NOW, Lua, target
 
 LEASE = 5000
@@ -26,7 +27,7 @@ def due(lua, now, unrouted_after=3000):
 
 def plan_for(lua, conv, reason, targets, now, prio=3, **kw):
     """What plan.c would send for a due item: the version as due.lua read it."""
-    p = {"conv": conv, "version": lua.r.hget(f"omni:conversation:{conv}", "version") or "0", "channel": "email",
+    p = {"conv": conv, "version": lua.r.hget(key("conversation", conv), "version") or "0", "channel": "email",
          "category": "basic", "prio": prio, "tier": "new", "reason": reason, "rule": "r", "queue": "core",
          "now": now, "due": -1, "escalate_at": -1, "targets": targets, "skills": [], "trace": {}, "aging": 0,
          "valid_until": -1}
@@ -39,12 +40,12 @@ def test_a_timeout_stays_until_the_move_commits_and_comes_back_after_the_lease(l
     lua.assign(c, [target(agents=("a",), timeout=1000), target(agents=("b",), i=1)])
     assert due(lua, NOW + 2000) == [(c, "timeout")]
     # the router that got it died: nothing was removed, and nobody else takes it during the lease
-    assert lua.r.hget(f"omni:conversation:{c}", "timeout_at") == str(NOW + 1000)
+    assert lua.r.hget(key("conversation", c), "timeout_at") == str(NOW + 1000)
     assert due(lua, NOW + 2000 + LEASE - 1) == []
     assert due(lua, NOW + 2000 + LEASE) == [(c, "timeout")]
     # the move commits: the trigger is spent
     assert plan_for(lua, c, "timeout", [target(agents=("b",), i=1)], NOW + 2000 + LEASE) == ["assigned", "agent:b"]
-    assert lua.r.hget(f"omni:conversation:{c}", "timeout_at") is None
+    assert lua.r.hget(key("conversation", c), "timeout_at") is None
     assert due(lua, NOW + 100 * LEASE) == []
 
 
@@ -60,14 +61,14 @@ def test_a_stale_decision_leaves_the_trigger_for_the_next_scan(lua):
 def test_escalation_is_marked_when_the_move_commits_not_when_found(lua):
     c = lua.conversation()
     lua.assign(c, [target(agents=("a",))])
-    lua.r.hset(f"omni:conversation:{c}", "escalate_at", NOW + 1000)
-    lua.r.zadd("omni:timers", {c: NOW + 1000})
+    lua.r.hset(key("conversation", c), "escalate_at", NOW + 1000)
+    lua.r.zadd(key("timers"), {c: NOW + 1000})
     assert due(lua, NOW + 2000) == [(c, "escalation")]
-    assert lua.r.hget(f"omni:conversation:{c}", "escalated") is None
+    assert lua.r.hget(key("conversation", c), "escalated") is None
     assert due(lua, NOW + 2000 + LEASE) == [(c, "escalation")]
     plan_for(lua, c, "escalation", [target(agents=("b",), i=1)], NOW + 2000 + LEASE)
-    assert lua.r.hget(f"omni:conversation:{c}", "escalated") == "1"
-    assert lua.r.hget("omni:stats", "sla_escalated") == "1"
+    assert lua.r.hget(key("conversation", c), "escalated") == "1"
+    assert lua.r.hget(key("stats"), "sla_escalated") == "1"
     assert due(lua, NOW + 100 * LEASE) == []
 
 
@@ -76,21 +77,21 @@ def test_an_owner_offline_past_grace_stays_a_trigger_until_its_work_moved(lua):
     lua.assign(c, [target(agents=("a",))])
     lua.call("presence", "a", "offline", NOW)
     assert due(lua, NOW + GRACE) == [(c, "owner offline")]
-    assert lua.r.zscore("omni:agents:offline", "a") is not None
+    assert lua.r.zscore(key("agents_offline"), "a") is not None
     assert due(lua, NOW + GRACE + 1) == []
     assert due(lua, NOW + GRACE + LEASE) == [(c, "owner offline")]
     plan_for(lua, c, "owner offline", [target(agents=("b",))], NOW + GRACE + LEASE)
     assert due(lua, NOW + GRACE + 2 * LEASE) == []
-    assert lua.r.zscore("omni:agents:offline", "a") is None  # nothing left with it: spent
+    assert lua.r.zscore(key("agents_offline"), "a") is None  # nothing left with it: spent
 
 
 def test_a_replan_keeps_the_expiry_until_the_new_plan_commits(lua):
     c = lua.conversation()
     full = target(agents=("a",), cap=0)
     plan_for(lua, c, "new", [full], NOW, valid_until=NOW + 1000)
-    assert lua.r.hget(f"omni:conversation:{c}", "status") == "queued"
+    assert lua.r.hget(key("conversation", c), "status") == "queued"
     assert due(lua, NOW + 1000) == [(c, "replan")]
-    assert lua.r.hget(f"omni:conversation:{c}", "valid_until") == str(NOW + 1000)
+    assert lua.r.hget(key("conversation", c), "valid_until") == str(NOW + 1000)
     assert due(lua, NOW + 1000 + LEASE) == [(c, "replan")]
     plan_for(lua, c, "replan", [full], NOW + 1000 + LEASE, valid_until=NOW + 10 * LEASE)
     assert due(lua, NOW + 3 * LEASE) == []
@@ -103,7 +104,7 @@ def test_a_drain_does_not_assign_by_an_expired_plan(lua):
     plan_for(lua, c, "new", [closed_later], NOW, valid_until=NOW + 1000)  # the team closes at NOW + 1000
     lua.call("presence", "a", "available", NOW + 2000)
     assert lua.call("drain", "core", NOW + 2000, 1000, 0, "{}", True) == []  # waits for its re-plan
-    assert lua.r.hget(f"omni:conversation:{c}", "status") == "queued"
+    assert lua.r.hget(key("conversation", c), "status") == "queued"
     assert lua.call("drain", "core", NOW + 500, 1000, 0, "{}", True) == [c]  # within the plan's validity
 
 
@@ -138,36 +139,36 @@ def test_a_replan_keeps_what_escalation_and_breach_gave(lua):
     full = target(agents=("a",), cap=0)
     plan_for(lua, c, "new", [full], NOW, prio=3)
     plan_for(lua, c, "escalation", [full], NOW + 1, prio=2)
-    assert lua.r.hget(f"omni:conversation:{c}", "queued_prio") == "2"
+    assert lua.r.hget(key("conversation", c), "queued_prio") == "2"
     plan_for(lua, c, "replan", [full], NOW + 2, prio=3)
-    assert lua.r.hget(f"omni:conversation:{c}", "queued_prio") == "2"
-    lua.r.hset(f"omni:conversation:{c}", "breached", 1)
+    assert lua.r.hget(key("conversation", c), "queued_prio") == "2"
+    lua.r.hset(key("conversation", c), "breached", 1)
     plan_for(lua, c, "replan", [full], NOW + 3, prio=3)
-    assert lua.r.hget(f"omni:conversation:{c}", "queued_prio") == "1"
+    assert lua.r.hget(key("conversation", c), "queued_prio") == "1"
 
 
 def test_responding_to_queued_work_keeps_its_plan_expiry(lua):
     c = lua.conversation()
     plan_for(lua, c, "new", [target(agents=("a",), cap=0)], NOW, valid_until=NOW + 1000)
     lua.call("respond", c, "test", NOW + 10)
-    assert lua.r.zscore("omni:timers", c) == NOW + 1000
+    assert lua.r.zscore(key("timers"), c) == NOW + 1000
     assert due(lua, NOW + 1000) == [(c, "replan")]
 
 
 def test_an_error_between_ingest_writes_never_leaves_a_message_stored_nowhere(lua):
     c = lua.conversation()  # customer c1@x.io, message m1
-    lua.r.delete(f"omni:conversation:{c}:messages")
-    lua.r.set(f"omni:conversation:{c}:messages", "not a list")  # the next write to it fails
+    lua.r.delete(key("conversation_messages", c))
+    lua.r.set(key("conversation_messages", c), "not a list")  # the next write to it fails
     doc = json.dumps({"id": "late", "channel": "email", "from": {"id": "c1@x.io"},
                       "received_at": "2026-11-22T08:00:00Z", "text": "again"})
     args = dict(id="late", identity="email:c1@x.io", channel="email", message=doc, now=NOW, queue="default",
                 routing=True, fingerprint="", fold_window_ms=0, fold_max_bits=0)
     with pytest.raises(redis.ResponseError):
         lua.call("ingest", **args)
-    assert not lua.r.exists("omni:msg:late")  # not "already stored": a resend stores it
-    lua.r.delete(f"omni:conversation:{c}:messages")
+    assert not lua.r.exists(key("msg", "late"))  # not "already stored": a resend stores it
+    lua.r.delete(key("conversation_messages", c))
     assert lua.call("ingest", **args)[0] == 1
-    assert lua.r.lrange(f"omni:conversation:{c}:messages", 0, -1) == ["late"]
+    assert lua.r.lrange(key("conversation_messages", c), 0, -1) == ["late"]
 
 
 def test_a_drain_looks_at_its_queue_again_only_when_capacity_was_freed(lua):
@@ -179,7 +180,7 @@ def test_a_drain_looks_at_its_queue_again_only_when_capacity_was_freed(lua):
     assert lua.call("drain", "core", NOW, 1000, 0, "{}", False) == []  # nothing freed since: not even read
     lua.call("resolve", first, "test", NOW)  # capacity freed
     assert lua.call("drain", "core", NOW, 1000, 0, "{}", False) == [waiting]
-    assert lua.r.hget("omni:queue:core:info", waiting) is None  # no longer waiting
+    assert lua.r.hget(key("team_queue_info", "core"), waiting) is None  # no longer waiting
 
 
 def test_a_replan_leaves_the_serving_order_to_the_drain(lua):
