@@ -39,6 +39,13 @@ void routing_destroy(routing_t **r)
     *r = NULL;
 }
 
+void routing_set_config(routing_t *r, const router_config_t *cfg)
+{
+    r->cfg = cfg;
+    r->p = &cfg->policy;
+    r->seeded = false;
+}
+
 bool routing_enabled(const routing_t *r) { return r->p->n_routes > 0; }
 const routing_stats_t *routing_stats(const routing_t *r) { return &r->stats; }
 

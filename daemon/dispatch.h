@@ -35,6 +35,9 @@ typedef struct routing routing_t;
 /* cfg and store are borrowed and must outlive it. */
 routing_t *routing_new(store_t *store, const router_config_t *cfg);
 void routing_destroy(routing_t **r);
+/* A reload: decisions from now on follow cfg's policy (borrowed; it must outlive the routing or the next
+ * call); agents new to it get their starting presence. Work already decided or waiting keeps its plan. */
+void routing_set_config(routing_t *r, const router_config_t *cfg);
 bool routing_enabled(const routing_t *r);
 
 /* What ingest.lua said of the customer of a newly opened conversation. Strings borrowed for the call. */

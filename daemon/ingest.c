@@ -352,3 +352,5 @@ void ingest_destroy(ingest_t **ingest)
 void ingest_tick(ingest_t *in) { peers_expire(&in->peers, omni_mono_ms()); }
 const ingest_stats_t *ingest_stats(const ingest_t *in) { return &in->stats; }
 size_t ingest_inflight(const ingest_t *in) { return in->inflight; }
+
+void ingest_set_config(ingest_t *in, const router_config_t *cfg) { in->cfg = cfg; }

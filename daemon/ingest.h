@@ -23,6 +23,9 @@ ingest_t *ingest_new(void *zctx, loop_t *loop, store_t *store, const router_conf
                      size_t errsz);
 /* Closes the socket (outstanding store callbacks must have run: destroy the store first), frees, NULLs. */
 void ingest_destroy(ingest_t **ingest);
+/* A reload: messages from now on are read with cfg's limits and identity rules (borrowed; it must outlive the
+ * ingest or the next call). Sockets and peers keep what they were made with. */
+void ingest_set_config(ingest_t *ingest, const router_config_t *cfg);
 
 /* Called when a stored message opened a new conversation, with the message (borrowed for the call), its
  * identity key, and what ingest.lua said of the customer. Setting it also makes ingest mark new

@@ -29,7 +29,12 @@
 #define SETTLE_MS 100 /* on shutdown, exit only after this long without a new message to answer BUSY */
 
 typedef struct router {
-    const router_config_t *cfg;
+    router_config_t *cfg;
+    const router_source_t *src;
+    router_config_t **retired; /* configurations a reload replaced: freed at exit (replies may point into them) */
+    size_t n_retired;
+    char reload[160];          /* the last reload's outcome, for omnictl status: "" before any */
+    unsigned long reloads;     /* SIGHUPs handled: omnictl reload waits for it to move */
     loop_t *loop;
     void *zctx;
     embedded_t *embedded;
@@ -97,7 +102,7 @@ static void publish_status(router_t *r)
     };
     enum { N = sizeof fields / sizeof *fields };
     char values[N][24];
-    const char *argv[STATUS_NARGS + 2 * N + 6];
+    const char *argv[STATUS_NARGS + 2 * N + 12];
     argv[STATUS_ARG_PREFIX] = r->cfg->redis.key_prefix, argv[STATUS_ARG_ROUTER] = r->name;
     argv[STATUS_ARG_TTL_S] = "10";
     for (int i = 0; i < N; i++) { /* then field / value pairs */
@@ -110,7 +115,12 @@ static void publish_status(router_t *r)
     argv[n + 2] = "durability", argv[n + 3] = store_durability(r->store);
     argv[n + 4] = "durability_mode";
     argv[n + 5] = r->cfg->redis.durability == REDIS_DURABILITY_RELAXED ? "relaxed" : "strict";
-    if (store_script(r->store, LUA_STATUS, n + 6, argv, NULL, on_status_reply, r) == 0)
+    argv[n + 6] = "config_version", argv[n + 7] = r->cfg->version;
+    argv[n + 8] = "reload", argv[n + 9] = r->reload;
+    char reloads[24];
+    snprintf(reloads, sizeof reloads, "%lu", r->reloads);
+    argv[n + 10] = "reloads", argv[n + 11] = reloads;
+    if (store_script(r->store, LUA_STATUS, n + 12, argv, NULL, on_status_reply, r) == 0)
         r->status_busy = 1;
 }
 
@@ -144,6 +154,52 @@ static void tick(loop_t *loop, void *data)
     }
 }
 
+/* SIGHUP: the configuration is read again and checked completely; a valid one replaces the running one at
+ * once (between two events of the loop: no decision sees half of each), an invalid one is refused with every
+ * error and the running one stays. Work in flight keeps what it was decided with. */
+static void reload(router_t *r)
+{
+    r->reloads++;
+    uint64_t usec = (uint64_t)omni_mono_ms() * 1000;
+    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading %s", (unsigned long long)usec,
+               r->src->path);
+    config_errors_t errs = { 0 };
+    char kept[512];
+    router_config_t *fresh =
+        config_reload(r->cfg, r->src->path, r->src->overrides, r->src->n_overrides, &errs, kept, sizeof kept);
+    if (!fresh) {
+        for (size_t i = 0; i < errs.n; i++)
+            omni_error("reload: %s", errs.lines[i]);
+        snprintf(r->reload, sizeof r->reload, "refused: %zu error%s in %s; running version %s", errs.n,
+                 errs.n == 1 ? "" : "s", r->src->path, r->cfg->version);
+        omni_error("reload %s", r->reload);
+        sd_notifyf(0, "READY=1\nSTATUS=reload %s", r->reload);
+        config_errors_free(&errs);
+        r->next_status = 0; /* published on this tick */
+        return;
+    }
+    config_errors_t warns = { 0 };
+    config_warnings(fresh, &warns);
+    for (size_t i = 0; i < warns.n; i++)
+        omni_warn("%s", warns.lines[i]);
+    config_errors_free(&warns);
+    if (*kept)
+        omni_warn("reload: %s changed in %s: a reload keeps the running value; restart to apply it", kept,
+                  r->src->path);
+    r->retired = omni_realloc(r->retired, (r->n_retired + 1) * sizeof *r->retired);
+    r->retired[r->n_retired++] = r->cfg;
+    r->cfg = fresh;
+    omni_log_set_level((omni_log_level_t)fresh->router.log_level);
+    ingest_set_config(r->ingest, fresh);
+    routing_set_config(r->routing, fresh);
+    ingest_on_opened(r->ingest, routing_enabled(r->routing) ? on_opened : NULL, r);
+    snprintf(r->reload, sizeof r->reload, "applied version %s", fresh->version);
+    omni_info("reload: %s: version %s applied: %zu rules, %zu teams, %zu agents", r->src->path, fresh->version,
+              fresh->policy.n_routes, fresh->policy.n_teams, fresh->policy.n_agents);
+    sd_notify(0, "READY=1\nSTATUS=accepting messages (configuration reloaded)");
+    r->next_status = 0;
+}
+
 static void on_signal(loop_t *loop, int fd, int events, void *data)
 {
     (void)events;
@@ -167,7 +223,8 @@ static void on_signal(loop_t *loop, int fd, int events, void *data)
                 embedded_tick(r->embedded); /* reap now; it restarts on a later tick */
             break;
         case SIGHUP:
-            omni_info("SIGHUP: configuration is read at start-up; restart the service to apply changes");
+            if (!r->stopping && r->ingest)
+                reload(r);
             break;
         default:
             break;
@@ -260,9 +317,9 @@ static void drain(router_t *r)
     }
 }
 
-int router_run(const router_config_t *cfg)
+int router_run(router_config_t *cfg, const router_source_t *src)
 {
-    router_t r = { .cfg = cfg, .sigfd = -1, .exit_status = 0 };
+    router_t r = { .cfg = cfg, .src = src, .sigfd = -1, .exit_status = 0 };
     char host[64] = "host";
     gethostname(host, sizeof host - 1);
     snprintf(r.name, sizeof r.name, "%s:%d", host, (int)getpid());
@@ -313,6 +370,10 @@ out:
         close(r.sigfd);
     zmq_ctx_term(r.zctx);
     loop_destroy(&r.loop);
+    for (size_t i = 0; i < r.n_retired; i++)
+        config_destroy(&r.retired[i]);
+    free(r.retired);
+    config_destroy(&r.cfg);
     omni_info("stopped");
     return r.exit_status;
 }
