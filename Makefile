@@ -106,10 +106,7 @@ fuzz:
 	    $(FUZZ:%=build/fuzz/fuzz/bin/%)
 	@fuzz/run build/fuzz $(FUZZ_SECONDS) $(FUZZ)
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/omnirouter $(DESTDIR)/etc/omnirouter
-	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
-	for f in conf/*.yaml; do install -m 644 $$f $(DESTDIR)$(PREFIX)/share/omnirouter/$$(basename $$f).sample; done
-	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system && install -m 644 systemd/*.service $(DESTDIR)$(PREFIX)/lib/systemd/system/
+	@scripts/install $(BUILD) "$(DESTDIR)" $(PREFIX)
 clean:
 	rm -rf build
 -include $(shell find build -name '*.d' 2>/dev/null)

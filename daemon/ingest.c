@@ -140,8 +140,9 @@ static void violation(ingest_t *in, const char *key, size_t key_len, const void 
     omni_warn("ingest: peer %s: protocol violation: %s", who, reason);
     if (peers_violation(&in->peers, key, key_len, omni_mono_ms())) {
         in->stats.peers_dropped++;
-        omni_warn("ingest: peer %s dropped for %d s after %d protocol violations", who, in->cfg->router.peer_ban_s,
-                  in->cfg->router.peer_violation_limit);
+        omni_log_event(OMNI_LOG_WARN, OMNI_MSGID_PEER_DROPPED, NULL,
+                       "ingest: peer %s dropped for %d s after %d protocol violations", who,
+                       in->cfg->router.peer_ban_s, in->cfg->router.peer_violation_limit);
     }
 }
 
@@ -169,8 +170,10 @@ static void on_stored(store_t *store, redisReply *r, void *data)
     if (stored && r->elements > INGEST_REPLY_FOLDED_INTO) {
         in->stats.stored++;
         in->stats.folded++;
-        omni_info("stored %s from %s: a near-copy of %s, folded into conversation %s", p->id, p->identity,
-                  f[INGEST_REPLY_FOLDED_INTO]->str, conv);
+        omni_log_event(OMNI_LOG_DEBUG, OMNI_MSGID_STORED,
+                       (const char *[]){ "OMNI_MESSAGE", p->id, "CONVERSATION", conv, "CUSTOMER", cust, NULL },
+                       "stored %s from %s: a near-copy of %s, folded into conversation %s", p->id, p->identity,
+                       f[INGEST_REPLY_FOLDED_INTO]->str, conv);
     } else if (stored) {
         in->stats.stored++;
         char note[96] = "";
@@ -178,11 +181,13 @@ static void on_stored(store_t *store, redisReply *r, void *data)
             snprintf(note, sizeof note, " (opened; routing it)");
         else if (opened)
             snprintf(note, sizeof note, " (opened, queued on %s)", in->cfg->conversations.default_queue);
-        omni_info("stored %s from %s: customer %s%s, conversation %s%s", p->id, p->identity, cust,
-                  f[INGEST_REPLY_NEW_CUSTOMER]->integer ? " (new)" : "", conv, note);
+        omni_log_event(OMNI_LOG_DEBUG, OMNI_MSGID_STORED,
+                       (const char *[]){ "OMNI_MESSAGE", p->id, "CONVERSATION", conv, "CUSTOMER", cust, NULL },
+                       "stored %s from %s: customer %s%s, conversation %s%s", p->id, p->identity, cust,
+                       f[INGEST_REPLY_NEW_CUSTOMER]->integer ? " (new)" : "", conv, note);
     } else {
         in->stats.duplicates++;
-        omni_info("duplicate %s: already stored in conversation %s; acknowledged again", p->id, conv);
+        omni_debug("duplicate %s: already stored in conversation %s; acknowledged again", p->id, conv);
     }
     send_ack(in, p->peer, p->peer_len, p->id);
     /* ACKed first: the message is durable whatever routing does; an unrouted conversation is picked up again */
@@ -203,7 +208,9 @@ static void handle_msg(ingest_t *in, const unsigned char *peer, size_t peer_len,
     if (!msg) {
         char line[600];
         snprintf(line, sizeof line, "%s%s%s", err.field, err.field[0] ? ": " : "", err.reason);
-        omni_warn("refused message %s: %s", err.id[0] ? err.id : "(no id)", line);
+        omni_log_event(OMNI_LOG_WARN, OMNI_MSGID_MESSAGE_REFUSED,
+                       (const char *[]){ "OMNI_MESSAGE", err.id[0] ? err.id : NULL, NULL }, "refused message %s: %s",
+                       err.id[0] ? err.id : "(no id)", line);
         send_nack(in, peer, peer_len, err.id, line);
         return;
     }
@@ -213,7 +220,8 @@ static void handle_msg(ingest_t *in, const unsigned char *peer, size_t peer_len,
                           &why) != 0) {
         char line[400];
         snprintf(line, sizeof line, "from.id: %s", why ? why : "not a valid identity for this channel");
-        omni_warn("refused message %s: %s", msg->id, line);
+        omni_log_event(OMNI_LOG_WARN, OMNI_MSGID_MESSAGE_REFUSED, (const char *[]){ "OMNI_MESSAGE", msg->id, NULL },
+                       "refused message %s: %s", msg->id, line);
         send_nack(in, peer, peer_len, msg->id, line);
         omni_msg_destroy(&msg);
         return;

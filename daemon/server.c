@@ -59,7 +59,8 @@ static void on_store_state(store_t *store, int up, void *data)
     if (up && !r->ready_sent) {
         r->ready_sent = 1;
         for (size_t i = 0; i < r->cfg->router.n_ingest; i++)
-            omni_info("ready: ingest on %s, redis at %s", r->cfg->router.ingest[i], store_address(store));
+            omni_log_event(OMNI_LOG_INFO, OMNI_MSGID_READY, NULL, "ready: ingest on %s, redis at %s",
+                           r->cfg->router.ingest[i], store_address(store));
         sd_notify(0, "READY=1\nSTATUS=accepting messages");
     } else if (up) {
         sd_notify(0, "STATUS=accepting messages");
@@ -169,10 +170,10 @@ static void reload(router_t *r)
         config_reload(r->cfg, r->src->path, r->src->overrides, r->src->n_overrides, &errs, kept, sizeof kept);
     if (!fresh) {
         for (size_t i = 0; i < errs.n; i++)
-            omni_error("reload: %s", errs.lines[i]);
+            omni_log_event(OMNI_LOG_ERROR, OMNI_MSGID_RELOAD_REFUSED, NULL, "reload: %s", errs.lines[i]);
         snprintf(r->reload, sizeof r->reload, "refused: %zu error%s in %s; running version %s", errs.n,
                  errs.n == 1 ? "" : "s", r->src->path, r->cfg->version);
-        omni_error("reload %s", r->reload);
+        omni_log_event(OMNI_LOG_ERROR, OMNI_MSGID_RELOAD_REFUSED, NULL, "reload %s", r->reload);
         sd_notifyf(0, "READY=1\nSTATUS=reload %s", r->reload);
         config_errors_free(&errs);
         r->next_status = 0; /* published on this tick */
@@ -194,8 +195,8 @@ static void reload(router_t *r)
     routing_set_config(r->routing, fresh);
     ingest_on_opened(r->ingest, routing_enabled(r->routing) ? on_opened : NULL, r);
     snprintf(r->reload, sizeof r->reload, "applied version %s", fresh->version);
-    omni_info("reload: %s: version %s applied: %zu rules, %zu teams, %zu agents", r->src->path, fresh->version,
-              fresh->policy.n_routes, fresh->policy.n_teams, fresh->policy.n_agents);
+    omni_log_event(OMNI_LOG_INFO, OMNI_MSGID_RELOADED, NULL, "reload: %s: version %s applied: %zu rules, %zu teams, %zu agents",
+                   r->src->path, fresh->version, fresh->policy.n_routes, fresh->policy.n_teams, fresh->policy.n_agents);
     sd_notify(0, "READY=1\nSTATUS=accepting messages (configuration reloaded)");
     r->next_status = 0;
 }
@@ -211,8 +212,9 @@ static void on_signal(loop_t *loop, int fd, int events, void *data)
         case SIGTERM:
             if (r->stopping)
                 break;
-            omni_info("%s: shutting down: new messages get BUSY; answering the %zu in flight",
-                      strsignal((int)si.ssi_signo), r->ingest ? ingest_inflight(r->ingest) : (size_t)0);
+            omni_log_event(OMNI_LOG_INFO, OMNI_MSGID_STOPPING, NULL,
+                           "%s: shutting down: new messages get BUSY; answering the %zu in flight",
+                           strsignal((int)si.ssi_signo), r->ingest ? ingest_inflight(r->ingest) : (size_t)0);
             r->stopping = 1;
             sd_notify(0, "STOPPING=1");
             store_drain(r->store);

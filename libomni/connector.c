@@ -36,7 +36,8 @@ static void on_nack(void *user, const char *id, const char *reason)
 {
     omni_connector_t *ctx = user;
     ctx->st.nacked++;
-    omni_warn("router refused message %s: %s (kept in %s/dead-letter.jsonl)", id, reason, ctx->cfg->spool_dir);
+    omni_log_event(OMNI_LOG_WARN, OMNI_MSGID_MESSAGE_REFUSED, (const char *[]){ "OMNI_MESSAGE", id, NULL },
+                   "router refused message %s: %s (kept in %s/dead-letter.jsonl)", id, reason, ctx->cfg->spool_dir);
 }
 
 static void on_busy(void *user, const char *id, int retry_ms)
@@ -224,6 +225,7 @@ static void do_poll(omni_connector_t *ctx, int64_t now)
             ctx->ready = true;
             notify_status(ctx, now, true);
             sd_notify(0, "READY=1");
+            omni_log_event(OMNI_LOG_INFO, OMNI_MSGID_READY, NULL, "ready: the source answered");
         }
     } else {
         ctx->st.poll_errors++;
@@ -242,7 +244,8 @@ static void read_signals(omni_connector_t *ctx)
         if (si.ssi_signo == SIGHUP) {
             omni_info("SIGHUP ignored: restart the connector to read its config again");
         } else if (!ctx->stopping) {
-            omni_info("stopping on %s", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+            omni_log_event(OMNI_LOG_INFO, OMNI_MSGID_STOPPING, NULL, "stopping on %s",
+                           si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
             ctx->stopping = true;
             ctx->stop_status = 0;
         }
