@@ -2,6 +2,7 @@
 omnirouter.pc alone (connectors/template, the worked example, as an integrator would copy it), and the
 installed units name the installed programs."""
 import os
+import re
 import shutil
 import subprocess
 
@@ -55,3 +56,29 @@ def test_the_units_verify(tmp_path):
     problems = [l for l in (r.stdout + r.stderr).splitlines()
                 if l.strip() and "Failed to open /etc/systemd" not in l and "not running as" not in l.lower()]
     assert r.returncode == 0 and not problems, r.stdout + r.stderr
+
+
+def test_every_unit_is_hardened():
+    """systemd-analyze security rates each unit 2.5 or lower (what is left open is said in the unit)."""
+    import re
+    for u in sorted(f for f in os.listdir(os.path.join(ROOT, "systemd")) if f.endswith(".service")):
+        r = subprocess.run(["systemd-analyze", "security", "--offline=true", os.path.join(ROOT, "systemd", u)],
+                           capture_output=True, text=True)
+        m = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", r.stdout + r.stderr)
+        assert m, r.stdout + r.stderr
+        assert float(m.group(1)) <= 2.5, f"{u}: {m.group(1)}\n{r.stdout}"
+
+
+def test_sysusers_and_tmpfiles_make_the_user_and_directories(tmp_path):
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    r = subprocess.run(["systemd-sysusers", f"--root={root}", os.path.join(ROOT, "systemd", "omnirouter.sysusers")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    passwd = (root / "etc" / "passwd").read_text()
+    assert re.search(r"^omnirouter:x:\d+:\d+:omnirouter message router:/var/lib/omnirouter:", passwd, re.M), passwd
+    r = subprocess.run(["systemd-tmpfiles", f"--root={root}", "--create",
+                        os.path.join(ROOT, "systemd", "omnirouter.tmpfiles")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    st = os.stat(root / "var" / "spool" / "omnirouter")
+    assert oct(st.st_mode & 0o777) == "0o750"
