@@ -17,6 +17,7 @@
 #include "omni/secret.h"
 #include "redis_address.h"
 #include "omni/log.h"
+#include "omni/metrics.h"
 #include "omni/util.h"
 
 /* Longest path a unix socket (ipc:// endpoint, unix: address) can bind or connect to. */
@@ -129,6 +130,10 @@ static const cfg_key_t router_keys[] = {
     { .path = "router.log_level", .type = CFG_ENUM, .offset = OFF(router.log_level), .def = "info",
       .names = log_levels, .parse = omni_log_level_parse,
       .doc = "Least important level logged: debug shows every message and decision." },
+    { .path = "router.metrics_listen", .type = CFG_STRING, .offset = OFF(router.metrics_listen),
+      .flags = CFG_NULLABLE | CFG_RESTART, .check = omni_metrics_listen_check,
+      .doc = "Address of GET /metrics in the Prometheus text format, e.g. 127.0.0.1:9464 (numeric host; "
+             ":9464 for every address); empty: no metrics. docs/operations.md lists them." },
     { .path = "router.tick_ms", .flags = CFG_RESTART, .type = CFG_DURATION, .offset = OFF(router.tick_ms), .min = 1, .max = 1000,
       .def = "100", .unit_ms = 1,
       .doc = "Period of the cron tick that checks timeouts, retries, reconnects and queues." },

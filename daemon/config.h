@@ -35,6 +35,7 @@ typedef struct router_config {
         bool insecure_tcp;         /* tcp:// without CURVE is allowed (anyone who reaches the port may submit) */
         char *ipc_mode;            /* octal mode of ipc:// socket files, e.g. "0660" */
         char *ipc_owner, *ipc_group; /* user and group the ipc:// socket files are given; NULL: the router's */
+        char *metrics_listen;      /* "HOST:PORT" of GET /metrics (Prometheus); NULL: none */
     } router;
     struct {
         char *address;    /* NULL: embedded. "tcp://HOST:PORT" or "unix:PATH", as written */

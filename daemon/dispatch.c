@@ -53,6 +53,7 @@ typedef struct decision_ctx {
     routing_t *r;
     char conv[32];
     char reason[32];
+    int64_t started; /* monotonic ms when the plan was sent */
 } decision_ctx_t;
 
 static void on_decided(store_t *store, redisReply *rep, void *data)
@@ -69,6 +70,8 @@ static void on_decided(store_t *store, redisReply *rep, void *data)
         return;
     }
     const char *what = rep->element[ASSIGN_REPLY_OUTCOME]->str, *who = rep->element[ASSIGN_REPLY_DETAIL]->str;
+    if (!strcmp(c->reason, "new"))
+        omni_histogram_observe(&r->stats.latency, (double)(omni_mono_ms() - c->started) / 1000.0);
     if (!strcmp(what, "assigned")) {
         r->stats.assigned++;
         bool agent = !strncmp(who, "agent:", 6);
@@ -97,6 +100,7 @@ static void decide(routing_t *r, json_t *plan, const char *conv, const char *rea
     c->r = r;
     snprintf(c->conv, sizeof c->conv, "%s", conv);
     snprintf(c->reason, sizeof c->reason, "%s", reason);
+    c->started = omni_mono_ms();
     const char *argv[ASSIGN_NARGS] = { [ASSIGN_ARG_PREFIX] = r->cfg->redis.key_prefix, [ASSIGN_ARG_PLAN] = body,
                                        [ASSIGN_ARG_DEFAULT_QUEUE] = r->cfg->conversations.default_queue,
                                        [ASSIGN_ARG_DAYS] = days };

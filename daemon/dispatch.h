@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include "config.h"
+#include "omni/metrics.h"
 #include "omni/message.h"
 #include "scripts.h"
 #include "store.h"
@@ -55,6 +56,8 @@ void routing_tick(routing_t *r);
 
 typedef struct routing_stats {
     unsigned long long routed, assigned, queued, stale, drained, moved;
+    /* from a new conversation's ACK (routing starts right after it) to its decision committed in Redis */
+    omni_histogram_t latency;
 } routing_stats_t;
 const routing_stats_t *routing_stats(const routing_t *r);
 

@@ -73,6 +73,29 @@ static void send_ack(ingest_t *in, const void *peer, size_t len, const char *id)
     reply(in, peer, len, 2, f);
 }
 
+/* Counts a NACK by the field that failed ("from.id"; indexes dropped: "attachments[].url"), or "protocol"
+ * for frames that break OMNI/1. */
+static void count_nack(ingest_stats_t *st, const char *what)
+{
+    char field[40];
+    size_t n = 0;
+    for (const char *p = what; *p && n + 1 < sizeof field; p++) {
+        field[n++] = *p;
+        if (*p == '[') /* attachments[3].url -> attachments[].url */
+            while (p[1] && p[1] != ']')
+                p++;
+    }
+    field[n] = '\0';
+    size_t i = 0;
+    while (i < st->n_nack_kinds && strcmp(st->nacks[i].field, field))
+        i++;
+    if (i == st->n_nack_kinds && i < INGEST_NACK_KINDS)
+        snprintf(st->nacks[st->n_nack_kinds++].field, sizeof field, "%s", field);
+    else if (i == st->n_nack_kinds) /* every kind taken: the spare last entry */
+        snprintf(st->nacks[i = INGEST_NACK_KINDS].field, sizeof field, "other");
+    st->nacks[i].n++;
+}
+
 static void send_nack(ingest_t *in, const void *peer, size_t len, const char *id, const char *reason)
 {
     const char *f[] = { OMNI_CMD_NACK, id && *id ? id : OMNI_NO_ID, reason };
@@ -135,6 +158,7 @@ static void violation(ingest_t *in, const char *key, size_t key_len, const void 
 {
     char who[64];
     in->stats.violations++;
+    count_nack(&in->stats, "protocol");
     send_nack(in, peer, peer_len, OMNI_NO_ID, reason);
     key_str(key, key_len, who, sizeof who);
     omni_warn("ingest: peer %s: protocol violation: %s", who, reason);
@@ -176,6 +200,8 @@ static void on_stored(store_t *store, redisReply *r, void *data)
                        f[INGEST_REPLY_FOLDED_INTO]->str, conv);
     } else if (stored) {
         in->stats.stored++;
+        int kind = policy_channel_kind(p->msg->channel);
+        in->stats.stored_by_channel[kind < 0 ? CHANNEL_OTHER : kind]++;
         char note[96] = "";
         if (opened && in->on_opened)
             snprintf(note, sizeof note, " (opened; routing it)");
@@ -211,6 +237,7 @@ static void handle_msg(ingest_t *in, const unsigned char *peer, size_t peer_len,
         omni_log_event(OMNI_LOG_WARN, OMNI_MSGID_MESSAGE_REFUSED,
                        (const char *[]){ "OMNI_MESSAGE", err.id[0] ? err.id : NULL, NULL }, "refused message %s: %s",
                        err.id[0] ? err.id : "(no id)", line);
+        count_nack(&in->stats, err.field[0] ? err.field : "message");
         send_nack(in, peer, peer_len, err.id, line);
         return;
     }
@@ -222,6 +249,7 @@ static void handle_msg(ingest_t *in, const unsigned char *peer, size_t peer_len,
         snprintf(line, sizeof line, "from.id: %s", why ? why : "not a valid identity for this channel");
         omni_log_event(OMNI_LOG_WARN, OMNI_MSGID_MESSAGE_REFUSED, (const char *[]){ "OMNI_MESSAGE", msg->id, NULL },
                        "refused message %s: %s", msg->id, line);
+        count_nack(&in->stats, "from.id");
         send_nack(in, peer, peer_len, msg->id, line);
         omni_msg_destroy(&msg);
         return;

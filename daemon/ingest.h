@@ -9,12 +9,19 @@
 #include "config.h"
 #include "omni/message.h"
 #include "loop.h"
+#include "policy.h"
 #include "store.h"
 
 typedef struct ingest ingest_t;
 
+#define INGEST_NACK_KINDS 16
 typedef struct ingest_stats {
     unsigned long long received, stored, duplicates, folded, nacked, busy, violations, peers_dropped, store_failures;
+    unsigned long long stored_by_channel[CHANNEL_KINDS]; /* policy.h's channel kinds */
+    /* NACKs by the field that failed ("from.id", "channel"; "protocol" for frames that break OMNI/1), the
+     * first INGEST_NACK_KINDS distinct ones; later ones count as "other". */
+    struct { char field[40]; unsigned long long n; } nacks[INGEST_NACK_KINDS + 1];
+    size_t n_nack_kinds;
 } ingest_stats_t;
 
 /* Binds every cfg->router.ingest endpoint on a new ROUTER socket of zctx. cfg and store are borrowed and

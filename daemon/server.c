@@ -17,6 +17,7 @@
 #include "embedded.h"
 #include "ingest.h"
 #include "loop.h"
+#include "metrics.h"
 #include "omni/log.h"
 #include "omni/util.h"
 #include "dispatch.h"
@@ -41,6 +42,7 @@ typedef struct router {
     store_t *store;
     ingest_t *ingest;
     routing_t *routing;
+    router_metrics_t *metrics; /* NULL without router.metrics_listen */
     int sigfd;
     int ready_sent;
     int stopping;
@@ -143,6 +145,8 @@ static void tick(loop_t *loop, void *data)
     store_tick(r->store);
     ingest_tick(r->ingest);
     routing_tick(r->routing);
+    if (r->metrics)
+        router_metrics_tick(r->metrics);
     if (r->watchdog_usec && now >= r->next_watchdog) {
         sd_notify(0, "WATCHDOG=1");
         r->next_watchdog = now + (int64_t)(r->watchdog_usec / 2000);
@@ -193,6 +197,8 @@ static void reload(router_t *r)
     omni_log_set_level((omni_log_level_t)fresh->router.log_level);
     ingest_set_config(r->ingest, fresh);
     routing_set_config(r->routing, fresh);
+    if (r->metrics)
+        router_metrics_set_config(r->metrics, fresh);
     ingest_on_opened(r->ingest, routing_enabled(r->routing) ? on_opened : NULL, r);
     snprintf(r->reload, sizeof r->reload, "applied version %s", fresh->version);
     omni_log_event(OMNI_LOG_INFO, OMNI_MSGID_RELOADED, NULL, "reload: %s: version %s applied: %zu rules, %zu teams, %zu agents",
@@ -351,6 +357,15 @@ int router_run(router_config_t *cfg, const router_source_t *src)
     } else {
         omni_info("routing: no routing rules; new conversations wait on queue %s", cfg->conversations.default_queue);
     }
+    if (cfg->router.metrics_listen) {
+        r.metrics = router_metrics_new(r.loop, r.store, cfg, r.ingest, r.routing, err, sizeof err);
+        if (!r.metrics) {
+            omni_error("router.metrics_listen: %s", err);
+            r.exit_status = 1;
+            goto out;
+        }
+        omni_info("metrics: GET http://%s/metrics", cfg->router.metrics_listen);
+    }
     if (sd_watchdog_enabled(0, &r.watchdog_usec) <= 0)
         r.watchdog_usec = 0;
     loop_set_tick(r.loop, cfg->router.tick_ms, tick, &r);
@@ -366,6 +381,7 @@ int router_run(router_config_t *cfg, const router_source_t *src)
 out:
     store_destroy(&r.store); /* fails what is still in flight: those connectors resend */
     routing_destroy(&r.routing); /* after the store: its callbacks use it */
+    router_metrics_destroy(&r.metrics);
     ingest_destroy(&r.ingest);
     embedded_destroy(&r.embedded);
     if (r.sigfd >= 0)

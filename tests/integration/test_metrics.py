@@ -1,0 +1,96 @@
+"""GET /metrics from the router: the Prometheus text format (parsed by prometheus_client, an independent
+implementation), the router's counters as traffic moves them, and per-team gauges read from Redis."""
+import socket
+import urllib.error
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from harness import Peer, Router, message, wait_for
+
+POLICY = """
+calendars:
+  - {name: always, timezone: UTC, hours: ["mon-sun 00:00-24:00"]}
+teams:
+  - {name: core, kind: in-house, calendar: always}
+agents:
+  - {id: alice, teams: [core], capacity: {email: 1}}
+routing:
+  rules:
+    - {name: all, targets: [{team: core}], queue: core}
+"""
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def scrape(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        text = r.read().decode()
+    samples = {}
+    for fam in text_string_to_metric_families(text):  # raises on anything not in the format
+        for s in fam.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return samples
+
+
+def test_metrics_follow_the_traffic(tmp_path, redis_server):
+    port = free_port()
+    r = Router(str(tmp_path), redis_server.address, policy=POLICY,
+               router_extra={"metrics_listen": f"127.0.0.1:{port}"}).start()
+    r.redis = redis_server.client()
+    peer = Peer(r.endpoint)
+    try:
+        m = scrape(port)
+        assert m[("omnirouter_messages_received_total", ())] == 0
+        assert m[("omnirouter_redis_up", ())] == 1
+        for i in range(3):  # alice takes one, two wait on core
+            peer.submit(message(f"m{i}", channel="email", frm=f"c{i}@example.com", text="hello"))
+            assert peer.recv() == ["OMNI/1", "ACK", f"m{i}"]
+        peer.submit(message("m0", channel="email", frm="c0@example.com", text="hello"))
+        assert peer.recv() == ["OMNI/1", "ACK", "m0"]
+        peer.submit(message("bad", channel="email", frm="not an address", text="x"))
+        assert peer.recv()[1] == "NACK"
+        m = wait_for(lambda: (lambda s: s if s.get(("omnirouter_queue_depth",
+                                                      (("priority", "normal"), ("team", "core")))) == 2 else None)(
+            scrape(port)), 15, "the queue depth gauge shows the two waiting")
+        assert m[("omnirouter_messages_received_total", ())] == 5
+        assert m[("omnirouter_messages_stored_total", (("channel", "email"),))] == 3
+        assert m[("omnirouter_messages_stored_total", (("channel", "sms"),))] == 0
+        assert m[("omnirouter_messages_duplicate_total", ())] == 1
+        assert m[("omnirouter_messages_nacked_total", (("field", "from.id"),))] == 1
+        assert m[("omnirouter_routing_decisions_total", (("outcome", "assigned"),))] == 1
+        assert m[("omnirouter_routing_decisions_total", (("outcome", "queued"),))] == 2
+        assert m[("omnirouter_routing_latency_seconds_count", ())] == 3
+        assert m[("omnirouter_routing_latency_seconds_bucket", (("le", "+Inf"),))] == 3
+        assert m[("omnirouter_team_holding", (("team", "core"),))] == 1
+        assert m[("omnirouter_team_assignments_total", (("kind", "in-house"), ("team", "core")))] == 1
+        assert m[("omnirouter_queue_oldest_wait_seconds", (("team", "core"),))] >= 0
+        version = [k for k in m if k[0] == "omnirouter_config_info"][0][1][0][1]
+        assert len(version) == 12
+        # anything but GET /metrics is refused plainly
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/other", timeout=5)
+            raise AssertionError("a 404 was expected")
+        except urllib.error.HTTPError as e:
+            assert e.code == 404
+        try:
+            urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/metrics", data=b"x"), timeout=5)
+            raise AssertionError("a 405 was expected")
+        except urllib.error.HTTPError as e:
+            assert e.code == 405 and e.headers["Allow"] == "GET, HEAD"
+    finally:
+        peer.close()
+        r.stop()
+
+
+def test_a_bad_metrics_address_is_a_config_error(tmp_path):
+    r = Router(str(tmp_path), router_extra={"metrics_listen": "localhost:http"})
+    out = r.ctl("status", check=False)
+    assert out.returncode == 1 and "router.metrics_listen" in out.stderr and "numeric" in out.stderr, out.stderr
