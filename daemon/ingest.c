@@ -43,7 +43,8 @@ typedef struct pending {
     unsigned char peer[PEER_ID_MAX];
     char id[OMNI_MSG_ID_MAX + 1];
     char identity[OMNI_IDENTITY_MAX];
-    omni_msg_t *msg; /* owned: kept for routing the conversation it may open */
+    omni_msg_t *msg; /* owned: kept for routing the conversation it may open; NULL without routing */
+    int channel_kind; /* policy.h's CHANNEL_ kinds, for the per-channel counts */
 } pending_t;
 
 static void pending_free(pending_t *p)
@@ -200,8 +201,7 @@ static void on_stored(store_t *store, redisReply *r, void *data)
                        f[INGEST_REPLY_FOLDED_INTO]->str, conv);
     } else if (stored) {
         in->stats.stored++;
-        int kind = policy_channel_kind(p->msg->channel);
-        in->stats.stored_by_channel[kind < 0 ? CHANNEL_OTHER : kind]++;
+        in->stats.stored_by_channel[p->channel_kind]++;
         char note[96] = "";
         if (opened && in->on_opened)
             snprintf(note, sizeof note, " (opened; routing it)");
@@ -265,6 +265,8 @@ static void handle_msg(ingest_t *in, const unsigned char *peer, size_t peer_len,
     memcpy(p->peer, peer, peer_len);
     snprintf(p->id, sizeof p->id, "%s", msg->id);
     snprintf(p->identity, sizeof p->identity, "%s", ident);
+    int kind = policy_channel_kind(msg->channel);
+    p->channel_kind = kind < 0 ? CHANNEL_OTHER : kind;
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)clock_now());
     /* near-duplicate folding (fold.h): the fingerprint is compared inside the script, atomically */

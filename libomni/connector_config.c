@@ -16,7 +16,9 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#define CONN_COMMON_KEYS 13
+#include "omni/metrics.h"
+
+#define CONN_COMMON_KEYS 14
 static const omni_connector_key_t common_keys[CONN_COMMON_KEYS] = {
     { "router.endpoint", OMNI_KEY_STRING, "ipc:///var/lib/omnirouter/omnirouter-ingest.sock", false, 1, 1024, NULL,
       "OMNI/1 endpoint of omnirouted (ipc://PATH or tcp://HOST:PORT)" },
@@ -41,6 +43,8 @@ static const omni_connector_key_t common_keys[CONN_COMMON_KEYS] = {
       "CURVE: this connector's secret key, a file of mode 0600 (omnictl keygen NAME writes NAME.key)" },
     { "router.curve_public_key_file", OMNI_KEY_PATH, NULL, false, 0, 4096, NULL,
       "CURVE: this connector's public key file (NAME.pub), checked against the secret key; optional" },
+    { "metrics_listen", OMNI_KEY_STRING, NULL, false, 1, 256, NULL,
+      "GET /metrics (Prometheus) on a numeric HOST:PORT, e.g. 127.0.0.1:9465; default none" },
 };
 
 static const char *const type_names[] = { "string", "path", "integer", "boolean", "choice", "list" };
@@ -373,6 +377,10 @@ static void fill_common(conn_config_t *cfg, const omni_connector_def_t *def, con
     }
     cfg->default_country = s[9].str;
     fill_curve(cfg, s, errs);
+    char why[256];
+    if (s[13].str != NULL && omni_metrics_listen_check(s[13].str, why, sizeof why) != NULL)
+        add_error(errs, "%s: metrics_listen: %s", cfg->source ? cfg->source : "config", why);
+    cfg->metrics_listen = s[13].str;
 }
 
 conn_config_t *conn_config_load(const omni_connector_def_t *def, const char *path,

@@ -37,6 +37,7 @@
  *         poll_ms           period of poll()                   default 1000    (10 .. 3600000)
  *         retry_max_ms      longest pause after source errors  default 60000   (10 .. 3600000)
  *         log_level         debug|info|warn|error              default info
+ *         metrics_listen    GET /metrics on a numeric HOST:PORT  default: none (docs/operations.md)
  *         default_country   ISO 3166 alpha-2 for national phone numbers, e.g. US; default: none
  *         router.server_public_key      CURVE over tcp: the router's public key (Z85 or its .pub file)
  *         router.curve_secret_key_file  CURVE: this connector's secret key file (0600; never the key inline)

@@ -29,6 +29,14 @@ def free_port():
     return port
 
 
+def scrape_when_up(port):
+    """None while the program is not listening yet (a readiness check, not a failure)."""
+    try:
+        return scrape(port)
+    except urllib.error.URLError:
+        return None
+
+
 def scrape(port):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
         assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
@@ -94,3 +102,36 @@ def test_a_bad_metrics_address_is_a_config_error(tmp_path):
     r = Router(str(tmp_path), router_extra={"metrics_listen": "localhost:http"})
     out = r.ctl("status", check=False)
     assert out.returncode == 1 and "router.metrics_listen" in out.stderr and "numeric" in out.stderr, out.stderr
+
+
+def test_a_connector_serves_its_metrics(tmp_path, redis_server):
+    """The connector runtime's GET /metrics (omni-template as the example of every connector)."""
+    import os
+    import subprocess
+    from harness import BIN
+    r = Router(str(tmp_path), redis_server.address).start()
+    port = free_port()
+    src = tmp_path / "in.txt"
+    src.write_text("")
+    conf = tmp_path / "template.yaml"
+    conf.write_text(f"router:\n  endpoint: {r.endpoint}\nspool_dir: {tmp_path}/tspool\npoll_ms: 20\n"
+                    f"metrics_listen: 127.0.0.1:{port}\ntemplate:\n  path: {src}\n")
+    proc = subprocess.Popen([os.path.join(BIN, "omni-template"), "--config", str(conf)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        with open(src, "a") as f:
+            f.write("ann@example.com\thello\nbob@example.com\tagain\n")
+        label = (("connector", "template"),)
+        m = wait_for(lambda: (lambda s: s if s and s.get(("omnirouter_connector_messages_acked_total", label)) == 2
+                              else None)(scrape_when_up(port)), 20, "both lines acknowledged, as the metrics say")
+        assert m[("omnirouter_connector_messages_submitted_total", label)] == 2
+        assert m[("omnirouter_connector_spooled_messages", label)] == 0
+        assert m[("omnirouter_connector_source_up", label)] == 1
+        assert m[("omnirouter_connector_polls_total", label)] >= 1
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0
+        r.stop()
+    bad = subprocess.run([os.path.join(BIN, "omni-template"), "--check-config", "--config", str(conf),
+                          "-D", "metrics_listen=example.com:80"], capture_output=True, text=True)
+    assert bad.returncode == 1 and "metrics_listen" in bad.stderr, bad.stderr
