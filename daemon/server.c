@@ -127,6 +127,20 @@ static void publish_status(router_t *r)
         r->status_busy = 1;
 }
 
+/* systemd's status line, once a second while Redis takes messages: what `systemctl status` shows. */
+static void notify_counts(router_t *r)
+{
+    if (!store_up(r->store) || r->stopping)
+        return;
+    const ingest_stats_t *st = ingest_stats(r->ingest);
+    const routing_stats_t *rs = routing_stats(r->routing);
+    bool refused = !strncmp(r->reload, "refused", 7);
+    sd_notifyf(0, "STATUS=accepting messages: %llu stored, %llu duplicates, %llu refused, %zu in flight; %llu assigned, "
+                  "%llu queued, %llu moved; configuration %s%s%s",
+               st->stored, st->duplicates, st->nacked, ingest_inflight(r->ingest), rs->assigned, rs->queued, rs->moved,
+               r->cfg->version, refused ? "; last reload " : "", refused ? r->reload : "");
+}
+
 static void on_opened(void *data, const char *conv, const omni_msg_t *msg, const char *identity, long conversations,
                       const char *tier, const char *last_owner)
 {
@@ -153,6 +167,8 @@ static void tick(loop_t *loop, void *data)
     }
     bool due = now >= r->next_status || (now >= r->last_status + STATUS_SOON_MS && counters_sum(r) != r->published);
     if (due && store_connected(r->store) && !r->status_busy) {
+        if (now >= r->next_status)
+            notify_counts(r);
         publish_status(r);
         r->last_status = now;
         r->next_status = now + STATUS_EVERY_MS;

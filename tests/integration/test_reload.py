@@ -116,6 +116,9 @@ def test_systemd_hears_ready_reloading_and_stopping(tmp_path, redis_server):
         assert re.search(r"RELOADING=1\nMONOTONIC_USEC=\d+", hear("RELOADING=1"))
         assert "STATUS=accepting messages (configuration reloaded)" in hear("READY=1")
         assert heard.index(hear("RELOADING=1")) < heard.index(hear("READY=1"))
+        status = hear("STATUS=accepting messages: ")  # the live counts, once a second
+        assert re.search(r"STATUS=accepting messages: \d+ stored, \d+ duplicates, \d+ refused, \d+ in flight; "
+                         r"\d+ assigned, \d+ queued, \d+ moved; configuration [0-9a-f]{12}", status), status
         heard.clear()
         r.proc.send_signal(signal.SIGTERM)
         hear("STOPPING=1")
