@@ -18,7 +18,8 @@ def test_a_connector_builds_against_the_installed_sdk(tmp_path):
     prefix = dest / "opt" / "omni"
     for f in ["include/omni/connector.h", "include/omni/message.h", "lib/libomni.a", "lib/pkgconfig/omnirouter.pc",
               "lib/systemd/system/omnirouted.service", "lib/systemd/catalog/omnirouter.catalog",
-              "share/doc/omnirouter/protocol.md", "share/omnirouter/omnirouter.yaml.sample"]:
+              "share/doc/omnirouter/protocol.md", "share/omnirouter/omnirouter.yaml.sample",
+              "share/man/man8/omnirouted.8", "share/man/man5/omnirouter.yaml.5", "share/man/man1/omni-submit.1"]:
         assert (prefix / f).exists(), f
     unit = (prefix / "lib/systemd/system/omnirouted.service").read_text()
     assert "ExecStart=/opt/omni/bin/omnirouted " in unit and "/usr/local" not in unit
