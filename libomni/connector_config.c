@@ -20,8 +20,8 @@
 
 #define CONN_COMMON_KEYS 14
 static const omni_connector_key_t common_keys[CONN_COMMON_KEYS] = {
-    { "router.endpoint", OMNI_KEY_STRING, "ipc:///var/lib/omnirouter/omnirouter-ingest.sock", false, 1, 1024, NULL,
-      "OMNI/1 endpoint of omnirouted (ipc://PATH or tcp://HOST:PORT)" },
+    { "router.endpoint", OMNI_KEY_LIST, "ipc:///var/lib/omnirouter/omnirouter-ingest.sock", false, 0, 16, NULL,
+      "OMNI/1 endpoint of omnirouted (ipc://PATH or tcp://HOST:PORT), or a list of several routers' endpoints" },
     { "router.resend_ms", OMNI_KEY_INT, "5000", false, 100, 3600000, NULL,
       "resend a message the router has not answered after this long" },
     { "router.ping_ms", OMNI_KEY_INT, "10000", false, 100, 3600000, NULL,
@@ -221,8 +221,11 @@ static void walk_value(walk_t *w, const char *path, const yaml_node_t *key, cons
     if (val->type == YAML_SCALAR_NODE) {
         if (scalar_is_null(val))
             return; /* "key:" with nothing: the default stays */
-        if (s->key->type == OMNI_KEY_LIST) {
-            add_error(w->errs, "%s:%zu:%zu: %s: expected a list", w->file, line, col, path);
+        if (s->key->type == OMNI_KEY_LIST) { /* a lone string is a list of one */
+            slot_clear(s);
+            s->list = omni_calloc(2, sizeof *s->list);
+            s->list[s->n_list++] = omni_strdup((const char *)val->data.scalar.value);
+            s->set = true;
             return;
         }
         if (slot_parse(s, (const char *)val->data.scalar.value, w->cfg->base_dir, why, sizeof why) != 0) {
@@ -354,7 +357,20 @@ static void fill_curve(conn_config_t *cfg, conn_slot_t *s, conn_errors_t *errs)
 static void fill_common(conn_config_t *cfg, const omni_connector_def_t *def, conn_errors_t *errs)
 {
     conn_slot_t *s = cfg->slots;
-    cfg->endpoint = s[0].str;
+    /* the client takes several endpoints separated by commas (no endpoint holds one) */
+    size_t len = 0;
+    for (size_t i = 0; i < s[0].n_list; i++)
+        len += strlen(s[0].list[i]) + 1;
+    cfg->endpoint_list = omni_calloc(1, len + 1);
+    for (size_t i = 0; i < s[0].n_list; i++) {
+        if (s[0].list[i][0] == '\0' || strchr(s[0].list[i], ',') != NULL)
+            add_error(errs, "%s: router.endpoint: \"%s\" is not an endpoint", cfg->source ? cfg->source : "config",
+                      s[0].list[i]);
+        strcat(strcat(cfg->endpoint_list, i ? "," : ""), s[0].list[i]);
+    }
+    if (s[0].n_list == 0)
+        add_error(errs, "%s: router.endpoint: no endpoint", cfg->source ? cfg->source : "config");
+    cfg->endpoint = cfg->endpoint_list;
     cfg->resend_ms = (int)s[1].num;
     cfg->ping_ms = (int)s[2].num;
     if (s[3].str == NULL)
@@ -443,6 +459,7 @@ void conn_config_destroy(conn_config_t **cfgp)
         free(cfg->slots[i].path);
     }
     free(cfg->slots);
+    free(cfg->endpoint_list);
     free(cfg->source);
     free(cfg->base_dir);
     free(cfg);

@@ -1,12 +1,11 @@
 """GET /metrics from the router: the Prometheus text format (parsed by prometheus_client, an independent
 implementation), the router's counters as traffic moves them, and per-team gauges read from Redis."""
-import socket
 import urllib.error
 import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness import Peer, Router, message, wait_for
+from harness import Peer, Router, free_port, message, wait_for
 
 POLICY = """
 calendars:
@@ -19,14 +18,6 @@ routing:
   rules:
     - {name: all, targets: [{team: core}], queue: core}
 """
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def scrape_when_up(port):
