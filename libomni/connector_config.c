@@ -4,6 +4,7 @@
  * differently. All errors are collected, not only the first, so one run shows everything to fix. */
 #include "connector_config.h"
 #include "omni/curve.h"
+#include "omni/identity.h"
 #include "omni/log.h"
 #include "omni/util.h"
 
@@ -33,7 +34,7 @@ static const omni_connector_key_t common_keys[CONN_COMMON_KEYS] = {
     { "retry_max_ms", OMNI_KEY_INT, "60000", false, 10, 3600000, NULL,
       "longest pause between tries while the source fails" },
     { "log_level", OMNI_KEY_ENUM, "info", false, 0, 0, "debug|info|warn|error", "least severe level logged" },
-    { "default_country", OMNI_KEY_STRING, NULL, false, 2, 2, NULL,
+    { "default_country", OMNI_KEY_STRING, NULL, false, 0, 0, NULL,
       "ISO 3166 alpha-2 country for national phone numbers (e.g. US); default none" },
     { "router.server_public_key", OMNI_KEY_STRING, NULL, false, 1, 4096, NULL,
       "CURVE over tcp: the router's public key, 40 Z85 characters or a file holding them (its .pub)" },
@@ -42,6 +43,16 @@ static const omni_connector_key_t common_keys[CONN_COMMON_KEYS] = {
     { "router.curve_public_key_file", OMNI_KEY_PATH, NULL, false, 0, 4096, NULL,
       "CURVE: this connector's public key file (NAME.pub), checked against the secret key; optional" },
 };
+
+/* Checks beyond the type for some common keys, the same functions the router's table uses for its keys
+ * (NULL: none). Each returns NULL or the reason, usually written into its buffer. */
+typedef const char *(*check_fn)(const char *value, char *buf, size_t bufsz);
+static const check_fn common_checks[CONN_COMMON_KEYS] = { [9] = omni_country_check };
+
+static check_fn key_check(const omni_connector_key_t *k)
+{
+    return k >= common_keys && k < common_keys + CONN_COMMON_KEYS ? common_checks[k - common_keys] : NULL;
+}
 
 static const char *const type_names[] = { "string", "path", "integer", "boolean", "choice", "list" };
 
@@ -90,6 +101,7 @@ static char *resolve_path(const char *base, const char *path)
 static int slot_parse(conn_slot_t *s, const char *text, const char *base, char *why, size_t whysz)
 {
     const omni_connector_key_t *k = s->key;
+    const char *bad;
     size_t len = strlen(text);
     switch (k->type) {
     case OMNI_KEY_STRING:
@@ -100,6 +112,11 @@ static int slot_parse(conn_slot_t *s, const char *text, const char *base, char *
         }
         if ((long long)len < k->min || (len == 0 && k->type == OMNI_KEY_PATH)) {
             snprintf(why, whysz, "shorter than %lld bytes", k->min > 0 ? k->min : 1);
+            return -1;
+        }
+        if (key_check(k) != NULL && (bad = key_check(k)(text, why, whysz)) != NULL) {
+            if (bad != why)
+                snprintf(why, whysz, "%s", bad);
             return -1;
         }
         slot_clear(s);
@@ -234,8 +251,14 @@ static void walk_value(walk_t *w, const char *path, const yaml_node_t *key, cons
                           item ? item->start_mark.line + 1 : line, item ? item->start_mark.column + 1 : col, path);
                 return;
             }
+            const char *v = (const char *)item->data.scalar.value, *bad;
+            if (key_check(s->key) != NULL && (bad = key_check(s->key)(v, why, sizeof why)) != NULL) {
+                add_error(w->errs, "%s:%zu:%zu: %s: %s", w->file, item->start_mark.line + 1,
+                          item->start_mark.column + 1, path, bad);
+                return;
+            }
             s->list = omni_realloc(s->list, (s->n_list + 2) * sizeof *s->list);
-            s->list[s->n_list++] = omni_strdup((const char *)item->data.scalar.value);
+            s->list[s->n_list++] = omni_strdup(v);
             s->list[s->n_list] = NULL;
         }
         if (s->key->max > 0 && (long long)s->n_list > s->key->max) {
@@ -363,13 +386,9 @@ static void fill_common(conn_config_t *cfg, const omni_connector_def_t *def, con
     cfg->poll_ms = (int)s[6].num;
     cfg->retry_max_ms = (int)s[7].num;
     cfg->log_level = omni_log_level_parse(s[8].str);
-    if (s[9].str != NULL) {
-        char *c = s[9].str;
-        if (!isalpha((unsigned char)c[0]) || !isalpha((unsigned char)c[1]))
-            add_error(errs, "%s: default_country: \"%s\" is not an ISO 3166 alpha-2 code",
-                      cfg->source ? cfg->source : "config", c);
-        c[0] = (char)toupper((unsigned char)c[0]);
-        c[1] = (char)toupper((unsigned char)c[1]);
+    if (s[9].str != NULL) { /* checked by omni_country_check as it was read: "fr" is stored as FR */
+        s[9].str[0] = (char)toupper((unsigned char)s[9].str[0]);
+        s[9].str[1] = (char)toupper((unsigned char)s[9].str[1]);
     }
     cfg->default_country = s[9].str;
     fill_curve(cfg, s, errs);

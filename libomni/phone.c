@@ -85,6 +85,12 @@ int omni_country_parse(const char *text, char out[3], char *why, size_t whysz)
     return -1;
 }
 
+const char *omni_country_check(const char *value, char *buf, size_t bufsz)
+{
+    char iso[3];
+    return omni_country_parse(value, iso, buf, bufsz) == 0 ? NULL : buf;
+}
+
 int omni_phone_e164(const char *raw, const char *default_country, char *out, size_t outsz, const char **why)
 {
     static const char *ignored;

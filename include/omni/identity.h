@@ -35,6 +35,8 @@ int omni_phone_e164(const char *raw, const char *default_country, char *out, siz
  * -1 with a sentence in why naming the value, with a suggestion where one is known ("UK": did you mean
  * GB?). text is borrowed for the call. The router and every connector check theirs with it. */
 int omni_country_parse(const char *text, char out[3], char *why, size_t whysz);
+/* omni_country_parse as a config key's check: NULL when value is a country, else the reason written in buf. */
+const char *omni_country_check(const char *value, char *buf, size_t bufsz);
 
 /* Twitter / Facebook ids: decimal digits only, 1..32 of them, no leading zero. */
 int omni_numeric_id(const char *raw, char *out, size_t outsz, const char **why);

@@ -225,7 +225,7 @@ static void test_validators(void **state)
 {
     (void)state;
     fails("router:\n  ingest: [udp://x, \"tcp://host\", \"ipc://\", ipc://a, ipc://a]\n"
-          "redis:\n  address: http://x\n  key_prefix: a b\nidentity:\n  default_country: us\n"
+          "redis:\n  address: http://x\n  key_prefix: a b\nidentity:\n  default_country: UK\n"
           "conversations:\n  default_queue: Bad Queue\n",
           LINES("%s:2:12: router.ingest[0]: \"udp://x\" is not an endpoint: write ipc://PATH or tcp://HOST:PORT",
                 "%s:2:21: router.ingest[1]: \"tcp://host\" is not tcp://HOST:PORT (a host, then a port 1..65535)",
@@ -234,8 +234,10 @@ static void test_validators(void **state)
                 "%s:4:12: redis.address: \"http://x\" is not a Redis address: write tcp://HOST:PORT or unix:/PATH, "
                 "or leave it empty for the embedded Redis",
                 "%s:5:15: redis.key_prefix: must not contain spaces or control characters (keys are typed in redis-cli)",
-                "%s:7:20: identity.default_country: \"us\" is not an ISO 3166 alpha-2 country code: two capital "
-                "letters, e.g. US",
+                /* was "us", refused for its case: any case is now read (as in every connector), and the
+                 * check is libphonenumber's, shared with the connectors */
+                "%s:7:20: identity.default_country: \"UK\" is not an ISO 3166 alpha-2 country code (did you "
+                "mean GB?)",
                 "%s:9:18: conversations.default_queue: \"Bad Queue\" is not a queue name: 1..64 of a-z, 0-9, _ and -"));
     fails("router:\n  ingest: []\nredis:\n  address: unix:redis.sock\n",
           LINES("%s:2:11: router.ingest: has 0 entries; at least 1 needed",
