@@ -303,11 +303,13 @@ static void test_overrides(void **state)
     char *path;
     const char *ov[] = { "router.tick_ms=7", "redis.address=tcp://127.0.0.1:6379",
                          "router.ingest=[tcp://*:5555, ipc:///tmp/x.sock]", "identity.default_country=",
-                         "redis.password=p@ss: #word", "router={max_inflight: 5}", "router.insecure_tcp=true" };
-    router_config_t *cfg = load("router:\n  tick_ms: 50\nidentity:\n  default_country: US\n", ov, 7, &errs, &path);
+                         "redis.password=p@ss: #word", "router={max_inflight: 5}", "router.insecure_tcp=true",
+                         "router.peer_ban_s=2m" }; /* units as every connector's -D takes them (test_config_values) */
+    router_config_t *cfg = load("router:\n  tick_ms: 50\nidentity:\n  default_country: US\n", ov, 8, &errs, &path);
     expect(&errs, path, LINES(NULL));
     assert_int_equal(cfg->router.tick_ms, 7);
     assert_int_equal(cfg->router.max_inflight, 5);
+    assert_int_equal(cfg->router.peer_ban_s, 120);
     assert_string_equal(cfg->redis.address, "tcp://127.0.0.1:6379");
     assert_int_equal(cfg->router.n_ingest, 2);
     assert_string_equal(cfg->router.ingest[0], "tcp://*:5555");
