@@ -186,6 +186,37 @@ static void test_phone(void **state)
     assert_int_equal(omni_phone_e164("+14155550100", NULL, exact, sizeof exact, NULL), 0);
 }
 
+/* Answers are remembered per number and region (phone.c's cache): asking again, or the same digits in
+ * another country, must give what a first reading gives. */
+static void test_repeated_readings(void **state)
+{
+    (void)state;
+    char out[OMNI_IDENTITY_MAX];
+    const char *why;
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(omni_phone_e164("020 7946 0958", "GB", out, sizeof out, &why), 0);
+        assert_string_equal(out, "+442079460958");
+        assert_int_equal(omni_phone_e164("020 7946 0958", "DE", out, sizeof out, &why), -1); /* no such range */
+        assert_int_equal(omni_phone_e164("06 12 34 56 78", "FR", out, sizeof out, &why), 0);
+        assert_string_equal(out, "+33612345678");
+        assert_int_equal(omni_phone_e164("06 12 34 56 78", "NL", out, sizeof out, &why), 0);
+        assert_string_equal(out, "+31612345678");
+        assert_int_equal(omni_phone_e164("+1 415 155 0100", NULL, out, sizeof out, &why), -1);
+        assert_string_equal(why, "not a number in use in its country (no such range in libphonenumber's data)");
+        char small[12];
+        assert_int_equal(omni_phone_e164("+14155550100", NULL, small, sizeof small, &why), -1);
+        assert_string_equal(why, "output buffer too small");
+    }
+    /* Many numbers, more than the cache holds: each still reads as itself. */
+    for (int i = 0; i < 20000; i++) {
+        char in[32], want[32];
+        snprintf(in, sizeof in, "415 555 %04d", i % 10000);
+        snprintf(want, sizeof want, "+1415555%04d", i % 10000);
+        assert_int_equal(omni_phone_e164(in, "US", out, sizeof out, &why), 0);
+        assert_string_equal(out, want);
+    }
+}
+
 /* Country codes as configs write them: the one check the router and every connector use. */
 static void test_country_parse(void **state)
 {
@@ -221,6 +252,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_phone),
+        cmocka_unit_test(test_repeated_readings),
         cmocka_unit_test(test_country_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
