@@ -1,7 +1,8 @@
 # omnirouter: `make` builds every program; `make test`, `make test-faults`, `make run`, `make bench`, `make fuzz`,
 # `make install`, `make clean`.
 # Sources are found by folder, so a new file or connector needs no edit here:
-#   libomni/*.c, *.cc -> libomni.a (phone_shim.cc is C++: libphonenumber)    daemon/*.c -> omnirouted    ctl/*.c -> omnictl    tools/X.c -> X
+#   libomni/*.c -> libomni.a    daemon/*.c -> omnirouted    ctl/*.c -> omnictl    tools/X.c -> X
+#   libomni/*.cc -> libomni.a too, built with $(CXX): phone_shim.cc, libphonenumber's C side (the rest is C11)
 #   connectors/N/*.c -> omni-N (N/main.c holds main(); the rest is libconn-N.a, which its tests link)
 #   tests/unit/D/test_X.c -> a cmocka binary linking libomni.a, plus libdaemon.a (D=daemon) or libconn-D.a
 #   bench/X.c -> a bench program

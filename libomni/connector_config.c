@@ -47,7 +47,7 @@ static const omni_connector_key_t common_keys[CONN_COMMON_KEYS] = {
       "CURVE: this connector's public key file (NAME.pub), checked against the secret key; optional" },
 };
 
-/* Checks beyond the type for some common keys, the same functions the router's table uses for its keys
+/* Checks of common string keys beyond their type, the functions the router's table uses for its own keys
  * (NULL: none). Each returns NULL or the reason, usually written into its buffer. */
 typedef const char *(*check_fn)(const char *value, char *buf, size_t bufsz);
 static const check_fn common_checks[CONN_COMMON_KEYS] = { [9] = omni_country_check };
@@ -105,15 +105,10 @@ static char *resolve_path(const char *base, const char *path)
 static int list_from_node(conn_slot_t *s, yaml_document_t *doc, const yaml_node_t *val, char *why, size_t whysz,
                           const yaml_node_t **at)
 {
-    check_fn check = key_check(s->key);
-    const char *bad;
     if (val->type == YAML_SCALAR_NODE) {
-        const char *v = (const char *)val->data.scalar.value;
-        if (check != NULL && (bad = check(v, why, whysz)) != NULL)
-            goto refused;
         slot_clear(s);
         s->list = omni_calloc(2, sizeof *s->list);
-        s->list[s->n_list++] = omni_strdup(v);
+        s->list[s->n_list++] = omni_strdup((const char *)val->data.scalar.value);
         return 0;
     }
     if (val->type != YAML_SEQUENCE_NODE) {
@@ -129,13 +124,8 @@ static int list_from_node(conn_slot_t *s, yaml_document_t *doc, const yaml_node_
             snprintf(why, whysz, "list entries must be strings");
             return -1;
         }
-        const char *v = (const char *)item->data.scalar.value;
-        if (check != NULL && (bad = check(v, why, whysz)) != NULL) {
-            val = item;
-            goto refused;
-        }
         s->list = omni_realloc(s->list, (s->n_list + 2) * sizeof *s->list);
-        s->list[s->n_list++] = omni_strdup(v);
+        s->list[s->n_list++] = omni_strdup((const char *)item->data.scalar.value);
         s->list[s->n_list] = NULL;
     }
     if (s->key->max > 0 && (long long)s->n_list > s->key->max) {
@@ -143,12 +133,6 @@ static int list_from_node(conn_slot_t *s, yaml_document_t *doc, const yaml_node_
         return -1;
     }
     return 0;
-refused:
-    if (bad != why)
-        snprintf(why, whysz, "%s", bad);
-    if (at != NULL)
-        *at = val;
-    return -1;
 }
 
 /* Parses text as the slot's type. base: directory for relative paths (NULL or ".": keep them relative).
