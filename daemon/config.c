@@ -14,6 +14,7 @@
 #include "config_schema.h"
 #include "embedded.h"
 #include "omni/curve.h"
+#include "omni/identity.h"
 #include "omni/secret.h"
 #include "redis_address.h"
 #include "omni/log.h"
@@ -54,14 +55,6 @@ static const char *check_redis_address(const char *value, char *buf, size_t bufs
 {
     redis_address_t addr;
     return redis_address_parse(value, &addr, buf, bufsz) == 0 ? NULL : buf;
-}
-
-static const char *check_country(const char *value, char *buf, size_t bufsz)
-{
-    if (strlen(value) == 2 && value[0] >= 'A' && value[0] <= 'Z' && value[1] >= 'A' && value[1] <= 'Z')
-        return NULL;
-    snprintf(buf, bufsz, "\"%s\" is not an ISO 3166 alpha-2 country code: two capital letters, e.g. US", value);
-    return buf;
 }
 
 static const char *check_key_prefix(const char *value, char *buf, size_t bufsz)
@@ -219,9 +212,11 @@ static const cfg_key_t router_keys[] = {
       .doc = "Deepest JSON nesting inside \"meta\"." },
 
     { .path = "identity.default_country", .type = CFG_STRING, .offset = OFF(identity.default_country),
-      .flags = CFG_NULLABLE, .check = check_country,
-      .doc = "ISO 3166 alpha-2 country (e.g. US) in which phone numbers written without +country code "
-             "are read. Empty: such numbers are refused as identities." },
+      .flags = CFG_NULLABLE, .check = omni_country_check,
+      .doc = "ISO 3166 alpha-2 country (e.g. US; any case) in which phone numbers written without +country code "
+             "are read, for messages whose connector sent them as written (a connector with its own "
+             "default_country sends E.164 already). Checked by libphonenumber like every connector's: UK is "
+             "refused (did you mean GB?). Empty: such numbers are refused as identities." },
 
     { .path = "conversations.default_queue", .type = CFG_STRING, .offset = OFF(conversations.default_queue),
       .def = "default", .check = check_queue,
