@@ -54,7 +54,23 @@ static const omni_connector_key_t common_keys[CONN_COMMON_KEYS] = {
 /* Checks of common string keys beyond their type, the functions the router's table uses for its own keys
  * (NULL: none). Each returns NULL or the reason, usually written into its buffer. */
 typedef const char *(*check_fn)(const char *value, char *buf, size_t bufsz);
-static const check_fn common_checks[CONN_COMMON_KEYS] = { [9] = omni_country_check, [13] = omni_metrics_listen_check };
+/* An OMNI/1 endpoint a connector can connect to. */
+static const char *check_endpoint(const char *value, char *buf, size_t bufsz)
+{
+    if ((strncmp(value, "ipc://", 6) != 0 || value[6] == '\0') && (strncmp(value, "tcp://", 6) != 0 ||
+                                                                   strchr(value + 6, ':') == NULL)) {
+        snprintf(buf, bufsz, "\"%.64s\" is not an endpoint: ipc://PATH or tcp://HOST:PORT", value);
+        return buf;
+    }
+    if (strchr(value, ',') != NULL) {
+        snprintf(buf, bufsz, "\"%.64s\": one endpoint per entry (a list names several)", value);
+        return buf;
+    }
+    return NULL;
+}
+
+static const check_fn common_checks[CONN_COMMON_KEYS] = { [0] = check_endpoint, [9] = omni_country_check,
+                                                          [13] = omni_metrics_listen_check };
 
 static check_fn key_check(const omni_connector_key_t *k)
 {
@@ -109,7 +125,14 @@ static char *resolve_path(const char *base, const char *path)
 static int list_from_node(conn_slot_t *s, yaml_document_t *doc, const yaml_node_t *val, char *why, size_t whysz,
                           const yaml_node_t **at)
 {
+    check_fn check = key_check(s->key);
+    const char *bad;
     if (val->type == YAML_SCALAR_NODE) {
+        if (check && (bad = check((const char *)val->data.scalar.value, why, whysz)) != NULL) {
+            if (bad != why)
+                snprintf(why, whysz, "%s", bad);
+            return -1;
+        }
         slot_clear(s);
         s->list = omni_calloc(2, sizeof *s->list);
         s->list[s->n_list++] = omni_strdup((const char *)val->data.scalar.value);
@@ -126,6 +149,13 @@ static int list_from_node(conn_slot_t *s, yaml_document_t *doc, const yaml_node_
             if (at != NULL && item != NULL)
                 *at = item;
             snprintf(why, whysz, "list entries must be strings");
+            return -1;
+        }
+        if (check && (bad = check((const char *)item->data.scalar.value, why, whysz)) != NULL) {
+            if (bad != why)
+                snprintf(why, whysz, "%s", bad);
+            if (at != NULL)
+                *at = item;
             return -1;
         }
         s->list = omni_realloc(s->list, (s->n_list + 2) * sizeof *s->list);
@@ -410,12 +440,8 @@ static void fill_common(conn_config_t *cfg, const omni_connector_def_t *def, con
     for (size_t i = 0; i < s[0].n_list; i++)
         len += strlen(s[0].list[i]) + 1;
     cfg->endpoint_list = omni_calloc(1, len + 1);
-    for (size_t i = 0; i < s[0].n_list; i++) {
-        if (s[0].list[i][0] == '\0' || strchr(s[0].list[i], ',') != NULL)
-            add_error(errs, "%s: router.endpoint: \"%s\" is not an endpoint", cfg->source ? cfg->source : "config",
-                      s[0].list[i]);
+    for (size_t i = 0; i < s[0].n_list; i++) /* each checked where it was read (check_endpoint) */
         strcat(strcat(cfg->endpoint_list, i ? "," : ""), s[0].list[i]);
-    }
     if (s[0].n_list == 0)
         add_error(errs, "%s: router.endpoint: no endpoint", cfg->source ? cfg->source : "config");
     cfg->endpoint = cfg->endpoint_list;

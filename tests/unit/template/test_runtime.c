@@ -75,7 +75,7 @@ static void config_errors_name_file_line_column(void **state)
     (void)state;
     put(cfg, "poll_ms: 5\n"
              "router:\n"
-             "  endpoint: [a, b]\n"
+             "  endpoint: [ipc://a, b]\n"
              "  resend: 10\n"
              "log_level: loud\n"
              "max_spooled: many\n"
@@ -91,7 +91,7 @@ static void config_errors_name_file_line_column(void **state)
     char want[256];
     static const char *const errs[] = {
         "c.yaml:1:10: poll_ms: 5 is below the minimum 10",
-        "c.yaml:3:13: router.endpoint: expected a string, got a list",
+        "c.yaml:3:23: router.endpoint: \"b\" is not an endpoint: ipc://PATH or tcp://HOST:PORT",
         "c.yaml:4:3: router.resend: unknown key",
         "c.yaml:5:12: log_level: \"loud\" is not one of debug|info|warn|error",
         "c.yaml:6:14: max_spooled: \"many\" is not an integer",
