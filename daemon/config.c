@@ -196,6 +196,22 @@ static const cfg_key_t router_keys[] = {
              "16 KiB per connection per turn, so more put more messages behind each fsync." },
     { .path = "redis.server", .flags = CFG_RESTART, .type = CFG_STRING, .offset = OFF(redis.server), .def = "redis-server",
       .doc = "The redis-server binary the embedded Redis runs, looked up in PATH unless it holds a slash." },
+    { .path = "redis.sentinels", .type = CFG_STRLIST, .offset = OFF(redis.sentinels), .count_offset = OFF(redis.n_sentinels),
+      .min = 0, .max = 16, .def = "[]", .flags = CFG_UNIQUE | CFG_RESTART,
+      .doc = "Redis Sentinel instead of redis.address: HOST:PORT of each sentinel (names resolved when the "
+             "configuration is read). The router asks them for the primary of redis.master_name, checks it with "
+             "ROLE, follows +switch-master, and answers BUSY while there is none (docs/redis.md, \"Failover\")." },
+    { .path = "redis.master_name", .type = CFG_STRING, .offset = OFF(redis.master_name), .flags = CFG_NULLABLE | CFG_RESTART,
+      .doc = "The name the sentinels monitor the primary under (sentinel monitor NAME ...); required with "
+             "redis.sentinels." },
+    { .path = "redis.wait_replicas", .flags = CFG_RESTART, .type = CFG_INT, .offset = OFF(redis.wait_replicas), .min = 0,
+      .max = 16, .def = "0",
+      .doc = "ACK a message only after WAIT confirmed this many replicas have it (pipelined: the loop never "
+             "waits); fewer within redis.wait_timeout_ms: BUSY, and the connector resends. With 1 or more, and "
+             "min-replicas-to-write on the primary, an ACKed message survives the loss of the primary." },
+    { .path = "redis.wait_timeout_ms", .flags = CFG_RESTART, .type = CFG_DURATION, .offset = OFF(redis.wait_timeout_ms),
+      .min = 10, .max = 60000, .def = "1000", .unit_ms = 1,
+      .doc = "How long WAIT waits for redis.wait_replicas; below redis.timeout_ms." },
 
     { .path = "limits.message_bytes", .type = CFG_SIZE, .offset = OFF(limits.message_bytes), .min = 1024,
       .max = 16777216, .doc = "Largest message frame (the whole JSON) accepted; larger ones are NACKed. A frame more than "
@@ -363,7 +379,29 @@ static void finalize(router_config_t *cfg, const char *path, const cfg_where_t *
         free(base);
         free(dir);
     }
-    if (cfg->redis.address == NULL) {
+    const cfg_where_t *w_sent = &where[cfg_key_index(&router_table, "redis.sentinels")];
+    if (cfg->redis.n_sentinels > 0) { /* resolved here, once, like redis.address */
+        cfg->redis.sentinel_addrs = omni_calloc(cfg->redis.n_sentinels, sizeof *cfg->redis.sentinel_addrs);
+        for (size_t i = 0; i < cfg->redis.n_sentinels; i++) {
+            char why[400], *text = omni_asprintf("tcp://%s", cfg->redis.sentinels[i]);
+            if (cfg->redis.sentinels[i][0] && (redis_address_parse(text, &cfg->redis.sentinel_addrs[i], why, sizeof why) != 0 ||
+                redis_address_resolve(&cfg->redis.sentinel_addrs[i], why, sizeof why) != 0)) {
+                char *key = omni_asprintf("redis.sentinels[%zu]", i);
+                cfg_error_key(errs, w_sent, key, "%s", why);
+                free(key);
+            }
+            free(text);
+        }
+        if (!cfg->redis.master_name)
+            cfg_error_at(errs, w_sent, "redis.sentinels", "needs redis.master_name (the name the sentinels monitor)");
+        if (cfg->redis.address)
+            cfg_error_at(errs, w_sent, "redis.sentinels", "redis.address is set too: name one Redis, or sentinels");
+    }
+    if (cfg->redis.wait_timeout_ms >= cfg->redis.timeout_ms)
+        cfg_error_at(errs, &where[cfg_key_index(&router_table, "redis.wait_timeout_ms")], "redis.wait_timeout_ms",
+                     "%d ms is not below redis.timeout_ms (%d ms), which would drop the connection first",
+                     cfg->redis.wait_timeout_ms, cfg->redis.timeout_ms);
+    if (cfg->redis.address == NULL && cfg->redis.n_sentinels == 0) {
         char *sock = embedded_socket_path(cfg->router.state_dir);
         if (strlen(sock) > UNIX_PATH_MAX_LEN)
             cfg_error_at(errs, w_dir, "router.state_dir", "too long for the embedded Redis: its socket %s would be "
@@ -483,6 +521,13 @@ router_config_t *config_reload(const router_config_t *running, const char *path,
     *kept = '\0';
     cfg_keep_restart(&router_table, cfg, running, kept, keptsz);
     cfg->redis.addr = running->redis.addr; /* parsed from redis.address, which a reload keeps */
+    free(cfg->redis.sentinel_addrs);       /* and from redis.sentinels, kept too */
+    cfg->redis.sentinel_addrs = NULL;
+    if (running->redis.n_sentinels > 0) {
+        cfg->redis.sentinel_addrs = omni_calloc(running->redis.n_sentinels, sizeof *cfg->redis.sentinel_addrs);
+        memcpy(cfg->redis.sentinel_addrs, running->redis.sentinel_addrs,
+               running->redis.n_sentinels * sizeof *cfg->redis.sentinel_addrs);
+    }
     return cfg;
 }
 
@@ -491,6 +536,7 @@ void config_destroy(router_config_t **cfg)
     if (cfg == NULL || *cfg == NULL)
         return;
     policy_release(&(*cfg)->policy); /* compiled state first: it points into what cfg_free frees */
+    free((*cfg)->redis.sentinel_addrs);
     cfg_free(&router_table, *cfg);
     free((*cfg)->source);
     free(*cfg);

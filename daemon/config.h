@@ -48,6 +48,12 @@ typedef struct router_config {
         int reconnect_ms; /* first reconnect delay; doubles up to 5 s */
         int connections;  /* connections the router keeps to Redis (more commands per fsync) */
         char *server;     /* embedded: the redis-server binary; default "redis-server" */
+        char **sentinels; /* "HOST:PORT" of each sentinel, as written; none: redis.address or embedded */
+        size_t n_sentinels;
+        redis_address_t *sentinel_addrs; /* n_sentinels, resolved at load (owned) */
+        char *master_name;  /* the sentinels' name for the primary */
+        int wait_replicas;  /* ACK only once WAIT confirmed this many replicas have the message; 0: no WAIT */
+        int wait_timeout_ms;
     } redis;
     omni_limits_t limits;
     struct {

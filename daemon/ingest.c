@@ -287,7 +287,8 @@ static void handle_msg(ingest_t *in, const unsigned char *peer, size_t peer_len,
     for (int i = 0; i < INGEST_NARGS; i++)
         argl[i] = i == INGEST_ARG_MESSAGE ? len : strlen(argv[i]);
     /* one sender's messages on one connection: stored in the order they came */
-    if (store_script_for(in->store, ident, LUA_INGEST, INGEST_NARGS, argv, argl, on_stored, p) != 0) {
+    /* ACKed only once stored (and, with redis.wait_replicas, on that many replicas: WAIT) */
+    if (store_script_replicated(in->store, ident, LUA_INGEST, INGEST_NARGS, argv, argl, on_stored, p) != 0) {
         send_busy(in, peer, peer_len, msg->id);
         omni_msg_destroy(&msg);
         free(p);

@@ -280,11 +280,16 @@ static int open_store(router_t *r)
                           .timeout_ms = cfg->redis.timeout_ms, .reconnect_ms = cfg->redis.reconnect_ms,
                           .connections = cfg->redis.connections,
                           .relaxed = cfg->redis.durability == REDIS_DURABILITY_RELAXED,
+                          .sentinels = cfg->redis.sentinel_addrs, .n_sentinels = cfg->redis.n_sentinels,
+                          .master_name = cfg->redis.master_name, .wait_replicas = cfg->redis.wait_replicas,
+                          .wait_timeout_ms = cfg->redis.wait_timeout_ms,
                           .on_state = on_store_state, .data = r };
     if (opts.relaxed)
         omni_warn("redis.durability is relaxed: messages are ACKed even when Redis does not fsync every write, "
                   "so an ACKed message can be lost if Redis dies");
-    if (cfg->redis.address && *cfg->redis.address) {
+    if (cfg->redis.n_sentinels > 0) {
+        /* the store asks the sentinels (resolved when the configuration was read) */
+    } else if (cfg->redis.address && *cfg->redis.address) {
         /* resolved to a number when the configuration was read: connecting never waits on DNS */
         if (cfg->redis.addr.path[0]) {
             opts.unix_path = cfg->redis.addr.path;

@@ -22,15 +22,17 @@
 #include "omni/log.h"
 #include "omni/util.h"
 #include "scripts.h"
+#include "sentinel.h"
 
 enum { DOWN, LOADING, UP };
 /* The state last logged: nothing yet, up, unreachable, up but not seen to be durable. */
 enum { SAID_NOTHING, SAID_UP, SAID_DOWN, SAID_NOT_DURABLE };
 #define BACKOFF_MAX_MS 5000
 /* Setup replies carry (connection index * TAG_STRIDE + what) as their data. */
-#define TAG_STRIDE (LUA_NSCRIPTS + 2)
+#define TAG_STRIDE (LUA_NSCRIPTS + 3)
 #define TAG_AUTH LUA_NSCRIPTS       /* AUTH and SELECT */
 #define TAG_CONFIG (LUA_NSCRIPTS + 1) /* CONFIG GET append* */
+#define TAG_ROLE (LUA_NSCRIPTS + 2)   /* ROLE, under Sentinel: the server must be the primary */
 
 typedef struct conn {
     store_t *store;
@@ -65,6 +67,9 @@ struct store {
     char sha[LUA_NSCRIPTS][41];
     char durability[160];  /* what the last CONFIG GET said */
     int closing;           /* store_destroy() is running: a disconnect is expected */
+    sentinel_t *sentinel;  /* NULL: a fixed address */
+    int have_primary;      /* under Sentinel: tcp_host/tcp_port name the primary the sentinels gave */
+    int wait_logged;       /* "replicas did not confirm" was logged since they last did */
     int64_t quiet_until;   /* failures before this are expected (a server still starting) */
 };
 
@@ -74,6 +79,16 @@ typedef struct cmd {
     void *data;
     int script; /* its reply is checked against the script's declaration; -1: not a script */
 } cmd_t;
+
+/* A script whose reply waits for WAIT (store_script_replicated): both commands point at it; the last of
+ * their callbacks frees it. */
+typedef struct replicated {
+    store_reply_fn *fn;
+    void *data;
+    redisReply *reply; /* the script's reply, copied (owned); NULL until it came, or when it failed */
+    int refs;
+    int delivered;
+} replicated_t;
 
 /* Failures are not news while closing, or while a server is still starting (before the store was ever up). */
 static int quiet(const store_t *s)
@@ -152,6 +167,8 @@ static void lost(conn_t *c, const char *why)
     c->state = DOWN;
     c->durable = 0;
     backoff(c);
+    if (s->sentinel && !s->closing)
+        sentinel_ask(s->sentinel); /* the primary may have moved: a failover takes it down first */
     update(s);
 }
 
@@ -271,7 +288,14 @@ static void on_setup_reply(store_t *s, redisReply *reply, void *data)
     int what = (int)(tag % TAG_STRIDE);
     int bad_sha = what < TAG_AUTH && reply->type != REDIS_REPLY_ERROR &&
                   (reply->type != REDIS_REPLY_STRING || reply->len != 40);
-    if (what == TAG_CONFIG) {
+    if (what == TAG_ROLE && !(reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+                              reply->element[0]->type == REDIS_REPLY_STRING && !strcmp(reply->element[0]->str, "master"))) {
+        /* the sentinels' answer is stale (a demoted primary back as a replica): ask them again */
+        failed(s, "the server the sentinels named is not the primary (ROLE)");
+        sentinel_ask(s->sentinel);
+        c->force_reconnect = 1;
+        return;
+    } else if (what == TAG_CONFIG) {
         read_durability(c, reply);
     } else if (reply->type == REDIS_REPLY_ERROR || bad_sha) {
         const char *why = bad_sha ? "SCRIPT LOAD answered something other than a SHA-1" : reply->str;
@@ -334,11 +358,33 @@ static void connect_now(conn_t *c)
         const char *argv[] = { "SELECT", db };
         c->pending += send_argv(c, 2, argv, NULL, on_setup_reply, (void *)(intptr_t)(tag + TAG_AUTH)) == 0;
     }
+    if (s->sentinel) {
+        const char *role[] = { "ROLE" };
+        c->pending += send_argv(c, 1, role, NULL, on_setup_reply, (void *)(intptr_t)(tag + TAG_ROLE)) == 0;
+    }
     const char *config[] = { "CONFIG", "GET", "append*" };
     c->pending += send_argv(c, 3, config, NULL, on_setup_reply, (void *)(intptr_t)(tag + TAG_CONFIG)) == 0;
     for (size_t i = 0; i < LUA_NSCRIPTS; i++) {
         const char *argv[] = { "SCRIPT", "LOAD", omni_lua_scripts[i].body };
         c->pending += send_argv(c, 3, argv, NULL, on_setup_reply, (void *)(intptr_t)(tag + (long)i)) == 0;
+    }
+}
+
+/* The sentinels named the primary: connections to another server reconnect to it. */
+static void on_primary(void *data, const char *host, int port)
+{
+    store_t *s = data;
+    if (s->have_primary && s->opts.tcp_port == port && !strcmp(s->opts.tcp_host, host))
+        return;
+    free(s->owned_host);
+    s->opts.tcp_host = s->owned_host = omni_strdup(host);
+    s->opts.tcp_port = port;
+    s->have_primary = 1;
+    omni_info("redis: the sentinels name %s:%d as the primary of %s", host, port, sentinel_describe(s->sentinel));
+    for (int i = 0; i < s->n_conns; i++) {
+        s->conns[i].next_attempt = 0; /* connect now, whatever the backoff */
+        if (s->conns[i].ac)
+            s->conns[i].force_reconnect = 1;
     }
 }
 
@@ -362,10 +408,17 @@ store_t *store_new(loop_t *loop, const store_opts_t *opts)
     for (int i = 0; i < s->n_conns; i++)
         s->conns[i] = (conn_t){ .store = s, .index = i, .fd = -1, .backoff_ms = s->opts.reconnect_ms,
                                 .next_attempt = omni_mono_ms() };
-    if (s->opts.unix_path)
+    if (opts->n_sentinels > 0) {
+        s->sentinel = sentinel_new(loop, opts->sentinels, opts->n_sentinels, opts->master_name, opts->password,
+                                   s->opts.timeout_ms, on_primary, s);
+        s->opts.tcp_host = s->opts.unix_path = NULL;
+        s->opts.sentinels = NULL, s->opts.master_name = NULL; /* borrowed for the call */
+        snprintf(s->address, sizeof s->address, "%s", sentinel_describe(s->sentinel));
+    } else if (s->opts.unix_path) {
         snprintf(s->address, sizeof s->address, "unix:%s", s->opts.unix_path);
-    else
+    } else {
         snprintf(s->address, sizeof s->address, "tcp://%s:%d", s->opts.tcp_host, s->opts.tcp_port);
+    }
     s->quiet_until = omni_mono_ms() + (opts->grace_ms > 0 ? opts->grace_ms : 0);
     snprintf(s->durability, sizeof s->durability, "unknown: not connected yet");
     return s;
@@ -386,6 +439,7 @@ void store_destroy(store_t **store)
     store_t *s = *store;
     s->opts.on_state = NULL; /* the owner is going away; do not call back into it */
     store_close(s);
+    sentinel_destroy(&s->sentinel);
     free(s->owned_host);
     free(s->owned_unix);
     free(s->owned_password);
@@ -447,6 +501,8 @@ void store_tick(store_t *s)
 {
     if (s->closing)
         return;
+    if (s->sentinel)
+        sentinel_tick(s->sentinel);
     int64_t now = omni_mono_ms();
     for (int i = 0; i < s->n_conns; i++) {
         conn_t *c = &s->conns[i];
@@ -465,7 +521,95 @@ void store_tick(store_t *s)
                 lost(c, "connection reset");
             continue;
         }
-        if (!c->ac && now >= c->next_attempt)
+        if (!c->ac && now >= c->next_attempt && (!s->sentinel || s->have_primary))
             connect_now(c);
     }
+}
+
+/* A deep copy of a reply, freed with freeReplyObject (hiredis frees the original after the callback). */
+static redisReply *reply_dup(const redisReply *r)
+{
+    redisReply *d = omni_calloc(1, sizeof *d);
+    d->type = r->type;
+    d->integer = r->integer;
+    if (r->str) {
+        d->str = omni_malloc(r->len + 1);
+        memcpy(d->str, r->str, r->len + 1);
+        d->len = r->len;
+    }
+    if (r->element) {
+        d->element = omni_calloc(r->elements ? r->elements : 1, sizeof *d->element);
+        d->elements = r->elements;
+        for (size_t i = 0; i < r->elements; i++)
+            d->element[i] = reply_dup(r->element[i]);
+    }
+    return d;
+}
+
+static void replicated_release(replicated_t *rp)
+{
+    if (--rp->refs > 0)
+        return;
+    if (rp->reply)
+        freeReplyObject(rp->reply);
+    free(rp);
+}
+
+static void on_replicated_script(store_t *s, redisReply *reply, void *data)
+{
+    (void)s;
+    replicated_t *rp = data;
+    if (reply && !rp->delivered)
+        rp->reply = reply_dup(reply);
+    replicated_release(rp);
+}
+
+static void on_wait(store_t *s, redisReply *reply, void *data)
+{
+    replicated_t *rp = data;
+    long long got = reply && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
+    redisReply *give = rp->reply;
+    if (give && give->type != REDIS_REPLY_ERROR && got < s->opts.wait_replicas) {
+        if (!s->wait_logged)
+            omni_warn("redis: %lld of %d replicas confirmed a write within %d ms: answering BUSY until they do "
+                      "(redis.wait_replicas)", got < 0 ? 0 : got, s->opts.wait_replicas, s->opts.wait_timeout_ms);
+        s->wait_logged = 1;
+        give = NULL; /* stored on the primary but not known to survive its loss: not done (a resend is a duplicate) */
+    } else if (give && got >= s->opts.wait_replicas && s->wait_logged) {
+        omni_info("redis: replicas confirm writes again");
+        s->wait_logged = 0;
+    }
+    rp->delivered = 1;
+    rp->fn(s, give, rp->data);
+    replicated_release(rp);
+}
+
+int store_script_replicated(store_t *s, const char *affinity, int script, int argc, const char **argv,
+                            const size_t *argvlen, store_reply_fn *fn, void *data)
+{
+    if (s->opts.wait_replicas <= 0)
+        return store_script_for(s, affinity, script, argc, argv, argvlen, fn, data);
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)affinity; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    conn_t *c = &s->conns[h % (uint32_t)s->n_conns];
+    replicated_t *rp = omni_calloc(1, sizeof *rp);
+    rp->fn = fn, rp->data = data;
+    rp->refs = 2;
+    if (send_script(s, c, script, argc, argv, argvlen, on_replicated_script, rp) != 0) {
+        free(rp);
+        return -1;
+    }
+    /* WAIT behind the script on the same connection: Redis answers it once the replicas have everything this
+     * connection wrote before it, so it covers the script. Its callback always runs (NULL on a lost link). */
+    char n[16], ms[16];
+    snprintf(n, sizeof n, "%d", s->opts.wait_replicas);
+    snprintf(ms, sizeof ms, "%d", s->opts.wait_timeout_ms > 0 ? s->opts.wait_timeout_ms : 1000);
+    const char *wait[] = { "WAIT", n, ms };
+    if (send_argv(c, 3, wait, NULL, on_wait, rp) != 0) { /* the link is going: the caller treats it as not sent */
+        rp->delivered = 1; /* the script's answer, if any, is dropped with rp and never reaches fn */
+        replicated_release(rp);
+        return -1;
+    }
+    return 0;
 }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <hiredis/hiredis.h>
 #include "loop.h"
+#include "redis_address.h"
 
 typedef struct store store_t;
 
@@ -30,6 +31,15 @@ typedef struct store_opts {
     int grace_ms;             /* connection failures in the first grace_ms are expected (embedded start) */
     int connections;          /* connections in the pool, 1..STORE_CONNECTIONS_MAX */
     int relaxed;              /* 1: up even when Redis is not seen to fsync every write (redis.durability) */
+    /* Sentinel (instead of tcp_host/unix_path): the primary of master_name, asked of these sentinels (tcp,
+     * resolved; copied), followed across failovers; every connection checks ROLE says master. */
+    const redis_address_t *sentinels;
+    size_t n_sentinels;
+    const char *master_name;
+    /* store_script_replicated: its reply is given only after WAIT wait_replicas confirmed the replicas have
+     * the write (within wait_timeout_ms; fewer: the reply is NULL, not done). 0: no WAIT. */
+    int wait_replicas;
+    int wait_timeout_ms;
     store_state_fn *on_state;
     void *data;
 } store_opts_t;
@@ -65,6 +75,12 @@ int store_script(store_t *store, int script, int argc, const char **argv, const 
  * identity) reach Redis in the order they were sent, as on a single connection. */
 int store_script_for(store_t *store, const char *affinity, int script, int argc, const char **argv,
                      const size_t *argvlen, store_reply_fn *fn, void *data);
+
+/* store_script_for, and when the store waits for replicas (wait_replicas > 0) the reply comes only after
+ * WAIT confirmed them (pipelined behind the script on the same connection: the loop never waits); fewer
+ * replicas than asked in wait_timeout_ms: fn gets NULL. For what must survive the primary's loss (ingest). */
+int store_script_replicated(store_t *store, const char *affinity, int script, int argc, const char **argv,
+                            const size_t *argvlen, store_reply_fn *fn, void *data);
 
 /* Periodic work from the cron tick: connect or reconnect when due, expire stalled commands. */
 void store_tick(store_t *store);

@@ -1,0 +1,151 @@
+"""Redis Sentinel: a primary, a replica and three sentinels on loopback. Under load the replica falls behind (it
+is stopped and its link cut), then the primary is killed; the sentinels promote the replica and the router
+follows them. With redis.wait_replicas: 1 the router stops ACKing while no replica confirms, so every ACKed
+message is on the new primary, stored once and routed. With wait_replicas: 0 the test reports how many ACKed
+messages the failover lost (asynchronous replication: here, more than zero, as docs/redis.md says)."""
+import os
+import signal
+import subprocess
+import time
+
+import redis
+
+from fault_load import LoadClient
+from harness import Router, RedisServer, free_port, wait_for
+
+MASTER = "omnimaster"
+POLICY = """
+calendars:
+  - {name: always, timezone: UTC, hours: ["mon-sun 00:00-24:00"]}
+teams:
+  - {name: core, kind: in-house, calendar: always}
+agents:
+  - {id: alice, teams: [core], capacity: {email: 50, sms: 50, twitter: 50}}
+routing:
+  rules:
+    - {name: all, targets: [{team: core}], queue: core}
+"""
+
+
+class Sentinel:
+    def __init__(self, directory, port, primary_port):
+        self.dir, self.port = directory, port
+        os.makedirs(directory, exist_ok=True)
+        self.conf = os.path.join(directory, "sentinel.conf")
+        with open(self.conf, "w") as f:
+            f.write(f"port {port}\nbind 127.0.0.1\ndir {directory}\nlogfile {directory}/sentinel.log\n"
+                    f"sentinel monitor {MASTER} 127.0.0.1 {primary_port} 2\n"
+                    f"sentinel down-after-milliseconds {MASTER} 1000\n"
+                    f"sentinel failover-timeout {MASTER} 4000\n")
+        self.proc = subprocess.Popen(["redis-server", self.conf, "--sentinel"], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        c = redis.Redis(port=port, decode_responses=True, socket_timeout=5)
+        wait_for(lambda: self._primary(c), 20, f"sentinel {port} to know the primary")
+        self.client = c
+
+    @staticmethod
+    def _primary(c):
+        try:
+            return c.execute_command("SENTINEL", "get-master-addr-by-name", MASTER)
+        except redis.ConnectionError:
+            return None
+
+    def primary_port(self):
+        return int(self._primary(self.client)[1])
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+def cluster(tmp_path):
+    p_port, r_port = free_port(), free_port()
+    primary = RedisServer(str(tmp_path / "primary"), port=p_port).start()
+    replica = RedisServer(str(tmp_path / "replica"), port=r_port,
+                          extra=["--replicaof", "127.0.0.1", str(p_port)]).start()
+    wait_for(lambda: replica.client().info("replication").get("master_link_status") == "up", 30,
+             "the replica in sync (its link up, not only connected)")
+    sentinels = [Sentinel(str(tmp_path / f"s{i}"), free_port(), p_port) for i in range(3)]
+    return primary, replica, sentinels
+
+
+def sentinel_router(tmp_path, sentinels, wait_replicas):
+    r = Router(str(tmp_path / "router"), None, policy=POLICY)
+    text = open(r.config).read()
+    redis_section = ("redis:\n  sentinels: [" + ", ".join(f"127.0.0.1:{s.port}" for s in sentinels) + "]\n"
+                     f"  master_name: {MASTER}\n  wait_replicas: {wait_replicas}\n  wait_timeout_ms: 500\n"
+                     "  timeout_ms: 2000\n  reconnect_ms: 20\n")
+    head, rest = text.split("redis:\n", 1)
+    rest = rest.split("identity:\n", 1)[1]
+    with open(r.config, "w") as f:
+        f.write(head + redis_section + "identity:\n" + rest)
+    return r.start()
+
+
+def failover_under_load(tmp_path, wait_replicas, check):
+    """Runs the failover, then check(acked ids, a client of the new primary) while everything still runs."""
+    primary, replica, sentinels = cluster(tmp_path)
+    r = sentinel_router(tmp_path, sentinels, wait_replicas)
+    load = LoadClient(r.endpoint, 0, seed=7, rate=150, customers=40, drain_s=60)
+    try:
+        load.start()
+        wait_for(lambda: len(load.acked) >= 200, 30, "messages ACKed before the failover")
+        # The replica falls behind: stopped, its link cut. What the primary takes from now on is on no replica.
+        replica.proc.send_signal(signal.SIGSTOP)
+        primary.client().execute_command("CLIENT", "KILL", "TYPE", "replica")
+        before = len(load.acked)
+        if wait_replicas:  # WAIT cannot be met: the router answers BUSY, and says so once
+            r.wait_log(r"0 of 1 replicas confirmed a write within 500 ms: answering BUSY", 30)
+            assert len(load.acked) <= before + load.rate  # at most what was in flight when the link was cut
+        else:  # ACKs go on, from the primary alone
+            wait_for(lambda: len(load.acked) >= before + 100, 30, "ACKs from the primary alone")
+        old_port = primary.port
+        primary.stop(signal.SIGKILL)  # the primary dies with whatever it had not replicated
+        replica.proc.send_signal(signal.SIGCONT)
+        wait_for(lambda: sentinels[0].primary_port() != old_port, 30, "the sentinels promote the replica")
+        r.wait_log(r"the sentinels name 127\.0\.0\.1:\d+ as the primary", 30)
+        # the old primary comes back: the sentinels make it a replica of the new one, so WAIT 1 is met again
+        primary.start()
+        acked_at_failover = len(load.acked)
+        wait_for(lambda: len(load.acked) >= acked_at_failover + 200, 60, "ACKs resume through the new primary")
+        load.stop()
+        load.join(timeout=90)
+        assert load.error is None, load.error
+        assert not load.pending, f"{len(load.pending)} messages never answered"
+        assert not load.nacked, load.nacked
+        new = redis.Redis(port=sentinels[0].primary_port(), decode_responses=True, socket_timeout=10)
+        assert new.execute_command("ROLE")[0] == "master"
+        check(load.acked, new)
+    finally:
+        load.stop()
+        r.stop()
+        for s in sentinels:
+            s.stop()
+        primary.stop()
+        replica.stop()
+
+
+def test_failover_with_wait_loses_no_acked_message(tmp_path):
+    failover_under_load(tmp_path, 1, every_acked_message_stored_once_and_routed)
+
+
+def every_acked_message_stored_once_and_routed(acked, new):
+    missing = [id for id in acked if not new.exists(f"omni:msg:{id}")]
+    assert not missing, f"{len(missing)} ACKed messages lost in the failover, e.g. {missing[:5]}"
+    convs = {new.hget(f"omni:msg:{id}", "conversation") for id in acked}
+    for cv in convs:  # every conversation routed: assigned or waiting, none left unrouted
+        assert new.hget(f"omni:conversation:{cv}", "status") in ("assigned", "queued"), cv
+    ids = []
+    for key in new.scan_iter(match="omni:conversation:*:messages", count=1000):
+        ids += new.lrange(key, 0, -1)
+    assert len(ids) == len(set(ids)), "a message stored twice"
+
+
+def test_failover_without_wait_reports_what_it_lost(tmp_path):
+    """The same failover with no WAIT: what the primary ACKed while its replica lagged is gone."""
+    def report(acked, new):
+        lost = [id for id in acked if not new.exists(f"omni:msg:{id}")]
+        print(f"\n  sentinel failover, wait_replicas 0: {len(lost)} of {len(acked)} ACKed messages lost")
+        assert lost, "the replica lagged by 100 ACKs or more: some must be lost without WAIT"
+    failover_under_load(tmp_path, 0, report)
