@@ -185,7 +185,7 @@ static json_t *plan_target(const policy_t *p, const route_target_t *tg, size_t i
     char day[40] = "";
     if (t->kind == TEAM_OUTSOURCED && t->contract.daily_quota > 0)
         team_day(t, f->now, day, sizeof day);
-    return json_pack("{s:i, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:o, s:o, s:b}", "i", (int)index, "team",
+    return json_pack("{s:i, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:o, s:o, s:b, s:i, s:b}", "i", (int)index, "team",
                      t->name, "strategy",
                      t->strategy == STRATEGY_ROUND_ROBIN   ? "round-robin"
                      : t->strategy == STRATEGY_LONGEST_IDLE ? "longest-idle"
@@ -194,7 +194,8 @@ static json_t *plan_target(const policy_t *p, const route_target_t *tg, size_t i
                      "handle_time", t->handle_time_ms, "max_concurrent",
                      t->kind == TEAM_OUTSOURCED ? t->contract.max_concurrent : 0, "quota",
                      t->kind == TEAM_OUTSOURCED ? t->contract.daily_quota : 0, "day", day, "agents", agents, "cap", caps,
-                     "team_level", team_level);
+                     "team_level", team_level, "accept_timeout", t->accept_timeout_ms, "auto_accept",
+                     t->auto_accept);
 }
 
 void route_sla(const policy_t *p, const facts_t *f, const team_t *team, int64_t now, int64_t *due,

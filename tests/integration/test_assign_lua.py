@@ -37,7 +37,8 @@ class Lua(Scripts):
 def target(team="core", agents=("a", "b", "c"), cap=1, strategy="least-loaded", i=0, **kw):
     t = {"i": i, "team": team, "strategy": strategy, "timeout": 0, "queue_below": 0, "wait_below": 0,
          "handle_time": 600000, "max_concurrent": 0, "quota": 0, "day": "2026-11-22", "agents": list(agents),
-         "cap": {a: cap for a in agents}, "team_level": False}
+         "cap": {a: cap for a in agents}, "team_level": False,
+         "accept_timeout": 60000, "auto_accept": True}  # offers: test_offers_lua.py
     t.update(kw)
     return t
 
