@@ -71,7 +71,7 @@ def test_an_offer_nobody_accepts_goes_to_the_next_agent_then_a_rejection_to_the_
     offered_to(rt, conv, "agent:tina")
     assert field(rt, conv, "status") == "assigned"  # tier2 accepts automatically
     out = rt.ctl("explain", "o1").stdout
-    assert ": offer expired" in out and ": rejected" in out, out
+    assert ": offer expired" in out and ": rejected" in out and "=> assigned to agent:bob as an offer, open until" in out, out
 
 
 def test_a_transfer_goes_to_the_named_team_only_and_waits_in_its_queue(rt):
