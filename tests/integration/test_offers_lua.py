@@ -243,3 +243,15 @@ def test_the_inbox_has_one_entry_per_event(lua):
     assert [t for t, _, _ in inbox(lua, "agent:b")] == ["work.assigned", "work.escalated", "work.resolved"]
     assert inbox(lua, "agent:b")[1][2]["prio"] == 2
     assert all(d["conversation"] == c and "at" in d for _, _, d in inbox(lua, "agent:a") + inbox(lua, "agent:b"))
+
+
+def test_work_merged_away_by_a_link_is_revoked_from_its_owner(lua):
+    first, second = lua.conversation(), lua.conversation()
+    lua.assign(first, [target(agents=("a",))])
+    lua.assign(second, [target(agents=("b",))])
+    lua.call("link", "email:c1@x.io", "email:c2@x.io", "olga", NOW + 1, "same person")
+    merged = [c for c in (first, second) if conv(lua, c)["status"] == "merged"]
+    assert len(merged) == 1
+    owner = "agent:a" if merged[0] == first else "agent:b"
+    assert inbox(lua, owner)[-1][:2] == ("work.revoked", merged[0])
+    assert inbox(lua, owner)[-1][2]["reason"] == "merged"
