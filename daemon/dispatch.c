@@ -78,8 +78,9 @@ static void on_decided(store_t *store, redisReply *rep, void *data)
     if (!strcmp(what, "assigned") || !strcmp(what, "offered")) {
         r->stats.assigned++;
         bool agent = !strncmp(who, "agent:", 6);
+        const char *id = strchr(who, ':') ? strchr(who, ':') + 1 : who;
         omni_log_event(OMNI_LOG_DEBUG, OMNI_MSGID_ASSIGNED,
-                       (const char *[]){ "CONVERSATION", c->conv, agent ? "AGENT" : "PARTNER", strchr(who, ':') + 1, NULL },
+                       (const char *[]){ "CONVERSATION", c->conv, agent ? "AGENT" : "PARTNER", id, NULL },
                        "conversation %s: %s %s (%s)", c->conv, what[0] == 'a' ? "assigned to" : "offered to", who,
                        c->reason);
     } else if (!strcmp(what, "queued")) {
