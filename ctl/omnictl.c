@@ -38,6 +38,7 @@ static void usage(FILE *out)
             "  explain MESSAGE-ID                  every routing decision for the message's conversation, and why\n"
             "  keygen NAME                         a CURVE key pair for OMNI/1 over tcp: NAME.key (secret, 0600),\n"
             "                                      NAME.pub; prints the public key and its fingerprint\n"
+"  webhooks enable TEAM                a partner endpoint disabled by a 410 (omni-webhooks) is sent to again\n"
             "  clock advance DURATION              move the test clock (routers run with OMNIROUTER_TEST_CLOCK=1)\n"
             "  simulate --config FILE --input FILE [--handle-time D] [--answer-after D] [--trace FILE]\n"
             "                                      replay messages and presence changes through a policy on a\n"
@@ -203,7 +204,7 @@ int main(int argc, char **argv)
     const char *cmd = argv[optind];
     int rc = 2;
     static const char *const commands[] = { "status", "watch", "customer", "conversation", "agent", "queue",
-                                            "explain", "clock", NULL };
+                                            "explain", "clock", "webhooks", NULL };
     int known = 0;
     for (int i = 0; commands[i]; i++)
         known |= !strcmp(cmd, commands[i]);
@@ -227,6 +228,8 @@ int main(int argc, char **argv)
             rc = ctl_explain(&c, args[0]);
         else if (!strcmp(cmd, "clock"))
             rc = ctl_clock(&c, nargs, args);
+        else if (!strcmp(cmd, "webhooks"))
+            rc = ctl_webhooks(&c, nargs, args);
         else
             usage(stderr);
         redisFree(c.redis);
