@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from harness import BIN, LIVE_ROUTERS, wait_for
+from harness import BIN, LIVE_ROUTERS, ROOT, wait_for
 from webhook_receiver import Receiver, sign, verify
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -325,3 +325,23 @@ def test_check_config_names_file_line_column(tmp_path):
     out = subprocess.run([os.path.join(BIN, "omni-webhooks"), "--check-config", str(cfg)], capture_output=True,
                          text=True, timeout=30)
     assert out.returncode == 0 and out.stdout.strip() == "configuration OK", out.stderr
+
+
+def test_docs_tell_the_truth():
+    """docs/webhooks.md: its example request is signed as shown, its verifier accepts it, and its
+    configuration list is omni-webhooks --config-reference."""
+    doc = open(os.path.join(ROOT, "docs", "webhooks.md")).read()
+    ex = re.search(r"webhook-id: (\S+)\nwebhook-timestamp: (\S+)\nwebhook-signature: (\S+)\n\n(\{.*\})\n", doc)
+    msg_id, ts, sig, body = ex.groups()
+    assert sign(SECRET, msg_id, ts, body.encode()) == sig
+    code = re.search(r"```python\n(.*?)```", doc, re.S).group(1)
+    scope = {}
+    exec(code, scope)
+    headers = {"webhook-id": msg_id, "webhook-timestamp": ts, "webhook-signature": "v1,bad " + sig}
+    assert scope["verify"](SECRET, headers, body.encode(), tolerance=10 ** 10)
+    assert not scope["verify"](SECRET, dict(headers, **{"webhook-signature": "v1,bad"}), body.encode(),
+                               tolerance=10 ** 10)
+    ref = subprocess.run([os.path.join(BIN, "omni-webhooks"), "--config-reference"], capture_output=True,
+                         text=True, timeout=30).stdout
+    listed = doc.split("--config-reference (tests/integration/test_webhooks.py checks it) -->\n")[1]
+    assert listed.split("<!-- end of the reference -->")[0] == ref
