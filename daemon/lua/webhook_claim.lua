@@ -1,4 +1,4 @@
--- needs: _owners _webhooks
+-- needs: _mask _inbox _owners _reroute _webhooks
 -- A sender of omni-webhooks leases deliveries that are due: each is re-scored lease_ms ahead in
 -- webhooks:due (claim() in _owners.lua, the router's own lease), not removed, so a sender killed while it
 -- sends leaves the delivery to come due again for any sender. webhook_result.lua re-scores or removes it.

@@ -1,4 +1,4 @@
--- needs: _owners _webhooks
+-- needs: _mask _inbox _owners _reroute _webhooks
 -- What a sender of omni-webhooks learnt from one attempt of delivery id: status is the HTTP status (0: no
 -- answer; error then says why: a timeout, a refused connection). 2xx: delivered, the conversation's next
 -- delivery becomes due. 410: the partner's endpoint is disabled (webhooks:endpoint:<team> disabled_at,

@@ -11,7 +11,7 @@
 -- @args prefix:str team:str now:int now_text:str limit:int consumer:str
 -- @reply one taken:int
 local team, now = A.team, A.now
-local stream = K.inbox_team(team)
+local stream = K.inbox('team:' .. team)
 local made = redis.pcall('XGROUP', 'CREATE', stream, 'webhooks', '0', 'MKSTREAM')
 if type(made) == 'table' and made.err and not made.err:find('BUSYGROUP') then return redis.error_reply(made.err) end
 local got = redis.call('XREADGROUP', 'GROUP', 'webhooks', A.consumer, 'COUNT', A.limit, 'STREAMS', stream, '>')

@@ -32,17 +32,19 @@ calendars:
     timezone: UTC
     hours: ["mon-sun 00:00-24:00"]
 teams:
-  - {{name: core, kind: in-house, strategy: least-loaded, calendar: always}}
-  - {{name: tech, kind: in-house, strategy: longest-idle, calendar: always}}
+  - {{name: core, kind: in-house, strategy: least-loaded, calendar: always, offers: {{auto_accept: true}}}}
+  - {{name: tech, kind: in-house, strategy: longest-idle, calendar: always, offers: {{auto_accept: true}}}}
   - name: bpo1
     kind: outsourced
     strategy: round-robin
     calendar: always
+    offers: {{auto_accept: true}}
     contract: {{categories: [basic, faq, order-status], max_concurrent: {BPO1_MAX}, daily_quota: {BPO1_QUOTA}}}
   - name: bpo2
     kind: outsourced
     strategy: round-robin
     calendar: always
+    offers: {{auto_accept: true}}
     contract: {{categories: [basic, faq], max_concurrent: {BPO2_MAX}}}
 agents:
 {agents}
@@ -119,11 +121,10 @@ def resolver(r, stop, resolved):
     while not stop.wait(0.02):
         for key in r.keys("omni:agent:*:conversations")[:20] + r.keys("omni:team:bpo1:conversations"):
             for cv in list(r.smembers(key))[:2]:
-                try:
-                    scripts.call("resolve", conversation=cv, who="scenario", now=1_800_000_000_000)
+                r_ = scripts.call("resolve", caller="operator:scenario", conversation=cv, who="scenario",
+                                  now=1_800_000_000_000)
+                if r_[0] == "resolved":  # not resolved or moved meanwhile by a router
                     resolved.append(cv)
-                except Exception:
-                    pass  # resolved or moved meanwhile by a router
 
 
 def run_scenario(routers, redis_client, tmp_path, capsys):
