@@ -345,3 +345,33 @@ def test_docs_tell_the_truth():
                          text=True, timeout=30).stdout
     listed = doc.split("--config-reference (tests/integration/test_webhooks.py checks it) -->\n")[1]
     assert listed.split("<!-- end of the reference -->")[0] == ref
+
+
+def test_through_the_router_a_dead_letter_sends_the_work_to_the_next_target(tmp_path, redis_server, rds,
+                                                                           receivers):
+    """End to end: the router assigns work to the partner team bpo (test_routing.py's policy), its inbox entry
+    is delivered, the partner's endpoint keeps failing, the delivery is dead-lettered, and the router gives
+    the work to the rule's next target (core) with bpo declined."""
+    from harness import Peer, Router, message
+    from test_routing import POLICY
+    rc = receivers([SECRET], lambda msg_id, n: (503, {"Retry-After": "0"}, 0))
+    router = Router(str(tmp_path / "router"), redis_server.address, policy=POLICY).start()
+    peer = Peer(router.endpoint)
+    wh = Webhooks(str(tmp_path), redis_server.address,
+                  [{"team": "bpo", "url": rc.url, "max_attempts": 2, "base": "50ms", "max": "100ms"}]).start()
+    peer.submit(message("wh1", frm="sky@example.com", text="where is my order"))
+    assert peer.recv() == ["OMNI/1", "ACK", "wh1"]
+    conv = rds.hget(f"{P}msg:wh1", "conversation")
+    first = wait_for(lambda: [r for r in rc.snapshot() if r["body"]["type"] == "work.assigned"], 15,
+                     "the partner sent work.assigned")[0]
+    assert first["body"]["data"]["conversation"] == conv and first["body"]["data"]["team"] == "bpo"
+    assert first["verified"] == [True]
+    moved = wait_for(lambda: (lambda h: h if h.get("team") == "core" else None)(
+        rds.hgetall(f"{P}conversation:{conv}")), 20, "the work re-routed to core")
+    assert moved["owner"].startswith("agent:"), moved
+    assert "team:bpo" in rds.smembers(f"{P}conversation:{conv}:declined")
+    assert rds.hget(f"{P}webhook:{first['id']}", "state") == "dead"
+    assert rds.hget(f"{P}webhook:{first['id']}", "rerouted") == "1"
+    wh.stop()
+    peer.close()
+    router.stop()
