@@ -83,6 +83,7 @@ size_t deliver_inflight(const deliver_t *d) { return d->inflight; }
 const deliver_stats_t *deliver_stats(const deliver_t *d) { return &d->stats; }
 
 static void claim(deliver_t *d);
+static void take(deliver_t *d, size_t i);
 
 /* ---- the outcome ---- */
 
@@ -255,8 +256,9 @@ static void on_take(store_t *store, redisReply *reply, void *data)
     (void)store;
     take_t *t = data;
     deliver_t *d = t->d;
-    d->take_busy[t->partner] = false;
-    const char *team = d->cfg->partners[t->partner].team;
+    size_t i = t->partner;
+    d->take_busy[i] = false;
+    const char *team = d->cfg->partners[i].team;
     free(t);
     if (!reply)
         return;
@@ -267,6 +269,8 @@ static void on_take(store_t *store, redisReply *reply, void *data)
     if (reply->integer > 0) {
         d->stats.taken += (unsigned long long)reply->integer;
         omni_debug("inbox of %s: %lld new deliveries", team, reply->integer);
+        if (reply->integer == TAKE_BATCH && !d->stopping && store_connected(d->store))
+            take(d, i); /* more may wait: a backlog is taken at Redis's pace, not one batch per poll */
         claim(d);
     }
 }

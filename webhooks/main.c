@@ -68,6 +68,8 @@ static void on_store_state(store_t *store, int up, void *data)
     } else if (!a->stopping) {
         sd_notify(0, up ? "STATUS=delivering" : "STATUS=redis unreachable; waiting");
     }
+    if (up && a->deliver)
+        deliver_poll(a->deliver); /* at once, not a poll period after (re)connecting */
 }
 
 static void tick(loop_t *loop, void *data)

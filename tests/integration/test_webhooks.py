@@ -109,7 +109,7 @@ def rds(redis_server):
 @pytest.fixture
 def receivers():
     made = []
-    yield lambda secrets, script: made.append(Receiver(secrets, script)) or made[-1]
+    yield lambda secrets, script, **kw: made.append(Receiver(secrets, script, **kw)) or made[-1]
     for rc in made:
         rc.close()
 
@@ -325,6 +325,16 @@ def test_check_config_names_file_line_column(tmp_path):
     out = subprocess.run([os.path.join(BIN, "omni-webhooks"), "--check-config", str(cfg)], capture_output=True,
                          text=True, timeout=30)
     assert out.returncode == 0 and out.stdout.strip() == "configuration OK", out.stderr
+    # the Redis password is a secret too: the config names where it is, never the password
+    cfg.write_text(f"redis: {{address: 'unix:/tmp/x.sock', password: 'env:OMNI_TEST_NO_SUCH_VAR'}}\npartners:\n"
+                   f"  - {{team: acme, url: 'https://a.example/', secrets: [{good}]}}\n")
+    out = subprocess.run([os.path.join(BIN, "omni-webhooks"), "--check-config", str(cfg)], capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 1 and re.search(rf"^{cfg}:1:\d+: redis.password: .*OMNI_TEST_NO_SUCH_VAR", out.stderr,
+                                             re.M), out.stderr
+    out = subprocess.run([os.path.join(BIN, "omni-webhooks"), "--check-config", str(cfg)], capture_output=True,
+                         text=True, timeout=30, env=dict(os.environ, OMNI_TEST_NO_SUCH_VAR="pw"))
+    assert out.returncode == 0, out.stderr
 
 
 def test_docs_tell_the_truth():
@@ -375,3 +385,38 @@ def test_through_the_router_a_dead_letter_sends_the_work_to_the_next_target(tmp_
     wh.stop()
     peer.close()
     router.stop()
+
+
+def test_an_entry_whose_data_is_not_json_is_dead_with_the_reason_and_the_next_proceeds(tmp_path, redis_server, rds,
+                                                                                      receivers):
+    rc = receivers([SECRET], lambda msg_id, n: (204, {}, 0))
+    eid = rds.xadd(f"{P}inbox:team:acme", {"type": "work.message", "conversation": "61", "data": "{not json"})
+    ok = event(rds, "acme", "61", "work.message", text="fine")
+    wh = Webhooks(str(tmp_path), redis_server.address, [{"team": "acme", "url": rc.url}]).start()
+    wait_for(lambda: states(rds, [ok]) == ["delivered"], 15, "the next entry delivered")
+    bad = rds.hgetall(f"{P}webhook:msg_{eid}")
+    assert bad["state"] == "dead" and bad["last_error"] == f"inbox entry {eid}: data is not JSON"
+    assert [r["id"] for r in rc.snapshot()] == [ok]
+    wh.stop()
+
+
+def test_sigterm_lets_an_attempt_in_flight_finish_and_records_it(tmp_path, redis_server, rds, receivers):
+    rc = receivers([SECRET], lambda msg_id, n: (200, {}, 1.0), timeout=2.0)
+    wh = Webhooks(str(tmp_path), redis_server.address, [{"team": "acme", "url": rc.url, "timeout": "2s"}]).start()
+    one = event(rds, "acme", "71")
+    wait_for(lambda: rc.snapshot(), 15, "the attempt under way")
+    wh.proc.send_signal(signal.SIGTERM)
+    assert wh.proc.wait(timeout=10) == 0, wh.log()
+    assert "attempts unrecorded" not in wh.log()
+    assert states(rds, [one]) == ["delivered"]  # recorded before it exited: not sent again
+    wh.kill()
+
+
+def test_a_backlog_larger_than_one_batch_is_taken_at_once(tmp_path, redis_server, rds, receivers):
+    rc = receivers([SECRET], lambda msg_id, n: (200, {}, 0))
+    ids = [event(rds, "acme", str(1000 + k)) for k in range(250)]
+    wh = Webhooks(str(tmp_path), redis_server.address, [{"team": "acme", "url": rc.url}], poll="5s").start()
+    # one poll (the first, at start): every entry taken, not 100 per poll
+    wait_for(lambda: rds.exists(*[f"{P}webhook:{i}" for i in ids]) == len(ids), 4, "the whole backlog taken")
+    assert rds.xpending(f"{P}inbox:team:acme", "webhooks")["pending"] == 0
+    wh.stop()
