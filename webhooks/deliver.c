@@ -14,6 +14,9 @@
 
 #define TAKE_BATCH 100        /* inbox entries one webhook_take call turns into deliveries */
 #define LEASE_MARGIN_MS 5000  /* a lease is the longest attempt plus this (docs/delivery.md) */
+/* Every omni-webhooks reads the group as this one consumer: webhook_take.lua acknowledges what it reads in
+ * the same step, so nothing is ever pending for a consumer, and per-process names would only pile up. */
+#define CONSUMER "omni-webhooks"
 
 typedef struct attempt {
     deliver_t *d;
@@ -27,7 +30,6 @@ struct deliver {
     const wh_config_t *cfg;
     store_t *store;
     http_t *http;
-    char *consumer;
     bool *take_busy;   /* per partner: a webhook_take call is in flight */
     bool claim_busy;
     bool stopping;
@@ -51,11 +53,10 @@ static void attempt_free(deliver_t *d, attempt_t *a)
     free(a);
 }
 
-deliver_t *deliver_new(const wh_config_t *cfg, store_t *store, http_t *http, const char *consumer)
+deliver_t *deliver_new(const wh_config_t *cfg, store_t *store, http_t *http)
 {
     deliver_t *d = omni_calloc(1, sizeof *d);
     d->cfg = cfg, d->store = store, d->http = http;
-    d->consumer = omni_strdup(consumer);
     d->take_busy = omni_calloc(cfg->n_partners, sizeof *d->take_busy);
     int longest = 0;
     for (size_t i = 0; i < cfg->n_partners; i++)
@@ -73,7 +74,6 @@ void deliver_destroy(deliver_t **dp)
     while (d->attempts)
         attempt_free(d, d->attempts);
     free(d->take_busy);
-    free(d->consumer);
     free(d);
     *dp = NULL;
 }
@@ -288,7 +288,7 @@ static void take(deliver_t *d, size_t i)
     argv[WEBHOOK_TAKE_ARG_NOW] = now_s;
     argv[WEBHOOK_TAKE_ARG_NOW_TEXT] = text;
     argv[WEBHOOK_TAKE_ARG_LIMIT] = limit_s;
-    argv[WEBHOOK_TAKE_ARG_CONSUMER] = d->consumer;
+    argv[WEBHOOK_TAKE_ARG_CONSUMER] = CONSUMER;
     take_t *t = omni_calloc(1, sizeof *t);
     t->d = d, t->partner = i;
     if (store_script(d->store, LUA_WEBHOOK_TAKE, WEBHOOK_TAKE_NARGS, argv, NULL, on_take, t) == 0)

@@ -18,8 +18,8 @@ typedef struct deliver_stats {
     unsigned long long taken, sent, delivered, failed, dead, disabled;
 } deliver_stats_t;
 
-/* cfg, store and http are borrowed and must outlive it; consumer names this process in the consumer group. */
-deliver_t *deliver_new(const wh_config_t *cfg, store_t *store, http_t *http, const char *consumer);
+/* cfg, store and http are borrowed and must outlive it. */
+deliver_t *deliver_new(const wh_config_t *cfg, store_t *store, http_t *http);
 /* Frees the attempts still held (after http_destroy and store_destroy: their callbacks are done), sets
  * *d = NULL. */
 void deliver_destroy(deliver_t **d);

@@ -131,9 +131,6 @@ static void turn(app_t *a)
 static int run(const wh_config_t *cfg)
 {
     app_t a = { .cfg = cfg, .sigfd = -1 };
-    char host[64] = "host", consumer[128];
-    gethostname(host, sizeof host - 1);
-    snprintf(consumer, sizeof consumer, "%s:%d", host, (int)getpid());
     a.loop = loop_new();
     setup_signals(&a);
     store_opts_t opts = { .password = cfg->redis.password_value, .database = cfg->redis.database,
@@ -146,7 +143,7 @@ static int run(const wh_config_t *cfg)
         opts.tcp_host = cfg->redis.addr.host, opts.tcp_port = cfg->redis.addr.port;
     a.store = store_new(a.loop, &opts);
     a.http = http_new(a.loop);
-    a.deliver = deliver_new(cfg, a.store, a.http, consumer);
+    a.deliver = deliver_new(cfg, a.store, a.http);
     if (sd_watchdog_enabled(0, &a.watchdog_usec) <= 0)
         a.watchdog_usec = 0;
     for (size_t i = 0; i < cfg->n_partners; i++)
@@ -155,7 +152,6 @@ static int run(const wh_config_t *cfg)
                   cfg->partners[i].max_attempts);
     loop_set_tick(a.loop, cfg->webhooks.poll_ms, tick, &a);
     store_tick(a.store); /* connect now rather than one tick from now */
-    int status = 0;
     while (!a.stopping)
         turn(&a);
     /* Attempts in flight: let them finish and their outcome be recorded; what is left is sent again by
@@ -171,7 +167,7 @@ static int run(const wh_config_t *cfg)
     close(a.sigfd);
     loop_destroy(&a.loop);
     omni_info("stopped");
-    return status;
+    return 0;
 }
 
 /* --sign: the signature for a partner checking their verifier, or for us checking the vector. */
@@ -182,7 +178,7 @@ static int sign_stdin(const char *spec, const char *id, const char *ts)
         fprintf(stderr, "omni-webhooks: %s\n", err);
         return 2;
     }
-    unsigned char key[256];
+    unsigned char key[WH_KEY_MAX];
     long n = wh_secret_key(secret, key, sizeof key);
     explicit_bzero(secret, sizeof secret);
     if (n < 0) {

@@ -262,6 +262,9 @@ def test_two_senders_share_the_work_each_delivery_once(tmp_path, redis_server, r
     wait_for(lambda: states(rds, ids) == ["delivered"] * len(ids), 30, "every delivery delivered")
     assert sorted(r["id"] for r in rc.snapshot()) == sorted(ids)  # each sent once, by one of them
     in_order_and_once(rc, by_conv)
+    # entries are read and acknowledged in one step, so all read as one consumer and none piles up
+    consumers = rds.xinfo_consumers(f"{P}inbox:team:acme", "webhooks")
+    assert [(c["name"], c["pending"]) for c in consumers] == [("omni-webhooks", 0)]
     a.stop()
     b.stop()
 
