@@ -36,7 +36,6 @@ struct deliver {
     size_t inflight;   /* attempts claimed and not yet recorded */
     int lease_ms;
     attempt_t *attempts;
-    deliver_stats_t stats;
 };
 
 static void attempt_free(deliver_t *d, attempt_t *a)
@@ -80,7 +79,6 @@ void deliver_destroy(deliver_t **dp)
 
 void deliver_stop(deliver_t *d) { d->stopping = true; }
 size_t deliver_inflight(const deliver_t *d) { return d->inflight; }
-const deliver_stats_t *deliver_stats(const deliver_t *d) { return &d->stats; }
 
 static void claim(deliver_t *d);
 static void take(deliver_t *d, size_t i);
@@ -100,7 +98,6 @@ static void on_result(store_t *store, redisReply *reply, void *data)
         const char *state = reply->element[WEBHOOK_RESULT_REPLY_STATE]->str;
         long long n = reply->element[WEBHOOK_RESULT_REPLY_ATTEMPTS]->integer;
         if (!strcmp(state, "dead")) {
-            d->stats.dead++;
             omni_warn("webhook %s to %s (conversation %s): dead after %lld attempt%s%s", a->id, a->p->team,
                       a->conversation, n, n == 1 ? "" : "s",
                       reply->element[WEBHOOK_RESULT_REPLY_REROUTED]->integer ? "; the conversation is re-routed"
@@ -121,15 +118,12 @@ static void on_http(const http_result_t *res, void *data)
     int failed = a->attempts + 1;
     char why[300] = "";
     if (res->status >= 200 && res->status < 300) {
-        d->stats.delivered++;
         omni_info("webhook %s to %s: delivered (HTTP %ld, attempt %d)", a->id, p->team, res->status, failed);
     } else if (res->status == 410) {
-        d->stats.disabled++;
         snprintf(why, sizeof why, "HTTP 410 Gone");
         omni_warn("webhook endpoint of %s (%s) answered 410 Gone: disabled; its deliveries are dead-lettered "
                   "until it is enabled again (omnictl webhooks enable %s)", p->team, p->url, p->team);
     } else {
-        d->stats.failed++;
         if (res->status)
             snprintf(why, sizeof why, "HTTP %ld", res->status);
         else
@@ -138,9 +132,12 @@ static void on_http(const http_result_t *res, void *data)
     int64_t retry_after = res->retry_after[0] ? wh_retry_after_ms(res->retry_after, now) : -1;
     int64_t delay = wh_retry_delay_ms(failed, p->backoff_base_ms, p->backoff_max_ms,
                                       (double)random() / ((double)RAND_MAX + 1.0), retry_after);
-    if (why[0] && res->status != 410)
-        omni_info("webhook %s to %s: attempt %d failed (%s); next in %lld ms%s", a->id, p->team, failed, why,
-                  (long long)delay, retry_after >= 0 ? " (Retry-After)" : "");
+    if (why[0] && res->status != 410 && failed < p->max_attempts)
+        omni_info("webhook %s to %s: attempt %d of %d failed (%s); next in %lld ms%s", a->id, p->team, failed,
+                  p->max_attempts, why, (long long)delay, retry_after >= 0 ? " (Retry-After)" : "");
+    else if (why[0] && res->status != 410)
+        omni_info("webhook %s to %s: attempt %d of %d failed (%s): the last", a->id, p->team, failed,
+                  p->max_attempts, why);
     char now_s[24], status_s[24], next_s[24], max_s[24], keep_s[24];
     snprintf(now_s, sizeof now_s, "%lld", (long long)now);
     snprintf(status_s, sizeof status_s, "%ld", res->status);
@@ -195,7 +192,6 @@ static void send_one(deliver_t *d, const wh_partner_t *p, const char *id, const 
         attempt_free(d, a);
         return;
     }
-    d->stats.sent++;
     omni_debug("webhook %s to %s: attempt %d", id, p->team, attempts + 1);
 }
 
@@ -267,7 +263,6 @@ static void on_take(store_t *store, redisReply *reply, void *data)
         return;
     }
     if (reply->integer > 0) {
-        d->stats.taken += (unsigned long long)reply->integer;
         omni_debug("inbox of %s: %lld new deliveries", team, reply->integer);
         if (reply->integer == TAKE_BATCH && !d->stopping && store_connected(d->store))
             take(d, i); /* more may wait: a backlog is taken at Redis's pace, not one batch per poll */

@@ -14,10 +14,6 @@
 
 typedef struct deliver deliver_t;
 
-typedef struct deliver_stats {
-    unsigned long long taken, sent, delivered, failed, dead, disabled;
-} deliver_stats_t;
-
 /* cfg, store and http are borrowed and must outlive it. */
 deliver_t *deliver_new(const wh_config_t *cfg, store_t *store, http_t *http);
 /* Frees the attempts still held (after http_destroy and store_destroy: their callbacks are done), sets
@@ -30,6 +26,5 @@ void deliver_poll(deliver_t *d);
 void deliver_stop(deliver_t *d);
 /* Attempts started and not yet recorded in Redis. */
 size_t deliver_inflight(const deliver_t *d);
-const deliver_stats_t *deliver_stats(const deliver_t *d);
 
 #endif
