@@ -1,7 +1,7 @@
 -- needs: _mask _inbox _owners
 -- Accepts an offer (docs/delivery.md, "Offers"): the conversation is the agent's now (`status: assigned`,
 -- `accepted_at`), and its target's timeout starts now. caller: "agent:ID" (the agent offered it), or
--- "operator:NAME" accepting for that agent. outcome: "accepted", "not found" (no such conversation, or the
+-- "partner:TEAM" or "operator:NAME" accepting for an agent of the team or for anyone. outcome: "accepted", "not found" (no such conversation, or the
 -- caller may not see it), "not offered" (it is not an open offer: accepted already, expired, moved on).
 -- @args prefix:str caller:str conversation:str now:int
 -- @reply one outcome:str

@@ -104,7 +104,7 @@ def figures(s, model, now):
             if agents or teams or queues:
                 bad["owned_twice"].append(f"conversation {c} is {status} but held by {agents + teams} {queues}")
             continue
-        if status == "assigned" and owner:
+        if status in ("assigned", "offered") and owner:  # an open offer holds capacity too
             want = [owner] if owner.startswith("agent:") else []
             if sorted(agents) != want or teams != [h.get("team")] or queues:
                 bad["owned_twice"].append(f"conversation {c} owner {owner} team {h.get('team')} but held by "
@@ -121,7 +121,7 @@ def figures(s, model, now):
     # capacity and contract caps, and the load counters against what is held
     held_by_kind = collections.Counter()
     for c, (h, _, _) in convs.items():
-        if h.get("status") == "assigned" and (h.get("owner") or "").startswith("agent:"):
+        if h.get("status") in ("assigned", "offered") and (h.get("owner") or "").startswith("agent:"):
             held_by_kind[(h["owner"][6:], h.get("channel_kind"))] += 1
     for a, (h, held) in s["agents"].items():
         for ch, cap in model.agents[a].items():
