@@ -37,7 +37,7 @@ all: $(PROGS)
 .PHONY: all deps test test-faults check run bench fuzz install clean
 .SECONDARY: # keep intermediate objects: no rebuild on the next make
 
-$(BUILD)/%.o: %.c $(wildcard include/omni/*.h libomni/*.h daemon/*.h webhooks/*.h) $(BUILD)/gen/lua_contract.h | deps-ok
+$(BUILD)/%.o: %.c $(wildcard include/omni/*.h libomni/*.h daemon/*.h) $(BUILD)/gen/lua_contract.h | deps-ok
 	@mkdir -p $(@D)
 	@echo "  CC  $<"
 	@$(CC) $(CFLAGS) -MMD -c -o $@ $<
@@ -55,6 +55,8 @@ $(BUILD)/libomni.a: $(LIB_OBJ)
 	@$(AR) rcs $@ $^
 $(BUILD)/libdaemon.a: $(DMN_OBJ)
 	@$(AR) rcs $@ $^
+# omni-webhooks' own headers matter only to its objects and tests (not to every object, as daemon/*.h do).
+$(WH_OBJ) $(BUILD)/webhooks/main.o $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/webhooks/*.c)): $(wildcard webhooks/*.h)
 $(BUILD)/libwebhooks.a: $(WH_OBJ)
 	@$(AR) rcs $@ $^
 $(BUILD)/bin/omni-webhooks: $(BUILD)/webhooks/main.o $(BUILD)/libwebhooks.a $(BUILD)/libdaemon.a $(BUILD)/libomni.a
