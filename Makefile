@@ -4,7 +4,9 @@
 #   libomni/*.c -> libomni.a    daemon/*.c -> omnirouted    ctl/*.c -> omnictl    tools/X.c -> X
 #   libomni/*.cc -> libomni.a too, built with $(CXX): phone_shim.cc, libphonenumber's C side (the rest is C11)
 #   connectors/N/*.c -> omni-N (N/main.c holds main(); the rest is libconn-N.a, which its tests link)
-#   tests/unit/D/test_X.c -> a cmocka binary linking libomni.a, plus libdaemon.a (D=daemon) or libconn-D.a
+#   webhooks/*.c -> omni-webhooks (main.c; the rest is libwebhooks.a, linked with libdaemon.a for the scripts)
+#   tests/unit/D/test_X.c -> a cmocka binary linking libomni.a, plus libdaemon.a (D=daemon), libconn-D.a
+#                            or libwebhooks.a and libdaemon.a (D=webhooks)
 #   bench/X.c -> a bench program
 #   fuzz/X.c -> a libFuzzer target (make fuzz, clang) and BUILD/tests/fuzz/test_X replaying its inputs (gcc)
 PREFIX  ?= /usr/local
@@ -14,7 +16,7 @@ PKGS    := libzmq hiredis yaml-0.1 jansson libcurl libsystemd libmicrohttpd gmim
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 OPT     := $(if $(SAN),-O1 -g $(SANFLAGS),-O2 -g)
 CFLAGS  += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror $(OPT) \
-           -Iinclude -Ilibomni -Idaemon -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS))
+           -Iinclude -Ilibomni -Idaemon -Iwebhooks -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS))
 # The C++ shim (libphonenumber) without UBSan's vptr check: its runtime is C++'s, which clang does not link
 # into programs linked as C.
 CXXFLAGS += -std=c++17 -Wall -Wextra -Werror $(OPT) $(if $(SAN),-fno-sanitize=vptr) -Ilibomni -Iinclude
@@ -23,9 +25,10 @@ LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lphonenumber -lstdc++ -lm
 
 LIB_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(wildcard libomni/*.c)) $(patsubst %.cc,$(BUILD)/%.o,$(wildcard libomni/*.cc))
 DMN_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(filter-out daemon/main.c,$(wildcard daemon/*.c))) $(BUILD)/gen/scripts.o
+WH_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(filter-out webhooks/main.c,$(wildcard webhooks/*.c)))
 CONNS     := $(notdir $(patsubst %/,%,$(wildcard connectors/*/)))
 TOOLS     := $(basename $(notdir $(wildcard tools/*.c)))
-PROGS     := $(addprefix $(BUILD)/bin/,omnirouted omnictl $(addprefix omni-,$(CONNS)) $(TOOLS))
+PROGS     := $(addprefix $(BUILD)/bin/,omnirouted omnictl omni-webhooks $(addprefix omni-,$(CONNS)) $(TOOLS))
 FUZZ      := $(basename $(notdir $(wildcard fuzz/*.c)))
 UNIT      := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/*/test_*.c)) \
              $(FUZZ:%=$(BUILD)/tests/fuzz/test_%)
@@ -60,6 +63,14 @@ $(BUILD)/libomni.a: $(LIB_OBJ)
 	@$(AR) rcs $@ $^
 $(BUILD)/libdaemon.a: $(DMN_OBJ)
 	@$(AR) rcs $@ $^
+# omni-webhooks' own headers matter only to its objects and tests (not to every object, as daemon/*.h do).
+$(WH_OBJ) $(BUILD)/webhooks/main.o $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/webhooks/*.c)): $(wildcard webhooks/*.h)
+$(BUILD)/libwebhooks.a: $(WH_OBJ)
+	@$(AR) rcs $@ $^
+$(BUILD)/bin/omni-webhooks: $(BUILD)/webhooks/main.o $(BUILD)/libwebhooks.a $(BUILD)/libdaemon.a $(BUILD)/libomni.a
+	$(LINK)
+$(BUILD)/tests/webhooks/%: $(BUILD)/tests/unit/webhooks/%.o $(BUILD)/libwebhooks.a $(BUILD)/libdaemon.a $(BUILD)/libomni.a
+	$(LINK) -lcmocka
 $(BUILD)/bin/omnirouted: $(BUILD)/daemon/main.o $(BUILD)/libdaemon.a $(BUILD)/libomni.a
 $(BUILD)/bin/omnictl: $(patsubst %.c,$(BUILD)/%.o,$(wildcard ctl/*.c)) $(BUILD)/libdaemon.a $(BUILD)/libomni.a
 $(BUILD)/bin/%: $(BUILD)/tools/%.o $(BUILD)/libomni.a

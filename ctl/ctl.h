@@ -44,6 +44,8 @@ int ctl_conversation_act(ctl_t *c, const char *what, const char *conv, const cha
 int ctl_watch(ctl_t *c);
 /* omnictl reload (ctl/reload.c): SIGHUP to this machine's routers, then their answers. */
 int ctl_reload(ctl_t *c, int argc, char **argv);
+/* omnictl webhooks enable TEAM: a partner endpoint disabled by a 410 is sent to again. */
+int ctl_webhooks(ctl_t *c, int argc, char **argv);
 /* omnictl keygen NAME (argv[0] is "keygen"); needs no config. Returns the exit status. */
 int ctl_keygen(int argc, char **argv);
 

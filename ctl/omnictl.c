@@ -37,6 +37,7 @@ static int run_queue(ctl_t *c, int argc, char **argv) { return ctl_queue(c, argc
 static int run_explain(ctl_t *c, int argc, char **argv) { return argc == 2 ? ctl_explain(c, argv[1]) : -1; }
 static int run_clock(ctl_t *c, int argc, char **argv) { return ctl_clock(c, argc - 1, argv + 1); }
 static int run_reload(ctl_t *c, int argc, char **argv) { return ctl_reload(c, argc - 1, argv + 1); }
+static int run_webhooks(ctl_t *c, int argc, char **argv) { return ctl_webhooks(c, argc - 1, argv + 1); }
 static int run_keygen(ctl_t *c, int argc, char **argv) { (void)c; return ctl_keygen(argc, argv); }
 static int run_simulate(ctl_t *c, int argc, char **argv) { (void)c; return ctl_simulate(argc, argv); }
 
@@ -85,6 +86,10 @@ static const command_t commands[] = {
       "answer: \"applied version V\", or \"refused: N errors\" (the router keeps running the previous\n"
       "configuration and logs each error). Exits 1 when a router refused or did not answer in 10 s.\n",
       NEEDS_REDIS, run_reload },
+    { "webhooks", "webhooks enable TEAM                a partner endpoint disabled by a 410 (omni-webhooks) is sent to again",
+      "enable: a partner endpoint omni-webhooks disabled after a 410 Gone is delivered to again\n"
+      "(docs/webhooks.md); omnictl status lists the disabled ones.\n",
+      NEEDS_REDIS, run_webhooks },
     { "keygen",
       "keygen NAME                         a CURVE key pair for OMNI/1 over tcp: NAME.key (secret, 0600),\n"
       "                                      NAME.pub; prints the public key and its fingerprint",

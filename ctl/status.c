@@ -7,6 +7,40 @@
 #include "omni/util.h"
 #include "policy.h"
 
+/* Partner webhooks (omni-webhooks, docs/webhooks.md): per outsourced team whose endpoint omni-webhooks has
+ * seen, its counts and whether a 410 disabled it; deliveries waiting and dead, all teams together. */
+static void webhooks_status(ctl_t *c, long long now_ms)
+{
+    const policy_t *p = &c->cfg->policy;
+    char t[40];
+    for (size_t i = 0; i < p->n_teams; i++) {
+        if (p->teams[i].kind != TEAM_OUTSOURCED)
+            continue;
+        redisReply *h = ctl_cmd(c, "HGETALL %s" KEY_WEBHOOKS_ENDPOINT, c->prefix, p->teams[i].name);
+        if (h->type == REDIS_REPLY_ARRAY && h->elements > 0) {
+            const char *off = ctl_field(h, "disabled_at");
+            char state[120] = "enabled";
+            if (off)
+                snprintf(state, sizeof state, "DISABLED (%s at %s; omnictl webhooks enable %s)",
+                         ctl_field(h, "disabled_status"), ctl_time(off, t, sizeof t), p->teams[i].name);
+            printf("webhooks %s: %s, delivered %s, failed attempts %s, dead %s\n", p->teams[i].name, state,
+                   ctl_field(h, "delivered") ? ctl_field(h, "delivered") : "0",
+                   ctl_field(h, "failed") ? ctl_field(h, "failed") : "0",
+                   ctl_field(h, "dead") ? ctl_field(h, "dead") : "0");
+        }
+        freeReplyObject(h);
+    }
+    redisReply *due = ctl_cmd(c, "ZCOUNT %s" KEY_WEBHOOKS_DUE " -inf %lld", c->prefix, now_ms);
+    redisReply *all = ctl_cmd(c, "ZCARD %s" KEY_WEBHOOKS_DUE, c->prefix);
+    redisReply *dead = ctl_cmd(c, "ZCARD %s" KEY_WEBHOOKS_DEAD, c->prefix);
+    if (all->integer || dead->integer)
+        printf("webhooks: %lld deliveries pending (%lld due now), %lld dead letters\n", all->integer, due->integer,
+               dead->integer);
+    freeReplyObject(due);
+    freeReplyObject(all);
+    freeReplyObject(dead);
+}
+
 int ctl_status(ctl_t *c)
 {
     char t[40];
@@ -95,6 +129,26 @@ int ctl_status(ctl_t *c)
     redisReply *q = ctl_cmd(c, "ZCARD %s" KEY_QUEUE, c->prefix, c->cfg->conversations.default_queue);
     printf("queue %s: %lld conversations waiting\n", c->cfg->conversations.default_queue, q->integer);
     freeReplyObject(q);
+    webhooks_status(c, now_ms);
+    return 0;
+}
+
+int ctl_webhooks(ctl_t *c, int argc, char **argv)
+{
+    if (argc != 2 || strcmp(argv[0], "enable") != 0) {
+        fprintf(stderr, "omnictl: webhooks enable TEAM\n");
+        return 2;
+    }
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)omni_wall_ms());
+    const char *args[WEBHOOK_ENABLE_NARGS];
+    args[WEBHOOK_ENABLE_ARG_TEAM] = argv[1];
+    args[WEBHOOK_ENABLE_ARG_BY] = ctl_actor(NULL);
+    args[WEBHOOK_ENABLE_ARG_NOW] = now;
+    redisReply *r = ctl_script(c, LUA_WEBHOOK_ENABLE, WEBHOOK_ENABLE_NARGS, args);
+    printf(r->integer ? "webhooks %s: enabled; new deliveries are sent again\n"
+                      : "webhooks %s: was not disabled\n", argv[1]);
+    freeReplyObject(r);
     return 0;
 }
 

@@ -1,0 +1,445 @@
+"""omni-webhooks (docs/webhooks.md): inbox entries written as the router writes them (XADD in the format of
+docs/delivery.md "The inbox") reach a partner's endpoint signed, once per webhook-id, in order per
+conversation, through failures, 429 with Retry-After, stalls past the timeout, a 410, dead letters and a
+kill -9; the receiver (webhook_receiver.py) checks every signature with Python's own hmac."""
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from harness import BIN, LIVE_ROUTERS, ROOT, wait_for
+from webhook_receiver import Receiver, sign, verify
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+NEXT_SECRET = "whsec_" + "bmV4dC1zZWNyZXQtZm9yLXJvdGF0aW9uLTAxMjM0NTY3"  # base64 of 33 bytes
+P = "omni:"
+
+
+class Webhooks:
+    """omni-webhooks with a config written for the test; its stderr goes to a log file."""
+
+    def __init__(self, directory, redis_address, partners, name="webhooks", poll="20ms"):
+        LIVE_ROUTERS.append(self)  # conftest kills what a failed test left running
+        self.dir, self.name = directory, name
+        self.config = os.path.join(directory, name + ".yaml")
+        self.log_path = os.path.join(directory, name + ".log")
+        lines = ["redis:", f"  address: \"{redis_address}\"", "  timeout: 2s", "  reconnect: 20ms",
+                 "webhooks:", "  log_level: debug", f"  poll: {poll}", "partners:"]
+        for p in partners:
+            files = []
+            for i, s in enumerate(p.get("secrets", [SECRET])):
+                path = os.path.join(directory, f"{p['team']}-{i}.secret")
+                with open(path, "w") as f:
+                    f.write(s + "\n")
+                os.chmod(path, 0o600)
+                files.append(path)
+            lines += [f"  - team: {p['team']}", f"    url: {p['url']}", "    insecure_http: true",
+                      f"    secrets: {json.dumps(files)}", f"    timeout: {p.get('timeout', '1s')}",
+                      "    connect_timeout: 1s", f"    max_attempts: {p.get('max_attempts', 10)}",
+                      f"    backoff: {{base: {p.get('base', '100ms')}, max: {p.get('max', '400ms')}}}"]
+        with open(self.config, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.proc, self._log, self.offset = None, None, 0
+
+    def start(self):
+        self._log = open(self.log_path, "ab")
+        self.offset = os.path.getsize(self.log_path)
+        self.proc = subprocess.Popen([os.path.join(BIN, "omni-webhooks"), "--config", self.config],
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+        self.wait_log(r"ready: redis at")
+        return self
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            f.seek(self.offset)
+            return f.read().decode("utf-8", "replace")
+
+    def wait_log(self, pattern, timeout=15):
+        def seen():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"omni-webhooks exited {self.proc.returncode}:\n{self.log()}")
+            return re.search(pattern, self.log())
+        return wait_for(seen, timeout, f"omni-webhooks log line /{pattern}/")
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=20)
+        if self._log:
+            self._log.close()
+            self._log = None
+
+    def stop(self):
+        """SIGTERM: it must exit 0 on its own (and, under ASan, leak nothing)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            rc = self.proc.wait(timeout=20)
+            assert rc == 0, f"omni-webhooks exited {rc}:\n{self.log()}"
+        self.kill()
+
+
+def event(r, team, conv, kind="work.assigned", **data):
+    """XADDs one inbox entry as the router writes it; returns its webhook-id."""
+    d = {"conversation": conv, "at": int(time.time() * 1000), **data}
+    eid = r.xadd(f"{P}inbox:team:{team}", {"type": kind, "conversation": conv, "data": json.dumps(d)})
+    return "msg_" + eid
+
+
+def partner_owns(r, team, conv):
+    """A conversation assigned to the partner team itself, as assign.lua leaves it."""
+    r.hset(f"{P}conversation:{conv}", mapping={"status": "assigned", "owner": f"team:{team}", "team": team,
+                                               "channel_kind": "email", "target": 0, "customer": 1})
+    r.sadd(f"{P}team:{team}:conversations", conv)
+    r.hincrby(f"{P}team:{team}", "load", 1)
+
+
+def states(r, ids):
+    return [r.hget(f"{P}webhook:{i}", "state") for i in ids]
+
+
+@pytest.fixture
+def rds(redis_server):
+    return redis_server.client()
+
+
+@pytest.fixture
+def receivers():
+    made = []
+    yield lambda secrets, script, **kw: made.append(Receiver(secrets, script, **kw)) or made[-1]
+    for rc in made:
+        rc.close()
+
+
+def in_order_and_once(receiver, by_conv):
+    """Per conversation: the ids were accepted in the order they were written, each exactly once, and no
+    request for an id came before the previous id of its conversation was accepted."""
+    acc = receiver.accepted()
+    for conv, ids in by_conv.items():
+        got = [a["id"] for a in acc if a["id"] in ids]
+        assert got == ids, f"conversation {conv}: accepted {got}, written {ids}"
+        for prev, nxt in zip(ids, ids[1:]):
+            done = next(a["at"] for a in acc if a["id"] == prev)
+            first = min(q["at"] for q in receiver.snapshot() if q["id"] == nxt)
+            assert first >= done, f"{nxt} was sent before {prev} was taken"
+
+
+def test_retries_500_429_stall_then_200_once_in_order_signed_with_both_secrets(tmp_path, redis_server, rds,
+                                                                                receivers):
+    def script(msg_id, n):
+        return {1: (500, {}, 0), 2: (429, {"Retry-After": "1"}, 0), 3: (200, {}, 2.5)}.get(n, (200, {}, 0))
+    rc = receivers([SECRET, NEXT_SECRET], script)
+    by_conv = {c: [event(rds, "acme", c, "work.message" if k else "work.assigned", n=k, text=f"hello {k}")
+                   for k in range(3)] for c in ("11", "12")}
+    wh = Webhooks(str(tmp_path), redis_server.address,
+                  [{"team": "acme", "url": rc.url, "secrets": [SECRET, NEXT_SECRET]}]).start()
+    ids = [i for v in by_conv.values() for i in v]
+    wait_for(lambda: states(rds, ids) == ["delivered"] * len(ids), 40, "every delivery delivered")
+    reqs = rc.snapshot()
+    # once per webhook-id: four attempts each, the fourth taken, nothing sent again after it
+    assert sorted(r["id"] for r in rc.accepted()) == sorted(ids)
+    assert all(rc.counts[i] == 4 for i in ids), rc.counts
+    in_order_and_once(rc, by_conv)
+    for i in ids:
+        mine = sorted((r for r in reqs if r["id"] == i), key=lambda r: r["n"])
+        # Retry-After: 1 is honoured (the backoff alone would wait 100..200 ms after the second failure)
+        assert mine[2]["at"] - mine[1]["at"] >= 0.95, (i, mine[2]["at"] - mine[1]["at"])
+        # the stall (2.5 s) is given up on at the 1 s timeout, not waited out (then 0.2-0.4 s of backoff)
+        assert mine[3]["at"] - mine[2]["at"] < 2.3, (i, mine[3]["at"] - mine[2]["at"])
+        assert len({r["raw"] for r in mine}) == 1  # the same body on every attempt
+        assert rds.hget(f"{P}webhook:{i}", "attempts") == "4"
+    for r in reqs:
+        # two secrets: two signatures, each verified on its own by Python's hmac
+        assert r["verified"] == [True, True], r
+        assert len(r["signature"].split(" ")) == 2
+        assert r["content_type"] == "application/json"
+        assert set(r["body"]) == {"type", "timestamp", "data"}
+        eid = r["id"][len("msg_"):]
+        entry = rds.xrange(f"{P}inbox:team:acme", eid, eid)[0][1]
+        assert r["body"]["type"] == entry["type"] and r["body"]["data"] == json.loads(entry["data"])
+        assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$", r["body"]["timestamp"])
+    # every entry was taken and acknowledged: nothing pending in the group
+    assert rds.xpending(f"{P}inbox:team:acme", "webhooks")["pending"] == 0
+    assert rds.hget(f"{P}webhooks:endpoint:acme", "delivered") == str(len(ids))
+    wh.stop()
+
+
+def test_410_disables_the_endpoint_and_the_work_is_rerouted(tmp_path, redis_server, rds, receivers):
+    rc = receivers([SECRET], lambda msg_id, n: (410, {}, 0))
+    partner_owns(rds, "acme", "21")
+    first = event(rds, "acme", "21")
+    wh = Webhooks(str(tmp_path), redis_server.address, [{"team": "acme", "url": rc.url}]).start()
+    wait_for(lambda: states(rds, [first]) == ["dead"], 15, "the 410'd delivery dead")
+    wh.wait_log(r"webhook endpoint of acme .* answered 410 Gone: disabled")
+    ep = rds.hgetall(f"{P}webhooks:endpoint:acme")
+    assert ep["disabled_status"] == "410" and int(ep["disabled_at"]) > 0
+    conv = rds.hgetall(f"{P}conversation:21")
+    assert conv["status"] == "rerouting" and conv["reroute"] == "dead letter" and "owner" not in conv
+    assert rds.zscore(f"{P}timers", "21") is not None
+    assert rds.hget(f"{P}team:acme", "load") == "0"
+    # later events of a disabled endpoint are not sent: dead at once
+    later = event(rds, "acme", "22")
+    wait_for(lambda: states(rds, [later]) == ["dead"], 15, "a later delivery dead without a request")
+    assert [r["id"] for r in rc.snapshot()] == [first]
+    assert rds.hget(f"{P}webhook:{later}", "last_error") == "endpoint disabled (410)"
+    # omnictl status shows it (the router's config names acme an outsourced team); enable sends again
+    assert re.search(r"webhooks acme: DISABLED \(410 at .*\), delivered 0, failed attempts 1, dead 3",
+                     omnictl(tmp_path, redis_server, "status").stdout)
+    assert "enabled" in omnictl(tmp_path, redis_server, "webhooks", "enable", "acme").stdout
+    assert re.search(r"webhooks acme: enabled", omnictl(tmp_path, redis_server, "status").stdout)
+    again = event(rds, "acme", "23")
+    wait_for(lambda: rc.counts.get(again) == 1, 15, "a delivery sent once the endpoint is enabled")
+    wh.stop()
+
+
+def omnictl(tmp_path, redis_server, *args):
+    cfg = tmp_path / "router.yaml"
+    cfg.write_text(f"redis: {{address: '{redis_server.address}'}}\nteams:\n  - name: acme\n    kind: outsourced\n"
+                   "    contract: {categories: [general]}\n")
+    out = subprocess.run([os.path.join(BIN, "omnictl"), "-c", str(cfg), *args], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out
+
+
+def test_dead_letter_after_the_last_attempt_reroutes_and_the_next_proceeds(tmp_path, redis_server, rds, receivers):
+    failing = set()
+    rc = receivers([SECRET], lambda msg_id, n: (503, {}, 0) if msg_id in failing else (200, {}, 0))
+    partner_owns(rds, "acme", "31")
+    doomed = event(rds, "acme", "31")
+    failing.add(doomed)
+    after = event(rds, "acme", "31", "work.message", text="still there?")
+    wh = Webhooks(str(tmp_path), redis_server.address, [{"team": "acme", "url": rc.url, "max_attempts": 3}]).start()
+    wait_for(lambda: states(rds, [doomed]) == ["dead"], 15, "the delivery dead after 3 attempts")
+    assert rc.counts[doomed] == 3
+    w = rds.hgetall(f"{P}webhook:{doomed}")
+    assert w["attempts"] == "3" and w["last_status"] == "503" and w["last_error"] == "HTTP 503 after 3 attempts"
+    assert rds.zscore(f"{P}webhooks:dead", doomed) is not None
+    wh.wait_log(rf"webhook {doomed} to acme \(conversation 31\): dead after 3 attempts; the conversation is re-routed")
+    conv = rds.hgetall(f"{P}conversation:31")
+    assert conv["status"] == "rerouting" and conv["reroute"] == "dead letter" and "owner" not in conv
+    assert rds.zscore(f"{P}timers", "31") is not None
+    # the conversation's next delivery proceeds, then the partner is told the work was taken back
+    wait_for(lambda: states(rds, [after]) == ["delivered"], 15, "the next delivery of the conversation")
+    revoked = wait_for(lambda: [r for r in rc.accepted() if r["body"]["type"] == "work.revoked"], 15, "work.revoked")
+    assert revoked[0]["body"]["data"]["reason"] == "dead letter"
+    assert [r["id"] for r in rc.accepted()][:1] == [after]
+    wh.stop()
+
+
+def test_kill_9_in_the_middle_of_retries_loses_nothing(tmp_path, redis_server, rds, receivers):
+    rc = receivers([SECRET], lambda msg_id, n: (500, {}, 0) if n <= 2 else (200, {}, 0))
+    by_conv = {str(c): [event(rds, "acme", str(c), n=k) for k in range(3)] for c in range(41, 45)}
+    ids = [i for v in by_conv.values() for i in v]
+    partners = [{"team": "acme", "url": rc.url, "base": "300ms", "max": "600ms"}]
+    wh = Webhooks(str(tmp_path), redis_server.address, partners).start()
+    wait_for(lambda: len(rc.snapshot()) >= 6, 15, "retries under way")
+    wh.kill()
+    assert set(states(rds, ids)) != {"delivered"}  # killed in the middle
+    wh = Webhooks(str(tmp_path), redis_server.address, partners).start()
+    wait_for(lambda: states(rds, ids) == ["delivered"] * len(ids), 60, "every delivery delivered after restart")
+    assert set(a["id"] for a in rc.accepted()) == set(ids)
+    by_first = {}
+    for a in rc.accepted():
+        by_first.setdefault(a["id"], a)
+    for conv, v in by_conv.items():  # the first acceptance of each, in the order written
+        got = sorted(v, key=lambda i: by_first[i]["at"])
+        assert got == v, conv
+    assert all(r["verified"] == [True] for r in rc.snapshot())
+    wh.stop()
+
+
+def test_two_senders_share_the_work_each_delivery_once(tmp_path, redis_server, rds, receivers):
+    rc = receivers([SECRET], lambda msg_id, n: (200, {}, 0.05))
+    partners = [{"team": "acme", "url": rc.url}]
+    a = Webhooks(str(tmp_path), redis_server.address, partners, name="a").start()
+    b = Webhooks(str(tmp_path), redis_server.address, partners, name="b").start()
+    by_conv = {str(c): [event(rds, "acme", str(c), n=k) for k in range(4)] for c in range(51, 56)}
+    ids = [i for v in by_conv.values() for i in v]
+    wait_for(lambda: states(rds, ids) == ["delivered"] * len(ids), 30, "every delivery delivered")
+    assert sorted(r["id"] for r in rc.snapshot()) == sorted(ids)  # each sent once, by one of them
+    in_order_and_once(rc, by_conv)
+    # entries are read and acknowledged in one step, so all read as one consumer and none piles up
+    consumers = rds.xinfo_consumers(f"{P}inbox:team:acme", "webhooks")
+    assert [(c["name"], c["pending"]) for c in consumers] == [("omni-webhooks", 0)]
+    a.stop()
+    b.stop()
+
+
+def test_the_standard_webhooks_vector(tmp_path):
+    """The published vector (standard-webhooks' own tests, ../shared/fixtures/standard-webhooks): the
+    receiver's Python verifier and omni-webhooks --sign both give the published signature."""
+    msg_id, ts, body = "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", b'{"test": 2432232314}'
+    expected = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    assert sign(SECRET, msg_id, ts, body) == expected
+    assert verify(SECRET, msg_id, ts, body, "v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc= v2,x " + expected)
+    assert not verify(SECRET, msg_id, ts, body, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OA=")
+    path = tmp_path / "secret"
+    path.write_text(SECRET + "\n")
+    path.chmod(0o600)
+    out = subprocess.run([os.path.join(BIN, "omni-webhooks"), "--sign", str(path), msg_id, ts], input=body,
+                         capture_output=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.decode().strip() == expected
+
+
+def test_check_config_names_file_line_column(tmp_path):
+    good = tmp_path / "good.secret"
+    good.write_text(SECRET + "\n")
+    good.chmod(0o600)
+    bad = tmp_path / "bad.secret"
+    bad.write_text("not-a-webhook-secret\n")
+    bad.chmod(0o600)
+    cfg = tmp_path / "w.yaml"
+    cfg.write_text("\n".join([
+        "redis:",
+        "  address: unix:/tmp/x.sock",
+        "partners:",
+        "  - team: acme",
+        "    url: http://partner.example/hook",       # plain http without insecure_http
+        "    secrets: [good.secret]",
+        "  - team: beta",
+        "    url: ftp://partner.example/",            # not http(s)
+        "    secrets: [bad.secret, missing.secret]",
+        "    max_attempts: 0",
+        "  - team: acme",
+        "    url: https://x.example/",
+        "    secrets: [good.secret]",
+    ]) + "\n")
+    out = subprocess.run([os.path.join(BIN, "omni-webhooks"), "--check-config", str(cfg)], capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 1
+    lines = out.stderr.splitlines()
+    want = [
+        rf"^{cfg}:4:5: partners\[0\]: url http://partner.example/hook is plain http",
+        rf"^{cfg}:8:10: partners\[1\].url: \"ftp://partner.example/\" is not an http\(s\) URL",
+        rf"^{cfg}:9:15: partners\[1\].secrets\[0\]: bad.secret does not hold a whsec_ secret",
+        rf"^{cfg}:9:27: partners\[1\].secrets\[1\]: .*missing.secret: No such file",
+        rf"^{cfg}:10:19: partners\[1\].max_attempts: 0 is below the minimum 1",
+        rf"^{cfg}:11:11: partners\[2\].team: acme is already partners\[0\]",
+    ]
+    for w in want:
+        assert any(re.search(w, line) for line in lines), (w, out.stderr)
+    cfg.write_text(f"redis: {{address: 'unix:/tmp/x.sock'}}\npartners:\n  - {{team: acme, url: 'https://a.example/', "
+                   f"secrets: [{good}]}}\n")
+    out = subprocess.run([os.path.join(BIN, "omni-webhooks"), "--check-config", str(cfg)], capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 0 and out.stdout.strip() == "configuration OK", out.stderr
+    # the Redis password is a secret too: the config names where it is, never the password
+    cfg.write_text(f"redis: {{address: 'unix:/tmp/x.sock', password: 'env:OMNI_TEST_NO_SUCH_VAR'}}\npartners:\n"
+                   f"  - {{team: acme, url: 'https://a.example/', secrets: [{good}]}}\n")
+    out = subprocess.run([os.path.join(BIN, "omni-webhooks"), "--check-config", str(cfg)], capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 1 and re.search(rf"^{cfg}:1:\d+: redis.password: .*OMNI_TEST_NO_SUCH_VAR", out.stderr,
+                                             re.M), out.stderr
+    out = subprocess.run([os.path.join(BIN, "omni-webhooks"), "--check-config", str(cfg)], capture_output=True,
+                         text=True, timeout=30, env=dict(os.environ, OMNI_TEST_NO_SUCH_VAR="pw"))
+    assert out.returncode == 0, out.stderr
+
+
+def test_docs_tell_the_truth():
+    """docs/webhooks.md: its example request is signed as shown, its verifier accepts it, and its
+    configuration list is omni-webhooks --config-reference."""
+    doc = open(os.path.join(ROOT, "docs", "webhooks.md")).read()
+    ex = re.search(r"webhook-id: (\S+)\nwebhook-timestamp: (\S+)\nwebhook-signature: (\S+)\n\n(\{.*\})\n", doc)
+    msg_id, ts, sig, body = ex.groups()
+    assert sign(SECRET, msg_id, ts, body.encode()) == sig
+    code = re.search(r"```python\n(.*?)```", doc, re.S).group(1)
+    scope = {}
+    exec(code, scope)
+    headers = {"webhook-id": msg_id, "webhook-timestamp": ts, "webhook-signature": "v1,bad " + sig}
+    assert scope["verify"](SECRET, headers, body.encode(), tolerance=10 ** 10)
+    assert not scope["verify"](SECRET, dict(headers, **{"webhook-signature": "v1,bad"}), body.encode(),
+                               tolerance=10 ** 10)
+    ref = subprocess.run([os.path.join(BIN, "omni-webhooks"), "--config-reference"], capture_output=True,
+                         text=True, timeout=30).stdout
+    listed = doc.split("--config-reference (tests/integration/test_webhooks.py checks it) -->\n")[1]
+    assert listed.split("<!-- end of the reference -->")[0] == ref
+
+
+def test_through_the_router_a_dead_letter_sends_the_work_to_the_next_target(tmp_path, redis_server, rds,
+                                                                           receivers):
+    """End to end: the router assigns work to the partner team bpo (test_routing.py's policy), its inbox entry
+    is delivered, the partner's endpoint keeps failing, the delivery is dead-lettered, and the router gives
+    the work to the rule's next target (core) with bpo declined."""
+    from harness import Peer, Router, message
+    from test_routing import POLICY
+    rc = receivers([SECRET], lambda msg_id, n: (503, {"Retry-After": "0"}, 0))
+    router = Router(str(tmp_path / "router"), redis_server.address, policy=POLICY).start()
+    peer = Peer(router.endpoint)
+    wh = Webhooks(str(tmp_path), redis_server.address,
+                  [{"team": "bpo", "url": rc.url, "max_attempts": 2, "base": "50ms", "max": "100ms"}]).start()
+    peer.submit(message("wh1", frm="sky@example.com", text="where is my order"))
+    assert peer.recv() == ["OMNI/1", "ACK", "wh1"]
+    conv = rds.hget(f"{P}msg:wh1", "conversation")
+    first = wait_for(lambda: [r for r in rc.snapshot() if r["body"]["type"] == "work.assigned"], 15,
+                     "the partner sent work.assigned")[0]
+    assert first["body"]["data"]["conversation"] == conv and first["body"]["data"]["team"] == "bpo"
+    assert first["verified"] == [True]
+    moved = wait_for(lambda: (lambda h: h if h.get("team") == "core" else None)(
+        rds.hgetall(f"{P}conversation:{conv}")), 20, "the work re-routed to core")
+    assert moved["owner"].startswith("agent:"), moved
+    assert "team:bpo" in rds.smembers(f"{P}conversation:{conv}:declined")
+    assert rds.hget(f"{P}webhook:{first['id']}", "state") == "dead"
+    assert rds.hget(f"{P}webhook:{first['id']}", "rerouted") == "1"
+    wh.stop()
+    peer.close()
+    router.stop()
+
+
+def test_an_entry_whose_data_is_not_json_is_dead_with_the_reason_and_the_next_proceeds(tmp_path, redis_server, rds,
+                                                                                      receivers):
+    rc = receivers([SECRET], lambda msg_id, n: (204, {}, 0))
+    eid = rds.xadd(f"{P}inbox:team:acme", {"type": "work.message", "conversation": "61", "data": "{not json"})
+    ok = event(rds, "acme", "61", "work.message", text="fine")
+    wh = Webhooks(str(tmp_path), redis_server.address, [{"team": "acme", "url": rc.url}]).start()
+    wait_for(lambda: states(rds, [ok]) == ["delivered"], 15, "the next entry delivered")
+    bad = rds.hgetall(f"{P}webhook:msg_{eid}")
+    assert bad["state"] == "dead" and bad["last_error"] == f"inbox entry {eid}: data is not JSON"
+    assert [r["id"] for r in rc.snapshot()] == [ok]
+    wh.stop()
+
+
+def test_sigterm_lets_an_attempt_in_flight_finish_and_records_it(tmp_path, redis_server, rds, receivers):
+    rc = receivers([SECRET], lambda msg_id, n: (200, {}, 1.0), timeout=2.0)
+    wh = Webhooks(str(tmp_path), redis_server.address, [{"team": "acme", "url": rc.url, "timeout": "2s"}]).start()
+    one = event(rds, "acme", "71")
+    wait_for(lambda: rc.snapshot(), 15, "the attempt under way")
+    wh.proc.send_signal(signal.SIGTERM)
+    assert wh.proc.wait(timeout=10) == 0, wh.log()
+    assert "attempts unrecorded" not in wh.log()
+    assert states(rds, [one]) == ["delivered"]  # recorded before it exited: not sent again
+    wh.kill()
+
+
+def test_a_backlog_larger_than_one_batch_is_taken_at_once(tmp_path, redis_server, rds, receivers):
+    rc = receivers([SECRET], lambda msg_id, n: (200, {}, 0))
+    ids = [event(rds, "acme", str(1000 + k)) for k in range(250)]
+    wh = Webhooks(str(tmp_path), redis_server.address, [{"team": "acme", "url": rc.url}], poll="5s").start()
+    # one poll (the first, at start): every entry taken, not 100 per poll
+    wait_for(lambda: rds.exists(*[f"{P}webhook:{i}" for i in ids]) == len(ids), 4, "the whole backlog taken")
+    assert rds.xpending(f"{P}inbox:team:acme", "webhooks")["pending"] == 0
+    wh.stop()
+
+
+def test_redis_restarted_in_the_middle_deliveries_resume(tmp_path, redis_server, rds, receivers):
+    rc = receivers([SECRET], lambda msg_id, n: (500, {}, 0) if n == 1 else (200, {}, 0))
+    by_conv = {str(c): [event(rds, "acme", str(c), n=k) for k in range(3)] for c in range(81, 84)}
+    ids = [i for v in by_conv.values() for i in v]
+    wh = Webhooks(str(tmp_path), redis_server.address,
+                  [{"team": "acme", "url": rc.url, "base": "300ms", "max": "300ms"}]).start()
+    wait_for(lambda: len(rc.snapshot()) >= 3, 15, "deliveries under way")
+    redis_server.stop()
+    redis_server.start()  # from its append-only file
+    rds = redis_server.client()
+    wait_for(lambda: states(rds, ids) == ["delivered"] * len(ids), 40, "every delivery delivered after the restart")
+    assert set(a["id"] for a in rc.accepted()) == set(ids)
+    for conv, v in by_conv.items():
+        firsts = {}
+        for a in rc.accepted():
+            firsts.setdefault(a["id"], a["at"])
+        assert sorted(v, key=firsts.get) == v, conv
+    wh.stop()
