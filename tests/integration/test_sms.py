@@ -127,3 +127,45 @@ def test_router_away_spool_fills_then_503_then_drains(router, tmp_path):
         assert stored_count(router.redis) == 1 + len(sids)
     finally:
         conn.stop()
+
+
+def test_spool_disk_full_answers_503_and_loses_nothing(router, tmp_path):
+    """The spool's file system full (ENOSPC): 503 + Retry-After, and once there is room the retried webhook
+    is taken. The spool lives on a small tmpfs (needs root, as the other tests that run Dovecot)."""
+    import subprocess
+    import pytest
+    fs = tmp_path / "spoolfs"
+    fs.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(fs)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (not root?)")
+    conn = None
+    try:
+        conn = sms_connector(tmp_path, router, extra=f"state_dir: {tmp_path}/state\n")
+        conn.spool = str(fs / "spool")
+        text = open(conn.config).read().replace(f"spool_dir: {tmp_path}/sms/spool", f"spool_dir: {conn.spool}")
+        open(conn.config, "w").write(text)
+        conn.start()
+        tw = Twilio(conn, TOKEN)
+        assert tw.post(inbound("SM" + "11" * 16))[0] == 200
+        wait_stored(router, ["sms:SM" + "11" * 16])
+        filler = fs / "filler"
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+        for size in (65536, 4096, 1):  # fill the file system to its last byte
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError:
+                pass
+        os.close(fd)
+        sid = "SM" + "22" * 16
+        status, headers, _ = tw.post(inbound(sid, "a long text " * 800))
+        assert status == 503 and headers["retry-after"] == "30"
+        conn.wait_log(r"message sms:SM2222\S* not spooled: .*: 503")
+        os.unlink(filler)
+        assert tw.post(inbound(sid, "a long text " * 800))[0] == 200  # the provider's retry
+        wait_stored(router, ["sms:" + sid])
+        assert stored_count(router.redis) == 2
+    finally:
+        if conn:
+            conn.stop()
+        subprocess.run(["umount", "-l", str(fs)])
