@@ -13,8 +13,9 @@ def fb_connector(tmp_path, router, extra=""):
     sec = tmp_path / "app-secret"
     sec.write_text(SECRET + "\n")
     os.chmod(sec, 0o600)
+    # A relative secret file is relative to the config file's directory (tmp/facebook/).
     conn = Webhook(tmp_path, "facebook", router.endpoint,
-                   {"app_secret": str(sec), "verify_token": "env:FB_VERIFY"}, extra=extra, env={"FB_VERIFY": VERIFY})
+                   {"app_secret": "../app-secret", "verify_token": "env:FB_VERIFY"}, extra=extra, env={"FB_VERIFY": VERIFY})
     return conn
 
 
@@ -130,3 +131,33 @@ def test_messenger_router_away_then_back(router, tmp_path):
         assert stored_count(router.redis) == 5
     finally:
         conn.stop()
+
+
+def test_samples_check_and_secrets_are_never_inline(tmp_path):
+    """conf/omni-sms.yaml and conf/omni-facebook.yaml check as they are, given their credentials; a secret that
+    is missing, or readable by others, is an error naming the key."""
+    import subprocess
+    from harness import BIN, ROOT
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    for name in ("twilio-token", "facebook-app-secret", "facebook-verify-token"):
+        (creds / name).write_text("s3cret\n")
+        os.chmod(creds / name, 0o600)
+    env = dict(os.environ, CREDENTIALS_DIRECTORY=str(creds))
+
+    def check(program, conf, *more, env=env):
+        return subprocess.run([os.path.join(BIN, program), "--check-config", "--config", conf,
+                               "-D", f"spool_dir={tmp_path / program}", *more],
+                              capture_output=True, text=True, timeout=30, env=env)
+    for program in ("omni-sms", "omni-facebook"):
+        r = check(program, os.path.join(ROOT, "conf", program + ".yaml"))
+        assert r.returncode == 0, r.stdout + r.stderr
+    r = check("omni-sms", os.path.join(ROOT, "conf", "omni-sms.yaml"), env=dict(os.environ))
+    assert r.returncode == 1
+    assert "sms.auth_token: credential:twilio-token: $CREDENTIALS_DIRECTORY is not set" in r.stderr
+    os.chmod(creds / "facebook-app-secret", 0o644)
+    r = check("omni-facebook", os.path.join(ROOT, "conf", "omni-facebook.yaml"))
+    assert r.returncode == 1
+    assert "facebook.app_secret: " + str(creds / "facebook-app-secret") + ": readable by others (mode 0644)" in r.stderr
+    r = check("omni-sms", os.path.join(ROOT, "conf", "omni-sms.yaml"), "-D", "sms.public_url=hooks.example.com")
+    assert r.returncode == 1 and "sms.public_url: \"hooks.example.com\" is not an http(s) URL" in r.stderr
