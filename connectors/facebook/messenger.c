@@ -172,6 +172,16 @@ static void event(fb_batch_t *b, const json_t *ev, size_t e, size_t m, const cha
     }
     if (page_id != NULL)
         omni_msg_set_meta(msg, "page_id", json_string(page_id));
+    /* What the router would refuse (a text over 64 KiB, a payload over 4 KiB) is skipped here, with why. */
+    omni_limits_t lim;
+    omni_msg_error_t err;
+    char line[400];
+    omni_limits_default(&lim);
+    if (omni_msg_validate(msg, &lim, &err) != 0) {
+        skip(b, e, m, "%s", omni_msg_error_str(&err, line, sizeof line));
+        omni_msg_destroy(&msg);
+        return;
+    }
     b->msgs = omni_realloc(b->msgs, (b->n_msgs + 1) * sizeof *b->msgs);
     b->msgs[b->n_msgs++] = msg;
 }

@@ -346,6 +346,17 @@ tw_kind_t tw_message(const tw_params_t *p, const char *now, omni_msg_t **out, ch
         omni_msg_set_meta(msg, META[i].meta, META[i].number && *v && *end == '\0' ? json_integer(num) : json_string(v));
     }
     omni_msg_set_meta(msg, "message_sid", json_string(sid));
+    /* Checked here with the router's default limits, so that what the router would refuse (a MediaUrl over
+     * 4 KiB) is a 400 Twilio logs, not a 200 for a message dropped later. */
+    omni_limits_t lim;
+    omni_msg_error_t err;
+    omni_limits_default(&lim);
+    if (omni_msg_validate(msg, &lim, &err) != 0) {
+        char line[400];
+        malformed(why, whysz, "%s", omni_msg_error_str(&err, line, sizeof line));
+        omni_msg_destroy(&msg);
+        return TW_MALFORMED;
+    }
     *out = msg;
     return TW_MESSAGE;
 }
