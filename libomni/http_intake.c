@@ -326,6 +326,10 @@ void omni_http_intake_destroy(omni_http_intake_t **inp)
     if (inp == NULL || *inp == NULL)
         return;
     omni_http_intake_t *in = *inp;
+    const omni_http_stats_t *s = &in->st;
+    omni_info("%s: %llu requests: %llu answered once spooled, in %llu fsyncs; %llu bad signatures, %llu malformed, "
+              "%llu too large, %llu answered 503, %llu other", in->name, s->requests, s->spooled, s->commits,
+              s->rejected, s->malformed, s->too_large, s->unavailable, s->other);
     omni_connector_watch_fd(in->ctx, -1);
     for (size_t i = 0; i < in->n_held; i++) /* none after a poll; resumed so the daemon may stop */
         MHD_resume_connection(in->held[i]->con);
