@@ -327,7 +327,7 @@ EOF
         awk -v hz="$(getconf CLK_TCK)" '{
         for (i = 2; i <= 6; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
         n = f["posts"]; late = ($8 - $7) / 1e9
-        printf "sms %s %s %s %.3f %.1f %.1f %.1f %.1f %s\n", $1, f["posts_per_s"], f["seconds"], late > 0 ? late : 0,
+        printf "sms %s %s %s %.3f %.1f %.1f %.1f %.1f %s\n", $1, f["posts_per_s"], f["seconds"], (late > 0 ? late : 0),
             $9 * 1e6 / hz / n, n / ($10 ? $10 : 1), ($16 - $13) * 1e6 / hz / n, (($14 + $15) - ($11 + $12)) * 1e6 / n,
             f["retried"] }' >>"$tmp/sms_rows"
     rm -rf "$d"
