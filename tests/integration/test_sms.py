@@ -83,6 +83,12 @@ def test_signed_sms_arrives_once_and_bad_requests_are_refused(router, tmp_path):
         assert conn.request("GET", "/sms")[0] == 405
         assert conn.request("POST", "/other", b"a=1", {"X-Twilio-Signature": "x"})[0] == 404
         assert conn.request("POST", "/sms", b"a=" + b"x" * 70000, {"X-Twilio-Signature": "x"})[0] == 413
+        # Without a Content-Length the limit holds as the body comes; headers and request line have theirs.
+        assert conn.request("POST", "/sms", [b"a=" + b"x" * 40000, b"y" * 40000], {"X-Twilio-Signature": "x"},
+                            chunked=True)[0] == 413
+        conn.wait_log(r"body read over max_body_bytes 65536: 413")
+        assert conn.request("POST", "/sms", b"a=1", {"X-Big": "x" * 40000})[0] == 431
+        assert conn.request("POST", "/sms?" + "q" * 40000, b"a=1")[0] == 414
 
         # The JSON-body variant: bodySHA256 in the signed URL binds the body.
         body = json.dumps({"MessageSid": "SM" + "f6" * 16, "From": "+447700900123", "Body": "json hi"}).encode()
