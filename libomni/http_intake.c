@@ -170,7 +170,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         if (req->too_large) {
             /* Read and drop the rest, then answer 413: closing with unread bytes would make the kernel
              * reset the connection, and the client would see no answer at all. A body that goes on past
-             * DRAIN_MAX is answered early and the connection closed. */
+             * DRAIN_MAX gets its answer queued early, which makes libmicrohttpd close the connection. */
             req->drained += *data_size;
             *data_size = 0;
             return req->drained > DRAIN_MAX ? answer(req) : MHD_YES;

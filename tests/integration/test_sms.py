@@ -89,6 +89,7 @@ def test_signed_sms_arrives_once_and_bad_requests_are_refused(router, tmp_path):
                             chunked=True)[0] == 413
         conn.wait_log(r"body read over max_body_bytes 65536: 413")
         assert conn.request("POST", "/sms", b"a=1", {"X-Big": "x" * 40000})[0] == 431
+        assert body_never_ends_is_cut(conn.port)
         assert conn.request("POST", "/sms?" + "q" * 40000, b"a=1")[0] == 414
 
         # The JSON-body variant: bodySHA256 in the signed URL binds the body.
@@ -215,3 +216,20 @@ def conn_count(port):
             if int(local.split(":")[1], 16) == port and state == "01":
                 n += 1
     return n
+
+
+def body_never_ends_is_cut(port):
+    """A chunked body that goes on and on: the connector drops it up to 16 MiB past the limit, then closes the
+    connection. True when the connection was closed before 24 MiB were sent."""
+    import socket
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    s.sendall(b"POST /sms HTTP/1.1\r\nHost: x\r\nX-Twilio-Signature: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+    chunk = b"10000\r\n" + b"x" * 0x10000 + b"\r\n"
+    try:
+        for _ in range(24 * 16):
+            s.sendall(chunk)
+        return False
+    except (BrokenPipeError, ConnectionResetError):
+        return True
+    finally:
+        s.close()
