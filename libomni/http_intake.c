@@ -26,7 +26,7 @@ struct omni_http_req {
     const char *query;       /* inside raw_uri, after '?' (or "") */
     const char *method, *path; /* borrowed from libmicrohttpd for the request's life */
     char *body;
-    size_t len, drained;
+    size_t len, cap, drained;
     bool started, too_large, held, answered, submitted, unavailable;
     int status;
     char *ctype, *answer;
@@ -175,7 +175,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
             *data_size = 0;
             return req->drained > DRAIN_MAX ? answer(req) : MHD_YES;
         }
-        req->body = omni_realloc(req->body, req->len + *data_size + 1);
+        if (req->len + *data_size + 1 > req->cap) { /* doubling: libmicrohttpd hands the body over in pieces */
+            req->cap = req->cap ? req->cap : 4096;
+            while (req->cap < req->len + *data_size + 1)
+                req->cap *= 2;
+            req->body = omni_realloc(req->body, req->cap);
+        }
         memcpy(req->body + req->len, data, *data_size);
         req->len += *data_size;
         req->body[req->len] = '\0';
