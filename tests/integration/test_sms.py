@@ -194,7 +194,7 @@ def test_requests_of_one_turn_share_one_fsync(router, tmp_path):
         threads = [threading.Thread(target=lambda s=s: answers.append(tw.post(inbound(s))[0])) for s in sids]
         for t in threads:
             t.start()
-        wait_for(lambda: conn_count(conn.port) >= 10, 10, "ten connections queued")
+        wait_for(lambda: requests_waiting(conn.port) >= 10, 10, "ten requests waiting in their sockets")
         conn.proc.send_signal(signal.SIGCONT)
         for t in threads:
             t.join(20)
@@ -207,13 +207,15 @@ def test_requests_of_one_turn_share_one_fsync(router, tmp_path):
     assert m and int(m.group(1)) <= 2, conn.output()
 
 
-def conn_count(port):
-    """TCP connections to 127.0.0.1:port that are established (from /proc/net/tcp: local port, state 01)."""
+def requests_waiting(port):
+    """Established TCP connections to 127.0.0.1:port with bytes not yet read by the server (/proc/net/tcp:
+    local address, state 01, rx_queue)."""
     n = 0
     with open("/proc/net/tcp") as f:
         for line in f.readlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
-            if int(local.split(":")[1], 16) == port and state == "01":
+            fields = line.split()
+            local, state, rx = fields[1], fields[3], fields[4].split(":")[1]
+            if int(local.split(":")[1], 16) == port and state == "01" and int(rx, 16) > 0:
                 n += 1
     return n
 
