@@ -1,6 +1,7 @@
 """omni-facebook end to end: Meta-signed Messenger webhooks into a real omnirouted on a real redis-server."""
 import json
 import os
+import re
 
 from harness import stored_count, wait_for
 from webhooks import Webhook, meta_signature
@@ -161,3 +162,37 @@ def test_samples_check_and_secrets_are_never_inline(tmp_path):
     assert "facebook.app_secret: " + str(creds / "facebook-app-secret") + ": readable by others (mode 0644)" in r.stderr
     r = check("omni-sms", os.path.join(ROOT, "conf", "omni-sms.yaml"), "-D", "sms.public_url=hooks.example.com")
     assert r.returncode == 1 and "sms.public_url: \"hooks.example.com\" is not an http(s) URL" in r.stderr
+
+
+def test_ready_and_status_for_systemd(router, tmp_path):
+    """Type=notify: READY=1 once the listener is up and the first poll passed; STATUS= counts the webhooks by
+    outcome (docs/connectors.md "Webhook connectors")."""
+    import socket
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(0.2)
+    conn = fb_connector(tmp_path, router)
+    conn.env["NOTIFY_SOCKET"] = path
+    seen = []
+
+    def notified(text):
+        try:
+            while True:
+                seen.append(sock.recv(4096).decode())
+        except socket.timeout:
+            pass
+        return any(text in d for d in seen)
+    try:
+        conn.start()
+        wait_for(lambda: notified("READY=1"), 10, "READY=1")
+        assert post(conn, envelope([text_event("m_status")]))[0] == 200
+        assert post(conn, envelope([text_event("m_forged")]), secret="wrong")[0] == 403
+        assert post(conn, None, raw=b"[]")[0] == 400
+        want = (r"STATUS=.*Messenger webhooks on port \d+: 3 requests, 1 spooled in 1 fsyncs, 1 bad signatures, "
+                r"1 malformed, 0 too large, 0 answered 503")
+        wait_for(lambda: notified("STATUS=") and any(re.search(want, d) for d in seen), 10,
+                 f"STATUS= with the counts (seen: {seen})")
+    finally:
+        conn.stop()
+        sock.close()
