@@ -19,6 +19,8 @@
  *   MUST free everything it allocated in close(); SIGTERM and SIGINT end the program with status 0 after
  *        close(), and the spool keeps every message the router has not answered yet (resent on start).
  *   MAY watch a file descriptor (omni_connector_watch_fd): poll() is then also called when it is readable.
+ *        A webhook connector uses the HTTP intake (http_intake.h), which watches its server's fd this way
+ *        and answers each request only after the commit that made its messages durable.
  *   MAY ask to be polled sooner (omni_connector_poll_in), e.g. when it stopped a batch at a size limit.
  *   MAY keep a small state file (omni_connector_state_save/load), written atomically, for offsets or UIDs.
  *
@@ -78,6 +80,8 @@ typedef enum {
     OMNI_KEY_DURATION, /* milliseconds within [min, max]: "500", "500ms", "5s", "2m", "1h" (omni/units.h, as the
                           router reads its durations); read with omni_connector_cfg_int */
     OMNI_KEY_SIZE,   /* bytes within [min, max]: "65536", "64k", "32m", "1g" (powers of 1024); cfg_int */
+    OMNI_KEY_SECRET, /* where a secret is (secret.h): a file (relative: to the config file's directory),
+                        credential:NAME or env:NAME; never the secret itself. Read it with omni_connector_secret */
 } omni_key_type_t;
 
 typedef struct omni_connector_key {
@@ -170,12 +174,17 @@ void omni_connector_status(omni_connector_t *ctx, const char *fmt, ...) __attrib
 
 /* Config values of the connector's own keys by their short name ("files"). Asking for a key that is not
  * in def->keys, or with the getter of another type, is a bug (omni_panic). Strings are borrowed from ctx.
- * _str serves STRING, PATH and ENUM keys; _int INT, DURATION (ms) and SIZE (bytes) keys; _list stores a
- * borrowed array in *items and returns its length. */
+ * _str serves STRING, PATH, ENUM and SECRET keys (a SECRET's value is where the secret is, not the secret);
+ * _int INT, DURATION (ms) and SIZE (bytes) keys; _list stores a borrowed array in *items and returns its length. */
 const char *omni_connector_cfg_str(const omni_connector_t *ctx, const char *key);
 long long omni_connector_cfg_int(const omni_connector_t *ctx, const char *key);
 bool omni_connector_cfg_bool(const omni_connector_t *ctx, const char *key);
 size_t omni_connector_cfg_list(const omni_connector_t *ctx, const char *key, const char *const **items);
+
+/* Loads the secret a SECRET key names (omni_secret_load) into out. Returns its length, or -1 with a
+ * sentence in err naming the key and the place ("sms.auth_token: /etc/x: readable by others ..."). */
+long omni_connector_secret(const omni_connector_t *ctx, const char *key, char *out, size_t outsz, char *err,
+                           size_t errsz);
 
 /* Common settings; strings borrowed from ctx. default_country is NULL when not configured. */
 const char *omni_connector_name(const omni_connector_t *ctx);
