@@ -213,6 +213,8 @@ int tw_parse_page(const char *body, size_t len, const tw_parse_opts_t *o, tw_pag
     const char *next = str(meta, "next_token");
     if (next != NULL && next[0] != '\0')
         out->next_token = omni_strdup(next);
+    omni_limits_t lim;
+    omni_limits_default(&lim);
     size_t i;
     const json_t *item;
     json_array_foreach(data, i, item) {
@@ -234,6 +236,13 @@ int tw_parse_page(const char *body, size_t len, const tw_parse_opts_t *o, tw_pag
         }
         bool pass = false;
         omni_msg_t *msg = item_message(root, item, id, o, &pass);
+        omni_msg_error_t merr;
+        char line[512];
+        if (msg != NULL && omni_msg_validate(msg, &lim, &merr) != 0) {
+            /* Over a limit of the router's (a huge text, a name of 5 KiB): it would be refused there. */
+            omni_warn("%s: skipped", omni_msg_error_str(&merr, line, sizeof line));
+            omni_msg_destroy(&msg);
+        }
         if (msg != NULL)
             page_add(out, msg);
         else if (pass)

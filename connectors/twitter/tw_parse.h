@@ -4,7 +4,8 @@
  *
  * The page is {"data": [...], "includes": {"users": [...]}, "meta": {...}, "errors": [...]}; every part may
  * be missing. An item that cannot become a message (no id, no author, an author id that is not a user id,
- * text that is not a string) is skipped with a warning naming its id and the field, and counted; the page
+ * text that is not a string, a message over the router's default limits) is skipped with a warning naming its
+ * id and the field, and counted; the page
  * goes on, and the cursor still moves past it (reading it again would not make it valid).
  *
  * Messages, channel "twitter":

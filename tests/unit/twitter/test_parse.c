@@ -220,6 +220,28 @@ static void test_tweet_entities_and_bad_items(void **state)
     tw_page_free(&p);
 }
 
+/* A tweet the router would refuse (text over its 64 KiB limit) is skipped here, not sent to be refused. */
+static void test_over_the_routers_limits(void **state)
+{
+    (void)state;
+    char *long_text = omni_malloc(70001);
+    memset(long_text, 'x', 70000);
+    long_text[70000] = '\0';
+    char *body = omni_asprintf("{\"data\":[{\"id\":\"21\",\"author_id\":\"7\",\"text\":\"%s\"},"
+                               "{\"id\":\"20\",\"author_id\":\"7\",\"text\":\"fine\"}]}", long_text);
+    tw_parse_opts_t o = { .kind = TW_MENTIONS };
+    tw_page_t p;
+    char err[256];
+    assert_int_equal(parse_text(body, strlen(body), &o, &p, err), 0);
+    assert_int_equal(p.n, 1);
+    assert_int_equal(p.skipped, 1);
+    assert_string_equal(p.msgs[0]->id, "twitter:20");
+    assert_string_equal(p.newest_id, "21"); /* the cursor moves past it */
+    tw_page_free(&p);
+    free(body);
+    free(long_text);
+}
+
 static void test_malformed_pages(void **state)
 {
     (void)state;
@@ -267,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_dm_pages_recorded),
         cmocka_unit_test(test_dm_events),
         cmocka_unit_test(test_tweet_entities_and_bad_items),
+        cmocka_unit_test(test_over_the_routers_limits),
         cmocka_unit_test(test_malformed_pages),
         cmocka_unit_test(test_ids),
     };
