@@ -6,6 +6,7 @@ say so. Every wait is on a condition with a deadline.
 """
 import json
 import math
+import re
 import os
 import signal
 import subprocess
@@ -228,3 +229,63 @@ def test_5xx_backs_off_then_succeeds(router, api, tmp_path):
     finally:
         conn.stop()
     assert stored_count(router.redis) == 1
+
+
+def test_start_end_skips_what_is_there_and_takes_what_comes(router, api, tmp_path):
+    later = []
+    api.routes["mentions"] = lambda q: later[0] if later and q.get("since_id") == FIRST_ID else \
+        page(EMPTY) if q.get("since_id") else page(QUICKSTART)
+    conn = Twitter(tmp_path, router.endpoint, api, feeds=("mentions",))
+    with open(conn.config, "a") as f:
+        f.write("  start: end\n")
+    conn.start()
+    try:
+        wait_for(lambda: conn.state("mentions") if os.path.exists(os.path.join(conn.dir, "spool",
+                 "twitter-mentions.json")) else None, 10, "the first cursor")
+        assert conn.state("mentions")["since"] == FIRST_ID and conn.state("mentions")["started"] is True
+        assert api.calls("mentions")[0][2]["max_results"] == "5"
+        later.append(derived_mention("1301573587187331090", "@acme after the start"))
+        wait_stored(router, ["twitter:1301573587187331090"], conn)
+        assert stored_count(router.redis) == 1  # the mention there before the first start was not taken
+    finally:
+        conn.stop()
+
+
+def run(*args, env=None):
+    return subprocess.run([os.path.join(BIN, "omni-twitter"), *args], capture_output=True, text=True, timeout=30,
+                          env=dict(os.environ, **(env or {})))
+
+
+def test_config_sample_errors_secrets_and_docs(tmp_path, api):
+    sample = os.path.join(os.path.dirname(BIN), "..", "..", "conf", "omni-twitter.yaml")
+    r = run("--check-config", "--config", sample, "-D", f"spool_dir={tmp_path / 's'}")
+    assert r.returncode == 0, r.stderr
+    for override, why in (("twitter.user_id=@acme", "twitter.user_id: \"@acme\" is not a numeric user id"),
+                          ("twitter.token=AAAAsecret", "twitter.token: \"AAAAsecret\" is not an absolute file path"),
+                          ("twitter.feeds=mentions,likes", "twitter.feeds: \"likes\" is not a feed"),
+                          ("twitter.api_url=ftp://example.com",
+                           "twitter.api_url: \"ftp://example.com\" is not an http:// or https:// URL"),
+                          ("twitter.max_results=500", "twitter.max_results")):
+        r = run("--check-config", "--config", sample, "-D", f"spool_dir={tmp_path / 's'}", "-D", override)
+        assert r.returncode == 1 and why in r.stderr, (override, r.stderr)
+
+    # A token file others can read is refused at start, naming the key and the file; env: works.
+    loose = tmp_path / "loose-token"
+    loose.write_text(TOKEN)
+    loose.chmod(0o644)
+    base = ["-D", f"spool_dir={tmp_path / 's'}", "-D", "twitter.user_id=783214", "-D", f"twitter.api_url={api.url}",
+            "-D", "router.endpoint=ipc://" + str(tmp_path / "nobody.sock")]
+    r = run(*base, "-D", f"twitter.token={loose}")
+    assert r.returncode == 1 and f"twitter.token: {loose}: readable by others (mode 0644)" in r.stdout + r.stderr
+    r = run(*base, "-D", "twitter.token=env:X_TEST_TOKEN")
+    assert r.returncode == 1 and "twitter.token: environment variable X_TEST_TOKEN is not set" in r.stdout + r.stderr
+
+    # docs/connectors.md's table names every key of --help's twitter section, and no other.
+    doc = open(os.path.join(os.path.dirname(sample), "..", "docs", "connectors.md")).read()
+    section = doc[doc.index("## omni-twitter"):]
+    documented = set()
+    for line in section.splitlines():
+        if line.startswith("| ") and not line.startswith("| key") and not line.startswith("|---"):
+            documented |= {k.strip() for k in line.split("|")[1].split("/")}
+    helped = set(re.findall(r"^  twitter\.(\w+)", run("--help").stdout, re.M))
+    assert documented == helped, (documented ^ helped)
