@@ -2,6 +2,7 @@
  * scheduling, status, and typed config getters. */
 #include "connector_int.h"
 #include "omni/log.h"
+#include "omni/secret.h"
 #include "omni/util.h"
 
 #include <errno.h>
@@ -93,7 +94,19 @@ static const conn_slot_t *own(const omni_connector_t *ctx, const char *key, int 
 
 const char *omni_connector_cfg_str(const omni_connector_t *ctx, const char *key)
 {
+    const conn_slot_t *s = conn_config_own(ctx->cfg, key);
+    if (s != NULL && s->key->type == OMNI_KEY_SECRET)
+        return s->str;
     return own(ctx, key, OMNI_KEY_STRING, OMNI_KEY_PATH, OMNI_KEY_ENUM)->str;
+}
+
+long omni_connector_secret(const omni_connector_t *ctx, const char *key, char *out, size_t outsz, char *err,
+                           size_t errsz)
+{
+    const conn_slot_t *s = own(ctx, key, OMNI_KEY_SECRET, -1, -1);
+    char what[128];
+    snprintf(what, sizeof what, "%s.%s", ctx->def->name, key);
+    return omni_secret_load(s->str, what, out, outsz, err, errsz);
 }
 long long omni_connector_cfg_int(const omni_connector_t *ctx, const char *key)
 {

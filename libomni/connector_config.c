@@ -43,7 +43,7 @@ static const omni_connector_key_t common_keys[CONN_COMMON_KEYS] = {
       "CURVE: this connector's public key file (NAME.pub), checked against the secret key; optional" },
 };
 
-static const char *const type_names[] = { "string", "path", "integer", "boolean", "choice", "list" };
+static const char *const type_names[] = { "string", "path", "integer", "boolean", "choice", "list", "secret" };
 
 static void add_error(conn_errors_t *errs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void add_error(conn_errors_t *errs, const char *fmt, ...)
@@ -94,6 +94,7 @@ static int slot_parse(conn_slot_t *s, const char *text, const char *base, char *
     switch (k->type) {
     case OMNI_KEY_STRING:
     case OMNI_KEY_PATH:
+    case OMNI_KEY_SECRET:
         if (k->max > 0 && (long long)len > k->max) {
             snprintf(why, whysz, "longer than %lld bytes", k->max);
             return -1;
@@ -103,7 +104,12 @@ static int slot_parse(conn_slot_t *s, const char *text, const char *base, char *
             return -1;
         }
         slot_clear(s);
-        s->str = k->type == OMNI_KEY_PATH ? resolve_path(base, text) : omni_strdup(text);
+        /* A secret's file resolves like a path; credential:NAME and env:NAME are names, not files. */
+        if (k->type == OMNI_KEY_PATH || (k->type == OMNI_KEY_SECRET && strncmp(text, "env:", 4) != 0 &&
+                                         strncmp(text, "credential:", 11) != 0))
+            s->str = resolve_path(base, text);
+        else
+            s->str = omni_strdup(text);
         return 0;
     case OMNI_KEY_INT: {
         char *end;

@@ -72,6 +72,8 @@ typedef enum {
     OMNI_KEY_BOOL,   /* true|false|yes|no|on|off */
     OMNI_KEY_ENUM,   /* one of choices, "skip|log" */
     OMNI_KEY_LIST,   /* a YAML sequence of strings (comma-separated in -D); max bounds its entries when > 0 */
+    OMNI_KEY_SECRET, /* where a secret is (secret.h): a file (relative: to the config file's directory),
+                        credential:NAME or env:NAME; never the secret itself. Read it with omni_connector_secret */
 } omni_key_type_t;
 
 typedef struct omni_connector_key {
@@ -164,11 +166,17 @@ void omni_connector_status(omni_connector_t *ctx, const char *fmt, ...) __attrib
 
 /* Config values of the connector's own keys by their short name ("files"). Asking for a key that is not
  * in def->keys, or with the getter of another type, is a bug (omni_panic). Strings are borrowed from ctx.
- * _str serves STRING, PATH and ENUM keys; _list stores a borrowed array in *items and returns its length. */
+ * _str serves STRING, PATH, ENUM and SECRET keys (a SECRET's value is where the secret is, not the secret);
+ * _list stores a borrowed array in *items and returns its length. */
 const char *omni_connector_cfg_str(const omni_connector_t *ctx, const char *key);
 long long omni_connector_cfg_int(const omni_connector_t *ctx, const char *key);
 bool omni_connector_cfg_bool(const omni_connector_t *ctx, const char *key);
 size_t omni_connector_cfg_list(const omni_connector_t *ctx, const char *key, const char *const **items);
+
+/* Loads the secret a SECRET key names (omni_secret_load) into out. Returns its length, or -1 with a
+ * sentence in err naming the key and the place ("sms.auth_token: /etc/x: readable by others ..."). */
+long omni_connector_secret(const omni_connector_t *ctx, const char *key, char *out, size_t outsz, char *err,
+                           size_t errsz);
 
 /* Common settings; strings borrowed from ctx. default_country is NULL when not configured. */
 const char *omni_connector_name(const omni_connector_t *ctx);

@@ -1,0 +1,184 @@
+/* omni-sms: Twilio's inbound message and status-callback webhooks through the shared HTTP intake.
+ *
+ * Per request: the path must be one of sms.paths and the method POST; X-Twilio-Signature must match the
+ * public URL Twilio called (sms.public_url + path + query) over the form parameters, or, when the query
+ * carries bodySHA256, over the URL alone with the body's SHA-256 matching it. Then an inbound message is
+ * spooled and answered `<Response/>` (text/xml) once durable; a status callback is answered the same and
+ * not routed. Answers: 401 no signature, 403 a wrong one, 400 a malformed request (logged with what was
+ * wrong), 404/405 another path or method, 503 + Retry-After when the spool cannot take it. */
+#include "sms.h"
+#include "twilio.h"
+#include "omni/http_intake.h"
+#include "omni/log.h"
+#include "omni/secret.h"
+#include "omni/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define TWIML_EMPTY "<Response/>"
+
+typedef struct sms {
+    omni_connector_t *ctx;
+    omni_http_intake_t *in;
+    const char *public_url;
+    const char *const *paths;
+    size_t n_paths;
+    char token[OMNI_SECRET_MAX + 1];
+    size_t toklen;
+    unsigned long long statuses;
+} sms_t;
+
+static const omni_connector_key_t sms_keys[] = {
+    OMNI_HTTP_INTAKE_KEYS("127.0.0.1:8080", "65536"),
+    { "public_url", OMNI_KEY_STRING, NULL, true, 8, 2048, NULL,
+      "the URL Twilio calls for this listener's root (https://example.com/twilio): signatures cover it" },
+    { "auth_token", OMNI_KEY_SECRET, NULL, true, 1, 4096, NULL,
+      "where the Twilio auth token is: a file (0600), credential:NAME or env:NAME" },
+    { "paths", OMNI_KEY_LIST, "/sms,/sms/status", false, 0, 16, NULL,
+      "request paths taken (inbound messages and status callbacks alike); others are answered 404" },
+    { NULL, 0, NULL, false, 0, 0, NULL, NULL },
+};
+
+static int sms_check(omni_connector_t *ctx, char *err, size_t errsz)
+{
+    const char *url = omni_connector_cfg_str(ctx, "public_url");
+    if ((strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) || strpbrk(url, "?# ") != NULL) {
+        snprintf(err, errsz, "sms.public_url: \"%s\" is not an http(s) URL without query", url);
+        return -1;
+    }
+    const char *const *paths;
+    size_t n = omni_connector_cfg_list(ctx, "paths", &paths);
+    for (size_t i = 0; i < n; i++)
+        if (paths[i][0] != '/') {
+            snprintf(err, errsz, "sms.paths: \"%s\" does not start with /", paths[i]);
+            return -1;
+        }
+    char token[OMNI_SECRET_MAX + 1];
+    long len = omni_connector_secret(ctx, "auth_token", token, sizeof token, err, errsz);
+    explicit_bzero(token, sizeof token);
+    return len < 0 ? -1 : 0;
+}
+
+static void sms_handle(void *user, omni_http_req_t *req)
+{
+    sms_t *s = user;
+    const char *path = omni_http_path(req), *peer = omni_http_peer(req);
+    size_t i = 0;
+    while (i < s->n_paths && strcmp(s->paths[i], path) != 0)
+        i++;
+    if (i == s->n_paths) {
+        omni_http_respond(req, 404, NULL, "not a webhook path of this connector\n");
+        return;
+    }
+    if (strcmp(omni_http_method(req), "POST") != 0) {
+        omni_http_respond(req, 405, NULL, "POST only\n");
+        return;
+    }
+    const char *sig = omni_http_header(req, "X-Twilio-Signature");
+    if (sig == NULL) {
+        omni_warn("POST %s from %s: no X-Twilio-Signature: 401", path, peer);
+        omni_http_respond(req, 401, NULL, "X-Twilio-Signature missing\n");
+        return;
+    }
+    size_t len;
+    const char *body = omni_http_body(req, &len);
+    char *url = tw_signed_url(s->public_url, path, omni_http_query(req));
+    char hash[80], why[512] = "";
+    tw_params_t params = { 0 };
+    bool json = tw_query_value(omni_http_query(req), "bodySHA256", hash, sizeof hash);
+    bool ok;
+    if (json) {
+        /* The JSON variant: the URL (with bodySHA256) is signed, and the hash binds the body. */
+        ok = tw_signature_valid(s->token, s->toklen, url, NULL, sig) && tw_body_hash_valid(hash, body, len);
+    } else if (tw_form_parse(body, len, &params, why, sizeof why) != 0) {
+        omni_warn("POST %s from %s: malformed form body: %s: 400", path, peer, why);
+        omni_http_respond(req, 400, NULL, "malformed form body\n");
+        goto out;
+    } else {
+        ok = tw_signature_valid(s->token, s->toklen, url, &params, sig);
+    }
+    if (!ok) {
+        omni_warn("POST %s from %s: X-Twilio-Signature does not match%s for %s (is sms.public_url the URL "
+                  "Twilio calls?): 403", path, peer, json ? " (or bodySHA256 is not the body's)" : "", url);
+        omni_http_respond(req, 403, NULL, "bad signature\n");
+        goto out;
+    }
+    if (json && tw_json_params(body, len, &params, why, sizeof why) != 0) {
+        omni_warn("POST %s from %s: %s: 400", path, peer, why);
+        omni_http_respond(req, 400, NULL, "malformed JSON body\n");
+        goto out;
+    }
+    char now[40];
+    omni_msg_t *msg = NULL;
+    switch (tw_message(&params, omni_rfc3339(omni_wall_ms(), now, sizeof now), &msg, why, sizeof why)) {
+    case TW_MALFORMED:
+        omni_warn("POST %s from %s: %s: 400", path, peer, why);
+        omni_http_respond(req, 400, NULL, "malformed webhook\n");
+        break;
+    case TW_STATUS:
+        s->statuses++;
+        omni_debug("status callback for %s: %s", tw_param(&params, "MessageSid") ? tw_param(&params, "MessageSid")
+                   : "?", tw_param(&params, "MessageStatus"));
+        omni_http_respond(req, 200, "text/xml", TWIML_EMPTY);
+        break;
+    case TW_MESSAGE:
+        omni_http_submit(req, msg); /* a 503 if the spool cannot take it: the intake answers that */
+        omni_msg_destroy(&msg);
+        omni_http_respond(req, 200, "text/xml", TWIML_EMPTY);
+        break;
+    }
+out:
+    tw_params_free(&params);
+    free(url);
+}
+
+static int sms_open(omni_connector_t *ctx)
+{
+    sms_t *s = omni_calloc(1, sizeof *s);
+    s->ctx = ctx;
+    s->public_url = omni_connector_cfg_str(ctx, "public_url");
+    s->n_paths = omni_connector_cfg_list(ctx, "paths", &s->paths);
+    char err[512];
+    long n = omni_connector_secret(ctx, "auth_token", s->token, sizeof s->token, err, sizeof err);
+    if (n < 0) {
+        omni_error("%s", err);
+        free(s);
+        return -1;
+    }
+    s->toklen = (size_t)n;
+    s->in = omni_http_intake_new(ctx, "SMS webhooks", sms_handle, s);
+    if (s->in == NULL) {
+        explicit_bzero(s->token, sizeof s->token);
+        free(s);
+        return -1;
+    }
+    omni_connector_set_user(ctx, s);
+    return 0;
+}
+
+static int sms_poll(omni_connector_t *ctx)
+{
+    sms_t *s = omni_connector_user(ctx);
+    return omni_http_intake_poll(s->in);
+}
+
+static void sms_close(omni_connector_t *ctx)
+{
+    sms_t *s = omni_connector_user(ctx);
+    omni_http_intake_destroy(&s->in);
+    explicit_bzero(s->token, sizeof s->token);
+    free(s);
+    omni_connector_set_user(ctx, NULL);
+}
+
+const omni_connector_def_t sms_connector = {
+    .name = "sms",
+    .channel = "sms",
+    .summary = "Takes Twilio-compatible inbound SMS/MMS webhooks (signed) and sends each message to omnirouted.",
+    .keys = sms_keys,
+    .check = sms_check,
+    .open = sms_open,
+    .poll = sms_poll,
+    .close = sms_close,
+};

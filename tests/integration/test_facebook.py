@@ -1,0 +1,163 @@
+"""omni-facebook end to end: Meta-signed Messenger webhooks into a real omnirouted on a real redis-server."""
+import json
+import os
+
+from harness import stored_count, wait_for
+from webhooks import Webhook, meta_signature
+
+SECRET = "app-secret-0123456789abcdef"
+VERIFY = "verify-me-please"
+
+
+def fb_connector(tmp_path, router, extra=""):
+    sec = tmp_path / "app-secret"
+    sec.write_text(SECRET + "\n")
+    os.chmod(sec, 0o600)
+    # A relative secret file is relative to the config file's directory (tmp/facebook/).
+    conn = Webhook(tmp_path, "facebook", router.endpoint,
+                   {"app_secret": "../app-secret", "verify_token": "env:FB_VERIFY"}, extra=extra, env={"FB_VERIFY": VERIFY})
+    return conn
+
+
+def post(conn, doc, secret=SECRET, signature=None, raw=None):
+    body = raw if raw is not None else json.dumps(doc).encode()
+    headers = {"Content-Type": "application/json"}
+    sig = signature if signature is not None else meta_signature(secret, body)
+    if sig:
+        headers["X-Hub-Signature-256"] = sig
+    return conn.request("POST", "/facebook", body, headers)
+
+
+def text_event(mid, sender="1254459154682919", text="hello", ts=1700000000000, **message):
+    m = {"mid": mid, "text": text}
+    m.update(message)
+    return {"sender": {"id": sender}, "recipient": {"id": "682498171943165"}, "timestamp": ts, "message": m}
+
+
+def envelope(*entries):
+    return {"object": "page", "entry": [{"id": "682498171943165", "time": 1700000000000, "messaging": list(e)}
+                                        for e in entries]}
+
+
+def wait_stored(router, ids, timeout=20):
+    wait_for(lambda: all(router.redis.exists(f"omni:msg:{i}") for i in ids), timeout, f"messages {ids}")
+
+
+def stored_doc(router, id):
+    return json.loads(router.redis.hget(f"omni:msg:{id}", "json"))
+
+
+def test_messenger_webhooks_end_to_end(router, tmp_path):
+    conn = fb_connector(tmp_path, router)
+    r = conn.check()
+    assert r.returncode == 0, r.stderr
+    conn.start()
+    try:
+        # The subscription check.
+        q = "/facebook?hub.mode=subscribe&hub.verify_token=" + VERIFY + "&hub.challenge=1158201444"
+        status, _, body = conn.request("GET", q)
+        assert (status, body) == (200, b"1158201444")
+        assert conn.request("GET", "/facebook?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1")[0] == 403
+        assert conn.request("GET", "/facebook?hub.mode=subscribe")[0] == 400
+
+        # Two entries, several events: messages, a quick reply, a postback, an attachment; an echo, a delivery
+        # and a read that are not routed.
+        doc = envelope(
+            [text_event("m_1", text="where is my parcel?"),
+             text_event("m_echo", sender="682498171943165", text="our answer", is_echo=True),
+             {"sender": {"id": "1254459154682919"}, "recipient": {"id": "682498171943165"},
+              "delivery": {"mids": ["m_echo"], "watermark": 1700000000001}},
+             {"sender": {"id": "1254459154682919"}, "recipient": {"id": "682498171943165"},
+              "read": {"watermark": 1700000000002}},
+             text_event("m_2", text="Yes", quick_reply={"payload": "CONFIRM_ORDER_7"})],
+            [{"sender": {"id": "2254459154682919"}, "recipient": {"id": "682498171943165"}, "timestamp": 1700000000500,
+              "postback": {"mid": "m_pb", "title": "Talk to a person", "payload": "HUMAN"}},
+             text_event("m_3", sender="2254459154682919", text="",
+                        attachments=[{"type": "image", "payload": {"url": "https://cdn.example/p/photo_9.jpg?x=1"}}])])
+        status, _, body = post(conn, doc)
+        assert (status, body) == (200, b"EVENT_RECEIVED")
+        ids = ["facebook:m_1", "facebook:m_2", "facebook:m_pb", "facebook:m_3"]
+        wait_stored(router, ids)
+        n = stored_count(router.redis)
+        assert not router.redis.exists("omni:msg:facebook:m_echo")
+        m1 = stored_doc(router, "facebook:m_1")
+        assert m1["from"]["id"] == "1254459154682919" and m1["text"] == "where is my parcel?"
+        assert m1["received_at"] == "2023-11-14T22:13:20.000Z" and m1["to"] == "682498171943165"
+        assert router.redis.hget("omni:msg:facebook:m_1", "identity") == "facebook:1254459154682919"
+        assert stored_doc(router, "facebook:m_2")["meta"]["quick_reply"] == "CONFIRM_ORDER_7"
+        assert stored_doc(router, "facebook:m_pb")["meta"]["postback"] == {"title": "Talk to a person",
+                                                                            "payload": "HUMAN"}
+        assert stored_doc(router, "facebook:m_3")["attachments"] == [
+            {"name": "photo_9.jpg", "type": "image", "size": 0, "url": "https://cdn.example/p/photo_9.jpg?x=1"}]
+
+        # Meta resends the same POST: answered, stored once.
+        assert post(conn, doc)[0] == 200
+        # Bad signatures: nothing forwarded.
+        other = envelope([text_event("m_forged", text="forged")])
+        assert post(conn, other, secret="not-the-secret")[0] == 403
+        body = json.dumps(other).encode()
+        assert post(conn, None, raw=body, signature=meta_signature(SECRET, body + b" "))[0] == 403
+        assert post(conn, other, signature="")[0] == 401
+        conn.wait_log(r"X-Hub-Signature-256 does not match the body")
+        # Malformed, but signed: 400 with the place logged.
+        assert post(conn, None, raw=b'{"object":"page","entry":{}}')[0] == 400
+        conn.wait_log(r'malformed webhook: "entry": not an array: 400')
+        assert post(conn, None, raw=b'{"object":"page"')[0] == 400
+        conn.wait_log(r"malformed webhook: not JSON")
+        # Another object's webhook: 200, nothing routed.
+        assert post(conn, {"object": "instagram", "entry": []})[0] == 200
+        # Let the resent POST reach the router, then count.
+        post(conn, envelope([text_event("m_last", text="last")]))
+        wait_stored(router, ["facebook:m_last"])
+        assert stored_count(router.redis) == n + 1
+        assert not router.redis.exists("omni:msg:facebook:m_forged")
+    finally:
+        conn.stop()
+
+
+def test_messenger_router_away_then_back(router, tmp_path):
+    conn = fb_connector(tmp_path, router, extra="max_spooled: 3\n").start()
+    try:
+        router.stop()
+        # One POST of two messages and one of one fill the spool (3); the next POST is refused whole.
+        assert post(conn, envelope([text_event("m_a"), text_event("m_b")]))[0] == 200
+        assert post(conn, envelope([text_event("m_c")]))[0] == 200
+        status, headers, _ = post(conn, envelope([text_event("m_d"), text_event("m_e")]))
+        assert status == 503 and headers["retry-after"] == "30"
+        router.start()
+        wait_stored(router, ["facebook:m_a", "facebook:m_b", "facebook:m_c"])
+        assert post(conn, envelope([text_event("m_d"), text_event("m_e")]))[0] == 200  # Meta retries
+        wait_stored(router, ["facebook:m_d", "facebook:m_e"])
+        assert stored_count(router.redis) == 5
+    finally:
+        conn.stop()
+
+
+def test_samples_check_and_secrets_are_never_inline(tmp_path):
+    """conf/omni-sms.yaml and conf/omni-facebook.yaml check as they are, given their credentials; a secret that
+    is missing, or readable by others, is an error naming the key."""
+    import subprocess
+    from harness import BIN, ROOT
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    for name in ("twilio-token", "facebook-app-secret", "facebook-verify-token"):
+        (creds / name).write_text("s3cret\n")
+        os.chmod(creds / name, 0o600)
+    env = dict(os.environ, CREDENTIALS_DIRECTORY=str(creds))
+
+    def check(program, conf, *more, env=env):
+        return subprocess.run([os.path.join(BIN, program), "--check-config", "--config", conf,
+                               "-D", f"spool_dir={tmp_path / program}", *more],
+                              capture_output=True, text=True, timeout=30, env=env)
+    for program in ("omni-sms", "omni-facebook"):
+        r = check(program, os.path.join(ROOT, "conf", program + ".yaml"))
+        assert r.returncode == 0, r.stdout + r.stderr
+    r = check("omni-sms", os.path.join(ROOT, "conf", "omni-sms.yaml"), env=dict(os.environ))
+    assert r.returncode == 1
+    assert "sms.auth_token: credential:twilio-token: $CREDENTIALS_DIRECTORY is not set" in r.stderr
+    os.chmod(creds / "facebook-app-secret", 0o644)
+    r = check("omni-facebook", os.path.join(ROOT, "conf", "omni-facebook.yaml"))
+    assert r.returncode == 1
+    assert "facebook.app_secret: " + str(creds / "facebook-app-secret") + ": readable by others (mode 0644)" in r.stderr
+    r = check("omni-sms", os.path.join(ROOT, "conf", "omni-sms.yaml"), "-D", "sms.public_url=hooks.example.com")
+    assert r.returncode == 1 and "sms.public_url: \"hooks.example.com\" is not an http(s) URL" in r.stderr

@@ -1,0 +1,171 @@
+"""omni-sms end to end: Twilio-signed webhooks into a real omnirouted on a real redis-server."""
+import json
+import os
+
+from harness import stored_count, wait_for
+from webhooks import Twilio, Webhook, inbound, twilio_signature
+
+TOKEN = "f00dfacecafe0123456789abcdef0123"
+
+
+def sms_connector(tmp_path, router, extra="", **section):
+    creds = tmp_path / "creds"
+    creds.mkdir(exist_ok=True)
+    (creds / "twilio-token").write_text(TOKEN + "\n")
+    os.chmod(creds / "twilio-token", 0o600)
+    sec = {"public_url": "https://hooks.example.com/twilio", "auth_token": "credential:twilio-token"}
+    sec.update(section)
+    return Webhook(tmp_path, "sms", router.endpoint, sec, extra=extra, env={"CREDENTIALS_DIRECTORY": str(creds)})
+
+
+def stored(router, id):
+    return router.redis.hgetall(f"omni:msg:{id}")
+
+
+def wait_stored(router, ids, timeout=20):
+    wait_for(lambda: all(router.redis.exists(f"omni:msg:{i}") for i in ids), timeout, f"messages {ids}")
+
+
+def test_signed_sms_arrives_once_and_bad_requests_are_refused(router, tmp_path):
+    conn = sms_connector(tmp_path, router)
+    assert conn.check().returncode == 0, conn.check().stderr
+    conn.start()
+    tw = Twilio(conn, TOKEN)
+    try:
+        sid = "SM" + "a1" * 16
+        status, headers, body = tw.post(inbound(sid, "Hi, my order #12 is late 📦"))
+        assert (status, body) == (200, b"<Response/>")
+        assert headers["content-type"] == "text/xml"
+        # Answered only once spooled: the spool holds it durably before the router may even have it.
+        wait_stored(router, ["sms:" + sid])
+        doc = json.loads(stored(router, "sms:" + sid)["json"])
+        assert doc["channel"] == "sms" and doc["from"]["id"] == "+14155550100" and doc["to"] == "+18005551212"
+        assert doc["text"] == "Hi, my order #12 is late 📦"
+        assert stored(router, "sms:" + sid)["identity"] == "phone:+14155550100"
+
+        # Twilio resends (a timeout on its side): answered again, stored once.
+        n = stored_count(router.redis)
+        assert tw.post(inbound(sid, "Hi, my order #12 is late 📦"))[0] == 200
+        mms = "MM" + "b2" * 16
+        assert tw.post(inbound(mms, "", media=[("https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1",
+                                                "image/jpeg")]))[0] == 200
+        wait_stored(router, ["sms:" + mms])
+        assert stored_count(router.redis) == n + 1
+        att = json.loads(stored(router, "sms:" + mms)["json"])["attachments"]
+        assert att == [{"name": "ME1", "type": "image/jpeg", "size": 0,
+                        "url": "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1"}]
+
+        # A query string is part of the signed URL, and Twilio may sign it with the port.
+        q = "SM" + "c3" * 16
+        assert tw.post(inbound(q), query="tenant=7&x=%2F", sign_url="https://hooks.example.com:443/twilio/sms?tenant=7&x=%2F")[0] == 200
+        wait_stored(router, ["sms:" + q])
+
+        # Bad signatures: nothing forwarded, 403 (401 without the header), logged.
+        bad = "SM" + "d4" * 16
+        assert tw.post(inbound(bad), sign_params=inbound(bad, "other text"))[0] == 403          # a parameter changed
+        assert tw.post(inbound(bad), sign_url="https://hooks.example.com/twilio/other")[0] == 403  # another URL
+        assert tw.post(inbound(bad), signature="")[0] == 401
+        assert tw.post(inbound(bad), signature=twilio_signature("wrong", "https://hooks.example.com/twilio/sms",
+                                                                inbound(bad)))[0] == 403
+        conn.wait_log(r"X-Twilio-Signature does not match for https://hooks.example.com/twilio/sms")
+
+        # A status callback: accepted, not a message.
+        st = [("MessageSid", "SM" + "e5" * 16), ("MessageStatus", "delivered"), ("SmsStatus", "delivered"),
+              ("AccountSid", "AC1")]
+        assert tw.post(st, path="/sms/status")[0] == 200
+        # Malformed (signed, but not a message Twilio would send): 400, and the log says what.
+        assert tw.post([("MessageSid", "SM1"), ("From", "4155550100")])[0] == 400
+        conn.wait_log(r'From: "4155550100" is not an E.164 number')
+        raw = b"Body=%ZZ"
+        assert conn.request("POST", "/sms", raw, {"X-Twilio-Signature": "x"})[0] == 400
+        conn.wait_log(r"malformed form body: parameter 1: value: bad escape")
+        # Other paths and methods; a body over the limit.
+        assert conn.request("GET", "/sms")[0] == 405
+        assert conn.request("POST", "/other", b"a=1", {"X-Twilio-Signature": "x"})[0] == 404
+        assert conn.request("POST", "/sms", b"a=" + b"x" * 70000, {"X-Twilio-Signature": "x"})[0] == 413
+
+        # The JSON-body variant: bodySHA256 in the signed URL binds the body.
+        body = json.dumps({"MessageSid": "SM" + "f6" * 16, "From": "+447700900123", "Body": "json hi"}).encode()
+        h = __import__("hashlib").sha256(body).hexdigest()
+        url = f"https://hooks.example.com/twilio/sms?bodySHA256={h}"
+        sig = twilio_signature(TOKEN, url, [])
+        assert conn.request("POST", f"/sms?bodySHA256={h}", body,
+                            {"Content-Type": "application/json", "X-Twilio-Signature": sig})[0] == 200
+        wait_stored(router, ["sms:SM" + "f6" * 16])
+        tampered = body.replace(b"json hi", b"json ho")
+        assert conn.request("POST", f"/sms?bodySHA256={h}", tampered,
+                            {"Content-Type": "application/json", "X-Twilio-Signature": sig})[0] == 403
+        assert not router.redis.exists("omni:msg:sms:" + bad)
+        assert stored_count(router.redis) == n + 3
+    finally:
+        conn.stop()
+
+
+def test_router_away_spool_fills_then_503_then_drains(router, tmp_path):
+    conn = sms_connector(tmp_path, router, extra="max_spooled: 5\n").start()
+    tw = Twilio(conn, TOKEN)
+    try:
+        assert tw.post(inbound("SM" + "00" * 16))[0] == 200
+        wait_stored(router, ["sms:SM" + "00" * 16])
+        router.stop()
+        sids = ["SM%032d" % i for i in range(1, 9)]
+        answers = {}
+        for sid in sids:
+            status, headers, _ = tw.post(inbound(sid, f"while away {sid}"))
+            answers[sid] = status
+            if status == 503:
+                assert headers["retry-after"] == "30"
+        # Five are taken into the spool and answered 200; the rest get 503 + Retry-After.
+        assert [answers[s] for s in sids] == [200] * 5 + [503] * 3, answers
+        conn.wait_log(r"spool full")
+        router.start()
+        wait_stored(router, ["sms:" + s for s in sids[:5]])
+        # Twilio retries the refused ones later: taken now.
+        for sid in sids[5:]:
+            assert tw.post(inbound(sid, f"while away {sid}"))[0] == 200
+        wait_stored(router, ["sms:" + s for s in sids])
+        assert stored_count(router.redis) == 1 + len(sids)
+    finally:
+        conn.stop()
+
+
+def test_spool_disk_full_answers_503_and_loses_nothing(router, tmp_path):
+    """The spool's file system full (ENOSPC): 503 + Retry-After, and once there is room the retried webhook
+    is taken. The spool lives on a small tmpfs (needs root, as the other tests that run Dovecot)."""
+    import subprocess
+    import pytest
+    fs = tmp_path / "spoolfs"
+    fs.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(fs)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (not root?)")
+    conn = None
+    try:
+        conn = sms_connector(tmp_path, router, extra=f"state_dir: {tmp_path}/state\n")
+        conn.spool = str(fs / "spool")
+        text = open(conn.config).read().replace(f"spool_dir: {tmp_path}/sms/spool", f"spool_dir: {conn.spool}")
+        open(conn.config, "w").write(text)
+        conn.start()
+        tw = Twilio(conn, TOKEN)
+        assert tw.post(inbound("SM" + "11" * 16))[0] == 200
+        wait_stored(router, ["sms:SM" + "11" * 16])
+        filler = fs / "filler"
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+        for size in (65536, 4096, 1):  # fill the file system to its last byte
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError:
+                pass
+        os.close(fd)
+        sid = "SM" + "22" * 16
+        status, headers, _ = tw.post(inbound(sid, "a long text " * 800))
+        assert status == 503 and headers["retry-after"] == "30"
+        conn.wait_log(r"message sms:SM2222\S* not spooled: .*: 503")
+        os.unlink(filler)
+        assert tw.post(inbound(sid, "a long text " * 800))[0] == 200  # the provider's retry
+        wait_stored(router, ["sms:" + sid])
+        assert stored_count(router.redis) == 2
+    finally:
+        if conn:
+            conn.stop()
+        subprocess.run(["umount", "-l", str(fs)])

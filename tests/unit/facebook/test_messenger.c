@@ -1,0 +1,239 @@
+/* Messenger webhooks: the published X-Hub-Signature-256 vector (fixtures/signature-vector.json, a copy of
+ * ../shared/fixtures/messenger) passes exactly and any tampering fails; the reference text-message event
+ * (fixtures/messaging-text-event.example.json) and a POST of several entries and events become the right
+ * messages; echoes, deliveries and reads are dropped; malformed envelopes name the place. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../../connectors/facebook/messenger.h"
+#include "omni/util.h"
+
+#define FIX "tests/unit/facebook/fixtures/"
+
+static char *fixture(const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, FIX "%s", name);
+    char *text = omni_read_file(path, 1 << 20, NULL);
+    if (text == NULL)
+        fail_msg("cannot read %s", path);
+    return text;
+}
+
+static void test_published_signature_vector(void **state)
+{
+    (void)state;
+    char *text = fixture("signature-vector.json");
+    json_t *doc = json_loads(text, 0, NULL), *pub = json_object_get(doc, "published");
+    const char *secret = json_string_value(json_object_get(pub, "secret"));
+    const char *payload = json_string_value(json_object_get(pub, "payload"));
+    const char *header = json_string_value(json_object_get(pub, "expected_header"));
+    size_t sl = strlen(secret), pl = strlen(payload);
+    assert_true(fb_signature_valid(secret, sl, payload, pl, header));
+    /* Tampered body (a byte changed, one byte less), header (a digit, the prefix, truncated), secret. */
+    char *body = omni_strdup(payload);
+    body[0] = 'h';
+    assert_false(fb_signature_valid(secret, sl, body, pl, header));
+    free(body);
+    assert_false(fb_signature_valid(secret, sl, payload, pl - 1, header));
+    char h[128];
+    snprintf(h, sizeof h, "%s", header);
+    h[20] = h[20] == '0' ? '1' : '0';
+    assert_false(fb_signature_valid(secret, sl, payload, pl, h));
+    snprintf(h, sizeof h, "sha1=%s", header + 7);
+    assert_false(fb_signature_valid(secret, sl, payload, pl, h));
+    snprintf(h, sizeof h, "%s", header + 7);
+    assert_false(fb_signature_valid(secret, sl, payload, pl, h));
+    snprintf(h, sizeof h, "%.70s", header);
+    assert_false(fb_signature_valid(secret, sl, payload, pl, h));
+    assert_false(fb_signature_valid(secret, sl, payload, pl, ""));
+    assert_false(fb_signature_valid(secret, sl, payload, pl, NULL));
+    assert_false(fb_signature_valid("It's a Secret to Everybody!", sl + 1, payload, pl, header));
+    /* Hex case does not matter. */
+    snprintf(h, sizeof h, "%s", header);
+    for (char *p = h + 7; *p; p++)
+        if (*p >= 'a' && *p <= 'f')
+            *p = (char)(*p - 32);
+    assert_true(fb_signature_valid(secret, sl, payload, pl, h));
+    json_decref(doc);
+    free(text);
+}
+
+/* text with every occurrence of from replaced by to; caller frees. */
+static char *replace(const char *text, const char *from, const char *to)
+{
+    char *out = omni_strdup(text);
+    for (char *p; (p = strstr(out, from)) != NULL;) {
+        char *next = omni_asprintf("%.*s%s%s", (int)(p - out), out, to, p + strlen(from));
+        free(out);
+        out = next;
+    }
+    return out;
+}
+
+static void test_reference_text_event(void **state)
+{
+    (void)state;
+    char *ev = fixture("messaging-text-event.example.json");
+    /* The reference writes placeholders where Meta sends numeric ids. */
+    char *a = replace(ev, "\"<PSID>\"", "\"1254459154682919\"");
+    char *b = replace(a, "\"<PAGE_ID>\"", "\"682498171943165\"");
+    char *body = omni_asprintf("{\"object\":\"page\",\"entry\":[{\"id\":\"682498171943165\",\"time\":1458692752478,"
+                               "\"messaging\":[%s]}]}", b);
+    fb_batch_t batch;
+    char why[256];
+    assert_int_equal(fb_parse(body, strlen(body), &batch, why, sizeof why), 0);
+    assert_int_equal(batch.n_msgs, 1);
+    omni_msg_t *m = batch.msgs[0];
+    assert_string_equal(m->id, "facebook:mid.1457764197618:41d102a3e1ae206a38");
+    assert_string_equal(m->channel, "facebook");
+    assert_string_equal(m->from_id, "1254459154682919");
+    assert_string_equal(m->to, "682498171943165");
+    assert_string_equal(m->text, "hello, world!");
+    assert_string_equal(m->received_at, "2016-03-23T00:25:52.478Z");
+    json_t *meta = json_object_get(m->json, "meta");
+    assert_string_equal(json_string_value(json_object_get(meta, "quick_reply")), "<DEVELOPER_DEFINED_PAYLOAD>");
+    assert_string_equal(json_string_value(json_object_get(meta, "page_id")), "682498171943165");
+    omni_limits_t lim;
+    omni_limits_default(&lim);
+    omni_msg_error_t err;
+    assert_int_equal(omni_msg_validate(m, &lim, &err), 0);
+    /* As written (placeholders, not ids), the event cannot be routed: skipped with its place. */
+    fb_batch_free(&batch);
+    free(body);
+    body = omni_asprintf("{\"object\":\"page\",\"entry\":[{\"id\":\"1\",\"messaging\":[%s]}]}", ev);
+    assert_int_equal(fb_parse(body, strlen(body), &batch, why, sizeof why), 0);
+    assert_int_equal(batch.n_msgs, 0);
+    assert_int_equal(batch.n_skipped, 1);
+    assert_string_equal(batch.skipped[0], "entry[0].messaging[0]: sender.id: not all digits");
+    fb_batch_free(&batch);
+    free(body);
+    free(a);
+    free(b);
+    free(ev);
+}
+
+static const char *const MANY =
+    "{\"object\":\"page\",\"entry\":["
+    "{\"id\":\"100\",\"time\":1700000000000,\"messaging\":["
+    "{\"sender\":{\"id\":\"201\"},\"recipient\":{\"id\":\"100\"},\"timestamp\":1700000000001,"
+    "\"message\":{\"mid\":\"m_1\",\"text\":\"first\"}},"
+    "{\"sender\":{\"id\":\"100\"},\"recipient\":{\"id\":\"201\"},\"timestamp\":1700000000002,"
+    "\"message\":{\"mid\":\"m_echo\",\"is_echo\":true,\"text\":\"our answer\"}},"
+    "{\"sender\":{\"id\":\"201\"},\"recipient\":{\"id\":\"100\"},\"delivery\":{\"mids\":[\"m_echo\"],\"watermark\":1}},"
+    "{\"sender\":{\"id\":\"201\"},\"recipient\":{\"id\":\"100\"},\"read\":{\"watermark\":1}},"
+    "{\"sender\":{\"id\":\"201\"},\"recipient\":{\"id\":\"100\"},\"reaction\":{\"mid\":\"m_1\",\"action\":\"react\"}},"
+    "{\"sender\":{\"id\":\"201\"},\"recipient\":{\"id\":\"100\"},\"timestamp\":1700000000003,"
+    "\"message\":{\"mid\":\"m_2\",\"attachments\":[{\"type\":\"image\",\"payload\":{\"url\":"
+    "\"https://scontent.xx.fbcdn.net/v/photo_123.jpg?_nc=1\"}},{\"type\":\"location\",\"payload\":{}}],"
+    "\"reply_to\":{\"mid\":\"m_1\"}}}]},"
+    "{\"id\":\"100\",\"time\":1700000000100,\"messaging\":["
+    "{\"sender\":{\"id\":\"202\"},\"recipient\":{\"id\":\"100\"},\"timestamp\":1700000000101,"
+    "\"postback\":{\"mid\":\"m_pb\",\"title\":\"Talk to a person\",\"payload\":\"HUMAN\"}},"
+    "{\"sender\":{\"id\":\"203\"},\"recipient\":{\"id\":\"100\"},\"timestamp\":1700000000102,"
+    "\"postback\":{\"title\":\"Start\",\"payload\":\"GET_STARTED\",\"referral\":{\"ref\":\"ad7\"}}},"
+    "{\"sender\":{},\"recipient\":{\"id\":\"100\"},\"message\":{\"mid\":\"m_bad\",\"text\":\"x\"}},"
+    "{\"sender\":{\"id\":\"204\"},\"recipient\":{\"id\":\"100\"},\"message\":{\"text\":\"no mid\"}}"
+    "]},"
+    "{\"id\":\"100\",\"time\":1,\"changes\":[{\"field\":\"feed\"}]}]}";
+
+static void test_several_entries_and_events(void **state)
+{
+    (void)state;
+    fb_batch_t b;
+    char why[256];
+    assert_int_equal(fb_parse(MANY, strlen(MANY), &b, why, sizeof why), 0);
+    assert_int_equal(b.n_msgs, 4);
+    assert_int_equal(b.echoes, 1);
+    assert_int_equal(b.deliveries, 1);
+    assert_int_equal(b.reads, 1);
+    assert_int_equal(b.other, 2); /* the reaction, the entry of "changes" */
+    assert_int_equal(b.n_skipped, 2);
+    assert_string_equal(b.skipped[0], "entry[1].messaging[2]: sender.id: missing");
+    assert_string_equal(b.skipped[1], "entry[1].messaging[3]: message.mid: missing");
+    assert_string_equal(b.msgs[0]->id, "facebook:m_1");
+    assert_string_equal(b.msgs[0]->text, "first");
+    omni_msg_t *att = b.msgs[1];
+    assert_string_equal(att->id, "facebook:m_2");
+    assert_string_equal(att->text, "");
+    json_t *list = json_object_get(att->json, "attachments");
+    assert_int_equal(json_array_size(list), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "name")), "photo_123.jpg");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "type")), "image");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "url")),
+                        "https://scontent.xx.fbcdn.net/v/photo_123.jpg?_nc=1");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 1), "name")), "location-2");
+    assert_null(json_object_get(json_array_get(list, 1), "url"));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(att->json, "meta"), "reply_to")), "m_1");
+    omni_msg_t *pb = b.msgs[2];
+    assert_string_equal(pb->id, "facebook:m_pb");
+    assert_string_equal(pb->from_id, "202");
+    assert_string_equal(pb->text, "Talk to a person");
+    json_t *p = json_object_get(json_object_get(pb->json, "meta"), "postback");
+    assert_string_equal(json_string_value(json_object_get(p, "payload")), "HUMAN");
+    assert_string_equal(b.msgs[3]->id, "facebook:postback:203:1700000000102");
+    p = json_object_get(json_object_get(b.msgs[3]->json, "meta"), "postback");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(p, "referral"), "ref")), "ad7");
+    omni_limits_t lim;
+    omni_limits_default(&lim);
+    omni_msg_error_t err;
+    for (size_t i = 0; i < b.n_msgs; i++)
+        assert_int_equal(omni_msg_validate(b.msgs[i], &lim, &err), 0);
+    fb_batch_free(&b);
+}
+
+static void test_malformed_envelopes(void **state)
+{
+    (void)state;
+    static const struct { const char *body; int rc; const char *why; } cases[] = {
+        { "{\"object\":\"page\",\"entry\":[", -1, "not JSON: " },
+        { "[]", -1, "the body is not a JSON object" },
+        { "{\"entry\":[]}", -1, "\"object\": missing" },
+        { "{\"object\":\"page\"}", -1, "\"entry\": missing" },
+        { "{\"object\":\"page\",\"entry\":{}}", -1, "\"entry\": not an array" },
+        { "{\"object\":\"page\",\"entry\":[7]}", -1, "entry[0]: not an object" },
+        { "{\"object\":\"page\",\"entry\":[{\"messaging\":{}}]}", -1, "entry[0].messaging: not an array" },
+        { "{\"object\":\"instagram\",\"entry\":[]}", 1, "" },
+        { "{\"object\":\"page\",\"entry\":[]}", 0, "" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fb_batch_t b;
+        char why[256] = "";
+        assert_int_equal(fb_parse(cases[i].body, strlen(cases[i].body), &b, why, sizeof why), cases[i].rc);
+        assert_memory_equal(why, cases[i].why, strlen(cases[i].why));
+        fb_batch_free(&b);
+    }
+    /* Over FB_EVENTS_MAX events. */
+    char *big = omni_strdup("{\"object\":\"page\",\"entry\":[{\"messaging\":[{}");
+    for (int i = 0; i < FB_EVENTS_MAX; i++) {
+        char *n = omni_asprintf("%s,{}", big);
+        free(big);
+        big = n;
+    }
+    char *body = omni_asprintf("%s]}]}", big);
+    fb_batch_t b;
+    char why[256];
+    assert_int_equal(fb_parse(body, strlen(body), &b, why, sizeof why), -1);
+    assert_string_equal(why, "more than 1000 messaging events");
+    fb_batch_free(&b);
+    free(big);
+    free(body);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_published_signature_vector),
+        cmocka_unit_test(test_reference_text_event),
+        cmocka_unit_test(test_several_entries_and_events),
+        cmocka_unit_test(test_malformed_envelopes),
+    };
+    return cmocka_run_group_tests_name("messenger", tests, NULL, NULL);
+}
