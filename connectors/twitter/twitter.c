@@ -16,8 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/random.h>
+#include <unistd.h>
 
+#include "omni/http_intake.h"
 #include "omni/identity.h"
 #include "omni/log.h"
 #include "omni/secret.h"
@@ -26,6 +29,7 @@
 #include "tw_http.h"
 #include "tw_pace.h"
 #include "tw_parse.h"
+#include "tw_webhook.h"
 
 #define TW_FEEDS 2
 
@@ -45,6 +49,8 @@ typedef struct feed {
 typedef struct tw {
     omni_connector_t *ctx;
     tw_http_t *http;
+    tw_webhook_t *webhook;     /* NULL unless consumer_secret is set */
+    int ep;                    /* with the webhook: an epoll set of the HTTP client's fd and the webhook's */
     const char *api, *user_id; /* borrowed from the config */
     bool start_end;
     long long max_results;
@@ -57,18 +63,22 @@ static const omni_connector_key_t tw_keys[] = {
     { "api_url", OMNI_KEY_STRING, "https://api.x.com", false, 8, 1024, NULL,
       "base URL of the X API (http:// only for tests against a local server)" },
     { "user_id", OMNI_KEY_STRING, NULL, true, 1, 32, NULL, "the account's numeric user id (its mentions and DMs)" },
-    { "token", OMNI_KEY_STRING, NULL, true, 1, 4096, NULL,
-      "where the bearer token is: an absolute file path (mode 0600), credential:NAME or env:NAME; DMs need a "
-      "user-context token with dm.read" },
+    { "token", OMNI_KEY_SECRET, NULL, true, 1, 4096, NULL,
+      "where the bearer token is: a file (mode 0600), credential:NAME or env:NAME; DMs need a user-context "
+      "token with dm.read" },
     { "feeds", OMNI_KEY_LIST, "mentions,dms", false, 0, 2, NULL, "what to read: mentions, dms" },
     { "start", OMNI_KEY_ENUM, "all", false, 0, 0, "all|end",
       "first run only: all (what the API still returns) or end (only what comes after the first start)" },
     { "max_results", OMNI_KEY_INT, "100", false, 5, 100, NULL, "items asked for per page" },
     { "connect_timeout_ms", OMNI_KEY_INT, "10000", false, 100, 600000, NULL, "bound on connecting to the API" },
-    { "timeout_ms", OMNI_KEY_INT, "30000", false, 100, 600000, NULL, "bound on one whole API call" },
+    { "call_timeout_ms", OMNI_KEY_INT, "30000", false, 100, 600000, NULL, "bound on one whole API call" },
     { "max_response_bytes", OMNI_KEY_INT, "4194304", false, 4096, 67108864, NULL,
       "largest response body read; a larger one is a failed call" },
     { "ca_file", OMNI_KEY_PATH, NULL, false, 0, 4096, NULL, "CA bundle for the API's certificate; default the system's" },
+    { "consumer_secret", OMNI_KEY_SECRET, NULL, false, 1, 4096, NULL,
+      "the app's consumer secret (file, credential:NAME or env:NAME): enables the Account Activity webhook "
+      "(CRC answers, signed POSTs) on listen" },
+    OMNI_HTTP_INTAKE_KEYS("127.0.0.1:8092", "1048576"),
     { NULL, 0, NULL, false, 0, 0, NULL, NULL },
 };
 
@@ -84,12 +94,6 @@ static int tw_check(omni_connector_t *ctx, char *err, size_t errsz)
     const char *api = omni_connector_cfg_str(ctx, "api_url");
     if (strncmp(api, "https://", 8) != 0 && strncmp(api, "http://", 7) != 0) {
         snprintf(err, errsz, "twitter.api_url: \"%s\" is not an http:// or https:// URL", api);
-        return -1;
-    }
-    const char *tok = omni_connector_cfg_str(ctx, "token");
-    if (tok[0] != '/' && strncmp(tok, "credential:", 11) != 0 && strncmp(tok, "env:", 4) != 0) {
-        snprintf(err, errsz, "twitter.token: \"%s\" is not an absolute file path, credential:NAME or env:NAME "
-                 "(the token itself never goes in the config)", tok);
         return -1;
     }
     const char *const *feeds;
@@ -128,6 +132,39 @@ static void feed_load(tw_t *t, feed_t *f)
     free(text);
 }
 
+/* Starts the webhook; the runtime watches one fd, so the HTTP client's and the webhook's (both epoll fds)
+ * go into an epoll set of their own, readable when either is. Returns 0 or -1 (logged). */
+static int watch_webhook(tw_t *t)
+{
+    t->webhook = tw_webhook_new(t->ctx);
+    if (t->webhook == NULL)
+        return -1;
+    t->ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event a = { .events = EPOLLIN, .data.fd = tw_http_fd(t->http) },
+                       b = { .events = EPOLLIN, .data.fd = tw_webhook_fd(t->webhook) };
+    if (t->ep < 0 || epoll_ctl(t->ep, EPOLL_CTL_ADD, a.data.fd, &a) != 0 ||
+        epoll_ctl(t->ep, EPOLL_CTL_ADD, b.data.fd, &b) != 0) {
+        omni_error("epoll: %s", strerror(errno));
+        return -1;
+    }
+    omni_connector_watch_fd(t->ctx, t->ep);
+    return 0;
+}
+
+/* Frees what open built (any part of it may be missing). */
+static void tw_close_state(tw_t *t)
+{
+    omni_connector_watch_fd(t->ctx, -1);
+    tw_webhook_destroy(&t->webhook);
+    if (t->ep >= 0)
+        close(t->ep);
+    tw_http_destroy(&t->http);
+    for (size_t i = 0; i < t->n_feeds; i++)
+        tw_cursor_clear(&t->feeds[i].cur);
+    explicit_bzero(t->token, sizeof t->token);
+    free(t);
+}
+
 static int tw_open(omni_connector_t *ctx)
 {
     tw_t *t = omni_calloc(1, sizeof *t);
@@ -137,14 +174,13 @@ static int tw_open(omni_connector_t *ctx)
     t->start_end = strcmp(omni_connector_cfg_str(ctx, "start"), "end") == 0;
     t->max_results = omni_connector_cfg_int(ctx, "max_results");
     char err[512];
-    if (omni_secret_load(omni_connector_cfg_str(ctx, "token"), "twitter.token", t->token, sizeof t->token, err,
-                         sizeof err) < 0) {
+    if (omni_connector_secret(ctx, "token", t->token, sizeof t->token, err, sizeof err) < 0) {
         omni_error("%s", err);
         free(t);
         return -1;
     }
     tw_http_opts_t ho = { .connect_timeout_ms = (long)omni_connector_cfg_int(ctx, "connect_timeout_ms"),
-                          .timeout_ms = (long)omni_connector_cfg_int(ctx, "timeout_ms"),
+                          .timeout_ms = (long)omni_connector_cfg_int(ctx, "call_timeout_ms"),
                           .max_body = (size_t)omni_connector_cfg_int(ctx, "max_response_bytes"),
                           .ca_file = omni_connector_cfg_str(ctx, "ca_file"), .user_agent = "omni-twitter/1" };
     t->http = tw_http_new(&ho);
@@ -169,20 +205,20 @@ static int tw_open(omni_connector_t *ctx)
         f->due = omni_mono_ms();
         feed_load(t, f);
     }
-    omni_connector_watch_fd(ctx, tw_http_fd(t->http));
+    t->ep = -1;
+    if (omni_connector_cfg_str(ctx, "consumer_secret") != NULL && watch_webhook(t) != 0) {
+        tw_close_state(t);
+        return -1;
+    }
+    if (t->webhook == NULL)
+        omni_connector_watch_fd(ctx, tw_http_fd(t->http));
     omni_connector_set_user(ctx, t);
     return 0;
 }
 
 static void tw_close(omni_connector_t *ctx)
 {
-    tw_t *t = omni_connector_user(ctx);
-    omni_connector_watch_fd(ctx, -1);
-    tw_http_destroy(&t->http);
-    for (size_t i = 0; i < t->n_feeds; i++)
-        tw_cursor_clear(&t->feeds[i].cur);
-    explicit_bzero(t->token, sizeof t->token);
-    free(t);
+    tw_close_state(omni_connector_user(ctx));
     omni_connector_set_user(ctx, NULL);
 }
 
@@ -369,12 +405,19 @@ static void status_line(tw_t *t)
                          i ? "; " : "", f->name, f->last[0] ? f->last : "starting", f->taken, f->errors, f->limited);
         off += n > 0 ? (size_t)n : 0;
     }
+    if (t->webhook != NULL && off < sizeof line) {
+        unsigned long long req, bad;
+        tw_webhook_counts(t->webhook, &req, &bad);
+        snprintf(line + off, sizeof line - off, "; webhook: %llu requests, %llu bad signatures", req, bad);
+    }
     omni_connector_status(t->ctx, "%s", line);
 }
 
 static int tw_poll(omni_connector_t *ctx)
 {
     tw_t *t = omni_connector_user(ctx);
+    if (t->webhook != NULL && tw_webhook_poll(t->webhook) != 0)
+        return -1;
     tw_http_drive(t->http, on_done, t);
     int64_t now = omni_mono_ms();
     for (size_t i = 0; i < t->n_feeds; i++) {

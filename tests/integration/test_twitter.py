@@ -59,7 +59,7 @@ class Twitter:
             f.write(f"router:\n  endpoint: \"{endpoint}\"\n  resend_ms: 500\n"
                     f"spool_dir: spool\npoll_ms: {poll_ms}\nretry_max_ms: 5000\nlog_level: debug\n"
                     f"twitter:\n  api_url: \"{api.url}\"\n  user_id: \"783214\"\n  token: {token_file}\n"
-                    f"  feeds: [{', '.join(feeds)}]\n  timeout_ms: 20000\n")
+                    f"  feeds: [{', '.join(feeds)}]\n  call_timeout_ms: 20000\n")
         self.proc = None
         self.log = None
 
@@ -261,7 +261,6 @@ def test_config_sample_errors_secrets_and_docs(tmp_path, api):
     r = run("--check-config", "--config", sample, "-D", f"spool_dir={tmp_path / 's'}")
     assert r.returncode == 0, r.stderr
     for override, why in (("twitter.user_id=@acme", "twitter.user_id: \"@acme\" is not a numeric user id"),
-                          ("twitter.token=AAAAsecret", "twitter.token: \"AAAAsecret\" is not an absolute file path"),
                           ("twitter.feeds=mentions,likes", "twitter.feeds: \"likes\" is not a feed"),
                           ("twitter.api_url=ftp://example.com",
                            "twitter.api_url: \"ftp://example.com\" is not an http:// or https:// URL"),
@@ -289,3 +288,47 @@ def test_config_sample_errors_secrets_and_docs(tmp_path, api):
             documented |= {k.strip() for k in line.split("|")[1].split("/")}
     helped = set(re.findall(r"^  twitter\.(\w+)", run("--help").stdout, re.M))
     assert documented == helped, (documented ^ helped)
+
+
+def test_account_activity_webhook_answers_the_published_crc_vector(router, api, tmp_path):
+    import base64
+    import hashlib
+    import hmac
+    import urllib.error
+    import urllib.request
+    vector = fixture_json("crc-vector.json")
+    secret = tmp_path / "consumer-secret"
+    secret.write_text(vector["consumer_secret"] + "\n")
+    secret.chmod(0o600)
+    api.routes["mentions"] = lambda q: page(EMPTY)
+    conn = Twitter(tmp_path, router.endpoint, api, feeds=("mentions",))
+    with open(conn.config, "a") as f:
+        f.write("  consumer_secret: consumer-secret\n  listen: \"127.0.0.1:0\"\n")
+    conn.start()
+
+    def call(path, data=None, headers=None):
+        req = urllib.request.Request(url + path, data=data, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    try:
+        port = wait_for(lambda: re.search(r"listening on http://127\.0\.0\.1:(\d+)", conn.output()), 10, "listening")
+        url = f"http://127.0.0.1:{port.group(1)}"
+        status, body = call("/webhooks/twitter?crc_token=" + vector["crc_token"])
+        assert status == 200 and json.loads(body) == vector["expected_response_json"]
+        status, body = call("/webhooks/twitter?crc_token=" + vector["crc_token"][:-1] + "4")
+        assert status == 200 and json.loads(body) != vector["expected_response_json"]  # a tampered token
+        assert call("/webhooks/twitter")[0] == 400
+        event = b'{"for_user_id":"783214","tweet_create_events":[]}'
+        good = "sha256=" + base64.b64encode(hmac.new(vector["consumer_secret"].encode(), event,
+                                                     hashlib.sha256).digest()).decode()
+        assert call("/webhooks/twitter", event, {"x-twitter-webhooks-signature": good})[0] == 200
+        assert call("/webhooks/twitter", event + b" ", {"x-twitter-webhooks-signature": good})[0] == 403
+        assert call("/webhooks/twitter", event)[0] == 401
+        # The feeds are polled all the while.
+        wait_for(lambda: len(api.calls("mentions")) >= 2, 10, "polling beside the webhook")
+    finally:
+        conn.stop()
