@@ -332,3 +332,21 @@ def test_account_activity_webhook_answers_the_published_crc_vector(router, api, 
         wait_for(lambda: len(api.calls("mentions")) >= 2, 10, "polling beside the webhook")
     finally:
         conn.stop()
+
+
+def test_a_used_up_window_waits_for_its_reset_even_mid_round(router, api, tmp_path):
+    reset = math.ceil(time.time()) + 2
+    used_up = [(k, "0" if k == "x-rate-limit-remaining" else str(reset) if k == "x-rate-limit-reset" else v)
+               for k, v in page(QUICKSTART).headers]
+    api.routes["mentions"] = lambda q: page(EMPTY) if "pagination_token" in q else \
+        Response(200, fixture_bytes(QUICKSTART), used_up)
+    conn = Twitter(tmp_path, router.endpoint, api, feeds=("mentions",), poll_ms=100).start()
+    try:
+        wait_stored(router, [f"twitter:{FIRST_ID}"], conn)  # the page is taken at once
+        wait_for(lambda: len(api.calls("mentions")) >= 2, 10, "page 2")
+        second = api.calls("mentions")[1]
+        assert second[2].get("pagination_token") == "t3buvdr5pujq9g7bggsnf3ep2ha28"
+        assert second[0] >= reset - 0.05, f"page 2 asked {reset - second[0]:.2f}s before the reset"
+        assert "rate-limit window used up" in conn.output()
+    finally:
+        conn.stop()
