@@ -151,7 +151,7 @@ static int watch_webhook(tw_t *t)
     return 0;
 }
 
-/* Frees what open built (any part of it may be missing). */
+/* Frees t and what open built in it (any part may be missing). */
 static void tw_close_state(tw_t *t)
 {
     omni_connector_watch_fd(t->ctx, -1);
@@ -169,6 +169,7 @@ static int tw_open(omni_connector_t *ctx)
 {
     tw_t *t = omni_calloc(1, sizeof *t);
     t->ctx = ctx;
+    t->ep = -1;
     t->api = omni_connector_cfg_str(ctx, "api_url");
     t->user_id = omni_connector_cfg_str(ctx, "user_id");
     t->start_end = strcmp(omni_connector_cfg_str(ctx, "start"), "end") == 0;
@@ -176,7 +177,7 @@ static int tw_open(omni_connector_t *ctx)
     char err[512];
     if (omni_connector_secret(ctx, "token", t->token, sizeof t->token, err, sizeof err) < 0) {
         omni_error("%s", err);
-        free(t);
+        tw_close_state(t);
         return -1;
     }
     tw_http_opts_t ho = { .connect_timeout_ms = (long)omni_connector_cfg_int(ctx, "connect_timeout_ms"),
@@ -185,8 +186,7 @@ static int tw_open(omni_connector_t *ctx)
                           .ca_file = omni_connector_cfg_str(ctx, "ca_file"), .user_agent = "omni-twitter/1" };
     t->http = tw_http_new(&ho);
     if (t->http == NULL) {
-        explicit_bzero(t->token, sizeof t->token);
-        free(t);
+        tw_close_state(t);
         return -1;
     }
     const char *const *feeds;
@@ -205,7 +205,6 @@ static int tw_open(omni_connector_t *ctx)
         f->due = omni_mono_ms();
         feed_load(t, f);
     }
-    t->ep = -1;
     if (omni_connector_cfg_str(ctx, "consumer_secret") != NULL && watch_webhook(t) != 0) {
         tw_close_state(t);
         return -1;
@@ -280,8 +279,10 @@ static void feed_page(tw_t *t, feed_t *f, const tw_http_resp_t *r, int64_t wait_
     tw_cursor_copy(&next, &f->cur);
     if (f->probing) {
         /* start: end: the newest item only marks where the feed begins. */
-        if (page.newest_id != NULL)
-            next.since = (free(next.since), omni_strdup(page.newest_id));
+        if (page.newest_id != NULL) {
+            free(next.since);
+            next.since = omni_strdup(page.newest_id);
+        }
         next.started = true;
         omni_info("%s: starting after %s (start: end)", f->name, page.newest_id ? page.newest_id : "nothing yet");
     } else {
