@@ -1,8 +1,9 @@
-# Benchmark figures 3 and 4, connectors (see docs/benchmarks.md): omni-phonelog reading an Asterisk
-# Master.csv, and omni-email reading a private Dovecot, each into omnirouted on the bench's Redis.
+# Benchmark figures 3, 4 and 5, connectors (see docs/benchmarks.md): omni-phonelog reading an Asterisk
+# Master.csv, omni-email reading a private Dovecot, and omni-sms taking signed webhooks from
+# bench/webhookgen, each into omnirouted on the bench's Redis.
 # Sourced by bench/run (POSIX sh), which defines tmp, BUILD, here and the helpers used below (die,
 # die_log, rcli, info, empty_redis, alive, cpu_ticks, stop, load, now). Only functions and settings here;
-# bench/run calls connectors_check before its rounds, then phonelog_phase and email_phase, and
+# bench/run calls connectors_check before its rounds, then phonelog_phase, email_phase and sms_phase, and
 # connectors_cleanup from its exit trap.
 #
 # A run: an emptied Redis, omnirouted started and proved ready (one message the whole way), a fresh spool
@@ -18,6 +19,8 @@ PHONELOG_LINES=${BENCH_PHONELOG_LINES:-20000}
 EMAILS=${BENCH_EMAILS:-2000}
 CONN_ROUNDS=${BENCH_CONNECTOR_ROUNDS:-5}
 CONN_DEADLINE=${BENCH_CONNECTOR_DEADLINE:-120}
+SMS_POSTS=${BENCH_SMS_POSTS:-10000}
+SMS_CONNECTIONS=${BENCH_SMS_CONNECTIONS:-16}
 conn_pid="" wait_pid="" dovecot_dir="" dovecot_started=""
 
 # Debian's python3 when there (a version manager's shim costs a shell script per call); any python3 works.
@@ -27,7 +30,7 @@ ns() { date +%s%N; }
 
 # Fails before the long ingest rounds when a connector figure could not be measured anyway.
 connectors_check() {
-    for b in bin/omni-phonelog bin/omni-email; do
+    for b in bin/omni-phonelog bin/omni-email bin/omni-sms bench/webhookgen; do
         [ -x "$BUILD/$b" ] || die "$BUILD/$b missing: make BUILD=$BUILD bench"
     done
     [ -n "$PYTHON" ] || die "python3 is needed to generate the connector inputs"
@@ -269,6 +272,75 @@ EOF
     n_want=$mail_msgs
     conn_run email "$cr" "$EMAILS" "omni:identity:email:$mail_last" $((base + mail_msgs)) "$d/email.yaml"
     rm -rf "$d"
+}
+
+# ---- Figure 5: omni-sms under signed webhooks ----
+
+# sms_phase ROUND: omni-sms (listening on a free port, read from its log) takes SMS_POSTS Twilio-signed POSTs
+# from bench/webhookgen over SMS_CONNECTIONS keep-alive connections while omnirouted stores them. The figure
+# is POSTs answered 200 per second (each answered once spooled and fsynced); the row also has the seconds
+# until the router had stored every one, the connector's CPU per POST, and POSTs per spool fsync (from the
+# connector's closing log line).
+sms_phase() {
+    cr=$1
+    conn_router sms "$cr"
+    base=$(stored_msgs)
+    d="$tmp/sms.$cr"
+    mkdir -p "$d"
+    printf 'benchtoken\n' >"$d/token"
+    chmod 600 "$d/token"
+    cat >"$d/sms.yaml" <<EOF
+router:
+  endpoint: "ipc://$tmp/ingest.sock"
+spool_dir: $d/spool
+log_level: info
+sms:
+  listen: "127.0.0.1:0"
+  public_url: https://bench.example/twilio
+  auth_token: $d/token
+EOF
+    "$BUILD/bin/omni-sms" --config "$d/sms.yaml" 2>"$d/sms.log" &
+    conn_pid=$!
+    wait_until 15 sms_listening "$d/sms.log" || { cat "$d/sms.log" >&2; die "omni-sms did not listen within 15 s"; }
+    port=$(sms_port "$d/sms.log")
+    before="$(info used_cpu_sys used_cpu_user) $(cpu_ticks "$server_pid")"
+    "$BUILD/bench/webhookgen" --port "$port" --posts "$SMS_POSTS" --connections "$SMS_CONNECTIONS" \
+        --run "sms-$cr-$$" --deadline "$CONN_DEADLINE" >"$tmp/webhookgen.out" &
+    load_pid=$!
+    rc=0
+    wait "$load_pid" || rc=$?
+    load_pid=""
+    [ "$rc" = 0 ] || { tail -n 20 "$d/sms.log" >&2; die "sms round $cr: webhookgen failed: $(cat "$tmp/webhookgen.out")"; }
+    t_answered=$(ns)
+    last=$(sed -n 's/.* last=\([^ ]*\).*/\1/p' "$tmp/webhookgen.out")
+    wait_stored "$CONN_DEADLINE" "omni:msg:$last" $((base + SMS_POSTS)) ||
+        { tail -n 20 "$d/sms.log" >&2; die "sms round $cr: the router did not store every message"; }
+    after="$(info used_cpu_sys used_cpu_user) $(cpu_ticks "$server_pid")"
+    cticks=$(cpu_ticks "$conn_pid")
+    stop "$conn_pid"
+    conn_pid=""
+    stop "$server_pid"
+    server_pid=""
+    fsyncs=$(sed -n 's/.* answered once spooled, in \([0-9]*\) fsyncs.*/\1/p' "$d/sms.log")
+    # stored_s: from the last answer until the router had every message (0 when it kept up).
+    echo "$cr $(cat "$tmp/webhookgen.out") $t_answered $done_ns $cticks ${fsyncs:-0} $before $after" |
+        awk -v hz="$(getconf CLK_TCK)" '{
+        for (i = 2; i <= 6; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+        n = f["posts"]; late = ($8 - $7) / 1e9
+        printf "sms %s %s %s %.3f %.1f %.1f %.1f %.1f %s\n", $1, f["posts_per_s"], f["seconds"], (late > 0 ? late : 0),
+            $9 * 1e6 / hz / n, n / ($10 ? $10 : 1), ($16 - $13) * 1e6 / hz / n, (($14 + $15) - ($11 + $12)) * 1e6 / n,
+            f["retried"] }' >>"$tmp/sms_rows"
+    rm -rf "$d"
+}
+sms_port() { sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$1"; }
+sms_listening() { [ -n "$(sms_port "$1")" ]; }
+
+# The table of omni-sms runs, for people.
+sms_table() {
+    awk 'BEGIN { printf "%-9s %5s %8s %7s %9s %10s %11s %11s %10s %7s\n", "connector", "round", "posts/s", "seconds",
+             "stored_s", "conn_us/p", "posts/fsync", "router_us/m", "redis_us/m", "retried" }
+         { printf "%-9s %5s %8s %7s %9s %10s %11s %11s %10s %7s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }' \
+        "$tmp/sms_rows"
 }
 
 # The table of connector runs, for people.

@@ -16,7 +16,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#define HOLD_ROUNDS 8 /* commit-and-answer rounds per poll before yielding to the rest of the loop */
+#define HOLD_ROUNDS 8            /* commit-and-answer rounds per poll before yielding to the rest of the loop */
+#define DRAIN_MAX (16u << 20)    /* bytes of an over-limit body read and dropped before closing instead */
 
 struct omni_http_req {
     omni_http_intake_t *in;
@@ -25,7 +26,7 @@ struct omni_http_req {
     const char *query;       /* inside raw_uri, after '?' (or "") */
     const char *method, *path; /* borrowed from libmicrohttpd for the request's life */
     char *body;
-    size_t len;
+    size_t len, drained;
     bool started, too_large, held, answered, submitted, unavailable;
     int status;
     char *ctype, *answer;
@@ -164,9 +165,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
     if (*data_size > 0) {
         if (!req->too_large && req->len + *data_size > in->max_body) {
             too_large(req, "read");
-            *data_size = 0;
             in->st.requests++;
-            return answer(req);
+        }
+        if (req->too_large) {
+            /* Read and drop the rest, then answer 413: closing with unread bytes would make the kernel
+             * reset the connection, and the client would see no answer at all. A body that goes on past
+             * DRAIN_MAX is answered early and the connection closed. */
+            req->drained += *data_size;
+            *data_size = 0;
+            return req->drained > DRAIN_MAX ? answer(req) : MHD_YES;
         }
         req->body = omni_realloc(req->body, req->len + *data_size + 1);
         memcpy(req->body + req->len, data, *data_size);
@@ -175,7 +182,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         *data_size = 0;
         return MHD_YES;
     }
-    if (req->held) /* resumed after the commit */
+    if (req->held || req->too_large) /* resumed after the commit, or a body drained after its limit */
         return answer(req);
     in->st.requests++;
     in->handler(in->user, req);
@@ -326,6 +333,10 @@ void omni_http_intake_destroy(omni_http_intake_t **inp)
     if (inp == NULL || *inp == NULL)
         return;
     omni_http_intake_t *in = *inp;
+    const omni_http_stats_t *s = &in->st;
+    omni_info("%s: %llu requests: %llu answered once spooled, in %llu fsyncs; %llu bad signatures, %llu malformed, "
+              "%llu too large, %llu answered 503, %llu other", in->name, s->requests, s->spooled, s->commits,
+              s->rejected, s->malformed, s->too_large, s->unavailable, s->other);
     omni_connector_watch_fd(in->ctx, -1);
     for (size_t i = 0; i < in->n_held; i++) /* none after a poll; resumed so the daemon may stop */
         MHD_resume_connection(in->held[i]->con);

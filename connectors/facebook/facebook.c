@@ -21,7 +21,6 @@ typedef struct fb {
     const char *path;
     char secret[OMNI_SECRET_MAX + 1], verify[OMNI_SECRET_MAX + 1];
     size_t secretlen, verifylen;
-    unsigned long long ignored, skipped;
 } fb_t;
 
 static const omni_connector_key_t fb_keys[] = {
@@ -112,8 +111,6 @@ static void fb_handle(void *user, omni_http_req_t *req)
     } else {
         for (size_t i = 0; i < b.n_skipped; i++)
             omni_warn("POST %s from %s: event skipped: %s", path, peer, b.skipped[i]);
-        f->skipped += b.n_skipped;
-        f->ignored += b.echoes + b.deliveries + b.reads + b.other + (rc == 1);
         if (rc == 1)
             omni_info("POST %s: a webhook for another object than page: ignored", path);
         for (size_t i = 0; i < b.n_msgs; i++)

@@ -19,6 +19,8 @@
  *   MUST free everything it allocated in close(); SIGTERM and SIGINT end the program with status 0 after
  *        close(), and the spool keeps every message the router has not answered yet (resent on start).
  *   MAY watch a file descriptor (omni_connector_watch_fd): poll() is then also called when it is readable.
+ *        A webhook connector uses the HTTP intake (http_intake.h), which watches its server's fd this way
+ *        and answers each request only after the commit that made its messages durable.
  *   MAY ask to be polled sooner (omni_connector_poll_in), e.g. when it stopped a batch at a size limit.
  *   MAY keep a small state file (omni_connector_state_save/load), written atomically, for offsets or UIDs.
  *

@@ -14,9 +14,9 @@
  *     (ENOSPC, EIO), or the commit fails, the request is answered 503 with Retry-After, whatever the handler
  *     set, so the provider sends it again later; what was spooled of it is deduplicated by id.
  *   - Limits, all answered, never truncated: a body over max_body_bytes gets 413 (a Content-Length over it
- *     is refused before the body is read), more than max_connections open connections are refused at accept,
- *     a connection idle for timeout_ms is closed, a request line and headers over 32 KiB get 431/414 from
- *     libmicrohttpd.
+ *     at once, before the body is read; a chunked body once the rest is read and dropped); past max_connections open connections, new ones wait in the
+ *     kernel's accept queue until one closes; a connection idle for timeout_ms is closed; headers over
+ *     libmicrohttpd's 32 KiB per connection get 431, a longer request line 414.
  *
  * The listener is plain HTTP on the configured address (loopback by default): TLS and the public name belong
  * to the reverse proxy in front, which is why signatures are checked against a configured public URL.
@@ -37,7 +37,7 @@
     { "max_body_bytes", OMNI_KEY_INT, body_def, false, 1024, 16777216, NULL,                                     \
       "largest request body accepted; larger ones are answered 413" },                                           \
     { "max_connections", OMNI_KEY_INT, "256", false, 1, 65536, NULL,                                             \
-      "open HTTP connections at most; more are refused at accept" },                                             \
+      "open HTTP connections at most; more wait in the accept queue" },                                          \
     { "timeout_ms", OMNI_KEY_INT, "30000", false, 1000, 3600000, NULL,                                           \
       "an HTTP connection idle this long is closed (rounded up to whole seconds)" },                             \
     { "retry_after_s", OMNI_KEY_INT, "30", false, 1, 86400, NULL,                                                \

@@ -73,11 +73,13 @@ class Webhook:
             return re.search(pattern, self.output())
         return wait_for(seen, timeout, f"omni-{self.name} log line /{pattern}/")
 
-    def request(self, method, path, body=b"", headers=None, timeout=20):
-        """One HTTP request; returns (status, headers dict lowercased, body bytes)."""
+    def request(self, method, path, body=b"", headers=None, timeout=20, chunked=False):
+        """One HTTP request; returns (status, headers dict lowercased, body bytes). chunked: body is a list of
+        chunks sent with Transfer-Encoding: chunked (no Content-Length)."""
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
-            c.request(method, path, body=body, headers=headers or {})
+            c.request(method, path, body=iter(body) if chunked else body, headers=headers or {},
+                      encode_chunked=chunked)
             r = c.getresponse()
             return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
         finally:
