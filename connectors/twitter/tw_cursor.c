@@ -68,7 +68,8 @@ int tw_cursor_parse(const char *text, const char *user_id, tw_cursor_t *c, char 
         json_decref(o);
         return 1;
     }
-    if (member(o, "since", &c->since, err, errsz) != 0 || member(o, "round_newest", &c->round_newest, err, errsz) != 0 ||
+    if (member(o, "since", &c->since, err, errsz) != 0 ||
+        member(o, "round_newest", &c->round_newest, err, errsz) != 0 ||
         member(o, "next_token", &c->next_token, err, errsz) != 0) {
         tw_cursor_clear(c);
         json_decref(o);

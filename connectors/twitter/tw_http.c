@@ -261,8 +261,9 @@ void tw_http_drive(tw_http_t *h, tw_http_done_t done, void *user)
     struct epoll_event evs[16];
     int n = epoll_wait(h->ep, evs, 16, 0);
     for (int i = 0; i < n; i++) {
-        int flags = (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) | (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
-                    (evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+        uint32_t e = evs[i].events;
+        int flags = (e & EPOLLIN ? CURL_CSELECT_IN : 0) | (e & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                    (e & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
         curl_multi_socket_action(h->multi, evs[i].data.fd, flags, &still);
     }
     if (h->deadline >= 0 && omni_mono_ms() >= h->deadline) {

@@ -74,7 +74,8 @@ static const omni_connector_key_t tw_keys[] = {
     { "call_timeout_ms", OMNI_KEY_INT, "30000", false, 100, 600000, NULL, "bound on one whole API call" },
     { "max_response_bytes", OMNI_KEY_INT, "4194304", false, 4096, 67108864, NULL,
       "largest response body read; a larger one is a failed call" },
-    { "ca_file", OMNI_KEY_PATH, NULL, false, 0, 4096, NULL, "CA bundle for the API's certificate; default the system's" },
+    { "ca_file", OMNI_KEY_PATH, NULL, false, 0, 4096, NULL,
+      "CA bundle for the API's certificate; default the system's" },
     { "consumer_secret", OMNI_KEY_SECRET, NULL, false, 1, 4096, NULL,
       "the app's consumer secret (file, credential:NAME or env:NAME): enables the Account Activity webhook "
       "(CRC answers, signed POSTs) on listen" },
@@ -88,7 +89,8 @@ static int tw_check(omni_connector_t *ctx, char *err, size_t errsz)
     char uid[40];
     const char *user = omni_connector_cfg_str(ctx, "user_id");
     if (omni_numeric_id(user, uid, sizeof uid, &why) != 0 || strcmp(uid, user) != 0) {
-        snprintf(err, errsz, "twitter.user_id: \"%s\" is not a numeric user id (%s)", user, why ? why : "blanks around it");
+        snprintf(err, errsz, "twitter.user_id: \"%s\" is not a numeric user id (%s)", user,
+                 why ? why : "blanks around it");
         return -1;
     }
     const char *api = omni_connector_cfg_str(ctx, "api_url");
@@ -127,7 +129,8 @@ static void feed_load(tw_t *t, feed_t *f)
                       omni_connector_state_dir(t->ctx), f->state_file, f->name);
         else
             omni_info("%s: since %s%s%s", f->name, f->cur.since ? f->cur.since : "(none)",
-                      f->cur.next_token ? ", resuming a round at page " : "", f->cur.next_token ? f->cur.next_token : "");
+                      f->cur.next_token ? ", resuming a round at page " : "",
+                      f->cur.next_token ? f->cur.next_token : "");
     }
     free(text);
 }

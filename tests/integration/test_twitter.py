@@ -35,7 +35,8 @@ def derived_mention(tweet_id, text):
 def derived_dm():
     """The recorded DM conversation page with the fields the connector asks for (derived): one from a
     customer, one the account sent itself."""
-    doc = json.loads(fixture_bytes("tweepy-GET-2-dm_conversations-750362064426721281-1072250532645998596-dm_events.json"))
+    doc = json.loads(fixture_bytes(
+        "tweepy-GET-2-dm_conversations-750362064426721281-1072250532645998596-dm_events.json"))
     conv = "750362064426721281-783214"
     doc["data"][0].update(sender_id="750362064426721281", dm_conversation_id=conv,
                           created_at="2022-10-28T01:08:23.000Z")

@@ -146,8 +146,8 @@ static void test_dm_pages_recorded(void **state)
     assert_null(p.next_token);
     tw_page_free(&p);
     /* Recorded without dm_event.fields: no sender_id, so skipped; the cursor still learns the newest id. */
-    assert_int_equal(
-        parse_fixture("tweepy-GET-2-dm_conversations-750362064426721281-1072250532645998596-dm_events.json", &o, &p, err), 0);
+    static const char conv[] = "tweepy-GET-2-dm_conversations-750362064426721281-1072250532645998596-dm_events.json";
+    assert_int_equal(parse_fixture(conv, &o, &p, err), 0);
     assert_int_equal(p.n, 0);
     assert_int_equal(p.skipped, 2);
     assert_string_equal(p.newest_id, "1585800613752881156");
