@@ -351,3 +351,18 @@ def test_a_used_up_window_waits_for_its_reset_even_mid_round(router, api, tmp_pa
         assert "rate-limit window used up" in conn.output()
     finally:
         conn.stop()
+
+
+def test_a_slow_api_never_blocks_the_loop(router, api, tmp_path):
+    """A call the API does not answer (held here; call_timeout_ms is 20 s) leaves the loop free: SIGTERM
+    ends the connector at once, with status 0."""
+    api.routes["mentions"] = lambda q: page(QUICKSTART)
+    api.hold("mentions")
+    conn = Twitter(tmp_path, router.endpoint, api, feeds=("mentions",)).start()
+    try:
+        wait_for(lambda: api.calls("mentions"), 10, "the call")
+        started = time.monotonic()
+        conn.stop()
+        assert time.monotonic() - started < 3, "SIGTERM waited for the API"
+    finally:
+        api.release("mentions")
