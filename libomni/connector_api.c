@@ -129,6 +129,7 @@ const char *omni_connector_channel(const omni_connector_t *ctx) { return ctx->de
 const char *omni_connector_default_country(const omni_connector_t *ctx) { return ctx->cfg->default_country; }
 const char *omni_connector_state_dir(const omni_connector_t *ctx) { return ctx->cfg->state_dir; }
 int omni_connector_poll_ms(const omni_connector_t *ctx) { return ctx->cfg->poll_ms; }
+int omni_connector_retry_max_ms(const omni_connector_t *ctx) { return ctx->cfg->retry_max_ms; }
 omni_client_t *omni_connector_client(const omni_connector_t *ctx) { return ctx->client; }
 
 void omni_connector_stats(const omni_connector_t *ctx, omni_connector_stats_t *out) { *out = ctx->st; }

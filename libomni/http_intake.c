@@ -352,6 +352,11 @@ void omni_http_intake_destroy(omni_http_intake_t **inp)
 }
 
 unsigned omni_http_intake_port(const omni_http_intake_t *in) { return in->port; }
+int omni_http_intake_fd(const omni_http_intake_t *in)
+{
+    const union MHD_DaemonInfo *ep = MHD_get_daemon_info(in->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    return ep != NULL ? ep->epoll_fd : -1;
+}
 void omni_http_intake_stats(const omni_http_intake_t *in, omni_http_stats_t *out) { *out = in->st; }
 
 const char *omni_http_method(const omni_http_req_t *req) { return req->method; }

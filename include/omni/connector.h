@@ -192,6 +192,7 @@ const char *omni_connector_channel(const omni_connector_t *ctx);
 const char *omni_connector_default_country(const omni_connector_t *ctx);
 const char *omni_connector_state_dir(const omni_connector_t *ctx);
 int omni_connector_poll_ms(const omni_connector_t *ctx);
+int omni_connector_retry_max_ms(const omni_connector_t *ctx);
 
 /* The OMNI/1 client (borrowed), for its stats and pending count. */
 omni_client_t *omni_connector_client(const omni_connector_t *ctx);

@@ -67,6 +67,10 @@ int omni_http_intake_poll(omni_http_intake_t *in);
  * retries them), frees, sets *in = NULL. */
 void omni_http_intake_destroy(omni_http_intake_t **in);
 
+/* The fd the intake watches (an epoll fd): a connector that also waits on other fds puts it in an epoll set
+ * of its own and watches that one instead (omni_connector_watch_fd takes one fd). */
+int omni_http_intake_fd(const omni_http_intake_t *in);
+
 /* The port bound (useful with port 0). */
 unsigned omni_http_intake_port(const omni_http_intake_t *in);
 

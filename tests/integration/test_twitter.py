@@ -1,0 +1,368 @@
+"""omni-twitter against a local X API (fake_x_api.py: the recorded responses of ../shared/fixtures/twitter,
+bodies and headers byte for byte) and a real omnirouted on a real redis-server.
+
+Pages the recordings lack (a second mention, a DM with its sender) are derived from the recorded ones and
+say so. Every wait is on a condition with a deadline.
+"""
+import json
+import math
+import re
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from fake_x_api import FakeXApi, Response, fixture_bytes, fixture_json, page, recorded_dm_headers, too_many_requests
+from harness import BIN, stored_count, wait_for
+
+TOKEN = "AAAA-test-bearer-token"
+QUICKSTART = "x-docs-user-mention-quickstart-response.json"     # 1 mention with author, next_token t3buv...
+TWEEPY_MENTIONS = "tweepy-GET-2-users-783214-mentions.json"     # 10 mentions recorded without author_id
+EMPTY = "tweepy-GET-2-dm_events-empty.json"                       # {"meta":{"result_count":0}}
+FIRST_ID = "1301573587187331074"
+
+
+def derived_mention(tweet_id, text):
+    """The quickstart page with another tweet id and text, as the last page of a round (derived)."""
+    doc = fixture_json(QUICKSTART)
+    doc["data"][0].update(id=tweet_id, text=text)
+    doc["meta"] = {"newest_id": tweet_id, "oldest_id": tweet_id, "result_count": 1}
+    return Response(200, json.dumps(doc).encode(), [("content-type", "application/json; charset=utf-8")])
+
+
+def derived_dm():
+    """The recorded DM conversation page with the fields the connector asks for (derived): one from a
+    customer, one the account sent itself."""
+    doc = json.loads(fixture_bytes(
+        "tweepy-GET-2-dm_conversations-750362064426721281-1072250532645998596-dm_events.json"))
+    conv = "750362064426721281-783214"
+    doc["data"][0].update(sender_id="750362064426721281", dm_conversation_id=conv,
+                          created_at="2022-10-28T01:08:23.000Z")
+    doc["data"][1].update(sender_id="783214", dm_conversation_id=conv)
+    doc["includes"] = {"users": [{"id": "750362064426721281", "username": "ann", "name": "Ann"}]}
+    del doc["meta"]["next_token"]
+    return Response(200, json.dumps(doc).encode(), recorded_dm_headers())
+
+
+class Twitter:
+    """omni-twitter with a config for the test, its output in a log file the test can read."""
+
+    def __init__(self, tmp_path, endpoint, api, feeds=("mentions", "dms"), poll_ms=100):
+        self.dir = str(tmp_path)
+        self.config = os.path.join(self.dir, "twitter.yaml")
+        self.log_path = os.path.join(self.dir, "twitter.log")
+        token_file = os.path.join(self.dir, "x-token")
+        with open(os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            f.write(TOKEN + "\n")
+        with open(self.config, "w") as f:
+            f.write(f"router:\n  endpoint: \"{endpoint}\"\n  resend_ms: 500\n"
+                    f"spool_dir: spool\npoll_ms: {poll_ms}\nretry_max_ms: 5000\nlog_level: debug\n"
+                    f"twitter:\n  api_url: \"{api.url}\"\n  user_id: \"783214\"\n  token: {token_file}\n"
+                    f"  feeds: [{', '.join(feeds)}]\n  call_timeout_ms: 20000\n")
+        self.proc = None
+        self.log = None
+
+    def start(self):
+        check = subprocess.run([os.path.join(BIN, "omni-twitter"), "--config", self.config, "--check-config"],
+                               capture_output=True, text=True, timeout=30)
+        assert check.returncode == 0, check.stderr
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([os.path.join(BIN, "omni-twitter"), "--config", self.config],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        return self
+
+    def output(self):
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def state(self, feed):
+        with open(os.path.join(self.dir, "spool", f"twitter-{feed}.json")) as f:
+            return json.load(f)
+
+    def stop(self):
+        """SIGTERM: the connector must exit 0 on its own."""
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=20)
+        self.log.close()
+        assert rc == 0, f"omni-twitter exited {rc}:\n{self.output()}"
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait(timeout=20)
+        self.log.close()
+
+
+@pytest.fixture
+def api():
+    server = FakeXApi(TOKEN).start()
+    yield server
+    server.stop()
+
+
+def wait_stored(router, ids, conn, timeout=20):
+    def all_there():
+        assert conn.proc.poll() is None, f"omni-twitter exited:\n{conn.output()}"
+        return all(router.redis.exists(f"omni:msg:{i}") for i in ids)
+    wait_for(all_there, timeout, f"messages {ids}")
+
+
+def stored_doc(router, id):
+    return json.loads(router.redis.hget(f"omni:msg:{id}", "json"))
+
+
+def test_mentions_and_dms_arrive_once_and_a_restart_resumes(router, api, tmp_path):
+    new_mentions = []  # derived pages the test adds later, served to since_id=FIRST_ID
+
+    def mentions(q):
+        token = q.get("pagination_token")
+        if token == "t3buvdr5pujq9g7bggsnf3ep2ha28":
+            return page(TWEEPY_MENTIONS)                     # page 2: recorded, no authors: skipped
+        if token == "7140dibdnow9c7btw423i3sy3u5zupmkcpofxcsmxj48j":
+            return page(EMPTY)                               # page 3: the end of the round
+        if q.get("since_id") == FIRST_ID and new_mentions:
+            return new_mentions[0]
+        if q.get("since_id"):
+            return page(EMPTY)
+        return page(QUICKSTART)                              # page 1
+
+    dms = [page(EMPTY, recorded_dm_headers())]
+    api.routes["mentions"] = mentions
+    api.routes["dms"] = lambda q: dms[0]
+    # Page 2 is held: the connector is killed between two pages of a round.
+    api.hold("mentions", lambda q: q.get("pagination_token") == "t3buvdr5pujq9g7bggsnf3ep2ha28")
+    conn = Twitter(tmp_path, router.endpoint, api).start()
+    wait_stored(router, [f"twitter:{FIRST_ID}"], conn)
+    wait_for(lambda: len(api.calls("mentions")) == 2, 10, "the request of page 2")
+    assert conn.state("mentions").get("next_token") == "t3buvdr5pujq9g7bggsnf3ep2ha28"
+    assert "since" not in conn.state("mentions")  # the round is not complete: since has not moved
+    conn.kill()
+    api.release("mentions")
+
+    first = api.calls("mentions")[0][2]
+    assert first["expansions"] == "author_id" and "since_id" not in first
+    assert all(authorized for _, _, _, authorized in api.requests)
+
+    # Restart: the round goes on at page 2, then page 3; since becomes the round's newest id.
+    conn = Twitter(tmp_path, router.endpoint, api).start()
+    try:
+        wait_for(lambda: conn.state("mentions").get("since") == FIRST_ID, 20, "the round to complete")
+        resumed = api.calls("mentions")[2][2]
+        assert resumed.get("pagination_token") == "t3buvdr5pujq9g7bggsnf3ep2ha28"
+        assert "tweet 1578516295611748353: no author_id" in conn.output()
+
+        doc = stored_doc(router, f"twitter:{FIRST_ID}")
+        assert router.redis.hget(f"omni:msg:twitter:{FIRST_ID}", "identity") == "twitter:1234567890"
+        assert doc["channel"] == "twitter" and doc["text"] == "Hey @XDevelopers, love the new API!"
+        assert doc["from"] == {"id": "1234567890", "name": "Dev Person"}
+        assert doc["received_at"] == "2024-01-15T10:30:00.000Z"
+        assert doc["meta"]["kind"] == "mention" and doc["meta"]["username"] == "developer"
+
+        # A DM (derived page) arrives, told apart from mentions; the account's own DM is not a message.
+        dms[0] = derived_dm()
+        wait_stored(router, ["twitter:dm:1585800613752881156"], conn)
+        dm = stored_doc(router, "twitter:dm:1585800613752881156")
+        assert dm["meta"]["kind"] == "dm" and dm["from"] == {"id": "750362064426721281", "name": "Ann"}
+        assert dm["thread"] == "dm:750362064426721281-783214"
+        wait_for(lambda: conn.state("dms").get("since") == "1585800613752881156", 10, "the DM cursor")
+        assert not router.redis.exists("omni:msg:twitter:dm:1585800613253812228")
+    finally:
+        conn.stop()
+
+    # Restart: the first call carries since_id; the new mention arrives; nothing is fetched or stored twice.
+    messages = stored_count(router.redis)
+    new_mentions.append(derived_mention("1301573587187331080", "@acme second mention"))
+    calls_before = len(api.calls("mentions"))
+    conn = Twitter(tmp_path, router.endpoint, api).start()
+    try:
+        wait_stored(router, ["twitter:1301573587187331080"], conn)
+        assert api.calls("mentions")[calls_before][2].get("since_id") == FIRST_ID
+        wait_for(lambda: conn.state("mentions").get("since") == "1301573587187331080", 10, "since to move")
+        wait_for(lambda: any(q.get("since_id") == "1301573587187331080" for _, _, q, _ in api.calls("mentions")),
+                 10, "a call with the new since_id")
+        assert stored_count(router.redis) == messages + 1
+        assert router.redis.hget("omni:stats", "duplicates") in (None, "0")
+    finally:
+        conn.stop()
+
+
+def test_a_429_waits_until_the_reset_then_resumes(router, api, tmp_path):
+    reset = math.ceil(time.time()) + 2
+    answers = [too_many_requests(reset)]
+
+    def mentions(q):
+        return answers.pop(0) if answers else page(QUICKSTART) if "pagination_token" not in q else page(EMPTY)
+
+    api.routes["mentions"] = mentions
+    conn = Twitter(tmp_path, router.endpoint, api, feeds=("mentions",), poll_ms=100).start()
+    try:
+        wait_stored(router, [f"twitter:{FIRST_ID}"], conn)
+        calls = api.calls("mentions")
+        assert calls[1][0] >= reset - 0.05, f"called again {reset - calls[1][0]:.2f}s before the reset"
+        assert calls[1][0] < reset + 1.5, "resumed too late"
+        assert "429 Too Many Requests: waiting" in conn.output()
+        wait_for(lambda: conn.state("mentions").get("since") == FIRST_ID, 10, "since")
+    finally:
+        conn.stop()
+    assert stored_count(router.redis) == 1
+
+
+def test_5xx_backs_off_then_succeeds(router, api, tmp_path):
+    answers = [Response(503, b'{"title":"Service Unavailable"}', [("content-type", "application/json")]),
+               Response(500, b"", [])]
+
+    def mentions(q):
+        return answers.pop(0) if answers else page(QUICKSTART) if "pagination_token" not in q else page(EMPTY)
+
+    api.routes["mentions"] = mentions
+    conn = Twitter(tmp_path, router.endpoint, api, feeds=("mentions",), poll_ms=400).start()
+    try:
+        wait_stored(router, [f"twitter:{FIRST_ID}"], conn)
+        t = [c[0] for c in api.calls("mentions")]
+        # Equal jitter: the first pause is within [200, 400] ms, the second within [400, 800] ms.
+        assert t[1] - t[0] >= 0.19, f"retried after {t[1] - t[0]:.3f}s"
+        assert t[2] - t[1] >= 0.39, f"retried after {t[2] - t[1]:.3f}s"
+        out = conn.output()
+        assert "mentions: HTTP 503: API error: Service Unavailable" in out or "HTTP 503" in out
+        assert "failure 2 in a row" in out
+        wait_for(lambda: conn.state("mentions").get("since") == FIRST_ID, 10, "since")
+    finally:
+        conn.stop()
+    assert stored_count(router.redis) == 1
+
+
+def test_start_end_skips_what_is_there_and_takes_what_comes(router, api, tmp_path):
+    later = []
+    api.routes["mentions"] = lambda q: later[0] if later and q.get("since_id") == FIRST_ID else \
+        page(EMPTY) if q.get("since_id") else page(QUICKSTART)
+    conn = Twitter(tmp_path, router.endpoint, api, feeds=("mentions",))
+    with open(conn.config, "a") as f:
+        f.write("  start: end\n")
+    conn.start()
+    try:
+        wait_for(lambda: conn.state("mentions") if os.path.exists(os.path.join(conn.dir, "spool",
+                 "twitter-mentions.json")) else None, 10, "the first cursor")
+        assert conn.state("mentions")["since"] == FIRST_ID and conn.state("mentions")["started"] is True
+        assert api.calls("mentions")[0][2]["max_results"] == "5"
+        later.append(derived_mention("1301573587187331090", "@acme after the start"))
+        wait_stored(router, ["twitter:1301573587187331090"], conn)
+        assert stored_count(router.redis) == 1  # the mention there before the first start was not taken
+    finally:
+        conn.stop()
+
+
+def run(*args, env=None):
+    return subprocess.run([os.path.join(BIN, "omni-twitter"), *args], capture_output=True, text=True, timeout=30,
+                          env=dict(os.environ, **(env or {})))
+
+
+def test_config_sample_errors_secrets_and_docs(tmp_path, api):
+    sample = os.path.join(os.path.dirname(BIN), "..", "..", "conf", "omni-twitter.yaml")
+    r = run("--check-config", "--config", sample, "-D", f"spool_dir={tmp_path / 's'}")
+    assert r.returncode == 0, r.stderr
+    for override, why in (("twitter.user_id=@acme", "twitter.user_id: \"@acme\" is not a numeric user id"),
+                          ("twitter.feeds=mentions,likes", "twitter.feeds: \"likes\" is not a feed"),
+                          ("twitter.api_url=ftp://example.com",
+                           "twitter.api_url: \"ftp://example.com\" is not an http:// or https:// URL"),
+                          ("twitter.max_results=500", "twitter.max_results")):
+        r = run("--check-config", "--config", sample, "-D", f"spool_dir={tmp_path / 's'}", "-D", override)
+        assert r.returncode == 1 and why in r.stderr, (override, r.stderr)
+
+    # A token file others can read is refused at start, naming the key and the file; env: works.
+    loose = tmp_path / "loose-token"
+    loose.write_text(TOKEN)
+    loose.chmod(0o644)
+    base = ["-D", f"spool_dir={tmp_path / 's'}", "-D", "twitter.user_id=783214", "-D", f"twitter.api_url={api.url}",
+            "-D", "router.endpoint=ipc://" + str(tmp_path / "nobody.sock")]
+    r = run(*base, "-D", f"twitter.token={loose}")
+    assert r.returncode == 1 and f"twitter.token: {loose}: readable by others (mode 0644)" in r.stdout + r.stderr
+    r = run(*base, "-D", "twitter.token=env:X_TEST_TOKEN")
+    assert r.returncode == 1 and "twitter.token: environment variable X_TEST_TOKEN is not set" in r.stdout + r.stderr
+
+    # docs/connectors.md's table names every key of --help's twitter section, and no other.
+    doc = open(os.path.join(os.path.dirname(sample), "..", "docs", "connectors.md")).read()
+    section = doc[doc.index("## omni-twitter"):]
+    documented = set()
+    for line in section.splitlines():
+        if line.startswith("| ") and not line.startswith("| key") and not line.startswith("|---"):
+            documented |= {k.strip() for k in line.split("|")[1].split("/")}
+    helped = set(re.findall(r"^  twitter\.(\w+)", run("--help").stdout, re.M))
+    assert documented == helped, (documented ^ helped)
+
+
+def test_account_activity_webhook_answers_the_published_crc_vector(router, api, tmp_path):
+    import base64
+    import hashlib
+    import hmac
+    import urllib.error
+    import urllib.request
+    vector = fixture_json("crc-vector.json")
+    secret = tmp_path / "consumer-secret"
+    secret.write_text(vector["consumer_secret"] + "\n")
+    secret.chmod(0o600)
+    api.routes["mentions"] = lambda q: page(EMPTY)
+    conn = Twitter(tmp_path, router.endpoint, api, feeds=("mentions",))
+    with open(conn.config, "a") as f:
+        f.write("  consumer_secret: consumer-secret\n  listen: \"127.0.0.1:0\"\n")
+    conn.start()
+
+    def call(path, data=None, headers=None):
+        req = urllib.request.Request(url + path, data=data, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    try:
+        port = wait_for(lambda: re.search(r"listening on http://127\.0\.0\.1:(\d+)", conn.output()), 10, "listening")
+        url = f"http://127.0.0.1:{port.group(1)}"
+        status, body = call("/webhooks/twitter?crc_token=" + vector["crc_token"])
+        assert status == 200 and json.loads(body) == vector["expected_response_json"]
+        status, body = call("/webhooks/twitter?crc_token=" + vector["crc_token"][:-1] + "4")
+        assert status == 200 and json.loads(body) != vector["expected_response_json"]  # a tampered token
+        assert call("/webhooks/twitter")[0] == 400
+        event = b'{"for_user_id":"783214","tweet_create_events":[]}'
+        good = "sha256=" + base64.b64encode(hmac.new(vector["consumer_secret"].encode(), event,
+                                                     hashlib.sha256).digest()).decode()
+        assert call("/webhooks/twitter", event, {"x-twitter-webhooks-signature": good})[0] == 200
+        assert call("/webhooks/twitter", event + b" ", {"x-twitter-webhooks-signature": good})[0] == 403
+        assert call("/webhooks/twitter", event)[0] == 401
+        # The feeds are polled all the while.
+        wait_for(lambda: len(api.calls("mentions")) >= 2, 10, "polling beside the webhook")
+    finally:
+        conn.stop()
+
+
+def test_a_used_up_window_waits_for_its_reset_even_mid_round(router, api, tmp_path):
+    reset = math.ceil(time.time()) + 2
+    used_up = [(k, "0" if k == "x-rate-limit-remaining" else str(reset) if k == "x-rate-limit-reset" else v)
+               for k, v in page(QUICKSTART).headers]
+    api.routes["mentions"] = lambda q: page(EMPTY) if "pagination_token" in q else \
+        Response(200, fixture_bytes(QUICKSTART), used_up)
+    conn = Twitter(tmp_path, router.endpoint, api, feeds=("mentions",), poll_ms=100).start()
+    try:
+        wait_stored(router, [f"twitter:{FIRST_ID}"], conn)  # the page is taken at once
+        wait_for(lambda: len(api.calls("mentions")) >= 2, 10, "page 2")
+        second = api.calls("mentions")[1]
+        assert second[2].get("pagination_token") == "t3buvdr5pujq9g7bggsnf3ep2ha28"
+        assert second[0] >= reset - 0.05, f"page 2 asked {reset - second[0]:.2f}s before the reset"
+        assert "rate-limit window used up" in conn.output()
+    finally:
+        conn.stop()
+
+
+def test_a_slow_api_never_blocks_the_loop(router, api, tmp_path):
+    """A call the API does not answer (held here; call_timeout_ms is 20 s) leaves the loop free: SIGTERM
+    ends the connector at once, with status 0."""
+    api.routes["mentions"] = lambda q: page(QUICKSTART)
+    api.hold("mentions")
+    conn = Twitter(tmp_path, router.endpoint, api, feeds=("mentions",)).start()
+    try:
+        wait_for(lambda: api.calls("mentions"), 10, "the call")
+        started = time.monotonic()
+        conn.stop()
+        assert time.monotonic() - started < 3, "SIGTERM waited for the API"
+    finally:
+        api.release("mentions")
