@@ -35,7 +35,7 @@ static const omni_connector_key_t sms_keys[] = {
       "the URL Twilio calls for this listener's root (https://example.com/twilio): signatures cover it" },
     { "auth_token", OMNI_KEY_SECRET, NULL, true, 1, 4096, NULL,
       "where the Twilio auth token is: a file (0600), credential:NAME or env:NAME" },
-    { "paths", OMNI_KEY_LIST, "/sms,/sms/status", false, 0, 16, NULL,
+    { "paths", OMNI_KEY_LIST, "[/sms, /sms/status]", false, 0, 16, NULL,
       "request paths taken (inbound messages and status callbacks alike); others are answered 404" },
     { NULL, 0, NULL, false, 0, 0, NULL, NULL },
 };

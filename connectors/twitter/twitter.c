@@ -66,7 +66,7 @@ static const omni_connector_key_t tw_keys[] = {
     { "token", OMNI_KEY_SECRET, NULL, true, 1, 4096, NULL,
       "where the bearer token is: a file (mode 0600), credential:NAME or env:NAME; DMs need a user-context "
       "token with dm.read" },
-    { "feeds", OMNI_KEY_LIST, "mentions,dms", false, 0, 2, NULL, "what to read: mentions, dms" },
+    { "feeds", OMNI_KEY_LIST, "[mentions, dms]", false, 0, 2, NULL, "what to read: mentions, dms" },
     { "start", OMNI_KEY_ENUM, "all", false, 0, 0, "all|end",
       "first run only: all (what the API still returns) or end (only what comes after the first start)" },
     { "max_results", OMNI_KEY_INT, "100", false, 5, 100, NULL, "items asked for per page" },

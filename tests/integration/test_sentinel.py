@@ -135,7 +135,7 @@ def every_acked_message_stored_once_and_routed(acked, new):
     assert not missing, f"{len(missing)} ACKed messages lost in the failover, e.g. {missing[:5]}"
     convs = {new.hget(f"omni:msg:{id}", "conversation") for id in acked}
     for cv in convs:  # every conversation routed: assigned or waiting, none left unrouted
-        assert new.hget(f"omni:conversation:{cv}", "status") in ("assigned", "queued"), cv
+        assert new.hget(f"omni:conversation:{cv}", "status") in ("offered", "assigned", "queued"), cv
     ids = []
     for key in new.scan_iter(match="omni:conversation:*:messages", count=1000):
         ids += new.lrange(key, 0, -1)

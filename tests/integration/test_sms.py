@@ -93,7 +93,7 @@ def test_signed_sms_arrives_once_and_bad_requests_are_refused(router, tmp_path):
         assert conn.request("POST", "/sms?" + "q" * 40000, b"a=1")[0] == 414
 
         # The JSON-body variant: bodySHA256 in the signed URL binds the body.
-        body = json.dumps({"MessageSid": "SM" + "f6" * 16, "From": "+447700900123", "Body": "json hi"}).encode()
+        body = json.dumps({"MessageSid": "SM" + "f6" * 16, "From": "+447911123456", "Body": "json hi"}).encode()
         h = __import__("hashlib").sha256(body).hexdigest()
         url = f"https://hooks.example.com/twilio/sms?bodySHA256={h}"
         sig = twilio_signature(TOKEN, url, [])

@@ -262,7 +262,7 @@ def test_config_sample_errors_secrets_and_docs(tmp_path, api):
     r = run("--check-config", "--config", sample, "-D", f"spool_dir={tmp_path / 's'}")
     assert r.returncode == 0, r.stderr
     for override, why in (("twitter.user_id=@acme", "twitter.user_id: \"@acme\" is not a numeric user id"),
-                          ("twitter.feeds=mentions,likes", "twitter.feeds: \"likes\" is not a feed"),
+                          ("twitter.feeds=[mentions, likes]", "twitter.feeds: \"likes\" is not a feed"),
                           ("twitter.api_url=ftp://example.com",
                            "twitter.api_url: \"ftp://example.com\" is not an http:// or https:// URL"),
                           ("twitter.max_results=500", "twitter.max_results")):
