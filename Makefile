@@ -4,6 +4,7 @@
 #   libomni/*.c -> libomni.a    daemon/*.c -> omnirouted    ctl/*.c -> omnictl    tools/X.c -> X
 #   connectors/N/*.c -> omni-N (N/main.c holds main(); the rest is libconn-N.a, which its tests link)
 #   tests/unit/D/test_X.c -> a cmocka binary linking libomni.a, plus libdaemon.a (D=daemon) or libconn-D.a
+#   api/*.c -> omni-api (api/main.c holds main(); the rest is libapi.a, which the fuzz targets link)
 #   bench/X.c -> a bench program
 #   fuzz/X.c -> a libFuzzer target (make fuzz, clang) and BUILD/tests/fuzz/test_X replaying its inputs (gcc)
 PREFIX  ?= /usr/local
@@ -13,15 +14,16 @@ PKGS    := libzmq hiredis yaml-0.1 jansson libcurl libsystemd libmicrohttpd gmim
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 OPT     := $(if $(SAN),-O1 -g $(SANFLAGS),-O2 -g)
 CFLAGS  += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror $(OPT) \
-           -Iinclude -Ilibomni -Idaemon -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS))
+           -Iinclude -Ilibomni -Idaemon -Iapi -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS))
 LDFLAGS += $(if $(SAN),$(SANFLAGS))
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm
 
 LIB_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(wildcard libomni/*.c))
 DMN_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(filter-out daemon/main.c,$(wildcard daemon/*.c))) $(BUILD)/gen/scripts.o
+API_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(filter-out api/main.c,$(wildcard api/*.c)))
 CONNS     := $(notdir $(patsubst %/,%,$(wildcard connectors/*/)))
 TOOLS     := $(basename $(notdir $(wildcard tools/*.c)))
-PROGS     := $(addprefix $(BUILD)/bin/,omnirouted omnictl $(addprefix omni-,$(CONNS)) $(TOOLS))
+PROGS     := $(addprefix $(BUILD)/bin/,omnirouted omnictl omni-api $(addprefix omni-,$(CONNS)) $(TOOLS))
 FUZZ      := $(basename $(notdir $(wildcard fuzz/*.c)))
 UNIT      := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/*/test_*.c)) \
              $(FUZZ:%=$(BUILD)/tests/fuzz/test_%)
@@ -34,7 +36,7 @@ all: $(PROGS)
 .PHONY: all deps test test-faults check run bench fuzz install clean
 .SECONDARY: # keep intermediate objects: no rebuild on the next make
 
-$(BUILD)/%.o: %.c $(wildcard include/omni/*.h libomni/*.h daemon/*.h) $(BUILD)/gen/lua_contract.h | deps-ok
+$(BUILD)/%.o: %.c $(wildcard include/omni/*.h libomni/*.h daemon/*.h api/*.h) $(BUILD)/gen/lua_contract.h | deps-ok
 	@mkdir -p $(@D)
 	@echo "  CC  $<"
 	@$(CC) $(CFLAGS) -MMD -c -o $@ $<
@@ -52,8 +54,11 @@ $(BUILD)/libomni.a: $(LIB_OBJ)
 	@$(AR) rcs $@ $^
 $(BUILD)/libdaemon.a: $(DMN_OBJ)
 	@$(AR) rcs $@ $^
+$(BUILD)/libapi.a: $(API_OBJ)
+	@$(AR) rcs $@ $^
 $(BUILD)/bin/omnirouted: $(BUILD)/daemon/main.o $(BUILD)/libdaemon.a $(BUILD)/libomni.a
 $(BUILD)/bin/omnictl: $(patsubst %.c,$(BUILD)/%.o,$(wildcard ctl/*.c)) $(BUILD)/libdaemon.a $(BUILD)/libomni.a
+$(BUILD)/bin/omni-api: $(BUILD)/api/main.o $(BUILD)/libapi.a $(BUILD)/libdaemon.a $(BUILD)/libomni.a
 $(BUILD)/bin/%: $(BUILD)/tools/%.o $(BUILD)/libomni.a
 	$(LINK)
 define CONNECTOR
@@ -71,9 +76,9 @@ $(BUILD)/tests/daemon/%: $(BUILD)/tests/unit/daemon/%.o $(BUILD)/libdaemon.a $(B
 	$(LINK) -lcmocka
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libdaemon.a $(BUILD)/libomni.a
 	$(LINK)
-$(BUILD)/bin/omnirouted $(BUILD)/bin/omnictl:
+$(BUILD)/bin/omnirouted $(BUILD)/bin/omnictl $(BUILD)/bin/omni-api:
 	$(LINK)
-FUZZ_LIBS  = $(BUILD)/libdaemon.a $(CONNS:%=$(BUILD)/libconn-%.a) $(BUILD)/libomni.a
+FUZZ_LIBS  = $(BUILD)/libapi.a $(BUILD)/libdaemon.a $(CONNS:%=$(BUILD)/libconn-%.a) $(BUILD)/libomni.a
 $(BUILD)/tests/fuzz/test_%: $(BUILD)/fuzz/%.o $(BUILD)/tests/fuzz/replay.o $(FUZZ_LIBS)
 	$(LINK) -lcmocka
 $(BUILD)/fuzz/bin/%: $(BUILD)/fuzz/%.o $(FUZZ_LIBS)

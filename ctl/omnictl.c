@@ -36,6 +36,10 @@ static void usage(FILE *out)
             "  agent show ID                       presence, load and conversations of an agent\n"
             "  queue [TEAM]                        each team's load and waiting conversations by priority\n"
             "  explain MESSAGE-ID                  every routing decision for the message's conversation, and why\n"
+            "  token create agent:ID|partner:TEAM|operator:NAME\n"
+            "                                      a bearer token for omni-api, printed once (only its hash is kept)\n"
+            "  token list                          tokens: id, when made, whose (never the token)\n"
+            "  token revoke ID                     the token stops working at once\n"
             "  keygen NAME                         a CURVE key pair for OMNI/1 over tcp: NAME.key (secret, 0600),\n"
             "                                      NAME.pub; prints the public key and its fingerprint\n"
             "  clock advance DURATION              move the test clock (routers run with OMNIROUTER_TEST_CLOCK=1)\n"
@@ -203,7 +207,7 @@ int main(int argc, char **argv)
     const char *cmd = argv[optind];
     int rc = 2;
     static const char *const commands[] = { "status", "watch", "customer", "conversation", "agent", "queue",
-                                            "explain", "clock", NULL };
+                                            "explain", "clock", "token", NULL };
     int known = 0;
     for (int i = 0; commands[i]; i++)
         known |= !strcmp(cmd, commands[i]);
@@ -227,6 +231,8 @@ int main(int argc, char **argv)
             rc = ctl_explain(&c, args[0]);
         else if (!strcmp(cmd, "clock"))
             rc = ctl_clock(&c, nargs, args);
+        else if (!strcmp(cmd, "token"))
+            rc = ctl_token(&c, nargs, args);
         else
             usage(stderr);
         redisFree(c.redis);

@@ -1,0 +1,128 @@
+/* omni-api: the HTTP+JSON API for agents, partners and operators (docs/api.md). Reads its configuration,
+ * serves until SIGTERM or SIGINT, and tells systemd where it is (Type=notify: READY, STOPPING, WATCHDOG). */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+
+#include "api.h"
+#include "omni/log.h"
+#include "scripts.h"
+#include "server.h"
+
+#define DEFAULT_CONFIG "/etc/omnirouter/omni-api.yaml"
+#define MAX_OVERRIDES 64
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: omni-api [--config FILE] [-D KEY=VALUE ...]\n"
+            "       omni-api --check-config FILE [-D KEY=VALUE ...]\n"
+            "       omni-api --config-reference\n"
+            "\n"
+            "  -c, --config FILE        configuration file (default " DEFAULT_CONFIG ")\n"
+            "  -t, --check-config FILE  check FILE: print \"configuration OK\", or every error as FILE:LINE:COLUMN\n"
+            "  -D KEY=VALUE             override one key, e.g. -D api.listen=127.0.0.1:0\n"
+            "      --config-reference   every configuration key with its type, default and bounds\n"
+            "  -h, --help               this text\n"
+            "\n"
+            "Runs in the foreground and logs to stderr (journald under systemd). SIGTERM or SIGINT stop it.\n");
+}
+
+/* Waits for SIGTERM or SIGINT, telling the systemd watchdog at half its interval that the server answers. */
+static void wait_for_stop(const api_server_t *srv)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    uint64_t wd_usec = 0;
+    bool watchdog = sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0;
+    struct timespec period = { 3600, 0 };
+    if (watchdog)
+        period = (struct timespec){ (time_t)(wd_usec / 2 / 1000000), (long)(wd_usec / 2 % 1000000 * 1000) };
+    for (;;) {
+        int sig = sigtimedwait(&set, NULL, &period);
+        if (sig == SIGTERM || sig == SIGINT) {
+            omni_info("%s: stopping", strsignal(sig));
+            return;
+        }
+        if (watchdog && api_server_port(srv) > 0) /* MHD's threads answer for themselves; the daemon is alive */
+            sd_notify(0, "WATCHDOG=1");
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "config", required_argument, 0, 'c' },      { "check-config", required_argument, 0, 't' },
+        { "config-reference", no_argument, 0, 'R' }, { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 },
+    };
+    const char *path = DEFAULT_CONFIG, *overrides[MAX_OVERRIDES];
+    size_t n_overrides = 0;
+    int check = 0, opt;
+    omni_log_init("omni-api", OMNI_LOG_INFO);
+    while ((opt = getopt_long(argc, argv, "c:t:D:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': path = optarg; break;
+        case 't': path = optarg, check = 1; break;
+        case 'D':
+            if (n_overrides == MAX_OVERRIDES) {
+                fprintf(stderr, "omni-api: more than %d -D overrides\n", MAX_OVERRIDES);
+                return 2;
+            }
+            overrides[n_overrides++] = optarg;
+            break;
+        case 'R': api_config_print_reference(stdout); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "omni-api: unexpected argument: %s\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    config_errors_t errs = { 0 };
+    api_config_t *cfg = api_config_load(path, overrides, n_overrides, &errs);
+    if (!cfg) {
+        for (size_t i = 0; i < errs.n; i++)
+            fprintf(stderr, "%s\n", errs.lines[i]);
+        fprintf(stderr, "omni-api: %zu configuration error%s; not started\n", errs.n, errs.n == 1 ? "" : "s");
+        config_errors_free(&errs);
+        return 1;
+    }
+    if (check) {
+        printf("configuration OK\n");
+        api_config_destroy(&cfg);
+        return 0;
+    }
+    omni_log_set_level(cfg->api.log_level);
+    /* before any thread: the signals go to sigtimedwait only, and no thread writes the scripts' caches */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    lua_contract_init();
+    api_redis_init();
+    api_server_t *srv = api_server_start(cfg);
+    if (!srv) {
+        api_config_destroy(&cfg);
+        return 1;
+    }
+    omni_info("ready: listening on %s port %d, redis %s, at most %d connections", cfg->api.listen,
+              api_server_port(srv), cfg->redis.address, cfg->api.max_connections);
+    sd_notifyf(0, "READY=1\nSTATUS=listening on port %d", api_server_port(srv));
+    wait_for_stop(srv);
+    sd_notify(0, "STOPPING=1");
+    api_server_stop(&srv);
+    api_config_destroy(&cfg);
+    omni_info("stopped");
+    return 0;
+}
