@@ -99,8 +99,16 @@ redisReply *sim_run(sim_t *s, int script, int argc, const char **argv)
 /* A conversation got an owner at now: the people model schedules its first response and its resolution. */
 static void assigned(sim_t *s, const char *conv, int64_t now)
 {
-    redisReply *h = sim_cmd(s, "HMGET omni:" KEY_CONVERSATION " owner team assignments", conv);
+    redisReply *h = sim_cmd(s, "HMGET omni:" KEY_CONVERSATION " owner team assignments status", conv);
     const char *owner = h->element[0]->str, *team = h->element[1]->str, *n = h->element[2]->str;
+    if (owner && h->element[3]->str && !strcmp(h->element[3]->str, "offered")) {
+        /* the model's people accept an offer the moment it is made (docs/delivery.md, "Offers") */
+        char snow[24];
+        snprintf(snow, sizeof snow, "%lld", (long long)now);
+        const char *args[ACCEPT_NARGS] = { [ACCEPT_ARG_CALLER] = owner, [ACCEPT_ARG_CONVERSATION] = conv,
+                                           [ACCEPT_ARG_NOW] = snow };
+        freeReplyObject(sim_run(s, LUA_ACCEPT, ACCEPT_NARGS, args));
+    }
     if (owner && team) {
         sim_count(&s->owners, owner, 1);
         sim_count(&s->teams, team, 1);
@@ -129,9 +137,10 @@ static void decide(sim_t *s, json_t *plan, int64_t now)
                                        [ASSIGN_ARG_DAYS] = days };
     redisReply *r = sim_run(s, LUA_ASSIGN, ASSIGN_NARGS, args);
     const char *what = r->type == REDIS_REPLY_ARRAY ? r->element[ASSIGN_REPLY_OUTCOME]->str : "";
-    if (!strcmp(what, "assigned") || !strcmp(what, "queued"))
+    bool offered = !strcmp(what, "offered");
+    if (offered || !strcmp(what, "assigned") || !strcmp(what, "queued"))
         sim_trace(s, conv);
-    if (!strcmp(what, "assigned"))
+    if (offered || !strcmp(what, "assigned"))
         assigned(s, conv, now);
     freeReplyObject(r);
     free(body);
@@ -209,14 +218,16 @@ static void people(sim_t *s, int64_t now)
         if (!holds)
             continue;
         if (e->kind == SIM_RESPOND) {
-            const char *args[RESPOND_NARGS] = { [RESPOND_ARG_CONVERSATION] = e->conv, [RESPOND_ARG_WHO] = "simulate",
+            const char *args[RESPOND_NARGS] = { [RESPOND_ARG_CALLER] = "operator:simulate",
+                                                [RESPOND_ARG_CONVERSATION] = e->conv, [RESPOND_ARG_WHO] = "simulate",
                                                 [RESPOND_ARG_NOW] = snow };
             redisReply *r = sim_run(s, LUA_RESPOND, RESPOND_NARGS, args);
             if (r->type == REDIS_REPLY_ARRAY && strcmp(r->element[RESPOND_REPLY_OUTCOME]->str, "already"))
                 sim_delay(s, r->element[RESPOND_REPLY_MS]->integer);
             freeReplyObject(r);
         } else {
-            const char *args[RESOLVE_NARGS] = { [RESOLVE_ARG_CONVERSATION] = e->conv, [RESOLVE_ARG_WHO] = "simulate",
+            const char *args[RESOLVE_NARGS] = { [RESOLVE_ARG_CALLER] = "operator:simulate",
+                                                [RESOLVE_ARG_CONVERSATION] = e->conv, [RESOLVE_ARG_WHO] = "simulate",
                                                 [RESOLVE_ARG_NOW] = snow };
             freeReplyObject(sim_run(s, LUA_RESOLVE, RESOLVE_NARGS, args));
             s->resolved++;
@@ -289,18 +300,14 @@ static void advance(sim_t *s, int64_t until)
     }
 }
 
-/* Agents start with the presence the policy gives them, as the router seeds them (dispatch.c). */
+/* What the router writes at start (dispatch.c): agents' presence, team masking, the salt. */
 static void seed(sim_t *s)
 {
-    static const char *const names[] = { "available", "away", "offline" };
-    size_t n = s->p->n_agents;
-    const char **argv = omni_calloc(SEED_NARGS + 2 * n, sizeof *argv);
-    for (size_t i = 0; i < n; i++) {
-        argv[SEED_NARGS + 2 * i] = s->p->agents[i].id;
-        argv[SEED_NARGS + 2 * i + 1] = names[s->p->agents[i].presence];
-    }
-    freeReplyObject(sim_run(s, LUA_SEED, (int)(SEED_NARGS + 2 * n), argv));
-    free(argv);
+    routing_seed_t sd;
+    if (routing_seed_init(&sd, "omni:", s->p) != 0)
+        return; /* only the salt is missing then: _mask.lua makes one */
+    freeReplyObject(sim_run(s, LUA_SEED, sd.argc, sd.argv));
+    routing_seed_clear(&sd);
 }
 
 static void arrive(sim_t *s, const sim_msg_t *m)

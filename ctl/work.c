@@ -71,14 +71,25 @@ int ctl_conversation_act(ctl_t *c, const char *what, const char *conv, const cha
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)ctl_now(c));
     /* respond and resolve take the same arguments */
-    _Static_assert((int)RESPOND_NARGS == (int)RESOLVE_NARGS && (int)RESPOND_ARG_NOW == (int)RESOLVE_ARG_NOW, "same arguments");
-    const char *args[RESPOND_NARGS] = { [RESPOND_ARG_CONVERSATION] = conv, [RESPOND_ARG_WHO] = ctl_actor(by),
-                                        [RESPOND_ARG_NOW] = now };
+    _Static_assert((int)RESPOND_NARGS == (int)RESOLVE_NARGS && (int)RESPOND_ARG_NOW == (int)RESOLVE_ARG_NOW &&
+                       (int)RESPOND_REPLY_OUTCOME == (int)RESOLVE_REPLY_OUTCOME, "same arguments");
+    char caller[160];
+    snprintf(caller, sizeof caller, "operator:%s", ctl_actor(by)); /* omnictl is an operator's tool */
+    const char *args[RESPOND_NARGS] = { [RESPOND_ARG_CALLER] = caller, [RESPOND_ARG_CONVERSATION] = conv,
+                                        [RESPOND_ARG_WHO] = ctl_actor(by), [RESPOND_ARG_NOW] = now };
     bool respond = !strcmp(what, "respond");
     redisReply *r = ctl_script(c, respond ? LUA_RESPOND : LUA_RESOLVE, RESPOND_NARGS, args);
+    /* both answer their outcome first */
+    const char *outcome = r->type == REDIS_REPLY_ARRAY ? r->element[RESPOND_REPLY_OUTCOME]->str : "";
+    if (!strcmp(outcome, "not found") || !strcmp(outcome, "closed")) {
+        fprintf(stderr, "omnictl: conversation %s: %s\n", conv,
+                outcome[0] == 'n' ? "no such conversation" : "resolved or merged already");
+        freeReplyObject(r);
+        return 1;
+    }
     if (r->type == REDIS_REPLY_ARRAY && respond)
         printf("conversation %s: first response after %lld s (SLA %s)\n", conv,
-               r->element[RESPOND_REPLY_MS]->integer / 1000, r->element[RESPOND_REPLY_OUTCOME]->str);
+               r->element[RESPOND_REPLY_MS]->integer / 1000, outcome);
     else if (r->type == REDIS_REPLY_ARRAY)
         printf("conversation %s resolved%s%s\n", conv, *r->element[RESOLVE_REPLY_OWNER]->str ? "; freed " : "",
                r->element[RESOLVE_REPLY_OWNER]->str);

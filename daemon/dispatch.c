@@ -4,9 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "clock.h"
+
 #include "omni/log.h"
+#include "omni/secret.h"
 #include "omni/util.h"
 #include "plan.h"
 #include "scripts.h"
@@ -61,9 +64,10 @@ static void on_decided(store_t *store, redisReply *rep, void *data)
         return;
     }
     const char *what = rep->element[ASSIGN_REPLY_OUTCOME]->str, *who = rep->element[ASSIGN_REPLY_DETAIL]->str;
-    if (!strcmp(what, "assigned")) {
+    if (!strcmp(what, "assigned") || !strcmp(what, "offered")) {
         r->stats.assigned++;
-        omni_info("conversation %s: assigned to %s (%s)", c->conv, who, c->reason);
+        omni_info("conversation %s: %s %s (%s)", c->conv, what[0] == 'a' ? "assigned to" : "offered to", who,
+                  c->reason);
     } else if (!strcmp(what, "queued")) {
         r->stats.queued++;
         omni_info("conversation %s: queued on %s (%s); nobody can take it now", c->conv, who, c->reason);
@@ -165,19 +169,52 @@ static void on_seeded(store_t *store, redisReply *rep, void *data)
     r->seeded = rep && rep->type == REDIS_REPLY_INTEGER;
 }
 
-/* Agents start with the presence the policy gives them, unless Redis already has one. */
+int routing_seed_init(routing_seed_t *sd, const char *prefix, const policy_t *p)
+{
+    static const char *const names[] = { "available", "away", "offline" };
+    unsigned char raw[16];
+    /* the kernel's pool is ready long before a router starts: this never waits */
+    if (getrandom(raw, sizeof raw, GRND_NONBLOCK) != (ssize_t)sizeof raw)
+        return -1;
+    omni_hex(raw, sizeof raw, sd->salt);
+    json_t *masks = json_object();
+    for (size_t i = 0; i < p->n_teams; i++) {
+        const team_t *t = &p->teams[i];
+        json_object_set_new(masks, t->name, json_boolean(t->kind == TEAM_OUTSOURCED && t->contract.mask_contact));
+    }
+    sd->masks = omni_json_dumps(masks, JSON_COMPACT);
+    json_decref(masks);
+    sd->argc = (int)(SEED_NARGS + 2 * p->n_agents);
+    sd->argv = omni_calloc((size_t)sd->argc, sizeof *sd->argv);
+    sd->argv[SEED_ARG_PREFIX] = prefix;
+    sd->argv[SEED_ARG_SALT] = sd->salt;
+    sd->argv[SEED_ARG_MASKS] = sd->masks;
+    for (size_t i = 0; i < p->n_agents; i++) { /* then the agents, id / presence pairs */
+        sd->argv[SEED_NARGS + 2 * i] = p->agents[i].id;
+        sd->argv[SEED_NARGS + 2 * i + 1] = names[p->agents[i].presence];
+    }
+    return 0;
+}
+
+void routing_seed_clear(routing_seed_t *sd)
+{
+    free(sd->masks);
+    free(sd->argv);
+    sd->masks = NULL;
+    sd->argv = NULL;
+}
+
+/* Agents start with the presence the policy gives them, unless Redis already has one; each team's masking
+ * and the installation's pseudonym salt are written too (seed.lua). */
 static void seed_agents(routing_t *r)
 {
-    size_t n = r->p->n_agents;
-    const char **argv = omni_calloc(SEED_NARGS + 2 * n, sizeof *argv);
-    static const char *const names[] = { "available", "away", "offline" };
-    argv[SEED_ARG_PREFIX] = r->cfg->redis.key_prefix;
-    for (size_t i = 0; i < n; i++) { /* then the agents, id / presence pairs */
-        argv[SEED_NARGS + 2 * i] = r->p->agents[i].id;
-        argv[SEED_NARGS + 2 * i + 1] = names[r->p->agents[i].presence];
+    routing_seed_t sd;
+    if (routing_seed_init(&sd, r->cfg->redis.key_prefix, r->p) != 0) {
+        omni_warn("routing: no random bytes for the masking salt yet; seeding at the next tick");
+        return;
     }
-    r->seeded = store_script(r->store, LUA_SEED, (int)(SEED_NARGS + 2 * n), argv, NULL, on_seeded, r) == 0;
-    free(argv);
+    r->seeded = store_script(r->store, LUA_SEED, sd.argc, sd.argv, NULL, on_seeded, r) == 0;
+    routing_seed_clear(&sd);
 }
 
 void routing_due_argv(routing_argbuf_t *b, const char *prefix, const policy_t *p, int64_t now, bool test_clock,
@@ -219,7 +256,7 @@ void routing_tick(routing_t *r)
         return;
     }
     const char *prefix = r->cfg->redis.key_prefix;
-    if (!r->seeded && r->p->n_agents)
+    if (!r->seeded && (r->p->n_agents || r->p->n_teams))
         seed_agents(r);
     if (clock_test_mode() && !r->clock_busy) {
         const char *argv[CLOCK_NARGS] = { [CLOCK_ARG_PREFIX] = prefix };

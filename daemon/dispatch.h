@@ -30,6 +30,18 @@ void routing_due_argv(routing_argbuf_t *b, const char *prefix, const policy_t *p
 void routing_drain_argv(routing_argbuf_t *b, const char *prefix, const policy_t *p, const char *team, int64_t now,
                         const char *days, bool force, const char *argv[DRAIN_NARGS]);
 
+/* seed.lua's arguments for policy p: presences, team masking, a new random salt. */
+typedef struct routing_seed {
+    char salt[33];
+    char *masks;       /* owned */
+    const char **argv; /* owned array; points into this, prefix and p (borrowed, must outlive it) */
+    int argc;
+} routing_seed_t;
+/* Fills sd. Returns 0, or -1 when no random bytes are to be had yet (nothing to clear). */
+int routing_seed_init(routing_seed_t *sd, const char *prefix, const policy_t *p);
+/* Frees what routing_seed_init made; sd itself is the caller's. */
+void routing_seed_clear(routing_seed_t *sd);
+
 typedef struct routing routing_t;
 
 /* cfg and store are borrowed and must outlive it. */

@@ -74,7 +74,7 @@ static const char *agent_refuses(const agent_t *a, int kind, const classificatio
                                  const char *exclude, char *buf, size_t bufsz)
 {
     if (exclude && strcmp(a->id, exclude) == 0)
-        return "timed out on this conversation already";
+        return "lost this conversation already (timed out, rejected it or let its offer expire)";
     if (a->capacity[kind] <= 0) {
         snprintf(buf, bufsz, "takes no %s work (capacity 0)", policy_channel_kind_name(kind));
         return buf;
@@ -185,7 +185,7 @@ static json_t *plan_target(const policy_t *p, const route_target_t *tg, size_t i
     char day[40] = "";
     if (t->kind == TEAM_OUTSOURCED && t->contract.daily_quota > 0)
         team_day(t, f->now, day, sizeof day);
-    return json_pack("{s:i, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:o, s:o, s:b}", "i", (int)index, "team",
+    return json_pack("{s:i, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:o, s:o, s:b, s:i, s:b}", "i", (int)index, "team",
                      t->name, "strategy",
                      t->strategy == STRATEGY_ROUND_ROBIN   ? "round-robin"
                      : t->strategy == STRATEGY_LONGEST_IDLE ? "longest-idle"
@@ -194,7 +194,8 @@ static json_t *plan_target(const policy_t *p, const route_target_t *tg, size_t i
                      "handle_time", t->handle_time_ms, "max_concurrent",
                      t->kind == TEAM_OUTSOURCED ? t->contract.max_concurrent : 0, "quota",
                      t->kind == TEAM_OUTSOURCED ? t->contract.daily_quota : 0, "day", day, "agents", agents, "cap", caps,
-                     "team_level", team_level);
+                     "team_level", team_level, "accept_timeout", t->accept_timeout_ms, "auto_accept",
+                     t->auto_accept);
 }
 
 void route_sla(const policy_t *p, const facts_t *f, const team_t *team, int64_t now, int64_t *due,
@@ -269,7 +270,27 @@ json_t *route_plan(const policy_t *p, const route_input_t *in)
     json_t *targets = json_array(), *trace_targets = json_array();
     json_object_set_new(trace, "targets", trace_targets);
     const team_t *queue_team = NULL;
-    if (rule) {
+    const team_t *to = in->transfer_team ? policy_team(p, in->transfer_team) : NULL;
+    if (in->transfer_team && !to)
+        omni_warn("routing: conversation %s: transfer to team %s, which the policy does not have; routed by its rule",
+                  in->conversation, in->transfer_team);
+    if (to) {
+        /* A transfer goes to the named team only, open or not; it waits in that team's queue when nobody there
+         * can take it now. The target index is the team's place in the rule (past its end when not in it), so a
+         * later escalation moves on from there. */
+        size_t index = rule ? rule->n_targets : 0;
+        for (size_t i = 0; rule && i < rule->n_targets; i++)
+            if (rule->targets[i].t == to && index == rule->n_targets)
+                index = i;
+        route_target_t tg = { .team = to->name, .t = to };
+        json_object_set_new(trace, "transfer_to", json_string(to->name));
+        if (rule)
+            json_object_set_new(trace, "rule", json_string(rule->name));
+        json_t *t = plan_target(p, &tg, index, kind, &cls, &f, in->exclude_agent, trace_targets);
+        if (t)
+            json_array_append_new(targets, t);
+        queue_team = to;
+    } else if (rule) {
         json_object_set_new(trace, "rule", json_string(rule->name));
         for (size_t i = (size_t)in->from_target; i < rule->n_targets; i++) {
             json_t *t = plan_target(p, &rule->targets[i], i, kind, &cls, &f, in->exclude_agent, trace_targets);
@@ -293,7 +314,7 @@ json_t *route_plan(const policy_t *p, const route_input_t *in)
     /* A plan depends on which calendars are open now: it is good until the next opening or closing of a
      * team it names. A queued conversation is planned again then (due.lua, "replan"). */
     int64_t valid_until = -1;
-    for (size_t i = 0; rule && i < rule->n_targets; i++) {
+    for (size_t i = 0; rule && !to && i < rule->n_targets; i++) {
         const team_t *t = rule->targets[i].t;
         if (!rule->targets[i].when_open || !t->cal)
             continue;
@@ -316,7 +337,7 @@ json_t *route_plan(const policy_t *p, const route_input_t *in)
                              p->aging_every_ms);
     if (sla_desc)
         json_object_set_new(trace, "sla", json_string(sla_desc));
-    char *never = rule && json_array_size(targets) == 0 ? unservable(rule, trace_targets) : NULL;
+    char *never = rule && !to && json_array_size(targets) == 0 ? unservable(rule, trace_targets) : NULL;
     if (never)
         json_object_set_new(plan, "unservable", json_string(never));
     free(never);
@@ -351,18 +372,25 @@ json_t *route_plan_due(const policy_t *p, const char *const f[DUE_REPLY_FIELDS],
         omni_warn("routing: conversation %s: its first message cannot be read (%s); left as it is", conv, e.text);
         return NULL;
     }
-    /* Timed out: not that agent again for this move. Gone offline: the presence check keeps them out while
-     * they are away, and when the policy prefers previous owners, the work waiting in a queue goes back to
-     * them first when they return. */
+    /* Timed out, rejected, offer expired: not that agent again for this move (assign.lua keeps the ones who
+     * declined out for good). Gone offline: the presence check keeps them out while they are away, and when
+     * the policy prefers previous owners, the work waiting in a queue goes back to them first when they
+     * return. */
     const char *agent = !strncmp(owner, "agent:", 6) ? owner + 6 : NULL;
-    const char *exclude = agent && !strcmp(kind, "timeout") ? agent : NULL;
+    bool declined = !strcmp(kind, "rejected") || !strcmp(kind, "offer expired");
+    const char *exclude = agent && (!strcmp(kind, "timeout") || declined) ? agent : NULL;
+    /* A timeout or an escalation moves on to the next target; work that lost its owner otherwise (rejected,
+     * offer expired or revoked, dead letter) tries the same target first, its other agents. */
+    bool next = !strcmp(kind, "timeout") || !strcmp(kind, "escalation");
+    bool same = declined || !strcmp(kind, "offer revoked") || !strcmp(kind, "dead letter");
     const char *prefer = p->prefer_previous_owner && *f[DUE_REPLY_LAST_OWNER] ? f[DUE_REPLY_LAST_OWNER] : NULL;
     if (agent && !strcmp(kind, "owner offline") && p->prefer_previous_owner)
         prefer = agent;
     route_input_t in = {
         .conversation = conv, .version = f[DUE_REPLY_VERSION], .reason = kind, .exclude_agent = exclude,
-        .from_target = (!strcmp(kind, "timeout") || !strcmp(kind, "escalation")) && target >= 0 ? (int)target + 1 : 0,
+        .from_target = target < 0 ? 0 : next ? (int)target + 1 : same ? (int)target : 0,
         .prefer_agent = prefer,
+        .transfer_team = !strcmp(kind, "transfer") && *f[DUE_REPLY_TRANSFER_TO] ? f[DUE_REPLY_TRANSFER_TO] : NULL,
         .facts = { .channel = json_string_value(json_object_get(m, "channel")), .identity = f[DUE_REPLY_IDENTITY],
                    .text = json_string_value(json_object_get(m, "text")),
                    .subject = json_string_value(json_object_get(m, "subject")),

@@ -19,7 +19,8 @@ typedef struct route_input {
     int from_target;           /* 0 for a new conversation; the next target when escalating */
     const char *exclude_agent; /* an owner who lost it (offline, timed out); NULL */
     const char *prefer_agent;  /* the customer's previous owner when the policy prefers it; NULL */
-    const char *reason;        /* "new", "escalation", "timeout", "owner offline", "requeue" */
+    const char *reason;        /* "new", "escalation", "timeout", "owner offline", "offer expired", a reroute kind */
+    const char *transfer_team; /* a transfer: the only team to plan (its queue when nobody there can); NULL */
 } route_input_t;
 
 /* Builds the plan for assign.lua (see its header for the fields) and appends the static part of the

@@ -78,6 +78,8 @@ typedef struct team {
     char **skills; size_t n_skills;      /* what the team covers, "technical:3"; for a partner listed without
                                             agents (the team is the owner) work needing other skills skips it */
     int handle_time_ms;                  /* average handling time estimate, for predicted wait */
+    int accept_timeout_ms;               /* offers.accept_timeout: how long an offer to an agent stays open */
+    bool auto_accept;                    /* offers.auto_accept: assignments to its agents need no acceptance */
     contract_t contract;                 /* outsourced teams */
     cfg_where_t where;
     const calendar_cfg_t *cal;           /* compiled; NULL: always open */

@@ -5,10 +5,12 @@
 
 local function agent_key(id) return K.agent(id) end
 
--- Gives back what an owner held for a conversation. Safe to call when there is no owner.
-local function release(cv)
+-- Gives back what an owner held for a conversation (an offer holds capacity as accepted work does). Safe to
+-- call when there is no owner. why: nil, or the reason the owner loses the work, told to it (work.revoked).
+local function release(cv, why, now)
   local ck = K.conversation(cv)
   local owner, team, ch = unpack(redis.call('HMGET', ck, 'owner', 'team', 'channel_kind'))
+  if owner and why then inbox(owner, 'work.revoked', cv, { reason = why }, now) end
   if owner then
     local kind, id = owner:match('^(%a+):(.+)$')
     if kind == 'agent' then
@@ -22,7 +24,7 @@ local function release(cv)
     end
     redis.call('INCR', K.drain_epoch()) -- capacity freed: the next drains look at their queues again
     redis.call('HSET', ck, 'previous_owner', owner)
-    redis.call('HDEL', ck, 'owner', 'team', 'assigned_at')
+    redis.call('HDEL', ck, 'owner', 'team', 'assigned_at', 'offered_at', 'offer_expires_at', 'accepted_at')
   end
   local qteam, qprio = unpack(redis.call('HMGET', ck, 'queued_on', 'queued_prio'))
   if qteam then
@@ -54,10 +56,12 @@ local function available(id) return (redis.call('HGET', agent_key(id), 'presence
 local function schedule(cv, now)
   local ck = K.conversation(cv)
   local f = redis.call('HMGET', ck, 'timeout_at', 'escalate_at', 'due', 'escalated', 'breached', 'first_response_at',
-                       'status', 'valid_until')
+                       'status', 'valid_until', 'offer_expires_at', 'reroute_at')
   local next = nil
   local function consider(t) t = tonumber(t); if t and t > 0 and (not next or t < next) then next = t end end
   if f[7] == 'queued' then consider(f[8]) end -- its plan expires: a calendar opens or closes
+  if f[7] == 'offered' then consider(f[9]) end -- the offer expires
+  if f[7] == 'rerouting' then consider(f[10]) end -- re-routing was asked for (reroute() below)
   if f[6] then
     if next then redis.call('ZADD', K.timers(), next, cv) else redis.call('ZREM', K.timers(), cv) end
     return
@@ -69,13 +73,17 @@ local function schedule(cv, now)
 end
 
 -- Picks one of a target's agents, or nil; skipped gets the reason each other agent was passed over.
-local function pick_agent(t, plan, skipped)
-  local ch, best, best_key = plan.channel, nil, nil
+-- declined: the set of owners who declined this conversation ("agent:ID" = true); the second result is true
+-- when one of them was passed over for it (then the target is not full for other work).
+local function pick_agent(t, plan, skipped, declined)
+  local ch, best, best_key, passed = plan.channel, nil, nil, false
   local rr = tonumber(redis.call('HGET', K.team(t.team), 'rr') or '0')
   for i, id in ipairs(t.agents) do
     local a = redis.call('HMGET', agent_key(id), 'presence', 'load:' .. ch, 'load', 'last_assigned_at')
     local presence, load = a[1] or 'available', tonumber(a[2] or '0')
-    if presence ~= 'available' then
+    if declined['agent:' .. id] then
+      skipped[id], passed = 'declined this conversation', true
+    elseif presence ~= 'available' then
       skipped[id] = presence
     elseif load >= t.cap[id] then
       skipped[id] = 'at capacity (' .. load .. '/' .. t.cap[id] .. ' ' .. ch .. ')'
@@ -88,7 +96,7 @@ local function pick_agent(t, plan, skipped)
       if not best or key < best_key then best, best_key = id, key end
     end
   end
-  return best
+  return best, passed
 end
 
 -- What makes a target of a plan able or unable to take work, as a short string: the rule's target (team
@@ -107,8 +115,10 @@ end
 -- work overflows past it, not whether waiting work is served, so they are not checked.
 -- full: nil, or a table the caller keeps across calls in one script: targets found unable to take work
 -- (taking capacity only ever makes that truer within one script), so a long queue costs little to scan.
+-- Owners who declined the conversation (rejected it, let its offer expire) are never offered it again.
 local function find_owner(plan, days, waiting, full)
-  local tried = {}
+  local tried, declined = {}, {}
+  for _, o in ipairs(redis.call('SMEMBERS', K.conversation_declined(plan.conv))) do declined[o] = true end
   for _, t in ipairs(plan.targets) do
     local why, owner = nil, nil
     local memo = full and target_key(t, plan.channel)
@@ -133,15 +143,18 @@ local function find_owner(plan, days, waiting, full)
     if not why and t.quota > 0 and tonumber(redis.call('GET', K.team_quota(t.team, day)) or '0') >= t.quota then
       why = 'contract: daily quota ' .. t.quota .. ' reached'
     end
-    local skipped = {}
+    local skipped, passed = {}, false
     if not why then
-      if t.team_level then owner = 'team:' .. t.team
+      if t.team_level then
+        if declined['team:' .. t.team] then why, passed = 'declined this conversation', true
+        else owner = 'team:' .. t.team end
       else
-        local id = pick_agent(t, plan, skipped)
+        local id
+        id, passed = pick_agent(t, plan, skipped, declined)
         if id then owner = 'agent:' .. id else why = 'no agent available with capacity' end
       end
     end
-    if why and memo then full[memo] = why end
+    if why and memo and not passed then full[memo] = why end
     tried[#tried + 1] = { team = t.team, target = t.i, skipped = why, agents = skipped }
     if owner then return t, owner, tried, day end
   end
@@ -160,11 +173,15 @@ local function decided(plan, tried, now, outcome, extra, ...)
   event(outcome, 'conversation', plan.conv, 'reason', plan.reason, ...)
 end
 
+-- An assignment to an agent is an offer unless its team accepts automatically (docs/delivery.md): the
+-- capacity is held while it is open, and the target's timeout starts when it is accepted (accept.lua).
 local function commit_assign(plan, t, owner, tried, day, now)
   local cv = plan.conv
   local ck = K.conversation(cv)
-  release(cv)
+  local before = redis.call('HGET', ck, 'owner')
+  release(cv, before ~= owner and plan.reason or nil, now)
   local id = owner:match('^agent:(.+)$')
+  local offer = id ~= nil and not t.auto_accept
   if id then
     redis.call('HINCRBY', agent_key(id), 'load:' .. plan.channel, 1)
     redis.call('HINCRBY', agent_key(id), 'load', 1)
@@ -182,20 +199,57 @@ local function commit_assign(plan, t, owner, tried, day, now)
     redis.call('INCR', qk)
     redis.call('EXPIRE', qk, 3 * 86400)
   end
-  redis.call('HSET', ck, 'status', 'assigned', 'owner', owner, 'team', t.team, 'target', t.i, 'assigned_at', now,
-             'channel_kind', plan.channel)
-  redis.call('HDEL', ck, 'valid_until')
+  local status = offer and 'offered' or 'assigned'
+  redis.call('HSET', ck, 'status', status, 'owner', owner, 'team', t.team, 'target', t.i, 'assigned_at', now,
+             'channel_kind', plan.channel, 'target_timeout', t.timeout)
+  redis.call('HDEL', ck, 'valid_until', 'timeout_at')
   redis.call('HINCRBY', ck, 'assignments', 1)
-  if t.timeout > 0 then redis.call('HSET', ck, 'timeout_at', now + t.timeout) else redis.call('HDEL', ck, 'timeout_at') end
-  decided(plan, tried, now, 'assigned', { owner = owner }, 'owner', owner, 'team', t.team)
-  return { 'assigned', owner }
+  local data = { team = t.team, channel = redis.call('HGET', ck, 'channel'), category = plan.category,
+                 prio = plan.prio, due = plan.due }
+  local extra = { owner = owner }
+  if offer then
+    redis.call('HSET', ck, 'offered_at', now, 'offer_expires_at', now + t.accept_timeout)
+    data.expires_at, extra.offer_expires_at = now + t.accept_timeout, now + t.accept_timeout
+    inbox(owner, 'work.offered', cv, data, now)
+  else
+    redis.call('HSET', ck, 'accepted_at', now)
+    if t.timeout > 0 then redis.call('HSET', ck, 'timeout_at', now + t.timeout) end
+    inbox(owner, 'work.assigned', cv, data, now)
+  end
+  decided(plan, tried, now, 'assigned', extra, 'owner', owner, 'team', t.team, 'status', status)
+  return { status, owner }
+end
+
+-- Asks the router for a new decision, from outside it (docs/delivery.md, "Re-routing requested from outside
+-- the router"): the owner is released (told why), and due.lua hands the conversation out as an item of
+-- kind `why` at once; transfer_to: the only team a transfer may go to (nil otherwise).
+local function reroute(cv, why, transfer_to, now)
+  local ck = K.conversation(cv)
+  release(cv, why, now)
+  redis.call('HINCRBY', ck, 'version', 1) -- a decision planned before this one is stale now
+  redis.call('HSET', ck, 'status', 'rerouting', 'reroute', why, 'reroute_at', now)
+  if transfer_to then redis.call('HSET', ck, 'transfer_to', transfer_to) else redis.call('HDEL', ck, 'transfer_to') end
+  redis.call('HDEL', ck, 'timeout_at')
+  redis.call('ZREM', K.unrouted(), cv)
+  redis.call('ZADD', K.timers(), now, cv)
+  event('reroute', 'conversation', cv, 'reason', why, 'to', transfer_to or '')
+end
+
+-- Who may see a conversation (docs/delivery.md): caller "agent:ID" what it owns or is offered, "partner:TEAM"
+-- what its team holds, "operator:NAME" everything. An error reply for a caller of another form.
+local function may_see(script, caller, owner, team)
+  local kind, who = caller:match('^(%a+):(.+)$')
+  if kind == 'operator' then return true end
+  if kind == 'agent' then return owner == caller end
+  if kind == 'partner' then return team == who end
+  error({ err = 'ERR ' .. script .. ': caller is not agent:ID, partner:TEAM or operator:NAME: ' .. caller:sub(1, 60) })
 end
 
 local function commit_queue(plan, tried, now, default_queue)
   local cv = plan.conv
   local ck = K.conversation(cv)
   local known = redis.call('SISMEMBER', K.unservable(), cv) == 1
-  release(cv)
+  release(cv, plan.reason, now)
   local team = plan.queue or default_queue
   -- No target of its rule can take it at any hour (plan.c says why): listed, and counted once per conversation.
   if plan.unservable then

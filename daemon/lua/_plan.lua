@@ -4,7 +4,7 @@
 -- obj (any JSON object), [str] (array of strings), [target] (array of targets); "?" before a name: may be
 -- absent. Fields not declared are refused, so the two sides cannot drift apart unnoticed.
 local PLAN_SPEC = 'conv:str version:str channel:str category:str prio:int tier:str reason:str ?rule:str ?queue:str now:int due:int escalate_at:int targets:[target] ?prefer:str ?exclude:str skills:[str] trace:obj aging:int valid_until:int ?unservable:str'
-local PLAN_TARGET_SPEC = 'i:int team:str strategy:str timeout:int queue_below:int wait_below:int handle_time:int max_concurrent:int quota:int day:str agents:[str] cap:obj team_level:bool'
+local PLAN_TARGET_SPEC = 'i:int team:str strategy:str timeout:int queue_below:int wait_below:int handle_time:int max_concurrent:int quota:int day:str agents:[str] cap:obj team_level:bool accept_timeout:int auto_accept:bool'
 
 local function check_fields(script, where, doc, spec)
   local function bad(why) error({ err = 'ERR ' .. script .. ': ' .. where .. why }) end

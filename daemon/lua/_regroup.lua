@@ -82,7 +82,7 @@ local function regroup(seeds, now)
       redis.call('HSET', K.customer(side), 'open_conversation', cv)
       redis.call('ZADD', K.queue(queue), 'NX', redis.call('HGET', ck, 'opened_at'), cv)
     else
-      release(cv) -- its owner's capacity goes back: the work continues in the open conversation
+      release(cv, 'merged', now) -- its owner's capacity goes back: the work continues in the open conversation
       redis.call('HSET', ck, 'status', 'merged', 'merged_into', heads[side])
       redis.call('SADD', K.conversation_merged(heads[side]), cv)
       redis.call('ZREM', K.queue(queue), cv)

@@ -1,9 +1,10 @@
--- needs: _owners _plan
+-- needs: _mask _inbox _owners _plan
 -- Routes one conversation by a plan from plan.c: the first target that can take it now gets it, else it
 -- waits in its rule's queue. Used for new conversations and for moves (escalation, timeout, owner
 -- offline). The plan carries the conversation's version as the router read it: if another router
 -- changed the conversation since, nothing is done ("stale"), so two routers never assign it twice.
--- days: {team: "YYYY-MM-DD"} for quotas. outcome/detail: assigned/owner, queued/team, stale/version, gone/status
+-- days: {team: "YYYY-MM-DD"} for quotas. outcome/detail: assigned/owner (offered/owner: an offer, docs/delivery.md),
+-- queued/team, stale/version, gone/status
 -- @args prefix:str plan:json default_queue:str days:json
 -- @reply outcome:str detail:str
 local plan, default_queue, days = A.plan, A.default_queue, A.days
@@ -18,6 +19,15 @@ if st[1] == 'merged' or st[1] == 'resolved' then
 end
 if (st[2] or '0') ~= plan.version then return { 'stale', st[2] or '0' } end
 redis.call('HINCRBY', ck, 'version', 1)
+-- An offer nobody accepted in time: its agent is never offered this conversation again (docs/delivery.md).
+local owner = redis.call('HGET', ck, 'owner')
+if plan.reason == 'offer expired' and st[1] == 'offered' and owner then
+  redis.call('SADD', K.conversation_declined(cv), owner)
+  local agent = owner:match('^agent:(.+)$')
+  if agent then redis.call('HINCRBY', K.agent(agent), 'offers_expired', 1) end
+end
+-- A re-routing asked for from outside the router (reroute() in _owners.lua) is answered by this decision.
+redis.call('HDEL', ck, 'reroute', 'transfer_to', 'reroute_at')
 -- The trigger this decision acts on is spent here, when the decision commits (due.lua only leased it).
 if plan.reason == 'escalation' and redis.call('HSETNX', ck, 'escalated', 1) == 1 then
   redis.call('HINCRBY', K.stats(), 'sla_escalated', 1)
@@ -40,5 +50,7 @@ if plan.reason == 'replan' then
   return commit_queue(plan, {}, now, default_queue)
 end
 local t, owner, tried, day = find_owner(plan, days)
-if owner then return commit_assign(plan, t, owner, tried, day, now) end
-return commit_queue(plan, tried, now, default_queue)
+if not owner then return commit_queue(plan, tried, now, default_queue) end
+local r = commit_assign(plan, t, owner, tried, day, now)
+if plan.reason == 'escalation' then inbox(owner, 'work.escalated', cv, { prio = plan.prio }, now) end
+return r

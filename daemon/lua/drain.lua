@@ -1,4 +1,4 @@
--- needs: _owners _plan
+-- needs: _mask _inbox _owners _plan
 -- Assigns one team's waiting work as capacity allows, in the documented serving order (docs/routing.md):
 -- effective priority (a waiting item gains one level per aging period), then SLA due time, then arrival.
 -- An item nobody can take now stays where it is (no decision recorded) and the next one is tried, so work

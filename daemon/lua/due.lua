@@ -1,4 +1,4 @@
--- needs: _owners
+-- needs: _mask _inbox _owners
 -- What needs the router now: conversations whose target timed out or whose SLA escalation point passed,
 -- queued conversations whose plan expired (a team's calendar opened or closed: "replan"),
 -- conversations stored but never routed (a router died between storing and routing), and conversations
@@ -6,11 +6,15 @@
 -- Every trigger found is leased, not removed (claim() in _owners.lua): it stays until the decision acting
 -- on it commits (assign.lua), and comes due again for any router if that does not happen within the lease.
 -- test_clock: record `now` in due:scanned, so a test knows a scan has seen the time it set.
--- Returns one record per item: kind is "timeout", "escalation", "replan", "new" or "owner offline";
--- target the index of the owner's target (-1: none); first_message the JSON of the conversation's first
--- message and identity its sender; conversations, tier and last_owner what is stored of the customer.
+-- Open offers that expired ("offer expired") and conversations whose re-routing was asked for from outside
+-- the router (reroute() in _owners.lua: kind is the `reroute` asked for) are handed out the same way.
+-- Returns one record per item: kind is "timeout", "escalation", "replan", "new", "owner offline",
+-- "offer expired" or a reroute kind ("rejected", "offer revoked", "transfer", "dead letter"); target the
+-- index of the owner's target (-1: none); owner the owner, or for a reroute the owner it was taken from;
+-- first_message the JSON of the conversation's first message and identity its sender; conversations, tier
+-- and last_owner what is stored of the customer; transfer_to the team a transfer goes to ("" otherwise).
 -- @args prefix:str now:int limit:int grace_ms:int unrouted_after_ms:int lease_ms:int test_clock:bool
--- @reply each conversation:str kind:str version:str target:str owner:str first_message:str identity:str conversations:str tier:str last_owner:str
+-- @reply each conversation:str kind:str version:str target:str owner:str first_message:str identity:str conversations:str tier:str last_owner:str transfer_to:str
 local now, limit, grace, unrouted_after, lease_ms = A.now, A.limit, A.grace_ms, A.unrouted_after_ms, A.lease_ms
 if A.test_clock then redis.call('SET', K.due_scanned(), now) end
 local out, seen = {}, {}
@@ -19,22 +23,24 @@ local function item(cv, kind)
   if seen[cv] then return end
   seen[cv] = true
   local ck = K.conversation(cv)
-  local c = redis.call('HMGET', ck, 'version', 'target', 'owner', 'customer')
+  local c = redis.call('HMGET', ck, 'version', 'target', 'owner', 'customer', 'previous_owner', 'transfer_to')
+  if kind == 'rejected' or kind == 'offer revoked' or kind == 'transfer' or kind == 'dead letter' then c[3] = c[5] end
   local first = redis.call('LINDEX', K.conversation_messages(cv), 0)
   local m = first and redis.call('HMGET', K.msg(first), 'json', 'identity') or {}
   local cust = c[4] or ''
   local cu = redis.call('HMGET', K.customer(cust), 'tier', 'last_owner')
   local n = redis.call('SCARD', K.customer_conversations(cust))
   for _, v in ipairs({ cv, kind, c[1] or '0', c[2] or '-1', c[3] or '', m[1] or '', m[2] or '', tostring(n),
-                       cu[1] or '', cu[2] or '' }) do out[#out + 1] = v end
+                       cu[1] or '', cu[2] or '', c[6] or '' }) do out[#out + 1] = v end
 end
 
 for _, cv in ipairs(redis.call('ZRANGEBYSCORE', K.timers(), '-inf', now, 'LIMIT', 0, limit)) do
   local ck = K.conversation(cv)
   local f = redis.call('HMGET', ck, 'status', 'timeout_at', 'escalate_at', 'due', 'escalated', 'breached',
-                       'first_response_at', 'queued_on', 'queued_prio', 'valid_until')
+                       'first_response_at', 'queued_on', 'queued_prio', 'valid_until', 'offer_expires_at', 'reroute')
   local kind = nil
-  if f[1] == 'assigned' or f[1] == 'queued' then
+  if f[1] == 'rerouting' then kind = f[12] end
+  if f[1] == 'assigned' or f[1] == 'queued' or f[1] == 'offered' then
     local due = tonumber(f[4])
     if due and due > 0 and now >= due and not f[6] and not f[7] then
       redis.call('HSET', ck, 'breached', 1)
@@ -46,8 +52,9 @@ for _, cv in ipairs(redis.call('ZRANGEBYSCORE', K.timers(), '-inf', now, 'LIMIT'
         redis.call('HSET', ck, 'queued_prio', 1)
       end
     end
-    local timeout, esc, valid = tonumber(f[2]), tonumber(f[3]), tonumber(f[10])
+    local timeout, esc, valid, expires = tonumber(f[2]), tonumber(f[3]), tonumber(f[10]), tonumber(f[11])
     if f[1] == 'queued' and valid and valid > 0 and now >= valid then kind = 'replan'
+    elseif f[1] == 'offered' and expires and now >= expires then kind = 'offer expired'
     elseif f[7] then kind = nil -- answered: no timeout or escalation applies any more
     elseif timeout and now >= timeout then kind = 'timeout'
     elseif esc and esc > 0 and now >= esc and not f[5] then kind = 'escalation' end

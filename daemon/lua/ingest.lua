@@ -1,3 +1,4 @@
+-- needs: _mask _inbox
 -- Stores one message: deduplicate by id, resolve the sender to a customer, fold a near-copy of a recent
 -- message in the customer's open conversation, attach to that conversation or open one. One atomic unit: a crash or a second
 -- router sees all of it or none. This runs for every message, so it makes as few calls as it can
@@ -80,7 +81,13 @@ redis.call('HINCRBY', K.stats(), 'messages', 1)
 -- no event per message: the stream carries what happens to conversations (opened, assigned, queued, ...)
 if opened == 1 then event('opened', 'conversation', cv, 'customer', cust, 'channel', channel) end
 local new_customer = created and 1 or 0
-if opened == 0 then return {1, cust, cv, 0, new_customer, 0, '', ''} end
+if opened == 0 then
+  -- Its owner (or the agent offered it) is told of each new message of its work (docs/delivery.md, the
+  -- inbox): one read more on this path, and the decoding only when somebody holds the conversation.
+  local o = redis.call('HMGET', K.conversation(cv), 'owner', 'team')
+  if o[1] then inbox(o[1], 'work.message', cv, { message = message_view(id, json, now, o[2]) }, now) end
+  return {1, cust, cv, 0, new_customer, 0, '', ''}
+end
 local cu = redis.call('HMGET', ck, 'tier', 'last_owner')
 return {1, cust, cv, 1, new_customer, redis.call('SCARD', K.customer_conversations(cust)),
         cu[1] or '', cu[2] or ''}

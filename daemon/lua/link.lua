@@ -1,4 +1,4 @@
--- needs: _owners _regroup
+-- needs: _mask _inbox _owners _regroup
 -- Links two identities as one person (omnictl customer link). Identities never seen are created.
 -- linked: 1, or 0 when they were linked already.
 -- @args prefix:str a:str b:str who:str now:int note:str

@@ -1,4 +1,4 @@
--- needs: _owners _regroup
+-- needs: _mask _inbox _owners _regroup
 -- Undoes a link (omnictl customer unlink): the two identities are two customers again unless other
 -- links still join them. Conversations and messages go back with the identities they came from.
 -- @args prefix:str a:str b:str who:str now:int

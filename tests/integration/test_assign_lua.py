@@ -37,7 +37,8 @@ class Lua(Scripts):
 def target(team="core", agents=("a", "b", "c"), cap=1, strategy="least-loaded", i=0, **kw):
     t = {"i": i, "team": team, "strategy": strategy, "timeout": 0, "queue_below": 0, "wait_below": 0,
          "handle_time": 600000, "max_concurrent": 0, "quota": 0, "day": "2026-11-22", "agents": list(agents),
-         "cap": {a: cap for a in agents}, "team_level": False}
+         "cap": {a: cap for a in agents}, "team_level": False,
+         "accept_timeout": 60000, "auto_accept": True}  # offers: test_offers_lua.py
     t.update(kw)
     return t
 
@@ -138,12 +139,12 @@ def test_drain_assigns_most_urgent_then_earliest_due_and_ages(lua):
     lua.assign(high, [full], prio=2, due=NOW + 9000)
     normal_early = lua.conversation()
     lua.assign(normal_early, [full], prio=2, due=NOW + 1000)
-    lua.call("resolve", "1", "test", NOW)
+    lua.call("resolve", "operator:t", "1", "test", NOW)
     lua.r.hset("omni:agent:a", "presence", "available")
     assert lua.call("drain", "core", NOW, 50, 600000, "{}", True) == [low_old]
     # low_old aged to urgent (4 - 4 -> 1), beats the high ones
     assert lua.r.hget(f"omni:conversation:{low_old}", "owner") == "agent:a"
-    lua.call("resolve", low_old, "test", NOW)
+    lua.call("resolve", "operator:t", low_old, "test", NOW)
     assert lua.call("drain", "core", NOW, 50, 600000, "{}", True) == [normal_early]
     assert lua.r.hget(f"omni:conversation:{normal_early}", "owner") == "agent:a"  # same level: earlier due first
     assert lua.r.hget(f"omni:conversation:{high}", "status") == "queued"
@@ -152,13 +153,12 @@ def test_drain_assigns_most_urgent_then_earliest_due_and_ages(lua):
 def test_resolve_frees_capacity_and_remembers_the_owner(lua):
     c = lua.conversation()
     lua.assign(c, [target(agents=("a",))])
-    assert lua.call("resolve", c, "alice", NOW) == ["agent:a", 1]
+    assert lua.call("resolve", "operator:alice", c, "alice", NOW) == ["resolved", "agent:a", 1]
     assert lua.r.hget("omni:agent:a", "load") == "0"
     cust = lua.r.hget(f"omni:conversation:{c}", "customer")
     assert lua.r.hget(f"omni:customer:{cust}", "last_owner") == "a"
     assert lua.r.hget("omni:stats", "first_contact_resolved") == "1"
-    with pytest.raises(Exception, match="is resolved"):
-        lua.call("resolve", c, "alice", NOW)
+    assert lua.call("resolve", "operator:alice", c, "alice", NOW) == ["closed", "", 1]
 
 
 def test_arguments_are_decoded_by_the_declaration_and_refused_when_they_do_not_match(lua):

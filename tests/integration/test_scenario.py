@@ -119,11 +119,10 @@ def resolver(r, stop, resolved):
     while not stop.wait(0.02):
         for key in r.keys("omni:agent:*:conversations")[:20] + r.keys("omni:team:bpo1:conversations"):
             for cv in list(r.smembers(key))[:2]:
-                try:
-                    scripts.call("resolve", conversation=cv, who="scenario", now=1_800_000_000_000)
+                r_ = scripts.call("resolve", caller="operator:scenario", conversation=cv, who="scenario",
+                                  now=1_800_000_000_000)
+                if r_[0] == "resolved":  # not resolved or moved meanwhile by a router
                     resolved.append(cv)
-                except Exception:
-                    pass  # resolved or moved meanwhile by a router
 
 
 def run_scenario(routers, redis_client, tmp_path, capsys):

@@ -6,7 +6,7 @@ import json
 import pytest
 import redis
 
-from lua_contract import key
+from lua_contract import declaration, key
 from test_assign_lua import NOW, Lua, target
 
 LEASE = 5000
@@ -22,7 +22,8 @@ def due(lua, now, unrouted_after=3000):
     """due.lua's items as (conversation, kind) pairs."""
     flat = lua.call("due", now=now, limit=200, grace_ms=GRACE, unrouted_after_ms=unrouted_after, lease_ms=LEASE,
                     test_clock=False)
-    return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 10)]
+    n = len(declaration("due", "reply")[1])
+    return [(flat[i], flat[i + 1]) for i in range(0, len(flat), n)]
 
 
 def plan_for(lua, conv, reason, targets, now, prio=3, **kw):
@@ -150,7 +151,7 @@ def test_a_replan_keeps_what_escalation_and_breach_gave(lua):
 def test_responding_to_queued_work_keeps_its_plan_expiry(lua):
     c = lua.conversation()
     plan_for(lua, c, "new", [target(agents=("a",), cap=0)], NOW, valid_until=NOW + 1000)
-    lua.call("respond", c, "test", NOW + 10)
+    lua.call("respond", "operator:t", c, "test", NOW + 10)
     assert lua.r.zscore(key("timers"), c) == NOW + 1000
     assert due(lua, NOW + 1000) == [(c, "replan")]
 
@@ -178,7 +179,7 @@ def test_a_drain_looks_at_its_queue_again_only_when_capacity_was_freed(lua):
     plan_for(lua, waiting, "new", [a], NOW)
     assert lua.call("drain", "core", NOW, 1000, 0, "{}", True) == []  # a is full
     assert lua.call("drain", "core", NOW, 1000, 0, "{}", False) == []  # nothing freed since: not even read
-    lua.call("resolve", first, "test", NOW)  # capacity freed
+    lua.call("resolve", "operator:t", first, "test", NOW)  # capacity freed
     assert lua.call("drain", "core", NOW, 1000, 0, "{}", False) == [waiting]
     assert lua.r.hget(key("team_queue_info", "core"), waiting) is None  # no longer waiting
 

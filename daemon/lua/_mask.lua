@@ -1,0 +1,64 @@
+-- What a partner may see of a customer (docs/delivery.md, "Masking"): the one implementation, used for the
+-- inbox (_inbox.lua) and for the API's reads (view.lua, work.lua). A team masks when the router wrote
+-- `mask_contact` 1 into its hash (seed.lua, at start); texts are never changed, only identities.
+
+-- The installation's salt for pseudonyms, made once. A router writes a random one at start (seed.lua);
+-- this fallback only serves a store no router has started on yet.
+local function mask_salt()
+  local salt = redis.call('GET', K.mask_salt())
+  if salt then return salt end
+  local t = redis.call('TIME')
+  salt = redis.sha1hex('omni-salt|' .. t[1] .. '|' .. t[2] .. '|' .. tostring(redis.call('INCR', K.seq('salt'))))
+  redis.call('SET', K.mask_salt(), salt, 'NX')
+  return redis.call('GET', K.mask_salt())
+end
+
+local function masks(team) return team and redis.call('HGET', K.team(team), 'mask_contact') == '1' end
+
+-- "jane@example.com" -> "j***@example.com"; "+14155550101" -> "+1415*****01"; anything else -> "anon-<16 hex>",
+-- the same for one team and identity every time, different between teams.
+local function mask_identity(team, id)
+  if type(id) ~= 'string' then return id end
+  local user, domain = id:match('^([^@]+)@(.+)$')
+  if user then return user:sub(1, 1) .. '***@' .. domain end
+  local digits = id:match('^%+(%d+)$')
+  if digits then
+    local keep = #digits > 6 and 4 or 0
+    return '+' .. digits:sub(1, keep) .. string.rep('*', #digits - keep - 2) .. digits:sub(-2)
+  end
+  return 'anon-' .. redis.sha1hex(mask_salt() .. '|' .. team .. '|' .. id):sub(1, 16)
+end
+
+-- One stored message as a recipient sees it: id, channel, from, text, subject, attachments, at (ms, when
+-- stored). json: the message as stored; team: whose view (masked when that team masks). The sender's
+-- display name goes with a masked identity: it identifies the customer as much as the address does.
+local function message_view(id, json, stored_at, team)
+  local m = cjson.decode(json)
+  local from = type(m.from) == 'table' and m.from or {}
+  local v = { id = id, channel = m.channel, text = m.text or '', subject = m.subject, at = tonumber(stored_at),
+              from = { id = from.id, name = from.name } }
+  if type(m.attachments) == 'table' and #m.attachments > 0 then v.attachments = m.attachments end
+  if masks(team) then v.from = { id = mask_identity(team, from.id) } end
+  return v
+end
+
+-- A JSON array of already encoded values: cjson would write an empty Lua table as {}.
+local function json_array(items) return '[' .. table.concat(items, ',') .. ']' end
+
+-- A conversation as a caller sees it (view.lua, work.lua): its fields and its last 100 messages, masked for
+-- the team it is held for when that team masks (mask: false for an operator). nil when it does not exist.
+local function conversation_view(cv, mask)
+  local ck = K.conversation(cv)
+  local f = redis.call('HMGET', ck, 'status', 'channel', 'team', 'owner', 'category', 'prio', 'due',
+                       'offer_expires_at')
+  if not f[1] then return nil end
+  local team = mask and f[3] or nil
+  local msgs = {}
+  for _, id in ipairs(redis.call('LRANGE', K.conversation_messages(cv), -100, -1)) do
+    local m = redis.call('HMGET', K.msg(id), 'json', 'stored_at')
+    if m[1] then msgs[#msgs + 1] = cjson.encode(message_view(id, m[1], m[2], team)) end
+  end
+  local head = cjson.encode({ id = cv, status = f[1], channel = f[2], team = f[3], owner = f[4], category = f[5],
+                              prio = tonumber(f[6]), due = tonumber(f[7]), offer_expires_at = tonumber(f[8]) })
+  return head:sub(1, -2) .. ',"messages":' .. json_array(msgs) .. '}'
+end

@@ -1,0 +1,10 @@
+-- needs: _mask _inbox _owners
+-- One conversation as the caller may see it (docs/delivery.md): id, status, channel, team, owner, category,
+-- prio, due, offer_expires_at and its last 100 messages (id, channel, from, text, subject, attachments, at),
+-- masked when the team holding it masks and the caller is not an operator. "" when there is no such
+-- conversation or the caller may not see it (the same answer: a caller learns nothing of others' work).
+-- @args prefix:str caller:str conversation:str
+-- @reply one view:str
+local f = redis.call('HMGET', K.conversation(A.conversation), 'owner', 'team')
+if not may_see('view', A.caller, f[1], f[2]) then return '' end
+return conversation_view(A.conversation, A.caller:sub(1, 9) ~= 'operator:') or ''
