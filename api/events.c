@@ -155,13 +155,11 @@ struct MHD_Response *api_events_response(api_req_t *req, const char *last_event_
     stream_t *s = omni_calloc(1, sizeof *s);
     s->req = *req;
     s->req.in = s->req.body = NULL;
-    switch (req->caller.kind) {
-    case CALLER_AGENT: snprintf(s->key, sizeof s->key, "%sinbox:agent:%s", prefix, req->caller.name); break;
-    case CALLER_PARTNER: snprintf(s->key, sizeof s->key, "%sinbox:team:%s", prefix, req->caller.name); break;
-    case CALLER_OPERATOR:
+    if (req->caller.kind == CALLER_OPERATOR) {
         snprintf(s->key, sizeof s->key, "%s" KEY_EVENTS, prefix);
         s->operator_ = true;
-        break;
+    } else { /* the inbox of the owner the caller acts as: agent:ID, or team:NAME for a partner */
+        snprintf(s->key, sizeof s->key, "%s" KEY_INBOX, prefix, req->caller.owner);
     }
     if (last_event_id) {
         if (!api_stream_id(last_event_id)) {
