@@ -91,7 +91,9 @@ static const cfg_key_t api_keys[] = {
 
     { .path = "limits.body_bytes", .type = CFG_SIZE, .offset = OFF(limits.body_bytes), .min = 256,
       .max = 1048576, .def = "16k",
-      .doc = "Largest request body; a larger one is answered 413 without being read further." },
+      .doc = "Largest request body. A larger one is answered 413: by its Content-Length before it is read; a "
+             "chunked one once it passes the limit (the rest is read and dropped, and past 1 MiB more the "
+             "connection is closed)." },
 
     { .path = "sse.keepalive", .type = CFG_DURATION, .offset = OFF(sse.keepalive_ms), .min = 1000,
       .max = 300000, .def = "15s", .unit_ms = 1,

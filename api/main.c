@@ -1,12 +1,15 @@
 /* omni-api: the HTTP+JSON API for agents, partners and operators (docs/api.md). Reads its configuration,
  * serves until SIGTERM or SIGINT, and tells systemd where it is (Type=notify: READY, STOPPING, WATCHDOG). */
+#include <arpa/inet.h>
 #include <getopt.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "omni/log.h"
@@ -32,8 +35,37 @@ static void usage(FILE *out)
             "Runs in the foreground and logs to stderr (journald under systemd). SIGTERM or SIGINT stop it.\n");
 }
 
+/* Whether the server still accepts connections: a connection to its own port that is answered or closed by
+ * it within a second (refused at max_connections is closed at once: the accepting thread still works). */
+static bool answers(const api_config_t *cfg, int port)
+{
+    struct sockaddr_storage a = cfg->api.addr;
+    if (a.ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&a;
+        in->sin_port = htons((uint16_t)port);
+        if (in->sin_addr.s_addr == htonl(INADDR_ANY))
+            in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    } else {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a;
+        in6->sin6_port = htons((uint16_t)port);
+        if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))
+            in6->sin6_addr = in6addr_loopback;
+    }
+    int fd = socket(a.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct timeval tv = { 1, 0 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    static const char probe[] = "GET /healthz HTTP/1.0\r\n\r\n";
+    char buf[16];
+    bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, cfg->api.addr_len) == 0 &&
+              write(fd, probe, sizeof probe - 1) == (ssize_t)(sizeof probe - 1) && read(fd, buf, sizeof buf) >= 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
 /* Waits for SIGTERM or SIGINT, telling the systemd watchdog at half its interval that the server answers. */
-static void wait_for_stop(const api_server_t *srv)
+static void wait_for_stop(const api_config_t *cfg, const api_server_t *srv)
 {
     sigset_t set;
     sigemptyset(&set);
@@ -50,8 +82,10 @@ static void wait_for_stop(const api_server_t *srv)
             omni_info("%s: stopping", strsignal(sig));
             return;
         }
-        if (watchdog && api_server_port(srv) > 0) /* MHD's threads answer for themselves; the daemon is alive */
+        if (watchdog && answers(cfg, api_server_port(srv)))
             sd_notify(0, "WATCHDOG=1");
+        else if (watchdog)
+            omni_warn("watchdog: the server did not answer on its own port within 1 s");
     }
 }
 
@@ -119,7 +153,7 @@ int main(int argc, char **argv)
     omni_info("ready: listening on %s port %d, redis %s, at most %d connections", cfg->api.listen,
               api_server_port(srv), cfg->redis.address, cfg->api.max_connections);
     sd_notifyf(0, "READY=1\nSTATUS=listening on port %d", api_server_port(srv));
-    wait_for_stop(srv);
+    wait_for_stop(cfg, srv);
     sd_notify(0, "STOPPING=1");
     api_server_stop(&srv);
     api_config_destroy(&cfg);

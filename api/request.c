@@ -138,11 +138,11 @@ typedef struct field {
 } field_t;
 
 static const char *const PRESENCES[] = { "available", "away", "offline", NULL };
-static const field_t PRESENCE_FIELDS[] = { { "presence", true, 16, PRESENCES, false }, { NULL } };
-static const field_t REJECT_FIELDS[] = { { "reason", true, 500, NULL, false }, { NULL } };
+static const field_t PRESENCE_FIELDS[] = { { "presence", true, 16, PRESENCES, false }, { .name = NULL } };
+static const field_t REJECT_FIELDS[] = { { "reason", true, 500, NULL, false }, { .name = NULL } };
 static const field_t TRANSFER_FIELDS[] = { { "team", true, 64, NULL, true }, { "note", false, 500, NULL, false },
-                                           { NULL } };
-static const field_t NO_FIELDS[] = { { NULL } };
+                                           { .name = NULL } };
+static const field_t NO_FIELDS[] = { { .name = NULL } };
 
 static const field_t *fields_of(api_route_t route)
 {

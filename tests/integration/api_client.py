@@ -67,11 +67,11 @@ class OmniApi:
                 f.write(section + ":\n" + "".join(f"  {k}: {json.dumps(v)}\n" for k, v in kv.items()))
         self.proc = None
 
-    def start(self):
+    def start(self, env=None):
         self._log = open(self.log_path, "ab")
         self.offset = os.path.getsize(self.log_path)
         self.proc = subprocess.Popen([os.path.join(BIN, "omni-api"), "--config", self.config],
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+                                     stdout=self._log, stderr=subprocess.STDOUT, env=env)
 
         def ready():
             if self.proc.poll() is not None:

@@ -355,3 +355,38 @@ def test_config_reference_is_documented():
                          text=True, check=True).stdout
     doc = open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "api.md")).read()
     assert ref.strip() in doc, "docs/api.md's Configuration section must be `omni-api --config-reference`"
+
+
+def test_systemd_ready_watchdog_stopping_with_a_stream_open(tmp_path, redis_server):
+    """Type=notify: READY=1 once it listens, WATCHDOG=1 while its own port answers, STOPPING=1 at SIGTERM; an
+    open event stream does not hold the exit up."""
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(10)
+    env = dict(os.environ, NOTIFY_SOCKET=path, WATCHDOG_USEC="400000")
+    env.pop("WATCHDOG_PID", None)
+    api = OmniApi(str(tmp_path), redis_server.address).start(env=env)
+    got = []
+
+    def heard(word):
+        while not any(word in g for g in got):
+            got.append(sock.recv(4096).decode())
+        return True
+    try:
+        assert heard("READY=1")
+        got.clear()
+        assert heard("WATCHDOG=1")
+        got.clear()
+        assert heard("WATCHDOG=1")
+        token = "omni_" + "Q" * 43
+        h = hashlib.sha256(token.encode()).hexdigest()
+        redis_server.client().hset(f"omni:token:{h}", mapping={"id": h[:12], "subject": "agent:ann"})
+        stream = EventStream(api, token)
+        assert stream.status == 200
+        t0 = time.monotonic()
+        api.stop()  # SIGTERM, exit 0 asserted
+        assert heard("STOPPING=1") and time.monotonic() - t0 < 5
+        stream.close()
+    finally:
+        sock.close()
