@@ -250,6 +250,13 @@ def test_body_limits(world):
     over = fits + b" "
     a = world.call("POST", path, "agent:ann", raw=over)
     assert a.status == 413 and a.body["error"]["code"] == "body_too_large"
+    # a length over the limit is refused before any of the body is sent
+    s = socket.create_connection(("127.0.0.1", world.api.port), timeout=10)
+    s.sendall((f"PUT /v1/presence HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {world.tokens['agent:ann']}\r\n"
+               "Content-Length: 100000000\r\n\r\n").encode())
+    head = s.recv(65536)
+    assert head.split()[1] == b"413", head
+    s.close()
     # chunked: no length to refuse up front
     s = socket.create_connection(("127.0.0.1", world.api.port), timeout=10)
     chunk = b" " * 600
