@@ -62,7 +62,7 @@ static const cfg_key_t api_keys[] = {
       .def = "256",
       .doc = "Connections served at once, event streams included. Each is one thread and one Redis "
              "connection (thread per connection: a blocking Redis call stalls only its own client). "
-             "Further connections are refused until one closes." },
+             "Further connections wait in the listen queue and are served as connections close." },
     { .path = "api.connection_timeout", .type = CFG_DURATION, .offset = OFF(api.connection_timeout_s), .min = 1,
       .max = 3600, .def = "30s", .unit_ms = 1000,
       .doc = "An idle connection (no request, or a request body that stops arriving) is closed after this." },

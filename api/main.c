@@ -36,7 +36,7 @@ static void usage(FILE *out)
 }
 
 /* Whether the server still accepts connections: a connection to its own port that is answered or closed by
- * it within a second (refused at max_connections is closed at once: the accepting thread still works). */
+ * it within a second. */
 static bool answers(const api_config_t *cfg, int port)
 {
     struct sockaddr_storage a = cfg->api.addr;
@@ -82,7 +82,10 @@ static void wait_for_stop(const api_config_t *cfg, const api_server_t *srv)
             omni_info("%s: stopping", strsignal(sig));
             return;
         }
-        if (watchdog && answers(cfg, api_server_port(srv)))
+        /* at max_connections a probe would wait in the listen queue like any client: every thread is busy
+         * serving, which is alive enough */
+        if (watchdog && (api_server_connections(srv) >= cfg->api.max_connections ||
+                         answers(cfg, api_server_port(srv))))
             sd_notify(0, "WATCHDOG=1");
         else if (watchdog)
             omni_warn("watchdog: the server did not answer on its own port within 1 s");
@@ -144,6 +147,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     lua_contract_init();
+    json_object_seed(0); /* jansson's hash seed, made once here rather than raced for by the first threads */
     api_redis_init();
     api_server_t *srv = api_server_start(cfg);
     if (!srv) {

@@ -192,6 +192,12 @@ int api_server_port(const api_server_t *s)
     return i ? i->port : -1;
 }
 
+int api_server_connections(const api_server_t *s)
+{
+    const union MHD_DaemonInfo *i = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return i ? (int)i->num_connections : 0;
+}
+
 void api_server_stop(api_server_t **s)
 {
     if (!s || !*s)

@@ -397,3 +397,48 @@ def test_systemd_ready_watchdog_stopping_with_a_stream_open(tmp_path, redis_serv
         stream.close()
     finally:
         sock.close()
+
+
+def test_reject_reroutes_and_tells_the_agent(world):
+    """A rejection through the API: the agent's stream says work.revoked, the router re-routes the work within a
+    tick, and the agent no longer sees it (404)."""
+    s = EventStream(world.api, world.tokens["agent:ann"])
+    conv = world.work("help for-ann")
+    assert s.next_event()[1] == "work.offered"
+    assert world.call("POST", f"/v1/conversations/{conv}/reject", "agent:ann",
+                      body={"reason": "wrong language"}).body["outcome"] == "rejected"
+    _, kind, data = s.next_event()
+    assert kind == "work.revoked" and data["conversation"] == conv and data["reason"] == "rejected"
+    s.close()
+    wait_for(lambda: world.redis.hget(f"omni:conversation:{conv}", "status") not in ("rerouting", "offered"), 10,
+             "the router's new decision")
+    assert world.redis.hget(f"omni:conversation:{conv}", "owner") != "agent:ann"
+    assert world.call("GET", f"/v1/conversations/{conv}", "agent:ann").status == 404
+
+
+def test_max_connections_and_a_second_server(tmp_path, redis_server):
+    """api.max_connections are served at once; one more waits (in the listen queue) and is served as soon as one
+    ends. A second omni-api on the same Redis serves the same tokens: nothing lives in the process."""
+    api = OmniApi(str(tmp_path), redis_server.address, extra={"api.max_connections": 3}).start()
+    other = OmniApi(str(tmp_path), redis_server.address, name="api2").start()
+    token = "omni_" + "Q" * 43
+    h = hashlib.sha256(token.encode()).hexdigest()
+    redis_server.client().hset(f"omni:token:{h}", mapping={"id": h[:12], "subject": "operator:olga"})
+    try:
+        streams = [EventStream(api, token) for _ in range(3)]
+        assert [st.status for st in streams] == [200] * 3
+        waiting = socket.create_connection(("127.0.0.1", api.port), timeout=10)
+        waiting.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+        waiting.settimeout(1.5)
+        with pytest.raises(socket.timeout):
+            waiting.recv(100)
+        assert other.request("GET", "/v1/me", token=token).body["subject"] == "operator:olga"
+        streams.pop().close()
+        waiting.settimeout(10)
+        assert waiting.recv(100).split()[1] == b"200"
+        waiting.close()
+        for st in streams:
+            st.close()
+    finally:
+        api.stop()
+        other.stop()
