@@ -187,8 +187,12 @@ static int check_field(const field_t *f, json_t *v, api_error_t *err)
         for (const char *const *o = f->one_of; *o; o++)
             if (!strcmp(*o, s))
                 return 0;
-        return api_error_set(err, 400, "invalid_field", f->name, "%s: \"%.40s\" is not available, away or offline",
-                             f->name, s);
+        char names[120];
+        size_t used = 0;
+        names[0] = '\0';
+        for (const char *const *o = f->one_of; *o && used < sizeof names; o++)
+            used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", used ? ", " : "", *o);
+        return api_error_set(err, 400, "invalid_field", f->name, "%s: \"%.40s\" is not one of %s", f->name, s, names);
     }
     return 0;
 }

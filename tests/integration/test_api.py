@@ -171,6 +171,17 @@ def test_partner_sees_its_own_work_masked(world):
     assert op.status == 200 and op.body["messages"][0]["from"]["id"].startswith("cust")
     work = world.call("GET", "/v1/work", "partner:acme").body
     assert [c["id"] for c in work["owned"]] == [conv]
+    # the customer writes again: the team's stream tells it, masked as well
+    stream = EventStream(world.api, world.tokens["partner:acme"])
+    customer = world.redis.hget(f"omni:msg:{world.redis.lrange(f'omni:conversation:{conv}:messages', 0, 0)[0]}",
+                                "json")
+    world.peer.submit(message("email:api:again", frm=json.loads(customer)["from"]["id"], text="any news?"))
+    assert world.peer.recv() == ["OMNI/1", "ACK", "email:api:again"]
+    _, kind, data = stream.next_event()
+    assert kind == "work.message" and data["conversation"] == conv and data["message"]["text"] == "any news?"
+    assert data["message"]["from"]["id"] == sender
+    schema_check(SPEC["components"]["schemas"]["InboxEvent"], data, "event")
+    stream.close()
     assert world.call("POST", f"/v1/conversations/{conv}/resolve", "partner:acme").body["outcome"] == "resolved"
     # resolved, it is nobody's work any more: the partner no longer sees it; an operator is told it is closed
     assert world.call("POST", f"/v1/conversations/{conv}/resolve", "partner:acme").status == 404
