@@ -371,6 +371,12 @@ static void print_decision(json_t *ds, size_t n)
     }
     if (!strcmp(str_of(d, "reason"), "replan"))
         printf("  re-planned: nothing tried now; the next drain serves it in the serving order\n");
+    if (assigned && json_object_get(d, "offer_expires_at")) { /* an offer (docs/delivery.md) */
+        char until[40];
+        omni_rfc3339(int_of(d, "offer_expires_at"), until, sizeof until);
+        printf("  => assigned to %s as an offer, open until %s\n", str_of(d, "owner"), until);
+        return;
+    }
     if (assigned) {
         printf("  => assigned to %s\n", str_of(d, "owner"));
         return;

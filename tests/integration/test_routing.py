@@ -20,10 +20,12 @@ teams:
     strategy: least-loaded
     calendar: always
     languages: [en, fr]
+    offers: {auto_accept: true}   # these tests are not about offers (test_offers.py is)
   - name: tier2
     kind: in-house
     strategy: longest-idle
     calendar: always
+    offers: {auto_accept: true}
   - name: bpo
     kind: outsourced
     strategy: round-robin
@@ -341,8 +343,8 @@ def test_unlink_routes_the_conversations_it_gives_back(rt):
 
 HOL_POLICY = """
 teams:
-  - {name: core, kind: in-house}
-  - {name: tier2, kind: in-house}
+  - {name: core, kind: in-house, offers: {auto_accept: true}}
+  - {name: tier2, kind: in-house, offers: {auto_accept: true}}
 agents:
   - {id: alice, teams: [core], capacity: {email: 1}}
   - {id: tina, teams: [tier2], skills: ["technical:1"], capacity: {email: 5}, presence: away}
@@ -435,7 +437,7 @@ def office_policy(opens_at):
 calendars:
   - {{name: office, timezone: UTC, hours: ["mon-sun {opens_at}-{closes // 60:02d}:{closes % 60:02d}"]}}
 teams:
-  - {{name: desk, kind: in-house, calendar: office}}
+  - {{name: desk, kind: in-house, calendar: office, offers: {{auto_accept: true}}}}
 agents:
   - {{id: dan, teams: [desk], capacity: {{email: 2}}}}
 classification:

@@ -32,17 +32,19 @@ calendars:
     timezone: UTC
     hours: ["mon-sun 00:00-24:00"]
 teams:
-  - {{name: core, kind: in-house, strategy: least-loaded, calendar: always}}
-  - {{name: tech, kind: in-house, strategy: longest-idle, calendar: always}}
+  - {{name: core, kind: in-house, strategy: least-loaded, calendar: always, offers: {{auto_accept: true}}}}
+  - {{name: tech, kind: in-house, strategy: longest-idle, calendar: always, offers: {{auto_accept: true}}}}
   - name: bpo1
     kind: outsourced
     strategy: round-robin
     calendar: always
+    offers: {{auto_accept: true}}
     contract: {{categories: [basic, faq, order-status], max_concurrent: {BPO1_MAX}, daily_quota: {BPO1_QUOTA}}}
   - name: bpo2
     kind: outsourced
     strategy: round-robin
     calendar: always
+    offers: {{auto_accept: true}}
     contract: {{categories: [basic, faq], max_concurrent: {BPO2_MAX}}}
 agents:
 {agents}

@@ -38,8 +38,8 @@ POLICY = """
 calendars:
   - {name: always, timezone: UTC, hours: ["mon-sun 00:00-24:00"]}
 teams:
-  - {name: core, kind: in-house, strategy: least-loaded, calendar: always}
-  - {name: tier2, kind: in-house, strategy: longest-idle, calendar: always}
+  - {name: core, kind: in-house, strategy: least-loaded, calendar: always, offers: {auto_accept: true}}
+  - {name: tier2, kind: in-house, strategy: longest-idle, calendar: always, offers: {auto_accept: true}}
   - name: bpo
     kind: outsourced
     strategy: round-robin

@@ -166,7 +166,7 @@ static void test_due_work_is_planned_from_the_next_target(void **state)
         [DUE_REPLY_CONVERSATION] = "7", [DUE_REPLY_KIND] = "timeout", [DUE_REPLY_VERSION] = "3",
         [DUE_REPLY_TARGET] = "0", [DUE_REPLY_OWNER] = "agent:alice", [DUE_REPLY_FIRST_MESSAGE] = msg,
         [DUE_REPLY_IDENTITY] = "email:ann@example.com", [DUE_REPLY_CONVERSATIONS] = "1", [DUE_REPLY_TIER] = "",
-        [DUE_REPLY_LAST_OWNER] = "",
+        [DUE_REPLY_LAST_OWNER] = "", [DUE_REPLY_TRANSFER_TO] = "",
     };
     char err[200];
     json_t *p = route_plan_due(&cfg->policy, f, MON_10H);
@@ -185,6 +185,43 @@ static void test_due_work_is_planned_from_the_next_target(void **state)
     /* a first message that cannot be read: no plan, logged */
     f[DUE_REPLY_FIRST_MESSAGE] = "{not json";
     assert_null(route_plan_due(&cfg->policy, f, MON_10H));
+}
+
+/* docs/delivery.md: work that lost its owner otherwise than by a timeout starts again from its target; a
+ * transfer plans the named team only. Offers settings travel in each target. */
+static void test_rerouted_work_is_planned_from_its_target_or_for_the_named_team(void **state)
+{
+    (void)state;
+    const char *msg = "{\"id\":\"m1\",\"channel\":\"email\",\"from\":{\"id\":\"ann@example.com\"},"
+                      "\"received_at\":\"2026-11-30T10:00:00Z\",\"text\":\"where is my parcel\"}";
+    const char *f[DUE_REPLY_FIELDS] = {
+        [DUE_REPLY_CONVERSATION] = "7", [DUE_REPLY_KIND] = "offer expired", [DUE_REPLY_VERSION] = "3",
+        [DUE_REPLY_TARGET] = "1", [DUE_REPLY_OWNER] = "agent:alice", [DUE_REPLY_FIRST_MESSAGE] = msg,
+        [DUE_REPLY_IDENTITY] = "email:ann@example.com", [DUE_REPLY_CONVERSATIONS] = "1", [DUE_REPLY_TIER] = "",
+        [DUE_REPLY_LAST_OWNER] = "", [DUE_REPLY_TRANSFER_TO] = "",
+    };
+    char err[200];
+    static const char *const same[] = { "offer expired", "rejected" };
+    for (size_t i = 0; i < 2; i++) {
+        f[DUE_REPLY_KIND] = same[i];
+        json_t *p = route_plan_due(&cfg->policy, f, MON_10H);
+        assert_int_equal(route_plan_check(p, err, sizeof err), 0);
+        assert_string_equal(str(p, "exclude"), "alice");
+        assert_string_equal(str(target(p, 0), "team"), "core"); /* the same target (rule rest's 2nd): bob */
+        assert_int_equal(json_array_size(json_object_get(p, "targets")), 1);
+        assert_int_equal(json_integer_value(json_object_get(target(p, 0), "accept_timeout")), 60000);
+        assert_false(json_boolean_value(json_object_get(target(p, 0), "auto_accept")));
+        json_decref(p);
+    }
+    f[DUE_REPLY_KIND] = "transfer", f[DUE_REPLY_TRANSFER_TO] = "tier2";
+    json_t *p = route_plan_due(&cfg->policy, f, MON_10H);
+    assert_int_equal(route_plan_check(p, err, sizeof err), 0);
+    assert_int_equal(json_array_size(json_object_get(p, "targets")), 1);
+    assert_string_equal(str(target(p, 0), "team"), "tier2");
+    assert_int_equal(json_integer_value(json_object_get(target(p, 0), "i")), 2); /* not in the rule: past its end */
+    assert_string_equal(str(p, "queue"), "tier2");
+    assert_null(json_object_get(p, "exclude"));
+    json_decref(p);
 }
 
 static void test_the_check_refuses_what_lua_would(void **state)
@@ -212,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_closed_team_and_partner_contract_skip_targets),
         cmocka_unit_test(test_work_no_target_can_ever_take_is_marked_unservable),
         cmocka_unit_test(test_due_work_is_planned_from_the_next_target),
+        cmocka_unit_test(test_rerouted_work_is_planned_from_its_target_or_for_the_named_team),
         cmocka_unit_test(test_the_check_refuses_what_lua_would),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

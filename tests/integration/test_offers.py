@@ -1,0 +1,96 @@
+"""Offers end to end (docs/delivery.md): a real router plans what the scripts omni-api calls ask for, with
+the test clock (OMNIROUTER_TEST_CLOCK=1, `omnictl clock advance`) so an offer expires without waiting."""
+import pytest
+
+from harness import Peer, Router, wait_for
+from lua_contract import Scripts, key
+from test_routing import router_now, seen_by_a_tick, send
+
+POLICY = """
+calendars:
+  - name: always
+    timezone: UTC
+    hours: ["mon-sun 00:00-24:00"]
+teams:
+  - {name: core, kind: in-house, calendar: always, offers: {accept_timeout: 1m}}
+  - {name: tier2, kind: in-house, calendar: always, offers: {auto_accept: true}}
+  - name: bpo
+    kind: outsourced
+    calendar: always
+    contract: {categories: [basic], mask_contact: true}
+agents:
+  - {id: alice, teams: [core], capacity: {email: 1}}
+  - {id: bob, teams: [core], capacity: {email: 1}}
+  - {id: tina, teams: [tier2], capacity: {email: 1}}
+classification:
+  default_category: basic
+routing:
+  rules:
+    - name: all
+      targets:
+        - {team: core}
+        - {team: tier2}
+      queue: core
+"""
+
+
+@pytest.fixture
+def rt(tmp_path, redis_server):
+    r = Router(str(tmp_path), redis_server.address, policy=POLICY, env={"OMNIROUTER_TEST_CLOCK": "1"}).start()
+    r.redis = redis_server.client()
+    r.peer = Peer(r.endpoint)
+    r.scripts = Scripts(r.redis)
+    yield r
+    r.peer.close()
+    r.stop()
+
+
+def field(rt, conv, name):
+    return rt.redis.hget(key("conversation", conv), name)
+
+
+def offered_to(rt, conv, who):
+    wait_for(lambda: field(rt, conv, "owner") == who and field(rt, conv, "status") in ("offered", "assigned"), 10,
+             f"conversation {conv} given to {who}")
+
+
+def test_an_offer_nobody_accepts_goes_to_the_next_agent_then_a_rejection_to_the_next_target(rt):
+    conv = send(rt, "o1", "ann@example.com", "where is my order")
+    offered_to(rt, conv, "agent:alice")
+    assert field(rt, conv, "status") == "offered"
+    assert rt.redis.hget(key("agent", "alice"), "load") == "1"  # held while the offer is open
+    rt.ctl("clock", "advance", "59s")
+    seen_by_a_tick(rt)
+    assert field(rt, conv, "owner") == "agent:alice"
+    rt.ctl("clock", "advance", "2s")
+    offered_to(rt, conv, "agent:bob")
+    assert rt.redis.hget(key("agent", "alice"), "offers_expired") == "1"
+    assert rt.redis.hget(key("agent", "alice"), "load") == "0"
+    # bob rejects: the same target has nobody left who has not declined it, so the next target takes it
+    assert rt.scripts.call("reject", "agent:bob", conv, "not mine", router_now(rt)) == "rejected"
+    offered_to(rt, conv, "agent:tina")
+    assert field(rt, conv, "status") == "assigned"  # tier2 accepts automatically
+    out = rt.ctl("explain", "o1").stdout
+    assert ": offer expired" in out and ": rejected" in out and "=> assigned to agent:bob as an offer, open until" in out, out
+
+
+def test_a_transfer_goes_to_the_named_team_only_and_waits_in_its_queue(rt):
+    conv = send(rt, "t1", "tom@example.com", "hello")
+    offered_to(rt, conv, "agent:alice")
+    assert rt.scripts.call("accept", "agent:alice", conv, router_now(rt)) == "accepted"
+    assert rt.scripts.call("transfer", "agent:alice", conv, "tier2", router_now(rt)) == "transferred"
+    offered_to(rt, conv, "agent:tina")
+    assert field(rt, conv, "team") == "tier2" and field(rt, conv, "transfer_to") is None
+    # tina is full now: a transfer of other work to tier2 waits in tier2's queue, not core's
+    other = send(rt, "t2", "tim@example.com", "hi")
+    offered_to(rt, other, "agent:alice")
+    assert rt.scripts.call("transfer", "operator:olga", other, "tier2", router_now(rt)) == "transferred"
+    wait_for(lambda: field(rt, other, "status") == "queued", 10, "transferred work queued")
+    assert field(rt, other, "queued_on") == "tier2"
+    assert rt.redis.hget(key("agent", "alice"), "load") == "0"
+
+
+def test_the_router_writes_each_teams_masking_at_start(rt):
+    wait_for(lambda: rt.redis.hget(key("team", "bpo"), "mask_contact") == "1", 10, "team masking written")
+    assert rt.redis.hget(key("team", "core"), "mask_contact") == "0"
+    assert len(rt.redis.get(key("mask_salt"))) == 32
