@@ -8,6 +8,7 @@
 #include "events.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -149,6 +150,35 @@ static void stream_free(void *cls)
     free(s);
 }
 
+/* Whether stream id a is after b (both "ms-seq"). */
+static bool id_after(const char *a, const char *b)
+{
+    unsigned long long am = 0, as = 0, bm = 0, bs = 0;
+    sscanf(a, "%llu-%llu", &am, &as);
+    sscanf(b, "%llu-%llu", &bm, &bs);
+    return am > bm || (am == bm && as > bs);
+}
+
+/* A client resuming from an entry the stream no longer holds (it keeps about the last 10,000): what followed
+ * that entry may have been trimmed away too and cannot be sent, so the client is told, and refetches
+ * GET /v1/work. Only the first entry kept is read: a resume from an id still there costs nothing more. */
+static void tell_gap(stream_t *s)
+{
+    redisReply *r = api_cmd(&s->req, "XRANGE %s - + COUNT 1", s->key);
+    if (!r)
+        return;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
+        r->element[0]->elements == 2 && r->element[0]->element[0]->type == REDIS_REPLY_STRING &&
+        id_after(r->element[0]->element[0]->str, s->last)) {
+        char data[160];
+        snprintf(data, sizeof data, "{\"after\":\"%s\",\"first_kept\":\"%s\"}", s->last,
+                 r->element[0]->element[0]->str);
+        appends(s, "event: gap\n");
+        data_lines(s, data);
+    }
+    freeReplyObject(r);
+}
+
 struct MHD_Response *api_events_response(api_req_t *req, const char *last_event_id)
 {
     const char *prefix = req->cfg->redis.key_prefix;
@@ -193,6 +223,15 @@ struct MHD_Response *api_events_response(api_req_t *req, const char *last_event_
     appends(s, "retry: 2000\n: ");
     appends(s, s->key + strlen(prefix));
     appends(s, "\n\n");
+    if (last_event_id)
+        tell_gap(s);
+    if (s->req.unavailable) {
+        api_answer(req, s->req.status, s->req.body);
+        req->unavailable = true;
+        free(s->out);
+        free(s);
+        return NULL;
+    }
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, reader, s, stream_free);
     MHD_add_response_header(resp, "Content-Type", "text/event-stream");
     MHD_add_response_header(resp, "Cache-Control", "no-store");

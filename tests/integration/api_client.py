@@ -181,7 +181,8 @@ class EventStream:
         return block.split("\n")
 
     def next_event(self, timeout=10):
-        """The next event as (id, type, data), skipping comments and the retry hint."""
+        """The next event as (id, type, data), skipping comments and the retry hint; id is None for an event
+        without one (gap)."""
         deadline = time.monotonic() + timeout
         while True:
             lines = self.next_block(max(0.01, deadline - time.monotonic()))
@@ -192,9 +193,8 @@ class EventStream:
                 k, _, v = line.partition(":")
                 v = v[1:] if v.startswith(" ") else v
                 fields[k] = fields[k] + "\n" + v if k in fields else v
-            if "id" in fields:
-                data = json.loads(fields["data"])
-                return fields["id"], fields.get("event"), data
+            if "data" in fields:
+                return fields.get("id"), fields.get("event"), json.loads(fields["data"])
 
     def close(self):
         self.sock.close()

@@ -453,3 +453,28 @@ def test_max_connections_and_a_second_server(tmp_path, redis_server):
     finally:
         api.stop()
         other.stop()
+
+
+def test_events_resumed_past_what_was_trimmed_say_so(tmp_path, redis_server):
+    """Resuming after entries the stream no longer holds (trimmed) starts with a gap event, so the desk refetches
+    its work; then what is still there follows in order."""
+    api = OmniApi(str(tmp_path), redis_server.address).start()
+    r = redis_server.client()
+    token = "omni_" + "Q" * 43
+    h = hashlib.sha256(token.encode()).hexdigest()
+    r.hset(f"omni:token:{h}", mapping={"id": h[:12], "subject": "agent:ann"})
+    key = "omni:inbox:agent:ann"
+    ids = [r.xadd(key, {"type": "work.message", "conversation": "9",
+                        "data": json.dumps({"conversation": "9", "at": i})}) for i in range(5)]
+    try:
+        s = EventStream(api, token, last_event_id=ids[3])  # nothing trimmed after it: no gap
+        assert s.next_event()[0] == ids[4]
+        s.close()
+        r.xtrim(key, maxlen=2, approximate=False)  # ids[0..2] are gone
+        s = EventStream(api, token, last_event_id=ids[0])
+        eid, kind, data = s.next_event()
+        assert (eid, kind, data) == (None, "gap", {"after": ids[0], "first_kept": ids[3]})
+        assert [s.next_event()[0] for _ in range(2)] == ids[3:]
+        s.close()
+    finally:
+        api.stop()
