@@ -33,23 +33,6 @@ static const char *check_listen(const char *value, char *buf, size_t bufsz)
     return buf;
 }
 
-static const char *check_redis_address(const char *value, char *buf, size_t bufsz)
-{
-    redis_address_t addr;
-    return redis_address_parse(value, &addr, buf, bufsz) == 0 ? NULL : buf;
-}
-
-static const char *check_key_prefix(const char *value, char *buf, size_t bufsz)
-{
-    (void)buf, (void)bufsz;
-    if (strlen(value) > 64)
-        return "is longer than 64 bytes";
-    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
-        if (*p <= ' ' || *p == 0x7f)
-            return "must not contain spaces or control characters";
-    return NULL;
-}
-
 #define OFF(field) offsetof(api_config_t, field)
 
 static const cfg_key_t api_keys[] = {
@@ -73,7 +56,7 @@ static const cfg_key_t api_keys[] = {
       .parse = omni_log_level_parse, .doc = "Least important level logged: debug logs every request." },
 
     { .path = "redis.address", .type = CFG_STRING, .offset = OFF(redis.address),
-      .def = "unix:/var/lib/omnirouter/redis/redis.sock", .check = check_redis_address,
+      .def = "unix:/var/lib/omnirouter/redis/redis.sock", .check = config_check_redis_address,
       .doc = "The router's Redis: tcp://HOST:PORT or unix:/PATH. The default is the embedded Redis of a "
              "router whose router.state_dir is /var/lib/omnirouter. A name is resolved once, at start." },
     { .path = "redis.password", .type = CFG_STRING, .offset = OFF(redis.password), .flags = CFG_NULLABLE,
@@ -83,7 +66,7 @@ static const cfg_key_t api_keys[] = {
     { .path = "redis.database", .type = CFG_INT, .offset = OFF(redis.database), .min = 0, .max = 15, .def = "0",
       .doc = "Database number SELECTed after connecting; the router's." },
     { .path = "redis.key_prefix", .type = CFG_STRING, .offset = OFF(redis.key_prefix), .def = "omni:",
-      .check = check_key_prefix, .doc = "The router's redis.key_prefix." },
+      .check = config_check_key_prefix, .doc = "The router's redis.key_prefix." },
     { .path = "redis.timeout_ms", .type = CFG_DURATION, .offset = OFF(redis.timeout_ms), .min = 100,
       .max = 60000, .def = "2000", .unit_ms = 1,
       .doc = "Connecting, and each command, may take this long; then the request gets 503 and the next one "
