@@ -2,6 +2,7 @@
 # `make install`, `make clean`.
 # Sources are found by folder, so a new file or connector needs no edit here:
 #   libomni/*.c -> libomni.a    daemon/*.c -> omnirouted    ctl/*.c -> omnictl    tools/X.c -> X
+#   libomni/*.cc -> libomni.a too, built with $(CXX): phone_shim.cc, libphonenumber's C side (the rest is C11)
 #   connectors/N/*.c -> omni-N (N/main.c holds main(); the rest is libconn-N.a, which its tests link)
 #   tests/unit/D/test_X.c -> a cmocka binary linking libomni.a, plus libdaemon.a (D=daemon) or libconn-D.a
 #   api/*.c -> omni-api (api/main.c holds main(); the rest is libapi.a, which the fuzz targets link)
@@ -15,10 +16,13 @@ SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 OPT     := $(if $(SAN),-O1 -g $(SANFLAGS),-O2 -g)
 CFLAGS  += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror $(OPT) \
            -Iinclude -Ilibomni -Idaemon -Iapi -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS))
+# The C++ shim (libphonenumber) without UBSan's vptr check: its runtime is C++'s, which clang does not link
+# into programs linked as C.
+CXXFLAGS += -std=c++17 -Wall -Wextra -Werror $(OPT) $(if $(SAN),-fno-sanitize=vptr) -Ilibomni -Iinclude
 LDFLAGS += $(if $(SAN),$(SANFLAGS))
-LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm
+LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lphonenumber -lstdc++ -lm
 
-LIB_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(wildcard libomni/*.c))
+LIB_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(wildcard libomni/*.c)) $(patsubst %.cc,$(BUILD)/%.o,$(wildcard libomni/*.cc))
 DMN_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(filter-out daemon/main.c,$(wildcard daemon/*.c))) $(BUILD)/gen/scripts.o
 API_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(filter-out api/main.c,$(wildcard api/*.c)))
 CONNS     := $(notdir $(patsubst %/,%,$(wildcard connectors/*/)))
@@ -40,6 +44,10 @@ $(BUILD)/%.o: %.c $(wildcard include/omni/*.h libomni/*.h daemon/*.h api/*.h) $(
 	@mkdir -p $(@D)
 	@echo "  CC  $<"
 	@$(CC) $(CFLAGS) -MMD -c -o $@ $<
+$(BUILD)/%.o: %.cc | deps-ok
+	@mkdir -p $(@D)
+	@echo "  CXX $<"
+	@$(CXX) $(CXXFLAGS) -MMD -c -o $@ $<
 # The Lua scripts: C for the daemon, their contract as a header, and each as Redis runs it for the tests.
 $(BUILD)/gen/scripts.c: $(wildcard daemon/lua/*.lua) daemon/lua/keys.def scripts/embed-lua
 	@mkdir -p $(@D)
@@ -87,7 +95,7 @@ $(BUILD)/fuzz/bin/%: $(BUILD)/fuzz/%.o $(FUZZ_LIBS)
 deps:
 	@scripts/install-deps
 deps-ok:
-	@pkg-config --exists $(PKGS) || { echo "missing build packages: run scripts/install-deps (as root)"; exit 1; }
+	@pkg-config --exists $(PKGS) && [ -f /usr/include/phonenumbers/phonenumberutil.h ] || { echo "missing build packages: run scripts/install-deps (as root)"; exit 1; }
 
 # Tests build everything with AddressSanitizer and UBSan into build/asan and run against real servers.
 test: deps
@@ -107,14 +115,11 @@ bench: deps
 FUZZ_SECONDS ?= 60
 fuzz:
 	@scripts/install-deps fuzz
-	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang SAN=1 SANFLAGS='$(SANFLAGS) -fsanitize=fuzzer-no-link' \
+	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang CXX=clang++ SAN=1 SANFLAGS='$(SANFLAGS) -fsanitize=fuzzer-no-link' \
 	    $(FUZZ:%=build/fuzz/fuzz/bin/%)
 	@fuzz/run build/fuzz $(FUZZ_SECONDS) $(FUZZ)
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/omnirouter $(DESTDIR)/etc/omnirouter
-	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
-	for f in conf/*.yaml; do install -m 644 $$f $(DESTDIR)$(PREFIX)/share/omnirouter/$$(basename $$f).sample; done
-	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system && install -m 644 systemd/*.service $(DESTDIR)$(PREFIX)/lib/systemd/system/
+	@scripts/install $(BUILD) "$(DESTDIR)" $(PREFIX)
 clean:
 	rm -rf build
 -include $(shell find build -name '*.d' 2>/dev/null)

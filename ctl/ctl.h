@@ -42,6 +42,8 @@ int ctl_clock(ctl_t *c, int argc, char **argv);
 /* what: "respond" or "resolve"; by may be NULL (the login). */
 int ctl_conversation_act(ctl_t *c, const char *what, const char *conv, const char *by);
 int ctl_watch(ctl_t *c);
+/* omnictl reload (ctl/reload.c): SIGHUP to this machine's routers, then their answers. */
+int ctl_reload(ctl_t *c, int argc, char **argv);
 /* omnictl token create SUBJECT | list | revoke ID (argv after "token"). Returns the exit status. */
 int ctl_token(ctl_t *c, int argc, char **argv);
 /* omnictl keygen NAME (argv[0] is "keygen"); needs no config. Returns the exit status. */

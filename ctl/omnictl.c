@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <pwd.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,39 +18,135 @@
 
 #define DEFAULT_CONFIG "/etc/omnirouter/omnirouter.yaml"
 
+/* Every command, once: its synopsis, what it does (omnictl COMMAND --help), and what it needs. */
+enum { NEEDS_NOTHING, NEEDS_REDIS };
+typedef struct command {
+    const char *name;
+    const char *synopsis; /* the lines after "omnictl [-c FILE] " in the usage, continuation lines indented */
+    const char *help;     /* omnictl NAME --help: what it does, its arguments, what it prints */
+    int needs;
+    int (*run)(ctl_t *c, int argc, char **argv); /* argv[0] is the command's name */
+} command_t;
+
+static int run_status(ctl_t *c, int argc, char **argv) { (void)argv; return argc == 1 ? ctl_status(c) : -1; }
+static int run_watch(ctl_t *c, int argc, char **argv) { (void)argv; return argc == 1 ? ctl_watch(c) : -1; }
+static int run_customer(ctl_t *c, int argc, char **argv) { return ctl_customer(c, argc - 1, argv + 1); }
+static int run_conversation(ctl_t *c, int argc, char **argv) { return ctl_conversation(c, argc - 1, argv + 1); }
+static int run_agent(ctl_t *c, int argc, char **argv) { return ctl_agent(c, argc - 1, argv + 1); }
+static int run_queue(ctl_t *c, int argc, char **argv) { return ctl_queue(c, argc - 1, argv + 1); }
+static int run_explain(ctl_t *c, int argc, char **argv) { return argc == 2 ? ctl_explain(c, argv[1]) : -1; }
+static int run_clock(ctl_t *c, int argc, char **argv) { return ctl_clock(c, argc - 1, argv + 1); }
+static int run_reload(ctl_t *c, int argc, char **argv) { return ctl_reload(c, argc - 1, argv + 1); }
+static int run_token(ctl_t *c, int argc, char **argv) { return ctl_token(c, argc - 1, argv + 1); }
+static int run_keygen(ctl_t *c, int argc, char **argv) { (void)c; return ctl_keygen(argc, argv); }
+static int run_simulate(ctl_t *c, int argc, char **argv) { (void)c; return ctl_simulate(argc, argv); }
+
+static const command_t commands[] = {
+    { "status", "status                              routers alive, Redis, counters, queues",
+      "Prints each live router (its counters, the durability Redis runs with, the configuration version it\n"
+      "runs and its last reload), the stored totals, and routing as it stands: held, waiting, unservable.\n",
+      NEEDS_REDIS, run_status },
+    { "watch", "watch                               follow events (messages stored, links) as they happen",
+      "Prints every event of the events stream as it is written (opened, folded, assigned, queued,\n"
+      "responded, resolved, presence, sla_breached, link, unlink) until interrupted.\n",
+      NEEDS_REDIS, run_watch },
+    { "customer",
+      "customer show IDENTITY              the customer an identity belongs to\n"
+      "  customer link IDENTITY IDENTITY [--by WHO] [--note TEXT]\n"
+      "                                      the two identities are one person\n"
+      "  customer unlink IDENTITY IDENTITY [--by WHO]\n"
+      "                                      undo a link; conversations go back with their identities",
+      "show: the customer, its identities, links and conversations. link: the two identities are one\n"
+      "person from now on (their open conversations merge into the older). unlink: undoes one link.\n",
+      NEEDS_REDIS, run_customer },
+    { "conversation",
+      "conversation show ID                a conversation, its owner, SLA and messages\n"
+      "  conversation respond ID [--by WHO]  record the first response (stops SLA escalation)\n"
+      "  conversation resolve ID [--by WHO]  resolve it: its owner's capacity is freed",
+      "show: status, owner, SLA and messages. respond: records the first response (the SLA is met or\n"
+      "breached; no timeout or escalation applies any more). resolve: closes it and frees its owner.\n",
+      NEEDS_REDIS, run_conversation },
+    { "agent",
+      "agent presence ID available|away|offline\n"
+      "  agent show ID                       presence, load and conversations of an agent",
+      "presence: sets an agent's presence (offline starts the grace period for its work). show: its\n"
+      "presence, load per channel and the conversations it holds.\n",
+      NEEDS_REDIS, run_agent },
+    { "queue", "queue [TEAM]                        each team's load and waiting conversations by priority",
+      "Each team (or TEAM): what it holds, the work waiting that it can take by priority, the work waiting\n"
+      "there that it cannot take and why, and work nobody can ever take, flagged UNSERVABLE.\n",
+      NEEDS_REDIS, run_queue },
+    { "explain", "explain MESSAGE-ID                  every routing decision for the message's conversation, and why",
+      "Every routing decision of the message's conversation: classification, rule, each target with the\n"
+      "reasons that held then and the live ones, and the outcome.\n",
+      NEEDS_REDIS, run_explain },
+    { "reload", "reload                              every router on this machine reads its configuration again",
+      "Checks the configuration (-c) first: with any error it prints them all and signals nothing. Then\n"
+      "sends SIGHUP to each router on this machine using that configuration's Redis and waits for each to\n"
+      "answer: \"applied version V\", or \"refused: N errors\" (the router keeps running the previous\n"
+      "configuration and logs each error). Exits 1 when a router refused or did not answer in 10 s.\n",
+      NEEDS_REDIS, run_reload },
+    { "token",
+      "token create agent:ID|partner:TEAM|operator:NAME\n"
+      "                                      a bearer token for omni-api, printed once (only its hash is kept)\n"
+      "  token list                          tokens: id, when made, whose (never the token)\n"
+      "  token revoke ID                     the token stops working at once, on every omni-api",
+      "create: a new token for an agent or partner team of the configuration, or any operator name; the\n"
+      "token alone on stdout (only its SHA-256 is stored: it cannot be shown again). list: each token's id,\n"
+      "when it was made and whose. revoke: the next request carrying it is refused (docs/api.md).\n",
+      NEEDS_REDIS, run_token },
+    { "keygen",
+      "keygen NAME                         a CURVE key pair for OMNI/1 over tcp: NAME.key (secret, 0600),\n"
+      "                                      NAME.pub; prints the public key and its fingerprint",
+      "Writes NAME.key (the secret key, mode 0600) and NAME.pub, and prints the public key and its\n"
+      "fingerprint. Needs no configuration and no Redis.\n",
+      NEEDS_NOTHING, run_keygen },
+    { "clock", "clock advance DURATION              move the test clock (routers run with OMNIROUTER_TEST_CLOCK=1)",
+      "Moves the test clock forward (500ms, 30s, 2m, 1h, 1d). Only routers started with\n"
+      "OMNIROUTER_TEST_CLOCK=1 follow it; for tests and demonstrations.\n",
+      NEEDS_REDIS, run_clock },
+    { "simulate",
+      "simulate --config FILE --input FILE [--handle-time D] [--answer-after D] [--trace FILE]\n"
+      "                                      replay messages and presence changes through a policy on a\n"
+      "                                      scratch Redis, simulated clock; prints where the work went, queue\n"
+      "                                      peaks, SLA outcomes, what still waits and why (simulate --help)",
+      NULL, NEEDS_NOTHING, run_simulate },
+};
+enum { N_COMMANDS = sizeof commands / sizeof *commands };
+
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: omnictl [-c FILE] [-D KEY=VALUE] COMMAND\n"
-            "\n"
-            "  status                              routers alive, Redis, counters, queues\n"
-            "  watch                               follow events (messages stored, links) as they happen\n"
-            "  customer show IDENTITY              the customer an identity belongs to\n"
-            "  customer link IDENTITY IDENTITY [--by WHO] [--note TEXT]\n"
-            "                                      the two identities are one person\n"
-            "  customer unlink IDENTITY IDENTITY [--by WHO]\n"
-            "                                      undo a link; conversations go back with their identities\n"
-            "  conversation show ID                a conversation, its owner, SLA and messages\n"
-            "  conversation respond ID [--by WHO]  record the first response (stops SLA escalation)\n"
-            "  conversation resolve ID [--by WHO]  resolve it: its owner's capacity is freed\n"
-            "  agent presence ID available|away|offline\n"
-            "  agent show ID                       presence, load and conversations of an agent\n"
-            "  queue [TEAM]                        each team's load and waiting conversations by priority\n"
-            "  explain MESSAGE-ID                  every routing decision for the message's conversation, and why\n"
-            "  token create agent:ID|partner:TEAM|operator:NAME\n"
-            "                                      a bearer token for omni-api, printed once (only its hash is kept)\n"
-            "  token list                          tokens: id, when made, whose (never the token)\n"
-            "  token revoke ID                     the token stops working at once\n"
-            "  keygen NAME                         a CURVE key pair for OMNI/1 over tcp: NAME.key (secret, 0600),\n"
-            "                                      NAME.pub; prints the public key and its fingerprint\n"
-            "  clock advance DURATION              move the test clock (routers run with OMNIROUTER_TEST_CLOCK=1)\n"
-            "  simulate --config FILE --input FILE [--handle-time D] [--answer-after D] [--trace FILE]\n"
-            "                                      replay messages and presence changes through a policy on a\n"
-            "                                      scratch Redis, simulated clock; prints where the work went, queue\n"
-            "                                      peaks, SLA outcomes, what still waits and why (simulate --help)\n"
-            "\n"
-            "IDENTITY is email:ADDR, phone:NUMBER, twitter:ID, facebook:ID, x-NAME:VALUE, or a bare email\n"
-            "address or phone number. -c names the router's configuration (default " DEFAULT_CONFIG ").\n");
+    fprintf(out, "usage: omnictl [-c FILE] [-D KEY=VALUE] COMMAND\n\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %s\n", commands[i].synopsis);
+    fprintf(out, "\n"
+                 "IDENTITY is email:ADDR, phone:NUMBER, twitter:ID, facebook:ID, x-NAME:VALUE, or a bare email\n"
+                 "address or phone number. -c names the router's configuration (default " DEFAULT_CONFIG ").\n"
+                 "omnictl COMMAND --help explains one command.\n");
+}
+
+/* The synopsis's forms without their one-line summaries (cut at the first run of three spaces). */
+static void print_forms(FILE *out, const command_t *cmd)
+{
+    const char *line = cmd->synopsis;
+    bool first = true;
+    while (*line) {
+        size_t len = strcspn(line, "\n"), lead = strspn(line, " ");
+        /* a line indented six or more is a summary's continuation; others are "FORM   summary" */
+        const char *form = line + lead, *gap = strstr(form, "   ");
+        size_t flen = lead >= 6 ? 0 : gap && gap < line + len ? (size_t)(gap - form) : len - lead;
+        if (flen > 0) {
+            fprintf(out, "%s%.*s\n", first ? "usage: omnictl [-c FILE] " : "       omnictl [-c FILE] ", (int)flen, form);
+            first = false;
+        }
+        line += len + (line[len] == '\n');
+    }
+}
+
+static void command_help(const command_t *cmd)
+{
+    print_forms(stdout, cmd);
+    printf("\n%s", cmd->help);
 }
 
 static void die(const char *fmt, ...)
@@ -191,10 +288,24 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (!strcmp(argv[optind], "simulate")) /* its own config and its own scratch Redis: never the live one */
-        return ctl_simulate(argc - optind, argv + optind);
-    if (!strcmp(argv[optind], "keygen")) /* files only: no config, no Redis */
-        return ctl_keygen(argc - optind, argv + optind);
+    const command_t *cmd = NULL;
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(argv[optind], commands[i].name))
+            cmd = &commands[i];
+    if (!cmd) {
+        fprintf(stderr, "omnictl: unknown command %s\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    int nargs = argc - optind;
+    char **args = argv + optind;
+    for (int i = 1; cmd->help && i < nargs; i++)
+        if (!strcmp(args[i], "--help") || !strcmp(args[i], "-h")) {
+            command_help(cmd);
+            return 0;
+        }
+    if (cmd->needs == NEEDS_NOTHING) /* simulate has its own config and scratch Redis: never the live one */
+        return cmd->run(NULL, nargs, args);
     config_errors_t errs = { 0 };
     ctl_t c = { .cfg = config_load(path, overrides, n_overrides, &errs) };
     if (!c.cfg) {
@@ -204,42 +315,13 @@ int main(int argc, char **argv)
         return 1;
     }
     c.prefix = c.cfg->redis.key_prefix;
-    const char *cmd = argv[optind];
-    int rc = 2;
-    static const char *const commands[] = { "status", "watch", "customer", "conversation", "agent", "queue",
-                                            "explain", "clock", "token", NULL };
-    int known = 0;
-    for (int i = 0; commands[i]; i++)
-        known |= !strcmp(cmd, commands[i]);
-    int nargs = argc - optind - 1;
-    char **args = argv + optind + 1;
-    if (known) {
-        connect_redis(&c);
-        if (!strcmp(cmd, "status"))
-            rc = ctl_status(&c);
-        else if (!strcmp(cmd, "watch"))
-            rc = ctl_watch(&c);
-        else if (!strcmp(cmd, "customer"))
-            rc = ctl_customer(&c, nargs, args);
-        else if (!strcmp(cmd, "conversation"))
-            rc = ctl_conversation(&c, nargs, args);
-        else if (!strcmp(cmd, "agent"))
-            rc = ctl_agent(&c, nargs, args);
-        else if (!strcmp(cmd, "queue"))
-            rc = ctl_queue(&c, nargs, args);
-        else if (!strcmp(cmd, "explain") && nargs == 1)
-            rc = ctl_explain(&c, args[0]);
-        else if (!strcmp(cmd, "clock"))
-            rc = ctl_clock(&c, nargs, args);
-        else if (!strcmp(cmd, "token"))
-            rc = ctl_token(&c, nargs, args);
-        else
-            usage(stderr);
-        redisFree(c.redis);
-    } else {
-        fprintf(stderr, "omnictl: unknown command %s\n", cmd);
-        usage(stderr);
+    connect_redis(&c);
+    int rc = cmd->run(&c, nargs, args);
+    if (rc < 0) { /* wrong arguments */
+        print_forms(stderr, cmd);
+        rc = 2;
     }
+    redisFree(c.redis);
     config_destroy(&c.cfg);
     return rc;
 }

@@ -49,6 +49,9 @@ int ctl_status(ctl_t *c)
                ctl_field(h, "duplicates"), ctl_field(h, "folded"), ctl_field(h, "nacked"), ctl_field(h, "busy"),
                ctl_field(h, "violations"), ctl_field(h, "inflight"), ctl_field(h, "routed"),
                ctl_field(h, "assigned"), ctl_field(h, "queued"), ctl_field(h, "moved"), ctl_field(h, "drained"));
+        const char *version = ctl_field(h, "config_version"), *reload = ctl_field(h, "reload");
+        printf("    configuration version %s%s%s\n", version ? version : "?", reload && *reload ? "; last reload: " : "",
+               reload && *reload ? reload : "");
         freeReplyObject(h);
     }
     free(hashes);

@@ -14,8 +14,11 @@
 #include "config_schema.h"
 #include "embedded.h"
 #include "omni/curve.h"
+#include "omni/identity.h"
+#include "omni/secret.h"
 #include "redis_address.h"
 #include "omni/log.h"
+#include "omni/metrics.h"
 #include "omni/util.h"
 
 /* Longest path a unix socket (ipc:// endpoint, unix: address) can bind or connect to. */
@@ -52,14 +55,6 @@ const char *config_check_redis_address(const char *value, char *buf, size_t bufs
 {
     redis_address_t addr;
     return redis_address_parse(value, &addr, buf, bufsz) == 0 ? NULL : buf;
-}
-
-static const char *check_country(const char *value, char *buf, size_t bufsz)
-{
-    if (strlen(value) == 2 && value[0] >= 'A' && value[0] <= 'Z' && value[1] >= 'A' && value[1] <= 'Z')
-        return NULL;
-    snprintf(buf, bufsz, "\"%s\" is not an ISO 3166 alpha-2 country code: two capital letters, e.g. US", value);
-    return buf;
 }
 
 const char *config_check_key_prefix(const char *value, char *buf, size_t bufsz)
@@ -118,17 +113,21 @@ static const char *const durabilities[] = { "strict", "relaxed", NULL }; /* REDI
 
 static const cfg_key_t router_keys[] = {
     { .path = "router.ingest", .type = CFG_STRLIST, .offset = OFF(router.ingest), .count_offset = OFF(router.n_ingest),
-      .min = 1, .max = 64, .def = "[ipc://omnirouter-ingest.sock]", .check = check_endpoint, .flags = CFG_UNIQUE,
+      .min = 1, .max = 64, .def = "[ipc://omnirouter-ingest.sock]", .check = check_endpoint, .flags = CFG_UNIQUE | CFG_RESTART,
       .doc = "Endpoints the router binds for connectors: ipc://PATH or tcp://HOST:PORT. A relative ipc path "
              "is inside router.state_dir (ipc://omnirouter-ingest.sock is STATE_DIR/omnirouter-ingest.sock). "
              "tcp:// needs router.curve or router.insecure_tcp." },
-    { .path = "router.state_dir", .type = CFG_STRING, .offset = OFF(router.state_dir), .def = "/var/lib/omnirouter",
+    { .path = "router.state_dir", .flags = CFG_RESTART, .type = CFG_STRING, .offset = OFF(router.state_dir), .def = "/var/lib/omnirouter",
       .doc = "Directory for the embedded Redis and ipc sockets. A relative path is relative to the config "
              "file's directory (to the working directory when given on the command line)." },
     { .path = "router.log_level", .type = CFG_ENUM, .offset = OFF(router.log_level), .def = "info",
       .names = log_levels, .parse = omni_log_level_parse,
       .doc = "Least important level logged: debug shows every message and decision." },
-    { .path = "router.tick_ms", .type = CFG_DURATION, .offset = OFF(router.tick_ms), .min = 1, .max = 1000,
+    { .path = "router.metrics_listen", .type = CFG_STRING, .offset = OFF(router.metrics_listen),
+      .flags = CFG_NULLABLE | CFG_RESTART, .check = omni_metrics_listen_check,
+      .doc = "Address of GET /metrics in the Prometheus text format, e.g. 127.0.0.1:9464 (numeric host; "
+             ":9464 for every address); empty: no metrics. docs/operations.md lists them." },
+    { .path = "router.tick_ms", .flags = CFG_RESTART, .type = CFG_DURATION, .offset = OFF(router.tick_ms), .min = 1, .max = 1000,
       .def = "100", .unit_ms = 1,
       .doc = "Period of the cron tick that checks timeouts, retries, reconnects and queues." },
     { .path = "router.max_inflight", .type = CFG_INT, .offset = OFF(router.max_inflight), .min = 1,
@@ -138,64 +137,64 @@ static const cfg_key_t router_keys[] = {
     { .path = "router.busy_retry_ms", .type = CFG_DURATION, .offset = OFF(router.busy_retry_ms), .min = 1,
       .max = 600000, .def = "1000", .unit_ms = 1,
       .doc = "Retry hint sent with BUSY: how long a connector waits before resending." },
-    { .path = "router.peer_violation_limit", .type = CFG_INT, .offset = OFF(router.peer_violation_limit),
+    { .path = "router.peer_violation_limit", .flags = CFG_RESTART, .type = CFG_INT, .offset = OFF(router.peer_violation_limit),
       .min = 1, .max = 1000, .def = "10",
       .doc = "Protocol violations (frames that break OMNI/1) a connector may make before it is dropped." },
-    { .path = "router.peer_ban_s", .type = CFG_DURATION, .offset = OFF(router.peer_ban_s), .min = 0,
+    { .path = "router.peer_ban_s", .flags = CFG_RESTART, .type = CFG_DURATION, .offset = OFF(router.peer_ban_s), .min = 0,
       .max = 86400, .def = "60", .unit_ms = 1000,
       .doc = "How long a dropped connector's frames are ignored; 0 forgets it at once." },
     { .path = "router.curve.secret_key_file", .type = CFG_STRING, .offset = OFF(router.curve.secret_key_file),
-      .flags = CFG_NULLABLE,
+      .flags = CFG_NULLABLE | CFG_RESTART,
       .doc = "The router's CURVE secret key (a file from `omnictl keygen`, mode 0600; never the key itself). "
              "Set: every tcp:// endpoint encrypts and admits only router.curve.allowed_keys. A relative path is "
              "relative to the config file's directory." },
     { .path = "router.curve.allowed_keys", .type = CFG_STRLIST, .offset = OFF(router.curve.allowed_keys),
       .count_offset = OFF(router.curve.n_allowed_keys), .max = 100000, .check = check_allowed_key,
-      .flags = CFG_UNIQUE,
+      .flags = CFG_UNIQUE | CFG_RESTART,
       .doc = "Connectors admitted over tcp://: each entry a public key (40 Z85 characters), a .pub file, or a "
              "directory whose *.pub files are read. Read when the router starts." },
-    { .path = "router.insecure_tcp", .type = CFG_BOOL, .offset = OFF(router.insecure_tcp), .def = "false",
+    { .path = "router.insecure_tcp", .flags = CFG_RESTART, .type = CFG_BOOL, .offset = OFF(router.insecure_tcp), .def = "false",
       .doc = "Allow tcp:// endpoints without CURVE: anyone who can reach the port can submit, and messages "
              "cross the network in clear. Without it, such an endpoint is a config error." },
-    { .path = "router.ipc_mode", .type = CFG_STRING, .offset = OFF(router.ipc_mode), .def = "0660",
+    { .path = "router.ipc_mode", .flags = CFG_RESTART, .type = CFG_STRING, .offset = OFF(router.ipc_mode), .def = "0660",
       .check = check_mode,
       .doc = "Mode of the ipc:// socket files: over ipc, file permissions are the only access control, so "
              "only the owner and group may connect by default." },
-    { .path = "router.ipc_owner", .type = CFG_STRING, .offset = OFF(router.ipc_owner), .flags = CFG_NULLABLE,
+    { .path = "router.ipc_owner", .type = CFG_STRING, .offset = OFF(router.ipc_owner), .flags = CFG_NULLABLE | CFG_RESTART,
       .doc = "User the ipc:// socket files are given (changing it needs root); empty: the router's." },
-    { .path = "router.ipc_group", .type = CFG_STRING, .offset = OFF(router.ipc_group), .flags = CFG_NULLABLE,
+    { .path = "router.ipc_group", .type = CFG_STRING, .offset = OFF(router.ipc_group), .flags = CFG_NULLABLE | CFG_RESTART,
       .doc = "Group the ipc:// socket files are given, e.g. the group connectors run in; empty: the router's." },
 
-    { .path = "redis.address", .type = CFG_STRING, .offset = OFF(redis.address), .flags = CFG_NULLABLE,
+    { .path = "redis.address", .type = CFG_STRING, .offset = OFF(redis.address), .flags = CFG_NULLABLE | CFG_RESTART,
       .check = config_check_redis_address,
       .doc = "The Redis to use: tcp://HOST:PORT (a name, an IPv4 address or an [IPv6] address in brackets) or "
              "unix:/PATH. A name is resolved once, when the configuration is read (a name that does not resolve "
              "is an error), never while the router runs. Empty: omnirouted runs and supervises its own "
              "redis-server on a unix socket in STATE_DIR/redis." },
-    { .path = "redis.durability", .type = CFG_ENUM, .offset = OFF(redis.durability), .def = "strict",
+    { .path = "redis.durability", .flags = CFG_RESTART, .type = CFG_ENUM, .offset = OFF(redis.durability), .def = "strict",
       .names = durabilities,
       .doc = "strict: on every connection the router checks (CONFIG GET) that Redis runs with appendonly yes "
              "and appendfsync always, and until it has seen so it answers every message BUSY, never ACK. "
              "relaxed: it ACKs on whatever Redis is configured with (a warning at start, shown by omnictl "
              "status); an ACKed message may then be lost when Redis dies (docs/redis.md)." },
-    { .path = "redis.password", .type = CFG_STRING, .offset = OFF(redis.password), .flags = CFG_NULLABLE,
+    { .path = "redis.password", .type = CFG_STRING, .offset = OFF(redis.password), .flags = CFG_NULLABLE | CFG_RESTART,
       .doc = "Sent with AUTH after connecting; empty: no AUTH. Keep the file readable by the router only." },
-    { .path = "redis.database", .type = CFG_INT, .offset = OFF(redis.database), .min = 0, .max = 15, .def = "0",
+    { .path = "redis.database", .flags = CFG_RESTART, .type = CFG_INT, .offset = OFF(redis.database), .min = 0, .max = 15, .def = "0",
       .doc = "Database number SELECTed after connecting." },
-    { .path = "redis.key_prefix", .type = CFG_STRING, .offset = OFF(redis.key_prefix), .def = "omni:",
+    { .path = "redis.key_prefix", .flags = CFG_RESTART, .type = CFG_STRING, .offset = OFF(redis.key_prefix), .def = "omni:",
       .check = config_check_key_prefix,
       .doc = "Every key the router writes starts with it, so several deployments can share one Redis." },
-    { .path = "redis.timeout_ms", .type = CFG_DURATION, .offset = OFF(redis.timeout_ms), .min = 100,
+    { .path = "redis.timeout_ms", .flags = CFG_RESTART, .type = CFG_DURATION, .offset = OFF(redis.timeout_ms), .min = 100,
       .max = 600000, .def = "5000", .unit_ms = 1,
       .doc = "A command unanswered this long drops the connection (and the router reconnects)." },
-    { .path = "redis.reconnect_ms", .type = CFG_DURATION, .offset = OFF(redis.reconnect_ms), .min = 10,
+    { .path = "redis.reconnect_ms", .flags = CFG_RESTART, .type = CFG_DURATION, .offset = OFF(redis.reconnect_ms), .min = 10,
       .max = 60000, .def = "200", .unit_ms = 1,
       .doc = "First delay before reconnecting; it doubles after each failure up to 5 s." },
-    { .path = "redis.connections", .type = CFG_INT, .offset = OFF(redis.connections), .min = 1, .max = 8,
+    { .path = "redis.connections", .flags = CFG_RESTART, .type = CFG_INT, .offset = OFF(redis.connections), .min = 1, .max = 8,
       .def = "4",
       .doc = "Connections the router keeps to Redis. Redis fsyncs once per turn of its loop and reads about "
              "16 KiB per connection per turn, so more put more messages behind each fsync." },
-    { .path = "redis.server", .type = CFG_STRING, .offset = OFF(redis.server), .def = "redis-server",
+    { .path = "redis.server", .flags = CFG_RESTART, .type = CFG_STRING, .offset = OFF(redis.server), .def = "redis-server",
       .doc = "The redis-server binary the embedded Redis runs, looked up in PATH unless it holds a slash." },
 
     { .path = "limits.message_bytes", .type = CFG_SIZE, .offset = OFF(limits.message_bytes), .min = 1024,
@@ -213,9 +212,11 @@ static const cfg_key_t router_keys[] = {
       .doc = "Deepest JSON nesting inside \"meta\"." },
 
     { .path = "identity.default_country", .type = CFG_STRING, .offset = OFF(identity.default_country),
-      .flags = CFG_NULLABLE, .check = check_country,
-      .doc = "ISO 3166 alpha-2 country (e.g. US) in which phone numbers written without +country code "
-             "are read. Empty: such numbers are refused as identities." },
+      .flags = CFG_NULLABLE, .check = omni_country_check,
+      .doc = "ISO 3166 alpha-2 country (e.g. US; any case) in which phone numbers written without +country code "
+             "are read, for messages whose connector sent them as written (a connector with its own "
+             "default_country sends E.164 already). Checked by libphonenumber like every connector's: UK is "
+             "refused (did you mean GB?). Empty: such numbers are refused as identities." },
 
     { .path = "conversations.default_queue", .type = CFG_STRING, .offset = OFF(conversations.default_queue),
       .def = "default", .check = check_queue,
@@ -397,6 +398,18 @@ static void finalize(router_config_t *cfg, const char *path, const cfg_where_t *
     policy_compile(&cfg->policy, errs); /* cross-section checks; errors name where each item was written */
 }
 
+/* The configuration's version: a digest of the file's bytes and the overrides, chained in the order read. */
+static void version_add(router_config_t *cfg, const char *bytes, size_t len)
+{
+    unsigned char d[32];
+    char *both = omni_malloc(sizeof cfg->version + len);
+    memcpy(both, cfg->version, sizeof cfg->version);
+    memcpy(both + sizeof cfg->version, bytes, len);
+    omni_sha256(both, sizeof cfg->version + len, d);
+    free(both);
+    omni_hex(d, (sizeof cfg->version - 1) / 2, cfg->version);
+}
+
 /* config_load's body: the text of path (NULL: none, or text given in memory under that name). */
 static router_config_t *load(const char *path, const char *text, size_t len, const char *const *overrides,
                              size_t n_overrides, config_errors_t *errs)
@@ -424,11 +437,13 @@ static router_config_t *load(const char *path, const char *text, size_t len, con
             errs->lines[errs->n++] = omni_asprintf("%s: cannot read: %s", path, strerror(errno));
         } else {
             kept = cfg_load_source(&ctx, &router_table, cfg, text ? text : owned, len, &src);
+            version_add(cfg, text ? text : owned, len);
             free(owned);
         }
     }
     ctx.file = command_line;
     for (size_t i = 0; i < n_overrides; i++) {
+        version_add(cfg, overrides[i], strlen(overrides[i]) + 1);
         ctx.fixed_line = (long)i + 1;
         cfg_apply_override(&ctx, &router_table, cfg, overrides[i]);
     }
@@ -457,6 +472,18 @@ router_config_t *config_load(const char *path, const char *const *overrides, siz
 router_config_t *config_load_text(const char *name, const char *text, size_t len, config_errors_t *errs)
 {
     return load(name, text, len, NULL, 0, errs);
+}
+
+router_config_t *config_reload(const router_config_t *running, const char *path, const char *const *overrides,
+                               size_t n_overrides, config_errors_t *errs, char *kept, size_t keptsz)
+{
+    router_config_t *cfg = config_load(path, overrides, n_overrides, errs);
+    if (!cfg)
+        return NULL;
+    *kept = '\0';
+    cfg_keep_restart(&router_table, cfg, running, kept, keptsz);
+    cfg->redis.addr = running->redis.addr; /* parsed from redis.address, which a reload keeps */
+    return cfg;
 }
 
 void config_destroy(router_config_t **cfg)

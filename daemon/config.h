@@ -16,6 +16,7 @@ enum { REDIS_DURABILITY_STRICT, REDIS_DURABILITY_RELAXED };
 
 typedef struct router_config {
     char *source; /* the file it was read from */
+    char version[13]; /* 12 hex digits of a digest of the file and the overrides: what omnictl status shows */
     struct {
         char **ingest;            /* endpoints the ROUTER socket binds: "ipc://PATH", "tcp://HOST:PORT" */
         size_t n_ingest;
@@ -34,6 +35,7 @@ typedef struct router_config {
         bool insecure_tcp;         /* tcp:// without CURVE is allowed (anyone who reaches the port may submit) */
         char *ipc_mode;            /* octal mode of ipc:// socket files, e.g. "0660" */
         char *ipc_owner, *ipc_group; /* user and group the ipc:// socket files are given; NULL: the router's */
+        char *metrics_listen;      /* "HOST:PORT" of GET /metrics (Prometheus); NULL: none */
     } router;
     struct {
         char *address;    /* NULL: embedded. "tcp://HOST:PORT" or "unix:PATH", as written */
@@ -76,6 +78,12 @@ router_config_t *config_load(const char *path, const char *const *overrides, siz
 /* The same for a config already in memory (the fuzzer, tests): len bytes of text, which need no NUL, named
  * name in errors and for relative paths; no overrides. name and text are borrowed for the call. */
 router_config_t *config_load_text(const char *name, const char *text, size_t len, config_errors_t *errs);
+/* For a reload (SIGHUP): loads path and overrides again like config_load; keys a reload cannot change
+ * (sockets, Redis: marked in the reference) keep running's values, and their paths are listed in kept
+ * (", "-separated; "" when none changed). Returns the new config (caller owns) or NULL with *errs. running
+ * is borrowed. */
+router_config_t *config_reload(const router_config_t *running, const char *path, const char *const *overrides,
+                               size_t n_overrides, config_errors_t *errs, char *kept, size_t keptsz);
 /* Frees and sets *cfg = NULL; NULL and *cfg == NULL are fine. */
 void config_destroy(router_config_t **cfg);
 /* Frees the lines and leaves *errs empty (reusable). */

@@ -106,7 +106,8 @@ static void print_keys(const cfg_table_t *t, const void *obj, const char *prefix
         fprintf(out, "%*s- `%s%s`: ", depth * 2, "", prefix, k->path);
         print_type(k, out);
         print_default(k, obj, out);
-        fprintf(out, ".\n%*s  %s\n", depth * 2, "", k->doc);
+        fprintf(out, ".\n%*s  %s%s\n", depth * 2, "", k->doc,
+                (k->flags & CFG_RESTART) ? " A reload keeps the running value: restart to change it." : "");
         const void *f = (const char *)obj + k->offset;
         if (k->type == CFG_OBJECT) {
             char *sub = omni_asprintf("%s%s.", prefix, k->path);

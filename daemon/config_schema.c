@@ -431,3 +431,67 @@ void cfg_free(const cfg_table_t *t, void *obj)
         }
     }
 }
+
+static bool same_str(const char *a, const char *b) { return (!a && !b) || (a && b && !strcmp(a, b)); }
+
+size_t cfg_keep_restart(const cfg_table_t *t, void *fresh, const void *running, char *changed, size_t changedsz)
+{
+    size_t n = 0;
+    for (const cfg_key_t *k = t->keys; k->path; k++) {
+        if (!(k->flags & CFG_RESTART))
+            continue;
+        void *f = FIELD(fresh, k->offset);
+        const void *r = FIELD((void *)running, k->offset);
+        bool same = true;
+        switch (k->type) {
+        case CFG_STRING:
+            if (!(same = same_str(*(char **)f, *(char *const *)r))) {
+                free(*(char **)f);
+                *(char **)f = *(char *const *)r ? omni_strdup(*(char *const *)r) : NULL;
+            }
+            break;
+        case CFG_STRLIST: {
+            size_t *fn = FIELD(fresh, k->count_offset);
+            size_t rn = *(const size_t *)FIELD((void *)running, k->count_offset);
+            char **fl = *(char ***)f, *const *rl = *(char **const *)r;
+            same = *fn == rn;
+            for (size_t i = 0; same && i < rn; i++)
+                same = same_str(fl[i], rl[i]);
+            if (!same) {
+                free_strlist(fl, *fn);
+                char **copy = omni_calloc(rn + 1, sizeof *copy);
+                for (size_t i = 0; i < rn; i++)
+                    copy[i] = rl[i] ? omni_strdup(rl[i]) : NULL;
+                *(char ***)f = copy;
+                *fn = rn;
+            }
+            break;
+        }
+        case CFG_INT:
+        case CFG_DURATION:
+        case CFG_ENUM:
+            if (!(same = *(int *)f == *(const int *)r))
+                *(int *)f = *(const int *)r;
+            break;
+        case CFG_COUNT:
+        case CFG_SIZE:
+            if (!(same = *(size_t *)f == *(const size_t *)r))
+                *(size_t *)f = *(const size_t *)r;
+            break;
+        case CFG_BOOL:
+            if (!(same = *(bool *)f == *(const bool *)r))
+                *(bool *)f = *(const bool *)r;
+            break;
+        case CFG_OBJECT:
+        case CFG_OBJLIST:
+            omni_panic("config: %s: CFG_RESTART applies to scalars and string lists only", k->path);
+        }
+        if (!same) {
+            size_t len = strlen(changed);
+            if (len + 1 < changedsz)
+                snprintf(changed + len, changedsz - len, "%s%s", len ? ", " : "", k->path);
+            n++;
+        }
+    }
+    return n;
+}

@@ -45,6 +45,7 @@ enum {
     CFG_NULLABLE = 1, /* CFG_STRING: may be absent (NULL); "" and null mean absent */
     CFG_REQUIRED = 2, /* inside an object: the key must be written (list elements have no useful defaults) */
     CFG_UNIQUE = 4,   /* CFG_STRLIST: an entry may not appear twice */
+    CFG_RESTART = 8,  /* a reload does not change it (sockets, Redis): the running value stays until a restart */
 };
 
 typedef struct cfg_table cfg_table_t;
@@ -118,6 +119,10 @@ bool cfg_load_source(cfg_ctx_t *ctx, const cfg_table_t *t, void *obj, const char
 void cfg_apply_override(cfg_ctx_t *ctx, const cfg_table_t *t, void *obj, const char *arg);
 /* Frees everything obj's fields own (strings, lists, elements), not obj itself, and zeroes them. */
 void cfg_free(const cfg_table_t *t, void *obj);
+/* For a reload: every CFG_RESTART key of t whose value in fresh differs from running gets running's value
+ * back in fresh (copied), and its path appended to changed (", "-separated, truncated to changedsz).
+ * Returns how many differed. running is borrowed; fresh keeps owning its fields. */
+size_t cfg_keep_restart(const cfg_table_t *t, void *fresh, const void *running, char *changed, size_t changedsz);
 /* The index of the key with this path in t, or -1. */
 int cfg_key_index(const cfg_table_t *t, const char *path);
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "omni/units.h"
 #include "omni/util.h"
 
 bool cfg_is_null(const yaml_node_t *n)
@@ -150,17 +151,21 @@ void cfg_unknown(cfg_ctx_t *ctx, const cfg_table_t *t, const char *disp_prefix, 
 
 static const char *unit_name(int unit_ms) { return unit_ms == 1000 ? "s" : "ms"; }
 
+/* How k's type reads numbers (omni/units.h, the connectors' reading too), and in which unit. */
+static omni_num_kind_t num_kind(const cfg_key_t *k)
+{
+    return k->type == CFG_SIZE ? OMNI_NUM_SIZE : k->type == CFG_DURATION ? OMNI_NUM_DURATION : OMNI_NUM_PLAIN;
+}
+
 /* What a key accepts, for "expected X, got Y". Returns buf. */
 static const char *wanted(const cfg_key_t *k, char *buf, size_t bufsz)
 {
     switch (k->type) {
     case CFG_INT:
     case CFG_COUNT:
-        return "an integer";
     case CFG_SIZE:
-        return "a size in bytes (262144, 256k, 1m)";
     case CFG_DURATION:
-        return k->unit_ms == 1000 ? "a duration in seconds (60, 60s, 1m)" : "a duration in milliseconds (500, 500ms, 5s)";
+        return omni_number_wanted(num_kind(k), k->type == CFG_DURATION ? k->unit_ms : 1);
     case CFG_BOOL:
         return "true or false";
     case CFG_ENUM: {
@@ -174,64 +179,22 @@ static const char *wanted(const cfg_key_t *k, char *buf, size_t bufsz)
     }
 }
 
-static long long sat_mul(long long v, long long m)
-{
-    if (v > LLONG_MAX / m)
-        return LLONG_MAX;
-    if (v < LLONG_MIN / m)
-        return LLONG_MIN;
-    return v * m;
-}
-
-/* The multiplier a suffix stands for in k's type (sizes: powers of 1024; durations: milliseconds), 0 if
- * it means nothing there. */
-static long long suffix_mult(const cfg_key_t *k, const char *sfx)
-{
-    static const struct { const char *s; long long m; } sizes[] = {
-        { "b", 1 }, { "k", 1LL << 10 }, { "kb", 1LL << 10 }, { "kib", 1LL << 10 }, { "m", 1LL << 20 },
-        { "mb", 1LL << 20 }, { "mib", 1LL << 20 }, { "g", 1LL << 30 }, { "gb", 1LL << 30 }, { "gib", 1LL << 30 },
-    }, durations[] = { { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 } };
-    if (k->type == CFG_SIZE)
-        for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
-            if (strcasecmp(sfx, sizes[i].s) == 0)
-                return sizes[i].m;
-    if (k->type == CFG_DURATION)
-        for (size_t i = 0; i < sizeof durations / sizeof *durations; i++)
-            if (strcmp(sfx, durations[i].s) == 0)
-                return durations[i].m;
-    return 0;
-}
-
 static bool set_number(cfg_ctx_t *ctx, const cfg_key_t *k, void *field, const char *disp, const yaml_node_t *node)
 {
-    const char *s = (const char *)node->data.scalar.value, *p = s;
+    const char *s = (const char *)node->data.scalar.value;
     char want[64], got[96];
-    if (*p == '+' || *p == '-')
-        p++;
-    if (!isdigit((unsigned char)*p)) {
+    long long v = 0;
+    int rc = omni_number_parse(s, num_kind(k), k->type == CFG_DURATION ? k->unit_ms : 1, &v);
+    if (rc == OMNI_NUM_FRACTION) {
+        cfg_error(ctx, &node->start_mark, disp, "%s is not a whole number of %s", s, unit_name(k->unit_ms));
+        return false;
+    }
+    if (rc != OMNI_NUM_OK) {
         cfg_error(ctx, &node->start_mark, disp, "expected %s, got %s", wanted(k, want, sizeof want),
                   cfg_describe(node, got, sizeof got));
         return false;
     }
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10); /* out of range saturates, and the bounds below say which way */
-    if (*end) {
-        long long mult = suffix_mult(k, end);
-        if (mult == 0) {
-            cfg_error(ctx, &node->start_mark, disp, "expected %s, got %s", wanted(k, want, sizeof want),
-                      cfg_describe(node, got, sizeof got));
-            return false;
-        }
-        v = sat_mul(v, mult);
-        if (k->type == CFG_DURATION) {
-            if (v % k->unit_ms != 0) {
-                cfg_error(ctx, &node->start_mark, disp, "%s is not a whole number of %s", s, unit_name(k->unit_ms));
-                return false;
-            }
-            v /= k->unit_ms;
-        }
-    }
+    bool has_unit = s[strspn(s, "+-0123456789")] != '\0';
     long long lo = k->min, hi = k->max;
     bool is_int = k->type == CFG_INT || k->type == CFG_DURATION;
     if (lo == 0 && hi == 0) { /* no bounds given: what the field can hold */
@@ -239,7 +202,7 @@ static bool set_number(cfg_ctx_t *ctx, const cfg_key_t *k, void *field, const ch
         hi = is_int ? INT_MAX : LLONG_MAX;
     }
     char shown[96];
-    if (*end)
+    if (has_unit)
         snprintf(shown, sizeof shown, "%.40s (%lld)", s, v);
     else
         snprintf(shown, sizeof shown, "%.40s", s);

@@ -42,6 +42,13 @@ void routing_destroy(routing_t **r)
     *r = NULL;
 }
 
+void routing_set_config(routing_t *r, const router_config_t *cfg)
+{
+    r->cfg = cfg;
+    r->p = &cfg->policy;
+    r->seeded = false;
+}
+
 bool routing_enabled(const routing_t *r) { return r->p->n_routes > 0; }
 const routing_stats_t *routing_stats(const routing_t *r) { return &r->stats; }
 
@@ -49,6 +56,7 @@ typedef struct decision_ctx {
     routing_t *r;
     char conv[32];
     char reason[32];
+    int64_t started; /* monotonic ms when the plan was sent */
 } decision_ctx_t;
 
 static void on_decided(store_t *store, redisReply *rep, void *data)
@@ -58,19 +66,26 @@ static void on_decided(store_t *store, redisReply *rep, void *data)
     routing_t *r = c->r;
     if (!rep || rep->type == REDIS_REPLY_ERROR) {
         /* Not decided: the conversation stays unrouted, or keeps its owner, until due.lua hands it out again. */
-        omni_warn("routing: conversation %s (%s): %s", c->conv, c->reason,
-                  rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "no answer from redis; it will be retried");
+        omni_log_event(OMNI_LOG_WARN, OMNI_MSGID_ROUTING_FAILED, (const char *[]){ "CONVERSATION", c->conv, NULL },
+                       "routing: conversation %s (%s): %s", c->conv, c->reason,
+                       rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "no answer from redis; it will be retried");
         free(c);
         return;
     }
     const char *what = rep->element[ASSIGN_REPLY_OUTCOME]->str, *who = rep->element[ASSIGN_REPLY_DETAIL]->str;
+    if (!strcmp(c->reason, "new"))
+        omni_histogram_observe(&r->stats.latency, (double)(omni_mono_ms() - c->started) / 1000.0);
     if (!strcmp(what, "assigned") || !strcmp(what, "offered")) {
         r->stats.assigned++;
-        omni_info("conversation %s: %s %s (%s)", c->conv, what[0] == 'a' ? "assigned to" : "offered to", who,
-                  c->reason);
+        bool agent = !strncmp(who, "agent:", 6);
+        omni_log_event(OMNI_LOG_DEBUG, OMNI_MSGID_ASSIGNED,
+                       (const char *[]){ "CONVERSATION", c->conv, agent ? "AGENT" : "PARTNER", strchr(who, ':') + 1, NULL },
+                       "conversation %s: %s %s (%s)", c->conv, what[0] == 'a' ? "assigned to" : "offered to", who,
+                       c->reason);
     } else if (!strcmp(what, "queued")) {
         r->stats.queued++;
-        omni_info("conversation %s: queued on %s (%s); nobody can take it now", c->conv, who, c->reason);
+        omni_log_event(OMNI_LOG_DEBUG, OMNI_MSGID_QUEUED, (const char *[]){ "CONVERSATION", c->conv, "TEAM", who, NULL },
+                       "conversation %s: queued on %s (%s); nobody can take it now", c->conv, who, c->reason);
     } else if (!strcmp(what, "stale")) {
         r->stats.stale++;
         omni_debug("conversation %s: changed by someone else meanwhile; left as it is", c->conv);
@@ -89,6 +104,7 @@ static void decide(routing_t *r, json_t *plan, const char *conv, const char *rea
     c->r = r;
     snprintf(c->conv, sizeof c->conv, "%s", conv);
     snprintf(c->reason, sizeof c->reason, "%s", reason);
+    c->started = omni_mono_ms();
     const char *argv[ASSIGN_NARGS] = { [ASSIGN_ARG_PREFIX] = r->cfg->redis.key_prefix, [ASSIGN_ARG_PLAN] = body,
                                        [ASSIGN_ARG_DEFAULT_QUEUE] = r->cfg->conversations.default_queue,
                                        [ASSIGN_ARG_DAYS] = days };
@@ -123,7 +139,8 @@ static void route_due(routing_t *r, redisReply **f)
         return;
     if (strcmp(s[DUE_REPLY_KIND], "new"))
         r->stats.moved++;
-    omni_info("conversation %s: %s; routing it again", s[DUE_REPLY_CONVERSATION], s[DUE_REPLY_KIND]);
+    omni_log_event(OMNI_LOG_DEBUG, OMNI_MSGID_REROUTED, (const char *[]){ "CONVERSATION", s[DUE_REPLY_CONVERSATION], NULL },
+                   "conversation %s: %s; routing it again", s[DUE_REPLY_CONVERSATION], s[DUE_REPLY_KIND]);
     decide(r, plan, s[DUE_REPLY_CONVERSATION], s[DUE_REPLY_KIND]);
 }
 
@@ -145,7 +162,7 @@ static void on_drained(store_t *store, redisReply *rep, void *data)
     r->drains_busy--;
     if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements > 0) { /* DRAIN_REPLY_FIELDS == 1 */
         r->stats.drained += rep->elements;
-        omni_info("queues: %zu waiting conversations assigned", rep->elements);
+        omni_debug("queues: %zu waiting conversations assigned", rep->elements);
     } else if (rep && rep->type == REDIS_REPLY_ERROR) {
         omni_warn("routing: drain: %s", rep->str);
     }

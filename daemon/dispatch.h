@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include "config.h"
+#include "omni/metrics.h"
 #include "omni/message.h"
 #include "scripts.h"
 #include "store.h"
@@ -47,6 +48,9 @@ typedef struct routing routing_t;
 /* cfg and store are borrowed and must outlive it. */
 routing_t *routing_new(store_t *store, const router_config_t *cfg);
 void routing_destroy(routing_t **r);
+/* A reload: decisions from now on follow cfg's policy (borrowed; it must outlive the routing or the next
+ * call); agents new to it get their starting presence. Work already decided or waiting keeps its plan. */
+void routing_set_config(routing_t *r, const router_config_t *cfg);
 bool routing_enabled(const routing_t *r);
 
 /* What ingest.lua said of the customer of a newly opened conversation. Strings borrowed for the call. */
@@ -64,6 +68,8 @@ void routing_tick(routing_t *r);
 
 typedef struct routing_stats {
     unsigned long long routed, assigned, queued, stale, drained, moved;
+    /* from a new conversation's ACK (routing starts right after it) to its decision committed in Redis */
+    omni_histogram_t latency;
 } routing_stats_t;
 const routing_stats_t *routing_stats(const routing_t *r);
 

@@ -120,9 +120,11 @@ void embedded_tick(embedded_t *e)
         if (r != e->pid)
             return;
         if (WIFEXITED(status))
-            omni_warn("embedded redis: exited with status %d (see %s/redis.log)", WEXITSTATUS(status), e->dir);
+            omni_log_event(OMNI_LOG_WARN, OMNI_MSGID_EMBEDDED_EXITED, NULL,
+                           "embedded redis: exited with status %d (see %s/redis.log)", WEXITSTATUS(status), e->dir);
         else
-            omni_warn("embedded redis: killed by signal %d", WTERMSIG(status));
+            omni_log_event(OMNI_LOG_WARN, OMNI_MSGID_EMBEDDED_EXITED, NULL, "embedded redis: killed by signal %d",
+                           WTERMSIG(status));
         e->pid = 0;
         /* a server that ran a while gets restarted at once; one that keeps dying backs off */
         if (omni_mono_ms() - e->started_at > 10000)

@@ -43,7 +43,8 @@ typedef struct pending {
     unsigned char peer[PEER_ID_MAX];
     char id[OMNI_MSG_ID_MAX + 1];
     char identity[OMNI_IDENTITY_MAX];
-    omni_msg_t *msg; /* owned: kept for routing the conversation it may open */
+    omni_msg_t *msg; /* owned: kept for routing the conversation it may open; NULL without routing */
+    int channel_kind; /* policy.h's CHANNEL_ kinds, for the per-channel counts */
 } pending_t;
 
 static void pending_free(pending_t *p)
@@ -71,6 +72,29 @@ static void send_ack(ingest_t *in, const void *peer, size_t len, const char *id)
 {
     const char *f[] = { OMNI_CMD_ACK, id };
     reply(in, peer, len, 2, f);
+}
+
+/* Counts a NACK by the field that failed ("from.id"; indexes dropped: "attachments[].url"), or "protocol"
+ * for frames that break OMNI/1. */
+static void count_nack(ingest_stats_t *st, const char *what)
+{
+    char field[40];
+    size_t n = 0;
+    for (const char *p = what; *p && n + 1 < sizeof field; p++) {
+        field[n++] = *p;
+        if (*p == '[') /* attachments[3].url -> attachments[].url */
+            while (p[1] && p[1] != ']')
+                p++;
+    }
+    field[n] = '\0';
+    size_t i = 0;
+    while (i < st->n_nack_kinds && strcmp(st->nacks[i].field, field))
+        i++;
+    if (i == st->n_nack_kinds && i < INGEST_NACK_KINDS)
+        snprintf(st->nacks[st->n_nack_kinds++].field, sizeof field, "%s", field);
+    else if (i == st->n_nack_kinds) /* every kind taken: the spare last entry */
+        snprintf(st->nacks[i = INGEST_NACK_KINDS].field, sizeof field, "other");
+    st->nacks[i].n++;
 }
 
 static void send_nack(ingest_t *in, const void *peer, size_t len, const char *id, const char *reason)
@@ -135,13 +159,15 @@ static void violation(ingest_t *in, const char *key, size_t key_len, const void 
 {
     char who[64];
     in->stats.violations++;
+    count_nack(&in->stats, "protocol");
     send_nack(in, peer, peer_len, OMNI_NO_ID, reason);
     key_str(key, key_len, who, sizeof who);
     omni_warn("ingest: peer %s: protocol violation: %s", who, reason);
     if (peers_violation(&in->peers, key, key_len, omni_mono_ms())) {
         in->stats.peers_dropped++;
-        omni_warn("ingest: peer %s dropped for %d s after %d protocol violations", who, in->cfg->router.peer_ban_s,
-                  in->cfg->router.peer_violation_limit);
+        omni_log_event(OMNI_LOG_WARN, OMNI_MSGID_PEER_DROPPED, NULL,
+                       "ingest: peer %s dropped for %d s after %d protocol violations", who,
+                       in->cfg->router.peer_ban_s, in->cfg->router.peer_violation_limit);
     }
 }
 
@@ -169,20 +195,25 @@ static void on_stored(store_t *store, redisReply *r, void *data)
     if (stored && r->elements > INGEST_REPLY_FOLDED_INTO) {
         in->stats.stored++;
         in->stats.folded++;
-        omni_info("stored %s from %s: a near-copy of %s, folded into conversation %s", p->id, p->identity,
-                  f[INGEST_REPLY_FOLDED_INTO]->str, conv);
+        omni_log_event(OMNI_LOG_DEBUG, OMNI_MSGID_STORED,
+                       (const char *[]){ "OMNI_MESSAGE", p->id, "CONVERSATION", conv, "CUSTOMER", cust, NULL },
+                       "stored %s from %s: a near-copy of %s, folded into conversation %s", p->id, p->identity,
+                       f[INGEST_REPLY_FOLDED_INTO]->str, conv);
     } else if (stored) {
         in->stats.stored++;
+        in->stats.stored_by_channel[p->channel_kind]++;
         char note[96] = "";
         if (opened && in->on_opened)
             snprintf(note, sizeof note, " (opened; routing it)");
         else if (opened)
             snprintf(note, sizeof note, " (opened, queued on %s)", in->cfg->conversations.default_queue);
-        omni_info("stored %s from %s: customer %s%s, conversation %s%s", p->id, p->identity, cust,
-                  f[INGEST_REPLY_NEW_CUSTOMER]->integer ? " (new)" : "", conv, note);
+        omni_log_event(OMNI_LOG_DEBUG, OMNI_MSGID_STORED,
+                       (const char *[]){ "OMNI_MESSAGE", p->id, "CONVERSATION", conv, "CUSTOMER", cust, NULL },
+                       "stored %s from %s: customer %s%s, conversation %s%s", p->id, p->identity, cust,
+                       f[INGEST_REPLY_NEW_CUSTOMER]->integer ? " (new)" : "", conv, note);
     } else {
         in->stats.duplicates++;
-        omni_info("duplicate %s: already stored in conversation %s; acknowledged again", p->id, conv);
+        omni_debug("duplicate %s: already stored in conversation %s; acknowledged again", p->id, conv);
     }
     send_ack(in, p->peer, p->peer_len, p->id);
     /* ACKed first: the message is durable whatever routing does; an unrouted conversation is picked up again */
@@ -203,7 +234,10 @@ static void handle_msg(ingest_t *in, const unsigned char *peer, size_t peer_len,
     if (!msg) {
         char line[600];
         snprintf(line, sizeof line, "%s%s%s", err.field, err.field[0] ? ": " : "", err.reason);
-        omni_warn("refused message %s: %s", err.id[0] ? err.id : "(no id)", line);
+        omni_log_event(OMNI_LOG_WARN, OMNI_MSGID_MESSAGE_REFUSED,
+                       (const char *[]){ "OMNI_MESSAGE", err.id[0] ? err.id : NULL, NULL }, "refused message %s: %s",
+                       err.id[0] ? err.id : "(no id)", line);
+        count_nack(&in->stats, err.field[0] ? err.field : "message");
         send_nack(in, peer, peer_len, err.id, line);
         return;
     }
@@ -213,7 +247,9 @@ static void handle_msg(ingest_t *in, const unsigned char *peer, size_t peer_len,
                           &why) != 0) {
         char line[400];
         snprintf(line, sizeof line, "from.id: %s", why ? why : "not a valid identity for this channel");
-        omni_warn("refused message %s: %s", msg->id, line);
+        omni_log_event(OMNI_LOG_WARN, OMNI_MSGID_MESSAGE_REFUSED, (const char *[]){ "OMNI_MESSAGE", msg->id, NULL },
+                       "refused message %s: %s", msg->id, line);
+        count_nack(&in->stats, "from.id");
         send_nack(in, peer, peer_len, msg->id, line);
         omni_msg_destroy(&msg);
         return;
@@ -229,6 +265,8 @@ static void handle_msg(ingest_t *in, const unsigned char *peer, size_t peer_len,
     memcpy(p->peer, peer, peer_len);
     snprintf(p->id, sizeof p->id, "%s", msg->id);
     snprintf(p->identity, sizeof p->identity, "%s", ident);
+    int kind = policy_channel_kind(msg->channel);
+    p->channel_kind = kind < 0 ? CHANNEL_OTHER : kind;
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)clock_now());
     /* near-duplicate folding (fold.h): the fingerprint is compared inside the script, atomically */
@@ -352,3 +390,5 @@ void ingest_destroy(ingest_t **ingest)
 void ingest_tick(ingest_t *in) { peers_expire(&in->peers, omni_mono_ms()); }
 const ingest_stats_t *ingest_stats(const ingest_t *in) { return &in->stats; }
 size_t ingest_inflight(const ingest_t *in) { return in->inflight; }
+
+void ingest_set_config(ingest_t *in, const router_config_t *cfg) { in->cfg = cfg; }

@@ -9,12 +9,19 @@
 #include "config.h"
 #include "omni/message.h"
 #include "loop.h"
+#include "policy.h"
 #include "store.h"
 
 typedef struct ingest ingest_t;
 
+#define INGEST_NACK_KINDS 16
 typedef struct ingest_stats {
     unsigned long long received, stored, duplicates, folded, nacked, busy, violations, peers_dropped, store_failures;
+    unsigned long long stored_by_channel[CHANNEL_KINDS]; /* policy.h's channel kinds */
+    /* NACKs by the field that failed ("from.id", "channel"; "protocol" for frames that break OMNI/1), the
+     * first INGEST_NACK_KINDS distinct ones; later ones count as "other". */
+    struct { char field[40]; unsigned long long n; } nacks[INGEST_NACK_KINDS + 1];
+    size_t n_nack_kinds;
 } ingest_stats_t;
 
 /* Binds every cfg->router.ingest endpoint on a new ROUTER socket of zctx. cfg and store are borrowed and
@@ -23,6 +30,9 @@ ingest_t *ingest_new(void *zctx, loop_t *loop, store_t *store, const router_conf
                      size_t errsz);
 /* Closes the socket (outstanding store callbacks must have run: destroy the store first), frees, NULLs. */
 void ingest_destroy(ingest_t **ingest);
+/* A reload: messages from now on are read with cfg's limits and identity rules (borrowed; it must outlive the
+ * ingest or the next call). Sockets and peers keep what they were made with. */
+void ingest_set_config(ingest_t *ingest, const router_config_t *cfg);
 
 /* Called when a stored message opened a new conversation, with the message (borrowed for the call), its
  * identity key, and what ingest.lua said of the customer. Setting it also makes ingest mark new

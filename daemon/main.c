@@ -24,7 +24,8 @@ static void usage(FILE *out)
             "      --config-reference   print every configuration key with its type, default and bounds\n"
             "  -h, --help               this text\n"
             "\n"
-            "Runs in the foreground and logs to stderr (journald under systemd). SIGTERM or SIGINT stop it.\n");
+            "Runs in the foreground and logs to stderr (journald under systemd). SIGTERM or SIGINT stop it; SIGHUP\n"
+            "(or omnictl reload) reads the configuration again and applies it when it is valid.\n");
 }
 
 int main(int argc, char **argv)
@@ -84,7 +85,6 @@ int main(int argc, char **argv)
         omni_warn("%s", warns.lines[i]);
     config_errors_free(&warns);
     omni_info("starting with %s", cfg->source);
-    int status = router_run(cfg);
-    config_destroy(&cfg);
-    return status;
+    router_source_t src = { .path = path, .overrides = overrides, .n_overrides = n_overrides };
+    return router_run(cfg, &src);
 }

@@ -246,6 +246,48 @@ static char *unservable(const route_rule_t *rule, json_t *trace_targets)
     return omni_strdup(buf);
 }
 
+/* Whether team could take the work at some hour by this plan: it is one of its targets, or is skipped only for
+ * now (closed, a timed-out agent). */
+static bool could_take(const char *team, json_t *targets, json_t *trace_targets)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(targets, i, v) if (!strcmp(json_string_value(json_object_get(v, "team")), team)) return true;
+    json_array_foreach(trace_targets, i, v) if (!strcmp(json_string_value(json_object_get(v, "team")), team) &&
+                                                !json_is_true(json_object_get(v, "never"))) return true;
+    return false;
+}
+
+/* Where the work waits when nobody takes it now: the rule's queue team when it could take the work at some hour;
+ * else the first of the rule's targets that could (closed now, or full), so refused work waits where it can be
+ * served and each team's queue holds only work that team can take; else nobody ever can, and it waits in the
+ * rule's queue, flagged unservable. Records the move and its reason in the trace. */
+static const team_t *waiting_team(const policy_t *p, const team_t *queue_team, json_t *targets, json_t *trace_targets,
+                                  json_t *trace)
+{
+    if (!queue_team || could_take(queue_team->name, targets, trace_targets))
+        return queue_team;
+    size_t i;
+    json_t *v;
+    json_array_foreach(trace_targets, i, v) {
+        const char *name = json_string_value(json_object_get(v, "team"));
+        const team_t *t = policy_team(p, name);
+        if (!t || t == queue_team || !could_take(name, targets, trace_targets))
+            continue;
+        const char *why = NULL;
+        size_t j;
+        json_t *w;
+        json_array_foreach(trace_targets, j, w) if (!strcmp(json_string_value(json_object_get(w, "team")),
+                                                            queue_team->name)) why = json_string_value(json_object_get(w, "skipped"));
+        json_object_set_new(trace, "waits_on", json_string(t->name));
+        json_object_set_new(trace, "waits_on_because",
+                            json_sprintf("team %s can never take it: %s", queue_team->name,
+                                         why ? why : "not a target of the rule"));
+        return t;
+    }
+    return queue_team;
+}
+
 json_t *route_plan(const policy_t *p, const route_input_t *in)
 {
     facts_t f = in->facts;
@@ -326,6 +368,7 @@ json_t *route_plan(const policy_t *p, const route_input_t *in)
     int64_t due, escalate_at;
     const char *sla_desc = NULL;
     route_sla(p, &f, queue_team, f.now, &due, &escalate_at, &sla_desc);
+    queue_team = waiting_team(p, queue_team, targets, trace_targets, trace);
     json_t *plan = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s*, s:s*, s:I, s:I, s:I, s:o, s:s*, s:s*, s:o, s:o, "
                              "s:i}",
                              "conv", in->conversation, "version", in->version ? in->version : "0", "channel",

@@ -17,6 +17,7 @@
 #include "embedded.h"
 #include "ingest.h"
 #include "loop.h"
+#include "metrics.h"
 #include "omni/log.h"
 #include "omni/util.h"
 #include "dispatch.h"
@@ -29,13 +30,19 @@
 #define SETTLE_MS 100 /* on shutdown, exit only after this long without a new message to answer BUSY */
 
 typedef struct router {
-    const router_config_t *cfg;
+    router_config_t *cfg;
+    const router_source_t *src;
+    router_config_t **retired; /* configurations a reload replaced: freed at exit (replies may point into them) */
+    size_t n_retired;
+    char reload[160];          /* the last reload's outcome, for omnictl status: "" before any */
+    unsigned long reloads;     /* SIGHUPs handled: omnictl reload waits for it to move */
     loop_t *loop;
     void *zctx;
     embedded_t *embedded;
     store_t *store;
     ingest_t *ingest;
     routing_t *routing;
+    router_metrics_t *metrics; /* NULL without router.metrics_listen */
     int sigfd;
     int ready_sent;
     int stopping;
@@ -54,7 +61,8 @@ static void on_store_state(store_t *store, int up, void *data)
     if (up && !r->ready_sent) {
         r->ready_sent = 1;
         for (size_t i = 0; i < r->cfg->router.n_ingest; i++)
-            omni_info("ready: ingest on %s, redis at %s", r->cfg->router.ingest[i], store_address(store));
+            omni_log_event(OMNI_LOG_INFO, OMNI_MSGID_READY, NULL, "ready: ingest on %s, redis at %s",
+                           r->cfg->router.ingest[i], store_address(store));
         sd_notify(0, "READY=1\nSTATUS=accepting messages");
     } else if (up) {
         sd_notify(0, "STATUS=accepting messages");
@@ -97,7 +105,7 @@ static void publish_status(router_t *r)
     };
     enum { N = sizeof fields / sizeof *fields };
     char values[N][24];
-    const char *argv[STATUS_NARGS + 2 * N + 6];
+    const char *argv[STATUS_NARGS + 2 * N + 12];
     argv[STATUS_ARG_PREFIX] = r->cfg->redis.key_prefix, argv[STATUS_ARG_ROUTER] = r->name;
     argv[STATUS_ARG_TTL_S] = "10";
     for (int i = 0; i < N; i++) { /* then field / value pairs */
@@ -110,8 +118,27 @@ static void publish_status(router_t *r)
     argv[n + 2] = "durability", argv[n + 3] = store_durability(r->store);
     argv[n + 4] = "durability_mode";
     argv[n + 5] = r->cfg->redis.durability == REDIS_DURABILITY_RELAXED ? "relaxed" : "strict";
-    if (store_script(r->store, LUA_STATUS, n + 6, argv, NULL, on_status_reply, r) == 0)
+    argv[n + 6] = "config_version", argv[n + 7] = r->cfg->version;
+    argv[n + 8] = "reload", argv[n + 9] = r->reload;
+    char reloads[24];
+    snprintf(reloads, sizeof reloads, "%lu", r->reloads);
+    argv[n + 10] = "reloads", argv[n + 11] = reloads;
+    if (store_script(r->store, LUA_STATUS, n + 12, argv, NULL, on_status_reply, r) == 0)
         r->status_busy = 1;
+}
+
+/* systemd's status line, once a second while Redis takes messages: what `systemctl status` shows. */
+static void notify_counts(router_t *r)
+{
+    if (!store_up(r->store) || r->stopping)
+        return;
+    const ingest_stats_t *st = ingest_stats(r->ingest);
+    const routing_stats_t *rs = routing_stats(r->routing);
+    bool refused = !strncmp(r->reload, "refused", 7);
+    sd_notifyf(0, "STATUS=accepting messages: %llu stored, %llu duplicates, %llu refused, %zu in flight; %llu assigned, "
+                  "%llu queued, %llu moved; configuration %s%s%s",
+               st->stored, st->duplicates, st->nacked, ingest_inflight(r->ingest), rs->assigned, rs->queued, rs->moved,
+               r->cfg->version, refused ? "; last reload " : "", refused ? r->reload : "");
 }
 
 static void on_opened(void *data, const char *conv, const omni_msg_t *msg, const char *identity, long conversations,
@@ -132,16 +159,68 @@ static void tick(loop_t *loop, void *data)
     store_tick(r->store);
     ingest_tick(r->ingest);
     routing_tick(r->routing);
+    if (r->metrics)
+        router_metrics_tick(r->metrics);
     if (r->watchdog_usec && now >= r->next_watchdog) {
         sd_notify(0, "WATCHDOG=1");
         r->next_watchdog = now + (int64_t)(r->watchdog_usec / 2000);
     }
     bool due = now >= r->next_status || (now >= r->last_status + STATUS_SOON_MS && counters_sum(r) != r->published);
     if (due && store_connected(r->store) && !r->status_busy) {
+        if (now >= r->next_status)
+            notify_counts(r);
         publish_status(r);
         r->last_status = now;
         r->next_status = now + STATUS_EVERY_MS;
     }
+}
+
+/* SIGHUP: the configuration is read again and checked completely; a valid one replaces the running one at
+ * once (between two events of the loop: no decision sees half of each), an invalid one is refused with every
+ * error and the running one stays. Work in flight keeps what it was decided with. */
+static void reload(router_t *r)
+{
+    r->reloads++;
+    uint64_t usec = (uint64_t)omni_mono_ms() * 1000;
+    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading %s", (unsigned long long)usec,
+               r->src->path);
+    config_errors_t errs = { 0 };
+    char kept[512];
+    router_config_t *fresh =
+        config_reload(r->cfg, r->src->path, r->src->overrides, r->src->n_overrides, &errs, kept, sizeof kept);
+    if (!fresh) {
+        for (size_t i = 0; i < errs.n; i++)
+            omni_log_event(OMNI_LOG_ERROR, OMNI_MSGID_RELOAD_REFUSED, NULL, "reload: %s", errs.lines[i]);
+        snprintf(r->reload, sizeof r->reload, "refused: %zu error%s in %s; running version %s", errs.n,
+                 errs.n == 1 ? "" : "s", r->src->path, r->cfg->version);
+        omni_log_event(OMNI_LOG_ERROR, OMNI_MSGID_RELOAD_REFUSED, NULL, "reload %s", r->reload);
+        sd_notifyf(0, "READY=1\nSTATUS=reload %s", r->reload);
+        config_errors_free(&errs);
+        r->next_status = 0; /* published on this tick */
+        return;
+    }
+    config_errors_t warns = { 0 };
+    config_warnings(fresh, &warns);
+    for (size_t i = 0; i < warns.n; i++)
+        omni_warn("%s", warns.lines[i]);
+    config_errors_free(&warns);
+    if (*kept)
+        omni_warn("reload: %s changed in %s: a reload keeps the running value; restart to apply it", kept,
+                  r->src->path);
+    r->retired = omni_realloc(r->retired, (r->n_retired + 1) * sizeof *r->retired);
+    r->retired[r->n_retired++] = r->cfg;
+    r->cfg = fresh;
+    omni_log_set_level((omni_log_level_t)fresh->router.log_level);
+    ingest_set_config(r->ingest, fresh);
+    routing_set_config(r->routing, fresh);
+    if (r->metrics)
+        router_metrics_set_config(r->metrics, fresh);
+    ingest_on_opened(r->ingest, routing_enabled(r->routing) ? on_opened : NULL, r);
+    snprintf(r->reload, sizeof r->reload, "applied version %s", fresh->version);
+    omni_log_event(OMNI_LOG_INFO, OMNI_MSGID_RELOADED, NULL, "reload: %s: version %s applied: %zu rules, %zu teams, %zu agents",
+                   r->src->path, fresh->version, fresh->policy.n_routes, fresh->policy.n_teams, fresh->policy.n_agents);
+    sd_notify(0, "READY=1\nSTATUS=accepting messages (configuration reloaded)");
+    r->next_status = 0;
 }
 
 static void on_signal(loop_t *loop, int fd, int events, void *data)
@@ -155,8 +234,9 @@ static void on_signal(loop_t *loop, int fd, int events, void *data)
         case SIGTERM:
             if (r->stopping)
                 break;
-            omni_info("%s: shutting down: new messages get BUSY; answering the %zu in flight",
-                      strsignal((int)si.ssi_signo), r->ingest ? ingest_inflight(r->ingest) : (size_t)0);
+            omni_log_event(OMNI_LOG_INFO, OMNI_MSGID_STOPPING, NULL,
+                           "%s: shutting down: new messages get BUSY; answering the %zu in flight",
+                           strsignal((int)si.ssi_signo), r->ingest ? ingest_inflight(r->ingest) : (size_t)0);
             r->stopping = 1;
             sd_notify(0, "STOPPING=1");
             store_drain(r->store);
@@ -167,7 +247,8 @@ static void on_signal(loop_t *loop, int fd, int events, void *data)
                 embedded_tick(r->embedded); /* reap now; it restarts on a later tick */
             break;
         case SIGHUP:
-            omni_info("SIGHUP: configuration is read at start-up; restart the service to apply changes");
+            if (!r->stopping && r->ingest)
+                reload(r);
             break;
         default:
             break;
@@ -260,9 +341,9 @@ static void drain(router_t *r)
     }
 }
 
-int router_run(const router_config_t *cfg)
+int router_run(router_config_t *cfg, const router_source_t *src)
 {
-    router_t r = { .cfg = cfg, .sigfd = -1, .exit_status = 0 };
+    router_t r = { .cfg = cfg, .src = src, .sigfd = -1, .exit_status = 0 };
     char host[64] = "host";
     gethostname(host, sizeof host - 1);
     snprintf(r.name, sizeof r.name, "%s:%d", host, (int)getpid());
@@ -292,6 +373,15 @@ int router_run(const router_config_t *cfg)
     } else {
         omni_info("routing: no routing rules; new conversations wait on queue %s", cfg->conversations.default_queue);
     }
+    if (cfg->router.metrics_listen) {
+        r.metrics = router_metrics_new(r.loop, r.store, cfg, r.ingest, r.routing, err, sizeof err);
+        if (!r.metrics) {
+            omni_error("router.metrics_listen: %s", err);
+            r.exit_status = 1;
+            goto out;
+        }
+        omni_info("metrics: GET http://%s/metrics", cfg->router.metrics_listen);
+    }
     if (sd_watchdog_enabled(0, &r.watchdog_usec) <= 0)
         r.watchdog_usec = 0;
     loop_set_tick(r.loop, cfg->router.tick_ms, tick, &r);
@@ -307,12 +397,17 @@ int router_run(const router_config_t *cfg)
 out:
     store_destroy(&r.store); /* fails what is still in flight: those connectors resend */
     routing_destroy(&r.routing); /* after the store: its callbacks use it */
+    router_metrics_destroy(&r.metrics);
     ingest_destroy(&r.ingest);
     embedded_destroy(&r.embedded);
     if (r.sigfd >= 0)
         close(r.sigfd);
     zmq_ctx_term(r.zctx);
     loop_destroy(&r.loop);
+    for (size_t i = 0; i < r.n_retired; i++)
+        config_destroy(&r.retired[i]);
+    free(r.retired);
+    config_destroy(&r.cfg);
     omni_info("stopped");
     return r.exit_status;
 }

@@ -5,7 +5,15 @@
 
 #include "config.h"
 
-/* Runs the router with cfg (borrowed) until SIGTERM or SIGINT. Returns the process exit status. */
-int router_run(const router_config_t *cfg);
+/* Where the configuration was read from, so SIGHUP can read it again. Borrowed for the run. */
+typedef struct router_source {
+    const char *path;
+    const char *const *overrides;
+    size_t n_overrides;
+} router_source_t;
+
+/* Runs the router until SIGTERM or SIGINT; returns the process exit status. cfg is the router's from here: freed before it returns, with every
+ * configuration a reload replaced (kept until then: replies in flight may still point into them). */
+int router_run(router_config_t *cfg, const router_source_t *src);
 
 #endif

@@ -95,19 +95,22 @@ static void update(store_t *s)
     if (said != s->said && !s->closing) {
         const char *conns = s->n_conns == 1 ? "connection" : "connections";
         if (said == SAID_DOWN)
-            omni_warn("redis unreachable at %s (%s): answering BUSY until it is back", s->address, s->why);
+            omni_log_event(OMNI_LOG_WARN, OMNI_MSGID_REDIS_DOWN, NULL,
+                           "redis unreachable at %s (%s): answering BUSY until it is back", s->address, s->why);
         else if (said == SAID_UP && s->said == SAID_NOTHING)
-            omni_info("redis: connected to %s (%d %s), durability verified: %s", s->address, s->n_conns, conns,
-                      s->durability);
+            omni_log_event(OMNI_LOG_INFO, OMNI_MSGID_REDIS_UP, NULL, "redis: connected to %s (%d %s), durability verified: %s",
+                           s->address, s->n_conns, conns, s->durability);
         else if (said == SAID_UP)
-            omni_info("redis is back at %s (%d %s), durability verified: %s; acknowledging messages again",
-                      s->address, s->n_conns, conns, s->durability);
+            omni_log_event(OMNI_LOG_INFO, OMNI_MSGID_REDIS_UP, NULL,
+                           "redis is back at %s (%d %s), durability verified: %s; acknowledging messages again",
+                           s->address, s->n_conns, conns, s->durability);
         else if (s->opts.relaxed)
             omni_warn("redis at %s does not fsync every write before answering (%s): an ACKed message can be "
                       "lost if Redis dies; acknowledging anyway (redis.durability: relaxed)", s->address,
                       s->durability);
         else
-            omni_error("redis at %s does not fsync every write before answering (%s): answering BUSY, never "
+            omni_log_event(OMNI_LOG_ERROR, OMNI_MSGID_NOT_DURABLE, NULL,
+                       "redis at %s does not fsync every write before answering (%s): answering BUSY, never "
                        "ACK, until it runs with appendonly yes and appendfsync always (or set redis.durability: "
                        "relaxed to accept the risk)", s->address, s->durability);
         s->said = said;

@@ -114,9 +114,10 @@ static void log_refusal(zap_t *z, const unsigned char *key, const char *address)
     char z85[OMNI_CURVE_Z85_LEN + 1], fp[OMNI_CURVE_FP_LEN + 1];
     zmq_z85_encode(z85, key, 32);
     omni_curve_fingerprint_raw(key, fp);
-    omni_warn("ingest: refused a connector from %s with CURVE key %s (fingerprint %s): not in "
-              "router.curve.allowed_keys (%llu refusals of other unknown keys not logged so far)", address, z85, fp,
-              z->stats.refusals_not_logged);
+    omni_log_event(OMNI_LOG_WARN, OMNI_MSGID_PEER_REFUSED, NULL,
+                   "ingest: refused a connector from %s with CURVE key %s (fingerprint %s): not in "
+                   "router.curve.allowed_keys (%llu refusals of other unknown keys not logged so far)", address, z85,
+                   fp, z->stats.refusals_not_logged);
 }
 
 /* Answers one request: version, request id, status code and text, user id, metadata (RFC 27). */

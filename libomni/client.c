@@ -205,10 +205,15 @@ static int sock_open(omni_client_t *c, char *err, size_t errsz)
         return -1;
     if (c->sock == NULL || zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
         zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &max, sizeof max) != 0 ||
-        zmq_setsockopt(c->sock, ZMQ_IMMEDIATE, &one, sizeof one) != 0 || zmq_connect(c->sock, c->endpoint) != 0) {
-        snprintf(err, errsz, "cannot connect to %s: %s", c->endpoint, zmq_strerror(zmq_errno()));
+        zmq_setsockopt(c->sock, ZMQ_IMMEDIATE, &one, sizeof one) != 0) {
+        snprintf(err, errsz, "cannot make a socket for %s: %s", c->endpoint, zmq_strerror(zmq_errno()));
         return -1;
     }
+    for (size_t i = 0; i < c->n_eps; i++)
+        if (zmq_connect(c->sock, c->eps[i]) != 0) {
+            snprintf(err, errsz, "cannot connect to %s: %s", c->eps[i], zmq_strerror(zmq_errno()));
+            return -1;
+        }
     return 0;
 }
 
@@ -221,10 +226,12 @@ static int reconnect(omni_client_t *c, int64_t now)
         omni_warn("router %s silent for %d ms: reconnecting (%zu messages pending)", c->endpoint,
                   c->o.dead_ms, c->npending);
     c->dead_warned = true;
-    zmq_disconnect(c->sock, c->endpoint); /* fails only when zmq already dropped it, which is as good */
-    if (zmq_connect(c->sock, c->endpoint) != 0) {
-        omni_error("cannot reconnect to %s: %s", c->endpoint, zmq_strerror(zmq_errno()));
-        return -1;
+    for (size_t i = 0; i < c->n_eps; i++) {
+        zmq_disconnect(c->sock, c->eps[i]); /* fails only when zmq already dropped it, which is as good */
+        if (zmq_connect(c->sock, c->eps[i]) != 0) {
+            omni_error("cannot reconnect to %s: %s", c->eps[i], zmq_strerror(zmq_errno()));
+            return -1;
+        }
     }
     c->ready = c->inflight = c->backoff = (omni_plist_t){0};
     for (omni_pend_t *p = c->all_head; p != NULL; p = p->all_next) {
@@ -390,6 +397,19 @@ omni_client_t *omni_client_new(const omni_client_opts_t *opts, char *err, size_t
     c->o.max_spooled = opts->max_spooled > 0 ? opts->max_spooled : 1000000;
     c->endpoint = omni_strdup(opts->endpoint);
     c->o.endpoint = c->endpoint;
+    for (const char *p = opts->endpoint;;) { /* "ipc://a.sock,tcp://b:5555": no endpoint holds a comma */
+        size_t n = strcspn(p, ",");
+        if (n == 0) {
+            snprintf(err, errsz, "endpoint \"%s\": an empty entry", opts->endpoint);
+            omni_client_destroy(&c);
+            return NULL;
+        }
+        c->eps = omni_realloc(c->eps, (c->n_eps + 1) * sizeof *c->eps);
+        c->eps[c->n_eps++] = omni_strndup(p, n);
+        if (p[n] == '\0')
+            break;
+        p += n + 1;
+    }
     c->o.spool_dir = NULL; /* borrowed for the call only */
     c->nbuckets = 64;
     c->buckets = omni_calloc(c->nbuckets, sizeof *c->buckets);
@@ -434,6 +454,9 @@ void omni_client_destroy(omni_client_t **client)
     while (c->all_head != NULL)
         omni__pend_drop(c, c->all_head);
     free(c->buckets);
+    for (size_t i = 0; i < c->n_eps; i++)
+        free(c->eps[i]);
+    free(c->eps);
     free(c->endpoint);
     free(c);
     *client = NULL;

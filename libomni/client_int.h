@@ -30,7 +30,9 @@ typedef struct omni_plist {
 
 struct omni_client {
     omni_client_opts_t o;           /* defaults applied; o.endpoint points at endpoint */
-    char *endpoint;
+    char *endpoint;                 /* as given: one endpoint, or several separated by commas (for logs) */
+    char **eps;                     /* each endpoint the DEALER connects to */
+    size_t n_eps;
     void *ctx, *sock;
     omni_spool_t *spool;
     omni_pend_t **buckets;          /* nbuckets, a power of two */

@@ -3,6 +3,7 @@
  * right the same way (spool before acknowledging, paced retries, clean shutdown) lives here once. */
 #include "connector_int.h"
 #include "omni/log.h"
+#include "omni/metrics.h"
 #include "omni/util.h"
 
 #include <errno.h>
@@ -36,7 +37,8 @@ static void on_nack(void *user, const char *id, const char *reason)
 {
     omni_connector_t *ctx = user;
     ctx->st.nacked++;
-    omni_warn("router refused message %s: %s (kept in %s/dead-letter.jsonl)", id, reason, ctx->cfg->spool_dir);
+    omni_log_event(OMNI_LOG_WARN, OMNI_MSGID_MESSAGE_REFUSED, (const char *[]){ "OMNI_MESSAGE", id, NULL },
+                   "router refused message %s: %s (kept in %s/dead-letter.jsonl)", id, reason, ctx->cfg->spool_dir);
 }
 
 static void on_busy(void *user, const char *id, int retry_ms)
@@ -98,6 +100,33 @@ static int setup_signals(omni_connector_t *ctx)
     return ctx->sigfd < 0 ? -1 : 0;
 }
 
+/* GET /metrics: what the runtime counts for this connector, labelled with its name. */
+static void render_metrics(omni_metrics_t *m, void *data)
+{
+    const omni_connector_t *ctx = data;
+    omni_client_stats_t cs;
+    omni_client_stats(ctx->client, &cs);
+    const char *name = ctx->def->name;
+    static const struct { const char *metric, *type, *help; } f[] = {
+        { "omnirouter_connector_polls_total", "counter", "Times the source was read." },
+        { "omnirouter_connector_poll_errors_total", "counter", "Reads of the source that failed." },
+        { "omnirouter_connector_messages_submitted_total", "counter", "Messages spooled for the router." },
+        { "omnirouter_connector_messages_invalid_total", "counter", "Source messages that were not valid messages." },
+        { "omnirouter_connector_messages_acked_total", "counter", "Messages the router stored (ACK)." },
+        { "omnirouter_connector_messages_nacked_total", "counter", "Messages the router refused (dead-lettered)." },
+        { "omnirouter_connector_busy_total", "counter", "BUSY answers from the router." },
+        { "omnirouter_connector_spooled_messages", "gauge", "Messages in the spool waiting for the router." },
+        { "omnirouter_connector_source_up", "gauge", "1 while the source answers." },
+    };
+    const double v[] = { (double)ctx->st.polls, (double)ctx->st.poll_errors, (double)ctx->st.submitted,
+                         (double)ctx->st.invalid, (double)cs.acked, (double)cs.nacked, (double)cs.busy,
+                         (double)omni_client_pending(ctx->client), ctx->backoff_ms == 0 && ctx->ready ? 1 : 0 };
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++) {
+        omni_metrics_family(m, f[i].metric, f[i].type, f[i].help);
+        omni_metrics_sample(m, f[i].metric, v[i], "connector", name, NULL);
+    }
+}
+
 omni_connector_t *omni_connector_new(const omni_connector_def_t *def, int argc, char **argv, int *status)
 {
     check_def(def);
@@ -157,6 +186,13 @@ omni_connector_t *omni_connector_new(const omni_connector_def_t *def, int argc, 
         if (ctx->client == NULL)
             fprintf(stderr, "%s: %s\n", log_ident, err);
     }
+    if (ctx->client != NULL && cfg->metrics_listen != NULL) {
+        ctx->metrics = omni_metrics_server_new(cfg->metrics_listen, render_metrics, ctx, err, sizeof err);
+        if (ctx->metrics == NULL) {
+            fprintf(stderr, "%s: metrics_listen: %s\n", log_ident, err);
+            omni_client_destroy(&ctx->client);
+        }
+    }
     if (ctx->client == NULL) {
         *status = 1;
         omni_connector_destroy(&ctx);
@@ -178,6 +214,7 @@ void omni_connector_destroy(omni_connector_t **ctxp)
     if (ctx->phase == PHASE_OPEN && ctx->def->close != NULL)
         ctx->def->close(ctx);
     omni_client_destroy(&ctx->client);
+    omni_metrics_server_destroy(&ctx->metrics);
     if (ctx->sigfd >= 0)
         close(ctx->sigfd);
     conn_config_destroy(&ctx->cfg);
@@ -224,6 +261,7 @@ static void do_poll(omni_connector_t *ctx, int64_t now)
             ctx->ready = true;
             notify_status(ctx, now, true);
             sd_notify(0, "READY=1");
+            omni_log_event(OMNI_LOG_INFO, OMNI_MSGID_READY, NULL, "ready: the source answered");
         }
     } else {
         ctx->st.poll_errors++;
@@ -242,7 +280,8 @@ static void read_signals(omni_connector_t *ctx)
         if (si.ssi_signo == SIGHUP) {
             omni_info("SIGHUP ignored: restart the connector to read its config again");
         } else if (!ctx->stopping) {
-            omni_info("stopping on %s", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+            omni_log_event(OMNI_LOG_INFO, OMNI_MSGID_STOPPING, NULL, "stopping on %s",
+                           si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
             ctx->stopping = true;
             ctx->stop_status = 0;
         }
@@ -278,22 +317,27 @@ int omni_connector_step(omni_connector_t *ctx, int timeout_ms)
     wait = min_delay(wait, ctx->next_status > now ? ctx->next_status - now : 0);
     if (timeout_ms >= 0)
         wait = min_delay(wait, timeout_ms);
-    struct pollfd fds[3] = { { ctx->sigfd, POLLIN, 0 }, { omni_client_fd(ctx->client), POLLIN, 0 },
+    struct pollfd fds[4] = { { ctx->sigfd, POLLIN, 0 }, { omni_client_fd(ctx->client), POLLIN, 0 },
+                             { ctx->metrics ? omni_metrics_server_fd(ctx->metrics) : -1, POLLIN, 0 },
                              { ctx->watch_fd, POLLIN, 0 } };
     /* While the source fails, its fd waits for the paced retry (a dead socket stays readable forever). */
-    nfds_t n = ctx->watch_fd >= 0 && ctx->backoff_ms == 0 ? 3 : 2;
+    nfds_t n = ctx->watch_fd >= 0 && ctx->backoff_ms == 0 ? 4 : 3;
+    if (ctx->metrics) /* connections' timeouts are served at least once a second */
+        wait = min_delay(wait, 1000);
     if (poll(fds, n, (int)(wait > 3600000 ? 3600000 : wait)) < 0 && errno != EINTR) {
         omni_error("poll: %s", strerror(errno));
         return -1;
     }
     if (fds[0].revents & POLLIN)
         read_signals(ctx);
+    if (ctx->metrics)
+        omni_metrics_server_run(ctx->metrics);
     if (omni_client_poll(ctx->client, 0) < 0) {
         omni_error("router client: %s", strerror(errno));
         return -1;
     }
     now = omni_mono_ms();
-    bool readable = n == 3 && (fds[2].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+    bool readable = n == 4 && (fds[3].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
     if (!ctx->stopping && (now >= ctx->next_poll || readable)) {
         do_poll(ctx, now);
         /* Send what poll() submitted now rather than after the next wait. */

@@ -97,7 +97,7 @@ const char *omni_connector_cfg_str(const omni_connector_t *ctx, const char *key)
 }
 long long omni_connector_cfg_int(const omni_connector_t *ctx, const char *key)
 {
-    return own(ctx, key, OMNI_KEY_INT, -1, -1)->num;
+    return own(ctx, key, OMNI_KEY_INT, OMNI_KEY_DURATION, OMNI_KEY_SIZE)->num;
 }
 bool omni_connector_cfg_bool(const omni_connector_t *ctx, const char *key)
 {

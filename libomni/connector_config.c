@@ -1,10 +1,14 @@
 /* A connector's config: YAML (libyaml's document API, whose nodes keep their line and column) and -D
  * overrides, checked against one table of typed keys. Every value, whatever its source (a YAML scalar, a
  * -D value, a default), goes through the same parser, so a default and a config value can never be read
- * differently. All errors are collected, not only the first, so one run shows everything to fix. */
+ * differently; numbers with units are read by omni/units.h and country codes by omni_country_check, as
+ * the router reads its own, and -D lists are YAML as in the router. All errors are collected, not only the
+ * first, so one run shows everything to fix. */
 #include "connector_config.h"
 #include "omni/curve.h"
+#include "omni/identity.h"
 #include "omni/log.h"
+#include "omni/units.h"
 #include "omni/util.h"
 
 #include <ctype.h>
@@ -16,24 +20,26 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#define CONN_COMMON_KEYS 13
+#include "omni/metrics.h"
+
+#define CONN_COMMON_KEYS 14
 static const omni_connector_key_t common_keys[CONN_COMMON_KEYS] = {
-    { "router.endpoint", OMNI_KEY_STRING, "ipc:///var/lib/omnirouter/omnirouter-ingest.sock", false, 1, 1024, NULL,
-      "OMNI/1 endpoint of omnirouted (ipc://PATH or tcp://HOST:PORT)" },
-    { "router.resend_ms", OMNI_KEY_INT, "5000", false, 100, 3600000, NULL,
+    { "router.endpoint", OMNI_KEY_LIST, "ipc:///var/lib/omnirouter/omnirouter-ingest.sock", false, 0, 16, NULL,
+      "OMNI/1 endpoint of omnirouted (ipc://PATH or tcp://HOST:PORT), or a list of several routers' endpoints" },
+    { "router.resend_ms", OMNI_KEY_DURATION, "5000", false, 100, 3600000, NULL,
       "resend a message the router has not answered after this long" },
-    { "router.ping_ms", OMNI_KEY_INT, "10000", false, 100, 3600000, NULL,
+    { "router.ping_ms", OMNI_KEY_DURATION, "10000", false, 100, 3600000, NULL,
       "PING the router when it has been silent this long" },
     { "spool_dir", OMNI_KEY_PATH, NULL, false, 0, 4096, NULL,
       "the spool of unanswered messages; default /var/spool/omnirouter/<name>" },
     { "state_dir", OMNI_KEY_PATH, NULL, false, 0, 4096, NULL, "connector state files; default spool_dir" },
     { "max_spooled", OMNI_KEY_INT, "100000", false, 1, 10000000, NULL,
       "stop reading the source while this many messages wait for the router" },
-    { "poll_ms", OMNI_KEY_INT, "1000", false, 10, 3600000, NULL, "how often the source is read" },
-    { "retry_max_ms", OMNI_KEY_INT, "60000", false, 10, 3600000, NULL,
+    { "poll_ms", OMNI_KEY_DURATION, "1000", false, 10, 3600000, NULL, "how often the source is read" },
+    { "retry_max_ms", OMNI_KEY_DURATION, "60000", false, 10, 3600000, NULL,
       "longest pause between tries while the source fails" },
     { "log_level", OMNI_KEY_ENUM, "info", false, 0, 0, "debug|info|warn|error", "least severe level logged" },
-    { "default_country", OMNI_KEY_STRING, NULL, false, 2, 2, NULL,
+    { "default_country", OMNI_KEY_STRING, NULL, false, 0, 0, NULL,
       "ISO 3166 alpha-2 country for national phone numbers (e.g. US); default none" },
     { "router.server_public_key", OMNI_KEY_STRING, NULL, false, 1, 4096, NULL,
       "CURVE over tcp: the router's public key, 40 Z85 characters or a file holding them (its .pub)" },
@@ -41,9 +47,38 @@ static const omni_connector_key_t common_keys[CONN_COMMON_KEYS] = {
       "CURVE: this connector's secret key, a file of mode 0600 (omnictl keygen NAME writes NAME.key)" },
     { "router.curve_public_key_file", OMNI_KEY_PATH, NULL, false, 0, 4096, NULL,
       "CURVE: this connector's public key file (NAME.pub), checked against the secret key; optional" },
+    { "metrics_listen", OMNI_KEY_STRING, NULL, false, 1, 256, NULL,
+      "GET /metrics (Prometheus) on a numeric HOST:PORT, e.g. 127.0.0.1:9465; default none" },
 };
 
-static const char *const type_names[] = { "string", "path", "integer", "boolean", "choice", "list" };
+/* Checks of common string keys beyond their type, the functions the router's table uses for its own keys
+ * (NULL: none). Each returns NULL or the reason, usually written into its buffer. */
+typedef const char *(*check_fn)(const char *value, char *buf, size_t bufsz);
+/* An OMNI/1 endpoint a connector can connect to. */
+static const char *check_endpoint(const char *value, char *buf, size_t bufsz)
+{
+    if ((strncmp(value, "ipc://", 6) != 0 || value[6] == '\0') && (strncmp(value, "tcp://", 6) != 0 ||
+                                                                   strchr(value + 6, ':') == NULL)) {
+        snprintf(buf, bufsz, "\"%.64s\" is not an endpoint: ipc://PATH or tcp://HOST:PORT", value);
+        return buf;
+    }
+    if (strchr(value, ',') != NULL) {
+        snprintf(buf, bufsz, "\"%.64s\": one endpoint per entry (a list names several)", value);
+        return buf;
+    }
+    return NULL;
+}
+
+static const check_fn common_checks[CONN_COMMON_KEYS] = { [0] = check_endpoint, [9] = omni_country_check,
+                                                          [13] = omni_metrics_listen_check };
+
+static check_fn key_check(const omni_connector_key_t *k)
+{
+    return k >= common_keys && k < common_keys + CONN_COMMON_KEYS ? common_checks[k - common_keys] : NULL;
+}
+
+static const char *const type_names[] = { "string", "path", "integer", "boolean", "choice", "list", "duration",
+                                          "size" };
 
 static void add_error(conn_errors_t *errs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void add_error(conn_errors_t *errs, const char *fmt, ...)
@@ -85,11 +120,61 @@ static char *resolve_path(const char *base, const char *path)
     return omni_asprintf("%s%s%s", base, n > 0 && base[n - 1] == '/' ? "" : "/", path);
 }
 
+/* Sets a LIST slot from a YAML node: a sequence of strings, or one string (a list of one, as in the
+ * router). Returns 0, or -1 with why and, when at is not NULL, *at pointed at the node to blame. */
+static int list_from_node(conn_slot_t *s, yaml_document_t *doc, const yaml_node_t *val, char *why, size_t whysz,
+                          const yaml_node_t **at)
+{
+    check_fn check = key_check(s->key);
+    const char *bad;
+    if (val->type == YAML_SCALAR_NODE) {
+        if (check && (bad = check((const char *)val->data.scalar.value, why, whysz)) != NULL) {
+            if (bad != why)
+                snprintf(why, whysz, "%s", bad);
+            return -1;
+        }
+        slot_clear(s);
+        s->list = omni_calloc(2, sizeof *s->list);
+        s->list[s->n_list++] = omni_strdup((const char *)val->data.scalar.value);
+        return 0;
+    }
+    if (val->type != YAML_SEQUENCE_NODE) {
+        snprintf(why, whysz, "expected a list of strings, got a mapping");
+        return -1;
+    }
+    slot_clear(s);
+    for (yaml_node_item_t *it = val->data.sequence.items.start; it < val->data.sequence.items.top; it++) {
+        yaml_node_t *item = yaml_document_get_node(doc, *it);
+        if (item == NULL || item->type != YAML_SCALAR_NODE) {
+            if (at != NULL && item != NULL)
+                *at = item;
+            snprintf(why, whysz, "list entries must be strings");
+            return -1;
+        }
+        if (check && (bad = check((const char *)item->data.scalar.value, why, whysz)) != NULL) {
+            if (bad != why)
+                snprintf(why, whysz, "%s", bad);
+            if (at != NULL)
+                *at = item;
+            return -1;
+        }
+        s->list = omni_realloc(s->list, (s->n_list + 2) * sizeof *s->list);
+        s->list[s->n_list++] = omni_strdup((const char *)item->data.scalar.value);
+        s->list[s->n_list] = NULL;
+    }
+    if (s->key->max > 0 && (long long)s->n_list > s->key->max) {
+        snprintf(why, whysz, "more than %lld entries", s->key->max);
+        return -1;
+    }
+    return 0;
+}
+
 /* Parses text as the slot's type. base: directory for relative paths (NULL or ".": keep them relative).
  * Returns 0, or -1 with a reason in why. */
 static int slot_parse(conn_slot_t *s, const char *text, const char *base, char *why, size_t whysz)
 {
     const omni_connector_key_t *k = s->key;
+    const char *bad;
     size_t len = strlen(text);
     switch (k->type) {
     case OMNI_KEY_STRING:
@@ -102,15 +187,25 @@ static int slot_parse(conn_slot_t *s, const char *text, const char *base, char *
             snprintf(why, whysz, "shorter than %lld bytes", k->min > 0 ? k->min : 1);
             return -1;
         }
+        if (key_check(k) != NULL && (bad = key_check(k)(text, why, whysz)) != NULL) {
+            if (bad != why)
+                snprintf(why, whysz, "%s", bad);
+            return -1;
+        }
         slot_clear(s);
         s->str = k->type == OMNI_KEY_PATH ? resolve_path(base, text) : omni_strdup(text);
         return 0;
-    case OMNI_KEY_INT: {
-        char *end;
-        errno = 0;
-        long long v = strtoll(text, &end, 10);
-        if (len == 0 || *end != '\0' || errno != 0) {
-            snprintf(why, whysz, "\"%.64s\" is not an integer", text);
+    case OMNI_KEY_INT:
+    case OMNI_KEY_DURATION:
+    case OMNI_KEY_SIZE: {
+        omni_num_kind_t kind = k->type == OMNI_KEY_DURATION ? OMNI_NUM_DURATION
+                             : k->type == OMNI_KEY_SIZE     ? OMNI_NUM_SIZE : OMNI_NUM_PLAIN;
+        long long v = 0;
+        if (omni_number_parse(text, kind, 1, &v) != OMNI_NUM_OK) {
+            if (kind == OMNI_NUM_PLAIN)
+                snprintf(why, whysz, "\"%.64s\" is not an integer", text);
+            else
+                snprintf(why, whysz, "expected %s, got \"%.64s\"", omni_number_wanted(kind, 1), text);
             return -1;
         }
         if (v < k->min || v > k->max) {
@@ -147,22 +242,26 @@ static int slot_parse(conn_slot_t *s, const char *text, const char *base, char *
     case OMNI_KEY_LIST:
         break;
     }
-    /* A list in text form: comma-separated (the -D form and defaults). */
-    slot_clear(s);
-    for (const char *p = text; len > 0;) {
-        size_t n = strcspn(p, ",");
-        s->list = omni_realloc(s->list, (s->n_list + 2) * sizeof *s->list);
-        s->list[s->n_list++] = omni_strndup(p, n);
-        s->list[s->n_list] = NULL;
-        if (p[n] == '\0')
-            break;
-        p += n + 1;
+    /* A list in text form (-D and defaults): YAML, as the router reads its -D lists: "[a, b]", or one value
+     * for a list of one; nothing at all is an empty list. */
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    int rc = 0;
+    if (!yaml_parser_load(&parser, &doc)) {
+        snprintf(why, whysz, "not a list in YAML flow syntax ([a, b]): %s", parser.problem ? parser.problem : "invalid");
+        rc = -1;
+    } else {
+        yaml_node_t *root = yaml_document_get_root_node(&doc);
+        if (root == NULL)
+            slot_clear(s);
+        else
+            rc = list_from_node(s, &doc, root, why, whysz, NULL);
+        yaml_document_delete(&doc);
     }
-    if (k->max > 0 && (long long)s->n_list > k->max) {
-        snprintf(why, whysz, "more than %lld entries", k->max);
-        return -1;
-    }
-    return 0;
+    yaml_parser_delete(&parser);
+    return rc;
 }
 
 static conn_slot_t *find_slot(conn_config_t *cfg, const char *path)
@@ -214,32 +313,18 @@ static void walk_value(walk_t *w, const char *path, const yaml_node_t *key, cons
     line = val->start_mark.line + 1;
     col = val->start_mark.column + 1;
     char why[256];
-    if (val->type == YAML_SCALAR_NODE) {
-        if (scalar_is_null(val))
-            return; /* "key:" with nothing: the default stays */
-        if (s->key->type == OMNI_KEY_LIST) {
-            add_error(w->errs, "%s:%zu:%zu: %s: expected a list", w->file, line, col, path);
+    const yaml_node_t *at = val;
+    if (val->type == YAML_SCALAR_NODE && scalar_is_null(val))
+        return; /* "key:" with nothing: the default stays */
+    if (s->key->type == OMNI_KEY_LIST && val->type != YAML_MAPPING_NODE) {
+        if (list_from_node(s, w->doc, val, why, sizeof why, &at) != 0) {
+            add_error(w->errs, "%s:%zu:%zu: %s: %s", w->file, at->start_mark.line + 1, at->start_mark.column + 1,
+                      path, why);
             return;
         }
+    } else if (val->type == YAML_SCALAR_NODE) {
         if (slot_parse(s, (const char *)val->data.scalar.value, w->cfg->base_dir, why, sizeof why) != 0) {
             add_error(w->errs, "%s:%zu:%zu: %s: %s", w->file, line, col, path, why);
-            return;
-        }
-    } else if (val->type == YAML_SEQUENCE_NODE && s->key->type == OMNI_KEY_LIST) {
-        slot_clear(s);
-        for (yaml_node_item_t *it = val->data.sequence.items.start; it < val->data.sequence.items.top; it++) {
-            yaml_node_t *item = yaml_document_get_node(w->doc, *it);
-            if (item == NULL || item->type != YAML_SCALAR_NODE) {
-                add_error(w->errs, "%s:%zu:%zu: %s: list entries must be strings", w->file,
-                          item ? item->start_mark.line + 1 : line, item ? item->start_mark.column + 1 : col, path);
-                return;
-            }
-            s->list = omni_realloc(s->list, (s->n_list + 2) * sizeof *s->list);
-            s->list[s->n_list++] = omni_strdup((const char *)item->data.scalar.value);
-            s->list[s->n_list] = NULL;
-        }
-        if (s->key->max > 0 && (long long)s->n_list > s->key->max) {
-            add_error(w->errs, "%s:%zu:%zu: %s: more than %lld entries", w->file, line, col, path, s->key->max);
             return;
         }
     } else {
@@ -350,7 +435,16 @@ static void fill_curve(conn_config_t *cfg, conn_slot_t *s, conn_errors_t *errs)
 static void fill_common(conn_config_t *cfg, const omni_connector_def_t *def, conn_errors_t *errs)
 {
     conn_slot_t *s = cfg->slots;
-    cfg->endpoint = s[0].str;
+    /* the client takes several endpoints separated by commas (no endpoint holds one) */
+    size_t len = 0;
+    for (size_t i = 0; i < s[0].n_list; i++)
+        len += strlen(s[0].list[i]) + 1;
+    cfg->endpoint_list = omni_calloc(1, len + 1);
+    for (size_t i = 0; i < s[0].n_list; i++) /* each checked where it was read (check_endpoint) */
+        strcat(strcat(cfg->endpoint_list, i ? "," : ""), s[0].list[i]);
+    if (s[0].n_list == 0)
+        add_error(errs, "%s: router.endpoint: no endpoint", cfg->source ? cfg->source : "config");
+    cfg->endpoint = cfg->endpoint_list;
     cfg->resend_ms = (int)s[1].num;
     cfg->ping_ms = (int)s[2].num;
     if (s[3].str == NULL)
@@ -363,16 +457,13 @@ static void fill_common(conn_config_t *cfg, const omni_connector_def_t *def, con
     cfg->poll_ms = (int)s[6].num;
     cfg->retry_max_ms = (int)s[7].num;
     cfg->log_level = omni_log_level_parse(s[8].str);
-    if (s[9].str != NULL) {
-        char *c = s[9].str;
-        if (!isalpha((unsigned char)c[0]) || !isalpha((unsigned char)c[1]))
-            add_error(errs, "%s: default_country: \"%s\" is not an ISO 3166 alpha-2 code",
-                      cfg->source ? cfg->source : "config", c);
-        c[0] = (char)toupper((unsigned char)c[0]);
-        c[1] = (char)toupper((unsigned char)c[1]);
+    if (s[9].str != NULL) { /* checked by omni_country_check as it was read: "fr" is stored as FR */
+        s[9].str[0] = (char)toupper((unsigned char)s[9].str[0]);
+        s[9].str[1] = (char)toupper((unsigned char)s[9].str[1]);
     }
     cfg->default_country = s[9].str;
     fill_curve(cfg, s, errs);
+    cfg->metrics_listen = s[13].str; /* checked where it was read (common_checks) */
 }
 
 conn_config_t *conn_config_load(const omni_connector_def_t *def, const char *path,
@@ -435,6 +526,7 @@ void conn_config_destroy(conn_config_t **cfgp)
         free(cfg->slots[i].path);
     }
     free(cfg->slots);
+    free(cfg->endpoint_list);
     free(cfg->source);
     free(cfg->base_dir);
     free(cfg);
@@ -456,8 +548,9 @@ static void print_key(FILE *out, const char *path, const omni_connector_key_t *k
         fprintf(out, " required");
     else if (k->def != NULL)
         fprintf(out, " default %s", k->def[0] ? k->def : "\"\"");
-    if (k->type == OMNI_KEY_INT)
-        fprintf(out, " (%lld..%lld)", k->min, k->max);
+    if (k->type == OMNI_KEY_INT || k->type == OMNI_KEY_DURATION || k->type == OMNI_KEY_SIZE)
+        fprintf(out, " (%lld..%lld%s)", k->min, k->max,
+                k->type == OMNI_KEY_DURATION ? " ms" : k->type == OMNI_KEY_SIZE ? " bytes" : "");
     else if (k->type == OMNI_KEY_ENUM)
         fprintf(out, " (%s)", k->choices);
     fprintf(out, "\n      %s\n", k->help ? k->help : "");

@@ -29,6 +29,8 @@ typedef struct conn_config {
     /* the common values, typed, borrowed from slots */
     const char *endpoint, *spool_dir, *state_dir, *default_country;
     const char *server_public_key, *curve_secret_key_file, *curve_public_key_file; /* NULL: no CURVE */
+    const char *metrics_listen; /* GET /metrics; NULL: none */
+    char *endpoint_list;        /* owned: router.endpoint's entries joined with commas (endpoint points here) */
     int resend_ms, ping_ms, poll_ms, retry_max_ms, log_level;
     size_t max_spooled;
 } conn_config_t;

@@ -23,6 +23,7 @@ struct omni_connector {
     int64_t wd_every_ms, next_wd, next_status;
     char status[256], sent_status[512];
     omni_connector_stats_t st;
+    struct omni_metrics_server *metrics; /* NULL without metrics_listen */
 };
 
 #endif

@@ -104,10 +104,44 @@ static void meta_int(omni_msg_t *m, const char *key, const char *s)
         meta_str(m, key, s); /* keep what the PBX wrote rather than drop it */
 }
 
-/* "2026-11-20 09:14:03" (local or UTC per utc) -> ms since the epoch. Returns 0 or -1. Only digits where
- * the form has them (sscanf's %d alone would read "-026" or " +26" as a year) and years 1970..9998, so
- * the time is one that RFC 3339 can write in any zone (a year -26 once became a received_at the router refused). */
-static int parse_stamp(const char *s, bool utc, int64_t *ms)
+/* True when t, in the process's zone, reads as the wall time in want. */
+static bool reads_as(time_t t, const struct tm *want)
+{
+    struct tm back;
+    return t != (time_t)-1 && localtime_r(&t, &back) != NULL && back.tm_year == want->tm_year &&
+           back.tm_mon == want->tm_mon && back.tm_mday == want->tm_mday && back.tm_hour == want->tm_hour &&
+           back.tm_min == want->tm_min && back.tm_sec == want->tm_sec;
+}
+
+/* A local wall time to an instant, the same way in every zone (mktime alone picks either reading of an
+ * ambiguous time, depending on the zone and the C library): an hour that happens twice when the clocks go
+ * back is read as its first occurrence, the earlier instant; a time the clocks skipped when they went
+ * forward is read with the offset in force just before the change (02:30 becomes 03:30 in the new time). */
+static time_t local_instant(const struct tm *wall)
+{
+    time_t best = (time_t)-1;
+    for (int dst = 0; dst <= 1; dst++) {
+        struct tm tm = *wall;
+        tm.tm_isdst = dst;
+        time_t t = mktime(&tm);
+        if (reads_as(t, wall) && (best == (time_t)-1 || t < best))
+            best = t;
+    }
+    if (best != (time_t)-1)
+        return best;
+    struct tm tm = *wall;
+    time_t as_utc = timegm(&tm), before = as_utc - 86400; /* a day earlier: the offset before the change */
+    struct tm prev;
+    if (as_utc == (time_t)-1 || localtime_r(&before, &prev) == NULL)
+        return (time_t)-1;
+    return as_utc - prev.tm_gmtoff;
+}
+
+/* "2026-11-20 09:14:03" (local or UTC per utc) -> ms since the epoch, and *offset_s, the offset from UTC
+ * it was read with (0 for UTC). Returns 0 or -1. Only digits where the form has them (sscanf's %d alone
+ * would read "-026" or " +26" as a year) and years 1970..9998, so the time is one that RFC 3339 can write
+ * in any zone (a year -26 once became a received_at the router refused). */
+static int parse_stamp(const char *s, bool utc, int64_t *ms, long *offset_s)
 {
     static const char form[] = "dddd-dd-dd dd:dd:dd";
     for (size_t i = 0; i < sizeof form - 1; i++)
@@ -123,11 +157,12 @@ static int parse_stamp(const char *s, bool utc, int64_t *ms)
         return -1;
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
-    tm.tm_isdst = -1; /* local time: let the zone rules say whether DST applied */
-    time_t t = utc ? timegm(&tm) : mktime(&tm);
+    struct tm wall = tm;
+    time_t t = utc ? timegm(&tm) : local_instant(&wall);
     if (t == (time_t)-1)
         return -1;
     *ms = (int64_t)t * 1000;
+    *offset_s = utc ? 0 : (long)(timegm(&wall) - t);
     return 0;
 }
 
@@ -234,9 +269,16 @@ int cdr_message(const cdr_t *c, const cdr_opts_t *o, const cdr_where_t *w, omni_
     }
     const char *start = c->f[COL_START] != NULL && c->f[COL_START][0] ? c->f[COL_START] : val(c, COL_END);
     int64_t at_ms;
+    long off;
     char at[40], when[64];
-    if (parse_stamp(start, o->utc, &at_ms) == 0) {
-        snprintf(when, sizeof when, "%.19s", start);
+    if (parse_stamp(start, o->utc, &at_ms, &off) == 0) {
+        /* The wall time as the PBX wrote it, with the offset it was read with: an agent in another zone,
+         * or anyone reading it after a DST change, knows which moment it was. */
+        long a = off < 0 ? -off : off;
+        if (o->utc)
+            snprintf(when, sizeof when, "%.19s UTC", start);
+        else
+            snprintf(when, sizeof when, "%.19s %c%02ld:%02ld", start, off < 0 ? '-' : '+', a / 3600, a / 60 % 60);
     } else {
         at_ms = omni_wall_ms(); /* no usable date in the record: when we read it is the best we know */
         snprintf(when, sizeof when, "an unknown time");
@@ -281,7 +323,9 @@ int cdr_message(const cdr_t *c, const cdr_opts_t *o, const cdr_where_t *w, omni_
         free(dst);
     }
     static const char *const outcome_names[] = { "answered", "missed", "busy", "failed" };
-    omni_msg_set_meta(m, "outcome", json_string(outcome_names[out]));
+    /* A voicemail's call was answered, by the machine: for a person reading meta or a policy it is a
+     * message left, not a conversation had, so it has an outcome of its own. */
+    omni_msg_set_meta(m, "outcome", json_string(vm && out == OUTCOME_ANSWERED ? "voicemail" : outcome_names[out]));
     omni_msg_set_meta(m, "callback", json_boolean(callback));
     omni_msg_set_meta(m, "voicemail", json_boolean(vm));
     meta_str(m, "disposition", c->f[COL_DISPOSITION]);

@@ -120,6 +120,12 @@ static void find_end(follow_t *f, uint64_t size)
 static int open_file(follow_t *f)
 {
     int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0 && errno == ENOENT && f->start_at_end) {
+        /* Not there when first looked for: whatever the PBX writes into it from now on is new, the calls
+         * already in it when it is first seen included. */
+        omni_info("%s: does not exist yet: it will be read from its start when it appears", f->path);
+        f->start_at_end = false;
+    }
     if (fd < 0)
         return errno == ENOENT ? 0 : -1;
     struct stat st;

@@ -16,7 +16,9 @@
  *   - the saved state is "v1 <inode> <offset> <line> <head length> <head hash>": on start, it is used
  *     only if the file at path has that inode and still begins with the same bytes (inode numbers are
  *     reused); otherwise the file is new since the last run and is read from 0.
- *   - with no saved state, reading starts at the end (start_at_end) or at the beginning. */
+ *   - with no saved state, reading starts at the end (start_at_end) or at the beginning. start_at_end
+ *     applies to the file that exists when first looked for: a file that appears later is new, and is
+ *     read from its beginning. */
 #ifndef PHONELOG_FOLLOW_H
 #define PHONELOG_FOLLOW_H
 

@@ -21,7 +21,10 @@
 typedef struct omni_client omni_client_t;
 
 typedef struct omni_client_opts {
-    const char *endpoint;   /* router's ingest endpoint, "ipc://..." or "tcp://host:port"; borrowed */
+    /* The router's ingest endpoint, "ipc://..." or "tcp://host:port", or several routers' separated by commas
+     * (no spaces): the DEALER connects to every one and sends each message to one of those connected; a
+     * message a router took and never answered (it died) is resent after resend_ms to another. Borrowed. */
+    const char *endpoint;
     const char *spool_dir;  /* created if missing (0700); borrowed */
     int resend_ms;          /* resend an unanswered message after this long; 0 -> 5000 */
     int ping_ms;            /* PING when nothing was heard for this long; 0 -> 10000 */

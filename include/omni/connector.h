@@ -24,7 +24,8 @@
  *
  * The runtime (libomni/connector.c) gives a connector, so it does not write them again:
  *   - the command line: --config FILE, --check-config, --help, -D key=value (repeatable; a key is the full
- *     dotted YAML path, "poll_ms=200", "phonelog.answered=log"; a list value is comma-separated);
+ *     dotted YAML path, "poll_ms=200", "poll_ms=2s", "phonelog.answered=log"; values are written as the
+ *     router's -D takes them: a scalar literally, a list in YAML flow syntax "[a, b]" or one value);
  *   - a YAML config (libyaml) checked against a declarative table of typed keys; every error names
  *     file:line:column ("command line:N" for -D); unknown keys, wrong types and out-of-range values are
  *     errors and a config with any error is never used. Common keys, at the top level:
@@ -37,6 +38,7 @@
  *         poll_ms           period of poll()                   default 1000    (10 .. 3600000)
  *         retry_max_ms      longest pause after source errors  default 60000   (10 .. 3600000)
  *         log_level         debug|info|warn|error              default info
+ *         metrics_listen    GET /metrics on a numeric HOST:PORT  default: none (docs/operations.md)
  *         default_country   ISO 3166 alpha-2 for national phone numbers, e.g. US; default: none
  *         router.server_public_key      CURVE over tcp: the router's public key (Z85 or its .pub file)
  *         router.curve_secret_key_file  CURVE: this connector's secret key file (0600; never the key inline)
@@ -71,13 +73,17 @@ typedef enum {
     OMNI_KEY_INT,    /* a decimal integer within [min, max] */
     OMNI_KEY_BOOL,   /* true|false|yes|no|on|off */
     OMNI_KEY_ENUM,   /* one of choices, "skip|log" */
-    OMNI_KEY_LIST,   /* a YAML sequence of strings (comma-separated in -D); max bounds its entries when > 0 */
+    OMNI_KEY_LIST,   /* a YAML sequence of strings, or one string (a list of one); in -D the same in YAML flow
+                        syntax, "[a, b]"; max bounds its entries when > 0 */
+    OMNI_KEY_DURATION, /* milliseconds within [min, max]: "500", "500ms", "5s", "2m", "1h" (omni/units.h, as the
+                          router reads its durations); read with omni_connector_cfg_int */
+    OMNI_KEY_SIZE,   /* bytes within [min, max]: "65536", "64k", "32m", "1g" (powers of 1024); cfg_int */
 } omni_key_type_t;
 
 typedef struct omni_connector_key {
     const char *name;      /* under the connector's section: "files" is phonelog.files */
     omni_key_type_t type;
-    const char *def;       /* default written as on the command line ("1000", "true", "skip", "a,b");
+    const char *def;       /* default written as on the command line ("1000", "5s", "true", "skip", "[a, b]");
                               NULL: no default (the getter returns NULL / 0 / false / an empty list) */
     bool required;         /* missing is an error (then def is NULL) */
     long long min, max;    /* see the type */
@@ -164,7 +170,8 @@ void omni_connector_status(omni_connector_t *ctx, const char *fmt, ...) __attrib
 
 /* Config values of the connector's own keys by their short name ("files"). Asking for a key that is not
  * in def->keys, or with the getter of another type, is a bug (omni_panic). Strings are borrowed from ctx.
- * _str serves STRING, PATH and ENUM keys; _list stores a borrowed array in *items and returns its length. */
+ * _str serves STRING, PATH and ENUM keys; _int INT, DURATION (ms) and SIZE (bytes) keys; _list stores a
+ * borrowed array in *items and returns its length. */
 const char *omni_connector_cfg_str(const omni_connector_t *ctx, const char *key);
 long long omni_connector_cfg_int(const omni_connector_t *ctx, const char *key);
 bool omni_connector_cfg_bool(const omni_connector_t *ctx, const char *key);

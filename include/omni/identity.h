@@ -2,7 +2,7 @@
  *
  * An identity key is "<kind>:<value>", where the kind is the identity's namespace, not the channel:
  *   email    -> email:<addr-spec lowercased; IDN domain in punycode>
- *   sms, phone -> phone:<E.164, "+" and 8..15 digits>   (one number texting and calling is one identity)
+ *   sms, phone -> phone:<E.164, "+" and up to 15 digits>   (one number texting and calling is one identity)
  *   twitter  -> twitter:<numeric user id>
  *   facebook -> facebook:<numeric page-scoped user id>
  *   x-<name> -> x-<name>:<value as given, trimmed, 1..256 bytes, no control characters>
@@ -21,11 +21,22 @@
  * address (DESIGN.md: email identities are lowercased), converts a non-ASCII domain to punycode. */
 int omni_email_normalize(const char *raw, char *out, size_t outsz, const char **why);
 
-/* Phone number to E.164. Accepts "+44 20 7946 0958", "0044 20...", "(415) 555-0100", "tel:+1-415-...".
- * A number without an international prefix is read in default_country (ISO 3166 alpha-2, e.g. "US",
- * "GB", "DE"), dropping that country's national trunk prefix. default_country may be NULL: then a
- * national number is an error. Returns -1 for an unknown country code too. */
+/* Phone number to E.164 by libphonenumber. Accepts "+44 20 7946 0958", "0044 20...", "(415) 555-0100",
+ * "tel:+1-415-...", extensions and separators. A number without "+" is read in default_country (ISO 3166
+ * alpha-2, any case, e.g. "US", "GB", "DE") as people there dial it: its international prefix (011 in the
+ * US, 00 in France, 810 in Russia) or its trunk prefix ("0", "8" in Lithuania, "1" in the US) and
+ * national quirks such as Argentina's mobile 9 / 15 and Italy's leading 0, which stays. default_country
+ * may be NULL: then only "+", "00" and "011" numbers are read. The number must be valid (in a range its
+ * country uses), not only of a plausible length. */
 int omni_phone_e164(const char *raw, const char *default_country, char *out, size_t outsz, const char **why);
+
+/* Checks a country code as a person wrote it (a config's default_country): an ISO 3166-1 alpha-2 code,
+ * any case, that libphonenumber has a numbering plan for. Returns 0 with the upper-case code in out, or
+ * -1 with a sentence in why naming the value, with a suggestion where one is known ("UK": did you mean
+ * GB?). text is borrowed for the call. The router and every connector check theirs with it. */
+int omni_country_parse(const char *text, char out[3], char *why, size_t whysz);
+/* omni_country_parse as a config key's check: NULL when value is a country, else the reason written in buf. */
+const char *omni_country_check(const char *value, char *buf, size_t bufsz);
 
 /* Twitter / Facebook ids: decimal digits only, 1..32 of them, no leading zero. */
 int omni_numeric_id(const char *raw, char *out, size_t outsz, const char **why);

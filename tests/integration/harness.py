@@ -106,7 +106,7 @@ class Router:
             "router:",
             f"  ingest: [\"{self.endpoint}\"]",
             f"  state_dir: \"{self.state}\"",
-            "  log_level: debug",
+            *(["  log_level: debug"] if "log_level" not in (router_extra or {}) else []),
             "  tick_ms: 20",
             *[f"  {k}: {json.dumps(v)}" for k, v in (router_extra or {}).items()],
             "redis:",

@@ -28,7 +28,7 @@ def cdr(uniqueid, caller="+14155550199", disposition="NO ANSWER"):
 class Phonelog:
     """omni-phonelog following tmp/Master.csv, its output in a log file the test can read."""
 
-    def __init__(self, tmp_path, endpoint):
+    def __init__(self, tmp_path, endpoint, start="beginning"):
         self.dir = str(tmp_path)
         self.csv = os.path.join(self.dir, "Master.csv")
         self.config = os.path.join(self.dir, "phonelog.yaml")
@@ -36,7 +36,7 @@ class Phonelog:
         with open(self.config, "w") as f:
             f.write(f"router:\n  endpoint: \"{endpoint}\"\n  resend_ms: 500\n"
                     "spool_dir: spool\npoll_ms: 50\nlog_level: debug\ndefault_country: FR\n"
-                    "phonelog:\n  path: Master.csv\n  start: beginning\n")
+                    f"phonelog:\n  path: Master.csv\n  start: {start}\n")
         self.proc = None
 
     def start(self):
@@ -81,6 +81,7 @@ def test_phonelog_feeds_callbacks_through_rotation_and_restart(router, tmp_path)
         assert vm["identity"] == "phone:+33612345678"  # national number, default_country FR
         doc = json.loads(vm["json"])
         assert doc["channel"] == "phone" and doc["meta"]["voicemail"] is True
+        assert doc["meta"]["outcome"] == "voicemail" and doc["meta"]["callback"] is True
         assert doc["from"]["name"] == 'Ana "Nina" Ruiz'
         assert doc["meta"]["cdr_line"] == 4
         busy = json.loads(stored(router, "phone:pbx:1763631115.5")["json"])
@@ -112,6 +113,43 @@ def test_phonelog_feeds_callbacks_through_rotation_and_restart(router, tmp_path)
         assert router.redis.hget("omni:stats", "duplicates") in (None, "0")
     finally:
         conn.stop()
+
+
+def test_start_end_reads_a_file_that_appears_later_whole(router, tmp_path):
+    """start: end skips the history of a file that is there at start; a Master.csv the PBX creates later
+    is new, so the calls already in it when it is first seen are sent (issue #10)."""
+    conn = Phonelog(tmp_path, router.endpoint, start="end").start()
+    try:
+        wait_for(lambda: "does not exist yet" in conn.output(), 20, "the connector looking for Master.csv")
+        (tmp_path / "Master.csv").write_text(cdr("1763660000.1") + cdr("1763660000.2", disposition="BUSY"))
+        wait_stored(router, ["phone:pbx:1763660000.1", "phone:pbx:1763660000.2"], conn)
+        doc = json.loads(stored(router, "phone:pbx:1763660000.1")["json"])
+        # the text's time carries the zone it was read in (the test runs the connector in its own TZ)
+        assert "at 2026-11-21 14:03:12 +" in doc["text"] or "at 2026-11-21 14:03:12 -" in doc["text"], doc["text"]
+    finally:
+        conn.stop()
+
+
+def test_country_codes_checked_at_load(tmp_path):
+    """The router and the connector refuse UK where they read it, with file:line:column and the fix."""
+    conf = tmp_path / "phonelog.yaml"
+    conf.write_text("spool_dir: spool\ndefault_country: UK\nphonelog:\n  path: Master.csv\n")
+    r = subprocess.run([os.path.join(BIN, "omni-phonelog"), "--config", str(conf), "--check-config"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert f'{conf}:2:18: default_country: "UK" is not an ISO 3166 alpha-2 country code (did you mean GB?)' \
+        in r.stdout + r.stderr, r.stdout + r.stderr
+    rconf = tmp_path / "omnirouter.yaml"
+    rconf.write_text("identity:\n  default_country: UK\n")
+    r = subprocess.run([os.path.join(BIN, "omnirouted"), "--check-config", str(rconf)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert f'{rconf}:2:20: identity.default_country: "UK" is not an ISO 3166 alpha-2 country code (did you mean ' \
+        'GB?)' in r.stdout + r.stderr, r.stdout + r.stderr
+    conf.write_text("spool_dir: spool\ndefault_country: gb\nphonelog:\n  path: Master.csv\n")
+    r = subprocess.run([os.path.join(BIN, "omni-phonelog"), "--config", str(conf), "--check-config"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def run_example(router, spool, path):

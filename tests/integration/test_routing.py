@@ -429,6 +429,24 @@ def test_queue_lists_what_the_team_can_take_and_flags_work_nobody_can(rt):
     assert "unservable 0 waiting (1 found in all)" in rt.ctl("status").stdout
 
 
+def test_refused_work_waits_where_it_can_be_served_and_says_why(rt):
+    """Spanish basic work: core (the rule's queue team) never speaks Spanish, bpo does but is full. It waits on
+    bpo's queue, not core's (core could never take it there), says so, and bpo takes it when a place frees."""
+    held = [send(rt, f"es{i}", f"es{i}@example.com", "hola", lang="es") for i in range(2)]
+    assert all(settled(rt, c)["owner"] == "team:bpo" for c in held)
+    spanish = send(rt, "es9", "es9@example.com", "hola otra vez", lang="es")
+    h = settled(rt, spanish)
+    assert h["status"] == "queued" and h["queued_on"] == "bpo", h
+    assert spanish not in rt.ctl("queue", "core").stdout
+    assert f"  waiting, normal: conversations {spanish}\n" in rt.ctl("queue", "bpo").stdout
+    out = rt.ctl("explain", "es9").stdout
+    assert "waits on bpo: team core can never take it: team does not speak es" in out, out
+    assert "unservable 0 waiting" in rt.ctl("status").stdout  # bpo can take it: not unservable
+    rt.ctl("conversation", "resolve", held[0])
+    wait_for(lambda: rt.redis.hget(f"omni:conversation:{spanish}", "owner") == "team:bpo", 10,
+             "the waiting Spanish conversation drained to bpo")
+
+
 def office_policy(opens_at):
     """A team whose office opens at opens_at (UTC, "HH:MM") for two hours every day."""
     h, m = map(int, opens_at.split(":"))

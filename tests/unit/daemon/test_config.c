@@ -225,7 +225,7 @@ static void test_validators(void **state)
 {
     (void)state;
     fails("router:\n  ingest: [udp://x, \"tcp://host\", \"ipc://\", ipc://a, ipc://a]\n"
-          "redis:\n  address: http://x\n  key_prefix: a b\nidentity:\n  default_country: us\n"
+          "redis:\n  address: http://x\n  key_prefix: a b\nidentity:\n  default_country: UK\n"
           "conversations:\n  default_queue: Bad Queue\n",
           LINES("%s:2:12: router.ingest[0]: \"udp://x\" is not an endpoint: write ipc://PATH or tcp://HOST:PORT",
                 "%s:2:21: router.ingest[1]: \"tcp://host\" is not tcp://HOST:PORT (a host, then a port 1..65535)",
@@ -234,8 +234,10 @@ static void test_validators(void **state)
                 "%s:4:12: redis.address: \"http://x\" is not a Redis address: write tcp://HOST:PORT or unix:/PATH, "
                 "or leave it empty for the embedded Redis",
                 "%s:5:15: redis.key_prefix: must not contain spaces or control characters (keys are typed in redis-cli)",
-                "%s:7:20: identity.default_country: \"us\" is not an ISO 3166 alpha-2 country code: two capital "
-                "letters, e.g. US",
+                /* was "us", refused for its case: any case is now read (as in every connector), and the
+                 * check is libphonenumber's, shared with the connectors */
+                "%s:7:20: identity.default_country: \"UK\" is not an ISO 3166 alpha-2 country code (did you "
+                "mean GB?)",
                 "%s:9:18: conversations.default_queue: \"Bad Queue\" is not a queue name: 1..64 of a-z, 0-9, _ and -"));
     fails("router:\n  ingest: []\nredis:\n  address: unix:redis.sock\n",
           LINES("%s:2:11: router.ingest: has 0 entries; at least 1 needed",
@@ -301,11 +303,13 @@ static void test_overrides(void **state)
     char *path;
     const char *ov[] = { "router.tick_ms=7", "redis.address=tcp://127.0.0.1:6379",
                          "router.ingest=[tcp://*:5555, ipc:///tmp/x.sock]", "identity.default_country=",
-                         "redis.password=p@ss: #word", "router={max_inflight: 5}", "router.insecure_tcp=true" };
-    router_config_t *cfg = load("router:\n  tick_ms: 50\nidentity:\n  default_country: US\n", ov, 7, &errs, &path);
+                         "redis.password=p@ss: #word", "router={max_inflight: 5}", "router.insecure_tcp=true",
+                         "router.peer_ban_s=2m" }; /* units as every connector's -D takes them (test_config_values) */
+    router_config_t *cfg = load("router:\n  tick_ms: 50\nidentity:\n  default_country: US\n", ov, 8, &errs, &path);
     expect(&errs, path, LINES(NULL));
     assert_int_equal(cfg->router.tick_ms, 7);
     assert_int_equal(cfg->router.max_inflight, 5);
+    assert_int_equal(cfg->router.peer_ban_s, 120);
     assert_string_equal(cfg->redis.address, "tcp://127.0.0.1:6379");
     assert_int_equal(cfg->router.n_ingest, 2);
     assert_string_equal(cfg->router.ingest[0], "tcp://*:5555");

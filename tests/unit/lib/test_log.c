@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -79,9 +82,19 @@ static void log_terminal(void)
     omni_error("failed %d", 3);
 }
 
+/* As systemd does: JOURNAL_STREAM names the device and inode of the stream stderr is. */
+static void point_journal_stream_at_stderr(void)
+{
+    struct stat st;
+    assert_int_equal(fstat(2, &st), 0);
+    char v[64];
+    snprintf(v, sizeof v, "%llu:%llu", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+    setenv("JOURNAL_STREAM", v, 1);
+}
+
 static void log_journal(void)
 {
-    setenv("JOURNAL_STREAM", "8:12345", 1);
+    point_journal_stream_at_stderr();
     omni_log_init("omnitest", OMNI_LOG_DEBUG);
     omni_debug("d");
     omni_info("i");
@@ -90,7 +103,7 @@ static void log_journal(void)
 }
 
 static void log_fatal(void) { unsetenv("JOURNAL_STREAM"); omni_fatal("config %s broken", "x.yaml"); }
-static void log_panic(void) { setenv("JOURNAL_STREAM", "1:1", 1); omni_log_init("p", OMNI_LOG_INFO);
+static void log_panic(void) { point_journal_stream_at_stderr(); omni_log_init("p", OMNI_LOG_INFO);
                               omni_panic("invariant %d", 7); }
 static void log_long(void)
 {
@@ -138,6 +151,65 @@ static void test_log_journal(void **state)
     assert_string_equal(out, "<7>debug: d\n<6>info: i\n<4>warn: w\n<3>error: e\n");
 }
 
+/* Inherited by a process whose stderr is elsewhere (a pipe to a pager): not the journal. */
+static void log_journal_elsewhere(void)
+{
+    setenv("JOURNAL_STREAM", "8:12345", 1);
+    omni_log_init("omnitest", OMNI_LOG_INFO);
+    omni_info("plain");
+}
+
+static void log_event(void)
+{
+    point_journal_stream_at_stderr();
+    omni_log_init("omnitest", OMNI_LOG_INFO);
+    const char *fields[] = { "CONVERSATION", "12", "AGENT", NULL, "TEAM", "core", NULL };
+    omni_log_event(OMNI_LOG_WARN, OMNI_MSGID_MESSAGE_REFUSED, fields, "refused %s", "m1");
+}
+
+static void test_log_journal_elsewhere(void **state)
+{
+    (void)state;
+    char out[4096];
+    assert_int_equal(in_child(log_journal_elsewhere, out, sizeof out), 0);
+    assert_non_null(strstr(out, " omnitest["));
+    assert_non_null(strstr(out, "]: info: plain\n"));
+}
+
+/* journald's native protocol on its socket: one datagram of NAME=value lines per entry. The test plays
+ * journald on the socket path libsystemd sends to, when no journald owns it on this machine. */
+static void test_log_event_is_structured(void **state)
+{
+    (void)state;
+    const char *path = "/run/systemd/journal/socket";
+    char out[4096];
+    if (access(path, F_OK) == 0) { /* a real journald: the entry goes there and nothing to stderr */
+        assert_int_equal(in_child(log_event, out, sizeof out), 0);
+        assert_string_equal(out, "");
+        return;
+    }
+    assert_int_equal(system("mkdir -p /run/systemd/journal"), 0);
+    int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(in_child(log_event, out, sizeof out), 0);
+    assert_string_equal(out, ""); /* sent to the journal, not written */
+    char dgram[4096];
+    ssize_t n = recv(fd, dgram, sizeof dgram - 1, MSG_DONTWAIT);
+    close(fd);
+    unlink(path);
+    assert_true(n > 0);
+    dgram[n] = '\0';
+    assert_non_null(strstr(dgram, "MESSAGE=refused m1\n"));
+    assert_non_null(strstr(dgram, "PRIORITY=4\n"));
+    assert_non_null(strstr(dgram, "SYSLOG_IDENTIFIER=omnitest\n"));
+    assert_non_null(strstr(dgram, "MESSAGE_ID=" OMNI_MSGID_MESSAGE_REFUSED "\n"));
+    assert_non_null(strstr(dgram, "CONVERSATION=12\n"));
+    assert_non_null(strstr(dgram, "TEAM=core\n"));
+    assert_null(strstr(dgram, "AGENT=")); /* a NULL value: the field is left out */
+}
+
 static void test_log_fatal_panic(void **state)
 {
     (void)state;
@@ -178,6 +250,8 @@ int main(void)
         cmocka_unit_test(test_alloc_fatal),
         cmocka_unit_test(test_log_terminal),
         cmocka_unit_test(test_log_journal),
+        cmocka_unit_test(test_log_journal_elsewhere),
+        cmocka_unit_test(test_log_event_is_structured),
         cmocka_unit_test(test_log_fatal_panic),
         cmocka_unit_test(test_log_level_parse),
     };

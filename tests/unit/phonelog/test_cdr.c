@@ -115,7 +115,7 @@ static void missed_call_message(void **state)
     assert_string_equal(msg->from_id, "+14155550102");
     assert_null(msg->from_name); /* the name is only the number again */
     assert_string_equal(msg->received_at, "2026-11-20T09:20:11.000Z");
-    assert_string_equal(msg->text, "Missed call from +14155550102 at 2026-11-20 09:20:11 (no answer); please call back");
+    assert_string_equal(msg->text, "Missed call from +14155550102 at 2026-11-20 09:20:11 +00:00 (no answer); please call back");
     assert_string_equal(msg->to, "6000");
     assert_string_equal(meta_s("disposition"), "NO ANSWER");
     assert_string_equal(meta_s("outcome"), "missed");
@@ -138,13 +138,13 @@ static void busy_failed_and_names(void **state)
     assert_int_equal(build(L_ACME_BUSY), 0);
     assert_string_equal(msg->from_id, "+442079460123");
     assert_string_equal(msg->from_name, "Acme, Ltd");
-    assert_string_equal(msg->text, "Missed call from +442079460123 at 2026-11-20 09:31:55 (line busy); please call back");
+    assert_string_equal(msg->text, "Missed call from +442079460123 at 2026-11-20 09:31:55 +00:00 (line busy); please call back");
     assert_string_equal(meta_s("outcome"), "busy");
     assert_string_equal(meta_s("userfield"), "vip");
     assert_int_equal(build(L_FAILED), 0);
     assert_string_equal(msg->from_name, "Jane Roe");
     assert_string_equal(meta_s("outcome"), "failed");
-    assert_string_equal(msg->text, "Missed call from +14155550101 at 2026-11-20 10:15:40 (call failed); please call back");
+    assert_string_equal(msg->text, "Missed call from +14155550101 at 2026-11-20 10:15:40 +00:00 (call failed); please call back");
 }
 
 static void voicemail_and_national_number(void **state)
@@ -153,10 +153,12 @@ static void voicemail_and_national_number(void **state)
     assert_int_equal(build(L_ANA_VM), 0); /* answered by VoiceMail: callback work */
     assert_string_equal(msg->from_id, "+33612345678"); /* 0612345678 read in FR */
     assert_string_equal(msg->from_name, "Ana \"Nina\" Ruiz");
-    assert_string_equal(msg->text, "Voicemail from +33612345678 at 2026-11-20 10:02:00 (mailbox 6000@default, 67 s); "
+    assert_string_equal(msg->text, "Voicemail from +33612345678 at 2026-11-20 10:02:00 +00:00 (mailbox 6000@default, 67 s); "
                                    "please call back");
     assert_true(json_is_true(meta("voicemail")));
     assert_true(json_is_true(meta("callback")));
+    /* was "answered" (by the machine): a message left is not a conversation had */
+    assert_string_equal(meta_s("outcome"), "voicemail");
     assert_string_equal(meta_s("mailbox"), "6000@default");
     assert_string_equal(meta_s("caller_raw"), "0612345678");
     opts.default_country = "NL";
@@ -176,10 +178,11 @@ static void voicemail_by_extension(void **state)
     opts.n_voicemail = 2;
     assert_int_equal(build(L_NO_ANSWER), 0); /* dst 6000 is a voicemail extension, but nobody answered */
     assert_true(json_is_true(meta("voicemail")));
-    assert_string_equal(msg->text, "Missed call from +14155550102 at 2026-11-20 09:20:11 (no answer, sent to voicemail); "
+    assert_string_equal(meta_s("outcome"), "missed"); /* sent to voicemail, but nobody (nothing) answered */
+    assert_string_equal(msg->text, "Missed call from +14155550102 at 2026-11-20 09:20:11 +00:00 (no answer, sent to voicemail); "
                                    "please call back");
     assert_int_equal(build(L_JANE_ANSWERED), 0); /* answered at 6000 = the voicemail extension */
-    assert_string_equal(msg->text, "Voicemail from +14155550101 at 2026-11-20 09:14:03 (212 s); please call back");
+    assert_string_equal(msg->text, "Voicemail from +14155550101 at 2026-11-20 09:14:03 +00:00 (212 s); please call back");
 }
 
 static void answered_skip_or_log(void **state)
@@ -190,7 +193,7 @@ static void answered_skip_or_log(void **state)
     assert_string_equal(why, "answered call");
     opts.log_answered = true;
     assert_int_equal(build(L_JANE_ANSWERED), 0);
-    assert_string_equal(msg->text, "Answered call from +14155550101 at 2026-11-20 09:14:03 (212 s)");
+    assert_string_equal(msg->text, "Answered call from +14155550101 at 2026-11-20 09:14:03 +00:00 (212 s)");
     assert_true(json_is_false(meta("callback")));
     assert_string_equal(meta_s("outcome"), "answered");
 }
@@ -254,10 +257,44 @@ static void utc_and_local_dates(void **state)
     tzset();
     assert_int_equal(build(L_NO_ANSWER), 0); /* 09:20:11 in Paris (CET, UTC+1 in November) */
     assert_string_equal(msg->received_at, "2026-11-20T08:20:11.000Z");
-    assert_non_null(strstr(msg->text, "at 2026-11-20 09:20:11"));
+    assert_non_null(strstr(msg->text, "at 2026-11-20 09:20:11 +01:00 ")); /* the time with its zone */
+    /* Local times the clocks make ambiguous are read one way in every zone: an hour that happens twice as
+     * its first occurrence (summer time), a skipped one with the offset before the change. */
+    static const struct { const char *tz, *start, *at, *text; } dst[] = {
+        { "Europe/Paris", "2026-10-25 02:30:00", "2026-10-25T00:30:00.000Z", "at 2026-10-25 02:30:00 +02:00 " },
+        { "America/New_York", "2026-11-01 01:30:00", "2026-11-01T05:30:00.000Z", "at 2026-11-01 01:30:00 -04:00 " },
+        { "Europe/Paris", "2026-03-29 02:30:00", "2026-03-29T01:30:00.000Z", "at 2026-03-29 02:30:00 +01:00 " },
+        { "America/New_York", "2026-03-08 02:30:00", "2026-03-08T07:30:00.000Z", "at 2026-03-08 02:30:00 -05:00 " },
+        { "Australia/Sydney", "2026-04-05 02:30:00", "2026-04-04T15:30:00.000Z", "at 2026-04-05 02:30:00 +11:00 " },
+        { "Asia/Kolkata", "2026-11-20 09:20:11", "2026-11-20T03:50:11.000Z", "at 2026-11-20 09:20:11 +05:30 " },
+    };
+    for (size_t i = 0; i < sizeof dst / sizeof dst[0]; i++) {
+        setenv("TZ", dst[i].tz, 1);
+        tzset();
+        cdr_t c = { 0 };
+        c.f[COL_DISPOSITION] = "NO ANSWER";
+        c.f[COL_SRC] = "+14155550100";
+        c.f[COL_START] = dst[i].start;
+        omni_msg_destroy(&msg);
+        assert_int_equal(cdr_message(&c, &opts, &where, &msg, why, sizeof why), 0);
+        if (strcmp(msg->received_at, dst[i].at) != 0 || strstr(msg->text, dst[i].text) == NULL)
+            fail_msg("%s %s: %s, \"%s\"", dst[i].tz, dst[i].start, msg->received_at, msg->text);
+    }
+    setenv("TZ", "Europe/Paris", 1);
+    tzset();
     opts.utc = true;
     assert_int_equal(build(L_NO_ANSWER), 0);
     assert_string_equal(msg->received_at, "2026-11-20T09:20:11.000Z");
+    assert_non_null(strstr(msg->text, "at 2026-11-20 09:20:11 UTC "));
+    /* An empty start date: the end date stands in (the call ended then); neither: the time it was read. */
+    cdr_t c = { 0 };
+    c.f[COL_DISPOSITION] = "NO ANSWER";
+    c.f[COL_SRC] = "+14155550100";
+    c.f[COL_START] = "";
+    c.f[COL_END] = "2026-11-20 09:21:00";
+    omni_msg_destroy(&msg);
+    assert_int_equal(cdr_message(&c, &opts, &where, &msg, why, sizeof why), 0);
+    assert_string_equal(msg->received_at, "2026-11-20T09:21:00.000Z");
     setenv("TZ", "UTC", 1);
     tzset();
 }
@@ -276,7 +313,7 @@ static void freeswitch_records(void **state)
     assert_string_equal(msg->id, "phone:pbx1:5b1e-uuid");
     assert_string_equal(msg->from_id, "+14155550101");
     assert_string_equal(msg->from_name, "Jane Roe");
-    assert_string_equal(msg->text, "Missed call from +14155550101 at 2026-11-20 09:14:03 (caller hung up before an "
+    assert_string_equal(msg->text, "Missed call from +14155550101 at 2026-11-20 09:14:03 +00:00 (caller hung up before an "
                                    "answer); please call back");
     assert_string_equal(meta_s("disposition"), "ORIGINATOR_CANCEL");
     assert_int_equal(json_integer_value(meta("duration")), 30); /* quoted numbers still become integers */

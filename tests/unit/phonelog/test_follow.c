@@ -334,6 +334,28 @@ static void start_at_end_skips_history(void **state)
     assert_int_equal(sink.lines[0], 3);
 }
 
+/* start: end with no saved position and no file yet: the PBX creates Master.csv later, with calls already in
+ * it when the connector first sees it. They are new (issue #10: they used to be skipped for good). */
+static void start_at_end_file_appearing_later_is_new(void **state)
+{
+    (void)state;
+    p = make(true);
+    poll_once(0);
+    assert_int_equal(sink.n, 0);
+    char text[2048] = "";
+    strcat(text, rec_line(1));
+    strcat(text, rec_line(2));
+    put(path, "w", text);
+    poll_until(2, 2);
+    static const int want[] = { 1, 2 };
+    expect_ids(want, 2);
+    plog_destroy(&p); /* a restart resumes from the saved position: nothing twice */
+    put(path, "a", rec_line(3));
+    p = make(true);
+    poll_until(3, 2);
+    assert_string_equal(sink.ids[2], "phone:p:u3");
+}
+
 static void failed_commit_reads_again(void **state)
 {
     (void)state;
@@ -403,6 +425,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(truncation_and_rewrite_in_place, setup, teardown),
         cmocka_unit_test_setup_teardown(resume_without_duplicates, setup, teardown),
         cmocka_unit_test_setup_teardown(start_at_end_skips_history, setup, teardown),
+        cmocka_unit_test_setup_teardown(start_at_end_file_appearing_later_is_new, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_commit_reads_again, setup, teardown),
         cmocka_unit_test_setup_teardown(full_spool_stops_before_the_line, setup, teardown),
         cmocka_unit_test_setup_teardown(long_line_skipped_and_missing_file, setup, teardown),

@@ -75,14 +75,15 @@ static void config_errors_name_file_line_column(void **state)
     (void)state;
     put(cfg, "poll_ms: 5\n"
              "router:\n"
-             "  endpoint: [a, b]\n"
+             "  endpoint: [ipc://a, b]\n"
              "  resend: 10\n"
              "log_level: loud\n"
              "max_spooled: many\n"
              "template:\n"
              "  path: in.txt\n"
              "  path: again.txt\n"
-             "  max_batch: 1000000\n");
+             "  max_batch: 1000000\n"
+             "default_country: UK\n");
     int status = -1;
     char *argv[] = { "omni-template", "--config", cfg, "--check-config", NULL };
     assert_null(run_new(&status, argv));
@@ -90,12 +91,14 @@ static void config_errors_name_file_line_column(void **state)
     char want[256];
     static const char *const errs[] = {
         "c.yaml:1:10: poll_ms: 5 is below the minimum 10",
-        "c.yaml:3:13: router.endpoint: expected a string, got a list",
+        "c.yaml:3:23: router.endpoint: \"b\" is not an endpoint: ipc://PATH or tcp://HOST:PORT",
         "c.yaml:4:3: router.resend: unknown key",
         "c.yaml:5:12: log_level: \"loud\" is not one of debug|info|warn|error",
         "c.yaml:6:14: max_spooled: \"many\" is not an integer",
         "c.yaml:9:3: template.path: duplicate key",
         "c.yaml:10:14: template.max_batch: 1000000 is above the maximum 100000",
+        /* the router's check, so a code the router refuses is refused here too, before any caller is lost */
+        "c.yaml:11:18: default_country: \"UK\" is not an ISO 3166 alpha-2 country code (did you mean GB?)",
     };
     for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
         snprintf(want, sizeof want, "%s/%s", dir, errs[i]);
@@ -123,7 +126,15 @@ static void required_key_and_overrides(void **state)
     assert_null(run_new(&status, argv2));
     assert_int_equal(status, 1);
     assert_non_null(strstr(out, "command line:2: nope: unknown key"));
-    assert_non_null(strstr(out, "command line:3: poll_ms: \"abc\" is not an integer"));
+    /* poll_ms is a duration now ("2s" works, as in the router), hence the wording */
+    assert_non_null(strstr(out, "command line:3: poll_ms: expected a duration in milliseconds (500, 500ms, 5s), got "
+                                "\"abc\""));
+    char *argv4[] = { "omni-template", "--config", cfg, "-D", "template.path=x.txt", "-D", "default_country=ZZ",
+                      "--check-config", NULL };
+    assert_null(run_new(&status, argv4));
+    assert_int_equal(status, 1);
+    assert_non_null(strstr(out, "command line:2: default_country: \"ZZ\" is not an ISO 3166 alpha-2 country code "
+                                "with a telephone numbering plan"));
     char *argv3[] = { "omni-template", "--config", cfg, "-D", "template.path=x.txt", "--check-config", NULL };
     assert_null(run_new(&status, argv3));
     assert_int_equal(status, 0);

@@ -1,0 +1,94 @@
+/* omnictl reload: asks every router on this machine to read its configuration again (SIGHUP), then waits
+ * for each to say what became of it. Routers on other machines reload on their own signal (systemctl
+ * reload omnirouted there); they are listed, not signalled. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "omni/util.h"
+
+#define RELOAD_WAIT_MS 10000 /* a router answers within a tick and a status update; this is generous */
+
+typedef struct target {
+    char *name;
+    long pid;
+    unsigned long reloads; /* its count before the signal */
+    int state;             /* 0 waiting, 1 answered, -1 not signalled */
+} target_t;
+
+static unsigned long field_ul(const redisReply *h, const char *f)
+{
+    const char *v = ctl_field(h, f);
+    return v ? strtoul(v, NULL, 10) : 0;
+}
+
+int ctl_reload(ctl_t *c, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 0) {
+        fprintf(stderr, "usage: omnictl reload\n");
+        return 2;
+    }
+    char host[64] = "";
+    gethostname(host, sizeof host - 1);
+    size_t hostlen = strlen(host);
+    redisReply *names = ctl_cmd(c, "ZRANGE %s" KEY_ROUTERS " 0 -1", c->prefix);
+    size_t n = names->type == REDIS_REPLY_ARRAY ? names->elements : 0, signalled = 0;
+    target_t *t = omni_calloc(n + 1, sizeof *t);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        t[i].name = omni_strdup(names->element[i]->str);
+        redisReply *h = ctl_cmd(c, "HGETALL %s" KEY_ROUTER, c->prefix, t[i].name);
+        t[i].pid = (long)field_ul(h, "pid");
+        t[i].reloads = field_ul(h, "reloads");
+        bool here = !strncmp(t[i].name, host, hostlen) && t[i].name[hostlen] == ':';
+        t[i].state = -1;
+        if (h->elements == 0) {
+            /* expired meanwhile: not alive */
+        } else if (!here) {
+            printf("router %s: on another machine: reload it there (systemctl reload omnirouted)\n", t[i].name);
+        } else if (t[i].pid <= 1 || kill((pid_t)t[i].pid, SIGHUP) != 0) {
+            printf("router %s: cannot signal pid %ld: %s\n", t[i].name, t[i].pid, strerror(errno));
+            rc = 1;
+        } else {
+            t[i].state = 0;
+            signalled++;
+        }
+        freeReplyObject(h);
+    }
+    freeReplyObject(names);
+    if (n == 0)
+        printf("no router is running with this configuration's Redis\n");
+    int64_t deadline = omni_mono_ms() + RELOAD_WAIT_MS;
+    for (size_t done = 0; done < signalled && omni_mono_ms() < deadline;) {
+        for (size_t i = 0; i < n; i++) {
+            if (t[i].state != 0)
+                continue;
+            redisReply *h = ctl_cmd(c, "HGETALL %s" KEY_ROUTER, c->prefix, t[i].name);
+            if (field_ul(h, "reloads") > t[i].reloads) {
+                const char *what = ctl_field(h, "reload");
+                printf("router %s: %s\n", t[i].name, what ? what : "reloaded");
+                rc |= what && !strncmp(what, "refused", 7);
+                t[i].state = 1;
+                done++;
+            }
+            freeReplyObject(h);
+        }
+        struct timespec ts = { 0, 50 * 1000 * 1000 };
+        nanosleep(&ts, NULL); /* polling a hash a router updates within a tick; no readiness to wait on */
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (t[i].state == 0) {
+            printf("router %s: no answer within %d s (see its log)\n", t[i].name, RELOAD_WAIT_MS / 1000);
+            rc = 1;
+        }
+        free(t[i].name);
+    }
+    free(t);
+    return rc;
+}

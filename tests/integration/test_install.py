@@ -1,0 +1,85 @@
+"""make install ships what an integrator needs: a connector builds against the installed headers, libomni.a and
+omnirouter.pc alone (connectors/template, the worked example, as an integrator would copy it), and the
+installed units name the installed programs."""
+import os
+import re
+import shutil
+import subprocess
+
+from harness import BIN, ROOT
+
+BUILD = os.path.dirname(BIN)
+
+
+def test_a_connector_builds_against_the_installed_sdk(tmp_path):
+    dest = tmp_path / "dest"
+    subprocess.run([os.path.join(ROOT, "scripts", "install"), BUILD, str(dest), "/opt/omni"], cwd=ROOT, check=True,
+                   capture_output=True)
+    prefix = dest / "opt" / "omni"
+    for f in ["include/omni/connector.h", "include/omni/message.h", "lib/libomni.a", "lib/pkgconfig/omnirouter.pc",
+              "lib/systemd/system/omnirouted.service", "lib/systemd/catalog/omnirouter.catalog",
+              "share/doc/omnirouter/protocol.md", "share/omnirouter/omnirouter.yaml.sample",
+              "share/man/man8/omnirouted.8", "share/man/man5/omnirouter.yaml.5", "share/man/man1/omni-submit.1"]:
+        assert (prefix / f).exists(), f
+    unit = (prefix / "lib/systemd/system/omnirouted.service").read_text()
+    assert "ExecStart=/opt/omni/bin/omnirouted " in unit and "/usr/local" not in unit
+
+    src = tmp_path / "mine"
+    shutil.copytree(os.path.join(ROOT, "connectors", "template"), src)
+    env = dict(os.environ, PKG_CONFIG_PATH=str(prefix / "lib" / "pkgconfig"), PKG_CONFIG_SYSROOT_DIR=str(dest))
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "omnirouter"], env=env, check=True,
+                           capture_output=True, text=True).stdout.split()
+    assert f"-I{prefix}/include" in flags, flags
+    san = ["-fsanitize=address,undefined"] if "asan" in BUILD else []  # the tests' libomni.a is sanitized
+    out = tmp_path / "omni-mine"
+    cc = subprocess.run(["cc", "-std=c11", "-D_DEFAULT_SOURCE", "-Wall", "-Wextra", "-Werror", *san, "-o", str(out),
+                         str(src / "main.c"), str(src / "template.c"), *flags], capture_output=True, text=True)
+    assert cc.returncode == 0, cc.stderr
+    r = subprocess.run([str(out), "--help"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "--config" in r.stdout + r.stderr, r
+
+
+def test_the_units_verify(tmp_path):
+    """systemd-analyze verify, with the programs the units name placed where they name them."""
+    root = tmp_path / "root"
+    bin_ = root / "usr" / "local" / "bin"
+    bin_.mkdir(parents=True)
+    units = sorted(f for f in os.listdir(os.path.join(ROOT, "systemd")) if f.endswith(".service"))
+    assert units
+    paths = []
+    for u in units:
+        text = open(os.path.join(ROOT, "systemd", u)).read().replace("/usr/local/bin/", f"{bin_}/")
+        (tmp_path / u).write_text(text)
+        paths.append(str(tmp_path / u))
+    for p in os.listdir(BIN):
+        shutil.copy(os.path.join(BIN, p), bin_ / p)
+    r = subprocess.run(["systemd-analyze", "verify", "--man=no", *paths], capture_output=True, text=True)
+    problems = [l for l in (r.stdout + r.stderr).splitlines()
+                if l.strip() and "Failed to open /etc/systemd" not in l and "not running as" not in l.lower()]
+    assert r.returncode == 0 and not problems, r.stdout + r.stderr
+
+
+def test_every_unit_is_hardened():
+    """systemd-analyze security rates each unit 2.5 or lower (what is left open is said in the unit)."""
+    import re
+    for u in sorted(f for f in os.listdir(os.path.join(ROOT, "systemd")) if f.endswith(".service")):
+        r = subprocess.run(["systemd-analyze", "security", "--offline=true", os.path.join(ROOT, "systemd", u)],
+                           capture_output=True, text=True)
+        m = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", r.stdout + r.stderr)
+        assert m, r.stdout + r.stderr
+        assert float(m.group(1)) <= 2.5, f"{u}: {m.group(1)}\n{r.stdout}"
+
+
+def test_sysusers_and_tmpfiles_make_the_user_and_directories(tmp_path):
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    r = subprocess.run(["systemd-sysusers", f"--root={root}", os.path.join(ROOT, "systemd", "omnirouter.sysusers")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    passwd = (root / "etc" / "passwd").read_text()
+    assert re.search(r"^omnirouter:x:\d+:\d+:omnirouter message router:/var/lib/omnirouter:", passwd, re.M), passwd
+    r = subprocess.run(["systemd-tmpfiles", f"--root={root}", "--create",
+                        os.path.join(ROOT, "systemd", "omnirouter.tmpfiles")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    st = os.stat(root / "var" / "spool" / "omnirouter")
+    assert oct(st.st_mode & 0o777) == "0o750"
