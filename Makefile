@@ -7,6 +7,7 @@
 #   webhooks/*.c -> omni-webhooks (main.c; the rest is libwebhooks.a, linked with libdaemon.a for the scripts)
 #   tests/unit/D/test_X.c -> a cmocka binary linking libomni.a, plus libdaemon.a (D=daemon), libconn-D.a
 #                            or libwebhooks.a and libdaemon.a (D=webhooks)
+#   api/*.c -> omni-api (api/main.c holds main(); the rest is libapi.a, which the fuzz targets link)
 #   bench/X.c -> a bench program
 #   fuzz/X.c -> a libFuzzer target (make fuzz, clang) and BUILD/tests/fuzz/test_X replaying its inputs (gcc)
 PREFIX  ?= /usr/local
@@ -16,7 +17,7 @@ PKGS    := libzmq hiredis yaml-0.1 jansson libcurl libsystemd libmicrohttpd gmim
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 OPT     := $(if $(SAN),-O1 -g $(SANFLAGS),-O2 -g)
 CFLAGS  += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror $(OPT) \
-           -Iinclude -Ilibomni -Idaemon -Iwebhooks -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS))
+           -Iinclude -Ilibomni -Idaemon -Iwebhooks -Iapi -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS))
 # The C++ shim (libphonenumber) without UBSan's vptr check: its runtime is C++'s, which clang does not link
 # into programs linked as C.
 CXXFLAGS += -std=c++17 -Wall -Wextra -Werror $(OPT) $(if $(SAN),-fno-sanitize=vptr) -Ilibomni -Iinclude
@@ -28,7 +29,8 @@ DMN_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(filter-out daemon/main.c,$(wildcard d
 WH_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(filter-out webhooks/main.c,$(wildcard webhooks/*.c)))
 CONNS     := $(notdir $(patsubst %/,%,$(wildcard connectors/*/)))
 TOOLS     := $(basename $(notdir $(wildcard tools/*.c)))
-PROGS     := $(addprefix $(BUILD)/bin/,omnirouted omnictl omni-webhooks $(addprefix omni-,$(CONNS)) $(TOOLS))
+API_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(filter-out api/main.c,$(wildcard api/*.c)))
+PROGS     := $(addprefix $(BUILD)/bin/,omnirouted omnictl omni-api omni-webhooks $(addprefix omni-,$(CONNS)) $(TOOLS))
 FUZZ      := $(basename $(notdir $(wildcard fuzz/*.c)))
 UNIT      := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/*/test_*.c)) \
              $(FUZZ:%=$(BUILD)/tests/fuzz/test_%)
@@ -41,7 +43,7 @@ all: $(PROGS)
 .PHONY: all deps test test-faults check run bench fuzz install clean
 .SECONDARY: # keep intermediate objects: no rebuild on the next make
 
-$(BUILD)/%.o: %.c $(wildcard include/omni/*.h libomni/*.h daemon/*.h) $(BUILD)/gen/lua_contract.h | deps-ok
+$(BUILD)/%.o: %.c $(wildcard include/omni/*.h libomni/*.h daemon/*.h api/*.h) $(BUILD)/gen/lua_contract.h | deps-ok
 	@mkdir -p $(@D)
 	@echo "  CC  $<"
 	@$(CC) $(CFLAGS) -MMD -c -o $@ $<
@@ -71,8 +73,11 @@ $(BUILD)/bin/omni-webhooks: $(BUILD)/webhooks/main.o $(BUILD)/libwebhooks.a $(BU
 	$(LINK)
 $(BUILD)/tests/webhooks/%: $(BUILD)/tests/unit/webhooks/%.o $(BUILD)/libwebhooks.a $(BUILD)/libdaemon.a $(BUILD)/libomni.a
 	$(LINK) -lcmocka
+$(BUILD)/libapi.a: $(API_OBJ)
+	@$(AR) rcs $@ $^
 $(BUILD)/bin/omnirouted: $(BUILD)/daemon/main.o $(BUILD)/libdaemon.a $(BUILD)/libomni.a
 $(BUILD)/bin/omnictl: $(patsubst %.c,$(BUILD)/%.o,$(wildcard ctl/*.c)) $(BUILD)/libdaemon.a $(BUILD)/libomni.a
+$(BUILD)/bin/omni-api: $(BUILD)/api/main.o $(BUILD)/libapi.a $(BUILD)/libdaemon.a $(BUILD)/libomni.a
 $(BUILD)/bin/%: $(BUILD)/tools/%.o $(BUILD)/libomni.a
 	$(LINK)
 define CONNECTOR
@@ -90,9 +95,9 @@ $(BUILD)/tests/daemon/%: $(BUILD)/tests/unit/daemon/%.o $(BUILD)/libdaemon.a $(B
 	$(LINK) -lcmocka
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libdaemon.a $(BUILD)/libomni.a
 	$(LINK)
-$(BUILD)/bin/omnirouted $(BUILD)/bin/omnictl:
+$(BUILD)/bin/omnirouted $(BUILD)/bin/omnictl $(BUILD)/bin/omni-api:
 	$(LINK)
-FUZZ_LIBS  = $(BUILD)/libdaemon.a $(CONNS:%=$(BUILD)/libconn-%.a) $(BUILD)/libomni.a
+FUZZ_LIBS  = $(BUILD)/libapi.a $(BUILD)/libdaemon.a $(CONNS:%=$(BUILD)/libconn-%.a) $(BUILD)/libomni.a
 $(BUILD)/tests/fuzz/test_%: $(BUILD)/fuzz/%.o $(BUILD)/tests/fuzz/replay.o $(FUZZ_LIBS)
 	$(LINK) -lcmocka
 $(BUILD)/fuzz/bin/%: $(BUILD)/fuzz/%.o $(FUZZ_LIBS)

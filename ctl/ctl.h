@@ -46,6 +46,8 @@ int ctl_watch(ctl_t *c);
 int ctl_reload(ctl_t *c, int argc, char **argv);
 /* omnictl webhooks enable TEAM: a partner endpoint disabled by a 410 is sent to again. */
 int ctl_webhooks(ctl_t *c, int argc, char **argv);
+/* omnictl token create SUBJECT | list | revoke ID (argv after "token"). Returns the exit status. */
+int ctl_token(ctl_t *c, int argc, char **argv);
 /* omnictl keygen NAME (argv[0] is "keygen"); needs no config. Returns the exit status. */
 int ctl_keygen(int argc, char **argv);
 

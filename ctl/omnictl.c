@@ -38,6 +38,7 @@ static int run_explain(ctl_t *c, int argc, char **argv) { return argc == 2 ? ctl
 static int run_clock(ctl_t *c, int argc, char **argv) { return ctl_clock(c, argc - 1, argv + 1); }
 static int run_reload(ctl_t *c, int argc, char **argv) { return ctl_reload(c, argc - 1, argv + 1); }
 static int run_webhooks(ctl_t *c, int argc, char **argv) { return ctl_webhooks(c, argc - 1, argv + 1); }
+static int run_token(ctl_t *c, int argc, char **argv) { return ctl_token(c, argc - 1, argv + 1); }
 static int run_keygen(ctl_t *c, int argc, char **argv) { (void)c; return ctl_keygen(argc, argv); }
 static int run_simulate(ctl_t *c, int argc, char **argv) { (void)c; return ctl_simulate(argc, argv); }
 
@@ -90,6 +91,15 @@ static const command_t commands[] = {
       "enable: a partner endpoint omni-webhooks disabled after a 410 Gone is delivered to again\n"
       "(docs/webhooks.md); omnictl status lists the disabled ones.\n",
       NEEDS_REDIS, run_webhooks },
+    { "token",
+      "token create agent:ID|partner:TEAM|operator:NAME\n"
+      "                                      a bearer token for omni-api, printed once (only its hash is kept)\n"
+      "  token list                          tokens: id, when made, whose (never the token)\n"
+      "  token revoke ID                     the token stops working at once, on every omni-api",
+      "create: a new token for an agent or partner team of the configuration, or any operator name; the\n"
+      "token alone on stdout (only its SHA-256 is stored: it cannot be shown again). list: each token's id,\n"
+      "when it was made and whose. revoke: the next request carrying it is refused (docs/api.md).\n",
+      NEEDS_REDIS, run_token },
     { "keygen",
       "keygen NAME                         a CURVE key pair for OMNI/1 over tcp: NAME.key (secret, 0600),\n"
       "                                      NAME.pub; prints the public key and its fingerprint",

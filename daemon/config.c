@@ -51,13 +51,13 @@ static const char *check_endpoint(const char *value, char *buf, size_t bufsz)
     return buf;
 }
 
-static const char *check_redis_address(const char *value, char *buf, size_t bufsz)
+const char *config_check_redis_address(const char *value, char *buf, size_t bufsz)
 {
     redis_address_t addr;
     return redis_address_parse(value, &addr, buf, bufsz) == 0 ? NULL : buf;
 }
 
-static const char *check_key_prefix(const char *value, char *buf, size_t bufsz)
+const char *config_check_key_prefix(const char *value, char *buf, size_t bufsz)
 {
     (void)buf;
     (void)bufsz;
@@ -166,7 +166,7 @@ static const cfg_key_t router_keys[] = {
       .doc = "Group the ipc:// socket files are given, e.g. the group connectors run in; empty: the router's." },
 
     { .path = "redis.address", .type = CFG_STRING, .offset = OFF(redis.address), .flags = CFG_NULLABLE | CFG_RESTART,
-      .check = check_redis_address,
+      .check = config_check_redis_address,
       .doc = "The Redis to use: tcp://HOST:PORT (a name, an IPv4 address or an [IPv6] address in brackets) or "
              "unix:/PATH. A name is resolved once, when the configuration is read (a name that does not resolve "
              "is an error), never while the router runs. Empty: omnirouted runs and supervises its own "
@@ -182,7 +182,7 @@ static const cfg_key_t router_keys[] = {
     { .path = "redis.database", .flags = CFG_RESTART, .type = CFG_INT, .offset = OFF(redis.database), .min = 0, .max = 15, .def = "0",
       .doc = "Database number SELECTed after connecting." },
     { .path = "redis.key_prefix", .flags = CFG_RESTART, .type = CFG_STRING, .offset = OFF(redis.key_prefix), .def = "omni:",
-      .check = check_key_prefix,
+      .check = config_check_key_prefix,
       .doc = "Every key the router writes starts with it, so several deployments can share one Redis." },
     { .path = "redis.timeout_ms", .flags = CFG_RESTART, .type = CFG_DURATION, .offset = OFF(redis.timeout_ms), .min = 100,
       .max = 600000, .def = "5000", .unit_ms = 1,

@@ -98,6 +98,10 @@ void config_errors_free(config_errors_t *errs);
  * rules whose work none of their targets can ever take (docs/routing.md, "Warnings"), each line
  * "FILE:LINE:COLUMN: warning: KEY: WHY". cfg is borrowed for the call. */
 void config_warnings(const router_config_t *cfg, config_errors_t *warns);
+/* The checks of redis.address and redis.key_prefix, shared with omni-api's table (cfg_check_fn: NULL or the
+ * reason, in buf or static). */
+const char *config_check_redis_address(const char *value, char *buf, size_t bufsz);
+const char *config_check_key_prefix(const char *value, char *buf, size_t bufsz);
 /* Prints every key with its type, default, bounds and description (the reference in docs/configuration.md). */
 void config_print_reference(FILE *out);
 

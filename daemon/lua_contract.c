@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "omni/log.h"
 
 typedef struct field {
@@ -62,11 +64,28 @@ static int check_value(const field_t *f, const redisReply *v, const char *script
     return -1;
 }
 
+/* parsed once per script (this runs for every message), on first use or by lua_contract_init */
+static field_t fields[LUA_NSCRIPTS][FIELDS_MAX];
+static int shapes[LUA_NSCRIPTS], counts[LUA_NSCRIPTS];
+/* each script's SHA-1 as EVALSHA names it: on first use, or all at once by lua_contract_init */
+static char sha[LUA_NSCRIPTS][41];
+
+void lua_contract_init(void)
+{
+    for (int i = 0; i < LUA_NSCRIPTS; i++) {
+        const struct omni_lua_script *s = &omni_lua_scripts[i];
+        counts[i] = parse(s->reply, &shapes[i], fields[i]);
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int len = 0;
+        if (EVP_Digest(s->body, strlen(s->body), md, &len, EVP_sha1(), NULL) != 1 || len != 20)
+            omni_panic("lua_contract_init: SHA-1 of %s failed", s->name);
+        for (unsigned j = 0; j < len; j++)
+            snprintf(sha[i] + 2 * j, 3, "%02x", md[j]);
+    }
+}
+
 int lua_reply_check(const struct omni_lua_script *s, const redisReply *r, char *err, size_t errsz)
 {
-    /* parsed once per script: this runs for every message */
-    static field_t fields[LUA_NSCRIPTS][FIELDS_MAX];
-    static int shapes[LUA_NSCRIPTS], counts[LUA_NSCRIPTS];
     size_t id = (size_t)(s - omni_lua_scripts);
     if (!counts[id])
         counts[id] = parse(s->reply, &shapes[id], fields[id]);
@@ -99,7 +118,6 @@ int lua_reply_check(const struct omni_lua_script *s, const redisReply *r, char *
  * cached per process, loading the script once when the server does not know it yet. */
 redisReply *lua_call(redisContext *rc, int script, int argc, const char **argv, char *err, size_t errsz)
 {
-    static char sha[LUA_NSCRIPTS][41];
     const struct omni_lua_script *s = &omni_lua_scripts[script];
     if (argc < s->nargs || (!s->variadic && argc != s->nargs))
         omni_panic("lua_call: %s called with %d arguments, declared %d%s", s->name, argc, s->nargs,
@@ -116,7 +134,8 @@ redisReply *lua_call(redisContext *rc, int script, int argc, const char **argv, 
                 freeReplyObject(l);
                 return NULL;
             }
-            memcpy(sha[script], l->str, 41);
+            if (strcmp(sha[script], l->str) != 0) /* after lua_contract_init, never written: threads share it */
+                memcpy(sha[script], l->str, 41);
             freeReplyObject(l);
         }
         redisReply *r = redisCommandArgv(rc, argc + 3, av, NULL);

@@ -27,6 +27,11 @@ extern const struct omni_lua_script omni_lua_scripts[LUA_NSCRIPTS];
  * to read. Returns 0, or -1 with what is wrong in err. */
 int lua_reply_check(const struct omni_lua_script *s, const redisReply *reply, char *err, size_t errsz);
 
+/* Parses every reply declaration and computes every script's SHA-1 at once. After it, lua_reply_check and
+ * lua_call only read shared state, so several threads may call them at once (omni-api calls it before its
+ * threads start); without it they fill their caches on first use, for single-threaded callers. */
+void lua_contract_init(void);
+
 /* Runs a script synchronously on rc (omnictl, simulate) with argc arguments by its "@args" line (a wrong
  * count is a bug and panics). Returns the reply, checked as lua_reply_check does (an error reply as it
  * is), for the caller to free; NULL with err when the server failed or the reply does not match. */

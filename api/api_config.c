@@ -1,0 +1,199 @@
+/* omni-api's keys (see api_config.h). The Redis keys mean what the router's do, so one Redis serves both;
+ * the password differs: it is never written in the YAML, only where to read it (omni/secret.h). */
+#include "api_config.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <string.h>
+
+#include "config_schema.h"
+#include "omni/log.h"
+#include "omni/util.h"
+
+#define CONFIG_FILE_MAX (1024 * 1024)
+
+static const char command_line[] = CFG_COMMAND_LINE;
+static const char *const log_levels[] = { "debug", "info", "warn", "error", NULL };
+
+static const char *check_listen(const char *value, char *buf, size_t bufsz)
+{
+    char host[REDIS_ADDRESS_HOST_MAX + 1];
+    int port;
+    /* port 0 is allowed here (any free port): redis_address_host_port wants 1..65535, so ask with 1 */
+    size_t n = strlen(value);
+    char *copy = omni_strdup(value);
+    if (n >= 2 && !strcmp(value + n - 2, ":0"))
+        copy[n - 1] = '1';
+    int rc = redis_address_host_port(copy, host, sizeof host, &port);
+    free(copy);
+    if (rc == 0)
+        return NULL;
+    snprintf(buf, bufsz, "\"%s\" is not HOST:PORT (a name, an address, [IPv6] or * for every interface; a port "
+             "0..65535, 0 for any free one)", value);
+    return buf;
+}
+
+#define OFF(field) offsetof(api_config_t, field)
+
+static const cfg_key_t api_keys[] = {
+    { .path = "api.listen", .type = CFG_STRING, .offset = OFF(api.listen), .def = "127.0.0.1:8080",
+      .check = check_listen,
+      .doc = "Address and port the HTTP server listens on: HOST:PORT, [IPv6]:PORT, or *:PORT for every "
+             "interface; port 0 takes any free port (the `ready:` log line names it). Plain HTTP: put a TLS "
+             "proxy in front when it faces a network." },
+    { .path = "api.max_connections", .type = CFG_INT, .offset = OFF(api.max_connections), .min = 1, .max = 10000,
+      .def = "256",
+      .doc = "Connections served at once, event streams included. Each is one thread and one Redis "
+             "connection (thread per connection: a blocking Redis call stalls only its own client). "
+             "Further connections wait in the listen queue and are served as connections close." },
+    { .path = "api.connection_timeout", .type = CFG_DURATION, .offset = OFF(api.connection_timeout_s), .min = 1,
+      .max = 3600, .def = "30s", .unit_ms = 1000,
+      .doc = "An idle connection (no request, or a request body that stops arriving) is closed after this." },
+    { .path = "api.retry_after", .type = CFG_DURATION, .offset = OFF(api.retry_after_s), .min = 1, .max = 3600,
+      .def = "2s", .unit_ms = 1000,
+      .doc = "Retry-After sent with 503 while Redis cannot be reached." },
+    { .path = "api.log_level", .type = CFG_ENUM, .offset = OFF(api.log_level), .def = "info", .names = log_levels,
+      .parse = omni_log_level_parse, .doc = "Least important level logged: debug logs every request." },
+
+    { .path = "redis.address", .type = CFG_STRING, .offset = OFF(redis.address),
+      .def = "unix:/var/lib/omnirouter/redis/redis.sock", .check = config_check_redis_address,
+      .doc = "The router's Redis: tcp://HOST:PORT or unix:/PATH. The default is the embedded Redis of a "
+             "router whose router.state_dir is /var/lib/omnirouter. A name is resolved once, at start." },
+    { .path = "redis.password", .type = CFG_STRING, .offset = OFF(redis.password), .flags = CFG_NULLABLE,
+      .doc = "Where the password sent with AUTH is: a file (mode 0600 or 0400; relative to the config "
+             "file), credential:NAME (systemd LoadCredential=) or env:NAME; never the password itself. "
+             "Empty: no AUTH." },
+    { .path = "redis.database", .type = CFG_INT, .offset = OFF(redis.database), .min = 0, .max = 15, .def = "0",
+      .doc = "Database number SELECTed after connecting; the router's." },
+    { .path = "redis.key_prefix", .type = CFG_STRING, .offset = OFF(redis.key_prefix), .def = "omni:",
+      .check = config_check_key_prefix, .doc = "The router's redis.key_prefix." },
+    { .path = "redis.timeout_ms", .type = CFG_DURATION, .offset = OFF(redis.timeout_ms), .min = 100,
+      .max = 60000, .def = "2000", .unit_ms = 1,
+      .doc = "Connecting, and each command, may take this long; then the request gets 503 and the next one "
+             "connects again." },
+
+    { .path = "limits.body_bytes", .type = CFG_SIZE, .offset = OFF(limits.body_bytes), .min = 256,
+      .max = 1048576, .def = "16k",
+      .doc = "Largest request body. A larger one is answered 413: by its Content-Length before it is read; a "
+             "chunked one once it passes the limit (the rest is read and dropped, and past 1 MiB more the "
+             "connection is closed)." },
+
+    { .path = "sse.keepalive", .type = CFG_DURATION, .offset = OFF(sse.keepalive_ms), .min = 1000,
+      .max = 300000, .def = "15s", .unit_ms = 1,
+      .doc = "An event stream with nothing to send gets a comment line this often, so proxies keep it open "
+             "and a client that went away is noticed (its thread and Redis connection freed)." },
+    { .path = NULL },
+};
+
+static const cfg_table_t api_table = { .keys = api_keys, .size = sizeof(api_config_t) };
+
+static int where_index(const char *key) { return cfg_key_index(&api_table, key); }
+
+/* The listen address as a socket address (numeric or a name, resolved now: never while serving). */
+static void resolve_listen(api_config_t *cfg, const cfg_where_t *w, config_errors_t *errs)
+{
+    char host[REDIS_ADDRESS_HOST_MAX + 1];
+    const char *colon = strrchr(cfg->api.listen, ':');
+    if (!colon)
+        return; /* already reported by check_listen */
+    const char *h = cfg->api.listen, *end = colon;
+    if (*h == '[' && end > h && end[-1] == ']')
+        h++, end--;
+    snprintf(host, sizeof host, "%.*s", (int)(end - h), h);
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res;
+    int rc = getaddrinfo(strcmp(host, "*") ? host : NULL, colon + 1, &hints, &res);
+    if (rc != 0) {
+        cfg_error_at(errs, w, "api.listen", "cannot resolve \"%s\": %s", host, gai_strerror(rc));
+        return;
+    }
+    memcpy(&cfg->api.addr, res->ai_addr, res->ai_addrlen);
+    cfg->api.addr_len = res->ai_addrlen;
+    freeaddrinfo(res);
+}
+
+/* The directory of the config file, for a relative password file. */
+static char *relative_to(const char *path, const char *file)
+{
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    if (file[0] == '/' || !slash || !strncmp(file, "credential:", 11) || !strncmp(file, "env:", 4))
+        return omni_strdup(file);
+    return omni_asprintf("%.*s/%s", (int)(slash - path), path, file);
+}
+
+static void finalize(api_config_t *cfg, const char *path, const cfg_where_t *where, config_errors_t *errs)
+{
+    resolve_listen(cfg, &where[where_index("api.listen")], errs);
+    char why[400];
+    const cfg_where_t *w_addr = &where[where_index("redis.address")];
+    if (redis_address_parse(cfg->redis.address, &cfg->redis.addr, why, sizeof why) != 0 ||
+        redis_address_resolve(&cfg->redis.addr, why, sizeof why) != 0)
+        cfg_error_at(errs, w_addr, "redis.address", "%s", why);
+    if (cfg->redis.password) {
+        const cfg_where_t *w = &where[where_index("redis.password")];
+        char *spec = relative_to(w->file == command_line ? NULL : path, cfg->redis.password);
+        if (omni_secret_load(spec, "redis.password", cfg->redis.password_value, sizeof cfg->redis.password_value,
+                             why, sizeof why) < 0)
+            cfg_error_at(errs, w, "redis.password", "%s", why);
+        free(spec);
+    }
+}
+
+api_config_t *api_config_load(const char *path, const char *const *overrides, size_t n_overrides,
+                              config_errors_t *errs)
+{
+    *errs = (config_errors_t){ 0 };
+    api_config_t *cfg = omni_calloc(1, sizeof *cfg);
+    cfg_defaults(&api_table, cfg);
+    size_t n_keys = 0;
+    while (api_keys[n_keys].path)
+        n_keys++;
+    cfg_where_t *where = omni_calloc(n_keys, sizeof *where);
+    cfg_ctx_t ctx = { .errs = errs, .file = path, .root = &api_table, .where = where };
+    cfg_source_t src;
+    bool kept = false;
+    if (path) {
+        size_t len;
+        char *text = omni_read_file(path, CONFIG_FILE_MAX, &len);
+        cfg->source = omni_strdup(path);
+        ctx.file = cfg->source;
+        if (!text) {
+            errs->lines = omni_realloc(errs->lines, (errs->n + 1) * sizeof *errs->lines);
+            errs->lines[errs->n++] = omni_asprintf("%s: cannot read: %s", path, strerror(errno));
+        } else {
+            kept = cfg_load_source(&ctx, &api_table, cfg, text, len, &src);
+            free(text);
+        }
+    }
+    ctx.file = command_line;
+    for (size_t i = 0; i < n_overrides; i++) {
+        ctx.fixed_line = (long)i + 1;
+        cfg_apply_override(&ctx, &api_table, cfg, overrides[i]);
+    }
+    errs->source = kept ? &src : NULL;
+    if (errs->n == 0) /* resolving and reading the password only make sense for values that are valid */
+        finalize(cfg, path, where, errs);
+    errs->source = NULL;
+    if (kept)
+        yaml_document_delete(&src.doc);
+    cfg_errors_sort(errs, cfg->source);
+    free(where);
+    if (errs->n > 0)
+        api_config_destroy(&cfg);
+    return cfg;
+}
+
+void api_config_destroy(api_config_t **cfg)
+{
+    if (!cfg || !*cfg)
+        return;
+    explicit_bzero((*cfg)->redis.password_value, sizeof (*cfg)->redis.password_value);
+    cfg_free(&api_table, *cfg);
+    free((*cfg)->source);
+    free(*cfg);
+    *cfg = NULL;
+}
+
+void api_config_print_reference(FILE *out)
+{
+    cfg_print_table(&api_table, out);
+}

@@ -1,0 +1,133 @@
+/* One blocking hiredis connection per thread (see api.h): made on first use, dropped after any I/O error so
+ * the next request connects again, freed when the thread ends (MHD ends a connection's thread with it). */
+#include <pthread.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "api.h"
+#include "omni/log.h"
+#include "scripts.h"
+
+static pthread_key_t conn_key;
+
+static void conn_free(void *c) { redisFree(c); }
+
+void api_redis_init(void) { pthread_key_create(&conn_key, conn_free); }
+
+void api_redis_drop(void)
+{
+    redisContext *c = pthread_getspecific(conn_key);
+    if (c) {
+        redisFree(c);
+        pthread_setspecific(conn_key, NULL);
+    }
+}
+
+static void unavailable(api_req_t *req, const char *why)
+{
+    omni_warn("redis %s: %s", req->cfg->redis.address, why);
+    api_redis_drop();
+    req->redis = NULL;
+    req->unavailable = true;
+    api_fail(req, 503, "unavailable", NULL, "the store (Redis) cannot be reached; retry in %d s",
+             req->cfg->api.retry_after_s);
+}
+
+/* AUTH and SELECT on a new connection. Returns NULL or why it failed (borrowed from the reply's text or a
+ * literal: valid until the reply is freed, so copied into buf). */
+static const char *prepare(redisContext *c, const api_config_t *cfg, char *buf, size_t bufsz)
+{
+    redisReply *r = NULL;
+    if (cfg->redis.password)
+        r = redisCommand(c, "AUTH %s", cfg->redis.password_value);
+    if (cfg->redis.password && (!r || r->type == REDIS_REPLY_ERROR)) {
+        snprintf(buf, bufsz, "AUTH: %s", r ? r->str : c->errstr);
+        freeReplyObject(r);
+        return buf;
+    }
+    freeReplyObject(r);
+    if (cfg->redis.database) {
+        r = redisCommand(c, "SELECT %d", cfg->redis.database);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            snprintf(buf, bufsz, "SELECT: %s", r ? r->str : c->errstr);
+            freeReplyObject(r);
+            return buf;
+        }
+        freeReplyObject(r);
+    }
+    return NULL;
+}
+
+redisContext *api_redis(api_req_t *req)
+{
+    redisContext *c = pthread_getspecific(conn_key);
+    if (c)
+        return req->redis = c;
+    const api_config_t *cfg = req->cfg;
+    const redis_address_t *a = &cfg->redis.addr;
+    struct timeval tv = { cfg->redis.timeout_ms / 1000, cfg->redis.timeout_ms % 1000 * 1000 };
+    c = a->path[0] ? redisConnectUnixWithTimeout(a->path, tv) : redisConnectWithTimeout(a->host, a->port, tv);
+    char why[300], said[300];
+    const char *bad = !c ? "out of memory" : c->err ? c->errstr : NULL;
+    if (!bad && redisSetTimeout(c, tv) != REDIS_OK)
+        bad = "cannot set the command timeout";
+    if (!bad)
+        bad = prepare(c, cfg, said, sizeof said);
+    if (bad) {
+        snprintf(why, sizeof why, "%s", bad);
+        redisFree(c);
+        unavailable(req, why);
+        return NULL;
+    }
+    pthread_setspecific(conn_key, c);
+    return req->redis = c;
+}
+
+/* Errors Redis answers while it cannot serve (starting, a script running too long, a replica cut off, a
+ * restart that lost our AUTH) are the store being unavailable, not a bad request. */
+static redisReply *transient(api_req_t *req, redisReply *r)
+{
+    static const char *const busy[] = { "LOADING", "BUSY", "MASTERDOWN", "NOAUTH", "TRYAGAIN", "CLUSTERDOWN", NULL };
+    if (!r || r->type != REDIS_REPLY_ERROR)
+        return r;
+    for (const char *const *b = busy; *b; b++)
+        if (!strncmp(r->str, *b, strlen(*b)) && (r->str[strlen(*b)] == ' ' || !r->str[strlen(*b)])) {
+            char why[200];
+            snprintf(why, sizeof why, "%s", r->str);
+            freeReplyObject(r);
+            unavailable(req, why);
+            return NULL;
+        }
+    return r;
+}
+
+redisReply *api_cmd(api_req_t *req, const char *fmt, ...)
+{
+    if (!api_redis(req))
+        return NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(req->redis, fmt, ap);
+    va_end(ap);
+    if (!r)
+        unavailable(req, req->redis->errstr);
+    return transient(req, r);
+}
+
+redisReply *api_script(api_req_t *req, int script, int argc, const char **argv)
+{
+    if (!api_redis(req))
+        return NULL;
+    char err[300];
+    argv[0] = req->cfg->redis.key_prefix;
+    redisReply *r = lua_call(req->redis, script, argc, argv, err, sizeof err);
+    if (r)
+        return transient(req, r);
+    if (req->redis->err) {
+        unavailable(req, err);
+    } else {
+        omni_error("%s", err); /* a script and this program disagree: a bug, not the client's fault */
+        api_fail(req, 500, "internal", NULL, "internal error (logged)");
+    }
+    return NULL;
+}

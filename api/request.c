@@ -1,0 +1,263 @@
+/* See request.h. Nothing here allocates but api_body's JSON, so a hostile request costs no more than its
+ * bytes (the server caps those: limits.body_bytes, and MHD's header memory). */
+#include "request.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "omni/token.h"
+
+int api_error_set(api_error_t *err, unsigned status, const char *code, const char *field, const char *fmt, ...)
+{
+    err->status = status;
+    err->code = code;
+    err->field = field;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* A conversation id: the decimal numbers the router gives (1..20 digits, no leading zero). */
+static bool conversation_id(const char *s, size_t n)
+{
+    if (n == 0 || n > 20 || s[0] == '0')
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+/* An agent id as the policy writes it: 1..64 of a-z, 0-9, '.', '_', '-'. */
+static bool agent_id(const char *s, size_t n)
+{
+    if (n == 0 || n > API_ID_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyz0123456789._-", s[i]) || s[i] == 0)
+            return false;
+    return true;
+}
+
+static const struct {
+    const char *verb;
+    api_route_t route;
+} VERBS[] = {
+    { "accept", ROUTE_ACCEPT }, { "reject", ROUTE_REJECT }, { "respond", ROUTE_RESPOND },
+    { "resolve", ROUTE_RESOLVE }, { "transfer", ROUTE_TRANSFER },
+};
+
+static int method_is(const char *method, const char *allow, api_path_t *out, api_error_t *err)
+{
+    out->allow = allow;
+    /* allow is "GET", "PUT", "POST" or "GET, PUT"; HEAD is not served */
+    size_t n = strlen(method);
+    for (const char *p = allow; (p = strstr(p, method)) != NULL; p += n)
+        if ((p == allow || p[-1] == ' ') && (p[n] == '\0' || p[n] == ','))
+            return 0;
+    return api_error_set(err, 405, "method_not_allowed", NULL, "%s is not served on this path (it takes %s)",
+                         method, allow);
+}
+
+int api_route(const char *method, const char *url, api_path_t *out, api_error_t *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!strcmp(url, "/healthz"))
+        return out->route = ROUTE_HEALTHZ, method_is(method, "GET", out, err);
+    if (strncmp(url, "/v1/", 4) != 0)
+        return api_error_set(err, 404, "not_found", NULL, "no such path (the API is under /v1/)");
+    const char *p = url + 4;
+    if (!strcmp(p, "me"))
+        return out->route = ROUTE_ME, method_is(method, "GET", out, err);
+    if (!strcmp(p, "presence"))
+        return out->route = ROUTE_PRESENCE, method_is(method, "GET, PUT", out, err);
+    if (!strcmp(p, "work"))
+        return out->route = ROUTE_WORK, method_is(method, "GET", out, err);
+    if (!strcmp(p, "events"))
+        return out->route = ROUTE_EVENTS, method_is(method, "GET", out, err);
+    if (!strncmp(p, "agents/", 7)) {
+        const char *id = p + 7, *slash = strchr(id, '/');
+        if (!slash || strcmp(slash, "/presence") != 0)
+            return api_error_set(err, 404, "not_found", NULL, "no such path");
+        if (!agent_id(id, (size_t)(slash - id)))
+            return api_error_set(err, 404, "not_found", NULL, "no agent with that id");
+        memcpy(out->id, id, (size_t)(slash - id));
+        return out->route = ROUTE_AGENT_PRESENCE, method_is(method, "PUT", out, err);
+    }
+    if (!strncmp(p, "conversations/", 14)) {
+        const char *id = p + 14, *slash = strchr(id, '/');
+        size_t n = slash ? (size_t)(slash - id) : strlen(id);
+        if (!conversation_id(id, n))
+            return api_error_set(err, 404, "not_found", NULL, "no conversation with that id");
+        memcpy(out->id, id, n);
+        if (!slash)
+            return out->route = ROUTE_CONVERSATION, method_is(method, "GET", out, err);
+        for (size_t i = 0; i < sizeof VERBS / sizeof VERBS[0]; i++)
+            if (!strcmp(slash + 1, VERBS[i].verb))
+                return out->route = VERBS[i].route, method_is(method, "POST", out, err);
+    }
+    return api_error_set(err, 404, "not_found", NULL, "no such path");
+}
+
+int api_bearer(const char *h, const char **tok, size_t *len, api_error_t *err)
+{
+    if (!h)
+        return api_error_set(err, 401, "unauthorized", NULL,
+                             "no token: send Authorization: Bearer omni_... (omnictl token create)");
+    while (*h == ' ' || *h == '\t')
+        h++;
+    if (strncasecmp(h, "Bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\t'))
+        return api_error_set(err, 401, "invalid_token", "Authorization",
+                             "Authorization is not \"Bearer TOKEN\"");
+    h += 6;
+    while (*h == ' ' || *h == '\t')
+        h++;
+    size_t n = strcspn(h, " \t");
+    const char *rest = h + n;
+    while (*rest == ' ' || *rest == '\t')
+        rest++;
+    if (*rest || !omni_token_shape(h, n))
+        return api_error_set(err, 401, "invalid_token", "Authorization",
+                             "the bearer token is not an omni-api token (omni_ and 43 base64url characters)");
+    *tok = h;
+    *len = n;
+    return 0;
+}
+
+/* The fields a route's body may hold. */
+typedef struct field {
+    const char *name;
+    bool required;
+    size_t max;                 /* longest value in bytes */
+    const char *const *one_of;  /* NULL: any string */
+    bool name_chars;            /* a policy name: a-z 0-9 . _ - */
+} field_t;
+
+static const char *const PRESENCES[] = { "available", "away", "offline", NULL };
+static const field_t PRESENCE_FIELDS[] = { { "presence", true, 16, PRESENCES, false }, { .name = NULL } };
+static const field_t REJECT_FIELDS[] = { { "reason", true, 500, NULL, false }, { .name = NULL } };
+static const field_t TRANSFER_FIELDS[] = { { "team", true, 64, NULL, true }, { "note", false, 500, NULL, false },
+                                           { .name = NULL } };
+static const field_t NO_FIELDS[] = { { .name = NULL } };
+
+static const field_t *fields_of(api_route_t route)
+{
+    switch (route) {
+    case ROUTE_PRESENCE:
+    case ROUTE_AGENT_PRESENCE: return PRESENCE_FIELDS;
+    case ROUTE_REJECT: return REJECT_FIELDS;
+    case ROUTE_TRANSFER: return TRANSFER_FIELDS;
+    case ROUTE_ACCEPT:
+    case ROUTE_RESPOND:
+    case ROUTE_RESOLVE: return NO_FIELDS;
+    default: return NULL;
+    }
+}
+
+bool api_route_has_body(api_route_t route) { return fields_of(route) != NULL; }
+
+static void list_names(const field_t *f, char *buf, size_t sz)
+{
+    buf[0] = '\0';
+    for (size_t used = 0; f->name; f++)
+        used += (size_t)snprintf(buf + used, used < sz ? sz - used : 0, "%s%s", used ? ", " : "", f->name);
+    if (!buf[0])
+        snprintf(buf, sz, "none");
+}
+
+static int check_field(const field_t *f, json_t *v, api_error_t *err)
+{
+    const char *s = json_string_value(v);
+    if (!s)
+        return api_error_set(err, 400, "invalid_field", f->name, "%s: expected a string", f->name);
+    size_t n = json_string_length(v);
+    if (n == 0 || n > f->max)
+        return api_error_set(err, 400, "invalid_field", f->name, "%s: %zu bytes; 1..%zu expected", f->name, n,
+                             f->max);
+    if (strlen(s) != n)
+        return api_error_set(err, 400, "invalid_field", f->name, "%s: holds a NUL character", f->name);
+    if (f->name_chars && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789._-") != n)
+        return api_error_set(err, 400, "invalid_field", f->name,
+                             "%s: \"%.64s\" is not a name (a-z, 0-9, '.', '_', '-')", f->name, s);
+    if (f->one_of) {
+        for (const char *const *o = f->one_of; *o; o++)
+            if (!strcmp(*o, s))
+                return 0;
+        char names[120];
+        size_t used = 0;
+        names[0] = '\0';
+        for (const char *const *o = f->one_of; *o && used < sizeof names; o++)
+            used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", used ? ", " : "", *o);
+        return api_error_set(err, 400, "invalid_field", f->name, "%s: \"%.40s\" is not one of %s", f->name, s, names);
+    }
+    return 0;
+}
+
+json_t *api_body(api_route_t route, const char *body, size_t len, api_error_t *err)
+{
+    const field_t *fields = fields_of(route);
+    char names[120];
+    if (!fields) {
+        api_error_set(err, 400, "invalid_request", "body", "this request takes no body");
+        return NULL;
+    }
+    list_names(fields, names, sizeof names);
+    size_t blank = 0;
+    while (blank < len && strchr(" \t\r\n", body[blank]) && body[blank])
+        blank++;
+    json_t *obj;
+    if (blank == len) {
+        obj = json_object();
+    } else {
+        json_error_t je;
+        obj = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+        if (!obj) {
+            api_error_set(err, 400, "invalid_json", "body", "body is not JSON: %s (line %d, column %d)", je.text,
+                          je.line, je.column);
+            return NULL;
+        }
+        if (!json_is_object(obj)) {
+            json_decref(obj);
+            api_error_set(err, 400, "invalid_json", "body", "body is not a JSON object (fields: %s)", names);
+            return NULL;
+        }
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        const field_t *f = fields;
+        while (f->name && strcmp(f->name, key))
+            f++;
+        if (!f->name) {
+            /* the field is named in the sentence, not in "field": that must be one this request takes */
+            api_error_set(err, 400, "unknown_field", "body", "%.64s: not a field of this request (fields: %s)", key,
+                          names);
+            json_decref(obj);
+            return NULL;
+        }
+        if (check_field(f, v, err) != 0) {
+            json_decref(obj);
+            return NULL;
+        }
+    }
+    for (const field_t *f = fields; f->name; f++)
+        if (f->required && !json_object_get(obj, f->name)) {
+            api_error_set(err, 400, "missing_field", f->name, "%s: missing (fields: %s)", f->name, names);
+            json_decref(obj);
+            return NULL;
+        }
+    return obj;
+}
+
+bool api_stream_id(const char *s)
+{
+    size_t a = strspn(s, "0123456789");
+    if (a == 0 || a > 20 || s[a] != '-')
+        return false;
+    size_t b = strspn(s + a + 1, "0123456789");
+    return b > 0 && b <= 20 && s[a + 1 + b] == '\0';
+}

@@ -1,0 +1,209 @@
+/* Request handling around MHD: route, body (at most limits.body_bytes, refused with 413 as soon as it is
+ * known to be larger), token, handler, answer. See api.h for the threading. */
+#include "server.h"
+
+#include <microhttpd.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "events.h"
+#include "omni/log.h"
+#include "omni/util.h"
+
+#define DISCARD_MAX (1024 * 1024)
+
+struct api_server {
+    struct MHD_Daemon *mhd;
+    const api_config_t *cfg;
+};
+
+/* One request's state across MHD's calls (the body arrives in pieces). */
+typedef struct pending {
+    api_path_t path;
+    api_error_t route_err;
+    int routed;        /* 0, or -1: the route was refused (answered once the body is drained) */
+    char *body;
+    size_t len;
+    bool too_big;
+    size_t discarded;  /* bytes of a too large chunked body read and dropped */
+} pending_t;
+
+static enum MHD_Result send_json(struct MHD_Connection *conn, const api_req_t *req)
+{
+    char *text = req->body ? json_dumps(req->body, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+    size_t n = text ? strlen(text) : 0;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(n, text ? text : (void *)"", MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (req->challenge) /* RFC 6750: error= only when a token was sent and refused */
+        MHD_add_response_header(resp, "WWW-Authenticate", req->challenge == CHALLENGE_INVALID
+                                                              ? "Bearer realm=\"omni-api\", error=\"invalid_token\""
+                                                              : "Bearer realm=\"omni-api\"");
+    if (req->unavailable) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", req->cfg->api.retry_after_s);
+        MHD_add_response_header(resp, "Retry-After", ra);
+    }
+    if (req->allow)
+        MHD_add_response_header(resp, "Allow", req->allow);
+    enum MHD_Result rc = MHD_queue_response(conn, req->status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *conn, const api_config_t *cfg, const api_error_t *e,
+                                  const char *allow)
+{
+    api_req_t req = { .cfg = cfg, .allow = allow };
+    api_fail_with(&req, e);
+    enum MHD_Result rc = send_json(conn, &req);
+    json_decref(req.body);
+    return rc;
+}
+
+/* The request is whole: who asks, what they sent, and the answer. */
+static enum MHD_Result serve(struct MHD_Connection *conn, const api_config_t *cfg, pending_t *p, const char *method,
+                             const char *url)
+{
+    api_req_t req = { .cfg = cfg, .path = p->path };
+    struct MHD_Response *stream = NULL;
+    if (p->path.route == ROUTE_HEALTHZ ||
+        api_auth(&req, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION)) == 0) {
+        api_error_t e;
+        bool body_ok = true;
+        if (api_route_has_body(p->path.route) && strcmp(method, "GET") != 0) {
+            req.in = api_body(p->path.route, p->body ? p->body : "", p->len, &e);
+            if (!req.in) {
+                api_fail_with(&req, &e);
+                body_ok = false;
+            }
+        }
+        if (body_ok && p->path.route == ROUTE_EVENTS) {
+            const char *last = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Last-Event-ID");
+            stream = api_events_response(&req, last);
+        } else if (body_ok) {
+            api_handle(&req);
+        }
+    }
+    enum MHD_Result rc;
+    if (stream) {
+        rc = MHD_queue_response(conn, 200, stream);
+        MHD_destroy_response(stream);
+        omni_debug("%s %s 200 (stream) %s", method, url, req.caller.subject);
+    } else {
+        rc = send_json(conn, &req);
+        omni_debug("%s %s %u %s", method, url, req.status, req.caller.subject[0] ? req.caller.subject : "-");
+    }
+    json_decref(req.in);
+    json_decref(req.body);
+    return rc;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size, void **state)
+{
+    (void)version;
+    const api_server_t *srv = cls;
+    const api_config_t *cfg = srv->cfg;
+    pending_t *p = *state;
+    if (!p) { /* the headers are in; the body, if any, follows in further calls */
+        p = *state = omni_calloc(1, sizeof *p);
+        p->routed = api_route(method, url, &p->path, &p->route_err);
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > cfg->limits.body_bytes) {
+            api_error_t e;
+            api_error_set(&e, 413, "body_too_large", "body", "the body is %s bytes; at most %zu are read", cl,
+                          cfg->limits.body_bytes);
+            return send_error(conn, cfg, &e, NULL); /* MHD closes the connection instead of reading it */
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        size_t n = *upload_size;
+        *upload_size = 0;
+        if (p->too_big || p->len + n > cfg->limits.body_bytes) {
+            /* a chunked body has no length to refuse up front, and MHD answers only once it is read: the rest
+             * is read and dropped, and past DISCARD_MAX more the connection is closed unanswered */
+            p->too_big = true;
+            p->discarded += n;
+            return p->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
+        }
+        p->body = omni_realloc(p->body, p->len + n + 1);
+        memcpy(p->body + p->len, upload, n);
+        p->len += n;
+        return MHD_YES;
+    }
+    if (p->too_big) {
+        api_error_t e;
+        api_error_set(&e, 413, "body_too_large", "body", "the body is over %zu bytes", cfg->limits.body_bytes);
+        return send_error(conn, cfg, &e, NULL);
+    }
+    if (p->routed != 0)
+        return send_error(conn, cfg, &p->route_err, p->route_err.status == 405 ? p->path.allow : NULL);
+    return serve(conn, cfg, p, method, url);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **state, enum MHD_RequestTerminationCode why)
+{
+    (void)cls, (void)conn, (void)why;
+    pending_t *p = *state;
+    if (p) {
+        free(p->body);
+        free(p);
+        *state = NULL;
+    }
+}
+
+static void on_mhd_error(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char line[400];
+    vsnprintf(line, sizeof line, fmt, ap);
+    line[strcspn(line, "\n")] = '\0';
+    omni_warn("http: %s", line);
+}
+
+api_server_t *api_server_start(const api_config_t *cfg)
+{
+    api_server_t *s = omni_calloc(1, sizeof *s);
+    s->cfg = cfg;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    if (cfg->api.addr.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+                              MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
+                              MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&cfg->api.addr,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->api.max_connections,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->api.connection_timeout_s,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                              MHD_OPTION_END);
+    if (!s->mhd) {
+        omni_error("cannot listen on %s (in use, or not an address of this machine?)", cfg->api.listen);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int api_server_port(const api_server_t *s)
+{
+    const union MHD_DaemonInfo *i = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    return i ? i->port : -1;
+}
+
+int api_server_connections(const api_server_t *s)
+{
+    const union MHD_DaemonInfo *i = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return i ? (int)i->num_connections : 0;
+}
+
+void api_server_stop(api_server_t **s)
+{
+    if (!s || !*s)
+        return;
+    api_events_stop();
+    MHD_stop_daemon((*s)->mhd);
+    free(*s);
+    *s = NULL;
+}

@@ -1,0 +1,200 @@
+"""omni-api for the tests: the process (started on an ephemeral port, ready when its `ready:` line names the
+port) and a client that checks EVERY answer against docs/openapi.yaml: the status must be documented for the
+operation, and the JSON body must match that response's schema (python3-jsonschema, draft 2020-12 as
+OpenAPI 3.1 uses). Event streams are read line by line with a deadline."""
+import http.client
+import json
+import os
+import re
+import socket
+import subprocess
+import time
+
+import jsonschema
+import yaml
+
+from harness import BIN, ROOT, wait_for
+
+SPEC = yaml.safe_load(open(os.path.join(ROOT, "docs", "openapi.yaml")))
+_RESOLVER = jsonschema.RefResolver.from_schema(SPEC)
+
+
+def _deref(node):
+    while isinstance(node, dict) and "$ref" in node:
+        node = _RESOLVER.resolve(node["$ref"])[1]
+    return node
+
+
+def operations():
+    """Every (method, path template, operationId) the spec describes."""
+    return [(m.upper(), p, op["operationId"]) for p, item in SPEC["paths"].items() for m, op in item.items()]
+
+
+def find_operation(method, path):
+    for m, template, _ in operations():
+        rx = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
+        if m == method and re.match(rx, path.split("?")[0]):
+            return SPEC["paths"][template][method.lower()]
+    return None
+
+
+def schema_check(schema, value, what):
+    jsonschema.Draft202012Validator(schema, resolver=_RESOLVER).validate(value)
+
+
+class Answer:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    def __repr__(self):
+        return f"<{self.status} {self.body}>"
+
+
+class OmniApi:
+    """An omni-api on redis_address (unix:...), its config written for the test; .log_path has its stderr."""
+
+    def __init__(self, directory, redis_address, extra=None, name="api"):
+        self.dir = directory
+        self.config = os.path.join(directory, name + ".yaml")
+        self.log_path = os.path.join(directory, name + ".log")
+        values = {"api": {"listen": "127.0.0.1:0", "log_level": "debug", "retry_after": "3s"},
+                  "redis": {"address": redis_address, "timeout_ms": 1000},
+                  "limits": {"body_bytes": 1024}, "sse": {"keepalive": "1s"}}
+        for k, v in (extra or {}).items():
+            values.setdefault(k.split(".")[0], {})[k.split(".", 1)[1]] = v
+        with open(self.config, "w") as f:
+            for section, kv in values.items():
+                f.write(section + ":\n" + "".join(f"  {k}: {json.dumps(v)}\n" for k, v in kv.items()))
+        self.proc = None
+
+    def start(self, env=None):
+        self._log = open(self.log_path, "ab")
+        self.offset = os.path.getsize(self.log_path)
+        self.proc = subprocess.Popen([os.path.join(BIN, "omni-api"), "--config", self.config],
+                                     stdout=self._log, stderr=subprocess.STDOUT, env=env)
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"omni-api exited {self.proc.returncode}:\n{self.log()}")
+            m = re.search(r"ready: listening on \S+ port (\d+)", self.log())
+            return m and int(m.group(1))
+        self.port = wait_for(ready, 20, "omni-api's ready line")
+        return self
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            f.seek(self.offset)
+            return f.read().decode("utf-8", "replace")
+
+    def stop(self):
+        """SIGTERM: it must exit 0 on its own, event streams included."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            rc = self.proc.wait(timeout=20)
+            assert rc == 0, f"omni-api exited {rc}:\n{self.log()}"
+        self._log.close()
+
+    def request(self, method, path, token=None, body=None, headers=None, raw=None):
+        """One request; the answer checked against docs/openapi.yaml. body: JSON-able; raw: bytes as they are."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
+        h = dict(headers or {})
+        if token is not None:
+            h["Authorization"] = f"Bearer {token}"
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        if data is not None:
+            h.setdefault("Content-Type", "application/json")
+        conn.request(method, path, body=data, headers=h)
+        resp = conn.getresponse()
+        text = resp.read()
+        conn.close()
+        headers = {k.lower(): v for k, v in resp.getheaders()}
+        assert headers.get("content-type") == "application/json", (method, path, resp.status, headers)
+        doc = json.loads(text)
+        self.check(method, path, resp.status, headers, doc)
+        return Answer(resp.status, headers, doc)
+
+    @staticmethod
+    def check(method, path, status, headers, doc):
+        op = find_operation(method, path)
+        if op is None:  # a path the API does not have: 404 (or 405), an Error
+            assert status in (404, 405), (method, path, status)
+            schema_check(SPEC["components"]["schemas"]["Error"], doc, path)
+            return
+        resp = op["responses"].get(str(status))
+        assert resp is not None, f"{method} {path} answered {status}, not documented in openapi.yaml: {doc}"
+        resp = _deref(resp)
+        schema = resp["content"]["application/json"]["schema"]
+        schema_check(schema, doc, f"{method} {path} {status}")
+        if status == 401:
+            assert headers.get("www-authenticate", "").startswith("Bearer realm=\"omni-api\""), headers
+        if status == 503:
+            assert int(headers["retry-after"]) >= 1, headers
+
+
+class EventStream:
+    """GET /v1/events read as it arrives: .next_event(timeout) gives (id, type, data) or a comment."""
+
+    def __init__(self, api, token, last_event_id=None):
+        self.sock = socket.create_connection(("127.0.0.1", api.port), timeout=10)
+        extra = f"Last-Event-ID: {last_event_id}\r\n" if last_event_id else ""
+        self.sock.sendall(f"GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n{extra}\r\n".encode())
+        self.buf = b""
+        head = self._until(b"\r\n\r\n", 10).decode()
+        self.status = int(head.split()[1])
+        self.headers = {k.strip().lower(): v.strip() for k, v in
+                        (line.split(":", 1) for line in head.split("\r\n")[1:] if ":" in line)}
+        self.chunked = self.headers.get("transfer-encoding") == "chunked"
+        self.text = ""
+
+    def _until(self, sep, timeout):
+        deadline = time.monotonic() + timeout
+        while sep not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"nothing on the stream within {timeout}s")
+            self.sock.settimeout(left)
+            got = self.sock.recv(65536)
+            if not got:
+                raise EOFError("stream closed")
+            self.buf += got
+        out, self.buf = self.buf.split(sep, 1)
+        return out
+
+    def _more_text(self, timeout):
+        if self.chunked:
+            size = int(self._until(b"\r\n", timeout), 16)
+            if size == 0:
+                raise EOFError("stream ended")
+            while len(self.buf) < size + 2:
+                self.buf += self.sock.recv(65536)
+            self.text += self.buf[:size].decode()
+            self.buf = self.buf[size + 2:]
+        else:
+            self.text += self._until(b"\n", timeout).decode() + "\n"
+
+    def next_block(self, timeout=10):
+        """The next block (lines up to a blank line) as a list of lines."""
+        deadline = time.monotonic() + timeout
+        while "\n\n" not in self.text:
+            self._more_text(max(0.01, deadline - time.monotonic()))
+        block, self.text = self.text.split("\n\n", 1)
+        return block.split("\n")
+
+    def next_event(self, timeout=10):
+        """The next event as (id, type, data), skipping comments and the retry hint; id is None for an event
+        without one (gap)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = self.next_block(max(0.01, deadline - time.monotonic()))
+            fields = {}
+            for line in lines:
+                if line.startswith(":") or not line:
+                    continue
+                k, _, v = line.partition(":")
+                v = v[1:] if v.startswith(" ") else v
+                fields[k] = fields[k] + "\n" + v if k in fields else v
+            if "data" in fields:
+                return fields.get("id"), fields.get("event"), json.loads(fields["data"])
+
+    def close(self):
+        self.sock.close()

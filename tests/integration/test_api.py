@@ -1,0 +1,480 @@
+"""omni-api end to end: a real router routing real messages on a real Redis, tokens made with omnictl, and
+every answer checked against docs/openapi.yaml (api_client.py). The authorization matrix is made from the
+spec's operations, so a path added to the spec without a row here fails test_matrix_covers_every_operation."""
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from api_client import SPEC, EventStream, OmniApi, operations, schema_check
+from harness import BIN, Peer, RedisServer, Router, message, wait_for
+
+POLICY = """
+calendars:
+  - {name: always, timezone: UTC, hours: ["mon-sun 00:00-24:00"]}
+teams:
+  - {name: core, kind: in-house, calendar: always, offers: {accept_timeout: 10m}}
+  - {name: tier2, kind: in-house, calendar: always}
+  - {name: acme, kind: outsourced, calendar: always, contract: {categories: [general], mask_contact: true}}
+  - {name: zeta, kind: outsourced, calendar: always, contract: {categories: [general], mask_contact: true}}
+agents:
+  - {id: ann, teams: [core], skills: ["ann:1"], capacity: {email: 50}}
+  - {id: bob, teams: [core], skills: ["bob:1"], capacity: {email: 50}}
+  - {id: tina, teams: [tier2], capacity: {email: 50}}
+classification:
+  rules:
+    - {name: ann, when: {text: ["for-ann"]}, skills: ["ann:1"]}
+    - {name: bob, when: {text: ["for-bob"]}, skills: ["bob:1"]}
+routing:
+  rules:
+    - {name: acme, when: {text: ["for-acme"]}, targets: [{team: acme}], queue: core}
+    - {name: zeta, when: {text: ["for-zeta"]}, targets: [{team: zeta}], queue: core}
+    - {name: rest, targets: [{team: core}], queue: core}
+"""
+
+
+class World:
+    """A router, an omni-api and tokens for ann and bob (agents), acme and zeta (partners), olga (operator)."""
+
+    def __init__(self, tmp_path, redis_server):
+        self.redis_server = redis_server
+        self.redis = redis_server.client()
+        self.router = Router(str(tmp_path), redis_server.address, policy=POLICY).start()
+        self.peer = Peer(self.router.endpoint)
+        self.api = OmniApi(str(tmp_path), redis_server.address).start()
+        self.tokens = {s: self.token(s) for s in
+                       ("agent:ann", "agent:bob", "partner:acme", "partner:zeta", "operator:olga")}
+        self.n = 0
+
+    def token(self, subject):
+        r = self.router.ctl("token", "create", subject)
+        return r.stdout.strip()
+
+    def work(self, text):
+        """A new customer writes text; returns the conversation once the router gave it an owner."""
+        self.n += 1
+        mid = f"email:api:{self.n}:{time.monotonic_ns()}"
+        self.peer.submit(message(mid, frm=f"cust{self.n}@example.com", text=text))
+        assert self.peer.recv() == ["OMNI/1", "ACK", mid]
+        cv = self.redis.hget(f"omni:msg:{mid}", "conversation")
+        wait_for(lambda: self.redis.hget(f"omni:conversation:{cv}", "owner"), 10, f"conversation {cv} routed")
+        return cv
+
+    def call(self, method, path, who=None, body=None, **kw):
+        token = self.tokens.get(who, who) if who else None
+        return self.api.request(method, path, token=token, body=body, **kw)
+
+    def close(self):
+        self.api.stop()
+        self.peer.close()
+        self.router.stop()
+
+
+@pytest.fixture
+def world(tmp_path, redis_server):
+    w = World(tmp_path, redis_server)
+    yield w
+    w.close()
+
+
+# --- the authorization matrix ------------------------------------------------------------------------------
+# Columns: the caller. "own": the token whose work it is; "other agent": bob on ann's work; "other partner": zeta
+# on acme's (or ann's) work; then no token, a malformed one, a revoked one. Each row: how to make the request for
+# that operation (what work it needs, the body) and what each column must answer.
+CASES = ("own", "other agent", "other partner", "no token", "bad token", "revoked")
+BAD_TOKEN = "omni_" + "A" * 43  # well-formed, never issued
+
+
+def _conv(text="hello for-ann"):
+    return lambda w: w.work(text)
+
+
+# operationId -> (owner subject, work maker or None, path maker, body, {case: expected status})
+ROWS = {
+    "healthz": ("agent:ann", None, lambda c: "/healthz", None,
+                {"own": 200, "other agent": 200, "other partner": 200, "no token": 200, "bad token": 200,
+                 "revoked": 200}),
+    "getMe": ("agent:ann", None, lambda c: "/v1/me", None, {"other agent": 200, "other partner": 200}),
+    "getPresence": ("agent:ann", None, lambda c: "/v1/presence", None, {"other agent": 200, "other partner": 404}),
+    "setPresence": ("agent:ann", None, lambda c: "/v1/presence", {"presence": "available"},
+                    {"other agent": 200, "other partner": 404}),
+    "setAgentPresence": ("operator:olga", None, lambda c: "/v1/agents/ann/presence", {"presence": "available"},
+                         {"other agent": 404, "other partner": 404}),
+    "getWork": ("agent:ann", _conv(), lambda c: "/v1/work", None, {"other agent": 200, "other partner": 200}),
+    "getConversation": ("agent:ann", _conv(), lambda c: f"/v1/conversations/{c}", None, {}),
+    "accept": ("agent:ann", _conv(), lambda c: f"/v1/conversations/{c}/accept", None, {}),
+    "reject": ("agent:ann", _conv(), lambda c: f"/v1/conversations/{c}/reject", {"reason": "not mine"}, {}),
+    "respond": ("agent:ann", _conv(), lambda c: f"/v1/conversations/{c}/respond", None, {}),
+    "resolve": ("agent:ann", _conv(), lambda c: f"/v1/conversations/{c}/resolve", None, {}),
+    "transfer": ("agent:ann", _conv(), lambda c: f"/v1/conversations/{c}/transfer", {"team": "tier2"}, {}),
+    "events": ("agent:ann", None, lambda c: "/v1/events", None, {"other agent": 200, "other partner": 200}),
+}
+
+
+def expected(op, case):
+    default = {"own": 200, "other agent": 404, "other partner": 404, "no token": 401, "bad token": 401,
+               "revoked": 401}
+    return ROWS[op][4].get(case, default[case])
+
+
+def test_matrix_covers_every_operation():
+    """A path added to docs/openapi.yaml needs its row in ROWS (and so in the matrix), and no row is stale."""
+    ops = {op for _, _, op in operations()}
+    assert ops == set(ROWS), f"in the spec, not in the matrix: {ops - set(ROWS)}; stale rows: {set(ROWS) - ops}"
+
+
+@pytest.mark.parametrize("op", sorted(ROWS))
+def test_authorization_matrix(world, op):
+    method = next(m for m, _, o in operations() if o == op)
+    owner, make, path_of, body, _ = ROWS[op]
+    # a second token of the owner: it works a moment ago, and must fail at once once revoked
+    revoked = world.token(owner)
+    tid = world.call("GET", "/v1/me", revoked).body["token"]
+    world.router.ctl("token", "revoke", tid)
+    callers = {"own": owner, "other agent": "agent:bob", "other partner": "partner:zeta", "no token": None,
+               "bad token": BAD_TOKEN, "revoked": revoked}
+    conv = make(world) if make else None  # ann's (offered to her)
+    path = path_of(conv)
+    # the others first: refused, they change nothing, so "own" then finds the work as it was
+    for case in [c for c in CASES if c != "own"] + ["own"]:
+        who = callers[case]
+        if op == "events":
+            stream = EventStream(world.api, world.tokens.get(who, who) if who else "")
+            status = stream.status
+            stream.close()
+            if status != 200:  # the error body, checked against the spec
+                status = world.call(method, path, who).status
+        else:
+            a = world.call(method, path, who, body=body)
+            status = a.status
+            if op == "getWork" and status == 200:
+                ids = [c["id"] for c in a.body["offered"] + a.body["owned"]]
+                assert (conv in ids) == (case == "own"), (case, a.body)
+        want = expected(op, case)
+        assert status == want, f"{op} {path} as {case} ({who}): {status}, expected {want}"
+
+
+def test_partner_sees_its_own_work_masked(world):
+    conv = world.work("parcel lost for-acme")
+    a = world.call("GET", f"/v1/conversations/{conv}", "partner:acme")
+    assert a.status == 200 and a.body["owner"] == "team:acme"
+    sender = a.body["messages"][0]["from"]["id"]
+    assert sender.endswith("***@example.com") and not sender.startswith("cust"), sender
+    assert world.call("GET", f"/v1/conversations/{conv}", "partner:zeta").status == 404
+    assert world.call("GET", f"/v1/conversations/{conv}", "agent:ann").status == 404
+    op = world.call("GET", f"/v1/conversations/{conv}", "operator:olga")
+    assert op.status == 200 and op.body["messages"][0]["from"]["id"].startswith("cust")
+    work = world.call("GET", "/v1/work", "partner:acme").body
+    assert [c["id"] for c in work["owned"]] == [conv]
+    # the customer writes again: the team's stream tells it, masked as well
+    stream = EventStream(world.api, world.tokens["partner:acme"])
+    customer = world.redis.hget(f"omni:msg:{world.redis.lrange(f'omni:conversation:{conv}:messages', 0, 0)[0]}",
+                                "json")
+    world.peer.submit(message("email:api:again", frm=json.loads(customer)["from"]["id"], text="any news?"))
+    assert world.peer.recv() == ["OMNI/1", "ACK", "email:api:again"]
+    _, kind, data = stream.next_event()
+    assert kind == "work.message" and data["conversation"] == conv and data["message"]["text"] == "any news?"
+    assert data["message"]["from"]["id"] == sender
+    schema_check(SPEC["components"]["schemas"]["InboxEvent"], data, "event")
+    stream.close()
+    assert world.call("POST", f"/v1/conversations/{conv}/resolve", "partner:acme").body["outcome"] == "resolved"
+    # resolved, it is nobody's work any more: the partner no longer sees it; an operator is told it is closed
+    assert world.call("POST", f"/v1/conversations/{conv}/resolve", "partner:acme").status == 404
+    closed = world.call("POST", f"/v1/conversations/{conv}/resolve", "operator:olga")
+    assert closed.status == 409 and closed.body["error"]["code"] == "closed"
+
+
+def test_offer_accept_then_conflicts(world):
+    conv = world.work("hi for-ann")
+    offered = world.call("GET", "/v1/work", "agent:ann").body["offered"]
+    assert [c["id"] for c in offered] == [conv] and offered[0]["offer_expires_at"] > 0
+    assert world.call("POST", f"/v1/conversations/{conv}/accept", "agent:ann").body["outcome"] == "accepted"
+    again = world.call("POST", f"/v1/conversations/{conv}/accept", "agent:ann")
+    assert again.status == 409 and again.body["error"]["code"] == "not_offered"
+    assert world.call("GET", "/v1/work", "agent:ann").body["owned"][0]["status"] == "assigned"
+    r = world.call("POST", f"/v1/conversations/{conv}/respond", "agent:ann").body
+    assert r["outcome"] in ("met", "no sla") and r["since_opened_ms"] >= 0
+    bad = world.call("POST", f"/v1/conversations/{conv}/transfer", "agent:ann", body={"team": "nosuch"})
+    assert bad.status == 400 and bad.body["error"]["field"] == "team"
+
+
+def test_bad_bodies_name_the_field(world):
+    cv = world.work("x for-ann")
+    cases = [
+        ("PUT", "/v1/presence", b'{"presence": ', "invalid_json", "body"),
+        ("PUT", "/v1/presence", b'[1]', "invalid_json", "body"),
+        ("PUT", "/v1/presence", b'{}', "missing_field", "presence"),
+        ("PUT", "/v1/presence", b'{"presence": "gone"}', "invalid_field", "presence"),
+        ("PUT", "/v1/presence", b'{"presence": 3}', "invalid_field", "presence"),
+        ("PUT", "/v1/presence", b'{"presence": "away", "mood": "ok"}', "unknown_field", "body"),
+        ("PUT", "/v1/presence", b'{"presence": "away", "presence": "offline"}', "invalid_json", "body"),
+        ("POST", f"/v1/conversations/{cv}/reject", b'{}', "missing_field", "reason"),
+        ("POST", f"/v1/conversations/{cv}/reject", b'{"reason": ""}', "invalid_field", "reason"),
+        ("POST", f"/v1/conversations/{cv}/transfer", b'{"team": "Tier 2"}', "invalid_field", "team"),
+        ("POST", f"/v1/conversations/{cv}/accept", b'{"why": 1}', "unknown_field", "body"),
+        ("POST", f"/v1/conversations/{cv}/accept", b'\xff\xfe', "invalid_json", "body"),
+    ]
+    for method, path, raw, code, field in cases:
+        a = world.call(method, path, "agent:ann", raw=raw)
+        assert a.status == 400 and a.body["error"]["code"] == code and a.body["error"]["field"] == field, (raw, a)
+    e = EventStream(world.api, world.tokens["agent:ann"], last_event_id="yesterday")
+    assert e.status == 400
+    e.close()
+
+
+def test_unknown_paths_and_methods(world):
+    assert world.call("GET", "/v1/nothing", "agent:ann").status == 404
+    assert world.call("GET", "/v1/conversations/abc", "agent:ann").status == 404
+    assert world.call("GET", "/v1/conversations/0123", "agent:ann").status == 404
+    assert world.call("GET", "/v1/conversations/99999999", "agent:ann").status == 404
+    a = world.call("DELETE", "/v1/me", "agent:ann")
+    assert a.status == 405 and a.headers["allow"] == "GET"
+
+
+def test_tokens_listed_without_secrets_and_revoked_at_once(world):
+    token = world.tokens["agent:bob"]
+    listing = world.router.ctl("token", "list").stdout
+    assert "agent:bob" in listing and token not in listing and token[5:] not in listing
+    assert not [k for k in world.redis.keys("omni:*") if token in k or token[5:] in k]
+    tid = world.call("GET", "/v1/me", "agent:bob").body["token"]
+    assert tid in listing
+    world.router.ctl("token", "revoke", tid)
+    a = world.call("GET", "/v1/me", "agent:bob")
+    assert a.status == 401 and 'error="invalid_token"' in a.headers["www-authenticate"]
+    assert world.router.ctl("token", "revoke", tid, check=False).returncode == 1
+    bad = world.router.ctl("token", "create", "agent:nobody", check=False)
+    assert bad.returncode == 2 and "no agent \"nobody\"" in bad.stderr
+
+
+def test_body_limits(world):
+    """limits.body_bytes is 1024 here: exactly that is read; one byte more is 413, by length or chunked."""
+    cv = world.work("limits for-ann")
+    path = f"/v1/conversations/{cv}/reject"
+    body = b'{"reason": "' + b"x" * 400 + b'"}'
+    fits = body + b" " * (1024 - len(body))
+    assert world.call("POST", path, "agent:ann", raw=fits).status == 200
+    over = fits + b" "
+    a = world.call("POST", path, "agent:ann", raw=over)
+    assert a.status == 413 and a.body["error"]["code"] == "body_too_large"
+    # a length over the limit is refused before any of the body is sent
+    s = socket.create_connection(("127.0.0.1", world.api.port), timeout=10)
+    s.sendall((f"PUT /v1/presence HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {world.tokens['agent:ann']}\r\n"
+               "Content-Length: 100000000\r\n\r\n").encode())
+    head = s.recv(65536)
+    assert head.split()[1] == b"413", head
+    s.close()
+    # chunked: no length to refuse up front
+    s = socket.create_connection(("127.0.0.1", world.api.port), timeout=10)
+    chunk = b" " * 600
+    req = (f"PUT /v1/presence HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {world.tokens['agent:ann']}\r\n"
+           "Transfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n").encode()
+    s.sendall(req + b"%x\r\n%s\r\n" % (len(chunk), chunk) * 2 + b"0\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+        got = s.recv(65536)
+        if not got:
+            break
+        data += got
+    s.close()
+    head, _, text = data.partition(b"\r\n\r\n")
+    assert head.split()[1] == b"413", data
+    OmniApi.check("PUT", "/v1/presence", 413, {}, json.loads(text))
+
+
+def test_events_resume_with_last_event_id(world):
+    """An agent's inbox streams live; after a reconnect with Last-Event-ID, nothing in between is missed and
+    nothing is sent twice. Entries come from the router's own scripts (offers) and from XADD."""
+    ann = world.tokens["agent:ann"]
+    s = EventStream(world.api, ann)
+    assert s.status == 200 and s.headers["content-type"] == "text/event-stream"
+    first = world.work("one for-ann")
+    eid, kind, data = s.next_event()
+    assert kind == "work.offered" and data["conversation"] == first
+    schema_check(SPEC["components"]["schemas"]["InboxEvent"], data, "event")
+    s.close()
+    # while away: two offers and an entry written by hand
+    missed = [world.work("two for-ann"), world.work("three for-ann")]
+    world.redis.xadd("omni:inbox:agent:ann", {"type": "work.message", "conversation": missed[0],
+                                              "data": json.dumps({"conversation": missed[0], "at": 1})})
+    s = EventStream(world.api, ann, last_event_id=eid)
+    got = [s.next_event() for _ in range(3)]
+    assert [g[2]["conversation"] for g in got] == missed + [missed[0]]
+    assert [g[1] for g in got] == ["work.offered", "work.offered", "work.message"]
+    ids = [eid] + [g[0] for g in got]
+    assert ids == sorted(ids, key=lambda i: tuple(map(int, i.split("-")))) and len(set(ids)) == 4
+    for g in got:
+        schema_check(SPEC["components"]["schemas"]["InboxEvent"], g[2], "event")
+    # idle: keepalive comments (sse.keepalive is 1 s here)
+    assert any(line.startswith(": keepalive") for line in s.next_block(5))
+    s.close()
+    # a partner follows its team's inbox; an operator the router's events
+    p = EventStream(world.api, world.tokens["partner:acme"])
+    conv = world.work("for-acme")
+    _, kind, data = p.next_event()
+    assert kind == "work.assigned" and data["conversation"] == conv and data["team"] == "acme"
+    p.close()
+    o = EventStream(world.api, world.tokens["operator:olga"])
+    world.call("PUT", "/v1/presence", "agent:bob", body={"presence": "away"})
+    _, kind, data = o.next_event()
+    while kind != "presence":
+        _, kind, data = o.next_event()
+    assert data["agent"] == "bob" and data["presence"] == "away"
+    o.close()
+
+
+def test_redis_down_is_503_then_back(tmp_path):
+    """No Redis: every request that needs it is 503 with Retry-After (the sentence says so); when Redis is back,
+    the next request connects again."""
+    server = RedisServer(str(tmp_path / "redis")).start()
+    api = OmniApi(str(tmp_path), server.address).start()
+    try:
+        sub = "operator:olga"
+        token = "omni_" + "Q" * 43
+        h = hashlib.sha256(token.encode()).hexdigest()
+        server.client().hset(f"omni:token:{h}", mapping={"id": h[:12], "subject": sub, "created_at": 1})
+        assert api.request("GET", "/v1/me", token=token).status == 200
+        server.stop(signal.SIGKILL)
+        for path in ("/v1/me", "/healthz", "/v1/work"):
+            a = api.request("GET", path, token=token)
+            assert a.status == 503 and a.headers["retry-after"] == "3" and a.body["error"]["code"] == "unavailable"
+        e = EventStream(api, token)
+        assert e.status == 503
+        e.close()
+        server.start()
+        assert wait_for(lambda: api.request("GET", "/v1/me", token=token).status == 200, 10, "200 again")
+    finally:
+        api.stop()
+        server.stop()
+
+
+def test_check_config_names_file_line_column(tmp_path):
+    bad = tmp_path / "api.yaml"
+    bad.write_text("api:\n  listen: nowhere\n  max_connections: 0\nsse:\n  keepalive: 2h\nredis:\n  adress: x\n")
+    r = subprocess.run([os.path.join(BIN, "omni-api"), "--check-config", str(bad)], capture_output=True, text=True)
+    assert r.returncode == 1
+    lines = r.stderr.splitlines()
+    assert lines[0].startswith(f"{bad}:2:11: api.listen: "), lines
+    assert lines[1].startswith(f"{bad}:3:20: api.max_connections: "), lines
+    assert lines[2].startswith(f"{bad}:5:14: sse.keepalive: "), lines
+    assert lines[3].startswith(f"{bad}:7:3: redis.adress: "), lines
+    good = tmp_path / "ok.yaml"
+    good.write_text(open(os.path.join(os.path.dirname(__file__), "..", "..", "conf", "omni-api.yaml")).read())
+    r = subprocess.run([os.path.join(BIN, "omni-api"), "--check-config", str(good)], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout == "configuration OK\n", r.stderr
+
+
+def test_config_reference_is_documented():
+    ref = subprocess.run([os.path.join(BIN, "omni-api"), "--config-reference"], capture_output=True,
+                         text=True, check=True).stdout
+    doc = open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "api.md")).read()
+    assert ref.strip() in doc, "docs/api.md's Configuration section must be `omni-api --config-reference`"
+
+
+def test_systemd_ready_watchdog_stopping_with_a_stream_open(tmp_path, redis_server):
+    """Type=notify: READY=1 once it listens, WATCHDOG=1 while its own port answers, STOPPING=1 at SIGTERM; an
+    open event stream does not hold the exit up."""
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(10)
+    env = dict(os.environ, NOTIFY_SOCKET=path, WATCHDOG_USEC="400000")
+    env.pop("WATCHDOG_PID", None)
+    api = OmniApi(str(tmp_path), redis_server.address).start(env=env)
+    got = []
+
+    def heard(word):
+        while not any(word in g for g in got):
+            got.append(sock.recv(4096).decode())
+        return True
+    try:
+        assert heard("READY=1")
+        got.clear()
+        assert heard("WATCHDOG=1")
+        got.clear()
+        assert heard("WATCHDOG=1")
+        token = "omni_" + "Q" * 43
+        h = hashlib.sha256(token.encode()).hexdigest()
+        redis_server.client().hset(f"omni:token:{h}", mapping={"id": h[:12], "subject": "agent:ann"})
+        stream = EventStream(api, token)
+        assert stream.status == 200
+        t0 = time.monotonic()
+        api.stop()  # SIGTERM, exit 0 asserted
+        assert heard("STOPPING=1") and time.monotonic() - t0 < 5
+        stream.close()
+    finally:
+        sock.close()
+
+
+def test_reject_reroutes_and_tells_the_agent(world):
+    """A rejection through the API: the agent's stream says work.revoked, the router re-routes the work within a
+    tick, and the agent no longer sees it (404)."""
+    s = EventStream(world.api, world.tokens["agent:ann"])
+    conv = world.work("help for-ann")
+    assert s.next_event()[1] == "work.offered"
+    assert world.call("POST", f"/v1/conversations/{conv}/reject", "agent:ann",
+                      body={"reason": "wrong language"}).body["outcome"] == "rejected"
+    _, kind, data = s.next_event()
+    assert kind == "work.revoked" and data["conversation"] == conv and data["reason"] == "rejected"
+    s.close()
+    wait_for(lambda: world.redis.hget(f"omni:conversation:{conv}", "status") not in ("rerouting", "offered"), 10,
+             "the router's new decision")
+    assert world.redis.hget(f"omni:conversation:{conv}", "owner") != "agent:ann"
+    assert world.call("GET", f"/v1/conversations/{conv}", "agent:ann").status == 404
+
+
+def test_max_connections_and_a_second_server(tmp_path, redis_server):
+    """api.max_connections are served at once; one more waits (in the listen queue) and is served as soon as one
+    ends. A second omni-api on the same Redis serves the same tokens: nothing lives in the process."""
+    api = OmniApi(str(tmp_path), redis_server.address, extra={"api.max_connections": 3}).start()
+    other = OmniApi(str(tmp_path), redis_server.address, name="api2").start()
+    token = "omni_" + "Q" * 43
+    h = hashlib.sha256(token.encode()).hexdigest()
+    redis_server.client().hset(f"omni:token:{h}", mapping={"id": h[:12], "subject": "operator:olga"})
+    try:
+        streams = [EventStream(api, token) for _ in range(3)]
+        assert [st.status for st in streams] == [200] * 3
+        waiting = socket.create_connection(("127.0.0.1", api.port), timeout=10)
+        waiting.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+        waiting.settimeout(1.5)
+        with pytest.raises(socket.timeout):
+            waiting.recv(100)
+        assert other.request("GET", "/v1/me", token=token).body["subject"] == "operator:olga"
+        streams.pop().close()
+        waiting.settimeout(10)
+        assert waiting.recv(100).split()[1] == b"200"
+        waiting.close()
+        for st in streams:
+            st.close()
+    finally:
+        api.stop()
+        other.stop()
+
+
+def test_events_resumed_past_what_was_trimmed_say_so(tmp_path, redis_server):
+    """Resuming after entries the stream no longer holds (trimmed) starts with a gap event, so the desk refetches
+    its work; then what is still there follows in order."""
+    api = OmniApi(str(tmp_path), redis_server.address).start()
+    r = redis_server.client()
+    token = "omni_" + "Q" * 43
+    h = hashlib.sha256(token.encode()).hexdigest()
+    r.hset(f"omni:token:{h}", mapping={"id": h[:12], "subject": "agent:ann"})
+    key = "omni:inbox:agent:ann"
+    ids = [r.xadd(key, {"type": "work.message", "conversation": "9",
+                        "data": json.dumps({"conversation": "9", "at": i})}) for i in range(5)]
+    try:
+        s = EventStream(api, token, last_event_id=ids[3])  # nothing trimmed after it: no gap
+        assert s.next_event()[0] == ids[4]
+        s.close()
+        r.xtrim(key, maxlen=2, approximate=False)  # ids[0..2] are gone
+        s = EventStream(api, token, last_event_id=ids[0])
+        eid, kind, data = s.next_event()
+        assert (eid, kind, data) == (None, "gap", {"after": ids[0], "first_kept": ids[3]})
+        assert [s.next_event()[0] for _ in range(2)] == ids[3:]
+        s.close()
+    finally:
+        api.stop()
