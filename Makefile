@@ -16,11 +16,11 @@ SAN     ?=
 PKGS    := libzmq hiredis yaml-0.1 jansson libcurl libsystemd libmicrohttpd gmime-3.0 libcrypto libidn2 libpcre2-8
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 OPT     := $(if $(SAN),-O1 -g $(SANFLAGS),-O2 -g)
-CFLAGS  += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror $(OPT) \
+CFLAGS  += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror $(OPT) -fPIC \
            -Iinclude -Ilibomni -Idaemon -Iwebhooks -Iapi -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS))
 # The C++ shim (libphonenumber) without UBSan's vptr check: its runtime is C++'s, which clang does not link
 # into programs linked as C.
-CXXFLAGS += -std=c++17 -Wall -Wextra -Werror $(OPT) $(if $(SAN),-fno-sanitize=vptr) -Ilibomni -Iinclude
+CXXFLAGS += -std=c++17 -Wall -Wextra -Werror $(OPT) -fPIC $(if $(SAN),-fno-sanitize=vptr) -Ilibomni -Iinclude
 LDFLAGS += $(if $(SAN),$(SANFLAGS))
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lphonenumber -lstdc++ -lm
 
@@ -39,7 +39,7 @@ BENCH     := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 # Pattern rules each need their own recipe (make does not merge them as it does explicit rules).
 LINK = @mkdir -p $(@D) && echo "  LD  $@" && $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-all: $(PROGS)
+all: $(PROGS) $(BUILD)/libomni.so.1
 .PHONY: all deps test test-faults check run bench fuzz install clean
 .SECONDARY: # keep intermediate objects: no rebuild on the next make
 
@@ -63,6 +63,10 @@ $(BUILD)/gen/scripts.o: $(BUILD)/gen/scripts.c daemon/scripts.h
 	@$(CC) $(CFLAGS) -c -o $@ $<
 $(BUILD)/libomni.a: $(LIB_OBJ)
 	@$(AR) rcs $@ $^
+# libomni as a shared library too, with a soname, for integrators (make install); the programs here link it
+# statically. Objects are built -fPIC for it.
+$(BUILD)/libomni.so.1: $(LIB_OBJ)
+	@echo "  LD  $@" && $(CC) $(LDFLAGS) -shared -Wl,-soname,libomni.so.1 -o $@ $^ $(LDLIBS)
 $(BUILD)/libdaemon.a: $(DMN_OBJ)
 	@$(AR) rcs $@ $^
 # omni-webhooks' own headers matter only to its objects and tests (not to every object, as daemon/*.h do).
@@ -111,7 +115,7 @@ deps-ok:
 # Tests build everything with AddressSanitizer and UBSan into build/asan and run against real servers.
 test: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 check
-check: $(PROGS) $(UNIT)
+check: $(PROGS) $(BUILD)/libomni.so.1 $(UNIT)
 	@tests/run $(BUILD) $(PYTEST_ARGS)
 # The fault suite alone (tests/integration/test_faults.py, marked `faults`); `make test` runs it too, once.
 test-faults: deps

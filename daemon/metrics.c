@@ -131,6 +131,17 @@ static void render(omni_metrics_t *out, void *data)
     render_team_gauges(out, m);
 }
 
+/* Ready: Redis reached, durable, taking messages (what store_up says). */
+static int ready(void *data, char *why, size_t whysz)
+{
+    const router_metrics_t *m = data;
+    if (store_up(m->store))
+        return 1;
+    snprintf(why, whysz, "%s", store_connected(m->store) ? "redis durability not verified, or stopping: answering BUSY"
+                                                          : "redis unreachable: answering BUSY");
+    return 0;
+}
+
 static void on_metrics_fd(loop_t *loop, int fd, int events, void *data)
 {
     (void)loop, (void)fd, (void)events;
@@ -148,6 +159,7 @@ router_metrics_t *router_metrics_new(loop_t *loop, store_t *store, const router_
         free(m);
         return NULL;
     }
+    omni_metrics_server_set_ready(m->server, ready);
     loop_add_fd(loop, omni_metrics_server_fd(m->server), LOOP_READ, on_metrics_fd, m);
     return m;
 }

@@ -127,6 +127,19 @@ static void render_metrics(omni_metrics_t *m, void *data)
     }
 }
 
+/* Ready: the source answers and the spool has room (the router takes what it holds). */
+static int connector_ready(void *data, char *why, size_t whysz)
+{
+    const omni_connector_t *ctx = data;
+    if (!ctx->ready || ctx->backoff_ms > 0)
+        snprintf(why, whysz, "%s", ctx->ready ? "the source fails; retrying" : "the source has not answered yet");
+    else if (ctx->spool_full)
+        snprintf(why, whysz, "the spool is full: the router is away");
+    else
+        return 1;
+    return 0;
+}
+
 omni_connector_t *omni_connector_new(const omni_connector_def_t *def, int argc, char **argv, int *status)
 {
     check_def(def);
@@ -188,6 +201,8 @@ omni_connector_t *omni_connector_new(const omni_connector_def_t *def, int argc, 
     }
     if (ctx->client != NULL && cfg->metrics_listen != NULL) {
         ctx->metrics = omni_metrics_server_new(cfg->metrics_listen, render_metrics, ctx, err, sizeof err);
+        if (ctx->metrics)
+            omni_metrics_server_set_ready(ctx->metrics, connector_ready);
         if (ctx->metrics == NULL) {
             fprintf(stderr, "%s: metrics_listen: %s\n", log_ident, err);
             omni_client_destroy(&ctx->client);

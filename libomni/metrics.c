@@ -117,6 +117,7 @@ void omni_metrics_histogram(omni_metrics_t *m, const char *name, const char *hel
 struct omni_metrics_server {
     struct MHD_Daemon *d;
     omni_metrics_render_fn *render;
+    omni_metrics_ready_fn *ready;
     void *data;
 };
 
@@ -133,8 +134,20 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
     omni_metrics_t m = { 0 };
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         status = MHD_HTTP_METHOD_NOT_ALLOWED, body = "only GET /metrics\n";
+    } else if (strcmp(url, "/healthz") == 0) {
+        status = MHD_HTTP_OK, body = "ok\n";
+    } else if (strcmp(url, "/readyz") == 0) {
+        char why[200] = "";
+        if (!s->ready || s->ready(s->data, why, sizeof why)) {
+            status = MHD_HTTP_OK, body = "ready\n";
+        } else {
+            puts_(&m, "not ready: ");
+            puts_(&m, why);
+            puts_(&m, "\n");
+            status = MHD_HTTP_SERVICE_UNAVAILABLE, body = m.buf;
+        }
     } else if (strcmp(url, "/metrics") != 0) {
-        status = MHD_HTTP_NOT_FOUND, body = "not found: the metrics are at /metrics\n";
+        status = MHD_HTTP_NOT_FOUND, body = "not found: /metrics, /healthz, /readyz\n";
     } else {
         puts_(&m, "");
         s->render(&m, s->data);
@@ -202,6 +215,8 @@ omni_metrics_server_t *omni_metrics_server_new(const char *listen, omni_metrics_
     }
     return s;
 }
+
+void omni_metrics_server_set_ready(omni_metrics_server_t *s, omni_metrics_ready_fn *ready) { s->ready = ready; }
 
 int omni_metrics_server_fd(const omni_metrics_server_t *s)
 {

@@ -43,6 +43,10 @@ typedef void omni_metrics_render_fn(omni_metrics_t *m, void *data);
  * starting never waits on DNS). Returns NULL with a sentence in err. data is borrowed until destroy. */
 omni_metrics_server_t *omni_metrics_server_new(const char *listen, omni_metrics_render_fn *render, void *data,
                                                char *err, size_t errsz);
+/* GET /healthz answers 200 whenever the program's loop serves the listener; GET /readyz answers 200 when ready
+ * says so, else 503 with its reason (written into why). Without a ready function /readyz is /healthz. */
+typedef int omni_metrics_ready_fn(void *data, char *why, size_t whysz);
+void omni_metrics_server_set_ready(omni_metrics_server_t *s, omni_metrics_ready_fn *ready);
 /* Whether listen is an address omni_metrics_server_new takes: NULL, or why not (formatted into buf). */
 const char *omni_metrics_listen_check(const char *listen, char *buf, size_t bufsz);
 /* The fd to watch for reading; call omni_metrics_server_run when it is readable and on each tick (timeouts). */

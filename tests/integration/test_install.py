@@ -1,5 +1,6 @@
 """make install ships what an integrator needs: a connector builds against the installed headers, libomni.a and
-omnirouter.pc alone (connectors/template, the worked example, as an integrator would copy it), and the
+libomni.pc alone (connectors/template, the worked example, as an integrator would copy it), against the shared
+library and against the static one, and the
 installed units name the installed programs."""
 import os
 import re
@@ -16,7 +17,7 @@ def test_a_connector_builds_against_the_installed_sdk(tmp_path):
     subprocess.run([os.path.join(ROOT, "scripts", "install"), BUILD, str(dest), "/opt/omni"], cwd=ROOT, check=True,
                    capture_output=True)
     prefix = dest / "opt" / "omni"
-    for f in ["include/omni/connector.h", "include/omni/message.h", "lib/libomni.a", "lib/pkgconfig/omnirouter.pc",
+    for f in ["include/omni/connector.h", "include/omni/message.h", "lib/libomni.a", "lib/libomni.so.1", "lib/pkgconfig/libomni.pc",
               "lib/systemd/system/omnirouted.service", "lib/systemd/catalog/omnirouter.catalog",
               "share/doc/omnirouter/protocol.md", "share/omnirouter/omnirouter.yaml.sample",
               "share/man/man8/omnirouted.8", "share/man/man5/omnirouter.yaml.5", "share/man/man1/omni-submit.1"]:
@@ -27,16 +28,31 @@ def test_a_connector_builds_against_the_installed_sdk(tmp_path):
     src = tmp_path / "mine"
     shutil.copytree(os.path.join(ROOT, "connectors", "template"), src)
     env = dict(os.environ, PKG_CONFIG_PATH=str(prefix / "lib" / "pkgconfig"), PKG_CONFIG_SYSROOT_DIR=str(dest))
-    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "omnirouter"], env=env, check=True,
-                           capture_output=True, text=True).stdout.split()
-    assert f"-I{prefix}/include" in flags, flags
-    san = ["-fsanitize=address,undefined"] if "asan" in BUILD else []  # the tests' libomni.a is sanitized
-    out = tmp_path / "omni-mine"
-    cc = subprocess.run(["cc", "-std=c11", "-D_DEFAULT_SOURCE", "-Wall", "-Wextra", "-Werror", *san, "-o", str(out),
-                         str(src / "main.c"), str(src / "template.c"), *flags], capture_output=True, text=True)
-    assert cc.returncode == 0, cc.stderr
-    r = subprocess.run([str(out), "--help"], capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0 and "--config" in r.stdout + r.stderr, r
+    san = ["-fsanitize=address,undefined"] if "asan" in BUILD else []  # the tests' libomni is sanitized
+    def pc(*args):
+        return subprocess.run(["pkg-config", *args], env=env, check=True, capture_output=True, text=True).stdout.split()
+    for how in (["--cflags", "--libs"], ["--cflags", "--libs", "--static"]):
+        flags = pc(*[a for a in how if a != "--static"], "libomni")
+        assert f"-I{prefix}/include" in flags, flags
+        if "--static" in how:  # libomni.a by name (-lomni finds the shared one first), and what it links against:
+            # its Requires.private as the system has them (not --static: that asks for every dependency's .a)
+            requires = [r.split()[0] for r in subprocess.run(["pkg-config", "--print-requires-private", "libomni"],
+                                                            env=env, capture_output=True, text=True).stdout.splitlines()]
+            private = [f for f in pc("--static", "--libs-only-other", "--libs-only-l", "libomni")
+                       if f in ("-lphonenumber", "-lstdc++", "-lm")]
+            flags = [f"{prefix}/lib/libomni.a" if f == "-lomni" else f for f in flags] + pc("--libs", *requires) + private
+        out = tmp_path / ("omni-mine-static" if "--static" in how else "omni-mine")
+        cc = subprocess.run(["cc", "-std=c11", "-D_DEFAULT_SOURCE", "-Wall", "-Wextra", "-Werror", *san, "-o",
+                             str(out), str(src / "main.c"), str(src / "template.c"), *flags],
+                            capture_output=True, text=True)
+        assert cc.returncode == 0, cc.stderr
+        r = subprocess.run([str(out), "--help"], capture_output=True, text=True, timeout=30,
+                           env=dict(os.environ, LD_LIBRARY_PATH=str(prefix / "lib")))
+        assert r.returncode == 0 and "--config" in r.stdout + r.stderr, r
+        if "--static" not in how:  # the shared library, found by its soname
+            ldd = subprocess.run(["ldd", str(out)], capture_output=True, text=True,
+                                 env=dict(os.environ, LD_LIBRARY_PATH=str(prefix / "lib"))).stdout
+            assert f"libomni.so.1 => {prefix}/lib/libomni.so.1" in ldd, ldd
 
 
 def test_the_units_verify(tmp_path):

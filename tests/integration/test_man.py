@@ -27,13 +27,13 @@ def test_every_program_has_a_page():
 
 def test_pages_render_cleanly():
     for p in pages():
-        r = subprocess.run(["groff", "-man", "-ww", "-z", p], capture_output=True, text=True)
+        r = subprocess.run(["groff", "-t", "-man", "-ww", "-z", p], capture_output=True, text=True)
         assert r.returncode == 0 and not r.stderr, (p, r.stderr)
 
 
 def test_omnictl_page_names_every_command():
     usage = subprocess.run([os.path.join(BIN, "omnictl"), "--help"], capture_output=True, text=True).stdout
     commands = set(re.findall(r"^  ([a-z]+)\b", usage, re.M))
-    page = open(os.path.join(MAN, "omnictl.8")).read()
+    page = open(os.path.join(MAN, "omnictl.1")).read()
     missing = [c for c in commands if not re.search(rf"^\.B[IR]? \"?{c}\b", page, re.M)]
-    assert not missing, f"omnictl commands missing from man/omnictl.8: {missing}"
+    assert not missing, f"omnictl commands missing from man/omnictl.1: {missing}"

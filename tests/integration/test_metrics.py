@@ -89,6 +89,31 @@ def test_metrics_follow_the_traffic(tmp_path, redis_server):
         r.stop()
 
 
+def get(port, path):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_healthz_and_readyz_follow_redis(tmp_path, redis_server):
+    port = free_port()
+    r = Router(str(tmp_path), redis_server.address, router_extra={"metrics_listen": f"127.0.0.1:{port}"}).start()
+    try:
+        assert get(port, "/healthz") == (200, "ok\n")
+        assert get(port, "/readyz") == (200, "ready\n")
+        redis_server.stop()
+        status = wait_for(lambda: (lambda g: g if g[0] == 503 else None)(get(port, "/readyz")), 15,
+                          "/readyz answering 503 while Redis is away")
+        assert status[1] == "not ready: redis unreachable: answering BUSY\n", status
+        assert get(port, "/healthz") == (200, "ok\n")  # alive all the same: not a restart's business
+        redis_server.start()
+        wait_for(lambda: get(port, "/readyz")[0] == 200, 30, "/readyz ready again")
+    finally:
+        r.stop()
+
+
 def test_a_bad_metrics_address_is_a_config_error(tmp_path):
     r = Router(str(tmp_path), router_extra={"metrics_listen": "localhost:http"})
     out = r.ctl("status", check=False)
@@ -119,6 +144,7 @@ def test_a_connector_serves_its_metrics(tmp_path, redis_server):
         assert m[("omnirouter_connector_spooled_messages", label)] == 0
         assert m[("omnirouter_connector_source_up", label)] == 1
         assert m[("omnirouter_connector_polls_total", label)] >= 1
+        assert get(port, "/healthz") == (200, "ok\n") and get(port, "/readyz") == (200, "ready\n")
     finally:
         proc.terminate()
         assert proc.wait(timeout=20) == 0

@@ -108,9 +108,11 @@ def test_systemd_hears_ready_reloading_and_stopping(tmp_path, redis_server):
             heard.append(sock.recv(4096).decode())
         return next(m for m in heard if what in m)
 
-    r = Router(str(tmp_path), redis_server.address, policy=TO_CORE, env={"NOTIFY_SOCKET": path}).start()
+    r = Router(str(tmp_path), redis_server.address, policy=TO_CORE,
+               env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"}).start()
     try:
         hear("READY=1")
+        hear("WATCHDOG=1")  # from the loop, at half of WatchdogSec
         heard.clear()
         os.kill(r.proc.pid, signal.SIGHUP)
         assert re.search(r"RELOADING=1\nMONOTONIC_USEC=\d+", hear("RELOADING=1"))
