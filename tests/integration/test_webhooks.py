@@ -443,3 +443,46 @@ def test_redis_restarted_in_the_middle_deliveries_resume(tmp_path, redis_server,
             firsts.setdefault(a["id"], a["at"])
         assert sorted(v, key=firsts.get) == v, conv
     wh.stop()
+
+
+def test_router_and_sender_killed_in_the_middle_of_retries_every_delivery_completes(tmp_path, redis_server, rds,
+                                                                                  receivers):
+    """End to end with kill -9 of both: the router assigns several conversations to the partner bpo (its inbox
+    entries are written with each decision), the endpoint fails twice per delivery, and omni-webhooks and the
+    router are SIGKILLed while the retries are under way. After both restart, every delivery arrives once per
+    webhook-id, in order per conversation."""
+    from harness import Peer, Router, message
+    from test_routing import POLICY
+    rc = receivers([SECRET], lambda msg_id, n: (500, {}, 0) if n <= 2 else (200, {}, 0))
+    router = Router(str(tmp_path / "router"), redis_server.address, policy=POLICY).start()
+    peer = Peer(router.endpoint)
+    partners = [{"team": "bpo", "url": rc.url, "base": "300ms", "max": "600ms"}]
+    wh = Webhooks(str(tmp_path), redis_server.address, partners).start()
+    convs = []
+    for i in range(2):  # bpo holds two at once (its contract): both go to it
+        peer.submit(message(f"rk{i}", frm=f"rk{i}@example.com", text="where is my order"))
+        assert peer.recv() == ["OMNI/1", "ACK", f"rk{i}"]
+        convs.append(rds.hget(f"{P}msg:rk{i}", "conversation"))
+    for i in range(2):  # a second message in each: a work.message event behind the work.assigned
+        peer.submit(message(f"rk{i}b", frm=f"rk{i}@example.com", text="any news?"))
+        assert peer.recv() == ["OMNI/1", "ACK", f"rk{i}b"]
+    wait_for(lambda: len(rc.snapshot()) >= 3, 15, "retries under way")
+    wh.kill()
+    router.kill()
+    ids = [i for i in rds.keys(f"{P}webhook:*") if i.count(":") == 2]
+    assert set(states(rds, [i.split(":", 2)[2] for i in ids])) != {"delivered"}  # killed in the middle
+    router = Router(str(tmp_path / "router"), redis_server.address, policy=POLICY).start()
+    wh = Webhooks(str(tmp_path), redis_server.address, partners).start()
+    want = {c: [e for e, _ in sorted(((e, f) for e, f in rds.xrange(f"{P}inbox:team:bpo")
+                                      if f["conversation"] == c))] for c in convs}
+    assert all(len(v) == 2 for v in want.values()), want  # work.assigned and work.message each
+    all_ids = ["msg_" + e for v in want.values() for e in v]
+    wait_for(lambda: states(rds, all_ids) == ["delivered"] * len(all_ids), 60, "every delivery after the restarts")
+    accepted = [a["id"] for a in rc.accepted()]
+    assert sorted(accepted) == sorted(all_ids), accepted  # once per webhook-id
+    for c, entries in want.items():
+        assert [a for a in accepted if a in ["msg_" + e for e in entries]] == ["msg_" + e for e in entries], c
+    assert all(r["verified"] == [True] for r in rc.snapshot())
+    wh.stop()
+    peer.close()
+    router.stop()
