@@ -256,6 +256,7 @@ def test_simulate_places_every_conversation_as_the_live_router_does(tmp_path, re
         live.settle()  # the router knows the test clock
         run_live(live, msgs, presence, base + 30 * 24 * H)
         got = live_decisions(live)
+        final = {c: tuple(live.redis.hmget(f"omni:conversation:{c}", "status", "team", "owner")) for c in live.convs}
     finally:
         live.close()
 
