@@ -12,7 +12,6 @@
 
 #define CONFIG_FILE_MAX (1024 * 1024)
 
-static const char command_line[] = CFG_COMMAND_LINE;
 static const char *const log_levels[] = { "debug", "info", "warn", "error", NULL };
 
 static const char *check_listen(const char *value, char *buf, size_t bufsz)
@@ -120,8 +119,9 @@ static char *relative_to(const char *path, const char *file)
     return omni_asprintf("%.*s/%s", (int)(slash - path), path, file);
 }
 
-static void finalize(api_config_t *cfg, const char *path, const cfg_where_t *where, config_errors_t *errs)
+static void finalize(void *obj, const char *path, const cfg_where_t *where, config_errors_t *errs)
 {
+    api_config_t *cfg = obj;
     resolve_listen(cfg, &where[where_index("api.listen")], errs);
     char why[400];
     const cfg_where_t *w_addr = &where[where_index("redis.address")];
@@ -130,7 +130,7 @@ static void finalize(api_config_t *cfg, const char *path, const cfg_where_t *whe
         cfg_error_at(errs, w_addr, "redis.address", "%s", why);
     if (cfg->redis.password) {
         const cfg_where_t *w = &where[where_index("redis.password")];
-        char *spec = relative_to(w->file == command_line ? NULL : path, cfg->redis.password);
+        char *spec = relative_to(w->file == cfg_command_line ? NULL : path, cfg->redis.password);
         if (omni_secret_load(spec, "redis.password", cfg->redis.password_value, sizeof cfg->redis.password_value,
                              why, sizeof why) < 0)
             cfg_error_at(errs, w, "redis.password", "%s", why);
@@ -138,46 +138,19 @@ static void finalize(api_config_t *cfg, const char *path, const cfg_where_t *whe
     }
 }
 
+/* Resolving and reading the password only make sense for values that are valid. */
+static void finalize_valid(void *obj, const char *path, const cfg_where_t *where, config_errors_t *errs)
+{
+    if (errs->n == 0)
+        finalize(obj, path, where, errs);
+}
+
 api_config_t *api_config_load(const char *path, const char *const *overrides, size_t n_overrides,
                               config_errors_t *errs)
 {
-    *errs = (config_errors_t){ 0 };
     api_config_t *cfg = omni_calloc(1, sizeof *cfg);
-    cfg_defaults(&api_table, cfg);
-    size_t n_keys = 0;
-    while (api_keys[n_keys].path)
-        n_keys++;
-    cfg_where_t *where = omni_calloc(n_keys, sizeof *where);
-    cfg_ctx_t ctx = { .errs = errs, .file = path, .root = &api_table, .where = where };
-    cfg_source_t src;
-    bool kept = false;
-    if (path) {
-        size_t len;
-        char *text = omni_read_file(path, CONFIG_FILE_MAX, &len);
-        cfg->source = omni_strdup(path);
-        ctx.file = cfg->source;
-        if (!text) {
-            errs->lines = omni_realloc(errs->lines, (errs->n + 1) * sizeof *errs->lines);
-            errs->lines[errs->n++] = omni_asprintf("%s: cannot read: %s", path, strerror(errno));
-        } else {
-            kept = cfg_load_source(&ctx, &api_table, cfg, text, len, &src);
-            free(text);
-        }
-    }
-    ctx.file = command_line;
-    for (size_t i = 0; i < n_overrides; i++) {
-        ctx.fixed_line = (long)i + 1;
-        cfg_apply_override(&ctx, &api_table, cfg, overrides[i]);
-    }
-    errs->source = kept ? &src : NULL;
-    if (errs->n == 0) /* resolving and reading the password only make sense for values that are valid */
-        finalize(cfg, path, where, errs);
-    errs->source = NULL;
-    if (kept)
-        yaml_document_delete(&src.doc);
-    cfg_errors_sort(errs, cfg->source);
-    free(where);
-    if (errs->n > 0)
+    if (cfg_load_file(&api_table, cfg, path, CONFIG_FILE_MAX, overrides, n_overrides, finalize_valid, &cfg->source,
+                      errs) > 0)
         api_config_destroy(&cfg);
     return cfg;
 }

@@ -24,7 +24,6 @@
 /* Longest path a unix socket (ipc:// endpoint, unix: address) can bind or connect to. */
 #define UNIX_PATH_MAX_LEN (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
-static const char command_line[] = CFG_COMMAND_LINE;
 
 #define CONFIG_FILE_MAX (16 * 1024 * 1024) /* a policy of thousands of agents is far below this */
 
@@ -317,7 +316,7 @@ static void resolve_against(char **p, const char *config_path, const cfg_where_t
 {
     if ((*p)[0] == '/')
         return;
-    char *base = base_dir(w->file == command_line ? NULL : config_path);
+    char *base = base_dir(w->file == cfg_command_line ? NULL : config_path);
     if (base == NULL)
         return; /* left relative: the error when it is opened names it */
     char *abs = omni_asprintf("%s/%s", base, *p);
@@ -367,7 +366,7 @@ static void finalize(router_config_t *cfg, const char *path, const cfg_where_t *
     for (size_t len = strlen(dir); len > 1 && dir[len - 1] == '/'; len--)
         dir[len - 1] = '\0';
     if (dir[0] != '/') {
-        char *base = base_dir(w_dir->file == command_line ? NULL : path);
+        char *base = base_dir(w_dir->file == cfg_command_line ? NULL : path);
         if (base == NULL) {
             cfg_error_at(errs, w_dir, "router.state_dir", "cannot resolve the relative path: %s", strerror(errno));
             return;
@@ -479,7 +478,7 @@ static router_config_t *load(const char *path, const char *text, size_t len, con
             free(owned);
         }
     }
-    ctx.file = command_line;
+    ctx.file = cfg_command_line;
     for (size_t i = 0; i < n_overrides; i++) {
         version_add(cfg, overrides[i], strlen(overrides[i]) + 1);
         ctx.fixed_line = (long)i + 1;

@@ -5,6 +5,8 @@
  * refused entry, so the checks across sections still run on the rest, in the same pass. */
 #include "config_schema.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include "omni/log.h"
 #include "omni/util.h"
@@ -494,4 +496,47 @@ size_t cfg_keep_restart(const cfg_table_t *t, void *fresh, const void *running, 
         }
     }
     return n;
+}
+
+const char cfg_command_line[] = CFG_COMMAND_LINE;
+
+size_t cfg_load_file(const cfg_table_t *t, void *obj, const char *path, size_t max, const char *const *overrides,
+                     size_t n_overrides, cfg_finalize_fn *finalize, char **source, config_errors_t *errs)
+{
+    *errs = (config_errors_t){ 0 };
+    cfg_defaults(t, obj);
+    size_t n_keys = 0;
+    while (t->keys[n_keys].path)
+        n_keys++;
+    cfg_where_t *where = omni_calloc(n_keys ? n_keys : 1, sizeof *where);
+    *source = path ? omni_strdup(path) : NULL;
+    cfg_ctx_t ctx = { .errs = errs, .file = *source, .root = t, .where = where };
+    cfg_source_t src;
+    bool kept = false, unreadable = false;
+    if (path) {
+        size_t len = 0;
+        char *text = omni_read_file(path, max, &len);
+        if (!text) {
+            errs->lines = omni_realloc(errs->lines, (errs->n + 1) * sizeof *errs->lines);
+            errs->lines[errs->n++] = omni_asprintf("%s: cannot read: %s", path, strerror(errno));
+            unreadable = true;
+        } else {
+            kept = cfg_load_source(&ctx, t, obj, text, len, &src);
+            free(text);
+        }
+    }
+    ctx.file = cfg_command_line;
+    for (size_t i = 0; i < n_overrides; i++) {
+        ctx.fixed_line = (long)i + 1;
+        cfg_apply_override(&ctx, t, obj, overrides[i]);
+    }
+    errs->source = kept ? &src : NULL;
+    if (finalize && !unreadable)
+        finalize(obj, *source, where, errs);
+    errs->source = NULL;
+    if (kept)
+        yaml_document_delete(&src.doc);
+    cfg_errors_sort(errs, *source);
+    free(where);
+    return errs->n;
 }

@@ -123,6 +123,18 @@ void cfg_free(const cfg_table_t *t, void *obj);
  * back in fresh (copied), and its path appended to changed (", "-separated, truncated to changedsz).
  * Returns how many differed. running is borrowed; fresh keeps owning its fields. */
 size_t cfg_keep_restart(const cfg_table_t *t, void *fresh, const void *running, char *changed, size_t changedsz);
+/* Where overrides are located in errors ("command line:N:1"); cfg_where_t.file is this pointer for them. */
+extern const char cfg_command_line[];
+/* Checks across keys after the walk, with the parsed file still in errs->source so errors point at entries;
+ * where: one place per key of the root table. obj and path (NULL: none) borrowed. */
+typedef void cfg_finalize_fn(void *obj, const char *path, const cfg_where_t *where, config_errors_t *errs);
+/* A whole load, for programs whose config is one table (omni-api, omni-webhooks): obj (zeroed) gets t's
+ * defaults, then the file at path (NULL: none; at most max bytes; unreadable: one "FILE: cannot read: WHY"
+ * line), then the overrides (located as "command line:N"), then finalize unless the file could not be read;
+ * errors sorted. *source gets a copy of path (NULL without one), which the caller frees with obj. Returns the
+ * number of errors; *errs is overwritten. */
+size_t cfg_load_file(const cfg_table_t *t, void *obj, const char *path, size_t max, const char *const *overrides,
+                     size_t n_overrides, cfg_finalize_fn *finalize, char **source, config_errors_t *errs);
 /* The index of the key with this path in t, or -1. */
 int cfg_key_index(const cfg_table_t *t, const char *path);
 

@@ -157,8 +157,15 @@ static void load_secrets(wh_config_t *cfg, const char *path, config_errors_t *er
     explicit_bzero(value, sizeof value);
 }
 
-static void finalize(wh_config_t *cfg, const char *path, const cfg_where_t *where, config_errors_t *errs)
+static void finalize(void *obj, const char *path, const cfg_where_t *where, config_errors_t *errs)
 {
+    wh_config_t *cfg = obj;
+    if (cfg->n_partners == 0 && errs->n == 0) { /* not written at all: the file's top names the place */
+        cfg_where_t w = where[cfg_key_index(&table, "partners")];
+        if (w.line == 0)
+            w = (cfg_where_t){ .file = path, .line = 1, .col = 1 };
+        cfg_error_at(errs, &w, "partners", "no partner listed: there is nothing to deliver");
+    }
     char why[600];
     const cfg_where_t *w_addr = &where[cfg_key_index(&table, "redis.address")];
     if (redis_address_parse(cfg->redis.address, &cfg->redis.addr, why, sizeof why) != 0 ||
@@ -180,36 +187,8 @@ static void finalize(wh_config_t *cfg, const char *path, const cfg_where_t *wher
 
 wh_config_t *wh_config_load(const char *path, config_errors_t *errs)
 {
-    *errs = (config_errors_t){ 0 };
     wh_config_t *cfg = omni_calloc(1, sizeof *cfg);
-    cfg_defaults(&table, cfg);
-    size_t n_keys = 0;
-    while (keys[n_keys].path)
-        n_keys++;
-    cfg_where_t *where = omni_calloc(n_keys, sizeof *where);
-    cfg->source = omni_strdup(path);
-    cfg_ctx_t ctx = { .errs = errs, .file = cfg->source, .root = &table, .where = where };
-    size_t len = 0;
-    char *text = omni_read_file(path, CONFIG_FILE_MAX, &len);
-    cfg_source_t src;
-    bool kept = false;
-    if (!text) {
-        errs->lines = omni_realloc(errs->lines, sizeof *errs->lines);
-        errs->lines[errs->n++] = omni_asprintf("%s: cannot read: %s", path, strerror(errno));
-    } else {
-        kept = cfg_load_source(&ctx, &table, cfg, text, len, &src);
-        free(text);
-        if (cfg->n_partners == 0 && errs->n == 0)
-            cfg_error(&ctx, NULL, "partners", "no partner listed: there is nothing to deliver");
-        errs->source = kept ? &src : NULL;
-        finalize(cfg, cfg->source, where, errs);
-        errs->source = NULL;
-        if (kept)
-            yaml_document_delete(&src.doc);
-    }
-    cfg_errors_sort(errs, cfg->source);
-    free(where);
-    if (errs->n > 0)
+    if (cfg_load_file(&table, cfg, path, CONFIG_FILE_MAX, NULL, 0, finalize, &cfg->source, errs) > 0)
         wh_config_destroy(&cfg);
     return cfg;
 }
