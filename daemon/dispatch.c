@@ -1,5 +1,6 @@
 /* See dispatch.h. */
 #include "dispatch.h"
+#include <errno.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,9 @@ struct routing {
     int due_busy, drains_busy, clock_busy;
     bool clock_known; /* test clock: its offset read at least once, so decisions carry the test time */
     int64_t next_forced_drain; /* monotonic ms */
-    bool seeded; /* agents' starting presence written since the store came up */
+    bool seeded;    /* seed.lua sent since the store came up or the policy changed */
+    bool seed_done; /* seed.lua answered once: the ready index exists, decisions can use it */
+    bool unrouted_now; /* the next due scan takes every unrouted conversation, however new */
 };
 
 routing_t *routing_new(store_t *store, const router_config_t *cfg)
@@ -122,8 +125,8 @@ static void decide(routing_t *r, json_t *plan, const char *conv, const char *rea
 void routing_new_conversation(routing_t *r, const char *conversation, const omni_msg_t *msg, const char *identity,
                               const routing_customer_t *cu)
 {
-    if (!routing_enabled(r) || (clock_test_mode() && !r->clock_known))
-        return; /* stays unrouted: the tick routes it once the test clock is known */
+    if (!routing_enabled(r) || (clock_test_mode() && !r->clock_known) || !r->seed_done)
+        return; /* stays unrouted: the tick routes it once the test clock is known and the policy seeded */
     decide(r, route_plan_new(r->p, conversation, msg, identity, cu->conversations, cu->tier, cu->last_owner,
                              clock_now()),
            conversation, "new");
@@ -185,6 +188,37 @@ static void on_seeded(store_t *store, redisReply *rep, void *data)
     (void)store;
     routing_t *r = data;
     r->seeded = rep && rep->type == REDIS_REPLY_INTEGER;
+    if (r->seeded && !r->seed_done) /* what arrived before it waits unrouted: route it at the next tick */
+        r->seed_done = r->unrouted_now = true;
+    else if (!r->seeded)
+        omni_warn("routing: seed.lua: %s", rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "no reply");
+}
+
+/* "core:0:ll tier2:3:rr": the teams agent a is in, its place in each team's roster (policy order) and the
+ * team's strategy, as seed.lua keeps them for the ready index (docs/redis.md). */
+static bool has_team(const agent_t *a, const char *team)
+{
+    for (size_t i = 0; i < a->n_teams; i++)
+        if (!strcmp(a->teams[i], team))
+            return true;
+    return false;
+}
+
+static void agent_rosters(const policy_t *p, const agent_t *a, FILE *out)
+{
+    static const char *const strategy[] = { [STRATEGY_LEAST_LOADED] = "ll", [STRATEGY_ROUND_ROBIN] = "rr",
+                                            [STRATEGY_LONGEST_IDLE] = "li" };
+    bool first = true;
+    for (size_t t = 0; t < p->n_teams; t++) {
+        const team_t *team = &p->teams[t];
+        size_t pos = 0;
+        for (size_t i = 0; i < p->n_agents && &p->agents[i] != a; i++)
+            pos += has_team(&p->agents[i], team->name);
+        if (!has_team(a, team->name))
+            continue;
+        fprintf(out, "%s%s:%zu:%s", first ? "" : " ", team->name, pos, strategy[team->strategy]);
+        first = false;
+    }
 }
 
 int routing_seed_init(routing_seed_t *sd, const char *prefix, const policy_t *p)
@@ -195,30 +229,54 @@ int routing_seed_init(routing_seed_t *sd, const char *prefix, const policy_t *p)
     if (getrandom(raw, sizeof raw, GRND_NONBLOCK) != (ssize_t)sizeof raw)
         return -1;
     omni_hex(raw, sizeof raw, sd->salt);
-    json_t *masks = json_object();
+    json_t *teams = json_object();
     for (size_t i = 0; i < p->n_teams; i++) {
         const team_t *t = &p->teams[i];
-        json_object_set_new(masks, t->name, json_boolean(t->kind == TEAM_OUTSOURCED && t->contract.mask_contact));
+        json_object_set_new(teams, t->name, json_boolean(t->kind == TEAM_OUTSOURCED && t->contract.mask_contact));
     }
-    sd->masks = omni_json_dumps(masks, JSON_COMPACT);
-    json_decref(masks);
-    sd->argc = (int)(SEED_NARGS + 2 * p->n_agents);
+    sd->masks = omni_json_dumps(teams, JSON_COMPACT);
+    json_decref(teams);
+    /* each agent's caps ("email=5 sms=3") and rosters, NUL-terminated one after the other */
+    size_t len = 0, *at = omni_calloc(2 * p->n_agents + 1, sizeof *at);
+    FILE *text = open_memstream(&sd->text, &len);
+    if (!text)
+        omni_panic("open_memstream: %s", strerror(errno));
+    for (size_t i = 0; i < p->n_agents; i++) {
+        const agent_t *a = &p->agents[i];
+        at[2 * i] = (size_t)ftell(text);
+        bool first = true;
+        for (int k = 0; k < CHANNEL_KINDS; k++)
+            if (a->capacity[k] > 0) {
+                fprintf(text, "%s%s=%d", first ? "" : " ", policy_channel_kind_name(k), a->capacity[k]);
+                first = false;
+            }
+        fputc('\0', text);
+        at[2 * i + 1] = (size_t)ftell(text);
+        agent_rosters(p, a, text);
+        fputc('\0', text);
+    }
+    fclose(text);
+    sd->argc = (int)(SEED_NARGS + 4 * p->n_agents);
     sd->argv = omni_calloc((size_t)sd->argc, sizeof *sd->argv);
     sd->argv[SEED_ARG_PREFIX] = prefix;
     sd->argv[SEED_ARG_SALT] = sd->salt;
-    sd->argv[SEED_ARG_MASKS] = sd->masks;
-    for (size_t i = 0; i < p->n_agents; i++) { /* then the agents, id / presence pairs */
-        sd->argv[SEED_NARGS + 2 * i] = p->agents[i].id;
-        sd->argv[SEED_NARGS + 2 * i + 1] = names[p->agents[i].presence];
+    sd->argv[SEED_ARG_TEAMS] = sd->masks;
+    for (size_t i = 0; i < p->n_agents; i++) { /* then the agents: id, presence, caps, rosters */
+        sd->argv[SEED_NARGS + 4 * i] = p->agents[i].id;
+        sd->argv[SEED_NARGS + 4 * i + 1] = names[p->agents[i].presence];
+        sd->argv[SEED_NARGS + 4 * i + 2] = sd->text + at[2 * i];
+        sd->argv[SEED_NARGS + 4 * i + 3] = sd->text + at[2 * i + 1];
     }
+    free(at);
     return 0;
 }
 
 void routing_seed_clear(routing_seed_t *sd)
 {
     free(sd->masks);
+    free(sd->text);
     free(sd->argv);
-    sd->masks = NULL;
+    sd->masks = sd->text = NULL;
     sd->argv = NULL;
 }
 
@@ -281,15 +339,17 @@ void routing_tick(routing_t *r)
         if (store_script(r->store, LUA_CLOCK, CLOCK_NARGS, argv, NULL, on_clock, r) == 0)
             r->clock_busy = 1;
     }
-    if (!routing_enabled(r) || (clock_test_mode() && !r->clock_known))
+    if (!routing_enabled(r) || (clock_test_mode() && !r->clock_known) || !r->seed_done)
         return;
     int64_t now = clock_now();
     routing_argbuf_t b;
     if (!r->due_busy) {
         const char *argv[DUE_NARGS];
         routing_due_argv(&b, prefix, r->p, now, clock_test_mode(), argv);
+        if (r->unrouted_now)
+            argv[DUE_ARG_UNROUTED_AFTER_MS] = "0";
         if (store_script(r->store, LUA_DUE, DUE_NARGS, argv, NULL, on_due, r) == 0)
-            r->due_busy = 1;
+            r->due_busy = 1, r->unrouted_now = false;
     }
     if (r->drains_busy == 0) {
         /* Drains run when capacity was freed (drain.lua checks), and now and then regardless: a partner's

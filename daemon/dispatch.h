@@ -31,10 +31,12 @@ void routing_due_argv(routing_argbuf_t *b, const char *prefix, const policy_t *p
 void routing_drain_argv(routing_argbuf_t *b, const char *prefix, const policy_t *p, const char *team, int64_t now,
                         const char *days, bool force, const char *argv[DRAIN_NARGS]);
 
-/* seed.lua's arguments for policy p: presences, team masking, a new random salt. */
+/* seed.lua's arguments for policy p: presences, capacities and rosters (for the ready index), team masking
+ * and strategy, a new random salt. */
 typedef struct routing_seed {
     char salt[33];
-    char *masks;       /* owned */
+    char *masks;       /* owned: the teams argument */
+    char *text;        /* owned: every agent's caps and rosters, NUL-separated, argv points into it */
     const char **argv; /* owned array; points into this, prefix and p (borrowed, must outlive it) */
     int argc;
 } routing_seed_t;

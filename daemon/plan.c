@@ -142,7 +142,7 @@ static json_t *plan_target(const policy_t *p, const route_target_t *tg, size_t i
     const char *why = team_refuses(t, f, buf, sizeof buf);
     if (why)
         return skip(tr, why, true);
-    json_t *agents = json_array(), *caps = json_object(), *skipped = json_object();
+    json_t *agents = json_array(), *skipped = json_object();
     size_t members = 0;
     bool excluded = false; /* an agent refused only for this move */
     for (size_t i = 0; i < p->n_agents; i++) {
@@ -157,7 +157,6 @@ static json_t *plan_target(const policy_t *p, const route_target_t *tg, size_t i
             continue;
         }
         json_array_append_new(agents, json_string(a->id));
-        json_object_set_new(caps, a->id, json_integer(a->capacity[kind]));
     }
     json_object_set_new(tr, "agents_skipped", skipped);
     /* An outsourced team with no agents listed is itself the assignee: the partner distributes inside, so
@@ -179,13 +178,18 @@ static json_t *plan_target(const policy_t *p, const route_target_t *tg, size_t i
     if (!why && tg->when_open && t->cal && !calendar_open_at(t->cal->cal, f->now))
         why = closed_until(t, f->now, buf, sizeof buf), never = false;
     if (why) {
-        json_decref(agents), json_decref(caps); /* skipped belongs to tr */
+        json_decref(agents); /* skipped belongs to tr */
         return skip(tr, why, never);
     }
+    /* Every agent of the team qualifies (the common case): the plan names none, and the script takes the
+     * team's whole ready index (docs/redis.md), so a plan's size does not grow with the team. */
+    bool everyone = !team_level && json_array_size(agents) == members;
+    if (everyone)
+        json_array_clear(agents);
     char day[40] = "";
     if (t->kind == TEAM_OUTSOURCED && t->contract.daily_quota > 0)
         team_day(t, f->now, day, sizeof day);
-    return json_pack("{s:i, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:o, s:o, s:b, s:i, s:b}", "i", (int)index, "team",
+    return json_pack("{s:i, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:b, s:o, s:b, s:i, s:b}", "i", (int)index, "team",
                      t->name, "strategy",
                      t->strategy == STRATEGY_ROUND_ROBIN   ? "round-robin"
                      : t->strategy == STRATEGY_LONGEST_IDLE ? "longest-idle"
@@ -193,7 +197,7 @@ static json_t *plan_target(const policy_t *p, const route_target_t *tg, size_t i
                      "timeout", tg->timeout_ms, "queue_below", tg->queue_below, "wait_below", tg->wait_below_ms,
                      "handle_time", t->handle_time_ms, "max_concurrent",
                      t->kind == TEAM_OUTSOURCED ? t->contract.max_concurrent : 0, "quota",
-                     t->kind == TEAM_OUTSOURCED ? t->contract.daily_quota : 0, "day", day, "agents", agents, "cap", caps,
+                     t->kind == TEAM_OUTSOURCED ? t->contract.daily_quota : 0, "day", day, "everyone", everyone, "agents", agents,
                      "team_level", team_level, "accept_timeout", t->accept_timeout_ms, "auto_accept",
                      t->auto_accept);
 }

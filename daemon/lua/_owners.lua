@@ -5,6 +5,48 @@
 
 local function agent_key(id) return K.agent(id) end
 
+-- The ready index (docs/redis.md): per team and channel kind, a sorted set of the team's agents who are
+-- available and below their capacity for that kind, scored in the team's serving order, so a decision takes
+-- the first candidate instead of reading every agent of the team. Scores: least-loaded, load relative to the
+-- kind's capacity (the position in the team's roster, a millionth each, breaks ties as the policy lists them);
+-- round-robin, the roster position; longest-idle, when last assigned (x 2048, plus the position). Kept by
+-- reindex() wherever an agent's presence or load changes (release, commit_assign, presence.lua) and rebuilt
+-- whole by seed.lua. The agent hash holds what it needs: `caps` ("email=5 sms=3") and `rosters`
+-- ("core:0:ll tier2:3:rr": team, position, strategy), written by seed.lua from the policy.
+-- presence_changed: also keep the team's set of available agents (predicted wait counts them).
+local function reindex(id, presence_changed)
+  local ak = agent_key(id)
+  local a = redis.call('HMGET', ak, 'presence', 'load', 'last_assigned_at', 'rosters', 'caps')
+  if not a[4] then return end -- not in the policy: in no roster
+  local avail = (a[1] or 'available') == 'available'
+  local load, last = tonumber(a[2] or '0'), tonumber(a[3] or '0')
+  local kinds, caps, fields = {}, {}, {}
+  for kind, cap in (a[5] or ''):gmatch('(%S+)=(%d+)') do
+    kinds[#kinds + 1], caps[#caps + 1], fields[#fields + 1] = kind, tonumber(cap), 'load:' .. kind
+  end
+  local loads = #fields > 0 and redis.call('HMGET', ak, unpack(fields)) or {}
+  for team, pos, strategy in a[4]:gmatch('(%S+):(%d+):(%a+)') do
+    pos = tonumber(pos)
+    if presence_changed then
+      redis.call(avail and 'SADD' or 'SREM', K.team_available(team), id)
+    end
+    for j, kind in ipairs(kinds) do
+      local key = K.team_ready(team, kind)
+      -- every index key is listed, so the next seed finds and drops it whatever its policy
+      if presence_changed then redis.call('SADD', K.ready_keys(), key) end
+      if avail and tonumber(loads[j] or '0') < caps[j] then
+        local score
+        if strategy == 'rr' then score = pos
+        elseif strategy == 'li' then score = last * 2048 + math.min(pos, 2047)
+        else score = load * 1000 / caps[j] + pos * 1e-6 end
+        redis.call('ZADD', key, score, id)
+      else
+        redis.call('ZREM', key, id)
+      end
+    end
+  end
+end
+
 -- Gives back what an owner held for a conversation (an offer holds capacity as accepted work does). Safe to
 -- call when there is no owner. why: nil, or the reason the owner loses the work, told to it (work.revoked).
 local function release(cv, why, now)
@@ -17,6 +59,7 @@ local function release(cv, why, now)
       redis.call('HINCRBY', agent_key(id), 'load:' .. (ch or 'other'), -1)
       redis.call('HINCRBY', agent_key(id), 'load', -1)
       redis.call('SREM', K.agent_conversations(id), cv)
+      reindex(id)
     end
     if team then
       redis.call('HINCRBY', K.team(team), 'load', -1)
@@ -49,8 +92,6 @@ end
 -- decision that fails or comes back stale, leaves the trigger to be found again by any router.
 local function claim(zset, member, due_again_at) redis.call('ZADD', zset, due_again_at, member) end
 
-local function available(id) return (redis.call('HGET', agent_key(id), 'presence') or 'available') == 'available' end
-
 -- The next instant something must happen to a conversation: its target's timeout, its escalation, its
 -- SLA due time. Kept in one sorted set the cron tick reads (due.lua).
 local function schedule(cv, now)
@@ -72,31 +113,66 @@ local function schedule(cv, now)
   if next then redis.call('ZADD', K.timers(), next, cv) else redis.call('ZREM', K.timers(), cv) end
 end
 
--- Picks one of a target's agents, or nil; skipped gets the reason each other agent was passed over.
+-- Picks one of a target's agents, or nil: the first in the ready index, in the team's serving order, that
+-- the plan lets take it (its `agents`, unless `everyone`) and that has not declined it; the customer's
+-- previous owner (plan.prefer) first when it is ready. skipped gets the reason agents were passed over.
 -- declined: the set of owners who declined this conversation ("agent:ID" = true); the second result is true
 -- when one of them was passed over for it (then the target is not full for other work).
+local READY_BATCH = 16 -- candidates read per call: the first is nearly always taken
+local LIVE_REASONS = 10 -- agents whose live state a refused target records for explain (roster order)
 local function pick_agent(t, plan, skipped, declined)
-  local ch, best, best_key, passed = plan.channel, nil, nil, false
-  local rr = tonumber(redis.call('HGET', K.team(t.team), 'rr') or '0')
-  for i, id in ipairs(t.agents) do
-    local a = redis.call('HMGET', agent_key(id), 'presence', 'load:' .. ch, 'load', 'last_assigned_at')
-    local presence, load = a[1] or 'available', tonumber(a[2] or '0')
-    if declined['agent:' .. id] then
-      skipped[id], passed = 'declined this conversation', true
-    elseif presence ~= 'available' then
-      skipped[id] = presence
-    elseif load >= t.cap[id] then
-      skipped[id] = 'at capacity (' .. load .. '/' .. t.cap[id] .. ' ' .. ch .. ')'
-    else
-      local key
-      if plan.prefer == id then key = -1e18                                   -- the customer's previous owner
-      elseif t.strategy == 'round-robin' then key = (i - rr - 1) % #t.agents  -- next after the last one chosen
-      elseif t.strategy == 'longest-idle' then key = tonumber(a[4] or '0')
-      else key = tonumber(a[3] or '0') * 1000 / t.cap[id] end                 -- least loaded, relative to capacity
-      if not best or key < best_key then best, best_key = id, key end
+  local ch, passed = plan.channel, false
+  local key = K.team_ready(t.team, ch)
+  local only = nil
+  if not t.everyone then
+    only = {}
+    for _, id in ipairs(t.agents) do only[id] = true end
+  end
+  local function takes(id)
+    if only and not only[id] then return false end
+    if declined['agent:' .. id] then skipped[id], passed = 'declined this conversation', true; return false end
+    return true
+  end
+  if plan.prefer and redis.call('ZSCORE', key, plan.prefer) and takes(plan.prefer) then return plan.prefer, passed end
+  -- round-robin: the next after the last one chosen (by roster position), then from the start again
+  local ranges
+  if t.strategy == 'round-robin' then
+    local rr = redis.call('HGET', K.team(t.team), 'rr') or '-1'
+    ranges = { { '(' .. rr, '+inf' }, { '-inf', rr } }
+  else
+    ranges = { { '-inf', '+inf' } }
+  end
+  for _, r in ipairs(ranges) do
+    local offset = 0
+    while true do
+      local ids = redis.call('ZRANGE', key, r[1], r[2], 'BYSCORE', 'LIMIT', offset, READY_BATCH)
+      for _, id in ipairs(ids) do
+        if id ~= plan.prefer and takes(id) then return id, passed end
+      end
+      if #ids < READY_BATCH then break end
+      offset = offset + READY_BATCH
     end
   end
-  return best, passed
+  -- Nobody: the live reasons of the first few agents the plan allows, for explain.
+  local n, listed = 0, only and t.agents or nil
+  if not listed then
+    listed = {}
+    for id in (redis.call('HGET', K.team(t.team), 'roster') or ''):gmatch('%S+') do
+      listed[#listed + 1] = id
+      if #listed >= LIVE_REASONS then break end
+    end
+  end
+  for _, id in ipairs(listed) do
+    if n >= LIVE_REASONS then break end
+    if not skipped[id] then
+      local a = redis.call('HMGET', agent_key(id), 'presence', 'load:' .. ch, 'caps')
+      local cap = tonumber((' ' .. (a[3] or '')):match(' ' .. ch .. '=(%d+)') or '0')
+      if (a[1] or 'available') ~= 'available' then skipped[id] = a[1]
+      else skipped[id] = 'at capacity (' .. (a[2] or '0') .. '/' .. cap .. ' ' .. ch .. ')' end
+      n = n + 1
+    end
+  end
+  return nil, passed
 end
 
 -- What makes a target of a plan able or unable to take work, as a short string: the rule's target (team
@@ -104,7 +180,7 @@ end
 -- target has the same key meet the same live checks.
 local function target_key(t, channel)
   if not t.key then
-    t.key = t.team .. '|' .. t.i .. '|' .. channel .. '|' .. redis.sha1hex(table.concat(t.agents, ','))
+    t.key = t.team .. '|' .. t.i .. '|' .. channel .. '|' .. (t.everyone and '*' or redis.sha1hex(table.concat(t.agents, ',')))
   end
   return t.key
 end
@@ -131,7 +207,10 @@ local function find_owner(plan, days, waiting, full)
     end
     if not why and not waiting and t.wait_below > 0 and not t.team_level then
       local n = 0
-      for _, id in ipairs(t.agents) do if available(id) then n = n + 1 end end
+      if t.everyone then n = redis.call('SCARD', K.team_available(t.team))
+      elseif #t.agents > 0 then
+        for _, m in ipairs(redis.call('SMISMEMBER', K.team_available(t.team), unpack(t.agents))) do n = n + m end
+      end
       local wait = math.floor(qlen * t.handle_time / math.max(1, n))
       if wait >= t.wait_below then
         why = 'predicted wait ' .. math.floor(wait / 1000) .. ' s >= ' .. math.floor(t.wait_below / 1000) .. ' s'
@@ -187,9 +266,12 @@ local function commit_assign(plan, t, owner, tried, day, now)
     redis.call('HINCRBY', agent_key(id), 'load', 1)
     redis.call('HSET', agent_key(id), 'last_assigned_at', now)
     redis.call('SADD', K.agent_conversations(id), cv)
-  end
-  if t.strategy == 'round-robin' and id then
-    for i, a in ipairs(t.agents) do if a == id then redis.call('HSET', K.team(t.team), 'rr', i) end end
+    -- round-robin goes on after this agent's roster position (its score in the index, before it changes)
+    if t.strategy == 'round-robin' then
+      local pos = redis.call('ZSCORE', K.team_ready(t.team, plan.channel), id)
+      if pos then redis.call('HSET', K.team(t.team), 'rr', pos) end
+    end
+    reindex(id)
   end
   redis.call('HINCRBY', K.team(t.team), 'load', 1)
   redis.call('HINCRBY', K.team(t.team), 'assigned', 1)
@@ -202,7 +284,7 @@ local function commit_assign(plan, t, owner, tried, day, now)
   local status = offer and 'offered' or 'assigned'
   redis.call('HSET', ck, 'status', status, 'owner', owner, 'team', t.team, 'target', t.i, 'assigned_at', now,
              'channel_kind', plan.channel, 'target_timeout', t.timeout)
-  redis.call('HDEL', ck, 'valid_until', 'timeout_at')
+  redis.call('HDEL', ck, 'valid_until', 'timeout_at', 'plan')
   redis.call('HINCRBY', ck, 'assignments', 1)
   local data = { team = t.team, channel = redis.call('HGET', ck, 'channel'), category = plan.category,
                  prio = plan.prio, due = plan.due }
@@ -245,7 +327,9 @@ local function may_see(script, caller, owner, team)
   error({ err = 'ERR ' .. script .. ': caller is not agent:ID, partner:TEAM or operator:NAME: ' .. caller:sub(1, 60) })
 end
 
-local function commit_queue(plan, tried, now, default_queue)
+-- plan_json: the plan as the router sent it, kept for the drains that serve the work later (only waiting work
+-- has one stored: an assignment drops it).
+local function commit_queue(plan, tried, now, default_queue, plan_json)
   local cv = plan.conv
   local ck = K.conversation(cv)
   local known = redis.call('SISMEMBER', K.unservable(), cv) == 1
@@ -258,7 +342,8 @@ local function commit_queue(plan, tried, now, default_queue)
   end
   local score = plan.due > 0 and plan.due or now + 1e11 -- work without an SLA waits behind work with one
   redis.call('ZADD', K.team_queue(team, plan.prio), score, cv)
-  redis.call('HSET', ck, 'status', 'queued', 'queued_on', team, 'queued_prio', plan.prio, 'channel_kind', plan.channel)
+  redis.call('HSET', ck, 'status', 'queued', 'queued_on', team, 'queued_prio', plan.prio, 'channel_kind', plan.channel,
+             'plan', plan_json)
   redis.call('HSETNX', ck, 'queued_at', now)
   -- What a drain reads of each waiting item, one hash per team so it is one read for many items: when it
   -- was queued (aging), until when its plan holds, and its targets' keys, to pass over the item without

@@ -37,7 +37,7 @@ local kept = redis.call('HMGET', ck, 'prio', 'breached')
 if kept[2] then plan.prio = 1
 elseif plan.reason ~= 'new' and tonumber(kept[1]) and tonumber(kept[1]) < plan.prio then plan.prio = tonumber(kept[1]) end
 if st[3] then redis.call('ZREM', K.queue(st[3]), cv) end -- off the arrival queue: routing owns it now
-redis.call('HSET', ck, 'plan', A.plan_json, 'category', plan.category, 'prio', plan.prio, 'tier', plan.tier)
+redis.call('HSET', ck, 'category', plan.category, 'prio', plan.prio, 'tier', plan.tier)
 if plan.rule then redis.call('HSET', ck, 'rule', plan.rule) end
 -- the SLA clock starts once, when the conversation is first routed
 redis.call('HSETNX', ck, 'due', plan.due)
@@ -47,10 +47,10 @@ plan.due = tonumber(redis.call('HGET', ck, 'due'))
 -- work is served first is the drain's to decide, in the serving order, not the order re-plans come in.
 if plan.reason == 'replan' then
   redis.call('INCR', K.drain_epoch())
-  return commit_queue(plan, {}, now, default_queue)
+  return commit_queue(plan, {}, now, default_queue, A.plan_json)
 end
 local t, owner, tried, day = find_owner(plan, days)
-if not owner then return commit_queue(plan, tried, now, default_queue) end
+if not owner then return commit_queue(plan, tried, now, default_queue, A.plan_json) end
 local r = commit_assign(plan, t, owner, tried, day, now)
 if plan.reason == 'escalation' then inbox(owner, 'work.escalated', cv, { prio = plan.prio }, now) end
 return r

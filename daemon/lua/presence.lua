@@ -12,6 +12,7 @@ end
 local ak = K.agent(id)
 local was = redis.call('HGET', ak, 'presence') or 'available'
 redis.call('HSET', ak, 'presence', presence)
+reindex(id, true)
 if presence == 'available' and was ~= 'available' then redis.call('INCR', K.drain_epoch()) end
 if presence == 'offline' then
   if was ~= 'offline' then

@@ -144,8 +144,8 @@ def figures(s, model, now):
 def stranded(bad, c, h, decisions, model, now):
     """Timers (docs/routing.md, Routing and SLA): a target's timeout, the SLA escalation point and the due
     time. Once the first response came, none applies. A timeout is judged from assigned_at and the target's
-    timeout, not from timeout_at, so a timer the router dropped is still seen. The timeout is the one in the
-    plan the owner got the work by (work moved past its rule's last target and taken from the queue has
+    timeout, not from timeout_at, so a timer the router dropped is still seen. The timeout is the one of the
+    target the owner got the work by (target_timeout, written with the assignment) (work moved past its rule's last target and taken from the queue has
     none: "no further moves"), else the policy's."""
     if h.get("first_response_at"):
         return
@@ -154,9 +154,8 @@ def stranded(bad, c, h, decisions, model, now):
         i = int(h["target"])
         targets = model.timeouts[h["rule"]]
         timeout = targets[i] if 0 <= i < len(targets) else 0
-        planned = [t for t in json.loads(h.get("plan") or "{}").get("targets", []) if t.get("i") == i]
-        if planned:
-            timeout = planned[0].get("timeout", 0)
+        if h.get("target_timeout") is not None:  # the target's timeout, as the assignment recorded it
+            timeout = int(h["target_timeout"])
         if timeout and int(h["assigned_at"]) + timeout <= now:
             bad["timers_stranded"].append(
                 f"conversation {c}: timeout: {h['owner']} (rule {h['rule']} target {i}) since {h['assigned_at']}, "

@@ -10,10 +10,41 @@ from lua_contract import Scripts
 NOW = 1_800_000_000_000
 
 
+STRATEGY_CODE = {"least-loaded": "ll", "round-robin": "rr", "longest-idle": "li"}
+
+
 class Lua(Scripts):
     def __init__(self, r):
         super().__init__(r)
         self.n = 0
+        self.teams = {}  # team -> {"strategy": ..., "agents": [ids in roster order]}, every team seen so far
+        self.caps = {}   # agent -> email capacity
+
+    def seed(self):
+        """What a router writes from its policy (seed.lua): each agent's capacity and rosters, so the ready
+        index holds them. The tests' targets carry a test-only `cap` ({agent: capacity}), gathered here."""
+        args = []
+        for a, cap in self.caps.items():
+            rosters = " ".join(f"{team}:{t['agents'].index(a)}:{STRATEGY_CODE[t['strategy']]}"
+                               for team, t in self.teams.items() if a in t["agents"])
+            args += [a, "available", f"email={cap}", rosters]
+        masks = {team: self.r.hget(f"omni:team:{team}", "mask_contact") == "1" for team in self.teams}
+        self.call("seed", "0123456789abcdef", json.dumps(masks), *args)
+
+    def send_plan(self, plan, days=None):
+        """assign.lua on plan, after seeding what its targets say of the team's agents (as the policy would)."""
+        for t in plan["targets"]:
+            if t.get("team_level"):
+                continue
+            team = self.teams.setdefault(t["team"], {"strategy": t["strategy"], "agents": []})
+            team["strategy"] = t["strategy"]
+            for a in t["agents"]:
+                if a not in team["agents"]:
+                    team["agents"].append(a)
+                self.caps[a] = t.get("cap", {}).get(a, 1)
+        self.seed()
+        plan = dict(plan, targets=[{k: v for k, v in t.items() if k != "cap"} for t in plan["targets"]])
+        return self.call("assign", json.dumps(plan), "default", json.dumps(days or {}))
 
     def conversation(self, channel="email"):
         """Stores a message through ingest.lua so a real conversation exists; returns its id."""
@@ -31,13 +62,13 @@ class Lua(Scripts):
                 "skills": [], "trace": {}, "aging": 600000, "valid_until": -1}
         if prefer:
             plan["prefer"] = prefer
-        return self.call("assign", json.dumps(plan), "default", json.dumps(days or {}))
+        return self.send_plan(plan, days)
 
 
 def target(team="core", agents=("a", "b", "c"), cap=1, strategy="least-loaded", i=0, **kw):
     t = {"i": i, "team": team, "strategy": strategy, "timeout": 0, "queue_below": 0, "wait_below": 0,
-         "handle_time": 600000, "max_concurrent": 0, "quota": 0, "day": "2026-11-22", "agents": list(agents),
-         "cap": {a: cap for a in agents}, "team_level": False,
+         "handle_time": 600000, "max_concurrent": 0, "quota": 0, "day": "2026-11-22", "everyone": False,
+         "agents": list(agents), "cap": {a: cap for a in agents}, "team_level": False,
          "accept_timeout": 60000, "auto_accept": True}  # offers: test_offers_lua.py
     t.update(kw)
     return t

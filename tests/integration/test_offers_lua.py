@@ -48,7 +48,7 @@ def replan(lua, c, kind, targets, now, **kw):
          "now": now, "due": -1, "escalate_at": -1, "targets": targets, "skills": [], "trace": {}, "aging": 0,
          "valid_until": -1}
     p.update(kw)
-    return lua.call("assign", json.dumps(p), "default", "{}")
+    return lua.send_plan(p)
 
 
 def test_an_offer_holds_capacity_until_accepted_and_the_timeout_starts_at_acceptance(lua):

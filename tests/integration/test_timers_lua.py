@@ -33,7 +33,7 @@ def plan_for(lua, conv, reason, targets, now, prio=3, **kw):
          "now": now, "due": -1, "escalate_at": -1, "targets": targets, "skills": [], "trace": {}, "aging": 0,
          "valid_until": -1}
     p.update(kw)
-    return lua.call("assign", json.dumps(p), "default", "{}")
+    return lua.send_plan(p)
 
 
 def test_a_timeout_stays_until_the_move_commits_and_comes_back_after_the_lease(lua):
