@@ -629,10 +629,16 @@ int main(int argc, char **argv)
     double secs = t1 - t0 > 1e-9 ? t1 - t0 : 1e-9;
     printf("msgs=%u seconds=%.3f msgs_per_s=%.0f acked=%u busy=%llu nacked=%u", g.messages, secs, g.acked / secs,
            g.acked, (unsigned long long)g.busy, g.nacked);
+    /* the routing decision follows the ACK: wait for the last ones, within the deadline */
+    while (latency && !failed && atomic_load(&w.assigned) < g.acked && omni_mono_ms() < deadline &&
+           !atomic_load(&w.failed))
+        usleep(10 * 1000);
+    if (rc) { /* stopped before its figures are read: it writes them */
+        atomic_store(&w.stop, 1);
+        pthread_join(watcher, NULL);
+        failed |= atomic_load(&w.failed);
+    }
     if (latency) {
-        /* the routing decision follows the ACK: wait for the last ones, within the deadline */
-        while (!failed && atomic_load(&w.assigned) < g.acked && omni_mono_ms() < deadline && !atomic_load(&w.failed))
-            usleep(10 * 1000);
         size_t k = 0;
         for (uint32_t i = 0; i < g.messages; i++)
             if (w.assigned_ns[i]) {
@@ -650,11 +656,8 @@ int main(int argc, char **argv)
         }
     }
     if (rc) {
-        atomic_store(&w.stop, 1);
-        pthread_join(watcher, NULL);
         if (w.resolve_above)
             printf(" resolved=%llu", w.resolved);
-        failed |= atomic_load(&w.failed);
         for (size_t i = 0; i < w.n; i++)
             free(w.fifo[(w.head + i) % w.cap]);
         free(w.fifo);
