@@ -2,12 +2,14 @@
  * socket like the router, and for each `OMNI/1 MSG <json>` reads the id (jansson), pipelines
  * `SET floor:dedup:<id> 1 NX` and `RPUSH floor:log <json>` over hiredis's asynchronous API plugged into
  * its one zmq_poll loop (the router's shape), and answers `OMNI/1 ACK <id>` when the RPUSH reply
- * arrives: on one connection replies come in order, so by then the SET is done too, and with
- * appendfsync always Redis answers only after both are fsynced. No validation, identity, conversation
- * or event: that difference is what the ratio prices.
+ * arrives: a message's two commands go on one connection, where replies come in order, so by then the
+ * SET is done too, and with appendfsync always Redis answers only after both are fsynced. Messages take
+ * the N connections in turn (--connections, default 4 like the router's redis.connections), so both
+ * sides put the same number of connections' commands behind each of Redis's fsyncs. No validation,
+ * identity, conversation or event: that difference is what the ratio prices.
  *
- * Usage: floor --endpoint EP --redis unix:/path.sock|tcp://host:port
- * Logs "floor: ready" once bound and Redis has answered a PING; SIGTERM or SIGINT stop it. */
+ * Usage: floor --endpoint EP --redis unix:/path.sock|tcp://host:port [--connections N]
+ * Logs "floor: ready" once bound and every connection has answered a PING; SIGTERM or SIGINT stop it. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -25,11 +27,18 @@
 
 #define RECV_BATCH 512 /* the router's per-wake-up batch, so both share Redis and replies the same way */
 #define PEER_MAX 256
+#define CONN_MAX 8 /* the router's redis.connections maximum */
+
+/* One Redis connection; the hiredis adapter's hooks record on it which events its fd wants. */
+typedef struct conn {
+    redisAsyncContext *ac;
+    int want_read, want_write;
+} conn_t;
 
 typedef struct floor_state {
     void *sock;
-    redisAsyncContext *ac;
-    int want_read, want_write;
+    conn_t conn[CONN_MAX];
+    int n_conn, next_conn, pinged;
     unsigned long long received, acked, refused;
 } floor_t;
 
@@ -44,11 +53,11 @@ static volatile sig_atomic_t stopping;
 static void on_signal(int sig) { (void)sig, stopping = 1; }
 
 /* --- the hiredis adapter: hooks only record the interest; the loop polls the fd for it --- */
-static void add_read(void *p) { ((floor_t *)p)->want_read = 1; }
-static void del_read(void *p) { ((floor_t *)p)->want_read = 0; }
-static void add_write(void *p) { ((floor_t *)p)->want_write = 1; }
-static void del_write(void *p) { ((floor_t *)p)->want_write = 0; }
-static void cleanup(void *p) { ((floor_t *)p)->want_read = ((floor_t *)p)->want_write = 0; }
+static void add_read(void *p) { ((conn_t *)p)->want_read = 1; }
+static void del_read(void *p) { ((conn_t *)p)->want_read = 0; }
+static void add_write(void *p) { ((conn_t *)p)->want_write = 1; }
+static void del_write(void *p) { ((conn_t *)p)->want_write = 0; }
+static void cleanup(void *p) { ((conn_t *)p)->want_read = ((conn_t *)p)->want_write = 0; }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
 {
@@ -68,14 +77,16 @@ static void on_connect(const redisAsyncContext *ac, int status)
 
 static void on_ping(redisAsyncContext *ac, void *r, void *data)
 {
-    (void)ac, (void)data;
+    (void)ac;
+    floor_t *fl = data;
     if (!r && stopping)
         return;
     if (!r || ((redisReply *)r)->type == REDIS_REPLY_ERROR) {
         fprintf(stderr, "floor: redis did not answer PING\n");
         exit(1);
     }
-    fprintf(stderr, "floor: ready\n");
+    if (++fl->pinged == fl->n_conn)
+        fprintf(stderr, "floor: ready\n");
 }
 
 static void send_frames(floor_t *fl, const void *peer, size_t peer_len, int n, const char *const *f,
@@ -152,10 +163,13 @@ static void handle(floor_t *fl, const omni_frames_t *fr)
     size_t set_len[] = { 3, strlen(key), 1, 2 };
     const char *push[] = { "RPUSH", "floor:log", json };
     size_t push_len[] = { 5, 9, json_len };
-    /* The SET's reply is read and dropped by hiredis; the RPUSH's callback is the ACK. */
-    if (redisAsyncCommandArgv(fl->ac, NULL, NULL, 4, set, set_len) != REDIS_OK ||
-        redisAsyncCommandArgv(fl->ac, on_appended, p, 3, push, push_len) != REDIS_OK) {
-        fprintf(stderr, "floor: redis: %s\n", fl->ac->errstr);
+    /* The SET's reply is read and dropped by hiredis; the RPUSH's callback is the ACK. Both on one
+     * connection, the next in turn. */
+    redisAsyncContext *ac = fl->conn[fl->next_conn].ac;
+    fl->next_conn = (fl->next_conn + 1) % fl->n_conn;
+    if (redisAsyncCommandArgv(ac, NULL, NULL, 4, set, set_len) != REDIS_OK ||
+        redisAsyncCommandArgv(ac, on_appended, p, 3, push, push_len) != REDIS_OK) {
+        fprintf(stderr, "floor: redis: %s\n", ac->errstr);
         exit(1);
     }
     free(key);
@@ -173,23 +187,26 @@ static void on_readable(floor_t *fl)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "endpoint", required_argument, 0, 'e' }, { "redis", required_argument, 0, 'r' }, { 0, 0, 0, 0 },
+        { "endpoint", required_argument, 0, 'e' }, { "redis", required_argument, 0, 'r' },
+        { "connections", required_argument, 0, 'n' }, { 0, 0, 0, 0 },
     };
     const char *endpoint = NULL, *redis = NULL;
-    int opt;
+    int opt, n_conn = 4;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (opt == 'e')
             endpoint = optarg;
         else if (opt == 'r')
             redis = optarg;
+        else if (opt == 'n')
+            n_conn = atoi(optarg);
         else
             break;
     }
     redis_address_t addr;
     char why[400] = "";
-    if (!endpoint || !redis || optind != argc || redis_address_parse(redis, &addr, why, sizeof why) != 0 ||
+    if (!endpoint || !redis || optind != argc || n_conn < 1 || n_conn > CONN_MAX || redis_address_parse(redis, &addr, why, sizeof why) != 0 ||
         redis_address_resolve(&addr, why, sizeof why) != 0) {
-        fprintf(stderr, "%s%susage: floor --endpoint EP --redis unix:/path.sock|tcp://host:port\n", why,
+        fprintf(stderr, "%s%susage: floor --endpoint EP --redis unix:/path.sock|tcp://host:port [--connections 1..8]\n", why,
                 why[0] ? "\n" : "");
         return 2;
     }
@@ -198,7 +215,7 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
 
-    floor_t fl = { 0 };
+    floor_t fl = { .n_conn = n_conn };
     void *ctx = zmq_ctx_new();
     fl.sock = zmq_socket(ctx, ZMQ_ROUTER);
     int one = 1, zero = 0;
@@ -208,42 +225,48 @@ int main(int argc, char **argv)
         fprintf(stderr, "floor: bind %s: %s\n", endpoint, zmq_strerror(errno));
         return 1;
     }
-    fl.ac = addr.path[0] ? redisAsyncConnectUnix(addr.path) : redisAsyncConnect(addr.host, addr.port);
-    if (!fl.ac || fl.ac->err) {
-        fprintf(stderr, "floor: redis %s: %s\n", redis, fl.ac ? fl.ac->errstr : "out of memory");
-        return 1;
+    for (int i = 0; i < n_conn; i++) {
+        conn_t *c = &fl.conn[i];
+        c->ac = addr.path[0] ? redisAsyncConnectUnix(addr.path) : redisAsyncConnect(addr.host, addr.port);
+        if (!c->ac || c->ac->err) {
+            fprintf(stderr, "floor: redis %s: %s\n", redis, c->ac ? c->ac->errstr : "out of memory");
+            return 1;
+        }
+        c->ac->ev.data = c;
+        c->ac->ev.addRead = add_read;
+        c->ac->ev.delRead = del_read;
+        c->ac->ev.addWrite = add_write;
+        c->ac->ev.delWrite = del_write;
+        c->ac->ev.cleanup = cleanup;
+        redisAsyncSetConnectCallback(c->ac, on_connect);
+        redisAsyncSetDisconnectCallback(c->ac, on_disconnect);
+        redisAsyncCommand(c->ac, on_ping, &fl, "PING");
     }
-    fl.ac->ev.data = &fl;
-    fl.ac->ev.addRead = add_read;
-    fl.ac->ev.delRead = del_read;
-    fl.ac->ev.addWrite = add_write;
-    fl.ac->ev.delWrite = del_write;
-    fl.ac->ev.cleanup = cleanup;
-    redisAsyncSetConnectCallback(fl.ac, on_connect);
-    redisAsyncSetDisconnectCallback(fl.ac, on_disconnect);
-    redisAsyncCommand(fl.ac, on_ping, NULL, "PING");
 
     while (!stopping) {
-        zmq_pollitem_t items[2] = {
-            { .socket = fl.sock, .events = ZMQ_POLLIN },
-            { .fd = fl.ac->c.fd,
-              .events = (short)((fl.want_read ? ZMQ_POLLIN : 0) | (fl.want_write ? ZMQ_POLLOUT : 0)) },
-        };
-        if (zmq_poll(items, 2, 1000) < 0) {
+        zmq_pollitem_t items[1 + CONN_MAX] = { { .socket = fl.sock, .events = ZMQ_POLLIN } };
+        for (int i = 0; i < n_conn; i++)
+            items[1 + i] = (zmq_pollitem_t){ .fd = fl.conn[i].ac->c.fd,
+                                             .events = (short)((fl.conn[i].want_read ? ZMQ_POLLIN : 0) |
+                                                               (fl.conn[i].want_write ? ZMQ_POLLOUT : 0)) };
+        if (zmq_poll(items, 1 + n_conn, 1000) < 0) {
             if (errno == EINTR)
                 continue;
             fprintf(stderr, "floor: zmq_poll: %s\n", zmq_strerror(errno));
             return 1;
         }
-        if (items[1].revents & ZMQ_POLLIN)
-            redisAsyncHandleRead(fl.ac);
-        if (items[1].revents & ZMQ_POLLOUT)
-            redisAsyncHandleWrite(fl.ac);
+        for (int i = 0; i < n_conn; i++) {
+            if (items[1 + i].revents & ZMQ_POLLIN)
+                redisAsyncHandleRead(fl.conn[i].ac);
+            if (items[1 + i].revents & ZMQ_POLLOUT)
+                redisAsyncHandleWrite(fl.conn[i].ac);
+        }
         if (items[0].revents & ZMQ_POLLIN)
             on_readable(&fl);
     }
     fprintf(stderr, "floor: stopped: received=%llu acked=%llu refused=%llu\n", fl.received, fl.acked, fl.refused);
-    redisAsyncFree(fl.ac);
+    for (int i = 0; i < n_conn; i++)
+        redisAsyncFree(fl.conn[i].ac);
     zmq_close(fl.sock);
     zmq_ctx_term(ctx);
     return 0;
