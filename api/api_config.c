@@ -70,6 +70,7 @@ static const cfg_key_t api_keys[] = {
       .max = 60000, .def = "2000", .unit_ms = 1,
       .doc = "Connecting, and each command, may take this long; then the request gets 503 and the next one "
              "connects again." },
+    CONFIG_SENTINEL_KEYS(api_config_t),
 
     { .path = "limits.body_bytes", .type = CFG_SIZE, .offset = OFF(limits.body_bytes), .min = 256,
       .max = 1048576, .def = "16k",
@@ -125,6 +126,8 @@ static void finalize(void *obj, const char *path, const cfg_where_t *where, conf
     resolve_listen(cfg, &where[where_index("api.listen")], errs);
     char why[400];
     const cfg_where_t *w_addr = &where[where_index("redis.address")];
+    config_sentinels_resolve(cfg->redis.sentinels, cfg->redis.n_sentinels, cfg->redis.master_name, w_addr->line > 0,
+                             &cfg->redis.sentinel_addrs, &where[where_index("redis.sentinels")], errs);
     if (redis_address_parse(cfg->redis.address, &cfg->redis.addr, why, sizeof why) != 0 ||
         redis_address_resolve(&cfg->redis.addr, why, sizeof why) != 0)
         cfg_error_at(errs, w_addr, "redis.address", "%s", why);
@@ -160,6 +163,7 @@ void api_config_destroy(api_config_t **cfg)
     if (!cfg || !*cfg)
         return;
     explicit_bzero((*cfg)->redis.password_value, sizeof (*cfg)->redis.password_value);
+    free((*cfg)->redis.sentinel_addrs);
     cfg_free(&api_table, *cfg);
     free((*cfg)->source);
     free(*cfg);

@@ -31,6 +31,10 @@ typedef struct api_config {
         int database;
         char *key_prefix;
         int timeout_ms;        /* connect and command timeout */
+        char **sentinels;      /* redis.sentinels as written (HOST:PORT); none: redis.address */
+        size_t n_sentinels;
+        redis_address_t *sentinel_addrs; /* resolved at load (owned) */
+        char *master_name;
     } redis;
     struct {
         size_t body_bytes;     /* largest request body; more is 413 */

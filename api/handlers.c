@@ -19,8 +19,11 @@ static void not_found(api_req_t *req, const char *what)
 static void healthz(api_req_t *req)
 {
     redisReply *r = api_cmd(req, "PING");
-    if (!r)
+    if (!r) { /* 503 with Retry-After: say why (no primary, unreachable) */
+        json_decref(req->body);
+        req->body = json_pack("{s:s, s:s}", "status", "unavailable", "redis", req->unavailable_why);
         return;
+    }
     freeReplyObject(r);
     api_answer(req, 200, json_pack("{s:s, s:s}", "status", "ok", "redis", "ok"));
 }

@@ -137,7 +137,10 @@ static int run(const wh_config_t *cfg)
                           .timeout_ms = cfg->redis.timeout_ms, .reconnect_ms = cfg->redis.reconnect_ms,
                           .connections = 1, .relaxed = 1, /* the router checks durability; we only run scripts */
                           .on_state = on_store_state, .data = &a };
-    if (cfg->redis.addr.path[0])
+    if (cfg->redis.n_sentinels > 0) /* the store asks the sentinels and follows a failover, as the router's */
+        opts.sentinels = cfg->redis.sentinel_addrs, opts.n_sentinels = cfg->redis.n_sentinels,
+        opts.master_name = cfg->redis.master_name;
+    else if (cfg->redis.addr.path[0])
         opts.unix_path = cfg->redis.addr.path;
     else
         opts.tcp_host = cfg->redis.addr.host, opts.tcp_port = cfg->redis.addr.port;

@@ -42,6 +42,10 @@ typedef struct wh_config {
         int database;
         char *key_prefix;
         int timeout_ms, reconnect_ms;
+        char **sentinels;     /* redis.sentinels as written (HOST:PORT); none: redis.address */
+        size_t n_sentinels;
+        redis_address_t *sentinel_addrs; /* resolved at load (owned) */
+        char *master_name;
     } redis;
     struct {
         int log_level;
