@@ -8,6 +8,7 @@
 #include <string.h>
 #include "config_schema.h"
 #include "omni/log.h"
+#include "omni/metrics.h"
 #include "omni/secret.h"
 #include "omni/util.h"
 #include "policy.h"
@@ -94,6 +95,10 @@ static const cfg_key_t keys[] = {
     CONFIG_SENTINEL_KEYS(wh_config_t),
     { .path = "webhooks.log_level", .type = CFG_ENUM, .offset = OFF(webhooks.log_level), .def = "info",
       .names = log_levels, .parse = omni_log_level_parse, .doc = "Least important level logged." },
+    { .path = "webhooks.metrics_listen", .type = CFG_STRING, .offset = OFF(webhooks.metrics_listen),
+      .flags = CFG_NULLABLE, .check = omni_metrics_listen_check,
+      .doc = "Numeric HOST:PORT (e.g. 127.0.0.1:9466) where GET /metrics (Prometheus text), /healthz and "
+             "/readyz are served; empty: none. The metrics are listed in docs/webhooks.md \"Metrics\"." },
     { .path = "webhooks.concurrency", .type = CFG_INT, .offset = OFF(webhooks.concurrency), .min = 1,
       .max = 10000, .def = "32", .doc = "Deliveries in flight at once, all partners together." },
     { .path = "webhooks.poll", .type = CFG_DURATION, .offset = OFF(webhooks.poll_ms), .min = 10, .max = 10000,

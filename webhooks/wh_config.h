@@ -49,6 +49,7 @@ typedef struct wh_config {
     } redis;
     struct {
         int log_level;
+        char *metrics_listen; /* HOST:PORT of GET /metrics, /healthz, /readyz; NULL: none */
         int concurrency;     /* deliveries in flight at once, all partners together */
         int poll_ms;         /* how often the inboxes are read and due deliveries claimed */
         int keep_delivered_ms;
