@@ -8,6 +8,7 @@
 
 #include "config_schema.h"
 #include "omni/log.h"
+#include "omni/metrics.h"
 #include "omni/util.h"
 
 #define CONFIG_FILE_MAX (1024 * 1024)
@@ -51,6 +52,11 @@ static const cfg_key_t api_keys[] = {
     { .path = "api.retry_after", .type = CFG_DURATION, .offset = OFF(api.retry_after_s), .min = 1, .max = 3600,
       .def = "2s", .unit_ms = 1000,
       .doc = "Retry-After sent with 503 while Redis cannot be reached." },
+    { .path = "api.metrics_listen", .type = CFG_STRING, .offset = OFF(api.metrics_listen), .flags = CFG_NULLABLE,
+      .check = omni_metrics_listen_check,
+      .doc = "Numeric HOST:PORT (e.g. 127.0.0.1:9465) where GET /metrics (Prometheus text), /healthz and /readyz "
+             "are served, apart from the API's port so scrapes need no token and the metrics stay off the "
+             "public side; empty: none. docs/api.md \"Metrics\" lists them." },
     { .path = "api.log_level", .type = CFG_ENUM, .offset = OFF(api.log_level), .def = "info", .names = log_levels,
       .parse = omni_log_level_parse, .doc = "Least important level logged: debug logs every request." },
 

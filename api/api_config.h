@@ -22,6 +22,7 @@ typedef struct api_config {
         int connection_timeout_s;    /* an idle connection is closed after this */
         int log_level;               /* omni_log_level_t */
         int retry_after_s;           /* Retry-After sent with 503 while Redis is unreachable */
+        char *metrics_listen;        /* numeric HOST:PORT of GET /metrics; NULL: none */
     } api;
     struct {
         char *address;         /* "tcp://HOST:PORT" or "unix:/PATH" */
