@@ -5,8 +5,8 @@ message is on the new primary, stored once and routed. With wait_replicas: 0 the
 messages the failover lost (asynchronous replication: here, more than zero, as docs/redis.md says).
 omni-api and omni-webhooks follow the same failover: 503 during the gap, then the new primary."""
 import hashlib
-import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -15,7 +15,7 @@ import redis
 
 from api_client import OmniApi
 from fault_load import LoadClient
-from harness import Router, RedisServer, free_port, wait_for
+from harness import BIN, Router, RedisServer, free_port, wait_for
 from test_webhooks import SECRET, Webhooks, event, partner_owns, states
 from webhook_receiver import Receiver
 
@@ -212,3 +212,30 @@ def test_api_and_webhooks_follow_a_failover(tmp_path):
             s.stop()
         primary.stop()
         replica.stop()
+
+
+def test_api_and_webhooks_config_errors_name_the_sentinel_keys(tmp_path):
+    """The shared keys are checked the same way in both programs: a master name is needed, and an address
+    written beside the sentinels is refused, each at its file:line:column."""
+    secret = tmp_path / "acme.secret"
+    secret.write_text(SECRET + "\n")
+    secret.chmod(0o600)
+    configs = {
+        "omni-api": "api:\n  listen: 127.0.0.1:0\nredis:\n  address: unix:/tmp/x.sock\n  sentinels: [127.0.0.1:26379]\n",
+        "omni-webhooks": ("redis:\n  address: unix:/tmp/x.sock\n  sentinels: [127.0.0.1:26379]\npartners:\n"
+                          f"  - {{team: acme, url: 'https://a.example/h', secrets: ['{secret}']}}\n"),
+    }
+    for program, text in configs.items():
+        path = tmp_path / f"{program}.yaml"
+        path.write_text(text)
+        out = subprocess.run([os.path.join(BIN, program), "--check-config", str(path)], capture_output=True,
+                             text=True, timeout=30)
+        assert out.returncode == 1, (program, out.stdout, out.stderr)
+        assert re.search(rf"{re.escape(str(path))}:\d+:\d+: redis.sentinels: needs redis.master_name", out.stderr), \
+            out.stderr
+        assert re.search(rf"{re.escape(str(path))}:\d+:\d+: redis.sentinels: redis.address is set too", out.stderr), \
+            out.stderr
+        path.write_text(text.replace("  address: unix:/tmp/x.sock\n", "  master_name: omni\n"))
+        out = subprocess.run([os.path.join(BIN, program), "--check-config", str(path)], capture_output=True,
+                             text=True, timeout=30)
+        assert out.returncode == 0 and "configuration OK" in out.stdout, (program, out.stderr)
