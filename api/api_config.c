@@ -76,7 +76,7 @@ static const cfg_key_t api_keys[] = {
       .max = 60000, .def = "2000", .unit_ms = 1,
       .doc = "Connecting, and each command, may take this long; then the request gets 503 and the next one "
              "connects again." },
-    CONFIG_SENTINEL_KEYS(api_config_t),
+    CONFIG_SENTINEL_KEYS(api_config_t, 0),
 
     { .path = "limits.body_bytes", .type = CFG_SIZE, .offset = OFF(limits.body_bytes), .min = 256,
       .max = 1048576, .def = "16k",

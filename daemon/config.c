@@ -218,7 +218,7 @@ static const cfg_key_t router_keys[] = {
              "16 KiB per connection per turn, so more put more messages behind each fsync." },
     { .path = "redis.server", .flags = CFG_RESTART, .type = CFG_STRING, .offset = OFF(redis.server), .def = "redis-server",
       .doc = "The redis-server binary the embedded Redis runs, looked up in PATH unless it holds a slash." },
-    CONFIG_SENTINEL_KEYS(router_config_t),
+    CONFIG_SENTINEL_KEYS(router_config_t, CFG_RESTART),
     { .path = "redis.wait_replicas", .flags = CFG_RESTART, .type = CFG_INT, .offset = OFF(redis.wait_replicas), .min = 0,
       .max = 16, .def = "0",
       .doc = "ACK a message only after WAIT confirmed this many replicas have it (pipelined: the loop never "

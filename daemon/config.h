@@ -105,17 +105,18 @@ const char *config_check_redis_address(const char *value, char *buf, size_t bufs
 const char *config_check_key_prefix(const char *value, char *buf, size_t bufsz);
 
 /* The Sentinel keys of every program that talks to Redis (the router, omni-api, omni-webhooks; omnictl reads
- * the router's), declared once: TYPE has redis.sentinels, redis.n_sentinels and redis.master_name. */
-#define CONFIG_SENTINEL_KEYS(TYPE)                                                                              \
+ * the router's), declared once: TYPE has redis.sentinels, redis.n_sentinels and redis.master_name. FLAGS:
+ * CFG_RESTART for the router (a reload keeps them), 0 for programs that read their file only at start. */
+#define CONFIG_SENTINEL_KEYS(TYPE, FLAGS)                                                                              \
     { .path = "redis.sentinels", .type = CFG_STRLIST, .offset = offsetof(TYPE, redis.sentinels),               \
       .count_offset = offsetof(TYPE, redis.n_sentinels), .min = 0, .max = 16, .def = "[]",                     \
-      .flags = CFG_UNIQUE | CFG_RESTART,                                                                       \
+      .flags = CFG_UNIQUE | (FLAGS),                                                                           \
       .doc = "Redis Sentinel instead of redis.address: HOST:PORT of each sentinel (names resolved when the "   \
              "configuration is read). The primary of redis.master_name is asked of them and checked with ROLE; " \
              "a failover is followed, and while there is no primary nothing is written: the router answers "    \
              "BUSY, omni-api 503, omni-webhooks waits (docs/redis.md, \"Failover\")." },                        \
     { .path = "redis.master_name", .type = CFG_STRING, .offset = offsetof(TYPE, redis.master_name),            \
-      .flags = CFG_NULLABLE | CFG_RESTART,                                                                     \
+      .flags = CFG_NULLABLE | (FLAGS),                                                                         \
       .doc = "The name the sentinels monitor the primary under (sentinel monitor NAME ...); required with "    \
              "redis.sentinels." }
 /* After a table with CONFIG_SENTINEL_KEYS is read: resolves the n sentinels into *addrs (allocated, the

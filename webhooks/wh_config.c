@@ -92,7 +92,7 @@ static const cfg_key_t keys[] = {
       .def = "5s", .unit_ms = 1, .doc = "A command unanswered this long drops the connection (and it reconnects)." },
     { .path = "redis.reconnect", .type = CFG_DURATION, .offset = OFF(redis.reconnect_ms), .min = 10,
       .max = 60000, .def = "200ms", .unit_ms = 1, .doc = "First delay before reconnecting; it doubles up to 5 s." },
-    CONFIG_SENTINEL_KEYS(wh_config_t),
+    CONFIG_SENTINEL_KEYS(wh_config_t, 0),
     { .path = "webhooks.log_level", .type = CFG_ENUM, .offset = OFF(webhooks.log_level), .def = "info",
       .names = log_levels, .parse = omni_log_level_parse, .doc = "Least important level logged." },
     { .path = "webhooks.metrics_listen", .type = CFG_STRING, .offset = OFF(webhooks.metrics_listen),
