@@ -36,6 +36,7 @@ typedef struct api_req {
     unsigned status;
     json_t *body;              /* owned; sent as it is */
     bool unavailable;          /* Redis could not be reached: 503 with Retry-After */
+    char unavailable_why[200]; /* ... and why (for /healthz and the log) */
     enum { CHALLENGE_NONE, CHALLENGE_NO_TOKEN, CHALLENGE_INVALID } challenge; /* 401: WWW-Authenticate */
     const char *allow;         /* 405: Allow */
 } api_req_t;

@@ -8,6 +8,7 @@
 
 #include "config_schema.h"
 #include "omni/log.h"
+#include "omni/metrics.h"
 #include "omni/util.h"
 
 #define CONFIG_FILE_MAX (1024 * 1024)
@@ -51,6 +52,11 @@ static const cfg_key_t api_keys[] = {
     { .path = "api.retry_after", .type = CFG_DURATION, .offset = OFF(api.retry_after_s), .min = 1, .max = 3600,
       .def = "2s", .unit_ms = 1000,
       .doc = "Retry-After sent with 503 while Redis cannot be reached." },
+    { .path = "api.metrics_listen", .type = CFG_STRING, .offset = OFF(api.metrics_listen), .flags = CFG_NULLABLE,
+      .check = omni_metrics_listen_check,
+      .doc = "Numeric HOST:PORT (e.g. 127.0.0.1:9465) where GET /metrics (Prometheus text), /healthz and /readyz "
+             "are served, apart from the API's port so scrapes need no token and the metrics stay off the "
+             "public side; empty: none. docs/api.md \"Metrics\" lists them." },
     { .path = "api.log_level", .type = CFG_ENUM, .offset = OFF(api.log_level), .def = "info", .names = log_levels,
       .parse = omni_log_level_parse, .doc = "Least important level logged: debug logs every request." },
 
@@ -70,6 +76,7 @@ static const cfg_key_t api_keys[] = {
       .max = 60000, .def = "2000", .unit_ms = 1,
       .doc = "Connecting, and each command, may take this long; then the request gets 503 and the next one "
              "connects again." },
+    CONFIG_SENTINEL_KEYS(api_config_t, 0),
 
     { .path = "limits.body_bytes", .type = CFG_SIZE, .offset = OFF(limits.body_bytes), .min = 256,
       .max = 1048576, .def = "16k",
@@ -125,6 +132,8 @@ static void finalize(void *obj, const char *path, const cfg_where_t *where, conf
     resolve_listen(cfg, &where[where_index("api.listen")], errs);
     char why[400];
     const cfg_where_t *w_addr = &where[where_index("redis.address")];
+    config_sentinels_resolve(cfg->redis.sentinels, cfg->redis.n_sentinels, cfg->redis.master_name, w_addr->line > 0,
+                             &cfg->redis.sentinel_addrs, &where[where_index("redis.sentinels")], errs);
     if (redis_address_parse(cfg->redis.address, &cfg->redis.addr, why, sizeof why) != 0 ||
         redis_address_resolve(&cfg->redis.addr, why, sizeof why) != 0)
         cfg_error_at(errs, w_addr, "redis.address", "%s", why);
@@ -160,6 +169,7 @@ void api_config_destroy(api_config_t **cfg)
     if (!cfg || !*cfg)
         return;
     explicit_bzero((*cfg)->redis.password_value, sizeof (*cfg)->redis.password_value);
+    free((*cfg)->redis.sentinel_addrs);
     cfg_free(&api_table, *cfg);
     free((*cfg)->source);
     free(*cfg);

@@ -22,6 +22,7 @@ typedef struct api_config {
         int connection_timeout_s;    /* an idle connection is closed after this */
         int log_level;               /* omni_log_level_t */
         int retry_after_s;           /* Retry-After sent with 503 while Redis is unreachable */
+        char *metrics_listen;        /* numeric HOST:PORT of GET /metrics; NULL: none */
     } api;
     struct {
         char *address;         /* "tcp://HOST:PORT" or "unix:/PATH" */
@@ -31,6 +32,10 @@ typedef struct api_config {
         int database;
         char *key_prefix;
         int timeout_ms;        /* connect and command timeout */
+        char **sentinels;      /* redis.sentinels as written (HOST:PORT); none: redis.address */
+        size_t n_sentinels;
+        redis_address_t *sentinel_addrs; /* resolved at load (owned) */
+        char *master_name;
     } redis;
     struct {
         size_t body_bytes;     /* largest request body; more is 413 */

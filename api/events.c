@@ -6,6 +6,7 @@
  * is at most a second so a shutdown is noticed, and an idle stream gets a ": keepalive" comment every
  * sse.keepalive (a client that went away is noticed when that write fails). */
 #include "events.h"
+#include "api_metrics.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -145,6 +146,7 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
 static void stream_free(void *cls)
 {
     stream_t *s = cls;
+    api_metrics_stream(-1);
     json_decref(s->req.body); /* an error answer made after the headers went out: nobody reads it */
     free(s->out);
     free(s);
@@ -233,6 +235,7 @@ struct MHD_Response *api_events_response(api_req_t *req, const char *last_event_
         return NULL;
     }
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, reader, s, stream_free);
+    api_metrics_stream(+1); /* stream_free takes it back */
     MHD_add_response_header(resp, "Content-Type", "text/event-stream");
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");

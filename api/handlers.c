@@ -19,8 +19,11 @@ static void not_found(api_req_t *req, const char *what)
 static void healthz(api_req_t *req)
 {
     redisReply *r = api_cmd(req, "PING");
-    if (!r)
+    if (!r) { /* 503 with Retry-After as for every request; here the sentence says why (unreachable, no primary) */
+        api_fail(req, 503, "unavailable", NULL, "the store (Redis) cannot be reached: %s; retry in %d s",
+                 req->unavailable_why, req->cfg->api.retry_after_s);
         return;
+    }
     freeReplyObject(r);
     api_answer(req, 200, json_pack("{s:s, s:s}", "status", "ok", "redis", "ok"));
 }

@@ -1,18 +1,23 @@
 /* omni-api: the HTTP+JSON API for agents, partners and operators (docs/api.md). Reads its configuration,
  * serves until SIGTERM or SIGINT, and tells systemd where it is (Type=notify: READY, STOPPING, WATCHDOG). */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "api.h"
+#include "api_metrics.h"
 #include "omni/log.h"
+#include "omni/util.h"
 #include "scripts.h"
 #include "server.h"
 
@@ -64,30 +69,44 @@ static bool answers(const api_config_t *cfg, int port)
     return ok;
 }
 
-/* Waits for SIGTERM or SIGINT, telling the systemd watchdog at half its interval that the server answers. */
-static void wait_for_stop(const api_config_t *cfg, const api_server_t *srv)
+/* Waits for SIGTERM or SIGINT (blocked in every thread: read from a signalfd), serving the metrics listener
+ * when there is one, and telling the systemd watchdog at half its interval that the server answers. */
+static void wait_for_stop(const api_config_t *cfg, const api_server_t *srv, api_metrics_server_t *metrics)
 {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    int sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+    if (sigfd < 0)
+        omni_fatal("signalfd: %s", strerror(errno));
     uint64_t wd_usec = 0;
     bool watchdog = sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0;
-    struct timespec period = { 3600, 0 };
-    if (watchdog)
-        period = (struct timespec){ (time_t)(wd_usec / 2 / 1000000), (long)(wd_usec / 2 % 1000000 * 1000) };
+    int64_t next_watchdog = omni_mono_ms() + (int64_t)(wd_usec / 2000);
     for (;;) {
-        int sig = sigtimedwait(&set, NULL, &period);
-        if (sig == SIGTERM || sig == SIGINT) {
-            omni_info("%s: stopping", strsignal(sig));
-            return;
+        struct pollfd fds[2] = { { .fd = sigfd, .events = POLLIN },
+                                 { .fd = metrics ? api_metrics_server_fd(metrics) : -1, .events = POLLIN } };
+        int64_t wait = watchdog ? next_watchdog - omni_mono_ms() : 1000;
+        if (poll(fds, 2, (int)(wait < 0 ? 0 : wait > 1000 ? 1000 : wait)) < 0 && errno != EINTR)
+            omni_fatal("poll: %s", strerror(errno));
+        if (fds[0].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            if (read(sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+                omni_info("%s: stopping", strsignal((int)si.ssi_signo));
+                close(sigfd);
+                return;
+            }
         }
+        if (metrics) /* when readable, and once a second for its timeouts */
+            api_metrics_server_run(metrics);
+        if (!watchdog || omni_mono_ms() < next_watchdog)
+            continue;
+        next_watchdog = omni_mono_ms() + (int64_t)(wd_usec / 2000);
         /* at max_connections a probe would wait in the listen queue like any client: every thread is busy
          * serving, which is alive enough */
-        if (watchdog && (api_server_connections(srv) >= cfg->api.max_connections ||
-                         answers(cfg, api_server_port(srv))))
+        if (api_server_connections(srv) >= cfg->api.max_connections || answers(cfg, api_server_port(srv)))
             sd_notify(0, "WATCHDOG=1");
-        else if (watchdog)
+        else
             omni_warn("watchdog: the server did not answer on its own port within 1 s");
     }
 }
@@ -154,10 +173,28 @@ int main(int argc, char **argv)
         api_config_destroy(&cfg);
         return 1;
     }
+    api_metrics_server_t *metrics = NULL;
+    if (cfg->api.metrics_listen) {
+        char err[300];
+        metrics = api_metrics_server_new(cfg->api.metrics_listen, err, sizeof err);
+        if (!metrics) {
+            omni_error("api.metrics_listen %s: %s", cfg->api.metrics_listen, err);
+            api_server_stop(&srv);
+            api_config_destroy(&cfg);
+            return 1;
+        }
+        omni_info("metrics on http://%s/metrics", cfg->api.metrics_listen);
+    }
+    char redis[300];
+    if (cfg->redis.n_sentinels > 0)
+        snprintf(redis, sizeof redis, "master %s via %zu sentinels", cfg->redis.master_name, cfg->redis.n_sentinels);
+    else
+        snprintf(redis, sizeof redis, "%s", cfg->redis.address);
     omni_info("ready: listening on %s port %d, redis %s, at most %d connections", cfg->api.listen,
-              api_server_port(srv), cfg->redis.address, cfg->api.max_connections);
+              api_server_port(srv), redis, cfg->api.max_connections);
     sd_notifyf(0, "READY=1\nSTATUS=listening on port %d", api_server_port(srv));
-    wait_for_stop(cfg, srv);
+    wait_for_stop(cfg, srv, metrics);
+    api_metrics_server_destroy(&metrics);
     sd_notify(0, "STOPPING=1");
     api_server_stop(&srv);
     api_config_destroy(&cfg);

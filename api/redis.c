@@ -1,5 +1,7 @@
 /* One blocking hiredis connection per thread (see api.h): made on first use, dropped after any I/O error so
- * the next request connects again, freed when the thread ends (MHD ends a connection's thread with it). */
+ * the next request connects again, freed when the thread ends (MHD ends a connection's thread with it).
+ * Under Sentinel each new connection asks the sentinels for the primary and checks ROLE; a lost connection
+ * or a READONLY answer (a primary demoted under us) drops it, so the next request asks them again. */
 #include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
@@ -7,6 +9,7 @@
 #include "api.h"
 #include "omni/log.h"
 #include "scripts.h"
+#include "sentinel_lookup.h"
 
 static pthread_key_t conn_key;
 
@@ -25,7 +28,12 @@ void api_redis_drop(void)
 
 static void unavailable(api_req_t *req, const char *why)
 {
-    omni_warn("redis %s: %s", req->cfg->redis.address, why);
+    const api_config_t *cfg = req->cfg;
+    if (cfg->redis.n_sentinels > 0)
+        omni_warn("redis (master %s via sentinels): %s", cfg->redis.master_name, why);
+    else
+        omni_warn("redis %s: %s", cfg->redis.address, why);
+    snprintf(req->unavailable_why, sizeof req->unavailable_why, "%s", why);
     api_redis_drop();
     req->redis = NULL;
     req->unavailable = true;
@@ -33,14 +41,14 @@ static void unavailable(api_req_t *req, const char *why)
              req->cfg->api.retry_after_s);
 }
 
-/* AUTH and SELECT on a new connection. Returns NULL or why it failed (borrowed from the reply's text or a
- * literal: valid until the reply is freed, so copied into buf). */
-static const char *prepare(redisContext *c, const api_config_t *cfg, char *buf, size_t bufsz)
+/* AUTH (unless done: authed) and SELECT on a new connection. Returns NULL or why it failed (borrowed from the
+ * reply's text or a literal: valid until the reply is freed, so copied into buf). */
+static const char *prepare(redisContext *c, const api_config_t *cfg, bool authed, char *buf, size_t bufsz)
 {
     redisReply *r = NULL;
-    if (cfg->redis.password)
+    if (cfg->redis.password && !authed)
         r = redisCommand(c, "AUTH %s", cfg->redis.password_value);
-    if (cfg->redis.password && (!r || r->type == REDIS_REPLY_ERROR)) {
+    if (cfg->redis.password && !authed && (!r || r->type == REDIS_REPLY_ERROR)) {
         snprintf(buf, bufsz, "AUTH: %s", r ? r->str : c->errstr);
         freeReplyObject(r);
         return buf;
@@ -66,13 +74,22 @@ redisContext *api_redis(api_req_t *req)
     const api_config_t *cfg = req->cfg;
     const redis_address_t *a = &cfg->redis.addr;
     struct timeval tv = { cfg->redis.timeout_ms / 1000, cfg->redis.timeout_ms % 1000 * 1000 };
-    c = a->path[0] ? redisConnectUnixWithTimeout(a->path, tv) : redisConnectWithTimeout(a->host, a->port, tv);
-    char why[300], said[300];
-    const char *bad = !c ? "out of memory" : c->err ? c->errstr : NULL;
-    if (!bad && redisSetTimeout(c, tv) != REDIS_OK)
-        bad = "cannot set the command timeout";
+    char why[600], said[600];
+    const char *bad = NULL;
+    bool sentinel = cfg->redis.n_sentinels > 0;
+    if (sentinel) { /* the primary as the sentinels name it now, ROLE checked */
+        c = sentinel_connect_primary(cfg->redis.sentinel_addrs, cfg->redis.n_sentinels, cfg->redis.master_name,
+                                     cfg->redis.password ? cfg->redis.password_value : NULL, cfg->redis.timeout_ms,
+                                     said, sizeof said);
+        bad = c ? NULL : said;
+    } else {
+        c = a->path[0] ? redisConnectUnixWithTimeout(a->path, tv) : redisConnectWithTimeout(a->host, a->port, tv);
+        bad = !c ? "out of memory" : c->err ? c->errstr : NULL;
+        if (!bad && redisSetTimeout(c, tv) != REDIS_OK)
+            bad = "cannot set the command timeout";
+    }
     if (!bad)
-        bad = prepare(c, cfg, said, sizeof said);
+        bad = prepare(c, cfg, sentinel, said, sizeof said);
     if (bad) {
         snprintf(why, sizeof why, "%s", bad);
         redisFree(c);
@@ -84,10 +101,12 @@ redisContext *api_redis(api_req_t *req)
 }
 
 /* Errors Redis answers while it cannot serve (starting, a script running too long, a replica cut off, a
- * restart that lost our AUTH) are the store being unavailable, not a bad request. */
+ * restart that lost our AUTH, a primary demoted to a replica: READONLY) are the store being unavailable, not
+ * a bad request; the connection is dropped, so the next request connects (and asks the sentinels) again. */
 static redisReply *transient(api_req_t *req, redisReply *r)
 {
-    static const char *const busy[] = { "LOADING", "BUSY", "MASTERDOWN", "NOAUTH", "TRYAGAIN", "CLUSTERDOWN", NULL };
+    static const char *const busy[] = { "LOADING", "BUSY", "MASTERDOWN", "NOAUTH", "TRYAGAIN", "CLUSTERDOWN",
+                                        "READONLY", NULL };
     if (!r || r->type != REDIS_REPLY_ERROR)
         return r;
     for (const char *const *b = busy; *b; b++)

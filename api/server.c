@@ -5,8 +5,10 @@
 #include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api.h"
+#include "api_metrics.h"
 #include "events.h"
 #include "omni/log.h"
 #include "omni/util.h"
@@ -27,7 +29,17 @@ typedef struct pending {
     size_t len;
     bool too_big;
     size_t discarded;  /* bytes of a too large chunked body read and dropped */
+    struct timespec started; /* the headers in: request latency is measured from here */
 } pending_t;
+
+/* The request is answered (status; for a stream, started): counted for /metrics. */
+static void count(const pending_t *p, unsigned status)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    api_metrics_request(p->path.route, status, (double)(now.tv_sec - p->started.tv_sec) +
+                                                    (double)(now.tv_nsec - p->started.tv_nsec) / 1e9);
+}
 
 static enum MHD_Result send_json(struct MHD_Connection *conn, const api_req_t *req)
 {
@@ -52,11 +64,12 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, const api_req_t *r
     return rc;
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *conn, const api_config_t *cfg, const api_error_t *e,
-                                  const char *allow)
+static enum MHD_Result send_error(struct MHD_Connection *conn, const api_config_t *cfg, const pending_t *p,
+                                  const api_error_t *e, const char *allow)
 {
     api_req_t req = { .cfg = cfg, .allow = allow };
     api_fail_with(&req, e);
+    count(p, req.status);
     enum MHD_Result rc = send_json(conn, &req);
     json_decref(req.body);
     return rc;
@@ -90,9 +103,11 @@ static enum MHD_Result serve(struct MHD_Connection *conn, const api_config_t *cf
     if (stream) {
         rc = MHD_queue_response(conn, 200, stream);
         MHD_destroy_response(stream);
+        count(p, 200);
         omni_debug("%s %s 200 (stream) %s", method, url, req.caller.subject);
     } else {
         rc = send_json(conn, &req);
+        count(p, req.status);
         omni_debug("%s %s %u %s", method, url, req.status, req.caller.subject[0] ? req.caller.subject : "-");
     }
     json_decref(req.in);
@@ -109,13 +124,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     pending_t *p = *state;
     if (!p) { /* the headers are in; the body, if any, follows in further calls */
         p = *state = omni_calloc(1, sizeof *p);
+        clock_gettime(CLOCK_MONOTONIC, &p->started);
         p->routed = api_route(method, url, &p->path, &p->route_err);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > cfg->limits.body_bytes) {
             api_error_t e;
             api_error_set(&e, 413, "body_too_large", "body", "the body is %s bytes; at most %zu are read", cl,
                           cfg->limits.body_bytes);
-            return send_error(conn, cfg, &e, NULL); /* MHD closes the connection instead of reading it */
+            return send_error(conn, cfg, p, &e, NULL); /* MHD closes the connection instead of reading it */
         }
         return MHD_YES;
     }
@@ -137,10 +153,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (p->too_big) {
         api_error_t e;
         api_error_set(&e, 413, "body_too_large", "body", "the body is over %zu bytes", cfg->limits.body_bytes);
-        return send_error(conn, cfg, &e, NULL);
+        return send_error(conn, cfg, p, &e, NULL);
     }
     if (p->routed != 0)
-        return send_error(conn, cfg, &p->route_err, p->route_err.status == 405 ? p->path.allow : NULL);
+        return send_error(conn, cfg, p, &p->route_err, p->route_err.status == 405 ? p->path.allow : NULL);
     return serve(conn, cfg, p, method, url);
 }
 

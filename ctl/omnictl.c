@@ -13,6 +13,7 @@
 #include "embedded.h"
 #include "omni/identity.h"
 #include "omni/util.h"
+#include "sentinel_lookup.h"
 #include "scripts.h"
 #include "simulate.h"
 
@@ -253,20 +254,11 @@ static void connect_redis(ctl_t *c)
     const router_config_t *cfg = c->cfg;
     struct timeval tv = { 5, 0 };
     if (cfg->redis.n_sentinels > 0) { /* the primary, as the first sentinel that answers names it */
-        for (size_t i = 0; i < cfg->redis.n_sentinels && !c->redis; i++) {
-            const redis_address_t *a = &cfg->redis.sentinel_addrs[i];
-            redisContext *sc = redisConnectWithTimeout(a->host, a->port, tv);
-            redisReply *r = sc && !sc->err ? redisCommand(sc, "SENTINEL get-master-addr-by-name %s",
-                                                           cfg->redis.master_name) : NULL;
-            if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2)
-                c->redis = redisConnectWithTimeout(r->element[0]->str, atoi(r->element[1]->str), tv);
-            if (r)
-                freeReplyObject(r);
-            if (sc)
-                redisFree(sc);
-        }
+        char why[512];
+        c->redis = sentinel_connect_primary(cfg->redis.sentinel_addrs, cfg->redis.n_sentinels, cfg->redis.master_name,
+                                            cfg->redis.password, 5000, why, sizeof why);
         if (!c->redis)
-            die("no sentinel of redis.sentinels named a primary for %s", cfg->redis.master_name);
+            die("%s", why);
     } else if (cfg->redis.address && *cfg->redis.address) {
         const redis_address_t *a = &cfg->redis.addr; /* parsed and resolved with the configuration */
         c->redis = a->path[0] ? redisConnectUnixWithTimeout(a->path, tv)

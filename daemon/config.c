@@ -68,6 +68,29 @@ const char *config_check_key_prefix(const char *value, char *buf, size_t bufsz)
     return NULL;
 }
 
+void config_sentinels_resolve(char *const *sentinels, size_t n, const char *master_name, bool address_written,
+                              redis_address_t **addrs, const cfg_where_t *w, config_errors_t *errs)
+{
+    *addrs = NULL;
+    if (n == 0)
+        return;
+    *addrs = omni_calloc(n, sizeof **addrs); /* resolved here, once, like redis.address: never in a loop */
+    for (size_t i = 0; i < n; i++) {
+        char why[400], *text = omni_asprintf("tcp://%s", sentinels[i]);
+        if (sentinels[i][0] && (redis_address_parse(text, &(*addrs)[i], why, sizeof why) != 0 ||
+                                redis_address_resolve(&(*addrs)[i], why, sizeof why) != 0)) {
+            char *key = omni_asprintf("redis.sentinels[%zu]", i);
+            cfg_error_key(errs, w, key, "%s", why);
+            free(key);
+        }
+        free(text);
+    }
+    if (!master_name)
+        cfg_error_at(errs, w, "redis.sentinels", "needs redis.master_name (the name the sentinels monitor)");
+    if (address_written)
+        cfg_error_at(errs, w, "redis.sentinels", "redis.address is set too: name one Redis, or sentinels");
+}
+
 static const char *check_queue(const char *value, char *buf, size_t bufsz)
 {
     size_t len = strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789_-");
@@ -195,14 +218,7 @@ static const cfg_key_t router_keys[] = {
              "16 KiB per connection per turn, so more put more messages behind each fsync." },
     { .path = "redis.server", .flags = CFG_RESTART, .type = CFG_STRING, .offset = OFF(redis.server), .def = "redis-server",
       .doc = "The redis-server binary the embedded Redis runs, looked up in PATH unless it holds a slash." },
-    { .path = "redis.sentinels", .type = CFG_STRLIST, .offset = OFF(redis.sentinels), .count_offset = OFF(redis.n_sentinels),
-      .min = 0, .max = 16, .def = "[]", .flags = CFG_UNIQUE | CFG_RESTART,
-      .doc = "Redis Sentinel instead of redis.address: HOST:PORT of each sentinel (names resolved when the "
-             "configuration is read). The router asks them for the primary of redis.master_name, checks it with "
-             "ROLE, follows +switch-master, and answers BUSY while there is none (docs/redis.md, \"Failover\")." },
-    { .path = "redis.master_name", .type = CFG_STRING, .offset = OFF(redis.master_name), .flags = CFG_NULLABLE | CFG_RESTART,
-      .doc = "The name the sentinels monitor the primary under (sentinel monitor NAME ...); required with "
-             "redis.sentinels." },
+    CONFIG_SENTINEL_KEYS(router_config_t, CFG_RESTART),
     { .path = "redis.wait_replicas", .flags = CFG_RESTART, .type = CFG_INT, .offset = OFF(redis.wait_replicas), .min = 0,
       .max = 16, .def = "0",
       .doc = "ACK a message only after WAIT confirmed this many replicas have it (pipelined: the loop never "
@@ -378,24 +394,9 @@ static void finalize(router_config_t *cfg, const char *path, const cfg_where_t *
         free(base);
         free(dir);
     }
-    const cfg_where_t *w_sent = &where[cfg_key_index(&router_table, "redis.sentinels")];
-    if (cfg->redis.n_sentinels > 0) { /* resolved here, once, like redis.address */
-        cfg->redis.sentinel_addrs = omni_calloc(cfg->redis.n_sentinels, sizeof *cfg->redis.sentinel_addrs);
-        for (size_t i = 0; i < cfg->redis.n_sentinels; i++) {
-            char why[400], *text = omni_asprintf("tcp://%s", cfg->redis.sentinels[i]);
-            if (cfg->redis.sentinels[i][0] && (redis_address_parse(text, &cfg->redis.sentinel_addrs[i], why, sizeof why) != 0 ||
-                redis_address_resolve(&cfg->redis.sentinel_addrs[i], why, sizeof why) != 0)) {
-                char *key = omni_asprintf("redis.sentinels[%zu]", i);
-                cfg_error_key(errs, w_sent, key, "%s", why);
-                free(key);
-            }
-            free(text);
-        }
-        if (!cfg->redis.master_name)
-            cfg_error_at(errs, w_sent, "redis.sentinels", "needs redis.master_name (the name the sentinels monitor)");
-        if (cfg->redis.address)
-            cfg_error_at(errs, w_sent, "redis.sentinels", "redis.address is set too: name one Redis, or sentinels");
-    }
+    config_sentinels_resolve(cfg->redis.sentinels, cfg->redis.n_sentinels, cfg->redis.master_name,
+                             cfg->redis.address != NULL, &cfg->redis.sentinel_addrs,
+                             &where[cfg_key_index(&router_table, "redis.sentinels")], errs);
     if (cfg->redis.wait_timeout_ms >= cfg->redis.timeout_ms)
         cfg_error_at(errs, &where[cfg_key_index(&router_table, "redis.wait_timeout_ms")], "redis.wait_timeout_ms",
                      "%d ms is not below redis.timeout_ms (%d ms), which would drop the connection first",

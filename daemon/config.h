@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include "config_where.h"
 #include "omni/message.h"
 #include "policy.h"
 #include "redis_address.h"
@@ -102,6 +103,27 @@ void config_warnings(const router_config_t *cfg, config_errors_t *warns);
  * reason, in buf or static). */
 const char *config_check_redis_address(const char *value, char *buf, size_t bufsz);
 const char *config_check_key_prefix(const char *value, char *buf, size_t bufsz);
+
+/* The Sentinel keys of every program that talks to Redis (the router, omni-api, omni-webhooks; omnictl reads
+ * the router's), declared once: TYPE has redis.sentinels, redis.n_sentinels and redis.master_name. FLAGS:
+ * CFG_RESTART for the router (a reload keeps them), 0 for programs that read their file only at start. */
+#define CONFIG_SENTINEL_KEYS(TYPE, FLAGS)                                                                              \
+    { .path = "redis.sentinels", .type = CFG_STRLIST, .offset = offsetof(TYPE, redis.sentinels),               \
+      .count_offset = offsetof(TYPE, redis.n_sentinels), .min = 0, .max = 16, .def = "[]",                     \
+      .flags = CFG_UNIQUE | (FLAGS),                                                                           \
+      .doc = "Redis Sentinel instead of redis.address: HOST:PORT of each sentinel (names resolved when the "   \
+             "configuration is read). The primary of redis.master_name is asked of them and checked with ROLE; " \
+             "a failover is followed, and while there is no primary nothing is written: the router answers "    \
+             "BUSY, omni-api 503, omni-webhooks waits (docs/redis.md, \"Failover\")." },                        \
+    { .path = "redis.master_name", .type = CFG_STRING, .offset = offsetof(TYPE, redis.master_name),            \
+      .flags = CFG_NULLABLE | (FLAGS),                                                                         \
+      .doc = "The name the sentinels monitor the primary under (sentinel monitor NAME ...); required with "    \
+             "redis.sentinels." }
+/* After a table with CONFIG_SENTINEL_KEYS is read: resolves the n sentinels into *addrs (allocated, the
+ * caller frees it; NULL when n is 0) and checks redis.master_name is set and redis.address was not written
+ * too (address_written). Errors are located at w (redis.sentinels). Arguments borrowed for the call. */
+void config_sentinels_resolve(char *const *sentinels, size_t n, const char *master_name, bool address_written,
+                              redis_address_t **addrs, const cfg_where_t *w, config_errors_t *errs);
 /* Prints every key with its type, default, bounds and description (the reference in docs/configuration.md). */
 void config_print_reference(FILE *out);
 

@@ -75,6 +75,12 @@ static void render_team_gauges(omni_metrics_t *out, const router_metrics_t *m)
         { "unservable", "omnirouter_unservable_total", "Conversations found that no target of their rule can ever take." },
         { "duplicates", "omnirouter_redis_duplicates_total", "Messages found already stored, by every router." },
     };
+    static const char *const offer_outcomes[] = { "accepted", "rejected", "expired", "transferred" };
+    omni_metrics_family(out, "omnirouter_offers_total", "counter",
+                        "Offers to agents by how they ended (every router, omni-api and omni-webhooks counted).");
+    for (size_t i = 0; i < sizeof offer_outcomes / sizeof *offer_outcomes; i++)
+        omni_metrics_sample(out, "omnirouter_offers_total", gauge_num(m, "stats|offers_%s%s", offer_outcomes[i], ""),
+                            "outcome", offer_outcomes[i], NULL);
     for (size_t i = 0; i < sizeof stats / sizeof *stats; i++) {
         omni_metrics_family(out, stats[i].name, "counter", stats[i].help);
         omni_metrics_sample(out, stats[i].name, gauge_num(m, "stats|%s%s", stats[i].field, ""), NULL);
@@ -124,6 +130,9 @@ static void render(omni_metrics_t *out, void *data)
     omni_metrics_sample(out, "omnirouter_routing_moved_total", (double)rs->moved, NULL);
     omni_metrics_family(out, "omnirouter_queue_drained_total", "counter", "Waiting conversations assigned by drains.");
     omni_metrics_sample(out, "omnirouter_queue_drained_total", (double)rs->drained, NULL);
+    omni_metrics_histogram(out, "omnirouter_redis_roundtrip_seconds",
+                           "From sending a script call to Redis to its reply (every router-side script).",
+                           store_rtt(m->store));
     omni_metrics_histogram(out, "omnirouter_routing_latency_seconds",
                            "From a new conversation's ACK to its routing decision committed in Redis.", &rs->latency);
     omni_metrics_family(out, "omnirouter_config_info", "gauge", "The configuration version this router runs.");

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <hiredis/async.h>
 
 #include "omni/log.h"
@@ -71,6 +72,7 @@ struct store {
     int have_primary;      /* under Sentinel: tcp_host/tcp_port name the primary the sentinels gave */
     int wait_logged;       /* "replicas did not confirm" was logged since they last did */
     int64_t quiet_until;   /* failures before this are expected (a server still starting) */
+    omni_histogram_t rtt;  /* scripts' round trips, answered ones only (store_rtt) */
 };
 
 typedef struct cmd {
@@ -78,6 +80,7 @@ typedef struct cmd {
     store_reply_fn *fn;
     void *data;
     int script; /* its reply is checked against the script's declaration; -1: not a script */
+    struct timespec sent; /* when it was handed to hiredis: the round trip is measured from here */
 } cmd_t;
 
 /* A script whose reply waits for WAIT (store_script_replicated): both commands point at it; the last of
@@ -220,6 +223,12 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
     redisReply *reply = r;
     c->inflight--;
     c->last_progress = omni_mono_ms();
+    if (reply && cmd->script >= 0) { /* a fixed array of counters: nothing allocated per call */
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        omni_histogram_observe(&c->store->rtt, (double)(now.tv_sec - cmd->sent.tv_sec) +
+                                                   (double)(now.tv_nsec - cmd->sent.tv_nsec) / 1e9);
+    }
     if (reply && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0 &&
         !c->force_reconnect) {
         omni_debug("redis: connection %d: scripts vanished (SCRIPT FLUSH?); reconnecting to load them", c->index);
@@ -239,7 +248,9 @@ static int send_cmd(conn_t *c, int script, int argc, const char **argv, const si
                     void *data)
 {
     cmd_t *cmd = omni_malloc(sizeof *cmd);
-    *cmd = (cmd_t){ c, fn, data, script };
+    *cmd = (cmd_t){ c, fn, data, script, { 0, 0 } };
+    if (script >= 0)
+        clock_gettime(CLOCK_MONOTONIC, &cmd->sent);
     if (redisAsyncCommandArgv(c->ac, on_reply, cmd, argc, argv, len) != REDIS_OK) {
         free(cmd);
         return -1;
@@ -450,6 +461,7 @@ void store_destroy(store_t **store)
 int store_up(const store_t *store) { return store->up; }
 int store_connected(const store_t *store) { return store->connected; }
 const char *store_durability(const store_t *store) { return store->durability; }
+const omni_histogram_t *store_rtt(const store_t *store) { return &store->rtt; }
 
 void store_drain(store_t *s)
 {

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <hiredis/hiredis.h>
 #include "loop.h"
+#include "omni/metrics.h"
 #include "redis_address.h"
 
 typedef struct store store_t;
@@ -63,6 +64,10 @@ void store_close(store_t *store);
 /* What Redis said about its durability, for logs and status: "appendonly yes, appendfsync always",
  * "appendonly no, appendfsync everysec", "unknown: CONFIG GET answered ERR ..." (borrowed). */
 const char *store_durability(const store_t *store);
+
+/* The round trips of the scripts answered so far: from handing the call to hiredis to its reply callback
+ * (seconds; borrowed, valid as long as the store). For /metrics. */
+const omni_histogram_t *store_rtt(const store_t *store);
 
 /* Runs a script (enum lua_script_id, scripts.h) with no KEYS and argc arguments (binary safe; copied), as its
  * "@args" line declares them (NAME_ARG_X indexes; a wrong count is a bug and panics). The reply fn gets

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "omni/log.h"
 #include "omni/util.h"
 #include "retry.h"
@@ -23,6 +24,7 @@ typedef struct attempt {
     const wh_partner_t *p;
     char *id, *conversation;
     int attempts; /* before this one */
+    struct timespec started;
     struct attempt *prev, *next;
 } attempt_t;
 
@@ -36,7 +38,10 @@ struct deliver {
     size_t inflight;   /* attempts claimed and not yet recorded */
     int lease_ms;
     attempt_t *attempts;
+    wh_stats_t stats;
 };
+
+const char *const wh_fail_names[WH_FAIL_KINDS] = { "network", "gone", "4xx", "5xx", "other" };
 
 static void attempt_free(deliver_t *d, attempt_t *a)
 {
@@ -79,6 +84,7 @@ void deliver_destroy(deliver_t **dp)
 
 void deliver_stop(deliver_t *d) { d->stopping = true; }
 size_t deliver_inflight(const deliver_t *d) { return d->inflight; }
+const wh_stats_t *deliver_stats(const deliver_t *d) { return &d->stats; }
 
 static void claim(deliver_t *d);
 static void take(deliver_t *d, size_t i);
@@ -98,6 +104,7 @@ static void on_result(store_t *store, redisReply *reply, void *data)
         const char *state = reply->element[WEBHOOK_RESULT_REPLY_STATE]->str;
         long long n = reply->element[WEBHOOK_RESULT_REPLY_ATTEMPTS]->integer;
         if (!strcmp(state, "dead")) {
+            d->stats.dead++;
             omni_warn("webhook %s to %s (conversation %s): dead after %lld attempt%s%s", a->id, a->p->team,
                       a->conversation, n, n == 1 ? "" : "s",
                       reply->element[WEBHOOK_RESULT_REPLY_REROUTED]->integer ? "; the conversation is re-routed"
@@ -117,6 +124,18 @@ static void on_http(const http_result_t *res, void *data)
     int64_t now = omni_wall_ms();
     int failed = a->attempts + 1;
     char why[300] = "";
+    struct timespec end;
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    omni_histogram_observe(&d->stats.latency, (double)(end.tv_sec - a->started.tv_sec) +
+                                                  (double)(end.tv_nsec - a->started.tv_nsec) / 1e9);
+    d->stats.attempts++;
+    d->stats.retries += a->attempts > 0;
+    if (res->status >= 200 && res->status < 300)
+        d->stats.delivered++;
+    else
+        d->stats.failed[!res->status ? WH_FAIL_NETWORK : res->status == 410 ? WH_FAIL_GONE
+                        : res->status >= 400 && res->status < 500 ? WH_FAIL_4XX
+                        : res->status >= 500 && res->status < 600 ? WH_FAIL_5XX : WH_FAIL_OTHER]++;
     if (res->status >= 200 && res->status < 300) {
         omni_info("webhook %s to %s: delivered (HTTP %ld, attempt %d)", a->id, p->team, res->status, failed);
     } else if (res->status == 410) {
@@ -174,6 +193,7 @@ static void send_one(deliver_t *d, const wh_partner_t *p, const char *id, const 
         d->attempts->prev = a;
     d->attempts = a;
     d->inflight++;
+    clock_gettime(CLOCK_MONOTONIC, &a->started);
     char ts[24];
     snprintf(ts, sizeof ts, "%lld", (long long)(omni_wall_ms() / 1000));
     const unsigned char *keys[WH_SECRETS_MAX];

@@ -23,6 +23,7 @@
 #include "sign.h"
 #include "store.h"
 #include "wh_config.h"
+#include "wh_metrics.h"
 
 #define DEFAULT_CONFIG "/etc/omnirouter/omni-webhooks.yaml"
 #define STOP_MS 3000 /* on SIGTERM, attempts in flight get this long to finish and be recorded */
@@ -33,6 +34,7 @@ typedef struct app {
     store_t *store;
     http_t *http;
     deliver_t *deliver;
+    wh_metrics_t *metrics; /* NULL: no webhooks.metrics_listen */
     int sigfd;
     bool ready_sent, stopping;
     uint64_t watchdog_usec;
@@ -78,6 +80,8 @@ static void tick(loop_t *loop, void *data)
     app_t *a = data;
     store_tick(a->store);
     deliver_poll(a->deliver);
+    if (a->metrics)
+        wh_metrics_tick(a->metrics);
     int64_t now = omni_mono_ms();
     if (a->watchdog_usec && now >= a->next_watchdog) {
         sd_notify(0, "WATCHDOG=1");
@@ -137,13 +141,30 @@ static int run(const wh_config_t *cfg)
                           .timeout_ms = cfg->redis.timeout_ms, .reconnect_ms = cfg->redis.reconnect_ms,
                           .connections = 1, .relaxed = 1, /* the router checks durability; we only run scripts */
                           .on_state = on_store_state, .data = &a };
-    if (cfg->redis.addr.path[0])
+    if (cfg->redis.n_sentinels > 0) /* the store asks the sentinels and follows a failover, as the router's */
+        opts.sentinels = cfg->redis.sentinel_addrs, opts.n_sentinels = cfg->redis.n_sentinels,
+        opts.master_name = cfg->redis.master_name;
+    else if (cfg->redis.addr.path[0])
         opts.unix_path = cfg->redis.addr.path;
     else
         opts.tcp_host = cfg->redis.addr.host, opts.tcp_port = cfg->redis.addr.port;
     a.store = store_new(a.loop, &opts);
     a.http = http_new(a.loop);
     a.deliver = deliver_new(cfg, a.store, a.http);
+    if (cfg->webhooks.metrics_listen) {
+        char err[300];
+        a.metrics = wh_metrics_new(a.loop, cfg->webhooks.metrics_listen, a.store, a.deliver, err, sizeof err);
+        if (!a.metrics) {
+            omni_error("webhooks.metrics_listen %s: %s", cfg->webhooks.metrics_listen, err);
+            deliver_destroy(&a.deliver);
+            http_destroy(&a.http);
+            store_destroy(&a.store);
+            close(a.sigfd);
+            loop_destroy(&a.loop);
+            return 1;
+        }
+        omni_info("metrics on http://%s/metrics", cfg->webhooks.metrics_listen);
+    }
     if (sd_watchdog_enabled(0, &a.watchdog_usec) <= 0)
         a.watchdog_usec = 0;
     for (size_t i = 0; i < cfg->n_partners; i++)
@@ -161,6 +182,7 @@ static int run(const wh_config_t *cfg)
     if (deliver_inflight(a.deliver) > 0)
         omni_warn("stopping with %zu attempts unrecorded: they are sent again when their lease ends",
                   deliver_inflight(a.deliver));
+    wh_metrics_destroy(&a.metrics);
     http_destroy(&a.http);
     store_destroy(&a.store);
     deliver_destroy(&a.deliver);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include "config_schema.h"
 #include "omni/log.h"
+#include "omni/metrics.h"
 #include "omni/secret.h"
 #include "omni/util.h"
 #include "policy.h"
@@ -91,8 +92,13 @@ static const cfg_key_t keys[] = {
       .def = "5s", .unit_ms = 1, .doc = "A command unanswered this long drops the connection (and it reconnects)." },
     { .path = "redis.reconnect", .type = CFG_DURATION, .offset = OFF(redis.reconnect_ms), .min = 10,
       .max = 60000, .def = "200ms", .unit_ms = 1, .doc = "First delay before reconnecting; it doubles up to 5 s." },
+    CONFIG_SENTINEL_KEYS(wh_config_t, 0),
     { .path = "webhooks.log_level", .type = CFG_ENUM, .offset = OFF(webhooks.log_level), .def = "info",
       .names = log_levels, .parse = omni_log_level_parse, .doc = "Least important level logged." },
+    { .path = "webhooks.metrics_listen", .type = CFG_STRING, .offset = OFF(webhooks.metrics_listen),
+      .flags = CFG_NULLABLE, .check = omni_metrics_listen_check,
+      .doc = "Numeric HOST:PORT (e.g. 127.0.0.1:9466) where GET /metrics (Prometheus text), /healthz and "
+             "/readyz are served; empty: none. The metrics are listed in docs/webhooks.md \"Metrics\"." },
     { .path = "webhooks.concurrency", .type = CFG_INT, .offset = OFF(webhooks.concurrency), .min = 1,
       .max = 10000, .def = "32", .doc = "Deliveries in flight at once, all partners together." },
     { .path = "webhooks.poll", .type = CFG_DURATION, .offset = OFF(webhooks.poll_ms), .min = 10, .max = 10000,
@@ -168,6 +174,8 @@ static void finalize(void *obj, const char *path, const cfg_where_t *where, conf
     }
     char why[600];
     const cfg_where_t *w_addr = &where[cfg_key_index(&table, "redis.address")];
+    config_sentinels_resolve(cfg->redis.sentinels, cfg->redis.n_sentinels, cfg->redis.master_name, w_addr->line > 0,
+                             &cfg->redis.sentinel_addrs, &where[cfg_key_index(&table, "redis.sentinels")], errs);
     if (redis_address_parse(cfg->redis.address, &cfg->redis.addr, why, sizeof why) != 0 ||
         redis_address_resolve(&cfg->redis.addr, why, sizeof why) != 0)
         cfg_error_at(errs, w_addr, "redis.address", "%s", why);
@@ -204,6 +212,7 @@ void wh_config_destroy(wh_config_t **cfg)
         explicit_bzero(c->redis.password_value, strlen(c->redis.password_value));
         free(c->redis.password_value);
     }
+    free(c->redis.sentinel_addrs);
     cfg_free(&table, c);
     free(c->source);
     free(c);

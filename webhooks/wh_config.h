@@ -42,9 +42,14 @@ typedef struct wh_config {
         int database;
         char *key_prefix;
         int timeout_ms, reconnect_ms;
+        char **sentinels;     /* redis.sentinels as written (HOST:PORT); none: redis.address */
+        size_t n_sentinels;
+        redis_address_t *sentinel_addrs; /* resolved at load (owned) */
+        char *master_name;
     } redis;
     struct {
         int log_level;
+        char *metrics_listen; /* HOST:PORT of GET /metrics, /healthz, /readyz; NULL: none */
         int concurrency;     /* deliveries in flight at once, all partners together */
         int poll_ms;         /* how often the inboxes are read and due deliveries claimed */
         int keep_delivered_ms;

@@ -25,6 +25,7 @@ if plan.reason == 'offer expired' and st[1] == 'offered' and owner then
   redis.call('SADD', K.conversation_declined(cv), owner)
   local agent = owner:match('^agent:(.+)$')
   if agent then redis.call('HINCRBY', K.agent(agent), 'offers_expired', 1) end
+  redis.call('HINCRBY', K.stats(), 'offers_expired', 1)
 end
 -- A re-routing asked for from outside the router (reroute() in _owners.lua) is answered by this decision.
 redis.call('HDEL', ck, 'reroute', 'transfer_to', 'reroute_at')

@@ -51,14 +51,15 @@ class Answer:
 
 
 class OmniApi:
-    """An omni-api on redis_address (unix:...), its config written for the test; .log_path has its stderr."""
+    """An omni-api on redis_address (unix:...; None: extra names sentinels), its config written for the test;
+    .log_path has its stderr."""
 
     def __init__(self, directory, redis_address, extra=None, name="api"):
         self.dir = directory
         self.config = os.path.join(directory, name + ".yaml")
         self.log_path = os.path.join(directory, name + ".log")
         values = {"api": {"listen": "127.0.0.1:0", "log_level": "debug", "retry_after": "3s"},
-                  "redis": {"address": redis_address, "timeout_ms": 1000},
+                  "redis": {"timeout_ms": 1000, **({"address": redis_address} if redis_address else {})},
                   "limits": {"body_bytes": 1024}, "sse": {"keepalive": "1s"}}
         for k, v in (extra or {}).items():
             values.setdefault(k.split(".")[0], {})[k.split(".", 1)[1]] = v

@@ -12,7 +12,8 @@ import time
 import pytest
 
 from api_client import SPEC, EventStream, OmniApi, operations, schema_check
-from harness import BIN, Peer, RedisServer, Router, message, wait_for
+from harness import BIN, Peer, RedisServer, Router, free_port, message, wait_for
+from test_metrics import get, scrape
 
 POLICY = """
 calendars:
@@ -41,12 +42,12 @@ routing:
 class World:
     """A router, an omni-api and tokens for ann and bob (agents), acme and zeta (partners), olga (operator)."""
 
-    def __init__(self, tmp_path, redis_server):
+    def __init__(self, tmp_path, redis_server, api_extra=None):
         self.redis_server = redis_server
         self.redis = redis_server.client()
         self.router = Router(str(tmp_path), redis_server.address, policy=POLICY).start()
         self.peer = Peer(self.router.endpoint)
-        self.api = OmniApi(str(tmp_path), redis_server.address).start()
+        self.api = OmniApi(str(tmp_path), redis_server.address, extra=api_extra).start()
         self.tokens = {s: self.token(s) for s in
                        ("agent:ann", "agent:bob", "partner:acme", "partner:zeta", "operator:olga")}
         self.n = 0
@@ -478,3 +479,33 @@ def test_events_resumed_past_what_was_trimmed_say_so(tmp_path, redis_server):
         s.close()
     finally:
         api.stop()
+
+
+def test_metrics_count_requests_by_route_and_status_and_open_streams(tmp_path, redis_server):
+    """api.metrics_listen: GET /metrics parsed by prometheus_client follows the requests made."""
+    port = free_port()
+    w = World(tmp_path, redis_server, api_extra={"api.metrics_listen": f"127.0.0.1:{port}"})
+    try:
+        def requests(m, route, status):
+            return m.get(("omnirouter_api_requests_total", (("route", route), ("status", str(status)))), 0)
+        before = scrape(port)
+        for _ in range(2):
+            assert w.call("GET", "/v1/me", "agent:ann").status == 200
+        assert w.call("GET", "/v1/me").status == 401
+        assert w.call("GET", "/v1/nothing", "agent:ann").status == 404
+        stream = EventStream(w.api, w.tokens["agent:bob"])
+        assert stream.status == 200
+        m = scrape(port)
+        assert requests(m, "me", 200) == requests(before, "me", 200) + 2
+        assert requests(m, "me", 401) == requests(before, "me", 401) + 1
+        assert requests(m, "none", 404) == requests(before, "none", 404) + 1
+        assert requests(m, "events", 200) == 1
+        assert m[("omnirouter_api_event_streams", ())] == 1
+        total = sum(v for (name, _), v in m.items() if name == "omnirouter_api_requests_total")
+        assert m[("omnirouter_api_request_duration_seconds_count", ())] == total
+        assert m[("omnirouter_api_request_duration_seconds_bucket", (("le", "+Inf"),))] == total
+        stream.close()  # noticed at the next keepalive (sse.keepalive 1s here)
+        wait_for(lambda: scrape(port)[("omnirouter_api_event_streams", ())] == 0, 10, "the stream counted as closed")
+        assert get(port, "/healthz") == (200, "ok\n")
+    finally:
+        w.close()

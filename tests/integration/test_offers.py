@@ -2,8 +2,9 @@
 the test clock (OMNIROUTER_TEST_CLOCK=1, `omnictl clock advance`) so an offer expires without waiting."""
 import pytest
 
-from harness import Peer, Router, wait_for
+from harness import Peer, Router, free_port, wait_for
 from lua_contract import Scripts, key
+from test_metrics import scrape
 from test_routing import router_now, seen_by_a_tick, send
 
 POLICY = """
@@ -36,7 +37,10 @@ routing:
 
 @pytest.fixture
 def rt(tmp_path, redis_server):
-    r = Router(str(tmp_path), redis_server.address, policy=POLICY, env={"OMNIROUTER_TEST_CLOCK": "1"}).start()
+    port = free_port()
+    r = Router(str(tmp_path), redis_server.address, policy=POLICY, env={"OMNIROUTER_TEST_CLOCK": "1"},
+               router_extra={"metrics_listen": f"127.0.0.1:{port}"}).start()
+    r.metrics_port = port
     r.redis = redis_server.client()
     r.peer = Peer(r.endpoint)
     r.scripts = Scripts(r.redis)
@@ -94,3 +98,30 @@ def test_the_router_writes_each_teams_masking_at_start(rt):
     wait_for(lambda: rt.redis.hget(key("team", "bpo"), "mask_contact") == "1", 10, "team masking written")
     assert rt.redis.hget(key("team", "core"), "mask_contact") == "0"
     assert len(rt.redis.get(key("mask_salt"))) == 32
+
+
+def test_offers_by_outcome_and_redis_round_trips_in_the_metrics(rt):
+    """omnirouter_offers_total counts each way an offer ends, whoever ended it (the scripts count in Redis);
+    omnirouter_redis_roundtrip_seconds counts the router's script calls as they are answered."""
+    before = scrape(rt.metrics_port)
+    a = send(rt, "x1", "ann@example.com", "where is my order")
+    offered_to(rt, a, "agent:alice")
+    rt.ctl("clock", "advance", "61s")  # alice lets it expire: bob is offered it
+    offered_to(rt, a, "agent:bob")
+    assert rt.scripts.call("reject", "agent:bob", a, "not mine", router_now(rt)) == "rejected"
+    offered_to(rt, a, "agent:tina")  # tier2 accepts by itself: not an offer accepted
+    b = send(rt, "x2", "bea@example.com", "hello")
+    offered_to(rt, b, "agent:alice")
+    assert rt.scripts.call("accept", "agent:alice", b, router_now(rt)) == "accepted"
+    c = send(rt, "x3", "cid@example.com", "hi")
+    offered_to(rt, c, "agent:bob")
+    assert rt.scripts.call("transfer", "operator:olga", c, "tier2", router_now(rt)) == "transferred"
+    want = {o: 1 for o in ("accepted", "rejected", "expired", "transferred")}
+    offers = lambda m: {o: m.get(("omnirouter_offers_total", (("outcome", o),))) for o in want}  # noqa: E731
+    assert offers(before) == {o: 0 for o in want}
+    m = wait_for(lambda: (lambda m: m if offers(m) == want else None)(scrape(rt.metrics_port)), 15,
+                 "each outcome counted once (the gauges are read every 5 s)")
+    rtt = m[("omnirouter_redis_roundtrip_seconds_count", ())]
+    assert rtt > before[("omnirouter_redis_roundtrip_seconds_count", ())] + 5  # stores, plans, assigns...
+    assert m[("omnirouter_redis_roundtrip_seconds_bucket", (("le", "+Inf"),))] == rtt
+    assert 0 < m[("omnirouter_redis_roundtrip_seconds_sum", ())] < rtt  # each well under a second

@@ -2,16 +2,22 @@
 is stopped and its link cut), then the primary is killed; the sentinels promote the replica and the router
 follows them. With redis.wait_replicas: 1 the router stops ACKing while no replica confirms, so every ACKed
 message is on the new primary, stored once and routed. With wait_replicas: 0 the test reports how many ACKed
-messages the failover lost (asynchronous replication: here, more than zero, as docs/redis.md says)."""
+messages the failover lost (asynchronous replication: here, more than zero, as docs/redis.md says).
+omni-api and omni-webhooks follow the same failover: 503 during the gap, then the new primary."""
+import hashlib
 import os
+import re
 import signal
 import subprocess
 import time
 
 import redis
 
+from api_client import OmniApi
 from fault_load import LoadClient
-from harness import Router, RedisServer, free_port, wait_for
+from harness import BIN, Router, RedisServer, free_port, wait_for
+from test_webhooks import SECRET, Webhooks, event, partner_owns, states
+from webhook_receiver import Receiver
 
 MASTER = "omnimaster"
 POLICY = """
@@ -149,3 +155,87 @@ def test_failover_without_wait_reports_what_it_lost(tmp_path):
         print(f"\n  sentinel failover, wait_replicas 0: {len(lost)} of {len(acked)} ACKed messages lost")
         assert lost, "the replica lagged by 100 ACKs or more: some must be lost without WAIT"
     failover_under_load(tmp_path, 0, report)
+
+
+def test_api_and_webhooks_follow_a_failover(tmp_path):
+    """SIGKILL the primary while omni-api serves requests and omni-webhooks delivers: the API answers 503 (with
+    Retry-After) during the gap and then serves from the new primary (a write made after the failover is there);
+    every delivery written before (and replicated) or after the failover reaches the partner."""
+    primary, replica, sentinels = cluster(tmp_path)
+    ports = [s.port for s in sentinels]
+    api = OmniApi(str(tmp_path), None, extra={"redis.sentinels": [f"127.0.0.1:{p}" for p in ports],
+                                              "redis.master_name": MASTER})
+    receiver = Receiver([SECRET], lambda msg_id, n: (200, {}, 0))
+    wh = Webhooks(str(tmp_path), None, [{"team": "acme", "url": receiver.url}], sentinels=(MASTER, ports))
+    try:
+        p = primary.client()
+        token = "omni_" + "Q" * 43
+        h = hashlib.sha256(token.encode()).hexdigest()
+        p.hset(f"omni:token:{h}", mapping={"id": h[:12], "subject": "agent:ann", "created_at": 1})
+        partner_owns(p, "acme", "51")
+        api.start()
+        wh.start()
+        assert api.request("GET", "/v1/me", token=token).status == 200
+        before = [event(p, "acme", "51", "work.message", text=f"before {i}") for i in range(20)]
+        wait_for(lambda: states(p, before) == ["delivered"] * 20, 20, "deliveries before the failover")
+        assert p.execute_command("WAIT", 1, 5000) >= 1  # the replica has all of it
+        old_port = primary.port
+        primary.stop(signal.SIGKILL)
+        statuses = []
+
+        def served_again():
+            a = api.request("GET", "/v1/me", token=token)
+            statuses.append(a.status)
+            if a.status == 503:
+                assert a.headers["retry-after"] == "3" and a.body["error"]["code"] == "unavailable", a
+            return a.status == 200 and sentinels[0].primary_port() != old_port
+        wait_for(served_again, 40, "omni-api serving from the new primary")
+        assert 503 in statuses, f"no 503 during the gap: {statuses}"
+        health = api.request("GET", "/healthz")
+        assert health.status == 200, health
+        new = redis.Redis(port=sentinels[0].primary_port(), decode_responses=True, socket_timeout=10)
+        assert new.execute_command("ROLE")[0] == "master"
+        assert api.request("PUT", "/v1/presence", token=token, body={"presence": "away"}).status == 200
+        assert new.hget("omni:agent:ann", "presence") == "away"  # the write is on the new primary
+        after = [event(new, "acme", "51", "work.message", text=f"after {i}") for i in range(20)]
+        wait_for(lambda: states(new, before + after) == ["delivered"] * 40, 40,
+                 "every delivery done through the new primary")
+        accepted = [a["id"] for a in receiver.accepted()]
+        assert set(accepted) >= set(before + after)
+        assert [i for i in accepted if i in after] == after, "in order, each once after the failover"
+        wh.wait_log(r"the sentinels name 127\.0\.0\.1:\d+ as the primary", 5)
+    finally:
+        wh.stop()
+        api.stop()
+        receiver.close()
+        for s in sentinels:
+            s.stop()
+        primary.stop()
+        replica.stop()
+
+
+def test_api_and_webhooks_config_errors_name_the_sentinel_keys(tmp_path):
+    """The shared keys are checked the same way in both programs: a master name is needed, and an address
+    written beside the sentinels is refused, each at its file:line:column."""
+    secret = tmp_path / "acme.secret"
+    secret.write_text(SECRET + "\n")
+    secret.chmod(0o600)
+    configs = {
+        "omni-api": "api:\n  listen: 127.0.0.1:0\nredis:\n  address: unix:/tmp/x.sock\n  sentinels: [127.0.0.1:26379]\n",
+        "omni-webhooks": ("redis:\n  address: unix:/tmp/x.sock\n  sentinels: [127.0.0.1:26379]\npartners:\n"
+                          f"  - {{team: acme, url: 'https://a.example/h', secrets: ['{secret}']}}\n"),
+    }
+    for program, text in configs.items():
+        path = tmp_path / f"{program}.yaml"
+        path.write_text(text)
+        out = subprocess.run([os.path.join(BIN, program), "--check-config", str(path)], capture_output=True,
+                             text=True, timeout=30)
+        assert out.returncode == 1, (program, out.stdout, out.stderr)
+        assert re.search(rf"{re.escape(str(path))}:\d+:\d+: redis.sentinels: needs redis.master_name", out.stderr), \
+            out.stderr
+        assert re.search(rf"{re.escape(str(path))}:\d+:\d+: redis.sentinels: redis.address is set too", out.stderr), \
+            out.stderr
+        path.write_text(text.replace("  address: unix:/tmp/x.sock\n", "  master_name: omni\n"))
+        out = subprocess.run([os.path.join(BIN, program), "--check-config", str(path)], capture_output=True,
+                             text=True, timeout=30)
+        assert out.returncode == 0 and "configuration OK" in out.stdout, (program, out.stderr)

@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from harness import BIN, LIVE_ROUTERS, ROOT, wait_for
+from harness import BIN, LIVE_ROUTERS, ROOT, free_port, wait_for
+from test_metrics import get, scrape
 from webhook_receiver import Receiver, sign, verify
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -22,13 +23,18 @@ P = "omni:"
 class Webhooks:
     """omni-webhooks with a config written for the test; its stderr goes to a log file."""
 
-    def __init__(self, directory, redis_address, partners, name="webhooks", poll="20ms"):
+    def __init__(self, directory, redis_address, partners, name="webhooks", poll="20ms", metrics_port=None,
+                 sentinels=None):
+        """sentinels: (master name, [ports]) instead of redis_address."""
         LIVE_ROUTERS.append(self)  # conftest kills what a failed test left running
         self.dir, self.name = directory, name
         self.config = os.path.join(directory, name + ".yaml")
         self.log_path = os.path.join(directory, name + ".log")
-        lines = ["redis:", f"  address: \"{redis_address}\"", "  timeout: 2s", "  reconnect: 20ms",
-                 "webhooks:", "  log_level: debug", f"  poll: {poll}", "partners:"]
+        where = [f"  address: \"{redis_address}\""] if not sentinels else [
+            f"  master_name: {sentinels[0]}", "  sentinels: [" + ", ".join(f"127.0.0.1:{p}" for p in sentinels[1]) + "]"]
+        lines = ["redis:", *where, "  timeout: 2s", "  reconnect: 20ms",
+                 "webhooks:", "  log_level: debug", f"  poll: {poll}",
+                 *([f"  metrics_listen: 127.0.0.1:{metrics_port}"] if metrics_port else []), "partners:"]
         for p in partners:
             files = []
             for i, s in enumerate(p.get("secrets", [SECRET])):
@@ -486,3 +492,38 @@ def test_router_and_sender_killed_in_the_middle_of_retries_every_delivery_comple
     wh.stop()
     peer.close()
     router.stop()
+
+
+def test_metrics_count_deliveries_failures_retries_and_dead_letters(tmp_path, redis_server, rds, receivers):
+    """GET /metrics (webhooks.metrics_listen), parsed by prometheus_client: the counters follow what happened."""
+    port = free_port()
+    failing = set()
+    rc = receivers([SECRET], lambda msg_id, n: (503, {}, 0) if msg_id in failing else (200, {}, 0))
+    partner_owns(rds, "acme", "41")
+    doomed = event(rds, "acme", "41")
+    failing.add(doomed)
+    after = event(rds, "acme", "41", "work.message", text="still there?")
+    wh = Webhooks(str(tmp_path), redis_server.address, [{"team": "acme", "url": rc.url, "max_attempts": 3}],
+                  metrics_port=port).start()
+    wait_for(lambda: states(rds, [after]) == ["delivered"], 15, "the dead letter, then the next delivery")
+    revoked = wait_for(lambda: [r for r in rc.accepted() if r["body"]["type"] == "work.revoked"], 15, "work.revoked")
+    assert len(revoked) == 1
+    m = wait_for(lambda: (lambda m: m if m[("omnirouter_webhook_inflight", ())] == 0 else None)(scrape(port)), 10,
+                 "nothing in flight")
+    assert m[("omnirouter_webhook_attempts_total", ())] == 5  # 3 for the doomed one, the next, work.revoked
+    assert m[("omnirouter_webhook_deliveries_total", ())] == 2
+    assert m[("omnirouter_webhook_failures_total", (("reason", "5xx"),))] == 3
+    assert m[("omnirouter_webhook_failures_total", (("reason", "network"),))] == 0
+    assert m[("omnirouter_webhook_retries_total", ())] == 2
+    assert m[("omnirouter_webhook_dead_letters_total", ())] == 1
+    assert m[("omnirouter_webhook_redis_up", ())] == 1
+    assert m[("omnirouter_webhook_delivery_seconds_count", ())] == 5
+    assert m[("omnirouter_webhook_delivery_seconds_bucket", (("le", "+Inf"),))] == 5
+    assert get(port, "/healthz") == (200, "ok\n") and get(port, "/readyz") == (200, "ready\n")
+    redis_server.stop()
+    status, text = wait_for(lambda: (lambda g: g if g[0] == 503 else None)(get(port, "/readyz")), 15,
+                            "/readyz answering 503 while Redis is away")
+    assert "redis unreachable" in text, text
+    redis_server.start()
+    wait_for(lambda: get(port, "/readyz")[0] == 200, 30, "/readyz ready again")
+    wh.stop()
