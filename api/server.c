@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "console.h"
 #include "events.h"
 #include "omni/log.h"
 #include "omni/util.h"
@@ -59,6 +60,34 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, const api_config_
     api_fail_with(&req, e);
     enum MHD_Result rc = send_json(conn, &req);
     json_decref(req.body);
+    return rc;
+}
+
+/* The console's files need no token (console.c). */
+static enum MHD_Result serve_console(struct MHD_Connection *conn, const api_config_t *cfg, const pending_t *p,
+                                     const char *url)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result rc;
+    if (p->path.route == ROUTE_CONSOLE_ROOT) { /* the page's relative links need the slash */
+        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(resp, "Location", "/console/");
+        api_console_headers(resp);
+        rc = MHD_queue_response(conn, 308, resp);
+        MHD_destroy_response(resp);
+        return rc;
+    }
+    resp = api_console_file(cfg, p->path.id);
+    if (!resp) {
+        api_error_t e;
+        api_error_set(&e, 404, "not_found", NULL, cfg->console.directory ? "no such file in the console"
+                                                                         : "no console here (console.directory is empty)");
+        omni_debug("GET %s 404", url);
+        return send_error(conn, cfg, &e, NULL);
+    }
+    rc = MHD_queue_response(conn, 200, resp);
+    MHD_destroy_response(resp);
+    omni_debug("GET %s 200", url);
     return rc;
 }
 
@@ -141,6 +170,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (p->routed != 0)
         return send_error(conn, cfg, &p->route_err, p->route_err.status == 405 ? p->path.allow : NULL);
+    if (p->path.route == ROUTE_CONSOLE || p->path.route == ROUTE_CONSOLE_ROOT)
+        return serve_console(conn, cfg, p, url);
     return serve(conn, cfg, p, method, url);
 }
 

@@ -46,7 +46,8 @@ class World:
         self.redis = redis_server.client()
         self.router = Router(str(tmp_path), redis_server.address, policy=POLICY).start()
         self.peer = Peer(self.router.endpoint)
-        self.api = OmniApi(str(tmp_path), redis_server.address).start()
+        self.api = OmniApi(str(tmp_path), redis_server.address,
+                           extra={"overview.router_config": self.router.config}).start()
         self.tokens = {s: self.token(s) for s in
                        ("agent:ann", "agent:bob", "partner:acme", "partner:zeta", "operator:olga")}
         self.n = 0
@@ -113,6 +114,7 @@ ROWS = {
     "resolve": ("agent:ann", _conv(), lambda c: f"/v1/conversations/{c}/resolve", None, {}),
     "transfer": ("agent:ann", _conv(), lambda c: f"/v1/conversations/{c}/transfer", {"team": "tier2"}, {}),
     "events": ("agent:ann", None, lambda c: "/v1/events", None, {"other agent": 200, "other partner": 200}),
+    "getOverview": ("operator:olga", None, lambda c: "/v1/overview", None, {"other agent": 404, "other partner": 404}),
 }
 
 
