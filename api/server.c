@@ -2,7 +2,9 @@
  * known to be larger), token, handler, answer. See api.h for the threading. */
 #include "server.h"
 
+#include <ctype.h>
 #include <microhttpd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -186,6 +188,27 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state, e
     }
 }
 
+/* Decodes %XX in place as MHD's own unescaping does, except %00: a NUL would end the path early, so
+ * "/console/index.html%00.txt" would name index.html; kept as written, it names nothing. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls, (void)conn;
+    char *out = s;
+    for (const char *in = s; *in; in++) {
+        unsigned v = 0;
+        if (in[0] == '%' && isxdigit((unsigned char)in[1]) && isxdigit((unsigned char)in[2]))
+            sscanf(in + 1, "%2x", &v);
+        if (v > 0) {
+            *out++ = (char)v;
+            in += 2;
+        } else {
+            *out++ = *in;
+        }
+    }
+    *out = '\0';
+    return (size_t)(out - s);
+}
+
 static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
@@ -208,6 +231,7 @@ api_server_t *api_server_start(const api_config_t *cfg)
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->api.max_connections,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->api.connection_timeout_s,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                              MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
                               MHD_OPTION_END);
     if (!s->mhd) {
         omni_error("cannot listen on %s (in use, or not an address of this machine?)", cfg->api.listen);
