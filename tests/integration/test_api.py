@@ -366,6 +366,9 @@ def test_check_config_names_file_line_column(tmp_path):
     assert lines[3].startswith(f"{bad}:7:3: redis.adress: "), lines
     good = tmp_path / "ok.yaml"
     good.write_text(open(os.path.join(os.path.dirname(__file__), "..", "..", "conf", "omni-api.yaml")).read())
+    # the sample's overview.router_config is the router's file beside it, as installed in /etc/omnirouter
+    (tmp_path / "omnirouter.yaml").write_text(
+        open(os.path.join(os.path.dirname(__file__), "..", "..", "conf", "omnirouter.yaml")).read())
     r = subprocess.run([os.path.join(BIN, "omni-api"), "--check-config", str(good)], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout == "configuration OK\n", r.stderr
 
