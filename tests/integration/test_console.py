@@ -121,6 +121,16 @@ def test_static_files_types_headers_and_no_way_out(world, tmp_path):
         assert body == open(os.path.join(ROOT, "console", name), "rb").read()
     status, h, _ = raw_get(port, "/console")
     assert status == 308 and h["location"] == "/console/"
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("HEAD", "/console/console.js")
+    r = conn.getresponse()
+    assert r.status == 200 and r.getheader("Content-Type") == "text/javascript; charset=utf-8" and r.read() == b""
+    conn.close()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("POST", "/console/index.html", body=b"x")
+    r = conn.getresponse()
+    assert r.status == 405 and r.getheader("Allow") == "GET, HEAD", r.status
+    conn.close()
     # no token needed for the files; the API itself still wants one
     assert raw_get(port, "/v1/overview")[0] == 401
     # a secret beside the console's directory, a hidden file and a link inside it: none is served
