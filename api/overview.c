@@ -261,7 +261,8 @@ void api_overview(api_req_t *req)
         api_fail(req, 500, "internal", NULL, "internal error (logged)");
     }
     if (extra)
-        api_answer(req, 200, json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "at", (json_int_t)now, "teams",
+        api_answer(req, 200, json_pack("{s:I, s:i, s:o, s:o, s:o, s:o, s:o, s:o}", "at", (json_int_t)now,
+                                       "sla_risk_ms", req->cfg->overview.sla_risk_ms, "teams",
                                        teams(p, g, json_object_get(extra, "teams"), now), "agents",
                                        agents(p, json_object_get(extra, "agents")), "partners",
                                        partners(p, g, json_object_get(extra, "quota"),

@@ -150,7 +150,7 @@ function signOut(why) {
 function duration(s) {
   s = Math.round(s);
   if (s < 60) return s + ' s';
-  if (s < 3600) return Math.floor(s / 60) + ' min ' + String(s % 60).padStart(2, '0') + ' s';
+  if (s < 3600) return Math.floor(s / 60) + ' min' + (s % 60 ? ' ' + String(s % 60).padStart(2, '0') + ' s' : '');
   return Math.floor(s / 3600) + ' h ' + String(Math.floor(s % 3600 / 60)).padStart(2, '0') + ' min';
 }
 
@@ -206,8 +206,12 @@ function channelClass(ch) {
 }
 
 /* Stacked bars, one per minute, drawn as SVG (no library; attributes only, so the CSP needs no inline style). */
+let lastVolume = null;
 function renderVolume(v) {
-  const W = 720, H = 200, left = 36, bottom = 22, top = 8;
+  lastVolume = v;
+  /* drawn at the box's own width, so its labels keep their size on a phone */
+  const W = Math.max(300, Math.min(1200, Math.round($('volume-chart').clientWidth || 720)));
+  const H = 200, left = 36, bottom = 22, top = 8;
   const per = Array.from({ length: 60 }, (_, i) => v.channels.reduce((n, c) => n + c.per_minute[i], 0));
   const max = Math.max(1, ...per);
   const bw = (W - left - 4) / 60;
@@ -258,6 +262,7 @@ async function refreshOverview() {
   try {
     const o = await api('GET', '/v1/overview');
     renderTeams(o.teams);
+    $('risk-window').textContent = duration(o.sla_risk_ms / 1000);
     renderAgents(o.agents);
     renderPartners(o.partners);
     renderVolume(o.volume);
@@ -395,6 +400,7 @@ document.addEventListener('DOMContentLoaded', () => {
     signIn($('token').value.trim());
   });
   $('signout').addEventListener('click', () => signOut(''));
+  window.addEventListener('resize', () => { if (lastVolume && !$('supervisor').hidden) renderVolume(lastVolume); });
   $('presence-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     $('agent-error').textContent = '';

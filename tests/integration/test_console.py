@@ -188,6 +188,12 @@ def screenshot(driver, name):
     for label, (w, h) in (("laptop", LAPTOP), ("phone", PHONE)):
         driver.set_window_size(w, h)
         until(driver, lambda d: d.execute_script("return window.innerWidth") <= w, f"{label} width applied")
+        # the chart is redrawn at its box's width (its labels keep their size)
+        until(driver, lambda d: d.execute_script(
+            "const s = document.querySelector('#volume-chart svg');"
+            "return !s || s.offsetParent === null || "
+            "s.viewBox.baseVal.width === Math.max(300, Math.min(1200, s.parentElement.clientWidth))"),
+            f"the chart drawn at {label} width")
         if label == "phone":
             wide = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
             assert wide <= 0, f"{name}: the page is {wide}px wider than a phone"
