@@ -1,7 +1,7 @@
 /* The web console's static files (console/ in the source tree; console.directory once installed), served under
  * /console/ without a token: they hold nothing secret, and the page asks for a token and sends it with each
  * request it makes. Only names api_console_name accepts reach here (no '/', no leading '.'), only regular
- * files of a known type are served, and every answer carries a Content-Security-Policy that lets the page
+ * files of a known type are served, and every file goes with a Content-Security-Policy that lets the page
  * load nothing but its own files and talk to nothing but this server (docs/console.md). */
 #include "console.h"
 
