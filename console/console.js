@@ -278,7 +278,7 @@ async function refreshOverview() {
 
 let pending = null;
 function refreshSoon() {   /* a burst of events: one refresh */
-  if (!pending) pending = setTimeout(() => { pending = null; refreshOverview(); }, 300);
+  if (!pending) pending = setTimeout(() => { pending = null; refreshOverview(); }, 1000);
 }
 
 function startSupervisor() {
