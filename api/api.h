@@ -1,6 +1,8 @@
 /* omni-api's request context and the pieces that serve a request (server.c calls them in this order):
  * redis.c gives the thread its Redis connection, auth.c finds the caller from the token, handlers.c acts,
- * events.c streams an inbox. A handler fills req->status and req->body (or an error); server.c sends it.
+ * events.c streams an inbox, overview.c gives operators the supervisor's figures; console.c serves the web
+ * console's static files (no token, no Redis). A handler fills req->status and req->body (or an error);
+ * server.c sends it.
  *
  * Threads: MHD runs one thread per connection (MHD_USE_THREAD_PER_CONNECTION), at most api.max_connections;
  * each thread keeps its own blocking hiredis connection (redis.c), so a slow Redis stalls only the clients

@@ -88,6 +88,24 @@ static const cfg_key_t api_keys[] = {
       .max = 300000, .def = "15s", .unit_ms = 1,
       .doc = "An event stream with nothing to send gets a comment line this often, so proxies keep it open "
              "and a client that went away is noticed (its thread and Redis connection freed)." },
+
+    { .path = "console.directory", .type = CFG_STRING, .offset = OFF(console.directory), .flags = CFG_NULLABLE,
+      .def = "/usr/local/share/omnirouter/console",
+      .doc = "The web console's files (index.html, console.css, console.js; `make install` puts them here), "
+             "served under /console/ without a token (the page asks for one). Relative to the config file. "
+             "Empty: no console (/console/ answers 404)." },
+
+    { .path = "overview.router_config", .type = CFG_STRING, .offset = OFF(overview.router_config),
+      .flags = CFG_NULLABLE,
+      .doc = "The router's configuration file, read at start for GET /v1/overview (and the console's "
+             "supervisor view): its policy names the teams, agents and partners' contracts whose figures "
+             "are read from Redis. Relative to this file; an error in it is an error here. Empty: "
+             "GET /v1/overview answers 404. Restart omni-api after changing the policy." },
+    { .path = "overview.sla_risk", .type = CFG_DURATION, .offset = OFF(overview.sla_risk_ms), .min = 1000,
+      .max = 86400000, .def = "10m", .unit_ms = 1,
+      .doc = "Waiting work whose first-response target falls due within this is counted at risk." },
+    { .path = "overview.decisions", .type = CFG_INT, .offset = OFF(overview.recent), .min = 0, .max = 100,
+      .def = "20", .doc = "Recent routing decisions the overview lists, newest first." },
     { .path = NULL },
 };
 
@@ -145,6 +163,22 @@ static void finalize(void *obj, const char *path, const cfg_where_t *where, conf
             cfg_error_at(errs, w, "redis.password", "%s", why);
         free(spec);
     }
+    if (cfg->console.directory) {
+        const cfg_where_t *w = &where[where_index("console.directory")];
+        char *dir = relative_to(w->file == cfg_command_line ? NULL : path, cfg->console.directory);
+        free(cfg->console.directory);
+        cfg->console.directory = dir;
+    }
+    if (cfg->overview.router_config) {
+        const cfg_where_t *w = &where[where_index("overview.router_config")];
+        char *file = relative_to(w->file == cfg_command_line ? NULL : path, cfg->overview.router_config);
+        config_errors_t rerrs = { 0 };
+        cfg->overview.router = config_load(file, NULL, 0, &rerrs);
+        for (size_t i = 0; i < rerrs.n; i++) /* the router's own errors, FILE:LINE:COLUMN in its file */
+            cfg_error_at(errs, w, "overview.router_config", "%s", rerrs.lines[i]);
+        config_errors_free(&rerrs);
+        free(file);
+    }
 }
 
 /* Resolving and reading the password only make sense for values that are valid. */
@@ -170,6 +204,7 @@ void api_config_destroy(api_config_t **cfg)
         return;
     explicit_bzero((*cfg)->redis.password_value, sizeof (*cfg)->redis.password_value);
     free((*cfg)->redis.sentinel_addrs);
+    config_destroy(&(*cfg)->overview.router);
     cfg_free(&api_table, *cfg);
     free((*cfg)->source);
     free(*cfg);

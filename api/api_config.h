@@ -44,6 +44,15 @@ typedef struct api_config {
         int keepalive_ms;      /* a comment line on an idle event stream this often */
         int block_ms;          /* longest one wait for new entries (and for noticing a shutdown) */
     } sse;
+    struct {
+        char *directory;       /* the web console's files (index.html ...); NULL: no console */
+    } console;
+    struct {
+        char *router_config;   /* the router's configuration file, as written; NULL: no GET /v1/overview */
+        router_config_t *router; /* read from it at load (owned): its policy names the teams, agents, contracts */
+        int sla_risk_ms;       /* waiting work whose SLA falls due within this is "at risk" */
+        int recent;            /* routing decisions shown */
+    } overview;
 } api_config_t;
 
 /* Reads path, applies overrides ("api.listen=127.0.0.1:0", located as "command line:N:1"), checks

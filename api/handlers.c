@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "console.h"
 #include "omni/log.h"
 #include "omni/util.h"
 #include "scripts.h"
@@ -226,6 +227,7 @@ void api_handle(api_req_t *req)
         return req->in ? presence_set(req, c->name) : presence_get(req, c->name);
     case ROUTE_AGENT_PRESENCE: return agent_presence(req);
     case ROUTE_WORK: return work(req);
+    case ROUTE_OVERVIEW: return api_overview(req);
     case ROUTE_CONVERSATION: return conversation(req);
     case ROUTE_ACCEPT:
     case ROUTE_REJECT:

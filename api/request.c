@@ -54,7 +54,7 @@ static const struct {
 static int method_is(const char *method, const char *allow, api_path_t *out, api_error_t *err)
 {
     out->allow = allow;
-    /* allow is "GET", "PUT", "POST" or "GET, PUT"; HEAD is not served */
+    /* allow is "GET", "PUT", "POST", "GET, PUT" or "GET, HEAD" (the console's files; the API serves no HEAD) */
     size_t n = strlen(method);
     for (const char *p = allow; (p = strstr(p, method)) != NULL; p += n)
         if ((p == allow || p[-1] == ' ') && (p[n] == '\0' || p[n] == ','))
@@ -63,11 +63,27 @@ static int method_is(const char *method, const char *allow, api_path_t *out, api
                          method, allow);
 }
 
+bool api_console_name(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 0 && n <= API_ID_MAX && s[0] != '.' &&
+           strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+}
+
 int api_route(const char *method, const char *url, api_path_t *out, api_error_t *err)
 {
     memset(out, 0, sizeof *out);
     if (!strcmp(url, "/healthz"))
         return out->route = ROUTE_HEALTHZ, method_is(method, "GET", out, err);
+    if (!strcmp(url, "/console")) /* HEAD too: the files are plain web content (MHD sends no body for it) */
+        return out->route = ROUTE_CONSOLE_ROOT, method_is(method, "GET, HEAD", out, err);
+    if (!strncmp(url, "/console/", 9)) {
+        const char *name = url[9] ? url + 9 : "index.html";
+        if (!api_console_name(name)) /* a '/', "..", a hidden file: nothing the console has */
+            return api_error_set(err, 404, "not_found", NULL, "no such file in the console");
+        snprintf(out->id, sizeof out->id, "%s", name);
+        return out->route = ROUTE_CONSOLE, method_is(method, "GET, HEAD", out, err);
+    }
     if (strncmp(url, "/v1/", 4) != 0)
         return api_error_set(err, 404, "not_found", NULL, "no such path (the API is under /v1/)");
     const char *p = url + 4;
@@ -79,6 +95,8 @@ int api_route(const char *method, const char *url, api_path_t *out, api_error_t 
         return out->route = ROUTE_WORK, method_is(method, "GET", out, err);
     if (!strcmp(p, "events"))
         return out->route = ROUTE_EVENTS, method_is(method, "GET", out, err);
+    if (!strcmp(p, "overview"))
+        return out->route = ROUTE_OVERVIEW, method_is(method, "GET", out, err);
     if (!strncmp(p, "agents/", 7)) {
         const char *id = p + 7, *slash = strchr(id, '/');
         if (!slash || strcmp(slash, "/presence") != 0)

@@ -26,12 +26,15 @@ typedef enum {
     ROUTE_RESOLVE,         /* POST .../resolve */
     ROUTE_TRANSFER,        /* POST .../transfer {"team"} */
     ROUTE_EVENTS,          /* GET /v1/events (Server-Sent Events) */
+    ROUTE_OVERVIEW,        /* GET /v1/overview (operators) */
+    ROUTE_CONSOLE,         /* GET /console/{file}: the web console's static files, no token */
+    ROUTE_CONSOLE_ROOT,    /* GET /console: redirected to /console/ */
     ROUTE_COUNT
 } api_route_t;
 
 typedef struct api_path {
     api_route_t route;
-    char id[API_ID_MAX + 1]; /* the {id} of the path, "" when it has none */
+    char id[API_ID_MAX + 1]; /* the {id} of the path, "" when it has none; ROUTE_CONSOLE: the file's name */
     const char *allow;       /* the methods the path takes, for Allow (static) */
 } api_path_t;
 
@@ -46,6 +49,10 @@ typedef struct api_error {
 /* Matches method and url (the path MHD decoded, without the query). Returns 0 with *out filled, or -1 with
  * *err: 404 (no such path, or an id that cannot name anything), 405 (out->allow says what it takes). */
 int api_route(const char *method, const char *url, api_path_t *out, api_error_t *err);
+
+/* A console file's name as the path names it (after /console/; "" is index.html): 1..64 of A-Z a-z 0-9 . _ -
+ * not starting with '.', so no path can leave the console's directory or reach a hidden file. */
+bool api_console_name(const char *s);
 
 /* Finds the token in an Authorization header value (NULL: absent). Returns 0 with *tok, *len pointing into
  * header, or -1 with a 401 in *err (code "unauthorized" when absent, "invalid_token" when malformed). */

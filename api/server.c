@@ -2,13 +2,16 @@
  * known to be larger), token, handler, answer. See api.h for the threading. */
 #include "server.h"
 
+#include <ctype.h>
 #include <microhttpd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "api.h"
 #include "api_metrics.h"
+#include "console.h"
 #include "events.h"
 #include "omni/log.h"
 #include "omni/util.h"
@@ -72,6 +75,34 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, const api_config_
     count(p, req.status);
     enum MHD_Result rc = send_json(conn, &req);
     json_decref(req.body);
+    return rc;
+}
+
+/* The console's files need no token (console.c). */
+static enum MHD_Result serve_console(struct MHD_Connection *conn, const api_config_t *cfg, const pending_t *p,
+                                     const char *url)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result rc;
+    if (p->path.route == ROUTE_CONSOLE_ROOT) { /* the page's relative links need the slash */
+        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(resp, "Location", "/console/");
+        api_console_headers(resp);
+        rc = MHD_queue_response(conn, 308, resp);
+        MHD_destroy_response(resp);
+        return rc;
+    }
+    resp = api_console_file(cfg, p->path.id);
+    if (!resp) {
+        api_error_t e;
+        api_error_set(&e, 404, "not_found", NULL, cfg->console.directory ? "no such file in the console"
+                                                                         : "no console here (console.directory is empty)");
+        omni_debug("GET %s 404", url);
+        return send_error(conn, cfg, &e, NULL);
+    }
+    rc = MHD_queue_response(conn, 200, resp);
+    MHD_destroy_response(resp);
+    omni_debug("GET %s 200", url);
     return rc;
 }
 
@@ -157,6 +188,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (p->routed != 0)
         return send_error(conn, cfg, p, &p->route_err, p->route_err.status == 405 ? p->path.allow : NULL);
+    if (p->path.route == ROUTE_CONSOLE || p->path.route == ROUTE_CONSOLE_ROOT)
+        return serve_console(conn, cfg, p, url);
     return serve(conn, cfg, p, method, url);
 }
 
@@ -169,6 +202,27 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state, e
         free(p);
         *state = NULL;
     }
+}
+
+/* Decodes %XX in place as MHD's own unescaping does, except %00: a NUL would end the path early, so
+ * "/console/index.html%00.txt" would name index.html; kept as written, it names nothing. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls, (void)conn;
+    char *out = s;
+    for (const char *in = s; *in; in++) {
+        unsigned v = 0;
+        if (in[0] == '%' && isxdigit((unsigned char)in[1]) && isxdigit((unsigned char)in[2]))
+            sscanf(in + 1, "%2x", &v);
+        if (v > 0) {
+            *out++ = (char)v;
+            in += 2;
+        } else {
+            *out++ = *in;
+        }
+    }
+    *out = '\0';
+    return (size_t)(out - s);
 }
 
 static void on_mhd_error(void *cls, const char *fmt, va_list ap)
@@ -193,6 +247,7 @@ api_server_t *api_server_start(const api_config_t *cfg)
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->api.max_connections,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->api.connection_timeout_s,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                              MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
                               MHD_OPTION_END);
     if (!s->mhd) {
         omni_error("cannot listen on %s (in use, or not an address of this machine?)", cfg->api.listen);

@@ -38,8 +38,11 @@ static void route(const char *method, const char *url)
         return;
     }
     size_t n = strlen(p.id);
-    if (p.route <= ROUTE_NONE || p.route >= ROUTE_COUNT || !p.allow || n > API_ID_MAX ||
-        strspn(p.id, "abcdefghijklmnopqrstuvwxyz0123456789._-") != n)
+    /* a console file's name: never a path, never hidden (nothing outside console.directory can be named) */
+    const char *chars = p.route == ROUTE_CONSOLE ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
+                                                 : "abcdefghijklmnopqrstuvwxyz0123456789._-";
+    if (p.route <= ROUTE_NONE || p.route >= ROUTE_COUNT || !p.allow || n > API_ID_MAX || strspn(p.id, chars) != n ||
+        (p.route == ROUTE_CONSOLE && (n == 0 || p.id[0] == '.')))
         omni_panic("fuzz: %s %s routed to %d with id \"%s\"", method, url, (int)p.route, p.id);
 }
 

@@ -78,6 +78,10 @@ if fingerprint ~= '' then attach(cv, 'fp', fingerprint) else attach(cv) end
 -- counted here, in the same step that stores it, so omnictl status is exact the moment the ACK leaves
 -- (one HINCRBY: its cost is in docs/benchmarks.md)
 redis.call('HINCRBY', K.stats(), 'messages', 1)
+-- per channel and minute, for the console's last hour (docs/redis.md, omni:volume): one HINCRBY; the first
+-- message of a channel in a minute also sets the hash's expiry
+local vk = K.volume(math.floor(now / 60000))
+if redis.call('HINCRBY', vk, channel, 1) == 1 then redis.call('EXPIRE', vk, 7200) end
 -- no event per message: the stream carries what happens to conversations (opened, assigned, queued, ...)
 if opened == 1 then event('opened', 'conversation', cv, 'customer', cust, 'channel', channel) end
 local new_customer = created and 1 or 0

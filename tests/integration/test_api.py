@@ -47,7 +47,8 @@ class World:
         self.redis = redis_server.client()
         self.router = Router(str(tmp_path), redis_server.address, policy=POLICY).start()
         self.peer = Peer(self.router.endpoint)
-        self.api = OmniApi(str(tmp_path), redis_server.address, extra=api_extra).start()
+        self.api = OmniApi(str(tmp_path), redis_server.address,
+                           extra={"overview.router_config": self.router.config, **(api_extra or {})}).start()
         self.tokens = {s: self.token(s) for s in
                        ("agent:ann", "agent:bob", "partner:acme", "partner:zeta", "operator:olga")}
         self.n = 0
@@ -114,6 +115,7 @@ ROWS = {
     "resolve": ("agent:ann", _conv(), lambda c: f"/v1/conversations/{c}/resolve", None, {}),
     "transfer": ("agent:ann", _conv(), lambda c: f"/v1/conversations/{c}/transfer", {"team": "tier2"}, {}),
     "events": ("agent:ann", None, lambda c: "/v1/events", None, {"other agent": 200, "other partner": 200}),
+    "getOverview": ("operator:olga", None, lambda c: "/v1/overview", None, {"other agent": 404, "other partner": 404}),
 }
 
 
@@ -365,6 +367,9 @@ def test_check_config_names_file_line_column(tmp_path):
     assert lines[3].startswith(f"{bad}:7:3: redis.adress: "), lines
     good = tmp_path / "ok.yaml"
     good.write_text(open(os.path.join(os.path.dirname(__file__), "..", "..", "conf", "omni-api.yaml")).read())
+    # the sample's overview.router_config is the router's file beside it, as installed in /etc/omnirouter
+    (tmp_path / "omnirouter.yaml").write_text(
+        open(os.path.join(os.path.dirname(__file__), "..", "..", "conf", "omnirouter.yaml")).read())
     r = subprocess.run([os.path.join(BIN, "omni-api"), "--check-config", str(good)], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout == "configuration OK\n", r.stderr
 

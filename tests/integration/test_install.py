@@ -20,8 +20,12 @@ def test_a_connector_builds_against_the_installed_sdk(tmp_path):
     for f in ["include/omni/connector.h", "include/omni/message.h", "lib/libomni.a", "lib/libomni.so.1", "lib/pkgconfig/libomni.pc",
               "lib/systemd/system/omnirouted.service", "lib/systemd/catalog/omnirouter.catalog",
               "share/doc/omnirouter/protocol.md", "share/omnirouter/omnirouter.yaml.sample",
-              "share/man/man8/omnirouted.8", "share/man/man5/omnirouter.yaml.5", "share/man/man1/omni-submit.1"]:
+              "share/man/man8/omnirouted.8", "share/man/man5/omnirouter.yaml.5", "share/man/man1/omni-submit.1",
+              "share/omnirouter/console/index.html", "share/omnirouter/console/console.js",
+              "share/omnirouter/console/console.css"]:
         assert (prefix / f).exists(), f
+    # omni-api's sample finds the console where this PREFIX put it
+    assert 'directory: "/opt/omni/share/omnirouter/console"' in (prefix / "share/omnirouter/omni-api.yaml.sample").read_text()
     unit = (prefix / "lib/systemd/system/omnirouted.service").read_text()
     assert "ExecStart=/opt/omni/bin/omnirouted " in unit and "/usr/local" not in unit
 

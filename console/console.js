@@ -1,0 +1,416 @@
+/* The omnirouter web console (docs/console.md): plain JavaScript, no framework, nothing fetched but this server's
+ * API. The token is kept in sessionStorage (this tab only) and sent in the Authorization header; the event
+ * stream is read with fetch() and a ReadableStream, because EventSource cannot send that header, so the token
+ * never appears in a URL or a log. Everything shown is built with textContent: nothing the API returns is
+ * ever parsed as HTML. */
+'use strict';
+
+const KEY = 'omni-token';
+const $ = (id) => document.getElementById(id);
+let token = sessionStorage.getItem(KEY);
+let me = null;
+let stop = null;          /* AbortController of the event stream and pending requests */
+let refreshTimer = null;
+
+/* An element with attributes and children (strings become text nodes). */
+function el(tag, attrs, ...children) {
+  const ns = ['svg', 'rect', 'line', 'text', 'title', 'g'].includes(tag) ? 'http://www.w3.org/2000/svg' : null;
+  const e = ns ? document.createElementNS(ns, tag) : document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === 'text') e.textContent = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined) e.append(c);
+  return e;
+}
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.error && body.error.message) || `HTTP ${status}`);
+    this.status = status;
+    this.code = body && body.error && body.error.code;
+  }
+}
+
+async function api(method, path, body) {
+  const init = { method, headers: { Authorization: 'Bearer ' + token }, signal: stop && stop.signal };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  const resp = await fetch(path, init);
+  const data = await resp.json().catch(() => null);
+  if (resp.status === 401) signOut('The token was refused (unknown or revoked).');
+  if (!resp.ok) throw new ApiError(resp.status, data);
+  return data;
+}
+
+/* ---- the event stream (text/event-stream over fetch) ---------------------------------------------------- */
+
+function parseBlock(block) {
+  const ev = { id: null, type: 'message', data: [] };
+  for (const line of block.split('\n')) {
+    if (line === '' || line.startsWith(':')) continue;
+    const i = line.indexOf(':');
+    const field = i < 0 ? line : line.slice(0, i);
+    let value = i < 0 ? '' : line.slice(i + 1);
+    if (value.startsWith(' ')) value = value.slice(1);
+    if (field === 'id') ev.id = value;
+    else if (field === 'event') ev.type = value;
+    else if (field === 'data') ev.data.push(value);
+  }
+  if (!ev.data.length) return null;
+  try { ev.data = JSON.parse(ev.data.join('\n')); } catch (e) { ev.data = null; }
+  return ev;
+}
+
+/* Follows GET /v1/events until signed out: resumes with Last-Event-ID after a break, 2 s later. */
+async function follow(onEvent) {
+  const signal = stop.signal;
+  let last = null;
+  while (!signal.aborted) {
+    try {
+      const headers = { Authorization: 'Bearer ' + token };
+      if (last) headers['Last-Event-ID'] = last;
+      const resp = await fetch('/v1/events', { headers, signal, cache: 'no-store' });
+      if (resp.status === 401) return signOut('The token was refused (unknown or revoked).');
+      if (!resp.ok || !resp.body) throw new Error(`HTTP ${resp.status}`);
+      setLive(true);
+      onEvent({ type: 'connected' });
+      const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buf = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += value.replace(/\r\n?/g, '\n');
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const ev = parseBlock(buf.slice(0, i));
+          buf = buf.slice(i + 2);
+          if (ev) {
+            if (ev.id) last = ev.id;
+            onEvent(ev);
+          }
+        }
+      }
+    } catch (e) {
+      if (signal.aborted) return;
+    }
+    setLive(false);
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+}
+
+function setLive(on) {
+  const p = $('live');
+  p.hidden = false;
+  p.textContent = on ? 'Live' : 'Reconnecting…';
+}
+
+/* ---- signing in and out -------------------------------------------------------------------------------- */
+
+async function signIn(t) {
+  token = t;
+  stop = new AbortController();
+  try {
+    me = await api('GET', '/v1/me');
+  } catch (e) {
+    token = null;
+    sessionStorage.removeItem(KEY);
+    $('signin-error').textContent = e.status === 401 ? 'That token was refused: check it, or ask for a new one.'
+                                                     : 'Cannot reach the API: ' + e.message;
+    return;
+  }
+  sessionStorage.setItem(KEY, t);
+  $('signin').hidden = true;
+  $('signout').hidden = false;
+  $('who').hidden = false;
+  $('who').textContent = 'Signed in as ' + me.subject;
+  if (me.kind === 'operator') startSupervisor();
+  else startAgent();
+}
+
+function signOut(why) {
+  if (stop) stop.abort();
+  clearInterval(refreshTimer);
+  token = null;
+  me = null;
+  sessionStorage.removeItem(KEY);
+  for (const id of ['supervisor', 'agent', 'signout', 'who', 'live']) $(id).hidden = true;
+  $('signin').hidden = false;
+  $('signin-error').textContent = why || '';
+  $('token').value = '';
+  $('token').focus();
+}
+
+/* ---- supervisor ---------------------------------------------------------------------------------------- */
+
+function duration(s) {
+  s = Math.round(s);
+  if (s < 60) return s + ' s';
+  if (s < 3600) return Math.floor(s / 60) + ' min' + (s % 60 ? ' ' + String(s % 60).padStart(2, '0') + ' s' : '');
+  return Math.floor(s / 3600) + ' h ' + String(Math.floor(s % 3600 / 60)).padStart(2, '0') + ' min';
+}
+
+function cell(value, attrs) {
+  return el('td', Object.assign({ class: 'num' }, attrs), String(value));
+}
+
+function renderTeams(teams) {
+  const body = $('teams').tBodies[0];
+  body.replaceChildren(...teams.map((t) => el('tr', { 'data-team': t.name },
+    el('th', { scope: 'row' }, t.name + (t.kind === 'partner' ? ' (partner)' : '')),
+    cell(t.queue_depth, { 'data-field': 'queue_depth', 'data-team': t.name,
+      title: `urgent ${t.waiting.urgent}, high ${t.waiting.high}, normal ${t.waiting.normal}, low ${t.waiting.low}` }),
+    cell(t.oldest_wait_s > 0 ? duration(t.oldest_wait_s) : '–', { 'data-field': 'oldest_wait_s', 'data-team': t.name }),
+    cell(t.at_risk, { 'data-field': 'at_risk', 'data-team': t.name, class: t.at_risk ? 'num risk' : 'num' }),
+    cell(t.overdue, { 'data-field': 'overdue', 'data-team': t.name, class: t.overdue ? 'num over' : 'num' }),
+    cell(t.holding, { 'data-field': 'holding', 'data-team': t.name }),
+    cell(t.assigned, { 'data-field': 'assigned', 'data-team': t.name }))));
+}
+
+function renderAgents(agents) {
+  const body = $('agents').tBodies[0];
+  body.replaceChildren(...agents.map((a) => {
+    const cap = Object.entries(a.capacity).map(([ch, n]) => `${ch} ${n}`).join(', ') || 'none';
+    return el('tr', { 'data-agent': a.id },
+      el('th', { scope: 'row' }, a.id),
+      el('td', {}, a.teams.join(', ')),
+      el('td', { class: 'p-' + a.presence, 'data-field': 'presence', 'data-agent': a.id }, a.presence),
+      cell(a.load, { 'data-field': 'load', 'data-agent': a.id }),
+      el('td', {}, cap));
+  }));
+}
+
+function renderPartners(partners) {
+  const body = $('partners').tBodies[0];
+  if (!partners.length) {
+    body.replaceChildren(el('tr', {}, el('td', { colspan: 3, class: 'empty' }, 'No partner teams in the policy.')));
+    return;
+  }
+  body.replaceChildren(...partners.map((p) => el('tr', { 'data-team': p.team },
+    el('th', { scope: 'row' }, p.team),
+    cell(`${p.holding} / ${p.max_concurrent || 'no limit'}`, { 'data-field': 'holding', 'data-team': p.team,
+      class: p.max_concurrent && p.holding >= p.max_concurrent ? 'num over' : 'num' }),
+    cell(p.daily_quota ? `${p.assigned_today} / ${p.daily_quota}` : 'no quota',
+      { 'data-field': 'today', 'data-team': p.team,
+        class: p.daily_quota && p.assigned_today >= p.daily_quota ? 'num over' : 'num' }))));
+}
+
+const CHANNEL_CLASSES = ['email', 'sms', 'phone', 'twitter', 'facebook'];
+
+function channelClass(ch) {
+  return 'c-' + (CHANNEL_CLASSES.includes(ch) ? ch : 'other');
+}
+
+/* Stacked bars, one per minute, drawn as SVG (no library; attributes only, so the CSP needs no inline style). */
+let lastVolume = null;
+function renderVolume(v) {
+  lastVolume = v;
+  /* drawn at the box's own width, so its labels keep their size on a phone */
+  const W = Math.max(300, Math.min(1200, Math.round($('volume-chart').clientWidth || 720)));
+  const H = 200, left = 36, bottom = 22, top = 8;
+  const per = Array.from({ length: 60 }, (_, i) => v.channels.reduce((n, c) => n + c.per_minute[i], 0));
+  const max = Math.max(1, ...per);
+  const bw = (W - left - 4) / 60;
+  const total = v.channels.reduce((n, c) => n + c.total, 0);
+  const summary = v.channels.length
+    ? `Messages per minute over the last hour, ${total} in all: ` + v.channels.map((c) => `${c.channel} ${c.total}`).join(', ')
+    : 'No messages in the last hour.';
+  const svg = el('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-labelledby': 'volume-title volume-desc' },
+    el('title', { id: 'volume-desc' }, summary));
+  const y = (n) => H - bottom - (n / max) * (H - bottom - top);
+  svg.append(el('line', { class: 'axis', x1: left, y1: H - bottom, x2: W - 2, y2: H - bottom }),
+    el('line', { class: 'axis', x1: left, y1: top, x2: left, y2: H - bottom }),
+    el('text', { class: 'axis-label', x: left - 4, y: top + 10, 'text-anchor': 'end' }, String(max)),
+    el('text', { class: 'axis-label', x: left - 4, y: H - bottom, 'text-anchor': 'end' }, '0'),
+    el('text', { class: 'axis-label', x: left, y: H - 6 }, '60 min ago'),
+    el('text', { class: 'axis-label', x: W - 2, y: H - 6, 'text-anchor': 'end' }, 'now'));
+  for (let i = 0; i < 60; i++) {
+    let base = 0;
+    for (const c of v.channels) {
+      const n = c.per_minute[i];
+      if (!n) continue;
+      svg.append(el('rect', { class: channelClass(c.channel), x: left + 1 + i * bw, width: Math.max(1, bw - 1),
+        y: y(base + n), height: y(base) - y(base + n) }, el('title', {}, `${c.channel}: ${n}`)));
+      base += n;
+    }
+  }
+  $('volume-chart').replaceChildren(svg);
+  $('volume-legend').replaceChildren(...(v.channels.length ? v.channels.map((c) =>
+    el('li', { 'data-channel': c.channel }, el('span', { class: 'swatch ' + channelClass(c.channel), 'aria-hidden': 'true' }),
+      `${c.channel}: ${c.total}`)) : [el('li', { class: 'empty' }, 'No messages in the last hour.')]));
+}
+
+function renderDecisions(ds) {
+  const list = $('decisions');
+  if (!ds.length) {
+    list.replaceChildren(el('li', { class: 'empty' }, 'No routing decision yet.'));
+    return;
+  }
+  list.replaceChildren(...ds.map((d) => el('li', { 'data-conversation': d.conversation },
+    el('details', {},
+      el('summary', {}, `${new Date(d.at).toLocaleTimeString()}: conversation ${d.conversation} ` +
+        (d.outcome === 'assigned' ? `assigned to ${d.owner}` : `queued on ${d.queue}`) +
+        (d.rule ? ` (rule ${d.rule})` : '')),
+      el('ul', {}, d.explanation.map((line) => el('li', {}, line)))))));
+}
+
+async function refreshOverview() {
+  try {
+    const o = await api('GET', '/v1/overview');
+    renderTeams(o.teams);
+    $('risk-window').textContent = duration(o.sla_risk_ms / 1000);
+    renderAgents(o.agents);
+    renderPartners(o.partners);
+    renderVolume(o.volume);
+    renderDecisions(o.decisions);
+    const at = $('overview-at');
+    at.dateTime = new Date(o.at).toISOString();
+    at.textContent = new Date(o.at).toLocaleTimeString();
+    $('supervisor').dataset.at = String(o.at);
+  } catch (e) {
+    if (e.name !== 'AbortError') $('overview-at').textContent = 'not available: ' + e.message;
+  }
+}
+
+let pending = null;
+function refreshSoon() {   /* a burst of events: one refresh */
+  if (!pending) pending = setTimeout(() => { pending = null; refreshOverview(); }, 1000);
+}
+
+function startSupervisor() {
+  $('supervisor').hidden = false;
+  refreshOverview();
+  refreshTimer = setInterval(refreshOverview, 5000); /* the router's gauges move on their own too */
+  follow((ev) => { if (ev.type !== 'connected') refreshSoon(); });
+}
+
+/* ---- agent --------------------------------------------------------------------------------------------- */
+
+function say(text) {
+  $('announce').textContent = text;
+}
+
+function firstText(c) {
+  const m = c.messages && c.messages[c.messages.length - 1];
+  if (!m) return '';
+  return (m.subject ? m.subject + ': ' : '') + (m.text || '');
+}
+
+async function act(conv, verb, body) {
+  $('agent-error').textContent = '';
+  try {
+    await api('POST', `/v1/conversations/${encodeURIComponent(conv)}/${verb}`, body);
+  } catch (e) {
+    $('agent-error').textContent = `Conversation ${conv}: ${e.message}`;
+  }
+  refreshWork();
+}
+
+function offerCard(c) {
+  const id = c.id;
+  const reasonId = 'reason-' + id;
+  const expires = c.offer_expires_at ? new Date(c.offer_expires_at).toLocaleTimeString() : '';
+  return el('li', { class: 'card offer', 'data-conversation': id, 'data-status': 'offered' },
+    el('h4', {}, `Conversation ${id} · ${c.channel} · ${c.team}`),
+    el('p', { class: 'hint' }, `Category ${c.category}, priority ${c.prio}` + (expires ? `; open until ${expires}` : '')),
+    el('p', { class: 'text' }, firstText(c)),
+    el('div', { class: 'actions' },
+      el('button', { type: 'button', 'data-verb': 'accept', 'aria-label': `Accept conversation ${id}`,
+        onclick: () => act(id, 'accept') }, 'Accept'),
+      el('span', {},
+        el('label', { for: reasonId }, 'Reason to reject'),
+        el('input', { id: reasonId, type: 'text', maxlength: 500, size: 16 })),
+      el('button', { type: 'button', class: 'danger', 'data-verb': 'reject', 'aria-label': `Reject conversation ${id}`,
+        onclick: () => {
+          const reason = $(reasonId).value.trim();
+          if (!reason) {
+            $('agent-error').textContent = `Conversation ${id}: say why you reject it.`;
+            $(reasonId).focus();
+            return;
+          }
+          act(id, 'reject', { reason });
+        } }, 'Reject')));
+}
+
+function ownedCard(c) {
+  const id = c.id;
+  return el('li', { class: 'card', 'data-conversation': id, 'data-status': c.status },
+    el('h4', {}, `Conversation ${id} · ${c.channel} · ${c.team}`),
+    el('p', { class: 'hint' }, `Category ${c.category}, priority ${c.prio}` +
+      (c.first_response_at ? '; responded' : '')),
+    el('p', { class: 'text' }, firstText(c)),
+    el('div', { class: 'actions' },
+      el('button', { type: 'button', class: 'secondary', 'data-verb': 'respond',
+        'aria-label': `Record the first response to conversation ${id}`, onclick: () => act(id, 'respond') }, 'Responded'),
+      el('button', { type: 'button', 'data-verb': 'resolve', 'aria-label': `Resolve conversation ${id}`,
+        onclick: () => act(id, 'resolve') }, 'Resolve')));
+}
+
+let knownOffers = new Set();
+
+async function refreshWork() {
+  let w;
+  try {
+    w = await api('GET', '/v1/work');
+  } catch (e) {
+    if (e.name !== 'AbortError') $('agent-error').textContent = 'Cannot read your work: ' + e.message;
+    return;
+  }
+  const fresh = w.offered.filter((c) => !knownOffers.has(c.id));
+  knownOffers = new Set(w.offered.map((c) => c.id));
+  $('offers').replaceChildren(...(w.offered.length ? w.offered.map(offerCard)
+    : [el('li', { class: 'empty' }, 'No offer waiting.')]));
+  $('owned').replaceChildren(...(w.owned.length ? w.owned.map(ownedCard)
+    : [el('li', { class: 'empty' }, 'Nothing held.')]));
+  if (fresh.length)
+    say(fresh.map((c) => `New offer: conversation ${c.id}, ${c.channel}, ${c.team}`).join('. '));
+}
+
+async function refreshPresence() {
+  if (me.kind !== 'agent') return;
+  try {
+    const p = await api('GET', '/v1/presence');
+    $('presence').value = p.presence;
+    $('presence-now').textContent = 'Now: ' + p.presence;
+  } catch (e) { /* shown by the next action */ }
+}
+
+function startAgent() {
+  $('agent').hidden = false;
+  $('presence-form').hidden = me.kind !== 'agent';
+  $('agent-title').textContent = me.kind === 'agent' ? `My work (${me.id})` : `Team ${me.id}'s work`;
+  refreshPresence();
+  refreshWork();
+  follow((ev) => {
+    if (ev.type === 'work.revoked' && ev.data) say(`Offer of conversation ${ev.data.conversation} withdrawn`);
+    refreshWork();
+  });
+}
+
+/* ---- wiring ---------------------------------------------------------------------------------------------- */
+
+document.addEventListener('DOMContentLoaded', () => {
+  $('signin-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    $('signin-error').textContent = '';
+    signIn($('token').value.trim());
+  });
+  $('signout').addEventListener('click', () => signOut(''));
+  window.addEventListener('resize', () => { if (lastVolume && !$('supervisor').hidden) renderVolume(lastVolume); });
+  $('presence-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    $('agent-error').textContent = '';
+    try {
+      const p = await api('PUT', '/v1/presence', { presence: $('presence').value });
+      $('presence-now').textContent = 'Now: ' + p.presence;
+    } catch (err) {
+      $('agent-error').textContent = 'Presence not set: ' + err.message;
+    }
+  });
+  if (token) signIn(token);
+  else $('token').focus();
+});

@@ -1,0 +1,370 @@
+"""The web console (console/, served by omni-api under /console/; docs/console.md) in headless Chromium, against a
+real router with traffic on a real Redis: the supervisor view shows the numbers the router's /metrics shows
+(parsed by prometheus_client), an offer that arrives live in the agent view and is accepted by a click is the
+agent's in Redis, presence set in the page is in Redis; screenshots of each view at laptop and phone width go
+to $OMNI_BUILD/test-artifacts/. Also, without a browser: the static files' types and headers, and that no path
+leaves the console's directory."""
+import http.client
+import json
+import os
+import shutil
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from api_client import SPEC, OmniApi, schema_check
+from harness import BUILD, ROOT, Peer, Router, free_port, message, wait_for
+
+POLICY = """
+calendars:
+  - {name: always, timezone: UTC, hours: ["mon-sun 00:00-24:00"]}
+teams:
+  - {name: core, kind: in-house, calendar: always, offers: {accept_timeout: 10m}}
+  - {name: solo, kind: in-house, calendar: always, offers: {accept_timeout: 10m}}
+  - {name: acme, kind: outsourced, calendar: always,
+     contract: {categories: [general], max_concurrent: 2, daily_quota: 5, mask_contact: true}}
+agents:
+  - {id: ann, teams: [core], capacity: {email: 3, sms: 2}}
+  - {id: bob, teams: [core], capacity: {email: 1}}
+  - {id: cara, teams: [solo], capacity: {email: 5}}
+sla:
+  targets:
+    - first_response: 15m
+routing:
+  rules:
+    - {name: cara, when: {text: ["for-cara"]}, targets: [{team: solo}], queue: solo}
+    - {name: acme, when: {text: ["for-acme"]}, targets: [{team: acme}], queue: core}
+    - {name: rest, targets: [{team: core}], queue: core}
+"""
+
+ARTIFACTS = os.path.join(BUILD, "test-artifacts")
+LAPTOP, PHONE = (1280, 900), (375, 812)
+
+
+class World:
+    """A router with /metrics, an omni-api serving a copy of console/, tokens for an operator and two agents."""
+
+    def __init__(self, tmp_path, redis_server):
+        self.redis = redis_server.client()
+        self.metrics_port = free_port()
+        self.router = Router(str(tmp_path), redis_server.address, policy=POLICY,
+                             router_extra={"metrics_listen": f"127.0.0.1:{self.metrics_port}"}).start()
+        self.peer = Peer(self.router.endpoint)
+        self.console = str(tmp_path / "console")
+        shutil.copytree(os.path.join(ROOT, "console"), self.console)
+        self.api = OmniApi(str(tmp_path), redis_server.address,
+                           extra={"overview.router_config": self.router.config,
+                                  "console.directory": self.console}).start()
+        self.tokens = {s: self.router.ctl("token", "create", s).stdout.strip()
+                       for s in ("operator:olga", "agent:ann", "agent:cara")}
+        self.n = 0
+
+    def send(self, text, channel="email"):
+        """A new customer writes; returns the conversation once the router decided (owner or queue)."""
+        self.n += 1
+        mid = f"{channel}:console:{self.n}"
+        frm = f"cust{self.n}@example.com" if channel == "email" else f"+1415555{self.n:04d}"
+        self.peer.submit(message(mid, channel=channel, frm=frm, text=text))
+        assert self.peer.recv() == ["OMNI/1", "ACK", mid]
+        cv = self.redis.hget(f"omni:msg:{mid}", "conversation")
+        wait_for(lambda: self.redis.hget(f"omni:conversation:{cv}", "status") in ("offered", "assigned", "queued"),
+                 10, f"conversation {cv} decided")
+        return cv
+
+    def metrics(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.metrics_port, timeout=5)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        conn.close()
+        out = {}
+        for fam in text_string_to_metric_families(text):
+            for s in fam.samples:
+                out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+        return out
+
+    def close(self):
+        self.api.stop()
+        self.peer.close()
+        self.router.stop()
+
+
+@pytest.fixture
+def world(tmp_path, redis_server):
+    w = World(tmp_path, redis_server)
+    yield w
+    w.close()
+
+
+def raw_get(port, path):
+    """GET with the path sent exactly as written (no client-side normalisation)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
+    conn.putheader("Host", "x")
+    conn.endheaders()
+    r = conn.getresponse()
+    body = r.read()
+    conn.close()
+    return r.status, {k.lower(): v for k, v in r.getheaders()}, body
+
+
+def test_static_files_types_headers_and_no_way_out(world, tmp_path):
+    port = world.api.port
+    for path, ctype in (("/console/", "text/html; charset=utf-8"), ("/console/index.html", "text/html; charset=utf-8"),
+                        ("/console/console.css", "text/css; charset=utf-8"),
+                        ("/console/console.js", "text/javascript; charset=utf-8")):
+        status, h, body = raw_get(port, path)
+        assert status == 200 and h["content-type"] == ctype, (path, status, h)
+        assert "default-src 'none'" in h["content-security-policy"] and "script-src 'self'" in h[
+            "content-security-policy"], h
+        assert h["x-content-type-options"] == "nosniff"
+        name = path.rsplit("/", 1)[1] or "index.html"
+        assert body == open(os.path.join(ROOT, "console", name), "rb").read()
+    status, h, _ = raw_get(port, "/console")
+    assert status == 308 and h["location"] == "/console/"
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("HEAD", "/console/console.js")
+    r = conn.getresponse()
+    assert r.status == 200 and r.getheader("Content-Type") == "text/javascript; charset=utf-8" and r.read() == b""
+    conn.close()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("POST", "/console/index.html", body=b"x")
+    r = conn.getresponse()
+    assert r.status == 405 and r.getheader("Allow") == "GET, HEAD", r.status
+    conn.close()
+    # no token needed for the files; the API itself still wants one
+    assert raw_get(port, "/v1/overview")[0] == 401
+    # a secret beside the console's directory, a hidden file and a link inside it: none is served
+    open(tmp_path / "secret.txt", "w").write("secret")
+    open(os.path.join(world.console, ".hidden.txt"), "w").write("hidden")
+    os.symlink(str(tmp_path / "secret.txt"), os.path.join(world.console, "link.txt"))
+    os.mkdir(os.path.join(world.console, "sub.txt"))
+    for path in ("/console/../secret.txt", "/console/..%2fsecret.txt", "/console/%2e%2e/secret.txt",
+                 "/console/%2e%2e%2fsecret.txt", "/console/.hidden.txt", "/console/link.txt", "/console/sub.txt",
+                 "/console/..", "/console/sub.txt/../../secret.txt", "/console//etc/passwd",
+                 "/console/%2fetc%2fpasswd", "/console/index.html%00.txt", "/console/api.yaml", "/console/nothing.js",
+                 "/console/..\\secret.txt"):
+        status, h, body = raw_get(port, path)
+        assert status == 404 and b"secret" not in body and b"hidden" not in body, (path, status, body)
+        assert h["content-type"] == "application/json", (path, h)
+        schema_check(SPEC["components"]["schemas"]["Error"], json.loads(body), path)
+    # served by name only: the text file itself is a known type, and reachable
+    assert raw_get(port, "/console/index.html")[0] == 200
+
+
+def overview_ok(world):
+    """GET /v1/overview as the operator, checked against openapi.yaml."""
+    a = world.api.request("GET", "/v1/overview", token=world.tokens["operator:olga"])
+    assert a.status == 200, a
+    return a.body
+
+
+# ---- the browser ----------------------------------------------------------------------------------------------
+
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+              f"--window-size={LAPTOP[0]},{LAPTOP[1]}", "--force-prefers-reduced-motion"):
+        opts.add_argument(a)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+
+
+def until(driver, cond, what, timeout=20):
+    from selenium.webdriver.support.ui import WebDriverWait
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: cond(d), what)
+    except Exception:
+        logs = driver.get_log("browser")
+        raise AssertionError(f"{what}: not within {timeout}s; browser console: {logs}")
+
+
+def screenshot(driver, name):
+    """Laptop and phone width; the phone layout must not scroll sideways."""
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    paths = []
+    for label, (w, h) in (("laptop", LAPTOP), ("phone", PHONE)):
+        driver.set_window_size(w, h)
+        until(driver, lambda d: d.execute_script("return window.innerWidth") <= w, f"{label} width applied")
+        # the chart is redrawn at its box's width (its labels keep their size)
+        until(driver, lambda d: d.execute_script(
+            "const s = document.querySelector('#volume-chart svg');"
+            "return !s || s.offsetParent === null || "
+            "s.viewBox.baseVal.width === Math.max(300, Math.min(1200, s.parentElement.clientWidth))"),
+            f"the chart drawn at {label} width")
+        if label == "phone":
+            wide = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+            assert wide <= 0, f"{name}: the page is {wide}px wider than a phone"
+        full = driver.execute_script("return document.documentElement.scrollHeight")
+        driver.set_window_size(w, max(h, min(full + 150, 4000)))
+        path = os.path.join(ARTIFACTS, f"console-{name}-{label}.png")
+        driver.save_screenshot(path)
+        print(f"screenshot: {path}")
+        paths.append(path)
+    driver.set_window_size(*LAPTOP)
+    return paths
+
+
+# The basics a screen reader needs, checked in the page: every control has a name, contrast 4.5:1 for text.
+A11Y = r"""
+const bad = [];
+const visible = (e) => e.offsetParent !== null;
+for (const e of document.querySelectorAll('input, select, textarea, button')) {
+  if (!visible(e)) continue;
+  const name = (e.labels && e.labels.length ? e.labels[0].textContent : '') || e.getAttribute('aria-label') ||
+               (e.tagName === 'BUTTON' ? e.textContent : '');
+  if (!name.trim()) bad.push('no name: ' + e.outerHTML.slice(0, 80));
+}
+const rgb = (s) => (s.match(/[\d.]+/g) || []).map(Number);
+const lum = (c) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+                     return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
+const bg = (e) => { for (; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor);
+                    if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c; } return [255, 255, 255]; };
+for (const e of document.querySelectorAll('h1, h2, h3, h4, p, th, td, li, label, button, summary, a, span, time')) {
+  if (!visible(e) || !e.textContent.trim()) continue;
+  const fg = rgb(getComputedStyle(e).color), b = bg(e);
+  const l1 = lum(fg), l2 = lum(b), ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+  if (ratio < 4.5) bad.push(ratio.toFixed(2) + ':1 ' + e.tagName + ' ' + e.textContent.trim().slice(0, 40));
+}
+return bad;
+"""
+
+
+def sign_in(driver, port, token):
+    from selenium.webdriver.common.by import By
+    driver.get(f"http://127.0.0.1:{port}/console/")
+    driver.execute_script("sessionStorage.clear()")
+    driver.get(f"http://127.0.0.1:{port}/console/")
+    field = until(driver, lambda d: d.find_element(By.ID, "token"), "the sign-in form")
+    field.send_keys(token)
+    driver.find_element(By.ID, "signin-button").click()
+
+
+def cell(driver, team, field):
+    from selenium.webdriver.common.by import By
+    found = driver.find_elements(By.CSS_SELECTOR, f'#teams td[data-team="{team}"][data-field="{field}"]')
+    return found[0].text if found else None
+
+
+def test_supervisor_and_agent_views(world):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+    # traffic: 6 emails for core (ann is offered 3, bob 1, 2 wait), 3 for acme (cap 2: one waits), 2 SMS (ann)
+    first = [world.send(f"hello {i}") for i in range(6)]
+    for i in range(3):
+        world.send(f"parcel for-acme {i}")
+    for i in range(2):
+        world.send(f"sms {i}", channel="sms")
+    # one resolved: what core holds and what it was ever assigned now differ (a freed place is taken from its queue)
+    a = world.api.request("POST", f"/v1/conversations/{first[0]}/resolve", token=world.tokens["operator:olga"])
+    assert a.status == 200, a
+    wait_for(lambda: world.redis.zcard("omni:queue:core:p3") == 1, 10, "core's queue drained by one")
+    teams = ("core", "solo", "acme")
+    driver = browser()
+    try:
+        # ---- supervisor ----
+        sign_in(driver, world.api.port, world.tokens["operator:olga"])
+        until(driver, lambda d: cell(d, "core", "queue_depth") is not None, "the supervisor's team table")
+
+        def matches(d):
+            """The figures on the page equal /metrics' (both read Redis every 5 s: wait until they agree)."""
+            m = world.metrics()
+            for t in teams:
+                depth = sum(m[("omnirouter_queue_depth", (("priority", p), ("team", t)))]
+                            for p in ("urgent", "high", "normal", "low"))
+                kind = "partner" if t == "acme" else "in-house"
+                want = {"queue_depth": depth, "holding": m[("omnirouter_team_holding", (("team", t),))],
+                        "assigned": m[("omnirouter_team_assignments_total", (("kind", kind), ("team", t)))]}
+                for field, v in want.items():
+                    if cell(d, t, field) != str(int(v)):
+                        return False
+            return m
+        m = until(d := driver, matches, "the supervisor's numbers equal /metrics'", 30)
+        o = overview_ok(world)
+        # core's agents hold 6 (ann 3 email + 2 sms, bob 1), were given 7, and 1 waits; acme holds 2 (its cap)
+        # and the third waits on acme's own queue (core can never serve it)
+        fields = ("queue_depth", "holding", "assigned")
+        assert [cell(driver, "core", f) for f in fields] == ["1", "6", "7"], json.dumps(o, indent=1)
+        assert [cell(driver, "acme", f) for f in fields] == ["1", "2", "2"], json.dumps(o, indent=1)
+        # the messages per channel over the last hour are the router's stored counts
+        for ch in ("email", "sms"):
+            stored = int(m[("omnirouter_messages_stored_total", (("channel", ch),))])
+            until(driver, lambda d: any(li.text == f"{ch}: {stored}" for li in
+                                        d.find_elements(By.CSS_SELECTOR, f'#volume-legend li[data-channel="{ch}"]')),
+                  f"the chart's legend: {ch} {stored}")
+        partner = driver.find_element(By.CSS_SELECTOR, '#partners td[data-team="acme"][data-field="today"]').text
+        assert partner == "2 / 5", partner
+        decisions = driver.find_elements(By.CSS_SELECTOR, "#decisions li[data-conversation]")
+        assert len(decisions) >= 10, len(decisions)
+        # the overview itself, against the spec and the same figures
+        core = next(t for t in o["teams"] if t["name"] == "core")
+        assert core["queue_depth"] == 1 and core["at_risk"] == 0 and core["overdue"] == 0
+        assert sum(c["total"] for c in o["volume"]["channels"]) == 11
+        # live: bob goes away (an event on the operator's stream): the page shows it without a reload
+        world.api.request("PUT", "/v1/agents/bob/presence", token=world.tokens["operator:olga"],
+                          body={"presence": "away"})
+        until(driver, lambda d: d.find_element(By.CSS_SELECTOR, '#agents td[data-agent="bob"][data-field="presence"]')
+              .text == "away", "bob away on the page")
+        assert driver.execute_script(A11Y) == []
+        screenshot(driver, "supervisor")
+
+        # ---- agent ----
+        sign_in(driver, world.api.port, world.tokens["agent:cara"])
+        until(driver, lambda d: "Now: available" in d.find_element(By.ID, "presence-now").text, "cara's presence")
+        Select(driver.find_element(By.ID, "presence")).select_by_value("away")
+        driver.find_element(By.ID, "presence-set").click()
+        wait_for(lambda: world.redis.hget("omni:agent:cara", "presence") == "away", 10, "cara away in Redis")
+        Select(driver.find_element(By.ID, "presence")).select_by_value("available")
+        driver.find_element(By.ID, "presence-set").click()
+        wait_for(lambda: world.redis.hget("omni:agent:cara", "presence") == "available", 10, "cara back in Redis")
+        until(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#offers li.empty"), "no offer yet")
+        # an offer arrives while the page is open: shown and announced, with no reload
+        cv = world.send("help for-cara please")
+        assert world.redis.hget(f"omni:conversation:{cv}", "status") == "offered"
+        card = until(driver, lambda d: d.find_element(By.CSS_SELECTOR, f'#offers li[data-conversation="{cv}"]'),
+                     "the offer on the page")
+        assert "help for-cara please" in card.text
+        until(driver, lambda d: f"New offer: conversation {cv}" in d.find_element(By.ID, "announce").text,
+              "the offer announced in the live region")
+        assert driver.find_element(By.ID, "announce").get_attribute("aria-live") == "polite"
+        assert driver.execute_script(A11Y) == []
+        screenshot(driver, "agent-offer")
+        card.find_element(By.CSS_SELECTOR, 'button[data-verb="accept"]').click()
+        wait_for(lambda: world.redis.hget(f"omni:conversation:{cv}", "status") == "assigned", 10, "accepted in Redis")
+        assert world.redis.hget(f"omni:conversation:{cv}", "owner") == "agent:cara"
+        assert world.redis.sismember("omni:agent:cara:conversations", cv)
+        until(driver, lambda d: d.find_element(By.CSS_SELECTOR, f'#owned li[data-conversation="{cv}"]'),
+              "the conversation under Held")
+        screenshot(driver, "agent")
+        # resolving from the page frees cara
+        driver.find_element(By.CSS_SELECTOR, f'#owned li[data-conversation="{cv}"] button[data-verb="resolve"]').click()
+        wait_for(lambda: world.redis.hget(f"omni:conversation:{cv}", "status") == "resolved", 10, "resolved in Redis")
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == [], errors
+    finally:
+        driver.quit()
+
+
+def test_overview_needs_the_router_config(tmp_path, redis_server):
+    """Without overview.router_config the overview is 404, said plainly; a broken router config stops omni-api
+    from starting, with the router's own FILE:LINE:COLUMN."""
+    router = Router(str(tmp_path), redis_server.address, policy=POLICY)
+    token = "omni_" + "Q" * 43
+    import hashlib
+    h = hashlib.sha256(token.encode()).hexdigest()
+    redis_server.client().hset(f"omni:token:{h}", mapping={"id": h[:12], "subject": "operator:olga", "created_at": 1})
+    api = OmniApi(str(tmp_path), redis_server.address).start()
+    try:
+        a = api.request("GET", "/v1/overview", token=token)
+        assert a.status == 404 and "overview.router_config" in a.body["error"]["message"]
+    finally:
+        api.stop()
+    with open(router.config, "a") as f:
+        f.write("agents:\n  - {id: Bad Id}\n")
+    bad = OmniApi(str(tmp_path), redis_server.address, extra={"overview.router_config": router.config}, name="bad")
+    import subprocess
+    from harness import BIN
+    r = subprocess.run([os.path.join(BIN, "omni-api"), "--check-config", bad.config], capture_output=True, text=True)
+    assert r.returncode == 1 and "overview.router_config" in r.stderr and router.config + ":" in r.stderr, r.stderr
