@@ -88,6 +88,7 @@ static enum MHD_Result serve_console(struct MHD_Connection *conn, const api_conf
         resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
         MHD_add_response_header(resp, "Location", "/console/");
         api_console_headers(resp);
+        count(p, 308);
         rc = MHD_queue_response(conn, 308, resp);
         MHD_destroy_response(resp);
         return rc;
@@ -98,8 +99,9 @@ static enum MHD_Result serve_console(struct MHD_Connection *conn, const api_conf
         api_error_set(&e, 404, "not_found", NULL, cfg->console.directory ? "no such file in the console"
                                                                          : "no console here (console.directory is empty)");
         omni_debug("GET %s 404", url);
-        return send_error(conn, cfg, &e, NULL);
+        return send_error(conn, cfg, p, &e, NULL);
     }
+    count(p, 200);
     rc = MHD_queue_response(conn, 200, resp);
     MHD_destroy_response(resp);
     omni_debug("GET %s 200", url);
