@@ -25,7 +25,8 @@ struct routing {
     int64_t next_forced_drain; /* monotonic ms */
     bool seeded;    /* seed.lua sent since the store came up or the policy changed */
     bool seed_done; /* seed.lua answered once: the ready index exists, decisions can use it */
-    bool unrouted_now; /* the next due scan takes every unrouted conversation, however new */
+    bool unrouted_now; /* the next due scan takes what arrived before the seed, however new */
+    int64_t seed_done_at; /* router clock ms */
 };
 
 routing_t *routing_new(store_t *store, const router_config_t *cfg)
@@ -189,7 +190,7 @@ static void on_seeded(store_t *store, redisReply *rep, void *data)
     routing_t *r = data;
     r->seeded = rep && rep->type == REDIS_REPLY_INTEGER;
     if (r->seeded && !r->seed_done) /* what arrived before it waits unrouted: route it at the next tick */
-        r->seed_done = r->unrouted_now = true;
+        r->seed_done = r->unrouted_now = true, r->seed_done_at = clock_now();
     else if (!r->seeded)
         omni_warn("routing: seed.lua: %s", rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "no reply");
 }
@@ -346,8 +347,10 @@ void routing_tick(routing_t *r)
     if (!r->due_busy) {
         const char *argv[DUE_NARGS];
         routing_due_argv(&b, prefix, r->p, now, clock_test_mode(), argv);
+        /* only what arrived before the seed answered: what came after went to assign.lua itself, and may be
+         * in flight (handing it out again would only make a stale second decision) */
         if (r->unrouted_now)
-            argv[DUE_ARG_UNROUTED_AFTER_MS] = "0";
+            snprintf(b.after, sizeof b.after, "%lld", (long long)(now - r->seed_done_at + 1));
         if (store_script(r->store, LUA_DUE, DUE_NARGS, argv, NULL, on_due, r) == 0)
             r->due_busy = 1, r->unrouted_now = false;
     }

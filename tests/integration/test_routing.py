@@ -138,7 +138,7 @@ def test_technical_work_goes_to_the_skilled_agent_and_explains_why(rt):
     assert "rule vip-and-technical-in-house" in out
     assert "    agent bob: lacks skill technical (needs level 2)" in out, out
     assert "=> assigned to agent:alice" in out
-    wait_for(lambda: "routed 1  assigned 1  queued 0" in rt.ctl("status").stdout, 10, "routing counters in status")
+    wait_for(lambda: "routed 1  assigned 1  queued 0" in rt.ctl("status").stdout, 10, "routing counters in status: " + rt.ctl("status").stdout)
 
 
 def test_vip_never_reaches_a_partner(rt):
