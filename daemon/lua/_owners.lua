@@ -94,10 +94,11 @@ local function claim(zset, member, due_again_at) redis.call('ZADD', zset, due_ag
 
 -- The next instant something must happen to a conversation: its target's timeout, its escalation, its
 -- SLA due time. Kept in one sorted set the cron tick reads (due.lua).
-local function schedule(cv, now)
+-- f: the fields below when the caller knows them all (commit_assign of a decision), else read here.
+local function schedule(cv, now, f)
   local ck = K.conversation(cv)
-  local f = redis.call('HMGET', ck, 'timeout_at', 'escalate_at', 'due', 'escalated', 'breached', 'first_response_at',
-                       'status', 'valid_until', 'offer_expires_at', 'reroute_at')
+  f = f or redis.call('HMGET', ck, 'timeout_at', 'escalate_at', 'due', 'escalated', 'breached', 'first_response_at',
+                      'status', 'valid_until', 'offer_expires_at', 'reroute_at')
   local next = nil
   local function consider(t) t = tonumber(t); if t and t > 0 and (not next or t < next) then next = t end end
   if f[7] == 'queued' then consider(f[8]) end -- its plan expires: a calendar opens or closes
@@ -199,8 +200,10 @@ local function find_owner(plan, days, waiting, full)
     local why, owner = nil, nil
     local memo = full and target_key(t, plan.channel)
     if memo and full[memo] then why = full[memo] end
-    local qlen = (not why and not waiting) and queue_length(t.team) or 0
-    local load = not why and tonumber(redis.call('HGET', K.team(t.team), 'load') or '0') or 0
+    -- read only what this target's conditions use
+    local qlen = (not why and not waiting and (t.queue_below > 0 or (t.wait_below > 0 and not t.team_level)))
+                 and queue_length(t.team) or 0
+    local load = (not why and t.max_concurrent > 0) and tonumber(redis.call('HGET', K.team(t.team), 'load') or '0') or 0
     local day = (days and days[t.team]) or t.day
     if not why and not waiting and t.queue_below > 0 and qlen >= t.queue_below then
       why = 'queue ' .. qlen .. ' >= ' .. t.queue_below
@@ -242,23 +245,28 @@ end
 
 -- The common end of every decision: kept for explain (the outcome's own fields in `extra`), timers set
 -- again, no longer unrouted, and told to watchers.
-local function decided(plan, tried, now, outcome, extra, ...)
+-- timers: schedule()'s fields when the caller knows them (nil: read them).
+local function decided(plan, tried, now, outcome, extra, timers, ...)
   local d = { at = now, reason = plan.reason, rule = plan.rule, outcome = outcome, tried = tried,
               plan = plan.trace, category = plan.category, prio = plan.prio, tier = plan.tier }
   for key, v in pairs(extra) do d[key] = v end
   redis.call('RPUSH', K.conversation_decisions(plan.conv), cjson.encode(d))
-  schedule(plan.conv, now)
+  schedule(plan.conv, now, timers)
   redis.call('ZREM', K.unrouted(), plan.conv)
   event(outcome, 'conversation', plan.conv, 'reason', plan.reason, ...)
 end
 
 -- An assignment to an agent is an offer unless its team accepts automatically (docs/delivery.md): the
 -- capacity is held while it is open, and the target's timeout starts when it is accepted (accept.lua).
-local function commit_assign(plan, t, owner, tried, day, now)
+-- known: nil, or what assign.lua read of the conversation (fresh: never routed nor owned, so there is nothing
+-- to release; channel; escalate_at, escalated, breached, first_response_at), so it is not read again.
+local function commit_assign(plan, t, owner, tried, day, now, known)
   local cv = plan.conv
   local ck = K.conversation(cv)
-  local before = redis.call('HGET', ck, 'owner')
-  release(cv, before ~= owner and plan.reason or nil, now)
+  if not (known and known.fresh) then
+    local before = redis.call('HGET', ck, 'owner')
+    release(cv, before ~= owner and plan.reason or nil, now)
+  end
   local id = owner:match('^agent:(.+)$')
   local offer = id ~= nil and not t.auto_accept
   if id then
@@ -282,23 +290,36 @@ local function commit_assign(plan, t, owner, tried, day, now)
     redis.call('EXPIRE', qk, 3 * 86400)
   end
   local status = offer and 'offered' or 'assigned'
-  redis.call('HSET', ck, 'status', status, 'owner', owner, 'team', t.team, 'target', t.i, 'assigned_at', now,
-             'channel_kind', plan.channel, 'target_timeout', t.timeout)
-  redis.call('HDEL', ck, 'valid_until', 'timeout_at', 'plan')
+  local expires = offer and now + t.accept_timeout or nil
+  local timeout_at = (not offer and t.timeout > 0) and now + t.timeout or nil
+  local set = { 'status', status, 'owner', owner, 'team', t.team, 'target', t.i, 'assigned_at', now,
+                'channel_kind', plan.channel, 'target_timeout', t.timeout }
+  if offer then
+    set[#set + 1], set[#set + 2], set[#set + 3], set[#set + 4] = 'offered_at', now, 'offer_expires_at', expires
+  else
+    set[#set + 1], set[#set + 2] = 'accepted_at', now
+  end
+  if timeout_at then
+    set[#set + 1], set[#set + 2] = 'timeout_at', timeout_at
+    redis.call('HDEL', ck, 'valid_until', 'plan')
+  else
+    redis.call('HDEL', ck, 'valid_until', 'timeout_at', 'plan')
+  end
+  redis.call('HSET', ck, unpack(set))
   redis.call('HINCRBY', ck, 'assignments', 1)
-  local data = { team = t.team, channel = redis.call('HGET', ck, 'channel'), category = plan.category,
-                 prio = plan.prio, due = plan.due }
+  local data = { team = t.team, channel = (known and known.channel) or redis.call('HGET', ck, 'channel'),
+                 category = plan.category, prio = plan.prio, due = plan.due }
   local extra = { owner = owner }
   if offer then
-    redis.call('HSET', ck, 'offered_at', now, 'offer_expires_at', now + t.accept_timeout)
-    data.expires_at, extra.offer_expires_at = now + t.accept_timeout, now + t.accept_timeout
+    data.expires_at, extra.offer_expires_at = expires, expires
     inbox(owner, 'work.offered', cv, data, now)
   else
-    redis.call('HSET', ck, 'accepted_at', now)
-    if t.timeout > 0 then redis.call('HSET', ck, 'timeout_at', now + t.timeout) end
     inbox(owner, 'work.assigned', cv, data, now)
   end
-  decided(plan, tried, now, 'assigned', extra, 'owner', owner, 'team', t.team, 'status', status)
+  -- schedule()'s fields, all known here when assign.lua said what it read
+  local timers = known and { timeout_at, known.escalate_at, plan.due, known.escalated, known.breached,
+                             known.first_response_at, status, nil, expires, nil }
+  decided(plan, tried, now, 'assigned', extra, timers, 'owner', owner, 'team', t.team, 'status', status)
   return { status, owner }
 end
 
@@ -354,6 +375,6 @@ local function commit_queue(plan, tried, now, default_queue, plan_json)
   redis.call('HDEL', ck, 'timeout_at', 'target')
   if plan.valid_until and plan.valid_until > 0 then redis.call('HSET', ck, 'valid_until', plan.valid_until)
   else redis.call('HDEL', ck, 'valid_until') end
-  decided(plan, tried, now, 'queued', { queue = team }, 'queue', team, 'prio', plan.prio)
+  decided(plan, tried, now, 'queued', { queue = team }, nil, 'queue', team, 'prio', plan.prio)
   return { 'queued', team }
 end

@@ -37,14 +37,16 @@ end
 
 local cust, created = ensure_identity(ident, now)
 local ck = K.customer(cust)
-local cv = redis.call('HGET', ck, 'open_conversation')
+-- a customer made just now has no conversation yet: nothing to read (the common case of a first contact)
+local cv = not created and redis.call('HGET', ck, 'open_conversation') or nil
 
 -- The message hash is the deduplication marker, so it is written last: Redis does not roll a script back,
 -- and an error between two writes must never leave a message "already stored" in no conversation. A
 -- resend after such an error finds the id already at the end of the list and does not add it twice.
-local function attach(conv, ...)
+-- fresh: the conversation was opened by this message, so its list is empty and there is no resend to spot
+local function attach(conv, fresh, ...)
   local lk = K.conversation_messages(conv)
-  if redis.call('LINDEX', lk, -1) ~= id then redis.call('RPUSH', lk, id) end
+  if fresh or redis.call('LINDEX', lk, -1) ~= id then redis.call('RPUSH', lk, id) end
   redis.call('HSET', mk, 'json', json, 'identity', ident, 'channel', channel, 'conversation', conv, 'stored_at', now,
              ...)
 end
@@ -60,7 +62,7 @@ if fingerprint ~= '' and window > 0 and cv then
     -- Stored with the first copy's conversation and routed no further: the customer asked once, on
     -- several channels.
     local original = m[3] or last
-    attach(cv, 'folded_into', original, 'fp', fingerprint)
+    attach(cv, false, 'folded_into', original, 'fp', fingerprint)
     redis.call('HINCRBY', K.stats(), 'folded', 1)
     event('folded', 'id', id, 'into', original, 'conversation', cv)
     return {1, cust, cv, 0, 0, 0, '', '', original}
@@ -74,7 +76,7 @@ if not cv then
   -- a router that dies before routing it leaves it here; any router's tick picks it up (due.lua)
   if routing then redis.call('ZADD', K.unrouted(), now, cv) end
 end
-if fingerprint ~= '' then attach(cv, 'fp', fingerprint) else attach(cv) end
+if fingerprint ~= '' then attach(cv, opened == 1, 'fp', fingerprint) else attach(cv, opened == 1) end
 -- counted here, in the same step that stores it, so omnictl status is exact the moment the ACK leaves
 -- (one HINCRBY: its cost is in docs/benchmarks.md)
 redis.call('HINCRBY', K.stats(), 'messages', 1)
@@ -92,6 +94,7 @@ if opened == 0 then
   if o[1] then inbox(o[1], 'work.message', cv, { message = message_view(id, json, now, o[2]) }, now) end
   return {1, cust, cv, 0, new_customer, 0, '', ''}
 end
+if created then return {1, cust, cv, 1, 1, 1, '', ''} end -- its first conversation, no tier, no owner yet
 local cu = redis.call('HMGET', ck, 'tier', 'last_owner')
 return {1, cust, cv, 1, new_customer, redis.call('SCARD', K.customer_conversations(cust)),
         cu[1] or '', cu[2] or ''}
