@@ -18,7 +18,8 @@
  * --mix P: the mixed workload. P % of messages come from a new customer; the rest from a customer who
  * wrote recently (among the last ~--lookback new ones), so most join an open conversation; a third of the
  * customers also have a phone linked to their email address (--link-only makes those links, before the
- * measured run) and half of their follow-ups come by SMS from it.
+ * measured run) and half of their follow-ups come by SMS from it. --pool K: the customers are K, named
+ * modulo K, so a long run's returning customers open new conversations instead of the store growing for good.
  *
  * The clock runs from the first send to the last answer, so start-up and connection set-up are not in
  * the figure; the caller proves the endpoint ready first (a one-message run works as that probe). */
@@ -94,6 +95,7 @@ typedef struct gen {
     const char *run;
     uint32_t messages, customers, next_fresh;
     uint32_t mix, lookback; /* --mix: percent of messages from new customers; 0: the plain workload */
+    uint32_t pool;          /* --pool: the mixed workload's customers are this many, reused (0: unbounded) */
     unsigned char *done; /* per message: 0 open, 1 ACKed, 2 NACKed */
     uint32_t acked, nacked;
     uint64_t busy, stray;
@@ -155,11 +157,19 @@ static uint32_t mix_hash(uint32_t n, uint32_t salt)
 /* Mixed workload: does message n come from a new customer? Message 0 always does. */
 static int mix_new(const gen_t *g, uint32_t n) { return n == 0 || mix_hash(n, 1) % 100 < g->mix; }
 
-/* A customer of the mixed workload is named by the message that introduced it; a third of them (k % 3 ==
- * 0) also have a phone, linked before the run. */
-static void mix_email(uint32_t k, char *buf, size_t size) { snprintf(buf, size, "m%u@example.com", k); }
-static void mix_phone(uint32_t k, char *buf, size_t size) { snprintf(buf, size, "+1415%07u", 2000000 + k % 8000000); }
-static int mix_linked(uint32_t k) { return k % 3 == 0; }
+/* A customer of the mixed workload is named by the message that introduced it (modulo --pool, so that a
+ * long run's "new" customers come back, as real ones do, opening a new conversation once their last one was
+ * resolved); a third of them (k % 3 == 0) also have a phone, linked before the run. */
+static uint32_t mix_who(const gen_t *g, uint32_t k) { return g->pool ? k % g->pool : k; }
+static void mix_email(const gen_t *g, uint32_t k, char *buf, size_t size)
+{
+    snprintf(buf, size, "m%u@example.com", mix_who(g, k));
+}
+static void mix_phone(const gen_t *g, uint32_t k, char *buf, size_t size)
+{
+    snprintf(buf, size, "+1415%07u", 2000000 + mix_who(g, k) % 8000000);
+}
+static int mix_linked(const gen_t *g, uint32_t k) { return mix_who(g, k) % 3 == 0; }
 
 /* Who sends message n, and on which channel: a pure function of n, so a resend is the same message. */
 static const char *sender(const gen_t *g, uint32_t n, char *from, size_t size)
@@ -171,7 +181,7 @@ static const char *sender(const gen_t *g, uint32_t n, char *from, size_t size)
         return "email";
     }
     if (mix_new(g, n)) {
-        mix_email(n, from, size);
+        mix_email(g, n, from, size);
         return "email";
     }
     /* a recent customer: back a random distance, then to the nearest message that introduced one */
@@ -179,11 +189,11 @@ static const char *sender(const gen_t *g, uint32_t n, char *from, size_t size)
     uint32_t k = n > back ? n - back : 0;
     while (!mix_new(g, k))
         k--;
-    if (mix_linked(k) && mix_hash(n, 3) % 2 == 0) {
-        mix_phone(k, from, size);
+    if (mix_linked(g, k) && mix_hash(n, 3) % 2 == 0) {
+        mix_phone(g, k, from, size);
         return "sms";
     }
-    mix_email(k, from, size);
+    mix_email(g, k, from, size);
     return "email";
 }
 
@@ -430,13 +440,13 @@ static int watch_start(watch_t *w, pthread_t *th)
 static int link_phones(const gen_t *g, redisContext *rc)
 {
     unsigned linked = 0;
-    for (uint32_t k = 0; k < g->messages; k++) {
-        if (!mix_new(g, k) || !mix_linked(k))
+    for (uint32_t k = 0; k < (g->pool ? g->pool : g->messages); k++) {
+        if ((!g->pool && !mix_new(g, k)) || !mix_linked(g, k))
             continue;
         char email[64], phone[64], a[OMNI_IDENTITY_MAX], b[OMNI_IDENTITY_MAX], now[24], err[300];
         const char *why = NULL;
-        mix_email(k, email, sizeof email);
-        mix_phone(k, phone, sizeof phone);
+        mix_email(g, k, email, sizeof email);
+        mix_phone(g, k, phone, sizeof phone);
         if (omni_identity_key("email", email, "US", a, sizeof a, &why) != 0 ||
             omni_identity_key("sms", phone, "US", b, sizeof b, &why) != 0) {
             fprintf(stderr, "loadgen: customer %u: %s\n", k, why ? why : "no identity");
@@ -475,7 +485,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: loadgen --endpoint EP --clients C (--messages N --window W | --rate R --duration S)\n"
                     "               [--run TAG] [--customers K] [--deadline SECONDS] [--redis ADDR [--latency]\n"
-                    "               [--resolve-above N]] [--mix PERCENT [--lookback K]] [--link-only]\n");
+                    "               [--resolve-above N]] [--mix PERCENT [--lookback K] [--pool K]] [--link-only]\n");
     exit(2);
 }
 
@@ -489,6 +499,7 @@ int main(int argc, char **argv)
         { "duration", required_argument, 0, 'D' }, { "redis", required_argument, 0, 'a' },
         { "latency", no_argument, 0, 'L' },        { "resolve-above", required_argument, 0, 'o' },
         { "mix", required_argument, 0, 'm' },      { "lookback", required_argument, 0, 'b' },
+        { "pool", required_argument, 0, 'p' },
         { "link-only", no_argument, 0, 'l' },      { 0, 0, 0, 0 },
     };
     const char *endpoint = NULL, *redis = NULL;
@@ -514,6 +525,7 @@ int main(int argc, char **argv)
         case 'o': resolve_above = atol(optarg); break;
         case 'm': g.mix = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'b': g.lookback = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 'p': g.pool = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'l': link_only = 1; break;
         default: usage();
         }
