@@ -238,7 +238,7 @@ static const cfg_key_t router_keys[] = {
       .doc = "Queue new conversations join (1..64 of a-z, 0-9, _ and -)." },
 
     /* Retention (docs/archive.md): what stops Redis growing with every message. */
-    { .path = "retention.dedup", .type = CFG_DURATION, .offset = OFF(retention.dedup_s), .min = 60, .max = 315360000,
+    { .path = "retention.dedup", .type = CFG_DURATION, .offset = OFF(retention.dedup_s), .min = 1, .max = 315360000,
       .def = "168h", .unit_ms = 1000,
       .doc = "How long a message id is remembered for deduplication (seconds; 168h = 7 days). A connector's "
              "resend of the same id within it is folded; one arriving later is stored as a new message. Keep it "

@@ -3,7 +3,8 @@
 -- which finds this record in the file and does not write it again. What is deleted: the conversation's hash,
 -- messages (each message's hash, when it still belongs to it), decisions, declined and merged sets, and the same
 -- of every conversation merged into it. What stays: seen:<id> until retention.dedup ends, and archived:<n>
--- (the file it went to) for tombstone_ms (0: not kept). done: pairs of conversation and archive file.
+-- (the file it went to) for tombstone_ms (0: not kept). done: pairs of conversation and archive file, the file
+-- "" for a conversation not written, whose claim is released.
 -- @args prefix:str router:str now:int tombstone_ms:int ...done:str
 -- @reply each conversation:str outcome:str
 local out = {}
@@ -26,6 +27,13 @@ for i = 1, #A.done - 1, 2 do
   if f[1] ~= A.router or f[2] ~= 'resolved' then
     out[#out + 1] = cv
     out[#out + 1] = f[2] and 'taken over' or 'gone'
+  elseif file == '' then
+    -- not written (the archive failed, or the claim grew too old to write): due again at once, for any router;
+    -- archive_file and archive_offset stay, for the next claim to look there first
+    redis.call('HDEL', ck, 'archive_claim')
+    redis.call('ZADD', K.archive_due(), tonumber(redis.call('HGET', ck, 'resolved_at') or '0'), cv)
+    out[#out + 1] = cv
+    out[#out + 1] = 'released'
   else
     for _, m in ipairs(redis.call('SMEMBERS', K.conversation_merged(cv))) do forget(m, file) end
     forget(cv, file)
