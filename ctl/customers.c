@@ -55,6 +55,8 @@ static int customer_show(ctl_t *c, const char *arg)
         printf(" %s (%s)", convs->element[i]->str, st->type == REDIS_REPLY_STRING ? st->str : "?");
         freeReplyObject(st);
     }
+    if (ctl_field(h, "archived_conversations"))
+        printf(", and %s archived", ctl_field(h, "archived_conversations"));
     printf("\n");
     freeReplyObject(convs);
     freeReplyObject(ids);

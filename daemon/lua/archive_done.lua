@@ -2,7 +2,8 @@
 -- claim is still this router's (archive_claim.lua): one taken over meanwhile is left to the router that took it,
 -- which finds this record in the file and does not write it again. What is deleted: the conversation's hash,
 -- messages (each message's hash, when it still belongs to it), decisions, declined and merged sets, and the same
--- of every conversation merged into it. What stays: seen:<id> until retention.dedup ends, and archived:<n>
+-- of every conversation merged into it; its id leaves its customer's conversations, counted in the customer's
+-- archived_conversations instead. What stays: seen:<id> until retention.dedup ends, and archived:<n>
 -- (the file it went to) for tombstone_ms (0: not kept). done: pairs of conversation and archive file, the file
 -- "" for a conversation not written, whose claim is released.
 -- @args prefix:str router:str now:int tombstone_ms:int ...done:str
@@ -12,6 +13,11 @@ local out = {}
 local function forget(cv, file)
   for _, id in ipairs(redis.call('LRANGE', K.conversation_messages(cv), 0, -1)) do
     if redis.call('HGET', K.msg(id), 'conversation') == cv then redis.call('DEL', K.msg(id)) end
+  end
+  -- the customer keeps the count (its tier depends on it, docs/routing.md), not the id: memory stays bounded
+  local cust = redis.call('HGET', K.conversation(cv), 'customer')
+  if cust and redis.call('SREM', K.customer_conversations(cust), cv) == 1 then
+    redis.call('HINCRBY', K.customer(cust), 'archived_conversations', 1)
   end
   redis.call('DEL', K.conversation(cv), K.conversation_messages(cv), K.conversation_decisions(cv),
              K.conversation_declined(cv), K.conversation_merged(cv))

@@ -15,7 +15,8 @@ local id, ident, channel, json, now, queue, routing = A.id, A.identity, A.channe
 local fingerprint, window, max_bits = A.fingerprint, A.fold_window_ms, A.fold_max_bits
 
 local mk = K.msg(id)
-local conv = redis.call('GET', K.seen(id))
+-- An id is known while its marker lasts (retention.dedup) or its message is still in Redis (not archived yet)
+local conv = redis.call('GET', K.seen(id)) or redis.call('HGET', mk, 'conversation')
 if conv then
   redis.call('HINCRBY', K.stats(), 'duplicates', 1)
   return {0, '', conv, 0, 0, 0, '', ''}
@@ -91,6 +92,6 @@ if opened == 0 then
   if o[1] then inbox(o[1], 'work.message', cv, { message = message_view(id, json, now, o[2]) }, now) end
   return {1, cust, cv, 0, new_customer, 0, '', ''}
 end
-local cu = redis.call('HMGET', ck, 'tier', 'last_owner')
-return {1, cust, cv, 1, new_customer, redis.call('SCARD', K.customer_conversations(cust)),
+local cu = redis.call('HMGET', ck, 'tier', 'last_owner', 'archived_conversations')
+return {1, cust, cv, 1, new_customer, redis.call('SCARD', K.customer_conversations(cust)) + tonumber(cu[3] or '0'),
         cu[1] or '', cu[2] or ''}
