@@ -62,7 +62,7 @@ struct archive {
     batch_t *cur;      /* the batch in flight (claim, write or done); NULL when idle */
     bool busy;         /* a claim or done script is in flight, or the thread has the batch */
     bool handed;       /* the thread has the batch (until its byte in the pipe is read) */
-    bool full;         /* the last claim filled its batch: claim again at once */
+    bool full;         /* the last claim brought a batch: claim again at once */
     bool paused;       /* test: stopped before archive_done.lua (OMNIROUTER_TEST_ARCHIVE_PAUSE) */
     int64_t next_at;   /* monotonic ms of the next claim */
     int64_t error_logged_at;
@@ -179,11 +179,17 @@ static void find_earlier(batch_t *b)
                     item_t *o = &b->items[j];
                     char head[64];
                     int hl = snprintf(head, sizeof head, "{\"conversation\":\"%s\",", o->conv);
-                    if (o->state == ITEM_PENDING && !strcmp(o->prev_file, it->prev_file) &&
-                        !strncmp(line, head, (size_t)hl)) {
+                    if (o->state != ITEM_PENDING || strcmp(o->prev_file, it->prev_file) ||
+                        strncmp(line, head, (size_t)hl))
+                        continue;
+                    /* whole JSON only: a router killed inside its write() leaves a torn line, which the next
+                     * writer ends with a newline of its own */
+                    json_t *rec = json_loadb(line, (size_t)len, 0, NULL);
+                    if (rec) {
                         o->state = ITEM_FOUND;
                         any = true;
                     }
+                    json_decref(rec);
                 }
             }
         free(line);
@@ -384,7 +390,7 @@ static void on_claimed(store_t *store, redisReply *rep, void *data)
     batch_t *b = a->cur;
     b->n = rep->elements / ARCHIVE_CLAIM_REPLY_FIELDS;
     b->items = omni_calloc(b->n, sizeof *b->items);
-    a->full = b->n >= ARCHIVE_BATCH;
+    a->full = true; /* a batch came (it may have stopped at a limit): the next claim goes at once */
     int64_t now = clock_now();
     for (size_t i = 0; i < b->n; i++) {
         redisReply **f = rep->element + i * ARCHIVE_CLAIM_REPLY_FIELDS;
@@ -415,17 +421,20 @@ void archive_tick(archive_t *a, const router_config_t *cfg, int64_t now, bool kn
     b->dir = omni_strdup(cfg->retention.archive_dir);
     b->file = archive_file_name(b->dir, now);
     b->write_until = omni_mono_ms() + ARCHIVE_WRITE_MS;
-    char snow[24], cutoff[24], lease[16], limit[16], maxm[16], offset[24];
+    char snow[24], cutoff[24], lease[16], limit[16], maxm[16], maxb[16], offset[24];
     snprintf(snow, sizeof snow, "%lld", (long long)now);
     snprintf(cutoff, sizeof cutoff, "%lld", (long long)(now - (int64_t)cfg->retention.resolved_s * 1000));
     snprintf(lease, sizeof lease, "%d", ARCHIVE_LEASE_MS);
-    snprintf(limit, sizeof limit, "%d", ARCHIVE_BATCH);
+    const char *test_batch = clock_test_mode() ? getenv("OMNIROUTER_TEST_ARCHIVE_BATCH") : NULL;
+    snprintf(limit, sizeof limit, "%d", test_batch ? atoi(test_batch) : ARCHIVE_BATCH); /* test: small batches race */
     snprintf(maxm, sizeof maxm, "%d", ARCHIVE_BATCH_MESSAGES);
+    snprintf(maxb, sizeof maxb, "%d", ARCHIVE_BATCH_BYTES);
     snprintf(offset, sizeof offset, "%lld", a->known_file && !strcmp(a->known_file, b->file) ? a->known_size : 0LL);
     const char *argv[ARCHIVE_CLAIM_NARGS] = {
         [ARCHIVE_CLAIM_ARG_PREFIX] = a->prefix, [ARCHIVE_CLAIM_ARG_ROUTER] = a->router,
         [ARCHIVE_CLAIM_ARG_NOW] = snow, [ARCHIVE_CLAIM_ARG_CUTOFF] = cutoff, [ARCHIVE_CLAIM_ARG_LEASE_MS] = lease,
         [ARCHIVE_CLAIM_ARG_LIMIT] = limit, [ARCHIVE_CLAIM_ARG_MAX_MESSAGES] = maxm,
+        [ARCHIVE_CLAIM_ARG_MAX_BYTES] = maxb,
         [ARCHIVE_CLAIM_ARG_FILE] = b->file, [ARCHIVE_CLAIM_ARG_OFFSET] = offset,
     };
     a->cur = b;

@@ -15,8 +15,9 @@
 #define ARCHIVE_RETRY_MS 5000   /* after the archive could not be written */
 #define ARCHIVE_LEASE_MS 60000  /* a claim comes due again for any router after this (a dead router's) */
 #define ARCHIVE_WRITE_MS 30000  /* a claim older than this is not written any more: released, claimed again */
-#define ARCHIVE_BATCH 100       /* conversations per batch */
+#define ARCHIVE_BATCH 500       /* conversations per batch */
 #define ARCHIVE_BATCH_MESSAGES 5000 /* and no more than this many messages (one conversation always) */
+#define ARCHIVE_BATCH_BYTES (16 << 20) /* or this much message JSON */
 
 typedef struct archive archive_t;
 

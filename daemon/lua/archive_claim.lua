@@ -5,11 +5,11 @@
 -- file is the archive file the record will be appended to; offset what this router last saw of its size (the
 -- record lands at or after it). previous_file and previous_offset are the claim this one replaces ("" and 0
 -- when none): the archiver looks there for a record already written before it writes one (a router killed
--- between its fsync and archive_done.lua). At most limit conversations, and no more after max_messages
--- messages (one always). data: the conversation as cjson of {fields, messages, decisions, merged}.
--- @args prefix:str router:str now:int cutoff:int lease_ms:int limit:int max_messages:int file:str offset:int
+-- between its fsync and archive_done.lua). At most limit conversations, and no more once max_messages messages
+-- or max_bytes bytes of message JSON are in (one conversation always), so a reply stays a bounded size. data: the conversation as cjson of {fields, messages, decisions, merged}.
+-- @args prefix:str router:str now:int cutoff:int lease_ms:int limit:int max_messages:int max_bytes:int file:str offset:int
 -- @reply each conversation:str previous_file:str previous_offset:int data:str
-local out, n, messages = {}, 0, 0
+local out, n, messages, bytes = {}, 0, 0, 0
 
 local function hash(key)
   local h, kv = {}, redis.call('HGETALL', key)
@@ -23,6 +23,7 @@ local function dump(cv)
   for _, id in ipairs(redis.call('LRANGE', K.conversation_messages(cv), 0, -1)) do
     local m = hash(K.msg(id))
     m.id = id
+    bytes = bytes + #(m.json or '')
     c.messages[#c.messages + 1] = m
   end
   messages = messages + #c.messages
@@ -31,7 +32,7 @@ local function dump(cv)
 end
 
 for _, cv in ipairs(redis.call('ZRANGEBYSCORE', K.archive_due(), '-inf', A.cutoff, 'LIMIT', 0, A.limit)) do
-  if n >= A.limit or (n > 0 and messages >= A.max_messages) then break end
+  if n >= A.limit or (n > 0 and (messages >= A.max_messages or bytes >= A.max_bytes)) then break end
   local ck = K.conversation(cv)
   local f = redis.call('HMGET', ck, 'status', 'archive_file', 'archive_offset')
   if f[1] ~= 'resolved' then

@@ -45,7 +45,7 @@ for i = 1, #A.done - 1, 2 do
     forget(cv, file)
     redis.call('ZREM', K.archive_due(), cv)
     redis.call('HINCRBY', K.stats(), 'archived', 1)
-    event('archived', 'conversation', cv, 'file', file)
+    event('archived', 'conversation', cv, 'file', file, 'router', A.router)
     out[#out + 1] = cv
     out[#out + 1] = 'archived'
   end
