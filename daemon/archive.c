@@ -31,17 +31,20 @@ typedef struct item {
     char *conv;
     char *prev_file; /* the claim this one replaced: "" when none */
     long long prev_offset;
-    char *line;      /* the record, newline-terminated */
-    int state;       /* after the writer: ITEM_WRITTEN, ITEM_FOUND (an earlier claim's, fsynced again), ITEM_LATE */
+    char *data;      /* archive_claim.lua's data */
+    char *line;      /* the record, newline-terminated: made by the writer thread from data */
+    int state;       /* after the writer: ITEM_WRITTEN, ITEM_FOUND (an earlier claim's, fsynced again), ITEM_LATE
+                      * (released: claimed again), ITEM_BAD (data not a conversation: left claimed) */
 } item_t;
 
-enum { ITEM_PENDING, ITEM_WRITTEN, ITEM_FOUND, ITEM_LATE };
+enum { ITEM_PENDING, ITEM_WRITTEN, ITEM_FOUND, ITEM_LATE, ITEM_BAD };
 
 /* One batch, from the claim to archive_done.lua. Between the hand-over and the pipe's byte the thread owns it. */
 typedef struct batch {
     item_t *items;
     size_t n;
     char *dir, *file;
+    int64_t now;         /* the router's clock at the claim: the records' archived_at */
     int64_t write_until; /* monotonic ms: past it, nothing more is written (the claim may be taken over) */
     /* the writer's answer */
     char error[512]; /* "" when written */
@@ -138,6 +141,7 @@ static void batch_free(batch_t **b)
     for (size_t i = 0; i < (*b)->n; i++) {
         free((*b)->items[i].conv);
         free((*b)->items[i].prev_file);
+        free((*b)->items[i].data);
         free((*b)->items[i].line);
     }
     free((*b)->items);
@@ -203,6 +207,14 @@ static void find_earlier(batch_t *b)
  * reported written (a short write is cut back off the file). */
 static void write_batch(batch_t *b)
 {
+    /* the records are made here too, off the loop: a batch can be megabytes of JSON */
+    for (size_t i = 0; i < b->n; i++) {
+        b->items[i].line = archive_record(b->items[i].data, b->now);
+        if (!b->items[i].line)
+            b->items[i].state = ITEM_BAD;
+        free(b->items[i].data);
+        b->items[i].data = NULL;
+    }
     find_earlier(b);
     bool created = access(b->file, F_OK) != 0;
     if (omni_mkdir_p(b->dir, 0750) != 0) {
@@ -355,9 +367,9 @@ static void on_written(loop_t *loop, int fd, int events, void *data)
         a->paused = true; /* stays busy: the test kills the router here */
         return;
     }
-    /* pairs: conversation, file ("" releases the claim) */
-    int argc = ARCHIVE_DONE_NARGS + 2 * (int)b->n;
-    const char **argv = omni_calloc((size_t)argc, sizeof *argv);
+    /* pairs: conversation, file ("" releases the claim); a bad one is left claimed: it comes back after the lease */
+    const char **argv = omni_calloc(ARCHIVE_DONE_NARGS + 2 * b->n, sizeof *argv);
+    int argc = ARCHIVE_DONE_NARGS;
     argv[ARCHIVE_DONE_ARG_PREFIX] = a->prefix;
     argv[ARCHIVE_DONE_ARG_ROUTER] = a->router;
     char now[24];
@@ -365,10 +377,15 @@ static void on_written(loop_t *loop, int fd, int events, void *data)
     argv[ARCHIVE_DONE_ARG_NOW] = now;
     argv[ARCHIVE_DONE_ARG_TOMBSTONE_MS] = a->tombstone;
     for (size_t i = 0; i < b->n; i++) {
-        bool kept = b->items[i].state == ITEM_WRITTEN || b->items[i].state == ITEM_FOUND;
-        argv[ARCHIVE_DONE_NARGS + 2 * i] = b->items[i].conv;
-        argv[ARCHIVE_DONE_NARGS + 2 * i + 1] =
-            !kept ? "" : b->items[i].state == ITEM_FOUND && b->items[i].prev_file[0] ? b->items[i].prev_file : b->file;
+        const item_t *it = &b->items[i];
+        if (it->state == ITEM_BAD) { /* a bug, not data */
+            omni_error("archive: conversation %s: archive_claim.lua sent data that is not a conversation; it stays "
+                       "in Redis", it->conv);
+            continue;
+        }
+        bool kept = it->state == ITEM_WRITTEN || it->state == ITEM_FOUND;
+        argv[argc++] = it->conv;
+        argv[argc++] = !kept ? "" : it->state == ITEM_FOUND ? it->prev_file : b->file;
     }
     int rc = store_script(a->store, LUA_ARCHIVE_DONE, argc, argv, NULL, on_done, a);
     free(argv);
@@ -391,18 +408,14 @@ static void on_claimed(store_t *store, redisReply *rep, void *data)
     b->n = rep->elements / ARCHIVE_CLAIM_REPLY_FIELDS;
     b->items = omni_calloc(b->n, sizeof *b->items);
     a->full = true; /* a batch came (it may have stopped at a limit): the next claim goes at once */
-    int64_t now = clock_now();
+    b->now = clock_now();
     for (size_t i = 0; i < b->n; i++) {
         redisReply **f = rep->element + i * ARCHIVE_CLAIM_REPLY_FIELDS;
         item_t *it = &b->items[i];
         it->conv = omni_strdup(f[ARCHIVE_CLAIM_REPLY_CONVERSATION]->str);
         it->prev_file = omni_strdup(f[ARCHIVE_CLAIM_REPLY_PREVIOUS_FILE]->str);
         it->prev_offset = f[ARCHIVE_CLAIM_REPLY_PREVIOUS_OFFSET]->integer;
-        it->line = archive_record(f[ARCHIVE_CLAIM_REPLY_DATA]->str, now);
-        if (!it->line) { /* a bug, not data: left claimed, so it comes back, and said */
-            omni_error("archive: conversation %s: archive_claim.lua sent data that is not a conversation", it->conv);
-            it->state = ITEM_LATE;
-        }
+        it->data = omni_strndup(f[ARCHIVE_CLAIM_REPLY_DATA]->str, f[ARCHIVE_CLAIM_REPLY_DATA]->len);
     }
     a->handed = true;
     pthread_mutex_lock(&a->mu);
