@@ -322,13 +322,14 @@ static void on_done(store_t *store, redisReply *rep, void *data)
     done_with(a, a->cur->error[0] ? ARCHIVE_RETRY_MS : a->full ? 0 : ARCHIVE_EVERY_MS);
 }
 
-static void log_error(archive_t *a, const char *error, size_t n)
+static void log_error(archive_t *a, const char *dir, const char *error, size_t n)
 {
     int64_t now = omni_mono_ms();
     /* once per cause, and again every 5 minutes while it lasts: a person must act */
     if (strcmp(error, a->last_error) != 0 || now - a->error_logged_at >= 300000) {
-        omni_error("archive: %s; %zu resolved conversations stay in Redis until it can be written (retried every "
-                   "%d s)", error, n, ARCHIVE_RETRY_MS / 1000);
+        omni_log_event(OMNI_LOG_ERROR, OMNI_MSGID_ARCHIVE_FAILED, (const char *[]){ "DIRECTORY", dir, NULL },
+                       "archive: %s; %zu resolved conversations stay in Redis until it can be written (retried "
+                       "every %d s)", error, n, ARCHIVE_RETRY_MS / 1000);
         a->error_logged_at = now;
     }
     snprintf(a->last_error, sizeof a->last_error, "%s", error);
@@ -351,7 +352,7 @@ static void on_written(loop_t *loop, int fd, int events, void *data)
     a->handed = false;
     batch_t *b = a->cur;
     if (b->error[0]) {
-        log_error(a, b->error, b->n);
+        log_error(a, b->dir, b->error, b->n);
     } else if (a->last_error[0]) {
         omni_info("archive: writing to %s again", b->dir);
         a->last_error[0] = '\0';
