@@ -460,6 +460,7 @@ void archive_tick(archive_t *a, const router_config_t *cfg, int64_t now, bool kn
 }
 
 unsigned long long archive_count(const archive_t *a) { return a->archived; }
+const char *archive_error(const archive_t *a) { return a->last_error; }
 
 archive_t *archive_new(loop_t *loop, store_t *store, const char *router_name)
 {

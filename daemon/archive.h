@@ -32,6 +32,8 @@ void archive_destroy(archive_t **a);
 void archive_tick(archive_t *a, const router_config_t *cfg, int64_t now, bool known);
 /* Conversations this router archived since it started (a batch counts once archive_done.lua said so). */
 unsigned long long archive_count(const archive_t *a);
+/* Why the archive cannot be written now, "" while it can (borrowed; changes on the loop). */
+const char *archive_error(const archive_t *a);
 
 /* The archive file of the UTC day of wall_ms: DIR/YYYY-MM-DD.jsonl. Returns a new string (caller frees). */
 char *archive_file_name(const char *dir, int64_t wall_ms);

@@ -104,11 +104,11 @@ static void publish_status(router_t *r)
         { "folded", st->folded }, { "nacked", st->nacked }, { "busy", st->busy }, { "violations", st->violations },
         { "inflight", ingest_inflight(r->ingest) }, { "routed", rs->routed }, { "assigned", rs->assigned },
         { "queued", rs->queued }, { "moved", rs->moved }, { "drained", rs->drained },
-        { "pid", (unsigned long long)getpid() }, { "updated_at", (unsigned long long)omni_wall_ms() },
+        { "archived", r->archive ? archive_count(r->archive) : 0 }, { "pid", (unsigned long long)getpid() }, { "updated_at", (unsigned long long)omni_wall_ms() },
     };
     enum { N = sizeof fields / sizeof *fields };
     char values[N][24];
-    const char *argv[STATUS_NARGS + 2 * N + 12];
+    const char *argv[STATUS_NARGS + 2 * N + 14];
     argv[STATUS_ARG_PREFIX] = r->cfg->redis.key_prefix, argv[STATUS_ARG_ROUTER] = r->name;
     argv[STATUS_ARG_TTL_S] = "10";
     for (int i = 0; i < N; i++) { /* then field / value pairs */
@@ -126,7 +126,8 @@ static void publish_status(router_t *r)
     char reloads[24];
     snprintf(reloads, sizeof reloads, "%lu", r->reloads);
     argv[n + 10] = "reloads", argv[n + 11] = reloads;
-    if (store_script(r->store, LUA_STATUS, n + 12, argv, NULL, on_status_reply, r) == 0)
+    argv[n + 12] = "archive_error", argv[n + 13] = r->archive ? archive_error(r->archive) : "";
+    if (store_script(r->store, LUA_STATUS, n + 14, argv, NULL, on_status_reply, r) == 0)
         r->status_busy = 1;
 }
 

@@ -159,6 +159,8 @@ def test_unwritable_archive_keeps_everything_in_redis(tmp_path, redis_server):
     assert r.redis.lrange(f"omni:conversation:{conv}:messages", 0, -1) == ["u1", "u2"]
     assert r.redis.exists("omni:msg:u1") and r.redis.exists("omni:msg:u2")
     assert r.redis.hget("omni:conversation:" + conv, "archive_claim") is None  # released, not held for a lease
+    wait_for(lambda: "ARCHIVE FAILING (resolved conversations stay in Redis): cannot create the directory" in
+             r.ctl("status").stdout, 10, "omnictl status to show the archive failing")
 
     # a person fixes it: the next try writes it, once, and only then it leaves Redis
     blocker.unlink()
@@ -166,6 +168,7 @@ def test_unwritable_archive_keeps_everything_in_redis(tmp_path, redis_server):
     recs = records(archive)
     assert [x["conversation"] for f in recs.values() for x in f] == [conv]
     r.wait_log(r"archive: writing to .* again")
+    wait_for(lambda: "archived 1\n" in r.ctl("status").stdout, 10, "omnictl status to count the archived one")
     r.stop()
 
 
