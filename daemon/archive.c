@@ -1,8 +1,8 @@
 /* See archive.h. The order that makes "nothing leaves silently, nothing is written twice":
- *   1. archive_claim.lua claims a batch and records in each conversation the file and the offset its record will
- *      land at or after, replacing (and returning) any earlier claim: a router's that died or failed;
- *   2. the writer thread looks for each earlier claim's record in its file from its offset (a router killed
- *      after its fsync and before step 3 left it there), appends what is not there, fsyncs;
+ *   1. archive_claim.lua claims a batch and adds to each conversation's archive_tried the file and the offset its
+ *      record will land at or after, returning what earlier claims (a router's that died or failed) named;
+ *   2. the writer thread looks in each of those files from its offset for a record already there (a router
+ *      killed after its fsync and before step 3 left it), appends what is not there, fsyncs;
  *   3. archive_done.lua deletes what was fsynced, while the claim is still this router's.
  * A claim is written only within ARCHIVE_WRITE_MS of being made, half the lease, so a claim another router may
  * take over (after ARCHIVE_LEASE_MS) is never written by its first owner after the second looked. */
@@ -29,8 +29,8 @@
 
 typedef struct item {
     char *conv;
-    char *prev_file; /* the claim this one replaced: "" when none */
-    long long prev_offset;
+    char *tried;     /* every file an earlier claim of it named, a line "OFFSET FILE" each ("" when none) */
+    char *found_in;  /* the file of tried its record was found in (ITEM_FOUND) */
     char *data;      /* archive_claim.lua's data */
     char *line;      /* the record, newline-terminated: made by the writer thread from data */
     int state;       /* after the writer: ITEM_WRITTEN, ITEM_FOUND (an earlier claim's, fsynced again), ITEM_LATE
@@ -48,7 +48,7 @@ typedef struct batch {
     int64_t write_until; /* monotonic ms: past it, nothing more is written (the claim may be taken over) */
     /* the writer's answer */
     char error[512]; /* "" when written */
-    long long size;  /* the file's size after it, for the next claim's offset */
+    long long size;  /* the file's size after it, for the next claim's offset; -1: not opened */
 } batch_t;
 
 struct archive {
@@ -140,7 +140,8 @@ static void batch_free(batch_t **b)
         return;
     for (size_t i = 0; i < (*b)->n; i++) {
         free((*b)->items[i].conv);
-        free((*b)->items[i].prev_file);
+        free((*b)->items[i].tried);
+        free((*b)->items[i].found_in);
         free((*b)->items[i].data);
         free((*b)->items[i].line);
     }
@@ -153,58 +154,100 @@ static void batch_free(batch_t **b)
 
 /* ---- the writer thread: the only one touching the disk ------------------------------------------------ */
 
-/* Looks in each earlier claim's file, from its offset on, for a whole line that is that conversation's record
- * (a router killed between its fsync and archive_done.lua wrote it); found ones are fsynced again (that router
- * may have died before its fsync) and not written twice. */
-static void find_earlier(batch_t *b)
+/* Whether item's earlier claims named file: its offset there, or -1. */
+static long long tried_at(const item_t *it, const char *file)
 {
-    for (size_t i = 0; i < b->n; i++) {
-        item_t *it = &b->items[i];
-        if (!it->prev_file[0] || it->state != ITEM_PENDING)
-            continue;
-        /* every other item with the same earlier file is looked for in the same pass */
-        long long from = it->prev_offset;
-        for (size_t j = i + 1; j < b->n; j++)
-            if (b->items[j].state == ITEM_PENDING && !strcmp(b->items[j].prev_file, it->prev_file) &&
-                b->items[j].prev_offset < from)
-                from = b->items[j].prev_offset;
-        FILE *f = fopen(it->prev_file, "r");
-        if (!f)
-            continue; /* never created: nothing was written there */
-        char *line = NULL;
-        size_t cap = 0;
-        ssize_t len;
-        bool any = false;
-        if (fseeko(f, (off_t)from, SEEK_SET) == 0)
-            while ((len = getline(&line, &cap, f)) > 0) {
-                if (line[len - 1] != '\n')
-                    break; /* a torn last line (the machine lost power before its fsync): not a record */
-                for (size_t j = i; j < b->n; j++) {
-                    item_t *o = &b->items[j];
-                    char head[64];
-                    int hl = snprintf(head, sizeof head, "{\"conversation\":\"%s\",", o->conv);
-                    if (o->state != ITEM_PENDING || strcmp(o->prev_file, it->prev_file) ||
-                        strncmp(line, head, (size_t)hl))
-                        continue;
-                    /* whole JSON only: a router killed inside its write() leaves a torn line, which the next
-                     * writer ends with a newline of its own */
-                    json_t *rec = json_loadb(line, (size_t)len, 0, NULL);
-                    if (rec) {
-                        o->state = ITEM_FOUND;
-                        any = true;
-                    }
-                    json_decref(rec);
-                }
-            }
-        free(line);
-        if (any)
-            fsync(fileno(f));
-        fclose(f);
+    size_t fl = strlen(file);
+    for (const char *p = it->tried; *p;) {
+        const char *nl = strchr(p, '\n'), *sp = strchr(p, ' ');
+        if (!nl)
+            break;
+        if (sp && sp < nl && (size_t)(nl - sp - 1) == fl && !strncmp(sp + 1, file, fl))
+            return strtoll(p, NULL, 10);
+        p = nl + 1;
     }
+    return -1;
 }
 
-/* Appends the batch's records to its file and fsyncs it. Sets b->error on failure: nothing of what failed is
- * reported written (a short write is cut back off the file). */
+/* Looks in one file, from the smallest offset the batch's earlier claims give for it, for whole lines that are
+ * records of the batch's conversations that named it. Returns 0, or -1 with b->error. */
+static int find_in(batch_t *b, const char *file)
+{
+    long long from = -1;
+    for (size_t j = 0; j < b->n; j++) {
+        long long at = b->items[j].state == ITEM_PENDING ? tried_at(&b->items[j], file) : -1;
+        if (at >= 0 && (from < 0 || at < from))
+            from = at;
+    }
+    if (from < 0)
+        return 0;
+    FILE *f = fopen(file, "r");
+    if (!f && errno == ENOENT)
+        return 0; /* never created: nothing was written there */
+    if (!f) { /* it may hold records: none is written again before it can be read */
+        snprintf(b->error, sizeof b->error, "cannot read %s: %s", file, strerror(errno));
+        return -1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    bool any = false;
+    if (fseeko(f, (off_t)from, SEEK_SET) == 0)
+        while ((len = getline(&line, &cap, f)) > 0) {
+            if (line[len - 1] != '\n')
+                break; /* a torn last line (the machine lost power before its fsync): not a record */
+            for (size_t j = 0; j < b->n; j++) {
+                item_t *o = &b->items[j];
+                char head[64];
+                int hl = snprintf(head, sizeof head, "{\"conversation\":\"%s\",", o->conv);
+                if (o->state != ITEM_PENDING || strncmp(line, head, (size_t)hl) || tried_at(o, file) < 0)
+                    continue;
+                /* whole JSON only: a router killed inside its write() leaves a torn line, which the next
+                 * writer ends with a newline of its own */
+                json_t *rec = json_loadb(line, (size_t)len, 0, NULL);
+                if (rec) {
+                    o->state = ITEM_FOUND;
+                    o->found_in = omni_strdup(file);
+                    any = true;
+                }
+                json_decref(rec);
+            }
+        }
+    bool failed = ferror(f) || (any && fsync(fileno(f)) != 0); /* its writer may have died before its fsync */
+    if (failed)
+        snprintf(b->error, sizeof b->error, "cannot read %s: %s", file, strerror(errno));
+    free(line);
+    fclose(f);
+    return failed ? -1 : 0;
+}
+
+/* Looks in every file an earlier claim of the batch's conversations named (a router killed between its fsync and
+ * archive_done.lua, or a batch that failed after some of its writes, left records there): found ones are not
+ * written twice. Each file is read once. Returns 0, or -1 with b->error. */
+static int find_earlier(batch_t *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        for (const char *p = b->items[i].tried; *p;) {
+            const char *nl = strchr(p, '\n'), *sp = strchr(p, ' ');
+            if (!nl)
+                break;
+            if (sp && sp < nl) {
+                char *file = omni_strndup(sp + 1, (size_t)(nl - sp - 1));
+                bool seen = false; /* named by an earlier item too: read already */
+                for (size_t k = 0; k < i && !seen; k++)
+                    seen = tried_at(&b->items[k], file) >= 0;
+                int rc = seen ? 0 : find_in(b, file);
+                free(file);
+                if (rc != 0)
+                    return -1;
+            }
+            p = nl + 1;
+        }
+    return 0;
+}
+
+/* Appends the batch's records to its file and fsyncs it. Sets b->error on failure, and then none of the batch
+ * counts as written (a short write is cut back off the file). */
 static void write_batch(batch_t *b)
 {
     /* the records are made here too, off the loop: a batch can be megabytes of JSON */
@@ -215,7 +258,15 @@ static void write_batch(batch_t *b)
         free(b->items[i].data);
         b->items[i].data = NULL;
     }
-    find_earlier(b);
+    if (find_earlier(b) != 0)
+        return;
+    bool some = false;
+    for (size_t i = 0; i < b->n && !some; i++)
+        some = b->items[i].state == ITEM_PENDING;
+    if (!some) { /* all found (or bad): the day's file is not even created */
+        b->size = -1;
+        return;
+    }
     bool created = access(b->file, F_OK) != 0;
     if (omni_mkdir_p(b->dir, 0750) != 0) {
         snprintf(b->error, sizeof b->error, "cannot create the directory %s: %s", b->dir, strerror(errno));
@@ -262,10 +313,6 @@ static void write_batch(batch_t *b)
         snprintf(b->error, sizeof b->error, "cannot fsync %s: %s", b->file, strerror(errno));
     if (!b->error[0] && created && omni_fsync_dir(b->dir) != 0)
         snprintf(b->error, sizeof b->error, "cannot fsync the directory %s: %s", b->dir, strerror(errno));
-    if (b->error[0]) /* none of it counts as written: it stays in Redis, its claim tells the next try where */
-        for (size_t i = 0; i < b->n; i++)
-            if (b->items[i].state == ITEM_WRITTEN)
-                b->items[i].state = ITEM_PENDING;
     b->size = (long long)size;
     close(fd); /* the lock goes with it */
 }
@@ -357,7 +404,7 @@ static void on_written(loop_t *loop, int fd, int events, void *data)
         omni_info("archive: writing to %s again", b->dir);
         a->last_error[0] = '\0';
     }
-    if (!b->error[0]) {
+    if (!b->error[0] && b->size >= 0) {
         free(a->known_file);
         a->known_file = omni_strdup(b->file);
         a->known_size = b->size;
@@ -384,9 +431,11 @@ static void on_written(loop_t *loop, int fd, int events, void *data)
                        "in Redis", it->conv);
             continue;
         }
-        bool kept = it->state == ITEM_WRITTEN || it->state == ITEM_FOUND;
+        /* after an error none of it counts as written: it stays in Redis, and the next claim looks in this one's
+         * file for what was written after all */
+        bool kept = !b->error[0] && (it->state == ITEM_WRITTEN || it->state == ITEM_FOUND);
         argv[argc++] = it->conv;
-        argv[argc++] = !kept ? "" : it->state == ITEM_FOUND ? it->prev_file : b->file;
+        argv[argc++] = !kept ? "" : it->state == ITEM_FOUND ? it->found_in : b->file;
     }
     int rc = store_script(a->store, LUA_ARCHIVE_DONE, argc, argv, NULL, on_done, a);
     free(argv);
@@ -414,8 +463,7 @@ static void on_claimed(store_t *store, redisReply *rep, void *data)
         redisReply **f = rep->element + i * ARCHIVE_CLAIM_REPLY_FIELDS;
         item_t *it = &b->items[i];
         it->conv = omni_strdup(f[ARCHIVE_CLAIM_REPLY_CONVERSATION]->str);
-        it->prev_file = omni_strdup(f[ARCHIVE_CLAIM_REPLY_PREVIOUS_FILE]->str);
-        it->prev_offset = f[ARCHIVE_CLAIM_REPLY_PREVIOUS_OFFSET]->integer;
+        it->tried = omni_strdup(f[ARCHIVE_CLAIM_REPLY_TRIED]->str);
         it->data = omni_strndup(f[ARCHIVE_CLAIM_REPLY_DATA]->str, f[ARCHIVE_CLAIM_REPLY_DATA]->len);
     }
     a->handed = true;

@@ -35,7 +35,7 @@ for i = 1, #A.done - 1, 2 do
     out[#out + 1] = f[2] and 'taken over' or 'gone'
   elseif file == '' then
     -- not written (the archive failed, or the claim grew too old to write): due again at once, for any router;
-    -- archive_file and archive_offset stay, for the next claim to look there first
+    -- archive_tried stays, for the next claim to look in each file it names first
     redis.call('HDEL', ck, 'archive_claim')
     redis.call('ZADD', K.archive_due(), tonumber(redis.call('HGET', ck, 'resolved_at') or '0'), cv)
     out[#out + 1] = cv

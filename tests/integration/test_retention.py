@@ -172,10 +172,13 @@ def test_unwritable_archive_keeps_everything_in_redis(tmp_path, redis_server):
     r.stop()
 
 
-@pytest.mark.parametrize("torn", [False, True], ids=["after-fsync", "inside-write"])
-def test_router_killed_mid_archive_leaves_no_loss_no_duplicate(tmp_path, redis_server, torn):
+@pytest.mark.parametrize("case", ["after-fsync", "inside-write", "next-day"])
+def test_router_killed_mid_archive_leaves_no_loss_no_duplicate(tmp_path, redis_server, case):
     """Killed after its fsync, before the delete: the next router finds the records and writes none again.
-    inside-write: the last record is cut short as a kill inside write() leaves it: it is written again, whole."""
+    inside-write: the last record is cut short as a kill inside write() leaves it: it is written again, whole.
+    next-day: the takeover comes a day later, its own records going to the next day's file: it finds them in
+    the first day's."""
+    torn = case == "inside-write"
     archive = str(tmp_path / "archive")
     a = start(tmp_path, redis_server, archive, name="a", env={"OMNIROUTER_TEST_ARCHIVE_PAUSE": "1"})
     submit(a.endpoint, str(tmp_path / "spool"), [message("k1", frm="eve@example.com", text="first"),
@@ -198,15 +201,18 @@ def test_router_killed_mid_archive_leaves_no_loss_no_duplicate(tmp_path, redis_s
 
     # another router takes the claims over once their lease is out, finds the records and writes none again
     b = start(tmp_path, redis_server, archive, name="b")
-    b.ctl("clock", "advance", "2m")
+    b.ctl("clock", "advance", "25h" if case == "next-day" else "2m")
     wait_for(lambda: gone(b, convs[0]) and gone(b, convs[1]), 20, "the conversations archived by the second router")
     cut = []
-    recs = records(archive, cut)[day]
+    every = records(archive, cut)
+    assert list(every) == [day]  # nothing in the second router's day file
+    recs = every[day]
     assert sorted(x["conversation"] for x in recs) == sorted(convs)
     assert len(cut) == (1 if torn else 0)
     assert all(len(x["messages"]) == 1 for x in recs)
     assert int(b.redis.hget("omni:stats", "archived")) == 2
     assert not b.redis.exists("omni:msg:k1") and not b.redis.exists("omni:msg:k2")
+    assert b.redis.get("omni:archived:" + convs[0]) == os.path.join(archive, day)  # where it really is
     b.stop()
 
 
