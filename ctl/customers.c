@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include "ctl.h"
@@ -54,6 +55,8 @@ static int customer_show(ctl_t *c, const char *arg)
         printf(" %s (%s)", convs->element[i]->str, st->type == REDIS_REPLY_STRING ? st->str : "?");
         freeReplyObject(st);
     }
+    if (ctl_field(h, "archived_conversations"))
+        printf(", and %s archived", ctl_field(h, "archived_conversations"));
     printf("\n");
     freeReplyObject(convs);
     freeReplyObject(ids);
@@ -141,6 +144,57 @@ static void print_messages(ctl_t *c, const char *conv)
     freeReplyObject(ids);
 }
 
+static int newest_first(const struct dirent **a, const struct dirent **b) { return -strcmp((*a)->d_name, (*b)->d_name); }
+static int archive_file(const struct dirent *d)
+{
+    size_t n = strlen(d->d_name);
+    return n > 6 && !strcmp(d->d_name + n - 6, ".jsonl");
+}
+
+/* The archive file holding conversation conv's record, newest day first (a new string, caller frees), or NULL. */
+static char *archive_search(const char *dir, const char *conv)
+{
+    struct dirent **names;
+    int n = scandir(dir, &names, archive_file, newest_first);
+    char head[64], *found = NULL, *line = NULL;
+    size_t cap = 0, hl = (size_t)snprintf(head, sizeof head, "{\"conversation\":\"%s\",", conv);
+    for (int i = 0; i < n; i++) {
+        char *path = omni_asprintf("%s/%s", dir, names[i]->d_name);
+        FILE *f = found ? NULL : fopen(path, "r");
+        while (f && getline(&line, &cap, f) > 0)
+            if (!strncmp(line, head, hl)) {
+                found = omni_strdup(path);
+                break;
+            }
+        if (f)
+            fclose(f);
+        free(path);
+        free(names[i]);
+    }
+    free(line);
+    if (n >= 0)
+        free(names);
+    return found;
+}
+
+/* A conversation no longer in Redis: archived (where to, from its archived:<n> while it lasts, else by searching
+ * retention.archive_dir), or never there. */
+static int archived_show(ctl_t *c, const char *conv)
+{
+    redisReply *t = ctl_cmd(c, "GET %s" KEY_ARCHIVED, c->prefix, conv);
+    char *file = t->type == REDIS_REPLY_STRING ? omni_strdup(t->str) : archive_search(c->cfg->retention.archive_dir, conv);
+    freeReplyObject(t);
+    if (!file) {
+        printf("conversation %s: no such conversation (not in Redis, not in the archive %s)\n", conv,
+               c->cfg->retention.archive_dir);
+        return 1;
+    }
+    printf("conversation %s: archived to %s\n  its record is the line starting {\"conversation\":\"%s\", "
+           "(docs/archive.md)\n", conv, file, conv);
+    free(file);
+    return 0;
+}
+
 int ctl_conversation(ctl_t *c, int argc, char **argv)
 {
     if ((argc == 2 || (argc == 4 && !strcmp(argv[2], "--by"))) &&
@@ -153,9 +207,8 @@ int ctl_conversation(ctl_t *c, int argc, char **argv)
     char t[40];
     redisReply *h = ctl_cmd(c, "HGETALL %s" KEY_CONVERSATION, c->prefix, argv[1]);
     if (h->elements == 0) {
-        printf("conversation %s: no such conversation\n", argv[1]);
         freeReplyObject(h);
-        return 1;
+        return archived_show(c, argv[1]);
     }
     const char *into = ctl_field(h, "merged_into"), *owner = ctl_field(h, "owner");
     const char *status = ctl_field(h, "status");

@@ -65,7 +65,8 @@ static const command_t commands[] = {
       "conversation show ID                a conversation, its owner, SLA and messages\n"
       "  conversation respond ID [--by WHO]  record the first response (stops SLA escalation)\n"
       "  conversation resolve ID [--by WHO]  resolve it: its owner's capacity is freed",
-      "show: status, owner, SLA and messages. respond: records the first response (the SLA is met or\n"
+      "show: status, owner, SLA and messages; of an archived conversation, the archive file it went to\n"
+      "(docs/archive.md). respond: records the first response (the SLA is met or\n"
       "breached; no timeout or escalation applies any more). resolve: closes it and frees its owner.\n",
       NEEDS_REDIS, run_conversation },
     { "agent",

@@ -86,6 +86,10 @@ int ctl_status(ctl_t *c)
         const char *version = ctl_field(h, "config_version"), *reload = ctl_field(h, "reload");
         printf("    configuration version %s%s%s\n", version ? version : "?", reload && *reload ? "; last reload: " : "",
                reload && *reload ? reload : "");
+        const char *archive_error = ctl_field(h, "archive_error");
+        printf("    archived %s%s%s\n", ctl_field(h, "archived") ? ctl_field(h, "archived") : "?",
+               archive_error && *archive_error ? "  ARCHIVE FAILING (resolved conversations stay in Redis): " : "",
+               archive_error && *archive_error ? archive_error : "");
         freeReplyObject(h);
     }
     free(hashes);

@@ -253,6 +253,27 @@ static const cfg_key_t router_keys[] = {
       .def = "default", .check = check_queue,
       .doc = "Queue new conversations join (1..64 of a-z, 0-9, _ and -)." },
 
+    /* Retention (docs/archive.md): what stops Redis growing with every message. */
+    { .path = "retention.dedup", .type = CFG_DURATION, .offset = OFF(retention.dedup_s), .min = 1, .max = 315360000,
+      .def = "48h", .unit_ms = 1000,
+      .doc = "How long a message id is remembered for deduplication, in seconds of Redis's own clock (each id "
+             "costs about 56 bytes of Redis for this long, docs/redis.md \"Memory\"). A resend of the id within it, or "
+             "while its message is still in Redis, is a duplicate (ACKed, not stored); one arriving later is stored "
+             "as a new message. Keep it above the longest time a connector may hold a message unanswered." },
+    { .path = "retention.resolved", .type = CFG_DURATION, .offset = OFF(retention.resolved_s), .min = 1,
+      .max = 315360000, .def = "168h", .unit_ms = 1000,
+      .doc = "How long a resolved conversation (its messages and decisions, and the conversations merged into "
+             "it) stays in Redis before it is written to the archive and deleted. Open conversations stay." },
+    { .path = "retention.tombstone", .type = CFG_DURATION, .offset = OFF(retention.tombstone_s), .min = 0,
+      .max = 315360000, .def = "2160h", .unit_ms = 1000,
+      .doc = "How long Redis remembers which archive file an archived conversation went to (omnictl "
+             "conversation show says it); 0: not at all (omnictl then searches retention.archive_dir)." },
+    { .path = "retention.archive_dir", .type = CFG_STRING, .offset = OFF(retention.archive_dir),
+      .flags = CFG_NULLABLE | CFG_RESTART,
+      .doc = "Directory of the archive: one JSON-lines file per UTC day, YYYY-MM-DD.jsonl, each record fsynced "
+             "before its conversation leaves Redis. Routers sharing one Redis should share it. A relative path "
+             "is relative to the config file's directory. Empty: STATE_DIR/archive." },
+
     /* The hybrid-staffing policy (policy.h): element tables in policy_config.c, semantics in docs/routing.md. */
     { .path = "calendars", .type = CFG_OBJLIST, .offset = OFF(policy.calendars),
       .count_offset = OFF(policy.n_calendars), .max = 256, .sub = &policy_calendar_table,
@@ -393,6 +414,13 @@ static void finalize(router_config_t *cfg, const char *path, const cfg_where_t *
         cfg->router.state_dir = strcmp(rel, ".") == 0 ? omni_strdup(base) : omni_asprintf("%s/%s", base, rel);
         free(base);
         free(dir);
+    }
+    if (cfg->retention.archive_dir && cfg->retention.archive_dir[0])
+        resolve_against(&cfg->retention.archive_dir, path,
+                        &where[cfg_key_index(&router_table, "retention.archive_dir")]);
+    else {
+        free(cfg->retention.archive_dir);
+        cfg->retention.archive_dir = omni_asprintf("%s/archive", cfg->router.state_dir);
     }
     config_sentinels_resolve(cfg->redis.sentinels, cfg->redis.n_sentinels, cfg->redis.master_name,
                              cfg->redis.address != NULL, &cfg->redis.sentinel_addrs,

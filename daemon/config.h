@@ -63,6 +63,13 @@ typedef struct router_config {
     struct {
         char *default_queue; /* queue new conversations join until the routing engine lands */
     } conversations;
+    struct {
+        int dedup_s;       /* a message id is remembered this long for deduplication (its seen:<id> marker) */
+        int resolved_s;    /* a resolved conversation stays in Redis this long, then is archived and deleted */
+        int tombstone_s;   /* an archived conversation's archived:<n> (where it went) is kept this long */
+        char *archive_dir; /* JSON-lines archive, one file per UTC day; absolute once loaded (default
+                            * STATE_DIR/archive) */
+    } retention;
     policy_t policy; /* calendars, teams, agents, classification, routing, sla, ...: see policy.h */
 } router_config_t;
 

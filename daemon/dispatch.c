@@ -54,6 +54,7 @@ void routing_set_config(routing_t *r, const router_config_t *cfg)
 }
 
 bool routing_enabled(const routing_t *r) { return r->p->n_routes > 0; }
+bool routing_clock_known(const routing_t *r) { return !clock_test_mode() || r->clock_known; }
 const routing_stats_t *routing_stats(const routing_t *r) { return &r->stats; }
 
 typedef struct decision_ctx {

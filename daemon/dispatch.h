@@ -54,6 +54,8 @@ void routing_destroy(routing_t **r);
  * call); agents new to it get their starting presence. Work already decided or waiting keeps its plan. */
 void routing_set_config(routing_t *r, const router_config_t *cfg);
 bool routing_enabled(const routing_t *r);
+/* Whether clock_now() is the router's time: always, but with the test clock only once its offset was read. */
+bool routing_clock_known(const routing_t *r);
 
 /* What ingest.lua said of the customer of a newly opened conversation. Strings borrowed for the call. */
 typedef struct routing_customer {

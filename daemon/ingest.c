@@ -271,17 +271,19 @@ static void handle_msg(ingest_t *in, const unsigned char *peer, size_t peer_len,
     snprintf(now, sizeof now, "%lld", (long long)clock_now());
     /* near-duplicate folding (fold.h): the fingerprint is compared inside the script, atomically */
     const policy_t *pol = &in->cfg->policy;
-    char fp[17] = "", window[16], bits[8];
+    char fp[17] = "", window[16], bits[8], dedup[24];
     uint64_t h = pol->fold_window_ms > 0 ? fold_hash(msg->text) : 0;
     if (h)
         snprintf(fp, sizeof fp, "%016llx", (unsigned long long)h);
     snprintf(window, sizeof window, "%d", pol->fold_window_ms);
     snprintf(bits, sizeof bits, "%d", fold_max_bits(pol->fold_similarity_pct));
+    snprintf(dedup, sizeof dedup, "%lld", (long long)in->cfg->retention.dedup_s * 1000); /* retention.dedup */
     const char *argv[INGEST_NARGS] = {
         [INGEST_ARG_PREFIX] = in->cfg->redis.key_prefix, [INGEST_ARG_ID] = msg->id, [INGEST_ARG_IDENTITY] = ident,
         [INGEST_ARG_CHANNEL] = msg->channel, [INGEST_ARG_MESSAGE] = buf, [INGEST_ARG_NOW] = now,
         [INGEST_ARG_QUEUE] = in->cfg->conversations.default_queue, [INGEST_ARG_ROUTING] = in->on_opened ? "1" : "0",
         [INGEST_ARG_FINGERPRINT] = fp, [INGEST_ARG_FOLD_WINDOW_MS] = window, [INGEST_ARG_FOLD_MAX_BITS] = bits,
+        [INGEST_ARG_DEDUP_MS] = dedup,
     };
     size_t argl[INGEST_NARGS];
     for (int i = 0; i < INGEST_NARGS; i++)

@@ -14,6 +14,8 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "archive.h"
+#include "clock.h"
 #include "embedded.h"
 #include "ingest.h"
 #include "loop.h"
@@ -42,6 +44,7 @@ typedef struct router {
     store_t *store;
     ingest_t *ingest;
     routing_t *routing;
+    archive_t *archive;
     router_metrics_t *metrics; /* NULL without router.metrics_listen */
     int sigfd;
     int ready_sent;
@@ -101,11 +104,11 @@ static void publish_status(router_t *r)
         { "folded", st->folded }, { "nacked", st->nacked }, { "busy", st->busy }, { "violations", st->violations },
         { "inflight", ingest_inflight(r->ingest) }, { "routed", rs->routed }, { "assigned", rs->assigned },
         { "queued", rs->queued }, { "moved", rs->moved }, { "drained", rs->drained },
-        { "pid", (unsigned long long)getpid() }, { "updated_at", (unsigned long long)omni_wall_ms() },
+        { "archived", r->archive ? archive_count(r->archive) : 0 }, { "pid", (unsigned long long)getpid() }, { "updated_at", (unsigned long long)omni_wall_ms() },
     };
     enum { N = sizeof fields / sizeof *fields };
     char values[N][24];
-    const char *argv[STATUS_NARGS + 2 * N + 12];
+    const char *argv[STATUS_NARGS + 2 * N + 14];
     argv[STATUS_ARG_PREFIX] = r->cfg->redis.key_prefix, argv[STATUS_ARG_ROUTER] = r->name;
     argv[STATUS_ARG_TTL_S] = "10";
     for (int i = 0; i < N; i++) { /* then field / value pairs */
@@ -123,7 +126,8 @@ static void publish_status(router_t *r)
     char reloads[24];
     snprintf(reloads, sizeof reloads, "%lu", r->reloads);
     argv[n + 10] = "reloads", argv[n + 11] = reloads;
-    if (store_script(r->store, LUA_STATUS, n + 12, argv, NULL, on_status_reply, r) == 0)
+    argv[n + 12] = "archive_error", argv[n + 13] = r->archive ? archive_error(r->archive) : "";
+    if (store_script(r->store, LUA_STATUS, n + 14, argv, NULL, on_status_reply, r) == 0)
         r->status_busy = 1;
 }
 
@@ -159,6 +163,8 @@ static void tick(loop_t *loop, void *data)
     store_tick(r->store);
     ingest_tick(r->ingest);
     routing_tick(r->routing);
+    if (r->archive && !r->stopping)
+        archive_tick(r->archive, r->cfg, clock_now(), routing_clock_known(r->routing));
     if (r->metrics)
         router_metrics_tick(r->metrics);
     if (r->watchdog_usec && now >= r->next_watchdog) {
@@ -378,6 +384,13 @@ int router_run(router_config_t *cfg, const router_source_t *src)
     } else {
         omni_info("routing: no routing rules; new conversations wait on queue %s", cfg->conversations.default_queue);
     }
+    r.archive = archive_new(r.loop, r.store, r.name);
+    if (!r.archive) {
+        r.exit_status = 1;
+        goto out;
+    }
+    omni_info("retention: message ids remembered %d s, resolved conversations kept %d s, then archived to %s",
+              cfg->retention.dedup_s, cfg->retention.resolved_s, cfg->retention.archive_dir);
     if (cfg->router.metrics_listen) {
         r.metrics = router_metrics_new(r.loop, r.store, cfg, r.ingest, r.routing, err, sizeof err);
         if (!r.metrics) {
@@ -402,6 +415,7 @@ int router_run(router_config_t *cfg, const router_source_t *src)
 out:
     store_destroy(&r.store); /* fails what is still in flight: those connectors resend */
     routing_destroy(&r.routing); /* after the store: its callbacks use it */
+    archive_destroy(&r.archive);  /* the same */
     router_metrics_destroy(&r.metrics);
     ingest_destroy(&r.ingest);
     embedded_destroy(&r.embedded);

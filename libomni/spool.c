@@ -222,19 +222,6 @@ void omni_spool_close(omni_spool_t **spool)
 
 /* ---- writing ---------------------------------------------------------------------------------------- */
 
-static int write_all(int fd, const char *buf, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, buf, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        buf += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 /* Appends one record. A failed write is cut back off the file: a torn record left in the middle would
  * make the next replay stop there and lose everything appended after it. */
@@ -246,7 +233,7 @@ static int append(omni_spool_t *sp, char type, const char *id, const char *body,
     }
     size_t n;
     char *rec = record_build(type, id, strlen(id), body, bodylen, &n);
-    int rc = write_all(sp->fd, rec, n);
+    int rc = omni_write_all(sp->fd, rec, n);
     free(rec);
     if (rc != 0) {
         int e = errno;
@@ -299,7 +286,7 @@ static int dead_letter_open(omni_spool_t *sp)
     char last = '\n';
     off_t end = lseek(fd, 0, SEEK_END);
     bool ok = end >= 0 && (end == 0 || pread(fd, &last, 1, end - 1) == 1);
-    ok = ok && (last == '\n' || write_all(fd, "\n", 1) == 0);
+    ok = ok && (last == '\n' || omni_write_all(fd, "\n", 1) == 0);
     ok = ok && (!created || omni_fsync_dir(sp->dir) == 0);
     if (!ok) {
         int e = errno;
@@ -332,7 +319,7 @@ static int dead_letter(omni_spool_t *sp, const char *id, const char *reason, con
     size_t n = strlen(line);
     line[n] = '\n'; /* replaces the NUL: the buffer is written by length */
     off_t end = lseek(sp->dl_fd, 0, SEEK_END);
-    int rc = end >= 0 && write_all(sp->dl_fd, line, n + 1) == 0 && fdatasync(sp->dl_fd) == 0 ? 0 : -1;
+    int rc = end >= 0 && omni_write_all(sp->dl_fd, line, n + 1) == 0 && fdatasync(sp->dl_fd) == 0 ? 0 : -1;
     if (rc != 0 && end >= 0) { /* cut a partial line back off, as append() does */
         int e = errno;
         if (ftruncate(sp->dl_fd, end) != 0)
@@ -384,7 +371,7 @@ int omni_spool_compact(omni_spool_t *sp, const omni_spool_rec_t *const *live, si
     for (size_t i = 0; ok && i < n; i++) {
         size_t rn;
         char *rec = record_build('M', live[i]->id, strlen(live[i]->id), live[i]->json, live[i]->len, &rn);
-        ok = write_all(fd, rec, rn) == 0;
+        ok = omni_write_all(fd, rec, rn) == 0;
         free(rec);
         bytes += rn;
     }

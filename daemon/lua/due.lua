@@ -28,8 +28,8 @@ local function item(cv, kind)
   local first = redis.call('LINDEX', K.conversation_messages(cv), 0)
   local m = first and redis.call('HMGET', K.msg(first), 'json', 'identity') or {}
   local cust = c[4] or ''
-  local cu = redis.call('HMGET', K.customer(cust), 'tier', 'last_owner')
-  local n = redis.call('SCARD', K.customer_conversations(cust))
+  local cu = redis.call('HMGET', K.customer(cust), 'tier', 'last_owner', 'archived_conversations')
+  local n = redis.call('SCARD', K.customer_conversations(cust)) + tonumber(cu[3] or '0')
   for _, v in ipairs({ cv, kind, c[1] or '0', c[2] or '-1', c[3] or '', m[1] or '', m[2] or '', tostring(n),
                        cu[1] or '', cu[2] or '', c[6] or '' }) do out[#out + 1] = v end
 end

@@ -7,13 +7,16 @@
 -- digits, "" for none; fold.h). Replies: stored 1 (0: a duplicate), opened 1 when the message opened the
 -- conversation, and then the customer's conversation count, stored tier and previous owner; folded_into
 -- only when the message was folded: the id of the message it is a copy of.
--- @args prefix:str id:str identity:str channel:str message:str now:int queue:str routing:bool fingerprint:str fold_window_ms:int fold_max_bits:int
+-- dedup_ms: how long the id is remembered (retention.dedup): its seen:<id> marker expires then, and a resend
+-- after that is stored as new (docs/redis.md "Retention").
+-- @args prefix:str id:str identity:str channel:str message:str now:int queue:str routing:bool fingerprint:str fold_window_ms:int fold_max_bits:int dedup_ms:int
 -- @reply stored:int customer:str conversation:str opened:int new_customer:int conversations:int tier:str last_owner:str ?folded_into:str
 local id, ident, channel, json, now, queue, routing = A.id, A.identity, A.channel, A.message, A.now, A.queue, A.routing
 local fingerprint, window, max_bits = A.fingerprint, A.fold_window_ms, A.fold_max_bits
 
 local mk = K.msg(id)
-local conv = redis.call('HGET', mk, 'conversation')
+-- An id is known while its marker lasts (retention.dedup) or its message is still in Redis (not archived yet)
+local conv = redis.call('GET', K.seen(id)) or redis.call('HGET', mk, 'conversation')
 if conv then
   redis.call('HINCRBY', K.stats(), 'duplicates', 1)
   return {0, '', conv, 0, 0, 0, '', ''}
@@ -40,7 +43,7 @@ local ck = K.customer(cust)
 -- a customer made just now has no conversation yet: nothing to read (the common case of a first contact)
 local cv = not created and redis.call('HGET', ck, 'open_conversation') or nil
 
--- The message hash is the deduplication marker, so it is written last: Redis does not roll a script back,
+-- The seen:<id> marker is the deduplication, so it is written last: Redis does not roll a script back,
 -- and an error between two writes must never leave a message "already stored" in no conversation. A
 -- resend after such an error finds the id already at the end of the list and does not add it twice.
 -- fresh: the conversation was opened by this message, so its list is empty and there is no resend to spot
@@ -49,6 +52,7 @@ local function attach(conv, fresh, ...)
   if fresh or redis.call('LINDEX', lk, -1) ~= id then redis.call('RPUSH', lk, id) end
   redis.call('HSET', mk, 'json', json, 'identity', ident, 'channel', channel, 'conversation', conv, 'stored_at', now,
              ...)
+  redis.call('SET', K.seen(id), conv, 'PX', A.dedup_ms)
 end
 
 -- Folding: compared with the newest message of the customer's open conversation, whose fingerprint is in
@@ -95,6 +99,6 @@ if opened == 0 then
   return {1, cust, cv, 0, new_customer, 0, '', ''}
 end
 if created then return {1, cust, cv, 1, 1, 1, '', ''} end -- its first conversation, no tier, no owner yet
-local cu = redis.call('HMGET', ck, 'tier', 'last_owner')
-return {1, cust, cv, 1, new_customer, redis.call('SCARD', K.customer_conversations(cust)),
+local cu = redis.call('HMGET', ck, 'tier', 'last_owner', 'archived_conversations')
+return {1, cust, cv, 1, new_customer, redis.call('SCARD', K.customer_conversations(cust)) + tonumber(cu[3] or '0'),
         cu[1] or '', cu[2] or ''}

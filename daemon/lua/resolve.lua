@@ -17,6 +17,8 @@ if f[4] then redis.call('ZREM', K.queue(f[4]), cv) end
 redis.call('ZREM', K.unrouted(), cv)
 redis.call('HINCRBY', ck, 'version', 1)
 redis.call('HSET', ck, 'status', 'resolved', 'resolved_at', now, 'resolved_by', who)
+-- kept retention.resolved from now, then archived to disk and deleted (archive_claim.lua, docs/archive.md)
+redis.call('ZADD', K.archive_due(), now, cv)
 local cust = K.customer(f[3])
 if redis.call('HGET', cust, 'open_conversation') == cv then redis.call('HDEL', cust, 'open_conversation') end
 redis.call('HSET', cust, 'last_conversation', cv)

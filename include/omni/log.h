@@ -57,6 +57,7 @@ void omni_log_event(omni_log_level_t level, const char *msgid, const char *const
 #define OMNI_MSGID_EMBEDDED_EXITED   "500e07d0a46e498ca12a5ca2e687f1b9" /* warn: the embedded Redis died */
 #define OMNI_MSGID_WEBHOOK_DISABLED  "9a7defeab89342e78532525042736ff6" /* error: a partner answered 410 */
 #define OMNI_MSGID_WEBHOOK_DEAD      "3a380c669277480cb64865b9261a929b" /* error: a delivery dead-lettered */
+#define OMNI_MSGID_ARCHIVE_FAILED    "b6bd0ff934c44e3fb9ebc01dfdb6a7d8" /* error: the archive cannot be written */
 
 #define omni_debug(...) omni_log(OMNI_LOG_DEBUG, __VA_ARGS__)
 #define omni_info(...)  omni_log(OMNI_LOG_INFO, __VA_ARGS__)

@@ -38,6 +38,8 @@ int omni_mkdir_p(const char *dir, unsigned mode);
 /* Reads a whole file into a new NUL-terminated string (caller frees); *len (if not NULL) gets its length.
  * Returns NULL with errno on failure, EFBIG when it holds more than max bytes. */
 char *omni_read_file(const char *path, size_t max, size_t *len);
+/* Writes all len bytes of buf to fd, again after EINTR and short writes. Returns 0 or -1 with errno. */
+int omni_write_all(int fd, const void *buf, size_t len);
 /* fsyncs a directory so a rename or create inside it is durable. Returns 0 or -1 with errno. */
 int omni_fsync_dir(const char *dir);
 

@@ -52,7 +52,7 @@ class Lua(Scripts):
         doc = json.dumps({"id": f"m{self.n}", "channel": channel, "from": {"id": f"c{self.n}@x.io"},
                           "received_at": "2026-11-22T08:00:00Z", "text": "hi"})
         r = self.call("ingest", id=f"m{self.n}", identity=f"email:c{self.n}@x.io", channel=channel, message=doc,
-                      now=NOW, queue="default", routing=True, fingerprint="", fold_window_ms=0, fold_max_bits=0)
+                      now=NOW, queue="default", routing=True, fingerprint="", fold_window_ms=0, fold_max_bits=0, dedup_ms=86400000)
         return r[2]
 
     def assign(self, conv, targets, prio=3, now=NOW, due=-1, queue="core", days=None, prefer=None, version=None):

@@ -163,7 +163,7 @@ def test_an_error_between_ingest_writes_never_leaves_a_message_stored_nowhere(lu
     doc = json.dumps({"id": "late", "channel": "email", "from": {"id": "c1@x.io"},
                       "received_at": "2026-11-22T08:00:00Z", "text": "again"})
     args = dict(id="late", identity="email:c1@x.io", channel="email", message=doc, now=NOW, queue="default",
-                routing=True, fingerprint="", fold_window_ms=0, fold_max_bits=0)
+                routing=True, fingerprint="", fold_window_ms=0, fold_max_bits=0, dedup_ms=86400000)
     with pytest.raises(redis.ResponseError):
         lua.call("ingest", **args)
     assert not lua.r.exists(key("msg", "late"))  # not "already stored": a resend stores it

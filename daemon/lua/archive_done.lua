@@ -1,0 +1,53 @@
+-- A record written and fsynced to the archive: its conversation leaves Redis (docs/archive.md). Only while the
+-- claim is still this router's (archive_claim.lua): one taken over meanwhile is left to the router that took it,
+-- which finds this record in the file and does not write it again. What is deleted: the conversation's hash,
+-- messages (each message's hash, when it still belongs to it), decisions, declined and merged sets, and the same
+-- of every conversation merged into it; its id leaves its customer's conversations, counted in the customer's
+-- archived_conversations instead. What stays: seen:<id> until retention.dedup ends, and archived:<n>
+-- (the file it went to) for tombstone_ms (0: not kept). done: pairs of conversation and archive file, the file
+-- "" for a conversation not written, whose claim is released.
+-- @args prefix:str router:str now:int tombstone_ms:int ...done:str
+-- @reply each conversation:str outcome:str
+local out = {}
+
+local function forget(cv, file)
+  for _, id in ipairs(redis.call('LRANGE', K.conversation_messages(cv), 0, -1)) do
+    if redis.call('HGET', K.msg(id), 'conversation') == cv then redis.call('DEL', K.msg(id)) end
+  end
+  -- the customer keeps the count (its tier depends on it, docs/routing.md), not the id: memory stays bounded
+  local cust = redis.call('HGET', K.conversation(cv), 'customer')
+  if cust and redis.call('SREM', K.customer_conversations(cust), cv) == 1 then
+    redis.call('HINCRBY', K.customer(cust), 'archived_conversations', 1)
+  end
+  redis.call('DEL', K.conversation(cv), K.conversation_messages(cv), K.conversation_decisions(cv),
+             K.conversation_declined(cv), K.conversation_merged(cv))
+  redis.call('ZREM', K.timers(), cv)
+  redis.call('ZREM', K.unrouted(), cv)
+  if A.tombstone_ms > 0 then redis.call('SET', K.archived(cv), file, 'PX', A.tombstone_ms) end
+end
+
+for i = 1, #A.done - 1, 2 do
+  local cv, file = A.done[i], A.done[i + 1]
+  local ck = K.conversation(cv)
+  local f = redis.call('HMGET', ck, 'archive_claim', 'status')
+  if f[1] ~= A.router or f[2] ~= 'resolved' then
+    out[#out + 1] = cv
+    out[#out + 1] = f[2] and 'taken over' or 'gone'
+  elseif file == '' then
+    -- not written (the archive failed, or the claim grew too old to write): due again at once, for any router;
+    -- archive_tried stays, for the next claim to look in each file it names first
+    redis.call('HDEL', ck, 'archive_claim')
+    redis.call('ZADD', K.archive_due(), tonumber(redis.call('HGET', ck, 'resolved_at') or '0'), cv)
+    out[#out + 1] = cv
+    out[#out + 1] = 'released'
+  else
+    for _, m in ipairs(redis.call('SMEMBERS', K.conversation_merged(cv))) do forget(m, file) end
+    forget(cv, file)
+    redis.call('ZREM', K.archive_due(), cv)
+    redis.call('HINCRBY', K.stats(), 'archived', 1)
+    event('archived', 'conversation', cv, 'file', file, 'router', A.router)
+    out[#out + 1] = cv
+    out[#out + 1] = 'archived'
+  end
+end
+return out
