@@ -88,7 +88,7 @@ def test_signed_sms_arrives_once_and_bad_requests_are_refused(router, tmp_path):
         assert conn.request("POST", "/sms", [b"a=" + b"x" * 40000, b"y" * 40000], {"X-Twilio-Signature": "x"},
                             chunked=True)[0] == 413
         conn.wait_log(r"body read over max_body_bytes 65536: 413")
-        assert conn.request("POST", "/sms", b"a=1", {"X-Big": "x" * 40000})[0] == 431
+        assert oversized_header_status(conn.port) == 431
         assert body_never_ends_is_cut(conn.port)
         assert conn.request("POST", "/sms?" + "q" * 40000, b"a=1")[0] == 414
 
@@ -218,6 +218,30 @@ def requests_waiting(port):
             if int(local.split(":")[1], 16) == port and state == "01" and int(rx, 16) > 0:
                 n += 1
     return n
+
+
+def oversized_header_status(port):
+    """The status answered to a request whose header is 40 KB. The connector answers as soon as its limit is
+    passed and closes with the rest unread, so the client's own sending may fail (EPIPE) or the answer be cut
+    by the reset that closing with unread bytes makes: tried up to 5 times, the first status line read counts."""
+    import socket
+    req = b"POST /sms HTTP/1.1\r\nHost: x\r\nX-Big: " + b"x" * 40000 + b"\r\nContent-Length: 3\r\n\r\na=1"
+    for _ in range(5):
+        s = socket.create_connection(("127.0.0.1", port), timeout=20)
+        try:
+            try:
+                s.sendall(req)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            head = s.recv(64)
+            m = re.match(rb"HTTP/1\.[01] (\d{3}) ", head)
+            if m:
+                return int(m.group(1))
+        except (ConnectionResetError, socket.timeout):
+            pass
+        finally:
+            s.close()
+    raise AssertionError("no status line in 5 tries")
 
 
 def body_never_ends_is_cut(port):
