@@ -24,6 +24,12 @@ char *omni__msg_quote(const char *s, size_t len, char *out, size_t outsz);
  * Returns 0, or -1 with err->field and err->reason filled. */
 int omni__msg_check(const json_t *root, const omni_limits_t *lim, omni_msg_error_t *err);
 
+/* omni_msg_validate() and omni_msg_serialize() in one: the rules, then the one serialization, which is
+ * also what the frame size is checked on. Returns the JSON (caller frees; *len its length), or NULL with
+ * err filled. msg and lim (NULL: the defaults) are borrowed. */
+char *omni__msg_serialize_valid(const omni_msg_t *msg, const omni_limits_t *lim, omni_msg_error_t *err,
+                                size_t *len);
+
 /* True when s[0..len) (borrowed) has a C0 control character, DEL or a C1 control (U+0080..U+009F). */
 bool omni__has_control(const char *s, size_t len);
 
