@@ -321,14 +321,15 @@ int omni_msg_validate(const omni_msg_t *msg, const omni_limits_t *lim, omni_msg_
     omni_limits_t defaults;
     if (check(msg, &lim, &defaults, err) != 0)
         return -1;
-    return size_check(json_dumpb(msg->json, NULL, 0, JSON_COMPACT | JSON_SORT_KEYS), lim, err);
+    return size_check(omni__json_compact_size(msg->json), lim, err);
 }
 
 char *omni_msg_serialize(const omni_msg_t *msg, size_t *len)
 {
-    char *s = json_dumps(msg->json, JSON_COMPACT | JSON_SORT_KEYS);
+    size_t n = 0;
+    char *s = omni__json_compact(msg->json, &n);
     if (len != NULL)
-        *len = s != NULL ? strlen(s) : 0;
+        *len = n;
     return s;
 }
 

@@ -236,7 +236,7 @@ static int check_meta(const json_t *v, const omni_limits_t *lim, omni_msg_error_
     if (check_meta_value(v, 1, path, sizeof path, lim, err) != 0)
         return -1;
     /* Measured as compact JSON so the limit means the same whatever spacing the connector used. */
-    size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT);
+    size_t n = omni__json_compact_size(v);
     if (n > lim->meta_bytes)
         return omni__msg_fail(err, "meta", "is %zu bytes as compact JSON, over the limit of %zu", n,
                               lim->meta_bytes);
