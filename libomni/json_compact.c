@@ -93,9 +93,12 @@ static int put_value(out_t *o, const json_t *v, bool sorted, int depth)
     case JSON_FALSE:
         put(o, "false", 5);
         return 0;
-    case JSON_INTEGER:
-        put(o, num, (size_t)snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v)));
+    case JSON_INTEGER: {
+        json_int_t i = json_integer_value(v);
+        num[0] = '-';
+        put(o, num, (i < 0) + omni_fmt_u64(num + (i < 0), i < 0 ? 0 - (uint64_t)i : (uint64_t)i));
         return 0;
+    }
     case JSON_REAL: {
         size_t n = json_dumpb(v, num, sizeof num, JSON_COMPACT | JSON_ENCODE_ANY);
         if (n == 0 || n > sizeof num)

@@ -212,7 +212,12 @@ static int check_meta_value(const json_t *v, size_t level, char *path, size_t pa
             size_t bad;
             if (!omni_utf8_valid(key, strlen(key), &bad))
                 return omni__msg_fail(err, path, "a key has invalid UTF-8 at byte %zu", bad);
-            snprintf(path + plen, pathsz - plen, ".%s", key);
+            if (plen + 2 <= pathsz) { /* ".key", cut to fit (by hand: printf per key costs more than the rest) */
+                size_t klen = strlen(key), fit = pathsz - plen - 2, k = klen < fit ? klen : fit;
+                path[plen] = '.';
+                memcpy(path + plen + 1, key, k);
+                path[plen + 1 + k] = '\0';
+            }
             if (check_meta_value(child, level + 1, path, pathsz, lim, err) != 0)
                 return -1;
             path[plen] = '\0';

@@ -55,18 +55,36 @@ struct omni_spool {
     bool broken;       /* a failed write could not be rolled back: refuse further appends */
 };
 
+/* The record's header up to its CRC, "OMS1 <type> <idlen> <bodylen>", into hdr (OMNI_SPOOL_HDR_MAX
+ * bytes); returns its length. By hand: printf would cost more than the rest of the record. */
+static size_t header(char *hdr, char type, size_t idlen, size_t bodylen)
+{
+    size_t p = strlen(OMNI_SPOOL_MAGIC);
+    memcpy(hdr, OMNI_SPOOL_MAGIC, p);
+    hdr[p++] = type;
+    hdr[p++] = ' ';
+    p += omni_fmt_u64(hdr + p, idlen);
+    hdr[p++] = ' ';
+    p += omni_fmt_u64(hdr + p, bodylen);
+    return p;
+}
+
 /* Appends one whole record to buf (grown as needed), whose length *len grows by the record's size;
  * returns that size. */
 static size_t record_put(char **buf, size_t *len, size_t *cap, char type, const char *id, size_t idlen,
                          const char *body, size_t bodylen)
 {
+    static const char hex[] = "0123456789abcdef";
     char hdr[OMNI_SPOOL_HDR_MAX];
-    int p = snprintf(hdr, sizeof hdr, OMNI_SPOOL_MAGIC "%c %zu %zu", type, idlen, bodylen);
-    uint32_t crc = omni_spool_crc32(0, hdr, (size_t)p);
+    size_t p = header(hdr, type, idlen, bodylen);
+    uint32_t crc = omni_spool_crc32(0, hdr, p);
     crc = omni_spool_crc32(crc, id, idlen);
     crc = omni_spool_crc32(crc, body, bodylen);
-    p += snprintf(hdr + p, sizeof hdr - (size_t)p, " %08x\n", (unsigned)crc);
-    size_t n = (size_t)p + idlen + bodylen + 1;
+    hdr[p++] = ' ';
+    for (int i = 7; i >= 0; i--)
+        hdr[p++] = hex[(crc >> (4 * i)) & 0xf];
+    hdr[p++] = '\n';
+    size_t n = p + idlen + bodylen + 1;
     if (*len + n > *cap) {
         size_t c = *cap ? *cap : 64 * 1024;
         while (c < *len + n)
@@ -75,7 +93,7 @@ static size_t record_put(char **buf, size_t *len, size_t *cap, char type, const 
         *cap = c;
     }
     char *rec = *buf + *len;
-    memcpy(rec, hdr, (size_t)p);
+    memcpy(rec, hdr, p);
     memcpy(rec + p, id, idlen);
     if (bodylen > 0)
         memcpy(rec + p + idlen, body, bodylen);
@@ -86,7 +104,8 @@ static size_t record_put(char **buf, size_t *len, size_t *cap, char type, const 
 
 static size_t record_size(size_t idlen, size_t bodylen)
 {
-    return (size_t)snprintf(NULL, 0, OMNI_SPOOL_MAGIC "M %zu %zu", idlen, bodylen) + 10 + idlen + bodylen + 1;
+    char hdr[OMNI_SPOOL_HDR_MAX];
+    return header(hdr, 'M', idlen, bodylen) + 10 + idlen + bodylen + 1;
 }
 
 /* ---- open, close ------------------------------------------------------------------------------------ */
