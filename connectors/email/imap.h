@@ -78,8 +78,9 @@ int imap_fetch_meta(imap_t *imap, const char *mailbox, uint32_t uidvalidity, con
                     imap_meta_t *meta, bool *found);
 
 /* Fetches bodies without setting \Seen (see above), starting at uids[0], of messages whose metadata is
- * meta[0..n): as many as fit one command together (whole, at most 192 KiB and 500 messages in all: "UID
- * FETCH a:b,c (UID BODY.PEEK[])"), or else the first alone (a larger one, in 192 KiB parts). Returns
+ * meta[0..n): as many as fit one command together (whole, at most 40 KiB and 32 messages in all: "UID
+ * FETCH a:b,c (UID BODY.PEEK[])"; imap.c says why so few), or else the first alone (a larger one, in
+ * 192 KiB parts). Returns
  * IMAP_OK with out[0..*got) filled (*got >= 1; a message expunged meanwhile has out[i].gone), or an error
  * for uids[0] (*got 0). A group that cannot be read together (a body line like the tagged reply, a
  * message gone) is fetched one by one. */
