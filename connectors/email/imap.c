@@ -20,15 +20,17 @@
 #define IMAP_CHUNK (192u * 1024)
 /* UIDs per STORE command, so the command line stays far below servers' line limits (Dovecot: 64 KiB). */
 #define IMAP_STORE_CHUNK 500
-/* UIDs per UID FETCH of metadata, for the same reason. */
-#define IMAP_FETCH_SET_MAX 500
-/* Bodies fetched together in one command: at most this many messages, of at most this many bytes in all.
- * Small, because curl counts what passes its header callback against the same 300 KiB per request, and
- * counts it several times over: measured against Dovecot 2.3 with the bench's mail, 2 to 4.6 times the
- * bytes of the literals (a single message: 1.2 to 2 times). 40 KiB stays under it with room to spare;
- * a group refused anyway is fetched one by one. */
-#define IMAP_GROUP_MAX 32
-#define IMAP_GROUP_BYTES (40u * 1024)
+/* What a response may hold, because of how curl 7.88 reads one. Every response line passes its header
+ * callback and counts against a limit of 300 KiB per request; and every untagged line ("* 5 FETCH ...")
+ * ends a "response" in curl's pingpong reader, which keeps the rest of what it had read and counts it again
+ * on the next call. A response of n untagged lines over B bytes that arrive together is thus counted up
+ * to ~(n/2 + 1) * B: 300 metadata lines (30 KB) already fail, as do 20 small bodies of 200 KB together
+ * (measured with the curl tool against Dovecot 2.3). So: metadata for at most IMAP_META_SET UIDs per
+ * command, and bodies together only while (n/2 + 1) * B stays under IMAP_GROUP_COUNTED. A group refused
+ * anyway is fetched one by one. */
+#define IMAP_META_SET 40                    /* 40 lines of ~100 bytes: counted ~80 KiB at most */
+#define IMAP_GROUP_MAX 32                   /* bodies per command at most */
+#define IMAP_GROUP_COUNTED (192u * 1024)    /* (n/2 + 1) * B at most, B the bodies' bytes */
 
 struct imap {
     imap_opts_t o;          /* strings owned (copies) */
@@ -334,8 +336,8 @@ int imap_fetch_meta(imap_t *m, const char *mailbox, uint32_t uidvalidity, const 
 {
     char *url = mailbox_url(m, mailbox, uidvalidity, "");
     int r = IMAP_OK;
-    for (size_t i = 0; i < n && r == IMAP_OK; i += IMAP_FETCH_SET_MAX) {
-        size_t k = n - i < IMAP_FETCH_SET_MAX ? n - i : IMAP_FETCH_SET_MAX;
+    for (size_t i = 0; i < n && r == IMAP_OK; i += IMAP_META_SET) {
+        size_t k = n - i < IMAP_META_SET ? n - i : IMAP_META_SET;
         char *cmd = omni_malloc(k * 22 + 64);
         int p = sprintf(cmd, "UID FETCH ");
         uid_set(cmd + p, uids + i, k);
@@ -355,10 +357,10 @@ int imap_fetch_bodies(imap_t *m, const char *mailbox, uint32_t uidvalidity, cons
     *got = 0;
     if (n == 0)
         return IMAP_OK;
-    /* The group: the messages from the first on that fit IMAP_GROUP_BYTES together, each whole. */
+    /* The group: the messages from the first on that curl takes together (see IMAP_GROUP_COUNTED), whole. */
     size_t k = 0, bytes = 0;
     while (k < n && k < IMAP_GROUP_MAX && meta[k].size >= 0 && meta[k].size <= (long long)m->o.max_fetch &&
-           bytes + (size_t)meta[k].size <= IMAP_GROUP_BYTES)
+           ((k + 1) / 2 + 1) * (bytes + (size_t)meta[k].size) <= IMAP_GROUP_COUNTED)
         bytes += (size_t)meta[k++].size;
     char *url = mailbox_url(m, mailbox, uidvalidity, "");
     for (size_t i = 0; i < (k ? k : 1); i++)

@@ -1,9 +1,9 @@
 /* One IMAP mailbox over libcurl (7.88): SELECT for UIDVALIDITY/UIDNEXT, UID searches, fetching messages
  * without setting \Seen, and setting \Seen. One connection is kept between calls, re-made after any error.
  *
- * Round trips are what a mail costs (docs/benchmarks.md, figure 4): the metadata of a whole batch comes with
- * one command, and the bodies of small messages several to a command, cut out of the one response by their
- * announced sizes as below.
+ * Round trips are what a mail costs (docs/benchmarks.md, figure 4): the metadata of a batch comes 40 UIDs
+ * to a command, and the bodies of small messages several to a command, cut out of the one response by
+ * their announced sizes as below (how many fit is curl's limit, imap.c).
  *
  * Fetching without \Seen. curl's own fetch (URL ".../MAILBOX/;UID=n") sends "UID FETCH n BODY[]", which
  * sets \Seen at once: a crash before the message is spooled would leave it marked read although nobody
@@ -72,14 +72,14 @@ typedef struct imap_message {
     bool gone;             /* expunged between its metadata and its body: nothing in raw */
 } imap_message_t;
 
-/* The metadata (UID FLAGS RFC822.SIZE INTERNALDATE) of uids[0..n), ascending, with one UID FETCH (per up
- * to 500 UIDs): meta[i], and found[i] false for a message that no longer exists. */
+/* The metadata (UID FLAGS RFC822.SIZE INTERNALDATE) of uids[0..n), ascending, with one UID FETCH per 40
+ * UIDs (imap.c says why no more): meta[i], and found[i] false for a message that no longer exists. */
 int imap_fetch_meta(imap_t *imap, const char *mailbox, uint32_t uidvalidity, const uint32_t *uids, size_t n,
                     imap_meta_t *meta, bool *found);
 
 /* Fetches bodies without setting \Seen (see above), starting at uids[0], of messages whose metadata is
- * meta[0..n): as many as fit one command together (whole, at most 40 KiB and 32 messages in all: "UID
- * FETCH a:b,c (UID BODY.PEEK[])"; imap.c says why so few), or else the first alone (a larger one, in
+ * meta[0..n): as many as curl takes in one response (whole, at most 32, and fewer the larger they are:
+ * "UID FETCH a:b,c (UID BODY.PEEK[])"; imap.c says why), or else the first alone (a larger one, in
  * 192 KiB parts). Returns
  * IMAP_OK with out[0..*got) filled (*got >= 1; a message expunged meanwhile has out[i].gone), or an error
  * for uids[0] (*got 0). A group that cannot be read together (a body line like the tagged reply, a
