@@ -1,8 +1,11 @@
 /* The OMNI/1 client (include/omni/client.h): the pending set, the send window, timers and the DEALER.
  * Frames and replies are client_wire.c's; the disk is spool.c's.
  *
- * Every pending message is in the hash (by id), in the submit-order queue, and in exactly one of three
+ * Every pending message is in the hash (by id), in the submit-order queue, and in exactly one of four
  * lists that say what it waits for:
+ *   staged    submitted, its spool record not yet written (the spool gathers a batch for one write(2)):
+ *             never sent before the record is in the file; ready once omni_client_sync() or the next
+ *             omni_client_poll() has written it
  *   ready     to be sent as soon as the window and the socket allow; kept in submit order, so the oldest
  *             goes first after a timeout, a BUSY or a reconnect
  *   inflight  sent, waiting for an answer; in send order, so the head times out first (resend_ms is fixed)
@@ -56,11 +59,16 @@ static void hash_grow(omni_client_t *c)
     c->nbuckets = n;
 }
 
+static omni_plist_t *list_of(omni_client_t *c, int q)
+{
+    return q == Q_STAGED ? &c->staged : q == Q_READY ? &c->ready : q == Q_INFLIGHT ? &c->inflight : &c->backoff;
+}
+
 void omni__list_remove(omni_client_t *c, omni_pend_t *p)
 {
-    omni_plist_t *l = p->q == Q_READY ? &c->ready : p->q == Q_INFLIGHT ? &c->inflight : &c->backoff;
     if (p->q == Q_NONE)
         return;
+    omni_plist_t *l = list_of(c, p->q);
     *(p->prev ? &p->prev->next : &l->head) = p->next;
     *(p->next ? &p->next->prev : &l->tail) = p->prev;
     p->prev = p->next = NULL;
@@ -71,7 +79,7 @@ void omni__list_remove(omni_client_t *c, omni_pend_t *p)
 /* Appends p (in no list) to the tail of list q. */
 static void list_push(omni_client_t *c, omni_pend_t *p, int q)
 {
-    omni_plist_t *l = q == Q_READY ? &c->ready : q == Q_INFLIGHT ? &c->inflight : &c->backoff;
+    omni_plist_t *l = list_of(c, q);
     p->prev = l->tail;
     p->next = NULL;
     *(l->tail ? &l->tail->next : &l->head) = p;
@@ -109,8 +117,8 @@ void omni__make_backoff(omni_client_t *c, omni_pend_t *p, int64_t due)
         c->backoff_due = due;
 }
 
-/* Adds a message; takes rec's strings. */
-static void pend_add(omni_client_t *c, omni_spool_rec_t *rec, bool sent_before)
+/* Adds a message to list q (staged, or ready when its record is in the file); takes rec's strings. */
+static void pend_add(omni_client_t *c, omni_spool_rec_t *rec, bool sent_before, int q)
 {
     if (c->npending >= c->nbuckets)
         hash_grow(c);
@@ -126,7 +134,29 @@ static void pend_add(omni_client_t *c, omni_spool_rec_t *rec, bool sent_before)
     *(c->all_tail ? &c->all_tail->all_next : &c->all_head) = p;
     c->all_tail = p;
     c->npending++;
-    list_push(c, p, Q_READY);
+    list_push(c, p, q);
+}
+
+/* The spool wrote everything it had gathered: the staged messages are in the file and may go. They are
+ * the newest, so appending them keeps ready in submit order. */
+static void staged_written(omni_client_t *c)
+{
+    if (omni_spool_unwritten(c->spool) != 0)
+        return;
+    while (c->staged.head != NULL) {
+        omni_pend_t *p = c->staged.head;
+        omni__list_remove(c, p);
+        list_push(c, p, Q_READY);
+    }
+}
+
+/* Writes what the spool gathered (unsynced). Returns 0 or -1 (errno; the spool logged it, and keeps the
+ * records for the next try). */
+static int spool_write(omni_client_t *c)
+{
+    int rc = omni_spool_write(c->spool);
+    staged_written(c);
+    return rc;
 }
 
 void omni__pend_drop(omni_client_t *c, omni_pend_t *p)
@@ -235,6 +265,8 @@ static int reconnect(omni_client_t *c, int64_t now)
     }
     c->ready = c->inflight = c->backoff = (omni_plist_t){0};
     for (omni_pend_t *p = c->all_head; p != NULL; p = p->all_next) {
+        if (p->q == Q_STAGED)
+            continue; /* not in the file yet: not sent before */
         p->q = Q_NONE;
         list_push(c, p, Q_READY);
     }
@@ -306,6 +338,8 @@ static int64_t next_due(const omni_client_t *c, int64_t now)
 {
     if (c->ready.head != NULL && c->inflight.n < c->o.window && !c->send_blocked)
         return 0;
+    if (c->staged.head != NULL && !omni_spool_write_failed(c->spool))
+        return 0; /* to be written, then sent */
     int64_t heard = c->last_rx > c->last_ping ? c->last_rx : c->last_ping, due = heard + c->o.ping_ms;
     if (c->inflight.head != NULL && c->inflight.head->due_ms < due)
         due = c->inflight.head->due_ms;
@@ -325,7 +359,7 @@ int omni_client_next_timeout(const omni_client_t *c)
 /* Rewrites the spool once answered records dominate it; the live set is ours, in submit order. */
 static void maybe_compact(omni_client_t *c)
 {
-    if (!omni_spool_wants_compact(c->spool))
+    if (omni_spool_unwritten(c->spool) != 0 || !omni_spool_wants_compact(c->spool))
         return;
     const omni_spool_rec_t **live = omni_malloc((c->npending + 1) * sizeof *live);
     size_t n = 0;
@@ -341,6 +375,10 @@ int omni_client_poll(omni_client_t *c, int timeout_ms)
     int handled = 0, rounds = 0;
     for (;;) {
         int64_t now = omni_mono_ms();
+        /* Submitted and not synced yet: written now (one write for all of them), so that they can go.
+         * A failed write keeps them back; the spool logged it, and sync will report it. */
+        if (c->staged.head != NULL)
+            spool_write(c);
         if (run_timers(c, now) != 0 || flush(c, now) != 0)
             return -1;
         /* Receiving comes last and until EAGAIN: a send may consume the edge of ZMQ_FD, and a caller
@@ -351,6 +389,7 @@ int omni_client_poll(omni_client_t *c, int timeout_ms)
         omni__monitor_drain(c);
         if (n > 0) {
             handled += n;
+            spool_write(c); /* the round's answer records, with one write */
             maybe_compact(c);
             /* Answers freed window slots: go round to send, then read again; but not forever, or a long
              * backlog would keep the caller from its other work. The last step was a drained recv, and
@@ -422,8 +461,8 @@ omni_client_t *omni_client_new(const omni_client_opts_t *opts, char *err, size_t
         omni_client_destroy(&c);
         return NULL;
     }
-    for (size_t i = 0; i < nlive; i++)
-        pend_add(c, &live[i], true); /* sent by an earlier run, perhaps: count it as a resend */
+    for (size_t i = 0; i < nlive; i++) /* sent by an earlier run, perhaps: count it as a resend */
+        pend_add(c, &live[i], true, Q_READY);
     free(live);
     c->ctx = zmq_ctx_new();
     int rc = c->ctx == NULL ? -1 : sock_open(c, err, errsz);
@@ -462,10 +501,12 @@ void omni_client_destroy(omni_client_t **client)
     *client = NULL;
 }
 
-int omni_client_submit(omni_client_t *c, const char *id, const char *json, size_t len)
+/* The checks every submit makes. Returns 0 to go on, 1 when id is pending already (nothing to do), -1 with
+ * errno. */
+static int admit(omni_client_t *c, const char *id, size_t len)
 {
     size_t idlen = id ? strlen(id) : 0;
-    if (json == NULL || idlen == 0 || idlen > OMNI_MSG_ID_MAX) {
+    if (idlen == 0 || idlen > OMNI_MSG_ID_MAX) {
         errno = EINVAL;
         return -1;
     }
@@ -474,13 +515,42 @@ int omni_client_submit(omni_client_t *c, const char *id, const char *json, size_
         return -1;
     }
     if (omni__pend_find(c, id) != NULL)
-        return 0;
+        return 1;
     if (c->npending >= c->o.max_spooled) {
         errno = EAGAIN;
         return -1;
     }
+    /* A failed write is tried again before more is taken, so that a failing disk cannot pile messages up
+     * in memory; a large batch is written as it grows (unsynced: sync still makes it durable). */
+    if ((omni_spool_write_failed(c->spool) || omni_spool_unwritten(c->spool) >= OMNI_SPOOL_BUF_KEEP) &&
+        spool_write(c) != 0)
+        return -1;
+    return 0;
+}
+
+/* Spools and stages a message that passed admit(); takes json (len bytes and a NUL, malloc'd) on success. */
+static int enqueue(omni_client_t *c, const char *id, char *json, size_t len)
+{
+    if (omni_spool_submit(c->spool, id, json, len) != 0)
+        return -1;
+    omni_spool_rec_t rec = {.id = omni_strdup(id), .json = json, .len = len};
+    pend_add(c, &rec, false, Q_STAGED);
+    c->st.submitted++;
+    return 0;
+}
+
+int omni_client_submit(omni_client_t *c, const char *id, const char *json, size_t len)
+{
+    if (json == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    int rc = admit(c, id, len);
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
     /* The router answers by the id inside the JSON; a message whose id it cannot read would be NACKed
      * under "-" and never matched, so it would be resent forever. Refuse it here instead. */
+    size_t idlen = strlen(id);
     json_t *doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, NULL);
     json_t *jid = json_object_get(doc, "id");
     bool same = json_is_string(jid) && json_string_length(jid) == idlen && memcmp(json_string_value(jid), id,
@@ -491,17 +561,33 @@ int omni_client_submit(omni_client_t *c, const char *id, const char *json, size_
         errno = EINVAL;
         return -1;
     }
-    if (omni_spool_submit(c->spool, id, json, len) != 0)
+    char *copy = omni_malloc(len + 1);
+    memcpy(copy, json, len);
+    copy[len] = '\0';
+    if (enqueue(c, id, copy, len) != 0) {
+        free(copy);
         return -1;
-    omni_spool_rec_t rec = {.id = omni_strdup(id), .json = omni_malloc(len + 1), .len = len};
-    memcpy(rec.json, json, len);
-    rec.json[len] = '\0';
-    pend_add(c, &rec, false);
-    c->st.submitted++;
+    }
     return 0;
 }
 
-int omni_client_sync(omni_client_t *c) { return omni_spool_sync(c->spool); }
+int omni__client_submit_built(omni_client_t *c, const char *id, char *json, size_t len)
+{
+    int rc = admit(c, id, len);
+    if (rc == 0 && enqueue(c, id, json, len) == 0)
+        return 0;
+    int e = errno;
+    free(json);
+    errno = e;
+    return rc > 0 ? 0 : -1;
+}
+
+int omni_client_sync(omni_client_t *c)
+{
+    int rc = omni_spool_sync(c->spool);
+    staged_written(c);
+    return rc;
+}
 
 size_t omni_client_pending(const omni_client_t *c) { return c->npending; }
 

@@ -10,7 +10,7 @@
 #include "omni/client.h"
 #include "spool.h"
 
-enum { Q_NONE, Q_READY, Q_INFLIGHT, Q_BACKOFF };
+enum { Q_NONE, Q_STAGED, Q_READY, Q_INFLIGHT, Q_BACKOFF };
 
 typedef struct omni_pend {
     omni_spool_rec_t rec;                   /* id and json, owned */
@@ -38,7 +38,7 @@ struct omni_client {
     omni_pend_t **buckets;          /* nbuckets, a power of two */
     size_t nbuckets, npending;
     omni_pend_t *all_head, *all_tail;
-    omni_plist_t ready, inflight, backoff;
+    omni_plist_t staged, ready, inflight, backoff;
     uint64_t next_seq;
     int64_t last_rx, last_ping;     /* monotonic ms: last frame heard, last PING tried */
     int64_t backoff_due;            /* the earliest due_ms in backoff */
@@ -57,6 +57,11 @@ void omni__pend_drop(omni_client_t *c, omni_pend_t *p); /* frees p */
 void omni__list_remove(omni_client_t *c, omni_pend_t *p);
 void omni__make_ready(omni_client_t *c, omni_pend_t *p);
 void omni__make_backoff(omni_client_t *c, omni_pend_t *p, int64_t due);
+
+/* omni_client_submit() for JSON the SDK serialized itself from a validated message whose id is id
+ * (connector_api.c): the same, without parsing the JSON again to find its id. Takes json (len bytes and a
+ * NUL, malloc'd) whatever happens. */
+int omni__client_submit_built(omni_client_t *c, const char *id, char *json, size_t len);
 
 /* client_wire.c */
 /* Sends n frames without blocking; frames are borrowed. Returns 0, 1 when the socket cannot take it now

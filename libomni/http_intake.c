@@ -30,6 +30,7 @@ struct omni_http_req {
     bool started, too_large, held, answered, submitted, unavailable;
     int status;
     char *ctype, *answer;
+    char *ids;               /* the ids this request submitted, ", "-separated: named if the commit fails */
     char peer[INET6_ADDRSTRLEN];
 };
 
@@ -74,6 +75,7 @@ static void req_end(void *cls, struct MHD_Connection *con, void **con_cls, enum 
     free(req->body);
     free(req->ctype);
     free(req->answer);
+    free(req->ids);
     free(req);
     *con_cls = NULL;
 }
@@ -298,9 +300,15 @@ omni_http_intake_t *omni_http_intake_new(omni_connector_t *ctx, const char *name
 static void release_held(omni_http_intake_t *in)
 {
     bool ok = omni_connector_commit(in->ctx) == 0;
-    if (!ok)
-        omni_error("%s: spool commit failed (%s): %zu request(s) answered 503", in->name, strerror(errno),
+    if (!ok) {
+        int e = errno;
+        omni_error("%s: spool commit failed (%s): %zu request(s) answered 503", in->name, strerror(e),
                    in->n_held);
+        /* The spool writes at commit, so this is where a full disk shows: each message by its id. */
+        for (size_t i = 0; i < in->n_held; i++)
+            if (in->held[i]->ids)
+                omni_error("%s: message %s not spooled: %s: 503", in->name, in->held[i]->ids, strerror(e));
+    }
     else
         in->st.commits++;
     for (size_t i = 0; i < in->n_held; i++) {
@@ -385,6 +393,9 @@ int omni_http_submit(omni_http_req_t *req, const omni_msg_t *msg)
     int rc = omni_connector_submit(req->in->ctx, msg);
     if (rc == 0) {
         req->submitted = true;
+        char *ids = req->ids ? omni_asprintf("%s, %s", req->ids, msg->id) : omni_strdup(msg->id);
+        free(req->ids);
+        req->ids = ids;
     } else if (rc < 0) {
         if (errno != EAGAIN)
             omni_error("%s: message %s not spooled: %s: 503", req->in->name, msg->id, strerror(errno));

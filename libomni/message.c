@@ -297,28 +297,55 @@ void omni_msg_set_meta(omni_msg_t *msg, const char *key, json_t *value)
     put(meta, key, value);
 }
 
-int omni_msg_validate(const omni_msg_t *msg, const omni_limits_t *lim, omni_msg_error_t *err)
+/* The frame the router will see is the serialization: its size is checked against the same limit. */
+static int size_check(size_t n, const omni_limits_t *lim, omni_msg_error_t *err)
 {
-    omni_limits_t defaults;
-    if (lim == NULL) {
-        omni_limits_default(&defaults);
-        lim = &defaults;
-    }
-    memset(err, 0, sizeof *err);
-    if (omni__msg_check(msg->json, lim, err) != 0)
-        return -1;
-    /* The frame the router will see is this serialization: check it against the same limit. */
-    size_t n = json_dumpb(msg->json, NULL, 0, JSON_COMPACT | JSON_SORT_KEYS);
     if (n > lim->message_bytes)
         return omni__msg_fail(err, "", "message is %zu bytes, over the limit of %zu", n, lim->message_bytes);
     return 0;
 }
 
+/* The rules, without the size. lim NULL: the defaults, copied into *defaults. */
+static int check(const omni_msg_t *msg, const omni_limits_t **lim, omni_limits_t *defaults, omni_msg_error_t *err)
+{
+    if (*lim == NULL) {
+        omni_limits_default(defaults);
+        *lim = defaults;
+    }
+    memset(err, 0, sizeof *err);
+    return omni__msg_check(msg->json, *lim, err);
+}
+
+int omni_msg_validate(const omni_msg_t *msg, const omni_limits_t *lim, omni_msg_error_t *err)
+{
+    omni_limits_t defaults;
+    if (check(msg, &lim, &defaults, err) != 0)
+        return -1;
+    return size_check(omni__json_compact_size(msg->json), lim, err);
+}
+
 char *omni_msg_serialize(const omni_msg_t *msg, size_t *len)
 {
-    char *s = json_dumps(msg->json, JSON_COMPACT | JSON_SORT_KEYS);
+    size_t n = 0;
+    char *s = omni__json_compact(msg->json, &n);
     if (len != NULL)
-        *len = s != NULL ? strlen(s) : 0;
+        *len = n;
+    return s;
+}
+
+char *omni__msg_serialize_valid(const omni_msg_t *msg, const omni_limits_t *lim, omni_msg_error_t *err,
+                                size_t *len)
+{
+    omni_limits_t defaults;
+    if (check(msg, &lim, &defaults, err) != 0)
+        return NULL;
+    char *s = omni_msg_serialize(msg, len);
+    if (s == NULL)
+        omni_fatal("out of memory serializing a message");
+    if (size_check(*len, lim, err) != 0) {
+        free(s);
+        return NULL;
+    }
     return s;
 }
 

@@ -212,7 +212,12 @@ static int check_meta_value(const json_t *v, size_t level, char *path, size_t pa
             size_t bad;
             if (!omni_utf8_valid(key, strlen(key), &bad))
                 return omni__msg_fail(err, path, "a key has invalid UTF-8 at byte %zu", bad);
-            snprintf(path + plen, pathsz - plen, ".%s", key);
+            if (plen + 2 <= pathsz) { /* ".key", cut to fit (by hand: printf per key costs more than the rest) */
+                size_t klen = strlen(key), fit = pathsz - plen - 2, k = klen < fit ? klen : fit;
+                path[plen] = '.';
+                memcpy(path + plen + 1, key, k);
+                path[plen + 1 + k] = '\0';
+            }
             if (check_meta_value(child, level + 1, path, pathsz, lim, err) != 0)
                 return -1;
             path[plen] = '\0';
@@ -236,7 +241,7 @@ static int check_meta(const json_t *v, const omni_limits_t *lim, omni_msg_error_
     if (check_meta_value(v, 1, path, sizeof path, lim, err) != 0)
         return -1;
     /* Measured as compact JSON so the limit means the same whatever spacing the connector used. */
-    size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT);
+    size_t n = omni__json_compact_size(v);
     if (n > lim->meta_bytes)
         return omni__msg_fail(err, "meta", "is %zu bytes as compact JSON, over the limit of %zu", n,
                               lim->meta_bytes);

@@ -24,6 +24,19 @@ char *omni__msg_quote(const char *s, size_t len, char *out, size_t outsz);
  * Returns 0, or -1 with err->field and err->reason filled. */
 int omni__msg_check(const json_t *root, const omni_limits_t *lim, omni_msg_error_t *err);
 
+/* omni_msg_validate() and omni_msg_serialize() in one: the rules, then the one serialization, which is
+ * also what the frame size is checked on. Returns the JSON (caller frees; *len its length), or NULL with
+ * err filled. msg and lim (NULL: the defaults) are borrowed. */
+char *omni__msg_serialize_valid(const omni_msg_t *msg, const omni_limits_t *lim, omni_msg_error_t *err,
+                                size_t *len);
+
+/* json_compact.c: what json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS) writes, byte for byte, much cheaper.
+ * Returns a new string (caller frees; *len its length), or NULL where jansson fails too (a string that is
+ * not UTF-8, v not an object or array, nesting past 64). v is borrowed. */
+char *omni__json_compact(const json_t *v, size_t *len);
+/* The length of v's compact JSON (any order of keys: the same length), 0 where it cannot be written. */
+size_t omni__json_compact_size(const json_t *v);
+
 /* True when s[0..len) (borrowed) has a C0 control character, DEL or a C1 control (U+0080..U+009F). */
 bool omni__has_control(const char *s, size_t len);
 

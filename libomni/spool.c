@@ -17,7 +17,13 @@
  * followed by good ones is real damage: replay stops there, the file is kept aside as
  * spool.log.corrupt-<ms> for an operator, and spool.log is rewritten with what was read before it.
  *
- * Durability: submit records are written and made durable in batches by omni_spool_sync (one fdatasync).
+ * Writing: records are gathered in memory, in the order they are appended, and written to the file with
+ * one write(2) by omni_spool_write (the client calls it before it sends what was submitted, and after a
+ * round of answers) or omni_spool_sync (write, then one fdatasync for the batch). A record is thus in the
+ * file before its message can go to the router, and an answer always comes after its message's M record.
+ * A failed write is cut back off the file and the gathered records are kept for the next try.
+ *
+ * Durability: submit records are made durable in batches by omni_spool_sync (one write, one fdatasync).
  * Answer records are never synced on their own: losing one costs a resend the router deduplicates. A NACK
  * first goes to dead-letter.jsonl, fsynced, so a refused message is never lost between the two files. */
 #include "spool.h"
@@ -43,32 +49,63 @@ struct omni_spool {
     size_t file_bytes; /* the end of the last good record */
     size_t live_bytes; /* bytes of M records not yet answered */
     size_t compact_min;
+    char *buf;         /* records appended and not yet written, in order; buf_len bytes of buf_cap */
+    size_t buf_len, buf_cap;
+    bool write_failed; /* the last write failed (and was cut back off): buf holds what it tried */
     bool broken;       /* a failed write could not be rolled back: refuse further appends */
 };
 
-/* Builds a whole record. Returns a new buffer (caller frees) and its length in *n. */
-static char *record_build(char type, const char *id, size_t idlen, const char *body, size_t bodylen,
-                          size_t *n)
+/* The record's header up to its CRC, "OMS1 <type> <idlen> <bodylen>", into hdr (OMNI_SPOOL_HDR_MAX
+ * bytes); returns its length. By hand: printf would cost more than the rest of the record. */
+static size_t header(char *hdr, char type, size_t idlen, size_t bodylen)
 {
+    size_t p = strlen(OMNI_SPOOL_MAGIC);
+    memcpy(hdr, OMNI_SPOOL_MAGIC, p);
+    hdr[p++] = type;
+    hdr[p++] = ' ';
+    p += omni_fmt_u64(hdr + p, idlen);
+    hdr[p++] = ' ';
+    p += omni_fmt_u64(hdr + p, bodylen);
+    return p;
+}
+
+/* Appends one whole record to buf (grown as needed), whose length *len grows by the record's size;
+ * returns that size. */
+static size_t record_put(char **buf, size_t *len, size_t *cap, char type, const char *id, size_t idlen,
+                         const char *body, size_t bodylen)
+{
+    static const char hex[] = "0123456789abcdef";
     char hdr[OMNI_SPOOL_HDR_MAX];
-    int p = snprintf(hdr, sizeof hdr, OMNI_SPOOL_MAGIC "%c %zu %zu", type, idlen, bodylen);
-    uint32_t crc = omni_spool_crc32(0, hdr, (size_t)p);
+    size_t p = header(hdr, type, idlen, bodylen);
+    uint32_t crc = omni_spool_crc32(0, hdr, p);
     crc = omni_spool_crc32(crc, id, idlen);
     crc = omni_spool_crc32(crc, body, bodylen);
-    p += snprintf(hdr + p, sizeof hdr - (size_t)p, " %08x\n", (unsigned)crc);
-    *n = (size_t)p + idlen + bodylen + 1;
-    char *rec = omni_malloc(*n);
-    memcpy(rec, hdr, (size_t)p);
+    hdr[p++] = ' ';
+    for (int i = 7; i >= 0; i--)
+        hdr[p++] = hex[(crc >> (4 * i)) & 0xf];
+    hdr[p++] = '\n';
+    size_t n = p + idlen + bodylen + 1;
+    if (*len + n > *cap) {
+        size_t c = *cap ? *cap : 64 * 1024;
+        while (c < *len + n)
+            c *= 2;
+        *buf = omni_realloc(*buf, c);
+        *cap = c;
+    }
+    char *rec = *buf + *len;
+    memcpy(rec, hdr, p);
     memcpy(rec + p, id, idlen);
     if (bodylen > 0)
         memcpy(rec + p + idlen, body, bodylen);
-    rec[*n - 1] = '\n';
-    return rec;
+    rec[n - 1] = '\n';
+    *len += n;
+    return n;
 }
 
 static size_t record_size(size_t idlen, size_t bodylen)
 {
-    return (size_t)snprintf(NULL, 0, OMNI_SPOOL_MAGIC "M %zu %zu", idlen, bodylen) + 10 + idlen + bodylen + 1;
+    char hdr[OMNI_SPOOL_HDR_MAX];
+    return header(hdr, 'M', idlen, bodylen) + 10 + idlen + bodylen + 1;
 }
 
 /* ---- open, close ------------------------------------------------------------------------------------ */
@@ -211,11 +248,16 @@ void omni_spool_close(omni_spool_t **spool)
     if (spool == NULL || *spool == NULL)
         return;
     omni_spool_t *sp = *spool;
+    /* What was gathered goes to the file as appends always did, unsynced: to the page cache. */
+    if (sp->fd >= 0 && sp->buf_len > 0 && omni_spool_write(sp) != 0)
+        omni_warn("spool %s: %zu bytes of records not written on close (their messages are sent again)",
+                  sp->path, sp->buf_len);
     if (sp->fd >= 0)
         close(sp->fd);
     if (sp->dl_fd >= 0)
         close(sp->dl_fd);
     free(sp->dir), free(sp->path), free(sp->tmp_path), free(sp->dl_path);
+    free(sp->buf);
     free(sp);
     *spool = NULL;
 }
@@ -223,36 +265,60 @@ void omni_spool_close(omni_spool_t **spool)
 /* ---- writing ---------------------------------------------------------------------------------------- */
 
 
-/* Appends one record. A failed write is cut back off the file: a torn record left in the middle would
- * make the next replay stop there and lose everything appended after it. */
-static int append(omni_spool_t *sp, char type, const char *id, const char *body, size_t bodylen)
+/* Gathers one record for the next write. Returns its size, or 0 with errno EIO once the file is broken. */
+static size_t append(omni_spool_t *sp, char type, const char *id, const char *body, size_t bodylen)
+{
+    if (sp->broken) {
+        errno = EIO;
+        return 0;
+    }
+    return record_put(&sp->buf, &sp->buf_len, &sp->buf_cap, type, id, strlen(id), body, bodylen);
+}
+
+int omni_spool_write(omni_spool_t *sp)
 {
     if (sp->broken) {
         errno = EIO;
         return -1;
     }
-    size_t n;
-    char *rec = record_build(type, id, strlen(id), body, bodylen, &n);
-    int rc = omni_write_all(sp->fd, rec, n);
-    free(rec);
-    if (rc != 0) {
+    if (sp->buf_len == 0)
+        return 0;
+    if (omni_write_all(sp->fd, sp->buf, sp->buf_len) != 0) {
+        /* A torn record left in the middle would make the next replay stop there and lose everything
+         * appended after it: cut it back off, and keep the records to write them again. */
         int e = errno;
         if (ftruncate(sp->fd, (off_t)sp->file_bytes) != 0)
             sp->broken = true;
-        omni_error("spool %s: cannot append: %s%s", sp->path, strerror(e),
-                   sp->broken ? "; cannot truncate it either, refusing further writes" : "");
+        if (!sp->write_failed || sp->broken)
+            omni_error("spool %s: cannot append: %s%s", sp->path, strerror(e),
+                       sp->broken ? "; cannot truncate it either, refusing further writes" : "");
+        sp->write_failed = true;
         errno = EIO;
         return -1;
     }
-    sp->file_bytes += n;
+    if (sp->write_failed)
+        omni_info("spool %s: writing works again", sp->path);
+    sp->write_failed = false;
+    sp->file_bytes += sp->buf_len;
+    sp->buf_len = 0;
+    if (sp->buf_cap > OMNI_SPOOL_BUF_KEEP) { /* one large batch should not pin its memory for good */
+        free(sp->buf);
+        sp->buf = NULL;
+        sp->buf_cap = 0;
+    }
     return 0;
 }
 
+size_t omni_spool_unwritten(const omni_spool_t *sp) { return sp->buf_len; }
+
+bool omni_spool_write_failed(const omni_spool_t *sp) { return sp->write_failed || sp->broken; }
+
 int omni_spool_submit(omni_spool_t *sp, const char *id, const char *json, size_t len)
 {
-    if (append(sp, 'M', id, json, len) != 0)
+    size_t n = append(sp, 'M', id, json, len);
+    if (n == 0)
         return -1;
-    sp->live_bytes += record_size(strlen(id), len);
+    sp->live_bytes += n;
     return 0;
 }
 
@@ -265,7 +331,7 @@ static void forget(omni_spool_t *sp, const char *id, size_t json_len)
 
 int omni_spool_ack(omni_spool_t *sp, const char *id, size_t json_len)
 {
-    if (append(sp, 'A', id, NULL, 0) != 0)
+    if (append(sp, 'A', id, NULL, 0) == 0)
         return -1;
     forget(sp, id, json_len);
     return 0;
@@ -320,7 +386,7 @@ static int dead_letter(omni_spool_t *sp, const char *id, const char *reason, con
     line[n] = '\n'; /* replaces the NUL: the buffer is written by length */
     off_t end = lseek(sp->dl_fd, 0, SEEK_END);
     int rc = end >= 0 && omni_write_all(sp->dl_fd, line, n + 1) == 0 && fdatasync(sp->dl_fd) == 0 ? 0 : -1;
-    if (rc != 0 && end >= 0) { /* cut a partial line back off, as append() does */
+    if (rc != 0 && end >= 0) { /* cut a partial line back off, as omni_spool_write does */
         int e = errno;
         if (ftruncate(sp->dl_fd, end) != 0)
             omni_warn("spool %s: cannot cut a partial line: %s", sp->dl_path, strerror(errno));
@@ -338,7 +404,7 @@ int omni_spool_nack(omni_spool_t *sp, const char *id, const char *reason, const 
         errno = e;
         return -1;
     }
-    if (append(sp, 'N', id, NULL, 0) != 0)
+    if (append(sp, 'N', id, NULL, 0) == 0)
         return -1;
     forget(sp, id, len);
     return 0;
@@ -346,10 +412,8 @@ int omni_spool_nack(omni_spool_t *sp, const char *id, const char *reason, const 
 
 int omni_spool_sync(omni_spool_t *sp)
 {
-    if (sp->broken) {
-        errno = EIO;
+    if (omni_spool_write(sp) != 0)
         return -1;
-    }
     return fdatasync(sp->fd);
 }
 
@@ -364,17 +428,24 @@ size_t omni_spool_size(const omni_spool_t *sp) { return sp->file_bytes; }
 
 int omni_spool_compact(omni_spool_t *sp, const omni_spool_rec_t *const *live, size_t n)
 {
+    if (sp->buf_len > 0) { /* the live set may not be what the file plus those records say */
+        errno = EBUSY;
+        return -1;
+    }
     size_t bytes = 0;
     int fd = open(sp->tmp_path, O_RDWR | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     /* Locked before it takes the name, so no other client can ever hold the new spool.log. */
     bool ok = fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0;
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
     for (size_t i = 0; ok && i < n; i++) {
-        size_t rn;
-        char *rec = record_build('M', live[i]->id, strlen(live[i]->id), live[i]->json, live[i]->len, &rn);
-        ok = omni_write_all(fd, rec, rn) == 0;
-        free(rec);
-        bytes += rn;
+        bytes += record_put(&buf, &len, &cap, 'M', live[i]->id, strlen(live[i]->id), live[i]->json, live[i]->len);
+        if (len >= OMNI_SPOOL_BUF_KEEP || i + 1 == n) {
+            ok = omni_write_all(fd, buf, len) == 0;
+            len = 0;
+        }
     }
+    free(buf);
     ok = ok && fsync(fd) == 0 && rename(sp->tmp_path, sp->path) == 0;
     if (!ok) {
         int e = errno;

@@ -28,29 +28,44 @@ typedef struct omni_spool_rec {
 omni_spool_t *omni_spool_open(const char *dir, omni_spool_rec_t **live, size_t *nlive, char *err,
                               size_t errsz);
 
-/* Closes the files (releasing the lock), frees, sets *spool = NULL. Unsynced appends stay in the page
- * cache: they reach the disk unless the machine crashes first. NULL and *spool == NULL are fine. */
+/* Writes what was gathered (unsynced), closes the files (releasing the lock), frees, sets *spool = NULL.
+ * Unsynced records stay in the page cache: they reach the disk unless the machine crashes first. NULL and
+ * *spool == NULL are fine. */
 void omni_spool_close(omni_spool_t **spool);
 
 /* Frees n records and their strings (NULL strings are skipped), sets *recs = NULL. */
 void omni_spool_recs_free(omni_spool_rec_t **recs, size_t n);
 
-/* Appends a "submitted" record. Written, not synced: omni_spool_sync() makes a batch durable.
- * id (NUL-terminated) and json are borrowed. Returns 0 or -1 with errno (EIO once the file is broken). */
+/* Gathers a "submitted" record; omni_spool_write() writes it, omni_spool_sync() makes a batch durable.
+ * id (NUL-terminated) and json are borrowed (copied). Returns 0 or -1 with errno (EIO once the file is
+ * broken). */
 int omni_spool_submit(omni_spool_t *spool, const char *id, const char *json, size_t len);
 
-/* Appends an "acked" record for a message submitted with json_len bytes (the length lets the spool count
- * how much of the file is dead without keeping an index). Not synced: losing it only means one resend,
- * which the router deduplicates. Returns 0 or -1 with errno. */
+/* Gathers an "acked" record for a message submitted with json_len bytes (the length lets the spool count
+ * how much of the file is dead without keeping an index), for the next write. Never synced on its own:
+ * losing it only means one resend, which the router deduplicates. Returns 0 or -1 with errno. */
 int omni_spool_ack(omni_spool_t *spool, const char *id, size_t json_len);
 
-/* Appends {"id","reason","nacked_at","message"} to dead-letter.jsonl and fsyncs it, then appends a
- * "nacked" record. If the dead letter cannot be written nothing is recorded (the message stays live, so
+/* Appends {"id","reason","nacked_at","message"} to dead-letter.jsonl and fsyncs it, then gathers a
+ * "nacked" record (as omni_spool_ack). If the dead letter cannot be written nothing is recorded (the message stays live, so
  * it is not lost) and -1 is returned with errno. All arguments borrowed. */
 int omni_spool_nack(omni_spool_t *spool, const char *id, const char *reason, const char *json, size_t len);
 
-/* fdatasyncs spool.log: one call makes every record appended so far durable. Returns 0 or -1 (errno). */
+/* Writes every record gathered so far with one write(2), not synced. On failure what was written is cut
+ * back off, the records are kept for the next try, and -1 is returned with errno EIO (logged once until a
+ * write works again). Returns 0 (also when there was nothing to write). */
+int omni_spool_write(omni_spool_t *spool);
+
+/* omni_spool_write(), then one fdatasync: every record gathered so far is durable. Returns 0 or -1 (errno). */
 int omni_spool_sync(omni_spool_t *spool);
+
+/* Bytes gathered and not yet written; whether the last write failed (or the file is broken). */
+size_t omni_spool_unwritten(const omni_spool_t *spool);
+bool omni_spool_write_failed(const omni_spool_t *spool);
+
+/* A buffer larger than this is freed after its write (a big batch should not pin memory), and a
+ * compaction writes in pieces of about this size. */
+#define OMNI_SPOOL_BUF_KEEP (1024 * 1024)
 
 /* True when answered records dominate the file (more than half of it, and it is over the minimum size
  * set by omni_spool_set_compact_min, 1 MiB by default). */
@@ -59,7 +74,8 @@ void omni_spool_set_compact_min(omni_spool_t *spool, size_t bytes);
 
 /* Rewrites the file to hold exactly the n live records (borrowed, in submit order, the caller's view of
  * what is unanswered): spool.log.tmp is written, fsynced and renamed over spool.log, and the directory
- * fsynced. On failure the old file stays in use and -1 is returned with errno. */
+ * fsynced. Only with nothing gathered unwritten (else -1, errno EBUSY: write first). On failure the old
+ * file stays in use and -1 is returned with errno. */
 int omni_spool_compact(omni_spool_t *spool, const omni_spool_rec_t *const *live, size_t n);
 
 /* Bytes in spool.log as the spool knows them (for tests and logs). */

@@ -137,6 +137,20 @@ int omni_rfc3339_parse(const char *s, int64_t *wall_ms)
     return 0;
 }
 
+size_t omni_fmt_u64(char *out, uint64_t v)
+{
+    char rev[20];
+    size_t n = 0;
+    do {
+        rev[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++)
+        out[i] = rev[n - 1 - i];
+    out[n] = '\0';
+    return n;
+}
+
 bool omni_utf8_valid(const char *str, size_t len, size_t *bad_offset)
 {
     const unsigned char *s = (const unsigned char *)str;

@@ -21,7 +21,7 @@ const omni_connector_key_t email_keys[] = {
     {"mailboxes", OMNI_KEY_LIST, "INBOX", false, 0, 100, NULL, "mailbox names, or \"key=value ...\" entries"},
     {"initial", OMNI_KEY_ENUM, "unseen", false, 0, 0, "unseen|all|none", "mail already there on first sight"},
     {"mark_seen", OMNI_KEY_BOOL, "true", false, 0, 0, NULL, "set \\Seen once a message is spooled"},
-    {"batch", OMNI_KEY_INT, "50", false, 1, 10000, NULL, "messages per mailbox per commit"},
+    {"batch", OMNI_KEY_INT, "500", false, 1, 10000, NULL, "messages per mailbox per commit"},
     {"connect_timeout_ms", OMNI_KEY_DURATION, "10000", false, 100, 600000, NULL, "IMAP connect timeout"},
     {"timeout_ms", OMNI_KEY_DURATION, "60000", false, 1000, 3600000, NULL, "longest one IMAP command may take"},
     {"max_fetch_bytes", OMNI_KEY_SIZE, "33554432", false, 65536, 1073741824, NULL, "bytes of one message fetched at most"},

@@ -20,6 +20,17 @@
 #define IMAP_CHUNK (192u * 1024)
 /* UIDs per STORE command, so the command line stays far below servers' line limits (Dovecot: 64 KiB). */
 #define IMAP_STORE_CHUNK 500
+/* What a response may hold, because of how curl 7.88 reads one. Every response line passes its header
+ * callback and counts against a limit of 300 KiB per request; and every untagged line ("* 5 FETCH ...")
+ * ends a "response" in curl's pingpong reader, which keeps the rest of what it had read and counts it again
+ * on the next call. A response of n untagged lines over B bytes that arrive together is thus counted up
+ * to ~(n/2 + 1) * B: 300 metadata lines (30 KB) already fail, as do 20 small bodies of 200 KB together
+ * (measured with the curl tool against Dovecot 2.3). So: metadata for at most IMAP_META_SET UIDs per
+ * command, and bodies together only while (n/2 + 1) * B stays under IMAP_GROUP_COUNTED. A group refused
+ * anyway is fetched one by one. */
+#define IMAP_META_SET 40                    /* 40 lines of ~100 bytes: counted ~80 KiB at most */
+#define IMAP_GROUP_MAX 32                   /* bodies per command at most */
+#define IMAP_GROUP_COUNTED (192u * 1024)    /* (n/2 + 1) * B at most, B the bodies' bytes */
 
 struct imap {
     imap_opts_t o;          /* strings owned (copies) */
@@ -240,18 +251,19 @@ static int fetch_chunk(imap_t *m, const char *url, uint32_t uid, size_t off, siz
 {
     char cmd[128];
     snprintf(cmd, sizeof cmd, "UID FETCH %u BODY.PEEK[]<%zu.%zu>", uid, off, k);
+    imap_literal_t lit = {.uid = uid};
     imap_capture_t cap;
-    imap_capture_init(&cap, uid, k);
+    imap_capture_init(&cap, &lit, 1, k);
     m->cap = &cap;
     int r = run(m, url, cmd, IMAP_MAX_RESPONSE);
     m->cap = NULL;
     int c = r == IMAP_OK ? imap_capture_finish(&cap) : -1;
     if (c == 0) {
-        *buf = omni_realloc(*buf, *len + cap.len + 1);
-        memcpy(*buf + *len, cap.data, cap.len);
-        *len += cap.len;
+        *buf = omni_realloc(*buf, *len + lit.len + 1);
+        memcpy(*buf + *len, lit.data, lit.len);
+        *len += lit.len;
         (*buf)[*len] = '\0';
-        *got = cap.len;
+        *got = lit.len;
     }
     *why = r == IMAP_OK ? cap.error : m->error;
     imap_capture_free(&cap);
@@ -264,24 +276,22 @@ static int fetch_chunk(imap_t *m, const char *url, uint32_t uid, size_t off, siz
     return m->last == CURLE_QUOTE_ERROR || m->last == CURLE_WEIRD_SERVER_REPLY ? SPOILED : r;
 }
 
-int imap_fetch(imap_t *m, const char *mailbox, uint32_t uidvalidity, uint32_t uid, imap_message_t *out)
+/* The bytes of the message to fetch: all of it, or max_fetch when it is larger (or of unknown size). */
+static size_t wanted(const imap_t *m, const imap_meta_t *meta)
 {
-    *out = (imap_message_t){0};
-    char *url = mailbox_url(m, mailbox, uidvalidity, "");
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "UID FETCH %u (UID FLAGS RFC822.SIZE INTERNALDATE)", uid);
-    int r = run(m, url, cmd, IMAP_MAX_RESPONSE);
-    if (r == IMAP_OK && imap_parse_fetch_meta(m->body, m->body_len, uid, &out->meta) != 0)
-        r = IMAP_GONE;
-    if (r != IMAP_OK) {
-        free(url);
-        return r;
-    }
+    return meta->size >= 0 && meta->size <= (long long)m->o.max_fetch ? (size_t)meta->size : m->o.max_fetch;
+}
+
+/* One message, in IMAP_CHUNK pieces, whose metadata is known. */
+static int fetch_one(imap_t *m, const char *mailbox, uint32_t uidvalidity, uint32_t uid, const char *url,
+                     imap_message_t *out)
+{
     out->truncated = out->meta.size > (long long)m->o.max_fetch;
-    size_t want = out->meta.size >= 0 && !out->truncated ? (size_t)out->meta.size : m->o.max_fetch;
+    size_t want = wanted(m, &out->meta);
     char *buf = omni_strdup("");
     size_t len = 0, got = 0;
     const char *why = NULL;
+    int r = IMAP_OK;
     /* In chunks, so that no response passes curl's limits (see IMAP_CHUNK). */
     while (r == IMAP_OK && len < want) {
         size_t k = want - len < IMAP_CHUNK ? want - len : IMAP_CHUNK;
@@ -289,7 +299,6 @@ int imap_fetch(imap_t *m, const char *mailbox, uint32_t uidvalidity, uint32_t ui
         if (r == IMAP_OK && got < k)
             break; /* the message ended sooner than RFC822.SIZE said: checked below */
     }
-    free(url);
     if (r == IMAP_OK && !out->truncated && out->meta.size >= 0 && len != (size_t)out->meta.size) {
         r = SPOILED;
         why = "the bytes fetched are not RFC822.SIZE";
@@ -305,6 +314,115 @@ int imap_fetch(imap_t *m, const char *mailbox, uint32_t uidvalidity, uint32_t ui
     omni_warn("imap: UID %u in %s: fetching without \\Seen failed (%s); fetching with BODY[], which sets "
               "\\Seen", uid, mailbox, why ? why : "no detail");
     return fetch_fallback(m, mailbox, uidvalidity, uid, out);
+}
+
+/* Appends uids[0..n) (ascending) to the command being built as a UID set, runs of consecutive UIDs as
+ * a:b, so that a batch of new mail is a few bytes. */
+static void uid_set(char *w, const uint32_t *uids, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j + 1 < n && uids[j + 1] == uids[j] + 1)
+            j++;
+        w += sprintf(w, "%s%u", i ? "," : "", uids[i]);
+        if (j > i)
+            w += sprintf(w, ":%u", uids[j]);
+        i = j + 1;
+    }
+}
+
+int imap_fetch_meta(imap_t *m, const char *mailbox, uint32_t uidvalidity, const uint32_t *uids, size_t n,
+                    imap_meta_t *meta, bool *found)
+{
+    char *url = mailbox_url(m, mailbox, uidvalidity, "");
+    int r = IMAP_OK;
+    for (size_t i = 0; i < n && r == IMAP_OK; i += IMAP_META_SET) {
+        size_t k = n - i < IMAP_META_SET ? n - i : IMAP_META_SET;
+        char *cmd = omni_malloc(k * 22 + 64);
+        int p = sprintf(cmd, "UID FETCH ");
+        uid_set(cmd + p, uids + i, k);
+        strcat(cmd, " (UID FLAGS RFC822.SIZE INTERNALDATE)");
+        r = run(m, url, cmd, IMAP_MAX_RESPONSE);
+        free(cmd);
+        if (r == IMAP_OK)
+            imap_parse_fetch_metas(m->body, m->body_len, uids + i, k, meta + i, found + i);
+    }
+    free(url);
+    return r;
+}
+
+int imap_fetch_bodies(imap_t *m, const char *mailbox, uint32_t uidvalidity, const uint32_t *uids,
+                      const imap_meta_t *meta, size_t n, imap_message_t *out, size_t *got)
+{
+    *got = 0;
+    if (n == 0)
+        return IMAP_OK;
+    /* The group: the messages from the first on that curl takes together (see IMAP_GROUP_COUNTED), whole. */
+    size_t k = 0, bytes = 0;
+    while (k < n && k < IMAP_GROUP_MAX && meta[k].size >= 0 && meta[k].size <= (long long)m->o.max_fetch &&
+           ((k + 1) / 2 + 1) * (bytes + (size_t)meta[k].size) <= IMAP_GROUP_COUNTED)
+        bytes += (size_t)meta[k++].size;
+    char *url = mailbox_url(m, mailbox, uidvalidity, "");
+    for (size_t i = 0; i < (k ? k : 1); i++)
+        out[i] = (imap_message_t){.meta = meta[i]};
+    int r = IMAP_OK;
+    size_t done = 0;
+    if (k > 1) {
+        char *cmd = omni_malloc(k * 22 + 64);
+        int p = sprintf(cmd, "UID FETCH ");
+        uid_set(cmd + p, uids, k);
+        strcat(cmd, " (UID BODY.PEEK[])");
+        imap_literal_t *lit = omni_calloc(k, sizeof *lit);
+        for (size_t i = 0; i < k; i++)
+            lit[i].uid = uids[i];
+        imap_capture_t cap;
+        imap_capture_init(&cap, lit, k, IMAP_CHUNK);
+        m->cap = &cap;
+        r = run(m, url, cmd, IMAP_MAX_RESPONSE);
+        m->cap = NULL;
+        free(cmd);
+        int c = r == IMAP_OK ? imap_capture_finish(&cap) : -1;
+        for (size_t i = 0; c == 0 && i < k; i++)
+            c = lit[i].len == (size_t)meta[i].size ? 0 : -1;
+        if (c == 0) {
+            for (size_t i = 0; i < k; i++) {
+                out[i].raw = lit[i].data;
+                out[i].len = lit[i].len;
+                lit[i].data = NULL;
+            }
+            done = k;
+        } else if (r != IMAP_CHANGED) {
+            /* A message gone since its metadata was read, a body line that ended curl's view of the
+             * command early (then the connection is off), a response curl refused: each is fetched alone,
+             * on a fresh connection, where a real failure shows again. */
+            omni_debug("imap: UIDs %u..%u in %s: fetching together failed (%s); one by one", uids[0],
+                       uids[k - 1], mailbox, r == IMAP_OK && cap.error ? cap.error : m->error);
+            drop(m);
+            r = IMAP_OK;
+        }
+        imap_capture_free(&cap);
+        free(lit);
+    }
+    /* One by one: a large message (in chunks), or a group that could not be read together. */
+    size_t first = done;
+    for (size_t i = done; r == IMAP_OK && i < (k > 1 ? k : 1); i++) {
+        int one = fetch_one(m, mailbox, uidvalidity, uids[i], url, &out[i]);
+        if (one == IMAP_GONE) {
+            out[i].gone = true;
+            one = IMAP_OK;
+        }
+        if (one != IMAP_OK) {
+            if (i == first)
+                r = one; /* else the ones before are good, taken now; the next call meets the error again */
+            break;
+        }
+        done = i + 1;
+    }
+    free(url);
+    if (r != IMAP_OK)
+        return r;
+    *got = done;
+    return IMAP_OK;
 }
 
 int imap_set_seen(imap_t *m, const char *mailbox, uint32_t uidvalidity, const uint32_t *uids, size_t n,

@@ -173,7 +173,21 @@ void imap_format_date(int64_t ms, char *out, size_t outsz)
     snprintf(out, outsz, "%d-%s-%04d", d, MONTHS[(m - 1) % 12], y);
 }
 
-typedef struct { uint32_t uid; imap_meta_t *out; int found; } meta_arg_t;
+typedef struct { const uint32_t *uids; size_t n; imap_meta_t *out; bool *found; } meta_arg_t;
+
+/* The index of uid in the ascending uids[0..n), or n. */
+static size_t find_uid(const uint32_t *uids, size_t n, long long uid)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (uids[mid] < uid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && uids[lo] == uid ? lo : n;
+}
 
 static int meta_line(const char *line, size_t len, void *arg)
 {
@@ -183,17 +197,19 @@ static int meta_line(const char *line, size_t len, void *arg)
         !starts(line + 2 + used, len - 2 - used, " FETCH ("))
         return 0;
     const char *v = item(line, len, "UID");
-    if (!v || number(v, len - (size_t)(v - line), &used) != (long long)a->uid)
+    size_t k = v ? find_uid(a->uids, a->n, number(v, len - (size_t)(v - line), &used)) : a->n;
+    if (k == a->n || a->found[k])
         return 0;
+    imap_meta_t *out = &a->out[k];
     v = item(line, len, "RFC822.SIZE");
     long long sz = v ? number(v, len - (size_t)(v - line), &used) : -1;
-    a->out->size = sz;
+    out->size = sz;
     v = item(line, len, "FLAGS");
     if (v && *v == '(') {
         const char *close = memchr(v, ')', len - (size_t)(v - line));
         for (const char *f = v; close && f + 5 <= close; f++)
             if (strncasecmp(f, "\\Seen", 5) == 0 && (f[5] == ' ' || f[5] == ')'))
-                a->out->seen = true;
+                out->seen = true;
     }
     v = item(line, len, "INTERNALDATE");
     if (v && *v == '"') {
@@ -202,33 +218,49 @@ static int meta_line(const char *line, size_t len, void *arg)
         if (q && (size_t)(q - v - 1) < sizeof date) {
             memcpy(date, v + 1, (size_t)(q - v - 1));
             date[q - v - 1] = '\0';
-            a->out->has_internaldate = imap_parse_datetime(date, &a->out->internaldate_ms) == 0;
+            out->has_internaldate = imap_parse_datetime(date, &out->internaldate_ms) == 0;
         }
     }
-    a->found = 1;
-    return 1;
+    a->found[k] = true;
+    return 0;
+}
+
+void imap_parse_fetch_metas(const char *resp, size_t len, const uint32_t *uids, size_t n, imap_meta_t *out,
+                            bool *found)
+{
+    for (size_t i = 0; i < n; i++) {
+        out[i] = (imap_meta_t){.size = -1};
+        found[i] = false;
+    }
+    meta_arg_t a = {uids, n, out, found};
+    each_line(resp, len, meta_line, &a);
 }
 
 int imap_parse_fetch_meta(const char *resp, size_t len, uint32_t uid, imap_meta_t *out)
 {
-    *out = (imap_meta_t){.size = -1};
-    meta_arg_t a = {uid, out, 0};
-    each_line(resp, len, meta_line, &a);
-    return a.found ? 0 : -1;
+    bool found;
+    imap_parse_fetch_metas(resp, len, &uid, 1, out, &found);
+    return found ? 0 : -1;
 }
 
 /* ---- literal capture ---- */
 
-enum { CAP_LINE, CAP_LITERAL, CAP_AFTER, CAP_DONE };
+enum { CAP_LINE, CAP_LITERAL, CAP_AFTER };
 
-void imap_capture_init(imap_capture_t *c, uint32_t want_uid, size_t max)
+void imap_capture_init(imap_capture_t *c, imap_literal_t *lit, size_t n, size_t max)
 {
     memset(c, 0, sizeof *c);
-    c->want_uid = want_uid;
+    c->lit = lit;
+    c->n = n;
     c->max = max;
+    for (size_t i = 0; i < n; i++) {
+        lit[i].data = NULL;
+        lit[i].len = 0;
+        lit[i].whole = false;
+    }
 }
 
-/* A whole line before the literal: is it the FETCH response that announces it? */
+/* A whole line before a literal: is it a FETCH response that announces one of ours? */
 static void capture_line(imap_capture_t *c)
 {
     const char *l = c->line;
@@ -247,41 +279,53 @@ static void capture_line(imap_capture_t *c)
         return;
     }
     const char *v = item(l, len, "UID");
-    if (!v || number(v, len - (size_t)(v - l), &used) != (long long)c->want_uid) {
-        c->error = "a FETCH response with a literal is not for the UID asked for";
+    long long uid = v ? number(v, len - (size_t)(v - l), &used) : -1;
+    imap_literal_t *lit = NULL;
+    for (size_t i = 0; i < c->n && !lit; i++)
+        if (c->lit[i].uid == uid)
+            lit = &c->lit[i];
+    if (!lit) {
+        c->error = "a FETCH response with a literal is not for a UID asked for";
+        return;
+    }
+    if (lit->data) {
+        c->error = "a FETCH response with a literal came twice for one UID";
         return;
     }
     if ((size_t)size > c->max) {
         c->error = "the server sent more than the fetch limit";
         return;
     }
+    c->cur = lit;
     c->want = (size_t)size;
-    c->data = omni_malloc(c->want + 1);
-    c->data[0] = '\0';
+    lit->data = omni_malloc(c->want + 1);
+    lit->data[0] = '\0';
     c->state = c->want ? CAP_LITERAL : CAP_AFTER;
 }
 
 void imap_capture_feed(imap_capture_t *c, const char *b, size_t n)
 {
-    for (size_t i = 0; i < n && !c->error && c->state != CAP_DONE;) {
+    for (size_t i = 0; i < n && !c->error;) {
+        imap_literal_t *lit = c->cur;
         if (c->state == CAP_LITERAL) {
-            size_t take = c->want - c->len < n - i ? c->want - c->len : n - i;
-            memcpy(c->data + c->len, b + i, take);
-            c->len += take;
-            c->data[c->len] = '\0';
+            size_t take = c->want - lit->len < n - i ? c->want - lit->len : n - i;
+            memcpy(lit->data + lit->len, b + i, take);
+            lit->len += take;
+            lit->data[lit->len] = '\0';
             i += take;
-            if (c->len == c->want)
+            if (lit->len == c->want)
                 c->state = CAP_AFTER;
             continue;
         }
         if (c->state == CAP_AFTER) {
             /* The literal is followed by ")" or by more items (" UID 5)"); anything else means the
-             * bytes we counted were not the literal. */
-            c->closed = b[i] == ')' || b[i] == ' ';
-            if (!c->closed)
+             * bytes we counted were not the literal. The rest of the line is read as any line. */
+            lit->whole = b[i] == ')' || b[i] == ' ';
+            if (!lit->whole)
                 c->error = "the FETCH response does not go on properly after the literal";
-            c->state = CAP_DONE;
-            break;
+            c->state = CAP_LINE;
+            c->cur = NULL;
+            continue;
         }
         char ch = b[i++];
         if (c->line_len < sizeof c->line - 1)
@@ -300,10 +344,19 @@ int imap_capture_finish(imap_capture_t *c)
 {
     if (c->error)
         return -1;
-    if (c->state == CAP_LINE)
+    size_t announced = 0, whole = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        announced += c->lit[i].data != NULL;
+        whole += c->lit[i].whole;
+    }
+    if (announced == 0)
         return 1;
-    if (c->state != CAP_DONE || !c->closed) {
+    if (c->state != CAP_LINE || whole < announced) {
         c->error = "the FETCH response ended inside the literal";
+        return -1;
+    }
+    if (whole < c->n) {
+        c->error = "no FETCH response for some of the UIDs asked for";
         return -1;
     }
     return 0;
@@ -311,6 +364,8 @@ int imap_capture_finish(imap_capture_t *c)
 
 void imap_capture_free(imap_capture_t *c)
 {
-    free(c->data);
-    c->data = NULL;
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->lit[i].data);
+        c->lit[i].data = NULL;
+    }
 }

@@ -28,6 +28,11 @@ typedef struct imap_meta {
 /* Finds the untagged FETCH response for uid. Returns 0, or -1 when there is none (the message is gone). */
 int imap_parse_fetch_meta(const char *resp, size_t len, uint32_t uid, imap_meta_t *out);
 
+/* The same for a set: out[i] and found[i] for uids[i] (ascending, as a UID SEARCH gives them), from the
+ * answer to one "UID FETCH <set> (...)". A UID without a FETCH response is gone: found[i] false. */
+void imap_parse_fetch_metas(const char *resp, size_t len, const uint32_t *uids, size_t n, imap_meta_t *out,
+                            bool *found);
+
 /* An IMAP date-time ("22-Nov-2026 08:47:12 +0000", day possibly space-padded) to ms since the epoch.
  * Returns 0 or -1. */
 int imap_parse_datetime(const char *s, int64_t *ms);
@@ -35,26 +40,36 @@ int imap_parse_datetime(const char *s, int64_t *ms);
 /* An IMAP date for SEARCH SINCE ("1-Feb-2010") of the UTC day of ms. out gets at least 16 bytes. */
 void imap_format_date(int64_t ms, char *out, size_t outsz);
 
-/* Collects the literal of the one "* n FETCH (... BODY[]... {size}" response for want_uid out of the
- * response lines, fed in pieces of any size. */
+/* One literal wanted by imap_capture. */
+typedef struct imap_literal {
+    uint32_t uid;      /* set by the caller */
+    char *data;        /* owned, NUL-terminated; NULL until its FETCH response announced it */
+    size_t len;        /* bytes received so far */
+    bool whole;        /* all of it came, and the response went on properly after it (")" or more items) */
+} imap_literal_t;
+
+/* Collects the literals of the "* n FETCH (UID u ... BODY[]... {size}" responses for the UIDs of lit[]
+ * out of the response lines, fed in pieces of any size: one UID, or several fetched by one command. */
 typedef struct imap_capture {
-    uint32_t want_uid;
+    imap_literal_t *lit; /* n of them: the caller's array, filled here */
+    size_t n;
     size_t max;        /* a literal announced larger than this is refused */
     int state;         /* internal */
-    char line[2048];   /* the line being read before the literal (longer ones are kept cut) */
+    char line[2048];   /* the line being read before a literal (longer ones are kept cut) */
     size_t line_len;
-    char *data;        /* the literal; owned, NUL-terminated */
-    size_t len, want;
-    bool closed;       /* the response went on properly after the literal (")" or more items) */
+    imap_literal_t *cur; /* the literal being read */
+    size_t want;       /* its announced size */
     const char *error; /* static sentence once something was wrong */
 } imap_capture_t;
 
-void imap_capture_init(imap_capture_t *c, uint32_t want_uid, size_t max);
+/* lit[0..n) have their uid set; their data is cleared here. lit is borrowed until imap_capture_free. */
+void imap_capture_init(imap_capture_t *c, imap_literal_t *lit, size_t n, size_t max);
 void imap_capture_feed(imap_capture_t *c, const char *bytes, size_t n);
-/* After the command finished: 0 with the literal in c->data / c->len, 1 when no FETCH literal came at
- * all (the message is gone), -1 with c->error when the response was cut or garbled. */
+/* After the command finished: 0 when every literal came whole, 1 when no FETCH literal came at all (the
+ * messages are gone), -1 with c->error when the response was cut or garbled or a UID is missing (the
+ * literals marked whole are still good). */
 int imap_capture_finish(imap_capture_t *c);
-/* Frees the literal (unless taken: set c->data = NULL after taking it). */
+/* Frees the literals' data (unless taken: set lit[i].data = NULL after taking it). */
 void imap_capture_free(imap_capture_t *c);
 
 #endif

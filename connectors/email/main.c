@@ -1,5 +1,6 @@
 /* omni-email: IMAP mailboxes to omnirouted. Each poll, per mailbox: SELECT, reconcile the UID cursor
- * (uidstate.h), UID SEARCH the next range, fetch each message without \Seen (imap.h), parse (mime.h),
+ * (uidstate.h), UID SEARCH the next range, fetch the batch without \Seen (imap.h: one command for the
+ * metadata, the bodies of small messages several to a command), parse each (mime.h),
  * build (email_build.h), submit; then commit (fsync), save the cursor, and only then set \Seen.
  * The runtime (connector.h) does the rest: config, signals, the spool and the router. */
 #include "email_build.h"
@@ -73,42 +74,34 @@ static int save_state(omni_connector_t *ctx, email_conn_t *ec, box_t *b)
     return rc;
 }
 
-/* Fetches, parses, builds and submits one message. Returns 0 (taken or skipped for good: the cursor may
- * pass it), 1 when the spool is full, 2 when UIDVALIDITY changed (both: stop here, do not pass it),
- * -1 on an error (logged). */
-static int take(omni_connector_t *ctx, email_conn_t *ec, box_t *b, uint32_t uid, batch_t *bt)
+/* Parses, builds and submits one fetched message (m: its raw bytes are freed by the caller). Returns 0
+ * (taken or skipped for good: the cursor may pass it), 1 when the spool is full (stop here, do not pass
+ * it), -1 on an error (logged). */
+static int take(omni_connector_t *ctx, email_conn_t *ec, box_t *b, uint32_t uid, const imap_message_t *m,
+                batch_t *bt)
 {
-    imap_message_t m;
-    int r = imap_fetch(b->imap, b->cfg->mailbox, b->cur.uidvalidity, uid, &m);
-    if (r == IMAP_GONE) {
+    if (m->gone) {
         omni_info("%s: UID %u was expunged before it could be read", b->cfg->key, uid);
         return 0;
     }
-    if (r == IMAP_CHANGED)
-        return 2;
-    if (r != IMAP_OK) {
-        omni_warn("%s: fetching UID %u: %s", b->cfg->key, uid, imap_error(b->imap));
-        return -1;
-    }
-    bool marked = m.seen_set && !m.meta.seen;
-    email_parsed_t *p = email_parse(m.raw, m.len);
+    bool marked = m->seen_set && !m->meta.seen;
+    email_parsed_t *p = email_parse(m->raw, m->len);
     char key[65];
-    email_content_key(m.raw, m.len, key);
+    email_content_key(m->raw, m->len, key);
     email_source_t src = {
         .account = b->cfg->account, .mailbox = b->cfg->mailbox, .address = b->cfg->address,
-        .uidvalidity = b->cur.uidvalidity, .uid = uid, .has_internaldate = m.meta.has_internaldate,
-        .internaldate_ms = m.meta.internaldate_ms, .now_ms = omni_wall_ms(),
-        .size = m.meta.size >= 0 ? m.meta.size : (long long)m.len, .fetch_truncated = m.truncated,
+        .uidvalidity = b->cur.uidvalidity, .uid = uid, .has_internaldate = m->meta.has_internaldate,
+        .internaldate_ms = m->meta.internaldate_ms, .now_ms = omni_wall_ms(),
+        .size = m->meta.size >= 0 ? m->meta.size : (long long)m->len, .fetch_truncated = m->truncated,
         .max_text = ec->cfg.max_text,
     };
     omni_msg_t *msg = email_build(p, key, &src, &ec->lim);
-    r = omni_connector_submit(ctx, msg);
+    int r = omni_connector_submit(ctx, msg);
     int saved = errno;
     if (r == 0 || r == OMNI_SUBMIT_INVALID)
         omni_debug("%s: UID %u -> %s%s", b->cfg->key, uid, msg->id, r ? " (invalid, not sent)" : "");
     omni_msg_destroy(&msg);
     email_parsed_destroy(&p);
-    free(m.raw);
     if (r == 0 || r == OMNI_SUBMIT_INVALID) {
         if (r == 0)
             push(&bt->taken, &bt->n_taken, uid);
@@ -116,9 +109,9 @@ static int take(omni_connector_t *ctx, email_conn_t *ec, box_t *b, uint32_t uid,
             push(&bt->seen_taken, &bt->n_seen_taken, uid);
         else if (marked) /* not sent: left unread, for a person to look at */
             push(&bt->seen_lost, &bt->n_seen_lost, uid);
-        if (m.meta.has_internaldate && (!b->cur.has_last_date || m.meta.internaldate_ms > b->cur.last_date_ms)) {
+        if (m->meta.has_internaldate && (!b->cur.has_last_date || m->meta.internaldate_ms > b->cur.last_date_ms)) {
             b->cur.has_last_date = true;
-            b->cur.last_date_ms = m.meta.internaldate_ms;
+            b->cur.last_date_ms = m->meta.internaldate_ms;
         }
         return 0;
     }
@@ -128,6 +121,53 @@ static int take(omni_connector_t *ctx, email_conn_t *ec, box_t *b, uint32_t uid,
         return 1;
     omni_error("%s: cannot spool UID %u: %s", b->cfg->key, uid, strerror(saved));
     return -1;
+}
+
+/* Takes uids[0..n) (ascending) in order: their metadata with one command, their bodies several to a
+ * command (imap.h), each submitted as it comes. *taken: how many the cursor may pass (a prefix). Returns 0
+ * when all were taken, 1 when the spool is full, 2 when UIDVALIDITY changed, -1 on an error (logged). */
+static int take_all(omni_connector_t *ctx, email_conn_t *ec, box_t *b, const uint32_t *uids, size_t n,
+                    batch_t *bt, size_t *taken)
+{
+    *taken = 0;
+    if (n == 0)
+        return 0;
+    imap_meta_t *meta = omni_calloc(n, sizeof *meta);
+    bool *found = omni_calloc(n, sizeof *found);
+    imap_message_t *got = omni_calloc(n, sizeof *got);
+    int rc = 0, r = imap_fetch_meta(b->imap, b->cfg->mailbox, b->cur.uidvalidity, uids, n, meta, found);
+    if (r != IMAP_OK)
+        rc = r == IMAP_CHANGED ? 2 : -1;
+    size_t i = 0;
+    while (rc == 0 && i < n) {
+        if (!found[i]) {
+            omni_info("%s: UID %u was expunged before it could be read", b->cfg->key, uids[i]);
+            *taken = ++i;
+            continue;
+        }
+        size_t k = 1, g = 0; /* the run of messages still there, fetched together where they fit */
+        while (i + k < n && found[i + k])
+            k++;
+        r = imap_fetch_bodies(b->imap, b->cfg->mailbox, b->cur.uidvalidity, uids + i, meta + i, k, got, &g);
+        if (r != IMAP_OK) {
+            if (r != IMAP_CHANGED)
+                omni_warn("%s: fetching UID %u: %s", b->cfg->key, uids[i], imap_error(b->imap));
+            rc = r == IMAP_CHANGED ? 2 : -1;
+            break;
+        }
+        for (size_t j = 0; j < g; j++) {
+            if (rc == 0)
+                rc = take(ctx, ec, b, uids[i + j], &got[j], bt);
+            if (rc == 0)
+                *taken = i + j + 1;
+            free(got[j].raw);
+        }
+        i += g;
+    }
+    free(got);
+    free(found);
+    free(meta);
+    return rc;
 }
 
 /* One mailbox's turn. Returns 0 (reached; *more when it stopped at the batch size) or -1 (failed). */
@@ -176,24 +216,25 @@ static int poll_box(omni_connector_t *ctx, email_conn_t *ec, box_t *b, bool *mor
             rc = -1;
             break;
         }
-        size_t i = 0;
-        for (; i < n && !stop; i++) {
-            if (uids[i] < first || uids[i] > end)
-                continue; /* outside the range asked for: not ours to take now */
-            if (done == ec->cfg.batch)
-                break;
-            int t = take(ctx, ec, b, uids[i], &bt);
-            if (t != 0) {
-                stop = true;
-                rc = t < 0 ? -1 : 0;
-                *more = *more || t == 2; /* the next poll reconciles the new UIDVALIDITY */
-                break;
+        /* Those in the range asked for (others are not ours to take now), up to the batch size. */
+        size_t k = 0, in_range = 0, taken = 0;
+        for (size_t i = 0; i < n; i++)
+            if (uids[i] >= first && uids[i] <= end) {
+                in_range++;
+                if (done + k < ec->cfg.batch)
+                    uids[k++] = uids[i];
             }
-            uidstate_advance(&b->cur, uids[i]);
-            done++;
-        }
-        if (!stop && i == n)
+        int t = take_all(ctx, ec, b, uids, k, &bt, &taken);
+        if (taken > 0)
+            uidstate_advance(&b->cur, uids[taken - 1]);
+        done += taken;
+        if (t != 0) {
+            stop = true;
+            rc = t < 0 ? -1 : 0;
+            *more = *more || t == 2; /* the next poll reconciles the new UIDVALIDITY */
+        } else if (k == in_range) {
             uidstate_advance(&b->cur, end); /* the whole range is done, matches or not */
+        }
         free(uids);
     }
     if (done == ec->cfg.batch)

@@ -50,15 +50,18 @@ omni_client_t *omni_client_new(const omni_client_opts_t *opts, char *err, size_t
 /* Closes the socket (unsent messages stay spooled), frees, sets *client = NULL. */
 void omni_client_destroy(omni_client_t **client);
 
-/* Appends one message (its JSON and id) to the spool and queues it for sending. Not yet fsynced: call
- * omni_client_sync() once for a whole batch. A message whose id is already spooled and unanswered is
- * not added twice. The JSON must be an object whose "id" is id (the router answers by that id; full
+/* Adds one message (its JSON and id) to the spool's batch and queues it for sending. The batch is written
+ * with one write(2) by omni_client_sync(), which also fsyncs it (call it once per batch), or, for what
+ * was not synced, by the next omni_client_poll(); a message goes to the router only once its record is
+ * in the file. A message whose id is already spooled and unanswered is not added twice. The JSON must be an object whose "id" is id (the router answers by that id; full
  * validation is the router's, which NACKs). Returns 0, or -1 with errno (EAGAIN over max_spooled, EIO on
  * a write error, EINVAL for an empty id, one over OMNI_MSG_ID_MAX bytes or JSON that does not carry it,
  * EMSGSIZE over OMNI_FRAME_HARD_MAX). id and json are borrowed (copied). */
 int omni_client_submit(omni_client_t *client, const char *id, const char *json, size_t len);
 
-/* fsyncs everything submitted so far (one fsync for the batch). Returns 0 or -1 with errno. */
+/* Writes everything submitted so far (one write(2)) and fsyncs it (one fdatasync for the batch). Returns 0
+ * or -1 with errno (EIO when the write failed: it was cut back off the file, and the batch is written
+ * again by the next call; its messages are not sent meanwhile). */
 int omni_client_sync(omni_client_t *client);
 
 /* Sends what is queued and allowed by the window, reads replies, resends what timed out, pings when idle.

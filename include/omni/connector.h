@@ -149,8 +149,9 @@ int omni_connector_main(const omni_connector_def_t *def, int argc, char **argv);
 void omni_connector_set_user(omni_connector_t *ctx, void *user);
 void *omni_connector_user(const omni_connector_t *ctx);
 
-/* Validates msg (default limits, and its channel is def->channel) and spools it. msg stays the caller's.
- * Returns 0 when spooled (durable only after commit);
+/* Validates msg (default limits, and its channel is def->channel) and spools it: serialized once, and
+ * that text is what the size limit is checked on, what the spool keeps and what the router gets. msg stays
+ * the caller's. Returns 0 when spooled (gathered for the commit's one write; durable only after commit);
  *         OMNI_SUBMIT_INVALID when invalid: logged (warn) with its id and field, counted, never sent. The
  *             source message can be acknowledged after the next commit: retrying will not make it valid;
  *        -1 with errno EAGAIN when the spool is full (stop reading the source, return 0 from poll),
@@ -158,8 +159,9 @@ void *omni_connector_user(const omni_connector_t *ctx);
 #define OMNI_SUBMIT_INVALID 1
 int omni_connector_submit(omni_connector_t *ctx, const omni_msg_t *msg);
 
-/* Makes every message submitted so far durable (omni_client_sync). Returns 0 or -1 with errno. Only after
- * 0 may the connector acknowledge the source. Cheap when nothing was submitted since the last commit. */
+/* Makes every message submitted so far durable (omni_client_sync: one write(2), one fdatasync); they go to
+ * the router after it. Returns 0 or -1 with errno. Only after 0 may the connector acknowledge the source.
+ * Cheap when nothing was submitted since the last commit. */
 int omni_connector_commit(omni_connector_t *ctx);
 
 /* Poll again after ms (0: as soon as the client is served) instead of after poll_ms. The earliest

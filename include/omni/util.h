@@ -30,6 +30,10 @@ char *omni_strndup(const char *s, size_t n);
  * a programming error) is fatal like the above. Returns a new string the caller frees. */
 struct json_t;
 char *omni_json_dumps(const struct json_t *json, size_t flags);
+/* v in decimal into out (at least 21 bytes), NUL-terminated; returns the number of digits. For paths run
+ * per message, where snprintf's ~1,000 instructions a number add up. */
+size_t omni_fmt_u64(char *out, uint64_t v);
+
 /* Safe formatted string building: returns a new string the caller frees. */
 char *omni_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

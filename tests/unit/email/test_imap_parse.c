@@ -70,6 +70,25 @@ static void test_fetch_meta(void **state)
     assert_int_equal(imap_parse_fetch_meta(r, strlen(r), 9, &m), -1);
 }
 
+/* One answer for a set: each response goes to its UID, in any order; a UID without one is gone. */
+static void test_fetch_metas(void **state)
+{
+    (void)state;
+    const uint32_t uids[] = {4, 9, 12};
+    imap_meta_t m[3];
+    bool found[3];
+    const char *r = "* 7 FETCH (UID 12 FLAGS () RFC822.SIZE 70 INTERNALDATE \"22-Nov-2026 08:47:12 +0000\")\r\n"
+                    "* 2 FETCH (UID 4 FLAGS (\\Seen) RFC822.SIZE 40 INTERNALDATE \"22-Nov-2026 08:47:12 +0000\")\r\n"
+                    "* 3 FETCH (FLAGS (\\Deleted) UID 5)\r\n";
+    imap_parse_fetch_metas(r, strlen(r), uids, 3, m, found);
+    assert_true(found[0] && !found[1] && found[2]);
+    assert_int_equal(m[0].size, 40);
+    assert_true(m[0].seen);
+    assert_int_equal(m[1].size, -1);
+    assert_int_equal(m[2].size, 70);
+    assert_false(m[2].seen);
+}
+
 static void test_dates(void **state)
 {
     (void)state;
@@ -95,6 +114,13 @@ static const char STREAM_HEAD[] =
 static const char LITERAL[] = "Subject: x\r\n\r\n* 1 FETCH\r\nA004 OK";
 static const char STREAM_TAIL[] = ")\r\nA004 OK Fetch completed.\r\n";
 
+/* l, cleared, for the UID uid. */
+static imap_literal_t *lit(imap_literal_t *l, uint32_t uid)
+{
+    *l = (imap_literal_t){.uid = uid};
+    return l;
+}
+
 static void feed_in_pieces(imap_capture_t *c, const char *s, size_t len, size_t piece)
 {
     for (size_t i = 0; i < len; i += piece)
@@ -107,13 +133,14 @@ static void test_capture(void **state)
     assert_int_equal(strlen(LITERAL), 32);
     for (size_t piece = 1; piece <= 64; piece *= 4) {
         imap_capture_t c;
-        imap_capture_init(&c, 2, 1000);
+        imap_literal_t l = {.uid = 2};
+        imap_capture_init(&c, &l, 1, 1000);
         feed_in_pieces(&c, STREAM_HEAD, strlen(STREAM_HEAD), piece);
         feed_in_pieces(&c, LITERAL, strlen(LITERAL), piece);
         feed_in_pieces(&c, STREAM_TAIL, strlen(STREAM_TAIL), piece);
         assert_int_equal(imap_capture_finish(&c), 0);
-        assert_int_equal(c.len, 32);
-        assert_memory_equal(c.data, LITERAL, 32);
+        assert_int_equal(l.len, 32);
+        assert_memory_equal(l.data, LITERAL, 32);
         imap_capture_free(&c);
     }
 }
@@ -124,14 +151,15 @@ static void test_capture_cut_short(void **state)
 {
     (void)state;
     imap_capture_t c;
-    imap_capture_init(&c, 2, 1000);
+    imap_literal_t l;
+    imap_capture_init(&c, lit(&l, 2), 1, 1000);
     imap_capture_feed(&c, STREAM_HEAD, strlen(STREAM_HEAD));
     imap_capture_feed(&c, LITERAL, 20);
     assert_int_equal(imap_capture_finish(&c), -1);
     assert_non_null(c.error);
     imap_capture_free(&c);
     /* curl cut a long line: the bytes after the "literal" are not ")" */
-    imap_capture_init(&c, 2, 1000);
+    imap_capture_init(&c, lit(&l, 2), 1, 1000);
     imap_capture_feed(&c, STREAM_HEAD, strlen(STREAM_HEAD));
     imap_capture_feed(&c, LITERAL, 32);
     imap_capture_feed(&c, "A004 OK Fetch completed.\r\n", 26);
@@ -143,26 +171,74 @@ static void test_capture_refusals(void **state)
 {
     (void)state;
     imap_capture_t c;
-    imap_capture_init(&c, 7, 1000); /* the literal is for UID 2, not 7 */
+    imap_literal_t l;
+    imap_capture_init(&c, lit(&l, 7), 1, 1000); /* the literal is for UID 2, not 7 */
     imap_capture_feed(&c, STREAM_HEAD, strlen(STREAM_HEAD));
     assert_int_equal(imap_capture_finish(&c), -1);
     imap_capture_free(&c);
-    imap_capture_init(&c, 2, 10); /* over the limit */
+    imap_capture_init(&c, lit(&l, 2), 1, 10); /* over the limit */
     imap_capture_feed(&c, STREAM_HEAD, strlen(STREAM_HEAD));
     assert_int_equal(imap_capture_finish(&c), -1);
     imap_capture_free(&c);
     /* no FETCH response at all: the message is gone */
-    imap_capture_init(&c, 2, 1000);
+    imap_capture_init(&c, lit(&l, 2), 1, 1000);
     const char *r = "A003 OK Select completed.\r\nA004 OK Fetch completed.\r\n";
     imap_capture_feed(&c, r, strlen(r));
     assert_int_equal(imap_capture_finish(&c), 1);
     imap_capture_free(&c);
     /* an empty literal, then more items */
-    imap_capture_init(&c, 2, 1000);
+    imap_capture_init(&c, lit(&l, 2), 1, 1000);
     r = "* 2 FETCH (UID 2 BODY[]<0> {0}\r\n UID 2)\r\nA004 OK\r\n";
     imap_capture_feed(&c, r, strlen(r));
     assert_int_equal(imap_capture_finish(&c), 0);
-    assert_int_equal(c.len, 0);
+    assert_int_equal(l.len, 0);
+    imap_capture_free(&c);
+}
+
+/* Several bodies in one response, the way Dovecot answers "UID FETCH 3:5 (UID BODY.PEEK[])": each literal
+ * to its UID, fed in pieces of any size; a UID that got none makes the capture incomplete. */
+static void test_capture_several(void **state)
+{
+    (void)state;
+    const char *r = "* 1 FETCH (UID 3 BODY[] {5}\r\nA\r\nB\r)\r\n"
+                    "* 3 FETCH (UID 5 BODY[] {0}\r\n)\r\n"
+                    "* 2 FETCH (UID 4 BODY[] {32}\r\nSubject: x\r\n\r\n* 1 FETCH\r\nA004 OK)\r\n"
+                    "A004 OK Fetch completed.\r\n";
+    for (size_t piece = 1; piece <= 64; piece *= 4) {
+        imap_literal_t l[3] = {{.uid = 3}, {.uid = 4}, {.uid = 5}};
+        imap_capture_t c;
+        imap_capture_init(&c, l, 3, 1000);
+        feed_in_pieces(&c, r, strlen(r), piece);
+        assert_int_equal(imap_capture_finish(&c), 0);
+        assert_int_equal(l[0].len, 5);
+        assert_memory_equal(l[0].data, "A\r\nB\r", 5);
+        assert_int_equal(l[1].len, 32);
+        assert_memory_equal(l[1].data, LITERAL, 32);
+        assert_int_equal(l[2].len, 0);
+        assert_true(l[0].whole && l[1].whole && l[2].whole);
+        imap_capture_free(&c);
+        assert_null(l[0].data);
+    }
+    const char *first = "* 1 FETCH (UID 3 BODY[] {5}\r\nA\r\nB\r)\r\n", *last = "A004 OK Fetch completed.\r\n";
+    imap_literal_t l[2] = {{.uid = 3}, {.uid = 4}}; /* no literal for 4 */
+    imap_capture_t c;
+    imap_capture_init(&c, l, 2, 1000);
+    imap_capture_feed(&c, first, strlen(first));
+    imap_capture_feed(&c, last, strlen(last));
+    assert_int_equal(imap_capture_finish(&c), -1);
+    assert_true(l[0].whole && !l[1].whole);
+    imap_capture_free(&c);
+    /* a literal for a UID not asked for */
+    imap_capture_init(&c, l + 1, 1, 1000);
+    imap_capture_feed(&c, first, strlen(first));
+    assert_int_equal(imap_capture_finish(&c), -1);
+    imap_capture_free(&c);
+    /* one announced twice */
+    imap_literal_t one = {.uid = 3};
+    imap_capture_init(&c, &one, 1, 1000);
+    imap_capture_feed(&c, first, strlen(first));
+    imap_capture_feed(&c, first, strlen(first));
+    assert_int_equal(imap_capture_finish(&c), -1);
     imap_capture_free(&c);
 }
 
@@ -172,10 +248,12 @@ int main(void)
         cmocka_unit_test(test_select),
         cmocka_unit_test(test_search),
         cmocka_unit_test(test_fetch_meta),
+        cmocka_unit_test(test_fetch_metas),
         cmocka_unit_test(test_dates),
         cmocka_unit_test(test_capture),
         cmocka_unit_test(test_capture_cut_short),
         cmocka_unit_test(test_capture_refusals),
+        cmocka_unit_test(test_capture_several),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,9 +10,11 @@
 #include <errno.h>
 #include <ftw.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -438,6 +440,37 @@ static void test_submit_rules(void **state)
     assert_non_null(strstr(err, "in use"));
 }
 
+/* A message goes to the router only once its spool record is in the file: while writes fail it is held
+ * back (and sync says so); once a write works it goes, and the file has it. */
+static void test_not_sent_before_spooled(void **state)
+{
+    fx_t *fx = *state;
+    pmsg_t m;
+    client_new(fx);
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 10; /* spool.log is empty: a record cannot be written whole */
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    submit(fx, "w:1");
+    assert_false(peer_expect(fx, OMNI_CMD_MSG, &m, 300)); /* polled all the while: nothing sent */
+    assert_int_equal(omni_client_sync(fx->c), -1);
+    assert_int_equal(errno, EIO);
+    assert_false(peer_expect(fx, OMNI_CMD_MSG, &m, 100));
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    expect_msg(fx, "w:1", &m);
+    char *p = omni_asprintf("%s/spool.log", fx->spool);
+    FILE *f = fopen(p, "r");
+    assert_non_null(f);
+    char buf[512] = "";
+    size_t got = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    free(p);
+    assert_true(got > 0 && strstr(buf, "{\"id\":\"w:1\"") != NULL);
+    assert_int_equal(omni_client_sync(fx->c), 0);
+}
+
 static void test_answered_spool_gets_compacted(void **state)
 {
     fx_t *fx = *state;
@@ -454,6 +487,7 @@ static void test_answered_spool_gets_compacted(void **state)
         free(j);
     }
     free(pad);
+    assert_int_equal(omni_client_sync(fx->c), 0);
     char *p = omni_asprintf("%s/spool.log", fx->spool);
     struct stat st;
     assert_int_equal(stat(p, &st), 0);
@@ -486,7 +520,7 @@ int main(void)
         T(test_resend_without_answer), T(test_ping_and_pong), T(test_malformed_replies_are_ignored),
         T(test_window_is_respected), T(test_new_client_resends_unanswered),
         T(test_silent_router_means_reconnect_and_resend), T(test_submit_rules),
-        T(test_answered_spool_gets_compacted),
+        T(test_answered_spool_gets_compacted), T(test_not_sent_before_spooled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

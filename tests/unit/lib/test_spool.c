@@ -6,11 +6,14 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -117,6 +120,47 @@ static void test_append_and_replay(void **state)
     expect_live(dir, ids, 3); /* replay changes nothing */
 }
 
+/* Records are gathered and written with one write(2); a write that fails half-way (here: the file size
+ * limit) is cut back off the file, and the same records go with the next write. */
+static void test_records_are_gathered_for_one_write(void **state)
+{
+    const char *dir = *state, *ids[] = {"g1", "g2", "g3"};
+    omni_spool_rec_t *live;
+    size_t n;
+    omni_spool_t *sp = open_ok(dir, &live, &n);
+    submit(sp, "g1");
+    assert_int_equal(file_size(dir, "spool.log"), 0);
+    assert_int_equal(omni_spool_write(sp), 0);
+    size_t one = omni_spool_size(sp);
+    assert_int_equal(file_size(dir, "spool.log"), (off_t)one);
+    submit(sp, "g2");
+    submit(sp, "g3");
+    char *j1 = msg_json("g1");
+    assert_int_equal(omni_spool_ack(sp, "g1", strlen(j1)), 0);
+    free(j1);
+    assert_int_equal(file_size(dir, "spool.log"), (off_t)one); /* gathered, not written */
+    assert_true(omni_spool_unwritten(sp) > 0);
+
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = one + 40; /* the write gets 40 bytes in, then fails */
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    assert_int_equal(omni_spool_write(sp), -1);
+    assert_int_equal(errno, EIO);
+    assert_true(omni_spool_write_failed(sp));
+    assert_int_equal(file_size(dir, "spool.log"), (off_t)one);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+
+    assert_int_equal(omni_spool_sync(sp), 0);
+    assert_false(omni_spool_write_failed(sp));
+    assert_int_equal(omni_spool_unwritten(sp), 0);
+    assert_int_equal(omni_spool_size(sp), (size_t)file_size(dir, "spool.log"));
+    omni_spool_close(&sp);
+    expect_live(dir, ids + 1, 2);
+}
+
 static void test_answers_and_dead_letter(void **state)
 {
     const char *dir = *state, *left[] = {"m1", "m4"};
@@ -203,6 +247,7 @@ static void test_corrupt_middle_keeps_what_came_before(void **state)
     size_t n;
     omni_spool_t *sp = open_ok(dir, &live, &n);
     submit(sp, "a");
+    assert_int_equal(omni_spool_write(sp), 0);
     size_t at = omni_spool_size(sp);
     submit(sp, "b");
     submit(sp, "c");
@@ -277,10 +322,13 @@ static void test_compaction_keeps_exactly_the_live_set(void **state)
     omni_spool_t *sp = open_ok(dir, &live, &n);
     assert_false(omni_spool_wants_compact(sp));
     fill_and_answer(sp, 300, keep, &nkeep); /* ~2.4 MiB, 80 % answered */
-    assert_true(omni_spool_wants_compact(sp));
     const omni_spool_rec_t *ptrs[60];
     for (size_t i = 0; i < nkeep; i++)
         ptrs[i] = &keep[i];
+    assert_int_equal(omni_spool_compact(sp, ptrs, nkeep), -1); /* records gathered: write them first */
+    assert_int_equal(errno, EBUSY);
+    assert_int_equal(omni_spool_write(sp), 0);
+    assert_true(omni_spool_wants_compact(sp));
     size_t before = omni_spool_size(sp);
     assert_int_equal(omni_spool_compact(sp, ptrs, nkeep), 0);
     assert_false(omni_spool_wants_compact(sp));
@@ -304,6 +352,7 @@ static void test_open_compacts_a_mostly_answered_file(void **state)
     size_t n, nkeep;
     omni_spool_t *sp = open_ok(dir, &live, &n);
     fill_and_answer(sp, 300, keep, &nkeep);
+    assert_int_equal(omni_spool_write(sp), 0);
     size_t before = omni_spool_size(sp);
     omni_spool_close(&sp);
     expect_exactly(dir, keep, nkeep);
@@ -372,6 +421,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc32_is_zlibs),
         cmocka_unit_test_setup_teardown(test_append_and_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_records_are_gathered_for_one_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_answers_and_dead_letter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_tail_is_truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_middle_keeps_what_came_before, setup, teardown),
