@@ -43,9 +43,13 @@ class Phonelog:
         check = subprocess.run([os.path.join(BIN, "omni-phonelog"), "--config", self.config, "--check-config"],
                                capture_output=True, text=True, timeout=30)
         assert check.returncode == 0, check.stderr
+        before = self.output().count(" info: started: ") if os.path.exists(self.log_path) else 0
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([os.path.join(BIN, "omni-phonelog"), "--config", self.config],
                                      stdout=self.log, stderr=subprocess.STDOUT)
+        # started: its signals are its own from then on (a SIGTERM before that ends it as the default does)
+        wait_for(lambda: self.output().count(" info: started: ") > before or self.proc.poll() is not None, 30,
+                 "omni-phonelog started")
         return self
 
     def output(self):
