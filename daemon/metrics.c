@@ -67,6 +67,30 @@ static void render_team_gauges(omni_metrics_t *out, const router_metrics_t *m)
         omni_metrics_sample(out, "omnirouter_queue_oldest_wait_seconds", at > 0 ? (double)(now - (int64_t)at) / 1000.0 : 0,
                             "team", p->teams[i].name, NULL);
     }
+    /* Time to breach: the earliest SLA due time among the team's waiting work (queues are scored by it; work
+     * without an SLA by when it was queued + 1e11 ms, so a score that far ahead is none). */
+    omni_metrics_family(out, "omnirouter_queue_next_breach_seconds", "gauge",
+                        "Seconds until the first SLA due time among a team's waiting work (negative: overdue). "
+                        "Absent when no waiting work has an SLA.");
+    for (size_t i = 0; i < p->n_teams; i++) {
+        double due = gauge_num(m, "due|%s", p->teams[i].name, "");
+        if (due > 0 && due < (double)now + 5e10)
+            omni_metrics_sample(out, "omnirouter_queue_next_breach_seconds", (due - (double)now) / 1000.0, "team",
+                                p->teams[i].name, NULL);
+    }
+    omni_metrics_family(out, "omnirouter_agent_holding", "gauge", "Conversations an agent holds or is offered now.");
+    for (size_t i = 0; i < p->n_agents; i++)
+        omni_metrics_sample(out, "omnirouter_agent_holding", gauge_num(m, "agent_load|%s", p->agents[i].id, ""),
+                            "agent", p->agents[i].id, NULL);
+    omni_metrics_family(out, "omnirouter_agent_assignments_total", "counter",
+                        "Conversations assigned or offered to an agent.");
+    for (size_t i = 0; i < p->n_agents; i++)
+        omni_metrics_sample(out, "omnirouter_agent_assignments_total",
+                            gauge_num(m, "agent_assigned|%s", p->agents[i].id, ""), "agent", p->agents[i].id, NULL);
+    omni_metrics_family(out, "omnirouter_agent_available", "gauge", "1 when the agent's presence is available.");
+    for (size_t i = 0; i < p->n_agents; i++)
+        omni_metrics_sample(out, "omnirouter_agent_available", gauge_num(m, "agent_available|%s", p->agents[i].id, ""),
+                            "agent", p->agents[i].id, NULL);
     static const struct { const char *field, *name, *help; } stats[] = {
         { "sla_breached", "omnirouter_sla_breaches_total", "Conversations whose first-response target passed unmet." },
         { "sla_met", "omnirouter_sla_met_total", "First responses within the target." },
@@ -74,6 +98,8 @@ static void render_team_gauges(omni_metrics_t *out, const router_metrics_t *m)
         { "resolved", "omnirouter_conversations_resolved_total", "Conversations resolved." },
         { "unservable", "omnirouter_unservable_total", "Conversations found that no target of their rule can ever take." },
         { "duplicates", "omnirouter_redis_duplicates_total", "Messages found already stored, by every router." },
+        { "linked", "omnirouter_identities_linked_total", "Identities linked to one customer (omnictl, omni-api)." },
+        { "unlinked", "omnirouter_identities_unlinked_total", "Links undone." },
     };
     static const char *const offer_outcomes[] = { "accepted", "rejected", "expired", "transferred" };
     omni_metrics_family(out, "omnirouter_offers_total", "counter",

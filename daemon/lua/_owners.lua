@@ -272,6 +272,7 @@ local function commit_assign(plan, t, owner, tried, day, now, known)
   if id then
     redis.call('HINCRBY', agent_key(id), 'load:' .. plan.channel, 1)
     redis.call('HINCRBY', agent_key(id), 'load', 1)
+    redis.call('HINCRBY', agent_key(id), 'assigned', 1)
     redis.call('HSET', agent_key(id), 'last_assigned_at', now)
     redis.call('SADD', K.agent_conversations(id), cv)
     -- round-robin goes on after this agent's roster position (its score in the index, before it changes)

@@ -1,7 +1,11 @@
 -- Gauges for the router's /metrics, read every few seconds (daemon/metrics.c): per team what it holds, how
 -- many it was given in all, its queue depth per priority level and when its longest-waiting item was
 -- queued (ms; a queue of more than 100,000 is not scanned for it: -1), and the counters of `stats`.
--- Replies name/value pairs: "load|TEAM", "assigned|TEAM", "depth|TEAM|LEVEL", "oldest|TEAM", "stats|FIELD".
+-- The lowest score among its waiting work (ms; -1: nothing waits): queues are scored by SLA due time, work
+-- without one by when it was queued + 1e11 (the reader tells which). Per agent of the policy (the roster seed.lua wrote): what it holds,
+-- how many it was given in all, whether it is available.
+-- Replies name/value pairs: "load|TEAM", "assigned|TEAM", "depth|TEAM|LEVEL", "oldest|TEAM", "due|TEAM",
+-- "agent_load|ID", "agent_assigned|ID", "agent_available|ID", "stats|FIELD".
 -- @args prefix:str ...teams:str
 -- @reply each name:str value:str
 local out = {}
@@ -10,7 +14,13 @@ for _, team in ipairs(A.teams) do
   local h = redis.call('HMGET', K.team(team), 'load', 'assigned')
   put('load|' .. team, h[1])
   put('assigned|' .. team, h[2])
-  for p = 1, 4 do put('depth|' .. team .. '|' .. p, redis.call('ZCARD', K.team_queue(team, p))) end
+  local due = -1
+  for p = 1, 4 do
+    put('depth|' .. team .. '|' .. p, redis.call('ZCARD', K.team_queue(team, p)))
+    local first = redis.call('ZRANGE', K.team_queue(team, p), 0, 0, 'WITHSCORES')
+    local at = tonumber(first[2])
+    if at and (due < 0 or at < due) then due = at end
+  end
   local oldest = -1
   local info = K.team_queue_info(team)
   if redis.call('HLEN', info) <= 100000 then
@@ -20,6 +30,13 @@ for _, team in ipairs(A.teams) do
     end
   end
   put('oldest|' .. team, oldest)
+  put('due|' .. team, due)
+end
+for _, id in ipairs(redis.call('SMEMBERS', K.roster())) do
+  local a = redis.call('HMGET', K.agent(id), 'load', 'assigned', 'presence')
+  put('agent_load|' .. id, a[1])
+  put('agent_assigned|' .. id, a[2])
+  put('agent_available|' .. id, (a[3] or 'available') == 'available' and 1 or 0)
 end
 local st = redis.call('HGETALL', K.stats())
 for i = 1, #st - 1, 2 do put('stats|' .. st[i], st[i + 1]) end

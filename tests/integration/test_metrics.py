@@ -17,6 +17,9 @@ agents:
 routing:
   rules:
     - {name: all, targets: [{team: core}], queue: core}
+sla:
+  targets:
+    - {first_response: 1h}
 """
 
 
@@ -71,6 +74,15 @@ def test_metrics_follow_the_traffic(tmp_path, redis_server):
         assert m[("omnirouter_team_holding", (("team", "core"),))] == 1
         assert m[("omnirouter_team_assignments_total", (("kind", "in-house"), ("team", "core")))] == 1
         assert m[("omnirouter_queue_oldest_wait_seconds", (("team", "core"),))] >= 0
+        # time to breach: the two waiting are due an hour after they arrived
+        assert 3000 < m[("omnirouter_queue_next_breach_seconds", (("team", "core"),))] <= 3600
+        assert m[("omnirouter_agent_holding", (("agent", "alice"),))] == 1
+        assert m[("omnirouter_agent_assignments_total", (("agent", "alice"),))] == 1
+        assert m[("omnirouter_agent_available", (("agent", "alice"),))] == 1
+        assert m[("omnirouter_identities_linked_total", ())] == 0
+        r.ctl("customer", "link", "c1@example.com", "c2@example.com")
+        wait_for(lambda: scrape(port).get(("omnirouter_identities_linked_total", ())) == 1, 15,
+                 "the link counted")
         version = [k for k in m if k[0] == "omnirouter_config_info"][0][1][0][1]
         assert len(version) == 12
         # anything but GET /metrics is refused plainly
