@@ -173,9 +173,14 @@ def browser():
 
 
 def until(driver, cond, what, timeout=20):
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
+    # the page re-renders its tables as events come: an element found an instant before may be gone when read,
+    # which is a reason to look again, not a failure
     try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: cond(d), what)
+        return WebDriverWait(driver, timeout, poll_frequency=0.1,
+                             ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
+            lambda d: cond(d), what)
     except Exception:
         logs = driver.get_log("browser")
         raise AssertionError(f"{what}: not within {timeout}s; browser console: {logs}")
