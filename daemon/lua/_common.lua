@@ -4,9 +4,11 @@
 local P = ARGV[1]
 
 -- A script's arguments, decoded by its declaration: scripts/embed-lua turns the script's "-- @args" line into
--- `local A = {...}` built with these, by name: "int" as a number, "json" decoded (the text kept as
--- A.NAME_json), "bool" from "1" or "0", a last "...name" takes the rest as a list. A missing, extra or
--- malformed argument is an error reply naming the script and the argument: nothing is written.
+-- `local A = {...}` built with these, by name: "int" as a number (its digits kept as A.NAME_text: passing a
+-- number to redis.call formats it again, which costs more than the call's own work on a short path), "json"
+-- decoded (the text kept as A.NAME_json), "bool" from "1" or "0", a last "...name" takes the rest as a list.
+-- A missing, extra or malformed argument is an error reply naming the script and the argument: nothing is
+-- written.
 local function arg_bad(script, why) error({ err = 'ERR ' .. script .. ': ' .. why }) end
 local function arg_count(script, n, names)
   local i, missing = 0, nil
@@ -14,9 +16,8 @@ local function arg_count(script, n, names)
   arg_bad(script, #ARGV .. ' arguments, expected ' .. n .. (missing and ' (' .. missing .. ' missing)' or ''))
 end
 local function arg_int(script, name, v)
-  local n = tonumber(v)
-  if not n or n ~= math.floor(n) then arg_bad(script, 'argument ' .. name .. ' is not an integer: ' .. v:sub(1, 40)) end
-  return n
+  if not v:find('^%-?%d+$') then arg_bad(script, 'argument ' .. name .. ' is not an integer: ' .. v:sub(1, 40)) end
+  return tonumber(v)
 end
 local function arg_bool(script, name, v)
   if v ~= '0' and v ~= '1' then arg_bad(script, 'argument ' .. name .. ' is not 0 or 1: ' .. v:sub(1, 40)) end
@@ -29,26 +30,32 @@ local function arg_json(script, name, v)
 end
 
 local function event(kind, ...)
-  redis.call('XADD', K.events(), 'MAXLEN', '~', 100000, '*', 'type', kind, ...)
+  redis.call('XADD', K.events(), 'MAXLEN', '~', '100000', '*', 'type', kind, ...)
 end
 
--- The customer an identity belongs to, creating both on first sight. Returns customer id, created?
-local function ensure_identity(ident, now)
+-- The customer an identity belongs to, creating both on first sight. Returns customer id, created?, and (with
+-- defer) the new customer's hash fields, unwritten: the caller opens its first conversation at once and writes
+-- them with it (open_conversation's customer_fields), one write instead of two. now: ms, a number or its digits.
+local function ensure_identity(ident, now, defer)
   local c = redis.call('HGET', K.identity(ident), 'customer')
   if c then return c, false end
   c = tostring(redis.call('INCR', K.seq('customer')))
   -- "home" never changes: it is the customer this identity falls back to when every link is undone
   redis.call('HSET', K.identity(ident), 'customer', c, 'home', c, 'first_seen', now)
-  redis.call('HSET', K.customer(c), 'created_at', now, 'first_identity', ident)
+  local fields = { 'created_at', now, 'first_identity', ident }
+  if not defer then redis.call('HSET', K.customer(c), unpack(fields)) end
   redis.call('SADD', K.customer_identities(c), ident)
-  return c, true
+  return c, true, fields
 end
 
-local function open_conversation(cust, ident, channel, queue, now)
+-- customer_fields: nil, or more fields of the customer's hash to write with its open_conversation.
+local function open_conversation(cust, ident, channel, queue, now, customer_fields)
   local cv = tostring(redis.call('INCR', K.seq('conversation')))
   redis.call('HSET', K.conversation(cv), 'customer', cust, 'status', 'open', 'opened_at', now,
              'first_identity', ident, 'channel', channel, 'queue', queue)
-  redis.call('HSET', K.customer(cust), 'open_conversation', cv)
+  local cf = customer_fields or {}
+  cf[#cf + 1], cf[#cf + 2] = 'open_conversation', cv
+  redis.call('HSET', K.customer(cust), unpack(cf))
   redis.call('SADD', K.customer_conversations(cust), cv)
   redis.call('ZADD', K.queue(queue), now, cv)
   return cv

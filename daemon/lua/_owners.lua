@@ -31,17 +31,22 @@ local function reindex(id, presence_changed)
       redis.call(avail and 'SADD' or 'SREM', K.team_available(team), id)
     end
     for j, kind in ipairs(kinds) do
-      local key = K.team_ready(team, kind)
+      local key, why_key = K.team_ready(team, kind), K.team_unready(team, kind)
       -- every index key is listed, so the next seed finds and drops it whatever its policy
-      if presence_changed then redis.call('SADD', K.ready_keys(), key) end
-      if avail and tonumber(loads[j] or '0') < caps[j] then
+      if presence_changed then redis.call('SADD', K.ready_keys(), key, why_key) end
+      local kind_load = tonumber(loads[j] or '0')
+      if avail and kind_load < caps[j] then
         local score
         if strategy == 'rr' then score = pos
         elseif strategy == 'li' then score = last * 2048 + math.min(pos, 2047)
         else score = load * 1000 / caps[j] + pos * 1e-6 end
-        redis.call('ZADD', key, score, id)
+        -- newly in the index: it was in the unready hash (an agent is in exactly one of the two)
+        if redis.call('ZADD', key, score, id) == 1 then redis.call('HDEL', why_key, id) end
       else
+        -- why it is out, as explain shows it, written where it leaves (one read for a refused target)
         redis.call('ZREM', key, id)
+        redis.call('HSET', why_key, id, avail and ('at capacity (' .. kind_load .. '/' .. caps[j] .. ' ' .. kind .. ')')
+                   or a[1])
       end
     end
   end
@@ -56,13 +61,13 @@ local function release(cv, why, now)
   if owner then
     local kind, id = owner:match('^(%a+):(.+)$')
     if kind == 'agent' then
-      redis.call('HINCRBY', agent_key(id), 'load:' .. (ch or 'other'), -1)
-      redis.call('HINCRBY', agent_key(id), 'load', -1)
+      redis.call('HINCRBY', agent_key(id), 'load:' .. (ch or 'other'), '-1')
+      redis.call('HINCRBY', agent_key(id), 'load', '-1')
       redis.call('SREM', K.agent_conversations(id), cv)
       reindex(id)
     end
     if team then
-      redis.call('HINCRBY', K.team(team), 'load', -1)
+      redis.call('HINCRBY', K.team(team), 'load', '-1')
       redis.call('SREM', K.team_conversations(team), cv)
     end
     redis.call('INCR', K.drain_epoch()) -- capacity freed: the next drains look at their queues again
@@ -154,24 +159,21 @@ local function pick_agent(t, plan, skipped, declined)
       offset = offset + READY_BATCH
     end
   end
-  -- Nobody: the live reasons of the first few agents the plan allows, for explain.
-  local n, listed = 0, only and t.agents or nil
-  if not listed then
-    listed = {}
-    for id in (redis.call('HGET', K.team(t.team), 'roster') or ''):gmatch('%S+') do
-      listed[#listed + 1] = id
-      if #listed >= LIVE_REASONS then break end
-    end
+  -- Nobody: the live reasons of the first few agents the plan allows, for explain, in one read of the
+  -- team's unready hash (reindex() keeps it); an agent in neither has no capacity for the channel at all.
+  local ids = {}
+  local function list(id)
+    if not skipped[id] then ids[#ids + 1] = id end
+    return #ids >= LIVE_REASONS
   end
-  for _, id in ipairs(listed) do
-    if n >= LIVE_REASONS then break end
-    if not skipped[id] then
-      local a = redis.call('HMGET', agent_key(id), 'presence', 'load:' .. ch, 'caps')
-      local cap = tonumber((' ' .. (a[3] or '')):match(' ' .. ch .. '=(%d+)') or '0')
-      if (a[1] or 'available') ~= 'available' then skipped[id] = a[1]
-      else skipped[id] = 'at capacity (' .. (a[2] or '0') .. '/' .. cap .. ' ' .. ch .. ')' end
-      n = n + 1
-    end
+  if only then
+    for _, id in ipairs(t.agents) do if list(id) then break end end
+  else
+    for id in (redis.call('HGET', K.team(t.team), 'roster') or ''):gmatch('%S+') do if list(id) then break end end
+  end
+  if #ids > 0 then
+    local why = redis.call('HMGET', K.team_unready(t.team, ch), unpack(ids))
+    for i, id in ipairs(ids) do skipped[id] = why[i] or ('no capacity for ' .. ch) end
   end
   return nil, passed
 end
@@ -193,9 +195,12 @@ end
 -- full: nil, or a table the caller keeps across calls in one script: targets found unable to take work
 -- (taking capacity only ever makes that truer within one script), so a long queue costs little to scan.
 -- Owners who declined the conversation (rejected it, let its offer expire) are never offered it again.
-local function find_owner(plan, days, waiting, full)
+-- fresh: the conversation was never offered to anyone (nobody can have declined it: nothing to read).
+local function find_owner(plan, days, waiting, full, fresh)
   local tried, declined = {}, {}
-  for _, o in ipairs(redis.call('SMEMBERS', K.conversation_declined(plan.conv))) do declined[o] = true end
+  if not fresh then
+    for _, o in ipairs(redis.call('SMEMBERS', K.conversation_declined(plan.conv))) do declined[o] = true end
+  end
   for _, t in ipairs(plan.targets) do
     local why, owner = nil, nil
     local memo = full and target_key(t, plan.channel)
@@ -259,7 +264,8 @@ end
 -- An assignment to an agent is an offer unless its team accepts automatically (docs/delivery.md): the
 -- capacity is held while it is open, and the target's timeout starts when it is accepted (accept.lua).
 -- known: nil, or what assign.lua read of the conversation (fresh: never routed nor owned, so there is nothing
--- to release; channel; escalate_at, escalated, breached, first_response_at), so it is not read again.
+-- to release nor timer fields to clear; channel; escalate_at, escalated, breached, first_response_at;
+-- assignments), so it is not read again, and `set`, the decision's own fields, written in the same HSET.
 local function commit_assign(plan, t, owner, tried, day, now, known)
   local cv = plan.conv
   local ck = K.conversation(cv)
@@ -270,9 +276,9 @@ local function commit_assign(plan, t, owner, tried, day, now, known)
   local id = owner:match('^agent:(.+)$')
   local offer = id ~= nil and not t.auto_accept
   if id then
-    redis.call('HINCRBY', agent_key(id), 'load:' .. plan.channel, 1)
-    redis.call('HINCRBY', agent_key(id), 'load', 1)
-    redis.call('HINCRBY', agent_key(id), 'assigned', 1)
+    redis.call('HINCRBY', agent_key(id), 'load:' .. plan.channel, '1')
+    redis.call('HINCRBY', agent_key(id), 'load', '1')
+    redis.call('HINCRBY', agent_key(id), 'assigned', '1')
     redis.call('HSET', agent_key(id), 'last_assigned_at', now)
     redis.call('SADD', K.agent_conversations(id), cv)
     -- round-robin goes on after this agent's roster position (its score in the index, before it changes)
@@ -282,8 +288,8 @@ local function commit_assign(plan, t, owner, tried, day, now, known)
     end
     reindex(id)
   end
-  redis.call('HINCRBY', K.team(t.team), 'load', 1)
-  redis.call('HINCRBY', K.team(t.team), 'assigned', 1)
+  redis.call('HINCRBY', K.team(t.team), 'load', '1')
+  redis.call('HINCRBY', K.team(t.team), 'assigned', '1')
   redis.call('SADD', K.team_conversations(t.team), cv)
   if t.quota > 0 then
     local qk = K.team_quota(t.team, day)
@@ -293,21 +299,22 @@ local function commit_assign(plan, t, owner, tried, day, now, known)
   local status = offer and 'offered' or 'assigned'
   local expires = offer and now + t.accept_timeout or nil
   local timeout_at = (not offer and t.timeout > 0) and now + t.timeout or nil
-  local set = { 'status', status, 'owner', owner, 'team', t.team, 'target', t.i, 'assigned_at', now,
-                'channel_kind', plan.channel, 'target_timeout', t.timeout }
+  local set = known and known.set or {}
+  for _, v in ipairs({ 'status', status, 'owner', owner, 'team', t.team, 'target', t.i, 'assigned_at', now,
+                       'channel_kind', plan.channel, 'target_timeout', t.timeout }) do set[#set + 1] = v end
+  if known then set[#set + 1], set[#set + 2] = 'assignments', known.assignments + 1 end
   if offer then
     set[#set + 1], set[#set + 2], set[#set + 3], set[#set + 4] = 'offered_at', now, 'offer_expires_at', expires
   else
     set[#set + 1], set[#set + 2] = 'accepted_at', now
   end
-  if timeout_at then
-    set[#set + 1], set[#set + 2] = 'timeout_at', timeout_at
+  if timeout_at then set[#set + 1], set[#set + 2] = 'timeout_at', timeout_at end
+  if not (known and known.fresh) then
     redis.call('HDEL', ck, 'valid_until', 'plan')
-  else
-    redis.call('HDEL', ck, 'valid_until', 'timeout_at', 'plan')
+    if not timeout_at then redis.call('HDEL', ck, 'timeout_at') end
   end
   redis.call('HSET', ck, unpack(set))
-  redis.call('HINCRBY', ck, 'assignments', 1)
+  if not known then redis.call('HINCRBY', ck, 'assignments', '1') end
   local data = { team = t.team, channel = (known and known.channel) or redis.call('HGET', ck, 'channel'),
                  category = plan.category, prio = plan.prio, due = plan.due }
   local extra = { owner = owner }
@@ -330,7 +337,7 @@ end
 local function reroute(cv, why, transfer_to, now)
   local ck = K.conversation(cv)
   release(cv, why, now)
-  redis.call('HINCRBY', ck, 'version', 1) -- a decision planned before this one is stale now
+  redis.call('HINCRBY', ck, 'version', '1') -- a decision planned before this one is stale now
   redis.call('HSET', ck, 'status', 'rerouting', 'reroute', why, 'reroute_at', now)
   if transfer_to then redis.call('HSET', ck, 'transfer_to', transfer_to) else redis.call('HDEL', ck, 'transfer_to') end
   redis.call('HDEL', ck, 'timeout_at')
@@ -350,22 +357,26 @@ local function may_see(script, caller, owner, team)
 end
 
 -- plan_json: the plan as the router sent it, kept for the drains that serve the work later (only waiting work
--- has one stored: an assignment drops it).
-local function commit_queue(plan, tried, now, default_queue, plan_json)
+-- has one stored: an assignment drops it). set: nil, or fields and values of the decision to write with its own.
+-- fresh: no decision was ever made on the conversation (assign.lua's known.fresh): nothing to release.
+local function commit_queue(plan, tried, now, default_queue, plan_json, set, fresh)
   local cv = plan.conv
   local ck = K.conversation(cv)
-  local known = redis.call('SISMEMBER', K.unservable(), cv) == 1
-  release(cv, plan.reason, now)
+  -- read before release() takes it off the list
+  local listed = plan.unservable and not fresh and redis.call('SISMEMBER', K.unservable(), cv) == 1
+  if not fresh then release(cv, plan.reason, now) end
   local team = plan.queue or default_queue
   -- No target of its rule can take it at any hour (plan.c says why): listed, and counted once per conversation.
   if plan.unservable then
     redis.call('SADD', K.unservable(), cv)
-    if not known then redis.call('HINCRBY', K.stats(), 'unservable', 1) end
+    if not listed then redis.call('HINCRBY', K.stats(), 'unservable', '1') end
   end
   local score = plan.due > 0 and plan.due or now + 1e11 -- work without an SLA waits behind work with one
   redis.call('ZADD', K.team_queue(team, plan.prio), score, cv)
-  redis.call('HSET', ck, 'status', 'queued', 'queued_on', team, 'queued_prio', plan.prio, 'channel_kind', plan.channel,
-             'plan', plan_json)
+  set = set or {}
+  for _, v in ipairs({ 'status', 'queued', 'queued_on', team, 'queued_prio', plan.prio, 'channel_kind', plan.channel,
+                       'plan', plan_json }) do set[#set + 1] = v end
+  redis.call('HSET', ck, unpack(set))
   redis.call('HSETNX', ck, 'queued_at', now)
   -- What a drain reads of each waiting item, one hash per team so it is one read for many items: when it
   -- was queued (aging), until when its plan holds, and its targets' keys, to pass over the item without

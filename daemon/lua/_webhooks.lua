@@ -21,7 +21,7 @@ local function webhook_dead(id, team, cv, now, why)
   redis.call('HSET', K.webhook(id), 'state', 'dead', 'dead_at', now, 'last_error', why)
   redis.call('ZREM', K.webhooks_due(), id)
   redis.call('ZADD', K.webhooks_dead(), now, id)
-  redis.call('HINCRBY', K.webhooks_endpoint(team), 'dead', 1)
+  redis.call('HINCRBY', K.webhooks_endpoint(team), 'dead', '1')
   local rerouted = reroute_team_work(cv, team, 'dead letter', now)
   if rerouted then redis.call('HSET', K.webhook(id), 'rerouted', 1) end
   webhook_next(team, cv, id, now)

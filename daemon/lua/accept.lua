@@ -11,15 +11,15 @@ local f = redis.call('HMGET', ck, 'status', 'owner', 'team', 'target_timeout', '
 if not f[1] or not may_see('accept', A.caller, f[2], f[3]) then return 'not found' end
 -- past its expiry the offer is the router's to move on (due.lua), even before a tick saw it
 if f[1] ~= 'offered' or now >= tonumber(f[5] or '0') then return 'not offered' end
-redis.call('HINCRBY', ck, 'version', 1) -- a move planned on the offer (its expiry) is stale now
+redis.call('HINCRBY', ck, 'version', '1') -- a move planned on the offer (its expiry) is stale now
 redis.call('HSET', ck, 'status', 'assigned', 'accepted_at', now)
 redis.call('HDEL', ck, 'offered_at', 'offer_expires_at')
 local timeout = tonumber(f[4] or '0')
 if timeout > 0 then redis.call('HSET', ck, 'timeout_at', now + timeout) end
 schedule(cv, now)
 local agent = f[2]:match('^agent:(.+)$')
-if agent then redis.call('HINCRBY', K.agent(agent), 'offers_accepted', 1) end
-redis.call('HINCRBY', K.stats(), 'offers_accepted', 1)
+if agent then redis.call('HINCRBY', K.agent(agent), 'offers_accepted', '1') end
+redis.call('HINCRBY', K.stats(), 'offers_accepted', '1')
 local c = redis.call('HMGET', ck, 'channel', 'category', 'prio', 'due')
 inbox(f[2], 'work.assigned', cv, { team = f[3], channel = c[1], category = c[2], prio = tonumber(c[3]),
                                    due = tonumber(c[4]) }, now)

@@ -17,7 +17,7 @@ local function forget(cv, file)
   -- the customer keeps the count (its tier depends on it, docs/routing.md), not the id: memory stays bounded
   local cust = redis.call('HGET', K.conversation(cv), 'customer')
   if cust and redis.call('SREM', K.customer_conversations(cust), cv) == 1 then
-    redis.call('HINCRBY', K.customer(cust), 'archived_conversations', 1)
+    redis.call('HINCRBY', K.customer(cust), 'archived_conversations', '1')
   end
   redis.call('DEL', K.conversation(cv), K.conversation_messages(cv), K.conversation_decisions(cv),
              K.conversation_declined(cv), K.conversation_merged(cv))
@@ -44,7 +44,7 @@ for i = 1, #A.done - 1, 2 do
     for _, m in ipairs(redis.call('SMEMBERS', K.conversation_merged(cv))) do forget(m, file) end
     forget(cv, file)
     redis.call('ZREM', K.archive_due(), cv)
-    redis.call('HINCRBY', K.stats(), 'archived', 1)
+    redis.call('HINCRBY', K.stats(), 'archived', '1')
     event('archived', 'conversation', cv, 'file', file, 'router', A.router)
     out[#out + 1] = cv
     out[#out + 1] = 'archived'

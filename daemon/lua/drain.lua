@@ -58,7 +58,7 @@ for _, it in ipairs(items) do
     plan.due = tonumber(redis.call('HGET', K.conversation(cv), 'due') or '-1')
     local t, owner, tried, day = find_owner(plan, days, true, full)
     if owner then
-      redis.call('HINCRBY', K.conversation(cv), 'version', 1)
+      redis.call('HINCRBY', K.conversation(cv), 'version', '1')
       commit_assign(plan, t, owner, tried, day, now)
       assigned[#assigned + 1] = cv
     end

@@ -44,7 +44,7 @@ for _, cv in ipairs(redis.call('ZRANGEBYSCORE', K.timers(), '-inf', now, 'LIMIT'
     local due = tonumber(f[4])
     if due and due > 0 and now >= due and not f[6] and not f[7] then
       redis.call('HSET', ck, 'breached', 1)
-      redis.call('HINCRBY', K.stats(), 'sla_breached', 1)
+      redis.call('HINCRBY', K.stats(), 'sla_breached', '1')
       event('sla_breached', 'conversation', cv)
       if f[8] and f[9] ~= '1' then -- waiting work past its SLA jumps to the most urgent level
         redis.call('ZREM', K.team_queue(f[8], f[9]), cv)

@@ -13,12 +13,13 @@
 -- @reply stored:int customer:str conversation:str opened:int new_customer:int conversations:int tier:str last_owner:str ?folded_into:str
 local id, ident, channel, json, now, queue, routing = A.id, A.identity, A.channel, A.message, A.now, A.queue, A.routing
 local fingerprint, window, max_bits = A.fingerprint, A.fold_window_ms, A.fold_max_bits
+local now_text = A.now_text -- what is written (a number given to redis.call is formatted again, at a cost)
 
 local mk = K.msg(id)
 -- An id is known while its marker lasts (retention.dedup) or its message is still in Redis (not archived yet)
 local conv = redis.call('GET', K.seen(id)) or redis.call('HGET', mk, 'conversation')
 if conv then
-  redis.call('HINCRBY', K.stats(), 'duplicates', 1)
+  redis.call('HINCRBY', K.stats(), 'duplicates', '1')
   return {0, '', conv, 0, 0, 0, '', ''}
 end
 
@@ -38,7 +39,7 @@ local function distance(a, b)
          popcount32(bit.bxor(tonumber(a:sub(9, 16), 16), tonumber(b:sub(9, 16), 16)))
 end
 
-local cust, created = ensure_identity(ident, now)
+local cust, created, customer_fields = ensure_identity(ident, now_text, true)
 local ck = K.customer(cust)
 -- a customer made just now has no conversation yet: nothing to read (the common case of a first contact)
 local cv = not created and redis.call('HGET', ck, 'open_conversation') or nil
@@ -50,9 +51,9 @@ local cv = not created and redis.call('HGET', ck, 'open_conversation') or nil
 local function attach(conv, fresh, ...)
   local lk = K.conversation_messages(conv)
   if fresh or redis.call('LINDEX', lk, -1) ~= id then redis.call('RPUSH', lk, id) end
-  redis.call('HSET', mk, 'json', json, 'identity', ident, 'channel', channel, 'conversation', conv, 'stored_at', now,
+  redis.call('HSET', mk, 'json', json, 'identity', ident, 'channel', channel, 'conversation', conv, 'stored_at', now_text,
              ...)
-  redis.call('SET', K.seen(id), conv, 'PX', A.dedup_ms)
+  redis.call('SET', K.seen(id), conv, 'PX', A.dedup_ms_text)
 end
 
 -- Folding: compared with the newest message of the customer's open conversation, whose fingerprint is in
@@ -67,7 +68,7 @@ if fingerprint ~= '' and window > 0 and cv then
     -- several channels.
     local original = m[3] or last
     attach(cv, false, 'folded_into', original, 'fp', fingerprint)
-    redis.call('HINCRBY', K.stats(), 'folded', 1)
+    redis.call('HINCRBY', K.stats(), 'folded', '1')
     event('folded', 'id', id, 'into', original, 'conversation', cv)
     return {1, cust, cv, 0, 0, 0, '', '', original}
   end
@@ -75,19 +76,19 @@ end
 
 local opened = 0
 if not cv then
-  cv = open_conversation(cust, ident, channel, queue, now)
+  cv = open_conversation(cust, ident, channel, queue, now_text, created and customer_fields or nil)
   opened = 1
   -- a router that dies before routing it leaves it here; any router's tick picks it up (due.lua)
-  if routing then redis.call('ZADD', K.unrouted(), now, cv) end
+  if routing then redis.call('ZADD', K.unrouted(), now_text, cv) end
 end
 if fingerprint ~= '' then attach(cv, opened == 1, 'fp', fingerprint) else attach(cv, opened == 1) end
 -- counted here, in the same step that stores it, so omnictl status is exact the moment the ACK leaves
 -- (one HINCRBY: its cost is in docs/benchmarks.md)
-redis.call('HINCRBY', K.stats(), 'messages', 1)
+redis.call('HINCRBY', K.stats(), 'messages', '1')
 -- per channel and minute, for the console's last hour (docs/redis.md, omni:volume): one HINCRBY; the first
 -- message of a channel in a minute also sets the hash's expiry
 local vk = K.volume(math.floor(now / 60000))
-if redis.call('HINCRBY', vk, channel, 1) == 1 then redis.call('EXPIRE', vk, 7200) end
+if redis.call('HINCRBY', vk, channel, '1') == 1 then redis.call('EXPIRE', vk, '7200') end
 -- no event per message: the stream carries what happens to conversations (opened, assigned, queued, ...)
 if opened == 1 then event('opened', 'conversation', cv, 'customer', cust, 'channel', channel) end
 local new_customer = created and 1 or 0

@@ -14,6 +14,6 @@ redis.call('SADD', K.links(b), a)
 redis.call('HSET', lk, 'by', who, 'at', now, 'note', note)
 regroup({ a }, now)
 local cust = customer_of(a)
-redis.call('HINCRBY', K.stats(), 'linked', 1)
+redis.call('HINCRBY', K.stats(), 'linked', '1')
 event('link', 'a', a, 'b', b, 'by', who, 'customer', cust)
 return {1, cust}

@@ -13,8 +13,8 @@ if not f[1] or not may_see('reject', A.caller, f[2], f[3]) then return 'not foun
 if not f[2] or (f[1] ~= 'offered' and f[1] ~= 'assigned') then return 'not owned' end
 redis.call('SADD', K.conversation_declined(cv), f[2])
 local agent = f[2]:match('^agent:(.+)$')
-if agent and f[1] == 'offered' then redis.call('HINCRBY', K.agent(agent), 'offers_rejected', 1) end
-if f[1] == 'offered' then redis.call('HINCRBY', K.stats(), 'offers_rejected', 1) end
+if agent and f[1] == 'offered' then redis.call('HINCRBY', K.agent(agent), 'offers_rejected', '1') end
+if f[1] == 'offered' then redis.call('HINCRBY', K.stats(), 'offers_rejected', '1') end
 event('rejected', 'conversation', cv, 'owner', f[2], 'by', A.caller, 'why', A.reason)
 reroute(cv, 'rejected', nil, now)
 return 'rejected'

@@ -15,7 +15,7 @@ if f[2] then inbox(f[2], 'work.resolved', cv, { by = who }, now) end
 release(cv)
 if f[4] then redis.call('ZREM', K.queue(f[4]), cv) end
 redis.call('ZREM', K.unrouted(), cv)
-redis.call('HINCRBY', ck, 'version', 1)
+redis.call('HINCRBY', ck, 'version', '1')
 redis.call('HSET', ck, 'status', 'resolved', 'resolved_at', now, 'resolved_by', who)
 -- kept retention.resolved from now, then archived to disk and deleted (archive_claim.lua, docs/archive.md)
 redis.call('ZADD', K.archive_due(), now, cv)
@@ -23,7 +23,7 @@ local cust = K.customer(f[3])
 if redis.call('HGET', cust, 'open_conversation') == cv then redis.call('HDEL', cust, 'open_conversation') end
 redis.call('HSET', cust, 'last_conversation', cv)
 if f[2] and f[2]:match('^agent:') then redis.call('HSET', cust, 'last_owner', f[2]:sub(7)) end
-redis.call('HINCRBY', K.stats(), 'resolved', 1)
-if tonumber(f[5] or '0') == 1 then redis.call('HINCRBY', K.stats(), 'first_contact_resolved', 1) end
+redis.call('HINCRBY', K.stats(), 'resolved', '1')
+if tonumber(f[5] or '0') == 1 then redis.call('HINCRBY', K.stats(), 'first_contact_resolved', '1') end
 event('resolved', 'conversation', cv, 'by', who, 'owner', f[2] or '')
 return { 'resolved', f[2] or '', tonumber(f[5] or '0') }

@@ -18,10 +18,10 @@ local due, outcome = tonumber(f[3] or '-1'), 'no sla'
 if due and due > 0 then
   outcome = now <= due and 'met' or 'breached'
   if outcome == 'met' then
-    redis.call('HINCRBY', K.stats(), 'sla_met', 1)
+    redis.call('HINCRBY', K.stats(), 'sla_met', '1')
   elseif not redis.call('HGET', ck, 'breached') then -- counted here when no tick saw it first
     redis.call('HSET', ck, 'breached', 1)
-    redis.call('HINCRBY', K.stats(), 'sla_breached', 1)
+    redis.call('HINCRBY', K.stats(), 'sla_breached', '1')
   end
 end
 event('responded', 'conversation', cv, 'by', who, 'sla', outcome)

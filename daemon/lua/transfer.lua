@@ -13,6 +13,6 @@ if f[1] == 'resolved' or f[1] == 'merged' then return 'closed' end
 -- every team of a router's policy has its masking written at start (seed.lua)
 if redis.call('HEXISTS', K.team(A.team), 'mask_contact') == 0 then return 'no such team' end
 event('transfer', 'conversation', cv, 'by', A.caller, 'to', A.team)
-if f[1] == 'offered' then redis.call('HINCRBY', K.stats(), 'offers_transferred', 1) end
+if f[1] == 'offered' then redis.call('HINCRBY', K.stats(), 'offers_transferred', '1') end
 reroute(cv, 'transfer', A.team, now)
 return 'transferred'

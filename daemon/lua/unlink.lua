@@ -13,6 +13,6 @@ redis.call('SREM', K.links(b), a)
 redis.call('DEL', lk)
 local moved = regroup({ a, b }, now)
 local ca, cb = customer_of(a), customer_of(b)
-redis.call('HINCRBY', K.stats(), 'unlinked', 1)
+redis.call('HINCRBY', K.stats(), 'unlinked', '1')
 event('unlink', 'a', a, 'b', b, 'by', who, 'customer_a', ca, 'customer_b', cb)
 return {ca, cb, moved}

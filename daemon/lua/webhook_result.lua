@@ -24,12 +24,12 @@ if status >= 200 and status < 300 then
   redis.call('HSET', wk, 'state', 'delivered', 'delivered_at', now)
   redis.call('HDEL', wk, 'next_at')
   redis.call('ZREM', K.webhooks_due(), id)
-  redis.call('HINCRBY', ek, 'delivered', 1)
+  redis.call('HINCRBY', ek, 'delivered', '1')
   webhook_next(team, cv, id, now)
   redis.call('PEXPIRE', wk, A.keep_ms)
   return { 'delivered', attempts, 0 }
 end
-redis.call('HINCRBY', ek, 'failed', 1)
+redis.call('HINCRBY', ek, 'failed', '1')
 if status == 410 then
   redis.call('HSET', ek, 'disabled_at', now, 'disabled_status', 410)
   local rr = webhook_dead(id, team, cv, now, 'endpoint disabled (410)')

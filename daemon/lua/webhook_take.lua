@@ -37,7 +37,7 @@ for _, s in ipairs(got or {}) do
       else
         redis.call('HSET', wk, 'state', 'dead', 'dead_at', now, 'last_error', 'inbox entry ' .. eid .. ': data is not JSON')
         redis.call('ZADD', K.webhooks_dead(), now, id)
-        redis.call('HINCRBY', K.webhooks_endpoint(team), 'dead', 1)
+        redis.call('HINCRBY', K.webhooks_endpoint(team), 'dead', '1')
       end
     end
     redis.call('XACK', stream, 'webhooks', eid)

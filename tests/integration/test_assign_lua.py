@@ -120,6 +120,26 @@ def test_capacity_per_channel_is_never_exceeded(lua):
     assert lua.r.hget("omni:agent:a", "load:email") == "2"
 
 
+def test_a_refused_target_records_each_agents_reason_kept_beside_the_ready_index(lua):
+    """Every agent out of the ready index has its reason in the team's unready hash, written where it left;
+    a decision that finds nobody records those reasons (what explain prints) with one read of it."""
+    t = target(agents=("a", "b", "c"), cap=1)
+    lua.assign(lua.conversation(), [t])  # a takes one: at capacity
+    lua.call("presence", "b", "away", NOW)
+    assert lua.r.hgetall("omni:team:core:unready:email") == {"a": "at capacity (1/1 email)", "b": "away"}
+    assert lua.r.zrange("omni:team:core:ready:email", 0, -1) == ["c"]
+    lua.assign(lua.conversation(), [t])  # c takes one
+    c = lua.conversation()
+    assert lua.assign(c, [t])[0] == "queued"
+    d = json.loads(lua.r.lrange(f"omni:conversation:{c}:decisions", -1, -1)[0])
+    assert d["tried"][0]["agents"] == {"a": "at capacity (1/1 email)", "b": "away", "c": "at capacity (1/1 email)"}
+    # back in the index: no reason left behind
+    lua.call("presence", "b", "available", NOW)
+    assert lua.r.hgetall("omni:team:core:unready:email") == {"a": "at capacity (1/1 email)",
+                                                               "c": "at capacity (1/1 email)"}
+    assert lua.r.zrange("omni:team:core:ready:email", 0, -1) == ["b"]
+
+
 @pytest.mark.parametrize("kw,expect", [
     ({"max_concurrent": 2}, ["team:bpo", "team:bpo", "queued"]),
     ({"quota": 1}, ["team:bpo", "queued", "queued"]),
