@@ -215,8 +215,10 @@ int ctl_conversation(ctl_t *c, int argc, char **argv)
     printf("conversation %s: %s%s%s, customer %s\n  opened %s from %s on %s\n", argv[1], status,
            into ? " into " : "", into ? into : "", ctl_field(h, "customer"),
            ctl_time(ctl_field(h, "opened_at"), t, sizeof t), ctl_field(h, "first_identity"), ctl_field(h, "channel"));
-    if (!strcmp(status, "open"))
+    if (!strcmp(status, "open") && ctl_field(h, "queue"))
         printf("  not routed: waiting on queue %s\n", ctl_field(h, "queue"));
+    else if (!strcmp(status, "open"))
+        printf("  not routed yet: waiting for a router's decision\n");
     if (owner)
         printf("  owner %s (team %s) since %s\n", owner, ctl_field(h, "team"),
                ctl_time(ctl_field(h, "assigned_at"), t, sizeof t));

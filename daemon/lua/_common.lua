@@ -48,15 +48,22 @@ local function ensure_identity(ident, now, defer)
   return c, true, fields
 end
 
--- customer_fields: nil, or more fields of the customer's hash to write with its open_conversation.
+-- queue: the arrival queue it waits on, or nil when a router routes it (omni:unrouted holds it then: being on
+-- both would cost two writes more per message). customer_fields: nil, or more fields of the customer's hash
+-- to write with its open_conversation.
 local function open_conversation(cust, ident, channel, queue, now, customer_fields)
   local cv = tostring(redis.call('INCR', K.seq('conversation')))
-  redis.call('HSET', K.conversation(cv), 'customer', cust, 'status', 'open', 'opened_at', now,
-             'first_identity', ident, 'channel', channel, 'queue', queue)
+  if queue then
+    redis.call('HSET', K.conversation(cv), 'customer', cust, 'status', 'open', 'opened_at', now,
+               'first_identity', ident, 'channel', channel, 'queue', queue)
+  else
+    redis.call('HSET', K.conversation(cv), 'customer', cust, 'status', 'open', 'opened_at', now,
+               'first_identity', ident, 'channel', channel)
+  end
   local cf = customer_fields or {}
   cf[#cf + 1], cf[#cf + 2] = 'open_conversation', cv
   redis.call('HSET', K.customer(cust), unpack(cf))
   redis.call('SADD', K.customer_conversations(cust), cv)
-  redis.call('ZADD', K.queue(queue), now, cv)
+  if queue then redis.call('ZADD', K.queue(queue), now, cv) end
   return cv
 end

@@ -80,12 +80,12 @@ local function regroup(seeds, now)
       end
       redis.call('HDEL', ck, 'merged_into')
       redis.call('HSET', K.customer(side), 'open_conversation', cv)
-      redis.call('ZADD', K.queue(queue), 'NX', redis.call('HGET', ck, 'opened_at'), cv)
+      if queue then redis.call('ZADD', K.queue(queue), 'NX', redis.call('HGET', ck, 'opened_at'), cv) end
     else
       release(cv, 'merged', now) -- its owner's capacity goes back: the work continues in the open conversation
       redis.call('HSET', ck, 'status', 'merged', 'merged_into', heads[side])
       redis.call('SADD', K.conversation_merged(heads[side]), cv)
-      redis.call('ZREM', K.queue(queue), cv)
+      if queue then redis.call('ZREM', K.queue(queue), cv) end
       redis.call('ZREM', K.unrouted(), cv)
     end
   end

@@ -76,7 +76,7 @@ end
 
 local opened = 0
 if not cv then
-  cv = open_conversation(cust, ident, channel, queue, now_text, created and customer_fields or nil)
+  cv = open_conversation(cust, ident, channel, not routing and queue or nil, now_text, created and customer_fields or nil)
   opened = 1
   -- a router that dies before routing it leaves it here; any router's tick picks it up (due.lua)
   if routing then redis.call('ZADD', K.unrouted(), now_text, cv) end
