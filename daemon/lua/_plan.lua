@@ -10,7 +10,7 @@ local PLAN_TARGET_SPEC = 'i:int team:str strategy:str timeout:int queue_below:in
 -- `checker(...)` line below (a loop over a table of fields cost twice as much: this runs for every decision).
 -- A checked document: every declared field present (unless "?") and of its type, no other field; the first
 -- fault is an error reply naming the script and the field: nothing is written.
-local null, floor = cjson.null, math.floor
+local null, type = cjson.null, type
 local function check_bad(script, where, why) error({ err = 'ERR ' .. script .. ': ' .. where .. why }) end
 local check_target = checker(PLAN_TARGET_SPEC)
 local check_plan_doc = checker(PLAN_SPEC, check_target)
