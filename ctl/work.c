@@ -371,6 +371,11 @@ static void print_decision(json_t *ds, size_t n)
     }
     if (!strcmp(str_of(d, "reason"), "replan"))
         printf("  re-planned: nothing tried now; the next drain serves it in the serving order\n");
+    if (!strcmp(str_of(d, "outcome"), "recorded")) {
+        printf("  => recorded, not work: rule %s has record: true, so the conversation was stored resolved at once "
+               "(resolved_by %s), offered to nobody\n", rule, str_of(d, "resolved_by"));
+        return;
+    }
     if (assigned && json_object_get(d, "offer_expires_at")) { /* an offer (docs/delivery.md) */
         char until[40];
         omni_rfc3339(int_of(d, "offer_expires_at"), until, sizeof until);

@@ -96,6 +96,8 @@ static void render_team_gauges(omni_metrics_t *out, const router_metrics_t *m)
         { "sla_met", "omnirouter_sla_met_total", "First responses within the target." },
         { "sla_escalated", "omnirouter_sla_escalations_total", "Conversations escalated before their SLA breached." },
         { "resolved", "omnirouter_conversations_resolved_total", "Conversations resolved." },
+        { "recorded", "omnirouter_conversations_recorded_total",
+          "New conversations a rule with record: true stored resolved at once (not work)." },
         { "unservable", "omnirouter_unservable_total", "Conversations found that no target of their rule can ever take." },
         { "duplicates", "omnirouter_redis_duplicates_total", "Messages found already stored, by every router." },
         { "linked", "omnirouter_identities_linked_total", "Identities linked to one customer (omnictl, omni-api)." },
