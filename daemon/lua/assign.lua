@@ -20,16 +20,22 @@ if st[1] == 'merged' or st[1] == 'resolved' then
   return { 'gone', st[1] }
 end
 if (st[2] or '0') ~= plan.version then return { 'stale', st[2] or '0' } end
--- Not work (a rule with record: true, docs/routing.md): stored resolved at once, in the customer's history,
--- with its decision; nobody is offered it and nothing waits.
+-- Not work (a rule with record: true, docs/routing.md): stored resolved at once, in the customer's history, with
+-- its decision; nobody is offered it and nothing waits. Unless more than its first message joined it before this
+-- decision: then it is work after all, routed by the plan's rule like any other.
 if plan.record then
-  local who = 'policy:' .. plan.rule
-  release(cv, plan.reason, now)
-  mark_resolved(cv, { customer = redis.call('HGET', ck, 'customer'), queue = st[3], owner = st[4] }, who, now)
-  redis.call('HSET', ck, 'category', plan.category, 'prio', plan.prio, 'tier', plan.tier, 'rule', plan.rule)
-  redis.call('HINCRBY', K.stats(), 'recorded', 1)
-  decided(plan, {}, now, 'recorded', { resolved_by = who }, {}, 'rule', plan.rule)
-  return { 'recorded', plan.rule }
+  local n = redis.call('LLEN', K.conversation_messages(cv))
+  if n <= 1 then
+    local who = 'policy:' .. plan.record
+    plan.rule = plan.record
+    release(cv, plan.reason, now)
+    mark_resolved(cv, { customer = redis.call('HGET', ck, 'customer'), queue = st[3], owner = st[4] }, who, now)
+    redis.call('HSET', ck, 'category', plan.category, 'prio', plan.prio, 'tier', plan.tier, 'rule', plan.rule)
+    redis.call('HINCRBY', K.stats(), 'recorded', 1)
+    decided(plan, {}, now, 'recorded', { resolved_by = who }, {}, 'rule', plan.rule)
+    return { 'recorded', plan.rule }
+  end
+  plan.trace.not_recorded = n -- for explain
 end
 -- An offer nobody accepted in time: its agent is never offered this conversation again (docs/delivery.md).
 local owner = st[4]
