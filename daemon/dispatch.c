@@ -93,6 +93,7 @@ static void on_decided(store_t *store, redisReply *rep, void *data)
         omni_log_event(OMNI_LOG_DEBUG, OMNI_MSGID_QUEUED, (const char *[]){ "CONVERSATION", c->conv, "TEAM", who, NULL },
                        "conversation %s: queued on %s (%s); nobody can take it now", c->conv, who, c->reason);
     } else if (!strcmp(what, "recorded")) {
+        r->stats.recorded++;
         omni_debug("conversation %s: recorded by rule %s: stored resolved, nobody's work", c->conv, who);
     } else if (!strcmp(what, "stale")) {
         r->stats.stale++;

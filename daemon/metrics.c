@@ -152,6 +152,7 @@ static void render(omni_metrics_t *out, void *data)
     omni_metrics_family(out, "omnirouter_routing_decisions_total", "counter", "Routing decisions by outcome.");
     omni_metrics_sample(out, "omnirouter_routing_decisions_total", (double)rs->assigned, "outcome", "assigned", NULL);
     omni_metrics_sample(out, "omnirouter_routing_decisions_total", (double)rs->queued, "outcome", "queued", NULL);
+    omni_metrics_sample(out, "omnirouter_routing_decisions_total", (double)rs->recorded, "outcome", "recorded", NULL);
     omni_metrics_sample(out, "omnirouter_routing_decisions_total", (double)rs->stale, "outcome", "stale", NULL);
     omni_metrics_family(out, "omnirouter_routing_moved_total", "counter",
                         "Conversations routed again (timeout, escalation, owner offline, plan expired).");

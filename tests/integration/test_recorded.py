@@ -2,9 +2,13 @@
 work. omni-phonelog's `answered: log` calls are the case in point (docs/connectors.md, "Answered calls"): with no
 open conversation the call is stored as a resolved conversation in the caller's history, nobody's work; with
 one, it joins it and changes nothing of its routing. A real router and a real Redis."""
+import os
+import subprocess
+
 import pytest
 
-from harness import Peer, Router, message, wait_for
+from harness import BIN, Peer, Router, free_port, message, wait_for
+from test_metrics import scrape
 
 POLICY = """
 teams:
@@ -29,7 +33,10 @@ MISSED = f"Missed call from {CALLER} at 2026-11-21 15:10:00 +00:00; please call 
 
 @pytest.fixture
 def rt(tmp_path, redis_server):
-    r = Router(str(tmp_path), redis_server.address, policy=POLICY).start()
+    port = free_port()
+    r = Router(str(tmp_path), redis_server.address, policy=POLICY,
+               router_extra={"metrics_listen": f"127.0.0.1:{port}"}).start()
+    r.metrics_port = port
     r.redis = redis_server.client()
     r.peer = Peer(r.endpoint)
     yield r
@@ -81,6 +88,12 @@ def test_an_answered_call_without_an_open_conversation_is_recorded_not_routed(rt
     assert ("  => recorded, not work: rule answered-calls has record: true, so the conversation was stored resolved "
             "at once (resolved_by policy:answered-calls), offered to nobody") in out, out
     assert f"conversations {conv} (resolved)" in rt.ctl("customer", "show", f"phone:{CALLER}").stdout
+    m = scrape(rt.metrics_port)
+    assert m[("omnirouter_routing_decisions_total", (("outcome", "recorded"),))] == 1
+    assert m[("omnirouter_routing_decisions_total", (("outcome", "assigned"),))] == 0
+    # stats are read from Redis every few seconds
+    wait_for(lambda: scrape(rt.metrics_port).get(("omnirouter_conversations_recorded_total", ())) == 1, 15,
+             "omnirouter_conversations_recorded_total 1")
 
     # The caller's next message is work: a new conversation, routed.
     conv2 = send(rt, "call2", MISSED)
@@ -101,3 +114,32 @@ def test_an_answered_call_joins_the_open_conversation_and_changes_nothing_of_its
     assert rt.redis.llen(f"omni:conversation:{conv}:decisions") == 1
     assert rt.redis.hget("omni:stats", "recorded") is None
     assert "recorded" not in event_types(rt, conv)
+
+
+def test_a_record_rule_with_targets_or_a_queue_is_refused_where_it_is_written(tmp_path):
+    """docs/routing.md, "Errors": the lines it shows, from omnirouted --check-config."""
+    conf = tmp_path / "omnirouter.yaml"
+    conf.write_text("teams:\n"
+                    "  - {name: core}\n"
+                    "routing:\n"
+                    "  rules:\n"
+                    "    - name: calls\n"
+                    "      when: {channel: [phone]}\n"
+                    "      record: true\n"
+                    "      targets: [{team: core}]\n"
+                    "    - {name: logged, when: {channel: [sms]}, record: true, queue: core}\n"
+                    "    - {name: nowhere, when: {channel: [email]}}\n"
+                    "    - {name: all, record: true}\n")
+    r = subprocess.run([os.path.join(BIN, "omnirouted"), "--check-config", str(conf)], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.splitlines() == [
+        f"{conf}:8:16: routing.rules[0].targets: rule calls has record: true: what it matches is stored resolved and "
+        "goes to nobody; remove its targets, or remove record",
+        f"{conf}:9:67: routing.rules[1].queue: rule logged has record: true: nothing it matches ever waits in a queue; "
+        "remove queue",
+        f"{conf}:10:7: routing.rules[2].targets: required key missing (or record: true, for a rule whose matches are "
+        "not work)",
+        f"{conf}:11:27: routing.rules[3].record: rule all takes all work: the catch-all must route it (targets), not "
+        "record it",
+        "omnirouted: 4 configuration errors; not started"], r.stderr
