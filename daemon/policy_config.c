@@ -291,8 +291,8 @@ static const cfg_key_t route_keys[] = {
       .doc = "Team whose queue holds the work when no target can take it; empty: the first target's." },
     { .path = "record", .type = CFG_BOOL, .offset = UOFF(record),
       .doc = "What it matches is not work (a call already answered): a new conversation it decides is stored "
-             "resolved at once, in the customer's history, offered to nobody. Takes no targets nor queue; "
-             "not for the catch-all." },
+             "resolved at once, in the customer's history, offered to nobody (one that more messages joined before "
+             "the decision is routed by the next matching rule). Takes no targets nor queue; not for the catch-all." },
     { .path = NULL },
 };
 const cfg_table_t policy_route_table = { .keys = route_keys, .size = sizeof(route_rule_t), .has_where = true,
