@@ -138,7 +138,7 @@ static void decide(sim_t *s, json_t *plan, int64_t now)
     redisReply *r = sim_run(s, LUA_ASSIGN, ASSIGN_NARGS, args);
     const char *what = r->type == REDIS_REPLY_ARRAY ? r->element[ASSIGN_REPLY_OUTCOME]->str : "";
     bool offered = !strcmp(what, "offered");
-    if (offered || !strcmp(what, "assigned") || !strcmp(what, "queued"))
+    if (offered || !strcmp(what, "assigned") || !strcmp(what, "queued") || !strcmp(what, "recorded"))
         sim_trace(s, conv);
     if (offered || !strcmp(what, "assigned"))
         assigned(s, conv, now);

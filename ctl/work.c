@@ -332,6 +332,14 @@ static void print_decision(json_t *ds, size_t n)
     json_array_foreach(json_object_get(plan, "rules_tried"), i, v)
         printf("  rule %s does not apply: %s\n", str_of(v, "rule"), str_of(v, "failed"));
     const char *rule = str_of(d, "rule");
+    if (!strcmp(str_of(d, "outcome"), "recorded")) { /* a rule with record: true (docs/routing.md) */
+        printf("  rule %s\n  => recorded, not work: rule %s has record: true, so the conversation was stored resolved "
+               "at once (resolved_by %s), offered to nobody\n", rule, rule, str_of(d, "resolved_by"));
+        return;
+    }
+    if (json_object_get(plan, "not_recorded"))
+        printf("  rule %s would record it, but %lld messages were in the conversation when it was decided: work\n",
+               str_of(plan, "record"), int_of(plan, "not_recorded"));
     printf("  rule %s\n", *rule ? rule : "(none matched: default queue)");
     bool assigned = !strcmp(str_of(d, "outcome"), "assigned");
     json_t *targets = json_object_get(plan, "targets"), *tried = json_object_get(d, "tried");

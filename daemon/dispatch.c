@@ -92,6 +92,9 @@ static void on_decided(store_t *store, redisReply *rep, void *data)
         r->stats.queued++;
         omni_log_event(OMNI_LOG_DEBUG, OMNI_MSGID_QUEUED, (const char *[]){ "CONVERSATION", c->conv, "TEAM", who, NULL },
                        "conversation %s: queued on %s (%s); nobody can take it now", c->conv, who, c->reason);
+    } else if (!strcmp(what, "recorded")) {
+        r->stats.recorded++;
+        omni_debug("conversation %s: recorded by rule %s: stored resolved, nobody's work", c->conv, who);
     } else if (!strcmp(what, "stale")) {
         r->stats.stale++;
         omni_debug("conversation %s: changed by someone else meanwhile; left as it is", c->conv);

@@ -71,7 +71,7 @@ void routing_new_conversation(routing_t *r, const char *conversation, const omni
 void routing_tick(routing_t *r);
 
 typedef struct routing_stats {
-    unsigned long long routed, assigned, queued, stale, drained, moved;
+    unsigned long long routed, assigned, queued, recorded, stale, drained, moved;
     /* from a new conversation's ACK (routing starts right after it) to its decision committed in Redis */
     omni_histogram_t latency;
 } routing_stats_t;

@@ -96,6 +96,8 @@ static void render_team_gauges(omni_metrics_t *out, const router_metrics_t *m)
         { "sla_met", "omnirouter_sla_met_total", "First responses within the target." },
         { "sla_escalated", "omnirouter_sla_escalations_total", "Conversations escalated before their SLA breached." },
         { "resolved", "omnirouter_conversations_resolved_total", "Conversations resolved." },
+        { "recorded", "omnirouter_conversations_recorded_total",
+          "New conversations a rule with record: true stored resolved at once (not work)." },
         { "unservable", "omnirouter_unservable_total", "Conversations found that no target of their rule can ever take." },
         { "duplicates", "omnirouter_redis_duplicates_total", "Messages found already stored, by every router." },
         { "linked", "omnirouter_identities_linked_total", "Identities linked to one customer (omnictl, omni-api)." },
@@ -150,6 +152,7 @@ static void render(omni_metrics_t *out, void *data)
     omni_metrics_family(out, "omnirouter_routing_decisions_total", "counter", "Routing decisions by outcome.");
     omni_metrics_sample(out, "omnirouter_routing_decisions_total", (double)rs->assigned, "outcome", "assigned", NULL);
     omni_metrics_sample(out, "omnirouter_routing_decisions_total", (double)rs->queued, "outcome", "queued", NULL);
+    omni_metrics_sample(out, "omnirouter_routing_decisions_total", (double)rs->recorded, "outcome", "recorded", NULL);
     omni_metrics_sample(out, "omnirouter_routing_decisions_total", (double)rs->stale, "outcome", "stale", NULL);
     omni_metrics_family(out, "omnirouter_routing_moved_total", "counter",
                         "Conversations routed again (timeout, escalation, owner offline, plan expired).");

@@ -93,15 +93,31 @@ static const char *agent_refuses(const agent_t *a, int kind, const classificatio
     return NULL;
 }
 
-static const route_rule_t *match_rule(const policy_t *p, const facts_t *f, json_t *trace)
+/* The first rule whose `when` holds and that routes work. A rule with record: true (docs/routing.md) that holds
+ * before it is put in *record for a new conversation: assign.lua records the conversation by it, unless more than
+ * its first message is in it by then, when it is work after all and goes by the rule returned. A move (work
+ * already routed) passes record rules: a rule added since does not turn work into a record. */
+static const route_rule_t *match_rule(const policy_t *p, const facts_t *f, const char *reason, json_t *trace,
+                                      const route_rule_t **record)
 {
     json_t *tried = json_array();
     json_object_set_new(trace, "rules_tried", tried);
+    *record = NULL;
     for (size_t i = 0; i < p->n_routes; i++) {
+        const route_rule_t *r = &p->routes[i];
         char why[256] = "";
-        if (cond_eval(&p->routes[i].when, f, why, sizeof why))
-            return &p->routes[i];
-        json_array_append_new(tried, json_pack("{s:s, s:s}", "rule", p->routes[i].name, "failed", why));
+        bool holds = cond_eval(&r->when, f, *record ? NULL : why, *record ? 0 : sizeof why);
+        if (holds && !r->record)
+            return r;
+        if (holds && !*record && !strcmp(reason, "new")) {
+            *record = r;
+            json_object_set_new(trace, "record", json_string(r->name));
+        }
+        if (*record) /* what comes after it is the fallback only: not traced */
+            continue;
+        if (holds)
+            snprintf(why, sizeof why, "it records new conversations only, and this one is work already (%s)", reason);
+        json_array_append_new(tried, json_pack("{s:s, s:s}", "rule", r->name, "failed", why));
     }
     return NULL;
 }
@@ -312,7 +328,7 @@ json_t *route_plan(const policy_t *p, const route_input_t *in)
     json_object_set_new(trace, "reason", json_string(in->reason));
     json_object_set_new(trace, "planned_at", json_integer(f.now)); /* a drain decides later by this plan */
 
-    const route_rule_t *rule = match_rule(p, &f, trace);
+    const route_rule_t *record, *rule = match_rule(p, &f, in->reason, trace, &record);
     json_t *targets = json_array(), *trace_targets = json_array();
     json_object_set_new(trace, "targets", trace_targets);
     const team_t *queue_team = NULL;
@@ -388,6 +404,8 @@ json_t *route_plan(const policy_t *p, const route_input_t *in)
     if (never)
         json_object_set_new(plan, "unservable", json_string(never));
     free(never);
+    if (record) /* not work: assign.lua stores it resolved, unless more joined it meanwhile */
+        json_object_set_new(plan, "record", json_string(record->name));
     json_object_set_new(plan, "valid_until", json_integer(valid_until));
     return plan;
 }

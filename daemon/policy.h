@@ -131,6 +131,9 @@ typedef struct route_rule {
     route_target_t *targets; size_t n_targets;
     char *queue;                         /* team whose queue holds the work when no target can take it;
                                             default: the first target's team */
+    bool record;                         /* what it matches is no work: a new conversation holding only that
+                                            message is stored resolved at once, offered to nobody (no targets,
+                                            no queue); plan.c, assign.lua */
     cfg_where_t where;
     const team_t *queue_team;            /* compiled */
 } route_rule_t;

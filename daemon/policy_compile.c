@@ -257,6 +257,26 @@ static bool cond_empty(const cond_t *c)
            !c->n_any && !c->n_not;
 }
 
+/* A rule either routes what it matches (targets, maybe a queue) or records it as no work (record: true,
+ * docs/routing.md): both at once, or neither, is a mistake, and so is recording all work (the catch-all). */
+static void check_record(const route_rule_t *r, const char *key, bool catch_all, config_errors_t *errs)
+{
+    char *k = NULL;
+    if (r->record && r->n_targets)
+        cfg_error_key(errs, &r->where, k = omni_asprintf("%s.targets", key), "rule %s has record: true: what it "
+                      "matches is stored resolved and goes to nobody; remove its targets, or remove record", r->name);
+    else if (r->record && r->queue)
+        cfg_error_key(errs, &r->where, k = omni_asprintf("%s.queue", key), "rule %s has record: true: nothing it "
+                      "matches ever waits in a queue; remove queue", r->name);
+    else if (r->record && catch_all)
+        cfg_error_key(errs, &r->where, k = omni_asprintf("%s.record", key), "rule %s takes all work: the catch-all "
+                      "must route it (targets), not record it", r->name);
+    else if (!r->record && !r->n_targets)
+        cfg_error_at(errs, &r->where, k = omni_asprintf("%s.targets", key), "required key missing (or record: true, "
+                     "for a rule whose matches are not work)");
+    free(k);
+}
+
 static void compile_routes(policy_t *p, config_errors_t *errs)
 {
     const route_rule_t *catch_all = NULL;
@@ -276,6 +296,8 @@ static void compile_routes(policy_t *p, config_errors_t *errs)
         k = omni_asprintf("%s.when", key);
         cond_compile(&r->when, p, k, errs);
         free(k);
+        if (!r->where.bad)
+            check_record(r, key, catch_all == r, errs);
         for (size_t j = 0; j < r->n_targets; j++) {
             route_target_t *t = &r->targets[j];
             if (t->team == NULL) /* missing: reported by the walk */

@@ -285,10 +285,14 @@ static const cfg_key_t route_keys[] = {
       .doc = "Shown in the decision log and `omnictl explain`." },
     WHEN(route_rule_t, "When the rule applies; absent: always (the catch-all, which must come last)."),
     { .path = "targets", .type = CFG_OBJLIST, .offset = UOFF(targets), .count_offset = UOFF(n_targets), .min = 1,
-      .max = 16, .sub = &target_table, .flags = CFG_REQUIRED,
-      .doc = "Teams tried in order: the first that may take the work gets it." },
+      .max = 16, .sub = &target_table,
+      .doc = "Teams tried in order: the first that may take the work gets it. Required, unless `record`." },
     { .path = "queue", .type = CFG_STRING, .offset = UOFF(queue), .check = policy_check_name, .flags = CFG_NULLABLE,
       .doc = "Team whose queue holds the work when no target can take it; empty: the first target's." },
+    { .path = "record", .type = CFG_BOOL, .offset = UOFF(record),
+      .doc = "What it matches is not work (a call already answered): a new conversation it decides is stored "
+             "resolved at once, in the customer's history, offered to nobody (one that more messages joined before "
+             "the decision is routed by the next matching rule). Takes no targets nor queue; not for the catch-all." },
     { .path = NULL },
 };
 const cfg_table_t policy_route_table = { .keys = route_keys, .size = sizeof(route_rule_t), .has_where = true,

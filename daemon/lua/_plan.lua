@@ -3,7 +3,7 @@
 -- in tests/unit/daemon/test_plan.c) and the tests read them too (lua_contract.py). Types: str, int, bool,
 -- obj (any JSON object), [str] (array of strings), [target] (array of targets); "?" before a name: may be
 -- absent. Fields not declared are refused, so the two sides cannot drift apart unnoticed.
-local PLAN_SPEC = 'conv:str version:str channel:str category:str prio:int tier:str reason:str ?rule:str ?queue:str now:int due:int escalate_at:int targets:[target] ?prefer:str ?exclude:str skills:[str] trace:obj aging:int valid_until:int ?unservable:str'
+local PLAN_SPEC = 'conv:str version:str channel:str category:str prio:int tier:str reason:str ?rule:str ?queue:str now:int due:int escalate_at:int targets:[target] ?prefer:str ?exclude:str skills:[str] trace:obj aging:int valid_until:int ?unservable:str ?record:str'
 local PLAN_TARGET_SPEC = 'i:int team:str strategy:str timeout:int queue_below:int wait_below:int handle_time:int max_concurrent:int quota:int day:str everyone:bool agents:[str] team_level:bool accept_timeout:int auto_accept:bool'
 
 -- The checks, as straight-line Lua that scripts/embed-lua writes from the declarations in place of each

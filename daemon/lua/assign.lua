@@ -1,10 +1,10 @@
--- needs: _mask _inbox _owners _plan
+-- needs: _mask _inbox _owners _plan _resolved
 -- Routes one conversation by a plan from plan.c: the first target that can take it now gets it, else it
 -- waits in its rule's queue. Used for new conversations and for moves (escalation, timeout, owner
 -- offline). The plan carries the conversation's version as the router read it: if another router
 -- changed the conversation since, nothing is done ("stale"), so two routers never assign it twice.
 -- days: {team: "YYYY-MM-DD"} for quotas. outcome/detail: assigned/owner (offered/owner: an offer, docs/delivery.md),
--- queued/team, stale/version, gone/status
+-- queued/team, recorded/rule (a rule with record: true: stored resolved, nobody's work), stale/version, gone/status
 -- @args prefix:str plan:json default_queue:str days:json
 -- @reply outcome:str detail:str
 local plan, default_queue, days = A.plan, A.default_queue, A.days
@@ -20,6 +20,23 @@ if st[1] == 'merged' or st[1] == 'resolved' then
   return { 'gone', st[1] }
 end
 if (st[2] or '0') ~= plan.version then return { 'stale', st[2] or '0' } end
+-- Not work (a rule with record: true, docs/routing.md): stored resolved at once, in the customer's history, with
+-- its decision; nobody is offered it and nothing waits. Unless more than its first message joined it before this
+-- decision: then it is work after all, routed by the plan's rule like any other.
+if plan.record then
+  local n = redis.call('LLEN', K.conversation_messages(cv))
+  if n <= 1 then
+    local who = 'policy:' .. plan.record
+    plan.rule = plan.record
+    release(cv, plan.reason, now)
+    mark_resolved(cv, { customer = redis.call('HGET', ck, 'customer'), queue = st[3], owner = st[4] }, who, now)
+    redis.call('HSET', ck, 'category', plan.category, 'prio', plan.prio, 'tier', plan.tier, 'rule', plan.rule)
+    redis.call('HINCRBY', K.stats(), 'recorded', '1')
+    decided(plan, {}, now, 'recorded', { resolved_by = who }, {}, 'rule', plan.rule)
+    return { 'recorded', plan.rule }
+  end
+  plan.trace.not_recorded = n -- for explain
+end
 -- An offer nobody accepted in time: its agent is never offered this conversation again (docs/delivery.md).
 local owner = st[4]
 if plan.reason == 'offer expired' and st[1] == 'offered' and owner then

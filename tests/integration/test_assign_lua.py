@@ -209,7 +209,49 @@ def test_resolve_frees_capacity_and_remembers_the_owner(lua):
     cust = lua.r.hget(f"omni:conversation:{c}", "customer")
     assert lua.r.hget(f"omni:customer:{cust}", "last_owner") == "a"
     assert lua.r.hget("omni:stats", "first_contact_resolved") == "1"
+    # kept for retention, then archived; the customer's next message opens a new conversation
+    assert lua.r.zscore("omni:archive:due", c) == NOW
+    assert lua.r.hget(f"omni:customer:{cust}", "open_conversation") is None
+    assert lua.r.hget(f"omni:customer:{cust}", "last_conversation") == c
+    assert lua.r.hget(f"omni:conversation:{c}", "resolved_by") == "alice"
     assert lua.call("resolve", "operator:alice", c, "alice", NOW) == ["closed", "", 1]
+
+
+def test_a_record_plan_resolves_a_lone_message_and_routes_one_joined_since(lua):
+    """plan.record (a rule with record: true, docs/routing.md): a conversation holding only its first message is
+    stored resolved by the policy, nobody's work; one that a second message joined before the decision is work,
+    routed by the plan's targets (the next matching rule's)."""
+    def plan(conv):
+        return {"conv": conv, "version": lua.r.hget(f"omni:conversation:{conv}", "version") or "0",
+                "channel": "email", "category": "basic", "prio": 3, "tier": "new", "reason": "new", "rule": "rest",
+                "queue": "core", "now": NOW, "due": NOW + 3600000, "escalate_at": NOW + 1800000,
+                "targets": [target(agents=("a",))], "skills": [], "trace": {"record": "calls"}, "aging": 600000,
+                "valid_until": -1, "record": "calls"}
+    lone = lua.conversation()
+    assert lua.send_plan(plan(lone)) == ["recorded", "calls"]
+    h = lua.r.hgetall(f"omni:conversation:{lone}")
+    assert h["status"] == "resolved" and h["resolved_by"] == "policy:calls" and h["rule"] == "calls", h
+    assert "owner" not in h and "due" not in h, h
+    assert lua.r.hget("omni:agent:a", "load") in (None, "0")
+    assert lua.r.zscore("omni:archive:due", lone) == NOW and lua.r.zscore("omni:queue:default", lone) is None
+    cust = h["customer"]
+    assert lua.r.hget(f"omni:customer:{cust}", "open_conversation") is None
+    assert lua.r.hget(f"omni:customer:{cust}", "last_conversation") == lone
+    d = json.loads(lua.r.lindex(f"omni:conversation:{lone}:decisions", -1))
+    assert d["outcome"] == "recorded" and d["rule"] == "calls" and d["resolved_by"] == "policy:calls", d
+    assert lua.r.hget("omni:stats", "recorded") == "1" and lua.r.hget("omni:stats", "resolved") is None
+    assert lua.send_plan(plan(lone)) == ["gone", "resolved"]  # decided once
+
+    joined = lua.conversation()
+    doc = json.dumps({"id": "again", "channel": "email", "from": {"id": f"c{lua.n}@x.io"},
+                      "received_at": "2026-11-22T08:01:00Z", "text": "and please call me back"})
+    r = lua.call("ingest", id="again", identity=f"email:c{lua.n}@x.io", channel="email", message=doc, now=NOW,
+                 queue="default", routing=True, fingerprint="", fold_window_ms=0, fold_max_bits=0, dedup_ms=86400000)
+    assert r[2] == joined
+    assert lua.send_plan(plan(joined)) == ["assigned", "agent:a"]
+    d = json.loads(lua.r.lindex(f"omni:conversation:{joined}:decisions", -1))
+    assert d["rule"] == "rest" and d["plan"]["not_recorded"] == 2, d
+    assert lua.r.hget("omni:stats", "recorded") == "1"
 
 
 def test_arguments_are_decoded_by_the_declaration_and_refused_when_they_do_not_match(lua):

@@ -10,7 +10,7 @@ import shutil
 import signal
 import subprocess
 
-from harness import BIN, ROOT, stored_count, wait_for
+from harness import BIN, ROOT, Router, stored_count, wait_for
 
 FIXTURE = os.path.join(ROOT, "tests", "unit", "phonelog", "fixtures", "asterisk-Master.sample.csv")
 EXAMPLE = os.path.join(ROOT, "docs", "examples", "omni_connector.py")
@@ -28,7 +28,7 @@ def cdr(uniqueid, caller="+14155550199", disposition="NO ANSWER"):
 class Phonelog:
     """omni-phonelog following tmp/Master.csv, its output in a log file the test can read."""
 
-    def __init__(self, tmp_path, endpoint, start="beginning"):
+    def __init__(self, tmp_path, endpoint, start="beginning", answered="skip"):
         self.dir = str(tmp_path)
         self.csv = os.path.join(self.dir, "Master.csv")
         self.config = os.path.join(self.dir, "phonelog.yaml")
@@ -36,7 +36,7 @@ class Phonelog:
         with open(self.config, "w") as f:
             f.write(f"router:\n  endpoint: \"{endpoint}\"\n  resend_ms: 500\n"
                     "spool_dir: spool\npoll_ms: 50\nlog_level: debug\ndefault_country: FR\n"
-                    f"phonelog:\n  path: Master.csv\n  start: {start}\n")
+                    f"phonelog:\n  path: Master.csv\n  start: {start}\n  answered: {answered}\n")
         self.proc = None
 
     def start(self):
@@ -117,6 +117,57 @@ def test_phonelog_feeds_callbacks_through_rotation_and_restart(router, tmp_path)
         assert router.redis.hget("omni:stats", "duplicates") in (None, "0")
     finally:
         conn.stop()
+
+
+def sample_policy():
+    """The policy sections of conf/omnirouter.yaml (from `calendars:` on), for a test router."""
+    with open(os.path.join(ROOT, "conf", "omnirouter.yaml")) as f:
+        text = f.read()
+    return text[text.index("\ncalendars:\n"):]
+
+
+def test_answered_calls_logged_are_recorded_by_the_sample_policy(tmp_path, redis_server):
+    """docs/connectors.md, "Answered calls": with `answered: log` and the sample policy's answered-calls rule, an
+    answered call from a caller with no open conversation is a resolved conversation in their history, nobody's
+    work; their missed call after it is routed work; an answered call while that is open joins it."""
+    router = Router(str(tmp_path / "r"), redis_server.address, policy=sample_policy()).start()
+    router.redis = rd = redis_server.client()
+    with open(FIXTURE) as f:
+        (tmp_path / "Master.csv").write_text(f.readline())  # Jane Roe's answered call, 212 s
+    conn = Phonelog(tmp_path, router.endpoint, answered="log").start()
+    try:
+        answered = "phone:pbx:1763630043.1"
+        wait_stored(router, [answered], conn)
+        assert json.loads(stored(router, answered)["json"])["text"].startswith("Answered call from ")
+        conv = rd.hget(f"omni:msg:{answered}", "conversation")
+        h = wait_for(lambda: (lambda h: h if h.get("status") != "open" else None)(
+            rd.hgetall(f"omni:conversation:{conv}")), 10, "the answered call decided")
+        assert h["status"] == "resolved" and h["resolved_by"] == "policy:answered-calls", h
+        assert "owner" not in h and "queued_on" not in h, h
+        assert "=> recorded, not work: rule answered-calls" in router.ctl("explain", answered).stdout
+
+        with open(tmp_path / "Master.csv", "a") as f:
+            f.write(cdr("1763640000.5", caller="+14155550101"))  # then a missed call: work
+        missed = "phone:pbx:1763640000.5"
+        wait_stored(router, [missed], conn)
+        work = rd.hget(f"omni:msg:{missed}", "conversation")
+        assert work != conv
+        h = wait_for(lambda: (lambda h: h if h.get("status") != "open" else None)(
+            rd.hgetall(f"omni:conversation:{work}")), 10, "the missed call routed")
+        assert h["status"] in ("offered", "assigned", "queued") and h["rule"] != "answered-calls", h
+
+        with open(tmp_path / "Master.csv", "a") as f:
+            f.write(cdr("1763640000.6", caller="+14155550101", disposition="ANSWERED"))  # joins the open one
+        again = "phone:pbx:1763640000.6"
+        wait_stored(router, [again], conn)
+        assert rd.hget(f"omni:msg:{again}", "conversation") == work
+        after = rd.hgetall(f"omni:conversation:{work}")  # its routing unchanged
+        assert [after.get(k) for k in ("status", "owner", "version", "rule")] == \
+            [h.get(k) for k in ("status", "owner", "version", "rule")], (h, after)
+        assert rd.hget("omni:stats", "recorded") == "1"
+    finally:
+        conn.stop()
+        router.stop()
 
 
 def test_start_end_reads_a_file_that_appears_later_whole(router, tmp_path):

@@ -38,6 +38,7 @@ static const char POLICY[] =
     "  default_category: basic\n"
     "routing:\n"
     "  rules:\n"
+    "    - {name: calls, when: {channel: [phone], text: ['^Answered call from']}, record: true}\n"
     "    - name: tech\n"
     "      when: {category: [technical]}\n"
     "      targets: [{team: core, timeout: 20m}, {team: tier2}]\n"
@@ -157,6 +158,49 @@ static void test_work_no_target_can_ever_take_is_marked_unservable(void **state)
     }
 }
 
+/* docs/routing.md, "Recording what is not work": a rule with record: true names itself in the plan of a new
+ * conversation (assign.lua records it by that), and the plan's rule and targets are the next matching rule's, for
+ * a conversation more joined before the decision; a move (work already routed) passes it. */
+static void test_a_record_rule_is_planned_for_new_conversations_only(void **state)
+{
+    (void)state;
+    json_t *p = plan_for("phone", "phone:+14155550100", "Answered call from +14155550100 (212 s)", NULL, MON_10H);
+    assert_string_equal(str(p, "record"), "calls");
+    assert_string_equal(str(json_object_get(p, "trace"), "record"), "calls");
+    assert_string_equal(str(p, "rule"), "rest");
+    assert_string_equal(str(target(p, 0), "team"), "bpo");
+    /* the rules after the record rule are the fallback's: not in the trace */
+    assert_int_equal(json_array_size(json_object_get(json_object_get(p, "trace"), "rules_tried")), 0);
+    json_decref(p);
+    p = plan_for("phone", "phone:+14155550100", "Missed call from +14155550100; please call back", NULL, MON_10H);
+    assert_string_equal(str(p, "rule"), "rest");
+    assert_null(json_object_get(p, "record"));
+    json_decref(p);
+    const char *msg = "{\"id\":\"m1\",\"channel\":\"phone\",\"from\":{\"id\":\"+14155550100\"},"
+                      "\"received_at\":\"2026-11-30T10:00:00Z\",\"text\":\"Answered call from +14155550100 (212 s)\"}";
+    const char *f[DUE_REPLY_FIELDS] = {
+        [DUE_REPLY_CONVERSATION] = "7", [DUE_REPLY_KIND] = "timeout", [DUE_REPLY_VERSION] = "3",
+        [DUE_REPLY_TARGET] = "0", [DUE_REPLY_OWNER] = "team:bpo", [DUE_REPLY_FIRST_MESSAGE] = msg,
+        [DUE_REPLY_IDENTITY] = "phone:+14155550100", [DUE_REPLY_CONVERSATIONS] = "1", [DUE_REPLY_TIER] = "",
+        [DUE_REPLY_LAST_OWNER] = "", [DUE_REPLY_TRANSFER_TO] = "",
+    };
+    char err[200];
+    p = route_plan_due(&cfg->policy, f, MON_10H);
+    assert_int_equal(route_plan_check(p, err, sizeof err), 0);
+    assert_string_equal(str(p, "rule"), "rest");
+    assert_null(json_object_get(p, "record"));
+    json_t *passed = json_array_get(json_object_get(json_object_get(p, "trace"), "rules_tried"), 0);
+    assert_string_equal(str(passed, "rule"), "calls");
+    assert_string_equal(str(passed, "failed"), "it records new conversations only, and this one is work already (timeout)");
+    json_decref(p);
+    /* a new conversation handed out again (its router died before deciding it) is still recorded */
+    f[DUE_REPLY_KIND] = "new", f[DUE_REPLY_TARGET] = "-1", f[DUE_REPLY_OWNER] = "", f[DUE_REPLY_VERSION] = "0";
+    p = route_plan_due(&cfg->policy, f, MON_10H);
+    assert_int_equal(route_plan_check(p, err, sizeof err), 0);
+    assert_string_equal(str(p, "record"), "calls");
+    json_decref(p);
+}
+
 static void test_due_work_is_planned_from_the_next_target(void **state)
 {
     (void)state;
@@ -248,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_technical_work_to_skilled_agents_with_reasons),
         cmocka_unit_test(test_closed_team_and_partner_contract_skip_targets),
         cmocka_unit_test(test_work_no_target_can_ever_take_is_marked_unservable),
+        cmocka_unit_test(test_a_record_rule_is_planned_for_new_conversations_only),
         cmocka_unit_test(test_due_work_is_planned_from_the_next_target),
         cmocka_unit_test(test_rerouted_work_is_planned_from_its_target_or_for_the_named_team),
         cmocka_unit_test(test_the_check_refuses_what_lua_would),

@@ -86,8 +86,11 @@ static void test_sample(void **state)
                          (r->when.n_tier && strcmp(r->when.tier[0], "vip") == 0);
         for (size_t j = 0; sensitive && j < r->n_targets; j++)
             assert_int_equal(r->targets[j].t->kind, TEAM_INHOUSE);
-        assert_non_null(r->queue_team);
+        assert_true(r->record ? r->n_targets == 0 && r->queue_team == NULL : r->queue_team != NULL);
     }
+    /* omni-phonelog's answered calls are recorded, not routed (docs/connectors.md, "Answered calls") */
+    assert_string_equal(p->routes[0].name, "answered-calls");
+    assert_true(p->routes[0].record);
     assert_int_equal(p->n_agents, 5);
     assert_int_equal(p->agents[2].n_skill, 2);
     assert_string_equal(p->agents[2].skill[0].name, "technical");
@@ -325,6 +328,26 @@ static void test_routing_errors(void **state)
           LINES("%s:3:30: routing.rules[0].targets: has 0 entries; at least 1 needed"));
     fails("routing:\n  rules:\n    - {name: x, targets: [{team: core}]}\n",
           LINES("%s:3:34: routing.rules[0].targets[0].team: unknown team \"core\" (no teams are defined)"));
+    /* record: true (docs/routing.md): a rule routes what it matches or records it, never both nor neither */
+    fails("teams:\n"
+          "  - {name: core}\n"
+          "routing:\n"
+          "  rules:\n"
+          "    - name: calls\n"
+          "      when: {channel: [phone]}\n"
+          "      record: true\n"
+          "      targets: [{team: core}]\n"
+          "    - {name: logged, when: {channel: [sms]}, record: true, queue: core}\n"
+          "    - {name: nowhere, when: {channel: [email]}}\n"
+          "    - {name: all, record: true}\n",
+          LINES("%s:8:16: routing.rules[0].targets: rule calls has record: true: what it matches is stored resolved "
+                "and goes to nobody; remove its targets, or remove record",
+                "%s:9:67: routing.rules[1].queue: rule logged has record: true: nothing it matches ever waits in a "
+                "queue; remove queue",
+                "%s:10:7: routing.rules[2].targets: required key missing (or record: true, for a rule whose matches "
+                "are not work)",
+                "%s:11:27: routing.rules[3].record: rule all takes all work: the catch-all must route it (targets), "
+                "not record it"));
 }
 
 /* One pass reports every error of every kind, each at its own entry, in file order: a value error in one
@@ -493,7 +516,7 @@ static void test_recompile(void **state)
     assert_null(cfg->policy.calendars[0].cal);
     assert_null(cfg->policy.routes[0].when.compiled);
     assert_int_equal(policy_compile(&cfg->policy, &errs), 0);
-    assert_non_null(cfg->policy.routes[0].targets[0].t);
+    assert_non_null(cfg->policy.routes[cfg->policy.n_routes - 1].targets[0].t); /* the catch-all has targets */
     config_destroy(&cfg);
 }
 

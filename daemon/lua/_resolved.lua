@@ -1,0 +1,17 @@
+-- A conversation becoming resolved: what resolve.lua does when a person resolves work, and assign.lua when
+-- a routing rule with `record: true` stores a new conversation as no work (docs/routing.md), written once.
+-- f: what the caller read of the conversation: customer, queue (its arrival queue), owner (nil: none; its
+-- capacity is the caller's to release first). who: the name recorded as resolved_by.
+local function mark_resolved(cv, f, who, now)
+  local ck = K.conversation(cv)
+  if f.queue then redis.call('ZREM', K.queue(f.queue), cv) end
+  redis.call('ZREM', K.unrouted(), cv)
+  redis.call('HINCRBY', ck, 'version', '1')
+  redis.call('HSET', ck, 'status', 'resolved', 'resolved_at', now, 'resolved_by', who)
+  -- kept retention.resolved from now, then archived to disk and deleted (archive_claim.lua, docs/archive.md)
+  redis.call('ZADD', K.archive_due(), now, cv)
+  local cust = K.customer(f.customer)
+  if redis.call('HGET', cust, 'open_conversation') == cv then redis.call('HDEL', cust, 'open_conversation') end
+  redis.call('HSET', cust, 'last_conversation', cv)
+  if f.owner and f.owner:match('^agent:') then redis.call('HSET', cust, 'last_owner', f.owner:sub(7)) end
+end
