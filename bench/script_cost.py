@@ -1,12 +1,15 @@
 #!/usr/bin/python3
-"""script_cost.py LUADIR AGENTS N: machine instructions Redis spends per ingest.lua and per assign.lua call
-(a new customer's message; its conversation offered to one of a team of AGENTS agents), counted by
+"""script_cost.py LUADIR AGENTS N [BATCH]: machine instructions Redis spends per message in ingest.lua and per
+decision in assign.lua (a new customer's message; its conversation offered to one of a team of AGENTS agents),
+BATCH messages (plans) per call as the router sends a turn's worth together (1 when not given), counted by
 valgrind's callgrind on a private redis-server: repeatable on a busy machine, unlike CPU time. Each figure is
 the difference of three runs (nothing; N ingests; N ingests and N assigns) divided by N. LUADIR: the scripts
-as Redis runs them (make writes them to BUILD/gen/lua). Prints one line: agents=A ingest Ir/call=I assign Ir/call=J.
+as Redis runs them (make writes them to BUILD/gen/lua). Prints one line:
+agents=A batch=B ingest Ir/message=I assign Ir/decision=J.
 Used to find where a routed message's Redis time goes (docs/benchmarks.md, figure 2); not part of make bench."""
 import sys, os, json, subprocess, time, glob, redis, shutil
 luadir, agents, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+batch = int(sys.argv[4]) if len(sys.argv) > 4 else 1
 # ingest.lua's arguments by name, in the order its "-- @args" line declares them
 INGEST_ARGS = [w.split(":")[0] for w in
                next(l for l in open(f"{luadir}/ingest.lua") if l.startswith("-- @args ")).split()[2:]]
@@ -25,25 +28,32 @@ def run(n_ingest, n_assign):
     for i, a in enumerate(ids): args += [a, "available", "email=100000", f"core:{i}:ll"]
     r.evalsha(sha["seed"], 0, "omni:", "salt", json.dumps({"core": False, "partner": False}), *args)
     now = 1796093263183
-    convs = []
+    convs, msgs = [], []
+    val = dict(prefix="omni:", now=now, queue="default", routing=1, fold_window_ms=60000, fold_max_bits=3,
+               dedup_ms=86400000)
     for i in range(n_ingest):
         mid = f"m{i}"
         msg = json.dumps({"id": mid, "channel": "email", "from": {"id": f"c{i}@example.com"}, "text": "x" * 200})
-        val = dict(prefix="omni:", id=mid, identity=f"email:c{i}@example.com", channel="email", message=msg, now=now,
-                   queue="default", routing=1, fingerprint="a09bf228585d2a18", fold_window_ms=60000, fold_max_bits=3,
-                   dedup_ms=86400000)
-        convs.append(r.evalsha(sha["ingest"], 0, *[val[a] for a in INGEST_ARGS])[2].decode())
+        msgs += [mid, f"email:c{i}@example.com", "email", msg, "a09bf228585d2a18"]  # ...messages: five each
+        if len(msgs) == 5 * batch or i == n_ingest - 1:
+            rep = r.evalsha(sha["ingest"], 0, *[val[a] for a in INGEST_ARGS[:-1]], *msgs)
+            convs += [rep[k + 2].decode() for k in range(0, len(rep), 9)]
+            msgs = []
     tg = lambda i, t, ev, ag: {"i": i, "team": t, "strategy": "least-loaded", "timeout": 0, "queue_below": 0, "wait_below": 0,
         "handle_time": 600000, "max_concurrent": 0, "quota": 0, "day": "", "everyone": ev, "agents": ag, "team_level": not ev,
         "accept_timeout": 60000, "auto_accept": False}
-    for cv in convs[:n_assign]:
+    plans = []
+    for k, cv in enumerate(convs[:n_assign]):
         plan = {"conv": cv, "version": "0", "channel": "email", "category": "basic", "prio": 3, "tier": "new", "reason": "new",
                 "rule": "all", "queue": "core", "now": now, "due": now + 86400000, "escalate_at": now + 69120000,
                 "targets": [tg(0, "core", True, []), tg(1, "partner", False, [])], "skills": [],
                 "trace": {"classified_by": [], "reason": "new", "planned_at": now, "rules_tried": [],
                           "targets": [{"team": "core", "target": 0, "agents_skipped": {}}, {"team": "partner", "target": 1, "agents_skipped": {}}],
                           "rule": "all", "sla": "clock hours"}, "aging": 600000, "valid_until": -1}
-        rep = r.evalsha(sha["assign"], 0, "omni:", json.dumps(plan), "default", "{}")
+        plans.append(json.dumps(plan))
+        if len(plans) == batch or k == n_assign - 1:
+            r.evalsha(sha["assign"], 0, "omni:", "default", "{}", *plans)
+            plans = []
     try:
         r.shutdown(nosave=True)
     except redis.exceptions.ConnectionError:
@@ -53,4 +63,4 @@ def run(n_ingest, n_assign):
     shutil.rmtree(d, ignore_errors=True)
     return tot
 base = run(0, 0); ing = run(n, 0); both = run(n, n)
-print(f"agents={agents} ingest Ir/call={(ing-base)/n:.0f} assign Ir/call={(both-ing)/n:.0f}")
+print(f"agents={agents} batch={batch} ingest Ir/message={(ing-base)/n:.0f} assign Ir/decision={(both-ing)/n:.0f}")

@@ -132,11 +132,12 @@ static void decide(sim_t *s, json_t *plan, int64_t now)
     char conv[24];
     snprintf(conv, sizeof conv, "%s", json_string_value(json_object_get(plan, "conv")));
     json_decref(plan);
-    const char *args[ASSIGN_NARGS] = { [ASSIGN_ARG_PLAN] = body,
-                                       [ASSIGN_ARG_DEFAULT_QUEUE] = s->cfg->conversations.default_queue,
-                                       [ASSIGN_ARG_DAYS] = days };
-    redisReply *r = sim_run(s, LUA_ASSIGN, ASSIGN_NARGS, args);
-    const char *what = r->type == REDIS_REPLY_ARRAY ? r->element[ASSIGN_REPLY_OUTCOME]->str : "";
+    /* one plan a call (assign.lua takes several: ...plans) */
+    const char *args[ASSIGN_NARGS + 1] = { [ASSIGN_ARG_DEFAULT_QUEUE] = s->cfg->conversations.default_queue,
+                                           [ASSIGN_ARG_DAYS] = days, [ASSIGN_NARGS] = body };
+    redisReply *r = sim_run(s, LUA_ASSIGN, ASSIGN_NARGS + 1, args);
+    const char *what = r->type == REDIS_REPLY_ARRAY && r->elements == ASSIGN_REPLY_FIELDS
+                           ? r->element[ASSIGN_REPLY_OUTCOME]->str : "";
     bool offered = !strcmp(what, "offered");
     if (offered || !strcmp(what, "assigned") || !strcmp(what, "queued") || !strcmp(what, "recorded"))
         sim_trace(s, conv);
@@ -322,17 +323,17 @@ static void arrive(sim_t *s, const sim_msg_t *m)
         snprintf(fp, sizeof fp, "%016llx", (unsigned long long)h);
     snprintf(window, sizeof window, "%d", s->p->fold_window_ms);
     snprintf(bits, sizeof bits, "%d", fold_max_bits(s->p->fold_similarity_pct));
-    const char *args[INGEST_NARGS] = {
-        [INGEST_ARG_ID] = msg->id, [INGEST_ARG_IDENTITY] = m->identity, [INGEST_ARG_CHANNEL] = msg->channel,
-        [INGEST_ARG_MESSAGE] = m->json, [INGEST_ARG_NOW] = snow,
-        [INGEST_ARG_QUEUE] = s->cfg->conversations.default_queue, [INGEST_ARG_ROUTING] = s->p->n_routes ? "1" : "0",
-        [INGEST_ARG_FINGERPRINT] = fp, [INGEST_ARG_FOLD_WINDOW_MS] = window, [INGEST_ARG_FOLD_MAX_BITS] = bits,
-        [INGEST_ARG_DEDUP_MS] = dedup,
+    /* one message a call (ingest.lua takes several: ...messages, five arguments each) */
+    const char *args[INGEST_NARGS + 5] = {
+        [INGEST_ARG_NOW] = snow, [INGEST_ARG_QUEUE] = s->cfg->conversations.default_queue,
+        [INGEST_ARG_ROUTING] = s->p->n_routes ? "1" : "0", [INGEST_ARG_FOLD_WINDOW_MS] = window,
+        [INGEST_ARG_FOLD_MAX_BITS] = bits, [INGEST_ARG_DEDUP_MS] = dedup,
+        [INGEST_NARGS] = msg->id, m->identity, msg->channel, m->json, fp,
     };
-    redisReply *r = sim_run(s, LUA_INGEST, INGEST_NARGS, args);
+    redisReply *r = sim_run(s, LUA_INGEST, INGEST_NARGS + 5, args);
     redisReply **f = r->element;
-    if (r->type == REDIS_REPLY_ARRAY) {
-        if (r->elements > INGEST_REPLY_FOLDED_INTO)
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == INGEST_REPLY_FIELDS) {
+        if (f[INGEST_REPLY_FOLDED_INTO]->len > 0)
             s->folded++;
         else if (f[INGEST_REPLY_STORED]->integer == 0)
             s->duplicates++;

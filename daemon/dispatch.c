@@ -15,7 +15,27 @@
 #include "plan.h"
 #include "scripts.h"
 
+/* Plans per assign.lua call: a call costs Redis more than a decision's own writes, so the plans made in one
+ * turn of the loop go together (routing_flush, before the loop sleeps); bounded, as a call holds Redis while
+ * it runs (~100-200 us a decision). */
+#define ASSIGN_BATCH 16
+
+typedef struct decision_ctx {
+    char conv[32];
+    char reason[32];
+    int64_t started; /* monotonic ms when the plan was made */
+} decision_ctx_t;
+
+/* Plans made and not sent yet, or sent and waiting for their answer (then the callback's, owned). */
+typedef struct plan_batch {
+    routing_t *r;
+    size_t n;
+    char *bodies[ASSIGN_BATCH]; /* owned: each plan's JSON until sent */
+    decision_ctx_t ctx[ASSIGN_BATCH];
+} plan_batch_t;
+
 struct routing {
+    plan_batch_t *batch; /* plans waiting for routing_flush (NULL: none) */
     store_t *store;
     const router_config_t *cfg;
     const policy_t *p;
@@ -38,10 +58,20 @@ routing_t *routing_new(store_t *store, const router_config_t *cfg)
     return r;
 }
 
+static void batch_free(plan_batch_t *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->n; i++)
+        free(b->bodies[i]);
+    free(b);
+}
+
 void routing_destroy(routing_t **r)
 {
     if (!r || !*r)
         return;
+    batch_free((*r)->batch); /* plans never sent: their conversations stay unrouted, for any router's tick */
     free(*r);
     *r = NULL;
 }
@@ -57,27 +87,16 @@ bool routing_enabled(const routing_t *r) { return r->p->n_routes > 0; }
 bool routing_clock_known(const routing_t *r) { return !clock_test_mode() || r->clock_known; }
 const routing_stats_t *routing_stats(const routing_t *r) { return &r->stats; }
 
-typedef struct decision_ctx {
-    routing_t *r;
-    char conv[32];
-    char reason[32];
-    int64_t started; /* monotonic ms when the plan was sent */
-} decision_ctx_t;
-
-static void on_decided(store_t *store, redisReply *rep, void *data)
+/* One decision's answer (outcome and detail, borrowed), or why there is none (rep: NULL or an error). */
+static void decided(routing_t *r, const decision_ctx_t *c, const redisReply *rep, const char *what, const char *who)
 {
-    (void)store;
-    decision_ctx_t *c = data;
-    routing_t *r = c->r;
-    if (!rep || rep->type == REDIS_REPLY_ERROR) {
+    if (!what) {
         /* Not decided: the conversation stays unrouted, or keeps its owner, until due.lua hands it out again. */
         omni_log_event(OMNI_LOG_WARN, OMNI_MSGID_ROUTING_FAILED, (const char *[]){ "CONVERSATION", c->conv, NULL },
                        "routing: conversation %s (%s): %s", c->conv, c->reason,
                        rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "no answer from redis; it will be retried");
-        free(c);
         return;
     }
-    const char *what = rep->element[ASSIGN_REPLY_OUTCOME]->str, *who = rep->element[ASSIGN_REPLY_DETAIL]->str;
     if (!strcmp(c->reason, "new"))
         omni_histogram_observe(&r->stats.latency, (double)(omni_mono_ms() - c->started) / 1000.0);
     if (!strcmp(what, "assigned") || !strcmp(what, "offered")) {
@@ -101,30 +120,69 @@ static void on_decided(store_t *store, redisReply *rep, void *data)
     } else {
         omni_debug("conversation %s: %s; not routed", c->conv, who);
     }
-    free(c);
 }
 
-/* Sends a plan to assign.lua. Takes ownership of plan. */
+/* assign.lua's answer to a batch (data: the batch, owned here): a record per plan, in order. */
+static void on_decided(store_t *store, redisReply *rep, void *data)
+{
+    (void)store;
+    plan_batch_t *b = data;
+    /* checked against assign.lua's "@reply" declaration by the store: whole records; here, one per plan */
+    bool ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == b->n * ASSIGN_REPLY_FIELDS;
+    if (rep && rep->type == REDIS_REPLY_ARRAY && !ok)
+        omni_warn("routing: assign.lua answered %zu records for %zu plans", rep->elements / ASSIGN_REPLY_FIELDS, b->n);
+    for (size_t i = 0; i < b->n; i++) {
+        redisReply **f = ok ? rep->element + i * ASSIGN_REPLY_FIELDS : NULL;
+        decided(b->r, &b->ctx[i], rep, f ? f[ASSIGN_REPLY_OUTCOME]->str : NULL, f ? f[ASSIGN_REPLY_DETAIL]->str : NULL);
+    }
+    b->n = 0; /* the bodies went with the call */
+    free(b);
+}
+
+void routing_flush(routing_t *r)
+{
+    plan_batch_t *b = r->batch;
+    if (!b)
+        return;
+    r->batch = NULL;
+    char *days = route_quota_days(r->p, clock_now());
+    const char *argv[ASSIGN_NARGS + ASSIGN_BATCH] = { [ASSIGN_ARG_PREFIX] = r->cfg->redis.key_prefix,
+                                                     [ASSIGN_ARG_DEFAULT_QUEUE] = r->cfg->conversations.default_queue,
+                                                     [ASSIGN_ARG_DAYS] = days };
+    for (size_t i = 0; i < b->n; i++)
+        argv[ASSIGN_NARGS + i] = b->bodies[i];
+    int sent = store_script(r->store, LUA_ASSIGN, ASSIGN_NARGS + (int)b->n, argv, NULL, on_decided, b);
+    free(days);
+    for (size_t i = 0; i < b->n; i++) { /* the store copied what it sends */
+        free(b->bodies[i]);
+        b->bodies[i] = NULL;
+    }
+    if (sent != 0) {
+        for (size_t i = 0; i < b->n; i++)
+            omni_debug("routing: conversation %s waits for redis", b->ctx[i].conv);
+        b->n = 0;
+        free(b);
+    } else {
+        r->stats.routed += b->n;
+    }
+}
+
+/* Adds a plan to the next assign.lua call (routing_flush sends it). Takes ownership of plan. */
 static void decide(routing_t *r, json_t *plan, const char *conv, const char *reason)
 {
-    char *body = omni_json_dumps(plan, JSON_COMPACT), *days = route_quota_days(r->p, clock_now());
+    if (!r->batch) {
+        r->batch = omni_calloc(1, sizeof *r->batch);
+        r->batch->r = r;
+    }
+    plan_batch_t *b = r->batch;
+    b->bodies[b->n] = omni_json_dumps(plan, JSON_COMPACT);
     json_decref(plan);
-    decision_ctx_t *c = omni_calloc(1, sizeof *c);
-    c->r = r;
+    decision_ctx_t *c = &b->ctx[b->n++];
     snprintf(c->conv, sizeof c->conv, "%s", conv);
     snprintf(c->reason, sizeof c->reason, "%s", reason);
     c->started = omni_mono_ms();
-    const char *argv[ASSIGN_NARGS] = { [ASSIGN_ARG_PREFIX] = r->cfg->redis.key_prefix, [ASSIGN_ARG_PLAN] = body,
-                                       [ASSIGN_ARG_DEFAULT_QUEUE] = r->cfg->conversations.default_queue,
-                                       [ASSIGN_ARG_DAYS] = days };
-    if (store_script(r->store, LUA_ASSIGN, ASSIGN_NARGS, argv, NULL, on_decided, c) != 0) {
-        omni_debug("routing: conversation %s waits for redis", conv);
-        free(c);
-    } else {
-        r->stats.routed++;
-    }
-    free(body);
-    free(days);
+    if (b->n == ASSIGN_BATCH)
+        routing_flush(r);
 }
 
 void routing_new_conversation(routing_t *r, const char *conversation, const omni_msg_t *msg, const char *identity,

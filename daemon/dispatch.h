@@ -69,6 +69,8 @@ void routing_new_conversation(routing_t *r, const char *conversation, const omni
                               const routing_customer_t *customer);
 /* From the cron tick. */
 void routing_tick(routing_t *r);
+/* Before the loop sleeps: sends the plans made since the last call to assign.lua, as one call. */
+void routing_flush(routing_t *r);
 
 typedef struct routing_stats {
     unsigned long long routed, assigned, queued, recorded, stale, drained, moved;

@@ -1,5 +1,6 @@
-/* See ingest.h. One message's path: recv frames -> decode -> validate -> normalize identity ->
- * EVALSHA ingest (pipelined with every other message in flight) -> reply callback -> ACK. */
+/* See ingest.h. One message's path: recv frames -> decode -> validate -> normalize identity -> a batch
+ * (the messages of one read bound for one Redis connection) -> EVALSHA ingest, one call per batch, pipelined
+ * with every other call in flight -> reply callback -> ACK. */
 #include "ingest.h"
 
 #include <errno.h>
@@ -22,6 +23,10 @@
 #include "transport.h"
 
 #define RECV_BATCH 512 /* messages read per wake-up, so replies and Redis get their turn */
+/* Messages per ingest.lua call. A call costs Redis more than a message's own writes, so a read's messages go
+ * together; but a call holds Redis while it runs (~50 us a message), so a batch is bounded for the other
+ * clients' latency. */
+#define STORE_BATCH 32
 
 struct ingest {
     void *socket;
@@ -34,6 +39,7 @@ struct ingest {
     size_t inflight;
     ingest_opened_fn *on_opened;
     void *opened_data;
+    struct batch *batches[STORE_CONNECTIONS_MAX]; /* per store_slot(): filled during a read, sent at its end */
 };
 
 /* One message waiting for Redis. */
@@ -43,15 +49,25 @@ typedef struct pending {
     unsigned char peer[PEER_ID_MAX];
     char id[OMNI_MSG_ID_MAX + 1];
     char identity[OMNI_IDENTITY_MAX];
-    omni_msg_t *msg; /* owned: kept for routing the conversation it may open; NULL without routing */
+    char fingerprint[17]; /* fold.h's hash of the text, 16 hex digits; "" when folding is off */
+    char *json; /* owned: the message as received, until its batch is sent */
+    size_t json_len;
+    omni_msg_t *msg; /* owned: its channel for the call; kept for routing the conversation it may open */
     int channel_kind; /* policy.h's CHANNEL_ kinds, for the per-channel counts */
 } pending_t;
 
 static void pending_free(pending_t *p)
 {
     omni_msg_destroy(&p->msg);
+    free(p->json);
     free(p);
 }
+
+/* Messages for one ingest.lua call, in the order they came (one sender's are always in one slot). */
+typedef struct batch {
+    size_t n;
+    pending_t *items[STORE_BATCH]; /* owned */
+} batch_t;
 
 /* --- replies --- */
 
@@ -173,26 +189,13 @@ static void violation(ingest_t *in, const char *key, size_t key_len, const void 
 
 /* --- the store's answer --- */
 
-static void on_stored(store_t *store, redisReply *r, void *data)
+/* One message's record of ingest.lua's reply (f: its INGEST_REPLY_FIELDS elements, borrowed): counted, logged,
+ * ACKed, and a conversation it opened handed to routing. */
+static void stored_one(ingest_t *in, pending_t *p, redisReply **f)
 {
-    (void)store;
-    pending_t *p = data;
-    ingest_t *in = p->ingest;
-    in->inflight--;
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-        /* Not known to be stored: BUSY, so the connector keeps it and tries again. */
-        in->stats.store_failures++;
-        if (r)
-            omni_warn("ingest: message %s: store answered %s", p->id, r->str);
-        send_busy(in, p->peer, p->peer_len, p->id);
-        pending_free(p);
-        return;
-    }
-    /* checked against ingest.lua's "@reply" declaration by the store */
-    redisReply **f = r->element;
     long long stored = f[INGEST_REPLY_STORED]->integer, opened = f[INGEST_REPLY_OPENED]->integer;
     const char *cust = f[INGEST_REPLY_CUSTOMER]->str, *conv = f[INGEST_REPLY_CONVERSATION]->str;
-    if (stored && r->elements > INGEST_REPLY_FOLDED_INTO) {
+    if (stored && f[INGEST_REPLY_FOLDED_INTO]->len > 0) {
         in->stats.stored++;
         in->stats.folded++;
         omni_log_event(OMNI_LOG_DEBUG, OMNI_MSGID_STORED,
@@ -220,7 +223,88 @@ static void on_stored(store_t *store, redisReply *r, void *data)
     if (stored && opened && in->on_opened)
         in->on_opened(in->opened_data, conv, p->msg, p->identity, (long)f[INGEST_REPLY_CONVERSATIONS]->integer,
                       f[INGEST_REPLY_TIER]->str, f[INGEST_REPLY_LAST_OWNER]->str);
-    pending_free(p);
+}
+
+/* The store's answer to one batch (data: the batch, owned here): a record per message, in order. */
+static void on_stored(store_t *store, redisReply *r, void *data)
+{
+    (void)store;
+    batch_t *b = data;
+    ingest_t *in = b->items[0]->ingest;
+    /* checked against ingest.lua's "@reply" declaration by the store: whole records; here, one per message */
+    int ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == b->n * INGEST_REPLY_FIELDS;
+    if (r && !ok) {
+        if (r->type == REDIS_REPLY_ERROR)
+            omni_warn("ingest: messages %s..%s (%zu): store answered %s", b->items[0]->id, b->items[b->n - 1]->id,
+                      b->n, r->str);
+        else
+            omni_warn("ingest: messages %s..%s: the store answered %zu records for %zu messages", b->items[0]->id,
+                      b->items[b->n - 1]->id, r->elements / INGEST_REPLY_FIELDS, b->n);
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        pending_t *p = b->items[i];
+        in->inflight--;
+        if (ok) {
+            stored_one(in, p, r->element + i * INGEST_REPLY_FIELDS);
+        } else {
+            /* Not known to be stored: BUSY, so the connector keeps it and tries again (a part stored before a
+             * failure is a duplicate then, and ACKed as one). */
+            in->stats.store_failures++;
+            send_busy(in, p->peer, p->peer_len, p->id);
+        }
+        pending_free(p);
+    }
+    free(b);
+}
+
+/* Sends a slot's batch as one ingest.lua call (the batch is the store's from here, or answered BUSY). */
+static void flush(ingest_t *in, int slot)
+{
+    batch_t *b = in->batches[slot];
+    if (!b || b->n == 0)
+        return;
+    in->batches[slot] = NULL;
+    const policy_t *pol = &in->cfg->policy;
+    char now[24], window[16], bits[8], dedup[24];
+    snprintf(now, sizeof now, "%lld", (long long)clock_now());
+    snprintf(window, sizeof window, "%d", pol->fold_window_ms);
+    snprintf(bits, sizeof bits, "%d", fold_max_bits(pol->fold_similarity_pct));
+    snprintf(dedup, sizeof dedup, "%lld", (long long)in->cfg->retention.dedup_s * 1000); /* retention.dedup */
+    const char *argv[INGEST_NARGS + 5 * STORE_BATCH] = {
+        [INGEST_ARG_PREFIX] = in->cfg->redis.key_prefix, [INGEST_ARG_NOW] = now,
+        [INGEST_ARG_QUEUE] = in->cfg->conversations.default_queue, [INGEST_ARG_ROUTING] = in->on_opened ? "1" : "0",
+        [INGEST_ARG_FOLD_WINDOW_MS] = window, [INGEST_ARG_FOLD_MAX_BITS] = bits, [INGEST_ARG_DEDUP_MS] = dedup,
+    };
+    size_t argl[INGEST_NARGS + 5 * STORE_BATCH];
+    for (int i = 0; i < INGEST_NARGS; i++)
+        argl[i] = strlen(argv[i]);
+    int argc = INGEST_NARGS;
+    for (size_t i = 0; i < b->n; i++) { /* ...messages: id identity channel message fingerprint */
+        pending_t *p = b->items[i];
+        const char *five[] = { p->id, p->identity, p->msg->channel, p->json, p->fingerprint };
+        for (int k = 0; k < 5; k++, argc++) {
+            argv[argc] = five[k];
+            argl[argc] = k == 3 ? p->json_len : strlen(five[k]);
+        }
+    }
+    /* one sender's messages on one connection: stored in the order they came */
+    /* ACKed only once stored (and, with redis.wait_replicas, on that many replicas: WAIT) */
+    if (store_script_replicated(in->store, b->items[0]->identity, LUA_INGEST, argc, argv, argl, on_stored, b) != 0) {
+        for (size_t i = 0; i < b->n; i++) {
+            in->inflight--;
+            send_busy(in, b->items[i]->peer, b->items[i]->peer_len, b->items[i]->id);
+            pending_free(b->items[i]);
+        }
+        free(b);
+        return;
+    }
+    for (size_t i = 0; i < b->n; i++) { /* the store copied what it sends */
+        pending_t *p = b->items[i];
+        free(p->json);
+        p->json = NULL;
+        if (!in->on_opened)
+            omni_msg_destroy(&p->msg); /* kept until the answer only to route the conversation it may open */
+    }
 }
 
 /* --- decoding --- */
@@ -267,41 +351,23 @@ static void handle_msg(ingest_t *in, const unsigned char *peer, size_t peer_len,
     snprintf(p->identity, sizeof p->identity, "%s", ident);
     int kind = policy_channel_kind(msg->channel);
     p->channel_kind = kind < 0 ? CHANNEL_OTHER : kind;
-    char now[24];
-    snprintf(now, sizeof now, "%lld", (long long)clock_now());
     /* near-duplicate folding (fold.h): the fingerprint is compared inside the script, atomically */
-    const policy_t *pol = &in->cfg->policy;
-    char fp[17] = "", window[16], bits[8], dedup[24];
-    uint64_t h = pol->fold_window_ms > 0 ? fold_hash(msg->text) : 0;
+    uint64_t h = in->cfg->policy.fold_window_ms > 0 ? fold_hash(msg->text) : 0;
     if (h)
-        snprintf(fp, sizeof fp, "%016llx", (unsigned long long)h);
-    snprintf(window, sizeof window, "%d", pol->fold_window_ms);
-    snprintf(bits, sizeof bits, "%d", fold_max_bits(pol->fold_similarity_pct));
-    snprintf(dedup, sizeof dedup, "%lld", (long long)in->cfg->retention.dedup_s * 1000); /* retention.dedup */
-    const char *argv[INGEST_NARGS] = {
-        [INGEST_ARG_PREFIX] = in->cfg->redis.key_prefix, [INGEST_ARG_ID] = msg->id, [INGEST_ARG_IDENTITY] = ident,
-        [INGEST_ARG_CHANNEL] = msg->channel, [INGEST_ARG_MESSAGE] = buf, [INGEST_ARG_NOW] = now,
-        [INGEST_ARG_QUEUE] = in->cfg->conversations.default_queue, [INGEST_ARG_ROUTING] = in->on_opened ? "1" : "0",
-        [INGEST_ARG_FINGERPRINT] = fp, [INGEST_ARG_FOLD_WINDOW_MS] = window, [INGEST_ARG_FOLD_MAX_BITS] = bits,
-        [INGEST_ARG_DEDUP_MS] = dedup,
-    };
-    size_t argl[INGEST_NARGS];
-    for (int i = 0; i < INGEST_NARGS; i++)
-        argl[i] = i == INGEST_ARG_MESSAGE ? len : strlen(argv[i]);
-    /* one sender's messages on one connection: stored in the order they came */
-    /* ACKed only once stored (and, with redis.wait_replicas, on that many replicas: WAIT) */
-    if (store_script_replicated(in->store, ident, LUA_INGEST, INGEST_NARGS, argv, argl, on_stored, p) != 0) {
-        send_busy(in, peer, peer_len, msg->id);
-        omni_msg_destroy(&msg);
-        free(p);
-        return;
-    }
+        snprintf(p->fingerprint, sizeof p->fingerprint, "%016llx", (unsigned long long)h);
+    p->json = omni_malloc(len);
+    memcpy(p->json, buf, len);
+    p->json_len = len;
+    p->msg = msg;
+    int slot = store_slot(in->store, ident);
+    if (!in->batches[slot])
+        in->batches[slot] = omni_calloc(1, sizeof *in->batches[slot]);
+    batch_t *b = in->batches[slot];
+    b->items[b->n++] = p;
     in->inflight++;
     omni_debug("message %s from %s: handed to redis", p->id, p->identity);
-    if (in->on_opened)
-        p->msg = msg; /* kept until the answer: it may have opened a conversation to route */
-    else
-        omni_msg_destroy(&msg);
+    if (b->n == STORE_BATCH)
+        flush(in, slot);
 }
 
 void ingest_on_opened(ingest_t *in, ingest_opened_fn *fn, void *data)
@@ -344,6 +410,8 @@ static void on_readable(loop_t *loop, int fd, int events, void *data)
         handle_one(in, &fr);
         omni_frames_close(&fr);
     }
+    for (int slot = 0; slot < STORE_CONNECTIONS_MAX; slot++)
+        flush(in, slot);
 }
 
 ingest_t *ingest_new(void *zctx, loop_t *loop, store_t *store, const router_config_t *cfg, char *err,
@@ -385,6 +453,12 @@ void ingest_destroy(ingest_t **ingest)
         zmq_close(in->socket);
     }
     zap_destroy(&in->zap); /* after the socket whose handshakes it answered */
+    for (int slot = 0; slot < STORE_CONNECTIONS_MAX; slot++) { /* empty: every read sends its batches */
+        if (in->batches[slot])
+            for (size_t i = 0; i < in->batches[slot]->n; i++)
+                pending_free(in->batches[slot]->items[i]);
+        free(in->batches[slot]);
+    }
     peers_free(&in->peers);
     free(in);
     *ingest = NULL;

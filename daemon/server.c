@@ -153,6 +153,15 @@ static void on_opened(void *data, const char *conv, const omni_msg_t *msg, const
     routing_new_conversation(r->routing, conv, msg, identity, &cu);
 }
 
+/* Before the loop sleeps: what this turn decided goes to Redis as one call (routing_flush). */
+static void before_sleep(loop_t *loop, void *data)
+{
+    (void)loop;
+    router_t *r = data;
+    if (r->routing)
+        routing_flush(r->routing);
+}
+
 static void tick(loop_t *loop, void *data)
 {
     (void)loop;
@@ -403,6 +412,7 @@ int router_run(router_config_t *cfg, const router_source_t *src)
     if (sd_watchdog_enabled(0, &r.watchdog_usec) <= 0)
         r.watchdog_usec = 0;
     loop_set_tick(r.loop, cfg->router.tick_ms, tick, &r);
+    loop_set_before_sleep(r.loop, before_sleep, &r);
     store_tick(r.store); /* connect now rather than one tick from now */
     if (loop_run(r.loop) != 0)
         r.exit_status = 1;

@@ -500,13 +500,18 @@ int store_script(store_t *s, int script, int argc, const char **argv, const size
     return send_script(s, c, script, argc, argv, argvlen, fn, data);
 }
 
+int store_slot(const store_t *s, const char *affinity)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)affinity; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return (int)(h % (uint32_t)s->n_conns);
+}
+
 int store_script_for(store_t *s, const char *affinity, int script, int argc, const char **argv,
                      const size_t *argvlen, store_reply_fn *fn, void *data)
 {
-    uint32_t h = 2166136261u;
-    for (const unsigned char *p = (const unsigned char *)affinity; *p; p++)
-        h = (h ^ *p) * 16777619u;
-    return send_script(s, &s->conns[h % (uint32_t)s->n_conns], script, argc, argv, argvlen, fn, data);
+    return send_script(s, &s->conns[store_slot(s, affinity)], script, argc, argv, argvlen, fn, data);
 }
 
 void store_tick(store_t *s)
@@ -601,10 +606,7 @@ int store_script_replicated(store_t *s, const char *affinity, int script, int ar
 {
     if (s->opts.wait_replicas <= 0)
         return store_script_for(s, affinity, script, argc, argv, argvlen, fn, data);
-    uint32_t h = 2166136261u;
-    for (const unsigned char *p = (const unsigned char *)affinity; *p; p++)
-        h = (h ^ *p) * 16777619u;
-    conn_t *c = &s->conns[h % (uint32_t)s->n_conns];
+    conn_t *c = &s->conns[store_slot(s, affinity)];
     replicated_t *rp = omni_calloc(1, sizeof *rp);
     rp->fn = fn, rp->data = data;
     rp->refs = 2;

@@ -81,6 +81,11 @@ int store_script(store_t *store, int script, int argc, const char **argv, const 
 int store_script_for(store_t *store, const char *affinity, int script, int argc, const char **argv,
                      const size_t *argvlen, store_reply_fn *fn, void *data);
 
+/* Which connection an affinity string maps to (0 .. STORE_CONNECTIONS_MAX-1): store_script_for sends
+ * the commands of affinities of the same slot on one connection, in order. For callers that gather several
+ * affinities' work into one command (ingest.c's batches). */
+int store_slot(const store_t *store, const char *affinity);
+
 /* store_script_for, and when the store waits for replicas (wait_replicas > 0) the reply comes only after
  * WAIT confirmed them (pipelined behind the script on the same connection: the loop never waits); fewer
  * replicas than asked in wait_timeout_ms: fn gets NULL. For what must survive the primary's loss (ingest). */

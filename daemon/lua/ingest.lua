@@ -1,26 +1,24 @@
 -- needs: _mask _inbox
--- Stores one message: deduplicate by id, resolve the sender to a customer, fold a near-copy of a recent
--- message in the customer's open conversation, attach to that conversation or open one. One atomic unit: a crash or a second
--- router sees all of it or none. This runs for every message, so it makes as few calls as it can
--- (docs/benchmarks.md): the common path is 4 writes and a few reads.
--- routing: a new conversation is marked unrouted until assign.lua routes it. fingerprint: the text's (16 hex
--- digits, "" for none; fold.h). Replies: stored 1 (0: a duplicate), opened 1 when the message opened the
--- conversation, and then the customer's conversation count, stored tier and previous owner; folded_into
--- only when the message was folded: the id of the message it is a copy of.
+-- Stores messages, each as one unit: deduplicate by id, resolve the sender to a customer, fold a near-copy
+-- of a recent message in the customer's open conversation, attach to that conversation or open one. A crash
+-- or a second router sees all of a message or none of it. Several messages go in one call (the router sends
+-- those of one read that share a Redis connection): the call's own cost, which is more than a message's
+-- writes, is paid once for all of them (docs/benchmarks.md). This runs for every message, so it makes as few
+-- calls as it can: the common path is 4 writes and a few reads a message, and the counters once a call.
+-- routing: a new conversation is marked unrouted until assign.lua routes it. messages: five arguments each,
+-- id, identity, channel, message (its JSON), fingerprint (the text's, 16 hex digits, "" for none; fold.h).
+-- Replies, one record per message in order: stored 1 (0: a duplicate), opened 1 when the message opened the
+-- conversation, and then the customer's conversation count, stored tier and previous owner; folded_into:
+-- the id of the message it is a copy of when it was folded, else "".
 -- dedup_ms: how long the id is remembered (retention.dedup): its seen:<id> marker expires then, and a resend
 -- after that is stored as new (docs/redis.md "Retention").
--- @args prefix:str id:str identity:str channel:str message:str now:int queue:str routing:bool fingerprint:str fold_window_ms:int fold_max_bits:int dedup_ms:int
--- @reply stored:int customer:str conversation:str opened:int new_customer:int conversations:int tier:str last_owner:str ?folded_into:str
-local id, ident, channel, json, now, queue, routing = A.id, A.identity, A.channel, A.message, A.now, A.queue, A.routing
-local fingerprint, window, max_bits = A.fingerprint, A.fold_window_ms, A.fold_max_bits
+-- @args prefix:str now:int queue:str routing:bool fold_window_ms:int fold_max_bits:int dedup_ms:int ...messages:str
+-- @reply each stored:int customer:str conversation:str opened:int new_customer:int conversations:int tier:str last_owner:str folded_into:str
+local now, queue, routing, window, max_bits = A.now, A.queue, A.routing, A.fold_window_ms, A.fold_max_bits
 local now_text = A.now_text -- what is written (a number given to redis.call is formatted again, at a cost)
-
-local mk = K.msg(id)
--- An id is known while its marker lasts (retention.dedup) or its message is still in Redis (not archived yet)
-local conv = redis.call('GET', K.seen(id)) or redis.call('HGET', mk, 'conversation')
-if conv then
-  redis.call('HINCRBY', K.stats(), 'duplicates', '1')
-  return {0, '', conv, 0, 0, 0, '', ''}
+local list = A.messages
+if #list % 5 ~= 0 then
+  return redis.error_reply('ERR ingest: messages come in fives (id identity channel message fingerprint)')
 end
 
 -- Bits set in a 32-bit value, by halves, nibbles and bytes (no loop: this runs for every message).
@@ -39,67 +37,88 @@ local function distance(a, b)
          popcount32(bit.bxor(tonumber(a:sub(9, 16), 16), tonumber(b:sub(9, 16), 16)))
 end
 
-local cust, created, customer_fields = ensure_identity(ident, now_text, true)
-local ck = K.customer(cust)
--- a customer made just now has no conversation yet: nothing to read (the common case of a first contact)
-local cv = not created and redis.call('HGET', ck, 'open_conversation') or nil
+local stored, volume = 0, {} -- counted once for the call: messages stored; per channel
 
--- The seen:<id> marker is the deduplication, so it is written last: Redis does not roll a script back,
--- and an error between two writes must never leave a message "already stored" in no conversation. A
--- resend after such an error finds the id already at the end of the list and does not add it twice.
--- fresh: the conversation was opened by this message, so its list is empty and there is no resend to spot
-local function attach(conv, fresh, ...)
-  local lk = K.conversation_messages(conv)
-  if fresh or redis.call('LINDEX', lk, -1) ~= id then redis.call('RPUSH', lk, id) end
-  redis.call('HSET', mk, 'json', json, 'identity', ident, 'channel', channel, 'conversation', conv, 'stored_at', now_text,
-             ...)
-  redis.call('SET', K.seen(id), conv, 'PX', A.dedup_ms_text)
-end
-
--- Folding: compared with the newest message of the customer's open conversation, whose fingerprint is in
--- its own hash. Each copy of a burst or a cross-post matches the one before it, so the newest is enough.
--- Reads only: a write here would cost more than they do on this path. Only an open conversation folds:
--- one resolved meanwhile has nobody on it, so a late copy opens new work like any other message.
-if fingerprint ~= '' and window > 0 and cv then
-  local last = redis.call('LINDEX', K.conversation_messages(cv), -1)
-  local m = last and last ~= id and redis.call('HMGET', K.msg(last), 'fp', 'stored_at', 'folded_into')
-  if m and m[1] and tonumber(m[2]) >= now - window and distance(m[1], fingerprint) <= max_bits then
-    -- Stored with the first copy's conversation and routed no further: the customer asked once, on
-    -- several channels.
-    local original = m[3] or last
-    attach(cv, false, 'folded_into', original, 'fp', fingerprint)
-    redis.call('HINCRBY', K.stats(), 'folded', '1')
-    event('folded', 'id', id, 'into', original, 'conversation', cv)
-    return {1, cust, cv, 0, 0, 0, '', '', original}
+-- One message; returns its reply record.
+local function store(id, ident, channel, json, fingerprint)
+  local mk = K.msg(id)
+  -- An id is known while its marker lasts (retention.dedup) or its message is still in Redis (not archived yet)
+  local conv = redis.call('GET', K.seen(id)) or redis.call('HGET', mk, 'conversation')
+  if conv then
+    redis.call('HINCRBY', K.stats(), 'duplicates', '1')
+    return { 0, '', conv, 0, 0, 0, '', '', '' }
   end
+  local cust, created, customer_fields = ensure_identity(ident, now_text, true)
+  local ck = K.customer(cust)
+  -- a customer made just now has no conversation yet: nothing to read (the common case of a first contact)
+  local cv = not created and redis.call('HGET', ck, 'open_conversation') or nil
+
+  -- The seen:<id> marker is the deduplication, so it is written last: Redis does not roll a script back,
+  -- and an error between two writes must never leave a message "already stored" in no conversation. A
+  -- resend after such an error finds the id already at the end of the list and does not add it twice.
+  -- fresh: the conversation was opened by this message, so its list is empty and there is no resend to spot
+  local function attach(conv, fresh, ...)
+    local lk = K.conversation_messages(conv)
+    if fresh or redis.call('LINDEX', lk, -1) ~= id then redis.call('RPUSH', lk, id) end
+    redis.call('HSET', mk, 'json', json, 'identity', ident, 'channel', channel, 'conversation', conv,
+               'stored_at', now_text, ...)
+    redis.call('SET', K.seen(id), conv, 'PX', A.dedup_ms_text)
+    stored = stored + 1
+    volume[channel] = (volume[channel] or 0) + 1
+  end
+
+  -- Folding: compared with the newest message of the customer's open conversation, whose fingerprint is in
+  -- its own hash. Each copy of a burst or a cross-post matches the one before it, so the newest is enough.
+  -- Reads only: a write here would cost more than they do on this path. Only an open conversation folds:
+  -- one resolved meanwhile has nobody on it, so a late copy opens new work like any other message.
+  if fingerprint ~= '' and window > 0 and cv then
+    local last = redis.call('LINDEX', K.conversation_messages(cv), -1)
+    local m = last and last ~= id and redis.call('HMGET', K.msg(last), 'fp', 'stored_at', 'folded_into')
+    if m and m[1] and tonumber(m[2]) >= now - window and distance(m[1], fingerprint) <= max_bits then
+      -- Stored with the first copy's conversation and routed no further: the customer asked once, on
+      -- several channels.
+      local original = m[3] or last
+      attach(cv, false, 'folded_into', original, 'fp', fingerprint)
+      redis.call('HINCRBY', K.stats(), 'folded', '1')
+      event('folded', 'id', id, 'into', original, 'conversation', cv)
+      return { 1, cust, cv, 0, 0, 0, '', '', original }
+    end
+  end
+
+  local opened = 0
+  if not cv then
+    cv = open_conversation(cust, ident, channel, not routing and queue or nil, now_text, created and customer_fields or nil)
+    opened = 1
+    -- a router that dies before routing it leaves it here; any router's tick picks it up (due.lua)
+    if routing then redis.call('ZADD', K.unrouted(), now_text, cv) end
+  end
+  if fingerprint ~= '' then attach(cv, opened == 1, 'fp', fingerprint) else attach(cv, opened == 1) end
+  -- no event per message: the stream carries what happens to conversations (opened, assigned, queued, ...)
+  if opened == 1 then event('opened', 'conversation', cv, 'customer', cust, 'channel', channel) end
+  local new_customer = created and 1 or 0
+  if opened == 0 then
+    -- Its owner (or the agent offered it) is told of each new message of its work (docs/delivery.md, the
+    -- inbox): one read more on this path, and the decoding only when somebody holds the conversation.
+    local o = redis.call('HMGET', K.conversation(cv), 'owner', 'team')
+    if o[1] then inbox(o[1], 'work.message', cv, { message = message_view(id, json, now, o[2]) }, now) end
+    return { 1, cust, cv, 0, new_customer, 0, '', '', '' }
+  end
+  if created then return { 1, cust, cv, 1, 1, 1, '', '', '' } end -- its first conversation, no tier, no owner yet
+  local cu = redis.call('HMGET', ck, 'tier', 'last_owner', 'archived_conversations')
+  return { 1, cust, cv, 1, new_customer, redis.call('SCARD', K.customer_conversations(cust)) + tonumber(cu[3] or '0'),
+           cu[1] or '', cu[2] or '', '' }
 end
 
-local opened = 0
-if not cv then
-  cv = open_conversation(cust, ident, channel, not routing and queue or nil, now_text, created and customer_fields or nil)
-  opened = 1
-  -- a router that dies before routing it leaves it here; any router's tick picks it up (due.lua)
-  if routing then redis.call('ZADD', K.unrouted(), now_text, cv) end
+local out = {}
+for i = 1, #list, 5 do
+  for _, v in ipairs(store(list[i], list[i + 1], list[i + 2], list[i + 3], list[i + 4])) do out[#out + 1] = v end
 end
-if fingerprint ~= '' then attach(cv, opened == 1, 'fp', fingerprint) else attach(cv, opened == 1) end
--- counted here, in the same step that stores it, so omnictl status is exact the moment the ACK leaves
--- (one HINCRBY: its cost is in docs/benchmarks.md)
-redis.call('HINCRBY', K.stats(), 'messages', '1')
--- per channel and minute, for the console's last hour (docs/redis.md, omni:volume): one HINCRBY; the first
--- message of a channel in a minute also sets the hash's expiry
+-- counted here, in the same call that stores them, so omnictl status is exact the moment the ACKs leave
+if stored > 0 then redis.call('HINCRBY', K.stats(), 'messages', stored) end
+-- per channel and minute, for the console's last hour (docs/redis.md, omni:volume); the first messages of a
+-- channel in a minute also set the hash's expiry
 local vk = K.volume(math.floor(now / 60000))
-if redis.call('HINCRBY', vk, channel, '1') == 1 then redis.call('EXPIRE', vk, '7200') end
--- no event per message: the stream carries what happens to conversations (opened, assigned, queued, ...)
-if opened == 1 then event('opened', 'conversation', cv, 'customer', cust, 'channel', channel) end
-local new_customer = created and 1 or 0
-if opened == 0 then
-  -- Its owner (or the agent offered it) is told of each new message of its work (docs/delivery.md, the
-  -- inbox): one read more on this path, and the decoding only when somebody holds the conversation.
-  local o = redis.call('HMGET', K.conversation(cv), 'owner', 'team')
-  if o[1] then inbox(o[1], 'work.message', cv, { message = message_view(id, json, now, o[2]) }, now) end
-  return {1, cust, cv, 0, new_customer, 0, '', ''}
+for channel, n in pairs(volume) do
+  if redis.call('HINCRBY', vk, channel, n) == n then redis.call('EXPIRE', vk, '7200') end
 end
-if created then return {1, cust, cv, 1, 1, 1, '', ''} end -- its first conversation, no tier, no owner yet
-local cu = redis.call('HMGET', ck, 'tier', 'last_owner', 'archived_conversations')
-return {1, cust, cv, 1, new_customer, redis.call('SCARD', K.customer_conversations(cust)) + tonumber(cu[3] or '0'),
-        cu[1] or '', cu[2] or ''}
+return out

@@ -42,6 +42,14 @@ class Scripts:
         check_reply(name, reply)
         return reply
 
+    def ingest(self, id, identity, channel, message, fingerprint, **fixed):
+        """ingest.lua with one message (it takes several: five arguments each); returns its one record."""
+        reply = self.call("ingest", *[fixed.pop(p) for p, _ in declaration("ingest", "args")[1][1:-1]],
+                          id, identity, channel, message, fingerprint)
+        assert not fixed, fixed
+        assert len(reply) == len(declaration("ingest", "reply")[1]), reply
+        return reply
+
 
 def check_reply(name, reply):
     shape, fields = declaration(name, "reply")

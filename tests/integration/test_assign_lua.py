@@ -44,14 +44,14 @@ class Lua(Scripts):
                 self.caps[a] = t.get("cap", {}).get(a, 1)
         self.seed()
         plan = dict(plan, targets=[{k: v for k, v in t.items() if k != "cap"} for t in plan["targets"]])
-        return self.call("assign", json.dumps(plan), "default", json.dumps(days or {}))
+        return self.call("assign", "default", json.dumps(days or {}), json.dumps(plan))  # one plan: one record
 
     def conversation(self, channel="email"):
         """Stores a message through ingest.lua so a real conversation exists; returns its id."""
         self.n += 1
         doc = json.dumps({"id": f"m{self.n}", "channel": channel, "from": {"id": f"c{self.n}@x.io"},
                           "received_at": "2026-11-22T08:00:00Z", "text": "hi"})
-        r = self.call("ingest", id=f"m{self.n}", identity=f"email:c{self.n}@x.io", channel=channel, message=doc,
+        r = self.ingest(id=f"m{self.n}", identity=f"email:c{self.n}@x.io", channel=channel, message=doc,
                       now=NOW, queue="default", routing=True, fingerprint="", fold_window_ms=0, fold_max_bits=0, dedup_ms=86400000)
         return r[2]
 
@@ -118,6 +118,28 @@ def test_capacity_per_channel_is_never_exceeded(lua):
     results = [lua.assign(lua.conversation(), [t])[0] for _ in range(5)]
     assert results == ["assigned", "assigned", "queued", "queued", "queued"]
     assert lua.r.hget("omni:agent:a", "load:email") == "2"
+
+
+def test_several_plans_in_one_call_are_decided_in_order_each_seeing_the_last(lua):
+    """The router sends the plans of one turn in one assign.lua call: one record each, in order, and each
+    decision sees what the one before it took (capacity is never exceeded); a conversation gone meanwhile
+    answers gone/missing and leaves the unrouted set."""
+    t = target(agents=("a",), cap=1)
+    c1, c2 = lua.conversation(), lua.conversation()
+    c0 = lua.conversation()
+    lua.assign(c0, [t])  # seeds the roster; a is now full
+    lua.call("resolve", "operator:x", c0, "x", NOW)  # and free again
+    lua.r.zadd("omni:unrouted", {"999": NOW})
+    plans = []
+    for cv in (c1, c2, "999"):
+        plans.append(json.dumps({"conv": cv, "version": "0", "channel": "email", "category": "basic", "prio": 3,
+                                 "tier": "new", "reason": "new", "rule": "r", "queue": "core", "now": NOW, "due": -1,
+                                 "escalate_at": -1, "targets": [{k: v for k, v in t.items() if k != "cap"}],
+                                 "skills": [], "trace": {}, "aging": 600000, "valid_until": -1}))
+    reply = lua.call("assign", "default", "{}", *plans)
+    assert reply == ["assigned", "agent:a", "queued", "core", "gone", "missing"]
+    assert lua.r.hget("omni:agent:a", "load:email") == "1"
+    assert lua.r.zscore("omni:unrouted", "999") is None
 
 
 def test_a_refused_target_records_each_agents_reason_kept_beside_the_ready_index(lua):
@@ -245,7 +267,7 @@ def test_a_record_plan_resolves_a_lone_message_and_routes_one_joined_since(lua):
     joined = lua.conversation()
     doc = json.dumps({"id": "again", "channel": "email", "from": {"id": f"c{lua.n}@x.io"},
                       "received_at": "2026-11-22T08:01:00Z", "text": "and please call me back"})
-    r = lua.call("ingest", id="again", identity=f"email:c{lua.n}@x.io", channel="email", message=doc, now=NOW,
+    r = lua.ingest(id="again", identity=f"email:c{lua.n}@x.io", channel="email", message=doc, now=NOW,
                  queue="default", routing=True, fingerprint="", fold_window_ms=0, fold_max_bits=0, dedup_ms=86400000)
     assert r[2] == joined
     assert lua.send_plan(plan(joined)) == ["assigned", "agent:a"]

@@ -23,12 +23,14 @@ static void test_assign_reply(void **state)
     char err[200];
     const struct omni_lua_script *s = &omni_lua_scripts[LUA_ASSIGN];
     redisReply a = str("assigned"), b = str("agent:x"), n = num(3);
-    redisReply *ok[] = { &a, &b }, *typed[] = { &a, &n }, *extra[] = { &a, &b, &b };
-    redisReply r = arr(ok, 2);
+    redisReply *ok[] = { &a, &b, &a, &b }, *typed[] = { &a, &n }, *extra[] = { &a, &b, &b };
+    redisReply r = arr(ok, 2); /* one plan, one record */
+    assert_int_equal(lua_reply_check(s, &r, err, sizeof err), 0);
+    r = arr(ok, 4); /* two plans */
     assert_int_equal(lua_reply_check(s, &r, err, sizeof err), 0);
     r = arr(ok, 1);
     assert_int_equal(lua_reply_check(s, &r, err, sizeof err), -1);
-    assert_string_equal(err, "assign: reply has 1 elements, declared 2");
+    assert_string_equal(err, "assign: reply has 1 elements, declared a multiple of 2");
     r = arr(extra, 3);
     assert_int_equal(lua_reply_check(s, &r, err, sizeof err), -1);
     r = arr(typed, 2);
@@ -36,8 +38,18 @@ static void test_assign_reply(void **state)
     assert_string_equal(err, "assign: reply element 1 (detail) is an integer, declared str");
     assert_int_equal(lua_reply_check(s, &a, err, sizeof err), -1);
     assert_string_equal(err, "assign: reply is not an array");
-    redisReply e = { .type = REDIS_REPLY_ERROR, .str = "ERR no conversation 7" };
+    redisReply e = { .type = REDIS_REPLY_ERROR, .str = "ERR assign: a plan is not JSON: x" };
     assert_int_equal(lua_reply_check(s, &e, err, sizeof err), 0); /* errors are the caller's to read */
+    /* a reply of named fields (resolve.lua's): exactly those, in order */
+    s = &omni_lua_scripts[LUA_RESOLVE];
+    redisReply *fields[] = { &a, &b, &n, &n };
+    r = arr(fields, 3);
+    assert_int_equal(lua_reply_check(s, &r, err, sizeof err), 0);
+    r = arr(fields, 2);
+    assert_int_equal(lua_reply_check(s, &r, err, sizeof err), -1);
+    assert_string_equal(err, "resolve: reply has 2 elements, declared 3");
+    r = arr(fields, 4);
+    assert_int_equal(lua_reply_check(s, &r, err, sizeof err), -1);
 }
 
 static void test_optional_and_repeated_fields(void **state)
@@ -45,12 +57,15 @@ static void test_optional_and_repeated_fields(void **state)
     (void)state;
     char err[200];
     redisReply one = num(1), s = str("1"), z = num(0);
-    redisReply *v[] = { &one, &s, &s, &z, &z, &z, &s, &s, &s };
-    redisReply r = arr(v, 8);
+    /* ingest: one record of nine per message stored */
+    redisReply *v[] = { &one, &s, &s, &z, &z, &z, &s, &s, &s, &one, &s, &s, &z, &z, &z, &s, &s, &s };
+    redisReply r = arr(v, INGEST_REPLY_FIELDS);
     assert_int_equal(lua_reply_check(&omni_lua_scripts[LUA_INGEST], &r, err, sizeof err), 0);
-    r = arr(v, 9); /* folded_into present */
+    r = arr(v, 2 * INGEST_REPLY_FIELDS);
     assert_int_equal(lua_reply_check(&omni_lua_scripts[LUA_INGEST], &r, err, sizeof err), 0);
-    r = arr(v, 7);
+    r = arr(v, INGEST_REPLY_FIELDS - 1); /* folded_into missing */
+    assert_int_equal(lua_reply_check(&omni_lua_scripts[LUA_INGEST], &r, err, sizeof err), -1);
+    r = arr(v + 1, INGEST_REPLY_FIELDS); /* stored given as a string */
     assert_int_equal(lua_reply_check(&omni_lua_scripts[LUA_INGEST], &r, err, sizeof err), -1);
     redisReply *due[2 * DUE_REPLY_FIELDS];
     for (int i = 0; i < 2 * DUE_REPLY_FIELDS; i++)
