@@ -39,17 +39,16 @@ def run(n_ingest, n_assign):
             rep = r.evalsha(sha["ingest"], 0, *[val[a] for a in INGEST_ARGS[:-1]], *msgs)
             convs += [rep[k + 2].decode() for k in range(0, len(rep), 9)]
             msgs = []
-    tg = lambda i, t, ev, ag: {"i": i, "team": t, "strategy": "least-loaded", "timeout": 0, "queue_below": 0, "wait_below": 0,
-        "handle_time": 600000, "max_concurrent": 0, "quota": 0, "day": "", "everyone": ev, "agents": ag, "team_level": not ev,
-        "accept_timeout": 60000, "auto_accept": False}
+    # a target as plan.c writes it: fields at the default PLAN_TARGET_SPEC declares are left out
+    tg = lambda i, t, ev: dict({"i": i, "team": t, "strategy": "least-loaded", "handle_time": 600000,
+                                "accept_timeout": 60000}, **({"everyone": True} if ev else {"team_level": True}))
     plans = []
     for k, cv in enumerate(convs[:n_assign]):
         plan = {"conv": cv, "version": "0", "channel": "email", "category": "basic", "prio": 3, "tier": "new", "reason": "new",
                 "rule": "all", "queue": "core", "now": now, "due": now + 86400000, "escalate_at": now + 69120000,
-                "targets": [tg(0, "core", True, []), tg(1, "partner", False, [])], "skills": [],
-                "trace": {"classified_by": [], "reason": "new", "planned_at": now, "rules_tried": [],
-                          "targets": [{"team": "core", "target": 0, "agents_skipped": {}}, {"team": "partner", "target": 1, "agents_skipped": {}}],
-                          "rule": "all", "sla": "clock hours"}, "aging": 600000, "valid_until": -1}
+                "targets": [tg(0, "core", True), tg(1, "partner", False)],
+                "trace": {"reason": "new", "planned_at": now, "targets": [{"team": "core", "target": 0}, {"team": "partner", "target": 1}],
+                          "rule": "all", "sla": "clock hours"}, "aging": 600000}
         plans.append(json.dumps(plan))
         if len(plans) == batch or k == n_assign - 1:
             r.evalsha(sha["assign"], 0, "omni:", "default", "{}", *plans)

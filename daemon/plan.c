@@ -145,6 +145,12 @@ static json_t *skip(json_t *tr, const char *why, bool never)
     return NULL;
 }
 
+static void set_int_unless(json_t *o, const char *key, json_int_t v, json_int_t usual)
+{
+    if (v != usual)
+        json_object_set_new(o, key, json_integer(v));
+}
+
 /* f: the facts with classification filled in. exclude: an agent not to offer it to (NULL: none). The
  * reasons that hold at any hour are looked for first, even when the team is closed: "closed" would tell a
  * person to wait for the opening when the work can never go there. */
@@ -174,7 +180,10 @@ static json_t *plan_target(const policy_t *p, const route_target_t *tg, size_t i
         }
         json_array_append_new(agents, json_string(a->id));
     }
-    json_object_set_new(tr, "agents_skipped", skipped);
+    if (json_object_size(skipped)) /* explain reads an absent list as empty */
+        json_object_set_new(tr, "agents_skipped", skipped);
+    else
+        json_decref(skipped);
     /* An outsourced team with no agents listed is itself the assignee: the partner distributes inside, so
      * the skills it covers are the team's own. */
     bool team_level = t->kind == TEAM_OUTSOURCED && members == 0;
@@ -205,17 +214,32 @@ static json_t *plan_target(const policy_t *p, const route_target_t *tg, size_t i
     char day[40] = "";
     if (t->kind == TEAM_OUTSOURCED && t->contract.daily_quota > 0)
         team_day(t, f->now, day, sizeof day);
-    return json_pack("{s:i, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:b, s:o, s:b, s:i, s:b}", "i", (int)index, "team",
-                     t->name, "strategy",
-                     t->strategy == STRATEGY_ROUND_ROBIN   ? "round-robin"
-                     : t->strategy == STRATEGY_LONGEST_IDLE ? "longest-idle"
-                                                            : "least-loaded",
-                     "timeout", tg->timeout_ms, "queue_below", tg->queue_below, "wait_below", tg->wait_below_ms,
-                     "handle_time", t->handle_time_ms, "max_concurrent",
-                     t->kind == TEAM_OUTSOURCED ? t->contract.max_concurrent : 0, "quota",
-                     t->kind == TEAM_OUTSOURCED ? t->contract.daily_quota : 0, "day", day, "everyone", everyone, "agents", agents,
-                     "team_level", team_level, "accept_timeout", t->accept_timeout_ms, "auto_accept",
-                     t->auto_accept);
+    json_t *plan_t = json_pack("{s:i, s:s, s:s, s:i, s:i}", "i", (int)index, "team", t->name, "strategy",
+                               t->strategy == STRATEGY_ROUND_ROBIN    ? "round-robin"
+                               : t->strategy == STRATEGY_LONGEST_IDLE ? "longest-idle"
+                                                                      : "least-loaded",
+                               "handle_time", t->handle_time_ms, "accept_timeout", t->accept_timeout_ms);
+    /* The rest only when it is not the default PLAN_TARGET_SPEC declares (the script reads the default then). */
+    set_int_unless(plan_t, "timeout", tg->timeout_ms, 0);
+    set_int_unless(plan_t, "queue_below", tg->queue_below, 0);
+    set_int_unless(plan_t, "wait_below", tg->wait_below_ms, 0);
+    if (t->kind == TEAM_OUTSOURCED) {
+        set_int_unless(plan_t, "max_concurrent", t->contract.max_concurrent, 0);
+        set_int_unless(plan_t, "quota", t->contract.daily_quota, 0);
+    }
+    if (*day)
+        json_object_set_new(plan_t, "day", json_string(day));
+    if (everyone)
+        json_object_set_new(plan_t, "everyone", json_true());
+    if (json_array_size(agents))
+        json_object_set_new(plan_t, "agents", agents);
+    else
+        json_decref(agents);
+    if (team_level)
+        json_object_set_new(plan_t, "team_level", json_true());
+    if (t->auto_accept)
+        json_object_set_new(plan_t, "auto_accept", json_true());
+    return plan_t;
 }
 
 void route_sla(const policy_t *p, const facts_t *f, const team_t *team, int64_t now, int64_t *due,
@@ -324,11 +348,16 @@ json_t *route_plan(const policy_t *p, const route_input_t *in)
         json_array_append_new(rules, json_string(cls.rules[i]));
     for (size_t i = 0; i < cls.n_skills; i++)
         json_array_append_new(skills, json_sprintf("%s:%d", cls.skills[i].name, cls.skills[i].level));
-    json_object_set_new(trace, "classified_by", rules);
+    if (json_array_size(rules)) /* an empty list is left out (explain reads it as empty) */
+        json_object_set_new(trace, "classified_by", rules);
+    else
+        json_decref(rules);
     json_object_set_new(trace, "reason", json_string(in->reason));
     json_object_set_new(trace, "planned_at", json_integer(f.now)); /* a drain decides later by this plan */
 
     const route_rule_t *record, *rule = match_rule(p, &f, in->reason, trace, &record);
+    if (json_array_size(json_object_get(trace, "rules_tried")) == 0) /* the first rule held: nothing to tell */
+        json_object_del(trace, "rules_tried");
     json_t *targets = json_array(), *trace_targets = json_array();
     json_object_set_new(trace, "targets", trace_targets);
     const team_t *queue_team = NULL;
@@ -389,15 +418,17 @@ json_t *route_plan(const policy_t *p, const route_input_t *in)
     const char *sla_desc = NULL;
     route_sla(p, &f, queue_team, f.now, &due, &escalate_at, &sla_desc);
     queue_team = waiting_team(p, queue_team, targets, trace_targets, trace);
-    json_t *plan = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s*, s:s*, s:I, s:I, s:I, s:o, s:s*, s:s*, s:o, s:o, "
-                             "s:i}",
+    json_t *plan = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s*, s:s*, s:I, s:I, s:I, s:o, s:s*, s:s*, s:o, s:i}",
                              "conv", in->conversation, "version", in->version ? in->version : "0", "channel",
                              policy_channel_kind_name(kind), "category", cls.category, "prio", cls.priority, "tier",
                              f.tier ? f.tier : "new", "reason", in->reason, "rule", rule ? rule->name : NULL, "queue",
                              queue_team ? queue_team->name : NULL, "now", (json_int_t)f.now, "due", (json_int_t)due,
                              "escalate_at", (json_int_t)escalate_at, "targets", targets, "prefer", in->prefer_agent,
-                             "exclude", in->exclude_agent, "skills", skills, "trace", trace, "aging",
-                             p->aging_every_ms);
+                             "exclude", in->exclude_agent, "trace", trace, "aging", p->aging_every_ms);
+    if (json_array_size(skills)) /* the rest only when not the default PLAN_SPEC declares */
+        json_object_set_new(plan, "skills", skills);
+    else
+        json_decref(skills);
     if (sla_desc)
         json_object_set_new(trace, "sla", json_string(sla_desc));
     char *never = rule && !to && json_array_size(targets) == 0 ? unservable(rule, trace_targets) : NULL;
@@ -406,7 +437,7 @@ json_t *route_plan(const policy_t *p, const route_input_t *in)
     free(never);
     if (record) /* not work: assign.lua stores it resolved, unless more joined it meanwhile */
         json_object_set_new(plan, "record", json_string(record->name));
-    json_object_set_new(plan, "valid_until", json_integer(valid_until));
+    set_int_unless(plan, "valid_until", valid_until, -1);
     return plan;
 }
 
@@ -501,8 +532,9 @@ static int check_fields(const json_t *doc, const char *spec, const char *where, 
         snprintf(word, sizeof word, "%.*s", (int)len, p);
         p += len + (p[len] == ' ');
         bool optional = word[0] == '?';
-        if (sscanf(word + optional, "%47[^:]:%15s", name, type) != 2)
+        if (sscanf(word + optional, "%47[^:]:%15[^= ]", name, type) != 2)
             continue;
+        optional |= strchr(word, '=') != NULL; /* "name:type=default": absent means the default */
         const json_t *v = json_object_get(doc, name);
         if (!v || json_is_null(v)) {
             if (!optional) {

@@ -38,7 +38,7 @@ class Lua(Scripts):
                 continue
             team = self.teams.setdefault(t["team"], {"strategy": t["strategy"], "agents": []})
             team["strategy"] = t["strategy"]
-            for a in t["agents"]:
+            for a in t.get("agents", []):
                 if a not in team["agents"]:
                     team["agents"].append(a)
                 self.caps[a] = t.get("cap", {}).get(a, 1)
@@ -287,3 +287,26 @@ def test_arguments_are_decoded_by_the_declaration_and_refused_when_they_do_not_m
         with pytest.raises(Exception, match=words.replace("(", r"\(").replace(")", r"\)")):
             lua.r.evalsha(sha, 0, *argv)
     assert not lua.r.exists("omni:agent:a")
+
+
+def test_target_fields_left_out_read_as_their_declared_defaults(lua):
+    """plan.c leaves out a target's fields that have the value PLAN_TARGET_SPEC declares after "=" (no timeout,
+    no contract, not team-level, no agents named...): the check fills them in, so a plan written so is decided
+    as the full one; a field given with the wrong type is still refused, and nothing is written."""
+    full = target(agents=("a",), cap=2, auto_accept=False, timeout=0)
+    lean = {k: v for k, v in full.items() if k not in
+            ("timeout", "queue_below", "wait_below", "max_concurrent", "quota", "day", "everyone", "team_level",
+             "auto_accept")}
+    a, b = lua.conversation(), lua.conversation()
+    assert lua.assign(a, [full]) == ["offered", "agent:a"]
+    assert lua.assign(b, [lean]) == ["offered", "agent:a"]  # auto_accept read as false: an offer, as above
+    fields = ("status", "target", "target_timeout", "timeout_at")
+    assert lua.r.hmget(f"omni:conversation:{b}", *fields) == lua.r.hmget(f"omni:conversation:{a}", *fields)
+    assert lua.r.hget(f"omni:conversation:{b}", "target_timeout") == "0"
+    # nobody named and not everyone: agents read as [] and everyone as false, so nobody of the team qualifies
+    nobody = {k: v for k, v in lean.items() if k != "agents"}
+    assert lua.assign(lua.conversation(), [nobody])[0] == "queued"
+    c = lua.conversation()
+    with pytest.raises(Exception, match=r"assign: plan\.targets\[1\]\.timeout: not an integer"):
+        lua.assign(c, [dict(lean, timeout="soon")])
+    assert lua.r.hget(f"omni:conversation:{c}", "status") == "open"
