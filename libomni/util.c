@@ -156,6 +156,16 @@ bool omni_utf8_valid(const char *str, size_t len, size_t *bad_offset)
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;
     while (i < len) {
+        /* ASCII eight bytes at a time: most text is, and every message is checked more than once */
+        while (len - i >= 8) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (w & 0x8080808080808080ull)
+                break;
+            i += 8;
+        }
+        if (i == len)
+            break;
         unsigned c = s[i];
         size_t n;
         unsigned lo = 0x80, hi = 0xBF;   /* allowed range of the second byte (Unicode 15 table 3-7) */
