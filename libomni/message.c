@@ -238,6 +238,15 @@ omni_msg_t *omni_msg_new(const char *id, const char *channel, const char *from_i
     return msg;
 }
 
+/* The field pointer that borrows key's string (key in obj, the document or its from), NULL for none. */
+static const char **field_ptr(omni_msg_t *msg, const json_t *obj, const char *key)
+{
+    if (obj != msg->json)
+        return &msg->from_name; /* omni_msg_set changes only name in from */
+    return strcmp(key, "subject") == 0 ? &msg->subject : strcmp(key, "thread") == 0 ? &msg->thread
+         : strcmp(key, "to") == 0 ? &msg->to : strcmp(key, "lang") == 0 ? &msg->lang : NULL;
+}
+
 int omni_msg_set(omni_msg_t *msg, const char *field, const char *value)
 {
     json_t *obj = msg->json;
@@ -251,11 +260,17 @@ int omni_msg_set(omni_msg_t *msg, const char *field, const char *value)
                strcmp(field, "lang") != 0) {
         return -1;
     }
-    if (value == NULL)
+    /* Only this field's string is freed or made: only its pointer is bound again (bind() looks up all
+     * ten, which cost more than the change itself). */
+    const char **ptr = field_ptr(msg, obj, key);
+    if (value == NULL) {
         json_object_del(obj, key);
-    else
-        put(obj, key, str_new(value));
-    bind(msg);
+        *ptr = NULL;
+    } else {
+        json_t *v = str_new(value);
+        put(obj, key, v);
+        *ptr = json_string_value(v);
+    }
     return 0;
 }
 
