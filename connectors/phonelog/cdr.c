@@ -93,10 +93,23 @@ static char *clean(const char *s)
     return out;
 }
 
+/* True when s is printable ASCII only, which clean() would copy unchanged. */
+static bool printable_ascii(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7F)
+            return false;
+    return true;
+}
+
 static void meta_str(omni_msg_t *m, const char *key, const char *s)
 {
     if (s == NULL || s[0] == '\0')
         return;
+    if (printable_ascii(s)) { /* nearly every field: no copy to make */
+        omni_msg_set_meta(m, key, json_string_nocheck(s));
+        return;
+    }
     char *c = clean(s);
     omni_msg_set_meta(m, key, json_string_nocheck(c)); /* clean() made it valid UTF-8 */
     free(c);
