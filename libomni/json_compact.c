@@ -19,37 +19,66 @@
 
 typedef struct out {
     bool count_only;    /* only len is kept */
+    bool utf8_checked;  /* every string of the document is known to be valid UTF-8: not checked again */
+    const json_t *mark; /* a value inside the document whose length is wanted (NULL: none) ... */
+    size_t mark_len;    /* ... and that length, once written */
     char *buf;          /* len bytes of cap, room for a NUL */
     size_t len, cap;
 } out_t;
 
-static void put(out_t *o, const char *s, size_t n)
+static void grow(out_t *o, size_t n)
+{
+    size_t c = o->cap ? o->cap : 1024;
+    while (c < o->len + n + 1)
+        c *= 2;
+    o->buf = omni_realloc(o->buf, c);
+    o->cap = c;
+}
+
+static inline void put(out_t *o, const char *s, size_t n)
 {
     if (!o->count_only) {
-        if (o->len + n + 1 > o->cap) {
-            size_t c = o->cap ? o->cap : 1024;
-            while (c < o->len + n + 1)
-                c *= 2;
-            o->buf = omni_realloc(o->buf, c);
-            o->cap = c;
-        }
+        if (o->len + n + 1 > o->cap)
+            grow(o, n);
         memcpy(o->buf + o->len, s, n);
     }
     o->len += n;
 }
 
+/* Bytes that JSON escapes: the C0 controls, '"' and '\\'. */
+static bool escaped(unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; }
+
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+/* True when one of the 8 bytes of w is one that JSON escapes (the exact "has a byte less than" and "has a
+ * zero byte" tests of word-at-a-time string code; bytes of 0x80 and up never count). */
+static bool word_has_escaped(uint64_t w)
+{
+    uint64_t quote = w ^ (ONES * '"'), bslash = w ^ (ONES * '\\');
+    return (((w - ONES * 0x20) & ~w) | ((quote - ONES) & ~quote) | ((bslash - ONES) & ~bslash)) & HIGHS;
+}
+
 static int put_string(out_t *o, const char *s, size_t len)
 {
-    if (!omni_utf8_valid(s, len, NULL))
+    if (!o->utf8_checked && !omni_utf8_valid(s, len, NULL))
         return -1;
     put(o, "\"", 1);
-    size_t run = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
+    size_t run = 0, i = 0;
+    while (i < len) {
+        if (len - i >= 8) { /* eight bytes at a time while none is escaped: nearly all text */
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (!word_has_escaped(w)) {
+                i += 8;
+                continue;
+            }
+        }
+        unsigned char c = (unsigned char)s[i++];
+        if (!escaped(c))
             continue;
-        put(o, s + run, i - run);
-        run = i + 1;
+        put(o, s + run, i - 1 - run);
+        run = i;
         char esc[8];
         const char *e = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\b' ? "\\b" : c == '\f' ? "\\f" :
                         c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
@@ -74,11 +103,26 @@ typedef struct key {
 static int key_cmp(const void *a, const void *b)
 {
     const key_t_ *x = a, *y = b;
+    /* keys nearly always differ in their first byte: decided without a call */
+    if (x->len > 0 && y->len > 0 && x->key[0] != y->key[0])
+        return (unsigned char)x->key[0] < (unsigned char)y->key[0] ? -1 : 1;
     int r = memcmp(x->key, y->key, x->len < y->len ? x->len : y->len);
     return r ? r : (x->len > y->len) - (x->len < y->len);
 }
 
+static int put_value_of(out_t *o, const json_t *v, bool sorted, int depth);
+
 static int put_value(out_t *o, const json_t *v, bool sorted, int depth)
+{
+    if (v != o->mark)
+        return put_value_of(o, v, sorted, depth);
+    size_t start = o->len;
+    int rc = put_value_of(o, v, sorted, depth);
+    o->mark_len = o->len - start;
+    return rc;
+}
+
+static int put_value_of(out_t *o, const json_t *v, bool sorted, int depth)
 {
     char num[64];
     if (depth > JSON_COMPACT_DEPTH)
@@ -124,8 +168,17 @@ static int put_value(out_t *o, const json_t *v, bool sorted, int depth)
         for (void *it = json_object_iter((json_t *)v); it != NULL && i < n;
              it = json_object_iter_next((json_t *)v, it), i++)
             keys[i] = (key_t_){json_object_iter_key(it), json_object_iter_key_len(it), json_object_iter_value(it)};
-        if (sorted)
+        if (sorted && i > 32)
             qsort(keys, i, sizeof *keys, key_cmp);
+        else if (sorted) /* insertion sort for the few keys of a message's objects: glibc's qsort (a merge
+                          * sort) costs more in its setup than this in its compares */
+            for (size_t k = 1; k < i; k++) {
+                key_t_ x = keys[k];
+                size_t j = k;
+                for (; j > 0 && key_cmp(&keys[j - 1], &x) > 0; j--)
+                    keys[j] = keys[j - 1];
+                keys[j] = x;
+            }
         int rc = 0;
         put(o, "{", 1);
         for (size_t k = 0; k < i && rc == 0; k++) {
@@ -148,9 +201,15 @@ static int put_value(out_t *o, const json_t *v, bool sorted, int depth)
 
 char *omni__json_compact(const json_t *v, size_t *len)
 {
+    return omni__json_compact_checked(v, len, false, NULL, NULL);
+}
+
+char *omni__json_compact_checked(const json_t *v, size_t *len, bool utf8_checked, const json_t *mark,
+                                 size_t *mark_len)
+{
     if (!json_is_object(v) && !json_is_array(v))
         return NULL; /* as jansson without JSON_ENCODE_ANY */
-    out_t o = {.count_only = false};
+    out_t o = {.count_only = false, .utf8_checked = utf8_checked, .mark = mark};
     put(&o, "", 0); /* the buffer exists even for an empty document's NUL */
     if (put_value(&o, v, true, 0) != 0) {
         free(o.buf);
@@ -159,6 +218,8 @@ char *omni__json_compact(const json_t *v, size_t *len)
     o.buf[o.len] = '\0';
     if (len != NULL)
         *len = o.len;
+    if (mark_len != NULL)
+        *mark_len = o.mark_len;
     return o.buf;
 }
 

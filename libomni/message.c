@@ -238,6 +238,15 @@ omni_msg_t *omni_msg_new(const char *id, const char *channel, const char *from_i
     return msg;
 }
 
+/* The field pointer that borrows key's string (key in obj, the document or its from), NULL for none. */
+static const char **field_ptr(omni_msg_t *msg, const json_t *obj, const char *key)
+{
+    if (obj != msg->json)
+        return &msg->from_name; /* omni_msg_set changes only name in from */
+    return strcmp(key, "subject") == 0 ? &msg->subject : strcmp(key, "thread") == 0 ? &msg->thread
+         : strcmp(key, "to") == 0 ? &msg->to : strcmp(key, "lang") == 0 ? &msg->lang : NULL;
+}
+
 int omni_msg_set(omni_msg_t *msg, const char *field, const char *value)
 {
     json_t *obj = msg->json;
@@ -251,11 +260,17 @@ int omni_msg_set(omni_msg_t *msg, const char *field, const char *value)
                strcmp(field, "lang") != 0) {
         return -1;
     }
-    if (value == NULL)
+    /* Only this field's string is freed or made: only its pointer is bound again (bind() looks up all
+     * ten, which cost more than the change itself). */
+    const char **ptr = field_ptr(msg, obj, key);
+    if (value == NULL) {
         json_object_del(obj, key);
-    else
-        put(obj, key, str_new(value));
-    bind(msg);
+        *ptr = NULL;
+    } else {
+        json_t *v = str_new(value);
+        put(obj, key, v);
+        *ptr = json_string_value(v);
+    }
     return 0;
 }
 
@@ -337,12 +352,21 @@ char *omni__msg_serialize_valid(const omni_msg_t *msg, const omni_limits_t *lim,
                                 size_t *len)
 {
     omni_limits_t defaults;
-    if (check(msg, &lim, &defaults, err) != 0)
+    if (lim == NULL) {
+        omni_limits_default(&defaults);
+        lim = &defaults;
+    }
+    memset(err, 0, sizeof *err);
+    /* The rules but meta's size, then the one serialization: every string in it was just checked for
+     * UTF-8, and meta's size is read off the text rather than measured by writing meta once more. */
+    if (omni__msg_check_rules(msg->json, lim, err, false) != 0)
         return NULL;
-    char *s = omni_msg_serialize(msg, len);
+    const json_t *meta = json_object_get(msg->json, "meta");
+    size_t meta_len = 0;
+    char *s = omni__json_compact_checked(msg->json, len, true, meta, &meta_len);
     if (s == NULL)
         omni_fatal("out of memory serializing a message");
-    if (size_check(*len, lim, err) != 0) {
+    if ((meta != NULL && omni__msg_check_meta_size(meta_len, lim, err) != 0) || size_check(*len, lim, err) != 0) {
         free(s);
         return NULL;
     }

@@ -233,7 +233,15 @@ static int check_meta_value(const json_t *v, size_t level, char *path, size_t pa
     return 0;
 }
 
-static int check_meta(const json_t *v, const omni_limits_t *lim, omni_msg_error_t *err)
+int omni__msg_check_meta_size(size_t n, const omni_limits_t *lim, omni_msg_error_t *err)
+{
+    if (n > lim->meta_bytes)
+        return omni__msg_fail(err, "meta", "is %zu bytes as compact JSON, over the limit of %zu", n,
+                              lim->meta_bytes);
+    return 0;
+}
+
+static int check_meta(const json_t *v, const omni_limits_t *lim, omni_msg_error_t *err, bool size)
 {
     if (!json_is_object(v))
         return omni__msg_fail(err, "meta", "must be an object, not %s", type_name(v));
@@ -241,17 +249,18 @@ static int check_meta(const json_t *v, const omni_limits_t *lim, omni_msg_error_
     if (check_meta_value(v, 1, path, sizeof path, lim, err) != 0)
         return -1;
     /* Measured as compact JSON so the limit means the same whatever spacing the connector used. */
-    size_t n = omni__json_compact_size(v);
-    if (n > lim->meta_bytes)
-        return omni__msg_fail(err, "meta", "is %zu bytes as compact JSON, over the limit of %zu", n,
-                              lim->meta_bytes);
-    return 0;
+    return size ? omni__msg_check_meta_size(omni__json_compact_size(v), lim, err) : 0;
 }
 
 static const char *const top_fields[] = { "id", "channel", "from", "received_at", "text", "subject",
                                           "thread", "to", "lang", "attachments", "meta" };
 
 int omni__msg_check(const json_t *root, const omni_limits_t *lim, omni_msg_error_t *err)
+{
+    return omni__msg_check_rules(root, lim, err, true);
+}
+
+int omni__msg_check_rules(const json_t *root, const omni_limits_t *lim, omni_msg_error_t *err, bool meta_size)
 {
     if (!json_is_object(root))
         return omni__msg_fail(err, "", "the message must be a JSON object, not %s", type_name(root));
@@ -316,7 +325,7 @@ int omni__msg_check(const json_t *root, const omni_limits_t *lim, omni_msg_error
     if (v != NULL && check_attachments(v, lim, err) != 0)
         return -1;
     v = json_object_get(root, "meta");
-    if (v != NULL && check_meta(v, lim, err) != 0)
+    if (v != NULL && check_meta(v, lim, err, meta_size) != 0)
         return -1;
     return 0;
 }

@@ -23,6 +23,11 @@ char *omni__msg_quote(const char *s, size_t len, char *out, size_t outsz);
  * is valid it is copied into err->id first, even if a later rule fails. root and lim are borrowed.
  * Returns 0, or -1 with err->field and err->reason filled. */
 int omni__msg_check(const json_t *root, const omni_limits_t *lim, omni_msg_error_t *err);
+/* omni__msg_check without the size of meta when meta_size is false: for a caller that serializes the
+ * document next and measures meta in that text (omni__msg_check_meta_size). */
+int omni__msg_check_rules(const json_t *root, const omni_limits_t *lim, omni_msg_error_t *err, bool meta_size);
+/* The rule on meta's size, given its length as compact JSON. Returns 0, or -1 with err filled. */
+int omni__msg_check_meta_size(size_t n, const omni_limits_t *lim, omni_msg_error_t *err);
 
 /* omni_msg_validate() and omni_msg_serialize() in one: the rules, then the one serialization, which is
  * also what the frame size is checked on. Returns the JSON (caller frees; *len its length), or NULL with
@@ -34,6 +39,11 @@ char *omni__msg_serialize_valid(const omni_msg_t *msg, const omni_limits_t *lim,
  * Returns a new string (caller frees; *len its length), or NULL where jansson fails too (a string that is
  * not UTF-8, v not an object or array, nesting past 64). v is borrowed. */
 char *omni__json_compact(const json_t *v, size_t *len);
+/* omni__json_compact for a document whose strings are known to be valid UTF-8 when utf8_checked (as after
+ * omni__msg_check: they are not checked again), and *mark_len set to the length of the value mark inside
+ * it as written (0 when mark is not in it; mark and mark_len may be NULL). */
+char *omni__json_compact_checked(const json_t *v, size_t *len, bool utf8_checked, const json_t *mark,
+                                 size_t *mark_len);
 /* The length of v's compact JSON (any order of keys: the same length), 0 where it cannot be written. */
 size_t omni__json_compact_size(const json_t *v);
 

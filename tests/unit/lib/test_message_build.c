@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "message_int.h"
 #include "omni/message.h"
 
 static void test_error_str(void **state)
@@ -127,6 +128,46 @@ static void test_build_invalid(void **state)
     omni_msg_destroy(&msg);
 }
 
+/* The submit path (omni__msg_serialize_valid): the same rules as omni_msg_validate, meta's size read off
+ * the one serialization, the same text as omni_msg_serialize. */
+static void test_serialize_valid(void **state)
+{
+    (void)state;
+    omni_msg_error_t err;
+    omni_limits_t lim;
+    omni_limits_default(&lim);
+    omni_msg_t *msg = omni_msg_new("phone:pbx:1.2", "phone", "+14155550100", "2026-11-22T08:42:00.000Z",
+                                   "Missed call \"now\"\n\tplease call back: a text longer than a word or two");
+    omni_msg_set_meta(msg, "caller_raw", json_string("415 555 0100"));
+    omni_msg_set_meta(msg, "billsec", json_integer(12));
+    omni_msg_set_meta(msg, "nested", json_pack("{s:[s,b,n]}", "k", "caf\u00e9 \\ \"q\"", 1));
+    size_t want_len, len;
+    char *want = omni_msg_serialize(msg, &want_len);
+    const char *meta_at = strstr(want, "\"meta\":") + strlen("\"meta\":");
+    size_t meta_len = (size_t)(strstr(meta_at, "},\"received_at\"") + 1 - meta_at);
+    lim.meta_bytes = meta_len; /* exactly the limit: taken */
+    char *s = omni__msg_serialize_valid(msg, &lim, &err, &len);
+    assert_non_null(s);
+    assert_int_equal(len, want_len);
+    assert_string_equal(s, want);
+    free(s);
+    lim.meta_bytes = meta_len - 1; /* one byte over: refused, as omni_msg_validate refuses it */
+    assert_null(omni__msg_serialize_valid(msg, &lim, &err, &len));
+    assert_string_equal(err.id, "phone:pbx:1.2");
+    assert_string_equal(err.field, "meta");
+    char reason[128];
+    snprintf(reason, sizeof reason, "is %zu bytes as compact JSON, over the limit of %zu", meta_len, meta_len - 1);
+    assert_string_equal(err.reason, reason);
+    assert_int_equal(omni_msg_validate(msg, &lim, &err), -1);
+    assert_string_equal(err.reason, reason);
+    omni_limits_default(&lim);
+    omni_msg_set(msg, "subject", "Caf\xe9!"); /* not UTF-8: refused by the rules before any writing */
+    assert_null(omni__msg_serialize_valid(msg, &lim, &err, &len));
+    assert_string_equal(err.field, "subject");
+    free(want);
+    omni_msg_destroy(&msg);
+}
+
 static void test_channel_valid(void **state)
 {
     (void)state;
@@ -150,6 +191,7 @@ int main(void)
         cmocka_unit_test(test_error_str),
         cmocka_unit_test(test_build),
         cmocka_unit_test(test_build_invalid),
+        cmocka_unit_test(test_serialize_valid),
         cmocka_unit_test(test_channel_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -104,6 +104,34 @@ static void test_crc32_is_zlibs(void **state)
     assert_int_equal(omni_spool_crc32(0, "123456789", 9), 0xCBF43926u);
 }
 
+/* The eight-bytes-a-step CRC against the plain bitwise definition, for every length and start from 0 to
+ * 40 (the word loop, the byte tail, unaligned starts) and when a CRC is carried on from piece to piece. */
+static uint32_t crc32_bitwise(uint32_t crc, const unsigned char *p, size_t n)
+{
+    crc = ~crc;
+    while (n--) {
+        crc ^= *p++;
+        for (int k = 0; k < 8; k++)
+            crc = (crc & 1) ? 0xEDB88320u ^ (crc >> 1) : crc >> 1;
+    }
+    return ~crc;
+}
+
+static void test_crc32_every_length(void **state)
+{
+    (void)state;
+    unsigned char buf[96];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (unsigned char)(i * 37 + 11);
+    for (size_t start = 0; start < 8; start++)
+        for (size_t len = 0; len <= 40; len++) {
+            assert_int_equal(omni_spool_crc32(0, buf + start, len), crc32_bitwise(0, buf + start, len));
+            uint32_t carried = omni_spool_crc32(omni_spool_crc32(0, buf + start, len / 3), buf + start + len / 3,
+                                                len - len / 3);
+            assert_int_equal(carried, crc32_bitwise(0, buf + start, len));
+        }
+}
+
 static void test_append_and_replay(void **state)
 {
     const char *dir = *state, *ids[] = {"sms:1", "sms:2", "email:a:1:3"};
@@ -420,6 +448,7 @@ int main(void)
     omni_log_init("test_spool", OMNI_LOG_ERROR); /* the damage tests warn on purpose */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc32_is_zlibs),
+        cmocka_unit_test(test_crc32_every_length),
         cmocka_unit_test_setup_teardown(test_append_and_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_records_are_gathered_for_one_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_answers_and_dead_letter, setup, teardown),

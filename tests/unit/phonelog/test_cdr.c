@@ -222,6 +222,16 @@ static void withheld_and_garbage_callers(void **state)
     assert_string_equal(msg->from_name, "Bj?rn");
     omni_msg_error_t err;
     assert_int_equal(omni_msg_validate(msg, NULL, &err), 0);
+    omni_msg_destroy(&msg);
+    /* meta strings: printable ASCII taken as it is, UTF-8 kept, a control or a bad byte '?' each */
+    c.f[COL_USERFIELD] = "vip\tcaf\xc3\xa9\xff";
+    c.f[COL_ACCOUNTCODE] = "acct-7";
+    assert_int_equal(cdr_message(&c, &opts, &where, &msg, why, sizeof why), 0);
+    json_t *meta = json_object_get(msg->json, "meta");
+    assert_string_equal(json_string_value(json_object_get(meta, "userfield")), "vip?caf\xc3\xa9?");
+    assert_string_equal(json_string_value(json_object_get(meta, "accountcode")), "acct-7");
+    assert_int_equal(omni_msg_validate(msg, NULL, &err), 0);
+    c.f[COL_USERFIELD] = c.f[COL_ACCOUNTCODE] = NULL;
 }
 
 static void ids_are_stable(void **state)
