@@ -1,5 +1,4 @@
 /* IMAP: libcurl connects, does TLS and logs in; the commands and their responses are ours (see imap.h). */
-#define _GNU_SOURCE /* memmem */
 #include "imap.h"
 #include "omni/log.h"
 #include "omni/util.h"
@@ -37,6 +36,8 @@ struct imap {
     unsigned tag;           /* of the last command sent */
     char *selected;         /* the mailbox this connection has selected, or NULL */
     uint32_t selected_uidvalidity;
+    bool announced;         /* the last command's response announced a UIDVALIDITY: */
+    uint32_t announced_uidvalidity;
     char *resp;             /* the last response's untagged part, lines and literals as they came */
     size_t resp_len, resp_cap;
     size_t in_len;          /* bytes in resp, received but not yet scanned past the end of the response */
@@ -164,10 +165,11 @@ static int send_all(imap_t *m, const char *b, size_t n, int64_t deadline, const 
     return 0;
 }
 
-/* Reads more bytes onto m->resp (at most max held in all). 0, or -1 (m->error). */
-static int receive(imap_t *m, size_t max, int64_t deadline, const char *what)
+/* Reads more bytes onto m->resp, of which held (the response not yet handed on) may be at most max. 0, or
+ * -1 (m->error). */
+static int receive(imap_t *m, size_t held, size_t max, int64_t deadline, const char *what)
 {
-    if (m->in_len >= max + IMAP_MAX_LINE) {
+    if (held >= max + IMAP_MAX_LINE) {
         set_error(m, "%s: the response passes %zu bytes", what, max);
         return -1;
     }
@@ -223,12 +225,18 @@ static long long literal_size(const char *line, size_t len)
     return v;
 }
 
-/* Sends "<tag> <cmd>" and reads its response: the untagged part (every line, literals inside them as they
- * came) into m->resp[0..resp_len), NUL-terminated, at most max bytes. Literals are counted, never searched
- * for line ends, so a body line that looks like a tagged reply is just body. Returns IMAP_OK on the
- * tagged OK; IMAP_ERROR on NO or BAD (m->error quotes it; the connection stays) or on a broken
- * connection, a malformed response or one beyond max (m->error; the connection is dropped). */
-static int command(imap_t *m, const char *cmd, size_t max)
+/* Called with each whole untagged response line (its literals inside, as they came) as soon as it is in;
+ * the line is valid during the call only. */
+typedef void (*line_fn)(const char *line, size_t len, void *arg);
+
+/* Sends "<tag> <cmd>" and reads its response. Without fn, the untagged part (every line, literals inside
+ * them as they came) goes into m->resp[0..resp_len), NUL-terminated, at most max bytes; with fn, each
+ * untagged line is handed to fn as it completes, and dropped (then max bounds one line). Literals are
+ * counted, never searched for line ends, so a body line that looks like a tagged reply is just body.
+ * Returns IMAP_OK on the tagged OK; IMAP_ERROR on NO or BAD (m->error quotes it; the connection stays)
+ * or on a broken connection, a malformed response or one beyond max (m->error; the connection is
+ * dropped). A "* OK [UIDVALIDITY n]" seen on the way is kept in m->announced_uidvalidity. */
+static int command_lines(imap_t *m, const char *cmd, size_t max, line_fn fn, void *arg)
 {
     /* What errors name: the command, without its (possibly long) UID set. */
     char what[64];
@@ -250,6 +258,7 @@ static int command(imap_t *m, const char *cmd, size_t max)
         return IMAP_ERROR;
     }
     m->in_len = 0;
+    m->announced = false;
     size_t start = 0;  /* of the response line being read (logical: literals included) */
     size_t seg = 0;    /* of its part since its last literal (or its start) */
     size_t scan = 0;   /* where to look for the next line end */
@@ -261,7 +270,7 @@ static int command(imap_t *m, const char *cmd, size_t max)
                 break;
             }
             scan = m->in_len;
-            if (receive(m, max, deadline, what) != 0)
+            if (receive(m, m->in_len - start, max, deadline, what) != 0)
                 break;
             continue;
         }
@@ -281,7 +290,7 @@ static int command(imap_t *m, const char *cmd, size_t max)
                 break;
             }
             while (m->in_len < end + 1 + (size_t)lit)
-                if (receive(m, max, deadline, what) != 0)
+                if (receive(m, m->in_len - start, max, deadline, what) != 0)
                     goto broken;
             seg = scan = end + 1 + (size_t)lit; /* the line goes on after the literal */
             continue;
@@ -316,7 +325,20 @@ static int command(imap_t *m, const char *cmd, size_t max)
                       (int)(ll > 80 ? 80 : ll), l);
             break;
         }
+        if (ll > 17 && strncasecmp(l, "* OK [UIDVALIDITY ", 18) == 0) {
+            m->announced = true;
+            m->announced_uidvalidity = (uint32_t)strtoul(l + 18, NULL, 10);
+        }
         start = seg = scan = end + 1;
+        if (fn) {
+            fn(l, ll + 1, arg);
+            if (start >= 2 * IMAP_READ || start == m->in_len) {
+                /* What was handed on is dropped, so that a long response does not pile up. */
+                memmove(m->resp, m->resp + start, m->in_len - start);
+                m->in_len -= start;
+                start = seg = scan = 0;
+            }
+        }
     }
 broken:
     m->resp_len = 0;
@@ -325,6 +347,8 @@ broken:
 }
 
 /* A mailbox name as an IMAP quoted string; email_config.c made sure it holds no CR, LF or NUL. Caller frees. */
+static int command(imap_t *m, const char *cmd, size_t max) { return command_lines(m, cmd, max, NULL, NULL); }
+
 static char *quoted(const char *mailbox)
 {
     size_t n = strlen(mailbox);
@@ -381,29 +405,25 @@ static int ensure_selected(imap_t *m, const char *mailbox, uint32_t uidvalidity)
     return uv == uidvalidity ? IMAP_OK : IMAP_CHANGED;
 }
 
-/* A UIDVALIDITY announced in the middle of a session ("* OK [UIDVALIDITY n]") other than ours. */
-static bool uidvalidity_moved(imap_t *m, uint32_t uidvalidity)
-{
-    const char *p = memmem(m->resp, m->resp_len, "[UIDVALIDITY ", 13);
-    if (!p)
-        return false;
-    unsigned long uv = strtoul(p + 13, NULL, 10);
-    if (uv == uidvalidity)
-        return false;
-    set_error(m, "the server announced UIDVALIDITY %lu, not %u", uv, uidvalidity);
-    m->selected_uidvalidity = (uint32_t)uv;
-    return true;
-}
-
-/* A UID command on mailbox pinned to uidvalidity. */
-static int uid_command(imap_t *m, const char *mailbox, uint32_t uidvalidity, const char *cmd, size_t max)
+/* A UID command on mailbox pinned to uidvalidity (lines to fn as command_lines does). IMAP_CHANGED also
+ * when the response announces another UIDVALIDITY (a server may, in the middle of a session). */
+static int uid_command_lines(imap_t *m, const char *mailbox, uint32_t uidvalidity, const char *cmd,
+                             size_t max, line_fn fn, void *arg)
 {
     int r = ensure_selected(m, mailbox, uidvalidity);
     if (r == IMAP_OK)
-        r = command(m, cmd, max);
-    if (r == IMAP_OK && uidvalidity_moved(m, uidvalidity))
+        r = command_lines(m, cmd, max, fn, arg);
+    if (r == IMAP_OK && m->announced && m->announced_uidvalidity != uidvalidity) {
+        set_error(m, "the server announced UIDVALIDITY %u, not %u", m->announced_uidvalidity, uidvalidity);
+        m->selected_uidvalidity = m->announced_uidvalidity;
         r = IMAP_CHANGED;
+    }
     return r;
+}
+
+static int uid_command(imap_t *m, const char *mailbox, uint32_t uidvalidity, const char *cmd, size_t max)
+{
+    return uid_command_lines(m, mailbox, uidvalidity, cmd, max, NULL, NULL);
 }
 
 int imap_search(imap_t *m, const char *mailbox, uint32_t uidvalidity, const char *criteria,
@@ -471,10 +491,51 @@ static size_t wanted(const imap_t *m, const imap_meta_t *meta)
     return meta->size >= 0 && meta->size <= (long long)m->o.max_fetch ? (size_t)meta->size : m->o.max_fetch;
 }
 
-int imap_fetch_bodies(imap_t *m, const char *mailbox, uint32_t uidvalidity, const uint32_t *uids,
-                      const imap_meta_t *meta, size_t n, imap_message_t *out, size_t *got)
+/* One group's fetch under way: the literals as they arrive, handed to take in UID order. */
+typedef struct body_fetch {
+    imap_t *m;
+    const imap_meta_t *meta;
+    imap_literal_t *lit;
+    size_t k, next;          /* lit[0..k); next: the first not yet handed to take */
+    imap_capture_t cap;
+    imap_take_fn take;
+    void *arg;
+    bool stopped;            /* take said stop: the rest is read and dropped */
+} body_fetch_t;
+
+/* Hands lit[next] to take when it is whole (gone: only at the end, when no response can come for it). */
+static void hand_on(body_fetch_t *f, bool at_end)
 {
-    *got = 0;
+    while (!f->stopped && f->next < f->k && (f->lit[f->next].whole || at_end)) {
+        imap_literal_t *lit = &f->lit[f->next];
+        const imap_meta_t *meta = &f->meta[f->next];
+        imap_message_t msg = {.meta = *meta, .truncated = meta->size > (long long)f->m->o.max_fetch};
+        if (lit->whole) {
+            msg.raw = lit->data;
+            msg.len = lit->len;
+            lit->data = NULL;
+        } else {
+            msg.gone = true; /* expunged since its metadata was read: no FETCH response */
+        }
+        if (f->take(f->arg, f->next, &msg) != 0)
+            f->stopped = true;
+        f->next++;
+    }
+}
+
+static void body_line(const char *line, size_t len, void *arg)
+{
+    body_fetch_t *f = arg;
+    if (f->cap.error)
+        return;
+    imap_capture_feed(&f->cap, line, len);
+    hand_on(f, false);
+}
+
+int imap_fetch_bodies(imap_t *m, const char *mailbox, uint32_t uidvalidity, const uint32_t *uids,
+                      const imap_meta_t *meta, size_t n, imap_take_fn take, void *arg, size_t *handed)
+{
+    *handed = 0;
     if (n == 0)
         return IMAP_OK;
     /* The group: whole messages from the first on while their bytes stay under IMAP_GROUP_BYTES; a
@@ -492,40 +553,29 @@ int imap_fetch_bodies(imap_t *m, const char *mailbox, uint32_t uidvalidity, cons
     } else {
         cmd = set_command("UID FETCH", uids, k, " (UID BODY.PEEK[])");
     }
-    /* What the response may hold: the bodies, and each one's FETCH line around it. */
-    int r = uid_command(m, mailbox, uidvalidity, cmd, bytes + k * 256 + 4096);
-    free(cmd);
-    if (r != IMAP_OK)
-        return r;
-    imap_literal_t *lit = omni_calloc(k, sizeof *lit);
+    body_fetch_t f = {.m = m, .meta = meta, .k = k, .take = take, .arg = arg};
+    f.lit = omni_calloc(k, sizeof *f.lit);
     for (size_t i = 0; i < k; i++)
-        lit[i].uid = uids[i];
-    imap_capture_t cap;
-    imap_capture_init(&cap, lit, k, partial ? m->o.max_fetch : bytes);
-    imap_capture_feed(&cap, m->resp, m->resp_len);
-    int c = imap_capture_finish(&cap);
-    if (c < 0 && cap.error && strcmp(cap.error, "no FETCH response for some of the UIDs asked for") != 0) {
-        /* The response was read whole by its literals' sizes: what is wrong is the server's answer. */
-        set_error(m, "UID FETCH %u..%u in %s: %s", uids[0], uids[k - 1], mailbox, cap.error);
-        imap_capture_free(&cap);
-        free(lit);
-        return IMAP_ERROR;
-    }
-    for (size_t i = 0; i < k; i++) {
-        out[i] = (imap_message_t){.meta = meta[i]};
-        if (!lit[i].data) {
-            out[i].gone = true; /* expunged since its metadata was read: no FETCH response */
-            continue;
+        f.lit[i].uid = uids[i];
+    /* A body may differ from its RFC822.SIZE (a server's bookkeeping): taken as sent, up to max_fetch. */
+    imap_capture_init(&f.cap, f.lit, k, m->o.max_fetch);
+    /* One line of the response holds one body and its FETCH items around it. */
+    int r = uid_command_lines(m, mailbox, uidvalidity, cmd, m->o.max_fetch + 4096, body_line, &f);
+    free(cmd);
+    if (r == IMAP_OK) {
+        int c = imap_capture_finish(&f.cap);
+        if (c < 0 && strcmp(f.cap.error, "no FETCH response for some of the UIDs asked for") != 0) {
+            /* The response was read whole by its literals' sizes: what is wrong is the server's answer. */
+            set_error(m, "UID FETCH %u..%u in %s: %s", uids[0], uids[k - 1], mailbox, f.cap.error);
+            r = IMAP_ERROR;
+        } else {
+            hand_on(&f, true);
         }
-        out[i].raw = lit[i].data;
-        out[i].len = lit[i].len;
-        out[i].truncated = meta[i].size > (long long)m->o.max_fetch;
-        lit[i].data = NULL;
     }
-    imap_capture_free(&cap);
-    free(lit);
-    *got = k;
-    return IMAP_OK;
+    *handed = f.next;
+    imap_capture_free(&f.cap);
+    free(f.lit);
+    return r;
 }
 
 int imap_set_seen(imap_t *m, const char *mailbox, uint32_t uidvalidity, const uint32_t *uids, size_t n,
