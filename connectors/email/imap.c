@@ -40,7 +40,8 @@ struct imap {
     uint32_t announced_uidvalidity;
     char *resp;             /* the last response's untagged part, lines and literals as they came */
     size_t resp_len, resp_cap;
-    size_t in_len;          /* bytes in resp, received but not yet scanned past the end of the response */
+    size_t in_len;          /* bytes in resp received so far for the command under way */
+    size_t left_off, left_len; /* bytes that came after the last tagged reply (the next response's start) */
 };
 
 imap_t *imap_new(const imap_opts_t *opts)
@@ -60,6 +61,7 @@ static void drop(imap_t *m)
     if (m->h)
         curl_easy_cleanup(m->h);
     m->h = NULL;
+    m->left_off = m->left_len = 0;
     free(m->selected);
     m->selected = NULL;
 }
@@ -238,13 +240,12 @@ typedef void (*line_fn)(const char *line, size_t len, void *arg);
  * dropped). A "* OK [UIDVALIDITY n]" seen on the way is kept in m->announced_uidvalidity. */
 static int command_lines(imap_t *m, const char *cmd, size_t max, line_fn fn, void *arg)
 {
-    /* What errors name: the command, without its (possibly long) UID set. */
-    char what[64];
-    snprintf(what, sizeof what, "%.*s", (int)(strcspn(cmd, "0123456789") < 40 ? strcspn(cmd, "0123456789") : 40),
-             cmd);
-    size_t wl = strlen(what);
-    while (wl > 0 && what[wl - 1] == ' ')
-        what[--wl] = '\0';
+    /* What errors name: the command's verb ("SELECT", "UID FETCH"), not its (possibly long) arguments. */
+    char what[32];
+    size_t wl = strcspn(cmd, " ");
+    if (wl == 3 && strncmp(cmd, "UID", 3) == 0 && cmd[3] == ' ')
+        wl = 4 + strcspn(cmd + 4, " ");
+    snprintf(what, sizeof what, "%.*s", (int)wl, cmd);
     if (connect_login(m) != IMAP_OK)
         return IMAP_ERROR;
     int64_t deadline = omni_mono_ms() + m->o.timeout_ms;
@@ -257,7 +258,11 @@ static int command_lines(imap_t *m, const char *cmd, size_t max, line_fn fn, voi
         drop(m);
         return IMAP_ERROR;
     }
-    m->in_len = 0;
+    /* What came after the last tagged reply belongs to this response (unsolicited "* 5 EXISTS"...). */
+    if (m->left_len)
+        memmove(m->resp, m->resp + m->left_off, m->left_len);
+    m->in_len = m->left_len;
+    m->left_off = m->left_len = 0;
     m->announced = false;
     size_t start = 0;  /* of the response line being read (logical: literals included) */
     size_t seg = 0;    /* of its part since its last literal (or its start) */
@@ -300,14 +305,18 @@ static int command_lines(imap_t *m, const char *cmd, size_t max, line_fn fn, voi
         size_t ll = end - start;
         if (ll > (size_t)tl && memcmp(l, tag, (size_t)tl) == 0 && l[tl] == ' ') {
             const char *st = l + tl + 1;
+            m->left_off = end + 1;
+            m->left_len = m->in_len - (end + 1);
             m->resp_len = start;
-            m->resp[start] = '\0';
-            if (strncasecmp(st, "OK", 2) == 0)
+            if (strncasecmp(st, "OK", 2) == 0) {
+                m->resp[start] = '\0'; /* after the status is read: it overwrites the tag's first byte */
                 return IMAP_OK;
+            }
             size_t sl = ll - (size_t)tl - 1;
             while (sl > 0 && (st[sl - 1] == '\r' || st[sl - 1] == '\n'))
                 sl--;
             set_error(m, "%s: the server answered %.*s", what, (int)(sl > 300 ? 300 : sl), st);
+            m->resp[start] = '\0';
             if (strncasecmp(st, "NO", 2) == 0 || strncasecmp(st, "BAD", 3) == 0)
                 return IMAP_ERROR;
             drop(m);
@@ -342,6 +351,7 @@ static int command_lines(imap_t *m, const char *cmd, size_t max, line_fn fn, voi
     }
 broken:
     m->resp_len = 0;
+    m->left_off = m->left_len = 0;
     drop(m);
     return IMAP_ERROR;
 }

@@ -538,6 +538,32 @@ def test_big_message_arrives_whole_and_says_it_was_cut(dovecot, fake_router, con
     assert c.terminate() == 0
 
 
+def test_a_message_over_max_fetch_bytes_is_fetched_partially_between_whole_ones(dovecot, fake_router, connector):
+    """max_fetch_bytes 65536: a 100 KB message between two small ones is fetched alone, its first 65,536
+    bytes (BODY.PEEK[]<0.65536>), and marked truncated with its size on the server; the small ones around
+    it come whole, each group in one command."""
+    big = ("From: big@example.org\r\nSubject: big\r\n\r\n" + "y" * 100 + "\r\n") * 1000
+    dovecot.deliver("alice", synthetic(0), sync=False)
+    dovecot.deliver("alice", big.encode(), sync=False)
+    dovecot.deliver("alice", synthetic(2), sync=False)
+    dovecot.status("alice")
+    proxy = CountingProxy(dovecot.port)
+    try:
+        c = connector(fake_router.endpoint, max_fetch_bytes=65536, url=proxy.url())
+        c.start()
+        wait_for(lambda: len(fake_router.by_id()) == 3, WAIT, "the three messages at the router")
+        by_subject = {m["subject"]: m for m in fake_router.by_id().values()}
+        assert by_subject["big"]["meta"]["truncated"] is True
+        assert by_subject["big"]["meta"]["size"] == len(big)
+        assert not by_subject["load 0000"]["meta"].get("truncated")
+        assert [f for f in proxy.fetches() if "BODY.PEEK" in f] == [
+            "UID FETCH 1 (UID BODY.PEEK[])", "UID FETCH 2 (UID BODY.PEEK[]<0.65536>)",
+            "UID FETCH 3 (UID BODY.PEEK[])"]
+        assert c.terminate() == 0
+    finally:
+        proxy.close()
+
+
 def test_tls_starttls_and_imaps(fake_router, connector, workdir):
     """Two entries of email.mailboxes read one INBOX, one over STARTTLS and one over imaps, trusting the
     test's own CA; a third entry that does not trust it fails alone and does not stop the others."""
