@@ -326,7 +326,8 @@ static int command_lines(imap_t *m, const char *cmd, size_t max, line_fn fn, voi
             size_t sl = ll;
             while (sl > 0 && (l[sl - 1] == '\r' || l[sl - 1] == '\n'))
                 sl--;
-            set_error(m, "%s: the server is closing the connection: %.*s", what, (int)(sl > 300 ? 300 : sl), l);
+            set_error(m, "%s: the server is closing the connection: %.*s", what, (int)(sl > 300 ? 300 : sl),
+                      l);
             break;
         }
         if (ll < 2 || l[0] != '*' || l[1] != ' ') {
@@ -356,7 +357,8 @@ broken:
     return IMAP_ERROR;
 }
 
-/* A mailbox name as an IMAP quoted string; email_config.c made sure it holds no CR, LF or NUL. Caller frees. */
+/* A mailbox name as an IMAP quoted string; email_config.c made sure it holds no CR, LF or NUL. Caller
+ * frees. */
 static int command(imap_t *m, const char *cmd, size_t max) { return command_lines(m, cmd, max, NULL, NULL); }
 
 static char *quoted(const char *mailbox)
@@ -594,7 +596,8 @@ int imap_set_seen(imap_t *m, const char *mailbox, uint32_t uidvalidity, const ui
     int r = IMAP_OK;
     for (size_t i = 0; i < n && r == IMAP_OK; i += IMAP_SET_MAX) {
         size_t k = n - i < IMAP_SET_MAX ? n - i : IMAP_SET_MAX;
-        char *cmd = set_command("UID STORE", uids + i, k, seen ? " +FLAGS.SILENT (\\Seen)" : " -FLAGS.SILENT (\\Seen)");
+        char *cmd = set_command("UID STORE", uids + i, k,
+                                seen ? " +FLAGS.SILENT (\\Seen)" : " -FLAGS.SILENT (\\Seen)");
         r = uid_command(m, mailbox, uidvalidity, cmd, IMAP_MAX_RESPONSE);
         free(cmd);
     }

@@ -1,6 +1,6 @@
 /* omni-email: IMAP mailboxes to omnirouted. Each poll, per mailbox: SELECT, reconcile the UID cursor
  * (uidstate.h), UID SEARCH the next range, fetch the batch without \Seen (imap.h: one command for the
- * metadata, the bodies of small messages several to a command), parse each (mime.h),
+ * metadata, the bodies as many to a command as fit in 8 MiB), parse each as it arrives (mime.h),
  * build (email_build.h), submit; then commit (fsync), save the cursor, and only then set \Seen.
  * The runtime (connector.h) does the rest: config, signals, the spool and the router. */
 #include "email_build.h"
@@ -174,7 +174,8 @@ static int take_all(omni_connector_t *ctx, email_conn_t *ec, box_t *b, const uin
         }
         if (r != IMAP_OK) {
             if (r != IMAP_CHANGED)
-                omni_warn("%s: fetching UID %u: %s", b->cfg->key, uids[i + handed], imap_error(b->imap));
+                omni_warn("%s: fetching UID %u: %s", b->cfg->key, uids[i + (handed < k ? handed : k - 1)],
+                          imap_error(b->imap));
             rc = r == IMAP_CHANGED ? 2 : -1;
             break;
         }
