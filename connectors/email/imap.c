@@ -400,8 +400,14 @@ static int select_box(imap_t *m, const char *mailbox, uint32_t *uidvalidity, uin
 int imap_status(imap_t *m, const char *mailbox, uint32_t *uidvalidity, uint32_t *uidnext)
 {
     /* SELECT, not STATUS: servers answer STATUS on the selected mailbox from the session's old view (no
-     * new mail until it is selected again), and this connection keeps the mailbox selected. */
-    return select_box(m, mailbox, uidvalidity, uidnext);
+     * new mail until it is selected again), and this connection keeps the mailbox selected. A kept
+     * connection may have been closed by the server between polls (an idle timeout, a restart): then
+     * once more on a new one, so that only a server that is really away makes a poll fail. */
+    bool kept = m->h != NULL;
+    int r = select_box(m, mailbox, uidvalidity, uidnext);
+    if (r == IMAP_ERROR && kept && !m->h) /* dropped: the connection broke, not a NO or BAD */
+        r = select_box(m, mailbox, uidvalidity, uidnext);
+    return r;
 }
 
 /* Makes sure mailbox is selected with uidvalidity: IMAP_CHANGED when the server has another. A UID is

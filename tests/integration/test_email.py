@@ -272,6 +272,7 @@ class CountingProxy:
         self.armed = None      # "cut" or "garble" until a body FETCH takes it
         self.spoiling = None   # what the response now on its way is to suffer
         self.spoiled = 0
+        self.conns = []
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
@@ -293,6 +294,8 @@ class CountingProxy:
             except OSError:
                 return
             b = socket.create_connection(("127.0.0.1", self.target))
+            with self.lock:
+                self.conns += [a, b]
             threading.Thread(target=self._pump, args=(a, b, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(b, a, False), daemon=True).start()
 
@@ -335,6 +338,16 @@ class CountingProxy:
                     s.shutdown(2)
                 except OSError:
                     pass
+
+    def cut_connections(self):
+        """Closes every connection made so far, as a server's idle timeout does."""
+        with self.lock:
+            conns, self.conns = self.conns, []
+        for s in conns:
+            try:
+                s.shutdown(2)
+            except OSError:
+                pass
 
     def fetches(self):
         with self.lock:
@@ -536,6 +549,26 @@ def test_big_message_arrives_whole_and_says_it_was_cut(dovecot, fake_router, con
     assert m["meta"]["size"] == len(raw)
     assert "warn" not in c.log_text()  # one partial PEEK: BODY.PEEK[]<0.max_fetch_bytes>
     assert c.terminate() == 0
+
+
+def test_a_connection_closed_between_polls_is_made_again_without_a_failed_poll(dovecot, fake_router,
+                                                                                connector):
+    """The server closes the kept connection while the connector waits for the next poll (an idle timeout):
+    the next poll connects again at once, with no warning and no failed poll."""
+    dovecot.deliver("alice", synthetic(0))
+    proxy = CountingProxy(dovecot.port)
+    try:
+        c = connector(fake_router.endpoint, url=proxy.url())
+        c.start()
+        wait_for(lambda: len(fake_router.by_id()) == 1, WAIT, "the first message at the router")
+        proxy.cut_connections()
+        dovecot.deliver("alice", synthetic(1))
+        wait_for(lambda: len(fake_router.by_id()) == 2, WAIT, "the second message at the router")
+        assert proxy.logins() == 2
+        assert "warn" not in c.log_text()
+        assert c.terminate() == 0
+    finally:
+        proxy.close()
 
 
 def test_a_message_over_max_fetch_bytes_is_fetched_partially_between_whole_ones(dovecot, fake_router, connector):
