@@ -239,11 +239,15 @@ dovecot_stop() {
 }
 dovecot_gone() { [ -z "$(dovecot_pids)" ]; }
 
-# CPU of the Dovecot instance (master, auth, imap processes) in clock ticks, from /proc: a process that
-# exited in between is missing from the sum, so it is read while the run's imap process still lives.
+# CPU of the Dovecot instance (master, auth, imap processes) in clock ticks, from /proc: each living
+# process's own and that of its children it has reaped (cutime, cstime), so an imap process that ended in
+# between (a connection the connector dropped and made again) still counts, in its parent's. Read while
+# the run's imap process still lives.
 dovecot_ticks() {
     t=0
-    for p in $(dovecot_pids); do t=$((t + $(cpu_ticks "$p" 2>/dev/null || echo 0))); done
+    for p in $(dovecot_pids); do
+        t=$((t + $(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+    done
     echo "$t"
 }
 

@@ -1,27 +1,23 @@
-/* One IMAP mailbox over libcurl (7.88): SELECT for UIDVALIDITY/UIDNEXT, UID searches, fetching messages
- * without setting \Seen, and setting \Seen. One connection is kept between calls, re-made after any error.
+/* One IMAP mailbox: SELECT for UIDVALIDITY/UIDNEXT, UID searches, fetching messages without setting
+ * \Seen, and setting \Seen. One connection is kept between calls, re-made after any error.
  *
- * Round trips are what a mail costs (docs/benchmarks.md, figure 4): the metadata of a batch comes 40 UIDs
- * to a command, and the bodies of small messages several to a command, cut out of the one response by
- * their announced sizes as below (how many fit is curl's limit, imap.c).
+ * libcurl connects, does TLS (imaps://, or STARTTLS on imap://) and logs in (CURLOPT_CONNECT_ONLY stops it
+ * there); the commands and their responses are ours, over curl's connection (curl_easy_send/recv). curl's
+ * own IMAP commands could not carry this: its fetch sends BODY[] (which sets \Seen at once, before the
+ * spool has the message), a custom command's literal comes only through its header callback, line by line,
+ * counted against a 300 KiB limit per request, and a body line that starts like the tagged reply ended the
+ * command early. Our reader (imap.c) counts literals ({n} then n bytes) and never looks inside them, so a
+ * response of any size and content is read as the server meant it, with limits and an error naming the
+ * command when it is not IMAP.
  *
- * Fetching without \Seen. curl's own fetch (URL ".../MAILBOX/;UID=n") sends "UID FETCH n BODY[]", which
- * sets \Seen at once: a crash before the message is spooled would leave it marked read although nobody
- * has it. curl has no PEEK variant, and a custom "UID FETCH n BODY.PEEK[]" delivers only the first line
- * of the response to the write callback. But curl passes every response line, the literal's lines
- * included, to the header callback, so imap_fetch_bodies() sends BODY.PEEK[] and cuts the literal out of that
- * stream by its announced byte count (imap_capture in imap_parse.h), in partial fetches of 192 KiB
- * ("BODY.PEEK[]<offset.192K>"). Chunks, because curl 7.88 (as Debian patched it) fails a request whose
- * "headers" pass 300 KiB, and cuts lines longer than half its receive buffer (512 KiB here): a chunk
- * keeps every response under both. One thing can still spoil the stream: a body line that starts with
- * the command's tag ("A005 OK") ends the command early in curl. That is detected (the literal comes up
- * short, or is not followed by ")", or the total is not RFC822.SIZE); the connection is then dropped,
- * because curl's view of it is off, and the message is fetched again the ordinary way (BODY[], a real
- * literal transfer), which sets \Seen before the spool has it. That is safe because the connector's
- * progress is its UID cursor (uidstate.h), not \Seen: a message marked read and not yet spooled is
- * still fetched again; and the connector clears \Seen again when it could not spool it (main.c).
+ * Round trips are what a mail costs (docs/benchmarks.md, figure 4): per batch one UID FETCH of the
+ * metadata (up to 500 UIDs a command), then the bodies, as many to a command as fit in 8 MiB
+ * ("UID FETCH a:b (UID BODY.PEEK[])"), each handed on as soon as it is in, while the server goes on
+ * sending the next ones. A UID command first makes sure the mailbox is selected on this connection with
+ * the caller's UIDVALIDITY (else IMAP_CHANGED), as does a "* OK [UIDVALIDITY n]" in a response.
  *
- * Every call is bounded by the connect and transfer timeouts; nothing waits forever. */
+ * Every command is bounded by the command timeout, the connect and login by the connect timeout; nothing
+ * waits forever. */
 #ifndef EMAIL_IMAP_H
 #define EMAIL_IMAP_H
 
@@ -64,28 +60,31 @@ int imap_search(imap_t *imap, const char *mailbox, uint32_t uidvalidity, const c
                 uint32_t **uids, size_t *n);
 
 typedef struct imap_message {
-    char *raw;             /* the message (at most max_fetch bytes); owned by the caller; NUL-terminated */
+    char *raw;             /* the message (at most max_fetch bytes); NUL-terminated; see imap_take_fn */
     size_t len;
     imap_meta_t meta;      /* size on the server, INTERNALDATE, \Seen before it was fetched */
     bool truncated;        /* size > max_fetch: only the first max_fetch bytes are in raw */
-    bool seen_set;         /* fetched by the fallback, which set \Seen (see above) */
-    bool gone;             /* expunged between its metadata and its body: nothing in raw */
+    bool gone;             /* expunged between its metadata and its body: raw is NULL */
 } imap_message_t;
 
-/* The metadata (UID FLAGS RFC822.SIZE INTERNALDATE) of uids[0..n), ascending, with one UID FETCH per 40
- * UIDs (imap.c says why no more): meta[i], and found[i] false for a message that no longer exists. */
+/* The metadata (UID FLAGS RFC822.SIZE INTERNALDATE) of uids[0..n), ascending, with one UID FETCH per 500
+ * UIDs: meta[i], and found[i] false for a message that no longer exists. */
 int imap_fetch_meta(imap_t *imap, const char *mailbox, uint32_t uidvalidity, const uint32_t *uids, size_t n,
                     imap_meta_t *meta, bool *found);
 
-/* Fetches bodies without setting \Seen (see above), starting at uids[0], of messages whose metadata is
- * meta[0..n): as many as curl takes in one response (whole, at most 32, and fewer the larger they are:
- * "UID FETCH a:b,c (UID BODY.PEEK[])"; imap.c says why), or else the first alone (a larger one, in
- * 192 KiB parts). Returns
- * IMAP_OK with out[0..*got) filled (*got >= 1; a message expunged meanwhile has out[i].gone), or an error
- * for uids[0] (*got 0). A group that cannot be read together (a body line like the tagged reply, a
- * message gone) is fetched one by one. */
+/* Called by imap_fetch_bodies with the i-th message (of its uids) as soon as it is in, in UID order. The
+ * callee owns msg->raw (frees it). Returns 0 to go on, non-zero to stop: the rest of the response is read
+ * and dropped. */
+typedef int (*imap_take_fn)(void *arg, size_t i, imap_message_t *msg);
+
+/* Fetches bodies without setting \Seen, starting at uids[0], of messages whose metadata is meta[0..n): as
+ * many whole ones as fit in 8 MiB in one "UID FETCH <set> (UID BODY.PEEK[])", or the first alone when it
+ * is larger than max_fetch or of unknown size ("BODY.PEEK[]<0.max_fetch>", truncated). Each goes to take
+ * as it arrives; *handed says how many did (a prefix of uids; a message expunged meanwhile has gone set).
+ * Returns IMAP_OK (*handed >= 1 unless take stopped), IMAP_CHANGED, or IMAP_ERROR (imap_error says why;
+ * the messages handed on before it are good). */
 int imap_fetch_bodies(imap_t *imap, const char *mailbox, uint32_t uidvalidity, const uint32_t *uids,
-                      const imap_meta_t *meta, size_t n, imap_message_t *out, size_t *got);
+                      const imap_meta_t *meta, size_t n, imap_take_fn take, void *arg, size_t *handed);
 
 /* Sets (seen) or clears \Seen on the uids. */
 int imap_set_seen(imap_t *imap, const char *mailbox, uint32_t uidvalidity, const uint32_t *uids, size_t n,

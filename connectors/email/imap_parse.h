@@ -1,5 +1,6 @@
-/* Reading IMAP responses (RFC 3501) as libcurl hands them over: untagged lines of custom commands on the
- * write callback, and every response line, literals included, on the header callback.
+/* Reading IMAP responses (RFC 3501) as imap.c's reader hands them over: the untagged part of a response
+ * (its lines, literals inside them as they came), or one untagged line at a time; imap_capture takes
+ * bytes in pieces of any size.
  * Pure functions on bytes, so they are unit-tested without a server. */
 #ifndef EMAIL_IMAP_PARSE_H
 #define EMAIL_IMAP_PARSE_H

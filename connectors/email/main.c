@@ -1,6 +1,6 @@
 /* omni-email: IMAP mailboxes to omnirouted. Each poll, per mailbox: SELECT, reconcile the UID cursor
  * (uidstate.h), UID SEARCH the next range, fetch the batch without \Seen (imap.h: one command for the
- * metadata, the bodies of small messages several to a command), parse each (mime.h),
+ * metadata, the bodies as many to a command as fit in 8 MiB), parse each as it arrives (mime.h),
  * build (email_build.h), submit; then commit (fsync), save the cursor, and only then set \Seen.
  * The runtime (connector.h) does the rest: config, signals, the spool and the router. */
 #include "email_build.h"
@@ -39,12 +39,10 @@ typedef struct email_conn {
     omni_limits_t lim;
 } email_conn_t;
 
-/* UIDs of one batch. taken: spooled, they get \Seen after the commit. The fallback fetch (imap.h) sets
- * \Seen itself; of the messages that were unread before it, seen_taken were spooled and seen_lost were
- * not: those lose \Seen again, and so do seen_taken when the commit fails or mark_seen is off. */
+/* UIDs of one batch. taken: spooled, they get \Seen after the commit (fetching never sets it, imap.h). */
 typedef struct batch {
-    uint32_t *taken, *seen_taken, *seen_lost;
-    size_t n_taken, n_seen_taken, n_seen_lost;
+    uint32_t *taken;
+    size_t n_taken;
 } batch_t;
 
 static void push(uint32_t **v, size_t *n, uint32_t uid)
@@ -84,7 +82,6 @@ static int take(omni_connector_t *ctx, email_conn_t *ec, box_t *b, uint32_t uid,
         omni_info("%s: UID %u was expunged before it could be read", b->cfg->key, uid);
         return 0;
     }
-    bool marked = m->seen_set && !m->meta.seen;
     email_parsed_t *p = email_parse(m->raw, m->len);
     char key[65];
     email_content_key(m->raw, m->len, key);
@@ -105,27 +102,48 @@ static int take(omni_connector_t *ctx, email_conn_t *ec, box_t *b, uint32_t uid,
     if (r == 0 || r == OMNI_SUBMIT_INVALID) {
         if (r == 0)
             push(&bt->taken, &bt->n_taken, uid);
-        if (marked && r == 0)
-            push(&bt->seen_taken, &bt->n_seen_taken, uid);
-        else if (marked) /* not sent: left unread, for a person to look at */
-            push(&bt->seen_lost, &bt->n_seen_lost, uid);
         if (m->meta.has_internaldate && (!b->cur.has_last_date || m->meta.internaldate_ms > b->cur.last_date_ms)) {
             b->cur.has_last_date = true;
             b->cur.last_date_ms = m->meta.internaldate_ms;
         }
         return 0;
     }
-    if (marked)
-        push(&bt->seen_lost, &bt->n_seen_lost, uid);
     if (saved == EAGAIN)
         return 1;
     omni_error("%s: cannot spool UID %u: %s", b->cfg->key, uid, strerror(saved));
     return -1;
 }
 
+/* What take_one needs: the batch being taken, and where its prefix taken so far ends. */
+typedef struct take_arg {
+    omni_connector_t *ctx;
+    email_conn_t *ec;
+    box_t *b;
+    const uint32_t *uids;    /* of this fetch: uids[0] is the first message it hands on */
+    size_t base;             /* index of uids[0] in the batch */
+    batch_t *bt;
+    size_t *taken;           /* the batch's prefix the cursor may pass */
+    int rc;                  /* take's first non-zero answer */
+} take_arg_t;
+
+/* imap_take_fn: takes message i of the fetch (and frees its bytes). */
+static int take_one(void *arg, size_t i, imap_message_t *m)
+{
+    take_arg_t *a = arg;
+    int rc = take(a->ctx, a->ec, a->b, a->uids[i], m, a->bt);
+    free(m->raw);
+    m->raw = NULL;
+    if (rc == 0)
+        *a->taken = a->base + i + 1;
+    else
+        a->rc = rc;
+    return rc;
+}
+
 /* Takes uids[0..n) (ascending) in order: their metadata with one command, their bodies several to a
- * command (imap.h), each submitted as it comes. *taken: how many the cursor may pass (a prefix). Returns 0
- * when all were taken, 1 when the spool is full, 2 when UIDVALIDITY changed, -1 on an error (logged). */
+ * command (imap.h), each submitted as it comes in. *taken: how many the cursor may pass (a prefix).
+ * Returns 0 when all were taken, 1 when the spool is full, 2 when UIDVALIDITY changed, -1 on an error
+ * (logged). */
 static int take_all(omni_connector_t *ctx, email_conn_t *ec, box_t *b, const uint32_t *uids, size_t n,
                     batch_t *bt, size_t *taken)
 {
@@ -134,7 +152,6 @@ static int take_all(omni_connector_t *ctx, email_conn_t *ec, box_t *b, const uin
         return 0;
     imap_meta_t *meta = omni_calloc(n, sizeof *meta);
     bool *found = omni_calloc(n, sizeof *found);
-    imap_message_t *got = omni_calloc(n, sizeof *got);
     int rc = 0, r = imap_fetch_meta(b->imap, b->cfg->mailbox, b->cur.uidvalidity, uids, n, meta, found);
     if (r != IMAP_OK)
         rc = r == IMAP_CHANGED ? 2 : -1;
@@ -145,26 +162,29 @@ static int take_all(omni_connector_t *ctx, email_conn_t *ec, box_t *b, const uin
             *taken = ++i;
             continue;
         }
-        size_t k = 1, g = 0; /* the run of messages still there, fetched together where they fit */
+        size_t k = 1, handed = 0; /* the run of messages still there, fetched together where they fit */
         while (i + k < n && found[i + k])
             k++;
-        r = imap_fetch_bodies(b->imap, b->cfg->mailbox, b->cur.uidvalidity, uids + i, meta + i, k, got, &g);
+        take_arg_t a = {.ctx = ctx, .ec = ec, .b = b, .uids = uids + i, .base = i, .bt = bt, .taken = taken};
+        r = imap_fetch_bodies(b->imap, b->cfg->mailbox, b->cur.uidvalidity, uids + i, meta + i, k, take_one,
+                              &a, &handed);
+        if (a.rc != 0) {
+            rc = a.rc;
+            break;
+        }
         if (r != IMAP_OK) {
             if (r != IMAP_CHANGED)
-                omni_warn("%s: fetching UID %u: %s", b->cfg->key, uids[i], imap_error(b->imap));
+                omni_warn("%s: fetching UID %u: %s", b->cfg->key, uids[i + (handed < k ? handed : k - 1)],
+                          imap_error(b->imap));
             rc = r == IMAP_CHANGED ? 2 : -1;
             break;
         }
-        for (size_t j = 0; j < g; j++) {
-            if (rc == 0)
-                rc = take(ctx, ec, b, uids[i + j], &got[j], bt);
-            if (rc == 0)
-                *taken = i + j + 1;
-            free(got[j].raw);
+        if (handed == 0) { /* cannot happen (imap.h); guards the loop */
+            rc = -1;
+            break;
         }
-        i += g;
+        i += handed;
     }
-    free(got);
     free(found);
     free(meta);
     return rc;
@@ -240,14 +260,12 @@ static int poll_box(omni_connector_t *ctx, email_conn_t *ec, box_t *b, bool *mor
     if (done == ec->cfg.batch)
         *more = true;
 
-    bool committed = false;
     if (omni_connector_commit(ctx) != 0) {
         omni_error("%s: commit: %s", b->cfg->key, strerror(errno));
         rc = -1;
     } else if (!uidstate_cursor_eq(&before, &b->cur) && save_state(ctx, ec, b) != 0) {
         rc = -1;
     } else {
-        committed = true;
         if (bt.n_taken)
             omni_info("%s: spooled %zu message(s), now after UID %u", b->cfg->key, bt.n_taken, b->cur.last_uid);
         if (ec->cfg.mark_seen && bt.n_taken &&
@@ -255,15 +273,7 @@ static int poll_box(omni_connector_t *ctx, email_conn_t *ec, box_t *b, bool *mor
             omni_warn("%s: setting \\Seen: %s (the messages are spooled all the same)", b->cfg->key,
                       imap_error(b->imap));
     }
-    if (!committed || !ec->cfg.mark_seen)
-        for (size_t i = 0; i < bt.n_seen_taken; i++)
-            push(&bt.seen_lost, &bt.n_seen_lost, bt.seen_taken[i]);
-    if (bt.n_seen_lost &&
-        imap_set_seen(b->imap, b->cfg->mailbox, uv, bt.seen_lost, bt.n_seen_lost, false) != IMAP_OK)
-        omni_warn("%s: clearing \\Seen set by a fallback fetch: %s", b->cfg->key, imap_error(b->imap));
     free(bt.taken);
-    free(bt.seen_taken);
-    free(bt.seen_lost);
     return rc;
 }
 

@@ -92,10 +92,55 @@ static char *part_bytes(GMimePart *part, size_t *len)
     return r;
 }
 
+/* The decoded size of a base64 part's content counted on its encoded bytes, where they are in memory (the
+ * parser's stream is a memory stream, so each part's content is a window on the fetched message): every
+ * four characters of the base64 alphabet ('=' included) make three bytes, less one for each '=' among the
+ * last two, as GMime's decoder makes them; other bytes (line ends) are skipped, as it skips them.
+ * Decoding only to count (an attachment's bytes are not kept) was ~10 % of the connector's instructions
+ * per mail (docs/benchmarks.md, figure 4). -1 when the bytes are not at hand. */
+static long long base64_size(GMimeDataWrapper *dw)
+{
+    static unsigned char alphabet[256];
+    if (!alphabet['A']) {
+        const char *set = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
+        for (const char *c = set; *c; c++)
+            alphabet[(unsigned char)*c] = 1;
+    }
+    GMimeStream *st = g_mime_data_wrapper_get_stream(dw);
+    if (!st || !GMIME_IS_STREAM_MEM(st) || !GMIME_STREAM_MEM(st)->buffer)
+        return -1;
+    GByteArray *ba = GMIME_STREAM_MEM(st)->buffer;
+    gint64 start = st->bound_start, end = st->bound_end < 0 ? (gint64)ba->len : st->bound_end;
+    if (start < 0 || end > (gint64)ba->len || start > end)
+        return -1;
+    const unsigned char *p = ba->data + start, *e = ba->data + end;
+    long long chars = 0;
+    for (const unsigned char *q = p; q < e; q++)
+        chars += alphabet[*q];
+    long long n = chars / 4 * 3;
+    int last = 2;
+    for (const unsigned char *q = e; q > p && last > 0;) {
+        q--;
+        if (alphabet[*q]) {
+            if (*q == '=' && n > 0)
+                n--;
+            last--;
+        }
+    }
+    return n;
+}
+
 /* Bytes a writer produces for an object: the decoded size of a part, or the transmitted size of a
  * whole message, without holding them in memory. */
 static long long counted_size(GMimeObject *o, bool decoded)
 {
+    if (decoded) {
+        GMimeDataWrapper *dw = g_mime_part_get_content(GMIME_PART(o));
+        long long n = dw && g_mime_data_wrapper_get_encoding(dw) == GMIME_CONTENT_ENCODING_BASE64 ?
+                      base64_size(dw) : -1;
+        if (n >= 0)
+            return n;
+    }
     GMimeStream *null = g_mime_stream_null_new();
     if (decoded) {
         GMimeDataWrapper *dw = g_mime_part_get_content(GMIME_PART(o));

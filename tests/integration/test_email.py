@@ -10,11 +10,14 @@ What is checked: every fixture arrives once with the subject, sender and text Py
 decodes (tests/unit/email/fixtures_expected.json, shared with the unit test); SIGKILL in the middle of a
 batch loses nothing and creates no second id; with the router away the spool grows, then drains; a
 UIDVALIDITY change re-reads mail without losing or duplicating any; fetching never sets \\Seen before the
-spool has the message, even when a body line forces the fallback fetch; big messages arrive whole.
+spool has the message; a batch is one FETCH for metadata and one for bodies, whose response is read by
+its literals' sizes (body lines like tagged replies are body); a response cut short or with a malformed
+literal is an error and the next poll takes the mail again; big messages arrive whole.
 Every wait has a deadline (dovecot.wait_for); nothing sleeps blindly.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -257,13 +260,19 @@ def test_every_fixture_arrives_once(dovecot, fake_router, connector):
 
 class CountingProxy:
     """A TCP proxy between the connector and Dovecot that keeps every command line the connector sends
-    (connections made again after a drop go through it too)."""
+    (connections made again after a drop go through it too). spoil(mode) arms it once for the next body
+    FETCH (a command with BODY.PEEK[]): "cut" passes the first 2,000 bytes of the response and then closes
+    the connection; "garble" turns the first literal's size into "{12x}"."""
 
     def __init__(self, port):
         import socket
         self.target = port
         self.commands = []
         self.lock = threading.Lock()
+        self.armed = None      # "cut" or "garble" until a body FETCH takes it
+        self.spoiling = None   # what the response now on its way is to suffer
+        self.spoiled = 0
+        self.conns = []
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
@@ -273,6 +282,10 @@ class CountingProxy:
     def url(self):
         return "imap://127.0.0.1:%d" % self.port
 
+    def spoil(self, mode):
+        with self.lock:
+            self.armed = mode
+
     def _accept(self):
         import socket
         while True:
@@ -281,23 +294,42 @@ class CountingProxy:
             except OSError:
                 return
             b = socket.create_connection(("127.0.0.1", self.target))
+            with self.lock:
+                self.conns += [a, b]
             threading.Thread(target=self._pump, args=(a, b, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(b, a, False), daemon=True).start()
 
     def _pump(self, src, dst, upstream):
         line = b""
+        passed = 0
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
                     break
-                dst.sendall(data)
-                if upstream:  # the connector's commands are short lines: keep them
+                if upstream:  # the connector's commands are short lines: keep them (before they go on)
                     line += data
                     while b"\n" in line:
                         one, line = line.split(b"\n", 1)
                         with self.lock:
                             self.commands.append(one.decode(errors="replace").strip())
+                            if self.armed and b"BODY.PEEK[]" in one:
+                                self.spoiling, self.armed, passed = self.armed, None, 0
+                else:
+                    with self.lock:
+                        mode = self.spoiling
+                    if mode == "garble" and b"}\r\n" in data:
+                        data = re.sub(rb"\{\d+\}\r\n", b"{12x}\r\n", data, count=1)
+                        with self.lock:
+                            self.spoiling, self.spoiled = None, self.spoiled + 1
+                    elif mode == "cut":
+                        if passed + len(data) >= 2000:
+                            dst.sendall(data[:2000 - passed])
+                            with self.lock:
+                                self.spoiling, self.spoiled = None, self.spoiled + 1
+                            break
+                        passed += len(data)
+                dst.sendall(data)
         except OSError:
             pass
         finally:
@@ -307,24 +339,38 @@ class CountingProxy:
                 except OSError:
                     pass
 
+    def cut_connections(self):
+        """Closes every connection made so far, as a server's idle timeout does."""
+        with self.lock:
+            conns, self.conns = self.conns, []
+        for s in conns:
+            try:
+                s.shutdown(2)
+            except OSError:
+                pass
+
     def fetches(self):
         with self.lock:
             return [c.split(" ", 1)[1] for c in self.commands if " UID FETCH " in c.upper()]
+
+    def logins(self):
+        with self.lock:
+            return sum(1 for c in self.commands if " AUTHENTICATE " in c.upper() or " LOGIN " in c.upper())
 
     def close(self):
         self.sock.close()
 
 
-def test_a_batch_takes_one_fetch_for_metadata_and_few_for_bodies(dovecot, fake_router, connector):
-    """30 small messages, batch 40: one UID FETCH of the metadata of all, then their bodies several to a
-    command (as many as curl takes in one response); a message whose body line looks like the tagged reply, in the middle of them, spoils its
-    group, which is then fetched one by one (only that message by the BODY[] fallback), and nothing is
-    lost or doubled."""
+def test_a_batch_takes_one_fetch_for_metadata_and_one_for_bodies(dovecot, fake_router, connector):
+    """30 small messages, batch 40: one UID FETCH of the metadata of all, then one of all their bodies
+    (the response read by its literals' sizes, so a body whose lines look like the tagged reply, in the
+    middle of them, is just a body); one connection, one login; nothing lost or doubled. Then 600 more
+    with batch 600: metadata 500 UIDs a command, the bodies still one command (they fit in 8 MiB)."""
     n = 30
+    tricky = "".join("X%d OK looks like a tagged reply\r\n" % k for k in range(1, 80))
     for i in range(n):
         dovecot.deliver("alice", synthetic(i) if i != 12 else
-                        ("From: a@example.org\r\nSubject: load %04d\r\n\r\n" % i +
-                         "".join("A%03d OK looks like a tagged reply\r\n" % k for k in range(1, 80))).encode(),
+                        ("From: a@example.org\r\nSubject: load %04d\r\n\r\n" % i + tricky).encode(),
                         sync=False)
     dovecot.status("alice")
     proxy = CountingProxy(dovecot.port)
@@ -334,29 +380,53 @@ def test_a_batch_takes_one_fetch_for_metadata_and_few_for_bodies(dovecot, fake_r
         wait_for(lambda: len(fake_router.by_id()) >= n, WAIT, "every message at the router")
         got = fake_router.by_id()
         assert sorted(m["subject"] for m in got.values()) == ["load %04d" % i for i in range(n)]
-        assert c.log_text().count("fetching with BODY[]") == 1
-        fetches = proxy.fetches()
-        meta = [f for f in fetches if "RFC822.SIZE" in f]
-        assert meta == ["UID FETCH 1:30 (UID FLAGS RFC822.SIZE INTERNALDATE)"], fetches
-        together = [f for f in fetches if f.endswith("(UID BODY.PEEK[])")]
-        assert together and together[0].startswith("UID FETCH 1:30 "), fetches
-        assert len(fetches) <= 2 + n + 1, fetches  # the spoiled group one by one, the fallback once
+        assert next(m for m in got.values() if m["subject"] == "load 0012")["text"] == tricky.replace("\r\n", "\n")
+        assert proxy.fetches() == ["UID FETCH 1:30 (UID FLAGS RFC822.SIZE INTERNALDATE)",
+                                   "UID FETCH 1:30 (UID BODY.PEEK[])"]
+        assert proxy.logins() == 1
         assert c.terminate() == 0
-        # Without the spoiler, 50 more in a batch of 100: metadata 40 UIDs a command, bodies 32 (the most
-        # curl takes in one response, imap.c), no command per message.
-        for i in range(n, n + 50):
+        m = 600
+        for i in range(n, n + m):
             dovecot.deliver("alice", synthetic(i), sync=False)
         dovecot.status("alice")
         before = len(proxy.fetches())
-        c = connector(fake_router.endpoint, batch=100, url=proxy.url())
+        c = connector(fake_router.endpoint, batch=m, url=proxy.url())
         c.start()
-        wait_for(lambda: len(fake_router.by_id()) >= n + 50, WAIT, "the second lot at the router")
-        assert proxy.fetches()[before:] == ["UID FETCH 31:70 (UID FLAGS RFC822.SIZE INTERNALDATE)",
-                                            "UID FETCH 71:80 (UID FLAGS RFC822.SIZE INTERNALDATE)",
-                                            "UID FETCH 31:62 (UID BODY.PEEK[])",
-                                            "UID FETCH 63:80 (UID BODY.PEEK[])"]
-        log = c.log_text()  # both runs': only the first one's spoiled group went one by one
-        assert log.count("fetching together failed") == 1 and log.count("fetching with BODY[]") == 1
+        wait_for(lambda: len(fake_router.by_id()) >= n + m, WAIT, "the second lot at the router")
+        assert proxy.fetches()[before:] == ["UID FETCH 31:530 (UID FLAGS RFC822.SIZE INTERNALDATE)",
+                                            "UID FETCH 531:630 (UID FLAGS RFC822.SIZE INTERNALDATE)",
+                                            "UID FETCH 31:630 (UID BODY.PEEK[])"]
+        assert c.terminate() == 0
+        assert "warn" not in c.log_text()
+    finally:
+        proxy.close()
+
+
+@pytest.mark.parametrize("mode,why", [
+    ("cut", "the server closed the connection in the middle of the response"),
+    ("garble", "a literal's size is not a number"),
+])
+def test_a_broken_body_response_is_an_error_and_the_next_poll_takes_it_again(mode, why, dovecot, fake_router,
+                                                                             connector):
+    """The response to the body FETCH cut short (the server gone mid-literal) or with a literal size that
+    is not a number: the fetch fails with an error naming the command and what was wrong, the connection
+    is dropped, nothing is marked \\Seen, and the next poll reads every message, once."""
+    n = 20
+    for i in range(n):
+        dovecot.deliver("alice", synthetic(i, body="x" * 300), sync=False)
+    dovecot.status("alice")
+    proxy = CountingProxy(dovecot.port)
+    proxy.spoil(mode)
+    try:
+        c = connector(fake_router.endpoint, batch=50, url=proxy.url())
+        c.start()
+        wait_for(lambda: len(fake_router.by_id()) >= n, WAIT, "every message at the router")
+        assert proxy.spoiled == 1
+        log = c.log_text()
+        assert re.search(r"fetching UID \d+: UID FETCH: " + re.escape(why), log), log
+        assert sorted(m["subject"] for m in fake_router.by_id().values()) == ["load %04d" % i for i in range(n)]
+        assert proxy.logins() == 2  # the broken connection was dropped and made again
+        wait_for(lambda: not dovecot.search("alice", "UNSEEN"), WAIT, "\\Seen once spooled")
         assert c.terminate() == 0
     finally:
         proxy.close()
@@ -449,8 +519,11 @@ def test_full_spool_pauses_reading_without_losing_mail(dovecot, fake_router, con
     assert c.terminate() == 0
 
 
-def test_body_line_like_the_tag_falls_back_and_is_not_lost(dovecot, fake_router, connector):
-    body = "".join("%s%03d OK looks like a tagged reply\r\n" % (t, n) for t in "AB" for n in range(1, 80))
+def test_body_line_like_the_tag_is_just_body(dovecot, fake_router, connector):
+    """Body lines that look like tagged replies, for our tags (X5 OK) and for curl's (A005 OK): the
+    response is read by its literal's size, so they are body, and nothing sets \\Seen before the spool."""
+    body = "".join("%s%03d OK looks like a tagged reply\r\n" % (t, n) for t in "AX" for n in range(1, 80))
+    body += "".join("X%d OK looks like a tagged reply\r\n" % n for n in range(1, 80))
     raw = ("From: a@example.org\r\nSubject: tricky\r\n\r\n" + body).encode()
     dovecot.deliver("alice", raw)
     c = connector(fake_router.endpoint)
@@ -458,7 +531,7 @@ def test_body_line_like_the_tag_falls_back_and_is_not_lost(dovecot, fake_router,
     wait_for(lambda: len(fake_router.by_id()) == 1, WAIT, "the tricky message at the router")
     m = next(iter(fake_router.by_id().values()))
     assert m["text"] == body.replace("\r\n", "\n")
-    assert "fetching with BODY[]" in c.log_text()
+    assert "warn" not in c.log_text()
     assert c.terminate() == 0
 
 
@@ -474,8 +547,54 @@ def test_big_message_arrives_whole_and_says_it_was_cut(dovecot, fake_router, con
     assert m["meta"]["text_bytes"] == len("start\n" + line + "\nend\n")
     assert len(m["text"].encode()) == 65536 and m["text"].startswith("start\nxxx")
     assert m["meta"]["size"] == len(raw)
-    assert "fetching with BODY[]" not in c.log_text()  # chunked PEEK, no fallback
+    assert "warn" not in c.log_text()  # one partial PEEK: BODY.PEEK[]<0.max_fetch_bytes>
     assert c.terminate() == 0
+
+
+def test_a_connection_closed_between_polls_is_made_again_without_a_failed_poll(dovecot, fake_router,
+                                                                                connector):
+    """The server closes the kept connection while the connector waits for the next poll (an idle timeout):
+    the next poll connects again at once, with no warning and no failed poll."""
+    dovecot.deliver("alice", synthetic(0))
+    proxy = CountingProxy(dovecot.port)
+    try:
+        c = connector(fake_router.endpoint, url=proxy.url())
+        c.start()
+        wait_for(lambda: len(fake_router.by_id()) == 1, WAIT, "the first message at the router")
+        proxy.cut_connections()
+        dovecot.deliver("alice", synthetic(1))
+        wait_for(lambda: len(fake_router.by_id()) == 2, WAIT, "the second message at the router")
+        assert proxy.logins() == 2
+        assert "warn" not in c.log_text()
+        assert c.terminate() == 0
+    finally:
+        proxy.close()
+
+
+def test_a_message_over_max_fetch_bytes_is_fetched_partially_between_whole_ones(dovecot, fake_router, connector):
+    """max_fetch_bytes 65536: a 100 KB message between two small ones is fetched alone, its first 65,536
+    bytes (BODY.PEEK[]<0.65536>), and marked truncated with its size on the server; the small ones around
+    it come whole, each group in one command."""
+    big = ("From: big@example.org\r\nSubject: big\r\n\r\n" + "y" * 100 + "\r\n") * 1000
+    dovecot.deliver("alice", synthetic(0), sync=False)
+    dovecot.deliver("alice", big.encode(), sync=False)
+    dovecot.deliver("alice", synthetic(2), sync=False)
+    dovecot.status("alice")
+    proxy = CountingProxy(dovecot.port)
+    try:
+        c = connector(fake_router.endpoint, max_fetch_bytes=65536, url=proxy.url())
+        c.start()
+        wait_for(lambda: len(fake_router.by_id()) == 3, WAIT, "the three messages at the router")
+        by_subject = {m["subject"]: m for m in fake_router.by_id().values()}
+        assert by_subject["big"]["meta"]["truncated"] is True
+        assert by_subject["big"]["meta"]["size"] == len(big)
+        assert not by_subject["load 0000"]["meta"].get("truncated")
+        assert [f for f in proxy.fetches() if "BODY.PEEK" in f] == [
+            "UID FETCH 1 (UID BODY.PEEK[])", "UID FETCH 2 (UID BODY.PEEK[]<0.65536>)",
+            "UID FETCH 3 (UID BODY.PEEK[])"]
+        assert c.terminate() == 0
+    finally:
+        proxy.close()
 
 
 def test_tls_starttls_and_imaps(fake_router, connector, workdir):

@@ -1,5 +1,6 @@
-/* IMAP response parsing, and the literal capture on the stream curl passes to its header callback
- * (responses copied from Dovecot 2.3 as curl 7.88 delivered them). */
+/* IMAP response parsing, and the literal capture on a response's bytes fed in pieces (responses copied
+ * from Dovecot 2.3; some as curl 7.88's header callback delivered them, line by line, when the connector
+ * read through curl: the capture must still take any cut of the stream). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>

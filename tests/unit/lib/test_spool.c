@@ -102,6 +102,15 @@ static void test_crc32_is_zlibs(void **state)
 {
     (void)state;
     assert_int_equal(omni_spool_crc32(0, "123456789", 9), 0xCBF43926u);
+    /* Longer than a step of 8, and fed in pieces that cut the steps anywhere: zlib.crc32 of the same. */
+    unsigned char b[1024];
+    for (size_t i = 0; i < sizeof b; i++)
+        b[i] = (unsigned char)i;
+    assert_int_equal(omni_spool_crc32(0, b, sizeof b), 0xB70B4C26u);
+    uint32_t c = 0;
+    for (size_t at = 0, step = 1; at < sizeof b; at += step, step = step % 13 + 1)
+        c = omni_spool_crc32(c, b + at, at + step <= sizeof b ? step : sizeof b - at);
+    assert_int_equal(c, 0xB70B4C26u);
 }
 
 /* The eight-bytes-a-step CRC against the plain bitwise definition, for every length and start from 0 to
