@@ -2,7 +2,6 @@
  * serves until SIGTERM or SIGINT, and tells systemd where it is (Type=notify: READY, STOPPING, WATCHDOG). */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <poll.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -16,13 +15,13 @@
 
 #include "api.h"
 #include "api_metrics.h"
+#include "config_cli.h"
 #include "omni/log.h"
 #include "omni/util.h"
 #include "scripts.h"
 #include "server.h"
 
 #define DEFAULT_CONFIG "/etc/omnirouter/omni-api.yaml"
-#define MAX_OVERRIDES 64
 
 static void usage(FILE *out)
 {
@@ -113,46 +112,18 @@ static void wait_for_stop(const api_config_t *cfg, const api_server_t *srv, api_
 
 int main(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "config", required_argument, 0, 'c' },      { "check-config", required_argument, 0, 't' },
-        { "config-reference", no_argument, 0, 'R' }, { "help", no_argument, 0, 'h' },
-        { 0, 0, 0, 0 },
-    };
-    const char *path = DEFAULT_CONFIG, *overrides[MAX_OVERRIDES];
-    size_t n_overrides = 0;
-    int check = 0, opt;
+    static const config_cli_spec_t spec = { .prog = "omni-api", .default_path = DEFAULT_CONFIG, .overrides = true,
+                                            .usage = usage, .reference = api_config_print_reference };
+    config_cli_t cli;
     omni_log_init("omni-api", OMNI_LOG_INFO);
-    while ((opt = getopt_long(argc, argv, "c:t:D:h", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'c': path = optarg; break;
-        case 't': path = optarg, check = 1; break;
-        case 'D':
-            if (n_overrides == MAX_OVERRIDES) {
-                fprintf(stderr, "omni-api: more than %d -D overrides\n", MAX_OVERRIDES);
-                return 2;
-            }
-            overrides[n_overrides++] = optarg;
-            break;
-        case 'R': api_config_print_reference(stdout); return 0;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
-    }
-    if (optind != argc) {
-        fprintf(stderr, "omni-api: unexpected argument: %s\n", argv[optind]);
-        usage(stderr);
-        return 2;
-    }
+    int rc = config_cli_parse(&spec, argc, argv, &cli);
+    if (rc >= 0)
+        return rc;
     config_errors_t errs = { 0 };
-    api_config_t *cfg = api_config_load(path, overrides, n_overrides, &errs);
-    if (!cfg) {
-        for (size_t i = 0; i < errs.n; i++)
-            fprintf(stderr, "%s\n", errs.lines[i]);
-        fprintf(stderr, "omni-api: %zu configuration error%s; not started\n", errs.n, errs.n == 1 ? "" : "s");
-        config_errors_free(&errs);
-        return 1;
-    }
-    if (check) {
+    api_config_t *cfg = api_config_load(cli.path, cli.overrides, cli.n_overrides, &errs);
+    if (!cfg)
+        return config_cli_refused(spec.prog, &errs);
+    if (cli.check) {
         printf("configuration OK\n");
         api_config_destroy(&cfg);
         return 0;

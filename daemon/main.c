@@ -1,15 +1,14 @@
 /* omnirouted: the omnirouter daemon. Reads its configuration, then runs the router (server.c). */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
+#include "config_cli.h"
 #include "omni/log.h"
 #include "server.h"
 
 #define DEFAULT_CONFIG "/etc/omnirouter/omnirouter.yaml"
-#define MAX_OVERRIDES 64
 
 static void usage(FILE *out)
 {
@@ -30,49 +29,21 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "config", required_argument, 0, 'c' },      { "check-config", required_argument, 0, 't' },
-        { "config-reference", no_argument, 0, 'R' }, { "help", no_argument, 0, 'h' },
-        { 0, 0, 0, 0 },
-    };
-    const char *path = DEFAULT_CONFIG, *overrides[MAX_OVERRIDES];
-    size_t n_overrides = 0;
-    int check = 0, opt;
+    static const config_cli_spec_t spec = { .prog = "omnirouted", .default_path = DEFAULT_CONFIG, .overrides = true,
+                                            .usage = usage, .reference = config_print_reference };
+    config_cli_t cli;
     omni_log_init("omnirouted", OMNI_LOG_INFO);
-    while ((opt = getopt_long(argc, argv, "c:t:D:h", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'c': path = optarg; break;
-        case 't': path = optarg, check = 1; break;
-        case 'D':
-            if (n_overrides == MAX_OVERRIDES) {
-                fprintf(stderr, "omnirouted: more than %d -D overrides\n", MAX_OVERRIDES);
-                return 2;
-            }
-            overrides[n_overrides++] = optarg;
-            break;
-        case 'R': config_print_reference(stdout); return 0;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
-    }
-    if (optind != argc) {
-        fprintf(stderr, "omnirouted: unexpected argument: %s\n", argv[optind]);
-        usage(stderr);
-        return 2;
-    }
+    int rc = config_cli_parse(&spec, argc, argv, &cli);
+    if (rc >= 0)
+        return rc;
     config_errors_t errs = { 0 };
-    router_config_t *cfg = config_load(path, overrides, n_overrides, &errs);
-    if (!cfg) {
-        for (size_t i = 0; i < errs.n; i++)
-            fprintf(stderr, "%s\n", errs.lines[i]);
-        fprintf(stderr, "omnirouted: %zu configuration error%s; not started\n", errs.n, errs.n == 1 ? "" : "s");
-        config_errors_free(&errs);
-        return 1;
-    }
+    router_config_t *cfg = config_load(cli.path, cli.overrides, cli.n_overrides, &errs);
+    if (!cfg)
+        return config_cli_refused(spec.prog, &errs);
     /* Warnings do not stop the router: what they describe may be meant (work waiting in a queue). */
     config_errors_t warns = { 0 };
     config_warnings(cfg, &warns);
-    if (check) {
+    if (cli.check) {
         for (size_t i = 0; i < warns.n; i++)
             fprintf(stderr, "%s\n", warns.lines[i]);
         config_errors_free(&warns);
@@ -85,6 +56,6 @@ int main(int argc, char **argv)
         omni_warn("%s", warns.lines[i]);
     config_errors_free(&warns);
     omni_info("starting with %s", cfg->source);
-    router_source_t src = { .path = path, .overrides = overrides, .n_overrides = n_overrides };
+    router_source_t src = { .path = cli.path, .overrides = cli.overrides, .n_overrides = cli.n_overrides };
     return router_run(cfg, &src);
 }

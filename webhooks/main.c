@@ -4,7 +4,6 @@
  * interface (http.c): a slow Redis never holds up a send, a slow partner never holds up Redis. All state is
  * in Redis: several may run, and one killed at any moment loses nothing. */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include <curl/curl.h>
 #include <systemd/sd-daemon.h>
 
+#include "config_cli.h"
 #include "deliver.h"
 #include "http.h"
 #include "loop.h"
@@ -222,44 +222,25 @@ static int sign_stdin(const char *spec, const char *id, const char *ts)
 
 int main(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "config", required_argument, 0, 'c' }, { "check-config", required_argument, 0, 't' },
-        { "config-reference", no_argument, 0, 'R' }, { "sign", no_argument, 0, 'S' },
-        { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
-    };
-    const char *path = DEFAULT_CONFIG;
-    int check = 0, opt;
+    static const config_cli_spec_t spec = { .prog = "omni-webhooks", .default_path = DEFAULT_CONFIG,
+                                            .usage = usage, .reference = wh_config_print_reference };
     omni_log_init("omni-webhooks", OMNI_LOG_INFO);
-    while ((opt = getopt_long(argc, argv, "c:t:h", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'c': path = optarg; break;
-        case 't': path = optarg, check = 1; break;
-        case 'R': wh_config_print_reference(stdout); return 0;
-        case 'S':
-            if (argc - optind != 3) {
-                usage(stderr);
-                return 2;
-            }
-            return sign_stdin(argv[optind], argv[optind + 1], argv[optind + 2]);
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+    if (argc > 1 && !strcmp(argv[1], "--sign")) {
+        if (argc != 5) {
+            usage(stderr);
+            return 2;
         }
+        return sign_stdin(argv[2], argv[3], argv[4]);
     }
-    if (optind != argc) {
-        fprintf(stderr, "omni-webhooks: unexpected argument: %s\n", argv[optind]);
-        usage(stderr);
-        return 2;
-    }
+    config_cli_t cli;
+    int rc = config_cli_parse(&spec, argc, argv, &cli);
+    if (rc >= 0)
+        return rc;
     config_errors_t errs = { 0 };
-    wh_config_t *cfg = wh_config_load(path, &errs);
-    if (!cfg) {
-        for (size_t i = 0; i < errs.n; i++)
-            fprintf(stderr, "%s\n", errs.lines[i]);
-        fprintf(stderr, "omni-webhooks: %zu configuration error%s; not started\n", errs.n, errs.n == 1 ? "" : "s");
-        config_errors_free(&errs);
-        return 1;
-    }
-    if (check) {
+    wh_config_t *cfg = wh_config_load(cli.path, &errs);
+    if (!cfg)
+        return config_cli_refused(spec.prog, &errs);
+    if (cli.check) {
         printf("configuration OK\n");
         wh_config_destroy(&cfg);
         return 0;

@@ -7,13 +7,12 @@ import json
 import os
 import re
 import socket
-import subprocess
 import time
 
 import jsonschema
 import yaml
 
-from harness import BIN, ROOT, wait_for
+from harness import ROOT, Daemon, Peer, Router, message, wait_for
 
 SPEC = yaml.safe_load(open(os.path.join(ROOT, "docs", "openapi.yaml")))
 _RESOLVER = jsonschema.RefResolver.from_schema(SPEC)
@@ -50,9 +49,10 @@ class Answer:
         return f"<{self.status} {self.body}>"
 
 
-class OmniApi:
+class OmniApi(Daemon):
     """An omni-api on redis_address (unix:...; None: extra names sentinels), its config written for the test;
     .log_path has its stderr."""
+    program = "omni-api"
 
     def __init__(self, directory, redis_address, extra=None, name="api"):
         self.dir = directory
@@ -66,13 +66,9 @@ class OmniApi:
         with open(self.config, "w") as f:
             for section, kv in values.items():
                 f.write(section + ":\n" + "".join(f"  {k}: {json.dumps(v)}\n" for k, v in kv.items()))
-        self.proc = None
 
     def start(self, env=None):
-        self._log = open(self.log_path, "ab")
-        self.offset = os.path.getsize(self.log_path)
-        self.proc = subprocess.Popen([os.path.join(BIN, "omni-api"), "--config", self.config],
-                                     stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        self.spawn(["--config", self.config], env=env)
 
         def ready():
             if self.proc.poll() is not None:
@@ -81,19 +77,6 @@ class OmniApi:
             return m and int(m.group(1))
         self.port = wait_for(ready, 20, "omni-api's ready line")
         return self
-
-    def log(self):
-        with open(self.log_path, "rb") as f:
-            f.seek(self.offset)
-            return f.read().decode("utf-8", "replace")
-
-    def stop(self):
-        """SIGTERM: it must exit 0 on its own, event streams included."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            rc = self.proc.wait(timeout=20)
-            assert rc == 0, f"omni-api exited {rc}:\n{self.log()}"
-        self._log.close()
 
     def request(self, method, path, token=None, body=None, headers=None, raw=None):
         """One request; the answer checked against docs/openapi.yaml. body: JSON-able; raw: bytes as they are."""
@@ -199,3 +182,40 @@ class EventStream:
 
     def close(self):
         self.sock.close()
+
+
+class ApiWorld:
+    """A router on the test's Redis with policy, an omni-api beside it (api_extra: more of its keys), a peer to
+    submit messages with, and a token made with omnictl for each of subjects, in .tokens."""
+
+    def __init__(self, tmp_path, redis_server, policy, subjects, router_extra=None, api_extra=None):
+        self.redis_server = redis_server
+        self.redis = redis_server.client()
+        self.router = Router(str(tmp_path), redis_server.address, policy=policy, router_extra=router_extra).start()
+        self.peer = Peer(self.router.endpoint)
+        self.api = OmniApi(str(tmp_path), redis_server.address,
+                           extra={"overview.router_config": self.router.config, **(api_extra or {})}).start()
+        self.tokens = {s: self.token(s) for s in subjects}
+        self.n = 0
+
+    def token(self, subject):
+        return self.router.ctl("token", "create", subject).stdout.strip()
+
+    def submit(self, text, channel="email", tag="api"):
+        """A new customer writes text; returns the message id and its conversation, once stored."""
+        self.n += 1
+        mid = f"{channel}:{tag}:{self.n}:{time.monotonic_ns()}"
+        frm = f"cust{self.n}@example.com" if channel == "email" else f"+1415555{self.n:04d}"
+        self.peer.submit(message(mid, channel=channel, frm=frm, text=text))
+        assert self.peer.recv() == ["OMNI/1", "ACK", mid]
+        return mid, self.redis.hget(f"omni:msg:{mid}", "conversation")
+
+    def call(self, method, path, who=None, body=None, **kw):
+        """A request as who (a subject of .tokens, or a token itself; None: no token)."""
+        token = self.tokens.get(who, who) if who else None
+        return self.api.request(method, path, token=token, body=body, **kw)
+
+    def close(self):
+        self.api.stop()
+        self.peer.close()
+        self.router.stop()

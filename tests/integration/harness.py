@@ -9,9 +9,12 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 
 import redis
 import zmq
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("OMNI_BUILD", os.path.join(ROOT, "build", "asan"))
@@ -88,8 +91,53 @@ class RedisServer:
 LIVE_ROUTERS = []  # every Router made; conftest kills those a failed test left running
 
 
-class Router:
+class Daemon:
+    """One of our programs run for a test (a subclass sets program and log_path): its stdout and stderr go to
+    log_path; log() is what it wrote since its last start."""
+    program = None
+    proc = None
+    _log = None
+    log_offset = 0
+
+    def spawn(self, args, env=None):
+        self._log = open(self.log_path, "ab")
+        self.log_offset = os.path.getsize(self.log_path)
+        self.proc = subprocess.Popen([os.path.join(BIN, self.program), *args], stdout=self._log,
+                                     stderr=subprocess.STDOUT, env=env)
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            f.seek(self.log_offset)
+            return f.read().decode("utf-8", "replace")
+
+    def wait_log(self, pattern, timeout=15):
+        """Waits for a line matching pattern; fails at once, with the log, when the program exits."""
+        def seen():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{self.program} exited {self.proc.returncode}:\n{self.log()}")
+            return re.search(pattern, self.log())
+        return wait_for(seen, timeout, f"{self.program} log line /{pattern}/")
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=20)
+        if self._log:
+            self._log.close()
+            self._log = None
+
+    def stop(self):
+        """SIGTERM: it must exit 0 on its own (and, under ASan, leak nothing)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            rc = self.proc.wait(timeout=20)
+            assert rc == 0, f"{self.program} exited {rc}:\n{self.log()}"
+        self.kill()
+
+
+class Router(Daemon):
     """omnirouted with a config written for the test; its stderr goes to a log file the test can read."""
+    program = "omnirouted"
 
     def __init__(self, directory, redis_address=None, extra=None, name="router", endpoint=None, policy=None,
                  env=None, router_extra=None):
@@ -122,45 +170,12 @@ class Router:
         with open(self.config, "w") as f:
             f.write("\n".join(lines) + "\n" + (policy or ""))
         self.env = dict(os.environ, **(env or {}))
-        self.proc = None
-        self._log = None
 
     def start(self, wait_ready=True):
-        self._log = open(self.log_path, "ab")
-        self.log_offset = os.path.getsize(self.log_path)
-        self.proc = subprocess.Popen([os.path.join(BIN, "omnirouted"), "--config", self.config],
-                                     stdout=self._log, stderr=subprocess.STDOUT, env=self.env)
+        self.spawn(["--config", self.config], env=self.env)
         if wait_ready:
             self.wait_log(r"ready: ingest on", 20)
         return self
-
-    def log(self):
-        with open(self.log_path, "rb") as f:
-            f.seek(self.log_offset)
-            return f.read().decode("utf-8", "replace")
-
-    def wait_log(self, pattern, timeout=10):
-        def seen():
-            if self.proc.poll() is not None and self.proc.returncode not in (None,):
-                raise AssertionError(f"omnirouted exited {self.proc.returncode}:\n{self.log()}")
-            return re.search(pattern, self.log())
-        return wait_for(seen, timeout, f"router log line /{pattern}/")
-
-    def kill(self, sig=signal.SIGKILL):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(timeout=20)
-        if self._log:
-            self._log.close()
-            self._log = None
-
-    def stop(self):
-        """SIGTERM, and the router must exit 0 on its own."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            rc = self.proc.wait(timeout=20)
-            assert rc == 0, f"omnirouted exited {rc}:\n{self.log()}"
-        self.kill()
 
     def ctl(self, *args, check=True):
         r = subprocess.run([os.path.join(BIN, "omnictl"), "-c", self.config, *args],
@@ -236,3 +251,33 @@ def submit(endpoint, spool, messages, timeout=30, check=True, args=()):
     if check:
         assert r.returncode == 0, f"omni-submit -> {r.returncode}\n{r.stdout}\n{r.stderr}"
     return r.returncode, r.stdout + r.stderr
+
+
+def scrape_when_up(port):
+    """None while the program is not listening yet (a readiness check, not a failure)."""
+    try:
+        return scrape(port)
+    except urllib.error.URLError:
+        return None
+
+
+def scrape(port):
+    """GET /metrics on 127.0.0.1:port, parsed by prometheus_client (it raises on anything not in the format):
+    {(sample name, sorted label pairs): value}."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        text = r.read().decode()
+    samples = {}
+    for fam in text_string_to_metric_families(text):  # raises on anything not in the format
+        for s in fam.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return samples
+
+
+def http_get(port, path):
+    """GET http://127.0.0.1:port/path: (status, body as text), an error status included."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()

@@ -11,9 +11,8 @@ import time
 
 import pytest
 
-from api_client import SPEC, EventStream, OmniApi, operations, schema_check
-from harness import BIN, Peer, RedisServer, Router, free_port, message, wait_for
-from test_metrics import get, scrape
+from api_client import SPEC, ApiWorld, EventStream, OmniApi, operations, schema_check
+from harness import BIN, RedisServer, free_port, http_get, message, scrape, wait_for
 
 POLICY = """
 calendars:
@@ -39,42 +38,18 @@ routing:
 """
 
 
-class World:
+class World(ApiWorld):
     """A router, an omni-api and tokens for ann and bob (agents), acme and zeta (partners), olga (operator)."""
 
     def __init__(self, tmp_path, redis_server, api_extra=None):
-        self.redis_server = redis_server
-        self.redis = redis_server.client()
-        self.router = Router(str(tmp_path), redis_server.address, policy=POLICY).start()
-        self.peer = Peer(self.router.endpoint)
-        self.api = OmniApi(str(tmp_path), redis_server.address,
-                           extra={"overview.router_config": self.router.config, **(api_extra or {})}).start()
-        self.tokens = {s: self.token(s) for s in
-                       ("agent:ann", "agent:bob", "partner:acme", "partner:zeta", "operator:olga")}
-        self.n = 0
-
-    def token(self, subject):
-        r = self.router.ctl("token", "create", subject)
-        return r.stdout.strip()
+        super().__init__(tmp_path, redis_server, POLICY,
+                         ("agent:ann", "agent:bob", "partner:acme", "partner:zeta", "operator:olga"), api_extra=api_extra)
 
     def work(self, text):
         """A new customer writes text; returns the conversation once the router gave it an owner."""
-        self.n += 1
-        mid = f"email:api:{self.n}:{time.monotonic_ns()}"
-        self.peer.submit(message(mid, frm=f"cust{self.n}@example.com", text=text))
-        assert self.peer.recv() == ["OMNI/1", "ACK", mid]
-        cv = self.redis.hget(f"omni:msg:{mid}", "conversation")
+        _, cv = self.submit(text)
         wait_for(lambda: self.redis.hget(f"omni:conversation:{cv}", "owner"), 10, f"conversation {cv} routed")
         return cv
-
-    def call(self, method, path, who=None, body=None, **kw):
-        token = self.tokens.get(who, who) if who else None
-        return self.api.request(method, path, token=token, body=body, **kw)
-
-    def close(self):
-        self.api.stop()
-        self.peer.close()
-        self.router.stop()
 
 
 @pytest.fixture
@@ -511,6 +486,6 @@ def test_metrics_count_requests_by_route_and_status_and_open_streams(tmp_path, r
         assert m[("omnirouter_api_request_duration_seconds_bucket", (("le", "+Inf"),))] == total
         stream.close()  # noticed at the next keepalive (sse.keepalive 1s here)
         wait_for(lambda: scrape(port)[("omnirouter_api_event_streams", ())] == 0, 10, "the stream counted as closed")
-        assert get(port, "/healthz") == (200, "ok\n")
+        assert http_get(port, "/healthz") == (200, "ok\n")
     finally:
         w.close()

@@ -10,10 +10,9 @@ import os
 import shutil
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from api_client import SPEC, OmniApi, schema_check
-from harness import BUILD, ROOT, Peer, Router, free_port, message, wait_for
+from api_client import SPEC, ApiWorld, OmniApi, schema_check
+from harness import BUILD, ROOT, Router, free_port, scrape, wait_for
 
 POLICY = """
 calendars:
@@ -41,51 +40,26 @@ ARTIFACTS = os.path.join(BUILD, "test-artifacts")
 LAPTOP, PHONE = (1280, 900), (375, 812)
 
 
-class World:
+class World(ApiWorld):
     """A router with /metrics, an omni-api serving a copy of console/, tokens for an operator and two agents."""
 
     def __init__(self, tmp_path, redis_server):
-        self.redis = redis_server.client()
         self.metrics_port = free_port()
-        self.router = Router(str(tmp_path), redis_server.address, policy=POLICY,
-                             router_extra={"metrics_listen": f"127.0.0.1:{self.metrics_port}"}).start()
-        self.peer = Peer(self.router.endpoint)
         self.console = str(tmp_path / "console")
         shutil.copytree(os.path.join(ROOT, "console"), self.console)
-        self.api = OmniApi(str(tmp_path), redis_server.address,
-                           extra={"overview.router_config": self.router.config,
-                                  "console.directory": self.console}).start()
-        self.tokens = {s: self.router.ctl("token", "create", s).stdout.strip()
-                       for s in ("operator:olga", "agent:ann", "agent:cara")}
-        self.n = 0
+        super().__init__(tmp_path, redis_server, POLICY, ("operator:olga", "agent:ann", "agent:cara"),
+                         router_extra={"metrics_listen": f"127.0.0.1:{self.metrics_port}"},
+                         api_extra={"console.directory": self.console})
 
     def send(self, text, channel="email"):
         """A new customer writes; returns the conversation once the router decided (owner or queue)."""
-        self.n += 1
-        mid = f"{channel}:console:{self.n}"
-        frm = f"cust{self.n}@example.com" if channel == "email" else f"+1415555{self.n:04d}"
-        self.peer.submit(message(mid, channel=channel, frm=frm, text=text))
-        assert self.peer.recv() == ["OMNI/1", "ACK", mid]
-        cv = self.redis.hget(f"omni:msg:{mid}", "conversation")
+        _, cv = self.submit(text, channel, tag="console")
         wait_for(lambda: self.redis.hget(f"omni:conversation:{cv}", "status") in ("offered", "assigned", "queued"),
                  10, f"conversation {cv} decided")
         return cv
 
     def metrics(self):
-        conn = http.client.HTTPConnection("127.0.0.1", self.metrics_port, timeout=5)
-        conn.request("GET", "/metrics")
-        text = conn.getresponse().read().decode()
-        conn.close()
-        out = {}
-        for fam in text_string_to_metric_families(text):
-            for s in fam.samples:
-                out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-        return out
-
-    def close(self):
-        self.api.stop()
-        self.peer.close()
-        self.router.stop()
+        return scrape(self.metrics_port)
 
 
 @pytest.fixture
@@ -286,7 +260,7 @@ def test_supervisor_and_agent_views(world):
                     if cell(d, t, field) != str(int(v)):
                         return False
             return m
-        m = until(d := driver, matches, "the supervisor's numbers equal /metrics'", 30)
+        m = until(driver, matches, "the supervisor's numbers equal /metrics'", 30)
         o = overview_ok(world)
         # core's agents hold 6 (ann 3 email + 2 sms, bob 1), were given 7, and 1 waits; acme holds 2 (its cap)
         # and the third waits on acme's own queue (core can never serve it)

@@ -3,7 +3,7 @@ import os
 import re
 import subprocess
 
-from harness import BIN, Peer, Router, message, wait_for
+from harness import BIN, Peer, Router, message
 
 
 def ack(peer, m):

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from harness import ROOT, Peer, Router, message, wait_for
+from harness import ROOT, Peer, Router, message
 
 JOURNAL = "/run/systemd/journal/socket"
 

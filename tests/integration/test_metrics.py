@@ -3,9 +3,7 @@ implementation), the router's counters as traffic moves them, and per-team gauge
 import urllib.error
 import urllib.request
 
-from prometheus_client.parser import text_string_to_metric_families
-
-from harness import Peer, Router, free_port, message, wait_for
+from harness import Peer, Router, free_port, http_get, message, scrape, scrape_when_up, wait_for
 
 POLICY = """
 calendars:
@@ -21,25 +19,6 @@ sla:
   targets:
     - {first_response: 1h}
 """
-
-
-def scrape_when_up(port):
-    """None while the program is not listening yet (a readiness check, not a failure)."""
-    try:
-        return scrape(port)
-    except urllib.error.URLError:
-        return None
-
-
-def scrape(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-        text = r.read().decode()
-    samples = {}
-    for fam in text_string_to_metric_families(text):  # raises on anything not in the format
-        for s in fam.samples:
-            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return samples
 
 
 def test_metrics_follow_the_traffic(tmp_path, redis_server):
@@ -101,27 +80,19 @@ def test_metrics_follow_the_traffic(tmp_path, redis_server):
         r.stop()
 
 
-def get(port, path):
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-
-
 def test_healthz_and_readyz_follow_redis(tmp_path, redis_server):
     port = free_port()
     r = Router(str(tmp_path), redis_server.address, router_extra={"metrics_listen": f"127.0.0.1:{port}"}).start()
     try:
-        assert get(port, "/healthz") == (200, "ok\n")
-        assert get(port, "/readyz") == (200, "ready\n")
+        assert http_get(port, "/healthz") == (200, "ok\n")
+        assert http_get(port, "/readyz") == (200, "ready\n")
         redis_server.stop()
-        status = wait_for(lambda: (lambda g: g if g[0] == 503 else None)(get(port, "/readyz")), 15,
+        status = wait_for(lambda: (lambda g: g if g[0] == 503 else None)(http_get(port, "/readyz")), 15,
                           "/readyz answering 503 while Redis is away")
         assert status[1] == "not ready: redis unreachable: answering BUSY\n", status
-        assert get(port, "/healthz") == (200, "ok\n")  # alive all the same: not a restart's business
+        assert http_get(port, "/healthz") == (200, "ok\n")  # alive all the same: not a restart's business
         redis_server.start()
-        wait_for(lambda: get(port, "/readyz")[0] == 200, 30, "/readyz ready again")
+        wait_for(lambda: http_get(port, "/readyz")[0] == 200, 30, "/readyz ready again")
     finally:
         r.stop()
 
@@ -156,7 +127,7 @@ def test_a_connector_serves_its_metrics(tmp_path, redis_server):
         assert m[("omnirouter_connector_spooled_messages", label)] == 0
         assert m[("omnirouter_connector_source_up", label)] == 1
         assert m[("omnirouter_connector_polls_total", label)] >= 1
-        assert get(port, "/healthz") == (200, "ok\n") and get(port, "/readyz") == (200, "ready\n")
+        assert http_get(port, "/healthz") == (200, "ok\n") and http_get(port, "/readyz") == (200, "ready\n")
     finally:
         proc.terminate()
         assert proc.wait(timeout=20) == 0

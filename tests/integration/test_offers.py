@@ -2,9 +2,9 @@
 the test clock (OMNIROUTER_TEST_CLOCK=1, `omnictl clock advance`) so an offer expires without waiting."""
 import pytest
 
-from harness import Peer, Router, free_port, wait_for
+from harness import Peer, Router, free_port, scrape, wait_for
 from lua_contract import Scripts, key
-from test_metrics import scrape
+
 from test_routing import router_now, seen_by_a_tick, send
 
 POLICY = """

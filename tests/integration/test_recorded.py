@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from harness import BIN, Peer, Router, free_port, message, wait_for
-from test_metrics import scrape
+from harness import BIN, Peer, Router, free_port, message, scrape, wait_for
+
 
 POLICY = """
 teams:

@@ -4,7 +4,6 @@ it runs (capacity, contract caps, quotas) and checked in full at the end; per-te
 The same scenario split between two routers on one Redis must keep the same invariants."""
 import collections
 import json
-import os
 import random
 import threading
 

@@ -11,8 +11,7 @@ import time
 
 import pytest
 
-from harness import BIN, LIVE_ROUTERS, ROOT, free_port, wait_for
-from test_metrics import get, scrape
+from harness import BIN, LIVE_ROUTERS, ROOT, Daemon, free_port, http_get, scrape, wait_for
 from webhook_receiver import Receiver, sign, verify
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -20,8 +19,9 @@ NEXT_SECRET = "whsec_" + "bmV4dC1zZWNyZXQtZm9yLXJvdGF0aW9uLTAxMjM0NTY3"  # base6
 P = "omni:"
 
 
-class Webhooks:
+class Webhooks(Daemon):
     """omni-webhooks with a config written for the test; its stderr goes to a log file."""
+    program = "omni-webhooks"
 
     def __init__(self, directory, redis_address, partners, name="webhooks", poll="20ms", metrics_port=None,
                  sentinels=None):
@@ -49,43 +49,11 @@ class Webhooks:
                       f"    backoff: {{base: {p.get('base', '100ms')}, max: {p.get('max', '400ms')}}}"]
         with open(self.config, "w") as f:
             f.write("\n".join(lines) + "\n")
-        self.proc, self._log, self.offset = None, None, 0
 
     def start(self):
-        self._log = open(self.log_path, "ab")
-        self.offset = os.path.getsize(self.log_path)
-        self.proc = subprocess.Popen([os.path.join(BIN, "omni-webhooks"), "--config", self.config],
-                                     stdout=self._log, stderr=subprocess.STDOUT)
-        self.wait_log(r"ready: redis at")
+        self.spawn(["--config", self.config])
+        self.wait_log(r"ready: redis at", 15)
         return self
-
-    def log(self):
-        with open(self.log_path, "rb") as f:
-            f.seek(self.offset)
-            return f.read().decode("utf-8", "replace")
-
-    def wait_log(self, pattern, timeout=15):
-        def seen():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"omni-webhooks exited {self.proc.returncode}:\n{self.log()}")
-            return re.search(pattern, self.log())
-        return wait_for(seen, timeout, f"omni-webhooks log line /{pattern}/")
-
-    def kill(self, sig=signal.SIGKILL):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(timeout=20)
-        if self._log:
-            self._log.close()
-            self._log = None
-
-    def stop(self):
-        """SIGTERM: it must exit 0 on its own (and, under ASan, leak nothing)."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            rc = self.proc.wait(timeout=20)
-            assert rc == 0, f"omni-webhooks exited {rc}:\n{self.log()}"
-        self.kill()
 
 
 def event(r, team, conv, kind="work.assigned", **data):
@@ -519,11 +487,11 @@ def test_metrics_count_deliveries_failures_retries_and_dead_letters(tmp_path, re
     assert m[("omnirouter_webhook_redis_up", ())] == 1
     assert m[("omnirouter_webhook_delivery_seconds_count", ())] == 5
     assert m[("omnirouter_webhook_delivery_seconds_bucket", (("le", "+Inf"),))] == 5
-    assert get(port, "/healthz") == (200, "ok\n") and get(port, "/readyz") == (200, "ready\n")
+    assert http_get(port, "/healthz") == (200, "ok\n") and http_get(port, "/readyz") == (200, "ready\n")
     redis_server.stop()
-    status, text = wait_for(lambda: (lambda g: g if g[0] == 503 else None)(get(port, "/readyz")), 15,
+    status, text = wait_for(lambda: (lambda g: g if g[0] == 503 else None)(http_get(port, "/readyz")), 15,
                             "/readyz answering 503 while Redis is away")
     assert "redis unreachable" in text, text
     redis_server.start()
-    wait_for(lambda: get(port, "/readyz")[0] == 200, 30, "/readyz ready again")
+    wait_for(lambda: http_get(port, "/readyz")[0] == 200, 30, "/readyz ready again")
     wh.stop()

@@ -1,0 +1,47 @@
+/* The daemons' shared command line (config_cli.h). */
+#include "config_cli.h"
+
+#include <getopt.h>
+
+int config_cli_parse(const config_cli_spec_t *spec, int argc, char **argv, config_cli_t *cli)
+{
+    static const struct option longopts[] = {
+        { "config", required_argument, 0, 'c' },      { "check-config", required_argument, 0, 't' },
+        { "config-reference", no_argument, 0, 'R' }, { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 },
+    };
+    *cli = (config_cli_t){ .path = spec->default_path };
+    int opt;
+    optind = 0; /* glibc: start afresh, whatever was parsed before (the tests parse several times) */
+    while ((opt = getopt_long(argc, argv, spec->overrides ? "c:t:D:h" : "c:t:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': cli->path = optarg; break;
+        case 't': cli->path = optarg, cli->check = true; break;
+        case 'D':
+            if (cli->n_overrides == CONFIG_CLI_MAX_OVERRIDES) {
+                fprintf(stderr, "%s: more than %d -D overrides\n", spec->prog, CONFIG_CLI_MAX_OVERRIDES);
+                return 2;
+            }
+            cli->overrides[cli->n_overrides++] = optarg;
+            break;
+        case 'R': spec->reference(stdout); return 0;
+        case 'h': spec->usage(stdout); return 0;
+        default: spec->usage(stderr); return 2;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "%s: unexpected argument: %s\n", spec->prog, argv[optind]);
+        spec->usage(stderr);
+        return 2;
+    }
+    return -1;
+}
+
+int config_cli_refused(const char *prog, config_errors_t *errs)
+{
+    for (size_t i = 0; i < errs->n; i++)
+        fprintf(stderr, "%s\n", errs->lines[i]);
+    fprintf(stderr, "%s: %zu configuration error%s; not started\n", prog, errs->n, errs->n == 1 ? "" : "s");
+    config_errors_free(errs);
+    return 1;
+}
