@@ -43,7 +43,9 @@ local stored, volume = 0, {} -- counted once for the call: messages stored; per 
 local function store(id, ident, channel, json, fingerprint)
   local mk = K.msg(id)
   -- An id is known while its marker lasts (retention.dedup) or its message is still in Redis (not archived yet)
-  local conv = redis.call('GET', K.seen(id)) or redis.call('HGET', mk, 'conversation')
+  -- (one EXISTS for both on the common path, a new id; the conversation is read only for a resend)
+  local conv = redis.call('EXISTS', K.seen(id), mk) > 0 and
+               (redis.call('GET', K.seen(id)) or redis.call('HGET', mk, 'conversation'))
   if conv then
     redis.call('HINCRBY', K.stats(), 'duplicates', '1')
     return { 0, '', conv, 0, 0, 0, '', '', '' }
@@ -56,10 +58,12 @@ local function store(id, ident, channel, json, fingerprint)
   -- The seen:<id> marker is the deduplication, so it is written last: Redis does not roll a script back,
   -- and an error between two writes must never leave a message "already stored" in no conversation. A
   -- resend after such an error finds the id already at the end of the list and does not add it twice.
-  -- fresh: the conversation was opened by this message, so its list is empty and there is no resend to spot
-  local function attach(conv, fresh, ...)
+  -- last: the id at the end of the conversation's list, when the caller has read it already; fresh: the
+  -- conversation was opened by this message, so its list is empty and there is no resend to spot
+  local function attach(conv, fresh, last, ...)
     local lk = K.conversation_messages(conv)
-    if fresh or redis.call('LINDEX', lk, -1) ~= id then redis.call('RPUSH', lk, id) end
+    if fresh then last = false elseif last == nil then last = redis.call('LINDEX', lk, -1) end
+    if last ~= id then redis.call('RPUSH', lk, id) end
     redis.call('HSET', mk, 'json', json, 'identity', ident, 'channel', channel, 'conversation', conv,
                'stored_at', now_text, ...)
     redis.call('SET', K.seen(id), conv, 'PX', A.dedup_ms_text)
@@ -71,14 +75,15 @@ local function store(id, ident, channel, json, fingerprint)
   -- its own hash. Each copy of a burst or a cross-post matches the one before it, so the newest is enough.
   -- Reads only: a write here would cost more than they do on this path. Only an open conversation folds:
   -- one resolved meanwhile has nobody on it, so a late copy opens new work like any other message.
+  local last -- the newest id of the open conversation, when read here (attach then needs no second read)
   if fingerprint ~= '' and window > 0 and cv then
-    local last = redis.call('LINDEX', K.conversation_messages(cv), -1)
+    last = redis.call('LINDEX', K.conversation_messages(cv), -1)
     local m = last and last ~= id and redis.call('HMGET', K.msg(last), 'fp', 'stored_at', 'folded_into')
     if m and m[1] and tonumber(m[2]) >= now - window and distance(m[1], fingerprint) <= max_bits then
       -- Stored with the first copy's conversation and routed no further: the customer asked once, on
       -- several channels.
       local original = m[3] or last
-      attach(cv, false, 'folded_into', original, 'fp', fingerprint)
+      attach(cv, false, last, 'folded_into', original, 'fp', fingerprint)
       redis.call('HINCRBY', K.stats(), 'folded', '1')
       event('folded', 'id', id, 'into', original, 'conversation', cv)
       return { 1, cust, cv, 0, 0, 0, '', '', original }
@@ -92,7 +97,7 @@ local function store(id, ident, channel, json, fingerprint)
     -- a router that dies before routing it leaves it here; any router's tick picks it up (due.lua)
     if routing then redis.call('ZADD', K.unrouted(), now_text, cv) end
   end
-  if fingerprint ~= '' then attach(cv, opened == 1, 'fp', fingerprint) else attach(cv, opened == 1) end
+  if fingerprint ~= '' then attach(cv, opened == 1, last, 'fp', fingerprint) else attach(cv, opened == 1, last) end
   -- no event per message: the stream carries what happens to conversations (opened, assigned, queued, ...)
   if opened == 1 then event('opened', 'conversation', cv, 'customer', cust, 'channel', channel) end
   local new_customer = created and 1 or 0
