@@ -65,6 +65,15 @@ int omni_connector_commit(omni_connector_t *ctx)
     return 0;
 }
 
+int omni_connector_flush(omni_connector_t *ctx)
+{
+    if (omni_client_poll(ctx->client, 0) < 0) {
+        omni_error("router client: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 void omni_connector_poll_in(omni_connector_t *ctx, int ms)
 {
     int64_t t = omni_mono_ms() + (ms > 0 ? ms : 0);

@@ -1,7 +1,9 @@
 /* omni-email: IMAP mailboxes to omnirouted. Each poll, per mailbox: SELECT, reconcile the UID cursor
  * (uidstate.h), UID SEARCH the next range, fetch the batch without \Seen (imap.h: one command for the
  * metadata, the bodies as many to a command as fit in 8 MiB), parse each as it arrives (mime.h),
- * build (email_build.h), submit; then commit (fsync), save the cursor, and only then set \Seen.
+ * build (email_build.h), submit, handing what was submitted to the router every FLUSH_EVERY messages (the
+ * router stores a batch while the rest of it is read); then commit (fsync), save the cursor, and only then
+ * set \Seen.
  * The runtime (connector.h) does the rest: config, signals, the spool and the router. */
 #include "email_build.h"
 #include "email_config.h"
@@ -21,6 +23,7 @@
 #define SEARCH_SPAN 1000          /* UIDs per search range: keeps each SEARCH answer small */
 #define SEARCHES_PER_POLL 20      /* ranges searched per mailbox per poll (sparse UIDs, a seen backlog) */
 #define BOX_RETRY_MAX_MS 60000    /* a failing mailbox is retried at most this far apart */
+#define FLUSH_EVERY 32            /* messages of a batch written to the spool (unsynced) and sent together */
 
 typedef struct box {
     email_box_t *cfg;        /* borrowed from email_conn_t.cfg */
@@ -100,8 +103,11 @@ static int take(omni_connector_t *ctx, email_conn_t *ec, box_t *b, uint32_t uid,
     omni_msg_destroy(&msg);
     email_parsed_destroy(&p);
     if (r == 0 || r == OMNI_SUBMIT_INVALID) {
-        if (r == 0)
+        if (r == 0) {
             push(&bt->taken, &bt->n_taken, uid);
+            if (bt->n_taken % FLUSH_EVERY == 0 && omni_connector_flush(ctx) != 0)
+                return -1;
+        }
         if (m->meta.has_internaldate && (!b->cur.has_last_date || m->meta.internaldate_ms > b->cur.last_date_ms)) {
             b->cur.has_last_date = true;
             b->cur.last_date_ms = m->meta.internaldate_ms;

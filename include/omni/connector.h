@@ -164,6 +164,14 @@ int omni_connector_submit(omni_connector_t *ctx, const omni_msg_t *msg);
  * Cheap when nothing was submitted since the last commit. */
 int omni_connector_commit(omni_connector_t *ctx);
 
+/* From inside a long poll (a source read in large batches): writes what was submitted so far to the spool
+ * (one write(2), not synced) and serves the router client once (sends what the window allows, reads the
+ * answers), so the router stores the first messages of a batch while the connector still reads the rest.
+ * Not a commit: nothing is durable yet, and the source is acknowledged only after omni_connector_commit()
+ * (a message the router stored before a crash comes again from the source and is deduplicated by its id).
+ * Returns 0, or -1 when the client broke (logged; return -1 from poll). */
+int omni_connector_flush(omni_connector_t *ctx);
+
 /* Poll again after ms (0: as soon as the client is served) instead of after poll_ms. The earliest
  * request wins until the next poll. */
 void omni_connector_poll_in(omni_connector_t *ctx, int ms);

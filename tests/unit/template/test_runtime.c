@@ -13,7 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <poll.h>
+#include <zmq.h>
+
 #include "../../../connectors/template/template.h"
+#include "omni/message.h"
 #include "omni/util.h"
 
 static char dir[64], cfg[128], out[16384];
@@ -218,6 +222,77 @@ static void state_files(void **state)
     assert_int_equal(errno, EFBIG);
 }
 
+/* Size of dir/sp/spool.log (-1 when absent). */
+static long spool_size(void)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/sp/spool.log", dir);
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* MSG frames the router end (a ROUTER socket) receives within ms; counts them. */
+static int received_msgs(void *router, int ms)
+{
+    int n = 0;
+    int64_t deadline = omni_mono_ms() + ms;
+    for (;;) {
+        zmq_pollitem_t it = {router, 0, ZMQ_POLLIN, 0};
+        int64_t left = deadline - omni_mono_ms();
+        if (left <= 0 || zmq_poll(&it, 1, (long)left) <= 0)
+            return n;
+        int more = 1, frame = 0;
+        while (more) {
+            zmq_msg_t m;
+            zmq_msg_init(&m);
+            assert_true(zmq_msg_recv(&m, router, 0) >= 0);
+            if (frame++ == 2 && zmq_msg_size(&m) == 3 && memcmp(zmq_msg_data(&m), "MSG", 3) == 0)
+                n++; /* identity, version, command, body */
+            more = zmq_msg_more(&m);
+            zmq_msg_close(&m);
+        }
+    }
+}
+
+/* A connector reading a large batch hands what it submitted to the router with omni_connector_flush:
+ * written to the spool (not synced), sent, before any commit; without it nothing leaves before the commit. */
+static void flush_sends_before_the_commit(void **state)
+{
+    (void)state;
+    char yaml[512], ep[128];
+    snprintf(ep, sizeof ep, "ipc://%s/r.sock", dir);
+    snprintf(yaml, sizeof yaml, "router:\n  endpoint: %s\nspool_dir: sp\ntemplate:\n  path: in.txt\n", ep);
+    put(cfg, yaml);
+    void *zctx = zmq_ctx_new(), *router = zmq_socket(zctx, ZMQ_ROUTER);
+    assert_int_equal(zmq_bind(router, ep), 0);
+    int status = -1;
+    char *argv[] = { "omni-template", "--config", cfg, NULL };
+    omni_connector_t *c = run_new(&status, argv);
+    assert_non_null(c);
+    char now[40];
+    omni_rfc3339(omni_wall_ms(), now, sizeof now);
+    for (int i = 0; i < 3; i++) {
+        char id[48];
+        snprintf(id, sizeof id, "x-template:flush:%d", i);
+        omni_msg_t *m = omni_msg_new(id, "x-template", "someone", now, "hello");
+        assert_int_equal(omni_connector_submit(c, m), 0);
+        omni_msg_destroy(&m);
+    }
+    assert_int_equal(received_msgs(router, 300), 0); /* submitted only: gathered for the commit */
+    long before = spool_size();
+    assert_int_equal(omni_connector_flush(c), 0);
+    assert_true(spool_size() > (before > 0 ? before : 0)); /* the records are in the file first */
+    int got = received_msgs(router, 5000);
+    for (int64_t end = omni_mono_ms() + 5000; got < 3 && omni_mono_ms() < end;) {
+        assert_int_equal(omni_connector_flush(c), 0); /* the socket may connect after the first try */
+        got += received_msgs(router, 100);
+    }
+    assert_int_equal(got, 3);
+    omni_connector_destroy(&c);
+    zmq_close(router);
+    zmq_ctx_term(zctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -226,6 +301,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(values_defaults_and_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(help_and_usage, setup, teardown),
         cmocka_unit_test_setup_teardown(state_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(flush_sends_before_the_commit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
