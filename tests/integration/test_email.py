@@ -262,7 +262,9 @@ class CountingProxy:
     """A TCP proxy between the connector and Dovecot that keeps every command line the connector sends
     (connections made again after a drop go through it too). spoil(mode) arms it once for the next body
     FETCH (a command with BODY.PEEK[]): "cut" passes the first 2,000 bytes of the response and then closes
-    the connection; "garble" turns the first literal's size into "{12x}"."""
+    the connection; "garble" turns the first literal's size into "{12x}"; "announce" puts a
+    "* OK [UIDVALIDITY 4242]" between the first message's FETCH response and the next one's, as a server
+    does whose mailbox was re-created while it answered."""
 
     def __init__(self, port):
         import socket
@@ -318,7 +320,11 @@ class CountingProxy:
                 else:
                     with self.lock:
                         mode = self.spoiling
-                    if mode == "garble" and b"}\r\n" in data:
+                    if mode == "announce" and b")\r\n* " in data:
+                        data = data.replace(b")\r\n* ", b")\r\n* OK [UIDVALIDITY 4242] changed\r\n* ", 1)
+                        with self.lock:
+                            self.spoiling, self.spoiled = None, self.spoiled + 1
+                    elif mode == "garble" and b"}\r\n" in data:
                         data = re.sub(rb"\{\d+\}\r\n", b"{12x}\r\n", data, count=1)
                         with self.lock:
                             self.spoiling, self.spoiled = None, self.spoiled + 1
@@ -427,6 +433,37 @@ def test_a_broken_body_response_is_an_error_and_the_next_poll_takes_it_again(mod
         assert sorted(m["subject"] for m in fake_router.by_id().values()) == ["load %04d" % i for i in range(n)]
         assert proxy.logins() == 2  # the broken connection was dropped and made again
         wait_for(lambda: not dovecot.search("alice", "UNSEEN"), WAIT, "\\Seen once spooled")
+        assert c.terminate() == 0
+    finally:
+        proxy.close()
+
+
+def test_uidvalidity_announced_in_the_middle_of_a_body_fetch_marks_nothing_seen(dovecot, fake_router, connector):
+    """A "* OK [UIDVALIDITY n]" with another number in the middle of the body FETCH's response: the bodies
+    that came are real mail (their ids are their content's), so they are spooled, once; but the batch's UIDs
+    may no longer name those messages, so no STORE \\Seen is sent for them under the old UIDVALIDITY (a
+    warning names both numbers). The next poll selects the mailbox again and goes on: new mail arrives and
+    is marked \\Seen as usual."""
+    n = 20
+    for i in range(n):
+        dovecot.deliver("alice", synthetic(i, body="y" * 200), sync=False)
+    uv = dovecot.status("alice")[0]
+    proxy = CountingProxy(dovecot.port)
+    proxy.spoil("announce")
+    try:
+        c = connector(fake_router.endpoint, batch=50, url=proxy.url())
+        c.start()
+        wait_for(lambda: len(fake_router.by_id()) >= n, WAIT, "every message at the router")
+        assert proxy.spoiled == 1
+        wait_for(lambda: "announced UIDVALIDITY" in c.log_text(), WAIT, "the warning")
+        assert re.search(r"setting \\Seen: the server announced UIDVALIDITY 4242, not %d" % uv, c.log_text())
+        assert not [cmd for cmd in proxy.commands if "UID STORE" in cmd]
+        assert len(dovecot.search("alice", "UNSEEN")) == n
+        dovecot.deliver("alice", synthetic(n, body="after"), sync=False)
+        wait_for(lambda: len(fake_router.by_id()) == n + 1, WAIT, "the new message at the router")
+        wait_for(lambda: len(dovecot.search("alice", "UNSEEN")) == n, WAIT, "the new message marked \\Seen")
+        assert sorted(m["subject"] for m in fake_router.by_id().values()) == ["load %04d" % i for i in range(n + 1)]
+        assert fake_router.copies() == n + 1
         assert c.terminate() == 0
     finally:
         proxy.close()
