@@ -652,11 +652,20 @@ int main(int argc, char **argv)
     }
     if (latency) {
         size_t k = 0;
+        /* LOADGEN_LATENCIES=FILE: each message's latency too, "index due_ms latency_ms" (to see when the
+         * slow ones were due: periodic, in bursts, at an AOF rewrite) */
+        const char *dump = getenv("LOADGEN_LATENCIES");
+        FILE *df = dump != NULL && *dump ? fopen(dump, "w") : NULL;
         for (uint32_t i = 0; i < g.messages; i++)
             if (w.assigned_ns[i]) {
                 int64_t due = open_loop ? start_ns + (int64_t)((double)i * 1e9 / rate) : start_ns;
                 w.assigned_ns[k++] = w.assigned_ns[i] - due;
+                if (df != NULL)
+                    fprintf(df, "%u %.3f %.3f\n", i, (double)(due - start_ns) / 1e6,
+                            (double)w.assigned_ns[k - 1] / 1e6);
             }
+        if (df != NULL)
+            fclose(df);
         qsort(w.assigned_ns, k, sizeof *w.assigned_ns, cmp_i64);
         printf(" assigned=%zu p50_ms=%.1f p99_ms=%.1f p999_ms=%.1f max_ms=%.1f max_send_lag_ms=%.1f", k,
                k ? quantile_ms(w.assigned_ns, k, 0.5) : 0, k ? quantile_ms(w.assigned_ns, k, 0.99) : 0,
