@@ -30,14 +30,14 @@ def run(n_ingest, n_assign):
     now = 1796093263183
     convs, msgs = [], []
     val = dict(prefix="omni:", now=now, queue="default", routing=1, fold_window_ms=60000, fold_max_bits=3,
-               dedup_ms=86400000)
+               dedup_ms=86400000, days="{}")
     for i in range(n_ingest):
         mid = f"m{i}"
         msg = json.dumps({"id": mid, "channel": "email", "from": {"id": f"c{i}@example.com"}, "text": "x" * 200})
-        msgs += [mid, f"email:c{i}@example.com", "email", msg, "a09bf228585d2a18"]  # ...messages: five each
-        if len(msgs) == 5 * batch or i == n_ingest - 1:
+        msgs += [mid, f"email:c{i}@example.com", "email", msg, "a09bf228585d2a18", ""]  # ...messages: six each
+        if len(msgs) == 6 * batch or i == n_ingest - 1:
             rep = r.evalsha(sha["ingest"], 0, *[val[a] for a in INGEST_ARGS[:-1]], *msgs)
-            convs += [rep[k + 2].decode() for k in range(0, len(rep), 9)]
+            convs += [rep[k + 2].decode() for k in range(0, len(rep), 11)]
             msgs = []
     # a target as plan.c writes it: fields at the default PLAN_TARGET_SPEC declares are left out
     tg = lambda i, t, ev: dict({"i": i, "team": t, "strategy": "least-loaded", "handle_time": 600000,

@@ -323,14 +323,15 @@ static void arrive(sim_t *s, const sim_msg_t *m)
         snprintf(fp, sizeof fp, "%016llx", (unsigned long long)h);
     snprintf(window, sizeof window, "%d", s->p->fold_window_ms);
     snprintf(bits, sizeof bits, "%d", fold_max_bits(s->p->fold_similarity_pct));
-    /* one message a call (ingest.lua takes several: ...messages, five arguments each) */
-    const char *args[INGEST_NARGS + 5] = {
+    /* one message a call (ingest.lua takes several: ...messages, six arguments each); no first plan: the
+     * conversation is decided by assign.lua below, the same decision the router makes in either call */
+    const char *args[INGEST_NARGS + 6] = {
         [INGEST_ARG_NOW] = snow, [INGEST_ARG_QUEUE] = s->cfg->conversations.default_queue,
         [INGEST_ARG_ROUTING] = s->p->n_routes ? "1" : "0", [INGEST_ARG_FOLD_WINDOW_MS] = window,
-        [INGEST_ARG_FOLD_MAX_BITS] = bits, [INGEST_ARG_DEDUP_MS] = dedup,
-        [INGEST_NARGS] = msg->id, m->identity, msg->channel, m->json, fp,
+        [INGEST_ARG_FOLD_MAX_BITS] = bits, [INGEST_ARG_DEDUP_MS] = dedup, [INGEST_ARG_DAYS] = "{}",
+        [INGEST_NARGS] = msg->id, m->identity, msg->channel, m->json, fp, "",
     };
-    redisReply *r = sim_run(s, LUA_INGEST, INGEST_NARGS + 5, args);
+    redisReply *r = sim_run(s, LUA_INGEST, INGEST_NARGS + 6, args);
     redisReply **f = r->element;
     if (r->type == REDIS_REPLY_ARRAY && r->elements == INGEST_REPLY_FIELDS) {
         if (f[INGEST_REPLY_FOLDED_INTO]->len > 0)

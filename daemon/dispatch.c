@@ -20,6 +20,12 @@
  * it runs (~100-200 us a decision). */
 #define ASSIGN_BATCH 16
 
+/* The senders this router has made a first plan for (routing_first_plan): a Bloom filter of 2^22 bits and
+ * three probes (512 KiB). A false "seen" only means the usual path; it is cleared when it holds so many that
+ * false ones would become common, so a long-running router keeps making first plans for new senders. */
+#define SEEN_BITS (1u << 22)
+#define SEEN_MAX 500000
+
 typedef struct decision_ctx {
     char conv[32];
     char reason[32];
@@ -47,6 +53,8 @@ struct routing {
     bool seed_done; /* seed.lua answered once: the ready index exists, decisions can use it */
     bool unrouted_now; /* the next due scan takes what arrived before the seed, however new */
     int64_t seed_done_at; /* router clock ms */
+    uint64_t *seen;       /* owned: SEEN_BITS bits, see routing_first_plan */
+    size_t seen_n;        /* senders added since it was cleared */
 };
 
 routing_t *routing_new(store_t *store, const router_config_t *cfg)
@@ -55,6 +63,7 @@ routing_t *routing_new(store_t *store, const router_config_t *cfg)
     r->store = store;
     r->cfg = cfg;
     r->p = &cfg->policy;
+    r->seen = omni_calloc(SEEN_BITS / 64, sizeof *r->seen);
     return r;
 }
 
@@ -72,6 +81,7 @@ void routing_destroy(routing_t **r)
     if (!r || !*r)
         return;
     batch_free((*r)->batch); /* plans never sent: their conversations stay unrouted, for any router's tick */
+    free((*r)->seen);
     free(*r);
     *r = NULL;
 }
@@ -193,6 +203,50 @@ void routing_new_conversation(routing_t *r, const char *conversation, const omni
     decide(r, route_plan_new(r->p, conversation, msg, identity, cu->conversations, cu->tier, cu->last_owner,
                              clock_now()),
            conversation, "new");
+}
+
+/* Whether identity was added to the filter before; adds it. */
+static bool seen_before(routing_t *r, const char *identity)
+{
+    uint64_t h = 14695981039346656037ull; /* FNV-1a, then three probes by double hashing */
+    for (const char *c = identity; *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211ull;
+    uint32_t a = (uint32_t)h, b = (uint32_t)(h >> 32) | 1u;
+    bool all = true;
+    for (uint32_t k = 0; k < 3; k++) {
+        uint32_t bit = (a + k * b) & (SEEN_BITS - 1);
+        if (!(r->seen[bit / 64] & (1ull << (bit % 64)))) {
+            all = false;
+            r->seen[bit / 64] |= 1ull << (bit % 64);
+        }
+    }
+    if (!all && ++r->seen_n >= SEEN_MAX) {
+        memset(r->seen, 0, SEEN_BITS / 8);
+        r->seen_n = 0;
+    }
+    return all;
+}
+
+char *routing_first_plan(routing_t *r, const omni_msg_t *msg, const char *identity)
+{
+    if (!routing_enabled(r) || (clock_test_mode() && !r->clock_known) || !r->seed_done || seen_before(r, identity))
+        return NULL;
+    json_t *plan = route_plan_new(r->p, "", msg, identity, 1, "", "", clock_now());
+    char *body = omni_json_dumps(plan, JSON_COMPACT);
+    json_decref(plan);
+    return body;
+}
+
+char *routing_days(routing_t *r) { return route_quota_days(r->p, clock_now()); }
+
+void routing_first_decided(routing_t *r, const char *conversation, const char *outcome, const char *detail,
+                           int64_t planned)
+{
+    decision_ctx_t c = { .started = planned };
+    snprintf(c.conv, sizeof c.conv, "%s", conversation);
+    snprintf(c.reason, sizeof c.reason, "new");
+    r->stats.routed++;
+    decided(r, &c, NULL, outcome, detail);
 }
 
 /* One record of due.lua's answer (DUE_REPLY_FIELDS strings, checked by the store). */

@@ -67,6 +67,19 @@ typedef struct routing_customer {
 /* Routes a conversation ingest just opened with msg (borrowed for the call) from identity. */
 void routing_new_conversation(routing_t *r, const char *conversation, const omni_msg_t *msg, const char *identity,
                               const routing_customer_t *customer);
+/* A new customer's first conversation routed in the call that stores its message (ingest.lua), one durable
+ * write instead of two: for a sender this router has not asked about before (a Bloom filter of identities,
+ * so a false "seen" only costs the usual two calls), the plan for a new customer's first conversation
+ * (conversations 1, no tier, no previous owner; conv "" as it is not known yet), made now. ingest.lua uses
+ * it only if the sender turns out to be a new customer. NULL when there is none to make (no routing, the
+ * policy not seeded, the sender seen). A new string the caller frees. */
+char *routing_first_plan(routing_t *r, const omni_msg_t *msg, const char *identity);
+/* days for a call with such plans, as routing_flush sends assign.lua ({team: "YYYY-MM-DD"}); caller frees. */
+char *routing_days(routing_t *r);
+/* ingest.lua decided conversation on its first plan (outcome and detail: assign.lua's record; planned:
+ * monotonic ms when the plan was made): counted and logged as any decision. */
+void routing_first_decided(routing_t *r, const char *conversation, const char *outcome, const char *detail,
+                           int64_t planned);
 /* From the cron tick. */
 void routing_tick(routing_t *r);
 /* Before the loop sleeps: sends the plans made since the last call to assign.lua, as one call. */

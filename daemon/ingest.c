@@ -38,6 +38,7 @@ struct ingest {
     ingest_stats_t stats;
     size_t inflight;
     ingest_opened_fn *on_opened;
+    ingest_first_route_t first; /* all NULL: no first plans */
     void *opened_data;
     struct batch *batches[STORE_CONNECTIONS_MAX]; /* per store_slot(): filled during a read, sent at its end */
 };
@@ -54,10 +55,13 @@ typedef struct pending {
     size_t json_len;
     omni_msg_t *msg; /* owned: its channel for the call; kept for routing the conversation it may open */
     int channel_kind; /* policy.h's CHANNEL_ kinds, for the per-channel counts */
+    char *plan; /* owned: the plan for a new customer's first conversation (routing_first_plan), or NULL */
+    int64_t planned; /* monotonic ms when it was made */
 } pending_t;
 
 static void pending_free(pending_t *p)
 {
+    free(p->plan);
     omni_msg_destroy(&p->msg);
     free(p->json);
     free(p);
@@ -205,8 +209,11 @@ static void stored_one(ingest_t *in, pending_t *p, redisReply **f)
     } else if (stored) {
         in->stats.stored++;
         in->stats.stored_by_channel[p->channel_kind]++;
-        char note[96] = "";
-        if (opened && in->on_opened)
+        char note[160] = "";
+        if (opened && f[INGEST_REPLY_OUTCOME]->len > 0)
+            snprintf(note, sizeof note, " (opened and routed in the same call: %.20s %.40s)",
+                     f[INGEST_REPLY_OUTCOME]->str, f[INGEST_REPLY_DETAIL]->str);
+        else if (opened && in->on_opened)
             snprintf(note, sizeof note, " (opened; routing it)");
         else if (opened)
             snprintf(note, sizeof note, " (opened, queued on %s)", in->cfg->conversations.default_queue);
@@ -220,7 +227,10 @@ static void stored_one(ingest_t *in, pending_t *p, redisReply **f)
     }
     send_ack(in, p->peer, p->peer_len, p->id);
     /* ACKed first: the message is durable whatever routing does; an unrouted conversation is picked up again */
-    if (stored && opened && in->on_opened)
+    if (stored && opened && f[INGEST_REPLY_OUTCOME]->len > 0 && in->first.decided)
+        in->first.decided(in->opened_data, conv, f[INGEST_REPLY_OUTCOME]->str, f[INGEST_REPLY_DETAIL]->str,
+                          p->planned);
+    else if (stored && opened && in->on_opened)
         in->on_opened(in->opened_data, conv, p->msg, p->identity, (long)f[INGEST_REPLY_CONVERSATIONS]->integer,
                       f[INGEST_REPLY_TIER]->str, f[INGEST_REPLY_LAST_OWNER]->str);
 }
@@ -265,31 +275,37 @@ static void flush(ingest_t *in, int slot)
         return;
     in->batches[slot] = NULL;
     const policy_t *pol = &in->cfg->policy;
-    char now[24], window[16], bits[8], dedup[24];
+    char now[24], window[16], bits[8], dedup[24], *days = NULL;
     snprintf(now, sizeof now, "%lld", (long long)clock_now());
     snprintf(window, sizeof window, "%d", pol->fold_window_ms);
     snprintf(bits, sizeof bits, "%d", fold_max_bits(pol->fold_similarity_pct));
     snprintf(dedup, sizeof dedup, "%lld", (long long)in->cfg->retention.dedup_s * 1000); /* retention.dedup */
-    const char *argv[INGEST_NARGS + 5 * STORE_BATCH] = {
+    for (size_t i = 0; i < b->n && !days && in->first.days; i++)
+        if (b->items[i]->plan)
+            days = in->first.days(in->opened_data);
+    const char *argv[INGEST_NARGS + 6 * STORE_BATCH] = {
         [INGEST_ARG_PREFIX] = in->cfg->redis.key_prefix, [INGEST_ARG_NOW] = now,
         [INGEST_ARG_QUEUE] = in->cfg->conversations.default_queue, [INGEST_ARG_ROUTING] = in->on_opened ? "1" : "0",
         [INGEST_ARG_FOLD_WINDOW_MS] = window, [INGEST_ARG_FOLD_MAX_BITS] = bits, [INGEST_ARG_DEDUP_MS] = dedup,
+        [INGEST_ARG_DAYS] = days ? days : "{}",
     };
-    size_t argl[INGEST_NARGS + 5 * STORE_BATCH];
+    size_t argl[INGEST_NARGS + 6 * STORE_BATCH];
     for (int i = 0; i < INGEST_NARGS; i++)
         argl[i] = strlen(argv[i]);
     int argc = INGEST_NARGS;
-    for (size_t i = 0; i < b->n; i++) { /* ...messages: id identity channel message fingerprint */
+    for (size_t i = 0; i < b->n; i++) { /* ...messages: id identity channel message fingerprint plan */
         pending_t *p = b->items[i];
-        const char *five[] = { p->id, p->identity, p->msg->channel, p->json, p->fingerprint };
-        for (int k = 0; k < 5; k++, argc++) {
-            argv[argc] = five[k];
-            argl[argc] = k == 3 ? p->json_len : strlen(five[k]);
+        const char *six[] = { p->id, p->identity, p->msg->channel, p->json, p->fingerprint, p->plan ? p->plan : "" };
+        for (int k = 0; k < 6; k++, argc++) {
+            argv[argc] = six[k];
+            argl[argc] = k == 3 ? p->json_len : strlen(six[k]);
         }
     }
     /* one sender's messages on one connection: stored in the order they came */
     /* ACKed only once stored (and, with redis.wait_replicas, on that many replicas: WAIT) */
-    if (store_script_replicated(in->store, b->items[0]->identity, LUA_INGEST, argc, argv, argl, on_stored, b) != 0) {
+    int sent = store_script_replicated(in->store, b->items[0]->identity, LUA_INGEST, argc, argv, argl, on_stored, b);
+    free(days);
+    if (sent != 0) {
         for (size_t i = 0; i < b->n; i++) {
             in->inflight--;
             send_busy(in, b->items[i]->peer, b->items[i]->peer_len, b->items[i]->id);
@@ -302,6 +318,8 @@ static void flush(ingest_t *in, int slot)
         pending_t *p = b->items[i];
         free(p->json);
         p->json = NULL;
+        free(p->plan);
+        p->plan = NULL;
         if (!in->on_opened)
             omni_msg_destroy(&p->msg); /* kept until the answer only to route the conversation it may open */
     }
@@ -359,6 +377,10 @@ static void handle_msg(ingest_t *in, const unsigned char *peer, size_t peer_len,
     memcpy(p->json, buf, len);
     p->json_len = len;
     p->msg = msg;
+    if (in->on_opened && in->first.plan) {
+        p->plan = in->first.plan(in->opened_data, msg, ident);
+        p->planned = omni_mono_ms();
+    }
     int slot = store_slot(in->store, ident);
     if (!in->batches[slot])
         in->batches[slot] = omni_calloc(1, sizeof *in->batches[slot]);
@@ -370,9 +392,10 @@ static void handle_msg(ingest_t *in, const unsigned char *peer, size_t peer_len,
         flush(in, slot);
 }
 
-void ingest_on_opened(ingest_t *in, ingest_opened_fn *fn, void *data)
+void ingest_on_opened(ingest_t *in, ingest_opened_fn *fn, const ingest_first_route_t *first, void *data)
 {
     in->on_opened = fn;
+    in->first = first && fn ? *first : (ingest_first_route_t){ 0 };
     in->opened_data = data;
 }
 

@@ -39,7 +39,17 @@ void ingest_set_config(ingest_t *ingest, const router_config_t *cfg);
  * conversations unrouted until the callback's decision is committed. */
 typedef void ingest_opened_fn(void *data, const char *conversation, const omni_msg_t *msg, const char *identity,
                               long conversations, const char *tier, const char *last_owner);
-void ingest_on_opened(ingest_t *ingest, ingest_opened_fn *fn, void *data);
+/* A new customer's first conversation routed in the call that stores its message (dispatch.h,
+ * routing_first_plan), each with data as opened's: plan makes the plan sent with a message (NULL: none; a
+ * new string ingest frees), days the quota days of a call that carries plans (a new string), decided tells
+ * of a conversation ingest.lua decided on its plan (then opened is not called for it). */
+typedef struct ingest_first_route {
+    char *(*plan)(void *data, const omni_msg_t *msg, const char *identity);
+    char *(*days)(void *data);
+    void (*decided)(void *data, const char *conversation, const char *outcome, const char *detail, int64_t planned);
+} ingest_first_route_t;
+/* fn NULL: no routing (new conversations wait on the default queue). first: NULL, or copied. */
+void ingest_on_opened(ingest_t *ingest, ingest_opened_fn *fn, const ingest_first_route_t *first, void *data);
 
 /* From the cron tick: forgets expired peer bans. */
 void ingest_tick(ingest_t *ingest);

@@ -153,6 +153,21 @@ static void on_opened(void *data, const char *conv, const omni_msg_t *msg, const
     routing_new_conversation(r->routing, conv, msg, identity, &cu);
 }
 
+static char *first_plan(void *data, const omni_msg_t *msg, const char *identity)
+{
+    return routing_first_plan(((router_t *)data)->routing, msg, identity);
+}
+
+static char *first_days(void *data) { return routing_days(((router_t *)data)->routing); }
+
+static void first_decided(void *data, const char *conv, const char *outcome, const char *detail, int64_t planned)
+{
+    routing_first_decided(((router_t *)data)->routing, conv, outcome, detail, planned);
+}
+
+/* A new customer's first conversation routed in the call that stores its message (dispatch.h). */
+static const ingest_first_route_t first_route = { first_plan, first_days, first_decided };
+
 /* Before the loop sleeps: what this turn decided goes to Redis as one call (routing_flush). */
 static void before_sleep(loop_t *loop, void *data)
 {
@@ -230,7 +245,7 @@ static void reload(router_t *r)
     routing_set_config(r->routing, fresh);
     if (r->metrics)
         router_metrics_set_config(r->metrics, fresh);
-    ingest_on_opened(r->ingest, routing_enabled(r->routing) ? on_opened : NULL, r);
+    ingest_on_opened(r->ingest, routing_enabled(r->routing) ? on_opened : NULL, &first_route, r);
     snprintf(r->reload, sizeof r->reload, "applied version %s", fresh->version);
     omni_log_event(OMNI_LOG_INFO, OMNI_MSGID_RELOADED, NULL, "reload: %s: version %s applied: %zu rules, %zu teams, %zu agents",
                    r->src->path, fresh->version, fresh->policy.n_routes, fresh->policy.n_teams, fresh->policy.n_agents);
@@ -387,7 +402,7 @@ int router_run(router_config_t *cfg, const router_source_t *src)
         goto out;
     }
     if (routing_enabled(r.routing)) {
-        ingest_on_opened(r.ingest, on_opened, &r);
+        ingest_on_opened(r.ingest, on_opened, &first_route, &r);
         omni_info("routing: %zu rules, %zu teams, %zu agents", cfg->policy.n_routes, cfg->policy.n_teams,
                   cfg->policy.n_agents);
     } else {

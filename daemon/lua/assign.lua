@@ -1,10 +1,9 @@
--- needs: _mask _inbox _owners _plan _resolved
+-- needs: _mask _inbox _owners _plan _resolved _assign
 -- Routes conversations, each by a plan from plan.c (one JSON document an argument, decided in order, each as
 -- its own unit; the router sends the plans it made in one turn of its loop together: a call costs Redis more
 -- than a decision's own writes): the first target that can take it now gets it, else it waits in its rule's
--- queue. Used for new conversations and for moves (escalation, timeout, owner
--- offline). The plan carries the conversation's version as the router read it: if another router
--- changed the conversation since, nothing is done ("stale"), so two routers never assign it twice.
+-- queue. Used for new conversations (those ingest.lua did not route in the call that opened them) and for
+-- moves (escalation, timeout, owner offline); each plan's decision is decide_plan() (_assign.lua).
 -- days: {team: "YYYY-MM-DD"} for quotas. outcome/detail: assigned/owner (offered/owner: an offer, docs/delivery.md),
 -- queued/team, recorded/rule (a rule with record: true: stored resolved, nobody's work), stale/version, gone/status
 -- (gone/missing: no such conversation any more), one record a plan, in order. A plan that is not JSON or not
@@ -13,89 +12,9 @@
 -- @reply each outcome:str detail:str
 local default_queue, days = A.default_queue, A.days
 
--- One plan's decision: its reply record.
-local function decide(plan_json)
-  local ok, plan = pcall(cjson.decode, plan_json)
-  if not ok then error({ err = 'ERR assign: a plan is not JSON: ' .. plan_json:sub(1, 40) }) end
-  check_plan('assign', plan)
-  local cv, now = plan.conv, plan.now
-  local ck = K.conversation(cv)
-  -- Everything this decision reads of the conversation, in one call (this runs for every routed message).
-  local st = redis.call('HMGET', ck, 'status', 'version', 'queue', 'owner', 'prio', 'breached', 'due', 'escalate_at',
-                        'reroute', 'reroute_at', 'transfer_to', 'escalated', 'first_response_at', 'channel', 'assignments')
-  if not st[1] then redis.call('ZREM', K.unrouted(), cv); return { 'gone', 'missing' } end
-  if st[1] == 'merged' or st[1] == 'resolved' then
-    redis.call('ZREM', K.unrouted(), cv)
-    return { 'gone', st[1] }
-  end
-  if (st[2] or '0') ~= plan.version then return { 'stale', st[2] or '0' } end
-  -- Not work (a rule with record: true, docs/routing.md): stored resolved at once, in the customer's history, with
-  -- its decision; nobody is offered it and nothing waits. Unless more than its first message joined it before this
-  -- decision: then it is work after all, routed by the plan's rule like any other.
-  if plan.record then
-    local n = redis.call('LLEN', K.conversation_messages(cv))
-    if n <= 1 then
-      local who = 'policy:' .. plan.record
-      plan.rule = plan.record
-      release(cv, plan.reason, now)
-      mark_resolved(cv, { customer = redis.call('HGET', ck, 'customer'), queue = st[3], owner = st[4] }, who, now)
-      redis.call('HSET', ck, 'category', plan.category, 'prio', plan.prio, 'tier', plan.tier, 'rule', plan.rule)
-      redis.call('HINCRBY', K.stats(), 'recorded', '1')
-      decided(plan, {}, now, 'recorded', { resolved_by = who }, {}, 'rule', plan.rule)
-      return { 'recorded', plan.rule }
-    end
-    plan.trace.not_recorded = n -- for explain
-  end
-  -- An offer nobody accepted in time: its agent is never offered this conversation again (docs/delivery.md).
-  local owner = st[4]
-  if plan.reason == 'offer expired' and st[1] == 'offered' and owner then
-    redis.call('SADD', K.conversation_declined(cv), owner)
-    local agent = owner:match('^agent:(.+)$')
-    if agent then redis.call('HINCRBY', K.agent(agent), 'offers_expired', '1') end
-    redis.call('HINCRBY', K.stats(), 'offers_expired', '1')
-  end
-  -- A re-routing asked for from outside the router (reroute() in _owners.lua) is answered by this decision.
-  if st[9] or st[10] or st[11] then redis.call('HDEL', ck, 'reroute', 'transfer_to', 'reroute_at') end
-  -- The trigger this decision acts on is spent here, when the decision commits (due.lua only leased it).
-  local escalated = st[12]
-  if plan.reason == 'escalation' and not escalated then
-    escalated = '1'
-    redis.call('HSET', ck, 'escalated', 1)
-    redis.call('HINCRBY', K.stats(), 'sla_escalated', '1')
-  end
-  -- A new plan never makes work less urgent than escalation and breach made it.
-  if st[6] then plan.prio = 1
-  elseif plan.reason ~= 'new' and tonumber(st[5]) and tonumber(st[5]) < plan.prio then plan.prio = tonumber(st[5]) end
-  if st[3] then redis.call('ZREM', K.queue(st[3]), cv) end -- off the arrival queue: routing owns it now
-  -- What the decision sets of the conversation, written by the commit in its own one write (set: a list of
-  -- fields and values); the SLA clock starts once, when it is first routed.
-  local set = { 'version', tonumber(st[2] or '0') + 1, 'category', plan.category, 'prio', plan.prio, 'tier', plan.tier }
-  if plan.rule then set[#set + 1], set[#set + 2] = 'rule', plan.rule end
-  if not st[7] then set[#set + 1], set[#set + 2] = 'due', plan.due end
-  if not st[8] then set[#set + 1], set[#set + 2] = 'escalate_at', plan.escalate_at end
-  plan.due = tonumber(st[7]) or plan.due
-  -- what commit_assign needs to know and would otherwise read again (its schedule() and the inbox event).
-  -- fresh: no decision was ever made on it (open, no version yet), so nothing to release, nobody declined it, no
-  -- plan or timer fields (a conversation an unlink reopened has a version: it is not fresh).
-  local known = { fresh = st[1] == 'open' and not owner and not st[2], channel = st[14], escalate_at = tonumber(st[8]) or plan.escalate_at,
-                  escalated = escalated, breached = st[6], first_response_at = st[13], set = set,
-                  assignments = tonumber(st[15] or '0') }
-  -- A re-plan (a calendar opened or closed) only renews the plan of work already waiting: which of the waiting
-  -- work is served first is the drain's to decide, in the serving order, not the order re-plans come in.
-  if plan.reason == 'replan' then
-    redis.call('INCR', K.drain_epoch())
-    return commit_queue(plan, {}, now, default_queue, plan_json, set, known.fresh)
-  end
-  local t, owner, tried, day = find_owner(plan, days, false, nil, known.fresh)
-  if not owner then return commit_queue(plan, tried, now, default_queue, plan_json, set, known.fresh) end
-  local r = commit_assign(plan, t, owner, tried, day, now, known)
-  if plan.reason == 'escalation' then inbox(owner, 'work.escalated', cv, { prio = plan.prio }, now) end
-  return r
-end
-
 local out = {}
 for _, plan_json in ipairs(A.plans) do
-  local r = decide(plan_json)
+  local r = decide_plan('assign', plan_json, days, default_queue)
   out[#out + 1], out[#out + 2] = r[1], r[2]
 end
 return out

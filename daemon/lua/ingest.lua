@@ -1,24 +1,31 @@
--- needs: _mask _inbox
+-- needs: _mask _inbox _owners _plan _resolved _assign
 -- Stores messages, each as one unit: deduplicate by id, resolve the sender to a customer, fold a near-copy
 -- of a recent message in the customer's open conversation, attach to that conversation or open one. A crash
 -- or a second router sees all of a message or none of it. Several messages go in one call (the router sends
 -- those of one read that share a Redis connection): the call's own cost, which is more than a message's
 -- writes, is paid once for all of them (docs/benchmarks.md). This runs for every message, so it makes as few
 -- calls as it can: the common path is 4 writes and a few reads a message, and the counters once a call.
--- routing: a new conversation is marked unrouted until assign.lua routes it. messages: five arguments each,
--- id, identity, channel, message (its JSON), fingerprint (the text's, 16 hex digits, "" for none; fold.h).
+-- routing: a new conversation is marked unrouted until a decision routes it. messages: six arguments each,
+-- id, identity, channel, message (its JSON), fingerprint (the text's, 16 hex digits, "" for none; fold.h),
+-- plan: "" or the plan plan.c made for the message's conversation if its sender is a new customer (conv "":
+-- not known yet). When the sender was in fact a customer made by this message, that conversation (its first;
+-- no tier, no previous owner: what the plan assumed) is decided here, as assign.lua would (decide_plan,
+-- _assign.lua, with days), in the same call and the same durable write: no second call, no second wait for
+-- the disk. Otherwise the plan is not used and the router plans from this reply, as for any other.
 -- Replies, one record per message in order: stored 1 (0: a duplicate), opened 1 when the message opened the
 -- conversation, and then the customer's conversation count, stored tier and previous owner; folded_into:
--- the id of the message it is a copy of when it was folded, else "".
+-- the id of the message it is a copy of when it was folded, else ""; outcome and detail: the decision made
+-- here on its plan (assign.lua's record), else "" and "".
 -- dedup_ms: how long the id is remembered (retention.dedup): its seen:<id> marker expires then, and a resend
 -- after that is stored as new (docs/redis.md "Retention").
--- @args prefix:str now:int queue:str routing:bool fold_window_ms:int fold_max_bits:int dedup_ms:int ...messages:str
--- @reply each stored:int customer:str conversation:str opened:int new_customer:int conversations:int tier:str last_owner:str folded_into:str
+-- days: {team: "YYYY-MM-DD"} for the quotas of the decisions made here ("{}" when no message has a plan).
+-- @args prefix:str now:int queue:str routing:bool fold_window_ms:int fold_max_bits:int dedup_ms:int days:json ...messages:str
+-- @reply each stored:int customer:str conversation:str opened:int new_customer:int conversations:int tier:str last_owner:str folded_into:str outcome:str detail:str
 local now, queue, routing, window, max_bits = A.now, A.queue, A.routing, A.fold_window_ms, A.fold_max_bits
 local now_text = A.now_text -- what is written (a number given to redis.call is formatted again, at a cost)
 local list = A.messages
-if #list % 5 ~= 0 then
-  return redis.error_reply('ERR ingest: messages come in fives (id identity channel message fingerprint)')
+if #list % 6 ~= 0 then
+  return redis.error_reply('ERR ingest: messages come in sixes (id identity channel message fingerprint plan)')
 end
 
 -- Bits set in a 32-bit value, by halves, nibbles and bytes (no loop: this runs for every message).
@@ -40,7 +47,7 @@ end
 local stored, volume = 0, {} -- counted once for the call: messages stored; per channel
 
 -- One message; returns its reply record.
-local function store(id, ident, channel, json, fingerprint)
+local function store(id, ident, channel, json, fingerprint, plan)
   local mk = K.msg(id)
   -- An id is known while its marker lasts (retention.dedup) or its message is still in Redis (not archived yet)
   -- (one EXISTS for both on the common path, a new id; the conversation is read only for a resend)
@@ -48,7 +55,7 @@ local function store(id, ident, channel, json, fingerprint)
                (redis.call('GET', K.seen(id)) or redis.call('HGET', mk, 'conversation'))
   if conv then
     redis.call('HINCRBY', K.stats(), 'duplicates', '1')
-    return { 0, '', conv, 0, 0, 0, '', '', '' }
+    return { 0, '', conv, 0, 0, 0, '', '', '', '', '' }
   end
   local cust, created, customer_fields = ensure_identity(ident, now_text, true)
   local ck = K.customer(cust)
@@ -86,7 +93,7 @@ local function store(id, ident, channel, json, fingerprint)
       attach(cv, false, last, 'folded_into', original, 'fp', fingerprint)
       redis.call('HINCRBY', K.stats(), 'folded', '1')
       event('folded', 'id', id, 'into', original, 'conversation', cv)
-      return { 1, cust, cv, 0, 0, 0, '', '', original }
+      return { 1, cust, cv, 0, 0, 0, '', '', original, '', '' }
     end
   end
 
@@ -106,17 +113,25 @@ local function store(id, ident, channel, json, fingerprint)
     -- inbox): one read more on this path, and the decoding only when somebody holds the conversation.
     local o = redis.call('HMGET', K.conversation(cv), 'owner', 'team')
     if o[1] then inbox(o[1], 'work.message', cv, { message = message_view(id, json, now, o[2]) }, now) end
-    return { 1, cust, cv, 0, new_customer, 0, '', '', '' }
+    return { 1, cust, cv, 0, new_customer, 0, '', '', '', '', '' }
   end
-  if created then return { 1, cust, cv, 1, 1, 1, '', '', '' } end -- its first conversation, no tier, no owner yet
+  if created then -- its first conversation, no tier, no owner yet: what a plan sent with the message assumed
+    if plan ~= '' and routing then
+      local r = decide_plan('ingest', plan, A.days, queue, cv)
+      return { 1, cust, cv, 1, 1, 1, '', '', '', r[1], r[2] }
+    end
+    return { 1, cust, cv, 1, 1, 1, '', '', '', '', '' }
+  end
   local cu = redis.call('HMGET', ck, 'tier', 'last_owner', 'archived_conversations')
   return { 1, cust, cv, 1, new_customer, redis.call('SCARD', K.customer_conversations(cust)) + tonumber(cu[3] or '0'),
-           cu[1] or '', cu[2] or '', '' }
+           cu[1] or '', cu[2] or '', '', '', '' }
 end
 
 local out = {}
-for i = 1, #list, 5 do
-  for _, v in ipairs(store(list[i], list[i + 1], list[i + 2], list[i + 3], list[i + 4])) do out[#out + 1] = v end
+for i = 1, #list, 6 do
+  for _, v in ipairs(store(list[i], list[i + 1], list[i + 2], list[i + 3], list[i + 4], list[i + 5])) do
+    out[#out + 1] = v
+  end
 end
 -- counted here, in the same call that stores them, so omnictl status is exact the moment the ACKs leave
 if stored > 0 then redis.call('HINCRBY', K.stats(), 'messages', stored) end

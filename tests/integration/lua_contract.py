@@ -42,10 +42,12 @@ class Scripts:
         check_reply(name, reply)
         return reply
 
-    def ingest(self, id, identity, channel, message, fingerprint, **fixed):
-        """ingest.lua with one message (it takes several: five arguments each); returns its one record."""
+    def ingest(self, id, identity, channel, message, fingerprint, plan="", **fixed):
+        """ingest.lua with one message (it takes several: six arguments each); returns its one record. plan:
+        the first plan sent with it ("" none); days defaults to "{}"."""
+        fixed.setdefault("days", "{}")
         reply = self.call("ingest", *[fixed.pop(p) for p, _ in declaration("ingest", "args")[1][1:-1]],
-                          id, identity, channel, message, fingerprint)
+                          id, identity, channel, message, fingerprint, plan)
         assert not fixed, fixed
         assert len(reply) == len(declaration("ingest", "reply")[1]), reply
         return reply

@@ -33,6 +33,10 @@ class Lua(Scripts):
 
     def send_plan(self, plan, days=None):
         """assign.lua on plan, after seeding what its targets say of the team's agents (as the policy would)."""
+        return self.call("assign", "default", json.dumps(days or {}), self.prepared(plan))  # one plan: one record
+
+    def prepared(self, plan):
+        """plan as JSON, after seeding what its targets say of the team's agents (as the policy would)."""
         for t in plan["targets"]:
             if t.get("team_level"):
                 continue
@@ -43,8 +47,7 @@ class Lua(Scripts):
                     team["agents"].append(a)
                 self.caps[a] = t.get("cap", {}).get(a, 1)
         self.seed()
-        plan = dict(plan, targets=[{k: v for k, v in t.items() if k != "cap"} for t in plan["targets"]])
-        return self.call("assign", "default", json.dumps(days or {}), json.dumps(plan))  # one plan: one record
+        return json.dumps(dict(plan, targets=[{k: v for k, v in t.items() if k != "cap"} for t in plan["targets"]]))
 
     def conversation(self, channel="email"):
         """Stores a message through ingest.lua so a real conversation exists; returns its id."""

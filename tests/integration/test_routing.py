@@ -141,6 +141,29 @@ def test_technical_work_goes_to_the_skilled_agent_and_explains_why(rt):
     wait_for(lambda: "routed 1  assigned 1  queued 0" in rt.ctl("status").stdout, 10, "routing counters in status: " + rt.ctl("status").stdout)
 
 
+def test_a_new_customers_first_conversation_is_routed_in_the_call_that_stores_it(rt):
+    """A sender the router has not seen gets the plan of a new customer's first conversation before the store,
+    and ingest.lua decides it in the same call (one durable write): the log says so, and the decision is the
+    one assign.lua would make, with its record for explain. The sender's next conversation (a customer now)
+    goes the usual way: stored, then planned from what the store said, then decided."""
+    # first plans start once the router has seeded the policy and read the test clock: a message routed
+    # (either way) shows both done
+    settled(rt, send(rt, "w1", "warm@example.com", "where is my order"))
+    conv = send(rt, "f1", "fresh@example.com", "The app shows an error on login")
+    h = settled(rt, conv)
+    assert h["owner"] == "agent:alice" and h["category"] == "technical", h
+    rt.wait_log(r"stored f1 from email:fresh@example\.com: customer \d+ \(new\), conversation %s "
+                r"\(opened and routed in the same call: (assigned|offered) agent:alice\)" % conv)
+    assert "=> assigned to agent:alice" in rt.ctl("explain", "f1").stdout
+    rt.redis.hset(f"omni:conversation:{conv}", "status", "resolved")
+    rt.redis.hdel(f"omni:customer:{h['customer']}", "open_conversation")
+    second = send(rt, "f2", "fresh@example.com", "The app shows an error again")
+    assert second != conv
+    settled(rt, second)
+    rt.wait_log(r"stored f2 from email:fresh@example\.com: customer \d+, conversation %s \(opened; routing it\)"
+                % second)
+
+
 def test_vip_never_reaches_a_partner(rt):
     conv = send(rt, "v1", "boss@vip.example", "where is my order")
     h = settled(rt, conv)

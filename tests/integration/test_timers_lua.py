@@ -179,21 +179,21 @@ def test_several_messages_in_one_call_are_each_stored_once_in_order(lua):
     def doc(i, frm, text):
         return json.dumps({"id": i, "channel": "email", "from": {"id": frm}, "received_at": "2026-11-22T08:00:00Z",
                            "text": text})
-    msgs = [("b1", "email:bob@x.io", "email", doc("b1", "bob@x.io", "hello"), ""),
-            ("b1", "email:bob@x.io", "email", doc("b1", "bob@x.io", "hello"), ""),
-            ("b2", "email:bob@x.io", "email", doc("b2", "bob@x.io", "more"), ""),
-            ("c1", "email:carol@x.io", "email", doc("c1", "carol@x.io", "hi"), "")]
-    reply = lua.call("ingest", NOW, "default", True, 0, 0, 86400000, *[v for m in msgs for v in m])
-    records = [reply[i:i + 9] for i in range(0, len(reply), 9)]
+    msgs = [("b1", "email:bob@x.io", "email", doc("b1", "bob@x.io", "hello"), "", ""),
+            ("b1", "email:bob@x.io", "email", doc("b1", "bob@x.io", "hello"), "", ""),
+            ("b2", "email:bob@x.io", "email", doc("b2", "bob@x.io", "more"), "", ""),
+            ("c1", "email:carol@x.io", "email", doc("c1", "carol@x.io", "hi"), "", "")]
+    reply = lua.call("ingest", NOW, "default", True, 0, 0, 86400000, "{}", *[v for m in msgs for v in m])
+    records = [reply[i:i + 11] for i in range(0, len(reply), 11)]
     assert [r[0] for r in records] == [1, 0, 1, 1]  # stored, duplicate, stored, stored
     assert [r[3] for r in records] == [1, 0, 0, 1]  # b1 and c1 opened conversations; b2 joined b1's
     assert records[1][2] == records[2][2] == records[0][2] != records[3][2]
     assert lua.r.lrange(key("conversation_messages", records[0][2]), 0, -1) == ["b1", "b2"]
     assert lua.r.hget(key("stats"), "messages") == "3" and lua.r.hget(key("stats"), "duplicates") == "1"
     assert sum(int(v) for v in lua.r.hgetall(key("volume", str(NOW // 60000))).values()) == 3
-    # the arguments come in fives: a call cut short is refused whole, nothing written
-    with pytest.raises(redis.ResponseError, match="messages come in fives"):
-        lua.call("ingest", NOW, "default", True, 0, 0, 86400000, "d1", "email:dan@x.io", "email")
+    # the arguments come in sixes: a call cut short is refused whole, nothing written
+    with pytest.raises(redis.ResponseError, match="messages come in sixes"):
+        lua.call("ingest", NOW, "default", True, 0, 0, 86400000, "{}", "d1", "email:dan@x.io", "email")
     assert not lua.r.exists(key("msg", "d1"))
 
 

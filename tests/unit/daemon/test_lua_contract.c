@@ -57,13 +57,13 @@ static void test_optional_and_repeated_fields(void **state)
     (void)state;
     char err[200];
     redisReply one = num(1), s = str("1"), z = num(0);
-    /* ingest: one record of nine per message stored */
-    redisReply *v[] = { &one, &s, &s, &z, &z, &z, &s, &s, &s, &one, &s, &s, &z, &z, &z, &s, &s, &s };
+    /* ingest: one record of eleven per message stored */
+    redisReply *v[] = { &one, &s, &s, &z, &z, &z, &s, &s, &s, &s, &s, &one, &s, &s, &z, &z, &z, &s, &s, &s, &s, &s };
     redisReply r = arr(v, INGEST_REPLY_FIELDS);
     assert_int_equal(lua_reply_check(&omni_lua_scripts[LUA_INGEST], &r, err, sizeof err), 0);
     r = arr(v, 2 * INGEST_REPLY_FIELDS);
     assert_int_equal(lua_reply_check(&omni_lua_scripts[LUA_INGEST], &r, err, sizeof err), 0);
-    r = arr(v, INGEST_REPLY_FIELDS - 1); /* folded_into missing */
+    r = arr(v, INGEST_REPLY_FIELDS - 1); /* detail missing */
     assert_int_equal(lua_reply_check(&omni_lua_scripts[LUA_INGEST], &r, err, sizeof err), -1);
     r = arr(v + 1, INGEST_REPLY_FIELDS); /* stored given as a string */
     assert_int_equal(lua_reply_check(&omni_lua_scripts[LUA_INGEST], &r, err, sizeof err), -1);
