@@ -13,7 +13,18 @@ local function mask_salt()
   return redis.call('GET', K.mask_salt())
 end
 
-local function masks(team) return team and redis.call('HGET', K.team(team), 'mask_contact') == '1' end
+-- Whether team masks, read once a call (a call tells an owner of many messages; only seed.lua writes the
+-- flag, and before it reads any).
+local mask_memo = {}
+local function masks(team)
+  if not team then return false end
+  local m = mask_memo[team]
+  if m == nil then
+    m = redis.call('HGET', K.team(team), 'mask_contact') == '1'
+    mask_memo[team] = m
+  end
+  return m
+end
 
 -- "jane@example.com" -> "j***@example.com"; "+14155550101" -> "+1415*****01"; anything else -> "anon-<16 hex>",
 -- the same for one team and identity every time, different between teams.
