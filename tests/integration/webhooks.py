@@ -9,12 +9,10 @@ import hashlib
 import hmac
 import http.client
 import os
-import re
-import signal
 import subprocess
 import urllib.parse
 
-from harness import BIN, wait_for
+from harness import BIN, Daemon
 
 
 def twilio_signature(token, url, params):
@@ -30,11 +28,12 @@ def meta_signature(secret, body):
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-class Webhook:
-    """omni-NAME with a config written for the test; its stderr in a log file the test reads."""
+class Webhook(Daemon):
+    """omni-NAME with a config written for the test; its stderr in a log file the test reads (output())."""
 
     def __init__(self, tmp_path, name, endpoint, section, extra="", env=None):
         self.name = name
+        self.program = "omni-" + name
         self.dir = str(tmp_path / name)
         os.makedirs(self.dir, exist_ok=True)
         self.config = os.path.join(self.dir, name + ".yaml")
@@ -45,7 +44,6 @@ class Webhook:
                     f"spool_dir: {self.spool}\nlog_level: debug\n{extra}{name}:\n  listen: \"127.0.0.1:0\"\n")
             f.write("".join(f"  {k}: {v}\n" for k, v in section.items()))
         self.env = dict(os.environ, **(env or {}))
-        self.proc = None
         self.port = None
 
     def check(self):
@@ -53,25 +51,16 @@ class Webhook:
                               capture_output=True, text=True, timeout=30, env=self.env)
 
     def start(self):
-        self.log = open(self.log_path, "ab")
-        self.offset = os.path.getsize(self.log_path)
-        self.proc = subprocess.Popen([os.path.join(BIN, "omni-" + self.name), "--config", self.config],
-                                     stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
+        self.spawn(["--config", self.config], env=self.env)
         m = self.wait_log(r"listening on http://127\.0\.0\.1:(\d+)")
         self.port = int(m.group(1))
         return self
 
     def output(self):
-        with open(self.log_path, encoding="utf-8", errors="replace") as f:
-            f.seek(self.offset)
-            return f.read()
+        return self.log()
 
     def wait_log(self, pattern, timeout=20):
-        def seen():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"omni-{self.name} exited {self.proc.returncode}:\n{self.output()}")
-            return re.search(pattern, self.output())
-        return wait_for(seen, timeout, f"omni-{self.name} log line /{pattern}/")
+        return super().wait_log(pattern, timeout)
 
     def request(self, method, path, body=b"", headers=None, timeout=20, chunked=False):
         """One HTTP request; returns (status, headers dict lowercased, body bytes). chunked: body is a list of
@@ -84,14 +73,6 @@ class Webhook:
             return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
         finally:
             c.close()
-
-    def stop(self):
-        """SIGTERM: the connector must exit 0 on its own."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            rc = self.proc.wait(timeout=20)
-            self.log.close()
-            assert rc == 0, f"omni-{self.name} exited {rc}:\n{self.output()}"
 
 
 class Twilio:
