@@ -6,7 +6,10 @@
 -- a bad plan is; days: {team: "YYYY-MM-DD"} for quotas; default_queue: where work no rule queues waits.
 -- conv: nil, or the conversation the plan is for when the router could not know it yet (ingest.lua routes a
 -- new customer's first conversation in the call that opens it: the plan then came with conv "").
-local function decide_plan(script, plan_json, days, default_queue, conv)
+-- opened: nil, or the fields of a conversation opened in this call whose hash is not written yet
+-- (open_conversation's defer): they are written with the decision's own, one write instead of two. The
+-- caller writes them itself when this returns 'stale' or 'gone' or fails: nothing was written then.
+local function decide_plan(script, plan_json, days, default_queue, conv, opened)
   local ok, plan = pcall(cjson.decode, plan_json)
   if not ok then error({ err = 'ERR ' .. script .. ': a plan is not JSON: ' .. plan_json:sub(1, 40) }) end
   if conv then plan.conv = conv end
@@ -16,8 +19,14 @@ local function decide_plan(script, plan_json, days, default_queue, conv)
   local cv, now = plan.conv, plan.now
   local ck = K.conversation(cv)
   -- Everything this decision reads of the conversation, in one call (this runs for every routed message).
-  local st = redis.call('HMGET', ck, 'status', 'version', 'queue', 'owner', 'prio', 'breached', 'due', 'escalate_at',
-                        'reroute', 'reroute_at', 'transfer_to', 'escalated', 'first_response_at', 'channel', 'assignments')
+  local st
+  if opened then -- what the read would find: opened, never decided (open_conversation's fields, in its order)
+    st = { 'open' }
+    st[3], st[14] = opened[12], opened[10]
+  else
+    st = redis.call('HMGET', ck, 'status', 'version', 'queue', 'owner', 'prio', 'breached', 'due', 'escalate_at',
+                    'reroute', 'reroute_at', 'transfer_to', 'escalated', 'first_response_at', 'channel', 'assignments')
+  end
   if not st[1] then redis.call('ZREM', K.unrouted(), cv); return { 'gone', 'missing' } end
   if st[1] == 'merged' or st[1] == 'resolved' then
     redis.call('ZREM', K.unrouted(), cv)
@@ -30,6 +39,7 @@ local function decide_plan(script, plan_json, days, default_queue, conv)
   if plan.record then
     local n = redis.call('LLEN', K.conversation_messages(cv))
     if n <= 1 then
+      if opened then redis.call('HSET', ck, unpack(opened)) end
       local who = 'policy:' .. plan.record
       plan.rule = plan.record
       release(cv, plan.reason, now)
@@ -65,6 +75,11 @@ local function decide_plan(script, plan_json, days, default_queue, conv)
   -- What the decision sets of the conversation, written by the commit in its own one write (set: a list of
   -- fields and values); the SLA clock starts once, when it is first routed.
   local set = { 'version', tonumber(st[2] or '0') + 1, 'category', plan.category, 'prio', plan.prio, 'tier', plan.tier }
+  if opened then -- its status is the decision's
+    for i = 1, #opened, 2 do
+      if opened[i] ~= 'status' then set[#set + 1], set[#set + 2] = opened[i], opened[i + 1] end
+    end
+  end
   if plan.rule then set[#set + 1], set[#set + 2] = 'rule', plan.rule end
   if not st[7] then set[#set + 1], set[#set + 2] = 'due', plan.due end
   if not st[8] then set[#set + 1], set[#set + 2] = 'escalate_at', plan.escalate_at end

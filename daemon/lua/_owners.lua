@@ -242,7 +242,7 @@ local function find_owner(plan, days, waiting, full, fresh)
       end
     end
     if why and memo and not passed then full[memo] = why end
-    tried[#tried + 1] = { team = t.team, target = t.i, skipped = why, agents = skipped }
+    tried[#tried + 1] = { team = t.team, target = t.i, skipped = why, agents = next(skipped) and skipped or nil }
     if owner then return t, owner, tried, day end
   end
   return nil, nil, tried, nil
@@ -252,8 +252,14 @@ end
 -- again, no longer unrouted, and told to watchers.
 -- timers: schedule()'s fields when the caller knows them (nil: read them).
 local function decided(plan, tried, now, outcome, extra, timers, ...)
+  -- the plan's trace without what the record says already (explain reads an absent planned_at as `at`)
+  local trace = {}
+  for key, v in pairs(plan.trace) do trace[key] = v end
+  if trace.reason == plan.reason then trace.reason = nil end
+  if trace.rule == plan.rule then trace.rule = nil end
+  if trace.planned_at == now then trace.planned_at = nil end
   local d = { at = now, reason = plan.reason, rule = plan.rule, outcome = outcome, tried = tried,
-              plan = plan.trace, category = plan.category, prio = plan.prio, tier = plan.tier }
+              plan = trace, category = plan.category, prio = plan.prio, tier = plan.tier }
   for key, v in pairs(extra) do d[key] = v end
   redis.call('RPUSH', K.conversation_decisions(plan.conv), cjson.encode(d))
   schedule(plan.conv, now, timers)

@@ -97,12 +97,16 @@ local function store(id, ident, channel, json, fingerprint, plan)
     end
   end
 
-  local opened = 0
+  local opened, fields = 0, nil
+  -- A new customer's first conversation that came with a plan is decided below, in this call: its hash is
+  -- written once, with the decision, and it is listed unrouted only when no decision was made.
+  local deciding = created and plan ~= '' and routing
   if not cv then
-    cv = open_conversation(cust, ident, channel, not routing and queue or nil, now_text, created and customer_fields or nil)
+    cv, fields = open_conversation(cust, ident, channel, not routing and queue or nil, now_text,
+                                   created and customer_fields or nil, deciding)
     opened = 1
     -- a router that dies before routing it leaves it here; any router's tick picks it up (due.lua)
-    if routing then redis.call('ZADD', K.unrouted(), now_text, cv) end
+    if routing and not deciding then redis.call('ZADD', K.unrouted(), now_text, cv) end
   end
   if fingerprint ~= '' then attach(cv, opened == 1, last, 'fp', fingerprint) else attach(cv, opened == 1, last) end
   -- no event per message: the stream carries what happens to conversations (opened, assigned, queued, ...)
@@ -116,8 +120,16 @@ local function store(id, ident, channel, json, fingerprint, plan)
     return { 1, cust, cv, 0, new_customer, 0, '', '', '', '', '' }
   end
   if created then -- its first conversation, no tier, no owner yet: what a plan sent with the message assumed
-    if plan ~= '' and routing then
-      local r = decide_plan('ingest', plan, A.days, queue, cv)
+    if deciding then
+      local ok, r = pcall(decide_plan, 'ingest', plan, A.days, queue, cv, fields)
+      if not ok or r[1] == 'stale' or r[1] == 'gone' then
+        -- No decision: the conversation is stored as any other opened one and waits unrouted for a router;
+        -- an error still fails the call, after that.
+        local ck = K.conversation(cv)
+        if redis.call('EXISTS', ck) == 0 then redis.call('HSET', ck, unpack(fields)) end
+        redis.call('ZADD', K.unrouted(), now_text, cv)
+        if not ok then error(r, 0) end
+      end
       return { 1, cust, cv, 1, 1, 1, '', '', '', r[1], r[2] }
     end
     return { 1, cust, cv, 1, 1, 1, '', '', '', '', '' }

@@ -87,6 +87,8 @@ def test_a_new_customers_first_conversation_is_decided_in_the_same_call(alua):
     assert r[0] == 1 and r[3] == 1 and r[4] == 1 and r[9:] == ["assigned", "agent:a"]
     h = alua.r.hgetall(f"omni:conversation:{cv}")
     assert h["owner"] == "agent:a" and h["status"] == "assigned" and h["version"] == "1", h
+    # the hash is written once, with the decision: what opening it writes is there too
+    assert (h["customer"], h["first_identity"], h["channel"], h["opened_at"]) == (r[1], "email:new@x.io", "email", str(NOW)), h
     assert alua.r.zscore("omni:unrouted", cv) is None  # decided: nothing left for a router's tick
     d = json.loads(alua.r.lindex(f"omni:conversation:{cv}:decisions", -1))
     assert d["outcome"] == "assigned" and d["owner"] == "agent:a" and d["reason"] == "new", d
@@ -118,5 +120,8 @@ def test_a_bad_first_plan_is_an_error_and_leaves_the_conversation_for_a_router(a
         store(alua, "b1", "hello", "", who="bad@x.io", plan="{nope")
     cv = alua.r.hget("omni:msg:b1", "conversation")
     assert cv and alua.r.zscore("omni:unrouted", cv) is not None  # stored, and any router's tick routes it
+    h = alua.r.hgetall(f"omni:conversation:{cv}")  # written as opened, as without a plan
+    assert h["status"] == "open" and h["first_identity"] == "email:bad@x.io" and h["channel"] == "email", h
+    assert "version" not in h and h["customer"] == alua.r.hget("omni:identity:email:bad@x.io", "customer"), h
     # the connector's resend is a duplicate, ACKed
     assert store(alua, "b1", "hello", "", who="bad@x.io")[0] == 0
