@@ -51,12 +51,21 @@ end
 -- queue: the arrival queue it waits on, or nil when a router routes it (omni:unrouted holds it then: being on
 -- both would cost two writes more per message). customer_fields: nil, or more fields of the customer's hash
 -- to write with its open_conversation. defer: the conversation's own hash is not written here; its fields
--- are returned for the caller to write (ingest.lua writes them with the decision it makes in the same call).
+-- are returned (else nil) for the caller to write (ingest.lua writes them with the decision it makes in the
+-- same call).
 local function open_conversation(cust, ident, channel, queue, now, customer_fields, defer)
   local cv = tostring(redis.call('INCR', K.seq('conversation')))
-  local fields = { 'customer', cust, 'status', 'open', 'opened_at', now, 'first_identity', ident, 'channel', channel }
-  if queue then fields[#fields + 1], fields[#fields + 2] = 'queue', queue end
-  if not defer then redis.call('HSET', K.conversation(cv), unpack(fields)) end
+  local fields = nil
+  if defer then
+    fields = { 'customer', cust, 'status', 'open', 'opened_at', now, 'first_identity', ident, 'channel', channel }
+    if queue then fields[#fields + 1], fields[#fields + 2] = 'queue', queue end
+  elseif queue then -- the literal calls, not a table unpacked: this runs for every message that opens one
+    redis.call('HSET', K.conversation(cv), 'customer', cust, 'status', 'open', 'opened_at', now,
+               'first_identity', ident, 'channel', channel, 'queue', queue)
+  else
+    redis.call('HSET', K.conversation(cv), 'customer', cust, 'status', 'open', 'opened_at', now,
+               'first_identity', ident, 'channel', channel)
+  end
   local cf = customer_fields or {}
   cf[#cf + 1], cf[#cf + 2] = 'open_conversation', cv
   redis.call('HSET', K.customer(cust), unpack(cf))
