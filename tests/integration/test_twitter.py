@@ -8,14 +8,13 @@ import json
 import math
 import re
 import os
-import signal
 import subprocess
 import time
 
 import pytest
 
 from fake_x_api import FakeXApi, Response, fixture_bytes, fixture_json, page, recorded_dm_headers, too_many_requests
-from harness import BIN, stored_count, wait_for
+from harness import BIN, Daemon, stored_count, wait_for
 
 TOKEN = "AAAA-test-bearer-token"
 QUICKSTART = "x-docs-user-mention-quickstart-response.json"     # 1 mention with author, next_token t3buv...
@@ -46,8 +45,9 @@ def derived_dm():
     return Response(200, json.dumps(doc).encode(), recorded_dm_headers())
 
 
-class Twitter:
-    """omni-twitter with a config for the test, its output in a log file the test can read."""
+class Twitter(Daemon):
+    """omni-twitter with a config for the test; log() is what it wrote since its last start."""
+    program = "omni-twitter"
 
     def __init__(self, tmp_path, endpoint, api, feeds=("mentions", "dms"), poll_ms=100):
         self.dir = str(tmp_path)
@@ -61,37 +61,17 @@ class Twitter:
                     f"spool_dir: spool\npoll_ms: {poll_ms}\nretry_max_ms: 5000\nlog_level: debug\n"
                     f"twitter:\n  api_url: \"{api.url}\"\n  user_id: \"783214\"\n  token: {token_file}\n"
                     f"  feeds: [{', '.join(feeds)}]\n  call_timeout_ms: 20000\n")
-        self.proc = None
-        self.log = None
 
     def start(self):
-        check = subprocess.run([os.path.join(BIN, "omni-twitter"), "--config", self.config, "--check-config"],
+        check = subprocess.run([os.path.join(BIN, self.program), "--config", self.config, "--check-config"],
                                capture_output=True, text=True, timeout=30)
         assert check.returncode == 0, check.stderr
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([os.path.join(BIN, "omni-twitter"), "--config", self.config],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.spawn(["--config", self.config])
         return self
-
-    def output(self):
-        with open(self.log_path, encoding="utf-8", errors="replace") as f:
-            return f.read()
 
     def state(self, feed):
         with open(os.path.join(self.dir, "spool", f"twitter-{feed}.json")) as f:
             return json.load(f)
-
-    def stop(self):
-        """SIGTERM: the connector must exit 0 on its own."""
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(timeout=20)
-        self.log.close()
-        assert rc == 0, f"omni-twitter exited {rc}:\n{self.output()}"
-
-    def kill(self):
-        self.proc.kill()
-        self.proc.wait(timeout=20)
-        self.log.close()
 
 
 @pytest.fixture
@@ -103,7 +83,7 @@ def api():
 
 def wait_stored(router, ids, conn, timeout=20):
     def all_there():
-        assert conn.proc.poll() is None, f"omni-twitter exited:\n{conn.output()}"
+        assert conn.proc.poll() is None, f"omni-twitter exited:\n{conn.log()}"
         return all(router.redis.exists(f"omni:msg:{i}") for i in ids)
     wait_for(all_there, timeout, f"messages {ids}")
 
@@ -150,7 +130,7 @@ def test_mentions_and_dms_arrive_once_and_a_restart_resumes(router, api, tmp_pat
         wait_for(lambda: conn.state("mentions").get("since") == FIRST_ID, 20, "the round to complete")
         resumed = api.calls("mentions")[2][2]
         assert resumed.get("pagination_token") == "t3buvdr5pujq9g7bggsnf3ep2ha28"
-        assert "tweet 1578516295611748353: no author_id" in conn.output()
+        assert "tweet 1578516295611748353: no author_id" in conn.log()
 
         doc = stored_doc(router, f"twitter:{FIRST_ID}")
         assert router.redis.hget(f"omni:msg:twitter:{FIRST_ID}", "identity") == "twitter:1234567890"
@@ -201,7 +181,7 @@ def test_a_429_waits_until_the_reset_then_resumes(router, api, tmp_path):
         calls = api.calls("mentions")
         assert calls[1][0] >= reset - 0.05, f"called again {reset - calls[1][0]:.2f}s before the reset"
         assert calls[1][0] < reset + 1.5, "resumed too late"
-        assert "429 Too Many Requests: waiting" in conn.output()
+        assert "429 Too Many Requests: waiting" in conn.log()
         wait_for(lambda: conn.state("mentions").get("since") == FIRST_ID, 10, "since")
     finally:
         conn.stop()
@@ -223,7 +203,7 @@ def test_5xx_backs_off_then_succeeds(router, api, tmp_path):
         # Equal jitter: the first pause is within [200, 400] ms, the second within [400, 800] ms.
         assert t[1] - t[0] >= 0.19, f"retried after {t[1] - t[0]:.3f}s"
         assert t[2] - t[1] >= 0.39, f"retried after {t[2] - t[1]:.3f}s"
-        out = conn.output()
+        out = conn.log()
         assert "mentions: HTTP 503: API error: Service Unavailable" in out or "HTTP 503" in out
         assert "failure 2 in a row" in out
         wait_for(lambda: conn.state("mentions").get("since") == FIRST_ID, 10, "since")
@@ -316,7 +296,7 @@ def test_account_activity_webhook_answers_the_published_crc_vector(router, api, 
             return e.code, e.read()
 
     try:
-        port = wait_for(lambda: re.search(r"listening on http://127\.0\.0\.1:(\d+)", conn.output()), 10, "listening")
+        port = wait_for(lambda: re.search(r"listening on http://127\.0\.0\.1:(\d+)", conn.log()), 10, "listening")
         url = f"http://127.0.0.1:{port.group(1)}"
         status, body = call("/webhooks/twitter?crc_token=" + vector["crc_token"])
         assert status == 200 and json.loads(body) == vector["expected_response_json"]
@@ -348,7 +328,7 @@ def test_a_used_up_window_waits_for_its_reset_even_mid_round(router, api, tmp_pa
         second = api.calls("mentions")[1]
         assert second[2].get("pagination_token") == "t3buvdr5pujq9g7bggsnf3ep2ha28"
         assert second[0] >= reset - 0.05, f"page 2 asked {reset - second[0]:.2f}s before the reset"
-        assert "rate-limit window used up" in conn.output()
+        assert "rate-limit window used up" in conn.log()
     finally:
         conn.stop()
 
