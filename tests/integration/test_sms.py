@@ -83,14 +83,13 @@ def test_signed_sms_arrives_once_and_bad_requests_are_refused(router, tmp_path):
         # Other paths and methods; a body over the limit.
         assert conn.request("GET", "/sms")[0] == 405
         assert conn.request("POST", "/other", b"a=1", {"X-Twilio-Signature": "x"})[0] == 404
-        assert conn.request("POST", "/sms", b"a=" + b"x" * 70000, {"X-Twilio-Signature": "x"})[0] == 413
+        assert oversized_status(conn.port, BIG_BODY) == 413
         # Without a Content-Length the limit holds as the body comes; headers and request line have theirs.
-        assert conn.request("POST", "/sms", [b"a=" + b"x" * 40000, b"y" * 40000], {"X-Twilio-Signature": "x"},
-                            chunked=True)[0] == 413
+        assert oversized_status(conn.port, BIG_CHUNKED_BODY) == 413
         conn.wait_log(r"body read over max_body_bytes 65536: 413")
-        assert oversized_header_status(conn.port) == 431
+        assert oversized_status(conn.port, OVERSIZED_HEADER) == 431
         assert body_never_ends_is_cut(conn.port)
-        assert conn.request("POST", "/sms?" + "q" * 40000, b"a=1")[0] == 414
+        assert oversized_status(conn.port, OVERSIZED_URI) == 414
 
         # The JSON-body variant: bodySHA256 in the signed URL binds the body.
         body = json.dumps({"MessageSid": "SM" + "f6" * 16, "From": "+447911123456", "Body": "json hi"}).encode()
@@ -220,12 +219,21 @@ def requests_waiting(port):
     return n
 
 
-def oversized_header_status(port):
-    """The status answered to a request whose header is 40 KB. The connector answers as soon as its limit is
-    passed and closes with the rest unread, so the client's own sending may fail (EPIPE) or the answer be cut
-    by the reset that closing with unread bytes makes: tried up to 5 times, the first status line read counts."""
+OVERSIZED_HEADER = b"POST /sms HTTP/1.1\r\nHost: x\r\nX-Big: " + b"x" * 40000 + b"\r\nContent-Length: 3\r\n\r\na=1"
+OVERSIZED_URI = b"POST /sms?" + b"q" * 40000 + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\na=1"
+BIG_BODY = (b"POST /sms HTTP/1.1\r\nHost: x\r\nX-Twilio-Signature: x\r\nContent-Length: 70002\r\n\r\na="
+            + b"x" * 70000)
+BIG_CHUNKED_BODY = (b"POST /sms HTTP/1.1\r\nHost: x\r\nX-Twilio-Signature: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    + b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in (b"a=" + b"x" * 40000, b"y" * 40000)) + b"0\r\n\r\n")
+
+
+def oversized_status(port, req):
+    """The status answered to req, a request over one of the connector's limits (a 40 KB header or request
+    line, a body over max_body_bytes). The connector answers as soon as its limit is passed and closes with the
+    rest unread, so the client's own sending may fail (EPIPE) or the
+    answer be cut by the reset that closing with unread bytes makes: tried up to 5 times, the first status line
+    read counts."""
     import socket
-    req = b"POST /sms HTTP/1.1\r\nHost: x\r\nX-Big: " + b"x" * 40000 + b"\r\nContent-Length: 3\r\n\r\na=1"
     for _ in range(5):
         s = socket.create_connection(("127.0.0.1", port), timeout=20)
         try:
