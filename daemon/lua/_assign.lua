@@ -20,9 +20,11 @@ local function decide_plan(script, plan_json, days, default_queue, conv, opened)
   local ck = K.conversation(cv)
   -- Everything this decision reads of the conversation, in one call (this runs for every routed message).
   local st
-  if opened then -- what the read would find: opened, never decided (open_conversation's fields, in its order)
-    st = { 'open' }
-    st[3], st[14] = opened[12], opened[10]
+  if opened then -- what the read would find: opened, never decided (by name, not by open_conversation's order)
+    local f = {}
+    for i = 1, #opened, 2 do f[opened[i]] = opened[i + 1] end
+    st = { f.status }
+    st[3], st[14] = f.queue, f.channel
   else
     st = redis.call('HMGET', ck, 'status', 'version', 'queue', 'owner', 'prio', 'breached', 'due', 'escalate_at',
                     'reroute', 'reroute_at', 'transfer_to', 'escalated', 'first_response_at', 'channel', 'assignments')
