@@ -176,8 +176,15 @@ static json_t *decision(const char *conv, json_t *d)
     json_array_foreach(json_is_array(tried) ? tried : NULL, i, v) {
         const char *why = json_string_value(json_object_get(v, "skipped")), *id;
         json_t *reason;
-        json_object_foreach(json_object_get(v, "agents"), id, reason)
+        json_object_foreach(json_object_get(v, "agents"), id, reason) /* id: reason (records before agents_why) */
             line(lines, "now: agent %s: %s", id, json_string_value(reason) ? json_string_value(reason) : "");
+        size_t g, j;
+        json_t *group, *agent;
+        json_array_foreach(json_object_get(v, "agents_why"), g, group) { /* [[why, id, id...], ...] */
+            const char *because = json_string_value(json_array_get(group, 0));
+            json_array_foreach(group, j, agent) if (j > 0 && because && json_is_string(agent))
+                line(lines, "now: agent %s: %s", json_string_value(agent), because);
+        }
         if (why)
             line(lines, "now: team %s: %s", str(v, "team"), why);
     }

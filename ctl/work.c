@@ -269,8 +269,15 @@ static void print_tried(json_t *v, bool took)
     char buf[256];
     const char *id;
     json_t *reason;
-    json_object_foreach(json_object_get(v, "agents"), id, reason)
+    json_object_foreach(json_object_get(v, "agents"), id, reason) /* id: reason (records before agents_why) */
         printf("    now: agent %s: %s\n", id, say_live(json_string_value(reason), buf, sizeof buf));
+    json_t *group, *agent;
+    size_t i, j;
+    json_array_foreach(json_object_get(v, "agents_why"), i, group) { /* [[why, id, id...], ...] */
+        const char *why_text = json_string_value(json_array_get(group, 0));
+        json_array_foreach(group, j, agent) if (j > 0 && why_text && json_is_string(agent))
+            printf("    now: agent %s: %s\n", json_string_value(agent), say_live(why_text, buf, sizeof buf));
+    }
     const char *why = json_string_value(json_object_get(v, "skipped"));
     if (why)
         printf("    now: %s\n", say_live(why, buf, sizeof buf));

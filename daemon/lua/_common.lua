@@ -29,8 +29,21 @@ local function arg_json(script, name, v)
   return doc
 end
 
+-- Appends an entry to a capped stream. Trimmed once per call, before the call's first entry to it, not by each
+-- XADD: an XADD's MAXLEN goes to the AOF with every entry (as MAXLEN = <length>), while an XTRIM that removes
+-- nothing (nearly always: ~ trims whole nodes of 100) is not written at all. The stream can pass its cap by
+-- what one call adds, until the next call to it trims.
+local stream_trimmed = {}
+local function stream_add(key, cap, ...)
+  if not stream_trimmed[key] then
+    stream_trimmed[key] = true
+    redis.call('XTRIM', key, 'MAXLEN', '~', cap)
+  end
+  return redis.call('XADD', key, '*', ...)
+end
+
 local function event(kind, ...)
-  redis.call('XADD', K.events(), 'MAXLEN', '~', '100000', '*', 'type', kind, ...)
+  stream_add(K.events(), '100000', 'type', kind, ...)
 end
 
 -- The customer an identity belongs to, creating both on first sight. Returns customer id, created?, and (with

@@ -6,6 +6,5 @@
 -- team the recipient holds the work for, which masked it.
 local function inbox(recipient, kind, cv, data, now)
   data.conversation, data.at = cv, now
-  redis.call('XADD', K.inbox(recipient), 'MAXLEN', '~', '10000', '*', 'type', kind, 'conversation', cv,
-             'data', cjson.encode(data))
+  stream_add(K.inbox(recipient), '10000', 'type', kind, 'conversation', cv, 'data', cjson.encode(data))
 end

@@ -14,17 +14,25 @@ local function agent_key(id) return K.agent(id) end
 -- whole by seed.lua. The agent hash holds what it needs: `caps` ("email=5 sms=3") and `rosters`
 -- ("core:0:ll tier2:3:rr": team, position, strategy), written by seed.lua from the policy.
 -- presence_changed: also keep the team's set of available agents (predicted wait counts them).
-local function reindex(id, presence_changed)
+-- a: nil, or the agent's fields below as add_load() just wrote them, so that a change of load is one read and
+-- one write of the agent's hash; a[6] is then the load of channel kind kind_known (the loads of any other
+-- kinds its caps name are read here).
+local function reindex(id, presence_changed, a, kind_known)
   local ak = agent_key(id)
-  local a = redis.call('HMGET', ak, 'presence', 'load', 'last_assigned_at', 'rosters', 'caps')
+  a = a or redis.call('HMGET', ak, 'presence', 'load', 'last_assigned_at', 'rosters', 'caps')
   if not a[4] then return end -- not in the policy: in no roster
   local avail = (a[1] or 'available') == 'available'
   local load, last = tonumber(a[2] or '0'), tonumber(a[3] or '0')
-  local kinds, caps, fields = {}, {}, {}
+  local kinds, caps, loads, unknown = {}, {}, {}, {}
   for kind, cap in (a[5] or ''):gmatch('(%S+)=(%d+)') do
-    kinds[#kinds + 1], caps[#caps + 1], fields[#fields + 1] = kind, tonumber(cap), 'load:' .. kind
+    kinds[#kinds + 1], caps[#caps + 1] = kind, tonumber(cap)
+    if kind == kind_known then loads[#kinds] = a[6] else unknown[#unknown + 1] = #kinds end
   end
-  local loads = #fields > 0 and redis.call('HMGET', ak, unpack(fields)) or {}
+  if #unknown > 0 then
+    local fields = {}
+    for i, j in ipairs(unknown) do fields[i] = 'load:' .. kinds[j] end
+    for i, v in ipairs(redis.call('HMGET', ak, unpack(fields))) do loads[unknown[i]] = v end
+  end
   for team, pos, strategy in a[4]:gmatch('(%S+):(%d+):(%a+)') do
     pos = tonumber(pos)
     if presence_changed then
@@ -52,6 +60,22 @@ local function reindex(id, presence_changed)
   end
 end
 
+-- Adds delta to an agent's load (in all, and of channel kind ch) in one read and one write of its hash; with
+-- now, an assignment: also counted in `assigned` and stamped `last_assigned_at`. Returns what reindex() needs
+-- (its `a`: the same first five fields, as written, then the kind's load).
+local function add_load(id, ch, delta, now)
+  local ak = agent_key(id)
+  local a = redis.call('HMGET', ak, 'presence', 'load', 'last_assigned_at', 'rosters', 'caps', 'load:' .. ch, 'assigned')
+  a[2], a[6] = tonumber(a[2] or '0') + delta, tonumber(a[6] or '0') + delta
+  if now then
+    a[3] = now
+    redis.call('HSET', ak, 'load:' .. ch, a[6], 'load', a[2], 'assigned', tonumber(a[7] or '0') + 1, 'last_assigned_at', now)
+  else
+    redis.call('HSET', ak, 'load:' .. ch, a[6], 'load', a[2])
+  end
+  return a
+end
+
 -- Gives back what an owner held for a conversation (an offer holds capacity as accepted work does). Safe to
 -- call when there is no owner. why: nil, or the reason the owner loses the work, told to it (work.revoked).
 local function release(cv, why, now)
@@ -61,10 +85,9 @@ local function release(cv, why, now)
   if owner then
     local kind, id = owner:match('^(%a+):(.+)$')
     if kind == 'agent' then
-      redis.call('HINCRBY', agent_key(id), 'load:' .. (ch or 'other'), '-1')
-      redis.call('HINCRBY', agent_key(id), 'load', '-1')
+      ch = ch or 'other'
       redis.call('SREM', K.agent_conversations(id), cv)
-      reindex(id)
+      reindex(id, false, add_load(id, ch, -1), ch)
     end
     if team then
       redis.call('HINCRBY', K.team(team), 'load', '-1')
@@ -119,6 +142,26 @@ local function schedule(cv, now, f)
   if next then redis.call('ZADD', K.timers(), next, cv) else redis.call('ZREM', K.timers(), cv) end
 end
 
+-- The agents a target passed over: skipped[id] = why, and skipped[1..n] the ids in the order they were passed
+-- over (the ready index's, then the roster's). For the decision record they are grouped by reason (most share
+-- one: a full team is "at capacity (5/5 email)" each), as {{why, id, id...}, ...} in that order: nil for none.
+-- omnictl explain and the API still show one line an agent.
+local function skip(skipped, id, why)
+  if not skipped[id] then skipped[#skipped + 1] = id end
+  skipped[id] = why
+end
+local function by_reason(skipped)
+  if #skipped == 0 then return nil end
+  local groups, at = {}, {}
+  for _, id in ipairs(skipped) do
+    local why = skipped[id]
+    local g = at[why]
+    if not g then g = { why }; at[why] = g; groups[#groups + 1] = g end
+    g[#g + 1] = id
+  end
+  return groups
+end
+
 -- Picks one of a target's agents, or nil: the first in the ready index, in the team's serving order, that
 -- the plan lets take it (its `agents`, unless `everyone`) and that has not declined it; the customer's
 -- previous owner (plan.prefer) first when it is ready. skipped gets the reason agents were passed over.
@@ -136,7 +179,7 @@ local function pick_agent(t, plan, skipped, declined)
   end
   local function takes(id)
     if only and not only[id] then return false end
-    if declined['agent:' .. id] then skipped[id], passed = 'declined this conversation', true; return false end
+    if declined['agent:' .. id] then skip(skipped, id, 'declined this conversation'); passed = true; return false end
     return true
   end
   if plan.prefer and redis.call('ZSCORE', key, plan.prefer) and takes(plan.prefer) then return plan.prefer, passed end
@@ -173,7 +216,7 @@ local function pick_agent(t, plan, skipped, declined)
   end
   if #ids > 0 then
     local why = redis.call('HMGET', K.team_unready(t.team, ch), unpack(ids))
-    for i, id in ipairs(ids) do skipped[id] = why[i] or ('no capacity for ' .. ch) end
+    for i, id in ipairs(ids) do skip(skipped, id, why[i] or ('no capacity for ' .. ch)) end
   end
   return nil, passed
 end
@@ -242,7 +285,7 @@ local function find_owner(plan, days, waiting, full, fresh)
       end
     end
     if why and memo and not passed then full[memo] = why end
-    tried[#tried + 1] = { team = t.team, target = t.i, skipped = why, agents = next(skipped) and skipped or nil }
+    tried[#tried + 1] = { team = t.team, target = t.i, skipped = why, agents_why = by_reason(skipped) }
     if owner then return t, owner, tried, day end
   end
   return nil, nil, tried, nil
@@ -282,17 +325,14 @@ local function commit_assign(plan, t, owner, tried, day, now, known)
   local id = owner:match('^agent:(.+)$')
   local offer = id ~= nil and not t.auto_accept
   if id then
-    redis.call('HINCRBY', agent_key(id), 'load:' .. plan.channel, '1')
-    redis.call('HINCRBY', agent_key(id), 'load', '1')
-    redis.call('HINCRBY', agent_key(id), 'assigned', '1')
-    redis.call('HSET', agent_key(id), 'last_assigned_at', now)
+    local a = add_load(id, plan.channel, 1, now)
     redis.call('SADD', K.agent_conversations(id), cv)
     -- round-robin goes on after this agent's roster position (its score in the index, before it changes)
     if t.strategy == 'round-robin' then
       local pos = redis.call('ZSCORE', K.team_ready(t.team, plan.channel), id)
       if pos then redis.call('HSET', K.team(t.team), 'rr', pos) end
     end
-    reindex(id)
+    reindex(id, false, a, plan.channel)
   end
   redis.call('HINCRBY', K.team(t.team), 'load', '1')
   redis.call('HINCRBY', K.team(t.team), 'assigned', '1')

@@ -157,7 +157,9 @@ def test_a_refused_target_records_each_agents_reason_kept_beside_the_ready_index
     c = lua.conversation()
     assert lua.assign(c, [t])[0] == "queued"
     d = json.loads(lua.r.lrange(f"omni:conversation:{c}:decisions", -1, -1)[0])
-    assert d["tried"][0]["agents"] == {"a": "at capacity (1/1 email)", "b": "away", "c": "at capacity (1/1 email)"}
+    # grouped by reason, in roster order: the record is written for every decision
+    assert d["tried"][0]["agents_why"] == [["at capacity (1/1 email)", "a", "c"], ["away", "b"]]
+    assert "agents" not in d["tried"][0]
     # back in the index: no reason left behind
     lua.call("presence", "b", "available", NOW)
     assert lua.r.hgetall("omni:team:core:unready:email") == {"a": "at capacity (1/1 email)",

@@ -132,6 +132,18 @@ def overview_ok(world):
     return a.body
 
 
+def test_overview_explains_each_agent_passed_over(world):
+    """A decision that found core full says why of each of its agents, one sentence an agent (the record keeps
+    them grouped by reason)."""
+    convs = [world.send(f"full {i}") for i in range(5)]  # ann is offered 3, bob 1: the fifth waits
+    assert world.redis.hget(f"omni:conversation:{convs[-1]}", "status") == "queued"
+    o = overview_ok(world)
+    d = next(d for d in o["decisions"] if d["conversation"] == convs[-1])
+    assert d["outcome"] == "queued", d
+    now = [x for x in d["explanation"] if x.startswith("now: agent")]
+    assert now == ["now: agent ann: at capacity (3/3 email)", "now: agent bob: at capacity (1/1 email)"], d
+
+
 # ---- the browser ----------------------------------------------------------------------------------------------
 
 def browser():

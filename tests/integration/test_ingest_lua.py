@@ -125,3 +125,16 @@ def test_a_bad_first_plan_is_an_error_and_leaves_the_conversation_for_a_router(a
     assert "version" not in h and h["customer"] == alua.r.hget("omni:identity:email:bad@x.io", "customer"), h
     # the connector's resend is a duplicate, ACKed
     assert store(alua, "b1", "hello", "", who="bad@x.io")[0] == 0
+
+
+def test_the_event_stream_is_trimmed_near_its_cap_by_the_next_call(lua):
+    """omni:events is capped near 100,000 entries (docs/redis.md): a call trims it once, before its first entry
+    (whole nodes of 100, as XTRIM MAXLEN ~ does), instead of each XADD carrying MAXLEN into the AOF."""
+    pipe = lua.r.pipeline(transaction=False)
+    for _ in range(100_250):
+        pipe.xadd("omni:events", {"type": "filler"})
+    pipe.execute()
+    store(lua, "m1", "hello", "")  # opens a conversation: one `opened` event
+    n = lua.r.xlen("omni:events")
+    assert 100_000 < n <= 100_101, n
+    assert lua.r.xrevrange("omni:events", count=1)[0][1]["type"] == "opened"
