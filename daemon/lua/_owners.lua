@@ -80,7 +80,8 @@ end
 -- call when there is no owner. why: nil, or the reason the owner loses the work, told to it (work.revoked).
 local function release(cv, why, now)
   local ck = K.conversation(cv)
-  local owner, team, ch = unpack(redis.call('HMGET', ck, 'owner', 'team', 'channel_kind'))
+  local owner, team, ch, channel = unpack(redis.call('HMGET', ck, 'owner', 'team', 'channel_kind', 'channel'))
+  ch = ch or channel -- channel_kind is written only where it is not the channel itself (commit_assign)
   if owner and why then inbox(owner, 'work.revoked', cv, { reason = why }, now) end
   if owner then
     local kind, id = owner:match('^(%a+):(.+)$')
@@ -346,8 +347,17 @@ local function commit_assign(plan, t, owner, tried, day, now, known)
   local expires = offer and now + t.accept_timeout or nil
   local timeout_at = (not offer and t.timeout > 0) and now + t.timeout or nil
   local set = known and known.set or {}
-  for _, v in ipairs({ 'status', status, 'owner', owner, 'team', t.team, 'target', t.i, 'assigned_at', now,
-                       'channel_kind', plan.channel, 'target_timeout', t.timeout }) do set[#set + 1] = v end
+  local channel = (known and known.channel) or redis.call('HGET', ck, 'channel')
+  for _, v in ipairs({ 'status', status, 'owner', owner, 'team', t.team, 'target', t.i, 'assigned_at', now }) do
+    set[#set + 1] = v
+  end
+  -- Left out when usual (the kind is the channel's own name; no timeout), since this is written for every
+  -- assignment; a conversation decided before loses what it had.
+  local gone = {}
+  if plan.channel ~= channel then set[#set + 1], set[#set + 2] = 'channel_kind', plan.channel
+  else gone[#gone + 1] = 'channel_kind' end
+  if t.timeout > 0 then set[#set + 1], set[#set + 2] = 'target_timeout', t.timeout
+  else gone[#gone + 1] = 'target_timeout' end
   if known then set[#set + 1], set[#set + 2] = 'assignments', known.assignments + 1 end
   if offer then
     set[#set + 1], set[#set + 2], set[#set + 3], set[#set + 4] = 'offered_at', now, 'offer_expires_at', expires
@@ -356,13 +366,12 @@ local function commit_assign(plan, t, owner, tried, day, now, known)
   end
   if timeout_at then set[#set + 1], set[#set + 2] = 'timeout_at', timeout_at end
   if not (known and known.fresh) then
-    redis.call('HDEL', ck, 'valid_until', 'plan')
-    if not timeout_at then redis.call('HDEL', ck, 'timeout_at') end
+    if not timeout_at then gone[#gone + 1] = 'timeout_at' end
+    redis.call('HDEL', ck, 'valid_until', 'plan', unpack(gone))
   end
   redis.call('HSET', ck, unpack(set))
   if not known then redis.call('HINCRBY', ck, 'assignments', '1') end
-  local data = { team = t.team, channel = (known and known.channel) or redis.call('HGET', ck, 'channel'),
-                 category = plan.category, prio = plan.prio, due = plan.due }
+  local data = { team = t.team, channel = channel, category = plan.category, prio = plan.prio, due = plan.due }
   local extra = { owner = owner }
   if offer then
     data.expires_at, extra.offer_expires_at = expires, expires
@@ -420,8 +429,7 @@ local function commit_queue(plan, tried, now, default_queue, plan_json, set, fre
   local score = plan.due > 0 and plan.due or now + 1e11 -- work without an SLA waits behind work with one
   redis.call('ZADD', K.team_queue(team, plan.prio), score, cv)
   set = set or {}
-  for _, v in ipairs({ 'status', 'queued', 'queued_on', team, 'queued_prio', plan.prio, 'channel_kind', plan.channel,
-                       'plan', plan_json }) do set[#set + 1] = v end
+  for _, v in ipairs({ 'status', 'queued', 'queued_on', team, 'queued_prio', plan.prio, 'plan', plan_json }) do set[#set + 1] = v end
   redis.call('HSET', ck, unpack(set))
   redis.call('HSETNX', ck, 'queued_at', now)
   -- What a drain reads of each waiting item, one hash per team so it is one read for many items: when it

@@ -307,7 +307,7 @@ def test_target_fields_left_out_read_as_their_declared_defaults(lua):
     assert lua.assign(b, [lean]) == ["offered", "agent:a"]  # auto_accept read as false: an offer, as above
     fields = ("status", "target", "target_timeout", "timeout_at")
     assert lua.r.hmget(f"omni:conversation:{b}", *fields) == lua.r.hmget(f"omni:conversation:{a}", *fields)
-    assert lua.r.hget(f"omni:conversation:{b}", "target_timeout") == "0"
+    assert lua.r.hget(f"omni:conversation:{b}", "target_timeout") is None  # no timeout: left out
     # nobody named and not everyone: agents read as [] and everyone as false, so nobody of the team qualifies
     nobody = {k: v for k, v in lean.items() if k != "agents"}
     assert lua.assign(lua.conversation(), [nobody])[0] == "queued"
@@ -315,3 +315,25 @@ def test_target_fields_left_out_read_as_their_declared_defaults(lua):
     with pytest.raises(Exception, match=r"assign: plan\.targets\[1\]\.timeout: not an integer"):
         lua.assign(c, [dict(lean, timeout="soon")])
     assert lua.r.hget(f"omni:conversation:{c}", "status") == "open"
+
+
+def test_a_third_party_channel_is_counted_in_other_and_given_back_there(lua):
+    """An `x-` channel's work takes the agent's `other` capacity: the conversation records that kind (written
+    only where it is not the channel's own name) and its release gives the load back to the same kind."""
+    lua.call("seed", "0123456789abcdef", json.dumps({"core": False}), "a", "available", "email=1 other=2", "core:0:ll")
+    t = {k: v for k, v in target(agents=("a",)).items() if k != "cap"}
+
+    def plan(conv, channel):
+        return json.dumps({"conv": conv, "version": "0", "channel": channel, "category": "basic", "prio": 3,
+                           "tier": "new", "reason": "new", "rule": "r", "queue": "core", "now": NOW, "due": -1,
+                           "escalate_at": -1, "targets": [t], "skills": [], "trace": {}, "aging": 600000})
+    fax, mail = lua.conversation(channel="x-fax"), lua.conversation()
+    assert lua.call("assign", "default", "{}", plan(fax, "other")) == ["assigned", "agent:a"]
+    assert lua.call("assign", "default", "{}", plan(mail, "email")) == ["assigned", "agent:a"]
+    assert lua.r.hget(f"omni:conversation:{fax}", "channel_kind") == "other"
+    assert lua.r.hget(f"omni:conversation:{mail}", "channel_kind") is None  # the channel's own name
+    assert lua.r.hmget("omni:agent:a", "load", "load:other", "load:email") == ["2", "1", "1"]
+    lua.call("resolve", "operator:x", fax, "x", NOW)
+    assert lua.r.hmget("omni:agent:a", "load", "load:other", "load:email") == ["1", "0", "1"]
+    lua.call("resolve", "operator:x", mail, "x", NOW)
+    assert lua.r.hmget("omni:agent:a", "load", "load:other", "load:email") == ["0", "0", "0"]
