@@ -21,6 +21,7 @@ local function decide_plan(script, plan_json, days, default_queue, conv, opened)
   -- Everything this decision reads of the conversation, in one call (this runs for every routed message).
   local st
   if opened then -- what the read would find: opened, never decided (by name, not by open_conversation's order)
+    opened_unlisted[cv] = true
     local f = {}
     for i = 1, #opened, 2 do f[opened[i]] = opened[i + 1] end
     st = { f.status }
@@ -76,15 +77,16 @@ local function decide_plan(script, plan_json, days, default_queue, conv, opened)
   if st[3] then redis.call('ZREM', K.queue(st[3]), cv) end -- off the arrival queue: routing owns it now
   -- What the decision sets of the conversation, written by the commit in its own one write (set: a list of
   -- fields and values); the SLA clock starts once, when it is first routed.
-  local set = { 'version', tonumber(st[2] or '0') + 1, 'category', plan.category, 'prio', plan.prio, 'tier', plan.tier }
+  local set = { 'version', itoa(tonumber(st[2] or '0') + 1), 'category', plan.category, 'prio', itoa(plan.prio),
+                'tier', plan.tier }
   if opened then -- its status is the decision's
     for i = 1, #opened, 2 do
       if opened[i] ~= 'status' then set[#set + 1], set[#set + 2] = opened[i], opened[i + 1] end
     end
   end
   if plan.rule then set[#set + 1], set[#set + 2] = 'rule', plan.rule end
-  if not st[7] then set[#set + 1], set[#set + 2] = 'due', plan.due end
-  if not st[8] then set[#set + 1], set[#set + 2] = 'escalate_at', plan.escalate_at end
+  if not st[7] then set[#set + 1], set[#set + 2] = 'due', itoa(plan.due) end
+  if not st[8] then set[#set + 1], set[#set + 2] = 'escalate_at', itoa(plan.escalate_at) end
   plan.due = tonumber(st[7]) or plan.due
   -- what commit_assign needs to know and would otherwise read again (its schedule() and the inbox event).
   -- fresh: no decision was ever made on it (open, no version yet), so nothing to release, nobody declined it, no

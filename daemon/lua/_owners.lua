@@ -69,9 +69,10 @@ local function add_load(id, ch, delta, now)
   a[2], a[6] = tonumber(a[2] or '0') + delta, tonumber(a[6] or '0') + delta
   if now then
     a[3] = now
-    redis.call('HSET', ak, 'load:' .. ch, a[6], 'load', a[2], 'assigned', tonumber(a[7] or '0') + 1, 'last_assigned_at', now)
+    redis.call('HSET', ak, 'load:' .. ch, itoa(a[6]), 'load', itoa(a[2]), 'assigned', itoa(tonumber(a[7] or '0') + 1),
+               'last_assigned_at', itoa(now))
   else
-    redis.call('HSET', ak, 'load:' .. ch, a[6], 'load', a[2])
+    redis.call('HSET', ak, 'load:' .. ch, itoa(a[6]), 'load', itoa(a[2]))
   end
   return a
 end
@@ -133,14 +134,12 @@ local function schedule(cv, now, f)
   if f[7] == 'queued' then consider(f[8]) end -- its plan expires: a calendar opens or closes
   if f[7] == 'offered' then consider(f[9]) end -- the offer expires
   if f[7] == 'rerouting' then consider(f[10]) end -- re-routing was asked for (reroute() below)
-  if f[6] then
-    if next then redis.call('ZADD', K.timers(), next, cv) else redis.call('ZREM', K.timers(), cv) end
-    return
+  if not f[6] then
+    consider(f[1])
+    if not f[4] then consider(f[2]) end
+    if not f[5] then consider(f[3]) end
   end
-  consider(f[1])
-  if not f[4] then consider(f[2]) end
-  if not f[5] then consider(f[3]) end
-  if next then redis.call('ZADD', K.timers(), next, cv) else redis.call('ZREM', K.timers(), cv) end
+  if next then redis.call('ZADD', K.timers(), itoa(next), cv) else redis.call('ZREM', K.timers(), cv) end
 end
 
 -- The agents a target passed over: skipped[id] = why, and skipped[1..n] the ids in the order they were passed
@@ -292,6 +291,10 @@ local function find_owner(plan, days, waiting, full, fresh)
   return nil, nil, tried, nil
 end
 
+-- Conversations opened in this call and decided at once (_assign.lua's opened): never listed in omni:unrouted,
+-- so their decision has nothing to take off it.
+local opened_unlisted = {}
+
 -- The common end of every decision: kept for explain (the outcome's own fields in `extra`), timers set
 -- again, no longer unrouted, and told to watchers.
 -- timers: schedule()'s fields when the caller knows them (nil: read them).
@@ -307,7 +310,7 @@ local function decided(plan, tried, now, outcome, extra, timers, ...)
   for key, v in pairs(extra) do d[key] = v end
   redis.call('RPUSH', K.conversation_decisions(plan.conv), cjson.encode(d))
   schedule(plan.conv, now, timers)
-  redis.call('ZREM', K.unrouted(), plan.conv)
+  if not opened_unlisted[plan.conv] then redis.call('ZREM', K.unrouted(), plan.conv) end
   event(outcome, 'conversation', plan.conv, 'reason', plan.reason, ...)
 end
 
@@ -348,7 +351,8 @@ local function commit_assign(plan, t, owner, tried, day, now, known)
   local timeout_at = (not offer and t.timeout > 0) and now + t.timeout or nil
   local set = known and known.set or {}
   local channel = (known and known.channel) or redis.call('HGET', ck, 'channel')
-  for _, v in ipairs({ 'status', status, 'owner', owner, 'team', t.team, 'target', t.i, 'assigned_at', now }) do
+  local now_s = itoa(now)
+  for _, v in ipairs({ 'status', status, 'owner', owner, 'team', t.team, 'target', itoa(t.i), 'assigned_at', now_s }) do
     set[#set + 1] = v
   end
   -- Left out when usual (the kind is the channel's own name; no timeout), since this is written for every
@@ -356,15 +360,15 @@ local function commit_assign(plan, t, owner, tried, day, now, known)
   local gone = {}
   if plan.channel ~= channel then set[#set + 1], set[#set + 2] = 'channel_kind', plan.channel
   else gone[#gone + 1] = 'channel_kind' end
-  if t.timeout > 0 then set[#set + 1], set[#set + 2] = 'target_timeout', t.timeout
+  if t.timeout > 0 then set[#set + 1], set[#set + 2] = 'target_timeout', itoa(t.timeout)
   else gone[#gone + 1] = 'target_timeout' end
-  if known then set[#set + 1], set[#set + 2] = 'assignments', known.assignments + 1 end
+  if known then set[#set + 1], set[#set + 2] = 'assignments', itoa(known.assignments + 1) end
   if offer then
-    set[#set + 1], set[#set + 2], set[#set + 3], set[#set + 4] = 'offered_at', now, 'offer_expires_at', expires
+    set[#set + 1], set[#set + 2], set[#set + 3], set[#set + 4] = 'offered_at', now_s, 'offer_expires_at', itoa(expires)
   else
-    set[#set + 1], set[#set + 2] = 'accepted_at', now
+    set[#set + 1], set[#set + 2] = 'accepted_at', now_s
   end
-  if timeout_at then set[#set + 1], set[#set + 2] = 'timeout_at', timeout_at end
+  if timeout_at then set[#set + 1], set[#set + 2] = 'timeout_at', itoa(timeout_at) end
   if not (known and known.fresh) then
     if not timeout_at then gone[#gone + 1] = 'timeout_at' end
     redis.call('HDEL', ck, 'valid_until', 'plan', unpack(gone))
