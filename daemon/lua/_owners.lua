@@ -352,16 +352,15 @@ local function commit_assign(plan, t, owner, tried, day, now, known)
   local set = known and known.set or {}
   local channel = (known and known.channel) or redis.call('HGET', ck, 'channel')
   local now_s = itoa(now)
-  for _, v in ipairs({ 'status', status, 'owner', owner, 'team', t.team, 'target', itoa(t.i), 'assigned_at', now_s }) do
+  for _, v in ipairs({ 'status', status, 'owner', owner, 'team', t.team, 'target', itoa(t.i), 'assigned_at', now_s,
+                       'target_timeout', itoa(t.timeout) }) do
     set[#set + 1] = v
   end
-  -- Left out when usual (the kind is the channel's own name; no timeout), since this is written for every
-  -- assignment; a conversation decided before loses what it had.
+  -- Left out when usual (the kind is the channel's own name), since this is written for every assignment; a
+  -- conversation decided before loses what it had.
   local gone = {}
   if plan.channel ~= channel then set[#set + 1], set[#set + 2] = 'channel_kind', plan.channel
   else gone[#gone + 1] = 'channel_kind' end
-  if t.timeout > 0 then set[#set + 1], set[#set + 2] = 'target_timeout', itoa(t.timeout)
-  else gone[#gone + 1] = 'target_timeout' end
   if known then set[#set + 1], set[#set + 2] = 'assignments', itoa(known.assignments + 1) end
   if offer then
     set[#set + 1], set[#set + 2], set[#set + 3], set[#set + 4] = 'offered_at', now_s, 'offer_expires_at', itoa(expires)

@@ -122,7 +122,8 @@ def figures(s, model, now):
     held_by_kind = collections.Counter()
     for c, (h, _, _) in convs.items():
         if h.get("status") in ("assigned", "offered") and (h.get("owner") or "").startswith("agent:"):
-            held_by_kind[(h["owner"][6:], h.get("channel_kind"))] += 1
+            # channel_kind is written only where it is not the channel's own name (docs/redis.md)
+            held_by_kind[(h["owner"][6:], h.get("channel_kind") or h.get("channel"))] += 1
     for a, (h, held) in s["agents"].items():
         for ch, cap in model.agents[a].items():
             load = int(h.get("load:" + ch, 0))

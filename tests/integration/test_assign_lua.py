@@ -307,7 +307,7 @@ def test_target_fields_left_out_read_as_their_declared_defaults(lua):
     assert lua.assign(b, [lean]) == ["offered", "agent:a"]  # auto_accept read as false: an offer, as above
     fields = ("status", "target", "target_timeout", "timeout_at")
     assert lua.r.hmget(f"omni:conversation:{b}", *fields) == lua.r.hmget(f"omni:conversation:{a}", *fields)
-    assert lua.r.hget(f"omni:conversation:{b}", "target_timeout") is None  # no timeout: left out
+    assert lua.r.hget(f"omni:conversation:{b}", "target_timeout") == "0"
     # nobody named and not everyone: agents read as [] and everyone as false, so nobody of the team qualifies
     nobody = {k: v for k, v in lean.items() if k != "agents"}
     assert lua.assign(lua.conversation(), [nobody])[0] == "queued"
