@@ -432,7 +432,9 @@ local function commit_queue(plan, tried, now, default_queue, plan_json, set, fre
   local score = plan.due > 0 and plan.due or now + 1e11 -- work without an SLA waits behind work with one
   redis.call('ZADD', K.team_queue(team, plan.prio), score, cv)
   set = set or {}
-  for _, v in ipairs({ 'status', 'queued', 'queued_on', team, 'queued_prio', plan.prio, 'plan', plan_json }) do set[#set + 1] = v end
+  for _, v in ipairs({ 'status', 'queued', 'queued_on', team, 'queued_prio', plan.prio, 'plan', plan_json }) do
+    set[#set + 1] = v
+  end
   redis.call('HSET', ck, unpack(set))
   redis.call('HSETNX', ck, 'queued_at', now)
   -- What a drain reads of each waiting item, one hash per team so it is one read for many items: when it
