@@ -40,8 +40,7 @@ def run(n_ingest, n_assign, first=False):
     r.evalsha(sha["seed"], 0, "omni:", "salt", json.dumps({"core": False, "partner": False}), *args)
     now = 1796093263183
     convs, msgs = [], []
-    val = dict(prefix="omni:", now=now, queue="default", routing=1, fold_window_ms=60000, fold_max_bits=3,
-               dedup_ms=86400000, days="{}")
+    val = dict(prefix="omni:", now=now, queue="default", routing=1, fold_window_ms=60000, fold_max_bits=3, days="{}")
     for i in range(n_ingest):
         mid = f"m{i}"
         msg = json.dumps({"id": mid, "channel": "email", "from": {"id": f"c{i}@example.com"}, "text": "x" * 200})

@@ -315,8 +315,7 @@ static void arrive(sim_t *s, const sim_msg_t *m)
 {
     const omni_msg_t *msg = m->msg;
     s->clock = m->t;
-    char snow[24], fp[17] = "", window[16], bits[8], dedup[24];
-    snprintf(dedup, sizeof dedup, "%lld", (long long)s->cfg->retention.dedup_s * 1000);
+    char snow[24], fp[17] = "", window[16], bits[8];
     snprintf(snow, sizeof snow, "%lld", (long long)m->t);
     uint64_t h = s->p->fold_window_ms > 0 ? fold_hash(msg->text) : 0;
     if (h)
@@ -328,7 +327,7 @@ static void arrive(sim_t *s, const sim_msg_t *m)
     const char *args[INGEST_NARGS + 6] = {
         [INGEST_ARG_NOW] = snow, [INGEST_ARG_QUEUE] = s->cfg->conversations.default_queue,
         [INGEST_ARG_ROUTING] = s->p->n_routes ? "1" : "0", [INGEST_ARG_FOLD_WINDOW_MS] = window,
-        [INGEST_ARG_FOLD_MAX_BITS] = bits, [INGEST_ARG_DEDUP_MS] = dedup, [INGEST_ARG_DAYS] = "{}",
+        [INGEST_ARG_FOLD_MAX_BITS] = bits, [INGEST_ARG_DAYS] = "{}",
         [INGEST_NARGS] = msg->id, m->identity, msg->channel, m->json, fp, "",
     };
     redisReply *r = sim_run(s, LUA_INGEST, INGEST_NARGS + 6, args);

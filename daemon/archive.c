@@ -72,7 +72,7 @@ struct archive {
     char last_error[512];
     char *known_file;  /* the file whose size is known, and that size */
     long long known_size;
-    char prefix[128], tombstone[24];
+    char prefix[128], tombstone[24], dedup[24]; /* archive_done.lua's: retention.tombstone, .dedup in ms */
     unsigned long long archived;
 };
 
@@ -424,6 +424,7 @@ static void on_written(loop_t *loop, int fd, int events, void *data)
     snprintf(now, sizeof now, "%lld", (long long)clock_now());
     argv[ARCHIVE_DONE_ARG_NOW] = now;
     argv[ARCHIVE_DONE_ARG_TOMBSTONE_MS] = a->tombstone;
+    argv[ARCHIVE_DONE_ARG_DEDUP_MS] = a->dedup;
     for (size_t i = 0; i < b->n; i++) {
         const item_t *it = &b->items[i];
         if (it->state == ITEM_BAD) { /* a bug, not data */
@@ -479,6 +480,7 @@ void archive_tick(archive_t *a, const router_config_t *cfg, int64_t now, bool kn
         return;
     snprintf(a->prefix, sizeof a->prefix, "%s", cfg->redis.key_prefix);
     snprintf(a->tombstone, sizeof a->tombstone, "%lld", (long long)cfg->retention.tombstone_s * 1000);
+    snprintf(a->dedup, sizeof a->dedup, "%lld", (long long)cfg->retention.dedup_s * 1000);
     batch_t *b = omni_calloc(1, sizeof *b);
     b->dir = omni_strdup(cfg->retention.archive_dir);
     b->file = archive_file_name(b->dir, now);

@@ -256,10 +256,11 @@ static const cfg_key_t router_keys[] = {
     /* Retention (docs/archive.md): what stops Redis growing with every message. */
     { .path = "retention.dedup", .type = CFG_DURATION, .offset = OFF(retention.dedup_s), .min = 1, .max = 315360000,
       .def = "48h", .unit_ms = 1000,
-      .doc = "How long a message id is remembered for deduplication, in seconds of Redis's own clock (each id "
-             "costs about 56 bytes of Redis for this long, docs/redis.md \"Memory\"). A resend of the id within it, or "
-             "while its message is still in Redis, is a duplicate (ACKed, not stored); one arriving later is stored "
-             "as a new message. Keep it above the longest time a connector may hold a message unanswered." },
+      .doc = "How long a message id is remembered for deduplication, counted from when its message was stored. A "
+             "resend of the id while its message is still in Redis, or within this time, is a duplicate (ACKed, not "
+             "stored); one arriving later is stored as a new message. A message archived before this time is up "
+             "leaves an omni:seen:<id> marker for the rest of it, expired by Redis's own clock (about 56 bytes, "
+             "docs/redis.md \"Memory\"). Keep it above the longest time a connector may hold a message unanswered." },
     { .path = "retention.resolved", .type = CFG_DURATION, .offset = OFF(retention.resolved_s), .min = 1,
       .max = 315360000, .def = "168h", .unit_ms = 1000,
       .doc = "How long a resolved conversation (its messages and decisions, and the conversations merged into "

@@ -275,18 +275,17 @@ static void flush(ingest_t *in, int slot)
         return;
     in->batches[slot] = NULL;
     const policy_t *pol = &in->cfg->policy;
-    char now[24], window[16], bits[8], dedup[24], *days = NULL;
+    char now[24], window[16], bits[8], *days = NULL;
     snprintf(now, sizeof now, "%lld", (long long)clock_now());
     snprintf(window, sizeof window, "%d", pol->fold_window_ms);
     snprintf(bits, sizeof bits, "%d", fold_max_bits(pol->fold_similarity_pct));
-    snprintf(dedup, sizeof dedup, "%lld", (long long)in->cfg->retention.dedup_s * 1000); /* retention.dedup */
     for (size_t i = 0; i < b->n && !days && in->first.days; i++)
         if (b->items[i]->plan)
             days = in->first.days(in->opened_data);
     const char *argv[INGEST_NARGS + 6 * STORE_BATCH] = {
         [INGEST_ARG_PREFIX] = in->cfg->redis.key_prefix, [INGEST_ARG_NOW] = now,
         [INGEST_ARG_QUEUE] = in->cfg->conversations.default_queue, [INGEST_ARG_ROUTING] = in->on_opened ? "1" : "0",
-        [INGEST_ARG_FOLD_WINDOW_MS] = window, [INGEST_ARG_FOLD_MAX_BITS] = bits, [INGEST_ARG_DEDUP_MS] = dedup,
+        [INGEST_ARG_FOLD_WINDOW_MS] = window, [INGEST_ARG_FOLD_MAX_BITS] = bits,
         [INGEST_ARG_DAYS] = days ? days : "{}",
     };
     size_t argl[INGEST_NARGS + 6 * STORE_BATCH];

@@ -3,16 +3,24 @@
 -- which finds this record in the file and does not write it again. What is deleted: the conversation's hash,
 -- messages (each message's hash, when it still belongs to it), decisions, declined and merged sets, and the same
 -- of every conversation merged into it; its id leaves its customer's conversations, counted in the customer's
--- archived_conversations instead. What stays: seen:<id> until retention.dedup ends, and archived:<n>
--- (the file it went to) for tombstone_ms (0: not kept). done: pairs of conversation and archive file, the file
--- "" for a conversation not written, whose claim is released.
--- @args prefix:str router:str now:int tombstone_ms:int ...done:str
+-- archived_conversations instead. What is written: seen:<id> for each message deleted, for what is left of
+-- dedup_ms (retention.dedup) since it was stored, so that its id stays a duplicate that long (until now its hash
+-- was the proof; ingest.lua checks both), none for a message older than that; and archived:<n> (the file it
+-- went to) for tombstone_ms (0: not kept). done: pairs of conversation and archive file, the file "" for a
+-- conversation not written, whose claim is released.
+-- @args prefix:str router:str now:int tombstone_ms:int dedup_ms:int ...done:str
 -- @reply each conversation:str outcome:str
 local out = {}
 
 local function forget(cv, file)
   for _, id in ipairs(redis.call('LRANGE', K.conversation_messages(cv), 0, -1)) do
-    if redis.call('HGET', K.msg(id), 'conversation') == cv then redis.call('DEL', K.msg(id)) end
+    local m = redis.call('HMGET', K.msg(id), 'conversation', 'stored_at')
+    if m[1] == cv then
+      redis.call('DEL', K.msg(id))
+      -- the router's clock on both ends, like stored_at: the window is the same with a test clock moved on
+      local left = A.dedup_ms - (A.now - (tonumber(m[2]) or 0))
+      if left > 0 then redis.call('SET', K.seen(id), cv, 'PX', itoa(left)) end
+    end
   end
   -- the customer keeps the count (its tier depends on it, docs/routing.md), not the id: memory stays bounded
   local cust = redis.call('HGET', K.conversation(cv), 'customer')

@@ -4,7 +4,8 @@
 -- or a second router sees all of a message or none of it. Several messages go in one call (the router sends
 -- those of one read that share a Redis connection): the call's own cost, which is more than a message's
 -- writes, is paid once for all of them (docs/benchmarks.md). This runs for every message, so it makes as few
--- calls as it can: the common path is 4 writes and a few reads a message, and the counters once a call.
+-- calls as it can: the common path is 2 writes and a few reads a message (3 when somebody
+-- holds its conversation), and the counters once a call.
 -- routing: a new conversation is marked unrouted until a decision routes it. messages: six arguments each,
 -- id, identity, channel, message (its JSON), fingerprint (the text's, 16 hex digits, "" for none; fold.h),
 -- plan: "" or the plan plan.c made for the message's conversation if its sender is a new customer (conv "":
@@ -16,10 +17,11 @@
 -- conversation, and then the customer's conversation count, stored tier and previous owner; folded_into:
 -- the id of the message it is a copy of when it was folded, else ""; outcome and detail: the decision made
 -- here on its plan (assign.lua's record), else "" and "".
--- dedup_ms: how long the id is remembered (retention.dedup): its seen:<id> marker expires then, and a resend
--- after that is stored as new (docs/redis.md "Retention").
+-- An id is a duplicate while its message is in Redis (its hash, written last), or after its conversation was
+-- archived while its seen:<id> marker lasts (archive_done.lua writes it for what is left of retention.dedup).
+-- A stored message needs no marker of its own: one write less for every message (docs/archive.md).
 -- days: {team: "YYYY-MM-DD"} for the quotas of the decisions made here ("{}" when no message has a plan).
--- @args prefix:str now:int queue:str routing:bool fold_window_ms:int fold_max_bits:int dedup_ms:int days:json ...messages:str
+-- @args prefix:str now:int queue:str routing:bool fold_window_ms:int fold_max_bits:int days:json ...messages:str
 -- @reply each stored:int customer:str conversation:str opened:int new_customer:int conversations:int tier:str last_owner:str folded_into:str outcome:str detail:str
 local now, queue, routing, window, max_bits = A.now, A.queue, A.routing, A.fold_window_ms, A.fold_max_bits
 local now_text = A.now_text -- what is written (a number given to redis.call is formatted again, at a cost)
@@ -49,10 +51,10 @@ local stored, volume = 0, {} -- counted once for the call: messages stored; per 
 -- One message; returns its reply record.
 local function store(id, ident, channel, json, fingerprint, plan)
   local mk = K.msg(id)
-  -- An id is known while its marker lasts (retention.dedup) or its message is still in Redis (not archived yet)
-  -- (one EXISTS for both on the common path, a new id; the conversation is read only for a resend)
+  -- An id is known while its message is in Redis (not archived yet) or its marker lasts (archived within
+  -- retention.dedup): one EXISTS for both on the common path, a new id; the conversation is read only for a resend
   local conv = redis.call('EXISTS', K.seen(id), mk) > 0 and
-               (redis.call('GET', K.seen(id)) or redis.call('HGET', mk, 'conversation'))
+               (redis.call('HGET', mk, 'conversation') or redis.call('GET', K.seen(id)))
   if conv then
     redis.call('HINCRBY', K.stats(), 'duplicates', '1')
     return { 0, '', conv, 0, 0, 0, '', '', '', '', '' }
@@ -62,7 +64,7 @@ local function store(id, ident, channel, json, fingerprint, plan)
   -- a customer made just now has no conversation yet: nothing to read (the common case of a first contact)
   local cv = not created and redis.call('HGET', ck, 'open_conversation') or nil
 
-  -- The seen:<id> marker is the deduplication, so it is written last: Redis does not roll a script back,
+  -- The message's hash is the deduplication, so it is written last: Redis does not roll a script back,
   -- and an error between two writes must never leave a message "already stored" in no conversation. A
   -- resend after such an error finds the id already at the end of the list and does not add it twice.
   -- last: the id at the end of the conversation's list, when the caller has read it already; fresh: the
@@ -73,7 +75,6 @@ local function store(id, ident, channel, json, fingerprint, plan)
     if last ~= id then redis.call('RPUSH', lk, id) end
     redis.call('HSET', mk, 'json', json, 'identity', ident, 'channel', channel, 'conversation', conv,
                'stored_at', now_text, ...)
-    redis.call('SET', K.seen(id), conv, 'PX', A.dedup_ms_text)
     stored = stored + 1
     volume[channel] = (volume[channel] or 0) + 1
   end

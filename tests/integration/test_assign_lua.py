@@ -55,7 +55,7 @@ class Lua(Scripts):
         doc = json.dumps({"id": f"m{self.n}", "channel": channel, "from": {"id": f"c{self.n}@x.io"},
                           "received_at": "2026-11-22T08:00:00Z", "text": "hi"})
         r = self.ingest(id=f"m{self.n}", identity=f"email:c{self.n}@x.io", channel=channel, message=doc,
-                      now=NOW, queue="default", routing=True, fingerprint="", fold_window_ms=0, fold_max_bits=0, dedup_ms=86400000)
+                      now=NOW, queue="default", routing=True, fingerprint="", fold_window_ms=0, fold_max_bits=0)
         return r[2]
 
     def assign(self, conv, targets, prio=3, now=NOW, due=-1, queue="core", days=None, prefer=None, version=None):
@@ -273,7 +273,7 @@ def test_a_record_plan_resolves_a_lone_message_and_routes_one_joined_since(lua):
     doc = json.dumps({"id": "again", "channel": "email", "from": {"id": f"c{lua.n}@x.io"},
                       "received_at": "2026-11-22T08:01:00Z", "text": "and please call me back"})
     r = lua.ingest(id="again", identity=f"email:c{lua.n}@x.io", channel="email", message=doc, now=NOW,
-                 queue="default", routing=True, fingerprint="", fold_window_ms=0, fold_max_bits=0, dedup_ms=86400000)
+                 queue="default", routing=True, fingerprint="", fold_window_ms=0, fold_max_bits=0)
     assert r[2] == joined
     assert lua.send_plan(plan(joined)) == ["assigned", "agent:a"]
     d = json.loads(lua.r.lindex(f"omni:conversation:{joined}:decisions", -1))

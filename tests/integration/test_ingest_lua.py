@@ -1,7 +1,7 @@
-"""ingest.lua in a real redis-server, called as the router calls it: deduplication by id (its seen:<id>
-marker, or the message still in Redis once the marker has expired) and a resend after a store that was cut
-between the conversation's list and the marker (Redis does not roll a script back): the message ends up in
-its conversation once, with or without the fold check having read the list's end already. And a new
+"""ingest.lua in a real redis-server, called as the router calls it: deduplication by id (the message still
+in Redis, or its seen:<id> marker once archive_done.lua took the message away) and a resend after a store that
+was cut between the conversation's list and the message's hash (Redis does not roll a script back): the
+message ends up in its conversation once, with or without the fold check having read the list's end already. And a new
 customer's first conversation decided in the same call on the plan sent with its message, only when the
 sender did turn out to be new."""
 import json
@@ -12,7 +12,7 @@ from lua_contract import Scripts
 from test_assign_lua import Lua as AssignLua, target
 
 NOW = 1_800_000_000_000
-FIXED = dict(now=NOW, queue="default", routing=True, fold_window_ms=60000, fold_max_bits=3, dedup_ms=86400000)
+FIXED = dict(now=NOW, queue="default", routing=True, fold_window_ms=60000, fold_max_bits=3)
 
 
 @pytest.fixture
@@ -27,29 +27,35 @@ def store(lua, id, text, fingerprint, who="c1@x.io", plan=""):
                       plan=plan, **FIXED)
 
 
-def test_an_id_is_known_by_its_marker_or_by_its_message_while_stored(lua):
+def test_an_id_is_known_by_its_message_while_stored_or_by_its_marker(lua):
     first = store(lua, "m1", "hello", "")
     assert first[0] == 1 and first[3] == 1
     cv = first[2]
+    assert not lua.r.exists("omni:seen:m1")                # a stored message is its own proof: no marker
     again = store(lua, "m1", "hello", "")
-    assert again[0] == 0 and again[2] == cv               # the marker
-    lua.r.delete("omni:seen:m1")                           # expired (retention.dedup), message not archived
+    assert again[0] == 0 and again[2] == cv               # the message
+    # archived within retention.dedup: archive_done.lua deleted the message and left the marker
+    lua.r.delete("omni:msg:m1")
+    lua.r.set("omni:seen:m1", cv, px=60000)
     again = store(lua, "m1", "hello", "")
     assert again[0] == 0 and again[2] == cv
     assert lua.r.lrange(f"omni:conversation:{cv}:messages", 0, -1) == ["m1"]
     assert lua.r.hget("omni:stats", "duplicates") == "2" and lua.r.hget("omni:stats", "messages") == "1"
+    # both gone (the marker expired): the id is forgotten, stored as new
+    lua.r.delete("omni:seen:m1")
+    assert store(lua, "m1", "hello", "")[0] == 1
 
 
 @pytest.mark.parametrize("fingerprint", ["", "ffffffffffffffff"], ids=["no-fold-check", "fold-check"])
 def test_a_resend_after_a_cut_store_is_in_its_conversation_once(lua, fingerprint):
     cv = store(lua, "m1", "hello", "0000000000000000")[2]
     assert store(lua, "m2", "a different question", fingerprint)[2] == cv
-    # the store of m2 cut after its RPUSH: neither its hash nor its marker were written
-    lua.r.delete("omni:msg:m2", "omni:seen:m2")
+    # the store of m2 cut after its RPUSH: its hash was not written
+    lua.r.delete("omni:msg:m2")
     again = store(lua, "m2", "a different question", fingerprint)
     assert again[0] == 1 and again[2] == cv and again[8] == ""  # stored, not folded into itself
     assert lua.r.lrange(f"omni:conversation:{cv}:messages", 0, -1) == ["m1", "m2"]
-    assert lua.r.hget("omni:msg:m2", "conversation") == cv and lua.r.exists("omni:seen:m2")
+    assert lua.r.hget("omni:msg:m2", "conversation") == cv
     # and a new message after it is added as usual
     assert store(lua, "m3", "one more thing", fingerprint)[2] == cv
     assert lua.r.lrange(f"omni:conversation:{cv}:messages", 0, -1) == ["m1", "m2", "m3"]

@@ -190,7 +190,7 @@ def ingest(lua, n, identity, channel, frm, text="hello"):
     doc = json.dumps({"id": f"x{n}", "channel": channel, "from": {"id": frm, "name": "Jane Roe"},
                       "received_at": "2026-11-22T08:00:00Z", "text": text, "subject": "help"})
     return lua.ingest(id=f"x{n}", identity=identity, channel=channel, message=doc, now=NOW + n,
-                    queue="default", routing=True, fingerprint="", fold_window_ms=0, fold_max_bits=0, dedup_ms=86400000)[2]
+                    queue="default", routing=True, fingerprint="", fold_window_ms=0, fold_max_bits=0)[2]
 
 
 @pytest.mark.parametrize("channel, frm, shown", [
@@ -230,7 +230,7 @@ def test_the_inbox_has_one_entry_per_event(lua):
     lua.ingest(id="m1b", identity="email:c1@x.io", channel="email",
              message=json.dumps({"id": "m1b", "channel": "email", "from": {"id": "c1@x.io"},
                                  "received_at": "2026-11-22T08:00:00Z", "text": "again"}),
-             now=NOW + 2, queue="default", routing=True, fingerprint="", fold_window_ms=0, fold_max_bits=0, dedup_ms=86400000)
+             now=NOW + 2, queue="default", routing=True, fingerprint="", fold_window_ms=0, fold_max_bits=0)
     lua.r.hset(key("conversation", c), "escalate_at", NOW + 3)
     lua.r.zadd(key("timers"), {c: NOW + 3})
     assert due(lua, NOW + 3) == [(c, "escalation")]

@@ -15,9 +15,10 @@ from harness import Router, message, submit, wait_for
 RETENTION = {"dedup": "3s", "resolved": "2h", "tombstone": "1h"}
 
 
-def start(tmp_path, redis_server, archive_dir, name="router", env=None):
+def start(tmp_path, redis_server, archive_dir, name="router", env=None, extra=None):
+    """extra: retention settings other than RETENTION's."""
     r = Router(str(tmp_path / name), redis_server.address, name=name,
-               extra={"retention": dict(RETENTION, archive_dir=archive_dir)},
+               extra={"retention": dict(RETENTION, archive_dir=archive_dir, **(extra or {}))},
                env=dict({"OMNIROUTER_TEST_CLOCK": "1"}, **(env or {}))).start()
     r.redis = redis_server.client()
     return r
@@ -115,31 +116,67 @@ def test_resolved_conversation_archived_once_open_one_stays(tmp_path, redis_serv
     r.stop()
 
 
-def test_duplicate_inside_the_window_folded_after_it_stored_as_new(tmp_path, redis_server):
+def test_duplicate_while_stored_and_after_archive_inside_the_window(tmp_path, redis_server):
+    # retention.dedup longer than the 3 h the clock moves on: 1 h of it is left when the message is archived
+    r = start(tmp_path, redis_server, str(tmp_path / "archive"), extra={"dedup": "4h"})
+    m = message("dup-1", frm="cat@example.com", text="is anybody there")
+    submit(r.endpoint, str(tmp_path / "s1"), [m])
+    conv = conversation_of(r, "dup-1")
+    assert not r.redis.exists("omni:seen:dup-1")  # a stored message is its own proof
+    submit(r.endpoint, str(tmp_path / "s2"), [m])  # a connector's resend, the message still in Redis
+    stats = r.redis.hgetall("omni:stats")
+    assert stats["messages"] == "1" and stats["duplicates"] == "1", stats
+
+    # resolved and archived 3 h after it was stored: the marker carries the id through what is left of the window
+    r.ctl("conversation", "resolve", conv)
+    r.ctl("clock", "advance", "3h")
+    wait_for(lambda: gone(r, conv), 20, "the conversation archived")
+    assert not r.redis.exists("omni:msg:dup-1")
+    assert r.redis.get("omni:seen:dup-1") == conv
+    assert 3500 * 1000 < r.redis.pttl("omni:seen:dup-1") <= 3600 * 1000  # 4 h less the 3 h gone by
+    submit(r.endpoint, str(tmp_path / "s3"), [m])
+    stats = r.redis.hgetall("omni:stats")
+    assert stats["messages"] == "1" and stats["duplicates"] == "2", stats
+    r.stop()
+
+
+def test_duplicate_after_the_window_stored_as_new(tmp_path, redis_server):
+    # retention.dedup (3 s) shorter than the 3 h between store and archive: no marker is left at all
     r = start(tmp_path, redis_server, str(tmp_path / "archive"))
     m = message("dup-1", frm="cat@example.com", text="is anybody there")
     submit(r.endpoint, str(tmp_path / "s1"), [m])
     conv = conversation_of(r, "dup-1")
-    ttl = r.redis.pttl("omni:seen:dup-1")
-    assert 0 < ttl <= 3000, ttl
-    submit(r.endpoint, str(tmp_path / "s2"), [m])  # a connector's resend, inside retention.dedup
-    stats = r.redis.hgetall("omni:stats")
-    assert stats["messages"] == "1" and stats["duplicates"] == "1", stats
-
-    # the conversation is resolved and archived; the id is still remembered: a resend is still folded
     r.ctl("conversation", "resolve", conv)
     r.ctl("clock", "advance", "3h")
     wait_for(lambda: gone(r, conv), 20, "the conversation archived")
-    if r.redis.exists("omni:seen:dup-1"):  # usually: the archive took less than retention.dedup
-        submit(r.endpoint, str(tmp_path / "s3"), [m])
-    # after retention.dedup the id is forgotten: the same id is stored as a new message, in a new conversation
-    wait_for(lambda: not r.redis.exists("omni:seen:dup-1"), 10, "the id forgotten after retention.dedup")
-    submit(r.endpoint, str(tmp_path / "s4"), [m])
+    assert not r.redis.exists("omni:seen:dup-1") and not r.redis.exists("omni:msg:dup-1")
+    # the id is forgotten: the same id is stored as a new message, in a new conversation
+    submit(r.endpoint, str(tmp_path / "s2"), [m])
     again = conversation_of(r, "dup-1")
     assert again != conv
     stats = r.redis.hgetall("omni:stats")
-    assert stats["messages"] == "2", stats
+    assert stats["messages"] == "2" and stats.get("duplicates", "0") == "0", stats
     assert r.redis.lrange(f"omni:conversation:{again}:messages", 0, -1) == ["dup-1"]
+    r.stop()
+
+
+def test_marker_expires_in_real_time_then_stored_as_new(tmp_path, redis_server):
+    # archived at once (retention.resolved 1 s, the real clock): the marker lasts the rest of retention.dedup's
+    # 4 s by Redis's own expiry, and then the id is forgotten
+    r = start(tmp_path, redis_server, str(tmp_path / "archive"), extra={"dedup": "4s", "resolved": "1s"})
+    m = message("dup-1", frm="cat@example.com", text="is anybody there")
+    submit(r.endpoint, str(tmp_path / "s1"), [m])
+    conv = conversation_of(r, "dup-1")
+    r.ctl("conversation", "resolve", conv)
+    wait_for(lambda: gone(r, conv), 20, "the conversation archived")
+    ttl = r.redis.pttl("omni:seen:dup-1")
+    if ttl > 0:  # usually: archived within the 4 s; a resend now is still a duplicate
+        submit(r.endpoint, str(tmp_path / "s2"), [m])
+        assert r.redis.hget("omni:stats", "messages") == "1"
+    wait_for(lambda: not r.redis.exists("omni:seen:dup-1"), 10, "the id forgotten after retention.dedup")
+    submit(r.endpoint, str(tmp_path / "s3"), [m])
+    assert conversation_of(r, "dup-1") != conv
+    assert r.redis.hget("omni:stats", "messages") == "2"
     r.stop()
 
 

@@ -163,7 +163,7 @@ def test_an_error_between_ingest_writes_never_leaves_a_message_stored_nowhere(lu
     doc = json.dumps({"id": "late", "channel": "email", "from": {"id": "c1@x.io"},
                       "received_at": "2026-11-22T08:00:00Z", "text": "again"})
     args = dict(id="late", identity="email:c1@x.io", channel="email", message=doc, now=NOW, queue="default",
-                routing=True, fingerprint="", fold_window_ms=0, fold_max_bits=0, dedup_ms=86400000)
+                routing=True, fingerprint="", fold_window_ms=0, fold_max_bits=0)
     with pytest.raises(redis.ResponseError):
         lua.ingest(**args)
     assert not lua.r.exists(key("msg", "late"))  # not "already stored": a resend stores it
@@ -183,7 +183,7 @@ def test_several_messages_in_one_call_are_each_stored_once_in_order(lua):
             ("b1", "email:bob@x.io", "email", doc("b1", "bob@x.io", "hello"), "", ""),
             ("b2", "email:bob@x.io", "email", doc("b2", "bob@x.io", "more"), "", ""),
             ("c1", "email:carol@x.io", "email", doc("c1", "carol@x.io", "hi"), "", "")]
-    reply = lua.call("ingest", NOW, "default", True, 0, 0, 86400000, "{}", *[v for m in msgs for v in m])
+    reply = lua.call("ingest", NOW, "default", True, 0, 0, "{}", *[v for m in msgs for v in m])
     records = [reply[i:i + 11] for i in range(0, len(reply), 11)]
     assert [r[0] for r in records] == [1, 0, 1, 1]  # stored, duplicate, stored, stored
     assert [r[3] for r in records] == [1, 0, 0, 1]  # b1 and c1 opened conversations; b2 joined b1's
@@ -193,7 +193,7 @@ def test_several_messages_in_one_call_are_each_stored_once_in_order(lua):
     assert sum(int(v) for v in lua.r.hgetall(key("volume", str(NOW // 60000))).values()) == 3
     # the arguments come in sixes: a call cut short is refused whole, nothing written
     with pytest.raises(redis.ResponseError, match="messages come in sixes"):
-        lua.call("ingest", NOW, "default", True, 0, 0, 86400000, "{}", "d1", "email:dan@x.io", "email")
+        lua.call("ingest", NOW, "default", True, 0, 0, "{}", "d1", "email:dan@x.io", "email")
     assert not lua.r.exists(key("msg", "d1"))
 
 
