@@ -53,6 +53,10 @@ redisReply *api_cmd(api_req_t *req, const char *fmt, ...);
 /* Runs a script (daemon/scripts.h) with argv as its "@args" declares them; argv[0] (the key prefix) is
  * filled in here. NULL after setting 503 (Redis failed) or 500 (the reply broke the contract). */
 redisReply *api_script(api_req_t *req, int script, int argc, const char **argv);
+/* The routers' clock (daemon/clock.h): the wall clock plus the test clock's offset in Redis (omnictl clock
+ * advance; absent in production), so that what the API writes and decides agrees with the routers. Returns -1,
+ * the request answered (503/500), when Redis cannot tell. */
+int api_now(api_req_t *req, int64_t *now);
 /* Drops this thread's connection (the next call connects again). */
 void api_redis_drop(void);
 /* Creates the thread-local key; call once before threads start. */

@@ -10,7 +10,15 @@
 #include "omni/util.h"
 #include "scripts.h"
 
-static void now_text(char *buf, size_t sz) { snprintf(buf, sz, "%lld", (long long)omni_wall_ms()); }
+/* The routers' clock as text for a script's `now`; -1 with the request answered when Redis cannot tell. */
+static int now_text(api_req_t *req, char *buf, size_t sz)
+{
+    int64_t t;
+    if (api_now(req, &t) != 0)
+        return -1;
+    snprintf(buf, sz, "%lld", (long long)t);
+    return 0;
+}
 
 static void not_found(api_req_t *req, const char *what)
 {
@@ -51,7 +59,8 @@ static void presence_set(api_req_t *req, const char *agent)
 {
     const char *presence = json_string_value(json_object_get(req->in, "presence"));
     char now[24];
-    now_text(now, sizeof now);
+    if (now_text(req, now, sizeof now) != 0)
+        return;
     const char *args[PRESENCE_NARGS] = { [PRESENCE_ARG_AGENT] = agent, [PRESENCE_ARG_PRESENCE] = presence,
                                          [PRESENCE_ARG_NOW] = now };
     redisReply *r = api_script(req, LUA_PRESENCE, PRESENCE_NARGS, args);
@@ -166,7 +175,8 @@ static redisReply *verb(api_req_t *req, int script, int argc, const char **args)
 static void act(api_req_t *req)
 {
     char now[24];
-    now_text(now, sizeof now);
+    if (now_text(req, now, sizeof now) != 0)
+        return;
     const char *caller = req->caller.subject, *cv = req->path.id;
     redisReply *r = NULL;
     switch (req->path.route) {

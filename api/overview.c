@@ -15,18 +15,6 @@
 #include "plan.h"
 #include "scripts.h"
 
-/* The router's clock: the wall clock plus the test clock's offset (none in production; daemon/clock.h). */
-static int router_now(api_req_t *req, int64_t *now)
-{
-    const char *args[CLOCK_NARGS] = { 0 };
-    redisReply *r = api_script(req, LUA_CLOCK, CLOCK_NARGS, args);
-    if (!r)
-        return -1;
-    *now = omni_wall_ms() + (r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0);
-    freeReplyObject(r);
-    return 0;
-}
-
 /* metrics.lua's pairs as an object name -> number. */
 static json_t *gauges(api_req_t *req, const policy_t *p)
 {
@@ -236,7 +224,7 @@ void api_overview(api_req_t *req)
         return api_fail(req, 404, "not_found", NULL, "no overview here: overview.router_config is not set");
     const policy_t *p = &rc->policy;
     int64_t now;
-    if (router_now(req, &now) != 0)
+    if (api_now(req, &now) != 0)
         return;
     json_t *g = gauges(req, p);
     if (!g)

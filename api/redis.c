@@ -4,10 +4,12 @@
  * or a READONLY answer (a primary demoted under us) drops it, so the next request asks them again. */
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
 #include "omni/log.h"
+#include "omni/util.h"
 #include "scripts.h"
 #include "sentinel_lookup.h"
 
@@ -149,4 +151,15 @@ redisReply *api_script(api_req_t *req, int script, int argc, const char **argv)
         api_fail(req, 500, "internal", NULL, "internal error (logged)");
     }
     return NULL;
+}
+
+int api_now(api_req_t *req, int64_t *now)
+{
+    const char *args[CLOCK_NARGS] = { 0 };
+    redisReply *r = api_script(req, LUA_CLOCK, CLOCK_NARGS, args);
+    if (!r)
+        return -1;
+    *now = omni_wall_ms() + (r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0);
+    freeReplyObject(r);
+    return 0;
 }

@@ -271,11 +271,19 @@ json_t *api_body(api_route_t route, const char *body, size_t len, api_error_t *e
     return obj;
 }
 
+/* 1..20 digits that fit in 64 bits (Redis refuses a larger stream id part, after the 200 has gone out) */
+static bool u64_digits(const char *s, size_t n)
+{
+    if (n == 0 || n > 20)
+        return false;
+    return n < 20 || strncmp(s, "18446744073709551615", 20) <= 0;
+}
+
 bool api_stream_id(const char *s)
 {
     size_t a = strspn(s, "0123456789");
-    if (a == 0 || a > 20 || s[a] != '-')
+    if (!u64_digits(s, a) || s[a] != '-')
         return false;
     size_t b = strspn(s + a + 1, "0123456789");
-    return b > 0 && b <= 20 && s[a + 1 + b] == '\0';
+    return u64_digits(s + a + 1, b) && s[a + 1 + b] == '\0';
 }

@@ -229,8 +229,9 @@ static const cfg_key_t router_keys[] = {
       .doc = "How long WAIT waits for redis.wait_replicas; below redis.timeout_ms." },
 
     { .path = "limits.message_bytes", .type = CFG_SIZE, .offset = OFF(limits.message_bytes), .min = 1024,
-      .max = 16777216, .doc = "Largest message frame (the whole JSON) accepted; larger ones are NACKed. A frame more than "
-                              "64 KiB over it is cut by ZeroMQ: the connection is dropped, nothing is answered." },
+      .max = 16777216, .doc = "Largest message frame (the whole JSON) accepted; larger ones are NACKed. A frame over four "
+                              "times it plus 64 KiB is cut by ZeroMQ: the connection is dropped, nothing is answered "
+                              "(that cap is set at start: a reload changes the NACK limit, not the cap)." },
     { .path = "limits.text_bytes", .type = CFG_SIZE, .offset = OFF(limits.text_bytes), .min = 64,
       .max = 16777216, .doc = "Largest \"text\" (the body) accepted." },
     { .path = "limits.field_bytes", .type = CFG_SIZE, .offset = OFF(limits.field_bytes), .min = 256,

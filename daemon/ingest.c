@@ -446,8 +446,9 @@ ingest_t *ingest_new(void *zctx, loop_t *loop, store_t *store, const router_conf
     peers_init(&in->peers, cfg->router.peer_violation_limit, cfg->router.peer_ban_s);
     in->socket = zmq_socket(zctx, ZMQ_ROUTER);
     int one = 1, zero = 0;
-    /* A frame far over the message limit is cut by ZeroMQ before it costs memory or a parse */
-    int64_t maxsize = (int64_t)cfg->limits.message_bytes + OMNI_FRAME_ALLOWANCE;
+    /* A frame far over the message limit is cut by ZeroMQ before it costs memory or a parse; up to four times
+     * it (and the allowance) is read and NACKed, as DESIGN.md asks of anything over a limit (protocol.h) */
+    int64_t maxsize = OMNI_FRAME_CAP(cfg->limits.message_bytes);
     zmq_setsockopt(in->socket, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     zmq_setsockopt(in->socket, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(in->socket, ZMQ_MAXMSGSIZE, &maxsize, sizeof maxsize);

@@ -91,10 +91,7 @@ local function release(cv, why, now)
       redis.call('SREM', K.agent_conversations(id), cv)
       reindex(id, false, add_load(id, ch, -1), ch)
     end
-    if team then
-      redis.call('HINCRBY', K.team(team), 'load', '-1')
-      redis.call('SREM', K.team_conversations(team), cv)
-    end
+    if team then redis.call('SREM', K.team_conversations(team), cv) end
     redis.call('INCR', K.drain_epoch()) -- capacity freed: the next drains look at their queues again
     redis.call('HSET', ck, 'previous_owner', owner)
     redis.call('HDEL', ck, 'owner', 'team', 'assigned_at', 'offered_at', 'offer_expires_at', 'accepted_at')
@@ -251,7 +248,8 @@ local function find_owner(plan, days, waiting, full, fresh)
     -- read only what this target's conditions use
     local qlen = (not why and not waiting and (t.queue_below > 0 or (t.wait_below > 0 and not t.team_level)))
                  and queue_length(t.team) or 0
-    local load = (not why and t.max_concurrent > 0) and tonumber(redis.call('HGET', K.team(t.team), 'load') or '0') or 0
+    -- a team's load is what it holds (its conversations set): no counter of its own to keep in step
+    local load = (not why and t.max_concurrent > 0) and redis.call('SCARD', K.team_conversations(t.team)) or 0
     local day = (days and days[t.team]) or t.day
     if not why and not waiting and t.queue_below > 0 and qlen >= t.queue_below then
       why = 'queue ' .. qlen .. ' >= ' .. t.queue_below
@@ -338,7 +336,6 @@ local function commit_assign(plan, t, owner, tried, day, now, known)
     end
     reindex(id, false, a, plan.channel)
   end
-  redis.call('HINCRBY', K.team(t.team), 'load', '1')
   redis.call('HINCRBY', K.team(t.team), 'assigned', '1')
   redis.call('SADD', K.team_conversations(t.team), cv)
   if t.quota > 0 then

@@ -11,9 +11,8 @@
 local out = {}
 local function put(name, v) out[#out + 1] = name; out[#out + 1] = tostring(v or 0) end
 for _, team in ipairs(A.teams) do
-  local h = redis.call('HMGET', K.team(team), 'load', 'assigned')
-  put('load|' .. team, h[1])
-  put('assigned|' .. team, h[2])
+  put('load|' .. team, redis.call('SCARD', K.team_conversations(team)))
+  put('assigned|' .. team, redis.call('HGET', K.team(team), 'assigned'))
   local due = -1
   for p = 1, 4 do
     put('depth|' .. team .. '|' .. p, redis.call('ZCARD', K.team_queue(team, p)))

@@ -23,6 +23,7 @@ for _, id in ipairs(redis.call('SMEMBERS', K.roster())) do
 end
 for team, mask in pairs(A.teams) do
   redis.call('HSET', K.team(team), 'mask_contact', mask and 1 or 0)
+  redis.call('HDEL', K.team(team), 'load') -- kept by routers before 2026-12-02: a team's load is SCARD of what it holds
   redis.call('DEL', K.team_available(team))
 end
 local rosters = {} -- team -> its agents in policy order (the live reasons explain reads, pick_agent())

@@ -3,6 +3,8 @@
 #ifndef OMNI_PROTOCOL_H
 #define OMNI_PROTOCOL_H
 
+#include <stdint.h>
+
 #define OMNI_PROTO_VERSION "OMNI/1"
 #define OMNI_CMD_MSG  "MSG"   /* connector -> router: MSG <json> */
 #define OMNI_CMD_ACK  "ACK"   /* router -> connector: ACK <id> */
@@ -14,11 +16,13 @@
 /* A NACK for a frame whose message id could not be read carries this id. */
 #define OMNI_NO_ID "-"
 
-/* The router's socket cuts any frame over limits.message_bytes + OMNI_FRAME_ALLOWANCE (ZMQ_MAXMSGSIZE):
- * ZeroMQ disconnects the peer without the frame reaching the router, so a huge frame costs no memory or
- * parse. A frame over the limit but within the allowance is read and NACKed with its id, so a connector
- * whose message is a little too big learns why instead of being cut off and resending forever. */
+/* The router's socket cuts any frame over four times limits.message_bytes plus OMNI_FRAME_ALLOWANCE
+ * (OMNI_FRAME_CAP, its ZMQ_MAXMSGSIZE): ZeroMQ disconnects the peer without the frame reaching the router, so
+ * a huge frame costs no memory or parse. A frame over the limit but within the cap is read and NACKed (with its
+ * id up to four times the limit or within the allowance, libomni/message.c), so a connector whose message is
+ * too big learns why instead of being cut off and resending forever. */
 #define OMNI_FRAME_ALLOWANCE (64 * 1024)
+#define OMNI_FRAME_CAP(message_bytes) (4 * (int64_t)(message_bytes) + OMNI_FRAME_ALLOWANCE)
 
 /* The largest message a client spools and sends (and the largest frame it accepts, ZMQ_MAXMSGSIZE): the
  * largest limits.message_bytes a router can be configured with. */

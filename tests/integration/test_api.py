@@ -181,6 +181,17 @@ def test_offer_accept_then_conflicts(world):
     assert bad.status == 400 and bad.body["error"]["field"] == "team"
 
 
+def test_verbs_read_the_routers_clock(world):
+    """The API decides by the routers' clock (docs/routing.md, "Time"): with the test clock's offset moved past
+    an offer's offer_expires_at, the offer can no longer be accepted, even before a router's tick."""
+    conv = world.work("late for-ann")
+    expires = world.call("GET", "/v1/work", "agent:ann").body["offered"][0]["offer_expires_at"]
+    world.redis.set("omni:clock:offset", expires - int(time.time() * 1000) + 60_000)  # a minute past it
+    late = world.call("POST", f"/v1/conversations/{conv}/accept", "agent:ann")
+    assert late.status == 409 and late.body["error"]["code"] == "not_offered", late
+    world.redis.delete("omni:clock:offset")
+
+
 def test_bad_bodies_name_the_field(world):
     cv = world.work("x for-ann")
     cases = [
@@ -287,6 +298,14 @@ def test_events_resume_with_last_event_id(world):
     assert ids == sorted(ids, key=lambda i: tuple(map(int, i.split("-")))) and len(set(ids)) == 4
     for g in got:
         schema_check(SPEC["components"]["schemas"]["InboxEvent"], g[2], "event")
+    # an id that is not one, or whose parts do not fit in 64 bits (Redis would refuse it after the 200): 400
+    for bad in ("12", "18446744073709551616-0", "0-18446744073709551616"):
+        e = EventStream(world.api, ann, last_event_id=bad)
+        assert e.status == 400, bad
+        e.close()
+    top = EventStream(world.api, ann, last_event_id="18446744073709551615-0")
+    assert top.status == 200
+    top.close()
     # idle: keepalive comments (sse.keepalive is 1 s here)
     assert any(line.startswith(": keepalive") for line in s.next_block(5))
     s.close()

@@ -214,8 +214,8 @@ def test_sigterm_exits_cleanly(router):
 
 
 def test_the_socket_cuts_frames_far_over_the_message_limit(tmp_path, redis_server):
-    """limits.message_bytes + 64 KiB (OMNI_FRAME_ALLOWANCE) is the socket's ZMQ_MAXMSGSIZE: a little over the
-    limit is read and NACKed with its id; far over is cut by ZeroMQ, unread, and nobody else notices."""
+    """4 x limits.message_bytes + 64 KiB (OMNI_FRAME_CAP) is the socket's ZMQ_MAXMSGSIZE: over the limit up to
+    that is read and NACKed with its id; far over is cut by ZeroMQ, unread, and nobody else notices."""
     limit = 8192
     r = Router(str(tmp_path), redis_server.address, extra={"limits": {"message_bytes": limit}}).start()
     try:
@@ -233,7 +233,13 @@ def test_the_socket_cuts_frames_far_over_the_message_limit(tmp_path, redis_serve
         assert reply[:3] == ["OMNI/1", "NACK", "size:over"] and f"over the limit of {limit}" in reply[3], reply
         p.submit(sized("size:within-allowance", limit + 60 * 1024))
         assert p.recv()[:3] == ["OMNI/1", "NACK", "size:within-allowance"]
-        p.submit(sized("size:far", limit + 64 * 1024 + 1000))
+        p.submit(sized("size:4x", 4 * limit))
+        assert p.recv()[:3] == ["OMNI/1", "NACK", "size:4x"]
+        # past 4 x and the allowance, up to the cap: NACKed unparsed, without its id (libomni/message.c)
+        p.submit(sized("size:cap", 4 * limit + 64 * 1024))
+        reply = p.recv()
+        assert reply[:3] == ["OMNI/1", "NACK", "-"] and f"over the limit of {limit}" in reply[3], reply
+        p.submit(sized("size:far", 4 * limit + 64 * 1024 + 1000))
         assert p.silent(1.0), "a frame over the socket's limit must not be read"
         other.submit(message("size:other"))
         assert other.recv() == ["OMNI/1", "ACK", "size:other"]

@@ -102,7 +102,7 @@ class Invariants:
                 if int(h.get(f"load:{ch}", 0)) > cap:
                     self.breaches.append(f"{a} {ch} {h.get(f'load:{ch}')} > {cap}")
         for team, cap in (("bpo1", BPO1_MAX), ("bpo2", BPO2_MAX)):
-            if int(self.r.hget(f"omni:team:{team}", "load") or 0) > cap:
+            if self.r.scard(f"omni:team:{team}:conversations") > cap:
                 self.breaches.append(f"{team} load over {cap}")
         for key in self.r.keys("omni:team:bpo1:quota:*"):
             if int(self.r.get(key)) > BPO1_QUOTA:

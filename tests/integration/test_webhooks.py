@@ -68,7 +68,6 @@ def partner_owns(r, team, conv):
     r.hset(f"{P}conversation:{conv}", mapping={"status": "assigned", "owner": f"team:{team}", "team": team,
                                                "channel_kind": "email", "target": 0, "customer": 1})
     r.sadd(f"{P}team:{team}:conversations", conv)
-    r.hincrby(f"{P}team:{team}", "load", 1)
 
 
 def states(r, ids):
@@ -153,7 +152,7 @@ def test_410_disables_the_endpoint_and_the_work_is_rerouted(tmp_path, redis_serv
     conv = rds.hgetall(f"{P}conversation:21")
     assert conv["status"] == "rerouting" and conv["reroute"] == "dead letter" and "owner" not in conv
     assert rds.zscore(f"{P}timers", "21") is not None
-    assert rds.hget(f"{P}team:acme", "load") == "0"
+    assert rds.scard(f"{P}team:acme:conversations") == 0
     # later events of a disabled endpoint are not sent: dead at once
     later = event(rds, "acme", "22")
     wait_for(lambda: states(rds, [later]) == ["dead"], 15, "a later delivery dead without a request")
