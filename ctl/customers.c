@@ -1,4 +1,4 @@
-/* omnictl customer show|link|unlink and conversation show. */
+/* omnictl customer show|link|unlink|tier and conversation show. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +46,8 @@ static int customer_show(ctl_t *c, const char *arg)
         }
         freeReplyObject(links);
     }
+    const char *tier = ctl_field(h, "tier");
+    printf("  tier        %s\n", tier ? tier : "as the policy works it out");
     const char *open = ctl_field(h, "open_conversation");
     printf("  open conversation %s\n", open ? open : "none");
     redisReply *convs = ctl_cmd(c, "SMEMBERS %s" KEY_CUSTOMER_CONVERSATIONS, c->prefix, id);
@@ -111,6 +113,46 @@ static int customer_link(ctl_t *c, int link, int argc, char **argv)
     return rc;
 }
 
+/* omnictl customer tier IDENTITY vip|repeat|new|auto [--by WHO]: auto gives the tier back to the policy. */
+static int customer_tier(ctl_t *c, int argc, char **argv)
+{
+    static const struct option longopts[] = { { "by", required_argument, 0, 'b' }, { 0, 0, 0, 0 } };
+    const char *by = NULL;
+    int opt;
+    optind = 0;
+    while ((opt = getopt_long(argc, argv, "b:", longopts, NULL)) != -1) {
+        if (opt != 'b')
+            return 2;
+        by = optarg;
+    }
+    if (argc - optind != 2) {
+        fprintf(stderr, "omnictl: customer tier takes an identity and a tier (vip, repeat, new or auto)\n");
+        return 2;
+    }
+    const char *tier = argv[optind + 1];
+    if (strcmp(tier, "vip") && strcmp(tier, "repeat") && strcmp(tier, "new") && strcmp(tier, "auto")) {
+        fprintf(stderr, "omnictl: customer tier: \"%s\" is not vip, repeat, new or auto\n", tier);
+        return 2;
+    }
+    char ident[OMNI_IDENTITY_MAX], now[24];
+    ctl_identity(c, argv[optind], ident, sizeof ident);
+    snprintf(now, sizeof now, "%lld", (long long)omni_wall_ms());
+    const char *args[TIER_NARGS] = { [TIER_ARG_IDENTITY] = ident, [TIER_ARG_TIER] = strcmp(tier, "auto") ? tier : "",
+                                     [TIER_ARG_WHO] = ctl_actor(by), [TIER_ARG_NOW] = now };
+    redisReply *r = ctl_script(c, LUA_TIER, TIER_NARGS, args);
+    int rc = 0;
+    if (r->type == REDIS_REPLY_ERROR) {
+        fprintf(stderr, "omnictl: %s\n", r->str + (strncmp(r->str, "ERR ", 4) == 0 ? 4 : 0));
+        rc = 1;
+    } else {
+        const char *was = r->element[TIER_REPLY_WAS]->str;
+        printf("customer %s (%s): tier %s (was %s)\n", r->element[TIER_REPLY_CUSTOMER]->str, ident,
+               strcmp(tier, "auto") ? tier : "as the policy works it out", *was ? was : "as the policy works it out");
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
 int ctl_customer(ctl_t *c, int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[0], "show"))
@@ -119,7 +161,9 @@ int ctl_customer(ctl_t *c, int argc, char **argv)
         return customer_link(c, 1, argc, argv);
     if (argc >= 1 && !strcmp(argv[0], "unlink"))
         return customer_link(c, 0, argc, argv);
-    fprintf(stderr, "omnictl: customer show IDENTITY | link A B | unlink A B\n");
+    if (argc >= 1 && !strcmp(argv[0], "tier"))
+        return customer_tier(c, argc, argv);
+    fprintf(stderr, "omnictl: customer show IDENTITY | link A B | unlink A B | tier IDENTITY TIER\n");
     return 2;
 }
 

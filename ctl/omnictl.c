@@ -57,9 +57,13 @@ static const command_t commands[] = {
       "  customer link IDENTITY IDENTITY [--by WHO] [--note TEXT]\n"
       "                                      the two identities are one person\n"
       "  customer unlink IDENTITY IDENTITY [--by WHO]\n"
-      "                                      undo a link; conversations go back with their identities",
-      "show: the customer, its identities, links and conversations. link: the two identities are one\n"
-      "person from now on (their open conversations merge into the older). unlink: undoes one link.\n",
+      "                                      undo a link; conversations go back with their identities\n"
+      "  customer tier IDENTITY vip|repeat|new|auto [--by WHO]\n"
+      "                                      route the customer as this tier (auto: as the policy says)",
+      "show: the customer, its identities, links, tier and conversations. link: the two identities are one\n"
+      "person from now on (their open conversations merge into the older). unlink: undoes one link.\n"
+      "tier: the customer is routed as vip, repeat or new from its next decision on, whatever its history\n"
+      "(an identity never seen becomes a customer); auto gives the tier back to the policy.\n",
       NEEDS_REDIS, run_customer },
     { "conversation",
       "conversation show ID                a conversation, its owner, SLA and messages\n"

@@ -110,8 +110,9 @@ int ctl_status(ctl_t *c)
     if (p->n_routes > 0) {
         long long held = 0, waiting = 0;
         for (size_t i = 0; i < p->n_teams; i++) {
-            redisReply *l = ctl_cmd(c, "HGET %s" KEY_TEAM " load", c->prefix, p->teams[i].name);
-            held += l->str ? strtoll(l->str, NULL, 10) : 0;
+            /* a team's load is what it holds (docs/redis.md) */
+            redisReply *l = ctl_cmd(c, "SCARD %s" KEY_TEAM_CONVERSATIONS, c->prefix, p->teams[i].name);
+            held += l->integer;
             freeReplyObject(l);
             for (int prio = 1; prio <= PRIO_LEVELS; prio++) {
                 char level[12];

@@ -164,10 +164,12 @@ static const char *queue_refusal(json_t *plan, const char *team, bool *never)
 static void print_team_queue(ctl_t *c, const team_t *team)
 {
     const policy_t *p = &c->cfg->policy;
-    redisReply *h = ctl_cmd(c, "HMGET %s" KEY_TEAM " load assigned", c->prefix, team->name);
-    printf("team %s (%s): holding %s, assigned in all %s\n", team->name,
-           team->kind == TEAM_OUTSOURCED ? "outsourced" : "in-house",
-           h->element[0]->str ? h->element[0]->str : "0", h->element[1]->str ? h->element[1]->str : "0");
+    /* a team's load is what it holds (docs/redis.md): its conversations set */
+    redisReply *held = ctl_cmd(c, "SCARD %s" KEY_TEAM_CONVERSATIONS, c->prefix, team->name);
+    redisReply *h = ctl_cmd(c, "HGET %s" KEY_TEAM " assigned", c->prefix, team->name);
+    printf("team %s (%s): holding %lld, assigned in all %s\n", team->name,
+           team->kind == TEAM_OUTSOURCED ? "outsourced" : "in-house", held->integer, h->str ? h->str : "0");
+    freeReplyObject(held);
     freeReplyObject(h);
     for (int prio = 1; prio <= PRIO_LEVELS; prio++) {
         char level[12];
@@ -183,7 +185,7 @@ static void print_team_queue(ctl_t *c, const team_t *team)
             if (plans[j] && queue_refusal(plans[j], team->name, &never))
                 continue;
             if (!listed)
-                printf("  waiting, %-6s: conversations", policy_priority_name(prio));
+                printf("  waiting, %s: conversations", policy_priority_name(prio));
             printf(" %s", q->element[j]->str);
             listed = true;
         }
@@ -330,7 +332,7 @@ static void print_decision(json_t *ds, size_t n)
         printf(" (rules:");
         size_t i;
         json_t *v;
-        json_array_foreach(by, i, v) printf(" %s", json_string_value(v));
+        json_array_foreach(by, i, v) printf("%s %s", i ? "," : "", json_string_value(v));
         printf(")");
     }
     printf("\n");

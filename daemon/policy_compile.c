@@ -45,9 +45,13 @@ bool policy_speaks(char *const *langs, size_t n, const char *lang)
     if (!lang || !*lang || n == 0)
         return true;
     size_t primary = strcspn(lang, "-_");
-    for (size_t i = 0; i < n; i++)
-        if (strlen(langs[i]) == primary && strncasecmp(langs[i], lang, primary) == 0)
+    for (size_t i = 0; i < n; i++) {
+        /* "pt" covers every Portuguese tag; "pt-BR" covers pt-BR and the tags that begin with it and a "-" */
+        size_t len = strlen(langs[i]);
+        if (len >= primary && strncasecmp(langs[i], lang, len) == 0 &&
+            (lang[len] == '\0' || lang[len] == '-' || lang[len] == '_'))
             return true;
+    }
     return false;
 }
 

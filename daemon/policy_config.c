@@ -317,7 +317,8 @@ static const cfg_key_t sla_keys[] = {
     { .path = "business_hours", .type = CFG_BOOL, .offset = SOFF(business_hours),
       .doc = "The clock runs only while the calendar is open." },
     { .path = "calendar", .type = CFG_STRING, .offset = SOFF(calendar), .check = policy_check_name,
-      .flags = CFG_NULLABLE, .doc = "The calendar for business_hours; empty: the assigned team's." },
+      .flags = CFG_NULLABLE,
+      .doc = "The calendar for business_hours; empty: the calendar of the rule's queue team (routing.rules[].queue)." },
     { .path = NULL },
 };
 const cfg_table_t policy_sla_table = { .keys = sla_keys, .size = sizeof(sla_target_t), .check = sla_check,

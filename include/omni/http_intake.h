@@ -34,11 +34,11 @@
 #define OMNI_HTTP_INTAKE_KEYS(listen_def, body_def)                                                              \
     { "listen", OMNI_KEY_STRING, listen_def, false, 3, 300, NULL,                                                \
       "HOST:PORT the HTTP listener binds ([::1]:PORT for IPv6; port 0: any free port, logged)" },                \
-    { "max_body_bytes", OMNI_KEY_INT, body_def, false, 1024, 16777216, NULL,                                     \
+    { "max_body_bytes", OMNI_KEY_SIZE, body_def, false, 1024, 16777216, NULL,                                     \
       "largest request body accepted; larger ones are answered 413" },                                           \
     { "max_connections", OMNI_KEY_INT, "256", false, 1, 65536, NULL,                                             \
       "open HTTP connections at most; more wait in the accept queue" },                                          \
-    { "timeout_ms", OMNI_KEY_INT, "30000", false, 1000, 3600000, NULL,                                           \
+    { "timeout_ms", OMNI_KEY_DURATION, "30000", false, 1000, 3600000, NULL,                                           \
       "an HTTP connection idle this long is closed (rounded up to whole seconds)" },                             \
     { "retry_after_s", OMNI_KEY_INT, "30", false, 1, 86400, NULL,                                                \
       "Retry-After of a 503 (spool full or not writable)" }

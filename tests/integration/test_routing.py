@@ -170,6 +170,24 @@ def test_vip_never_reaches_a_partner(rt):
     assert h["team"] == "core" and h["tier"] == "vip"
 
 
+def test_a_tier_set_with_omnictl_overrides_the_policy(rt):
+    """docs/routing.md, Customer tiers: omnictl customer tier names a VIP (even before its first message), the
+    next decision routes it so; auto gives the tier back to the policy."""
+    out = rt.ctl("customer", "tier", "pat@example.com", "vip", "--by", "olga").stdout
+    assert "tier vip (was as the policy works it out)" in out, out
+    conv = send(rt, "t1", "pat@example.com", "where is my order")
+    h = settled(rt, conv)
+    assert h["tier"] == "vip" and h["team"] == "core", h  # the VIP rule, never the partner
+    assert "  tier        vip\n" in rt.ctl("customer", "show", "pat@example.com").stdout
+    assert "tier vip (was vip)" in rt.ctl("customer", "tier", "pat@example.com", "vip").stdout
+    rt.ctl("customer", "tier", "pat@example.com", "auto")
+    rt.ctl("conversation", "resolve", conv)
+    again = send(rt, "t2", "pat@example.com", "where is my order")
+    assert settled(rt, again)["tier"] == "new"  # its second conversation: repeat_after is 3
+    bad = rt.ctl("customer", "tier", "pat@example.com", "gold", check=False)
+    assert bad.returncode == 2 and "not vip, repeat, new or auto" in bad.stderr, bad.stderr
+
+
 def test_partner_first_then_in_house_overflow_then_queue_then_drain(rt):
     convs = [send(rt, f"b{i}", f"c{i}@example.com", "do you ship to Spain?") for i in range(5)]
     owners = [settled(rt, c) for c in convs]

@@ -241,7 +241,12 @@ def test_config_sample_errors_secrets_and_docs(tmp_path, api):
     sample = os.path.join(os.path.dirname(BIN), "..", "..", "conf", "omni-twitter.yaml")
     r = run("--check-config", "--config", sample, "-D", f"spool_dir={tmp_path / 's'}")
     assert r.returncode == 0, r.stderr
-    for override, why in (("twitter.user_id=@acme", "twitter.user_id: \"@acme\" is not a numeric user id"),
+    # durations and sizes take their units, as every connector's *_ms and *_bytes keys (docs/connectors.md)
+    r = run("--check-config", "--config", sample, "-D", f"spool_dir={tmp_path / 's'}",
+            "-D", "twitter.call_timeout_ms=45s", "-D", "twitter.connect_timeout_ms=2s", "-D", "twitter.max_response_bytes=8m")
+    assert r.returncode == 0, r.stderr
+    for override, why in (("twitter.call_timeout_ms=45x", "twitter.call_timeout_ms: expected a duration"),
+                          ("twitter.user_id=@acme", "twitter.user_id: \"@acme\" is not a numeric user id"),
                           ("twitter.feeds=[mentions, likes]", "twitter.feeds: \"likes\" is not a feed"),
                           ("twitter.api_url=ftp://example.com",
                            "twitter.api_url: \"ftp://example.com\" is not an http:// or https:// URL"),

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "policy.h"
 #include "omni/util.h"
 
 /* Loads text from a temp file; *path (caller frees, already unlinked) names it in the expected lines. */
@@ -520,6 +521,29 @@ static void test_recompile(void **state)
     config_destroy(&cfg);
 }
 
+/* A listed language covers the tags that are it or begin with it and a "-": a primary subtag covers every region
+ * of it, a regional tag only that region (docs/routing.md, Languages). */
+static void test_languages_cover_tags(void **state)
+{
+    (void)state;
+    char *pt[] = { "pt" }, *br[] = { "pt-BR" }, *two[] = { "en", "fr-CA" };
+    assert_true(policy_speaks(pt, 1, "pt"));
+    assert_true(policy_speaks(pt, 1, "pt-BR"));
+    assert_true(policy_speaks(pt, 1, "PT-pt"));
+    assert_false(policy_speaks(pt, 1, "ptx"));
+    assert_true(policy_speaks(br, 1, "pt-BR"));
+    assert_true(policy_speaks(br, 1, "pt-br"));
+    assert_true(policy_speaks(br, 1, "pt-BR-x-rio"));
+    assert_false(policy_speaks(br, 1, "pt"));
+    assert_false(policy_speaks(br, 1, "pt-PT"));
+    assert_false(policy_speaks(br, 1, "pt-BRA"));
+    assert_true(policy_speaks(two, 2, "fr-CA"));
+    assert_false(policy_speaks(two, 2, "fr"));
+    assert_true(policy_speaks(two, 2, "en-GB"));
+    assert_true(policy_speaks(two, 0, "de"));   /* none listed: any */
+    assert_true(policy_speaks(two, 2, NULL));   /* a message without a language: anyone */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -533,6 +557,7 @@ int main(void)
         cmocka_unit_test(test_warnings),
         cmocka_unit_test(test_skill_limit),
         cmocka_unit_test(test_recompile),
+        cmocka_unit_test(test_languages_cover_tags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
