@@ -36,7 +36,8 @@ static void usage(FILE *out)
             "      --config-reference   every configuration key with its type, default and bounds\n"
             "  -h, --help               this text\n"
             "\n"
-            "Runs in the foreground and logs to stderr (journald under systemd). SIGTERM or SIGINT stop it.\n");
+            "Runs in the foreground and logs to stderr (journald under systemd). SIGTERM or SIGINT stop it;\n"
+            "SIGHUP is logged and ignored (the configuration is read at start-up).\n");
 }
 
 /* Whether the server still accepts connections: a connection to its own port that is answered or closed by
@@ -76,6 +77,7 @@ static void wait_for_stop(const api_config_t *cfg, const api_server_t *srv, api_
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     int sigfd = signalfd(-1, &set, SFD_CLOEXEC);
     if (sigfd < 0)
         omni_fatal("signalfd: %s", strerror(errno));
@@ -91,6 +93,11 @@ static void wait_for_stop(const api_config_t *cfg, const api_server_t *srv, api_
         if (fds[0].revents & POLLIN) {
             struct signalfd_siginfo si;
             if (read(sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+                if (si.ssi_signo == SIGHUP) {
+                    /* a reload sent to every omnirouter unit must not stop the API (omni-webhooks does the same) */
+                    omni_info("SIGHUP: configuration is read at start-up; restart the service to apply changes");
+                    continue;
+                }
                 omni_info("%s: stopping", strsignal((int)si.ssi_signo));
                 close(sigfd);
                 return;
@@ -134,6 +141,7 @@ int main(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     lua_contract_init();

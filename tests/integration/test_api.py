@@ -192,6 +192,15 @@ def test_verbs_read_the_routers_clock(world):
     world.redis.delete("omni:clock:offset")
 
 
+def test_sighup_is_logged_and_ignored(world):
+    """A reload sent to every omnirouter unit (systemctl reload, kill -HUP) must not stop the API
+    (docs/operations.md, Services): it logs it and goes on serving."""
+    world.api.proc.send_signal(signal.SIGHUP)
+    world.api.wait_log(r"SIGHUP: configuration is read at start-up")
+    assert world.api.proc.poll() is None
+    assert world.call("GET", "/v1/me", "agent:ann").status == 200
+
+
 def test_bad_bodies_name_the_field(world):
     cv = world.work("x for-ann")
     cases = [
