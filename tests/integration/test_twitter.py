@@ -149,6 +149,10 @@ def test_mentions_and_dms_arrive_once_and_a_restart_resumes(router, api, tmp_pat
         assert not router.redis.exists("omni:msg:twitter:dm:1585800613253812228")
     finally:
         conn.stop()
+    # A stop leaves unanswered messages in the spool (the kill -9 above may have done so too): the next start
+    # resends them and the router folds them as duplicates. Only those may be counted below.
+    left = int(re.search(r"stopped; (\d+) message\(s\) wait in the spool", conn.log()).group(1))
+    duplicates = int(router.redis.hget("omni:stats", "duplicates") or 0)
 
     # Restart: the first call carries since_id; the new mention arrives; nothing is fetched or stored twice.
     messages = stored_count(router.redis)
@@ -162,7 +166,7 @@ def test_mentions_and_dms_arrive_once_and_a_restart_resumes(router, api, tmp_pat
         wait_for(lambda: any(q.get("since_id") == "1301573587187331080" for _, _, q, _ in api.calls("mentions")),
                  10, "a call with the new since_id")
         assert stored_count(router.redis) == messages + 1
-        assert router.redis.hget("omni:stats", "duplicates") in (None, "0")
+        assert int(router.redis.hget("omni:stats", "duplicates") or 0) - duplicates <= left
     finally:
         conn.stop()
 
