@@ -6,6 +6,7 @@ omnirouted with .endpoint, and .redis, a client of its Redis) and on harness.py'
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -105,7 +106,10 @@ def test_phonelog_feeds_callbacks_through_rotation_and_restart(router, tmp_path)
     finally:
         conn.stop()
 
-    # Restart: the saved position means nothing is sent twice.
+    # Restart: the saved position means nothing is read twice. What the stop left unanswered in the spool is
+    # resent and folded by the router as duplicates: only those may be counted.
+    left = int(re.findall(r"stopped; (\d+) message\(s\) wait in the spool", conn.output())[-1])
+    duplicates = int(router.redis.hget("omni:stats", "duplicates") or 0)
     messages = stored_count(router.redis)
     with open(tmp_path / "Master.csv", "a") as f:
         f.write(cdr("1763650000.2", caller="0033 6 12 34 56 78", disposition="BUSY"))
@@ -114,7 +118,7 @@ def test_phonelog_feeds_callbacks_through_rotation_and_restart(router, tmp_path)
         wait_stored(router, ["phone:pbx:1763650000.2"], conn)
         assert stored(router, "phone:pbx:1763650000.2")["identity"] == "phone:+33612345678"
         assert stored_count(router.redis) == messages + 1
-        assert router.redis.hget("omni:stats", "duplicates") in (None, "0")
+        assert int(router.redis.hget("omni:stats", "duplicates") or 0) - duplicates <= left
     finally:
         conn.stop()
 
