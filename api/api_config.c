@@ -160,7 +160,7 @@ static void finalize(void *obj, const char *path, const cfg_where_t *where, conf
         char *spec = relative_to(w->file == cfg_command_line ? NULL : path, cfg->redis.password);
         if (omni_secret_load(spec, "redis.password", cfg->redis.password_value, sizeof cfg->redis.password_value,
                              why, sizeof why) < 0)
-            cfg_error_at(errs, w, "redis.password", "%s", why);
+            cfg_error_at(errs, w, "redis.password", "%s", strncmp(why, "redis.password: ", 16) ? why : why + 16);
         free(spec);
     }
     if (cfg->console.directory) {

@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <grp.h>
+#include <pwd.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -100,6 +102,23 @@ static const char *check_queue(const char *value, char *buf, size_t bufsz)
     return buf;
 }
 
+/* The socket files' owner and group must exist here, so that -t finds what the bind would refuse. */
+static const char *check_user(const char *value, char *buf, size_t bufsz)
+{
+    if (getpwnam(value) != NULL)
+        return NULL;
+    snprintf(buf, bufsz, "no user named %s", value);
+    return buf;
+}
+
+static const char *check_group(const char *value, char *buf, size_t bufsz)
+{
+    if (getgrnam(value) != NULL)
+        return NULL;
+    snprintf(buf, bufsz, "no group named %s", value);
+    return buf;
+}
+
 static const char *check_mode(const char *value, char *buf, size_t bufsz)
 {
     char *end;
@@ -183,8 +202,10 @@ static const cfg_key_t router_keys[] = {
       .doc = "Mode of the ipc:// socket files: over ipc, file permissions are the only access control, so "
              "only the owner and group may connect by default." },
     { .path = "router.ipc_owner", .type = CFG_STRING, .offset = OFF(router.ipc_owner), .flags = CFG_NULLABLE | CFG_RESTART,
+      .check = check_user,
       .doc = "User the ipc:// socket files are given (changing it needs root); empty: the router's." },
     { .path = "router.ipc_group", .type = CFG_STRING, .offset = OFF(router.ipc_group), .flags = CFG_NULLABLE | CFG_RESTART,
+      .check = check_group,
       .doc = "Group the ipc:// socket files are given, e.g. the group connectors run in; empty: the router's." },
 
     { .path = "redis.address", .type = CFG_STRING, .offset = OFF(redis.address), .flags = CFG_NULLABLE | CFG_RESTART,
@@ -208,7 +229,8 @@ static const cfg_key_t router_keys[] = {
       .doc = "Every key the router writes starts with it, so several deployments can share one Redis." },
     { .path = "redis.timeout_ms", .flags = CFG_RESTART, .type = CFG_DURATION, .offset = OFF(redis.timeout_ms), .min = 100,
       .max = 600000, .def = "5000", .unit_ms = 1,
-      .doc = "A command unanswered this long drops the connection (and the router reconnects)." },
+      .doc = "A command unanswered this long drops the connection (and the router reconnects). Must be above "
+             "redis.wait_timeout_ms." },
     { .path = "redis.reconnect_ms", .flags = CFG_RESTART, .type = CFG_DURATION, .offset = OFF(redis.reconnect_ms), .min = 10,
       .max = 60000, .def = "200", .unit_ms = 1,
       .doc = "First delay before reconnecting; it doubles after each failure up to 5 s." },
@@ -427,10 +449,19 @@ static void finalize(router_config_t *cfg, const char *path, const cfg_where_t *
     config_sentinels_resolve(cfg->redis.sentinels, cfg->redis.n_sentinels, cfg->redis.master_name,
                              cfg->redis.address != NULL, &cfg->redis.sentinel_addrs,
                              &where[cfg_key_index(&router_table, "redis.sentinels")], errs);
-    if (cfg->redis.wait_timeout_ms >= cfg->redis.timeout_ms)
-        cfg_error_at(errs, &where[cfg_key_index(&router_table, "redis.wait_timeout_ms")], "redis.wait_timeout_ms",
-                     "%d ms is not below redis.timeout_ms (%d ms), which would drop the connection first",
-                     cfg->redis.wait_timeout_ms, cfg->redis.timeout_ms);
+    if (cfg->redis.wait_timeout_ms >= cfg->redis.timeout_ms) {
+        /* blamed on the key that was written: a wait_timeout_ms left at its default is not the user's doing */
+        const cfg_where_t *wait = &where[cfg_key_index(&router_table, "redis.wait_timeout_ms")],
+                          *timeout = &where[cfg_key_index(&router_table, "redis.timeout_ms")];
+        if (wait->line > 0 || timeout->line == 0)
+            cfg_error_at(errs, wait, "redis.wait_timeout_ms",
+                         "%d ms is not below redis.timeout_ms (%d ms), which would drop the connection first",
+                         cfg->redis.wait_timeout_ms, cfg->redis.timeout_ms);
+        else
+            cfg_error_at(errs, timeout, "redis.timeout_ms",
+                         "%d ms is not above redis.wait_timeout_ms (%d ms, its default): set that below it too",
+                         cfg->redis.timeout_ms, cfg->redis.wait_timeout_ms);
+    }
     if (cfg->redis.address == NULL && cfg->redis.n_sentinels == 0) {
         char *sock = embedded_socket_path(cfg->router.state_dir);
         if (strlen(sock) > UNIX_PATH_MAX_LEN)

@@ -171,8 +171,11 @@ omni_connector_t *omni_connector_new(const omni_connector_def_t *def, int argc, 
     ctx->sigfd = ctx->watch_fd = -1;
     omni_limits_default(&ctx->limits);
     char err[512] = "";
-    if (def->check != NULL && def->check(ctx, err, sizeof err) != 0) {
-        fprintf(stderr, "%s: %s: %s\n", log_ident, config ? config : "config", err);
+    /* A check reports each error it finds (omni_connector_check_error, printed at once, located at the key) and
+     * goes on; one that only returns -1 with a sentence in err (the older form) is printed as before. */
+    if (def->check != NULL && (def->check(ctx, err, sizeof err) != 0 || ctx->check_errors > 0)) {
+        if (err[0] != '\0')
+            fprintf(stderr, "%s: %s: %s\n", log_ident, config ? config : "config", err);
         *status = 1;
         omni_connector_destroy(&ctx);
         return NULL;

@@ -121,6 +121,36 @@ long omni_connector_secret(const omni_connector_t *ctx, const char *key, char *o
     snprintf(what, sizeof what, "%s.%s", ctx->def->name, key);
     return omni_secret_load(s->str, what, out, outsz, err, errsz);
 }
+
+void omni_connector_check_error(omni_connector_t *ctx, const char *key, const char *fmt, ...)
+{
+    const conn_slot_t *s = key != NULL ? conn_config_own(ctx->cfg, key) : NULL;
+    if (key != NULL && s == NULL)
+        omni_panic("connector %s: check_error about %s, not one of its keys", ctx->def->name, key);
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (s != NULL)
+        fprintf(stderr, "omni-%s: %s: %s: %s\n", ctx->def->name, conn_config_where(ctx->cfg, s), s->path, text);
+    else
+        fprintf(stderr, "omni-%s: %s: %s\n", ctx->def->name, conn_config_where(ctx->cfg, NULL), text);
+    ctx->check_errors++;
+}
+
+int omni_connector_check_secret(omni_connector_t *ctx, const char *key)
+{
+    char secret[OMNI_SECRET_MAX + 1], err[512];
+    const conn_slot_t *s = own(ctx, key, OMNI_KEY_SECRET, -1, -1);
+    /* named "" so that the reason reads after the key the error line names already */
+    long len = omni_secret_load(s->str, "", secret, sizeof secret, err, sizeof err);
+    explicit_bzero(secret, sizeof secret);
+    if (len >= 0)
+        return 0;
+    omni_connector_check_error(ctx, key, "%s", strncmp(err, ": ", 2) == 0 ? err + 2 : err);
+    return -1;
+}
 long long omni_connector_cfg_int(const omni_connector_t *ctx, const char *key)
 {
     return own(ctx, key, OMNI_KEY_INT, OMNI_KEY_DURATION, OMNI_KEY_SIZE)->num;

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -322,6 +323,7 @@ static void walk_value(walk_t *w, const char *path, const yaml_node_t *key, cons
     const yaml_node_t *at = val;
     if (val->type == YAML_SCALAR_NODE && scalar_is_null(val))
         return; /* "key:" with nothing: the default stays */
+    s->refused = true; /* until the value is read */
     if (s->key->type == OMNI_KEY_LIST && val->type != YAML_MAPPING_NODE) {
         if (list_from_node(s, w->doc, val, why, sizeof why, &at) != 0) {
             add_error(w->errs, "%s:%zu:%zu: %s: %s", w->file, at->start_mark.line + 1, at->start_mark.column + 1,
@@ -339,6 +341,9 @@ static void walk_value(walk_t *w, const char *path, const yaml_node_t *key, cons
         return;
     }
     s->set = s->from_file = true;
+    s->refused = false;
+    free(s->where);
+    s->where = omni_asprintf("%s:%zu:%zu", w->file, line, col);
 }
 
 static void walk_mapping(walk_t *w, const yaml_node_t *map, const char *prefix)
@@ -367,30 +372,63 @@ static void walk_mapping(walk_t *w, const yaml_node_t *map, const char *prefix)
     }
 }
 
-static void load_file(conn_config_t *cfg, const char *path, conn_errors_t *errs)
+/* line:column of byte offset in the file (libyaml locates a reader error, such as bad UTF-8, by offset only). */
+static void offset_place(FILE *f, size_t offset, size_t *line, size_t *col)
 {
+    *line = *col = 1;
+    rewind(f);
+    for (size_t i = 0; i < offset; i++) {
+        int c = getc(f);
+        if (c == EOF)
+            break;
+        if (c == '\n')
+            ++*line, *col = 1;
+        else if ((c & 0xC0) != 0x80) /* a column is a character, not a byte */
+            ++*col;
+    }
+}
+
+/* Returns 0, or -1 when the file could not be read as YAML at all (its keys' absence then means nothing). */
+static int load_file(conn_config_t *cfg, const char *path, conn_errors_t *errs)
+{
+    struct stat st;
     FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        add_error(errs, "%s: cannot open: %s", path, strerror(errno));
-        return;
+    if (f == NULL || fstat(fileno(f), &st) != 0 || S_ISDIR(st.st_mode)) {
+        add_error(errs, "%s: cannot read: %s", path, f == NULL ? strerror(errno) : strerror(EISDIR));
+        if (f != NULL)
+            fclose(f);
+        return -1;
     }
     yaml_parser_t parser;
     yaml_document_t doc;
+    int rc = 0;
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_file(&parser, f);
     if (!yaml_parser_load(&parser, &doc)) {
-        add_error(errs, "%s:%zu:%zu: %s%s%s", path, parser.problem_mark.line + 1, parser.problem_mark.column + 1,
-                  parser.problem ? parser.problem : "invalid YAML", parser.context ? " " : "",
-                  parser.context ? parser.context : "");
+        size_t line = parser.problem_mark.line + 1, col = parser.problem_mark.column + 1;
+        if (parser.error == YAML_READER_ERROR)
+            offset_place(f, parser.problem_offset, &line, &col);
+        add_error(errs, "%s:%zu:%zu: %s%s%s", path, line, col, parser.problem ? parser.problem : "invalid YAML",
+                  parser.context ? " " : "", parser.context ? parser.context : "");
+        rc = -1;
     } else {
         yaml_node_t *root = yaml_document_get_root_node(&doc);
         walk_t w = { cfg, &doc, errs, path };
         if (root != NULL && !(root->type == YAML_SCALAR_NODE && scalar_is_null(root)))
             walk_mapping(&w, root, "");
         yaml_document_delete(&doc);
+        /* One document a file, as the router reads its own: what a second one says would be ignored. */
+        if (root != NULL && yaml_parser_load(&parser, &doc)) {
+            yaml_node_t *next = yaml_document_get_root_node(&doc);
+            if (next != NULL)
+                add_error(errs, "%s:%zu:%zu: a second YAML document (---); a config file holds one", path,
+                          doc.start_mark.line + 1, doc.start_mark.column + 1);
+            yaml_document_delete(&doc);
+        }
     }
     yaml_parser_delete(&parser);
     fclose(f);
+    return rc;
 }
 
 /* base: the directory relative paths on the command line are relative to (the cwd). */
@@ -398,18 +436,22 @@ static void apply_override(conn_config_t *cfg, const char *ov, size_t idx, const
 {
     const char *eq = strchr(ov, '=');
     if (eq == NULL || eq == ov) {
-        add_error(errs, "command line:%zu: expected -D key=value, got \"%s\"", idx, ov);
+        add_error(errs, "command line:%zu:1: expected -D key=value, got \"%s\"", idx, ov);
         return;
     }
     char *path = omni_strndup(ov, (size_t)(eq - ov));
     conn_slot_t *s = find_slot(cfg, path);
     char why[256];
-    if (s == NULL)
-        add_error(errs, "command line:%zu: %s: unknown key", idx, path);
-    else if (slot_parse(s, eq + 1, base, why, sizeof why) != 0)
-        add_error(errs, "command line:%zu: %s: %s", idx, path, why);
-    else
+    if (s == NULL) {
+        add_error(errs, "command line:%zu:1: %s: unknown key", idx, path);
+    } else if (slot_parse(s, eq + 1, base, why, sizeof why) != 0) {
+        add_error(errs, "command line:%zu:1: %s: %s", idx, path, why);
+        s->refused = true;
+    } else {
         s->set = true;
+        free(s->where);
+        s->where = omni_asprintf("command line:%zu:1", idx);
+    }
     free(path);
 }
 
@@ -490,6 +532,7 @@ conn_config_t *conn_config_load(const omni_connector_def_t *def, const char *pat
     }
     /* Paths are made absolute: they appear in logs and message meta, read without knowing the cwd. */
     char *cwd = getcwd(NULL, 0);
+    bool unread = false; /* the file could not be read: no "missing" errors about what it may well hold */
     if (path != NULL) {
         cfg->source = omni_strdup(path);
         const char *slash = strrchr(path, '/');
@@ -499,7 +542,7 @@ conn_config_t *conn_config_load(const omni_connector_def_t *def, const char *pat
         cfg->base_dir = abs != NULL ? omni_strdup(abs) : omni_strdup(dir);
         free(abs);
         free(dir);
-        load_file(cfg, path, errs);
+        unread = load_file(cfg, path, errs) != 0;
     } else {
         cfg->base_dir = omni_strdup(cwd != NULL ? cwd : ".");
     }
@@ -511,7 +554,7 @@ conn_config_t *conn_config_load(const omni_connector_def_t *def, const char *pat
         char why[256];
         if (s->set)
             continue;
-        if (s->key->required)
+        if (s->key->required && !unread && !s->refused)
             add_error(errs, "%s: %s: missing (required)", cfg->source ? cfg->source : "config", s->path);
         else if (s->key->def != NULL && slot_parse(s, s->key->def, cfg->base_dir, why, sizeof why) != 0)
             omni_panic("connector %s: default of %s: %s", def->name, s->path, why);
@@ -530,6 +573,7 @@ void conn_config_destroy(conn_config_t **cfgp)
     for (size_t i = 0; i < cfg->n_slots; i++) {
         slot_clear(&cfg->slots[i]);
         free(cfg->slots[i].path);
+        free(cfg->slots[i].where);
     }
     free(cfg->slots);
     free(cfg->endpoint_list);
@@ -545,6 +589,11 @@ const conn_slot_t *conn_config_own(const conn_config_t *cfg, const char *name)
         if (strcmp(cfg->slots[i].key->name, name) == 0)
             return &cfg->slots[i];
     return NULL;
+}
+
+const char *conn_config_where(const conn_config_t *cfg, const conn_slot_t *s)
+{
+    return s != NULL && s->where != NULL ? s->where : cfg->source != NULL ? cfg->source : "config";
 }
 
 static void print_key(FILE *out, const char *path, const omni_connector_key_t *k)

@@ -14,6 +14,9 @@ typedef struct conn_slot {
     const omni_connector_key_t *key;
     bool set;                       /* given in the file or on the command line (not a default) */
     bool from_file;                 /* set by the file: a second time in the file is a duplicate */
+    bool refused;                   /* given, but its value was an error (reported): not "missing" too */
+    char *where;                    /* owned: where the value was set ("conf/x.yaml:12:5", "command line:2:1"),
+                                       NULL at its default: an error about it is located there */
     char *str;                      /* STRING, PATH, ENUM */
     long long num;                  /* INT */
     bool flag;                      /* BOOL */
@@ -51,6 +54,9 @@ void conn_errors_free(conn_errors_t *errs);
 
 /* The slot for a connector key by short name, or NULL. */
 const conn_slot_t *conn_config_own(const conn_config_t *cfg, const char *name);
+
+/* Where an error about slot s is located: its where, else the config file, else "config". Borrowed. */
+const char *conn_config_where(const conn_config_t *cfg, const conn_slot_t *s);
 
 /* Prints every key (common and own) with type, default, bounds and help. */
 void conn_config_print_reference(const omni_connector_def_t *def, FILE *out);

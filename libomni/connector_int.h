@@ -24,6 +24,7 @@ struct omni_connector {
     char status[256], sent_status[512];
     omni_connector_stats_t st;
     struct omni_metrics_server *metrics; /* NULL without metrics_listen */
+    size_t check_errors; /* errors def->check reported (omni_connector_check_error), printed as they came */
 };
 
 #endif

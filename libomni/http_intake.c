@@ -248,6 +248,17 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t
     return 0;
 }
 
+int omni_http_intake_check(omni_connector_t *ctx)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen = 0;
+    char err[512];
+    if (parse_listen(omni_connector_cfg_str(ctx, "listen"), &ss, &sslen, err, sizeof err) == 0)
+        return 0;
+    omni_connector_check_error(ctx, "listen", "%s", err);
+    return -1;
+}
+
 omni_http_intake_t *omni_http_intake_new(omni_connector_t *ctx, const char *name, omni_http_handler_t handler,
                                          void *user)
 {

@@ -3,6 +3,7 @@
 #include "omni/util.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,7 +233,30 @@ void email_box_free(email_box_t *b)
     b->key = NULL;
 }
 
+/* err: the first error; with report (a check), each error also goes to omni_connector_check_error. */
+static void config_error(omni_connector_t *report, char *err, size_t errsz, int *rc, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void config_error(omni_connector_t *report, char *err, size_t errsz, int *rc, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (*rc == 0)
+        snprintf(err, errsz, "email.mailboxes: %s", text);
+    if (report != NULL)
+        omni_connector_check_error(report, "mailboxes", "%s", text);
+    *rc = -1;
+}
+
 int email_config_load(const omni_connector_t *ctx, bool read_pw, email_config_t *c, char *err, size_t errsz)
+{
+    return email_config_check(ctx, read_pw, c, err, errsz, NULL);
+}
+
+int email_config_check(const omni_connector_t *ctx, bool read_pw, email_config_t *c, char *err, size_t errsz,
+                       omni_connector_t *report)
 {
     memset(c, 0, sizeof *c);
     email_box_t d = {0};
@@ -244,24 +268,22 @@ int email_config_load(const omni_connector_t *ctx, bool read_pw, email_config_t 
     const char *const *items;
     size_t n = omni_connector_cfg_list(ctx, "mailboxes", &items);
     int rc = 0;
-    if (n == 0) {
-        snprintf(err, errsz, "email.mailboxes: no mailbox");
-        rc = -1;
-    }
+    if (n == 0)
+        config_error(report, err, errsz, &rc, "no mailbox");
     c->boxes = omni_calloc(n ? n : 1, sizeof *c->boxes);
-    for (size_t i = 0; i < n && rc == 0; i++) {
+    for (size_t i = 0; i < n; i++) {
         char why[400];
-        if (email_box_parse(items[i], &d, read_pw, &c->boxes[i], why, sizeof why) != 0) {
-            snprintf(err, errsz, "email.mailboxes[%zu]: %s", i, why);
-            rc = -1;
-            break;
+        email_box_t *b = &c->boxes[c->n];
+        if (email_box_parse(items[i], &d, read_pw, b, why, sizeof why) != 0) {
+            config_error(report, err, errsz, &rc, "entry %zu: %s", i, why);
+            if (report == NULL)
+                break;
+            continue;
         }
         c->n++;
-        for (size_t k = 0; k < i; k++)
-            if (strcmp(c->boxes[k].key, c->boxes[i].key) == 0) {
-                snprintf(err, errsz, "email.mailboxes[%zu]: %s is already entry %zu", i, c->boxes[i].key, k);
-                rc = -1;
-            }
+        for (size_t k = 0; k + 1 < c->n; k++)
+            if (strcmp(c->boxes[k].key, b->key) == 0)
+                config_error(report, err, errsz, &rc, "entry %zu: %s is already an entry before it", i, b->key);
     }
     email_box_free(&d);
     const char *init = omni_connector_cfg_str(ctx, "initial");

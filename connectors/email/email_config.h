@@ -56,6 +56,10 @@ void email_box_free(email_box_t *b);
 /* Reads every key and entry from the runtime. Returns 0, or -1 with a sentence naming the key. */
 int email_config_load(const omni_connector_t *ctx, bool read_password, email_config_t *out, char *err,
                       size_t errsz);
+/* The same, from the connector's check: every entry's error also goes to omni_connector_check_error(report),
+ * not only the first to err. */
+int email_config_check(const omni_connector_t *ctx, bool read_password, email_config_t *out, char *err,
+                       size_t errsz, omni_connector_t *report);
 void email_config_free(email_config_t *c);
 
 #endif

@@ -57,9 +57,11 @@ static void push(uint32_t **v, size_t *n, uint32_t uid)
 static int check(omni_connector_t *ctx, char *err, size_t errsz)
 {
     email_config_t c;
-    if (email_config_load(ctx, false, &c, err, errsz) != 0)
-        return -1;
-    email_config_free(&c);
+    (void)err, (void)errsz;
+    char first[512];
+    /* every entry's error is reported (omni_connector_check_error), not only the first */
+    if (email_config_check(ctx, false, &c, first, sizeof first, ctx) == 0)
+        email_config_free(&c);
     return 0;
 }
 

@@ -43,17 +43,16 @@ static int load_secrets(omni_connector_t *ctx, fb_t *f, char *err, size_t errsz)
     return a < 0 || v < 0 ? -1 : 0;
 }
 
+/* Every error is reported (omni_connector_check_error), not only the first. */
 static int fb_check(omni_connector_t *ctx, char *err, size_t errsz)
 {
-    if (omni_connector_cfg_str(ctx, "path")[0] != '/') {
-        snprintf(err, errsz, "facebook.path: \"%s\" does not start with /", omni_connector_cfg_str(ctx, "path"));
-        return -1;
-    }
-    fb_t *f = omni_calloc(1, sizeof *f);
-    int rc = load_secrets(ctx, f, err, errsz);
-    explicit_bzero(f, sizeof *f);
-    free(f);
-    return rc;
+    (void)err, (void)errsz;
+    if (omni_connector_cfg_str(ctx, "path")[0] != '/')
+        omni_connector_check_error(ctx, "path", "\"%s\" does not start with /", omni_connector_cfg_str(ctx, "path"));
+    omni_http_intake_check(ctx);
+    omni_connector_check_secret(ctx, "app_secret");
+    omni_connector_check_secret(ctx, "verify_token");
+    return 0;
 }
 
 static void verify(fb_t *f, omni_http_req_t *req)

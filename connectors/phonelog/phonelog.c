@@ -147,16 +147,19 @@ static int layout_from(omni_connector_t *ctx, layout_t *lay, char *err, size_t e
     return 0;
 }
 
+/* Every error is reported (omni_connector_check_error), not only the first. */
 static int plog_check(omni_connector_t *ctx, char *err, size_t errsz)
 {
+    (void)err, (void)errsz;
     layout_t lay;
-    if (layout_from(ctx, &lay, err, errsz) != 0)
-        return -1;
+    const char *const *cols;
+    size_t n = omni_connector_cfg_list(ctx, "columns", &cols);
+    char why[256];
+    if (layout_init(&lay, omni_connector_cfg_str(ctx, "layout"), cols, n, why, sizeof why) != 0)
+        omni_connector_check_error(ctx, n > 0 ? "columns" : "layout", "%s", why);
     const char *pbx = omni_connector_cfg_str(ctx, "pbx");
-    if (strspn(pbx, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != strlen(pbx)) {
-        snprintf(err, errsz, "phonelog.pbx: \"%s\" may hold only letters, digits, '.', '_' and '-'", pbx);
-        return -1;
-    }
+    if (strspn(pbx, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != strlen(pbx))
+        omni_connector_check_error(ctx, "pbx", "\"%s\" may hold only letters, digits, '.', '_' and '-'", pbx);
     return 0;
 }
 

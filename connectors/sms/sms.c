@@ -40,24 +40,21 @@ static const omni_connector_key_t sms_keys[] = {
     { NULL, 0, NULL, false, 0, 0, NULL, NULL },
 };
 
+/* Every error is reported (omni_connector_check_error), not only the first. */
 static int sms_check(omni_connector_t *ctx, char *err, size_t errsz)
 {
+    (void)err, (void)errsz;
     const char *url = omni_connector_cfg_str(ctx, "public_url");
-    if ((strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) || strpbrk(url, "?# ") != NULL) {
-        snprintf(err, errsz, "sms.public_url: \"%s\" is not an http(s) URL without query", url);
-        return -1;
-    }
+    if ((strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) || strpbrk(url, "?# ") != NULL)
+        omni_connector_check_error(ctx, "public_url", "\"%s\" is not an http(s) URL without query", url);
     const char *const *paths;
     size_t n = omni_connector_cfg_list(ctx, "paths", &paths);
     for (size_t i = 0; i < n; i++)
-        if (paths[i][0] != '/') {
-            snprintf(err, errsz, "sms.paths: \"%s\" does not start with /", paths[i]);
-            return -1;
-        }
-    char token[OMNI_SECRET_MAX + 1];
-    long len = omni_connector_secret(ctx, "auth_token", token, sizeof token, err, errsz);
-    explicit_bzero(token, sizeof token);
-    return len < 0 ? -1 : 0;
+        if (paths[i][0] != '/')
+            omni_connector_check_error(ctx, "paths", "\"%s\" does not start with /", paths[i]);
+    omni_http_intake_check(ctx);
+    omni_connector_check_secret(ctx, "auth_token");
+    return 0;
 }
 
 static void sms_handle(void *user, omni_http_req_t *req)

@@ -83,32 +83,29 @@ static const omni_connector_key_t tw_keys[] = {
     { NULL, 0, NULL, false, 0, 0, NULL, NULL },
 };
 
+/* Every error is reported (omni_connector_check_error), not only the first. */
 static int tw_check(omni_connector_t *ctx, char *err, size_t errsz)
 {
+    (void)err, (void)errsz;
     const char *why = NULL;
     char uid[40];
     const char *user = omni_connector_cfg_str(ctx, "user_id");
-    if (omni_numeric_id(user, uid, sizeof uid, &why) != 0 || strcmp(uid, user) != 0) {
-        snprintf(err, errsz, "twitter.user_id: \"%s\" is not a numeric user id (%s)", user,
-                 why ? why : "blanks around it");
-        return -1;
-    }
+    if (omni_numeric_id(user, uid, sizeof uid, &why) != 0 || strcmp(uid, user) != 0)
+        omni_connector_check_error(ctx, "user_id", "\"%s\" is not a numeric user id (%s)", user,
+                                   why ? why : "blanks around it");
     const char *api = omni_connector_cfg_str(ctx, "api_url");
-    if (strncmp(api, "https://", 8) != 0 && strncmp(api, "http://", 7) != 0) {
-        snprintf(err, errsz, "twitter.api_url: \"%s\" is not an http:// or https:// URL", api);
-        return -1;
-    }
+    if (strncmp(api, "https://", 8) != 0 && strncmp(api, "http://", 7) != 0)
+        omni_connector_check_error(ctx, "api_url", "\"%s\" is not an http:// or https:// URL", api);
     const char *const *feeds;
     size_t n = omni_connector_cfg_list(ctx, "feeds", &feeds);
-    if (n == 0) {
-        snprintf(err, errsz, "twitter.feeds: empty: name mentions, dms or both");
-        return -1;
-    }
+    if (n == 0)
+        omni_connector_check_error(ctx, "feeds", "empty: name mentions, dms or both");
     for (size_t i = 0; i < n; i++)
-        if (strcmp(feeds[i], "mentions") != 0 && strcmp(feeds[i], "dms") != 0) {
-            snprintf(err, errsz, "twitter.feeds: \"%s\" is not a feed (mentions, dms)", feeds[i]);
-            return -1;
-        }
+        if (strcmp(feeds[i], "mentions") != 0 && strcmp(feeds[i], "dms") != 0)
+            omni_connector_check_error(ctx, "feeds", "\"%s\" is not a feed (mentions, dms)", feeds[i]);
+    /* its secrets are read at start, not here (docs/connectors.md); listen is used only by the webhook */
+    if (omni_connector_cfg_str(ctx, "consumer_secret") != NULL)
+        omni_http_intake_check(ctx);
     return 0;
 }
 

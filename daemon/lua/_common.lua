@@ -34,6 +34,10 @@ end
 -- routing decision writes.
 local function itoa(n) return string.format('%d', n) end
 
+-- An SLA instant (due, escalate_at: ms, a number or its digits) as a view or an event shows it: nil, so left
+-- out, when there is none (plan.c writes -1 when no SLA target applies).
+local function sla_at(v) v = tonumber(v); return v and v > 0 and v or nil end
+
 -- Appends an entry to a capped stream. Trimmed once per call, before the call's first entry to it, not by each
 -- XADD: an XADD's MAXLEN goes to the AOF with every entry (as MAXLEN = <length>), while an XTRIM that removes
 -- nothing (nearly always: ~ trims whole nodes of 100) is not written at all. The stream can pass its cap by

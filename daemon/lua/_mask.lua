@@ -70,6 +70,6 @@ local function conversation_view(cv, mask)
     if m[1] then msgs[#msgs + 1] = cjson.encode(message_view(id, m[1], m[2], team)) end
   end
   local head = cjson.encode({ id = cv, status = f[1], channel = f[2], team = f[3], owner = f[4], category = f[5],
-                              prio = tonumber(f[6]), due = tonumber(f[7]), offer_expires_at = tonumber(f[8]) })
+                              prio = tonumber(f[6]), due = sla_at(f[7]), offer_expires_at = tonumber(f[8]) })
   return head:sub(1, -2) .. ',"messages":' .. json_array(msgs) .. '}'
 end

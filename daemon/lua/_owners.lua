@@ -371,7 +371,7 @@ local function commit_assign(plan, t, owner, tried, day, now, known)
   end
   redis.call('HSET', ck, unpack(set))
   if not known then redis.call('HINCRBY', ck, 'assignments', '1') end
-  local data = { team = t.team, channel = channel, category = plan.category, prio = plan.prio, due = plan.due }
+  local data = { team = t.team, channel = channel, category = plan.category, prio = plan.prio, due = sla_at(plan.due) }
   local extra = { owner = owner }
   if offer then
     data.expires_at, extra.offer_expires_at = expires, expires

@@ -22,6 +22,6 @@ if agent then redis.call('HINCRBY', K.agent(agent), 'offers_accepted', '1') end
 redis.call('HINCRBY', K.stats(), 'offers_accepted', '1')
 local c = redis.call('HMGET', ck, 'channel', 'category', 'prio', 'due')
 inbox(f[2], 'work.assigned', cv, { team = f[3], channel = c[1], category = c[2], prio = tonumber(c[3]),
-                                   due = tonumber(c[4]) }, now)
+                                   due = sla_at(c[4]) }, now)
 event('accepted', 'conversation', cv, 'owner', f[2])
 return 'accepted'

@@ -1,5 +1,7 @@
 -- Intake for omni-webhooks: reads new entries of one partner's inbox (omni:inbox:team:<team>) with the
--- consumer group `webhooks` and turns each into a delivery (omni:webhook:msg_<entry id>), appended to its
+-- consumer group `webhooks` and turns each into a delivery (omni:webhook:msg_<entry id>; entry ids are
+-- per stream, so two partners' entries written in the same millisecond can share one: the delivery of the
+-- partner that comes second is msg_<entry id>.<team>, never lost and never mixed up), appended to its
 -- conversation's order list and due at once when it is the list's head; then acknowledges the entry. Read,
 -- create and XACK are one atomic step, so an entry is never half taken: no entry is ever left pending in
 -- the group, and a sender killed at any moment loses nothing (several senders share the group).
@@ -22,7 +24,13 @@ for _, s in ipairs(got or {}) do
     for i = 1, #e[2], 2 do f[e[2][i]] = e[2][i + 1] end
     local id = 'msg_' .. eid
     local wk = K.webhook(id)
-    if redis.call('EXISTS', wk) == 0 then -- a stream entry is read once; the check costs nothing and guards it
+    local holder = redis.call('HGET', wk, 'team')
+    if holder and holder ~= team then -- another partner's delivery has this id: this one is told apart by team
+      id = id .. '.' .. team
+      wk = K.webhook(id)
+      holder = redis.call('HGET', wk, 'team')
+    end
+    if not holder then -- a stream entry is read once; the check costs nothing and guards it
       local cv = f.conversation or '-'
       local typ = f.type or 'unknown'
       local data = f.data or '{}'

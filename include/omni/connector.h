@@ -102,8 +102,11 @@ typedef struct omni_connector_def {
     const char *channel;   /* every message submitted must carry this channel ("phone", "x-foo") */
     const char *summary;   /* one line for --help */
     const omni_connector_key_t *keys; /* may be NULL: no own keys */
-    /* Optional: checks the connector's keys beyond their types (run by --check-config too). Returns 0, or
-     * -1 with one sentence in err naming the key. Must not touch the source. */
+    /* Optional: checks the connector's keys beyond their types and across keys (run by --check-config too),
+     * once every key has a value of its type. Reports each error it finds with omni_connector_check_error
+     * (located where the key was set) and goes on, so that one run lists them all; returns 0 (the runtime
+     * still fails when an error was reported), or -1 with one sentence in err naming the key (the older
+     * form: printed after the file's name). Must not touch the source. */
     int (*check)(omni_connector_t *ctx, char *err, size_t errsz);
     /* Sets up (parses config into its state, opens files it needs at once); does not need the source to be
      * reachable. Returns 0, or -1 after logging why: the program then exits with status 1. */
@@ -195,6 +198,15 @@ size_t omni_connector_cfg_list(const omni_connector_t *ctx, const char *key, con
  * sentence in err naming the key and the place ("sms.auth_token: /etc/x: readable by others ..."). */
 long omni_connector_secret(const omni_connector_t *ctx, const char *key, char *out, size_t outsz, char *err,
                            size_t errsz);
+
+/* From inside def->check: one error about the connector's own key (short name; NULL: about no key), printed
+ * at once as "omni-NAME: PLACE: SECTION.KEY: text", PLACE being where the key was set: FILE:LINE:COLUMN,
+ * "command line:N:1" for a -D, or the config file when the key has its default. The run then fails. */
+void omni_connector_check_error(omni_connector_t *ctx, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* From inside def->check: loads the secret a SECRET key names and wipes it; reports why it cannot be loaded
+ * (omni_connector_check_error) and returns -1, else returns 0. */
+int omni_connector_check_secret(omni_connector_t *ctx, const char *key);
 
 /* Common settings; strings borrowed from ctx. default_country is NULL when not configured. */
 const char *omni_connector_name(const omni_connector_t *ctx);

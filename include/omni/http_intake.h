@@ -51,6 +51,10 @@ typedef struct omni_http_req omni_http_req_t;
  * (no answer set: 500, logged as a bug). req is valid only during the call. */
 typedef void (*omni_http_handler_t)(void *user, omni_http_req_t *req);
 
+/* From the connector's check: reports a listen address that could not be bound as written (not HOST:PORT, a
+ * port out of 0..65535, a host that is no address) with omni_connector_check_error. Returns 0 or -1. */
+int omni_http_intake_check(omni_connector_t *ctx);
+
 /* Reads the OMNI_HTTP_INTAKE_KEYS of ctx's connector, binds the listener and watches its fd. name is what
  * the log calls the listener ("SMS webhooks"). handler and user are borrowed and outlive the intake.
  * Returns the intake (caller owns; omni_http_intake_destroy) or NULL after logging why (bad address, port

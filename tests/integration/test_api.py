@@ -368,6 +368,11 @@ def test_check_config_names_file_line_column(tmp_path):
     assert lines[1].startswith(f"{bad}:3:20: api.max_connections: "), lines
     assert lines[2].startswith(f"{bad}:5:14: sse.keepalive: "), lines
     assert lines[3].startswith(f"{bad}:7:3: redis.adress: "), lines
+    # a password given in the file instead of where it is: named once, at its place
+    bad.write_text("redis:\n  address: unix:/nonexistent.sock\n  password: literal-password\n")
+    r = subprocess.run([os.path.join(BIN, "omni-api"), "--check-config", str(bad)], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert r.stderr.splitlines()[0] == f"{bad}:3:13: redis.password: literal-password: No such file or directory"
     good = tmp_path / "ok.yaml"
     good.write_text(open(os.path.join(os.path.dirname(__file__), "..", "..", "conf", "omni-api.yaml")).read())
     # the sample's overview.router_config is the router's file beside it, as installed in /etc/omnirouter

@@ -333,6 +333,9 @@ def test_a_third_party_channel_is_counted_in_other_and_given_back_there(lua):
     assert lua.r.hget(f"omni:conversation:{fax}", "channel_kind") == "other"
     assert lua.r.hget(f"omni:conversation:{mail}", "channel_kind") is None  # the channel's own name
     assert lua.r.hmget("omni:agent:a", "load", "load:other", "load:email") == ["2", "1", "1"]
+    # no SLA target applies (due -1): the events leave due out rather than show -1
+    told = [json.loads(f["data"]) for _, f in lua.r.xrange("omni:inbox:agent:a")]
+    assert len(told) == 2 and all("due" not in d and d["prio"] == 3 for d in told), told
     lua.call("resolve", "operator:x", fax, "x", NOW)
     assert lua.r.hmget("omni:agent:a", "load", "load:other", "load:email") == ["1", "0", "1"]
     lua.call("resolve", "operator:x", mail, "x", NOW)

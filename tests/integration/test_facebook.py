@@ -164,6 +164,44 @@ def test_samples_check_and_secrets_are_never_inline(tmp_path):
     assert r.returncode == 1 and "sms.public_url: \"hooks.example.com\" is not an http(s) URL" in r.stderr
 
 
+def test_check_config_lists_every_error_where_its_key_was_set(tmp_path):
+    """--check-config lists every error of a connector's own checks, each at the key's FILE:LINE:COLUMN (or
+    command line:N:1 for a -D), and a listen address that could not be bound; a refused value is not also
+    "missing"; a second YAML document and a directory are errors (docs/connectors.md, "Your connector")."""
+    import subprocess
+    from harness import BIN
+
+    def check(program, conf, *more):
+        return subprocess.run([os.path.join(BIN, program), "--check-config", "--config", str(conf),
+                               "-D", f"spool_dir={tmp_path / program}", *more],
+                              capture_output=True, text=True, timeout=30)
+    conf = tmp_path / "sms.yaml"
+    conf.write_text("sms:\n  public_url: notaurl-at-all\n  auth_token: /nonexistent/token\n"
+                    "  paths: [nosl, /ok, also-bad]\n  listen: 1.2.3.4:99999\n")
+    r = check("omni-sms", conf)
+    assert r.returncode == 1
+    assert r.stderr.splitlines() == [
+        f'omni-sms: {conf}:2:15: sms.public_url: "notaurl-at-all" is not an http(s) URL without query',
+        f'omni-sms: {conf}:4:10: sms.paths: "nosl" does not start with /',
+        f'omni-sms: {conf}:4:10: sms.paths: "also-bad" does not start with /',
+        f'omni-sms: {conf}:5:11: sms.listen: "1.2.3.4:99999": the port must be 0..65535',
+        f'omni-sms: {conf}:3:15: sms.auth_token: /nonexistent/token: No such file or directory'], r.stderr
+    r = check("omni-sms", conf, "-D", "sms.listen=127.0.0.1:abc", "-D", "sms.public_url=https://h.example.com/t")
+    assert 'omni-sms: command line:2:1: sms.listen: "127.0.0.1:abc": the port must be 0..65535' in r.stderr
+    assert "public_url" not in r.stderr
+    conf.write_text("sms:\n  public_url: x\n")
+    r = check("omni-sms", conf)
+    assert r.stderr.splitlines() == [f"omni-sms: {conf}:2:15: sms.public_url: shorter than 8 bytes",
+                                     f"omni-sms: {conf}: sms.auth_token: missing (required)"], r.stderr
+    two = tmp_path / "two.yaml"
+    two.write_text("phonelog:\n  max_batch: 10\n---\nphonelog:\n  max_batch: 0\n")
+    r = check("omni-phonelog", two)
+    assert r.returncode == 1
+    assert f"omni-phonelog: {two}:3:1: a second YAML document (---); a config file holds one" in r.stderr
+    r = check("omni-phonelog", tmp_path)
+    assert r.returncode == 1 and r.stderr.strip() == f"omni-phonelog: {tmp_path}: cannot read: Is a directory"
+
+
 def test_ready_and_status_for_systemd(router, tmp_path):
     """Type=notify: READY=1 once the listener is up and the first poll passed; STATUS= counts the webhooks by
     outcome (docs/connectors.md "Webhook connectors")."""

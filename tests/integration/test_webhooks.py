@@ -376,6 +376,31 @@ def test_an_entry_whose_data_is_not_json_is_dead_with_the_reason_and_the_next_pr
     wh.stop()
 
 
+def test_two_partners_entries_with_the_same_id_are_both_delivered_each_to_its_own(tmp_path, redis_server, rds,
+                                                                                    receivers):
+    """Entry ids are per stream: two partners' inbox entries written in the same millisecond share one. Each
+    partner still gets its own event, once (the second one's delivery id has its team added)."""
+    ra = receivers([SECRET], lambda msg_id, n: (200, {}, 0))
+    rb = receivers([SECRET], lambda msg_id, n: (200, {}, 0))
+    same = "1764547200000-0"
+    for team, conv in (("acme", "71"), ("beta", "72")):
+        rds.xadd(f"{P}inbox:team:{team}", {"type": "work.assigned", "conversation": conv,
+                                           "data": json.dumps({"conversation": conv, "team": team})}, id=same)
+    wh = Webhooks(str(tmp_path), redis_server.address, [{"team": "acme", "url": ra.url},
+                                                        {"team": "beta", "url": rb.url}]).start()
+    wait_for(lambda: len(ra.accepted()) == 1 and len(rb.accepted()) == 1, 15, "one delivery to each partner")
+    got = {"acme": ra.snapshot(), "beta": rb.snapshot()}
+    ids = {team: {r["id"] for r in reqs} for team, reqs in got.items()}
+    assert ids["acme"] | ids["beta"] == {f"msg_{same}", f"msg_{same}.acme"} or \
+        ids["acme"] | ids["beta"] == {f"msg_{same}", f"msg_{same}.beta"}
+    for team, conv in (("acme", "71"), ("beta", "72")):
+        (delivery,) = ids[team]
+        assert got[team][0]["body"]["data"]["conversation"] == conv
+        assert rds.hget(f"{P}webhook:{delivery}", "team") == team
+        assert rds.hget(f"{P}webhook:{delivery}", "state") == "delivered"
+    wh.stop()
+
+
 def test_sigterm_lets_an_attempt_in_flight_finish_and_records_it(tmp_path, redis_server, rds, receivers):
     rc = receivers([SECRET], lambda msg_id, n: (200, {}, 1.0), timeout=2.0)
     wh = Webhooks(str(tmp_path), redis_server.address, [{"team": "acme", "url": rc.url, "timeout": "2s"}]).start()

@@ -224,6 +224,16 @@ static void test_type_errors(void **state)
 static void test_validators(void **state)
 {
     (void)state;
+    /* a rule across two keys blames the one written: a default is not the user's to find */
+    fails("redis:\n  timeout_ms: 100\n",
+          LINES("%s:2:15: redis.timeout_ms: 100 ms is not above redis.wait_timeout_ms (1000 ms, its default): set "
+                "that below it too"));
+    fails("redis:\n  timeout_ms: 100\n  wait_timeout_ms: 200\n",
+          LINES("%s:3:20: redis.wait_timeout_ms: 200 ms is not below redis.timeout_ms (100 ms), which would drop the "
+                "connection first"));
+    fails("router:\n  ipc_owner: nosuchuser-omni\n  ipc_group: nosuchgroup-omni\n",
+          LINES("%s:2:14: router.ipc_owner: no user named nosuchuser-omni",
+                "%s:3:14: router.ipc_group: no group named nosuchgroup-omni"));
     fails("router:\n  ingest: [udp://x, \"tcp://host\", \"ipc://\", ipc://a, ipc://a]\n"
           "redis:\n  address: http://x\n  key_prefix: a b\nidentity:\n  default_country: UK\n"
           "conversations:\n  default_queue: Bad Queue\n",

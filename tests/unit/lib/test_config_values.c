@@ -130,13 +130,13 @@ static void test_overrides_like_the_router(void **state)
                           "x.limit_bytes=5s", "poll_ms=5" };
     cfg = load("", bad, 7, &errs);
     assert_null(cfg);
-    has_error(&errs, "command line:1: x.items: not a list in YAML flow syntax ([a, b]): did not find expected ',' or ']'");
-    has_error(&errs, "command line:2: x.wait_ms: expected a duration in milliseconds (500, 500ms, 5s), got \"5 s\"");
-    has_error(&errs, "command line:3: x.count: \"5s\" is not an integer");
-    has_error(&errs, "command line:4: x.items: more than 3 entries");
-    has_error(&errs, "command line:5: x.items: expected a list of strings, got a mapping");
-    has_error(&errs, "command line:6: x.limit_bytes: expected a size in bytes (262144, 256k, 1m), got \"5s\"");
-    has_error(&errs, "command line:7: poll_ms: 5 is below the minimum 10");
+    has_error(&errs, "command line:1:1: x.items: not a list in YAML flow syntax ([a, b]): did not find expected ',' or ']'");
+    has_error(&errs, "command line:2:1: x.wait_ms: expected a duration in milliseconds (500, 500ms, 5s), got \"5 s\"");
+    has_error(&errs, "command line:3:1: x.count: \"5s\" is not an integer");
+    has_error(&errs, "command line:4:1: x.items: more than 3 entries");
+    has_error(&errs, "command line:5:1: x.items: expected a list of strings, got a mapping");
+    has_error(&errs, "command line:6:1: x.limit_bytes: expected a size in bytes (262144, 256k, 1m), got \"5s\"");
+    has_error(&errs, "command line:7:1: poll_ms: 5 is below the minimum 10");
     conn_errors_free(&errs);
 }
 

@@ -129,15 +129,15 @@ static void required_key_and_overrides(void **state)
                       "-D", "poll_ms=abc", "--check-config", NULL };
     assert_null(run_new(&status, argv2));
     assert_int_equal(status, 1);
-    assert_non_null(strstr(out, "command line:2: nope: unknown key"));
+    assert_non_null(strstr(out, "command line:2:1: nope: unknown key"));
     /* poll_ms is a duration now ("2s" works, as in the router), hence the wording */
-    assert_non_null(strstr(out, "command line:3: poll_ms: expected a duration in milliseconds (500, 500ms, 5s), got "
+    assert_non_null(strstr(out, "command line:3:1: poll_ms: expected a duration in milliseconds (500, 500ms, 5s), got "
                                 "\"abc\""));
     char *argv4[] = { "omni-template", "--config", cfg, "-D", "template.path=x.txt", "-D", "default_country=ZZ",
                       "--check-config", NULL };
     assert_null(run_new(&status, argv4));
     assert_int_equal(status, 1);
-    assert_non_null(strstr(out, "command line:2: default_country: \"ZZ\" is not an ISO 3166 alpha-2 country code "
+    assert_non_null(strstr(out, "command line:2:1: default_country: \"ZZ\" is not an ISO 3166 alpha-2 country code "
                                 "with a telephone numbering plan"));
     char *argv3[] = { "omni-template", "--config", cfg, "-D", "template.path=x.txt", "--check-config", NULL };
     assert_null(run_new(&status, argv3));
