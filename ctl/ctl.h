@@ -25,6 +25,11 @@ redisReply *ctl_script(ctl_t *c, int script, int argc, const char **argv);
 const char *ctl_time(const char *ms, char *buf, size_t bufsz);
 /* Normalizes a person's identity argument ("ann@example.com", "phone:+1 415...") or exits 2 saying why. */
 void ctl_identity(ctl_t *c, const char *arg, char *out, size_t outsz);
+/* An agent of the configuration's policy, or exits 2 naming the file: omnictl never writes state for a name
+ * no router knows. */
+void ctl_policy_agent(ctl_t *c, const char *id);
+/* A partner (outsourced) team of the policy, or exits 2 saying why. */
+void ctl_policy_partner(ctl_t *c, const char *team);
 /* "90", "500ms", "30s", "15m", "2h", "1d" -> milliseconds; -1 when unreadable. */
 long long ctl_duration(const char *text);
 /* Who does it, for records: by when given, else the login behind sudo, else the user (borrowed). */

@@ -195,46 +195,80 @@ static int archive_file(const struct dirent *d)
     return n > 6 && !strcmp(d->d_name + n - 6, ".jsonl");
 }
 
-/* The archive file holding conversation conv's record, newest day first (a new string, caller frees), or NULL. */
-static char *archive_search(const char *dir, const char *conv)
+/* Where conversation conv's record is in the archive file at path: 1 as a line of its own, 2 inside the line
+ * of the conversation it was merged into (*parent: that one's id, a new string), 0 not there. A merged
+ * conversation's entry opens with {"conversation":"N","fields": in its parent's "merged" list; JSON escapes
+ * every quote inside a string, so the pattern cannot come from a message's text. */
+static int archive_find(const char *path, const char *conv, char **parent)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    char head[64], nested[80], *line = NULL;
+    size_t cap = 0, hl = (size_t)snprintf(head, sizeof head, "{\"conversation\":\"%s\",", conv);
+    snprintf(nested, sizeof nested, "{\"conversation\":\"%s\",\"fields\":", conv);
+    int where = 0;
+    while (where == 0 && getline(&line, &cap, f) > 0) {
+        const char *merged = strstr(line, "\"merged\":[");
+        if (!strncmp(line, head, hl)) {
+            where = 1;
+        } else if (merged != NULL && strstr(merged, nested) != NULL) {
+            const char *id = line + strlen("{\"conversation\":\"");
+            *parent = omni_strndup(id, strcspn(id, "\""));
+            where = 2;
+        }
+    }
+    free(line);
+    fclose(f);
+    return where;
+}
+
+/* The archive file holding conversation conv's record, newest day first (a new string, caller frees), or NULL;
+ * *where and *parent as archive_find says. */
+static char *archive_search(const char *dir, const char *conv, int *where, char **parent)
 {
     struct dirent **names;
     int n = scandir(dir, &names, archive_file, newest_first);
-    char head[64], *found = NULL, *line = NULL;
-    size_t cap = 0, hl = (size_t)snprintf(head, sizeof head, "{\"conversation\":\"%s\",", conv);
+    char *found = NULL;
     for (int i = 0; i < n; i++) {
         char *path = omni_asprintf("%s/%s", dir, names[i]->d_name);
-        FILE *f = found ? NULL : fopen(path, "r");
-        while (f && getline(&line, &cap, f) > 0)
-            if (!strncmp(line, head, hl)) {
-                found = omni_strdup(path);
-                break;
-            }
-        if (f)
-            fclose(f);
-        free(path);
+        if (found == NULL && (*where = archive_find(path, conv, parent)) != 0)
+            found = path;
+        else
+            free(path);
         free(names[i]);
     }
-    free(line);
     if (n >= 0)
         free(names);
     return found;
 }
 
 /* A conversation no longer in Redis: archived (where to, from its archived:<n> while it lasts, else by searching
- * retention.archive_dir), or never there. */
+ * retention.archive_dir), or never there. A conversation merged into another went with it, inside its record. */
 static int archived_show(ctl_t *c, const char *conv)
 {
     redisReply *t = ctl_cmd(c, "GET %s" KEY_ARCHIVED, c->prefix, conv);
-    char *file = t->type == REDIS_REPLY_STRING ? omni_strdup(t->str) : archive_search(c->cfg->retention.archive_dir, conv);
+    int where = 0;
+    char *parent = NULL, *file = NULL;
+    if (t->type == REDIS_REPLY_STRING) {
+        file = omni_strdup(t->str);
+        where = archive_find(file, conv, &parent); /* 0: the file is gone or moved; its name is still the answer */
+    } else {
+        file = archive_search(c->cfg->retention.archive_dir, conv, &where, &parent);
+    }
     freeReplyObject(t);
     if (!file) {
         printf("conversation %s: no such conversation (not in Redis, not in the archive %s)\n", conv,
                c->cfg->retention.archive_dir);
         return 1;
     }
-    printf("conversation %s: archived to %s\n  its record is the line starting {\"conversation\":\"%s\", "
-           "(docs/archive.md)\n", conv, file, conv);
+    if (where == 2)
+        printf("conversation %s: archived to %s\n  merged into conversation %s: inside its record, the line starting "
+               "{\"conversation\":\"%s\", (docs/archive.md)\n", conv, file, parent, parent);
+    else
+        printf("conversation %s: archived to %s\n  its record is the line starting {\"conversation\":\"%s\", "
+               "(docs/archive.md)\n", conv, file, conv);
+    free(parent);
     free(file);
     return 0;
 }

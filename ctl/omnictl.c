@@ -57,7 +57,7 @@ static const command_t commands[] = {
       "  customer link IDENTITY IDENTITY [--by WHO] [--note TEXT]\n"
       "                                      the two identities are one person\n"
       "  customer unlink IDENTITY IDENTITY [--by WHO]\n"
-      "                                      undo a link; conversations go back with their identities\n"
+      "                                      undo a link; open conversations go back with their identities\n"
       "  customer tier IDENTITY vip|repeat|new|auto [--by WHO]\n"
       "                                      route the customer as this tier (auto: as the policy says)",
       "show: the customer, its identities, links, tier and conversations. link: the two identities are one\n"
@@ -207,6 +207,30 @@ const char *ctl_time(const char *ms, char *buf, size_t bufsz)
     if (!ms)
         return "-";
     return omni_rfc3339(strtoll(ms, NULL, 10), buf, bufsz);
+}
+
+void ctl_policy_agent(ctl_t *c, const char *id)
+{
+    const policy_t *p = &c->cfg->policy;
+    for (size_t i = 0; i < p->n_agents; i++)
+        if (!strcmp(p->agents[i].id, id))
+            return;
+    fprintf(stderr, "omnictl: no agent \"%s\" in %s\n", id, c->cfg->source ? c->cfg->source : "the configuration");
+    exit(2);
+}
+
+void ctl_policy_partner(ctl_t *c, const char *team)
+{
+    const policy_t *p = &c->cfg->policy;
+    for (size_t i = 0; i < p->n_teams; i++)
+        if (!strcmp(p->teams[i].name, team)) {
+            if (p->teams[i].kind == TEAM_OUTSOURCED)
+                return;
+            fprintf(stderr, "omnictl: team \"%s\" is in-house: it has no webhook endpoint\n", team);
+            exit(2);
+        }
+    fprintf(stderr, "omnictl: no team \"%s\" in %s\n", team, c->cfg->source ? c->cfg->source : "the configuration");
+    exit(2);
 }
 
 void ctl_identity(ctl_t *c, const char *arg, char *out, size_t outsz)

@@ -144,6 +144,7 @@ int ctl_webhooks(ctl_t *c, int argc, char **argv)
         fprintf(stderr, "omnictl: webhooks enable TEAM\n");
         return 2;
     }
+    ctl_policy_partner(c, argv[1]);
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)omni_wall_ms());
     const char *args[WEBHOOK_ENABLE_NARGS];

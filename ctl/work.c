@@ -39,6 +39,7 @@ int ctl_agent(ctl_t *c, int argc, char **argv)
             fprintf(stderr, "omnictl: presence is available, away or offline, not %s\n", p);
             return 2;
         }
+        ctl_policy_agent(c, argv[1]);
         char now[24];
         snprintf(now, sizeof now, "%lld", (long long)ctl_now(c));
         const char *args[PRESENCE_NARGS] = { [PRESENCE_ARG_AGENT] = argv[1], [PRESENCE_ARG_PRESENCE] = p,
@@ -49,6 +50,7 @@ int ctl_agent(ctl_t *c, int argc, char **argv)
         return script_result(r, NULL);
     }
     if (argc == 2 && !strcmp(argv[0], "show")) {
+        ctl_policy_agent(c, argv[1]);
         redisReply *h = ctl_cmd(c, "HGETALL %s" KEY_AGENT, c->prefix, argv[1]);
         printf("agent %s\n", argv[1]);
         for (size_t i = 0; i + 1 < h->elements; i += 2)

@@ -116,6 +116,31 @@ def test_resolved_conversation_archived_once_open_one_stays(tmp_path, redis_serv
     r.stop()
 
 
+def test_a_merged_conversation_is_found_inside_the_record_it_went_with(tmp_path, redis_server):
+    """A conversation merged into another (a customer link) is archived inside the record of the one it was merged
+    into: omnictl says so, from the tombstone and by searching the files once it has expired."""
+    archive = str(tmp_path / "archive")
+    r = start(tmp_path, redis_server, archive)
+    submit(r.endpoint, str(tmp_path / "spool"), [message("h1", frm="hank@example.com", text="where is my parcel"),
+                                                 message("g1", frm="gina@example.com", text="parcel 77 is late")])
+    hank, gina = conversation_of(r, "h1"), conversation_of(r, "g1")
+    r.ctl("customer", "link", "email:hank@example.com", "email:gina@example.com")
+    into = r.redis.hget("omni:conversation:" + gina, "merged_into") or r.redis.hget("omni:conversation:" + hank,
+                                                                                    "merged_into")
+    kept, merged = (into, gina if into == hank else hank)
+    r.ctl("conversation", "resolve", kept)
+    r.ctl("clock", "advance", "3h")
+    wait_for(lambda: gone(r, kept) and gone(r, merged), 20, "both archived")
+    day = os.path.join(archive, day_file(r))
+    want = (f"conversation {merged}: archived to {day}\n  merged into conversation {kept}: inside its record, the line "
+            f'starting {{"conversation":"{kept}", (docs/archive.md)\n')
+    assert r.ctl("conversation", "show", merged).stdout == want
+    r.redis.delete("omni:archived:" + merged, "omni:archived:" + kept)
+    assert r.ctl("conversation", "show", merged).stdout == want
+    assert f'its record is the line starting {{"conversation":"{kept}",' in r.ctl("conversation", "show", kept).stdout
+    r.stop()
+
+
 def test_duplicate_while_stored_and_after_archive_inside_the_window(tmp_path, redis_server):
     # retention.dedup longer than the 3 h the clock moves on: 1 h of it is left when the message is archived
     r = start(tmp_path, redis_server, str(tmp_path / "archive"), extra={"dedup": "4h"})

@@ -241,6 +241,11 @@ def test_work_past_its_last_target_waits_and_is_drained(rt):
     conv = send(rt, "lt1", "lea@example.com", "crash on start")
     assert settled(rt, conv)["owner"] == "agent:alice"
     rt.ctl("agent", "presence", "tina", "away")
+    # a name no policy knows is refused, nothing written (not an agent created by a typo)
+    for args in (("presence", "tnia", "available"), ("show", "tnia")):
+        r = rt.ctl("agent", *args, check=False)
+        assert r.returncode == 2 and r.stderr.startswith('omnictl: no agent "tnia" in '), r.stderr
+    assert not rt.redis.exists("omni:agent:tnia")
     rt.ctl("clock", "advance", "21m")
     wait_for(lambda: rt.redis.hget(f"omni:conversation:{conv}", "status") == "queued", 10, "queued after timeout")
     rt.ctl("agent", "presence", "tina", "available")

@@ -162,6 +162,10 @@ def test_410_disables_the_endpoint_and_the_work_is_rerouted(tmp_path, redis_serv
     assert re.search(r"webhooks acme: DISABLED \(410 at .*\), delivered 0, failed attempts 1, dead 3",
                      omnictl(tmp_path, redis_server, "status").stdout)
     assert "enabled" in omnictl(tmp_path, redis_server, "webhooks", "enable", "acme").stdout
+    # only a partner team of the policy has an endpoint
+    r = subprocess.run([os.path.join(BIN, "omnictl"), "-c", str(tmp_path / "router.yaml"), "webhooks", "enable",
+                        "acm"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and r.stderr.startswith('omnictl: no team "acm" in '), r.stderr
     assert re.search(r"webhooks acme: enabled", omnictl(tmp_path, redis_server, "status").stdout)
     again = event(rds, "acme", "23")
     wait_for(lambda: rc.counts.get(again) == 1, 15, "a delivery sent once the endpoint is enabled")
