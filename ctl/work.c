@@ -412,7 +412,14 @@ int ctl_explain(ctl_t *c, const char *id)
 {
     redisReply *m = ctl_cmd(c, "HMGET %s" KEY_MSG " conversation identity channel", c->prefix, id);
     if (!m->element[0]->str) {
-        printf("message %s: not stored\n", id);
+        /* archived: its seen marker, while it lasts, names the conversation it went with (docs/archive.md) */
+        redisReply *seen = ctl_cmd(c, "GET %s" KEY_SEEN, c->prefix, id);
+        if (seen->type == REDIS_REPLY_STRING)
+            printf("message %s: archived with conversation %s; its decisions are in that record (omnictl "
+                   "conversation show %s)\n", id, seen->str, seen->str);
+        else
+            printf("message %s: not stored\n", id);
+        freeReplyObject(seen);
         freeReplyObject(m);
         return 1;
     }

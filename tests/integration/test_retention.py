@@ -159,6 +159,8 @@ def test_duplicate_while_stored_and_after_archive_inside_the_window(tmp_path, re
     assert not r.redis.exists("omni:msg:dup-1")
     assert r.redis.get("omni:seen:dup-1") == conv
     assert 3500 * 1000 < r.redis.pttl("omni:seen:dup-1") <= 3600 * 1000  # 4 h less the 3 h gone by
+    ex = r.ctl("explain", "dup-1", check=False)  # explain names where it went
+    assert ex.returncode == 1 and ex.stdout.startswith(f"message dup-1: archived with conversation {conv};"), ex.stdout
     submit(r.endpoint, str(tmp_path / "s3"), [m])
     stats = r.redis.hgetall("omni:stats")
     assert stats["messages"] == "1" and stats["duplicates"] == "2", stats
