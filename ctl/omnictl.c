@@ -317,9 +317,16 @@ int main(int argc, char **argv)
     while ((opt = getopt_long(argc, argv, "+c:D:h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c': path = optarg; break;
-        case 'D':
-            if (n_overrides < 64)
-                overrides[n_overrides++] = optarg;
+        case 'D': /* a malformed or 65th -D is a bad option: exit 2 before anything is read */
+            if (strchr(optarg, '=') == NULL || optarg[0] == '=') {
+                fprintf(stderr, "omnictl: -D takes KEY=VALUE, not \"%s\"\n", optarg);
+                return 2;
+            }
+            if (n_overrides == sizeof overrides / sizeof *overrides) {
+                fprintf(stderr, "omnictl: at most %zu -D options\n", sizeof overrides / sizeof *overrides);
+                return 2;
+            }
+            overrides[n_overrides++] = optarg;
             break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;

@@ -25,3 +25,5 @@ def test_every_command_has_help():
 def test_a_wrong_use_prints_the_command_forms():
     r = omnictl("bogus")
     assert r.returncode == 2 and "unknown command bogus" in r.stderr
+    r = omnictl("-D", "noequals", "status")  # a bad option: before the configuration or Redis
+    assert r.returncode == 2 and r.stderr == 'omnictl: -D takes KEY=VALUE, not "noequals"\n'
