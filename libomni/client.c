@@ -516,7 +516,7 @@ static int admit(omni_client_t *c, const char *id, size_t len)
     }
     if (omni__pend_find(c, id) != NULL)
         return 1;
-    if (c->npending >= c->o.max_spooled) {
+    if (c->npending >= c->o.max_spooled && !c->whole) {
         errno = EAGAIN;
         return -1;
     }

@@ -43,6 +43,7 @@ struct omni_client {
     int64_t last_rx, last_ping;     /* monotonic ms: last frame heard, last PING tried */
     int64_t backoff_due;            /* the earliest due_ms in backoff */
     bool ping_outstanding, send_blocked, dead_warned;
+    bool whole;                     /* a unit the source delivers whole is being submitted: max_spooled waits */
     uint32_t rng;                   /* xorshift state, for BUSY jitter */
     void *mon;                      /* CURVE only: a PAIR reading the DEALER's handshake events, else NULL */
     bool auth_warned;               /* the refused handshake was logged; again only after one succeeds */

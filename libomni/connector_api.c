@@ -54,6 +54,18 @@ int omni_connector_submit(omni_connector_t *ctx, const omni_msg_t *msg)
     return 0;
 }
 
+int omni_connector_begin_whole(omni_connector_t *ctx)
+{
+    if (omni_client_pending(ctx->client) >= ctx->cfg->max_spooled) {
+        errno = EAGAIN;
+        return -1;
+    }
+    ctx->client->whole = true;
+    return 0;
+}
+
+void omni_connector_end_whole(omni_connector_t *ctx) { ctx->client->whole = false; }
+
 int omni_connector_commit(omni_connector_t *ctx)
 {
     if (!ctx->dirty)
@@ -125,6 +137,8 @@ long omni_connector_secret(const omni_connector_t *ctx, const char *key, char *o
 void omni_connector_check_error(omni_connector_t *ctx, const char *key, const char *fmt, ...)
 {
     const conn_slot_t *s = key != NULL ? conn_config_own(ctx->cfg, key) : NULL;
+    if (key != NULL && s == NULL)
+        s = conn_config_common(ctx->cfg, key);
     if (key != NULL && s == NULL)
         omni_panic("connector %s: check_error about %s, not one of its keys", ctx->def->name, key);
     char text[1024];

@@ -591,6 +591,14 @@ const conn_slot_t *conn_config_own(const conn_config_t *cfg, const char *name)
     return NULL;
 }
 
+const conn_slot_t *conn_config_common(const conn_config_t *cfg, const char *path)
+{
+    for (size_t i = 0; i < CONN_COMMON_KEYS; i++)
+        if (strcmp(cfg->slots[i].path, path) == 0)
+            return &cfg->slots[i];
+    return NULL;
+}
+
 const char *conn_config_where(const conn_config_t *cfg, const conn_slot_t *s)
 {
     return s != NULL && s->where != NULL ? s->where : cfg->source != NULL ? cfg->source : "config";

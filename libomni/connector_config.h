@@ -55,6 +55,9 @@ void conn_errors_free(conn_errors_t *errs);
 /* The slot for a connector key by short name, or NULL. */
 const conn_slot_t *conn_config_own(const conn_config_t *cfg, const char *name);
 
+/* The slot for a common key by its full name ("max_spooled", "router.endpoint"), or NULL. */
+const conn_slot_t *conn_config_common(const conn_config_t *cfg, const char *path);
+
 /* Where an error about slot s is located: its where, else the config file, else "config". Borrowed. */
 const char *conn_config_where(const conn_config_t *cfg, const conn_slot_t *s);
 

@@ -192,7 +192,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
     if (req->held || req->too_large) /* resumed after the commit, or a body drained after its limit */
         return answer(req);
     in->st.requests++;
+    /* A request is answered once for all it carries: taken whole when the spool has room as it comes in */
+    bool whole = omni_connector_begin_whole(in->ctx) == 0;
     in->handler(in->user, req);
+    if (whole)
+        omni_connector_end_whole(in->ctx);
     if (req->submitted && !req->unavailable) {
         if (in->n_held == in->cap_held) {
             in->cap_held = in->cap_held ? 2 * in->cap_held : 16;

@@ -286,9 +286,12 @@ static void feed_page(tw_t *t, feed_t *f, const tw_http_resp_t *r, int64_t wait_
         next.started = true;
         omni_info("%s: starting after %s (start: end)", f->name, page.newest_id ? page.newest_id : "nothing yet");
     } else {
+        /* the cursor moves only after the whole page: taken whole when the spool has room, else read again later */
+        int whole = page.n > 0 ? omni_connector_begin_whole(t->ctx) : 0;
         for (size_t i = 0; i < page.n; i++) {
-            if (omni_connector_submit(t->ctx, page.msgs[i]) < 0) {
+            if (whole != 0 || omni_connector_submit(t->ctx, page.msgs[i]) < 0) {
                 int e = errno;
+                omni_connector_end_whole(t->ctx);
                 tw_page_free(&page);
                 tw_cursor_clear(&next);
                 if (e == EAGAIN) { /* the router is away and the spool full: read this page again later */
@@ -300,6 +303,7 @@ static void feed_page(tw_t *t, feed_t *f, const tw_http_resp_t *r, int64_t wait_
                 return;
             }
         }
+        omni_connector_end_whole(t->ctx);
         tw_cursor_advance(&next, &page);
     }
     if (omni_connector_commit(t->ctx) != 0) {

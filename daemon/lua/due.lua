@@ -46,10 +46,10 @@ for _, cv in ipairs(redis.call('ZRANGEBYSCORE', K.timers(), '-inf', now, 'LIMIT'
       redis.call('HSET', ck, 'breached', 1)
       redis.call('HINCRBY', K.stats(), 'sla_breached', '1')
       event('sla_breached', 'conversation', cv)
-      if f[8] and f[9] ~= '1' then -- waiting work past its SLA jumps to the most urgent level
+      if f[8] and f[9] ~= '1' then -- waiting work past its SLA jumps to the most urgent level, and is that urgent
         redis.call('ZREM', K.team_queue(f[8], f[9]), cv)
         redis.call('ZADD', K.team_queue(f[8], 1), due, cv)
-        redis.call('HSET', ck, 'queued_prio', 1)
+        redis.call('HSET', ck, 'queued_prio', 1, 'prio', 1)
       end
     end
     local timeout, esc, valid, expires = tonumber(f[2]), tonumber(f[3]), tonumber(f[10]), tonumber(f[11])

@@ -162,6 +162,14 @@ void *omni_connector_user(const omni_connector_t *ctx);
 #define OMNI_SUBMIT_INVALID 1
 int omni_connector_submit(omni_connector_t *ctx, const omni_msg_t *msg);
 
+/* Around the submits of a unit the source delivers whole, that cannot be taken in part (an HTTP request
+ * answered once for all its messages, an API page whose cursor moves only after it): begin returns -1
+ * with errno EAGAIN when the spool is full now (refuse or pause the unit), else 0, and until end no
+ * submit is refused for a full spool, so a unit larger than max_spooled is taken, not refused for good
+ * (the spool passes max_spooled by at most that unit). */
+int omni_connector_begin_whole(omni_connector_t *ctx);
+void omni_connector_end_whole(omni_connector_t *ctx);
+
 /* Makes every message submitted so far durable (omni_client_sync: one write(2), one fdatasync); they go to
  * the router after it. Returns 0 or -1 with errno. Only after 0 may the connector acknowledge the source.
  * Cheap when nothing was submitted since the last commit. */
@@ -199,7 +207,8 @@ size_t omni_connector_cfg_list(const omni_connector_t *ctx, const char *key, con
 long omni_connector_secret(const omni_connector_t *ctx, const char *key, char *out, size_t outsz, char *err,
                            size_t errsz);
 
-/* From inside def->check: one error about the connector's own key (short name; NULL: about no key), printed
+/* From inside def->check: one error about the connector's own key (short name) or a common one (its full
+ * name, "max_spooled"; NULL: about no key), printed
  * at once as "omni-NAME: PLACE: SECTION.KEY: text", PLACE being where the key was set: FILE:LINE:COLUMN,
  * "command line:N:1" for a -D, or the config file when the key has its default. The run then fails. */
 void omni_connector_check_error(omni_connector_t *ctx, const char *key, const char *fmt, ...)

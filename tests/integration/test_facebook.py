@@ -130,6 +130,11 @@ def test_messenger_router_away_then_back(router, tmp_path):
         assert post(conn, envelope([text_event("m_d"), text_event("m_e")]))[0] == 200  # Meta retries
         wait_stored(router, ["facebook:m_d", "facebook:m_e"])
         assert stored_count(router.redis) == 5
+        # A POST of more events than max_spooled is taken whole while the spool has room: refusing it would
+        # refuse every retry of it too (docs/connectors.md, "Never a lost message")
+        big = [f"m_big{i}" for i in range(5)]
+        assert post(conn, envelope([text_event(m) for m in big]))[0] == 200
+        wait_stored(router, [f"facebook:{m}" for m in big])
     finally:
         conn.stop()
 

@@ -148,6 +148,22 @@ def test_a_replan_keeps_what_escalation_and_breach_gave(lua):
     assert lua.r.hget(key("conversation", c), "queued_prio") == "1"
 
 
+def test_a_breach_makes_waiting_work_urgent_and_the_drain_serves_it_so(lua):
+    """Queued work past its SLA jumps to the most urgent level, and is that urgent: the conversation's priority
+    and the decision of the drain that serves it say 1, not the level its plan was made at."""
+    c = lua.conversation()
+    lua.call("presence", "a", "away", NOW)
+    plan_for(lua, c, "escalation", [target(agents=("a",))], NOW, prio=2, due=NOW + 10)
+    assert lua.r.hget(key("conversation", c), "queued_prio") == "2"
+    due(lua, NOW + 20)
+    h = lua.r.hgetall(key("conversation", c))
+    assert h["breached"] == "1" and h["queued_prio"] == "1" and h["prio"] == "1", h
+    lua.call("presence", "a", "available", NOW + 30)
+    assert lua.call("drain", "core", NOW + 30, 1000, 0, "{}", True) == [c]
+    last = json.loads(lua.r.lindex(key("conversation_decisions", c), -1))
+    assert last["outcome"] == "assigned" and last["prio"] == 1, last
+
+
 def test_responding_to_queued_work_keeps_its_plan_expiry(lua):
     c = lua.conversation()
     plan_for(lua, c, "new", [target(agents=("a",), cap=0)], NOW, valid_until=NOW + 1000)

@@ -241,6 +241,27 @@ def run(*args, env=None):
                           env=dict(os.environ, **(env or {})))
 
 
+def test_a_page_larger_than_max_spooled_is_taken_whole(router, api, tmp_path):
+    """The cursor moves only after a whole page, so a page of more items than max_spooled is taken whole while the
+    spool has room, not read again for good (docs/connectors.md, omni-twitter "Pacing")."""
+    ids = [f"13015735871873310{n}" for n in range(10, 16)]
+    doc = fixture_json(QUICKSTART)
+    doc["data"] = [dict(doc["data"][0], id=i, text=f"@acme mention {i}") for i in reversed(ids)]
+    doc["meta"] = {"newest_id": ids[-1], "oldest_id": ids[0], "result_count": len(ids)}
+    full = Response(200, json.dumps(doc).encode(), [("content-type", "application/json; charset=utf-8")])
+    api.routes["mentions"] = lambda q: page(EMPTY) if q.get("since_id") else full
+    conn = Twitter(tmp_path, router.endpoint, api, feeds=("mentions",))
+    with open(conn.config, "a") as f:
+        f.write("max_spooled: 2\n")
+    conn.start()
+    try:
+        wait_stored(router, [f"twitter:{i}" for i in ids], conn)
+        wait_for(lambda: conn.state("mentions").get("since") == ids[-1], 10, "the cursor past the page")
+    finally:
+        conn.stop()
+    assert stored_count(router.redis) == len(ids)
+
+
 def test_config_sample_errors_secrets_and_docs(tmp_path, api):
     sample = os.path.join(os.path.dirname(BIN), "..", "..", "conf", "omni-twitter.yaml")
     r = run("--check-config", "--config", sample, "-D", f"spool_dir={tmp_path / 's'}")
