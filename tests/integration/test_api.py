@@ -372,7 +372,8 @@ def test_check_config_names_file_line_column(tmp_path):
     bad.write_text("redis:\n  address: unix:/nonexistent.sock\n  password: literal-password\n")
     r = subprocess.run([os.path.join(BIN, "omni-api"), "--check-config", str(bad)], capture_output=True, text=True)
     assert r.returncode == 1
-    assert r.stderr.splitlines()[0] == f"{bad}:3:13: redis.password: literal-password: No such file or directory"
+    assert r.stderr.splitlines()[0] == \
+        f"{bad}:3:13: redis.password: {tmp_path / 'literal-password'}: No such file or directory"  # relative: to the file
     good = tmp_path / "ok.yaml"
     good.write_text(open(os.path.join(os.path.dirname(__file__), "..", "..", "conf", "omni-api.yaml")).read())
     # the sample's overview.router_config is the router's file beside it, as installed in /etc/omnirouter
