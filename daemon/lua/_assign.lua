@@ -101,7 +101,14 @@ local function decide_plan(script, plan_json, days, default_queue, conv, opened)
     return commit_queue(plan, {}, now, default_queue, plan_json or cjson.encode(plan), set, known.fresh)
   end
   local t, owner, tried, day = find_owner(plan, days, false, nil, known.fresh)
-  if not owner then return commit_queue(plan, tried, now, default_queue, plan_json or cjson.encode(plan), set, known.fresh) end
+  if not owner then
+    -- Every target a team that declined it (a partner that rejected it): nobody will ever take it, which
+    -- plan.c cannot know (declines are here, not in the policy). Flagged as any other unservable work.
+    local declined = #tried > 0 and not plan.unservable
+    for _, x in ipairs(tried) do declined = declined and x.skipped == 'declined this conversation' end
+    if declined then plan.unservable, plan_json = 'every target declined this conversation', nil end
+    return commit_queue(plan, tried, now, default_queue, plan_json or cjson.encode(plan), set, known.fresh)
+  end
   local r = commit_assign(plan, t, owner, tried, day, now, known)
   if plan.reason == 'escalation' then inbox(owner, 'work.escalated', cv, { prio = plan.prio }, now) end
   return r

@@ -121,6 +121,14 @@ def test_a_partner_team_rejecting_is_declined_as_a_team(lua):
     assert lua.assign(c, [bpo]) == ["assigned", "team:bpo"]  # a partner team is assigned, never offered
     assert lua.call("reject", "partner:bpo", c, "outside contract", NOW) == "rejected"
     assert replan(lua, c, "rejected", [bpo, target(agents=("a",), i=1)], NOW)[1] == "agent:a"
+    # a partner that was the only target and rejected it will never take it: queued, flagged unservable
+    only = lua.conversation()
+    assert lua.assign(only, [bpo]) == ["assigned", "team:bpo"]
+    assert lua.call("reject", "partner:bpo", only, "outside contract", NOW) == "rejected"
+    assert replan(lua, only, "rejected", [bpo], NOW)[0] == "queued"
+    assert lua.r.sismember(key("unservable"), only) and lua.r.hget(key("stats"), "unservable") == "1"
+    stored = json.loads(lua.r.hget(key("conversation", only), "plan"))
+    assert stored["unservable"] == "every target declined this conversation"
 
 
 def test_going_offline_revokes_open_offers_at_once_and_keeps_accepted_work(lua):
