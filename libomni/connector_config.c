@@ -417,10 +417,14 @@ static int load_file(conn_config_t *cfg, const char *path, conn_errors_t *errs)
         if (root != NULL && !(root->type == YAML_SCALAR_NODE && scalar_is_null(root)))
             walk_mapping(&w, root, "");
         yaml_document_delete(&doc);
-        /* One document a file, as the router reads its own: what a second one says would be ignored. */
-        if (root != NULL && yaml_parser_load(&parser, &doc)) {
-            yaml_node_t *next = yaml_document_get_root_node(&doc);
-            if (next != NULL)
+        /* One document a file, as the router reads its own: what a second one says would be ignored, and
+         * a broken one is still a broken file. */
+        if (!yaml_parser_load(&parser, &doc)) {
+            add_error(errs, "%s:%zu:%zu: %s%s%s", path, parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+                      parser.problem ? parser.problem : "invalid YAML", parser.context ? " " : "",
+                      parser.context ? parser.context : "");
+        } else {
+            if (yaml_document_get_root_node(&doc) != NULL)
                 add_error(errs, "%s:%zu:%zu: a second YAML document (---); a config file holds one", path,
                           doc.start_mark.line + 1, doc.start_mark.column + 1);
             yaml_document_delete(&doc);

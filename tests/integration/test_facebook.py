@@ -203,6 +203,9 @@ def test_check_config_lists_every_error_where_its_key_was_set(tmp_path):
     r = check("omni-phonelog", two)
     assert r.returncode == 1
     assert f"omni-phonelog: {two}:3:1: a second YAML document (---); a config file holds one" in r.stderr
+    two.write_text("phonelog:\n  max_batch: 10\n---\nphonelog: [\n")  # a broken second one is a broken file
+    r = check("omni-phonelog", two)
+    assert r.returncode == 1 and f"omni-phonelog: {two}:5:1: did not find expected node content" in r.stderr, r.stderr
     r = check("omni-phonelog", tmp_path)
     assert r.returncode == 1 and r.stderr.strip() == f"omni-phonelog: {tmp_path}: cannot read: Is a directory"
 
