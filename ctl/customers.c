@@ -16,7 +16,7 @@ static int customer_show(ctl_t *c, const char *arg)
     ctl_identity(c, arg, ident, sizeof ident);
     redisReply *cust = ctl_cmd(c, "HGET %s" KEY_IDENTITY " customer", c->prefix, ident);
     if (cust->type != REDIS_REPLY_STRING) {
-        printf("%s: no customer (never seen, never linked)\n", ident);
+        fprintf(stderr, "%s: no customer (never seen, never linked)\n", ident);
         freeReplyObject(cust);
         return 1;
     }
@@ -258,7 +258,7 @@ static int archived_show(ctl_t *c, const char *conv)
     }
     freeReplyObject(t);
     if (!file) {
-        printf("conversation %s: no such conversation (not in Redis, not in the archive %s)\n", conv,
+        fprintf(stderr, "conversation %s: no such conversation (not in Redis, not in the archive %s)\n", conv,
                c->cfg->retention.archive_dir);
         return 1;
     }

@@ -418,7 +418,7 @@ int ctl_explain(ctl_t *c, const char *id)
             printf("message %s: archived with conversation %s; its decisions are in that record (omnictl "
                    "conversation show %s)\n", id, seen->str, seen->str);
         else
-            printf("message %s: not stored\n", id);
+            fprintf(stderr, "message %s: not stored\n", id);
         freeReplyObject(seen);
         freeReplyObject(m);
         return 1;

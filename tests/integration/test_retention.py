@@ -104,7 +104,7 @@ def test_resolved_conversation_archived_once_open_one_stays(tmp_path, redis_serv
     out = r.ctl("conversation", "show", ann).stdout
     assert f"archived to {os.path.join(archive, day)}" in out, out
     missing = r.ctl("conversation", "show", "999", check=False)
-    assert missing.returncode == 1 and "no such conversation" in missing.stdout
+    assert missing.returncode == 1 and "no such conversation" in missing.stderr and missing.stdout == ""
 
     # bob's turn; each record exactly once, the open conversation stays however long
     r.ctl("clock", "advance", "1h")

@@ -139,6 +139,11 @@ def test_technical_work_goes_to_the_skilled_agent_and_explains_why(rt):
     assert "    agent bob: lacks skill technical (needs level 2)" in out, out
     assert "=> assigned to agent:alice" in out
     wait_for(lambda: "routed 1  assigned 1  queued 0" in rt.ctl("status").stdout, 10, "routing counters in status: " + rt.ctl("status").stdout)
+    # what is not there is a failure (exit 1), said on stderr, nothing on stdout (omnictl.1, EXIT STATUS)
+    for args, said in ((("explain", "never-sent"), "message never-sent: not stored"),
+                       (("customer", "show", "nobody@example.com"), "email:nobody@example.com: no customer")):
+        r = rt.ctl(*args, check=False)
+        assert r.returncode == 1 and said in r.stderr and r.stdout == "", (args, r)
 
 
 def test_a_new_customers_first_conversation_is_routed_in_the_call_that_stores_it(rt):
