@@ -298,6 +298,25 @@ static bool never_served(json_t *trace_targets)
     return json_array_size(trace_targets) > 0;
 }
 
+/* Why work left its owner, for a person: a decision's reason (due.lua's kinds; a reroute's own words else). */
+static const char *moved_because(const char *reason)
+{
+    static const char *const said[][2] = {
+        { "timeout", "its target's timeout passed; the next target's turn" },
+        { "escalation", "escalated: its SLA's escalation time passed" },
+        { "rejected", "rejected by its owner" },
+        { "offer expired", "the offer was not accepted in time" },
+        { "offer revoked", "the offer was revoked" },
+        { "owner offline", "its owner went offline" },
+        { "dead letter", "the partner's webhook deliveries failed (dead letter)" },
+        { "transfer", "transferred" },
+    };
+    for (size_t i = 0; i < sizeof said / sizeof said[0]; i++)
+        if (!strcmp(reason, said[i][0]))
+            return said[i][1];
+    return reason;
+}
+
 /* One decision (ds[n]) for a person: each target with its static reasons (the plan's trace, made by plan.c
  * when the plan was made) and under them its live ones (the decision's `tried`, made by the script when it
  * decided). ds: every decision of the conversation, to say which plan a drain used and which plan a
@@ -326,6 +345,14 @@ static void print_decision(json_t *ds, size_t n)
             printf("  planned at %s, re-planned at %s (decision %zu): what follows is the plan before that\n",
                    omni_rfc3339(made, t, sizeof t), omni_rfc3339(planned_at(later), t2, sizeof t2), j + 1);
         break;
+    }
+    json_t *left = json_object_get(plan, "left");
+    if (left) { /* the owner the work was taken from, and why (the decision's reason) */
+        long long from = int_of(left, "target");
+        printf("  moved from %s", str_of(left, "owner"));
+        if (from >= 0)
+            printf(" (target %lld)", from);
+        printf(": %s\n", moved_because(str_of(d, "reason")));
     }
     json_t *by = json_object_get(plan, "classified_by");
     printf("  classified: category %s, priority %s, tier %s", str_of(d, "category"),

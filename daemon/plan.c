@@ -494,6 +494,9 @@ json_t *route_plan_due(const policy_t *p, const char *const f[DUE_REPLY_FIELDS],
                    .tier = tier_of(p, f[DUE_REPLY_IDENTITY], strtol(f[DUE_REPLY_CONVERSATIONS], NULL, 10), f[DUE_REPLY_TIER]), .now = now },
     };
     json_t *plan = route_plan(p, &in);
+    if (*owner) /* whom it left and from which target, for explain ("moved from ...") */
+        json_object_set_new(json_object_get(plan, "trace"), "left",
+                            json_pack("{s:s,s:I}", "owner", owner, "target", (json_int_t)target));
     if (!strcmp(kind, "escalation") && target < 0) { /* waiting work escalates by getting more urgent */
         json_int_t prio = json_integer_value(json_object_get(plan, "prio"));
         json_object_set_new(plan, "prio", json_integer(prio > 1 ? prio - 1 : 1));

@@ -239,6 +239,8 @@ def test_target_timeout_moves_the_work_to_the_next_target(rt):
     assert rt.redis.hget("omni:agent:alice", "load:email") == "0"
     out = rt.ctl("explain", "to1").stdout
     assert "decision 2" in out and ": timeout" in out and "target 1, team tier2" in out, out
+    # whom it left, from which target, and why
+    assert "  moved from agent:alice (target 0): its target's timeout passed; the next target's turn" in out, out
     assert "=> assigned to agent:tina" in out
 
 
