@@ -26,7 +26,7 @@ static void usage(const omni_connector_def_t *def, FILE *out)
     fprintf(out, "usage: omni-%s [--config FILE] [-D key=value]... [--check-config] [--help]\n"
                  "%s\n\n"
                  "  --config FILE   read the YAML config FILE (without it: defaults and -D only)\n"
-                 "  -D key=value    set a key (full dotted name; lists comma-separated); repeatable\n"
+                 "  -D key=value    set a key (full dotted name; a list as [a, b], a section as {k: v}); repeatable\n"
                  "  --check-config  check the config and exit: 0 when good, 1 with every error\n"
                  "  --help          this text\n\nkeys:\n",
             def->name, def->summary ? def->summary : "");

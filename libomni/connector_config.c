@@ -435,6 +435,78 @@ static int load_file(conn_config_t *cfg, const char *path, conn_errors_t *errs)
     return rc;
 }
 
+/* One key of a section given whole on the command line (-D 'email={host: a, port: 993}'), as the router takes
+ * its own: each value set as its own -D would set it, errors at command line:IDX:1. */
+static void override_node(conn_config_t *cfg, yaml_document_t *doc, const char *path, const yaml_node_t *val,
+                          size_t idx, const char *base, conn_errors_t *errs)
+{
+    conn_slot_t *s = find_slot(cfg, path);
+    if (s == NULL && val->type == YAML_MAPPING_NODE && is_section(cfg, path)) {
+        for (yaml_node_pair_t *p = val->data.mapping.pairs.start; p < val->data.mapping.pairs.top; p++) {
+            yaml_node_t *k = yaml_document_get_node(doc, p->key), *v = yaml_document_get_node(doc, p->value);
+            if (k == NULL || v == NULL)
+                continue;
+            if (k->type != YAML_SCALAR_NODE) {
+                add_error(errs, "command line:%zu:1: %s: keys must be strings", idx, path);
+                continue;
+            }
+            char *sub = omni_asprintf("%s.%s", path, (const char *)k->data.scalar.value);
+            override_node(cfg, doc, sub, v, idx, base, errs);
+            free(sub);
+        }
+        return;
+    }
+    if (s == NULL) {
+        add_error(errs, "command line:%zu:1: %s: unknown key", idx, path);
+        return;
+    }
+    if (val->type == YAML_SCALAR_NODE && scalar_is_null(val))
+        return; /* "key:" with nothing, as in a file: what was there stays */
+    char why[256];
+    int rc;
+    if (s->key->type == OMNI_KEY_LIST && val->type != YAML_MAPPING_NODE) {
+        rc = list_from_node(s, doc, val, why, sizeof why, NULL);
+    } else if (val->type == YAML_SCALAR_NODE) {
+        rc = slot_parse(s, (const char *)val->data.scalar.value, base, why, sizeof why);
+    } else {
+        snprintf(why, sizeof why, "expected a %s, got a %s",
+                 s->key->type == OMNI_KEY_LIST ? "list of strings" : type_names[s->key->type],
+                 val->type == YAML_MAPPING_NODE ? "mapping" : "list");
+        rc = -1;
+    }
+    if (rc != 0) {
+        add_error(errs, "command line:%zu:1: %s: %s", idx, path, why);
+        s->refused = true;
+        return;
+    }
+    s->set = true;
+    s->refused = false;
+    free(s->where);
+    s->where = omni_asprintf("command line:%zu:1", idx);
+}
+
+/* A section given whole: VALUE must be a YAML mapping. */
+static void override_section(conn_config_t *cfg, const char *path, const char *text, size_t idx, const char *base,
+                             conn_errors_t *errs)
+{
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, strlen(text));
+    if (!yaml_parser_load(&parser, &doc)) {
+        add_error(errs, "command line:%zu:1: %s: not a mapping in YAML flow syntax ({key: value}): %s", idx, path,
+                  parser.problem ? parser.problem : "invalid YAML");
+    } else {
+        yaml_node_t *root = yaml_document_get_root_node(&doc);
+        if (root == NULL || root->type != YAML_MAPPING_NODE)
+            add_error(errs, "command line:%zu:1: %s: a section takes a mapping ({key: value, ...})", idx, path);
+        else
+            override_node(cfg, &doc, path, root, idx, base, errs);
+        yaml_document_delete(&doc);
+    }
+    yaml_parser_delete(&parser);
+}
+
 /* base: the directory relative paths on the command line are relative to (the cwd). */
 static void apply_override(conn_config_t *cfg, const char *ov, size_t idx, const char *base, conn_errors_t *errs)
 {
@@ -446,7 +518,9 @@ static void apply_override(conn_config_t *cfg, const char *ov, size_t idx, const
     char *path = omni_strndup(ov, (size_t)(eq - ov));
     conn_slot_t *s = find_slot(cfg, path);
     char why[256];
-    if (s == NULL) {
+    if (s == NULL && is_section(cfg, path)) {
+        override_section(cfg, path, eq + 1, idx, base, errs);
+    } else if (s == NULL) {
         add_error(errs, "command line:%zu:1: %s: unknown key", idx, path);
     } else if (slot_parse(s, eq + 1, base, why, sizeof why) != 0) {
         add_error(errs, "command line:%zu:1: %s: %s", idx, path, why);

@@ -138,6 +138,26 @@ static void test_overrides_like_the_router(void **state)
     has_error(&errs, "command line:6:1: x.limit_bytes: expected a size in bytes (262144, 256k, 1m), got \"5s\"");
     has_error(&errs, "command line:7:1: poll_ms: 5 is below the minimum 10");
     conn_errors_free(&errs);
+
+    /* a whole section as a YAML mapping, as the router takes it; later -D and the file's other keys stand */
+    const char *section[] = { "x={items: [p, q], wait_ms: 3s}", "x.count=4" };
+    cfg = load("x:\n  count: 7\n  limit_bytes: 2k\n", section, 2, &errs);
+    assert_non_null(cfg);
+    assert_int_equal(slot(cfg, "items")->n_list, 2);
+    assert_string_equal(slot(cfg, "items")->list[1], "q");
+    assert_int_equal(slot(cfg, "wait_ms")->num, 3000);
+    assert_int_equal(slot(cfg, "count")->num, 4);
+    assert_int_equal(slot(cfg, "limit_bytes")->num, 2048);
+    conn_config_destroy(&cfg);
+    const char *bad_section[] = { "x={wait_ms: soon, nope: 1}", "x=5", "x={items: {a: 1}}", "x={a: [" };
+    cfg = load("", bad_section, 4, &errs);
+    assert_null(cfg);
+    has_error(&errs, "command line:1:1: x.wait_ms: expected a duration in milliseconds (500, 500ms, 5s), got \"soon\"");
+    has_error(&errs, "command line:1:1: x.nope: unknown key");
+    has_error(&errs, "command line:2:1: x: a section takes a mapping ({key: value, ...})");
+    has_error(&errs, "command line:3:1: x.items: expected a list of strings, got a mapping");
+    has_error(&errs, "command line:4:1: x: not a mapping in YAML flow syntax ({key: value}): ");
+    conn_errors_free(&errs);
 }
 
 /* The file takes the same values: units, and one string for a list of one. */
