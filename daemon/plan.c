@@ -155,15 +155,21 @@ static void set_int_unless(json_t *o, const char *key, json_int_t v, json_int_t 
  * reasons that hold at any hour are looked for first, even when the team is closed: "closed" would tell a
  * person to wait for the opening when the work can never go there. */
 static json_t *plan_target(const policy_t *p, const route_target_t *tg, size_t index, int kind,
-                           const classification_t *cls, const facts_t *f, const char *exclude, json_t *trace_targets)
+                           const classification_t *cls, const facts_t *f, const route_input_t *in,
+                           json_t *trace_targets)
 {
     const team_t *t = tg->t;
+    const char *exclude = in ? in->exclude_agent : NULL;
     char buf[256];
     json_t *tr = json_pack("{s:s, s:i}", "team", t->name, "target", (int)index);
     json_array_append_new(trace_targets, tr);
     const char *why = team_refuses(t, f, buf, sizeof buf);
     if (why)
         return skip(tr, why, true);
+    /* A partner team that just gave it back is never offered it again (assign.lua reads the declined set); said
+     * here too, so the plan's static half does not call it eligible. */
+    if (in && in->exclude_team && !strcmp(in->exclude_team, t->name))
+        return skip(tr, "gave this conversation back (rejected it, or its webhook deliveries failed)", false);
     json_t *agents = json_array(), *skipped = json_object();
     size_t members = 0;
     bool excluded = false; /* an agent refused only for this move */
@@ -377,14 +383,14 @@ json_t *route_plan(const policy_t *p, const route_input_t *in)
         json_object_set_new(trace, "transfer_to", json_string(to->name));
         if (rule)
             json_object_set_new(trace, "rule", json_string(rule->name));
-        json_t *t = plan_target(p, &tg, index, kind, &cls, &f, in->exclude_agent, trace_targets);
+        json_t *t = plan_target(p, &tg, index, kind, &cls, &f, in, trace_targets);
         if (t)
             json_array_append_new(targets, t);
         queue_team = to;
     } else if (rule) {
         json_object_set_new(trace, "rule", json_string(rule->name));
         for (size_t i = (size_t)in->from_target; i < rule->n_targets; i++) {
-            json_t *t = plan_target(p, &rule->targets[i], i, kind, &cls, &f, in->exclude_agent, trace_targets);
+            json_t *t = plan_target(p, &rule->targets[i], i, kind, &cls, &f, in, trace_targets);
             if (t)
                 json_array_append_new(targets, t);
         }
@@ -475,6 +481,9 @@ json_t *route_plan_due(const policy_t *p, const char *const f[DUE_REPLY_FIELDS],
     const char *agent = !strncmp(owner, "agent:", 6) ? owner + 6 : NULL;
     bool declined = !strcmp(kind, "rejected") || !strcmp(kind, "offer expired");
     const char *exclude = agent && (!strcmp(kind, "timeout") || declined) ? agent : NULL;
+    /* A partner team that rejected it or whose deliveries were dead-lettered is in its declined set for good. */
+    const char *team = !strncmp(owner, "team:", 5) ? owner + 5 : NULL;
+    const char *exclude_team = team && (declined || !strcmp(kind, "dead letter")) ? team : NULL;
     /* A timeout or an escalation moves on to the next target; work that lost its owner otherwise (rejected,
      * offer expired or revoked, dead letter) tries the same target first, its other agents. */
     bool next = !strcmp(kind, "timeout") || !strcmp(kind, "escalation");
@@ -483,7 +492,7 @@ json_t *route_plan_due(const policy_t *p, const char *const f[DUE_REPLY_FIELDS],
     if (agent && !strcmp(kind, "owner offline") && p->prefer_previous_owner)
         prefer = agent;
     route_input_t in = {
-        .conversation = conv, .version = f[DUE_REPLY_VERSION], .reason = kind, .exclude_agent = exclude,
+        .conversation = conv, .version = f[DUE_REPLY_VERSION], .reason = kind, .exclude_agent = exclude, .exclude_team = exclude_team,
         .from_target = target < 0 ? 0 : next ? (int)target + 1 : same ? (int)target : 0,
         .prefer_agent = prefer,
         .transfer_team = !strcmp(kind, "transfer") && *f[DUE_REPLY_TRANSFER_TO] ? f[DUE_REPLY_TRANSFER_TO] : NULL,

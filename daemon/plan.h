@@ -18,6 +18,7 @@ typedef struct route_input {
     facts_t facts;             /* from its first message; tier filled by the caller */
     int from_target;           /* 0 for a new conversation; the next target when escalating */
     const char *exclude_agent; /* an owner who lost it (offline, timed out); NULL */
+    const char *exclude_team;  /* a partner team that gave it back (rejected, dead letter); NULL */
     const char *prefer_agent;  /* the customer's previous owner when the policy prefers it; NULL */
     const char *reason;        /* "new", "escalation", "timeout", "owner offline", "offer expired", a reroute kind */
     const char *transfer_team; /* a transfer: the only team to plan (its queue when nobody there can); NULL */

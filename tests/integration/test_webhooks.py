@@ -362,6 +362,11 @@ def test_through_the_router_a_dead_letter_sends_the_work_to_the_next_target(tmp_
     assert "team:bpo" in rds.smembers(f"{P}conversation:{conv}:declined")
     assert rds.hget(f"{P}webhook:{first['id']}", "state") == "dead"
     assert rds.hget(f"{P}webhook:{first['id']}", "rerouted") == "1"
+    # explain: whom it left and why, and the partner not called eligible by the plan that moved it on
+    out = router.ctl("explain", "wh1").stdout
+    assert "moved from team:bpo (target 0): the partner's webhook deliveries failed (dead letter)" in out, out
+    assert "team bpo: cannot take it now: gave this conversation back (rejected it, or its webhook deliveries " \
+           "failed)" in out, out
     wh.stop()
     peer.close()
     router.stop()
