@@ -69,7 +69,9 @@ local function conversation_view(cv, mask)
     local m = redis.call('HMGET', K.msg(id), 'json', 'stored_at')
     if m[1] then msgs[#msgs + 1] = cjson.encode(message_view(id, m[1], m[2], team)) end
   end
-  local head = cjson.encode({ id = cv, status = f[1], channel = f[2], team = f[3], owner = f[4], category = f[5],
+  -- HMGET gives false for an absent field: left out (nil), never encoded as false
+  local head = cjson.encode({ id = cv, status = f[1], channel = f[2], team = f[3] or nil, owner = f[4] or nil,
+                              category = f[5] or nil,
                               prio = tonumber(f[6]), due = sla_at(f[7]), offer_expires_at = tonumber(f[8]) })
   return head:sub(1, -2) .. ',"messages":' .. json_array(msgs) .. '}'
 end

@@ -165,6 +165,11 @@ def test_partner_sees_its_own_work_masked(world):
     assert world.call("POST", f"/v1/conversations/{conv}/resolve", "partner:acme").status == 404
     closed = world.call("POST", f"/v1/conversations/{conv}/resolve", "operator:olga")
     assert closed.status == 409 and closed.body["error"]["code"] == "closed"
+    # nobody holds it now: owner and team are left out (absent), never false
+    gone = world.call("GET", f"/v1/conversations/{conv}", "operator:olga")
+    assert gone.status == 200 and gone.body["status"] == "resolved", gone.body
+    assert "owner" not in gone.body and "team" not in gone.body, gone.body
+    schema_check(SPEC["components"]["schemas"]["Conversation"], gone.body, "conversation")
 
 
 def test_offer_accept_then_conflicts(world):
