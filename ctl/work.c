@@ -347,7 +347,7 @@ static void print_decision(json_t *ds, size_t n)
         break;
     }
     json_t *left = json_object_get(plan, "left");
-    if (left) { /* the owner the work was taken from, and why (the decision's reason) */
+    if (left && made == at) { /* the owner the work was taken from, and why (not a drain's: its plan is older) */
         long long from = int_of(left, "target");
         printf("  moved from %s", str_of(left, "owner"));
         if (from >= 0)

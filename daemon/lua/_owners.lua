@@ -243,14 +243,19 @@ local function find_owner(plan, days, waiting, full, fresh)
   end
   for _, t in ipairs(plan.targets) do
     local why, owner = nil, nil
-    local memo = full and target_key(t, plan.channel)
+    local day = (days and days[t.team]) or t.day
+    -- Work the team holds already (an offer moving on to its next agent, an escalation back to it) adds nothing
+    -- to what it holds at once, and work counted in its quota today is not counted again (commit_assign): for
+    -- it, those two contract checks do not apply, and what was found for other work says nothing.
+    local held = t.max_concurrent > 0 and redis.call('SISMEMBER', K.team_conversations(t.team), plan.conv) == 1
+    local counted = t.quota > 0 and redis.call('HGET', K.conversation(plan.conv), 'quota:' .. t.team) == day
+    local memo = full and not held and not counted and target_key(t, plan.channel)
     if memo and full[memo] then why = full[memo] end
     -- read only what this target's conditions use
     local qlen = (not why and not waiting and (t.queue_below > 0 or (t.wait_below > 0 and not t.team_level)))
                  and queue_length(t.team) or 0
     -- a team's load is what it holds (its conversations set): no counter of its own to keep in step
-    local load = (not why and t.max_concurrent > 0) and redis.call('SCARD', K.team_conversations(t.team)) or 0
-    local day = (days and days[t.team]) or t.day
+    local load = (not why and not held and t.max_concurrent > 0) and redis.call('SCARD', K.team_conversations(t.team)) or 0
     if not why and not waiting and t.queue_below > 0 and qlen >= t.queue_below then
       why = 'queue ' .. qlen .. ' >= ' .. t.queue_below
     end
@@ -265,10 +270,10 @@ local function find_owner(plan, days, waiting, full, fresh)
         why = 'predicted wait ' .. math.floor(wait / 1000) .. ' s >= ' .. math.floor(t.wait_below / 1000) .. ' s'
       end
     end
-    if not why and t.max_concurrent > 0 and load >= t.max_concurrent then
+    if not why and not held and t.max_concurrent > 0 and load >= t.max_concurrent then
       why = 'contract: ' .. load .. ' of ' .. t.max_concurrent .. ' concurrent'
     end
-    if not why and t.quota > 0 and tonumber(redis.call('GET', K.team_quota(t.team, day)) or '0') >= t.quota then
+    if not why and not counted and t.quota > 0 and tonumber(redis.call('GET', K.team_quota(t.team, day)) or '0') >= t.quota then
       why = 'contract: daily quota ' .. t.quota .. ' reached'
     end
     local skipped, passed = {}, false
@@ -320,12 +325,15 @@ end
 local function commit_assign(plan, t, owner, tried, day, now, known)
   local cv = plan.conv
   local ck = K.conversation(cv)
+  local before, before_status
   if not (known and known.fresh) then
-    local before = redis.call('HGET', ck, 'owner')
+    before, before_status = unpack(redis.call('HMGET', ck, 'owner', 'status'))
     release(cv, before ~= owner and plan.reason or nil, now)
   end
   local id = owner:match('^agent:(.+)$')
-  local offer = id ~= nil and not t.auto_accept
+  -- Work its owner accepted, decided to that owner again (an escalation to a target the agent is in too), stays
+  -- accepted: offering it anew would take back what the agent is working on.
+  local offer = id ~= nil and not t.auto_accept and not (before == owner and before_status == 'assigned')
   if id then
     local a = add_load(id, plan.channel, 1, now)
     redis.call('SADD', K.agent_conversations(id), cv)
@@ -338,15 +346,18 @@ local function commit_assign(plan, t, owner, tried, day, now, known)
   end
   redis.call('HINCRBY', K.team(t.team), 'assigned', '1')
   redis.call('SADD', K.team_conversations(t.team), cv)
-  if t.quota > 0 then
-    local qk = K.team_quota(t.team, day)
-    redis.call('INCR', qk)
-    redis.call('EXPIRE', qk, 3 * 86400)
-  end
   local status = offer and 'offered' or 'assigned'
   local expires = offer and now + t.accept_timeout or nil
   local timeout_at = (not offer and t.timeout > 0) and now + t.timeout or nil
   local set = known and known.set or {}
+  -- A daily quota counts conversations given to the team per its local day: each once, however often it moves
+  -- inside the team or comes back to it that day (the conversation's quota:<team> says which day counted it).
+  if t.quota > 0 and (known and known.fresh or redis.call('HGET', ck, 'quota:' .. t.team) ~= day) then
+    local qk = K.team_quota(t.team, day)
+    redis.call('INCR', qk)
+    redis.call('EXPIRE', qk, 3 * 86400)
+    set[#set + 1], set[#set + 2] = 'quota:' .. t.team, day
+  end
   local channel = (known and known.channel) or redis.call('HGET', ck, 'channel')
   local now_s = itoa(now)
   for _, v in ipairs({ 'status', status, 'owner', owner, 'team', t.team, 'target', itoa(t.i), 'assigned_at', now_s,

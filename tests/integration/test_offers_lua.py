@@ -97,6 +97,41 @@ def test_an_expired_offer_goes_to_the_next_agent_and_never_back(lua):
     assert conv(lua, c)["status"] == "queued"
 
 
+def test_work_moving_inside_a_partner_team_counts_once_against_its_contract(lua):
+    """A partner with agents, max_concurrent 1 and a daily quota of 2: an offer that expires goes to the team's
+    next agent (the work it holds is the one moving: no second concurrent conversation), and the quota counts
+    the conversation once however often it moves inside the team that day (docs/routing.md, contracts)."""
+    c = lua.conversation()
+    t = offer(team="bpo", agents=("p1", "p2", "p3"), max_concurrent=1, quota=2)
+    assert lua.assign(c, [t]) == ["offered", "agent:p1"]
+    quota = key("team_quota", "bpo", "2026-11-22")
+    assert lua.r.get(quota) == "1"
+    assert due(lua, NOW + MIN) == [(c, "offer expired")]
+    assert replan(lua, c, "offer expired", [t], NOW + MIN, exclude="p1") == ["offered", "agent:p2"]
+    assert due(lua, NOW + 2 * MIN) == [(c, "offer expired")]
+    assert replan(lua, c, "offer expired", [t], NOW + 2 * MIN, exclude="p2") == ["offered", "agent:p3"]
+    assert lua.r.get(quota) == "1" and lua.r.scard(key("team_conversations", "bpo")) == 1
+    # another conversation still finds the team full (max_concurrent), and a second one of the day counts
+    assert lua.assign(lua.conversation(), [t])[0] == "queued"
+    assert lua.call("accept", "agent:p3", c, NOW + 2 * MIN + 1) == "accepted"
+    assert lua.call("resolve", "agent:p3", c, "agent:p3", NOW + 3 * MIN)
+    assert lua.assign(lua.conversation(), [t])[0] == "offered"
+    assert lua.r.get(quota) == "2"
+
+
+def test_an_escalation_back_to_the_agent_who_accepted_keeps_it_accepted(lua):
+    """Decided to the same owner again (its next target holds the agent too): no new offer, nothing revoked."""
+    c = lua.conversation()
+    t0, t1 = offer(agents=("a",), cap=2), offer(team="tier2", agents=("a",), cap=2, i=1)
+    assert lua.assign(c, [t0, t1]) == ["offered", "agent:a"]
+    assert lua.call("accept", "agent:a", c, NOW + 10) == "accepted"
+    assert replan(lua, c, "escalation", [t1], NOW + 20) == ["assigned", "agent:a"]
+    h = conv(lua, c)
+    assert h["status"] == "assigned" and h["team"] == "tier2" and "offer_expires_at" not in h, h
+    assert "work.revoked" not in [k for k, _, _ in inbox(lua, "agent:a")]
+    assert agent(lua, "a")["load"] == "1"
+
+
 def test_a_rejection_reroutes_at_once_to_the_next_agent_never_the_same(lua):
     c = lua.conversation()
     t = offer(agents=("a", "b"))
