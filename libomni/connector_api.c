@@ -16,6 +16,11 @@
 void omni_connector_set_user(omni_connector_t *ctx, void *user) { ctx->user = user; }
 void *omni_connector_user(const omni_connector_t *ctx) { return ctx->user; }
 
+void omni_connector_invalid(omni_connector_t *ctx, unsigned n)
+{
+    ctx->st.invalid += n;
+}
+
 int omni_connector_submit(omni_connector_t *ctx, const omni_msg_t *msg)
 {
     omni_msg_error_t err;

@@ -403,6 +403,11 @@ const char *omni_http_body(const omni_http_req_t *req, size_t *len)
     return req->body ? req->body : "";
 }
 
+void omni_http_invalid(omni_http_req_t *req, unsigned n)
+{
+    omni_connector_invalid(req->in->ctx, n);
+}
+
 int omni_http_submit(omni_http_req_t *req, const omni_msg_t *msg)
 {
     int rc = omni_connector_submit(req->in->ctx, msg);

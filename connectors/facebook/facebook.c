@@ -110,6 +110,7 @@ static void fb_handle(void *user, omni_http_req_t *req)
     } else {
         for (size_t i = 0; i < b.n_skipped; i++)
             omni_warn("POST %s from %s: event skipped: %s", path, peer, b.skipped[i]);
+        omni_http_invalid(req, (unsigned)b.n_skipped);
         if (rc == 1)
             omni_info("POST %s: a webhook for another object than page: ignored", path);
         for (size_t i = 0; i < b.n_msgs; i++)

@@ -186,11 +186,85 @@ static void event(fb_batch_t *b, const json_t *ev, size_t e, size_t m, const cha
     b->msgs[b->n_msgs++] = msg;
 }
 
+/* True when a string anywhere in v holds U+0000, which no message field may carry (the C strings a message is
+ * made of would end there: text cut short without a word). */
+static bool holds_nul(const json_t *v)
+{
+    size_t i;
+    const char *k;
+    json_t *x;
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        return strlen(json_string_value(v)) != json_string_length(v);
+    case JSON_ARRAY:
+        json_array_foreach((json_t *)v, i, x) if (holds_nul(x)) return true;
+        return false;
+    case JSON_OBJECT:
+        json_object_foreach((json_t *)v, k, x) if (holds_nul(x)) return true;
+        return false;
+    default:
+        return false;
+    }
+}
+
+static int hex4(const char *p)
+{
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* A copy of body whose lone UTF-16 surrogate escapes (half of a pair, which is no character: jansson refuses the
+ * whole document for one) are \ufffd, the same six bytes; NULL when there is none. Escapes are found only
+ * inside strings, and "\\u..." is a backslash, not an escape. */
+static char *mend_surrogates(const char *body, size_t len)
+{
+    char *copy = NULL;
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        if (body[i] == '"') {
+            in_string = !in_string;
+        } else if (in_string && body[i] == '\\' && i + 1 < len) {
+            if (body[i + 1] != 'u' || i + 6 > len) {
+                i++; /* \" \\ \n ...: two bytes */
+                continue;
+            }
+            int u = hex4(body + i + 2);
+            bool pair = u >= 0xD800 && u <= 0xDBFF && i + 12 <= len && body[i + 6] == '\\' && body[i + 7] == 'u' &&
+                        hex4(body + i + 8) >= 0xDC00 && hex4(body + i + 8) <= 0xDFFF;
+            if (pair) {
+                i += 11;
+            } else if (u >= 0xD800 && u <= 0xDFFF) {
+                if (copy == NULL) {
+                    copy = omni_malloc(len + 1);
+                    memcpy(copy, body, len);
+                    copy[len] = '\0';
+                }
+                memcpy(copy + i, "\\ufffd", 6);
+                i += 5;
+            } else {
+                i += 5;
+            }
+        }
+    }
+    return copy;
+}
+
 int fb_parse(const char *body, size_t len, fb_batch_t *out, char *why, size_t whysz)
 {
     memset(out, 0, sizeof *out);
     json_error_t jerr;
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    /* Valid JSON that jansson would refuse as a whole, for one odd event: a string holding U+0000 (loaded, and its
+     * event skipped below) or a lone surrogate escape (read as U+FFFD, the replacement character). */
+    char *mended = mend_surrogates(body, len);
+    json_t *doc = json_loadb(mended ? mended : body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    free(mended);
     if (doc == NULL) {
         snprintf(why, whysz, "not JSON: %s at line %d column %d", jerr.text, jerr.line, jerr.column);
         return -1;
@@ -239,10 +313,12 @@ int fb_parse(const char *body, size_t len, fb_batch_t *out, char *why, size_t wh
             size_t m;
             json_t *ev;
             json_array_foreach(events, m, ev) {
-                if (json_is_object(ev))
-                    event(out, ev, e, m, page_id);
-                else
+                if (!json_is_object(ev))
                     skip(out, e, m, "not an object");
+                else if (holds_nul(ev))
+                    skip(out, e, m, "a string holds U+0000 (NUL), which no message field may carry");
+                else
+                    event(out, ev, e, m, page_id);
             }
         }
     json_decref(doc);

@@ -111,6 +111,7 @@ static void sms_handle(void *user, omni_http_req_t *req)
     switch (tw_message(&params, omni_rfc3339(omni_wall_ms(), now, sizeof now), &msg, why, sizeof why)) {
     case TW_MALFORMED:
         omni_warn("POST %s from %s: %s: 400", path, peer, why);
+        omni_http_invalid(req, 1); /* a message that is not a valid one (a field over the router's limits) */
         omni_http_respond(req, 400, NULL, "malformed webhook\n");
         break;
     case TW_STATUS:

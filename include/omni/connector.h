@@ -162,6 +162,11 @@ void *omni_connector_user(const omni_connector_t *ctx);
 #define OMNI_SUBMIT_INVALID 1
 int omni_connector_submit(omni_connector_t *ctx, const omni_msg_t *msg);
 
+/* Counts n source messages the connector found invalid itself, never submitted (an event it cannot read, a
+ * message over the router's limits that it refuses to its source), as a submit refused OMNI_SUBMIT_INVALID is
+ * counted (omnirouter_connector_messages_invalid_total). The connector logs each, with its id and field. */
+void omni_connector_invalid(omni_connector_t *ctx, unsigned n);
+
 /* Around the submits of a unit the source delivers whole, that cannot be taken in part (an HTTP request
  * answered once for all its messages, an API page whose cursor moves only after it): begin returns -1
  * with errno EAGAIN when the spool is full now (refuse or pause the unit), else 0, and until end no

@@ -111,6 +111,11 @@ const char *omni_http_peer(const omni_http_req_t *req);
  * dropped (retrying would not make it valid), the request may still be answered 200. */
 int omni_http_submit(omni_http_req_t *req, const omni_msg_t *msg);
 
+/* Counts n source messages the handler found invalid itself, before any submit (an event it cannot read, a
+ * message over the router's limits it answers 400 to), as omnirouter_connector_messages_invalid_total counts
+ * a submit refused as invalid. The handler logs each, with its id and field. */
+void omni_http_invalid(omni_http_req_t *req, unsigned n);
+
 /* Sets the answer: status, Content-Type (NULL: text/plain; charset=utf-8) and body (copied; NULL: empty).
  * Status 401/403 and 400 are counted as rejected and malformed. A later call replaces an earlier one. */
 void omni_http_respond(omni_http_req_t *req, int status, const char *content_type, const char *body);

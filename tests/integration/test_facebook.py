@@ -116,6 +116,30 @@ def test_messenger_webhooks_end_to_end(router, tmp_path):
         conn.stop()
 
 
+def test_an_odd_event_costs_itself_only_and_is_counted_invalid(router, tmp_path):
+    """Valid JSON jansson alone would refuse whole (a string holding U+0000, a lone surrogate escape): the POST
+    is taken, the event with the NUL skipped (logged, counted in messages_invalid_total), the half surrogate read
+    as U+FFFD, and the good event beside them stored."""
+    from harness import free_port, scrape_when_up
+    port = free_port()
+    conn = fb_connector(tmp_path, router, extra=f"metrics_listen: 127.0.0.1:{port}\n")
+    conn.start()
+    try:
+        doc = envelope([text_event("m_ok", text="fine"), text_event("m_nul", text="NULHERE"),
+                        text_event("m_half", text="HALFHERE")])
+        body = json.dumps(doc).encode().replace(b"NULHERE", b"a\\u0000b").replace(b"HALFHERE", b"smile \\ud83d!")
+        assert post(conn, None, raw=body)[0] == 200
+        wait_stored(router, ["facebook:m_ok", "facebook:m_half"])
+        assert stored_doc(router, "facebook:m_half")["text"] == "smile \ufffd!"
+        conn.wait_log(r"event skipped: entry\[0\]\.messaging\[1\]: a string holds U\+0000")
+        assert not router.redis.exists("omni:msg:facebook:m_nul")
+        label = (("connector", "facebook"),)
+        m = wait_for(lambda: scrape_when_up(port), 20, "the connector's metrics")
+        assert m[("omnirouter_connector_messages_invalid_total", label)] == 1, m
+    finally:
+        conn.stop()
+
+
 def test_messenger_router_away_then_back(router, tmp_path):
     conn = fb_connector(tmp_path, router, extra="max_spooled: 3\n").start()
     try:

@@ -28,7 +28,9 @@ def wait_stored(router, ids, timeout=20):
 
 
 def test_signed_sms_arrives_once_and_bad_requests_are_refused(router, tmp_path):
-    conn = sms_connector(tmp_path, router)
+    from harness import free_port, scrape_when_up
+    port = free_port()
+    conn = sms_connector(tmp_path, router, extra=f"metrics_listen: 127.0.0.1:{port}\n")
     assert conn.check().returncode == 0, conn.check().stderr
     conn.start()
     tw = Twilio(conn, TOKEN)
@@ -77,6 +79,8 @@ def test_signed_sms_arrives_once_and_bad_requests_are_refused(router, tmp_path):
         # Malformed (signed, but not a message Twilio would send): 400, and the log says what.
         assert tw.post([("MessageSid", "SM1"), ("From", "4155550100")])[0] == 400
         conn.wait_log(r'From: "4155550100" is not an E.164 number')
+        m = wait_for(lambda: scrape_when_up(port), 20, "the connector's metrics")  # counted as not a valid message
+        assert m[("omnirouter_connector_messages_invalid_total", (("connector", "sms"),))] == 1, m
         raw = b"Body=%ZZ"
         assert conn.request("POST", "/sms", raw, {"X-Twilio-Signature": "x"})[0] == 400
         conn.wait_log(r"malformed form body: parameter 1: value: bad escape")

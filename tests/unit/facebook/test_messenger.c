@@ -227,6 +227,35 @@ static void test_malformed_envelopes(void **state)
     free(body);
 }
 
+/* Valid JSON jansson would refuse whole: one event's U+0000 skips that event only, and a lone surrogate escape
+ * is read as U+FFFD; the good events beside them are taken (docs/connectors.md, omni-facebook). */
+static void test_odd_strings_cost_one_event_at_most(void **state)
+{
+    (void)state;
+    static const char body[] =
+        "{\"object\":\"page\",\"entry\":[{\"id\":\"100\",\"time\":1,\"messaging\":["
+        "{\"sender\":{\"id\":\"201\"},\"recipient\":{\"id\":\"100\"},\"timestamp\":1,"
+        "\"message\":{\"mid\":\"m_good\",\"text\":\"fine \\\\ud83d \\\"q\\\"\"}},"
+        "{\"sender\":{\"id\":\"202\"},\"recipient\":{\"id\":\"100\"},\"timestamp\":2,"
+        "\"message\":{\"mid\":\"m_nul\",\"text\":\"a\\u0000b\"}},"
+        "{\"sender\":{\"id\":\"203\"},\"recipient\":{\"id\":\"100\"},\"timestamp\":3,"
+        "\"message\":{\"mid\":\"m_half\",\"text\":\"smile \\ud83d!\"}},"
+        "{\"sender\":{\"id\":\"204\"},\"recipient\":{\"id\":\"100\"},\"timestamp\":4,"
+        "\"message\":{\"mid\":\"m_pair\",\"text\":\"\\ud83d\\ude00 \\udc00\"}}"
+        "]}]}";
+    fb_batch_t b;
+    char why[256] = "";
+    assert_int_equal(fb_parse(body, strlen(body), &b, why, sizeof why), 0);
+    assert_int_equal(b.n_msgs, 3);
+    assert_int_equal(b.n_skipped, 1);
+    assert_string_equal(b.skipped[0], "entry[0].messaging[1]: a string holds U+0000 (NUL), which no message field may carry");
+    assert_string_equal(b.msgs[0]->id, "facebook:m_good");
+    assert_string_equal(b.msgs[0]->text, "fine \\ud83d \"q\""); /* an escaped backslash, then letters: no escape */
+    assert_string_equal(b.msgs[1]->text, "smile \xef\xbf\xbd!");
+    assert_string_equal(b.msgs[2]->text, "\xf0\x9f\x98\x80 \xef\xbf\xbd"); /* a pair kept, a lone low half mended */
+    fb_batch_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -234,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_reference_text_event),
         cmocka_unit_test(test_several_entries_and_events),
         cmocka_unit_test(test_malformed_envelopes),
+        cmocka_unit_test(test_odd_strings_cost_one_event_at_most),
     };
     return cmocka_run_group_tests_name("messenger", tests, NULL, NULL);
 }
