@@ -26,6 +26,7 @@ typedef struct api_caller {
     const char *name;          /* points into subject, after the colon */
     char owner[80];            /* as conversations name their owner: "agent:ann", "team:acme", "" for operators */
     char token_id[16];
+    char token_hash[65];       /* what Redis keys the token by: a stream looks it up again before it sends */
 } api_caller_t;
 
 typedef struct api_req {

@@ -48,7 +48,8 @@ static const cfg_key_t api_keys[] = {
              "Further connections wait in the listen queue and are served as connections close." },
     { .path = "api.connection_timeout", .type = CFG_DURATION, .offset = OFF(api.connection_timeout_s), .min = 1,
       .max = 3600, .def = "30s", .unit_ms = 1000,
-      .doc = "An idle connection (no request, or a request body that stops arriving) is closed after this." },
+      .doc = "An idle connection (no request, or a request body that stops arriving) is closed after this; "
+             "an event stream waiting for events is not idle." },
     { .path = "api.retry_after", .type = CFG_DURATION, .offset = OFF(api.retry_after_s), .min = 1, .max = 3600,
       .def = "2s", .unit_ms = 1000,
       .doc = "Retry-After sent with 503 while Redis cannot be reached." },

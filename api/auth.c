@@ -35,6 +35,7 @@ int api_auth(api_req_t *req, const char *authorization)
     memcpy(c->subject, r->str, r->len + 1);
     freeReplyObject(r);
     snprintf(c->token_id, sizeof c->token_id, "%s", id);
+    memcpy(c->token_hash, hash, sizeof c->token_hash);
     char *colon = strchr(c->subject, ':');
     c->name = colon ? colon + 1 : "";
     if (!strncmp(c->subject, "agent:", 6)) {

@@ -118,6 +118,21 @@ static int read_more(stream_t *s, int block_ms)
     return got;
 }
 
+/* The caller's token, looked up again before a stream sends anything: one revoked while its stream is open
+ * ends the stream (docs/api.md, "Tokens"; its client's reconnection is refused 401). 1 valid, 0 revoked,
+ * -1 Redis failed. */
+static int token_still_valid(stream_t *s)
+{
+    redisReply *r = api_cmd(&s->req, "EXISTS %s" KEY_TOKEN, s->req.cfg->redis.key_prefix, s->req.caller.token_hash);
+    if (!r)
+        return -1;
+    int ok = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    freeReplyObject(r);
+    if (!ok)
+        omni_info("events %s: token %s revoked: stream ended", s->key, s->req.caller.token_id);
+    return ok;
+}
+
 static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
@@ -130,11 +145,19 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
         int64_t idle = omni_mono_ms() - s->idle_since;
         if (idle >= keepalive) {
             appends(s, ": keepalive\n\n");
-            break;
+        } else {
+            int got = read_more(s, (int)(keepalive - idle < WAIT_MS ? keepalive - idle : WAIT_MS));
+            if (got < 0) /* the client reconnects with Last-Event-ID and gets 503 until Redis is back */
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            if (got == 0)
+                continue;
         }
-        int got = read_more(s, (int)(keepalive - idle < WAIT_MS ? keepalive - idle : WAIT_MS));
-        if (got < 0) /* the client reconnects with Last-Event-ID and gets 503 until Redis is back */
+        int valid = token_still_valid(s);
+        if (valid < 0)
             return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (!valid)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        break;
     }
     s->idle_since = omni_mono_ms();
     size_t n = s->len - s->off < max ? s->len - s->off : max;

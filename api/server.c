@@ -134,6 +134,10 @@ static enum MHD_Result serve(struct MHD_Connection *conn, const api_config_t *cf
     }
     enum MHD_Result rc;
     if (stream) {
+        /* A stream is never idle in MHD's sense while it waits for events: api.connection_timeout would cut it
+         * (the first write after the wait finds the timeout passed). Its keepalive comments find a client
+         * that went away instead. */
+        MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)0);
         rc = MHD_queue_response(conn, 200, stream);
         MHD_destroy_response(stream);
         count(p, 200);

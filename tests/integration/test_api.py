@@ -246,9 +246,17 @@ def test_tokens_listed_without_secrets_and_revoked_at_once(world):
     assert not [k for k in world.redis.keys("omni:*") if token in k or token[5:] in k]
     tid = world.call("GET", "/v1/me", "agent:bob").body["token"]
     assert tid in listing
+    stream = EventStream(world.api, token)  # opened before the revoke
+    assert stream.status == 200
     world.router.ctl("token", "revoke", tid)
     a = world.call("GET", "/v1/me", "agent:bob")
     assert a.status == 401 and 'error="invalid_token"' in a.headers["www-authenticate"]
+    # the open stream ends too (at its next batch or keepalive, 1 s here): nothing more reaches a revoked token
+    deadline = time.monotonic() + 10
+    with pytest.raises(EOFError):
+        while time.monotonic() < deadline:
+            stream.next_block(10)
+    stream.close()
     assert world.router.ctl("token", "revoke", tid, check=False).returncode == 1
     bad = world.router.ctl("token", "create", "agent:nobody", check=False)
     assert bad.returncode == 2 and "no agent \"nobody\"" in bad.stderr
@@ -498,6 +506,21 @@ def test_events_resumed_past_what_was_trimmed_say_so(tmp_path, redis_server):
         s.close()
     finally:
         api.stop()
+
+
+def test_a_stream_outlives_the_connection_timeout(tmp_path, redis_server):
+    """api.connection_timeout closes idle connections; a stream waiting for events is not idle (its keepalive
+    comes after the timeout here), so it stays open."""
+    w = World(tmp_path, redis_server, api_extra={"api.connection_timeout": "1s", "sse.keepalive": "3s"})
+    try:
+        stream = EventStream(w.api, w.tokens["agent:bob"])
+        assert stream.status == 200
+        keepalives = 0
+        while keepalives < 2:  # 6 s: past the timeout several times over (EOFError when it is cut)
+            keepalives += any(line.startswith(": keepalive") for line in stream.next_block(10))
+        stream.close()
+    finally:
+        w.close()
 
 
 def test_metrics_count_requests_by_route_and_status_and_open_streams(tmp_path, redis_server):
