@@ -43,13 +43,18 @@ end
 -- One stored message as a recipient sees it: id, channel, from, text, subject, attachments, at (ms, when
 -- stored). json: the message as stored; team: whose view (masked when that team masks). The sender's
 -- display name goes with a masked identity: it identifies the customer as much as the address does.
-local function message_view(id, json, stored_at, team)
+-- identity: the sender's identity as the router normalized it ("phone:+14155550101"), masked rather than the
+-- id as the connector wrote it ("+1 (415) 555-0101"), so one customer has one masked form whatever the writing.
+local function message_view(id, json, stored_at, team, identity)
   local m = cjson.decode(json)
   local from = type(m.from) == 'table' and m.from or {}
   local v = { id = id, channel = m.channel, text = m.text or '', subject = m.subject, at = tonumber(stored_at),
               from = { id = from.id, name = from.name } }
   if type(m.attachments) == 'table' and #m.attachments > 0 then v.attachments = m.attachments end
-  if masks(team) then v.from = { id = mask_identity(team, from.id) } end
+  if masks(team) then
+    local normalized = type(identity) == 'string' and identity:match('^[^:]+:(.+)$')
+    v.from = { id = mask_identity(team, normalized or from.id) }
+  end
   return v
 end
 
@@ -66,8 +71,8 @@ local function conversation_view(cv, mask)
   local team = mask and f[3] or nil
   local msgs = {}
   for _, id in ipairs(redis.call('LRANGE', K.conversation_messages(cv), -100, -1)) do
-    local m = redis.call('HMGET', K.msg(id), 'json', 'stored_at')
-    if m[1] then msgs[#msgs + 1] = cjson.encode(message_view(id, m[1], m[2], team)) end
+    local m = redis.call('HMGET', K.msg(id), 'json', 'stored_at', 'identity')
+    if m[1] then msgs[#msgs + 1] = cjson.encode(message_view(id, m[1], m[2], team, m[3])) end
   end
   -- HMGET gives false for an absent field: left out (nil), never encoded as false
   local head = cjson.encode({ id = cv, status = f[1], channel = f[2], team = f[3] or nil, owner = f[4] or nil,

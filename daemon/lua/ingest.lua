@@ -117,7 +117,7 @@ local function store(id, ident, channel, json, fingerprint, plan)
     -- Its owner (or the agent offered it) is told of each new message of its work (docs/delivery.md, the
     -- inbox): one read more on this path, and the decoding only when somebody holds the conversation.
     local o = redis.call('HMGET', K.conversation(cv), 'owner', 'team')
-    if o[1] then inbox(o[1], 'work.message', cv, { message = message_view(id, json, now, o[2]) }, now) end
+    if o[1] then inbox(o[1], 'work.message', cv, { message = message_view(id, json, now, o[2], ident) }, now) end
     return { 1, cust, cv, 0, new_customer, 0, '', '', '', '', '' }
   end
   if created then -- its first conversation, no tier, no owner yet: what a plan sent with the message assumed

@@ -236,15 +236,18 @@ def ingest(lua, n, identity, channel, frm, text="hello"):
                     queue="default", routing=True, fingerprint="", fold_window_ms=0, fold_max_bits=0)[2]
 
 
-@pytest.mark.parametrize("channel, frm, shown", [
-    ("email", "jane.roe@example.com", "j***@example.com"),
-    ("sms", "+14155550101", "+1415*****01"),
-    ("twitter", "123456789", None),  # a pseudonym
+@pytest.mark.parametrize("channel, frm, shown, ident", [
+    ("email", "jane.roe@example.com", "j***@example.com", None),
+    ("sms", "+14155550101", "+1415*****01", None),
+    # written as a person would: masked as the number the router normalized it to, one form per customer
+    ("sms", "+1 (415) 555-0101", "+1415*****01", "phone:+14155550101"),
+    ("twitter", "123456789", None, None),  # a pseudonym
 ])
-def test_a_masking_partner_never_receives_the_customers_identity(lua, channel, frm, shown):
-    c = ingest(lua, 1, f"{channel}:{frm}", channel, frm)
+def test_a_masking_partner_never_receives_the_customers_identity(lua, channel, frm, shown, ident):
+    ident = ident or f"{channel}:{frm}"
+    c = ingest(lua, 1, ident, channel, frm)
     lua.assign(c, [target(team="bpo", agents=(), team_level=True)])
-    ingest(lua, 2, f"{channel}:{frm}", channel, frm, text="more")
+    ingest(lua, 2, ident, channel, frm, text="more")
     entries = lua.r.xrange(key("inbox", "team:bpo"))
     assert [f["type"] for _, f in entries] == ["work.assigned", "work.message"]
     seen = [json.dumps(f) for _, f in entries] + [lua.call("view", "partner:bpo", c), lua.call("work", "partner:bpo")]
