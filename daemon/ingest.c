@@ -41,6 +41,8 @@ struct ingest {
     ingest_first_route_t first; /* all NULL: no first plans */
     void *opened_data;
     struct batch *batches[STORE_CONNECTIONS_MAX]; /* per store_slot(): filled during a read, sent at its end */
+    unsigned long long unread_dropped; /* replies lost to peers that do not read them (their queue full) */
+    int64_t unread_warned_at;          /* when that was last logged (at most every 10 s) */
 };
 
 /* One message waiting for Redis. */
@@ -75,12 +77,24 @@ typedef struct batch {
 
 /* --- replies --- */
 
-/* Sends routing id + OMNI/1 + the given frames. A peer that is gone or whose queue is full loses the
- * reply: it resends after its timeout and deduplication makes that harmless. */
+/* Sends routing id + OMNI/1 + the given frames. A peer that is gone, or that leaves INGEST_UNREAD_MAX replies
+ * unread (its queue is full), loses the reply: it resends after its timeout and deduplication makes that
+ * harmless (docs/protocol.md). The router never waits for a peer, and a peer that never reads costs it a
+ * bounded queue, not memory without end. */
 static void reply(ingest_t *in, const void *peer, size_t peer_len, int n, const char *const *frames)
 {
     if (zmq_send(in->socket, peer, peer_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
-        omni_debug("ingest: reply to a peer that is gone: %s", zmq_strerror(errno));
+        if (errno != EAGAIN) {
+            omni_debug("ingest: reply to a peer that is gone: %s", zmq_strerror(errno));
+            return;
+        }
+        in->unread_dropped++;
+        int64_t now = omni_mono_ms();
+        if (in->unread_warned_at == 0 || now - in->unread_warned_at >= 10000) {
+            in->unread_warned_at = now;
+            omni_warn("ingest: a connector leaves %d replies unread: replies dropped (%llu so far); it resends "
+                      "what it was not answered", INGEST_UNREAD_MAX, in->unread_dropped);
+        }
         return;
     }
     zmq_send(in->socket, OMNI_PROTO_VERSION, strlen(OMNI_PROTO_VERSION), ZMQ_SNDMORE | ZMQ_DONTWAIT);
@@ -450,6 +464,8 @@ ingest_t *ingest_new(void *zctx, loop_t *loop, store_t *store, const router_conf
      * it (and the allowance) is read and NACKed, as DESIGN.md asks of anything over a limit (protocol.h) */
     int64_t maxsize = OMNI_FRAME_CAP(cfg->limits.message_bytes);
     zmq_setsockopt(in->socket, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    int unread = INGEST_UNREAD_MAX; /* replies queued for one peer (ZeroMQ's default, 1,000, drops too soon) */
+    zmq_setsockopt(in->socket, ZMQ_SNDHWM, &unread, sizeof unread);
     zmq_setsockopt(in->socket, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(in->socket, ZMQ_MAXMSGSIZE, &maxsize, sizeof maxsize);
     if (transport_bind(zctx, in->socket, loop, cfg, &in->zap, err, errsz) != 0) {

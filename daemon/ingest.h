@@ -7,6 +7,10 @@
 #define OMNI_DAEMON_INGEST_H
 
 #include "config.h"
+
+/* Replies the router keeps queued for one peer that does not read them (ZeroMQ's send high-water mark);
+ * past that they are dropped (docs/protocol.md, "Limits"). */
+#define INGEST_UNREAD_MAX 100000
 #include "omni/message.h"
 #include "loop.h"
 #include "policy.h"

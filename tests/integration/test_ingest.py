@@ -20,6 +20,27 @@ def test_ack_stores_the_message(router, tmp_path):
     assert json.loads(m["json"])["text"] == "hello"
 
 
+def test_a_peer_that_reads_late_still_gets_every_reply(router):
+    """Replies wait for a peer that reads them late, far past ZeroMQ's default queue of 1,000 (protocol.md,
+    "Read your replies"): 5,000 messages and 5,000 PINGs sent before reading anything, every one answered."""
+    peer = Peer(router.endpoint)
+    n = 5000
+    for i in range(n):
+        peer.submit(message(f"late:{i}", text="hello"))
+        peer.send("OMNI/1", "PING")
+    wait_for(lambda: router.redis.hget("omni:stats", "messages") == str(n), 60, "every message stored")
+    acks, pongs = set(), 0
+    while len(acks) < n or pongs < n:
+        r = peer.recv(10)
+        if r[1] == "ACK":
+            acks.add(r[2])
+        else:
+            assert r[1] == "PONG", r
+            pongs += 1
+    assert acks == {f"late:{i}" for i in range(n)} and pongs == n
+    peer.close()
+
+
 def test_same_id_again_is_acked_and_stored_once(router, tmp_path):
     peer = Peer(router.endpoint)
     for _ in range(3):
