@@ -386,8 +386,35 @@ static void resolve_against(char **p, const char *config_path, const cfg_where_t
     *p = abs;
 }
 
+static bool read_key_files; /* config_read_key_files(): omnirouted reads them, omnictl and omni-api do not */
+
+void config_read_key_files(bool on) { read_key_files = on; }
+
+/* The CURVE key files read as the router will read them at start, so that -t finds a missing file or a
+ * secret key others may read, at the place the key was set. err from libomni starts with the key's name. */
+static void check_key_files(const router_config_t *cfg, const cfg_where_t *w_secret, const cfg_where_t *w_allowed,
+                            config_errors_t *errs)
+{
+    char key[OMNI_CURVE_Z85_LEN + 1], err[512];
+    const char *secret_key = "router.curve.secret_key_file", *allowed_key = "router.curve.allowed_keys";
+    if (omni_curve_read_secret(cfg->router.curve.secret_key_file, key, secret_key, err, sizeof err) != 0)
+        cfg_error_at(errs, w_secret, secret_key, "%s",
+                     strncmp(err, secret_key, strlen(secret_key)) ? err : err + strlen(secret_key) + 2);
+    explicit_bzero(key, sizeof key);
+    for (size_t i = 0; i < cfg->router.curve.n_allowed_keys; i++) {
+        const char *entry = cfg->router.curve.allowed_keys[i];
+        struct stat st;
+        if (omni_curve_is_key(entry) || (stat(entry, &st) == 0 && S_ISDIR(st.st_mode)))
+            continue; /* a key itself, or a directory of .pub files (read at start, each file named then) */
+        if (omni_curve_read_public(entry, key, allowed_key, err, sizeof err) != 0)
+            cfg_error_at(errs, w_allowed, allowed_key, "%s",
+                         strncmp(err, allowed_key, strlen(allowed_key)) ? err : err + strlen(allowed_key) + 2);
+    }
+}
+
 /* Over tcp, CURVE or an explicit opt-out: a router must not end up listening in clear by accident. Key
- * paths are resolved here; the files are read when the router starts (omnictl need not read them). */
+ * paths are resolved here; the files are read only where config_read_key_files() asked it (omnirouted: the
+ * router reads them at start; omnictl need not be able to). */
 static void check_transport(router_config_t *cfg, const char *path, const cfg_where_t *where, config_errors_t *errs)
 {
     const cfg_where_t *w_ingest = &where[cfg_key_index(&router_table, "router.ingest")];
@@ -415,6 +442,8 @@ static void check_transport(router_config_t *cfg, const char *path, const cfg_wh
         cfg_error_at(errs, w_secret->line > 0 ? w_secret : w_allowed, "router.curve.allowed_keys",
                      "empty: no connector could connect over tcp; list their public keys (omnictl keygen NAME "
                      "writes NAME.pub)");
+    if (tcp && read_key_files && cfg->router.curve.secret_key_file != NULL)
+        check_key_files(cfg, w_secret, w_allowed, errs);
 }
 
 /* Resolves what depends on other keys: state_dir against its origin's directory, relative ipc paths

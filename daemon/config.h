@@ -87,6 +87,11 @@ typedef struct config_errors {
  * config_destroy) or NULL with every error in *errs. *errs is overwritten, not appended to: free it with
  * config_errors_free after each call; errs may be NULL. Relative paths come back resolved: state_dir
  * absolute, relative ipc:// endpoints inside state_dir. path and overrides are borrowed for the call. */
+/* From now on, loading also reads the CURVE key files (router.curve.*), as the router will at start, and
+ * reports what it cannot read at the place the key was set. omnirouted turns it on; omnictl and omni-api,
+ * which need not be able to read the router's secret key, leave it off. */
+void config_read_key_files(bool on);
+
 router_config_t *config_load(const char *path, const char *const *overrides, size_t n_overrides,
                              config_errors_t *errs);
 /* The same for a config already in memory (the fuzzer, tests): len bytes of text, which need no NUL, named

@@ -37,6 +37,7 @@ int main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     config_errors_t errs = { 0 };
+    config_read_key_files(true);
     router_config_t *cfg = config_load(cli.path, cli.overrides, cli.n_overrides, &errs);
     if (!cfg)
         return config_cli_refused(spec.prog, &errs);

@@ -180,6 +180,18 @@ def test_a_secret_key_others_can_read_is_refused(tmp_path, redis_server, keys):
                           timeout=20)
     assert proc.returncode == 1
     assert "router.curve.secret_key_file" in proc.stderr and "chmod 600" in proc.stderr, proc.stderr
+    # -t finds it too, where the key was set (it read "configuration OK" and let the start fail)
+    check = subprocess.run([os.path.join(BIN, "omnirouted"), "-t", r.config], capture_output=True, text=True,
+                           timeout=20)
+    assert check.returncode == 1 and "configuration OK" not in check.stdout, check
+    assert re.search(re.escape(r.config) + r":\d+:\d+: router\.curve\.secret_key_file: .*chmod 600 it",
+                     check.stderr), check.stderr
+    os.remove(keys["router"][1])
+    check = subprocess.run([os.path.join(BIN, "omnirouted"), "-t", r.config], capture_output=True, text=True,
+                           timeout=20)
+    assert check.returncode == 1 and "No such file or directory" in check.stderr, check.stderr
+    # omnictl does not read the router's keys: it need not be able to
+    assert r.ctl("status", check=False).returncode == 0
 
 
 def test_a_connector_config_never_holds_a_secret_inline(tmp_path, keys):
