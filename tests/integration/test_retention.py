@@ -7,6 +7,7 @@ to a few seconds here."""
 import datetime
 import json
 import os
+import time
 
 import pytest
 
@@ -54,6 +55,18 @@ def day_file(r):
 def gone(r, conv):
     return not r.redis.exists("omni:conversation:" + conv)
 
+
+
+def test_a_router_without_routing_rules_still_records_the_time_its_tick_has_seen(tmp_path, redis_server):
+    """omni:due:scanned (docs/redis.md): tests wait on it after moving the test clock, whatever the policy; this
+    router has no routing rules, so nothing is ever due, and the key is written all the same."""
+    r = start(tmp_path, redis_server, str(tmp_path / "archive"))
+    try:
+        r.ctl("clock", "advance", "1h")
+        target = int(time.time() * 1000) + 3600 * 1000
+        wait_for(lambda: int(r.redis.get("omni:due:scanned") or 0) >= target, 10, "a scan that saw the new time")
+    finally:
+        r.stop()
 
 def test_resolved_conversation_archived_once_open_one_stays(tmp_path, redis_server):
     archive = str(tmp_path / "archive")
