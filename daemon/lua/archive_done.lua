@@ -7,7 +7,8 @@
 -- dedup_ms (retention.dedup) since it was stored, so that its id stays a duplicate that long (until now its hash
 -- was the proof; ingest.lua checks both), none for a message older than that; and archived:<n> (the file it
 -- went to) for tombstone_ms (0: not kept). done: pairs of conversation and archive file, the file "" for a
--- conversation not written, whose claim is released.
+-- conversation not written, whose claim is released. Replies: one record per conversation of done, and one
+-- ("archived") before it for each conversation that was merged into an archived one.
 -- @args prefix:str router:str now:int tombstone_ms:int dedup_ms:int ...done:str
 -- @reply each conversation:str outcome:str
 local out = {}
@@ -49,10 +50,18 @@ for i = 1, #A.done - 1, 2 do
     out[#out + 1] = cv
     out[#out + 1] = 'released'
   else
-    for _, m in ipairs(redis.call('SMEMBERS', K.conversation_merged(cv))) do forget(m, file) end
+    -- a conversation merged into it is archived inside its record: counted and told as archived too, so that
+    -- stats, events and the customers' archived_conversations agree
+    local merged = redis.call('SMEMBERS', K.conversation_merged(cv))
+    for _, m in ipairs(merged) do
+      forget(m, file)
+      event('archived', 'conversation', m, 'file', file, 'router', A.router, 'inside', cv)
+      out[#out + 1] = m
+      out[#out + 1] = 'archived'
+    end
     forget(cv, file)
     redis.call('ZREM', K.archive_due(), cv)
-    redis.call('HINCRBY', K.stats(), 'archived', '1')
+    redis.call('HINCRBY', K.stats(), 'archived', itoa(1 + #merged))
     event('archived', 'conversation', cv, 'file', file, 'router', A.router)
     out[#out + 1] = cv
     out[#out + 1] = 'archived'

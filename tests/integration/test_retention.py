@@ -151,6 +151,12 @@ def test_a_merged_conversation_is_found_inside_the_record_it_went_with(tmp_path,
     r.redis.delete("omni:archived:" + merged, "omni:archived:" + kept)
     assert r.ctl("conversation", "show", merged).stdout == want
     assert f'its record is the line starting {{"conversation":"{kept}",' in r.ctl("conversation", "show", kept).stdout
+    # both counted and told as archived, as the customer counts them
+    assert r.redis.hget("omni:stats", "archived") == "2"
+    told = {f["conversation"]: f for _, f in r.redis.xrange("omni:events") if f.get("type") == "archived"}
+    assert set(told) == {kept, merged} and told[merged]["inside"] == kept and "inside" not in told[kept], told
+    wait_for(lambda: sum(int(v) for k, v in r.redis.hgetall(r.redis.keys("omni:router:*")[0]).items()
+                         if k == "archived") == 2, 10, "the router's own count")
     r.stop()
 
 
