@@ -2,6 +2,7 @@
 #include "config_cli.h"
 
 #include <getopt.h>
+#include <string.h>
 
 int config_cli_parse(const config_cli_spec_t *spec, int argc, char **argv, config_cli_t *cli)
 {
@@ -20,6 +21,11 @@ int config_cli_parse(const config_cli_spec_t *spec, int argc, char **argv, confi
         case 'D':
             if (cli->n_overrides == CONFIG_CLI_MAX_OVERRIDES) {
                 fprintf(stderr, "%s: more than %d -D overrides\n", spec->prog, CONFIG_CLI_MAX_OVERRIDES);
+                return 2;
+            }
+            if (optarg[0] == '=' || strchr(optarg, '=') == NULL) { /* a bad argument: 2, as omnictl's -D */
+                fprintf(stderr, "%s: command line:%zu:1: expected -D KEY=VALUE, got \"%s\"\n", spec->prog,
+                        cli->n_overrides + 1, optarg);
                 return 2;
             }
             cli->overrides[cli->n_overrides++] = optarg;

@@ -85,6 +85,8 @@ static void test_usage_errors_end_with_2(void **state)
     assert_int_equal(parse(&with_d, &cli, "--config", NULL), 2); /* its value missing */
     assert_int_equal(parse(&without_d, &cli, "-D", "x=1", NULL), 2); /* this daemon takes no -D */
     assert_ptr_equal(usage_to, stderr);
+    assert_int_equal(parse(&with_d, &cli, "-D", "nonsense", NULL), 2); /* not KEY=VALUE: a bad argument */
+    assert_int_equal(parse(&with_d, &cli, "-D", "=v", NULL), 2);
 
     /* the limit: CONFIG_CLI_MAX_OVERRIDES -D, one more is refused */
     static char *argv[2 + 2 * (CONFIG_CLI_MAX_OVERRIDES + 1) + 1];
