@@ -58,7 +58,7 @@ static int customer_show(ctl_t *c, const char *arg)
         freeReplyObject(st);
     }
     if (ctl_field(h, "archived_conversations"))
-        printf(", and %s archived", ctl_field(h, "archived_conversations"));
+        printf("%s%s archived", convs->elements ? ", and " : " ", ctl_field(h, "archived_conversations"));
     printf("\n");
     freeReplyObject(convs);
     freeReplyObject(ids);

@@ -34,7 +34,7 @@ static int run_watch(ctl_t *c, int argc, char **argv) { (void)argv; return argc 
 static int run_customer(ctl_t *c, int argc, char **argv) { return ctl_customer(c, argc - 1, argv + 1); }
 static int run_conversation(ctl_t *c, int argc, char **argv) { return ctl_conversation(c, argc - 1, argv + 1); }
 static int run_agent(ctl_t *c, int argc, char **argv) { return ctl_agent(c, argc - 1, argv + 1); }
-static int run_queue(ctl_t *c, int argc, char **argv) { return ctl_queue(c, argc - 1, argv + 1); }
+static int run_queue(ctl_t *c, int argc, char **argv) { return argc <= 2 ? ctl_queue(c, argc - 1, argv + 1) : -1; }
 static int run_explain(ctl_t *c, int argc, char **argv) { return argc == 2 ? ctl_explain(c, argv[1]) : -1; }
 static int run_clock(ctl_t *c, int argc, char **argv) { return ctl_clock(c, argc - 1, argv + 1); }
 static int run_reload(ctl_t *c, int argc, char **argv) { return ctl_reload(c, argc - 1, argv + 1); }

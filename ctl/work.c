@@ -442,8 +442,8 @@ int ctl_explain(ctl_t *c, const char *id)
         /* archived: its seen marker, while it lasts, names the conversation it went with (docs/archive.md) */
         redisReply *seen = ctl_cmd(c, "GET %s" KEY_SEEN, c->prefix, id);
         if (seen->type == REDIS_REPLY_STRING)
-            printf("message %s: archived with conversation %s; its decisions are in that record (omnictl "
-                   "conversation show %s)\n", id, seen->str, seen->str);
+            fprintf(stderr, "message %s: archived with conversation %s; its decisions are in the archive (omnictl "
+                    "conversation show %s says where)\n", id, seen->str, seen->str);
         else
             fprintf(stderr, "message %s: not stored\n", id);
         freeReplyObject(seen);

@@ -144,6 +144,7 @@ def test_technical_work_goes_to_the_skilled_agent_and_explains_why(rt):
                        (("customer", "show", "nobody@example.com"), "email:nobody@example.com: no customer")):
         r = rt.ctl(*args, check=False)
         assert r.returncode == 1 and said in r.stderr and r.stdout == "", (args, r)
+    assert rt.ctl("queue", "core", "extra", check=False).returncode == 2  # wrong usage
 
 
 def test_a_new_customers_first_conversation_is_routed_in_the_call_that_stores_it(rt):
