@@ -184,8 +184,8 @@ static void print_team_queue(ctl_t *c, const team_t *team)
             plans[j] = raw->str ? json_loads(raw->str, 0, NULL) : NULL;
             freeReplyObject(raw);
             bool never;
-            if (plans[j] && queue_refusal(plans[j], team->name, &never))
-                continue;
+            if (plans[j] && (queue_refusal(plans[j], team->name, &never) || json_object_get(plans[j], "unservable")))
+                continue; /* listed below, with why */
             if (!listed)
                 printf("  waiting, %s: conversations", policy_priority_name(prio));
             printf(" %s", q->element[j]->str);
@@ -196,10 +196,13 @@ static void print_team_queue(ctl_t *c, const team_t *team)
         for (size_t j = 0; j < q->elements; j++) { /* then what waits here that it cannot take, and why */
             bool never = false;
             const char *why = plans[j] ? queue_refusal(plans[j], team->name, &never) : NULL;
+            /* flagged unservable (by plan.c, or by the decision that found every target declined it) */
+            const char *nobody = plans[j] ? json_string_value(json_object_get(plans[j], "unservable")) : NULL;
+            if (!why && nobody)
+                why = nobody, never = true;
             if (why)
                 printf("  waiting here, %s: conversation %s, which %s %s: %s\n", policy_priority_name(prio),
                        q->element[j]->str, team->name, never ? "can never take" : "cannot take now", why);
-            const char *nobody = why ? json_string_value(json_object_get(plans[j], "unservable")) : NULL;
             if (nobody)
                 printf("    UNSERVABLE: nobody can ever take it with this policy: %s\n", nobody);
             json_decref(plans[j]);
@@ -386,7 +389,9 @@ static void print_decision(json_t *ds, size_t n)
         long long index = int_of(v, "target");
         const char *why = json_string_value(json_object_get(v, "skipped"));
         printf("  target %lld, team %s: ", index, str_of(v, "team"));
-        if (!why)
+        if (!why && json_is_true(json_object_get(v, "declined")))
+            printf("cannot take it now: gave this conversation back (rejected it, or its webhook deliveries failed)\n");
+        else if (!why)
             printf("eligible\n");
         else if (json_is_true(json_object_get(v, "never")))
             printf("cannot take it at any hour: %s\n", why);

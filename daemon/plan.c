@@ -166,10 +166,11 @@ static json_t *plan_target(const policy_t *p, const route_target_t *tg, size_t i
     const char *why = team_refuses(t, f, buf, sizeof buf);
     if (why)
         return skip(tr, why, true);
-    /* A partner team that just gave it back is never offered it again (assign.lua reads the declined set); said
-     * here too, so the plan's static half does not call it eligible. */
+    /* A partner team that just gave it back is never offered it again: assign.lua reads the declined set and
+     * decides (flagging the work when every target declined). Marked here only so that explain does not call
+     * the team eligible. */
     if (in && in->exclude_team && !strcmp(in->exclude_team, t->name))
-        return skip(tr, "gave this conversation back (rejected it, or its webhook deliveries failed)", false);
+        json_object_set_new(tr, "declined", json_true());
     json_t *agents = json_array(), *skipped = json_object();
     size_t members = 0;
     bool excluded = false; /* an agent refused only for this move */

@@ -18,15 +18,22 @@ teams:
   - name: bpo
     kind: outsourced
     calendar: always
-    contract: {categories: [basic], mask_contact: true}
+    contract: {categories: [basic, outsource], mask_contact: true}
 agents:
   - {id: alice, teams: [core], capacity: {email: 1}}
   - {id: bob, teams: [core], capacity: {email: 1}}
   - {id: tina, teams: [tier2], capacity: {email: 1}}
 classification:
+  rules:
+    - {name: outsource, when: {text: ["partner please"]}, category: outsource}
   default_category: basic
 routing:
   rules:
+    - name: partner-only
+      when: {category: [outsource]}
+      targets:
+        - {team: bpo}
+      queue: bpo
     - name: all
       targets:
         - {team: core}
@@ -125,3 +132,20 @@ def test_offers_by_outcome_and_redis_round_trips_in_the_metrics(rt):
     assert rtt > before[("omnirouter_redis_roundtrip_seconds_count", ())] + 5  # stores, plans, assigns...
     assert m[("omnirouter_redis_roundtrip_seconds_bucket", (("le", "+Inf"),))] == rtt
     assert 0 < m[("omnirouter_redis_roundtrip_seconds_sum", ())] < rtt  # each well under a second
+
+
+def test_work_its_only_target_gave_back_is_flagged_in_the_queue_and_explained(rt):
+    """A partner that rejects work it was the only target of: queued flagged unservable (every target declined
+    it), shown so by omnictl queue, and explain does not call the partner eligible (docs/routing.md)."""
+    conv = send(rt, "po1", "pat@example.com", "partner please help")
+    wait_for(lambda: field(rt, conv, "owner") == "team:bpo", 10, "given to the partner")
+    assert rt.scripts.call("reject", "partner:bpo", conv, "outside contract", router_now(rt)) == "rejected"
+    wait_for(lambda: field(rt, conv, "status") == "queued", 10, "queued after the rejection")
+    assert rt.redis.sismember(key("unservable"), conv)
+    out = rt.ctl("queue", "bpo").stdout
+    assert f"conversation {conv}, which bpo can never take: every target declined this conversation" in out, out
+    assert "UNSERVABLE: nobody can ever take it with this policy: every target declined this conversation" in out
+    assert f"conversations {conv}" not in out, out  # not listed as work bpo could take
+    ex = rt.ctl("explain", "po1").stdout
+    assert "moved from team:bpo (target 0): rejected by its owner" in ex, ex
+    assert "target 0, team bpo: cannot take it now: gave this conversation back" in ex, ex
