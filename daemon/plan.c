@@ -314,7 +314,7 @@ static bool could_take(const char *team, json_t *targets, json_t *trace_targets)
  * served and each team's queue holds only work that team can take; else nobody ever can, and it waits in the
  * rule's queue, flagged unservable. Records the move and its reason in the trace. */
 static const team_t *waiting_team(const policy_t *p, const team_t *queue_team, json_t *targets, json_t *trace_targets,
-                                  json_t *trace)
+                                  json_t *trace, const route_rule_t *rule, const route_input_t *in)
 {
     if (!queue_team || could_take(queue_team->name, targets, trace_targets))
         return queue_team;
@@ -330,10 +330,16 @@ static const team_t *waiting_team(const policy_t *p, const team_t *queue_team, j
         json_t *w;
         json_array_foreach(trace_targets, j, w) if (!strcmp(json_string_value(json_object_get(w, "team")),
                                                             queue_team->name)) why = json_string_value(json_object_get(w, "skipped"));
+        /* not in the trace: not a target of the rule, or one this move started past (a timeout, an escalation) */
+        bool passed = false;
+        for (size_t k = 0; !why && rule && k < (size_t)in->from_target && k < rule->n_targets; k++)
+            passed |= rule->targets[k].t == queue_team;
         json_object_set_new(trace, "waits_on", json_string(t->name));
         json_object_set_new(trace, "waits_on_because",
                             json_sprintf("team %s can never take it: %s", queue_team->name,
-                                         why ? why : "not a target of the rule"));
+                                         why      ? why
+                                         : passed ? "the work moved past it (its target's timeout or an escalation)"
+                                                  : "not a target of the rule"));
         return t;
     }
     return queue_team;
@@ -424,7 +430,7 @@ json_t *route_plan(const policy_t *p, const route_input_t *in)
     int64_t due, escalate_at;
     const char *sla_desc = NULL;
     route_sla(p, &f, queue_team, f.now, &due, &escalate_at, &sla_desc);
-    queue_team = waiting_team(p, queue_team, targets, trace_targets, trace);
+    queue_team = waiting_team(p, queue_team, targets, trace_targets, trace, to ? NULL : rule, in);
     json_t *plan = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s*, s:s*, s:I, s:I, s:I, s:o, s:s*, s:s*, s:o, s:i}",
                              "conv", in->conversation, "version", in->version ? in->version : "0", "channel",
                              policy_channel_kind_name(kind), "category", cls.category, "prio", cls.priority, "tier",

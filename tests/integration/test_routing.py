@@ -245,6 +245,20 @@ def test_target_timeout_moves_the_work_to_the_next_target(rt):
     assert "=> assigned to agent:tina" in out
 
 
+def test_work_that_timed_out_waits_on_the_next_target_and_explain_says_why_not_the_first(rt):
+    """Timed out at core (target 0), the next target tier2 full: it waits on tier2's queue; core, the rule's queue
+    team, is passed over because the work moved past it, which explain says (not "not a target of the rule")."""
+    conv = send(rt, "mp1", "mia@example.com", "crash on start")
+    assert settled(rt, conv)["owner"] == "agent:alice"
+    for i in range(3):  # alice is full: tier2's tina takes the next three, and is full too
+        assert settled(rt, send(rt, f"mp{i + 2}", f"mp{i}@example.com", "error again"))["owner"] == "agent:tina"
+    rt.ctl("clock", "advance", "21m")
+    wait_for(lambda: rt.redis.hget(f"omni:conversation:{conv}", "queued_on") == "tier2", 10, "waiting on tier2")
+    out = rt.ctl("explain", "mp1").stdout
+    assert "waits on tier2: team core can never take it: the work moved past it (its target's timeout or an " \
+           "escalation)" in out, out
+
+
 def test_work_past_its_last_target_waits_and_is_drained(rt):
     conv = send(rt, "lt1", "lea@example.com", "crash on start")
     assert settled(rt, conv)["owner"] == "agent:alice"
