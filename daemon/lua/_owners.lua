@@ -412,6 +412,12 @@ local function reroute(cv, why, transfer_to, now)
   event('reroute', 'conversation', cv, 'reason', why, 'to', transfer_to or '')
 end
 
+-- An offer past its offer_expires_at is no longer its agent's, though no tick has taken it back yet: the agent
+-- may not act on it (respond, resolve) any more than accept it (docs/delivery.md, offers).
+local function offer_lapsed(caller, status, expires, now)
+  return caller:sub(1, 6) == 'agent:' and status == 'offered' and expires and tonumber(expires) <= now or false
+end
+
 -- Who may see a conversation (docs/delivery.md): caller "agent:ID" what it owns or is offered, "partner:TEAM"
 -- what its team holds, "operator:NAME" everything. An error reply for a caller of another form.
 local function may_see(script, caller, owner, team)

@@ -8,8 +8,10 @@
 -- @reply outcome:str owner:str assignments:int
 local cv, who, now = A.conversation, A.who, A.now
 local ck = K.conversation(cv)
-local f = redis.call('HMGET', ck, 'status', 'owner', 'customer', 'queue', 'assignments', 'team')
-if not f[1] or not may_see('resolve', A.caller, f[2], f[6]) then return { 'not found', '', 0 } end
+local f = redis.call('HMGET', ck, 'status', 'owner', 'customer', 'queue', 'assignments', 'team', 'offer_expires_at')
+if not f[1] or not may_see('resolve', A.caller, f[2], f[6]) or offer_lapsed(A.caller, f[1], f[7], now) then
+  return { 'not found', '', 0 }
+end
 if f[1] == 'resolved' or f[1] == 'merged' then return { 'closed', f[2] or '', tonumber(f[5] or '0') } end
 if f[2] then inbox(f[2], 'work.resolved', cv, { by = who }, now) end
 release(cv)

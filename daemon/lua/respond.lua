@@ -3,13 +3,17 @@
 -- is met or was breached, and no escalation or target timeout applies any more.
 -- caller: who asks, "agent:ID", "partner:TEAM" or "operator:NAME" (docs/delivery.md: what each may see);
 -- who: the name recorded. outcome: "met", "breached", "no sla", "already" or "not found" (no such
--- conversation, or the caller may not see it); ms: since the conversation opened.
+-- conversation, or the caller may not see it: an agent's offer past its expiry included); ms: since the
+-- conversation opened.
 -- @args prefix:str caller:str conversation:str who:str now:int
 -- @reply outcome:str ms:int
 local cv, who, now = A.conversation, A.who, A.now
 local ck = K.conversation(cv)
-local f = redis.call('HMGET', ck, 'status', 'first_response_at', 'due', 'opened_at', 'owner', 'team')
-if not f[1] or not may_see('respond', A.caller, f[5], f[6]) then return { 'not found', 0 } end
+local f = redis.call('HMGET', ck, 'status', 'first_response_at', 'due', 'opened_at', 'owner', 'team',
+                     'offer_expires_at')
+if not f[1] or not may_see('respond', A.caller, f[5], f[6]) or offer_lapsed(A.caller, f[1], f[7], now) then
+  return { 'not found', 0 }
+end
 if f[2] then return { 'already', tonumber(f[2]) - tonumber(f[4]) } end
 redis.call('HSET', ck, 'first_response_at', now, 'first_response_by', who)
 redis.call('HDEL', ck, 'timeout_at')

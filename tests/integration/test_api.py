@@ -194,6 +194,10 @@ def test_verbs_read_the_routers_clock(world):
     world.redis.set("omni:clock:offset", expires - int(time.time() * 1000) + 60_000)  # a minute past it
     late = world.call("POST", f"/v1/conversations/{conv}/accept", "agent:ann")
     assert late.status == 409 and late.body["error"]["code"] == "not_offered", late
+    # nor acted on: the offer is no longer ann's (nothing recorded in her name)
+    for verb in ("respond", "resolve"):
+        assert world.call("POST", f"/v1/conversations/{conv}/{verb}", "agent:ann").status == 404, verb
+    assert world.redis.hget(f"omni:conversation:{conv}", "first_response_by") is None
     world.redis.delete("omni:clock:offset")
 
 
