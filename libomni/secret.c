@@ -3,6 +3,7 @@
 #include "omni/secret.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,11 +15,27 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
+/* Whether a file name that is not there looks like a secret pasted in its place (a bearer token, an API key):
+ * 24 or more characters of the kinds tokens are made of, nothing a file name usually has (a dot). Such a
+ * value is never repeated in an error, which goes to logs. */
+static bool looks_like_secret(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t n = strlen(base);
+    return n >= 24 && strspn(base, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789%_-+=") == n;
+}
+
 /* Reads a secret file that only its owner may read. */
 static long read_secret_file(const char *path, const char *what, char *out, size_t outsz, char *err, size_t errsz)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0 && errno == ELOOP) fd = open(path, O_RDONLY | O_CLOEXEC); /* systemd credentials may be links */
+    if (fd < 0 && errno == ENOENT && looks_like_secret(path)) {
+        snprintf(err, errsz, "%s: no such file (not shown: the value looks like the secret itself; name a file "
+                 "holding it, credential:NAME or env:NAME)", what);
+        return -1;
+    }
     if (fd < 0) {
         snprintf(err, errsz, "%s: %s: %s", what, path, strerror(errno));
         return -1;

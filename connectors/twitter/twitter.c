@@ -103,9 +103,13 @@ static int tw_check(omni_connector_t *ctx, char *err, size_t errsz)
     for (size_t i = 0; i < n; i++)
         if (strcmp(feeds[i], "mentions") != 0 && strcmp(feeds[i], "dms") != 0)
             omni_connector_check_error(ctx, "feeds", "\"%s\" is not a feed (mentions, dms)", feeds[i]);
-    /* its secrets are read at start, not here (docs/connectors.md); listen is used only by the webhook */
-    if (omni_connector_cfg_str(ctx, "consumer_secret") != NULL)
+    /* its secrets are read here as at start, so that a missing or unsafe one is found now (docs/connectors.md);
+     * listen is used only by the webhook */
+    omni_connector_check_secret(ctx, "token");
+    if (omni_connector_cfg_str(ctx, "consumer_secret") != NULL) {
+        omni_connector_check_secret(ctx, "consumer_secret");
         omni_http_intake_check(ctx);
+    }
     return 0;
 }
 

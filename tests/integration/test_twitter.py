@@ -264,11 +264,26 @@ def test_a_page_larger_than_max_spooled_is_taken_whole(router, api, tmp_path):
 
 def test_config_sample_errors_secrets_and_docs(tmp_path, api):
     sample = os.path.join(os.path.dirname(BIN), "..", "..", "conf", "omni-twitter.yaml")
+    # --check-config reads the secrets as the start does: the sample's credential:x-token, from the unit's
+    # credentials directory (here one made for the test)
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "x-token").write_text(TOKEN)
+    (creds / "x-token").chmod(0o600)
     r = run("--check-config", "--config", sample, "-D", f"spool_dir={tmp_path / 's'}")
+    assert r.returncode == 1 and "twitter.token: credential:x-token: $CREDENTIALS_DIRECTORY is not set" in r.stderr
+    cred_env = {"CREDENTIALS_DIRECTORY": str(creds)}
+    r = run("--check-config", "--config", sample, "-D", f"spool_dir={tmp_path / 's'}", env=cred_env)
     assert r.returncode == 0, r.stderr
+    # a token pasted in place of its file is an error that never repeats it
+    pasted = "AAAAAAAAAAAAAAAAAAAAAMLheAAAAAAA0%2BuSeid%2BULvsea4JtiGRiSDSJSI%3DEUifiRBkKG5E2XzMDjRfl76ZC9Ub0wnz4Xs"
+    r = run("--check-config", "--config", sample, "-D", f"spool_dir={tmp_path / 's'}", "-D", f"twitter.token={pasted}")
+    assert r.returncode == 1 and "twitter.token: no such file (not shown" in r.stderr, r.stderr
+    assert pasted[8:40] not in r.stderr, r.stderr
     # durations and sizes take their units, as every connector's *_ms and *_bytes keys (docs/connectors.md)
     r = run("--check-config", "--config", sample, "-D", f"spool_dir={tmp_path / 's'}",
-            "-D", "twitter.call_timeout_ms=45s", "-D", "twitter.connect_timeout_ms=2s", "-D", "twitter.max_response_bytes=8m")
+            "-D", "twitter.call_timeout_ms=45s", "-D", "twitter.connect_timeout_ms=2s", "-D", "twitter.max_response_bytes=8m",
+            env=cred_env)
     assert r.returncode == 0, r.stderr
     for override, why in (("twitter.call_timeout_ms=45x", "twitter.call_timeout_ms: expected a duration"),
                           ("twitter.user_id=@acme", "twitter.user_id: \"@acme\" is not a numeric user id"),
@@ -276,7 +291,7 @@ def test_config_sample_errors_secrets_and_docs(tmp_path, api):
                           ("twitter.api_url=ftp://example.com",
                            "twitter.api_url: \"ftp://example.com\" is not an http:// or https:// URL"),
                           ("twitter.max_results=500", "twitter.max_results")):
-        r = run("--check-config", "--config", sample, "-D", f"spool_dir={tmp_path / 's'}", "-D", override)
+        r = run("--check-config", "--config", sample, "-D", f"spool_dir={tmp_path / 's'}", "-D", override, env=cred_env)
         assert r.returncode == 1 and why in r.stderr, (override, r.stderr)
 
     # A token file others can read is refused at start, naming the key and the file; env: works.
