@@ -69,11 +69,19 @@ static const char *party(const json_t *ev, const char *key, const char **why)
     return omni_numeric_id(id, norm, sizeof norm, why) == 0 ? id : NULL;
 }
 
+/* Attachments past the router's count limit are left out and their number said (meta.attachments_total), as
+ * omni-email does: the customer's text still reaches someone, and nothing is left out without a word. */
 static void add_attachments(omni_msg_t *msg, const json_t *list)
 {
+    omni_limits_t lim;
+    omni_limits_default(&lim);
     size_t i;
     json_t *a;
+    if (json_array_size(list) > lim.attachments)
+        omni_msg_set_meta(msg, "attachments_total", json_integer((json_int_t)json_array_size(list)));
     json_array_foreach(list, i, a) {
+        if (i >= lim.attachments)
+            break;
         const char *type = str(a, "type"), *url = str(json_object_get(a, "payload"), "url");
         if (type == NULL)
             type = "unknown";

@@ -256,6 +256,34 @@ static void test_odd_strings_cost_one_event_at_most(void **state)
     fb_batch_free(&b);
 }
 
+/* More attachments than the router takes: the first 32 kept, their number said, the text delivered. */
+static void test_attachments_past_the_limit_are_counted_not_lost(void **state)
+{
+    (void)state;
+    char *list = omni_strdup("");
+    for (int i = 0; i < 40; i++) {
+        char *n = omni_asprintf("%s%s{\"type\":\"image\",\"payload\":{\"url\":\"https://x.example/%d.jpg\"}}",
+                                list, i ? "," : "", i);
+        free(list);
+        list = n;
+    }
+    char *body = omni_asprintf("{\"object\":\"page\",\"entry\":[{\"id\":\"100\",\"time\":1,\"messaging\":["
+                               "{\"sender\":{\"id\":\"201\"},\"recipient\":{\"id\":\"100\"},\"timestamp\":1,"
+                               "\"message\":{\"mid\":\"m_many\",\"text\":\"see all\",\"attachments\":[%s]}}]}]}", list);
+    fb_batch_t b;
+    char why[256] = "";
+    assert_int_equal(fb_parse(body, strlen(body), &b, why, sizeof why), 0);
+    assert_int_equal(b.n_msgs, 1);
+    assert_int_equal(b.n_skipped, 0);
+    assert_string_equal(b.msgs[0]->text, "see all");
+    assert_int_equal(json_array_size(json_object_get(b.msgs[0]->json, "attachments")), 32);
+    json_t *meta = json_object_get(b.msgs[0]->json, "meta");
+    assert_int_equal(json_integer_value(json_object_get(meta, "attachments_total")), 40);
+    fb_batch_free(&b);
+    free(body);
+    free(list);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -264,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_several_entries_and_events),
         cmocka_unit_test(test_malformed_envelopes),
         cmocka_unit_test(test_odd_strings_cost_one_event_at_most),
+        cmocka_unit_test(test_attachments_past_the_limit_are_counted_not_lost),
     };
     return cmocka_run_group_tests_name("messenger", tests, NULL, NULL);
 }
