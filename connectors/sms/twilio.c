@@ -279,6 +279,22 @@ static const struct { const char *param, *meta; bool number; } META[] = {
     { "ToCountry", "to_country", false },         { "ProfileName", "profile_name", false },
 };
 
+/* The last segment of url's path, without query or fragment ("ME..." of ".../Media/ME...?x=1", a trailing
+ * "/" passed over): its length, *seg where it starts; 0 when the path has none (the host is not one). */
+static size_t last_segment(const char *url, const char **seg)
+{
+    size_t end = strcspn(url, "?#");
+    while (end > 0 && url[end - 1] == '/')
+        end--;
+    size_t start = end;
+    while (start > 0 && url[start - 1] != '/')
+        start--;
+    if (start == 0 || (start >= 2 && url[start - 2] == '/')) /* no slash at all, or "//host" */
+        return 0;
+    *seg = url + start;
+    return end - start;
+}
+
 tw_kind_t tw_message(const tw_params_t *p, const char *now, omni_msg_t **out, char *why, size_t whysz)
 {
     *out = NULL;
@@ -330,9 +346,10 @@ tw_kind_t tw_message(const tw_params_t *p, const char *now, omni_msg_t **out, ch
         char k[48], t[48];
         snprintf(k, sizeof k, "MediaUrl%ld", i);
         snprintf(t, sizeof t, "MediaContentType%ld", i);
-        const char *url = tw_param(p, k), *type = tw_param(p, t), *slash = strrchr(url, '/');
+        const char *url = tw_param(p, k), *type = tw_param(p, t), *seg = NULL;
+        size_t n = last_segment(url, &seg);
         char name[300];
-        snprintf(name, sizeof name, "%s", slash && slash[1] ? slash + 1 : k);
+        snprintf(name, sizeof name, "%.*s", n ? (int)n : (int)strlen(k), n ? seg : k);
         /* Twilio does not say a media's size; 0 means unknown (the URL serves it). */
         omni_msg_add_attachment(msg, name, type && *type ? type : "application/octet-stream", 0, url);
     }

@@ -259,6 +259,22 @@ static void test_mms_becomes_a_message_with_attachments(void **state)
     omni_msg_error_t err;
     assert_int_equal(omni_msg_validate(msg, &lim, &err), 0);
     omni_msg_destroy(&msg);
+
+    /* the name is the path's last segment: without a query, past a trailing "/", else the parameter's name */
+    static const struct { const char *url, *name; } names[] = {
+        { "https%3A%2F%2Fm.example%2FMedia%2FME333%3Fx%3D1", "ME333" },
+        { "https%3A%2F%2Fm.example%2FMedia%2FME444%2F", "ME444" },
+        { "https%3A%2F%2Fm.example%2F", "MediaUrl0" },
+        { "https%3A%2F%2Fm.example", "MediaUrl0" },
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char *body = omni_asprintf("MessageSid=MM2&From=%%2B14158675309&NumMedia=1&MediaUrl0=%s", names[i].url);
+        assert_int_equal(kind_of(body, &msg, why, sizeof why), TW_MESSAGE);
+        att = json_object_get(msg->json, "attachments");
+        assert_string_equal(json_string_value(json_object_get(json_array_get(att, 0), "name")), names[i].name);
+        omni_msg_destroy(&msg);
+        free(body);
+    }
 }
 
 static void test_status_callbacks_and_malformed(void **state)
