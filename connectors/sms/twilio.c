@@ -1,6 +1,7 @@
 /* Twilio's inbound webhooks (twilio.h): form decoding, the signature Twilio computes, and the message. */
 #include "twilio.h"
 #include "omni/identity.h"
+#include "omni/log.h"
 #include "omni/secret.h"
 #include "omni/util.h"
 
@@ -356,8 +357,13 @@ tw_kind_t tw_message(const tw_params_t *p, const char *now, omni_msg_t **out, ch
     for (size_t i = 0; i < sizeof META / sizeof META[0]; i++) {
         const char *v = tw_param(p, META[i].param);
         size_t bad;
-        if (v == NULL || !omni_utf8_valid(v, strlen(v), &bad))
+        if (v == NULL)
             continue;
+        if (!omni_utf8_valid(v, strlen(v), &bad)) { /* not text: left out of meta, the message still taken */
+            omni_warn("message %s: %s is not UTF-8 (byte %zu): left out of meta.%s", sid, META[i].param, bad,
+                      META[i].meta);
+            continue;
+        }
         char *end;
         long long num = strtoll(v, &end, 10);
         omni_msg_set_meta(msg, META[i].meta, META[i].number && *v && *end == '\0' ? json_integer(num) : json_string(v));
