@@ -103,6 +103,7 @@ static void sms_handle(void *user, omni_http_req_t *req)
     }
     if (json && tw_json_params(body, len, &params, why, sizeof why) != 0) {
         omni_warn("POST %s from %s: %s: 400", path, peer, why);
+        omni_http_invalid(req, 1);
         omni_http_respond(req, 400, NULL, "malformed JSON body\n");
         goto out;
     }
