@@ -96,9 +96,17 @@ static int submit_line(run_t *r, const char *name, unsigned long lineno, const c
     }
     int rc;
     /* Over max_spooled: let answers come in (and sync, so they can be written off) until there is room. */
-    while ((rc = omni_client_submit(r->client, msg->id, line, len)) != 0 && errno == EAGAIN && !stop)
+    size_t before; /* a submit of an id already waiting is taken as done (0) and adds nothing to the pending */
+    while ((before = omni_client_pending(r->client), rc = omni_client_submit(r->client, msg->id, line, len)) != 0 &&
+           errno == EAGAIN && !stop)
         if (sync_batch(r) != 0 || omni_client_poll(r->client, 100) < 0)
             break;
+    if (rc == 0 && omni_client_pending(r->client) == before) { /* sent once, answered once, counted once */
+        fprintf(stderr, "%s:%lu: message %s: the id of a message still waiting for its answer; not sent again\n",
+                name, lineno, msg->id);
+        omni_msg_destroy(&msg);
+        return 0;
+    }
     if (rc != 0)
         fprintf(stderr, "%s:%lu: cannot submit message %s: %s\n", name, lineno, msg->id, strerror(errno));
     omni_msg_destroy(&msg);

@@ -51,6 +51,11 @@ def test_same_id_again_is_acked_and_stored_once(router, tmp_path):
     assert stored_count(router.redis) == 1
     assert router.redis.hget("omni:stats", "duplicates") == "2"
     peer.close()
+    # omni-submit given one id twice in its input sends it once: its summary adds up
+    rc, out = submit(router.endpoint, str(tmp_path / "spool"), [message("twice:1"), message("twice:1", text="again")],
+                     check=False)
+    assert rc == 0 and out.count("ACK twice:1") == 1, out
+    assert "submitted=1 acked=1 nacked=0 pending=0 invalid=0" in out, out
 
 
 BIG_META = {f"k{i}": "v" * 100 for i in range(200)}
