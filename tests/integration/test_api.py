@@ -229,6 +229,9 @@ def test_bad_bodies_name_the_field(world):
     for method, path, raw, code, field in cases:
         a = world.call(method, path, "agent:ann", raw=raw)
         assert a.status == 400 and a.body["error"]["code"] == code and a.body["error"]["field"] == field, (raw, a)
+    for raw in (b"null", b"7", b'"x"'):  # JSON, but not an object: said so, not "not JSON"
+        a = world.call("PUT", "/v1/presence", "agent:ann", raw=raw)
+        assert a.status == 400 and a.body["error"]["message"].startswith("body is not a JSON object"), (raw, a)
     e = EventStream(world.api, world.tokens["agent:ann"], last_event_id="yesterday")
     assert e.status == 400
     e.close()
