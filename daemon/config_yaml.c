@@ -201,16 +201,20 @@ static void syntax_error(cfg_ctx_t *ctx, const char *key, const yaml_parser_t *p
 /* An event pass before loading: yaml_parser_load resolves aliases into shared nodes and keeps no trace
  * of them, so this is the only place they can be seen. They are refused because a key table has no use
  * for them, and because a walker following shared nodes can be made to do exponential work. */
-static void scan(cfg_ctx_t *ctx, const char *key, const char *text, size_t len, int *docs)
+/* *fatal: the document cannot be walked (a syntax error, an alias); an anchor alone or a second document is
+ * an error too, but the first document is still checked, so that every error is reported, not only those. */
+static void scan(cfg_ctx_t *ctx, const char *key, const char *text, size_t len, int *docs, bool *fatal)
 {
     yaml_parser_t p;
     yaml_event_t ev;
     yaml_parser_initialize(&p);
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
     *docs = 0;
+    *fatal = false;
     for (bool done = false; !done;) {
         if (!yaml_parser_parse(&p, &ev)) {
             syntax_error(ctx, key, &p, text, len);
+            *fatal = true;
             break;
         }
         const yaml_char_t *anchor = NULL;
@@ -218,6 +222,7 @@ static void scan(cfg_ctx_t *ctx, const char *key, const char *text, size_t len, 
         case YAML_ALIAS_EVENT:
             cfg_error(ctx, &ev.start_mark, key, "aliases (*%s) are not supported; write the value out",
                       (const char *)ev.data.alias.anchor);
+            *fatal = true;
             break;
         case YAML_SCALAR_EVENT:
             anchor = ev.data.scalar.anchor;
@@ -247,10 +252,10 @@ static void scan(cfg_ctx_t *ctx, const char *key, const char *text, size_t len, 
 
 int cfg_yaml_parse(cfg_ctx_t *ctx, const char *key, const char *text, size_t len, yaml_document_t *doc)
 {
-    size_t before = ctx->errs->n;
     int docs;
-    scan(ctx, key, text, len, &docs);
-    if (ctx->errs->n != before)
+    bool fatal;
+    scan(ctx, key, text, len, &docs, &fatal);
+    if (fatal)
         return -1;
     if (docs == 0)
         return 0;

@@ -296,6 +296,12 @@ static void test_syntax_errors(void **state)
                                                      "%s:2:9: aliases (*b) are not supported; write the value out"));
     fails("router: {}\n---\nredis: {}\n",
           LINES("%s:2:1: a second YAML document (---); a config file holds one"));
+    /* an anchor alone, or a second document, does not hide the first document's other errors */
+    fails("router:\n  tick_ms: &t 5000\n", LINES("%s:2:12: anchors (&t) are not supported",
+                                                 "%s:2:12: router.tick_ms: 5000 is above the maximum 1000"));
+    fails("router: {tick_ms: 5000}\n---\nb: 2\n",
+          LINES("%s:1:19: router.tick_ms: 5000 is above the maximum 1000",
+                "%s:2:1: a second YAML document (---); a config file holds one"));
 }
 
 static void test_duplicates(void **state)
