@@ -181,19 +181,47 @@ void sim_measure_queues(sim_t *s)
         sim_peak(&s->queue_peaks, s->p->teams[t].name, team_waiting(s, s->p->teams[t].name));
 }
 
-/* "team: why; team: why" from a decision's tried targets (borrowed), into buf. */
-static const char *why_not(json_t *tried, char *buf, size_t sz)
+/* "team: why; team: why" for the targets of a decision (d, borrowed) up to the one that took the work, into buf:
+ * what the script found when it tried one (live: its tried list; "considered" for the one that took it), else why
+ * the plan passed it over (static: the plan's trace, as omnictl explain shows them). */
+static const char *why_not(json_t *d, char *buf, size_t sz)
 {
-    size_t i, len = 0;
-    json_t *t;
+    json_t *tried = json_object_get(d, "tried"), *traced = json_object_get(json_object_get(d, "plan"), "targets");
+    size_t i, j, len = 0;
+    json_t *t, *u;
     buf[0] = 0;
-    json_array_foreach(tried, i, t) {
-        const char *why = json_string_value(json_object_get(t, "skipped"));
-        len += (size_t)snprintf(buf + len, len < sz ? sz - len : 0, "%s%s: %s", len ? "; " : "",
-                                json_string_value(json_object_get(t, "team")), why ? why : "considered");
+#define SAY(team, why)                                                                                                  \
+    len += (size_t)snprintf(buf + len, len < sz ? sz - len : 0, "%s%s: %s", len ? "; " : "", team, why)
+    json_array_foreach(traced, i, t) {
+        const char *team = json_string_value(json_object_get(t, "team")), *why = NULL;
+        bool live = false;
+        json_array_foreach(tried, j, u) if (json_integer_value(json_object_get(u, "target")) ==
+                                            json_integer_value(json_object_get(t, "target"))) {
+            live = true;
+            why = json_string_value(json_object_get(u, "skipped"));
+        }
+        if (!live)
+            why = json_string_value(json_object_get(t, "skipped"));
+        if (!live && !why && json_is_true(json_object_get(t, "declined")))
+            why = "gave this conversation back";
+        if (why && !strcmp(why, "no agent qualifies (each one's reason below)")) /* explain lists them; not here */
+            why = "no agent qualifies";
+        if (team)
+            SAY(team, why ? why : live ? "considered" : "not tried");
+        if (len >= sz || (live && !why)) /* the target that took it: those after it were not looked at */
+            return buf;
+    }
+    json_array_foreach(tried, j, u) { /* tried, but not in the trace (a record of an older version) */
+        bool shown = false;
+        json_array_foreach(traced, i, t) shown |= json_integer_value(json_object_get(u, "target")) ==
+                                                  json_integer_value(json_object_get(t, "target"));
+        const char *why = json_string_value(json_object_get(u, "skipped"));
+        if (!shown && json_string_value(json_object_get(u, "team")))
+            SAY(json_string_value(json_object_get(u, "team")), why ? why : "considered");
         if (len >= sz)
             break;
     }
+#undef SAY
     return buf;
 }
 
@@ -220,7 +248,7 @@ void sim_trace(sim_t *s, const char *conv)
                              omni_rfc3339(json_integer_value(json_object_get(d, "at")), at, sizeof at), "reason",
                              json_object_get(d, "reason"), "outcome", json_object_get(d, "outcome"), "team", team,
                              "target", owner ? json_object_get(last, "target") : NULL, "agent", owner, "why",
-                             why_not(tried, why, sizeof why));
+                             why_not(d, why, sizeof why));
     char *text = line ? omni_json_dumps(line, JSON_COMPACT) : NULL;
     if (text)
         fprintf(s->trace, "%s\n", text);
@@ -245,7 +273,7 @@ static void report_waiting(sim_t *s, FILE *out)
                 fprintf(out, "  conversation %s waits on %s (priority %d); last decided %s (%s): %s\n",
                         q->element[i]->str, s->p->teams[t].name, p,
                         omni_rfc3339(json_integer_value(json_object_get(d, "at")), at, sizeof at),
-                        reason ? reason : "?", why_not(json_object_get(d, "tried"), why, sizeof why));
+                        reason ? reason : "?", why_not(d, why, sizeof why));
                 json_decref(d);
             }
             freeReplyObject(q);

@@ -95,6 +95,21 @@ def test_simulate_traces_each_decision_takes_presence_and_names_waiting_work(tmp
     assert "still waiting at the end: 0" in r.stdout, r.stdout
 
 
+def test_simulate_says_why_the_plan_passed_targets_over(tmp_path):
+    """A target the plan refuses (a skill the partner lacks, agents without it) was never tried: its why is the
+    plan's reason, as explain gives it, not an empty string (docs/routing.md, Simulate)."""
+    m = message("r1", frm="rita@example.com", text="I need a return label")
+    m["received_at"] = "2026-11-23T09:00:00Z"
+    trace = tmp_path / "trace.jsonl"
+    r = run(tmp_path, [m], "--trace", str(trace))
+    assert r.returncode == 0, r.stderr
+    first = json.loads(trace.read_text().splitlines()[0])
+    assert first["outcome"] == "queued", first
+    assert first["why"] == "bpo: team bpo has skill orders at level 1 (needs 2); core: no agent qualifies", first
+    # and the work still waiting at the end, by its last decision
+    assert "): bpo: team bpo has skill orders at level 1 (needs 2); core: no agent qualifies\n" in r.stdout, r.stdout
+
+
 def test_simulate_summary_names_the_work_still_waiting(tmp_path):
     msgs = [at(i, i) for i in (0, 2)]  # technical: core (alice) or tier2 (tina), both offline all along
     pres = [{"presence": {"agent": a, "status": "offline", "at": "2026-11-23T08:00:00Z"}} for a in ("alice", "tina")]
