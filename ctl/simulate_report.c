@@ -1,6 +1,7 @@
 /* omnictl simulate: reading the input, counting, and the report. */
 #include <jansson.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 #include "simulate.h"
@@ -67,7 +68,7 @@ int sim_load(sim_t *s, const char *path)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
-        fprintf(stderr, "omnictl: simulate: %s: cannot read\n", path);
+        fprintf(stderr, "omnictl: simulate: %s: cannot read: %s\n", path, strerror(errno));
         return -1;
     }
     char *line = NULL;

@@ -49,6 +49,14 @@ def test_simulate_reports_bad_lines_and_never_touches_live_state(tmp_path, redis
     assert not [d for d in os.listdir("/tmp") if d.startswith("omnictl-simulate-")]  # scratch server removed
 
 
+def test_simulate_names_why_its_input_cannot_be_read(tmp_path):
+    conf = tmp_path / "policy.yaml"
+    conf.write_text(POLICY)
+    r = subprocess.run([os.path.join(BIN, "omnictl"), "simulate", "--config", str(conf), "--input",
+                        str(tmp_path / "nope.jsonl")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and r.stderr.endswith("nope.jsonl: cannot read: No such file or directory\n"), r.stderr
+
+
 def test_simulate_refuses_a_bad_policy(tmp_path):
     conf = tmp_path / "bad.yaml"
     conf.write_text("teams:\n  - {name: x, kind: outsourced}\n")
