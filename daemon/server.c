@@ -307,6 +307,7 @@ static int open_store(router_t *r)
 {
     const router_config_t *cfg = r->cfg;
     store_opts_t opts = { .password = cfg->redis.password, .database = cfg->redis.database,
+                          .meanwhile = "answering BUSY",
                           .timeout_ms = cfg->redis.timeout_ms, .reconnect_ms = cfg->redis.reconnect_ms,
                           .connections = cfg->redis.connections,
                           .relaxed = cfg->redis.durability == REDIS_DURABILITY_RELAXED,

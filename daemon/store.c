@@ -114,7 +114,8 @@ static void update(store_t *s)
         const char *conns = s->n_conns == 1 ? "connection" : "connections";
         if (said == SAID_DOWN)
             omni_log_event(OMNI_LOG_WARN, OMNI_MSGID_REDIS_DOWN, NULL,
-                           "redis unreachable at %s (%s): answering BUSY until it is back", s->address, s->why);
+                           "redis unreachable at %s (%s): %s until it is back", s->address, s->why,
+                           s->opts.meanwhile ? s->opts.meanwhile : "retrying");
         else if (said == SAID_UP && s->said == SAID_NOTHING)
             omni_log_event(OMNI_LOG_INFO, OMNI_MSGID_REDIS_UP, NULL, "redis: connected to %s (%d %s), durability verified: %s",
                            s->address, s->n_conns, conns, s->durability);

@@ -43,6 +43,7 @@ typedef struct store_opts {
     int wait_timeout_ms;
     store_state_fn *on_state;
     void *data;
+    const char *meanwhile;    /* what the program does while Redis is down, for its log line; NULL: "retrying" */
 } store_opts_t;
 
 /* Copies what it needs from opts; starts connecting on the next store_tick(). */

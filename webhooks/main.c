@@ -140,6 +140,7 @@ static int run(const wh_config_t *cfg)
     store_opts_t opts = { .password = cfg->redis.password_value, .database = cfg->redis.database,
                           .timeout_ms = cfg->redis.timeout_ms, .reconnect_ms = cfg->redis.reconnect_ms,
                           .connections = 1, .relaxed = 1, /* the router checks durability; we only run scripts */
+                          .meanwhile = "delivering nothing",
                           .on_state = on_store_state, .data = &a };
     if (cfg->redis.n_sentinels > 0) /* the store asks the sentinels and follows a failover, as the router's */
         opts.sentinels = cfg->redis.sentinel_addrs, opts.n_sentinels = cfg->redis.n_sentinels,

@@ -525,6 +525,9 @@ def test_metrics_count_deliveries_failures_retries_and_dead_letters(tmp_path, re
     status, text = wait_for(lambda: (lambda g: g if g[0] == 503 else None)(http_get(port, "/readyz")), 15,
                             "/readyz answering 503 while Redis is away")
     assert "redis unreachable" in text, text
+    # its log says what it does meanwhile (not the router's "answering BUSY")
+    wait_for(lambda: "delivering nothing until it is back" in open(wh.log_path).read(), 15, "the log line")
+    assert "answering BUSY" not in open(wh.log_path).read()
     redis_server.start()
     wait_for(lambda: http_get(port, "/readyz")[0] == 200, 30, "/readyz ready again")
     wh.stop()
