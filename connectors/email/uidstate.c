@@ -125,9 +125,17 @@ static void start_backlog(uid_cursor_t *c, uint32_t uidnext, uid_initial_t initi
     c->last_uid = 0;
     c->backlog_until = uidnext > 0 ? uidnext - 1 : 0;
     if (by_date) {
+        /* After a change: the recent mail again (its ids are the same: the router drops what it has), and what
+         * the initial rule takes, whatever its date: a message moved into the mailbox keeps its old
+         * INTERNALDATE, and one that came since the last poll must not be lost for it. */
         char day[16];
         imap_format_date(c->last_date_ms - DAY_MS, day, sizeof day);
-        snprintf(c->backlog, sizeof c->backlog, "SINCE %s", day);
+        if (initial == UID_INITIAL_ALL)
+            snprintf(c->backlog, sizeof c->backlog, "ALL");
+        else if (initial == UID_INITIAL_UNSEEN)
+            snprintf(c->backlog, sizeof c->backlog, "OR SINCE %s UNSEEN", day);
+        else
+            snprintf(c->backlog, sizeof c->backlog, "SINCE %s", day);
     } else if (initial == UID_INITIAL_NONE) {
         c->last_uid = c->backlog_until; /* the backlog is skipped: start after it */
         c->backlog[0] = '\0';

@@ -68,7 +68,8 @@ static void test_uidvalidity_change(void **state)
     assert_int_equal(c.uidvalidity, 2);
     assert_int_equal(c.last_uid, 0);
     assert_int_equal(c.backlog_until, 39);
-    assert_string_equal(c.backlog, "SINCE 31-Jan-2010"); /* the day before the newest taken */
+    /* the day before the newest taken, and what the initial rule takes whatever its date (mail moved in) */
+    assert_string_equal(c.backlog, "OR SINCE 31-Jan-2010 UNSEEN");
     assert_true(c.has_last_date);
     /* Nothing taken before the change: the initial rule again. */
     uid_cursor_t d;
@@ -79,6 +80,12 @@ static void test_uidvalidity_change(void **state)
     uid_cursor_t e;
     uidstate_reconcile(&e, false, 1, 100, UID_INITIAL_NONE);
     assert_int_equal(uidstate_reconcile(&e, true, 1, 50, UID_INITIAL_NONE), UID_RESET);
+    /* with initial: all, everything again; with none, the recent mail only */
+    c.uidvalidity = 2;
+    assert_int_equal(uidstate_reconcile(&c, true, 5, 40, UID_INITIAL_ALL), UID_RESET);
+    assert_string_equal(c.backlog, "ALL");
+    assert_int_equal(uidstate_reconcile(&c, true, 6, 40, UID_INITIAL_NONE), UID_RESET);
+    assert_string_equal(c.backlog, "SINCE 31-Jan-2010");
 }
 
 static void test_file_round_trip(void **state)
