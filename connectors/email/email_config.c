@@ -1,5 +1,6 @@
 /* The email connector's settings (see email_config.h for the mailbox entries' syntax). */
 #include "email_config.h"
+#include "omni/secret.h"
 #include "omni/util.h"
 
 #include <errno.h>
@@ -14,7 +15,8 @@ const omni_connector_key_t email_keys[] = {
     {"url", OMNI_KEY_STRING, NULL, false, 0, 1024, NULL, "imaps://host[:port] or imap://host[:port] (entries may override)"},
     {"user", OMNI_KEY_STRING, NULL, false, 0, 320, NULL, "IMAP login"},
     {"password", OMNI_KEY_STRING, NULL, false, 0, PASSWORD_MAX, NULL, "IMAP password (prefer password_file)"},
-    {"password_file", OMNI_KEY_PATH, NULL, false, 0, 0, NULL, "file holding the IMAP password"},
+    {"password_file", OMNI_KEY_SECRET, NULL, false, 0, 0, NULL,
+     "the IMAP password: a file only its owner may read, credential:NAME or env:NAME"},
     {"account", OMNI_KEY_STRING, NULL, false, 0, 64, NULL, "account name in message ids; default: user"},
     {"address", OMNI_KEY_STRING, NULL, false, 0, 320, NULL, "our address, the messages' \"to\"; default: user"},
     {"tls", OMNI_KEY_ENUM, "starttls", false, 0, 0, "starttls|none", "for imap:// URLs: require STARTTLS, or none"},
@@ -83,24 +85,16 @@ static char *value(const char **p)
     return out;
 }
 
+/* The password as every connector reads a secret (omni_secret_load): a file only its owner may read, a systemd
+ * credential or an environment variable; its trailing line break dropped. */
 static int read_password(email_box_t *b, char *err, size_t errsz)
 {
-    FILE *f = fopen(b->password_file, "r");
-    if (!f) {
-        snprintf(err, errsz, "password_file %s: %s", b->password_file, strerror(errno));
-        return -1;
-    }
-    char *buf = omni_malloc(PASSWORD_MAX + 2);
-    size_t n = fread(buf, 1, PASSWORD_MAX + 1, f);
-    fclose(f);
-    if (n > PASSWORD_MAX) {
+    char *buf = omni_malloc(OMNI_SECRET_MAX + 1);
+    if (omni_secret_load(b->password_file, "password_file", buf, OMNI_SECRET_MAX + 1, err, errsz) < 0) {
+        explicit_bzero(buf, OMNI_SECRET_MAX + 1);
         free(buf);
-        snprintf(err, errsz, "password_file %s: longer than %d bytes", b->password_file, PASSWORD_MAX);
         return -1;
     }
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        n--;
-    buf[n] = '\0';
     free(b->password);
     b->password = buf;
     return 0;
@@ -200,8 +194,10 @@ int email_box_parse(const char *entry, const email_box_t *d, bool read_pw, email
                 }
                 b->tls = none ? IMAP_TLS_NONE : IMAP_TLS_STARTTLS;
             } else if ((strcmp(FIELDS[f], "password_file") == 0 || strcmp(FIELDS[f], "ca_file") == 0) &&
-                       v[0] != '/') {
-                snprintf(err, errsz, "%s: \"%s\" must be an absolute path in an entry", FIELDS[f], v);
+                       v[0] != '/' && !(strcmp(FIELDS[f], "password_file") == 0 &&
+                                        (strncmp(v, "env:", 4) == 0 || strncmp(v, "credential:", 11) == 0))) {
+                snprintf(err, errsz, "%s: \"%s\" must be an absolute path in an entry%s", FIELDS[f], v,
+                         strcmp(FIELDS[f], "password_file") == 0 ? " (or credential:NAME, env:NAME)" : "");
                 free(v);
                 email_box_free(b);
                 return -1;

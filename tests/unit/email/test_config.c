@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../../../connectors/email/email_config.h"
@@ -70,9 +71,19 @@ static void test_password_file(void **state)
     assert_int_equal(email_box_parse(entry, &d, true, &b, err, sizeof err), 0);
     assert_string_equal(b.password, "s3cret"); /* the entry's file replaces the section's password */
     email_box_free(&b);
+    /* a file others may read is refused, as every connector's secrets (docs/connectors.md) */
+    chmod(path, 0644);
+    assert_int_equal(email_box_parse(entry, &d, true, &b, err, sizeof err), -1);
+    assert_non_null(strstr(err, "chmod 600"));
     unlink(path);
     assert_int_equal(email_box_parse(entry, &d, true, &b, err, sizeof err), -1);
     assert_non_null(strstr(err, path));
+    /* and it may be a systemd credential or an environment variable */
+    setenv("OMNI_TEST_IMAP_PW", "from-env", 1);
+    assert_int_equal(email_box_parse("mailbox=INBOX password_file=env:OMNI_TEST_IMAP_PW", &d, true, &b, err,
+                                     sizeof err), 0);
+    assert_string_equal(b.password, "from-env");
+    email_box_free(&b);
 }
 
 static void test_refusals(void **state)
