@@ -6,6 +6,7 @@
 #include "omni/util.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -116,6 +117,51 @@ static void find_end(follow_t *f, uint64_t size)
     f->line = lines;
 }
 
+/* The file a saved position names, when another one is at path now: rotated while the connector was stopped
+ * (renamed beside it: Master.csv.1). Found by its inode in path's directory; its fd, or -1 when it is gone. */
+static int find_rotated(const char *path, uint64_t ino)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? omni_strndup(path, slash == path ? 1 : (size_t)(slash - path)) : omni_strdup(".");
+    DIR *d = opendir(dir);
+    free(dir);
+    if (d == NULL)
+        return -1;
+    int fd = -1;
+    for (struct dirent *e; fd < 0 && (e = readdir(d)) != NULL;) {
+        struct stat st;
+        if ((uint64_t)e->d_ino == ino && fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(st.st_mode) && (uint64_t)st.st_ino == ino)
+            fd = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    }
+    closedir(d);
+    return fd;
+}
+
+/* Resumes in the rotated file at the saved position when it is still beside path with its first bytes as
+ * saved: what it held past that position was never read, and is read before the new file. Takes old (an fd). */
+static bool resume_rotated(follow_t *f, int old)
+{
+    struct stat st;
+    uint64_t h;
+    if (fstat(old, &st) != 0 || f->s_off > (uint64_t)st.st_size || head_hash(old, f->s_head_len, &h) != 0 ||
+        h != f->s_head_hash) {
+        close(old);
+        return false;
+    }
+    f->fd = old;
+    f->ino = f->s_ino;
+    f->off = f->s_off;
+    f->line = f->s_line;
+    f->head_len = f->s_head_len;
+    f->head_hash = f->s_head_hash;
+    f->rotated = true; /* read to its end, then the file at path from its start */
+    f->start_at_end = false;
+    omni_info("%s: rotated while stopped: finishing the old file after line %lu (byte %" PRIu64 ") first", f->path,
+              f->line, f->off);
+    return true;
+}
+
 /* Opens path when it exists. Returns 0 (open, or not there yet) or -1 on an error. */
 static int open_file(follow_t *f)
 {
@@ -156,6 +202,12 @@ static int open_file(follow_t *f)
             f->head_hash = f->s_head_hash;
             omni_info("%s: resuming after line %lu (byte %" PRIu64 ")", f->path, f->line, f->off);
         } else {
+            int old = f->s_ino != f->ino ? find_rotated(f->path, f->s_ino) : -1;
+            if (old >= 0 && resume_rotated(f, old)) {
+                close(fd);
+                f->dirty = true;
+                return 0;
+            }
             omni_info("%s: a new file since the last run: reading it from the start", f->path);
         }
     } else if (f->start_at_end) {

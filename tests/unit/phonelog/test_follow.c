@@ -317,6 +317,39 @@ static void resume_without_duplicates(void **state)
     assert_string_equal(sink.ids[3], "phone:p:u9");
 }
 
+/* Rotated while the connector was stopped, with records it had not read yet: the old file, still beside the
+ * path under its new name, is finished from the saved position first, then the new file is read whole. */
+static void rotation_while_stopped_finishes_the_old_file(void **state)
+{
+    (void)state;
+    char text[2048] = "";
+    strcat(text, rec_line(1));
+    strcat(text, rec_line(2));
+    put(path, "w", text);
+    p = make(false);
+    poll_until(2, 1);
+    plog_destroy(&p); /* stopped */
+    put(path, "a", rec_line(3)); /* written before the rotation, never read */
+    char old[160];
+    snprintf(old, sizeof old, "%s.1", path);
+    assert_int_equal(rename(path, old), 0);
+    put(path, "w", rec_line(4));
+    capture_begin();
+    p = make(false);
+    for (int i = 0; i < 4 && sink.n < 4; i++)
+        poll_once(0);
+    char *err = capture_end();
+    static const int want[] = { 1, 2, 3, 4 };
+    expect_ids(want, 4);
+    assert_non_null(strstr(err, "rotated while stopped: finishing the old file after line 2"));
+    assert_int_equal(sink.lines[2], 3); /* line 3 of the old file */
+    assert_int_equal(sink.lines[3], 1); /* line 1 of the new one */
+    plog_destroy(&p);
+    p = make(false); /* and a restart after that reads nothing twice */
+    poll_once(0);
+    assert_int_equal(sink.n, 4);
+}
+
 static void start_at_end_skips_history(void **state)
 {
     (void)state;
@@ -424,6 +457,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(rotation_rename_and_new_file, setup, teardown),
         cmocka_unit_test_setup_teardown(truncation_and_rewrite_in_place, setup, teardown),
         cmocka_unit_test_setup_teardown(resume_without_duplicates, setup, teardown),
+        cmocka_unit_test_setup_teardown(rotation_while_stopped_finishes_the_old_file, setup, teardown),
         cmocka_unit_test_setup_teardown(start_at_end_skips_history, setup, teardown),
         cmocka_unit_test_setup_teardown(start_at_end_file_appearing_later_is_new, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_commit_reads_again, setup, teardown),
