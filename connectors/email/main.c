@@ -318,7 +318,9 @@ static int email_poll(omni_connector_t *ctx)
     omni_connector_status(ctx, "%zu mailbox(es), %zu failing", ec->cfg.n, failing);
     if (more)
         omni_connector_poll_in(ctx, 0);
-    return tried > 0 && failed == tried ? -1 : 0;
+    /* Reached when one mailbox at least answers: every one failing (just now, or waiting out its back-off) is
+     * a source not reached, so no READY and no "reachable again" for a pause between retries. */
+    return failing == ec->cfg.n ? -1 : 0;
 }
 
 static int email_open(omni_connector_t *ctx)

@@ -123,10 +123,10 @@ class Connector:
         text = self.conf.read_text().splitlines()
         self.conf.write_text("\n".join('  url: "%s"' % url if l.startswith("  url:") else l for l in text) + "\n")
 
-    def start(self):
+    def start(self, env=None):
         out = open(self.log, "ab")
         self.proc = subprocess.Popen([str(BINARY), "--config", str(self.conf)], stdout=out, stderr=out,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, env=dict(os.environ, **(env or {})))
         out.close()
 
     def kill(self):
@@ -707,3 +707,34 @@ def test_real_router_uidvalidity_change_stores_nothing_twice(dovecot, router, co
     wait_for(lambda: router_stat(router, "duplicates") >= 14, WAIT, "the re-read mail dropped as duplicates")
     assert len(stored_messages(router)) == 15
     assert c.terminate() == 0
+
+
+def test_no_ready_while_no_mailbox_answers(workdir, fake_router, connector):
+    """READY=1 means the source was reached (docs/connectors.md): a server that is not there, tried again and again
+    with back-off, never makes the connector ready, nor "reachable again" between two failures."""
+    import socket
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = str(workdir / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(0.1)
+    c = connector(fake_router.endpoint, url=f"imap://127.0.0.1:{port}")
+    c.start(env={"NOTIFY_SOCKET": path})
+    seen = []
+
+    def failures():
+        try:
+            while True:
+                seen.append(sock.recv(4096).decode())
+        except socket.timeout:
+            pass
+        return len(re.findall(r"Connection refused|connect", c.log_text())) >= 4
+    try:
+        wait_for(failures, 20, "four failed attempts")
+        assert not any("READY=1" in d for d in seen), seen
+        assert "reachable again" not in c.log_text() and "the source answered" not in c.log_text(), c.log_text()
+    finally:
+        assert c.terminate() == 0
+        sock.close()
