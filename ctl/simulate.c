@@ -234,7 +234,8 @@ static void people(sim_t *s, int64_t now)
             s->resolved++;
         }
     }
-    memmove(s->ev, s->ev + done, (s->n_ev - done) * sizeof *s->ev);
+    if (done > 0) /* s->ev is NULL before the first event: memmove must not be given it */
+        memmove(s->ev, s->ev + done, (s->n_ev - done) * sizeof *s->ev);
     s->n_ev -= done;
 }
 
