@@ -426,6 +426,7 @@ int ctl_simulate(int argc, char **argv)
             }
             if (s.n_msgs) /* let the work that is left play out, up to 30 days */
                 advance(&s, s.msgs[s.n_msgs - 1].t + 30LL * 86400000);
+            s.until = s.clock;
             sim_report(&s, stdout);
             rc = 0;
         }

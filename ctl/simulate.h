@@ -48,7 +48,8 @@ typedef struct sim {
     pid_t redis_pid;
     redisContext *rc;
     sim_msg_t *msgs;
-    size_t n_msgs, invalid;
+    size_t n_msgs, n_presence, invalid; /* invalid: bad input lines, messages or presence changes */
+    int64_t until;                       /* the simulated clock's last instant (sim_report says it) */
     int64_t answer_ms;     /* --answer-after: the owner's first response comes this long after assignment */
     FILE *trace;           /* --trace: one JSON line per decision; NULL: none */
     sim_event_t *ev;       /* what the people do, to come, by time (file order for equal times) */

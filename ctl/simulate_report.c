@@ -58,6 +58,7 @@ static int presence_line(sim_t *s, const char *line, size_t len, char *why, size
         snprintf(e.agent, sizeof e.agent, "%s", agent);
         snprintf(e.status, sizeof e.status, "%s", status);
         sim_schedule(s, &e); /* file order for equal times: input is read in order, the schedule is stable */
+        s->n_presence++;
         rc = 1;
     }
     json_decref(root);
@@ -308,11 +309,13 @@ static long stat(sim_t *s, const char *field)
 
 void sim_report(sim_t *s, FILE *out)
 {
-    char a[40], b[40];
-    fprintf(out, "simulated %zu messages (%zu invalid, skipped)", s->n_msgs, s->invalid);
+    char a[40], b[40], c[40];
+    fprintf(out, "simulated %zu messages and %zu presence changes (%zu bad lines skipped)", s->n_msgs, s->n_presence,
+            s->invalid);
     if (s->n_msgs)
-        fprintf(out, " from %s to %s", omni_rfc3339(s->msgs[0].t, a, sizeof a),
-                omni_rfc3339(s->msgs[s->n_msgs - 1].t, b, sizeof b));
+        fprintf(out, " from %s to %s, then the clock ran on to %s for the work left "
+                "(its last stop, at most 30 days after the last message)", omni_rfc3339(s->msgs[0].t, a, sizeof a),
+                omni_rfc3339(s->msgs[s->n_msgs - 1].t, b, sizeof b), omni_rfc3339(s->until, c, sizeof c));
     fprintf(out, "\n  %ld conversations, %ld folded near-duplicates, %ld duplicates, %ld resolved\n\n",
             s->conversations, s->folded, s->duplicates, s->resolved);
     fprintf(out, "%-16s %-11s %10s %12s\n", "team", "kind", "assigned", "queue peak");

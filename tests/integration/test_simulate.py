@@ -27,7 +27,7 @@ def test_simulate_reports_distribution_queues_and_sla(tmp_path):
     r = run(tmp_path, msgs, "--handle-time", "30m")
     assert r.returncode == 0, r.stderr
     out = r.stdout
-    assert "simulated 12 messages (0 invalid, skipped) from 2026-11-23T09:00:00.000Z" in out, out
+    assert "simulated 12 messages and 0 presence changes (0 bad lines skipped) from 2026-11-23T09:00:00.000Z" in out, out
     rows = {line.split()[0]: line.split() for line in out.splitlines() if line[:4] in ("core", "bpo ", "tier")}
     # six technical ones: alice (1 email at a time) and tina (3) in-house only; six basic: bpo first (cap 2)
     assert int(rows["bpo"][2]) > 0 and rows["bpo"][1] == "partner", out
@@ -39,10 +39,15 @@ def test_simulate_reports_distribution_queues_and_sla(tmp_path):
 def test_simulate_reports_bad_lines_and_never_touches_live_state(tmp_path, redis_server):
     live = Router(str(tmp_path / "live"), redis_server.address).start()
     try:
-        r = run(tmp_path, [at(0, 0), "{not json", message("bad", channel="sms", frm="12")])
+        presence = {"presence": {"agent": "alice", "status": "away", "at": "2026-11-23T09:30:00Z"}}
+        no_agent = {"presence": {"agent": "nobody", "status": "away", "at": "2026-11-23T09:30:00Z"}}
+        r = run(tmp_path, [at(0, 0), "{not json", message("bad", channel="sms", frm="12"), presence, no_agent])
         assert r.returncode == 0, r.stderr
         assert "in.jsonl:2: " in r.stderr and "in.jsonl:3: message bad: from.id" in r.stderr, r.stderr
-        assert "simulated 1 messages (2 invalid, skipped)" in r.stdout
+        assert 'in.jsonl:5: presence.agent: "nobody" is no agent of the policy' in r.stderr, r.stderr
+        # a bad presence line is a bad line, not an invalid message; the run's end is said
+        assert "simulated 1 messages and 1 presence changes (3 bad lines skipped)" in r.stdout, r.stdout
+        assert "then the clock ran on to 2026-12-23T00:00:00.000Z for the work left" in r.stdout, r.stdout
         assert redis_server.client().keys("omni:msg:*") == []
     finally:
         live.stop()
