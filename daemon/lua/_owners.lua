@@ -164,9 +164,11 @@ end
 -- previous owner (plan.prefer) first when it is ready. skipped gets the reason agents were passed over.
 -- declined: the set of owners who declined this conversation ("agent:ID" = true); the second result is true
 -- when one of them was passed over for it (then the target is not full for other work).
+-- holder: nil, or the agent holding the work now, on a move that frees her capacity (an escalation): when
+-- nobody in the index can take it, she keeps it if this conversation is all that puts her at capacity.
 local READY_BATCH = 16 -- candidates read per call: the first is nearly always taken
 local LIVE_REASONS = 10 -- agents whose live state a refused target records for explain (roster order)
-local function pick_agent(t, plan, skipped, declined)
+local function pick_agent(t, plan, skipped, declined, holder)
   local ch, passed = plan.channel, false
   local key = K.team_ready(t.team, ch)
   local only = nil
@@ -198,6 +200,13 @@ local function pick_agent(t, plan, skipped, declined)
       if #ids < READY_BATCH then break end
       offset = offset + READY_BATCH
     end
+  end
+  -- The agent holding it, in this team too, out of the index only by the load this very move frees
+  -- (docs/routing.md, SLA: "the owner's capacity is freed"): she keeps it rather than it waiting.
+  if holder and (not only or only[holder]) and not declined['agent:' .. holder] then
+    local why = redis.call('HGET', K.team_unready(t.team, ch), holder)
+    local load, cap = (why or ''):match('^at capacity %((%d+)/(%d+) ')
+    if load and tonumber(load) - 1 < tonumber(cap) then return holder, passed end
   end
   -- Nobody: the live reasons of the first few agents the plan allows, for explain, in one read of the
   -- team's unready hash (reindex() keeps it); an agent in neither has no capacity for the channel at all.
@@ -236,7 +245,8 @@ end
 -- (taking capacity only ever makes that truer within one script), so a long queue costs little to scan.
 -- Owners who declined the conversation (rejected it, let its offer expire) are never offered it again.
 -- fresh: the conversation was never offered to anyone (nobody can have declined it: nothing to read).
-local function find_owner(plan, days, waiting, full, fresh)
+-- holder: pick_agent()'s (nil but on an escalation of work an agent holds).
+local function find_owner(plan, days, waiting, full, fresh, holder)
   local tried, declined = {}, {}
   if not fresh then
     for _, o in ipairs(redis.call('SMEMBERS', K.conversation_declined(plan.conv))) do declined[o] = true end
@@ -283,7 +293,7 @@ local function find_owner(plan, days, waiting, full, fresh)
         else owner = 'team:' .. t.team end
       else
         local id
-        id, passed = pick_agent(t, plan, skipped, declined)
+        id, passed = pick_agent(t, plan, skipped, declined, holder)
         if id then owner = 'agent:' .. id else why = 'no agent available with capacity' end
       end
     end

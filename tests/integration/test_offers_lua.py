@@ -132,6 +132,25 @@ def test_an_escalation_back_to_the_agent_who_accepted_keeps_it_accepted(lua):
     assert agent(lua, "a")["load"] == "1"
 
 
+def test_an_escalation_frees_its_owners_capacity_for_a_target_she_is_in_too(lua):
+    """docs/routing.md (SLA): an escalation moves the work on, "the owner's capacity is freed". An agent of the
+    next target who is at capacity only by this conversation keeps it (it does not wait); another agent of that
+    target who can take it now gets it first."""
+    c = lua.conversation()
+    t0, t1 = target(agents=("a",), cap=1), target(team="tier2", agents=("a",), cap=1, i=1)
+    assert lua.assign(c, [t0, t1]) == ["assigned", "agent:a"]
+    assert replan(lua, c, "escalation", [t1], NOW + 20) == ["assigned", "agent:a"]
+    h = conv(lua, c)
+    assert (h["status"], h["team"], h["owner"]) == ("assigned", "tier2", "agent:a"), h
+    assert agent(lua, "a")["load"] == "1"
+    # with another agent of tier2 ready, the escalation moves it to her
+    d = lua.conversation()
+    u0, u1 = target(agents=("c",), cap=1), target(team="tier2", agents=("c", "d"), cap=1, i=1)
+    assert lua.assign(d, [u0, u1]) == ["assigned", "agent:c"]
+    assert replan(lua, d, "escalation", [u1], NOW + 20) == ["assigned", "agent:d"]
+    assert agent(lua, "c")["load"] == "0" and agent(lua, "d")["load"] == "1"
+
+
 def test_a_rejection_reroutes_at_once_to_the_next_agent_never_the_same(lua):
     c = lua.conversation()
     t = offer(agents=("a", "b"))
