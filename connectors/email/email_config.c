@@ -116,18 +116,24 @@ static bool account_ok(const char *a)
 /* Checks and completes a box whose fields are all set; err names the problem. */
 static int finish_box(email_box_t *b, bool read_pw, char *err, size_t errsz)
 {
-    if (!b->url || (strncmp(b->url, "imap://", 7) != 0 && strncmp(b->url, "imaps://", 8) != 0)) {
-        snprintf(err, errsz, "url: \"%s\" is not imap://host or imaps://host", b->url ? b->url : "");
+    if (!b->url || !*b->url) {
+        snprintf(err, errsz, "url: missing (set email.url, or url= in the entry)");
+        return -1;
+    }
+    if (strncmp(b->url, "imap://", 7) != 0 && strncmp(b->url, "imaps://", 8) != 0) {
+        snprintf(err, errsz, "url: \"%s\" is not imap://host or imaps://host", b->url);
         return -1;
     }
     if (strncmp(b->url, "imaps://", 8) == 0)
         b->tls = IMAP_TLS_IMPLICIT;
     if (!b->user || !*b->user) {
-        snprintf(err, errsz, "user: missing");
+        snprintf(err, errsz, "user: missing (set email.user, or user= in the entry)");
         return -1;
     }
     if ((b->password != NULL) == (b->password_file != NULL)) {
-        snprintf(err, errsz, "give exactly one of password and password_file");
+        snprintf(err, errsz, "%s", b->password ? "give exactly one of password and password_file, not both"
+                                               : "password_file: missing (set email.password_file, or "
+                                                 "password_file= in the entry; or password)");
         return -1;
     }
     if (!b->mailbox)
@@ -271,7 +277,7 @@ int email_config_check(const omni_connector_t *ctx, bool read_pw, email_config_t
         char why[400];
         email_box_t *b = &c->boxes[c->n];
         if (email_box_parse(items[i], &d, read_pw, b, why, sizeof why) != 0) {
-            config_error(report, err, errsz, &rc, "entry %zu: %s", i, why);
+            config_error(report, err, errsz, &rc, "entry %zu (\"%.60s\"): %s", i, items[i], why);
             if (report == NULL)
                 break;
             continue;

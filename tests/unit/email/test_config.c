@@ -105,8 +105,18 @@ static void test_refusals(void **state)
     email_box_t none = {.url = "imap://x", .user = "u"};
     assert_int_equal(email_box_parse("INBOX", &none, false, &b, err, sizeof err), -1); /* no password */
     assert_non_null(strstr(err, "password"));
+    assert_string_equal(err, "password_file: missing (set email.password_file, or password_file= in the entry; "
+                             "or password)");
     email_box_t nouser = {.url = "imap://x", .password = "p"};
     assert_int_equal(email_box_parse("INBOX", &nouser, false, &b, err, sizeof err), -1);
+    assert_string_equal(err, "user: missing (set email.user, or user= in the entry)");
+    /* a key never written is said missing, with where to write it; not '"" is not imap://host' */
+    email_box_t nourl = {.user = "u", .password = "p"};
+    assert_int_equal(email_box_parse("INBOX", &nourl, false, &b, err, sizeof err), -1);
+    assert_string_equal(err, "url: missing (set email.url, or url= in the entry)");
+    email_box_t both = {.url = "imap://x", .user = "u", .password = "p", .password_file = "/etc/pw"};
+    assert_int_equal(email_box_parse("INBOX", &both, false, &b, err, sizeof err), -1);
+    assert_string_equal(err, "give exactly one of password and password_file, not both");
 }
 
 int main(void)
