@@ -434,6 +434,7 @@ omni_client_t *omni_client_new(const omni_client_opts_t *opts, char *err, size_t
     c->o.dead_ms = dead > INT_MAX ? INT_MAX : (int)dead;
     c->o.window = opts->window > 0 ? opts->window : 1000;
     c->o.max_spooled = opts->max_spooled > 0 ? opts->max_spooled : 1000000;
+    c->o.max_message_bytes = opts->max_message_bytes > 0 ? opts->max_message_bytes : 262144;
     c->endpoint = omni_strdup(opts->endpoint);
     c->o.endpoint = c->endpoint;
     for (const char *p = opts->endpoint;;) { /* "ipc://a.sock,tcp://b:5555": no endpoint holds a comma */
@@ -506,11 +507,13 @@ void omni_client_destroy(omni_client_t **client)
 static int admit(omni_client_t *c, const char *id, size_t len)
 {
     size_t idlen = id ? strlen(id) : 0;
-    if (idlen == 0 || idlen > OMNI_MSG_ID_MAX) {
+    if (idlen == 0 || !omni_msg_id_valid(id, idlen)) { /* NACKed under "-": never answered, resent forever */
         errno = EINVAL;
         return -1;
     }
-    if (len > OMNI_FRAME_HARD_MAX) { /* the router would drop the connection, not answer */
+    /* Over four times the router's limit its NACK cannot name the id (over its cap it drops the connection,
+     * not answering): resent forever, and every message sent beside it lost with the connection each time. */
+    if (len > OMNI_FRAME_HARD_MAX || len > 4 * c->o.max_message_bytes) {
         errno = EMSGSIZE;
         return -1;
     }

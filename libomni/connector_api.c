@@ -3,6 +3,7 @@
 #include "client_int.h"
 #include "connector_int.h"
 #include "message_int.h"
+#include "omni/identity.h"
 #include "omni/log.h"
 #include "omni/secret.h"
 #include "omni/util.h"
@@ -32,6 +33,25 @@ int omni_connector_submit(omni_connector_t *ctx, const omni_msg_t *msg)
     if (json == NULL) {
         ctx->st.invalid++;
         omni_warn("invalid message not sent: %s", omni_msg_error_str(&err, buf, sizeof buf));
+        return OMNI_SUBMIT_INVALID;
+    }
+    /* The router refuses a sender it cannot make an identity of (docs/protocol.md "Identity keys"): checked
+     * here too, so that the source learns it now. Not read again: a phone number already in E.164 form (the
+     * connector read it: libphonenumber is most of a call log's cost), and a national one when this
+     * connector has no default_country of its own (the router's, which may differ, reads it). */
+    const char *cc = ctx->cfg->default_country, *why = NULL, *p = msg->from_id;
+    char key[OMNI_IDENTITY_MAX];
+    while (*p == ' ' || *p == '\t')
+        p++;
+    const char *kind = omni_identity_kind(msg->channel);
+    bool phone = kind && strcmp(kind, "phone") == 0, e164 = phone && p[0] == '+' && p[1] >= '1' && p[1] <= '9';
+    for (size_t i = 2; e164 && p[i - 1]; i++)
+        e164 = p[i] == '\0' ? i <= 16 : (p[i] >= '0' && p[i] <= '9');
+    bool national = phone && !cc && *p != '+' && strncmp(p, "tel:+", 5) != 0;
+    if (!e164 && !national && omni_identity_key(msg->channel, msg->from_id, cc, key, sizeof key, &why) != 0) {
+        free(json);
+        ctx->st.invalid++;
+        omni_warn("invalid message not sent: message %s: from.id: %s", msg->id, why);
         return OMNI_SUBMIT_INVALID;
     }
     if (strcmp(msg->channel, ctx->def->channel) != 0) {

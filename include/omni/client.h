@@ -41,6 +41,11 @@ typedef struct omni_client_opts {
     void (*on_nack)(void *user, const char *id, const char *reason);
     void (*on_busy)(void *user, const char *id, int retry_ms);
     void *user;
+    /* The router's limits.message_bytes; 0 -> 262144 (its default). submit refuses (EMSGSIZE) a message over
+     * four times it: the router could not answer it by its id (over the router's cap it cuts the connection
+     * without a word), so it would be resent forever and hold up every message behind it. One over the
+     * limit itself but within four times it is sent, and NACKed by the router with its id and why. */
+    size_t max_message_bytes;
 } omni_client_opts_t;
 
 /* Opens the spool (replaying what it holds: those messages are sent again), connects the DEALER.
@@ -55,8 +60,9 @@ void omni_client_destroy(omni_client_t **client);
  * was not synced, by the next omni_client_poll(); a message goes to the router only once its record is
  * in the file. A message whose id is already spooled and unanswered is not added twice. The JSON must be an object whose "id" is id (the router answers by that id; full
  * validation is the router's, which NACKs). Returns 0, or -1 with errno (EAGAIN over max_spooled, EIO on
- * a write error, EINVAL for an empty id, one over OMNI_MSG_ID_MAX bytes or JSON that does not carry it,
- * EMSGSIZE over OMNI_FRAME_HARD_MAX). id and json are borrowed (copied). */
+ * a write error, EINVAL for an id the router could not read back (empty, over OMNI_MSG_ID_MAX bytes, not
+ * UTF-8 or holding a control character: omni_msg_id_valid) or JSON that does not carry it, EMSGSIZE over
+ * four times opts.max_message_bytes or OMNI_FRAME_HARD_MAX). id and json are borrowed (copied). */
 int omni_client_submit(omni_client_t *client, const char *id, const char *json, size_t len);
 
 /* Writes everything submitted so far (one write(2)) and fsyncs it (one fdatasync for the batch). Returns 0

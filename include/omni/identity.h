@@ -17,8 +17,9 @@
 /* Each normalizer writes the normalized value (NUL-terminated) into out and returns 0, or returns -1
  * and points *why at a static sentence saying which rule was broken ("no '@'", "too many digits"). */
 
-/* "Ann <Ann.Lee@Example.COM>" or " ann.lee@example.com " -> "ann.lee@example.com". Lowercases the whole
- * address (DESIGN.md: email identities are lowercased), converts a non-ASCII domain to punycode. */
+/* "Ann <Ann.Lee@Example.COM>" or " ann.lee@example.com " -> "ann.lee@example.com". Lowercases the ASCII
+ * letters of the address (DESIGN.md: email identities are lowercased; a non-ASCII letter stays as written:
+ * "ÅNN@x.com" -> "Ånn@x.com"), converts a non-ASCII domain to punycode. */
 int omni_email_normalize(const char *raw, char *out, size_t outsz, const char **why);
 
 /* Phone number to E.164 by libphonenumber. Accepts "+44 20 7946 0958", "0044 20...", "(415) 555-0100",

@@ -19,7 +19,7 @@ def test_a_connector_builds_against_the_installed_sdk(tmp_path):
     prefix = dest / "opt" / "omni"
     for f in ["include/omni/connector.h", "include/omni/message.h", "lib/libomni.a", "lib/libomni.so.1", "lib/pkgconfig/libomni.pc",
               "lib/systemd/system/omnirouted.service", "lib/systemd/catalog/omnirouter.catalog",
-              "share/doc/omnirouter/protocol.md", "share/omnirouter/omnirouter.yaml.sample",
+              "share/doc/omnirouter/protocol.md", "share/doc/omnirouter/examples/omni_connector.py", "share/omnirouter/omnirouter.yaml.sample",
               "share/man/man8/omnirouted.8", "share/man/man5/omnirouter.yaml.5", "share/man/man1/omni-submit.1",
               "share/omnirouter/console/index.html", "share/omnirouter/console/console.js",
               "share/omnirouter/console/console.css"]:

@@ -429,6 +429,25 @@ static void test_submit_rules(void **state)
     assert_int_equal(errno, EINVAL);
     assert_int_equal(omni_client_submit(fx->c, "", "{}", 2), -1);
     assert_int_equal(errno, EINVAL);
+    /* an id the router cannot read back (NACK "-", never matched): refused, not resent forever */
+    const char *ctl = "{\"id\":\"s:\\u0001\"}", *c1 = "{\"id\":\"s:\\u0085\"}";
+    errno = 0;
+    assert_int_equal(omni_client_submit(fx->c, "s:\x01", ctl, strlen(ctl)), -1);
+    assert_int_equal(errno, EINVAL);
+    errno = 0;
+    assert_int_equal(omni_client_submit(fx->c, "s:\xc2\x85", c1, strlen(c1)), -1);
+    assert_int_equal(errno, EINVAL);
+    /* over four times the router's limits.message_bytes (default 262144): its answer could not name it */
+    size_t big = 4 * 262144 + 1;
+    char *huge = omni_malloc(big + 1);
+    memset(huge, ' ', big);
+    memcpy(huge, "{\"id\":\"s:big\"", strlen("{\"id\":\"s:big\""));
+    huge[big - 1] = '}';
+    huge[big] = '\0';
+    errno = 0;
+    assert_int_equal(omni_client_submit(fx->c, "s:big", huge, big), -1);
+    assert_int_equal(errno, EMSGSIZE);
+    assert_int_equal(omni_client_pending(fx->c), 1);
     submit(fx, "s:2");
     const char *third = "{\"id\":\"s:3\"}";
     assert_int_equal(omni_client_submit(fx->c, "s:3", third, strlen(third)), -1);
@@ -438,6 +457,13 @@ static void test_submit_rules(void **state)
     char err[256] = "";
     assert_null(omni_client_new(&fx->opts, err, sizeof err)); /* one client per spool */
     assert_non_null(strstr(err, "in use"));
+    /* a client told the router's larger limit takes it */
+    omni_client_destroy(&fx->c);
+    fx->opts.max_message_bytes = 1048576;
+    fx->opts.max_spooled = 0;
+    client_new(fx);
+    assert_int_equal(omni_client_submit(fx->c, "s:big", huge, big), 0);
+    free(huge);
 }
 
 /* A message goes to the router only once its spool record is in the file: while writes fail it is held

@@ -293,6 +293,34 @@ static void flush_sends_before_the_commit(void **state)
     zmq_ctx_term(zctx);
 }
 
+/* A sender the router could make no identity of (docs/protocol.md "Identity keys": an x- channel's from.id is
+ * 1..256 bytes once trimmed) is refused at submit, with its id and field, never spooled. */
+static void submit_refuses_a_sender_without_an_identity(void **state)
+{
+    (void)state;
+    char yaml[512];
+    snprintf(yaml, sizeof yaml, "router:\n  endpoint: ipc://%s/r.sock\nspool_dir: sp\ntemplate:\n  path: in.txt\n", dir);
+    put(cfg, yaml);
+    int status = -1;
+    char *argv[] = { "omni-template", "--config", cfg, NULL };
+    omni_connector_t *c = run_new(&status, argv);
+    assert_non_null(c);
+    char now[40], longer[300];
+    omni_rfc3339(omni_wall_ms(), now, sizeof now);
+    memset(longer, 'a', sizeof longer - 1);
+    longer[sizeof longer - 1] = '\0';
+    const char *bad[] = { "   \t", longer };
+    for (size_t i = 0; i < 2; i++) {
+        omni_msg_t *m = omni_msg_new("x-template:who", "x-template", bad[i], now, "hello");
+        assert_int_equal(omni_connector_submit(c, m), OMNI_SUBMIT_INVALID);
+        omni_msg_destroy(&m);
+    }
+    omni_msg_t *m = omni_msg_new("x-template:who", "x-template", " someone ", now, "hello");
+    assert_int_equal(omni_connector_submit(c, m), 0);
+    omni_msg_destroy(&m);
+    omni_connector_destroy(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,6 +330,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(help_and_usage, setup, teardown),
         cmocka_unit_test_setup_teardown(state_files, setup, teardown),
         cmocka_unit_test_setup_teardown(flush_sends_before_the_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(submit_refuses_a_sender_without_an_identity, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
