@@ -542,17 +542,44 @@ static void fill_curve(conn_config_t *cfg, conn_slot_t *s, conn_errors_t *errs)
         free(s[10].str);
         s[10].str = path;
     }
-    /* A Z85 key may hold '/', so it was joined to the config's directory like a path: look at the tail. */
-    size_t n = s[11].str != NULL ? strlen(s[11].str) : 0;
-    if (n >= OMNI_CURVE_Z85_LEN && access(s[11].str, F_OK) != 0 && omni_curve_is_key(s[11].str + n - OMNI_CURVE_Z85_LEN))
+    /* A Z85 key may hold '/', so it was joined to the config's directory like a path: it is a key when what
+     * was written (the part after that directory) is one, not when a missing file's name merely ends in 40
+     * characters that Z85 has ('/', '.', '-' and letters are). */
+    size_t n = s[11].str != NULL ? strlen(s[11].str) : 0, bl = cfg->base_dir ? strlen(cfg->base_dir) : 0;
+    bool written_key = n == OMNI_CURVE_Z85_LEN ||
+                       (bl > 0 && n == bl + (cfg->base_dir[bl - 1] == '/' ? 0 : 1) + OMNI_CURVE_Z85_LEN &&
+                        strncmp(s[11].str, cfg->base_dir, bl) == 0);
+    bool pasted = written_key && access(s[11].str, F_OK) != 0 && omni_curve_is_key(s[11].str + n - OMNI_CURVE_Z85_LEN);
+    if (pasted)
         add_error(errs, "%s: router.curve_secret_key_file: this is a key, not a file: a secret key is never written "
-                  "in the config; put it in a file of mode 0600 and name that file", src);
+                  "in the config; put it in a file of mode 0600 and name that file", s[11].where ? s[11].where : src);
     if (s[10].str != NULL && s[11].str == NULL)
         add_error(errs, "%s: router.server_public_key is set but router.curve_secret_key_file is not (omnictl keygen "
                   "NAME writes a key pair)", src);
     if (s[10].str == NULL && (s[11].str != NULL || s[12].str != NULL))
         add_error(errs, "%s: a CURVE key file is set but router.server_public_key (the router's public key) is not",
                   src);
+    /* What the client reads at start, read now too, so that --check-config finds what start-up would: a
+     * file that cannot be read, a secret key others may read, a key file of another pair. */
+    if (s[10].str != NULL && s[11].str != NULL && !pasted) {
+        char server[OMNI_CURVE_Z85_LEN + 1], secret[OMNI_CURVE_Z85_LEN + 1], pub[OMNI_CURVE_Z85_LEN + 1];
+        char given[OMNI_CURVE_Z85_LEN + 1], why[512];
+        if (omni_curve_read_public(s[10].str, server, "router.server_public_key", why, sizeof why) != 0)
+            add_error(errs, "%s: %s", s[10].where ? s[10].where : src, why);
+        if (omni_curve_read_secret(s[11].str, secret, "router.curve_secret_key_file", why, sizeof why) != 0)
+            add_error(errs, "%s: %s", s[11].where ? s[11].where : src, why);
+        else if (omni_curve_public_of(secret, pub) != 0)
+            add_error(errs, "%s: router.curve_secret_key_file: %s: not a usable key", s[11].where ? s[11].where : src,
+                      s[11].str);
+        else if (s[12].str != NULL) {
+            if (omni_curve_read_public(s[12].str, given, "router.curve_public_key_file", why, sizeof why) != 0)
+                add_error(errs, "%s: %s", s[12].where ? s[12].where : src, why);
+            else if (strcmp(given, pub) != 0)
+                add_error(errs, "%s: router.curve_public_key_file: %s is not the public key of %s",
+                          s[12].where ? s[12].where : src, s[12].str, s[11].str);
+        }
+        explicit_bzero(secret, sizeof secret);
+    }
     cfg->server_public_key = s[10].str;
     cfg->curve_secret_key_file = s[11].str;
     cfg->curve_public_key_file = s[12].str;

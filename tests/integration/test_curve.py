@@ -211,6 +211,19 @@ def test_a_connector_config_never_holds_a_secret_inline(tmp_path, keys):
     assert r.returncode == 1 and "never written in the config" in r.stderr, r.stderr
     r = check([server])
     assert r.returncode == 1 and "router.curve_secret_key_file" in r.stderr, r.stderr
+    # what start-up would refuse, --check-config refuses too, located (docs/connectors.md: every error listed)
+    missing = str(tmp_path / "keys" / "stranger.key.nonexist")  # ends in 40 Z85 characters, as most paths do
+    r = check([server, f"curve_secret_key_file: {missing}"])
+    assert r.returncode == 1 and f"template.yaml:3:26: router.curve_secret_key_file: cannot read {missing}" in r.stderr, r.stderr
+    assert "not a file" not in r.stderr, r.stderr
+    r = check([server, f"curve_secret_key_file: {keys['conn'][1]}", f"curve_public_key_file: {keys['conn2'][2]}"])
+    assert r.returncode == 1 and "router.curve_public_key_file: " in r.stderr and "is not the public key of" in r.stderr, r.stderr
+    r = check([f"server_public_key: {tmp_path}/nothing.pub", f"curve_secret_key_file: {keys['conn'][1]}"])
+    assert r.returncode == 1 and "template.yaml:2:22: router.server_public_key: cannot read" in r.stderr, r.stderr
+    os.chmod(keys["conn"][1], 0o644)
+    r = check([server, f"curve_secret_key_file: {keys['conn'][1]}"])
+    assert r.returncode == 1 and "group or others may access it" in r.stderr, r.stderr
+    os.chmod(keys["conn"][1], 0o600)
 
 
 def test_a_connector_submits_over_curve(tmp_path, redis_server, keys):
