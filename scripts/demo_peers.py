@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import json
+import signal
 import sys
 import time
 import urllib.parse
@@ -105,6 +106,13 @@ def facebook(url, secret_file):
 
 
 if __name__ == "__main__":
+    # started in the background by run-demo, where bash ignores SIGINT for its jobs (and Python keeps an
+    # inherited SIG_IGN): stop on SIGINT and SIGTERM alike, so Ctrl-C and run-demo's stop() both end it
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"partner": lambda: partner(int(args[0]), args[1]), "xapi": lambda: xapi(int(args[0])),
-     "sms": lambda: sms(*args), "facebook": lambda: facebook(*args)}[cmd]()
+    try:
+        {"partner": lambda: partner(int(args[0]), args[1]), "xapi": lambda: xapi(int(args[0])),
+         "sms": lambda: sms(*args), "facebook": lambda: facebook(*args)}[cmd]()
+    except KeyboardInterrupt:
+        pass  # Ctrl-C: the demo is stopping
