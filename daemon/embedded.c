@@ -112,7 +112,7 @@ int embedded_start(embedded_t *e)
     return 0;
 }
 
-void embedded_tick(embedded_t *e)
+void embedded_tick(embedded_t *e, bool may_start)
 {
     if (e->pid > 0) {
         int status;
@@ -133,7 +133,7 @@ void embedded_tick(embedded_t *e)
         e->backoff_ms = e->backoff_ms * 2 > 5000 ? 5000 : e->backoff_ms * 2;
         return;
     }
-    if (omni_mono_ms() >= e->next_start)
+    if (may_start && omni_mono_ms() >= e->next_start)
         embedded_start(e);
 }
 

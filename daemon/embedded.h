@@ -5,6 +5,7 @@
 #ifndef OMNI_DAEMON_EMBEDDED_H
 #define OMNI_DAEMON_EMBEDDED_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 typedef struct embedded embedded_t;
@@ -17,8 +18,9 @@ void embedded_destroy(embedded_t **e);
 
 /* Starts the server now if it is not running. Returns 0 or -1 (logged). */
 int embedded_start(embedded_t *e);
-/* From the cron tick: reaps a dead server and restarts it with backoff (0.1 s doubling to 5 s). */
-void embedded_tick(embedded_t *e);
+/* From the cron tick: reaps a dead server and, when may_start (not while the router stops), restarts it with
+ * backoff (0.1 s doubling to 5 s). */
+void embedded_tick(embedded_t *e, bool may_start);
 /* The socket path clients connect to (borrowed). */
 const char *embedded_socket(const embedded_t *e);
 pid_t embedded_pid(const embedded_t *e);

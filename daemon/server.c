@@ -48,6 +48,7 @@ typedef struct router {
     router_metrics_t *metrics; /* NULL without router.metrics_listen */
     int sigfd;
     int ready_sent;
+    int waiting_said; /* STATUS= told systemd that start-up waits for Redis */
     int stopping;
     int exit_status;
     char name[128];
@@ -183,7 +184,7 @@ static void tick(loop_t *loop, void *data)
     router_t *r = data;
     int64_t now = omni_mono_ms();
     if (r->embedded)
-        embedded_tick(r->embedded);
+        embedded_tick(r->embedded, !r->stopping); /* a router stopping starts no new one */
     store_tick(r->store);
     ingest_tick(r->ingest);
     routing_tick(r->routing);
@@ -191,6 +192,11 @@ static void tick(loop_t *loop, void *data)
         archive_tick(r->archive, r->cfg, clock_now(), routing_clock_known(r->routing));
     if (r->metrics)
         router_metrics_tick(r->metrics);
+    if (!r->ready_sent && !r->waiting_said && !r->stopping && !store_connected(r->store)) {
+        /* no READY=1 until Redis answers (the unit waits: TimeoutStartSec=infinity); say why meanwhile */
+        sd_notifyf(0, "STATUS=waiting for redis at %s; answering BUSY", store_address(r->store));
+        r->waiting_said = 1;
+    }
     if (r->watchdog_usec && now >= r->next_watchdog) {
         sd_notify(0, "WATCHDOG=1");
         r->next_watchdog = now + (int64_t)(r->watchdog_usec / 2000);
@@ -274,7 +280,7 @@ static void on_signal(loop_t *loop, int fd, int events, void *data)
             break;
         case SIGCHLD:
             if (r->embedded)
-                embedded_tick(r->embedded); /* reap now; it restarts on a later tick */
+                embedded_tick(r->embedded, false); /* reap now; it restarts on a later tick */
             break;
         case SIGHUP:
             if (!r->stopping && r->ingest)

@@ -41,6 +41,27 @@ def test_ready_and_watchdog_reach_systemd(tmp_path, redis_server):
         sock.close()
 
 
+def test_start_up_waiting_for_redis_says_so_to_systemd(tmp_path):
+    """No READY=1 while Redis does not answer (the unit waits, TimeoutStartSec=infinity), but STATUS= says why."""
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(10)
+    r = Router(str(tmp_path), f"unix:{tmp_path}/nobody.sock")
+    log = open(r.log_path, "ab")
+    r._log = log
+    r.proc = subprocess.Popen([os.path.join(BIN, "omnirouted"), "--config", r.config], stdout=log,
+                              stderr=subprocess.STDOUT, env=dict(os.environ, NOTIFY_SOCKET=path))
+    try:
+        got = sock.recv(4096).decode()
+        assert "STATUS=waiting for redis at unix:" in got and "READY=1" not in got, got
+        r.proc.send_signal(signal.SIGTERM)
+        assert r.proc.wait(timeout=20) == 0
+    finally:
+        r.kill()
+        sock.close()
+
+
 def test_embedded_redis_that_dies_is_restarted(tmp_path):
     r = Router(str(tmp_path), None).start()
     try:

@@ -93,6 +93,18 @@ def test_every_unit_is_hardened():
         assert float(m.group(1)) <= 2.5, f"{u}: {m.group(1)}\n{r.stdout}"
 
 
+def test_units_stop_the_router_first_and_wait_for_a_source_down_at_start():
+    """omnirouted stops its embedded Redis itself, after answering what is in flight: systemd must signal the
+    router alone (KillMode=mixed). READY=1 waits for Redis or the source, which may be down at boot: a retry,
+    not a start to kill after 90 s and begin again (TimeoutStartSec=infinity)."""
+    def settings(unit):
+        with open(os.path.join(ROOT, "systemd", unit)) as f:
+            return [line.strip() for line in f if not line.startswith("#")]
+    router = settings("omnirouted.service")
+    assert "KillMode=mixed" in router and "TimeoutStartSec=infinity" in router
+    assert "TimeoutStartSec=infinity" in settings("omni-connector@.service")
+
+
 def test_sysusers_and_tmpfiles_make_the_user_and_directories(tmp_path):
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
