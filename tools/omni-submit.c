@@ -21,7 +21,7 @@ static const char usage[] =
     "Submits normalized messages (one JSON object per line; standard input when no FILE is given) to\n"
     "omnirouted over OMNI/1 and waits until the router has answered every one of them.\n"
     "\n"
-    "  --endpoint EP   the router's ingest endpoint, e.g. ipc:///run/omnirouter/ingest.sock\n"
+    "  --endpoint EP   the router's ingest endpoint, e.g. ipc:///var/lib/omnirouter/omnirouter-ingest.sock\n"
     "  --spool DIR     spool directory: messages stay there until answered, so a message is not lost if\n"
     "                  this program or the router stops; NACKed ones go to DIR/dead-letter.jsonl.\n"
     "                  Messages a previous run left unanswered in DIR are sent again first.\n"

@@ -28,6 +28,8 @@ def test_a_connector_builds_against_the_installed_sdk(tmp_path):
     assert 'directory: "/opt/omni/share/omnirouter/console"' in (prefix / "share/omnirouter/omni-api.yaml.sample").read_text()
     unit = (prefix / "lib/systemd/system/omnirouted.service").read_text()
     assert "ExecStart=/opt/omni/bin/omnirouted " in unit and "/usr/local" not in unit
+    page = (prefix / "share/man/man8/omni-api.8").read_text()  # the pages name this PREFIX's paths too
+    assert "/opt/omni/share/omnirouter/console" in page and "/usr/local" not in page
 
     src = tmp_path / "mine"
     shutil.copytree(os.path.join(ROOT, "connectors", "template"), src)
