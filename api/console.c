@@ -1,8 +1,9 @@
 /* The web console's static files (console/ in the source tree; console.directory once installed), served under
  * /console/ without a token: they hold nothing secret, and the page asks for a token and sends it with each
  * request it makes. Only names api_console_name accepts reach here (no '/', no leading '.'), only regular
- * files of a known type are served, and every file goes with a Content-Security-Policy that lets the page
- * load nothing but its own files and talk to nothing but this server (docs/console.md). */
+ * files of a known type are served, and every answer to a /console URL (a file, the redirect, an error: server.c)
+ * goes with a Content-Security-Policy that lets the page load nothing but its own files and talk to nothing but
+ * this server, and the other headers of api_console_headers (docs/console.md). */
 #include "console.h"
 
 #include <fcntl.h>
@@ -45,7 +46,6 @@ void api_console_headers(struct MHD_Response *resp)
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
     MHD_add_response_header(resp, "X-Frame-Options", "DENY");
-    MHD_add_response_header(resp, "Cache-Control", "no-cache");
 }
 
 struct MHD_Response *api_console_file(const api_config_t *cfg, const char *name)
@@ -70,6 +70,7 @@ struct MHD_Response *api_console_file(const api_config_t *cfg, const char *name)
         return NULL;
     }
     MHD_add_response_header(resp, "Content-Type", type);
+    MHD_add_response_header(resp, "Cache-Control", "no-cache"); /* an error answer says no-store (server.c) */
     api_console_headers(resp);
     return resp;
 }

@@ -33,6 +33,7 @@ typedef struct pending {
     bool too_big;
     size_t discarded;  /* bytes of a too large chunked body read and dropped */
     struct timespec started; /* the headers in: request latency is measured from here */
+    bool console;      /* a /console URL: every answer, errors too, carries the console's headers */
 } pending_t;
 
 /* The request is answered (status; for a stream, started): counted for /metrics. */
@@ -44,7 +45,7 @@ static void count(const pending_t *p, unsigned status)
                                                     (double)(now.tv_nsec - p->started.tv_nsec) / 1e9);
 }
 
-static enum MHD_Result send_json(struct MHD_Connection *conn, const api_req_t *req)
+static enum MHD_Result send_json(struct MHD_Connection *conn, const api_req_t *req, bool console)
 {
     char *text = req->body ? json_dumps(req->body, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
     size_t n = text ? strlen(text) : 0;
@@ -62,6 +63,8 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, const api_req_t *r
     }
     if (req->allow)
         MHD_add_response_header(resp, "Allow", req->allow);
+    if (console) /* a 404, 405 or 413 under /console/ is a console answer too (docs/console.md "Security") */
+        api_console_headers(resp);
     enum MHD_Result rc = MHD_queue_response(conn, req->status, resp);
     MHD_destroy_response(resp);
     return rc;
@@ -73,7 +76,7 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, const api_config_
     api_req_t req = { .cfg = cfg, .allow = allow };
     api_fail_with(&req, e);
     count(p, req.status);
-    enum MHD_Result rc = send_json(conn, &req);
+    enum MHD_Result rc = send_json(conn, &req, p->console);
     json_decref(req.body);
     return rc;
 }
@@ -87,6 +90,7 @@ static enum MHD_Result serve_console(struct MHD_Connection *conn, const api_conf
     if (p->path.route == ROUTE_CONSOLE_ROOT) { /* the page's relative links need the slash */
         resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
         MHD_add_response_header(resp, "Location", "/console/");
+        MHD_add_response_header(resp, "Cache-Control", "no-cache");
         api_console_headers(resp);
         count(p, 308);
         rc = MHD_queue_response(conn, 308, resp);
@@ -143,7 +147,7 @@ static enum MHD_Result serve(struct MHD_Connection *conn, const api_config_t *cf
         count(p, 200);
         omni_debug("%s %s 200 (stream) %s", method, url, req.caller.subject);
     } else {
-        rc = send_json(conn, &req);
+        rc = send_json(conn, &req, p->console);
         count(p, req.status);
         omni_debug("%s %s %u %s", method, url, req.status, req.caller.subject[0] ? req.caller.subject : "-");
     }
@@ -163,6 +167,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         p = *state = omni_calloc(1, sizeof *p);
         clock_gettime(CLOCK_MONOTONIC, &p->started);
         p->routed = api_route(method, url, &p->path, &p->route_err);
+        p->console = !strcmp(url, "/console") || !strncmp(url, "/console/", 9);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > cfg->limits.body_bytes) {
             api_error_t e;

@@ -10,7 +10,11 @@ const $ = (id) => document.getElementById(id);
 let token = sessionStorage.getItem(KEY);
 let me = null;
 let stop = null;          /* AbortController of the event stream and pending requests */
-let refreshTimer = null;
+let refreshTimer = null;  /* supervisor: the overview every 5 s */
+let workTimer = null;     /* partner: its work every WORK_POLL_MS */
+let retryTimer = null;    /* signing in again after the API did not answer */
+const WORK_POLL_MS = 3000;
+const REASON_MAX = 500;   /* bytes of UTF-8, as the API counts (openapi.yaml, Reject) */
 
 /* An element with attributes and children (strings become text nodes). */
 function el(tag, attrs, ...children) {
@@ -27,10 +31,11 @@ function el(tag, attrs, ...children) {
 }
 
 class ApiError extends Error {
-  constructor(status, body) {
+  constructor(status, body, retryAfter) {
     super((body && body.error && body.error.message) || `HTTP ${status}`);
     this.status = status;
     this.code = body && body.error && body.error.code;
+    this.retryAfter = retryAfter; /* seconds (a 503's Retry-After), or null */
   }
 }
 
@@ -43,7 +48,10 @@ async function api(method, path, body) {
   const resp = await fetch(path, init);
   const data = await resp.json().catch(() => null);
   if (resp.status === 401) signOut('The token was refused (unknown or revoked).');
-  if (!resp.ok) throw new ApiError(resp.status, data);
+  if (!resp.ok) {
+    const ra = parseInt(resp.headers.get('Retry-After') || '', 10);
+    throw new ApiError(resp.status, data, Number.isFinite(ra) ? ra : null);
+  }
   return data;
 }
 
@@ -111,18 +119,34 @@ function setLive(on) {
 
 /* ---- signing in and out -------------------------------------------------------------------------------- */
 
+/* Only a refused token (401) is forgotten: when the API cannot answer (503 while Redis is away, no connection),
+ * the token is kept and GET /v1/me tried again after Retry-After (or 3 s), saying so. */
 async function signIn(t) {
+  clearTimeout(retryTimer);
+  retryTimer = null;
+  if (stop) stop.abort();
   token = t;
   stop = new AbortController();
+  const mine = stop;
   try {
     me = await api('GET', '/v1/me');
   } catch (e) {
-    token = null;
-    sessionStorage.removeItem(KEY);
-    $('signin-error').textContent = e.status === 401 ? 'That token was refused: check it, or ask for a new one.'
-                                                     : 'Cannot reach the API: ' + e.message;
+    if (e.status === 401) { /* refused: api() signed out; forgotten */
+      token = null;
+      sessionStorage.removeItem(KEY);
+      $('signin-error').textContent = 'That token was refused: check it, or ask for a new one.';
+      return;
+    }
+    if (mine !== stop || mine.signal.aborted) return; /* signed out, or in again, meanwhile */
+    sessionStorage.setItem(KEY, t);
+    const wait = Math.min(60, Math.max(1, e.retryAfter || 3));
+    const text = `The API is not answering (${e.status ? 'HTTP ' + e.status + ': ' : ''}${e.message}); ` +
+                 `trying again in ${wait} s. Your token is kept.`;
+    if ($('signin-error').textContent !== text) $('signin-error').textContent = text;
+    retryTimer = setTimeout(() => signIn(t), wait * 1000);
     return;
   }
+  $('signin-error').textContent = '';
   sessionStorage.setItem(KEY, t);
   $('signin').hidden = true;
   $('signout').hidden = false;
@@ -132,12 +156,30 @@ async function signIn(t) {
   else startAgent();
 }
 
+/* Signing out leaves nothing of the previous user: no request or timer running, no state, none of its data in
+ * the page (hidden sections included). */
 function signOut(why) {
   if (stop) stop.abort();
   clearInterval(refreshTimer);
+  clearInterval(workTimer);
+  clearTimeout(pending);
+  clearTimeout(retryTimer);
+  refreshTimer = workTimer = pending = retryTimer = null;
   token = null;
   me = null;
+  knownOffers = new Set();
+  responded = new Set();
+  lastVolume = null;
+  workSeq++;
   sessionStorage.removeItem(KEY);
+  for (const id of ['teams', 'agents', 'partners']) $(id).tBodies[0].replaceChildren();
+  for (const id of ['volume-chart', 'volume-legend', 'decisions', 'offers', 'owned']) $(id).replaceChildren();
+  for (const id of ['who', 'live', 'announce', 'agent-error', 'agent-status', 'presence-now']) $(id).textContent = '';
+  for (const id of ['overview-at', 'risk-window']) $(id).textContent = '-';
+  $('overview-at').removeAttribute('datetime');
+  delete $('supervisor').dataset.at;
+  $('agent-title').textContent = 'My work';
+  $('presence').value = 'available';
   for (const id of ['supervisor', 'agent', 'signout', 'who', 'live']) $(id).hidden = true;
   $('signin').hidden = false;
   $('signin-error').textContent = why || '';
@@ -244,23 +286,65 @@ function renderVolume(v) {
       `${c.channel}: ${c.total}`)) : [el('li', { class: 'empty' }, 'No messages in the last hour.')]));
 }
 
-function renderDecisions(ds) {
-  const list = $('decisions');
-  if (!ds.length) {
-    list.replaceChildren(el('li', { class: 'empty' }, 'No routing decision yet.'));
+/* Updates list to hold one item per key, in order: an item whose key it holds already keeps its element (update
+ * rewrites its text), so what the user typed, opened or focused in it stays; only new items are made (make)
+ * and only gone ones removed. An element is moved only when out of place (moving would take its focus). */
+function syncList(list, items, key, make, update, emptyText) {
+  if (!items.length) {
+    const e = list.firstElementChild;
+    if (!(list.children.length === 1 && e.classList.contains('empty') && e.textContent === emptyText))
+      list.replaceChildren(el('li', { class: 'empty' }, emptyText));
     return;
   }
-  list.replaceChildren(...ds.map((d) => el('li', { 'data-conversation': d.conversation },
-    el('details', {},
-      el('summary', {}, `${new Date(d.at).toLocaleTimeString()}: conversation ${d.conversation} ` +
-        (d.outcome === 'assigned' ? `assigned to ${d.owner}` : `queued on ${d.queue}`) +
-        (d.rule ? ` (rule ${d.rule})` : '')),
-      el('ul', {}, d.explanation.map((line) => el('li', {}, line)))))));
+  const old = new Map();
+  for (const li of list.children) if (li.dataset.key !== undefined) old.set(li.dataset.key, li);
+  const want = [], seen = new Set();
+  for (const item of items) {
+    const k = String(key(item));
+    if (seen.has(k)) continue; /* one element per key */
+    seen.add(k);
+    let li = old.get(k);
+    if (li) update(li, item);
+    else {
+      li = make(item);
+      li.dataset.key = k;
+    }
+    want.push(li);
+  }
+  const keep = new Set(want);
+  for (const li of [...list.children]) if (!keep.has(li)) li.remove();
+  want.forEach((li, i) => { if (list.children[i] !== li) list.insertBefore(li, list.children[i] || null); });
+}
+
+/* Sets an element's text only when it changed (a live region or a focused control is left alone otherwise). */
+function setText(e, text) {
+  if (e.textContent !== text) e.textContent = text;
+}
+
+function decisionSummary(d) {
+  return `${new Date(d.at).toLocaleTimeString()}: conversation ${d.conversation} ` +
+    (d.outcome === 'assigned' ? `assigned to ${d.owner}` : `queued on ${d.queue}`) + (d.rule ? ` (rule ${d.rule})` : '');
+}
+
+/* Keyed by conversation: a decision opened stays open (and focused) across refreshes. */
+function renderDecisions(ds) {
+  syncList($('decisions'), ds, (d) => d.conversation,
+    (d) => el('li', { 'data-conversation': d.conversation },
+      el('details', {}, el('summary', {}, decisionSummary(d)),
+        el('ul', {}, d.explanation.map((line) => el('li', {}, line))))),
+    (li, d) => {
+      setText(li.querySelector('summary'), decisionSummary(d));
+      const ul = li.querySelector('details > ul');
+      if ([...ul.children].map((x) => x.textContent).join('\n') !== d.explanation.join('\n'))
+        ul.replaceChildren(...d.explanation.map((line) => el('li', {}, line)));
+    },
+    'No routing decision yet.');
 }
 
 async function refreshOverview() {
   try {
     const o = await api('GET', '/v1/overview');
+    if (!me || me.kind !== 'operator') return; /* signed out meanwhile */
     renderTeams(o.teams);
     $('risk-window').textContent = duration(o.sla_risk_ms / 1000);
     renderAgents(o.agents);
@@ -300,23 +384,58 @@ function firstText(c) {
   return (m.subject ? m.subject + ': ' : '') + (m.text || '');
 }
 
+/* The conversations whose first response was recorded from this page, marked at once, before the view's
+ * first_response_at (openapi.yaml, Conversation) comes back with the next read of the work. */
+let responded = new Set();
+
+function respondText(outcome) {
+  if (outcome === 'already') return 'the first response was recorded already';
+  return 'first response recorded (' + (outcome === 'no sla' ? 'no SLA target applies' : outcome) + ')';
+}
+
 async function act(conv, verb, body) {
   $('agent-error').textContent = '';
+  $('agent-status').textContent = '';
   try {
-    await api('POST', `/v1/conversations/${encodeURIComponent(conv)}/${verb}`, body);
+    const r = await api('POST', `/v1/conversations/${encodeURIComponent(conv)}/${verb}`, body);
+    if (verb === 'respond' && r) {
+      responded.add(String(conv));
+      $('agent-status').textContent = `Conversation ${conv}: ${respondText(r.outcome)}`;
+    }
   } catch (e) {
+    if (e.name === 'AbortError') return;
     $('agent-error').textContent = `Conversation ${conv}: ${e.message}`;
   }
   refreshWork();
 }
 
+function cardTitle(c) {
+  return `Conversation ${c.id} · ${c.channel} · ${c.team}`;
+}
+
+function offerHint(c) {
+  const expires = c.offer_expires_at ? new Date(c.offer_expires_at).toLocaleTimeString() : '';
+  return `Category ${c.category}, priority ${c.prio}` + (expires ? `; open until ${expires}` : '');
+}
+
+function ownedHint(c) {
+  return `Category ${c.category}, priority ${c.prio}` + (c.first_response_at || responded.has(String(c.id)) ? '; responded' : '');
+}
+
+/* A card's text is rewritten in place (its buttons and the reason typed stay). */
+function updateCard(li, c, hint) {
+  li.dataset.status = c.status;
+  setText(li.querySelector('h4'), cardTitle(c));
+  setText(li.querySelector('.hint'), hint(c));
+  setText(li.querySelector('.text'), firstText(c));
+}
+
 function offerCard(c) {
   const id = c.id;
   const reasonId = 'reason-' + id;
-  const expires = c.offer_expires_at ? new Date(c.offer_expires_at).toLocaleTimeString() : '';
   return el('li', { class: 'card offer', 'data-conversation': id, 'data-status': 'offered' },
-    el('h4', {}, `Conversation ${id} · ${c.channel} · ${c.team}`),
-    el('p', { class: 'hint' }, `Category ${c.category}, priority ${c.prio}` + (expires ? `; open until ${expires}` : '')),
+    el('h4', {}, cardTitle(c)),
+    el('p', { class: 'hint' }, offerHint(c)),
     el('p', { class: 'text' }, firstText(c)),
     el('div', { class: 'actions' },
       el('button', { type: 'button', 'data-verb': 'accept', 'aria-label': `Accept conversation ${id}`,
@@ -332,6 +451,14 @@ function offerCard(c) {
             $(reasonId).focus();
             return;
           }
+          /* the API counts bytes of UTF-8, maxlength counts characters: "é" is 1 character, 2 bytes */
+          const bytes = new TextEncoder().encode(reason).length;
+          if (bytes > REASON_MAX) {
+            $('agent-error').textContent = `Conversation ${id}: the reason is ${bytes} bytes long in UTF-8; at most ` +
+              `${REASON_MAX} are taken (a letter with an accent takes 2, many other characters 3 or 4): shorten it.`;
+            $(reasonId).focus();
+            return;
+          }
           act(id, 'reject', { reason });
         } }, 'Reject')));
 }
@@ -339,9 +466,8 @@ function offerCard(c) {
 function ownedCard(c) {
   const id = c.id;
   return el('li', { class: 'card', 'data-conversation': id, 'data-status': c.status },
-    el('h4', {}, `Conversation ${id} · ${c.channel} · ${c.team}`),
-    el('p', { class: 'hint' }, `Category ${c.category}, priority ${c.prio}` +
-      (c.first_response_at ? '; responded' : '')),
+    el('h4', {}, cardTitle(c)),
+    el('p', { class: 'hint' }, ownedHint(c)),
     el('p', { class: 'text' }, firstText(c)),
     el('div', { class: 'actions' },
       el('button', { type: 'button', class: 'secondary', 'data-verb': 'respond',
@@ -351,21 +477,29 @@ function ownedCard(c) {
 }
 
 let knownOffers = new Set();
+let workSeq = 0;          /* only the newest GET /v1/work is drawn (a slower, older answer is dropped) */
 
+/* The lists are updated by conversation (syncList): a reason half typed, the focus, stay. */
 async function refreshWork() {
+  const seq = ++workSeq;
   let w;
   try {
     w = await api('GET', '/v1/work');
   } catch (e) {
-    if (e.name !== 'AbortError') $('agent-error').textContent = 'Cannot read your work: ' + e.message;
+    if (e.name !== 'AbortError' && seq === workSeq) $('agent-error').textContent = 'Cannot read your work: ' + e.message;
     return;
   }
+  if (seq !== workSeq || !me) return;
   const fresh = w.offered.filter((c) => !knownOffers.has(c.id));
   knownOffers = new Set(w.offered.map((c) => c.id));
-  $('offers').replaceChildren(...(w.offered.length ? w.offered.map(offerCard)
-    : [el('li', { class: 'empty' }, 'No offer waiting.')]));
-  $('owned').replaceChildren(...(w.owned.length ? w.owned.map(ownedCard)
-    : [el('li', { class: 'empty' }, 'Nothing held.')]));
+  const focused = document.activeElement;
+  const card = focused && focused.closest ? focused.closest('#agent li[data-conversation]') : null;
+  syncList($('offers'), w.offered, (c) => c.id, offerCard, (li, c) => updateCard(li, c, offerHint), 'No offer waiting.');
+  syncList($('owned'), w.owned, (c) => c.id, ownedCard, (li, c) => updateCard(li, c, ownedHint), 'Nothing held.');
+  if (card && !card.isConnected) { /* accepted (or gone): the focus goes to its card under Held, if any */
+    const now = [...$('owned').children].find((li) => li.dataset.conversation === card.dataset.conversation);
+    if (now) now.querySelector('button').focus();
+  }
   if (fresh.length)
     say(fresh.map((c) => `New offer: conversation ${c.id}, ${c.channel}, ${c.team}`).join('. '));
 }
@@ -385,6 +519,9 @@ function startAgent() {
   $('agent-title').textContent = me.kind === 'agent' ? `My work (${me.id})` : `Team ${me.id}'s work`;
   refreshPresence();
   refreshWork();
+  /* A partner's stream carries only the work the team itself holds: work offered to or held by its own agents
+   * goes to their inboxes (docs/api.md "Tokens"), so a partner's page also reads its work every few seconds. */
+  if (me.kind === 'partner') workTimer = setInterval(refreshWork, WORK_POLL_MS);
   follow((ev) => {
     if (ev.type === 'work.revoked' && ev.data) say(`Offer of conversation ${ev.data.conversation} withdrawn`);
     refreshWork();

@@ -179,9 +179,16 @@ def test_offer_accept_then_conflicts(world):
     assert world.call("POST", f"/v1/conversations/{conv}/accept", "agent:ann").body["outcome"] == "accepted"
     again = world.call("POST", f"/v1/conversations/{conv}/accept", "agent:ann")
     assert again.status == 409 and again.body["error"]["code"] == "not_offered"
-    assert world.call("GET", "/v1/work", "agent:ann").body["owned"][0]["status"] == "assigned"
+    owned = world.call("GET", "/v1/work", "agent:ann").body["owned"][0]
+    assert owned["status"] == "assigned" and "first_response_at" not in owned, owned
     r = world.call("POST", f"/v1/conversations/{conv}/respond", "agent:ann").body
     assert r["outcome"] in ("met", "no sla") and r["since_opened_ms"] >= 0
+    # the view says it was answered (openapi.yaml, Conversation): in the work list and the conversation alike
+    stored = int(world.redis.hget(f"omni:conversation:{conv}", "first_response_at"))
+    assert world.call("GET", "/v1/work", "agent:ann").body["owned"][0]["first_response_at"] == stored
+    one = world.call("GET", f"/v1/conversations/{conv}", "agent:ann").body
+    assert one["first_response_at"] == stored
+    schema_check(SPEC["components"]["schemas"]["Conversation"], one, "conversation")
     bad = world.call("POST", f"/v1/conversations/{conv}/transfer", "agent:ann", body={"team": "nosuch"})
     assert bad.status == 400 and bad.body["error"]["field"] == "team"
 

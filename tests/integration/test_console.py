@@ -43,11 +43,11 @@ LAPTOP, PHONE = (1280, 900), (375, 812)
 class World(ApiWorld):
     """A router with /metrics, an omni-api serving a copy of console/, tokens for an operator and two agents."""
 
-    def __init__(self, tmp_path, redis_server):
+    def __init__(self, tmp_path, redis_server, policy=POLICY, subjects=("operator:olga", "agent:ann", "agent:cara")):
         self.metrics_port = free_port()
         self.console = str(tmp_path / "console")
         shutil.copytree(os.path.join(ROOT, "console"), self.console)
-        super().__init__(tmp_path, redis_server, POLICY, ("operator:olga", "agent:ann", "agent:cara"),
+        super().__init__(tmp_path, redis_server, policy, subjects,
                          router_extra={"metrics_listen": f"127.0.0.1:{self.metrics_port}"},
                          api_extra={"console.directory": self.console})
 
@@ -328,6 +328,9 @@ def test_supervisor_and_agent_views(world):
         assert world.redis.sismember("omni:agent:cara:conversations", cv)
         until(driver, lambda d: d.find_element(By.CSS_SELECTOR, f'#owned li[data-conversation="{cv}"]'),
               "the conversation under Held")
+        # accepted with the keyboard's focus on its button: the focus follows the card under Held
+        until(driver, lambda d: d.execute_script("const li = document.activeElement.closest('#owned li');"
+                                                 "return li && li.dataset.conversation") == cv, "the focus under Held")
         screenshot(driver, "agent")
         # resolving from the page frees cara
         driver.find_element(By.CSS_SELECTOR, f'#owned li[data-conversation="{cv}"] button[data-verb="resolve"]').click()
@@ -359,3 +362,236 @@ def test_overview_needs_the_router_config(tmp_path, redis_server):
     from harness import BIN
     r = subprocess.run([os.path.join(BIN, "omni-api"), "--check-config", bad.config], capture_output=True, text=True)
     assert r.returncode == 1 and "overview.router_config" in r.stderr and router.config + ":" in r.stderr, r.stderr
+
+
+# ---- what the audit found (each test failed on the console before its fix) --------------------------------------
+
+SECURITY = {"content-security-policy": None, "x-content-type-options": "nosniff", "x-frame-options": "DENY",
+            "referrer-policy": "no-referrer"}
+
+
+def security_headers_ok(h, what):
+    for k, v in SECURITY.items():
+        assert k in h, (what, k, h)
+        if v is not None:
+            assert h[k] == v, (what, k, h)
+    assert "default-src 'none'" in h["content-security-policy"] and "frame-ancestors 'none'" in h[
+        "content-security-policy"], (what, h)
+
+
+def test_every_console_answer_carries_the_security_headers(world):
+    """Errors too: a missing file, a name that is no file name, a method the console does not take, a body too
+    large; the API's own answers do not get the console's headers."""
+    port = world.api.port
+    for path in ("/console/nothing.js", "/console/..", "/console/.hidden.txt", "/console/%2fetc%2fpasswd",
+                 "/console/sub/x.js", "/console/index.html%00.txt", "/console/", "/console", "/console/console.css"):
+        status, h, _ = raw_get(port, path)
+        assert status in (200, 308, 404), (path, status)
+        security_headers_ok(h, path)
+    for method, path, body in (("POST", "/console/index.html", b"x"), ("DELETE", "/console", None),
+                               ("PUT", "/console/nothing.js", b"x"), ("POST", "/console/", b"x" * 5000)):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request(method, path, body=body)
+        r = conn.getresponse()
+        r.read()
+        h = {k.lower(): v for k, v in r.getheaders()}
+        conn.close()
+        assert r.status in (405, 413), (method, path, r.status)
+        security_headers_ok(h, f"{method} {path}")
+    # only the console's: an API error stays as it was
+    status, h, _ = raw_get(port, "/v1/nothing")
+    assert status == 404 and "content-security-policy" not in h and h["cache-control"] == "no-store", h
+    status, h, _ = raw_get(port, "/consolex")
+    assert status == 404 and "content-security-policy" not in h, h
+
+
+PARTNER_POLICY = POLICY.replace("  - {id: cara, teams: [solo], capacity: {email: 5}}\n",
+                                "  - {id: cara, teams: [solo], capacity: {email: 5}}\n"
+                                "  - {id: pat, teams: [acme], capacity: {email: 2}}\n")
+
+
+def cards(driver, where):
+    return {e.get_attribute("data-conversation"): e.get_attribute("data-status")
+            for e in driver.find_elements("css selector", f"#{where} li.card")}
+
+
+def test_partner_view_follows_its_agents_work(tmp_path, redis_server):
+    """Work for a partner's own agent goes to that agent's inbox, not the team's stream: the partner's page still
+    shows it without a reload (it reads its work again every few seconds), and sees it move on."""
+    assert "id: pat" in PARTNER_POLICY
+    world = World(tmp_path, redis_server, PARTNER_POLICY, ("partner:acme", "agent:pat"))
+    driver = browser()
+    try:
+        sign_in(driver, world.api.port, world.tokens["partner:acme"])
+        until(driver, lambda d: d.find_element("id", "live").text == "Live", "the partner's stream open")
+        until(driver, lambda d: d.find_elements("css selector", "#offers li.empty"), "no offer yet")
+        cv = world.send("a parcel for-acme via pat")
+        assert world.redis.hmget(f"omni:conversation:{cv}", "status", "owner") == ["offered", "agent:pat"]
+        until(driver, lambda d: cards(d, "offers").get(cv) == "offered", "pat's offer on the partner's page", 15)
+        a = world.api.request("POST", f"/v1/conversations/{cv}/accept", token=world.tokens["agent:pat"])
+        assert a.status == 200, a
+        until(driver, lambda d: cards(d, "owned").get(cv) == "assigned" and cv not in cards(d, "offers"),
+              "held by pat on the partner's page", 15)
+    finally:
+        driver.quit()
+        world.close()
+
+
+def test_reload_during_an_api_outage_keeps_the_token(tmp_path):
+    """GET /v1/me answering 503 (Redis down) when the page is reloaded: the token stays, the page says it is
+    trying again, and signs in by itself once the API answers."""
+    import hashlib
+    import signal
+    from harness import RedisServer
+    server = RedisServer(str(tmp_path / "redis")).start()
+    console = str(tmp_path / "console")
+    shutil.copytree(os.path.join(ROOT, "console"), console)
+    api = OmniApi(str(tmp_path), server.address, extra={"console.directory": console}).start()
+    token = "omni_" + "A" * 43
+    h = hashlib.sha256(token.encode()).hexdigest()
+    server.client().hset(f"omni:token:{h}", mapping={"id": h[:12], "subject": "agent:ann", "created_at": 1})
+    driver = browser()
+    try:
+        sign_in(driver, api.port, token)
+        until(driver, lambda d: d.find_element("id", "agent").is_displayed(), "the agent view")
+        server.stop(signal.SIGKILL)
+        assert api.request("GET", "/v1/me", token=token).status == 503
+        driver.refresh()
+        until(driver, lambda d: "trying again" in d.find_element("id", "signin-error").text, "the page says it retries")
+        assert driver.execute_script("return sessionStorage.getItem('omni-token')") == token
+        server.start()
+        until(driver, lambda d: d.find_element("id", "agent").is_displayed(), "signed in again by itself", 30)
+        assert driver.find_element("id", "who").text == "Signed in as agent:ann"
+        assert driver.execute_script("return sessionStorage.getItem('omni-token')") == token
+        # a refused token (revoked) still signs out and is forgotten
+        server.client().delete(f"omni:token:{h}")
+        driver.refresh()
+        until(driver, lambda d: "refused" in d.find_element("id", "signin-error").text, "refused")
+        assert driver.execute_script("return sessionStorage.getItem('omni-token')") is None
+    finally:
+        driver.quit()
+        api.stop()
+        server.stop()
+
+
+def test_refresh_keeps_typed_text_focus_and_open_decisions(world):
+    """A new offer (an inbox event) updates the lists in place: the reason half typed into another offer and the
+    keyboard focus stay; in the supervisor view an opened decision stays open, with the focus, across refreshes."""
+    from selenium.webdriver.common.keys import Keys
+    first = world.send("first for-cara")
+    driver = browser()
+    try:
+        sign_in(driver, world.api.port, world.tokens["agent:cara"])
+        until(driver, lambda d: first in cards(d, "offers"), "the first offer")
+        field = driver.find_element("id", f"reason-{first}")
+        field.click()
+        field.send_keys("not my langu")
+        second = world.send("second for-cara")
+        until(driver, lambda d: second in cards(d, "offers"), "the second offer, live")
+        assert driver.find_element("id", f"reason-{first}").get_attribute("value") == "not my langu"
+        assert driver.execute_script("return document.activeElement.id") == f"reason-{first}"
+        driver.switch_to.active_element.send_keys("age")
+        assert driver.find_element("id", f"reason-{first}").get_attribute("value") == "not my language"
+
+        sign_in(driver, world.api.port, world.tokens["operator:olga"])
+        summary = until(driver, lambda d: d.find_element(
+            "css selector", f'#decisions li[data-conversation="{first}"] summary'), "the decisions")
+        driver.execute_script("arguments[0].focus()", summary)
+        driver.switch_to.active_element.send_keys(Keys.ENTER)  # no mouse
+        details = f'#decisions li[data-conversation="{first}"] details'
+        until(driver, lambda d: d.find_element("css selector", details).get_attribute("open") is not None, "opened")
+        at = driver.find_element("id", "supervisor").get_attribute("data-at")
+        world.send("third for-cara")  # an event, and the 5 s refresh
+        until(driver, lambda d: d.find_element("id", "supervisor").get_attribute("data-at") != at, "refreshed")
+        at = driver.find_element("id", "supervisor").get_attribute("data-at")
+        until(driver, lambda d: d.find_element("id", "supervisor").get_attribute("data-at") != at, "refreshed again")
+        assert driver.find_element("css selector", details).get_attribute("open") is not None
+        assert driver.execute_script("return document.activeElement.closest('li') && "
+                                     "document.activeElement.closest('li').dataset.conversation") == first
+    finally:
+        driver.quit()
+
+
+def test_responded_is_marked(world):
+    """Pressing Responded marks the held conversation "responded" and says the outcome; the page reads no
+    conversation field the API does not give (openapi.yaml, Conversation)."""
+    import re
+    js = open(os.path.join(ROOT, "console", "console.js")).read()
+    fields = set(SPEC["components"]["schemas"]["Conversation"]["properties"])
+    for f in ("first_response_at", "responded_at"):
+        assert not re.search(r"\.\s*" + f + r"\b", js) or f in fields, \
+            f"console.js reads {f}, which the conversation view does not have"
+    cv = world.send("respond to me for-cara")
+    assert world.api.request("POST", f"/v1/conversations/{cv}/accept", token=world.tokens["agent:cara"]).status == 200
+    driver = browser()
+    try:
+        sign_in(driver, world.api.port, world.tokens["agent:cara"])
+        card = f'#owned li[data-conversation="{cv}"]'
+        until(driver, lambda d: d.find_element("css selector", card), "held")
+        assert "responded" not in driver.find_element("css selector", card).text
+        driver.find_element("css selector", card + ' button[data-verb="respond"]').click()
+        wait_for(lambda: world.redis.hget(f"omni:conversation:{cv}", "first_response_at"), 10, "responded in Redis")
+        until(driver, lambda d: re.search(r"\bresponded\b", d.find_element("css selector", card + " .hint").text),
+              "the responded mark")
+        until(driver, lambda d: f"Conversation {cv}: first response recorded (met)" in
+              d.find_element("id", "agent-status").text, "the outcome said")
+    finally:
+        driver.quit()
+
+
+def test_reject_reason_is_checked_in_bytes(world):
+    """The API takes a reason of at most 500 bytes of UTF-8; 300 'é' are 300 characters but 600 bytes: the page
+    says so and sends nothing, keeping the text to shorten; 250 'é' (500 bytes) are sent."""
+    cv = world.send("reject me for-cara")
+    driver = browser()
+    try:
+        sign_in(driver, world.api.port, world.tokens["agent:cara"])
+        until(driver, lambda d: cv in cards(d, "offers"), "the offer")
+        field = driver.find_element("id", f"reason-{cv}")
+        field.send_keys("é" * 300)
+        driver.find_element("css selector", f'#offers li[data-conversation="{cv}"] button[data-verb="reject"]').click()
+        until(driver, lambda d: "600 bytes" in d.find_element("id", "agent-error").text, "the page says the length")
+        assert "500" in driver.find_element("id", "agent-error").text
+        assert driver.find_element("id", f"reason-{cv}").get_attribute("value") == "é" * 300
+        assert driver.execute_script("return document.activeElement.id") == f"reason-{cv}"
+        assert "/reject" not in world.api.log(), "a reason too long was sent"
+        assert world.redis.hget(f"omni:conversation:{cv}", "status") == "offered"
+        field = driver.find_element("id", f"reason-{cv}")
+        field.clear()
+        field.send_keys("é" * 250)
+        driver.find_element("css selector", f'#offers li[data-conversation="{cv}"] button[data-verb="reject"]').click()
+        wait_for(lambda: world.redis.hget(f"omni:conversation:{cv}", "owner") != "agent:cara", 10, "rejected")
+    finally:
+        driver.quit()
+
+
+def test_sign_out_forgets_the_previous_user(world):
+    """Signing out leaves none of the previous user's data in the page, and no timer or state behind."""
+    cv = world.send("my secret order 4711 for-cara")
+    driver = browser()
+    try:
+        sign_in(driver, world.api.port, world.tokens["operator:olga"])
+        until(driver, lambda d: d.find_elements("css selector", "#decisions li[data-conversation]"), "the decisions")
+        until(driver, lambda d: d.execute_script("return lastVolume !== null"), "the chart")
+        driver.find_element("id", "signout").click()
+        state = driver.execute_script(
+            "return {timer: refreshTimer, pending: pending, volume: lastVolume, token: token, me: me,"
+            " text: document.getElementById('main').textContent,"
+            " rows: document.querySelectorAll('#teams tbody tr, #agents tbody tr, #partners tbody tr').length,"
+            " decisions: document.querySelectorAll('#decisions li').length}")
+        assert state["timer"] is None and state["pending"] is None and state["volume"] is None, state
+        assert state["token"] is None and state["me"] is None and state["rows"] == 0 and state["decisions"] == 0, state
+        assert "4711" not in state["text"] and "cara" not in state["text"], state["text"]
+
+        sign_in(driver, world.api.port, world.tokens["agent:cara"])
+        until(driver, lambda d: cv in cards(d, "offers"), "the offer")
+        until(driver, lambda d: "New offer" in d.find_element("id", "announce").text, "announced")
+        driver.find_element("id", "signout").click()
+        state = driver.execute_script(
+            "return {known: knownOffers.size, text: document.getElementById('main').textContent,"
+            " title: document.getElementById('agent-title').textContent, who: document.getElementById('who').textContent}")
+        assert state["known"] == 0, state
+        for secret in ("4711", "for-cara", "New offer", "cara"):
+            assert secret not in state["text"] + state["who"], (secret, state)
+    finally:
+        driver.quit()
