@@ -169,6 +169,12 @@ int main(int argc, char **argv)
         snprintf(redis, sizeof redis, "master %s via %zu sentinels", cfg->redis.master_name, cfg->redis.n_sentinels);
     else
         snprintf(redis, sizeof redis, "%s", cfg->redis.address);
+    char index[4200];
+    snprintf(index, sizeof index, "%s/index.html", cfg->console.directory ? cfg->console.directory : "");
+    if (cfg->console.directory && access(index, R_OK) != 0) /* the default names /usr/local: another PREFIX */
+        omni_warn("console.directory %s: %s: /console/ answers 404 (make install puts the console in "
+                  "PREFIX/share/omnirouter/console: set console.directory to it, or to \"\" for no console)",
+                  cfg->console.directory, strerror(errno));
     omni_info("ready: listening on %s port %d, redis %s, at most %d connections", cfg->api.listen,
               api_server_port(srv), redis, cfg->api.max_connections);
     sd_notifyf(0, "READY=1\nSTATUS=listening on port %d", api_server_port(srv));

@@ -595,3 +595,15 @@ def test_sign_out_forgets_the_previous_user(world):
             assert secret not in state["text"] + state["who"], (secret, state)
     finally:
         driver.quit()
+
+
+def test_a_console_directory_that_is_not_there_is_said_at_start(tmp_path, redis_server):
+    """The default console.directory names /usr/local's; another PREFIX's install leaves it empty: omni-api
+    says so at start instead of answering 404 in silence."""
+    missing = str(tmp_path / "nowhere")
+    api = OmniApi(str(tmp_path), redis_server.address, extra={"console.directory": missing}).start()
+    try:
+        assert f"console.directory {missing}: No such file or directory: /console/ answers 404" in api.log()
+        assert api.request("GET", "/console/").status == 404
+    finally:
+        api.stop()
