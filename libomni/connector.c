@@ -263,8 +263,13 @@ static void do_poll(omni_connector_t *ctx, int64_t now)
 {
     const conn_config_t *cfg = ctx->cfg;
     ctx->next_poll = now + cfg->poll_ms; /* poll_in() inside poll() may bring it forward */
-    ctx->st.polls++;
     int rc = ctx->def->poll(ctx);
+    /* Not in yet (work under way on the connector's thread or transfer): nothing is decided, and a batch
+     * under way may span several polls, so no commit for it either; the connector commits it whole. */
+    ctx->pending = rc == OMNI_POLL_PENDING;
+    if (ctx->pending)
+        return;
+    ctx->st.polls++;
     if (ctx->dirty) {
         /* A connector that forgot to commit: make the batch durable anyway; it is cheap and safe. */
         omni_debug("poll returned with uncommitted messages; committing");
@@ -338,8 +343,9 @@ int omni_connector_step(omni_connector_t *ctx, int timeout_ms)
     struct pollfd fds[4] = { { ctx->sigfd, POLLIN, 0 }, { omni_client_fd(ctx->client), POLLIN, 0 },
                              { ctx->metrics ? omni_metrics_server_fd(ctx->metrics) : -1, POLLIN, 0 },
                              { ctx->watch_fd, POLLIN, 0 } };
-    /* While the source fails, its fd waits for the paced retry (a dead socket stays readable forever). */
-    nfds_t n = ctx->watch_fd >= 0 && ctx->backoff_ms == 0 ? 4 : 3;
+    /* While the source fails, its fd waits for the paced retry (a dead socket stays readable forever),
+     * unless the retry is under way (poll() said OMNI_POLL_PENDING): its answer comes through the fd. */
+    nfds_t n = ctx->watch_fd >= 0 && (ctx->backoff_ms == 0 || ctx->pending) ? 4 : 3;
     if (ctx->metrics) /* connections' timeouts are served at least once a second */
         wait = min_delay(wait, 1000);
     if (poll(fds, n, (int)(wait > 3600000 ? 3600000 : wait)) < 0 && errno != EINTR) {

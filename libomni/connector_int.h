@@ -17,6 +17,7 @@ struct omni_connector {
     int sigfd, watch_fd;
     enum { PHASE_NEW, PHASE_OPEN, PHASE_FAILED } phase;
     bool ready, stopping, dirty, spool_full;
+    bool pending;        /* the last poll() returned OMNI_POLL_PENDING: its answer is not in yet */
     int stop_status;
     int64_t next_poll;   /* monotonic ms */
     int backoff_ms;      /* pause after source errors; 0 while the source works */

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -43,6 +45,32 @@ struct imap {
     size_t in_len;          /* bytes in resp received so far for the command under way */
     size_t left_off, left_len; /* bytes that came after the last tagged reply (the next response's start) */
 };
+
+int imap_stop_init(imap_stop_t *s)
+{
+    atomic_init(&s->at, 0);
+    s->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    return s->fd < 0 ? -1 : 0;
+}
+
+void imap_stop_request(imap_stop_t *s, int grace_ms)
+{
+    long long none = 0, at = (long long)omni_mono_ms() + (grace_ms > 0 ? grace_ms : 1);
+    if (!atomic_compare_exchange_strong(&s->at, &none, at))
+        return;
+    uint64_t one = 1; /* after the deadline is set: a waiter woken by the fd reads it */
+    if (write(s->fd, &one, sizeof one) < 0)
+        omni_warn("imap stop: %s", strerror(errno));
+}
+
+bool imap_stop_requested(imap_stop_t *s) { return s != NULL && atomic_load(&s->at) != 0; }
+
+void imap_stop_free(imap_stop_t *s)
+{
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+}
 
 imap_t *imap_new(const imap_opts_t *opts)
 {
@@ -92,12 +120,24 @@ static void set_error(imap_t *m, const char *fmt, ...)
     va_end(ap);
 }
 
+/* curl's progress callback while it connects and logs in: a stop ends it at once (curl calls this about
+ * once a second while it waits for the server). */
+static int connect_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return imap_stop_requested(((imap_t *)arg)->o.stop);
+}
+
 /* Connects, does TLS (imaps://, or STARTTLS) and logs in, all by curl (CURLOPT_CONNECT_ONLY stops it
  * there); from then on the socket's bytes, through curl's TLS, are ours (curl_easy_send/recv). */
 static int connect_login(imap_t *m)
 {
     if (m->h)
         return IMAP_OK;
+    if (imap_stop_requested(m->o.stop)) {
+        set_error(m, "not connecting: the connector is stopping");
+        return IMAP_ERROR;
+    }
     CURL *h = curl_easy_init();
     if (!h)
         omni_fatal("curl_easy_init failed (out of memory)");
@@ -113,8 +153,18 @@ static int connect_login(imap_t *m)
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, m->o.timeout_ms);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L); /* no SIGALRM: the runtime owns signals */
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, m->errbuf);
+    if (m->o.stop) {
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, connect_progress);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, m);
+    }
     m->errbuf[0] = '\0';
     CURLcode rc = curl_easy_perform(h);
+    if (rc == CURLE_ABORTED_BY_CALLBACK) {
+        set_error(m, "connecting: given up, the connector is stopping");
+        curl_easy_cleanup(h);
+        return IMAP_ERROR;
+    }
     if (rc == CURLE_OK)
         rc = curl_easy_getinfo(h, CURLINFO_ACTIVESOCKET, &m->sock);
     if (rc != CURLE_OK) {
@@ -127,18 +177,26 @@ static int connect_login(imap_t *m)
     return IMAP_OK;
 }
 
-/* Waits until the socket is ready for events or the deadline (monotonic ms) passed. 0, or -1 (m->error). */
+/* Waits until the socket is ready for events or the deadline (monotonic ms) passed, or a stop's grace
+ * deadline did. 0, or -1 (m->error). */
 static int wait_socket(imap_t *m, short events, int64_t deadline, const char *what)
 {
     for (;;) {
-        int64_t left = deadline - omni_mono_ms();
+        int64_t stop_at = m->o.stop ? (int64_t)atomic_load(&m->o.stop->at) : 0;
+        bool stopping = stop_at != 0 && stop_at < deadline;
+        int64_t left = (stopping ? stop_at : deadline) - omni_mono_ms();
         if (left <= 0) {
-            set_error(m, "%s: no answer within %ld ms", what, m->o.timeout_ms);
+            if (stopping)
+                set_error(m, "%s: no answer before the connector stopped", what);
+            else
+                set_error(m, "%s: no answer within %ld ms", what, m->o.timeout_ms);
             return -1;
         }
-        struct pollfd p = {.fd = m->sock, .events = events};
-        int r = poll(&p, 1, left > 1000000 ? 1000000 : (int)left);
-        if (r > 0)
+        /* The stop's fd only until the stop is requested (it stays readable): then its deadline bounds this. */
+        struct pollfd p[2] = {{.fd = m->sock, .events = events},
+                              {.fd = m->o.stop && stop_at == 0 ? m->o.stop->fd : -1, .events = POLLIN}};
+        int r = poll(p, 2, left > 1000000 ? 1000000 : (int)left);
+        if (r > 0 && p[0].revents != 0)
             return 0;
         if (r < 0 && errno != EINTR) {
             set_error(m, "%s: poll: %s", what, strerror(errno));

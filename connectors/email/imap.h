@@ -17,10 +17,14 @@
  * the caller's UIDVALIDITY (else IMAP_CHANGED), as does a "* OK [UIDVALIDITY n]" in a response.
  *
  * Every command is bounded by the command timeout, the connect and login by the connect timeout; nothing
- * waits forever. */
+ * waits forever. The calls block (main.c runs each mailbox's on a thread of its own); a stop (imap_stop_t,
+ * shared by every mailbox) ends the waits early: a connect or login at once (curl's progress callback, at
+ * most about a second later), a command's wait for the server at the stop's grace deadline, so that work
+ * the server answers at once (the \Seen after a commit) still gets done. */
 #ifndef EMAIL_IMAP_H
 #define EMAIL_IMAP_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +33,20 @@
 
 typedef enum { IMAP_TLS_IMPLICIT, IMAP_TLS_STARTTLS, IMAP_TLS_NONE } imap_tls_t;
 
+/* A stop shared by several imap_t, requested from any thread. */
+typedef struct imap_stop {
+    int fd;                  /* an eventfd, readable once the stop is requested */
+    _Atomic long long at;    /* monotonic ms: waits end here; 0 until the stop is requested */
+} imap_stop_t;
+
+/* 0, or -1 with errno (no eventfd). */
+int imap_stop_init(imap_stop_t *s);
+/* Requests the stop (once; later calls do nothing): every wait of every imap_t using it ends at most
+ * grace_ms from now, a connect or login at once. Safe from any thread. */
+void imap_stop_request(imap_stop_t *s, int grace_ms);
+bool imap_stop_requested(imap_stop_t *s);
+void imap_stop_free(imap_stop_t *s);
+
 typedef struct imap_opts {
     const char *url;       /* "imap://host[:port]" or "imaps://host[:port]", no path; borrowed */
     const char *user, *password; /* borrowed */
@@ -36,6 +54,7 @@ typedef struct imap_opts {
     const char *ca_file;   /* CA bundle for the server's certificate; NULL: the system's */
     long connect_timeout_ms, timeout_ms; /* per call */
     size_t max_fetch;      /* bytes of one message fetched at most (a partial fetch beyond) */
+    imap_stop_t *stop;     /* borrowed, outlives the imap_t; NULL: waits end only at their timeouts */
 } imap_opts_t;
 
 /* The calls' results. */

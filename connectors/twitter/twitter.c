@@ -57,6 +57,7 @@ typedef struct tw {
     char token[OMNI_SECRET_MAX + 1];
     feed_t feeds[TW_FEEDS];
     size_t n_feeds;
+    bool reached;              /* the API has answered a call (a page, or a rate limit): READY=1 may go */
 } tw_t;
 
 static const omni_connector_key_t tw_keys[] = {
@@ -342,6 +343,7 @@ static void on_done(void *tag, const tw_http_resp_t *r, void *user)
     if (r->error != NULL) {
         feed_fail(t, f, "%s", r->error);
     } else if (r->status == 429) {
+        t->reached = true; /* the API answers: it only asks us to wait */
         f->due = omni_mono_ms() + wait;
         f->limited++;
         omni_warn("%s: 429 Too Many Requests: waiting %lld ms for the rate-limit reset", f->name, (long long)wait);
@@ -363,6 +365,7 @@ static void on_done(void *tag, const tw_http_resp_t *r, void *user)
             tw_page_free(&page), err[0] = '\0';
         feed_fail(t, f, "HTTP %d%s%s", r->status, err[0] ? ": " : "", err);
     } else {
+        t->reached = true;
         feed_page(t, f, r, wait);
     }
 }
@@ -454,7 +457,10 @@ static int tw_poll(omni_connector_t *ctx)
     if (next >= 0)
         omni_connector_poll_in(ctx, next > 3600000 ? 3600000 : (int)next);
     status_line(t);
-    return 0;
+    /* The source is reached once the API has answered (the webhook, when set, once it listens): until then
+     * the calls are under way or paced by the feeds' own retries, which log each failure, so the runtime
+     * neither says READY=1 nor backs off (connector.h, OMNI_POLL_PENDING). */
+    return t->reached || t->webhook != NULL ? 0 : OMNI_POLL_PENDING;
 }
 
 const omni_connector_def_t twitter_connector = {

@@ -14,6 +14,8 @@
  *        timeout, so signals, router replies and the watchdog are served while the source is slow.
  *   MUST return from poll() with -1 when the source failed (unreachable, refused): the runtime then paces
  *        retries (poll_ms doubling up to retry_max_ms) instead of the connector sleeping.
+ *   MAY return OMNI_POLL_PENDING from poll() while the source's answer is not in yet (read by a thread of
+ *        its own, or a transfer under way, that wakes it through the watched fd): nothing is decided then.
  *   MUST stop reading its source while submit() answers EAGAIN (the spool is full: the router is away);
  *        it returns 0 from poll() and is called again after poll_ms.
  *   MUST free everything it allocated in close(); SIGTERM and SIGINT end the program with status 0 after
@@ -56,7 +58,11 @@
  *     connector's own status text, WATCHDOG=1 at half of WatchdogSec while the loop runs, STOPPING=1;
  *   - one loop multiplexing the signalfd, the client's fd, the connector's fd and the timers.
  *
- * Threading: everything here runs on one thread, the one that calls omni_connector_run(). */
+ * Threading: everything here runs on one thread, the one that calls omni_connector_run(), and none of it may
+ * be called from another: a connector that reads its source on threads of its own (omni-email: one per
+ * mailbox, so that a stalled server blocks nothing else) hands the work that needs the runtime (submit,
+ * commit, state files) to the loop's thread through its watched fd, and returns OMNI_POLL_PENDING while an
+ * answer is under way. */
 #ifndef OMNI_CONNECTOR_H
 #define OMNI_CONNECTOR_H
 
@@ -113,11 +119,21 @@ typedef struct omni_connector_def {
     int (*open)(omni_connector_t *ctx);
     /* Reads what the source has, submits, commits, acknowledges. Called every poll_ms (or as asked by
      * omni_connector_poll_in), when the watched fd is readable, and paced after errors.
-     * Returns 0 (the source was reached), or -1 (the source failed; logged by the connector). */
+     * Returns 0 (the source was reached), -1 (the source failed; logged by the connector), or
+     * OMNI_POLL_PENDING (below). */
     int (*poll)(omni_connector_t *ctx);
     /* Frees the connector's state. Called once, if open returned 0, before the program ends. */
     void (*close)(omni_connector_t *ctx);
 } omni_connector_def_t;
+
+/* What poll() returns when the source's answer is not in yet: the work is under way elsewhere (a thread of
+ * the connector's, a transfer) and wakes the connector through its watched fd (omni_connector_watch_fd).
+ * Neither reached nor failed: READY, the back-off and the poll counters stay as they are; the fd is
+ * watched even while the runtime backs off (the retry under way answers through it); and the runtime does
+ * not commit after such a poll (a batch under way may span several polls: the connector commits it when
+ * it is whole). poll() is called again after poll_ms, when asked (omni_connector_poll_in), or when the
+ * fd is readable. */
+#define OMNI_POLL_PENDING 1
 
 /* ---- life cycle ---- */
 

@@ -598,6 +598,13 @@ def test_a_connection_closed_between_polls_is_made_again_without_a_failed_poll(d
         c = connector(fake_router.endpoint, url=proxy.url())
         c.start()
         wait_for(lambda: len(fake_router.by_id()) == 1, WAIT, "the first message at the router")
+
+        def turn_over():  # the message goes to the router once spooled, before its \Seen is set
+            with proxy.lock:
+                cmds = list(proxy.commands)
+            stores = [i for i, cmd in enumerate(cmds) if "UID STORE" in cmd]
+            return stores and any(" SELECT " in cmd for cmd in cmds[stores[0] + 1:])
+        wait_for(turn_over, WAIT, "the first turn over (its \\Seen set, the next turn's SELECT sent)")
         proxy.cut_connections()
         dovecot.deliver("alice", synthetic(1))
         wait_for(lambda: len(fake_router.by_id()) == 2, WAIT, "the second message at the router")
@@ -738,3 +745,168 @@ def test_no_ready_while_no_mailbox_answers(workdir, fake_router, connector):
     finally:
         assert c.terminate() == 0
         sock.close()
+
+
+class StallingServer:
+    """An IMAP server (a thread) that stalls: "greeting" sends its greeting, then never answers (curl's first
+    command waits, inside its connect and login); "login" answers CAPABILITY and LOGIN, then never answers a
+    command (the connector's own SELECT waits). `stalled` is set once a connection waits on it."""
+
+    def __init__(self, mode):
+        import socket
+        self.mode = mode
+        self.stalled = threading.Event()
+        self.lock = threading.Lock()
+        self.conns = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def entry(self):
+        """The email.mailboxes entry of a mailbox on this server."""
+        return "account=stalled url=imap://127.0.0.1:%d mailbox=INBOX" % self.port
+
+    def _accept(self):
+        while True:
+            try:
+                a, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.conns.append(a)
+            threading.Thread(target=self._serve, args=(a,), daemon=True).start()
+
+    def _serve(self, conn):
+        buf = b""
+        logged_in = False
+        try:
+            conn.sendall(b"* OK [CAPABILITY IMAP4rev1] stalling server ready\r\n")
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                buf += data
+                while b"\r\n" in buf:
+                    line, buf = buf.split(b"\r\n", 1)
+                    tag, _, rest = line.partition(b" ")
+                    verb = rest.split(b" ", 1)[0].upper()
+                    if self.mode == "greeting" or logged_in:
+                        self.stalled.set()  # and never answer
+                    elif verb == b"CAPABILITY":
+                        conn.sendall(b"* CAPABILITY IMAP4rev1\r\n" + tag + b" OK done\r\n")
+                    elif verb == b"LOGIN":
+                        conn.sendall(tag + b" OK logged in\r\n")
+                        logged_in = True
+                    else:
+                        conn.sendall(tag + b" BAD not here\r\n")
+        except OSError:
+            pass
+
+    def close(self):
+        self.sock.close()
+        with self.lock:
+            for c in self.conns:
+                try:
+                    c.close()
+                except OSError:
+                    pass
+
+
+def stalling_connector(connector, fake_router, server, stalling_first=True):
+    """A mailbox on the stalling server and the Dovecot one (the stalling one first unless told), both
+    bounded by a minute (the default command timeout, and the unit's WatchdogSec)."""
+    boxes = [server.entry(), "INBOX"] if stalling_first else ["INBOX", server.entry()]
+    return connector(fake_router.endpoint, mailboxes=boxes, timeout_ms="60s", connect_timeout_ms="60s")
+
+
+STALLS = ["greeting", "login"]
+
+
+@pytest.mark.parametrize("stall", STALLS)
+def test_a_stalled_server_does_not_hold_up_the_other_mailbox(stall, dovecot, fake_router, connector):
+    """One IMAP server stalls (after its greeting, or after LOGIN) with a one-minute timeout: the other
+    mailbox's mail still reaches the router within seconds, and is marked \\Seen."""
+    server = StallingServer(stall)
+    try:
+        c = stalling_connector(connector, fake_router, server)
+        c.start()
+        wait_for(server.stalled.is_set, WAIT, "the connector to wait on the stalling server")
+        dovecot.deliver("alice", synthetic(0))
+        wait_for(lambda: len(fake_router.by_id()) == 1, 10, "the other mailbox's mail at the router")
+        wait_for(lambda: not dovecot.search("alice", "UNSEEN"), 10, "the mail marked \\Seen")
+        dovecot.deliver("alice", synthetic(1))
+        wait_for(lambda: len(fake_router.by_id()) == 2, 10, "the next mail at the router")
+        assert sorted(m["subject"] for m in fake_router.by_id().values()) == ["load 0000", "load 0001"]
+        assert "stalled/INBOX: SELECT" not in c.log_text()  # still waiting, not failed
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("stall", STALLS)
+def test_sigterm_ends_the_connector_at_once_while_a_server_stalls(stall, dovecot, fake_router, connector):
+    """SIGTERM while one server stalls: the connector ends within a few seconds with status 0 (not a minute
+    later), and what it took from the other mailbox stays taken once: the cursor is after it, and the
+    restart spools only the new mail. (The Dovecot mailbox comes first here, so that its mail is taken
+    before the stall even where one mailbox waits for the other.)"""
+    import time
+    server = StallingServer(stall)
+    try:
+        for i in range(3):
+            dovecot.deliver("alice", synthetic(i))
+        c = stalling_connector(connector, fake_router, server, stalling_first=False)
+        c.start()
+        wait_for(server.stalled.is_set, WAIT, "the connector to wait on the stalling server")
+        wait_for(lambda: (c.state() or {}).get("last_uid") == 3, 10, "the other mailbox's mail spooled")
+        began = time.monotonic()
+        c.proc.send_signal(signal.SIGTERM)
+        assert c.proc.wait(5) == 0
+        assert time.monotonic() - began < 5
+        assert c.state()["last_uid"] == 3
+        dovecot.deliver("alice", synthetic(3))
+        c.start()
+        wait_for(lambda: (c.state() or {}).get("last_uid") == 4, 10, "the new mail spooled after the restart")
+        wait_for(lambda: len(fake_router.by_id()) == 4, 10, "every mail at the router")
+        subjects = [m["subject"] for m in fake_router.by_id().values()]
+        assert sorted(subjects) == ["load %04d" % i for i in range(4)]
+        assert re.findall(r"support/INBOX: spooled (\d+) message", c.log_text()) == ["3", "1"]  # none twice
+        c.proc.send_signal(signal.SIGTERM)
+        assert c.proc.wait(5) == 0
+    finally:
+        server.close()
+
+
+def test_watchdog_and_ready_go_on_while_a_server_stalls(workdir, dovecot, fake_router, connector):
+    """Under systemd (NOTIFY_SOCKET, WATCHDOG_USEC): while one server stalls for longer than the watchdog
+    interval, WATCHDOG=1 keeps coming every half interval, and READY=1 comes once the other mailbox
+    answered."""
+    import socket
+    import time
+    server = StallingServer("login")
+    path = str(workdir / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(0.1)
+    got = []  # (monotonic time, datagram)
+
+    def drain():
+        try:
+            while True:
+                got.append((time.monotonic(), sock.recv(4096).decode()))
+        except socket.timeout:
+            pass
+    try:
+        c = stalling_connector(connector, fake_router, server)
+        c.start(env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "1000000"})  # a ping every 500 ms
+        wait_for(server.stalled.is_set, WAIT, "the connector to wait on the stalling server")
+        since = time.monotonic()
+        wait_for(lambda: drain() or time.monotonic() - since >= 3, 10, "three seconds of the stall")
+        pings = [t for t, d in got if "WATCHDOG=1" in d and t >= since]
+        assert len(pings) >= 4, got
+        assert any("READY=1" in d for _, d in got), got
+        assert c.terminate() == 0
+    finally:
+        sock.close()
+        server.close()
+

@@ -210,6 +210,8 @@ def test_5xx_backs_off_then_succeeds(router, api, tmp_path):
         out = conn.log()
         assert "mentions: HTTP 503: API error: Service Unavailable" in out or "HTTP 503" in out
         assert "failure 2 in a row" in out
+        # READY=1 ("the source answered") only once the API answered a call, not while it failed
+        assert out.index("ready: the source answered") > out.index("failure 2 in a row"), out
         wait_for(lambda: conn.state("mentions").get("since") == FIRST_ID, 10, "since")
     finally:
         conn.stop()
