@@ -257,8 +257,11 @@ local function find_owner(plan, days, waiting, full, fresh, holder)
     -- Work the team holds already (an offer moving on to its next agent, an escalation back to it) adds nothing
     -- to what it holds at once, and work counted in its quota today is not counted again (commit_assign): for
     -- it, those two contract checks do not apply, and what was found for other work says nothing.
-    local held = t.max_concurrent > 0 and redis.call('SISMEMBER', K.team_conversations(t.team), plan.conv) == 1
-    local counted = t.quota > 0 and redis.call('HGET', K.conversation(plan.conv), 'quota:' .. t.team) == day
+    -- (a fresh conversation was never given to anyone: neither, and nothing to read)
+    local held = not fresh and t.max_concurrent > 0 and
+                 redis.call('SISMEMBER', K.team_conversations(t.team), plan.conv) == 1
+    local counted = not fresh and t.quota > 0 and
+                    redis.call('HGET', K.conversation(plan.conv), 'quota:' .. t.team) == day
     local memo = full and not held and not counted and target_key(t, plan.channel)
     if memo and full[memo] then why = full[memo] end
     -- read only what this target's conditions use
