@@ -462,8 +462,22 @@ omni_client_t *omni_client_new(const omni_client_opts_t *opts, char *err, size_t
         omni_client_destroy(&c);
         return NULL;
     }
-    for (size_t i = 0; i < nlive; i++) /* sent by an earlier run, perhaps: count it as a resend */
+    for (size_t i = 0; i < nlive; i++) { /* sent by an earlier run, perhaps: count it as a resend */
+        /* One spooled before submit refused it (an older libomni, or a smaller max_message_bytes now) would be
+         * resent forever, unanswerable: it goes to the dead letters instead, like a NACK, and is logged. */
+        const char *why = !omni_msg_id_valid(live[i].id, strlen(live[i].id)) ? "its id cannot be read back"
+                          : live[i].len > 4 * c->o.max_message_bytes ? "over four times max_message_bytes"
+                                                                       : NULL;
+        if (why != NULL && omni_spool_nack(c->spool, live[i].id, why, live[i].json, live[i].len) == 0) {
+            bool readable = why[0] != 'i'; /* a control character is not for the log line */
+            omni_warn("spool: message %s: %s: the router could not answer it; moved to %s/dead-letter.jsonl",
+                      readable ? live[i].id : "(unreadable id)", why, opts->spool_dir);
+            free(live[i].id);
+            free(live[i].json);
+            continue;
+        }
         pend_add(c, &live[i], true, Q_READY);
+    }
     free(live);
     c->ctx = zmq_ctx_new();
     int rc = c->ctx == NULL ? -1 : sock_open(c, err, errsz);

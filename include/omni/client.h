@@ -48,7 +48,9 @@ typedef struct omni_client_opts {
     size_t max_message_bytes;
 } omni_client_opts_t;
 
-/* Opens the spool (replaying what it holds: those messages are sent again), connects the DEALER.
+/* Opens the spool (replaying what it holds: those messages are sent again, but for one submit would refuse now,
+ * an unreadable id or over four times max_message_bytes, which goes to dead-letter.jsonl with a warning: the
+ * router could never answer it), connects the DEALER.
  * Returns NULL with a sentence in err on failure. Caller owns the result. */
 omni_client_t *omni_client_new(const omni_client_opts_t *opts, char *err, size_t errsz);
 

@@ -463,7 +463,22 @@ static void test_submit_rules(void **state)
     fx->opts.max_spooled = 0;
     client_new(fx);
     assert_int_equal(omni_client_submit(fx->c, "s:big", huge, big), 0);
+    assert_int_equal(omni_client_sync(fx->c), 0);
     free(huge);
+    /* reopened with the default limit, that spooled message could never be answered: a dead letter now */
+    omni_client_destroy(&fx->c);
+    fx->opts.max_message_bytes = 0;
+    client_new(fx);
+    assert_int_equal(omni_client_pending(fx->c), 2); /* s:1 and s:2, not s:big */
+    char *path = omni_asprintf("%s/dead-letter.jsonl", fx->spool);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[256] = "";
+    assert_non_null(fgets(line, sizeof line, f)); /* the first 255 bytes of its record are enough */
+    fclose(f);
+    free(path);
+    assert_non_null(strstr(line, "\"id\":\"s:big\""));
+    assert_non_null(strstr(line, "over four times max_message_bytes"));
 }
 
 /* A message goes to the router only once its spool record is in the file: while writes fail it is held
