@@ -62,8 +62,13 @@ int ctl_reload(ctl_t *c, int argc, char **argv)
         freeReplyObject(h);
     }
     freeReplyObject(names);
-    if (n == 0)
-        printf("no router is running with this configuration's Redis\n");
+    if (signalled == 0) { /* nothing was reloaded: not a success */
+        fprintf(stderr, "omnictl: reload: %s\n",
+                n == 0 ? "no router is running with this configuration's Redis (if redis.address or "
+                         "redis.key_prefix changed: a reload cannot apply that; restart the routers)"
+                       : "no router of this machine was signalled");
+        rc = 1;
+    }
     int64_t deadline = omni_mono_ms() + RELOAD_WAIT_MS;
     for (size_t done = 0; done < signalled && omni_mono_ms() < deadline;) {
         for (size_t i = 0; i < n; i++) {

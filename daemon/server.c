@@ -255,7 +255,10 @@ static void reload(router_t *r)
     snprintf(r->reload, sizeof r->reload, "applied version %s", fresh->version);
     omni_log_event(OMNI_LOG_INFO, OMNI_MSGID_RELOADED, NULL, "reload: %s: version %s applied: %zu rules, %zu teams, %zu agents",
                    r->src->path, fresh->version, fresh->policy.n_routes, fresh->policy.n_teams, fresh->policy.n_agents);
-    sd_notify(0, "READY=1\nSTATUS=accepting messages (configuration reloaded)");
+    /* the status says what is true now: a reload while Redis is away does not bring it back */
+    sd_notify(0, store_up(r->store) ? "READY=1\nSTATUS=accepting messages (configuration reloaded)"
+                                    : "READY=1\nSTATUS=configuration reloaded; redis unreachable or not durable: "
+                                      "answering BUSY");
     r->next_status = 0;
 }
 

@@ -8,6 +8,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <ctype.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -178,6 +180,15 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, char *e
         snprintf(host, sizeof host, "%.*s", (int)(hl - 2), listen + 1);
     else if (hl < sizeof host)
         snprintf(host, sizeof host, "%.*s", (int)hl, listen);
+    /* getaddrinfo takes any number as a service and keeps its low 16 bits (99999 binds 34463): checked here */
+    const char *port = colon + 1;
+    char *end = NULL;
+    errno = 0;
+    unsigned long pn = strtoul(port, &end, 10);
+    if (!isdigit((unsigned char)port[0]) || *end != '\0' || errno != 0 || pn > 65535) {
+        snprintf(err, errsz, "%s: the port must be numeric, 0 to 65535", listen);
+        return -1;
+    }
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                               .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE }, *res = NULL;
     int rc = getaddrinfo(*host ? host : NULL, colon + 1, &hints, &res);

@@ -21,7 +21,24 @@ for i = 1, #list, 4 do named[list[i]] = true end
 for _, id in ipairs(redis.call('SMEMBERS', K.roster())) do
   if not named[id] then redis.call('HDEL', K.agent(id), 'caps', 'rosters'); redis.call('SREM', K.roster(), id) end
 end
+-- Work waiting in the queue of a team the policy no longer has would wait there for good (no drain serves it,
+-- and a plan that never expires is never made again): its plan is made to expire now, so the next due scan
+-- hands it to a router for a new plan by this policy's rules (a "replan"), like a calendar that closed.
+local seeded = {}
+for _, team in ipairs(redis.call('SMEMBERS', K.teams())) do seeded[team] = true end
+for team in pairs(seeded) do
+  if A.teams[team] == nil then
+    for level = 1, 4 do
+      for _, cv in ipairs(redis.call('ZRANGE', K.team_queue(team, level), 0, -1)) do
+        redis.call('HSET', K.conversation(cv), 'valid_until', 1)
+        redis.call('ZADD', K.timers(), 1, cv)
+      end
+    end
+    redis.call('SREM', K.teams(), team)
+  end
+end
 for team, mask in pairs(A.teams) do
+  if not seeded[team] then redis.call('SADD', K.teams(), team) end
   redis.call('HSET', K.team(team), 'mask_contact', mask and 1 or 0)
   redis.call('HDEL', K.team(team), 'load') -- kept by routers before 2026-12-02: a team's load is SCARD of what it holds
   redis.call('DEL', K.team_available(team))

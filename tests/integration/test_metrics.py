@@ -101,6 +101,10 @@ def test_a_bad_metrics_address_is_a_config_error(tmp_path):
     r = Router(str(tmp_path), router_extra={"metrics_listen": "localhost:http"})
     out = r.ctl("status", check=False)
     assert out.returncode == 1 and "router.metrics_listen" in out.stderr and "numeric" in out.stderr, out.stderr
+    # a port past 65535 is refused, not bound modulo 65536 (99999 would listen on 34463)
+    r = Router(str(tmp_path / "big"), router_extra={"metrics_listen": "127.0.0.1:99999"})
+    out = r.ctl("status", check=False)
+    assert out.returncode == 1 and "127.0.0.1:99999: the port must be numeric, 0 to 65535" in out.stderr, out.stderr
 
 
 def test_a_connector_serves_its_metrics(tmp_path, redis_server):

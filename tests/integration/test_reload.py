@@ -123,6 +123,15 @@ def test_systemd_hears_ready_reloading_and_stopping(tmp_path, redis_server):
         status = hear("STATUS=accepting messages: ")  # the live counts, once a second
         assert re.search(r"STATUS=accepting messages: \d+ stored, \d+ duplicates, \d+ refused, \d+ in flight; "
                          r"\d+ assigned, \d+ queued, \d+ moved; configuration [0-9a-f]{12}", status), status
+        # a reload while Redis is away does not tell systemd the router accepts messages again
+        redis_server.stop()
+        hear("STATUS=redis unreachable; answering BUSY")
+        heard.clear()
+        os.kill(r.proc.pid, signal.SIGHUP)
+        ready = hear("READY=1")
+        assert "accepting" not in ready and "answering BUSY" in ready, ready
+        redis_server.start()
+        hear("STATUS=accepting messages")
         heard.clear()
         r.proc.send_signal(signal.SIGTERM)
         hear("STOPPING=1")
@@ -190,4 +199,57 @@ def test_reloads_under_load_lose_nothing(tmp_path, redis_server):
               f"6 reloads, statuses {sorted(rd.hget(f'omni:conversation:{cv}', 'status') for cv in convs)[:3]}...")
     finally:
         load.stop()
+        r.stop()
+
+
+def test_work_waiting_on_a_team_a_reload_removed_is_planned_again(tmp_path, redis_server):
+    """A reload that removes a team: what waited in its queue would wait there for good (no drain serves a team
+    the policy lacks, and its plan never expires). It is planned again by the new policy's rules at once."""
+    small = HEAD.replace("{id: alice, teams: [core], capacity: {email: 5}}", "{id: alice, teams: [core], capacity: {email: 1}}")
+    r = Router(str(tmp_path), redis_server.address, policy=small + TO_CORE[len(HEAD):]).start()
+    r.redis = redis_server.client()
+    peer = Peer(r.endpoint)
+    try:
+        assert send(r, peer, "w1", "a@example.com") == "agent:alice"
+        for i, frm in ((2, "b@example.com"), (3, "c@example.com")):
+            peer.submit(message(f"w{i}", channel="email", frm=frm, text="hello"))
+            assert peer.recv() == ["OMNI/1", "ACK", f"w{i}"]
+        waiting = [r.redis.hget(f"omni:msg:w{i}", "conversation") for i in (2, 3)]
+        for cv in waiting:
+            wait_for(lambda cv=cv: r.redis.hget(f"omni:conversation:{cv}", "queued_on") == "core", 10, f"{cv} queued")
+        without_core = """
+calendars:
+  - {name: always, timezone: UTC, hours: ["mon-sun 00:00-24:00"]}
+teams:
+  - {name: tier2, kind: in-house, calendar: always}
+agents:
+  - {id: tina, teams: [tier2], capacity: {email: 5}}
+routing:
+  rules:
+    - {name: all, targets: [{team: tier2}], queue: tier2}
+"""
+        rewrite(r, without_core)
+        assert "applied version" in r.ctl("reload").stdout
+        for cv in waiting:
+            wait_for(lambda cv=cv: r.redis.hget(f"omni:conversation:{cv}", "owner") == "agent:tina", 15,
+                     f"conversation {cv} planned again and served by tier2")
+        assert r.redis.zcard("omni:queue:core:p3") == 0 and r.redis.smembers("omni:teams") == {"tier2"}
+        assert r.redis.hget("omni:conversation:1", "owner") == "agent:alice"  # held work keeps its owner
+    finally:
+        peer.close()
+        r.stop()
+
+
+def test_omnictl_reload_that_signals_nobody_fails(tmp_path, redis_server):
+    """A file whose Redis settings name no running router (here another key_prefix: a reload could not apply it
+    anyway) reloads nothing: omnictl says so and exits 1, not 0."""
+    r = Router(str(tmp_path), redis_server.address, policy=TO_CORE).start()
+    try:
+        text = open(r.config).read()
+        assert "redis:\n" in text
+        with open(r.config, "w") as f:
+            f.write(text.replace("redis:\n", "redis:\n  key_prefix: \"x:\"\n", 1))
+        out = r.ctl("reload", check=False)
+        assert out.returncode == 1 and "no router is running with this configuration's Redis" in out.stderr, out
+    finally:
         r.stop()
