@@ -215,6 +215,16 @@ void ctl_policy_agent(ctl_t *c, const char *id)
     for (size_t i = 0; i < p->n_agents; i++)
         if (!strcmp(p->agents[i].id, id))
             return;
+    /* One a reload removed may still hold work (docs/configuration.md "Reload"): it can be shown, and set
+     * offline so that ownership.offline_grace hands its work on. */
+    redisReply *r = ctl_cmd(c, "EXISTS %s" KEY_AGENT, c->prefix, id);
+    bool known = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    freeReplyObject(r);
+    if (known) {
+        fprintf(stderr, "omnictl: agent \"%s\" is not in %s: acting on what Redis holds for it\n", id,
+                c->cfg->source ? c->cfg->source : "the configuration");
+        return;
+    }
     fprintf(stderr, "omnictl: no agent \"%s\" in %s\n", id, c->cfg->source ? c->cfg->source : "the configuration");
     exit(2);
 }

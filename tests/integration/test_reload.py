@@ -253,3 +253,26 @@ def test_omnictl_reload_that_signals_nobody_fails(tmp_path, redis_server):
         assert out.returncode == 1 and "no router is running with this configuration's Redis" in out.stderr, out
     finally:
         r.stop()
+
+
+def test_an_agent_a_reload_removed_can_still_be_shown_and_set_offline(tmp_path, redis_server):
+    """Work held by an agent the policy no longer names keeps its owner; omnictl can still show that agent and
+    set it offline, so that ownership.offline_grace hands the work on."""
+    r = Router(str(tmp_path), redis_server.address, policy=TO_CORE).start()
+    r.redis = redis_server.client()
+    peer = Peer(r.endpoint)
+    try:
+        assert send(r, peer, "g1", "a@example.com") == "agent:alice"
+        rewrite(r, TO_TIER2.replace("  - {id: alice, teams: [core], capacity: {email: 5}}\n", ""))
+        assert "applied version" in r.ctl("reload").stdout
+        shown = r.ctl("agent", "show", "alice", check=False)
+        assert shown.returncode == 0 and "agent alice" in shown.stdout, shown
+        assert 'agent "alice" is not in' in shown.stderr, shown
+        assert r.ctl("agent", "presence", "alice", "offline", check=False).returncode == 0
+        assert r.redis.hget("omni:agent:alice", "presence") == "offline"
+        assert r.redis.zscore("omni:agents:offline", "alice") is not None  # its grace runs: then its work moves
+        nobody = r.ctl("agent", "show", "nobody", check=False)
+        assert nobody.returncode == 2 and 'no agent "nobody"' in nobody.stderr, nobody
+    finally:
+        peer.close()
+        r.stop()
