@@ -73,21 +73,32 @@ const char *config_check_key_prefix(const char *value, char *buf, size_t bufsz)
 void config_sentinels_resolve(char *const *sentinels, size_t n, const char *master_name, bool address_written,
                               redis_address_t **addrs, const cfg_where_t *w, config_errors_t *errs)
 {
+    /* CONFIG_SENTINEL_KEYS declares redis.master_name right after redis.sentinels: its where is w[1] */
+    const cfg_where_t *w_name = &w[1];
     *addrs = NULL;
-    if (n == 0)
+    if (n == 0) {
+        if (master_name && !w_name->bad) /* else redis.address or the embedded Redis is used, silently */
+            cfg_error_at(errs, w_name, "redis.master_name", "is set but redis.sentinels is not: the master name is "
+                         "only asked of sentinels; list them (redis.sentinels: [HOST:PORT, ...]) or remove it");
         return;
+    }
     *addrs = omni_calloc(n, sizeof **addrs); /* resolved here, once, like redis.address: never in a loop */
     for (size_t i = 0; i < n; i++) {
         char why[400], *text = omni_asprintf("tcp://%s", sentinels[i]);
-        if (sentinels[i][0] && (redis_address_parse(text, &(*addrs)[i], why, sizeof why) != 0 ||
-                                redis_address_resolve(&(*addrs)[i], why, sizeof why) != 0)) {
+        if (sentinels[i][0] && redis_address_parse(text, &(*addrs)[i], why, sizeof why) != 0)
+            snprintf(why, sizeof why, "\"%.200s\" is not HOST:PORT (a host, or an [IPv6] address in brackets, then "
+                     "a port 1..65535), e.g. 127.0.0.1:26379%s", sentinels[i],
+                     strstr(sentinels[i], "://") ? "; without a scheme: sentinels are always reached over tcp" : "");
+        else if (!sentinels[i][0] || redis_address_resolve(&(*addrs)[i], why, sizeof why) == 0)
+            why[0] = 0;
+        if (why[0]) {
             char *key = omni_asprintf("redis.sentinels[%zu]", i);
             cfg_error_key(errs, w, key, "%s", why);
             free(key);
         }
         free(text);
     }
-    if (!master_name)
+    if (!master_name && !w_name->bad) /* a master_name of the wrong type has its own error already */
         cfg_error_at(errs, w, "redis.sentinels", "needs redis.master_name (the name the sentinels monitor)");
     if (address_written)
         cfg_error_at(errs, w, "redis.sentinels", "redis.address is set too: name one Redis, or sentinels");
@@ -244,8 +255,12 @@ static const cfg_key_t router_keys[] = {
     { .path = "redis.wait_replicas", .flags = CFG_RESTART, .type = CFG_INT, .offset = OFF(redis.wait_replicas), .min = 0,
       .max = 16, .def = "0",
       .doc = "ACK a message only after WAIT confirmed this many replicas have it (pipelined: the loop never "
-             "waits); fewer within redis.wait_timeout_ms: BUSY, and the connector resends. With 1 or more, and "
-             "min-replicas-to-write on the primary, an ACKed message survives the loss of the primary." },
+             "waits; with redis.connections 2 or more the router's other work goes on a connection no WAIT "
+             "holds up); fewer within redis.wait_timeout_ms: BUSY, at once for new messages until a WAIT "
+             "succeeds again, and the connector resends. With 1 or more, and min-replicas-to-write on the "
+             "primary, an ACKed message survives the loss of the primary; with a single replica, any one Redis "
+             "down means BUSY (docs/operations.md recommends two replicas). Needs Redis with replicas: an error "
+             "with the embedded Redis." },
     { .path = "redis.wait_timeout_ms", .flags = CFG_RESTART, .type = CFG_DURATION, .offset = OFF(redis.wait_timeout_ms),
       .min = 10, .max = 60000, .def = "1000", .unit_ms = 1,
       .doc = "How long WAIT waits for redis.wait_replicas; below redis.timeout_ms." },
@@ -491,6 +506,11 @@ static void finalize(router_config_t *cfg, const char *path, const cfg_where_t *
                          "%d ms is not above redis.wait_timeout_ms (%d ms, its default): set that below it too",
                          cfg->redis.timeout_ms, cfg->redis.wait_timeout_ms);
     }
+    if (cfg->redis.address == NULL && cfg->redis.n_sentinels == 0 && cfg->redis.wait_replicas > 0)
+        cfg_error_at(errs, &where[cfg_key_index(&router_table, "redis.wait_replicas")], "redis.wait_replicas",
+                     "%d needs replicas, and the embedded Redis (no redis.address, no redis.sentinels) has none: "
+                     "WAIT would never be met and every message would get BUSY; set it to 0, or use a Redis with "
+                     "replicas (redis.sentinels, or redis.address)", cfg->redis.wait_replicas);
     if (cfg->redis.address == NULL && cfg->redis.n_sentinels == 0) {
         char *sock = embedded_socket_path(cfg->router.state_dir);
         if (strlen(sock) > UNIX_PATH_MAX_LEN)

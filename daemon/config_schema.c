@@ -108,7 +108,10 @@ static void walk_map(cfg_ctx_t *ctx, walk_t *w, const char *rel, yaml_node_t *ma
         } else if (index >= 0) {
             w->seen[index] = true;
             record(ctx, w->t, index, &vn->start_mark);
+            size_t before = ctx->errs->n;
             apply_value(ctx, &w->t->keys[index], w->obj, disp, vn);
+            if (ctx->root == w->t && ctx->where) /* a key with a bad value: later checks do not echo it */
+                ctx->where[index].bad = ctx->errs->n != before;
         } else if (clean && is_section(w->t, path)) {
             if (vn->type == YAML_MAPPING_NODE)
                 walk_map(ctx, w, path, vn);

@@ -12,6 +12,10 @@
 #include "omni/util.h"
 
 #define RETRY_MS 200 /* between two sentinels when one failed; the list is tried round and round */
+#define ROUND_MS 1000 /* after a whole round of them failed */
+
+/* What was last logged about the sentinels: one line per change, not one per sentinel or retry. */
+enum { SAID_FINE, SAID_UNREACHABLE, SAID_UNKNOWN };
 
 typedef struct link {
     sentinel_t *s;
@@ -31,6 +35,10 @@ struct sentinel {
     int asking;             /* a question is out */
     int want;               /* an answer is wanted (start, or sentinel_ask) */
     int64_t asked_at, next_try;
+    size_t fails;           /* sentinels failed in a row (drop) since one last answered */
+    int reached;            /* one of them answered in this round, though not with a primary */
+    int said;               /* SAID_*: what was last logged */
+    char why[200];          /* the last failure, for the line */
     char desc[320];
 };
 
@@ -116,15 +124,47 @@ static void close_link(link_t *l)
     }
 }
 
-/* The current sentinel failed: close both links and try the next one a moment later. */
+/* A sentinel answered: with the primary (primary), or it is up (its SUBSCRIBE confirmed). Logs a recovery
+ * once. While a primary is wanted, only naming it ends a run of failures. */
+static void answered(sentinel_t *s, int primary)
+{
+    s->reached = 1;
+    if (primary || !s->want)
+        s->fails = 0, s->reached = 0;
+    if (s->said == SAID_FINE || (s->said == SAID_UNKNOWN && !primary))
+        return;
+    omni_info("redis sentinel %s:%d answers again%s (master %s)", s->addrs[s->cur].host, s->addrs[s->cur].port,
+              primary ? " and names the primary" : "", s->master);
+    s->said = SAID_FINE;
+    s->fails = 0;
+}
+
+/* The current sentinel failed: close both links and try the next one a moment later. A whole round of
+ * failures is logged once (until one answers again). */
 static void drop(sentinel_t *s, const char *why)
 {
     omni_debug("redis sentinel %s:%d: %s; trying the next one", s->addrs[s->cur].host, s->addrs[s->cur].port, why);
+    snprintf(s->why, sizeof s->why, "%.60s:%d: %.120s", s->addrs[s->cur].host, s->addrs[s->cur].port, why);
     close_link(&s->ask);
     close_link(&s->sub);
     s->asking = 0;
     s->cur = (s->cur + 1) % s->n;
     s->next_try = omni_mono_ms() + RETRY_MS;
+    if (++s->fails < s->n)
+        return;
+    int said = s->reached ? SAID_UNKNOWN : SAID_UNREACHABLE;
+    if (said != s->said) {
+        if (said == SAID_UNKNOWN)
+            omni_warn("redis sentinel: no sentinel knows master %s (asked %zu; the last, %s): check redis.master_name "
+                      "against their \"sentinel monitor\" lines; asking again", s->master, s->n, s->why);
+        else
+            omni_warn("redis sentinel: no sentinel reachable (tried %zu; the last, %s): %s", s->n, s->why,
+                      s->want ? "no primary to connect to until one answers" : "failovers are not followed until one answers");
+        s->said = said;
+    }
+    s->fails = 0;
+    s->reached = 0;
+    s->next_try = omni_mono_ms() + ROUND_MS;
 }
 
 static void on_master(redisAsyncContext *ac, void *r, void *priv)
@@ -139,13 +179,17 @@ static void on_master(redisAsyncContext *ac, void *r, void *priv)
     if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 && reply->element[0]->type == REDIS_REPLY_STRING &&
         reply->element[1]->type == REDIS_REPLY_STRING) {
         s->want = 0;
+        answered(s, 1);
         s->fn(s->data, reply->element[0]->str, atoi(reply->element[1]->str));
         return;
     }
-    /* nil: this sentinel does not know the name; an error: not a sentinel, or not allowed */
-    omni_warn("redis sentinel %s:%d: no primary for master %s (%s); asking the next sentinel", s->addrs[s->cur].host,
-              s->addrs[s->cur].port, s->master, reply->type == REDIS_REPLY_ERROR ? reply->str : "unknown name");
-    drop(s, "no answer for the master name");
+    /* nil: this sentinel does not know the name; an error: not a sentinel, or not allowed (logged once a whole
+     * round failed, by drop) */
+    char why[160];
+    snprintf(why, sizeof why, "no primary for master %s (%.100s)", s->master,
+             reply->type == REDIS_REPLY_ERROR ? reply->str : "unknown name");
+    s->reached = 1;
+    drop(s, why);
 }
 
 /* "+switch-master NAME OLDIP OLDPORT NEWIP NEWPORT": the sentinels agreed on a new primary. */
@@ -154,9 +198,14 @@ static void on_switch(redisAsyncContext *ac, void *r, void *priv)
     (void)priv;
     redisReply *reply = r;
     link_t *l = ac->data;
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
+        reply->element[0]->type == REDIS_REPLY_STRING && !strcmp(reply->element[0]->str, "subscribe")) {
+        answered(l->s, 0); /* the sentinel is up (whether it knows the name, only its answer tells) */
+        return;
+    }
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
         reply->element[2]->type != REDIS_REPLY_STRING)
-        return; /* the subscribe confirmation, or the link going away */
+        return; /* the link going away */
     char name[256], oldip[64], newip[64];
     int oldport, newport;
     if (sscanf(reply->element[2]->str, "%255s %63s %d %63s %d", name, oldip, &oldport, newip, &newport) == 5 &&

@@ -1,19 +1,34 @@
 /* See sentinel_lookup.h. */
 #include "sentinel_lookup.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static struct timeval tv_of(int ms) { return (struct timeval){ ms / 1000, ms % 1000 * 1000 }; }
 
-/* AUTH password on c. Returns 0, or -1 with why in err. */
-static int auth(redisContext *c, const char *password, char *err, size_t errsz)
+/* The sentinel that answered last (an index in the list the caller gives, which is the same list for the
+ * life of a process): the next lookup starts there, so a hung sentinel costs one timeout, not one per
+ * lookup. Shared by omni-api's threads, hence atomic. */
+static atomic_size_t answered_last;
+
+/* A server with no password (a sentinel without requirepass, the usual "sentinel auth-pass" setup) answers
+ * AUTH with this error: it needs none, and commands work without it. */
+static int no_password_needed(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "ERR AUTH", 8) == 0 &&
+           strstr(r->str, "without any password configured") != NULL;
+}
+
+/* AUTH password on c (sentinel: a sentinel without any password takes it as needing none, as the router's
+ * sentinel.c does). Returns 0, or -1 with why in err. */
+static int auth(redisContext *c, const char *password, int sentinel, char *err, size_t errsz)
 {
     if (!password || !*password)
         return 0;
     redisReply *r = redisCommand(c, "AUTH %s", password);
-    int ok = r && r->type != REDIS_REPLY_ERROR;
+    int ok = r && (r->type != REDIS_REPLY_ERROR || (sentinel && no_password_needed(r)));
     if (!ok)
         snprintf(err, errsz, "AUTH: %s", r ? r->str : c->errstr);
     freeReplyObject(r);
@@ -24,20 +39,23 @@ int sentinel_lookup(const redis_address_t *sentinels, size_t n, const char *mast
                     int timeout_ms, redis_address_t *primary, char *err, size_t errsz)
 {
     snprintf(err, errsz, "no sentinel listed");
-    for (size_t i = 0; i < n; i++) {
+    size_t first = n ? atomic_load(&answered_last) % n : 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = (first + k) % n;
         const redis_address_t *a = &sentinels[i];
         char why[200] = "";
         redisContext *c = redisConnectWithTimeout(a->host, a->port, tv_of(timeout_ms));
         redisReply *r = NULL;
         if (!c || c->err)
             snprintf(why, sizeof why, "%s", c ? c->errstr : "out of memory");
-        else if (redisSetTimeout(c, tv_of(timeout_ms)) == REDIS_OK && auth(c, password, why, sizeof why) == 0 &&
+        else if (redisSetTimeout(c, tv_of(timeout_ms)) == REDIS_OK && auth(c, password, 1, why, sizeof why) == 0 &&
                  !(r = redisCommand(c, "SENTINEL get-master-addr-by-name %s", master_name)))
             snprintf(why, sizeof why, "%s", c->errstr);
         if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
             r->element[1]->type == REDIS_REPLY_STRING) {
             *primary = (redis_address_t){ .port = atoi(r->element[1]->str) };
             snprintf(primary->host, sizeof primary->host, "%s", r->element[0]->str);
+            atomic_store(&answered_last, i);
             freeReplyObject(r);
             redisFree(c);
             return 0;
@@ -79,7 +97,7 @@ redisContext *sentinel_connect_primary(const redis_address_t *sentinels, size_t 
         snprintf(why, sizeof why, "%s", c ? c->errstr : "out of memory");
     else if (redisSetTimeout(c, tv_of(timeout_ms)) != REDIS_OK)
         snprintf(why, sizeof why, "cannot set the command timeout");
-    else if (auth(c, password, why, sizeof why) == 0 && redis_check_primary(c, why, sizeof why) == 0)
+    else if (auth(c, password, 0, why, sizeof why) == 0 && redis_check_primary(c, why, sizeof why) == 0)
         return c;
     snprintf(err, errsz, "the primary the sentinels name for %s, %s:%d: %s", master_name, p.host, p.port, why);
     redisFree(c);

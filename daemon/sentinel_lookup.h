@@ -8,9 +8,12 @@
 #include <hiredis/hiredis.h>
 #include "redis_address.h"
 
-/* The primary of master_name as the first sentinel that answers names it (sentinels: n resolved tcp
- * addresses; password: the sentinels' AUTH, NULL for none). Returns 0 with *primary filled (a numeric tcp
- * address), or -1 with why in err (every sentinel tried). Arguments borrowed for the call. */
+/* The primary of master_name as the first sentinel that answers names it, starting with the one that answered
+ * last in this process (thread-safe), so a hung sentinel costs one timeout, not one per lookup (sentinels: n
+ * resolved tcp addresses, the same list on every call; password: sent with AUTH, NULL for none; a sentinel
+ * with no password at all answers it "without any password configured" and is asked without). Returns 0
+ * with *primary filled (the address as the sentinel gives it), or -1 with why in err (every sentinel tried).
+ * Arguments borrowed for the call. */
 int sentinel_lookup(const redis_address_t *sentinels, size_t n, const char *master_name, const char *password,
                     int timeout_ms, redis_address_t *primary, char *err, size_t errsz);
 

@@ -3,8 +3,9 @@
  * with appendfsync always, fsyncs once per turn; more connections put more commands behind each fsync.
  * Every change is one atomic script, so the order in which connections deliver them does not matter.
  *
- * Each connection: DOWN -> (connect) -> LOADING (AUTH, SELECT, CONFIG GET append*, SCRIPT LOAD pipelined
- * right behind the connect) -> UP once all of them answered. Any error or a lost connection fails that
+ * Each connection: DOWN -> (connect) -> LOADING (AUTH, SELECT, ROLE, CONFIG GET append*, SCRIPT LOAD
+ * pipelined right behind the connect) -> UP once all of them answered. A READONLY or MASTERDOWN answer later
+ * (the primary demoted under us) drops the connection like a failure. Any error or a lost connection fails that
  * connection's outstanding commands (their callbacks get NULL) and it goes back to DOWN; store_tick()
  * reconnects with doubling backoff. CONFIG GET tells whether Redis writes every change to its append-only
  * file and fsyncs it before answering: an ACK promises the message survives Redis dying, so unless the
@@ -14,6 +15,7 @@
  * connection, script or retry, so a Redis restart under a pool of connections logs two lines. */
 #include "store.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +35,7 @@ enum { SAID_NOTHING, SAID_UP, SAID_DOWN, SAID_NOT_DURABLE };
 #define TAG_STRIDE (LUA_NSCRIPTS + 3)
 #define TAG_AUTH LUA_NSCRIPTS       /* AUTH and SELECT */
 #define TAG_CONFIG (LUA_NSCRIPTS + 1) /* CONFIG GET append* */
-#define TAG_ROLE (LUA_NSCRIPTS + 2)   /* ROLE, under Sentinel: the server must be the primary */
+#define TAG_ROLE (LUA_NSCRIPTS + 2)   /* ROLE: the server must be the primary */
 
 typedef struct conn {
     store_t *store;
@@ -47,6 +49,8 @@ typedef struct conn {
     int64_t next_attempt;
     int force_reconnect;
     size_t inflight;
+    int waits;         /* a WAIT is outstanding (store_script_replicated): other work is not sent behind it */
+    struct replicated *queued, **queued_tail; /* scripts sent since, waiting for the next WAIT */
     int64_t last_progress; /* last reply, or when the first outstanding command was sent */
 } conn_t;
 
@@ -70,7 +74,10 @@ struct store {
     int closing;           /* store_destroy() is running: a disconnect is expected */
     sentinel_t *sentinel;  /* NULL: a fixed address */
     int have_primary;      /* under Sentinel: tcp_host/tcp_port name the primary the sentinels gave */
+    int said_hostname;     /* "the sentinels name a host name" was logged for the current answer */
     int wait_logged;       /* "replicas did not confirm" was logged since they last did */
+    int wait_short;        /* the last WAIT fell short: one replicated script (a probe) at a time, BUSY for others */
+    int probe_out;         /* that probe is outstanding */
     int64_t quiet_until;   /* failures before this are expected (a server still starting) */
     omni_histogram_t rtt;  /* scripts' round trips, answered ones only (store_rtt) */
 };
@@ -83,9 +90,13 @@ typedef struct cmd {
     struct timespec sent; /* when it was handed to hiredis: the round trip is measured from here */
 } cmd_t;
 
-/* A script whose reply waits for WAIT (store_script_replicated): both commands point at it; the last of
- * their callbacks frees it. */
+/* A script whose reply waits for WAIT (store_script_replicated): the script's command and the WAIT that
+ * covers it point at it; the last of the two frees it. One WAIT at a time per connection: the scripts sent
+ * while one is out queue on the connection (next) and the next WAIT covers them all. */
 typedef struct replicated {
+    conn_t *conn;      /* where the script went */
+    struct replicated *next; /* the others covered by the same WAIT, or queued for the next one */
+    int probe;         /* sent while the replicas fell short: its WAIT says whether they are back */
     store_reply_fn *fn;
     void *data;
     redisReply *reply; /* the script's reply, copied (owned); NULL until it came, or when it failed */
@@ -119,6 +130,12 @@ static void update(store_t *s)
         else if (said == SAID_UP && s->said == SAID_NOTHING)
             omni_log_event(OMNI_LOG_INFO, OMNI_MSGID_REDIS_UP, NULL, "redis: connected to %s (%d %s), durability verified: %s",
                            s->address, s->n_conns, conns, s->durability);
+        else if (said == SAID_UP && s->opts.wait_replicas > 0) /* an ACK needs WAIT too: not promised yet */
+            omni_log_event(OMNI_LOG_INFO, OMNI_MSGID_REDIS_UP, NULL,
+                           "redis is back at %s (%d %s), durability verified: %s; acknowledging messages again "
+                           "once %d %s confirm%s them (redis.wait_replicas)", s->address, s->n_conns, conns,
+                           s->durability, s->opts.wait_replicas, s->opts.wait_replicas == 1 ? "replica" : "replicas",
+                           s->opts.wait_replicas == 1 ? "s" : "");
         else if (said == SAID_UP)
             omni_log_event(OMNI_LOG_INFO, OMNI_MSGID_REDIS_UP, NULL,
                            "redis is back at %s (%d %s), durability verified: %s; acknowledging messages again",
@@ -216,6 +233,14 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 }
 
 /* --- commands --- */
+/* An error a replica gives to a write (READONLY), or while cut off from its primary (MASTERDOWN): the server
+ * this connection reaches is not the primary any more (a FAILOVER, a REPLICAOF), connections kept open. */
+static int demoted(const char *err)
+{
+    return strncmp(err, "READONLY", 8) == 0 || strncmp(err, "MASTERDOWN", 10) == 0 ||
+           strstr(err, "-READONLY ") != NULL; /* wrapped in a script error by older servers */
+}
+
 static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     (void)ac;
@@ -235,6 +260,21 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
         omni_debug("redis: connection %d: scripts vanished (SCRIPT FLUSH?); reconnecting to load them", c->index);
         failed(c->store, "its scripts vanished (SCRIPT FLUSH?); loading them again");
         c->force_reconnect = 1;
+    }
+    if (reply && reply->type == REDIS_REPLY_ERROR && demoted(reply->str)) {
+        store_t *s = c->store;
+        if (!c->force_reconnect) {
+            char why[160];
+            snprintf(why, sizeof why, "it answered %.40s: the server is no longer the primary", reply->str);
+            omni_debug("redis: connection %d: %s; reconnecting", c->index, why);
+            failed(s, why);
+            c->force_reconnect = 1;
+            c->state = LOADING; /* no new work on it; store_tick closes it and lost() takes the store down */
+            if (s->sentinel)
+                sentinel_ask(s->sentinel);
+            update(s);
+        }
+        reply = NULL; /* not done: nothing was written (the caller answers BUSY, the work is retried) */
     }
     char err[200];
     if (reply && cmd->script >= 0 && lua_reply_check(&omni_lua_scripts[cmd->script], reply, err, sizeof err) != 0) {
@@ -301,10 +341,14 @@ static void on_setup_reply(store_t *s, redisReply *reply, void *data)
     int bad_sha = what < TAG_AUTH && reply->type != REDIS_REPLY_ERROR &&
                   (reply->type != REDIS_REPLY_STRING || reply->len != 40);
     if (what == TAG_ROLE && !(reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
-                              reply->element[0]->type == REDIS_REPLY_STRING && !strcmp(reply->element[0]->str, "master"))) {
-        /* the sentinels' answer is stale (a demoted primary back as a replica): ask them again */
-        failed(s, "the server the sentinels named is not the primary (ROLE)");
-        sentinel_ask(s->sentinel);
+                              reply->element[0]->type == REDIS_REPLY_STRING && !strcmp(reply->element[0]->str, "master")) &&
+        (s->sentinel || reply->type != REDIS_REPLY_ERROR)) { /* a fixed address: ROLE renamed away is no news */
+        if (s->sentinel) { /* the sentinels' answer is stale (a demoted primary back as a replica): ask them again */
+            failed(s, "the server the sentinels named is not the primary (ROLE)");
+            sentinel_ask(s->sentinel);
+        } else {
+            failed(s, "the server is a replica, not a primary (ROLE): it cannot store anything");
+        }
         c->force_reconnect = 1;
         return;
     } else if (what == TAG_CONFIG) {
@@ -359,6 +403,7 @@ static void connect_now(conn_t *c)
     c->state = LOADING;
     c->pending = 0;
     c->durable = 0;
+    c->waits = 0; /* the last connection's WAIT, if any, was answered NULL with its scripts */
     long tag = (long)c->index * TAG_STRIDE;
     if (s->opts.password) {
         const char *argv[] = { "AUTH", s->opts.password };
@@ -370,7 +415,7 @@ static void connect_now(conn_t *c)
         const char *argv[] = { "SELECT", db };
         c->pending += send_argv(c, 2, argv, NULL, on_setup_reply, (void *)(intptr_t)(tag + TAG_AUTH)) == 0;
     }
-    if (s->sentinel) {
+    { /* under Sentinel the server must be the one they name; anywhere, a replica cannot take writes */
         const char *role[] = { "ROLE" };
         c->pending += send_argv(c, 1, role, NULL, on_setup_reply, (void *)(intptr_t)(tag + TAG_ROLE)) == 0;
     }
@@ -388,11 +433,24 @@ static void on_primary(void *data, const char *host, int port)
     store_t *s = data;
     if (s->have_primary && s->opts.tcp_port == port && !strcmp(s->opts.tcp_host, host))
         return;
+    unsigned char bin[16];
+    if (inet_pton(AF_INET, host, bin) != 1 && inet_pton(AF_INET6, host, bin) != 1) {
+        /* a sentinel with announce-hostnames: resolving it here would block the loop (getaddrinfo) */
+        if (!s->said_hostname)
+            omni_warn("redis: the sentinels name %s:%d as the primary of %s: a host name, which the router does not "
+                      "resolve while it runs (it would block); run the sentinels with announce-hostnames no and "
+                      "resolve-hostnames no so they give IP addresses", host, port, sentinel_describe(s->sentinel));
+        s->said_hostname = 1;
+        return;
+    }
+    s->said_hostname = 0;
     free(s->owned_host);
     s->opts.tcp_host = s->owned_host = omni_strdup(host);
     s->opts.tcp_port = port;
     s->have_primary = 1;
     omni_info("redis: the sentinels name %s:%d as the primary of %s", host, port, sentinel_describe(s->sentinel));
+    /* logs and omnictl status say which server is in use */
+    snprintf(s->address, sizeof s->address, "%s:%d (%s)", host, port, sentinel_describe(s->sentinel));
     for (int i = 0; i < s->n_conns; i++) {
         s->conns[i].next_attempt = 0; /* connect now, whatever the backoff */
         if (s->conns[i].ac)
@@ -493,11 +551,25 @@ static int send_script(store_t *s, conn_t *c, int script, int argc, const char *
     return send_cmd(c, script, argc + 3, av, len, fn, data);
 }
 
+/* With WAIT (wait_replicas > 0) and two connections or more, connection 0 never carries a WAIT: the work
+ * that is not ingest (status, timers, routing) always has a connection that no WAIT holds up, however long
+ * the replicas take. Ingest's connections are 1..n-1. */
+static int wait_free_conn0(const store_t *s) { return s->opts.wait_replicas > 0 && s->n_conns >= 2; }
+
 int store_script(store_t *s, int script, int argc, const char **argv, const size_t *argvlen,
                  store_reply_fn *fn, void *data)
 {
-    conn_t *c = &s->conns[s->next];
-    s->next = (s->next + 1) % s->n_conns;
+    /* round robin over the connections with no WAIT outstanding (a WAIT blocks its connection in Redis for
+     * up to wait_timeout_ms: whatever is sent behind it waits as long) */
+    conn_t *c = NULL;
+    for (int k = 0; k < s->n_conns && !c; k++) {
+        conn_t *t = &s->conns[s->next];
+        s->next = (s->next + 1) % s->n_conns;
+        if (t->waits == 0)
+            c = t;
+    }
+    if (!c) /* every connection waits: only with a single connection (wait_free_conn0 keeps 0 free) */
+        c = &s->conns[0];
     return send_script(s, c, script, argc, argv, argvlen, fn, data);
 }
 
@@ -506,13 +578,17 @@ int store_slot(const store_t *s, const char *affinity)
     uint32_t h = 2166136261u; /* FNV-1a */
     for (const unsigned char *p = (const unsigned char *)affinity; *p; p++)
         h = (h ^ *p) * 16777619u;
+    if (wait_free_conn0(s))
+        return 1 + (int)(h % (uint32_t)(s->n_conns - 1));
     return (int)(h % (uint32_t)s->n_conns);
 }
 
 int store_script_for(store_t *s, const char *affinity, int script, int argc, const char **argv,
                      const size_t *argvlen, store_reply_fn *fn, void *data)
 {
-    return send_script(s, &s->conns[store_slot(s, affinity)], script, argc, argv, argvlen, fn, data);
+    /* in order, on one connection: with WAIT, the one no WAIT holds up */
+    conn_t *c = wait_free_conn0(s) ? &s->conns[0] : &s->conns[store_slot(s, affinity)];
+    return send_script(s, c, script, argc, argv, argvlen, fn, data);
 }
 
 void store_tick(store_t *s)
@@ -582,24 +658,87 @@ static void on_replicated_script(store_t *s, redisReply *reply, void *data)
     replicated_release(rp);
 }
 
-static void on_wait(store_t *s, redisReply *reply, void *data)
+static void send_wait(conn_t *c, struct replicated *list);
+
+/* Answers rp (the script's reply when the WAIT confirmed enough replicas, else NULL) and lets it go. */
+static void deliver(store_t *s, replicated_t *rp, long long got)
 {
-    replicated_t *rp = data;
-    long long got = reply && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
     redisReply *give = rp->reply;
-    if (give && give->type != REDIS_REPLY_ERROR && got < s->opts.wait_replicas) {
-        if (!s->wait_logged)
-            omni_warn("redis: %lld of %d replicas confirmed a write within %d ms: answering BUSY until they do "
-                      "(redis.wait_replicas)", got < 0 ? 0 : got, s->opts.wait_replicas, s->opts.wait_timeout_ms);
-        s->wait_logged = 1;
+    if (give && give->type != REDIS_REPLY_ERROR && got < s->opts.wait_replicas)
         give = NULL; /* stored on the primary but not known to survive its loss: not done (a resend is a duplicate) */
-    } else if (give && got >= s->opts.wait_replicas && s->wait_logged) {
-        omni_info("redis: replicas confirm writes again");
-        s->wait_logged = 0;
-    }
+    if (rp->probe)
+        s->probe_out = 0;
     rp->delivered = 1;
     rp->fn(s, give, rp->data);
     replicated_release(rp);
+}
+
+/* WAIT's answer for the scripts of list (sent before it on its connection). */
+static void on_wait(store_t *s, redisReply *reply, void *data)
+{
+    replicated_t *list = data;
+    conn_t *c = list->conn;
+    c->waits = 0;
+    long long got = reply && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
+    int stored = 0; /* a script of the list was stored: the WAIT says something about the replicas */
+    for (replicated_t *rp = list; rp; rp = rp->next)
+        stored |= rp->reply && rp->reply->type != REDIS_REPLY_ERROR;
+    if (stored && got < s->opts.wait_replicas) {
+        if (!s->wait_logged)
+            omni_warn("redis: %lld of %d replicas confirmed a write within %d ms: answering BUSY until they do, "
+                      "trying one write at a time (redis.wait_replicas)", got < 0 ? 0 : got, s->opts.wait_replicas,
+                      s->opts.wait_timeout_ms);
+        s->wait_logged = 1;
+        s->wait_short = 1; /* no WAIT on every connection, each holding it up: one probe at a time */
+    } else if (stored && got >= s->opts.wait_replicas) {
+        if (s->wait_logged)
+            omni_info("redis: %lld of %d replicas confirm writes again: acknowledging messages", got,
+                      s->opts.wait_replicas);
+        s->wait_logged = 0;
+        s->wait_short = 0;
+    }
+    while (list) {
+        replicated_t *rp = list;
+        list = rp->next;
+        deliver(s, rp, got);
+    }
+    /* the scripts sent while this WAIT was out: one WAIT for them all, unless the replicas are short (then
+     * they are BUSY now: no WAIT holds the connection up for them) or the connection is going */
+    replicated_t *queued = c->queued;
+    c->queued = NULL;
+    c->queued_tail = &c->queued;
+    if (!queued)
+        return;
+    if (reply && !s->wait_short) {
+        send_wait(c, queued);
+        return;
+    }
+    while (queued) {
+        replicated_t *rp = queued;
+        queued = rp->next;
+        deliver(s, rp, -1);
+    }
+}
+
+/* WAIT behind the scripts of list on c: Redis answers it once the replicas have everything this connection
+ * wrote before it, so it covers them all. Its callback always runs (NULL on a lost link); when it cannot be
+ * sent (the link is going), the scripts are answered NULL now. */
+static void send_wait(conn_t *c, replicated_t *list)
+{
+    store_t *s = c->store;
+    char n[16], ms[16];
+    snprintf(n, sizeof n, "%d", s->opts.wait_replicas);
+    snprintf(ms, sizeof ms, "%d", s->opts.wait_timeout_ms > 0 ? s->opts.wait_timeout_ms : 1000);
+    const char *wait[] = { "WAIT", n, ms };
+    if (c->ac && send_argv(c, 3, wait, NULL, on_wait, list) == 0) {
+        c->waits = 1;
+        return;
+    }
+    while (list) {
+        replicated_t *rp = list;
+        list = rp->next;
+        deliver(s, rp, -1);
+    }
 }
 
 int store_script_replicated(store_t *s, const char *affinity, int script, int argc, const char **argv,
@@ -607,24 +746,41 @@ int store_script_replicated(store_t *s, const char *affinity, int script, int ar
 {
     if (s->opts.wait_replicas <= 0)
         return store_script_for(s, affinity, script, argc, argv, argvlen, fn, data);
+    /* The replicas fell short: the answer is BUSY at once, but for one write at a time whose WAIT tells when
+     * they are back (a WAIT on every connection would hold each up for wait_timeout_ms, and the writes behind). */
+    if (s->wait_short && s->probe_out)
+        return -1;
     conn_t *c = &s->conns[store_slot(s, affinity)];
     replicated_t *rp = omni_calloc(1, sizeof *rp);
+    rp->conn = c;
     rp->fn = fn, rp->data = data;
     rp->refs = 2;
     if (send_script(s, c, script, argc, argv, argvlen, on_replicated_script, rp) != 0) {
         free(rp);
         return -1;
     }
-    /* WAIT behind the script on the same connection: Redis answers it once the replicas have everything this
-     * connection wrote before it, so it covers the script. Its callback always runs (NULL on a lost link). */
+    if (s->wait_short) {
+        rp->probe = 1;
+        s->probe_out = 1;
+    }
+    if (c->waits) { /* covered by the next WAIT, sent when this one is answered */
+        if (!c->queued_tail)
+            c->queued_tail = &c->queued;
+        *c->queued_tail = rp;
+        c->queued_tail = &rp->next;
+        return 0;
+    }
     char n[16], ms[16];
     snprintf(n, sizeof n, "%d", s->opts.wait_replicas);
     snprintf(ms, sizeof ms, "%d", s->opts.wait_timeout_ms > 0 ? s->opts.wait_timeout_ms : 1000);
     const char *wait[] = { "WAIT", n, ms };
     if (send_argv(c, 3, wait, NULL, on_wait, rp) != 0) { /* the link is going: the caller treats it as not sent */
         rp->delivered = 1; /* the script's answer, if any, is dropped with rp and never reaches fn */
+        if (rp->probe)
+            s->probe_out = 0;
         replicated_release(rp);
         return -1;
     }
+    c->waits = 1;
     return 0;
 }

@@ -33,7 +33,10 @@ typedef struct store_opts {
     int connections;          /* connections in the pool, 1..STORE_CONNECTIONS_MAX */
     int relaxed;              /* 1: up even when Redis is not seen to fsync every write (redis.durability) */
     /* Sentinel (instead of tcp_host/unix_path): the primary of master_name, asked of these sentinels (tcp,
-     * resolved; copied), followed across failovers; every connection checks ROLE says master. */
+     * resolved; copied), followed across failovers; every connection checks ROLE says master (with a fixed
+     * address too, unless ROLE is refused). A READONLY or MASTERDOWN answer (a primary demoted under open
+     * connections) takes the store down: the connection is dropped, the sentinels asked again, and the
+     * command's callback gets NULL. */
     const redis_address_t *sentinels;
     size_t n_sentinels;
     const char *master_name;
@@ -70,7 +73,7 @@ const char *store_durability(const store_t *store);
  * (seconds; borrowed, valid as long as the store). For /metrics. */
 const omni_histogram_t *store_rtt(const store_t *store);
 
-/* Runs a script (enum lua_script_id, scripts.h) with no KEYS and argc arguments (binary safe; copied), as its
+/* Runs a script (enum lua_script_id, scripts.h), on a connection no WAIT holds up, with no KEYS and argc arguments (binary safe; copied), as its
  * "@args" line declares them (NAME_ARG_X indexes; a wrong count is a bug and panics). The reply fn gets
  * been checked against the script's "@reply" line: one that does not match is logged and given as NULL.
  * Returns 0, or -1 when the store is not connected (fn is not called then). */
@@ -88,8 +91,12 @@ int store_script_for(store_t *store, const char *affinity, int script, int argc,
 int store_slot(const store_t *store, const char *affinity);
 
 /* store_script_for, and when the store waits for replicas (wait_replicas > 0) the reply comes only after
- * WAIT confirmed them (pipelined behind the script on the same connection: the loop never waits); fewer
- * replicas than asked in wait_timeout_ms: fn gets NULL. For what must survive the primary's loss (ingest). */
+ * WAIT confirmed them (pipelined behind the script on the same connection: the loop never waits; one WAIT at
+ * a time per connection, covering every script sent before it); fewer replicas than asked in wait_timeout_ms:
+ * fn gets NULL. Once a WAIT fell short, returns -1 at once (BUSY) while one script, a probe, waits for its
+ * WAIT; the first WAIT that succeeds ends that. With two connections or more, connection 0 never carries a
+ * WAIT and store_slot maps to the others: store_script and store_script_for (then all on connection 0) are
+ * never sent behind a WAIT. For what must survive the primary's loss (ingest). */
 int store_script_replicated(store_t *store, const char *affinity, int script, int argc, const char **argv,
                             const size_t *argvlen, store_reply_fn *fn, void *data);
 

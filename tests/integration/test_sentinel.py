@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 
 import redis
 
@@ -33,15 +34,15 @@ routing:
 
 
 class Sentinel:
-    def __init__(self, directory, port, primary_port):
+    def __init__(self, directory, port, primary_port, extra="", head="", host="127.0.0.1"):
         self.dir, self.port = directory, port
         os.makedirs(directory, exist_ok=True)
         self.conf = os.path.join(directory, "sentinel.conf")
         with open(self.conf, "w") as f:
-            f.write(f"port {port}\nbind 127.0.0.1\ndir {directory}\nlogfile {directory}/sentinel.log\n"
-                    f"sentinel monitor {MASTER} 127.0.0.1 {primary_port} 2\n"
+            f.write(f"port {port}\nbind 127.0.0.1\ndir {directory}\nlogfile {directory}/sentinel.log\n" + head +
+                    f"sentinel monitor {MASTER} {host} {primary_port} 2\n"
                     f"sentinel down-after-milliseconds {MASTER} 1000\n"
-                    f"sentinel failover-timeout {MASTER} 4000\n")
+                    f"sentinel failover-timeout {MASTER} 4000\n" + extra)
         self.proc = subprocess.Popen(["redis-server", self.conf, "--sentinel"], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         c = redis.Redis(port=port, decode_responses=True, socket_timeout=5)
@@ -64,28 +65,51 @@ class Sentinel:
             self.proc.wait(timeout=10)
 
 
-def cluster(tmp_path):
+class PasswordRedis(RedisServer):
+    """A RedisServer with requirepass (and masterauth, for a replica or a demoted primary)."""
+    def __init__(self, directory, password, **kw):
+        kw["extra"] = ["--requirepass", password, "--masterauth", password, *kw.get("extra", ())]
+        super().__init__(directory, **kw)
+        self.password = password
+
+    def client(self):
+        return redis.Redis(unix_socket_path=self.sock, decode_responses=True, socket_timeout=10,
+                           password=self.password)
+
+
+def cluster(tmp_path, password=None, sentinel_extra=""):
     p_port, r_port = free_port(), free_port()
-    primary = RedisServer(str(tmp_path / "primary"), port=p_port).start()
-    replica = RedisServer(str(tmp_path / "replica"), port=r_port,
-                          extra=["--replicaof", "127.0.0.1", str(p_port)]).start()
+
+    def server(name, port, extra=()):
+        if password:
+            return PasswordRedis(str(tmp_path / name), password, port=port, extra=extra)
+        return RedisServer(str(tmp_path / name), port=port, extra=extra)
+    primary = server("primary", p_port).start()
+    replica = server("replica", r_port, ["--replicaof", "127.0.0.1", str(p_port)]).start()
     wait_for(lambda: replica.client().info("replication").get("master_link_status") == "up", 30,
              "the replica in sync (its link up, not only connected)")
-    sentinels = [Sentinel(str(tmp_path / f"s{i}"), free_port(), p_port) for i in range(3)]
+    sentinels = [Sentinel(str(tmp_path / f"s{i}"), free_port(), p_port, sentinel_extra) for i in range(3)]
     return primary, replica, sentinels
 
 
-def sentinel_router(tmp_path, sentinels, wait_replicas):
-    r = Router(str(tmp_path / "router"), None, policy=POLICY)
+def sentinel_router(tmp_path, sentinels, wait_replicas, extra_redis="", router_extra=None, wait_ready=True,
+                    master=MASTER, ports=None):
+    r = Router(str(tmp_path / "router"), None, policy=POLICY, router_extra=router_extra)
     text = open(r.config).read()
-    redis_section = ("redis:\n  sentinels: [" + ", ".join(f"127.0.0.1:{s.port}" for s in sentinels) + "]\n"
-                     f"  master_name: {MASTER}\n  wait_replicas: {wait_replicas}\n  wait_timeout_ms: 500\n"
-                     "  timeout_ms: 2000\n  reconnect_ms: 20\n")
+    ports = ports or [s.port for s in sentinels]
+    redis_section = ("redis:\n  sentinels: [" + ", ".join(f"127.0.0.1:{p}" for p in ports) + "]\n"
+                     f"  master_name: {master}\n  wait_replicas: {wait_replicas}\n  wait_timeout_ms: 500\n"
+                     "  timeout_ms: 2000\n  reconnect_ms: 20\n" + extra_redis)
     head, rest = text.split("redis:\n", 1)
     rest = rest.split("identity:\n", 1)[1]
     with open(r.config, "w") as f:
         f.write(head + redis_section + "identity:\n" + rest)
-    return r.start()
+    return r.start(wait_ready=wait_ready)
+
+
+def log_lines(daemon, level, pattern=""):
+    """The lines of daemon's log at level (warn, info...) matching pattern."""
+    return [l for l in daemon.log().splitlines() if f": {level}: " in l and re.search(pattern, l)]
 
 
 def failover_under_load(tmp_path, wait_replicas, check):
@@ -110,10 +134,15 @@ def failover_under_load(tmp_path, wait_replicas, check):
         replica.proc.send_signal(signal.SIGCONT)
         wait_for(lambda: sentinels[0].primary_port() != old_port, 30, "the sentinels promote the replica")
         r.wait_log(r"the sentinels name 127\.0\.0\.1:\d+ as the primary", 30)
+        if wait_replicas:  # back, but no ACK promised before a WAIT is met: the promoted replica has none yet
+            r.wait_log(r"info: redis is back at .*; acknowledging messages again once 1 replica confirms them "
+                       r"\(redis\.wait_replicas\)", 30)
         # the old primary comes back: the sentinels make it a replica of the new one, so WAIT 1 is met again
         primary.start()
         acked_at_failover = len(load.acked)
         wait_for(lambda: len(load.acked) >= acked_at_failover + 200, 60, "ACKs resume through the new primary")
+        if wait_replicas:
+            r.wait_log(r"info: redis: 1 of 1 replicas confirm writes again: acknowledging messages", 10)
         load.stop()
         load.join(timeout=90)
         assert load.error is None, load.error
@@ -139,8 +168,13 @@ def every_acked_message_stored_once_and_routed(acked, new):
     missing = [id for id in acked if not new.exists(f"omni:msg:{id}")]
     assert not missing, f"{len(missing)} ACKed messages lost in the failover, e.g. {missing[:5]}"
     convs = {new.hget(f"omni:msg:{id}", "conversation") for id in acked}
-    for cv in convs:  # every conversation routed: assigned or waiting, none left unrouted
-        assert new.hget(f"omni:conversation:{cv}", "status") in ("offered", "assigned", "queued"), cv
+    # every conversation routed: assigned or waiting, none left unrouted. One opened by a write answered BUSY
+    # (its WAIT fell short) and ACKed later as a duplicate is routed by the due scan, 3 s after it was opened
+    # (ROUTING_UNROUTED_AFTER_MS): wait that long
+    def unrouted():
+        return [cv for cv in convs
+                if new.hget(f"omni:conversation:{cv}", "status") not in ("offered", "assigned", "queued")]
+    wait_for(lambda: not unrouted(), 10, "every conversation routed")
     ids = []
     for key in new.scan_iter(match="omni:conversation:*:messages", count=1000):
         ids += new.lrange(key, 0, -1)
@@ -238,3 +272,201 @@ def test_api_and_webhooks_config_errors_name_the_sentinel_keys(tmp_path):
         out = subprocess.run([os.path.join(BIN, program), "--check-config", str(path)], capture_output=True,
                              text=True, timeout=30)
         assert out.returncode == 0 and "configuration OK" in out.stdout, (program, out.stderr)
+
+
+def test_blocking_clients_need_no_sentinel_password_and_skip_a_hung_sentinel(tmp_path):
+    """The usual setup: Redis has a password, the sentinels none ("sentinel auth-pass"). The router, omnictl and
+    omni-api all find the primary (a sentinel answering AUTH with "no password configured" needs none). Then the
+    first sentinel hangs: omni-api waits for it once, not on every new connection (it starts with the sentinel
+    that answered last)."""
+    primary, replica, sentinels = cluster(tmp_path, password="pw", sentinel_extra=f"sentinel auth-pass {MASTER} pw\n")
+    r = sentinel_router(tmp_path, sentinels, 0, extra_redis="  password: pw\n")
+    pw = tmp_path / "pw"
+    pw.write_text("pw")
+    pw.chmod(0o600)
+    api = OmniApi(str(tmp_path), None, extra={"redis.sentinels": [f"127.0.0.1:{s.port}" for s in sentinels],
+                                              "redis.master_name": MASTER, "redis.password": str(pw)})
+    try:
+        status = r.ctl("status", check=False)
+        assert status.returncode == 0 and re.search(r"routers: 1 alive", status.stdout), status.stdout + status.stderr
+        api.start()
+        health = api.request("GET", "/healthz")
+        assert health.status == 200, health
+        sentinels[0].proc.send_signal(signal.SIGSTOP)  # accepts connections (the kernel does), answers nothing
+        times = []
+        for _ in range(4):  # a new HTTP connection each: a new thread, a new Redis connection, a new lookup
+            t = time.monotonic()
+            assert api.request("GET", "/healthz").status == 200
+            times.append(time.monotonic() - t)
+        assert max(times[1:]) < 0.5, f"each lookup waited for the hung sentinel (timeout_ms 1000): {times}"
+    finally:
+        sentinels[0].proc.send_signal(signal.SIGCONT)
+        api.stop()
+        r.stop()
+        for s in sentinels:
+            s.stop()
+        primary.stop()
+        replica.stop()
+
+
+def test_primary_demoted_under_open_connections(tmp_path):
+    """FAILOVER on the primary demotes it while the router's connections stay open: the first READONLY takes the
+    store down (one line, not one per batch), the router asks the sentinels and follows the new primary."""
+    primary, replica, sentinels = cluster(tmp_path)
+    r = sentinel_router(tmp_path, sentinels, 0)
+    load = LoadClient(r.endpoint, 0, seed=7, rate=50, customers=40, drain_s=30)
+    try:
+        load.start()
+        wait_for(lambda: len(load.acked) >= 100, 30, "messages ACKed before the demotion")
+        assert primary.client().execute_command("FAILOVER") == "OK"
+        r.wait_log(r"warn: redis unreachable at .*(READONLY|MASTERDOWN).*no longer the primary", 20)
+        wait_for(lambda: primary.client().execute_command("ROLE")[0] == "slave", 20, "the old primary a replica")
+        r.wait_log(r"the sentinels name 127\.0\.0\.1:%d as the primary" % replica.port, 60)
+        after = len(load.acked)
+        wait_for(lambda: len(load.acked) >= after + 100, 60, "ACKs through the new primary")
+        demoted = log_lines(r, "warn", "READONLY|MASTERDOWN")
+        assert len(demoted) == 1, f"{len(demoted)} lines about the demotion:\n" + "\n".join(demoted[:5])
+        assert len(log_lines(r, "warn", "redis unreachable")) == 1
+        assert log_lines(r, "info", "redis is back at")
+        load.stop()
+        load.join(timeout=60)
+        assert load.error is None, load.error
+        assert not load.pending and not load.nacked
+    finally:
+        load.stop()
+        r.stop()
+        for s in sentinels:
+            s.stop()
+        primary.stop()
+        replica.stop()
+
+
+def test_waiting_for_replicas_holds_up_only_ingest(tmp_path):
+    """wait_replicas 1 and the replica stopped: messages get BUSY, but the router's status entry is still
+    refreshed (omnictl status sees it alive well past its 15 s expiry) and Redis does not pile up WAITs: the work
+    that is not ingest is never sent behind a WAIT, and one write at a time probes whether the replica is back."""
+    primary, replica, sentinels = cluster(tmp_path)
+    r = sentinel_router(tmp_path, sentinels, 1)
+    load = LoadClient(r.endpoint, 0, seed=7, rate=100, customers=40, drain_s=60)
+    p = primary.client()
+    try:
+        load.start()
+        wait_for(lambda: len(load.acked) >= 100, 30, "messages ACKed with the replica up")
+        replica.proc.send_signal(signal.SIGSTOP)
+        p.execute_command("CLIENT", "KILL", "TYPE", "replica")
+        r.wait_log(r"0 of 1 replicas confirmed a write within 500 ms: answering BUSY", 30)
+        busy, acked = load.busy, len(load.acked)
+        start = time.monotonic()
+        seen = []
+
+        def alive_for_20s():
+            status = r.ctl("status", check=False)
+            blocked = int(p.info("clients")["blocked_clients"])
+            t = time.monotonic() - start
+            seen.append((round(t, 1), status.returncode,
+                         (re.findall(r"routers: \d+ alive", status.stdout) or [status.stderr[-200:]])[0], blocked))
+            assert status.returncode == 0 and "routers: 1 alive" in status.stdout, seen
+            # the WAITs sent before the first fell short end within wait_timeout_ms; then one probe at a time
+            assert blocked <= 1 or t < 2, f"WAITs piling up: {seen}"
+            return t > 20
+        wait_for(alive_for_20s, 60, "20 s of the router alive while the replica is stopped", interval=1)
+        assert load.busy > busy + 100, "messages were answered BUSY"
+        assert len(load.acked) <= acked + load.rate, "no ACK without the replica"
+        replica.proc.send_signal(signal.SIGCONT)
+        r.wait_log(r"1 of 1 replicas confirm writes again: acknowledging messages", 60)
+        wait_for(lambda: len(load.acked) >= acked + 200, 60, "ACKs once the replica is back")
+        assert len(log_lines(r, "warn", "replicas confirmed a write")) == 1
+        load.stop()
+        load.join(timeout=90)
+        assert load.error is None, load.error
+        assert not load.pending and not load.nacked
+    finally:
+        replica.proc.send_signal(signal.SIGCONT)
+        load.stop()
+        r.stop()
+        for s in sentinels:
+            s.stop()
+        primary.stop()
+        replica.stop()
+
+
+def test_sentinels_unreachable_or_not_knowing_the_name_logged_once(tmp_path):
+    """No sentinel listening: one warning, however long it lasts; one line when one answers again. A master name
+    no sentinel knows: one warning, not one per sentinel asked."""
+    ports = [free_port() for _ in range(3)]
+    r = sentinel_router(tmp_path, [], 0, ports=ports, wait_ready=False)
+    sentinels = []
+    typo = None
+    try:
+        r.wait_log(r"warn: redis sentinel: no sentinel reachable \(tried 3; the last, 127\.0\.0\.1:\d+: .*\)", 20)
+        wait_for(lambda: len(re.findall(r"debug: redis sentinel .*trying the next one", r.log())) >= 9, 30,
+                 "three rounds of the sentinels tried")
+        assert len(log_lines(r, "warn", "redis sentinel")) == 1, log_lines(r, "warn", "redis sentinel")
+        dead = free_port()  # the primary they monitor is down: they still name it
+        sentinels = [Sentinel(str(tmp_path / f"s{i}"), port, dead) for i, port in enumerate(ports)]
+        r.wait_log(r"info: redis sentinel 127\.0\.0\.1:\d+ answers again( and names the primary)? \(master %s\)"
+                   % MASTER, 20)
+        r.wait_log(r"the sentinels name 127\.0\.0\.1:%d as the primary" % dead, 20)
+        assert len(log_lines(r, "warn", "redis sentinel")) == 1
+        r.stop()
+        typo = sentinel_router(tmp_path / "typo", [], 0, ports=ports, master="typo", wait_ready=False)
+        typo.wait_log(r"warn: redis sentinel: no sentinel knows master typo \(asked 3; the last, 127\.0\.0\.1:\d+: "
+                      r"no primary for master typo \(unknown name\)\)", 20)
+        wait_for(lambda: len(re.findall(r"debug: redis sentinel .*trying the next one", typo.log())) >= 9, 30,
+                 "three rounds of the sentinels asked")
+        assert len(log_lines(typo, "warn", "")) == 1, log_lines(typo, "warn", "")
+    finally:
+        r.stop()
+        if typo:
+            typo.stop()
+        for s in sentinels:
+            s.stop()
+
+
+def test_router_config_errors_for_sentinel_and_wait_keys(tmp_path):
+    """Settings that would be silently ignored or never work are errors at their file:line:column: wait_replicas
+    with the embedded Redis (no replica: BUSY forever), master_name without sentinels; a sentinel written with a
+    scheme is quoted as written; a master_name of the wrong type is that one error only."""
+    def check(redis_lines):
+        path = tmp_path / "router.yaml"
+        path.write_text(f"router:\n  state_dir: {tmp_path}/state\nredis:\n" + redis_lines)
+        out = subprocess.run([os.path.join(BIN, "omnirouted"), "--check-config", str(path)], capture_output=True,
+                             text=True, timeout=30)
+        return out.returncode, out.stderr.replace(str(path), "F")
+    rc, err = check("  wait_replicas: 1\n")
+    assert rc == 1 and re.search(r"^F:4:18: redis.wait_replicas: 1 needs replicas, and the embedded Redis .* has "
+                                 r"none", err, re.M), err
+    rc, err = check("  master_name: omni\n")
+    assert rc == 1 and re.search(r"^F:4:16: redis.master_name: is set but redis.sentinels is not", err, re.M), err
+    rc, err = check("  sentinels: []\n  master_name: omni\n")
+    assert rc == 1 and re.search(r"^F:5:16: redis.master_name: is set but redis.sentinels is not", err, re.M), err
+    rc, err = check("  sentinels: [tcp://127.0.0.1:26379]\n  master_name: omni\n")
+    assert rc == 1 and re.search(r'^F:4:15: redis.sentinels\[0\]: "tcp://127.0.0.1:26379" is not HOST:PORT .*'
+                                 r'e\.g\. 127\.0\.0\.1:26379; without a scheme', err, re.M), err
+    assert "tcp://tcp://" not in err
+    rc, err = check("  sentinels: [127.0.0.1:26379]\n  master_name: [a]\n")
+    assert rc == 1 and err.count("F:") == 1 and "F:5:16: redis.master_name: expected a string, got a list" in err, err
+    rc, err = check("  sentinels: [127.0.0.1:26379]\n")
+    assert rc == 1 and "F:4:14: redis.sentinels: needs redis.master_name" in err, err
+    rc, err = check("  sentinels: [127.0.0.1:26379]\n  master_name: omni\n  wait_replicas: 1\n")
+    assert rc == 0, err
+
+
+def test_a_host_name_from_the_sentinels_is_not_resolved_in_the_loop(tmp_path):
+    """Sentinels with announce-hostnames give the primary as a name: the router would have to resolve it with a
+    blocking getaddrinfo inside its loop, so it says so once and does not use it."""
+    port = free_port()
+    primary = RedisServer(str(tmp_path / "primary"), port=port).start()
+    names = "sentinel resolve-hostnames yes\nsentinel announce-hostnames yes\n"
+    sentinels = [Sentinel(str(tmp_path / f"s{i}"), free_port(), port, head=names, host="localhost") for i in range(3)]
+    r = sentinel_router(tmp_path, sentinels, 0, wait_ready=False)
+    try:
+        assert sentinels[0]._primary(sentinels[0].client)[0] == "localhost"
+        r.wait_log(r"warn: redis: the sentinels name localhost:%d as the primary of .*: a host name, which the router "
+                   r"does not resolve while it runs" % port, 20)
+        assert "ready: ingest" not in r.log()
+    finally:
+        r.stop()
+        for s in sentinels:
+            s.stop()
+        primary.stop()
