@@ -73,11 +73,12 @@ int ctl_status(ctl_t *c)
             continue;
         }
         const char *mode = ctl_field(h, "durability_mode"), *seen = ctl_field(h, "durability");
-        printf("  %s  pid %s  updated %s\n    durability %s: redis says %s%s\n"
+        const char *redis = ctl_field(h, "redis"); /* the primary it uses (under Sentinel, the current one) */
+        printf("  %s  pid %s  updated %s\n    redis %s\n    durability %s: redis says %s%s\n"
                "    received %s  stored %s  duplicates %s  folded %s  nacked %s  busy %s  "
                "violations %s  inflight %s\n    routed %s  assigned %s  queued %s  moved %s  drained from queues %s\n",
                names->element[i]->str, ctl_field(h, "pid"), ctl_time(ctl_field(h, "updated_at"), t, sizeof t),
-               mode ? mode : "?", seen ? seen : "?",
+               redis ? redis : "?", mode ? mode : "?", seen ? seen : "?",
                mode && !strcmp(mode, "relaxed") ? "  (WARNING: relaxed: ACKs without the fsync check)" : "",
                ctl_field(h, "received"), ctl_field(h, "stored"),
                ctl_field(h, "duplicates"), ctl_field(h, "folded"), ctl_field(h, "nacked"), ctl_field(h, "busy"),

@@ -134,6 +134,10 @@ def failover_under_load(tmp_path, wait_replicas, check):
         replica.proc.send_signal(signal.SIGCONT)
         wait_for(lambda: sentinels[0].primary_port() != old_port, 30, "the sentinels promote the replica")
         r.wait_log(r"the sentinels name 127\.0\.0\.1:\d+ as the primary", 30)
+        # omnictl status names the primary the router uses now (its status entry, published once a second)
+        wait_for(lambda: f"127.0.0.1:{sentinels[0].primary_port()}" in
+                 (re.search(r"\n    redis (.*)\n", r.ctl("status").stdout) or [None, ""])[1], 10,
+                 "status names the new primary")
         if wait_replicas:  # back, but no ACK promised before a WAIT is met: the promoted replica has none yet
             r.wait_log(r"info: redis is back at .*; acknowledging messages again once 1 replica confirms them "
                        r"\(redis\.wait_replicas\)", 30)
