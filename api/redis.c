@@ -28,13 +28,30 @@ void api_redis_drop(void)
     }
 }
 
+/* What was last said of the store, shared by every connection's thread: one warning per change (and one a
+ * minute while it lasts), not one per request, and one line when it answers again. */
+static pthread_mutex_t said_mu = PTHREAD_MUTEX_INITIALIZER;
+static char said_why[200];
+static int64_t said_at;
+static bool said_down;
+
 static void unavailable(api_req_t *req, const char *why)
 {
     const api_config_t *cfg = req->cfg;
-    if (cfg->redis.n_sentinels > 0)
-        omni_warn("redis (master %s via sentinels): %s", cfg->redis.master_name, why);
-    else
-        omni_warn("redis %s: %s", cfg->redis.address, why);
+    int64_t now = omni_mono_ms();
+    pthread_mutex_lock(&said_mu);
+    bool say = !said_down || strncmp(said_why, why, sizeof said_why - 1) != 0 || now - said_at >= 60000;
+    if (say) {
+        snprintf(said_why, sizeof said_why, "%s", why);
+        said_at = now;
+        said_down = true;
+    }
+    pthread_mutex_unlock(&said_mu);
+    if (say && cfg->redis.n_sentinels > 0)
+        omni_warn("redis (master %s via sentinels): %s (every request gets 503 until it answers)",
+                  cfg->redis.master_name, why);
+    else if (say)
+        omni_warn("redis %s: %s (every request gets 503 until it answers)", cfg->redis.address, why);
     snprintf(req->unavailable_why, sizeof req->unavailable_why, "%s", why);
     api_redis_drop();
     req->redis = NULL;
@@ -99,6 +116,12 @@ redisContext *api_redis(api_req_t *req)
         return NULL;
     }
     pthread_setspecific(conn_key, c);
+    pthread_mutex_lock(&said_mu);
+    bool was_down = said_down;
+    said_down = false;
+    pthread_mutex_unlock(&said_mu);
+    if (was_down)
+        omni_info("redis answers again: serving requests");
     return req->redis = c;
 }
 

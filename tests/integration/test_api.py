@@ -378,8 +378,14 @@ def test_redis_down_is_503_then_back(tmp_path):
         e = EventStream(api, token)
         assert e.status == 503
         e.close()
+        for _ in range(10):
+            assert api.request("GET", "/v1/me", token=token).status == 503
+        # said once per change of the reason, not once per request
+        said = [l for l in api.log().splitlines() if "every request gets 503 until it answers" in l]
+        assert 1 <= len(said) <= 2, said
         server.start()
         assert wait_for(lambda: api.request("GET", "/v1/me", token=token).status == 200, 10, "200 again")
+        assert "info: redis answers again: serving requests" in api.log()
     finally:
         api.stop()
         server.stop()
