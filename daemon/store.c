@@ -723,14 +723,21 @@ static void on_wait(store_t *s, redisReply *reply, void *data)
 /* WAIT behind the scripts of list on c: Redis answers it once the replicas have everything this connection
  * wrote before it, so it covers them all. Its callback always runs (NULL on a lost link); when it cannot be
  * sent (the link is going), the scripts are answered NULL now. */
-static void send_wait(conn_t *c, replicated_t *list)
+/* Sends WAIT wait_replicas wait_timeout_ms on c, answered to on_wait(list). Returns send_argv's answer. */
+static int wait_cmd(conn_t *c, replicated_t *list)
 {
-    store_t *s = c->store;
+    const store_t *s = c->store;
     char n[16], ms[16];
     snprintf(n, sizeof n, "%d", s->opts.wait_replicas);
     snprintf(ms, sizeof ms, "%d", s->opts.wait_timeout_ms > 0 ? s->opts.wait_timeout_ms : 1000);
     const char *wait[] = { "WAIT", n, ms };
-    if (c->ac && send_argv(c, 3, wait, NULL, on_wait, list) == 0) {
+    return send_argv(c, 3, wait, NULL, on_wait, list);
+}
+
+static void send_wait(conn_t *c, replicated_t *list)
+{
+    store_t *s = c->store;
+    if (c->ac && wait_cmd(c, list) == 0) {
         c->waits = 1;
         return;
     }
@@ -770,11 +777,7 @@ int store_script_replicated(store_t *s, const char *affinity, int script, int ar
         c->queued_tail = &rp->next;
         return 0;
     }
-    char n[16], ms[16];
-    snprintf(n, sizeof n, "%d", s->opts.wait_replicas);
-    snprintf(ms, sizeof ms, "%d", s->opts.wait_timeout_ms > 0 ? s->opts.wait_timeout_ms : 1000);
-    const char *wait[] = { "WAIT", n, ms };
-    if (send_argv(c, 3, wait, NULL, on_wait, rp) != 0) { /* the link is going: the caller treats it as not sent */
+    if (wait_cmd(c, rp) != 0) { /* the link is going: the caller treats it as not sent */
         rp->delivered = 1; /* the script's answer, if any, is dropped with rp and never reaches fn */
         if (rp->probe)
             s->probe_out = 0;
