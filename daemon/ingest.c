@@ -108,12 +108,19 @@ static void send_ack(ingest_t *in, const void *peer, size_t len, const char *id)
     reply(in, peer, len, 2, f);
 }
 
-/* Counts a NACK by the field that failed ("from.id"; indexes dropped: "attachments[].url"), or "protocol"
- * for frames that break OMNI/1. */
-static void count_nack(ingest_stats_t *st, const char *what)
+/* Counts a NACK by the field of the schema that failed ("from.id"; indexes dropped: "attachments[].url"),
+ * "protocol" for frames that break OMNI/1, "message" for the frame as a whole. Names the sender chose never
+ * become a label: a key the schema does not have counts as "unknown" (reason: message_check.c's "unknown
+ * field ..."), anything inside meta as "meta". Else a source's junk keys would take every kind, leaving the
+ * real fields to "other", and a multi-byte key cut to fit would make the whole scrape invalid UTF-8. */
+static void count_nack(ingest_stats_t *st, const char *what, const char *reason)
 {
     char field[40];
     size_t n = 0;
+    if (reason && strncmp(reason, "unknown field", 13) == 0)
+        what = "unknown";
+    else if (strncmp(what, "meta", 4) == 0 && (what[4] == '.' || what[4] == '['))
+        what = "meta";
     for (const char *p = what; *p && n + 1 < sizeof field; p++) {
         field[n++] = *p;
         if (*p == '[') /* attachments[3].url -> attachments[].url */
@@ -193,7 +200,7 @@ static void violation(ingest_t *in, const char *key, size_t key_len, const void 
 {
     char who[64];
     in->stats.violations++;
-    count_nack(&in->stats, "protocol");
+    count_nack(&in->stats, "protocol", NULL);
     send_nack(in, peer, peer_len, OMNI_NO_ID, reason);
     key_str(key, key_len, who, sizeof who);
     omni_warn("ingest: peer %s: protocol violation: %s", who, reason);
@@ -352,7 +359,7 @@ static void handle_msg(ingest_t *in, const unsigned char *peer, size_t peer_len,
         omni_log_event(OMNI_LOG_WARN, OMNI_MSGID_MESSAGE_REFUSED,
                        (const char *[]){ "OMNI_MESSAGE", err.id[0] ? err.id : NULL, NULL }, "refused message %s: %s",
                        err.id[0] ? err.id : "(no id)", line);
-        count_nack(&in->stats, err.field[0] ? err.field : "message");
+        count_nack(&in->stats, err.field[0] ? err.field : "message", err.reason);
         send_nack(in, peer, peer_len, err.id, line);
         return;
     }
@@ -364,7 +371,7 @@ static void handle_msg(ingest_t *in, const unsigned char *peer, size_t peer_len,
         snprintf(line, sizeof line, "from.id: %s", why ? why : "not a valid identity for this channel");
         omni_log_event(OMNI_LOG_WARN, OMNI_MSGID_MESSAGE_REFUSED, (const char *[]){ "OMNI_MESSAGE", msg->id, NULL },
                        "refused message %s: %s", msg->id, line);
-        count_nack(&in->stats, "from.id");
+        count_nack(&in->stats, "from.id", NULL);
         send_nack(in, peer, peer_len, msg->id, line);
         omni_msg_destroy(&msg);
         return;

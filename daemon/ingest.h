@@ -22,8 +22,9 @@ typedef struct ingest ingest_t;
 typedef struct ingest_stats {
     unsigned long long received, stored, duplicates, folded, nacked, busy, violations, peers_dropped, store_failures;
     unsigned long long stored_by_channel[CHANNEL_KINDS]; /* policy.h's channel kinds */
-    /* NACKs by the field that failed ("from.id", "channel"; "protocol" for frames that break OMNI/1), the
-     * first INGEST_NACK_KINDS distinct ones; later ones count as "other". */
+    /* NACKs by the schema field that failed ("from.id", "channel"; "unknown" for a key the schema lacks,
+     * "meta" for anything inside it; "protocol" for frames that break OMNI/1), the first INGEST_NACK_KINDS
+     * distinct ones; later ones count as "other". */
     struct { char field[40]; unsigned long long n; } nacks[INGEST_NACK_KINDS + 1];
     size_t n_nack_kinds;
 } ingest_stats_t;

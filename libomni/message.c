@@ -127,14 +127,14 @@ static void bind(omni_msg_t *msg)
     msg->lang = json_string_value(json_object_get(j, "lang"));
 }
 
-/* A copy of buf[0..len) with every byte that is not valid UTF-8 replaced by '?' (same length, so
+/* A copy of buf[0..len) with every byte that is not valid UTF-8 replaced by with (same length, so
  * nothing shifts), from the first bad one at offset bad. Caller frees. */
-static char *utf8_scrubbed(const char *buf, size_t len, size_t bad)
+static char *utf8_scrubbed(const char *buf, size_t len, size_t bad, char with)
 {
     char *copy = omni_malloc(len ? len : 1);
     memcpy(copy, buf, len);
     for (size_t off = bad; off < len;) {
-        copy[off] = '?';
+        copy[off] = with;
         off++;
         if (off < len && omni_utf8_valid(copy + off, len - off, &bad))
             break;
@@ -143,10 +143,25 @@ static char *utf8_scrubbed(const char *buf, size_t len, size_t bad)
     return copy;
 }
 
-/* The document is parsed once, whatever happens. A frame that cannot be accepted as a whole (over the
+/* Whether id, read from buf scrubbed with '?', holds none of the replaced bytes: the id read from the same
+ * frame scrubbed with '_' is the same. The two are alike to JSON (neither is whitespace, a delimiter, an
+ * escape or a hex digit), so both copies parse the same way and only a replaced byte can tell them apart. */
+static bool id_unscrubbed(const char *buf, size_t len, size_t bad, const char *id)
+{
+    char *other = utf8_scrubbed(buf, len, bad, '_');
+    json_t *root = json_loadb(other, len, JSON_REJECT_DUPLICATES, NULL);
+    free(other);
+    const char *id2 = json_string_value(json_object_get(root, "id"));
+    bool same = id2 != NULL && strcmp(id, id2) == 0;
+    json_decref(root);
+    return same;
+}
+
+/* The document is parsed once, whatever happens (but for the rare second reading below). A frame that cannot be accepted as a whole (over the
  * size limit, bad UTF-8) is still parsed, so that the id it carries reaches the NACK: the connector needs
  * it to retire the message from its spool. Bad bytes are parsed as '?' (utf8_scrubbed), and an id holding
- * a '?' then is not trusted: a replaced byte could be part of it. */
+ * a '?' then is trusted only when a second reading shows none of its '?' was a replaced byte (rare: bad
+ * bytes and a '?' in the id; an id such as "web:https://example.com/?p=1" must still reach its NACK). */
 omni_msg_t *omni_msg_parse(const char *buf, size_t len, const omni_limits_t *lim, omni_msg_error_t *err)
 {
     omni_limits_t defaults;
@@ -166,7 +181,7 @@ omni_msg_t *omni_msg_parse(const char *buf, size_t len, const omni_limits_t *lim
     }
     size_t bad = 0;
     bool utf8 = omni_utf8_valid(buf, len, &bad);
-    char *scrubbed = utf8 ? NULL : utf8_scrubbed(buf, len, bad);
+    char *scrubbed = utf8 ? NULL : utf8_scrubbed(buf, len, bad, '?');
     json_error_t jerr;
     json_t *root = json_loadb(utf8 ? buf : scrubbed, len, JSON_REJECT_DUPLICATES, &jerr);
     free(scrubbed);
@@ -174,7 +189,7 @@ omni_msg_t *omni_msg_parse(const char *buf, size_t len, const omni_limits_t *lim
         omni_msg_error_t scratch;
         memset(&scratch, 0, sizeof scratch);
         omni__msg_check(root, lim, &scratch); /* copies a valid id before anything else can fail */
-        if (utf8 || strchr(scratch.id, '?') == NULL)
+        if (utf8 || strchr(scratch.id, '?') == NULL || id_unscrubbed(buf, len, bad, scratch.id))
             memcpy(err->id, scratch.id, sizeof err->id);
     }
     if (too_big) {

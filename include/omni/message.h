@@ -49,7 +49,8 @@ typedef struct omni_msg {
  * frame is refused as a whole (over limits.message_bytes by up to OMNI_FRAME_ALLOWANCE or up to 4 times it;
  * bad UTF-8 outside the id): the
  * caller needs no parse of its own to address the NACK. It is "" for text that is not JSON (duplicate keys
- * included), has no valid id, or is bigger than that. The document is parsed once in every case. */
+ * included), has no valid id, or is bigger than that. The document is parsed once, but for a frame with bad
+ * UTF-8 whose id holds a '?': parsed again to tell its own '?' from a replaced byte. */
 omni_msg_t *omni_msg_parse(const char *buf, size_t len, const omni_limits_t *lim, omni_msg_error_t *err);
 
 /* Builds a message for a connector. All strings are copied. text may be "" (a missed call). */

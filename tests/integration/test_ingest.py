@@ -5,7 +5,7 @@ import signal
 
 import pytest
 
-from harness import Peer, Router, message, start_submit, stored_count, submit, wait_for
+from harness import Peer, Router, free_port, message, scrape, start_submit, stored_count, submit, wait_for
 
 
 def stored(r, id):
@@ -78,6 +78,10 @@ BAD = [
     (json.dumps(message("x:10", meta=BIG_META)), "x:10",
      f"meta: is {len(json.dumps(BIG_META, separators=(',', ':')))} bytes as compact JSON, over the limit of 16384"),
     (json.dumps([1, 2]), "-", "object"),
+    # bad UTF-8 elsewhere: the id is still carried, also when it holds a '?' of its own (protocol.md, "NACK
+    # carries the message id")
+    (b'{"id":"x:?11","channel":"email","from":{"id":"a@b.c"},"received_at":"2026-11-22T08:00:00Z","text":"\xff"}',
+     "x:?11", "invalid UTF-8 at byte 99"),
 ]
 
 
@@ -275,5 +279,32 @@ def test_the_socket_cuts_frames_far_over_the_message_limit(tmp_path, redis_serve
         p.send("OMNI/1", "PING")
         assert p.recv() == ["OMNI/1", "PONG"]
         p.close(), other.close()
+    finally:
+        r.stop()
+
+
+def test_nack_counts_are_by_schema_field_whatever_the_sender_names(tmp_path, redis_server):
+    """omnirouter_messages_nacked_total counts by the field that failed (docs/operations.md): a sender's own key
+    names (unknown fields, meta's keys) never become label values, so junk cannot push a real field into
+    "other" nor cut a multi-byte name into a scrape that is not UTF-8 (scrape() decodes and parses it)."""
+    port = free_port()
+    r = Router(str(tmp_path), redis_server.address, router_extra={"metrics_listen": f"127.0.0.1:{port}"}).start()
+    try:
+        p = Peer(r.endpoint)
+        for i in range(20):
+            p.submit(message(f"junk:{i}", **{f"junk{i}" + "é" * 30: 1}))
+            assert p.recv()[:3] == ["OMNI/1", "NACK", f"junk:{i}"]
+        p.submit(message("junk:from", **{"from": {"id": "ann@example.com", "nick": "x"}}))
+        p.submit(message("junk:att", attachments=[{"name": "a", "type": "t", "size": 1, "sha": "x"}]))
+        p.submit(message("junk:meta", meta={"ü" * 30: "v" * 5000}))
+        p.submit(message("junk:deep", meta={"a": [[[[[[[[1]]]]]]]]}))
+        p.submit(message("junk:size", attachments=[{"name": "a", "type": "t", "size": -1}]))
+        p.submit(message("real:1", channel="pigeon"))
+        for _ in range(6):
+            assert p.recv()[1] == "NACK"
+        m = scrape(port)
+        nacked = {dict(k[1])["field"]: v for k, v in m.items() if k[0] == "omnirouter_messages_nacked_total"}
+        assert nacked == {"unknown": 22, "meta": 2, "attachments[].size": 1, "channel": 1}, nacked
+        p.close()
     finally:
         r.stop()

@@ -277,6 +277,11 @@ static void test_invalid_utf8(void **state)
         { "{\"id\":\"sms:\xff\",\"text\":\"x\"}", "", "invalid UTF-8 at byte 11" },   /* in the id: unknown */
         { "{\"id\":\"sms:1\",\"m\xe9ta\":1}", "sms:1", "invalid UTF-8 at byte 16" },   /* in a key */
         { "\xff{}", "", "invalid UTF-8 at byte 0" },
+        /* a '?' of the id's own is not a replaced byte: the id still reaches the NACK */
+        { "{\"id\":\"web:/?p=1\",\"text\":\"caf\xe9\"}", "web:/?p=1", "invalid UTF-8 at byte 29" },
+        { "{\"text\":\"\xff\",\"id\":\"?\"}", "?", "invalid UTF-8 at byte 9" },
+        { "{\"id\":\"a?\xff\",\"text\":\"x\"}", "", "invalid UTF-8 at byte 9" },   /* one of its '?' is */
+        { "{\"id\":\"a?\xff\",\"text\":\"\xff\"}", "", "invalid UTF-8 at byte 9" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         expect_refused(cases[i].json, strlen(cases[i].json), &lim, cases[i].id, "", cases[i].reason);
