@@ -24,6 +24,7 @@ typedef struct attempt {
     const wh_partner_t *p;
     char *id, *conversation;
     int attempts; /* before this one */
+    int64_t lease; /* its score in webhooks:due when claimed: webhook_result.lua tells a lost lease by it */
     struct timespec started;
     struct attempt *prev, *next;
 } attempt_t;
@@ -34,6 +35,7 @@ struct deliver {
     http_t *http;
     bool *take_busy;   /* per partner: a webhook_take call is in flight */
     bool claim_busy;
+    int64_t claim_lease; /* the lease of the claim in flight (now + lease_ms), the one of its deliveries */
     bool stopping;
     size_t inflight;   /* attempts claimed and not yet recorded */
     int lease_ms;
@@ -163,6 +165,8 @@ static void on_http(const http_result_t *res, void *data)
     snprintf(next_s, sizeof next_s, "%lld", (long long)(now + delay));
     snprintf(max_s, sizeof max_s, "%d", p->max_attempts);
     snprintf(keep_s, sizeof keep_s, "%d", d->cfg->webhooks.keep_delivered_ms);
+    char lease_s[24];
+    snprintf(lease_s, sizeof lease_s, "%lld", (long long)a->lease);
     const char *argv[WEBHOOK_RESULT_NARGS];
     argv[WEBHOOK_RESULT_ARG_PREFIX] = d->cfg->redis.key_prefix;
     argv[WEBHOOK_RESULT_ARG_ID] = a->id;
@@ -172,6 +176,7 @@ static void on_http(const http_result_t *res, void *data)
     argv[WEBHOOK_RESULT_ARG_NEXT_AT] = next_s;
     argv[WEBHOOK_RESULT_ARG_MAX_ATTEMPTS] = max_s;
     argv[WEBHOOK_RESULT_ARG_KEEP_MS] = keep_s;
+    argv[WEBHOOK_RESULT_ARG_LEASE] = lease_s;
     if (store_script(d->store, LUA_WEBHOOK_RESULT, WEBHOOK_RESULT_NARGS, argv, NULL, on_result, a) != 0) {
         omni_warn("webhook %s: redis unavailable, the outcome is not recorded; it is sent again when its lease "
                   "ends", a->id);
@@ -182,10 +187,10 @@ static void on_http(const http_result_t *res, void *data)
 /* ---- sending ---- */
 
 static void send_one(deliver_t *d, const wh_partner_t *p, const char *id, const char *conversation,
-                     const char *body, size_t len, int attempts)
+                     const char *body, size_t len, int attempts, int64_t lease)
 {
     attempt_t *a = omni_calloc(1, sizeof *a);
-    a->d = d, a->p = p, a->attempts = attempts;
+    a->d = d, a->p = p, a->attempts = attempts, a->lease = lease;
     a->id = omni_strdup(id);
     a->conversation = omni_strdup(conversation);
     a->next = d->attempts;
@@ -233,7 +238,7 @@ static void on_claim(store_t *store, redisReply *reply, void *data)
                        f[WEBHOOK_CLAIM_REPLY_TEAM]->str);
         send_one(d, p, f[WEBHOOK_CLAIM_REPLY_ID]->str, f[WEBHOOK_CLAIM_REPLY_CONVERSATION]->str,
                  f[WEBHOOK_CLAIM_REPLY_BODY]->str, f[WEBHOOK_CLAIM_REPLY_BODY]->len,
-                 (int)f[WEBHOOK_CLAIM_REPLY_ATTEMPTS]->integer);
+                 (int)f[WEBHOOK_CLAIM_REPLY_ATTEMPTS]->integer, d->claim_lease);
     }
 }
 
@@ -244,7 +249,8 @@ static void claim(deliver_t *d)
     if (d->claim_busy || d->stopping || room <= 0 || !store_connected(d->store))
         return;
     char now_s[24], limit_s[24], lease_s[24];
-    snprintf(now_s, sizeof now_s, "%lld", (long long)omni_wall_ms());
+    int64_t now = omni_wall_ms();
+    snprintf(now_s, sizeof now_s, "%lld", (long long)now);
     snprintf(limit_s, sizeof limit_s, "%d", room);
     snprintf(lease_s, sizeof lease_s, "%d", d->lease_ms);
     size_t n = d->cfg->n_partners;
@@ -255,8 +261,10 @@ static void claim(deliver_t *d)
     argv[WEBHOOK_CLAIM_ARG_LEASE_MS] = lease_s;
     for (size_t i = 0; i < n; i++)
         argv[WEBHOOK_CLAIM_NARGS + i] = d->cfg->partners[i].team;
-    if (store_script(d->store, LUA_WEBHOOK_CLAIM, (int)(WEBHOOK_CLAIM_NARGS + n), argv, NULL, on_claim, d) == 0)
+    if (store_script(d->store, LUA_WEBHOOK_CLAIM, (int)(WEBHOOK_CLAIM_NARGS + n), argv, NULL, on_claim, d) == 0) {
         d->claim_busy = true;
+        d->claim_lease = now + d->lease_ms; /* the score webhook_claim.lua gives what it leases */
+    }
     free(argv);
 }
 

@@ -2,6 +2,7 @@
  * back with curl_multi_socket_action, and finished transfers are read with curl_multi_info_read. */
 #include "http.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -24,6 +25,8 @@ typedef struct request {
     http_done_fn *fn;
     void *data;
     http_result_t res;
+    bool answered;    /* a final (not 1xx) status line and its headers came: that is the answer */
+    size_t body_len;  /* bytes of the answer's body read (and dropped) so far */
     char errbuf[CURL_ERROR_SIZE];
     struct request *prev, *next;
 } request_t;
@@ -58,8 +61,12 @@ static void check_done(http_t *h)
         request_t *r = NULL;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
         CURLcode rc = m->data.result;
-        if (rc == CURLE_OK) {
-            curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->res.status);
+        long status = 0;
+        if (rc == CURLE_OK || r->answered)
+            curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+        if (rc == CURLE_OK || status >= 200) {
+            /* an answer whose body was too long, cut off or still coming at the timeout counts by its status */
+            r->res.status = status;
         } else {
             r->res.status = 0;
             snprintf(r->res.error, sizeof r->res.error, "%s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
@@ -105,6 +112,12 @@ static size_t on_header(char *buf, size_t size, size_t n, void *data)
 {
     request_t *r = data;
     size_t len = size * n;
+    if ((len == 2 && buf[0] == '\r' && buf[1] == '\n') || (len == 1 && buf[0] == '\n')) {
+        /* the end of a header block: the answer's when its status is final (a 1xx is followed by another) */
+        long status = 0;
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+        r->answered = status >= 200;
+    }
     if (len > 12 && strncasecmp(buf, "Retry-After:", 12) == 0) {
         size_t v = 12;
         while (v < len && (buf[v] == ' ' || buf[v] == '\t'))
@@ -117,11 +130,15 @@ static size_t on_header(char *buf, size_t size, size_t n, void *data)
     return len;
 }
 
-/* The answer's body is not read: a partner's status line says all a delivery needs. */
+/* The answer's body is not kept: a partner's status line says all a delivery needs. Up to HTTP_BODY_MAX of
+ * it is read and dropped, so that the connection can be kept alive; past that the transfer is stopped
+ * (CURLE_WRITE_ERROR) and the status counts (check_done). */
 static size_t on_body(char *buf, size_t size, size_t n, void *data)
 {
-    (void)buf, (void)data;
-    return size * n;
+    (void)buf;
+    request_t *r = data;
+    r->body_len += size * n;
+    return r->body_len > HTTP_BODY_MAX ? 0 : size * n;
 }
 
 http_t *http_new(loop_t *loop)
@@ -181,6 +198,7 @@ int http_post(http_t *h, const char *url, const char *const *headers, size_t n_h
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);
     if (curl_multi_add_handle(h->multi, e) != CURLM_OK) {

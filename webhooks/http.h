@@ -10,8 +10,13 @@
 
 typedef struct http http_t;
 
+/* The most of an answer's body read (and dropped) before the transfer is stopped: the status is the answer. */
+#define HTTP_BODY_MAX 65536
+
 typedef struct http_result {
-    long status;             /* the HTTP status; 0 when no answer came (error says why) */
+    long status;             /* the HTTP status; 0 when no answer came (error says why). An answer is its
+                              * status line and headers: one whose body is longer than HTTP_BODY_MAX, cut
+                              * off, or still coming at the timeout counts by its status, error "". */
     char error[256];         /* "" on an answer; else curl's reason ("Operation timed out after 1000 ms ...") */
     char retry_after[64];    /* the Retry-After header's value, "" when absent */
 } http_result_t;

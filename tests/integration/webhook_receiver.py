@@ -5,6 +5,7 @@ import base64
 import hashlib
 import hmac
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -83,3 +84,55 @@ class Receiver:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class RawEndpoint:
+    """An endpoint that reads each request whole, then lets answer(sock, n) write whatever bytes it likes
+    (n: the request's number, 1-based): answers no HTTP library would send, such as a body that trickles
+    or never ends. .requests holds (monotonic time, request head) per request."""
+
+    def __init__(self, answer):
+        self.answer, self.requests, self.lock = answer, [], threading.Lock()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        with conn:
+            try:
+                data = b""
+                while True:  # requests one after another on a kept-alive connection
+                    while b"\r\n\r\n" not in data:
+                        got = conn.recv(65536)
+                        if not got:
+                            return
+                        data += got
+                    head, _, data = data.partition(b"\r\n\r\n")
+                    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                                   if line.lower().startswith(b"content-length:")), 0)
+                    while len(data) < length:
+                        got = conn.recv(65536)
+                        if not got:
+                            return
+                        data += got
+                    data = data[length:]
+                    with self.lock:
+                        self.requests.append((time.monotonic(), head))
+                        n = len(self.requests)
+                    if not self.answer(conn, n):
+                        return  # the answer closes the connection
+            except OSError:
+                pass
+
+    def close(self):
+        self.sock.close()

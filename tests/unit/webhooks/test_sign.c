@@ -86,6 +86,16 @@ static void test_retry_after(void **state)
     assert_int_equal(wh_retry_after_ms("99999999", now), WH_RETRY_AFTER_MAX_MS);
     assert_int_equal(wh_retry_after_ms("soon", now), -1);
     assert_int_equal(wh_retry_after_ms("12abc", now), -1);
+    /* the obsolete date forms RFC 9110 still asks a recipient to accept; a date past the cap gets the cap */
+    assert_int_equal(wh_retry_after_ms("Wednesday, 21-Oct-15 07:28:30 GMT", now), 30000);
+    assert_int_equal(wh_retry_after_ms("Wed Oct 21 07:28:30 2015", now), 30000);
+    assert_int_equal(wh_retry_after_ms("Fri, 31 Dec 9999 23:59:59 GMT", now), WH_RETRY_AFTER_MAX_MS);
+    assert_int_equal(wh_retry_after_ms("99999999999999999999999", now), WH_RETRY_AFTER_MAX_MS); /* no overflow */
+    /* neither delta-seconds nor a date: ignored, the backoff alone decides */
+    assert_int_equal(wh_retry_after_ms("-5", now), -1);
+    assert_int_equal(wh_retry_after_ms("+5", now), -1);
+    assert_int_equal(wh_retry_after_ms("1.5", now), -1);
+    assert_int_equal(wh_retry_after_ms("", now), -1);
     /* Retry-After wins only when it asks for longer than the backoff */
     assert_int_equal(wh_retry_delay_ms(1, 1000, 60000, 0.0, 5000), 5000);
     assert_int_equal(wh_retry_delay_ms(1, 1000, 60000, 0.0, 100), 500);
