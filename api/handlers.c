@@ -196,10 +196,12 @@ static void act(api_req_t *req)
         break;
     }
     case ROUTE_TRANSFER: {
-        const char *a[TRANSFER_NARGS] = { [TRANSFER_ARG_CALLER] = caller, [TRANSFER_ARG_CONVERSATION] = cv,
-                                          [TRANSFER_ARG_TEAM] = json_string_value(json_object_get(req->in, "team")),
-                                          [TRANSFER_ARG_NOW] = now };
-        if ((r = verb(req, LUA_TRANSFER, TRANSFER_NARGS, a)))
+        /* the note, when given, is the script's one variadic argument (kept in its transfer event) */
+        const char *note = json_string_value(json_object_get(req->in, "note"));
+        const char *a[TRANSFER_NARGS + 1] = { [TRANSFER_ARG_CALLER] = caller, [TRANSFER_ARG_CONVERSATION] = cv,
+                                              [TRANSFER_ARG_TEAM] = json_string_value(json_object_get(req->in, "team")),
+                                              [TRANSFER_ARG_NOW] = now, [TRANSFER_NARGS] = note };
+        if ((r = verb(req, LUA_TRANSFER, note ? TRANSFER_NARGS + 1 : TRANSFER_NARGS, a)))
             outcome_answer(req, r->str, NULL, (const char *const[]){ "transferred", NULL });
         break;
     }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "api.h"
@@ -156,6 +157,30 @@ static enum MHD_Result serve(struct MHD_Connection *conn, const api_config_t *cf
     return rc;
 }
 
+/* What says how long the body is (cls: a struct lengths): the Content-Length headers, whether they differ, and
+ * whether Transfer-Encoding is there too. */
+struct lengths {
+    unsigned n;
+    const char *first;
+    bool differ;
+    bool encoded;
+};
+
+static enum MHD_Result count_length(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    struct lengths *l = cls;
+    if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+        l->encoded = true;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0)
+        return MHD_YES;
+    if (l->n++ == 0)
+        l->first = value;
+    else if (strcmp(l->first, value ? value : "") != 0)
+        l->differ = true;
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **state)
 {
@@ -168,6 +193,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         clock_gettime(CLOCK_MONOTONIC, &p->started);
         p->routed = api_route(method, url, &p->path, &p->route_err);
         p->console = !strcmp(url, "/console") || !strncmp(url, "/console/", 9);
+        /* libmicrohttpd reads the first of several Content-Lengths, and a chunked body despite a Content-Length,
+         * keeping the connection; a proxy in front may read the other length, and take the rest of this body for
+         * a request of its own (RFC 9112 6.1, 6.3: invalid, or to be answered and closed) */
+        struct lengths lengths = { 0, NULL, false, false };
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, count_length, &lengths);
+        if (lengths.differ || (lengths.n && lengths.encoded)) {
+            api_error_t e;
+            api_error_set(&e, 400, "invalid_request", "Content-Length", "%s",
+                          lengths.differ ? "Content-Length is given more than once, with different values"
+                                         : "Content-Length is given with Transfer-Encoding: send one of them");
+            return send_error(conn, cfg, p, &e, NULL); /* MHD closes the connection instead of reading the body */
+        }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > cfg->limits.body_bytes) {
             api_error_t e;

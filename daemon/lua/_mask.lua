@@ -40,6 +40,20 @@ local function mask_identity(team, id)
   return 'anon-' .. redis.sha1hex(mask_salt() .. '|' .. team .. '|' .. id):sub(1, 16)
 end
 
+-- s with every occurrence of what (at least 3 bytes; shorter says nothing) replaced by with, literally.
+local function replace_plain(s, what, with)
+  if type(s) ~= 'string' or #what < 3 or type(with) ~= 'string' then return s end
+  local out, from = {}, 1
+  while true do
+    local i, j = s:find(what, from, true)
+    if not i then break end
+    out[#out + 1] = s:sub(from, i - 1) .. with
+    from = j + 1
+  end
+  out[#out + 1] = s:sub(from)
+  return table.concat(out)
+end
+
 -- One stored message as a recipient sees it: id, channel, from, text, subject, attachments, at (ms, when
 -- stored). json: the message as stored; team: whose view (masked when that team masks). The sender's
 -- display name goes with a masked identity: it identifies the customer as much as the address does.
@@ -54,6 +68,12 @@ local function message_view(id, json, stored_at, team, identity)
   if masks(team) then
     local normalized = type(identity) == 'string' and identity:match('^[^:]+:(.+)$')
     v.from = { id = mask_identity(team, normalized or from.id) }
+    -- a connector may build the message id from the sender (a Facebook postback without a mid:
+    -- "facebook:postback:<PSID>:<time>"): the identity in it is masked the same way, so the id stays stable
+    -- and distinct for the partner and names nobody
+    for _, raw in ipairs({ normalized or '', type(from.id) == 'string' and from.id or '' }) do
+      v.id = replace_plain(v.id, raw, v.from.id)
+    end
   end
   return v
 end

@@ -3,7 +3,8 @@
 -- for that team only (`reroute: transfer`, `transfer_to`): one of its agents, else its queue. Waiting work
 -- can be transferred too. outcome: "transferred", "not found" (no such conversation, or the caller may not
 -- see it), "no such team" (no router has the team in its policy), "closed" (resolved or merged).
--- @args prefix:str caller:str conversation:str team:str now:int
+-- note: none, or one: the caller's words for the team (omni-api's `note`), kept in the `transfer` event.
+-- @args prefix:str caller:str conversation:str team:str now:int ...note:str
 -- @reply one outcome:str
 local cv, now = A.conversation, A.now
 local ck = K.conversation(cv)
@@ -12,7 +13,11 @@ if not f[1] or not may_see('transfer', A.caller, f[2], f[3]) then return 'not fo
 if f[1] == 'resolved' or f[1] == 'merged' then return 'closed' end
 -- every team of a router's policy has its masking written at start (seed.lua)
 if redis.call('HEXISTS', K.team(A.team), 'mask_contact') == 0 then return 'no such team' end
-event('transfer', 'conversation', cv, 'by', A.caller, 'to', A.team)
+if A.note[1] then
+  event('transfer', 'conversation', cv, 'by', A.caller, 'to', A.team, 'note', A.note[1])
+else
+  event('transfer', 'conversation', cv, 'by', A.caller, 'to', A.team)
+end
 if f[1] == 'offered' then redis.call('HINCRBY', K.stats(), 'offers_transferred', '1') end
 reroute(cv, 'transfer', A.team, now)
 return 'transferred'

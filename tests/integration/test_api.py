@@ -172,6 +172,36 @@ def test_partner_sees_its_own_work_masked(world):
     schema_check(SPEC["components"]["schemas"]["Conversation"], gone.body, "conversation")
 
 
+def test_a_masked_partner_never_sees_the_identity_in_a_message_id(world):
+    """DESIGN.md: masked identities in everything the partner receives. A Facebook postback without a mid gets
+    the id "facebook:postback:<PSID>:<time>" (connectors/facebook): the PSID in it is masked as the sender is,
+    in the conversation, the work list and the team's events alike; an operator sees the id as stored."""
+    psid = "9876543210123"
+    stream = EventStream(world.api, world.tokens["partner:acme"])
+    mid = f"facebook:postback:{psid}:1700000000"
+    world.peer.submit(message(mid, channel="facebook", frm=psid, text="help for-acme"))
+    assert world.peer.recv() == ["OMNI/1", "ACK", mid]
+    cv = world.redis.hget(f"omni:msg:{mid}", "conversation")
+    wait_for(lambda: world.redis.hget(f"omni:conversation:{cv}", "owner") == "team:acme", 10, "routed to acme")
+    again = f"facebook:postback:{psid}:1700000001"
+    world.peer.submit(message(again, channel="facebook", frm=psid, text="still there?"))
+    assert world.peer.recv() == ["OMNI/1", "ACK", again]
+    _, kind, data = stream.next_event()
+    while kind != "work.message":
+        _, kind, data = stream.next_event()
+    stream.close()
+    view = world.call("GET", f"/v1/conversations/{cv}", "partner:acme").body
+    work = world.call("GET", "/v1/work", "partner:acme").body
+    for seen in (view, work, data):
+        assert psid not in json.dumps(seen), seen
+    masked = view["messages"][0]["from"]["id"]
+    assert masked.startswith("anon-") and [m["id"] for m in view["messages"]] == \
+        [f"facebook:postback:{masked}:1700000000", f"facebook:postback:{masked}:1700000001"], view
+    assert data["message"]["id"] == view["messages"][1]["id"]
+    op = world.call("GET", f"/v1/conversations/{cv}", "operator:olga").body
+    assert [m["id"] for m in op["messages"]] == [mid, again]
+
+
 def test_offer_accept_then_conflicts(world):
     conv = world.work("hi for-ann")
     offered = world.call("GET", "/v1/work", "agent:ann").body["offered"]
@@ -206,6 +236,24 @@ def test_verbs_read_the_routers_clock(world):
         assert world.call("POST", f"/v1/conversations/{conv}/{verb}", "agent:ann").status == 404, verb
     assert world.redis.hget(f"omni:conversation:{conv}", "first_response_by") is None
     world.redis.delete("omni:clock:offset")
+
+
+def test_a_transfer_note_is_kept_in_the_transfer_event(world):
+    """docs/api.md "Verbs": transfer takes an optional note; it is kept in the router's `transfer` event, which an
+    operator's stream (and omnictl watch) shows. Without a note the event has none."""
+    olga = EventStream(world.api, world.tokens["operator:olga"])
+    first, second = world.work("a for-ann"), world.work("b for-ann")
+    for cv, body in ((first, {"team": "tier2", "note": "customer writes in Finnish"}), (second, {"team": "tier2"})):
+        assert world.call("POST", f"/v1/conversations/{cv}/transfer", "agent:ann", body=body).body["outcome"] == \
+            "transferred"
+    seen = {}
+    while len(seen) < 2:
+        _, kind, data = olga.next_event()
+        if kind == "transfer":
+            seen[data["conversation"]] = data
+    olga.close()
+    assert seen[first]["note"] == "customer writes in Finnish" and seen[first]["to"] == "tier2", seen
+    assert "note" not in seen[second], seen
 
 
 def test_sighup_is_logged_and_ignored(world):
@@ -251,6 +299,24 @@ def test_unknown_paths_and_methods(world):
     assert world.call("GET", "/v1/conversations/99999999", "agent:ann").status == 404
     a = world.call("DELETE", "/v1/me", "agent:ann")
     assert a.status == 405 and a.headers["allow"] == "GET"
+    # no path takes query parameters: a query string is ignored (docs/api.md "Paths")
+    assert world.call("GET", "/v1/work?limit=-1&cursor=zz", "agent:ann").body == {"offered": [], "owned": []}
+    assert world.call("GET", "/v1/me?x=1", "agent:ann").body["subject"] == "agent:ann"
+
+
+def test_authorization_header_shapes(world):
+    """docs/api.md "Tokens": no header is `unauthorized` (no error= in the challenge); a header that is not
+    `Bearer omni_...` is a malformed token, `invalid_token` naming Authorization; the scheme is case-insensitive."""
+    ann = world.tokens["agent:ann"]
+    a = world.call("GET", "/v1/me")
+    assert a.body["error"]["code"] == "unauthorized" and a.headers["www-authenticate"] == 'Bearer realm="omni-api"'
+    for value in ("", "Bearer", "Bearer ", "Basic YW5uOnB3", f"Token {ann}", f"Bearer {ann}x", f"Bearer {ann} {ann}"):
+        a = world.api.request("GET", "/v1/me", headers={"Authorization": value})
+        assert a.status == 401 and a.body["error"]["code"] == "invalid_token", (value, a)
+        assert a.body["error"]["field"] == "Authorization", (value, a)
+        assert a.headers["www-authenticate"] == 'Bearer realm="omni-api", error="invalid_token"', (value, a)
+    for value in (f"bearer {ann}", f"BEARER  {ann}  "):
+        assert world.api.request("GET", "/v1/me", headers={"Authorization": value}).status == 200, value
 
 
 def test_tokens_listed_without_secrets_and_revoked_at_once(world):
@@ -309,6 +375,80 @@ def test_body_limits(world):
     head, _, text = data.partition(b"\r\n\r\n")
     assert head.split()[1] == b"413", data
     OmniApi.check("PUT", "/v1/presence", 413, {}, json.loads(text))
+
+
+def test_every_operation_documents_413_for_a_body_over_the_limit(world):
+    """The body's size is checked first, on every path (docs/api.md "Errors"): a GET with a Content-Length over
+    limits.body_bytes is 413 too, and so every operation of docs/openapi.yaml must list 413 (api_client checks
+    the status against the spec)."""
+    for method, template, op in operations():
+        path = template.replace("{id}", "ann" if "agents" in template else "1")
+        s = socket.create_connection(("127.0.0.1", world.api.port), timeout=10)
+        s.sendall((f"{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {world.tokens['operator:olga']}\r\n"
+                   "Content-Type: application/json\r\nContent-Length: 2000\r\n\r\n").encode())
+        data = b""
+        while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+            got = s.recv(65536)
+            if not got:
+                break
+            data += got
+        s.close()
+        head, _, text = data.partition(b"\r\n\r\n")
+        assert head.split()[1] == b"413", (op, data)
+        OmniApi.check(method, path, 413, {}, json.loads(text))
+
+
+def _raw_exchange(port, data):
+    """Sends data on a new connection; returns everything the server sends until it closes (10 s at most)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(data)
+    got = b""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        s.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            more = s.recv(65536)
+        except socket.timeout:
+            break
+        if not more:
+            break
+        got += more
+    s.close()
+    return got
+
+
+def test_two_different_content_lengths_are_refused_and_the_connection_closed(world):
+    """RFC 9112 6.1, 6.3: a request with differing Content-Lengths, or with Content-Length and Transfer-Encoding,
+    is invalid or must be closed; libmicrohttpd would read one length, a proxy in front perhaps the other, and
+    take the rest for a request of its own (docs/api.md "Errors")."""
+    ann = world.tokens["agent:ann"]
+    smuggled = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    for method, path in (("PUT", "/v1/presence"), ("GET", "/v1/me")):
+        body = b'{"presence":"away"}'
+        head = (f"{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ann}\r\n"
+                f"Content-Length: {len(body)}\r\nContent-Length: {len(body) + len(smuggled)}\r\n\r\n").encode()
+        got = _raw_exchange(world.api.port, head + body + smuggled)
+        assert got.count(b"HTTP/1.1 ") == 1, got  # answered once, closed: the rest was never taken for a request
+        status, _, text = got.partition(b"\r\n\r\n")
+        assert status.split()[1] == b"400", got
+        doc = json.loads(text)
+        assert doc["error"]["code"] == "invalid_request" and doc["error"]["field"] == "Content-Length", doc
+        OmniApi.check(method, path, 400, {}, doc)
+    # a chunked body with a Content-Length as well: libmicrohttpd would read the chunks and keep the connection
+    body = b'{"presence":"away"}'
+    head = (f"PUT /v1/presence HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ann}\r\n"
+            f"Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n").encode()
+    got = _raw_exchange(world.api.port, head + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body) + smuggled)
+    assert got.count(b"HTTP/1.1 ") == 1 and got.split()[1] == b"400", got
+    doc = json.loads(got.partition(b"\r\n\r\n")[2])
+    assert doc["error"]["code"] == "invalid_request" and doc["error"]["field"] == "Content-Length", doc
+    assert world.call("GET", "/v1/presence", "agent:ann").body["presence"] == "available"  # nothing was set
+    # the same length twice is one length (RFC 9112 allows it)
+    body = b'{"presence":"away"}'
+    got = _raw_exchange(world.api.port, (f"PUT /v1/presence HTTP/1.0\r\nAuthorization: Bearer {ann}\r\n"
+                                         f"Content-Length: {len(body)}\r\nContent-Length: {len(body)}\r\n\r\n"
+                                         ).encode() + body)
+    assert got.split()[1] == b"200", got
 
 
 def test_events_resume_with_last_event_id(world):

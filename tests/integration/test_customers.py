@@ -3,7 +3,7 @@ import os
 import re
 import subprocess
 
-from harness import BIN, Peer, Router, message
+from harness import BIN, ROOT, Peer, Router, message
 
 
 def ack(peer, m):
@@ -120,7 +120,7 @@ def test_check_config(tmp_path):
     r = subprocess.run([os.path.join(BIN, "omnirouted"), "--check-config", str(bad)], capture_output=True, text=True)
     assert r.returncode != 0
     assert f"{bad}:2:12:" in r.stderr and f"{bad}:3:3:" in r.stderr and f"{bad}:5:13:" in r.stderr, r.stderr
-    sample = os.path.join(os.path.dirname(BIN), "..", "..", "conf", "omnirouter.yaml")
+    sample = os.path.join(ROOT, "conf", "omnirouter.yaml")  # the tree's, wherever OMNI_BUILD puts the binaries
     r = subprocess.run([os.path.join(BIN, "omnirouted"), "--check-config", sample], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "warning" not in r.stderr, r.stderr
