@@ -436,7 +436,11 @@ static void print_decision(json_t *ds, size_t n)
     const char *moved = json_string_value(json_object_get(plan, "waits_on_because"));
     if (moved) /* the rule's queue team could never take it: it waits where it can be served */
         printf("  waits on %s: %s\n", str_of(plan, "waits_on"), moved);
-    if (never_served(targets))
+    const char *to = json_string_value(json_object_get(plan, "transfer_to"));
+    if (never_served(targets) && to) /* planned for that team only, not by the rule's targets */
+        printf("  nobody can ever take it with this policy: team %s, which it was transferred to, cannot, at any "
+               "hour\n", to);
+    else if (never_served(targets))
         printf("  nobody can ever take it with this policy: no target of rule %s can, at any hour\n", rule);
 }
 

@@ -145,6 +145,14 @@ static json_t *skip(json_t *tr, const char *why, bool never)
     return NULL;
 }
 
+/* True when a trace entry skipped its target only because its team is closed now and opens later
+ * (closed_until()'s words; not "closed: calendar C never opens"). */
+static bool closed_now(const json_t *tr)
+{
+    const char *why = json_string_value(json_object_get(tr, "skipped"));
+    return why && json_is_false(json_object_get(tr, "never")) && !strncmp(why, "closed until ", 13);
+}
+
 static void set_int_unless(json_t *o, const char *key, json_int_t v, json_int_t usual)
 {
     if (v != usual)
@@ -402,9 +410,16 @@ json_t *route_plan(const policy_t *p, const route_input_t *in)
                 json_array_append_new(targets, t);
         }
         queue_team = rule->queue_team ? rule->queue_team : rule->n_targets ? rule->targets[0].t : NULL;
-        /* Moved past its last target: it waits in the rule's queue, and the queue's own team must still be
-         * able to take it when capacity frees, or it would wait forever. Nobody is excluded there. */
-        if (json_array_size(targets) == 0 && in->from_target > 0 && queue_team) {
+        /* Moved past its last target, or none of the targets left can take it but by another move (they never
+         * can, or their only qualified agent is the one this move leaves out): it waits in the rule's queue, and
+         * the queue's own team must still be able to take it when capacity frees, or it would wait forever.
+         * Nobody is excluded there. A target left that is only closed now is waited for instead: the re-plan at
+         * its opening starts from the same target and finds it open. */
+        bool opens_later = false;
+        size_t k;
+        json_t *tr;
+        json_array_foreach(trace_targets, k, tr) opens_later |= closed_now(tr);
+        if (json_array_size(targets) == 0 && in->from_target > 0 && queue_team && !opens_later) {
             for (size_t i = 0; i < rule->n_targets; i++)
                 if (rule->targets[i].t == queue_team) {
                     json_t *t = plan_target(p, &rule->targets[i], i, kind, &cls, &f, NULL, trace_targets);
@@ -445,12 +460,21 @@ json_t *route_plan(const policy_t *p, const route_input_t *in)
     if (sla_desc)
         json_object_set_new(trace, "sla", json_string(sla_desc));
     char *never = rule && !to && json_array_size(targets) == 0 ? unservable(rule, trace_targets) : NULL;
+    /* A transfer to a team that can never take it (a language it does not speak, a skill its agents lack, a
+     * contract that excludes it) waits in that team's queue for good: surfaced like any work nobody can take. */
+    json_t *moved = to && json_array_size(targets) == 0 ? json_array_get(trace_targets, 0) : NULL;
+    if (moved && json_is_true(json_object_get(moved, "never")))
+        never = omni_asprintf("transferred to team %s, which cannot take it at any hour: %s", to->name,
+                              json_string_value(json_object_get(moved, "skipped")));
     if (never)
         json_object_set_new(plan, "unservable", json_string(never));
     free(never);
     if (record) /* not work: assign.lua stores it resolved, unless more joined it meanwhile */
         json_object_set_new(plan, "record", json_string(record->name));
     set_int_unless(plan, "valid_until", valid_until, -1);
+    /* where this move starts in the rule's targets: work left waiting keeps it (assign.lua), so its re-plans and
+     * escalations go on from there, not from the rule's first target again */
+    set_int_unless(plan, "from", in->from_target, 0);
     return plan;
 }
 
@@ -495,12 +519,21 @@ json_t *route_plan_due(const policy_t *p, const char *const f[DUE_REPLY_FIELDS],
      * offer expired or revoked, dead letter) tries the same target first, its other agents. */
     bool next = !strcmp(kind, "timeout") || !strcmp(kind, "escalation");
     bool same = declined || !strcmp(kind, "offer revoked") || !strcmp(kind, "dead letter");
+    int from = target < 0 ? 0 : next ? (int)target + 1 : same ? (int)target : 0;
+    /* Waiting work re-planned (a calendar opened or closed) or escalated (more urgent) goes on with the move it
+     * waits in: from the target that move started at, the agent it left out still left out (a timeout's). */
+    const char *queued_from = f[DUE_REPLY_QUEUED_FROM], *queued_exclude = f[DUE_REPLY_QUEUED_EXCLUDE];
+    if (target < 0 && (!strcmp(kind, "replan") || !strcmp(kind, "escalation"))) {
+        long q = queued_from && *queued_from ? strtol(queued_from, NULL, 10) : 0;
+        from = q > 0 && q < 1000 ? (int)q : 0;
+        exclude = queued_exclude && *queued_exclude ? queued_exclude : NULL;
+    }
     const char *prefer = p->prefer_previous_owner && *f[DUE_REPLY_LAST_OWNER] ? f[DUE_REPLY_LAST_OWNER] : NULL;
     if (agent && !strcmp(kind, "owner offline") && p->prefer_previous_owner)
         prefer = agent;
     route_input_t in = {
         .conversation = conv, .version = f[DUE_REPLY_VERSION], .reason = kind, .exclude_agent = exclude, .exclude_team = exclude_team,
-        .from_target = target < 0 ? 0 : next ? (int)target + 1 : same ? (int)target : 0,
+        .from_target = from,
         .prefer_agent = prefer,
         .transfer_team = !strcmp(kind, "transfer") && *f[DUE_REPLY_TRANSFER_TO] ? f[DUE_REPLY_TRANSFER_TO] : NULL,
         .facts = { .channel = json_string_value(json_object_get(m, "channel")), .identity = f[DUE_REPLY_IDENTITY],

@@ -100,9 +100,11 @@ local function decide_plan(script, plan_json, days, default_queue, conv, opened)
     redis.call('INCR', K.drain_epoch())
     return commit_queue(plan, {}, now, default_queue, plan_json or cjson.encode(plan), set, known.fresh)
   end
-  -- An escalation frees its owner's capacity (docs/routing.md): an agent in the next target too may keep it.
-  local holder = plan.reason == 'escalation' and (st[1] == 'assigned' or st[1] == 'offered') and owner
-                 and owner:match('^agent:(.+)$') or nil
+  -- An escalation or a timeout frees its owner's capacity (docs/routing.md): an agent the plan still lets take
+  -- it (in the next target too, or back on the rule's queue team past its last target, nobody left out) may
+  -- keep it. A timeout to a next target leaves her out of the plan, so there she cannot.
+  local holder = (plan.reason == 'escalation' or plan.reason == 'timeout') and (st[1] == 'assigned' or st[1] == 'offered')
+                 and owner and owner:match('^agent:(.+)$') or nil
   local t, owner, tried, day = find_owner(plan, days, false, nil, known.fresh, holder)
   if not owner then
     -- Every target a team that declined it (a partner that rejected it): nobody will ever take it, which

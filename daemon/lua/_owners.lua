@@ -456,21 +456,31 @@ local function commit_queue(plan, tried, now, default_queue, plan_json, set, fre
     redis.call('SADD', K.unservable(), cv)
     if not listed then redis.call('HINCRBY', K.stats(), 'unservable', '1') end
   end
-  local score = plan.due > 0 and plan.due or now + 1e11 -- work without an SLA waits behind work with one
-  redis.call('ZADD', K.team_queue(team, plan.prio), score, cv)
   set = set or {}
   for _, v in ipairs({ 'status', 'queued', 'queued_on', team, 'queued_prio', plan.prio, 'plan', plan_json }) do
     set[#set + 1] = v
   end
+  -- The move it waits in (plan.c): where in its rule's targets it started and whom it left out (a timed-out
+  -- agent), so that a re-plan or an escalation while it waits goes on with the same move (due.lua).
+  local keep = {}
+  if plan.from and plan.from > 0 then set[#set + 1], set[#set + 2] = 'queued_from', itoa(plan.from)
+  else keep[#keep + 1] = 'queued_from' end
+  if plan.exclude then set[#set + 1], set[#set + 2] = 'queued_exclude', plan.exclude
+  else keep[#keep + 1] = 'queued_exclude' end
   redis.call('HSET', ck, unpack(set))
   redis.call('HSETNX', ck, 'queued_at', now)
+  local queued_at = redis.call('HGET', ck, 'queued_at')
+  -- Work without an SLA waits behind work with one, in the order it arrived (first queued, not re-queued by a
+  -- re-plan or a move: docs/routing.md's serving order).
+  local score = plan.due > 0 and plan.due or tonumber(queued_at) + 1e11
+  redis.call('ZADD', K.team_queue(team, plan.prio), score, cv)
   -- What a drain reads of each waiting item, one hash per team so it is one read for many items: when it
   -- was queued (aging), until when its plan holds, and its targets' keys, to pass over the item without
   -- reading its plan when all of them are full (drain.lua).
-  local info = { redis.call('HGET', ck, 'queued_at'), plan.valid_until or -1 }
+  local info = { queued_at, plan.valid_until or -1 }
   for _, t in ipairs(plan.targets) do info[#info + 1] = target_key(t, plan.channel) end
   redis.call('HSET', K.team_queue_info(team), cv, table.concat(info, ' '))
-  redis.call('HDEL', ck, 'timeout_at', 'target')
+  redis.call('HDEL', ck, 'timeout_at', 'target', unpack(keep))
   if plan.valid_until and plan.valid_until > 0 then redis.call('HSET', ck, 'valid_until', plan.valid_until)
   else redis.call('HDEL', ck, 'valid_until') end
   decided(plan, tried, now, 'queued', { queue = team }, nil, 'queue', team, 'prio', plan.prio)

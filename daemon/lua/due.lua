@@ -12,18 +12,22 @@
 -- "offer expired" or a reroute kind ("rejected", "offer revoked", "transfer", "dead letter"); target the
 -- index of the owner's target (-1: none); owner the owner, or for a reroute the owner it was taken from;
 -- first_message the JSON of the conversation's first message and identity its sender; conversations, tier
--- and last_owner what is stored of the customer; transfer_to the team a transfer goes to ("" otherwise).
+-- and last_owner what is stored of the customer; transfer_to the team a transfer goes to ("" otherwise);
+-- for waiting work (a re-plan, an escalation of queued work), the move it waits in: queued_from the index of
+-- the rule's target it started at ("" for the first), queued_exclude the agent it left out ("" none).
 -- @args prefix:str now:int limit:int grace_ms:int unrouted_after_ms:int lease_ms:int test_clock:bool
--- @reply each conversation:str kind:str version:str target:str owner:str first_message:str identity:str conversations:str tier:str last_owner:str transfer_to:str
+-- @reply each conversation:str kind:str version:str target:str owner:str first_message:str identity:str conversations:str tier:str last_owner:str transfer_to:str queued_from:str queued_exclude:str
 local now, limit, grace, unrouted_after, lease_ms = A.now, A.limit, A.grace_ms, A.unrouted_after_ms, A.lease_ms
 if A.test_clock then redis.call('SET', K.due_scanned(), now) end
 local out, seen = {}, {}
 
-local function item(cv, kind)
+local function item(cv, kind, queued)
   if seen[cv] then return end
   seen[cv] = true
   local ck = K.conversation(cv)
-  local c = redis.call('HMGET', ck, 'version', 'target', 'owner', 'customer', 'previous_owner', 'transfer_to')
+  local c = redis.call('HMGET', ck, 'version', 'target', 'owner', 'customer', 'previous_owner', 'transfer_to',
+                       'queued_from', 'queued_exclude')
+  if not queued then c[7], c[8] = nil, nil end
   if kind == 'rejected' or kind == 'offer revoked' or kind == 'transfer' or kind == 'dead letter' then c[3] = c[5] end
   local first = redis.call('LINDEX', K.conversation_messages(cv), 0)
   local m = first and redis.call('HMGET', K.msg(first), 'json', 'identity') or {}
@@ -31,7 +35,7 @@ local function item(cv, kind)
   local cu = redis.call('HMGET', K.customer(cust), 'tier', 'last_owner', 'archived_conversations')
   local n = redis.call('SCARD', K.customer_conversations(cust)) + tonumber(cu[3] or '0')
   for _, v in ipairs({ cv, kind, c[1] or '0', c[2] or '-1', c[3] or '', m[1] or '', m[2] or '', tostring(n),
-                       cu[1] or '', cu[2] or '', c[6] or '' }) do out[#out + 1] = v end
+                       cu[1] or '', cu[2] or '', c[6] or '', c[7] or '', c[8] or '' }) do out[#out + 1] = v end
 end
 
 for _, cv in ipairs(redis.call('ZRANGEBYSCORE', K.timers(), '-inf', now, 'LIMIT', 0, limit)) do
@@ -60,7 +64,7 @@ for _, cv in ipairs(redis.call('ZRANGEBYSCORE', K.timers(), '-inf', now, 'LIMIT'
     elseif esc and esc > 0 and now >= esc and not f[5] then kind = 'escalation' end
   end
   if kind then
-    item(cv, kind)
+    item(cv, kind, f[1] == 'queued')
     claim(K.timers(), cv, now + lease_ms)
   else
     schedule(cv, now)

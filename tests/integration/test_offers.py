@@ -2,7 +2,7 @@
 the test clock (OMNIROUTER_TEST_CLOCK=1, `omnictl clock advance`) so an offer expires without waiting."""
 import pytest
 
-from harness import Peer, Router, free_port, scrape, wait_for
+from harness import Peer, Router, free_port, message, scrape, wait_for
 from lua_contract import Scripts, key
 
 from test_routing import router_now, seen_by_a_tick, send
@@ -149,3 +149,104 @@ def test_work_its_only_target_gave_back_is_flagged_in_the_queue_and_explained(rt
     ex = rt.ctl("explain", "po1").stdout
     assert "moved from team:bpo (target 0): rejected by its owner" in ex, ex
     assert "target 0, team bpo: cannot take it now: gave this conversation back" in ex, ex
+
+
+LAST_TARGET = """
+teams:
+  - {name: desk, kind: in-house, strategy: round-robin, offers: {accept_timeout: 1m}}
+agents:
+  - {id: ann, teams: [desk], capacity: {email: 1}}
+  - {id: ben, teams: [desk], capacity: {email: 1}}
+routing:
+  rules:
+    - name: only-desk
+      targets:
+        - {team: desk, timeout: 5m}
+ownership: {prefer_previous_owner: false}
+"""
+
+
+def test_work_past_its_last_target_stays_with_the_agent_who_accepted_it(tmp_path, redis_server):
+    """docs/routing.md, Queues: work that moved past its rule's last target goes back to the rule's queue team
+    with nobody left out, "assigned at once when one of that team's agents has room, the agent who had it
+    included". The move frees her capacity, so ben, who accepted it and whose only work it is, keeps it, still
+    accepted (not offered anew, which would take back what he is working on), rather than it waiting behind
+    work queued before it and his freed place going to that."""
+    rt = Router(str(tmp_path), redis_server.address, policy=LAST_TARGET, env={"OMNIROUTER_TEST_CLOCK": "1"}).start()
+    rt.redis, rt.peer, scripts = redis_server.client(), Peer(rt.endpoint), Scripts(redis_server.client())
+    try:
+        first = send(rt, "lt1", "una@example.com", "hello")
+        offered_to(rt, first, "agent:ann")
+        mine = send(rt, "lt2", "uma@example.com", "hello")
+        offered_to(rt, mine, "agent:ben")
+        for conv, who in ((first, "agent:ann"), (mine, "agent:ben")):
+            assert scripts.call("accept", who, conv, router_now(rt)) == "accepted"
+        waiting = send(rt, "lt3", "ula@example.com", "hello")  # nobody has room: it waits, queued first
+        wait_for(lambda: field(rt, waiting, "status") == "queued", 10, "queued")
+        rt.ctl("clock", "advance", "301s")  # both time out at desk, their last target: back to desk, nobody left out
+        for conv in (first, mine):
+            wait_for(lambda: rt.redis.llen(key("conversation_decisions", conv)) >= 2, 10, "decided again")
+        seen_by_a_tick(rt)  # and a drain after it
+        assert field(rt, first, "owner") == "agent:ann"
+        h = rt.redis.hgetall(key("conversation", mine))
+        assert (h["status"], h["owner"]) == ("assigned", "agent:ben"), h
+        assert "offer_expires_at" not in h and "timeout_at" not in h, h  # still accepted; no further timeout
+        assert field(rt, waiting, "status") == "queued"
+        assert rt.redis.hget(key("agent", "ben"), "load") == "1"
+        types = [f["type"] for _, f in rt.redis.xrange(key("inbox", "agent:ben")) if f["conversation"] == mine]
+        assert types[:2] == ["work.offered", "work.assigned"] and set(types[2:]) <= {"work.assigned"}, types  # kept
+        out = rt.ctl("explain", "lt2").stdout
+        assert "decision 2 at " in out and ": timeout\n" in out, out
+        assert "at capacity" not in out.split("decision 2")[1], out  # his place is this conversation's own
+        assert out.rstrip().endswith("=> assigned to agent:ben"), out
+    finally:
+        rt.peer.close()
+        rt.stop()
+
+
+TRANSFER = """
+teams:
+  - {name: desk, kind: in-house, offers: {auto_accept: true}}
+  - {name: lyon, kind: in-house, languages: [fr], offers: {auto_accept: true}}
+agents:
+  - {id: ann, teams: [desk], capacity: {email: 2}}
+  - {id: leo, teams: [lyon], capacity: {email: 2}}
+routing:
+  rules:
+    - name: everything
+      targets: [{team: desk}]
+"""
+
+
+def test_a_transfer_to_a_team_that_can_never_take_it_is_surfaced_as_unservable(tmp_path, redis_server):
+    """docs/routing.md: a transfer is planned for the named team only, its queue when nobody there can take it;
+    work nobody can ever take is surfaced (omni:unservable, omnictl queue's UNSERVABLE, status). A German
+    conversation transferred to a French-only team waits there for good: flagged so, and explain says the
+    transfer's team cannot take it, not that no target of the rule can (desk, the rule's target, could)."""
+    rt = Router(str(tmp_path), redis_server.address, policy=TRANSFER, env={"OMNIROUTER_TEST_CLOCK": "1"}).start()
+    rt.redis, rt.peer, scripts = redis_server.client(), Peer(rt.endpoint), Scripts(redis_server.client())
+    try:
+        rt.peer.submit(message("tr1", frm="dora@example.com", text="Guten Tag", lang="de"))
+        assert rt.peer.recv() == ["OMNI/1", "ACK", "tr1"]
+        conv = rt.redis.hget(key("msg", "tr1"), "conversation")
+        offered_to(rt, conv, "agent:ann")
+        assert scripts.call("transfer", "operator:olga", conv, "lyon", router_now(rt)) == "transferred"
+        wait_for(lambda: field(rt, conv, "status") == "queued", 10, "queued on lyon")
+        assert field(rt, conv, "queued_on") == "lyon"
+        assert rt.redis.sismember(key("unservable"), conv)
+        assert rt.redis.hget(key("stats"), "unservable") == "1"
+        q = rt.ctl("queue", "lyon").stdout
+        assert f"conversation {conv}, which lyon can never take: team does not speak de" in q, q
+        assert "    UNSERVABLE: nobody can ever take it with this policy: transferred to team lyon, which cannot " \
+               "take it at any hour: team does not speak de" in q, q
+        out = rt.ctl("explain", "tr1").stdout
+        assert "no target of rule everything can" not in out, out
+        assert out.rstrip().endswith("  => queued on lyon\n  nobody can ever take it with this policy: team lyon, "
+                                     "which it was transferred to, cannot, at any hour"), out
+        # transferred again, to a team that can: it leaves the list
+        assert scripts.call("transfer", "operator:olga", conv, "desk", router_now(rt)) == "transferred"
+        wait_for(lambda: field(rt, conv, "owner") == "agent:ann", 10, "back on desk")
+        assert not rt.redis.sismember(key("unservable"), conv)
+    finally:
+        rt.peer.close()
+        rt.stop()

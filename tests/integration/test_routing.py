@@ -559,3 +559,133 @@ def test_explain_marks_a_plan_made_before_a_re_plan(tmp_path, redis_server):
     finally:
         r.peer.close()
         r.stop()
+
+
+MOVED_ON = """
+calendars:
+  - {name: office, timezone: UTC, hours: ["mon-fri 09:00-18:00"]}
+teams:
+  - {name: front, kind: in-house, offers: {auto_accept: true}}
+  - {name: back, kind: in-house, calendar: office, offers: {auto_accept: true}}
+agents:
+  - {id: fay, teams: [front], capacity: {email: 2}}
+  - {id: bo, teams: [back], capacity: {email: 1}}
+routing:
+  rules:
+    - name: front-then-back
+      targets: [{team: front, timeout: 5m}, {team: back}]
+      queue: front
+sla:
+  targets:
+    - {first_response: 1h}
+  escalate_at: 50
+"""
+
+
+def test_a_re_plan_or_an_escalation_of_waiting_work_keeps_the_move_it_waits_in(tmp_path, redis_server):
+    """docs/routing.md: a timeout moves work on to the next target, the timed-out agent left out; when that
+    target is full it waits there ("team front can never take it: the work moved past it"). A re-plan (the next
+    target's calendar closing) only renews the plan of that waiting work, and an escalation of waiting work
+    makes it more urgent: neither starts the rule over, so fay, who let it time out, never gets it back. It
+    waits on back, closed, until back opens."""
+    rs = redis_server.client()
+    opening = datetime.datetime(2026, 12, 2, 17, 50, tzinfo=datetime.timezone.utc)  # a Wednesday, back open
+    rs.set("omni:clock:offset", int(opening.timestamp() * 1000 - time.time() * 1000))
+    r = Router(str(tmp_path), redis_server.address, policy=MOVED_ON, env={"OMNIROUTER_TEST_CLOCK": "1"}).start()
+    r.redis, r.peer = rs, Peer(r.endpoint)
+    try:
+        held = send(r, "mo1", "mona@example.com", "hello")
+        waits = send(r, "mo2", "mick@example.com", "hello")
+        assert settled(r, held)["owner"] == "agent:fay" and settled(r, waits)["owner"] == "agent:fay"
+        r.ctl("clock", "advance", "301s")  # 17:55: both time out at front; bo takes one, the other waits on back
+        wait_for(lambda: rs.hget(f"omni:conversation:{waits}", "queued_on") == "back", 10, "waiting on back")
+        assert rs.hget(f"omni:conversation:{held}", "owner") == "agent:bo"
+        r.ctl("clock", "advance", "6m")  # 18:01: back closes: the waiting work is re-planned
+        wait_for(lambda: rs.llen(f"omni:conversation:{waits}:decisions") >= 3, 10, "re-planned")
+        seen_by_a_tick(r)
+        h = rs.hgetall(f"omni:conversation:{waits}")
+        assert (h["status"], h.get("queued_on"), h.get("owner")) == ("queued", "back", None), h
+        out = r.ctl("explain", "mo2").stdout
+        replan = out.split("\ndecision 3 at ")[1]
+        assert replan.split("\n")[0].endswith(": replan"), out
+        assert "target 0, team front" not in replan and "target 1, team back: cannot take it now: closed" in replan, out
+        assert "waits on back: team front can never take it: the work moved past it" in replan, out
+        r.ctl("clock", "advance", "20m")  # 18:21: its escalation (30 min after 17:50): more urgent, same move
+        wait_for(lambda: rs.hget(f"omni:conversation:{waits}", "escalated") == "1", 10, "escalated")
+        seen_by_a_tick(r)
+        h = rs.hgetall(f"omni:conversation:{waits}")
+        assert (h["status"], h.get("queued_on"), h.get("owner"), h["prio"]) == ("queued", "back", None, "2"), h
+        assert not rs.sismember("omni:agent:fay:conversations", waits)
+    finally:
+        r.peer.close()
+        r.stop()
+
+
+def test_work_timed_out_at_night_waits_for_the_closed_next_target_not_its_agent(tmp_path, redis_server):
+    """docs/routing.md, Queues: the timed-out agent is left out of the move, and work refused by the next
+    target only for its hours waits for its opening ("night work for a closed office still waits for the
+    office"): fay, who let it time out, does not get it straight back because back is closed."""
+    rs = redis_server.client()
+    night = datetime.datetime(2026, 12, 2, 20, 0, tzinfo=datetime.timezone.utc)  # a Wednesday, back closed
+    rs.set("omni:clock:offset", int(night.timestamp() * 1000 - time.time() * 1000))
+    r = Router(str(tmp_path), redis_server.address, policy=MOVED_ON, env={"OMNIROUTER_TEST_CLOCK": "1"}).start()
+    r.redis, r.peer = rs, Peer(r.endpoint)
+    try:
+        conv = send(r, "nt1", "nina@example.com", "hello")
+        assert settled(r, conv)["owner"] == "agent:fay"
+        r.ctl("clock", "advance", "301s")
+        wait_for(lambda: rs.llen(f"omni:conversation:{conv}:decisions") >= 2, 10, "timed out")
+        seen_by_a_tick(r)
+        h = rs.hgetall(f"omni:conversation:{conv}")
+        assert (h["status"], h.get("queued_on"), h.get("owner")) == ("queued", "back", None), h
+        assert "waits on back: team front can never take it: the work moved past it" in r.ctl("explain", "nt1").stdout
+    finally:
+        r.peer.close()
+        r.stop()
+
+
+ARRIVAL = """
+calendars:
+  - {name: evenings, timezone: UTC, hours: ["mon-sun 18:00-23:00"]}
+teams:
+  - {name: desk, kind: in-house, offers: {auto_accept: true}}
+  - {name: late, kind: in-house, calendar: evenings, offers: {auto_accept: true}}
+agents:
+  - {id: sol, teams: [desk], capacity: {email: 1}}
+  - {id: lu, teams: [late], capacity: {sms: 1}}
+routing:
+  rules:
+    - name: desk-or-late
+      when: {text: ['tonight']}
+      targets: [{team: desk}, {team: late}]
+    - name: desk
+      targets: [{team: desk}]
+"""
+
+
+def test_work_without_an_sla_is_served_by_arrival_whatever_re_planned_it(tmp_path, redis_server):
+    """docs/routing.md, Queues: the serving order is effective priority, then SLA due time, then arrival (when
+    it was first queued), then conversation number. Two waiting conversations without an SLA, the first one
+    re-planned after the second arrived (a calendar its plan names opened): the first is still served first."""
+    rs = redis_server.client()
+    at = datetime.datetime(2026, 12, 2, 17, 50, tzinfo=datetime.timezone.utc)  # late opens at 18:00
+    rs.set("omni:clock:offset", int(at.timestamp() * 1000 - time.time() * 1000))
+    r = Router(str(tmp_path), redis_server.address, policy=ARRIVAL, env={"OMNIROUTER_TEST_CLOCK": "1"}).start()
+    r.redis, r.peer = rs, Peer(r.endpoint)
+    try:
+        busy = send(r, "ar0", "ada@example.com", "hello")
+        assert settled(r, busy)["owner"] == "agent:sol"
+        first = send(r, "ar1", "abe@example.com", "call me tonight")  # late takes no email: waits on desk
+        r.ctl("clock", "advance", "1m")
+        second = send(r, "ar2", "amy@example.com", "hello")
+        for conv in (first, second):
+            assert settled(r, conv)["status"] == "queued"
+        r.ctl("clock", "advance", "10m")  # 18:01: late opens: the first is re-planned, the second is not
+        wait_for(lambda: rs.llen(f"omni:conversation:{first}:decisions") == 2, 10, "re-planned")
+        r.ctl("conversation", "resolve", busy)
+        wait_for(lambda: rs.hget("omni:agent:sol", "load") == "1", 10, "sol given the next waiting work")
+        assert rs.hget(f"omni:conversation:{first}", "owner") == "agent:sol"
+        assert rs.hget(f"omni:conversation:{second}", "status") == "queued"
+    finally:
+        r.peer.close()
+        r.stop()

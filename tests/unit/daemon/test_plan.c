@@ -182,7 +182,7 @@ static void test_a_record_rule_is_planned_for_new_conversations_only(void **stat
         [DUE_REPLY_CONVERSATION] = "7", [DUE_REPLY_KIND] = "timeout", [DUE_REPLY_VERSION] = "3",
         [DUE_REPLY_TARGET] = "0", [DUE_REPLY_OWNER] = "team:bpo", [DUE_REPLY_FIRST_MESSAGE] = msg,
         [DUE_REPLY_IDENTITY] = "phone:+14155550100", [DUE_REPLY_CONVERSATIONS] = "1", [DUE_REPLY_TIER] = "",
-        [DUE_REPLY_LAST_OWNER] = "", [DUE_REPLY_TRANSFER_TO] = "",
+        [DUE_REPLY_LAST_OWNER] = "", [DUE_REPLY_TRANSFER_TO] = "", [DUE_REPLY_QUEUED_FROM] = "", [DUE_REPLY_QUEUED_EXCLUDE] = "",
     };
     char err[200];
     p = route_plan_due(&cfg->policy, f, MON_10H);
@@ -210,7 +210,7 @@ static void test_due_work_is_planned_from_the_next_target(void **state)
         [DUE_REPLY_CONVERSATION] = "7", [DUE_REPLY_KIND] = "timeout", [DUE_REPLY_VERSION] = "3",
         [DUE_REPLY_TARGET] = "0", [DUE_REPLY_OWNER] = "agent:alice", [DUE_REPLY_FIRST_MESSAGE] = msg,
         [DUE_REPLY_IDENTITY] = "email:ann@example.com", [DUE_REPLY_CONVERSATIONS] = "1", [DUE_REPLY_TIER] = "",
-        [DUE_REPLY_LAST_OWNER] = "", [DUE_REPLY_TRANSFER_TO] = "",
+        [DUE_REPLY_LAST_OWNER] = "", [DUE_REPLY_TRANSFER_TO] = "", [DUE_REPLY_QUEUED_FROM] = "", [DUE_REPLY_QUEUED_EXCLUDE] = "",
     };
     char err[200];
     json_t *p = route_plan_due(&cfg->policy, f, MON_10H);
@@ -242,7 +242,7 @@ static void test_rerouted_work_is_planned_from_its_target_or_for_the_named_team(
         [DUE_REPLY_CONVERSATION] = "7", [DUE_REPLY_KIND] = "offer expired", [DUE_REPLY_VERSION] = "3",
         [DUE_REPLY_TARGET] = "1", [DUE_REPLY_OWNER] = "agent:alice", [DUE_REPLY_FIRST_MESSAGE] = msg,
         [DUE_REPLY_IDENTITY] = "email:ann@example.com", [DUE_REPLY_CONVERSATIONS] = "1", [DUE_REPLY_TIER] = "",
-        [DUE_REPLY_LAST_OWNER] = "", [DUE_REPLY_TRANSFER_TO] = "",
+        [DUE_REPLY_LAST_OWNER] = "", [DUE_REPLY_TRANSFER_TO] = "", [DUE_REPLY_QUEUED_FROM] = "", [DUE_REPLY_QUEUED_EXCLUDE] = "",
     };
     char err[200];
     static const char *const same[] = { "offer expired", "rejected" };
@@ -264,6 +264,43 @@ static void test_rerouted_work_is_planned_from_its_target_or_for_the_named_team(
     assert_string_equal(str(target(p, 0), "team"), "tier2");
     assert_int_equal(json_integer_value(json_object_get(target(p, 0), "i")), 2); /* not in the rule: past its end */
     assert_string_equal(str(p, "queue"), "tier2");
+    assert_null(json_object_get(p, "exclude"));
+    json_decref(p);
+}
+
+/* docs/routing.md, Queues: waiting work re-planned or escalated goes on with the move it waits in (due.lua's
+ * queued_from and queued_exclude): a technical case timed out at core (tech's target 0) is re-planned from
+ * tier2, alice still left out; one it never moved is re-planned from the rule's first target. */
+static void test_waiting_work_is_re_planned_in_the_move_it_waits_in(void **state)
+{
+    (void)state;
+    const char *msg = "{\"id\":\"m1\",\"channel\":\"email\",\"from\":{\"id\":\"ann@example.com\"},"
+                      "\"received_at\":\"2026-11-30T10:00:00Z\",\"text\":\"a crash\"}";
+    const char *f[DUE_REPLY_FIELDS] = {
+        [DUE_REPLY_CONVERSATION] = "7", [DUE_REPLY_KIND] = "replan", [DUE_REPLY_VERSION] = "3",
+        [DUE_REPLY_TARGET] = "-1", [DUE_REPLY_OWNER] = "", [DUE_REPLY_FIRST_MESSAGE] = msg,
+        [DUE_REPLY_IDENTITY] = "email:ann@example.com", [DUE_REPLY_CONVERSATIONS] = "1", [DUE_REPLY_TIER] = "",
+        [DUE_REPLY_LAST_OWNER] = "", [DUE_REPLY_TRANSFER_TO] = "", [DUE_REPLY_QUEUED_FROM] = "1",
+        [DUE_REPLY_QUEUED_EXCLUDE] = "alice",
+    };
+    char err[200];
+    static const char *const kinds[] = { "replan", "escalation" };
+    for (size_t i = 0; i < 2; i++) {
+        f[DUE_REPLY_KIND] = kinds[i];
+        json_t *p = route_plan_due(&cfg->policy, f, MON_10H);
+        assert_int_equal(route_plan_check(p, err, sizeof err), 0);
+        assert_int_equal(json_array_size(json_object_get(p, "targets")), 1);
+        assert_string_equal(str(target(p, 0), "team"), "tier2");
+        assert_string_equal(str(p, "exclude"), "alice");
+        assert_int_equal(json_integer_value(json_object_get(p, "from")), 1); /* kept again if it still waits */
+        assert_null(json_object_get(json_object_get(p, "trace"), "left")); /* it left nobody now */
+        json_decref(p);
+    }
+    f[DUE_REPLY_KIND] = "replan", f[DUE_REPLY_QUEUED_FROM] = "", f[DUE_REPLY_QUEUED_EXCLUDE] = "";
+    json_t *p = route_plan_due(&cfg->policy, f, MON_10H);
+    assert_int_equal(route_plan_check(p, err, sizeof err), 0);
+    assert_string_equal(str(target(p, 0), "team"), "core");
+    assert_null(json_object_get(p, "from"));
     assert_null(json_object_get(p, "exclude"));
     json_decref(p);
 }
@@ -295,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_a_record_rule_is_planned_for_new_conversations_only),
         cmocka_unit_test(test_due_work_is_planned_from_the_next_target),
         cmocka_unit_test(test_rerouted_work_is_planned_from_its_target_or_for_the_named_team),
+        cmocka_unit_test(test_waiting_work_is_re_planned_in_the_move_it_waits_in),
         cmocka_unit_test(test_the_check_refuses_what_lua_would),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
