@@ -91,7 +91,10 @@ static const command_t commands[] = {
       "Checks the configuration (-c) first: with any error it prints them all and signals nothing. Then\n"
       "sends SIGHUP to each router on this machine using that configuration's Redis and waits for each to\n"
       "answer: \"applied version V\", or \"refused: N errors\" (the router keeps running the previous\n"
-      "configuration and logs each error). Exits 1 when a router refused or did not answer in 10 s.\n",
+      "configuration and logs each error). Routers on other machines are listed, not signalled, and so is\n"
+      "a pid that no longer runs omnirouted (a stopped router's entry lasts a few seconds). Exits 1\n"
+      "when the configuration has errors, no router was signalled, or a router refused or did not answer\n"
+      "in 10 s.\n",
       NEEDS_REDIS, run_reload },
     { "webhooks", "webhooks enable TEAM                a partner endpoint disabled by a 410 (omni-webhooks) is sent to again",
       "enable: a partner endpoint omni-webhooks disabled after a 410 Gone is delivered to again\n"

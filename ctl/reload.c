@@ -21,6 +21,20 @@ typedef struct target {
     int state;             /* 0 waiting, 1 answered, -1 not signalled */
 } target_t;
 
+/* Whether pid runs omnirouted: a router's entry outlives it by a few seconds (its TTL), and a pid freed by a
+ * router killed meanwhile may already be another program's, which SIGHUP would most likely end. */
+static bool is_router(long pid)
+{
+    char path[64], comm[32] = "";
+    snprintf(path, sizeof path, "/proc/%ld/comm", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    bool ok = fgets(comm, sizeof comm, f) != NULL && strcmp(comm, "omnirouted\n") == 0;
+    fclose(f);
+    return ok;
+}
+
 static unsigned long field_ul(const redisReply *h, const char *f)
 {
     const char *v = ctl_field(h, f);
@@ -52,6 +66,10 @@ int ctl_reload(ctl_t *c, int argc, char **argv)
             /* expired meanwhile: not alive */
         } else if (!here) {
             printf("router %s: on another machine: reload it there (systemctl reload omnirouted)\n", t[i].name);
+        } else if (t[i].pid > 1 && kill((pid_t)t[i].pid, 0) == 0 && !is_router(t[i].pid)) {
+            printf("router %s: pid %ld is not omnirouted (the router stopped; its entry expires within "
+                   "seconds): not signalled\n", t[i].name, t[i].pid);
+            rc = 1;
         } else if (t[i].pid <= 1 || kill((pid_t)t[i].pid, SIGHUP) != 0) {
             printf("router %s: cannot signal pid %ld: %s\n", t[i].name, t[i].pid, strerror(errno));
             rc = 1;

@@ -3,6 +3,7 @@
  * reads YAML against a table is in config_schema.c; docs/configuration.md is config_print_reference(). */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -250,7 +251,8 @@ static const cfg_key_t router_keys[] = {
       .doc = "Connections the router keeps to Redis. Redis fsyncs once per turn of its loop and reads about "
              "16 KiB per connection per turn, so more put more messages behind each fsync." },
     { .path = "redis.server", .flags = CFG_RESTART, .type = CFG_STRING, .offset = OFF(redis.server), .def = "redis-server",
-      .doc = "The redis-server binary the embedded Redis runs, looked up in PATH unless it holds a slash." },
+      .doc = "The redis-server binary the embedded Redis runs, looked up in PATH unless it holds a slash; one that "
+             "cannot be run is an error when the embedded Redis is used." },
     CONFIG_SENTINEL_KEYS(router_config_t, CFG_RESTART),
     { .path = "redis.wait_replicas", .flags = CFG_RESTART, .type = CFG_INT, .offset = OFF(redis.wait_replicas), .min = 0,
       .max = 16, .def = "0",
@@ -419,11 +421,54 @@ static void check_key_files(const router_config_t *cfg, const cfg_where_t *w_sec
     for (size_t i = 0; i < cfg->router.curve.n_allowed_keys; i++) {
         const char *entry = cfg->router.curve.allowed_keys[i];
         struct stat st;
-        if (omni_curve_is_key(entry) || (stat(entry, &st) == 0 && S_ISDIR(st.st_mode)))
-            continue; /* a key itself, or a directory of .pub files (read at start, each file named then) */
-        if (omni_curve_read_public(entry, key, allowed_key, err, sizeof err) != 0)
-            cfg_error_at(errs, w_allowed, allowed_key, "%s",
-                         strncmp(err, allowed_key, strlen(allowed_key)) ? err : err + strlen(allowed_key) + 2);
+        if (omni_curve_is_key(entry))
+            continue;
+        /* named and placed as the entry, as any other list entry's error (docs/configuration.md) */
+        char *name = omni_asprintf("%s[%zu]", allowed_key, i);
+        if (stat(entry, &st) == 0 && S_ISDIR(st.st_mode)) {
+            /* every *.pub in it, as zap.c reads them at start: what start-up refuses, -t refuses */
+            DIR *d = opendir(entry);
+            if (d == NULL)
+                cfg_error_key(errs, w_allowed, name, "cannot read the directory %s: %s", entry, strerror(errno));
+            for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+                size_t n = strlen(e->d_name);
+                if (n <= 4 || strcmp(e->d_name + n - 4, ".pub") != 0)
+                    continue;
+                char *file = omni_asprintf("%s/%s", entry, e->d_name);
+                if (omni_curve_read_public(file, key, allowed_key, err, sizeof err) != 0)
+                    cfg_error_key(errs, w_allowed, name, "%s",
+                                  strncmp(err, allowed_key, strlen(allowed_key)) ? err : err + strlen(allowed_key) + 2);
+                free(file);
+            }
+            if (d)
+                closedir(d);
+        } else if (omni_curve_read_public(entry, key, allowed_key, err, sizeof err) != 0) {
+            cfg_error_key(errs, w_allowed, name, "%s",
+                          strncmp(err, allowed_key, strlen(allowed_key)) ? err : err + strlen(allowed_key) + 2);
+        }
+        free(name);
+    }
+}
+
+/* Whether execvp would find prog: a path when it holds a slash, else looked up in PATH as execvp does. */
+static bool runnable(const char *prog)
+{
+    struct stat st;
+    if (strchr(prog, '/'))
+        return stat(prog, &st) == 0 && S_ISREG(st.st_mode) && access(prog, X_OK) == 0;
+    const char *path = getenv("PATH");
+    if (path == NULL)
+        path = "/bin:/usr/bin";
+    for (const char *p = path;; p++) {
+        size_t n = strcspn(p, ":");
+        char *full = n ? omni_asprintf("%.*s/%s", (int)n, p, prog) : omni_asprintf("./%s", prog); /* "": here */
+        bool ok = stat(full, &st) == 0 && S_ISREG(st.st_mode) && access(full, X_OK) == 0;
+        free(full);
+        if (ok)
+            return true;
+        p += n;
+        if (*p == '\0')
+            return false;
     }
 }
 
@@ -511,6 +556,15 @@ static void finalize(router_config_t *cfg, const char *path, const cfg_where_t *
                      "%d needs replicas, and the embedded Redis (no redis.address, no redis.sentinels) has none: "
                      "WAIT would never be met and every message would get BUSY; set it to 0, or use a Redis with "
                      "replicas (redis.sentinels, or redis.address)", cfg->redis.wait_replicas);
+    if (cfg->redis.address == NULL && cfg->redis.n_sentinels == 0 && read_key_files &&
+        !runnable(cfg->redis.server)) {
+        /* the router would start it, fail, and try again forever: found here, -t and start-up agree */
+        const cfg_where_t *w = &where[cfg_key_index(&router_table, "redis.server")];
+        cfg_where_t at = w->line > 0 ? *w : (cfg_where_t){ .file = cfg->source ? cfg->source : "default" };
+        cfg_error_at(errs, &at, "redis.server", "cannot run %s: %s; the embedded Redis (no redis.address, no "
+                     "redis.sentinels) needs it: install redis-server, or name Redis in redis.address",
+                     cfg->redis.server, strchr(cfg->redis.server, '/') ? "not an executable file" : "not found in PATH");
+    }
     if (cfg->redis.address == NULL && cfg->redis.n_sentinels == 0) {
         char *sock = embedded_socket_path(cfg->router.state_dir);
         if (strlen(sock) > UNIX_PATH_MAX_LEN)
@@ -582,7 +636,10 @@ static router_config_t *load(const char *path, const char *text, size_t len, con
         if (text == NULL && owned == NULL) {
             /* No line or column exists to name; still one line per error, starting with the file. */
             errs->lines = omni_realloc(errs->lines, (errs->n + 1) * sizeof *errs->lines);
-            errs->lines[errs->n++] = omni_asprintf("%s: cannot read: %s", path, strerror(errno));
+            errs->lines[errs->n++] = errno == EFBIG
+                ? omni_asprintf("%s: cannot read: larger than %d MiB, the most a configuration may be", path,
+                                CONFIG_FILE_MAX / (1024 * 1024))
+                : omni_asprintf("%s: cannot read: %s", path, strerror(errno));
         } else {
             kept = cfg_load_source(&ctx, &router_table, cfg, text ? text : owned, len, &src);
             version_add(cfg, text ? text : owned, len);

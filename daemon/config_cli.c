@@ -2,7 +2,12 @@
 #include "config_cli.h"
 
 #include <getopt.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "omni/log.h"
 
 int config_cli_parse(const config_cli_spec_t *spec, int argc, char **argv, config_cli_t *cli)
 {
@@ -43,11 +48,30 @@ int config_cli_parse(const config_cli_spec_t *spec, int argc, char **argv, confi
     return -1;
 }
 
+/* Whether stderr is the journal stream systemd gave the service (JOURNAL_STREAM names its device and inode),
+ * as libomni's log decides it (docs/logging.md). */
+static bool stderr_is_journal(void)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    return js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
+           (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
 int config_cli_refused(const char *prog, config_errors_t *errs)
 {
-    for (size_t i = 0; i < errs->n; i++)
-        fprintf(stderr, "%s\n", errs->lines[i]);
-    fprintf(stderr, "%s: %zu configuration error%s; not started\n", prog, errs->n, errs->n == 1 ? "" : "s");
+    if (stderr_is_journal()) {
+        /* A service that did not start: each error an entry at priority err, the outcome at crit (fatal), so
+         * journalctl -p err shows them; a plain line on the journal stream would be filed at info. */
+        for (size_t i = 0; i < errs->n; i++)
+            omni_log(OMNI_LOG_ERROR, "%s", errs->lines[i]);
+        omni_log(OMNI_LOG_FATAL, "%zu configuration error%s; not started", errs->n, errs->n == 1 ? "" : "s");
+    } else {
+        for (size_t i = 0; i < errs->n; i++)
+            fprintf(stderr, "%s\n", errs->lines[i]);
+        fprintf(stderr, "%s: %zu configuration error%s; not started\n", prog, errs->n, errs->n == 1 ? "" : "s");
+    }
     config_errors_free(errs);
     return 1;
 }

@@ -82,7 +82,7 @@ static void print_type(const cfg_key_t *k, FILE *out)
         if (k->max > 0)
             fprintf(out, ", %lld..%lld entries", k->min, k->max);
         else if (k->min > 0)
-            fprintf(out, ", at least %lld entries", k->min);
+            fprintf(out, ", at least %lld entr%s", k->min, k->min == 1 ? "y" : "ies");
         break;
     case CFG_OBJECT:
         fprintf(out, "mapping with the keys below");

@@ -374,6 +374,18 @@ bool cfg_load_source(cfg_ctx_t *ctx, const cfg_table_t *t, void *obj, const char
     return true;
 }
 
+/* Whether path names inside an entry of one of t's lists ("teams[0].name", "router.ingest[1]"). */
+static bool list_entry_key(const cfg_table_t *t, const char *path)
+{
+    size_t n = strcspn(path, "[");
+    if (path[n] != '[')
+        return false;
+    char *list = omni_strndup(path, n);
+    int i = cfg_key_index(t, list);
+    free(list);
+    return i >= 0 && (t->keys[i].type == CFG_STRLIST || t->keys[i].type == CFG_OBJLIST);
+}
+
 void cfg_apply_override(cfg_ctx_t *ctx, const cfg_table_t *t, void *obj, const char *arg)
 {
     const char *eq = strchr(arg, '=');
@@ -403,6 +415,10 @@ void cfg_apply_override(cfg_ctx_t *ctx, const cfg_table_t *t, void *obj, const c
             free(w.seen);
             yaml_document_delete(&doc);
         }
+    } else if (list_entry_key(t, path)) {
+        /* "teams[0].name=x", as the reference writes teams[].name: the entries have no keys of their own */
+        cfg_error(ctx, NULL, path, "a list is given whole, not entry by entry: -D '%.*s=[...]' (YAML flow syntax)",
+                  (int)strcspn(path, "["), path);
     } else {
         cfg_unknown(ctx, t, "", path, NULL);
     }

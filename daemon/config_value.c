@@ -185,6 +185,15 @@ static bool set_number(cfg_ctx_t *ctx, const cfg_key_t *k, void *field, const ch
     char want[64], got[96];
     long long v = 0;
     int rc = omni_number_parse(s, num_kind(k), k->type == CFG_DURATION ? k->unit_ms : 1, &v);
+    /* Past what 64 bits hold (99999999999999999h), the reading saturates: that made-up number is neither
+     * shown nor divided into the key's unit ("not a whole number of s"); the value is simply out of bounds. */
+    long long raw = 0;
+    bool huge = rc != OMNI_NUM_BAD && omni_number_parse(s, num_kind(k), 1, &raw) == OMNI_NUM_OK &&
+                (raw == LLONG_MAX || raw == LLONG_MIN);
+    if (huge) {
+        rc = OMNI_NUM_OK;
+        v = raw;
+    }
     if (rc == OMNI_NUM_FRACTION) {
         cfg_error(ctx, &node->start_mark, disp, "%s is not a whole number of %s", s, unit_name(k->unit_ms));
         return false;
@@ -202,7 +211,7 @@ static bool set_number(cfg_ctx_t *ctx, const cfg_key_t *k, void *field, const ch
         hi = is_int ? INT_MAX : LLONG_MAX;
     }
     char shown[96];
-    if (has_unit)
+    if (has_unit && !huge)
         snprintf(shown, sizeof shown, "%.40s (%lld)", s, v);
     else
         snprintf(shown, sizeof shown, "%.40s", s);

@@ -7,8 +7,13 @@
 #include <string.h>
 #include "omni/util.h"
 
-static void push(config_errors_t *errs, char *line)
+/* Each error is one line: a control character from a value ("a\nb" in double quotes), a key or a message built
+ * from them is shown as '?', from byte `from` on (the file name before it is the caller's, matched by sorting). */
+static void push_from(config_errors_t *errs, char *line, size_t from)
 {
+    for (unsigned char *c = (unsigned char *)line + from; *c; c++)
+        if (*c < 0x20 || *c == 0x7f)
+            *c = '?';
     errs->lines = omni_realloc(errs->lines, (errs->n + 1) * sizeof *errs->lines);
     errs->lines[errs->n++] = line;
 }
@@ -39,9 +44,9 @@ void cfg_error(cfg_ctx_t *ctx, const yaml_mark_t *mark, const char *key, const c
     va_end(ap);
     const char *file = ctx->file ? ctx->file : "(no file)";
     if (key)
-        push(ctx->errs, omni_asprintf("%s:%ld:%ld: %s: %s", file, line, col, key, msg));
+        push_from(ctx->errs, omni_asprintf("%s:%ld:%ld: %s: %s", file, line, col, key, msg), strlen(file));
     else
-        push(ctx->errs, omni_asprintf("%s:%ld:%ld: %s", file, line, col, msg));
+        push_from(ctx->errs, omni_asprintf("%s:%ld:%ld: %s", file, line, col, msg), strlen(file));
     free(msg);
 }
 
@@ -52,9 +57,10 @@ void cfg_error_at(config_errors_t *errs, const cfg_where_t *w, const char *key, 
     char *msg = vformat(fmt, ap);
     va_end(ap);
     if (w->line > 0)
-        push(errs, omni_asprintf("%s:%ld:%ld: %s: %s", w->file, w->line, w->col, key, msg));
+        push_from(errs, omni_asprintf("%s:%ld:%ld: %s: %s", w->file, w->line, w->col, key, msg), strlen(w->file));
     else
-        push(errs, omni_asprintf("%s: %s: %s", w->file ? w->file : "default", key, msg));
+        push_from(errs, omni_asprintf("%s: %s: %s", w->file ? w->file : "default", key, msg),
+                  strlen(w->file ? w->file : "default"));
     free(msg);
 }
 

@@ -165,3 +165,104 @@ def test_every_sample_configuration_checks(tmp_path):
             ["--check-config", "--config", os.path.join(conf, name), "-D", f"spool_dir={tmp_path / program}"]
         r = subprocess.run([os.path.join(BIN, program), *flag], capture_output=True, text=True, timeout=30)
         assert r.returncode == 0, f"{program} {name}: {r.stdout}{r.stderr}"
+
+
+def test_allowed_keys_errors_name_the_entry_and_check_config_agrees_with_start(tmp_path):
+    """A CURVE allowed key that cannot be read is an error at its own list entry (router.curve.allowed_keys[N],
+    its line and column), found by --check-config exactly as start-up finds it: a directory's *.pub files too."""
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    subprocess.run([os.path.join(BIN, "omnictl"), "keygen", "router"], cwd=keys, check=True, capture_output=True)
+    conns = tmp_path / "conns"
+    conns.mkdir()
+    (conns / "broken.pub").write_text("not a key\n")
+    conf = tmp_path / "curve.yaml"
+    conf.write_text(f"router:\n  ingest: [\"tcp://127.0.0.1:{free_port()}\"]\n  state_dir: \"{tmp_path}/state\"\n"
+                    f"  curve:\n    secret_key_file: keys/router.key\n    allowed_keys: [nosuch.pub, conns]\n"
+                    "redis:\n  address: \"unix:/nonexistent/redis.sock\"\n")
+    want = [f"{conf}:6:20: router.curve.allowed_keys[0]: cannot read {tmp_path}/nosuch.pub: No such file or directory",
+            f"{conf}:6:32: router.curve.allowed_keys[1]: {tmp_path}/conns/broken.pub does not hold a CURVE key (40 Z85 "
+            "characters, as omnictl keygen writes)",
+            "omnirouted: 2 configuration errors; not started"]
+    for mode in ("--check-config", "--config"):
+        r = subprocess.run([os.path.join(BIN, "omnirouted"), mode, str(conf)], capture_output=True, text=True,
+                           timeout=20)
+        assert r.returncode == 1 and r.stderr.splitlines() == want, (mode, r.stderr)
+
+
+def test_an_embedded_redis_that_cannot_be_run_is_a_config_error(tmp_path):
+    """redis.server that cannot be run, with the embedded Redis: --check-config and start-up both refuse it at its
+    place (the router used to start, fail to run it and try again forever)."""
+    conf = tmp_path / "r.yaml"
+    conf.write_text(f"router:\n  state_dir: \"{tmp_path}/state\"\nredis:\n  server: {tmp_path}/no-redis-server\n")
+    want = [f"{conf}:4:11: redis.server: cannot run {tmp_path}/no-redis-server: not an executable file; the "
+            "embedded Redis (no redis.address, no redis.sentinels) needs it: install redis-server, or name Redis in "
+            "redis.address",
+            "omnirouted: 1 configuration error; not started"]
+    for mode in ("--check-config", "--config"):
+        r = subprocess.run([os.path.join(BIN, "omnirouted"), mode, str(conf)], capture_output=True, text=True,
+                           timeout=20)
+        assert r.returncode == 1 and r.stderr.splitlines() == want, (mode, r.stderr)
+    # with redis.address the binary is never run: no error
+    r = subprocess.run([os.path.join(BIN, "omnirouted"), "--check-config", str(conf), "-D",
+                        "redis.address=unix:/run/redis.sock"], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+
+
+def test_a_config_refused_at_start_under_systemd_is_logged_at_error(tmp_path):
+    """Under systemd (stderr is the journal stream) a configuration refused at start-up is logged, each error at
+    priority err and the outcome at crit, not plain lines journald would file at info; here journald's socket is
+    missing, so the lines carry their <N> prefix (docs/logging.md)."""
+    if os.path.exists("/run/systemd/journal/socket"):
+        import pytest
+        pytest.skip("journald listens here: the entries would go to it")
+    conf = tmp_path / "bad.yaml"
+    conf.write_text("router:\n  tick_ms: 0\n")
+    log = tmp_path / "stderr"
+    with open(log, "w") as err:
+        st = os.fstat(err.fileno())
+        rc = subprocess.run([os.path.join(BIN, "omnirouted"), "--config", str(conf)], stderr=err, timeout=20,
+                            env=dict(os.environ, JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}")).returncode
+    assert rc == 1
+    assert log.read_text().splitlines() == [f"<3>error: {conf}:2:12: router.tick_ms: 0 is below the minimum 1",
+                                            "<2>fatal: 1 configuration error; not started"]
+
+
+def test_a_second_router_on_the_same_ipc_endpoint_or_embedded_redis_is_refused(tmp_path, redis_server):
+    """A second omnirouted started with a running one's ipc ingest socket used to unlink it and bind its own,
+    cutting the first off from its connectors for good; with its embedded Redis, it stopped that Redis as if
+    stale. It is refused instead, and the running one keeps working."""
+    a = Router(str(tmp_path / "ipc"), redis_server.address, name="a").start()
+    try:
+        b = Router(str(tmp_path / "ipc"), redis_server.address, name="b")  # same endpoint, its own state_dir
+        assert b.endpoint == a.endpoint
+        r = subprocess.run([os.path.join(BIN, "omnirouted"), "--config", b.config], capture_output=True, text=True,
+                           timeout=20)
+        assert r.returncode == 1, r.stderr
+        assert f"fatal: ingest: cannot bind {a.endpoint}: Address already in use" in r.stderr, r.stderr
+        p = Peer(a.endpoint)
+        p.submit(message("second:1", channel="email", frm="s@example.com", text="still here"))
+        assert p.recv() == ["OMNI/1", "ACK", "second:1"]
+        p.close()
+    finally:
+        a.stop()
+
+    e = Router(str(tmp_path / "embedded"), None, name="e").start()
+    try:
+        pidfile = os.path.join(e.state, "redis", "redis.pid")
+        redis_pid = int(open(pidfile).read())
+        other = tmp_path / "other.yaml"  # the same state_dir, another ingest socket
+        other.write_text(open(e.config).read().replace(e.endpoint, "ipc://" + str(tmp_path / "other.sock")))
+        r = subprocess.run([os.path.join(BIN, "omnirouted"), "--config", str(other)], capture_output=True, text=True,
+                           timeout=20)
+        assert r.returncode == 1, r.stderr
+        assert (f"fatal: router.state_dir {e.state}: its embedded Redis (pid {redis_pid}) is supervised by a running "
+                f"omnirouted (pid {e.proc.pid})") in r.stderr, r.stderr
+        os.kill(redis_pid, 0)  # untouched
+        assert "exited" not in e.log(), e.log()
+        p = Peer(e.endpoint)
+        p.submit(message("second:2", channel="email", frm="s@example.com", text="still here"))
+        assert p.recv() == ["OMNI/1", "ACK", "second:2"]
+        p.close()
+    finally:
+        e.stop()

@@ -276,3 +276,26 @@ def test_an_agent_a_reload_removed_can_still_be_shown_and_set_offline(tmp_path, 
     finally:
         peer.close()
         r.stop()
+
+
+def test_omnictl_reload_signals_only_a_router(tmp_path, redis_server):
+    """A router's entry in Redis outlives it by its TTL; the pid it names may already be another program's by
+    then. omnictl reload signals only a pid that runs omnirouted: anything else is said, not signalled."""
+    import socket
+    import subprocess
+    import time
+    r = Router(str(tmp_path), redis_server.address, policy=TO_CORE)  # its config only: no router runs
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        name = f"{socket.gethostname()}:{other.pid}"
+        client = redis_server.client()
+        client.hset(f"omni:router:{name}", mapping={"pid": other.pid, "reloads": 0})
+        client.expire(f"omni:router:{name}", 30)
+        client.zadd("omni:routers", {name: int(time.time() * 1000) + 30000})
+        out = r.ctl("reload", check=False)
+        assert out.returncode == 1, out
+        assert f"router {name}: pid {other.pid} is not omnirouted" in out.stdout, out
+        assert other.poll() is None, "omnictl reload sent SIGHUP to a program that is not a router"
+    finally:
+        other.kill()
+        other.wait()

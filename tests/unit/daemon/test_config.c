@@ -266,6 +266,12 @@ static void test_bounds(void **state)
                 "%s:7:13: redis.database: 99999999999999999999 is above the maximum 15",
                 "%s:9:18: limits.message_bytes: 32m (33554432) is above the maximum 16777216",
                 "%s:10:10: limits.depth: 65 is above the maximum 64"));
+    /* past 64 bits with a unit: out of bounds, never a made-up number nor "not a whole number of s" */
+    fails("router:\n  peer_ban_s: 99999999999999999h\n  tick_ms: -99999999999999999h\n"
+          "limits:\n  message_bytes: 99999999999999g\n",
+          LINES("%s:2:15: router.peer_ban_s: 99999999999999999h is above the maximum 86400",
+                "%s:3:12: router.tick_ms: -99999999999999999h is below the minimum 1",
+                "%s:5:18: limits.message_bytes: 99999999999999g is above the maximum 16777216"));
 }
 
 static void test_unknown_keys(void **state)
@@ -601,6 +607,50 @@ static void test_reference_matches_docs(void **state)
     free(docs);
 }
 
+/* Each error is one line, whatever control characters a quoted value or key holds: they show as '?'. */
+static void test_one_line_per_error(void **state)
+{
+    (void)state;
+    fails("router:\n  ingest: [\"udp://a\\nb\"]\n  \"tick\\tms\": 1\nredis:\n  key_prefix: \"a\\nb\"\n",
+          LINES("%s:2:12: router.ingest[0]: \"udp://a?b\" is not an endpoint: write ipc://PATH or tcp://HOST:PORT",
+                "%s:3:3: router.tick?ms: unknown key (did you mean router.tick_ms?)",
+                "%s:5:15: redis.key_prefix: must not contain spaces or control characters (keys are typed in "
+                "redis-cli)"));
+}
+
+/* An override naming a list entry (as the reference writes teams[].name) says the list is given whole. */
+static void test_override_list_entry(void **state)
+{
+    (void)state;
+    const char *ov[] = { "teams[0].name=b", "router.ingest[1]=ipc://x" };
+    config_errors_t errs;
+    char *path;
+    router_config_t *cfg = load("", ov, 2, &errs, &path);
+    assert_null(cfg);
+    expect(&errs, path, LINES("command line:1:1: teams[0].name: a list is given whole, not entry by entry: -D "
+                              "'teams=[...]' (YAML flow syntax)",
+                              "command line:2:1: router.ingest[1]: a list is given whole, not entry by entry: -D "
+                              "'router.ingest=[...]' (YAML flow syntax)"));
+    done(path, &cfg, &errs);
+}
+
+/* A file past the 16 MiB a configuration may be says so, not a bare "File too large". */
+static void test_file_too_large(void **state)
+{
+    (void)state;
+    size_t len = 16 * 1024 * 1024 + 1;
+    char *text = malloc(len + 1);
+    memset(text, '#', len);
+    text[len] = '\0';
+    config_errors_t errs;
+    char *path;
+    router_config_t *cfg = load(text, NULL, 0, &errs, &path);
+    free(text);
+    assert_null(cfg);
+    expect(&errs, path, LINES("%s: cannot read: larger than 16 MiB, the most a configuration may be"));
+    done(path, &cfg, &errs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -611,7 +661,8 @@ int main(void)
         cmocka_unit_test(test_duplicates),     cmocka_unit_test(test_overrides),
         cmocka_unit_test(test_paths),
         cmocka_unit_test(test_transport),          cmocka_unit_test(test_list_of_objects),
-        cmocka_unit_test(test_reference_matches_docs),
+        cmocka_unit_test(test_reference_matches_docs), cmocka_unit_test(test_one_line_per_error),
+        cmocka_unit_test(test_file_too_large),  cmocka_unit_test(test_override_list_entry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
