@@ -41,6 +41,7 @@ struct omni_http_intake {
     void *user;
     struct MHD_Daemon *mhd;
     size_t max_body;
+    unsigned max_conn;       /* max_connections */
     int retry_after_s;
     unsigned port;
     omni_http_req_t **held;  /* requests spooled and suspended until the next commit */
@@ -280,17 +281,19 @@ omni_http_intake_t *omni_http_intake_new(omni_connector_t *ctx, const char *name
     in->handler = handler;
     in->user = user;
     in->max_body = (size_t)omni_connector_cfg_int(ctx, "max_body_bytes");
+    in->max_conn = (unsigned)omni_connector_cfg_int(ctx, "max_connections");
     in->retry_after_s = (int)omni_connector_cfg_int(ctx, "retry_after_s");
     unsigned timeout_s = (unsigned)((omni_connector_cfg_int(ctx, "timeout_ms") + 999) / 1000);
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
                      (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     in->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, in,
+                               /* first: options before it may log to stderr through MHD's own logger */
+                               MHD_OPTION_EXTERNAL_LOGGER, mhd_log, in,
                                MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)omni_connector_cfg_int(ctx, "max_connections"),
+                               MHD_OPTION_CONNECTION_LIMIT, in->max_conn,
                                MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
                                MHD_OPTION_URI_LOG_CALLBACK, req_begin, in,
                                MHD_OPTION_NOTIFY_COMPLETED, req_end, in,
-                               MHD_OPTION_EXTERNAL_LOGGER, mhd_log, in,
                                MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
                                MHD_OPTION_END);
     const union MHD_DaemonInfo *ep = in->mhd ? MHD_get_daemon_info(in->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
@@ -333,10 +336,29 @@ static void release_held(omni_http_intake_t *in)
     in->n_held = 0;
 }
 
+static unsigned connections(const omni_http_intake_t *in)
+{
+    const union MHD_DaemonInfo *i = MHD_get_daemon_info(in->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return i != NULL ? i->num_connections : 0;
+}
+
+/* One MHD_run. At max_connections libmicrohttpd takes its listening socket out of its epoll set, and puts it
+ * back only at the start of a later run: when a connection closed during this one and freed a place, run
+ * again at once, or a connection waiting in the accept queue would wait for the next timed poll. */
+static int run(omni_http_intake_t *in)
+{
+    bool full = connections(in) >= in->max_conn;
+    if (MHD_run(in->mhd) != MHD_YES)
+        return -1;
+    if (full && connections(in) < in->max_conn && MHD_run(in->mhd) != MHD_YES)
+        return -1;
+    return 0;
+}
+
 int omni_http_intake_poll(omni_http_intake_t *in)
 {
     for (int round = 0; round < HOLD_ROUNDS; round++) {
-        if (MHD_run(in->mhd) != MHD_YES) {
+        if (run(in) != 0) {
             omni_error("%s: the HTTP server failed", in->name);
             return -1;
         }

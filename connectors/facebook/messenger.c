@@ -57,16 +57,16 @@ static const char *str(const json_t *o, const char *key)
     return json_string_value(json_object_get(o, key));
 }
 
-/* The numeric id at o.key.id ("sender", "recipient"), or NULL with *why. */
-static const char *party(const json_t *ev, const char *key, const char **why)
+/* The numeric id at o.key.id ("sender", "recipient") in its normalized form (trimmed: DESIGN.md's identities
+ * are normalized, so " 123" is sent as "123"), written to norm; or NULL with *why. */
+static const char *party(const json_t *ev, const char *key, char norm[40], const char **why)
 {
     const char *id = str(json_object_get(ev, key), "id");
-    char norm[40];
     if (id == NULL) {
         *why = "missing";
         return NULL;
     }
-    return omni_numeric_id(id, norm, sizeof norm, why) == 0 ? id : NULL;
+    return omni_numeric_id(id, norm, 40, why) == 0 ? norm : NULL;
 }
 
 /* Attachments past the router's count limit are left out and their number said (meta.attachments_total), as
@@ -96,11 +96,16 @@ static void add_attachments(omni_msg_t *msg, const json_t *list)
     }
 }
 
+#define FB_TIMESTAMP_END 253402300800000LL /* 10000-01-01T00:00:00Z in ms */
+
 static omni_msg_t *new_msg(const char *id, const char *sender, const char *page, const json_t *ev, const char *text)
 {
     char when[40];
     json_t *ts = json_object_get(ev, "timestamp");
-    int64_t ms = json_is_integer(ts) && json_integer_value(ts) > 0 ? (int64_t)json_integer_value(ts) : omni_wall_ms();
+    /* Milliseconds since 1970 before year 10000 (what RFC 3339 can write); anything else is no date (seconds
+     * sent as microseconds...) and reads as none, rather than costing the customer's message. */
+    int64_t ms = json_is_integer(ts) && json_integer_value(ts) > 0 && json_integer_value(ts) < FB_TIMESTAMP_END
+                 ? (int64_t)json_integer_value(ts) : omni_wall_ms();
     omni_msg_t *msg = omni_msg_new(id, "facebook", sender, omni_rfc3339(ms, when, sizeof when), text ? text : "");
     if (page != NULL)
         omni_msg_set(msg, "to", page);
@@ -126,12 +131,17 @@ static void event(fb_batch_t *b, const json_t *ev, size_t e, size_t m, const cha
         b->other++; /* reactions, optins, referrals, handovers: not a customer's message */
         return;
     }
-    const char *why = NULL, *sender = party(ev, "sender", &why);
+    char sender_id[40], recipient_id[40];
+    const char *why = NULL, *sender = party(ev, "sender", sender_id, &why);
     if (sender == NULL) {
         skip(b, e, m, "sender.id: %s", why);
         return;
     }
-    const char *recipient = party(ev, "recipient", &why);
+    if (page_id != NULL && strcmp(sender, page_id) == 0) {
+        b->echoes++; /* the page's own message without is_echo: the page is not its own customer */
+        return;
+    }
+    const char *recipient = party(ev, "recipient", recipient_id, &why);
     const char *page = recipient ? recipient : page_id;
     const char *mid = str(json_is_object(message) ? message : postback, "mid");
     char id[OMNI_MSG_ID_MAX + 32];

@@ -123,8 +123,10 @@ static omni_msg_t *item_message(const json_t *root, const json_t *item, const ch
         omni_warn("%s %s: %s \"%.40s\" is not a user id (%s): skipped", what, id, author_key, author, why);
         return NULL;
     }
-    if (dm && o->own_user_id != NULL && strcmp(uid, o->own_user_id) == 0) {
-        *pass = true; /* our own message in the conversation */
+    if (o->own_user_id != NULL && strcmp(uid, o->own_user_id) == 0) {
+        /* our own DM in the conversation, or a tweet of ours naming the account (a thread of its own): the
+         * account is not its own customer */
+        *pass = true;
         return NULL;
     }
     const json_t *textv = json_object_get(item, "text");

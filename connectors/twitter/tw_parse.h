@@ -13,7 +13,8 @@
  *            received_at created_at (else the time in the tweet id, a snowflake), text with &amp; &lt; &gt;
  *            decoded (the API escapes them in tweets), thread the conversation_id (else the tweet id),
  *            lang when it is an ISO 639-1 code; meta kind "mention", tweet_id, username, conversation_id,
- *            in_reply_to_user_id, lang, url.
+ *            in_reply_to_user_id, lang, url. The account's own tweets (author_id is own_user_id) are passed
+ *            over silently.
  *   dm       id "twitter:dm:<event id>", from.id sender_id, from.name as above, received_at created_at (else
  *            the snowflake time), text as sent, thread "dm:<dm_conversation_id>"; meta kind "dm", dm_event_id,
  *            dm_conversation_id, username. Only MessageCreate events are messages; the account's own DMs
@@ -32,7 +33,7 @@ typedef enum { TW_MENTIONS, TW_DMS } tw_kind_t;
 
 typedef struct tw_parse_opts {
     tw_kind_t kind;
-    const char *own_user_id; /* the account's user id: its own DMs are not messages; may be NULL */
+    const char *own_user_id; /* the account's user id: its own tweets and DMs are not messages; may be NULL */
     const char *after_id;    /* items with an id at or below it are passed over; NULL: none */
     int64_t now_ms;          /* wall clock, for an item with neither created_at nor a snowflake id */
 } tw_parse_opts_t;

@@ -1,7 +1,11 @@
 """omni-facebook end to end: Meta-signed Messenger webhooks into a real omnirouted on a real redis-server."""
+import datetime
+import hashlib
+import hmac
 import json
 import os
 import re
+import time
 
 from harness import stored_count, wait_for
 from webhooks import Webhook, meta_signature
@@ -136,6 +140,65 @@ def test_an_odd_event_costs_itself_only_and_is_counted_invalid(router, tmp_path)
         label = (("connector", "facebook"),)
         m = wait_for(lambda: scrape_when_up(port), 20, "the connector's metrics")
         assert m[("omnirouter_connector_messages_invalid_total", label)] == 1, m
+    finally:
+        conn.stop()
+
+
+def test_ids_are_sent_normalized_and_unknown_events_cost_nothing(router, tmp_path):
+    """DESIGN.md: identities are normalized (Facebook numeric user ids). A sender id Meta wrote with blanks
+    around it is sent as its digits alone, in from.id as in to; a leading zero is no id (skipped, named). An
+    event of a kind the connector does not route (a reaction) and an entry of "changes" beside them cost nothing
+    to the rest of the POST. A timestamp that is no date (year 33658: seconds sent as microseconds) is read as
+    none: the message is taken, received when it was read, not skipped. A message whose sender is the page
+    itself is the page's own, dropped as an echo is."""
+    conn = fb_connector(tmp_path, router).start()
+    try:
+        spaced = text_event("m_spaced", sender=" 1254459154682920 ")
+        spaced["recipient"] = {"id": " 682498171943165"}
+        doc = envelope([{"sender": {"id": "1254459154682919"}, "recipient": {"id": "682498171943165"},
+                         "timestamp": 1700000000000, "reaction": {"mid": "m_x", "action": "react", "emoji": "+1"}},
+                        spaced, text_event("m_zero", sender="0123"), text_event("m_fine"),
+                        text_event("m_far", ts=10 ** 15),
+                        text_event("m_own", sender="682498171943165", text="sent by the page itself")])
+        doc["entry"].append({"id": "682498171943165", "time": 1700000000000, "changes": [{"field": "feed"}]})
+        assert post(conn, doc)[:3:2] == (200, b"EVENT_RECEIVED")
+        before = time.time()
+        wait_stored(router, ["facebook:m_spaced", "facebook:m_fine", "facebook:m_far"])
+        far = datetime.datetime.fromisoformat(stored_doc(router, "facebook:m_far")["received_at"].replace("Z", "+00:00"))
+        assert abs(far.timestamp() - before) < 60, far
+        d = stored_doc(router, "facebook:m_spaced")
+        assert (d["from"]["id"], d["to"]) == ("1254459154682920", "682498171943165"), d
+        conn.wait_log(r"event skipped: entry\[0\]\.messaging\[2\]: sender\.id: a leading zero")
+        assert not router.redis.exists("omni:msg:facebook:m_zero")
+        # the page's own message, though Meta did not mark it is_echo: the page is not its own customer
+        conn.wait_log(r"POST /facebook: 3 message\(s\), 1 echo\(es\), 0 delivery, 0 read, 2 other, 1 skipped")
+        assert not router.redis.exists("omni:msg:facebook:m_own")
+    finally:
+        conn.stop()
+
+
+def test_the_published_signature_vector_passes_end_to_end(router, tmp_path):
+    """../shared/fixtures/messenger/signature-vector.json byte for byte against a running omni-facebook with
+    that secret: its header is taken (then 400: "Hello, World!" is no webhook, which shows the signature passed);
+    the same header in upper-case hex too; one digit changed, or the sha1 X-Hub-Signature alone, is not."""
+    from fake_x_api import FIXTURES
+    with open(os.path.join(FIXTURES, "messenger", "signature-vector.json")) as f:
+        vec = json.load(f)["published"]
+    sec = tmp_path / "published-secret"
+    sec.write_text(vec["secret"])
+    os.chmod(sec, 0o600)
+    conn = Webhook(tmp_path, "facebook", router.endpoint, {"app_secret": "../published-secret",
+                                                          "verify_token": "env:FB_VERIFY"},
+                   env={"FB_VERIFY": VERIFY}).start()
+    try:
+        body, header = vec["payload"].encode(), vec["expected_header"]
+        assert post(conn, None, raw=body, signature=header)[0] == 400
+        conn.wait_log(r"malformed webhook: not JSON")
+        assert post(conn, None, raw=body, signature="sha256=" + header[7:].upper())[0] == 400
+        wrong = header[:-1] + ("0" if header[-1] != "0" else "1")
+        assert post(conn, None, raw=body, signature=wrong)[0] == 403
+        sha1 = "sha1=" + hmac.new(vec["secret"].encode(), body, hashlib.sha1).hexdigest()
+        assert conn.request("POST", "/facebook", body, {"X-Hub-Signature": sha1})[0] == 401
     finally:
         conn.stop()
 

@@ -1,4 +1,5 @@
 """omni-sms end to end: Twilio-signed webhooks into a real omnirouted on a real redis-server."""
+import hashlib
 import json
 import os
 import re
@@ -271,3 +272,80 @@ def body_never_ends_is_cut(port):
         return True
     finally:
         s.close()
+
+
+def test_a_connection_past_max_connections_is_served_when_one_closes(router, tmp_path):
+    """docs/connectors.md: past max_connections, connections "wait in the kernel's accept queue until one
+    closes": served once one does, not at the connector's next timed poll (poll_ms, here 20 s). Two idle
+    connections fill a limit of 2; a signed POST waits; closing one lets it through at once."""
+    import socket
+    import threading
+    import time
+    conn = sms_connector(tmp_path, router, extra="poll_ms: 20000\n", max_connections=2).start()
+    tw = Twilio(conn, TOKEN)
+    idle = []
+    try:
+        for _ in range(2):
+            s = socket.create_connection(("127.0.0.1", conn.port), timeout=20)
+            s.sendall(b"POST /sms HTTP/1.1\r\nHost: x\r\n")  # headers never finished: the connection stays
+            idle.append(s)
+        answered = []
+        sid = "SM" + "7a" * 16
+        t = threading.Thread(target=lambda: answered.append((tw.post(inbound(sid))[0], time.monotonic())))
+        t.start()
+        time.sleep(0.5)   # not a readiness wait: the POST must still be waiting for a free connection
+        assert not answered, "served past max_connections"
+        idle.pop().close()
+        closed = time.monotonic()
+        t.join(25)
+        assert answered and answered[0][0] == 200
+        assert answered[0][1] - closed < 3, f"served {answered[0][1] - closed:.1f} s after a connection closed"
+        wait_stored(router, ["sms:" + sid])
+    finally:
+        for s in idle:
+            s.close()
+        conn.stop()
+
+
+def test_the_published_twilio_vectors_pass_end_to_end(router, tmp_path):
+    """Every vector of ../shared/fixtures/twilio/signature-vectors.json, posted to a running omni-sms whose
+    public_url + path + query is the vector's URL: the signature is taken (then 400: a voice webhook has no
+    MessageSid, which shows the signature passed), and the same request with one byte of the signature changed
+    is 403. The :443/:80 vectors are signed with the port, the connector configured without it (and the
+    :1234 one with it), as Twilio's validators try both forms."""
+    import urllib.parse
+    from fake_x_api import FIXTURES
+    with open(os.path.join(FIXTURES, "twilio", "signature-vectors.json")) as f:
+        doc = json.load(f)
+    token = doc["auth_token"]
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "twilio-token").write_text(token)
+    os.chmod(creds / "twilio-token", 0o600)
+    conns = {}
+    try:
+        for v in doc["vectors"]:
+            url = urllib.parse.urlsplit(v["url"])
+            host = url.hostname + (":1234" if url.port == 1234 else "")  # a non-default port is configured
+            public = f"{url.scheme}://{host}"
+            if public not in conns:
+                conns[public] = Webhook(tmp_path / f"c{len(conns)}", "sms", router.endpoint,
+                                        {"public_url": public, "auth_token": "credential:twilio-token",
+                                         "paths": "[/myapp.php]"},
+                                        env={"CREDENTIALS_DIRECTORY": str(creds)}).start()
+            conn = conns[public]
+            if "raw_body" in v:
+                body, ctype = v["raw_body"].encode(), "application/json"
+                assert hashlib.sha256(body).hexdigest() == v["bodySHA256"]
+            else:
+                params = [tuple(p) for p in v.get("params_multi") or v["params"].items()]
+                body, ctype = urllib.parse.urlencode(params).encode(), "application/x-www-form-urlencoded"
+            target = url.path + "?" + url.query
+            for sig, want in ((v["expected"], 400), (("A" if v["expected"][0] != "A" else "B") + v["expected"][1:], 403)):
+                status = conn.request("POST", target, body, {"Content-Type": ctype, "X-Twilio-Signature": sig})[0]
+                assert status == want, (v["name"], sig, status, conn.output()[-1500:])
+        for conn in conns.values():
+            conn.wait_log(r"MessageSid: missing")
+    finally:
+        for conn in conns.values():
+            conn.stop()

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from fake_x_api import FakeXApi, Response, fixture_bytes, fixture_json, page, recorded_dm_headers, too_many_requests
-from harness import BIN, Daemon, stored_count, wait_for
+from harness import BIN, ROOT, Daemon, stored_count, wait_for
 
 TOKEN = "AAAA-test-bearer-token"
 QUICKSTART = "x-docs-user-mention-quickstart-response.json"     # 1 mention with author, next_token t3buv...
@@ -265,7 +265,7 @@ def test_a_page_larger_than_max_spooled_is_taken_whole(router, api, tmp_path):
 
 
 def test_config_sample_errors_secrets_and_docs(tmp_path, api):
-    sample = os.path.join(os.path.dirname(BIN), "..", "..", "conf", "omni-twitter.yaml")
+    sample = os.path.join(ROOT, "conf", "omni-twitter.yaml")  # the source tree's, wherever the build is
     # --check-config reads the secrets as the start does: the sample's credential:x-token, from the unit's
     # credentials directory (here one made for the test)
     creds = tmp_path / "creds"

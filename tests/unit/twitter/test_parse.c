@@ -130,6 +130,16 @@ static void test_mentions_recorded_without_fields(void **state)
     assert_string_equal(meta(p.msgs[0], "url"), "https://x.com/i/status/1578516295611748353");
     assert_string_equal(p.msgs[5]->text, "@Twitter make \xF0\x9F\xA4\xA8 an available reaction emoji in dms");
     tw_page_free(&p);
+
+    /* The same tweets written by the account itself (it mentions itself in a thread of its own): not a
+     * customer's message, passed over as its own DMs are; the cursor still moves past them. */
+    o.own_user_id = "42";
+    assert_int_equal(parse_text(with, strlen(with), &o, &p, err), 0);
+    assert_int_equal(p.n, 0);
+    assert_int_equal(p.passed_over, 10);
+    assert_int_equal(p.skipped, 0);
+    assert_string_equal(p.newest_id, "1578516295611748353");
+    tw_page_free(&p);
     free(with);
     free(text);
 }
