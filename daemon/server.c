@@ -407,7 +407,7 @@ int router_run(router_config_t *cfg, const router_source_t *src)
     char err[512];
     r.ingest = ingest_new(r.zctx, r.loop, r.store, cfg, err, sizeof err);
     if (!r.ingest) {
-        omni_error("ingest: %s", err);
+        omni_log(OMNI_LOG_FATAL, "ingest: %s", err); /* exits 1: docs/logging.md's fatal */
         r.exit_status = 1;
         goto out;
     }
@@ -428,7 +428,7 @@ int router_run(router_config_t *cfg, const router_source_t *src)
     if (cfg->router.metrics_listen) {
         r.metrics = router_metrics_new(r.loop, r.store, cfg, r.ingest, r.routing, err, sizeof err);
         if (!r.metrics) {
-            omni_error("router.metrics_listen: %s", err);
+            omni_log(OMNI_LOG_FATAL, "router.metrics_listen: %s", err);
             r.exit_status = 1;
             goto out;
         }

@@ -104,9 +104,26 @@ def test_ingest_endpoint_in_use_is_a_clear_error(tmp_path, redis_server):
         r = subprocess.run([os.path.join(BIN, "omnirouted"), "--config", b.config], capture_output=True, text=True,
                            timeout=20)
         assert r.returncode == 1
-        assert f"cannot bind {ep}: Address already in use" in r.stderr, r.stderr
+        # it exits 1 for it: logged at fatal (docs/logging.md), not error
+        assert f"fatal: ingest: cannot bind {ep}: Address already in use" in r.stderr, r.stderr
     finally:
         a.stop()
+
+
+def test_a_metrics_port_in_use_is_fatal(tmp_path, redis_server):
+    """router.metrics_listen on a port another process holds: the router exits 1, and says so at fatal."""
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    held.listen(1)
+    port = held.getsockname()[1]
+    try:
+        b = Router(str(tmp_path), redis_server.address, router_extra={"metrics_listen": f"127.0.0.1:{port}"})
+        r = subprocess.run([os.path.join(BIN, "omnirouted"), "--config", b.config], capture_output=True, text=True,
+                           timeout=20)
+        assert r.returncode == 1
+        assert "fatal: router.metrics_listen: " in r.stderr, r.stderr
+    finally:
+        held.close()
 
 
 def test_external_redis_over_tcp_with_a_password(tmp_path):
