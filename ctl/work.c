@@ -301,11 +301,12 @@ static bool never_served(json_t *trace_targets)
     return json_array_size(trace_targets) > 0;
 }
 
-/* Why work left its owner, for a person: a decision's reason (due.lua's kinds; a reroute's own words else). */
-static const char *moved_because(const char *reason)
+/* Why work left its owner, for a person: a decision's reason (due.lua's kinds; a reroute's own words else).
+ * A timeout moves on to the rule's next target; past its last one the work goes back to the rule's queue team
+ * (docs/routing.md, Queues): next says whether the plan had a target after the one left. */
+static const char *moved_because(const char *reason, bool next)
 {
     static const char *const said[][2] = {
-        { "timeout", "its target's timeout passed; the next target's turn" },
         { "escalation", "escalated: its SLA's escalation time passed" },
         { "rejected", "rejected by its owner" },
         { "offer expired", "the offer was not accepted in time" },
@@ -314,10 +315,26 @@ static const char *moved_because(const char *reason)
         { "dead letter", "the partner's webhook deliveries failed (dead letter)" },
         { "transfer", "transferred" },
     };
+    if (!strcmp(reason, "timeout"))
+        return next ? "its target's timeout passed; the next target's turn"
+                    : "its target's timeout passed; it was the rule's last target: back to the rule's queue team";
     for (size_t i = 0; i < sizeof said / sizeof said[0]; i++)
         if (!strcmp(reason, said[i][0]))
             return said[i][1];
     return reason;
+}
+
+/* The team a transfer gave the work to when owner got it there: the latest decision before ds[n] that assigned
+ * it to owner, when that one was planned for a transfer (its target index then is no target of the rule: a
+ * transfer is planned for that team only, whichever rule matched). NULL otherwise. */
+static const char *transferred_to(json_t *ds, size_t n, const char *owner)
+{
+    while (n-- > 0) {
+        json_t *d = json_array_get(ds, n);
+        if (!strcmp(str_of(d, "outcome"), "assigned") && !strcmp(str_of(d, "owner"), owner))
+            return json_string_value(json_object_get(json_object_get(d, "plan"), "transfer_to"));
+    }
+    return NULL;
 }
 
 /* One decision (ds[n]) for a person: each target with its static reasons (the plan's trace, made by plan.c
@@ -352,10 +369,17 @@ static void print_decision(json_t *ds, size_t n)
     json_t *left = json_object_get(plan, "left");
     if (left && made == at) { /* the owner the work was taken from, and why (not a drain's: its plan is older) */
         long long from = int_of(left, "target");
+        const char *there = transferred_to(ds, n, str_of(left, "owner"));
+        bool next = false; /* a target after the one it left, in this plan */
+        size_t k;
+        json_t *tv;
+        json_array_foreach(json_object_get(plan, "targets"), k, tv) next |= int_of(tv, "target") > from;
         printf("  moved from %s", str_of(left, "owner"));
-        if (from >= 0)
+        if (there)
+            printf(" (team %s, which it was transferred to)", there);
+        else if (from >= 0)
             printf(" (target %lld)", from);
-        printf(": %s\n", moved_because(str_of(d, "reason")));
+        printf(": %s\n", moved_because(str_of(d, "reason"), next));
     }
     json_t *by = json_object_get(plan, "classified_by");
     printf("  classified: category %s, priority %s, tier %s", str_of(d, "category"),
@@ -381,14 +405,22 @@ static void print_decision(json_t *ds, size_t n)
     if (json_object_get(plan, "not_recorded"))
         printf("  rule %s would record it, but %lld messages were in the conversation when it was decided: work\n",
                str_of(plan, "record"), int_of(plan, "not_recorded"));
-    printf("  rule %s\n", *rule ? rule : "(none matched: default queue)");
+    /* a transfer is planned for the named team only, whichever rule matched (docs/routing.md, Offers) */
+    const char *to = json_string_value(json_object_get(plan, "transfer_to"));
+    if (to)
+        printf("  rule %s (not tried: a transfer is planned for team %s only)\n", *rule ? rule : "(none matched)", to);
+    else
+        printf("  rule %s\n", *rule ? rule : "(none matched: default queue)");
     bool assigned = !strcmp(str_of(d, "outcome"), "assigned");
     json_t *targets = json_object_get(plan, "targets"), *tried = json_object_get(d, "tried");
     size_t n_tried = json_is_array(tried) ? json_array_size(tried) : 0; /* a re-plan tries nothing: {} */
     json_array_foreach(targets, i, v) {
         long long index = int_of(v, "target");
         const char *why = json_string_value(json_object_get(v, "skipped"));
-        printf("  target %lld, team %s: ", index, str_of(v, "team"));
+        if (to) /* its index is the team's place in the rule, or past the rule's end: no target of it */
+            printf("  team %s, which it was transferred to: ", str_of(v, "team"));
+        else
+            printf("  target %lld, team %s: ", index, str_of(v, "team"));
         if (!why && json_is_true(json_object_get(v, "declined")))
             printf("cannot take it now: gave this conversation back (rejected it, or its webhook deliveries failed)\n");
         else if (!why)
@@ -436,7 +468,6 @@ static void print_decision(json_t *ds, size_t n)
     const char *moved = json_string_value(json_object_get(plan, "waits_on_because"));
     if (moved) /* the rule's queue team could never take it: it waits where it can be served */
         printf("  waits on %s: %s\n", str_of(plan, "waits_on"), moved);
-    const char *to = json_string_value(json_object_get(plan, "transfer_to"));
     if (never_served(targets) && to) /* planned for that team only, not by the rule's targets */
         printf("  nobody can ever take it with this policy: team %s, which it was transferred to, cannot, at any "
                "hour\n", to);
@@ -484,6 +515,14 @@ int ctl_explain(ctl_t *c, const char *id)
     for (size_t i = 0; i < json_array_size(ds); i++)
         print_decision(ds, i);
     json_decref(ds);
+    /* A link merges a conversation into its customer's oldest open one without a decision: it leaves its owner
+     * or its queue then (docs/redis.md, "Customers and links"), so its last decision is not where it is now. */
+    redisReply *mg = ctl_cmd(c, "HMGET %s" KEY_CONVERSATION " status merged_into", c->prefix, conv);
+    if (mg->element[0]->str && !strcmp(mg->element[0]->str, "merged") && mg->element[1]->str)
+        printf("merged into conversation %s by a customer link, no decision: it left its owner or its queue then, "
+               "and its work goes on there (omnictl conversation show %s)\n", mg->element[1]->str,
+               mg->element[1]->str);
+    freeReplyObject(mg);
     return 0;
 }
 

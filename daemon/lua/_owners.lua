@@ -431,6 +431,13 @@ local function offer_lapsed(caller, status, expires, now)
   return caller:sub(1, 6) == 'agent:' and status == 'offered' and expires and tonumber(expires) <= now or false
 end
 
+-- The routers' clock in ms (Redis's time plus the test clock's offset, omnictl's settable clock), for the
+-- scripts that get no now from their caller (view.lua, work.lua).
+local function routers_now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(redis.call('GET', K.clock_offset()) or '0')
+end
+
 -- Who may see a conversation (docs/delivery.md): caller "agent:ID" what it owns or is offered, "partner:TEAM"
 -- what its team holds, "operator:NAME" everything. An error reply for a caller of another form.
 local function may_see(script, caller, owner, team)

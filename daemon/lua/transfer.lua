@@ -2,14 +2,17 @@
 -- Moves a conversation to another team (docs/delivery.md): released from its owner, and the router plans it
 -- for that team only (`reroute: transfer`, `transfer_to`): one of its agents, else its queue. Waiting work
 -- can be transferred too. outcome: "transferred", "not found" (no such conversation, or the caller may not
--- see it), "no such team" (no router has the team in its policy), "closed" (resolved or merged).
+-- see it: an agent's offer past its expiry included), "no such team" (no router has the team in its policy),
+-- "closed" (resolved or merged).
 -- note: none, or one: the caller's words for the team (omni-api's `note`), kept in the `transfer` event.
 -- @args prefix:str caller:str conversation:str team:str now:int ...note:str
 -- @reply one outcome:str
 local cv, now = A.conversation, A.now
 local ck = K.conversation(cv)
-local f = redis.call('HMGET', ck, 'status', 'owner', 'team')
-if not f[1] or not may_see('transfer', A.caller, f[2], f[3]) then return 'not found' end
+local f = redis.call('HMGET', ck, 'status', 'owner', 'team', 'offer_expires_at')
+if not f[1] or not may_see('transfer', A.caller, f[2], f[3]) or offer_lapsed(A.caller, f[1], f[4], now) then
+  return 'not found'
+end
 if f[1] == 'resolved' or f[1] == 'merged' then return 'closed' end
 -- every team of a router's policy has its masking written at start (seed.lua)
 if redis.call('HEXISTS', K.team(A.team), 'mask_contact') == 0 then return 'no such team' end

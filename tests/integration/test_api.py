@@ -711,3 +711,29 @@ def test_metrics_count_requests_by_route_and_status_and_open_streams(tmp_path, r
         assert http_get(port, "/healthz") == (200, "ok\n")
     finally:
         w.close()
+
+
+def test_an_offer_past_its_expiry_is_gone_for_its_agent_on_every_read_and_verb(world):
+    """docs/delivery.md, Offers: an offer past offer_expires_at is no longer its agent's, even before a router's
+    tick has moved it on (this router runs on the wall clock, so none does here): not in GET /v1/work, 404 on
+    GET /v1/conversations/ID and on reject, transfer, respond and resolve (as work that moved on), 409
+    not_offered on accept. An operator still sees it offered to her until the router re-routes it."""
+    conv = world.work("lapsed for-ann")
+    expires = world.call("GET", "/v1/work", "agent:ann").body["offered"][0]["offer_expires_at"]
+    world.redis.set("omni:clock:offset", expires - int(time.time() * 1000) + 60_000)  # a minute past it
+    try:
+        assert world.call("GET", "/v1/work", "agent:ann").body == {"offered": [], "owned": []}
+        assert world.call("GET", f"/v1/conversations/{conv}", "agent:ann").status == 404
+        for verb, body in (("reject", {"reason": "too late"}), ("transfer", {"team": "tier2"}), ("respond", None),
+                           ("resolve", None)):
+            got = world.call("POST", f"/v1/conversations/{conv}/{verb}", "agent:ann", body=body)
+            assert got.status == 404, (verb, got)
+        late = world.call("POST", f"/v1/conversations/{conv}/accept", "agent:ann")
+        assert late.status == 409 and late.body["error"]["code"] == "not_offered", late
+        h = world.redis.hgetall(f"omni:conversation:{conv}")
+        assert (h["status"], h["owner"]) == ("offered", "agent:ann") and "reroute" not in h, h  # nothing changed
+        assert world.call("GET", f"/v1/conversations/{conv}", "operator:olga").body["status"] == "offered"
+    finally:
+        world.redis.delete("omni:clock:offset")
+    # before its expiry it is hers again on the routers' clock: nothing was taken from her meanwhile
+    assert [c["id"] for c in world.call("GET", "/v1/work", "agent:ann").body["offered"]] == [conv]

@@ -250,3 +250,30 @@ def test_a_transfer_to_a_team_that_can_never_take_it_is_surfaced_as_unservable(t
     finally:
         rt.peer.close()
         rt.stop()
+
+
+def test_an_offer_past_its_expiry_is_not_its_agents_to_act_on_before_the_tick_either(rt):
+    """docs/delivery.md, Offers: from offer_expires_at on, the offer is no longer its agent's, even while no
+    router's tick has moved it on (the router is stopped here, the test clock moved past the expiry): view.lua
+    answers "", work.lua leaves it out, reject, transfer, respond and resolve answer "not found", accept "not
+    offered". So the agent's late reject changes nothing, and the tick then counts what happened: it expired."""
+    conv = send(rt, "lp1", "lea@example.com", "where is my order")
+    offered_to(rt, conv, "agent:alice")
+    rt.stop()
+    rt.ctl("clock", "advance", "61s")
+    now = router_now(rt)
+    s = rt.scripts
+    assert s.call("view", "agent:alice", conv) == ""
+    assert s.call("work", "agent:alice") == '{"offered":[],"owned":[]}'
+    assert s.call("reject", "agent:alice", conv, "too late", now) == "not found"
+    assert s.call("transfer", "agent:alice", conv, "tier2", now) == "not found"
+    assert s.call("respond", "agent:alice", conv, "alice", now)[0] == "not found"
+    assert s.call("resolve", "agent:alice", conv, "alice", now)[0] == "not found"
+    assert s.call("accept", "agent:alice", conv, now) == "not offered"
+    assert '"status":"offered"' in s.call("view", "operator:olga", conv)  # still hers until the tick moves it
+    rt.start()
+    offered_to(rt, conv, "agent:bob")
+    assert rt.redis.hget(key("agent", "alice"), "offers_expired") == "1"
+    assert rt.redis.hget(key("agent", "alice"), "offers_rejected") is None
+    assert [d for d in rt.ctl("explain", "lp1").stdout.splitlines() if "moved from" in d] == \
+        ["  moved from agent:alice (target 0): the offer was not accepted in time"]

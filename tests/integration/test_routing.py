@@ -8,6 +8,7 @@ import time
 import pytest
 
 from harness import Peer, Router, message, wait_for
+from lua_contract import Scripts
 
 POLICY = """
 calendars:
@@ -689,3 +690,71 @@ def test_work_without_an_sla_is_served_by_arrival_whatever_re_planned_it(tmp_pat
     finally:
         r.peer.close()
         r.stop()
+
+
+def test_explain_names_a_transfer_outside_the_rule_truthfully(rt):
+    """docs/routing.md, Explain: a transfer is planned for the named team only, whichever rule matched; explain
+    says so, and never calls that team a target of the rule it is not in ("target 2" of a two-target rule). A
+    later move from there says which team it left, not a target index past the rule's end."""
+    conv = send(rt, "xt1", "xt1@example.com", "hello there")  # basic-partner-first: bpo, then core
+    assert settled(rt, conv)["owner"] == "team:bpo"
+    rt.ctl("agent", "presence", "alice", "away")  # so the move after tina goes back to core's queue
+    rt.ctl("agent", "presence", "bob", "away")
+    s = Scripts(rt.redis)
+    assert s.call("transfer", "operator:olga", conv, "tier2", router_now(rt)) == "transferred"
+    wait_for(lambda: rt.redis.hget(f"omni:conversation:{conv}", "owner") == "agent:tina", 10, "on tier2")
+    assert s.call("reject", "agent:tina", conv, "not mine", router_now(rt)) == "rejected"
+    wait_for(lambda: rt.redis.hget(f"omni:conversation:{conv}", "status") == "queued", 10, "queued again")
+    out = rt.ctl("explain", "xt1").stdout
+    assert "target 2" not in out, out
+    d2 = out.split("decision 2 at ")[1].split("decision 3 at ")[0]
+    assert "  moved from team:bpo (target 0): transferred\n" in d2, d2
+    assert "  rule basic-partner-first (not tried: a transfer is planned for team tier2 only)\n" in d2, d2
+    assert "  team tier2, which it was transferred to: eligible\n    now: takes it\n" in d2, d2
+    d3 = out.split("decision 3 at ")[1]
+    assert "  moved from agent:tina (team tier2, which it was transferred to): rejected by its owner\n" in d3, d3
+
+
+def test_explain_says_a_timeout_at_the_last_target_sends_the_work_back_to_the_queue_team(tmp_path, redis_server):
+    """docs/routing.md: work that moved past its rule's last target goes back to the rule's queue team. Its
+    decision's "moved from" line must not promise a next target that does not exist."""
+    policy = """
+teams:
+  - {name: desk, kind: in-house, offers: {auto_accept: true}}
+agents:
+  - {id: ann, teams: [desk], capacity: {email: 1}}
+routing:
+  rules:
+    - name: only-desk
+      targets:
+        - {team: desk, timeout: 5m}
+"""
+    rt = Router(str(tmp_path), redis_server.address, policy=policy, env={"OMNIROUTER_TEST_CLOCK": "1"}).start()
+    rt.redis, rt.peer = redis_server.client(), Peer(rt.endpoint)
+    try:
+        conv = send(rt, "lt1", "una@example.com", "hello")
+        assert settled(rt, conv)["owner"] == "agent:ann"
+        rt.ctl("clock", "advance", "301s")
+        wait_for(lambda: rt.redis.llen(f"omni:conversation:{conv}:decisions") >= 2, 10, "decided again")
+        out = rt.ctl("explain", "lt1").stdout
+        assert "the next target's turn" not in out, out
+        assert "  moved from agent:ann (target 0): its target's timeout passed; it was the rule's last target: " \
+               "back to the rule's queue team\n" in out, out
+    finally:
+        rt.peer.close()
+        rt.stop()
+
+
+def test_explain_of_a_conversation_merged_by_a_link_says_where_its_work_went(rt):
+    """docs/routing.md, Explain: a link merges the newer of a customer's two open conversations into the older,
+    taking it from its owner without a decision; explain must not leave its last "=> assigned to" as the word."""
+    older = send(rt, "mg1", "mg@example.com", "hello partner")
+    settled(rt, older)
+    newer = send(rt, "mg2", "+14155550142", "hello by sms", channel="sms")
+    settled(rt, newer)
+    rt.ctl("customer", "link", "email:mg@example.com", "phone:+14155550142")
+    wait_for(lambda: rt.redis.hget(f"omni:conversation:{newer}", "status") == "merged", 10, "merged")
+    out = rt.ctl("explain", "mg2").stdout
+    assert out.endswith(f"merged into conversation {older} by a customer link, no decision: it left its owner or "
+                        f"its queue then, and its work goes on there (omnictl conversation show {older})\n"), out
+    assert "merged into" not in rt.ctl("explain", "mg1").stdout
