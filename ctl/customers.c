@@ -300,6 +300,17 @@ int ctl_conversation(ctl_t *c, int argc, char **argv)
     if (owner)
         printf("  owner %s (team %s) since %s\n", owner, ctl_field(h, "team"),
                ctl_time(ctl_field(h, "assigned_at"), t, sizeof t));
+    if (!strcmp(status, "offered") && ctl_field(h, "offer_expires_at"))
+        printf("  offered, not accepted yet: the offer expires %s\n",
+               ctl_time(ctl_field(h, "offer_expires_at"), t, sizeof t));
+    if (!strcmp(status, "resolved") && ctl_field(h, "resolved_at")) {
+        /* resolved_by "policy:RULE": a rule with record: true stored it resolved at once (docs/routing.md) */
+        const char *by = ctl_field(h, "resolved_by");
+        bool recorded = by && !strncmp(by, "policy:", 7);
+        printf("  %s %s%s%s\n", recorded ? "recorded, not work: stored resolved by rule" : "resolved",
+               recorded ? by + 7 : ctl_time(ctl_field(h, "resolved_at"), t, sizeof t),
+               !recorded && by ? " by " : "", !recorded && by ? by : "");
+    }
     if (ctl_field(h, "queued_on") && !strcmp(ctl_field(h, "status"), "queued"))
         printf("  waiting in the queue of team %s\n", ctl_field(h, "queued_on"));
     if (ctl_field(h, "category"))

@@ -3,7 +3,7 @@ import os
 import re
 import subprocess
 
-from harness import BIN, ROOT, Peer, Router, message
+from harness import BIN, ROOT, Peer, Router, message, wait_for
 
 
 def ack(peer, m):
@@ -56,6 +56,7 @@ def test_link_joins_email_and_sms_and_unlink_splits_them_again(router):
     assert open_conv(router, s) is None
     show = router.ctl("conversation", "show", conv).stdout
     assert "mail:1" in show and "sms:1" in show, show
+    assert "resolved" not in show, show
     cust_show = router.ctl("customer", "show", "phone:+14155550111").stdout
     assert f"customer {e}" in cust_show and "by alice" in cust_show and "same order number" in cust_show
 
@@ -149,3 +150,42 @@ def test_start_logs_warnings(tmp_path, redis_server):
     r.wait_log(re.escape(r.config) + r":\d+:7: warning: routing\.rules\[0\]: rule all can be given work that "
                r"classification rule tech asks skill technical:2 for \(category technical\)")
     r.stop()
+
+
+def test_conversation_show_says_when_and_by_whom_it_was_resolved(router):
+    p = Peer(router.endpoint)
+    ack(p, message("r:1", frm="rita@example.com", text="thanks, all good"))
+    conv = open_conv(router, customer(router, "email:rita@example.com"))
+    assert "conversation " + conv + " resolved" in router.ctl("conversation", "resolve", conv, "--by", "olga").stdout
+    show = router.ctl("conversation", "show", conv).stdout
+    assert re.search(r"^  resolved \S.* by olga$", show, re.M), show
+    p.close()
+
+
+OFFER_POLICY = """
+calendars:
+  - {name: always, timezone: UTC, hours: ["mon-sun 00:00-24:00"]}
+teams:
+  - {name: core, kind: in-house, calendar: always, offers: {accept_timeout: 2m}}
+agents:
+  - {id: alice, teams: [core], capacity: {email: 1}}
+routing:
+  rules:
+    - {name: all, targets: [{team: core}]}
+"""
+
+
+def test_conversation_show_says_an_open_offer_and_when_it_expires(tmp_path, redis_server):
+    r = Router(str(tmp_path), redis_server.address, policy=OFFER_POLICY).start()
+    try:
+        p = Peer(r.endpoint)
+        ack(p, message("o:1", frm="otto@example.com", text="hello"))
+        red = redis_server.client()
+        conv = red.hget("omni:customer:" + red.hget("omni:identity:email:otto@example.com", "customer"),
+                        "open_conversation")
+        wait_for(lambda: red.hget(f"omni:conversation:{conv}", "status") == "offered", 10, "offered to alice")
+        show = r.ctl("conversation", "show", conv).stdout
+        assert re.search(r"^  offered, not accepted yet: the offer expires \S", show, re.M), show
+        p.close()
+    finally:
+        r.stop()

@@ -88,6 +88,9 @@ def test_an_answered_call_without_an_open_conversation_is_recorded_not_routed(rt
     assert ("  => recorded, not work: rule answered-calls has record: true, so the conversation was stored resolved "
             "at once (resolved_by policy:answered-calls), offered to nobody") in out, out
     assert f"conversations {conv} (resolved)" in rt.ctl("customer", "show", f"phone:{CALLER}").stdout
+    # conversation show tells a recorded conversation from resolved work (man/omnictl.1: status)
+    show = rt.ctl("conversation", "show", conv).stdout
+    assert "  recorded, not work: stored resolved by rule answered-calls\n" in show, show
     m = scrape(rt.metrics_port)
     assert m[("omnirouter_routing_decisions_total", (("outcome", "recorded"),))] == 1
     assert m[("omnirouter_routing_decisions_total", (("outcome", "assigned"),))] == 0
