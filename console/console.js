@@ -47,12 +47,18 @@ async function api(method, path, body) {
   }
   const resp = await fetch(path, init);
   const data = await resp.json().catch(() => null);
-  if (resp.status === 401) signOut('The token was refused (unknown or revoked).');
+  if (resp.status === 401) signOut('The token was refused (unknown or revoked).'); /* the caller says nothing more */
   if (!resp.ok) {
     const ra = parseInt(resp.headers.get('Retry-After') || '', 10);
     throw new ApiError(resp.status, data, Number.isFinite(ra) ? ra : null);
   }
   return data;
+}
+
+/* An error not to show: a request stopped by signing out, or refused (401), which signed out and says why on the
+ * sign-in form; shown in the page it would be the previous user's (their conversation's number, say). */
+function quiet(e) {
+  return e.name === 'AbortError' || e.status === 401;
 }
 
 /* ---- the event stream (text/event-stream over fetch) ---------------------------------------------------- */
@@ -124,6 +130,13 @@ function setLive(on) {
 async function signIn(t) {
   clearTimeout(retryTimer);
   retryTimer = null;
+  if (!/^[\x21-\x7e]*$/.test(t)) {
+    /* a character no token has (a space, a control character, a non-ASCII letter: fetch() throws on the last two,
+     * which would read as "no connection" and keep it): the API would refuse it as malformed, so it is refused
+     * here, sending nothing */
+    signOut('That token was refused: check it, or ask for a new one.');
+    return;
+  }
   if (stop) stop.abort();
   token = t;
   stop = new AbortController();
@@ -170,6 +183,7 @@ function signOut(why) {
   knownOffers = new Set();
   responded = new Set();
   lastVolume = null;
+  readError = null;
   workSeq++;
   sessionStorage.removeItem(KEY);
   for (const id of ['teams', 'agents', 'partners']) $(id).tBodies[0].replaceChildren();
@@ -356,7 +370,7 @@ async function refreshOverview() {
     at.textContent = new Date(o.at).toLocaleTimeString();
     $('supervisor').dataset.at = String(o.at);
   } catch (e) {
-    if (e.name !== 'AbortError') $('overview-at').textContent = 'not available: ' + e.message;
+    if (!quiet(e)) $('overview-at').textContent = 'not available: ' + e.message;
   }
 }
 
@@ -403,7 +417,7 @@ async function act(conv, verb, body) {
       $('agent-status').textContent = `Conversation ${conv}: ${respondText(r.outcome)}`;
     }
   } catch (e) {
-    if (e.name === 'AbortError') return;
+    if (quiet(e)) return;
     $('agent-error').textContent = `Conversation ${conv}: ${e.message}`;
   }
   refreshWork();
@@ -478,6 +492,7 @@ function ownedCard(c) {
 
 let knownOffers = new Set();
 let workSeq = 0;          /* only the newest GET /v1/work is drawn (a slower, older answer is dropped) */
+let readError = null;     /* the error a failed read of the work shows, taken away by the next read that succeeds */
 
 /* The lists are updated by conversation (syncList): a reason half typed, the focus, stay. */
 async function refreshWork() {
@@ -486,10 +501,12 @@ async function refreshWork() {
   try {
     w = await api('GET', '/v1/work');
   } catch (e) {
-    if (e.name !== 'AbortError' && seq === workSeq) $('agent-error').textContent = 'Cannot read your work: ' + e.message;
+    if (!quiet(e) && seq === workSeq) $('agent-error').textContent = readError = 'Cannot read your work: ' + e.message;
     return;
   }
   if (seq !== workSeq || !me) return;
+  if (readError !== null && $('agent-error').textContent === readError) $('agent-error').textContent = '';
+  readError = null;
   const fresh = w.offered.filter((c) => !knownOffers.has(c.id));
   knownOffers = new Set(w.offered.map((c) => c.id));
   const focused = document.activeElement;
@@ -545,7 +562,7 @@ document.addEventListener('DOMContentLoaded', () => {
       const p = await api('PUT', '/v1/presence', { presence: $('presence').value });
       $('presence-now').textContent = 'Now: ' + p.presence;
     } catch (err) {
-      $('agent-error').textContent = 'Presence not set: ' + err.message;
+      if (!quiet(err)) $('agent-error').textContent = 'Presence not set: ' + err.message;
     }
   });
   if (token) signIn(token);

@@ -43,13 +43,14 @@ LAPTOP, PHONE = (1280, 900), (375, 812)
 class World(ApiWorld):
     """A router with /metrics, an omni-api serving a copy of console/, tokens for an operator and two agents."""
 
-    def __init__(self, tmp_path, redis_server, policy=POLICY, subjects=("operator:olga", "agent:ann", "agent:cara")):
+    def __init__(self, tmp_path, redis_server, policy=POLICY, subjects=("operator:olga", "agent:ann", "agent:cara"),
+                 api_extra=None):
         self.metrics_port = free_port()
         self.console = str(tmp_path / "console")
         shutil.copytree(os.path.join(ROOT, "console"), self.console)
         super().__init__(tmp_path, redis_server, policy, subjects,
                          router_extra={"metrics_listen": f"127.0.0.1:{self.metrics_port}"},
-                         api_extra={"console.directory": self.console})
+                         api_extra={"console.directory": self.console, **(api_extra or {})})
 
     def send(self, text, channel="email"):
         """A new customer writes; returns the conversation once the router decided (owner or queue)."""
@@ -124,6 +125,50 @@ def test_static_files_types_headers_and_no_way_out(world, tmp_path):
     # served by name only: the text file itself is a known type, and reachable
     assert raw_get(port, "/console/index.html")[0] == 200
 
+
+def test_file_names_sizes_and_caching(world):
+    """docs/console.md "Security": names of 1..64 characters, files of at most 4 MiB, Cache-Control no-cache with
+    no validator (conditional and range requests get the whole file), errors no-store; a request with two
+    Content-Lengths (400) under /console/ carries the console's headers too."""
+    import socket
+    port = world.api.port
+    for n, status in ((64, 200), (65, 404)):
+        name = "a" * (n - 4) + ".txt"
+        open(os.path.join(world.console, name), "w").write("x")
+        assert raw_get(port, "/console/" + name)[0] == status, n
+    with open(os.path.join(world.console, "big.txt"), "wb") as f:
+        f.truncate(4 * 1024 * 1024)
+    assert raw_get(port, "/console/big.txt")[0] == 200
+    with open(os.path.join(world.console, "big.txt"), "ab") as f:
+        f.write(b"x")
+    assert raw_get(port, "/console/big.txt")[0] == 404
+    whole = open(os.path.join(ROOT, "console", "index.html"), "rb").read()
+    for headers in ({"Range": "bytes=0-9"}, {"If-None-Match": "*"},
+                    {"If-Modified-Since": "Thu, 01 Jan 2099 00:00:00 GMT"}):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/console/index.html", headers=headers)
+        r = conn.getresponse()
+        body = r.read()
+        conn.close()
+        assert r.status == 200 and body == whole, (headers, r.status)
+        assert r.getheader("Cache-Control") == "no-cache", headers
+        assert r.getheader("ETag") is None and r.getheader("Last-Modified") is None, r.getheaders()
+    status, h, _ = raw_get(port, "/console/nothing.js")
+    assert status == 404 and h["cache-control"] == "no-store", h
+    status, h, body = raw_get(port, "/console%2Fconsole.css")  # %-decoded first: /console/console.css
+    assert status == 200 and h["content-type"] == "text/css; charset=utf-8", (status, h)
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"POST /console/ HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx")
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        answer += chunk
+    s.close()
+    head = answer.split(b"\r\n\r\n")[0].decode().split("\r\n")
+    assert head[0].startswith("HTTP/1.1 400"), head
+    security_headers_ok({k.lower(): v.strip() for k, v in (x.split(":", 1) for x in head[1:])}, "400")
 
 def overview_ok(world):
     """GET /v1/overview as the operator, checked against openapi.yaml."""
@@ -535,6 +580,15 @@ def test_responded_is_marked(world):
               "the responded mark")
         until(driver, lambda d: f"Conversation {cv}: first response recorded (met)" in
               d.find_element("id", "agent-status").text, "the outcome said")
+        # the mark is the view's first_response_at: a reload keeps it, and one recorded elsewhere shows too
+        other = world.send("responded elsewhere for-cara")
+        for verb in ("accept", "respond"):
+            a = world.api.request("POST", f"/v1/conversations/{other}/{verb}", token=world.tokens["agent:cara"])
+            assert a.status == 200, a
+        driver.refresh()
+        for c in (cv, other):
+            until(driver, lambda d: re.search(r"\bresponded\b", d.find_element(
+                "css selector", f'#owned li[data-conversation="{c}"] .hint').text), f"{c} marked after a reload")
     finally:
         driver.quit()
 
@@ -607,3 +661,142 @@ def test_a_console_directory_that_is_not_there_is_said_at_start(tmp_path, redis_
         assert api.request("GET", "/console/").status == 404
     finally:
         api.stop()
+
+
+def test_a_read_error_goes_once_the_api_answers_again(tmp_path, redis_server):
+    """omni-api restarted (same port) under a partner's page, which reads its work every few seconds: while it is
+    away the page says it cannot read the work and the stream is "Reconnecting…"; once it is back the stream is
+    "Live" again, the work is read, and the error is gone (it was about a read that now succeeds)."""
+    port = free_port()
+    world = World(tmp_path, redis_server, PARTNER_POLICY, ("partner:acme",),
+                  api_extra={"api.listen": f"127.0.0.1:{port}"})
+    driver = browser()
+    try:
+        sign_in(driver, port, world.tokens["partner:acme"])
+        until(driver, lambda d: d.find_element("id", "live").text == "Live", "the partner's stream open")
+        world.api.stop()
+        until(driver, lambda d: d.find_element("id", "live").text == "Reconnecting…", "the stream being reopened")
+        until(driver, lambda d: "Cannot read your work" in d.find_element("id", "agent-error").text,
+              "the page says it cannot read the work")
+        world.api.start()
+        until(driver, lambda d: d.find_element("id", "live").text == "Live", "the stream open again", 30)
+        cv = world.send("a parcel for-acme after the restart")
+        until(driver, lambda d: cv in cards(d, "offers"), "work read again", 15)
+        until(driver, lambda d: d.find_element("id", "agent-error").text == "", "the read error gone")
+    finally:
+        driver.quit()
+        world.close()
+
+
+def test_a_token_revoked_mid_session_signs_out_leaving_nothing(world):
+    """A token revoked while the page is open: the next action is refused (401), the page signs out and says
+    so, and nothing of the previous user stays (no error naming their conversation, no "not available")."""
+    import hashlib
+    cv = world.send("revoke me for-cara")
+    token = world.tokens["agent:cara"]
+    driver = browser()
+    try:
+        sign_in(driver, world.api.port, token)
+        until(driver, lambda d: cv in cards(d, "offers"), "the offer")
+        world.redis.delete("omni:token:" + hashlib.sha256(token.encode()).hexdigest())
+        driver.find_element("css selector", f'#offers li[data-conversation="{cv}"] button[data-verb="accept"]').click()
+        until(driver, lambda d: d.find_element("id", "signin").is_displayed(), "signed out")
+        until(driver, lambda d: "refused" in d.find_element("id", "signin-error").text, "the page says why")
+        text = driver.execute_script("return document.getElementById('main').textContent")
+        assert f"Conversation {cv}" not in text and "for-cara" not in text, text
+        assert driver.find_element("id", "agent-error").get_attribute("textContent") == ""
+        assert driver.execute_script("return sessionStorage.getItem('omni-token')") is None
+
+        sign_in(driver, world.api.port, world.tokens["operator:olga"])
+        until(driver, lambda d: d.find_elements("css selector", "#decisions li[data-conversation]"), "the decisions")
+        world.redis.delete("omni:token:" + hashlib.sha256(world.tokens["operator:olga"].encode()).hexdigest())
+        until(driver, lambda d: d.find_element("id", "signin").is_displayed(), "signed out by the refresh", 15)
+        assert driver.find_element("id", "overview-at").get_attribute("textContent") == "-"
+        text = driver.execute_script("return document.getElementById('main').textContent")
+        assert "not available" not in text and "cara" not in text, text
+    finally:
+        driver.quit()
+
+
+LONG_AGENT, LONG_TEAM = "a" * 64, "t" * 64  # the longest names a policy takes
+LONG_POLICY = f"""
+calendars:
+  - {{name: always, timezone: UTC, hours: ["mon-sun 00:00-24:00"]}}
+teams:
+  - {{name: {LONG_TEAM}, kind: in-house, calendar: always, offers: {{accept_timeout: 10m}}}}
+agents:
+  - {{id: {LONG_AGENT}, teams: [{LONG_TEAM}], capacity: {{email: 3}}}}
+routing:
+  rules:
+    - {{name: {"r" * 64}, targets: [{{team: {LONG_TEAM}}}], queue: {LONG_TEAM}}}
+"""
+
+
+def test_long_names_fit_a_phone(tmp_path, redis_server):
+    """Agent, team and rule names of 64 characters (the most a policy takes) in the header, a card's title and
+    the decisions: at phone width (375 px) the page still does not scroll sideways."""
+    world = World(tmp_path, redis_server, LONG_POLICY, ("operator:olga", f"agent:{LONG_AGENT}"))
+    driver = browser()
+    try:
+        cv = world.send("a long-named team")
+        driver.set_window_size(*PHONE)
+        until(driver, lambda d: d.execute_script("return window.innerWidth") <= PHONE[0], "phone width")
+        sign_in(driver, world.api.port, world.tokens[f"agent:{LONG_AGENT}"])
+        until(driver, lambda d: cv in cards(d, "offers"), "the offer")
+        wide = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+        assert wide <= 0, f"the agent view is {wide}px wider than a phone"
+        sign_in(driver, world.api.port, world.tokens["operator:olga"])
+        summary = until(driver, lambda d: d.find_element(
+            "css selector", f'#decisions li[data-conversation="{cv}"] summary'), "the decisions")
+        driver.execute_script("arguments[0].click()", summary)
+        until(driver, lambda d: d.find_element("css selector", f'#decisions li[data-conversation="{cv}"] details')
+              .get_attribute("open") is not None, "opened")
+        wide = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+        assert wide <= 0, f"the supervisor view is {wide}px wider than a phone"
+    finally:
+        driver.quit()
+        world.close()
+
+
+def test_any_token_typed_is_checked_by_the_api(world):
+    """What is typed is checked with GET /v1/me, whatever its shape: a malformed token (401 invalid_token), one
+    of the right shape nobody made, and a good one pasted with spaces around it. One with "€" (fetch() cannot
+    send it in a header, and threw) is refused too, not taken for an outage and kept."""
+    driver = browser()
+    try:
+        for bad in ("not-a-token", "omni_" + "A" * 43, "omni_" + "é" * 43, "omni_" + "€" * 43, "omni_a b"):
+            sign_in(driver, world.api.port, bad)
+            until(driver, lambda d: "refused" in d.find_element("id", "signin-error").text, f"{bad} refused")
+            assert driver.execute_script("return sessionStorage.getItem('omni-token')") is None
+        sign_in(driver, world.api.port, "  " + world.tokens["agent:ann"] + " ")
+        until(driver, lambda d: d.find_element("id", "agent").is_displayed(), "signed in")
+        assert driver.execute_script("return sessionStorage.getItem('omni-token')") == world.tokens["agent:ann"]
+    finally:
+        driver.quit()
+
+
+def test_signing_in_during_an_outage_waits_retry_after_at_most_60s(tmp_path):
+    """GET /v1/me answering 503: the page tries again after the answer's Retry-After, at most 60 s."""
+    import signal
+    from harness import RedisServer
+    server = RedisServer(str(tmp_path / "redis")).start()
+    console = str(tmp_path / "console")
+    shutil.copytree(os.path.join(ROOT, "console"), console)
+    driver = browser()
+    try:
+        for retry_after, said in (("5s", "trying again in 5 s"), ("2m", "trying again in 60 s")):
+            api = OmniApi(str(tmp_path), server.address,
+                          extra={"console.directory": console, "api.retry_after": retry_after}).start()
+            try:
+                server.stop(signal.SIGKILL)
+                a = api.request("GET", "/v1/me", token="omni_" + "A" * 43)
+                assert a.status == 503, a
+                sign_in(driver, api.port, "omni_" + "A" * 43)
+                until(driver, lambda d: said in d.find_element("id", "signin-error").text, said)
+                assert driver.execute_script("return sessionStorage.getItem('omni-token')") == "omni_" + "A" * 43
+                server.start()
+            finally:
+                api.stop()
+    finally:
+        driver.quit()
+        server.stop()
