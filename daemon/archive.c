@@ -44,7 +44,7 @@ typedef struct batch {
     item_t *items;
     size_t n;
     char *dir, *file;
-    int64_t now;         /* the router's clock at the claim: the records' archived_at */
+    int64_t now;         /* the router's clock at the claim (its archive_claimed_at): the records' archived_at */
     int64_t write_until; /* monotonic ms: past it, nothing more is written (the claim may be taken over) */
     /* the writer's answer */
     char error[512]; /* "" when written */
@@ -81,7 +81,12 @@ char *archive_file_name(const char *dir, int64_t wall_ms)
     time_t t = (time_t)(wall_ms / 1000);
     struct tm tm;
     gmtime_r(&t, &tm);
-    return omni_asprintf("%s/%04d-%02d-%02d.jsonl", dir, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/') /* "archive/" names the same directory: one slash before the name */
+        n--;
+    const char *slash = n > 0 && dir[n - 1] == '/' ? "" : "/"; /* "/" itself */
+    return omni_asprintf("%.*s%s%04d-%02d-%02d.jsonl", (int)n, dir, slash, tm.tm_year + 1900, tm.tm_mon + 1,
+                         tm.tm_mday);
 }
 
 /* cjson sends an empty list as {}: either is an empty array here. */
@@ -111,9 +116,72 @@ static json_t *conversation_json(json_t *c, int64_t now, bool top)
     return o;
 }
 
+/* The length of the valid UTF-8 sequence at p (n bytes left), or 0 when it is not one; *bad then says how many
+ * bytes make its maximal ill-formed part (one U+FFFD each, as Unicode recommends). */
+static size_t utf8_at(const unsigned char *p, size_t n, size_t *bad)
+{
+    unsigned char c = p[0];
+    size_t len = c < 0x80                 ? 1
+                 : c >= 0xc2 && c <= 0xdf ? 2
+                 : c >= 0xe0 && c <= 0xef ? 3
+                 : c >= 0xf0 && c <= 0xf4 ? 4
+                                          : 0;
+    *bad = 1;
+    if (len == 0)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        unsigned char lo = 0x80, hi = 0xbf;
+        if (i == 1) { /* the second byte's range excludes overlong forms, surrogates and what is past U+10FFFF */
+            lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+            hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+        }
+        if (i >= n || p[i] < lo || p[i] > hi) {
+            *bad = i;
+            return 0;
+        }
+    }
+    return len;
+}
+
+/* data with each ill-formed UTF-8 part as U+FFFD (a new string), or NULL when it is all UTF-8. Such bytes can
+ * only be inside JSON strings (cjson passes a string's bytes as they are), so the JSON stays whole. */
+static char *utf8_fixed(const char *data)
+{
+    const unsigned char *p = (const unsigned char *)data;
+    size_t n = strlen(data), bad, len, i = 0, o = 0;
+    char *out = NULL;
+    while (i < n) {
+        if ((len = utf8_at(p + i, n - i, &bad)) > 0) {
+            if (out) {
+                memcpy(out + o, p + i, len);
+                o += len;
+            }
+            i += len;
+            continue;
+        }
+        if (!out) { /* at most 3 bytes for each byte */
+            out = omni_calloc(3 * n + 1, 1);
+            memcpy(out, data, i);
+            o = i;
+        }
+        memcpy(out + o, "\xef\xbf\xbd", 3);
+        o += 3;
+        i += bad;
+    }
+    return out;
+}
+
 char *archive_record(const char *data, int64_t now)
 {
-    json_t *c = json_loads(data, 0, NULL);
+    json_t *c = json_loads(data, JSON_ALLOW_NUL, NULL);
+    if (!c) {
+        /* a field written from bytes that are not UTF-8 (omnictl takes its arguments as they come): the record
+         * holds U+FFFD for them rather than the conversation staying in Redis for good */
+        char *fixed = utf8_fixed(data);
+        if (fixed)
+            c = json_loads(fixed, JSON_ALLOW_NUL, NULL);
+        free(fixed);
+    }
     if (!json_is_object(c) || !json_is_string(json_object_get(c, "conversation")) ||
         !json_is_object(json_object_get(c, "fields"))) {
         json_decref(c);
@@ -169,6 +237,28 @@ static long long tried_at(const item_t *it, const char *file)
     return -1;
 }
 
+/* Ends the unterminated last line of file, which ends at end, with a newline, fsynced: a whole record found there
+ * (its newline lost with a power loss before its fsync) is then a line of its own. Under the appenders' flock; a
+ * file longer than end was ended by the writer that appended after it (write_batch). Returns 0, or -1 (errno). */
+static int end_line(const char *file, off_t end)
+{
+    int fd = open(file, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    while (flock(fd, LOCK_EX) != 0 && errno == EINTR)
+        ;
+    struct stat st;
+    int rc = fstat(fd, &st);
+    if (rc == 0 && st.st_size == end)
+        rc = omni_write_all(fd, "\n", 1);
+    if (rc == 0)
+        rc = fsync(fd);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}
+
 /* Looks in one file, from the smallest offset the batch's earlier claims give for it, for whole lines that are
  * records of the batch's conversations that named it. Returns 0, or -1 with b->error. */
 static int find_in(batch_t *b, const char *file)
@@ -191,11 +281,16 @@ static int find_in(batch_t *b, const char *file)
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
-    bool any = false;
+    bool any = false, unended = false;
+    off_t end = (off_t)from;
     if (fseeko(f, (off_t)from, SEEK_SET) == 0)
-        while ((len = getline(&line, &cap, f)) > 0) {
-            if (line[len - 1] != '\n')
-                break; /* a torn last line (the machine lost power before its fsync): not a record */
+        while (!unended && (len = getline(&line, &cap, f)) > 0) {
+            end += (off_t)len;
+            /* the last line without its newline: a torn record (a kill inside write(), a power loss before the
+             * fsync), or another router's being appended now, or a whole record whose newline alone was lost:
+             * that one is found all the same, and ended below */
+            unended = line[len - 1] != '\n';
+            bool here = false;
             for (size_t j = 0; j < b->n; j++) {
                 item_t *o = &b->items[j];
                 char head[64];
@@ -208,9 +303,15 @@ static int find_in(batch_t *b, const char *file)
                 if (rec) {
                     o->state = ITEM_FOUND;
                     o->found_in = omni_strdup(file);
-                    any = true;
+                    any = here = true;
                 }
                 json_decref(rec);
+            }
+            if (here && unended && end_line(file, end) != 0) {
+                snprintf(b->error, sizeof b->error, "cannot write %s: %s", file, strerror(errno));
+                free(line);
+                fclose(f);
+                return -1;
             }
         }
     bool failed = ferror(f) || (any && fsync(fileno(f)) != 0); /* its writer may have died before its fsync */
@@ -247,7 +348,7 @@ static int find_earlier(batch_t *b)
 }
 
 /* Appends the batch's records to its file and fsyncs it. Sets b->error on failure, and then none of the batch
- * counts as written (a short write is cut back off the file). */
+ * counts as written (what it wrote is cut back off the file). */
 static void write_batch(batch_t *b)
 {
     /* the records are made here too, off the loop: a batch can be megabytes of JSON */
@@ -291,6 +392,7 @@ static void write_batch(batch_t *b)
     /* a torn line at the end (a power loss before an fsync) stays a line of its own, not glued to ours */
     if (last != '\n' && omni_write_all(fd, "\n", 1) == 0)
         size++;
+    off_t start = size; /* where this batch's records begin: cut back to it when they cannot all be fsynced */
     for (size_t i = 0; i < b->n && !b->error[0]; i++) {
         item_t *it = &b->items[i];
         if (it->state != ITEM_PENDING)
@@ -302,8 +404,6 @@ static void write_batch(batch_t *b)
         size_t n = strlen(it->line);
         if (omni_write_all(fd, it->line, n) != 0) {
             snprintf(b->error, sizeof b->error, "cannot write %s: %s", b->file, strerror(errno));
-            if (ftruncate(fd, size) != 0) { /* the torn record is then a line of its own: see above */
-            }
             break;
         }
         size += (off_t)n;
@@ -311,8 +411,14 @@ static void write_batch(batch_t *b)
     }
     if (!b->error[0] && fsync(fd) != 0)
         snprintf(b->error, sizeof b->error, "cannot fsync %s: %s", b->file, strerror(errno));
+    /* A failed write is cut back off the file, with the batch's records before it: none of them counts as
+     * written, and after a failed fsync the kernel may have dropped their pages while a later fsync reports
+     * success, so a record found there later would not be proof. Nobody appended after them: the flock is ours.
+     * Should the cut fail, the records stay; a torn one is then a line of its own (see above). */
     if (!b->error[0] && created && omni_fsync_dir(b->dir) != 0)
         snprintf(b->error, sizeof b->error, "cannot fsync the directory %s: %s", b->dir, strerror(errno));
+    if (b->error[0] && size > start && ftruncate(fd, start) == 0)
+        size = start;
     b->size = (long long)size;
     close(fd); /* the lock goes with it */
 }
@@ -459,7 +565,6 @@ static void on_claimed(store_t *store, redisReply *rep, void *data)
     b->n = rep->elements / ARCHIVE_CLAIM_REPLY_FIELDS;
     b->items = omni_calloc(b->n, sizeof *b->items);
     a->full = true; /* a batch came (it may have stopped at a limit): the next claim goes at once */
-    b->now = clock_now();
     for (size_t i = 0; i < b->n; i++) {
         redisReply **f = rep->element + i * ARCHIVE_CLAIM_REPLY_FIELDS;
         item_t *it = &b->items[i];
@@ -484,6 +589,7 @@ void archive_tick(archive_t *a, const router_config_t *cfg, int64_t now, bool kn
     batch_t *b = omni_calloc(1, sizeof *b);
     b->dir = omni_strdup(cfg->retention.archive_dir);
     b->file = archive_file_name(b->dir, now);
+    b->now = now; /* the records' archived_at: the claim's time, so always of the file's day */
     b->write_until = omni_mono_ms() + ARCHIVE_WRITE_MS;
     char snow[24], cutoff[24], lease[16], limit[16], maxm[16], maxb[16], offset[24];
     snprintf(snow, sizeof snow, "%lld", (long long)now);

@@ -7,11 +7,12 @@ to a few seconds here."""
 import datetime
 import json
 import os
+import subprocess
 import time
 
 import pytest
 
-from harness import Router, message, submit, wait_for
+from harness import BIN, Router, message, submit, wait_for
 
 RETENTION = {"dedup": "3s", "resolved": "2h", "tombstone": "1h"}
 
@@ -93,6 +94,14 @@ def test_resolved_conversation_archived_once_open_one_stays(tmp_path, redis_serv
     assert [x["conversation"] for x in recs[day]] == [ann], recs
     rec = recs[day][0]
     assert rec["fields"]["status"] == "resolved" and rec["fields"]["customer"]
+    # archived_at is the claim's time, of the file's UTC day; the file one line per record, modes as documented
+    assert rec["archived_at"] == int(rec["fields"]["archive_claimed_at"])
+    assert datetime.datetime.fromtimestamp(rec["archived_at"] / 1000, datetime.timezone.utc).strftime(
+        "%Y-%m-%d.jsonl") == day
+    assert rec["fields"]["archive_tried"] == f"0 {os.path.join(archive, day)}\n"
+    assert os.stat(os.path.join(archive, day)).st_mode & 0o777 == 0o640 and os.stat(archive).st_mode & 0o777 == 0o750
+    with open(os.path.join(archive, day), "rb") as f:
+        assert f.read().count(b"\n") == 1
     assert [m["id"] for m in rec["messages"]] == ["a1", "a2"]
     assert [json.loads(m["json"])["text"] for m in rec["messages"]] == [sent[0]["text"], sent[1]["text"]]
     assert isinstance(rec["decisions"], list) and rec["merged"] == []
@@ -111,13 +120,15 @@ def test_resolved_conversation_archived_once_open_one_stays(tmp_path, redis_serv
 
     # omnictl names the file: from the tombstone, and by searching the archive once the tombstone is gone
     out = r.ctl("conversation", "show", ann).stdout
-    assert f"archived to {os.path.join(archive, day)}" in out, out
+    want = (f"conversation {ann}: archived to {os.path.join(archive, day)}\n"
+            f'  its record is the line starting {{"conversation":"{ann}", (docs/archive.md)\n')
+    assert out == want, out
     assert 0 < r.redis.pttl("omni:archived:" + ann) <= 3600 * 1000
     r.redis.delete("omni:archived:" + ann)
-    out = r.ctl("conversation", "show", ann).stdout
-    assert f"archived to {os.path.join(archive, day)}" in out, out
+    assert r.ctl("conversation", "show", ann).stdout == want
     missing = r.ctl("conversation", "show", "999", check=False)
-    assert missing.returncode == 1 and "no such conversation" in missing.stderr and missing.stdout == ""
+    assert missing.returncode == 1 and missing.stdout == ""
+    assert missing.stderr == f"conversation 999: no such conversation (not in Redis, not in the archive {archive})\n"
 
     # bob's turn; each record exactly once, the open conversation stays however long
     r.ctl("clock", "advance", "1h")
@@ -151,8 +162,15 @@ def test_a_merged_conversation_is_found_inside_the_record_it_went_with(tmp_path,
     r.redis.delete("omni:archived:" + merged, "omni:archived:" + kept)
     assert r.ctl("conversation", "show", merged).stdout == want
     assert f'its record is the line starting {{"conversation":"{kept}",' in r.ctl("conversation", "show", kept).stdout
-    # both counted and told as archived, as the customer counts them
+    # both counted and told as archived, as the customer counts them: its conversation count unchanged
     assert r.redis.hget("omni:stats", "archived") == "2"
+    customer = r.redis.hget("omni:identity:email:hank@example.com", "customer")
+    assert r.redis.hget("omni:identity:email:gina@example.com", "customer") == customer
+    assert r.redis.smembers(f"omni:customer:{customer}:conversations") == set()
+    assert r.redis.hget("omni:customer:" + customer, "archived_conversations") == "2"
+    rec = [x for f in records(archive).values() for x in f]
+    assert [x["conversation"] for x in rec] == [kept] and [m["conversation"] for m in rec[0]["merged"]] == [merged]
+    assert list(rec[0]["merged"][0]) == ["conversation", "fields", "messages", "decisions"]
     told = {f["conversation"]: f for _, f in r.redis.xrange("omni:events") if f.get("type") == "archived"}
     assert set(told) == {kept, merged} and told[merged]["inside"] == kept and "inside" not in told[kept], told
     wait_for(lambda: sum(int(v) for k, v in r.redis.hgetall(r.redis.keys("omni:router:*")[0]).items()
@@ -256,13 +274,16 @@ def test_unwritable_archive_keeps_everything_in_redis(tmp_path, redis_server):
     r.stop()
 
 
-@pytest.mark.parametrize("case", ["after-fsync", "inside-write", "next-day"])
+@pytest.mark.parametrize("case", ["after-fsync", "inside-write", "torn-at-the-end", "newline-lost", "next-day"])
 def test_router_killed_mid_archive_leaves_no_loss_no_duplicate(tmp_path, redis_server, case):
     """Killed after its fsync, before the delete: the next router finds the records and writes none again.
     inside-write: the last record is cut short as a kill inside write() leaves it: it is written again, whole.
+    torn-at-the-end: the same, nobody writing after it: the takeover ends the torn line before its record.
+    newline-lost: only the last record's newline is missing (a power loss before the fsync can leave that): the
+    record is whole, so it is found, given its newline, and not written again.
     next-day: the takeover comes a day later, its own records going to the next day's file: it finds them in
     the first day's."""
-    torn = case == "inside-write"
+    torn = case in ("inside-write", "torn-at-the-end")
     archive = str(tmp_path / "archive")
     a = start(tmp_path, redis_server, archive, name="a", env={"OMNIROUTER_TEST_ARCHIVE_PAUSE": "1"})
     submit(a.endpoint, str(tmp_path / "spool"), [message("k1", frm="eve@example.com", text="first"),
@@ -278,8 +299,12 @@ def test_router_killed_mid_archive_leaves_no_loss_no_duplicate(tmp_path, redis_s
     if torn:
         path = os.path.join(archive, day)
         os.truncate(path, os.path.getsize(path) - 20)
-        with open(path, "a") as f:  # another router's append ends the torn line before the takeover looks
-            f.write("\n")
+        if case == "inside-write":
+            with open(path, "a") as f:  # another router's append ends the torn line before the takeover looks
+                f.write("\n")
+    if case == "newline-lost":
+        path = os.path.join(archive, day)
+        os.truncate(path, os.path.getsize(path) - 1)
     assert not gone(a, convs[0]) and not gone(a, convs[1])
     assert a.redis.hget("omni:conversation:" + convs[0], "archive_file") == os.path.join(archive, day)
 
@@ -294,6 +319,8 @@ def test_router_killed_mid_archive_leaves_no_loss_no_duplicate(tmp_path, redis_s
     assert sorted(x["conversation"] for x in recs) == sorted(convs)
     assert len(cut) == (1 if torn else 0)
     assert all(len(x["messages"]) == 1 for x in recs)
+    with open(os.path.join(archive, day), "rb") as f:
+        assert f.read().endswith(b"}\n")  # one line per record, each ended
     assert int(b.redis.hget("omni:stats", "archived")) == 2
     assert not b.redis.exists("omni:msg:k1") and not b.redis.exists("omni:msg:k2")
     assert b.redis.get("omni:archived:" + convs[0]) == os.path.join(archive, day)  # where it really is
@@ -329,3 +356,169 @@ def test_two_routers_archive_each_conversation_once(tmp_path, redis_server):
     assert sum(by.values()) == n
     a.stop()
     b.stop()
+
+
+def test_a_batch_holds_at_most_5000_messages_one_conversation_always(tmp_path, redis_server):
+    """docs/archive.md: at most 5,000 messages a batch, one conversation always. big (4,995 messages) and small
+    (10) together would be 5,005: small waits for the next batch; huge (5,001) goes alone, in a batch of its
+    own. A batch is the records of one claim (batches() below)."""
+    archive = str(tmp_path / "archive")
+    r = start(tmp_path, redis_server, archive)
+    sizes = {"big": 4995, "small": 10, "huge": 5001}
+    submit(r.endpoint, str(tmp_path / "s1"),
+           [message(f"{who}-{i}", frm=f"{who}@example.com", text=f"{who} line {i}, number {i * 7919}")
+            for who, n in sizes.items() for i in range(n)], timeout=120)
+    convs = {who: conversation_of(r, f"{who}-0") for who in sizes}
+    for who, n in sizes.items():
+        wait_for(lambda: r.redis.llen(f"omni:conversation:{convs[who]}:messages") == n, 30, "every message stored")
+        r.ctl("conversation", "resolve", convs[who])
+    r.ctl("clock", "advance", "3h")
+    wait_for(lambda: all(gone(r, c) for c in convs.values()), 60, "all archived")
+    got = sorted([(x["conversation"], len(x["messages"])) for x in b] for b in batches(archive, day_file(r)))
+    assert got == sorted([[(convs[who], n)] for who, n in sizes.items()]), got
+    r.stop()
+
+
+def test_a_field_that_is_not_utf8_does_not_keep_a_conversation_from_the_archive(tmp_path, redis_server):
+    """omnictl's --by takes any bytes; the record is JSON, so such bytes are written as U+FFFD (docs/archive.md,
+    "The files") instead of the conversation staying in Redis for good."""
+    archive = str(tmp_path / "archive")
+    r = start(tmp_path, redis_server, archive)
+    submit(r.endpoint, str(tmp_path / "s0"), [message("n1", frm="zed@example.com", text="first one")])
+    conv = conversation_of(r, "n1")
+    done = subprocess.run([os.path.join(BIN, "omnictl"), "-c", r.config, "conversation", "resolve", conv, "--by",
+                           b"ann\xff"], capture_output=True)
+    assert done.returncode == 0, done
+    r.ctl("clock", "advance", "3h")
+    wait_for(lambda: gone(r, conv), 20, "the conversation archived")
+    (rec,) = [x for f in records(archive).values() for x in f]
+    assert rec["fields"]["resolved_by"] == "ann\ufffd" and rec["messages"][0]["id"] == "n1"
+    assert "not a conversation" not in r.log()
+    r.stop()
+
+
+def batches(archive, day):
+    """The records of the day's file grouped by the claim that wrote them: a claim's archive_tried names the
+    offset its records land at or after (only one router writes here), so records of one batch share it."""
+    out = {}
+    for x in records(archive)[day]:
+        out.setdefault(x["fields"]["archive_tried"], []).append(x)
+    return list(out.values())
+
+
+def test_a_batch_holds_at_most_500_conversations(tmp_path, redis_server):
+    archive = str(tmp_path / "archive")
+    r = start(tmp_path, redis_server, archive)
+    n = 501
+    submit(r.endpoint, str(tmp_path / "s0"), [message(f"c{i}", frm=f"c{i}@example.com", text=f"thread {i}")
+                                              for i in range(n)])
+    convs = [conversation_of(r, f"c{i}") for i in range(n)]
+    for c in convs:
+        r.ctl("conversation", "resolve", c)
+    r.ctl("clock", "advance", "3h")
+    wait_for(lambda: r.redis.zcard("omni:archive:due") == 0, 60, "every conversation archived")
+    assert sorted(len(b) for b in batches(archive, day_file(r))) == [1, 500]
+    r.stop()
+
+
+def test_a_batch_holds_at_most_16_mib_of_message_json(tmp_path, redis_server):
+    """big: 270 messages of 60 kB (just under 16 MiB of JSON); small: 10 more would pass 16 MiB together."""
+    archive = str(tmp_path / "archive")
+    r = start(tmp_path, redis_server, archive)
+    submit(r.endpoint, str(tmp_path / "s0"),
+           [message(f"big-{i}", frm="big@example.com", text=f"{i} " + "x" * 60000) for i in range(270)] +
+           [message(f"small-{i}", frm="small@example.com", text=f"{i} " + "y" * 60000) for i in range(10)],
+           timeout=120)
+    big, small = conversation_of(r, "big-0"), conversation_of(r, "small-0")
+    wait_for(lambda: r.redis.llen(f"omni:conversation:{small}:messages") == 10, 30, "every message stored")
+    size = {who: sum(r.redis.hstrlen(f"omni:msg:{who}-{i}", "json") for i in range(n))
+            for who, n in (("big", 270), ("small", 10))}
+    assert 16000000 < size["big"] <= 16 << 20 < size["big"] + size["small"], size
+    r.ctl("conversation", "resolve", big)
+    r.ctl("conversation", "resolve", small)
+    r.ctl("clock", "advance", "3h")
+    wait_for(lambda: gone(r, big) and gone(r, small), 60, "both archived")
+    assert sorted([x["conversation"] for x in b] for b in batches(archive, day_file(r))) == sorted([[big], [small]])
+    r.stop()
+
+
+def test_a_full_disk_keeps_everything_in_redis_and_cuts_the_batch_back(tmp_path, redis_server):
+    """docs/archive.md, "The archive unwritable": a full disk (a 64 KiB tmpfs, filled) fails the batch's write:
+    one error logged however many tries, every conversation still in Redis, and what the batch wrote cut back off
+    the file; once there is room it is written, each record once, and the router says so."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        archive = str(mnt / "archive")
+        r = start(tmp_path, redis_server, archive)
+        submit(r.endpoint, str(tmp_path / "s0"), [message("p0", frm="zed@example.com", text="first one")])
+        first = conversation_of(r, "p0")
+        r.ctl("conversation", "resolve", first)
+        r.ctl("clock", "advance", "3h")
+        wait_for(lambda: gone(r, first), 20, "the first conversation archived")
+        path = os.path.join(archive, day_file(r))
+        size = os.path.getsize(path)
+        st = os.statvfs(str(mnt))
+        with open(mnt / "filler", "wb") as f:  # about 4 KiB left: room for one record of the batch, not two
+            f.write(b"x" * (st.f_bavail * st.f_bsize - 4096))
+        submit(r.endpoint, str(tmp_path / "s1"),
+               [message(f"q{i}", frm=f"p{i}@example.com", text="z" * 1500 + str(i)) for i in range(4)])
+        convs = [conversation_of(r, f"q{i}") for i in range(4)]
+        for c in convs:
+            r.ctl("conversation", "resolve", c)
+        r.ctl("clock", "advance", "3h")
+        r.wait_log(r"error: archive: cannot write " + path + r": No space left on device; 4 resolved "
+                   r"conversations stay in Redis until it can be written \(retried every 5 s\)", 20)
+        # a second try (5 s on: a new claim, released again) fails the same way and is not logged again
+        ck = "omni:conversation:" + convs[0]
+        tried = r.redis.hget(ck, "archive_claimed_at")
+        wait_for(lambda: r.redis.hget(ck, "archive_claimed_at") != tried and r.redis.hget(ck, "archive_claim") is None,
+                 20, "a second try, failed and released")
+        assert r.log().count("archive: cannot") == 1
+        assert not any(gone(r, c) for c in convs)
+        assert os.path.getsize(path) == size, "what the failed batch wrote is cut back off the file"
+        os.unlink(mnt / "filler")
+        wait_for(lambda: all(gone(r, c) for c in convs), 30, "all archived once there is room")
+        r.wait_log(r"info: archive: writing to " + archive + " again")
+        assert r.log().count("archive: cannot") == 1
+        assert sorted(x["conversation"] for f in records(archive).values() for x in f) == sorted([first] + convs)
+        r.stop()
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_a_marker_lasts_exactly_what_is_left_of_retention_dedup(redis_server):
+    """archive_done.lua as the router calls it, at chosen times: a message archived 1 s before retention.dedup
+    has passed since it was stored leaves a marker for that second; archived exactly when it has passed, or
+    later, none: the id is forgotten, and stored as new."""
+    from lua_contract import Scripts
+    lua = Scripts(redis_server.client())
+    now, dedup = 1_800_000_000_000, 3_600_000
+    convs = {}
+    for id, who in (("e1", "a@x.io"), ("e2", "b@x.io"), ("e3", "c@x.io")):
+        doc = json.dumps({"id": id, "channel": "email", "from": {"id": who}, "text": "hello there, anyone?"})
+        rec = lua.ingest(id=id, identity=f"email:{who}", channel="email", message=doc, fingerprint="", now=now,
+                         queue="default", routing=False, fold_window_ms=60000, fold_max_bits=3)
+        convs[id] = rec[2]
+        # resolved as _resolved.lua marks it: due for the archive, no longer its customer's open conversation
+        lua.r.hset("omni:conversation:" + rec[2], mapping={"status": "resolved", "resolved_at": now})
+        lua.r.hdel("omni:customer:" + lua.r.hget("omni:conversation:" + rec[2], "customer"), "open_conversation")
+        lua.r.zadd("omni:archive:due", {rec[2]: now})
+    for id, at in (("e1", now + dedup - 1000), ("e2", now + dedup), ("e3", now + dedup + 1)):
+        claim = lua.call("archive_claim", "r1", at, at, 60000, 1, 5000, 16 << 20, "/a/f.jsonl", 0)
+        assert claim[0] == convs[id], (id, claim)
+        assert lua.call("archive_done", "r1", at, 0, dedup, convs[id], "/a/f.jsonl") == [convs[id], "archived"]
+        assert not lua.r.exists("omni:msg:" + id)
+    assert lua.r.get("omni:seen:e1") == convs["e1"] and 0 < lua.r.pttl("omni:seen:e1") <= 1000
+    assert not lua.r.exists("omni:seen:e2") and not lua.r.exists("omni:seen:e3")
+    assert lua.r.hget("omni:stats", "archived") == "3"
+    again = {}
+    for id, who in (("e1", "a@x.io"), ("e2", "b@x.io")):
+        doc = json.dumps({"id": id, "channel": "email", "from": {"id": who}, "text": "hello there, anyone?"})
+        again[id] = lua.ingest(id=id, identity=f"email:{who}", channel="email", message=doc, fingerprint="",
+                               now=now + dedup, queue="default", routing=False, fold_window_ms=60000, fold_max_bits=3)
+    assert again["e1"][0] == 0 and again["e1"][2] == convs["e1"]  # a duplicate, of the archived conversation
+    assert again["e2"][0] == 1 and again["e2"][2] != convs["e2"]  # stored as new, in a new conversation

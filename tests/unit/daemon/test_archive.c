@@ -21,6 +21,12 @@ static void test_file_is_the_utc_day(void **state)
     f = archive_file_name("/a", 1764633600000LL); /* the next millisecond is the next day */
     assert_string_equal(f, "/a/2025-12-02.jsonl");
     free(f);
+    f = archive_file_name("/a//", 1764633600000LL); /* one slash before the name, however the directory ends */
+    assert_string_equal(f, "/a/2025-12-02.jsonl");
+    free(f);
+    f = archive_file_name("/", 1764633600000LL);
+    assert_string_equal(f, "/2025-12-02.jsonl");
+    free(f);
 }
 
 static void test_record_is_one_line_conversation_first(void **state)
@@ -56,12 +62,37 @@ static void test_bad_data_is_no_record(void **state)
     assert_null(archive_record("{\"conversation\":\"1\"}", 1));    /* no fields */
 }
 
+/* A field that is not UTF-8 (omnictl's --by takes any bytes; cjson sends them as they are) cannot stop a
+ * conversation from being archived: such bytes are written as U+FFFD, the rest as it was. */
+static void test_bytes_not_utf8_are_written_as_replacement_characters(void **state)
+{
+    (void)state;
+    const char *data = "{\"conversation\":\"9\",\"fields\":{\"resolved_by\":\"ann\xff\","
+                       "\"note\":\"caf\xc3\xa9 \xe2\x82\",\"cut\":\"\xc3\",\"odd\":\"\xf0\x9f\x98\x80\xed\xa0\x80\xc0\xaf\"},"
+                       "\"messages\":{},\"decisions\":{}}";
+    char *line = archive_record(data, 1);
+    assert_non_null(line);
+    json_t *r = json_loads(line, 0, NULL);
+    assert_non_null(r);
+    json_t *f = json_object_get(r, "fields");
+    assert_string_equal(json_string_value(json_object_get(f, "resolved_by")), "ann\xef\xbf\xbd");
+    assert_string_equal(json_string_value(json_object_get(f, "note")), "caf\xc3\xa9 \xef\xbf\xbd");
+    assert_string_equal(json_string_value(json_object_get(f, "cut")), "\xef\xbf\xbd");
+    /* a 4-byte character kept; a surrogate and an overlong form: U+FFFD for each byte, none of them starting a
+     * sequence that could go on */
+    assert_string_equal(json_string_value(json_object_get(f, "odd")),
+                        "\xf0\x9f\x98\x80" "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" "\xef\xbf\xbd\xef\xbf\xbd");
+    json_decref(r);
+    free(line);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_file_is_the_utc_day),
         cmocka_unit_test(test_record_is_one_line_conversation_first),
         cmocka_unit_test(test_bad_data_is_no_record),
+        cmocka_unit_test(test_bytes_not_utf8_are_written_as_replacement_characters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
