@@ -2,9 +2,10 @@
 -- Records the first response to a conversation (the agent API will call it; omnictl does now): the SLA
 -- is met or was breached, and no escalation or target timeout applies any more.
 -- caller: who asks, "agent:ID", "partner:TEAM" or "operator:NAME" (docs/delivery.md: what each may see);
--- who: the name recorded. outcome: "met", "breached", "no sla", "already" or "not found" (no such
--- conversation, or the caller may not see it: an agent's offer past its expiry included); ms: since the
--- conversation opened.
+-- who: the name recorded. outcome: "met", "breached", "no sla", "already", "closed" (resolved or merged
+-- with no first response recorded: too late to record one, and an archive claim may be reading it) or "not
+-- found" (no such conversation, or the caller may not see it: an agent's offer past its expiry included); ms:
+-- since the conversation opened.
 -- @args prefix:str caller:str conversation:str who:str now:int
 -- @reply outcome:str ms:int
 local cv, who, now = A.conversation, A.who, A.now
@@ -15,6 +16,7 @@ if not f[1] or not may_see('respond', A.caller, f[5], f[6]) or offer_lapsed(A.ca
   return { 'not found', 0 }
 end
 if f[2] then return { 'already', tonumber(f[2]) - tonumber(f[4]) } end
+if f[1] == 'resolved' or f[1] == 'merged' then return { 'closed', 0 } end
 redis.call('HSET', ck, 'first_response_at', now, 'first_response_by', who)
 redis.call('HDEL', ck, 'timeout_at')
 schedule(cv, now) -- no timeout or escalation any more; a queued plan's expiry stays

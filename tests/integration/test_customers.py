@@ -189,3 +189,22 @@ def test_conversation_show_says_an_open_offer_and_when_it_expires(tmp_path, redi
         p.close()
     finally:
         r.stop()
+
+
+def test_a_first_response_cannot_be_recorded_once_resolved(router):
+    """respond.lua on a resolved conversation with no first response: closed (omnictl exit 1, the API 409), nothing
+    written into a conversation an archive claim may be reading (docs/delivery.md); one recorded before: already."""
+    p = Peer(router.endpoint)
+    ack(p, message("late:1", frm="lena@example.com", text="never mind"))
+    conv = open_conv(router, customer(router, "email:lena@example.com"))
+    router.ctl("conversation", "resolve", conv)
+    late = router.ctl("conversation", "respond", conv, check=False)
+    assert late.returncode == 1 and "resolved or merged already" in late.stderr, (late.stdout, late.stderr)
+    assert router.redis.hget(f"omni:conversation:{conv}", "first_response_at") is None
+    ack(p, message("late:2", frm="lena@example.com", text="one more thing"))
+    again = open_conv(router, customer(router, "email:lena@example.com"))
+    assert again != conv
+    router.ctl("conversation", "respond", again)
+    router.ctl("conversation", "resolve", again)
+    assert "first response" in router.ctl("conversation", "respond", again).stdout  # already: said as before
+    p.close()
