@@ -34,6 +34,8 @@ void ctl_policy_partner(ctl_t *c, const char *team);
 long long ctl_duration(const char *text);
 /* Who does it, for records: by when given, else the login behind sudo, else the user (borrowed). */
 const char *ctl_actor(const char *by);
+/* Exits 2, naming option, when value is not UTF-8 text without control characters. */
+void ctl_check_text(const char *option, const char *value);
 /* Field value of an HGETALL reply, or NULL. Borrowed from the reply. */
 const char *ctl_field(const redisReply *hash, const char *field);
 

@@ -78,7 +78,7 @@ static int customer_link(ctl_t *c, int link, int argc, char **argv)
         if (opt == 'b')
             by = optarg;
         else if (opt == 'n')
-            note = optarg;
+            ctl_check_text("--note", note = optarg);
         else
             return 2;
     }

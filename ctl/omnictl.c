@@ -270,10 +270,26 @@ long long ctl_duration(const char *s)
     return -1;
 }
 
+void ctl_check_text(const char *option, const char *value)
+{
+    size_t bad = 0, n = strlen(value);
+    bool ok = omni_utf8_valid(value, n, &bad);
+    for (size_t i = 0; ok && i < n; i++)
+        if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f)
+            ok = false, bad = i;
+    if (!ok) {
+        /* it is written into Redis and read back as JSON (events, the archive, the API): text only */
+        fprintf(stderr, "omnictl: %s: not UTF-8 text without control characters (byte %zu)\n", option, bad);
+        exit(2);
+    }
+}
+
 const char *ctl_actor(const char *by)
 {
-    if (by)
+    if (by) {
+        ctl_check_text("--by", by);
         return by;
+    }
     const char *u = getenv("SUDO_USER");
     if (u && *u)
         return u;

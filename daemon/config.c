@@ -535,6 +535,9 @@ static void finalize(router_config_t *cfg, const char *path, const cfg_where_t *
         free(cfg->retention.archive_dir);
         cfg->retention.archive_dir = omni_asprintf("%s/archive", cfg->router.state_dir);
     }
+    /* "DIR/" is DIR: the router writes DIR/DAY.jsonl and omnictl names the same path when it searches */
+    for (size_t n = strlen(cfg->retention.archive_dir); n > 1 && cfg->retention.archive_dir[n - 1] == '/'; n--)
+        cfg->retention.archive_dir[n - 1] = '\0';
     config_sentinels_resolve(cfg->redis.sentinels, cfg->redis.n_sentinels, cfg->redis.master_name,
                              cfg->redis.address != NULL, &cfg->redis.sentinel_addrs,
                              &where[cfg_key_index(&router_table, "redis.sentinels")], errs);

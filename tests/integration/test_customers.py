@@ -208,3 +208,18 @@ def test_a_first_response_cannot_be_recorded_once_resolved(router):
     router.ctl("conversation", "resolve", again)
     assert "first response" in router.ctl("conversation", "respond", again).stdout  # already: said as before
     p.close()
+
+
+def test_by_and_note_must_be_text(router):
+    """--by and --note go into Redis and are read back as JSON (events, the archive, the API): bytes that are not
+    UTF-8, or control characters, are refused (exit 2) before anything is written."""
+    p = Peer(router.endpoint)
+    ack(p, message("by:1", frm="bert@example.com", text="hi"))
+    conv = open_conv(router, customer(router, "email:bert@example.com"))
+    bad = router.ctl("conversation", "resolve", conv, "--by", "ann\udcff", check=False)  # the byte 0xff
+    assert bad.returncode == 2 and "--by: not UTF-8 text" in bad.stderr, (bad.stdout, bad.stderr)
+    assert router.redis.hget(f"omni:conversation:{conv}", "status") != "resolved"
+    bad = router.ctl("customer", "link", "bert@example.com", "phone:+14155550199", "--note", "a\nb", check=False)
+    assert bad.returncode == 2 and "--note: not UTF-8 text" in bad.stderr, (bad.stdout, bad.stderr)
+    assert "resolved" in router.ctl("conversation", "resolve", conv, "--by", "Zoë").stdout
+    p.close()
