@@ -405,10 +405,14 @@ static void print_decision(json_t *ds, size_t n)
     if (json_object_get(plan, "not_recorded"))
         printf("  rule %s would record it, but %lld messages were in the conversation when it was decided: work\n",
                str_of(plan, "record"), int_of(plan, "not_recorded"));
-    /* a transfer is planned for the named team only, whichever rule matched (docs/routing.md, Offers) */
+    /* a transfer is planned for the named team only, whichever rule matched, and so is every later move of the
+     * work while that team has it (docs/routing.md, Offers) */
     const char *to = json_string_value(json_object_get(plan, "transfer_to"));
-    if (to)
+    if (to && !strcmp(str_of(d, "reason"), "transfer"))
         printf("  rule %s (not tried: a transfer is planned for team %s only)\n", *rule ? rule : "(none matched)", to);
+    else if (to)
+        printf("  rule %s (not tried: work transferred to team %s is planned for that team only)\n",
+               *rule ? rule : "(none matched)", to);
     else
         printf("  rule %s\n", *rule ? rule : "(none matched: default queue)");
     bool assigned = !strcmp(str_of(d, "outcome"), "assigned");

@@ -25,6 +25,8 @@
  * false ones would become common, so a long-running router keeps making first plans for new senders. */
 #define SEEN_BITS (1u << 22)
 #define SEEN_MAX 500000
+#define CATCHUP_MAX 64
+#define CATCHUP_KEEP_MS 10000
 
 typedef struct decision_ctx {
     char conv[32];
@@ -51,8 +53,16 @@ struct routing {
     int64_t next_forced_drain; /* monotonic ms */
     bool seeded;    /* seed.lua sent since the store came up or the policy changed */
     bool seed_done; /* seed.lua answered once: the ready index exists, decisions can use it */
-    bool unrouted_now; /* the next due scan takes what arrived before the seed, however new */
+    bool unrouted_now; /* the next due scan takes what arrived before the seed, however new (the catch-up) */
+    bool catchup_busy; /* the catch-up is in flight */
     int64_t seed_done_at; /* router clock ms */
+    /* A conversation stored around the seed's answer may reach both the catch-up and routing_new_conversation
+     * (when its store's answer comes after the seed's): each one decides it only if the other did not, or the
+     * second decision would only come back stale (yet counted as routed, omnictl status). early: decided by
+     * routing_new_conversation before the catch-up answered; handed: what the catch-up handed out, kept
+     * CATCHUP_KEEP_MS for stores answered late. Bounded: past that, a stale second decision at worst. */
+    char early[CATCHUP_MAX][32], handed[CATCHUP_MAX][32];
+    size_t n_early, n_handed;
     uint64_t *seen;       /* owned: SEEN_BITS bits, see routing_first_plan */
     size_t seen_n;        /* senders added since it was cleared */
 };
@@ -200,6 +210,11 @@ void routing_new_conversation(routing_t *r, const char *conversation, const omni
 {
     if (!routing_enabled(r) || (clock_test_mode() && !r->clock_known) || !r->seed_done)
         return; /* stays unrouted: the tick routes it once the test clock is known and the policy seeded */
+    for (size_t i = 0; i < r->n_handed; i++)
+        if (!strcmp(r->handed[i], conversation))
+            return; /* the catch-up handed it out: decided already */
+    if ((r->unrouted_now || r->catchup_busy) && r->n_early < CATCHUP_MAX)
+        snprintf(r->early[r->n_early++], sizeof r->early[0], "%s", conversation);
     decide(r, route_plan_new(r->p, conversation, msg, identity, cu->conversations, cu->tier, cu->last_owner,
                              clock_now()),
            conversation, "new");
@@ -270,10 +285,23 @@ static void on_due(store_t *store, redisReply *rep, void *data)
     (void)store;
     routing_t *r = data;
     r->due_busy = 0;
-    if (!rep || rep->type != REDIS_REPLY_ARRAY)
-        return;
-    for (size_t i = 0; i + DUE_REPLY_FIELDS <= rep->elements; i += DUE_REPLY_FIELDS)
-        route_due(r, rep->element + i);
+    bool catchup = r->catchup_busy;
+    r->catchup_busy = false;
+    for (size_t i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i + DUE_REPLY_FIELDS <= rep->elements;
+         i += DUE_REPLY_FIELDS) {
+        const char *conv = rep->element[i + DUE_REPLY_CONVERSATION]->str;
+        bool skip = false;
+        if (catchup && !strcmp(rep->element[i + DUE_REPLY_KIND]->str, "new")) {
+            for (size_t j = 0; j < r->n_early && !skip; j++)
+                skip = !strcmp(r->early[j], conv); /* routing_new_conversation decided it */
+            if (!skip && r->n_handed < CATCHUP_MAX)
+                snprintf(r->handed[r->n_handed++], sizeof r->handed[0], "%s", conv);
+        }
+        if (!skip)
+            route_due(r, rep->element + i);
+    }
+    if (catchup)
+        r->n_early = 0;
 }
 
 static void on_drained(store_t *store, redisReply *rep, void *data)
@@ -473,11 +501,15 @@ void routing_tick(routing_t *r)
         const char *argv[DUE_NARGS];
         routing_due_argv(&b, prefix, r->p, now, clock_test_mode(), argv);
         /* only what arrived before the seed answered: what came after went to assign.lua itself, and may be
-         * in flight (handing it out again would only make a stale second decision) */
-        if (r->unrouted_now)
+         * in flight (handing it out again would only make a stale second decision; so would what arrived
+         * before and was answered after: early and handed) */
+        bool catchup = r->unrouted_now;
+        if (catchup)
             snprintf(b.after, sizeof b.after, "%lld", (long long)(now - r->seed_done_at + 1));
+        if (r->n_handed && !catchup && now - r->seed_done_at > CATCHUP_KEEP_MS)
+            r->n_handed = 0; /* every store begun before the seed answered has long been answered */
         if (store_script(r->store, LUA_DUE, DUE_NARGS, argv, NULL, on_due, r) == 0)
-            r->due_busy = 1, r->unrouted_now = false;
+            r->due_busy = 1, r->unrouted_now = false, r->catchup_busy = catchup;
     }
     if (r->drains_busy == 0) {
         /* Drains run when capacity was freed (drain.lua checks), and now and then regardless: a partner's

@@ -387,9 +387,10 @@ json_t *route_plan(const policy_t *p, const route_input_t *in)
         omni_warn("routing: conversation %s: transfer to team %s, which the policy does not have; routed by its rule",
                   in->conversation, in->transfer_team);
     if (to) {
-        /* A transfer goes to the named team only, open or not; it waits in that team's queue when nobody there
-         * can take it now. The target index is the team's place in the rule (past its end when not in it), so a
-         * later escalation moves on from there. */
+        /* A transfer goes to the named team only, open or not, and so does every later move of the work while
+         * that team has it (route_plan_due); it waits in that team's queue when nobody there can take it now.
+         * The target index is the team's place in the rule (past its end when not in it): explain's "moved from"
+         * names the team instead when it is past the end. */
         size_t index = rule ? rule->n_targets : 0;
         for (size_t i = 0; rule && i < rule->n_targets; i++)
             if (rule->targets[i].t == to && index == rule->n_targets)
@@ -469,6 +470,8 @@ json_t *route_plan(const policy_t *p, const route_input_t *in)
     if (never)
         json_object_set_new(plan, "unservable", json_string(never));
     free(never);
+    if (to) /* assign.lua keeps it on the conversation (transferred_to): the work's later moves are planned so too */
+        json_object_set_new(plan, "transfer", json_string(to->name));
     if (record) /* not work: assign.lua stores it resolved, unless more joined it meanwhile */
         json_object_set_new(plan, "record", json_string(record->name));
     set_int_unless(plan, "valid_until", valid_until, -1);
@@ -528,6 +531,14 @@ json_t *route_plan_due(const policy_t *p, const char *const f[DUE_REPLY_FIELDS],
         from = q > 0 && q < 1000 ? (int)q : 0;
         exclude = queued_exclude && *queued_exclude ? queued_exclude : NULL;
     }
+    /* Work a transfer gave a team stays that team's until it is resolved or transferred again (docs/routing.md,
+     * Offers): a transfer, and every later move of it (rejected, offer expired, escalated, its owner offline...),
+     * is planned for that team only, from no target of the rule (a rejection starts again in the same team, the
+     * agent who declined left out). due.lua's transfer_to says which team: the one a transfer asks for, else the
+     * one a transfer gave it to (transferred_to). A conversation handed out as new is no move: by its rule. */
+    const char *transfer = strcmp(kind, "new") && *f[DUE_REPLY_TRANSFER_TO] ? f[DUE_REPLY_TRANSFER_TO] : NULL;
+    if (transfer)
+        from = 0;
     const char *prefer = p->prefer_previous_owner && *f[DUE_REPLY_LAST_OWNER] ? f[DUE_REPLY_LAST_OWNER] : NULL;
     if (agent && !strcmp(kind, "owner offline") && p->prefer_previous_owner)
         prefer = agent;
@@ -535,7 +546,7 @@ json_t *route_plan_due(const policy_t *p, const char *const f[DUE_REPLY_FIELDS],
         .conversation = conv, .version = f[DUE_REPLY_VERSION], .reason = kind, .exclude_agent = exclude, .exclude_team = exclude_team,
         .from_target = from,
         .prefer_agent = prefer,
-        .transfer_team = !strcmp(kind, "transfer") && *f[DUE_REPLY_TRANSFER_TO] ? f[DUE_REPLY_TRANSFER_TO] : NULL,
+        .transfer_team = transfer,
         .facts = { .channel = json_string_value(json_object_get(m, "channel")), .identity = f[DUE_REPLY_IDENTITY],
                    .text = json_string_value(json_object_get(m, "text")),
                    .subject = json_string_value(json_object_get(m, "subject")),

@@ -21,7 +21,8 @@ typedef struct route_input {
     const char *exclude_team;  /* a partner team that gave it back (rejected, dead letter); NULL */
     const char *prefer_agent;  /* the customer's previous owner when the policy prefers it; NULL */
     const char *reason;        /* "new", "escalation", "timeout", "owner offline", "offer expired", a reroute kind */
-    const char *transfer_team; /* a transfer: the only team to plan (its queue when nobody there can); NULL */
+    const char *transfer_team; /* a transfer, or a move of work a transfer gave a team: the only team to plan
+                                * (its queue when nobody there can); NULL */
 } route_input_t;
 
 /* Builds the plan for assign.lua (see its header for the fields) and appends the static part of the

@@ -28,7 +28,8 @@ local function decide_plan(script, plan_json, days, default_queue, conv, opened)
     st[3], st[14] = f.queue, f.channel
   else
     st = redis.call('HMGET', ck, 'status', 'version', 'queue', 'owner', 'prio', 'breached', 'due', 'escalate_at',
-                    'reroute', 'reroute_at', 'transfer_to', 'escalated', 'first_response_at', 'channel', 'assignments')
+                    'reroute', 'reroute_at', 'transfer_to', 'escalated', 'first_response_at', 'channel', 'assignments',
+                    'transferred_to')
   end
   if not st[1] then redis.call('ZREM', K.unrouted(), cv); return { 'gone', 'missing' } end
   if st[1] == 'merged' or st[1] == 'resolved' then
@@ -64,6 +65,10 @@ local function decide_plan(script, plan_json, days, default_queue, conv, opened)
   end
   -- A re-routing asked for from outside the router (reroute() in _owners.lua) is answered by this decision.
   if st[9] or st[10] or st[11] then redis.call('HDEL', ck, 'reroute', 'transfer_to', 'reroute_at') end
+  -- The team a transfer gave it to (plan.transfer): kept while that team holds it or it waits in that team's
+  -- queue, so that due.lua hands its later moves out for that team again (docs/routing.md, Offers); a plan made
+  -- otherwise (the team left the policy, a conversation reopened and routed as new) ends it.
+  if st[16] and not plan.transfer then redis.call('HDEL', ck, 'transferred_to') end
   -- The trigger this decision acts on is spent here, when the decision commits (due.lua only leased it).
   local escalated = st[12]
   if plan.reason == 'escalation' and not escalated then
@@ -85,6 +90,7 @@ local function decide_plan(script, plan_json, days, default_queue, conv, opened)
     end
   end
   if plan.rule then set[#set + 1], set[#set + 2] = 'rule', plan.rule end
+  if plan.transfer and plan.transfer ~= st[16] then set[#set + 1], set[#set + 2] = 'transferred_to', plan.transfer end
   if not st[7] then set[#set + 1], set[#set + 2] = 'due', itoa(plan.due) end
   if not st[8] then set[#set + 1], set[#set + 2] = 'escalate_at', itoa(plan.escalate_at) end
   plan.due = tonumber(st[7]) or plan.due

@@ -5,7 +5,7 @@
 -- absent; "=value" after the type: may be absent, and then reads as that value (plan.c leaves such a field out
 -- when it has that value: most of a target's fields, on most plans, so a plan is about half the JSON to
 -- decode). Fields not declared are refused, so the two sides cannot drift apart unnoticed.
-local PLAN_SPEC = 'conv:str version:str channel:str category:str prio:int tier:str reason:str ?rule:str ?queue:str now:int due:int escalate_at:int targets:[target] ?prefer:str ?exclude:str skills:[str]=[] trace:obj aging:int valid_until:int=-1 ?unservable:str ?record:str from:int=0'
+local PLAN_SPEC = 'conv:str version:str channel:str category:str prio:int tier:str reason:str ?rule:str ?queue:str now:int due:int escalate_at:int targets:[target] ?prefer:str ?exclude:str skills:[str]=[] trace:obj aging:int valid_until:int=-1 ?unservable:str ?record:str from:int=0 ?transfer:str'
 local PLAN_TARGET_SPEC = 'i:int team:str strategy:str timeout:int=0 queue_below:int=0 wait_below:int=0 handle_time:int max_concurrent:int=0 quota:int=0 day:str= everyone:bool=false agents:[str]=[] team_level:bool=false accept_timeout:int auto_accept:bool=false'
 
 -- The checks, as straight-line Lua that scripts/embed-lua writes from the declarations in place of each

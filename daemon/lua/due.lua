@@ -12,7 +12,8 @@
 -- "offer expired" or a reroute kind ("rejected", "offer revoked", "transfer", "dead letter"); target the
 -- index of the owner's target (-1: none); owner the owner, or for a reroute the owner it was taken from;
 -- first_message the JSON of the conversation's first message and identity its sender; conversations, tier
--- and last_owner what is stored of the customer; transfer_to the team a transfer goes to ("" otherwise);
+-- and last_owner what is stored of the customer; transfer_to the team a transfer goes to, or for any other
+-- move (not "new") the team a transfer gave the work to and that still has it (transferred_to), "" otherwise;
 -- for waiting work (a re-plan, an escalation of queued work), the move it waits in: queued_from the index of
 -- the rule's target it started at ("" for the first), queued_exclude the agent it left out ("" none).
 -- @args prefix:str now:int limit:int grace_ms:int unrouted_after_ms:int lease_ms:int test_clock:bool
@@ -26,9 +27,10 @@ local function item(cv, kind, queued)
   seen[cv] = true
   local ck = K.conversation(cv)
   local c = redis.call('HMGET', ck, 'version', 'target', 'owner', 'customer', 'previous_owner', 'transfer_to',
-                       'queued_from', 'queued_exclude')
+                       'queued_from', 'queued_exclude', 'transferred_to')
   if not queued then c[7], c[8] = nil, nil end
   if kind == 'rejected' or kind == 'offer revoked' or kind == 'transfer' or kind == 'dead letter' then c[3] = c[5] end
+  if kind ~= 'transfer' then c[6] = kind ~= 'new' and c[9] or nil end
   local first = redis.call('LINDEX', K.conversation_messages(cv), 0)
   local m = first and redis.call('HMGET', K.msg(first), 'json', 'identity') or {}
   local cust = c[4] or ''

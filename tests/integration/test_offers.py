@@ -277,3 +277,122 @@ def test_an_offer_past_its_expiry_is_not_its_agents_to_act_on_before_the_tick_ei
     assert rt.redis.hget(key("agent", "alice"), "offers_rejected") is None
     assert [d for d in rt.ctl("explain", "lp1").stdout.splitlines() if "moved from" in d] == \
         ["  moved from agent:alice (target 0): the offer was not accepted in time"]
+
+
+TIERS = """
+calendars:
+  - name: always
+    timezone: UTC
+    hours: ["mon-sun 00:00-24:00"]
+teams:
+  - {name: core, kind: in-house, calendar: always, offers: {accept_timeout: 1m}}
+  - {name: tier2, kind: in-house, calendar: always, offers: {accept_timeout: 1m}}
+agents:
+  - {id: alice, teams: [core], capacity: {email: 1}}
+  - {id: tina, teams: [tier2], capacity: {email: 1}}
+  - {id: tom, teams: [tier2], capacity: {email: 1}}
+routing:
+  rules:
+    - name: all
+      targets: [{team: core}]
+      queue: core
+sla:
+  targets:
+    - first_response: 2h
+  escalate_at: 50
+ownership: {prefer_previous_owner: false}
+"""
+
+
+@pytest.fixture
+def tiers(tmp_path, redis_server):
+    r = Router(str(tmp_path), redis_server.address, policy=TIERS, env={"OMNIROUTER_TEST_CLOCK": "1"}).start()
+    r.redis, r.peer, r.scripts = redis_server.client(), Peer(r.endpoint), Scripts(redis_server.client())
+    yield r
+    r.peer.close()
+    r.stop()
+
+
+def transferred_by_alice(rt, id, frm):
+    conv = send(rt, id, frm, "hello")
+    offered_to(rt, conv, "agent:alice")
+    assert rt.scripts.call("accept", "agent:alice", conv, router_now(rt)) == "accepted"
+    assert rt.scripts.call("transfer", "agent:alice", conv, "tier2", router_now(rt)) == "transferred"
+    return conv
+
+
+def test_work_a_transfer_gave_a_team_goes_to_its_next_agent_when_rejected_or_let_expire(tiers):
+    """docs/routing.md, Offers: a rejected or expired offer goes to the same target's other agents first; for
+    transferred work that is the team it was transferred to (a transfer is planned for the named team only), not
+    the rule's queue team and the very agent who transferred it away. With nobody left there it waits in that
+    team's queue."""
+    rt = tiers
+    conv = transferred_by_alice(rt, "tr1", "una@example.com")
+    offered_to(rt, conv, "agent:tina")
+    assert rt.scripts.call("reject", "agent:tina", conv, "not mine", router_now(rt)) == "rejected"
+    offered_to(rt, conv, "agent:tom")
+    assert field(rt, conv, "transferred_to") == "tier2"  # docs/redis.md: kept while tier2 holds it
+    rt.ctl("clock", "advance", "61s")  # tom lets it expire: nobody of tier2 left, so it waits in tier2's queue
+    wait_for(lambda: field(rt, conv, "status") == "queued", 10, "queued after the expiry")
+    assert field(rt, conv, "queued_on") == "tier2" and field(rt, conv, "transferred_to") == "tier2"
+    assert rt.redis.hget(key("agent", "alice"), "load") == "0"
+    out = rt.ctl("explain", "tr1").stdout
+    d3 = out.split("decision 3 at ")[1].split("decision 4 at ")[0]
+    assert "  moved from agent:tina (team tier2, which it was transferred to): rejected by its owner\n" in d3, d3
+    assert "  rule all (not tried: work transferred to team tier2 is planned for that team only)\n" in d3, d3
+    assert "  team tier2, which it was transferred to: eligible\n" in d3, d3
+    assert "    agent tina: lost this conversation already" in d3, d3
+    assert "=> assigned to agent:tom" in d3, d3
+    d4 = out.split("decision 4 at ")[1]
+    assert "  moved from agent:tom (team tier2, which it was transferred to): the offer was not accepted in time\n" \
+        in d4, d4
+    assert "target 0" not in d3 + d4 and "=> queued on tier2" in d4, d4
+    # transferred again: the new team's, and back by its rule once that team holds it
+    assert rt.scripts.call("transfer", "operator:olga", conv, "core", router_now(rt)) == "transferred"
+    offered_to(rt, conv, "agent:alice")
+    assert field(rt, conv, "transferred_to") == "core"
+
+
+def test_waiting_transferred_work_escalates_in_the_team_it_was_transferred_to(tiers):
+    """docs/routing.md: waiting work that escalates goes on with the move it waits in; for work a transfer
+    left waiting in a team's queue that move is the transfer: it stays there, more urgent, rather than going back
+    by its rule to the agent who transferred it away."""
+    rt = tiers
+    for a in ("tina", "tom"):
+        rt.ctl("agent", "presence", a, "away")
+    conv = transferred_by_alice(rt, "te1", "ula@example.com")
+    wait_for(lambda: field(rt, conv, "status") == "queued", 10, "queued on tier2")
+    assert field(rt, conv, "queued_on") == "tier2"
+    prio = int(field(rt, conv, "prio"))
+    rt.ctl("clock", "advance", "61m")  # past its escalation point (50 % of 2 h)
+    wait_for(lambda: field(rt, conv, "escalated") == "1", 10, "escalated")
+    seen_by_a_tick(rt)
+    h = rt.redis.hgetall(key("conversation", conv))
+    assert (h["status"], h["queued_on"], h.get("owner")) == ("queued", "tier2", None), h
+    assert int(h["prio"]) < prio, h
+    assert rt.redis.hget(key("agent", "alice"), "load") == "0"
+    out = rt.ctl("explain", "te1").stdout
+    last = out.split("decision 3 at ")[1]
+    assert ": escalation" in last and "team tier2, which it was transferred to" in last, last
+    rt.ctl("agent", "presence", "tom", "available")  # tier2's own agent serves it
+    offered_to(rt, conv, "agent:tom")
+
+
+def test_a_partner_that_rejects_work_transferred_to_it_keeps_it_flagged_for_an_operator(rt):
+    """docs/routing.md, Offers: a partner team that rejects work transferred to it (the only team it is planned
+    for then) leaves it in its queue flagged `every target declined this conversation`, not back by the rule to
+    the agent who transferred it away; transferred again, it leaves the list."""
+    conv = send(rt, "pt1", "pia@example.com", "hello")
+    offered_to(rt, conv, "agent:alice")
+    assert rt.scripts.call("transfer", "agent:alice", conv, "bpo", router_now(rt)) == "transferred"
+    wait_for(lambda: field(rt, conv, "owner") == "team:bpo", 10, "given to the partner")
+    assert rt.scripts.call("reject", "partner:bpo", conv, "not ours", router_now(rt)) == "rejected"
+    wait_for(lambda: field(rt, conv, "status") == "queued", 10, "queued after the rejection")
+    assert field(rt, conv, "queued_on") == "bpo" and rt.redis.sismember(key("unservable"), conv)
+    assert rt.redis.hget(key("agent", "alice"), "load") == "0"
+    ex = rt.ctl("explain", "pt1").stdout
+    assert "moved from team:bpo (team bpo, which it was transferred to): rejected by its owner" in ex, ex
+    assert rt.scripts.call("transfer", "operator:olga", conv, "core", router_now(rt)) == "transferred"
+    offered_to(rt, conv, "agent:alice")
+    assert not rt.redis.sismember(key("unservable"), conv)
+    assert field(rt, conv, "transferred_to") == "core"

@@ -698,13 +698,14 @@ def test_explain_names_a_transfer_outside_the_rule_truthfully(rt):
     later move from there says which team it left, not a target index past the rule's end."""
     conv = send(rt, "xt1", "xt1@example.com", "hello there")  # basic-partner-first: bpo, then core
     assert settled(rt, conv)["owner"] == "team:bpo"
-    rt.ctl("agent", "presence", "alice", "away")  # so the move after tina goes back to core's queue
-    rt.ctl("agent", "presence", "bob", "away")
+    rt.ctl("agent", "presence", "alice", "away")  # nobody free but tina (core could not take it either way:
+    rt.ctl("agent", "presence", "bob", "away")    # a move of transferred work is planned for tier2 only)
     s = Scripts(rt.redis)
     assert s.call("transfer", "operator:olga", conv, "tier2", router_now(rt)) == "transferred"
     wait_for(lambda: rt.redis.hget(f"omni:conversation:{conv}", "owner") == "agent:tina", 10, "on tier2")
     assert s.call("reject", "agent:tina", conv, "not mine", router_now(rt)) == "rejected"
     wait_for(lambda: rt.redis.hget(f"omni:conversation:{conv}", "status") == "queued", 10, "queued again")
+    assert rt.redis.hget(f"omni:conversation:{conv}", "queued_on") == "tier2"
     out = rt.ctl("explain", "xt1").stdout
     assert "target 2" not in out, out
     d2 = out.split("decision 2 at ")[1].split("decision 3 at ")[0]

@@ -265,6 +265,7 @@ static void test_rerouted_work_is_planned_from_its_target_or_for_the_named_team(
     assert_int_equal(json_integer_value(json_object_get(target(p, 0), "i")), 2); /* not in the rule: past its end */
     assert_string_equal(str(p, "queue"), "tier2");
     assert_null(json_object_get(p, "exclude"));
+    assert_string_equal(str(p, "transfer"), "tier2"); /* assign.lua keeps it: transferred_to */
     json_decref(p);
 }
 
@@ -322,6 +323,58 @@ static void test_the_check_refuses_what_lua_would(void **state)
     assert_string_equal(err, "plan.conv: missing");
     json_decref(p);
 }
+/* docs/routing.md, Offers: work a transfer gave a team stays that team's: due.lua hands each later move of it out
+ * with that team (transfer_to, from the conversation's transferred_to), and it is planned for that team only, the
+ * agent who declined it left out, from no target of the rule (tina's index is past the rule's end). Waiting work
+ * that escalates stays in that team's queue. A conversation handed out as new is planned by its rule. */
+static void test_moves_of_transferred_work_are_planned_for_its_team(void **state)
+{
+    (void)state;
+    const char *msg = "{\"id\":\"m1\",\"channel\":\"email\",\"from\":{\"id\":\"ann@example.com\"},"
+                      "\"received_at\":\"2026-11-30T10:00:00Z\",\"text\":\"a crash\"}";
+    const char *f[DUE_REPLY_FIELDS] = {
+        [DUE_REPLY_CONVERSATION] = "7", [DUE_REPLY_KIND] = "rejected", [DUE_REPLY_VERSION] = "3",
+        [DUE_REPLY_TARGET] = "2", [DUE_REPLY_OWNER] = "agent:tina", [DUE_REPLY_FIRST_MESSAGE] = msg,
+        [DUE_REPLY_IDENTITY] = "email:ann@example.com", [DUE_REPLY_CONVERSATIONS] = "1", [DUE_REPLY_TIER] = "",
+        [DUE_REPLY_LAST_OWNER] = "", [DUE_REPLY_TRANSFER_TO] = "tier2", [DUE_REPLY_QUEUED_FROM] = "",
+        [DUE_REPLY_QUEUED_EXCLUDE] = "",
+    };
+    char err[200];
+    static const char *const kinds[] = { "rejected", "offer expired", "timeout", "escalation", "owner offline" };
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        f[DUE_REPLY_KIND] = kinds[i];
+        json_t *p = route_plan_due(&cfg->policy, f, MON_10H);
+        assert_int_equal(route_plan_check(p, err, sizeof err), 0);
+        assert_string_equal(str(p, "queue"), "tier2");
+        assert_string_equal(str(p, "transfer"), "tier2");
+        assert_null(json_object_get(p, "from"));
+        assert_null(json_object_get(p, "unservable")); /* tina is left out for this move only: not flagged */
+        assert_string_equal(str(json_object_get(p, "trace"), "transfer_to"), "tier2");
+        /* tina, tier2's only agent, is left out where she lost it; an escalation lets her keep it (assign.lua's
+         * holder), and presence keeps an owner gone offline out */
+        bool excluded = i < 3;
+        assert_int_equal(json_array_size(json_object_get(p, "targets")), excluded ? 0 : 1);
+        json_decref(p);
+    }
+    /* waiting on tier2's queue, escalated: still tier2's, more urgent, whatever move it waited in */
+    f[DUE_REPLY_KIND] = "escalation", f[DUE_REPLY_TARGET] = "-1", f[DUE_REPLY_OWNER] = "";
+    f[DUE_REPLY_QUEUED_FROM] = "1";
+    json_t *p = route_plan_due(&cfg->policy, f, MON_10H);
+    assert_int_equal(route_plan_check(p, err, sizeof err), 0);
+    assert_int_equal(json_array_size(json_object_get(p, "targets")), 1);
+    assert_string_equal(str(target(p, 0), "team"), "tier2");
+    assert_string_equal(str(p, "queue"), "tier2");
+    assert_null(json_object_get(p, "from"));
+    assert_int_equal(json_integer_value(json_object_get(p, "prio")), 1);
+    json_decref(p);
+    f[DUE_REPLY_KIND] = "new", f[DUE_REPLY_QUEUED_FROM] = "";
+    p = route_plan_due(&cfg->policy, f, MON_10H);
+    assert_int_equal(route_plan_check(p, err, sizeof err), 0);
+    assert_string_equal(str(target(p, 0), "team"), "core");
+    assert_null(json_object_get(p, "transfer"));
+    json_decref(p);
+}
+
 
 int main(void)
 {
@@ -333,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_due_work_is_planned_from_the_next_target),
         cmocka_unit_test(test_rerouted_work_is_planned_from_its_target_or_for_the_named_team),
         cmocka_unit_test(test_waiting_work_is_re_planned_in_the_move_it_waits_in),
+        cmocka_unit_test(test_moves_of_transferred_work_are_planned_for_its_team),
         cmocka_unit_test(test_the_check_refuses_what_lua_would),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
