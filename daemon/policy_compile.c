@@ -289,14 +289,17 @@ static void compile_routes(policy_t *p, config_errors_t *errs)
         route_rule_t *r = &p->routes[i];
         DUPLICATE("routing.rules", "rule", p->routes, i, route_rule_t, name);
         char *key = omni_asprintf("routing.rules[%zu]", i), *k;
-        /* A rule after the catch-all can never be used: surely not what the operator meant. */
+        /* A rule after the catch-all can never be used: surely not what the operator meant. A rule with no
+         * `when` written is the catch-all even when its entry has other errors (its targets'): an error in one
+         * entry hides none in the others. One whose `when` has errors may have been meant either way. */
+        bool takes_all = cond_empty(&r->when) && (!r->where.bad || r->when.where.line == 0);
         if (catch_all && !r->where.bad)
             cfg_error_at(errs, &r->where, key, "rule %s is never used: rule %s before it has no `when` and takes "
                          "all work", r->name, catch_all->name);
+        else if (!catch_all && takes_all)
+            catch_all = r;
         else if (r->where.bad)
             unsure = true;
-        else if (!catch_all && cond_empty(&r->when))
-            catch_all = r;
         k = omni_asprintf("%s.when", key);
         cond_compile(&r->when, p, k, errs);
         free(k);

@@ -325,6 +325,16 @@ static void test_routing_errors(void **state)
           "    - {name: all, targets: [{team: core}]}\n"
           "    - {name: late, when: {channel: [email]}, targets: [{team: core}]}\n",
           LINES("%s:9:7: routing.rules[2]: rule late is never used: rule all before it has no `when` and takes all work"));
+    /* an error in the catch-all's own entry (its targets) hides none in the rules after it */
+    fails("teams:\n"
+          "  - {name: core}\n"
+          "routing:\n"
+          "  rules:\n"
+          "    - {name: all, targets: [{team: core, timeout: banana}]}\n"
+          "    - {name: late, targets: [{team: core}]}\n",
+          LINES("%s:5:51: routing.rules[0].targets[0].timeout: expected a duration in milliseconds (500, 500ms, 5s), "
+                "got \"banana\"",
+                "%s:6:7: routing.rules[1]: rule late is never used: rule all before it has no `when` and takes all work"));
     fails("routing:\n  rules:\n    - {name: empty, targets: []}\n",
           LINES("%s:3:30: routing.rules[0].targets: has 0 entries; at least 1 needed"));
     fails("routing:\n  rules:\n    - {name: x, targets: [{team: core}]}\n",
