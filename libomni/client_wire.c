@@ -83,7 +83,9 @@ static void on_nack(omni_client_t *c, omni_pend_t *p, const char *id, const zmq_
      * again and the write is tried again, so the refused message is never lost. */
     if (omni_spool_nack(c->spool, id, reason, p->rec.json, p->rec.len) != 0)
         return;
-    omni_warn("message %s refused by router %s: %s (kept in the dead-letter file)", id, c->endpoint, reason);
+    /* An on_nack callback reports it its own way (the connector runtime: one warning with the file): once. */
+    omni_log(c->o.on_nack ? OMNI_LOG_DEBUG : OMNI_LOG_WARN, "message %s refused by router %s: %s (kept in the "
+             "dead-letter file)", id, c->endpoint, reason);
     omni__pend_drop(c, p);
     c->st.nacked++;
     if (c->o.on_nack)

@@ -187,7 +187,9 @@ omni_connector_t *omni_connector_new(const omni_connector_def_t *def, int argc, 
         return NULL;
     }
     if (omni_mkdir_p(cfg->state_dir, 0700) != 0) {
-        fprintf(stderr, "%s: state_dir %s: %s\n", log_ident, cfg->state_dir, strerror(errno));
+        /* state_dir defaults to spool_dir: name the key the user set, not the one derived from it. */
+        const char *key = strcmp(cfg->state_dir, cfg->spool_dir) == 0 ? "spool_dir" : "state_dir";
+        fprintf(stderr, "%s: %s %s: %s\n", log_ident, key, cfg->state_dir, strerror(errno));
     } else if (setup_signals(ctx) != 0) {
         fprintf(stderr, "%s: signals: %s\n", log_ident, strerror(errno));
     } else {

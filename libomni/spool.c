@@ -14,8 +14,9 @@
  * M makes a message live, a later A or N for its id makes it dead; the live ones, in the order of their
  * M records, are what the client sends again. A record that runs past the end of the file, or a bad one
  * with no good record after it, is a torn write from a crash: the file is truncated there. A bad record
- * followed by good ones is real damage: replay stops there, the file is kept aside as
- * spool.log.corrupt-<ms> for an operator, and spool.log is rewritten with what was read before it.
+ * followed by good ones is real damage: replay skips it and goes on at the next good record (so one bad
+ * sector costs only the records it hit), the file is kept aside as spool.log.corrupt-<ms> for an
+ * operator, and spool.log is rewritten with the unanswered messages read.
  *
  * Writing: records are gathered in memory, in the order they are appended, and written to the file with
  * one write(2) by omni_spool_write (the client calls it before it sends what was submitted, and after a
@@ -153,8 +154,8 @@ static int open_locked(omni_spool_t *sp, char *err, size_t errsz)
 /* Acts on how the replay ended. Returns 0, or -1 with err filled. */
 static int repair(omni_spool_t *sp, omni_replay_t *rp, char *err, size_t errsz)
 {
-    size_t lost = rp->file_bytes - rp->good_bytes;
     if (rp->end == OMNI_REPLAY_TORN) {
+        size_t lost = rp->file_bytes - rp->good_bytes;
         omni_warn("spool %s: torn record at offset %zu (%zu bytes, a write cut short by a crash): truncated",
                   sp->path, rp->good_bytes, lost);
         if (ftruncate(sp->fd, (off_t)rp->good_bytes) != 0 || fdatasync(sp->fd) != 0) {
@@ -162,13 +163,13 @@ static int repair(omni_spool_t *sp, omni_replay_t *rp, char *err, size_t errsz)
             return -1;
         }
     } else if (rp->end == OMNI_REPLAY_DAMAGED) {
-        /* Appending after the damage would hide every later record from the next replay, so the file is
-         * rewritten; the damaged one is kept for an operator, since messages may sit after the damage. */
+        /* Appending after the damage would make every later replay meet it again, so the file is rewritten
+         * with the good records; the damaged one is kept for an operator, since the damage held records. */
         char *aside = omni_asprintf("%s.corrupt-%lld", sp->path, (long long)omni_wall_ms());
         bool kept = link(sp->path, aside) == 0;
-        omni_warn("spool %s: corrupt record at offset %zu: replay keeps the %zu unanswered messages before it "
-                  "and skips the %zu bytes after (damaged file %s %s)", sp->path, rp->good_bytes, rp->nlive,
-                  lost, kept ? "kept as" : "could not be kept as", aside);
+        omni_warn("spool %s: corrupt record at offset %zu: %zu damaged bytes skipped, the good records before "
+                  "and after them read (%zu unanswered messages; damaged file %s %s)", sp->path, rp->good_bytes,
+                  rp->skipped_bytes, rp->nlive, kept ? "kept as" : "could not be kept as", aside);
         free(aside);
     }
     if (rp->end == OMNI_REPLAY_DAMAGED || omni_spool_wants_compact(sp)) {

@@ -92,13 +92,14 @@ uint32_t omni_spool_crc32(uint32_t crc, const void *data, size_t n);
 typedef enum {
     OMNI_REPLAY_CLEAN,   /* read to the end */
     OMNI_REPLAY_TORN,    /* the tail after good_bytes is a cut-short write: truncate it */
-    OMNI_REPLAY_DAMAGED, /* a bad record at good_bytes with good ones after it */
+    OMNI_REPLAY_DAMAGED, /* a bad record at good_bytes with good ones after it: those were read too */
 } omni_replay_end_t;
 
 typedef struct omni_replay {
     omni_spool_rec_t *live; /* unanswered messages in submit order; caller owns (omni_spool_recs_free) */
     size_t nlive;
-    size_t good_bytes;      /* where the last good record ends */
+    size_t good_bytes;      /* where the last good record ends; DAMAGED: where the first bad one starts */
+    size_t skipped_bytes;   /* DAMAGED: bytes of damage skipped, a torn tail after the last good record included */
     size_t live_bytes;      /* bytes of the live messages' records */
     size_t file_bytes;      /* the size of the file that was read */
     omni_replay_end_t end;

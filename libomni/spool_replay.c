@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <search.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -159,23 +160,24 @@ static rec_status_t read_record(reader_t *r, size_t off, rec_t *rec)
     return REC_OK;
 }
 
-/* True when a good record starts anywhere after off: then the bad record at off is damage in the middle,
- * not the torn end of the last write (which may be followed by zeros or garbage, never by a good one). */
-static bool good_record_after(reader_t *r, size_t off)
+/* Where the first good record after off starts, or SIZE_MAX when none does: then the bad record at off is
+ * the torn end of the last write (which may be followed by zeros or garbage, never by a good one); else it
+ * is damage in the middle, and replay goes on from there. A good record cannot hide inside a message's
+ * body: the body is JSON, which holds no raw newline, and a record header ends with one. */
+static size_t next_good_record(reader_t *r, size_t off)
 {
     char *buf = omni_malloc(CHUNK);
-    size_t ml = strlen(OMNI_SPOOL_MAGIC);
-    bool found = false;
-    for (size_t at = off + 1; !found && at < r->size && r->error == 0;) {
+    size_t ml = strlen(OMNI_SPOOL_MAGIC), found = SIZE_MAX;
+    for (size_t at = off + 1; found == SIZE_MAX && at < r->size && r->error == 0;) {
         size_t got = rd_at(r, at, buf, CHUNK);
         if (got < ml)
             break;
-        for (size_t i = 0; !found && i + ml <= got; i++) { /* memmem is a GNU extension */
+        for (size_t i = 0; found == SIZE_MAX && i + ml <= got; i++) { /* memmem is a GNU extension */
             rec_t rec;
             if (buf[i] == OMNI_SPOOL_MAGIC[0] && memcmp(buf + i, OMNI_SPOOL_MAGIC, ml) == 0 &&
                 read_record(r, at + i, &rec) == REC_OK) {
                 free(rec.id), free(rec.body);
-                found = true;
+                found = at + i;
             }
         }
         at += got - (ml - 1); /* overlap, so a magic split across two chunks is seen */
@@ -253,19 +255,32 @@ int omni_spool_replay(int fd, omni_replay_t *out)
     reader_t *r = omni_malloc(sizeof *r);
     *r = (reader_t){.fd = fd, .size = (size_t)st.st_size};
     replay_set_t rs = {0};
-    size_t off = 0;
+    size_t off = 0, bad_at = SIZE_MAX, skipped = 0;
     rec_status_t s;
     rec_t rec;
-    while ((s = read_record(r, off, &rec)) == REC_OK) {
-        replay_apply(&rs, &rec);
-        off += rec.size;
+    for (;;) {
+        while ((s = read_record(r, off, &rec)) == REC_OK) {
+            replay_apply(&rs, &rec);
+            off += rec.size;
+        }
+        /* Damage in the middle costs only the records it hit: the good ones after it are messages too,
+         * whose sources may already have been acknowledged. */
+        size_t next = s == REC_BAD ? next_good_record(r, off) : SIZE_MAX;
+        if (next == SIZE_MAX)
+            break;
+        if (bad_at == SIZE_MAX)
+            bad_at = off;
+        skipped += next - off;
+        off = next;
     }
-    bool middle = s == REC_BAD && good_record_after(r, off);
     replay_finish(&rs);
     int err = r->error;
-    *out = (omni_replay_t){.live = rs.recs, .nlive = rs.n, .good_bytes = off, .live_bytes = rs.live_bytes,
+    bool damaged = bad_at != SIZE_MAX;
+    size_t tail = s == REC_EOF ? 0 : r->size - off;
+    *out = (omni_replay_t){.live = rs.recs, .nlive = rs.n, .good_bytes = damaged ? bad_at : off,
+                           .skipped_bytes = skipped + (damaged ? tail : 0), .live_bytes = rs.live_bytes,
                            .file_bytes = r->size};
-    out->end = s == REC_EOF ? OMNI_REPLAY_CLEAN : middle ? OMNI_REPLAY_DAMAGED : OMNI_REPLAY_TORN;
+    out->end = damaged ? OMNI_REPLAY_DAMAGED : s == REC_EOF ? OMNI_REPLAY_CLEAN : OMNI_REPLAY_TORN;
     free(r);
     if (err != 0) {
         omni_spool_recs_free(&out->live, out->nlive);

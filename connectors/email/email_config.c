@@ -18,7 +18,7 @@ const omni_connector_key_t email_keys[] = {
     {"password_file", OMNI_KEY_SECRET, NULL, false, 0, 0, NULL,
      "the IMAP password: a file only its owner may read, credential:NAME or env:NAME"},
     {"account", OMNI_KEY_STRING, NULL, false, 0, 64, NULL, "account name in message ids; default: user"},
-    {"address", OMNI_KEY_STRING, NULL, false, 0, 320, NULL, "our address, the messages' \"to\"; default: user"},
+    {"address", OMNI_KEY_STRING, NULL, false, 0, 320, NULL, "our address, the messages' \"to\"; default: user if it has an @"},
     {"tls", OMNI_KEY_ENUM, "starttls", false, 0, 0, "starttls|none", "for imap:// URLs: require STARTTLS, or none"},
     {"ca_file", OMNI_KEY_PATH, NULL, false, 0, 0, NULL, "CA bundle for the server certificate; default: system"},
     {"mailboxes", OMNI_KEY_LIST, "INBOX", false, 0, 100, NULL, "mailbox names, or \"key=value ...\" entries"},

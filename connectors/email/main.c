@@ -41,7 +41,6 @@
 
 #define SEARCH_SPAN 1000          /* UIDs per search range: keeps each SEARCH answer small */
 #define SEARCHES_PER_POLL 20      /* ranges searched per mailbox per poll (sparse UIDs, a seen backlog) */
-#define BOX_RETRY_MAX_MS 60000    /* a failing mailbox is retried at most this far apart */
 #define FLUSH_EVERY 32            /* messages of a batch written to the spool (unsynced) and sent together */
 #define STOP_GRACE_MS 1000        /* on SIGTERM, how long a command still waits for its server */
 #define QUEUE_MAX 64              /* fetched messages waiting for the loop's thread to take them, at most */
@@ -509,10 +508,11 @@ static void turn_ended(omni_connector_t *ctx, box_t *b, int rc, bool more)
     }
     b->failing = true;
     b->answered = false;
-    int base = omni_connector_poll_ms(ctx);
-    b->backoff_ms = b->backoff_ms ? b->backoff_ms * 2 : base;
-    if (b->backoff_ms > BOX_RETRY_MAX_MS)
-        b->backoff_ms = BOX_RETRY_MAX_MS > base ? BOX_RETRY_MAX_MS : base;
+    /* The runtime's own back-off (poll_ms doubling up to retry_max_ms), kept per mailbox. */
+    int base = omni_connector_poll_ms(ctx), max = omni_connector_retry_max_ms(ctx);
+    b->backoff_ms = b->backoff_ms ? (b->backoff_ms > max / 2 ? max : b->backoff_ms * 2) : base;
+    if (b->backoff_ms > max)
+        b->backoff_ms = max > base ? max : base;
     b->next_try_ms = now + b->backoff_ms;
 }
 

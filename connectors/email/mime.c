@@ -25,20 +25,45 @@ typedef struct walk {
 void email_mime_init(void) { g_mime_init(); }
 void email_mime_shutdown(void) { g_mime_shutdown(); }
 
-/* Header values come back decoded by GMime; this guarantees valid UTF-8 on one line. */
+/* windows-1252's characters for bytes 0x80..0x9F (U+FFFD for the five it leaves undefined). */
+static const unsigned short CP1252_C1[32] = {
+    0x20AC, 0xFFFD, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160, 0x2039, 0x0152,
+    0xFFFD, 0x017D, 0xFFFD, 0xFFFD, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014, 0x02DC, 0x2122,
+    0x0161, 0x203A, 0x0153, 0xFFFD, 0x017E, 0x0178,
+};
+
+/* Header values come back decoded by GMime; this guarantees valid UTF-8 on one line. GMime reads an
+ * encoded-word labelled iso-8859-1 (latin1, ...) as ISO-8859-1 proper, so its bytes 0x80..0x9F come back
+ * as C1 controls (U+0080..U+009F), which no header means: mail clients write windows-1252 under those
+ * labels, and they are read as its characters (`=?iso-8859-1?Q?=80?=` is "€"), as in bodies. */
 static char *one_line(const char *s)
 {
     if (!s)
         return NULL;
     size_t len;
-    char *u = mt_to_utf8("UTF-8", s, strlen(s), &len);
+    char *in = mt_to_utf8("UTF-8", s, strlen(s), &len);
+    char *u = omni_malloc(len + len / 2 + 1); /* a 2-byte C1 becomes at most 3 bytes */
     size_t w = 0;
     for (size_t r = 0; r < len; r++) {
-        char c = u[r];
+        char c = in[r];
         if (c == '\r' || c == '\n')
             continue; /* unfolding: a folded line's break goes, its leading blank stays */
+        if ((unsigned char)c == 0xC2 && r + 1 < len && (unsigned char)in[r + 1] >= 0x80 &&
+            (unsigned char)in[r + 1] <= 0x9F) {
+            unsigned cp = CP1252_C1[(unsigned char)in[++r] - 0x80];
+            if (cp < 0x800) {
+                u[w++] = (char)(0xC0 | cp >> 6);
+                u[w++] = (char)(0x80 | (cp & 0x3F));
+            } else {
+                u[w++] = (char)(0xE0 | cp >> 12);
+                u[w++] = (char)(0x80 | (cp >> 6 & 0x3F));
+                u[w++] = (char)(0x80 | (cp & 0x3F));
+            }
+            continue;
+        }
         u[w++] = c == '\t' ? ' ' : c;
     }
+    free(in);
     while (w > 0 && u[w - 1] == ' ')
         w--;
     size_t lead = 0;

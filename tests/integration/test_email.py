@@ -747,6 +747,18 @@ def test_no_ready_while_no_mailbox_answers(workdir, fake_router, connector):
         sock.close()
 
 
+def test_a_failing_mailbox_backs_off_up_to_retry_max_ms(dovecot, fake_router, connector):
+    """A mailbox that fails is retried poll_ms apart, doubling up to the common retry_max_ms (docs/connectors.md:
+    500 ms in these tests), not to a fixed minute: with poll_ms 100, twelve tries take about 5 s, where a
+    minute's cap would take over three minutes. The other mailbox is read meanwhile."""
+    c = connector(fake_router.endpoint, mailboxes=["INBOX", "Missing"])
+    c.start()
+    dovecot.deliver("alice", synthetic(1))
+    wait_for(lambda: len(fake_router.by_id()) == 1, WAIT, "the INBOX message")
+    wait_for(lambda: c.log_text().count("support/Missing: SELECT") >= 12, 15, "twelve failed tries of Missing")
+    assert c.terminate() == 0
+
+
 class StallingServer:
     """An IMAP server (a thread) that stalls: "greeting" sends its greeting, then never answers (curl's first
     command waits, inside its connect and login); "login" answers CAPABILITY and LOGIN, then never answers a

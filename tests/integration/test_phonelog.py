@@ -211,6 +211,23 @@ def test_country_codes_checked_at_load(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def test_an_unusable_spool_dir_is_named_by_the_key_that_was_set(tmp_path):
+    """spool_dir that cannot be made (a file in its path): exit 1 and an error naming spool_dir, the key the
+    user set (state_dir only defaults to it), with the path and the reason."""
+    (tmp_path / "afile").write_text("")
+    conf = tmp_path / "phonelog.yaml"
+    conf.write_text("spool_dir: afile/spool\nphonelog:\n  path: Master.csv\n")
+    r = subprocess.run([os.path.join(BIN, "omni-phonelog"), "--config", str(conf)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"omni-phonelog: spool_dir {tmp_path}/afile/spool: Not a directory" in r.stderr, r.stderr
+    conf.write_text("spool_dir: spool\nstate_dir: afile/state\nphonelog:\n  path: Master.csv\n")
+    r = subprocess.run([os.path.join(BIN, "omni-phonelog"), "--config", str(conf)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"omni-phonelog: state_dir {tmp_path}/afile/state: Not a directory" in r.stderr, r.stderr
+
+
 def run_example(router, spool, path):
     r = subprocess.run(["/usr/bin/python3", EXAMPLE, "--endpoint", router.endpoint, "--spool", spool,
                         "--wait", "30", path], capture_output=True, text=True, timeout=60)

@@ -231,6 +231,14 @@ static void test_headers(void **state)
     assert_null(p->thread);
     email_parsed_destroy(&p);
     free(raw);
+    /* Encoded-words labelled iso-8859-1 are windows-1252, as bodies are (docs/connectors.md): 0x80-0x9F are
+     * its characters, not C1 controls; 0x81 is one it leaves undefined. */
+    const char *w1252 = "From: =?iso-8859-1?Q?Ren=E9_=80?= <r@x.org>\r\n"
+                        "Subject: =?ISO-8859-1?Q?price_=80_=93ok=94_=81?=\r\n\r\nbody\r\n";
+    p = email_parse(w1252, strlen(w1252));
+    assert_string_equal(p->subject, "price \xe2\x82\xac \xe2\x80\x9cok\xe2\x80\x9d \xef\xbf\xbd");
+    assert_string_equal(p->from_name, "Ren\xc3\xa9 \xe2\x82\xac");
+    email_parsed_destroy(&p);
 }
 
 static void test_auto_kinds(void **state)
