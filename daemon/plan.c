@@ -122,7 +122,10 @@ static const route_rule_t *match_rule(const policy_t *p, const facts_t *f, const
     return NULL;
 }
 
-/* Why a closed team cannot take work now: "closed until Mon 09:00 Europe/Paris (calendar paris)". */
+/* Why a closed team cannot take work now: "closed until Mon 09:00 Europe/Paris (calendar paris)"; closed_now()
+ * tells that reason by its start. */
+#define CLOSED_UNTIL "closed until "
+
 static const char *closed_until(const team_t *t, int64_t now, char *buf, size_t bufsz)
 {
     int64_t open = calendar_next_open(t->cal->cal, now);
@@ -132,7 +135,7 @@ static const char *closed_until(const team_t *t, int64_t now, char *buf, size_t 
     }
     char when[96];
     calendar_describe(t->cal->cal, open, open - now >= 6 * 86400000LL, when, sizeof when);
-    snprintf(buf, bufsz, "closed until %s (calendar %s)", when, t->cal->name);
+    snprintf(buf, bufsz, CLOSED_UNTIL "%s (calendar %s)", when, t->cal->name);
     return buf;
 }
 
@@ -150,7 +153,7 @@ static json_t *skip(json_t *tr, const char *why, bool never)
 static bool closed_now(const json_t *tr)
 {
     const char *why = json_string_value(json_object_get(tr, "skipped"));
-    return why && json_is_false(json_object_get(tr, "never")) && !strncmp(why, "closed until ", 13);
+    return why && json_is_false(json_object_get(tr, "never")) && !strncmp(why, CLOSED_UNTIL, strlen(CLOSED_UNTIL));
 }
 
 static void set_int_unless(json_t *o, const char *key, json_int_t v, json_int_t usual)
