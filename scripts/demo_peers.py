@@ -15,10 +15,13 @@ import hmac
 import json
 import signal
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+PRINTING = threading.Lock()  # the partner receiver's lines, whole
 
 
 def read(path):
@@ -39,8 +42,11 @@ def partner(port, secret_file):
             event = json.loads(body) if ok else {}
             data = event.get("data", {})
             who = data.get("message", {}).get("from", "") if isinstance(data.get("message"), dict) else ""
-            print(f"{event.get('type', '?'):14} conversation {data.get('conversation', '?'):>4}"
-                  f"{'  from ' + str(who) if who else ''}  (signature {'ok' if ok else 'BAD'}, {wid})", flush=True)
+            line = (f"{event.get('type', '?'):14} conversation {data.get('conversation', '?'):>4}"
+                    f"{'  from ' + str(who) if who else ''}  (signature {'ok' if ok else 'BAD'}, {wid})\n")
+            with PRINTING:  # one write a line: deliveries arrive on several threads at once
+                sys.stdout.write(line)
+                sys.stdout.flush()
             self.send_response(200 if ok else 401)
             self.send_header("Content-Length", "0")
             self.end_headers()
