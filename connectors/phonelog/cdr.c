@@ -3,9 +3,11 @@
  * bad byte in a caller's name must not cost the customer the callback. */
 #include "cdr.h"
 #include "omni/identity.h"
+#include "omni/log.h"
 #include "omni/util.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,27 +104,91 @@ static bool printable_ascii(const char *s)
     return true;
 }
 
-static void meta_str(omni_msg_t *m, const char *key, const char *s)
+/* True when a value of len bytes fits the router's limit for one string (4 KiB by default); else warns that
+ * it is left out. A line may hold 64 KiB (FreeSWITCH, custom layouts): one oversized field must cost that
+ * field, never the callback, and a value is sent whole or not at all (the record stays in the file). */
+static bool fits(const cdr_where_t *w, const char *what, size_t len)
+{
+    omni_limits_t lim;
+    omni_limits_default(&lim);
+    if (len <= lim.field_bytes)
+        return true;
+    omni_warn("%s:%lu: %s is %zu bytes, over the router's limit of %zu: left out of the message", w->file, w->line,
+              what, len, lim.field_bytes);
+    return false;
+}
+
+static void meta_str(omni_msg_t *m, const cdr_where_t *w, const char *key, const char *s)
 {
     if (s == NULL || s[0] == '\0')
         return;
+    char what[40];
+    snprintf(what, sizeof what, "meta.%s", key);
     if (printable_ascii(s)) { /* nearly every field: no copy to make */
-        omni_msg_set_meta(m, key, json_string_nocheck(s));
+        if (fits(w, what, strlen(s)))
+            omni_msg_set_meta(m, key, json_string_nocheck(s));
         return;
     }
     char *c = clean(s);
-    omni_msg_set_meta(m, key, json_string_nocheck(c)); /* clean() made it valid UTF-8 */
+    if (fits(w, what, strlen(c)))
+        omni_msg_set_meta(m, key, json_string_nocheck(c)); /* clean() made it valid UTF-8 */
     free(c);
 }
 
-static void meta_int(omni_msg_t *m, const char *key, const char *s)
+/* meta within the router's limit for it (16 KiB as compact JSON by default), however many long fields the
+ * record had: the longest strings the PBX wrote are left out first, each with a warning. Measured only when
+ * the values could come near the limit (nearly never: a record's meta is a few hundred bytes). */
+static void meta_fit(omni_msg_t *m, const cdr_where_t *w)
 {
-    char *end;
-    long long v = s != NULL ? strtoll(s, &end, 10) : 0;
-    if (s != NULL && s[0] != '\0' && *end == '\0')
-        omni_msg_set_meta(m, key, json_integer((json_int_t)v));
-    else
-        meta_str(m, key, s); /* keep what the PBX wrote rather than drop it */
+    static const char *const droppable[] = { "userfield", "accountcode", "linkedid", "uniqueid", "dst", "caller_raw",
+                                              "mailbox", "disposition", "duration", "billsec", "cdr_file", NULL };
+    omni_limits_t lim;
+    omni_limits_default(&lim);
+    json_t *meta = json_object_get(m->json, "meta");
+    const char *key;
+    json_t *v;
+    size_t sum = 0;
+    json_object_foreach(meta, key, v)
+        sum += strlen(key) + (json_is_string(v) ? json_string_length(v) : 24) + 8;
+    if (sum * 2 <= lim.meta_bytes) /* escaping at most doubles a cleaned string (a '"' or '\\' each) */
+        return;
+    for (size_t size; (size = json_dumpb(meta, NULL, 0, JSON_COMPACT)) > lim.meta_bytes;) {
+        const char *longest = NULL;
+        size_t longest_len = 0;
+        for (size_t i = 0; droppable[i] != NULL; i++) {
+            json_t *d = json_object_get(meta, droppable[i]);
+            size_t len = json_is_string(d) ? json_string_length(d) : 0;
+            if (len > longest_len) {
+                longest = droppable[i];
+                longest_len = len;
+            }
+        }
+        if (longest == NULL)
+            return; /* nothing left to drop: the submit names the field */
+        omni_warn("%s:%lu: meta is %zu bytes, over the router's limit of %zu: meta.%s (%zu bytes) left out", w->file,
+                  w->line, size, lim.meta_bytes, longest, longest_len);
+        json_object_del(meta, longest);
+    }
+}
+
+/* A number when s is one as the PBX writes it (digits, maybe a '-') and fits in 64 bits; otherwise the
+ * text as written: strtoll alone would read " 5" or "+5" as 5 and clamp a 20-digit value to INT64_MAX,
+ * a number the PBX never wrote. */
+static void meta_int(omni_msg_t *m, const cdr_where_t *w, const char *key, const char *s)
+{
+    if (s == NULL || s[0] == '\0')
+        return;
+    const char *digits = s[0] == '-' ? s + 1 : s;
+    size_t n = strspn(digits, "0123456789");
+    if (n > 0 && digits[n] == '\0') {
+        errno = 0;
+        long long v = strtoll(s, NULL, 10);
+        if (errno == 0) {
+            omni_msg_set_meta(m, key, json_integer((json_int_t)v));
+            return;
+        }
+    }
+    meta_str(m, w, key, s); /* keep what the PBX wrote rather than drop it */
 }
 
 /* True when t, in the process's zone, reads as the wall time in want. */
@@ -182,6 +248,11 @@ static int parse_stamp(const char *s, bool utc, int64_t *ms, long *offset_s)
         return -1;
     if (tm.tm_year < 1970 || tm.tm_year > 9998 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
         tm.tm_min > 59 || tm.tm_sec > 60)
+        return -1;
+    /* A day the month does not have is no date (mktime would read 02-30 as 03-02, a day the call was not). */
+    static const int mdays[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    bool leap = (tm.tm_year % 4 == 0 && tm.tm_year % 100 != 0) || tm.tm_year % 400 == 0;
+    if (tm.tm_mday > mdays[tm.tm_mon - 1] + (tm.tm_mon == 2 && leap))
         return -1;
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
@@ -298,11 +369,17 @@ int cdr_message(const cdr_t *c, const cdr_opts_t *o, const cdr_where_t *w, omni_
         free(c_raw);
         return -1;
     }
-    const char *start = c->f[COL_START] != NULL && c->f[COL_START][0] ? c->f[COL_START] : val(c, COL_END);
+    /* The start, else (empty, or not a date) the end: the call happened no later than that. */
+    const char *start = val(c, COL_START);
     int64_t at_ms;
     long off;
     char at[40], when[64];
-    if (parse_stamp(start, o->utc, &at_ms, &off) == 0) {
+    bool dated = parse_stamp(start, o->utc, &at_ms, &off) == 0;
+    if (!dated) {
+        start = val(c, COL_END);
+        dated = parse_stamp(start, o->utc, &at_ms, &off) == 0;
+    }
+    if (dated) {
         /* The wall time as the PBX wrote it, with the offset it was read with: an agent in another zone,
          * or anyone reading it after a DST change, knows which moment it was. */
         long a = off < 0 ? -off : off;
@@ -316,23 +393,27 @@ int cdr_message(const cdr_t *c, const cdr_opts_t *o, const cdr_where_t *w, omni_
     }
     omni_rfc3339(at_ms, at, sizeof at);
 
-    char text[512], mailbox[128] = "";
+    /* Built to their length, never cut at a buffer's: the mailbox and billsec come from the log. */
+    char *mailbox = omni_strdup("");
     if (vm && strcasecmp(val(c, COL_LASTAPP), "VoiceMail") == 0) {
-        char *mb = clean(val(c, COL_LASTDATA));
-        snprintf(mailbox, sizeof mailbox, "%.*s", (int)strcspn(mb, ","), mb);
-        free(mb);
+        free(mailbox);
+        mailbox = clean(val(c, COL_LASTDATA));
+        mailbox[strcspn(mailbox, ",")] = '\0';
     }
+    char *text;
     if (vm && out == OUTCOME_ANSWERED)
-        snprintf(text, sizeof text, "Voicemail from %s at %s (%s%s%s%s s); please call back", e164, when,
-                 mailbox[0] ? "mailbox " : "", mailbox, mailbox[0] ? ", " : "", val(c, COL_BILLSEC)[0] ? val(c, COL_BILLSEC) : "0");
+        text = omni_asprintf("Voicemail from %s at %s (%s%s%s%s s); please call back", e164, when,
+                             mailbox[0] ? "mailbox " : "", mailbox, mailbox[0] ? ", " : "",
+                             val(c, COL_BILLSEC)[0] ? val(c, COL_BILLSEC) : "0");
     else if (out == OUTCOME_ANSWERED)
-        snprintf(text, sizeof text, "Answered call from %s at %s (%s s)", e164, when,
-                 val(c, COL_BILLSEC)[0] ? val(c, COL_BILLSEC) : "0");
+        text = omni_asprintf("Answered call from %s at %s (%s s)", e164, when,
+                             val(c, COL_BILLSEC)[0] ? val(c, COL_BILLSEC) : "0");
     else
-        snprintf(text, sizeof text, "Missed call from %s at %s (%s%s); please call back", e164, when, reason,
-                 vm ? ", sent to voicemail" : "");
+        text = omni_asprintf("Missed call from %s at %s (%s%s); please call back", e164, when, reason,
+                             vm ? ", sent to voicemail" : "");
     /* the billsec column comes from the log: keep the text valid whatever it holds */
     char *text_clean = clean(text);
+    free(text);
 
     char id[OMNI_MSG_ID_MAX + 64];
     make_id(c, o, w, id, sizeof id);
@@ -344,13 +425,14 @@ int cdr_message(const cdr_t *c, const cdr_opts_t *o, const cdr_where_t *w, omni_
     char name_e164[64];
     if (name_clean[0] != '\0' && strcmp(name_clean, raw) != 0 && strcmp(name_clean, e164) != 0 &&
         !(omni_phone_e164(name_clean, o->default_country, name_e164, sizeof name_e164, &bad) == 0 &&
-          strcmp(name_e164, e164) == 0))
+          strcmp(name_e164, e164) == 0) && fits(w, "from.name", strlen(name_clean)))
         omni_msg_set(m, "from.name", name_clean); /* a name that is only the number again is no name */
     free(name);
     free(name_clean);
     if (c->f[COL_DST] != NULL && c->f[COL_DST][0] != '\0') {
         char *dst = clean(c->f[COL_DST]);
-        omni_msg_set(m, "to", dst);
+        if (fits(w, "to", strlen(dst)))
+            omni_msg_set(m, "to", dst);
         free(dst);
     }
     static const char *const outcome_names[] = { "answered", "missed", "busy", "failed" };
@@ -359,20 +441,22 @@ int cdr_message(const cdr_t *c, const cdr_opts_t *o, const cdr_where_t *w, omni_
     omni_msg_set_meta(m, "outcome", json_string(vm && out == OUTCOME_ANSWERED ? "voicemail" : outcome_names[out]));
     omni_msg_set_meta(m, "callback", json_boolean(callback));
     omni_msg_set_meta(m, "voicemail", json_boolean(vm));
-    meta_str(m, "disposition", c->f[COL_DISPOSITION]);
-    meta_int(m, "duration", c->f[COL_DURATION]);
-    meta_int(m, "billsec", c->f[COL_BILLSEC]);
-    meta_str(m, "dst", c->f[COL_DST]);
-    meta_str(m, "caller_raw", raw);
-    meta_str(m, "mailbox", mailbox);
-    meta_str(m, "uniqueid", c->f[COL_UNIQUEID]);
-    meta_str(m, "linkedid", c->f[COL_LINKEDID]);
-    meta_str(m, "userfield", c->f[COL_USERFIELD]);
-    meta_str(m, "accountcode", c->f[COL_ACCOUNTCODE]);
-    meta_str(m, "pbx", o->pbx);
-    meta_str(m, "cdr_file", w->file);
+    meta_str(m, w, "disposition", c->f[COL_DISPOSITION]);
+    meta_int(m, w, "duration", c->f[COL_DURATION]);
+    meta_int(m, w, "billsec", c->f[COL_BILLSEC]);
+    meta_str(m, w, "dst", c->f[COL_DST]);
+    meta_str(m, w, "caller_raw", raw);
+    meta_str(m, w, "mailbox", mailbox);
+    meta_str(m, w, "uniqueid", c->f[COL_UNIQUEID]);
+    meta_str(m, w, "linkedid", c->f[COL_LINKEDID]);
+    meta_str(m, w, "userfield", c->f[COL_USERFIELD]);
+    meta_str(m, w, "accountcode", c->f[COL_ACCOUNTCODE]);
+    meta_str(m, w, "pbx", o->pbx);
+    meta_str(m, w, "cdr_file", w->file);
     omni_msg_set_meta(m, "cdr_line", json_integer((json_int_t)w->line));
-    meta_str(m, "cdr_layout", c->layout);
+    meta_str(m, w, "cdr_layout", c->layout);
+    meta_fit(m, w);
+    free(mailbox);
     *msg = m;
     return 0;
 }

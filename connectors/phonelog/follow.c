@@ -20,7 +20,7 @@ struct follow {
     bool start_at_end;
     follow_line_fn on_line;
     void *user;
-    char *buf;                   /* FOLLOW_LINE_MAX + 1 bytes */
+    char *buf;                   /* FOLLOW_LINE_MAX + 2 bytes: the longest line and its "\r\n" */
     int fd;                      /* -1: not open (the file does not exist yet) */
     uint64_t ino, off;           /* the open file and the first byte not taken */
     unsigned long line;          /* lines taken in it */
@@ -69,7 +69,7 @@ follow_t *follow_new(const follow_opts_t *o, char *err, size_t errsz)
     f->start_at_end = o->start_at_end;
     f->on_line = o->on_line;
     f->user = o->user;
-    f->buf = omni_malloc(FOLLOW_LINE_MAX + 1);
+    f->buf = omni_malloc(FOLLOW_LINE_MAX + 2);
     f->fd = -1;
     if (rc == 0) {
         f->have_saved = sscanf(state, "v1 %" SCNu64 " %" SCNu64 " %lu %" SCNu64 " %" SCNx64, &f->s_ino, &f->s_off,
@@ -260,7 +260,8 @@ static int read_lines(follow_t *f, size_t max, bool *stopped)
     size_t taken = 0;
     *stopped = false;
     while (taken < max) {
-        ssize_t n = pread(f->fd, f->buf, FOLLOW_LINE_MAX + 1, (off_t)f->off);
+        /* Room for the longest line with "\r\n": a line of FOLLOW_LINE_MAX bytes is read whatever ends it. */
+        ssize_t n = pread(f->fd, f->buf, FOLLOW_LINE_MAX + 2, (off_t)f->off);
         if (n < 0) {
             omni_warn("%s: read: %s", f->path, strerror(errno));
             return -1;
@@ -274,7 +275,9 @@ static int read_lines(follow_t *f, size_t max, bool *stopped)
             if (len > 0 && f->buf[pos + len - 1] == '\r')
                 len--;
             follow_pos_t where = { f->path, f->line + 1, f->ino, f->off };
-            if (f->on_line(f->user, f->buf + pos, len, &where) != 0) {
+            if (len > FOLLOW_LINE_MAX) /* one byte over, its newline in the buffer: skipped as below */
+                omni_warn("%s: line %lu is longer than %d bytes: skipped", f->path, f->line + 1, FOLLOW_LINE_MAX);
+            else if (f->on_line(f->user, f->buf + pos, len, &where) != 0) {
                 *stopped = true;
                 return (int)taken;
             }
@@ -290,7 +293,7 @@ static int read_lines(follow_t *f, size_t max, bool *stopped)
         }
         if (pos > 0)
             continue;           /* the buffer ended mid-line: read on from the new offset */
-        if ((size_t)n <= FOLLOW_LINE_MAX)
+        if ((size_t)n < FOLLOW_LINE_MAX + 2)
             break;              /* no complete line left: the rest waits for its newline */
         uint64_t end = skip_line(f, f->off + (uint64_t)n);
         if (end == 0)

@@ -73,7 +73,7 @@ int layout_init(layout_t *lay, const char *kind_name, const char *const *columns
         col_role_t r = layout_role(columns[i]);
         for (size_t j = 0; j < i && r != COL_IGNORE; j++) {
             if (lay->custom[j] == r) {
-                snprintf(why, whysz, "columns: \"%s\" names the same field as column %zu", columns[i], j + 1);
+                snprintf(why, whysz, "\"%s\" names the same field as column %zu", columns[i], j + 1);
                 return -1;
             }
         }

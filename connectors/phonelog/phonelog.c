@@ -28,6 +28,12 @@ static int on_line(void *user, const char *line, size_t len, const follow_pos_t 
     char why[512];
     cdr_t cdr;
     p->st.lines++;
+    /* A UTF-8 byte order mark at the start of the file (a log saved by a Windows editor or an export
+     * tool) is not part of the first field: read as data it would make the first record malformed. */
+    if (pos->offset == 0 && len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
+        line += 3;
+        len -= 3;
+    }
     if (len == 0) {
         p->st.skipped++;
         return 0;

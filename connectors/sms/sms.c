@@ -15,6 +15,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define TWIML_EMPTY "<Response/>"
 
@@ -45,8 +46,12 @@ static int sms_check(omni_connector_t *ctx, char *err, size_t errsz)
 {
     (void)err, (void)errsz;
     const char *url = omni_connector_cfg_str(ctx, "public_url");
-    if ((strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) || strpbrk(url, "?# ") != NULL)
+    /* The scheme in any case (RFC 3986); the host must be there: without one no signature can ever match. */
+    size_t scheme = strncasecmp(url, "https://", 8) == 0 ? 8 : strncasecmp(url, "http://", 7) == 0 ? 7 : 0;
+    if (scheme == 0 || strpbrk(url, "?# ") != NULL)
         omni_connector_check_error(ctx, "public_url", "\"%s\" is not an http(s) URL without query", url);
+    else if (strcspn(url + scheme, "/") == 0)
+        omni_connector_check_error(ctx, "public_url", "\"%s\" has no host (https://HOST/PATH)", url);
     const char *const *paths;
     size_t n = omni_connector_cfg_list(ctx, "paths", &paths);
     for (size_t i = 0; i < n; i++)

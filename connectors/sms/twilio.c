@@ -330,8 +330,10 @@ tw_kind_t tw_message(const tw_params_t *p, const char *now, omni_msg_t **out, ch
         char k[48];
         const char *v;
         snprintf(k, sizeof k, "MediaUrl%ld", i);
-        if (tw_param(p, k) == NULL)
-            return malformed(why, whysz, "%s: missing though NumMedia is %ld (message %s)", k, nmedia, sid), TW_MALFORMED;
+        const char *u = tw_param(p, k);
+        if (u == NULL || u[0] == '\0') /* an attachment with no URL is no attachment: nothing to fetch */
+            return malformed(why, whysz, "%s: %s though NumMedia is %ld (message %s)", k, u == NULL ? "missing" : "empty",
+                             nmedia, sid), TW_MALFORMED;
         if (text_param(p, k, &v, why, whysz) != 0)
             return TW_MALFORMED;
         snprintf(k, sizeof k, "MediaContentType%ld", i);
@@ -341,7 +343,7 @@ tw_kind_t tw_message(const tw_params_t *p, const char *now, omni_msg_t **out, ch
     char id[80];
     snprintf(id, sizeof id, "sms:%s", sid);
     omni_msg_t *msg = omni_msg_new(id, "sms", e164, now, body ? body : "");
-    if (to != NULL)
+    if (to != NULL && to[0] != '\0') /* an empty To names no address of ours: left out, as a missing one */
         omni_msg_set(msg, "to", to);
     for (long i = 0; i < nmedia; i++) {
         char k[48], t[48];
@@ -354,6 +356,9 @@ tw_kind_t tw_message(const tw_params_t *p, const char *now, omni_msg_t **out, ch
         /* Twilio does not say a media's size; 0 means unknown (the URL serves it). */
         omni_msg_add_attachment(msg, name, type && *type ? type : "application/octet-stream", 0, url);
     }
+    omni_limits_t lim;
+    omni_limits_default(&lim);
+    size_t meta_sum = 0;
     for (size_t i = 0; i < sizeof META / sizeof META[0]; i++) {
         const char *v = tw_param(p, META[i].param);
         size_t bad;
@@ -364,16 +369,47 @@ tw_kind_t tw_message(const tw_params_t *p, const char *now, omni_msg_t **out, ch
                       META[i].meta);
             continue;
         }
-        char *end;
-        long long num = strtoll(v, &end, 10);
-        omni_msg_set_meta(msg, META[i].meta, META[i].number && *v && *end == '\0' ? json_integer(num) : json_string(v));
+        if (strlen(v) > lim.field_bytes) { /* a fact about the message, not the message: it alone is left out */
+            omni_warn("message %s: %s is %zu bytes, over the router's limit of %zu: left out of meta.%s", sid,
+                      META[i].param, strlen(v), lim.field_bytes, META[i].meta);
+            continue;
+        }
+        meta_sum += strlen(META[i].meta) + strlen(v) + 8;
+        /* A number when it is digits that fit in 64 bits; else the text as Twilio sent it (strtoll alone
+         * would read " 1" as 1 and clamp 20 digits to INT64_MAX, a value nobody sent). */
+        long long num = 0;
+        bool digits = META[i].number && *v && strspn(v, "0123456789") == strlen(v);
+        if (digits) {
+            errno = 0;
+            num = strtoll(v, NULL, 10);
+            digits = errno == 0;
+        }
+        omni_msg_set_meta(msg, META[i].meta, digits ? json_integer(num) : json_string(v));
     }
     omni_msg_set_meta(msg, "message_sid", json_string(sid));
+    /* meta over its limit (16 KiB as compact JSON) from the parameters above: their longest are left out,
+     * each with a warning, rather than the message refused. Measured only when it could be (escaping at
+     * most multiplies a string by 6, a control character written \u00XX). */
+    json_t *meta = json_object_get(msg->json, "meta");
+    for (size_t size; meta_sum * 6 > lim.meta_bytes && (size = json_dumpb(meta, NULL, 0, JSON_COMPACT)) > lim.meta_bytes;) {
+        const char *longest = NULL, *key;
+        size_t longest_len = 0;
+        json_t *v;
+        json_object_foreach(meta, key, v) {
+            if (json_is_string(v) && json_string_length(v) > longest_len && strcmp(key, "message_sid") != 0) {
+                longest = key;
+                longest_len = json_string_length(v);
+            }
+        }
+        if (longest == NULL)
+            break; /* nothing left to drop: the check below names the field */
+        omni_warn("message %s: meta is %zu bytes, over the router's limit of %zu: meta.%s (%zu bytes) left out", sid,
+                  size, lim.meta_bytes, longest, longest_len);
+        json_object_del(meta, longest);
+    }
     /* Checked here with the router's default limits, so that what the router would refuse (a MediaUrl over
      * 4 KiB) is a 400 Twilio logs, not a 200 for a message dropped later. */
-    omni_limits_t lim;
     omni_msg_error_t err;
-    omni_limits_default(&lim);
     if (omni_msg_validate(msg, &lim, &err) != 0) {
         char line[400];
         malformed(why, whysz, "%s", omni_msg_error_str(&err, line, sizeof line));

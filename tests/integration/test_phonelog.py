@@ -174,6 +174,70 @@ def test_answered_calls_logged_are_recorded_by_the_sample_policy(tmp_path, redis
         router.stop()
 
 
+def test_cdr_variants_are_normalized_field_by_field(router, tmp_path, monkeypatch):
+    """docs/connectors.md "omni-phonelog": records the fixture does not have, each checked field by field. A
+    UTF-8 byte order mark at the start of the file, CRLF and LF, a name with a comma and doubled quotes, the
+    caller in clid only, national, 00 and extension forms (default_country FR), an unknown disposition, a
+    duration past 64 bits, a caller that is no number, a last line whose newline comes later; and one record
+    whose fields are over the router's limits, which cost those fields, not the callback."""
+    monkeypatch.setenv("TZ", "Europe/Paris")  # dates: local; the text carries the offset read (+01:00)
+    q = lambda v: '"' + v.replace('"', '""') + '"'
+
+    def rec(uid, src, clid, disp="NO ANSWER", dur="18", dst="6000", userfield=""):
+        return ",".join(['""', q(src), q(dst), '"from-pstn"', q(clid), '"PJSIP/t-1"', '""', '"Dial"',
+                         q("PJSIP/6000,30"), '"2026-11-21 14:03:12"', "", '"2026-11-21 14:03:30"', dur, "0", q(disp),
+                         '"DOCUMENTATION"', q(uid), q(userfield)])
+    long_name, long_field = "N" * 5000, "u" * 4000
+    (tmp_path / "Master.csv").write_bytes(
+        b"\xef\xbb\xbf" + rec("v.1", "01 42 68 53 00", '"Caf\u00e9 ""Le Zinc"", Paris" <01 42 68 53 00>').encode()
+        + b"\r\n" + rec("v.2", "", '"Bob" <+44 20 7946 0958>', disp="BUSY", dur="99999999999999999999").encode()
+        + b"\r\n" + rec("v.3", "0033 6 12 34 56 78 ext. 12", "", disp="SOMETHING_NEW").encode()
+        + b"\n" + rec("v.4", "12", "").encode()
+        + b"\n" + rec("v.5", "+14155550100", f'"{long_name}" <+14155550100>', dst="d" * 5000,
+                       userfield=long_field).encode()
+        + b"\n" + rec("v.6", "+33 6 12 34 56 79", "").encode())  # no newline yet
+    conn = Phonelog(tmp_path, router.endpoint).start()
+    try:
+        wait_stored(router, ["phone:pbx:v.1", "phone:pbx:v.2", "phone:pbx:v.3", "phone:pbx:v.5"], conn)
+        docs = {i: json.loads(stored(router, f"phone:pbx:v.{i}")["json"]) for i in (1, 2, 3, 5)}
+        common = {"channel": "phone", "received_at": "2026-11-21T13:03:12.000Z", "to": "6000"}
+        meta = {"callback": True, "voicemail": False, "billsec": 0, "dst": "6000", "pbx": "pbx",
+                "cdr_file": str(tmp_path / "Master.csv"), "cdr_layout": "asterisk-18"}
+        d = docs[1]
+        assert {k: d[k] for k in common} == common, d
+        assert d["from"] == {"id": "+33142685300", "name": 'Caf\u00e9 "Le Zinc", Paris'}, d
+        assert d["text"] == "Missed call from +33142685300 at 2026-11-21 14:03:12 +01:00 (no answer); please call back"
+        assert d["meta"] == dict(meta, outcome="missed", disposition="NO ANSWER", duration=18,
+                                 caller_raw="01 42 68 53 00", uniqueid="v.1", cdr_line=1), d["meta"]
+        d = docs[2]  # the caller from clid; a duration past 64 bits kept as written, not clamped
+        assert d["from"] == {"id": "+442079460958", "name": "Bob"}, d
+        assert d["text"] == "Missed call from +442079460958 at 2026-11-21 14:03:12 +01:00 (line busy); please call back"
+        assert d["meta"] == dict(meta, outcome="busy", disposition="BUSY", duration="99999999999999999999",
+                                 caller_raw="+44 20 7946 0958", uniqueid="v.2", cdr_line=2), d["meta"]
+        d = docs[3]  # 00 and an extension; a disposition nobody knows: when in doubt, call back
+        assert d["from"] == {"id": "+33612345678"}, d
+        assert d["text"] == "Missed call from +33612345678 at 2026-11-21 14:03:12 +01:00 (call failed); please call back"
+        assert d["meta"]["outcome"] == "failed" and d["meta"]["disposition"] == "SOMETHING_NEW", d["meta"]
+        assert d["meta"]["caller_raw"] == "0033 6 12 34 56 78 ext. 12" and d["meta"]["cdr_line"] == 3, d["meta"]
+        assert not router.redis.exists("omni:msg:phone:pbx:v.4")
+        assert f'{tmp_path}/Master.csv:4: no message: caller "12" is not a phone number' in conn.output()
+        d = docs[5]  # over the limits: the name, to and meta.dst left out, whole; the callback sent
+        assert d["from"] == {"id": "+14155550100"} and "to" not in d and "dst" not in d["meta"], d["meta"].keys()
+        assert d["meta"]["userfield"] == long_field and d["meta"]["outcome"] == "missed"
+        assert "Master.csv:5: from.name is 5000 bytes, over the router's limit of 4096: left out" in conn.output()
+        assert "malformed" not in conn.output() and "invalid message" not in conn.output(), conn.output()
+
+        assert not router.redis.exists("omni:msg:phone:pbx:v.6")  # waits for its newline
+        with open(tmp_path / "Master.csv", "ab") as f:
+            f.write(b"\r\n" + rec("v.7", "06 12 34 56 80", "", disp="no_answer").encode() + b"\n")
+        wait_stored(router, ["phone:pbx:v.6", "phone:pbx:v.7"], conn)
+        assert stored(router, "phone:pbx:v.6")["identity"] == "phone:+33612345679"
+        d = json.loads(stored(router, "phone:pbx:v.7")["json"])
+        assert d["from"]["id"] == "+33612345680" and d["meta"]["outcome"] == "missed" and d["meta"]["cdr_line"] == 7
+    finally:
+        conn.stop()
+
+
 def test_start_end_reads_a_file_that_appears_later_whole(router, tmp_path):
     """start: end skips the history of a file that is there at start; a Master.csv the PBX creates later
     is new, so the calls already in it when it is first seen are sent (issue #10)."""

@@ -349,3 +349,87 @@ def test_the_published_twilio_vectors_pass_end_to_end(router, tmp_path):
     finally:
         for conn in conns.values():
             conn.stop()
+
+
+def test_webhook_variants_field_by_field(router, tmp_path):
+    """docs/connectors.md "omni-sms", "The message": webhooks the other tests do not send, each message read back
+    from the router's Redis field by field. Unicode and emoji with %20 spaces, a repeated parameter, an MMS whose
+    media have a query and no type, an empty To, counts that are not numbers as sent, a meta parameter over the
+    router's limit for a string (left out, the message taken), an empty MediaUrl0 (400), a status callback with
+    no MessageSid (200, nothing stored)."""
+    import urllib.parse
+    conn = sms_connector(tmp_path, router).start()
+    tw = Twilio(conn, TOKEN)
+    url = "https://hooks.example.com/twilio/sms"
+    try:
+        sid1 = "SM" + "1a" * 16
+        text = "Bonjour, ça va ? 👋🏽 日本語 + 100% & a=b"
+        params = inbound(sid1, text, frm="+33 6 12 34 56 78") + [("Body", "a second Body"), ("FromCity", "PARIS"),
+                                                                   ("ProfileName", "Zoé"), ("MessagingServiceSid", "MG1")]
+        body = urllib.parse.urlencode(params, quote_via=urllib.parse.quote).encode()  # %20, not +
+        status, headers, answer = conn.request("POST", "/sms", body, {
+            "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+            "X-Twilio-Signature": twilio_signature(TOKEN, url, params)})
+        assert (status, headers["content-type"], answer) == (200, "text/xml", b"<Response/>")
+        wait_stored(router, ["sms:" + sid1])
+        doc = json.loads(stored(router, "sms:" + sid1)["json"])
+        received = doc.pop("received_at")
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", received), received
+        assert doc == {"id": "sms:" + sid1, "channel": "sms", "from": {"id": "+33612345678"}, "to": "+18005551212",
+                       "text": text,  # a repeated parameter: its first value (the signature covers both)
+                       "meta": {"message_sid": sid1, "account_sid": "AC0123456789abcdef0123456789abcdef",
+                                "messaging_service_sid": "MG1", "num_segments": 1, "num_media": 0,
+                                "sms_status": "received", "api_version": "2010-04-01", "from_city": "PARIS",
+                                "to_country": "US", "profile_name": "Zoé"}}, doc
+        assert stored(router, "sms:" + sid1)["identity"] == "phone:+33612345678"
+
+        sid2 = "MM" + "2b" * 16
+        media = [("https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM2/Media/ME9f?Expires=1", ""),
+                 ("https://cdn.example.com/", "video/mp4")]
+        params = [(k, "" if k == "To" else "99999999999999999999" if k == "NumSegments" else v)
+                  for k, v in inbound(sid2, "", media=media)] + [("ProfileName", "P" * 5000)]
+        assert tw.post(params)[0] == 200
+        wait_stored(router, ["sms:" + sid2])
+        doc = json.loads(stored(router, "sms:" + sid2)["json"])
+        assert "to" not in doc and doc["text"] == "", doc  # an empty To names no address: left out
+        assert doc["attachments"] == [
+            {"name": "ME9f", "type": "application/octet-stream", "size": 0, "url": media[0][0]},
+            {"name": "MediaUrl1", "type": "video/mp4", "size": 0, "url": media[1][0]}], doc["attachments"]
+        assert doc["meta"]["num_segments"] == "99999999999999999999" and doc["meta"]["num_media"] == 2, doc["meta"]
+        assert "profile_name" not in doc["meta"]
+        conn.wait_log(rf"message {sid2}: ProfileName is 5000 bytes, over the router's limit of 4096: left out of "
+                      r"meta\.profile_name")
+
+        sid3 = "MM" + "3c" * 16
+        params = [(k, "" if k == "MediaUrl0" else v)
+                  for k, v in inbound(sid3, "", media=[("https://x.example/m", "image/png")])]
+        assert tw.post(params)[0] == 400
+        conn.wait_log(rf"MediaUrl0: empty though NumMedia is 1 \(message {sid3}\): 400")
+        assert tw.post([("MessageStatus", "undelivered"), ("ErrorCode", "30005")], path="/sms/status")[0] == 200
+        assert tw.post(inbound("SM" + "4d" * 16, frm="+15551234567"))[0] == 400  # plausible length, no such range
+        conn.wait_log(r'From: "\+15551234567" is not an E\.164 number')
+        assert not router.redis.exists("omni:msg:sms:" + sid3)
+        assert not router.redis.exists("omni:msg:sms:SM" + "4d" * 16)
+    finally:
+        conn.stop()
+
+
+def test_public_url_is_checked_at_load(tmp_path):
+    """sms.public_url: an http(s) URL (the scheme in any case) with a host and no query: one without a host
+    could never match a signature, so --check-config refuses it, located, rather than a 403 for every webhook."""
+    import subprocess
+    from harness import BIN
+    (tmp_path / "tok").write_text(TOKEN)
+    os.chmod(tmp_path / "tok", 0o600)
+    conf = tmp_path / "sms.yaml"
+    for url, want in (("https://", '"https://" has no host (https://HOST/PATH)'),
+                      ("https:///twilio", '"https:///twilio" has no host (https://HOST/PATH)'),
+                      ("https://h.example/t?x=1", '"https://h.example/t?x=1" is not an http(s) URL without query'),
+                      ("HTTPS://hooks.example.com/twilio", None), ("http://127.0.0.1:8080", None)):
+        conf.write_text(f"spool_dir: spool\nsms:\n  public_url: \"{url}\"\n  auth_token: tok\n")
+        r = subprocess.run([os.path.join(BIN, "omni-sms"), "--config", str(conf), "--check-config"],
+                           capture_output=True, text=True, timeout=30)
+        if want is None:
+            assert r.returncode == 0, (url, r.stderr)
+        else:
+            assert r.returncode == 1 and f"{conf}:3:15: sms.public_url: {want}" in r.stderr, (url, r.stderr)

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "../../../connectors/phonelog/cdr.h"
+#include "omni/util.h"
 
 static csv_record_t rec;
 static cdr_t cdr;
@@ -330,6 +331,140 @@ static void freeswitch_records(void **state)
     assert_string_equal(meta_s("cdr_layout"), "freeswitch");
 }
 
+/* duration and billsec: integers when the PBX wrote one, else the text as written, never a changed number */
+static void durations_at_bounds(void **state)
+{
+    (void)state;
+    static const struct { const char *dur; json_int_t i; const char *s; } cases[] = {
+        { "0", 0, NULL },
+        { "9223372036854775807", INT64_MAX, NULL },
+        { "-9223372036854775808", INT64_MIN, NULL },
+        { "9223372036854775808", 0, "9223372036854775808" },   /* one past: not clamped */
+        { "99999999999999999999", 0, "99999999999999999999" },
+        { " 5", 0, " 5" },
+        { "+5", 0, "+5" },
+        { "5s", 0, "5s" },
+        { "-", 0, "-" },
+    };
+    cdr_t c = { 0 };
+    c.f[COL_DISPOSITION] = "NO ANSWER";
+    c.f[COL_SRC] = "+14155550100";
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        c.f[COL_DURATION] = c.f[COL_BILLSEC] = cases[i].dur;
+        omni_msg_destroy(&msg);
+        assert_int_equal(cdr_message(&c, &opts, &where, &msg, why, sizeof why), 0);
+        if (cases[i].s == NULL) {
+            assert_true(json_is_integer(meta("duration")));
+            assert_true(json_integer_value(meta("duration")) == cases[i].i);
+            assert_true(json_integer_value(meta("billsec")) == cases[i].i);
+        } else {
+            assert_string_equal(meta_s("duration"), cases[i].s);
+            assert_string_equal(meta_s("billsec"), cases[i].s);
+        }
+    }
+    c.f[COL_DURATION] = c.f[COL_BILLSEC] = ""; /* empty: left out */
+    omni_msg_destroy(&msg);
+    assert_int_equal(cdr_message(&c, &opts, &where, &msg, why, sizeof why), 0);
+    assert_null(meta("duration"));
+    assert_null(meta("billsec"));
+}
+
+/* A field over the router's limits (4 KiB a string, 16 KiB of meta) costs that field only, never the callback:
+ * a FreeSWITCH or custom line may hold up to 64 KiB. Nothing is cut short: a value is whole or left out. */
+static void oversized_fields_cost_only_themselves(void **state)
+{
+    (void)state;
+    char *big[6];
+    for (int i = 0; i < 6; i++) {
+        big[i] = omni_malloc(5001);
+        memset(big[i], 'a' + i, 5000);
+        big[i][5000] = '\0';
+    }
+    char *mid = omni_malloc(4001); /* under 4 KiB each, over 16 KiB together */
+    memset(mid, 'm', 4000);
+    mid[4000] = '\0';
+    char mailbox[400], billsec[700];
+    memset(mailbox, 'v', 300);
+    strcpy(mailbox + 300, "@default,u");
+    memset(billsec, '7', 600);
+    billsec[600] = '\0';
+    cdr_t c = { 0 };
+    c.f[COL_SRC] = "+14155550100";
+    c.f[COL_NAME] = big[0];
+    c.f[COL_DST] = big[1];
+    c.f[COL_USERFIELD] = mid;
+    c.f[COL_ACCOUNTCODE] = mid;
+    c.f[COL_LINKEDID] = mid;
+    c.f[COL_UNIQUEID] = mid;
+    c.f[COL_LASTAPP] = "VoiceMail";
+    c.f[COL_LASTDATA] = mailbox;
+    c.f[COL_DISPOSITION] = "ANSWERED";
+    c.f[COL_BILLSEC] = billsec;
+    c.f[COL_START] = "2026-11-20 09:20:11";
+    assert_int_equal(cdr_message(&c, &opts, &where, &msg, why, sizeof why), 0);
+    omni_limits_t lim;
+    omni_limits_default(&lim);
+    omni_msg_error_t err;
+    char line[400];
+    if (omni_msg_validate(msg, &lim, &err) != 0)
+        fail_msg("%s", omni_msg_error_str(&err, line, sizeof line));
+    assert_string_equal(msg->from_id, "+14155550100");
+    assert_null(msg->from_name); /* 5000 bytes: left out */
+    assert_null(msg->to);
+    assert_null(meta("dst"));
+    assert_string_equal(meta_s("outcome"), "voicemail");
+    assert_true(json_is_true(meta("callback")));
+    mailbox[300 + strlen("@default")] = '\0';
+    assert_string_equal(meta_s("mailbox"), mailbox); /* whole, not cut at a buffer's size */
+    assert_non_null(strstr(msg->text, mailbox));
+    assert_non_null(strstr(msg->text, billsec));
+    static const char head[] = "Voicemail from +14155550100 at 2026-11-20 09:20:11 +00:00 (mailbox ";
+    assert_int_equal(strncmp(msg->text, head, strlen(head)), 0);
+    assert_non_null(strstr(msg->text, " s); please call back"));
+    assert_string_equal(meta_s("cdr_file"), "/var/log/asterisk/cdr-csv/Master.csv");
+    assert_int_equal(json_integer_value(meta("cdr_line")), 7);
+    for (int i = 0; i < 6; i++)
+        free(big[i]);
+    free(mid);
+}
+
+/* A day the month does not have is no date: "at an unknown time", not the day mktime makes of it. */
+static void days_the_month_does_not_have(void **state)
+{
+    (void)state;
+    static const struct { const char *start, *at; } cases[] = {
+        { "2026-02-28 10:00:00", "2026-02-28T10:00:00.000Z" }, { "2026-02-29 10:00:00", NULL },
+        { "2028-02-29 10:00:00", "2028-02-29T10:00:00.000Z" }, { "2100-02-29 10:00:00", NULL },
+        { "2000-02-29 10:00:00", "2000-02-29T10:00:00.000Z" }, { "2026-04-31 10:00:00", NULL },
+        { "2026-12-31 23:59:59", "2026-12-31T23:59:59.000Z" }, { "2026-11-31 10:00:00", NULL },
+    };
+    for (int utc = 0; utc <= 1; utc++) {
+        opts.utc = utc;
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            cdr_t c = { 0 };
+            c.f[COL_DISPOSITION] = "NO ANSWER";
+            c.f[COL_SRC] = "+14155550100";
+            c.f[COL_START] = cases[i].start;
+            omni_msg_destroy(&msg);
+            assert_int_equal(cdr_message(&c, &opts, &where, &msg, why, sizeof why), 0);
+            if (cases[i].at != NULL ? strcmp(msg->received_at, cases[i].at) != 0
+                                    : strstr(msg->text, " at an unknown time ") == NULL)
+                fail_msg("%s (utc %d): %s, \"%s\"", cases[i].start, utc, msg->received_at, msg->text);
+        }
+    }
+    /* a start that is no date: the end stands in, as for an empty one */
+    opts.utc = true;
+    cdr_t c = { 0 };
+    c.f[COL_DISPOSITION] = "NO ANSWER";
+    c.f[COL_SRC] = "+14155550100";
+    c.f[COL_START] = "2026-02-29 10:00:00";
+    c.f[COL_END] = "2026-03-01 10:00:30";
+    omni_msg_destroy(&msg);
+    assert_int_equal(cdr_message(&c, &opts, &where, &msg, why, sizeof why), 0);
+    assert_string_equal(msg->received_at, "2026-03-01T10:00:30.000Z");
+    assert_non_null(strstr(msg->text, " at 2026-03-01 10:00:30 UTC "));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -343,6 +478,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(ids_are_stable, setup, teardown),
         cmocka_unit_test_setup_teardown(utc_and_local_dates, setup, teardown),
         cmocka_unit_test_setup_teardown(freeswitch_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(durations_at_bounds, setup, teardown),
+        cmocka_unit_test_setup_teardown(oversized_fields_cost_only_themselves, setup, teardown),
+        cmocka_unit_test_setup_teardown(days_the_month_does_not_have, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

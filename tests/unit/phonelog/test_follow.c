@@ -449,6 +449,82 @@ static void long_line_skipped_and_missing_file(void **state)
     assert_int_equal(sink.lines[0], 2);
 }
 
+/* A record of exactly FOLLOW_LINE_MAX bytes whose uniqueid is "u<n>": the userfield pads it. */
+static char *exact_line(int n, size_t len, const char *eol)
+{
+    char head[512];
+    snprintf(head, sizeof head, "%s", rec_line(n));
+    head[strlen(head) - 3] = '\0'; /* without the empty userfield "" and its newline */
+    size_t h = strlen(head), pad = len - h - 2;
+    char *line = omni_malloc(len + strlen(eol) + 1);
+    memcpy(line, head, h);
+    line[h] = '"';
+    memset(line + h + 1, 'p', pad);
+    line[h + 1 + pad] = '"';
+    strcpy(line + len, eol);
+    return line;
+}
+
+/* 64 KiB a line, whatever ends it: a line of exactly FOLLOW_LINE_MAX bytes is read with "\r\n" as with "\n";
+ * one byte more is skipped with the warning, with either ending. */
+static void line_of_exactly_the_limit(void **state)
+{
+    (void)state;
+    const char *const eols[] = { "\r\n", "\n" };
+    put(path, "w", "");
+    for (int i = 0; i < 2; i++) {
+        char *ok = exact_line(10 + i, FOLLOW_LINE_MAX, eols[i]), *over = exact_line(20 + i, FOLLOW_LINE_MAX + 1, eols[i]);
+        put(path, "a", ok);
+        put(path, "a", over);
+        free(ok);
+        free(over);
+    }
+    put(path, "a", rec_line(3));
+    p = make(false);
+    capture_begin();
+    bool more;
+    int rc = plog_poll(p, &more);
+    char *err = capture_end();
+    assert_int_equal(rc, 0);
+    static const int want[] = { 10, 11, 3 };
+    expect_ids(want, 3);
+    assert_non_null(strstr(err, "line 2 is longer than 65536 bytes: skipped"));
+    assert_non_null(strstr(err, "line 4 is longer than 65536 bytes: skipped"));
+    assert_int_equal(sink.lines[2], 5);
+}
+
+/* A UTF-8 byte order mark at the start of the file (a log saved by a Windows editor) is passed over, in a
+ * file read whole and in a file that replaced it; elsewhere it is data, and the record malformed. */
+static void bom_at_file_start(void **state)
+{
+    (void)state;
+    char text[2048];
+    snprintf(text, sizeof text, "\xEF\xBB\xBF%s", rec_line(1));
+    put(path, "w", text);
+    snprintf(text, sizeof text, "\xEF\xBB\xBF%s", rec_line(2));
+    put(path, "a", text);
+    put(path, "a", rec_line(3));
+    p = make(false);
+    capture_begin();
+    bool more;
+    int rc = plog_poll(p, &more);
+    char *err = capture_end();
+    assert_int_equal(rc, 0);
+    static const int want[] = { 1, 3 };
+    expect_ids(want, 2);
+    assert_int_equal(sink.lines[0], 1);
+    assert_non_null(strstr(err, "Master.csv:2: malformed record skipped: quote inside an unquoted field at column 4"));
+    assert_null(strstr(err, "Master.csv:1:"));
+    plog_stats_t st;
+    plog_stats(p, &st);
+    assert_int_equal(st.malformed, 1);
+    /* copytruncate, then the PBX (or the tool) writes the file again from its start, with its mark */
+    snprintf(text, sizeof text, "\xEF\xBB\xBF%s", rec_line(4));
+    put(path, "w", text);
+    poll_until(3, 2);
+    assert_string_equal(sink.ids[2], "phone:p:u4");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -463,6 +539,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(failed_commit_reads_again, setup, teardown),
         cmocka_unit_test_setup_teardown(full_spool_stops_before_the_line, setup, teardown),
         cmocka_unit_test_setup_teardown(long_line_skipped_and_missing_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(bom_at_file_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(line_of_exactly_the_limit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -146,7 +146,7 @@ static void custom_columns(void **state)
     assert_non_null(strstr(why, "must include the caller"));
     static const char *const dup[] = { "src", "caller_id_number", "disposition" };
     assert_int_equal(layout_init(&lay, "custom", dup, 3, why, sizeof why), -1);
-    assert_string_equal(why, "columns: \"caller_id_number\" names the same field as column 1");
+    assert_string_equal(why, "\"caller_id_number\" names the same field as column 1");
     assert_int_equal(layout_init(&lay, "custom", NULL, 0, why, sizeof why), -1);
     assert_int_equal(layout_init(&lay, "asterisk", dup, 3, why, sizeof why), -1);
     assert_string_equal(why, "columns is only for layout custom (layout is asterisk)");

@@ -295,6 +295,8 @@ static void test_status_callbacks_and_malformed(void **state)
         { "MessageSid=SM1&From=%2B14158675309&Body=%FF", "Body: not UTF-8 at byte 0" },
         { "MessageSid=SM1&From=%2B14158675309&NumMedia=2&MediaUrl0=https%3A%2F%2Fx%2Fm",
           "MediaUrl1: missing though NumMedia is 2 (message SM1)" },
+        { "MessageSid=SM1&From=%2B14158675309&NumMedia=1&MediaUrl0=&MediaContentType0=image%2Fpng",
+          "MediaUrl0: empty though NumMedia is 1 (message SM1)" },
         { "MessageSid=SM1&From=%2B14158675309&NumMedia=33", "NumMedia: \"33\" is not 0..32 (message SM1)" },
         { "MessageSid=SM1&From=%2B14158675309&NumMedia=x", "NumMedia: \"x\" is not 0..32 (message SM1)" },
     };
@@ -303,6 +305,70 @@ static void test_status_callbacks_and_malformed(void **state)
         assert_null(msg);
         assert_string_equal(why, bad[i].why);
     }
+}
+
+/* An empty To is no address: left out. Twilio's counts in meta are numbers only when they are one as sent. */
+static void test_empty_to_and_meta_numbers(void **state)
+{
+    (void)state;
+    omni_msg_t *msg = NULL;
+    char why[256];
+    assert_int_equal(kind_of("MessageSid=SM1&From=%2B14158675309&To=&Body=hi&NumSegments=99999999999999999999",
+                             &msg, why, sizeof why), TW_MESSAGE);
+    assert_null(msg->to);
+    assert_null(json_object_get(msg->json, "to"));
+    json_t *meta = json_object_get(msg->json, "meta");
+    assert_string_equal(json_string_value(json_object_get(meta, "num_segments")), "99999999999999999999");
+    omni_msg_destroy(&msg);
+    static const struct { const char *seg; long long n; } cases[] = {
+        { "1", 1 }, { "0", 0 }, { "9223372036854775807", INT64_MAX }, { "+1", -1 }, { "%201", -1 }, { "1x", -1 },
+        { "", -1 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *body = omni_asprintf("MessageSid=SM1&From=%%2B14158675309&To=%%2B18005551212&NumSegments=%s", cases[i].seg);
+        assert_int_equal(kind_of(body, &msg, why, sizeof why), TW_MESSAGE);
+        assert_string_equal(msg->to, "+18005551212");
+        json_t *v = json_object_get(json_object_get(msg->json, "meta"), "num_segments");
+        if (cases[i].n >= 0) {
+            assert_true(json_is_integer(v));
+            assert_true(json_integer_value(v) == cases[i].n);
+        } else {
+            assert_true(json_is_string(v)); /* as sent: "+1", " 1", "1x", "" */
+        }
+        omni_msg_destroy(&msg);
+        free(body);
+    }
+}
+
+/* A parameter that only goes into meta costs only itself when it is over the router's limits: 4 KiB a
+ * string, 16 KiB of meta. The message is taken; a Body or MediaUrl over them is still a 400 (above). */
+static void test_oversized_meta_parameters_are_left_out(void **state)
+{
+    (void)state;
+    omni_msg_t *msg = NULL;
+    char why[256];
+    char *big = omni_malloc(5001), *mid = omni_malloc(3501);
+    memset(big, 'p', 5000);
+    big[5000] = '\0';
+    memset(mid, 'c', 3500);
+    mid[3500] = '\0';
+    char *body = omni_asprintf("MessageSid=SM1&From=%%2B14158675309&Body=hi&ProfileName=%s&FromCity=%s&FromState=%s"
+                               "&FromZip=%s&FromCountry=%s&ToCountry=%s&AccountSid=AC1", big, mid, mid, mid, mid, mid);
+    assert_int_equal(kind_of(body, &msg, why, sizeof why), TW_MESSAGE);
+    json_t *meta = json_object_get(msg->json, "meta");
+    assert_null(json_object_get(meta, "profile_name"));
+    assert_string_equal(json_string_value(json_object_get(meta, "account_sid")), "AC1");
+    assert_string_equal(json_string_value(json_object_get(meta, "message_sid")), "SM1");
+    assert_true(json_dumpb(meta, NULL, 0, JSON_COMPACT) <= 16384);
+    assert_string_equal(msg->text, "hi");
+    omni_limits_t lim;
+    omni_limits_default(&lim);
+    omni_msg_error_t err;
+    assert_int_equal(omni_msg_validate(msg, &lim, &err), 0);
+    omni_msg_destroy(&msg);
+    free(body);
+    free(big);
+    free(mid);
 }
 
 static void test_json_params(void **state)
@@ -337,6 +403,8 @@ int main(void)
         cmocka_unit_test(test_signed_url),
         cmocka_unit_test(test_mms_becomes_a_message_with_attachments),
         cmocka_unit_test(test_status_callbacks_and_malformed),
+        cmocka_unit_test(test_empty_to_and_meta_numbers),
+        cmocka_unit_test(test_oversized_meta_parameters_are_left_out),
         cmocka_unit_test(test_json_params),
     };
     return cmocka_run_group_tests_name("twilio", tests, setup, teardown);
