@@ -30,6 +30,7 @@ struct omni_http_req {
     bool started, too_large, held, answered, submitted, unavailable;
     int status;
     char *ctype, *answer;
+    const char *allow;       /* a 405's Allow header (a literal), else NULL */
     char *ids;               /* the ids this request submitted, ", "-separated: named if the commit fails */
     char peer[INET6_ADDRSTRLEN];
 };
@@ -116,6 +117,8 @@ static enum MHD_Result answer(omni_http_req_t *req)
         return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                             req->ctype && !req->unavailable ? req->ctype : "text/plain; charset=utf-8");
+    if (status == 405 && req->allow != NULL)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, req->allow);
     if (status == 503) {
         char s[16];
         snprintf(s, sizeof s, "%d", in->retry_after_s);
@@ -453,4 +456,11 @@ void omni_http_respond(omni_http_req_t *req, int status, const char *content_typ
     free(req->answer);
     req->ctype = content_type ? omni_strdup(content_type) : NULL;
     req->answer = body ? omni_strdup(body) : NULL;
+    req->allow = NULL;
+}
+
+void omni_http_respond_405(omni_http_req_t *req, const char *methods, const char *body)
+{
+    omni_http_respond(req, 405, NULL, body);
+    req->allow = methods;
 }

@@ -74,7 +74,7 @@ static void sms_handle(void *user, omni_http_req_t *req)
         return;
     }
     if (strcmp(omni_http_method(req), "POST") != 0) {
-        omni_http_respond(req, 405, NULL, "POST only\n");
+        omni_http_respond_405(req, "POST", "POST only\n");
         return;
     }
     const char *sig = omni_http_header(req, "X-Twilio-Signature");

@@ -120,4 +120,8 @@ void omni_http_invalid(omni_http_req_t *req, unsigned n);
  * Status 401/403 and 400 are counted as rejected and malformed. A later call replaces an earlier one. */
 void omni_http_respond(omni_http_req_t *req, int status, const char *content_type, const char *body);
 
+/* Answers 405 with the Allow header RFC 9110 requires on it: methods is what the path takes ("POST",
+ * "GET, POST"; borrowed, a string literal), body as for omni_http_respond. */
+void omni_http_respond_405(omni_http_req_t *req, const char *methods, const char *body);
+
 #endif

@@ -86,7 +86,8 @@ def test_signed_sms_arrives_once_and_bad_requests_are_refused(router, tmp_path):
         assert conn.request("POST", "/sms", raw, {"X-Twilio-Signature": "x"})[0] == 400
         conn.wait_log(r"malformed form body: parameter 1: value: bad escape")
         # Other paths and methods; a body over the limit.
-        assert conn.request("GET", "/sms")[0] == 405
+        status, headers, _ = conn.request("GET", "/sms")
+        assert status == 405 and headers.get("allow") == "POST", headers  # RFC 9110: a 405 says what is allowed
         assert conn.request("POST", "/other", b"a=1", {"X-Twilio-Signature": "x"})[0] == 404
         assert oversized_status(conn.port, BIG_BODY) == 413
         # Without a Content-Length the limit holds as the body comes; headers and request line have theirs.
