@@ -86,7 +86,7 @@ static void fb_handle(void *user, omni_http_req_t *req)
         return;
     }
     if (strcmp(method, "POST") != 0) {
-        omni_http_respond(req, 405, NULL, "GET and POST only\n");
+        omni_http_respond_405(req, "GET, POST", "GET and POST only\n");
         return;
     }
     size_t len;

@@ -2,6 +2,7 @@
  * classified, and what is not a customer's message or postback is counted and dropped. */
 #include "messenger.h"
 #include "omni/identity.h"
+#include "omni/json_mend.h"
 #include "omni/secret.h"
 #include "omni/util.h"
 
@@ -57,16 +58,87 @@ static const char *str(const json_t *o, const char *key)
     return json_string_value(json_object_get(o, key));
 }
 
-/* The numeric id at o.key.id ("sender", "recipient") in its normalized form (trimmed: DESIGN.md's identities
- * are normalized, so " 123" is sent as "123"), written to norm; or NULL with *why. */
-static const char *party(const json_t *ev, const char *key, char norm[40], const char **why)
+/* The numeric id v holds (a string of digits, or a JSON number) in its normalized form (trimmed: DESIGN.md's
+ * identities are normalized, so " 123" is sent as "123"), written to norm; or NULL with *why. */
+static const char *numeric(const json_t *v, char norm[40], const char **why)
 {
-    const char *id = str(json_object_get(ev, key), "id");
+    char digits[32];
+    const char *id = json_string_value(v);
+    if (json_is_integer(v)) {
+        /* Meta writes ids as strings; one written as a JSON number is the same numeric id */
+        snprintf(digits, sizeof digits, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        id = digits;
+    }
     if (id == NULL) {
-        *why = "missing";
+        *why = v == NULL ? "missing" : "not a numeric id";
         return NULL;
     }
     return omni_numeric_id(id, norm, 40, why) == 0 ? norm : NULL;
+}
+
+/* The numeric id at ev.key.id ("sender", "recipient"), as numeric() reads it. */
+static const char *party(const json_t *ev, const char *key, char norm[40], const char **why)
+{
+    return numeric(json_object_get(json_object_get(ev, key), "id"), norm, why);
+}
+
+/* A sticker's id: message.sticker_id (older Graph API versions), else the attachment payload's (Meta's current
+ * reference puts it only there: "payload": {"url", "sticker_id"}); an integer or digits, as Meta wrote it. */
+static json_t *sticker_id(const json_t *message)
+{
+    const json_t *v = json_object_get(message, "sticker_id");
+    size_t i;
+    const json_t *a;
+    json_array_foreach(json_object_get(message, "attachments"), i, a) {
+        if (v != NULL)
+            break;
+        v = json_object_get(json_object_get(a, "payload"), "sticker_id");
+    }
+    if (json_is_integer(v))
+        return json_integer(json_integer_value(v));
+    if (json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) <= 32 &&
+        strspn(json_string_value(v), "0123456789") == json_string_length(v))
+        return json_string(json_string_value(v));
+    return NULL;
+}
+
+/* The last segment of url's path, percent-decoded (Meta's file URLs end in the file's own name,
+ * ".../Quarterly%20report.pdf?_nc_cat=..."), into name; false when it has none. Kept as written when decoding
+ * would not give UTF-8 text (a bad escape, %00, a control character, a '/'). */
+static bool url_name(const char *url, char *name, size_t namesz)
+{
+    const char *slash = url ? strrchr(url, '/') : NULL;
+    if (slash == NULL || slash[1] == '\0' || slash[1] == '?' || slash[1] == '#')
+        return false;
+    const char *seg = slash + 1;
+    size_t n = strcspn(seg, "?#");
+    if (n >= namesz)
+        n = namesz - 1;
+    while (n > 0 && !omni_utf8_valid(seg, n, NULL))
+        n--; /* a long name cut inside a character (raw UTF-8 in the URL) ends before it */
+    if (n == 0)
+        return false;
+    snprintf(name, namesz, "%.*s", (int)n, seg);
+    char decoded[128];
+    size_t w = 0;
+    for (const char *p = name; *p && w + 1 < sizeof decoded; p++) {
+        if (*p != '%') {
+            decoded[w++] = *p;
+        } else if (isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2])) {
+            char hex[3] = { p[1], p[2], '\0' };
+            decoded[w++] = (char)strtol(hex, NULL, 16);
+            p += 2;
+        } else {
+            return true; /* a bad escape: the name as written */
+        }
+    }
+    decoded[w] = '\0';
+    for (size_t i = 0; i < w; i++)
+        if ((unsigned char)decoded[i] < 0x20 || decoded[i] == 0x7f || decoded[i] == '/')
+            return true;
+    if (omni_utf8_valid(decoded, w, NULL))
+        snprintf(name, namesz, "%s", decoded);
+    return true;
 }
 
 /* Attachments past the router's count limit are left out and their number said (meta.attachments_total), as
@@ -82,14 +154,25 @@ static void add_attachments(omni_msg_t *msg, const json_t *list)
     json_array_foreach(list, i, a) {
         if (i >= lim.attachments)
             break;
-        const char *type = str(a, "type"), *url = str(json_object_get(a, "payload"), "url");
+        const json_t *payload = json_object_get(a, "payload");
+        const char *type = str(a, "type"), *url = str(payload, "url");
         if (type == NULL)
             type = "unknown";
+        /* A location has no URL, only where the customer is: that is its content, written as a geo URI
+         * (RFC 5870) rather than dropped. */
+        const json_t *at = json_object_get(payload, "coordinates");
+        char geo[96];
+        const json_t *latv = json_object_get(at, "lat"), *lonv = json_object_get(at, "long");
+        double lat = json_number_value(latv), lon = json_number_value(lonv);
+        if (url == NULL && json_is_number(latv) && json_is_number(lonv) && lat >= -90 && lat <= 90 && lon >= -180 &&
+            lon <= 180) {
+            snprintf(geo, sizeof geo, "geo:%.10g,%.10g", lat, lon);
+            url = geo;
+        }
+        if (url == NULL)
+            url = str(a, "url"); /* older versions: a fallback's link beside its title, with a null payload */
         char name[128];
-        const char *slash = url ? strrchr(url, '/') : NULL;
-        if (slash != NULL && slash[1] != '\0' && slash[1] != '?')
-            snprintf(name, sizeof name, "%.*s", (int)strcspn(slash + 1, "?#"), slash + 1);
-        else
+        if (!url_name(url, name, sizeof name))
             snprintf(name, sizeof name, "%s-%zu", type, i + 1);
         /* Messenger says the kind (image, video, audio, file, location, fallback), not a MIME type or size. */
         omni_msg_add_attachment(msg, name, type, 0, url);
@@ -170,9 +253,9 @@ static void event(fb_batch_t *b, const json_t *ev, size_t e, size_t m, const cha
         const char *reply_to = str(json_object_get(message, "reply_to"), "mid");
         if (reply_to != NULL)
             omni_msg_set_meta(msg, "reply_to", json_string(reply_to));
-        json_t *sticker = json_object_get(message, "sticker_id");
-        if (json_is_integer(sticker))
-            omni_msg_set_meta(msg, "sticker_id", json_integer(json_integer_value(sticker)));
+        json_t *sticker = sticker_id(message);
+        if (sticker != NULL)
+            omni_msg_set_meta(msg, "sticker_id", sticker);
         if (mid != NULL)
             omni_msg_set_meta(msg, "mid", json_string(mid));
     } else {
@@ -204,83 +287,13 @@ static void event(fb_batch_t *b, const json_t *ev, size_t e, size_t m, const cha
     b->msgs[b->n_msgs++] = msg;
 }
 
-/* True when a string anywhere in v holds U+0000, which no message field may carry (the C strings a message is
- * made of would end there: text cut short without a word). */
-static bool holds_nul(const json_t *v)
-{
-    size_t i;
-    const char *k;
-    json_t *x;
-    switch (json_typeof(v)) {
-    case JSON_STRING:
-        return strlen(json_string_value(v)) != json_string_length(v);
-    case JSON_ARRAY:
-        json_array_foreach((json_t *)v, i, x) if (holds_nul(x)) return true;
-        return false;
-    case JSON_OBJECT:
-        json_object_foreach((json_t *)v, k, x) if (holds_nul(x)) return true;
-        return false;
-    default:
-        return false;
-    }
-}
-
-static int hex4(const char *p)
-{
-    int v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = p[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-        if (d < 0)
-            return -1;
-        v = v * 16 + d;
-    }
-    return v;
-}
-
-/* A copy of body whose lone UTF-16 surrogate escapes (half of a pair, which is no character: jansson refuses the
- * whole document for one) are \ufffd, the same six bytes; NULL when there is none. Escapes are found only
- * inside strings, and "\\u..." is a backslash, not an escape. */
-static char *mend_surrogates(const char *body, size_t len)
-{
-    char *copy = NULL;
-    bool in_string = false;
-    for (size_t i = 0; i < len; i++) {
-        if (body[i] == '"') {
-            in_string = !in_string;
-        } else if (in_string && body[i] == '\\' && i + 1 < len) {
-            if (body[i + 1] != 'u' || i + 6 > len) {
-                i++; /* \" \\ \n ...: two bytes */
-                continue;
-            }
-            int u = hex4(body + i + 2);
-            bool pair = u >= 0xD800 && u <= 0xDBFF && i + 12 <= len && body[i + 6] == '\\' && body[i + 7] == 'u' &&
-                        hex4(body + i + 8) >= 0xDC00 && hex4(body + i + 8) <= 0xDFFF;
-            if (pair) {
-                i += 11;
-            } else if (u >= 0xD800 && u <= 0xDFFF) {
-                if (copy == NULL) {
-                    copy = omni_malloc(len + 1);
-                    memcpy(copy, body, len);
-                    copy[len] = '\0';
-                }
-                memcpy(copy + i, "\\ufffd", 6);
-                i += 5;
-            } else {
-                i += 5;
-            }
-        }
-    }
-    return copy;
-}
-
 int fb_parse(const char *body, size_t len, fb_batch_t *out, char *why, size_t whysz)
 {
     memset(out, 0, sizeof *out);
     json_error_t jerr;
     /* Valid JSON that jansson would refuse as a whole, for one odd event: a string holding U+0000 (loaded, and its
      * event skipped below) or a lone surrogate escape (read as U+FFFD, the replacement character). */
-    char *mended = mend_surrogates(body, len);
+    char *mended = omni_json_mend_surrogates(body, len);
     json_t *doc = json_loadb(mended ? mended : body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     free(mended);
     if (doc == NULL) {
@@ -327,13 +340,18 @@ int fb_parse(const char *body, size_t len, fb_batch_t *out, char *why, size_t wh
                 rc = -1;
                 break;
             }
-            const char *page_id = str(entry, "id");
+            /* the page's id written as the senders' are (blanks dropped, a JSON number read as its digits), so
+             * that the page's own messages are known by it; an id that is not numeric is kept as Meta wrote it */
+            char page_norm[40];
+            const char *page_why = NULL, *page_id = numeric(json_object_get(entry, "id"), page_norm, &page_why);
+            if (page_id == NULL)
+                page_id = str(entry, "id");
             size_t m;
             json_t *ev;
             json_array_foreach(events, m, ev) {
                 if (!json_is_object(ev))
                     skip(out, e, m, "not an object");
-                else if (holds_nul(ev))
+                else if (omni_json_holds_nul(ev))
                     skip(out, e, m, "a string holds U+0000 (NUL), which no message field may carry");
                 else
                     event(out, ev, e, m, page_id);

@@ -28,9 +28,11 @@ bool fb_signature_valid(const char *secret, size_t secretlen, const char *body, 
  * event that cannot be read is listed in out->skipped and the others are kept.
  *
  * A message event becomes id facebook:<mid>, from.id the sender's page-scoped id, to the page id,
- * received_at its timestamp, text its text, attachments their type and url, meta page_id, quick_reply
- * (the payload), reply_to (a mid), sticker_id. A postback becomes facebook:<mid> (or, without a mid,
- * facebook:postback:<sender>:<timestamp>), text its title, meta postback {title, payload, referral}. */
+ * received_at its timestamp, text its text, attachments their type, url (a location's coordinates as a geo:
+ * URI) and name (the URL's last segment, percent-decoded), meta page_id, quick_reply (the payload), reply_to
+ * (a mid), sticker_id (the message's, else an attachment payload's). A postback becomes facebook:<mid> (or,
+ * without a mid, facebook:postback:<sender>:<timestamp>), text its title, meta postback {title, payload,
+ * referral}. */
 int fb_parse(const char *body, size_t len, fb_batch_t *out, char *why, size_t whysz);
 void fb_batch_free(fb_batch_t *b);
 

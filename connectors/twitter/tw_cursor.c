@@ -48,6 +48,17 @@ static int member(const json_t *o, const char *key, char **slot, char *err, size
     return 0;
 }
 
+/* An id of the state file is an X id, decimal (sent as since_id and compared as a number): anything else, a
+ * hand-edited "latest", would be refused by the API at every call, the feed stopped for good. */
+static bool decimal(const char *id, const char *key, char *err, size_t errsz)
+{
+    size_t n = id != NULL ? strlen(id) : 0;
+    if (id == NULL || (n <= 32 && strspn(id, "0123456789") == n && (id[0] != '0' || n == 1)))
+        return true;
+    snprintf(err, errsz, "\"%s\" is not a decimal id", key);
+    return false;
+}
+
 int tw_cursor_parse(const char *text, const char *user_id, tw_cursor_t *c, char *err, size_t errsz)
 {
     tw_cursor_clear(c);
@@ -70,7 +81,8 @@ int tw_cursor_parse(const char *text, const char *user_id, tw_cursor_t *c, char 
     }
     if (member(o, "since", &c->since, err, errsz) != 0 ||
         member(o, "round_newest", &c->round_newest, err, errsz) != 0 ||
-        member(o, "next_token", &c->next_token, err, errsz) != 0) {
+        member(o, "next_token", &c->next_token, err, errsz) != 0 || !decimal(c->since, "since", err, errsz) ||
+        !decimal(c->round_newest, "round_newest", err, errsz)) {
         tw_cursor_clear(c);
         json_decref(o);
         return -1;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "omni/identity.h"
+#include "omni/json_mend.h"
 #include "omni/log.h"
 #include "omni/util.h"
 
@@ -40,6 +41,14 @@ int64_t tw_snowflake_ms(const char *id)
 static const char *str(const json_t *o, const char *key)
 {
     return json_string_value(json_object_get(o, key));
+}
+
+/* A string member of the author's user object, or NULL when absent or holding U+0000 (a name cut short there
+ * would be a name the user never wrote; the message goes without it). */
+static const char *user_str(const json_t *user, const char *key)
+{
+    const json_t *v = json_object_get(user, key);
+    return json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v) ? json_string_value(v) : NULL;
 }
 
 /* The API writes &, < and > in tweet text as HTML entities (and only those). Returns a new string. */
@@ -130,6 +139,11 @@ static omni_msg_t *item_message(const json_t *root, const json_t *item, const ch
         return NULL;
     }
     const json_t *textv = json_object_get(item, "text");
+    /* A long post's text is cut at about 280 characters; the whole of it is note_tweet.text (tweet.fields asks
+     * for it). */
+    const json_t *note = json_object_get(json_object_get(item, "note_tweet"), "text");
+    if (!dm && json_is_string(note))
+        textv = note;
     if (textv != NULL && !json_is_string(textv)) {
         omni_warn("%s %s: text is not a string: skipped", what, id);
         return NULL;
@@ -142,9 +156,9 @@ static omni_msg_t *item_message(const json_t *root, const json_t *item, const ch
     omni_msg_t *msg = omni_msg_new(msg_id, "twitter", uid, when, text);
     free(text);
     const json_t *user = user_by_id(root, uid);
-    const char *username = user != NULL ? str(user, "username") : NULL;
-    if (user != NULL && str(user, "name") != NULL && str(user, "name")[0] != '\0')
-        omni_msg_set(msg, "from.name", str(user, "name"));
+    const char *username = user_str(user, "username"), *name = user_str(user, "name");
+    if (name != NULL && name[0] != '\0')
+        omni_msg_set(msg, "from.name", name);
     set_meta_str(msg, "kind", dm ? "dm" : "mention");
     set_meta_str(msg, "username", username);
     if (dm) {
@@ -182,7 +196,11 @@ int tw_parse_page(const char *body, size_t len, const tw_parse_opts_t *o, tw_pag
 {
     memset(out, 0, sizeof *out);
     json_error_t jerr;
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    /* Valid JSON that jansson would refuse whole for one odd item: a lone surrogate escape (read as U+FFFD, the
+     * replacement character) or a string holding U+0000 (loaded, and its item skipped below). */
+    char *mended = omni_json_mend_surrogates(body, len);
+    json_t *root = json_loadb(mended ? mended : body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    free(mended);
     if (root == NULL) {
         snprintf(err, errsz, "not JSON: %s at byte %d", jerr.text, jerr.position);
         return -1;
@@ -193,7 +211,9 @@ int tw_parse_page(const char *body, size_t len, const tw_parse_opts_t *o, tw_pag
         return -1;
     }
     const json_t *data = json_object_get(root, "data"), *errors = json_object_get(root, "errors");
-    if (data == NULL && json_array_size(errors) > 0) {
+    /* errors beside a page (its meta) are partial: a deleted or withheld tweet, a suspended author; without data
+     * and meta they are the answer */
+    if (data == NULL && json_array_size(errors) > 0 && !json_is_object(json_object_get(root, "meta"))) {
         const json_t *e = json_array_get(errors, 0);
         snprintf(err, errsz, "API error: %.100s: %.300s", str(e, "title") ? str(e, "title") : "(no title)",
                  str(e, "detail") ? str(e, "detail") : str(e, "message") ? str(e, "message") : "(no detail)");
@@ -221,7 +241,7 @@ int tw_parse_page(const char *body, size_t len, const tw_parse_opts_t *o, tw_pag
     const json_t *item;
     json_array_foreach(data, i, item) {
         const char *id = str(item, "id");
-        if (!is_id(id)) {
+        if (!is_id(id) || strlen(id) != json_string_length(json_object_get(item, "id"))) { /* "12\u00003" is no 12 */
             omni_warn("%s %zu of the page: %s: skipped", o->kind == TW_DMS ? "DM event" : "tweet", i,
                       id == NULL ? "no id" : "id is not a decimal number");
             out->skipped++;
@@ -234,6 +254,12 @@ int tw_parse_page(const char *body, size_t len, const tw_parse_opts_t *o, tw_pag
         if (o->after_id != NULL && tw_id_cmp(id, o->after_id) <= 0) {
             out->reached_after = true;
             out->passed_over++;
+            continue;
+        }
+        if (omni_json_holds_nul(item)) {
+            omni_warn("%s %s: a string holds U+0000 (NUL), which no message field may carry: skipped",
+                      o->kind == TW_DMS ? "DM event" : "tweet", id);
+            out->skipped++;
             continue;
         }
         bool pass = false;

@@ -4,15 +4,17 @@
  *
  * The page is {"data": [...], "includes": {"users": [...]}, "meta": {...}, "errors": [...]}; every part may
  * be missing. An item that cannot become a message (no id, no author, an author id that is not a user id,
- * text that is not a string, a message over the router's default limits) is skipped with a warning naming its
- * id and the field, and counted; the page
- * goes on, and the cursor still moves past it (reading it again would not make it valid).
+ * text that is not a string, a string holding U+0000, a message over the router's default limits) is skipped
+ * with a warning naming its id and the field, and counted; the page goes on, and the cursor still moves past
+ * it (reading it again would not make it valid). A lone UTF-16 surrogate escape (half of an emoji's pair) is
+ * read as U+FFFD rather than costing the whole page; errors beside a page's data or meta are partial.
  *
  * Messages, channel "twitter":
  *   mention  id "twitter:<tweet id>", from.id author_id, from.name the user's name (includes.users),
- *            received_at created_at (else the time in the tweet id, a snowflake), text with &amp; &lt; &gt;
- *            decoded (the API escapes them in tweets), thread the conversation_id (else the tweet id),
- *            lang when it is an ISO 639-1 code; meta kind "mention", tweet_id, username, conversation_id,
+ *            received_at created_at (else the time in the tweet id, a snowflake), text (a long post's whole
+ *            note_tweet.text when there is one) with &amp; &lt; &gt; decoded (the API escapes them in tweets),
+ *            thread the conversation_id (else the tweet id), lang when it is an ISO 639-1 code; meta kind
+ *            "mention", tweet_id, username, conversation_id,
  *            in_reply_to_user_id, lang, url. The account's own tweets (author_id is own_user_id) are passed
  *            over silently.
  *   dm       id "twitter:dm:<event id>", from.id sender_id, from.name as above, received_at created_at (else
@@ -49,7 +51,7 @@ typedef struct tw_page {
 } tw_page_t;
 
 /* Parses len bytes of a response body. Returns 0 with *out filled (free with tw_page_free), or -1 with one
- * sentence in err: not JSON, not an object, "data" not an array, or an API error object without data
+ * sentence in err: not JSON, not an object, "data" not an array, or an API error object without data or meta
  * ("API error: <title>: <detail>"). */
 int tw_parse_page(const char *body, size_t len, const tw_parse_opts_t *o, tw_page_t *out, char *err,
                   size_t errsz);

@@ -51,7 +51,7 @@ static void handle(void *user, omni_http_req_t *req)
             omni_http_respond(req, 200, NULL, NULL);
         }
     } else {
-        omni_http_respond(req, 405, NULL, "GET (CRC) or POST only\n");
+        omni_http_respond_405(req, "GET, POST", "GET (CRC) or POST only\n");
     }
 }
 

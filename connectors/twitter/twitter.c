@@ -280,6 +280,7 @@ static void feed_page(tw_t *t, feed_t *f, const tw_http_resp_t *r, int64_t wait_
         feed_fail(t, f, "malformed page: %s", err);
         return;
     }
+    t->reached = true; /* a page of the API's: a 200 whose body is not one says nothing of the source */
     tw_cursor_t next = { 0 };
     tw_cursor_copy(&next, &f->cur);
     if (f->probing) {
@@ -365,7 +366,6 @@ static void on_done(void *tag, const tw_http_resp_t *r, void *user)
             tw_page_free(&page), err[0] = '\0';
         feed_fail(t, f, "HTTP %d%s%s", r->status, err[0] ? ": " : "", err);
     } else {
-        t->reached = true;
         feed_page(t, f, r, wait);
     }
 }
@@ -394,7 +394,7 @@ static char *feed_url(const tw_t *t, feed_t *f)
     char *url;
     if (f->kind == TW_MENTIONS)
         url = omni_asprintf("%.*s/2/users/%s/mentions?max_results=%lld&expansions=author_id"
-                            "&tweet.fields=created_at,author_id,conversation_id,in_reply_to_user_id,lang"
+                            "&tweet.fields=created_at,author_id,conversation_id,in_reply_to_user_id,lang,note_tweet"
                             "&user.fields=username,name%s%s%s%s",
                             (int)bl, base, t->user_id, max, f->cur.since ? "&since_id=" : "",
                             f->cur.since ? f->cur.since : "", tok ? "&pagination_token=" : "", tok ? tok : "");

@@ -64,6 +64,8 @@ def test_messenger_webhooks_end_to_end(router, tmp_path):
         assert (status, body) == (200, b"1158201444")
         assert conn.request("GET", "/facebook?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1")[0] == 403
         assert conn.request("GET", "/facebook?hub.mode=subscribe")[0] == 400
+        status, headers, _ = conn.request("PUT", "/facebook", b"{}")
+        assert status == 405 and headers.get("allow") == "GET, POST", headers  # RFC 9110: what is allowed
 
         # Two entries, several events: messages, a quick reply, a postback, an attachment; an echo, a delivery
         # and a read that are not routed.
@@ -329,3 +331,54 @@ def test_ready_and_status_for_systemd(router, tmp_path):
     finally:
         conn.stop()
         sock.close()
+
+
+def test_stickers_locations_and_ids_as_meta_writes_them(router, tmp_path):
+    """Meta's current messages reference puts a sticker's id only in its attachment's payload
+    ({"type": "image", "payload": {"url", "sticker_id"}}): it is meta.sticker_id as message.sticker_id was. A
+    location carries no URL, only its coordinates: its attachment's url is the geo URI (RFC 5870), not nothing; an
+    older fallback's link sits beside its title, its payload null; a file is named by its URL's last segment,
+    percent-decoded. A sender id written as a JSON number is the same
+    numeric id. Standby events (another app holds the thread) are counted and dropped (docs/connectors.md,
+    omni-facebook "Events")."""
+    conn = fb_connector(tmp_path, router).start()
+    try:
+        sticker = text_event("m_sticker", text=None, attachments=[
+            {"type": "image", "payload": {"url": "https://scontent.xx.fbcdn.net/v/t39.1997-6/851557_369239266556155_"
+                                                 "759568595_n.png?_nc_cat=1", "sticker_id": 369239263222822}}])
+        del sticker["message"]["text"]
+        where = text_event("m_where", text=None, attachments=[
+            {"type": "location", "title": "Pinned Location",
+             "payload": {"coordinates": {"lat": 48.8566141, "long": -2.3522219}}}])
+        del where["message"]["text"]
+        number = text_event("m_number")
+        number["sender"]["id"] = 1254459154682921
+        old_link = text_event("m_link", text="look", attachments=[
+            {"type": "fallback", "title": "Our shop", "url": "https://l.facebook.com/l.php?u=https%3A%2F%2Fshop.example",
+             "payload": None}])
+        named = text_event("m_named", text="my invoice", attachments=[
+            {"type": "file", "payload": {"url": "https://cdn.fbsbx.com/v/t59.2708-21/4316_n.pdf/Invoice%20M%C3%A4rz.pdf"
+                                                "?_nc_cat=1&oh=00_x"}}])
+        doc = envelope([sticker, where, number, old_link, named])
+        # another app holds the thread (handover protocol): its standby events are not ours to route
+        doc["entry"].append({"id": "682498171943165", "time": 1700000000000,
+                             "standby": [text_event("m_standby", text="to the other app")]})
+        assert post(conn, doc)[:3:2] == (200, b"EVENT_RECEIVED")
+        wait_stored(router, ["facebook:m_sticker", "facebook:m_where", "facebook:m_number", "facebook:m_link",
+                             "facebook:m_named"])
+        # a file's URL ends in its own name, percent-encoded: the attachment is named as the customer named it
+        assert stored_doc(router, "facebook:m_named")["attachments"][0]["name"] == "Invoice M\u00e4rz.pdf"
+        assert stored_doc(router, "facebook:m_link")["attachments"] == [
+            {"name": "l.php", "type": "fallback", "size": 0,
+             "url": "https://l.facebook.com/l.php?u=https%3A%2F%2Fshop.example"}]
+        conn.wait_log(r"POST /facebook: 5 message\(s\), 0 echo\(es\), 0 delivery, 0 read, 1 other, 0 skipped")
+        assert not router.redis.exists("omni:msg:facebook:m_standby")
+        d = stored_doc(router, "facebook:m_sticker")
+        assert d["meta"]["sticker_id"] == 369239263222822 and d["text"] == "", d
+        assert d["attachments"][0]["name"] == "851557_369239266556155_759568595_n.png"
+        d = stored_doc(router, "facebook:m_where")
+        assert d["attachments"] == [{"name": "location-1", "type": "location", "size": 0,
+                                     "url": "geo:48.8566141,-2.3522219"}], d
+        assert stored_doc(router, "facebook:m_number")["from"]["id"] == "1254459154682921"
+    finally:
+        conn.stop()

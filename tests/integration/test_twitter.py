@@ -356,6 +356,11 @@ def test_account_activity_webhook_answers_the_published_crc_vector(router, api, 
         assert call("/webhooks/twitter", event, {"x-twitter-webhooks-signature": good})[0] == 200
         assert call("/webhooks/twitter", event + b" ", {"x-twitter-webhooks-signature": good})[0] == 403
         assert call("/webhooks/twitter", event)[0] == 401
+        try:  # another method: 405 with the Allow header RFC 9110 requires
+            urllib.request.urlopen(urllib.request.Request(url + "/webhooks/twitter", data=event, method="PUT"), timeout=10)
+            assert False, "PUT was taken"
+        except urllib.error.HTTPError as e:
+            assert e.code == 405 and e.headers.get("Allow") == "GET, POST", (e.code, dict(e.headers))
         # The feeds are polled all the while.
         wait_for(lambda: len(api.calls("mentions")) >= 2, 10, "polling beside the webhook")
     finally:
@@ -393,3 +398,72 @@ def test_a_slow_api_never_blocks_the_loop(router, api, tmp_path):
         assert time.monotonic() - started < 3, "SIGTERM waited for the API"
     finally:
         api.release("mentions")
+
+
+def test_an_odd_string_costs_its_tweet_only_and_the_feed_goes_on(router, api, tmp_path):
+    """Valid JSON that jansson alone refuses whole: a text X cut inside an emoji's surrogate pair (a lone \\ud83d)
+    and a string holding U+0000. Refusing the page stopped the feed for good (the same page read again, refused
+    again, every later mention lost). The half surrogate is read as U+FFFD, the tweet with the NUL skipped with a
+    warning naming it (docs/connectors.md, omni-twitter "Messages"), and the round completes."""
+    body = ('{"data":[{"id":"1600000000000000003","text":"@acme cut \\ud83d","author_id":"11",'
+            '"created_at":"2024-02-01T00:00:00.000Z","conversation_id":"1600000000000000001"},'
+            '{"id":"1600000000000000002","text":"@acme a \\u0000 b","author_id":"12"},'
+            '{"id":"1600000000000000001","text":"@acme fine \\ud83d\\ude00","author_id":"13"}],'
+            '"meta":{"newest_id":"1600000000000000003","oldest_id":"1600000000000000001","result_count":3}}').encode()
+    later = []
+    api.routes["mentions"] = lambda q: (later[0] if later else page(EMPTY)) if q.get("since_id") else \
+        Response(200, body, [("content-type", "application/json; charset=utf-8")])
+    conn = Twitter(tmp_path, router.endpoint, api, feeds=("mentions",)).start()
+    try:
+        wait_stored(router, ["twitter:1600000000000000003", "twitter:1600000000000000001"], conn)
+        assert stored_doc(router, "twitter:1600000000000000003")["text"] == "@acme cut \ufffd"
+        assert stored_doc(router, "twitter:1600000000000000001")["text"] == "@acme fine \U0001F600"
+        wait_for(lambda: "tweet 1600000000000000002: a string holds U+0000" in conn.log(), 10, "the NUL warning")
+        assert not router.redis.exists("omni:msg:twitter:1600000000000000002")
+        wait_for(lambda: conn.state("mentions").get("since") == "1600000000000000003", 10, "the cursor past the page")
+        later.append(derived_mention("1600000000000000004", "@acme and the next one"))
+        wait_stored(router, ["twitter:1600000000000000004"], conn)
+        assert "malformed page" not in conn.log()
+    finally:
+        conn.stop()
+
+
+def test_ready_waits_for_a_page_not_for_any_200(router, api, tmp_path):
+    """READY=1 ("ready: the source answered") comes with the API's first answer: a page or a 429
+    (docs/connectors.md, omni-twitter "Pacing"). A 200 whose body is no page (a proxy's HTML, cut JSON) is a
+    failure, backed off, and says nothing of the source."""
+    answers = [Response(200, b"<html>captive portal</html>", [("content-type", "text/html")]),
+               Response(200, b'{"data":[{"id":"1', [("content-type", "application/json")])]
+
+    def mentions(q):
+        return answers.pop(0) if answers else page(QUICKSTART) if "pagination_token" not in q else page(EMPTY)
+
+    api.routes["mentions"] = mentions
+    conn = Twitter(tmp_path, router.endpoint, api, feeds=("mentions",)).start()
+    try:
+        wait_stored(router, [f"twitter:{FIRST_ID}"], conn)
+        out = wait_for(lambda: (lambda o: o if "ready: the source answered" in o else None)(conn.log()), 10, "READY")
+        assert "failure 2 in a row" in out
+        assert out.index("ready: the source answered") > out.index("failure 2 in a row"), out
+    finally:
+        conn.stop()
+
+
+def test_a_long_post_arrives_whole(router, api, tmp_path):
+    """A post over 280 characters comes with its text cut short and the whole of it in note_tweet.text, when the
+    call asks for note_tweet (docs/connectors.md, omni-twitter "Calls" and "Messages"): the customer's whole
+    message is routed, not its first 280 characters."""
+    whole = "@acme " + "my order 4711 never arrived & nobody answers; " * 12 + "please call me back."
+    doc = fixture_json(QUICKSTART)
+    doc["data"][0].update(id="1600000000000000010", text=whole[:273] + "… https://t.co/abc",
+                          note_tweet={"text": whole.replace("&", "&amp;"), "entities": {}})
+    doc["meta"] = {"newest_id": "1600000000000000010", "oldest_id": "1600000000000000010", "result_count": 1}
+    api.routes["mentions"] = lambda q: page(EMPTY) if q.get("since_id") else \
+        Response(200, json.dumps(doc).encode(), [("content-type", "application/json; charset=utf-8")])
+    conn = Twitter(tmp_path, router.endpoint, api, feeds=("mentions",)).start()
+    try:
+        wait_stored(router, ["twitter:1600000000000000010"], conn)
+        assert stored_doc(router, "twitter:1600000000000000010")["text"] == whole
+        assert "note_tweet" in api.calls("mentions")[0][2]["tweet.fields"].split(",")
+    finally:
+        conn.stop()

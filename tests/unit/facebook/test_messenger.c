@@ -284,9 +284,64 @@ static void test_attachments_past_the_limit_are_counted_not_lost(void **state)
     free(list);
 }
 
+/* What Meta's references write besides the plain forms: a sticker's id in its attachment's payload only, a
+ * location's coordinates (its content: a geo URI), an older fallback's link beside its title with a null
+ * payload, ids written as JSON numbers (the entry's too: the page's own message is still known as such); and
+ * what is not: coordinates off the globe, a negative id. */
+static void test_attachment_and_id_variants(void **state)
+{
+    (void)state;
+    static const char body[] =
+        "{\"object\":\"page\",\"entry\":[{\"id\":\"100\",\"time\":1,\"messaging\":["
+        "{\"sender\":{\"id\":201},\"recipient\":{\"id\":100},\"timestamp\":1700000000001,"
+        "\"message\":{\"mid\":\"m_s\",\"attachments\":[{\"type\":\"image\","
+        "\"payload\":{\"url\":\"https://x.example/s/st_1.png\",\"sticker_id\":\"369239263222822\"}}]}},"
+        "{\"sender\":{\"id\":\"201\"},\"recipient\":{\"id\":\"100\"},\"timestamp\":1700000000002,"
+        "\"message\":{\"mid\":\"m_l\","
+        "\"attachments\":[{\"type\":\"location\",\"payload\":{\"coordinates\":{\"lat\":-33.8688,\"long\":151.2093}}},"
+        "{\"type\":\"location\",\"payload\":{\"coordinates\":{\"lat\":91,\"long\":0}}},"
+        "{\"type\":\"fallback\",\"title\":\"Shop\",\"url\":\"https://l.facebook.com/l.php?u=shop\",\"payload\":null},"
+        "{\"type\":\"file\",\"payload\":{\"url\":\"https://cdn.fbsbx.com/v/t59/1_n.pdf/Q3%20r%C3%A9sum%C3%A9.pdf?_nc=1\"}},"
+        "{\"type\":\"file\",\"payload\":{\"url\":\"https://cdn.fbsbx.com/v/a%2Fb%00.txt\"}},"
+        "{\"type\":\"file\",\"payload\":{\"url\":\"https://cdn.fbsbx.com/v/100%25%zz.txt\"}}]}},"
+        "{\"sender\":{\"id\":-5},\"recipient\":{\"id\":\"100\"},\"message\":{\"mid\":\"m_neg\",\"text\":\"x\"}},"
+        "{\"sender\":{\"id\":true},\"recipient\":{\"id\":\"100\"},\"message\":{\"mid\":\"m_bool\",\"text\":\"x\"}}"
+        "]},{\"id\":300,\"time\":1,\"messaging\":["
+        "{\"sender\":{\"id\":\"300\"},\"recipient\":{\"id\":\"201\"},\"message\":{\"mid\":\"m_own\",\"text\":\"ours\"}},"
+        "{\"sender\":{\"id\":\"201\"},\"recipient\":{},\"message\":{\"mid\":\"m_pn\",\"text\":\"hi\"}}]}]}";
+    fb_batch_t b;
+    char why[256];
+    assert_int_equal(fb_parse(body, strlen(body), &b, why, sizeof why), 0);
+    assert_int_equal(b.n_msgs, 3);
+    assert_int_equal(b.n_skipped, 2);
+    assert_int_equal(b.echoes, 1); /* the page's own message: its entry's id written as a number */
+    assert_string_equal(b.skipped[1], "entry[0].messaging[3]: sender.id: not a numeric id");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(b.msgs[2]->json, "meta"), "page_id")), "300");
+    assert_string_equal(json_string_value(json_object_get(b.msgs[2]->json, "to")), "300");
+    omni_msg_t *st = b.msgs[0];
+    assert_string_equal(st->from_id, "201");
+    assert_string_equal(json_string_value(json_object_get(st->json, "to")), "100");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(st->json, "meta"), "sticker_id")),
+                        "369239263222822");
+    json_t *list = json_object_get(b.msgs[1]->json, "attachments");
+    assert_int_equal(json_array_size(list), 6);
+    /* a file's own name, percent-decoded; kept as written when decoding would not give a name */
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 3), "name")), "Q3 r\xc3\xa9sum\xc3\xa9.pdf");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 4), "name")), "a%2Fb%00.txt");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 5), "name")), "100%25%zz.txt");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "url")), "geo:-33.8688,151.2093");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "name")), "location-1");
+    assert_null(json_object_get(json_array_get(list, 1), "url"));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 2), "url")),
+                        "https://l.facebook.com/l.php?u=shop");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 2), "name")), "l.php");
+    fb_batch_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_attachment_and_id_variants),
         cmocka_unit_test(test_published_signature_vector),
         cmocka_unit_test(test_reference_text_event),
         cmocka_unit_test(test_several_entries_and_events),

@@ -60,6 +60,14 @@ static void test_state_file(void **state)
     assert_int_equal(tw_cursor_parse("garbage", "42", &back, err, sizeof err), -1);
     assert_int_equal(tw_cursor_parse("{\"v\":1,\"user_id\":\"42\",\"since\":5}", "42", &back, err, sizeof err), -1);
     assert_string_equal(err, "\"since\" is not a string of 1..512 bytes");
+    /* an id the API would refuse at every call (a hand-edited file): the feed starts afresh instead */
+    const char *latest = "{\"v\":1,\"user_id\":\"42\",\"since\":\"latest\"}";
+    assert_int_equal(tw_cursor_parse(latest, "42", &back, err, sizeof err), -1);
+    assert_string_equal(err, "\"since\" is not a decimal id");
+    assert_null(back.since);
+    const char *zero = "{\"v\":1,\"user_id\":\"42\",\"round_newest\":\"0123\"}";
+    assert_int_equal(tw_cursor_parse(zero, "42", &back, err, sizeof err), -1);
+    assert_string_equal(err, "\"round_newest\" is not a decimal id");
     tw_cursor_restart_round(&c);
     assert_string_equal(c.since, "100");
     assert_null(c.next_token);

@@ -252,6 +252,36 @@ static void test_over_the_routers_limits(void **state)
     free(long_text);
 }
 
+/* Valid JSON jansson alone refuses whole: a text X cut inside an emoji's surrogate pair (a lone \ud83d) and a
+ * string holding U+0000. Refusing the page would stop the feed for good (the same page read again and refused);
+ * the half surrogate is read as U+FFFD, the item with the NUL skipped (named), a user name with one left out. */
+static void test_odd_strings_cost_their_item_only(void **state)
+{
+    (void)state;
+    const char *page =
+        "{\"data\":["
+        "{\"id\":\"23\",\"author_id\":\"7\",\"text\":\"cut \\ud83d\"},"
+        "{\"id\":\"22\",\"author_id\":\"7\",\"text\":\"a \\u0000 b\"},"
+        "{\"id\":\"99\\u00004\",\"author_id\":\"7\",\"text\":\"an id cut short\"},"
+        "{\"id\":\"21\",\"author_id\":\"8\",\"text\":\"pair \\ud83d\\ude00 \\\\ud83d \\udc00\"}],"
+        "\"includes\":{\"users\":[{\"id\":\"7\",\"name\":\"Ann\",\"username\":\"ann\"},"
+        "{\"id\":\"8\",\"name\":\"B\\u0000ob\",\"username\":\"bob\"}]}}";
+    tw_parse_opts_t o = { .kind = TW_MENTIONS };
+    tw_page_t p;
+    char err[256] = "";
+    assert_int_equal(parse_text(page, strlen(page), &o, &p, err), 0);
+    assert_int_equal(p.n, 2);
+    assert_int_equal(p.skipped, 2);
+    assert_string_equal(p.msgs[0]->id, "twitter:23");
+    assert_string_equal(p.msgs[0]->text, "cut \xef\xbf\xbd");
+    assert_string_equal(p.msgs[1]->id, "twitter:21");
+    assert_string_equal(p.msgs[1]->text, "pair \xf0\x9f\x98\x80 \\ud83d \xef\xbf\xbd");
+    assert_null(p.msgs[1]->from_name);
+    assert_string_equal(meta(p.msgs[1], "username"), "bob");
+    assert_string_equal(p.newest_id, "23");
+    tw_page_free(&p);
+}
+
 static void test_malformed_pages(void **state)
 {
     (void)state;
@@ -271,6 +301,15 @@ static void test_malformed_pages(void **state)
         if (strstr(err, cases[i].err) == NULL)
             fail_msg("%s: error \"%s\" lacks \"%s\"", cases[i].body, err, cases[i].err);
     }
+    /* Partial errors beside a page's meta (every item of it deleted, withheld or by a suspended author) are a page,
+     * empty: refusing it would stop the feed at every read of it. */
+    const char *partial = "{\"errors\":[{\"resource_type\":\"tweet\",\"title\":\"Not Found Error\","
+                          "\"detail\":\"Could not find tweet with id: [20].\"}],\"meta\":{\"result_count\":0}}";
+    tw_page_t empty;
+    char perr[256] = "";
+    assert_int_equal(tw_parse_page(partial, strlen(partial), &o, &empty, perr, sizeof perr), 0);
+    assert_int_equal(empty.n, 0);
+    tw_page_free(&empty);
     /* The recorded 429 body is an error document too. */
     tw_page_t p;
     char err[256];
@@ -300,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_dm_events),
         cmocka_unit_test(test_tweet_entities_and_bad_items),
         cmocka_unit_test(test_over_the_routers_limits),
+        cmocka_unit_test(test_odd_strings_cost_their_item_only),
         cmocka_unit_test(test_malformed_pages),
         cmocka_unit_test(test_ids),
     };
