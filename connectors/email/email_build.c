@@ -22,7 +22,7 @@ static char *fit(const char *s, size_t max, const char *field, json_t *cut)
 static int64_t pick_received(const email_parsed_t *p, const email_source_t *src, bool *date_ignored)
 {
     int64_t ref = src->has_internaldate ? src->internaldate_ms : src->now_ms;
-    *date_ignored = false;
+    *date_ignored = p->bad_date;
     if (p->has_date) {
         if (p->date_ms >= ref - EMAIL_DATE_PAST_MS && p->date_ms <= ref + EMAIL_DATE_FUTURE_MS)
             return p->date_ms;

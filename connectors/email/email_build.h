@@ -9,7 +9,7 @@
  *           domain, RFC 2606) and meta.no_sender = true: kept and routed, never merged with another.
  * received_at  the Date header when it is sane (within EMAIL_DATE_PAST_MS before and EMAIL_DATE_FUTURE_MS
  *           after the server's INTERNALDATE, or now when that is unknown), else INTERNALDATE, else now;
- *           meta.date_ignored = true when a Date header was there and not used.
+ *           meta.date_ignored = true when a Date header was there and not used (not sane, or not a date).
  * text      cut at a UTF-8 boundary to max_text bytes; then meta.truncated = true and meta.text_bytes =
  *           the full size. Likewise when the fetch itself stopped at the fetch limit (meta.size tells
  *           the size on the server). Never cut silently.

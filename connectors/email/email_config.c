@@ -28,7 +28,9 @@ const omni_connector_key_t email_keys[] = {
     {"connect_timeout_ms", OMNI_KEY_DURATION, "10000", false, 100, 600000, NULL, "IMAP connect timeout"},
     {"timeout_ms", OMNI_KEY_DURATION, "60000", false, 1000, 3600000, NULL, "longest one IMAP command may take"},
     {"max_fetch_bytes", OMNI_KEY_SIZE, "33554432", false, 65536, 1073741824, NULL, "bytes of one message fetched at most"},
-    {"max_text_bytes", OMNI_KEY_SIZE, "65536", false, 1, 16777216, NULL, "text kept; the router's limits.text_bytes"},
+    /* At most the SDK's limit: omni_connector_submit checks every message against the router's default limits
+     * (limits.text_bytes 65536), and a longer text would be refused there and never sent. */
+    {"max_text_bytes", OMNI_KEY_SIZE, "65536", false, 1, 65536, NULL, "text kept (at most the router's default limits.text_bytes)"},
     {NULL, OMNI_KEY_STRING, NULL, false, 0, 0, NULL, NULL},
 };
 

@@ -577,12 +577,13 @@ typedef struct body_fetch {
     imap_take_fn take;
     void *arg;
     bool stopped;            /* take said stop: the rest is read and dropped */
+    size_t end;              /* hand on lit[0..end) only (k unless a body missing is still there) */
 } body_fetch_t;
 
 /* Hands lit[next] to take when it is whole (gone: only at the end, when no response can come for it). */
 static void hand_on(body_fetch_t *f, bool at_end)
 {
-    while (!f->stopped && f->next < f->k && (f->lit[f->next].whole || at_end)) {
+    while (!f->stopped && f->next < f->end && (f->lit[f->next].whole || at_end)) {
         imap_literal_t *lit = &f->lit[f->next];
         const imap_meta_t *meta = &f->meta[f->next];
         imap_message_t msg = {.meta = *meta, .truncated = meta->size > (long long)f->m->o.max_fetch};
@@ -608,6 +609,46 @@ static void body_line(const char *line, size_t len, void *arg)
     hand_on(f, false);
 }
 
+/* The UIDs of the fetch that got no body: expunged since their metadata was read, or a server that left
+ * a body out. Only the first is told from the second by asking (UID SEARCH UID <set>): a message still
+ * there is not passed over as gone (it would never be read), the fetch fails at it (f->end) and the next
+ * poll reads it again. Returns IMAP_OK when every one is gone, else an IMAP error with the reason set. */
+static int missing_bodies(body_fetch_t *f, const char *mailbox, uint32_t uidvalidity)
+{
+    uint32_t *miss = omni_malloc((f->k + 1) * sizeof *miss);
+    size_t n = 0;
+    for (size_t i = f->next; i < f->k; i++)
+        if (!f->lit[i].whole)
+            miss[n++] = f->lit[i].uid;
+    if (n == 0) {
+        free(miss);
+        return IMAP_OK;
+    }
+    char *set = set_command("UID", miss, n, "");
+    uint32_t *there = NULL;
+    size_t n_there = 0;
+    int r = imap_search(f->m, mailbox, uidvalidity, set, &there, &n_there);
+    free(set);
+    for (size_t i = f->next; r != IMAP_OK && i < f->k; i++)
+        if (!f->lit[i].whole) { /* not known to be gone: none of them is passed over */
+            f->end = i;
+            break;
+        }
+    for (size_t i = f->next; r == IMAP_OK && i < f->k; i++) {
+        for (size_t j = 0; !f->lit[i].whole && j < n_there; j++)
+            if (there[j] == f->lit[i].uid) {
+                f->end = i;
+                set_error(f->m, "UID FETCH gave no body for UID %u, which is still in %s", f->lit[i].uid,
+                          mailbox);
+                r = IMAP_ERROR;
+                break;
+            }
+    }
+    free(there);
+    free(miss);
+    return r;
+}
+
 int imap_fetch_bodies(imap_t *m, const char *mailbox, uint32_t uidvalidity, const uint32_t *uids,
                       const imap_meta_t *meta, size_t n, imap_take_fn take, void *arg, size_t *handed)
 {
@@ -629,7 +670,7 @@ int imap_fetch_bodies(imap_t *m, const char *mailbox, uint32_t uidvalidity, cons
     } else {
         cmd = set_command("UID FETCH", uids, k, " (UID BODY.PEEK[])");
     }
-    body_fetch_t f = {.m = m, .meta = meta, .k = k, .take = take, .arg = arg};
+    body_fetch_t f = {.m = m, .meta = meta, .k = k, .take = take, .arg = arg, .end = k};
     f.lit = omni_calloc(k, sizeof *f.lit);
     for (size_t i = 0; i < k; i++)
         f.lit[i].uid = uids[i];
@@ -645,7 +686,8 @@ int imap_fetch_bodies(imap_t *m, const char *mailbox, uint32_t uidvalidity, cons
             set_error(m, "UID FETCH %u..%u in %s: %s", uids[0], uids[k - 1], mailbox, f.cap.error);
             r = IMAP_ERROR;
         } else {
-            hand_on(&f, true);
+            r = missing_bodies(&f, mailbox, uidvalidity);
+            hand_on(&f, true); /* every one when all the missing are gone, else those before f.end */
         }
     }
     *handed = f.next;

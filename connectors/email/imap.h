@@ -99,7 +99,8 @@ typedef int (*imap_take_fn)(void *arg, size_t i, imap_message_t *msg);
 /* Fetches bodies without setting \Seen, starting at uids[0], of messages whose metadata is meta[0..n): as
  * many whole ones as fit in 8 MiB in one "UID FETCH <set> (UID BODY.PEEK[])", or the first alone when it
  * is larger than max_fetch or of unknown size ("BODY.PEEK[]<0.max_fetch>", truncated). Each goes to take
- * as it arrives; *handed says how many did (a prefix of uids; a message expunged meanwhile has gone set).
+ * as it arrives; *handed says how many did (a prefix of uids; a message expunged meanwhile has gone set:
+ * one the answer left out is asked for with UID SEARCH, and one still there fails the fetch at it instead).
  * Returns IMAP_OK (*handed >= 1 unless take stopped), IMAP_CHANGED, or IMAP_ERROR (imap_error says why;
  * the messages handed on before it are good). */
 int imap_fetch_bodies(imap_t *imap, const char *mailbox, uint32_t uidvalidity, const uint32_t *uids,

@@ -260,6 +260,41 @@ void imap_capture_init(imap_capture_t *c, imap_literal_t *lit, size_t n, size_t 
     }
 }
 
+/* The literal of the UID uid, or NULL with c->error set when it was not asked for or came already. */
+static imap_literal_t *literal_for(imap_capture_t *c, long long uid)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->lit[i].uid == uid) {
+            if (c->lit[i].data) {
+                c->error = "a FETCH response with a literal came twice for one UID";
+                return NULL;
+            }
+            return &c->lit[i];
+        }
+    c->error = "a FETCH response with a literal is not for a UID asked for";
+    return NULL;
+}
+
+/* The rest of the response of a literal read before its UID (c->later): the UID must be there. */
+static void later_uid(imap_capture_t *c, const char *l, size_t len)
+{
+    size_t used;
+    const char *v = item(l, len, "UID");
+    long long uid = v ? number(v, len - (size_t)(v - l), &used) : -1;
+    c->later_rest = false;
+    if (uid < 0) {
+        c->error = "a FETCH response with a literal names no UID";
+        return;
+    }
+    imap_literal_t *lit = literal_for(c, uid);
+    if (!lit)
+        return;
+    lit->data = c->later.data;
+    lit->len = c->later.len;
+    lit->whole = c->later.whole;
+    c->later = (imap_literal_t){0};
+}
+
 /* A whole line before a literal: is it a FETCH response that announces one of ours? */
 static void capture_line(imap_capture_t *c)
 {
@@ -267,6 +302,12 @@ static void capture_line(imap_capture_t *c)
     size_t len = c->line_len, used;
     while (len > 0 && (l[len - 1] == '\n' || l[len - 1] == '\r'))
         len--;
+    if (c->later_rest) {
+        /* " UID 7)": the literal's UID after it. (Another literal on this line is not ours to take: the
+         * command asks for one body per message.) */
+        later_uid(c, l, len);
+        return;
+    }
     if (len < 4 || l[len - 1] != '}' || !starts(l, len, "* ") || number(l + 2, len - 2, &used) <= 0 ||
         !starts(l + 2 + used, len - 2 - used, " FETCH ("))
         return;
@@ -279,18 +320,14 @@ static void capture_line(imap_capture_t *c)
         return;
     }
     const char *v = item(l, len, "UID");
-    long long uid = v ? number(v, len - (size_t)(v - l), &used) : -1;
-    imap_literal_t *lit = NULL;
-    for (size_t i = 0; i < c->n && !lit; i++)
-        if (c->lit[i].uid == uid)
-            lit = &c->lit[i];
-    if (!lit) {
-        c->error = "a FETCH response with a literal is not for a UID asked for";
-        return;
-    }
-    if (lit->data) {
-        c->error = "a FETCH response with a literal came twice for one UID";
-        return;
+    imap_literal_t *lit;
+    if (v) {
+        lit = literal_for(c, number(v, len - (size_t)(v - l), &used));
+        if (!lit)
+            return;
+    } else {
+        lit = &c->later; /* its UID comes after it, in the rest of the response */
+        c->later_rest = true;
     }
     if ((size_t)size > c->max) {
         c->error = "the server sent more than the fetch limit";
@@ -344,6 +381,10 @@ int imap_capture_finish(imap_capture_t *c)
 {
     if (c->error)
         return -1;
+    if (c->later.data) {
+        c->error = "the FETCH response ended before the UID of its literal";
+        return -1;
+    }
     size_t announced = 0, whole = 0;
     for (size_t i = 0; i < c->n; i++) {
         announced += c->lit[i].data != NULL;
@@ -364,6 +405,8 @@ int imap_capture_finish(imap_capture_t *c)
 
 void imap_capture_free(imap_capture_t *c)
 {
+    free(c->later.data);
+    c->later = (imap_literal_t){0};
     for (size_t i = 0; i < c->n; i++) {
         free(c->lit[i].data);
         c->lit[i].data = NULL;

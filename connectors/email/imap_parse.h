@@ -50,7 +50,10 @@ typedef struct imap_literal {
 } imap_literal_t;
 
 /* Collects the literals of the "* n FETCH (UID u ... BODY[]... {size}" responses for the UIDs of lit[]
- * out of the response lines, fed in pieces of any size: one UID, or several fetched by one command. */
+ * out of the response lines, fed in pieces of any size: one UID, or several fetched by one command.
+ * RFC 3501 fixes no order of a response's items: a server may send the UID after the body
+ * ("* n FETCH (BODY[] {size}" CRLF literal " UID u)"), and the literal is then read first and given to its
+ * UID when the rest of its response names it. */
 typedef struct imap_capture {
     imap_literal_t *lit; /* n of them: the caller's array, filled here */
     size_t n;
@@ -59,6 +62,8 @@ typedef struct imap_capture {
     char line[2048];   /* the line being read before a literal (longer ones are kept cut) */
     size_t line_len;
     imap_literal_t *cur; /* the literal being read */
+    imap_literal_t later; /* one whose UID comes after it (uid unused); data NULL when none */
+    bool later_rest;   /* the line now read is the rest of later's response, which must name its UID */
     size_t want;       /* its announced size */
     const char *error; /* static sentence once something was wrong */
 } imap_capture_t;

@@ -74,6 +74,30 @@ static char *one_line(const char *s)
     return u;
 }
 
+/* Rewrites the RFC 2047 B encoded-words of the headers of o named in names (NULL-ended) as Q words, which
+ * GMime decodes right where it loses text of adjacent B words (mt_2047_b_to_q says how). It re-reads a
+ * header whose raw value is set (subject, addresses, parameters). Only what is read as text is rewritten:
+ * a part's content is untouched, and a forwarded message is rewritten after its size was counted. */
+static void fix_encoded_words(GMimeObject *o, const char *const names[])
+{
+    GMimeHeaderList *hl = g_mime_object_get_header_list(o);
+    int n = hl ? g_mime_header_list_get_count(hl) : 0;
+    for (int i = 0; i < n; i++) {
+        GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
+        const char *name = g_mime_header_get_name(h), *raw = g_mime_header_get_raw_value(h);
+        bool wanted = false;
+        for (size_t k = 0; names[k] && !wanted; k++)
+            wanted = g_ascii_strcasecmp(name, names[k]) == 0;
+        char *fixed = wanted && raw && (strstr(raw, "?B?") || strstr(raw, "?b?")) ? mt_2047_b_to_q(raw) : NULL;
+        if (fixed)
+            g_mime_header_set_raw_value(h, fixed);
+        free(fixed);
+    }
+}
+
+static const char *const MESSAGE_WORDS[] = {"Subject", "From", "Sender", "Reply-To", "Return-Path", "To", NULL};
+static const char *const PART_WORDS[] = {"Content-Disposition", "Content-Type", NULL};
+
 static char *lower_type(GMimeObject *o)
 {
     GMimeContentType *ct = g_mime_object_get_content_type(o);
@@ -100,6 +124,62 @@ static void add_att(walk_t *w, char *name, char *type, long long size)
     w->atts[w->n_atts++] = (email_attachment_t){.name = name, .type = type, .size = size};
 }
 
+/* The encoded bytes of a part's content where they are in memory (the parser's stream is a memory stream,
+ * so each part's content is a window on the fetched message): false when they are not at hand. */
+static bool encoded_window(GMimeDataWrapper *dw, const unsigned char **p, const unsigned char **e)
+{
+    GMimeStream *st = dw ? g_mime_data_wrapper_get_stream(dw) : NULL;
+    if (!st || !GMIME_IS_STREAM_MEM(st) || !GMIME_STREAM_MEM(st)->buffer)
+        return false;
+    GByteArray *ba = GMIME_STREAM_MEM(st)->buffer;
+    gint64 start = st->bound_start, end = st->bound_end < 0 ? (gint64)ba->len : st->bound_end;
+    if (start < 0 || end > (gint64)ba->len || start > end)
+        return false;
+    *p = ba->data + start;
+    *e = ba->data + end;
+    return true;
+}
+
+static unsigned char b64_alphabet[256]; /* 1 for the base64 alphabet and '=' */
+
+static void b64_alphabet_init(void)
+{
+    if (!b64_alphabet['A']) {
+        const char *set = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
+        for (const char *c = set; *c; c++)
+            b64_alphabet[(unsigned char)*c] = 1;
+    }
+}
+
+/* Base64 whose writer left out the padding ("SGk" for "Hi"): GMime's decoder drops the two or three
+ * characters of the last, incomplete group, and with them the last one or two bytes of the text. Returns
+ * how many bytes they make (0 when the text is padded or its groups are whole) and puts them in out. */
+static size_t base64_tail(const unsigned char *p, const unsigned char *e, unsigned char out[2])
+{
+    b64_alphabet_init();
+    size_t chars = 0;
+    for (const unsigned char *q = p; q < e; q++) {
+        if (*q == '=')
+            return 0;
+        chars += b64_alphabet[*q];
+    }
+    size_t r = chars % 4, k = r;
+    if (r < 2)
+        return 0;
+    unsigned v[3] = {0};
+    for (const unsigned char *q = e; q > p && k > 0;) {
+        q--;
+        if (b64_alphabet[*q]) {
+            int c = *q;
+            v[--k] = c >= 'a' ? (unsigned)(c - 'a' + 26) : c >= 'A' ? (unsigned)(c - 'A')
+                   : c >= '0' ? (unsigned)(c - '0' + 52) : c == '+' ? 62u : 63u;
+        }
+    }
+    out[0] = (unsigned char)(v[0] << 2 | v[1] >> 4);
+    out[1] = (unsigned char)((v[1] & 0xF) << 4 | v[2] >> 2);
+    return r - 1;
+}
+
 /* Decoded content of a leaf part. Caller frees the result (NUL-terminated) with g_free. */
 static char *part_bytes(GMimePart *part, size_t *len)
 {
@@ -108,45 +188,42 @@ static char *part_bytes(GMimePart *part, size_t *len)
     if (dw)
         g_mime_data_wrapper_write_to_stream(dw, mem);
     GByteArray *ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
-    *len = ba->len;
-    char *r = g_malloc(ba->len + 1);
+    const unsigned char *p, *e;
+    unsigned char tail[2];
+    size_t extra = dw && g_mime_data_wrapper_get_encoding(dw) == GMIME_CONTENT_ENCODING_BASE64 &&
+                   encoded_window(dw, &p, &e) ? base64_tail(p, e, tail) : 0;
+    *len = ba->len + extra;
+    char *r = g_malloc(*len + 1);
     if (ba->len)
         memcpy(r, ba->data, ba->len);
-    r[ba->len] = '\0';
+    memcpy(r + ba->len, tail, extra);
+    r[*len] = '\0';
     g_object_unref(mem);
     return r;
 }
 
-/* The decoded size of a base64 part's content counted on its encoded bytes, where they are in memory (the
- * parser's stream is a memory stream, so each part's content is a window on the fetched message): every
- * four characters of the base64 alphabet ('=' included) make three bytes, less one for each '=' among the
- * last two, as GMime's decoder makes them; other bytes (line ends) are skipped, as it skips them.
- * Decoding only to count (an attachment's bytes are not kept) was ~10 % of the connector's instructions
- * per mail (docs/benchmarks.md, figure 4). -1 when the bytes are not at hand. */
+/* The decoded size of a base64 part's content counted on its encoded bytes: every four characters of the
+ * base64 alphabet ('=' included) make three bytes, less one for each '=' among the last two, as GMime's
+ * decoder makes them, and the bytes of an unpadded last group (base64_tail); other bytes (line ends) are
+ * skipped, as it skips them. Decoding only to count (an attachment's bytes are not kept) was ~10 % of the
+ * connector's instructions per mail (docs/benchmarks.md, figure 4). -1 when the bytes are not at hand. */
 static long long base64_size(GMimeDataWrapper *dw)
 {
-    static unsigned char alphabet[256];
-    if (!alphabet['A']) {
-        const char *set = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
-        for (const char *c = set; *c; c++)
-            alphabet[(unsigned char)*c] = 1;
-    }
-    GMimeStream *st = g_mime_data_wrapper_get_stream(dw);
-    if (!st || !GMIME_IS_STREAM_MEM(st) || !GMIME_STREAM_MEM(st)->buffer)
+    b64_alphabet_init();
+    const unsigned char *p, *e;
+    if (!encoded_window(dw, &p, &e))
         return -1;
-    GByteArray *ba = GMIME_STREAM_MEM(st)->buffer;
-    gint64 start = st->bound_start, end = st->bound_end < 0 ? (gint64)ba->len : st->bound_end;
-    if (start < 0 || end > (gint64)ba->len || start > end)
-        return -1;
-    const unsigned char *p = ba->data + start, *e = ba->data + end;
     long long chars = 0;
-    for (const unsigned char *q = p; q < e; q++)
-        chars += alphabet[*q];
-    long long n = chars / 4 * 3;
+    bool padded = false;
+    for (const unsigned char *q = p; q < e; q++) {
+        chars += b64_alphabet[*q];
+        padded |= *q == '=';
+    }
+    long long n = chars / 4 * 3 + (!padded && chars % 4 >= 2 ? chars % 4 - 1 : 0);
     int last = 2;
     for (const unsigned char *q = e; q > p && last > 0;) {
         q--;
-        if (alphabet[*q]) {
+        if (b64_alphabet[*q]) {
             if (*q == '=' && n > 0)
                 n--;
             last--;
@@ -177,6 +254,35 @@ static long long counted_size(GMimeObject *o, bool decoded)
     long long n = (long long)GMIME_STREAM_NULL(null)->written;
     g_object_unref(null);
     return n;
+}
+
+/* The value of the parameter called name in l, the RFC 2231 form (name*=) first: a sender that writes both
+ * puts an ASCII stand-in in the plain one (RFC 6266 4.3 has the starred one win). NULL when absent. */
+static const char *param(GMimeParamList *l, const char *name)
+{
+    const char *plain = NULL;
+    for (int i = 0; l && i < g_mime_param_list_length(l); i++) {
+        GMimeParam *p = g_mime_param_list_get_parameter_at(l, i);
+        if (g_ascii_strcasecmp(g_mime_param_get_name(p), name) != 0)
+            continue;
+        if (g_mime_param_get_encoding_method(p) == GMIME_PARAM_ENCODING_METHOD_RFC2231)
+            return g_mime_param_get_value(p);
+        if (!plain)
+            plain = g_mime_param_get_value(p);
+    }
+    return plain;
+}
+
+/* A part's filename: Content-Disposition's filename, else Content-Type's name (param says which form). */
+static const char *filename(GMimeObject *o)
+{
+    GMimeContentDisposition *d = g_mime_object_get_content_disposition(o);
+    const char *fn = d ? param(g_mime_content_disposition_get_parameters(d), "filename") : NULL;
+    if (!fn || !*fn) {
+        GMimeContentType *ct = g_mime_object_get_content_type(o);
+        fn = ct ? param(g_mime_content_type_get_parameters(ct), "name") : NULL;
+    }
+    return fn;
 }
 
 static bool is_type(GMimeObject *o, const char *type, const char *sub)
@@ -213,6 +319,12 @@ static void set_body(walk_t *w, GMimePart *part, bool html)
     const char *cs = g_mime_object_get_content_type_parameter(GMIME_OBJECT(part), "charset");
     char *u = mt_to_utf8(cs, raw, len, &len);
     g_free(raw);
+    if (len >= 3 && memcmp(u, "\xEF\xBB\xBF", 3) == 0) {
+        /* A byte-order mark the writer's editor put first (UTF-8 has no byte order): not text anyone wrote,
+         * and invisible to an agent, it would only make a rule on the text's start miss. */
+        len -= 3;
+        memmove(u, u + 3, len + 1);
+    }
     if (html) {
         char *t = mt_html_to_text(u, len);
         free(u);
@@ -284,11 +396,17 @@ static void walk(walk_t *w, GMimeObject *o, const char *section, int depth)
     }
     if (GMIME_IS_MESSAGE_PART(o)) {
         GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(o));
-        const char *fn = g_mime_object_get_content_disposition_parameter(o, "filename");
+        /* its size as transmitted, then its headers rewritten to be read (fix_encoded_words) */
+        long long size = inner ? counted_size(GMIME_OBJECT(inner), false) : 0;
+        fix_encoded_words(o, PART_WORDS);
+        if (inner)
+            fix_encoded_words(GMIME_OBJECT(inner), MESSAGE_WORDS);
+        GMimeContentDisposition *d = g_mime_object_get_content_disposition(o);
+        const char *fn = d ? param(g_mime_content_disposition_get_parameters(d), "filename") : NULL;
         const char *subj = inner ? g_mime_message_get_subject(inner) : NULL;
         char *name = fn ? omni_strdup(fn) : subj && *subj ? omni_asprintf("%s.eml", subj)
                                                           : omni_asprintf("part-%s.eml", sec);
-        add_att(w, one_line(name), lower_type(o), inner ? counted_size(GMIME_OBJECT(inner), false) : 0);
+        add_att(w, one_line(name), lower_type(o), size);
         free(name);
         if (inner) {
             if (w->n_fwd == w->cap_fwd) {
@@ -307,7 +425,8 @@ static void walk(walk_t *w, GMimeObject *o, const char *section, int depth)
         set_body(w, part, html);
         return;
     }
-    const char *fn = g_mime_part_get_filename(part);
+    fix_encoded_words(o, PART_WORDS);
+    const char *fn = filename(o);
     char *name = fn && *fn ? one_line(fn) : omni_asprintf("part-%s", sec);
     add_att(w, name, lower_type(o), counted_size(o, true));
 }
@@ -425,6 +544,12 @@ static void sender(GMimeMessage *m, GMimeParserOptions *opts, email_parsed_t *r)
         const char *name = internet_address_get_name(INTERNET_ADDRESS(mb));
         r->from_addr = addr && *addr ? one_line(addr) : NULL;
         r->from_name = name && *name ? one_line(name) : NULL;
+    } else {
+        /* "From: not an address", "From: undisclosed-recipients:;": the first header there, as written, so
+         * that meta.no_sender_reason says what is wrong with it rather than that there was none. */
+        static const char *const HEADERS[] = {"From", "Sender", "Reply-To", "Return-Path"};
+        for (size_t i = 0; i < 4 && !r->from_addr; i++)
+            r->from_addr = one_line(g_mime_object_get_header(GMIME_OBJECT(m), HEADERS[i]));
     }
     if (rp)
         g_object_unref(rp);
@@ -453,6 +578,7 @@ email_parsed_t *email_parse(const char *raw, size_t len)
         return r;
     }
     GMimeObject *mo = GMIME_OBJECT(m);
+    fix_encoded_words(mo, MESSAGE_WORDS);
     const char *subject = g_mime_message_get_subject(m);
     r->subject = subject ? one_line(subject) : NULL;
     sender(m, opts, r);
@@ -466,6 +592,8 @@ email_parsed_t *email_parse(const char *raw, size_t len)
     if (date) {
         r->has_date = true;
         r->date_ms = (int64_t)g_date_time_to_unix(date) * 1000 + g_date_time_get_microsecond(date) / 1000;
+    } else {
+        r->bad_date = g_mime_object_get_header(mo, "Date") != NULL;
     }
 
     walk_t w = {.want_atts = true};
@@ -486,6 +614,8 @@ email_parsed_t *email_parse(const char *raw, size_t len)
     r->auto_kind = email_classify(ctype, report, r->from_addr, g_mime_object_get_header(mo, "Auto-Submitted"),
                                   autoreply, g_mime_object_get_header(mo, "Precedence"),
                                   g_mime_object_get_header(mo, "List-Unsubscribe"), &why);
+    if (why && strcmp(why, "X-Autoreply") == 0 && !g_mime_object_get_header(mo, "X-Autoreply"))
+        why = "X-Autorespond"; /* the reason names the header that is there */
     r->auto_reason = r->auto_kind ? why : NULL;
     free(ctype);
     g_object_unref(m);

@@ -13,7 +13,10 @@
  *     "---------- Forwarded message ----------" and its From/Date/Subject/To lines, so an agent reads a
  *     forwarded mail without opening it. Its own attachments are not listed (they are inside the .eml);
  *   - a multipart without a boundary (broken mail) is read as text/plain;
- *   - charsets are converted to UTF-8 with U+FFFD for undecodable bytes (mt_to_utf8), newlines are LF;
+ *   - charsets are converted to UTF-8 with U+FFFD for undecodable bytes (mt_to_utf8), newlines are LF, a
+ *     UTF-8 byte-order mark first in the body is dropped, unpadded base64 keeps its last bytes;
+ *   - RFC 2047 B encoded-words are rewritten as Q words before GMime decodes them (mt_2047_b_to_q says
+ *     why); a filename in RFC 2231 form wins over a plain one given too;
  *   - text/plain; format=flowed is unwrapped (RFC 3676, DelSp included; mt_unflow in mime_text.h).
  * Limits: parts nested deeper than EMAIL_MIME_MAX_DEPTH are listed as attachments, not walked. The text
  * is returned whole; cutting it to the router's limit is the caller's job (email_build.h). */
@@ -34,12 +37,15 @@ typedef struct email_attachment {
 
 typedef struct email_parsed {
     char *subject;        /* decoded, unfolded UTF-8; NULL when absent */
-    char *from_addr;      /* addr-spec of From (else Sender, Reply-To, Return-Path); NULL when none */
+    char *from_addr;      /* addr-spec of From (else Sender, Reply-To, Return-Path); when none of them holds
+                           * an address with a domain, the first of them present as written (the identity
+                           * check then says what is wrong with it); NULL when none is present */
     char *from_name;      /* its display name, decoded; NULL when none */
     char *message_id;     /* without angle brackets; NULL when absent */
     char *in_reply_to;    /* first msg-id of In-Reply-To, without brackets; NULL when absent */
     char *thread;         /* first msg-id of References (the root), else In-Reply-To, else Message-ID */
     bool has_date;        /* the Date header parsed */
+    bool bad_date;        /* a Date header is there and could not be read */
     int64_t date_ms;      /* then: its time, ms since the epoch */
     char *text;           /* never NULL; UTF-8, LF newlines */
     size_t text_len;

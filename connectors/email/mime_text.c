@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <iconv.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -150,6 +151,81 @@ char *mt_to_utf8(const char *charset, const char *in, size_t len, size_t *outlen
     }
     if (outlen)
         *outlen = out.len;
+    return out.p;
+}
+
+/* The value of a base64 character, 64 for '=' (padding), -1 for anything else. */
+static int b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '+' ? 62 : c == '/' ? 63 : c == '=' ? 64 : -1;
+}
+
+/* Length of the B encoded-word at s ("=?cs?B?text?="), 0 when s does not start one. *cs, *cs_len: the
+ * charset (with its *language); *text, *text_len: the encoded text. */
+static size_t b_word(const char *s, const char **cs, size_t *cs_len, const char **text, size_t *text_len)
+{
+    if (s[0] != '=' || s[1] != '?')
+        return 0;
+    size_t i = 2;
+    while (s[i] && s[i] != '?' && (unsigned char)s[i] > ' ' && (unsigned char)s[i] < 0x7F)
+        i++;
+    if (i == 2 || s[i] != '?' || (s[i + 1] != 'B' && s[i + 1] != 'b') || s[i + 2] != '?')
+        return 0;
+    *cs = s + 2;
+    *cs_len = i - 2;
+    size_t t = i + 3, e = t;
+    while (s[e] && b64_value((unsigned char)s[e]) >= 0)
+        e++;
+    if (s[e] != '?' || s[e + 1] != '=')
+        return 0; /* not a well-formed word (a blank or a stray byte inside): left to GMime as it is */
+    *text = s + t;
+    *text_len = e - t;
+    return e + 2;
+}
+
+char *mt_2047_b_to_q(const char *s)
+{
+    buf_t out = {0};
+    bool any = false;
+    for (const char *p = s; *p;) {
+        const char *cs, *text;
+        size_t cs_len, text_len, n = b_word(p, &cs, &cs_len, &text, &text_len);
+        if (n == 0) {
+            buf_add(&out, p, 1);
+            p++;
+            continue;
+        }
+        any = true;
+        buf_add(&out, "=?", 2);
+        buf_add(&out, cs, cs_len);
+        buf_add(&out, "?Q?", 3);
+        unsigned acc = 0, bits = 0;
+        for (size_t i = 0; i < text_len; i++) {
+            int v = b64_value((unsigned char)text[i]);
+            if (v == 64)
+                break; /* padding: the word's bytes are all out */
+            acc = (acc << 6 | (unsigned)v) & 0xFFFFFF;
+            bits += 6;
+            if (bits >= 8) {
+                char q[4];
+                bits -= 8;
+                snprintf(q, sizeof q, "=%02X", acc >> bits & 0xFF);
+                buf_add(&out, q, 3);
+            }
+        }
+        buf_add(&out, "?=", 2);
+        p += n;
+    }
+    if (!any) {
+        free(out.p);
+        return NULL;
+    }
     return out.p;
 }
 

@@ -16,6 +16,15 @@
  * Returns a NUL-terminated string the caller frees; *outlen (may be NULL) gets its length. */
 char *mt_to_utf8(const char *charset, const char *in, size_t len, size_t *outlen);
 
+/* Rewrites each RFC 2047 "B" encoded-word in a raw header value (=?charset?B?text?=, charset may carry a
+ * *language) as the "Q" encoded-word of the same bytes (every byte =XX), decoding each word's base64 on
+ * its own: a word's padding ends only that word, and one without its padding keeps its last bytes (two or
+ * three characters left over are one or two bytes, as Python's email package reads them). GMime 3.2 runs
+ * adjacent B words of one charset through one decoder that stops at the first word's padding, so what
+ * followed it was lost; adjacent Q words it joins correctly (a character split across words included).
+ * Returns a new string the caller frees, or NULL when s holds no B encoded-word. */
+char *mt_2047_b_to_q(const char *s);
+
 /* Replaces every CRLF and lone CR in s[0..*len) with LF, in place; updates *len and NUL-terminates. */
 void mt_normalize_newlines(char *s, size_t *len);
 

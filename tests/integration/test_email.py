@@ -12,7 +12,10 @@ batch loses nothing and creates no second id; with the router away the spool gro
 UIDVALIDITY change re-reads mail without losing or duplicating any; fetching never sets \\Seen before the
 spool has the message; a batch is one FETCH for metadata and one for bodies, whose response is read by
 its literals' sizes (body lines like tagged replies are body); a response cut short or with a malformed
-literal is an error and the next poll takes the mail again; big messages arrive whole.
+literal is an error and the next poll takes the mail again; big messages arrive whole; a FETCH response with
+the UID after the body is read, and a body the server left out is not passed over as expunged; mail unlike
+the fixtures (encoded-words side by side, nested multiparts, legacy charsets, unpadded base64, no usable
+sender, a Date that is no date) is stored by omnirouted exactly as docs/connectors.md "The message" says.
 Every wait has a deadline (dovecot.wait_for); nothing sleeps blindly.
 """
 import json
@@ -264,7 +267,9 @@ class CountingProxy:
     FETCH (a command with BODY.PEEK[]): "cut" passes the first 2,000 bytes of the response and then closes
     the connection; "garble" turns the first literal's size into "{12x}"; "announce" puts a
     "* OK [UIDVALIDITY 4242]" between the first message's FETCH response and the next one's, as a server
-    does whose mailbox was re-created while it answered."""
+    does whose mailbox was re-created while it answered; "drop" leaves out UID 2's FETCH response and body,
+    as a server that skips a message it cannot read; "uid_last" holds the whole response and moves each
+    body's UID after its literal ("* 1 FETCH (BODY[] {n}" literal " UID 5)"), an order RFC 3501 allows."""
 
     def __init__(self, port):
         import socket
@@ -284,9 +289,11 @@ class CountingProxy:
     def url(self):
         return "imap://127.0.0.1:%d" % self.port
 
-    def spoil(self, mode):
+    def spoil(self, mode, every=False):
+        """Arms mode for the next body FETCH; every: for each one after it too (a server that always does it)."""
         with self.lock:
             self.armed = mode
+            self.every = every
 
     def _accept(self):
         import socket
@@ -317,9 +324,20 @@ class CountingProxy:
                             self.commands.append(one.decode(errors="replace").strip())
                             if self.armed and b"BODY.PEEK[]" in one:
                                 self.spoiling, self.armed, passed = self.armed, None, 0
+                                self.tag = one.split(b" ", 1)[0]
                 else:
                     with self.lock:
                         mode = self.spoiling
+                    if mode in ("uid_last", "drop"):
+                        held = getattr(self, "held", b"") + data
+                        if not re.search(rb"\r\n" + re.escape(self.tag) + rb" (OK|NO|BAD)[^\r\n]*\r\n$", held):
+                            self.held = held
+                            continue
+                        self.held, data = b"", self._uid_last(held) if mode == "uid_last" else self._drop(held)
+                        with self.lock:
+                            self.spoiling, self.spoiled = None, self.spoiled + 1
+                            if getattr(self, "every", False):
+                                self.armed = mode
                     if mode == "announce" and b")\r\n* " in data:
                         data = data.replace(b")\r\n* ", b")\r\n* OK [UIDVALIDITY 4242] changed\r\n* ", 1)
                         with self.lock:
@@ -344,6 +362,28 @@ class CountingProxy:
                     s.shutdown(2)
                 except OSError:
                     pass
+
+    @staticmethod
+    def _uid_last(resp):
+        out, pos = b"", 0
+        head = re.compile(rb"\* (\d+) FETCH \(UID (\d+) BODY\[\] \{(\d+)\}\r\n")
+        while True:
+            m = head.search(resp, pos)
+            if not m:
+                return out + resp[pos:]
+            end = m.end() + int(m.group(3))
+            out += resp[pos:m.start()] + b"* %s FETCH (BODY[] {%s}\r\n" % (m.group(1), m.group(3))
+            out += resp[m.end():end] + b" UID " + m.group(2)
+            pos = end
+
+    @staticmethod
+    def _drop(resp):
+        """The response without the FETCH response (and body) of UID 2."""
+        m = re.search(rb"\* \d+ FETCH \(UID 2 BODY\[\] \{(\d+)\}\r\n", resp)
+        if not m:
+            return resp
+        end = m.end() + int(m.group(1)) + len(b")\r\n")
+        return resp[:m.start()] + resp[end:]
 
     def cut_connections(self):
         """Closes every connection made so far, as a server's idle timeout does."""
@@ -432,6 +472,64 @@ def test_a_broken_body_response_is_an_error_and_the_next_poll_takes_it_again(mod
         assert re.search(r"fetching UID \d+: UID FETCH: " + re.escape(why), log), log
         assert sorted(m["subject"] for m in fake_router.by_id().values()) == ["load %04d" % i for i in range(n)]
         assert proxy.logins() == 2  # the broken connection was dropped and made again
+        wait_for(lambda: not dovecot.search("alice", "UNSEEN"), WAIT, "\\Seen once spooled")
+        assert c.terminate() == 0
+    finally:
+        proxy.close()
+
+
+def test_a_server_that_sends_the_uid_after_the_body(dovecot, fake_router, connector):
+    """RFC 3501 fixes no order of a FETCH response's items, and some servers send the UID after the body
+    literal. Each body goes to the UID named after it: every message arrives once, nothing is logged as a
+    failure, and all are marked \\Seen (before, each such fetch failed, and the mailbox never moved on)."""
+    n = 5
+    tricky = "A005 OK looks like a tagged reply\r\n UID 99)\r\n"
+    for i in range(n):
+        dovecot.deliver("alice", synthetic(i, body=tricky if i == 2 else "z" * 100), sync=False)
+    dovecot.status("alice")
+    proxy = CountingProxy(dovecot.port)
+    proxy.spoil("uid_last", every=True)
+    try:
+        c = connector(fake_router.endpoint, batch=50, url=proxy.url())
+        c.start()
+        wait_for(lambda: len(fake_router.by_id()) >= n, WAIT, "every message at the router")
+        assert proxy.spoiled >= 1
+        got = fake_router.by_id()
+        assert sorted(m["subject"] for m in got.values()) == ["load %04d" % i for i in range(n)]
+        assert sorted(m["meta"]["uid"] for m in got.values()) == list(range(1, n + 1))
+        assert next(m for m in got.values() if m["subject"] == "load 0002")["text"] == \
+            (tricky + " 2\r\n").replace("\r\n", "\n")
+        wait_for(lambda: not dovecot.search("alice", "UNSEEN"), WAIT, "\\Seen once spooled")
+        assert fake_router.copies() == n and "warn" not in c.log_text()
+        assert c.terminate() == 0
+    finally:
+        proxy.close()
+
+
+def test_a_body_the_server_left_out_is_not_passed_over(dovecot, fake_router, connector):
+    """The body FETCH answers OK without the FETCH response of one message that is still in the mailbox (a
+    server that could not read it, as some do). It is not taken for expunged and passed over (it would never
+    be read): the fetch fails there with a warning naming the UID, the messages before it stand, nothing after
+    it is passed, and once the server answers for it, every message arrives, once."""
+    n = 3
+    for i in range(n):
+        dovecot.deliver("alice", synthetic(i), sync=False)
+    dovecot.status("alice")
+    proxy = CountingProxy(dovecot.port)
+    proxy.spoil("drop", every=True)
+    try:
+        c = connector(fake_router.endpoint, batch=50, url=proxy.url())
+        c.start()
+        wait_for(lambda: "UID FETCH gave no body for UID 2, which is still in INBOX" in c.log_text(), WAIT,
+                 "the warning")
+        wait_for(lambda: len(fake_router.by_id()) == 1, WAIT, "the message before it at the router")
+        assert "expunged" not in c.log_text()
+        assert (c.state() or {}).get("last_uid", 0) < 2
+        with proxy.lock:
+            proxy.armed, proxy.every = None, False
+        wait_for(lambda: len(fake_router.by_id()) == n, WAIT, "every message at the router")
+        assert sorted(m["meta"]["uid"] for m in fake_router.by_id().values()) == [1, 2, 3]
+        assert fake_router.copies() == n
         wait_for(lambda: not dovecot.search("alice", "UNSEEN"), WAIT, "\\Seen once spooled")
         assert c.terminate() == 0
     finally:
@@ -552,7 +650,8 @@ def test_full_spool_pauses_reading_without_losing_mail(dovecot, fake_router, con
     assert len(dovecot.search("alice", "UNSEEN")) == 7  # only what was spooled is marked \Seen
     fake_router.start()
     wait_for(lambda: len(fake_router.by_id()) == 12, WAIT, "all mail once the router is back")
-    assert c.state()["last_uid"] == 12
+    # Each message goes to the router once written, before its batch's commit saves the cursor: wait for it.
+    wait_for(lambda: c.state()["last_uid"] == 12, WAIT, "the cursor after the last message")
     assert c.terminate() == 0
 
 
@@ -922,3 +1021,157 @@ def test_watchdog_and_ready_go_on_while_a_server_stalls(workdir, dovecot, fake_r
         sock.close()
         server.close()
 
+
+
+def unseen_mail():
+    """Mail unlike the fixtures, as other clients write it, each with what docs/connectors.md ("The message")
+    and DESIGN.md's message schema say it becomes: {subject: (raw bytes, {field: expected})}. A field whose
+    expected value is None must be absent; "meta.x" names a meta key; "attachments" the whole list."""
+    import base64
+    import email.utils
+    import time
+    now = email.utils.formatdate(time.time() - 600)  # ten minutes ago: a sane Date
+    b64 = lambda b: base64.b64encode(b).decode()
+    png = base64.b64encode(b"\x89PNG" + bytes(range(256))).decode()
+    mails = {}
+    # Outlook and Gmail fold a long subject or name into B encoded-words padded one by one.
+    mails["adjacent"] = (
+        "From: =?UTF-8?B?SsO8cmdlbg==?=\r\n =?UTF-8?B?IE3DvGxsZXI=?= <Juergen.Mueller@Example.DE>\r\n"
+        "To: support@example.com\r\nDate: %s\r\nMessage-ID: <adj-1@example.de>\r\n"
+        "Subject: =?UTF-8?B?R3LDvMOfZQ==?= =?UTF-8?B?IGF1cw==?=\r\n =?UTF-8?B?IEvDtmxu?=\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
+        "--b1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+        "Hallo, die Rechnung f=C3=BCr M=C3=A4rz fehlt.\r\n"
+        "--b1\r\nContent-Type: application/pdf; name=\"=?UTF-8?B?UmVjaG51bmcgTcOkcno=?= =?UTF-8?B?LnBkZg==?=\"\r\n"
+        "Content-Disposition: attachment; filename=\"=?UTF-8?B?UmVjaG51bmcgTcOkcno=?= =?UTF-8?B?LnBkZg==?=\"\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n%s\r\n--b1--\r\n" % (now, b64(b"%PDF-1.4 x"))
+    ).encode(), {"subject": "Grüße aus Köln", "from.id": "juergen.mueller@example.de",
+                 "from.name": "Jürgen Müller", "text": "Hallo, die Rechnung für März fehlt.",
+                 "thread": "adj-1@example.de", "meta.message_id": "adj-1@example.de",
+                 "attachments": [{"name": "Rechnung März.pdf", "type": "application/pdf", "size": 10}]}
+    # mixed > alternative > related: the plain alternative is the text; the other rendering and its inline
+    # image are not attachments; a filename in RFC 2231 form; an unnamed part by its IMAP section.
+    mails["nested"] = (
+        "From: \"Doe, John\" <John.Doe@Example.ORG>\r\nDate: %s\r\nMessage-ID: <n-1@example.org>\r\n"
+        "Subject: nested\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=M\r\n\r\n"
+        "--M\r\nContent-Type: multipart/alternative; boundary=A\r\n\r\n"
+        "--A\r\nContent-Type: text/plain; charset=iso-8859-15\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        "Preis: 10 \xa4\r\n"
+        "--A\r\nContent-Type: multipart/related; boundary=R\r\n\r\n"
+        "--R\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Preis: 10 &euro;</p><img src=\"cid:i\">\r\n"
+        "--R\r\nContent-Type: image/png\r\nContent-ID: <i>\r\nContent-Transfer-Encoding: base64\r\n\r\n%s\r\n"
+        "--R--\r\n--A--\r\n"
+        "--M\r\nContent-Type: application/pdf\r\n"
+        "Content-Disposition: attachment; filename*=utf-8''%%E2%%82%%AC%%20rates.pdf\r\n\r\nabc\r\n"
+        "--M\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nYWJjZA\r\n"
+        "--M--\r\n" % (now, png)
+    ).encode("latin-1"), {"subject": "nested", "from.id": "john.doe@example.org", "from.name": "Doe, John",
+                          "text": "Preis: 10 €", "thread": "n-1@example.org",
+                          "attachments": [{"name": "€ rates.pdf", "type": "application/pdf", "size": 3},
+                                          {"name": "part-3", "type": "application/octet-stream", "size": 4}]}
+    # HTML only, quoted-printable windows-1252; a reply: thread is the first References id.
+    mails["html reply"] = (
+        "From: Ann <ann@example.org>\r\nDate: %s\r\nMessage-ID: <r-3@example.org>\r\n"
+        "In-Reply-To: <r-2@example.com>\r\nReferences: <r-1@example.org>\r\n <r-2@example.com>\r\n"
+        "Subject: =?windows-1252?Q?Re:_=93html_reply=94?=\r\nContent-Type: text/html; charset=windows-1252\r\n"
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        "<html><body><p>Thanks =96 it works.</p><p>Ann<br>Sales</p></body></html>\r\n" % now
+    ).encode(), {"subject": "Re: “html reply”", "text": "Thanks – it works.\n\nAnn\nSales",
+                 "thread": "r-1@example.org", "meta.message_id": "r-3@example.org",
+                 "meta.in_reply_to": "r-2@example.com", "attachments": None}
+    # koi8-r in base64 its writer did not pad; no Message-ID; a Date that is not a date: INTERNALDATE, said so.
+    mails["koi8"] = (
+        "From: =?koi8-r?B?8NLJ18XU?= <ivan@example.ru>\r\nDate: yesterday\r\nSubject: koi8\r\n"
+        "Content-Type: text/plain; charset=koi8-r\r\nContent-Transfer-Encoding: base64\r\n\r\n%s\r\n"
+        % b64("Привет, мир".encode("koi8-r")).rstrip("=")
+    ).encode(), {"from.name": "Привет", "text": "Привет, мир", "thread": None, "meta.message_id": None,
+                 "meta.date_ignored": True}
+    # No sender anyone could answer: the reason names what is wrong with the From found.
+    mails["nobody"] = (
+        "From: undisclosed-recipients:;\r\nDate: %s\r\nSubject: nobody\r\n\r\nwho am I\r\n" % now
+    ).encode(), {"meta.no_sender": True, "meta.no_sender_reason": "no '@'", "text": "who am I\n"}
+    # A UTF-8 byte-order mark and bare LF line ends.
+    mails["bom"] = (
+        "From: b@example.org\nDate: %s\nSubject: bom\nContent-Type: text/plain; charset=utf-8\n\n"
+        "\ufeffline one\nline two\n" % now
+    ).encode(), {"text": "line one\nline two\n", "meta.date_ignored": None}
+    return mails
+
+
+def test_real_router_stores_unseen_mail_field_by_field(dovecot, router, connector):
+    """Mail the fixtures do not have, through Dovecot, omni-email and omnirouted: each message as stored in
+    Redis (omni:msg:<id> json) is checked field by field against docs/connectors.md "The message"."""
+    import datetime
+    mails = unseen_mail()
+    for raw, _ in mails.values():
+        dovecot.deliver("alice", raw)
+    c = connector(router.endpoint)
+    c.start()
+    wait_for(lambda: router_stat(router, "messages") >= len(mails), WAIT, "every message stored by omnirouted")
+    got = stored_messages(router)
+    assert len(got) == len(mails)
+    by_subject = {m.get("subject"): m for m in got.values()}
+    for name, (raw, want) in mails.items():
+        subject = want.get("subject", name)
+        m = by_subject.get(subject)
+        assert m is not None, (name, sorted(s or "" for s in by_subject))
+        assert m["channel"] == "email" and m["to"] == "support@example.com"
+        assert re.fullmatch(r"email:support:[0-9a-f]{32}", m["id"]), m["id"]
+        assert m["meta"]["size"] == len(raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+        received = datetime.datetime.fromisoformat(m["received_at"].replace("Z", "+00:00"))
+        age = datetime.datetime.now(datetime.timezone.utc) - received
+        assert datetime.timedelta(0) <= age < datetime.timedelta(minutes=15), (name, m["received_at"])
+        for field, value in want.items():
+            if field == "attachments":
+                have = m.get("attachments")
+            elif field.startswith("meta."):
+                have = m["meta"].get(field[5:])
+            elif field.startswith("from."):
+                have = m["from"].get(field[5:])
+            else:
+                have = m.get(field)
+            assert have == value, (name, field, have, value)
+    assert c.terminate() == 0
+
+
+
+def test_max_text_bytes_above_what_can_be_sent_is_a_config_error(workdir, dovecot, fake_router, connector):
+    """Every message is checked against the router's default limits (limits.text_bytes 65,536) before it is
+    spooled, so a max_text_bytes above that let a longer text be built, refused as invalid and never sent (the
+    mail lost to routing). Above 65,536 is now a config error naming file, line, column and key; at 65,536 a
+    text of 80,000 bytes arrives cut, and said so."""
+    c = connector(fake_router.endpoint, max_text_bytes=65537)
+    r = subprocess.run([str(BINARY), "--config", str(c.conf), "--check-config"], capture_output=True, text=True)
+    assert r.returncode == 1
+    line = next(i for i, l in enumerate(c.conf.read_text().splitlines(), 1) if "max_text_bytes" in l)
+    assert re.search(r"%s:%d:\d+: email\.max_text_bytes: 65537 is above the maximum 65536" % (re.escape(str(c.conf)), line),
+                     r.stderr), r.stderr
+    dovecot.deliver("alice", b"From: a@example.org\r\nSubject: long\r\n\r\n" + b"a" * 80000 + b"\r\n")
+    c = connector(fake_router.endpoint, max_text_bytes=65536)
+    c.start()
+    wait_for(lambda: len(fake_router.by_id()) == 1, WAIT, "the message at the router")
+    m = next(iter(fake_router.by_id().values()))
+    assert m["text"] == "a" * 65536 and m["meta"]["truncated"] is True and m["meta"]["text_bytes"] == 80001
+    assert "invalid" not in c.log_text()
+    assert c.terminate() == 0
+
+
+def test_max_fetch_bytes_at_and_one_past(dovecot, fake_router, connector):
+    """max_fetch_bytes 65536: a message of exactly 65,536 bytes on the server is fetched whole (not
+    truncated); one of 65,537 bytes is fetched partially, meta.truncated and meta.size its size there."""
+    def mail(subject, size):
+        head = "From: a@example.org\r\nSubject: %s\r\n\r\n" % subject
+        body = "b" * (size - len(head) - 2) + "\r\n"
+        return (head + body).encode()
+    at, past = mail("at", 65536), mail("past", 65537)
+    assert (len(at), len(past)) == (65536, 65537)
+    dovecot.deliver("alice", at)
+    dovecot.deliver("alice", past)
+    c = connector(fake_router.endpoint, max_fetch_bytes=65536, max_text_bytes=65536)
+    c.start()
+    wait_for(lambda: len(fake_router.by_id()) == 2, WAIT, "both messages at the router")
+    got = {m["subject"]: m for m in fake_router.by_id().values()}
+    assert got["at"]["meta"]["size"] == 65536 and "truncated" not in got["at"]["meta"]
+    assert got["at"]["text"] == at.decode().split("\r\n\r\n", 1)[1].replace("\r\n", "\n")
+    assert got["past"]["meta"]["size"] == 65537 and got["past"]["meta"]["truncated"] is True
+    assert c.terminate() == 0

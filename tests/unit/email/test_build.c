@@ -85,6 +85,11 @@ static void test_received_at(void **state)
     m = build_raw("From: a@b.c\nDate: Fri, 20 Apr 2001 19:35:02 -0400\n\nx\n", &src);
     assert_string_equal(m->received_at, "2026-11-22T08:46:12.000Z");
     omni_msg_destroy(&m);
+    /* a Date header that is not a date: INTERNALDATE, and said so too */
+    m = build_raw("From: a@b.c\nDate: yesterday\n\nx\n", &src);
+    assert_string_equal(m->received_at, "2026-11-22T08:46:12.000Z");
+    assert_true(json_is_true(meta(m, "date_ignored")));
+    omni_msg_destroy(&m);
     /* no Date and no INTERNALDATE: now */
     src.has_internaldate = false;
     m = build_raw("From: a@b.c\n\nx\n", &src);
@@ -106,6 +111,18 @@ static void test_no_sender(void **state)
     omni_msg_destroy(&m);
     m = build_raw("From: not an address\nReturn-Path: <bounce@lists.example>\n\nbody\n", &src);
     assert_string_equal(m->from_id, "bounce@lists.example"); /* Return-Path as the last resort */
+    omni_msg_destroy(&m);
+    /* a From without an address, and nothing else: the reason says what is wrong with it, not that there
+     * was no From */
+    m = build_raw("From: not an address\nSubject: s\n\nbody\n", &src);
+    assert_string_equal(m->from_id, "0123456789abcdef@no-sender.invalid");
+    assert_string_equal(json_string_value(meta(m, "no_sender_reason")), "no '@'");
+    omni_msg_destroy(&m);
+    m = build_raw("From: undisclosed-recipients:;\nSubject: s\n\nbody\n", &src);
+    assert_string_equal(json_string_value(meta(m, "no_sender_reason")), "no '@'");
+    omni_msg_destroy(&m);
+    m = build_raw("Subject: s\n\nbody\n", &src);
+    assert_string_equal(json_string_value(meta(m, "no_sender_reason")), "no From, Sender, Reply-To or Return-Path");
     omni_msg_destroy(&m);
 }
 

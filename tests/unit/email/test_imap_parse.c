@@ -243,6 +243,44 @@ static void test_capture_several(void **state)
     imap_capture_free(&c);
 }
 
+/* RFC 3501 fixes no order of a FETCH response's items: a server that sends the UID after the body has
+ * each literal given to the UID named after it; a response that names none after its literal is an error. */
+static void test_capture_uid_after_literal(void **state)
+{
+    (void)state;
+    const char *r = "* 1 FETCH (BODY[] {5}\r\nA\r\nB\r UID 3)\r\n"
+                    "* 2 FETCH (FLAGS (\\Seen) BODY[] {32}\r\nSubject: x\r\n\r\n* 1 FETCH\r\nA004 OK FLAGS () UID 4)\r\n"
+                    "* 3 FETCH (UID 5 BODY[] {0}\r\n)\r\n"
+                    "A004 OK Fetch completed.\r\n";
+    for (size_t piece = 1; piece <= 64; piece *= 4) {
+        imap_literal_t l[3] = {{.uid = 3}, {.uid = 4}, {.uid = 5}};
+        imap_capture_t c;
+        imap_capture_init(&c, l, 3, 1000);
+        feed_in_pieces(&c, r, strlen(r), piece);
+        assert_int_equal(imap_capture_finish(&c), 0);
+        assert_int_equal(l[0].len, 5);
+        assert_memory_equal(l[0].data, "A\r\nB\r", 5);
+        assert_int_equal(l[1].len, 32);
+        assert_memory_equal(l[1].data, LITERAL, 32);
+        assert_true(l[0].whole && l[1].whole && l[2].whole);
+        imap_capture_free(&c);
+    }
+    static const char *const bad[] = {
+        "* 1 FETCH (BODY[] {5}\r\nA\r\nB\r)\r\nA004 OK\r\n",           /* no UID at all */
+        "* 1 FETCH (BODY[] {5}\r\nA\r\nB\r UID 9)\r\nA004 OK\r\n",     /* a UID not asked for */
+        "* 1 FETCH (BODY[] {5}\r\nA\r\nB",                            /* cut inside the literal */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        imap_literal_t l = {.uid = 3};
+        imap_capture_t c;
+        imap_capture_init(&c, &l, 1, 1000);
+        imap_capture_feed(&c, bad[i], strlen(bad[i]));
+        assert_int_equal(imap_capture_finish(&c), -1);
+        assert_non_null(c.error);
+        imap_capture_free(&c);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -255,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_capture_cut_short),
         cmocka_unit_test(test_capture_refusals),
         cmocka_unit_test(test_capture_several),
+        cmocka_unit_test(test_capture_uid_after_literal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -270,6 +270,12 @@ static void test_auto_kinds(void **state)
     assert_string_equal(email_classify(NULL, NULL, "a@b.c", NULL, NULL, NULL, "<mailto:u@x>", &why), "bulk");
     assert_null(email_classify(NULL, NULL, "a@b.c", NULL, NULL, "first-class", NULL, &why));
     assert_null(email_classify(NULL, NULL, "postmaster-team@b.c", NULL, NULL, NULL, NULL, &why));
+    /* the reason names the header found */
+    const char *ar = "From: a@b.c\r\nX-Autorespond: yes\r\nList-Id: <l.b.c>\r\n\r\nx\r\n";
+    p = email_parse(ar, strlen(ar));
+    assert_string_equal(p->auto_kind, "auto-reply");
+    assert_string_equal(p->auto_reason, "X-Autorespond");
+    email_parsed_destroy(&p);
 }
 
 /* The content key ignores trace headers and line ends: the file as stored (LF) and as an IMAP server
@@ -322,6 +328,85 @@ static void test_html_and_alternatives(void **state)
     email_parsed_destroy(&p);
 }
 
+/* RFC 2047 B encoded-words side by side, as mail clients fold a long subject or name: each word padded
+ * on its own. GMime 3.2 runs adjacent words of one charset through one base64 decoder, which stops at the
+ * first word's padding: "=?UTF-8?B?YQ==?= =?UTF-8?B?Yg==?=" came out "a". Each word is decoded on its
+ * own now (a character split across two words still joins), in subjects, names, filenames and forwarded
+ * headers; a word without its padding keeps its last bytes, as Python's email package reads it. */
+static void test_adjacent_encoded_words(void **state)
+{
+    (void)state;
+    const char *m =
+        "From: =?UTF-8?B?SsO8cmdlbg==?=\r\n =?UTF-8?B?IE3DvGxsZXI=?= <jm@example.org>\r\n"
+        "Subject: =?UTF-8?B?w6k=?= =?UTF-8?B?w6g=?= =?UTF-8?B?4oI=?= =?UTF-8?B?rA==?= =?utf-8?b?YWI?= end\r\n"
+        "Content-Type: multipart/mixed; boundary=M\r\n\r\n"
+        "--M\r\nContent-Type: text/plain\r\n\r\nbody\r\n"
+        "--M\r\nContent-Type: application/pdf\r\n"
+        "Content-Disposition: attachment; filename=\"=?UTF-8?B?YQ==?= =?UTF-8?B?Yg==?=.pdf\"\r\n\r\nxx\r\n"
+        "--M\r\nContent-Type: message/rfc822\r\n\r\n"
+        "From: =?UTF-8?B?YQ==?= =?UTF-8?B?Yg==?= <ab@example.org>\r\nSubject: =?UTF-8?B?Yw==?= =?UTF-8?B?ZA==?=\r\n"
+        "\r\ninner\r\n--M--\r\n";
+    email_parsed_t *p = email_parse(m, strlen(m));
+    assert_string_equal(p->from_name, "Jürgen Müller");
+    assert_string_equal(p->subject, "éè€ab end");
+    assert_int_equal(p->n_atts, 2);
+    assert_string_equal(p->atts[0].name, "ab.pdf");
+    assert_string_equal(p->atts[1].name, "cd.eml");
+    assert_int_equal(p->atts[1].size, 106); /* the forwarded message as transmitted, not as rewritten */
+    assert_non_null(strstr(p->text, "From: ab <ab@example.org>\nSubject: cd\n"));
+    email_parsed_destroy(&p);
+}
+
+/* Base64 without its padding: GMime's decoder drops the last, incomplete group; its bytes are kept (as
+ * Python's email package keeps them), in the text and in an attachment's size. And a byte-order mark. */
+static void test_unpadded_base64(void **state)
+{
+    (void)state;
+    const char *m = "From: a@b.c\r\nContent-Type: multipart/mixed; boundary=M\r\n\r\n"
+                    "--M\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+                    "SGVsbG8gd29y\r\nbGQ\r\n"
+                    "--M\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nYWJjZA\r\n"
+                    "--M\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nYWJjZA==\r\n"
+                    "--M\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nYWJjZGU\r\n"
+                    "--M--\r\n";
+    email_parsed_t *p = email_parse(m, strlen(m));
+    assert_string_equal(p->text, "Hello world");
+
+    assert_int_equal(p->n_atts, 3);
+    assert_int_equal(p->atts[0].size, 4);
+    assert_int_equal(p->atts[1].size, 4);
+    assert_int_equal(p->atts[2].size, 5);
+    email_parsed_destroy(&p);
+    /* a UTF-8 byte-order mark first in the body is no text (docs/connectors.md "The message") */
+    const char *bom = "From: a@b.c\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\xEF\xBB\xBFHi \xEF\xBB\xBF\r\n";
+    p = email_parse(bom, strlen(bom));
+    assert_string_equal(p->text, "Hi \xEF\xBB\xBF\n");
+    email_parsed_destroy(&p);
+}
+
+/* A filename given twice, as an ASCII stand-in and in RFC 2231 form: the RFC 2231 one wins (RFC 6266 4.3),
+ * in either order, in Content-Disposition and in Content-Type's name. */
+static void test_rfc2231_filename_wins(void **state)
+{
+    (void)state;
+    const char *m = "From: a@b.c\r\nContent-Type: multipart/mixed; boundary=M\r\n\r\n"
+                    "--M\r\nContent-Type: text/plain\r\n\r\nbody\r\n"
+                    "--M\r\nContent-Type: application/pdf\r\n"
+                    "Content-Disposition: attachment; filename=\"Rechnung Marz.pdf\";\r\n"
+                    " filename*=utf-8''Rechnung%20M%C3%A4rz.pdf\r\n\r\nxx\r\n"
+                    "--M\r\nContent-Type: application/pdf\r\n"
+                    "Content-Disposition: attachment; filename*=utf-8''%C3%A9t%C3%A9.pdf; filename=\"ete.pdf\"\r\n"
+                    "\r\nxx\r\n"
+                    "--M\r\nContent-Type: application/pdf; name=\"resume.pdf\"; name*=iso-8859-1''r%E9sum%E9.pdf\r\n"
+                    "\r\nxx\r\n--M--\r\n";
+    email_parsed_t *p = email_parse(m, strlen(m));
+    assert_int_equal(p->n_atts, 3);
+    assert_string_equal(p->atts[0].name, "Rechnung März.pdf");
+    assert_string_equal(p->atts[1].name, "été.pdf");
+    assert_string_equal(p->atts[2].name, "résumé.pdf");
+    email_parsed_destroy(&p);
+}
+
 int main(void)
 {
     email_mime_init();
@@ -333,6 +418,9 @@ int main(void)
         cmocka_unit_test(test_content_key),
         cmocka_unit_test(test_not_a_message),
         cmocka_unit_test(test_html_and_alternatives),
+        cmocka_unit_test(test_adjacent_encoded_words),
+        cmocka_unit_test(test_unpadded_base64),
+        cmocka_unit_test(test_rfc2231_filename_wins),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     email_mime_shutdown();

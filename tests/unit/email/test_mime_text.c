@@ -116,11 +116,22 @@ static void test_fixture_html(void **state)
          "x.y@gmail.com.\n\nThanks,\n\nThe Gmail Team");
 }
 
+/* RFC 2047 B words rewritten as Q words of the same bytes, each word decoded on its own. */
+static void test_b_words_to_q(void **state)
+{
+    (void)state;
+    char *r = mt_2047_b_to_q("=?UTF-8?B?YQ==?= =?utf-8*de?b?YWI?= x =?UTF-8?B?bad word?= =?UTF-8?Q?q?=");
+    assert_string_equal(r, "=?UTF-8?Q?=61?= =?utf-8*de?Q?=61=62?= x =?UTF-8?B?bad word?= =?UTF-8?Q?q?=");
+    free(r);
+    assert_null(mt_2047_b_to_q("no words =?UTF-8?Q?a?= =?UTF-8?B?"));
+}
+
 int main(void)
 {
     email_mime_init(); /* GMime's charset name table */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_charsets),
+        cmocka_unit_test(test_b_words_to_q),
         cmocka_unit_test(test_invalid_bytes_become_fffd),
         cmocka_unit_test(test_unknown_or_missing_charset),
         cmocka_unit_test(test_newlines),
