@@ -446,8 +446,23 @@ static int select_box(imap_t *m, const char *mailbox, uint32_t *uidvalidity, uin
     free(cmd);
     if (r != IMAP_OK)
         return r;
-    if (imap_parse_select(m->resp, m->resp_len, uidvalidity, uidnext) != 0) {
-        set_error(m, "SELECT %s: no UIDVALIDITY and UIDNEXT in the answer", mailbox);
+    int found = imap_parse_select(m->resp, m->resp_len, uidvalidity, uidnext);
+    bool asked_status = found == 1;
+    if (asked_status) {
+        /* No UIDNEXT (RFC 3501 requires it; some servers leave it out): STATUS says it. Asked right after the
+         * SELECT, its view is the one the SELECT just gave. */
+        q = quoted(mailbox);
+        cmd = omni_asprintf("STATUS %s (UIDNEXT)", q);
+        free(q);
+        r = command(m, cmd, IMAP_MAX_RESPONSE);
+        free(cmd);
+        if (r != IMAP_OK)
+            return r;
+        found = imap_parse_status_uidnext(m->resp, m->resp_len, uidnext);
+    }
+    if (found != 0) {
+        set_error(m, asked_status ? "SELECT %s: no UIDNEXT in the answer, nor in STATUS's"
+                                  : "SELECT %s: no UIDVALIDITY and UIDNEXT in the answer", mailbox);
         return IMAP_ERROR;
     }
     m->selected = omni_strdup(mailbox);

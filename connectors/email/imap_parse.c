@@ -87,7 +87,38 @@ int imap_parse_select(const char *resp, size_t len, uint32_t *uidvalidity, uint3
 {
     select_arg_t a = {uidvalidity, uidnext, 0};
     each_line(resp, len, select_line, &a);
-    return a.found == 3 ? 0 : -1;
+    return a.found == 3 ? 0 : a.found == 1 ? 1 : -1;
+}
+
+static int status_line(const char *line, size_t len, void *arg)
+{
+    if (!starts(line, len, "* STATUS ") || len == 0 || line[len - 1] != ')')
+        return 0;
+    /* the attributes are the last parenthesized list: the mailbox name before it may hold anything */
+    size_t open = len - 1;
+    while (open > 0 && line[open] != '(')
+        open--;
+    for (size_t i = open + 1; i + 8 < len; i++) {
+        if ((i == open + 1 || line[i - 1] == ' ') && strncasecmp(line + i, "UIDNEXT ", 8) == 0) {
+            size_t used;
+            long long x = number(line + i + 8, len - i - 8, &used);
+            char after = line[i + 8 + used];
+            if (x > 0 && (after == ' ' || after == ')'))
+                *(uint32_t *)arg = (uint32_t)x;
+            return 0;
+        }
+    }
+    return 0;
+}
+
+int imap_parse_status_uidnext(const char *resp, size_t len, uint32_t *uidnext)
+{
+    uint32_t un = 0;
+    each_line(resp, len, status_line, &un);
+    if (un == 0)
+        return -1;
+    *uidnext = un;
+    return 0;
 }
 
 typedef struct { uint32_t *v; size_t n, cap; } search_arg_t;

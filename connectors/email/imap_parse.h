@@ -10,8 +10,12 @@
 #include <stdint.h>
 
 /* The untagged answers of SELECT: "* OK [UIDVALIDITY n] ..." and "* OK [UIDNEXT m] ...". Returns 0 when
- * both were found, else -1. */
+ * both were found, 1 when only UIDVALIDITY was (RFC 3501 requires UIDNEXT, yet some servers leave it out:
+ * STATUS then gives it), else -1. */
 int imap_parse_select(const char *resp, size_t len, uint32_t *uidvalidity, uint32_t *uidnext);
+
+/* UIDNEXT from a STATUS answer: "* STATUS <mailbox> (... UIDNEXT m ...)". Returns 0, or -1 when there is none. */
+int imap_parse_status_uidnext(const char *resp, size_t len, uint32_t *uidnext);
 
 /* Every number of every "* SEARCH" line, sorted ascending without repeats, into a new array (*uids,
  * caller frees; NULL when none) of *n entries. Returns 0, or -1 when a SEARCH line holds something that

@@ -279,6 +279,7 @@ class CountingProxy:
         self.armed = None      # "cut" or "garble" until a body FETCH takes it
         self.spoiling = None   # what the response now on its way is to suffer
         self.spoiled = 0
+        self.no_uidnext = False  # True: SELECT answers lose their UIDNEXT, as some servers send them
         self.conns = []
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
@@ -326,6 +327,12 @@ class CountingProxy:
                                 self.spoiling, self.armed, passed = self.armed, None, 0
                                 self.tag = one.split(b" ", 1)[0]
                 else:
+                    if self.no_uidnext:  # whole lines only, then without "* OK [UIDNEXT n]"
+                        data = getattr(self, "partial", b"") + data
+                        if not data.endswith(b"\r\n"):
+                            self.partial = data
+                            continue
+                        self.partial, data = b"", re.sub(rb"\* OK \[UIDNEXT \d+\][^\r\n]*\r\n", b"", data)
                     with self.lock:
                         mode = self.spoiling
                     if mode in ("uid_last", "drop"):
@@ -474,6 +481,31 @@ def test_a_broken_body_response_is_an_error_and_the_next_poll_takes_it_again(mod
         assert proxy.logins() == 2  # the broken connection was dropped and made again
         wait_for(lambda: not dovecot.search("alice", "UNSEEN"), WAIT, "\\Seen once spooled")
         assert c.terminate() == 0
+    finally:
+        proxy.close()
+
+
+def test_a_server_whose_select_has_no_uidnext(dovecot, fake_router, connector):
+    """RFC 3501 requires UIDNEXT in SELECT's answer; some servers leave it out. The connector asks STATUS for
+    it (before, every poll of such a mailbox failed, and no mail was ever read): the mail there arrives, and
+    so does mail delivered later."""
+    for i in range(3):
+        dovecot.deliver("alice", synthetic(i), sync=False)
+    dovecot.status("alice")
+    proxy = CountingProxy(dovecot.port)
+    proxy.no_uidnext = True
+    try:
+        c = connector(fake_router.endpoint, batch=50, url=proxy.url())
+        c.start()
+        wait_for(lambda: len(fake_router.by_id()) >= 3, WAIT, "the first mail at the router")
+        assert any(cmd.split()[1:3] == ["STATUS", '"INBOX"'] for cmd in proxy.commands if len(cmd.split()) > 2), \
+            proxy.commands
+        for i in range(3, 5):
+            dovecot.deliver("alice", synthetic(i), sync=False)
+        wait_for(lambda: len(fake_router.by_id()) >= 5, WAIT, "the later mail at the router")
+        got = fake_router.by_id()
+        assert sorted(m["meta"]["uid"] for m in got.values()) == [1, 2, 3, 4, 5]
+        assert "no UIDNEXT" not in c.log_text() and "warn" not in c.log_text() and c.terminate() == 0
     finally:
         proxy.close()
 

@@ -21,11 +21,31 @@ static void test_select(void **state)
     assert_int_equal(imap_parse_select(r, strlen(r), &uv, &un), 0);
     assert_int_equal(uv, 1795337233u);
     assert_int_equal(un, 19);
-    r = "* OK [UIDVALIDITY 5] UIDs valid\r\n";
+    r = "* OK [UIDVALIDITY 5] UIDs valid\r\n"; /* no UIDNEXT: STATUS is asked */
+    assert_int_equal(imap_parse_select(r, strlen(r), &uv, &un), 1);
+    assert_int_equal(uv, 5);
+    r = "* OK [UIDNEXT 3] x\r\n";
     assert_int_equal(imap_parse_select(r, strlen(r), &uv, &un), -1);
     r = "* OK [UIDVALIDITY 5 UIDs valid\r\n* OK [UIDNEXT 3] x\r\n"; /* no ']' */
     assert_int_equal(imap_parse_select(r, strlen(r), &uv, &un), -1);
     assert_int_equal(imap_parse_select("", 0, &uv, &un), -1);
+}
+
+static void test_status_uidnext(void **state)
+{
+    (void)state;
+    uint32_t un = 0;
+    const char *r = "* STATUS INBOX (UIDNEXT 42)\r\n";
+    assert_int_equal(imap_parse_status_uidnext(r, strlen(r), &un), 0);
+    assert_int_equal(un, 42);
+    r = "* STATUS \"Odd (UIDNEXT 7) name\" (MESSAGES 3 uidnext 9 UNSEEN 1)\r\n"; /* the last list counts */
+    assert_int_equal(imap_parse_status_uidnext(r, strlen(r), &un), 0);
+    assert_int_equal(un, 9);
+    r = "* STATUS INBOX (MESSAGES 3)\r\n";
+    assert_int_equal(imap_parse_status_uidnext(r, strlen(r), &un), -1);
+    r = "* STATUS INBOX (UIDNEXT 0)\r\n* STATUS INBOX (UIDNEXT x)\r\n";
+    assert_int_equal(imap_parse_status_uidnext(r, strlen(r), &un), -1);
+    assert_int_equal(imap_parse_status_uidnext("", 0, &un), -1);
 }
 
 static void test_search(void **state)
@@ -285,6 +305,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_select),
+        cmocka_unit_test(test_status_uidnext),
         cmocka_unit_test(test_search),
         cmocka_unit_test(test_fetch_meta),
         cmocka_unit_test(test_fetch_metas),
