@@ -50,6 +50,12 @@ static void presence_get(api_req_t *req, const char *agent)
     redisReply *r = api_cmd(req, "HGET %s" KEY_AGENT " presence", req->cfg->redis.key_prefix, agent);
     if (!r)
         return;
+    if (r->type == REDIS_REPLY_ERROR) { /* not "available": the store holds what no router writes there */
+        omni_error("presence of agent %s: %s", agent, r->str);
+        api_fail(req, 500, "internal", NULL, "internal error (logged)");
+        freeReplyObject(r);
+        return;
+    }
     api_answer(req, 200, json_pack("{s:s, s:s}", "agent", agent, "presence",
                                    r->type == REDIS_REPLY_STRING ? r->str : "available"));
     freeReplyObject(r);

@@ -232,7 +232,9 @@ json_t *api_body(api_route_t route, const char *body, size_t len, api_error_t *e
         obj = json_object();
     } else {
         json_error_t je;
-        obj = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je); /* null, 7: "not an object" */
+        /* any JSON (null, 7: "not an object" below); "\u0000" in a value is JSON too: check_field refuses it,
+         * naming the field */
+        obj = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
         if (!obj) {
             api_error_set(err, 400, "invalid_json", "body", "body is not JSON: %s (line %d, column %d)", je.text,
                           je.line, je.column);

@@ -113,14 +113,36 @@ static enum MHD_Result serve_console(struct MHD_Connection *conn, const api_conf
     return rc;
 }
 
+static enum MHD_Result count_authorization(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind, (void)value;
+    if (!strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION))
+        ++*(unsigned *)cls;
+    return MHD_YES;
+}
+
+/* The caller (auth.c), from the one Authorization header: two (RFC 9110: it is no list) are a malformed token,
+ * as MHD would read the first and a proxy in front perhaps the other. Returns 0, or -1 with the 401 (or 503) set. */
+static int authorize(struct MHD_Connection *conn, api_req_t *req)
+{
+    unsigned n = 0;
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_authorization, &n);
+    if (n > 1) {
+        req->challenge = CHALLENGE_INVALID;
+        api_fail(req, 401, "invalid_token", "Authorization",
+                 "Authorization is given more than once: send one Bearer token");
+        return -1;
+    }
+    return api_auth(req, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
+}
+
 /* The request is whole: who asks, what they sent, and the answer. */
 static enum MHD_Result serve(struct MHD_Connection *conn, const api_config_t *cfg, pending_t *p, const char *method,
                              const char *url)
 {
     api_req_t req = { .cfg = cfg, .path = p->path };
     struct MHD_Response *stream = NULL;
-    if (p->path.route == ROUTE_HEALTHZ ||
-        api_auth(&req, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION)) == 0) {
+    if (p->path.route == ROUTE_HEALTHZ || authorize(conn, &req) == 0) {
         api_error_t e;
         bool body_ok = true;
         if (api_route_has_body(p->path.route) && strcmp(method, "GET") != 0) {
@@ -158,20 +180,37 @@ static enum MHD_Result serve(struct MHD_Connection *conn, const api_config_t *cf
 }
 
 /* What says how long the body is (cls: a struct lengths): the Content-Length headers, whether they differ, and
- * whether Transfer-Encoding is there too. */
+ * whether Transfer-Encoding is there too, and whether it is something else than chunked alone. */
 struct lengths {
     unsigned n;
     const char *first;
     bool differ;
     bool encoded;
+    bool not_chunked;
 };
+
+/* "chunked", in any case, between blanks */
+static bool chunked_alone(const char *v)
+{
+    if (!v)
+        return false;
+    v += strspn(v, " \t");
+    size_t n = strlen(v);
+    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    return n == 7 && !strncasecmp(v, "chunked", 7);
+}
 
 static enum MHD_Result count_length(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
     (void)kind;
     struct lengths *l = cls;
-    if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+    if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        /* a second one, or a coding this server cannot undo ("gzip", "chunked, gzip"): MHD would read the body to
+         * the connection's end, a proxy in front by another rule (RFC 9112 6.1, 6.3) */
+        l->not_chunked |= l->encoded || !chunked_alone(value);
         l->encoded = true;
+    }
     if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0)
         return MHD_YES;
     if (l->n++ == 0)
@@ -196,7 +235,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* libmicrohttpd reads the first of several Content-Lengths, and a chunked body despite a Content-Length,
          * keeping the connection; a proxy in front may read the other length, and take the rest of this body for
          * a request of its own (RFC 9112 6.1, 6.3: invalid, or to be answered and closed) */
-        struct lengths lengths = { 0, NULL, false, false };
+        struct lengths lengths = { 0, NULL, false, false, false };
         MHD_get_connection_values(conn, MHD_HEADER_KIND, count_length, &lengths);
         if (lengths.differ || (lengths.n && lengths.encoded)) {
             api_error_t e;
@@ -204,6 +243,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                           lengths.differ ? "Content-Length is given more than once, with different values"
                                          : "Content-Length is given with Transfer-Encoding: send one of them");
             return send_error(conn, cfg, p, &e, NULL); /* MHD closes the connection instead of reading the body */
+        }
+        if (lengths.not_chunked) {
+            api_error_t e;
+            api_error_set(&e, 400, "invalid_request", "Transfer-Encoding",
+                          "Transfer-Encoding is not \"chunked\" alone: send the body chunked, or with Content-Length");
+            return send_error(conn, cfg, p, &e, NULL);
         }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > cfg->limits.body_bytes) {

@@ -1,7 +1,9 @@
 """omni-api for the tests: the process (started on an ephemeral port, ready when its `ready:` line names the
 port) and a client that checks EVERY answer against docs/openapi.yaml: the status must be documented for the
-operation, and the JSON body must match that response's schema (python3-jsonschema, draft 2020-12 as
-OpenAPI 3.1 uses). Event streams are read line by line with a deadline."""
+operation (a method the path does not take: 405, documented on the path's operations, with Allow), the JSON
+body must match that response's schema (python3-jsonschema, draft 2020-12 as OpenAPI 3.1 uses), and the
+headers the response declares required (WWW-Authenticate, Allow, Retry-After) be there and match theirs.
+Event streams are read line by line with a deadline."""
 import http.client
 import json
 import os
@@ -29,12 +31,27 @@ def operations():
     return [(m.upper(), p, op["operationId"]) for p, item in SPEC["paths"].items() for m, op in item.items()]
 
 
-def find_operation(method, path):
-    for m, template, _ in operations():
-        rx = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
-        if m == method and re.match(rx, path.split("?")[0]):
-            return SPEC["paths"][template][method.lower()]
+def path_template(path):
+    """The spec's path template that path (query string ignored) is an instance of, or None. A parameter
+    matches what its schema's pattern allows (conversation ids, agent names)."""
+    path = path.split("?")[0]
+    for template, item in SPEC["paths"].items():
+        params = {}
+        for op in item.values():
+            for p in op.get("parameters", []):
+                p = _deref(p)
+                params[p["name"]] = _deref(p["schema"]).get("pattern", "^[^/]+$")
+        rx = re.escape(template)
+        for name, pattern in params.items():
+            rx = rx.replace(re.escape("{" + name + "}"), "(?:" + pattern.strip("^$") + ")")
+        if re.fullmatch(rx, path):
+            return template
     return None
+
+
+def find_operation(method, path):
+    template = path_template(path)
+    return SPEC["paths"][template].get(method.lower()) if template else None
 
 
 def schema_check(schema, value, what):
@@ -99,20 +116,39 @@ class OmniApi(Daemon):
 
     @staticmethod
     def check(method, path, status, headers, doc):
-        op = find_operation(method, path)
-        if op is None:  # a path the API does not have: 404 (or 405), an Error
-            assert status in (404, 405), (method, path, status)
-            schema_check(SPEC["components"]["schemas"]["Error"], doc, path)
+        """An answer against docs/openapi.yaml: the status documented for the operation (405: for every
+        operation of a path that does not take the method), the body valid against that response's schema,
+        the headers it declares required present and valid. headers: lower-cased names."""
+        template = path_template(path)
+        if template is None:  # a path the API does not have: 404, an Error
+            assert status == 404, (method, path, status, doc)
+            schema_check(SPEC["components"]["schemas"]["NotFoundError"], doc, path)
             return
+        item = SPEC["paths"][template]
+        op = item.get(method.lower())
+        if op is None:  # a path of the spec, another method: each of the path's operations documents 405
+            assert status == 405, (method, path, status, doc)
+            for o in item.values():
+                assert "405" in o["responses"], f"{o['operationId']} does not document 405"
+            allow = ", ".join(m.upper() for m in ("get", "put", "post") if m in item)
+            assert headers.get("allow") == allow, (method, path, headers)
+            op = next(iter(item.values()))
         resp = op["responses"].get(str(status))
         assert resp is not None, f"{method} {path} answered {status}, not documented in openapi.yaml: {doc}"
         resp = _deref(resp)
         schema = resp["content"]["application/json"]["schema"]
         schema_check(schema, doc, f"{method} {path} {status}")
-        if status == 401:
-            assert headers.get("www-authenticate", "").startswith("Bearer realm=\"omni-api\""), headers
-        if status == 503:
-            assert int(headers["retry-after"]) >= 1, headers
+        for name, h in resp.get("headers", {}).items():
+            h = _deref(h)
+            value = headers.get(name.lower())
+            if value is None:
+                assert not h.get("required"), f"{method} {path} {status}: no {name} header: {headers}"
+                continue
+            hs = _deref(h["schema"])
+            schema_check(hs, int(value) if hs.get("type") == "integer" else value, f"{method} {path} {name}")
+        if status == 405:
+            assert headers.get("allow") == ", ".join(m.upper() for m in ("get", "put", "post")
+                                                     if m in item), (method, path, headers)
 
 
 class EventStream:

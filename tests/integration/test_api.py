@@ -1,9 +1,14 @@
 """omni-api end to end: a real router routing real messages on a real Redis, tokens made with omnictl, and
 every answer checked against docs/openapi.yaml (api_client.py). The authorization matrix is made from the
-spec's operations, so a path added to the spec without a row here fails test_matrix_covers_every_operation."""
+spec's operations, so a path added to the spec without a row here fails test_matrix_covers_every_operation;
+likewise every status the spec documents for an operation is driven by a real request (DRIVERS, GENERIC:
+test_every_documented_status_has_a_driver), and every request body its schema allows or refuses is sent
+(test_request_bodies_are_taken_and_refused_as_their_schemas_say)."""
+import base64
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -737,3 +742,814 @@ def test_an_offer_past_its_expiry_is_gone_for_its_agent_on_every_read_and_verb(w
         world.redis.delete("omni:clock:offset")
     # before its expiry it is hers again on the routers' clock: nothing was taken from her meanwhile
     assert [c["id"] for c in world.call("GET", "/v1/work", "agent:ann").body["offered"]] == [conv]
+
+
+# --- docs/openapi.yaml, mechanically ------------------------------------------------------------------------
+# For every operation of the spec, every response status it documents is driven by a real request (DRIVERS),
+# and the answer checked against the spec by api_client (status documented, body valid against the response's
+# schema, its required headers present and valid). test_every_documented_status_has_a_driver keeps DRIVERS and
+# the spec equal, so a status added to (or removed from) the spec without a request that gets it fails.
+
+def _reply(got):
+    """(status, lower-cased headers, JSON body) of a raw HTTP/1.1 answer."""
+    head, _, body = got.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:] if ":" in line)}
+    return int(lines[0].split()[1]), headers, json.loads(body[:int(headers.get("content-length", len(body)))])
+
+
+def _raw_answer(port, data, timeout=10):
+    """Sends data on a new connection; returns _reply of the first answer once its body is in."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.sendall(data)
+    got = b""
+    deadline = time.monotonic() + timeout
+    while True:
+        head, sep, body = got.partition(b"\r\n\r\n")
+        if sep:
+            n = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:")), None)
+            if n is not None and len(body) >= n:
+                break
+        assert time.monotonic() < deadline, got
+        s.settimeout(max(0.01, deadline - time.monotonic()))
+        more = s.recv(65536)
+        if not more:
+            break
+        got += more
+    s.close()
+    return _reply(got)
+
+
+def _raw_token(world, subject):
+    """A token for subject written straight into Redis (omnictl makes them only for agents its policy knows)."""
+    token = "omni_" + base64.urlsafe_b64encode(hashlib.sha256(subject.encode()).digest()).decode().rstrip("=")
+    h = hashlib.sha256(token.encode()).hexdigest()
+    world.redis.hset(f"omni:token:{h}", mapping={"id": h[:12], "subject": subject, "created_at": 1})
+    return token
+
+
+class Drive:
+    """One documented (operation, status): how to get it. Each maker gets (world, dead, method, path, token) and
+    returns (status, headers, body); dead is an omni-api whose Redis is gone."""
+
+    @staticmethod
+    def call(w, method, path, who, body=None, raw=None, headers=None):
+        token = w.tokens.get(who, who) if who else None
+        a = w.api.request(method, path, token=token, body=body, raw=raw, headers=headers)
+        return a.status, a.headers, a.body
+
+    @staticmethod
+    def framing(w, api, method, path, token):
+        """Two different Content-Lengths: 400 invalid_request before anything else."""
+        body = b"{}"
+        return _raw_answer(api.port, (f"{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+                                      f"Content-Length: {len(body)}\r\nContent-Length: {len(body) + 1}\r\n\r\n"
+                                      ).encode() + body)
+
+    @staticmethod
+    def too_large(w, api, method, path, token):
+        """A Content-Length over limits.body_bytes (1024 here), the body never sent: 413 at once."""
+        return _raw_answer(api.port, (f"{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+                                      "Content-Type: application/json\r\nContent-Length: 1025\r\n\r\n").encode())
+
+
+def _conv_of(w, text="spec for-ann"):
+    return w.work(text)
+
+
+def _resolved(w):
+    cv = w.work("spec closed for-ann")
+    assert w.call("POST", f"/v1/conversations/{cv}/resolve", "operator:olga").status == 200
+    return cv
+
+
+CORRUPT_CONV = "900000001"  # a conversation key that holds a string: every script reading it fails (500)
+
+
+def _corrupt_conv(w):
+    w.redis.set(f"omni:conversation:{CORRUPT_CONV}", "not a hash")
+    return CORRUPT_CONV
+
+
+def _verb_driver(verb, body, conflict):
+    """accept, reject, respond, resolve, transfer: the statuses only a verb has."""
+    def ok(w):
+        cv = _conv_of(w)
+        return Drive.call(w, "POST", f"/v1/conversations/{cv}/{verb}", "agent:ann", body=body)
+
+    def not_found(w):  # bob on ann's offer: as one that does not exist
+        cv = _conv_of(w)
+        return Drive.call(w, "POST", f"/v1/conversations/{cv}/{verb}", "agent:bob", body=body)
+
+    def internal(w):
+        return Drive.call(w, "POST", f"/v1/conversations/{_corrupt_conv(w)}/{verb}", "operator:olga", body=body)
+
+    return {200: ok, 404: not_found, 409: conflict, 500: internal}
+
+
+def _accept_twice(w):
+    cv = _conv_of(w)
+    assert Drive.call(w, "POST", f"/v1/conversations/{cv}/accept", "agent:ann")[0] == 200
+    return Drive.call(w, "POST", f"/v1/conversations/{cv}/accept", "agent:ann")
+
+
+def _on_resolved(verb, body):
+    return lambda w: Drive.call(w, "POST", f"/v1/conversations/{_resolved(w)}/{verb}", "operator:olga", body=body)
+
+
+def _ghost_presence(w, method, corrupt_key):
+    """An agent whose hash holds a string (no router writes that): its presence cannot be read or set."""
+    token = _raw_token(w, "agent:ghost")
+    w.redis.set(corrupt_key, "not a hash")
+    body = {"presence": "away"} if method == "PUT" else None
+    return Drive.call(w, method, "/v1/presence", token, body=body)
+
+
+def _minute_key(w):
+    return f"omni:volume:{int(time.time() * 1000) // 60000 - 30}"  # a minute of the window nobody writes again
+
+
+# operationId -> {status: maker(world) -> (status, headers, body)}; the generic statuses (400 framing or body,
+# 401, 405, 413, 503) are made for every operation by _drive.
+DRIVERS = {
+    "healthz": {200: lambda w: Drive.call(w, "GET", "/healthz", None)},
+    "getMe": {200: lambda w: Drive.call(w, "GET", "/v1/me", "agent:ann")},
+    "getPresence": {200: lambda w: Drive.call(w, "GET", "/v1/presence", "agent:ann"),
+                    404: lambda w: Drive.call(w, "GET", "/v1/presence", "partner:acme"),
+                    500: lambda w: _ghost_presence(w, "GET", "omni:agent:ghost")},
+    "setPresence": {200: lambda w: Drive.call(w, "PUT", "/v1/presence", "agent:ann", body={"presence": "away"}),
+                    404: lambda w: Drive.call(w, "PUT", "/v1/presence", "operator:olga", body={"presence": "away"}),
+                    500: lambda w: _ghost_presence(w, "PUT", "omni:agent:ghost")},
+    "setAgentPresence": {
+        200: lambda w: Drive.call(w, "PUT", "/v1/agents/ann/presence", "operator:olga", body={"presence": "away"}),
+        404: lambda w: Drive.call(w, "PUT", "/v1/agents/nobody/presence", "operator:olga",
+                                  body={"presence": "away"}),
+        500: lambda w: (w.redis.set("omni:agent:ghost", "x"),
+                        Drive.call(w, "PUT", "/v1/agents/ghost/presence", "operator:olga",
+                                   body={"presence": "away"}))[1]},
+    "getWork": {200: lambda w: (_conv_of(w), Drive.call(w, "GET", "/v1/work", "agent:ann"))[1],
+                500: lambda w: (w.redis.set("omni:agent:ghost:conversations", "x"),
+                                Drive.call(w, "GET", "/v1/work", _raw_token(w, "agent:ghost")))[1]},
+    "getConversation": {
+        200: lambda w: Drive.call(w, "GET", f"/v1/conversations/{_conv_of(w)}", "agent:ann"),
+        404: lambda w: Drive.call(w, "GET", f"/v1/conversations/{_conv_of(w)}", "partner:acme"),
+        500: lambda w: Drive.call(w, "GET", f"/v1/conversations/{_corrupt_conv(w)}", "operator:olga")},
+    "accept": _verb_driver("accept", None, _accept_twice),
+    "reject": _verb_driver("reject", {"reason": "not mine"}, _on_resolved("reject", {"reason": "late"})),
+    "respond": _verb_driver("respond", None, _on_resolved("respond", None)),
+    "resolve": _verb_driver("resolve", None, _on_resolved("resolve", None)),
+    "transfer": _verb_driver("transfer", {"team": "tier2"}, _on_resolved("transfer", {"team": "tier2"})),
+    "getOverview": {200: lambda w: Drive.call(w, "GET", "/v1/overview", "operator:olga"),
+                    404: lambda w: Drive.call(w, "GET", "/v1/overview", "partner:acme"),
+                    500: lambda w: (w.redis.set(_minute_key(w), "x"),
+                                    Drive.call(w, "GET", "/v1/overview", "operator:olga"))[1]},
+    "events": {},  # 200 is a stream: _drive reads it
+}
+GENERIC = (400, 401, 405, 413, 503)
+
+
+def _op_of(op_id):
+    return next((m, p, SPEC["paths"][p][m.lower()]) for m, p, o in operations() if o == op_id)
+
+
+def _instance(template):
+    return template.replace("{id}", "ann" if "agents" in template else "1")
+
+
+def _drive(w, dead, op_id, status):
+    method, template, op = _op_of(op_id)
+    path = _instance(template)
+    olga = w.tokens["operator:olga"]
+    if status in DRIVERS[op_id]:
+        return DRIVERS[op_id][status](w)
+    if status == 200 and op_id == "events":
+        s = EventStream(w.api, w.tokens["agent:ann"])
+        assert s.headers["content-type"] == "text/event-stream", s.headers
+        assert "text/event-stream" in op["responses"]["200"]["content"], op
+        s.close()
+        return 200, s.headers, None
+    if status == 400:
+        if "requestBody" in op:  # a body the request does not take
+            return Drive.call(w, method, path, "operator:olga", raw=b'{"nothing": 1}')
+        if op_id == "events":
+            return Drive.call(w, method, path, "agent:ann", headers={"Last-Event-ID": "1-2-3"})
+        return Drive.framing(w, w.api, method, path, olga)
+    if status == 401:
+        return Drive.call(w, method, path, None, body={} if "requestBody" in op else None)
+    if status == 405:  # a method the path does not take, without a token: the path and method come first
+        item = SPEC["paths"][template]
+        other = next(m for m in ("DELETE", "PATCH", "POST", "PUT", "GET") if m.lower() not in item)
+        return Drive.call(w, other, path, None)
+    if status == 413:
+        return Drive.too_large(w, w.api, method, path, olga)
+    if status == 503:
+        return Drive.call(dead, method, path, "operator:olga", body={} if "requestBody" in op else None)
+    raise AssertionError(f"{op_id}: no way to get {status}")
+
+
+def test_every_documented_status_has_a_driver():
+    """DRIVERS and GENERIC make a request for every status openapi.yaml documents, and for nothing else."""
+    for _, _, op_id in operations():
+        documented = {int(s) for s in SPEC["paths"][_op_of(op_id)[1]][_op_of(op_id)[0].lower()]["responses"]}
+        made = set(DRIVERS[op_id]) | set(GENERIC) | ({200} if op_id == "events" else set())
+        if op_id == "healthz":
+            made -= {401}
+        assert documented == made, f"{op_id}: documented {sorted(documented)}, driven {sorted(made)}"
+
+
+class _Dead:
+    """An omni-api whose Redis is gone, with the world's tokens (every request needing Redis is 503)."""
+
+    def __init__(self, tmp_path, tokens):
+        self.api = OmniApi(str(tmp_path), f"unix:{tmp_path}/no-redis.sock", name="dead").start()
+        self.tokens = tokens
+
+
+@pytest.mark.parametrize("op_id", sorted(DRIVERS))
+def test_every_documented_status_answers_as_the_spec_says(tmp_path, redis_server, op_id):
+    """docs/openapi.yaml, mechanically: each status the operation documents, got by a real request, with a body
+    that is valid against the response's schema (its error code one of that status's) and the headers the
+    response declares (WWW-Authenticate, Allow, Retry-After)."""
+    w = World(tmp_path, redis_server)
+    dead = _Dead(tmp_path, w.tokens)
+    try:
+        method, template, op = _op_of(op_id)
+        for status in sorted(int(s) for s in op["responses"]):
+            got, headers, body = _drive(w, dead, op_id, status)
+            assert got == status, f"{op_id}: wanted {status}, got {got}: {body}"
+            if body is not None:  # api.request checked it already; the raw ones are checked here
+                OmniApi.check(method if got != 405 else "DELETE", _instance(template), got, headers, body)
+            for key in w.redis.keys("omni:volume:*") + w.redis.keys("omni:*ghost*") + \
+                    [f"omni:conversation:{CORRUPT_CONV}"]:
+                if w.redis.type(key) == "string":
+                    w.redis.delete(key)
+    finally:
+        dead.api.stop()
+        w.close()
+
+
+# --- tokens on every operation: partner against partner, operator -----------------------------------------
+CONV_VERBS = {"getConversation": ("GET", "", None), "accept": ("POST", "/accept", None),
+              "reject": ("POST", "/reject", {"reason": "not ours"}), "respond": ("POST", "/respond", None),
+              "transfer": ("POST", "/transfer", {"team": "tier2"}), "resolve": ("POST", "/resolve", None)}
+
+
+@pytest.mark.parametrize("op_id", sorted(CONV_VERBS))
+def test_one_partner_never_reaches_another_partners_work(world, op_id):
+    """DESIGN.md: partners see only their own work. acme's conversation (held by the team) is 404 to zeta, to
+    the agents and to anyone without a valid token, on every verb, exactly as one that does not exist; the
+    nonexistent one answers the same body. acme itself may act (accept: 409 not_offered, it holds no offer);
+    an operator sees it, unmasked."""
+    method, suffix, body = CONV_VERBS[op_id]
+    cv = world.work("parcel for-acme")
+    path = f"/v1/conversations/{cv}{suffix}"
+    nowhere = world.call(method, f"/v1/conversations/999999{suffix}", "partner:zeta", body=body)
+    assert nowhere.status == 404
+    for who in ("partner:zeta", "agent:ann", "agent:bob"):
+        a = world.call(method, path, who, body=body)
+        assert (a.status, a.body) == (404, nowhere.body), (who, a)
+    assert world.redis.hget(f"omni:conversation:{cv}", "owner") == "team:acme"  # nothing changed
+    for who in (None, BAD_TOKEN):
+        assert world.call(method, path, who, body=body).status == 401
+    a = world.call(method, path, "partner:acme", body=body)
+    if op_id == "accept":
+        assert a.status == 409 and a.body["error"]["code"] == "not_offered", a
+    else:
+        assert a.status == 200, a
+    # zeta's stream and work never show it
+    assert cv not in json.dumps(world.call("GET", "/v1/work", "partner:zeta").body)
+    op = world.call("GET", f"/v1/conversations/{cv}", "operator:olga")
+    assert op.status == 200 and op.body["messages"][0]["from"]["id"].startswith("cust"), op
+
+
+@pytest.mark.parametrize("op_id", sorted(ROWS))
+def test_an_operator_token_on_every_operation(world, op_id):
+    """docs/api.md "Tokens": an operator sees and acts on every conversation and any agent's presence; it has
+    no presence of its own (404) and holds no work (both lists empty). Its accept takes the offer for the agent
+    offered it (accept.lua)."""
+    method, template, op = _op_of(op_id)
+    cv = world.work("olga for-ann")
+    path = template.replace("{id}", "ann" if "agents" in template else cv)
+    _, _, _, body, _ = ROWS[op_id]
+    want = {"getPresence": 404, "setPresence": 404}.get(op_id, 200)  # accept: for the agent offered it
+    if op_id == "events":
+        s = EventStream(world.api, world.tokens["operator:olga"])
+        got = s.status
+        s.close()
+    else:
+        a = world.call(method, path, "operator:olga", body=body)
+        got = a.status
+        if op_id == "getWork":
+            assert a.body == {"offered": [], "owned": []}, a
+    assert got == want, (op_id, got)
+
+
+def test_documented_bounds_at_and_just_past_them(world):
+    """Each bound docs/openapi.yaml gives, at the bound (accepted) and one past it (refused as documented):
+    reason and note 1..500 bytes of UTF-8 (bytes, not characters), team 1..64 of a name's characters,
+    presence one of three, an agent id 1..64 in a path, a conversation id 1..20 digits, Last-Event-ID parts
+    1..20 digits within 64 bits."""
+    def refused(a, field, code="invalid_field"):
+        assert a.status == 400 and a.body["error"]["code"] == code and a.body["error"]["field"] == field, a
+
+    for text, ok in (("x" * 500, True), ("é" * 250, True), ("x" * 501, False), ("é" * 250 + "x", False),
+                     ("a\u0000b", False), ("", False)):
+        cv = world.work("bounds for-ann")
+        raw = json.dumps({"reason": text}, ensure_ascii=False).encode()  # UTF-8 as it is (limits.body_bytes 1024)
+        a = world.call("POST", f"/v1/conversations/{cv}/reject", "agent:ann", raw=raw)
+        if ok:
+            assert a.status == 200 and a.body == {"conversation": cv, "outcome": "rejected"}, a
+        else:
+            refused(a, "reason")
+        a = world.call("POST", f"/v1/conversations/{cv}/transfer", "operator:olga",
+                       raw=json.dumps({"team": "tier2", "note": text}, ensure_ascii=False).encode())
+        if ok:
+            assert a.status == 200 and a.body["outcome"] == "transferred", a
+        else:
+            refused(a, "note")
+    cv = world.work("bounds team for-ann")
+    for team in ("t" * 64, "t" * 65, "Tier2", "tier 2", "", 7, None):
+        a = world.call("POST", f"/v1/conversations/{cv}/transfer", "agent:ann", body={"team": team})
+        refused(a, "team")  # 64 is a name, but no router's: still 400 naming team
+    for value in ("Away", "busy", "", ["away"]):
+        refused(world.call("PUT", "/v1/presence", "agent:ann", body={"presence": value}), "presence")
+    for agent in ("a" * 64, "a" * 65, "Ann", "ann%2Fx"):
+        a = world.call("PUT", f"/v1/agents/{agent}/presence", "operator:olga", body={"presence": "away"})
+        assert a.status == 404 and a.body["error"]["code"] == "not_found", (agent, a)
+    for cid in ("9" * 20, "9" * 21, "1" + "0" * 20, "0", "-1", "1e3"):
+        a = world.call("GET", f"/v1/conversations/{cid}", "operator:olga")
+        assert a.status == 404 and a.body["error"]["code"] == "not_found", (cid, a)
+    ann = world.tokens["agent:ann"]
+    last_event_id = next(p["schema"] for p in SPEC["paths"]["/v1/events"]["get"]["parameters"]
+                         if p["name"] == "Last-Event-ID")
+    for eid, status in (("18446744073709551615-18446744073709551615", 200), ("0-0", 200),
+                        ("18446744073709551614-9", 200), ("09999999999999999999-0", 200),
+                        ("99999999999999999999-0", 400), ("0-18446744073709551616", 400),
+                        ("00000000000000000001-0", 200), ("000000000000000000001-0", 400),
+                        ("18446744073709551616-0", 400), ("1-", 400), ("-1", 400), ("1-0-0", 400), ("1_0", 400)):
+        s = EventStream(world.api, ann, last_event_id=eid)
+        got = s.status
+        s.close()
+        if got == 400:
+            a = world.call("GET", "/v1/events", "agent:ann", headers={"Last-Event-ID": eid})
+            refused(a, "Last-Event-ID")
+        assert got == status, (eid, got)
+        assert bool(re.fullmatch(last_event_id["pattern"], eid)) == (status == 200), (eid, "openapi.yaml's pattern")
+
+
+def test_a_conversation_answers_its_last_100_messages(world):
+    """docs/openapi.yaml, Conversation.messages: maxItems 100, the last ones, oldest first, in the conversation
+    and in the work list alike."""
+    cv = world.work("first of many for-ann")
+    frm = json.loads(world.redis.hget(
+        f"omni:msg:{world.redis.lrange(f'omni:conversation:{cv}:messages', 0, 0)[0]}", "json"))["from"]["id"]
+    ids = []
+    for i in range(101):
+        mid = f"email:many:{i}"
+        world.peer.submit(message(mid, frm=frm, text=f"{os.urandom(12).hex()} {i} {os.urandom(12).hex()}"))
+        assert world.peer.recv() == ["OMNI/1", "ACK", mid]
+        ids.append(mid)
+    stored = world.redis.lrange(f"omni:conversation:{cv}:messages", 0, -1)
+    assert len(stored) == 102 and stored[1:] == ids, len(stored)
+    one = world.call("GET", f"/v1/conversations/{cv}", "agent:ann").body
+    assert [m["id"] for m in one["messages"]] == stored[-100:]
+    work = world.call("GET", "/v1/work", "agent:ann").body
+    assert [m["id"] for m in (work["offered"] + work["owned"])[0]["messages"]] == stored[-100:]
+
+
+MESSAGE_VARIANTS = [  # (channel, from, extra fields) as connectors write them (docs/connectors.md)
+    ("email", {"id": "jane.doe@example.org", "name": "Jane Doe"},
+     {"subject": "Re: Order 1234 — where is it?", "thread": "<a@b>", "to": "support@shop.example", "lang": "en",
+      "attachments": [{"name": "receipt.pdf", "type": "application/pdf", "size": 48213,
+                       "url": "https://files.example/1"}]}),
+    ("sms", {"id": "+14155550123"}, {"attachments": [{"name": "MM1.jpg", "type": "image/jpeg", "size": 0,
+                                                    "url": "https://api.twilio.example/m"}]}),
+    ("twitter", {"id": "1432154312", "name": "Zoë 🚀"}, {"thread": "1790000000000000000"}),
+    ("facebook", {"id": "6543210987654321"}, {"meta": {"page": "1234"}}),
+    ("x-chat", {"id": "visitor-77", "name": "Visitor"}, {"subject": ""}),
+]
+
+
+@pytest.mark.parametrize("variant", range(len(MESSAGE_VARIANTS)))
+def test_messages_of_every_channel_are_shown_field_by_field(world, variant):
+    """Messages as the connectors write them, each channel: the conversation shows id, channel, from, text,
+    subject and attachments as stored and `at` its storing time (openapi.yaml, Message: nothing else, so
+    thread, to, lang and received_at are not shown); a masking partner sees the sender masked, without the
+    name, and everything else the same; valid against the schema for each."""
+    channel, frm, extra = MESSAGE_VARIANTS[variant]
+    mid = f"{channel}:variant:{variant}"
+    text = "Bonjour, où est ma commande? ✓ for-acme\nline two\t\"quoted\" \\ end"
+    world.peer.submit(message(mid, channel=channel, frm=frm["id"], text=text, **extra,
+                              **({"from": frm} if "name" in frm else {})))
+    assert world.peer.recv() == ["OMNI/1", "ACK", mid]
+    cv = world.redis.hget(f"omni:msg:{mid}", "conversation")
+    wait_for(lambda: world.redis.hget(f"omni:conversation:{cv}", "owner") == "team:acme", 10, "routed to acme")
+    at = int(world.redis.hget(f"omni:msg:{mid}", "stored_at"))
+    want = {"id": mid, "channel": channel, "from": frm, "text": text, "at": at,
+            **{k: extra[k] for k in ("subject", "attachments") if k in extra}}
+    op = world.call("GET", f"/v1/conversations/{cv}", "operator:olga").body
+    assert op["messages"] == [want], op
+    assert op["channel"] == channel and op["owner"] == "team:acme" and op["team"] == "acme", op
+    seen = world.call("GET", f"/v1/conversations/{cv}", "partner:acme").body["messages"][0]
+    masked = seen["from"]["id"]
+    assert seen == {**want, "from": {"id": masked}}, seen
+    assert frm["id"] not in json.dumps(seen) and masked != frm["id"], seen
+    # docs/api.md "Paths": j***@example.com, +1415*****01, anon-<16 hex>
+    assert re.fullmatch({"email": r"j\*\*\*@example\.org", "sms": r"\+1415\*{5}23"}.get(channel, "anon-[0-9a-f]{16}"),
+                        masked), masked
+    assert [c["messages"] for c in world.call("GET", "/v1/work", "partner:acme").body["owned"]] == [[seen]]
+
+
+@pytest.mark.xfail(strict=True, reason="DESIGN.md: meta is passed through to assignees; daemon/lua/_mask.lua's "
+                   "message_view leaves it out (not omni-api's file: see the h-api report); then add `meta` to "
+                   "openapi.yaml's Message and drop this mark")
+def test_meta_is_passed_through_to_assignees_masked(world):
+    """DESIGN.md, the normalized message: `meta` (channel-specific facts) is passed through to assignees. An
+    operator and the team holding the work see it; a masking partner sees no raw identity in it either."""
+    mid = "phone:variant:meta"
+    meta = {"outcome": "missed", "callback": True, "duration": 12, "caller_raw": "(415) 555-0123"}
+    world.peer.submit(message(mid, channel="phone", frm="+14155550123", text="Missed call for-acme", meta=meta))
+    assert world.peer.recv() == ["OMNI/1", "ACK", mid]
+    cv = world.redis.hget(f"omni:msg:{mid}", "conversation")
+    wait_for(lambda: world.redis.hget(f"omni:conversation:{cv}", "owner") == "team:acme", 10, "routed to acme")
+    op = world.call("GET", f"/v1/conversations/{cv}", "operator:olga").body["messages"][0]
+    assert op.get("meta") == meta, op
+    seen = world.call("GET", f"/v1/conversations/{cv}", "partner:acme").body["messages"][0]
+    assert seen.get("meta", {}).get("outcome") == "missed", seen
+    assert "555-0123" not in json.dumps(seen) and "5550123" not in json.dumps(seen), seen
+
+
+def test_checks_come_in_the_documented_order_on_every_operation(world):
+    """openapi.yaml's description: framing (400 invalid_request), the body's size (413), path and method (404,
+    405), the token (401), the body and Last-Event-ID (400), then the conversation (404, 409; 400 for a
+    transfer's unknown team). Each pair of neighbours, on every operation: the earlier check answers."""
+    bob = world.tokens["agent:bob"]
+    cv = world.work("order for-ann")  # ann's: bob may not see it
+    for method, template, op_id in operations():
+        path = template.replace("{id}", "ann" if "agents" in template else cv)
+        wrong = "DELETE"
+        # framing before size: two lengths, both over the limit
+        status, _, doc = _raw_answer(world.api.port, (
+            f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\nContent-Length: 2001\r\n\r\n").encode())
+        assert (status, doc["error"]["code"]) == (400, "invalid_request"), (op_id, doc)
+        # size before method and token
+        status, headers, doc = _raw_answer(world.api.port, (
+            f"{wrong} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n").encode())
+        assert status == 413, (op_id, doc)
+        # method before token
+        a = world.call(wrong, path, None)
+        assert a.status == 405 and method in a.headers["allow"].split(", "), (op_id, a)
+        # token before body
+        if "requestBody" in _op_of(op_id)[2]:
+            a = world.call(method, path, BAD_TOKEN, raw=b"{not json")
+            assert a.status == 401, (op_id, a)
+            # body before the conversation (bob may not see it): 400, not 404
+            a = world.call(method, path, bob, raw=b'{"nothing": 1}')
+            assert a.status == 400 and a.body["error"]["code"] == "unknown_field", (op_id, a)
+        elif op_id == "events":
+            a = world.call(method, path, BAD_TOKEN, headers={"Last-Event-ID": "x"})
+            assert a.status == 401, (op_id, a)
+    # the conversation before the team: an unknown team on a conversation the caller may not see is 404
+    a = world.call("POST", f"/v1/conversations/{cv}/transfer", "agent:bob", body={"team": "nosuch"})
+    assert a.status == 404, a
+    a = world.call("POST", "/v1/conversations/999999/transfer", "operator:olga", body={"team": "nosuch"})
+    assert a.status == 404, a
+
+
+def test_whatever_is_sent_every_answer_is_documented(world):
+    """A sweep: every operation's path (and a few near misses) with each method, each kind of caller and each
+    kind of body; api_client checks each answer (status documented for the operation or the path, body
+    valid, declared headers there). Nothing answered may be missing from docs/openapi.yaml."""
+    cvs = {"ann's offer": world.work("sweep for-ann"), "acme's": world.work("sweep for-acme"),
+           "resolved": _resolved(world), "none": "424242"}
+    bodies = [None, b"", b"{}", b"[]", b"null", b'{"presence": "away"}', b'{"reason": "r"}', b'{"team": "tier2"}',
+              b'{"team": "nosuch"}', b'{"reason": "r", "x": 1}', b"\xff", b'{"presence": 1}']
+    callers = [None, BAD_TOKEN, "agent:ann", "agent:bob", "partner:acme", "partner:zeta", "operator:olga"]
+    seen = set()
+    for _, template, op_id in operations():
+        if op_id == "events":
+            continue  # a 200 is a stream: test_every_documented_status_answers_as_the_spec_says reads it
+        ids = cvs.values() if "{id}" in template and "agents" not in template else \
+            (["ann", "bob", "nobody"] if "agents" in template else [None])
+        for i in ids:
+            path = template.replace("{id}", i) if i else template
+            for method in ("GET", "PUT", "POST", "DELETE"):
+                for who in callers:
+                    for raw in bodies:
+                        if raw is not None and method == "GET":
+                            continue
+                        a = world.call(method, path, who, raw=raw)
+                        seen.add((op_id, a.status))
+    # no path takes query parameters (docs/api.md "Paths"): however malformed or large, a query is ignored
+    for query in ("?", "?%zz&a=%00&=&&", "?limit=99999999999999999999&cursor=-1", "?offset=" + "9" * 2000):
+        assert world.call("GET", "/v1/work" + query, "agent:bob").body == {"offered": [], "owned": []}, query
+        one = "/v1/conversations/" + cvs["acme's"]
+        a = world.call("GET", one + query, "partner:acme")
+        assert a.status in (200, 404) and a.status == world.call("GET", one, "partner:acme").status, (query, a)
+    for path in ("/v1/me/", "/v1/conversations/1/accept/", "/v1/conversations//accept", "/v1/agents//presence",
+                 "/v1", "/", "/v2/me", "/healthz/"):
+        assert world.call("GET", path, "operator:olga").status == 404, path
+    assert {s for _, s in seen} >= {200, 400, 401, 404, 405, 409}, seen
+
+
+PARTNER_AGENT_POLICY = POLICY.replace("agents:\n", "agents:\n  - {id: pat, teams: [acme], capacity: {email: 5}}\n")
+
+
+def test_a_partner_sees_what_its_own_agents_hold_and_nobody_else_does(tmp_path, redis_server):
+    """docs/api.md "Tokens": a partner sees what its team holds, the team itself or its agents, masked as its
+    contract says (its agents too); another partner, another team's agent: 404. The offer goes to the agent's
+    inbox, not the team's."""
+    w = ApiWorld(tmp_path, redis_server, PARTNER_AGENT_POLICY,
+                 ("partner:acme", "partner:zeta", "agent:pat", "agent:ann", "operator:olga"))
+    try:
+        team_stream = EventStream(w.api, w.tokens["partner:acme"])
+        _, cv = w.submit("a parcel for-acme")
+        wait_for(lambda: w.redis.hget(f"omni:conversation:{cv}", "owner") == "agent:pat", 10, "offered to pat")
+        for who in ("partner:acme", "agent:pat"):
+            one = w.call("GET", f"/v1/conversations/{cv}", who)
+            assert one.status == 200 and one.body["owner"] == "agent:pat" and one.body["team"] == "acme", one
+            assert one.body["messages"][0]["from"]["id"].endswith("***@example.com"), (who, one)
+            work = w.call("GET", "/v1/work", who).body
+            assert [c["id"] for c in work["offered"]] == [cv] and work["owned"] == [], (who, work)
+        for who in ("partner:zeta", "agent:ann"):
+            assert w.call("GET", f"/v1/conversations/{cv}", who).status == 404, who
+            assert cv not in json.dumps(w.call("GET", "/v1/work", who).body), who
+            assert w.call("POST", f"/v1/conversations/{cv}/accept", who).status == 404, who
+        assert w.call("POST", f"/v1/conversations/{cv}/accept", "agent:pat").body["outcome"] == "accepted"
+        assert [c["id"] for c in w.call("GET", "/v1/work", "partner:acme").body["owned"]] == [cv]
+        # the team's stream carries only work the team itself holds: a keepalive, no event about pat's offer
+        lines = []
+        while not any(line.startswith(": keepalive") for line in lines):
+            lines += team_stream.next_block(5)
+        assert not [line for line in lines if line.startswith("data:")], lines
+        team_stream.close()
+    finally:
+        w.close()
+
+
+def test_going_offline_through_the_api_reroutes_open_offers_at_once(world):
+    """openapi.yaml, setPresence: going offline re-routes the agent's open offers at once (docs/delivery.md:
+    `work.revoked` with reason `offer revoked`), not after ownership.offline_grace; the answer says what it
+    was; the next offer goes to the other agent."""
+    assert world.call("PUT", "/v1/presence", "agent:bob", body={"presence": "away"}).body == \
+        {"agent": "bob", "presence": "away", "was": "available"}
+    ann = EventStream(world.api, world.tokens["agent:ann"])
+    cv = world.work("who takes this")
+    assert world.redis.hget(f"omni:conversation:{cv}", "owner") == "agent:ann"
+    assert ann.next_event()[1] == "work.offered"
+    assert world.call("PUT", "/v1/presence", "agent:bob", body={"presence": "available"}).status == 200
+    a = world.call("PUT", "/v1/agents/ann/presence", "operator:olga", body={"presence": "offline"})
+    assert a.body == {"agent": "ann", "presence": "offline", "was": "available"}, a
+    _, kind, data = ann.next_event()
+    assert kind == "work.revoked" and data["conversation"] == cv and data["reason"] == "offer revoked", data
+    schema_check(SPEC["components"]["schemas"]["InboxEvent"], data, "event")
+    ann.close()
+    wait_for(lambda: world.redis.hget(f"omni:conversation:{cv}", "owner") == "agent:bob", 10, "offered to bob")
+    assert world.call("GET", "/v1/work", "agent:ann").body == {"offered": [], "owned": []}
+    assert world.call("GET", "/v1/presence", "agent:ann").body == {"agent": "ann", "presence": "offline"}
+    # setting what it is already: 200, was says so
+    assert world.call("PUT", "/v1/presence", "agent:ann", body={"presence": "offline"}).body["was"] == "offline"
+
+
+def test_two_authorization_headers_are_a_malformed_token(world):
+    """docs/api.md "Tokens": an Authorization that is not one `Bearer omni_...` is a malformed token. Two of
+    them (RFC 9110: not a list) are refused, whichever comes first: libmicrohttpd would read the first, a proxy
+    in front perhaps the other, and the request would act as someone else than the proxy checked."""
+    ann, acme = world.tokens["agent:ann"], world.tokens["partner:acme"]
+    for first, second in ((ann, acme), (ann, ann), (ann, "nothing")):
+        status, headers, doc = _raw_answer(world.api.port, (
+            f"GET /v1/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {first}\r\n"
+            f"Authorization: Bearer {second}\r\n\r\n").encode())
+        assert status == 401 and doc["error"]["code"] == "invalid_token", (second, status, doc)
+        assert doc["error"]["field"] == "Authorization" and "more than once" in doc["error"]["message"], doc
+        OmniApi.check("GET", "/v1/me", status, headers, doc)
+    # the healthz needs none: an Authorization there (one or two) changes nothing
+    status, _, doc = _raw_answer(world.api.port, (
+        f"GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ann}\r\nAuthorization: x\r\n\r\n").encode())
+    assert status == 200, doc
+
+
+def test_concurrent_verbs_on_one_conversation_take_effect_once(world):
+    """Each verb is one atomic script: many clients at once (one thread each on the server) accepting the same
+    offer get exactly one 200 and 409 not_offered for the rest; resolving it at once, one 200 and 409 closed
+    (operators) or 404 (its agent, for whom it moved on)."""
+    import concurrent.futures
+    cv = world.work("race for-ann")
+    ann, olga = world.tokens["agent:ann"], world.tokens["operator:olga"]
+    pool = concurrent.futures.ThreadPoolExecutor(16)
+    try:
+        got = list(pool.map(lambda i: world.api.request("POST", f"/v1/conversations/{cv}/accept",
+                                                        token=ann if i % 2 else olga), range(16)))
+        assert sorted(a.status for a in got) == [200] + [409] * 15, got
+        assert {a.body["error"]["code"] for a in got if a.status == 409} == {"not_offered"}
+        got = list(pool.map(lambda i: world.api.request("POST", f"/v1/conversations/{cv}/resolve",
+                                                        token=ann if i % 2 else olga), range(16)))
+        assert [a.status for a in got].count(200) == 1, got
+        assert {(a.status, a.body.get("error", {}).get("code")) for a in got if a.status != 200} <= \
+            {(409, "closed"), (404, "not_found")}, got
+        assert world.redis.hget("omni:stats", "resolved") == "1"
+        assert world.redis.hget("omni:agent:ann", "load") == "0"
+    finally:
+        pool.shutdown()
+
+
+def _body_cases(schema):
+    """From a request body's schema (the subset openapi.yaml uses: object, required, additionalProperties false,
+    maxProperties, properties of type string with minLength/maxLength/pattern/enum): (body, None) for bodies
+    it allows, (body, (code, field)) for each it refuses and the error that names why."""
+    from api_client import _deref
+    schema = _deref(schema)
+    props = {k: _deref(v) for k, v in schema.get("properties", {}).items()}
+    required = schema.get("required", [])
+
+    def good(p):
+        if "enum" in p:
+            return p["enum"][0]
+        return "a" * p.get("minLength", 1)
+    base = {k: good(p) for k, p in props.items() if k in required}
+    cases = [(base, None)]
+    if schema.get("maxProperties") == 0 or schema.get("additionalProperties") is False:
+        cases.append(({**base, "surplus": "x"}, ("unknown_field", "body")))
+    for k in required:
+        cases.append(({n: v for n, v in base.items() if n != k}, ("missing_field", k)))
+    for k, p in props.items():
+        assert p.get("type") == "string" or "enum" in p, (k, p)  # what this generator knows
+        for wrong in (7, True, None, ["a"], {"a": "b"}):
+            cases.append(({**base, k: wrong}, ("invalid_field", k)))
+        for v in p.get("enum", []):
+            cases.append(({**base, k: v}, None))
+        if "enum" in p:
+            cases.append(({**base, k: p["enum"][0].upper()}, ("invalid_field", k)))
+            continue
+        lo, hi = p.get("minLength", 0), p.get("maxLength")
+        if "pattern" in p:  # the lengths must say what the pattern says
+            assert re.fullmatch(p["pattern"].strip("^$"), "a" * lo) and (
+                lo == 0 or not re.fullmatch(p["pattern"].strip("^$"), "a" * (lo - 1))), (k, p)
+            assert hi and re.fullmatch(p["pattern"].strip("^$"), "a" * hi) and \
+                not re.fullmatch(p["pattern"].strip("^$"), "a" * (hi + 1)), (k, p)
+        cases.append(({**base, k: "a" * lo}, None))
+        if lo > 0:
+            cases.append(({**base, k: "a" * (lo - 1)}, ("invalid_field", k)))
+        if hi:
+            cases.append(({**base, k: "a" * hi}, None))
+            cases.append(({**base, k: "a" * (hi + 1)}, ("invalid_field", k)))
+        if "pattern" in p:
+            cases.append(({**base, k: "A" * max(lo, 1)}, ("invalid_field", k)))
+    return cases
+
+
+def test_request_bodies_are_taken_and_refused_as_their_schemas_say(world):
+    """openapi.yaml's request bodies, mechanically: for each operation that takes one, bodies its schema allows
+    pass the body check (the answer is the conversation's or the presence's, never 400), and each one it does
+    not allow (a missing required field, a surplus one, a wrong type, a length or enum or pattern past its
+    bound) is 400 with the documented code naming the field."""
+    from api_client import _deref
+    checked = 0
+    for method, template, op_id in operations():
+        op = SPEC["paths"][template][method.lower()]
+        if "requestBody" not in op:
+            continue
+        schema = _deref(op["requestBody"])["content"]["application/json"]["schema"]
+        # a conversation nobody has (the body is checked before it: 404 once the body passes); bob's presence
+        path = template.replace("{id}", "bob" if "agents" in template else "999999")
+        who = "agent:bob" if template == "/v1/presence" else "operator:olga"
+        for body, refusal in _body_cases(schema):
+            a = world.call(method, path, who, raw=json.dumps(body).encode())
+            if refusal is None:
+                assert a.status != 400, (op_id, body, a)
+            else:
+                assert a.status == 400 and (a.body["error"]["code"], a.body["error"].get("field")) == refusal, \
+                    (op_id, body, refusal, a)
+            checked += 1
+    assert checked > 60, checked
+
+
+def test_each_verbs_conflicts_reach_an_operator_with_their_codes(world):
+    """docs/api.md "Verbs", as an operator meets them: accept of work that is not an open offer is not_offered;
+    reject of work nobody holds (queued, resolved) not_owned; respond with none recorded, resolve and transfer
+    of resolved work closed; respond recorded before is 200 `already`."""
+    def conflict(verb, cv, code, body=None):
+        a = world.call("POST", f"/v1/conversations/{cv}/{verb}", "operator:olga", body=body)
+        assert a.status == 409 and a.body["error"]["code"] == code, (verb, a)
+        assert cv in a.body["error"]["message"], a
+
+    for agent in ("ann", "bob"):  # nobody can take it: it waits in core's queue
+        world.call("PUT", f"/v1/agents/{agent}/presence", "operator:olga", body={"presence": "away"})
+    _, queued = world.submit("nobody in for-ann")
+    wait_for(lambda: world.redis.hget(f"omni:conversation:{queued}", "status") == "queued", 10, "queued")
+    conflict("accept", queued, "not_offered")
+    conflict("reject", queued, "not_owned", {"reason": "x"})
+    for agent in ("ann", "bob"):
+        world.call("PUT", f"/v1/agents/{agent}/presence", "operator:olga", body={"presence": "available"})
+    cv = world.work("conflicts for-ann")
+    assert world.call("POST", f"/v1/conversations/{cv}/accept", "operator:olga").body["outcome"] == "accepted"
+    conflict("accept", cv, "not_offered")
+    assert world.call("POST", f"/v1/conversations/{cv}/resolve", "operator:olga").body["outcome"] == "resolved"
+    conflict("reject", cv, "not_owned", {"reason": "x"})
+    conflict("respond", cv, "closed")
+    conflict("resolve", cv, "closed")
+    conflict("transfer", cv, "closed", {"team": "tier2"})
+    answered = world.work("answered for-ann")
+    first = world.call("POST", f"/v1/conversations/{answered}/respond", "agent:ann").body
+    assert first["outcome"] in ("met", "no sla"), first
+    assert world.call("POST", f"/v1/conversations/{answered}/resolve", "agent:ann").status == 200
+    again = world.call("POST", f"/v1/conversations/{answered}/respond", "operator:olga").body
+    assert again["outcome"] == "already" and again["since_opened_ms"] >= 0, again
+
+
+def test_a_redis_slower_than_its_timeout_is_503_then_served_again(world):
+    """docs/api.md "Threads and limits": a Redis call takes at most redis.timeout_ms (1 s here), then 503 with
+    Retry-After, and the next request connects again. Redis paused for 5 s: the requests in it answer 503
+    within the timeout (not when Redis wakes); afterwards every path answers again."""
+    assert world.call("GET", "/v1/me", "agent:ann").status == 200
+    world.redis.execute_command("CLIENT", "PAUSE", 5000, "ALL")
+    for path, who in (("/v1/me", "agent:ann"), ("/healthz", None)):
+        t0 = time.monotonic()
+        a = world.call("GET", path, who)
+        assert a.status == 503 and a.headers["retry-after"] == "3", (path, a)
+        assert a.body["error"]["code"] == "unavailable", a
+        assert time.monotonic() - t0 < 2.0, path  # it gave up after its 1 s, not when Redis came back
+    wait_for(lambda: world.call("GET", "/healthz").status == 200, 10, "Redis answering again")
+    assert world.call("GET", "/v1/work", "agent:ann").status == 200
+    assert world.call("GET", "/v1/me", "agent:ann").body["subject"] == "agent:ann"
+
+
+def test_an_agents_stream_tells_the_whole_life_of_its_work(world):
+    """docs/api.md "Events": each change of the agent's work is one event, in order, its data an InboxEvent
+    (openapi.yaml) with the fields its type has (docs/delivery.md "The inbox"), ids increasing."""
+    ann = EventStream(world.api, world.tokens["agent:ann"])
+    cv = world.work("life for-ann")
+    assert world.call("POST", f"/v1/conversations/{cv}/accept", "agent:ann").status == 200
+    frm = json.loads(world.redis.hget(
+        f"omni:msg:{world.redis.lrange(f'omni:conversation:{cv}:messages', 0, 0)[0]}", "json"))["from"]["id"]
+    world.peer.submit(message("email:life:2", frm=frm, text="and another thing"))
+    assert world.peer.recv() == ["OMNI/1", "ACK", "email:life:2"]
+    assert world.call("POST", f"/v1/conversations/{cv}/resolve", "operator:olga").status == 200
+    other = world.work("moved for-ann")
+    assert world.call("POST", f"/v1/conversations/{other}/transfer", "agent:ann", body={"team": "tier2"}).status == 200
+    got = [ann.next_event() for _ in range(6)]
+    ann.close()
+    assert [(g[1], g[2]["conversation"]) for g in got] == [
+        ("work.offered", cv), ("work.assigned", cv), ("work.message", cv), ("work.resolved", cv),
+        ("work.offered", other), ("work.revoked", other)], got
+    ids = [tuple(map(int, g[0].split("-"))) for g in got]
+    assert ids == sorted(ids) and len(set(ids)) == 6
+    for _, kind, data in got:
+        schema_check(SPEC["components"]["schemas"]["InboxEvent"], data, kind)
+        assert isinstance(data["at"], int) and data["at"] > 0
+    offered, assigned, msg, resolved, _, revoked = (g[2] for g in got)
+    assert offered["expires_at"] > offered["at"] and offered["team"] == "core" and offered["channel"] == "email"
+    assert {"team", "channel", "category", "prio"} <= set(assigned) and "expires_at" not in assigned, assigned
+    assert msg["message"]["id"] == "email:life:2" and msg["message"]["text"] == "and another thing", msg
+    assert resolved["by"] == "operator:olga", resolved
+    assert revoked["reason"] == "transfer", revoked
+
+
+def test_an_idle_connection_and_a_stalled_body_are_closed_after_the_timeout(tmp_path, redis_server):
+    """api.connection_timeout (1 s here): a connection that sends nothing, or a body that stops arriving, is
+    closed after it (its thread and Redis connection freed), not held open."""
+    api = OmniApi(str(tmp_path), redis_server.address, extra={"api.connection_timeout": "1s"}).start()
+    try:
+        for data in (b"", b"PUT /v1/presence HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n{\"pres",
+                     b"GET /v1/m"):
+            s = socket.create_connection(("127.0.0.1", api.port), timeout=10)
+            s.sendall(data)
+            t0 = time.monotonic()
+            s.settimeout(10)
+            try:
+                while s.recv(65536):
+                    pass
+            except ConnectionResetError:
+                pass
+            assert time.monotonic() - t0 < 5, data
+            s.close()
+        assert api.request("GET", "/healthz").status == 200
+    finally:
+        api.stop()
+
+
+def test_a_transfer_encoding_other_than_chunked_is_refused_at_once(world):
+    """RFC 9112 6.1, 6.3: a request whose Transfer-Encoding does not end in chunked has no length a proxy and this
+    server read alike; libmicrohttpd would wait for the connection to close to end the body. docs/api.md
+    "Errors": its framing is refused at once, 400 invalid_request naming Transfer-Encoding, the connection
+    closed; chunked alone is read as ever."""
+    ann = world.tokens["agent:ann"]
+    for te in ("gzip", "chunked, gzip", "gzip, chunked", "identity", "chunked;x=1"):
+        t0 = time.monotonic()
+        got = _raw_exchange(world.api.port, (
+            f"PUT /v1/presence HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ann}\r\nTransfer-Encoding: {te}\r\n"
+            "\r\n").encode() + b'{"presence":"away"}')
+        assert time.monotonic() - t0 < 5, te  # answered and closed, not left waiting for the body's end
+        assert got.count(b"HTTP/1.1 ") == 1, got
+        status, headers, doc = _reply(got)
+        assert status == 400 and doc["error"]["code"] == "invalid_request", (te, got)
+        assert doc["error"]["field"] == "Transfer-Encoding", doc
+        OmniApi.check("PUT", "/v1/presence", status, headers, doc)
+    assert world.call("GET", "/v1/presence", "agent:ann").body["presence"] == "available"  # nothing was set
+    body = b'{"presence":"away"}'
+    for te in ("chunked", "Chunked"):
+        got = _raw_exchange(world.api.port, (
+            f"PUT /v1/presence HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ann}\r\nTransfer-Encoding: {te}\r\n"
+            "Connection: close\r\n\r\n").encode() + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+        assert got.split()[1] == b"200", got
