@@ -6,5 +6,5 @@
 -- team the recipient holds the work for, which masked it.
 local function inbox(recipient, kind, cv, data, now)
   data.conversation, data.at = cv, now
-  stream_add(K.inbox(recipient), '10000', 'type', kind, 'conversation', cv, 'data', cjson.encode(data))
+  stream_add(K.inbox(recipient), '10000', 'type', kind, 'conversation', cv, 'data', encode_view(data))
 end

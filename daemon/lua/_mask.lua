@@ -54,17 +54,92 @@ local function replace_plain(s, what, with)
   return table.concat(out)
 end
 
--- One stored message as a recipient sees it: id, channel, from, text, subject, attachments, at (ms, when
--- stored). json: the message as stored; team: whose view (masked when that team masks). The sender's
--- display name goes with a masked identity: it identifies the customer as much as the address does.
--- identity: the sender's identity as the router normalized it ("phone:+14155550101"), masked rather than the
--- id as the connector wrote it ("+1 (415) 555-0101"), so one customer has one masked form whatever the writing.
+-- meta goes to its recipients as the connector wrote it. Decoded and encoded again by cjson it would not be:
+-- an empty array becomes {}, an integer past 2^53 a float. So a view holds META_HOLE in its place, and
+-- encode_view puts the stored text back there. These find that text: s[i] starts a string (a value), and the
+-- index after it is returned; nil when s is not JSON (never: the router validated what it stored).
+local function skip_string(s, i)
+  local j = i + 1
+  while true do
+    local k = s:find('["\\]', j)
+    if not k then return nil end
+    if s:byte(k) == 34 then return k + 1 end
+    j = k + 2
+  end
+end
+local function skip_value(s, i)
+  local c = s:byte(i)
+  if c == 34 then return skip_string(s, i) end
+  if c ~= 123 and c ~= 91 then return s:find('[,}%]%s]', i) end -- a number, true, false or null
+  local depth, j = 0, i
+  while true do
+    local k = s:find('[{}%[%]"]', j)
+    if not k then return nil end
+    local b = s:byte(k)
+    if b == 34 then
+      j = skip_string(s, k)
+      if not j then return nil end
+    else
+      depth = depth + ((b == 123 or b == 91) and 1 or -1)
+      j = k + 1
+      if depth == 0 then return j end
+    end
+  end
+end
+-- The text of the top-level member name of the JSON object s, or nil.
+local function raw_member(s, name)
+  local i = s:find('[^ \t\r\n]')
+  if not i or s:byte(i) ~= 123 then return nil end
+  i = s:find('[^ \t\r\n]', i + 1)
+  while i and s:byte(i) == 34 do
+    local e = skip_string(s, i)
+    if not e then return nil end
+    local key = s:sub(i + 1, e - 2)
+    i = s:find('[^ \t\r\n]', e)
+    if not i or s:byte(i) ~= 58 then return nil end
+    i = s:find('[^ \t\r\n]', i + 1)
+    local ve = i and skip_value(s, i)
+    if not ve then return nil end
+    if key == name then return s:sub(i, ve - 1) end
+    i = s:find('[^ \t\r\n]', ve)
+    if not i or s:byte(i) ~= 44 then return nil end
+    i = s:find('[^ \t\r\n]', i + 1)
+  end
+  return nil
+end
+
+-- The hole, and how cjson writes it with its key: nothing else in an encoded view can read so, since every
+-- other key of a view is the view's own and a '"' inside a value is escaped.
+local META_HOLE = '\1meta\1'
+local META_HOLE_JSON = '"meta":"\\u0001meta\\u0001"'
+local view_meta = {}                              -- view -> the text of its meta, for encode_view
+
+-- cjson.encode of x, a message view or a table holding one as `message`, its meta as the connector wrote it.
+local function encode_view(x)
+  local s = cjson.encode(x)
+  local raw = view_meta[x.message or x]
+  if raw then s = replace_plain(s, META_HOLE_JSON, '"meta":' .. raw) end
+  return s
+end
+
+-- One stored message as a recipient sees it: id, channel, from, text, subject, attachments, meta (the
+-- channel's facts, passed through: DESIGN.md), at (ms, when stored). json: the message as stored; team: whose
+-- view (masked when that team masks). The sender's display name goes with a masked identity: it identifies
+-- the customer as much as the address does; meta is left out of a masked view, since a channel's facts name
+-- the customer too (a caller's number as dialled, an X username, a mailbox). identity: the sender's identity
+-- as the router normalized it ("phone:+14155550101"), masked rather than the id as the connector wrote it
+-- ("+1 (415) 555-0101"), so one customer has one masked form whatever the writing. Encode it with
+-- encode_view.
 local function message_view(id, json, stored_at, team, identity)
   local m = cjson.decode(json)
   local from = type(m.from) == 'table' and m.from or {}
   local v = { id = id, channel = m.channel, text = m.text or '', subject = m.subject, at = tonumber(stored_at),
               from = { id = from.id, name = from.name } }
   if type(m.attachments) == 'table' and #m.attachments > 0 then v.attachments = m.attachments end
+  if type(m.meta) == 'table' and not masks(team) then
+    v.meta = META_HOLE
+    view_meta[v] = raw_member(json, 'meta') or cjson.encode(m.meta) -- an escaped key ("m\u0065ta"): as decoded
+  end
   if masks(team) then
     local normalized = type(identity) == 'string' and identity:match('^[^:]+:(.+)$')
     v.from = { id = mask_identity(team, normalized or from.id) }
@@ -92,7 +167,7 @@ local function conversation_view(cv, mask)
   local msgs = {}
   for _, id in ipairs(redis.call('LRANGE', K.conversation_messages(cv), -100, -1)) do
     local m = redis.call('HMGET', K.msg(id), 'json', 'stored_at', 'identity')
-    if m[1] then msgs[#msgs + 1] = cjson.encode(message_view(id, m[1], m[2], team, m[3])) end
+    if m[1] then msgs[#msgs + 1] = encode_view(message_view(id, m[1], m[2], team, m[3])) end
   end
   -- HMGET gives false for an absent field: left out (nil), never encoded as false
   local head = cjson.encode({ id = cv, status = f[1], channel = f[2], team = f[3] or nil, owner = f[4] or nil,

@@ -59,8 +59,8 @@ def schema_check(schema, value, what):
 
 
 class Answer:
-    def __init__(self, status, headers, body):
-        self.status, self.headers, self.body = status, headers, body
+    def __init__(self, status, headers, body, raw=b""):
+        self.status, self.headers, self.body, self.raw = status, headers, body, raw
 
     def __repr__(self):
         return f"<{self.status} {self.body}>"
@@ -112,7 +112,7 @@ class OmniApi(Daemon):
         assert headers.get("content-type") == "application/json", (method, path, resp.status, headers)
         doc = json.loads(text)
         self.check(method, path, resp.status, headers, doc)
-        return Answer(resp.status, headers, doc)
+        return Answer(resp.status, headers, doc, text)
 
     @staticmethod
     def check(method, path, status, headers, doc):

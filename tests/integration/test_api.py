@@ -1134,9 +1134,9 @@ MESSAGE_VARIANTS = [  # (channel, from, extra fields) as connectors write them (
 @pytest.mark.parametrize("variant", range(len(MESSAGE_VARIANTS)))
 def test_messages_of_every_channel_are_shown_field_by_field(world, variant):
     """Messages as the connectors write them, each channel: the conversation shows id, channel, from, text,
-    subject and attachments as stored and `at` its storing time (openapi.yaml, Message: nothing else, so
+    subject, attachments and meta as stored and `at` its storing time (openapi.yaml, Message: nothing else, so
     thread, to, lang and received_at are not shown); a masking partner sees the sender masked, without the
-    name, and everything else the same; valid against the schema for each."""
+    name and without meta, and everything else the same; valid against the schema for each."""
     channel, frm, extra = MESSAGE_VARIANTS[variant]
     mid = f"{channel}:variant:{variant}"
     text = "Bonjour, où est ma commande? ✓ for-acme\nline two\t\"quoted\" \\ end"
@@ -1149,11 +1149,11 @@ def test_messages_of_every_channel_are_shown_field_by_field(world, variant):
     want = {"id": mid, "channel": channel, "from": frm, "text": text, "at": at,
             **{k: extra[k] for k in ("subject", "attachments") if k in extra}}
     op = world.call("GET", f"/v1/conversations/{cv}", "operator:olga").body
-    assert op["messages"] == [want], op
+    assert op["messages"] == [{**want, **({"meta": extra["meta"]} if "meta" in extra else {})}], op
     assert op["channel"] == channel and op["owner"] == "team:acme" and op["team"] == "acme", op
     seen = world.call("GET", f"/v1/conversations/{cv}", "partner:acme").body["messages"][0]
     masked = seen["from"]["id"]
-    assert seen == {**want, "from": {"id": masked}}, seen
+    assert seen == {**want, "from": {"id": masked}}, seen  # no meta for a masking partner
     assert frm["id"] not in json.dumps(seen) and masked != frm["id"], seen
     # docs/api.md "Paths": j***@example.com, +1415*****01, anon-<16 hex>
     assert re.fullmatch({"email": r"j\*\*\*@example\.org", "sms": r"\+1415\*{5}23"}.get(channel, "anon-[0-9a-f]{16}"),
@@ -1161,12 +1161,12 @@ def test_messages_of_every_channel_are_shown_field_by_field(world, variant):
     assert [c["messages"] for c in world.call("GET", "/v1/work", "partner:acme").body["owned"]] == [[seen]]
 
 
-@pytest.mark.xfail(strict=True, reason="DESIGN.md: meta is passed through to assignees; daemon/lua/_mask.lua's "
-                   "message_view leaves it out (not omni-api's file: see the h-api report); then add `meta` to "
-                   "openapi.yaml's Message and drop this mark")
-def test_meta_is_passed_through_to_assignees_masked(world):
+def test_meta_is_passed_through_to_assignees_as_written(world):
     """DESIGN.md, the normalized message: `meta` (channel-specific facts) is passed through to assignees. An
-    operator and the team holding the work see it; a masking partner sees no raw identity in it either."""
+    operator and an in-house agent holding the work get it as the connector wrote it, in the conversation and
+    in the inbox's work.message: an empty list stays a list, an integer past 2^53 (within the 64 bits the router takes) keeps its digits, nested
+    objects and odd spacing survive. A masking partner gets no meta at all: a channel's facts name the customer
+    too (here the caller's number as dialled)."""
     mid = "phone:variant:meta"
     meta = {"outcome": "missed", "callback": True, "duration": 12, "caller_raw": "(415) 555-0123"}
     world.peer.submit(message(mid, channel="phone", frm="+14155550123", text="Missed call for-acme", meta=meta))
@@ -1176,8 +1176,30 @@ def test_meta_is_passed_through_to_assignees_masked(world):
     op = world.call("GET", f"/v1/conversations/{cv}", "operator:olga").body["messages"][0]
     assert op.get("meta") == meta, op
     seen = world.call("GET", f"/v1/conversations/{cv}", "partner:acme").body["messages"][0]
-    assert seen.get("meta", {}).get("outcome") == "missed", seen
+    assert "meta" not in seen, seen
     assert "555-0123" not in json.dumps(seen) and "5550123" not in json.dumps(seen), seen
+
+    # ann's work: her inbox and her view carry meta byte for byte as written (raw JSON, spacing and all)
+    stream = EventStream(world.api, world.tokens["agent:ann"])
+    cv = world.work("order for-ann")
+    first = world.redis.hget(f"omni:msg:{world.redis.lrange(f'omni:conversation:{cv}:messages', 0, 0)[0]}", "json")
+    raw_meta = '{ "labels" : [], "big": 1234567890123456789, "nested": {"a": [1, {"b": "x\\\\"}]}, "s": "}]" }'
+    frame = json.dumps({"id": "email:api:meta", "channel": "email", "from": json.loads(first)["from"],
+                        "received_at": "2026-12-03T10:00:00Z", "text": "meta for-ann"})[:-1] + ', "meta": ' + raw_meta + "}"
+    world.peer.send("OMNI/1", "MSG", frame)
+    assert world.peer.recv() == ["OMNI/1", "ACK", "email:api:meta"]
+    kind = None
+    while kind != "work.message":
+        _, kind, data = stream.next_event()
+    stream.close()
+    expect = json.loads(raw_meta, parse_int=str)
+    assert json.loads(json.dumps(data["message"]["meta"]), parse_int=str) == expect, data
+    view = world.call("GET", f"/v1/conversations/{cv}", "agent:ann").body["messages"][-1]
+    assert view["id"] == "email:api:meta" and view["meta"]["labels"] == [] and view["meta"]["big"] == 1234567890123456789
+    assert view["meta"]["nested"] == {"a": [1, {"b": "x\\"}]} and view["meta"]["s"] == "}]", view
+    # and what the API sends holds the same text, not a float: read raw
+    raw = world.call("GET", f"/v1/conversations/{cv}", "agent:ann").raw
+    assert b"1234567890123456789" in raw and b'"labels":[]' in raw.replace(b" ", b""), raw
 
 
 def test_checks_come_in_the_documented_order_on_every_operation(world):
