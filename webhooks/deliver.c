@@ -210,7 +210,8 @@ static void send_one(deliver_t *d, const wh_partner_t *p, const char *id, const 
     char *h_ts = omni_asprintf("webhook-timestamp: %s", ts);
     char *h_sig = omni_asprintf("webhook-signature: %s", sigs);
     const char *headers[] = { "Content-Type: application/json", h_id, h_ts, h_sig };
-    int rc = http_post(d->http, p->url, headers, 4, body, len, p->connect_timeout_ms, p->timeout_ms, on_http, a);
+    int rc = http_post(d->http, p->url, headers, 4, body, len, p->ca_path, p->connect_timeout_ms, p->timeout_ms,
+                       on_http, a);
     free(h_id), free(h_ts), free(h_sig);
     if (rc != 0) {
         omni_error("webhook %s: cannot start the request to %s; it is sent again when its lease ends", id, p->url);

@@ -112,6 +112,8 @@ static size_t on_header(char *buf, size_t size, size_t n, void *data)
 {
     request_t *r = data;
     size_t len = size * n;
+    if (len > 5 && strncmp(buf, "HTTP/", 5) == 0)
+        r->res.retry_after[0] = '\0'; /* a new status line: an interim 1xx's Retry-After is not the answer's */
     if ((len == 2 && buf[0] == '\r' && buf[1] == '\n') || (len == 1 && buf[0] == '\n')) {
         /* the end of a header block: the answer's when its status is final (a 1xx is followed by another) */
         long status = 0;
@@ -172,7 +174,7 @@ void http_destroy(http_t **http)
 }
 
 int http_post(http_t *h, const char *url, const char *const *headers, size_t n_headers, const char *body,
-              size_t len, int connect_timeout_ms, int timeout_ms, http_done_fn *fn, void *data)
+              size_t len, const char *ca_file, int connect_timeout_ms, int timeout_ms, http_done_fn *fn, void *data)
 {
     request_t *r = omni_calloc(1, sizeof *r);
     r->http = h, r->fn = fn, r->data = data;
@@ -192,6 +194,8 @@ int http_post(http_t *h, const char *url, const char *const *headers, size_t n_h
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    if (ca_file) /* in place of the system's CAs; the chain and the url's name are verified all the same */
+        curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L); /* a redirect is an answer, not a delivery */
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_USERAGENT, "omni-webhooks/1");

@@ -29,10 +29,11 @@ http_t *http_new(loop_t *loop);
 /* Abandons what is in flight (no callbacks), frees, sets *http = NULL. */
 void http_destroy(http_t **http);
 
-/* Starts POSTing body (len bytes, copied) to url with the headers ("Name: value", copied). fn gets the
- * outcome. Returns 0, or -1 when the request could not be started (fn is not called). */
+/* Starts POSTing body (len bytes, copied) to url with the headers ("Name: value", copied). ca_file: the PEM
+ * CA certificates a TLS certificate is verified against (NULL: the system's). fn gets the outcome. Returns 0,
+ * or -1 when the request could not be started (fn is not called). */
 int http_post(http_t *http, const char *url, const char *const *headers, size_t n_headers, const char *body,
-              size_t len, int connect_timeout_ms, int timeout_ms, http_done_fn *fn, void *data);
+              size_t len, const char *ca_file, int connect_timeout_ms, int timeout_ms, http_done_fn *fn, void *data);
 
 /* Milliseconds until libcurl's next timeout (-1: none); pass it to loop_once. */
 int http_wait_ms(const http_t *http);

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <curl/curl.h>
 #include "config_schema.h"
 #include "omni/log.h"
 #include "omni/metrics.h"
@@ -23,10 +24,37 @@ static const char *check_redis_address(const char *value, char *buf, size_t bufs
 
 static const char *check_url(const char *value, char *buf, size_t bufsz)
 {
-    if ((strncmp(value, "https://", 8) == 0 && value[8]) || (strncmp(value, "http://", 7) == 0 && value[7]))
-        return NULL;
-    snprintf(buf, bufsz, "\"%s\" is not an http(s) URL: write https://HOST[:PORT]/PATH", value);
-    return buf;
+    if (!(strncmp(value, "https://", 8) == 0 && value[8]) && !(strncmp(value, "http://", 7) == 0 && value[7])) {
+        snprintf(buf, bufsz, "\"%s\" is not an http(s) URL: write https://HOST[:PORT]/PATH", value);
+        return buf;
+    }
+    /* Parsed as every attempt parses it (libcurl's URL parser, no flags, as CURLOPT_URL): a url no attempt could
+     * be sent to is an error here, at its key, not a dead letter found out after max_attempts. */
+    CURLU *u = curl_url();
+    if (!u)
+        omni_fatal("curl_url: out of memory");
+    char *host = NULL, *user = NULL, *port = NULL;
+    CURLUcode rc = curl_url_set(u, CURLUPART_URL, value, 0);
+    if (rc == CURLUE_OK)
+        rc = curl_url_get(u, CURLUPART_HOST, &host, 0);
+    if (rc == CURLUE_OK && !host[0])
+        rc = CURLUE_NO_HOST;
+    /* parsed, but nothing can be connected to on port 0 */
+    bool port0 = rc == CURLUE_OK && curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK && !strcmp(port, "0");
+    if (port0)
+        rc = CURLUE_BAD_PORT_NUMBER;
+    bool credentials = rc == CURLUE_OK && curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK;
+    curl_free(host);
+    curl_free(user);
+    curl_free(port);
+    curl_url_cleanup(u);
+    if (credentials) /* a password here would be a secret written in the config and in the logs: not echoed */
+        snprintf(buf, bufsz, "credentials in the url (USER[:PASSWORD]@) would be a secret written in the "
+                 "configuration: deliveries are authenticated by their signatures; write https://HOST[:PORT]/PATH");
+    else if (rc != CURLUE_OK)
+        snprintf(buf, bufsz, "\"%s\" is not a URL a request can be sent to (%s): write https://HOST[:PORT]/PATH",
+                 value, port0 ? "port 0" : curl_url_strerror(rc));
+    return rc == CURLUE_OK && !credentials ? NULL : buf;
 }
 
 static const char *check_partner(const void *obj, char *buf, size_t bufsz)
@@ -59,6 +87,9 @@ static const cfg_key_t partner_keys[] = {
              "a Standard Webhooks whsec_ secret. Two while rotating: every delivery carries both signatures." },
     { .path = "insecure_http", .type = CFG_BOOL, .offset = POFF(insecure_http), .def = "false",
       .doc = "Allow an http:// url (a partner on a private network, tests)." },
+    { .path = "ca_file", .type = CFG_STRING, .offset = POFF(ca_file), .flags = CFG_NULLABLE,
+      .doc = "PEM file of the CA certificates the endpoint's TLS certificate is verified against (a partner with "
+             "a private CA), relative to this file; empty: the system's CA store." },
     { .path = "connect_timeout", .type = CFG_DURATION, .offset = POFF(connect_timeout_ms), .min = 100,
       .max = 60000, .def = "5s", .unit_ms = 1, .doc = "Longest wait for the connection (and TLS) to be made." },
     { .path = "timeout", .type = CFG_DURATION, .offset = POFF(timeout_ms), .min = 100, .max = 300000,
@@ -122,6 +153,27 @@ static char *secret_path(const char *spec, const char *config_path)
     return omni_asprintf("%.*s/%s", (int)(slash - config_path), config_path, spec);
 }
 
+/* Checks, when the config is read, that a partner's ca_file can be read and holds a PEM certificate: libcurl
+ * would only say so at every attempt. */
+static void load_ca_file(wh_partner_t *p, const char *config_path, const char *key, config_errors_t *errs)
+{
+    p->ca_path = secret_path(p->ca_file, config_path); /* relative to the config file, as a secret's file */
+    FILE *f = fopen(p->ca_path, "r");
+    if (!f) {
+        cfg_error_key(errs, &p->where, key, "%s: %s", p->ca_path, strerror(errno));
+        return;
+    }
+    char *text = omni_malloc(CONFIG_FILE_MAX + 1);
+    size_t n = fread(text, 1, CONFIG_FILE_MAX, f);
+    text[n] = '\0';
+    if (ferror(f))
+        cfg_error_key(errs, &p->where, key, "%s: cannot be read", p->ca_path);
+    else if (!strstr(text, "-----BEGIN CERTIFICATE-----"))
+        cfg_error_key(errs, &p->where, key, "%s holds no PEM certificate (-----BEGIN CERTIFICATE-----)", p->ca_path);
+    fclose(f);
+    free(text);
+}
+
 static void load_secrets(wh_config_t *cfg, const char *path, config_errors_t *errs)
 {
     char value[OMNI_SECRET_MAX + 1], why[600];
@@ -151,6 +203,11 @@ static void load_secrets(wh_config_t *cfg, const char *path, config_errors_t *er
                 explicit_bzero(buf, sizeof buf);
             }
             free(spec);
+            free(key);
+        }
+        if (p->ca_file && p->ca_file[0]) {
+            char *key = omni_asprintf("partners[%zu].ca_file", i);
+            load_ca_file(p, path, key, errs);
             free(key);
         }
         for (size_t k = 0; k < i; k++)
@@ -206,8 +263,10 @@ void wh_config_destroy(wh_config_t **cfg)
     if (!cfg || !*cfg)
         return;
     wh_config_t *c = *cfg;
-    for (size_t i = 0; i < c->n_partners; i++)
+    for (size_t i = 0; i < c->n_partners; i++) {
         explicit_bzero(c->partners[i].key, sizeof c->partners[i].key);
+        free(c->partners[i].ca_path);
+    }
     if (c->redis.password_value) {
         explicit_bzero(c->redis.password_value, strlen(c->redis.password_value));
         free(c->redis.password_value);

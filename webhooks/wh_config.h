@@ -22,6 +22,8 @@ typedef struct wh_partner {
     char **secrets;          /* where each whsec_ secret is (1 or 2), as written */
     size_t n_secrets;
     bool insecure_http;      /* http:// allowed (tests, a partner on a private network) */
+    char *ca_file;           /* PEM CA certificates its TLS certificate is verified against, as written; NULL:
+                              * the system's */
     int connect_timeout_ms;
     int timeout_ms;          /* one attempt, from connecting to the last byte of the answer */
     int max_attempts;
@@ -30,6 +32,7 @@ typedef struct wh_partner {
     /* read at load: the secrets' key bytes (base64-decoded after "whsec_") */
     unsigned char key[WH_SECRETS_MAX][WH_KEY_MAX];
     size_t key_len[WH_SECRETS_MAX];
+    char *ca_path;           /* ca_file resolved against the config file's directory (owned); NULL: none */
 } wh_partner_t;
 
 typedef struct wh_config {

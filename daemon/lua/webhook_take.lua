@@ -7,7 +7,8 @@
 -- the group, and a sender killed at any moment loses nothing (several senders share the group).
 -- The group is created on first use at the stream's start (0): entries written before omni-webhooks first
 -- ran are delivered too. data is put in the body as it is (valid JSON, already masked by the router); an
--- entry whose data is not JSON is dead at once (last_error says why) and its conversation moves on.
+-- entry without type, conversation or data, or whose data is not a JSON object, is dead at once (last_error
+-- says why) and its conversation moves on.
 -- now_text: now as RFC 3339, the body's "timestamp" (Lua in Redis has no date formatting).
 -- Returns how many entries it took.
 -- @args prefix:str team:str now:int now_text:str limit:int consumer:str
@@ -31,10 +32,21 @@ for _, s in ipairs(got or {}) do
       holder = redis.call('HGET', wk, 'team')
     end
     if not holder then -- a stream entry is read once; the check costs nothing and guards it
-      local cv = f.conversation or '-'
-      local typ = f.type or 'unknown'
-      local data = f.data or '{}'
-      local ok = pcall(cjson.decode, data)
+      local cv = (f.conversation and f.conversation ~= '') and f.conversation or '-'
+      local typ = (f.type and f.type ~= '') and f.type or 'unknown'
+      local data = f.data or 'null'
+      -- an entry breaking the inbox's contract (docs/delivery.md: type, conversation, data the event's JSON
+      -- object) is not sent: a partner would get a body that breaks it too
+      local why
+      if not f.type or f.type == '' then why = 'no type'
+      elseif not f.conversation or f.conversation == '' then why = 'no conversation'
+      elseif not f.data or f.data == '' then why = 'no data'
+      else
+        local parsed, v = pcall(cjson.decode, data)
+        if not parsed then why = 'data is not JSON'
+        elseif type(v) ~= 'table' or not data:find('^%s*{') then why = 'data is not a JSON object' end
+      end
+      local ok = not why
       local body = '{"type":' .. cjson.encode(typ) .. ',"timestamp":' .. cjson.encode(A.now_text) ..
                    ',"data":' .. (ok and data or 'null') .. '}'
       redis.call('HSET', wk, 'team', team, 'conversation', cv, 'type', typ, 'body', body, 'attempts', 0,
@@ -43,7 +55,7 @@ for _, s in ipairs(got or {}) do
       if ok then
         if redis.call('RPUSH', ok_key, id) == 1 then redis.call('ZADD', K.webhooks_due(), now, id) end
       else
-        redis.call('HSET', wk, 'state', 'dead', 'dead_at', now, 'last_error', 'inbox entry ' .. eid .. ': data is not JSON')
+        redis.call('HSET', wk, 'state', 'dead', 'dead_at', now, 'last_error', 'inbox entry ' .. eid .. ': ' .. why)
         redis.call('ZADD', K.webhooks_dead(), now, id)
         redis.call('HINCRBY', K.webhooks_endpoint(team), 'dead', '1')
       end

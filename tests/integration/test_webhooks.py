@@ -45,6 +45,7 @@ class Webhooks(Daemon):
                 os.chmod(path, 0o600)
                 files.append(path)
             lines += [f"  - team: {p['team']}", f"    url: {p['url']}", "    insecure_http: true",
+                      *([f"    ca_file: {p['ca_file']}"] if "ca_file" in p else []),
                       f"    secrets: {json.dumps(files)}", f"    timeout: {p.get('timeout', '1s')}",
                       "    connect_timeout: 1s", f"    max_attempts: {p.get('max_attempts', 10)}",
                       f"    backoff: {{base: {p.get('base', '100ms')}, max: {p.get('max', '400ms')}}}"]
@@ -335,6 +336,94 @@ def test_check_config_names_file_line_column(tmp_path):
     assert out.returncode == 0, out.stderr
 
 
+def test_an_https_endpoint_is_verified_against_the_system_cas_or_ca_file(tmp_path, redis_server, rds, receivers):
+    """docs/webhooks.md "What to answer": a partner's TLS certificate is verified (its chain and the url's
+    name). One signed by a private CA fails every attempt as a network failure (not sent: the receiver never
+    sees it) until the partner's ca_file names that CA; then it is delivered, signed, over TLS. A ca_file
+    that cannot be read is an error at its key."""
+    cert, key = str(tmp_path / "partner.crt"), str(tmp_path / "partner.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+                   check=True, capture_output=True, timeout=60)
+    untrusted = receivers([SECRET], lambda msg_id, n: (200, {}, 0), tls=(cert, key))
+    trusted = receivers([SECRET], lambda msg_id, n: (200, {}, 0), tls=(cert, key))
+    assert untrusted.url.startswith("https://localhost:")
+    wh = Webhooks(str(tmp_path), redis_server.address,
+                  [{"team": "acme", "url": untrusted.url, "max_attempts": 2, "base": "50ms", "max": "50ms"},
+                   {"team": "beta", "url": trusted.url, "ca_file": "partner.crt"}],  # relative to the config
+                  metrics_port=free_port()).start()
+    a = delivery_of(rds, "acme", event(rds, "acme", "1"))
+    b = delivery_of(rds, "beta", event(rds, "beta", "1"))
+    wait_for(lambda: states(rds, [a, b]) == ["dead", "delivered"], 20, "acme's dead, beta's delivered")
+    w = rds.hgetall(f"{P}webhook:{a}")
+    assert w["last_status"] == "0" and "certificate" in w["last_error"], w
+    assert not untrusted.snapshot()
+    got = trusted.accepted()
+    assert [q["id"] for q in got] == [b] and got[0]["verified"] == [True]
+    wh.stop()
+    cfg = tmp_path / "w.yaml"
+    cfg.write_text(f"redis: {{address: 'unix:/tmp/x.sock'}}\npartners:\n  - team: acme\n    url: https://a.example/\n"
+                   f"    secrets: [{tmp_path}/acme-0.secret]\n    ca_file: no-such.crt\n")
+    out = subprocess.run([os.path.join(BIN, "omni-webhooks"), "--check-config", str(cfg)], capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 1 and re.search(rf"^{cfg}:6:14: partners\[0\].ca_file: .*no-such.crt: No such file",
+                                             out.stderr, re.M), out.stderr
+
+
+def test_urls_with_a_path_a_query_a_port_and_an_ipv6_literal_are_posted_to_as_written(tmp_path, redis_server, rds):
+    """A partner's url is used as written: the request line carries its path and query (percent-escapes
+    kept), Host its host and port, an IPv6 literal in brackets."""
+    ok = lambda c, n: c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n") or True
+    v4 = RawEndpoint(ok)
+    try:
+        v6 = RawEndpoint(ok, ipv6=True)
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    port4, port6 = v4.url.split(":")[2].split("/")[0], v6.url.split("]:")[1].split("/")[0]
+    urls = {"q": f"http://127.0.0.1:{port4}/partners/acme/hook?token=a%20b&x=1", "v6": f"http://[::1]:{port6}/h?k=v"}
+    wh = Webhooks(str(tmp_path), redis_server.address, [{"team": k, "url": f"'{u}'"} for k, u in urls.items()]).start()
+    ids = {k: delivery_of(rds, k, event(rds, k, "1")) for k in urls}
+    wait_for(lambda: states(rds, ids.values()) == ["delivered", "delivered"], 15, "both delivered")
+    (_, h4), = v4.requests
+    (_, h6), = v6.requests
+    assert h4.startswith(b"POST /partners/acme/hook?token=a%20b&x=1 HTTP/1.1\r\n") and \
+        f"\r\nHost: 127.0.0.1:{port4}\r\n".encode() in h4, h4
+    assert h6.startswith(b"POST /h?k=v HTTP/1.1\r\n") and f"\r\nHost: [::1]:{port6}\r\n".encode() in h6, h6
+    wh.stop()
+    v4.close()
+    v6.close()
+
+
+def test_a_url_no_attempt_could_be_sent_to_is_refused_at_its_key(tmp_path):
+    """A partner's url is parsed as each attempt parses it (libcurl's URL parser), when the config is read: one
+    no attempt could be sent to (a space, a port 0, past 65535 or not a number, no host, a broken IPv6 literal) is
+    an error at its key (file, line, column), not found out as a dead letter after max_attempts; so is one
+    carrying a user or password (a secret written in the config and its logs); a path, a query, a port and an
+    IPv6 literal are fine."""
+    good = tmp_path / "good.secret"
+    good.write_text(SECRET + "\n")
+    good.chmod(0o600)
+    bad = ["https://exa mple.com/hook", "https://partner.example:99999/hook", "https://:8443/hook",
+           "https://[::1/hook", "https://partner.example:12ab/hook", "https://bob:hunter2@partner.example/hook",
+           "https://bob@partner.example/hook", "https://partner.example:0/hook"]
+    fine = ["https://partner.example/a/b?x=1&y=a%20b", "https://partner.example:8443/hook",
+            "https://[2001:db8::1]:8443/hook?k=v", "https://127.0.0.1/hook"]
+    lines = ["redis:", "  address: unix:/tmp/x.sock", "partners:"]
+    for i, u in enumerate(bad + fine):
+        lines += [f"  - team: t{i}", f"    url: '{u}'", f"    secrets: [{good}]"]
+    cfg = tmp_path / "w.yaml"
+    cfg.write_text("\n".join(lines) + "\n")
+    out = subprocess.run([os.path.join(BIN, "omni-webhooks"), "--check-config", str(cfg)], capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 1, out.stdout + out.stderr
+    for i, u in enumerate(bad):
+        why = rf"\"{re.escape(u)}\" is not a URL" if "@" not in u else r"credentials in the url \(USER\[:PASSWORD\]@\)"
+        want = rf"^{re.escape(str(cfg))}:{5 + 3 * i}:10: partners\[{i}\].url: {why}"
+        assert re.search(want, out.stderr, re.M), (u, out.stderr)
+    assert "hunter2" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == len(bad) + 1, out.stderr  # + "N configuration errors"
+
+
 def test_docs_tell_the_truth():
     """docs/webhooks.md: its example request is signed as shown, its verifier accepts it, and its
     configuration list is omni-webhooks --config-reference."""
@@ -390,6 +479,35 @@ def test_through_the_router_a_dead_letter_sends_the_work_to_the_next_target(tmp_
     router.stop()
 
 
+def test_through_the_router_a_masking_partner_never_receives_the_customers_identity(tmp_path, redis_server, rds,
+                                                                                     receivers):
+    """DESIGN.md "Partners and agents", docs/delivery.md "Masking": bpo's contract has mask_contact, so what
+    its endpoint receives has the customer's address as s***@example.com, no display name, the text as
+    written, and the conversation id as it is; the identity appears in no byte of any delivery."""
+    from harness import Peer, Router, message
+    from test_routing import POLICY
+    rc = receivers([SECRET], lambda msg_id, n: (200, {}, 0))
+    router = Router(str(tmp_path / "router"), redis_server.address, policy=POLICY).start()
+    peer = Peer(router.endpoint)
+    wh = Webhooks(str(tmp_path), redis_server.address, [{"team": "bpo", "url": rc.url}]).start()
+    peer.submit(message("mk1", frm="sky.walker@example.com", text="where is my order"))
+    assert peer.recv() == ["OMNI/1", "ACK", "mk1"]
+    conv = rds.hget(f"{P}msg:mk1", "conversation")
+    wait_for(lambda: rc.accepted(), 15, "work.assigned delivered")
+    peer.submit(message("mk2", frm="sky.walker@example.com", text="again, Sky Walker here: ünïcode ✓",
+                        **{"from": {"id": "sky.walker@example.com", "name": "Sky Walker"}}))
+    assert peer.recv() == ["OMNI/1", "ACK", "mk2"]
+    msg = wait_for(lambda: [q for q in rc.accepted() if q["body"]["type"] == "work.message"], 15,
+                   "work.message delivered")[0]
+    m = msg["body"]["data"]["message"]
+    assert (msg["body"]["data"]["conversation"], m["id"], m["from"], m["text"]) == \
+        (conv, "mk2", {"id": "s***@example.com"}, "again, Sky Walker here: ünïcode ✓"), m
+    assert all(b"sky.walker" not in q["raw"] and q["verified"] == [True] for q in rc.snapshot())
+    wh.stop()
+    peer.close()
+    router.stop()
+
+
 def test_an_entry_whose_data_is_not_json_is_dead_with_the_reason_and_the_next_proceeds(tmp_path, redis_server, rds,
                                                                                       receivers):
     rc = receivers([SECRET], lambda msg_id, n: (204, {}, 0))
@@ -399,6 +517,38 @@ def test_an_entry_whose_data_is_not_json_is_dead_with_the_reason_and_the_next_pr
     wait_for(lambda: states(rds, [ok]) == ["delivered"], 15, "the next entry delivered")
     bad = rds.hgetall(f"{P}webhook:msg_{eid}")
     assert bad["state"] == "dead" and bad["last_error"] == f"inbox entry {eid}: data is not JSON"
+    assert [r["id"] for r in rc.snapshot()] == [ok]
+    wh.stop()
+
+
+def test_an_entry_missing_a_field_or_whose_data_is_not_an_object_is_dead_with_the_reason(tmp_path, redis_server,
+                                                                                         rds, receivers):
+    """docs/delivery.md "The inbox": an entry has type, conversation and data, the event's JSON object. One
+    without one of them, or whose data is JSON but not an object, is not sent (a partner would get a body
+    that breaks the contract): dead at once, last_error naming the entry and what is wrong, and the
+    conversation's next event proceeds."""
+    rc = receivers([SECRET], lambda msg_id, n: (204, {}, 0))
+    inbox = f"{P}inbox:team:acme"
+    good = json.dumps({"conversation": "62", "at": 1})
+    bad = {rds.xadd(inbox, {"type": "work.message", "conversation": "62", "data": "[1, 2]"}):
+           "data is not a JSON object",
+           rds.xadd(inbox, {"type": "work.message", "conversation": "62", "data": "42"}): "data is not a JSON object",
+           rds.xadd(inbox, {"type": "work.message", "conversation": "62", "data": "null"}): "data is not a JSON object",
+           rds.xadd(inbox, {"type": "work.message", "conversation": "62", "data": "  \"x\""}):
+           "data is not a JSON object",
+           rds.xadd(inbox, {"conversation": "62", "data": good}): "no type",
+           rds.xadd(inbox, {"type": "", "conversation": "62", "data": good}): "no type",
+           rds.xadd(inbox, {"type": "work.message", "data": good}): "no conversation",
+           rds.xadd(inbox, {"type": "work.message", "conversation": "62"}): "no data",
+           rds.xadd(inbox, {"type": "work.message", "conversation": "62", "data": ""}): "no data"}
+    ok = event(rds, "acme", "62", "work.message", text="fine")
+    wh = Webhooks(str(tmp_path), redis_server.address, [{"team": "acme", "url": rc.url}]).start()
+    wait_for(lambda: states(rds, [ok]) == ["delivered"], 15, "the next entry delivered")
+    for eid, why in bad.items():
+        w = rds.hgetall(f"{P}webhook:msg_{eid}")
+        assert (w["state"], w["last_error"]) == ("dead", f"inbox entry {eid}: {why}"), w
+        assert rds.zscore(f"{P}webhooks:dead", f"msg_{eid}") is not None
+    assert rds.hget(f"{P}webhooks:endpoint:acme", "dead") == str(len(bad))
     assert [r["id"] for r in rc.snapshot()] == [ok]
     wh.stop()
 
@@ -591,6 +741,200 @@ def test_an_answer_counts_by_its_status_however_its_body_comes(tmp_path, redis_s
     wh.stop()
     for e in ends.values():
         e.close()
+
+
+def test_the_backoff_schedule_is_within_its_documented_bounds_then_dead_and_rerouted(tmp_path, redis_server, rds,
+                                                                                      receivers):
+    """docs/webhooks.md "Retries and order": after failed attempt n the next comes a uniformly random point in
+    the upper half of backoff.base x 2^(n-1), at most backoff.max; read from Redis as each attempt comes
+    (next_at - last_attempt_at of the one before), so no timing of this machine is asserted. After
+    max_attempts it is dead, the conversation re-routed and the partner sent a work.revoked (dead letter)."""
+    seen = {}
+
+    def script(msg_id, n):
+        if n > 1:  # attempt n is in flight: the hash holds what attempt n - 1 left
+            w = rds.hgetall(f"{P}webhook:{msg_id}")
+            seen.setdefault(msg_id, []).append((int(w["attempts"]), int(w["next_at"]) - int(w["last_attempt_at"])))
+        return 503, {}, 0
+
+    rc = receivers([SECRET], script)
+    wh = Webhooks(str(tmp_path), redis_server.address,
+                  [{"team": "acme", "url": rc.url, "base": "100ms", "max": "400ms", "max_attempts": 6}]).start()
+    partner_owns(rds, "acme", "70")
+    i = delivery_of(rds, "acme", event(rds, "acme", "70"))
+    wait_for(lambda: states(rds, [i]) == ["dead"], 30, "dead after 6 attempts")
+    w = rds.hgetall(f"{P}webhook:{i}")
+    assert (w["attempts"], w["last_error"], w["rerouted"]) == ("6", "HTTP 503 after 6 attempts", "1"), w
+    assert [k for k, _ in seen[i]] == [1, 2, 3, 4, 5]
+    for k, delay in seen[i]:
+        step = min(100 * 2 ** (k - 1), 400)
+        assert step / 2 <= delay <= step, (k, delay, step)
+    assert rds.hget(f"{P}conversation:70", "reroute") == "dead letter"
+    revoked = wait_for(lambda: [q for q in rc.snapshot() if q["body"]["type"] == "work.revoked"], 15,
+                       "the partner sent a work.revoked")[0]
+    assert revoked["body"]["data"]["reason"] == "dead letter" and revoked["id"] != i
+    assert [q["id"] for q in rc.snapshot()].count(i) == 6
+    wh.stop()
+
+
+def test_a_retry_after_counts_only_on_the_final_answer_not_on_a_1xx_before_it(tmp_path, redis_server, rds):
+    """docs/webhooks.md: the answer is the status line and its Retry-After. An interim 1xx (103 Early Hints,
+    here with a Retry-After of an hour) before a 503 is not the answer: the 503 without one is retried after
+    the backoff, not in an hour; a 100 Continue before a 200 is a delivery."""
+    def early_hints(c, n):
+        if n == 1:
+            c.sendall(b"HTTP/1.1 103 Early Hints\r\nRetry-After: 3600\r\nLink: </a.css>; rel=preload\r\n\r\n"
+                      b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+        else:
+            c.sendall(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        return True
+
+    end = RawEndpoint(early_hints)
+    wh = Webhooks(str(tmp_path), redis_server.address,
+                  [{"team": "acme", "url": end.url, "base": "100ms", "max": "200ms"}]).start()
+    i = delivery_of(rds, "acme", event(rds, "acme", "1"))
+    w = wait_for(lambda: (lambda h: h if h.get("attempts") == "1" else None)(rds.hgetall(f"{P}webhook:{i}")), 15,
+                 "the first attempt recorded")
+    assert w["last_status"] == "503" and int(w["next_at"]) - int(w["last_attempt_at"]) <= 200, w
+    wait_for(lambda: rds.hget(f"{P}webhook:{i}", "state") == "delivered", 15, "delivered at the second attempt")
+    assert rds.hget(f"{P}webhook:{i}", "attempts") == "2"
+    wh.stop()
+    end.close()
+
+
+def test_every_status_class_and_redirects_are_not_followed(tmp_path, redis_server, rds, receivers):
+    """docs/webhooks.md "What to answer": any 2xx (204, 299 too) is a delivery; a 3xx is a failed attempt and its
+    Location is never followed (the target it names receives nothing); 4xx (but 410), 5xx and odd statuses are
+    retried up to max_attempts, then dead with `HTTP N after N attempts`; each counted under its reason."""
+    target = receivers([SECRET], lambda msg_id, n: (200, {}, 0))
+    codes = [204, 299, 300, 301, 302, 303, 307, 308, 400, 404, 429, 500, 503, 599]
+    ends = {c: receivers([SECRET], lambda msg_id, n, c=c: (c, {"Location": target.url}, 0)) for c in codes}
+    port = free_port()
+    wh = Webhooks(str(tmp_path), redis_server.address,
+                  [{"team": f"t{c}", "url": e.url, "max_attempts": 2, "base": "20ms", "max": "20ms"}
+                   for c, e in ends.items()], metrics_port=port).start()
+    ids = {c: delivery_of(rds, f"t{c}", event(rds, f"t{c}", "1")) for c in codes}
+    wait_for(lambda: all(s in ("delivered", "dead") for s in states(rds, ids.values())), 30, "every delivery settled")
+    for c, i in ids.items():
+        w = rds.hgetall(f"{P}webhook:{i}")
+        want = ("delivered", "1", "") if c < 300 else ("dead", "2", f"HTTP {c} after 2 attempts")
+        assert (c, w["state"], w["attempts"], w["last_error"]) == (c, *want), w
+        assert [q["id"] for q in ends[c].snapshot()] == [i] * int(want[1])
+    assert not target.snapshot()
+    m = scrape(port)
+    failures = {labels[0][1]: v for (name, labels), v in m.items() if name == "omnirouter_webhook_failures_total"}
+    assert failures == {"network": 0, "gone": 0, "4xx": 3 * 2, "5xx": 3 * 2, "other": 6 * 2}, failures
+    wh.stop()
+
+
+def test_bodies_and_headers_exactly_as_documented_with_unicode_and_a_rotated_secret(tmp_path, redis_server, rds,
+                                                                                     receivers):
+    """docs/webhooks.md "What a partner receives": Content-Type application/json, webhook-id msg_ + the entry id
+    on every retry, webhook-timestamp in seconds of the attempt, webhook-signature with one v1 per secret
+    (both verify with Python's hmac, over the raw bytes); the body is type, timestamp and data byte for byte
+    as the router wrote it, UTF-8 and \\u escapes alike."""
+    rc = receivers([SECRET, NEXT_SECRET], lambda msg_id, n: (500, {}, 0) if n < 3 else (200, {}, 0))
+    wh = Webhooks(str(tmp_path), redis_server.address,
+                  [{"team": "acme", "url": rc.url, "secrets": [SECRET, NEXT_SECRET], "base": "20ms", "max": "40ms"}]
+                  ).start()
+    d = {"conversation": "7", "at": 1, "message": {"text": "h\u00e9llo \u2713 \U0001F600 \"q\" \\ / \u0000 \u2028",
+                                                   "from": {"id": "anon-0123456789abcdef"}}}
+    raws = [json.dumps(d, ensure_ascii=False), json.dumps(d), json.dumps(d, separators=(",", ":"))]
+    sent = [int(time.time())]
+    ids = ["msg_" + rds.xadd(f"{P}inbox:team:acme", {"type": "work.message", "conversation": "7", "data": r})
+           for r in raws]
+    wait_for(lambda: states(rds, ids) == ["delivered"] * 3, 30, "all three delivered")
+    sent.append(int(time.time()))
+    got = rc.snapshot()
+    assert [q["id"] for q in got] == [i for i in ids for _ in range(3)]  # in order, the same id on each retry
+    for q in got:
+        raw = ids.index(q["id"])
+        body = json.loads(q["raw"])
+        assert q["raw"] == ('{"type":"work.message","timestamp":' + json.dumps(body["timestamp"]) + ',"data":'
+                            + raws[raw] + '}').encode(), q["raw"]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", body["timestamp"]), body
+        assert body["data"] == d
+        assert q["content_type"] == "application/json"
+        assert sent[0] <= int(q["timestamp"]) <= sent[1], q["timestamp"]
+        assert q["verified"] == [True, True]
+        assert len(q["signature"].split(" ")) == 2 and all(v.startswith("v1,") for v in q["signature"].split(" "))
+    wh.stop()
+
+
+def test_secrets_at_their_bounds_and_without_the_prefix(tmp_path, redis_server, rds, receivers):
+    """docs/webhooks.md "Limits": a secret is whsec_ + padded base64 of 1..256 bytes. 1 and 256 bytes sign
+    deliveries that Python's hmac verifies; 257 bytes, no whsec_ prefix, unpadded or url-safe base64 are each
+    an error at its key."""
+    import base64
+    bad = ["MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_" + base64.b64encode(b"k" * 257).decode(),
+           "whsec_" + base64.b64encode(b"k" * 31).decode().rstrip("="),
+           "whsec_" + base64.urlsafe_b64encode(b"\xfb" * 30).decode(),
+           "whsec_"]
+    for s in bad:
+        path = tmp_path / "bad.secret"
+        path.write_text(s + "\n")
+        path.chmod(0o600)
+        cfg = tmp_path / "w.yaml"
+        cfg.write_text(f"redis: {{address: 'unix:/tmp/x.sock'}}\npartners:\n  - team: acme\n"
+                       f"    url: https://a.example/\n    secrets: [{path}]\n")
+        out = subprocess.run([os.path.join(BIN, "omni-webhooks"), "--check-config", str(cfg)], capture_output=True,
+                             text=True, timeout=30)
+        assert out.returncode == 1 and re.search(rf"^{cfg}:5:15: partners\[0\].secrets\[0\]: ", out.stderr, re.M), \
+            (s, out.stderr)
+    one, most = "whsec_" + base64.b64encode(b"\x01").decode(), "whsec_" + base64.b64encode(bytes(range(256))).decode()
+    rc = receivers([one, most], lambda msg_id, n: (200, {}, 0))
+    wh = Webhooks(str(tmp_path), redis_server.address,
+                  [{"team": "acme", "url": rc.url, "secrets": [one, most]}]).start()
+    i = delivery_of(rds, "acme", event(rds, "acme", "1"))
+    wait_for(lambda: states(rds, [i]) == ["delivered"], 15, "delivered")
+    assert rc.accepted()[0]["verified"] == [True, True]
+    wh.stop()
+
+
+def test_rotating_a_secret_by_restarts_and_sighup_changes_nothing(tmp_path, redis_server, rds, receivers):
+    """docs/webhooks.md "How it runs": the configuration (and the secrets) are read at start; SIGHUP is logged
+    and changes nothing. Rotating a partner's secret: list the new one after the old and restart (both
+    signatures), then only the new one and restart."""
+    rc = receivers([SECRET, NEXT_SECRET], lambda msg_id, n: (200, {}, 0))
+    seen = []
+    for k, secrets in enumerate([[SECRET], [SECRET, NEXT_SECRET], [NEXT_SECRET]]):
+        wh = Webhooks(str(tmp_path), redis_server.address,
+                      [{"team": "acme", "url": rc.url, "secrets": secrets}]).start()
+        if k == 0:
+            wh.proc.send_signal(signal.SIGHUP)
+            wh.wait_log(r"SIGHUP: configuration is read at start-up; restart the service to apply changes")
+        i = delivery_of(rds, "acme", event(rds, "acme", str(k)))
+        wait_for(lambda: states(rds, [i]) == ["delivered"], 15, "delivered")
+        seen.append(next(q["verified"] for q in rc.accepted() if q["id"] == i))
+        wh.stop()
+    assert seen == [[True, False], [True, True], [False, True]]
+
+
+def test_a_proxy_named_in_the_environment_is_used_and_no_proxy_bypasses_it(tmp_path, redis_server, rds, receivers):
+    """docs/webhooks.md "Retries and order": http_proxy (libcurl's variables) sends the request through the
+    proxy (absolute URL in the request line, the partner's headers unchanged); a host listed in no_proxy is
+    reached directly."""
+    proxy = RawEndpoint(lambda c, n: c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n") or True)
+    rc = receivers([SECRET], lambda msg_id, n: (200, {}, 0))
+    direct = receivers([SECRET], lambda msg_id, n: (200, {}, 0))
+    direct_url = direct.url.replace("127.0.0.1", "localhost")
+    saved = {k: os.environ.get(k) for k in ("http_proxy", "no_proxy", "NO_PROXY")}
+    os.environ.update(http_proxy=proxy.url.rsplit("/", 1)[0], no_proxy="localhost")
+    os.environ.pop("NO_PROXY", None)
+    try:
+        wh = Webhooks(str(tmp_path), redis_server.address,
+                      [{"team": "acme", "url": rc.url}, {"team": "beta", "url": direct_url}]).start()
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    a = delivery_of(rds, "acme", event(rds, "acme", "1"))
+    b = delivery_of(rds, "beta", event(rds, "beta", "1"))
+    wait_for(lambda: states(rds, [a, b]) == ["delivered", "delivered"], 15, "both delivered")
+    assert not rc.snapshot() and [q["id"] for q in direct.snapshot()] == [b]
+    (_, head), = proxy.requests
+    assert head.startswith(f"POST {rc.url} HTTP/1.1\r\n".encode()) and f"webhook-id: {a}\r\n".encode() in head, head
+    wh.stop()
+    proxy.close()
 
 
 def test_another_teams_backlog_never_starves_this_senders_teams(tmp_path, redis_server, rds, receivers):

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import socket
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,7 +34,8 @@ class Receiver:
     sender's timeout), body (parsed), verified
     (per secret), signature, timestamp."""
 
-    def __init__(self, secrets, script, timeout=1.0):
+    def __init__(self, secrets, script, timeout=1.0, tls=None):
+        """tls: (certificate file, key file): an https endpoint at https://localhost:PORT/hook."""
         self.secrets, self.script, self.timeout = secrets, script, timeout
         self.requests, self.lock = [], threading.Lock()
         self.counts = {}
@@ -71,6 +73,14 @@ class Receiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        if tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            # the handshake is made in the request's thread, not in accept (a client that fails it, as one
+            # that does not trust the certificate, must not hold up the server)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True,
+                                                 do_handshake_on_connect=False)
+            self.url = f"https://localhost:{self.server.server_address[1]}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def snapshot(self):
@@ -91,12 +101,14 @@ class RawEndpoint:
     (n: the request's number, 1-based): answers no HTTP library would send, such as a body that trickles
     or never ends. .requests holds (monotonic time, request head) per request."""
 
-    def __init__(self, answer):
+    def __init__(self, answer, ipv6=False):
+        """ipv6: listen on ::1, the url an IPv6 literal (http://[::1]:PORT/hook)."""
         self.answer, self.requests, self.lock = answer, [], threading.Lock()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock = socket.socket(socket.AF_INET6 if ipv6 else socket.AF_INET)
+        self.sock.bind(("::1" if ipv6 else "127.0.0.1", 0))
         self.sock.listen(64)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
+        host = "[::1]" if ipv6 else "127.0.0.1"
+        self.url = f"http://{host}:{self.sock.getsockname()[1]}/hook"
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
