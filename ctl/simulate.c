@@ -159,10 +159,10 @@ static size_t tick(sim_t *s, int64_t now)
     routing_due_argv(&b, "omni:", s->p, now, false, dargs);
     redisReply *due = sim_run(s, LUA_DUE, DUE_NARGS, dargs);
     size_t made = 0;
-    char *days = route_quota_days(s->p, now);
-    for (size_t t = 0; t < s->p->n_teams; t++) {
+    char *days = route_quota_days(s->p, now), *teams = route_drain_teams(s->p);
+    if (s->p->n_teams) { /* one call drains every team's queue, as the router's does */
         const char *args[DRAIN_NARGS];
-        routing_drain_argv(&b, "omni:", s->p, s->p->teams[t].name, now, days, true, args);
+        routing_drain_argv(&b, "omni:", s->p, teams, now, days, true, args);
         redisReply *r = sim_run(s, LUA_DRAIN, DRAIN_NARGS, args);
         for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
             sim_trace(s, r->element[i]->str);
@@ -171,6 +171,7 @@ static size_t tick(sim_t *s, int64_t now)
         }
         freeReplyObject(r);
     }
+    free(teams);
     free(days);
     for (size_t i = 0; due->type == REDIS_REPLY_ARRAY && i + DUE_REPLY_FIELDS <= due->elements;
          i += DUE_REPLY_FIELDS) {

@@ -367,6 +367,9 @@ static void print_decision(json_t *ds, size_t n)
         break;
     }
     json_t *left = json_object_get(plan, "left");
+    /* the rule the work was under before this decision, when another matches now (plan.c): the move starts at
+     * the new rule's first target, so "the next target" of the old one means nothing here */
+    const char *before = json_string_value(json_object_get(plan, "rule_before"));
     if (left && made == at) { /* the owner the work was taken from, and why (not a drain's: its plan is older) */
         long long from = int_of(left, "target");
         const char *there = transferred_to(ds, n, str_of(left, "owner"));
@@ -377,9 +380,12 @@ static void print_decision(json_t *ds, size_t n)
         printf("  moved from %s", str_of(left, "owner"));
         if (there)
             printf(" (team %s, which it was transferred to)", there);
+        else if (from >= 0 && before)
+            printf(" (target %lld of rule %s)", from, before);
         else if (from >= 0)
             printf(" (target %lld)", from);
-        printf(": %s\n", moved_because(str_of(d, "reason"), next));
+        printf(": %s\n", before && !strcmp(str_of(d, "reason"), "timeout") ? "its target's timeout passed"
+                                                                         : moved_because(str_of(d, "reason"), next));
     }
     json_t *by = json_object_get(plan, "classified_by");
     printf("  classified: category %s, priority %s, tier %s", str_of(d, "category"),
@@ -413,6 +419,9 @@ static void print_decision(json_t *ds, size_t n)
     else if (to)
         printf("  rule %s (not tried: work transferred to team %s is planned for that team only)\n",
                *rule ? rule : "(none matched)", to);
+    else if (before && *rule)
+        printf("  rule %s (the work was under rule %s, which no longer applies: this move starts at rule %s's first "
+               "target)\n", rule, before, rule);
     else
         printf("  rule %s\n", *rule ? rule : "(none matched: default queue)");
     bool assigned = !strcmp(str_of(d, "outcome"), "assigned");

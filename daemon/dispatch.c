@@ -517,16 +517,16 @@ void routing_tick(routing_t *r)
         bool force = omni_mono_ms() >= r->next_forced_drain;
         if (force)
             r->next_forced_drain = omni_mono_ms() + ROUTING_DRAIN_FORCE_MS;
-        char *days = route_quota_days(r->p, now);
-        /* One connection for all of them, so Redis runs them in the policy's team order: when one freed agent
-         * could serve work waiting on two teams' queues, which team's drain comes first decides, and it must be
-         * the same every time (and in omnictl simulate). The pool's other connections would race. */
-        for (size_t i = 0; i < r->p->n_teams; i++) {
-            const char *argv[DRAIN_NARGS];
-            routing_drain_argv(&b, prefix, r->p, r->p->teams[i].name, now, days, force, argv);
-            if (store_script_for(r->store, "drains", LUA_DRAIN, DRAIN_NARGS, argv, NULL, on_drained, r) == 0)
-                r->drains_busy++;
-        }
+        char *days = route_quota_days(r->p, now), *teams = route_drain_teams(r->p);
+        /* Every team's queue in one call: when one freed agent could serve work waiting on two teams' queues,
+         * the most urgent of it goes first (the serving order of docs/routing.md, Queues, across queues), the
+         * same every time and in omnictl simulate. */
+        const char *argv[DRAIN_NARGS];
+        routing_drain_argv(&b, prefix, r->p, teams, now, days, force, argv);
+        if (r->p->n_teams &&
+            store_script_for(r->store, "drains", LUA_DRAIN, DRAIN_NARGS, argv, NULL, on_drained, r) == 0)
+            r->drains_busy++;
+        free(teams);
         free(days);
     }
 }

@@ -53,6 +53,11 @@ static const char *team_refuses(const team_t *t, const facts_t *f, char *buf, si
             snprintf(buf, bufsz, "contract does not cover language %s", f->language);
             return buf;
         }
+        /* a contract may narrow the team's languages, never widen them: the team answers only in its own */
+        if (c->n_languages && !policy_speaks(t->languages, t->n_languages, f->language)) {
+            snprintf(buf, bufsz, "team does not speak %s", f->language);
+            return buf;
+        }
     } else if (!policy_speaks(t->languages, t->n_languages, f->language)) {
         snprintf(buf, bufsz, "team does not speak %s", f->language);
         return buf;
@@ -356,8 +361,10 @@ static const team_t *waiting_team(const policy_t *p, const team_t *queue_team, j
     return queue_team;
 }
 
-json_t *route_plan(const policy_t *p, const route_input_t *in)
+json_t *route_plan(const policy_t *p, const route_input_t *in_)
 {
+    route_input_t input = *in_;
+    const route_input_t *in = &input;
     facts_t f = in->facts;
     classification_t cls;
     classify(p, &f, &cls);
@@ -386,6 +393,13 @@ json_t *route_plan(const policy_t *p, const route_input_t *in)
     json_object_set_new(trace, "targets", trace_targets);
     const team_t *queue_team = NULL;
     const team_t *to = in->transfer_team ? policy_team(p, in->transfer_team) : NULL;
+    /* The move's place in the targets (from_target, the one left, the one waiting work started at) counts in the
+     * rule its last decision was made under. The rule chosen again now can be another (a time condition, a
+     * reload): its targets are another list, so the move starts at its first one, not at an index of the old. */
+    if (rule && !to && in->held_rule && *in->held_rule && strcmp(in->held_rule, rule->name)) {
+        json_object_set_new(trace, "rule_before", json_string(in->held_rule));
+        input.from_target = 0;
+    }
     if (in->transfer_team && !to)
         omni_warn("routing: conversation %s: transfer to team %s, which the policy does not have; routed by its rule",
                   in->conversation, in->transfer_team);
@@ -550,6 +564,7 @@ json_t *route_plan_due(const policy_t *p, const char *const f[DUE_REPLY_FIELDS],
         .from_target = from,
         .prefer_agent = prefer,
         .transfer_team = transfer,
+        .held_rule = f[DUE_REPLY_RULE],
         .facts = { .channel = json_string_value(json_object_get(m, "channel")), .identity = f[DUE_REPLY_IDENTITY],
                    .text = json_string_value(json_object_get(m, "text")),
                    .subject = json_string_value(json_object_get(m, "subject")),
@@ -566,6 +581,18 @@ json_t *route_plan_due(const policy_t *p, const char *const f[DUE_REPLY_FIELDS],
     }
     json_decref(m);
     return plan;
+}
+
+char *route_drain_teams(const policy_t *p)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < p->n_teams; i++)
+        len += strlen(p->teams[i].name) + 1;
+    char *s = omni_malloc(len), *at = s;
+    *s = '\0';
+    for (size_t i = 0; i < p->n_teams; i++)
+        at += sprintf(at, "%s%s", i ? " " : "", p->teams[i].name);
+    return s;
 }
 
 char *route_quota_days(const policy_t *p, int64_t now)

@@ -23,6 +23,8 @@ typedef struct route_input {
     const char *reason;        /* "new", "escalation", "timeout", "owner offline", "offer expired", a reroute kind */
     const char *transfer_team; /* a transfer, or a move of work a transfer gave a team: the only team to plan
                                 * (its queue when nobody there can); NULL */
+    const char *held_rule;     /* the rule the work's last decision was made under, whose targets from_target
+                                * counts in; NULL or "": none. Another rule matching now starts at its first. */
 } route_input_t;
 
 /* Builds the plan for assign.lua (see its header for the fields) and appends the static part of the
@@ -42,6 +44,10 @@ json_t *route_plan_due(const policy_t *p, const char *const f[DUE_REPLY_FIELDS],
 /* Checks a plan against its declaration in daemon/lua/_plan.lua (the one assign.lua and drain.lua check it
  * against too). Returns 0, or -1 with the first field that does not match in err. */
 int route_plan_check(const json_t *plan, char *err, size_t errsz);
+
+/* The policy's team names in its order, separated by spaces: drain.lua's team argument, so one call drains every
+ * team's queue in one serving order (docs/routing.md, Queues). A new string the caller frees. */
+char *route_drain_teams(const policy_t *p);
 
 /* {"team": "YYYY-MM-DD"}: today in each partner's own calendar, for daily quotas (assign.lua, drain.lua).
  * A new string the caller frees. */

@@ -121,6 +121,10 @@ static const char *no_language(const policy_t *p, const team_t *t, const char *l
         snprintf(buf, bufsz, "%s%s does not cover %s", t->name, partner && c->n_languages ? "'s contract" : "", lang);
         return buf;
     }
+    if (partner && c->n_languages && !policy_speaks(t->languages, t->n_languages, lang)) { /* as plan.c: both */
+        snprintf(buf, bufsz, "%s does not cover %s", t->name, lang);
+        return buf;
+    }
     size_t agents = team_agents(p, t);
     if (agents == 0 && partner)
         return NULL;

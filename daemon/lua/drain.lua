@@ -1,6 +1,8 @@
 -- needs: _mask _inbox _owners _plan
--- Assigns one team's waiting work as capacity allows, in the documented serving order (docs/routing.md):
--- effective priority (a waiting item gains one level per aging period), then SLA due time, then arrival.
+-- Assigns the waiting work of the teams named (team: one name, or several separated by spaces: the router
+-- names them all, so work waiting in two queues that one freed place could serve is served in one order) as
+-- capacity allows, in the documented serving order (docs/routing.md): effective priority (a waiting item gains
+-- one level per aging period), then SLA due time, then arrival.
 -- An item nobody can take now stays where it is (no decision recorded) and the next one is tried, so work
 -- that cannot be served never hides work behind it that can; targets found full are remembered for the
 -- rest of the call, which keeps a long queue cheap to scan. An item whose plan expired (a calendar opened
@@ -10,27 +12,30 @@
 -- Returns the conversations it assigned.
 -- @args prefix:str team:str now:int scan:int aging_ms:int days:json force:bool
 -- @reply each conversation:str
-local team, now, max, aging, days = A.team, A.now, A.scan, A.aging_ms, A.days
--- Nothing freed since this team's last drain (no resolution, move or agent back): nothing new can be taken.
+local now, max, aging, days = A.now, A.scan, A.aging_ms, A.days
 local epoch = redis.call('GET', K.drain_epoch()) or '0'
-if not A.force and redis.call('HGET', K.team(team), 'drained') == epoch then return {} end
-redis.call('HSET', K.team(team), 'drained', epoch)
 
 local items, full = {}, {}
-for p = 1, 4 do
-  local r = redis.call('ZRANGE', K.team_queue(team, p), 0, max - 1, 'WITHSCORES')
-  local ids = {}
-  for i = 1, #r, 2 do ids[#ids + 1] = r[i] end
-  local info = #ids > 0 and redis.call('HMGET', K.team_queue_info(team), unpack(ids)) or {}
-  for j, cv in ipairs(ids) do
-    -- "queued_at valid_until key key ...", or nothing for an item queued by an older version
-    local queued_at, valid, needs = (info[j] or ''):match('^(%S+) (%S+) ?(.*)$')
-    queued_at, valid = tonumber(queued_at) or now, tonumber(valid) or -1
-    if not (valid > 0 and now >= valid) then
-      local eff = p
-      if aging > 0 then eff = math.max(1, p - math.floor((now - queued_at) / aging)) end
-      items[#items + 1] = { cv = cv, eff = eff, score = tonumber(r[2 * j]), at = queued_at, n = tonumber(cv) or 0,
-                            needs = info[j] and needs }
+for team in A.team:gmatch('%S+') do
+  -- Nothing freed since this team's last drain (no resolution, move or agent back): nothing new can be taken.
+  if A.force or redis.call('HGET', K.team(team), 'drained') ~= epoch then
+    redis.call('HSET', K.team(team), 'drained', epoch)
+    for p = 1, 4 do
+      local r = redis.call('ZRANGE', K.team_queue(team, p), 0, max - 1, 'WITHSCORES')
+      local ids = {}
+      for i = 1, #r, 2 do ids[#ids + 1] = r[i] end
+      local info = #ids > 0 and redis.call('HMGET', K.team_queue_info(team), unpack(ids)) or {}
+      for j, cv in ipairs(ids) do
+        -- "queued_at valid_until key key ...", or nothing for an item queued by an older version
+        local queued_at, valid, needs = (info[j] or ''):match('^(%S+) (%S+) ?(.*)$')
+        queued_at, valid = tonumber(queued_at) or now, tonumber(valid) or -1
+        if not (valid > 0 and now >= valid) then
+          local eff = p
+          if aging > 0 then eff = math.max(1, p - math.floor((now - queued_at) / aging)) end
+          items[#items + 1] = { cv = cv, eff = eff, score = tonumber(r[2 * j]), at = queued_at,
+                                n = tonumber(cv) or 0, needs = info[j] and needs }
+        end
+      end
     end
   end
 end

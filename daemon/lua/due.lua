@@ -15,9 +15,11 @@
 -- and last_owner what is stored of the customer; transfer_to the team a transfer goes to, or for any other
 -- move (not "new") the team a transfer gave the work to and that still has it (transferred_to), "" otherwise;
 -- for waiting work (a re-plan, an escalation of queued work), the move it waits in: queued_from the index of
--- the rule's target it started at ("" for the first), queued_exclude the agent it left out ("" none).
+-- the rule's target it started at ("" for the first), queued_exclude the agent it left out ("" none);
+-- rule the routing rule its last decision was made under ("" none): target and queued_from index that rule's
+-- targets, so a move under another rule (a time condition, a reload) starts at that rule's first target.
 -- @args prefix:str now:int limit:int grace_ms:int unrouted_after_ms:int lease_ms:int test_clock:bool
--- @reply each conversation:str kind:str version:str target:str owner:str first_message:str identity:str conversations:str tier:str last_owner:str transfer_to:str queued_from:str queued_exclude:str
+-- @reply each conversation:str kind:str version:str target:str owner:str first_message:str identity:str conversations:str tier:str last_owner:str transfer_to:str queued_from:str queued_exclude:str rule:str
 local now, limit, grace, unrouted_after, lease_ms = A.now, A.limit, A.grace_ms, A.unrouted_after_ms, A.lease_ms
 if A.test_clock then redis.call('SET', K.due_scanned(), now) end
 local out, seen = {}, {}
@@ -27,7 +29,7 @@ local function item(cv, kind, queued)
   seen[cv] = true
   local ck = K.conversation(cv)
   local c = redis.call('HMGET', ck, 'version', 'target', 'owner', 'customer', 'previous_owner', 'transfer_to',
-                       'queued_from', 'queued_exclude', 'transferred_to')
+                       'queued_from', 'queued_exclude', 'transferred_to', 'rule')
   if not queued then c[7], c[8] = nil, nil end
   if kind == 'rejected' or kind == 'offer revoked' or kind == 'transfer' or kind == 'dead letter' then c[3] = c[5] end
   if kind ~= 'transfer' then c[6] = kind ~= 'new' and c[9] or nil end
@@ -37,7 +39,7 @@ local function item(cv, kind, queued)
   local cu = redis.call('HMGET', K.customer(cust), 'tier', 'last_owner', 'archived_conversations')
   local n = redis.call('SCARD', K.customer_conversations(cust)) + tonumber(cu[3] or '0')
   for _, v in ipairs({ cv, kind, c[1] or '0', c[2] or '-1', c[3] or '', m[1] or '', m[2] or '', tostring(n),
-                       cu[1] or '', cu[2] or '', c[6] or '', c[7] or '', c[8] or '' }) do out[#out + 1] = v end
+                       cu[1] or '', cu[2] or '', c[6] or '', c[7] or '', c[8] or '', c[10] or '' }) do out[#out + 1] = v end
 end
 
 for _, cv in ipairs(redis.call('ZRANGEBYSCORE', K.timers(), '-inf', now, 'LIMIT', 0, limit)) do

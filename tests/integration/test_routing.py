@@ -594,6 +594,7 @@ def test_a_re_plan_or_an_escalation_of_waiting_work_keeps_the_move_it_waits_in(t
     rs.set("omni:clock:offset", int(opening.timestamp() * 1000 - time.time() * 1000))
     r = Router(str(tmp_path), redis_server.address, policy=MOVED_ON, env={"OMNIROUTER_TEST_CLOCK": "1"}).start()
     r.redis, r.peer = rs, Peer(r.endpoint)
+    seen_by_a_tick(r)  # the router has read the offset set before it started before any message comes
     try:
         held = send(r, "mo1", "mona@example.com", "hello")
         waits = send(r, "mo2", "mick@example.com", "hello")
@@ -631,6 +632,7 @@ def test_work_timed_out_at_night_waits_for_the_closed_next_target_not_its_agent(
     rs.set("omni:clock:offset", int(night.timestamp() * 1000 - time.time() * 1000))
     r = Router(str(tmp_path), redis_server.address, policy=MOVED_ON, env={"OMNIROUTER_TEST_CLOCK": "1"}).start()
     r.redis, r.peer = rs, Peer(r.endpoint)
+    seen_by_a_tick(r)  # the router has read the offset set before it started before any message comes
     try:
         conv = send(r, "nt1", "nina@example.com", "hello")
         assert settled(r, conv)["owner"] == "agent:fay"
@@ -673,6 +675,7 @@ def test_work_without_an_sla_is_served_by_arrival_whatever_re_planned_it(tmp_pat
     rs.set("omni:clock:offset", int(at.timestamp() * 1000 - time.time() * 1000))
     r = Router(str(tmp_path), redis_server.address, policy=ARRIVAL, env={"OMNIROUTER_TEST_CLOCK": "1"}).start()
     r.redis, r.peer = rs, Peer(r.endpoint)
+    seen_by_a_tick(r)  # the router has read the offset set before it started before any message comes
     try:
         busy = send(r, "ar0", "ada@example.com", "hello")
         assert settled(r, busy)["owner"] == "agent:sol"
@@ -759,3 +762,119 @@ def test_explain_of_a_conversation_merged_by_a_link_says_where_its_work_went(rt)
     assert out.endswith(f"merged into conversation {older} by a customer link, no decision: it left its owner or "
                         f"its queue then, and its work goes on there (omnictl conversation show {older})\n"), out
     assert "merged into" not in rt.ctl("explain", "mg1").stdout
+
+
+def test_a_move_under_another_rule_starts_at_that_rules_first_target(tmp_path, redis_server):
+    """docs/routing.md, Time: the choice of rule runs again on a timeout. When another rule matches then (its time
+    condition no longer holds), the move starts at that rule's first target: the index of the target the work
+    left counts in the old rule's targets, not the new one's (it went to night2, skipping night)."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    span = f"{(now - datetime.timedelta(minutes=60)):%H:%M}-{(now + datetime.timedelta(minutes=20)):%H:%M}"
+    policy = f"""
+teams:
+  - {{name: day, offers: {{auto_accept: true}}}}
+  - {{name: day2, offers: {{auto_accept: true}}}}
+  - {{name: night, offers: {{auto_accept: true}}}}
+  - {{name: night2, offers: {{auto_accept: true}}}}
+agents:
+  - {{id: d, teams: [day], capacity: {{email: 5}}}}
+  - {{id: d2, teams: [day2], capacity: {{email: 5}}}}
+  - {{id: n, teams: [night], capacity: {{email: 5}}}}
+  - {{id: n2, teams: [night2], capacity: {{email: 5}}}}
+routing:
+  rules:
+    - {{name: daytime, when: {{local_time: '{span}'}}, targets: [{{team: day, timeout: 30m}}, {{team: day2}}]}}
+    - {{name: all, targets: [{{team: night, timeout: 30m}}, {{team: night2}}]}}
+"""
+    rt = Router(str(tmp_path), redis_server.address, policy=policy, env={"OMNIROUTER_TEST_CLOCK": "1"}).start()
+    rt.redis, rt.peer = redis_server.client(), Peer(rt.endpoint)
+    try:
+        conv = send(rt, "rc1", "rc@example.com", "hello")
+        assert settled(rt, conv)["owner"] == "agent:d"
+        rt.ctl("clock", "advance", "31m")
+        wait_for(lambda: rt.redis.llen(f"omni:conversation:{conv}:decisions") >= 2, 10, "decided again")
+        h = settled(rt, conv)
+        assert (h["owner"], h["rule"], h["target"]) == ("agent:n", "all", "0"), h
+        out = rt.ctl("explain", "rc1").stdout
+        assert "  moved from agent:d (target 0 of rule daytime): its target's timeout passed\n" in out, out
+        assert "  rule all (the work was under rule daytime, which no longer applies: this move starts at rule all's " \
+               "first target)\n  target 0, team night: eligible\n    now: takes it\n" in out, out
+        # its own timeout under rule all then moves it on within that rule, as usual
+        rt.ctl("clock", "advance", "31m")
+        wait_for(lambda: rt.redis.hget(f"omni:conversation:{conv}", "owner") == "agent:n2", 10, "next target")
+        assert "rule all (the work" not in rt.ctl("explain", "rc1").stdout.split("decision 3")[1]
+    finally:
+        rt.peer.close()
+        rt.stop()
+
+
+def test_a_partners_contract_narrows_its_teams_languages_never_widens_them(tmp_path, redis_server):
+    """docs/routing.md, Teams: a team's `languages` are the languages it answers in; a contract's `languages` are
+    those it is contracted for. Spanish work must not reach a partner that answers only in English because its
+    contract lists Spanish; German work its team speaks but its contract does not list stays refused too."""
+    policy = """
+teams:
+  - {name: core, offers: {auto_accept: true}}
+  - name: bpo
+    kind: outsourced
+    languages: [en, de]
+    contract: {categories: [general], languages: [en, es]}
+agents:
+  - {id: ann, teams: [core], capacity: {email: 3}, presence: away}
+routing:
+  rules:
+    - {name: all, targets: [{team: bpo}, {team: core}]}
+"""
+    rt = Router(str(tmp_path), redis_server.address, policy=policy, env={"OMNIROUTER_TEST_CLOCK": "1"}).start()
+    rt.redis, rt.peer = redis_server.client(), Peer(rt.endpoint)
+    try:
+        got = {lang: settled(rt, send(rt, f"pl-{lang}", f"{lang}@example.com", "hello", lang=lang)).get("owner")
+               for lang in ("en-GB", "es", "de")}
+        assert got == {"en-GB": "team:bpo", "es": None, "de": None}, got
+        assert "  target 0, team bpo: cannot take it at any hour: team does not speak es\n" in \
+            rt.ctl("explain", "pl-es").stdout
+        assert "  target 0, team bpo: cannot take it at any hour: contract does not cover language de\n" in \
+            rt.ctl("explain", "pl-de").stdout
+    finally:
+        rt.peer.close()
+        rt.stop()
+
+
+def test_a_freed_place_serves_the_most_urgent_work_whichever_teams_queue_it_waits_in(tmp_path, redis_server):
+    """DESIGN.md: queues are drained in priority order when capacity frees; docs/routing.md, Queues: the serving
+    order is effective priority first. Normal work waits in t1's queue, urgent work in t2's (each its rule's
+    first target, whose agent is away); both plans name x. When x's only place frees, the urgent work gets it,
+    though t1 comes first in the policy."""
+    policy = """
+teams:
+  - {name: t1, offers: {auto_accept: true}}
+  - {name: t2, offers: {auto_accept: true}}
+  - {name: x, offers: {auto_accept: true}}
+agents:
+  - {id: p, teams: [t1], capacity: {email: 1}, presence: away}
+  - {id: q, teams: [t2], capacity: {email: 1}, presence: away}
+  - {id: r, teams: [x], capacity: {email: 1}}
+classification:
+  rules:
+    - {name: urgent, when: {text: ['^b']}, priority: urgent}
+routing:
+  rules:
+    - {name: ra, when: {text: ['^a']}, targets: [{team: t1}, {team: x}]}
+    - {name: rb, when: {text: ['^b']}, targets: [{team: t2}, {team: x}]}
+    - {name: all, targets: [{team: x}]}
+"""
+    rt = Router(str(tmp_path), redis_server.address, policy=policy, env={"OMNIROUTER_TEST_CLOCK": "1"}).start()
+    rt.redis, rt.peer = redis_server.client(), Peer(rt.endpoint)
+    try:
+        first = send(rt, "dq0", "dq0@example.com", "zero")
+        assert settled(rt, first)["owner"] == "agent:r"
+        normal = send(rt, "dqa", "dqa@example.com", "a normal request")
+        urgent = send(rt, "dqb", "dqb@example.com", "b urgent request")
+        assert (settled(rt, normal)["queued_on"], settled(rt, urgent)["queued_on"]) == ("t1", "t2")
+        rt.ctl("conversation", "resolve", first)
+        wait_for(lambda: rt.redis.hget(f"omni:conversation:{urgent}", "owner") == "agent:r", 10, "urgent served")
+        seen_by_a_tick(rt)
+        assert rt.redis.hget(f"omni:conversation:{normal}", "status") == "queued"
+    finally:
+        rt.peer.close()
+        rt.stop()

@@ -133,3 +133,34 @@ def test_simulate_summary_names_the_work_still_waiting(tmp_path):
     assert ("  conversation 1 waits on core (priority 1); last decided 2026-11-23T21:00:00.000Z (escalation): core: "
             "no agent available with capacity; tier2: no agent available with capacity") in r.stdout, r.stdout
     assert "  conversation 2 waits on core" in r.stdout, r.stdout
+
+
+def test_simulate_starts_a_move_under_another_rule_at_its_first_target(tmp_path):
+    """docs/routing.md, Time: a timeout chooses the rule again; when its time condition no longer holds, the move
+    starts at the first target of the rule that holds now (night), not at the old rule's next index (night2)."""
+    conf = tmp_path / "policy.yaml"
+    conf.write_text("""
+identity:
+  default_country: US
+teams:
+""" + "".join(f"  - {{name: {t}, offers: {{auto_accept: true}}}}\n" for t in ("day", "day2", "night", "night2")) + """
+agents:
+""" + "".join(f"  - {{id: {t}-agent, teams: [{t}], capacity: {{email: 5}}}}\n"
+            for t in ("day", "day2", "night", "night2")) + """
+routing:
+  rules:
+    - {name: daytime, when: {local_time: '09:00-09:20'}, targets: [{team: day, timeout: 30m}, {team: day2}]}
+    - {name: all, targets: [{team: night, timeout: 30m}, {team: night2}]}
+""")
+    m = message("rc1", frm="rc@example.com", text="hello")
+    m["received_at"] = "2026-11-23T09:00:00Z"
+    (tmp_path / "in.jsonl").write_text(json.dumps(m) + "\n")
+    trace = tmp_path / "trace.jsonl"
+    r = subprocess.run([os.path.join(BIN, "omnictl"), "simulate", "--config", str(conf), "--input",
+                        str(tmp_path / "in.jsonl"), "--answer-after", "2h", "--handle-time", "3h",
+                        "--trace", str(trace)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    got = [(d["at"][11:16], d["reason"], d["team"], d["target"])
+           for d in map(json.loads, trace.read_text().splitlines())]
+    assert got == [("09:00", "new", "day", 0), ("09:30", "timeout", "night", 0), ("10:00", "timeout", "night2", 1)], got
