@@ -3,7 +3,8 @@
  * simulated time to plan.c and the scripts explicitly).
  * Normally it is the wall clock. With OMNIROUTER_TEST_CLOCK=1 in the environment, the router adds an
  * offset it reads from Redis (<prefix>clock:offset, ms) on every tick; `omnictl clock advance 30m` moves
- * every router sharing that Redis at once. Never set it in production. */
+ * every router sharing that Redis at once; the router says it is ready only once it has read the offset.
+ * Never set it in production. */
 #ifndef OMNI_DAEMON_CLOCK_H
 #define OMNI_DAEMON_CLOCK_H
 

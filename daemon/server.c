@@ -58,16 +58,27 @@ typedef struct router {
     int status_busy;                     /* a status update is in flight: the next waits for it */
 } router_t;
 
+/* Ready once Redis is up and durable; with the test clock, also once the clock's offset has been read, so that
+ * nothing a test sends after "ready" is stamped with the wall clock (clock.h). Returns whether it is now. */
+static int say_ready(router_t *r)
+{
+    if (!r->ready_sent && store_up(r->store) && routing_clock_known(r->routing)) {
+        r->ready_sent = 1;
+        for (size_t i = 0; i < r->cfg->router.n_ingest; i++)
+            omni_log_event(OMNI_LOG_INFO, OMNI_MSGID_READY, NULL, "ready: ingest on %s, redis at %s",
+                           r->cfg->router.ingest[i], store_address(r->store));
+        sd_notify(0, "READY=1\nSTATUS=accepting messages");
+        return 1;
+    }
+    return 0;
+}
+
 /* The store logs its own changes (one line each); the router tells systemd. */
 static void on_store_state(store_t *store, int up, void *data)
 {
     router_t *r = data;
     if (up && !r->ready_sent) {
-        r->ready_sent = 1;
-        for (size_t i = 0; i < r->cfg->router.n_ingest; i++)
-            omni_log_event(OMNI_LOG_INFO, OMNI_MSGID_READY, NULL, "ready: ingest on %s, redis at %s",
-                           r->cfg->router.ingest[i], store_address(store));
-        sd_notify(0, "READY=1\nSTATUS=accepting messages");
+        say_ready(r); /* else the tick says it, once the test clock is known */
     } else if (up) {
         sd_notify(0, "STATUS=accepting messages");
     } else if (!r->stopping) {
@@ -188,6 +199,8 @@ static void tick(loop_t *loop, void *data)
     store_tick(r->store);
     ingest_tick(r->ingest);
     routing_tick(r->routing);
+    if (!r->ready_sent && !r->stopping)
+        say_ready(r);
     if (r->archive && !r->stopping)
         archive_tick(r->archive, r->cfg, clock_now(), routing_clock_known(r->routing));
     if (r->metrics)
