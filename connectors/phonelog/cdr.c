@@ -107,14 +107,14 @@ static bool printable_ascii(const char *s)
 /* True when a value of len bytes fits the router's limit for one string (4 KiB by default); else warns that
  * it is left out. A line may hold 64 KiB (FreeSWITCH, custom layouts): one oversized field must cost that
  * field, never the callback, and a value is sent whole or not at all (the record stays in the file). */
-static bool fits(const cdr_where_t *w, const char *what, size_t len)
+static bool fits(const cdr_where_t *w, const char *prefix, const char *what, size_t len)
 {
     omni_limits_t lim;
     omni_limits_default(&lim);
     if (len <= lim.field_bytes)
         return true;
-    omni_warn("%s:%lu: %s is %zu bytes, over the router's limit of %zu: left out of the message", w->file, w->line,
-              what, len, lim.field_bytes);
+    omni_warn("%s:%lu: %s%s is %zu bytes, over the router's limit of %zu: left out of the message", w->file,
+              w->line, prefix, what, len, lim.field_bytes);
     return false;
 }
 
@@ -122,15 +122,13 @@ static void meta_str(omni_msg_t *m, const cdr_where_t *w, const char *key, const
 {
     if (s == NULL || s[0] == '\0')
         return;
-    char what[40];
-    snprintf(what, sizeof what, "meta.%s", key);
     if (printable_ascii(s)) { /* nearly every field: no copy to make */
-        if (fits(w, what, strlen(s)))
+        if (fits(w, "meta.", key, strlen(s)))
             omni_msg_set_meta(m, key, json_string_nocheck(s));
         return;
     }
     char *c = clean(s);
-    if (fits(w, what, strlen(c)))
+    if (fits(w, "meta.", key, strlen(c)))
         omni_msg_set_meta(m, key, json_string_nocheck(c)); /* clean() made it valid UTF-8 */
     free(c);
 }
@@ -425,13 +423,13 @@ int cdr_message(const cdr_t *c, const cdr_opts_t *o, const cdr_where_t *w, omni_
     char name_e164[64];
     if (name_clean[0] != '\0' && strcmp(name_clean, raw) != 0 && strcmp(name_clean, e164) != 0 &&
         !(omni_phone_e164(name_clean, o->default_country, name_e164, sizeof name_e164, &bad) == 0 &&
-          strcmp(name_e164, e164) == 0) && fits(w, "from.name", strlen(name_clean)))
+          strcmp(name_e164, e164) == 0) && fits(w, "", "from.name", strlen(name_clean)))
         omni_msg_set(m, "from.name", name_clean); /* a name that is only the number again is no name */
     free(name);
     free(name_clean);
     if (c->f[COL_DST] != NULL && c->f[COL_DST][0] != '\0') {
         char *dst = clean(c->f[COL_DST]);
-        if (fits(w, "to", strlen(dst)))
+        if (fits(w, "", "to", strlen(dst)))
             omni_msg_set(m, "to", dst);
         free(dst);
     }
