@@ -169,11 +169,8 @@ static size_t base64_tail(const unsigned char *p, const unsigned char *e, unsign
     unsigned v[3] = {0};
     for (const unsigned char *q = e; q > p && k > 0;) {
         q--;
-        if (b64_alphabet[*q]) {
-            int c = *q;
-            v[--k] = c >= 'a' ? (unsigned)(c - 'a' + 26) : c >= 'A' ? (unsigned)(c - 'A')
-                   : c >= '0' ? (unsigned)(c - '0' + 52) : c == '+' ? 62u : 63u;
-        }
+        if (b64_alphabet[*q])
+            v[--k] = (unsigned)mt_b64_value(*q); /* no '=' here: an unpadded text was asked for */
     }
     out[0] = (unsigned char)(v[0] << 2 | v[1] >> 4);
     out[1] = (unsigned char)((v[1] & 0xF) << 4 | v[2] >> 2);

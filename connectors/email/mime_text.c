@@ -154,8 +154,7 @@ char *mt_to_utf8(const char *charset, const char *in, size_t len, size_t *outlen
     return out.p;
 }
 
-/* The value of a base64 character, 64 for '=' (padding), -1 for anything else. */
-static int b64_value(unsigned char c)
+int mt_b64_value(unsigned char c)
 {
     if (c >= 'A' && c <= 'Z')
         return c - 'A';
@@ -180,7 +179,7 @@ static size_t b_word(const char *s, const char **cs, size_t *cs_len, const char 
     *cs = s + 2;
     *cs_len = i - 2;
     size_t t = i + 3, e = t;
-    while (s[e] && b64_value((unsigned char)s[e]) >= 0)
+    while (s[e] && mt_b64_value((unsigned char)s[e]) >= 0)
         e++;
     if (s[e] != '?' || s[e + 1] != '=')
         return 0; /* not a well-formed word (a blank or a stray byte inside): left to GMime as it is */
@@ -207,7 +206,7 @@ char *mt_2047_b_to_q(const char *s)
         buf_add(&out, "?Q?", 3);
         unsigned acc = 0, bits = 0;
         for (size_t i = 0; i < text_len; i++) {
-            int v = b64_value((unsigned char)text[i]);
+            int v = mt_b64_value((unsigned char)text[i]);
             if (v == 64)
                 break; /* padding: the word's bytes are all out */
             acc = (acc << 6 | (unsigned)v) & 0xFFFFFF;

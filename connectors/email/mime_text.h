@@ -16,6 +16,9 @@
  * Returns a NUL-terminated string the caller frees; *outlen (may be NULL) gets its length. */
 char *mt_to_utf8(const char *charset, const char *in, size_t len, size_t *outlen);
 
+/* The value of a base64 character, 64 for '=' (padding), -1 for anything else. */
+int mt_b64_value(unsigned char c);
+
 /* Rewrites each RFC 2047 "B" encoded-word in a raw header value (=?charset?B?text?=, charset may carry a
  * *language) as the "Q" encoded-word of the same bytes (every byte =XX), decoding each word's base64 on
  * its own: a word's padding ends only that word, and one without its padding keeps its last bytes (two or
