@@ -37,7 +37,7 @@ def run(n_ingest, n_assign, first=False):
     ids = [f"a{i}" for i in range(agents)]
     args = []
     for i, a in enumerate(ids): args += [a, "available", "email=100000", f"core:{i}:ll"]
-    r.evalsha(sha["seed"], 0, "omni:", "salt", json.dumps({"core": False, "partner": False}), *args)
+    r.evalsha(sha["seed"], 0, "omni:", "salt", json.dumps({"core": False, "partner": False}), "0", *args)
     now = 1796093263183
     convs, msgs = [], []
     val = dict(prefix="omni:", now=now, queue="default", routing=1, fold_window_ms=60000, fold_max_bits=3, days="{}")

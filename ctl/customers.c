@@ -311,6 +311,16 @@ int ctl_conversation(ctl_t *c, int argc, char **argv)
                recorded ? by + 7 : ctl_time(ctl_field(h, "resolved_at"), t, sizeof t),
                !recorded && by ? " by " : "", !recorded && by ? by : "");
     }
+    if (ctl_field(h, "follow_up_of"))
+        printf("  the follow-up of conversation %s\n", ctl_field(h, "follow_up_of"));
+    redisReply *fu = ctl_cmd(c, "ZSCORE %s" KEY_FOLLOW_UPS " %s", c->prefix, argv[1]);
+    if (fu->type == REDIS_REPLY_STRING)
+        printf("  follow-up due %s\n", ctl_time(fu->str, t, sizeof t));
+    freeReplyObject(fu);
+    if (ctl_field(h, "follow_up"))
+        printf("  followed up: conversation %s\n", ctl_field(h, "follow_up"));
+    if (ctl_field(h, "follow_up_skipped"))
+        printf("  no follow-up: %s\n", ctl_field(h, "follow_up_skipped"));
     if (ctl_field(h, "queued_on") && !strcmp(ctl_field(h, "status"), "queued"))
         printf("  waiting in the queue of team %s\n", ctl_field(h, "queued_on"));
     if (ctl_field(h, "category"))

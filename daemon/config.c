@@ -363,6 +363,13 @@ static const cfg_key_t router_keys[] = {
       .doc = "Identity globs of VIP customers: email:*@bigcorp.com, phone:+4420794609*." },
     { .path = "customers.repeat_after", .type = CFG_INT, .offset = OFF(policy.repeat_after), .min = 0, .max = 1000000,
       .def = "3", .doc = "Conversations after which a customer's tier is repeat; 0: never." },
+    { .path = "follow_up.after", .type = CFG_DURATION, .offset = OFF(policy.follow_up_after_s), .min = 0,
+      .max = 315360000, .def = "0", .unit_ms = 1000,
+      .doc = "A conversation a person resolved gets a follow-up this long after: new work for the same customer "
+             "on the same channel (did the fix work?), routed like a new conversation, so it goes back to the "
+             "agent who resolved it when ownership.prefer_previous_owner lets it (docs/routing.md "
+             "\"Follow-ups\"). None when the customer has an open or later conversation by then. Below "
+             "retention.resolved, and needs routing.rules; 0: no follow-ups." },
     { .path = NULL },
 };
 
@@ -553,6 +560,16 @@ static void finalize(router_config_t *cfg, const char *path, const cfg_where_t *
             cfg_error_at(errs, timeout, "redis.timeout_ms",
                          "%d ms is not above redis.wait_timeout_ms (%d ms, its default): set that below it too",
                          cfg->redis.timeout_ms, cfg->redis.wait_timeout_ms);
+    }
+    if (cfg->policy.follow_up_after_s > 0) {
+        const cfg_where_t *w = &where[cfg_key_index(&router_table, "follow_up.after")];
+        if (cfg->policy.follow_up_after_s >= cfg->retention.resolved_s)
+            cfg_error_at(errs, w, "follow_up.after", "%d s is not below retention.resolved (%d s): the resolved "
+                         "conversation would be archived, and gone from Redis, before its follow-up opens",
+                         cfg->policy.follow_up_after_s, cfg->retention.resolved_s);
+        if (cfg->policy.n_routes == 0)
+            cfg_error_at(errs, w, "follow_up.after", "a follow-up is routed like new work, and there are no "
+                         "routing.rules: it would never reach anyone; add routing rules, or set it to 0");
     }
     if (cfg->redis.address == NULL && cfg->redis.n_sentinels == 0 && cfg->redis.wait_replicas > 0)
         cfg_error_at(errs, &where[cfg_key_index(&router_table, "redis.wait_replicas")], "redis.wait_replicas",

@@ -406,6 +406,8 @@ int routing_seed_init(routing_seed_t *sd, const char *prefix, const policy_t *p)
     sd->argv[SEED_ARG_PREFIX] = prefix;
     sd->argv[SEED_ARG_SALT] = sd->salt;
     sd->argv[SEED_ARG_TEAMS] = sd->masks;
+    snprintf(sd->follow_up, sizeof sd->follow_up, "%lld", (long long)p->follow_up_after_s * 1000);
+    sd->argv[SEED_ARG_FOLLOW_UP_AFTER_MS] = sd->follow_up;
     for (size_t i = 0; i < p->n_agents; i++) { /* then the agents: id, presence, caps, rosters */
         sd->argv[SEED_NARGS + 4 * i] = p->agents[i].id;
         sd->argv[SEED_NARGS + 4 * i + 1] = names[p->agents[i].presence];

@@ -32,9 +32,10 @@ void routing_drain_argv(routing_argbuf_t *b, const char *prefix, const policy_t 
                         const char *days, bool force, const char *argv[DRAIN_NARGS]);
 
 /* seed.lua's arguments for policy p: presences, capacities and rosters (for the ready index), team masking
- * and strategy, a new random salt. */
+ * and strategy, the follow-up delay, a new random salt. */
 typedef struct routing_seed {
     char salt[33];
+    char follow_up[24]; /* follow_up.after in ms */
     char *masks;       /* owned: the teams argument */
     char *text;        /* owned: every agent's caps and rosters, NUL-separated, argv points into it */
     const char **argv; /* owned array; points into this, prefix and p (borrowed, must outlive it) */

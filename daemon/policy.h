@@ -164,6 +164,8 @@ typedef struct policy {
     int fold_similarity_pct;             /* folding.similarity */
     char **vip; size_t n_vip;            /* customers.vip: identity globs of VIP customers */
     int repeat_after;                    /* customers.repeat_after: conversations before a customer is "repeat" */
+    int follow_up_after_s;               /* follow_up.after: a resolved conversation's follow-up opens this long
+                                          * after its resolution (docs/routing.md "Follow-ups"); 0: none */
 } policy_t;
 
 /* What a condition or classification looks at: one message and what is known of its customer. */

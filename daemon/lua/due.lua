@@ -1,4 +1,4 @@
--- needs: _mask _inbox _owners
+-- needs: _mask _inbox _owners _follow_up
 -- What needs the router now: conversations whose target timed out or whose SLA escalation point passed,
 -- queued conversations whose plan expired (a team's calendar opened or closed: "replan"),
 -- conversations stored but never routed (a router died between storing and routing), and conversations
@@ -8,6 +8,8 @@
 -- test_clock: record `now` in due:scanned, so a test knows a scan has seen the time it set.
 -- Open offers that expired ("offer expired") and conversations whose re-routing was asked for from outside
 -- the router (reroute() in _owners.lua: kind is the `reroute` asked for) are handed out the same way.
+-- Follow-ups due (omni:followups) are opened here (_follow_up.lua) and handed out as "new", leased like
+-- unrouted work.
 -- Returns one record per item: kind is "timeout", "escalation", "replan", "new", "owner offline",
 -- "offer expired" or a reroute kind ("rejected", "offer revoked", "transfer", "dead letter"); target the
 -- index of the owner's target (-1: none); owner the owner, or for a reroute the owner it was taken from;
@@ -72,6 +74,15 @@ for _, cv in ipairs(redis.call('ZRANGEBYSCORE', K.timers(), '-inf', now, 'LIMIT'
     claim(K.timers(), cv, now + lease_ms)
   else
     schedule(cv, now)
+  end
+end
+
+for _, cv in ipairs(redis.call('ZRANGEBYSCORE', K.follow_ups(), '-inf', now, 'LIMIT', 0, limit)) do
+  redis.call('ZREM', K.follow_ups(), cv)
+  local nv = open_follow_up(cv, now, A.now_text)
+  if nv then
+    item(nv, 'new')
+    claim(K.unrouted(), nv, now - unrouted_after + lease_ms) -- as below: comes due again if not decided
   end
 end
 

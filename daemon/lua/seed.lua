@@ -6,10 +6,11 @@
 -- order) is rebuilt from them in this one call, so no decision ever sees half of it. Each team's masking
 -- (`mask_contact` in its hash: 1 for a partner whose contract masks) is the policy's, for the scripts that
 -- write what partners see (_mask.lua). The installation's pseudonym salt is set once, by the first router
--- (salt: random, made by the caller).
+-- (salt: random, made by the caller). follow_up_after_ms: the policy's follow_up.after, kept in omni:settings for
+-- resolve.lua, which omni-api and omnictl run too and which do not read the policy; 0: no follow-ups.
 -- teams: {team: masks?}; agents: id, presence, caps ("email=5 sms=3"), rosters ("core:0:ll", see reindex()),
 -- four arguments an agent. Returns how many presences were set.
--- @args prefix:str salt:str teams:json ...agents:str
+-- @args prefix:str salt:str teams:json follow_up_after_ms:int ...agents:str
 -- @reply one set:int
 local n, list = 0, A.agents
 if #list % 4 ~= 0 then return redis.error_reply('ERR seed: agents come in fours (id presence caps rosters)') end
@@ -57,5 +58,6 @@ for i = 1, #list, 4 do
 end
 for team in pairs(A.teams) do redis.call('HSET', K.team(team), 'roster', table.concat(rosters[team] or {}, ' ')) end
 redis.call('SET', K.mask_salt(), A.salt, 'NX')
+redis.call('HSET', K.settings(), 'follow_up_after_ms', A.follow_up_after_ms)
 redis.call('INCR', K.drain_epoch()) -- capacities may have grown: the next drains look at their queues again
 return n

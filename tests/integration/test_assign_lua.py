@@ -29,7 +29,7 @@ class Lua(Scripts):
                                for team, t in self.teams.items() if a in t["agents"])
             args += [a, "available", f"email={cap}", rosters]
         masks = {team: self.r.hget(f"omni:team:{team}", "mask_contact") == "1" for team in self.teams}
-        self.call("seed", "0123456789abcdef", json.dumps(masks), *args)
+        self.call("seed", "0123456789abcdef", json.dumps(masks), "0", *args)
 
     def send_plan(self, plan, days=None):
         """assign.lua on plan, after seeding what its targets say of the team's agents (as the policy would)."""
@@ -320,7 +320,7 @@ def test_target_fields_left_out_read_as_their_declared_defaults(lua):
 def test_a_third_party_channel_is_counted_in_other_and_given_back_there(lua):
     """An `x-` channel's work takes the agent's `other` capacity: the conversation records that kind (written
     only where it is not the channel's own name) and its release gives the load back to the same kind."""
-    lua.call("seed", "0123456789abcdef", json.dumps({"core": False}), "a", "available", "email=1 other=2", "core:0:ll")
+    lua.call("seed", "0123456789abcdef", json.dumps({"core": False}), "0", "a", "available", "email=1 other=2", "core:0:ll")
     t = {k: v for k, v in target(agents=("a",)).items() if k != "cap"}
 
     def plan(conv, channel):

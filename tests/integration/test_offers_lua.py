@@ -17,7 +17,7 @@ MIN = 60000
 def lua(redis_server):
     lua = Lua(redis_server.client())
     # what a router writes at start: each team's masking, the salt
-    lua.call("seed", "0123456789abcdef", json.dumps({"core": False, "tier2": False, "bpo": True, "acme": True}))
+    lua.call("seed", "0123456789abcdef", json.dumps({"core": False, "tier2": False, "bpo": True, "acme": True}), "0")
     return lua
 
 

@@ -231,6 +231,12 @@ static void test_validators(void **state)
     fails("redis:\n  timeout_ms: 100\n  wait_timeout_ms: 200\n",
           LINES("%s:3:20: redis.wait_timeout_ms: 200 ms is not below redis.timeout_ms (100 ms), which would drop the "
                 "connection first"));
+    /* a follow-up needs its resolved conversation still in Redis, and a routing rule to reach anyone */
+    fails("follow_up:\n  after: 200h\n",
+          LINES("%s:2:10: follow_up.after: 720000 s is not below retention.resolved (604800 s): the resolved "
+                "conversation would be archived, and gone from Redis, before its follow-up opens",
+                "%s:2:10: follow_up.after: a follow-up is routed like new work, and there are no routing.rules: it "
+                "would never reach anyone; add routing rules, or set it to 0"));
     fails("router:\n  ipc_owner: nosuchuser-omni\n  ipc_group: nosuchgroup-omni\n",
           LINES("%s:2:14: router.ipc_owner: no user named nosuchuser-omni",
                 "%s:3:14: router.ipc_group: no group named nosuchgroup-omni"));
