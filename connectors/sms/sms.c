@@ -5,11 +5,16 @@
  * carries bodySHA256, over the URL alone with the body's SHA-256 matching it. Then an inbound message is
  * spooled and answered `<Response/>` (text/xml) once durable; a status callback is answered the same and
  * not routed. Answers: 401 no signature, 403 a wrong one, 400 a malformed request (logged with what was
- * wrong), 404/405 another path or method, 503 + Retry-After when the spool cannot take it. */
+ * wrong), 404/405 another path or method, 503 + Retry-After when the spool cannot take it.
+ *
+ * An outpost (sms.outpost_reply set: a channel the business does not staff, docs/routing.md "Outpost
+ * channels"): the first message of a number within sms.outpost_window is answered with that reply as TwiML
+ * <Message>, which Twilio texts back to the sender; the message is spooled and routed all the same. */
 #include "sms.h"
 #include "twilio.h"
 #include "omni/http_intake.h"
 #include "omni/log.h"
+#include "omni/outpost.h"
 #include "omni/secret.h"
 #include "omni/util.h"
 
@@ -18,6 +23,7 @@
 #include <strings.h>
 
 #define TWIML_EMPTY "<Response/>"
+#define OUTPOST_STATE "outpost-pointed" /* omni/outpost.h: who was pointed when */
 
 typedef struct sms {
     omni_connector_t *ctx;
@@ -28,6 +34,8 @@ typedef struct sms {
     char token[OMNI_SECRET_MAX + 1];
     size_t toklen;
     unsigned long long statuses;
+    omni_outpost_t *outpost; /* NULL: a covered channel */
+    char *pointer;           /* the TwiML answer that points a sender elsewhere (owned) */
 } sms_t;
 
 static const omni_connector_key_t sms_keys[] = {
@@ -38,6 +46,10 @@ static const omni_connector_key_t sms_keys[] = {
       "where the Twilio auth token is: a file (0600), credential:NAME or env:NAME" },
     { "paths", OMNI_KEY_LIST, "[/sms, /sms/status]", false, 0, 16, NULL,
       "request paths taken (inbound messages and status callbacks alike); others are answered 404" },
+    { "outpost_reply", OMNI_KEY_STRING, NULL, false, 0, 1600, NULL,
+      "an outpost: the text a sender is answered with (where to reach us), once per number per outpost_window" },
+    { "outpost_window", OMNI_KEY_DURATION, "86400000", false, 1000, 31536000000LL, NULL,
+      "how long a number that was pointed elsewhere is not pointed again" },
     { NULL, 0, NULL, false, 0, 0, NULL, NULL },
 };
 
@@ -57,6 +69,17 @@ static int sms_check(omni_connector_t *ctx, char *err, size_t errsz)
     for (size_t i = 0; i < n; i++)
         if (paths[i][0] != '/')
             omni_connector_check_error(ctx, "paths", "\"%s\" does not start with /", paths[i]);
+    /* answered inside XML: text only (a control character other than a line break is not XML 1.0) */
+    const char *reply = omni_connector_cfg_str(ctx, "outpost_reply");
+    size_t bad = 0;
+    if (reply && !omni_utf8_valid(reply, strlen(reply), &bad))
+        omni_connector_check_error(ctx, "outpost_reply", "not UTF-8 at byte %zu", bad);
+    else
+        for (size_t k = 0; reply && reply[k]; k++)
+            if ((unsigned char)reply[k] < 0x20 && reply[k] != '\n' && reply[k] != '\t') {
+                omni_connector_check_error(ctx, "outpost_reply", "holds a control character (byte %zu): text only", k);
+                break;
+            }
     omni_http_intake_check(ctx);
     omni_connector_check_secret(ctx, "auth_token");
     return 0;
@@ -126,15 +149,37 @@ static void sms_handle(void *user, omni_http_req_t *req)
                    : "?", tw_param(&params, "MessageStatus"));
         omni_http_respond(req, 200, "text/xml", TWIML_EMPTY);
         break;
-    case TW_MESSAGE:
-        omni_http_submit(req, msg); /* a 503 if the spool cannot take it: the intake answers that */
+    case TW_MESSAGE: {
+        /* a 503 if the spool cannot take it: the intake answers that, and nobody is pointed */
+        bool point = omni_http_submit(req, msg) == 0 && s->outpost &&
+                     omni_outpost_claim(s->outpost, msg->from_id, omni_wall_ms()) == 1;
+        if (point)
+            omni_info("%s: outpost: %s pointed to a covered channel", msg->id, msg->from_id);
         omni_msg_destroy(&msg);
-        omni_http_respond(req, 200, "text/xml", TWIML_EMPTY);
+        omni_http_respond(req, 200, "text/xml", point ? s->pointer : TWIML_EMPTY);
         break;
+    }
     }
 out:
     tw_params_free(&params);
     free(url);
+}
+
+/* <Response><Message>text</Message></Response>, text escaped for XML (a new string the caller frees). */
+static char *twiml_message(const char *text)
+{
+    size_t cap = strlen(text) * 6 + 64, n = 0;
+    char *out = omni_calloc(1, cap);
+    n += (size_t)snprintf(out, cap, "<Response><Message>");
+    for (const char *p = text; *p; p++) {
+        const char *e = *p == '&' ? "&amp;" : *p == '<' ? "&lt;" : *p == '>' ? "&gt;" : *p == '"' ? "&quot;" : NULL;
+        if (e)
+            n += (size_t)snprintf(out + n, cap - n, "%s", e);
+        else
+            out[n++] = *p;
+    }
+    snprintf(out + n, cap - n, "</Message></Response>");
+    return out;
 }
 
 static int sms_open(omni_connector_t *ctx)
@@ -151,9 +196,23 @@ static int sms_open(omni_connector_t *ctx)
         return -1;
     }
     s->toklen = (size_t)n;
+    const char *reply = omni_connector_cfg_str(ctx, "outpost_reply");
+    if (reply && reply[0]) {
+        s->outpost = omni_outpost_new(omni_connector_state_dir(ctx), OUTPOST_STATE,
+                                      omni_connector_cfg_int(ctx, "outpost_window"), OMNI_OUTPOST_MAX, err, sizeof err);
+        if (s->outpost == NULL) {
+            omni_error("%s", err);
+            explicit_bzero(s->token, sizeof s->token);
+            free(s);
+            return -1;
+        }
+        s->pointer = twiml_message(reply);
+    }
     s->in = omni_http_intake_new(ctx, "SMS webhooks", sms_handle, s);
     if (s->in == NULL) {
         explicit_bzero(s->token, sizeof s->token);
+        omni_outpost_destroy(&s->outpost);
+        free(s->pointer);
         free(s);
         return -1;
     }
@@ -172,6 +231,8 @@ static void sms_close(omni_connector_t *ctx)
     sms_t *s = omni_connector_user(ctx);
     omni_http_intake_destroy(&s->in);
     explicit_bzero(s->token, sizeof s->token);
+    omni_outpost_destroy(&s->outpost);
+    free(s->pointer);
     free(s);
     omni_connector_set_user(ctx, NULL);
 }

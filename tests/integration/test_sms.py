@@ -434,3 +434,59 @@ def test_public_url_is_checked_at_load(tmp_path):
             assert r.returncode == 0, (url, r.stderr)
         else:
             assert r.returncode == 1 and f"{conf}:3:15: sms.public_url: {want}" in r.stderr, (url, r.stderr)
+
+
+def test_an_outpost_points_each_number_once_per_window_and_keeps_the_message(router, tmp_path):
+    """sms.outpost_reply (docs/routing.md "Outpost channels"): the first message of a number is answered with the
+    reply as TwiML <Message> (XML-escaped), which Twilio texts back; later ones within sms.outpost_window get the
+    empty answer; the messages are stored all the same; who was pointed survives a restart (even kill -9), and
+    the window running out points a number again."""
+    import time
+    reply = 'We answer on email: help@example.com & <chat> "24/7"'
+    conn = sms_connector(tmp_path, router, outpost_reply=json.dumps(reply), outpost_window="3s")
+    assert conn.check().returncode == 0, conn.check().stderr
+    conn.start()
+    tw = Twilio(conn, TOKEN)
+    pointer = (b"<Response><Message>We answer on email: help@example.com &amp; &lt;chat&gt; &quot;24/7&quot;"
+               b"</Message></Response>")
+    try:
+        first = tw.post(inbound("SM" + "c1" * 16, "hello?", frm="+14155550101"))
+        assert (first[0], first[2]) == (200, pointer) and first[1]["content-type"] == "text/xml"
+        assert tw.post(inbound("SM" + "c2" * 16, "anyone?", frm="+14155550101"))[2] == b"<Response/>"
+        # a resend of the first (Twilio retrying) is not a second pointer either
+        assert tw.post(inbound("SM" + "c1" * 16, "hello?", frm="+14155550101"))[2] == b"<Response/>"
+        # another number is pointed on its own
+        assert tw.post(inbound("SM" + "c3" * 16, "hi", frm="+14155550102"))[2] == pointer
+        wait_stored(router, ["sms:SM" + "c1" * 16, "sms:SM" + "c2" * 16, "sms:SM" + "c3" * 16])
+        assert "outpost: +14155550101 pointed to a covered channel" in conn.output()
+        # a restart, even kill -9, remembers who was pointed
+        conn.kill()
+        conn.start()
+        tw = Twilio(conn, TOKEN)
+        assert tw.post(inbound("SM" + "c4" * 16, "again", frm="+14155550101"))[2] == b"<Response/>"
+        # once the window is over the number is pointed again (the window is 3 s: waited on, with a deadline)
+        deadline = time.time() + 15
+        n = 5
+        while True:
+            body = tw.post(inbound("SM" + f"{n:02x}" * 16, "still there?", frm="+14155550101"))[2]
+            if body == pointer:
+                break
+            assert body == b"<Response/>" and time.time() < deadline, body
+            n += 1
+            time.sleep(0.2)
+    finally:
+        conn.stop()
+
+
+def test_an_outpost_reply_is_text_only(tmp_path):
+    import subprocess
+    from harness import BIN
+    (tmp_path / "tok").write_text(TOKEN)
+    os.chmod(tmp_path / "tok", 0o600)
+    conf = tmp_path / "sms.yaml"
+    conf.write_text('spool_dir: spool\nsms:\n  public_url: "https://h.example/t"\n  auth_token: tok\n'
+                    '  outpost_reply: "see\\u0007 email"\n')
+    r = subprocess.run([os.path.join(BIN, "omni-sms"), "--config", str(conf), "--check-config"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "sms.outpost_reply: holds a control character (byte 3): text only" in r.stderr, \
+        r.stderr

@@ -1,0 +1,115 @@
+/* libomni/outpost.c: who an outpost connector pointed, and when. Once per sender per window; remembered across
+ * a restart through its state file; a damaged line costs that line only; the oldest forgotten past the cap. */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "omni/connector.h"
+#include "omni/outpost.h"
+
+#define WINDOW 1000
+
+static char dir[64];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/omni-outpost-XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd);
+}
+
+static omni_outpost_t *open_memory(void)
+{
+    char err[256];
+    omni_outpost_t *o = omni_outpost_new(dir, "pointed", WINDOW, OMNI_OUTPOST_MAX, err, sizeof err);
+    assert_non_null(o);
+    return o;
+}
+
+static void test_once_per_sender_per_window(void **state)
+{
+    (void)state;
+    omni_outpost_t *o = open_memory();
+    assert_int_equal(omni_outpost_claim(o, "+14155550100", 10000), 1);
+    assert_int_equal(omni_outpost_claim(o, "+14155550100", 10500), 0);
+    assert_int_equal(omni_outpost_claim(o, "+14155550101", 10500), 1);
+    assert_int_equal(omni_outpost_claim(o, "+14155550100", 10999), 0);
+    /* the window is over at exactly 1000 ms after */
+    assert_int_equal(omni_outpost_claim(o, "+14155550100", 11000), 1);
+    assert_int_equal(omni_outpost_claim(o, "+14155550100", 11001), 0);
+    omni_outpost_destroy(&o);
+    assert_null(o);
+    omni_outpost_destroy(&o); /* twice is fine */
+}
+
+static void test_remembered_across_a_restart_and_damage_costs_a_line(void **state)
+{
+    (void)state;
+    omni_outpost_t *o = open_memory();
+    assert_int_equal(omni_outpost_claim(o, "a", 20000), 1);
+    assert_int_equal(omni_outpost_claim(o, "b", 20100), 1);
+    omni_outpost_destroy(&o);
+    o = open_memory();
+    assert_int_equal(omni_outpost_claim(o, "a", 20200), 0);
+    assert_int_equal(omni_outpost_claim(o, "b", 20200), 0);
+    omni_outpost_destroy(&o);
+    /* a torn or hand-edited file: each bad line skipped, the good ones kept */
+    const char *text = "20000 a\nnot a line\n20100\n19000 c\n20100 b x\n20150 d\n";
+    assert_int_equal(omni_state_write(dir, "pointed", text, strlen(text)), 0);
+    o = open_memory();
+    assert_int_equal(omni_outpost_claim(o, "a", 20300), 0);
+    assert_int_equal(omni_outpost_claim(o, "d", 20300), 0);
+    assert_int_equal(omni_outpost_claim(o, "c", 20300), 1); /* out of time order: skipped */
+    omni_outpost_destroy(&o);
+}
+
+static void test_the_oldest_is_forgotten_past_the_cap(void **state)
+{
+    (void)state;
+    char err[256], who[32];
+    omni_outpost_t *o = omni_outpost_new(dir, "cap", 1000000000, 50, err, sizeof err);
+    assert_non_null(o);
+    for (int i = 0; i < 51; i++) {
+        snprintf(who, sizeof who, "s%d", i);
+        assert_int_equal(omni_outpost_claim(o, who, 30000 + i), 1);
+    }
+    assert_int_equal(omni_outpost_claim(o, "s1", 90000), 0);
+    assert_int_equal(omni_outpost_claim(o, "s50", 90000), 0);
+    assert_int_equal(omni_outpost_claim(o, "s0", 90000), 1); /* the first one, forgotten (and now s1 is) */
+    assert_int_equal(omni_outpost_claim(o, "s1", 90000), 1);
+    omni_outpost_destroy(&o);
+    /* the file holds as many: the cap holds across a restart too */
+    char *text = NULL;
+    assert_int_equal(omni_state_read(dir, "cap", &text, NULL), 0);
+    int lines = 0;
+    for (char *p = text; (p = strchr(p, '\n')) != NULL; p++)
+        lines++;
+    assert_int_equal(lines, 50);
+    free(text);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_once_per_sender_per_window),
+        cmocka_unit_test(test_remembered_across_a_restart_and_damage_costs_a_line),
+        cmocka_unit_test(test_the_oldest_is_forgotten_past_the_cap),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
