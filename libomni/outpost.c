@@ -119,3 +119,15 @@ int omni_outpost_claim(omni_outpost_t *o, const char *sender, int64_t now_ms)
     save(o);
     return 1;
 }
+
+void omni_outpost_forget(omni_outpost_t *o, const char *sender)
+{
+    for (size_t i = o->n; i-- > 0;)
+        if (strcmp(o->list[i].sender, sender) == 0) {
+            free(o->list[i].sender);
+            memmove(o->list + i, o->list + i + 1, (o->n - i - 1) * sizeof *o->list);
+            o->n--;
+            save(o);
+            return;
+        }
+}

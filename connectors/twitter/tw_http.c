@@ -178,7 +178,8 @@ int64_t tw_http_timeout_ms(const tw_http_t *h)
     return ms > 0 ? ms : 0;
 }
 
-int tw_http_get(tw_http_t *h, const char *url, const char *token, void *tag)
+/* A GET, or a POST of json (NULL: GET). */
+static int start(tw_http_t *h, const char *url, const char *token, const char *json, void *tag)
 {
     xfer_t *x = omni_calloc(1, sizeof *x);
     x->tag = tag;
@@ -194,6 +195,10 @@ int tw_http_get(tw_http_t *h, const char *url, const char *token, void *tag)
     explicit_bzero(auth, strlen(auth));
     free(auth);
     CURL *e = x->easy;
+    if (json != NULL) {
+        x->hdrs = curl_slist_append(x->hdrs, "Content-Type: application/json");
+        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, json);
+    }
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
@@ -223,6 +228,16 @@ int tw_http_get(tw_http_t *h, const char *url, const char *token, void *tag)
     h->xfers = x;
     h->running++;
     return 0;
+}
+
+int tw_http_get(tw_http_t *h, const char *url, const char *token, void *tag)
+{
+    return start(h, url, token, NULL, tag);
+}
+
+int tw_http_post_json(tw_http_t *h, const char *url, const char *token, const char *json, void *tag)
+{
+    return start(h, url, token, json, tag);
 }
 
 static void finish(tw_http_t *h, CURL *e, CURLcode rc, tw_http_done_t done, void *user)

@@ -1,4 +1,4 @@
-/* HTTP GETs over a libcurl multi handle driven from the connector's loop: no thread, no blocking call.
+/* HTTP GETs (and the POSTs of outpost pointers) over a libcurl multi handle driven from the connector's loop: no thread, no blocking call.
  *
  * curl's sockets go into one epoll set whose fd is the connector's watched fd (omni_connector_watch_fd):
  * poll() runs when any of them is ready, and tw_http_drive() hands the ready sockets to curl. curl's timer
@@ -43,6 +43,10 @@ int tw_http_fd(const tw_http_t *http);
 /* Starts a GET of url with "Authorization: Bearer <token>". tag comes back in the done callback. url and
  * token are copied. Returns 0, or -1 after logging why. */
 int tw_http_get(tw_http_t *http, const char *url, const char *token, void *tag);
+
+/* Starts a POST of json (a NUL-terminated body, sent as application/json) to url, authorized as a GET is.
+ * Everything is copied. Returns 0, or -1 after logging why. */
+int tw_http_post_json(tw_http_t *http, const char *url, const char *token, const char *json, void *tag);
 
 /* Serves ready sockets and due timers without waiting; calls done for each finished transfer. */
 void tw_http_drive(tw_http_t *http, tw_http_done_t done, void *user);

@@ -7,11 +7,17 @@
  * x-rate-limit-reset, a failure (no answer, 5xx, 401/403, a malformed page) backs off with jitter
  * (tw_pace.h). poll() returns 0 even while a feed fails: each feed paces itself, because the runtime's
  * paced retry stops watching the HTTP sockets of the other feed's transfer (and of the retry itself); the
- * failure is logged, shown in the status line and counted there. */
+ * failure is logged, shown in the status line and counted there.
+ *
+ * An outpost (twitter.outpost_reply set, docs/routing.md "Outpost channels"): once a page of the DM feed is
+ * committed, each sender not pointed within twitter.outpost_window is sent the reply as a DM (POST
+ * /2/dm_conversations/with/:id/messages, on the same multi handle); one the API refuses is forgotten, so the
+ * sender's next DM tries again. */
 #include "twitter.h"
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +29,7 @@
 #include "omni/http_intake.h"
 #include "omni/identity.h"
 #include "omni/log.h"
+#include "omni/outpost.h"
 #include "omni/secret.h"
 #include "omni/util.h"
 #include "tw_cursor.h"
@@ -32,6 +39,13 @@
 #include "tw_webhook.h"
 
 #define TW_FEEDS 2
+#define OUTPOST_STATE "outpost-pointed" /* omni/outpost.h: who was pointed when */
+
+/* A pointer DM in flight: the tag of its POST. */
+typedef struct pointer {
+    char sender[40];
+    struct pointer *next;
+} pointer_t;
 
 typedef struct feed {
     tw_kind_t kind;
@@ -58,6 +72,10 @@ typedef struct tw {
     feed_t feeds[TW_FEEDS];
     size_t n_feeds;
     bool reached;              /* the API has answered a call (a page, or a rate limit): READY=1 may go */
+    omni_outpost_t *outpost;   /* NULL: a covered channel */
+    char *pointer_json;        /* {"text": outpost_reply} (owned) */
+    pointer_t *pointing;       /* pointers in flight (owned) */
+    unsigned long long pointed, pointer_errors;
 } tw_t;
 
 static const omni_connector_key_t tw_keys[] = {
@@ -81,6 +99,11 @@ static const omni_connector_key_t tw_keys[] = {
       "the app's consumer secret (file, credential:NAME or env:NAME): enables the Account Activity webhook "
       "(CRC answers, signed POSTs) on listen" },
     OMNI_HTTP_INTAKE_KEYS("127.0.0.1:8092", "1048576"),
+    { "outpost_reply", OMNI_KEY_STRING, NULL, false, 0, 10000, NULL,
+      "an outpost: the DM a sender is answered with (where to reach us), once per sender per outpost_window; "
+      "needs a token with dm.write" },
+    { "outpost_window", OMNI_KEY_DURATION, "86400000", false, 1000, 31536000000LL, NULL,
+      "how long a sender who was pointed elsewhere is not pointed again" },
     { NULL, 0, NULL, false, 0, 0, NULL, NULL },
 };
 
@@ -107,6 +130,17 @@ static int tw_check(omni_connector_t *ctx, char *err, size_t errsz)
     /* its secrets are read here as at start, so that a missing or unsafe one is found now (docs/connectors.md);
      * listen is used only by the webhook */
     omni_connector_check_secret(ctx, "token");
+    const char *reply = omni_connector_cfg_str(ctx, "outpost_reply");
+    size_t bad = 0;
+    if (reply && !omni_utf8_valid(reply, strlen(reply), &bad))
+        omni_connector_check_error(ctx, "outpost_reply", "not UTF-8 at byte %zu", bad);
+    if (reply && reply[0]) {
+        bool dms = false;
+        for (size_t i = 0; i < n; i++)
+            dms |= strcmp(feeds[i], "dms") == 0;
+        if (!dms)
+            omni_connector_check_error(ctx, "outpost_reply", "answers DMs, and feeds has no dms");
+    }
     if (omni_connector_cfg_str(ctx, "consumer_secret") != NULL) {
         omni_connector_check_secret(ctx, "consumer_secret");
         omni_http_intake_check(ctx);
@@ -166,6 +200,13 @@ static void tw_close_state(tw_t *t)
     tw_http_destroy(&t->http);
     for (size_t i = 0; i < t->n_feeds; i++)
         tw_cursor_clear(&t->feeds[i].cur);
+    while (t->pointing != NULL) { /* their transfers went with the client */
+        pointer_t *p = t->pointing;
+        t->pointing = p->next;
+        free(p);
+    }
+    omni_outpost_destroy(&t->outpost);
+    free(t->pointer_json);
     explicit_bzero(t->token, sizeof t->token);
     free(t);
 }
@@ -209,6 +250,20 @@ static int tw_open(omni_connector_t *ctx)
         f->state_file = dm ? "twitter-dms.json" : "twitter-mentions.json";
         f->due = omni_mono_ms();
         feed_load(t, f);
+    }
+    const char *reply = omni_connector_cfg_str(ctx, "outpost_reply");
+    if (reply && reply[0]) {
+        char err[512];
+        t->outpost = omni_outpost_new(omni_connector_state_dir(ctx), OUTPOST_STATE,
+                                      omni_connector_cfg_int(ctx, "outpost_window"), OMNI_OUTPOST_MAX, err, sizeof err);
+        if (t->outpost == NULL) {
+            omni_error("%s", err);
+            tw_close_state(t);
+            return -1;
+        }
+        json_t *body = json_pack("{s:s}", "text", reply);
+        t->pointer_json = json_dumps(body, JSON_COMPACT);
+        json_decref(body);
     }
     if (omni_connector_cfg_str(ctx, "consumer_secret") != NULL && watch_webhook(t) != 0) {
         tw_close_state(t);
@@ -268,6 +323,59 @@ static int feed_save(tw_t *t, feed_t *f, const tw_cursor_t *next)
     return 0;
 }
 
+/* The base URL without trailing slashes: its length. */
+static int api_len(const tw_t *t)
+{
+    size_t bl = strlen(t->api);
+    while (bl > 0 && t->api[bl - 1] == '/')
+        bl--;
+    return (int)bl;
+}
+
+/* An outpost: the sender of a committed DM is sent the pointer unless pointed within the window. */
+static void point(tw_t *t, const omni_msg_t *msg)
+{
+    if (omni_outpost_claim(t->outpost, msg->from_id, omni_wall_ms()) != 1)
+        return;
+    pointer_t *p = omni_calloc(1, sizeof *p);
+    snprintf(p->sender, sizeof p->sender, "%s", msg->from_id);
+    char *url = omni_asprintf("%.*s/2/dm_conversations/with/%s/messages", api_len(t), t->api, p->sender);
+    if (tw_http_post_json(t->http, url, t->token, t->pointer_json, p) == 0) {
+        p->next = t->pointing;
+        t->pointing = p;
+        omni_debug("dms: POST %s (outpost pointer for %s)", url, msg->id);
+    } else {
+        omni_outpost_forget(t->outpost, p->sender);
+        t->pointer_errors++;
+        free(p);
+    }
+    free(url);
+}
+
+/* The answer to a pointer DM: 201 is sent; anything else is logged and the sender forgotten, so their next
+ * DM tries again. */
+static void pointer_done(tw_t *t, pointer_t *p, const tw_http_resp_t *r)
+{
+    for (pointer_t **pp = &t->pointing; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    if (r->error == NULL && r->status / 100 == 2) {
+        t->pointed++;
+        omni_info("dms: outpost: %s pointed to a covered channel", p->sender);
+    } else {
+        t->pointer_errors++;
+        omni_outpost_forget(t->outpost, p->sender);
+        if (r->error != NULL)
+            omni_warn("dms: outpost: the pointer DM to %s failed: %s (their next DM tries again)", p->sender, r->error);
+        else
+            omni_warn("dms: outpost: the pointer DM to %s was refused: HTTP %d %.200s (does the token have dm.write? "
+                      "their next DM tries again)", p->sender, r->status, r->body);
+    }
+    free(p);
+}
+
 /* A 200 page: submit, commit, then move the cursor. */
 static void feed_page(tw_t *t, feed_t *f, const tw_http_resp_t *r, int64_t wait_ms)
 {
@@ -317,6 +425,9 @@ static void feed_page(tw_t *t, feed_t *f, const tw_http_resp_t *r, int64_t wait_
     } else if (feed_save(t, f, &next) != 0) {
         feed_fail(t, f, "state file not written"); /* the page is read again: same ids, dropped by the router */
     } else {
+        if (f->kind == TW_DMS && t->outpost != NULL && !f->probing)
+            for (size_t i = 0; i < page.n; i++)
+                point(t, page.msgs[i]);
         f->failures = 0;
         f->pages++;
         f->taken += page.n;
@@ -338,6 +449,13 @@ static void feed_page(tw_t *t, feed_t *f, const tw_http_resp_t *r, int64_t wait_
 static void on_done(void *tag, const tw_http_resp_t *r, void *user)
 {
     tw_t *t = user;
+    bool feed = false;
+    for (size_t i = 0; i < TW_FEEDS; i++)
+        feed |= tag == (void *)&t->feeds[i];
+    if (!feed) { /* the only other tags are pointers */
+        pointer_done(t, tag, r);
+        return;
+    }
     feed_t *f = tag;
     f->in_flight = false;
     int64_t wait = tw_ratelimit_wait(r->status, r->rl_remaining, r->rl_reset, r->retry_after, omni_wall_ms());
@@ -384,9 +502,7 @@ static char *escape(const char *s)
 static char *feed_url(const tw_t *t, feed_t *f)
 {
     const char *base = t->api;
-    size_t bl = strlen(base);
-    while (bl > 0 && base[bl - 1] == '/')
-        bl--;
+    int bl = api_len(t);
     f->probing = t->start_end && f->cur.since == NULL && !f->cur.started && f->cur.round_newest == NULL;
     long long max = f->probing ? 5 : t->max_results;
     char *tok = f->cur.next_token != NULL && !f->probing ? escape(f->cur.next_token) : NULL;
@@ -396,13 +512,13 @@ static char *feed_url(const tw_t *t, feed_t *f)
         url = omni_asprintf("%.*s/2/users/%s/mentions?max_results=%lld&expansions=author_id"
                             "&tweet.fields=created_at,author_id,conversation_id,in_reply_to_user_id,lang,note_tweet"
                             "&user.fields=username,name%s%s%s%s",
-                            (int)bl, base, t->user_id, max, f->cur.since ? "&since_id=" : "",
+                            bl, base, t->user_id, max, f->cur.since ? "&since_id=" : "",
                             f->cur.since ? f->cur.since : "", tok ? "&pagination_token=" : "", tok ? tok : "");
     else
         url = omni_asprintf("%.*s/2/dm_events?max_results=%lld&event_types=MessageCreate"
                             "&dm_event.fields=id,text,event_type,created_at,dm_conversation_id,sender_id"
                             "&expansions=sender_id&user.fields=username,name%s%s",
-                            (int)bl, base, max, tok ? "&pagination_token=" : "", tok ? tok : "");
+                            bl, base, max, tok ? "&pagination_token=" : "", tok ? tok : "");
     free(tok);
     return url;
 }

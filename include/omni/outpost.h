@@ -29,4 +29,7 @@ void omni_outpost_destroy(omni_outpost_t **o);
  * a second one after a restart). 0 when they were pointed within the window. */
 int omni_outpost_claim(omni_outpost_t *o, const char *sender, int64_t now_ms);
 
+/* Forgets that sender was pointed (the pointer could not be sent): their next message claims again. */
+void omni_outpost_forget(omni_outpost_t *o, const char *sender);
+
 #endif

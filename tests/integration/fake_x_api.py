@@ -7,6 +7,7 @@ A gate holds the answers of one route until the test opens it (to stop a connect
 """
 import json
 import os
+import re
 import threading
 import time
 import urllib.parse
@@ -99,6 +100,33 @@ class FakeXApi:
                     self.wfile.write(resp.body)
                 except OSError:
                     pass  # the connector was killed while the answer was held
+
+            def do_POST(self):
+                # a DM sent (an outpost's pointer): route "dm_send", the query {"participant": id, "body": JSON}
+                url = urllib.parse.urlsplit(self.path)
+                m = re.fullmatch(r"/2/dm_conversations/with/(\d+)/messages", url.path)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                authorized = self.headers.get("Authorization") == "Bearer " + api.token
+                query = {"participant": m.group(1) if m else None, "body": body.decode("utf-8", "replace"),
+                         "content_type": self.headers.get("Content-Type")}
+                with api.lock:
+                    api.requests.append((time.time(), "dm_send" if m else None, query, authorized))
+                if not authorized:
+                    resp = Response(401, b'{"title":"Unauthorized"}', [("content-type", "application/problem+json")])
+                elif m is None:
+                    resp = Response(404, b'{"title":"Not Found"}', [("content-type", "application/json")])
+                elif "dm_send" in api.routes:
+                    resp = api.routes["dm_send"](query)
+                else:  # the recorded answer of a DM sent
+                    resp = Response(201, fixture_bytes(
+                        "tweepy-POST-2-dm_conversations-with-750362064426721281-messages.201.json"),
+                        [("content-type", "application/json; charset=utf-8")])
+                self.send_response_only(resp.status)
+                for k, v in resp.headers:
+                    self.send_header(k, v)
+                self.send_header("content-length", str(len(resp.body)))
+                self.end_headers()
+                self.wfile.write(resp.body)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

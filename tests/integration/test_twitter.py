@@ -49,7 +49,7 @@ class Twitter(Daemon):
     """omni-twitter with a config for the test; log() is what it wrote since its last start."""
     program = "omni-twitter"
 
-    def __init__(self, tmp_path, endpoint, api, feeds=("mentions", "dms"), poll_ms=100):
+    def __init__(self, tmp_path, endpoint, api, feeds=("mentions", "dms"), poll_ms=100, extra=""):
         self.dir = str(tmp_path)
         self.config = os.path.join(self.dir, "twitter.yaml")
         self.log_path = os.path.join(self.dir, "twitter.log")
@@ -60,7 +60,7 @@ class Twitter(Daemon):
             f.write(f"router:\n  endpoint: \"{endpoint}\"\n  resend_ms: 500\n"
                     f"spool_dir: spool\npoll_ms: {poll_ms}\nretry_max_ms: 5000\nlog_level: debug\n"
                     f"twitter:\n  api_url: \"{api.url}\"\n  user_id: \"783214\"\n  token: {token_file}\n"
-                    f"  feeds: [{', '.join(feeds)}]\n  call_timeout_ms: 20000\n")
+                    f"  feeds: [{', '.join(feeds)}]\n  call_timeout_ms: 20000\n{extra}")
 
     def start(self):
         check = subprocess.run([os.path.join(BIN, self.program), "--config", self.config, "--check-config"],
@@ -467,3 +467,66 @@ def test_a_long_post_arrives_whole(router, api, tmp_path):
         assert "note_tweet" in api.calls("mentions")[0][2]["tweet.fields"].split(",")
     finally:
         conn.stop()
+
+
+def dm_page(*dms):
+    """A DM page (derived from the recorded one): dms are (event id, sender id, text), newest first."""
+    doc = {"data": [{"event_type": "MessageCreate", "id": i, "text": text, "sender_id": sender,
+                     "dm_conversation_id": f"{sender}-783214", "created_at": "2022-10-28T01:08:23.000Z"}
+                    for i, sender, text in dms],
+           "includes": {"users": [{"id": sender, "username": "u" + sender, "name": "U"} for _, sender, _ in dms]},
+           "meta": {"result_count": len(dms)}}
+    return Response(200, json.dumps(doc).encode(), recorded_dm_headers())
+
+
+def test_an_outpost_points_each_dm_sender_once_and_tries_again_after_a_refusal(router, api, tmp_path):
+    """twitter.outpost_reply (docs/routing.md "Outpost channels"): once a DM page is committed, its sender is sent
+    the reply as a DM (POST /2/dm_conversations/with/:id/messages, answered here with the recorded 201), once per
+    sender per window; the DMs are stored all the same; a refused pointer is forgotten, so the sender's next DM
+    tries again; the account's own DMs point nobody."""
+    reply = "We answer on email: help@example.com \U0001F4E7"
+    dms = [derived_dm()]
+    api.routes["dms"] = lambda q: dms[0]
+    refuse = {"760000000000000001"}
+
+    def send(q):
+        if q["participant"] in refuse:
+            return Response(403, b'{"title":"Forbidden","detail":"You are not permitted to send this DM"}',
+                            [("content-type", "application/problem+json")])
+        return Response(201, fixture_bytes("tweepy-POST-2-dm_conversations-with-750362064426721281-messages.201.json"),
+                        [("content-type", "application/json; charset=utf-8")])
+    api.routes["dm_send"] = send
+    conn = Twitter(tmp_path, router.endpoint, api, feeds=("dms",),
+                   extra=f"  outpost_reply: {json.dumps(reply, ensure_ascii=False)}\n  outpost_window: 1h\n").start()
+    try:
+        wait_stored(router, ["twitter:dm:1585800613752881156"], conn)
+        wait_for(lambda: len(api.calls("dm_send")) == 1, 10, "the pointer DM")
+        _, _, q, authorized = api.calls("dm_send")[0]
+        assert authorized and q["participant"] == "750362064426721281" and q["content_type"] == "application/json"
+        assert json.loads(q["body"]) == {"text": reply}
+        conn.wait_log(r"dms: outpost: 750362064426721281 pointed to a covered channel")
+
+        # the same sender again, and a sender whose pointer is refused: one POST for the refused one only
+        dms[0] = dm_page(("1585800613752881200", "750362064426721281", "hello again"),
+                         ("1585800613752881199", "760000000000000001", "hi"))
+        wait_stored(router, ["twitter:dm:1585800613752881200", "twitter:dm:1585800613752881199"], conn)
+        conn.wait_log(r"the pointer DM to 760000000000000001 was refused: HTTP 403")
+        assert [c[2]["participant"] for c in api.calls("dm_send")] == ["750362064426721281", "760000000000000001"]
+        # forgotten: their next DM tries again, and this time it goes
+        refuse.clear()
+        dms[0] = dm_page(("1585800613752881300", "760000000000000001", "anyone?"))
+        wait_stored(router, ["twitter:dm:1585800613752881300"], conn)
+        wait_for(lambda: len(api.calls("dm_send")) == 3, 10, "the pointer tried again")
+        conn.wait_log(r"dms: outpost: 760000000000000001 pointed to a covered channel")
+    finally:
+        conn.stop()
+    # who was pointed is kept across a restart
+    with open(os.path.join(str(tmp_path), "spool", "outpost-pointed")) as f:
+        assert sorted(line.split()[1] for line in f) == ["750362064426721281", "760000000000000001"]
+
+
+def test_an_outpost_reply_needs_the_dm_feed(tmp_path, api):
+    conn = Twitter(tmp_path, "ipc:///nonexistent", api, feeds=("mentions",), extra="  outpost_reply: see email\n")
+    r = subprocess.run([os.path.join(BIN, "omni-twitter"), "--config", conn.config, "--check-config"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "twitter.outpost_reply: answers DMs, and feeds has no dms" in r.stderr, r.stderr

@@ -53,6 +53,11 @@ static void test_once_per_sender_per_window(void **state)
     /* the window is over at exactly 1000 ms after */
     assert_int_equal(omni_outpost_claim(o, "+14155550100", 11000), 1);
     assert_int_equal(omni_outpost_claim(o, "+14155550100", 11001), 0);
+    /* a pointer that could not be sent: forgotten, so the next message claims again */
+    omni_outpost_forget(o, "+14155550100");
+    omni_outpost_forget(o, "+19999999999"); /* nobody: nothing */
+    assert_int_equal(omni_outpost_claim(o, "+14155550100", 11002), 1);
+    assert_int_equal(omni_outpost_claim(o, "+14155550101", 11002), 0); /* the others are kept */
     omni_outpost_destroy(&o);
     assert_null(o);
     omni_outpost_destroy(&o); /* twice is fine */
