@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from harness import Peer, Router, message, wait_for
+from harness import Peer, Router, free_port, message, scrape, wait_for
 
 POLICY = """
 calendars:
@@ -44,7 +44,10 @@ follow_up:
 
 @pytest.fixture
 def rt(tmp_path, redis_server):
-    r = Router(str(tmp_path), redis_server.address, policy=POLICY, env={"OMNIROUTER_TEST_CLOCK": "1"}).start()
+    port = free_port()
+    r = Router(str(tmp_path), redis_server.address, policy=POLICY, env={"OMNIROUTER_TEST_CLOCK": "1"},
+               router_extra={"metrics_listen": f"127.0.0.1:{port}"}).start()
+    r.metrics_port = port
     r.redis = redis_server.client()
     r.peer = Peer(r.endpoint)
     yield r
@@ -130,6 +133,8 @@ def test_a_resolved_conversation_is_followed_up_by_its_agent_after_the_delay(rt)
     assert ev == [{"type": "follow_up", "conversation": new, "of": ann, "customer": cust}]
     assert any(e["conversation"] == new for e in events(rt, "opened"))
     assert rt.redis.hget("omni:stats", "follow_ups") == "2"
+    wait_for(lambda: scrape(rt.metrics_port).get(("omnirouter_follow_ups_opened_total", ())) == 2, 15,
+             "the follow-ups counted in /metrics")
     shown = rt.ctl("conversation", "show", new).stdout
     assert f"the follow-up of conversation {ann}" in shown, shown
     assert f"followed up: conversation {new}" in rt.ctl("conversation", "show", ann).stdout
@@ -163,6 +168,8 @@ def test_no_follow_up_when_the_customer_wrote_again_meanwhile(rt):
     assert rt.redis.hget(f"omni:conversation:{dan}", "follow_up") is None
     assert rt.redis.hget(f"omni:conversation:{dan2}", "follow_up_of") is None
     assert rt.redis.hget("omni:stats", "follow_ups_skipped") == "2"
+    wait_for(lambda: scrape(rt.metrics_port).get(("omnirouter_follow_ups_skipped_total", ())) == 2, 15,
+             "the skipped follow-ups counted in /metrics")
     assert {e["conversation"]: e["reason"] for e in events(rt, "follow_up_skipped")} == {
         dan: f"open conversation {dan2}", eve: f"later conversation {eve2}"}
     assert "no follow-up: open conversation" in rt.ctl("conversation", "show", dan).stdout
