@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from api_client import OmniApi
 from harness import Peer, Router, free_port, message, scrape, wait_for
 
 POLICY = """
@@ -48,6 +49,7 @@ def rt(tmp_path, redis_server):
     r = Router(str(tmp_path), redis_server.address, policy=POLICY, env={"OMNIROUTER_TEST_CLOCK": "1"},
                router_extra={"metrics_listen": f"127.0.0.1:{port}"}).start()
     r.metrics_port = port
+    r.redis_address = redis_server.address
     r.redis = redis_server.client()
     r.peer = Peer(r.endpoint)
     yield r
@@ -84,7 +86,7 @@ def events(r, kind):
     return [f for _, f in r.redis.xrange("omni:events") if f["type"] == kind]
 
 
-def test_a_resolved_conversation_is_followed_up_by_its_agent_after_the_delay(rt):
+def test_a_resolved_conversation_is_followed_up_by_its_agent_after_the_delay(rt, request):
     # carl's goes to alice (first of equals), ann's to bob; both resolved, so both agents are free when the
     # follow-ups come: each goes back to the agent who resolved it, not to the first of equals
     carl = send(rt, "f1", "carl@example.com", "The app shows a crash on start", subject="crash")
@@ -92,7 +94,11 @@ def test_a_resolved_conversation_is_followed_up_by_its_agent_after_the_delay(rt)
     ann = send(rt, "f2", "ann@example.com", "The app shows a crash when I pay", subject="Payment crash",
                thread="<t1@example.com>", lang="en")
     assert owner_of(rt, ann) == "agent:bob"
-    rt.ctl("conversation", "resolve", ann)
+    # bob resolves his through omni-api, as an agent does (resolve.lua reads the delay the routers keep in Redis)
+    api = OmniApi(rt.dir, rt.redis_address).start()
+    request.addfinalizer(api.stop)
+    bob = rt.ctl("token", "create", "agent:bob").stdout.strip()
+    assert api.request("POST", f"/v1/conversations/{ann}/resolve", token=bob).status == 200
     rt.ctl("conversation", "resolve", carl)
     resolved_at = int(rt.redis.hget(f"omni:conversation:{ann}", "resolved_at"))
     assert int(rt.redis.zscore("omni:followups", ann)) == resolved_at + 3600 * 1000
@@ -138,6 +144,10 @@ def test_a_resolved_conversation_is_followed_up_by_its_agent_after_the_delay(rt)
     shown = rt.ctl("conversation", "show", new).stdout
     assert f"the follow-up of conversation {ann}" in shown, shown
     assert f"followed up: conversation {new}" in rt.ctl("conversation", "show", ann).stdout
+    # the agent's view of the follow-up names what it follows up (docs/openapi.yaml, Conversation)
+    view = api.request("GET", f"/v1/conversations/{new}", token=bob)
+    assert view.status == 200 and view.body["follow_up_of"] == ann, view
+    assert view.body["messages"][0]["meta"] == {"follow_up_of": ann}
 
     # the follow-up's own resolution schedules none: one follow-up, not a chain
     rt.ctl("conversation", "resolve", new)
