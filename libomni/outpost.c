@@ -31,9 +31,14 @@ static void forget_first(omni_outpost_t *o, size_t k)
     o->n -= k;
 }
 
-/* Drops whoever's window is over at now (the list is oldest first). */
+/* Drops whoever's window is over at now (the list is oldest first). A time ahead of now means the wall clock
+ * stepped back since (set wrong ahead, then corrected): when they were pointed is not known, so it is read as
+ * now, which keeps the list in time order (those times are its tail) and their window to one from the step,
+ * instead of running until the clock catches up. */
 static void expire(omni_outpost_t *o, int64_t now)
 {
+    for (size_t i = o->n; i-- > 0 && o->list[i].at > now;)
+        o->list[i].at = now;
     size_t k = 0;
     while (k < o->n && o->list[k].at <= now - o->window_ms)
         k++;
@@ -66,14 +71,15 @@ static void save(omni_outpost_t *o)
     free(buf);
 }
 
-omni_outpost_t *omni_outpost_new(const char *dir, const char *name, int64_t window_ms, size_t max, char *err,
-                                 size_t errsz)
+omni_outpost_t *omni_outpost_new(const char *dir, const char *name, int64_t window_ms, size_t max)
 {
     char *text = NULL;
-    int rc = omni_state_read(dir, name, &text, NULL);
-    if (rc < 0) {
-        snprintf(err, errsz, "%s/%s: %s", dir, name, strerror(errno));
-        return NULL;
+    /* A file that cannot be read at all costs the memory, never the channel: a webhook connector that does not
+     * start loses what its provider sends meanwhile, while forgetting who was pointed costs a second pointer. */
+    if (omni_state_read(dir, name, &text, NULL) < 0) {
+        omni_warn("%s/%s: cannot be read (%s): who was pointed to a covered channel is not known, nobody is "
+                  "remembered (some may be pointed again)", dir, name, strerror(errno));
+        text = NULL;
     }
     omni_outpost_t *o = omni_calloc(1, sizeof *o);
     o->dir = dir, o->name = name, o->window_ms = window_ms, o->max = max ? max : 1;
@@ -83,6 +89,9 @@ omni_outpost_t *omni_outpost_new(const char *dir, const char *name, int64_t wind
         if (next)
             *next++ = '\0';
         line++;
+        size_t len = strlen(p);
+        if (len && p[len - 1] == '\r') /* a file saved with CRLF line ends (edited by hand) */
+            p[len - 1] = '\0';
         char *end, *sender;
         errno = 0;
         long long at = strtoll(p, &end, 10);
@@ -108,14 +117,20 @@ void omni_outpost_destroy(omni_outpost_t **o)
     *o = NULL;
 }
 
-int omni_outpost_claim(omni_outpost_t *o, const char *sender, int64_t now_ms)
+int omni_outpost_due(omni_outpost_t *o, const char *sender, int64_t now_ms)
 {
     expire(o, now_ms);
     for (size_t i = 0; i < o->n; i++)
         if (strcmp(o->list[i].sender, sender) == 0)
             return 0;
-    /* kept in time order (the file is read back so) even if the wall clock stepped back */
-    add(o, sender, o->n && o->list[o->n - 1].at > now_ms ? o->list[o->n - 1].at : now_ms);
+    return 1;
+}
+
+int omni_outpost_claim(omni_outpost_t *o, const char *sender, int64_t now_ms)
+{
+    if (!omni_outpost_due(o, sender, now_ms))
+        return 0;
+    add(o, sender, now_ms); /* in time order: expire() brought any time ahead of now_ms back to it */
     save(o);
     return 1;
 }

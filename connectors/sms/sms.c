@@ -69,17 +69,26 @@ static int sms_check(omni_connector_t *ctx, char *err, size_t errsz)
     for (size_t i = 0; i < n; i++)
         if (paths[i][0] != '/')
             omni_connector_check_error(ctx, "paths", "\"%s\" does not start with /", paths[i]);
-    /* answered inside XML: text only (a control character other than a line break is not XML 1.0) */
+    /* Answered inside XML and texted: text only. A C0 control other than a line break or tab is not XML 1.0;
+     * DEL and the C1 controls (U+0080..U+009F, UTF-8 C2 80..C2 9F) are control characters all the same; U+FFFE
+     * and U+FFFF (EF BF BE/BF) are not XML characters either, and Twilio could not parse the answer. */
     const char *reply = omni_connector_cfg_str(ctx, "outpost_reply");
     size_t bad = 0;
     if (reply && !omni_utf8_valid(reply, strlen(reply), &bad))
         omni_connector_check_error(ctx, "outpost_reply", "not UTF-8 at byte %zu", bad);
     else
-        for (size_t k = 0; reply && reply[k]; k++)
-            if ((unsigned char)reply[k] < 0x20 && reply[k] != '\n' && reply[k] != '\t') {
+        for (size_t k = 0; reply && reply[k]; k++) {
+            const unsigned char *u = (const unsigned char *)reply + k;
+            if ((u[0] < 0x20 && u[0] != '\n' && u[0] != '\t') || u[0] == 0x7f || (u[0] == 0xc2 && u[1] < 0xa0)) {
                 omni_connector_check_error(ctx, "outpost_reply", "holds a control character (byte %zu): text only", k);
                 break;
             }
+            if (u[0] == 0xef && u[1] == 0xbf && (u[2] == 0xbe || u[2] == 0xbf)) {
+                omni_connector_check_error(ctx, "outpost_reply", "holds U+%s (byte %zu): not a character XML allows",
+                                           u[2] == 0xbe ? "FFFE" : "FFFF", k);
+                break;
+            }
+        }
     omni_http_intake_check(ctx);
     omni_connector_check_secret(ctx, "auth_token");
     return 0;
@@ -150,9 +159,17 @@ static void sms_handle(void *user, omni_http_req_t *req)
         omni_http_respond(req, 200, "text/xml", TWIML_EMPTY);
         break;
     case TW_MESSAGE: {
-        /* a 503 if the spool cannot take it: the intake answers that, and nobody is pointed */
+        /* A 503 if the spool cannot take it: the intake answers that, and nobody is pointed. The spool writes at
+         * the commit (a full disk shows there, after this handler), so a number due a pointer has its message
+         * committed here first and is recorded as pointed only once it is durable: else the 503 of a failed
+         * commit would record them, and Twilio's resend would get no pointer. Only such a message loses the
+         * group commit, and an outpost is quiet by definition. A commit failing here is tried again by the
+         * intake: 503 when it fails again, else the message is taken and its number pointed next time. */
+        int64_t now_ms = omni_wall_ms();
         bool point = omni_http_submit(req, msg) == 0 && s->outpost &&
-                     omni_outpost_claim(s->outpost, msg->from_id, omni_wall_ms()) == 1;
+                     omni_outpost_due(s->outpost, msg->from_id, now_ms) == 1 &&
+                     omni_connector_commit(s->ctx) == 0 &&
+                     omni_outpost_claim(s->outpost, msg->from_id, now_ms) == 1;
         if (point)
             omni_info("%s: outpost: %s pointed to a covered channel", msg->id, msg->from_id);
         omni_msg_destroy(&msg);
@@ -199,13 +216,7 @@ static int sms_open(omni_connector_t *ctx)
     const char *reply = omni_connector_cfg_str(ctx, "outpost_reply");
     if (reply && reply[0]) {
         s->outpost = omni_outpost_new(omni_connector_state_dir(ctx), OUTPOST_STATE,
-                                      omni_connector_cfg_int(ctx, "outpost_window"), OMNI_OUTPOST_MAX, err, sizeof err);
-        if (s->outpost == NULL) {
-            omni_error("%s", err);
-            explicit_bzero(s->token, sizeof s->token);
-            free(s);
-            return -1;
-        }
+                                      omni_connector_cfg_int(ctx, "outpost_window"), OMNI_OUTPOST_MAX);
         s->pointer = twiml_message(reply);
     }
     s->in = omni_http_intake_new(ctx, "SMS webhooks", sms_handle, s);

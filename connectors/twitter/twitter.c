@@ -253,14 +253,8 @@ static int tw_open(omni_connector_t *ctx)
     }
     const char *reply = omni_connector_cfg_str(ctx, "outpost_reply");
     if (reply && reply[0]) {
-        char err[512];
         t->outpost = omni_outpost_new(omni_connector_state_dir(ctx), OUTPOST_STATE,
-                                      omni_connector_cfg_int(ctx, "outpost_window"), OMNI_OUTPOST_MAX, err, sizeof err);
-        if (t->outpost == NULL) {
-            omni_error("%s", err);
-            tw_close_state(t);
-            return -1;
-        }
+                                      omni_connector_cfg_int(ctx, "outpost_window"), OMNI_OUTPOST_MAX);
         json_t *body = json_pack("{s:s}", "text", reply);
         t->pointer_json = json_dumps(body, JSON_COMPACT);
         json_decref(body);
@@ -370,8 +364,9 @@ static void pointer_done(tw_t *t, pointer_t *p, const tw_http_resp_t *r)
         if (r->error != NULL)
             omni_warn("dms: outpost: the pointer DM to %s failed: %s (their next DM tries again)", p->sender, r->error);
         else
-            omni_warn("dms: outpost: the pointer DM to %s was refused: HTTP %d %.200s (does the token have dm.write? "
-                      "their next DM tries again)", p->sender, r->status, r->body);
+            omni_warn("dms: outpost: the pointer DM to %s was refused: HTTP %d %.200s (%stheir next DM tries again)",
+                      p->sender, r->status, r->body,
+                      r->status == 401 || r->status == 403 ? "does the token have dm.write? " : "");
     }
     free(p);
 }

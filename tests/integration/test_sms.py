@@ -490,3 +490,97 @@ def test_an_outpost_reply_is_text_only(tmp_path):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1 and "sms.outpost_reply: holds a control character (byte 3): text only" in r.stderr, \
         r.stderr
+
+
+def test_an_outpost_points_nobody_on_a_503_at_commit_and_the_resend_does(router, tmp_path):
+    """"Only a message that was spooled points: a 503 points nobody, and the resend that follows does." The
+    spool's file system full shows at the commit (the spool writes there), after the handler took the message:
+    the number must not be recorded as pointed then, or Twilio's resend would get the empty answer and the
+    sender no pointer at all. The spool lives on a small tmpfs (needs root, as the disk-full test above)."""
+    import subprocess
+    import pytest
+    fs = tmp_path / "spoolfs"
+    fs.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(fs)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (not root?)")
+    conn = None
+    try:
+        conn = sms_connector(tmp_path, router, extra=f"state_dir: {tmp_path}/state\n",
+                             outpost_reply='"write to help@example.com"')
+        conn.spool = str(fs / "spool")
+        text = open(conn.config).read().replace(f"spool_dir: {tmp_path}/sms/spool", f"spool_dir: {conn.spool}")
+        open(conn.config, "w").write(text)
+        conn.start()
+        tw = Twilio(conn, TOKEN)
+        pointer = b"<Response><Message>write to help@example.com</Message></Response>"
+        assert tw.post(inbound("SM" + "d1" * 16, frm="+14155550120"))[2] == pointer
+        wait_stored(router, ["sms:SM" + "d1" * 16])
+        filler = fs / "filler"
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+        for size in (65536, 4096, 1):  # fill the file system to its last byte
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError:
+                pass
+        os.close(fd)
+        sid = "SM" + "d2" * 16
+        status, headers, body = tw.post(inbound(sid, "a long text " * 800, frm="+14155550121"))
+        assert status == 503 and headers["retry-after"] == "30", (status, body)
+        assert "outpost: +14155550121" not in conn.output()
+        os.unlink(filler)
+        status, _, body = tw.post(inbound(sid, "a long text " * 800, frm="+14155550121"))  # Twilio's retry
+        assert (status, body) == (200, b"<Response><Message>write to help@example.com</Message></Response>")
+        wait_stored(router, ["sms:" + sid])
+        conn.wait_log(r"sms:SMd2\S*: outpost: \+14155550121 pointed to a covered channel")
+    finally:
+        if conn:
+            conn.stop()
+        subprocess.run(["umount", "-l", str(fs)])
+
+
+def test_an_outpost_reply_refuses_every_control_character_and_what_xml_cannot_carry(tmp_path):
+    """"UTF-8, no control character but a line break or tab": DEL and the C1 controls (U+0080..U+009F) are
+    control characters too, and U+FFFE/U+FFFF are not characters XML 1.0 allows (Twilio could not parse the
+    TwiML); each is refused, located, with the byte it is at. A line break, a tab, emoji, accents are fine."""
+    import subprocess
+    from harness import BIN
+    (tmp_path / "tok").write_text(TOKEN)
+    os.chmod(tmp_path / "tok", 0o600)
+
+    def check(reply_yaml):
+        conf = tmp_path / "sms.yaml"
+        conf.write_text('spool_dir: spool\nsms:\n  public_url: "https://h.example/t"\n  auth_token: tok\n'
+                        f'  outpost_reply: {reply_yaml}\n')
+        return subprocess.run([os.path.join(BIN, "omni-sms"), "--config", str(conf), "--check-config"],
+                              capture_output=True, text=True, timeout=30)
+    for reply, why in (('"see\\x7f email"', "holds a control character (byte 3): text only"),
+                       ('"see\\u0085 email"', "holds a control character (byte 3): text only"),
+                       ('"é\\u009f"', "holds a control character (byte 2): text only"),
+                       ('"see\\r\\nemail"', "holds a control character (byte 3): text only"),
+                       ('"see \\uFFFE"', "holds U+FFFE (byte 4): not a character XML allows"),
+                       ('"see \\uFFFF"', "holds U+FFFF (byte 4): not a character XML allows")):
+        r = check(reply)
+        assert r.returncode == 1 and re.search(r"sms\.yaml:5:\d+: sms\.outpost_reply: " + re.escape(why), r.stderr), \
+            (reply, r.stderr)
+    r = check('"Write to help@example.com\\n\\tor call +1 415 555 0100 ☎️ — merci, señor"')
+    assert r.returncode == 0, r.stderr
+
+
+def test_an_outpost_state_file_that_cannot_be_read_never_stops_the_channel(router, tmp_path):
+    """STATE_DIR/outpost-pointed that cannot be read at all (here a directory in its place): the connector starts
+    all the same, remembering nobody, and says so; a pointer whose save fails still goes (with a warning)."""
+    state = tmp_path / "state"
+    (state / "outpost-pointed").mkdir(parents=True)
+    conn = sms_connector(tmp_path, router, extra=f"state_dir: {state}\n", outpost_reply='"write to help@example.com"')
+    conn.start()
+    tw = Twilio(conn, TOKEN)
+    try:
+        conn.wait_log(r"outpost-pointed: cannot be read \(Is a directory\): .*nobody is remembered")
+        assert tw.post(inbound("SM" + "e1" * 16, frm="+14155550130"))[2] == \
+            b"<Response><Message>write to help@example.com</Message></Response>"
+        conn.wait_log(r"outpost-pointed: cannot save who was pointed to a covered channel")
+        assert tw.post(inbound("SM" + "e2" * 16, frm="+14155550130"))[2] == b"<Response/>"
+        wait_stored(router, ["sms:SM" + "e1" * 16, "sms:SM" + "e2" * 16])
+    finally:
+        conn.stop()

@@ -530,3 +530,72 @@ def test_an_outpost_reply_needs_the_dm_feed(tmp_path, api):
     r = subprocess.run([os.path.join(BIN, "omni-twitter"), "--config", conn.config, "--check-config"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1 and "twitter.outpost_reply: answers DMs, and feeds has no dms" in r.stderr, r.stderr
+
+
+def test_an_outpost_points_once_per_page_sender_never_on_the_start_probe_and_not_again_after_a_re_read(
+        router, api, tmp_path):
+    """The outpost's promises on other pages: `start: end`'s first call only marks where the feed begins, so
+    the DMs it sees point nobody; a page with several DMs of one sender (and the account's own) is one POST;
+    a 5xx or a 429 on the POST is logged with its status and the sender forgotten (their next DM tries again);
+    a restart that reads DMs already taken again (the cursor lost) points nobody a second time."""
+    dms = [dm_page(("1585800613752881100", "750362064426721281", "before the start"))]
+    api.routes["dms"] = lambda q: dms[0]
+    answers = {"701": [500, 201], "702": [429, 201]}
+
+    def send(q):
+        status = answers[q["participant"]].pop(0) if answers.get(q["participant"]) else 201
+        if status != 201:
+            return Response(status, b'{"title":"Try later","status":%d}' % status,
+                            [("content-type", "application/problem+json")])
+        return Response(201, fixture_bytes("tweepy-POST-2-dm_conversations-with-750362064426721281-messages.201.json"),
+                        [("content-type", "application/json; charset=utf-8")])
+    api.routes["dm_send"] = send
+    conn = Twitter(tmp_path, router.endpoint, api, feeds=("dms",),
+                   extra='  start: end\n  outpost_reply: "see email"\n  outpost_window: 1h\n').start()
+    try:
+        conn.wait_log(r"dms: starting after 1585800613752881100 \(start: end\)")
+        dms[0] = dm_page(("1585800613752881204", "701", "one"), ("1585800613752881203", "783214", "our own"),
+                         ("1585800613752881202", "701", "two"), ("1585800613752881201", "702", "three"),
+                         ("1585800613752881200", "701", "four"))
+        wait_stored(router, ["twitter:dm:1585800613752881204", "twitter:dm:1585800613752881201"], conn)
+        conn.wait_log(r"the pointer DM to 701 was refused: HTTP 500 \{\"title\":\"Try later\"")
+        conn.wait_log(r"the pointer DM to 702 was refused: HTTP 429 ")
+        assert sorted(c[2]["participant"] for c in api.calls("dm_send")) == ["701", "702"]
+        dms[0] = dm_page(("1585800613752881206", "702", "again"), ("1585800613752881205", "701", "again"))
+        wait_stored(router, ["twitter:dm:1585800613752881206"], conn)
+        conn.wait_log(r"dms: outpost: 701 pointed to a covered channel")
+        conn.wait_log(r"dms: outpost: 702 pointed to a covered channel")
+        assert len(api.calls("dm_send")) == 4
+    finally:
+        conn.stop()
+    # the cursor lost (and start: all, or the probe would take nothing): the page is read again whole
+    os.unlink(os.path.join(str(tmp_path), "spool", "twitter-dms.json"))
+    with open(conn.config) as f:
+        text = f.read()
+    with open(conn.config, "w") as f:
+        f.write(text.replace("  start: end\n", ""))
+    dms[0] = dm_page(("1585800613752881207", "701", "once more"), ("1585800613752881206", "702", "again"))
+    api.requests.clear()
+    conn.start()
+    try:
+        wait_stored(router, ["twitter:dm:1585800613752881207"], conn)
+        wait_for(lambda: len(api.calls("dms")) >= 2, 10, "a later round")  # past the page that was taken
+        assert api.calls("dm_send") == []
+        assert stored_count(router.redis) == 7  # the account's own DM is no message
+    finally:
+        conn.stop()
+
+
+def test_an_outpost_reply_of_10000_bytes_goes_whole(router, api, tmp_path):
+    """outpost_reply up to 10,000 bytes of UTF-8 (X's DM limit): the POST carries it whole, as JSON."""
+    reply = ("é" * 4999) + "ab"  # 10,000 bytes of UTF-8
+    api.routes["dms"] = lambda q: dm_page(("1585800613752881400", "750362064426721281", "hello"))
+    conn = Twitter(tmp_path, router.endpoint, api, feeds=("dms",),
+                   extra=f"  outpost_reply: {json.dumps(reply, ensure_ascii=False)}\n").start()
+    try:
+        wait_for(lambda: api.calls("dm_send"), 10, "the pointer DM")
+        q = api.calls("dm_send")[0][2]
+        assert json.loads(q["body"]) == {"text": reply} and q["content_type"] == "application/json"
+        conn.wait_log(r"dms: outpost: 750362064426721281 pointed to a covered channel")
+    finally:
+        conn.stop()

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "omni/connector.h"
@@ -36,8 +37,7 @@ static int teardown(void **state)
 
 static omni_outpost_t *open_memory(void)
 {
-    char err[256];
-    omni_outpost_t *o = omni_outpost_new(dir, "pointed", WINDOW, OMNI_OUTPOST_MAX, err, sizeof err);
+    omni_outpost_t *o = omni_outpost_new(dir, "pointed", WINDOW, OMNI_OUTPOST_MAX);
     assert_non_null(o);
     return o;
 }
@@ -87,8 +87,8 @@ static void test_remembered_across_a_restart_and_damage_costs_a_line(void **stat
 static void test_the_oldest_is_forgotten_past_the_cap(void **state)
 {
     (void)state;
-    char err[256], who[32];
-    omni_outpost_t *o = omni_outpost_new(dir, "cap", 1000000000, 50, err, sizeof err);
+    char who[32];
+    omni_outpost_t *o = omni_outpost_new(dir, "cap", 1000000000, 50);
     assert_non_null(o);
     for (int i = 0; i < 51; i++) {
         snprintf(who, sizeof who, "s%d", i);
@@ -109,12 +109,66 @@ static void test_the_oldest_is_forgotten_past_the_cap(void **state)
     free(text);
 }
 
+/* The wall clock stepped back (set wrong ahead, then corrected; a state file written then): a time ahead of now
+ * is read as now, so the window runs at most one window past the step, and a sender pointed after it is
+ * stamped with their own time, not the future one before them. */
+static void test_a_clock_stepped_back_stretches_nobody_past_one_window(void **state)
+{
+    (void)state;
+    omni_outpost_t *o = open_memory();
+    assert_int_equal(omni_outpost_claim(o, "ahead", 5000000), 1); /* the clock a long way ahead */
+    assert_int_equal(omni_outpost_claim(o, "b", 40000), 1);       /* stepped back */
+    assert_int_equal(omni_outpost_claim(o, "b", 40999), 0);
+    assert_int_equal(omni_outpost_claim(o, "b", 41000), 1);       /* b's window ran its length */
+    assert_int_equal(omni_outpost_claim(o, "ahead", 41000), 1);   /* and so did ahead's, from the step */
+    omni_outpost_destroy(&o);
+    /* a file from before the step back */
+    const char *text = "9000000 far\n";
+    assert_int_equal(omni_state_write(dir, "pointed", text, strlen(text)), 0);
+    o = open_memory();
+    assert_int_equal(omni_outpost_claim(o, "far", 50000), 0);
+    assert_int_equal(omni_outpost_claim(o, "c", 50000), 1);
+    assert_int_equal(omni_outpost_claim(o, "far", 51000), 1);
+    assert_int_equal(omni_outpost_claim(o, "c", 51000), 1);
+    omni_outpost_destroy(&o);
+}
+
+/* A file saved by an editor with CRLF line ends: each line is read as written, not skipped. */
+static void test_crlf_lines_are_read(void **state)
+{
+    (void)state;
+    const char *text = "60000 +14155550100\r\n60100 +14155550101\r\n";
+    assert_int_equal(omni_state_write(dir, "pointed", text, strlen(text)), 0);
+    omni_outpost_t *o = open_memory();
+    assert_int_equal(omni_outpost_claim(o, "+14155550100", 60500), 0);
+    assert_int_equal(omni_outpost_claim(o, "+14155550101", 60500), 0);
+    omni_outpost_destroy(&o);
+}
+
+/* A state file that cannot be read at all (here a directory where the file should be) costs the memory, not
+ * the channel: a connector that would not start loses the messages of its webhook. Nobody is remembered. */
+static void test_an_unreadable_file_is_set_aside_not_fatal(void **state)
+{
+    (void)state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/blocked", dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    omni_outpost_t *o = omni_outpost_new(dir, "blocked", WINDOW, OMNI_OUTPOST_MAX);
+    assert_non_null(o);
+    assert_int_equal(omni_outpost_claim(o, "+14155550100", 70000), 1); /* saving fails: logged, still points */
+    assert_int_equal(omni_outpost_claim(o, "+14155550100", 70001), 0);
+    omni_outpost_destroy(&o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_once_per_sender_per_window),
         cmocka_unit_test(test_remembered_across_a_restart_and_damage_costs_a_line),
         cmocka_unit_test(test_the_oldest_is_forgotten_past_the_cap),
+        cmocka_unit_test(test_a_clock_stepped_back_stretches_nobody_past_one_window),
+        cmocka_unit_test(test_crlf_lines_are_read),
+        cmocka_unit_test(test_an_unreadable_file_is_set_aside_not_fatal),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
