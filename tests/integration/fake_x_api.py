@@ -121,12 +121,15 @@ class FakeXApi:
                     resp = Response(201, fixture_bytes(
                         "tweepy-POST-2-dm_conversations-with-750362064426721281-messages.201.json"),
                         [("content-type", "application/json; charset=utf-8")])
-                self.send_response_only(resp.status)
-                for k, v in resp.headers:
-                    self.send_header(k, v)
-                self.send_header("content-length", str(len(resp.body)))
-                self.end_headers()
-                self.wfile.write(resp.body)
+                try:
+                    self.send_response_only(resp.status)
+                    for k, v in resp.headers:
+                        self.send_header(k, v)
+                    self.send_header("content-length", str(len(resp.body)))
+                    self.end_headers()
+                    self.wfile.write(resp.body)
+                except OSError:
+                    pass  # the connector was stopped while its pointer was answered
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
