@@ -36,6 +36,8 @@ long long ctl_duration(const char *text);
 const char *ctl_actor(const char *by);
 /* Exits 2, naming option, when value is not UTF-8 text without control characters. */
 void ctl_check_text(const char *option, const char *value);
+/* The routers' time (ms) as omnictl sees it: the wall clock plus the test clock's offset stored in Redis. */
+int64_t ctl_now(ctl_t *c);
 /* Field value of an HGETALL reply, or NULL. Borrowed from the reply. */
 const char *ctl_field(const redisReply *hash, const char *field);
 
@@ -46,6 +48,7 @@ int ctl_agent(ctl_t *c, int argc, char **argv);
 int ctl_queue(ctl_t *c, int argc, char **argv);
 int ctl_explain(ctl_t *c, const char *message_id);
 int ctl_clock(ctl_t *c, int argc, char **argv);
+int ctl_report(ctl_t *c, int argc, char **argv);
 /* what: "respond" or "resolve"; by may be NULL (the login). */
 int ctl_conversation_act(ctl_t *c, const char *what, const char *conv, const char *by);
 int ctl_watch(ctl_t *c);

@@ -37,6 +37,7 @@ static int run_agent(ctl_t *c, int argc, char **argv) { return ctl_agent(c, argc
 static int run_queue(ctl_t *c, int argc, char **argv) { return argc <= 2 ? ctl_queue(c, argc - 1, argv + 1) : -1; }
 static int run_explain(ctl_t *c, int argc, char **argv) { return argc == 2 ? ctl_explain(c, argv[1]) : -1; }
 static int run_clock(ctl_t *c, int argc, char **argv) { return ctl_clock(c, argc - 1, argv + 1); }
+static int run_report(ctl_t *c, int argc, char **argv) { return ctl_report(c, argc - 1, argv + 1); }
 static int run_reload(ctl_t *c, int argc, char **argv) { return ctl_reload(c, argc - 1, argv + 1); }
 static int run_webhooks(ctl_t *c, int argc, char **argv) { return ctl_webhooks(c, argc - 1, argv + 1); }
 static int run_token(ctl_t *c, int argc, char **argv) { return ctl_token(c, argc - 1, argv + 1); }
@@ -87,6 +88,16 @@ static const command_t commands[] = {
       "Every routing decision of the message's conversation: classification, rule, each target with the\n"
       "reasons that held then and the live ones, and the outcome.\n",
       NEEDS_REDIS, run_explain },
+    { "report", "report [--json] [--days N | FROM [TO]]\n"
+      "                                      the SLA report: first responses in and out of target, mean\n"
+      "                                      response time, resolutions, first-contact resolution",
+      "Per team and channel, summed over UTC days (the last 7 by default; --days N for the last N, or FROM\n"
+      "and TO as YYYY-MM-DD, at most 400 days): first responses recorded, met and breached (\"in SLA\": met\n"
+      "of those with a target), their mean time from the conversation's opening, resolutions and how many\n"
+      "were resolved by their first assignee (FCR), then the totals. A first response or a resolution counts\n"
+      "on its own day, a breach on the day it was seen, each under the team holding the conversation then\n"
+      "(\"-\": none). --json prints {\"from\", \"to\", \"rows\": [...], \"total\"}, each row's counters by name.\n",
+      NEEDS_REDIS, run_report },
     { "reload", "reload                              every router on this machine reads its configuration again",
       "Checks the configuration (-c) first: with any error it prints them all and signals nothing. Then\n"
       "sends SIGHUP to each router on this machine using that configuration's Redis and waits for each to\n"

@@ -22,8 +22,7 @@ static int script_result(redisReply *r, const char *ok_fmt)
     return rc;
 }
 
-/* The test clock's wall time (ms) as omnictl sees it: wall clock plus the offset stored in Redis. */
-static int64_t ctl_now(ctl_t *c)
+int64_t ctl_now(ctl_t *c)
 {
     redisReply *r = ctl_cmd(c, "GET %s" KEY_CLOCK_OFFSET, c->prefix);
     int64_t off = r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
@@ -511,6 +510,12 @@ int ctl_explain(ctl_t *c, const char *id)
     if (f->element[0]->str)
         printf("  folded: a near-duplicate of %s, not routed again\n", f->element[0]->str);
     freeReplyObject(f);
+    /* a follow-up's message is the router's own: say whose follow-up it is (docs/routing.md "Follow-ups") */
+    redisReply *fu = ctl_cmd(c, "HGET %s" KEY_CONVERSATION " follow_up_of", c->prefix, conv);
+    if (fu->type == REDIS_REPLY_STRING)
+        printf("  the follow-up of conversation %s, written by the router when it fell due; routed as new work\n",
+               fu->str);
+    freeReplyObject(fu);
     redisReply *r = ctl_cmd(c, "LRANGE %s" KEY_CONVERSATION_DECISIONS " 0 -1", c->prefix, conv);
     json_t *ds = json_array();
     for (size_t i = 0; i < r->elements; i++) {

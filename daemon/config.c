@@ -366,10 +366,11 @@ static const cfg_key_t router_keys[] = {
     { .path = "follow_up.after", .type = CFG_DURATION, .offset = OFF(policy.follow_up_after_s), .min = 0,
       .max = 315360000, .def = "0", .unit_ms = 1000,
       .doc = "A conversation a person resolved gets a follow-up this long after: new work for the same customer "
-             "on the same channel (did the fix work?), routed like a new conversation, so it goes back to the "
-             "agent who resolved it when ownership.prefer_previous_owner lets it (docs/routing.md "
-             "\"Follow-ups\"). None when the customer has an open or later conversation by then. Below "
-             "retention.resolved, and needs routing.rules; 0: no follow-ups." },
+             "on the same channel (did the fix work?), routed like a new conversation, so it goes to the "
+             "customer's previous owner (the agent who held it) when ownership.prefer_previous_owner lets it "
+             "(docs/routing.md \"Follow-ups\"). None when the customer has an open or a later conversation by "
+             "then (one a record: true rule stored is not work and does not count). Below retention.resolved, and "
+             "needs routing.rules; 0: no follow-ups." },
     { .path = NULL },
 };
 

@@ -71,6 +71,11 @@ static int check_id(const json_t *v, omni_msg_error_t *err)
         return omni__msg_fail(err, "id", "contains a control character: %s",
                               omni__msg_quote(s, len, q, sizeof q));
     memcpy(err->id, s, len + 1);
+    /* The router writes the messages of follow-ups under these ids (docs/routing.md "Follow-ups"): a
+     * connector's message taking one would be found a duplicate of the router's, ACKed, and never stored. */
+    if (strncmp(s, OMNI_MSG_ID_RESERVED, strlen(OMNI_MSG_ID_RESERVED)) == 0)
+        return omni__msg_fail(err, "id", "ids starting \"" OMNI_MSG_ID_RESERVED "\" are the router's own "
+                              "(follow-ups): %s", omni__msg_quote(s, len, q, sizeof q));
     return 0;
 }
 

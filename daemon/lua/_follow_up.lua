@@ -5,24 +5,36 @@
 -- classification of what the customer first wrote, which the message quotes). None is opened, and the old
 -- conversation says why (`follow_up_skipped`), when the customer has an open conversation (somebody is
 -- talking to them already), or one opened after it (whose own follow-up is the one that counts), or when the
--- conversation is no longer a resolved one in Redis.
+-- conversation is no longer a resolved one in Redis. Uses _time.lua (a script needing this names _time first).
 
--- RFC 3339 (UTC, seconds) of ms since the epoch: the days-to-civil conversion of H. Hinnant's "date"
--- algorithms, as Redis's Lua has no os.date.
-local function rfc3339(ms)
-  local s = math.floor(ms / 1000)
-  local z = math.floor(s / 86400) + 719468
-  local era = math.floor(z / 146097)
-  local doe = z - era * 146097
-  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
-  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
-  local mp = math.floor((5 * doy + 2) / 153)
-  local d = doy - math.floor((153 * mp + 2) / 5) + 1
-  local m = mp < 10 and mp + 3 or mp - 9
-  local y = yoe + era * 400 + (m <= 2 and 1 or 0)
-  local t = s % 86400
-  return string.format('%04d-%02d-%02dT%02d:%02d:%02dZ', y, m, d, math.floor(t / 3600), math.floor(t % 3600 / 60),
-                       t % 60)
+-- The customer's latest conversation opened after cv (ids grow as conversations open), or nil. Conversations
+-- stay in the conversations set of the customer that held them when they were resolved: after a link, the
+-- ones opened on the other identity are in that identity's home customer's set, and after an unlink some in
+-- this set opened on an identity that is another customer now. So the sets of the homes of every identity of
+-- the customer are read, and a conversation counts when the identity that opened it belongs to the customer
+-- now. A conversation a `record: true` rule stored resolved at once (resolved_by policy:<rule>) is not work
+-- and has no follow-up of its own, so it does not stand in for this one: an unanswered mention on an outpost
+-- must not cancel the question "did the fix work?". A later one merged into another (a link) counts: the
+-- customer wrote after this one.
+local function later_conversation(cust, cv)
+  local n, found, homes = tonumber(cv), nil, { cust }
+  for _, m in ipairs(redis.call('SMEMBERS', K.customer_identities(cust))) do
+    local home = redis.call('HGET', K.identity(m), 'home')
+    if home and home ~= cust then homes[#homes + 1] = home end
+  end
+  for _, home in ipairs(homes) do
+    for _, x in ipairs(redis.call('SMEMBERS', K.customer_conversations(home))) do
+      local id = tonumber(x)
+      if id and id > n and (not found or id > tonumber(found)) then
+        local h = redis.call('HMGET', K.conversation(x), 'resolved_by', 'first_identity')
+        if not (h[1] and h[1]:sub(1, 7) == 'policy:') and h[2] and
+           redis.call('HGET', K.identity(h[2]), 'customer') == cust then
+          found = x
+        end
+      end
+    end
+  end
+  return found
 end
 
 -- The follow-up of resolved conversation cv, due now (ms: a number, and now_text its digits). Returns the new conversation, or nil
@@ -39,9 +51,10 @@ local function open_follow_up(cv, now, now_text)
   if c[1] ~= 'resolved' then return skip(c[1] and 'not resolved' or 'gone') end
   -- the customer the identity belongs to now: a link made since may have joined it to another
   local cust = redis.call('HGET', K.identity(c[2]), 'customer')
-  local cu = cust and redis.call('HMGET', K.customer(cust), 'open_conversation', 'last_conversation') or {}
-  if cu[1] then return skip('open conversation ' .. cu[1]) end
-  if cu[2] and tonumber(cu[2]) and tonumber(cu[2]) > tonumber(cv) then return skip('later conversation ' .. cu[2]) end
+  local open = cust and redis.call('HGET', K.customer(cust), 'open_conversation')
+  if open then return skip('open conversation ' .. open) end
+  local later = cust and later_conversation(cust, cv)
+  if later then return skip('later conversation ' .. later) end
   local first = redis.call('LINDEX', K.conversation_messages(cv), 0)
   local m = first and redis.call('HMGET', K.msg(first), 'json', 'identity') or {}
   local ok, orig = pcall(cjson.decode, m[1] or '')

@@ -1,17 +1,18 @@
--- needs: _mask _inbox _owners
+-- needs: _mask _inbox _owners _time _report
 -- Records the first response to a conversation (the agent API will call it; omnictl does now): the SLA
 -- is met or was breached, and no escalation or target timeout applies any more.
 -- caller: who asks, "agent:ID", "partner:TEAM" or "operator:NAME" (docs/delivery.md: what each may see);
 -- who: the name recorded. outcome: "met", "breached", "no sla", "already", "closed" (resolved or merged
 -- with no first response recorded: too late to record one, and an archive claim may be reading it) or "not
 -- found" (no such conversation, or the caller may not see it: an agent's offer past its expiry included); ms:
--- since the conversation opened.
+-- since the conversation opened. Counted in the SLA report (_report.lua) under the conversation's team and
+-- channel: responded, response_ms, and met or breached.
 -- @args prefix:str caller:str conversation:str who:str now:int
 -- @reply outcome:str ms:int
 local cv, who, now = A.conversation, A.who, A.now
 local ck = K.conversation(cv)
 local f = redis.call('HMGET', ck, 'status', 'first_response_at', 'due', 'opened_at', 'owner', 'team',
-                     'offer_expires_at')
+                     'offer_expires_at', 'channel')
 if not f[1] or not may_see('respond', A.caller, f[5], f[6]) or offer_lapsed(A.caller, f[1], f[7], now) then
   return { 'not found', 0 }
 end
@@ -20,15 +21,20 @@ if f[1] == 'resolved' or f[1] == 'merged' then return { 'closed', 0 } end
 redis.call('HSET', ck, 'first_response_at', now, 'first_response_by', who)
 redis.call('HDEL', ck, 'timeout_at')
 schedule(cv, now) -- no timeout or escalation any more; a queued plan's expiry stays
-local due, outcome = tonumber(f[3] or '-1'), 'no sla'
+local due, outcome, counted = tonumber(f[3] or '-1'), 'no sla', nil
 if due and due > 0 then
   outcome = now <= due and 'met' or 'breached'
   if outcome == 'met' then
     redis.call('HINCRBY', K.stats(), 'sla_met', '1')
+    counted = 'met'
   elseif not redis.call('HGET', ck, 'breached') then -- counted here when no tick saw it first
     redis.call('HSET', ck, 'breached', 1)
     redis.call('HINCRBY', K.stats(), 'sla_breached', '1')
+    counted = 'breached'
   end
 end
+local waited = now - tonumber(f[4])
+if counted then report(now, f[6] or nil, f[8] or nil, 'responded', 1, 'response_ms', waited, counted, 1)
+else report(now, f[6] or nil, f[8] or nil, 'responded', 1, 'response_ms', waited) end
 event('responded', 'conversation', cv, 'by', who, 'sla', outcome)
-return { outcome, now - tonumber(f[4]) }
+return { outcome, waited }

@@ -11,6 +11,8 @@
 #include <jansson.h>
 
 #define OMNI_MSG_ID_MAX 256
+/* Ids the router gives the messages it writes itself (follow-ups): a connector's message may not take one. */
+#define OMNI_MSG_ID_RESERVED "followup:"
 
 /* Limits the router enforces (conf: limits.*). Anything over them is refused, never truncated. */
 typedef struct omni_limits {
@@ -77,7 +79,7 @@ char *omni_msg_serialize(const omni_msg_t *msg, size_t *len);
 void omni_msg_destroy(omni_msg_t **msg);
 
 /* True when id[0..len) would pass as a message's "id" (1..OMNI_MSG_ID_MAX bytes of UTF-8, no control
- * character): a connector building ids from what it read checks with this before falling back. */
+ * character, not starting OMNI_MSG_ID_RESERVED): a connector building ids from what it read checks with this before falling back. */
 bool omni_msg_id_valid(const char *id, size_t len);
 
 /* True for "email", "sms", "twitter", "facebook", "phone" and "x-<name>" (name: 1..32 of [a-z0-9-]). */

@@ -181,6 +181,23 @@ static const char *const good_docs[] = {
     "\"from\":{\"id\":\"1\"},\"received_at\":\"2026-11-22T08:42:00Z\",\"text\":\"\"}",
 };
 
+/* "followup:" ids are the router's (docs/routing.md "Follow-ups"): refused, and the refusal names the id, so
+ * the connector finds it in its spool; "followup" without the colon, or the word elsewhere, is any id. */
+static void test_reserved_ids(void **state)
+{
+    (void)state;
+    omni_limits_t lim;
+    omni_limits_default(&lim);
+    char *json = mutate("id", "\"followup:7\"");
+    expect_refused(json, strlen(json), &lim, "followup:7", "id",
+                   "ids starting \"followup:\" are the router's own (follow-ups): \"followup:7\"");
+    free(json);
+    assert_false(omni_msg_id_valid("followup:12:13", 14));
+    assert_true(omni_msg_id_valid("followup-7", 10));
+    assert_true(omni_msg_id_valid("x-chat:followup:7", 17));
+    assert_true(omni_msg_id_valid("Followup:7", 10));
+}
+
 static void test_good_documents(void **state)
 {
     (void)state;
@@ -461,6 +478,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_field_errors),
+        cmocka_unit_test(test_reserved_ids),
         cmocka_unit_test(test_good_documents),
         cmocka_unit_test(test_borrowed_fields),
         cmocka_unit_test(test_json_errors),

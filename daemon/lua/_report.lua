@@ -1,0 +1,18 @@
+-- Uses _time.lua: a script that needs this one names _time before it ("-- needs: ... _time _report").
+-- The SLA report (docs/routing.md "SLA reports", omnictl report): per UTC day of the routers' clock, team and
+-- channel, what happened to first responses and resolutions, counted by the scripts that make it happen
+-- (respond.lua, due.lua, resolve.lua) in the same call, so the report is exact the moment the call returns.
+-- One hash a day, omni:report:<YYYY-MM-DD>, field <team>|<channel>|<counter> ("-" for no team); kept
+-- REPORT_KEEP_S after its last new field.
+local REPORT_KEEP_S = '34560000' -- 400 days: a year's report, and the same weeks of the year before
+
+-- Adds n to counter for the conversation's team and channel (nil: "-") on the UTC day of now (ms). More
+-- counter, n pairs may follow.
+local function report(now, team, channel, ...)
+  local key, prefix = K.report(utc_day(now)), (team or '-') .. '|' .. (channel or '-') .. '|'
+  for i = 1, select('#', ...), 2 do
+    local counter, n = select(i, ...)
+    -- a new field (its count is what was added): the day's hash lives on from now
+    if redis.call('HINCRBY', key, prefix .. counter, n) == n then redis.call('EXPIRE', key, REPORT_KEEP_S) end
+  end
+end

@@ -1,0 +1,148 @@
+"""The SLA report (docs/routing.md "SLA reports", `omnictl report`): per UTC day of the routers' clock, team and
+channel, first responses (met, breached, their mean time) and resolutions (first contact or not), counted by the
+scripts that make them happen. The router runs on the test clock, so SLA targets pass without waiting."""
+import datetime
+import json
+import time
+
+import pytest
+
+from harness import Peer, Router, message, wait_for
+
+POLICY = """
+teams:
+  - name: core
+    kind: in-house
+    offers: {auto_accept: true}
+  - name: tier2
+    kind: in-house
+    offers: {auto_accept: true}
+agents:
+  - id: alice
+    teams: [core]
+    capacity: {email: 5, sms: 5}
+  - id: tina
+    teams: [tier2]
+    capacity: {email: 5}
+classification:
+  rules:
+    - {name: technical, when: {text: ["crash"]}, category: technical}
+routing:
+  rules:
+    - name: technical
+      when: {category: [technical]}
+      targets: [{team: tier2}]
+    - name: all
+      targets: [{team: core}]
+sla:
+  targets:
+    - when: {channel: [email]}
+      first_response: 1h
+"""
+
+
+@pytest.fixture
+def rt(tmp_path, redis_server):
+    r = Router(str(tmp_path), redis_server.address, policy=POLICY, env={"OMNIROUTER_TEST_CLOCK": "1"}).start()
+    r.redis = redis_server.client()
+    r.peer = Peer(r.endpoint)
+    yield r
+    r.peer.close()
+    r.stop()
+
+
+def send(r, id, frm, text, channel="email"):
+    r.peer.submit(message(id, channel=channel, frm=frm, text=text))
+    assert r.peer.recv() == ["OMNI/1", "ACK", id]
+    conv = r.redis.hget(f"omni:msg:{id}", "conversation")
+    wait_for(lambda: r.redis.hget(f"omni:conversation:{conv}", "status") == "assigned", 10, f"{conv} assigned")
+    return conv
+
+
+def router_now(r):
+    return int(time.time() * 1000) + int(r.redis.get("omni:clock:offset") or 0)
+
+
+def advance(r, span):
+    """Moves the test clock; waits for a due scan at the new time and the one after it."""
+    r.ctl("clock", "advance", span)
+    scanned = lambda: int(r.redis.get("omni:due:scanned") or 0)  # noqa: E731
+    target = router_now(r)
+    wait_for(lambda: scanned() >= target, 10, "a due scan at the new time")
+    first = scanned()
+    wait_for(lambda: scanned() > first, 10, "the next due scan")
+
+
+def day(r, offset_days=0):
+    return (datetime.datetime.fromtimestamp(router_now(r) / 1000, datetime.timezone.utc)
+            + datetime.timedelta(days=offset_days)).strftime("%Y-%m-%d")
+
+
+def report(r, *args):
+    out = r.ctl("report", "--json", *args).stdout
+    doc = json.loads(out)
+    return doc, {(x["team"], x["channel"]): x for x in doc["rows"]}
+
+
+def test_first_responses_and_resolutions_are_reported_by_team_channel_and_day(rt):
+    ann = send(rt, "r1", "ann@example.com", "where is my order?")
+    ben = send(rt, "r2", "ben@example.com", "my invoice is wrong")
+    sms = send(rt, "r3", "+14155550100", "hello?", channel="sms")
+    tech = send(rt, "r4", "tom@example.com", "the app shows a crash")
+    opened = {c: int(rt.redis.hget(f"omni:conversation:{c}", "opened_at")) for c in (ann, ben, sms, tech)}
+    advance(rt, "10m")
+    rt.ctl("conversation", "respond", ann)
+    rt.ctl("conversation", "respond", sms)   # no SLA target on sms: responded, neither met nor breached
+    rt.ctl("conversation", "respond", tech)
+    advance(rt, "55m")                       # ben's hour is over: the tick counts the breach, on this day
+    wait_for(lambda: rt.redis.hget(f"omni:conversation:{ben}", "breached") == "1", 10, "ben's breach seen")
+    rt.ctl("conversation", "respond", ben)   # late: already counted, not again
+    rt.ctl("conversation", "resolve", ann)   # one assignment in all: first contact
+    rt.ctl("conversation", "resolve", tech)
+
+    doc, rows = report(rt)
+    at = {c: int(rt.redis.hget(f"omni:conversation:{c}", "first_response_at")) for c in (ann, ben, sms, tech)}
+    core_email = rows[("core", "email")]
+    assert core_email == {"team": "core", "channel": "email", "responded": 2, "met": 1, "breached": 1,
+                          "response_ms": at[ann] - opened[ann] + at[ben] - opened[ben], "resolved": 1,
+                          "first_contact": 1}, core_email
+    assert rows[("core", "sms")] == {"team": "core", "channel": "sms", "responded": 1, "met": 0, "breached": 0,
+                                     "response_ms": at[sms] - opened[sms], "resolved": 0, "first_contact": 0}
+    assert rows[("tier2", "email")]["met"] == 1 and rows[("tier2", "email")]["resolved"] == 1
+    assert set(rows) == {("core", "email"), ("core", "sms"), ("tier2", "email")}
+    assert doc["total"]["responded"] == 4 and doc["total"]["met"] == 2 and doc["total"]["breached"] == 1
+    assert doc["total"]["resolved"] == 2 and doc["total"]["first_contact"] == 2
+    assert doc["to"] == day(rt) and doc["from"] == day(rt, -6)
+    # the same in Redis, as docs/redis.md lays it out
+    assert rt.redis.hget(f"omni:report:{day(rt)}", "core|email|breached") == "1"
+    assert 0 < rt.redis.ttl(f"omni:report:{day(rt)}") <= 400 * 86400
+
+    # the table: a row per team and channel, then the totals
+    table = rt.ctl("report").stdout
+    assert table.startswith(f"SLA report {day(rt, -6)} .. {day(rt)} (UTC days)\n"), table
+    core_line = next(line for line in table.splitlines() if line.startswith("core ") and " email " in line)
+    assert core_line.split() == ["core", "email", "2", "1", "1", "50.0%", core_line.split()[6], "1", "1", "100.0%"]
+    assert any(line.startswith("(all)") for line in table.splitlines())
+
+    # a day counts what happened on it: tomorrow's first response is tomorrow's
+    advance(rt, "1d")
+    dan = send(rt, "r5", "dan@example.com", "question")
+    advance(rt, "5m")
+    rt.ctl("conversation", "respond", dan)
+    _, today = report(rt, day(rt))
+    assert today[("core", "email")]["responded"] == 1 and today[("core", "email")]["met"] == 1
+    _, yesterday = report(rt, day(rt, -1), day(rt, -1))
+    assert yesterday[("core", "email")]["responded"] == 2
+    _, both = report(rt, "--days", "2")
+    assert both[("core", "email")]["responded"] == 3
+
+
+def test_report_arguments_are_checked(rt):
+    for args, want in ((["2026-02-30"], '"2026-02-30" is not a day'), (["2026-12-03", "2026-12-01"], "is not 1..400"),
+                       (["--days", "0"], "report [--json]"), (["--days", "401"], "report [--json]"),
+                       (["--bogus"], "report [--json]")):
+        out = rt.ctl("report", *args, check=False)
+        assert out.returncode == 2 and want in out.stderr, (args, out.stderr)
+    # nothing happened: an empty report, the totals zero
+    doc, rows = report(rt)
+    assert rows == {} and doc["total"]["responded"] == 0
