@@ -513,3 +513,13 @@ def test_a_follow_up_after_an_unlink_goes_to_the_customer_the_identity_belongs_t
     h = r.redis.hgetall(f"omni:conversation:{new}")
     assert h["customer"] == phone_cust and h["channel"] == "phone" and h["first_identity"] == "phone:+14155550120"
 
+
+
+def test_a_connector_may_not_take_a_follow_up_id(rt):
+    """docs/protocol.md: ids starting "followup:" are the router's own: refused with the id in the NACK (a
+    connector's message with one could be taken for a follow-up's and never stored)."""
+    rt.peer.submit(message("followup:1", frm="ann@example.com", text="hello"))
+    reply = rt.peer.recv()
+    assert reply[:3] == ["OMNI/1", "NACK", "followup:1"], reply
+    assert 'id: ids starting "followup:" are the router\'s own (follow-ups): "followup:1"' in reply[3], reply
+    assert not rt.redis.exists("omni:msg:followup:1")
