@@ -222,6 +222,28 @@ def stored_count(r, prefix="omni:"):
     return sum(1 for _ in r.scan_iter(match=prefix + "msg:*", count=1000))
 
 
+def router_now(r):
+    """The routers' clock (ms, docs/routing.md "Time"): the wall clock plus the test clock's offset. r: a Router
+    whose .redis is set."""
+    return int(time.time() * 1000) + int(r.redis.get("omni:clock:offset") or 0)
+
+
+def seen_by_a_tick(r):
+    """Waits until a scan for due work has run at the router's current time, and one more after it, so what the
+    first one handed out has been decided: an assertion after this sees what that time caused."""
+    scanned = lambda: int(r.redis.get("omni:due:scanned") or 0)  # noqa: E731
+    target = router_now(r)
+    wait_for(lambda: scanned() >= target, 10, "a due scan at the new time")
+    first = scanned()
+    wait_for(lambda: scanned() > first, 10, "the next due scan")
+
+
+def clock_advance(r, span):
+    """Moves the test clock (omnictl clock advance) and waits until the routers have acted on the new time."""
+    r.ctl("clock", "advance", span)
+    seen_by_a_tick(r)
+
+
 def message(id, channel="email", frm="ann@example.com", text="hello", **extra):
     m = {"id": id, "channel": channel, "from": {"id": frm}, "received_at": "2026-11-22T08:00:00Z",
          "text": text}

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from api_client import OmniApi
-from harness import Peer, Router, free_port, message, scrape, wait_for
+from harness import Peer, Router, clock_advance, free_port, message, router_now, scrape, wait_for
 from lua_contract import Scripts
 
 POLICY = """
@@ -65,21 +65,6 @@ def send(r, id, frm, text, channel="email", **extra):
     return r.redis.hget(f"omni:msg:{id}", "conversation")
 
 
-def router_now(r):
-    return int(time.time() * 1000) + int(r.redis.get("omni:clock:offset") or 0)
-
-
-def advance(r, span):
-    """Moves the test clock and waits until a due scan has run at the new time and one more after it, so what
-    the first opened has been routed."""
-    r.ctl("clock", "advance", span)
-    scanned = lambda: int(r.redis.get("omni:due:scanned") or 0)  # noqa: E731
-    target = router_now(r)
-    wait_for(lambda: scanned() >= target, 10, "a due scan at the new time")
-    first = scanned()
-    wait_for(lambda: scanned() > first, 10, "the next due scan")
-
-
 def owner_of(r, conv):
     return wait_for(lambda: r.redis.hget(f"omni:conversation:{conv}", "owner"), 10, f"conversation {conv} assigned")
 
@@ -108,9 +93,9 @@ def test_a_resolved_conversation_is_followed_up_by_its_agent_after_the_delay(rt,
     shown = rt.ctl("conversation", "show", ann).stdout
     assert "follow-up due " in shown, shown
 
-    advance(rt, "59m")
+    clock_advance(rt, "59m")
     assert rt.redis.hget(f"omni:conversation:{ann}", "follow_up") is None, "opened before it was due"
-    advance(rt, "2m")
+    clock_advance(rt, "2m")
     new = wait_for(lambda: rt.redis.hget(f"omni:conversation:{ann}", "follow_up"), 10, "ann's follow-up opened")
     assert owner_of(rt, new) == "agent:bob"
     carl_new = wait_for(lambda: rt.redis.hget(f"omni:conversation:{carl}", "follow_up"), 10, "carl's follow-up")
@@ -168,14 +153,14 @@ def test_no_follow_up_when_the_customer_wrote_again_meanwhile(rt):
     eve = send(rt, "e1", "eve@example.com", "my invoice is wrong")
     owner_of(rt, eve)
     rt.ctl("conversation", "resolve", eve)
-    advance(rt, "30m")
+    clock_advance(rt, "30m")
     # dan writes again: an open conversation when the follow-up falls due; eve writes again and is resolved
     # again: a later conversation, whose own follow-up is the one that counts
     dan2 = send(rt, "d2", "dan@example.com", "still nothing")
     eve2 = send(rt, "e2", "eve@example.com", "and another thing")
     owner_of(rt, eve2)
     rt.ctl("conversation", "resolve", eve2)
-    advance(rt, "31m")
+    clock_advance(rt, "31m")
     wait_for(lambda: rt.redis.hget(f"omni:conversation:{dan}", "follow_up_skipped"), 10, "dan's follow-up skipped")
     assert rt.redis.hget(f"omni:conversation:{dan}", "follow_up_skipped") == f"open conversation {dan2}"
     wait_for(lambda: rt.redis.hget(f"omni:conversation:{eve}", "follow_up_skipped"), 10, "eve's skipped")
@@ -190,7 +175,7 @@ def test_no_follow_up_when_the_customer_wrote_again_meanwhile(rt):
     assert "no follow-up: open conversation" in rt.ctl("conversation", "show", dan).stdout
     # eve2's follow-up is still to come, and comes
     assert rt.redis.zscore("omni:followups", eve2) is not None
-    advance(rt, "30m")
+    clock_advance(rt, "30m")
     new = wait_for(lambda: rt.redis.hget(f"omni:conversation:{eve2}", "follow_up"), 10, "eve2's follow-up")
     assert rt.redis.hget(f"omni:conversation:{new}", "follow_up_of") == eve2
 
@@ -279,7 +264,7 @@ def test_the_follow_up_message_is_a_normalized_message_on_every_channel(rt2):
         owner_of(r, conv)
         r.ctl("conversation", "resolve", conv)
         convs[id] = (conv, m)
-    advance(r, "61m")
+    clock_advance(r, "61m")
     for id, (conv, orig) in convs.items():
         new = wait_for(lambda: r.redis.hget(f"omni:conversation:{conv}", "follow_up"), 10, f"{id} follow-up")
         raw = r.redis.hget(f"omni:msg:followup:{conv}", "json")
@@ -319,7 +304,7 @@ def test_a_recorded_conversation_does_not_cancel_the_follow_up(rt2):
     c3 = send(r, "q3", "+14155550103", "Answered call from +14155550103", channel="phone")
     wait_for(lambda: r.redis.hget(f"omni:conversation:{c3}", "status") == "resolved", 10, "c3 recorded")
     assert r.redis.hget(f"omni:conversation:{c3}", "resolved_by") == "policy:answered"
-    advance(r, "61m")
+    clock_advance(r, "61m")
     new = wait_for(lambda: r.redis.hget(f"omni:conversation:{c1}", "follow_up"), 10, "c1's follow-up")
     assert r.redis.hget(f"omni:conversation:{c1}", "follow_up_skipped") is None
     assert r.redis.hget(f"omni:conversation:{new}", "follow_up_of") == c1
@@ -338,7 +323,7 @@ def test_a_later_conversation_on_a_linked_identity_counts(rt2):
     owner_of(r, c2)
     r.ctl("conversation", "resolve", c2)
     r.ctl("customer", "link", "kim@example.com", "+14155550109")
-    advance(r, "61m")
+    clock_advance(r, "61m")
     wait_for(lambda: r.redis.hget(f"omni:conversation:{c1}", "follow_up_skipped"), 10, "c1's follow-up skipped")
     assert r.redis.hget(f"omni:conversation:{c1}", "follow_up_skipped") == f"later conversation {c2}"
     assert r.redis.hget(f"omni:conversation:{c1}", "follow_up") is None
@@ -372,7 +357,7 @@ def test_a_reload_keeps_scheduled_follow_ups_and_two_routers_open_each_once(tmp_
             x.ctl("reload")
         wait_for(lambda: r.redis.hget("omni:settings", "follow_up_after_ms") == "0", 10, "reloaded")
         assert r.redis.zscore("omni:followups", cs[0]) == due0
-        advance(r, "61m")
+        clock_advance(r, "61m")
         for c in cs[:2]:
             wait_for(lambda: r.redis.hget(f"omni:conversation:{c}", "follow_up"), 10, "opened after reload")
         assert r.redis.hget("omni:stats", "follow_ups") == "2"
@@ -401,7 +386,7 @@ def test_a_rule_singles_follow_ups_out_and_a_masking_partner_sees_them_masked(tm
     c = send(r, "m1", "+14155550111", "it fails", channel="sms", meta={"x": 1})
     assert owner_of(r, c) == "agent:alice"
     r.ctl("conversation", "resolve", c)
-    advance(r, "61m")
+    clock_advance(r, "61m")
     new = wait_for(lambda: r.redis.hget(f"omni:conversation:{c}", "follow_up"), 10, "follow-up")
     assert owner_of(r, new) == "team:acme"
     h = r.redis.hgetall(f"omni:conversation:{new}")
@@ -428,7 +413,7 @@ def test_a_follow_up_counts_as_a_conversation_of_the_customer(tmp_path, redis_se
     owner_of(r, c)
     assert r.redis.hget(f"omni:conversation:{c}", "tier") == "new"
     r.ctl("conversation", "resolve", c)
-    advance(r, "61m")
+    clock_advance(r, "61m")
     new = wait_for(lambda: r.redis.hget(f"omni:conversation:{c}", "follow_up"), 10, "follow-up")
     owner_of(r, new)
     assert r.redis.hget(f"omni:conversation:{new}", "tier") == "repeat"
@@ -452,9 +437,9 @@ def test_a_conversation_archived_before_its_follow_up_is_skipped_as_gone(tmp_pat
         f.write(txt.replace('resolved: "2h"', 'resolved: "10m"').replace("after: 1h", "after: 5m"))
     r.ctl("reload")
     wait_for(lambda: r.redis.hget("omni:settings", "follow_up_after_ms") == "300000", 10, "reloaded")
-    advance(r, "11m")
+    clock_advance(r, "11m")
     wait_for(lambda: any(e["conversation"] == c for e in events(r, "archived")), 20, "archived")
-    advance(r, "50m")
+    clock_advance(r, "50m")
     ev = wait_for(lambda: events(r, "follow_up_skipped"), 10, "skipped")
     assert ev == [{"type": "follow_up_skipped", "conversation": c, "reason": "gone"}]
     assert r.redis.zcard("omni:followups") == 0 and not r.redis.exists(f"omni:conversation:{c}")
@@ -508,7 +493,7 @@ def test_a_follow_up_after_an_unlink_goes_to_the_customer_the_identity_belongs_t
     c2 = send(r, "u2", "uma@example.com", "and my invoice")
     owner_of(r, c2)
     r.ctl("conversation", "resolve", c2)
-    advance(r, "61m")
+    clock_advance(r, "61m")
     new = wait_for(lambda: r.redis.hget(f"omni:conversation:{c1}", "follow_up"), 10, "c1's follow-up")
     h = r.redis.hgetall(f"omni:conversation:{new}")
     assert h["customer"] == phone_cust and h["channel"] == "phone" and h["first_identity"] == "phone:+14155550120"

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from harness import Peer, Router, message, wait_for
+from harness import Peer, Router, message, router_now, seen_by_a_tick, wait_for
 from lua_contract import Scripts
 
 POLICY = """
@@ -108,21 +108,6 @@ def send(r, id, frm, text, channel="email", **extra):
     r.peer.submit(message(id, channel=channel, frm=frm, text=text, **extra))
     assert r.peer.recv() == ["OMNI/1", "ACK", id]
     return r.redis.hget(f"omni:msg:{id}", "conversation")
-
-
-def router_now(r):
-    """The router's clock (ms): the wall clock plus the test clock's offset."""
-    return int(time.time() * 1000) + int(r.redis.get("omni:clock:offset") or 0)
-
-
-def seen_by_a_tick(r):
-    """Waits until a scan for due work has run at the router's current time, and one more after it, so what the
-    first one handed out has been decided: an assertion after this sees what that time caused."""
-    scanned = lambda: int(r.redis.get("omni:due:scanned") or 0)  # noqa: E731
-    target = router_now(r)
-    wait_for(lambda: scanned() >= target, 10, "a due scan at the new time")
-    first = scanned()
-    wait_for(lambda: scanned() > first, 10, "the next due scan")
 
 
 def settled(r, conv):
