@@ -95,8 +95,9 @@ static const command_t commands[] = {
       "and TO as YYYY-MM-DD, at most 400 days): first responses recorded, met and breached (\"in SLA\": met\n"
       "of those with a target), their mean time from the conversation's opening, resolutions and how many\n"
       "were resolved by their first assignee (FCR), then the totals. A first response or a resolution counts\n"
-      "on its own day, a breach on the day it was seen, each under the team holding the conversation then\n"
-      "(\"-\": none). --json prints {\"from\", \"to\", \"rows\": [...], \"total\"}, each row's counters by name.\n",
+      "on its own day, a breach on the day it was seen, each under the team holding the conversation then, or\n"
+      "whose queue it waits in (\"-\": none); --days N or FROM [TO], not both. --json prints {\"from\", \"to\",\n"
+      "\"rows\": [...], \"total\"}, each row's counters by name.\n",
       NEEDS_REDIS, run_report },
     { "reload", "reload                              every router on this machine reads its configuration again",
       "Checks the configuration (-c) first: with any error it prints them all and signals nothing. Then\n"

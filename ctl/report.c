@@ -3,6 +3,7 @@
  * omni:report:<day> (_report.lua); this sums the days asked for and prints one row per team and channel, and
  * the totals, as a table or as JSON. */
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,20 +23,26 @@ typedef struct row {
     long long n[COUNTERS];
 } row_t;
 
-/* "YYYY-MM-DD" -> days since the epoch; -1 when it is not a real date. */
+/* "YYYY-MM-DD" -> days since the epoch (negative before 1970); NO_DAY when it is not a real date (digits
+ * exactly where the form has them: sscanf alone takes " 2026-12-1" and "+026-12-01"). */
+#define NO_DAY LLONG_MIN
 static long long parse_day(const char *s)
 {
     int y, m, d;
-    char end;
-    if (strlen(s) != 10 || sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &end) != 3 || m < 1 || m > 12 || d < 1 || d > 31)
-        return -1;
+    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+        return NO_DAY;
+    for (int i = 0; i < 10; i++)
+        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
+            return NO_DAY;
+    if (sscanf(s, "%4d-%2d-%2d", &y, &m, &d) != 3 || m < 1 || m > 12 || d < 1 || d > 31)
+        return NO_DAY;
     struct tm tm = { .tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d, .tm_hour = 12 };
     time_t t = timegm(&tm);
     struct tm back;
     gmtime_r(&t, &back);
     if (back.tm_mday != d || back.tm_mon != m - 1) /* 2026-02-30 */
-        return -1;
-    return (long long)t / 86400;
+        return NO_DAY;
+    return ((long long)t - 12 * 3600) / 86400; /* exact: also before 1970, where '/' would round up */
 }
 
 static void format_day(long long day, char out[11])
@@ -122,6 +129,7 @@ int ctl_report(ctl_t *c, int argc, char **argv)
     long long days = 7, from = -1, to = -1;
     const char *pos[2];
     int npos = 0;
+    bool days_given = false;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) {
             json = true;
@@ -130,18 +138,21 @@ int ctl_report(ctl_t *c, int argc, char **argv)
             days = strtoll(argv[++i], &end, 10);
             if (*end || days < 1 || days > REPORT_DAYS_MAX)
                 return usage();
+            days_given = true;
         } else if (argv[i][0] != '-' && npos < 2) {
             pos[npos++] = argv[i];
         } else {
             return usage();
         }
     }
+    if (days_given && npos > 0) /* --days N or FROM [TO], not both: which one was meant? */
+        return usage();
     long long today = (long long)(ctl_now(c) / 86400000);
     if (npos > 0) {
         from = parse_day(pos[0]);
         to = npos == 2 ? parse_day(pos[1]) : today;
-        if (from < 0 || to < 0) {
-            fprintf(stderr, "omnictl: report: \"%s\" is not a day (YYYY-MM-DD)\n", from < 0 ? pos[0] : pos[1]);
+        if (from == NO_DAY || to == NO_DAY) {
+            fprintf(stderr, "omnictl: report: \"%s\" is not a day (YYYY-MM-DD)\n", from == NO_DAY ? pos[0] : pos[1]);
             return 2;
         }
         if (to < from || to - from >= REPORT_DAYS_MAX) {

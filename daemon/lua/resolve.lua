@@ -3,7 +3,8 @@
 -- message opens a new conversation, and the owner is remembered for the customer's next one. With follow_up.after
 -- set (the routers keep it in omni:settings), its follow-up is scheduled then (omni:followups; due.lua opens it),
 -- unless the conversation is a follow-up itself: one follow-up, not a chain of them. Counted in the SLA report
--- (_report.lua) under its team and channel: resolved, and first_contact when it had one assignment in all.
+-- (_report.lua) under its team (waiting work: the team whose queue it waits in) and channel: resolved, and
+-- first_contact when it had one assignment in all.
 -- caller: who asks, as respond.lua's; who: the name recorded. outcome: "resolved", "not found" (no such
 -- conversation, or the caller may not see it) or "closed" (resolved or merged already); owner: the
 -- previous owner or "".
@@ -12,7 +13,7 @@
 local cv, who, now = A.conversation, A.who, A.now
 local ck = K.conversation(cv)
 local f = redis.call('HMGET', ck, 'status', 'owner', 'customer', 'queue', 'assignments', 'team', 'offer_expires_at',
-                     'follow_up_of', 'channel')
+                     'follow_up_of', 'channel', 'queued_on')
 if not f[1] or not may_see('resolve', A.caller, f[2], f[6]) or offer_lapsed(A.caller, f[1], f[7], now) then
   return { 'not found', '', 0 }
 end
@@ -25,7 +26,8 @@ local after = not f[8] and tonumber(redis.call('HGET', K.settings(), 'follow_up_
 if after > 0 then redis.call('ZADD', K.follow_ups(), now + after, cv) end
 local first = tonumber(f[5] or '0') == 1
 if first then redis.call('HINCRBY', K.stats(), 'first_contact_resolved', '1') end
-if first then report(now, f[6] or nil, f[9] or nil, 'resolved', 1, 'first_contact', 1)
-else report(now, f[6] or nil, f[9] or nil, 'resolved', 1) end
+local team = f[6] or f[10] or nil -- read before release() removed them
+if first then report(now, team, f[9] or nil, 'resolved', 1, 'first_contact', 1)
+else report(now, team, f[9] or nil, 'resolved', 1) end
 event('resolved', 'conversation', cv, 'by', who, 'owner', f[2] or '')
 return { 'resolved', f[2] or '', tonumber(f[5] or '0') }

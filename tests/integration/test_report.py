@@ -140,9 +140,79 @@ def test_first_responses_and_resolutions_are_reported_by_team_channel_and_day(rt
 def test_report_arguments_are_checked(rt):
     for args, want in ((["2026-02-30"], '"2026-02-30" is not a day'), (["2026-12-03", "2026-12-01"], "is not 1..400"),
                        (["--days", "0"], "report [--json]"), (["--days", "401"], "report [--json]"),
-                       (["--bogus"], "report [--json]")):
+                       (["--bogus"], "report [--json]"), (["--days"], "report [--json]"),
+                       (["--days", "7", "2026-12-01"], "report [--json]"), (["2026-12-01", "--days", "7"], "report [--json]"),
+                       (["2026-12-01", "2026-12-02", "2026-12-03"], "report [--json]"),
+                       ([" 2026-12-1"], '" 2026-12-1" is not a day'), (["+026-12-01"], '"+026-12-01" is not a day'),
+                       (["2026-1-001"], '"2026-1-001" is not a day'), ([day(rt, -400)], "is not 1..400")):
         out = rt.ctl("report", *args, check=False)
         assert out.returncode == 2 and want in out.stderr, (args, out.stderr)
     # nothing happened: an empty report, the totals zero
     doc, rows = report(rt)
     assert rows == {} and doc["total"]["responded"] == 0
+    # 400 days, today's the last of them, is the most there is
+    doc, rows = report(rt, day(rt, -399))
+    assert doc["from"] == day(rt, -399) and doc["to"] == day(rt) and rows == {}
+    assert report(rt, "--days", "400")[0]["from"] == day(rt, -399)
+    # any real day is one, before 1970 too (nothing is there)
+    doc, rows = report(rt, "1969-12-31", "1970-01-01")
+    assert (doc["from"], doc["to"], rows) == ("1969-12-31", "1970-01-01", {})
+
+
+# --- the scripts themselves, on a hand-set clock (test_assign_lua.py's helpers): exact instants and UTC midnights
+
+from lua_contract import key  # noqa: E402
+from test_assign_lua import NOW, Lua, target  # noqa: E402
+from test_timers_lua import due as due_scan, plan_for  # noqa: E402
+
+MIDNIGHT = 1_800_057_600_000  # 2027-01-16T00:00:00Z, the day after NOW's (2027-01-15T08:00Z)
+
+
+@pytest.fixture
+def lua(redis_server):
+    return Lua(redis_server.client())
+
+
+def counts(lua, day):
+    return {f: int(v) for f, v in lua.r.hgetall(key("report", day)).items()}
+
+
+def test_waiting_work_is_reported_under_the_team_whose_queue_it_waits_in(lua):
+    """A response to queued work, a breach of it and its resolution all count under the team whose queue it waits
+    in, whichever comes first: not under "-" for the response and the team for the breach."""
+    answered, late, closed = lua.conversation(), lua.conversation(), lua.conversation()
+    for c in (answered, late, closed):
+        plan_for(lua, c, "new", [target(agents=("a",), cap=0)], NOW, due=NOW + 1000)
+        assert lua.r.hget(key("conversation", c), "queued_on") == "core"
+    assert lua.call("respond", "operator:t", answered, "t", NOW + 10)[0] == "met"
+    assert lua.call("respond", "operator:t", late, "t", NOW + 2000)[0] == "breached"  # no tick saw it first
+    assert lua.call("resolve", "operator:t", closed, "t", NOW + 3000)[0] == "resolved"
+    assert counts(lua, "2027-01-15") == {"core|email|responded": 2, "core|email|response_ms": 2010,
+                                         "core|email|met": 1, "core|email|breached": 1, "core|email|resolved": 1}
+
+
+def test_a_breach_the_tick_saw_is_not_met_by_a_response_at_the_same_instant(lua):
+    """due.lua counts the breach at the due time itself; a response recorded at that same instant is the late
+    response to an SLA already counted breached, not also a met one."""
+    c = lua.conversation()
+    plan_for(lua, c, "new", [target(agents=("a",))], NOW, due=NOW + 1000)
+    assert lua.r.hget(key("conversation", c), "team") == "core"
+    due_scan(lua, NOW + 1000)
+    assert lua.r.hget(key("conversation", c), "breached") == "1"
+    assert lua.call("respond", "operator:t", c, "t", NOW + 1000)[0] == "breached"
+    assert counts(lua, "2027-01-15") == {"core|email|breached": 1, "core|email|responded": 1,
+                                         "core|email|response_ms": 1000}
+    assert lua.r.hget(key("stats"), "sla_met") is None and lua.r.hget(key("stats"), "sla_breached") == "1"
+
+
+def test_a_breach_counts_on_the_day_the_tick_saw_it_and_the_response_on_its_own(lua):
+    seen, unseen = lua.conversation(), lua.conversation()
+    plan_for(lua, seen, "new", [target(agents=("a", "b"))], NOW, due=MIDNIGHT - 1)
+    due_scan(lua, MIDNIGHT - 1)   # 23:59:59.999: seen's breach is the 15th's
+    plan_for(lua, unseen, "new", [target(agents=("a", "b"))], NOW, due=MIDNIGHT - 1)  # after that tick
+    lua.call("respond", "operator:t", seen, "t", MIDNIGHT)
+    lua.call("respond", "operator:t", unseen, "t", MIDNIGHT)   # late, and no tick saw it: the 16th's
+    assert counts(lua, "2027-01-15") == {"core|email|breached": 1}
+    assert counts(lua, "2027-01-16") == {"core|email|responded": 2, "core|email|response_ms": 2 * (MIDNIGHT - NOW),
+                                         "core|email|breached": 1}
+    assert 0 < lua.r.ttl(key("report", "2027-01-16")) <= 400 * 86400
