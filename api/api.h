@@ -35,6 +35,7 @@ typedef struct api_req {
     api_path_t path;
     api_caller_t caller;
     json_t *in;                /* the parsed body (owned), or NULL */
+    json_t *query;             /* GET /v1/report: its query arguments, name -> string (owned), or NULL */
     /* the answer */
     unsigned status;
     json_t *body;              /* owned; sent as it is */
@@ -66,6 +67,9 @@ void api_redis_init(void);
 /* auth.c: finds the caller from the Authorization header (NULL: absent). Returns 0, or -1 with the answer
  * (401, or 503) set on req. */
 int api_auth(api_req_t *req, const char *authorization);
+
+/* report.c: GET /v1/report, the SLA report for operators (its query in req->query). */
+void api_report(api_req_t *req);
 
 /* handlers.c: acts on req->path for req->caller and sets the answer. */
 void api_handle(api_req_t *req);

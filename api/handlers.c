@@ -246,6 +246,7 @@ void api_handle(api_req_t *req)
     case ROUTE_AGENT_PRESENCE: return agent_presence(req);
     case ROUTE_WORK: return work(req);
     case ROUTE_OVERVIEW: return api_overview(req);
+    case ROUTE_REPORT: return api_report(req);
     case ROUTE_CONVERSATION: return conversation(req);
     case ROUTE_ACCEPT:
     case ROUTE_REJECT:

@@ -97,6 +97,8 @@ int api_route(const char *method, const char *url, api_path_t *out, api_error_t 
         return out->route = ROUTE_EVENTS, method_is(method, "GET", out, err);
     if (!strcmp(p, "overview"))
         return out->route = ROUTE_OVERVIEW, method_is(method, "GET", out, err);
+    if (!strcmp(p, "report"))
+        return out->route = ROUTE_REPORT, method_is(method, "GET", out, err);
     if (!strncmp(p, "agents/", 7)) {
         const char *id = p + 7, *slash = strchr(id, '/');
         if (!slash || strcmp(slash, "/presence") != 0)

@@ -27,6 +27,7 @@ typedef enum {
     ROUTE_TRANSFER,        /* POST .../transfer {"team"} */
     ROUTE_EVENTS,          /* GET /v1/events (Server-Sent Events) */
     ROUTE_OVERVIEW,        /* GET /v1/overview (operators) */
+    ROUTE_REPORT,          /* GET /v1/report?days=N|from=&to= (operators): the SLA report */
     ROUTE_CONSOLE,         /* GET /console/{file}: the web console's static files, no token */
     ROUTE_CONSOLE_ROOT,    /* GET /console: redirected to /console/ */
     ROUTE_COUNT

@@ -136,6 +136,16 @@ static int authorize(struct MHD_Connection *conn, api_req_t *req)
     return api_auth(req, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
 }
 
+/* The query's arguments as an object name -> value ("" for one without "="), for the one route that takes
+ * any (GET /v1/report); a name given twice is kept as JSON null, for the handler to refuse. */
+static enum MHD_Result collect_argument(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    json_t *args = cls;
+    json_object_set_new(args, key, json_object_get(args, key) ? json_null() : json_string(value ? value : ""));
+    return MHD_YES;
+}
+
 /* The request is whole: who asks, what they sent, and the answer. */
 static enum MHD_Result serve(struct MHD_Connection *conn, const api_config_t *cfg, pending_t *p, const char *method,
                              const char *url)
@@ -151,6 +161,10 @@ static enum MHD_Result serve(struct MHD_Connection *conn, const api_config_t *cf
                 api_fail_with(&req, &e);
                 body_ok = false;
             }
+        }
+        if (body_ok && p->path.route == ROUTE_REPORT) {
+            req.query = json_object();
+            MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_argument, req.query);
         }
         if (body_ok && p->path.route == ROUTE_EVENTS) {
             const char *last = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Last-Event-ID");
@@ -175,6 +189,7 @@ static enum MHD_Result serve(struct MHD_Connection *conn, const api_config_t *cf
         omni_debug("%s %s %u %s", method, url, req.status, req.caller.subject[0] ? req.caller.subject : "-");
     }
     json_decref(req.in);
+    json_decref(req.query);
     json_decref(req.body);
     return rc;
 }

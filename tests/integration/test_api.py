@@ -6,6 +6,7 @@ test_every_documented_status_has_a_driver), and every request body its schema al
 (test_request_bodies_are_taken_and_refused_as_their_schemas_say)."""
 import base64
 import hashlib
+import datetime
 import json
 import os
 import re
@@ -96,6 +97,7 @@ ROWS = {
     "transfer": ("agent:ann", _conv(), lambda c: f"/v1/conversations/{c}/transfer", {"team": "tier2"}, {}),
     "events": ("agent:ann", None, lambda c: "/v1/events", None, {"other agent": 200, "other partner": 200}),
     "getOverview": ("operator:olga", None, lambda c: "/v1/overview", None, {"other agent": 404, "other partner": 404}),
+    "getReport": ("operator:olga", None, lambda c: "/v1/report", None, {"other agent": 404, "other partner": 404}),
 }
 
 
@@ -866,6 +868,12 @@ def _ghost_presence(w, method, corrupt_key):
     return Drive.call(w, method, "/v1/presence", token, body=body)
 
 
+def _report_key(w):
+    """The SLA report's hash of yesterday (UTC): a string there is a broken store."""
+    day = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1)
+    return "omni:report:" + day.strftime("%Y-%m-%d")
+
+
 def _minute_key(w):
     return f"omni:volume:{int(time.time() * 1000) // 60000 - 30}"  # a minute of the window nobody writes again
 
@@ -904,6 +912,10 @@ DRIVERS = {
                     404: lambda w: Drive.call(w, "GET", "/v1/overview", "partner:acme"),
                     500: lambda w: (w.redis.set(_minute_key(w), "x"),
                                     Drive.call(w, "GET", "/v1/overview", "operator:olga"))[1]},
+    "getReport": {200: lambda w: Drive.call(w, "GET", "/v1/report", "operator:olga"),
+                  404: lambda w: Drive.call(w, "GET", "/v1/report", "agent:ann"),
+                  500: lambda w: (w.redis.set(_report_key(w), "x"),
+                                  Drive.call(w, "GET", "/v1/report", "operator:olga"))[1]},
     "events": {},  # 200 is a stream: _drive reads it
 }
 GENERIC = (400, 401, 405, 413, 503)
@@ -980,7 +992,7 @@ def test_every_documented_status_answers_as_the_spec_says(tmp_path, redis_server
             assert got == status, f"{op_id}: wanted {status}, got {got}: {body}"
             if body is not None:  # api.request checked it already; the raw ones are checked here
                 OmniApi.check(method if got != 405 else "DELETE", _instance(template), got, headers, body)
-            for key in w.redis.keys("omni:volume:*") + w.redis.keys("omni:*ghost*") + \
+            for key in w.redis.keys("omni:volume:*") + w.redis.keys("omni:report:*") + w.redis.keys("omni:*ghost*") + \
                     [f"omni:conversation:{CORRUPT_CONV}"]:
                 if w.redis.type(key) == "string":
                     w.redis.delete(key)
@@ -1575,3 +1587,30 @@ def test_a_transfer_encoding_other_than_chunked_is_refused_at_once(world):
             f"PUT /v1/presence HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ann}\r\nTransfer-Encoding: {te}\r\n"
             "Connection: close\r\n\r\n").encode() + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
         assert got.split()[1] == b"200", got
+
+
+def test_the_sla_report_answers_operators_as_omnictl_prints_it(world):
+    """GET /v1/report (docs/api.md "Report"): the same JSON as omnictl report --json, for operators; its query
+    checked strictly."""
+    conv = world.work("hello for-ann")
+    assert world.call("POST", f"/v1/conversations/{conv}/accept", "agent:ann").status == 200
+    assert world.call("POST", f"/v1/conversations/{conv}/respond", "agent:ann").status == 200
+    assert world.call("POST", f"/v1/conversations/{conv}/resolve", "agent:ann").status == 200
+    r = world.call("GET", "/v1/report", "operator:olga")
+    assert r.status == 200, r
+    assert r.body == json.loads(world.router.ctl("report", "--json").stdout)
+    assert r.body["total"]["responded"] == 1 and r.body["total"]["resolved"] == 1
+    row = next(x for x in r.body["rows"] if x["channel"] == "email")
+    assert row["responded"] == 1 and row["resolved"] == 1 and row["first_contact"] == 1
+    today = r.body["to"]
+    one = world.call("GET", f"/v1/report?from={today}&to={today}", "operator:olga")
+    assert one.status == 200 and one.body["from"] == today and one.body["total"] == r.body["total"]
+    assert world.call("GET", "/v1/report?days=2", "operator:olga").body["to"] == today
+    for query, field, code in (("days=0", "days", "invalid_field"), ("days=401", "days", "invalid_field"),
+                               ("days=x", "days", "invalid_field"), ("from=2026-02-30", "from", "invalid_field"),
+                               ("to=2026-12-01", "to", "invalid_field"), ("days=2&from=2026-12-01", "days", "invalid_field"),
+                               ("days=1&days=2", "days", "invalid_field"), ("limit=5", "limit", "unknown_field"),
+                               ("from=2026-12-03&to=2026-12-01", "to", "invalid_field")):
+        bad = world.call("GET", "/v1/report?" + query, "operator:olga")
+        assert bad.status == 400 and bad.body["error"]["code"] == code and bad.body["error"]["field"] == field, \
+            (query, bad)
