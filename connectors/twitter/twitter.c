@@ -528,6 +528,11 @@ static void status_line(tw_t *t)
                          i ? "; " : "", f->name, f->last[0] ? f->last : "starting", f->taken, f->errors, f->limited);
         off += n > 0 ? (size_t)n : 0;
     }
+    if (t->outpost != NULL && off < sizeof line) {
+        int n = snprintf(line + off, sizeof line - off, "; outpost: %llu pointed, %llu not sent", t->pointed,
+                         t->pointer_errors);
+        off += n > 0 ? (size_t)n : 0;
+    }
     if (t->webhook != NULL && off < sizeof line) {
         unsigned long long req, bad;
         tw_webhook_counts(t->webhook, &req, &bad);
