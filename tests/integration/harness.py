@@ -2,6 +2,7 @@
 
 Every wait is on a condition with a deadline (a socket answers, a log line appears), never a bare sleep.
 """
+import contextlib
 import json
 import os
 import re
@@ -215,6 +216,28 @@ class Peer:
 
     def close(self):
         self.sock.close(0)
+
+
+@contextlib.contextmanager
+def clocked_router(tmp_path, redis_server, policy, **kw):
+    """A router on the test clock (OMNIROUTER_TEST_CLOCK=1) with policy on the test's Redis, its client in .redis,
+    the Redis address in .redis_address and a Peer in .peer; kw goes to Router (router_extra...)."""
+    r = Router(str(tmp_path), redis_server.address, policy=policy, env={"OMNIROUTER_TEST_CLOCK": "1"}, **kw).start()
+    r.redis_address = redis_server.address
+    r.redis = redis_server.client()
+    r.peer = Peer(r.endpoint)
+    try:
+        yield r
+    finally:
+        r.peer.close()
+        r.stop()
+
+
+def send_one(r, id, frm, text, channel="email", **extra):
+    """Submits one message through r.peer, checks its ACK, returns its conversation."""
+    r.peer.submit(message(id, channel=channel, frm=frm, text=text, **extra))
+    assert r.peer.recv() == ["OMNI/1", "ACK", id]
+    return r.redis.hget(f"omni:msg:{id}", "conversation")
 
 
 def stored_count(r, prefix="omni:"):

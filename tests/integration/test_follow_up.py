@@ -10,7 +10,8 @@ import time
 import pytest
 
 from api_client import OmniApi
-from harness import Peer, Router, clock_advance, free_port, message, router_now, scrape, wait_for
+from harness import (Peer, Router, clock_advance, clocked_router, free_port, message, router_now, scrape, send_one,
+                     wait_for)
 from lua_contract import Scripts
 
 POLICY = """
@@ -48,21 +49,12 @@ follow_up:
 @pytest.fixture
 def rt(tmp_path, redis_server):
     port = free_port()
-    r = Router(str(tmp_path), redis_server.address, policy=POLICY, env={"OMNIROUTER_TEST_CLOCK": "1"},
-               router_extra={"metrics_listen": f"127.0.0.1:{port}"}).start()
-    r.metrics_port = port
-    r.redis_address = redis_server.address
-    r.redis = redis_server.client()
-    r.peer = Peer(r.endpoint)
-    yield r
-    r.peer.close()
-    r.stop()
+    with clocked_router(tmp_path, redis_server, POLICY, router_extra={"metrics_listen": f"127.0.0.1:{port}"}) as r:
+        r.metrics_port = port
+        yield r
 
 
-def send(r, id, frm, text, channel="email", **extra):
-    r.peer.submit(message(id, channel=channel, frm=frm, text=text, **extra))
-    assert r.peer.recv() == ["OMNI/1", "ACK", id]
-    return r.redis.hget(f"omni:msg:{id}", "conversation")
+send = send_one
 
 
 def owner_of(r, conv):
@@ -181,20 +173,13 @@ def test_no_follow_up_when_the_customer_wrote_again_meanwhile(rt):
 
 
 def test_a_resolution_schedules_no_follow_up_when_the_policy_has_none(tmp_path, redis_server):
-    r = Router(str(tmp_path), redis_server.address, policy=POLICY.replace("after: 1h", "after: 0"),
-               env={"OMNIROUTER_TEST_CLOCK": "1"}).start()
-    r.redis = redis_server.client()
-    r.peer = Peer(r.endpoint)
-    try:
+    with clocked_router(tmp_path, redis_server, POLICY.replace("after: 1h", "after: 0")) as r:
         conv = send(r, "n1", "nia@example.com", "hello")
         owner_of(r, conv)
         r.ctl("conversation", "resolve", conv)
         assert r.redis.hget("omni:settings", "follow_up_after_ms") == "0"
         assert r.redis.zcard("omni:followups") == 0
         assert "follow-up" not in r.ctl("conversation", "show", conv).stdout
-    finally:
-        r.peer.close()
-        r.stop()
 
 
 # A policy with a partner team that masks contacts, a record rule, and every channel kind.
@@ -232,13 +217,8 @@ follow_up:
 
 @pytest.fixture
 def rt2(tmp_path, redis_server):
-    r = Router(str(tmp_path), redis_server.address, policy=POLICY2, env={"OMNIROUTER_TEST_CLOCK": "1"}).start()
-    r.redis_address = redis_server.address
-    r.redis = redis_server.client()
-    r.peer = Peer(r.endpoint)
-    yield r
-    r.peer.close()
-    r.stop()
+    with clocked_router(tmp_path, redis_server, POLICY2) as r:
+        yield r
 
 
 def test_the_follow_up_message_is_a_normalized_message_on_every_channel(rt2):

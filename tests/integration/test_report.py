@@ -3,11 +3,10 @@ channel, first responses (met, breached, their mean time) and resolutions (first
 scripts that make them happen. The router runs on the test clock, so SLA targets pass without waiting."""
 import datetime
 import json
-import time
 
 import pytest
 
-from harness import Peer, Router, message, wait_for
+from harness import clock_advance as advance, clocked_router, router_now, send_one, wait_for
 
 POLICY = """
 teams:
@@ -43,34 +42,14 @@ sla:
 
 @pytest.fixture
 def rt(tmp_path, redis_server):
-    r = Router(str(tmp_path), redis_server.address, policy=POLICY, env={"OMNIROUTER_TEST_CLOCK": "1"}).start()
-    r.redis = redis_server.client()
-    r.peer = Peer(r.endpoint)
-    yield r
-    r.peer.close()
-    r.stop()
+    with clocked_router(tmp_path, redis_server, POLICY) as r:
+        yield r
 
 
 def send(r, id, frm, text, channel="email"):
-    r.peer.submit(message(id, channel=channel, frm=frm, text=text))
-    assert r.peer.recv() == ["OMNI/1", "ACK", id]
-    conv = r.redis.hget(f"omni:msg:{id}", "conversation")
+    conv = send_one(r, id, frm, text, channel)
     wait_for(lambda: r.redis.hget(f"omni:conversation:{conv}", "status") == "assigned", 10, f"{conv} assigned")
     return conv
-
-
-def router_now(r):
-    return int(time.time() * 1000) + int(r.redis.get("omni:clock:offset") or 0)
-
-
-def advance(r, span):
-    """Moves the test clock; waits for a due scan at the new time and the one after it."""
-    r.ctl("clock", "advance", span)
-    scanned = lambda: int(r.redis.get("omni:due:scanned") or 0)  # noqa: E731
-    target = router_now(r)
-    wait_for(lambda: scanned() >= target, 10, "a due scan at the new time")
-    first = scanned()
-    wait_for(lambda: scanned() > first, 10, "the next due scan")
 
 
 def day(r, offset_days=0):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from harness import Peer, Router, message, router_now, seen_by_a_tick, wait_for
+from harness import Peer, Router, clocked_router, message, router_now, seen_by_a_tick, send_one, wait_for
 from lua_contract import Scripts
 
 POLICY = """
@@ -96,18 +96,11 @@ ownership:
 
 @pytest.fixture
 def rt(tmp_path, redis_server):
-    r = Router(str(tmp_path), redis_server.address, policy=POLICY, env={"OMNIROUTER_TEST_CLOCK": "1"}).start()
-    r.redis = redis_server.client()
-    r.peer = Peer(r.endpoint)
-    yield r
-    r.peer.close()
-    r.stop()
+    with clocked_router(tmp_path, redis_server, POLICY) as r:
+        yield r
 
 
-def send(r, id, frm, text, channel="email", **extra):
-    r.peer.submit(message(id, channel=channel, frm=frm, text=text, **extra))
-    assert r.peer.recv() == ["OMNI/1", "ACK", id]
-    return r.redis.hget(f"omni:msg:{id}", "conversation")
+send = send_one
 
 
 def settled(r, conv):
