@@ -58,6 +58,11 @@ def too_many_requests(reset_epoch_s):
                      ("x-rate-limit-remaining", "0"), ("x-rate-limit-reset", str(reset_epoch_s))])
 
 
+UNAUTHORIZED = Response(401, b'{"title":"Unauthorized","type":"about:blank","status":401,"detail":"Unauthorized"}',
+                        [("content-type", "application/problem+json")])
+NOT_FOUND = Response(404, b'{"title":"Not Found"}', [("content-type", "application/json")])
+
+
 class FakeXApi:
     def __init__(self, token):
         self.token = token
@@ -73,6 +78,17 @@ class FakeXApi:
             def log_message(self, *args):
                 pass
 
+            def answer(self, resp):
+                try:
+                    self.send_response_only(resp.status)
+                    for k, v in resp.headers:
+                        self.send_header(k, v)
+                    self.send_header("content-length", str(len(resp.body)))
+                    self.end_headers()
+                    self.wfile.write(resp.body)
+                except OSError:
+                    pass  # the connector was killed or stopped while the answer was held
+
             def do_GET(self):
                 url = urllib.parse.urlsplit(self.path)
                 query = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
@@ -85,21 +101,12 @@ class FakeXApi:
                 if gate is not None and gate[1](query):
                     gate[0].wait(30)
                 if not authorized:
-                    resp = Response(401, b'{"title":"Unauthorized","type":"about:blank","status":401,'
-                                         b'"detail":"Unauthorized"}', [("content-type", "application/problem+json")])
+                    resp = UNAUTHORIZED
                 elif route not in api.routes:
-                    resp = Response(404, b'{"title":"Not Found"}', [("content-type", "application/json")])
+                    resp = NOT_FOUND
                 else:
                     resp = api.routes[route](query)
-                try:
-                    self.send_response_only(resp.status)
-                    for k, v in resp.headers:
-                        self.send_header(k, v)
-                    self.send_header("content-length", str(len(resp.body)))
-                    self.end_headers()
-                    self.wfile.write(resp.body)
-                except OSError:
-                    pass  # the connector was killed while the answer was held
+                self.answer(resp)
 
             def do_POST(self):
                 # a DM sent (an outpost's pointer): route "dm_send", the query {"participant": id, "body": JSON}
@@ -112,24 +119,16 @@ class FakeXApi:
                 with api.lock:
                     api.requests.append((time.time(), "dm_send" if m else None, query, authorized))
                 if not authorized:
-                    resp = Response(401, b'{"title":"Unauthorized"}', [("content-type", "application/problem+json")])
+                    resp = UNAUTHORIZED
                 elif m is None:
-                    resp = Response(404, b'{"title":"Not Found"}', [("content-type", "application/json")])
+                    resp = NOT_FOUND
                 elif "dm_send" in api.routes:
                     resp = api.routes["dm_send"](query)
                 else:  # the recorded answer of a DM sent
                     resp = Response(201, fixture_bytes(
                         "tweepy-POST-2-dm_conversations-with-750362064426721281-messages.201.json"),
                         [("content-type", "application/json; charset=utf-8")])
-                try:
-                    self.send_response_only(resp.status)
-                    for k, v in resp.headers:
-                        self.send_header(k, v)
-                    self.send_header("content-length", str(len(resp.body)))
-                    self.end_headers()
-                    self.wfile.write(resp.body)
-                except OSError:
-                    pass  # the connector was stopped while its pointer was answered
+                self.answer(resp)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
