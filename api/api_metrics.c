@@ -19,7 +19,7 @@ static const char *const route_names[ROUTE_COUNT] = {
     [ROUTE_NONE] = "none", [ROUTE_HEALTHZ] = "healthz", [ROUTE_ME] = "me", [ROUTE_PRESENCE] = "presence",
     [ROUTE_AGENT_PRESENCE] = "agent_presence", [ROUTE_WORK] = "work", [ROUTE_CONVERSATION] = "conversation",
     [ROUTE_ACCEPT] = "accept", [ROUTE_REJECT] = "reject", [ROUTE_RESPOND] = "respond", [ROUTE_RESOLVE] = "resolve",
-    [ROUTE_TRANSFER] = "transfer", [ROUTE_EVENTS] = "events", [ROUTE_OVERVIEW] = "overview", [ROUTE_REPORT] = "report",
+    [ROUTE_TRANSFER] = "transfer", [ROUTE_SURVEY] = "survey", [ROUTE_EVENTS] = "events", [ROUTE_OVERVIEW] = "overview", [ROUTE_REPORT] = "report",
     [ROUTE_CONSOLE] = "console", [ROUTE_CONSOLE_ROOT] = "console",
 };
 

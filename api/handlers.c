@@ -9,6 +9,7 @@
 #include "omni/log.h"
 #include "omni/util.h"
 #include "scripts.h"
+#include "survey.h"
 
 /* The routers' clock as text for a script's `now`; -1 with the request answered when Redis cannot tell. */
 static int now_text(api_req_t *req, char *buf, size_t sz)
@@ -220,6 +221,35 @@ static void act(api_req_t *req)
                            (const char *const[]){ "met", "breached", "no sla", "already", NULL });
         break;
     }
+    case ROUTE_SURVEY: {
+        /* a survey tool's call, on an operator's token: an agent or partner learns nothing, as of others' work */
+        if (req->caller.kind != CALLER_OPERATOR)
+            return not_found(req, "conversation");
+        char score[SURVEY_MEASURES][4];
+        const char *a[SURVEY_NARGS] = { [SURVEY_ARG_CONVERSATION] = cv, [SURVEY_ARG_WHO] = caller, [SURVEY_ARG_NOW] = now };
+        bool any = false;
+        for (int m = 0; m < SURVEY_MEASURES; m++) {
+            json_t *v = json_object_get(req->in, survey_measures[m].name); /* checked by api_body: in range */
+            snprintf(score[m], sizeof score[m], "%d", v ? (int)json_integer_value(v) : 0);
+            any = any || v;
+            a[SURVEY_ARG_CSAT + m] = v ? score[m] : "";
+        }
+        if (!any)
+            return api_fail(req, 400, "missing_field", "body", "give at least one score: csat (1..5), ces (1..7), "
+                                                               "nps (0..10)");
+        if (!(r = verb(req, LUA_SURVEY, SURVEY_NARGS, a)))
+            break;
+        const char *outcome = r->element[SURVEY_REPLY_OUTCOME]->str;
+        if (!strcmp(outcome, "not resolved"))
+            api_fail(req, 409, "not_resolved", NULL, "conversation %s: it is not resolved; a survey is of a resolved "
+                                                     "conversation", cv);
+        else if (!strcmp(outcome, "surveyed"))
+            api_fail(req, 409, "surveyed", NULL, "conversation %s: surveyed already with %s; each score is recorded "
+                                                 "once", cv, r->element[SURVEY_REPLY_DETAIL]->str);
+        else
+            outcome_answer(req, outcome, NULL, (const char *const[]){ "recorded", "already", NULL });
+        break;
+    }
     case ROUTE_RESOLVE: {
         const char *a[RESOLVE_NARGS] = { [RESOLVE_ARG_CALLER] = caller, [RESOLVE_ARG_CONVERSATION] = cv,
                                          [RESOLVE_ARG_WHO] = caller, [RESOLVE_ARG_NOW] = now };
@@ -252,7 +282,8 @@ void api_handle(api_req_t *req)
     case ROUTE_REJECT:
     case ROUTE_TRANSFER:
     case ROUTE_RESPOND:
-    case ROUTE_RESOLVE: return act(req);
+    case ROUTE_RESOLVE:
+    case ROUTE_SURVEY: return act(req);
     default: return api_fail(req, 404, "not_found", NULL, "no such path");
     }
 }

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "omni/token.h"
+#include "survey.h"
 
 int api_error_set(api_error_t *err, unsigned status, const char *code, const char *field, const char *fmt, ...)
 {
@@ -48,7 +49,7 @@ static const struct {
     api_route_t route;
 } VERBS[] = {
     { "accept", ROUTE_ACCEPT }, { "reject", ROUTE_REJECT }, { "respond", ROUTE_RESPOND },
-    { "resolve", ROUTE_RESOLVE }, { "transfer", ROUTE_TRANSFER },
+    { "resolve", ROUTE_RESOLVE }, { "transfer", ROUTE_TRANSFER }, { "survey", ROUTE_SURVEY },
 };
 
 static int method_is(const char *method, const char *allow, api_path_t *out, api_error_t *err)
@@ -155,13 +156,18 @@ typedef struct field {
     size_t max;                 /* longest value in bytes */
     const char *const *one_of;  /* NULL: any string */
     bool name_chars;            /* a policy name: a-z 0-9 . _ - */
+    int measure;                /* > 0: an integer, the score of survey_measures[measure - 1] (its range) */
 } field_t;
 
 static const char *const PRESENCES[] = { "available", "away", "offline", NULL };
-static const field_t PRESENCE_FIELDS[] = { { "presence", true, 16, PRESENCES, false }, { .name = NULL } };
-static const field_t REJECT_FIELDS[] = { { "reason", true, 500, NULL, false }, { .name = NULL } };
-static const field_t TRANSFER_FIELDS[] = { { "team", true, 64, NULL, true }, { "note", false, 500, NULL, false },
+static const field_t PRESENCE_FIELDS[] = { { "presence", true, 16, PRESENCES, false, 0 }, { .name = NULL } };
+static const field_t REJECT_FIELDS[] = { { "reason", true, 500, NULL, false, 0 }, { .name = NULL } };
+static const field_t TRANSFER_FIELDS[] = { { "team", true, 64, NULL, true, 0 }, { "note", false, 500, NULL, false, 0 },
                                            { .name = NULL } };
+/* a survey's scores, by the names and ranges survey.h declares; "at least one" is checked by api_body's caller
+ * (handlers.c) */
+#define SCORE(m) { .name = m##_NAME, .max = 2, .measure = (m) + 1 }
+static const field_t SURVEY_FIELDS[] = { SCORE(SURVEY_CSAT), SCORE(SURVEY_CES), SCORE(SURVEY_NPS), { .name = NULL } };
 static const field_t NO_FIELDS[] = { { .name = NULL } };
 
 static const field_t *fields_of(api_route_t route)
@@ -171,6 +177,7 @@ static const field_t *fields_of(api_route_t route)
     case ROUTE_AGENT_PRESENCE: return PRESENCE_FIELDS;
     case ROUTE_REJECT: return REJECT_FIELDS;
     case ROUTE_TRANSFER: return TRANSFER_FIELDS;
+    case ROUTE_SURVEY: return SURVEY_FIELDS;
     case ROUTE_ACCEPT:
     case ROUTE_RESPOND:
     case ROUTE_RESOLVE: return NO_FIELDS;
@@ -191,6 +198,13 @@ static void list_names(const field_t *f, char *buf, size_t sz)
 
 static int check_field(const field_t *f, json_t *v, api_error_t *err)
 {
+    if (f->measure > 0) {
+        const survey_measure_t *m = &survey_measures[f->measure - 1];
+        if (!json_is_integer(v) || json_integer_value(v) < m->min || json_integer_value(v) > m->max)
+            return api_error_set(err, 400, "invalid_field", f->name, "%s: expected an integer %d..%d", f->name, m->min,
+                                 m->max);
+        return 0;
+    }
     const char *s = json_string_value(v);
     if (!s)
         return api_error_set(err, 400, "invalid_field", f->name, "%s: expected a string", f->name);

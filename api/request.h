@@ -25,6 +25,7 @@ typedef enum {
     ROUTE_RESPOND,         /* POST .../respond */
     ROUTE_RESOLVE,         /* POST .../resolve */
     ROUTE_TRANSFER,        /* POST .../transfer {"team"} */
+    ROUTE_SURVEY,          /* POST .../survey {"csat", "ces", "nps"} (operators): a survey's answer */
     ROUTE_EVENTS,          /* GET /v1/events (Server-Sent Events) */
     ROUTE_OVERVIEW,        /* GET /v1/overview (operators) */
     ROUTE_REPORT,          /* GET /v1/report?days=N|from=&to= (operators): the SLA report */

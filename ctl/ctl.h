@@ -51,6 +51,8 @@ int ctl_clock(ctl_t *c, int argc, char **argv);
 int ctl_report(ctl_t *c, int argc, char **argv);
 /* what: "respond" or "resolve"; by may be NULL (the login). */
 int ctl_conversation_act(ctl_t *c, const char *what, const char *conv, const char *by);
+/* conversation survey: argv[0] the conversation, then --csat/--ces/--nps/--by pairs. Returns the exit code. */
+int ctl_conversation_survey(ctl_t *c, int argc, char **argv);
 int ctl_watch(ctl_t *c);
 /* omnictl reload (ctl/reload.c): SIGHUP to this machine's routers, then their answers. */
 int ctl_reload(ctl_t *c, int argc, char **argv);

@@ -9,6 +9,7 @@
 #include "ctl.h"
 #include "omni/identity.h"
 #include "omni/util.h"
+#include "survey.h"
 
 static int customer_show(ctl_t *c, const char *arg)
 {
@@ -278,8 +279,11 @@ int ctl_conversation(ctl_t *c, int argc, char **argv)
     if ((argc == 2 || (argc == 4 && !strcmp(argv[2], "--by"))) &&
         (!strcmp(argv[0], "respond") || !strcmp(argv[0], "resolve")))
         return ctl_conversation_act(c, argv[0], argv[1], argc == 4 ? argv[3] : NULL);
+    if (argc >= 1 && !strcmp(argv[0], "survey"))
+        return ctl_conversation_survey(c, argc - 1, argv + 1);
     if (argc != 2 || strcmp(argv[0], "show")) {
-        fprintf(stderr, "omnictl: conversation show ID | respond ID [--by WHO] | resolve ID [--by WHO]\n");
+        fprintf(stderr, "omnictl: conversation show ID | respond ID [--by WHO] | resolve ID [--by WHO] | survey ID "
+                        "[--csat N] [--ces N] [--nps N] [--by WHO]\n");
         return 2;
     }
     char t[40];
@@ -313,6 +317,13 @@ int ctl_conversation(ctl_t *c, int argc, char **argv)
     }
     if (ctl_field(h, "follow_up_of"))
         printf("  the follow-up of conversation %s\n", ctl_field(h, "follow_up_of"));
+    if (ctl_field(h, "surveyed_at")) {
+        printf("  survey");
+        for (int k = 0; k < SURVEY_MEASURES; k++)
+            if (ctl_field(h, survey_measures[k].name))
+                printf(" %s %s", survey_measures[k].name, ctl_field(h, survey_measures[k].name));
+        printf(" (recorded %s)\n", ctl_time(ctl_field(h, "surveyed_at"), t, sizeof t));
+    }
     redisReply *fu = ctl_cmd(c, "ZSCORE %s" KEY_FOLLOW_UPS " %s", c->prefix, argv[1]);
     if (fu->type == REDIS_REPLY_STRING)
         printf("  follow-up due %s\n", ctl_time(fu->str, t, sizeof t));

@@ -69,10 +69,14 @@ static const command_t commands[] = {
     { "conversation",
       "conversation show ID                a conversation, its owner, SLA and messages\n"
       "  conversation respond ID [--by WHO]  record the first response (stops SLA escalation)\n"
-      "  conversation resolve ID [--by WHO]  resolve it: its owner's capacity is freed",
+      "  conversation resolve ID [--by WHO]  resolve it: its owner's capacity is freed\n"
+      "  conversation survey ID [--csat N] [--ces N] [--nps N] [--by WHO]\n"
+      "                                      record the customer's survey answer for a resolved conversation",
       "show: status, owner, SLA and messages; of an archived conversation, the archive file it went to\n"
       "(docs/archive.md). respond: records the first response (the SLA is met or\n"
-      "breached; no timeout or escalation applies any more). resolve: closes it and frees its owner.\n",
+      "breached; no timeout or escalation applies any more). resolve: closes it and frees its owner.\n"
+      "survey: CSAT 1..5, CES 1..7, NPS 0..10, any of them, each recorded once (the same score again\n"
+      "changes nothing; another is refused, exit 1); counted in the report under the team that resolved it.\n",
       NEEDS_REDIS, run_conversation },
     { "agent",
       "agent presence ID available|away|offline\n"
@@ -94,7 +98,8 @@ static const command_t commands[] = {
       "Per team and channel, summed over UTC days (the last 7 by default; --days N for the last N, or FROM\n"
       "and TO as YYYY-MM-DD, at most 400 days): first responses recorded, met and breached (\"in SLA\": met\n"
       "of those with a target), their mean time from the conversation's opening, resolutions and how many\n"
-      "were resolved by their first assignee (FCR), then the totals. A first response or a resolution counts\n"
+      "were resolved by their first assignee (FCR), the surveys' CSAT (share of 4-5), CES (mean) and NPS,\n"
+      "then the totals. A first response or a resolution counts\n"
       "on its own day, a breach on the day it was seen, each under the team holding the conversation then, or\n"
       "whose queue it waits in (\"-\": none); --days N or FROM [TO], not both. --json prints {\"from\", \"to\",\n"
       "\"rows\": [...], \"total\"}, each row's counters by name.\n",

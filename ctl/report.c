@@ -33,14 +33,32 @@ static void span(char *out, size_t outsz, long long ms, long long count)
         snprintf(out, outsz, "%llds", s);
 }
 
+/* The surveys' figures: CSAT as the share of 4s and 5s, CES as the mean score, NPS as promoters' share less
+ * detractors' (-100..100); "-" when no answer was recorded. */
+static void surveys(const sla_row_t *r, char *csat, char *ces, char *nps, size_t sz)
+{
+    percent(csat, sz, r->n[SLA_CSAT_SATISFIED], r->n[SLA_CSAT]);
+    if (r->n[SLA_CES] > 0)
+        snprintf(ces, sz, "%.1f", (double)r->n[SLA_CES_SUM] / (double)r->n[SLA_CES]);
+    else
+        snprintf(ces, sz, "-");
+    if (r->n[SLA_NPS] > 0)
+        snprintf(nps, sz, "%+.0f", 100.0 * (double)(r->n[SLA_NPS_PROMOTERS] - r->n[SLA_NPS_DETRACTORS]) /
+                                       (double)r->n[SLA_NPS]);
+    else
+        snprintf(nps, sz, "-");
+}
+
 static void print_row(const sla_row_t *r)
 {
-    char met[16], fcr[16], mean[24];
+    char met[16], fcr[16], mean[24], csat[16], ces[16], nps[16];
     percent(met, sizeof met, r->n[SLA_MET], r->n[SLA_MET] + r->n[SLA_BREACHED]);
     percent(fcr, sizeof fcr, r->n[SLA_FIRST_CONTACT], r->n[SLA_RESOLVED]);
     span(mean, sizeof mean, r->n[SLA_RESPONSE_MS], r->n[SLA_RESPONDED]);
-    printf("%-16s %-12s %9lld %6lld %8lld %7s %13s %8lld %13lld %7s\n", r->team, r->channel, r->n[SLA_RESPONDED],
-           r->n[SLA_MET], r->n[SLA_BREACHED], met, mean, r->n[SLA_RESOLVED], r->n[SLA_FIRST_CONTACT], fcr);
+    surveys(r, csat, ces, nps, sizeof csat);
+    printf("%-16s %-12s %9lld %6lld %8lld %7s %13s %8lld %13lld %7s %7s %4s %4s\n", r->team, r->channel,
+           r->n[SLA_RESPONDED], r->n[SLA_MET], r->n[SLA_BREACHED], met, mean, r->n[SLA_RESOLVED],
+           r->n[SLA_FIRST_CONTACT], fcr, csat, ces, nps);
 }
 
 static int usage(void)
@@ -103,8 +121,8 @@ int ctl_report(ctl_t *c, int argc, char **argv)
         sla_report_day_text(r.from, f);
         sla_report_day_text(r.to, t);
         printf("SLA report %s .. %s (UTC days)\n", f, t);
-        printf("%-16s %-12s %9s %6s %8s %7s %13s %8s %13s %7s\n", "team", "channel", "responded", "met", "breached",
-               "in SLA", "mean response", "resolved", "first contact", "FCR");
+        printf("%-16s %-12s %9s %6s %8s %7s %13s %8s %13s %7s %7s %4s %4s\n", "team", "channel", "responded", "met",
+               "breached", "in SLA", "mean response", "resolved", "first contact", "FCR", "CSAT", "CES", "NPS");
         for (size_t i = 0; i < r.n; i++)
             print_row(&r.rows[i]);
         print_row(&r.total);

@@ -1,4 +1,4 @@
-/* omnictl agent, queue, explain, clock, and conversation respond|resolve: the routing engine's controls.
+/* omnictl agent, queue, explain, clock, and conversation respond|resolve|survey: the routing engine's controls.
  * Changes go through the same Lua scripts as the router's, so they are atomic next to running routers. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +8,7 @@
 #include "ctl.h"
 #include "omni/util.h"
 #include "policy.h"
+#include "survey.h"
 
 static int script_result(redisReply *r, const char *ok_fmt)
 {
@@ -95,6 +96,67 @@ int ctl_conversation_act(ctl_t *c, const char *what, const char *conv, const cha
         printf("conversation %s resolved%s%s\n", conv, *r->element[RESOLVE_REPLY_OWNER]->str ? "; freed " : "",
                r->element[RESOLVE_REPLY_OWNER]->str);
     return script_result(r, NULL);
+}
+
+/* conversation survey ID [--csat N] [--ces N] [--nps N] [--by WHO]: a survey's answer (survey.lua). argv: after
+ * "survey". */
+int ctl_conversation_survey(ctl_t *c, int argc, char **argv)
+{
+    static const char usage[] = "omnictl: conversation survey ID [--csat 1..5] [--ces 1..7] [--nps 0..10] "
+                                "[--by WHO] (at least one score)\n";
+    const char *score[SURVEY_MEASURES] = { "", "", "" }, *by = NULL;
+    bool any = false;
+    if (argc < 1 || argc % 2 == 0)
+        return fputs(usage, stderr), 2;
+    for (int i = 1; i < argc; i += 2) {
+        if (!strcmp(argv[i], "--by")) {
+            by = argv[i + 1];
+            continue;
+        }
+        int m = -1;
+        for (int k = 0; k < SURVEY_MEASURES; k++)
+            if (!strncmp(argv[i], "--", 2) && !strcmp(argv[i] + 2, survey_measures[k].name))
+                m = k;
+        if (m < 0) {
+            fprintf(stderr, "omnictl: conversation survey: %s is not an option (--csat, --ces, --nps, --by)\n",
+                    argv[i]);
+            return 2;
+        }
+        if (survey_score(m, argv[i + 1]) < 0) {
+            fprintf(stderr, "omnictl: conversation survey: --%s is %d..%d, not \"%.20s\"\n", survey_measures[m].name,
+                    survey_measures[m].min, survey_measures[m].max, argv[i + 1]);
+            return 2;
+        }
+        score[m] = argv[i + 1];
+        any = true;
+    }
+    if (!any)
+        return fputs(usage, stderr), 2;
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)ctl_now(c));
+    const char *args[SURVEY_NARGS] = { [SURVEY_ARG_CONVERSATION] = argv[0], [SURVEY_ARG_WHO] = ctl_actor(by),
+                                       [SURVEY_ARG_NOW] = now, [SURVEY_ARG_CSAT] = score[SURVEY_CSAT],
+                                       [SURVEY_ARG_CES] = score[SURVEY_CES], [SURVEY_ARG_NPS] = score[SURVEY_NPS] };
+    redisReply *r = ctl_script(c, LUA_SURVEY, SURVEY_NARGS, args);
+    if (r->type != REDIS_REPLY_ARRAY)
+        return script_result(r, NULL);
+    const char *outcome = r->element[SURVEY_REPLY_OUTCOME]->str, *detail = r->element[SURVEY_REPLY_DETAIL]->str;
+    int rc = 0;
+    if (!strcmp(outcome, "recorded"))
+        printf("conversation %s: survey recorded\n", argv[0]);
+    else if (!strcmp(outcome, "already"))
+        printf("conversation %s: survey recorded already (the same scores)\n", argv[0]);
+    else if (!strcmp(outcome, "not found"))
+        fprintf(stderr, "omnictl: conversation %s: no such conversation (an archived one is no longer in Redis)\n",
+                argv[0]), rc = 1;
+    else if (!strcmp(outcome, "not resolved"))
+        fprintf(stderr, "omnictl: conversation %s: not resolved (a survey is of a resolved conversation)\n", argv[0]),
+            rc = 1;
+    else
+        fprintf(stderr, "omnictl: conversation %s: surveyed already with %s; a score is recorded once\n", argv[0],
+                detail), rc = 1;
+    freeReplyObject(r);
+    return rc;
 }
 
 /* A span of seconds as a person reads it: "45 s", "12 min", "2 h 5 min". */

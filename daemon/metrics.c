@@ -102,6 +102,8 @@ static void render_team_gauges(omni_metrics_t *out, const router_metrics_t *m)
         { "follow_ups", "omnirouter_follow_ups_opened_total", "Follow-ups opened (follow_up.after) as new work." },
         { "follow_ups_skipped", "omnirouter_follow_ups_skipped_total",
           "Follow-ups not opened when due: the customer had an open or later conversation." },
+        { "surveys", "omnirouter_surveys_total",
+          "Survey answers recorded (CSAT, CES, NPS of resolved conversations; omni-api, omnictl)." },
         { "duplicates", "omnirouter_redis_duplicates_total", "Messages found already stored, by every router." },
         { "linked", "omnirouter_identities_linked_total", "Identities linked to one customer (omnictl, omni-api)." },
         { "unlinked", "omnirouter_identities_unlinked_total", "Links undone." },

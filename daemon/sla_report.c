@@ -9,8 +9,10 @@
 
 #include "omni/util.h"
 
-const char *const sla_counter_names[SLA_COUNTERS] = { "responded", "response_ms", "met", "breached", "resolved",
-                                                      "first_contact" };
+const char *const sla_counter_names[SLA_COUNTERS] = {
+    "responded", "response_ms", "met", "breached", "resolved", "first_contact", "csat", "csat_sum", "csat_satisfied",
+    "ces", "ces_sum", "nps", "nps_promoters", "nps_detractors"
+};
 
 long long sla_report_day(const char *s)
 {

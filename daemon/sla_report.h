@@ -1,4 +1,4 @@
-/* The SLA report's sums (docs/routing.md "SLA reports"): the scripts count per UTC day, team and channel in
+/* The SLA report's sums (docs/routing.md "SLA reports", "Surveys"): the scripts count per UTC day, team and channel in
  * omni:report:<day> (_report.lua); this reads those days' hashes into one row per team and channel, for
  * omnictl report and omni-api's GET /v1/report, which both print what it makes. */
 #ifndef OMNI_DAEMON_SLA_REPORT_H
@@ -12,7 +12,9 @@
 #define SLA_REPORT_DAYS_MAX 400 /* what Redis keeps (_report.lua's REPORT_KEEP_S) */
 #define SLA_REPORT_NO_DAY LLONG_MIN
 
-enum { SLA_RESPONDED, SLA_RESPONSE_MS, SLA_MET, SLA_BREACHED, SLA_RESOLVED, SLA_FIRST_CONTACT, SLA_COUNTERS };
+/* the survey's counters (survey.lua): scores recorded, their sums, CSAT 4-5, NPS 9-10 and 0-6 */
+enum { SLA_RESPONDED, SLA_RESPONSE_MS, SLA_MET, SLA_BREACHED, SLA_RESOLVED, SLA_FIRST_CONTACT, SLA_CSAT, SLA_CSAT_SUM,
+       SLA_CSAT_SATISFIED, SLA_CES, SLA_CES_SUM, SLA_NPS, SLA_NPS_PROMOTERS, SLA_NPS_DETRACTORS, SLA_COUNTERS };
 extern const char *const sla_counter_names[SLA_COUNTERS]; /* as the hashes and the JSON name them */
 
 typedef struct sla_row {

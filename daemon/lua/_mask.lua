@@ -161,7 +161,7 @@ local function json_array(items) return '[' .. table.concat(items, ',') .. ']' e
 local function conversation_view(cv, mask)
   local ck = K.conversation(cv)
   local f = redis.call('HMGET', ck, 'status', 'channel', 'team', 'owner', 'category', 'prio', 'due',
-                       'offer_expires_at', 'first_response_at', 'follow_up_of')
+                       'offer_expires_at', 'first_response_at', 'follow_up_of', 'surveyed_at', 'csat', 'ces', 'nps')
   if not f[1] then return nil end
   local team = mask and f[3] or nil
   local msgs = {}
@@ -173,6 +173,8 @@ local function conversation_view(cv, mask)
   local head = cjson.encode({ id = cv, status = f[1], channel = f[2], team = f[3] or nil, owner = f[4] or nil,
                               category = f[5] or nil,
                               prio = tonumber(f[6]), due = sla_at(f[7]), offer_expires_at = tonumber(f[8]),
-                              first_response_at = tonumber(f[9]), follow_up_of = f[10] or nil })
+                              first_response_at = tonumber(f[9]), follow_up_of = f[10] or nil,
+                              survey = f[11] and { at = tonumber(f[11]), csat = tonumber(f[12]), ces = tonumber(f[13]),
+                                                   nps = tonumber(f[14]) } or nil })
   return head:sub(1, -2) .. ',"messages":' .. json_array(msgs) .. '}'
 end

@@ -19,14 +19,14 @@ if not f[1] or not may_see('resolve', A.caller, f[2], f[6]) or offer_lapsed(A.ca
 end
 if f[1] == 'resolved' or f[1] == 'merged' then return { 'closed', f[2] or '', tonumber(f[5] or '0') } end
 if f[2] then inbox(f[2], 'work.resolved', cv, { by = who }, now) end
+local team = f[6] or f[10] or nil -- read before release() removes them
 release(cv)
-mark_resolved(cv, { customer = f[3], queue = f[4], owner = f[2] }, who, now)
+mark_resolved(cv, { customer = f[3], queue = f[4], owner = f[2], team = team }, who, now)
 redis.call('HINCRBY', K.stats(), 'resolved', '1')
 local after = not f[8] and tonumber(redis.call('HGET', K.settings(), 'follow_up_after_ms') or '0') or 0
 if after > 0 then redis.call('ZADD', K.follow_ups(), now + after, cv) end
 local first = tonumber(f[5] or '0') == 1
 if first then redis.call('HINCRBY', K.stats(), 'first_contact_resolved', '1') end
-local team = f[6] or f[10] or nil -- read before release() removed them
 if first then report(now, team, f[9] or nil, 'resolved', 1, 'first_contact', 1)
 else report(now, team, f[9] or nil, 'resolved', 1) end
 event('resolved', 'conversation', cv, 'by', who, 'owner', f[2] or '')

@@ -95,6 +95,8 @@ ROWS = {
     "respond": ("agent:ann", _conv(), lambda c: f"/v1/conversations/{c}/respond", None, {}),
     "resolve": ("agent:ann", _conv(), lambda c: f"/v1/conversations/{c}/resolve", None, {}),
     "transfer": ("agent:ann", _conv(), lambda c: f"/v1/conversations/{c}/transfer", {"team": "tier2"}, {}),
+    # a survey tool's call on an operator's token: agents and partners learn nothing (404), as of others' work
+    "survey": ("operator:olga", lambda w: _resolved(w), lambda c: f"/v1/conversations/{c}/survey", {"csat": 5}, {}),
     "events": ("agent:ann", None, lambda c: "/v1/events", None, {"other agent": 200, "other partner": 200}),
     "getOverview": ("operator:olga", None, lambda c: "/v1/overview", None, {"other agent": 404, "other partner": 404}),
     "getReport": ("operator:olga", None, lambda c: "/v1/report", None, {"other agent": 404, "other partner": 404}),
@@ -908,6 +910,14 @@ DRIVERS = {
     "respond": _verb_driver("respond", None, _on_resolved("respond", None)),
     "resolve": _verb_driver("resolve", None, _on_resolved("resolve", None)),
     "transfer": _verb_driver("transfer", {"team": "tier2"}, _on_resolved("transfer", {"team": "tier2"})),
+    "survey": {200: lambda w: Drive.call(w, "POST", f"/v1/conversations/{_resolved(w)}/survey", "operator:olga",
+                                         body={"csat": 4, "nps": 10}),
+               404: lambda w: Drive.call(w, "POST", f"/v1/conversations/{_resolved(w)}/survey", "agent:ann",
+                                         body={"csat": 4}),
+               409: lambda w: Drive.call(w, "POST", f"/v1/conversations/{_conv_of(w)}/survey", "operator:olga",
+                                         body={"ces": 7}),
+               500: lambda w: Drive.call(w, "POST", f"/v1/conversations/{_corrupt_conv(w)}/survey", "operator:olga",
+                                         body={"csat": 4})},
     "getOverview": {200: lambda w: Drive.call(w, "GET", "/v1/overview", "operator:olga"),
                     404: lambda w: Drive.call(w, "GET", "/v1/overview", "partner:acme"),
                     500: lambda w: (w.redis.set(_minute_key(w), "x"),
@@ -1044,7 +1054,8 @@ def test_an_operator_token_on_every_operation(world, op_id):
     cv = world.work("olga for-ann")
     path = template.replace("{id}", "ann" if "agents" in template else cv)
     _, _, _, body, _ = ROWS[op_id]
-    want = {"getPresence": 404, "setPresence": 404}.get(op_id, 200)  # accept: for the agent offered it
+    # accept: for the agent offered it; a survey is of resolved work (this is open)
+    want = {"getPresence": 404, "setPresence": 404, "survey": 409}.get(op_id, 200)
     if op_id == "events":
         s = EventStream(world.api, world.tokens["operator:olga"])
         got = s.status
@@ -1400,14 +1411,29 @@ def _body_cases(schema):
     def good(p):
         if "enum" in p:
             return p["enum"][0]
+        if p.get("type") == "integer":
+            return p["minimum"]
         return "a" * p.get("minLength", 1)
     base = {k: good(p) for k, p in props.items() if k in required}
+    # minProperties: the first optional fields make it up; fewer is 400 missing_field naming the body
+    optional = [k for k in props if k not in required]
+    for k in optional[:max(0, schema.get("minProperties", 0) - len(base))]:
+        base[k] = good(props[k])
     cases = [(base, None)]
+    if schema.get("minProperties", 0) > len(required):
+        cases.append(({k: v for k, v in base.items() if k in required}, ("missing_field", "body")))
     if schema.get("maxProperties") == 0 or schema.get("additionalProperties") is False:
         cases.append(({**base, "surplus": "x"}, ("unknown_field", "body")))
     for k in required:
         cases.append(({n: v for n, v in base.items() if n != k}, ("missing_field", k)))
     for k, p in props.items():
+        if p.get("type") == "integer":  # its bounds, and every other JSON type (a real too) refused
+            lo, hi = p["minimum"], p["maximum"]
+            for wrong in ("7", True, None, 1.5, float(lo), ["a"], {"a": "b"}, lo - 1, hi + 1, 2 ** 40, -2 ** 40):
+                cases.append(({**base, k: wrong}, ("invalid_field", k)))
+            for v in (lo, hi):
+                cases.append(({**base, k: v}, None))
+            continue
         assert p.get("type") == "string" or "enum" in p, (k, p)  # what this generator knows
         for wrong in (7, True, None, ["a"], {"a": "b"}):
             cases.append(({**base, k: wrong}, ("invalid_field", k)))
@@ -1614,3 +1640,29 @@ def test_the_sla_report_answers_operators_as_omnictl_prints_it(world):
         bad = world.call("GET", "/v1/report?" + query, "operator:olga")
         assert bad.status == 400 and bad.body["error"]["code"] == code and bad.body["error"]["field"] == field, \
             (query, bad)
+
+
+def test_a_survey_is_recorded_through_the_api_once_and_shown_on_the_conversation(world):
+    """docs/api.md "Surveys": an operator's token records a resolved conversation's scores; each once (the same
+    again: already; another: 409 surveyed naming the recorded one); the conversation shows them; the report
+    counts them under the team that resolved it."""
+    cv = world.work("survey for-ann")
+    path = f"/v1/conversations/{cv}/survey"
+    a = world.call("POST", path, "operator:olga", body={"csat": 4})
+    assert a.status == 409 and a.body["error"]["code"] == "not_resolved" and cv in a.body["error"]["message"], a
+    assert world.call("POST", f"/v1/conversations/{cv}/resolve", "operator:olga").status == 200
+    a = world.call("POST", path, "operator:olga", body={"csat": 4, "nps": 10})
+    assert (a.status, a.body) == (200, {"conversation": cv, "outcome": "recorded"}), a
+    a = world.call("POST", path, "operator:olga", body={"nps": 10})
+    assert (a.status, a.body) == (200, {"conversation": cv, "outcome": "already"}), a
+    a = world.call("POST", path, "operator:olga", body={"nps": 3, "ces": 5})
+    assert a.status == 409 and a.body["error"]["code"] == "surveyed" and "nps 10" in a.body["error"]["message"], a
+    a = world.call("POST", path, "operator:olga", body={})
+    assert a.status == 400 and (a.body["error"]["code"], a.body["error"]["field"]) == ("missing_field", "body"), a
+    # the agent who held it, and a partner: as for others' work
+    for who in ("agent:ann", "partner:acme"):
+        assert world.call("POST", path, who, body={"ces": 5}).status == 404
+    view = world.call("GET", f"/v1/conversations/{cv}", "operator:olga").body
+    assert view["survey"]["csat"] == 4 and view["survey"]["nps"] == 10 and "ces" not in view["survey"], view
+    row = next(r for r in world.call("GET", "/v1/report", "operator:olga").body["rows"] if r["team"] == "core")
+    assert (row["csat"], row["csat_sum"], row["csat_satisfied"], row["nps"], row["nps_promoters"]) == (1, 4, 1, 1, 1)

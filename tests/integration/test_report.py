@@ -46,6 +46,10 @@ def rt(tmp_path, redis_server):
         yield r
 
 
+SURVEY_COUNTERS = ("csat", "csat_sum", "csat_satisfied", "ces", "ces_sum", "nps", "nps_promoters", "nps_detractors")
+NO_SURVEYS = dict.fromkeys(SURVEY_COUNTERS, 0)
+
+
 def send(r, id, frm, text, channel="email"):
     conv = send_one(r, id, frm, text, channel)
     wait_for(lambda: r.redis.hget(f"omni:conversation:{conv}", "status") == "assigned", 10, f"{conv} assigned")
@@ -84,9 +88,10 @@ def test_first_responses_and_resolutions_are_reported_by_team_channel_and_day(rt
     core_email = rows[("core", "email")]
     assert core_email == {"team": "core", "channel": "email", "responded": 2, "met": 1, "breached": 1,
                           "response_ms": at[ann] - opened[ann] + at[ben] - opened[ben], "resolved": 1,
-                          "first_contact": 1}, core_email
+                          "first_contact": 1, **NO_SURVEYS}, core_email
     assert rows[("core", "sms")] == {"team": "core", "channel": "sms", "responded": 1, "met": 0, "breached": 0,
-                                     "response_ms": at[sms] - opened[sms], "resolved": 0, "first_contact": 0}
+                                     "response_ms": at[sms] - opened[sms], "resolved": 0, "first_contact": 0,
+                                     **NO_SURVEYS}
     assert rows[("tier2", "email")]["met"] == 1 and rows[("tier2", "email")]["resolved"] == 1
     assert set(rows) == {("core", "email"), ("core", "sms"), ("tier2", "email")}
     assert doc["total"]["responded"] == 4 and doc["total"]["met"] == 2 and doc["total"]["breached"] == 1
@@ -100,7 +105,8 @@ def test_first_responses_and_resolutions_are_reported_by_team_channel_and_day(rt
     table = rt.ctl("report").stdout
     assert table.startswith(f"SLA report {day(rt, -6)} .. {day(rt)} (UTC days)\n"), table
     core_line = next(line for line in table.splitlines() if line.startswith("core ") and " email " in line)
-    assert core_line.split() == ["core", "email", "2", "1", "1", "50.0%", core_line.split()[6], "1", "1", "100.0%"]
+    assert core_line.split() == ["core", "email", "2", "1", "1", "50.0%", core_line.split()[6], "1", "1", "100.0%",
+                                 "-", "-", "-"]
     assert any(line.startswith("(all)") for line in table.splitlines())
 
     # a day counts what happened on it: tomorrow's first response is tomorrow's
@@ -195,3 +201,92 @@ def test_a_breach_counts_on_the_day_the_tick_saw_it_and_the_response_on_its_own(
     assert counts(lua, "2027-01-16") == {"core|email|responded": 2, "core|email|response_ms": 2 * (MIDNIGHT - NOW),
                                          "core|email|breached": 1}
     assert 0 < lua.r.ttl(key("report", "2027-01-16")) <= 400 * 86400
+
+
+# --- surveys (docs/routing.md "Surveys"): CSAT, CES and NPS of resolved conversations, in the same report
+
+def test_a_survey_is_recorded_once_per_score_and_reported_under_the_team_that_resolved(rt):
+    ann = send(rt, "s1", "ann@example.com", "where is my order?")
+    tech = send(rt, "s2", "tom@example.com", "the app shows a crash")   # tier2's
+    sms = send(rt, "s3", "+14155550100", "hello?", channel="sms")
+    for c in (ann, tech, sms):
+        rt.ctl("conversation", "resolve", c)
+    assert rt.redis.hget(f"omni:conversation:{ann}", "resolved_team") == "core"
+
+    out = rt.ctl("conversation", "survey", ann, "--csat", "5", "--nps", "9", "--by", "surveybot")
+    assert out.stdout == f"conversation {ann}: survey recorded\n", out.stdout
+    # sent again (a survey tool retrying): nothing counted twice
+    out = rt.ctl("conversation", "survey", ann, "--nps", "9", "--csat", "5")
+    assert out.stdout == f"conversation {ann}: survey recorded already (the same scores)\n", out.stdout
+    # another score for one recorded: refused, and nothing of the call recorded (not even the new ces)
+    out = rt.ctl("conversation", "survey", ann, "--csat", "2", "--ces", "3", check=False)
+    assert out.returncode == 1 and f"conversation {ann}: surveyed already with csat 5" in out.stderr, out.stderr
+    assert rt.redis.hget(f"omni:conversation:{ann}", "ces") is None
+    rt.ctl("conversation", "survey", ann, "--ces", "3")                # a measure not given before: recorded
+    rt.ctl("conversation", "survey", tech, "--csat", "3", "--ces", "6", "--nps", "4")
+    rt.ctl("conversation", "survey", sms, "--nps", "7")                # a passive: neither promoter nor detractor
+
+    _, rows = report(rt)
+    assert {k: rows[("core", "email")][k] for k in SURVEY_COUNTERS} == {
+        "csat": 1, "csat_sum": 5, "csat_satisfied": 1, "ces": 1, "ces_sum": 3, "nps": 1, "nps_promoters": 1,
+        "nps_detractors": 0}
+    assert {k: rows[("tier2", "email")][k] for k in SURVEY_COUNTERS} == {
+        "csat": 1, "csat_sum": 3, "csat_satisfied": 0, "ces": 1, "ces_sum": 6, "nps": 1, "nps_promoters": 0,
+        "nps_detractors": 1}
+    assert {k: rows[("core", "sms")][k] for k in SURVEY_COUNTERS} == {**NO_SURVEYS, "nps": 1}
+    table = rt.ctl("report").stdout.splitlines()
+    line = lambda team, channel: next(x.split() for x in table if x.split()[:2] == [team, channel])  # noqa: E731
+    assert line("core", "email")[-3:] == ["100.0%", "3.0", "+100"], table
+    assert line("tier2", "email")[-3:] == ["0.0%", "6.0", "-100"], table
+    assert line("core", "sms")[-3:] == ["-", "-", "+0"], table
+    assert line("(all)", "(all)")[-3:] == ["50.0%", "4.5", "+0"], table
+
+    h = rt.redis.hgetall(f"omni:conversation:{ann}")
+    assert (h["csat"], h["nps"], h["ces"]) == ("5", "9", "3") and int(h["surveyed_at"]) <= router_now(rt)
+    assert f"  survey csat 5 ces 3 nps 9 (recorded " in rt.ctl("conversation", "show", ann).stdout
+    assert rt.redis.hget("omni:stats", "surveys") == "4"  # the calls that recorded a score
+    ev = [f for _, f in rt.redis.xrange("omni:events") if f["type"] == "surveyed" and f["conversation"] == ann]
+    assert ev[0] == {"type": "surveyed", "conversation": ann, "by": "surveybot", "csat": "5", "nps": "9"}, ev
+
+
+def test_a_survey_needs_a_resolved_conversation_and_scores_in_range(rt):
+    open_one = send(rt, "s4", "ann@example.com", "still open")
+    out = rt.ctl("conversation", "survey", open_one, "--csat", "4", check=False)
+    assert out.returncode == 1 and "not resolved" in out.stderr, out.stderr
+    out = rt.ctl("conversation", "survey", "987654", "--csat", "4", check=False)
+    assert out.returncode == 1 and "no such conversation" in out.stderr, out.stderr
+    for args, want in ((["--csat", "6"], '--csat is 1..5, not "6"'), (["--csat", "0"], '--csat is 1..5, not "0"'),
+                       (["--ces", "8"], '--ces is 1..7, not "8"'), (["--nps", "11"], '--nps is 0..10, not "11"'),
+                       (["--nps", "-1"], '--nps is 0..10, not "-1"'), (["--nps", "05"], '--nps is 0..10, not "05"'),
+                       (["--csat", "4.0"], '--csat is 1..5, not "4.0"'), (["--csat", ""], '--csat is 1..5, not ""'),
+                       (["--stars", "4"], "--stars is not an option"), ([], "at least one score"),
+                       (["--by", "x"], "at least one score"), (["--csat"], "at least one score")):
+        out = rt.ctl("conversation", "survey", open_one, *args, check=False)
+        assert out.returncode == 2 and want in out.stderr, (args, out.stderr)
+    # the bounds themselves are scores
+    rt.ctl("conversation", "resolve", open_one)
+    rt.ctl("conversation", "survey", open_one, "--csat", "1", "--ces", "7", "--nps", "0")
+    assert rt.redis.hmget(f"omni:conversation:{open_one}", "csat", "ces", "nps") == ["1", "7", "0"]
+    assert rt.redis.hget(f"omni:report:{day(rt)}", "core|email|nps_detractors") == "1"
+
+
+def test_a_survey_of_work_resolved_while_waiting_counts_under_the_queue_team(lua):
+    """Waiting work has no team: what resolved it is the team whose queue it waited in, as for the report's
+    resolutions; a survey without a team to count under (never routed) counts under "-"."""
+    queued = lua.conversation()
+    plan_for(lua, queued, "new", [target(agents=("a",), cap=0)], NOW, due=NOW + 1000)
+    assert lua.call("resolve", "operator:t", queued, "t", NOW + 10)[0] == "resolved"
+    assert lua.r.hget(key("conversation", queued), "resolved_team") == "core"
+    assert lua.call("survey", queued, "bot", NOW + 20, "4", "", "") == ["recorded", ""]
+    nobody = lua.conversation()
+    assert lua.call("resolve", "operator:t", nobody, "t", NOW + 10)[0] == "resolved"
+    assert lua.call("survey", nobody, "bot", MIDNIGHT, "", "2", "10") == ["recorded", ""]
+    assert {k: v for k, v in counts(lua, "2027-01-15").items() if "|c" in k or "|n" in k} == {
+        "core|email|csat": 1, "core|email|csat_sum": 4, "core|email|csat_satisfied": 1}
+    assert counts(lua, "2027-01-16") == {"-|email|ces": 1, "-|email|ces_sum": 2, "-|email|nps": 1,
+                                         "-|email|nps_promoters": 1}
+    # the script is a boundary of its own: its arguments are checked whoever calls it
+    for args, want in ((("", "", ""), "no score given"), (("6", "", ""), 'csat is 1..5, not "6"'),
+                       (("", "x", ""), 'ces is 1..7, not "x"'), (("", "", "100"), 'nps is 0..10, not "100"')):
+        with pytest.raises(Exception, match=want):
+            lua.call("survey", queued, "bot", NOW, *args)
