@@ -159,10 +159,21 @@ static const char *team_check(const void *obj, char *buf, size_t bufsz)
     return buf;
 }
 
+/* A team's name: a name, but not "-", which the SLA report (omnictl report, GET /v1/report) shows for work no team
+ * held: a team so named would share that row. */
+static const char *check_team_name(const char *value, char *buf, size_t bufsz)
+{
+    if (!strcmp(value, "-")) {
+        snprintf(buf, bufsz, "\"-\" cannot name a team: the SLA report shows it for work no team held");
+        return buf;
+    }
+    return policy_check_name(value, buf, bufsz);
+}
+
 #define TOFF(f) offsetof(team_t, f)
 static const cfg_key_t team_keys[] = {
-    { .path = "name", .type = CFG_STRING, .offset = TOFF(name), .check = policy_check_name, .flags = CFG_REQUIRED,
-      .doc = "How agents and routing rules name it." },
+    { .path = "name", .type = CFG_STRING, .offset = TOFF(name), .check = check_team_name, .flags = CFG_REQUIRED,
+      .doc = "How agents and routing rules name it; not \"-\" (the SLA report's row for no team)." },
     { .path = "kind", .type = CFG_ENUM, .offset = TOFF(kind), .names = team_kinds, .def = "in-house",
       .doc = "in-house (our staff) or outsourced (a partner, bound by its contract)." },
     { .path = "strategy", .type = CFG_ENUM, .offset = TOFF(strategy), .names = strategies, .def = "least-loaded",

@@ -196,6 +196,7 @@ static void test_value_errors(void **state)
           "  - name: core\n"
           "    contract: {categories: [general]}\n"
           "  - name: Bad Name\n"
+          "  - {name: '-'}\n"
           "agents:\n"
           "  - {id: ann, teams: [core], skills: ['technical:7', 'x:0'], languages: [en_US]}\n"
           "  - {id: bob}\n"
@@ -203,11 +204,12 @@ static void test_value_errors(void **state)
           LINES("%s:2:5: teams[0]: team acme is outsourced: it needs a contract (categories, limits)",
                 "%s:4:5: teams[1]: team core is in-house: contracts are for outsourced teams (kind: outsourced)",
                 "%s:6:11: teams[2].name: \"Bad Name\" is not a name: 1..64 of a-z, 0-9, '.', '_' and '-'",
-                "%s:8:39: agents[0].skills[0]: \"technical:7\": the level after ':' is 1..5 (1 basic, 5 expert)",
-                "%s:8:54: agents[0].skills[1]: \"x:0\": the level after ':' is 1..5 (1 basic, 5 expert)",
-                "%s:8:74: agents[0].languages[0]: \"en_US\" is not a language tag: e.g. en, fr, pt-BR",
-                "%s:9:5: agents[1].teams: required key missing",
-                "%s:10:22: agents[2].teams: has 0 entries; at least 1 needed"));
+                "%s:7:12: teams[3].name: \"-\" cannot name a team: the SLA report shows it for work no team held",
+                "%s:9:39: agents[0].skills[0]: \"technical:7\": the level after ':' is 1..5 (1 basic, 5 expert)",
+                "%s:9:54: agents[0].skills[1]: \"x:0\": the level after ':' is 1..5 (1 basic, 5 expert)",
+                "%s:9:74: agents[0].languages[0]: \"en_US\" is not a language tag: e.g. en, fr, pt-BR",
+                "%s:10:5: agents[1].teams: required key missing",
+                "%s:11:22: agents[2].teams: has 0 entries; at least 1 needed"));
     fails("classification:\n"
           "  rules:\n"
           "    - {name: r1, when: {text: ['ref(und'], channel: [fax], priority: [hi], tier: [gold], sender: ['mail:*']}, category: b}\n"
