@@ -7,12 +7,14 @@
 local REPORT_KEEP_S = '34560000' -- 400 days: a year's report, and the same weeks of the year before
 
 -- Adds n to counter for the conversation's team and channel (nil: "-") on the UTC day of now (ms). More
--- counter, n pairs may follow.
+-- counter, n pairs may follow. A team's running totals (its hash's report:<counter> fields, never reset) are
+-- counted with them, for /metrics (metrics.lua): a scrape reads one hash a team, not a year of days.
 local function report(now, team, channel, ...)
   local key, prefix = K.report(utc_day(now)), (team or '-') .. '|' .. (channel or '-') .. '|'
   for i = 1, select('#', ...), 2 do
     local counter, n = select(i, ...)
     -- a new field (its count is what was added): the day's hash lives on from now
     if redis.call('HINCRBY', key, prefix .. counter, n) == n then redis.call('EXPIRE', key, REPORT_KEEP_S) end
+    if team then redis.call('HINCRBY', K.team(team), 'report:' .. counter, n) end
   end
 end

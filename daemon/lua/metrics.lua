@@ -4,15 +4,24 @@
 -- The lowest score among its waiting work (ms; -1: nothing waits): queues are scored by SLA due time, work
 -- without one by when it was queued + 1e11 (the reader tells which). Per agent of the policy (the roster seed.lua wrote): what it holds,
 -- how many it was given in all, whether it is available.
+-- Per team also the SLA report's running totals (_report.lua: its hash's report:<counter> fields).
 -- Replies name/value pairs: "load|TEAM", "assigned|TEAM", "depth|TEAM|LEVEL", "oldest|TEAM", "due|TEAM",
--- "agent_load|ID", "agent_assigned|ID", "agent_available|ID", "stats|FIELD".
+-- "report|TEAM|COUNTER", "agent_load|ID", "agent_assigned|ID", "agent_available|ID", "stats|FIELD".
 -- @args prefix:str ...teams:str
 -- @reply each name:str value:str
+-- the counters of _report.lua, as the team hash names its totals
+local REPORT_FIELDS = {}
+for _, c in ipairs({ 'responded', 'response_ms', 'met', 'breached', 'resolved', 'first_contact', 'csat', 'csat_sum',
+                     'csat_satisfied', 'ces', 'ces_sum', 'nps', 'nps_promoters', 'nps_detractors' }) do
+  REPORT_FIELDS[#REPORT_FIELDS + 1] = 'report:' .. c
+end
 local out = {}
 local function put(name, v) out[#out + 1] = name; out[#out + 1] = tostring(v or 0) end
 for _, team in ipairs(A.teams) do
   put('load|' .. team, redis.call('SCARD', K.team_conversations(team)))
   put('assigned|' .. team, redis.call('HGET', K.team(team), 'assigned'))
+  local totals = redis.call('HMGET', K.team(team), unpack(REPORT_FIELDS))
+  for i, f in ipairs(REPORT_FIELDS) do put('report|' .. team .. '|' .. f:sub(8), totals[i]) end
   local due = -1
   for p = 1, 4 do
     put('depth|' .. team .. '|' .. p, redis.call('ZCARD', K.team_queue(team, p)))

@@ -62,6 +62,28 @@ def test_metrics_follow_the_traffic(tmp_path, redis_server):
         r.ctl("customer", "link", "c1@example.com", "c2@example.com")
         wait_for(lambda: scrape(port).get(("omnirouter_identities_linked_total", ())) == 1, 15,
                  "the link counted")
+        # the SLA report's running totals per team: alice's conversation answered in time, resolved, surveyed
+        conv = r.redis.hget("omni:msg:m0", "conversation")
+        r.ctl("conversation", "respond", conv)
+        r.ctl("conversation", "resolve", conv)
+        r.ctl("conversation", "survey", conv, "--csat", "4", "--ces", "6", "--nps", "3")
+        core = (("team", "core"),)
+        m = wait_for(lambda: (lambda s: s if s.get(("omnirouter_team_resolved_total", core)) == 1 else None)(
+            scrape(port)), 15, "the team's resolution counted")
+        assert m[("omnirouter_team_first_responses_total", core)] == 1
+        assert 0 <= m[("omnirouter_team_first_response_seconds_total", core)] < 60
+        assert m[("omnirouter_team_sla_total", (("outcome", "met"), ("team", "core")))] == 1
+        assert m[("omnirouter_team_sla_total", (("outcome", "breached"), ("team", "core")))] == 0
+        assert m[("omnirouter_team_first_contact_resolved_total", core)] == 1
+        for measure, score in (("csat", 4), ("ces", 6), ("nps", 3)):
+            assert m[("omnirouter_team_survey_answers_total", (("measure", measure), ("team", "core")))] == 1
+            if measure != "nps":
+                assert m[("omnirouter_team_survey_score_total", (("measure", measure), ("team", "core")))] == score
+        assert m[("omnirouter_team_csat_satisfied_total", core)] == 1
+        assert m[("omnirouter_team_nps_answers_total", (("group", "detractor"), ("team", "core")))] == 1
+        assert m[("omnirouter_team_nps_answers_total", (("group", "promoter"), ("team", "core")))] == 0
+        assert m[("omnirouter_surveys_total", ())] == 1
+        assert r.redis.hget("omni:team:core", "report:resolved") == "1"  # docs/redis.md
         version = [k for k in m if k[0] == "omnirouter_config_info"][0][1][0][1]
         assert len(version) == 12
         # anything but GET /metrics is refused plainly
