@@ -186,7 +186,8 @@ function signOut(why) {
   readError = null;
   workSeq++;
   sessionStorage.removeItem(KEY);
-  for (const id of ['teams', 'agents', 'partners']) $(id).tBodies[0].replaceChildren();
+  for (const id of ['teams', 'agents', 'partners', 'report']) $(id).tBodies[0].replaceChildren();
+  $('report').tFoot.replaceChildren();
   for (const id of ['volume-chart', 'volume-legend', 'decisions', 'offers', 'owned']) $(id).replaceChildren();
   for (const id of ['who', 'live', 'announce', 'agent-error', 'agent-status', 'presence-now']) $(id).textContent = '';
   for (const id of ['overview-at', 'risk-window']) $(id).textContent = '-';
@@ -355,9 +356,30 @@ function renderDecisions(ds) {
     'No routing decision yet.');
 }
 
+/* The SLA report's figures of a row, as omnictl report prints them ("–" when there is nothing to divide). */
+function pct(part, whole) { return whole > 0 ? (100 * part / whole).toFixed(1) + '%' : '–'; }
+function reportCells(r) {
+  const nps = r.nps > 0 ? Math.round(100 * (r.nps_promoters - r.nps_detractors) / r.nps) : null;
+  return [
+    ['responded', r.responded], ['in_sla', pct(r.met, r.met + r.breached)],
+    ['mean_response', r.responded > 0 ? duration(r.response_ms / r.responded / 1000) : '–'],
+    ['resolved', r.resolved], ['fcr', pct(r.first_contact, r.resolved)],
+    ['csat', pct(r.csat_satisfied, r.csat)], ['ces', r.ces > 0 ? (r.ces_sum / r.ces).toFixed(1) : '–'],
+    ['nps', nps === null ? '–' : (nps > 0 ? '+' : '') + nps],
+  ].map(([field, v]) => cell(v, { 'data-field': field, 'data-team': r.team, 'data-channel': r.channel }));
+}
+
+function renderReport(rep) {
+  const row = (r) => el('tr', { 'data-team': r.team, 'data-channel': r.channel },
+    el('th', { scope: 'row' }, r.team === '-' ? '(no team)' : r.team), el('td', {}, r.channel), ...reportCells(r));
+  $('report').tBodies[0].replaceChildren(...(rep.rows.length ? rep.rows.map(row)
+    : [el('tr', {}, el('td', { colspan: 10, class: 'empty' }, `Nothing to report from ${rep.from} to ${rep.to}.`))]));
+  $('report').tFoot.replaceChildren(row(rep.total));
+}
+
 async function refreshOverview() {
   try {
-    const o = await api('GET', '/v1/overview');
+    const [o, rep] = await Promise.all([api('GET', '/v1/overview'), api('GET', '/v1/report?days=7')]);
     if (!me || me.kind !== 'operator') return; /* signed out meanwhile */
     renderTeams(o.teams);
     $('risk-window').textContent = duration(o.sla_risk_ms / 1000);
@@ -365,6 +387,7 @@ async function refreshOverview() {
     renderPartners(o.partners);
     renderVolume(o.volume);
     renderDecisions(o.decisions);
+    renderReport(rep);
     const at = $('overview-at');
     at.dateTime = new Date(o.at).toISOString();
     at.textContent = new Date(o.at).toLocaleTimeString();

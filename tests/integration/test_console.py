@@ -330,6 +330,18 @@ def test_supervisor_and_agent_views(world):
             until(driver, lambda d: any(li.text == f"{ch}: {stored}" for li in
                                         d.find_elements(By.CSS_SELECTOR, f'#volume-legend li[data-channel="{ch}"]')),
                   f"the chart's legend: {ch} {stored}")
+        # the SLA report of the last 7 days (GET /v1/report): the resolution and its survey, then the totals
+        world.api.request("POST", f"/v1/conversations/{first[0]}/survey", token=world.tokens["operator:olga"],
+                          body={"csat": 5, "ces": 4, "nps": 10})
+
+        def report_cell(d, field, where="tbody"):
+            found = d.find_elements(By.CSS_SELECTOR, f'#report {where} td[data-team="{"(all)" if where == "tfoot" else "core"}"]'
+                                                     f'[data-field="{field}"]')
+            return found[0].text if found else None
+        until(driver, lambda d: report_cell(d, "csat") == "100.0%", "the survey in the report", 15)
+        assert [report_cell(driver, f) for f in ("resolved", "fcr", "csat", "ces", "nps")] == \
+            ["1", "100.0%", "100.0%", "4.0", "+100"]
+        assert [report_cell(driver, f, "tfoot") for f in ("resolved", "in_sla", "csat")] == ["1", "–", "100.0%"]
         partner = driver.find_element(By.CSS_SELECTOR, '#partners td[data-team="acme"][data-field="today"]').text
         assert partner == "2 / 5", partner
         decisions = driver.find_elements(By.CSS_SELECTOR, "#decisions li[data-conversation]")
@@ -631,7 +643,8 @@ def test_sign_out_forgets_the_previous_user(world):
         state = driver.execute_script(
             "return {timer: refreshTimer, pending: pending, volume: lastVolume, token: token, me: me,"
             " text: document.getElementById('main').textContent,"
-            " rows: document.querySelectorAll('#teams tbody tr, #agents tbody tr, #partners tbody tr').length,"
+            " rows: document.querySelectorAll('#teams tbody tr, #agents tbody tr, #partners tbody tr,"
+            " #report tbody tr, #report tfoot tr').length,"
             " decisions: document.querySelectorAll('#decisions li').length}")
         assert state["timer"] is None and state["pending"] is None and state["volume"] is None, state
         assert state["token"] is None and state["me"] is None and state["rows"] == 0 and state["decisions"] == 0, state
