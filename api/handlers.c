@@ -222,9 +222,6 @@ static void act(api_req_t *req)
         break;
     }
     case ROUTE_SURVEY: {
-        /* a survey tool's call, on an operator's token: an agent or partner learns nothing, as of others' work */
-        if (req->caller.kind != CALLER_OPERATOR)
-            return not_found(req, "conversation");
         char score[SURVEY_MEASURES][4];
         const char *a[SURVEY_NARGS] = { [SURVEY_ARG_CONVERSATION] = cv, [SURVEY_ARG_WHO] = caller, [SURVEY_ARG_NOW] = now };
         bool any = false;
@@ -234,9 +231,14 @@ static void act(api_req_t *req)
             any = any || v;
             a[SURVEY_ARG_CSAT + m] = v ? score[m] : "";
         }
+        /* "at least one score" is a check of the body, so it comes before the conversation (docs/api.md "Errors"),
+         * whoever calls: the same body is 400 for every token, as any other malformed one is */
         if (!any)
             return api_fail(req, 400, "missing_field", "body", "give at least one score: csat (1..5), ces (1..7), "
                                                                "nps (0..10)");
+        /* a survey tool's call, on an operator's token: an agent or partner learns nothing, as of others' work */
+        if (req->caller.kind != CALLER_OPERATOR)
+            return not_found(req, "conversation");
         if (!(r = verb(req, LUA_SURVEY, SURVEY_NARGS, a)))
             break;
         const char *outcome = r->element[SURVEY_REPLY_OUTCOME]->str;

@@ -1,6 +1,7 @@
 /* omnictl report: the SLA report (docs/routing.md "SLA reports"): the days asked for summed by sla_report.c
  * (shared with omni-api's GET /v1/report), printed as a table, one row per team and channel and the totals, or
  * as the same JSON the API answers. */
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,9 +43,10 @@ static void surveys(const sla_row_t *r, char *csat, char *ces, char *nps, size_t
         snprintf(ces, sz, "%.1f", (double)r->n[SLA_CES_SUM] / (double)r->n[SLA_CES]);
     else
         snprintf(ces, sz, "-");
+    /* a whole number, rounded half away from zero, so that a score just under 0 reads "+0", never "-0" */
     if (r->n[SLA_NPS] > 0)
-        snprintf(nps, sz, "%+.0f", 100.0 * (double)(r->n[SLA_NPS_PROMOTERS] - r->n[SLA_NPS_DETRACTORS]) /
-                                       (double)r->n[SLA_NPS]);
+        snprintf(nps, sz, "%+ld", lround(100.0 * (double)(r->n[SLA_NPS_PROMOTERS] - r->n[SLA_NPS_DETRACTORS]) /
+                                         (double)r->n[SLA_NPS]));
     else
         snprintf(nps, sz, "-");
 }

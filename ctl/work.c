@@ -110,6 +110,8 @@ int ctl_conversation_survey(ctl_t *c, int argc, char **argv)
         return fputs(usage, stderr), 2;
     for (int i = 1; i < argc; i += 2) {
         if (!strcmp(argv[i], "--by")) {
+            if (by) /* which one was meant? */
+                return fprintf(stderr, "omnictl: conversation survey: --by given twice\n"), 2;
             by = argv[i + 1];
             continue;
         }
@@ -127,6 +129,8 @@ int ctl_conversation_survey(ctl_t *c, int argc, char **argv)
                     survey_measures[m].min, survey_measures[m].max, argv[i + 1]);
             return 2;
         }
+        if (*score[m]) /* which one was meant? the API refuses a repeated field too */
+            return fprintf(stderr, "omnictl: conversation survey: --%s given twice\n", survey_measures[m].name), 2;
         score[m] = argv[i + 1];
         any = true;
     }
@@ -147,7 +151,7 @@ int ctl_conversation_survey(ctl_t *c, int argc, char **argv)
     else if (!strcmp(outcome, "already"))
         printf("conversation %s: survey recorded already (the same scores)\n", argv[0]);
     else if (!strcmp(outcome, "not found"))
-        fprintf(stderr, "omnictl: conversation %s: no such conversation (an archived one is no longer in Redis)\n",
+        fprintf(stderr, "omnictl: conversation %s: no such conversation (or archived, or being archived)\n",
                 argv[0]), rc = 1;
     else if (!strcmp(outcome, "not resolved"))
         fprintf(stderr, "omnictl: conversation %s: not resolved (a survey is of a resolved conversation)\n", argv[0]),

@@ -7,9 +7,10 @@
 -- "-" when none) and its channel: csat, csat_sum, csat_satisfied (4 or 5); ces, ces_sum; nps, nps_promoters
 -- (9, 10), nps_detractors (0..6).
 -- outcome: "recorded" (at least one score new), "already" (each given score recorded before, the same),
--- "not found" (no such conversation: never, or archived and gone from Redis), "not resolved" (open, or merged
--- into another: a survey is of a resolved conversation), "surveyed" (a score given differs from the one
--- recorded; nothing recorded) with detail "csat 4" (the measure and the score recorded); else detail "".
+-- "not found" (no such conversation: never, or archived: gone from Redis or claimed for the archive), "not
+-- resolved" (open, or merged into another: a survey is of a resolved conversation), "surveyed" (a score given
+-- differs from the one recorded; nothing recorded) with detail "csat 4" (the measure and the score recorded); else
+-- detail "".
 -- @args prefix:str conversation:str who:str now:int csat:str ces:str nps:str
 -- @reply outcome:str detail:str
 local cv, now = A.conversation, A.now
@@ -30,8 +31,13 @@ for i, m in ipairs(MEASURES) do
   end
 end
 if not any then return redis.error_reply('ERR survey: no score given (csat, ces or nps)') end
-local f = redis.call('HMGET', ck, 'status', 'resolved_team', 'channel', 'csat', 'ces', 'nps')
-if not f[1] then return { 'not found', '' } end
+local f = redis.call('HMGET', ck, 'status', 'resolved_team', 'channel', 'csat', 'ces', 'nps',
+                     'archive_claimed_at')
+-- Claimed for the archive once (archive_claim.lua: its retention.resolved is over): its record is being written,
+-- or was (a claim released after a failed batch, or one whose router died after its fsync, whose record the next
+-- claim finds and does not write again). A score written now would be in no record once it leaves Redis: it is
+-- archived as far as a survey goes.
+if not f[1] or f[7] then return { 'not found', '' } end
 if f[1] ~= 'resolved' then return { 'not resolved', '' } end
 local new = false
 for i, m in ipairs(MEASURES) do
