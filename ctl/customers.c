@@ -11,6 +11,54 @@
 #include "omni/util.h"
 #include "survey.h"
 
+/* Prints the conversations of customer id (" 5 (resolved) 7 (merged)", then its archived count) after label. */
+static void print_conversations(ctl_t *c, const char *label, const char *id, const char *archived)
+{
+    redisReply *convs = ctl_cmd(c, "SMEMBERS %s" KEY_CUSTOMER_CONVERSATIONS, c->prefix, id);
+    printf("%s", label);
+    for (size_t i = 0; i < convs->elements; i++) {
+        redisReply *st = ctl_cmd(c, "HGET %s" KEY_CONVERSATION " status", c->prefix, convs->element[i]->str);
+        printf(" %s (%s)", convs->element[i]->str, st->type == REDIS_REPLY_STRING ? st->str : "?");
+        freeReplyObject(st);
+    }
+    if (archived)
+        printf("%s%s archived", convs->elements ? ", and " : " ", archived);
+    printf("\n");
+    freeReplyObject(convs);
+}
+
+/* The history of the customers a link joined into customer id: a link moves only open conversations (docs/redis.md
+ * "Customers and links"), so what each identity's first customer resolved before stays with it, under its own id.
+ * Each such customer is printed once, when it holds any. */
+static void print_joined_history(ctl_t *c, const char *id, const redisReply *ids)
+{
+    char label[160];
+    for (size_t i = 0; i < ids->elements; i++) {
+        redisReply *home = ctl_cmd(c, "HGET %s" KEY_IDENTITY " home", c->prefix, ids->element[i]->str);
+        bool first = home->type == REDIS_REPLY_STRING && strcmp(home->str, id) != 0;
+        for (size_t j = 0; first && j < i; j++) { /* two identities of one home: print it once */
+            redisReply *h = ctl_cmd(c, "HGET %s" KEY_IDENTITY " home", c->prefix, ids->element[j]->str);
+            first = !(h->type == REDIS_REPLY_STRING && strcmp(h->str, home->str) == 0);
+            freeReplyObject(h);
+        }
+        if (first) {
+            redisReply *n = ctl_cmd(c, "SCARD %s" KEY_CUSTOMER_CONVERSATIONS, c->prefix, home->str);
+            redisReply *hh = ctl_cmd(c, "HGETALL %s" KEY_CUSTOMER, c->prefix, home->str);
+            const char *arch = ctl_field(hh, "archived_conversations"), *tier = ctl_field(hh, "tier");
+            if ((n->type == REDIS_REPLY_INTEGER && n->integer > 0) || arch) {
+                snprintf(label, sizeof label, "  as customer %s, before a link: conversations", home->str);
+                print_conversations(c, label, home->str, arch);
+            }
+            /* the customer's own tier is the one routed by; one set on a customer a link joined into it is not */
+            if (tier)
+                printf("  as customer %s, before a link: tier %s (not routed by while linked)\n", home->str, tier);
+            freeReplyObject(hh);
+            freeReplyObject(n);
+        }
+        freeReplyObject(home);
+    }
+}
+
 static int customer_show(ctl_t *c, const char *arg)
 {
     char ident[OMNI_IDENTITY_MAX], t[40], key[600];
@@ -51,17 +99,8 @@ static int customer_show(ctl_t *c, const char *arg)
     printf("  tier        %s\n", tier ? tier : "as the policy works it out");
     const char *open = ctl_field(h, "open_conversation");
     printf("  open conversation %s\n", open ? open : "none");
-    redisReply *convs = ctl_cmd(c, "SMEMBERS %s" KEY_CUSTOMER_CONVERSATIONS, c->prefix, id);
-    printf("  conversations");
-    for (size_t i = 0; i < convs->elements; i++) {
-        redisReply *st = ctl_cmd(c, "HGET %s" KEY_CONVERSATION " status", c->prefix, convs->element[i]->str);
-        printf(" %s (%s)", convs->element[i]->str, st->type == REDIS_REPLY_STRING ? st->str : "?");
-        freeReplyObject(st);
-    }
-    if (ctl_field(h, "archived_conversations"))
-        printf("%s%s archived", convs->elements ? ", and " : " ", ctl_field(h, "archived_conversations"));
-    printf("\n");
-    freeReplyObject(convs);
+    print_conversations(c, "  conversations", id, ctl_field(h, "archived_conversations"));
+    print_joined_history(c, id, ids);
     freeReplyObject(ids);
     freeReplyObject(h);
     freeReplyObject(cust);
@@ -70,12 +109,17 @@ static int customer_show(ctl_t *c, const char *arg)
 
 static int customer_link(ctl_t *c, int link, int argc, char **argv)
 {
-    static const struct option longopts[] = { { "by", required_argument, 0, 'b' },
-                                              { "note", required_argument, 0, 'n' }, { 0, 0, 0, 0 } };
-    const char *by = NULL, *note = "";
+    /* Only a link has a note: an unlink given one would drop it unsaid. */
+    static const struct option link_opts[] = { { "by", required_argument, 0, 'b' },
+                                                { "note", required_argument, 0, 'n' }, { 0, 0, 0, 0 } };
+    static const struct option unlink_opts[] = { { "by", required_argument, 0, 'b' }, { 0, 0, 0, 0 } };
+    const char *verb = link ? "link" : "unlink", *by = NULL, *note = "";
+    static char link_name[] = "omnictl: customer link", unlink_name[] = "omnictl: customer unlink";
+    char *argv0 = argv[0];
+    argv[0] = link ? link_name : unlink_name; /* getopt's messages name the command */
     int opt;
     optind = 0; /* GNU getopt: start over, and permute so options may follow the identities */
-    while ((opt = getopt_long(argc, argv, "b:n:", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, link ? "b:n:" : "b:", link ? link_opts : unlink_opts, NULL)) != -1) {
         if (opt == 'b')
             by = optarg;
         else if (opt == 'n')
@@ -83,13 +127,20 @@ static int customer_link(ctl_t *c, int link, int argc, char **argv)
         else
             return 2;
     }
+    argv[0] = argv0;
     if (argc - optind != 2) {
-        fprintf(stderr, "omnictl: customer %s takes two identities\n", link ? "link" : "unlink");
+        fprintf(stderr, "omnictl: customer %s takes two identities\n", verb);
         return 2;
     }
     char a[OMNI_IDENTITY_MAX], b[OMNI_IDENTITY_MAX], now[24];
     ctl_identity(c, argv[optind], a, sizeof a);
     ctl_identity(c, argv[optind + 1], b, sizeof b);
+    if (strcmp(a, b) == 0) {
+        /* "Ann@X.com" and "email:ann@x.com" are written apart but are one identity: a mistake in the arguments */
+        fprintf(stderr, "omnictl: customer %s: \"%s\" and \"%s\" are the same identity, %s: an identity cannot be "
+                "%s itself\n", verb, argv[optind], argv[optind + 1], a, link ? "linked to" : "unlinked from");
+        return 2;
+    }
     snprintf(now, sizeof now, "%lld", (long long)omni_wall_ms());
     const char *args[LINK_NARGS] = { [LINK_ARG_A] = a, [LINK_ARG_B] = b, [LINK_ARG_WHO] = ctl_actor(by),
                                      [LINK_ARG_NOW] = now, [LINK_ARG_NOTE] = note };
@@ -107,8 +158,10 @@ static int customer_link(ctl_t *c, int link, int argc, char **argv)
         printf("unlinked %s and %s; other links still join them: customer %s\n", a, b,
                r->element[UNLINK_REPLY_CUSTOMER_A]->str);
     } else {
-        printf("unlinked %s and %s: customers %s and %s (%lld messages moved back)\n", a, b, r->element[0]->str,
-               r->element[1]->str, r->element[2]->integer);
+        long long moved = r->element[UNLINK_REPLY_MOVED]->integer;
+        printf("unlinked %s and %s: customers %s and %s (%lld message%s moved back)\n", a, b,
+               r->element[UNLINK_REPLY_CUSTOMER_A]->str, r->element[UNLINK_REPLY_CUSTOMER_B]->str, moved,
+               moved == 1 ? "" : "s");
     }
     freeReplyObject(r);
     return rc;
@@ -156,8 +209,12 @@ static int customer_tier(ctl_t *c, int argc, char **argv)
 
 int ctl_customer(ctl_t *c, int argc, char **argv)
 {
-    if (argc >= 2 && !strcmp(argv[0], "show"))
-        return customer_show(c, argv[1]);
+    if (argc >= 1 && !strcmp(argv[0], "show")) {
+        if (argc == 2)
+            return customer_show(c, argv[1]);
+        fprintf(stderr, "omnictl: customer show takes one identity\n");
+        return 2;
+    }
     if (argc >= 1 && !strcmp(argv[0], "link"))
         return customer_link(c, 1, argc, argv);
     if (argc >= 1 && !strcmp(argv[0], "unlink"))

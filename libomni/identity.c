@@ -336,7 +336,10 @@ int omni_identity_parse_key(const char *text, const char *default_country, char 
         rc = omni_identity_key("email", copy, default_country, out, outsz, why);
     else if (copy[colon] == ':')
         rc = fail(why, "unknown identity kind (email, phone, twitter, facebook or x-<name>)");
-    else if (strspn(copy, "+0123456789 ().-/") == len)
+    else if (strspn(copy, "+0123456789 ().-/") == len ||
+             (copy[0] != '\0' && strchr("+(0123456789", copy[0]) != NULL))
+        /* a number, maybe with what people write after one ("+1 415 555 0100 ext. 12"): the phone rules say
+         * what is wrong with it, if anything */
         rc = omni_identity_key("phone", copy, default_country, out, outsz, why);
     else
         rc = fail(why, "neither an address nor a number: write it as <kind>:<value>");

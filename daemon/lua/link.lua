@@ -4,7 +4,7 @@
 -- @args prefix:str a:str b:str who:str now:int note:str
 -- @reply linked:int customer:str
 local a, b, who, now, note = A.a, A.b, A.who, A.now, A.note
-if a == b then return redis.error_reply('ERR an identity cannot be linked to itself') end
+if a == b then return redis.error_reply('ERR ' .. a .. ': an identity cannot be linked to itself') end
 ensure_identity(a, now)
 ensure_identity(b, now)
 local lk = link_key(a, b)

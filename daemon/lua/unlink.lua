@@ -11,7 +11,14 @@ end
 redis.call('SREM', K.links(a), b)
 redis.call('SREM', K.links(b), a)
 redis.call('DEL', lk)
+local before = tonumber(redis.call('GET', K.seq('conversation')) or '0')
 local moved = regroup({ a, b }, now)
+-- A conversation regroup opened for messages going back to a side with none open is opened like any other:
+-- its event tells whoever follows the stream (ids are handed out in order, so those above "before" are new).
+for cv = before + 1, tonumber(redis.call('GET', K.seq('conversation')) or '0') do
+  local c = redis.call('HMGET', K.conversation(cv), 'customer', 'channel')
+  event('opened', 'conversation', tostring(cv), 'customer', c[1], 'channel', c[2])
+end
 local ca, cb = customer_of(a), customer_of(b)
 redis.call('HINCRBY', K.stats(), 'unlinked', '1')
 event('unlink', 'a', a, 'b', b, 'by', who, 'customer_a', ca, 'customer_b', cb)
