@@ -44,6 +44,15 @@ uint64_t fold_hash(const char *text)
     size_t n = normalize(text, buf, sizeof buf);
     if (n < FOLD_MIN_CHARS)
         return 0;
+    /* characters, not bytes ("Спасибо" is 7 in 14 bytes): counted only where it can matter, a character
+     * being at most 4 bytes; a UTF-8 character is its bytes that are not continuations (10xxxxxx) */
+    if (n < 4 * FOLD_MIN_CHARS) {
+        size_t chars = 0;
+        for (size_t i = 0; i < n; i++)
+            chars += (buf[i] & 0xC0) != 0x80;
+        if (chars < FOLD_MIN_CHARS)
+            return 0;
+    }
     /* A bit of the fingerprint is set when most 4-grams' hashes have it set. The 64 counts are kept as
      * byte lanes of 8 words (word j counts bits j, j+8, ..., j+56), so one gram costs 8 additions, not 64;
      * lanes are emptied into ones[] before they could overflow. This runs for every message. */

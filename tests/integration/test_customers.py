@@ -317,8 +317,6 @@ def test_copies_fold_across_linked_channels_within_the_window_and_not_just_after
         assert r.redis.lrange(f"omni:conversation:{conv}:messages", 0, -1) == ["fo:1", "fo:2", "fo:3", "fo:4", "fo:5"]
 
 
-@pytest.mark.xfail(strict=True, reason="daemon/fold.c counts FOLD_MIN_CHARS in bytes, not characters: "
-                   "fold_hash should count the UTF-8 characters (bytes not 10xxxxxx) of the normalized text")
 def test_texts_under_twelve_characters_never_fold_in_any_script(router):
     """docs/routing.md: "Texts shorter than 12 characters never fold"; docs/redis.md: no fp "under 12 characters
     once normalized". Characters, not bytes: seven Cyrillic letters are 14 bytes and must not fold either."""
