@@ -164,10 +164,25 @@ local function conversation_view(cv, mask)
                        'offer_expires_at', 'first_response_at', 'follow_up_of', 'surveyed_at', 'csat', 'ces', 'nps')
   if not f[1] then return nil end
   local team = mask and f[3] or nil
+  -- its own messages and those of the conversations a link merged into it (the customer wrote on another
+  -- channel too: the one who holds it reads both), the newest 100 in the order they were stored
+  local found = {}
+  local function gather(c)
+    for _, id in ipairs(redis.call('LRANGE', K.conversation_messages(c), -100, -1)) do
+      local m = redis.call('HMGET', K.msg(id), 'json', 'stored_at', 'identity')
+      if m[1] then found[#found + 1] = { id = id, m = m, at = tonumber(m[2]) or 0, n = #found } end
+    end
+  end
+  gather(cv)
+  local merged = redis.call('SMEMBERS', K.conversation_merged(cv))
+  if #merged > 0 then
+    for _, c in ipairs(merged) do gather(c) end
+    table.sort(found, function(x, y) if x.at ~= y.at then return x.at < y.at end return x.n < y.n end)
+  end
   local msgs = {}
-  for _, id in ipairs(redis.call('LRANGE', K.conversation_messages(cv), -100, -1)) do
-    local m = redis.call('HMGET', K.msg(id), 'json', 'stored_at', 'identity')
-    if m[1] then msgs[#msgs + 1] = encode_view(message_view(id, m[1], m[2], team, m[3])) end
+  for i = math.max(1, #found - 99), #found do
+    local e = found[i]
+    msgs[#msgs + 1] = encode_view(message_view(e.id, e.m[1], e.m[2], team, e.m[3]))
   end
   -- HMGET gives false for an absent field: left out (nil), never encoded as false
   local head = cjson.encode({ id = cv, status = f[1], channel = f[2], team = f[3] or nil, owner = f[4] or nil,

@@ -82,7 +82,17 @@ local function regroup(seeds, now)
       redis.call('HSET', K.customer(side), 'open_conversation', cv)
       if queue then redis.call('ZADD', K.queue(queue), 'NX', redis.call('HGET', ck, 'opened_at'), cv) end
     else
+      local prev = redis.call('HMGET', ck, 'status', 'merged_into')
       release(cv, 'merged', now) -- its owner's capacity goes back: the work continues in the open conversation
+      -- Whoever holds the open conversation is told of each message the merge brings it (its newest 100, as
+      -- the view shows them), as of any new message of its work; not again when it was merged into it already.
+      local o = redis.call('HMGET', K.conversation(heads[side]), 'owner', 'team')
+      if o[1] and not (prev[1] == 'merged' and prev[2] == heads[side]) then
+        for _, id in ipairs(redis.call('LRANGE', K.conversation_messages(cv), -100, -1)) do
+          local m = redis.call('HMGET', K.msg(id), 'json', 'stored_at', 'identity')
+          if m[1] then inbox(o[1], 'work.message', heads[side], { message = message_view(id, m[1], m[2], o[2], m[3]) }, now) end
+        end
+      end
       redis.call('HSET', ck, 'status', 'merged', 'merged_into', heads[side])
       redis.call('SADD', K.conversation_merged(heads[side]), cv)
       if queue then redis.call('ZREM', K.queue(queue), cv) end

@@ -1,6 +1,6 @@
 -- needs: _mask _inbox _owners
 -- One conversation as the caller may see it (docs/delivery.md): id, status, channel, team, owner, category,
--- prio, due, offer_expires_at, first_response_at, follow_up_of, survey and its last 100 messages (id, channel, from, text, subject, attachments, at),
+-- prio, due, offer_expires_at, first_response_at, follow_up_of, survey and its last 100 messages (with those of the conversations merged into it) (id, channel, from, text, subject, attachments, at),
 -- masked when the team holding it masks and the caller is not an operator. "" when there is no such
 -- conversation or the caller may not see it (the same answer: a caller learns nothing of others' work), an
 -- agent's offer past its offer_expires_at included (no longer theirs, as for every verb: offer_lapsed).

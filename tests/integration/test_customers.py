@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from harness import BIN, ROOT, Peer, Router, clock_advance, clocked_router, message, send_one, wait_for
+from test_assign_lua import Lua
 
 
 def ack(peer, m):
@@ -397,8 +398,15 @@ def test_a_link_keeps_the_older_conversation_with_its_owner_and_an_unlink_routes
         revoked = [f for _, f in r.redis.xrange(f"omni:inbox:{loser}") if f["type"] == "work.revoked"]
         assert [(f["conversation"], json.loads(f["data"])["reason"]) for f in revoked] == [(younger, "merged")]
         assert send_one(r, "own:3", "4155550166", "any news on the parcel?", channel="sms") == older
+        # the keeper reads what the customer wrote on the other channel: told of the merged conversation's message
+        # at the link, then of the new one; its view holds all three, in the order they were stored
         told = [f for _, f in r.redis.xrange(f"omni:inbox:{keeper}") if f["type"] == "work.message"]
-        assert [f["conversation"] for f in told] == [older], told
+        assert [(f["conversation"], json.loads(f["data"])["message"]["id"]) for f in told] == \
+            [(older, "own:2"), (older, "own:3")], told
+        assert json.loads(told[0]["data"])["message"]["text"] == "my parcel 7781 has not arrived"
+        view = json.loads(Lua(r.redis).call("view", keeper, older))
+        assert [m["id"] for m in view["messages"]] == ["own:1", "own:2", "own:3"], view
+        assert [m["channel"] for m in view["messages"]] == ["email", "sms", "sms"], view
         out = r.ctl("customer", "unlink", "olive@example.com", "phone:+14155550166").stdout
         assert "(1 message moved back)" in out, out
         assert r.redis.lrange(f"omni:conversation:{older}:messages", 0, -1) == ["own:1"]
@@ -410,6 +418,12 @@ def test_a_link_keeps_the_older_conversation_with_its_owner_and_an_unlink_routes
         clock_advance(r, "5s")
         wait_for(lambda: r.redis.hget(f"omni:conversation:{younger}", "status") == "assigned", 10,
                  "the conversation the unlink gave back routed again")
+        # linked again: merged into the older once more, and its owner told of what it brings, once
+        before = len([1 for _, f in r.redis.xrange(f"omni:inbox:{keeper}") if f["type"] == "work.message"])
+        r.ctl("customer", "link", "+14155550166", "olive@example.com")
+        told = [json.loads(f["data"])["message"]["id"] for _, f in r.redis.xrange(f"omni:inbox:{keeper}")
+                if f["type"] == "work.message"][before:]
+        assert told == ["own:2", "own:3"], told
 
 
 def test_omnictl_reads_identities_as_connectors_write_them(router):
