@@ -146,7 +146,7 @@ static void render_team_gauges(omni_metrics_t *out, const router_metrics_t *m)
         { "surveys", "omnirouter_surveys_total",
           "Survey answers recorded (CSAT, CES, NPS of resolved conversations; omni-api, omnictl)." },
         { "duplicates", "omnirouter_redis_duplicates_total", "Messages found already stored, by every router." },
-        { "linked", "omnirouter_identities_linked_total", "Identities linked to one customer (omnictl, omni-api)." },
+        { "linked", "omnirouter_identities_linked_total", "Identities linked to one customer (omnictl customer link)." },
         { "unlinked", "omnirouter_identities_unlinked_total", "Links undone." },
     };
     static const char *const offer_outcomes[] = { "accepted", "rejected", "expired", "transferred" };

@@ -44,6 +44,22 @@ static void test_short_texts_never_fold(void **state)
     assert_int_equal(fold_hash(""), 0);
     assert_int_equal(fold_hash(NULL), 0);
     assert_int_not_equal(fold_hash("Где мой заказ номер 1042?"), 0); /* other scripts count */
+    /* characters, not bytes: 7 and 6 characters in 14 and 18 bytes */
+    assert_int_equal(fold_hash("Спасибо"), 0);
+    assert_int_equal(fold_hash("谢谢你的帮助"), 0);
+    assert_int_equal(fold_hash("@shop @support thanks"), 0); /* the handles are not the text */
+}
+
+/* A tweet names the account it is written to; the same words by email are the same question. */
+static void test_leading_handles_are_not_the_text(void **state)
+{
+    (void)state;
+    const char *mail = "My parcel 7781 has not arrived, can you check?";
+    assert_int_equal(fold_hash("@shop My parcel 7781 has not arrived, can you check?"), fold_hash(mail));
+    assert_int_equal(fold_hash("  @shop_help @Support2\n My parcel 7781 has not arrived, can you check?"),
+                     fold_hash(mail));
+    /* only leading ones: a handle inside the text is part of it */
+    assert_int_not_equal(fold_hash("My parcel 7781 has not arrived, can you check? @shop"), fold_hash(mail));
 }
 
 static void test_thresholds(void **state)
@@ -61,6 +77,7 @@ int main(void)
         cmocka_unit_test(test_near_copies_are_close),
         cmocka_unit_test(test_different_messages_are_far),
         cmocka_unit_test(test_short_texts_never_fold),
+        cmocka_unit_test(test_leading_handles_are_not_the_text),
         cmocka_unit_test(test_thresholds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
