@@ -39,44 +39,50 @@ static double gauge_num(const router_metrics_t *m, const char *fmt, const char *
     return v ? strtod(v, NULL) : 0;
 }
 
-/* The SLA report's running totals per team (its hash's report:<counter> fields, _report.lua): first responses
- * and their time, met and breached, resolutions, surveys. Counted by the scripts, so every router reports the
- * same values. */
-static void render_team_report(omni_metrics_t *out, const router_metrics_t *m)
+static const char *team_name(const policy_t *p, size_t i) { return p->teams[i].name; }
+static const char *agent_id(const policy_t *p, size_t i) { return p->agents[i].id; }
+
+/* The SLA report's running totals (report:<counter> fields, _report.lua) of each of the n teams (what, "team")
+ * or agents ("agent") of the policy, name_of(policy, i) naming each: first responses and their time, met and
+ * breached, resolutions, surveys. Counted by the scripts, so every router reports the same values. */
+static void render_report_totals(omni_metrics_t *out, const router_metrics_t *m, const char *what,
+                                 const char *(*name_of)(const policy_t *, size_t), size_t n)
 {
-    const policy_t *p = &m->cfg->policy;
-    static const struct { const char *name, *type, *help, *counter, *label, *value; double scale; } fam[] = {
-        { "omnirouter_team_first_responses_total", "counter", "First responses recorded on a team's work.",
-          "responded", NULL, NULL, 1 },
-        { "omnirouter_team_first_response_seconds_total", "counter",
+    static const struct { const char *name, *help, *counter, *label, *value; double scale; } fam[] = {
+        { "first_responses_total", "First responses recorded on its work.", "responded", NULL, NULL, 1 },
+        { "first_response_seconds_total",
           "Their total time since each conversation opened (the mean: divided by first responses).", "response_ms",
           NULL, NULL, 1e-3 },
-        { "omnirouter_team_sla_total", "counter", "First-response targets of a team's work, met or breached.", "met",
-          "outcome", "met", 1 },
-        { "omnirouter_team_sla_total", NULL, NULL, "breached", "outcome", "breached", 1 },
-        { "omnirouter_team_resolved_total", "counter", "Conversations a team resolved.", "resolved", NULL, NULL, 1 },
-        { "omnirouter_team_first_contact_resolved_total", "counter",
-          "Of them, those with one assignment in all (first-contact resolution).", "first_contact", NULL, NULL, 1 },
-        { "omnirouter_team_survey_answers_total", "counter",
-          "Survey scores recorded for conversations a team resolved, by measure.", "csat", "measure", "csat", 1 },
-        { "omnirouter_team_survey_answers_total", NULL, NULL, "ces", "measure", "ces", 1 },
-        { "omnirouter_team_survey_answers_total", NULL, NULL, "nps", "measure", "nps", 1 },
-        { "omnirouter_team_survey_score_total", "counter", "Their scores' sum, by measure (the mean: divided by answers).",
-          "csat_sum", "measure", "csat", 1 },
-        { "omnirouter_team_survey_score_total", NULL, NULL, "ces_sum", "measure", "ces", 1 },
-        { "omnirouter_team_csat_satisfied_total", "counter", "CSAT scores of 4 and 5 (CSAT %: divided by answers).",
-          "csat_satisfied", NULL, NULL, 1 },
-        { "omnirouter_team_nps_answers_total", "counter", "NPS scores by group: promoters 9-10, detractors 0-6.",
-          "nps_promoters", "group", "promoter", 1 },
-        { "omnirouter_team_nps_answers_total", NULL, NULL, "nps_detractors", "group", "detractor", 1 },
+        { "sla_total", "First-response targets of its work, met or breached.", "met", "outcome", "met", 1 },
+        { "sla_total", NULL, "breached", "outcome", "breached", 1 },
+        { "resolved_total", "Conversations resolved while it held them.", "resolved", NULL, NULL, 1 },
+        { "first_contact_resolved_total", "Of them, those with one assignment in all (first-contact resolution).",
+          "first_contact", NULL, NULL, 1 },
+        { "survey_answers_total", "Survey scores recorded for conversations resolved while it held them.", "csat",
+          "measure", "csat", 1 },
+        { "survey_answers_total", NULL, "ces", "measure", "ces", 1 },
+        { "survey_answers_total", NULL, "nps", "measure", "nps", 1 },
+        { "survey_score_total", "Their scores' sum, by measure (the mean: divided by answers).", "csat_sum",
+          "measure", "csat", 1 },
+        { "survey_score_total", NULL, "ces_sum", "measure", "ces", 1 },
+        { "csat_satisfied_total", "CSAT scores of 4 and 5 (CSAT %: divided by answers).", "csat_satisfied", NULL,
+          NULL, 1 },
+        { "nps_answers_total", "NPS scores by group: promoters 9-10, detractors 0-6.", "nps_promoters", "group",
+          "promoter", 1 },
+        { "nps_answers_total", NULL, "nps_detractors", "group", "detractor", 1 },
     };
     for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++) {
-        if (fam[f].type)
-            omni_metrics_family(out, fam[f].name, fam[f].type, fam[f].help);
-        for (size_t i = 0; i < p->n_teams; i++)
-            omni_metrics_sample(out, fam[f].name, gauge_num(m, "report|%s|%s", p->teams[i].name, fam[f].counter) *
-                                                      fam[f].scale,
-                                "team", p->teams[i].name, fam[f].label, fam[f].value, NULL);
+        char name[96];
+        snprintf(name, sizeof name, "omnirouter_%s_%s", what, fam[f].name);
+        if (fam[f].help)
+            omni_metrics_family(out, name, "counter", fam[f].help);
+        for (size_t i = 0; i < n; i++) {
+            const char *id = name_of(&m->cfg->policy, i);
+            char key[160];
+            snprintf(key, sizeof key, "%s_report|%%s|%%s", what);
+            omni_metrics_sample(out, name, gauge_num(m, key, id, fam[f].counter) * fam[f].scale, what, id,
+                                fam[f].label, fam[f].value, NULL);
+        }
     }
 }
 
@@ -213,7 +219,8 @@ static void render(omni_metrics_t *out, void *data)
     omni_metrics_family(out, "omnirouter_config_info", "gauge", "The configuration version this router runs.");
     omni_metrics_sample(out, "omnirouter_config_info", 1, "version", m->cfg->version, NULL);
     render_team_gauges(out, m);
-    render_team_report(out, m);
+    render_report_totals(out, m, "team", team_name, m->cfg->policy.n_teams);
+    render_report_totals(out, m, "agent", agent_id, m->cfg->policy.n_agents);
 }
 
 /* Ready: Redis reached, durable, taking messages (what store_up says). */

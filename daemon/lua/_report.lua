@@ -18,3 +18,15 @@ local function report(now, team, channel, ...)
     if team then redis.call('HINCRBY', K.team(team), 'report:' .. counter, n) end
   end
 end
+
+-- The same counters' running totals for the agent holding the conversation (owner "agent:ID"; a team, or
+-- nil: none), in its hash's report:<counter> fields, for /metrics: the agent's own first responses, SLA,
+-- resolutions and surveys. counter, n pairs as report's.
+local function agent_report(owner, ...)
+  if not owner or owner:sub(1, 6) ~= 'agent:' then return end
+  local key = K.agent(owner:sub(7))
+  for i = 1, select('#', ...), 2 do
+    local counter, n = select(i, ...)
+    redis.call('HINCRBY', key, 'report:' .. counter, n)
+  end
+end

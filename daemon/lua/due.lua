@@ -57,8 +57,9 @@ for _, cv in ipairs(redis.call('ZRANGEBYSCORE', K.timers(), '-inf', now, 'LIMIT'
       redis.call('HINCRBY', K.stats(), 'sla_breached', '1')
       event('sla_breached', 'conversation', cv)
       -- the SLA report: under the team holding it, or whose queue it waits in
-      local tc = redis.call('HMGET', ck, 'team', 'channel')
+      local tc = redis.call('HMGET', ck, 'team', 'channel', 'owner')
       report(now, tc[1] or f[8] or nil, tc[2] or nil, 'breached', 1)
+      agent_report(tc[3] or nil, 'breached', 1)
       if f[8] and f[9] ~= '1' then -- waiting work past its SLA jumps to the most urgent level, and is that urgent
         redis.call('ZREM', K.team_queue(f[8], f[9]), cv)
         redis.call('ZADD', K.team_queue(f[8], 1), due, cv)

@@ -4,9 +4,10 @@
 -- The lowest score among its waiting work (ms; -1: nothing waits): queues are scored by SLA due time, work
 -- without one by when it was queued + 1e11 (the reader tells which). Per agent of the policy (the roster seed.lua wrote): what it holds,
 -- how many it was given in all, whether it is available.
--- Per team also the SLA report's running totals (_report.lua: its hash's report:<counter> fields).
+-- Per team and agent also the SLA report's running totals (_report.lua: its hash's report:<counter> fields).
 -- Replies name/value pairs: "load|TEAM", "assigned|TEAM", "depth|TEAM|LEVEL", "oldest|TEAM", "due|TEAM",
--- "report|TEAM|COUNTER", "agent_load|ID", "agent_assigned|ID", "agent_available|ID", "stats|FIELD".
+-- "team_report|TEAM|COUNTER", "agent_load|ID", "agent_assigned|ID", "agent_available|ID",
+-- "agent_report|ID|COUNTER", "stats|FIELD".
 -- @args prefix:str ...teams:str
 -- @reply each name:str value:str
 -- the counters of _report.lua, as the team hash names its totals
@@ -21,7 +22,7 @@ for _, team in ipairs(A.teams) do
   put('load|' .. team, redis.call('SCARD', K.team_conversations(team)))
   put('assigned|' .. team, redis.call('HGET', K.team(team), 'assigned'))
   local totals = redis.call('HMGET', K.team(team), unpack(REPORT_FIELDS))
-  for i, f in ipairs(REPORT_FIELDS) do put('report|' .. team .. '|' .. f:sub(8), totals[i]) end
+  for i, f in ipairs(REPORT_FIELDS) do put('team_report|' .. team .. '|' .. f:sub(8), totals[i]) end
   local due = -1
   for p = 1, 4 do
     put('depth|' .. team .. '|' .. p, redis.call('ZCARD', K.team_queue(team, p)))
@@ -41,7 +42,8 @@ for _, team in ipairs(A.teams) do
   put('due|' .. team, due)
 end
 for _, id in ipairs(redis.call('SMEMBERS', K.roster())) do
-  local a = redis.call('HMGET', K.agent(id), 'load', 'assigned', 'presence')
+  local a = redis.call('HMGET', K.agent(id), 'load', 'assigned', 'presence', unpack(REPORT_FIELDS))
+  for i, f in ipairs(REPORT_FIELDS) do put('agent_report|' .. id .. '|' .. f:sub(8), a[3 + i]) end
   put('agent_load|' .. id, a[1])
   put('agent_assigned|' .. id, a[2])
   put('agent_available|' .. id, (a[3] or 'available') == 'available' and 1 or 0)

@@ -27,7 +27,12 @@ local after = not f[8] and tonumber(redis.call('HGET', K.settings(), 'follow_up_
 if after > 0 then redis.call('ZADD', K.follow_ups(), now + after, cv) end
 local first = tonumber(f[5] or '0') == 1
 if first then redis.call('HINCRBY', K.stats(), 'first_contact_resolved', '1') end
-if first then report(now, team, f[9] or nil, 'resolved', 1, 'first_contact', 1)
-else report(now, team, f[9] or nil, 'resolved', 1) end
+if first then
+  report(now, team, f[9] or nil, 'resolved', 1, 'first_contact', 1)
+  agent_report(f[2] or nil, 'resolved', 1, 'first_contact', 1)
+else
+  report(now, team, f[9] or nil, 'resolved', 1)
+  agent_report(f[2] or nil, 'resolved', 1)
+end
 event('resolved', 'conversation', cv, 'by', who, 'owner', f[2] or '')
 return { 'resolved', f[2] or '', tonumber(f[5] or '0') }

@@ -36,7 +36,12 @@ if due and due > 0 then
   end
 end
 local waited, team = now - tonumber(f[4]), f[6] or f[9] or nil
-if counted then report(now, team, f[8] or nil, 'responded', 1, 'response_ms', waited, counted, 1)
-else report(now, team, f[8] or nil, 'responded', 1, 'response_ms', waited) end
+if counted then
+  report(now, team, f[8] or nil, 'responded', 1, 'response_ms', waited, counted, 1)
+  agent_report(f[5] or nil, 'responded', 1, 'response_ms', waited, counted, 1)
+else
+  report(now, team, f[8] or nil, 'responded', 1, 'response_ms', waited)
+  agent_report(f[5] or nil, 'responded', 1, 'response_ms', waited)
+end
 event('responded', 'conversation', cv, 'by', who, 'sla', outcome)
 return { outcome, waited }

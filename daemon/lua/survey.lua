@@ -32,7 +32,7 @@ for i, m in ipairs(MEASURES) do
 end
 if not any then return redis.error_reply('ERR survey: no score given (csat, ces or nps)') end
 local f = redis.call('HMGET', ck, 'status', 'resolved_team', 'channel', 'csat', 'ces', 'nps',
-                     'archive_claimed_at')
+                     'archive_claimed_at', 'resolved_owner')
 -- Claimed for the archive once (archive_claim.lua: its retention.resolved is over): its record is being written,
 -- or was (a claim released after a failed batch, or one whose router died after its fsync, whose record the next
 -- claim finds and does not write again). A score written now would be in no record once it leaves Redis: it is
@@ -65,6 +65,7 @@ for i, m in ipairs(MEASURES) do
 end
 redis.call('HSET', ck, unpack(set))
 report(now, f[2] or nil, f[3] or nil, unpack(counts))
+agent_report(f[8] or nil, unpack(counts))
 redis.call('HINCRBY', K.stats(), 'surveys', '1')
 event('surveyed', 'conversation', cv, 'by', A.who, unpack(ev))
 return { 'recorded', '' }

@@ -84,6 +84,17 @@ def test_metrics_follow_the_traffic(tmp_path, redis_server):
         assert m[("omnirouter_team_nps_answers_total", (("group", "promoter"), ("team", "core")))] == 0
         assert m[("omnirouter_surveys_total", ())] == 1
         assert r.redis.hget("omni:team:core", "report:resolved") == "1"  # docs/redis.md
+        # and the same for the agent who held it (alice: the first of the three)
+        assert r.redis.hget(f"omni:conversation:{conv}", "resolved_owner") == "agent:alice"
+        alice = (("agent", "alice"),)
+        assert m[("omnirouter_agent_first_responses_total", alice)] == 1
+        assert m[("omnirouter_agent_sla_total", (("agent", "alice"), ("outcome", "met")))] == 1
+        assert m[("omnirouter_agent_resolved_total", alice)] == 1
+        assert m[("omnirouter_agent_first_contact_resolved_total", alice)] == 1
+        assert m[("omnirouter_agent_survey_answers_total", (("agent", "alice"), ("measure", "nps")))] == 1
+        assert m[("omnirouter_agent_survey_score_total", (("agent", "alice"), ("measure", "ces")))] == 6
+        assert m[("omnirouter_agent_nps_answers_total", (("agent", "alice"), ("group", "detractor")))] == 1
+        assert r.redis.hget("omni:agent:alice", "report:resolved") == "1"
         version = [k for k in m if k[0] == "omnirouter_config_info"][0][1][0][1]
         assert len(version) == 12
         # anything but GET /metrics is refused plainly

@@ -290,3 +290,28 @@ def test_a_survey_of_work_resolved_while_waiting_counts_under_the_queue_team(lua
                        (("", "x", ""), 'ces is 1..7, not "x"'), (("", "", "100"), 'nps is 0..10, not "100"')):
         with pytest.raises(Exception, match=want):
             lua.call("survey", queued, "bot", NOW, *args)
+
+
+def test_an_agents_running_totals_count_its_own_work(lua):
+    """docs/redis.md omni:agent:<id> report:<counter>: what respond, resolve, a breach and a survey count for the
+    agent holding the conversation then (its /metrics totals); waiting work, with no agent, counts for none."""
+    late, answered = lua.conversation(), lua.conversation()
+    for c in (late, answered):
+        plan_for(lua, c, "new", [target(agents=("a", "b"))], NOW, due=NOW + 1000)
+    owner = {c: lua.r.hget(key("conversation", c), "owner") for c in (late, answered)}
+    assert all(o.startswith("agent:") for o in owner.values()) and owner[late] != owner[answered], owner
+    assert lua.call("respond", "operator:t", answered, "t", NOW + 10)[0] == "met"
+    due_scan(lua, NOW + 1000)                                      # late's breach, seen by the tick
+    assert lua.call("resolve", "operator:t", answered, "t", NOW + 2000)[0] == "resolved"
+    assert lua.call("survey", answered, "bot", NOW + 3000, "5", "", "9") == ["recorded", ""]
+    totals = lambda o: {f: int(v) for f, v in lua.r.hgetall(key("agent", o[6:])).items()  # noqa: E731
+                        if f.startswith("report:")}
+    assert totals(owner[late]) == {"report:breached": 1}
+    assert totals(owner[answered]) == {"report:responded": 1, "report:response_ms": 10, "report:met": 1,
+                                       "report:resolved": 1, "report:first_contact": 1, "report:csat": 1,
+                                       "report:csat_sum": 5, "report:csat_satisfied": 1, "report:nps": 1,
+                                       "report:nps_promoters": 1}
+    queued = lua.conversation()
+    plan_for(lua, queued, "new", [target(agents=("a",), cap=0)], NOW, due=NOW + 1000)
+    lua.call("resolve", "operator:t", queued, "t", NOW + 10)
+    assert lua.r.hget(key("conversation", queued), "resolved_owner") is None
