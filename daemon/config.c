@@ -364,7 +364,7 @@ static const cfg_key_t router_keys[] = {
     { .path = "customers.repeat_after", .type = CFG_INT, .offset = OFF(policy.repeat_after), .min = 0, .max = 1000000,
       .def = "3", .doc = "Conversations after which a customer's tier is repeat; 0: never." },
     { .path = "follow_up.after", .type = CFG_DURATION, .offset = OFF(policy.follow_up_after_s), .min = 0,
-      .max = 315360000, .def = "0", .unit_ms = 1000,
+      .max = 315359999, .def = "0", .unit_ms = 1000, /* below retention.resolved's maximum */
       .doc = "A conversation a person resolved gets a follow-up this long after: new work for the same customer "
              "on the same channel (did the fix work?), routed like a new conversation, so it goes to the "
              "customer's previous owner (the agent who held it) when ownership.prefer_previous_owner lets it "

@@ -96,6 +96,10 @@ typedef struct cfg_ctx {
 
 #define CFG_COMMAND_LINE "command line"
 
+/* Lists and mappings inside each other, the document's top level counting as one: the deepest key of any
+ * table (routing.rules[].when.any[].not[].channel) is 10; deeper text is refused while it is parsed. */
+#define CFG_MAX_DEPTH 64
+
 /* A file as parsed, kept until the checks after the walk are done (config_errors_t.source). */
 typedef struct cfg_source {
     const char *file;     /* borrowed: the name errors of this file carry (cfg_where_t.file, compared as a pointer) */

@@ -126,8 +126,9 @@ void cfg_error_key(config_errors_t *errs, const cfg_where_t *w, const char *key,
     free(msg);
 }
 
-/* Where an error line points, for sorting: group 0 the file (by line and column), 1 the command line (by
- * override), 2 anything else (no place: kept last, in the order found). */
+/* Where an error line points, for sorting: group 0 the file (by line and column; "FILE: cannot read: ..." and
+ * other lines naming the file without a place first), 1 the command line (by override), 2 anything else (no
+ * place: kept last, in the order found). */
 typedef struct placed {
     char *line;
     int group;
@@ -158,10 +159,14 @@ static bool parse_place(const char *line, const char *file, long *l, long *c)
 void cfg_errors_sort(config_errors_t *errs, const char *file)
 {
     placed_t *p = omni_calloc(errs->n + 1, sizeof *p);
+    size_t flen = file ? strlen(file) : 0;
     for (size_t i = 0; i < errs->n; i++) {
         p[i] = (placed_t){ errs->lines[i], 2, 0, 0, i };
         if (file && parse_place(errs->lines[i], file, &p[i].l, &p[i].c))
             p[i].group = 0;
+        else if (file && strncmp(errs->lines[i], file, flen) == 0 && errs->lines[i][flen] == ':' &&
+                 errs->lines[i][flen + 1] == ' ')
+            p[i].group = 0; /* the file as a whole, at line 0: before its lines, as it is before the command line */
         else if (parse_place(errs->lines[i], CFG_COMMAND_LINE, &p[i].l, &p[i].c))
             p[i].group = 1;
     }
@@ -207,8 +212,9 @@ static void syntax_error(cfg_ctx_t *ctx, const char *key, const yaml_parser_t *p
 /* An event pass before loading: yaml_parser_load resolves aliases into shared nodes and keeps no trace
  * of them, so this is the only place they can be seen. They are refused because a key table has no use
  * for them, and because a walker following shared nodes can be made to do exponential work. */
-/* *fatal: the document cannot be walked (a syntax error, an alias); an anchor alone or a second document is
- * an error too, but the first document is still checked, so that every error is reported, not only those. */
+/* *fatal: the document cannot be walked (a syntax error, an alias, nesting too deep); an anchor alone or a
+ * second document is an error too, but the first document is still checked, so that every error is reported,
+ * not only those. */
 static void scan(cfg_ctx_t *ctx, const char *key, const char *text, size_t len, int *docs, bool *fatal)
 {
     yaml_parser_t p;
@@ -217,6 +223,7 @@ static void scan(cfg_ctx_t *ctx, const char *key, const char *text, size_t len, 
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
     *docs = 0;
     *fatal = false;
+    int depth = 0;
     for (bool done = false; !done;) {
         if (!yaml_parser_parse(&p, &ev)) {
             syntax_error(ctx, key, &p, text, len);
@@ -234,10 +241,21 @@ static void scan(cfg_ctx_t *ctx, const char *key, const char *text, size_t len, 
             anchor = ev.data.scalar.anchor;
             break;
         case YAML_SEQUENCE_START_EVENT:
-            anchor = ev.data.sequence_start.anchor;
-            break;
         case YAML_MAPPING_START_EVENT:
-            anchor = ev.data.mapping_start.anchor;
+            anchor = ev.type == YAML_SEQUENCE_START_EVENT ? ev.data.sequence_start.anchor
+                                                          : ev.data.mapping_start.anchor;
+            /* Stopped here, while still cheap: libyaml's scanner does work in proportion to the depth for every
+             * token, so "[[[[..." a few hundred KB long would keep -t busy for minutes. */
+            if (++depth > CFG_MAX_DEPTH) {
+                cfg_error(ctx, &ev.start_mark, key, "nesting deeper than %d levels (lists and mappings inside each "
+                          "other); no key needs more", CFG_MAX_DEPTH);
+                *fatal = true;
+                done = true;
+            }
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+            depth--;
             break;
         case YAML_DOCUMENT_START_EVENT:
             if (++*docs == 2)

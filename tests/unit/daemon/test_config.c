@@ -322,6 +322,17 @@ static void test_duplicates(void **state)
     fails("router:\n  tick_ms: 5\n  tick_ms: 6\nredis: {}\nrouter:\n  max_inflight: 3\n",
           LINES("%s:3:3: router.tick_ms: duplicate key (first at line 2 column 3)",
                 "%s:5:1: router: duplicate key (first at line 1 column 1)"));
+    /* what a duplicate holds is checked too: every error in one pass, not those behind a duplicate later */
+    fails("router:\n  tick_ms: 5\n  tick_ms: 2s\nredis: {}\nrouter:\n  max_inflight: 0\n  bogus: 1\n"
+          "teams: [{name: a}]\nteams: [{name: B, kind: partner}]\n",
+          LINES("%s:3:3: router.tick_ms: duplicate key (first at line 2 column 3)",
+                "%s:3:12: router.tick_ms: 2s (2000) is above the maximum 1000",
+                "%s:5:1: router: duplicate key (first at line 1 column 1)",
+                "%s:6:17: router.max_inflight: 0 is below the minimum 1",
+                "%s:7:3: router.bogus: unknown key",
+                "%s:9:1: teams: duplicate key (first at line 8 column 1)",
+                "%s:9:16: teams[0].name: \"B\" is not a name: 1..64 of a-z, 0-9, '.', '_' and '-'",
+                "%s:9:25: teams[0].kind: expected one of in-house, outsourced, got \"partner\""));
 }
 
 static void test_overrides(void **state)
@@ -657,6 +668,71 @@ static void test_file_too_large(void **state)
     done(path, &cfg, &errs);
 }
 
+/* Lists and mappings nested past any key table's depth are refused while parsing, before libyaml's
+ * scanner, whose work grows with the square of the depth, could spend minutes on a 200 KB file. */
+static void test_deep_nesting(void **state)
+{
+    (void)state;
+    size_t depth = 30000;
+    char *text = malloc(2 * depth + 64);
+    size_t o = (size_t)sprintf(text, "router:\n  ingest: ");
+    memset(text + o, '[', depth);
+    memset(text + o + depth, ']', depth);
+    strcpy(text + o + 2 * depth, "\n");
+    /* the root mapping, router's and 62 lists make 64 levels: the 63rd '[' (column 11 + 62) is one too many */
+    fails(text, LINES("%s:2:73: nesting deeper than 64 levels (lists and mappings inside each other); no key "
+                      "needs more"));
+    free(text);
+    /* a -D value too: located on the command line like its other errors */
+    char *ov = malloc(depth + 32);
+    o = (size_t)sprintf(ov, "router.ingest=");
+    memset(ov + o, '[', depth);
+    ov[o + depth] = '\0';
+    const char *ovs[] = { ov };
+    config_errors_t errs;
+    char *path;
+    router_config_t *cfg = load("", ovs, 1, &errs, &path);
+    assert_null(cfg);
+    expect(&errs, path, LINES("command line:1:1: router.ingest: nesting deeper than 64 levels (lists and mappings "
+                              "inside each other); no key needs more"));
+    done(path, &cfg, &errs);
+    free(ov);
+}
+
+/* A file that cannot be read is the file's error: it comes first, before the command line's
+ * (docs/configuration.md: "in the order of the file, then the command line's"). */
+static void test_unreadable_file_first(void **state)
+{
+    (void)state;
+    const char *ov[] = { "router.tick_ms=abc" };
+    config_errors_t errs;
+    router_config_t *cfg = config_load("/nonexistent/omni.yaml", ov, 1, &errs);
+    assert_null(cfg);
+    expect(&errs, "", LINES("/nonexistent/omni.yaml: cannot read: No such file or directory",
+                            "command line:1:1: router.tick_ms: expected a duration in milliseconds (500, 500ms, 5s), "
+                            "got \"abc\""));
+    config_errors_free(&errs);
+}
+
+/* follow_up.after must stay below retention.resolved, whose maximum is 315360000 s: the reference's bound
+ * for follow_up.after is what can be accepted, so a value at it loads and one past it names the bound. */
+static void test_follow_up_bound(void **state)
+{
+    (void)state;
+    const char *policy = "teams: [{name: core}]\nrouting:\n  rules: [{name: all, targets: [{team: core}]}]\n"
+                         "retention:\n  resolved: 315360000\n";
+    char text[512];
+    snprintf(text, sizeof text, "%sfollow_up:\n  after: 315359999\n", policy);
+    config_errors_t errs;
+    char *path;
+    router_config_t *cfg = load(text, NULL, 0, &errs, &path);
+    expect(&errs, path, LINES(NULL));
+    assert_int_equal(cfg->policy.follow_up_after_s, 315359999);
+    done(path, &cfg, &errs);
+    snprintf(text, sizeof text, "%sfollow_up:\n  after: 315360000\n", policy);
+    fails(text, LINES("%s:7:10: follow_up.after: 315360000 is above the maximum 315359999"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -669,6 +745,8 @@ int main(void)
         cmocka_unit_test(test_transport),          cmocka_unit_test(test_list_of_objects),
         cmocka_unit_test(test_reference_matches_docs), cmocka_unit_test(test_one_line_per_error),
         cmocka_unit_test(test_file_too_large),  cmocka_unit_test(test_override_list_entry),
+        cmocka_unit_test(test_deep_nesting),     cmocka_unit_test(test_unreadable_file_first),
+        cmocka_unit_test(test_follow_up_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
