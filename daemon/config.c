@@ -356,8 +356,9 @@ static const cfg_key_t router_keys[] = {
       .max = 86400000, .def = "10m", .unit_ms = 1,
       .doc = "Near-identical messages one customer sends over several channels within this fold into one "
              "conversation; 0: no folding." },
-    { .path = "folding.similarity", .type = CFG_INT, .offset = OFF(policy.fold_similarity_pct), .min = 1,
-      .max = 100, .def = "90", .doc = "Percent of text two messages must share to fold." },
+    { .path = "folding.similarity", .type = CFG_INT, .offset = OFF(policy.fold_similarity_pct), .min = 50,
+      .max = 100, .def = "90", .doc = "Percent of text two messages must share to fold (50..100: unrelated texts "
+      "share about half of their fingerprints' bits, so less would fold them)." },
     { .path = "customers.vip", .type = CFG_STRLIST, .offset = OFF(policy.vip), .count_offset = OFF(policy.n_vip),
       .check = policy_check_identity_glob, .flags = CFG_UNIQUE,
       .doc = "Identity globs of VIP customers: email:*@bigcorp.com, phone:+4420794609*." },

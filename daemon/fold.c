@@ -102,7 +102,7 @@ int fold_max_bits(int pct)
 {
     if (pct >= 100)
         return 0;
-    if (pct < 50)
+    if (pct < 50) /* folding.similarity is 50..100 (config.c): below, unrelated texts would be copies */
         pct = 50;
     return (100 - pct) * 64 / 100;
 }
