@@ -6,8 +6,10 @@
 #include "message_int.h"
 #include "omni/util.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define OMNI_LANG_MAX 35 /* longest language tag accepted (RFC 5646 section 4.4.1 advises 35) */
@@ -246,6 +248,89 @@ int omni__msg_check_meta_size(size_t n, const omni_limits_t *lim, omni_msg_error
     return 0;
 }
 
+/* The length of a real written as jansson writes it with prec significant digits: "%.*g", ".0" added when
+ * there is neither a '.' nor an 'e', and the exponent without '+' and leading zeros (jsonp_dtostr). */
+static size_t real_len(double d, int prec, char *buf, size_t bufsz)
+{
+    int n = snprintf(buf, bufsz, "%.*g", prec, d);
+    if (n < 0 || (size_t)n >= bufsz)
+        return 0;
+    size_t len = (size_t)n;
+    const char *e = strchr(buf, 'e');
+    if (e == NULL)
+        return strchr(buf, '.') != NULL ? len : len + 2;
+    const char *start = e + 1, *end = e + 2;
+    if (*start == '-')
+        start++;
+    while (*end == '0')
+        end++;
+    return len - (size_t)(end - start);
+}
+
+/* The length of d written with its shortest round-trip digits, as Python's json (float repr) writes it: the
+ * fewest significant digits that read back as d, in fixed notation when 1e-4 <= |d| < 1e16 ("0.1",
+ * "100.0": ".0" when there is no fraction), otherwise as "d.ddde-05" (a sign and two exponent digits at least).
+ * JSON libraries all write those digits; their notations differ only at the edges (1e+21, 1e21), so one had to
+ * be named: docs/protocol.md names Python's, which a connector can then measure meta with exactly. */
+static size_t shortest_real_len(double d)
+{
+    char buf[64];
+    /* the fewest digits that read back as d (more digits never stop reading back: a binary search) */
+    int lo = 1, hi = 17;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        snprintf(buf, sizeof buf, "%.*e", mid - 1, d);
+        if (strtod(buf, NULL) == d)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    snprintf(buf, sizeof buf, "%.*e", lo - 1, d);
+    const char *e = strchr(buf, 'e');
+    if (e == NULL)
+        return 0;
+    long exp10 = strtol(e + 1, NULL, 10);
+    size_t len = d < 0 || (d == 0 && signbit(d)) ? 1 : 0, digits = (size_t)lo;
+    if (exp10 >= -4 && exp10 < 16) {
+        if (exp10 >= 0)   /* integer part, then ".0" or the rest of the digits after a '.' */
+            len += (size_t)exp10 + 1 + (digits <= (size_t)exp10 + 1 ? 2 : 1 + digits - ((size_t)exp10 + 1));
+        else              /* "0." and zeros, then the digits */
+            len += 2 + (size_t)(-exp10 - 1) + digits;
+    } else {
+        unsigned long a = (unsigned long)(exp10 < 0 ? -exp10 : exp10);
+        len += (digits == 1 ? 1 : digits + 1) + 2 + (a >= 100 ? 3 : 2);
+    }
+    return len;
+}
+
+/* How many reals meta holds (count) and, when delta is not NULL, how many bytes more they take as the compact
+ * writer wrote them (jansson's 17 significant digits: 0.10000000000000001) than in their shortest form
+ * (shortest_real_len: 0.1); negative for the few a connector writes longer (1e+21 for jansson's 1e21). A
+ * connector measures meta with its own JSON library, which writes the shortest digits: counted that way, a
+ * meta the connector measured at the limit is not refused for digits it never sent. */
+static void reals_delta(const json_t *v, size_t *count, long long *delta)
+{
+    if (json_is_object(v)) {
+        const char *key;
+        json_t *child;
+        json_object_foreach((json_t *)v, key, child)
+            reals_delta(child, count, delta);
+    } else if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++)
+            reals_delta(json_array_get(v, i), count, delta);
+    } else if (json_is_real(v)) {
+        ++*count;
+        if (delta != NULL) {
+            char buf[64];
+            double d = json_real_value(v);
+            size_t n = real_len(d, 17, buf, sizeof buf); /* as omni__json_compact_size counted it (jansson's) */
+            size_t shortest = shortest_real_len(d);
+            if (n > 0 && shortest > 0)
+                *delta += (long long)n - (long long)shortest;
+        }
+    }
+}
+
 static int check_meta(const json_t *v, const omni_limits_t *lim, omni_msg_error_t *err, bool size)
 {
     if (!json_is_object(v))
@@ -253,8 +338,23 @@ static int check_meta(const json_t *v, const omni_limits_t *lim, omni_msg_error_
     char path[256] = "meta";
     if (check_meta_value(v, 1, path, sizeof path, lim, err) != 0)
         return -1;
-    /* Measured as compact JSON so the limit means the same whatever spacing the connector used. */
-    return size ? omni__msg_check_meta_size(omni__json_compact_size(v), lim, err) : 0;
+    if (!size)
+        return 0;
+    /* Measured as compact JSON so the limit means the same whatever spacing the connector used; reals as
+     * the connector's JSON library writes them (reals_delta). */
+    size_t n = omni__json_compact_size(v), reals = 0;
+    reals_delta(v, &reals, NULL);
+    /* a real takes at most 2 bytes more in the shortest form (1e+21 for 1e21): nearer the limit than that,
+     * each is measured (formatting thousands of reals costs more than the rest of the check) */
+    /* each real is 3 bytes at the least ("0.0") and one more to part it from the next: more reals than fit in
+     * the limit so are over it however they are written, and measuring each would cost the loop ~2 us apiece */
+    if (reals > 0 && n + 2 * reals > lim->meta_bytes && 4 * reals <= lim->meta_bytes + 1) {
+        long long delta = 0;
+        reals = 0;
+        reals_delta(v, &reals, &delta);
+        n = (size_t)((long long)n - delta);
+    }
+    return omni__msg_check_meta_size(n, lim, err);
 }
 
 static const char *const top_fields[] = { "id", "channel", "from", "received_at", "text", "subject",

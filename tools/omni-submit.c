@@ -220,8 +220,9 @@ int main(int argc, char **argv)
     }
     size_t pending = omni_client_pending(r.client);
     if (pending > 0 && !r.quiet)
-        fprintf(stderr, "omni-submit: %zu messages still unanswered; they stay in %s and are sent on the "
-                "next run\n", pending, opts.spool_dir);
+        fprintf(stderr, "omni-submit: %zu message%s still unanswered; %s in %s and %s sent on the next run\n",
+                pending, pending == 1 ? "" : "s", pending == 1 ? "it stays" : "they stay", opts.spool_dir,
+                pending == 1 ? "is" : "are");
     printf("submitted=%llu acked=%llu nacked=%llu pending=%zu invalid=%llu\n", r.submitted, r.acked, r.nacked,
            pending, r.invalid);
     omni_client_destroy(&r.client);

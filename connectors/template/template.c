@@ -89,6 +89,14 @@ static void tpl_close(omni_connector_t *ctx)
  * -1 when it must be read again later (errno from omni_connector_submit). */
 static int tpl_line(omni_connector_t *ctx, tpl_t *t, const char *line, size_t len, uint64_t off)
 {
+    if (len > 0 && line[len - 1] == '\r') /* a line ended by \r\n: the \r is its end, not its text */
+        len--;
+    if (memchr(line, '\0', len) != NULL) {
+        /* a string stops at it: the rest of the line would be lost without a word */
+        omni_warn("%s: the line at byte %" PRIu64 " holds a NUL byte: not sent", t->path, off);
+        omni_connector_invalid(ctx, 1);
+        return 0;
+    }
     char *copy = omni_strndup(line, len);
     const char *sender = t->sender, *text = copy;
     char *tab = strchr(copy, '\t');

@@ -196,6 +196,26 @@ static void lines_become_acked_messages(void **state)
     assert_int_equal(rc, 1);
 }
 
+/* A NUL byte would end the line's text where it stands: the line is refused whole (counted invalid), never cut;
+ * a line ended by \r\n does not keep the \r in its text. */
+static void a_nul_byte_refuses_the_line_and_crlf_ends_one(void **state)
+{
+    fx_t *fx = *state;
+    fx->c = start(fx);
+    static const char input[] = "nul \0 byte\ncrlf line\r\nlast\n";
+    FILE *f = fopen(fx->input, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(input, 1, sizeof input - 1, f), sizeof input - 1);
+    fclose(f);
+    run_until(fx, 2, 0);
+    assert_string_equal(field(fx, 0, "text"), "crlf line");
+    assert_string_equal(field(fx, 1, "text"), "last");
+    omni_connector_stats_t st;
+    omni_connector_stats(fx->c, &st);
+    assert_int_equal(st.invalid, 1);
+    assert_int_equal(st.submitted, 2);
+}
+
 static void restart_resends_only_the_unanswered(void **state)
 {
     fx_t *fx = *state;
@@ -224,6 +244,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(lines_become_acked_messages, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_nul_byte_refuses_the_line_and_crlf_ends_one, setup, teardown),
         cmocka_unit_test_setup_teardown(restart_resends_only_the_unanswered, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
