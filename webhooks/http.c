@@ -62,11 +62,18 @@ static void check_done(http_t *h)
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
         CURLcode rc = m->data.result;
         long status = 0;
-        if (rc == CURLE_OK || r->answered)
+        if (r->answered)
             curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-        if (rc == CURLE_OK || status >= 200) {
+        if (r->answered && status >= 200) {
             /* an answer whose body was too long, cut off or still coming at the timeout counts by its status */
             r->res.status = status;
+        } else if (rc == CURLE_OK) {
+            /* libcurl takes a connection closed inside the headers, after a status line, for a whole answer:
+             * it is none (a partner whose answer broke off there is asked again, as at a timeout there) */
+            r->res.status = 0;
+            curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+            snprintf(r->res.error, sizeof r->res.error,
+                     "the connection closed inside the answer's headers (after its status line, %ld)", status);
         } else {
             r->res.status = 0;
             snprintf(r->res.error, sizeof r->res.error, "%s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
@@ -112,8 +119,11 @@ static size_t on_header(char *buf, size_t size, size_t n, void *data)
 {
     request_t *r = data;
     size_t len = size * n;
-    if (len > 5 && strncmp(buf, "HTTP/", 5) == 0)
-        r->res.retry_after[0] = '\0'; /* a new status line: an interim 1xx's Retry-After is not the answer's */
+    if (len > 5 && strncmp(buf, "HTTP/", 5) == 0) {
+        /* a new status line: an interim 1xx's (or a proxy's CONNECT answer's) headers are not the answer's */
+        r->res.retry_after[0] = '\0';
+        r->answered = false;
+    }
     if ((len == 2 && buf[0] == '\r' && buf[1] == '\n') || (len == 1 && buf[0] == '\n')) {
         /* the end of a header block: the answer's when its status is final (a 1xx is followed by another) */
         long status = 0;
