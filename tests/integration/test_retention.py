@@ -459,6 +459,11 @@ def test_a_full_disk_keeps_everything_in_redis_and_cuts_the_batch_back(tmp_path,
     try:
         archive = str(mnt / "archive")
         r = start(tmp_path, redis_server, archive)
+        # both batches in one UTC day's file: the router's clock to 01:00 first (two 3 h steps follow; run in the
+        # evening, they crossed midnight and the second batch went to the next day's file)
+        now = datetime.datetime.now(datetime.timezone.utc)
+        one_am = (now + datetime.timedelta(days=1)).replace(hour=1, minute=0, second=0, microsecond=0)
+        r.ctl("clock", "advance", "%ds" % int((one_am - now).total_seconds()))
         submit(r.endpoint, str(tmp_path / "s0"), [message("p0", frm="zed@example.com", text="first one")])
         first = conversation_of(r, "p0")
         r.ctl("conversation", "resolve", first)
