@@ -3,7 +3,8 @@
  * measured once more); jansson spends ~80 instructions a byte on it, mostly on its guard against cycles
  * (a hash table entry per object or array, named by printing the pointer) and on one callback per piece
  * of output. Here: one growing buffer, and strings copied in runs between the few bytes JSON escapes.
- * Reals are formatted by jansson itself (its shortest round-trip form), so numbers cannot differ.
+ * Reals are formatted by jansson itself (17 significant digits: 0.1 as 0.10000000000000001), so numbers cannot
+ * differ from json_dumps; message_check.c measures meta's reals in their shortest form besides (reals_delta).
  * Like jansson, a string that is not valid UTF-8 fails the whole document; so does nesting beyond
  * JSON_COMPACT_DEPTH (jansson refuses cycles; a document this deep is not a message).
  * Pointer arguments are borrowed for the call. */
