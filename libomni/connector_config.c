@@ -170,6 +170,67 @@ static int list_from_node(conn_slot_t *s, yaml_document_t *doc, const yaml_node_
     return 0;
 }
 
+#define CONN_YAML_DEPTH 64 /* lists and mappings inside each other: no key needs more (the router's limit) */
+
+/* An event pass before loading, as the router makes over its own config: yaml_parser_load resolves aliases
+ * into shared nodes and keeps no trace of them, so this is where they are refused (a walker following shared
+ * nodes can be made to do exponential work), and where nesting past CONN_YAML_DEPTH stops while it is cheap
+ * (libyaml's scanner works in proportion to the depth for every token). Returns 0, or -1 with why and the
+ * place (1-based); a syntax error is left to the load, which says where. p: initialized, with its input set. */
+static int prescan(yaml_parser_t *p, char *why, size_t whysz, size_t *line, size_t *col)
+{
+    int depth = 0;
+    for (;;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(p, &ev))
+            return 0;
+        const yaml_char_t *anchor = NULL;
+        int rc = 0;
+        switch (ev.type) {
+        case YAML_ALIAS_EVENT:
+            snprintf(why, whysz, "aliases (*%s) are not supported; write the value out",
+                     (const char *)ev.data.alias.anchor);
+            rc = -1;
+            break;
+        case YAML_SCALAR_EVENT: anchor = ev.data.scalar.anchor; break;
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+            anchor = ev.type == YAML_SEQUENCE_START_EVENT ? ev.data.sequence_start.anchor : ev.data.mapping_start.anchor;
+            if (++depth > CONN_YAML_DEPTH) {
+                snprintf(why, whysz, "nesting deeper than %d levels (lists and mappings inside each other); no key "
+                         "needs more", CONN_YAML_DEPTH);
+                rc = -1;
+            }
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT: depth--; break;
+        default: break;
+        }
+        if (rc == 0 && anchor != NULL) {
+            snprintf(why, whysz, "anchors (&%s) are not supported", (const char *)anchor);
+            rc = -1;
+        }
+        bool end = ev.type == YAML_STREAM_END_EVENT;
+        if (rc != 0)
+            *line = ev.start_mark.line + 1, *col = ev.start_mark.column + 1;
+        yaml_event_delete(&ev);
+        if (rc != 0 || end)
+            return rc;
+    }
+}
+
+/* prescan of a text (a -D value). */
+static int prescan_text(const char *text, size_t len, char *why, size_t whysz)
+{
+    yaml_parser_t p;
+    yaml_parser_initialize(&p);
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    size_t line, col;
+    int rc = prescan(&p, why, whysz, &line, &col);
+    yaml_parser_delete(&p);
+    return rc;
+}
+
 /* Parses text as the slot's type. base: directory for relative paths (NULL or ".": keep them relative).
  * Returns 0, or -1 with a reason in why. */
 static int slot_parse(conn_slot_t *s, const char *text, const char *base, char *why, size_t whysz)
@@ -253,6 +314,8 @@ static int slot_parse(conn_slot_t *s, const char *text, const char *base, char *
      * for a list of one; nothing at all is an empty list. */
     yaml_parser_t parser;
     yaml_document_t doc;
+    if (prescan_text(text, len, why, whysz) != 0)
+        return -1;
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     int rc = 0;
@@ -364,7 +427,19 @@ static void walk_mapping(walk_t *w, const yaml_node_t *map, const char *prefix)
         }
         char *path = prefix[0] ? omni_asprintf("%s.%s", prefix, (const char *)k->data.scalar.value)
                                : omni_strdup((const char *)k->data.scalar.value);
-        if (v->type == YAML_MAPPING_NODE && is_section(w->cfg, path) && find_slot(w->cfg, path) == NULL)
+        /* a section written twice: its keys would merge unsaid (a key written twice is found by its slot) */
+        const yaml_node_t *twice = NULL;
+        for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p && twice == NULL; q++) {
+            yaml_node_t *qk = yaml_document_get_node(w->doc, q->key);
+            if (qk != NULL && qk->type == YAML_SCALAR_NODE &&
+                strcmp((const char *)qk->data.scalar.value, (const char *)k->data.scalar.value) == 0)
+                twice = qk;
+        }
+        if (twice != NULL && v->type == YAML_MAPPING_NODE && is_section(w->cfg, path) && find_slot(w->cfg, path) == NULL) {
+            add_error(w->errs, "%s:%zu:%zu: %s: duplicate key (first at line %zu column %zu)", w->file,
+                      k->start_mark.line + 1, k->start_mark.column + 1, path, twice->start_mark.line + 1,
+                      twice->start_mark.column + 1);
+        } else if (v->type == YAML_MAPPING_NODE && is_section(w->cfg, path) && find_slot(w->cfg, path) == NULL)
             walk_mapping(w, v, path);
         else
             walk_value(w, path, k, v);
@@ -402,6 +477,18 @@ static int load_file(conn_config_t *cfg, const char *path, conn_errors_t *errs)
     yaml_parser_t parser;
     yaml_document_t doc;
     int rc = 0;
+    char why[200];
+    size_t pline, pcol;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_file(&parser, f);
+    if (prescan(&parser, why, sizeof why, &pline, &pcol) != 0) {
+        add_error(errs, "%s:%zu:%zu: %s", path, pline, pcol, why);
+        yaml_parser_delete(&parser);
+        fclose(f);
+        return -1;
+    }
+    yaml_parser_delete(&parser);
+    rewind(f);
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_file(&parser, f);
     if (!yaml_parser_load(&parser, &doc)) {
@@ -491,6 +578,11 @@ static void override_section(conn_config_t *cfg, const char *path, const char *t
 {
     yaml_parser_t parser;
     yaml_document_t doc;
+    char why[200];
+    if (prescan_text(text, strlen(text), why, sizeof why) != 0) {
+        add_error(errs, "command line:%zu:1: %s: %s", idx, path, why);
+        return;
+    }
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, strlen(text));
     if (!yaml_parser_load(&parser, &doc)) {

@@ -179,12 +179,49 @@ static void test_file_values(void **state)
     conn_errors_free(&errs);
 }
 
+/* As the router reads its own: anchors and aliases refused, nesting past 64 levels refused at once, a section
+ * written twice named (its keys would merge unsaid); in the file and in -D values alike. */
+static void test_yaml_the_router_refuses(void **state)
+{
+    (void)state;
+    conn_errors_t errs;
+    conn_config_t *cfg = load("x:\n  items: &a [p, q]\n  wait_ms: 1s\n", NULL, 0, &errs);
+    assert_null(cfg);
+    has_error(&errs, ":2:10: anchors (&a) are not supported");
+    conn_errors_free(&errs);
+    cfg = load("poll_ms: &t 2s\nretry_max_ms: *t\n", NULL, 0, &errs);
+    assert_null(cfg);
+    has_error(&errs, ":1:10: anchors (&t) are not supported");
+    conn_errors_free(&errs);
+    static char deep[20000];
+    size_t n = 0;
+    n += (size_t)snprintf(deep + n, sizeof deep - n, "x:\n  items: ");
+    for (int i = 0; i < 5000; i++)
+        deep[n++] = '[';
+    deep[n] = '\0';
+    cfg = load(deep, NULL, 0, &errs);
+    assert_null(cfg);
+    has_error(&errs, ": nesting deeper than 64 levels");
+    conn_errors_free(&errs);
+    cfg = load("x:\n  wait_ms: 1s\npoll_ms: 2s\nx:\n  limit_bytes: 1m\n", NULL, 0, &errs);
+    assert_null(cfg);
+    has_error(&errs, ":4:1: x: duplicate key (first at line 1 column 1)");
+    conn_errors_free(&errs);
+    const char *const ov[] = { "x={wait_ms: &w 1s}", "x.items=[*q]" };
+    cfg = load("", ov, 2, &errs);
+    assert_null(cfg);
+    has_error(&errs, "command line:1:1: x: anchors (&w) are not supported");
+    has_error(&errs, "command line:2:1: x.items: aliases (*q) are not supported; write the value out");
+    conn_errors_free(&errs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_units),
         cmocka_unit_test(test_overrides_like_the_router),
         cmocka_unit_test(test_file_values),
+        cmocka_unit_test(test_yaml_the_router_refuses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
