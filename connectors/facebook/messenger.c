@@ -107,7 +107,16 @@ static json_t *sticker_id(const json_t *message)
  * would not give UTF-8 text (a bad escape, %00, a control character, a '/'). */
 static bool url_name(const char *url, char *name, size_t namesz)
 {
-    const char *slash = url ? strrchr(url, '/') : NULL;
+    /* the path's last '/', not the query's or fragment's ("l.php?u=https://shop.example/item" is l.php), nor the
+     * authority's: "https://www.example.com" has an empty path, and no name of its own */
+    size_t path_end = url ? strcspn(url, "?#") : 0, path = 0;
+    const char *sep = url ? strstr(url, "://") : NULL;
+    if (sep != NULL && (size_t)(sep - url) < path_end)
+        path = (size_t)(sep - url) + 3 + strcspn(sep + 3, "/?#");
+    const char *slash = NULL;
+    for (size_t i = path; i < path_end; i++)
+        if (url[i] == '/')
+            slash = url + i;
     if (slash == NULL || slash[1] == '\0' || slash[1] == '?' || slash[1] == '#')
         return false;
     const char *seg = slash + 1;
@@ -141,6 +150,24 @@ static bool url_name(const char *url, char *name, size_t namesz)
     return true;
 }
 
+/* v as RFC 5870 writes a coordinate: decimal, no exponent, and the shortest form that reads back as v (every
+ * digit Meta sent, 37.483872693672 as it came, not rounded to metres away). Returns buf (40 bytes). */
+static const char *geo_number(double v, char buf[40])
+{
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, 40, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    char *e = strchr(buf, 'e');
+    if (e != NULL) { /* |v| < 1e-4, or a round 100 written 1e+02: the same digits, fixed */
+        int digits = (int)(e - buf) - (buf[0] == '-') - (strchr(buf, '.') != NULL);
+        int places = digits - 1 - atoi(e + 1);
+        snprintf(buf, 40, "%.*f", places < 0 ? 0 : places > 30 ? 30 : places, v);
+    }
+    return buf;
+}
+
 /* Attachments past the router's count limit are left out and their number said (meta.attachments_total), as
  * omni-email does: the customer's text still reaches someone, and nothing is left out without a word. */
 static void add_attachments(omni_msg_t *msg, const json_t *list)
@@ -166,7 +193,8 @@ static void add_attachments(omni_msg_t *msg, const json_t *list)
         double lat = json_number_value(latv), lon = json_number_value(lonv);
         if (url == NULL && json_is_number(latv) && json_is_number(lonv) && lat >= -90 && lat <= 90 && lon >= -180 &&
             lon <= 180) {
-            snprintf(geo, sizeof geo, "geo:%.10g,%.10g", lat, lon);
+            char la[40], lo[40];
+            snprintf(geo, sizeof geo, "geo:%s,%s", geo_number(lat, la), geo_number(lon, lo));
             url = geo;
         }
         if (url == NULL)

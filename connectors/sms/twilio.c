@@ -322,7 +322,9 @@ tw_kind_t tw_message(const tw_params_t *p, const char *now, omni_msg_t **out, ch
         char *end;
         errno = 0;
         nmedia = strtol(nm, &end, 10);
-        if (*nm == '\0' || *end != '\0' || errno != 0 || nmedia < 0 || nmedia > TW_MEDIA_MAX)
+        /* digits only, as Twilio writes a count: strtol alone would take " 1" and "+1" */
+        if (*nm == '\0' || strspn(nm, "0123456789") != strlen(nm) || *end != '\0' || errno != 0 || nmedia < 0 ||
+            nmedia > TW_MEDIA_MAX)
             return malformed(why, whysz, "NumMedia: \"%.20s\" is not 0..%d (message %s)", nm, TW_MEDIA_MAX, sid),
                    TW_MALFORMED;
     }

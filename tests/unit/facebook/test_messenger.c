@@ -338,10 +338,37 @@ static void test_attachment_and_id_variants(void **state)
     fb_batch_free(&b);
 }
 
+/* A location's geo URI holds the coordinates as Meta sent them, every digit and in decimal (RFC 5870 has no
+ * exponent); a name is the last segment of the URL's path, never of its query. */
+static void test_geo_digits_and_names_from_the_path(void **state)
+{
+    (void)state;
+    const char *body =
+        "{\"object\":\"page\",\"entry\":[{\"id\":\"100\",\"time\":1,\"messaging\":["
+        "{\"sender\":{\"id\":\"201\"},\"recipient\":{\"id\":\"100\"},\"message\":{\"mid\":\"m_g\",\"attachments\":["
+        "{\"type\":\"location\",\"payload\":{\"coordinates\":{\"lat\":37.483872693672,\"long\":-122.14900441942}}},"
+        "{\"type\":\"location\",\"payload\":{\"coordinates\":{\"lat\":0.00001,\"long\":-1.5e-6}}},"
+        "{\"type\":\"location\",\"payload\":{\"coordinates\":{\"lat\":-90,\"long\":100}}},"
+        "{\"type\":\"image\",\"payload\":{\"url\":\"https://x.example/a/p.jpg?u=https://y.example/q#f/g\"}},"
+        "{\"type\":\"file\",\"payload\":{\"url\":\"https://x.example/?u=https://y.example/q.pdf\"}}]}}]}]}";
+    fb_batch_t b;
+    char why[256];
+    assert_int_equal(fb_parse(body, strlen(body), &b, why, sizeof why), 0);
+    assert_int_equal(b.n_msgs, 1);
+    json_t *list = json_object_get(b.msgs[0]->json, "attachments");
+    static const char *const urls[] = { "geo:37.483872693672,-122.14900441942", "geo:0.00001,-0.0000015", "geo:-90,100" };
+    for (size_t i = 0; i < 3; i++)
+        assert_string_equal(json_string_value(json_object_get(json_array_get(list, i), "url")), urls[i]);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 3), "name")), "p.jpg");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 4), "name")), "file-5");
+    fb_batch_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_attachment_and_id_variants),
+        cmocka_unit_test(test_geo_digits_and_names_from_the_path),
         cmocka_unit_test(test_published_signature_vector),
         cmocka_unit_test(test_reference_text_event),
         cmocka_unit_test(test_several_entries_and_events),

@@ -299,6 +299,11 @@ static void test_status_callbacks_and_malformed(void **state)
           "MediaUrl0: empty though NumMedia is 1 (message SM1)" },
         { "MessageSid=SM1&From=%2B14158675309&NumMedia=33", "NumMedia: \"33\" is not 0..32 (message SM1)" },
         { "MessageSid=SM1&From=%2B14158675309&NumMedia=x", "NumMedia: \"x\" is not 0..32 (message SM1)" },
+        /* digits only: strtol alone took a sign and blanks, and meta.num_media then said "+1" */
+        { "MessageSid=SM1&From=%2B14158675309&NumMedia=%2B1&MediaUrl0=https%3A%2F%2Fx%2Fm",
+          "NumMedia: \"+1\" is not 0..32 (message SM1)" },
+        { "MessageSid=SM1&From=%2B14158675309&NumMedia=+1&MediaUrl0=https%3A%2F%2Fx%2Fm",
+          "NumMedia: \" 1\" is not 0..32 (message SM1)" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(kind_of(bad[i].body, &msg, why, sizeof why), TW_MALFORMED);
