@@ -75,9 +75,11 @@ static char *one_line(const char *s)
 }
 
 /* Rewrites the RFC 2047 B encoded-words of the headers of o named in names (NULL-ended) as Q words, which
- * GMime decodes right where it loses text of adjacent B words (mt_2047_b_to_q says how). It re-reads a
- * header whose raw value is set (subject, addresses, parameters). Only what is read as text is rewritten:
- * a part's content is untouched, and a forwarded message is rewritten after its size was counted. */
+ * GMime decodes right where it loses text of adjacent B words (mt_2047_b_to_q says how), then each run of
+ * Q words as one UTF-8 word, converted as bodies are (mt_2047_q_to_utf8: U+FFFD for an undecodable byte,
+ * not GMime's '?'). GMime re-reads a header whose raw value is set (subject, addresses, parameters).
+ * Only what is read as text is rewritten: a part's content is untouched, and a forwarded message is
+ * rewritten after its size was counted. */
 static void fix_encoded_words(GMimeObject *o, const char *const names[])
 {
     GMimeHeaderList *hl = g_mime_object_get_header_list(o);
@@ -89,8 +91,11 @@ static void fix_encoded_words(GMimeObject *o, const char *const names[])
         for (size_t k = 0; names[k] && !wanted; k++)
             wanted = g_ascii_strcasecmp(name, names[k]) == 0;
         char *fixed = wanted && raw && (strstr(raw, "?B?") || strstr(raw, "?b?")) ? mt_2047_b_to_q(raw) : NULL;
-        if (fixed)
-            g_mime_header_set_raw_value(h, fixed);
+        const char *now = fixed ? fixed : raw;
+        char *utf8 = wanted && now && (strstr(now, "?Q?") || strstr(now, "?q?")) ? mt_2047_q_to_utf8(now) : NULL;
+        if (utf8 || fixed)
+            g_mime_header_set_raw_value(h, utf8 ? utf8 : fixed);
+        free(utf8);
         free(fixed);
     }
 }
@@ -288,7 +293,14 @@ static bool is_type(GMimeObject *o, const char *type, const char *sub)
     return ct && g_mime_content_type_is_type(ct, type, sub);
 }
 
-/* True when o is, or a multipart holding, a part of type text/sub. */
+static bool is_attachment(GMimeObject *o)
+{
+    GMimeContentDisposition *d = g_mime_object_get_content_disposition(o);
+    return d && g_mime_content_disposition_is_attachment(d);
+}
+
+/* True when o is, or a multipart holding, a part of type text/sub that could be the body (not one marked
+ * Content-Disposition: attachment). */
 static bool holds(GMimeObject *o, const char *sub, int depth)
 {
     if (depth > EMAIL_MIME_MAX_DEPTH)
@@ -300,13 +312,7 @@ static bool holds(GMimeObject *o, const char *sub, int depth)
                 return true;
         return false;
     }
-    return GMIME_IS_PART(o) && is_type(o, "text", sub);
-}
-
-static bool is_attachment(GMimeObject *o)
-{
-    GMimeContentDisposition *d = g_mime_object_get_content_disposition(o);
-    return d && g_mime_content_disposition_is_attachment(d);
+    return GMIME_IS_PART(o) && is_type(o, "text", sub) && !is_attachment(o);
 }
 
 static void set_body(walk_t *w, GMimePart *part, bool html)
@@ -340,7 +346,46 @@ static void set_body(walk_t *w, GMimePart *part, bool html)
     w->have_body = true;
 }
 
+/* A Content-Type with no "type/subtype" ("text", "", "foo; charset=utf-8") is invalid, and RFC 2045 5.2
+ * says to read the part as the default, text/plain (as Python's email package does). GMime makes it
+ * application/octet-stream, which would list the sender's text as a nameless file and leave the message
+ * with no text. Its parameters (a charset) are kept. */
+static void default_type(GMimeObject *o)
+{
+    const char *raw = g_mime_object_get_header(o, "Content-Type");
+    if (!raw)
+        return;
+    size_t n = strcspn(raw, ";");
+    if (memchr(raw, '/', n))
+        return;
+    GMimeContentType *ct = g_mime_object_get_content_type(o);
+    if (!ct)
+        return;
+    g_mime_content_type_set_media_type(ct, "text");
+    g_mime_content_type_set_media_subtype(ct, "plain");
+}
+
 static void walk(walk_t *w, GMimeObject *o, const char *section, int depth);
+
+/* In an alternative not chosen: only the parts marked Content-Disposition: attachment, which are files the
+ * sender attached, not another rendering of the text (Apple Mail puts the files of an HTML mail beside its
+ * text/html, in the HTML alternative); listed, so that nothing is lost. */
+static void walk_attached(walk_t *w, GMimeObject *o, const char *section, int depth)
+{
+    if (depth > EMAIL_MIME_MAX_DEPTH)
+        return;
+    if (GMIME_IS_MULTIPART(o)) {
+        GMimeMultipart *mp = GMIME_MULTIPART(o);
+        for (int i = 0; i < g_mime_multipart_get_count(mp); i++) {
+            char sub[256];
+            snprintf(sub, sizeof sub, "%s%s%d", section, *section ? "." : "", i + 1);
+            walk_attached(w, g_mime_multipart_get_part(mp, i), sub, depth + 1);
+        }
+        return;
+    }
+    if (GMIME_IS_PART(o) && is_attachment(o))
+        walk(w, o, section, depth);
+}
 
 /* Every child in order: in multipart/mixed, /related (its root comes first), /report, /signed... the
  * first text part is the body and the rest are attachments. */
@@ -383,9 +428,14 @@ static void walk(walk_t *w, GMimeObject *o, const char *section, int depth)
             for (int i = n - 1; i >= 0; i--)
                 if (holds(g_mime_multipart_get_part(mp, i), "plain", depth))
                     pick = i;
-            char sub[256];
-            snprintf(sub, sizeof sub, "%s%s%d", section, *section ? "." : "", pick + 1);
-            walk(w, g_mime_multipart_get_part(mp, pick), sub, depth + 1);
+            for (int i = 0; i < n; i++) {
+                char sub[256];
+                snprintf(sub, sizeof sub, "%s%s%d", section, *section ? "." : "", i + 1);
+                if (i == pick)
+                    walk(w, g_mime_multipart_get_part(mp, i), sub, depth + 1);
+                else
+                    walk_attached(w, g_mime_multipart_get_part(mp, i), sub, depth + 1);
+            }
             return;
         }
         walk_children(w, mp, section, depth);
@@ -416,6 +466,7 @@ static void walk(walk_t *w, GMimeObject *o, const char *section, int depth)
     }
     if (!GMIME_IS_PART(o))
         return; /* GMime only builds multiparts, message parts and parts; nothing else to read */
+    default_type(o);
     GMimePart *part = GMIME_PART(o);
     bool plain = is_type(o, "text", "plain"), html = is_type(o, "text", "html");
     if (!w->have_body && (plain || html) && !is_attachment(o)) {
@@ -486,6 +537,26 @@ static text_t message_text(GMimeMessage *m, walk_t *w, int depth)
     return t;
 }
 
+/* The first "<local@domain>" in s (no blank or bracket inside), without its brackets; NULL when none.
+ * GMime's references parser gives up at the first word of a phrase it cannot read ("Your message of
+ * Mon, 1 Jan 2024 ... <id>", "Re: your mail <id>": RFC 5322's obs-in-reply-to, which older clients and
+ * list servers still write), and the msg-id after it would be lost with the thread. */
+static char *bracketed_id(const char *s)
+{
+    for (const char *lt = strchr(s, '<'); lt; lt = strchr(lt + 1, '<')) {
+        size_t n = strcspn(lt + 1, "<> \t\r\n");
+        if (n > 0 && lt[1 + n] == '>' && memchr(lt + 1, '@', n)) {
+            char *id = omni_malloc(n + 1);
+            memcpy(id, lt + 1, n);
+            id[n] = '\0';
+            char *r = one_line(id);
+            free(id);
+            return r;
+        }
+    }
+    return NULL;
+}
+
 /* First msg-id of a References or In-Reply-To value, without brackets. Caller frees. */
 static char *first_id(GMimeParserOptions *opts, const char *value)
 {
@@ -497,7 +568,7 @@ static char *first_id(GMimeParserOptions *opts, const char *value)
         r = one_line(g_mime_references_get_message_id(refs, 0));
     if (refs)
         g_mime_references_free(refs);
-    return r;
+    return r ? r : bracketed_id(value);
 }
 
 /* The first mailbox of an address list (a group's first member) that has a domain: "From: xx" names
@@ -608,7 +679,15 @@ email_parsed_t *email_parse(const char *raw, size_t len)
     if (!autoreply)
         autoreply = g_mime_object_get_header(mo, "X-Autorespond");
     const char *why = NULL;
-    r->auto_kind = email_classify(ctype, report, r->from_addr, g_mime_object_get_header(mo, "Auto-Submitted"),
+    /* With no usable sender, from_addr is a header as written: the bounce rule reads the From mailbox's
+     * address as GMime parsed it ("MAILER-DAEMON" of "Mail Delivery System <MAILER-DAEMON>"). */
+    const char *bounce_addr = r->from_addr;
+    InternetAddressList *fl = r->from_addr && !strchr(r->from_addr, '@') ? g_mime_message_get_from(m) : NULL;
+    if (fl && internet_address_list_length(fl) > 0 &&
+        INTERNET_ADDRESS_IS_MAILBOX(internet_address_list_get_address(fl, 0)))
+        bounce_addr = internet_address_mailbox_get_addr(
+            INTERNET_ADDRESS_MAILBOX(internet_address_list_get_address(fl, 0)));
+    r->auto_kind = email_classify(ctype, report, bounce_addr, g_mime_object_get_header(mo, "Auto-Submitted"),
                                   autoreply, g_mime_object_get_header(mo, "Precedence"),
                                   g_mime_object_get_header(mo, "List-Unsubscribe"), &why);
     if (why && strcmp(why, "X-Autoreply") == 0 && !g_mime_object_get_header(mo, "X-Autoreply"))

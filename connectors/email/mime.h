@@ -76,7 +76,7 @@ void email_content_key(const char *raw, size_t len, char out[65]);
  * exposed for tests. Returns NULL, "bounce", "auto-reply" or "bulk" and points *why at a static reason.
  * Bounce wins over auto-reply over bulk:
  *   bounce:     Content-Type multipart/report with report-type delivery-status, or a From local part
- *               mailer-daemon or postmaster;
+ *               mailer-daemon or postmaster (or a From address that is only that, without a domain);
  *   auto-reply: Auto-Submitted present and not "no" (RFC 3834), X-Autoreply or X-Autorespond present,
  *               multipart/report of another type (read receipts);
  *   bulk:       Precedence bulk, list or junk; List-Unsubscribe present (newsletters). List-Id alone is

@@ -15,11 +15,15 @@ static bool token_is(const char *value, const char *word)
     return n == strlen(word) && strncasecmp(value, word, n) == 0;
 }
 
+/* addr's local part is name; an address without a domain ("Mail Delivery System <MAILER-DAEMON>", as a
+ * local MTA writes its bounces) is all local part. */
 static bool local_part_is(const char *addr, const char *name)
 {
-    const char *at = addr ? strrchr(addr, '@') : NULL;
-    size_t n = strlen(name);
-    return at && (size_t)(at - addr) == n && strncasecmp(addr, name, n) == 0;
+    if (!addr)
+        return false;
+    const char *at = strrchr(addr, '@');
+    size_t n = strlen(name), len = at ? (size_t)(at - addr) : strlen(addr);
+    return len == n && strncasecmp(addr, name, n) == 0;
 }
 
 const char *email_classify(const char *content_type, const char *report_type, const char *from_addr,

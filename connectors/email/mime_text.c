@@ -228,6 +228,188 @@ char *mt_2047_b_to_q(const char *s)
     return out.p;
 }
 
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Length of the Q encoded-word at s ("=?cs?Q?text?="), 0 when s does not start one; as b_word. *bad
+ * (may be NULL: then such a word is no word) is set when its text has an '=' not followed by two hex
+ * digits: a malformed word, which stays as written. */
+static size_t q_word(const char *s, const char **cs, size_t *cs_len, const char **text, size_t *text_len,
+                     bool *bad)
+{
+    if (s[0] != '=' || s[1] != '?')
+        return 0;
+    size_t i = 2;
+    while (s[i] && s[i] != '?' && (unsigned char)s[i] > ' ' && (unsigned char)s[i] < 0x7F)
+        i++;
+    if (i == 2 || s[i] != '?' || (s[i + 1] != 'Q' && s[i + 1] != 'q') || s[i + 2] != '?')
+        return 0;
+    *cs = s + 2;
+    *cs_len = i - 2;
+    size_t t = i + 3, e = t;
+    while (s[e] && s[e] != '?' && (unsigned char)s[e] > ' ' && (unsigned char)s[e] < 0x7F)
+        e++;
+    if (s[e] != '?' || s[e + 1] != '=')
+        return 0;
+    bool broken = false;
+    for (size_t k = t; k < e; k++)
+        if (s[k] == '=' && (k + 2 >= e || hexval(s[k + 1]) < 0 || hexval(s[k + 2]) < 0))
+            broken = true;
+    if (broken && !bad)
+        return 0;
+    if (bad)
+        *bad = broken;
+    *text = s + t;
+    *text_len = e - t;
+    return e + 2;
+}
+
+/* The charset of a word without its RFC 2231 *language, compared without regard to case. */
+static bool same_charset(const char *a, size_t alen, const char *b, size_t blen)
+{
+    const char *s = memchr(a, '*', alen), *t = memchr(b, '*', blen);
+    alen = s ? (size_t)(s - a) : alen;
+    blen = t ? (size_t)(t - b) : blen;
+    if (alen != blen)
+        return false;
+    for (size_t i = 0; i < alen; i++)
+        if ((a[i] | 0x20) != (b[i] | 0x20))
+            return false;
+    return true;
+}
+
+/* GMime drops the blanks between two encoded-words. Next to a malformed word (written as a word of its own
+ * text) they are text, not the space between words: the blanks at the end of out are taken off it when
+ * the word before them or the word about to be written is malformed (pull), and written inside the new
+ * word (their line breaks go, as unfolding takes them). Returns how many blanks were taken. */
+static size_t take_blanks(buf_t *out, int prev, bool pull)
+{
+    size_t k = 0;
+    while (k < out->len && strchr(" \t\r\n", out->p[out->len - 1 - k]))
+        k++;
+    if (prev == 0 || !pull || k == 0)
+        return 0;
+    size_t blanks = 0;
+    for (size_t i = out->len - k; i < out->len; i++)
+        blanks += out->p[i] == ' ' || out->p[i] == '\t';
+    out->len -= k;
+    out->p[out->len] = '\0';
+    return blanks;
+}
+
+char *mt_2047_q_to_utf8(const char *s)
+{
+    buf_t out = {0};
+    bool any = false;
+    int prev = 0; /* what was written last, blanks aside: 0 text, 1 a word, 2 a malformed word */
+    for (const char *p = s; *p;) {
+        const char *cs, *text;
+        bool bad = false;
+        size_t cs_len = 0, text_len = 0, n = q_word(p, &cs, &cs_len, &text, &text_len, &bad);
+        if (n && bad) {
+            /* Stays as written: given to GMime as a word whose text is the word itself (GMime would drop
+             * it, or decode what it can of it). */
+            size_t blanks = take_blanks(&out, prev, true);
+            buf_add(&out, "=?UTF-8?Q?", 10);
+            while (blanks--)
+                buf_add(&out, "_", 1);
+            for (size_t i = 0; i < n; i++) {
+                char e[4];
+                snprintf(e, sizeof e, "=%02X", (unsigned char)p[i]);
+                buf_add(&out, e, 3);
+            }
+            buf_add(&out, "?=", 2);
+            any = true;
+            prev = 2;
+            p += n;
+            continue;
+        }
+        const char *star = n ? memchr(cs, '*', cs_len) : NULL;
+        size_t label = star ? (size_t)(star - cs) : cs_len;
+        char name[64];
+        if (n == 0 || label == 0 || label >= sizeof name) {
+            if (!strchr(" \t\r\n", *p))
+                prev = 0;
+            buf_add(&out, p, 1);
+            p++;
+            continue;
+        }
+        memcpy(name, cs, label);
+        name[label] = '\0';
+        if (strcasecmp(name, "us-ascii") == 0 || strcasecmp(name, "ascii") == 0) {
+            buf_add(&out, p, n); /* 8-bit bytes under these labels are '?' (docs/connectors.md): GMime's reading */
+            prev = 1;
+            p += n;
+            continue;
+        }
+        /* The run of adjacent words of this charset (only blanks between them), decoded as one: a
+         * character split across two words is whole again. */
+        buf_t bytes = {0};
+        const char *q = p;
+        for (;;) {
+            for (size_t i = 0; i < text_len; i++) {
+                int hi, lo;
+                if (text[i] == '_')
+                    buf_add(&bytes, " ", 1);
+                else if (text[i] == '=' && i + 2 < text_len && (hi = hexval(text[i + 1])) >= 0 &&
+                         (lo = hexval(text[i + 2])) >= 0) { /* always so: q_word checked */
+                    char c = (char)(hi << 4 | lo);
+                    buf_add(&bytes, &c, 1);
+                    i += 2;
+                } else
+                    buf_add(&bytes, &text[i], 1);
+            }
+            q += n;
+            const char *r = q;
+            while (*r == ' ' || *r == '\t' || *r == '\r' || *r == '\n')
+                r++;
+            const char *cs2, *text2;
+            size_t cs2_len, text2_len, n2 = q_word(r, &cs2, &cs2_len, &text2, &text2_len, NULL);
+            if (n2 == 0 || !same_charset(cs, cs_len, cs2, cs2_len))
+                break;
+            q = r;
+            n = n2;
+            text = text2;
+            text_len = text2_len;
+        }
+        size_t ulen;
+        char *u = mt_to_utf8(name, bytes.p ? bytes.p : "", bytes.len, &ulen);
+        free(bytes.p);
+        size_t blanks = take_blanks(&out, prev, prev == 2);
+        buf_add(&out, "=?UTF-8?Q?", 10);
+        while (blanks--)
+            buf_add(&out, "_", 1);
+        for (size_t i = 0; i < ulen; i++) {
+            unsigned char c = (unsigned char)u[i];
+            char e[4];
+            if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+                buf_add(&out, (const char *)&u[i], 1);
+            else if (c == ' ')
+                buf_add(&out, "_", 1);
+            else {
+                snprintf(e, sizeof e, "=%02X", c);
+                buf_add(&out, e, 3);
+            }
+        }
+        buf_add(&out, "?=", 2);
+        free(u);
+        any = true;
+        prev = 1;
+        p = q;
+    }
+    if (!any) {
+        free(out.p);
+        return NULL;
+    }
+    return out.p;
+}
+
 void mt_normalize_newlines(char *s, size_t *len)
 {
     size_t w = 0;

@@ -28,6 +28,16 @@ int mt_b64_value(unsigned char c);
  * Returns a new string the caller frees, or NULL when s holds no B encoded-word. */
 char *mt_2047_b_to_q(const char *s);
 
+/* Rewrites each run of adjacent RFC 2047 "Q" encoded-words of one charset in a raw header value (only
+ * blanks between them) as one "=?UTF-8?Q?...?=" word of the same text, its bytes converted by mt_to_utf8:
+ * so a byte the charset cannot decode becomes U+FFFD, as in bodies, not the '?' GMime's conversion
+ * gives, and a label iconv does not know is read as mt_to_utf8 reads it. Words labelled us-ascii or ascii
+ * are left as they are (their 8-bit bytes are '?'); a malformed one (an '=' not followed by two hex
+ * digits) becomes a UTF-8 word whose text is the word itself, with the blanks beside it, so it stays as
+ * written (GMime would drop it). Run after mt_2047_b_to_q.
+ * Returns a new string the caller frees, or NULL when s holds no Q encoded-word it rewrote. */
+char *mt_2047_q_to_utf8(const char *s);
+
 /* Replaces every CRLF and lone CR in s[0..*len) with LF, in place; updates *len and NUL-terminates. */
 void mt_normalize_newlines(char *s, size_t *len);
 

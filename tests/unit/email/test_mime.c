@@ -407,6 +407,130 @@ static void test_rfc2231_filename_wins(void **state)
     email_parsed_destroy(&p);
 }
 
+/* A text/plain alternative marked Content-Disposition: attachment is not the body (docs/connectors.md):
+ * the text/html one is, and the attached one is listed, so nothing the sender wrote is lost. */
+static void test_alternative_with_attached_plain(void **state)
+{
+    (void)state;
+    const char *m = "From: a@b.c\r\nContent-Type: multipart/alternative; boundary=A\r\n\r\n"
+                    "--A\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=a.txt\r\n\r\n"
+                    "plain\r\n--A\r\nContent-Type: text/html\r\n\r\n<p>html</p>\r\n--A--\r\n";
+    email_parsed_t *p = email_parse(m, strlen(m));
+    assert_string_equal(p->text, "html");
+    assert_int_equal(p->n_atts, 1);
+    assert_string_equal(p->atts[0].name, "a.txt");
+    assert_string_equal(p->atts[0].type, "text/plain");
+    assert_int_equal(p->atts[0].size, 5);
+    email_parsed_destroy(&p);
+    /* Apple Mail: the files of an HTML mail beside its text/html, in the HTML alternative */
+    m = "From: a@b.c\r\nContent-Type: multipart/alternative; boundary=A\r\n\r\n"
+        "--A\r\nContent-Type: text/plain\r\n\r\nsee the file\r\n"
+        "--A\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n"
+        "--B\r\nContent-Type: text/html\r\n\r\n<p>see the file</p>\r\n"
+        "--B\r\nContent-Type: application/pdf; name=r.pdf\r\nContent-Disposition: attachment; filename=r.pdf\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n"
+        "--B\r\nContent-Type: text/html\r\n\r\n<p>bye</p>\r\n--B--\r\n--A--\r\n";
+    p = email_parse(m, strlen(m));
+    assert_string_equal(p->text, "see the file");
+    assert_int_equal(p->n_atts, 1);
+    assert_string_equal(p->atts[0].name, "r.pdf");
+    assert_string_equal(p->atts[0].type, "application/pdf");
+    assert_int_equal(p->atts[0].size, 5);
+    email_parsed_destroy(&p);
+}
+
+/* In-Reply-To in RFC 5322's obsolete form (a phrase before or after the msg-id, as older clients write
+ * it) still names the message replied to, and threads by it. */
+static void test_in_reply_to_with_a_phrase(void **state)
+{
+    (void)state;
+    const char *m = "From: a@b.c\r\nMessage-ID: <m3@x>\r\n"
+                    "In-Reply-To: Your message of \"Mon, 1 Jan 2024 10:00:00 +0100\"\r\n <m2@x.example>\r\n\r\nx\r\n";
+    email_parsed_t *p = email_parse(m, strlen(m));
+    assert_non_null(p->in_reply_to);
+    assert_string_equal(p->in_reply_to, "m2@x.example");
+    assert_string_equal(p->thread, "m2@x.example");
+    email_parsed_destroy(&p);
+    m = "From: a@b.c\r\nIn-Reply-To: <m2@x.example> (Ann's message of today)\r\n\r\nx\r\n";
+    p = email_parse(m, strlen(m));
+    assert_string_equal(p->in_reply_to, "m2@x.example");
+    email_parsed_destroy(&p);
+    const char *phrases[] = {"Your message of Mon, 1 Jan 2024 10:00:00 +0100 <m2@x.example>",
+                             "Re: your mail <m2@x.example>", "Your message of ... <m2@x.example>"};
+    for (size_t i = 0; i < sizeof phrases / sizeof *phrases; i++) {
+        char buf[256];
+        snprintf(buf, sizeof buf, "From: a@b.c\r\nMessage-ID: <m3@x>\r\nIn-Reply-To: %s\r\n\r\nx\r\n", phrases[i]);
+        p = email_parse(buf, strlen(buf));
+        assert_non_null(p->in_reply_to);
+        assert_string_equal(p->in_reply_to, "m2@x.example");
+        assert_string_equal(p->thread, "m2@x.example");
+        email_parsed_destroy(&p);
+    }
+}
+
+/* A Content-Type without "type/subtype" is invalid: RFC 2045 5.2 reads the part as text/plain (its charset
+ * kept), so the sender's text is the message's text, not a nameless application/octet-stream file. */
+static void test_invalid_content_type_is_text_plain(void **state)
+{
+    (void)state;
+    const char *m = "From: a@b.c\r\nContent-Type: text\r\n\r\nhi there\r\n";
+    email_parsed_t *p = email_parse(m, strlen(m));
+    assert_string_equal(p->text, "hi there\n");
+    assert_int_equal(p->n_atts, 0);
+    email_parsed_destroy(&p);
+    m = "From: a@b.c\r\nContent-Type: multipart/mixed; boundary=A\r\n\r\n"
+        "--A\r\nContent-Type: text; charset=iso-8859-1\r\n\r\ncaf\xe9\r\n--A--\r\n";
+    p = email_parse(m, strlen(m));
+    assert_string_equal(p->text, "caf\xc3\xa9");
+    assert_int_equal(p->n_atts, 0);
+    email_parsed_destroy(&p);
+}
+
+/* An encoded-word's bytes its charset cannot decode become U+FFFD, as in the text (Python's email package
+ * reads them so), not '?': a UTF-8 label on latin-1 bytes is common. Its name, filename and a forwarded
+ * message's headers likewise; us-ascii keeps its '?' (docs/connectors.md). */
+static void test_undecodable_bytes_in_encoded_words(void **state)
+{
+    (void)state;
+    const char *m = "From: =?utf-8?q?J=FCrgen?= <j@x.example>\r\nSubject: =?utf-8?q?caf=E9?= =?UTF-8?Q?_=C3?=\r\n"
+                    " =?UTF-8?Q?=A9?= =?us-ascii?Q?=E9?=\r\nContent-Type: multipart/mixed; boundary=A\r\n\r\n"
+                    "--A\r\nContent-Type: text/plain\r\n\r\nb\r\n--A\r\nContent-Type: application/pdf\r\n"
+                    "Content-Disposition: attachment; filename=\"=?utf-8?q?bad=E9.pdf?=\"\r\n\r\nxy\r\n--A--\r\n";
+    email_parsed_t *p = email_parse(m, strlen(m));
+    assert_string_equal(p->subject, "caf\xef\xbf\xbd \xc3\xa9?");
+    assert_string_equal(p->from_name, "J\xef\xbf\xbdrgen");
+    assert_int_equal(p->n_atts, 1);
+    assert_string_equal(p->atts[0].name, "bad\xef\xbf\xbd.pdf");
+    email_parsed_destroy(&p);
+    m = "From: a@b.c\r\nSubject: 100% =?UTF-8?Q?=?= =?utf-8?q?ok=4?=\r\n\r\nx\r\n"; /* malformed: as written */
+    p = email_parse(m, strlen(m));
+    assert_string_equal(p->subject, "100% =?UTF-8?Q?=?= =?utf-8?q?ok=4?=");
+    email_parsed_destroy(&p);
+}
+
+/* A bounce a local MTA wrote, From its mailer-daemon with no domain: still a bounce (docs/connectors.md
+ * "From mailer-daemon/postmaster"), and still a message with no usable sender. */
+static void test_bounce_from_a_mailer_daemon_without_domain(void **state)
+{
+    (void)state;
+    const char *m = "From: Mail Delivery Subsystem <MAILER-DAEMON>\r\nSubject: Undelivered Mail\r\n\r\nx\r\n";
+    email_parsed_t *p = email_parse(m, strlen(m));
+    assert_non_null(p->auto_kind);
+    assert_string_equal(p->auto_kind, "bounce");
+    assert_string_equal(p->auto_reason, "From: mailer-daemon");
+    assert_null(strchr(p->from_addr, '@'));
+    email_parsed_destroy(&p);
+    m = "From: Postmaster\r\nSubject: s\r\n\r\nx\r\n";
+    p = email_parse(m, strlen(m));
+    assert_non_null(p->auto_kind);
+    assert_string_equal(p->auto_kind, "bounce");
+    email_parsed_destroy(&p);
+    m = "From: Ann <ann>\r\nSubject: s\r\n\r\nx\r\n";
+    p = email_parse(m, strlen(m));
+    assert_null(p->auto_kind);
+    email_parsed_destroy(&p);
+}
+
 int main(void)
 {
     email_mime_init();
@@ -421,6 +545,11 @@ int main(void)
         cmocka_unit_test(test_adjacent_encoded_words),
         cmocka_unit_test(test_unpadded_base64),
         cmocka_unit_test(test_rfc2231_filename_wins),
+        cmocka_unit_test(test_alternative_with_attached_plain),
+        cmocka_unit_test(test_in_reply_to_with_a_phrase),
+        cmocka_unit_test(test_invalid_content_type_is_text_plain),
+        cmocka_unit_test(test_undecodable_bytes_in_encoded_words),
+        cmocka_unit_test(test_bounce_from_a_mailer_daemon_without_domain),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     email_mime_shutdown();

@@ -126,12 +126,31 @@ static void test_b_words_to_q(void **state)
     assert_null(mt_2047_b_to_q("no words =?UTF-8?Q?a?= =?UTF-8?B?"));
 }
 
+static void test_q_words_to_utf8(void **state)
+{
+    (void)state;
+    /* a run of one charset is one word (a split character whole again), another charset starts a new
+     * run, us-ascii and malformed words stay, text between words stays */
+    char *r = mt_2047_q_to_utf8("Re: =?UTF-8?Q?=C3?=\r\n =?utf-8*en?q?=A9_x?= =?iso-8859-1?Q?=E9=80?= y "
+                                "=?us-ascii?Q?=E9?= =?UTF-8?X?z?=");
+    assert_string_equal(r, "Re: =?UTF-8?Q?=C3=A9_x?= =?UTF-8?Q?=C3=A9=E2=82=AC?= y =?us-ascii?Q?=E9?= =?UTF-8?X?z?=");
+    free(r);
+    r = mt_2047_q_to_utf8("=?utf-8?q?caf=E9?="); /* not UTF-8: U+FFFD */
+    assert_string_equal(r, "=?UTF-8?Q?caf=EF=BF=BD?=");
+    free(r);
+    r = mt_2047_q_to_utf8("x =?UTF-8?Q?=4?="); /* malformed: stays as written, given as a word of itself */
+    assert_string_equal(r, "x =?UTF-8?Q?=3D=3F=55=54=46=2D=38=3F=51=3F=3D=34=3F=3D?=");
+    free(r);
+    assert_null(mt_2047_q_to_utf8("no words =?us-ascii?Q?a?= =?UTF-8?B?YQ==?="));
+}
+
 int main(void)
 {
     email_mime_init(); /* GMime's charset name table */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_charsets),
         cmocka_unit_test(test_b_words_to_q),
+        cmocka_unit_test(test_q_words_to_utf8),
         cmocka_unit_test(test_invalid_bytes_become_fffd),
         cmocka_unit_test(test_unknown_or_missing_charset),
         cmocka_unit_test(test_newlines),
