@@ -165,20 +165,29 @@ int mt_b64_value(unsigned char c)
     return c == '+' ? 62 : c == '/' ? 63 : c == '=' ? 64 : -1;
 }
 
-/* Length of the B encoded-word at s ("=?cs?B?text?="), 0 when s does not start one. *cs, *cs_len: the
- * charset (with its *language); *text, *text_len: the encoded text. */
-static size_t b_word(const char *s, const char **cs, size_t *cs_len, const char **text, size_t *text_len)
+/* Where the text of an encoded word of encoding enc ('B' or 'Q', either case) starts at s ("=?cs?E?"), 0 when s
+ * does not start one; *cs, *cs_len: the charset (with its *language). */
+static size_t word_text(const char *s, char enc, const char **cs, size_t *cs_len)
 {
     if (s[0] != '=' || s[1] != '?')
         return 0;
     size_t i = 2;
     while (s[i] && s[i] != '?' && (unsigned char)s[i] > ' ' && (unsigned char)s[i] < 0x7F)
         i++;
-    if (i == 2 || s[i] != '?' || (s[i + 1] != 'B' && s[i + 1] != 'b') || s[i + 2] != '?')
+    if (i == 2 || s[i] != '?' || (s[i + 1] != enc && s[i + 1] != enc + ('a' - 'A')) || s[i + 2] != '?')
         return 0;
     *cs = s + 2;
     *cs_len = i - 2;
-    size_t t = i + 3, e = t;
+    return i + 3;
+}
+
+/* Length of the B encoded-word at s ("=?cs?B?text?="), 0 when s does not start one. *cs, *cs_len: the
+ * charset (with its *language); *text, *text_len: the encoded text. */
+static size_t b_word(const char *s, const char **cs, size_t *cs_len, const char **text, size_t *text_len)
+{
+    size_t t = word_text(s, 'B', cs, cs_len), e = t;
+    if (t == 0)
+        return 0;
     while (s[e] && mt_b64_value((unsigned char)s[e]) >= 0)
         e++;
     if (s[e] != '?' || s[e + 1] != '=')
@@ -243,16 +252,9 @@ static int hexval(char c)
 static size_t q_word(const char *s, const char **cs, size_t *cs_len, const char **text, size_t *text_len,
                      bool *bad)
 {
-    if (s[0] != '=' || s[1] != '?')
+    size_t t = word_text(s, 'Q', cs, cs_len), e = t;
+    if (t == 0)
         return 0;
-    size_t i = 2;
-    while (s[i] && s[i] != '?' && (unsigned char)s[i] > ' ' && (unsigned char)s[i] < 0x7F)
-        i++;
-    if (i == 2 || s[i] != '?' || (s[i + 1] != 'Q' && s[i + 1] != 'q') || s[i + 2] != '?')
-        return 0;
-    *cs = s + 2;
-    *cs_len = i - 2;
-    size_t t = i + 3, e = t;
     while (s[e] && s[e] != '?' && (unsigned char)s[e] > ' ' && (unsigned char)s[e] < 0x7F)
         e++;
     if (s[e] != '?' || s[e + 1] != '=')
