@@ -201,10 +201,13 @@ static int check_attachments(const json_t *v, const omni_limits_t *lim, omni_msg
 
 /* Walks meta: nesting depth (meta itself is level 1), string sizes, UTF-8 of keys. path holds the
  * field name so far ("meta.headers[2]"); it is cut, not overflowed, when keys are long. */
+/* *reals: counted up by the reals met (check_meta measures them only when they can matter: reals_delta). */
 static int check_meta_value(const json_t *v, size_t level, char *path, size_t pathsz,
-                            const omni_limits_t *lim, omni_msg_error_t *err)
+                            const omni_limits_t *lim, omni_msg_error_t *err, size_t *reals)
 {
     size_t plen = strlen(path);
+    if (json_is_real(v))
+        ++*reals;
     if (json_is_object(v) || json_is_array(v)) {
         if (level > lim->depth)
             return omni__msg_fail(err, path, "nested %zu levels deep, over the limit of %zu", level,
@@ -225,14 +228,14 @@ static int check_meta_value(const json_t *v, size_t level, char *path, size_t pa
                 memcpy(path + plen + 1, key, k);
                 path[plen + 1 + k] = '\0';
             }
-            if (check_meta_value(child, level + 1, path, pathsz, lim, err) != 0)
+            if (check_meta_value(child, level + 1, path, pathsz, lim, err, reals) != 0)
                 return -1;
             path[plen] = '\0';
         }
     } else if (json_is_array(v)) {
         for (size_t i = 0; i < json_array_size(v); i++) {
             snprintf(path + plen, pathsz - plen, "[%zu]", i);
-            if (check_meta_value(json_array_get(v, i), level + 1, path, pathsz, lim, err) != 0)
+            if (check_meta_value(json_array_get(v, i), level + 1, path, pathsz, lim, err, reals) != 0)
                 return -1;
             path[plen] = '\0';
         }
@@ -336,14 +339,14 @@ static int check_meta(const json_t *v, const omni_limits_t *lim, omni_msg_error_
     if (!json_is_object(v))
         return omni__msg_fail(err, "meta", "must be an object, not %s", type_name(v));
     char path[256] = "meta";
-    if (check_meta_value(v, 1, path, sizeof path, lim, err) != 0)
+    size_t reals = 0;
+    if (check_meta_value(v, 1, path, sizeof path, lim, err, &reals) != 0)
         return -1;
     if (!size)
         return 0;
     /* Measured as compact JSON so the limit means the same whatever spacing the connector used; reals as
      * the connector's JSON library writes them (reals_delta). */
-    size_t n = omni__json_compact_size(v), reals = 0;
-    reals_delta(v, &reals, NULL);
+    size_t n = omni__json_compact_size(v);
     /* a real takes at most 2 bytes more in the shortest form (1e+21 for 1e21): nearer the limit than that,
      * each is measured (formatting thousands of reals costs more than the rest of the check) */
     /* each real is 3 bytes at the least ("0.0") and one more to part it from the next: more reals than fit in
