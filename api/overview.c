@@ -10,6 +10,7 @@
 
 #include "api.h"
 #include "console.h"
+#include "decision_record.h"
 #include "omni/log.h"
 #include "omni/util.h"
 #include "plan.h"
@@ -196,6 +197,7 @@ static json_t *decisions(json_t *extra)
     json_array_foreach(json_object_get(extra, "decisions"), i, v) {
         json_error_t e;
         json_t *d = json_loads(str(v, "decision"), 0, &e);
+        decision_record_complete(d);
         if (json_is_object(d))
             json_array_append_new(out, decision(str(v, "conversation"), d));
         else

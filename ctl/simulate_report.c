@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "decision_record.h"
 #include "simulate.h"
 #include "omni/util.h"
 
@@ -233,6 +234,7 @@ static json_t *last_decision(sim_t *s, const char *conv)
     redisReply *r = sim_cmd(s, "LINDEX omni:" KEY_CONVERSATION_DECISIONS " -1", conv);
     json_t *d = r->type == REDIS_REPLY_STRING ? json_loads(r->str, 0, NULL) : NULL;
     freeReplyObject(r);
+    decision_record_complete(d);
     return d;
 }
 

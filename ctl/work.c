@@ -6,6 +6,7 @@
 
 #include "clock.h"
 #include "ctl.h"
+#include "decision_record.h"
 #include "omni/util.h"
 #include "policy.h"
 #include "survey.h"
@@ -587,6 +588,7 @@ int ctl_explain(ctl_t *c, const char *id)
     for (size_t i = 0; i < r->elements; i++) {
         json_error_t e;
         json_t *d = json_loads(r->element[i]->str, 0, &e);
+        decision_record_complete(d);
         if (json_is_object(d))
             json_array_append(ds, d);
         else

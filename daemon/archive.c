@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "clock.h"
+#include "decision_record.h"
 #include "omni/log.h"
 #include "omni/util.h"
 #include "scripts.h"
@@ -110,6 +111,7 @@ static json_t *conversation_json(json_t *c, int64_t now, bool top)
     if (json_is_array(raw))
         json_array_foreach(raw, i, d) {
             json_t *doc = json_loads(json_string_value(d) ? json_string_value(d) : "", JSON_DECODE_ANY, NULL);
+            decision_record_complete(doc); /* the archive holds each record whole */
             json_array_append_new(ds, doc ? doc : json_incref(d));
         }
     json_object_set_new(o, "decisions", ds);

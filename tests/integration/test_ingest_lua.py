@@ -131,6 +131,11 @@ def test_a_bad_first_plan_is_an_error_and_leaves_the_conversation_for_a_router(a
     assert "version" not in h and h["customer"] == alua.r.hget("omni:identity:email:bad@x.io", "customer"), h
     # the connector's resend is a duplicate, ACKed
     assert store(alua, "b1", "hello", "", who="bad@x.io")[0] == 0
+    # the ids the failed call gave are spent (a call takes its ids from one read of each sequence and writes the
+    # sequence once at its end, failed or not): the next sender gets a customer and a conversation of its own
+    r = store(alua, "b2", "hello", "", who="next@x.io")
+    assert r[1] != h["customer"] and r[2] != cv, (r, h, cv)
+    assert alua.r.get("omni:seq:customer") == r[1] and alua.r.get("omni:seq:conversation") == r[2]
 
 
 def test_the_event_stream_is_trimmed_near_its_cap_by_the_next_call(lua):

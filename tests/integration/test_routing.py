@@ -2,6 +2,7 @@
 clock (OMNIROUTER_TEST_CLOCK=1, moved with `omnictl clock advance`) so no test waits for real minutes."""
 import collections
 import datetime
+import json
 import threading
 import time
 
@@ -856,3 +857,19 @@ routing:
     finally:
         rt.peer.close()
         rt.stop()
+
+
+def test_a_decision_that_tried_every_target_stores_them_once_and_explain_shows_them_all(rt):
+    """bpo takes two (max_concurrent 2); the third tries bpo, then core, which takes it. Its record leaves the
+    plan's targets out (tried says the same: docs/redis.md), and explain still shows both targets, each with
+    what was found when it was tried; the first decision, which tried bpo only, keeps the plan's targets."""
+    convs = [send(rt, f"ov{i}", f"ov{i}@example.com", "Where is my parcel?") for i in range(3)]
+    assert [settled(rt, c)["team"] for c in convs] == ["bpo", "bpo", "core"]
+    first = json.loads(rt.redis.lindex(f"omni:conversation:{convs[0]}:decisions", -1))
+    assert [t["team"] for t in first["plan"]["targets"]] == ["bpo", "core"], first
+    third = json.loads(rt.redis.lindex(f"omni:conversation:{convs[2]}:decisions", -1))
+    assert "targets" not in third["plan"] and [t["team"] for t in third["tried"]] == ["bpo", "core"], third
+    out = rt.ctl("explain", "ov2").stdout
+    assert "  target 0, team bpo: eligible\n" in out and "  target 1, team core: eligible\n" in out, out
+    assert ("  target 0, team bpo: eligible\n    now: contract: holds 2 of the 2 it may hold at once (max_concurrent)\n"
+            "  target 1, team core: eligible\n    now: takes it\n") in out, out

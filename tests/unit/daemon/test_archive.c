@@ -86,6 +86,35 @@ static void test_bytes_not_utf8_are_written_as_replacement_characters(void **sta
     free(line);
 }
 
+/* A decision record stored without the plan's targets (they said no more than `tried`: _owners.lua's decided)
+ * is archived whole: the targets put back from tried, in order; one that has them keeps its own. */
+static void test_decisions_are_archived_whole(void **state)
+{
+    (void)state;
+    const char *data =
+        "{\"conversation\":\"5\",\"fields\":{},\"messages\":{},\"decisions\":["
+        "\"{\\\"plan\\\":{\\\"sla\\\":\\\"clock hours\\\"},\\\"tried\\\":[{\\\"team\\\":\\\"core\\\",\\\"target\\\":0,"
+        "\\\"skipped\\\":\\\"no agent available with capacity\\\"},{\\\"team\\\":\\\"partner\\\",\\\"target\\\":1}]}\","
+        "\"{\\\"plan\\\":{\\\"targets\\\":[{\\\"team\\\":\\\"x\\\",\\\"target\\\":0}]},\\\"tried\\\":[]}\"]}";
+    char *line = archive_record(data, 1);
+    assert_non_null(line);
+    json_t *r = json_loads(line, 0, NULL);
+    assert_non_null(r);
+    json_t *ds = json_object_get(r, "decisions");
+    json_t *plan = json_object_get(json_array_get(ds, 0), "plan");
+    assert_string_equal(json_string_value(json_object_get(plan, "sla")), "clock hours");
+    json_t *t = json_object_get(plan, "targets");
+    assert_int_equal(json_array_size(t), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(t, 0), "team")), "core");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(t, 1), "target")), 1);
+    assert_int_equal(json_object_size(json_array_get(t, 1)), 2); /* team and place, nothing of tried's verdict */
+    t = json_object_get(json_object_get(json_array_get(ds, 1), "plan"), "targets");
+    assert_int_equal(json_array_size(t), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(t, 0), "team")), "x");
+    json_decref(r);
+    free(line);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -93,6 +122,7 @@ int main(void)
         cmocka_unit_test(test_record_is_one_line_conversation_first),
         cmocka_unit_test(test_bad_data_is_no_record),
         cmocka_unit_test(test_bytes_not_utf8_are_written_as_replacement_characters),
+        cmocka_unit_test(test_decisions_are_archived_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
