@@ -56,7 +56,8 @@ end
 local held = redis.call('ZSCORE', K.webhooks_due(), id)
 if held and tonumber(held) ~= A.lease then return { 'pending', attempts, 0 } end -- another sender's lease
 if attempts >= A.max_attempts then
-  local why = (A.error ~= '' and A.error or ('HTTP ' .. status)) .. ' after ' .. attempts .. ' attempts'
+  local why = (A.error ~= '' and A.error or ('HTTP ' .. status)) .. ' after ' .. attempts ..
+              (attempts == 1 and ' attempt' or ' attempts')
   local rr = webhook_dead(id, team, cv, now, why)
   return { 'dead', attempts, rr and 1 or 0 }
 end

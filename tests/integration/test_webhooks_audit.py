@@ -509,7 +509,7 @@ def test_a_delivered_record_expires_after_keep_delivered_and_a_dead_one_stays(tm
     assert 0 < rds.pttl(f"{P}webhook:{ok}") <= 1000
     assert rds.pttl(f"{P}webhook:{doomed[0]}") == -1
     wait_for(lambda: not rds.exists(f"{P}webhook:{ok}"), 5, "the delivered record expired")
-    assert rds.hget(f"{P}webhook:{doomed[0]}", "last_error") == "HTTP 500 after 1 attempts"
+    assert rds.hget(f"{P}webhook:{doomed[0]}", "last_error") == "HTTP 500 after 1 attempt"
     assert rds.zcard(f"{P}webhooks:due") == 0 and not rds.exists(f"{P}webhooks:order:acme:1")
     wh.stop()
 
