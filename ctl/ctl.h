@@ -54,8 +54,12 @@ int ctl_conversation_act(ctl_t *c, const char *what, const char *conv, const cha
 /* conversation survey: argv[0] the conversation, then --csat/--ces/--nps/--by pairs. Returns the exit code. */
 int ctl_conversation_survey(ctl_t *c, int argc, char **argv);
 int ctl_watch(ctl_t *c);
-/* omnictl reload (ctl/reload.c): SIGHUP to this machine's routers, then their answers. */
+/* omnictl reload (ctl/reload.c): SIGHUP to this machine's routers, then their answers; the exit status, or -1
+ * for wrong arguments. */
 int ctl_reload(ctl_t *c, int argc, char **argv);
+/* 1: the router NAME (HOST:PID) runs on this machine; 0: it was of this machine and has stopped (its entry in
+ * Redis outlives it by its TTL); -1: of another machine (reload.c). */
+int ctl_router_here(const char *name, long pid);
 /* omnictl webhooks enable TEAM: a partner endpoint disabled by a 410 is sent to again. */
 int ctl_webhooks(ctl_t *c, int argc, char **argv);
 /* omnictl token create SUBJECT | list | revoke ID (argv after "token"). Returns the exit status. */

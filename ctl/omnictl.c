@@ -47,7 +47,9 @@ static int run_simulate(ctl_t *c, int argc, char **argv) { (void)c; return ctl_s
 static const command_t commands[] = {
     { "status", "status                              routers alive, Redis, counters, queues",
       "Prints each live router (its counters, the durability Redis runs with, the configuration version it\n"
-      "runs and its last reload), the stored totals, and routing as it stands: held, waiting, unservable.\n",
+      "runs and its last reload; one of this machine stopped in the last seconds, whose entry has not expired\n"
+      "yet, is marked stopped and not counted alive), the stored totals, and routing as it stands: held,\n"
+      "waiting, unservable.\n",
       NEEDS_REDIS, run_status },
     { "watch", "watch                               follow events (messages stored, links) as they happen",
       "Prints every event of the events stream as it is written (opened, folded, assigned, queued,\n"
@@ -324,6 +326,24 @@ const char *ctl_field(const redisReply *h, const char *field)
     return NULL;
 }
 
+/* Dies if r is an error reply, naming Redis and, when it is the likely cause, the key to look at. */
+static void expect_ok(ctl_t *c, redisReply *r, const char *where, const char *key)
+{
+    if (r->type != REDIS_REPLY_ERROR) {
+        freeReplyObject(r);
+        return;
+    }
+    bool auth = !strncmp(r->str, "NOAUTH", 6) || !strncmp(r->str, "WRONGPASS", 9) ||
+                strstr(r->str, "invalid password") != NULL;
+    const char *look = key && (auth || !strcmp(key, "redis.database")) ? key : NULL;
+    char why[600];
+    snprintf(why, sizeof why, "redis (%s): %s", where, r->str);
+    freeReplyObject(r);
+    if (look)
+        die("%s (%s in %s)", why, look, c->cfg->source ? c->cfg->source : "the configuration");
+    die("%s", why);
+}
+
 static void connect_redis(ctl_t *c)
 {
     const router_config_t *cfg = c->cfg;
@@ -341,16 +361,25 @@ static void connect_redis(ctl_t *c)
     } else {
         char *sock = embedded_socket_path(cfg->router.state_dir);
         c->redis = redisConnectUnixWithTimeout(sock, tv);
+        if (!c->redis || c->redis->err) /* name the socket: it moves with router.state_dir */
+            die("cannot reach Redis (embedded, unix:%s in router.state_dir): %s; is omnirouted running with this "
+                "configuration?", sock, c->redis ? c->redis->errstr : "out of memory");
         free(sock);
     }
     if (!c->redis || c->redis->err)
         die("cannot reach Redis (%s): %s; is omnirouted running with this configuration?",
-            cfg->redis.address && *cfg->redis.address ? cfg->redis.address : "embedded",
+            cfg->redis.address && *cfg->redis.address ? cfg->redis.address : "the sentinels' primary",
             c->redis ? c->redis->errstr : "out of memory");
+    /* An error here (a wrong or missing password, a database Redis does not have, a Redis still loading its
+     * append-only file) would otherwise come back as the answer to every command: read as data, it prints
+     * figures that are not there, "no customer", "no router", or spins in watch. Said once, exit 1. */
+    const char *where = cfg->redis.n_sentinels > 0 ? "the sentinels' primary"
+                        : cfg->redis.address && *cfg->redis.address ? cfg->redis.address : "embedded";
     if (cfg->redis.password)
-        freeReplyObject(ctl_cmd(c, "AUTH %s", cfg->redis.password));
+        expect_ok(c, ctl_cmd(c, "AUTH %s", cfg->redis.password), where, "redis.password");
     if (cfg->redis.database)
-        freeReplyObject(ctl_cmd(c, "SELECT %d", cfg->redis.database));
+        expect_ok(c, ctl_cmd(c, "SELECT %d", cfg->redis.database), where, "redis.database");
+    expect_ok(c, ctl_cmd(c, "PING"), where, cfg->redis.password ? NULL : "redis.password");
 }
 
 int main(int argc, char **argv)

@@ -21,18 +21,37 @@ typedef struct target {
     int state;             /* 0 waiting, 1 answered, -1 not signalled */
 } target_t;
 
-/* Whether pid runs omnirouted: a router's entry outlives it by a few seconds (its TTL), and a pid freed by a
- * router killed meanwhile may already be another program's, which SIGHUP would most likely end. */
-static bool is_router(long pid)
+/* Whether pid runs omnirouted (1), runs something else (0), or cannot be told (-1: gone meanwhile, or hidden by
+ * /proc's hidepid=): a router's entry outlives it by a few seconds (its TTL), and a pid freed by a router killed
+ * meanwhile may already be another program's, which SIGHUP would most likely end. */
+static int is_router(long pid)
 {
     char path[64], comm[32] = "";
     snprintf(path, sizeof path, "/proc/%ld/comm", pid);
     FILE *f = fopen(path, "r");
     if (f == NULL)
-        return false;
+        return -1;
     bool ok = fgets(comm, sizeof comm, f) != NULL && strcmp(comm, "omnirouted\n") == 0;
     fclose(f);
     return ok;
+}
+
+/* Whether the router NAME (HOST:PID, as it names itself in Redis) with this pid: 1 runs on this machine, 0
+ * was of this machine and runs no more (its entry outlives it by its TTL), -1 is of another machine. */
+int ctl_router_here(const char *name, long pid)
+{
+    char host[64] = "";
+    gethostname(host, sizeof host - 1);
+    size_t hostlen = strlen(host);
+    if (strncmp(name, host, hostlen) != 0 || name[hostlen] != ':')
+        return -1;
+    if (pid <= 1)
+        return 0;
+    if (kill((pid_t)pid, 0) == 0)
+        return is_router(pid) == 1;
+    /* EPERM: another user's process, which /proc may hide: unless it is seen to be another program, it is
+     * taken to be the router (signalling it then says why not), not called stopped */
+    return errno == ESRCH ? 0 : is_router(pid) != 0;
 }
 
 static unsigned long field_ul(const redisReply *h, const char *f)
@@ -44,13 +63,8 @@ static unsigned long field_ul(const redisReply *h, const char *f)
 int ctl_reload(ctl_t *c, int argc, char **argv)
 {
     (void)argv;
-    if (argc != 0) {
-        fprintf(stderr, "usage: omnictl reload\n");
-        return 2;
-    }
-    char host[64] = "";
-    gethostname(host, sizeof host - 1);
-    size_t hostlen = strlen(host);
+    if (argc != 0)
+        return -1; /* wrong arguments: omnictl prints the command's usage and exits 2 */
     redisReply *names = ctl_cmd(c, "ZRANGE %s" KEY_ROUTERS " 0 -1", c->prefix);
     size_t n = names->type == REDIS_REPLY_ARRAY ? names->elements : 0, signalled = 0;
     target_t *t = omni_calloc(n + 1, sizeof *t);
@@ -60,17 +74,18 @@ int ctl_reload(ctl_t *c, int argc, char **argv)
         redisReply *h = ctl_cmd(c, "HGETALL %s" KEY_ROUTER, c->prefix, t[i].name);
         t[i].pid = (long)field_ul(h, "pid");
         t[i].reloads = field_ul(h, "reloads");
-        bool here = !strncmp(t[i].name, host, hostlen) && t[i].name[hostlen] == ':';
+        int here = h->elements == 0 ? 0 : ctl_router_here(t[i].name, t[i].pid);
         t[i].state = -1;
         if (h->elements == 0) {
             /* expired meanwhile: not alive */
-        } else if (!here) {
+        } else if (here < 0) {
             printf("router %s: on another machine: reload it there (systemctl reload omnirouted)\n", t[i].name);
-        } else if (t[i].pid > 1 && kill((pid_t)t[i].pid, 0) == 0 && !is_router(t[i].pid)) {
+        } else if (here == 0) {
+            /* A router stopped (or restarted) within the entry's TTL: nothing to reload there, and not a
+             * failure: the routers that run are signalled, and none signalled at all still exits 1 below. */
             printf("router %s: pid %ld is not omnirouted (the router stopped; its entry expires within "
                    "seconds): not signalled\n", t[i].name, t[i].pid);
-            rc = 1;
-        } else if (t[i].pid <= 1 || kill((pid_t)t[i].pid, SIGHUP) != 0) {
+        } else if (kill((pid_t)t[i].pid, SIGHUP) != 0) {
             printf("router %s: cannot signal pid %ld: %s\n", t[i].name, t[i].pid, strerror(errno));
             rc = 1;
         } else {
@@ -97,6 +112,11 @@ int ctl_reload(ctl_t *c, int argc, char **argv)
                 const char *what = ctl_field(h, "reload");
                 printf("router %s: %s\n", t[i].name, what ? what : "reloaded");
                 rc |= what && !strncmp(what, "refused", 7);
+                t[i].state = 1;
+                done++;
+            } else if (ctl_router_here(t[i].name, t[i].pid) == 0) { /* killed or stopped: no answer will come */
+                printf("router %s: stopped before it answered (see its log)\n", t[i].name);
+                rc = 1;
                 t[i].state = 1;
                 done++;
             }

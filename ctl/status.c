@@ -61,9 +61,15 @@ int ctl_status(ctl_t *c)
     redisReply *names = ctl_cmd(c, "ZRANGEBYSCORE %srouters %lld +inf", c->prefix, now_ms);
     size_t n = names->type == REDIS_REPLY_ARRAY ? names->elements : 0, alive = 0;
     redisReply **hashes = omni_calloc(n, sizeof *hashes);
+    bool *stopped = omni_calloc(n + 1, sizeof *stopped);
     for (size_t i = 0; i < n; i++) {
         hashes[i] = ctl_cmd(c, "HGETALL %s" KEY_ROUTER, c->prefix, names->element[i]->str);
-        alive += hashes[i]->type == REDIS_REPLY_ARRAY && hashes[i]->elements > 0; /* else expired meanwhile */
+        if (hashes[i]->type != REDIS_REPLY_ARRAY || hashes[i]->elements == 0)
+            continue; /* expired meanwhile */
+        /* a router of this machine that stopped within its entry's TTL (a restart) is not alive */
+        const char *pid = ctl_field(hashes[i], "pid");
+        stopped[i] = ctl_router_here(names->element[i]->str, pid ? strtol(pid, NULL, 10) : 0) == 0;
+        alive += !stopped[i];
     }
     printf("routers: %zu alive\n", alive);
     for (size_t i = 0; i < n; i++) {
@@ -74,11 +80,12 @@ int ctl_status(ctl_t *c)
         }
         const char *mode = ctl_field(h, "durability_mode"), *seen = ctl_field(h, "durability");
         const char *redis = ctl_field(h, "redis"); /* the primary it uses (under Sentinel, the current one) */
-        printf("  %s  pid %s  updated %s\n    redis %s\n    durability %s: redis says %s%s\n"
+        printf("  %s  pid %s  updated %s%s\n    redis %s\n    durability %s: redis says %s%s\n"
                "    received %s  stored %s  duplicates %s  folded %s  nacked %s  busy %s  "
                "violations %s  inflight %s\n    routed %s  assigned %s  queued %s  moved %s  drained from queues %s\n",
                names->element[i]->str, ctl_field(h, "pid"), ctl_time(ctl_field(h, "updated_at"), t, sizeof t),
-               redis ? redis : "?", mode ? mode : "?", seen ? seen : "?",
+               stopped[i] ? "  stopped (its entry expires within seconds)" : "", redis ? redis : "?",
+               mode ? mode : "?", seen ? seen : "?",
                mode && !strcmp(mode, "relaxed") ? "  (WARNING: relaxed: ACKs without the fsync check)" : "",
                ctl_field(h, "received"), ctl_field(h, "stored"),
                ctl_field(h, "duplicates"), ctl_field(h, "folded"), ctl_field(h, "nacked"), ctl_field(h, "busy"),
@@ -94,6 +101,7 @@ int ctl_status(ctl_t *c)
         freeReplyObject(h);
     }
     free(hashes);
+    free(stopped);
     freeReplyObject(names);
     redisReply *st = ctl_cmd(c, "HGETALL %s" KEY_STATS, c->prefix);
     redisReply *cu = ctl_cmd(c, "GET %s" KEY_SEQ, c->prefix, "customer");
@@ -171,6 +179,11 @@ int ctl_watch(ctl_t *c)
         redisReply *rep = redisCommandArgv(c->redis, 6, argv, NULL);
         if (!rep) {
             fprintf(stderr, "omnictl: redis: %s\n", c->redis->errstr);
+            return 1;
+        }
+        if (rep->type == REDIS_REPLY_ERROR) { /* asked again at once, it would answer the same: no spinning */
+            fprintf(stderr, "omnictl: redis: %s\n", rep->str);
+            freeReplyObject(rep);
             return 1;
         }
         if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1) {

@@ -193,7 +193,8 @@ static void render(omni_metrics_t *out, void *data)
         omni_metrics_sample(out, "omnirouter_messages_nacked_total", (double)st->nacks[j].n, "field", st->nacks[j].field,
                             NULL);
     }
-    omni_metrics_family(out, "omnirouter_messages_busy_total", "counter", "BUSY answers (Redis away or full).");
+    omni_metrics_family(out, "omnirouter_messages_busy_total", "counter",
+                        "BUSY answers (Redis away or not durable, max_inflight reached, or stopping).");
     omni_metrics_sample(out, "omnirouter_messages_busy_total", (double)st->busy, NULL);
     omni_metrics_family(out, "omnirouter_peers_dropped_total", "counter", "Connectors dropped for protocol violations.");
     omni_metrics_sample(out, "omnirouter_peers_dropped_total", (double)st->peers_dropped, NULL);
@@ -240,6 +241,8 @@ static void on_metrics_fd(loop_t *loop, int fd, int events, void *data)
     router_metrics_t *m = data;
     omni_metrics_server_run(m->server);
 }
+
+int router_metrics_port(const router_metrics_t *m) { return omni_metrics_server_port(m->server); }
 
 router_metrics_t *router_metrics_new(loop_t *loop, store_t *store, const router_config_t *cfg, const ingest_t *ingest,
                                      const routing_t *routing, char *err, size_t errsz)

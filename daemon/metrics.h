@@ -20,6 +20,8 @@ router_metrics_t *router_metrics_new(loop_t *loop, store_t *store, const router_
                                      const routing_t *routing, char *err, size_t errsz);
 /* From the cron tick: refreshes the Redis gauges when due, serves connections' timeouts. */
 void router_metrics_tick(router_metrics_t *m);
+/* The port /metrics is served on (the system's choice when router.metrics_listen says port 0). */
+int router_metrics_port(const router_metrics_t *m);
 /* A reload: the teams to report are cfg's from now on (borrowed). */
 void router_metrics_set_config(router_metrics_t *m, const router_config_t *cfg);
 /* Stops listening, frees, sets *m = NULL. Destroy it after the store: a refresh in flight calls back into it. */

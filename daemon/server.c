@@ -1,10 +1,11 @@
 /* See server.h. Start-up order: state dir, embedded Redis (if any), store, ingest socket, then the loop.
- * READY=1 goes to systemd once ingest is bound and Redis has answered with the scripts loaded and its
- * durability checked. Shutdown (SIGTERM, SIGINT): stop taking messages (new ones get BUSY), let Redis
+ * READY=1 goes to systemd once ingest is bound, Redis has answered with the scripts loaded and its
+ * durability checked, and this router's entry is in Redis (say_ready). Shutdown (SIGTERM, SIGINT): stop taking messages (new ones get BUSY), let Redis
  * answer what is in flight (up to DRAIN_MS), then exit. */
 #include "server.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +37,7 @@ typedef struct router {
     const router_source_t *src;
     router_config_t **retired; /* configurations a reload replaced: freed at exit (replies may point into them) */
     size_t n_retired;
-    char reload[160];          /* the last reload's outcome, for omnictl status: "" before any */
+    char reload[PATH_MAX + 160]; /* the last reload's outcome, for omnictl status: "" before any (names the file) */
     unsigned long reloads;     /* SIGHUPs handled: omnictl reload waits for it to move */
     loop_t *loop;
     void *zctx;
@@ -48,6 +49,7 @@ typedef struct router {
     router_metrics_t *metrics; /* NULL without router.metrics_listen */
     int sigfd;
     int ready_sent;
+    int entry_written; /* this router's entry (omni:router:<name>) written once: ready may be said */
     int waiting_said; /* STATUS= told systemd that start-up waits for Redis */
     int stopping;
     int exit_status;
@@ -58,19 +60,35 @@ typedef struct router {
     int status_busy;                     /* a status update is in flight: the next waits for it */
 } router_t;
 
+static void publish_status(router_t *r);
+
+/* READY=1 and the "ready" line. */
+static void announce_ready(router_t *r)
+{
+    r->ready_sent = 1;
+    for (size_t i = 0; i < r->cfg->router.n_ingest; i++)
+        omni_log_event(OMNI_LOG_INFO, OMNI_MSGID_READY, NULL, "ready: ingest on %s, redis at %s",
+                       r->cfg->router.ingest[i], store_address(r->store));
+    sd_notify(0, "READY=1\nSTATUS=accepting messages");
+}
+
 /* Ready once Redis is up and durable; with the test clock, also once the clock's offset has been read, so that
- * nothing a test sends after "ready" is stamped with the wall clock (clock.h). Returns whether it is now. */
+ * nothing a test sends after "ready" is stamped with the wall clock (clock.h); and once this router's entry is
+ * in Redis (omni:router:<name>), so that `systemctl start omnirouted && omnictl reload` (or status) finds it:
+ * the entry is written first, and on_status_reply says ready. Returns whether it is now. */
 static int say_ready(router_t *r)
 {
-    if (!r->ready_sent && store_up(r->store) && routing_clock_known(r->routing)) {
-        r->ready_sent = 1;
-        for (size_t i = 0; i < r->cfg->router.n_ingest; i++)
-            omni_log_event(OMNI_LOG_INFO, OMNI_MSGID_READY, NULL, "ready: ingest on %s, redis at %s",
-                           r->cfg->router.ingest[i], store_address(r->store));
-        sd_notify(0, "READY=1\nSTATUS=accepting messages");
-        return 1;
+    if (r->ready_sent || !store_up(r->store) || !routing_clock_known(r->routing))
+        return 0;
+    if (!r->entry_written) { /* written first; its reply comes back here (on_status_reply) */
+        if (!r->status_busy)
+            publish_status(r);
+        if (r->status_busy)
+            return 0;
+        /* it could not even be sent: ready all the same, the tick writes it */
     }
-    return 0;
+    announce_ready(r);
+    return 1;
 }
 
 /* The store logs its own changes (one line each); the router tells systemd. */
@@ -89,9 +107,14 @@ static void on_store_state(store_t *store, int up, void *data)
 
 static void on_status_reply(store_t *store, redisReply *reply, void *data)
 {
-    (void)store, (void)reply;
+    (void)store;
     router_t *r = data;
     r->status_busy = 0;
+    if (reply && reply->type != REDIS_REPLY_ERROR) {
+        r->entry_written = 1;
+        if (!r->ready_sent && !r->stopping)
+            say_ready(r);
+    } /* else the tick writes it again, and says ready then */
 }
 
 /* The sum of the counters publish_status sends: it moves whenever one of them does. */
@@ -445,7 +468,8 @@ int router_run(router_config_t *cfg, const router_source_t *src)
             r.exit_status = 1;
             goto out;
         }
-        omni_info("metrics: GET http://%s/metrics", cfg->router.metrics_listen);
+        const char *listen = cfg->router.metrics_listen, *colon = strrchr(listen, ':'); /* the port bound */
+        omni_info("metrics: GET http://%.*s:%d/metrics", (int)(colon - listen), listen, router_metrics_port(r.metrics));
     }
     if (sd_watchdog_enabled(0, &r.watchdog_usec) <= 0)
         r.watchdog_usec = 0;

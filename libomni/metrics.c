@@ -229,6 +229,12 @@ omni_metrics_server_t *omni_metrics_server_new(const char *listen, omni_metrics_
 
 void omni_metrics_server_set_ready(omni_metrics_server_t *s, omni_metrics_ready_fn *ready) { s->ready = ready; }
 
+int omni_metrics_server_port(const omni_metrics_server_t *s)
+{
+    const union MHD_DaemonInfo *i = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    return i ? i->port : -1;
+}
+
 int omni_metrics_server_fd(const omni_metrics_server_t *s)
 {
     const union MHD_DaemonInfo *i = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_EPOLL_FD);

@@ -49,6 +49,8 @@ typedef int omni_metrics_ready_fn(void *data, char *why, size_t whysz);
 void omni_metrics_server_set_ready(omni_metrics_server_t *s, omni_metrics_ready_fn *ready);
 /* Whether listen is an address omni_metrics_server_new takes: NULL, or why not (formatted into buf). */
 const char *omni_metrics_listen_check(const char *listen, char *buf, size_t bufsz);
+/* The port it listens on: the one listen named, or the one the system chose for port 0. */
+int omni_metrics_server_port(const omni_metrics_server_t *s);
 /* The fd to watch for reading; call omni_metrics_server_run when it is readable and on each tick (timeouts). */
 int omni_metrics_server_fd(const omni_metrics_server_t *s);
 void omni_metrics_server_run(omni_metrics_server_t *s);
