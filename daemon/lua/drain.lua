@@ -53,24 +53,26 @@ local function blocked(needs)
 end
 
 local assigned = {}
-for _, it in ipairs(items) do
-  local cv = it.cv
-  local raw = not blocked(it.needs) and redis.call('HGET', K.conversation(cv), 'plan')
-  if raw then
-    local plan = cjson.decode(raw)
-    check_plan('drain', plan)
-    plan.now, plan.reason = now, 'capacity freed'
-    -- the conversation's own due time and priority: a breach or an escalation since the plan was made made it
-    -- more urgent, never less (its decision records the priority it is served at)
-    local due, prio = unpack(redis.call('HMGET', K.conversation(cv), 'due', 'prio'))
-    plan.due = tonumber(due or '-1')
-    if tonumber(prio) and tonumber(prio) < plan.prio then plan.prio = tonumber(prio) end
-    local t, owner, tried, day = find_owner(plan, days, true, full)
-    if owner then
-      redis.call('HINCRBY', K.conversation(cv), 'version', '1')
-      commit_assign(plan, t, owner, tried, day, now)
-      assigned[#assigned + 1] = cv
+batched(function() -- the teams' counters written once (_common.lua)
+  for _, it in ipairs(items) do
+    local cv = it.cv
+    local raw = not blocked(it.needs) and redis.call('HGET', K.conversation(cv), 'plan')
+    if raw then
+      local plan = cjson.decode(raw)
+      check_plan('drain', plan)
+      plan.now, plan.reason = now, 'capacity freed'
+      -- the conversation's own due time and priority: a breach or an escalation since the plan was made made it
+      -- more urgent, never less (its decision records the priority it is served at)
+      local due, prio = unpack(redis.call('HMGET', K.conversation(cv), 'due', 'prio'))
+      plan.due = tonumber(due or '-1')
+      if tonumber(prio) and tonumber(prio) < plan.prio then plan.prio = tonumber(prio) end
+      local t, owner, tried, day = find_owner(plan, days, true, full)
+      if owner then
+        redis.call('HINCRBY', K.conversation(cv), 'version', '1')
+        commit_assign(plan, t, owner, tried, day, now)
+        assigned[#assigned + 1] = cv
+      end
     end
   end
-end
+end)
 return assigned
