@@ -21,6 +21,7 @@ struct router_metrics {
     size_t n_gauges;
     int64_t gauges_at, next_refresh; /* monotonic ms */
     int refreshing;
+    int stopping; /* SIGTERM seen: /readyz says so */
 };
 
 static const char *gauge(const router_metrics_t *m, const char *name)
@@ -228,10 +229,11 @@ static void render(omni_metrics_t *out, void *data)
 static int ready(void *data, char *why, size_t whysz)
 {
     const router_metrics_t *m = data;
-    if (store_up(m->store))
+    if (store_up(m->store) && !m->stopping)
         return 1;
-    snprintf(why, whysz, "%s", store_connected(m->store) ? "redis durability not verified, or stopping: answering BUSY"
-                                                          : "redis unreachable: answering BUSY");
+    snprintf(why, whysz, "%s", m->stopping ? "stopping: answering BUSY"
+                               : store_connected(m->store) ? "redis durability not verified: answering BUSY"
+                                                           : "redis unreachable: answering BUSY");
     return 0;
 }
 
@@ -241,6 +243,8 @@ static void on_metrics_fd(loop_t *loop, int fd, int events, void *data)
     router_metrics_t *m = data;
     omni_metrics_server_run(m->server);
 }
+
+void router_metrics_set_stopping(router_metrics_t *m) { m->stopping = 1; }
 
 int router_metrics_port(const router_metrics_t *m) { return omni_metrics_server_port(m->server); }
 

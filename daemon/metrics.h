@@ -22,6 +22,8 @@ router_metrics_t *router_metrics_new(loop_t *loop, store_t *store, const router_
 void router_metrics_tick(router_metrics_t *m);
 /* The port /metrics is served on (the system's choice when router.metrics_listen says port 0). */
 int router_metrics_port(const router_metrics_t *m);
+/* The router is stopping (SIGTERM): /readyz answers 503 "not ready: stopping: answering BUSY". */
+void router_metrics_set_stopping(router_metrics_t *m);
 /* A reload: the teams to report are cfg's from now on (borrowed). */
 void router_metrics_set_config(router_metrics_t *m, const router_config_t *cfg);
 /* Stops listening, frees, sets *m = NULL. Destroy it after the store: a refresh in flight calls back into it. */

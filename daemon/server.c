@@ -313,6 +313,8 @@ static void on_signal(loop_t *loop, int fd, int events, void *data)
                            "%s: shutting down: new messages get BUSY; answering the %zu in flight",
                            strsignal((int)si.ssi_signo), r->ingest ? ingest_inflight(r->ingest) : (size_t)0);
             r->stopping = 1;
+            if (r->metrics)
+                router_metrics_set_stopping(r->metrics);
             sd_notify(0, "STOPPING=1");
             store_drain(r->store);
             loop_stop(loop);

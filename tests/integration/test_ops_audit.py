@@ -8,6 +8,7 @@ import socket
 
 from harness import ROOT, Peer, Router, free_port, message, wait_for
 from prometheus_client.parser import text_string_to_metric_families
+import urllib.error
 import urllib.request
 
 POLICY = """
@@ -318,4 +319,34 @@ def test_the_metrics_line_names_the_port_bound_and_a_long_path_keeps_the_whole_r
                       "the refused reload in omnictl status")
         assert re.search(rf"refused: 1 error in {re.escape(r.config)}; running version [0-9a-f]{{12}}", st), st
     finally:
+        r.stop()
+
+
+def test_readyz_says_stopping_while_a_stop_answers_what_is_in_flight(tmp_path, redis_server):
+    """docs/operations.md: /readyz is 503 `not ready: stopping: answering BUSY` during the seconds a stop waits
+    for Redis to answer the messages in flight (it said "redis durability not verified, or stopping")."""
+    port = free_port()
+    r = Router(str(tmp_path), redis_server.address, policy=POLICY,
+               router_extra={"log_level": "info", "metrics_listen": f"127.0.0.1:{port}"}).start()
+    peer = Peer(r.endpoint)
+
+    def readyz():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    try:
+        assert readyz()[0] == 200
+        redis_server.proc.send_signal(signal.SIGSTOP)  # the message below stays in flight
+        peer.submit(message("stop-1"))
+        os.kill(r.proc.pid, signal.SIGTERM)
+        r.wait_log(r"shutting down", 5)
+        status, body = wait_for(lambda: (lambda s: s if s[0] == 503 and "stopping" in s[1] else None)(readyz()), 3,
+                                "/readyz saying stopping")
+        assert body == "not ready: stopping: answering BUSY\n", body
+    finally:
+        redis_server.proc.send_signal(signal.SIGCONT)
+        peer.close()
         r.stop()
