@@ -119,11 +119,14 @@ static int customer_link(ctl_t *c, int link, int argc, char **argv)
     argv[0] = link ? link_name : unlink_name; /* getopt's messages name the command */
     int opt;
     optind = 0; /* GNU getopt: start over, and permute so options may follow the identities */
+    bool noted = false;
     while ((opt = getopt_long(argc, argv, link ? "b:n:" : "b:", link ? link_opts : unlink_opts, NULL)) != -1) {
+        if ((opt == 'b' && by) || (opt == 'n' && noted)) /* which one was meant? */
+            return fprintf(stderr, "%s: --%s given twice\n", argv[0], opt == 'b' ? "by" : "note"), 2;
         if (opt == 'b')
             by = optarg;
         else if (opt == 'n')
-            ctl_check_text("--note", note = optarg);
+            ctl_check_text("--note", note = optarg), noted = true;
         else
             return 2;
     }
@@ -177,6 +180,8 @@ static int customer_tier(ctl_t *c, int argc, char **argv)
     while ((opt = getopt_long(argc, argv, "b:", longopts, NULL)) != -1) {
         if (opt != 'b')
             return 2;
+        if (by) /* which one was meant? */
+            return fprintf(stderr, "omnictl: customer tier: --by given twice\n"), 2;
         by = optarg;
     }
     if (argc - optind != 2) {

@@ -78,8 +78,12 @@ int ctl_report(ctl_t *c, int argc, char **argv)
     int npos = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) {
+            if (json) /* an option given twice is a mistake, said as one (omnictl(1)) */
+                return usage();
             json = true;
         } else if (!strcmp(argv[i], "--days") && i + 1 < argc) {
+            if (days > 0)
+                return usage();
             char *end;
             days = strtoll(argv[++i], &end, 10);
             if (*end || days < 1 || days > SLA_REPORT_DAYS_MAX)

@@ -350,3 +350,26 @@ def test_readyz_says_stopping_while_a_stop_answers_what_is_in_flight(tmp_path, r
         redis_server.proc.send_signal(signal.SIGCONT)
         peer.close()
         r.stop()
+
+
+def test_an_omnictl_option_given_twice_is_wrong_usage(tmp_path, redis_server):
+    """omnictl(1) EXIT STATUS: an option of a command given twice exits 2 (which one was meant?), nothing done;
+    as `conversation survey` did, the customer commands and the report do too (the last one used to win)."""
+    client = redis_server.client()
+    r = Router(str(tmp_path), redis_server.address, policy=POLICY, router_extra={"log_level": "info"}).start()
+    try:
+        for args, said in (
+                (("customer", "link", "email:a@x.io", "email:b@x.io", "--by", "ann", "--by", "bob"), "--by given twice"),
+                (("customer", "link", "email:a@x.io", "email:b@x.io", "--note", "x", "--note", "y"),
+                 "--note given twice"),
+                (("customer", "unlink", "email:a@x.io", "email:b@x.io", "--by", "a", "--by", "b"), "--by given twice"),
+                (("customer", "tier", "email:a@x.io", "vip", "--by", "a", "--by", "b"), "--by given twice"),
+                (("report", "--json", "--json"), "omnictl: report [--json]"),
+                (("report", "--days", "2", "--days", "3"), "omnictl: report [--json]")):
+            out = r.ctl(*args, check=False)
+            assert out.returncode == 2 and said in out.stderr and out.stdout == "", (args, out)
+        assert not client.keys("omni:identity:*") and not client.keys("omni:customer:*")  # nothing was done
+        ok = r.ctl("customer", "link", "email:a@x.io", "email:b@x.io", "--by", "ann", "--note", "same person")
+        assert ok.returncode == 0
+    finally:
+        r.stop()
