@@ -439,9 +439,12 @@ static void walk_mapping(walk_t *w, const yaml_node_t *map, const char *prefix)
             add_error(w->errs, "%s:%zu:%zu: %s: duplicate key (first at line %zu column %zu)", w->file,
                       k->start_mark.line + 1, k->start_mark.column + 1, path, twice->start_mark.line + 1,
                       twice->start_mark.column + 1);
-        } else if (v->type == YAML_MAPPING_NODE && is_section(w->cfg, path) && find_slot(w->cfg, path) == NULL)
-            walk_mapping(w, v, path);
-        else
+        } else if (is_section(w->cfg, path) && find_slot(w->cfg, path) == NULL) {
+            /* a section with no value (its keys commented out) keeps their defaults, as "key:" does; any
+             * other non-mapping is refused by walk_mapping as what it is, not as an unknown key */
+            if (!(v->type == YAML_SCALAR_NODE && scalar_is_null(v)))
+                walk_mapping(w, v, path);
+        } else
             walk_value(w, path, k, v);
         free(path);
     }
@@ -813,6 +816,11 @@ static void print_key(FILE *out, const char *path, const omni_connector_key_t *k
                 k->type == OMNI_KEY_DURATION ? " ms" : k->type == OMNI_KEY_SIZE ? " bytes" : "");
     else if (k->type == OMNI_KEY_ENUM)
         fprintf(out, " (%s)", k->choices);
+    else if ((k->type == OMNI_KEY_STRING || k->type == OMNI_KEY_PATH || k->type == OMNI_KEY_SECRET) && k->max > 0)
+        fprintf(out, " (%lld..%lld bytes)", k->type == OMNI_KEY_PATH && k->min < 1 ? 1 : k->min,
+                k->max); /* the bounds slot_parse holds a value to: an empty path is refused whatever min says */
+    else if (k->type == OMNI_KEY_LIST && k->max > 0)
+        fprintf(out, " (at most %lld)", k->max);
     fprintf(out, "\n      %s\n", k->help ? k->help : "");
 }
 

@@ -54,8 +54,16 @@ static long read_secret_file(const char *path, const char *what, char *out, size
     }
     size_t n = 0;
     for (;;) {
-        if (n + 1 >= outsz) {
-            snprintf(err, errsz, "%s: %s: longer than %zu bytes", what, path, outsz - 1);
+        if (n + 1 >= outsz) { /* full: the file is too long unless it ends here */
+            char extra;
+            ssize_t r;
+            do
+                r = read(fd, &extra, 1);
+            while (r < 0 && errno == EINTR);
+            explicit_bzero(&extra, 1);
+            if (r == 0)
+                break;
+            snprintf(err, errsz, "%s: %s: longer than %d bytes", what, path, OMNI_SECRET_MAX);
             close(fd);
             explicit_bzero(out, outsz);
             return -1;
@@ -78,24 +86,30 @@ static long read_secret_file(const char *path, const char *what, char *out, size
 
 long omni_secret_load(const char *spec, const char *what, char *out, size_t outsz, char *err, size_t errsz)
 {
-    if (outsz > OMNI_SECRET_MAX + 1) outsz = OMNI_SECRET_MAX + 1;
+    /* Read whole into room for the longest secret and the "\r\n" a file may end with, then copied out once
+     * that is dropped: a secret of OMNI_SECRET_MAX bytes written with its newline is one of OMNI_SECRET_MAX. */
+    char buf[OMNI_SECRET_MAX + 3];
     long n;
     if (spec == NULL || *spec == '\0') {
         snprintf(err, errsz, "%s: no secret named (a file, credential:NAME or env:NAME)", what);
         return -1;
     }
     if (strncmp(spec, "env:", 4) == 0) {
+        if (spec[4] == '\0') {
+            snprintf(err, errsz, "%s: %s names no variable (env:NAME)", what, spec);
+            return -1;
+        }
         const char *v = getenv(spec + 4);
         if (v == NULL) {
             snprintf(err, errsz, "%s: environment variable %s is not set", what, spec + 4);
             return -1;
         }
-        if (strlen(v) >= outsz) {
-            snprintf(err, errsz, "%s: %s: longer than %zu bytes", what, spec, outsz - 1);
+        if (strlen(v) >= sizeof buf) {
+            snprintf(err, errsz, "%s: %s: longer than %d bytes", what, spec, OMNI_SECRET_MAX);
             return -1;
         }
         n = (long)strlen(v);
-        memcpy(out, v, (size_t)n + 1);
+        memcpy(buf, v, (size_t)n + 1);
     } else if (strncmp(spec, "credential:", 11) == 0) {
         const char *dir = getenv("CREDENTIALS_DIRECTORY"), *name = spec + 11;
         if (dir == NULL || *dir == '\0') {
@@ -108,17 +122,25 @@ long omni_secret_load(const char *spec, const char *what, char *out, size_t outs
         }
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", dir, name);
-        n = read_secret_file(path, what, out, outsz, err, errsz);
+        n = read_secret_file(path, what, buf, sizeof buf, err, errsz);
     } else {
-        n = read_secret_file(spec, what, out, outsz, err, errsz);
+        n = read_secret_file(spec, what, buf, sizeof buf, err, errsz);
     }
     if (n < 0) return -1;
-    if (n > 0 && out[n - 1] == '\n') out[--n] = '\0';
-    if (n > 0 && out[n - 1] == '\r') out[--n] = '\0';
+    if (n > 0 && buf[n - 1] == '\n') buf[--n] = '\0';
+    if (n > 0 && buf[n - 1] == '\r') buf[--n] = '\0';
+    long room = (long)(outsz > OMNI_SECRET_MAX + 1 ? OMNI_SECRET_MAX + 1 : outsz) - 1;
+    if (n > room) {
+        snprintf(err, errsz, "%s: %s: longer than %ld bytes", what, spec, room);
+        explicit_bzero(buf, sizeof buf);
+        return -1;
+    }
     if (n == 0) {
         snprintf(err, errsz, "%s: %s: the secret is empty", what, spec);
         return -1;
     }
+    memcpy(out, buf, (size_t)n + 1);
+    explicit_bzero(buf, sizeof buf);
     return n;
 }
 

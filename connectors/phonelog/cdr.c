@@ -300,7 +300,17 @@ static bool withheld(const char *raw)
 {
     static const char *const words[] = { "anonymous", "restricted", "private", "unknown", "unavailable",
                                          "withheld", NULL };
-    return raw[0] == '\0' || in(raw, words);
+    /* the word as a PBX may pad it (" Anonymous "), and blanks alone, are as withheld as the bare word */
+    raw += strspn(raw, " \t");
+    size_t len = strlen(raw);
+    while (len > 0 && (raw[len - 1] == ' ' || raw[len - 1] == '\t'))
+        len--;
+    char word[16];
+    if (len >= sizeof word)
+        return false;
+    memcpy(word, raw, len);
+    word[len] = '\0';
+    return len == 0 || in(word, words);
 }
 
 static bool is_voicemail(const cdr_t *c, const cdr_opts_t *o)
@@ -398,14 +408,23 @@ int cdr_message(const cdr_t *c, const cdr_opts_t *o, const cdr_where_t *w, omni_
         mailbox = clean(val(c, COL_LASTDATA));
         mailbox[strcspn(mailbox, ",")] = '\0';
     }
+    /* A mailbox or a billsec over the router's limit for a string (a custom or FreeSWITCH line may hold 64 KiB)
+     * is left out of the text as it is of meta: with it the text could pass its own limit, and the callback
+     * would be refused whole. */
+    omni_limits_t lim;
+    omni_limits_default(&lim);
+    const char *box = strlen(mailbox) <= lim.field_bytes ? mailbox : "";
+    const char *secs = val(c, COL_BILLSEC)[0] ? val(c, COL_BILLSEC) : "0";
+    if (strlen(secs) > lim.field_bytes)
+        secs = NULL;
     char *text;
     if (vm && out == OUTCOME_ANSWERED)
-        text = omni_asprintf("Voicemail from %s at %s (%s%s%s%s s); please call back", e164, when,
-                             mailbox[0] ? "mailbox " : "", mailbox, mailbox[0] ? ", " : "",
-                             val(c, COL_BILLSEC)[0] ? val(c, COL_BILLSEC) : "0");
+        text = omni_asprintf("Voicemail from %s at %s%s%s%s%s%s%s; please call back", e164, when,
+                             box[0] || secs ? " (" : "", box[0] ? "mailbox " : "", box, box[0] && secs ? ", " : "",
+                             secs ? secs : "", secs ? " s)" : box[0] ? ")" : "");
     else if (out == OUTCOME_ANSWERED)
-        text = omni_asprintf("Answered call from %s at %s (%s s)", e164, when,
-                             val(c, COL_BILLSEC)[0] ? val(c, COL_BILLSEC) : "0");
+        text = omni_asprintf("Answered call from %s at %s%s%s%s", e164, when, secs ? " (" : "", secs ? secs : "",
+                             secs ? " s)" : "");
     else
         text = omni_asprintf("Missed call from %s at %s (%s%s); please call back", e164, when, reason,
                              vm ? ", sent to voicemail" : "");

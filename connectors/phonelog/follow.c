@@ -74,8 +74,13 @@ follow_t *follow_new(const follow_opts_t *o, char *err, size_t errsz)
     if (rc == 0) {
         f->have_saved = sscanf(state, "v1 %" SCNu64 " %" SCNu64 " %lu %" SCNu64 " %" SCNx64, &f->s_ino, &f->s_off,
                                &f->s_line, &f->s_head_len, &f->s_head_hash) == 5 && f->s_head_len <= FOLLOW_HEAD_MAX;
-        if (!f->have_saved)
-            omni_warn("%s/%s: unreadable state \"%.40s\": starting without it", o->state_dir, o->state_name, state);
+        if (!f->have_saved) {
+            /* Not a first run (start: end is for that): the calls in the file may never have been sent. Read
+             * from its start; what the router has already, it drops by id. */
+            omni_warn("%s/%s: unreadable state \"%.40s\": starting without it, from the start of the file",
+                      o->state_dir, o->state_name, state);
+            f->start_at_end = false;
+        }
     }
     free(state);
     return f;

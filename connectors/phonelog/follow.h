@@ -18,7 +18,8 @@
  *     reused); otherwise the file is new since the last run and is read from 0.
  *   - with no saved state, reading starts at the end (start_at_end) or at the beginning. start_at_end
  *     applies to the file that exists when first looked for: a file that appears later is new, and is
- *     read from its beginning. */
+ *     read from its beginning. A state file that cannot be read is no first run: the file is read from its
+ *     beginning (its calls may never have been sent; the router drops by id what it has). */
 #ifndef PHONELOG_FOLLOW_H
 #define PHONELOG_FOLLOW_H
 

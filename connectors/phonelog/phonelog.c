@@ -34,6 +34,17 @@ static int on_line(void *user, const char *line, size_t len, const follow_pos_t 
         line += 3;
         len -= 3;
     }
+    /* A run of NUL bytes in front of a record is a hole a crash left (the file was extended, its data never
+     * written) and the PBX wrote after it: not part of the record, which would be lost with it. */
+    size_t hole = 0;
+    while (hole < len && line[hole] == '\0')
+        hole++;
+    if (hole > 0) {
+        omni_warn("%s:%lu: %zu NUL bytes before the record passed over (a hole a crash left in the file)", pos->path,
+                  pos->line, hole);
+        line += hole;
+        len -= hole;
+    }
     if (len == 0) {
         p->st.skipped++;
         return 0;

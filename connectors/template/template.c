@@ -91,6 +91,8 @@ static int tpl_line(omni_connector_t *ctx, tpl_t *t, const char *line, size_t le
 {
     if (len > 0 && line[len - 1] == '\r') /* a line ended by \r\n: the \r is its end, not its text */
         len--;
+    if (len == 0)
+        return 0; /* "\r\n" alone is as blank as "\n" alone: no message */
     if (memchr(line, '\0', len) != NULL) {
         /* a string stops at it: the rest of the line would be lost without a word */
         omni_warn("%s: the line at byte %" PRIu64 " holds a NUL byte: not sent", t->path, off);

@@ -88,6 +88,49 @@ static void test_refusals_name_the_key(void **state)
     free(big);
 }
 
+/* "Secrets are at most 4096 bytes" (docs/connectors.md, "Secrets"): one of exactly OMNI_SECRET_MAX bytes is taken,
+ * with or without the final newline a file drops, in a buffer of OMNI_SECRET_MAX + 1 as the connectors give;
+ * one byte more is refused. And in any buffer: a secret that fits it is taken, with its newline in the file. */
+static void test_a_secret_of_the_maximum_size(void **state)
+{
+    (void)state;
+    char out[OMNI_SECRET_MAX + 1], err[256], *text = omni_malloc(OMNI_SECRET_MAX + 3);
+    memset(text, 'k', OMNI_SECRET_MAX);
+    text[OMNI_SECRET_MAX] = '\0';
+    char *exact = write_file("exact", text, 0600);
+    long n = omni_secret_load(exact, "sms.auth_token", out, sizeof out, err, sizeof err);
+    if (n != OMNI_SECRET_MAX)
+        fail_msg("a secret of %d bytes: %ld (%s)", OMNI_SECRET_MAX, n, n < 0 ? err : "");
+    assert_int_equal(strlen(out), OMNI_SECRET_MAX);
+    strcat(text, "\n");
+    char *nl = write_file("exact-nl", text, 0600);
+    assert_int_equal(omni_secret_load(nl, "k", out, sizeof out, err, sizeof err), OMNI_SECRET_MAX);
+    strcpy(text + OMNI_SECRET_MAX, "\r\n");
+    char *crlf = write_file("exact-crlf", text, 0600);
+    assert_int_equal(omni_secret_load(crlf, "k", out, sizeof out, err, sizeof err), OMNI_SECRET_MAX);
+    strcpy(text + OMNI_SECRET_MAX, "k");
+    char *over = write_file("over", text, 0600);
+    assert_int_equal(omni_secret_load(over, "k", out, sizeof out, err, sizeof err), -1);
+    assert_non_null(strstr(err, "longer than 4096 bytes"));
+    strcpy(text + OMNI_SECRET_MAX, "k\n");
+    char *over_nl = write_file("over-nl", text, 0600);
+    assert_int_equal(omni_secret_load(over_nl, "k", out, sizeof out, err, sizeof err), -1);
+    char small[8];
+    char *seven = write_file("seven", "1234567\n", 0600);
+    assert_int_equal(omni_secret_load(seven, "k", small, sizeof small, err, sizeof err), 7);
+    assert_string_equal(small, "1234567");
+    setenv("OMNI_TEST_SECRET", "", 1);
+    assert_int_equal(omni_secret_load("env:", "k", out, sizeof out, err, sizeof err), -1);
+    assert_non_null(strstr(err, "names no variable"));
+    free(text);
+    free(exact);
+    free(nl);
+    free(crlf);
+    free(over);
+    free(over_nl);
+    free(seven);
+}
+
 /* The published vector: v1,base64(HMAC-SHA256(base64decode(secret without whsec_), id.timestamp.body)). */
 static void test_standard_webhooks_vector(void **state)
 {
@@ -130,6 +173,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_file_env_credential),
         cmocka_unit_test(test_refusals_name_the_key),
+        cmocka_unit_test(test_a_secret_of_the_maximum_size),
         cmocka_unit_test(test_standard_webhooks_vector),
         cmocka_unit_test(test_base64_hex_sha),
     };

@@ -207,6 +207,14 @@ static void withheld_and_garbage_callers(void **state)
     c.f[COL_SRC] = "anonymous";
     assert_int_equal(cdr_message(&c, &opts, &where, &msg, why, sizeof why), 1);
     assert_string_equal(why, "caller withheld (\"anonymous\")");
+    /* as a PBX may pad them: blanks around the word, or blanks alone, are withheld too, not unreadable */
+    static const char *const padded[] = { " Anonymous ", "  ", "\tPRIVATE", "Restricted\t" };
+    for (size_t i = 0; i < sizeof padded / sizeof padded[0]; i++) {
+        c.f[COL_SRC] = padded[i];
+        if (cdr_message(&c, &opts, &where, &msg, why, sizeof why) != 1)
+            fail_msg("\"%s\": %s", padded[i], why);
+        assert_non_null(strstr(why, "caller withheld"));
+    }
     c.f[COL_SRC] = "";
     c.f[COL_CLID] = "\"Bob\" <+14155550100>"; /* src empty: the number in clid */
     assert_int_equal(cdr_message(&c, &opts, &where, &msg, why, sizeof why), 0);
@@ -428,6 +436,57 @@ static void oversized_fields_cost_only_themselves(void **state)
     free(mid);
 }
 
+/* A custom or FreeSWITCH line may hold 64 KiB, so a mailbox (lastdata) or a billsec may be too: such a value is left
+ * out of the text as it is of meta (over the router's 4 KiB for a string), so that the text stays under its own
+ * limit and the callback is sent (docs/connectors.md, "Limits": "costs that value only, never the callback"). */
+static void a_huge_mailbox_or_billsec_never_costs_the_callback(void **state)
+{
+    (void)state;
+    size_t big = 65400;
+    char *mailbox = omni_malloc(big + 1), *billsec = omni_malloc(big + 1);
+    memset(mailbox, 'v', big);
+    mailbox[big] = '\0';
+    memset(billsec, '7', big);
+    billsec[big] = '\0';
+    omni_limits_t lim;
+    omni_limits_default(&lim);
+    omni_msg_error_t err;
+    char line[400];
+    static const char *const at = "2026-11-20 09:20:11 +00:00";
+    for (int which = 0; which < 3; which++) {
+        cdr_t c = { 0 };
+        c.f[COL_SRC] = "+14155550100";
+        c.f[COL_LASTAPP] = "VoiceMail";
+        c.f[COL_LASTDATA] = which == 1 ? "6000@default,u" : mailbox;
+        c.f[COL_DISPOSITION] = "ANSWERED";
+        c.f[COL_BILLSEC] = which == 0 ? "67" : billsec;
+        c.f[COL_START] = "2026-11-20 09:20:11";
+        omni_msg_destroy(&msg);
+        assert_int_equal(cdr_message(&c, &opts, &where, &msg, why, sizeof why), 0);
+        if (omni_msg_validate(msg, &lim, &err) != 0)
+            fail_msg("case %d: %s", which, omni_msg_error_str(&err, line, sizeof line));
+        char want[200];
+        snprintf(want, sizeof want, which == 0   ? "Voicemail from +14155550100 at %s (67 s); please call back"
+                                    : which == 1 ? "Voicemail from +14155550100 at %s (mailbox 6000@default); please call back"
+                                                 : "Voicemail from +14155550100 at %s; please call back", at);
+        assert_string_equal(msg->text, want);
+        assert_null(meta("mailbox") != NULL && which != 1 ? meta("mailbox") : NULL);
+    }
+    /* an answered call logged: the same for its seconds */
+    opts.log_answered = true;
+    cdr_t c = { 0 };
+    c.f[COL_SRC] = "+14155550100";
+    c.f[COL_DISPOSITION] = "ANSWERED";
+    c.f[COL_BILLSEC] = billsec;
+    c.f[COL_START] = "2026-11-20 09:20:11";
+    omni_msg_destroy(&msg);
+    assert_int_equal(cdr_message(&c, &opts, &where, &msg, why, sizeof why), 0);
+    assert_string_equal(msg->text, "Answered call from +14155550100 at 2026-11-20 09:20:11 +00:00");
+    opts.log_answered = false;
+    free(mailbox);
+    free(billsec);
+}
+
 /* A day the month does not have is no date: "at an unknown time", not the day mktime makes of it. */
 static void days_the_month_does_not_have(void **state)
 {
@@ -480,6 +539,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(freeswitch_records, setup, teardown),
         cmocka_unit_test_setup_teardown(durations_at_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(oversized_fields_cost_only_themselves, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_huge_mailbox_or_billsec_never_costs_the_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(days_the_month_does_not_have, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -367,6 +367,29 @@ static void start_at_end_skips_history(void **state)
     assert_int_equal(sink.lines[0], 3);
 }
 
+/* start: end is for a first run: a saved position that cannot be read (phonelog.offset damaged or written by
+ * something else) is no first run, and the calls in the file may never have been sent. The file is read from its
+ * start, what the router has already is dropped there by id, and nothing is skipped unsent. */
+static void start_at_end_with_an_unreadable_position_reads_the_file(void **state)
+{
+    (void)state;
+    char text[2048] = "", st[160];
+    strcat(text, rec_line(1));
+    strcat(text, rec_line(2));
+    put(path, "w", text);
+    snprintf(st, sizeof st, "%s/phonelog.offset", dir);
+    put(st, "w", "garbage\n");
+    capture_begin();
+    p = make(true);
+    bool more;
+    int rc = plog_poll(p, &more);
+    char *err = capture_end();
+    assert_int_equal(rc, 0);
+    static const int want[] = { 1, 2 };
+    expect_ids(want, 2);
+    assert_non_null(strstr(err, "phonelog.offset: unreadable state \"garbage"));
+}
+
 /* start: end with no saved position and no file yet: the PBX creates Master.csv later, with calls already in
  * it when the connector first sees it. They are new (issue #10: they used to be skipped for good). */
 static void start_at_end_file_appearing_later_is_new(void **state)
@@ -525,6 +548,43 @@ static void bom_at_file_start(void **state)
     assert_string_equal(sink.ids[2], "phone:p:u4");
 }
 
+/* A crash can leave a run of NUL bytes where the file was extended but its data never written (ext4, XFS): the PBX
+ * then appends after them, so the first record after the crash begins with that hole. The hole is passed over
+ * with a warning and the record read; a NUL byte inside a record still makes it malformed. */
+static void a_hole_of_nul_bytes_before_a_record(void **state)
+{
+    (void)state;
+    char text[4096];
+    size_t n = 0;
+    strcpy(text, rec_line(1));
+    n = strlen(text);
+    memset(text + n, '\0', 700); /* the hole: no newline in it */
+    n += 700;
+    strcpy(text + n, rec_line(2));
+    n += strlen(rec_line(2));
+    char bad[512];
+    snprintf(bad, sizeof bad, "%s", rec_line(3));
+    bad[40] = '\0'; /* a NUL inside a record */
+    memcpy(text + n, bad, strlen(rec_line(3)));
+    n += strlen(rec_line(3));
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, n, f), n);
+    fclose(f);
+    p = make(false);
+    capture_begin();
+    bool more;
+    int rc = plog_poll(p, &more);
+    char *err = capture_end();
+    assert_int_equal(rc, 0);
+    static const int want[] = { 1, 2 };
+    expect_ids(want, 2);
+    assert_int_equal(sink.lines[1], 2);
+    if (strstr(err, "Master.csv:2: 700 NUL bytes before the record passed over") == NULL)
+        fail_msg("no warning for the hole in:\n%s", err);
+    assert_non_null(strstr(err, "Master.csv:3: malformed record skipped: NUL byte at column 41"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -535,11 +595,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(resume_without_duplicates, setup, teardown),
         cmocka_unit_test_setup_teardown(rotation_while_stopped_finishes_the_old_file, setup, teardown),
         cmocka_unit_test_setup_teardown(start_at_end_skips_history, setup, teardown),
+        cmocka_unit_test_setup_teardown(start_at_end_with_an_unreadable_position_reads_the_file, setup, teardown),
         cmocka_unit_test_setup_teardown(start_at_end_file_appearing_later_is_new, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_commit_reads_again, setup, teardown),
         cmocka_unit_test_setup_teardown(full_spool_stops_before_the_line, setup, teardown),
         cmocka_unit_test_setup_teardown(long_line_skipped_and_missing_file, setup, teardown),
         cmocka_unit_test_setup_teardown(bom_at_file_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_hole_of_nul_bytes_before_a_record, setup, teardown),
         cmocka_unit_test_setup_teardown(line_of_exactly_the_limit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

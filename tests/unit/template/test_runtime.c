@@ -174,6 +174,34 @@ static void values_defaults_and_paths(void **state)
     assert_null(c);
 }
 
+/* A section with no value ("router:" with its keys commented out) keeps every default of its keys, as a key
+ * with no value keeps its default (docs/connectors.md); a section written as a scalar or a list is named as
+ * such, not as an unknown key. */
+static void an_empty_section_keeps_its_defaults(void **state)
+{
+    (void)state;
+    put(cfg, "router:\n#  endpoint: ipc:///x\nspool_dir: sp\ntemplate:\n  path: in.txt\n");
+    int status = -1;
+    char *argv[] = { "omni-template", "--config", cfg, "--check-config", NULL };
+    assert_null(run_new(&status, argv));
+    if (status != 0)
+        fail_msg("an empty router: section refused:\n%s", out);
+    put(cfg, "spool_dir: sp\nrouter: 3\ntemplate: [in.txt]\n");
+    assert_null(run_new(&status, argv));
+    assert_int_equal(status, 1);
+    char want[256];
+    static const char *const errs[] = {
+        "c.yaml:2:9: router: expected a mapping",
+        "c.yaml:3:11: template: expected a mapping",
+    };
+    for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
+        snprintf(want, sizeof want, "%s/%s", dir, errs[i]);
+        if (strstr(out, want) == NULL)
+            fail_msg("missing \"%s\" in:\n%s", want, out);
+    }
+    assert_null(strstr(out, "unknown key"));
+}
+
 static void help_and_usage(void **state)
 {
     (void)state;
@@ -183,6 +211,10 @@ static void help_and_usage(void **state)
     assert_int_equal(status, 0);
     assert_non_null(strstr(out, "usage: omni-template"));
     assert_non_null(strstr(out, "template.max_batch"));
+    /* "every key, type, default, bounds" (docs/connectors.md): a string's length bounds too */
+    if (strstr(out, "default template-user (1..256 bytes)") == NULL)
+        fail_msg("no bounds for template.sender in:\n%s", out);
+    assert_non_null(strstr(out, "template.path            path     required (1..4096 bytes)"));
     char *bad[] = { "omni-template", "--frobnicate", NULL };
     assert_null(run_new(&status, bad));
     assert_int_equal(status, 2);
@@ -327,6 +359,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(config_errors_name_file_line_column, setup, teardown),
         cmocka_unit_test_setup_teardown(required_key_and_overrides, setup, teardown),
         cmocka_unit_test_setup_teardown(values_defaults_and_paths, setup, teardown),
+        cmocka_unit_test_setup_teardown(an_empty_section_keeps_its_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(help_and_usage, setup, teardown),
         cmocka_unit_test_setup_teardown(state_files, setup, teardown),
         cmocka_unit_test_setup_teardown(flush_sends_before_the_commit, setup, teardown),

@@ -216,6 +216,22 @@ static void a_nul_byte_refuses_the_line_and_crlf_ends_one(void **state)
     assert_int_equal(st.submitted, 2);
 }
 
+/* A blank line is no message, however it ends: "\r\n" alone is as blank as "\n" alone (it was once sent as an
+ * empty message from the default sender). */
+static void a_blank_line_is_no_message_whatever_ends_it(void **state)
+{
+    fx_t *fx = *state;
+    fx->c = start(fx);
+    put(fx->input, "w", "first\r\n\r\n\n\r\nsecond\n");
+    run_until(fx, 2, 0);
+    assert_string_equal(field(fx, 0, "text"), "first");
+    assert_string_equal(field(fx, 1, "text"), "second");
+    omni_connector_stats_t st;
+    omni_connector_stats(fx->c, &st);
+    assert_int_equal(st.submitted, 2);
+    assert_int_equal(st.invalid, 0);
+}
+
 static void restart_resends_only_the_unanswered(void **state)
 {
     fx_t *fx = *state;
@@ -245,6 +261,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(lines_become_acked_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(a_nul_byte_refuses_the_line_and_crlf_ends_one, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_blank_line_is_no_message_whatever_ends_it, setup, teardown),
         cmocka_unit_test_setup_teardown(restart_resends_only_the_unanswered, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
