@@ -137,6 +137,10 @@ static int submit_file(run_t *r, const char *path, bool *failed)
         lineno++;
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
             line[--n] = '\0';
+        if (lineno == 1 && n >= 3 && !memcmp(line, "\xEF\xBB\xBF", 3)) { /* a UTF-8 BOM (Windows editors) */
+            memmove(line, line + 3, (size_t)n - 2);
+            n -= 3;
+        }
         if (strspn(line, " \t") == (size_t)n) /* blank lines separate nothing and are not messages */
             continue;
         rc = submit_line(r, name, lineno, line, (size_t)n);
@@ -149,6 +153,23 @@ static int submit_file(run_t *r, const char *path, bool *failed)
     if (path)
         fclose(in);
     return rc == 0 ? sync_batch(r) : -1;
+}
+
+/* The library names its options as a connector's config does (server_public_key...): said here as this
+ * program's options, which are what the user typed. Rewrites err in place; returns it. */
+static char *option_names(char *err)
+{
+    static const char *const names[][2] = { { "server_public_key", "--server-key" },
+                                            { "curve_secret_key_file", "--curve-secret" },
+                                            { "curve_public_key_file", "--curve-public" } };
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        size_t from = strlen(names[i][0]), to = strlen(names[i][1]); /* to < from: it fits */
+        for (char *p = strstr(err, names[i][0]); p; p = strstr(p + to, names[i][0])) {
+            memcpy(p, names[i][1], to);
+            memmove(p + to, p + from, strlen(p + from) + 1);
+        }
+    }
+    return err;
 }
 
 int main(int argc, char **argv)
@@ -199,7 +220,7 @@ int main(int argc, char **argv)
     char err[512];
     r.client = omni_client_new(&opts, err, sizeof err);
     if (r.client == NULL) {
-        fprintf(stderr, "omni-submit: %s\n", err);
+        fprintf(stderr, "omni-submit: %s\n", option_names(err));
         return 1;
     }
     bool failed = false;
