@@ -54,18 +54,31 @@ local function add_count(key, field, n)
   if not c then c = {}; batch.counts[key] = c; batch.order[#batch.order + 1] = key end
   c[field] = (c[field] or 0) + n
 end
--- Runs fn() in a batch; its result, or its error raised again once the batch is written.
+-- Raises again an error pcall caught. Redis hands pcall a redis.call error (and an error_reply table) as its
+-- text, "READONLY You can't write...": raised as text, Redis would answer "ERR READONLY ...", and callers that
+-- act on the code (the router's demotion check: READONLY, OOM...) would not see it. Raised as {err = text}, the
+-- reply starts with the code as it was.
+local function reraise(e)
+  if type(e) == 'string' then error({ err = e }, 0) end
+  error(e, 0)
+end
+
+-- Runs fn() in a batch; its result, or its error raised again once the batch is written (when Redis takes the
+-- writes: a replica or a full Redis refuses them as it refused the call's, and its first error is the answer).
 local function batched(fn)
   batch = { seq = {}, counts = {}, order = {} }
   local ok, r = pcall(fn)
   local b = batch
   batch = nil
-  for kind, n in pairs(b.seq) do redis.call('SET', K.seq(kind), itoa(n)) end
-  for _, key in ipairs(b.order) do
-    for field, n in pairs(b.counts[key]) do redis.call('HINCRBY', key, field, itoa(n)) end
+  local function flush()
+    for kind, n in pairs(b.seq) do redis.call('SET', K.seq(kind), itoa(n)) end
+    for _, key in ipairs(b.order) do
+      for field, n in pairs(b.counts[key]) do redis.call('HINCRBY', key, field, itoa(n)) end
+    end
   end
-  if not ok then error(r, 0) end
-  return r
+  if ok then flush(); return r end
+  pcall(flush)
+  reraise(r)
 end
 
 -- An SLA instant (due, escalate_at: ms, a number or its digits) as a view or an event shows it: nil, so left

@@ -129,7 +129,7 @@ local function store(id, ident, channel, json, fingerprint, plan)
         local ck = K.conversation(cv)
         if redis.call('EXISTS', ck) == 0 then redis.call('HSET', ck, unpack(fields)) end
         redis.call('ZADD', K.unrouted(), now_text, cv)
-        if not ok then error(r, 0) end
+        if not ok then reraise(r) end
       end
       return { 1, cust, cv, 1, 1, 1, '', '', '', r[1], r[2] }
     end

@@ -122,7 +122,7 @@ def test_a_first_plan_is_not_used_when_the_sender_was_a_customer_already(alua):
 
 
 def test_a_bad_first_plan_is_an_error_and_leaves_the_conversation_for_a_router(alua):
-    with pytest.raises(Exception, match="ingest: a plan is not JSON"):
+    with pytest.raises(Exception, match="^ingest: a plan is not JSON"):
         store(alua, "b1", "hello", "", who="bad@x.io", plan="{nope")
     cv = alua.r.hget("omni:msg:b1", "conversation")
     assert cv and alua.r.zscore("omni:unrouted", cv) is not None  # stored, and any router's tick routes it
