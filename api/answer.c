@@ -2,7 +2,7 @@
  * (docs/openapi.yaml, components/schemas/Error). */
 #include <stdarg.h>
 #include <stdio.h>
-
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
@@ -11,8 +11,18 @@
 void api_answer(api_req_t *req, unsigned status, json_t *body)
 {
     json_decref(req->body);
+    free(req->raw);
+    req->raw = NULL;
     req->status = status;
     req->body = body;
+}
+
+void api_answer_text(api_req_t *req, unsigned status, const char *text, size_t len)
+{
+    api_answer(req, status, NULL);
+    req->raw = omni_malloc(len + 1);
+    memcpy(req->raw, text, len);
+    req->raw[len] = '\0';
 }
 
 json_t *api_error_body(const char *code, const char *field, const char *message)

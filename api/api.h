@@ -39,6 +39,8 @@ typedef struct api_req {
     /* the answer */
     unsigned status;
     json_t *body;              /* owned; sent as it is */
+    char *raw;                 /* or, when set, a body that is JSON text already (a script's view): sent byte for
+                                * byte, so a message's meta reaches the caller as its connector wrote it; owned */
     bool unavailable;          /* Redis could not be reached: 503 with Retry-After */
     char unavailable_why[200]; /* ... and why (for /healthz and the log) */
     enum { CHALLENGE_NONE, CHALLENGE_NO_TOKEN, CHALLENGE_INVALID } challenge; /* 401: WWW-Authenticate */
@@ -76,6 +78,8 @@ void api_handle(api_req_t *req);
 
 /* Setting the answer. body is stolen. */
 void api_answer(api_req_t *req, unsigned status, json_t *body);
+/* Setting the answer to text that is JSON already (checked by the caller), copied and sent as it is. */
+void api_answer_text(api_req_t *req, unsigned status, const char *text, size_t len);
 /* An error answer {"error": {"code", "message", "field"?}}. */
 void api_fail(api_req_t *req, unsigned status, const char *code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));

@@ -98,21 +98,26 @@ static void agent_presence(api_req_t *req)
     presence_set(req, id);
 }
 
-/* A script's JSON answer (view.lua, work.lua) as the body; "" is 404. */
+/* A script's JSON answer (view.lua, work.lua) as the body, sent as the script wrote it (a message's meta is
+ * its connector's own text there: docs/delivery.md; parsed and written again it would not be, 0.1 becoming
+ * 0.10000000000000001), once checked to be a JSON object; "" is 404. */
 static void json_answer(api_req_t *req, redisReply *r, const char *what)
 {
     if (r->type == REDIS_REPLY_ERROR) {
         omni_error("%s: %s", what, r->str);
         api_fail(req, 500, "internal", NULL, "internal error (logged)");
-    } else if (r->len == 0) {
+    } else if (r->type != REDIS_REPLY_STRING || r->len == 0) {
         not_found(req, what);
     } else {
         json_error_t je;
         json_t *j = json_loadb(r->str, r->len, 0, &je);
-        if (j)
-            api_answer(req, 200, j);
+        if (json_is_object(j))
+            api_answer_text(req, 200, r->str, r->len);
+        else if (j)
+            api_fail(req, 500, "internal", NULL, "%s: the store's answer is not a JSON object", what);
         else
             api_fail(req, 500, "internal", NULL, "%s: the store's answer is not JSON: %s", what, je.text);
+        json_decref(j);
     }
     freeReplyObject(r);
 }

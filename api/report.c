@@ -17,7 +17,8 @@ void api_report(api_req_t *req)
     json_t *v;
     json_object_foreach(req->query, key, v) {
         if (strcmp(key, "days") && strcmp(key, "from") && strcmp(key, "to"))
-            return api_fail(req, 400, "unknown_field", key, "the report takes days, or from and to; not %s", key);
+            return api_fail(req, 400, "unknown_field", key, "the report takes days, or from and to; not \"%.64s\"",
+                            key);
         if (json_is_null(v))
             return api_fail(req, 400, "invalid_field", key, "%s is given more than once", key);
     }
@@ -26,7 +27,9 @@ void api_report(api_req_t *req)
     if (days_s) {
         char *end;
         days = strtoll(days_s, &end, 10);
-        if (!*days_s || *end || days < 1 || days > SLA_REPORT_DAYS_MAX)
+        /* digits only (docs/openapi.yaml's pattern): strtoll alone would take " 5" and "+5" */
+        if (!*days_s || strspn(days_s, "0123456789") != strlen(days_s) || *end || days < 1 ||
+            days > SLA_REPORT_DAYS_MAX)
             return api_fail(req, 400, "invalid_field", "days", "days is 1..%d, not \"%.40s\"", SLA_REPORT_DAYS_MAX,
                             days_s);
     }

@@ -231,6 +231,25 @@ static int check_field(const field_t *f, json_t *v, api_error_t *err)
     return 0;
 }
 
+/* A body whose integer does not fit in 64 bits is JSON all the same ({"csat": 99999999999999999999} is a score out
+ * of its range, not "not JSON"): read again with every integer a real, then those that fit made integers again,
+ * so the checks below refuse the one that does not fit (a real: not an integer, not a string), naming its field. */
+static json_t *big_integers_as_reals(const char *body, size_t len, json_error_t *je)
+{
+    json_t *obj = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL |
+                                            JSON_DECODE_INT_AS_REAL, je);
+    if (!json_is_object(obj))
+        return obj;
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        double d = json_real_value(v);
+        if (json_is_real(v) && d >= -9223372036854775808.0 && d < 9223372036854775808.0 && d == (double)(json_int_t)d)
+            json_object_set_new(obj, key, json_integer((json_int_t)d));
+    }
+    return obj;
+}
+
 json_t *api_body(api_route_t route, const char *body, size_t len, api_error_t *err)
 {
     const field_t *fields = fields_of(route);
@@ -251,6 +270,8 @@ json_t *api_body(api_route_t route, const char *body, size_t len, api_error_t *e
         /* any JSON (null, 7: "not an object" below); "\u0000" in a value is JSON too: check_field refuses it,
          * naming the field */
         obj = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+        if (!obj && !strncmp(je.text, "too big ", 8)) /* "too big integer", "too big negative integer" */
+            obj = big_integers_as_reals(body, len, &je);
         if (!obj) {
             api_error_set(err, 400, "invalid_json", "body", "body is not JSON: %s (line %d, column %d)", je.text,
                           je.line, je.column);

@@ -48,7 +48,8 @@ static void count(const pending_t *p, unsigned status)
 
 static enum MHD_Result send_json(struct MHD_Connection *conn, const api_req_t *req, bool console)
 {
-    char *text = req->body ? json_dumps(req->body, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+    char *text = req->raw ? omni_strdup(req->raw)
+                          : req->body ? json_dumps(req->body, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
     size_t n = text ? strlen(text) : 0;
     struct MHD_Response *resp = MHD_create_response_from_buffer(n, text ? text : (void *)"", MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(resp, "Content-Type", "application/json");
@@ -136,13 +137,37 @@ static int authorize(struct MHD_Connection *conn, api_req_t *req)
     return api_auth(req, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
 }
 
+/* s as UTF-8 text: each byte that is not part of a valid sequence replaced by U+FFFD, as a browser's
+ * URLSearchParams decodes it (a JSON string, or an object's key, must be valid UTF-8). Allocated. */
+static char *utf8_text(const char *s)
+{
+    size_t n = strlen(s), used = 0, bad;
+    char *out = omni_malloc(3 * n + 1);
+    while (!omni_utf8_valid(s, n, &bad)) {
+        memcpy(out + used, s, bad);
+        memcpy(out + used + bad, "\xEF\xBF\xBD", 3);
+        used += bad + 3;
+        s += bad + 1;
+        n -= bad + 1;
+    }
+    memcpy(out + used, s, n + 1);
+    return out;
+}
+
 /* The query's arguments as an object name -> value ("" for one without "="), for the one route that takes
- * any (GET /v1/report); a name given twice is kept as JSON null, for the handler to refuse. */
+ * any (GET /v1/report); a name given twice is kept as JSON null, for the handler to refuse. Bytes that are not
+ * UTF-8 are kept as U+FFFD, so such an argument is refused as any other malformed one rather than dropped (a
+ * JSON string cannot hold them); an empty one ("?&days=1", "?days=1&&") is no argument. */
 static enum MHD_Result collect_argument(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
     (void)kind;
     json_t *args = cls;
-    json_object_set_new(args, key, json_object_get(args, key) ? json_null() : json_string(value ? value : ""));
+    if (!*key && !value)
+        return MHD_YES;
+    char *name = utf8_text(key), *text = utf8_text(value ? value : "");
+    json_object_set_new(args, name, json_object_get(args, name) ? json_null() : json_string(text));
+    free(name);
+    free(text);
     return MHD_YES;
 }
 
@@ -191,6 +216,7 @@ static enum MHD_Result serve(struct MHD_Connection *conn, const api_config_t *cf
     json_decref(req.in);
     json_decref(req.query);
     json_decref(req.body);
+    free(req.raw);
     return rc;
 }
 

@@ -18,7 +18,9 @@ local f = redis.call('HMGET', ck, 'status', 'first_response_at', 'due', 'opened_
 if not f[1] or not may_see('respond', A.caller, f[5], f[6]) or offer_lapsed(A.caller, f[1], f[7], now) then
   return { 'not found', 0 }
 end
-if f[2] then return { 'already', tonumber(f[2]) - tonumber(f[4]) } end
+-- ms since it opened, never below 0: opened_at is the clock of the router that stored it, now that of the caller
+-- (another machine's, perhaps a few ms behind)
+if f[2] then return { 'already', math.max(0, tonumber(f[2]) - tonumber(f[4])) } end
 if f[1] == 'resolved' or f[1] == 'merged' then return { 'closed', 0 } end
 redis.call('HSET', ck, 'first_response_at', now, 'first_response_by', who)
 redis.call('HDEL', ck, 'timeout_at')
@@ -35,7 +37,7 @@ if due and due > 0 then
     counted = 'breached'
   end
 end
-local waited, team = now - tonumber(f[4]), f[6] or f[9] or nil
+local waited, team = math.max(0, now - tonumber(f[4])), f[6] or f[9] or nil
 if counted then
   report(now, team, f[8] or nil, 'responded', 1, 'response_ms', waited, counted, 1)
   agent_report(f[5] or nil, 'responded', 1, 'response_ms', waited, counted, 1)
