@@ -21,6 +21,15 @@ if A.note[1] then
 else
   event('transfer', 'conversation', cv, 'by', A.caller, 'to', A.team)
 end
-if f[1] == 'offered' then redis.call('HINCRBY', K.stats(), 'offers_transferred', '1') end
+-- An offer past its expiry was not accepted in time, whoever moves it on (an operator, a partner): its agent
+-- is declined as when a tick finds it (assign.lua), so the transfer never offers it to her again.
+if f[1] == 'offered' and f[2] and f[4] and tonumber(f[4]) <= now then
+  redis.call('SADD', K.conversation_declined(cv), f[2])
+  local agent = f[2]:match('^agent:(.+)$')
+  if agent then redis.call('HINCRBY', K.agent(agent), 'offers_expired', '1') end
+  redis.call('HINCRBY', K.stats(), 'offers_expired', '1')
+elseif f[1] == 'offered' then
+  redis.call('HINCRBY', K.stats(), 'offers_transferred', '1')
+end
 reroute(cv, 'transfer', A.team, now)
 return 'transferred'
