@@ -620,6 +620,14 @@ int ctl_clock(ctl_t *c, int argc, char **argv)
                         "OMNIROUTER_TEST_CLOCK=1\n");
         return 2;
     }
+    /* Under the same switch as the routers: an offset written beside routers on the real clock would move the
+     * API's and views' time (offers no longer acceptable) but not the routers' (never re-routed meanwhile). */
+    const char *on = getenv("OMNIROUTER_TEST_CLOCK");
+    if (!on || strcmp(on, "1")) {
+        fprintf(stderr, "omnictl: clock: the test clock is for tests: set OMNIROUTER_TEST_CLOCK=1, as the routers it "
+                        "moves were started with\n");
+        return 2;
+    }
     redisReply *r = ctl_cmd(c, "INCRBY %s" KEY_CLOCK_OFFSET " %lld", c->prefix, d);
     printf("test clock offset now %lld ms\n", r->integer);
     freeReplyObject(r);

@@ -180,7 +180,7 @@ class Router(Daemon):
 
     def ctl(self, *args, check=True):
         r = subprocess.run([os.path.join(BIN, "omnictl"), "-c", self.config, *args],
-                           capture_output=True, text=True, timeout=30)
+                           capture_output=True, text=True, timeout=30, env=self.env)  # the test clock's switch
         if check:
             assert r.returncode == 0, f"omnictl {' '.join(args)} -> {r.returncode}\n{r.stdout}{r.stderr}"
         return r

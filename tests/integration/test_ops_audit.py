@@ -373,3 +373,18 @@ def test_an_omnictl_option_given_twice_is_wrong_usage(tmp_path, redis_server):
         assert ok.returncode == 0
     finally:
         r.stop()
+
+
+def test_the_test_clock_moves_only_under_its_switch(tmp_path, redis_server):
+    """omnictl(1) clock advance: omnictl must run with OMNIROUTER_TEST_CLOCK=1, as the routers it moves; without
+    it, exit 2 and no offset written (else the API's and views' time would move and the routers' not)."""
+    client = redis_server.client()
+    r = Router(str(tmp_path), redis_server.address, policy=POLICY, router_extra={"log_level": "info"}).start()
+    try:
+        out = r.ctl("clock", "advance", "1h", check=False)
+        assert out.returncode == 2 and "OMNIROUTER_TEST_CLOCK=1" in out.stderr, out
+        assert not client.exists("omni:clock:offset")
+        r.env = dict(r.env, OMNIROUTER_TEST_CLOCK="1")
+        assert r.ctl("clock", "advance", "1h").stdout == "test clock offset now 3600000 ms\n"
+    finally:
+        r.stop()
