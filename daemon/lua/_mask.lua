@@ -54,9 +54,9 @@ local function replace_plain(s, what, with)
   return table.concat(out)
 end
 
--- meta goes to its recipients as the connector wrote it. Decoded and encoded again by cjson it would not be:
--- an empty array becomes {}, an integer past 2^53 a float. So a view holds META_HOLE in its place, and
--- encode_view puts the stored text back there. These find that text: s[i] starts a string (a value), and the
+-- meta and attachments go to their recipients as the connector wrote them. Decoded and encoded again by cjson
+-- they would not be: an empty array becomes {}, an integer past 14 digits a float (an attachment's size).
+-- So a view holds a hole in their place, and encode_view puts the stored text back there. These find that text: s[i] starts a string (a value), and the
 -- index after it is returned; nil when s is not JSON (never: the router validated what it stored).
 local function skip_string(s, i)
   local j = i + 1
@@ -108,17 +108,23 @@ local function raw_member(s, name)
   return nil
 end
 
--- The hole, and how cjson writes it with its key: nothing else in an encoded view can read so, since every
+-- The holes, and how cjson writes each with its key: nothing else in an encoded view can read so, since every
 -- other key of a view is the view's own and a '"' inside a value is escaped.
 local META_HOLE = '\1meta\1'
 local META_HOLE_JSON = '"meta":"\\u0001meta\\u0001"'
-local view_meta = {}                              -- view -> the text of its meta, for encode_view
+local ATTACHMENTS_HOLE = '\1attachments\1'
+local ATTACHMENTS_HOLE_JSON = '"attachments":"\\u0001attachments\\u0001"'
+local view_meta, view_attachments = {}, {}        -- view -> the text of its meta, attachments, for encode_view
 
--- cjson.encode of x, a message view or a table holding one as `message`, its meta as the connector wrote it.
+-- cjson.encode of x, a message view or a table holding one as `message`, its meta and attachments as the
+-- connector wrote them.
 local function encode_view(x)
   local s = cjson.encode(x)
-  local raw = view_meta[x.message or x]
+  local v = x.message or x
+  local raw = view_meta[v]
   if raw then s = replace_plain(s, META_HOLE_JSON, '"meta":' .. raw) end
+  raw = view_attachments[v]
+  if raw then s = replace_plain(s, ATTACHMENTS_HOLE_JSON, '"attachments":' .. raw) end
   return s
 end
 
@@ -135,7 +141,10 @@ local function message_view(id, json, stored_at, team, identity)
   local from = type(m.from) == 'table' and m.from or {}
   local v = { id = id, channel = m.channel, text = m.text or '', subject = m.subject, at = tonumber(stored_at),
               from = { id = from.id, name = from.name } }
-  if type(m.attachments) == 'table' and #m.attachments > 0 then v.attachments = m.attachments end
+  if type(m.attachments) == 'table' and #m.attachments > 0 then
+    local raw = raw_member(json, 'attachments')
+    if raw then v.attachments, view_attachments[v] = ATTACHMENTS_HOLE, raw else v.attachments = m.attachments end
+  end
   if type(m.meta) == 'table' and not masks(team) then
     v.meta = META_HOLE
     view_meta[v] = raw_member(json, 'meta') or cjson.encode(m.meta) -- an escaped key ("m\u0065ta"): as decoded

@@ -186,3 +186,20 @@ def test_accept_of_an_offer_that_moved_on(world):
     assert world.call("POST", f"/v1/conversations/{cv}/resolve", "operator:olga").status == 200
     _error(world.call("POST", f"/v1/conversations/{cv}/accept", "agent:ann"), 404, "not_found")
     _error(world.call("POST", f"/v1/conversations/{cv}/accept", "operator:olga"), 409, "not_offered")
+
+
+def test_attachments_reach_the_api_as_their_connector_wrote_them(world):
+    """DESIGN.md's attachments: a size is an integer of bytes; a view gives it exactly (cjson, decoding and encoding
+    it again in Redis, wrote 123456789012345678 as 1.2345678901235e+17), in the views and in the inbox."""
+    raw_att = '[{"name":"big.bin","type":"application/octet-stream","size":123456789012345678}]'
+    mid = "email:audit:attachments"
+    frame = json.dumps({"id": mid, "channel": "email", "from": {"id": "att@example.com"},
+                        "received_at": "2026-12-03T10:00:00Z", "text": "a large file for-ann"})[:-1] + \
+        ', "attachments": ' + raw_att + "}"
+    world.peer.send("OMNI/1", "MSG", frame)
+    assert world.peer.recv() == ["OMNI/1", "ACK", mid]
+    cv = world.redis.hget(f"omni:msg:{mid}", "conversation")
+    wait_for(lambda: world.redis.hget(f"omni:conversation:{cv}", "owner") == "agent:ann", 10, "offered to ann")
+    for who, path in (("agent:ann", f"/v1/conversations/{cv}"), ("agent:ann", "/v1/work")):
+        a = world.call("GET", path, who)
+        assert a.status == 200 and b'"attachments":' + raw_att.encode() in a.raw, (who, path, a.raw)
