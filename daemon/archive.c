@@ -1,6 +1,7 @@
 /* See archive.h. The order that makes "nothing leaves silently, nothing is written twice":
  *   1. archive_claim.lua claims a batch and adds to each conversation's archive_tried the file and the offset its
- *      record will land at or after, returning what earlier claims (a router's that died or failed) named;
+ *      record will land at or after, returning what earlier claims (a router's that died or failed) named
+ *      (with redis.wait_replicas, answered once the replicas have the claim: a failover keeps it);
  *   2. the writer thread looks in each of those files from its offset for a record already there (a router
  *      killed after its fsync and before step 3 left it), appends what is not there, fsyncs;
  *   3. archive_done.lua deletes what was fsynced, while the claim is still this router's.
@@ -610,7 +611,12 @@ void archive_tick(archive_t *a, const router_config_t *cfg, int64_t now, bool kn
         [ARCHIVE_CLAIM_ARG_FILE] = b->file, [ARCHIVE_CLAIM_ARG_OFFSET] = offset,
     };
     a->cur = b;
-    if (store_script(a->store, LUA_ARCHIVE_CLAIM, ARCHIVE_CLAIM_NARGS, argv, NULL, on_claimed, a) != 0) {
+    /* With redis.wait_replicas the claim is on that many replicas before its records are written: a failover
+     * that loses the primary then still knows, on the promoted replica, which file to look in (archive_tried),
+     * and the conversations are not written a second time. Replicas short: nothing is written, as nothing is
+     * ACKed (-1 at once, or no answer: a claim made on the primary alone lapses after its lease). */
+    if (store_script_replicated(a->store, "archive", LUA_ARCHIVE_CLAIM, ARCHIVE_CLAIM_NARGS, argv, NULL, on_claimed,
+                                a) != 0) {
         done_with(a, ARCHIVE_EVERY_MS);
         return;
     }

@@ -237,6 +237,8 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
  * this connection reaches is not the primary any more (a FAILOVER, a REPLICAOF), connections kept open. */
 static int demoted(const char *err)
 {
+    if (strncmp(err, "ERR ", 4) == 0) /* raised again by a script that caught it (pcall): Redis adds "ERR " */
+        err += 4;
     return strncmp(err, "READONLY", 8) == 0 || strncmp(err, "MASTERDOWN", 10) == 0 ||
            strstr(err, "-READONLY ") != NULL; /* wrapped in a script error by older servers */
 }
