@@ -136,7 +136,8 @@ static const command_t commands[] = {
       NEEDS_NOTHING, run_keygen },
     { "clock", "clock advance DURATION              move the test clock (routers run with OMNIROUTER_TEST_CLOCK=1)",
       "Moves the test clock forward (500ms, 30s, 2m, 1h, 1d). Only routers started with\n"
-      "OMNIROUTER_TEST_CLOCK=1 follow it; for tests and demonstrations.\n",
+      "OMNIROUTER_TEST_CLOCK=1 follow it, and omnictl moves it only when it runs with OMNIROUTER_TEST_CLOCK=1\n"
+      "too (else exit 2); for tests and demonstrations.\n",
       NEEDS_REDIS, run_clock },
     { "simulate",
       "simulate --config FILE --input FILE [--handle-time D] [--answer-after D] [--trace FILE]\n"
